@@ -1,0 +1,1 @@
+"""Built-in content packs (installed as ``vrmed.content``), one folder each."""

@@ -1,0 +1,5 @@
+"""``python -m vrmed`` is the ``vrmed`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The benchmark runner behind ``vrmed bench``: finds suites in ``vrmed.benchmarks``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import platform
+from typing import Any
+
+from .errors import VrmedError
+
+
+def available_suites() -> list[str]:
+    """Names of the benchmark suites installed with vrmed."""
+    import vrmed.benchmarks
+
+    return sorted(m.name for m in pkgutil.iter_modules(vrmed.benchmarks.__path__) if not m.name.startswith("_"))
+
+
+def run_suite(name: str, *, quick: bool = False, peers: bool = False) -> dict[str, Any]:
+    """Run one suite and return its result (``suite``, ``rows``, ``notes``, ``machine``)."""
+    suites = available_suites()
+    if name not in suites:
+        raise VrmedError(f"no benchmark suite {name!r}; available: {', '.join(suites) or 'none'}")
+    module = importlib.import_module(f"vrmed.benchmarks.{name}")
+    result = dict(module.run({"quick": quick, "peers": peers}))
+    result.setdefault("suite", name)
+    result.setdefault("notes", [])
+    result["machine"] = {"python": platform.python_version(), "processor": platform.machine(),
+                         "system": platform.system()}
+    return result
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Rows of flat dicts as an aligned text table (union of keys, in first-seen order)."""
+    if not rows:
+        return "(no rows)"
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    table = [keys] + [[cell(row.get(k)) for k in keys] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(keys))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

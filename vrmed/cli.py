@@ -1,0 +1,230 @@
+"""The ``vrmed`` command line: run, packs, validate, new-pack, replay, bench.
+
+User mistakes (a bad pack, a missing file, a wrong option) print one clear message and
+exit non-zero; a traceback means a bug in vrmed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import VrmedError
+from .version import __version__
+
+#: Exit codes: 0 ok, 1 the thing checked is wrong (invalid pack, replay mismatch, user
+#: error), 2 bad command-line usage (click's convention).
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_FAIL)
+
+
+class _Group(click.Group):
+    """Turns VrmedError anywhere in a command into one message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VrmedError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vrmed")
+def cli() -> None:
+    """vrmed: build and run virtual-reality medical training simulators."""
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--headless", is_flag=True, help="No window or headset (tests, CI, servers).")
+@click.option("--frames", type=click.IntRange(min=0), help="Number of display frames to run.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Simulated seconds to run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the App's RNG.")
+@click.option("--record", "record", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the session log (JSON Lines) here.")
+@click.option("--input", "input_kind", type=click.Choice(["scripted", "desktop", "openxr", "none"]),
+              default="scripted", show_default=True, help="Where device input comes from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
+        record: Path | None, input_kind: str, as_json: bool) -> None:
+    """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
+    from .session import build_session, open_target
+
+    if frames is not None and seconds is not None:
+        raise click.UsageError("give --frames or --seconds, not both")
+    if not headless:
+        click.echo("note: no display renderer in this build yet; running headless", err=True)
+    pack, scenario = open_target(target)
+    session = build_session(pack, scenario, seed=seed, input_kind=input_kind)
+    try:
+        total = frames if frames is not None else round(
+            (seconds if seconds is not None else (session.scenario.duration or 0)) * float(session.app.schedule.display_rate))
+        wall0 = time.perf_counter()
+        show = not as_json and sys.stderr.isatty() and total > 200
+        with click.progressbar(length=total, label=f"{pack.name}/{session.scenario.name}",
+                               file=sys.stderr if show else open_null()) as bar:
+            done = session.run(frames=frames, seconds=seconds, progress=lambda n: bar.update(1))
+        wall = time.perf_counter() - wall0
+        log = session.finish()
+        if record is not None:
+            log.write(record)
+        sim = float(session.app.clock.frame_time)
+        result = {
+            "pack": pack.name, "pack_version": pack.version, "scenario": session.scenario.name,
+            "seed": seed, "input": input_kind, "frames": done, "sim_seconds": sim,
+            "wall_seconds": wall, "realtime_factor": sim / wall if wall > 0 else None,
+            "events": session.event_counts(), "summary": pack.summary(session.app),
+            "digest": log.footer["digest"] if log.footer else None,
+            "record": str(record) if record else None,
+            "timings_ms": {k: {"mean": v["mean_ms"], "p99": v["p99_ms"]} for k, v in session.app.timings().items()},
+        }
+    finally:
+        session.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{pack.title} / {session.scenario.title}: {done} frames, {sim:.2f} s simulated in "
+               f"{wall:.2f} s ({result['realtime_factor'] or 0:.1f}x real time), seed {seed}")
+    for name, count in result["events"].items():
+        click.echo(f"  event {name}: {count}")
+    for key, value in result["summary"].items():
+        click.echo(f"  {key}: {value}")
+    frame = result["timings_ms"]["frame"]
+    click.echo(f"  frame time: mean {frame['mean']:.3f} ms, p99 {frame['p99']:.3f} ms")
+    if record:
+        click.echo(f"  session log: {record}")
+
+
+def open_null() -> Any:
+    """A sink for progress output that should not be shown."""
+    import io
+
+    return io.StringIO()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def packs(as_json: bool) -> None:
+    """List available packs with their versions and scenarios."""
+    from .packs import PackError, all_packs, load_pack
+
+    refs, warnings = all_packs()
+    listing = []
+    for ref in refs:
+        entry: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": str(ref.root)}
+        try:
+            pack = load_pack(ref.root, ref.source)
+            entry.update(version=pack.version, title=pack.title, scenarios=sorted(pack.scenarios),
+                         default_scenario=pack.default_scenario, valid=True)
+        except PackError as exc:
+            entry.update(valid=False, problems=[str(i) for i in exc.issues])
+        listing.append(entry)
+    if as_json:
+        click.echo(json.dumps({"packs": listing, "warnings": warnings}, indent=2))
+        return
+    for e in listing:
+        if e["valid"]:
+            click.echo(f"{e['name']} {e['version']}  ({e['source']})  scenarios: {', '.join(e['scenarios'])}")
+        else:
+            click.echo(f"{e['name']}  ({e['source']})  INVALID: {len(e['problems'])} problem(s); "
+                       f"run `vrmed validate {e['path']}`")
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@cli.command()
+@click.argument("target")
+def validate(target: str) -> None:
+    """Validate a pack (name or folder); exit 1 listing every problem."""
+    from .packs import PackError, load_pack, resolve_target
+
+    ref, _ = resolve_target(target)
+    try:
+        pack = load_pack(ref.root, ref.source)
+    except PackError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_FAIL)
+    click.echo(f"{pack.name} {pack.version}: valid ({len(pack.prefabs)} prefabs, "
+               f"{len(pack.scenarios)} scenarios, {len(pack.systems)} systems)")
+
+
+@cli.command("new-pack")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Folder to create the pack in.")
+def new_pack(name: str, directory: Path) -> None:
+    """Scaffold a valid pack NAME with a prefab, a scenario, a system and a test."""
+    from .scaffold import scaffold_pack
+
+    root = scaffold_pack(name, directory)
+    click.echo(f"created pack {name!r} in {root}")
+    click.echo(f"  try: vrmed validate {root} && vrmed run {root} --headless && pytest {root / 'tests'}")
+
+
+@cli.command()
+@click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def replay(log_path: Path, as_json: bool) -> None:
+    """Re-run a recorded session and check it reproduces the same events and final state."""
+    from .recording import SessionLog
+    from .session import replay as do_replay
+
+    log = SessionLog.read(log_path)
+    result, session = do_replay(log)
+    session.close()
+    if as_json:
+        click.echo(json.dumps({"ok": result.ok, "frames": result.frames, "events_recorded": result.events_recorded,
+                               "events_replayed": result.events_replayed, "digest": result.digest_replayed,
+                               "first_difference": result.first_difference}, indent=2))
+    elif result.ok:
+        click.echo(f"replay OK: {result.frames} frames, {result.events_replayed} events and the final "
+                   f"state (sha256 {result.digest_replayed[:16]}...) match the recording")
+    else:
+        click.echo(f"replay MISMATCH: {result.first_difference}", err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAIL)
+
+
+@cli.command()
+@click.argument("suites", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--quick", is_flag=True, help="Fewer iterations (smoke test, not for reporting).")
+@click.option("--peers", is_flag=True, help="Also run installed peer engines where a suite supports it.")
+@click.option("--list", "list_only", is_flag=True, help="List the suites and exit.")
+def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list_only: bool) -> None:
+    """Run benchmark suites (all of them when none is named)."""
+    from .bench import available_suites, format_table, run_suite
+
+    names = list(suites) or available_suites()
+    if list_only:
+        for n in available_suites():
+            click.echo(n)
+        return
+    unknown = [n for n in names if n not in available_suites()]
+    if unknown:
+        raise VrmedError(f"no benchmark suite {unknown[0]!r}; available: {', '.join(available_suites())}")
+    results = []
+    for n in names:
+        if not as_json:
+            click.echo(f"== {n} ==", err=True)
+        res = run_suite(n, quick=quick, peers=peers)
+        results.append(res)
+        if not as_json:
+            click.echo(format_table(res["rows"]))
+            for note in res.get("notes", []):
+                click.echo(f"  note: {note}")
+    if as_json:
+        click.echo(json.dumps({"vrmed": __version__, "results": results}, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``vrmed`` console script."""
+    cli.main(args=argv, prog_name="vrmed")

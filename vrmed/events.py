@@ -1,0 +1,119 @@
+"""Typed, per-frame events (Bevy-style buffered messages).
+
+Short-lived facts (a grasp, a cut, a drug given) are events, not components: adding and
+removing components invalidates esper's query caches, while an event is a cheap record in
+a queue. An event sent during frame N can be read by any system until the end of frame
+N+1, so a system that runs earlier in the frame than the sender still sees it once.
+:class:`EventReader` keeps a cursor so each reader sees each event exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class for events; subclass it as a frozen dataclass with plain-data fields."""
+
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class SentEvent:
+    """An event with the sequence number and simulation time at which it was sent."""
+
+    seq: int
+    time: float
+    frame: int
+    event: Event
+
+
+def event_type_name(event_type: type) -> str:
+    """The stable name an event type is recorded under (``module:QualName``)."""
+    return f"{event_type.__module__}:{event_type.__qualname__}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def event_to_record(sent: SentEvent) -> dict[str, Any]:
+    """A JSON-ready record of a sent event, as stored in the session log."""
+    ev = sent.event
+    data = {f.name: _plain(getattr(ev, f.name)) for f in dataclasses.fields(ev)}
+    return {"t": sent.time, "frame": sent.frame, "type": event_type_name(type(ev)), "data": data}
+
+
+class Events:
+    """The App's event queue: two frame buffers plus listeners (the session recorder)."""
+
+    def __init__(self, now: Callable[[], tuple[float, int]]) -> None:
+        self._now = now
+        self._previous: list[SentEvent] = []
+        self._current: list[SentEvent] = []
+        self._seq = 0
+        self._listeners: list[Callable[[SentEvent], None]] = []
+
+    def send(self, event: Event) -> None:
+        """Queue an event; it is readable until the end of the next frame."""
+        if not isinstance(event, Event):
+            raise TypeError(f"events must subclass vrmed.Event, got {type(event).__name__}")
+        self._seq += 1
+        time, frame = self._now()
+        sent = SentEvent(self._seq, time, frame, event)
+        self._current.append(sent)
+        for listener in self._listeners:
+            listener(sent)
+
+    def listen(self, callback: Callable[[SentEvent], None]) -> None:
+        """Call ``callback`` for every event at the moment it is sent."""
+        self._listeners.append(callback)
+
+    def read(self, event_type: type[E]) -> list[E]:
+        """All events of ``event_type`` sent this frame or the previous one, oldest first."""
+        return [s.event for s in self._iter_sent() if isinstance(s.event, event_type)]
+
+    def reader(self, event_type: type[E]) -> "EventReader[E]":
+        """A cursor that returns each event of ``event_type`` once."""
+        return EventReader(self, event_type)
+
+    def _iter_sent(self) -> Iterator[SentEvent]:
+        yield from self._previous
+        yield from self._current
+
+    def end_frame(self) -> None:
+        """Drop the previous frame's events and start a new buffer (called by the App)."""
+        self._previous, self._current = self._current, self._previous
+        self._current.clear()
+
+
+class EventReader(Generic[E]):
+    """Reads events of one type exactly once each, in the order they were sent."""
+
+    def __init__(self, events: Events, event_type: type[E]) -> None:
+        self._events = events
+        self._type = event_type
+        self._cursor = 0
+
+    def read(self) -> list[E]:
+        """Events of this reader's type sent since the last call (at most two frames back)."""
+        out: list[E] = []
+        for sent in self._events._iter_sent():
+            if sent.seq > self._cursor and isinstance(sent.event, self._type):
+                out.append(sent.event)  # type: ignore[arg-type]
+        self._cursor = self._events._seq
+        return out

@@ -1,0 +1,75 @@
+"""Field helpers for components that content packs can set from YAML.
+
+Components are plain dataclasses. Fields typed ``float``, ``int``, ``bool``, ``str``,
+``list[...]``, ``dict[str, ...]``, ``X | None``, a nested dataclass, :class:`AssetPath`
+or a numpy array declared with :func:`array_field` are settable from YAML and checked on
+load (with the file, line and key of any mistake).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+class AssetPath(str):
+    """A path to a pack asset. In YAML it is relative to the pack folder; on load it is
+    checked to exist and becomes an absolute path."""
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """Expected shape (``None`` = any length on that axis) and dtype of an array field."""
+
+    shape: tuple[int | None, ...]
+    dtype: Any = np.float64
+
+
+def array_field(shape: Sequence[int | None], default: Any = None, dtype: Any = np.float64) -> Any:
+    """A numpy array field of a given shape, settable from YAML as nested lists.
+
+    ``default`` is copied for every instance (never shared between components).
+    """
+    spec = ArraySpec(tuple(shape), dtype)
+    if default is None:
+        if any(s is None for s in spec.shape):
+            default = np.zeros([0 if s is None else s for s in spec.shape])
+        else:
+            default = np.zeros(spec.shape)
+    proto = np.array(default, dtype=dtype)
+    return field(default_factory=lambda: proto.copy(), metadata={"vrmed_array": spec})
+
+
+def vec3(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
+    """A 3-vector field (float64) with a default value."""
+    return array_field((3,), (x, y, z))
+
+
+def quat(w: float = 1.0, x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
+    """A unit-quaternion field (w, x, y, z) with a default value."""
+    return array_field((4,), (w, x, y, z))
+
+
+def component(cls: type[T]) -> type[T]:
+    """Mark a dataclass defined in a pack's ``systems.py`` as a component usable in YAML."""
+    setattr(cls, "__vrmed_component__", True)
+    return cls
+
+
+def system(stage: str | None = None, *, name: str | None = None, in_set: str | None = None,
+           after: str | Sequence[str] = (), before: str | Sequence[str] = (),
+           priority: int = 0) -> Callable[[Callable], Callable]:
+    """Mark a function ``f(app)`` in a pack's ``systems.py`` as a system, with its scheduling.
+
+    The pack enables it by listing its name (``name`` or the function name) under
+    ``systems:`` in ``pack.yaml``.
+    """
+    def mark(func: Callable) -> Callable:
+        func.__vrmed_system__ = {"stage": stage, "name": name or func.__name__, "in_set": in_set,  # type: ignore[attr-defined]
+                                 "after": after, "before": before, "priority": priority}
+        return func
+    return mark

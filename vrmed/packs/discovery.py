@@ -1,0 +1,99 @@
+"""Finding packs: built into ``vrmed.content``, installed through the ``vrmed.packs``
+entry-point group, or given by path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+
+from ..errors import VrmedError
+
+ENTRY_POINT_GROUP = "vrmed.packs"
+
+
+@dataclass(frozen=True)
+class PackRef:
+    """Where a pack lives and how it was found (``builtin``, ``entry point NAME``, ``path``)."""
+
+    name: str
+    root: Path
+    source: str
+
+
+def builtin_packs() -> list[PackRef]:
+    """Packs shipped inside ``vrmed.content``."""
+    import vrmed.content
+
+    refs = []
+    for base in map(Path, vrmed.content.__path__):
+        for child in sorted(base.iterdir()):
+            if (child / "pack.yaml").is_file():
+                refs.append(PackRef(child.name, child, "builtin"))
+    return refs
+
+
+def _entry_point_root(target: object) -> Path:
+    if isinstance(target, ModuleType):
+        return Path(target.__file__).parent if target.__file__ else Path(next(iter(target.__path__)))
+    if callable(target):
+        return Path(target())
+    return Path(str(target))
+
+
+def entry_point_packs() -> tuple[list[PackRef], list[str]]:
+    """Packs registered by installed distributions, and warnings for entry points that fail."""
+    refs, warnings = [], []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        origin = f"entry point {ep.name} ({dist.name if dist else ep.value})"
+        try:
+            root = _entry_point_root(ep.load())
+        except Exception as exc:  # a broken third-party package must not break the others
+            warnings.append(f"{origin}: cannot load {ep.value!r}: {type(exc).__name__}: {exc}")
+            continue
+        if not (root / "pack.yaml").is_file():
+            warnings.append(f"{origin}: {root} has no pack.yaml")
+            continue
+        refs.append(PackRef(ep.name, root, origin))
+    return refs, warnings
+
+
+def all_packs() -> tuple[list[PackRef], list[str]]:
+    """Built-in packs then installed ones; an installed pack may not shadow a built-in name."""
+    refs = builtin_packs()
+    installed, warnings = entry_point_packs()
+    names = {r.name for r in refs}
+    for ref in installed:
+        if ref.name in names:
+            warnings.append(f"{ref.source}: pack name {ref.name!r} is already taken; ignored")
+            continue
+        names.add(ref.name)
+        refs.append(ref)
+    return refs, warnings
+
+
+def resolve_target(target: str) -> tuple[PackRef, str | None]:
+    """Resolve ``PACK[/SCENARIO]`` or a path (to a pack folder, optionally ``/SCENARIO``)."""
+    path = Path(target)
+    if (path / "pack.yaml").is_file():
+        return PackRef(path.resolve().name, path.resolve(), "path"), None
+    if path.parent != path and (path.parent / "pack.yaml").is_file():
+        scen = path.name[:-5] if path.name.endswith(".yaml") else path.name
+        if path.parent.name == "scenarios" and (path.parent.parent / "pack.yaml").is_file():
+            return PackRef(path.parent.parent.resolve().name, path.parent.parent.resolve(), "path"), scen
+        return PackRef(path.parent.resolve().name, path.parent.resolve(), "path"), scen
+    if path.parent.name == "scenarios" and (path.parent.parent / "pack.yaml").is_file():
+        root = path.parent.parent.resolve()
+        return PackRef(root.name, root, "path"), path.stem
+    name, _, scenario = target.partition("/")
+    refs, _ = all_packs()
+    for ref in refs:
+        if ref.name == name:
+            return ref, scenario or None
+    known = ", ".join(r.name for r in refs) or "none"
+    if any(sep in target for sep in ("/", "\\", ".")) and not path.exists() and "/" not in target.rstrip("/"):
+        raise VrmedError(f"{target}: no such pack folder")
+    raise VrmedError(f"no pack named {name!r} (and no pack folder at {target!r}); installed packs: {known}. "
+                     f"`vrmed packs` lists them")

@@ -1,0 +1,477 @@
+"""Load and validate a content pack completely before anything uses it.
+
+Loading parses every file, checks it against its schema, imports the pack's
+``systems.py``, resolves prefab inheritance and converts every component's YAML into
+typed fields. All problems are collected and raised together as one :class:`PackError`;
+a pack with any problem is never partly loaded into an App.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import jsonschema
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from ..fields import AssetPath  # noqa: F401  (re-exported for pack authors' convenience)
+from ..input import ScriptedInput
+from ..plugins import BUILTIN_PLUGINS, load_plugin_class
+from ..version import __version__
+from .convert import ConvertContext, FieldError, build_dataclass
+from .issues import PackError, PackIssue
+from .schema import PACK_SCHEMA, PREFAB_FILE_SCHEMA, SCENARIO_SCHEMA
+from .yamlsrc import YamlDoc, YamlSyntaxError, read_yaml
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where something was declared: file (relative to the pack's parent), line, key path."""
+
+    file: str
+    line: int
+    key: str
+
+
+def keystr(path: tuple[Any, ...]) -> str:
+    """Render a key path like ``entities[0].components.Ball.radius``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class ComponentDecl:
+    """A component's YAML fields after prefab inheritance and overrides, with their origins."""
+
+    type: type
+    loc: Loc
+    fields: dict[str, Any] = field(default_factory=dict)
+    field_locs: dict[str, Loc] = field(default_factory=dict)
+
+    def merged(self, other: "ComponentDecl") -> "ComponentDecl":
+        """This declaration with ``other``'s fields laid over it."""
+        return ComponentDecl(self.type, other.loc, {**self.fields, **other.fields},
+                             {**self.field_locs, **other.field_locs})
+
+
+@dataclass
+class Prefab:
+    """An entity template: its components (inheritance already applied)."""
+
+    id: str
+    loc: Loc
+    extends: str | None
+    description: str
+    components: dict[str, ComponentDecl]
+
+
+@dataclass
+class EntitySpec:
+    """One validated scenario entity; :meth:`build` makes fresh component instances."""
+
+    name: str | None
+    prefab: str | None
+    loc: Loc
+    components: dict[str, ComponentDecl]
+    root: Path
+
+    def build(self) -> list[Any]:
+        """Fresh component instances (specs turned into components where a type asks); a
+        ``Name`` component is added from the entity's name."""
+        from vrmed.components import Name
+
+        built = [_instantiate(decl, self.root) for decl in self.components.values()]
+        if self.name is not None and "Name" not in self.components:
+            built.append(Name(self.name))
+        return built
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: entities to spawn, scripted input, rates and duration."""
+
+    name: str
+    file: str
+    title: str
+    description: str
+    duration: float | None
+    rates: dict[str, float | None]
+    display_rate: float | None
+    entities: list[EntitySpec]
+    scripted_input: ScriptedInput | None
+    settings: dict[str, Any]
+
+
+@dataclass
+class Pack:
+    """A fully validated content pack."""
+
+    name: str
+    version: str
+    title: str
+    description: str
+    root: Path
+    source: str
+    engine: str
+    plugins: list[type]
+    plugin_names: list[str]
+    systems: list[Callable]
+    components: dict[str, type]
+    prefabs: dict[str, Prefab]
+    scenarios: dict[str, Scenario]
+    default_scenario: str | None
+    module: ModuleType | None
+
+    def scenario(self, name: str | None) -> Scenario:
+        """A scenario by name (or the default); a clear error if there is no such scenario."""
+        from ..errors import VrmedError
+
+        name = name or self.default_scenario or (sorted(self.scenarios)[0] if len(self.scenarios) == 1 else None)
+        if name is None:
+            raise VrmedError(f"pack {self.name!r} has several scenarios and no default_scenario; "
+                             f"choose one of: {', '.join(sorted(self.scenarios))}")
+        if name not in self.scenarios:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            raise VrmedError(f"pack {self.name!r} has no scenario {name!r}; its scenarios are: {known}")
+        return self.scenarios[name]
+
+    def summary(self, app: Any) -> dict[str, Any]:
+        """The pack's own end-of-run summary (``summary(app)`` in systems.py), or {}."""
+        fn = getattr(self.module, "summary", None) if self.module else None
+        return dict(fn(app)) if callable(fn) else {}
+
+
+def _instantiate(decl: ComponentDecl, root: Path) -> Any:
+    spec_type = getattr(decl.type, "__vrmed_yaml__", None)
+    ctx = ConvertContext(root)
+    if spec_type is not None:
+        return decl.type.from_spec(build_dataclass(spec_type, decl.fields, ctx))
+    return build_dataclass(decl.type, decl.fields, ctx)
+
+
+class _Collector:
+    """Accumulates issues for one pack."""
+
+    def __init__(self, pack_root: Path) -> None:
+        self.root = pack_root
+        self.issues: list[PackIssue] = []
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root.parent))
+        except ValueError:
+            return str(path)
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.issues.append(PackIssue(loc.file, loc.line, loc.key, message))
+
+    def read(self, path: Path, schema: dict[str, Any]) -> YamlDoc | None:
+        """Read and schema-check one file; None (with issues recorded) when it is unusable."""
+        rel = self.rel(path)
+        try:
+            doc = read_yaml(path)
+        except YamlSyntaxError as exc:
+            self.add(Loc(rel, exc.line, ""), exc.message)
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.add(Loc(rel, 0, ""), f"cannot read file: {exc}")
+            return None
+        for path_, first, second in doc.duplicates:
+            self.add(Loc(rel, second, keystr(path_)), f"duplicate key (first defined on line {first})")
+        if doc.data is None:
+            doc.data = {}
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc.data),
+                        key=lambda e: list(map(str, e.absolute_path)))
+        for err in errors:
+            p = tuple(err.absolute_path)
+            self.add(Loc(rel, doc.line(p), keystr(p)), _schema_message(err))
+        return None if errors else doc
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return f"missing required key {missing!r}"
+    if err.validator == "additionalProperties":
+        extra = err.message.split("(")[-1].rstrip(")") if "(" in err.message else err.message
+        allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        return f"unknown key {extra}; allowed keys: {allowed}"
+    if err.validator == "type":
+        expected = err.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        names = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
+                 "null": "nothing", "integer": "an integer", "boolean": "true or false"}
+        exp = " or ".join(names.get(x, x) for x in expected.split(" or "))
+        from .convert import describe
+        return f"expected {exp}, got {describe(err.instance)}"
+    if err.validator == "pattern":
+        return f"{err.instance!r} is not a valid name (letters, digits, '_', '.', '-'; not starting with a digit)"
+    return err.message
+
+
+def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType | None:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    mod_name = f"vrmed_pack_{pack_name.replace('-', '_').replace('.', '_')}_{digest}"
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the pack's own code failed: report it as a pack problem
+        del sys.modules[mod_name]
+        line = 0
+        if isinstance(exc, SyntaxError) and exc.filename == str(path):
+            line = exc.lineno or 0
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == str(path):
+                line = frame.lineno or 0
+        col.add(Loc(col.rel(path), line, ""), f"error while importing the pack's systems: "
+                                              f"{type(exc).__name__}: {exc}")
+        return None
+    return module
+
+
+def load_pack(root: str | Path, source: str = "path") -> Pack:
+    """Load and fully validate the pack in folder ``root`` (raises :class:`PackError`)."""
+    root = Path(root).resolve()
+    col = _Collector(root)
+    pack_file = root / "pack.yaml"
+    if not pack_file.is_file():
+        col.add(Loc(col.rel(pack_file), 0, ""), "no pack.yaml: a pack folder must contain pack.yaml "
+                                               "(run `vrmed new-pack NAME` for a template)")
+        raise PackError(root.name, col.issues)
+    doc = col.read(pack_file, PACK_SCHEMA)
+    if doc is None:
+        raise PackError(root.name, col.issues)
+    meta = doc.data
+    name = meta["name"]
+    rel_pack = col.rel(pack_file)
+    engine = meta.get("engine", "")
+    if engine:
+        try:
+            if Version(__version__) not in SpecifierSet(engine):
+                col.add(Loc(rel_pack, doc.line(("engine",)), "engine"),
+                        f"this pack needs vrmed {engine}, but this is vrmed {__version__}; "
+                        f"install a matching vrmed or a version of the pack made for {__version__}")
+        except InvalidSpecifier:
+            col.add(Loc(rel_pack, doc.line(("engine",)), "engine"),
+                    f"{engine!r} is not a version range (write e.g. \">=0.1,<0.2\")")
+
+    # Components: the core ones, those of enabled engine plugins, and the pack's own.
+    from vrmed.components import CORE_COMPONENTS
+
+    components: dict[str, type] = {c.__name__: c for c in CORE_COMPONENTS}
+    plugins: list[type] = []
+    for i, pname in enumerate(meta.get("plugins", [])):
+        if pname not in BUILTIN_PLUGINS:
+            col.add(Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
+                    f"unknown engine plugin {pname!r}; available: {', '.join(sorted(BUILTIN_PLUGINS))}")
+            continue
+        try:
+            cls = load_plugin_class(pname)
+        except ImportError as exc:
+            col.add(Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
+                    f"engine plugin {pname!r} is not available in this installation ({exc})")
+            continue
+        plugins.append(cls)
+        for comp in getattr(cls, "components", ()):
+            components[comp.__name__] = comp
+
+    module = None
+    systems_file = root / "systems.py"
+    if systems_file.is_file():
+        module = _import_systems(systems_file, name, col)
+    pack_systems: dict[str, Callable] = {}
+    if module is not None:
+        for value in vars(module).values():
+            if isinstance(value, type) and getattr(value, "__vrmed_component__", False) \
+                    and value.__module__ == module.__name__:
+                if not dataclasses.is_dataclass(value):
+                    col.add(Loc(col.rel(systems_file), 0, value.__name__),
+                            "components must be dataclasses; add @dataclass above @vrmed.component")
+                components[value.__name__] = value
+            meta_sys = getattr(value, "__vrmed_system__", None)
+            if callable(value) and meta_sys is not None and getattr(value, "__module__", None) == module.__name__:
+                pack_systems[meta_sys["name"]] = value
+    enabled: list[Callable] = []
+    seen_systems: set[str] = set()
+    for i, sname in enumerate(meta.get("systems", [])):
+        loc = Loc(rel_pack, doc.line(("systems", i)), f"systems[{i}]")
+        if sname in seen_systems:
+            col.add(loc, f"system {sname!r} is listed twice")
+        elif sname not in pack_systems:
+            if module is None and not systems_file.is_file():
+                col.add(loc, f"system {sname!r} is listed but the pack has no systems.py")
+            elif module is not None:
+                known = ", ".join(sorted(pack_systems)) or "none"
+                col.add(loc, f"unknown system {sname!r}: systems.py defines no function marked "
+                             f"@vrmed.system with that name (defined: {known})")
+        else:
+            enabled.append(pack_systems[sname])
+        seen_systems.add(sname)
+
+    prefabs = _load_prefabs(root, col, components)
+    scenarios = _load_scenarios(root, col, components, prefabs)
+    default = meta.get("default_scenario")
+    if default is not None and default not in scenarios and not any(
+            i.file.endswith(f"scenarios/{default}.yaml") for i in col.issues):
+        col.add(Loc(rel_pack, doc.line(("default_scenario",)), "default_scenario"),
+                f"no scenario named {default!r} (scenarios: {', '.join(sorted(scenarios)) or 'none'})")
+    if col.issues:
+        raise PackError(name, col.issues)
+    return Pack(name=name, version=meta["version"], title=meta.get("title", name),
+                description=meta.get("description", ""), root=root, source=source, engine=engine,
+                plugins=plugins, plugin_names=list(meta.get("plugins", [])), systems=enabled,
+                components=components, prefabs=prefabs, scenarios=scenarios, default_scenario=default,
+                module=module)
+
+
+def _component_decls(raw: dict[str, Any], base: tuple[Any, ...], rel: str, doc: YamlDoc,
+                     components: dict[str, type], col: _Collector) -> dict[str, ComponentDecl]:
+    out: dict[str, ComponentDecl] = {}
+    for cname, fields in raw.items():
+        cpath = base + (cname,)
+        loc = Loc(rel, doc.line(cpath), keystr(cpath))
+        ctype = components.get(cname)
+        if ctype is None:
+            known = ", ".join(sorted(components))
+            col.add(loc, f"unknown component {cname!r}; known components: {known}")
+            continue
+        fields = fields or {}
+        out[cname] = ComponentDecl(ctype, loc, dict(fields),
+                                   {f: Loc(rel, doc.line(cpath + (f,)), keystr(cpath + (f,))) for f in fields})
+    return out
+
+
+def _check_components(decls: dict[str, ComponentDecl], root: Path, col: _Collector,
+                      complete: bool = True) -> None:
+    """Convert every declaration; ``complete=False`` (prefabs) tolerates missing required
+    fields, which a scenario or a child prefab may still supply."""
+    ctx = ConvertContext(root)
+    for decl in decls.values():
+        target = getattr(decl.type, "__vrmed_yaml__", None) or decl.type
+        try:
+            build_dataclass(target, decl.fields, ctx)
+        except FieldError as exc:
+            if exc.missing and not complete:
+                continue
+            loc = decl.field_locs.get(exc.subpath[0], decl.loc) if exc.subpath else decl.loc
+            key = loc.key + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.subpath[1:])
+            col.add(Loc(loc.file, loc.line, key), exc.message)
+
+
+def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> dict[str, Prefab]:
+    raw: dict[str, tuple[dict[str, Any], Loc, dict[str, ComponentDecl]]] = {}
+    for path in sorted((root / "prefabs").glob("*.yaml")) + sorted((root / "prefabs").glob("*.yml")):
+        doc = col.read(path, PREFAB_FILE_SCHEMA)
+        if doc is None:
+            continue
+        rel = col.rel(path)
+        for pid, body in doc.data.items():
+            loc = Loc(rel, doc.line((pid,)), str(pid))
+            if pid in raw:
+                first = raw[pid][1]
+                col.add(loc, f"duplicate prefab id {pid!r} (first defined at {first.file}:{first.line})")
+                continue
+            decls = _component_decls(body.get("components") or {}, (pid, "components"), rel, doc, components, col)
+            raw[pid] = (body, loc, decls)
+
+    prefabs: dict[str, Prefab] = {}
+
+    def resolve(pid: str, chain: list[str]) -> Prefab | None:
+        if pid in prefabs:
+            return prefabs[pid]
+        body, loc, decls = raw[pid]
+        parent_id = body.get("extends")
+        merged: dict[str, ComponentDecl] = {}
+        if parent_id is not None:
+            ploc = Loc(loc.file, loc.line, f"{pid}.extends")
+            if parent_id in chain + [pid]:
+                cycle = " -> ".join(chain[chain.index(parent_id):] + [pid, parent_id]) if parent_id in chain \
+                    else f"{pid} -> {pid}"
+                col.add(ploc, f"cyclic extends: {cycle}")
+                return None
+            if parent_id not in raw:
+                col.add(ploc, f"extends unknown prefab {parent_id!r}")
+                return None
+            parent = resolve(parent_id, chain + [pid])
+            if parent is None:
+                return None
+            merged = dict(parent.components)
+        for cname, decl in decls.items():
+            merged[cname] = merged[cname].merged(decl) if cname in merged else decl
+        prefab = Prefab(pid, loc, parent_id, body.get("description", ""), merged)
+        prefabs[pid] = prefab
+        return prefab
+
+    for pid in raw:
+        if resolve(pid, []) is not None:
+            _check_components(prefabs[pid].components, root, col, complete=False)
+    return prefabs
+
+
+def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
+                    prefabs: dict[str, Prefab]) -> dict[str, Scenario]:
+    scenarios: dict[str, Scenario] = {}
+    for path in sorted((root / "scenarios").glob("*.yaml")) + sorted((root / "scenarios").glob("*.yml")):
+        doc = col.read(path, SCENARIO_SCHEMA)
+        if doc is None:
+            continue
+        rel = col.rel(path)
+        data = doc.data
+        if path.stem in scenarios:
+            col.add(Loc(rel, 1, ""), f"duplicate scenario id {path.stem!r} (.yaml and .yml)")
+            continue
+        entities: list[EntitySpec] = []
+        names: dict[str, int] = {}
+        for i, ent in enumerate(data["entities"]):
+            base = ("entities", i)
+            loc = Loc(rel, doc.line(base), keystr(base))
+            merged: dict[str, ComponentDecl] = {}
+            pid = ent.get("prefab")
+            if pid is not None:
+                if pid not in prefabs:
+                    known = ", ".join(sorted(prefabs)) or "none"
+                    col.add(Loc(rel, doc.line(base + ("prefab",)), keystr(base + ("prefab",))),
+                            f"unknown prefab {pid!r}; prefabs in this pack: {known}")
+                    continue
+                merged = dict(prefabs[pid].components)
+            own = _component_decls(ent.get("components") or {}, base + ("components",), rel, doc, components, col)
+            for cname, decl in own.items():
+                merged[cname] = merged[cname].merged(decl) if cname in merged else decl
+            ename = ent.get("name")
+            if ename is not None:
+                if ename in names:
+                    col.add(Loc(rel, doc.line(base + ("name",)), keystr(base + ("name",))),
+                            f"duplicate entity name {ename!r} (first used by entities[{names[ename]}])")
+                names[ename] = i
+            _check_components(merged, root, col)
+            spec = EntitySpec(ename, pid, loc, merged, root)
+            entities.append(spec)
+        scripted = None
+        if "input" in data and "scripted" in data["input"]:
+            try:
+                scripted = ScriptedInput.from_yaml(data["input"]["scripted"])
+            except Exception as exc:  # ConfigError from duplicate keyframe times
+                col.add(Loc(rel, doc.line(("input", "scripted")), "input.scripted"), str(exc))
+        rates = dict(data.get("rates", {}))
+        display = rates.pop("display", None)
+        scenarios[path.stem] = Scenario(
+            name=path.stem, file=rel, title=data.get("title", path.stem),
+            description=data.get("description", ""), duration=data.get("duration"), rates=rates,
+            display_rate=display, entities=entities, scripted_input=scripted,
+            settings=dict(data.get("settings", {})))
+    return scenarios

@@ -1,0 +1,144 @@
+"""Session logs: what a replay or a re-scoring needs, and nothing it must guess.
+
+A log is JSON Lines: a header (engine and pack versions, scenario, seed, rates, input
+kind), then every input sample and every event with its simulation time, then a footer
+with the frame count and a digest of the final state. Files are written atomically (a
+temporary file renamed into place) so a crash never leaves a learner's record half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import VrmedError
+from .events import SentEvent, event_to_record
+
+FORMAT = "vrmed-session/1"
+
+
+class SessionLogError(VrmedError):
+    """A session log file is missing, truncated or not a vrmed session log."""
+
+
+@dataclass
+class SessionLog:
+    """A recorded session: header, input samples by frame, events, and the footer."""
+
+    header: dict[str, Any]
+    inputs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    footer: dict[str, Any] | None = None
+
+    def event_records(self) -> list[dict[str, Any]]:
+        """Events as plain, JSON-normalised records (type, time, frame, data)."""
+        return [_normalise({k: e[k] for k in ("t", "frame", "type", "data")}) for e in self.events]
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the log atomically; returns the path written."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"kind": "header", **self.header}, sort_keys=True)]
+        for frame in sorted(self.inputs):
+            lines.append(json.dumps({"kind": "input", "frame": frame, **self.inputs[frame]}, sort_keys=True))
+        for ev in self.events:
+            lines.append(json.dumps({"kind": "event", **ev}, sort_keys=True))
+        if self.footer is not None:
+            lines.append(json.dumps({"kind": "end", **self.footer}, sort_keys=True))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> "SessionLog":
+        """Read a log, with an error naming the file and line for anything malformed."""
+        path = Path(path)
+        if not path.is_file():
+            raise SessionLogError(f"{path}: no such session log; record one with `vrmed run ... --record FILE`")
+        log: SessionLog | None = None
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SessionLogError(f"{path}:{lineno}: not valid JSON ({exc.msg}); the log is corrupt") from None
+                kind = rec.pop("kind", None) if isinstance(rec, dict) else None
+                if log is None:
+                    if kind != "header" or rec.get("format") != FORMAT:
+                        raise SessionLogError(f"{path}:{lineno}: not a vrmed session log (expected a "
+                                              f"{FORMAT!r} header line first)")
+                    log = cls(header=rec)
+                elif kind == "input":
+                    log.inputs[int(rec.pop("frame"))] = rec
+                elif kind == "event":
+                    log.events.append(rec)
+                elif kind == "end":
+                    log.footer = rec
+                else:
+                    raise SessionLogError(f"{path}:{lineno}: unknown record kind {kind!r}")
+        if log is None:
+            raise SessionLogError(f"{path}: empty file, not a vrmed session log")
+        if log.footer is None:
+            raise SessionLogError(f"{path}: the log has no end record; the session was cut short "
+                                  f"and cannot be replayed exactly")
+        return log
+
+
+def _normalise(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+class RecorderPlugin:
+    """Records the session into a :class:`SessionLog` resource as it runs.
+
+    Input samples come from the :class:`~vrmed.input.InputPlugin`; events are captured at
+    the moment they are sent, with their simulation time.
+    """
+
+    def __init__(self, header: dict[str, Any]) -> None:
+        self.log = SessionLog(header={"format": FORMAT, **header,
+                                      "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+
+    def build(self, app: Any) -> None:
+        """Insert the SessionLog resource and hook into events and input."""
+        from .input import InputPlugin
+
+        app.insert_resource(self.log)
+        app.events.listen(self._on_event)
+        source = app.try_resource(InputPlugin)
+        if source is None:
+            raise VrmedError("RecorderPlugin needs the InputPlugin: add InputPlugin before RecorderPlugin")
+        source.listen(self._on_input)
+        self.log.header.setdefault("display_rate", str(app.schedule.display_rate))
+        self.log.header.setdefault("rates", {n: (None if s.rate is None else str(s.rate))
+                                             for n, s in app.schedule.stages.items()})
+        self.log.header.setdefault("seed", app.seed)
+
+    def _on_event(self, sent: SentEvent) -> None:
+        self.log.events.append({"seq": sent.seq, **event_to_record(sent)})
+
+    def _on_input(self, frame: int, time: float, sample: dict[str, Any]) -> None:
+        if sample:
+            self.log.inputs[frame] = {"t": time, "data": _normalise(sample)}
+
+    def finalize(self, app: Any) -> SessionLog:
+        """Close the log with the frame count, simulation time and final-state digest."""
+        self.log.footer = {"frames": app.clock.frame, "sim_time": float(app.clock.frame_time),
+                           "digest": app.state_digest()}
+        return self.log

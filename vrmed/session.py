@@ -1,0 +1,184 @@
+"""A session: an App built from a pack's scenario, with input and recording wired in,
+and its replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .app import App
+from .errors import ReplayMismatch, VrmedError
+from .input import InputPlugin, InputSource, NullInput, ReplayInput
+from .packs.discovery import PackRef, resolve_target
+from .packs.issues import PackError, PackIssue
+from .packs.loader import Pack, Scenario, load_pack
+from .recording import RecorderPlugin, SessionLog
+from .version import __version__
+
+INPUT_KINDS = ("scripted", "desktop", "openxr", "none")
+
+
+def make_input(kind: str, scenario: Scenario) -> InputSource:
+    """The input source for ``--input KIND``."""
+    if kind == "scripted":
+        return scenario.scripted_input or NullInput()
+    if kind == "none":
+        return NullInput()
+    if kind in ("desktop", "openxr"):
+        raise VrmedError(f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
+                         f"have yet; use --input scripted (or replay a recorded session)")
+    raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(INPUT_KINDS)}")
+
+
+@dataclass
+class Session:
+    """An App running one scenario of one pack, recording as it goes."""
+
+    app: App
+    pack: Pack
+    scenario: Scenario
+    recorder: RecorderPlugin
+    entities: dict[str, int] = field(default_factory=dict)
+
+    def run(self, *, frames: int | None = None, seconds: float | None = None,
+            progress: Callable[[int], None] | None = None) -> int:
+        """Run frames (or simulated seconds; default: the scenario's duration)."""
+        if frames is None and seconds is None:
+            if self.scenario.duration is None:
+                raise VrmedError(f"scenario {self.scenario.name!r} has no duration; give --frames or --seconds")
+            seconds = self.scenario.duration
+        return self.app.run(frames=frames, seconds=seconds, progress=progress)
+
+    def finish(self) -> SessionLog:
+        """Close the session log (frame count and final-state digest)."""
+        return self.recorder.finalize(self.app)
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each type were sent, by short type name."""
+        counts: dict[str, int] = {}
+        for ev in self.recorder.log.events:
+            short = ev["type"].rsplit(":", 1)[-1]
+            counts[short] = counts.get(short, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def close(self) -> None:
+        """Release the App's world."""
+        self.app.close()
+
+
+def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0,
+                  input_source: InputSource | None = None, input_kind: str = "scripted",
+                  display_rate: float | None = None) -> Session:
+    """Build an App for a scenario: plugins, pack systems, entities, input and recorder."""
+    scenario = pack.scenario(scenario_name)
+    source = input_source or make_input(input_kind, scenario)
+    rate = display_rate or scenario.display_rate or 90.0
+    app = App(seed=seed, display_rate=rate, rates=scenario.rates)
+    try:
+        app.add_plugin(InputPlugin(source))
+        recorder = RecorderPlugin({
+            "engine": __version__, "pack": pack.name, "pack_version": pack.version,
+            "pack_root": str(pack.root), "pack_source": pack.source, "scenario": scenario.name,
+            "seed": seed, "input": source.kind})
+        app.add_plugin(recorder)
+        for comp in pack.components.values():
+            app.register_component(comp)
+        for plugin_cls in pack.plugins:
+            app.add_plugin(plugin_cls())
+        for func in pack.systems:
+            meta = func.__vrmed_system__
+            app.add_system(func, stage=meta["stage"], name=f"{pack.name}.{meta['name']}",
+                           in_set=meta["in_set"], after=meta["after"], before=meta["before"],
+                           priority=meta["priority"])
+        setup = getattr(pack.module, "setup", None) if pack.module else None
+        if callable(setup):
+            setup(app, scenario)
+        # Build every component first so a failure spawns nothing (no half-loaded scene).
+        built = []
+        for spec in scenario.entities:
+            try:
+                built.append((spec, spec.build()))
+            except VrmedError as exc:
+                raise PackError(pack.name, [PackIssue(spec.loc.file, spec.loc.line, spec.loc.key, str(exc))]) from None
+        entities = {}
+        for spec, comps in built:
+            entity = app.spawn(*comps)
+            if spec.name:
+                entities[spec.name] = entity
+        app.schedule.resolve()
+    except BaseException:
+        app.close()
+        raise
+    return Session(app, pack, scenario, recorder, entities)
+
+
+def open_target(target: str) -> tuple[Pack, str | None]:
+    """Load the pack named by ``PACK[/SCENARIO]`` or a path."""
+    ref, scenario = resolve_target(target)
+    return load_pack(ref.root, ref.source), scenario
+
+
+@dataclass
+class ReplayResult:
+    """Outcome of a replay: frames run, and whether events and final state matched."""
+
+    frames: int
+    events_recorded: int
+    events_replayed: int
+    digest_recorded: str
+    digest_replayed: str
+    first_difference: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the replay reproduced the session exactly."""
+        return self.first_difference is None
+
+
+def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, Session]:
+    """Re-run a recorded session from its seed and input samples and compare the outcome.
+
+    Returns the comparison and the replayed session (the caller closes it).
+    """
+    header, footer = log.header, log.footer or {}
+    if pack is None:
+        ref = PackRef(header["pack"], Path(header.get("pack_root", "")), "log")
+        try:
+            pack = load_pack(ref.root) if (ref.root / "pack.yaml").is_file() else open_target(header["pack"])[0]
+        except VrmedError as exc:
+            raise VrmedError(f"cannot replay: the pack {header['pack']!r} recorded in the log cannot be "
+                             f"loaded: {exc}") from None
+    if pack.version != header.get("pack_version"):
+        raise VrmedError(f"cannot replay exactly: the log was recorded with pack {pack.name} "
+                         f"{header.get('pack_version')}, but {pack.version} is installed")
+    samples = {frame: rec["data"] for frame, rec in log.inputs.items()}
+    source = ReplayInput(samples)
+    session = build_session(pack, header["scenario"], seed=int(header["seed"]), input_source=source,
+                            display_rate=float(_fraction(header.get("display_rate", "90"))))
+    session.recorder.log.header["input"] = header.get("input")
+    frames = int(footer.get("frames", 0))
+    session.run(frames=frames)
+    new_log = session.finish()
+    recorded, replayed = log.event_records(), new_log.event_records()
+    diff = None
+    for i, (a, b) in enumerate(zip(recorded, replayed)):
+        if a != b:
+            diff = f"event {i} differs: recorded {a}, replayed {b}"
+            break
+    if diff is None and len(recorded) != len(replayed):
+        diff = f"recorded {len(recorded)} events, replay produced {len(replayed)}"
+    if diff is None and footer.get("digest") != new_log.footer["digest"]:
+        diff = "final state differs (digest mismatch) although the events matched"
+    return ReplayResult(frames, len(recorded), len(replayed), str(footer.get("digest")),
+                        new_log.footer["digest"], diff), session
+
+
+def _fraction(text: Any) -> Any:
+    from fractions import Fraction
+
+    return Fraction(str(text))
+
+
+__all__ = ["INPUT_KINDS", "ReplayMismatch", "ReplayResult", "Session", "build_session", "make_input",
+           "open_target", "replay"]
