@@ -294,6 +294,9 @@ def load_pack(root: str | Path, source: str = "path") -> Pack:
     systems_file = root / "systems.py"
     if systems_file.is_file():
         module = _import_systems(systems_file, name, col)
+        if module is None:
+            # Without the pack's components every prefab would report them unknown: stop here.
+            raise PackError(name, col.issues)
     pack_systems: dict[str, Callable] = {}
     if module is not None:
         for value in vars(module).values():
@@ -390,6 +393,7 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
             raw[pid] = (body, loc, decls)
 
     prefabs: dict[str, Prefab] = {}
+    reported_cycles: set[frozenset[str]] = set()
 
     def resolve(pid: str, chain: list[str]) -> Prefab | None:
         if pid in prefabs:
@@ -400,9 +404,16 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
         if parent_id is not None:
             ploc = Loc(loc.file, loc.line, f"{pid}.extends")
             if parent_id in chain + [pid]:
-                cycle = " -> ".join(chain[chain.index(parent_id):] + [pid, parent_id]) if parent_id in chain \
-                    else f"{pid} -> {pid}"
-                col.add(ploc, f"cyclic extends: {cycle}")
+                members = (chain + [pid])[(chain + [pid]).index(parent_id):]
+                if frozenset(members) not in reported_cycles:
+                    reported_cycles.add(frozenset(members))
+                    # Report once, at the member declared first, starting the chain there.
+                    first = min(members, key=lambda m: (raw[m][1].file, raw[m][1].line))
+                    k = members.index(first)
+                    ring = members[k:] + members[:k]
+                    floc = raw[first][1]
+                    col.add(Loc(floc.file, floc.line, f"{first}.extends"),
+                            f"cyclic extends: {' -> '.join(ring + [first])}")
                 return None
             if parent_id not in raw:
                 col.add(ploc, f"extends unknown prefab {parent_id!r}")

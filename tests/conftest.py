@@ -1,0 +1,30 @@
+"""Shared fixtures: every test builds its own App; pack fixtures are written to tmp folders."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vrmed import App
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MESHES = REPO.parent / "shared" / "data" / "meshes"
+
+
+@pytest.fixture
+def app():
+    """A fresh App, closed after the test."""
+    a = App(seed=1)
+    yield a
+    a.close()
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``{relative path: text}`` under root (text is dedented)."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
