@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -115,7 +116,8 @@ def test_bench_ecs_quick_json(runner):
 
 
 def test_console_script_is_installed():
-    proc = subprocess.run(["vrmed", "--version"], capture_output=True, text=True)
+    script = Path(sys.executable).parent / "vrmed"  # the venv's console script, activated or not
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("vrmed, version ")
     proc = subprocess.run([sys.executable, "-m", "vrmed", "run", "no_such_pack"], capture_output=True, text=True)
     assert proc.returncode == 1
