@@ -129,3 +129,10 @@ def test_seeded_rng_is_reproducible():
         finally:
             app.close()
     assert (draws[0] == draws[1]).all()
+
+
+def test_before_a_set_of_an_earlier_stage_is_an_error(app):
+    app.add_system(lambda a: None, stage="logic", before="physics.solve", name="late")
+    with pytest.raises(ConfigError, match=r"system 'late' is in stage 'logic' but asks to run before set "
+                                          r"'physics.solve' \(stage 'physics'\)"):
+        app.step()

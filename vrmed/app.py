@@ -88,7 +88,7 @@ class Commands:
         ops, self._ops = self._ops, []
         for op, entity, payload in ops:
             if op == "add":
-                if esper.entity_exists(entity) or entity in esper._entities:
+                if entity in esper._entities:  # reserved by spawn() even while still empty
                     esper.add_component(entity, payload)
             elif op == "remove":
                 if esper.entity_exists(entity):

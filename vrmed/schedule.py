@@ -175,21 +175,15 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
     edges: dict[str, set[str]] = {s.name: set() for s in specs}
 
     def targets(ref: str, owner: SystemSpec, relation: str) -> Iterable[SystemSpec]:
-        if ref in STAGES:
-            other = STAGES.index(ref)
-            ok = other < stage_index if relation == "after" else other > stage_index
-            if not ok:
+        # A stage, or a public set of another stage: satisfied by stage order, or impossible.
+        other_stage = ref if ref in STAGES else PUBLIC_SETS.get(ref)
+        if other_stage is not None and (ref in STAGES or other_stage != stage):
+            other = STAGES.index(other_stage)
+            if not (other < stage_index if relation == "after" else other > stage_index):
+                what = f"stage {ref!r}" if ref in STAGES else f"set {ref!r} (stage {other_stage!r})"
                 raise ConfigError(
-                    f"system {owner.name!r} is in stage {stage!r} but asks to run {relation} stage "
-                    f"{ref!r}; register it in a stage that runs {relation} {ref!r}")
-            return ()
-        if ref in PUBLIC_SETS and PUBLIC_SETS[ref] != stage:
-            other = STAGES.index(PUBLIC_SETS[ref])
-            ok = other < stage_index if relation == "after" else other > stage_index
-            if not ok:
-                raise ConfigError(
-                    f"system {owner.name!r} in stage {stage!r} cannot run {relation} set {ref!r}, "
-                    f"which belongs to stage {PUBLIC_SETS[ref]!r}")
+                    f"system {owner.name!r} is in stage {stage!r} but asks to run {relation} {what}; "
+                    f"register it in a stage that runs {relation} {other_stage!r}")
             return ()
         if ref in members:
             return [m for m in members[ref] if m is not owner]
