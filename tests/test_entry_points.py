@@ -78,4 +78,4 @@ def test_broken_entry_point_warns_but_others_still_work(tmp_path):
     proc = _vrmed(tmp_path, "packs")
     assert proc.returncode == 0
     assert "sandbox 0.1.0" in proc.stdout
-    assert "warning: entry point broken (vrmed-broken): cannot load 'no_such_module_xyz'" in proc.stderr
+    assert "warning: entry point broken (vrmed-broken): cannot load 'no_such_module_xyz': package 'no_such_module_xyz' is not installed" in proc.stderr

@@ -54,8 +54,9 @@ def cli() -> None:
 @click.option("--input", "input_kind", type=click.Choice(["scripted", "desktop", "openxr", "none"]),
               default="scripted", show_default=True, help="Where device input comes from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
 def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
-        record: Path | None, input_kind: str, as_json: bool) -> None:
+        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
@@ -63,7 +64,7 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
         raise click.UsageError("give --frames or --seconds, not both")
     if not headless:
         click.echo("note: no display renderer in this build yet; running headless", err=True)
-    pack, scenario = open_target(target)
+    pack, scenario = open_target(target, allow_code=not no_pack_code)
     session = build_session(pack, scenario, seed=seed, input_kind=input_kind)
     try:
         total = frames if frames is not None else round(
@@ -113,7 +114,8 @@ def open_null() -> Any:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def packs(as_json: bool) -> None:
+@click.option("--no-pack-code", is_flag=True, help="Import no pack code while listing.")
+def packs(as_json: bool, no_pack_code: bool) -> None:
     """List available packs with their versions and scenarios."""
     from .packs import PackError, all_packs, load_pack
 
@@ -122,7 +124,7 @@ def packs(as_json: bool) -> None:
     for ref in refs:
         entry: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": str(ref.root)}
         try:
-            pack = load_pack(ref.root, ref.source)
+            pack = load_pack(ref.root, ref.source, allow_code=not no_pack_code)
             entry.update(version=pack.version, title=pack.title, scenarios=sorted(pack.scenarios),
                          default_scenario=pack.default_scenario, valid=True)
         except PackError as exc:
@@ -143,13 +145,14 @@ def packs(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("target")
-def validate(target: str) -> None:
+@click.option("--no-pack-code", is_flag=True, help="Refuse packs that carry Python code.")
+def validate(target: str, no_pack_code: bool) -> None:
     """Validate a pack (name or folder); exit 1 listing every problem."""
     from .packs import PackError, load_pack, resolve_target
 
     ref, _ = resolve_target(target)
     try:
-        pack = load_pack(ref.root, ref.source)
+        pack = load_pack(ref.root, ref.source, allow_code=not no_pack_code)
     except PackError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_FAIL)

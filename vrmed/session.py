@@ -113,10 +113,11 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
     return Session(app, pack, scenario, recorder, entities)
 
 
-def open_target(target: str) -> tuple[Pack, str | None]:
-    """Load the pack named by ``PACK[/SCENARIO]`` or a path."""
+def open_target(target: str, *, allow_code: bool = True) -> tuple[Pack, str | None]:
+    """Load the pack named by ``PACK[/SCENARIO]`` or a path (``allow_code=False``: refuse
+    packs that carry Python code)."""
     ref, scenario = resolve_target(target)
-    return load_pack(ref.root, ref.source), scenario
+    return load_pack(ref.root, ref.source, allow_code=allow_code), scenario
 
 
 @dataclass

@@ -4,13 +4,15 @@ entry-point group, or given by path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+import importlib.util
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
 
 from ..errors import VrmedError
 
 ENTRY_POINT_GROUP = "vrmed.packs"
+PACK_PATH_ENV = "VRMED_PACK_PATH"
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,21 @@ def builtin_packs() -> list[PackRef]:
     return refs
 
 
-def _entry_point_root(target: object) -> Path:
-    if isinstance(target, ModuleType):
-        return Path(target.__file__).parent if target.__file__ else Path(next(iter(target.__path__)))
-    if callable(target):
-        return Path(target())
-    return Path(str(target))
+def _entry_point_root(value: str) -> Path:
+    """The folder of an entry point's package, found without importing it.
+
+    Importing would run the pack's ``__init__.py``; finding the folder through the import
+    system's spec does not, which keeps ``--no-pack-code`` honest for installed packs.
+    """
+    module, _, attr = value.partition(":")
+    if attr:
+        raise VrmedError(f"entry point {value!r} names an attribute; a vrmed.packs entry point must name "
+                         f"the package that holds pack.yaml (e.g. `mypack = \"mypack\"`)")
+    top, *rest = module.strip().split(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        raise VrmedError(f"package {top!r} is not installed or is not a package")
+    return Path(next(iter(spec.submodule_search_locations))).joinpath(*rest)
 
 
 def entry_point_packs() -> tuple[list[PackRef], list[str]]:
@@ -49,9 +60,9 @@ def entry_point_packs() -> tuple[list[PackRef], list[str]]:
         dist = getattr(ep, "dist", None)
         origin = f"entry point {ep.name} ({dist.name if dist else ep.value})"
         try:
-            root = _entry_point_root(ep.load())
-        except Exception as exc:  # a broken third-party package must not break the others
-            warnings.append(f"{origin}: cannot load {ep.value!r}: {type(exc).__name__}: {exc}")
+            root = _entry_point_root(ep.value)
+        except (VrmedError, ImportError, ValueError) as exc:  # one broken package must not hide the others
+            warnings.append(f"{origin}: cannot load {ep.value!r}: {exc}")
             continue
         if not (root / "pack.yaml").is_file():
             warnings.append(f"{origin}: {root} has no pack.yaml")
@@ -60,10 +71,25 @@ def entry_point_packs() -> tuple[list[PackRef], list[str]]:
     return refs, warnings
 
 
+def path_packs() -> list[PackRef]:
+    """Packs in the folders listed in ``VRMED_PACK_PATH`` (os.pathsep-separated), e.g. the
+    packs bundled into a packaged simulator."""
+    refs = []
+    for folder in filter(None, os.environ.get(PACK_PATH_ENV, "").split(os.pathsep)):
+        base = Path(folder)
+        if not base.is_dir():
+            continue
+        for child in sorted(base.iterdir()):
+            if (child / "pack.yaml").is_file():
+                refs.append(PackRef(child.name, child.resolve(), f"{PACK_PATH_ENV} ({base})"))
+    return refs
+
+
 def all_packs() -> tuple[list[PackRef], list[str]]:
     """Built-in packs then installed ones; an installed pack may not shadow a built-in name."""
     refs = builtin_packs()
     installed, warnings = entry_point_packs()
+    installed = path_packs() + installed
     names = {r.name for r in refs}
     for ref in installed:
         if ref.name in names:

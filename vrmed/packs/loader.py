@@ -244,8 +244,12 @@ def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType |
     return module
 
 
-def load_pack(root: str | Path, source: str = "path") -> Pack:
-    """Load and fully validate the pack in folder ``root`` (raises :class:`PackError`)."""
+def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True) -> Pack:
+    """Load and fully validate the pack in folder ``root`` (raises :class:`PackError`).
+
+    With ``allow_code=False`` no code of the pack runs: a pack with a ``systems.py`` is
+    refused instead of imported (YAML is only ever read with the safe loader).
+    """
     root = Path(root).resolve()
     col = _Collector(root)
     pack_file = root / "pack.yaml"
@@ -292,6 +296,11 @@ def load_pack(root: str | Path, source: str = "path") -> Pack:
 
     module = None
     systems_file = root / "systems.py"
+    if systems_file.is_file() and not allow_code:
+        col.add(Loc(col.rel(systems_file), 0, ""),
+                "this pack carries Python code (systems.py) and pack code is disabled (--no-pack-code); "
+                "run it without --no-pack-code only if you trust the pack's author")
+        raise PackError(name, col.issues)
     if systems_file.is_file():
         module = _import_systems(systems_file, name, col)
         if module is None:
