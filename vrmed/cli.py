@@ -174,6 +174,23 @@ def new_pack(name: str, directory: Path) -> None:
 
 
 @cli.command()
+@click.argument("targets", nargs=-1, required=True, metavar="PACK [PACK...]")
+@click.option("--name", required=True, help="Name of the simulator (and of its executable).")
+@click.option("--scenario", help="Default scenario, PACK/SCENARIO (default: the first pack's default).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
+              show_default=True, help="Output folder.")
+@click.option("--version", "sim_version", default="1.0.0", show_default=True, help="The simulator's own version.")
+def package(targets: tuple[str, ...], name: str, scenario: str | None, out_dir: Path, sim_version: str) -> None:
+    """Build a standalone simulator folder (PyInstaller) from packs."""
+    from .packaging import package as build
+
+    click.echo(f"building {name} from {', '.join(targets)} (this takes a minute)...", err=True)
+    exe = build(list(targets), name=name, scenario=scenario, out_dir=out_dir, version=sim_version)
+    click.echo(f"built {exe}")
+    click.echo(f"  run it: {exe} --headless --frames 90")
+
+
+@cli.command()
 @click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def replay(log_path: Path, as_json: bool) -> None:

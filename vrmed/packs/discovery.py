@@ -30,6 +30,8 @@ def builtin_packs() -> list[PackRef]:
 
     refs = []
     for base in map(Path, vrmed.content.__path__):
+        if not base.is_dir():  # e.g. a frozen simulator that bundles its packs elsewhere
+            continue
         for child in sorted(base.iterdir()):
             if (child / "pack.yaml").is_file():
                 refs.append(PackRef(child.name, child, "builtin"))
