@@ -55,8 +55,10 @@ def cli() -> None:
               default="scripted", show_default=True, help="Where device input comes from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
+@click.option("--watch", is_flag=True, help="Hot-reload the pack's YAML while running in real time "
+                                            "(until Ctrl+C unless --frames/--seconds is given).")
 def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
-        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool) -> None:
+        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
@@ -67,13 +69,17 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
     pack, scenario = open_target(target, allow_code=not no_pack_code)
     session = build_session(pack, scenario, seed=seed, input_kind=input_kind)
     try:
-        total = frames if frames is not None else round(
-            (seconds if seconds is not None else (session.scenario.duration or 0)) * float(session.app.schedule.display_rate))
         wall0 = time.perf_counter()
-        show = not as_json and sys.stderr.isatty() and total > 200
-        with click.progressbar(length=total, label=f"{pack.name}/{session.scenario.name}",
-                               file=sys.stderr if show else open_null()) as bar:
-            done = session.run(frames=frames, seconds=seconds, progress=lambda n: bar.update(1))
+        if watch:
+            done = _run_watching(session, frames, seconds)
+        else:
+            total = frames if frames is not None else round(
+                (seconds if seconds is not None else (session.scenario.duration or 0))
+                * float(session.app.schedule.display_rate))
+            show = not as_json and sys.stderr.isatty() and total > 200
+            with click.progressbar(length=total, label=f"{pack.name}/{session.scenario.name}",
+                                   file=sys.stderr if show else open_null()) as bar:
+                done = session.run(frames=frames, seconds=seconds, progress=lambda n: bar.update(1))
         wall = time.perf_counter() - wall0
         log = session.finish()
         if record is not None:
@@ -103,6 +109,59 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
     click.echo(f"  frame time: mean {frame['mean']:.3f} ms, p99 {frame['p99']:.3f} ms")
     if record:
         click.echo(f"  session log: {record}")
+
+
+class _Stop(Exception):
+    """Raised between frames to end a --watch run cleanly."""
+
+
+def _run_watching(session: Any, frames: int | None, seconds: float | None) -> int:
+    """Run in real time, polling the pack for edits twice a second; Ctrl+C ends the run
+    between two frames so the session log stays consistent."""
+    import signal
+
+    from .watch import PackWatcher
+
+    watcher = PackWatcher(session)
+    rate = float(session.app.schedule.display_rate)
+    limit = frames if frames is not None else (round(seconds * rate) if seconds is not None else None)
+    start = time.perf_counter()
+    state = {"stop": False, "next_poll": start + 0.5}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        state["stop"] = True
+
+    def tick(n: int) -> None:
+        now = time.perf_counter()
+        if now >= state["next_poll"]:
+            state["next_poll"] = now + 0.5
+            result = watcher.poll()
+            if result is not None:
+                for line in result.errors:
+                    click.echo(f"reload rejected: {line}", err=True)
+                for line in result.notes:
+                    click.echo(f"note: {line}", err=True)
+                if not result.errors:
+                    names = ", ".join(f"{c} of entity {e}" for e, c in result.replaced) or "nothing to update"
+                    click.echo(f"reloaded at t={session.app.clock.frame / rate:.2f} s: {names}", err=True)
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)  # real-time pacing happens here, outside every system
+        if state["stop"]:
+            raise _Stop
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    click.echo("watching the pack for changes (Ctrl+C to stop)", err=True)
+    done = 0
+    try:
+        while limit is None or done < limit:
+            chunk = 90 if limit is None else min(90, limit - done)
+            done += session.run(frames=chunk, progress=lambda n, base=done: tick(base + n))
+    except _Stop:
+        done = session.app.clock.frame
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return done
 
 
 def open_null() -> Any:

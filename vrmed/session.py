@@ -40,6 +40,8 @@ class Session:
     scenario: Scenario
     recorder: RecorderPlugin
     entities: dict[str, int] = field(default_factory=dict)
+    #: Entity ids in the order of the scenario's ``entities`` list.
+    spawned: list[int] = field(default_factory=list)
 
     def run(self, *, frames: int | None = None, seconds: float | None = None,
             progress: Callable[[int], None] | None = None) -> int:
@@ -101,16 +103,17 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
                 built.append((spec, spec.build()))
             except VrmedError as exc:
                 raise PackError(pack.name, [PackIssue(spec.loc.file, spec.loc.line, spec.loc.key, str(exc))]) from None
-        entities = {}
+        entities, spawned = {}, []
         for spec, comps in built:
             entity = app.spawn(*comps)
+            spawned.append(entity)
             if spec.name:
                 entities[spec.name] = entity
         app.schedule.resolve()
     except BaseException:
         app.close()
         raise
-    return Session(app, pack, scenario, recorder, entities)
+    return Session(app, pack, scenario, recorder, entities, spawned)
 
 
 def open_target(target: str, *, allow_code: bool = True) -> tuple[Pack, str | None]:
@@ -143,6 +146,9 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
     Returns the comparison and the replayed session (the caller closes it).
     """
     header, footer = log.header, log.footer or {}
+    if header.get("hot_reloaded"):
+        raise VrmedError("cannot replay: the pack was hot-reloaded during this session (vrmed run --watch), "
+                         "so the recording does not describe one version of the pack")
     if pack is None:
         ref = PackRef(header["pack"], Path(header.get("pack_root", "")), "log")
         try:
