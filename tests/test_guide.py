@@ -1,0 +1,87 @@
+"""Follows docs/guide-first-pack.md step by step: writes its files, runs its commands."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vrmed.cli import cli
+
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide-first-pack.md"
+BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
+
+
+def steps() -> list[tuple[str, str]]:
+    """(kind, payload) in document order: ("file", "path\\ncontent") or ("cmd", "command")."""
+    out = []
+    for lang, body in BLOCK.findall(GUIDE.read_text(encoding="utf-8")):
+        first, _, rest = body.partition("\n")
+        if first.startswith("# file: "):
+            out.append(("file", first[len("# file: "):].strip() + "\n" + rest))
+        elif lang == "console":
+            out += [("cmd", line[2:].strip()) for line in body.splitlines() if line.startswith("$ ")]
+    return out
+
+
+def test_guide_has_the_expected_steps():
+    kinds = [k for k, _ in steps()]
+    assert kinds.count("file") == 5 and kinds.count("cmd") == 8
+
+
+@pytest.mark.slow
+def test_following_the_guide_works(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    outputs = []
+    for kind, payload in steps():
+        if kind == "file":
+            rel, _, content = payload.partition("\n")
+            path = tmp_path / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+            continue
+        argv = shlex.split(payload)
+        if argv[0] == "vrmed":
+            result = runner.invoke(cli, argv[1:])
+            assert result.exit_code == 0, f"{payload}\n{result.output}"
+            outputs.append(result.output)
+        elif argv[0] == "rm":
+            for rel in argv[1:]:
+                (tmp_path / rel).unlink()
+        elif argv[0] == "pytest":
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]],
+                                  capture_output=True, text=True, cwd=tmp_path)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            outputs.append(proc.stdout)
+        else:
+            raise AssertionError(f"the guide uses a command this test cannot follow: {payload}")
+    run_output = next(o for o in outputs if "Hand hygiene / Handrub" in o)
+    assert "rub_seconds: 22.0" in run_output and "passed: True" in run_output  # what the guide promises
+    assert any(o.startswith("replay OK") for o in outputs)
+    assert any("2 passed" in o for o in outputs)
+    exe = tmp_path / "dist" / "hygiene-trainer" / "hygiene-trainer"
+    proc = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert '"passed": true' in proc.stdout
+
+
+def test_guide_error_example_is_the_real_message(tmp_path):
+    """The validation error quoted in the guide is what vrmed prints."""
+    text = GUIDE.read_text(encoding="utf-8")
+    quoted = re.search(r"`(hand_hygiene/prefabs/hand_hygiene\.yaml:\d+: [^`]+)`", text).group(1)
+    for kind, payload in steps():
+        if kind == "file":
+            rel, _, content = payload.partition("\n")
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / rel).write_text(content, encoding="utf-8")
+    prefab = tmp_path / "hand_hygiene/prefabs/hand_hygiene.yaml"
+    prefab.write_text(prefab.read_text().replace("reach: 0.15", "reach: near"))
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "hand_hygiene")])
+    assert result.exit_code == 1
+    assert quoted in result.output
