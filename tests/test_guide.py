@@ -31,7 +31,7 @@ def steps() -> list[tuple[str, str]]:
 
 def test_guide_has_the_expected_steps():
     kinds = [k for k, _ in steps()]
-    assert kinds.count("file") == 5 and kinds.count("cmd") == 8
+    assert kinds.count("file") == 5 and kinds.count("cmd") == 7
 
 
 @pytest.mark.slow
