@@ -222,13 +222,15 @@ def test_unknown_system_and_engine_range(tmp_path):
         plugins: [telepathy]
     """)
     from vrmed import __version__
+    from vrmed.plugins import BUILTIN_PLUGINS
 
     assert problems(root) == [
         f"demo/pack.yaml:3: engine: this pack needs vrmed >=99, but this is vrmed {__version__}; install a "
         f"matching vrmed or a version of the pack made for {__version__}",
         "demo/pack.yaml:4: systems[1]: unknown system 'fly': systems.py defines no function marked "
         "@vrmed.system with that name (defined: roll)",
-        "demo/pack.yaml:5: plugins[0]: unknown engine plugin 'telepathy'; available: softbody",
+        f"demo/pack.yaml:5: plugins[0]: unknown engine plugin 'telepathy'; available: "
+        f"{', '.join(sorted(BUILTIN_PLUGINS))}",
     ]
 
 
