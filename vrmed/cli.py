@@ -55,10 +55,15 @@ def cli() -> None:
               default="scripted", show_default=True, help="Where device input comes from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
+@click.option("--capture", type=click.Path(file_okay=False, path_type=Path),
+              help="Render offscreen and write PNG frames into this folder.")
+@click.option("--capture-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --capture: write every Nth frame.")
 @click.option("--watch", is_flag=True, help="Hot-reload the pack's YAML while running in real time "
                                             "(until Ctrl+C unless --frames/--seconds is given).")
 def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
-        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool) -> None:
+        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool,
+        capture: Path | None, capture_every: int) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
@@ -69,6 +74,10 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
     pack, scenario = open_target(target, allow_code=not no_pack_code)
     session = build_session(pack, scenario, seed=seed, input_kind=input_kind)
     try:
+        if capture is not None:
+            from .render import RenderPlugin
+
+            session.app.add_plugin(RenderPlugin(capture_dir=capture, every=capture_every))
         wall0 = time.perf_counter()
         if watch:
             done = _run_watching(session, frames, seconds)

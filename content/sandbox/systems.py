@@ -9,6 +9,7 @@ import numpy as np
 
 import vrmed
 from vrmed.components import Transform
+from vrmed.render.drawlist import DrawList  # plain data: importing it needs no GL
 
 GRAVITY = np.array([0.0, -9.81, 0.0])
 
@@ -133,6 +134,19 @@ def keep_score(app: vrmed.App) -> None:
     score = app.resource(SandboxScore)
     score.pokes += len(score.poke_reader.read())
     score.bounces += len(score.bounce_reader.read())
+
+
+@vrmed.system("render", in_set="render.prepare")
+def draw_sandbox(app: vrmed.App) -> None:
+    """Queue the balls and the hand cursor for the renderer (nothing to do without one)."""
+    draws = app.try_resource(DrawList)
+    if draws is None:
+        return
+    for _, pit in app.query(BallPit):
+        if pit.positions.size:
+            draws.add_spheres(pit.positions, pit.radius, (0.85, 0.25, 0.2, 1.0))
+    for _, (tf, hand) in app.query(Transform, Hand):
+        draws.add_spheres(tf.position[None, :], hand.reach / 2, (0.3, 0.5, 0.9, 1.0))
 
 
 def summary(app: vrmed.App) -> dict:

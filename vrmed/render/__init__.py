@@ -1,0 +1,29 @@
+"""Headless rendering with moderngl: an offscreen renderer, PNG capture and the
+RenderPlugin that draws an App's scene (see docs/rendering.md).
+
+Importing this package does not import moderngl; the GL context is made on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .context import RenderUnavailable, create_context
+from .drawlist import DrawList
+from .png import encode_png, write_png
+
+_LAZY = {"Renderer": "renderer", "GpuMesh": "renderer", "StreamedMesh": "renderer",
+         "RenderPlugin": "plugin", "MeshData": "meshes"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the GL-facing classes on first access."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DrawList", "GpuMesh", "MeshData", "RenderPlugin", "RenderUnavailable", "Renderer",
+           "StreamedMesh", "create_context", "encode_png", "write_png"]

@@ -1,0 +1,78 @@
+"""What systems ask the renderer to draw this frame, without touching GL.
+
+Systems in ``render.prepare`` fill the :class:`DrawList` resource (inserted by
+:class:`~vrmed.render.plugin.RenderPlugin`); ``render.draw`` draws and clears it. This
+module imports no GL, so content packs can use it freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Hashable, Sequence
+
+import numpy as np
+
+ColorLike = Sequence[float] | np.ndarray
+
+
+@dataclass
+class SphereBatch:
+    """Spheres sharing a material: centres (N, 3), radii (N,) or a scalar, colours (N, 4)
+    or one RGBA (arrays are referenced, not copied: keep them alive until the draw)."""
+
+    centres: np.ndarray
+    radii: np.ndarray | float
+    colors: np.ndarray | tuple[float, ...]
+    roughness: float = 0.35
+    wetness: float = 0.6
+    shadow: bool = True
+
+
+@dataclass
+class Surface:
+    """A deforming triangle surface drawn as a streamed mesh under a stable ``key``: its
+    GPU buffers are made the first time the key is seen (and again only if the vertex or
+    face count changes); ``positions`` (N, 3), ``faces`` (M, 3), optional ``normals``
+    (N, 3) and ``burn`` (N,) in [0, 1] are uploaded in place each frame."""
+
+    key: Hashable
+    positions: np.ndarray
+    faces: np.ndarray
+    normals: np.ndarray | None = None
+    burn: np.ndarray | None = None
+    color: tuple[float, ...] = (0.8, 0.45, 0.4, 1.0)
+    roughness: float = 0.45
+    wetness: float = 0.6
+    shadow: bool = True
+
+
+@dataclass
+class DrawList:
+    """This frame's extra draws (a resource): sphere batches and streamed surfaces."""
+
+    spheres: list[SphereBatch] = field(default_factory=list)
+    surfaces: list[Surface] = field(default_factory=list)
+
+    def add_spheres(self, centres: np.ndarray, radii: np.ndarray | float,
+                    colors: ColorLike = (0.85, 0.85, 0.85, 1.0), *, roughness: float = 0.35,
+                    wetness: float = 0.6, shadow: bool = True) -> None:
+        """Queue spheres (one instanced draw): centres (N, 3) m, radii (N,) or one radius,
+        linear RGBA colours (N, 4) or one colour."""
+        centres = np.asarray(centres)
+        if centres.ndim != 2 or centres.shape[1] != 3:
+            raise ValueError(f"sphere centres must have shape (N, 3), got {centres.shape}")
+        self.spheres.append(SphereBatch(centres, radii, tuple(colors) if not isinstance(colors, np.ndarray)
+                                        else colors, roughness, wetness, shadow))
+
+    def add_surface(self, key: Hashable, positions: np.ndarray, faces: np.ndarray, *,
+                    normals: np.ndarray | None = None, burn: np.ndarray | None = None,
+                    color: ColorLike = (0.8, 0.45, 0.4, 1.0), roughness: float = 0.45,
+                    wetness: float = 0.6, shadow: bool = True) -> None:
+        """Queue a deforming surface under a stable ``key`` (see :class:`Surface`)."""
+        self.surfaces.append(Surface(key, positions, faces, normals, burn, tuple(float(c) for c in color),
+                                     roughness, wetness, shadow))
+
+    def clear(self) -> None:
+        """Forget this frame's draws (the renderer calls it after drawing)."""
+        self.spheres.clear()
+        self.surfaces.clear()

@@ -1,0 +1,130 @@
+"""CPU-side triangle meshes for the renderer: a UV sphere, file loading (through trimesh)
+with a per-renderer cache, and in-place vertex normals for streamed (deforming) meshes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import VrmedError
+
+
+@dataclass
+class MeshData:
+    """A triangle mesh: ``positions`` and ``normals`` (N, 3) float32, ``faces`` (M, 3)
+    uint32, counter-clockwise seen from outside."""
+
+    positions: np.ndarray
+    normals: np.ndarray
+    faces: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.positions = np.ascontiguousarray(self.positions, dtype=np.float32).reshape(-1, 3)
+        self.normals = np.ascontiguousarray(self.normals, dtype=np.float32).reshape(-1, 3)
+        self.faces = np.ascontiguousarray(self.faces, dtype=np.uint32).reshape(-1, 3)
+        if self.normals.shape != self.positions.shape:
+            raise ValueError(f"{len(self.normals)} normals for {len(self.positions)} vertices")
+        if self.faces.size and int(self.faces.max()) >= len(self.positions):
+            raise ValueError("a face refers to a vertex that does not exist")
+
+    def bounding_sphere(self) -> tuple[np.ndarray, float]:
+        """Centre (of the axis-aligned box) and radius enclosing every vertex."""
+        if not len(self.positions):
+            return np.zeros(3), 0.0
+        lo, hi = self.positions.min(axis=0), self.positions.max(axis=0)
+        centre = (lo + hi).astype(np.float64) / 2.0
+        return centre, float(np.linalg.norm(self.positions - centre, axis=1).max())
+
+
+def uv_sphere(segments: int = 48, rings: int = 24) -> MeshData:
+    """A unit sphere (radius 1 at the origin) with ``segments`` around and ``rings`` from
+    pole to pole. 48 x 24 keeps the silhouette within 0.25 % of the true radius."""
+    if segments < 3 or rings < 2:
+        raise ValueError("a sphere needs at least 3 segments and 2 rings")
+    theta = np.linspace(0.0, np.pi, rings + 1)           # polar angle from +y
+    phi = np.linspace(0.0, 2.0 * np.pi, segments + 1)    # around y (seam duplicated)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    pos = np.stack([np.sin(t) * np.cos(p), np.cos(t), -np.sin(t) * np.sin(p)], axis=-1).reshape(-1, 3)
+    i, j = np.meshgrid(np.arange(rings), np.arange(segments), indexing="ij")
+    a = (i * (segments + 1) + j).ravel()
+    b, c, d = a + segments + 1, a + 1, a + segments + 2
+    faces = np.concatenate([np.c_[a, b, c], np.c_[c, b, d]])
+    return MeshData(pos, pos, faces)
+
+
+def plane(size: float = 1.0) -> MeshData:
+    """A square of side ``size`` in the y = 0 plane, facing +y."""
+    h = size / 2.0
+    pos = np.array([[-h, 0, -h], [-h, 0, h], [h, 0, h], [h, 0, -h]], dtype=np.float32)
+    return MeshData(pos, np.tile([0.0, 1.0, 0.0], (4, 1)), [[0, 1, 2], [0, 2, 3]])
+
+
+def load_mesh_file(path: str | Path) -> MeshData:
+    """Read a surface mesh (OBJ, STL, PLY, glTF, ...) with trimesh, merging scenes into one
+    mesh; VrmedError naming the file when it is missing, unreadable or has no triangles."""
+    path = Path(path)
+    if not path.is_file():
+        raise VrmedError(f"mesh file {path} does not exist")
+    try:
+        import trimesh
+
+        mesh = trimesh.load(str(path), force="mesh", process=False)
+    except Exception as exc:
+        raise VrmedError(f"cannot read mesh {path}: {type(exc).__name__}: {exc}") from None
+    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))))
+    if faces.size == 0:
+        raise VrmedError(f"mesh {path} has no triangles")
+    return MeshData(mesh.vertices, mesh.vertex_normals, faces)
+
+
+@dataclass
+class MeshCache:
+    """Loaded meshes by resolved path, so each file is read once per renderer (not global)."""
+
+    meshes: dict[str, MeshData] = field(default_factory=dict)
+
+    def get(self, path: str | Path) -> MeshData:
+        """The mesh at ``path``, loading it on first use."""
+        key = str(Path(path).resolve())
+        mesh = self.meshes.get(key)
+        if mesh is None:
+            mesh = self.meshes[key] = load_mesh_file(key)
+        return mesh
+
+
+class NormalScratch:
+    """Preallocated work arrays for :func:`vertex_normals` on one mesh topology."""
+
+    def __init__(self, n_vertices: int, n_faces: int) -> None:
+        self.corners = [np.empty((n_faces, 3), np.float32) for _ in range(3)]
+        self.fn = np.empty((n_faces, 3), np.float32)
+        self.tmp = np.empty(n_faces, np.float32)
+        self.length = np.empty(n_vertices, np.float32)
+
+
+def vertex_normals(positions: np.ndarray, faces: np.ndarray, out: np.ndarray,
+                   scratch: NormalScratch) -> np.ndarray:
+    """Area-weighted unit vertex normals of ``positions`` (N, 3) into ``out`` (N, 3)
+    float32. Every temporary lives in ``scratch``, so a per-frame call allocates nothing
+    of mesh size."""
+    p0, e1, e2 = scratch.corners
+    fn, tmp = scratch.fn, scratch.tmp
+    np.take(positions, faces[:, 0], axis=0, out=p0)
+    np.take(positions, faces[:, 1], axis=0, out=e1)
+    np.take(positions, faces[:, 2], axis=0, out=e2)
+    e1 -= p0
+    e2 -= p0
+    for k, (a, b) in enumerate(((1, 2), (2, 0), (0, 1))):   # fn = e1 x e2 (twice the area)
+        np.multiply(e1[:, a], e2[:, b], out=fn[:, k])
+        np.multiply(e1[:, b], e2[:, a], out=tmp)
+        fn[:, k] -= tmp
+    out[:] = 0.0
+    for k in range(3):
+        np.add.at(out, faces[:, k], fn)
+    np.einsum("ij,ij->i", out, out, out=scratch.length)
+    np.sqrt(scratch.length, out=scratch.length)
+    np.maximum(scratch.length, 1e-20, out=scratch.length)
+    out /= scratch.length[:, None]
+    return out

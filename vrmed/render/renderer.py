@@ -1,0 +1,350 @@
+"""The offscreen renderer: a framebuffer (colour + depth, optional MSAA), lit meshes
+(static and streamed), instanced spheres and a ground plane with contact shadows.
+
+A frame is immediate-mode::
+
+    renderer.begin(camera, light)
+    renderer.draw_mesh(mesh, model, color=(0.8, 0.4, 0.4, 1))
+    renderer.draw_spheres(centres, radii, colors)
+    renderer.end()                 # ground + contact shadows, MSAA resolve
+    image = renderer.read()        # (H, W, 3) uint8, top row first
+
+Nothing of scene size is allocated per frame: mesh buffers are made once (streamed meshes
+are rewritten in place with ``buffer.write``), the sphere instance buffer only grows when
+a frame has more spheres than ever before, and read-back goes into one reused array.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from vrmed.components.render import Camera, Light
+
+from . import shaders
+from .camera import view_projection
+from .meshes import MeshData, NormalScratch, uv_sphere, vertex_normals
+
+if TYPE_CHECKING:  # pragma: no cover
+    import moderngl
+
+ColorLike = Sequence[float] | np.ndarray
+
+
+def _normal_matrix(model: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Inverse-transpose of a rotation-times-scale 3x3 block, as column-major float32:
+    each column divided by its squared length (no general inverse needed)."""
+    m3 = model[:3, :3]
+    sq = np.einsum("ij,ij->j", m3, m3)
+    np.divide(m3, np.maximum(sq, 1e-30)[None, :], out=out.T, casting="unsafe")
+    return out
+
+
+class GpuMesh:
+    """A triangle mesh in GPU buffers: positions, normals, a per-vertex burn scalar
+    (0 = healthy, 1 = charred) and indices. Made by :meth:`Renderer.static_mesh`."""
+
+    def __init__(self, ctx: "moderngl.Context", program: "moderngl.Program", mesh: MeshData,
+                 burn: np.ndarray | None = None, *, dynamic: bool = False) -> None:
+        n = len(mesh.positions)
+        burn_arr = np.zeros(n, np.float32) if burn is None else np.ascontiguousarray(burn, np.float32)
+        if burn_arr.shape != (n,):
+            raise ValueError(f"burn must have one value per vertex ({n}), got shape {burn_arr.shape}")
+        self.n_vertices = n
+        self.n_faces = len(mesh.faces)
+        self.position_buffer = ctx.buffer(mesh.positions, dynamic=dynamic)
+        self.normal_buffer = ctx.buffer(mesh.normals, dynamic=dynamic)
+        self.burn_buffer = ctx.buffer(burn_arr, dynamic=dynamic)
+        self.index_buffer = ctx.buffer(mesh.faces)
+        self.vao = ctx.vertex_array(program, [
+            (self.position_buffer, "3f", "in_position"),
+            (self.normal_buffer, "3f", "in_normal"),
+            (self.burn_buffer, "1f", "in_burn"),
+        ], index_buffer=self.index_buffer, index_element_size=4)
+        centre, radius = mesh.bounding_sphere()
+        #: Bounding sphere in model space (centre xyz, radius), used for contact shadows.
+        self.bound = np.array([*centre, radius], np.float64)
+
+    def set_burn(self, burn: np.ndarray) -> None:
+        """Overwrite the per-vertex burn values (N,) in place."""
+        burn = np.asarray(burn)
+        if burn.shape != (self.n_vertices,):
+            raise ValueError(f"burn must have shape ({self.n_vertices},), got {burn.shape}")
+        self.burn_buffer.write(burn.astype(np.float32, copy=False))
+
+    def release(self) -> None:
+        """Free the GL objects."""
+        for obj in (self.vao, self.position_buffer, self.normal_buffer, self.burn_buffer, self.index_buffer):
+            obj.release()
+
+
+class StreamedMesh(GpuMesh):
+    """A mesh whose vertices change every frame (soft tissue): buffers are allocated once
+    for a fixed topology and :meth:`update` rewrites them in place."""
+
+    def __init__(self, ctx: "moderngl.Context", program: "moderngl.Program", faces: np.ndarray,
+                 positions: np.ndarray) -> None:
+        faces = np.ascontiguousarray(faces, np.uint32).reshape(-1, 3)
+        n = len(np.asarray(positions).reshape(-1, 3))
+        self._positions = np.zeros((n, 3), np.float32)
+        self._normals = np.zeros((n, 3), np.float32)
+        self._burn = np.zeros(n, np.float32)
+        self._faces = faces
+        self._scratch = NormalScratch(n, len(faces))
+        super().__init__(ctx, program, MeshData(self._positions, self._normals, faces), dynamic=True)
+        self.update(positions)
+
+    def update(self, positions: np.ndarray, normals: np.ndarray | None = None,
+               burn: np.ndarray | None = None) -> None:
+        """Upload new vertex positions (N, 3), with normals (computed from the faces when
+        not given) and optionally burn values (N,); same N as at creation."""
+        np.copyto(self._positions, positions, casting="same_kind")
+        self.position_buffer.write(self._positions)
+        if normals is None:
+            vertex_normals(self._positions, self._faces, self._normals, self._scratch)
+        else:
+            np.copyto(self._normals, normals, casting="same_kind")
+        self.normal_buffer.write(self._normals)
+        if burn is not None:
+            np.copyto(self._burn, burn, casting="same_kind")
+            self.burn_buffer.write(self._burn)
+        lo, hi = self._positions.min(axis=0), self._positions.max(axis=0)
+        self.bound[:3] = (lo + hi) / 2.0
+        self.bound[3] = float(np.linalg.norm(hi - lo)) / 2.0
+
+
+class Renderer:
+    """Offscreen renderer of ``width`` x ``height`` pixels on a moderngl context
+    (see :func:`vrmed.render.context.create_context`); ``samples`` > 0 turns on MSAA.
+
+    ``background`` is the display (sRGB) clear colour; the ground plane at y =
+    ``ground_height`` has linear albedo ``ground_color`` and contact shadows of strength
+    ``contact_shadow`` (0 to 1) under every sphere and mesh drawn with ``shadow=True``;
+    ``contact_spread`` scales the occluding radius (1 = physical sphere occlusion, the
+    default 1.6 widens the blob into a readable depth cue).
+    The renderer does not own the context (release the context yourself).
+    """
+
+    def __init__(self, ctx: "moderngl.Context", width: int = 640, height: int = 480, *,
+                 samples: int = 0, background: ColorLike = (0.70, 0.74, 0.78), ground: bool = True,
+                 ground_height: float = 0.0, ground_color: ColorLike = (0.40, 0.38, 0.36),
+                 contact_shadow: float = 0.85, contact_spread: float = 1.6) -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"framebuffer size must be positive, got {width}x{height}")
+        if samples < 0 or samples > ctx.max_samples:
+            raise ValueError(f"samples must be between 0 and {ctx.max_samples} on this GL, got {samples}")
+        import moderngl
+
+        self.ctx = ctx
+        self.size = (int(width), int(height))
+        self.samples = int(samples)
+        self.background = tuple(float(c) for c in background)[:3]
+        self.ground = ground
+        self.ground_height = float(ground_height)
+        self.ground_color = tuple(float(c) for c in ground_color)[:3]
+        self.contact_shadow = float(contact_shadow)
+        self.contact_spread = float(contact_spread)
+        self._depth_test = moderngl.DEPTH_TEST
+        self._strip = moderngl.TRIANGLE_STRIP
+        self._objects: list = []
+        keep = self._objects.append
+
+        def rb(depth: bool, samples: int) -> "moderngl.Renderbuffer":
+            buf = (ctx.depth_renderbuffer(self.size, samples=samples) if depth
+                   else ctx.renderbuffer(self.size, 4, samples=samples))
+            keep(buf)
+            return buf
+
+        self.fbo = ctx.framebuffer([rb(False, self.samples)], rb(True, self.samples))
+        keep(self.fbo)
+        if self.samples:
+            self._resolve = ctx.framebuffer([rb(False, 0)])
+            keep(self._resolve)
+        else:
+            self._resolve = self.fbo
+        self._pixels = np.zeros((self.size[1], self.size[0], 4), np.uint8)
+
+        self.mesh_program = ctx.program(vertex_shader=shaders.MESH_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+        self.sphere_program = ctx.program(vertex_shader=shaders.SPHERE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+        self.ground_program = ctx.program(vertex_shader=shaders.GROUND_VERTEX, fragment_shader=shaders.GROUND_FRAGMENT)
+        for prog in (self.mesh_program, self.sphere_program, self.ground_program):
+            keep(prog)
+
+        sphere = uv_sphere()
+        self._sphere_vbo = ctx.buffer(sphere.positions)
+        self._sphere_ibo = ctx.buffer(sphere.faces)
+        keep(self._sphere_vbo)
+        keep(self._sphere_ibo)
+        self._instances = np.zeros((0, 8), np.float32)
+        self._instance_buffer: "moderngl.Buffer | None" = None
+        self._sphere_vao: "moderngl.VertexArray | None" = None
+        self._reserve_spheres(64)
+
+        half = 100.0
+        self._ground_vbo = ctx.buffer(np.array([-half, -half, -half, half, half, -half, half, half], np.float32))
+        self._ground_vao = ctx.vertex_array(self.ground_program, [(self._ground_vbo, "2f", "in_xz")])
+        keep(self._ground_vbo)
+        keep(self._ground_vao)
+
+        self._occluders = np.zeros((shaders.MAX_OCCLUDERS, 4), np.float32)
+        self._n_occluders = 0
+        self._mat4 = np.zeros((4, 4), np.float32)
+        self._mat3 = np.zeros((3, 3), np.float32)
+        self._identity = np.eye(4)
+        self.view_proj = np.eye(4)
+        self.camera: Camera | None = None
+        self._in_frame = False
+
+    # -- resources ----------------------------------------------------------------------
+    def static_mesh(self, mesh: MeshData, burn: np.ndarray | None = None) -> GpuMesh:
+        """Upload a mesh that does not deform (optionally with per-vertex burn)."""
+        return GpuMesh(self.ctx, self.mesh_program, mesh, burn)
+
+    def streamed_mesh(self, faces: np.ndarray, positions: np.ndarray) -> StreamedMesh:
+        """Make a mesh of fixed topology whose vertices are re-uploaded with
+        :meth:`StreamedMesh.update` (buffers allocated once, here)."""
+        return StreamedMesh(self.ctx, self.mesh_program, faces, positions)
+
+    def _reserve_spheres(self, n: int) -> None:
+        if n <= len(self._instances):
+            return
+        cap = max(n, 2 * len(self._instances))
+        if self._sphere_vao is not None:
+            self._sphere_vao.release()
+            self._instance_buffer.release()
+        self._instances = np.zeros((cap, 8), np.float32)
+        self._instance_buffer = self.ctx.buffer(reserve=self._instances.nbytes, dynamic=True)
+        self._sphere_vao = self.ctx.vertex_array(self.sphere_program, [
+            (self._sphere_vbo, "3f", "in_position"),
+            (self._instance_buffer, "4f 4f/i", "in_sphere", "in_color"),
+        ], index_buffer=self._sphere_ibo, index_element_size=4)
+
+    # -- a frame ------------------------------------------------------------------------
+    def begin(self, camera: Camera, light: Light | None = None) -> None:
+        """Start a frame: set the camera and light, clear colour and depth."""
+        light = light or Light()
+        self.camera = camera
+        self.view_proj = view_projection(camera, self.size[0] / self.size[1])
+        np.copyto(self._mat4, self.view_proj.T)
+        eye = tuple(float(v) for v in camera.position)
+        d = np.asarray(light.direction, np.float64)
+        norm = float(np.linalg.norm(d))
+        if norm == 0:
+            raise ValueError("light direction must not be zero")
+        l_dir = tuple(float(v) / norm for v in d)
+        radiance = tuple(float(c) * light.intensity for c in light.color)
+        sky = (0.92 * light.ambient, 0.96 * light.ambient, 1.0 * light.ambient)
+        bounce = tuple(0.45 * light.ambient * c for c in self.ground_color)
+        for prog in (self.mesh_program, self.sphere_program):
+            prog["u_view_proj"].write(self._mat4)
+            prog["u_eye"].value = eye
+            prog["u_light_dir"].value = l_dir
+            prog["u_light"].value = radiance
+            prog["u_sky"].value = sky
+            prog["u_ground_bounce"].value = bounce
+        g = self.ground_program
+        g["u_view_proj"].write(self._mat4)
+        g["u_eye"].value = eye
+        g["u_light_dir"].value = l_dir
+        g["u_light"].value = radiance
+        g["u_sky"].value = sky
+        self._n_occluders = 0
+        self.fbo.use()
+        self.fbo.clear(*self.background, 1.0, depth=1.0)
+        self.ctx.enable_only(self._depth_test)
+        self._in_frame = True
+
+    def _check_frame(self) -> None:
+        if not self._in_frame:
+            raise RuntimeError("call Renderer.begin(camera) before drawing")
+
+    def _add_occluder(self, x: float, y: float, z: float, r: float) -> None:
+        if self._n_occluders < shaders.MAX_OCCLUDERS and r > 0:
+            self._occluders[self._n_occluders] = (x, y, z, r)
+            self._n_occluders += 1
+
+    def draw_mesh(self, mesh: GpuMesh, model: np.ndarray | None = None, *,
+                  color: ColorLike = (0.8, 0.45, 0.4, 1.0), roughness: float = 0.45,
+                  wetness: float = 0.6, shadow: bool = True) -> None:
+        """Draw a mesh with a model matrix (rotation x scale + translation; no shear), a
+        linear RGBA base colour, base ``roughness`` and ``wetness`` (weight of the sharp
+        wet-film highlight). ``shadow`` adds its bounding sphere to the contact shadows."""
+        self._check_frame()
+        model = self._identity if model is None else model
+        prog = self.mesh_program
+        np.copyto(self._mat4, model.T)
+        prog["u_model"].write(self._mat4)
+        prog["u_normal_matrix"].write(_normal_matrix(model, self._mat3))
+        prog["u_color"].value = tuple(float(c) for c in color)
+        prog["u_roughness"].value = float(roughness)
+        prog["u_wetness"].value = float(wetness)
+        mesh.vao.render()
+        if shadow:
+            b = mesh.bound
+            c = model[:3, :3] @ b[:3] + model[:3, 3]
+            scale = float(np.sqrt(np.einsum("ij,ij->j", model[:3, :3], model[:3, :3]).max()))
+            self._add_occluder(c[0], c[1], c[2], b[3] * scale)
+
+    def draw_spheres(self, centres: np.ndarray, radii: np.ndarray | float,
+                     colors: np.ndarray | ColorLike = (0.85, 0.85, 0.85, 1.0), *,
+                     roughness: float = 0.35, wetness: float = 0.6, shadow: bool = True) -> None:
+        """Draw N spheres in one instanced call: ``centres`` (N, 3) metres, ``radii`` (N,)
+        or one radius, ``colors`` (N, 4) or one linear RGBA."""
+        self._check_frame()
+        centres = np.asarray(centres).reshape(-1, 3)
+        n = len(centres)
+        if n == 0:
+            return
+        self._reserve_spheres(n)
+        inst = self._instances[:n]
+        inst[:, :3] = centres
+        inst[:, 3] = radii
+        inst[:, 4:] = colors
+        self._instance_buffer.write(inst)
+        prog = self.sphere_program
+        prog["u_roughness"].value = float(roughness)
+        prog["u_wetness"].value = float(wetness)
+        self._sphere_vao.render(instances=n)
+        if shadow:
+            k = min(n, shaders.MAX_OCCLUDERS - self._n_occluders)
+            if k > 0:
+                self._occluders[self._n_occluders:self._n_occluders + k] = inst[:k, :4]
+                self._n_occluders += k
+
+    def end(self) -> None:
+        """Finish the frame: draw the ground with contact shadows, resolve MSAA."""
+        self._check_frame()
+        if self.ground:
+            g = self.ground_program
+            g["u_height"].value = self.ground_height
+            g["u_albedo"].value = self.ground_color
+            g["u_background"].value = self.background
+            far = float(self.camera.far) if self.camera else 50.0
+            g["u_fade_start"].value = 0.35 * far
+            g["u_fade_end"].value = 0.9 * far
+            g["u_strength"].value = self.contact_shadow
+            g["u_spread"].value = self.contact_spread
+            g["u_count"].value = self._n_occluders
+            g["u_occluders"].write(self._occluders)
+            self._ground_vao.render(self._strip)
+        if self.samples:
+            self.ctx.copy_framebuffer(self._resolve, self.fbo)
+        self._in_frame = False
+
+    def read(self, *, alpha: bool = False) -> np.ndarray:
+        """The last finished frame as (H, W, 3) (or (H, W, 4) with ``alpha``) uint8, top
+        row first. It is a view of a buffer reused by the next read: copy it to keep it."""
+        self._resolve.read_into(self._pixels, components=4, alignment=1)
+        img = self._pixels[::-1]
+        return img if alpha else img[:, :, :3]
+
+    def release(self) -> None:
+        """Free every GL object the renderer made (not the meshes it handed out)."""
+        if self._sphere_vao is not None:
+            self._sphere_vao.release()
+            self._instance_buffer.release()
+            self._sphere_vao = None
+        for obj in reversed(self._objects):
+            obj.release()
+        self._objects.clear()
