@@ -44,8 +44,8 @@ def test_run_errors_are_one_line_and_exit_1(runner):
     assert out.startswith("error: no pack named 'nonexistent_pack'") and "Traceback" not in out
     code, out = invoke(runner, "run", "sandbox/nope", "--headless")
     assert code == 1 and "has no scenario 'nope'; its scenarios are: ball_pit" in out
-    code, out = invoke(runner, "run", "sandbox", "--headless", "--input", "openxr", "--frames", "1")
-    assert code == 1 and "--input openxr needs the renderer/XR layer" in out
+    code, out = invoke(runner, "run", "sandbox", "--headless", "--input", "desktop", "--frames", "1")
+    assert code == 1 and "--input desktop needs the renderer/XR layer" in out
 
 
 def test_usage_errors_exit_2(runner):

@@ -186,3 +186,9 @@ class InputPlugin:
     def listen(self, callback: Any) -> None:
         """Call ``callback(frame, time, sample)`` for every sample (the session recorder)."""
         self._listeners.append(callback)
+
+    def cleanup(self, app: Any) -> None:
+        """Close the source if it holds a device or runtime (called by ``App.close``)."""
+        close = getattr(self.source, "close", None)
+        if callable(close):
+            close()

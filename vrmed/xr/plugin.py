@@ -1,0 +1,47 @@
+"""Render-stage wiring: draw each eye of the XR frame the input stage began, then end it."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .input import XrInputSource
+from .interface import EyeView
+
+#: ``draw(app, eye, framebuffer)``: render the scene for one eye into a moderngl framebuffer
+#: (already bound), using ``eye.view_matrix()`` and ``eye.projection_matrix(near, far)``.
+EyeDraw = Callable[[Any, EyeView, Any], None]
+
+
+class XrPlugin:
+    """Presents an :class:`XrInputSource`'s frames: the input stage (``InputPlugin`` with this
+    source) begins the XR frame; this plugin's ``xr.present`` system, after every render
+    set, draws both eyes with ``draw`` (when the runtime wants images) and ends the frame.
+
+    Without ``draw`` frames are ended empty, which keeps a headless session running.
+    """
+
+    def __init__(self, source: XrInputSource, draw: EyeDraw | None = None) -> None:
+        self.source = source
+        self.draw = draw
+        source.defer_end = True  # the frame stays open from the input stage to the render stage
+
+    def build(self, app: Any) -> None:
+        """Insert the source as a resource and add the ``xr.present`` render system."""
+        app.insert_resource(self.source, XrInputSource)
+        app.add_system(self._present, stage="render", after="render.overlay", name="xr.present")
+
+    def _present(self, app: Any) -> None:
+        frame = self.source.open_frame
+        if frame is None:
+            return
+        backend = self.source.backend
+        if self.draw is not None and frame.should_render:
+            for eye in frame.eyes:
+                fbo = backend.eye_framebuffer(eye.index)
+                fbo.use()
+                self.draw(app, eye, fbo)
+        self.source.end_open_frame()
+
+    def cleanup(self, app: Any) -> None:
+        """Close the XR session with the App."""
+        self.source.close()
