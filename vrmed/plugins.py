@@ -11,6 +11,8 @@ import importlib
 
 BUILTIN_PLUGINS: dict[str, str] = {
     "softbody": "vrmed.systems.softbody:SoftBodyPlugin",
+    "planar": "vrmed.systems.planar:PlanarPlugin",
+    "physiology": "vrmed.systems.physiology:PhysiologyPlugin",
 }
 
 
