@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -128,6 +129,10 @@ def tetrahedralize(
             f"{where}: the surface is not closed (watertight), so it has no inside to fill with "
             "tetrahedra. Close the holes (e.g. trimesh.repair.fill_holes) first."
         )
+    # TetGen dumps the facets it skipped on self-intersection to ./_skipped.{node,face};
+    # remove the ones this call creates so a failed call leaves nothing in the working directory.
+    dumps = [Path("_skipped.node"), Path("_skipped.face")]
+    existed = [p.exists() for p in dumps]
     try:
         tg = tetgen.TetGen(np.asarray(tm.vertices, dtype=np.float64), np.asarray(tm.faces, dtype=np.int32))
         nodes, elems, *_ = tg.tetrahedralize(
@@ -139,6 +144,10 @@ def tetrahedralize(
         )
     except Exception as exc:  # TetGen reports self-intersections etc. as RuntimeError
         raise MeshError(f"{where}: TetGen failed ({exc}). Check the surface for self-intersections.") from exc
+    finally:
+        for path, was_there in zip(dumps, existed):
+            if not was_there:
+                path.unlink(missing_ok=True)
     nodes = np.asarray(nodes, dtype=np.float64)
     tets = validate_tets(nodes, np.asarray(elems, dtype=np.int64), where, fix_inverted=True, drop_degenerate=True)
     return TetMesh(points=nodes, tets=tets, source=f"tetgen({where})")

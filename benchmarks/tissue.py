@@ -1,0 +1,189 @@
+"""``vrmed bench tissue``: XPBD soft-tissue solver speed (numba) against a plain-numpy baseline.
+
+Cases, all at 10 XPBD substeps per 1/90 s frame (the engine default: 900 Hz physics):
+tet boxes (0.2 m) of ~1k, ~10k and ~50k tets, bottom 10 % pinned, sagging under gravity,
+E = 10 kPa, nu = 0.45, rho = 1000 kg/m^3 (soft tissue); and SOFA's raptorTetra_19409.vtu scaled
+to 0.8 m, free, no gravity, released from a 10 % stretch, E = 1 kPa (brain-like): its sliver
+tets make stiffer settings exceed the solver's stability ratio at 10 substeps. Reported per case: ms per frame (mean over the timed frames, after one warm-up frame),
+frames/s, substeps/s, and the numpy baseline (same mesh, same substeps, vectorised per colour)
+as a ratio numpy_ms / numba_ms. JIT: the first call in this process (cache load or compile) and,
+unless quick, a cold compile and a cached start measured in fresh subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from vrmed.components.softbody import Material, SoftBody
+from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
+from vrmed.systems import xpbd_reference as R
+from vrmed.systems.softbody import step_softbody, stiffness_ratio
+
+FRAME = 1.0 / 90.0
+SUBSTEPS = 10
+MATERIAL = Material(youngs_modulus=1.0e4, poisson_ratio=0.45, density=1000.0, damping=0.001)
+GRAVITY = np.array([0.0, -9.81, 0.0])  # y-up
+MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
+RAPTOR = MESHES / "raptorTetra_19409.vtu"
+
+#: (case name, box cells) -> 6 * nx * ny * nz tets in a 0.2 m box
+BOXES = [("box 1k", (6, 6, 5)), ("box 10k", (12, 12, 12)), ("box 50k", (20, 20, 21))]
+
+_STARTUP_SCRIPT = """
+import time, numpy as np
+t0 = time.perf_counter()
+from vrmed.mesh import box_tets
+from vrmed.components.softbody import Material, SoftBody
+from vrmed.systems.softbody import step_softbody
+t1 = time.perf_counter()
+body = SoftBody.from_mesh(box_tets((0.2, 0.2, 0.2), (12, 12, 12)), Material(1e4, 0.45, 1000.0))
+t2 = time.perf_counter()
+step_softbody(body, 1 / 90, 10)
+t3 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+
+RAPTOR_MATERIAL = Material(youngs_modulus=1.0e3, poisson_ratio=0.45, density=1000.0, damping=0.001)
+
+
+def _pinned_body(mesh: TetMesh) -> SoftBody:
+    y = mesh.points[:, 1]
+    pins = np.flatnonzero(y <= y.min() + 0.1 * (y.max() - y.min()))
+    return SoftBody.from_mesh(mesh, MATERIAL, pins=pins)
+
+
+def _released_body(mesh: TetMesh) -> SoftBody:
+    body = SoftBody.from_mesh(mesh, RAPTOR_MATERIAL)
+    body.x[:, 2] *= 1.1
+    body.x_prev[:] = body.x
+    return body
+
+
+def _time_numba(body: SoftBody, frames: int, gravity: np.ndarray) -> tuple[float, float]:
+    """Return (first-call seconds, mean ms per frame over `frames` frames)."""
+    t = time.perf_counter()
+    step_softbody(body, FRAME, SUBSTEPS, gravity)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(frames):
+        step_softbody(body, FRAME, SUBSTEPS, gravity)
+    return first, (time.perf_counter() - t) / frames * 1e3
+
+
+def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
+    """Mean ms per frame of the plain-numpy coloured Gauss-Seidel baseline (same substeps)."""
+    colour = R.greedy_colouring(body.tets, body.n_vertices)
+    order = np.argsort(colour, kind="stable")
+    tets, Q = body.tets[order], body.dm_inv[order]
+    a_dev, a_hyd = body.alpha_dev[order], body.alpha_hyd[order]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(colour))])
+    x, v, xp = body.x.copy(), np.zeros_like(body.x), body.x.copy()
+    mat = body.material
+    h = FRAME / SUBSTEPS
+    t = time.perf_counter()
+    for _ in range(frames):
+        for _ in range(SUBSTEPS):
+            R.substep(x, v, xp, body.inv_mass, body.external_force, gravity, tets, Q, a_dev, a_hyd,
+                      mat.gamma, offsets, h, mat.damping, body.velocity_damping)
+    return (time.perf_counter() - t) / frames * 1e3
+
+
+def _startup_times() -> tuple[list[float], list[float]]:
+    """Cold (empty numba cache) and cached runs of a fresh interpreter: [import, build, first step]."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        out = []
+        for _ in range(2):
+            res = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT], env=env, capture_output=True, text=True, check=True)
+            out.append([float(v) for v in res.stdout.split()])
+    return out[0], out[1]
+
+
+def _peer_notes() -> list[str]:
+    notes = []
+    for label, module in (("MuJoCo flex", "mujoco"), ("Newton XPBD", "newton"), ("warp-lang", "warp")):
+        try:
+            __import__(module)
+        except Exception:
+            notes.append(f"peer {label}: not installed (pip install vrmed[peers])")
+        else:
+            notes.append(f"peer {label}: installed, but no comparison scene is wired up yet")
+    return notes
+
+
+def run(options: dict) -> dict:
+    """Run the suite; ``options``: ``quick`` (few frames, no subprocess JIT timing), ``peers``."""
+    quick = bool(options.get("quick", False))
+    frames = 5 if quick else 90
+    np_frames = 1 if quick else 3
+    cases: list[tuple[str, TetMesh, object, np.ndarray]] = [
+        (name, box_tets((0.2, 0.2, 0.2), cells), _pinned_body, GRAVITY)
+        for name, cells in (BOXES[:1] if quick else BOXES)
+    ]
+    notes = [
+        f"{SUBSTEPS} XPBD substeps (1 iteration each) per 1/90 s frame; boxes: 0.2 m, bottom pinned, "
+        f"gravity, E = {MATERIAL.youngs_modulus:g} Pa; raptor: 0.8 m, free, released from a 10 % "
+        f"stretch, E = {RAPTOR_MATERIAL.youngs_modulus:g} Pa; nu = 0.45, rho = 1000 kg/m^3. "
+        "steps_per_s counts substeps.",
+        "ratio_vs_numpy = numpy ms / numba ms (the numpy baseline is the same algorithm, "
+        "vectorised per graph colour).",
+    ]
+    if not quick:
+        if RAPTOR.is_file():
+            raptor = load_tet_mesh(RAPTOR, scale=0.05)  # ~0.8 m long
+            cases.append(("raptorTetra_19409", raptor, _released_body, np.zeros(3)))
+        else:
+            notes.append(f"raptor case skipped: {RAPTOR} not found")
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the stiffness ratio is reported instead
+        for k, (name, mesh, make, gravity) in enumerate(cases):
+            body = make(mesh)
+            first, ms = _time_numba(body, frames, gravity)
+            np_ms = _time_numpy(make(mesh), np_frames, gravity)
+            rows.append({
+                "case": name,
+                "tets": mesh.n_tets,
+                "substeps": SUBSTEPS,
+                "ms_per_frame": round(ms, 3),
+                "frames_per_s": round(1e3 / ms, 1),
+                "steps_per_s": round(SUBSTEPS * 1e3 / ms),
+                "jit_s": round(first, 3) if k == 0 else None,
+                "numpy_ms_per_frame": round(np_ms, 1),
+                "ratio_vs_numpy": round(np_ms / ms, 1),
+                "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
+                "finite": bool(np.all(np.isfinite(body.x))),
+            })
+    notes.append("jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold.")
+    if quick:
+        notes.append("quick mode: box 1k only, 5 frames, no cold/cached startup measurement")
+    else:
+        try:
+            cold, cached = _startup_times()
+            notes.append(
+                f"startup, fresh interpreter, empty numba cache: import {cold[0]:.2f} s, build 10k body "
+                f"{cold[1]:.2f} s, first step (JIT compile) {cold[2]:.2f} s"
+            )
+            notes.append(
+                f"startup, fresh interpreter, warm numba cache: import {cached[0]:.2f} s, build {cached[1]:.2f} s, "
+                f"first step {cached[2]:.2f} s; total to first step {sum(cached):.2f} s"
+            )
+            rows[0]["cold_jit_s"] = round(cold[2], 2)
+            rows[0]["cached_start_s"] = round(sum(cached), 2)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            notes.append(f"startup measurement failed: {exc}")
+    if options.get("peers"):
+        notes.extend(_peer_notes())
+    import numba
+
+    notes.append(f"numba threads: {numba.get_num_threads()} (threading layer {numba.threading_layer()})")
+    return {"suite": "tissue", "rows": rows, "notes": notes}

@@ -1,0 +1,81 @@
+"""Visual embedding of a fine surface in a tet mesh (vrmed.systems.embedding)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vrmed.components.softbody import Material, SoftBody
+from vrmed.mesh import SurfaceMesh, load_surface_mesh, load_tet_mesh, tetrahedralize
+from vrmed.systems.embedding import embed_surface, update_embedding
+from vrmed.systems.softbody import step_softbody
+
+MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    import trimesh
+
+    coarse = trimesh.creation.icosphere(subdivisions=1, radius=0.05)
+    fine = trimesh.creation.icosphere(subdivisions=3, radius=0.049)
+    body = SoftBody.from_mesh(tetrahedralize(SurfaceMesh(coarse.vertices, coarse.faces)), Material(3e4, 0.45, 1000.0))
+    return body, SurfaceMesh(fine.vertices, fine.faces)
+
+
+def test_rest_binding_reproduces_the_surface_and_radial_normals(sphere) -> None:
+    body, surface = sphere
+    emb = embed_surface(surface, body)
+    np.testing.assert_allclose(emb.positions, surface.points, atol=1e-14)
+    radial = surface.points / np.linalg.norm(surface.points, axis=1, keepdims=True)
+    cosang = np.einsum("ij,ij->i", emb.normals, radial)
+    assert cosang.min() > np.cos(np.radians(5.0))  # outward, within 5 degrees of the sphere normal
+
+
+def test_affine_motion_of_the_tets_moves_the_surface_affinely(sphere) -> None:
+    body, surface = sphere
+    emb = embed_surface(surface, body)
+    rng = np.random.default_rng(0)
+    A = np.eye(3) + rng.normal(0.0, 0.2, (3, 3))
+    c = np.array([0.1, -0.2, 0.3])
+    body.x[:] = body.rest_points @ A.T + c
+    try:
+        update_embedding(emb, body)
+    finally:
+        body.reset()
+    expected = surface.points @ A.T + c  # barycentric interpolation is exact for affine maps
+    np.testing.assert_allclose(emb.positions, expected, atol=1e-12)
+    # normals of an affinely mapped surface: cofactor(A) n, renormalised (area weighting kept)
+    tri = surface.triangles
+    p = expected[tri]
+    fn = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    vn = np.zeros_like(expected)
+    for k in range(3):
+        np.add.at(vn, tri[:, k], fn)
+    vn /= np.linalg.norm(vn, axis=1, keepdims=True)
+    np.testing.assert_allclose(emb.normals, vn, atol=1e-10)
+
+
+@pytest.mark.skipif(not MESHES.is_dir(), reason=f"shared meshes not found at {MESHES}")
+def test_liver_smooth_surface_follows_the_simulated_liver() -> None:
+    tets = load_tet_mesh(MESHES / "liver.msh", scale=0.03)  # ~19 cm across: a human liver, in metres
+    surface = load_surface_mesh(MESHES / "liver-smooth.obj", scale=0.03)
+    top = np.flatnonzero(tets.points[:, 1] > np.quantile(tets.points[:, 1], 0.9))
+    body = SoftBody.from_mesh(tets, Material(1e4, 0.45, 1060.0, damping=0.005), pins=top)
+    emb = embed_surface(surface, body)
+    assert emb.outside_distance.max() < 0.01  # the visual surface hugs the tet mesh (< 1 cm)
+    rest = emb.positions.copy()
+    positions, normals = emb.positions, emb.normals
+    for _ in range(20):
+        step_softbody(body, 1 / 90, 10)
+        update_embedding(emb, body)
+    assert emb.positions is positions and emb.normals is normals  # updated in place
+    assert np.all(np.isfinite(emb.positions))
+    np.testing.assert_allclose(np.linalg.norm(emb.normals, axis=1), 1.0, atol=1e-12)
+    sag = (emb.positions - rest)[:, 1]  # y-up
+    assert sag.min() < -1e-4  # it sags under gravity ...
+    np.testing.assert_allclose(
+        emb.positions, np.einsum("nk,nkj->nj", emb.bary, body.x[body.tets[emb.tet_index]]), atol=1e-15
+    )
