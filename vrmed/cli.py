@@ -45,7 +45,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--headless", is_flag=True, help="No window or headset (tests, CI, servers).")
+@click.option("--headless", is_flag=True, help="No desktop window (tests, CI, servers); --input openxr still renders to the headset.")
 @click.option("--frames", type=click.IntRange(min=0), help="Number of display frames to run.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Simulated seconds to run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the App's RNG.")
@@ -54,6 +54,7 @@ def cli() -> None:
 @click.option("--input", "input_kind", type=click.Choice(["scripted", "desktop", "openxr", "none"]),
               default="scripted", show_default=True, help="Where device input comes from.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("--trace", is_flag=True, help="Print scenario state transitions (t, from -> to, trigger) to stderr.")
 @click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
 @click.option("--capture", type=click.Path(file_okay=False, path_type=Path),
               help="Render offscreen and write PNG frames into this folder.")
@@ -63,21 +64,34 @@ def cli() -> None:
                                             "(until Ctrl+C unless --frames/--seconds is given).")
 def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
         record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool,
-        capture: Path | None, capture_every: int) -> None:
+        capture: Path | None, capture_every: int, trace: bool = False) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
     if frames is not None and seconds is not None:
         raise click.UsageError("give --frames or --seconds, not both")
-    if not headless:
-        click.echo("note: no display renderer in this build yet; running headless", err=True)
     pack, scenario = open_target(target, allow_code=not no_pack_code)
-    session = build_session(pack, scenario, seed=seed, input_kind=input_kind)
+    session = build_session(pack, scenario, seed=seed, input_kind=input_kind,
+                            trace=(lambda line: click.echo(line, err=True)) if trace else None)
+    window = None
+    from .input import InputPlugin
+
+    # --input openxr with a runtime: build_session added headset rendering in this GL context.
+    xr_ctx = getattr(session.app.resource(InputPlugin).source, "gl_context", None)
     try:
-        if capture is not None:
+        if not headless and xr_ctx is None:  # a desktop window if a display can be used, else one line and headless
+            from .render.window import open_window
+
+            window, why = open_window(title=f"vrmed - {pack.title} / {session.scenario.title} (Esc to quit)")
+            if window is None:
+                click.echo(f"note: no window ({why}); running headless", err=True)
+        if capture is not None or window is not None:
             from .render import RenderPlugin
 
-            session.app.add_plugin(RenderPlugin(capture_dir=capture, every=capture_every))
+            mono = RenderPlugin(capture_dir=capture, every=1 if window else capture_every,
+                                capture_every=capture_every, window=window, context=xr_ctx)
+            mono.clear_draws = xr_ctx is None  # with a headset, xr.present draws the list too and clears it
+            session.app.add_plugin(mono)
         wall0 = time.perf_counter()
         if watch:
             done = _run_watching(session, frames, seconds)
@@ -86,9 +100,20 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
                 (seconds if seconds is not None else (session.scenario.duration or 0))
                 * float(session.app.schedule.display_rate))
             show = not as_json and sys.stderr.isatty() and total > 200
+            from .render.window import WindowClosed
+
+            pace = window.pacer(float(session.app.schedule.display_rate)) if window is not None else None
             with click.progressbar(length=total, label=f"{pack.name}/{session.scenario.name}",
                                    file=sys.stderr if show else open_null()) as bar:
-                done = session.run(frames=frames, seconds=seconds, progress=lambda n: bar.update(1))
+                def progress(n: int) -> None:
+                    bar.update(1)
+                    if pace is not None:
+                        pace(n)  # real-time pacing; raises WindowClosed between frames on Esc/close
+
+                try:
+                    done = session.run(frames=frames, seconds=seconds, progress=progress)
+                except WindowClosed:
+                    done = session.app.clock.frame
         wall = time.perf_counter() - wall0
         log = session.finish()
         if record is not None:
@@ -311,6 +336,170 @@ def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list
                 click.echo(f"  note: {note}")
     if as_json:
         click.echo(json.dumps({"vrmed": __version__, "results": results}, indent=2))
+
+
+@cli.group(cls=_Group)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Records config file (default: $VRMED_RECORDS_CONFIG or ~/.config/vrmed/records.yaml).")
+@click.pass_context
+def records(ctx: click.Context, config_path: Path | None) -> None:
+    """Learning records: scored attempts, xAPI statements and the LRS (docs/records.md)."""
+    ctx.obj = config_path
+
+
+def _records_setup(ctx: click.Context) -> tuple[Any, Any]:
+    from .records import RecordStore, load_config
+
+    config = load_config(ctx.obj)
+    return config, RecordStore(config.store_dir)
+
+
+@records.command("add")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="LOG [LOG...]")
+@click.option("--learner", required=True, help="The learner's institutional id (pseudonymised before storing).")
+@click.pass_context
+def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> None:
+    """Score session LOGs and store them as the learner's attempts, queueing their statements."""
+    from .recording import SessionLog
+    from .records import record_session
+
+    config, store = _records_setup(ctx)
+    for path in logs:
+        attempt, added = record_session(SessionLog.read(path), learner, config, store)
+        s = attempt.score
+        verdict = "passed" if s.passed else "failed"
+        what = f"{len(attempt.statement_ids)} statements queued" if added else "already recorded, nothing queued"
+        # The pseudonym, never the learner id: terminal output ends up in logs too.
+        click.echo(f"{path}: {attempt.pack}/{attempt.scenario} {verdict} {s.score:g}/{s.max_score:g} for "
+                   f"{attempt.learner}: {what}")
+
+
+@records.command("push")
+@click.pass_context
+def records_push(ctx: click.Context) -> None:
+    """Send queued statements to the LRS; exit 1 (keeping them queued) if it is unreachable."""
+    from .records import LrsClient, push
+
+    config, store = _records_setup(ctx)
+    endpoint, user, password = config.require_lrs()
+    report = push(store, LrsClient(endpoint, user, password, config.timeout_s), batch_size=config.batch_size)
+    click.echo(f"sent {report.sent} statement(s) to {endpoint}; {report.remaining} still queued")
+    if report.conflicts:
+        raise VrmedError(f"the LRS holds different statements with the ids {', '.join(report.conflicts[:3])}"
+                         f"{' ...' if len(report.conflicts) > 3 else ''}; they stay queued: ask the LRS operator")
+    if report.error:
+        raise VrmedError(report.error)
+
+
+@records.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def records_status(ctx: click.Context, as_json: bool) -> None:
+    """Show the store, the LRS endpoint and how many statements are queued and sent."""
+    config, store = _records_setup(ctx)
+    counts = store.counts()
+    data = {"store": str(store.root), "lrs_endpoint": config.lrs_endpoint, "config": config.source,
+            "learners": counts.learners, "attempts": counts.attempts, "queued": counts.queued, "sent": counts.sent}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"store: {data['store']}")
+    click.echo(f"LRS: {config.lrs_endpoint or 'not configured (set VRMED_LRS_ENDPOINT)'}")
+    click.echo(f"learners: {counts.learners}, attempts: {counts.attempts}")
+    click.echo(f"statements: {counts.queued} queued, {counts.sent} sent")
+
+
+@records.command("export")
+@click.option("--learner", required=True, help="The learner's institutional id.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="JSON file to write.")
+@click.pass_context
+def records_export(ctx: click.Context, learner: str, out: Path) -> None:
+    """Export everything stored about one learner (attempts and statements) as JSON."""
+    from .records import pseudonymise
+    from .records.store import write_json_atomic
+
+    config, store = _records_setup(ctx)
+    data = store.export(pseudonymise(learner, config.require_secret()))
+    write_json_atomic(out, data)
+    click.echo(f"exported {len(data['attempts'])} attempt(s) of {data['learner']} to {out}")
+
+
+@records.command("delete")
+@click.option("--learner", required=True, help="The learner's institutional id.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def records_delete(ctx: click.Context, learner: str, yes: bool) -> None:
+    """Delete every local record of one learner (statements already in the LRS stay there)."""
+    from .records import pseudonymise
+
+    config, store = _records_setup(ctx)
+    pseudonym = pseudonymise(learner, config.require_secret())
+    if not yes:
+        click.confirm(f"delete every local record of {pseudonym}?", abort=True)
+    counts = store.delete(pseudonym)
+    click.echo(f"deleted {counts.attempts} attempt(s), {counts.queued} queued and {counts.sent} sent "
+               f"statement(s) of {pseudonym}")
+
+
+@cli.command("progress")
+@click.argument("learner")
+@click.option("--curriculum", "curriculum_path", required=True, type=click.Path(path_type=Path),
+              help="Curriculum YAML file (docs/adaptive-training.md).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Records config file (as for `vrmed records`).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, as_json: bool) -> None:
+    """Show where LEARNER stands in a curriculum, with feedback and the next difficulty level."""
+    from .adapt import plan_next
+    from .curriculum import Curriculum, next_module, progress
+    from .records import RecordStore, load_config, pseudonymise
+    from .session import open_target
+
+    config = load_config(config_path)
+    curriculum = Curriculum.load(curriculum_path)
+    pseudonym = pseudonymise(learner, config.require_secret())
+    attempts = RecordStore(config.store_dir).attempts(pseudonym)
+    report = progress(curriculum, attempts)
+    upcoming = next_module(report)
+    plan, no_plan = None, ""
+    if upcoming is not None:
+        try:
+            pack, _ = open_target(upcoming.module.pack)
+            plan = plan_next(pack, upcoming.module.scenario, attempts)
+        except VrmedError as exc:  # standing is still worth showing without the pack installed
+            no_plan = str(exc)
+    done = sum(p.status == "proficient" for p in report)
+    if as_json:
+        click.echo(json.dumps({"learner": pseudonym, "curriculum": curriculum.name, "proficient": done,
+                               "modules": [p.to_dict() for p in report],
+                               "next": None if upcoming is None else {
+                                   "module": upcoming.module.id, "level": plan.level if plan else None,
+                                   "parameters": plan.parameters if plan else None,
+                                   "expected_success": plan.expected_success if plan else None,
+                                   "no_plan": no_plan or None}},
+                              indent=2))
+        return
+    click.echo(f"{pseudonym} in {curriculum.title}: {done}/{len(report)} modules proficient, "
+               f"{len(attempts)} attempt(s)")
+    marks = {"proficient": "x", "in progress": ">", "not started": " ", "locked": "-"}
+    for p in report:
+        detail = {"proficient": f"proficient ({p.attempts} attempt(s))",
+                  "in progress": f"in progress, {p.streak}/{p.module.proficiency.consecutive} consecutive at "
+                                 f"proficiency, {p.attempts} attempt(s)",
+                  "not started": "not started",
+                  "locked": f"locked until {', '.join(p.missing_prerequisites)}"}[p.status]
+        click.echo(f"  [{marks[p.status]}] {p.module.id}: {p.module.title}: {detail}")
+        for line in p.feedback:
+            click.echo(f"        - {line}")
+    if upcoming is not None and plan is not None:
+        params = ", ".join(f"{k} {v:g}" for k, v in plan.parameters.items())
+        click.echo(f"next: {upcoming.module.id} at difficulty level {plan.level:.2f}"
+                   f"{f' ({params})' if params else ''}, expected success {plan.expected_success:.0%}")
+    elif upcoming is not None:
+        click.echo(f"next: {upcoming.module.id} (no difficulty plan: {no_plan})")
+    elif done == len(report):
+        click.echo("curriculum complete")
 
 
 def main(argv: list[str] | None = None) -> None:

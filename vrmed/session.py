@@ -25,7 +25,13 @@ def make_input(kind: str, scenario: Scenario) -> InputSource:
         return scenario.scripted_input or NullInput()
     if kind == "none":
         return NullInput()
-    if kind in ("desktop", "openxr"):
+    if kind == "openxr":
+        # Imported here: pyopenxr loads the OpenXR loader on import. No runtime prints one
+        # line and falls back to the scenario's scripted input (or none), headless.
+        from .xr.input import openxr_or_fallback
+
+        return openxr_or_fallback(scenario, scenario.scripted_input or NullInput(), render=True)
+    if kind == "desktop":
         raise VrmedError(f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
                          f"have yet; use --input scripted (or replay a recorded session)")
     raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(INPUT_KINDS)}")
@@ -71,14 +77,22 @@ class Session:
 
 def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0,
                   input_source: InputSource | None = None, input_kind: str = "scripted",
-                  display_rate: float | None = None) -> Session:
-    """Build an App for a scenario: plugins, pack systems, entities, input and recorder."""
+                  display_rate: float | None = None, trace: Callable[[str], None] | None = None) -> Session:
+    """Build an App for a scenario: plugins, pack systems, entities, input and recorder.
+
+    A scenario with a ``script`` or ``learner`` gets the scenario runtime; ``trace(line)``
+    is called for each state transition (``vrmed run --trace``).
+    """
     scenario = pack.scenario(scenario_name)
     source = input_source or make_input(input_kind, scenario)
     rate = display_rate or scenario.display_rate or 90.0
     app = App(seed=seed, display_rate=rate, rates=scenario.rates)
     try:
         app.add_plugin(InputPlugin(source))
+        if getattr(source, "gl_context", None) is not None:  # an OpenXR headset: draw the scene per eye
+            from .xr.render import add_headset_rendering
+
+            add_headset_rendering(app, source)
         recorder = RecorderPlugin({
             "engine": __version__, "pack": pack.name, "pack_version": pack.version,
             "pack_root": str(pack.root), "pack_source": pack.source, "scenario": scenario.name,
@@ -109,6 +123,10 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
             spawned.append(entity)
             if spec.name:
                 entities[spec.name] = entity
+        if scenario.script is not None or scenario.learner:
+            from .scenario.runtime import ScenarioPlugin
+
+            app.add_plugin(ScenarioPlugin(scenario.script, scenario.learner, entities, trace))
         app.schedule.resolve()
     except BaseException:
         app.close()
@@ -159,6 +177,10 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
     if pack.version != header.get("pack_version"):
         raise VrmedError(f"cannot replay exactly: the log was recorded with pack {pack.name} "
                          f"{header.get('pack_version')}, but {pack.version} is installed")
+    if header.get("difficulty"):
+        from .adapt import replay_pack  # an adaptive session ran at a recorded difficulty level
+
+        pack = replay_pack(pack, log)
     samples = {frame: rec["data"] for frame, rec in log.inputs.items()}
     source = ReplayInput(samples)
     session = build_session(pack, header["scenario"], seed=int(header["seed"]), input_source=source,

@@ -154,3 +154,25 @@ def summary(app: vrmed.App) -> dict:
     score = app.resource(SandboxScore)
     heights = [float(pit.positions[:, 1].max()) for _, pit in app.query(BallPit) if pit.positions.size]
     return {"pokes": score.pokes, "bounces": score.bounces, "highest_ball_m": max(heights, default=0.0)}
+
+
+#: Pokes needed to pass, and the score ceiling (xAPI scores need a fixed maximum).
+POKES_TO_PASS = 10
+MAX_SCORE = 20.0
+
+
+def score(log: "vrmed.recording.SessionLog") -> dict:
+    """Score a recorded session from its log alone (so stored sessions can be re-scored).
+
+    One point per BallPoked event (capped at ``MAX_SCORE``); passed with at least
+    ``POKES_TO_PASS`` pokes. Metrics: pokes, bounces and the simulated time of the first
+    poke (the session length when there was none); targets are the proficiency levels.
+    """
+    pokes = [e for e in log.events if e["type"].endswith(":BallPoked")]
+    bounces = sum(1 for e in log.events if e["type"].endswith(":BallBounced"))
+    sim_time = float((log.footer or {}).get("sim_time", 0.0))
+    first = float(pokes[0]["t"]) if pokes else sim_time
+    return {"score": float(min(len(pokes), MAX_SCORE)), "max_score": MAX_SCORE,
+            "passed": len(pokes) >= POKES_TO_PASS,
+            "metrics": {"pokes": float(len(pokes)), "bounces": float(bounces), "time_to_first_poke": first},
+            "targets": {"pokes": float(POKES_TO_PASS), "time_to_first_poke": 2.0}}

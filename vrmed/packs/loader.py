@@ -110,6 +110,10 @@ class Scenario:
     entities: list[EntitySpec]
     scripted_input: ScriptedInput | None
     settings: dict[str, Any]
+    #: The scenario language (vrmed.scenario): state machine, rubric, scripted learner.
+    script: Any = None
+    rubric: Any = None
+    learner: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -336,7 +340,7 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
         seen_systems.add(sname)
 
     prefabs = _load_prefabs(root, col, components)
-    scenarios = _load_scenarios(root, col, components, prefabs)
+    scenarios = _load_scenarios(root, col, components, prefabs, plugins, module)
     default = meta.get("default_scenario")
     if default is not None and default not in scenarios and not any(
             i.file.endswith(f"scenarios/{default}.yaml") for i in col.issues):
@@ -444,7 +448,8 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
 
 
 def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
-                    prefabs: dict[str, Prefab]) -> dict[str, Scenario]:
+                    prefabs: dict[str, Prefab], plugins: list[type] | None = None,
+                    module: ModuleType | None = None) -> dict[str, Scenario]:
     scenarios: dict[str, Scenario] = {}
     for path in sorted((root / "scenarios").glob("*.yaml")) + sorted((root / "scenarios").glob("*.yml")):
         doc = col.read(path, SCENARIO_SCHEMA)
@@ -493,5 +498,18 @@ def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
             name=path.stem, file=rel, title=data.get("title", path.stem),
             description=data.get("description", ""), duration=data.get("duration"), rates=rates,
             display_rate=display, entities=entities, scripted_input=scripted,
-            settings=dict(data.get("settings", {})))
+            settings=dict(data.get("settings", {})), **_scenario_extras(
+                root, col, rel, doc, data, entities, prefabs, plugins or [], module))
     return scenarios
+
+
+def _scenario_extras(root: Path, col: _Collector, rel: str, doc: YamlDoc, data: dict[str, Any],
+                     entities: list[EntitySpec], prefabs: dict[str, Prefab], plugins: list[type],
+                     module: ModuleType | None) -> dict[str, Any]:
+    """Validate a scenario's ``script``, ``rubric`` and ``learner`` (see vrmed.scenario)."""
+    if not any(k in data for k in ("script", "rubric", "learner", "uses")):
+        return {}
+    from ..scenario.validate import check_scenario_file
+
+    extras = check_scenario_file(col, root, rel, doc, data, entities, prefabs, plugins, module)
+    return {"script": extras.script, "rubric": extras.rubric, "learner": extras.learner}

@@ -58,6 +58,57 @@ _keyframe = {
     "additionalProperties": False,
 }
 
+# The scenario language (vrmed.scenario checks names, expressions and reachability).
+_expr = {"type": ["string", "boolean", "number"]}
+_actions = {"type": "array", "items": {"type": "object"}}
+_transition = {
+    "type": "object",
+    "properties": {"to": {"type": "string"}, "event": {"type": "string"}, "when": _expr,
+                   "after": {"type": "number", "minimum": 0}, "actions": _actions},
+    "additionalProperties": False,
+}
+_script = {
+    "type": "object",
+    "required": ["initial", "states"],
+    "properties": {
+        "initial": {"type": "string"},
+        "vars": {"type": "object"},
+        "states": {"type": "object", "propertyNames": {"pattern": IDENT}, "additionalProperties": {
+            "type": "object",
+            "properties": {"description": {"type": "string"}, "on_enter": _actions,
+                           "transitions": {"type": "array", "items": _transition}, "final": {"type": "boolean"}},
+            "additionalProperties": False}},
+    },
+    "additionalProperties": False,
+}
+_ref = {"type": ["string", "object"]}
+_rubric = {
+    "type": "object",
+    "required": ["rules"],
+    "properties": {
+        "pass_score": {"type": "number", "minimum": 0, "maximum": 100},
+        "rules": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "kind"],
+            "properties": {
+                "id": {"type": "string", "pattern": IDENT}, "kind": {"type": "string"},
+                "description": {"type": "string"}, "points": {"type": "number", "minimum": 0},
+                "critical": {"type": "boolean"}, "required": {"type": "boolean"}, "event": {"type": "string"},
+                "where": _expr, "expect": _expr, "from": _ref, "to": _ref,
+                "within": {"type": "number", "minimum": 0}, "min": {"type": "number"}, "max": {"type": "number"},
+                "n": {"type": "integer", "minimum": 1}, "after_count": {"type": "object"},
+                "active": {"type": "string"}, "inactive": {"type": "string"}, "active_where": _expr,
+                "inactive_where": _expr,
+                "max_pause": {"type": "number", "minimum": 0},
+            },
+            "additionalProperties": False}},
+    },
+    "additionalProperties": False,
+}
+_learner = {"type": "array", "items": {
+    "type": "object", "required": ["t", "event"],
+    "properties": {"t": {"type": "number", "minimum": 0}, "event": {"type": "string"}}}}
+
 SCENARIO_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["entities"],
@@ -87,6 +138,10 @@ SCENARIO_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
         },
         "settings": {"type": "object"},
+        "uses": {"type": "string", "pattern": IDENT},
+        "script": _script,
+        "rubric": _rubric,
+        "learner": _learner,
     },
     "additionalProperties": False,
 }

@@ -1,5 +1,6 @@
-"""Headless rendering with moderngl: an offscreen renderer, PNG capture and the
-RenderPlugin that draws an App's scene (see docs/rendering.md).
+"""Rendering with moderngl: an offscreen renderer (headless through EGL), screen-space
+overlays (HUD, patient monitor), a desktop window, PNG capture and the RenderPlugin that
+draws an App's scene (see docs/rendering.md).
 
 Importing this package does not import moderngl; the GL context is made on first use.
 """
@@ -13,7 +14,8 @@ from .drawlist import DrawList
 from .png import encode_png, write_png
 
 _LAZY = {"Renderer": "renderer", "GpuMesh": "renderer", "StreamedMesh": "renderer",
-         "RenderPlugin": "plugin", "MeshData": "meshes"}
+         "RenderPlugin": "plugin", "main_camera": "plugin", "MeshData": "meshes",
+         "OverlayRenderer": "overlay", "Window": "window", "WindowClosed": "window", "open_window": "window"}
 
 
 def __getattr__(name: str) -> Any:
@@ -25,5 +27,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DrawList", "GpuMesh", "MeshData", "RenderPlugin", "RenderUnavailable", "Renderer",
-           "StreamedMesh", "create_context", "encode_png", "write_png"]
+__all__ = ["DrawList", "GpuMesh", "MeshData", "OverlayRenderer", "RenderPlugin", "RenderUnavailable", "Renderer",
+           "StreamedMesh", "Window", "WindowClosed", "create_context", "encode_png", "main_camera", "open_window",
+           "write_png"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vrmed.components.render import Camera
+    from vrmed.components.render import Camera, Endoscope
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -89,3 +89,41 @@ def model_matrix(position: np.ndarray, orientation: np.ndarray, scale: np.ndarra
     m[:3, 3] = position
     m[3] = (0.0, 0.0, 0.0, 1.0)
     return m
+
+
+def quat_matrix(orientation: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion (w, x, y, z)."""
+    return model_matrix(np.zeros(3), orientation, 1.0)[:3, :3]
+
+
+def endoscope_camera(position: np.ndarray, orientation: np.ndarray, scope: "Endoscope",
+                     out: "Camera | None" = None) -> "Camera":
+    """The camera of a laparoscope whose tool pose is ``position`` and quaternion
+    ``orientation`` (w, x, y, z); see :class:`~vrmed.components.render.Endoscope` for the
+    frame convention (shaft along local -z, light post along local +y, angled view tilted
+    away from the post). Writes into ``out`` (its arrays are overwritten in place) when
+    given, so a per-frame call allocates no new Camera."""
+    from vrmed.components.render import Camera
+
+    rot = quat_matrix(orientation)
+    shaft = -rot[:, 2]
+    post = rot[:, 1]
+    a = math.radians(scope.angle_deg)
+    view = math.cos(a) * shaft - math.sin(a) * post           # tilted away from the light post
+    up = math.cos(a) * post + math.sin(a) * shaft             # perpendicular to view, post side
+    if scope.keep_horizon:
+        world_up = np.array([0.0, 1.0, 0.0])
+        if abs(float(view @ world_up)) < 0.999:
+            up = world_up
+    lens = np.asarray(position, np.float64) + scope.tip_offset * shaft
+    if out is None:
+        return Camera(position=lens, target=lens + view, up=up, fov_deg=scope.fov_deg,
+                      near=scope.near, far=scope.far)
+    out.position = np.asarray(out.position, np.float64)
+    out.position[:] = lens
+    out.target = np.asarray(out.target, np.float64)
+    out.target[:] = lens + view
+    out.up = np.asarray(out.up, np.float64)
+    out.up[:] = up
+    out.fov_deg, out.near, out.far = scope.fov_deg, scope.near, scope.far
+    return out

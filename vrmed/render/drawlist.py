@@ -29,6 +29,21 @@ class SphereBatch:
 
 
 @dataclass
+class CapsuleBatch:
+    """Capsules sharing a material (one instanced draw): segment ends ``a`` and ``b``
+    (N, 3), radii (N,) or a scalar, colours (N, 4) or one RGBA (arrays referenced, not
+    copied)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    radii: np.ndarray | float
+    colors: np.ndarray | tuple[float, ...]
+    roughness: float = 0.3
+    wetness: float = 0.0
+    shadow: bool = True
+
+
+@dataclass
 class Surface:
     """A deforming triangle surface drawn as a streamed mesh under a stable ``key``: its
     GPU buffers are made the first time the key is seen (and again only if the vertex or
@@ -48,10 +63,12 @@ class Surface:
 
 @dataclass
 class DrawList:
-    """This frame's extra draws (a resource): sphere batches and streamed surfaces."""
+    """This frame's extra draws (a resource): sphere and capsule batches and streamed
+    surfaces."""
 
     spheres: list[SphereBatch] = field(default_factory=list)
     surfaces: list[Surface] = field(default_factory=list)
+    capsules: list[CapsuleBatch] = field(default_factory=list)
 
     def add_spheres(self, centres: np.ndarray, radii: np.ndarray | float,
                     colors: ColorLike = (0.85, 0.85, 0.85, 1.0), *, roughness: float = 0.35,
@@ -63,6 +80,18 @@ class DrawList:
             raise ValueError(f"sphere centres must have shape (N, 3), got {centres.shape}")
         self.spheres.append(SphereBatch(centres, radii, tuple(colors) if not isinstance(colors, np.ndarray)
                                         else colors, roughness, wetness, shadow))
+
+    def add_capsules(self, a: np.ndarray, b: np.ndarray, radii: np.ndarray | float,
+                     colors: ColorLike = (0.75, 0.77, 0.80, 1.0), *, roughness: float = 0.3,
+                     wetness: float = 0.0, shadow: bool = True) -> None:
+        """Queue capsules, e.g. instrument shafts (one instanced draw for the batch): the
+        segments ``a`` (N, 3) to ``b`` (N, 3) in metres swept by spheres of ``radii`` (N,)
+        or one radius, linear RGBA ``colors`` (N, 4) or one colour."""
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape:
+            raise ValueError(f"capsule ends must both have shape (N, 3), got {a.shape} and {b.shape}")
+        self.capsules.append(CapsuleBatch(a, b, radii, tuple(colors) if not isinstance(colors, np.ndarray)
+                                          else colors, roughness, wetness, shadow))
 
     def add_surface(self, key: Hashable, positions: np.ndarray, faces: np.ndarray, *,
                     normals: np.ndarray | None = None, burn: np.ndarray | None = None,
@@ -76,3 +105,4 @@ class DrawList:
         """Forget this frame's draws (the renderer calls it after drawing)."""
         self.spheres.clear()
         self.surfaces.clear()
+        self.capsules.clear()

@@ -54,6 +54,63 @@ def uv_sphere(segments: int = 48, rings: int = 24) -> MeshData:
     return MeshData(pos, pos, faces)
 
 
+def capsule_template(segments: int = 24, rings: int = 8) -> tuple[MeshData, np.ndarray]:
+    """The unit template of an instanced capsule: a unit sphere (axis +y) cut at its
+    equator into two hemispheres with ``rings`` rings each, the equator ring duplicated so
+    the band between the copies becomes the cylinder when the halves are pulled apart.
+
+    Returns the mesh (positions double as normals) and ``end`` (N,) float32: 1 for the
+    upper hemisphere (drawn around the capsule's end ``b``), 0 for the lower (end ``a``).
+    """
+    if segments < 3 or rings < 1:
+        raise ValueError("a capsule needs at least 3 segments and 1 ring per hemisphere")
+    theta = np.concatenate([np.linspace(0.0, np.pi / 2, rings + 1), np.linspace(np.pi / 2, np.pi, rings + 1)])
+    phi = np.linspace(0.0, 2.0 * np.pi, segments + 1)
+    t, p = np.meshgrid(theta, phi, indexing="ij")
+    pos = np.stack([np.sin(t) * np.cos(p), np.cos(t), -np.sin(t) * np.sin(p)], axis=-1).reshape(-1, 3)
+    end = np.repeat((np.arange(len(theta)) <= rings).astype(np.float32), segments + 1)
+    bands = len(theta) - 1
+    i, j = np.meshgrid(np.arange(bands), np.arange(segments), indexing="ij")
+    a = (i * (segments + 1) + j).ravel()
+    b, c, d = a + segments + 1, a + 1, a + segments + 2
+    faces = np.concatenate([np.c_[a, b, c], np.c_[c, b, d]])
+    return MeshData(pos, pos, faces), end
+
+
+def icosphere(subdivisions: int = 4) -> MeshData:
+    """A unit sphere made by splitting each face of an icosahedron into four
+    ``subdivisions`` times: 20 * 4**n triangles (n = 4: 5,120 triangles, 2,562 vertices),
+    nearly uniform in size (good for deforming organs)."""
+    if not 0 <= subdivisions <= 7:
+        raise ValueError(f"subdivisions must be between 0 and 7, got {subdivisions}")
+    t = (1.0 + 5.0 ** 0.5) / 2.0
+    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
+             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
+    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
+             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
+             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    pos = [np.array(v, np.float64) / np.linalg.norm(v) for v in verts]
+    for _ in range(subdivisions):
+        midpoints: dict[tuple[int, int], int] = {}
+
+        def mid(i: int, j: int) -> int:
+            key = (i, j) if i < j else (j, i)
+            k = midpoints.get(key)
+            if k is None:
+                m = pos[i] + pos[j]
+                pos.append(m / np.linalg.norm(m))
+                k = midpoints[key] = len(pos) - 1
+            return k
+
+        new_faces = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new_faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new_faces
+    p = np.array(pos)
+    return MeshData(p, p, np.array(faces))
+
+
 def plane(size: float = 1.0) -> MeshData:
     """A square of side ``size`` in the y = 0 plane, facing +y."""
     h = size / 2.0

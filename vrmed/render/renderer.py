@@ -1,11 +1,13 @@
 """The offscreen renderer: a framebuffer (colour + depth, optional MSAA), lit meshes
-(static and streamed), instanced spheres and a ground plane with contact shadows.
+(static and streamed), instanced spheres and capsules (instrument shafts) and a ground
+plane with contact shadows.
 
 A frame is immediate-mode::
 
-    renderer.begin(camera, light)
+    renderer.begin(camera, light)  # or begin_matrices(view, proj, eye_position, light)
     renderer.draw_mesh(mesh, model, color=(0.8, 0.4, 0.4, 1))
     renderer.draw_spheres(centres, radii, colors)
+    renderer.draw_capsules(a, b, radii, colors)   # one instanced draw per call
     renderer.end()                 # ground + contact shadows, MSAA resolve
     image = renderer.read()        # (H, W, 3) uint8, top row first
 
@@ -24,7 +26,7 @@ from vrmed.components.render import Camera, Light
 
 from . import shaders
 from .camera import view_projection
-from .meshes import MeshData, NormalScratch, uv_sphere, vertex_normals
+from .meshes import MeshData, NormalScratch, capsule_template, uv_sphere, vertex_normals
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
@@ -39,6 +41,15 @@ def _normal_matrix(model: np.ndarray, out: np.ndarray) -> np.ndarray:
     sq = np.einsum("ij,ij->j", m3, m3)
     np.divide(m3, np.maximum(sq, 1e-30)[None, :], out=out.T, casting="unsafe")
     return out
+
+
+def _far_plane(proj: np.ndarray) -> float:
+    """The far clip distance of an OpenGL perspective projection (50 m if it has none)."""
+    a, b = float(proj[2, 2]), float(proj[2, 3])
+    if proj[3, 2] != -1.0 or a == -1.0 or b == 0.0:
+        return 50.0
+    far = b / (a + 1.0)
+    return far if far > 0 and np.isfinite(far) else 50.0
 
 
 class GpuMesh:
@@ -168,8 +179,10 @@ class Renderer:
         self.mesh_program = ctx.program(vertex_shader=shaders.MESH_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
         self.sphere_program = ctx.program(vertex_shader=shaders.SPHERE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
         self.ground_program = ctx.program(vertex_shader=shaders.GROUND_VERTEX, fragment_shader=shaders.GROUND_FRAGMENT)
-        for prog in (self.mesh_program, self.sphere_program, self.ground_program):
+        self.capsule_program = ctx.program(vertex_shader=shaders.CAPSULE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+        for prog in (self.mesh_program, self.sphere_program, self.ground_program, self.capsule_program):
             keep(prog)
+        self._lit_programs = (self.mesh_program, self.sphere_program, self.capsule_program)
 
         sphere = uv_sphere()
         self._sphere_vbo = ctx.buffer(sphere.positions)
@@ -180,6 +193,17 @@ class Renderer:
         self._instance_buffer: "moderngl.Buffer | None" = None
         self._sphere_vao: "moderngl.VertexArray | None" = None
         self._reserve_spheres(64)
+
+        capsule, capsule_end = capsule_template()
+        self._capsule_vbo = ctx.buffer(capsule.positions)
+        self._capsule_end = ctx.buffer(capsule_end)
+        self._capsule_ibo = ctx.buffer(capsule.faces)
+        for buf in (self._capsule_vbo, self._capsule_end, self._capsule_ibo):
+            keep(buf)
+        self._capsules = np.zeros((0, 12), np.float32)
+        self._capsule_buffer: "moderngl.Buffer | None" = None
+        self._capsule_vao: "moderngl.VertexArray | None" = None
+        self._reserve_capsules(16)
 
         half = 100.0
         self._ground_vbo = ctx.buffer(np.array([-half, -half, -half, half, half, -half, half, half], np.float32))
@@ -194,7 +218,10 @@ class Renderer:
         self._identity = np.eye(4)
         self.view_proj = np.eye(4)
         self.camera: Camera | None = None
+        self._far = 50.0
         self._in_frame = False
+        #: Draw calls issued since the last :meth:`begin` (ground included after :meth:`end`).
+        self.draw_calls = 0
 
     # -- resources ----------------------------------------------------------------------
     def static_mesh(self, mesh: MeshData, burn: np.ndarray | None = None) -> GpuMesh:
@@ -220,14 +247,60 @@ class Renderer:
             (self._instance_buffer, "4f 4f/i", "in_sphere", "in_color"),
         ], index_buffer=self._sphere_ibo, index_element_size=4)
 
+    def _reserve_capsules(self, n: int) -> None:
+        """Grow the capsule instance buffer (and its VAO) to hold at least ``n`` capsules."""
+        if n <= len(self._capsules):
+            return
+        cap = max(n, 2 * len(self._capsules))
+        if self._capsule_vao is not None:
+            self._capsule_vao.release()
+            self._capsule_buffer.release()
+        self._capsules = np.zeros((cap, 12), np.float32)
+        self._capsule_buffer = self.ctx.buffer(reserve=self._capsules.nbytes, dynamic=True)
+        self._capsule_vao = self.ctx.vertex_array(self.capsule_program, [
+            (self._capsule_vbo, "3f", "in_position"),
+            (self._capsule_end, "1f", "in_end"),
+            (self._capsule_buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
+        ], index_buffer=self._capsule_ibo, index_element_size=4)
+
+    @property
+    def output(self) -> "moderngl.Framebuffer":
+        """The single-sample framebuffer that holds the finished frame after :meth:`end`
+        (overlays draw into it; windows and headsets copy from it)."""
+        return self._resolve
+
     # -- a frame ------------------------------------------------------------------------
     def begin(self, camera: Camera, light: Light | None = None) -> None:
         """Start a frame: set the camera and light, clear colour and depth."""
-        light = light or Light()
+        self._begin(view_projection(camera, self.size[0] / self.size[1]), camera.position, light,
+                    float(camera.far))
         self.camera = camera
-        self.view_proj = view_projection(camera, self.size[0] / self.size[1])
+
+    def begin_matrices(self, view: np.ndarray, proj: np.ndarray, eye_position: Sequence[float],
+                       light: Light | None = None, *, far: float | None = None) -> None:
+        """Start a frame with an explicit 4x4 world-to-eye ``view`` and eye-to-clip ``proj``
+        (OpenGL clip space, e.g. an XR eye's asymmetric frustum:
+        ``EyeView.view_matrix()``, ``EyeView.projection_matrix(near, far)``), drawn from
+        ``eye_position`` (world, metres: specular highlights and ground fade need it).
+        ``far`` sets where the ground fades out; by default it is read from ``proj``."""
+        view = np.asarray(view, np.float64)
+        proj = np.asarray(proj, np.float64)
+        if view.shape != (4, 4) or proj.shape != (4, 4):
+            raise ValueError(f"view and proj must be 4x4 matrices, got {view.shape} and {proj.shape}")
+        if far is None:
+            far = _far_plane(proj)
+        self._begin(proj @ view, eye_position, light, float(far))
+        self.camera = None
+
+    def _begin(self, view_proj: np.ndarray, eye_position: Sequence[float], light: Light | None,
+               far: float) -> None:
+        light = light or Light()
+        self.view_proj = view_proj
+        self._far = far
         np.copyto(self._mat4, self.view_proj.T)
-        eye = tuple(float(v) for v in camera.position)
+        eye = tuple(float(v) for v in eye_position)
+        if len(eye) != 3:
+            raise ValueError(f"eye position must have 3 coordinates, got {len(eye)}")
         d = np.asarray(light.direction, np.float64)
         norm = float(np.linalg.norm(d))
         if norm == 0:
@@ -236,7 +309,7 @@ class Renderer:
         radiance = tuple(float(c) * light.intensity for c in light.color)
         sky = (0.92 * light.ambient, 0.96 * light.ambient, 1.0 * light.ambient)
         bounce = tuple(0.45 * light.ambient * c for c in self.ground_color)
-        for prog in (self.mesh_program, self.sphere_program):
+        for prog in self._lit_programs:
             prog["u_view_proj"].write(self._mat4)
             prog["u_eye"].value = eye
             prog["u_light_dir"].value = l_dir
@@ -250,6 +323,7 @@ class Renderer:
         g["u_light"].value = radiance
         g["u_sky"].value = sky
         self._n_occluders = 0
+        self.draw_calls = 0
         self.fbo.use()
         self.fbo.clear(*self.background, 1.0, depth=1.0)
         self.ctx.enable_only(self._depth_test)
@@ -280,6 +354,7 @@ class Renderer:
         prog["u_roughness"].value = float(roughness)
         prog["u_wetness"].value = float(wetness)
         mesh.vao.render()
+        self.draw_calls += 1
         if shadow:
             b = mesh.bound
             c = model[:3, :3] @ b[:3] + model[:3, 3]
@@ -306,11 +381,45 @@ class Renderer:
         prog["u_roughness"].value = float(roughness)
         prog["u_wetness"].value = float(wetness)
         self._sphere_vao.render(instances=n)
+        self.draw_calls += 1
         if shadow:
             k = min(n, shaders.MAX_OCCLUDERS - self._n_occluders)
             if k > 0:
                 self._occluders[self._n_occluders:self._n_occluders + k] = inst[:k, :4]
                 self._n_occluders += k
+
+    def draw_capsules(self, a: np.ndarray, b: np.ndarray, radii: np.ndarray | float,
+                      colors: np.ndarray | ColorLike = (0.75, 0.77, 0.80, 1.0), *,
+                      roughness: float = 0.3, wetness: float = 0.0, shadow: bool = True) -> None:
+        """Draw N capsules (instrument shafts, jaws, needles) in one instanced call: the
+        segments from ``a`` (N, 3) to ``b`` (N, 3) metres swept by a sphere of ``radii``
+        (N,) or one radius, with ``colors`` (N, 4) or one linear RGBA. ``shadow`` adds a
+        sphere of the capsule's radius at each end and the middle to the contact shadows."""
+        self._check_frame()
+        a = np.asarray(a).reshape(-1, 3)
+        b = np.asarray(b).reshape(-1, 3)
+        if a.shape != b.shape:
+            raise ValueError(f"capsule ends must have the same shape, got {a.shape} and {b.shape}")
+        n = len(a)
+        if n == 0:
+            return
+        self._reserve_capsules(n)
+        inst = self._capsules[:n]
+        inst[:, 0:3] = a
+        inst[:, 3] = radii
+        inst[:, 4:7] = b
+        inst[:, 8:12] = colors
+        self._capsule_buffer.write(inst)
+        prog = self.capsule_program
+        prog["u_roughness"].value = float(roughness)
+        prog["u_wetness"].value = float(wetness)
+        self._capsule_vao.render(instances=n)
+        self.draw_calls += 1
+        if shadow:
+            for i in range(min(n, (shaders.MAX_OCCLUDERS - self._n_occluders) // 3)):
+                r = float(inst[i, 3])
+                for t in (0.0, 0.5, 1.0):
+                    self._add_occluder(*(inst[i, 0:3] + t * (inst[i, 4:7] - inst[i, 0:3])), r)
 
     def end(self) -> None:
         """Finish the frame: draw the ground with contact shadows, resolve MSAA."""
@@ -320,7 +429,7 @@ class Renderer:
             g["u_height"].value = self.ground_height
             g["u_albedo"].value = self.ground_color
             g["u_background"].value = self.background
-            far = float(self.camera.far) if self.camera else 50.0
+            far = self._far
             g["u_fade_start"].value = 0.35 * far
             g["u_fade_end"].value = 0.9 * far
             g["u_strength"].value = self.contact_shadow
@@ -328,6 +437,7 @@ class Renderer:
             g["u_count"].value = self._n_occluders
             g["u_occluders"].write(self._occluders)
             self._ground_vao.render(self._strip)
+            self.draw_calls += 1
         if self.samples:
             self.ctx.copy_framebuffer(self._resolve, self.fbo)
         self._in_frame = False
@@ -345,6 +455,10 @@ class Renderer:
             self._sphere_vao.release()
             self._instance_buffer.release()
             self._sphere_vao = None
+        if self._capsule_vao is not None:
+            self._capsule_vao.release()
+            self._capsule_buffer.release()
+            self._capsule_vao = None
         for obj in reversed(self._objects):
             obj.release()
         self._objects.clear()

@@ -1,5 +1,5 @@
-"""GLSL 330 sources of the renderer's three programs: lit meshes, lit instanced spheres
-(both share :data:`LIT_FRAGMENT`) and the ground plane with analytic contact occlusion."""
+"""GLSL 330 sources of the renderer's programs: lit meshes, lit instanced spheres and
+capsules (all three share :data:`LIT_FRAGMENT`) and the ground plane with analytic contact occlusion."""
 
 from __future__ import annotations
 
@@ -51,6 +51,34 @@ out vec4 v_color;
 void main() {
     v_world = in_sphere.xyz + in_sphere.w * in_position;
     v_normal = in_position;
+    v_burn = 0.0;
+    v_color = in_color;
+    gl_Position = u_view_proj * vec4(v_world, 1.0);
+}
+"""
+
+CAPSULE_VERTEX = """
+#version 330
+uniform mat4 u_view_proj;
+in vec3 in_position;      // unit capsule template (axis +y); its normal is its position
+in float in_end;          // 0: hemisphere around end a, 1: around end b
+in vec4 in_a;             // per instance: end a xyz, radius w
+in vec3 in_b;             // per instance: end b xyz
+in vec4 in_color;         // per instance: linear RGBA
+out vec3 v_world;
+out vec3 v_normal;
+out float v_burn;
+out vec4 v_color;
+void main() {
+    vec3 axis = in_b - in_a.xyz;
+    float len = length(axis);
+    vec3 u = len > 1e-9 ? axis / len : vec3(0.0, 1.0, 0.0);
+    vec3 helper = abs(u.y) < 0.99 ? vec3(0.0, 1.0, 0.0) : vec3(1.0, 0.0, 0.0);
+    vec3 v = normalize(cross(helper, u));
+    vec3 w = cross(v, u);                  // (v, u, w) is a rotation of (x, y, z)
+    vec3 n = v * in_position.x + u * in_position.y + w * in_position.z;
+    v_world = mix(in_a.xyz, in_b, in_end) + in_a.w * n;
+    v_normal = n;
     v_burn = 0.0;
     v_color = in_color;
     gl_Position = u_view_proj * vec4(v_world, 1.0);

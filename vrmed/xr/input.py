@@ -34,6 +34,10 @@ class XrInputSource:
         #: The latest frame sampled (None before the session runs).
         self.last_frame: XrFrame | None = None
         self.frames = 0
+        #: The moderngl context the backend's swapchains live in (None: headless session);
+        #: released after the backend by :meth:`close` when ``owns_context`` is True.
+        self.gl_context: Any = None
+        self.owns_context = False
 
     @property
     def exit_requested(self) -> bool:
@@ -76,7 +80,12 @@ class XrInputSource:
         try:
             self.end_open_frame()
         finally:
-            self.backend.close()
+            try:
+                self.backend.close()
+            finally:
+                if self.owns_context and self.gl_context is not None:
+                    self.gl_context.release()
+                    self.gl_context = None
 
 
 def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layers: tuple[str, ...] = ()) -> XrInputSource:
@@ -102,6 +111,7 @@ def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layer
             raise XrUnavailable(f"the simulated OpenXR runtime cannot start: {exc}") from None
     backend = OpenXrBackend(ctx, api_layers=api_layers)
     source = XrInputSource(backend)
+    source.gl_context = ctx
     if not _OPENED:
         # Destroy OpenXR instances while Python (and the runtime's callbacks) still exist.
         atexit.register(close_openxr_inputs)
@@ -130,12 +140,41 @@ def close_openxr_inputs() -> None:
             pass
 
 
-def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None) -> Any:
-    """``open_openxr_input(scenario)``, or ``fallback`` after printing one line saying why."""
+def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, render: bool = False) -> Any:
+    """``open_openxr_input(scenario)``, or ``fallback`` after printing one line saying why.
+
+    With ``render`` the session gets swapchains in a new headless EGL moderngl context
+    (``source.gl_context``, released when the source closes) so the scene can be drawn
+    into the headset (:func:`vrmed.xr.render.add_headset_rendering`); where no GL context
+    can be made, one line says so and the session runs without images.
+    """
+    ctx, no_gl = None, None
+    if render:
+        from .openxr_backend import active_runtime_manifest
+
+        if active_runtime_manifest() is not None:  # no GL context at all when there is no runtime
+            from ..render.context import RenderUnavailable, create_context
+
+            try:
+                ctx = create_context("egl")
+            except RenderUnavailable as exc:
+                no_gl = str(exc)
     try:
-        return open_openxr_input(scenario)
+        source = open_openxr_input(scenario, ctx=ctx)
     except XrUnavailable as exc:
+        if ctx is not None:
+            ctx.release()
         kind = getattr(fallback, "kind", "none")
         print(f"vrmed: --input openxr: {exc}; falling back to --input {kind}, headless",
               file=stream or sys.stderr)
         return fallback
+    except BaseException:
+        if ctx is not None:
+            ctx.release()
+        raise
+    if ctx is not None:
+        source.owns_context = True
+    if no_gl is not None:
+        print(f"vrmed: --input openxr: cannot render ({no_gl}); the headset gets no images",
+              file=stream or sys.stderr)
+    return source

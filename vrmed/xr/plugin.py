@@ -18,6 +18,9 @@ class XrPlugin:
     set, draws both eyes with ``draw`` (when the runtime wants images) and ends the frame.
 
     Without ``draw`` frames are ended empty, which keeps a headless session running.
+    A ``draw`` object with ``build(app)``/``cleanup(app)`` methods (like
+    :class:`vrmed.xr.render.XrSceneRenderer`) is built with the plugin and cleaned up
+    before the session closes.
     """
 
     def __init__(self, source: XrInputSource, draw: EyeDraw | None = None) -> None:
@@ -28,7 +31,13 @@ class XrPlugin:
     def build(self, app: Any) -> None:
         """Insert the source as a resource and add the ``xr.present`` render system."""
         app.insert_resource(self.source, XrInputSource)
-        app.add_system(self._present, stage="render", after="render.overlay", name="xr.present")
+        # After every render set by name: an empty set orders nothing, and render.prepare
+        # (which fills the DrawList) must run first even when no RenderPlugin is present.
+        app.add_system(self._present, stage="render", after=("render.prepare", "render.draw", "render.overlay"),
+                       name="xr.present")
+        build = getattr(self.draw, "build", None)
+        if callable(build):
+            build(app)
 
     def _present(self, app: Any) -> None:
         frame = self.source.open_frame
@@ -43,5 +52,10 @@ class XrPlugin:
         self.source.end_open_frame()
 
     def cleanup(self, app: Any) -> None:
-        """Close the XR session with the App."""
-        self.source.close()
+        """Release what ``draw`` holds, then close the XR session with the App."""
+        cleanup = getattr(self.draw, "cleanup", None)
+        try:
+            if callable(cleanup):
+                cleanup(app)
+        finally:
+            self.source.close()

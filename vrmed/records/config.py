@@ -1,0 +1,137 @@
+"""Where learning records go: the LRS endpoint and credentials, the institution secret and
+the local store folder, read from a YAML file and/or environment variables.
+
+Precedence: environment variables over the file over defaults. The file is the one given
+explicitly (``--config`` or ``VRMED_RECORDS_CONFIG``), else ``~/.config/vrmed/records.yaml``
+when it exists. See docs/records.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import yaml
+
+from .errors import RecordsConfigError
+
+#: Environment variable for each config key.
+ENV_VARS: dict[str, str] = {
+    "lrs_endpoint": "VRMED_LRS_ENDPOINT",
+    "lrs_username": "VRMED_LRS_USERNAME",
+    "lrs_password": "VRMED_LRS_PASSWORD",
+    "institution_secret": "VRMED_INSTITUTION_SECRET",
+    "institution_homepage": "VRMED_INSTITUTION_HOMEPAGE",
+    "store_dir": "VRMED_RECORDS_DIR",
+    "timeout_s": "VRMED_LRS_TIMEOUT",
+    "batch_size": "VRMED_LRS_BATCH_SIZE",
+}
+CONFIG_ENV = "VRMED_RECORDS_CONFIG"
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    # From the given environment, so a caller passing env= is not affected by the real HOME.
+    return Path(env["HOME"]) if env.get("HOME") else Path.home()
+
+
+def _default_store(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(_home(env) / ".local" / "share")
+    return Path(base) / "vrmed" / "records"
+
+
+@dataclass(frozen=True)
+class RecordsConfig:
+    """Resolved records configuration (see docs/records.md for every key)."""
+
+    store_dir: Path
+    lrs_endpoint: str | None = None
+    lrs_username: str | None = None
+    lrs_password: str | None = field(default=None, repr=False)
+    institution_secret: str | None = field(default=None, repr=False)
+    institution_homepage: str | None = None
+    timeout_s: float = 10.0
+    batch_size: int = 50
+    source: str = "defaults"
+
+    @property
+    def homepage(self) -> str:
+        """The actor account's ``homePage`` (xAPI 1.0.3 Data §2.4.2.4): the configured one,
+        else the LRS's origin, else a local placeholder."""
+        if self.institution_homepage:
+            return self.institution_homepage
+        if self.lrs_endpoint:
+            parts = urlsplit(self.lrs_endpoint)
+            return f"{parts.scheme}://{parts.netloc}/"
+        return "http://localhost/"
+
+    def require_secret(self) -> str:
+        """The institution secret, or an error saying how to set it."""
+        if not self.institution_secret:
+            raise RecordsConfigError(
+                f"no institution secret configured: set {ENV_VARS['institution_secret']} or "
+                f"institution_secret in the records config file (it pseudonymises learner ids)")
+        return self.institution_secret
+
+    def require_lrs(self) -> tuple[str, str, str]:
+        """Endpoint, user and password of the LRS, or an error naming what is missing."""
+        missing = [key for key in ("lrs_endpoint", "lrs_username", "lrs_password") if not getattr(self, key)]
+        if missing:
+            names = ", ".join(f"{ENV_VARS[k]} (or {k} in the config file)" for k in missing)
+            raise RecordsConfigError(f"no learning record store configured: set {names}")
+        assert self.lrs_endpoint and self.lrs_username and self.lrs_password
+        return self.lrs_endpoint, self.lrs_username, self.lrs_password
+
+
+def load_config(path: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None) -> RecordsConfig:
+    """Resolve the configuration from ``path`` (or the default file) and ``env``
+    (default: ``os.environ``)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    source = "defaults"
+    explicit = path or env.get(CONFIG_ENV)
+    file = Path(explicit) if explicit else _home(env) / ".config" / "vrmed" / "records.yaml"
+    if explicit and not file.is_file():
+        raise RecordsConfigError(f"{file}: no such records config file")
+    if file.is_file():
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise RecordsConfigError(f"{file}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise RecordsConfigError(f"{file}: expected a mapping of records settings")
+        unknown = sorted(set(data) - set(ENV_VARS))
+        if unknown:
+            raise RecordsConfigError(f"{file}: unknown key {unknown[0]!r}; known keys: {', '.join(ENV_VARS)}")
+        values.update(data)
+        source = str(file)
+    for key, var in ENV_VARS.items():
+        if env.get(var):
+            values[key] = env[var]
+            source = f"{source} + environment" if "environment" not in source else source
+    where = source if source != "defaults" else "the environment"
+    try:
+        timeout = float(values.get("timeout_s", 10.0))
+        batch = int(values.get("batch_size", 50))
+    except (TypeError, ValueError):
+        raise RecordsConfigError(f"{where}: timeout_s must be a number and batch_size an integer") from None
+    if timeout <= 0 or batch < 1:
+        raise RecordsConfigError(f"{where}: timeout_s must be positive and batch_size at least 1")
+    endpoint = values.get("lrs_endpoint")
+    if endpoint and urlsplit(str(endpoint)).scheme not in ("http", "https"):
+        raise RecordsConfigError(f"{where}: lrs_endpoint {endpoint!r} must be an http(s) URL such as "
+                                 f"https://lrs.example.org/xAPI/")
+    store = Path(str(values["store_dir"])).expanduser() if values.get("store_dir") else _default_store(env)
+    return RecordsConfig(
+        store_dir=store, lrs_endpoint=str(endpoint) if endpoint else None,
+        lrs_username=_opt(values.get("lrs_username")), lrs_password=_opt(values.get("lrs_password")),
+        institution_secret=_opt(values.get("institution_secret")),
+        institution_homepage=_opt(values.get("institution_homepage")),
+        timeout_s=timeout, batch_size=batch, source=source)
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,456 @@
+"""Screen-space overlays drawn over the finished 3D frame: text (a glyph atlas made with
+Pillow's bundled font), filled rectangles and thick polylines, and on top of those the
+trainee HUD (:class:`~vrmed.components.render.HudState`) and the patient monitor panel
+(:class:`~vrmed.components.render.MonitorPanel`).
+
+Coordinates are pixels from the top-left corner of the image (x right, y down), the same
+orientation as :meth:`Renderer.read` images. Colours are display (sRGB) RGBA, alpha
+blended over the frame. A frame of overlays is::
+
+    overlay.begin(renderer.output)          # after renderer.end()
+    overlay.rect(10, 10, 200, 40, (0, 0, 0, 0.5))
+    overlay.text("Clip the cystic duct", 16, 16, size=18)
+    overlay.polyline(xs, ys, (0.2, 1, 0.3, 1), width=1.5)
+    overlay.end()                            # one draw for shapes + one per font size
+
+Vertices are written into reused staging arrays and one GL buffer that only grows, so a
+steady HUD allocates nothing of note per frame. Pillow is needed only for text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from vrmed.components.render import MAX_TRACE_SAMPLES, HudState, MonitorPanel
+
+from .context import RenderUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import moderngl
+
+ColorLike = Sequence[float]
+
+#: Characters in every glyph atlas (others are drawn as '?').
+CHARSET = "".join(chr(c) for c in range(32, 127)) + "°·–"
+#: Pixels of padding between the panel or text box edge and its contents.
+PANEL_PAD = 4
+#: Readout colours by name (display RGBA), as on common patient monitors.
+READOUT_COLORS: Mapping[str, tuple[float, float, float, float]] = MappingProxyType({
+    "hr": (0.25, 1.0, 0.35, 1.0), "spo2": (0.3, 0.85, 1.0, 1.0), "nibp": (1.0, 1.0, 1.0, 1.0),
+    "etco2": (1.0, 0.9, 0.3, 1.0), "rr": (1.0, 0.9, 0.3, 1.0)})
+
+VERTEX = """
+#version 330
+uniform vec2 u_size;        // framebuffer size in pixels
+in vec2 in_xy;              // pixels from the top-left corner
+in vec2 in_uv;              // atlas texel coordinates (normalised); x < 0: solid colour
+in vec4 in_color;
+out vec2 v_uv;
+out vec4 v_color;
+void main() {
+    v_uv = in_uv;
+    v_color = in_color;
+    gl_Position = vec4(in_xy.x / u_size.x * 2.0 - 1.0, 1.0 - in_xy.y / u_size.y * 2.0, 0.0, 1.0);
+}
+"""
+
+FRAGMENT = """
+#version 330
+uniform sampler2D u_atlas;
+in vec2 v_uv;
+in vec4 v_color;
+out vec4 f_color;
+void main() {
+    float coverage = v_uv.x < 0.0 ? 1.0 : texture(u_atlas, v_uv).r;
+    f_color = vec4(v_color.rgb, v_color.a * coverage);
+}
+"""
+
+
+def _pillow_font(size: int) -> Any:
+    """Pillow's bundled font at ``size`` pixels (a FreeTypeFont; the fixed bitmap font where
+    Pillow lacks FreeType). RenderUnavailable naming the package when Pillow is missing."""
+    try:
+        from PIL import ImageFont
+    except ImportError:
+        raise RenderUnavailable("drawing text needs Pillow: pip install 'pillow>=10.1'") from None
+    try:
+        return ImageFont.load_default(size)
+    except Exception:  # Pillow built without FreeType: the fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+@dataclass
+class Glyph:
+    """Where a character sits in its atlas and how it is placed on a line: ``uv`` (u0, v0,
+    u1, v1), ``box`` (left, top, right, bottom) pixels from the pen position at the line
+    top, and the pen ``advance`` in pixels."""
+
+    uv: tuple[float, float, float, float]
+    box: tuple[int, int, int, int]
+    advance: float
+
+
+class FontAtlas:
+    """All of :data:`CHARSET` at one pixel ``size`` rasterised with Pillow's bundled font
+    into one single-channel texture (``line_height`` = ascent + descent pixels)."""
+
+    def __init__(self, ctx: "moderngl.Context", size: int) -> None:
+        font = _pillow_font(size)
+        from PIL import Image, ImageDraw
+
+        self.size = size
+        try:
+            ascent, descent = font.getmetrics()
+        except AttributeError:  # bitmap font
+            ascent, descent = size, 0
+        self.ascent, self.line_height = ascent, ascent + descent
+        boxes = {ch: font.getbbox(ch) for ch in CHARSET}
+        cell_w = max(int(b[2] - min(b[0], 0)) for b in boxes.values()) + 2
+        cell_h = max(int(b[3]) for b in boxes.values()) + 2
+        cols = 16
+        rows = -(-len(CHARSET) // cols)
+        width, height = cols * cell_w, rows * cell_h
+        image = Image.new("L", (width, height), 0)
+        draw = ImageDraw.Draw(image)
+        self.glyphs: dict[str, Glyph] = {}
+        for i, ch in enumerate(CHARSET):
+            cx, cy = (i % cols) * cell_w + 1, (i // cols) * cell_h + 1
+            left, top, right, bottom = (int(v) for v in boxes[ch])
+            draw.text((cx - min(left, 0), cy), ch, fill=255, font=font)
+            x0, x1 = cx + left - min(left, 0), cx + right - min(left, 0)
+            uv = (x0 / width, (cy + top) / height, x1 / width, (cy + bottom) / height)
+            try:
+                advance = float(font.getlength(ch))
+            except AttributeError:  # bitmap font
+                advance = float(right)
+            self.glyphs[ch] = Glyph(uv, (left, top, right, bottom), advance)
+        self.texture = ctx.texture((width, height), 1, np.asarray(image, np.uint8).tobytes())
+        import moderngl
+
+        self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
+
+    def glyph(self, ch: str) -> Glyph:
+        """The glyph of ``ch`` ('?' for characters outside :data:`CHARSET`)."""
+        return self.glyphs.get(ch) or self.glyphs["?"]
+
+    def measure(self, text: str) -> tuple[float, float]:
+        """Width (the longest line's advance) and height (lines x line height) in pixels."""
+        lines = text.split("\n")
+        width = max(sum(self.glyph(c).advance for c in line) for line in lines)
+        return width, len(lines) * self.line_height
+
+    def release(self) -> None:
+        """Free the texture."""
+        self.texture.release()
+
+
+class _Staging:
+    """A growable float32 (capacity, 8) vertex array: x, y, u, v, r, g, b, a."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.data = np.zeros((capacity, 8), np.float32)
+        self.n = 0
+
+    def reserve(self, extra: int) -> np.ndarray:
+        """Room for ``extra`` more vertices; returns the (extra, 8) slice to fill."""
+        need = self.n + extra
+        if need > len(self.data):
+            grown = np.zeros((max(need, 2 * len(self.data)), 8), np.float32)
+            grown[:self.n] = self.data[:self.n]
+            self.data = grown
+        out = self.data[self.n:need]
+        self.n = need
+        return out
+
+
+class _PolylineScratch:
+    """Preallocated work arrays for up to :data:`MAX_TRACE_SAMPLES` points."""
+
+    def __init__(self, n: int = MAX_TRACE_SAMPLES) -> None:
+        self.x = np.empty(n, np.float32)
+        self.y = np.empty(n, np.float32)
+        self.dx = np.empty(n - 1, np.float32)
+        self.dy = np.empty(n - 1, np.float32)
+        self.len = np.empty(n - 1, np.float32)
+
+
+def trace_rect(panel: MonitorPanel, index: int) -> tuple[float, float, float, float]:
+    """Pixel box (left, top, right, bottom) that trace ``index`` of ``panel`` is drawn in:
+    sample 0 at ``left``, the last sample at ``right``, value ``hi`` at ``top`` and ``lo``
+    at ``bottom`` (each trace row of the panel inset by :data:`PANEL_PAD`, its top
+    ``text_size`` pixels kept for the label)."""
+    n = len(panel.traces)
+    if not 0 <= index < n:
+        raise IndexError(f"monitor has {n} traces, asked for {index}")
+    x, y, w, h = (float(v) for v in panel.rect)
+    row_h = h / n
+    top = y + index * row_h
+    return (x + PANEL_PAD, top + PANEL_PAD + panel.text_size * 0.6, x + w * panel.trace_fraction - PANEL_PAD,
+            top + row_h - PANEL_PAD)
+
+
+class OverlayRenderer:
+    """Draws text, rectangles and polylines in screen space into a framebuffer (usually
+    :attr:`Renderer.output`), and the HUD/monitor resources on top of them. Owns its GL
+    objects (release with :meth:`release`), not the context."""
+
+    def __init__(self, ctx: "moderngl.Context") -> None:
+        import moderngl
+
+        self.ctx = ctx
+        self._blend = moderngl.BLEND
+        self._triangles = moderngl.TRIANGLES
+        self._blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        self.program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
+        self._atlases: dict[int, FontAtlas] = {}
+        self._solid = _Staging(1024)
+        self._text: dict[int, _Staging] = {}
+        self._scratch = _PolylineScratch()
+        self._ramp = np.arange(MAX_TRACE_SAMPLES, dtype=np.float32)
+        self._buffer: "moderngl.Buffer | None" = None
+        self._vao: "moderngl.VertexArray | None" = None
+        self._capacity = 0
+        self._target: "moderngl.Framebuffer | None" = None
+        self.size = (1, 1)
+        #: Draw calls issued by the last :meth:`end`.
+        self.draw_calls = 0
+
+    # -- fonts ----------------------------------------------------------------------------
+    def atlas(self, size: int) -> FontAtlas:
+        """The glyph atlas for a pixel size (made on first use, kept until release)."""
+        atlas = self._atlases.get(size)
+        if atlas is None:
+            atlas = self._atlases[size] = FontAtlas(self.ctx, size)
+            self._text[size] = _Staging(256)
+        return atlas
+
+    def measure(self, text: str, size: int) -> tuple[float, float]:
+        """Width and height in pixels that :meth:`text` would cover."""
+        return self.atlas(size).measure(text)
+
+    # -- a frame ----------------------------------------------------------------------------
+    def begin(self, target: "moderngl.Framebuffer") -> None:
+        """Start collecting overlays for ``target`` (its full size is the pixel space)."""
+        self._target = target
+        self.size = target.size
+        self._solid.n = 0
+        for staging in self._text.values():
+            staging.n = 0
+
+    def _check(self) -> None:
+        if self._target is None:
+            raise RuntimeError("call OverlayRenderer.begin(framebuffer) before drawing overlays")
+
+    def rect(self, x: float, y: float, w: float, h: float, color: ColorLike) -> None:
+        """A filled axis-aligned rectangle (x, y top-left; w, h in pixels)."""
+        self._check()
+        v = self._solid.reserve(6)
+        x1, y1 = x + w, y + h
+        v[:, 0] = (x, x, x1, x1, x, x1)
+        v[:, 1] = (y, y1, y, y, y1, y1)
+        v[:, 2:4] = -1.0
+        v[:, 4:8] = color
+
+    def polyline(self, xs: np.ndarray, ys: np.ndarray, color: ColorLike, width: float = 1.5) -> None:
+        """A line ``width`` pixels thick through the points (xs[i], ys[i]); up to
+        :data:`MAX_TRACE_SAMPLES` points (RuntimeError beyond: decimate first)."""
+        self._check()
+        n = len(xs)
+        if n != len(ys):
+            raise ValueError(f"polyline needs as many x as y values, got {n} and {len(ys)}")
+        if n < 2:
+            return
+        if n > MAX_TRACE_SAMPLES:
+            raise ValueError(f"polyline has {n} points; at most {MAX_TRACE_SAMPLES} (decimate first)")
+        s = self._scratch
+        x, y, dx, dy, ln = s.x[:n], s.y[:n], s.dx[:n - 1], s.dy[:n - 1], s.len[:n - 1]
+        x[:] = xs
+        y[:] = ys
+        np.subtract(x[1:], x[:-1], out=dx)
+        np.subtract(y[1:], y[:-1], out=dy)
+        np.hypot(dx, dy, out=ln)
+        np.maximum(ln, 1e-6, out=ln)
+        np.divide(0.5 * width, ln, out=ln)
+        dx *= ln       # dx, dy now hold the half-width offset along the segment...
+        dy *= ln       # ...whose perpendicular (-dy, dx) offsets the quad's sides
+        v = self._solid.reserve(6 * (n - 1)).reshape(n - 1, 6, 8)
+        for k, (end, side) in enumerate(((0, 1), (0, -1), (1, 1), (1, 1), (0, -1), (1, -1))):
+            px = x[1:] if end else x[:-1]
+            py = y[1:] if end else y[:-1]
+            if side > 0:      # p + (-dy, dx)
+                np.subtract(px, dy, out=v[:, k, 0])
+                np.add(py, dx, out=v[:, k, 1])
+            else:             # p - (-dy, dx)
+                np.add(px, dy, out=v[:, k, 0])
+                np.subtract(py, dx, out=v[:, k, 1])
+        v[:, :, 2:4] = -1.0
+        v[:, :, 4:8] = color
+
+    def text(self, text: str, x: float, y: float, *, size: int = 18, color: ColorLike = (1, 1, 1, 1),
+             anchor: str = "tl") -> tuple[float, float, float, float]:
+        """Draw ``text`` (newlines start new lines) with its box's ``anchor`` point at (x, y):
+        anchor = vertical ``t``/``m``/``b`` + horizontal ``l``/``c``/``r``. Lines are left
+        aligned (``l``), centred or right aligned like the anchor. Returns the text box
+        (left, top, right, bottom) in pixels; every glyph pixel lies inside it."""
+        self._check()
+        atlas = self.atlas(size)
+        width, height = atlas.measure(text)
+        fy = {"t": 0.0, "m": 0.5, "b": 1.0}[anchor[0]]
+        fx = {"l": 0.0, "c": 0.5, "r": 1.0}[anchor[1]]
+        left, top = round(x - fx * width), round(y - fy * height)
+        staging = self._text[size]
+        for row, line in enumerate(text.split("\n")):
+            line_w = sum(atlas.glyph(c).advance for c in line)
+            pen = left + fx * (width - line_w)
+            base = top + row * atlas.line_height
+            v = staging.reserve(6 * len(line))
+            for i, ch in enumerate(line):
+                g = atlas.glyph(ch)
+                gx0, gy0 = round(pen) + g.box[0], base + g.box[1]
+                gx1, gy1 = round(pen) + g.box[2], base + g.box[3]
+                u0, v0, u1, v1 = g.uv
+                q = v[6 * i:6 * i + 6]
+                q[:, 0] = (gx0, gx0, gx1, gx1, gx0, gx1)
+                q[:, 1] = (gy0, gy1, gy0, gy0, gy1, gy1)
+                q[:, 2] = (u0, u0, u1, u1, u0, u1)
+                q[:, 3] = (v0, v1, v0, v0, v1, v1)
+                q[:, 4:8] = color
+                pen += g.advance
+        return float(left), float(top), float(left + width), float(top + height)
+
+    def end(self) -> None:
+        """Upload this frame's vertices and draw them over the target: shapes first, then
+        text (one draw call per font size)."""
+        self._check()
+        total = self._solid.n + sum(s.n for s in self._text.values())
+        self.draw_calls = 0
+        if total:
+            self._reserve(total)
+            self._target.use()
+            ctx = self.ctx
+            ctx.enable_only(self._blend)
+            ctx.blend_func = self._blend_func
+            self.program["u_size"].value = (float(self.size[0]), float(self.size[1]))
+            offset = 0
+            for size, staging in (("solid", self._solid), *self._text.items()):
+                if not staging.n:
+                    continue
+                self._buffer.write(staging.data[:staging.n], offset=offset * 32)
+                if size != "solid":
+                    self._atlases[size].texture.use(0)
+                self._vao.render(self._triangles, vertices=staging.n, first=offset)
+                self.draw_calls += 1
+                offset += staging.n
+            ctx.disable(self._blend)
+        self._target = None
+
+    def _reserve(self, n: int) -> None:
+        if n <= self._capacity:
+            return
+        cap = max(n, 2 * self._capacity, 4096)
+        if self._vao is not None:
+            self._vao.release()
+            self._buffer.release()
+        self._buffer = self.ctx.buffer(reserve=cap * 32, dynamic=True)
+        self._vao = self.ctx.vertex_array(self.program, [(self._buffer, "2f 2f 4f", "in_xy", "in_uv", "in_color")])
+        self._capacity = cap
+
+    # -- HUD and monitor --------------------------------------------------------------------
+    def draw_hud(self, hud: HudState) -> None:
+        """Instructions top-left, timer (M:SS) and score top-right, then ``hud.texts``;
+        each block on a translucent dark backing box :data:`PANEL_PAD` pixels wider."""
+        if not hud.visible:
+            return
+        w, _ = self.size
+        m = hud.margin
+        if hud.instructions:
+            self._boxed_text(hud.instructions, m + PANEL_PAD, m + PANEL_PAD, hud.size, hud.color, "tl")
+        right_y = m + PANEL_PAD
+        if hud.timer_s is not None:
+            secs = max(0, int(hud.timer_s))
+            box = self._boxed_text(f"{secs // 60}:{secs % 60:02d}", w - m - PANEL_PAD, right_y, hud.size, hud.color, "tr")
+            right_y = box[3] + 2 * PANEL_PAD + 2
+        if hud.score is not None:
+            score = f"{hud.score:.0f}" if isinstance(hud.score, float) else str(hud.score)
+            self._boxed_text(f"Score {score}", w - m - PANEL_PAD, right_y, hud.size, hud.color, "tr")
+        for t in hud.texts:
+            self._boxed_text(t.text, t.x, t.y, t.size, t.color, t.anchor)
+
+    def _boxed_text(self, text: str, x: float, y: float, size: int, color: ColorLike,
+                    anchor: str) -> tuple[float, float, float, float]:
+        width, height = self.measure(text, size)
+        fy = {"t": 0.0, "m": 0.5, "b": 1.0}[anchor[0]]
+        fx = {"l": 0.0, "c": 0.5, "r": 1.0}[anchor[1]]
+        left, top = round(x - fx * width), round(y - fy * height)
+        self.rect(left - PANEL_PAD, top - PANEL_PAD, width + 2 * PANEL_PAD, height + 2 * PANEL_PAD, (0, 0, 0, 0.45))
+        return self.text(text, x, y, size=size, color=color, anchor=anchor)
+
+    def draw_monitor(self, panel: MonitorPanel) -> None:
+        """The panel's background, each trace in its :func:`trace_rect` with its label, and
+        the numeric readouts stacked in the right part."""
+        if not panel.visible:
+            return
+        x, y, w, h = (float(v) for v in panel.rect)
+        self.rect(x, y, w, h, panel.background)
+        ts = panel.text_size
+        for i, trace in enumerate(panel.traces):
+            left, top, right, bottom = trace_rect(panel, i)
+            row_top = y + i * h / len(panel.traces)
+            self.text(trace.label, left, row_top + 2, size=max(8, int(ts * 0.8)), color=trace.color)
+            samples = np.asarray(trace.samples).reshape(-1)
+            n = len(samples)
+            if n < 2:
+                continue
+            if n > MAX_TRACE_SAMPLES:
+                samples = samples[::-(-n // MAX_TRACE_SAMPLES)]
+                n = len(samples)
+            s = self._scratch
+            xs, ys = s.x[:n], s.y[:n]
+            # sample i at left + i (right - left) / (n - 1); value hi at top, lo at bottom
+            np.multiply(self._ramp[:n], (right - left) / (n - 1), out=xs)
+            xs += left
+            np.subtract(samples, trace.lo, out=ys, casting="unsafe")
+            ys *= (bottom - top) / (trace.hi - trace.lo)
+            np.clip(ys, 0.0, bottom - top, out=ys)
+            np.subtract(bottom, ys, out=ys)
+            self.polyline(xs, ys, trace.color, panel.line_width)   # xs, ys already live in the scratch
+        readouts = []
+        if panel.hr is not None:
+            readouts.append(("hr", "HR", f"{panel.hr:.0f}"))
+        if panel.spo2 is not None:
+            readouts.append(("spo2", "SpO2 %", f"{panel.spo2:.0f}"))
+        if panel.sbp is not None or panel.dbp is not None:
+            sys_, dia = ("--" if v is None else f"{v:.0f}" for v in (panel.sbp, panel.dbp))
+            readouts.append(("nibp", "NIBP", f"{sys_}/{dia}"))
+        if panel.etco2 is not None:
+            readouts.append(("etco2", "EtCO2", f"{panel.etco2:.0f}"))
+        if panel.rr is not None:
+            readouts.append(("rr", "RR", f"{panel.rr:.0f}"))
+        if not readouts:
+            return
+        rx0, rx1 = x + w * panel.trace_fraction + PANEL_PAD, x + w - PANEL_PAD
+        block = (h - 2 * PANEL_PAD) / len(readouts)
+        big = max(8, min(int(block * 0.62), 2 * ts))
+        for k, (key, label, value) in enumerate(readouts):
+            alarm = key in panel.alarm or (key == "nibp" and ({"sbp", "dbp"} & panel.alarm))
+            color = panel.alarm_color if alarm else READOUT_COLORS[key]
+            by = y + PANEL_PAD + k * block
+            self.text(label, rx0, by, size=max(8, int(ts * 0.8)), color=color)
+            self.text(value, rx1, by + block, size=big, color=color, anchor="br")
+
+    def release(self) -> None:
+        """Free the program, buffers and atlases."""
+        if self._vao is not None:
+            self._vao.release()
+            self._buffer.release()
+            self._vao = self._buffer = None
+        for atlas in self._atlases.values():
+            atlas.release()
+        self._atlases.clear()
+        self._text.clear()
+        self.program.release()

@@ -1,0 +1,155 @@
+"""The validated form of a scenario's ``script`` (state machine), ``rubric`` and ``learner``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Event
+from .expr import Expr
+
+
+@dataclass(frozen=True)
+class StateEntered(Event):
+    """The scenario script entered ``state`` from ``previous`` because of ``trigger``."""
+
+    state: str
+    previous: str
+    trigger: str
+
+
+@dataclass(frozen=True)
+class ScenarioEnded(Event):
+    """The script reached a final state; ``outcome`` names how it ended."""
+
+    outcome: str
+
+
+@dataclass(frozen=True)
+class InstructionShown(Event):
+    """A text instruction shown to the learner (the UI layer displays it)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class PromptPlayed(Event):
+    """An audio or voice prompt played (by id; the audio layer maps ids to sounds)."""
+
+    prompt: str
+
+
+#: Events every scenario can use, whatever plugins the pack enables.
+SCENARIO_EVENTS: tuple[type[Event], ...] = (StateEntered, ScenarioEnded, InstructionShown, PromptPlayed)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action: ``kind`` (set, physiology, spawn, despawn, instruction, prompt, end) and
+    its validated arguments."""
+
+    kind: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Leave the state (or, with ``to`` None, stay and run ``actions``) when the event
+    ``on`` (YAML key ``event``) arrives, ``after`` seconds in the state have passed, and
+    ``when`` holds."""
+
+    to: str | None
+    on: str | None
+    when: Expr | None
+    after: float | None
+    actions: tuple[Action, ...]
+    index: int
+
+    def describe(self) -> str:
+        """The trigger, for traces: ``on ShockDelivered``, ``after 120 s``, ``when ...``."""
+        parts = []
+        if self.on:
+            parts.append(f"on {self.on}")
+        if self.after is not None:
+            parts.append(f"after {self.after:g} s")
+        if self.when is not None:
+            parts.append(f"when {self.when.text}")
+        return " ".join(parts) or "immediately"
+
+
+@dataclass(frozen=True)
+class State:
+    """A state: actions on entry, outgoing transitions in priority order, final or not."""
+
+    name: str
+    on_enter: tuple[Action, ...]
+    transitions: tuple[Transition, ...]
+    final: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Script:
+    """A validated state machine."""
+
+    initial: str
+    vars: dict[str, Any]
+    states: dict[str, State]
+
+
+@dataclass(frozen=True)
+class EventRef:
+    """A point in time in the session log: the ``nth`` event of a type matching ``where``,
+    or the session start / end (``event`` = "start" / "end")."""
+
+    event: str
+    where: Expr | None = None
+    nth: int = 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rubric rule (see docs/scenario-language.md for every kind)."""
+
+    id: str
+    kind: str
+    description: str
+    points: float
+    critical: bool
+    event: str | None = None
+    where: Expr | None = None
+    start: EventRef | None = None
+    end: EventRef | None = None
+    within: float | None = None
+    min: float | None = None
+    max: float | None = None
+    n: int = 1
+    expect: Expr | None = None
+    after_count: tuple[str, Expr | None, int] | None = None
+    required: bool = True
+    on: str | None = None
+    off: str | None = None
+    max_pause: float | None = None
+    on_where: Expr | None = None
+    off_where: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """Rules and the pass mark (percent of points; every critical rule must pass too)."""
+
+    rules: tuple[Rule, ...]
+    pass_score: float = 70.0
+
+
+@dataclass(frozen=True)
+class LearnerAction:
+    """One scripted learner action: send ``event`` with ``fields`` at simulation time ``t``."""
+
+    t: float
+    event: type[Event]
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def make(self) -> Event:
+        """The event instance to send."""
+        return self.event(**self.fields)
