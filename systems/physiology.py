@@ -28,7 +28,7 @@ from . import clinical_events as ev
 from .clinical_input import compression_step
 from .clinical_news2 import News2Tracker, news2_step
 from .clinical_triage import TriageTracker, triage_step
-from .clinical_waveforms import monitor_step
+from .clinical_waveforms import monitor_panel_step, monitor_step
 from .physiology_kernels import DRUG_ALIASES, DRUG_SPECS, LN2, ROSC_WASHOUT, UNIT_FACTORS, cpr_quality, pao2_for_saturation, \
     shock_conversion_probability, step_population
 
@@ -94,6 +94,8 @@ class PhysiologyPlugin:
         app.add_system(triage_step, in_set="logic.interaction", name="physiology.triage")
         app.add_system(news2_step, in_set="logic.interaction", name="physiology.news2")
         app.add_system(monitor_step, in_set="render.prepare", name="physiology.monitor")
+        app.add_system(monitor_panel_step, in_set="render.prepare", after="physiology.monitor",
+                       name="physiology.monitor_panel")
         scenario_bindings(app).register(Patient, patient_value, set_patient_value)
 
 
