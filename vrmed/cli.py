@@ -45,7 +45,8 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--headless", is_flag=True, help="No desktop window (tests, CI, servers); --input openxr still renders to the headset.")
+@click.option("--headless", is_flag=True,
+              help="No desktop window (tests, CI, servers); --input openxr still renders to the headset.")
 @click.option("--frames", type=click.IntRange(min=0), help="Number of display frames to run.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Simulated seconds to run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the App's RNG.")
@@ -500,6 +501,19 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
         click.echo(f"next: {upcoming.module.id} (no difficulty plan: {no_plan})")
     elif done == len(report):
         click.echo("curriculum complete")
+
+
+@cli.command()
+@click.argument("session", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default: next to the log, .html).")
+def report(session: Path, out: Path | None) -> None:
+    """Write an HTML debrief of a recorded SESSION log and print a summary table."""
+    from .analytics.report import write_report
+
+    path, summary = write_report(session, out)
+    click.echo(summary)
+    click.echo(f"report: {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
