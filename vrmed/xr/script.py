@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .geometry import compose, quat_from_axis_angle
+from .geometry import compose, quat_from_axis_angle, quat_multiply
 from .interface import HEAD, LEFT_HAND, RIGHT_HAND, EyeView, Fov, Pose
 
 Sample = dict[str, dict[str, Any]]
@@ -47,12 +47,17 @@ class DeviceConfig:
         return out[0], out[1]
 
 
+#: The default head's pitch: 60 degrees down (a rotation about the head's +X axis).
+_LOOK_DOWN = quat_from_axis_angle((1, 0, 0), math.radians(-60.0))
+
+
 def default_motion(t: float) -> Sample:
-    """The built-in script: the head stands at 1.6 m and turns +-30 degrees every 4 s, the
+    """The built-in script: the head stands at 1.6 m looking down 60 degrees (at the floor
+    around the feet, where the sandbox's balls bounce) and turns +-30 degrees every 4 s, the
     hands trace small circles in front of the body, the right trigger is pulled during the
     second half of every 2 s and the left squeeze during the first."""
     yaw = math.radians(30.0) * math.sin(2 * math.pi * t / 4.0)
-    head = Pose((0.0, 1.6, 0.0), quat_from_axis_angle((0, 1, 0), yaw))
+    head = Pose((0.0, 1.6, 0.0), quat_multiply(quat_from_axis_angle((0, 1, 0), yaw), _LOOK_DOWN))
     phase = 2 * math.pi * t / 3.0
     left = Pose((-0.2 + 0.05 * math.cos(phase), 1.2 + 0.05 * math.sin(phase), -0.3))
     right = Pose((0.2 + 0.05 * math.cos(phase), 1.2 + 0.05 * math.sin(phase), -0.3))
