@@ -21,6 +21,19 @@ def app():
     a.close()
 
 
+@pytest.fixture(scope="module")
+def ctx():
+    """One headless EGL moderngl context per test module (skipped where no GL can be made)."""
+    from vrmed.render import RenderUnavailable, create_context
+
+    try:
+        context = create_context("egl")
+    except RenderUnavailable as exc:
+        pytest.skip(f"no headless OpenGL here: {exc}")
+    yield context
+    context.release()
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     """Write ``{relative path: text}`` under root (text is dedented)."""
     for rel, text in files.items():

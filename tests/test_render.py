@@ -25,17 +25,6 @@ W, H = 160, 120
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    """One EGL context for the whole module (skipped where no GL can be created)."""
-    try:
-        context = create_context("egl")
-    except RenderUnavailable as exc:
-        pytest.skip(f"no headless OpenGL here: {exc}")
-    yield context
-    context.release()
-
-
-@pytest.fixture(scope="module")
 def renderer(ctx):
     """A 160 x 120 renderer without MSAA (exact silhouettes)."""
     from vrmed.render import Renderer

@@ -13,22 +13,11 @@ pytest.importorskip("PIL", reason="overlay text needs Pillow")
 
 from vrmed import App  # noqa: E402
 from vrmed.components.render import HudState, HudText, MonitorPanel, VitalTrace  # noqa: E402
-from vrmed.render import RenderUnavailable, create_context  # noqa: E402
+
 from vrmed.render.overlay import PANEL_PAD, READOUT_COLORS, trace_rect  # noqa: E402
 
 W, H = 320, 240
 BG = (0.25, 0.25, 0.25)       # display grey background, no ground: a flat frame
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    """One EGL context for the module (skipped where no GL can be created)."""
-    try:
-        context = create_context("egl")
-    except RenderUnavailable as exc:
-        pytest.skip(f"no headless OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture(scope="module")

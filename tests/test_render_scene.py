@@ -17,7 +17,7 @@ from vrmed import App
 from vrmed.components import Transform
 from vrmed.components.render import ActiveView, Camera, Endoscope
 from vrmed.errors import VrmedError
-from vrmed.render import DrawList, RenderUnavailable, create_context
+from vrmed.render import DrawList
 from vrmed.render.camera import endoscope_camera, project, view_projection
 
 W, H = 160, 120
@@ -25,17 +25,6 @@ FOV = 70.0
 F_PX = (H / 2) / math.tan(math.radians(FOV) / 2)      # focal length in pixels (~85.7)
 SCOPE_POS = np.array([0.0, 0.20, 0.30])
 BALL_R = 0.004
-
-
-@pytest.fixture(scope="module")
-def ctx():
-    """One EGL context for the module (skipped where no GL can be created)."""
-    try:
-        context = create_context("egl")
-    except RenderUnavailable as exc:
-        pytest.skip(f"no headless OpenGL here: {exc}")
-    yield context
-    context.release()
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,7 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
             app.add_system(func, stage=meta["stage"], name=f"{pack.name}.{meta['name']}",
                            in_set=meta["in_set"], after=meta["after"], before=meta["before"],
                            priority=meta["priority"])
+        app.insert_resource(scenario, Scenario)  # packs read their scenario (rubric, settings) from here
         setup = getattr(pack.module, "setup", None) if pack.module else None
         if callable(setup):
             setup(app, scenario)

@@ -4,25 +4,13 @@ turns a session's event log into the rubric score and the metrics `vrmed run` pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import vrmed
+from vrmed.packs.loader import Scenario
 from vrmed.recording import SessionLog
 from vrmed.scenario import ScenarioState, evaluate_rubric
 from vrmed.systems.clinical_metrics import resuscitation_metrics, triage_metrics
-
-
-@dataclass
-class ActiveScenario:
-    """The scenario this session runs (a resource), for scoring at the end."""
-
-    scenario: Any
-
-
-def setup(app: vrmed.App, scenario: Any) -> None:
-    """Remember the scenario so summary() can find its rubric."""
-    app.insert_resource(ActiveScenario(scenario))
 
 
 def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> dict[str, Any]:
@@ -44,7 +32,7 @@ def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> d
 
 def summary(app: vrmed.App) -> dict[str, Any]:
     """What `vrmed run emergency/...` prints: outcome, score, failed rules and metrics."""
-    scenario = app.resource(ActiveScenario).scenario
+    scenario = app.resource(Scenario)
     state = app.try_resource(ScenarioState)
     out: dict[str, Any] = {"state": state.state if state else None, "outcome": state.outcome if state else None}
     out.update(evaluate(app.resource(SessionLog).events, float(app.clock.frame_time), scenario))

@@ -3,24 +3,12 @@ session's event log (physiology, NEWS2 and the scenario runtime come from the en
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import vrmed
+from vrmed.packs.loader import Scenario
 from vrmed.recording import SessionLog
 from vrmed.scenario import ScenarioState, evaluate_rubric, matching
-
-
-@dataclass
-class ActiveScenario:
-    """The scenario this session runs (a resource), for scoring at the end."""
-
-    scenario: Any
-
-
-def setup(app: vrmed.App, scenario: Any) -> None:
-    """Remember the scenario so summary() can find its rubric."""
-    app.insert_resource(ActiveScenario(scenario))
 
 
 def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> dict[str, Any]:
@@ -43,7 +31,7 @@ def summary(app: vrmed.App) -> dict[str, Any]:
     state = app.try_resource(ScenarioState)
     out: dict[str, Any] = {"outcome": state.outcome if state else None}
     out.update(evaluate(app.resource(SessionLog).events, float(app.clock.frame_time),
-                     app.resource(ActiveScenario).scenario))
+                     app.resource(Scenario)))
     return out
 
 
