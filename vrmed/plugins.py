@@ -13,6 +13,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "softbody": "vrmed.systems.softbody:SoftBodyPlugin",
     "planar": "vrmed.systems.planar:PlanarPlugin",
     "physiology": "vrmed.systems.physiology:PhysiologyPlugin",
+    "collision": "vrmed.systems.collision:CollisionPlugin",
+    "instruments": "vrmed.systems.instruments:InstrumentPlugin",
 }
 
 
