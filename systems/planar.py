@@ -1,9 +1,10 @@
 """Planar rigid bodies on a work surface with pymunk, and lifting them off it.
 
 On the surface, objects are pymunk bodies in the surface frame: pegs are static circles,
-the rim static segments, and table friction is Coulomb friction applied to each body's
-velocity every step (pymunk's own friction acts between shapes, not against the plane
-seen from above). A grasped object leaves the pymunk space and follows its holder; on
+the rim static segments, and table friction is Coulomb friction against the plane seen
+from above, made of two pymunk constraints per body (a pivot and a gear joint to the
+static body with no bias and a force cap of mu m g, the top-down friction of pymunk's
+own examples), so it is solved in C with the contacts. A grasped object leaves the pymunk space and follows its holder; on
 release it falls ballistically and re-enters the space where it lands, or sits on a peg
 if its hole lands around one, or is lost if it lands off the surface.
 """
@@ -64,6 +65,8 @@ class ObjectLost(Event):
 class _Slot:
     body: pymunk.Body
     shape: pymunk.Shape
+    joints: tuple[pymunk.Constraint, pymunk.Constraint]
+    comp: PlanarBody
 
 
 @dataclass
@@ -110,7 +113,7 @@ class PlanarWorld:
     def _remove(self, entity: int) -> None:
         slot = self.slots.pop(entity, None)
         if slot is not None:
-            self.space.remove(slot.body, slot.shape)
+            self.space.remove(slot.body, slot.shape, *slot.joints)
 
     def _add(self, entity: int, body: PlanarBody, surface: WorkSurface) -> None:
         x, y, _ = surface.to_plane(body.position)
@@ -122,8 +125,15 @@ class PlanarWorld:
         shape = pymunk.Circle(pb, body.radius)
         shape.friction = surface.friction
         shape.elasticity = body.elasticity
-        self.space.add(pb, shape)
-        self.slots[entity] = _Slot(pb, shape)
+        # Coulomb friction against the table: impulses capped at mu m g (sliding) and
+        # mu m g r_eff (spinning on the flat face; r_eff = the mean radius of the contact).
+        slide = pymunk.PivotJoint(self.space.static_body, pb, (0.0, 0.0), (0.0, 0.0))
+        spin = pymunk.GearJoint(self.space.static_body, pb, 0.0, 1.0)
+        for joint, cap in ((slide, 1.0), (spin, 0.5 * (body.radius + body.inner_radius))):
+            joint.max_bias = 0.0
+            joint.max_force = surface.friction * body.mass * GRAVITY * cap
+        self.space.add(pb, shape, slide, spin)
+        self.slots[entity] = _Slot(pb, shape, (slide, spin), body)
 
 
 class PlanarPlugin:
@@ -156,22 +166,6 @@ def _build_statics(world: PlanarWorld, app: Any, surface: WorkSurface) -> None:
     world.statics = shapes
 
 
-def _apply_table_friction(world: PlanarWorld, surface: WorkSurface, dt: float) -> None:
-    """Coulomb friction against the plane: speed drops by mu g dt, never reversing."""
-    dv = surface.friction * GRAVITY * dt
-    for slot in world.slots.values():
-        vx, vy = slot.body.velocity
-        speed = math.hypot(vx, vy)
-        if speed <= dv:
-            slot.body.velocity = (0.0, 0.0)
-        else:
-            k = (speed - dv) / speed
-            slot.body.velocity = (vx * k, vy * k)
-        # Rolling/spinning on a flat face is resisted too: same decay on the spin rate.
-        w = slot.body.angular_velocity
-        slot.body.angular_velocity = 0.0 if abs(w) * slot.shape.radius <= dv else w * (1 - dv / (abs(w) * slot.shape.radius))
-
-
 def step_planar(app: Any) -> None:
     """One physics tick: land falling objects, step pymunk, write poses back."""
     world: PlanarWorld = app.resource(PlanarWorld)
@@ -187,7 +181,11 @@ def step_planar(app: Any) -> None:
     dt = app.clock.dt
     n = surface.normal
     pegs = app.query(Peg)
-    for ent, body in sorted(app.query(PlanarBody), key=lambda eb: eb[0]):
+    for ent, body in app.query(PlanarBody):  # same order on every run (deterministic)
+        if body.mode == "surface" or body.mode == "held" or body.mode == "on_peg" or body.mode == "lost":
+            if body.mode == "surface" and ent not in world.slots:
+                world._add(ent, body, surface)
+            continue
         if body.mode == "falling":
             body.velocity -= GRAVITY * n * dt
             body.position += body.velocity * dt
@@ -215,14 +213,12 @@ def step_planar(app: Any) -> None:
                     body.mode = "surface"
                     world._add(ent, body, surface)
                 app.send(ObjectLanded(ent, x, y, peg_hit))
-        elif body.mode == "surface" and ent not in world.slots:
-            world._add(ent, body, surface)
-    _apply_table_friction(world, surface, dt)
     world.space.step(dt)
-    for ent, slot in world.slots.items():
-        body = app.get(ent, PlanarBody)
+    o, u, v = surface.origin, surface.u, surface.v
+    for slot in world.slots.values():
+        comp = slot.comp
         x, y = slot.body.position
         vx, vy = slot.body.velocity
-        body.position[:] = surface.to_world(x, y, 0.0)
-        body.velocity[:] = vx * surface.u + vy * surface.v
-        body.spin = float(slot.body.angle)
+        np.add(o, x * u + y * v, out=comp.position)
+        np.add(vx * u, vy * v, out=comp.velocity)
+        comp.spin = slot.body.angle
