@@ -122,3 +122,14 @@ def test_console_script_is_installed():
     proc = subprocess.run([sys.executable, "-m", "vrmed", "run", "no_such_pack"], capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: no pack named") and "Traceback" not in proc.stderr
+
+
+def test_bench_arguments_follow_their_suite():
+    from vrmed.bench import parse_suite_args
+    from vrmed.errors import VrmedError
+
+    suites = ["ecs", "scene", "tissue"]
+    assert parse_suite_args(["scene", "laparoscopy/peg_transfer", "ecs"], suites) == [
+        ("scene", ["laparoscopy/peg_transfer"]), ("ecs", [])]
+    with pytest.raises(VrmedError, match="no benchmark suite 'laparoscopy/peg_transfer'"):
+        parse_suite_args(["laparoscopy/peg_transfer"], suites)

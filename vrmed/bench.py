@@ -17,18 +17,35 @@ def available_suites() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(vrmed.benchmarks.__path__) if not m.name.startswith("_"))
 
 
-def run_suite(name: str, *, quick: bool = False, peers: bool = False) -> dict[str, Any]:
-    """Run one suite and return its result (``suite``, ``rows``, ``notes``, ``machine``)."""
+def run_suite(name: str, *, quick: bool = False, peers: bool = False,
+              targets: list[str] | None = None) -> dict[str, Any]:
+    """Run one suite and return its result (``suite``, ``rows``, ``notes``, ``machine``).
+
+    ``targets`` are the suite's own arguments (e.g. ``vrmed bench scene PACK/SCENARIO``)."""
     suites = available_suites()
     if name not in suites:
         raise VrmedError(f"no benchmark suite {name!r}; available: {', '.join(suites) or 'none'}")
     module = importlib.import_module(f"vrmed.benchmarks.{name}")
-    result = dict(module.run({"quick": quick, "peers": peers}))
+    result = dict(module.run({"quick": quick, "peers": peers, "targets": list(targets or [])}))
     result.setdefault("suite", name)
     result.setdefault("notes", [])
     result["machine"] = {"python": platform.python_version(), "processor": platform.machine(),
                          "system": platform.system()}
     return result
+
+
+def parse_suite_args(args: list[str], suites: list[str]) -> list[tuple[str, list[str]]]:
+    """Split ``vrmed bench`` arguments into suites and their targets: a word that is not a
+    suite name is an argument of the suite before it (``scene laparoscopy/peg_transfer``)."""
+    plan: list[tuple[str, list[str]]] = []
+    for arg in args:
+        if arg in suites:
+            plan.append((arg, []))
+        elif plan:
+            plan[-1][1].append(arg)
+        else:
+            raise VrmedError(f"no benchmark suite {arg!r}; available: {', '.join(suites) or 'none'}")
+    return plan
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

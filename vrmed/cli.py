@@ -308,28 +308,27 @@ def replay(log_path: Path, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("suites", nargs=-1)
+@click.argument("suites", nargs=-1, metavar="[SUITE [ARGS...]]...")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @click.option("--quick", is_flag=True, help="Fewer iterations (smoke test, not for reporting).")
 @click.option("--peers", is_flag=True, help="Also run installed peer engines where a suite supports it.")
 @click.option("--list", "list_only", is_flag=True, help="List the suites and exit.")
 def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list_only: bool) -> None:
-    """Run benchmark suites (all of them when none is named)."""
-    from .bench import available_suites, format_table, run_suite
+    """Run benchmark suites (all of them when none is named); words after a suite's name
+    are its arguments, e.g. `vrmed bench scene laparoscopy/peg_transfer`."""
+    from .bench import available_suites, format_table, parse_suite_args, run_suite
 
-    names = list(suites) or available_suites()
     if list_only:
         for n in available_suites():
             click.echo(n)
         return
-    unknown = [n for n in names if n not in available_suites()]
-    if unknown:
-        raise VrmedError(f"no benchmark suite {unknown[0]!r}; available: {', '.join(available_suites())}")
+    plan = parse_suite_args(list(suites), available_suites()) if suites else \
+        [(n, []) for n in available_suites()]
     results = []
-    for n in names:
+    for n, targets in plan:
         if not as_json:
-            click.echo(f"== {n} ==", err=True)
-        res = run_suite(n, quick=quick, peers=peers)
+            click.echo(f"== {n}{' ' + ' '.join(targets) if targets else ''} ==", err=True)
+        res = run_suite(n, quick=quick, peers=peers, targets=targets)
         results.append(res)
         if not as_json:
             click.echo(format_table(res["rows"]))
