@@ -38,6 +38,7 @@ import numpy as np
 from vrmed.components.collider import Collider
 from vrmed.components.core import Name
 from vrmed.components.instrument import BodyWall, Instrument, InstrumentError
+from vrmed.components.render import Endoscope
 from vrmed.components.softbody import SoftBody
 from vrmed.events import Event
 from vrmed.mesh import TetMesh
@@ -339,15 +340,20 @@ def _try_grasp_object(app: "App", world: InstrumentWorld, entity: int, inst: Ins
         return False
     st = world.tools[entity]
     best, best_d = -1, np.inf
+    me = instrument_name(app, entity)
     for ent, obj in app.query(PlanarBody):
-        if obj.mode in ("held", "lost"):
-            continue
+        if obj.mode == "lost" or (obj.mode == "held" and obj.held_by == me):
+            continue  # an object held by another instrument may be taken over (a mid-air handover)
         d = float(_segment_point_distance(st.hinge1, inst.tip, obj.position[None, :])[0])
         if d <= obj.radius + inst.jaw_radius + inst.grasp_margin and d < best_d:
             best, best_d = ent, d
     if best < 0:
         return False
-    planar.pick_up(app, best, instrument_name(app, entity), inst.tip.copy())
+    for other, held in list(world.held_objects.items()):
+        if held == best:  # handover: the other instrument no longer holds it
+            world.held_objects.pop(other)
+            app.get(other, Instrument).grasping = -1
+    planar.pick_up(app, best, me, inst.tip.copy())
     world.held_objects[entity] = best
     inst.grasping = best
     app.send(InstrumentGrasped(instrument_name(app, entity), best, "object", 0))
@@ -671,7 +677,7 @@ class InstrumentPlugin:
     """Registers :class:`Instrument` and :class:`BodyWall`, the :class:`InstrumentWorld`
     resource and the instrument systems; adds :class:`CollisionPlugin` if missing."""
 
-    components = (Instrument, BodyWall, Collider)
+    components = (Instrument, BodyWall, Collider, Endoscope)  # Endoscope: the view cone of tip_in_view
 
     def build(self, app: "App") -> None:
         """Add components, resources and systems."""

@@ -34,6 +34,15 @@ class ObjectLifted(Event):
 
 
 @dataclass(frozen=True)
+class ObjectHandedOver(Event):
+    """A held object was taken mid-air by another instrument (``source`` to ``by``)."""
+
+    entity: int
+    source: str
+    by: str
+
+
+@dataclass(frozen=True)
 class ObjectReleased(Event):
     """An instrument let go of an object at ``height`` metres above the surface."""
 
@@ -82,15 +91,17 @@ class PlanarWorld:
     statics: list[Any] = field(default_factory=list)
 
     def pick_up(self, app: Any, entity: int, by: str, at: np.ndarray) -> None:
-        """Grasp an object: it leaves the pymunk space and follows ``at`` (world, m)."""
+        """Grasp an object: it leaves the pymunk space and follows ``at`` (world, m). An object
+        already held by another holder changes hands (``ObjectHandedOver``)."""
         body = app.get(entity, PlanarBody)
         if body.mode == "lost":
             raise VrmedError(f"entity {entity} was dropped off the surface and cannot be picked up")
         self._remove(entity)
+        source = body.held_by if body.mode == "held" else ""
         body.mode, body.held_by, body.peg = "held", by, -1
         body.position[:] = at
         body.velocity[:] = 0.0
-        app.send(ObjectLifted(entity, by))
+        app.send(ObjectHandedOver(entity, source, by) if source else ObjectLifted(entity, by))
 
     def move_held(self, app: Any, entity: int, at: np.ndarray, dt: float) -> None:
         """Move a held object to ``at``; its velocity is the finite difference (for release)."""

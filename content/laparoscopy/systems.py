@@ -1,0 +1,596 @@
+"""Laparoscopy pack: FLS peg transfer and tissue retraction/dissection, with scripted expert
+and novice trainees and log-only scoring (``score(log)``, docs/laparoscopy.md).
+
+Everything the score needs is in the session log: device poses (input samples), the engine's
+planar-object and instrument events, and this pack's own events (rings placed, task done,
+the endoscope's view cone, the marked line, over-strained tets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import vrmed
+from vrmed.analytics.errors import (AllowedRegion, TissueOverstrained, fls_score, object_drops,
+                                    peg_transfer_penalty, task_time, tissue_damage)
+from vrmed.analytics.motion import bimanual_dexterity, motion_metrics, tracks_from_log
+from vrmed.analytics.view import endoscope_view, tip_out_of_view_time, tip_tracks_from_log, views_from_log
+from vrmed.components.core import Name
+from vrmed.components.planar import Peg
+from vrmed.components.render import Endoscope
+from vrmed.input import InputPlugin, Keyframe, ScriptedInput
+from vrmed.packs.loader import Scenario
+from vrmed.systems.planar import ObjectLanded
+
+JAW = 0.018  # grasper hinge-to-tip (m), TOOL_PRESETS["grasper"]
+HANDS = ("left_hand", "right_hand")
+
+#: FLS peg transfer (Derossis 1998; Fraser 2003): cutoff time (s).
+PEG_CUTOFF_S = 300.0
+#: Proficiency level of the FLS proficiency-based curriculum (Ritter & Scott 2007, "Design of a
+#: proficiency-based skills training curriculum for the Fundamentals of Laparoscopic Surgery",
+#: Surg Innov 14:107-112): peg transfer in 48 s with no ring dropped out of the field of view
+#: (figure quoted from memory; not checked against the paper in this repository).
+PEG_PROFICIENCY_S = 48.0
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class RingPlaced(vrmed.Event):
+    """A ring landed on a peg on the target side: ``transfer`` 1 (left to right) or 2 (back)."""
+
+    ring: str
+    peg: str
+    transfer: int
+
+
+@dataclass(frozen=True)
+class TaskStarted(vrmed.Event):
+    """The session's task and its size (rings to transfer), sent on the first logic tick."""
+
+    task: str
+    rings: int
+
+
+@dataclass(frozen=True)
+class TaskCompleted(vrmed.Event):
+    """Every ring was transferred both ways (``task`` peg_transfer) or the line was divided."""
+
+    task: str
+    rings: int
+
+
+# ----------------------------------------------------------------------------- scripted trainees
+
+
+def _shaft_quat(tilt: float) -> tuple[float, float, float, float]:
+    """Orientation (w, x, y, z) whose local -z is (sin tilt, -cos tilt, 0): a shaft coming down
+    from the side (tilt > 0: from the left, pointing right)."""
+    qx = np.array([math.sqrt(0.5), -math.sqrt(0.5), 0.0, 0.0])  # -z -> -y
+    qz = np.array([math.cos(tilt / 2), 0.0, 0.0, math.sin(tilt / 2)])
+    w1, x1, y1, z1 = qz
+    w2, x2, y2, z2 = qx
+    q = np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                  w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+    return tuple(float(v) for v in q / np.linalg.norm(q))
+
+
+TILT = math.atan(0.45)
+ORIENT = {"left_hand": _shaft_quat(TILT), "right_hand": _shaft_quat(-TILT)}
+SHAFT = {h: np.array([math.sin(s), -math.cos(s), 0.0]) for h, s in (("left_hand", TILT), ("right_hand", -TILT))}
+
+
+@dataclass
+class _Hand:
+    """Keyframes of one scripted hand, written in tip coordinates."""
+
+    name: str
+    t: float
+    tip: np.ndarray
+    closed: float = 0.0
+    keys: list[Keyframe] = field(default_factory=list)
+    jaw_length: float = JAW
+
+    def key(self) -> None:
+        pos = self.tip - self.jaw_length * SHAFT[self.name]
+        k = Keyframe(round(self.t, 6), tuple(float(v) for v in pos), ORIENT[self.name], {"trigger": self.closed})
+        if self.keys and self.keys[-1].t >= k.t:
+            self.keys[-1] = k
+        else:
+            self.keys.append(k)
+
+    def wait(self, until: float) -> None:
+        if until > self.t:
+            self.t = until
+            self.key()
+
+    def move(self, tip: Any, speed: float, min_s: float = 0.2, wobble: float = 0.0,
+             rng: np.random.Generator | None = None) -> None:
+        """Go to ``tip`` in a straight line, or (``wobble`` > 0) through a midpoint pushed
+        sideways (never down) by ``wobble`` times the distance: an unsteady path."""
+        tip = np.asarray(tip, float)
+        span = float(np.linalg.norm(tip - self.tip))
+        duration = max(min_s, span / speed)
+        if wobble > 0 and rng is not None and span > 0.005:
+            d = (tip - self.tip) / span
+            side = rng.normal(size=3)
+            side -= (side @ d) * d
+            side[1] = abs(side[1])
+            mid = 0.5 * (self.tip + tip) + wobble * span * side / np.linalg.norm(side)
+            self.t += duration / 2
+            self.tip = mid
+            self.key()
+            duration /= 2
+        self.t += duration
+        self.tip = tip
+        self.key()
+
+    def approach(self, tip: Any, style: "Style", rng: np.random.Generator) -> None:
+        """Move to ``tip``; a hesitant trainee first misses it by ``style.overshoot`` and
+        corrects ``style.corrections`` times (random directions from the scenario seed)."""
+        tip = np.asarray(tip, float)
+        for k in range(style.corrections):
+            miss = rng.normal(size=3)
+            miss *= style.overshoot / (k + 1) / np.linalg.norm(miss)
+            self.move(tip + miss, style.speed, wobble=style.wobble, rng=rng)
+            self.wait(self.t + style.pause / 3)
+        self.move(tip, style.speed, wobble=style.wobble, rng=rng)
+
+    def jaw(self, closed: float, after: float = 0.1) -> None:
+        self.t += after
+        self.key()  # hold still, then switch the jaw at this instant
+        self.closed = closed
+        self.t += 1e-3
+        self.key()
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a scripted trainee moves: speed (m/s), pause before each grasp (s), approach
+    overshoot (m) and number of corrective moves, sideways wobble of each approach (fraction
+    of its length), whether the idle hand waits (one hand at a time), the transfer in which
+    the ring is dropped at the handover (-1: never) and the one where a tip wanders out of
+    view (-1: never)."""
+
+    speed: float
+    pause: float
+    overshoot: float
+    corrections: int
+    wobble: float
+    serial: bool
+    drop_at: int
+    wander_at: int
+
+
+STYLES = {"expert": Style(0.12, 0.15, 0.0, 0, 0.0, False, -1, -1),
+          "novice": Style(0.06, 0.6, 0.012, 2, 0.35, True, 1, 0)}
+
+HOVER, GRASP_H, PLACE_H, HANDOVER = 0.045, 0.003, 0.02, np.array([0.0, 0.05, 0.0])
+
+
+def peg_transfer_script(pegs_left: list[np.ndarray], pegs_right: list[np.ndarray], rings: int,
+                        style: Style, start: float = 0.5, seed: int = 0) -> tuple[dict[str, list[Keyframe]], float]:
+    """Keyframes for both hands doing the whole task (world tip positions of pegs given as
+    (x, z) on the board plane y = 0); returns the tracks and the script's end time."""
+    rng = np.random.default_rng(seed)
+    hands = {"left_hand": _Hand("left_hand", 0.0, np.array([-0.05, 0.06, 0.0])),
+             "right_hand": _Hand("right_hand", 0.0, np.array([0.05, 0.06, 0.0]))}
+    for h in hands.values():
+        h.key()
+        h.wait(start)
+    transfer = 0
+    for phase in (0, 1):
+        a, b = (hands["left_hand"], hands["right_hand"]) if phase == 0 else (hands["right_hand"], hands["left_hand"])
+        src, dst = (pegs_left, pegs_right) if phase == 0 else (pegs_right, pegs_left)
+        for i in range(rings):
+            p, q = src[i], dst[i]
+            side_a = -1.0 if a.name == "left_hand" else 1.0
+            # a: to the ring, grasp, lift, to the handover point
+            a.approach([p[0], HOVER, p[1]], style, rng)
+            a.wait(a.t + style.pause)
+            a.move([p[0], GRASP_H, p[1]], style.speed * 0.6)
+            a.jaw(1.0)
+            a.move([p[0], HOVER, p[1]], style.speed * 0.6)
+            if style.serial:
+                a.move(HANDOVER, style.speed)
+                b.wait(a.t)
+            else:
+                b.wait(a.t - 0.3)
+                a.move(HANDOVER, style.speed)
+            meet = HANDOVER + np.array([-side_a * 0.006, 0.0, 0.0])
+            b.approach(meet, style, rng)
+            t = max(a.t, b.t)
+            a.wait(t)
+            b.wait(t)
+            if transfer == style.drop_at:  # lets go before the other jaw has closed: the ring drops
+                a.jaw(0.0, after=style.pause)
+                b.wait(a.t + 0.6)
+                floor = np.array([HANDOVER[0], GRASP_H, HANDOVER[2]])
+                b.move(floor + [0.0, 0.02, 0.0], style.speed)
+                b.wait(b.t + style.pause)
+                b.move(floor, style.speed * 0.6)
+                b.jaw(1.0)
+                b.move(HANDOVER, style.speed * 0.6)
+            else:
+                b.jaw(1.0, after=0.1 + style.pause / 2)
+                a.wait(b.t)
+                a.jaw(0.0, after=0.1)
+            # a backs off (the novice wanders out of view once); b places the ring
+            rest = np.array([side_a * 0.05, 0.06, 0.0])
+            if transfer == style.wander_at:
+                a.move([side_a * 0.16, 0.12, 0.0], style.speed)
+                a.wait(a.t + 1.0)
+            if style.serial:
+                a.move(rest, style.speed)
+                b.wait(a.t)
+            else:
+                a.move(rest, style.speed)
+            b.approach([q[0], HOVER, q[1]], style, rng)
+            b.wait(b.t + style.pause)
+            b.move([q[0], PLACE_H, q[1]], style.speed * 0.6)
+            b.jaw(0.0, after=0.1)
+            b.wait(b.t + 0.1)
+            b.move([q[0], HOVER, q[1]], style.speed * 0.6)
+            if style.serial:
+                a.wait(b.t)
+            transfer += 1
+        for h in hands.values():
+            h.wait(max(x.t for x in hands.values()))
+    end = max(h.t for h in hands.values()) + 0.5
+    for h in hands.values():
+        h.wait(end)
+    return {n: h.keys for n, h in hands.items()}, end
+
+
+# ----------------------------------------------------------------------------- peg transfer logic
+
+
+@dataclass
+class LapTask:
+    """Per-session state of the laparoscopy tasks (a resource)."""
+
+    task: str = ""
+    rings: int = 0
+    script_end: float = 0.0
+    transfers: dict[int, int] = field(default_factory=dict)
+    completed_at: float | None = None
+    started: bool = False
+    readers: dict[str, Any] = field(default_factory=dict)
+    dissection: Any = None
+
+
+def _pegs(scenario: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    left, right = [], []
+    for spec in scenario.entities:
+        if spec.name and spec.name.startswith("peg_"):
+            at = spec.build()
+            peg = next(c for c in at if isinstance(c, Peg))
+            xz = np.array([float(peg.at[0]), -float(peg.at[1])])  # plane (x, y) -> world (x, z)
+            (left if spec.name[4] == "L" else right).append((spec.name, xz))
+    key = lambda item: int(item[0][5:])  # noqa: E731
+    return [p for _, p in sorted(left, key=key)], [p for _, p in sorted(right, key=key)]
+
+
+def setup(app: vrmed.App, scenario: Any) -> None:
+    """Per-session state; with scripted input, the trainee's script generated from the
+    scenario settings (``task``, ``trainee``: expert | novice, ``rings``)."""
+    settings = scenario.settings or {}
+    task = LapTask(task=str(settings.get("task", "peg_transfer")), rings=int(settings.get("rings", 0)))
+    app.insert_resource(task)
+    task.readers = {"landed": app.event_reader(ObjectLanded)}
+    style = STYLES[str(settings.get("trainee", "expert"))]
+    plugin = app.resource(InputPlugin)
+    if task.task == "peg_transfer":
+        left, right = _pegs(scenario)
+        tracks, task.script_end = peg_transfer_script(left, right, task.rings, style,
+                                                      seed=int(settings.get("seed", 0)))
+    else:
+        tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
+    if tracks and plugin.source is scenario.scripted_input:  # --input scripted (not replay, not a test's own)
+        plugin.source = ScriptedInput(tracks)
+
+
+def _names(app: vrmed.App) -> dict[int, str]:
+    return {e: n.value for e, n in app.query(Name)}
+
+
+@vrmed.system("logic", in_set="logic.scoring")
+def peg_transfer_logic(app: vrmed.App) -> None:
+    """Log the endoscope's view cone once; count rings placed on the far side, then back;
+    send TaskCompleted when every ring has made both transfers."""
+    task = app.try_resource(LapTask)
+    if task is None or task.task != "peg_transfer":
+        return
+    if not task.started:
+        task.started = True
+        app.send(TaskStarted("peg_transfer", task.rings))
+        for ent, _ in app.query(Endoscope):
+            app.send(endoscope_view(app, ent))
+    for ev in task.readers["landed"].read():
+        if ev.peg < 0 or task.completed_at is not None:
+            continue
+        side = 1 if float(app.get(ev.peg, Peg).at[0]) > 0 else -1
+        done = task.transfers.get(ev.entity, 0)
+        names = _names(app)
+        if done == 0 and side > 0:
+            task.transfers[ev.entity] = 1
+            app.send(RingPlaced(names.get(ev.entity, str(ev.entity)), names.get(ev.peg, str(ev.peg)), 1))
+        elif done == 1 and side < 0:
+            task.transfers[ev.entity] = 2
+            app.send(RingPlaced(names.get(ev.entity, str(ev.entity)), names.get(ev.peg, str(ev.peg)), 2))
+        if task.rings and sum(1 for v in task.transfers.values() if v == 2) == task.rings:
+            task.completed_at = float(app.clock.time)
+            app.send(TaskCompleted("peg_transfer", task.rings))
+
+
+HOOK = 0.008  # hook length (m), TOOL_PRESETS["hook"]
+GB_TOP = 0.0302 + 0.012  # gallbladder top surface at rest (m)
+
+
+def dissection_script(settings: dict[str, Any], style: Style, seed: int = 0,
+                      start: float = 0.5) -> tuple[dict[str, list[Keyframe]], float]:
+    """Keyframes: the left grasper grasps the fundus and retracts it (up and away from the
+    line), the hook (right hand) cauterises along the marked line in two passes, the
+    grasper lets the gallbladder down. A novice retracts too hard, sweeps unsteadily across
+    the line, pauses and lets the hook wander out of view once."""
+    rng = np.random.default_rng(seed)
+    line_x = float(settings.get("line_x", -0.003))
+    novice = style.serial
+    g = _Hand("left_hand", 0.0, np.array([0.05, 0.07, 0.0]))
+    h = _Hand("right_hand", 0.0, np.array([-0.03, 0.07, 0.03]), jaw_length=HOOK)
+    for hand in (g, h):
+        hand.key()
+        hand.wait(start)
+    fundus = np.array([0.024, GB_TOP, 0.0])
+    g.approach(fundus + [0.0, 0.02, 0.0], style, rng)
+    g.wait(g.t + style.pause)
+    g.move(fundus + [0.0, -0.002, 0.0], style.speed * 0.5)
+    g.jaw(1.0)
+    lift = np.array([0.012, 0.025, 0.0]) if novice else np.array([0.004, 0.009, 0.0])
+    g.move(fundus + lift, 0.02)
+    if not novice:
+        h.wait(g.t - 1.0)
+    else:
+        h.wait(g.t)
+    z0, z1 = -0.016, 0.016
+    h.approach([line_x, GB_TOP + 0.012, z0], style, rng)
+    if style.wander_at >= 0:
+        h.move([-0.16, 0.08, 0.0], style.speed)
+        h.wait(h.t + 1.0)
+        h.move([line_x, GB_TOP + 0.012, z0], style.speed)
+    h.wait(max(h.t, g.t) + style.pause)
+    sweep = 0.008 if not novice else 0.022  # the novice jerks across the line faster than it burns
+    for depth, (za, zb) in ((0.001, (z0, z1)), (0.004, (z1, z0))):
+        h.wait(h.t + 0.15)
+        h.move([line_x, GB_TOP - depth, za], style.speed * 0.5)
+        h.jaw(1.0, after=0.05)
+        if novice:  # unsteady: drifts off the line both ways
+            for k in range(1, 5):
+                off = (0.006 if k % 2 else -0.006) + rng.normal() * 0.001
+                h.move([line_x + off, GB_TOP - depth, za + (zb - za) * k / 5], sweep)
+        h.move([line_x, GB_TOP - depth, zb], sweep)
+        h.jaw(0.0, after=0.05)
+        h.move([line_x, GB_TOP + 0.01, zb], style.speed * 0.5)
+    h.move([-0.03, 0.07, 0.03], style.speed)
+    g.wait(h.t)
+    g.move(fundus + [0.0, 0.002, 0.0], 0.02)
+    g.jaw(0.0)
+    g.move(fundus + [0.0, 0.03, 0.0], style.speed)
+    end = max(g.t, h.t) + 0.5
+    for hand in (g, h):
+        hand.wait(end)
+    return {"left_hand": g.keys, "right_hand": h.keys}, end
+
+
+@dataclass
+class Dissection:
+    """Live state of the dissection task."""
+
+    body: int
+    line: np.ndarray
+    threshold: float
+    complete_fraction: float
+    strained: np.ndarray
+    burned: np.ndarray
+    reader: Any
+    exposed: bool = False
+    ticks: int = 0
+    fundus: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    rest_y: float = 0.0
+
+
+@dataclass(frozen=True)
+class TargetExposed(vrmed.Event):
+    """The retraction lifted the gallbladder fundus enough (``lift`` m) to expose its attachment."""
+
+    lift: float
+
+
+def _start_dissection(app: vrmed.App, task: LapTask) -> None:
+    from vrmed.components.softbody import SoftBody
+    from vrmed.systems.instruments import TissueBurned
+
+    settings = app.resource(Scenario).settings or {}
+    ent = next(e for e, n in app.query(Name) if n.value == "gallbladder")
+    body = app.get(ent, SoftBody)
+    centroids = np.empty((body.n_tets, 3))
+    centroids[body.tet_index] = body.x[body.tets].mean(axis=1)  # source tet order, as events report them
+    line = np.abs(centroids[:, 0] - float(settings.get("line_x", -0.003))) <= float(
+        settings.get("line_half_width", 0.005))
+    task.dissection = Dissection(ent, line, float(settings.get("strain_threshold", 0.3)),
+                                 float(settings.get("complete_fraction", 0.6)), np.zeros(body.n_tets, bool),
+                                 np.zeros(body.n_tets, bool), app.event_reader(TissueBurned),
+                                 fundus=np.flatnonzero(body.x[:, 0] > 0.02), rest_y=float(body.x[:, 1].max()))
+    app.send(TaskStarted("dissection", 0))
+    app.send(AllowedRegion(str(ent), tuple(int(i) for i in np.flatnonzero(line))))
+
+
+@vrmed.system("logic", in_set="logic.scoring")
+def dissection_logic(app: vrmed.App) -> None:
+    """Log the view cone and the marked line once; then every logic tick: tets of the
+    gallbladder newly strained above the threshold (largest principal Green strain), the
+    exposure of the attachment, and completion when enough of the line is burned."""
+    from vrmed.components.softbody import SoftBody
+    from vrmed.systems.softbody import max_principal_strain
+
+    task = app.try_resource(LapTask)
+    if task is None or task.task != "dissection":
+        return
+    if task.dissection is None:
+        _start_dissection(app, task)
+        for ent, _ in app.query(Endoscope):
+            app.send(endoscope_view(app, ent))
+    d = task.dissection
+    body = app.get(d.body, SoftBody)
+    d.ticks += 1
+    if d.ticks % 3 == 1:  # strain checked at 20 Hz (logic runs at 60 Hz)
+        strain = max_principal_strain(body)
+        new = (strain > d.threshold) & ~d.strained
+    else:
+        new = np.zeros(0, bool)
+    if np.any(new):
+        d.strained |= new
+        app.send(TissueOverstrained(str(d.body), tuple(int(i) for i in np.flatnonzero(new)), d.threshold))
+    if not d.exposed:
+        lift = float(body.x[d.fundus, 1].max()) - d.rest_y
+        if lift >= 0.008:
+            d.exposed = True
+            app.send(TargetExposed(lift))
+    for ev in d.reader.read():
+        if ev.body == d.body:
+            d.burned[list(ev.tets)] = True
+    if task.completed_at is None and d.burned[d.line].mean() >= d.complete_fraction:
+        task.completed_at = float(app.clock.time)
+        app.send(TaskCompleted("dissection", 0))
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def peg_transfer_metrics(log: Any) -> dict[str, float]:
+    """Every peg-transfer metric, from the log only (definitions in vrmed.analytics)."""
+    started = next((e for e in log.events if e["type"].endswith(":TaskStarted")), None)
+    completed = next((e for e in log.events if e["type"].endswith(":TaskCompleted")), None)
+    rings = int((started or completed or {"data": {"rings": 0}})["data"]["rings"])
+    t = task_time(log, "ObjectLifted", "TaskCompleted")
+    drops = object_drops(log)
+    penalty = peg_transfer_penalty(drops["lost"], rings)
+    out: dict[str, float] = {
+        "fls_score": fls_score(PEG_CUTOFF_S, t, penalty),
+        "task_time_s": PEG_CUTOFF_S if t is None else t,
+        "completed": float(completed is not None),
+        "rings_placed": float(sum(1 for e in log.events if e["type"].endswith(":RingPlaced"))),
+        "rings_dropped": float(drops["dropped"]),
+        "rings_lost_out_of_view": float(drops["lost"]),
+        "fls_penalty": penalty,
+    }
+    end = None if completed is None else float(completed["t"])
+    out.update(_motion(log, end))
+    return out
+
+
+def _motion(log: Any, end: float | None, tips: dict[str, float] | None = None) -> dict[str, float]:
+    """Motion metrics of both hands from the session start to ``end`` (task completion);
+    ``tips``: hinge-to-tip length per device (graspers by default)."""
+    out: dict[str, float] = {}
+    tracks = {n: tr for n, tr in tracks_from_log(log, list(HANDS), t1=end).items() if tr.t.shape[0] >= 4}
+    for name, tr in tracks.items():
+        m = motion_metrics(tr)
+        side = name.split("_")[0]
+        out[f"path_length_{side}_m"] = m.path_length_m
+        out[f"movements_{side}"] = float(m.movements)
+        out[f"idle_time_{side}_s"] = m.idle_time_s
+        out[f"economy_{side}"] = m.economy_of_motion
+        out[f"normalized_jerk_{side}"] = m.normalized_jerk
+    if len(tracks) == 2:
+        out["bimanual_dexterity"] = bimanual_dexterity(tracks["left_hand"], tracks["right_hand"])
+    views = views_from_log(log)
+    tip_tracks = tip_tracks_from_log(log, tips or {h: JAW for h in HANDS}, t1=end)
+    out["tip_out_of_view_s"] = float(sum(tip_out_of_view_time(tr, views) for tr in tip_tracks.values()))
+    return out
+
+
+def score(log: Any) -> dict[str, Any]:
+    """Learning-records score (docs/records.md): the FLS score (cutoff - time - penalty) of
+    max 300, passed at the Ritter & Scott (2007) proficiency level, with every metric and the
+    proficiency targets."""
+    scenario = str(log.header.get("scenario", ""))
+    if scenario.startswith("dissection"):
+        return dissection_score(log)
+    m = peg_transfer_metrics(log)
+    passed = bool(m["completed"] and m["task_time_s"] <= PEG_PROFICIENCY_S and m["rings_lost_out_of_view"] == 0)
+    targets = {"fls_score": PEG_CUTOFF_S - PEG_PROFICIENCY_S, "task_time_s": PEG_PROFICIENCY_S,
+               "rings_lost_out_of_view": 0.0}
+    return {"score": m["fls_score"], "max_score": PEG_CUTOFF_S, "passed": passed, "metrics": m, "targets": targets}
+
+
+#: Dissection scoring (this pack's own rubric; no published proficiency level exists for
+#: this simulated task): points off per second, per tet burned or cut outside the line,
+#: per tet over-strained and per tear, out of 100.
+DISSECTION_WEIGHTS = {"task_time_s": 0.5, "burned_outside": 1.0, "cut_outside": 1.0, "overstrained": 0.5,
+                      "tears": 10.0}
+#: Pass limits of this pack's rubric (set from the scripted expert with a margin, not from
+#: the literature: no published proficiency level exists for this simulated task).
+DISSECTION_TARGETS = {"task_time_s": 15.0, "burned_outside": 10.0, "overstrained": 40.0, "tears": 0.0,
+                      "tip_out_of_view_s": 0.0}
+
+
+def dissection_metrics(log: Any) -> dict[str, float]:
+    """Every dissection metric, from the log only: task time (first grasp to the line
+    divided), tissue damage (vrmed.analytics.errors.tissue_damage), the fraction of the
+    marked line burned, time to exposure and the motion metrics."""
+    completed = next((e for e in log.events if e["type"].endswith(":TaskCompleted")), None)
+    t = task_time(log, "InstrumentGrasped", "TaskCompleted")
+    region = next((e for e in log.events if e["type"].endswith(":AllowedRegion")), None)
+    body = None if region is None else str(region["data"]["body"])
+    damage = tissue_damage(log, body)
+    line = len(region["data"]["tets"]) if region else 0
+    burned_line = set()
+    for e in log.events:
+        if e["type"].endswith(":TissueBurned") and str(e["data"]["body"]) == body:
+            burned_line.update(int(i) for i in e["data"]["tets"])
+    allowed = set(region["data"]["tets"]) if region else set()
+    t_start = next((float(e["t"]) for e in log.events if e["type"].endswith(":InstrumentGrasped")), 0.0)
+    exposed = next((float(e["t"]) for e in log.events if e["type"].endswith(":TargetExposed")), None)
+    out: dict[str, float] = {
+        "task_time_s": DISSECTION_CUTOFF_S if t is None else t,
+        "completed": float(completed is not None),
+        "line_burned_fraction": len(burned_line & allowed) / line if line else 0.0,
+        "time_to_exposure_s": DISSECTION_CUTOFF_S if exposed is None else exposed - t_start,
+    }
+    out.update({k: float(v) for k, v in damage.items()})
+    end = None if completed is None else float(completed["t"])
+    out.update(_motion(log, end, {"left_hand": JAW, "right_hand": HOOK}))
+    return out
+
+
+DISSECTION_CUTOFF_S = 120.0
+
+
+def dissection_score(log: Any) -> dict[str, Any]:
+    """Dissection score out of 100: 100 minus weighted time and damage (DISSECTION_WEIGHTS),
+    0 when the line is not divided; passed when every DISSECTION_TARGETS limit is met."""
+    m = dissection_metrics(log)
+    value = 0.0
+    if m["completed"]:
+        value = max(0.0, 100.0 - sum(w * m[k] for k, w in DISSECTION_WEIGHTS.items()))
+    passed = bool(m["completed"]) and all(m[k] <= v for k, v in DISSECTION_TARGETS.items())
+    m["score"] = value
+    return {"score": value, "max_score": 100.0, "passed": passed, "metrics": m, "targets": dict(DISSECTION_TARGETS)}
+
+
+def summary(app: vrmed.App) -> dict[str, Any]:
+    """What `vrmed run laparoscopy/...` prints: the score, pass/fail, metrics and targets."""
+    from vrmed.recording import SessionLog
+
+    log = app.resource(SessionLog)
+    log.header.setdefault("scenario", app.resource(Scenario).name)
+    s = score(log)
+    return {"score": round(s["score"], 2), "max_score": s["max_score"], "passed": s["passed"],
+            "metrics": {k: round(v, 4) for k, v in s["metrics"].items()}, "targets": s["targets"]}
