@@ -86,10 +86,7 @@ class News2Tracker:
 
 def news2_step(app: App) -> None:
     """Answer each ``VitalsObserved`` with ``News2Scored`` from the patient's current values."""
-    tracker = app.try_resource(News2Tracker)
-    if tracker is None:
-        tracker = News2Tracker(app)
-        app.insert_resource(tracker)
+    tracker = app.resource(News2Tracker)  # inserted by PhysiologyPlugin.build
     observed = tracker.inbox.drain()
     if not observed:
         return

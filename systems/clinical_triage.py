@@ -60,10 +60,7 @@ class TriageTracker:
 
 def triage_step(app: App) -> None:
     """Answer ``CasualtyReached`` with the START findings and check every ``TriageTagged``."""
-    tracker = app.try_resource(TriageTracker)
-    if tracker is None:
-        tracker = TriageTracker(app)
-        app.insert_resource(tracker)
+    tracker = app.resource(TriageTracker)  # inserted by PhysiologyPlugin.build
     events = tracker.inbox.drain()
     if not events:
         return

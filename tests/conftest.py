@@ -34,6 +34,23 @@ def ctx():
     context.release()
 
 
+def run_scenario(pack, name: str, display_rate: float = 10.0) -> dict:
+    """Run a scenario to its end (at a low display rate: the logic rate is unchanged) and
+    return its event records, rubric result and outcome."""
+    from vrmed.scenario import ScenarioState, evaluate_rubric
+    from vrmed.session import build_session
+
+    session = build_session(pack, name, display_rate=display_rate)
+    try:
+        session.run()
+        log = session.finish()
+        result = evaluate_rubric(session.scenario.rubric, log.events, float(session.app.clock.frame_time))
+        return {"records": list(log.events), "result": result,
+                "outcome": session.app.resource(ScenarioState).outcome}
+    finally:
+        session.close()
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     """Write ``{relative path: text}`` under root (text is dedented)."""
     for rel, text in files.items():

@@ -10,9 +10,11 @@ from click.testing import CliRunner
 
 from vrmed.cli import cli
 
-from vrmed.scenario import ScenarioState, evaluate_rubric, matching
-from vrmed.session import build_session, open_target
+from vrmed.scenario import matching
+from vrmed.session import open_target
 from vrmed.systems.clinical_news2 import news2, news2_components, response
+
+from conftest import run_scenario
 
 NORMAL = dict(rr=16, spo2=97, on_oxygen=False, sbp=125, hr=75, avpu="A", temp_c=37.0)
 
@@ -48,22 +50,11 @@ def test_news2_scale_2_and_responses():
         "routine", "ward", "urgent_ward", "urgent", "emergency"]
 
 
-def _run(pack, name):
-    session = build_session(pack, name, display_rate=10)
-    try:
-        session.run()
-        log = session.finish()
-        result = evaluate_rubric(session.scenario.rubric, log.events, float(session.app.clock.frame_time))
-        return {"records": list(log.events), "result": result,
-                "outcome": session.app.resource(ScenarioState).outcome}
-    finally:
-        session.close()
-
 
 @pytest.fixture(scope="module")
 def runs():
     pack = open_target("nursing")[0]
-    return {name: _run(pack, name) for name in
+    return {name: run_scenario(pack, name) for name in
             ("medication", "medication_errors", "deterioration", "deterioration_errors")}
 
 

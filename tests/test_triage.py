@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from vrmed.session import build_session, open_target
+from vrmed.session import open_target
 from vrmed.systems.clinical_metrics import triage_metrics
 from vrmed.systems.clinical_triage import start_triage
+
+from conftest import run_scenario
 
 # (walking, rr, breathes after airway repositioning, radial pulse, capillary refill s, follows commands) -> START
 CASES = [
@@ -42,24 +44,11 @@ SCENE = {"walker_1": "minor", "walker_2": "minor", "apnoeic_airway": "immediate"
          "walking_head_injury": "minor"}
 
 
-def _run(pack, name):
-    session = build_session(pack, name, display_rate=10)
-    try:
-        session.run()
-        log = session.finish()
-        from vrmed.scenario import ScenarioState, evaluate_rubric
-
-        result = evaluate_rubric(session.scenario.rubric, log.events, float(session.app.clock.frame_time))
-        return {"records": list(log.events), "result": result,
-                "outcome": session.app.resource(ScenarioState).outcome}
-    finally:
-        session.close()
-
 
 @pytest.fixture(scope="module")
 def runs():
     pack = open_target("emergency")[0]
-    return {"good": _run(pack, "triage"), "bad": _run(pack, "triage_errors")}
+    return {"good": run_scenario(pack, "triage"), "bad": run_scenario(pack, "triage_errors")}
 
 
 def test_scene_has_every_start_branch_and_assessment_matches(runs):
