@@ -108,16 +108,71 @@ def _startup_times() -> tuple[list[float], list[float]]:
     return out[0], out[1]
 
 
-def _peer_notes() -> list[str]:
+_PEER_NOTES = [
+    "peers: same points/tets, pins, E, nu, rho, Rayleigh damping, gravity (0, -9.81, 0), 1/90 s frame in "
+    "10 substeps of 1 iteration, same number of timed frames after one warm-up frame (jit_s = that first "
+    "frame: warp kernel compile or cache load, excluded from ms_per_frame); ratio_vs_vrmed = peer ms / vrmed ms "
+    "(> 1: vrmed faster).",
+    "Newton: ModelBuilder.add_soft_mesh (k_mu = mu, k_lambda = lambda, k_damp = beta mu, pins mass 0, "
+    "particle_radius 0 = no particle self-contact), SolverXPBD(iterations=1) / SolverVBD(iterations=1, "
+    "no self-contact), device cpu, no collision pipeline. MuJoCo: flexcomp type=direct dim=3, elasticity "
+    "young/poisson/damping = beta, pin ids, contacts off, timestep frame/10, mj_step x10 (Euler), "
+    "vertex masses set to vrmed's lumped rho V / 4.",
+    "stable = finite and no vertex moved more than 2x the mesh extent (Newton clamps particle speed, so "
+    "its blow-ups stay finite; MuJoCo resets a NaN state to rest and warns: unstable_at_s = end of the frame "
+    "in which it first did); max_disp_mm = largest vertex displacement after the timed frames, an "
+    "order-of-magnitude physics check: the boxes still oscillate then (vrmed settles at ~15 mm after 5 s; "
+    "rho g L^2 / 2E = 20 mm), so tens of mm is right and metres or a collapsed box is not.",
+    "peer timing runs with the Python heap frozen (gc.freeze): otherwise the cyclic GC, triggered by "
+    "warp's per-launch allocations on the heap numba leaves, tripled Newton's 1k frame time.",
+]
+
+
+def _peer_notes(versions: dict[str, str | None]) -> list[str]:
     notes = []
-    for label, module in (("MuJoCo flex", "mujoco"), ("Newton XPBD", "newton"), ("warp-lang", "warp")):
-        try:
-            __import__(module)
-        except Exception:
+    for label, module in (("MuJoCo flex", "mujoco"), ("Newton XPBD/VBD", "newton"), ("warp-lang", "warp")):
+        if versions.get(module) is None:
             notes.append(f"peer {label}: not installed (pip install vrmed[peers])")
         else:
-            notes.append(f"peer {label}: installed, but no comparison scene is wired up yet")
+            notes.append(f"peer {label}: {module} {versions[module]} installed, compared in the rows")
     return notes
+
+
+def _peer_rows(name: str, mesh: TetMesh, make, gravity: np.ndarray, vrmed_ms: float, frames: int,
+               versions: dict[str, str | None]) -> list[dict]:
+    """Rows for every installed peer on the same mesh, pins, material, gravity and substeps."""
+    from vrmed.benchmarks import _tissue_peers as P
+
+    body = make(mesh)  # fresh: pins, material and (raptor) the stretched start
+    moved = not np.array_equal(body.x, mesh.points)
+    scene = P.make_scene(mesh.points, mesh.tets, np.flatnonzero(body.pinned), body.material, gravity,
+                         FRAME, SUBSTEPS, body.x.copy() if moved else None)
+    rows = []
+    for label, module, runner in P.PEERS:
+        if versions.get(module) is None:
+            continue
+        row: dict = {"case": name, "engine": label, "tets": mesh.n_tets, "substeps": SUBSTEPS}
+        try:
+            r = runner(scene, frames)
+        except Exception as exc:  # a peer failing must not end the suite
+            row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            rows.append(row)
+            continue
+        row.update({
+            "ms_per_frame": round(r["ms"], 3),
+            "frames_per_s": round(1e3 / r["ms"], 1),
+            "steps_per_s": round(SUBSTEPS * 1e3 / r["ms"]),
+            "jit_s": round(r["first_s"], 3),
+            "ratio_vs_vrmed": round(r["ms"] / vrmed_ms, 2),
+            "finite": r["finite"],
+            "stable": r["stable"],
+            "max_disp_mm": round(r["max_disp_mm"], 2) if r["finite"] else None,
+        })
+        if "unstable_at_s" in r:  # MuJoCo: blew up (NaN/Inf qacc) at this time and was reset to rest
+            row["unstable_at_s"] = round(r["unstable_at_s"], 4)
+            row["max_disp_mm"] = None  # positions after MuJoCo's reset say nothing
+        rows.append(row)
+    return rows
 
 
 def run(options: dict) -> dict:
@@ -143,6 +198,12 @@ def run(options: dict) -> dict:
             cases.append(("raptorTetra_19409", raptor, _released_body, np.zeros(3)))
         else:
             notes.append(f"raptor case skipped: {RAPTOR} not found")
+    peers = bool(options.get("peers"))
+    versions: dict[str, str | None] = {}
+    if peers:
+        from vrmed.benchmarks import _tissue_peers as P
+
+        versions = P.installed()
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the stiffness ratio is reported instead
@@ -163,7 +224,20 @@ def run(options: dict) -> dict:
                 "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
                 "finite": bool(np.all(np.isfinite(body.x))),
             })
-    notes.append("jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold.")
+            if peers:  # the same columns as the peer rows, judged by the same stability test
+                from vrmed.benchmarks import _tissue_peers as P
+
+                row = rows[-1]
+                disp = float(np.abs(body.x - mesh.points).max())
+                rows[-1] = {"case": name, "engine": "vrmed (numba)", **{k: v for k, v in row.items() if k != "case"},
+                            "ratio_vs_vrmed": 1.0,
+                            "stable": row["finite"] and disp < P.BLOWUP * float(np.ptp(mesh.points, axis=0).max()),
+                            "max_disp_mm": round(disp * 1e3, 2)}
+                if any(versions.values()):
+                    rows.extend(_peer_rows(name, mesh, make, gravity, ms, frames, versions))
+    notes.append("jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold."
+                 + (" Peer rows: their first frame (warp kernel cache load; a cold warp cache compiles for "
+                    "~25 s the first time)." if peers else ""))
     if quick:
         notes.append("quick mode: box 1k only, 5 frames, no cold/cached startup measurement")
     else:
@@ -181,8 +255,10 @@ def run(options: dict) -> dict:
             rows[0]["cached_start_s"] = round(sum(cached), 2)
         except (subprocess.CalledProcessError, OSError) as exc:
             notes.append(f"startup measurement failed: {exc}")
-    if options.get("peers"):
-        notes.extend(_peer_notes())
+    if peers:
+        notes.extend(_peer_notes(versions))
+        if any(versions.values()):
+            notes.extend(_PEER_NOTES)
     import numba
 
     notes.append(f"numba threads: {numba.get_num_threads()} (threading layer {numba.threading_layer()})")

@@ -1,0 +1,254 @@
+"""Peer runners for ``vrmed bench tissue --peers``: the same tet mesh and settings in NVIDIA
+Newton (XPBD and VBD, warp on the CPU) and MuJoCo flex, timed in this process.
+
+Private module (leading underscore) so ``vrmed bench`` does not list it as a suite. The peers are
+optional (``pip install vrmed[peers]``) and imported lazily, only when a runner is called.
+
+Every runner gets the same inputs as the vrmed case: rest points and tets (re-wound to positive
+volume, which Newton needs: its XPBD kernel silently skips negative-volume tets), pinned vertex
+indices, E, nu, density, the Rayleigh damping beta, gravity, the frame (1/90 s), the substeps
+(10, one iteration each) and optional initial positions (the raptor's 10 % stretch). Each times
+``frames`` frames after one warm-up frame (JIT/kernel load, reported separately as ``jit_s``),
+then checks the positions for NaN and for blow-up (not ``stable``: non-finite, or a vertex moved
+more than ``BLOWUP`` times the mesh's extent).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: a vertex further than this many mesh extents from its rest position means the run blew up
+BLOWUP = 2.0
+
+
+@dataclass
+class Scene:
+    """One benchmark case, engine-neutral."""
+
+    points: np.ndarray  # (n, 3) rest positions, m
+    tets: np.ndarray  # (m, 4), positively wound
+    pins: np.ndarray  # vertex indices held fixed
+    youngs_modulus: float
+    poisson_ratio: float
+    density: float
+    damping: float  # Rayleigh stiffness-proportional beta, s
+    gravity: np.ndarray
+    frame: float
+    substeps: int
+    x0: np.ndarray | None = None  # initial positions if not the rest shape
+
+    @property
+    def mu(self) -> float:
+        return self.youngs_modulus / (2.0 * (1.0 + self.poisson_ratio))
+
+    @property
+    def lam(self) -> float:
+        nu = self.poisson_ratio
+        return self.youngs_modulus * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+
+    def lumped_mass(self) -> np.ndarray:
+        """Per-vertex mass rho V / 4 summed over incident tets (what vrmed uses)."""
+        p = self.points[self.tets]
+        vol = np.abs(np.linalg.det(np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2))) / 6.0
+        mass = np.zeros(len(self.points))
+        np.add.at(mass, self.tets.ravel(), np.repeat(self.density * vol / 4.0, 4))
+        return mass
+
+
+def make_scene(points: np.ndarray, tets: np.ndarray, pins: np.ndarray, material, gravity: np.ndarray,
+               frame: float, substeps: int, x0: np.ndarray | None = None) -> Scene:
+    """A :class:`Scene` from vrmed's inputs; tets are re-wound so every one has positive volume."""
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    tets = np.array(tets, dtype=np.int64)
+    p = points[tets]
+    det = np.linalg.det(np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2))
+    neg = det < 0
+    tets[neg, 1], tets[neg, 2] = tets[neg, 2].copy(), tets[neg, 1].copy()
+    return Scene(points, tets, np.asarray(pins, dtype=np.int64), material.youngs_modulus, material.poisson_ratio,
+                 material.density, material.damping, np.asarray(gravity, dtype=np.float64), frame, substeps,
+                 None if x0 is None else np.ascontiguousarray(x0, dtype=np.float64))
+
+
+def _result(scene: Scene, x: np.ndarray, first: float, ms: float, build: float) -> dict:
+    x = np.asarray(x, dtype=np.float64)
+    finite = bool(np.all(np.isfinite(x)))
+    extent = float(np.ptp(scene.points, axis=0).max())
+    disp = float(np.abs(x - scene.points).max()) if finite else float("nan")
+    return {"ms": ms, "first_s": first, "build_s": build, "finite": finite,
+            "stable": finite and disp < BLOWUP * extent, "max_disp_mm": disp * 1e3}
+
+
+def _time(frame: Callable[[], None], frames: int, sync: Callable[[], None] = lambda: None) -> tuple[float, float]:
+    """(first frame s, mean ms per frame after it). The heap is frozen first: with numba loaded
+    (tens of thousands of tracked objects), Python's cyclic GC, triggered by the small objects
+    each warp launch allocates, made Newton's 1k frames 4.5 ms instead of 1.5 ms; a peer in its
+    own application would not pay for vrmed's heap. vrmed's step allocates nothing."""
+    gc.collect()
+    gc.freeze()
+    try:
+        t = time.perf_counter()
+        frame()
+        sync()
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        for _ in range(frames):
+            frame()
+        sync()
+        return first, (time.perf_counter() - t) / frames * 1e3
+    finally:
+        gc.unfreeze()
+
+
+def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
+    """Newton ``add_soft_mesh`` + ``SolverXPBD``/``SolverVBD`` on device "cpu", 1 iteration per substep.
+
+    k_mu, k_lambda = Lame mu, lambda of (E, nu); k_damp = beta * mu (Newton's XPBD damping is
+    gamma = k_damp / (k dt), so this is vrmed's beta / h on the deviatoric term); pins get mass 0;
+    particle_radius = 0 (otherwise the XPBD solver runs particle-particle contacts between the
+    vertices, with its 0.1 m default radius on 3 cm spacing: the box explodes); no collision
+    pipeline, no ground.
+    """
+    _quiet_warp()
+    import newton
+    import warp as wp
+
+    t0 = time.perf_counter()
+    up = newton.Axis.Y
+    builder = newton.ModelBuilder(up_axis=up, gravity=tuple(float(g) for g in scene.gravity))
+    builder.add_soft_mesh(
+        pos=wp.vec3(0.0, 0.0, 0.0), rot=wp.quat_identity(), scale=1.0, vel=wp.vec3(0.0, 0.0, 0.0),
+        vertices=scene.points.tolist(), indices=scene.tets.ravel().tolist(), density=scene.density,
+        k_mu=scene.mu, k_lambda=scene.lam, k_damp=scene.damping * scene.mu,
+        add_surface_mesh_edges=False, particle_radius=0.0,
+    )
+    for i in scene.pins:
+        builder.particle_mass[int(i)] = 0.0
+    if solver == "vbd":
+        builder.color()
+    with wp.ScopedDevice("cpu"):
+        model = builder.finalize(device="cpu")
+        if solver == "vbd":
+            sol = newton.solvers.SolverVBD(model, iterations=1, particle_enable_self_contact=False,
+                                           particle_enable_tile_solve=False)
+        else:
+            sol = newton.solvers.SolverXPBD(model, iterations=1)
+        states = [model.state(), model.state()]
+        control = model.control()
+        if scene.x0 is not None:
+            states[0].particle_q.assign(wp.array(scene.x0.astype(np.float32), dtype=wp.vec3, device="cpu"))
+        h = scene.frame / scene.substeps
+
+        def frame() -> None:
+            for _ in range(scene.substeps):
+                states[0].clear_forces()
+                sol.step(states[0], states[1], control, None, h)
+                states.reverse()
+
+        build = time.perf_counter() - t0
+        first, ms = _time(frame, frames, wp.synchronize)
+        return _result(scene, states[0].particle_q.numpy(), first, ms, build)
+
+
+def run_mujoco(scene: Scene, frames: int) -> dict:
+    """MuJoCo ``flexcomp type="direct" dim="3"`` with ``<elasticity young poisson damping=beta>``.
+
+    timestep = frame / substeps, ``mj_step`` ``substeps`` times per frame (MuJoCo has no inner
+    iterations for flex elasticity: passive forces, default Euler integrator); pins by
+    ``<pin id>``; contacts disabled (no ground, no self-collision); vertex body masses set to the
+    same lumped rho V / 4 as vrmed (flexcomp's ``mass`` spreads the total evenly over vertices).
+    """
+    import mujoco
+
+    t0 = time.perf_counter()
+    mass = scene.lumped_mass()
+    pts = " ".join(repr(float(v)) for v in scene.points.ravel())
+    elems = " ".join(str(int(i)) for i in scene.tets.ravel())
+    pin = f'<pin id="{" ".join(str(int(i)) for i in scene.pins)}"/>' if scene.pins.size else ""
+    g = " ".join(repr(float(v)) for v in scene.gravity)
+    xml = f"""<mujoco model="vrmed-bench-tissue">
+  <option timestep="{scene.frame / scene.substeps!r}" gravity="{g}"><flag contact="disable"/></option>
+  <worldbody>
+    <flexcomp name="tissue" type="direct" dim="3" radius="0.001" mass="{float(mass.sum())!r}"
+              point="{pts}" element="{elems}">
+      <elasticity young="{scene.youngs_modulus!r}" poisson="{scene.poisson_ratio!r}" damping="{scene.damping!r}"/>
+      <contact contype="0" conaffinity="0" selfcollide="none"/>
+      <edge equality="false"/>
+      {pin}
+    </flexcomp>
+  </worldbody>
+</mujoco>"""
+    model = mujoco.MjModel.from_xml_string(xml)
+    data = mujoco.MjData(model)
+    vb = model.flex_vertbodyid[model.flex_vertadr[0]: model.flex_vertadr[0] + model.flex_vertnum[0]]
+    free = vb > 0
+    model.body_mass[vb[free]] = mass[free]
+    if scene.x0 is not None:
+        # each free vertex is a body with 3 slide joints (x, y, z): qpos is the offset from rest
+        for v in np.flatnonzero(free):
+            adr = model.jnt_qposadr[model.body_jntadr[vb[v]]]
+            data.qpos[adr: adr + 3] = scene.x0[v] - scene.points[v]
+    mujoco.mj_forward(model, data)
+
+    bad = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                            mujoco.mjtWarning.mjWARN_BADQPOS)]
+    unstable_at: list[float] = []
+    done = [0]
+
+    def frame() -> None:
+        for _ in range(scene.substeps):
+            mujoco.mj_step(model, data)
+        done[0] += 1
+        # On NaN/Inf/huge qacc MuJoCo warns and *resets the state to rest* (mj_resetData, which
+        # also zeroes data.time), so the final positions look fine: read the warning counters
+        # instead (one array read a frame) and report the end of the frame it happened in.
+        if not unstable_at and any(data.warning[w].number for w in bad):
+            unstable_at.append(done[0] * scene.frame)
+
+    build = time.perf_counter() - t0
+    first, ms = _time(frame, frames)
+    x = np.array(data.flexvert_xpos).reshape(-1, 3)
+    res = _result(scene, x, first, ms, build)
+    if unstable_at:
+        res["stable"] = False
+        res["unstable_at_s"] = unstable_at[0]
+        res["resets"] = int(sum(data.warning[w].number for w in bad))
+    return res
+
+
+#: (row label, module that must be importable, runner(scene, frames) -> result dict)
+PEERS: list[tuple[str, str, Callable[[Scene, int], dict]]] = [
+    ("Newton XPBD (cpu)", "newton", lambda s, f: run_newton(s, f, "xpbd")),
+    ("Newton VBD (cpu)", "newton", lambda s, f: run_newton(s, f, "vbd")),
+    ("MuJoCo flex", "mujoco", run_mujoco),
+]
+
+
+def _quiet_warp() -> None:
+    """Keep warp's init banner off stdout (it would corrupt ``--json``); before newton imports it."""
+    try:
+        import warp
+    except Exception:
+        return
+    if hasattr(warp, "LOG_WARNING"):  # warp >= 1.1x: log levels
+        warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+    warp.config.quiet = True  # older warp
+
+
+def installed() -> dict[str, str | None]:
+    """{module: version} for the importable peers, None where not importable."""
+    out: dict[str, str | None] = {}
+    _quiet_warp()
+    for module in ("newton", "warp", "mujoco"):
+        try:
+            mod = importlib.import_module(module)
+        except Exception:  # missing, or broken (e.g. a CUDA-only build)
+            out[module] = None
+        else:
+            out[module] = str(getattr(mod, "__version__", "?"))
+    return out
