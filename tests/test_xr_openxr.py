@@ -351,6 +351,27 @@ def test_cli_run_with_openxr_input(xr_env, tmp_path):
     assert replay.exit_code == 0 and "replay OK" in replay.output
 
 
+def test_cli_comfort_options_reach_the_session(xr_env, tmp_path):
+    from click.testing import CliRunner
+
+    from vrmed.cli import cli
+    from vrmed.recording import SessionLog
+
+    log = tmp_path / "s.jsonl"
+    try:
+        result = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "20",
+                                          "--reference", "seated", "--snap-turn", "0", "--vignette", "0",
+                                          "--refresh-hz", "72", "--record", str(log)], catch_exceptions=False)
+    finally:
+        close_openxr_inputs()
+    xr_env.runtimes.append(sim.active())
+    assert result.exit_code == 0, result.output
+    footer = SessionLog.read(log).footer
+    assert footer["target_hz"] == 72.0 and footer["timed_frames"] == 20
+    bad = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--input", "openxr", "--vignette", "2"])
+    assert bad.exit_code == 2  # out of range: a usage error, before any runtime is touched
+
+
 def test_no_runtime_prints_one_line_and_falls_back(monkeypatch, tmp_path, capsys):
     from vrmed.xr.openxr_backend import active_runtime_manifest
 

@@ -61,18 +61,36 @@ def cli() -> None:
               help="Render offscreen and write PNG frames into this folder.")
 @click.option("--capture-every", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --capture: write every Nth frame.")
+@click.option("--refresh-hz", type=click.FloatRange(min=0, min_open=True),
+              help="Headset: target display refresh rate (default: the runtime's).")
+@click.option("--reference", type=click.Choice(["seated", "standing"]), default="standing", show_default=True,
+              help="Headset: seated (LOCAL) or standing (STAGE) reference space.")
+@click.option("--snap-turn", type=click.FloatRange(min=0, max=180), default=30.0, show_default=True,
+              help="Headset: snap-turn angle in degrees on a thumbstick flick (0 = off).")
+@click.option("--vignette", type=click.FloatRange(min=0, max=1), default=0.6, show_default=True,
+              help="Headset: comfort vignette strength on artificial turning/motion (0 = off).")
 @click.option("--watch", is_flag=True, help="Hot-reload the pack's YAML while running in real time "
                                             "(until Ctrl+C unless --frames/--seconds is given).")
 def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
         record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool,
-        capture: Path | None, capture_every: int, trace: bool = False) -> None:
+        capture: Path | None, capture_every: int, trace: bool = False, refresh_hz: float | None = None,
+        reference: str = "standing", snap_turn: float = 30.0, vignette: float = 0.6) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
     if frames is not None and seconds is not None:
         raise click.UsageError("give --frames or --seconds, not both")
     pack, scenario = open_target(target, allow_code=not no_pack_code)
-    session = build_session(pack, scenario, seed=seed, input_kind=input_kind,
+    comfort = None
+    if input_kind == "openxr":
+        from .xr.comfort import ComfortSettings
+
+        try:
+            comfort = ComfortSettings(refresh_hz=refresh_hz, reference=reference, snap_turn_deg=snap_turn,
+                                      vignette=vignette)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    session = build_session(pack, scenario, seed=seed, input_kind=input_kind, comfort=comfort,
                             trace=(lambda line: click.echo(line, err=True)) if trace else None)
     window = None
     from .input import InputPlugin

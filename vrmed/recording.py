@@ -114,12 +114,20 @@ class RecorderPlugin:
     def __init__(self, header: dict[str, Any]) -> None:
         self.log = SessionLog(header={"format": FORMAT, **header,
                                       "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+        #: Wall-clock display frame times (ms), harvested from the App's frame timer. They go
+        #: into the footer only: never the events, inputs or state digest (replay stays exact).
+        self.frame_ms: list[float] = []
+        self._timed = 0
+        self._app: Any = None
 
     def build(self, app: Any) -> None:
         """Insert the SessionLog resource and hook into events and input."""
         from .input import InputPlugin
 
         app.insert_resource(self.log)
+        self._app = app
+        timer = getattr(app, "_frame_timer", None)
+        self._timed = timer.count if timer is not None else 0
         app.events.listen(self._on_event)
         source = app.try_resource(InputPlugin)
         if source is None:
@@ -134,11 +142,45 @@ class RecorderPlugin:
         self.log.events.append({"seq": sent.seq, **event_to_record(sent)})
 
     def _on_input(self, frame: int, time: float, sample: dict[str, Any]) -> None:
+        self._harvest_frame_times()
         if sample:
             self.log.inputs[frame] = {"t": time, "data": _normalise(sample)}
 
     def finalize(self, app: Any) -> SessionLog:
         """Close the log with the frame count, simulation time and final-state digest."""
         self.log.footer = {"frames": app.clock.frame, "sim_time": float(app.clock.frame_time),
-                           "digest": app.state_digest()}
+                           "digest": app.state_digest(), **self.frame_stats(app)}
         return self.log
+
+    def _harvest_frame_times(self) -> None:
+        """Copy the frame times the App measured since the last call (every frame, from the
+        input listener, so the App's ring buffer never wraps past unread ones)."""
+        timer = getattr(self._app, "_frame_timer", None)
+        if timer is None:
+            return
+        cap = timer.samples.shape[0]
+        start = max(self._timed, timer.count - cap)
+        for i in range(start, timer.count):
+            self.frame_ms.append(float(timer.samples[i % cap]) / 1e6)
+        self._timed = timer.count
+
+    def frame_stats(self, app: Any) -> dict[str, Any]:
+        """Wall-clock frame statistics for the footer: ``frame_ms`` (mean, p50, p99, max),
+        ``dropped_frames`` (frames longer than 1 / ``target_hz``) and ``target_hz`` (the
+        :class:`~vrmed.xr.comfort.ComfortSettings` refresh rate, else the display rate)."""
+        import numpy as np
+
+        from .xr.comfort import ComfortSettings
+
+        self._harvest_frame_times()
+        comfort = app.try_resource(ComfortSettings)
+        target = comfort.refresh_hz if comfort is not None and comfort.refresh_hz else float(app.schedule.display_rate)
+        times = np.asarray(self.frame_ms, dtype=float)
+        if times.size:
+            stats = {"mean": float(times.mean()), "p50": float(np.percentile(times, 50)),
+                     "p99": float(np.percentile(times, 99)), "max": float(times.max())}
+        else:
+            stats = {"mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+        period_ms = 1000.0 / float(target)
+        return {"frame_ms": {k: round(v, 3) for k, v in stats.items()}, "timed_frames": int(times.size),
+                "dropped_frames": int((times > period_ms).sum()), "target_hz": float(target)}

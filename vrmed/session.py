@@ -19,8 +19,9 @@ from .version import __version__
 INPUT_KINDS = ("scripted", "desktop", "openxr", "none")
 
 
-def make_input(kind: str, scenario: Scenario) -> InputSource:
-    """The input source for ``--input KIND``."""
+def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSource:
+    """The input source for ``--input KIND`` (``comfort``: a ``vrmed.xr.comfort.ComfortSettings``
+    for OpenXR)."""
     if kind == "scripted":
         return scenario.scripted_input or NullInput()
     if kind == "none":
@@ -30,7 +31,7 @@ def make_input(kind: str, scenario: Scenario) -> InputSource:
         # line and falls back to the scenario's scripted input (or none), headless.
         from .xr.input import openxr_or_fallback
 
-        return openxr_or_fallback(scenario, scenario.scripted_input or NullInput(), render=True)
+        return openxr_or_fallback(scenario, scenario.scripted_input or NullInput(), render=True, comfort=comfort)
     if kind == "desktop":
         raise VrmedError(f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
                          f"have yet; use --input scripted (or replay a recorded session)")
@@ -77,17 +78,20 @@ class Session:
 
 def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0,
                   input_source: InputSource | None = None, input_kind: str = "scripted",
-                  display_rate: float | None = None, trace: Callable[[str], None] | None = None) -> Session:
+                  display_rate: float | None = None, trace: Callable[[str], None] | None = None,
+                  comfort: Any = None) -> Session:
     """Build an App for a scenario: plugins, pack systems, entities, input and recorder.
 
     A scenario with a ``script`` or ``learner`` gets the scenario runtime; ``trace(line)``
     is called for each state transition (``vrmed run --trace``).
     """
     scenario = pack.scenario(scenario_name)
-    source = input_source or make_input(input_kind, scenario)
+    source = input_source or make_input(input_kind, scenario, comfort)
     rate = display_rate or scenario.display_rate or 90.0
     app = App(seed=seed, display_rate=rate, rates=scenario.rates)
     try:
+        if comfort is not None:
+            app.insert_resource(comfort)  # the log footer's frame statistics use its target rate
         app.add_plugin(InputPlugin(source))
         if getattr(source, "gl_context", None) is not None:  # an OpenXR headset: draw the scene per eye
             from .xr.render import add_headset_rendering

@@ -125,6 +125,28 @@ class StreamedMesh(GpuMesh):
         self.bound[3] = float(np.linalg.norm(hi - lo)) / 2.0
 
 
+_VIGNETTE_VERTEX = """
+#version 330
+out vec2 v_ndc;
+void main() {
+    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
+    v_ndc = p;
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+_VIGNETTE_FRAGMENT = """
+#version 330
+uniform float u_amount;
+in vec2 v_ndc;
+out vec4 f_color;
+void main() {
+    float inner = mix(1.25, 0.35, u_amount);  // clear radius (NDC: 1 = edge midpoints)
+    float a = smoothstep(inner, inner + 0.35, length(v_ndc)) * min(1.0, 0.25 + u_amount);
+    f_color = vec4(0.0, 0.0, 0.0, a);
+}
+"""
+
+
 class Renderer:
     """Offscreen renderer of ``width`` x ``height`` pixels on a moderngl context
     (see :func:`vrmed.render.context.create_context`); ``samples`` > 0 turns on MSAA.
@@ -442,6 +464,36 @@ class Renderer:
             self.ctx.copy_framebuffer(self._resolve, self.fbo)
         self._in_frame = False
 
+    def vignette(self, amount: float) -> None:
+        """Darken the periphery of the finished frame (after :meth:`end`): a comfort vignette.
+
+        ``amount`` 0..1: 0 draws nothing; the clear radius shrinks and the edge darkens as it
+        grows (the headset draws it during artificial motion, :mod:`vrmed.xr.comfort`).
+        """
+        amount = min(1.0, max(0.0, float(amount)))
+        if amount <= 0.0:
+            return
+        if self._in_frame:
+            raise RuntimeError("call Renderer.end() before drawing the vignette")
+        if getattr(self, "_vignette_vao", None) is None:
+            import moderngl
+
+            prog = self.ctx.program(vertex_shader=_VIGNETTE_VERTEX, fragment_shader=_VIGNETTE_FRAGMENT)
+            self._objects.append(prog)
+            self._vignette_vao = self.ctx.vertex_array(prog, [])
+            self._objects.append(self._vignette_vao)
+            self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
+        vao = self._vignette_vao
+        vao.program["u_amount"].value = amount
+        self._resolve.use()
+        self.ctx.disable(self._depth_test)
+        self.ctx.enable(self.ctx.BLEND)
+        self.ctx.blend_func = self._vignette_blend
+        try:
+            vao.render(mode=self.ctx.TRIANGLES, vertices=3)
+        finally:
+            self.ctx.disable(self.ctx.BLEND)
+
     def read(self, *, alpha: bool = False) -> np.ndarray:
         """The last finished frame as (H, W, 3) (or (H, W, 4) with ``alpha``) uint8, top
         row first. It is a view of a buffer reused by the next read: copy it to keep it."""
@@ -462,3 +514,4 @@ class Renderer:
         for obj in reversed(self._objects):
             obj.release()
         self._objects.clear()
+        self._vignette_vao = None

@@ -38,6 +38,9 @@ class XrInputSource:
         #: released after the backend by :meth:`close` when ``owns_context`` is True.
         self.gl_context: Any = None
         self.owns_context = False
+        #: The comfort rig (:class:`vrmed.xr.comfort.ComfortRig`): when set, every frame is
+        #: snap-turned/moved by it into the world and it rates the artificial motion.
+        self.comfort: Any = None
 
     @property
     def exit_requested(self) -> bool:
@@ -51,6 +54,9 @@ class XrInputSource:
         xr_frame = self.backend.begin_frame()
         if xr_frame is None:
             return {}
+        if self.comfort is not None:
+            self.comfort.update(xr_frame)
+            xr_frame = self.comfort.apply(xr_frame)
         self.last_frame = xr_frame
         self.frames += 1
         if self.defer_end:
@@ -88,7 +94,8 @@ class XrInputSource:
                     self.gl_context = None
 
 
-def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layers: tuple[str, ...] = ()) -> XrInputSource:
+def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layers: tuple[str, ...] = (),
+                      comfort: Any = None) -> XrInputSource:
     """An :class:`XrInputSource` on OpenXR; raises :class:`XrUnavailable` if there is no runtime.
 
     When ``XR_RUNTIME_JSON`` names the simulated runtime (:mod:`vrmed.xr.sim`), it is started
@@ -109,8 +116,16 @@ def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layer
             sim.install(MotionScript(overrides=scripted), manifest=manifest)
         except XrError as exc:
             raise XrUnavailable(f"the simulated OpenXR runtime cannot start: {exc}") from None
-    backend = OpenXrBackend(ctx, api_layers=api_layers)
+    if comfort is None:
+        backend = OpenXrBackend(ctx, api_layers=api_layers)
+    else:  # comfort: a vrmed.xr.comfort.ComfortSettings (reference space, refresh rate, rig)
+        from .comfort import ComfortRig
+
+        backend = OpenXrBackend(ctx, api_layers=api_layers, reference=comfort.reference,
+                                refresh_hz=comfort.refresh_hz)
     source = XrInputSource(backend)
+    if comfort is not None:
+        source.comfort = ComfortRig(comfort)
     source.gl_context = ctx
     if not _OPENED:
         # Destroy OpenXR instances while Python (and the runtime's callbacks) still exist.
@@ -140,7 +155,8 @@ def close_openxr_inputs() -> None:
             pass
 
 
-def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, render: bool = False) -> Any:
+def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, render: bool = False,
+                       comfort: Any = None) -> Any:
     """``open_openxr_input(scenario)``, or ``fallback`` after printing one line saying why.
 
     With ``render`` the session gets swapchains in a new headless EGL moderngl context
@@ -160,7 +176,7 @@ def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, rend
             except RenderUnavailable as exc:
                 no_gl = str(exc)
     try:
-        source = open_openxr_input(scenario, ctx=ctx)
+        source = open_openxr_input(scenario, ctx=ctx, comfort=comfort)
     except XrUnavailable as exc:
         if ctx is not None:
             ctx.release()

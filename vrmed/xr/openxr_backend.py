@@ -127,7 +127,7 @@ class OpenXrBackend:
     name = "openxr"
 
     def __init__(self, ctx: Any | None = None, *, app_name: str = "vrmed", api_layers: tuple[str, ...] = (),
-                 color_format: int = 0x8058) -> None:
+                 color_format: int = 0x8058, reference: str = "standing", refresh_hz: float | None = None) -> None:
         try:
             import xr  # pyopenxr loads the Khronos loader on import; keep it out of vrmed's import time
         except (ImportError, OSError) as exc:
@@ -144,6 +144,19 @@ class OpenXrBackend:
         self._acquired: dict[int, int] = {}
         self._closed = False
         self._frames_begun = 0
+        if reference not in ("seated", "standing"):
+            raise ValueError(f"reference must be 'seated' or 'standing', got {reference!r}")
+        self.reference = reference
+        #: The reference space in use ("LOCAL" or "STAGE"), and a one-line note when the
+        #: wanted one was missing (standing without STAGE falls back to LOCAL).
+        self.reference_space = ""
+        self.reference_note: str | None = None
+        #: Display refresh: requested Hz (None: the runtime's default), the rate the runtime
+        #: reports (XR_FB_display_refresh_rate) or else 1 / the first predicted period, and
+        #: a note when the runtime cannot set the rate.
+        self.refresh_requested = refresh_hz
+        self.refresh_actual: float | None = None
+        self.refresh_note: str | None = None
         self.instance: Any = None
         self.session: Any = None
         manifest = active_runtime_manifest()
@@ -164,6 +177,9 @@ class OpenXrBackend:
             what = "EGL rendering" if ctx is not None else "headless sessions"
             raise XrUnavailable(f"the OpenXR runtime in {manifest} does not support {what} ({missing[0]})")
         exts = [e for e in wanted if e in offered]
+        self._fb_refresh = "XR_FB_display_refresh_rate" in offered
+        if self._fb_refresh:
+            exts.append("XR_FB_display_refresh_rate")
         try:
             with _captured_stderr() as loader_log:
                 self.instance = xr.create_instance(xr.InstanceCreateInfo(
@@ -199,8 +215,15 @@ class OpenXrBackend:
         self.session = xr.create_session(self.instance, xr.SessionCreateInfo(
             system_id=self.system, next=binding))
         spaces = [int(s) for s in xr.enumerate_reference_spaces(self.session)]
-        kind = xr.ReferenceSpaceType.STAGE if xr.ReferenceSpaceType.STAGE.value in spaces else \
-            xr.ReferenceSpaceType.LOCAL
+        kind = xr.ReferenceSpaceType.LOCAL
+        if self.reference == "standing":
+            if xr.ReferenceSpaceType.STAGE.value in spaces:
+                kind = xr.ReferenceSpaceType.STAGE
+            else:
+                self.reference_note = "standing: the OpenXR runtime has no STAGE space; using LOCAL"
+                print(f"vrmed: {self.reference_note}", file=sys.stderr)
+        self.reference_space = kind.name
+        self._request_refresh(xr)
         self.space = xr.create_reference_space(self.session, xr.ReferenceSpaceCreateInfo(reference_space_type=kind))
         self.view_space = xr.create_reference_space(self.session, xr.ReferenceSpaceCreateInfo(
             reference_space_type=xr.ReferenceSpaceType.VIEW))
@@ -209,6 +232,24 @@ class OpenXrBackend:
         self._fbos: list[list[Any]] = []
         if ctx is not None:
             self._setup_swapchains(xr, ctx, color_format)
+
+    def _request_refresh(self, xr: Any) -> None:
+        """Ask for ``refresh_requested`` Hz where the runtime offers XR_FB_display_refresh_rate."""
+        if not self._fb_refresh:
+            if self.refresh_requested is not None:
+                self.refresh_note = ("the OpenXR runtime does not offer XR_FB_display_refresh_rate; "
+                                     "the refresh rate is the runtime's own")
+            return
+        try:
+            if self.refresh_requested is not None:
+                rates = [float(getattr(r, "value", r)) for r in xr.enumerate_display_refresh_rates_fb(self.session)]
+                if rates:
+                    best = min(rates, key=lambda r: abs(r - float(self.refresh_requested)))
+                    xr.request_display_refresh_rate_fb(self.session, best)
+            rate = xr.get_display_refresh_rate_fb(self.session)
+            self.refresh_actual = float(getattr(rate, "value", rate))  # pyopenxr returns a c_float
+        except Exception as exc:  # noqa: BLE001 - optional, and untested (the simulated runtime lacks it)
+            self.refresh_note = f"requesting the display refresh rate failed: {type(exc).__name__}"
 
     def _egl_binding(self, xr: Any) -> Any:
         from .egl import current_egl, egl_get_proc_address_ptr
@@ -364,6 +405,8 @@ class OpenXrBackend:
                               bool(fs.should_render), head, eyes, controllers)
         self._acquired = {}
         self._frames_begun += 1
+        if self.refresh_actual is None and self._frame.predicted_display_period > 0:
+            self.refresh_actual = 1e9 / self._frame.predicted_display_period
         return self._frame
 
     def _read_controllers(self, xr: Any, t: int) -> dict[str, ControllerState]:

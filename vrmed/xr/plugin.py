@@ -31,6 +31,9 @@ class XrPlugin:
     def build(self, app: Any) -> None:
         """Insert the source as a resource and add the ``xr.present`` render system."""
         app.insert_resource(self.source, XrInputSource)
+        rig = getattr(self.source, "comfort", None)
+        if rig is not None and not app.has_resource(type(rig.settings)):
+            app.insert_resource(rig.settings)  # ComfortSettings: the recorder's target rate
         # After every render set by name: an empty set orders nothing, and render.prepare
         # (which fills the DrawList) must run first even when no RenderPlugin is present.
         app.add_system(self._present, stage="render", after=("render.prepare", "render.draw", "render.overlay"),

@@ -97,6 +97,15 @@ class XrSceneRenderer:
             draws.clear()
 
     # -- drawing ------------------------------------------------------------------------------
+    @staticmethod
+    def vignette_amount(app: Any) -> float:
+        """This frame's comfort vignette (0..1) from the XR source's comfort rig (0 without one)."""
+        from .input import XrInputSource
+
+        source = app.try_resource(XrInputSource)
+        rig = getattr(source, "comfort", None)
+        return float(rig.vignette_amount) if rig is not None else 0.0
+
     def scene_for(self, width: int, height: int) -> "RenderPlugin":
         """The scene drawer (and through it the offscreen renderer) for one eye size."""
         scene = self._scenes.get((width, height))
@@ -134,6 +143,7 @@ class XrSceneRenderer:
                          lights[0][1] if lights else self.light, far=self.far)
         scene.draw_scene(app, r, draws, upload=upload)
         r.end()
+        r.vignette(self.vignette_amount(app))
         self.ctx.copy_framebuffer(fbo, r.output)
         self.eyes_drawn += 1
 
