@@ -19,9 +19,13 @@ import gc
 import importlib
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vrmed.components.softbody import Material
 
 #: a vertex further than this many mesh extents from its rest position means the run blew up
 BLOWUP = 2.0
@@ -44,13 +48,21 @@ class Scene:
     x0: np.ndarray | None = None  # initial positions if not the rest shape
 
     @property
+    def material(self) -> "Material":
+        """The same material as vrmed's, so both sides use one definition of the Lame parameters."""
+        from vrmed.components.softbody import Material
+
+        return Material(self.youngs_modulus, self.poisson_ratio, self.density, self.damping)
+
+    @property
     def mu(self) -> float:
-        return self.youngs_modulus / (2.0 * (1.0 + self.poisson_ratio))
+        """Lame shear modulus (Pa)."""
+        return self.material.mu
 
     @property
     def lam(self) -> float:
-        nu = self.poisson_ratio
-        return self.youngs_modulus * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
+        """Lame first parameter (Pa)."""
+        return self.material.lam
 
     def lumped_mass(self) -> np.ndarray:
         """Per-vertex mass rho V / 4 summed over incident tets (what vrmed uses)."""
