@@ -18,14 +18,14 @@ from __future__ import annotations
 import gc
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from typing import Callable
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from vrmed.components.softbody import Material
+    from vrmed.components.tissue.softbody import Material
 
 #: a vertex further than this many mesh extents from its rest position means the run blew up
 BLOWUP = 2.0
@@ -48,9 +48,9 @@ class Scene:
     x0: np.ndarray | None = None  # initial positions if not the rest shape
 
     @property
-    def material(self) -> "Material":
+    def material(self) -> Material:
         """The same material as vrmed's, so both sides use one definition of the Lame parameters."""
-        from vrmed.components.softbody import Material
+        from vrmed.components.tissue.softbody import Material
 
         return Material(self.youngs_modulus, self.poisson_ratio, self.density, self.damping)
 
@@ -73,8 +73,16 @@ class Scene:
         return mass
 
 
-def make_scene(points: np.ndarray, tets: np.ndarray, pins: np.ndarray, material, gravity: np.ndarray,
-               frame: float, substeps: int, x0: np.ndarray | None = None) -> Scene:
+def make_scene(
+    points: np.ndarray,
+    tets: np.ndarray,
+    pins: np.ndarray,
+    material,
+    gravity: np.ndarray,
+    frame: float,
+    substeps: int,
+    x0: np.ndarray | None = None,
+) -> Scene:
     """A :class:`Scene` from vrmed's inputs; tets are re-wound so every one has positive volume."""
     points = np.ascontiguousarray(points, dtype=np.float64)
     tets = np.array(tets, dtype=np.int64)
@@ -82,9 +90,19 @@ def make_scene(points: np.ndarray, tets: np.ndarray, pins: np.ndarray, material,
     det = np.linalg.det(np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2))
     neg = det < 0
     tets[neg, 1], tets[neg, 2] = tets[neg, 2].copy(), tets[neg, 1].copy()
-    return Scene(points, tets, np.asarray(pins, dtype=np.int64), material.youngs_modulus, material.poisson_ratio,
-                 material.density, material.damping, np.asarray(gravity, dtype=np.float64), frame, substeps,
-                 None if x0 is None else np.ascontiguousarray(x0, dtype=np.float64))
+    return Scene(
+        points,
+        tets,
+        np.asarray(pins, dtype=np.int64),
+        material.youngs_modulus,
+        material.poisson_ratio,
+        material.density,
+        material.damping,
+        np.asarray(gravity, dtype=np.float64),
+        frame,
+        substeps,
+        None if x0 is None else np.ascontiguousarray(x0, dtype=np.float64),
+    )
 
 
 def _result(scene: Scene, x: np.ndarray, first: float, ms: float, build: float) -> dict:
@@ -92,8 +110,14 @@ def _result(scene: Scene, x: np.ndarray, first: float, ms: float, build: float) 
     finite = bool(np.all(np.isfinite(x)))
     extent = float(np.ptp(scene.points, axis=0).max())
     disp = float(np.abs(x - scene.points).max()) if finite else float("nan")
-    return {"ms": ms, "first_s": first, "build_s": build, "finite": finite,
-            "stable": finite and disp < BLOWUP * extent, "max_disp_mm": disp * 1e3}
+    return {
+        "ms": ms,
+        "first_s": first,
+        "build_s": build,
+        "finite": finite,
+        "stable": finite and disp < BLOWUP * extent,
+        "max_disp_mm": disp * 1e3,
+    }
 
 
 def _time(frame: Callable[[], None], frames: int, sync: Callable[[], None] = lambda: None) -> tuple[float, float]:
@@ -134,10 +158,18 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
     up = newton.Axis.Y
     builder = newton.ModelBuilder(up_axis=up, gravity=tuple(float(g) for g in scene.gravity))
     builder.add_soft_mesh(
-        pos=wp.vec3(0.0, 0.0, 0.0), rot=wp.quat_identity(), scale=1.0, vel=wp.vec3(0.0, 0.0, 0.0),
-        vertices=scene.points.tolist(), indices=scene.tets.ravel().tolist(), density=scene.density,
-        k_mu=scene.mu, k_lambda=scene.lam, k_damp=scene.damping * scene.mu,
-        add_surface_mesh_edges=False, particle_radius=0.0,
+        pos=wp.vec3(0.0, 0.0, 0.0),
+        rot=wp.quat_identity(),
+        scale=1.0,
+        vel=wp.vec3(0.0, 0.0, 0.0),
+        vertices=scene.points.tolist(),
+        indices=scene.tets.ravel().tolist(),
+        density=scene.density,
+        k_mu=scene.mu,
+        k_lambda=scene.lam,
+        k_damp=scene.damping * scene.mu,
+        add_surface_mesh_edges=False,
+        particle_radius=0.0,
     )
     for i in scene.pins:
         builder.particle_mass[int(i)] = 0.0
@@ -146,8 +178,9 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
     with wp.ScopedDevice("cpu"):
         model = builder.finalize(device="cpu")
         if solver == "vbd":
-            sol = newton.solvers.SolverVBD(model, iterations=1, particle_enable_self_contact=False,
-                                           particle_enable_tile_solve=False)
+            sol = newton.solvers.SolverVBD(
+                model, iterations=1, particle_enable_self_contact=False, particle_enable_tile_solve=False
+            )
         else:
             sol = newton.solvers.SolverXPBD(model, iterations=1)
         states = [model.state(), model.state()]
@@ -197,18 +230,20 @@ def run_mujoco(scene: Scene, frames: int) -> dict:
 </mujoco>"""
     model = mujoco.MjModel.from_xml_string(xml)
     data = mujoco.MjData(model)
-    vb = model.flex_vertbodyid[model.flex_vertadr[0]: model.flex_vertadr[0] + model.flex_vertnum[0]]
+    vb = model.flex_vertbodyid[model.flex_vertadr[0] : model.flex_vertadr[0] + model.flex_vertnum[0]]
     free = vb > 0
     model.body_mass[vb[free]] = mass[free]
     if scene.x0 is not None:
         # each free vertex is a body with 3 slide joints (x, y, z): qpos is the offset from rest
         for v in np.flatnonzero(free):
             adr = model.jnt_qposadr[model.body_jntadr[vb[v]]]
-            data.qpos[adr: adr + 3] = scene.x0[v] - scene.points[v]
+            data.qpos[adr : adr + 3] = scene.x0[v] - scene.points[v]
     mujoco.mj_forward(model, data)
 
-    bad = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
-                            mujoco.mjtWarning.mjWARN_BADQPOS)]
+    bad = [
+        int(w)
+        for w in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQPOS)
+    ]
     unstable_at: list[float] = []
     done = [0]
 

@@ -24,16 +24,16 @@ from typing import Any
 import numpy as np
 
 from vrmed import App
-from vrmed.components.core import Name
-from vrmed.components.instrument import Instrument
-from vrmed.components.planar import PlanarBody, WorkSurface
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.components.instruments.instrument import Instrument
+from vrmed.components.planar.bodies import PlanarBody, WorkSurface
+from vrmed.components.scene.core import Name
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.input import InputState
 from vrmed.mesh import box_tets
-from vrmed.systems.collision import CollisionWorld
-from vrmed.systems.instruments import InstrumentPlugin
-from vrmed.systems.planar import PlanarPlugin
-from vrmed.systems.softbody import SoftBodyPlugin
+from vrmed.systems.collision.system import CollisionWorld
+from vrmed.systems.instruments.plugin import InstrumentPlugin
+from vrmed.systems.planar.system import PlanarPlugin
+from vrmed.systems.tissue.solver import SoftBodyPlugin
 
 DOWN = np.array([np.sqrt(0.5), -np.sqrt(0.5), 0.0, 0.0])  # shaft along world -y
 TARGET_MS = 0.2
@@ -53,8 +53,9 @@ def _sheet_case(frames: int) -> dict[str, Any]:
     app.add_plugin(InstrumentPlugin())
     app.insert_resource(InputState())
     mesh = box_tets((0.3, 0.02, 0.3), (70, 1, 70), origin=(-0.15, 0.0, -0.15))
-    body = SoftBody.from_mesh(mesh, Material(1.0e4, 0.45, 1000.0, damping=0.002),
-                              pins=np.flatnonzero(mesh.points[:, 1] < 1e-9))
+    body = SoftBody.from_mesh(
+        mesh, Material(1.0e4, 0.45, 1000.0, damping=0.002), pins=np.flatnonzero(mesh.points[:, 1] < 1e-9)
+    )
     ent = app.spawn(body)
     for name, tool, dev in (("grasper", "grasper", "left"), ("scissors", "scissors", "right")):
         app.spawn(Instrument(tool=tool, device=dev, pivot=False), Name(name))
@@ -97,13 +98,21 @@ def _sheet_case(frames: int) -> dict[str, Any]:
     finally:
         app.close()
     query = samples["collision.detect"] + samples["collision.resolve"]
-    return {"case": "2 instruments vs deforming sheet", "triangles": n_faces, "tets": body.n_tets,
-            "substeps": frames * 10, "query_ms_per_substep": round(query, 4),
-            "detect_ms": round(samples["collision.detect"], 4), "resolve_ms": round(samples["collision.resolve"], 4),
-            "kernels_ms": round(kernel_ms, 4), "tissue_solve_ms": round(samples["softbody.solve"], 3),
-            "pairs_per_substep": round(float(np.mean(pairs)), 1),
-            "contacts_per_substep": round(float(np.mean(contacts)), 1),
-            "target_ms": TARGET_MS, "met": bool(query < TARGET_MS)}
+    return {
+        "case": "2 instruments vs deforming sheet",
+        "triangles": n_faces,
+        "tets": body.n_tets,
+        "substeps": frames * 10,
+        "query_ms_per_substep": round(query, 4),
+        "detect_ms": round(samples["collision.detect"], 4),
+        "resolve_ms": round(samples["collision.resolve"], 4),
+        "kernels_ms": round(kernel_ms, 4),
+        "tissue_solve_ms": round(samples["softbody.solve"], 3),
+        "pairs_per_substep": round(float(np.mean(pairs)), 1),
+        "contacts_per_substep": round(float(np.mean(contacts)), 1),
+        "target_ms": TARGET_MS,
+        "met": bool(query < TARGET_MS),
+    }
 
 
 def _planar_case(frames: int) -> dict[str, Any]:
@@ -118,8 +127,18 @@ def _planar_case(frames: int) -> dict[str, Any]:
         x, z = -0.18 + 0.036 * (i % 10), -0.12 + 0.05 * (i // 10)
         v = rng.normal(scale=0.2, size=3)
         v[1] = 0.0
-        rings.append(app.spawn(PlanarBody(radius=0.008, inner_radius=0.005, mass=0.002, mode="surface",
-                                          position=np.array([x, 0.8, z]), velocity=v)))
+        rings.append(
+            app.spawn(
+                PlanarBody(
+                    radius=0.008,
+                    inner_radius=0.005,
+                    mass=0.002,
+                    mode="surface",
+                    position=np.array([x, 0.8, z]),
+                    velocity=v,
+                )
+            )
+        )
     app.spawn(Instrument(tool="grasper", device="hand", pivot=False), Name("grasper"))
     hand = app.resource(InputState).device("hand")
     hand.orientation[:] = DOWN
@@ -139,20 +158,26 @@ def _planar_case(frames: int) -> dict[str, Any]:
         held = app.get(rings[0], PlanarBody).mode == "held"
     finally:
         app.close()
-    return {"case": "50 rings on the board + 1 instrument carrying one", "objects": 50, "frames": frames,
-            "planar_step_ms_per_tick": round(t["planar.step"]["mean_ms"], 4),
-            "instruments_control_ms_per_frame": round(t["instruments.control"]["mean_ms"], 4),
-            "ring_held": held}
+    return {
+        "case": "50 rings on the board + 1 instrument carrying one",
+        "objects": 50,
+        "frames": frames,
+        "planar_step_ms_per_tick": round(t["planar.step"]["mean_ms"], 4),
+        "instruments_control_ms_per_frame": round(t["instruments.control"]["mean_ms"], 4),
+        "ring_held": held,
+    }
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """Collision query cost per substep (2 instruments vs a 20k-triangle sheet) and a 50-ring planar scene."""
     frames = 30 if options.get("quick") else 300
     rows = [_sheet_case(frames), _planar_case(frames)]
-    notes = ["physics 900 Hz = one XPBD substep per tick (10 per 90 Hz frame); times are per-system means "
-             "(app.timings) over the timed frames, after a warm-up",
-             f"target: instrument-vs-surface query under {TARGET_MS} ms per substep on 2 cores",
-             "kernels_ms: broad + narrow phase and projection only (no Python system overhead)"]
+    notes = [
+        "physics 900 Hz = one XPBD substep per tick (10 per 90 Hz frame); times are per-system means "
+        "(app.timings) over the timed frames, after a warm-up",
+        f"target: instrument-vs-surface query under {TARGET_MS} ms per substep on 2 cores",
+        "kernels_ms: broad + narrow phase and projection only (no Python system overhead)",
+    ]
     if options.get("peers"):
         notes.append("peers: no peer collision library is installed here; none run")
     return {"suite": "collision", "rows": rows, "notes": notes}

@@ -29,8 +29,18 @@ class _Tag:
     values: list = field(default_factory=list)
 
 
-STAGE_PLAN = ["input", "control", "physics", "physics", "physics", "logic", "logic", "logic",
-              "record", "render"] * 2  # 20 systems; physics ones run 10x per frame at 900 Hz
+STAGE_PLAN = [
+    "input",
+    "control",
+    "physics",
+    "physics",
+    "physics",
+    "logic",
+    "logic",
+    "logic",
+    "record",
+    "render",
+] * 2  # 20 systems; physics ones run 10x per frame at 900 Hz
 
 
 def _make_app(query: bool) -> App:
@@ -40,12 +50,15 @@ def _make_app(query: bool) -> App:
 
     def make_system(k: int):
         if query:
+
             def system(app: App) -> None:
                 for _ in app.query(_Pose, _Tag):
                     pass
         else:
+
             def system(app: App) -> None:
                 return None
+
         system.__qualname__ = f"bench.system{k}"
         return system
 
@@ -71,14 +84,30 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     for label, query in (("20 empty systems", False), ("20 systems, 1 query each", True)):
         app = _make_app(query)
         try:
-            calls = sum(len(st.systems) * (1 if st.rate is None else float(st.rate / 90))
-                        for st in (app.startup() or app.schedule.stages.values()))
+            calls = sum(
+                len(st.systems) * (1 if st.rate is None else float(st.rate / 90))
+                for st in (app.startup() or app.schedule.stages.values())
+            )
             mean, p99 = _measure(app, frames)
         finally:
             app.close()
-        rows.append({"case": label, "entities": 1000, "systems": 20, "calls_per_frame": round(calls),
-                     "frames": frames, "mean_ms_per_frame": mean, "p99_ms_per_frame": p99,
-                     "target_ms": 0.5})
-    return {"suite": "ecs", "rows": rows,
-            "notes": ["stage rates: physics 900 Hz (10 ticks per 90 Hz frame), logic 60 Hz, others per frame",
-                      "target: scheduling overhead (empty systems) under 0.5 ms per frame"]}
+        rows.append(
+            {
+                "case": label,
+                "entities": 1000,
+                "systems": 20,
+                "calls_per_frame": round(calls),
+                "frames": frames,
+                "mean_ms_per_frame": mean,
+                "p99_ms_per_frame": p99,
+                "target_ms": 0.5,
+            }
+        )
+    return {
+        "suite": "ecs",
+        "rows": rows,
+        "notes": [
+            "stage rates: physics 900 Hz (10 ticks per 90 Hz frame), logic 60 Hz, others per frame",
+            "target: scheduling overhead (empty systems) under 0.5 ms per frame",
+        ],
+    }

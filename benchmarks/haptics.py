@@ -38,16 +38,29 @@ def _measure(seconds: float, busy: bool) -> dict[str, Any]:
     if session is not None:
         session.close()
     s = loop.stats()
-    return {"case": "with simulation busy" if busy else "idle main thread", "seconds": seconds,
-            "updates": s.updates, "rate_hz": s.updates / seconds, "mean_ms": s.mean_ms, "p50_ms": s.p50_ms,
-            "p99_ms": s.p99_ms, "max_ms": s.max_ms, "late_pct": 100 * s.late_fraction,
-            "sim_frames": frames}
+    return {
+        "case": "with simulation busy" if busy else "idle main thread",
+        "seconds": seconds,
+        "updates": s.updates,
+        "rate_hz": s.updates / seconds,
+        "mean_ms": s.mean_ms,
+        "p50_ms": s.p50_ms,
+        "p99_ms": s.p99_ms,
+        "max_ms": s.max_ms,
+        "late_pct": 100 * s.late_fraction,
+        "sim_frames": frames,
+    }
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """Interval distribution of the 1 kHz loop, idle and beside a running simulation."""
     seconds = 0.5 if options.get("quick") else 3.0
     rows = [_measure(seconds, busy=False), _measure(seconds, busy=True)]
-    return {"suite": "haptics", "rows": rows,
-            "notes": ["target period 1.000 ms; late = interval above 1.5 ms",
-                      "simulated device; a real device adds its driver's own latency"]}
+    return {
+        "suite": "haptics",
+        "rows": rows,
+        "notes": [
+            "target period 1.000 ms; late = interval above 1.5 ms",
+            "simulated device; a real device adds its driver's own latency",
+        ],
+    }

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from vrmed import App
-from vrmed.components.core import Name
-from vrmed.components.patient import RHYTHMS, Patient
-from vrmed.systems import clinical_events as ev
-from vrmed.systems.physiology import PhysiologyPlugin
+from vrmed.components.clinical.patient import RHYTHMS, Patient
+from vrmed.components.scene.core import Name
+from vrmed.systems.clinical import events as ev
+from vrmed.systems.clinical.physiology import PhysiologyPlugin
 
 
 def _make_app(patients: int) -> App:
@@ -30,8 +30,15 @@ def _make_app(patients: int) -> App:
     for i in range(patients):
         if i % 4 == 0:
             app.send(ev.CompressionsStarted(f"p{i}", 110, 5.5))
-        app.send(ev.DrugGiven(("epinephrine", "morphine", "amiodarone", "insulin")[i % 4], 1.0,
-                              "units" if i % 4 == 3 else "mg", "iv", f"p{i}"))
+        app.send(
+            ev.DrugGiven(
+                ("epinephrine", "morphine", "amiodarone", "insulin")[i % 4],
+                1.0,
+                "units" if i % 4 == 3 else "mg",
+                "iv",
+                f"p{i}",
+            )
+        )
     return app
 
 
@@ -55,13 +62,26 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
             system_mean, system_p99 = float(system.mean()), float(np.percentile(system, 99))
         finally:
             app.close()
-        rows.append({"patients": patients, "rate_hz": 90, "frames": frames,
-                     "physiology_mean_ms": system_mean, "physiology_p99_ms": system_p99,
-                     "frame_mean_ms": float(np.mean(frame)), "frame_p99_ms": float(np.percentile(frame, 99)),
-                     "target_ms": 1.0 if patients == 100 else None})
-    return {"suite": "physiology", "rows": rows,
-            "notes": ["one physiology step per 90 Hz frame (logic stage set to 90 Hz); numpy-vectorised over "
-                      "all patients, no per-patient Python loop",
-                      "physiology_* is the physiology system alone; frame_* is the whole App frame (engine "
-                      "overhead included); both after a 100-frame warm-up",
-                      "target: 100 patients under 1 ms per frame in total"]}
+        rows.append(
+            {
+                "patients": patients,
+                "rate_hz": 90,
+                "frames": frames,
+                "physiology_mean_ms": system_mean,
+                "physiology_p99_ms": system_p99,
+                "frame_mean_ms": float(np.mean(frame)),
+                "frame_p99_ms": float(np.percentile(frame, 99)),
+                "target_ms": 1.0 if patients == 100 else None,
+            }
+        )
+    return {
+        "suite": "physiology",
+        "rows": rows,
+        "notes": [
+            "one physiology step per 90 Hz frame (logic stage set to 90 Hz); numpy-vectorised over "
+            "all patients, no per-patient Python loop",
+            "physiology_* is the physiology system alone; frame_* is the whole App frame (engine "
+            "overhead included); both after a 100-frame warm-up",
+            "target: 100 patients under 1 ms per frame in total",
+        ],
+    }

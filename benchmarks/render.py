@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from vrmed.components.render import Camera, Light
+from vrmed.components.scene.render import Camera, Light
 
 IPD = 0.063
-EYE = np.array([0.0, 0.16, 0.22])          # head position (m): about 25 cm from the organ
+EYE = np.array([0.0, 0.16, 0.22])  # head position (m): about 25 cm from the organ
 LOOK = np.array([0.0, 0.06, 0.0])
 
 
@@ -45,7 +45,7 @@ class _Deformer:
 
     def __init__(self) -> None:
         self.dirs, self.faces, self.lumps = _organ()
-        self.scale = np.array([0.07, 0.045, 0.055])           # a liver-lobe-sized ellipsoid (m)
+        self.scale = np.array([0.07, 0.045, 0.055])  # a liver-lobe-sized ellipsoid (m)
         self.centre = np.array([0.0, 0.05, 0.0])
         self.out = np.empty_like(self.dirs)
         self.radius = np.empty(len(self.dirs))
@@ -54,7 +54,7 @@ class _Deformer:
     def __call__(self, t: float, tip: np.ndarray) -> np.ndarray:
         r, tmp = self.radius, self.tmp
         np.multiply(self.lumps, 0.12, out=r)
-        r += 1.0 + 0.03 * math.sin(2 * math.pi * 0.25 * t)    # breathing
+        r += 1.0 + 0.03 * math.sin(2 * math.pi * 0.25 * t)  # breathing
         # a dimple where the grasper presses: Gaussian in the angle to the tip direction
         d_tip = (tip - self.centre) / self.scale
         d_tip /= np.linalg.norm(d_tip)
@@ -91,8 +91,10 @@ def _stereo_cameras() -> tuple[Camera, Camera]:
     fwd = LOOK - EYE
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
-    return tuple(Camera(position=EYE + s * IPD / 2 * right, target=LOOK + s * IPD / 2 * right, fov_deg=90.0,
-                        near=0.01, far=3.0) for s in (-1.0, 1.0))  # type: ignore[return-value]
+    return tuple(
+        Camera(position=EYE + s * IPD / 2 * right, target=LOOK + s * IPD / 2 * right, fov_deg=90.0, near=0.01, far=3.0)
+        for s in (-1.0, 1.0)
+    )  # type: ignore[return-value]
 
 
 def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dic
                 times[i - warmup] = (t2 - t0) * 1e3
                 update[i - warmup] = (t1 - t0) * 1e3
         img = r.read()
-        assert img.std() > 5, "benchmark frame is blank"   # sanity: something was drawn
+        assert img.std() > 5, "benchmark frame is blank"  # sanity: something was drawn
     finally:
         organ.release()
         for fb in eye_images:
@@ -136,11 +138,16 @@ def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dic
                 att.release()
             fb.release()
         r.release()
-    return {"case": f"stereo 2x{size}x{size}" + (f" {samples}x MSAA" if samples else ""),
-            "triangles": int(len(deform.faces)) + 6 * 2 * 24 * 17, "frames": frames,
-            "stereo_fps": 1e3 / float(np.mean(times)), "p50_ms": float(np.percentile(times, 50)),
-            "p99_ms": float(np.percentile(times, 99)), "mesh_update_ms": float(np.mean(update)),
-            "target_fps": 90}
+    return {
+        "case": f"stereo 2x{size}x{size}" + (f" {samples}x MSAA" if samples else ""),
+        "triangles": int(len(deform.faces)) + 6 * 2 * 24 * 17,
+        "frames": frames,
+        "stereo_fps": 1e3 / float(np.mean(times)),
+        "p50_ms": float(np.percentile(times, 50)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "mesh_update_ms": float(np.mean(update)),
+        "target_fps": 90,
+    }
 
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
@@ -157,12 +164,14 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         rows = [_measure(ctx, size, min(samples, ctx.max_samples), frames, warmup) for size, samples in cases]
     finally:
         ctx.release()
-    notes = [f"GL_RENDERER: {renderer_name}",
-             "scene: organ = noise-displaced icosphere (5,120 triangles) deformed and re-uploaded every frame "
-             "(normals recomputed), 2 graspers = 6 capsules in one instanced draw, ground with contact shadows",
-             "per stereo frame: 1 mesh update, 2 eye renders (63 mm IPD, 90 deg fov) each copied to its own "
-             "framebuffer, then glFinish; frame time = all of it, warm-up excluded",
-             "triangles counts the organ plus the capsule templates; target_fps is a headset's 90 Hz"]
+    notes = [
+        f"GL_RENDERER: {renderer_name}",
+        "scene: organ = noise-displaced icosphere (5,120 triangles) deformed and re-uploaded every frame "
+        "(normals recomputed), 2 graspers = 6 capsules in one instanced draw, ground with contact shadows",
+        "per stereo frame: 1 mesh update, 2 eye renders (63 mm IPD, 90 deg fov) each copied to its own "
+        "framebuffer, then glFinish; frame time = all of it, warm-up excluded",
+        "triangles counts the organ plus the capsule templates; target_fps is a headset's 90 Hz",
+    ]
     if options.get("peers"):
         notes.append("no peer engines are compared for rendering")
     return {"suite": "render", "rows": rows, "notes": notes}

@@ -47,16 +47,23 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         timings = app.timings()
     finally:
         session.close()
-    systems = sorted(((n, s) for n, s in timings.items() if n != "frame"),
-                     key=lambda item: -item[1]["mean_ms"] * item[1]["calls"])
+    systems = sorted(
+        ((n, s) for n, s in timings.items() if n != "frame"), key=lambda item: -item[1]["mean_ms"] * item[1]["calls"]
+    )
     per_frame = {n: s["mean_ms"] * s["calls"] / (frames + WARMUP) for n, s in systems[:5]}
-    row = {"scene": f"{pack.name}/{session.scenario.name}", "frames": frames,
-           "p50_ms_per_frame": float(np.percentile(samples, 50)),
-           "p99_ms_per_frame": float(np.percentile(samples, 99)),
-           "max_ms_per_frame": float(samples.max()), "mean_ms_per_frame": float(samples.mean()),
-           "target_ms": TARGET_MS}
-    notes = [f"whole frame = input + control + physics (900 Hz, 10 ticks) + logic (60 Hz) + record; no renderer; "
-             f"first {WARMUP} frames excluded",
-             f"target: p99 under {TARGET_MS} ms per 1/90 s frame",
-             "costliest systems, mean ms per frame: " + ", ".join(f"{n} {v:.3f}" for n, v in per_frame.items())]
+    row = {
+        "scene": f"{pack.name}/{session.scenario.name}",
+        "frames": frames,
+        "p50_ms_per_frame": float(np.percentile(samples, 50)),
+        "p99_ms_per_frame": float(np.percentile(samples, 99)),
+        "max_ms_per_frame": float(samples.max()),
+        "mean_ms_per_frame": float(samples.mean()),
+        "target_ms": TARGET_MS,
+    }
+    notes = [
+        f"whole frame = input + control + physics (900 Hz, 10 ticks) + logic (60 Hz) + record; no renderer; "
+        f"first {WARMUP} frames excluded",
+        f"target: p99 under {TARGET_MS} ms per 1/90 s frame",
+        "costliest systems, mean ms per frame: " + ", ".join(f"{n} {v:.3f}" for n, v in per_frame.items()),
+    ]
     return {"suite": "scene", "rows": [row], "notes": notes}

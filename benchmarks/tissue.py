@@ -4,7 +4,8 @@ Cases, all at 10 XPBD substeps per 1/90 s frame (the engine default: 900 Hz phys
 tet boxes (0.2 m) of ~1k, ~10k and ~50k tets, bottom 10 % pinned, sagging under gravity,
 E = 10 kPa, nu = 0.45, rho = 1000 kg/m^3 (soft tissue); and SOFA's raptorTetra_19409.vtu scaled
 to 0.8 m, free, no gravity, released from a 10 % stretch, E = 1 kPa (brain-like): its sliver
-tets make stiffer settings exceed the solver's stability ratio at 10 substeps. Reported per case: ms per frame (mean over the timed frames, after one warm-up frame),
+tets make stiffer settings exceed the solver's stability ratio at 10 substeps.
+Reported per case: ms per frame (mean over the timed frames, after one warm-up frame),
 frames/s, substeps/s, and the numpy baseline (same mesh, same substeps, vectorised per colour)
 as a ratio numpy_ms / numba_ms. JIT: the first call in this process (cache load or compile) and,
 unless quick, a cold compile and a cached start measured in fresh subprocesses.
@@ -18,21 +19,20 @@ import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.benchmarks import mesh_path
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
-from vrmed.systems import xpbd_reference as R
-from vrmed.systems.softbody import step_softbody, stiffness_ratio
+from vrmed.systems.tissue import reference as R
+from vrmed.systems.tissue.solver import step_softbody, stiffness_ratio
 
 FRAME = 1.0 / 90.0
 SUBSTEPS = 10
 MATERIAL = Material(youngs_modulus=1.0e4, poisson_ratio=0.45, density=1000.0, damping=0.001)
 GRAVITY = np.array([0.0, -9.81, 0.0])  # y-up
-MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
-RAPTOR = MESHES / "raptorTetra_19409.vtu"
+RAPTOR = mesh_path("raptorTetra_19409.vtu")  # shipped in benchmarks/meshes/ (SOFA, LGPL-2.1)
 
 #: (case name, box cells) -> 6 * nx * ny * nz tets in a 0.2 m box
 BOXES = [("box 1k", (6, 6, 5)), ("box 10k", (12, 12, 12)), ("box 50k", (20, 20, 21))]
@@ -41,8 +41,8 @@ _STARTUP_SCRIPT = """
 import time, numpy as np
 t0 = time.perf_counter()
 from vrmed.mesh import box_tets
-from vrmed.components.softbody import Material, SoftBody
-from vrmed.systems.softbody import step_softbody
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.systems.tissue.solver import step_softbody
 t1 = time.perf_counter()
 body = SoftBody.from_mesh(box_tets((0.2, 0.2, 0.2), (12, 12, 12)), Material(1e4, 0.45, 1000.0))
 t2 = time.perf_counter()
@@ -92,8 +92,23 @@ def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
     t = time.perf_counter()
     for _ in range(frames):
         for _ in range(SUBSTEPS):
-            R.substep(x, v, xp, body.inv_mass, body.external_force, gravity, tets, Q, a_dev, a_hyd,
-                      mat.gamma, offsets, h, mat.damping, body.velocity_damping)
+            R.substep(
+                x,
+                v,
+                xp,
+                body.inv_mass,
+                body.external_force,
+                gravity,
+                tets,
+                Q,
+                a_dev,
+                a_hyd,
+                mat.gamma,
+                offsets,
+                h,
+                mat.damping,
+                body.velocity_damping,
+            )
     return (time.perf_counter() - t) / frames * 1e3
 
 
@@ -103,7 +118,9 @@ def _startup_times() -> tuple[list[float], list[float]]:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         out = []
         for _ in range(2):
-            res = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT], env=env, capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, "-c", _STARTUP_SCRIPT], env=env, capture_output=True, text=True, check=True
+            )
             out.append([float(v) for v in res.stdout.split()])
     return out[0], out[1]
 
@@ -138,15 +155,24 @@ def _peer_notes(versions: dict[str, str | None]) -> list[str]:
     return notes
 
 
-def _peer_rows(name: str, mesh: TetMesh, make, gravity: np.ndarray, vrmed_ms: float, frames: int,
-               versions: dict[str, str | None]) -> list[dict]:
+def _peer_rows(
+    name: str, mesh: TetMesh, make, gravity: np.ndarray, vrmed_ms: float, frames: int, versions: dict[str, str | None]
+) -> list[dict]:
     """Rows for every installed peer on the same mesh, pins, material, gravity and substeps."""
     from vrmed.benchmarks import _tissue_peers as P
 
     body = make(mesh)  # fresh: pins, material and (raptor) the stretched start
     moved = not np.array_equal(body.x, mesh.points)
-    scene = P.make_scene(mesh.points, mesh.tets, np.flatnonzero(body.pinned), body.material, gravity,
-                         FRAME, SUBSTEPS, body.x.copy() if moved else None)
+    scene = P.make_scene(
+        mesh.points,
+        mesh.tets,
+        np.flatnonzero(body.pinned),
+        body.material,
+        gravity,
+        FRAME,
+        SUBSTEPS,
+        body.x.copy() if moved else None,
+    )
     rows = []
     for label, module, runner in P.PEERS:
         if versions.get(module) is None:
@@ -158,16 +184,18 @@ def _peer_rows(name: str, mesh: TetMesh, make, gravity: np.ndarray, vrmed_ms: fl
             row["error"] = f"{type(exc).__name__}: {exc}"[:200]
             rows.append(row)
             continue
-        row.update({
-            "ms_per_frame": round(r["ms"], 3),
-            "frames_per_s": round(1e3 / r["ms"], 1),
-            "steps_per_s": round(SUBSTEPS * 1e3 / r["ms"]),
-            "jit_s": round(r["first_s"], 3),
-            "ratio_vs_vrmed": round(r["ms"] / vrmed_ms, 2),
-            "finite": r["finite"],
-            "stable": r["stable"],
-            "max_disp_mm": round(r["max_disp_mm"], 2) if r["finite"] else None,
-        })
+        row.update(
+            {
+                "ms_per_frame": round(r["ms"], 3),
+                "frames_per_s": round(1e3 / r["ms"], 1),
+                "steps_per_s": round(SUBSTEPS * 1e3 / r["ms"]),
+                "jit_s": round(r["first_s"], 3),
+                "ratio_vs_vrmed": round(r["ms"] / vrmed_ms, 2),
+                "finite": r["finite"],
+                "stable": r["stable"],
+                "max_disp_mm": round(r["max_disp_mm"], 2) if r["finite"] else None,
+            }
+        )
         if "unstable_at_s" in r:  # MuJoCo: blew up (NaN/Inf qacc) at this time and was reset to rest
             row["unstable_at_s"] = round(r["unstable_at_s"], 4)
             row["max_disp_mm"] = None  # positions after MuJoCo's reset say nothing
@@ -189,15 +217,11 @@ def run(options: dict) -> dict:
         f"gravity, E = {MATERIAL.youngs_modulus:g} Pa; raptor: 0.8 m, free, released from a 10 % "
         f"stretch, E = {RAPTOR_MATERIAL.youngs_modulus:g} Pa; nu = 0.45, rho = 1000 kg/m^3. "
         "steps_per_s counts substeps.",
-        "ratio_vs_numpy = numpy ms / numba ms (the numpy baseline is the same algorithm, "
-        "vectorised per graph colour).",
+        "ratio_vs_numpy = numpy ms / numba ms (the numpy baseline is the same algorithm, vectorised per graph colour).",
     ]
     if not quick:
-        if RAPTOR.is_file():
-            raptor = load_tet_mesh(RAPTOR, scale=0.05)  # ~0.8 m long
-            cases.append(("raptorTetra_19409", raptor, _released_body, np.zeros(3)))
-        else:
-            notes.append(f"raptor case skipped: {RAPTOR} not found")
+        raptor = load_tet_mesh(RAPTOR, scale=0.05)  # ~0.8 m long
+        cases.append(("raptorTetra_19409", raptor, _released_body, np.zeros(3)))
     peers = bool(options.get("peers"))
     versions: dict[str, str | None] = {}
     if peers:
@@ -211,33 +235,45 @@ def run(options: dict) -> dict:
             body = make(mesh)
             first, ms = _time_numba(body, frames, gravity)
             np_ms = _time_numpy(make(mesh), np_frames, gravity)
-            rows.append({
-                "case": name,
-                "tets": mesh.n_tets,
-                "substeps": SUBSTEPS,
-                "ms_per_frame": round(ms, 3),
-                "frames_per_s": round(1e3 / ms, 1),
-                "steps_per_s": round(SUBSTEPS * 1e3 / ms),
-                "jit_s": round(first, 3) if k == 0 else None,
-                "numpy_ms_per_frame": round(np_ms, 1),
-                "ratio_vs_numpy": round(np_ms / ms, 1),
-                "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
-                "finite": bool(np.all(np.isfinite(body.x))),
-            })
+            rows.append(
+                {
+                    "case": name,
+                    "tets": mesh.n_tets,
+                    "substeps": SUBSTEPS,
+                    "ms_per_frame": round(ms, 3),
+                    "frames_per_s": round(1e3 / ms, 1),
+                    "steps_per_s": round(SUBSTEPS * 1e3 / ms),
+                    "jit_s": round(first, 3) if k == 0 else None,
+                    "numpy_ms_per_frame": round(np_ms, 1),
+                    "ratio_vs_numpy": round(np_ms / ms, 1),
+                    "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
+                    "finite": bool(np.all(np.isfinite(body.x))),
+                }
+            )
             if peers:  # the same columns as the peer rows, judged by the same stability test
                 from vrmed.benchmarks import _tissue_peers as P
 
                 row = rows[-1]
                 disp = float(np.abs(body.x - mesh.points).max())
-                rows[-1] = {"case": name, "engine": "vrmed (numba)", **{k: v for k, v in row.items() if k != "case"},
-                            "ratio_vs_vrmed": 1.0,
-                            "stable": row["finite"] and disp < P.BLOWUP * float(np.ptp(mesh.points, axis=0).max()),
-                            "max_disp_mm": round(disp * 1e3, 2)}
+                rows[-1] = {
+                    "case": name,
+                    "engine": "vrmed (numba)",
+                    **{k: v for k, v in row.items() if k != "case"},
+                    "ratio_vs_vrmed": 1.0,
+                    "stable": row["finite"] and disp < P.BLOWUP * float(np.ptp(mesh.points, axis=0).max()),
+                    "max_disp_mm": round(disp * 1e3, 2),
+                }
                 if any(versions.values()):
                     rows.extend(_peer_rows(name, mesh, make, gravity, ms, frames, versions))
-    notes.append("jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold."
-                 + (" Peer rows: their first frame (warp kernel cache load; a cold warp cache compiles for "
-                    "~25 s the first time)." if peers else ""))
+    notes.append(
+        "jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold."
+        + (
+            " Peer rows: their first frame (warp kernel cache load; a cold warp cache compiles for "
+            "~25 s the first time)."
+            if peers
+            else ""
+        )
+    )
     if quick:
         notes.append("quick mode: box 1k only, 5 frames, no cold/cached startup measurement")
     else:

@@ -1,10 +1,10 @@
-"""Built-in components (installed as ``vrmed.components``): plain dataclasses, no behaviour."""
+"""Built-in components (installed as ``vrmed.components``): plain dataclasses, no behaviour.
 
-from .core import Name, Transform
-from .render import Camera, Endoscope, Light
-from .visual import VisualMesh
+One feature is one folder (``tissue/``, ``collision/``, ``instruments/``, ``planar/``,
+``clinical/``); ``scene/`` holds what every scene uses (names, transforms, cameras, lights,
+visual meshes), which the core may import. Components never import systems.
+"""
 
-#: Components every pack can use by name in YAML.
-CORE_COMPONENTS: tuple[type, ...] = (Transform, Name, VisualMesh, Camera, Light, Endoscope)
+from .scene import CORE_COMPONENTS, Camera, Endoscope, Light, Name, Transform, VisualMesh
 
 __all__ = ["CORE_COMPONENTS", "Camera", "Endoscope", "Light", "Name", "Transform", "VisualMesh"]

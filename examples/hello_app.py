@@ -65,8 +65,10 @@ def main() -> None:
         app.run(frames=args.frames)
         seconds = app.clock.frame / 90
         period = 2 * np.pi * np.sqrt(0.5 / 9.81)
-        print(f"{args.frames} frames ({seconds:.2f} s): {plugin.total} bottom crossings "
-              f"(small-angle theory: about {2 * seconds / period:.1f})")
+        print(
+            f"{args.frames} frames ({seconds:.2f} s): {plugin.total} bottom crossings "
+            f"(small-angle theory: about {2 * seconds / period:.1f})"
+        )
         for name, t in app.timings().items():
             print(f"  {name}: {t['mean_ms']:.4f} ms mean")
 

@@ -1,6 +1,6 @@
 """Load the built-in sandbox pack, run its scenario headless, record and replay it.
 
-    python examples/run_sandbox.py --headless --frames 270
+python examples/run_sandbox.py --headless --frames 270
 """
 
 from __future__ import annotations

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from vrmed import App
+from vrmed.benchmarks import mesh_path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MESHES = REPO.parent / "shared" / "data" / "meshes"
+MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
 
 
 @pytest.fixture
@@ -45,8 +46,7 @@ def run_scenario(pack, name: str, display_rate: float = 10.0) -> dict:
         session.run()
         log = session.finish()
         result = evaluate_rubric(session.scenario.rubric, log.events, float(session.app.clock.frame_time))
-        return {"records": list(log.events), "result": result,
-                "outcome": session.app.resource(ScenarioState).outcome}
+        return {"records": list(log.events), "result": result, "outcome": session.app.resource(ScenarioState).outcome}
     finally:
         session.close()
 

@@ -8,19 +8,27 @@ import math
 import random
 
 import pytest
-
-from vrmed.adapt import (DifficultyError, DifficultySpec, EloSettings, LearnerModel, SkillState,
-                         applied_parameters, build_adapted_session, plan_next, replay_pack)
-from vrmed.recording import SessionLog
-from vrmed.session import replay
-from vrmed.packs import load_pack
-from vrmed.records import RecordStore, load_config, record_session
-
 from conftest import write_tree
 
+from vrmed.adapt import (
+    DifficultyError,
+    DifficultySpec,
+    EloSettings,
+    LearnerModel,
+    SkillState,
+    applied_parameters,
+    plan_next,
+    replay_pack,
+)
+from vrmed.packs import load_pack
+from vrmed.recording import SessionLog
+from vrmed.records import RecordStore, load_config, record_session
+from vrmed.session import build_adapted_session, replay
 
-def simulate(true_ability: float, seed: int, attempts: int = 40,
-             settings: EloSettings | None = None) -> tuple[list[float], list[bool]]:
+
+def simulate(
+    true_ability: float, seed: int, attempts: int = 40, settings: EloSettings | None = None
+) -> tuple[list[float], list[bool]]:
     """A simulated learner who passes at level L with p = logistic(ability - difficulty(L))
     (the same Rasch model the rating assumes), trained by the model for ``attempts``."""
     settings = settings or EloSettings()
@@ -67,17 +75,28 @@ def test_rating_updates_and_step_limit():
 
 
 def test_difficulty_spec_from_scenario_settings():
-    spec = DifficultySpec.from_settings({"difficulty": {"default_level": 0.25, "parameters": {
-        "time_pressure": {"easy": 0.8, "hard": 1.6}, "casualties": {"easy": 2, "hard": 10, "integer": True},
-        "tissue_stiffness": {"easy": 3000, "hard": 1000}}}}, "p/scenarios/s.yaml")
+    spec = DifficultySpec.from_settings(
+        {
+            "difficulty": {
+                "default_level": 0.25,
+                "parameters": {
+                    "time_pressure": {"easy": 0.8, "hard": 1.6},
+                    "casualties": {"easy": 2, "hard": 10, "integer": True},
+                    "tissue_stiffness": {"easy": 3000, "hard": 1000},
+                },
+            }
+        },
+        "p/scenarios/s.yaml",
+    )
     assert spec.default_level == 0.25
     assert spec.values(0.0) == {"time_pressure": 0.8, "casualties": 2, "tissue_stiffness": 3000.0}
     assert spec.values(0.5) == {"time_pressure": 1.2, "casualties": 6, "tissue_stiffness": 2000.0}
     assert spec.values(2.0)["casualties"] == 10  # clamped
     assert DifficultySpec.from_settings({}, "x") is None
     with pytest.raises(DifficultyError, match=r"p/scenarios/s.yaml: settings.difficulty.parameters.casualties"):
-        DifficultySpec.from_settings({"difficulty": {"parameters": {"casualties": {"easy": "two"}}}},
-                                     "p/scenarios/s.yaml")
+        DifficultySpec.from_settings(
+            {"difficulty": {"parameters": {"casualties": {"easy": "two"}}}}, "p/scenarios/s.yaml"
+        )
 
 
 ADAPTIVE_PACK = {

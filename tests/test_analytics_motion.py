@@ -7,8 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from vrmed.analytics import (Track, bimanual_dexterity, economy_of_motion, idle_time, motion_metrics,
-                             normalized_jerk, number_of_movements, path_length, tracks_from_log)
+from vrmed.analytics import (
+    Track,
+    bimanual_dexterity,
+    economy_of_motion,
+    idle_time,
+    motion_metrics,
+    normalized_jerk,
+    number_of_movements,
+    path_length,
+    tracks_from_log,
+)
 
 RATE = 90.0
 
@@ -35,6 +44,7 @@ def test_movements_idle_time_and_economy_of_a_move_pause_move():
         if t <= 2:
             return (0.1, 0.0, 0.0)
         return (0.1, 0.0, 0.1 * (t - 2))
+
     tr = track("h", p, 3.0)
     assert number_of_movements(tr) == 2
     assert idle_time(tr) == pytest.approx(1.0, abs=1.5 / RATE)

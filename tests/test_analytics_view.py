@@ -37,13 +37,21 @@ def test_out_of_view_time_sums_the_intervals_outside():
 
 
 def test_tips_and_views_come_from_the_log():
-    inputs = {k: {"t": k / 90, "data": {"left_hand": {"position": [0.01 * k, 0.05, 0.0], "orientation": DOWN}}}
-              for k in range(3)}
-    events = [{"t": 0.0, "frame": 0, "type": "vrmed.analytics.view:EndoscopeView",
-               "data": {"lens": [0, 0.2, 0], "axis": [0, -1, 0], "fov_deg": 70.0}}]
+    inputs = {
+        k: {"t": k / 90, "data": {"left_hand": {"position": [0.01 * k, 0.05, 0.0], "orientation": DOWN}}}
+        for k in range(3)
+    }
+    events = [
+        {
+            "t": 0.0,
+            "frame": 0,
+            "type": "vrmed.analytics.view:EndoscopeView",
+            "data": {"lens": [0, 0.2, 0], "axis": [0, -1, 0], "fov_deg": 70.0},
+        }
+    ]
     log = SimpleNamespace(inputs=inputs, events=events, header={})
     tips = tip_tracks_from_log(log, {"left_hand": 0.02})
     assert np.allclose(tips["left_hand"].p, [[0.0, 0.03, 0.0], [0.01, 0.03, 0.0], [0.02, 0.03, 0.0]])
-    (t0, v), = views_from_log(log)
+    ((t0, v),) = views_from_log(log)
     assert t0 == 0.0 and v.fov_deg == 70.0 and v.axis == (0, -1, 0)
     assert tip_tracks_from_log(log, {"left_hand": 0.0}, t1=0.5 / 90)["left_hand"].t.shape == (1,)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed.cli import cli
-
-from conftest import write_tree
 
 
 @pytest.fixture
@@ -27,8 +26,9 @@ def invoke(runner, *args):
 
 def test_run_sandbox_json(runner, tmp_path):
     log = tmp_path / "s.jsonl"
-    code, out = invoke(runner, "run", "sandbox", "--headless", "--frames", "120", "--seed", "3",
-                       "--record", str(log), "--json")
+    code, out = invoke(
+        runner, "run", "sandbox", "--headless", "--frames", "120", "--seed", "3", "--record", str(log), "--json"
+    )
     assert code == 0
     data = json.loads(out)
     assert data["frames"] == 120 and data["sim_seconds"] == pytest.approx(120 / 90)
@@ -94,8 +94,12 @@ def test_new_pack_scaffold_validates_runs_and_its_test_passes(runner, tmp_path):
     assert invoke(runner, "validate", str(root))[0] == 0
     code, out = invoke(runner, "run", str(root), "--headless", "--json")
     assert code == 0 and json.loads(out)["summary"] == {"angles_rad": [3.0]}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
     code, out = invoke(runner, "new-pack", "suture_drill", "--dir", str(tmp_path))
@@ -130,6 +134,8 @@ def test_bench_arguments_follow_their_suite():
 
     suites = ["ecs", "scene", "tissue"]
     assert parse_suite_args(["scene", "laparoscopy/peg_transfer", "ecs"], suites) == [
-        ("scene", ["laparoscopy/peg_transfer"]), ("ecs", [])]
+        ("scene", ["laparoscopy/peg_transfer"]),
+        ("ecs", []),
+    ]
     with pytest.raises(VrmedError, match="no benchmark suite 'laparoscopy/peg_transfer'"):
         parse_suite_args(["laparoscopy/peg_transfer"], suites)

@@ -7,7 +7,7 @@ import pytest
 
 
 def test_code_blue_monitor_panel_draws_the_patient_waveforms():
-    from vrmed.components.render import MonitorPanel
+    from vrmed.components.scene.render import MonitorPanel
     from vrmed.render import RenderPlugin, RenderUnavailable, create_context
     from vrmed.render.overlay import trace_rect
     from vrmed.session import build_session, open_target

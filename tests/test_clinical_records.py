@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vrmed.records.scoring import score_log
 from vrmed.recording import SessionLog
+from vrmed.records.scoring import score_log
 from vrmed.session import build_session, open_target
 
 
@@ -18,8 +18,10 @@ def logs(tmp_path_factory):
         try:
             session.run()
             log = session.finish()
-            out[scenario] = (SessionLog.read(log.write(tmp_path_factory.mktemp("l") / "s.jsonl")),
-                             pack.summary(session.app))
+            out[scenario] = (
+                SessionLog.read(log.write(tmp_path_factory.mktemp("l") / "s.jsonl")),
+                pack.summary(session.app),
+            )
         finally:
             session.close()
     return out
@@ -31,7 +33,8 @@ def test_stored_code_blue_log_rescores_like_the_live_run(logs):
     assert scored.max_score == 100.0
     assert scored.score == pytest.approx(live["score"]) and scored.passed == live["passed"] is True
     assert scored.metrics["time_to_first_compression_s"] == pytest.approx(
-        live["metrics"]["time_to_first_compression_s"])
+        live["metrics"]["time_to_first_compression_s"]
+    )
 
 
 def test_violating_learner_fails_in_the_record_too(logs):

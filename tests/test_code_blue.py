@@ -7,16 +7,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vrmed.components.patient import PatientMonitor
+from vrmed.components.clinical.patient import PatientMonitor
 from vrmed.recording import SessionLog
 from vrmed.scenario import ScenarioState, evaluate_rubric
 from vrmed.session import build_session, open_target, replay
-from vrmed.systems.clinical_metrics import resuscitation_metrics
-from vrmed.systems.physiology import population
+from vrmed.systems.clinical.metrics import resuscitation_metrics
+from vrmed.systems.clinical.physiology import population
 
-ACLS_RULES = ["help_called", "first_compressions", "first_shock", "rhythm_checks", "compression_fraction",
-              "epinephrine_after_second_shock", "epinephrine_timely", "epinephrine_interval", "epinephrine_dose",
-              "amiodarone_first_dose", "amiodarone_second_dose", "no_shock_nonshockable", "airway"]
+ACLS_RULES = [
+    "help_called",
+    "first_compressions",
+    "first_shock",
+    "rhythm_checks",
+    "compression_fraction",
+    "epinephrine_after_second_shock",
+    "epinephrine_timely",
+    "epinephrine_interval",
+    "epinephrine_dose",
+    "amiodarone_first_dose",
+    "amiodarone_second_dose",
+    "no_shock_nonshockable",
+    "airway",
+]
 
 
 def _run(pack, name, tmp_path_factory):
@@ -39,8 +51,15 @@ def _run(pack, name, tmp_path_factory):
         scenario = session.scenario
         end = float(session.app.clock.frame_time)
         result = evaluate_rubric(scenario.rubric, log.events, end)
-        return {"log": path, "result": result, "samples": samples, "end": end, "records": list(log.events),
-                "outcome": state.outcome, "history": [h[1:3] for h in state.history]}
+        return {
+            "log": path,
+            "result": result,
+            "samples": samples,
+            "end": end,
+            "records": list(log.events),
+            "outcome": state.outcome,
+            "history": [h[1:3] for h in state.history],
+        }
     finally:
         session.close()
 
@@ -147,14 +166,25 @@ def test_cpr_from_a_tracked_device_scenario(pack):
     assert len(ecg) == 1500 and 4.0 <= f_peak <= 7.0 and pleth[-250:].max() == 0.0
 
 
-PEA_RULES = ["help_called", "first_compressions", "epinephrine_asap", "rhythm_checks", "compression_fraction",
-             "epinephrine_interval", "epinephrine_dose", "no_shock_nonshockable", "airway"]
+PEA_RULES = [
+    "help_called",
+    "first_compressions",
+    "epinephrine_asap",
+    "rhythm_checks",
+    "compression_fraction",
+    "epinephrine_interval",
+    "epinephrine_dose",
+    "no_shock_nonshockable",
+    "airway",
+]
 
 
 @pytest.fixture(scope="module")
 def pea_runs(pack, tmp_path_factory):
-    return {"good": _run(pack, "code_blue_pea", tmp_path_factory),
-            "bad": _run(pack, "code_blue_pea_errors", tmp_path_factory)}
+    return {
+        "good": _run(pack, "code_blue_pea", tmp_path_factory),
+        "bad": _run(pack, "code_blue_pea_errors", tmp_path_factory),
+    }
 
 
 @pytest.mark.parametrize("rule", PEA_RULES)

@@ -36,13 +36,31 @@ CURRICULUM = textwrap.dedent("""
 """)
 
 
-def attempt(n: int, scenario: str = "peg_transfer", *, time_s: float = 40.0, path: float = 0.8,
-            drops: float = 0.0, score: float = 0.9, passed: bool = True) -> Attempt:
+def attempt(
+    n: int,
+    scenario: str = "peg_transfer",
+    *,
+    time_s: float = 40.0,
+    path: float = 0.8,
+    drops: float = 0.0,
+    score: float = 0.9,
+    passed: bool = True,
+) -> Attempt:
     """A synthetic attempt number ``n`` (minutes after 10:00) of the fls pack."""
-    return Attempt(f"00000000-0000-5000-8000-{n:012d}", "l-" + "a" * 32, f"{n:064x}", "fls", "1.0.0", scenario,
-                   "0.1.0", n, f"2026-03-01T10:{n:02d}:00+00:00", 60.0,
-                   AttemptScore(score, 1.0, passed, {"time_s": time_s, "path_length_m": path, "drops": drops},
-                                {"time_s": 48.0}), f"fls/{scenario}")
+    return Attempt(
+        f"00000000-0000-5000-8000-{n:012d}",
+        "l-" + "a" * 32,
+        f"{n:064x}",
+        "fls",
+        "1.0.0",
+        scenario,
+        "0.1.0",
+        n,
+        f"2026-03-01T10:{n:02d}:00+00:00",
+        60.0,
+        AttemptScore(score, 1.0, passed, {"time_s": time_s, "path_length_m": path, "drops": drops}, {"time_s": 48.0}),
+        f"fls/{scenario}",
+    )
 
 
 @pytest.fixture
@@ -69,7 +87,8 @@ def test_feedback_names_the_metrics_that_fell_short(curriculum):
     assert pegs.feedback == (
         "completion time 2.0x the proficiency level: move the next peg while the grasper travels",
         "path length 2.1x the proficiency level: plan your moves before lifting",
-        "drops 1, the proficiency level is 0")
+        "drops 1, the proficiency level is 0",
+    )
     later = progress(curriculum, [attempt(1), attempt(2), attempt(3, "pattern_cutting", score=0.5)])
     assert later[1].feedback == ("score 50%, 80% needed",)
     failed = progress(curriculum, [attempt(1), attempt(2), attempt(3, "pattern_cutting", passed=False)])
@@ -87,19 +106,31 @@ def test_module_for_a_whole_pack_and_completion(curriculum):
     assert report[2].attempts == 2 and next_module(report) is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nmodules: []\n", "non-empty list of modules"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p}\n  - {id: a, scenario: p}\n", "duplicate module id 'a'"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, requires: [b]}\n", "modules[0].requires: unknown module 'b'"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, requires: [b]}\n  - {id: b, scenario: p, requires: [a]}\n",
-     "cyclic prerequisites: a -> b -> a"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {consecutive: 0}}\n",
-     "modules[0].proficiency.consecutive: expected a whole number"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {metrics: {t: {at_most: 1, at_least: 0}}}}\n",
-     "give exactly one of at_least or at_most"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, proficency: {}}\n", "modules[0].proficency: unknown key"),
-    ("name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {min_score: 80}}\n", "expected a number from 0 to 1"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nmodules: []\n", "non-empty list of modules"),
+        ("name: x\nmodules:\n  - {id: a, scenario: p}\n  - {id: a, scenario: p}\n", "duplicate module id 'a'"),
+        ("name: x\nmodules:\n  - {id: a, scenario: p, requires: [b]}\n", "modules[0].requires: unknown module 'b'"),
+        (
+            "name: x\nmodules:\n  - {id: a, scenario: p, requires: [b]}\n  - {id: b, scenario: p, requires: [a]}\n",
+            "cyclic prerequisites: a -> b -> a",
+        ),
+        (
+            "name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {consecutive: 0}}\n",
+            "modules[0].proficiency.consecutive: expected a whole number",
+        ),
+        (
+            "name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {metrics: {t: {at_most: 1, at_least: 0}}}}\n",
+            "give exactly one of at_least or at_most",
+        ),
+        ("name: x\nmodules:\n  - {id: a, scenario: p, proficency: {}}\n", "modules[0].proficency: unknown key"),
+        (
+            "name: x\nmodules:\n  - {id: a, scenario: p, proficiency: {min_score: 80}}\n",
+            "expected a number from 0 to 1",
+        ),
+    ],
+)
 def test_invalid_curricula_name_file_and_key(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -110,9 +141,14 @@ def test_invalid_curricula_name_file_and_key(tmp_path, text, message):
 
 def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     runner = CliRunner()
-    env = {"VRMED_RECORDS_DIR": str(tmp_path / "store"), "VRMED_INSTITUTION_SECRET": "s" * 24,
-           "VRMED_RECORDS_CONFIG": "", "HOME": str(tmp_path)}
-    (tmp_path / "c.yaml").write_text(textwrap.dedent("""
+    env = {
+        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
+        "VRMED_INSTITUTION_SECRET": "s" * 24,
+        "VRMED_RECORDS_CONFIG": "",
+        "HOME": str(tmp_path),
+    }
+    (tmp_path / "c.yaml").write_text(
+        textwrap.dedent("""
         name: sandbox-basics
         title: Sandbox basics
         modules:
@@ -126,7 +162,8 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
           - id: more
             scenario: sandbox/ball_pit
             requires: [first-pokes]
-    """))
+    """)
+    )
     cur = ["progress", "Trainee-1", "--curriculum", str(tmp_path / "c.yaml")]
     res = runner.invoke(cli, cur, env=env)
     assert res.exit_code == 0, res.output
@@ -134,8 +171,12 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     assert "next: first-pokes at difficulty level 0.50" in res.output
     for i, args in enumerate((["--frames", "150"], ["--seconds", "6"], ["--seconds", "6"])):
         log = tmp_path / f"{i}.jsonl"
-        assert runner.invoke(cli, ["run", "sandbox", "--headless", "--seed", str(i), *args,
-                                   "--record", str(log)]).exit_code == 0
+        assert (
+            runner.invoke(
+                cli, ["run", "sandbox", "--headless", "--seed", str(i), *args, "--record", str(log)]
+            ).exit_code
+            == 0
+        )
         assert runner.invoke(cli, ["records", "add", str(log), "--learner", "trainee-1"], env=env).exit_code == 0
         if i == 0:
             res = runner.invoke(cli, cur, env=env)
@@ -150,8 +191,12 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
 
 
 def test_progress_without_the_pack_installed_still_shows_standing(tmp_path):
-    env = {"VRMED_RECORDS_DIR": str(tmp_path / "store"), "VRMED_INSTITUTION_SECRET": "s" * 24,
-           "VRMED_RECORDS_CONFIG": "", "HOME": str(tmp_path)}
+    env = {
+        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
+        "VRMED_INSTITUTION_SECRET": "s" * 24,
+        "VRMED_RECORDS_CONFIG": "",
+        "HOME": str(tmp_path),
+    }
     (tmp_path / "c.yaml").write_text("name: c\nmodules:\n  - {id: a, scenario: not_installed_pack/x}\n")
     res = CliRunner().invoke(cli, ["progress", "t", "--curriculum", str(tmp_path / "c.yaml")], env=env)
     assert res.exit_code == 0, res.output

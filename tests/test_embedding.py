@@ -1,18 +1,17 @@
-"""Visual embedding of a fine surface in a tet mesh (vrmed.systems.embedding)."""
+"""Visual embedding of a fine surface in a tet mesh (vrmed.systems.tissue.embedding)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.benchmarks import mesh_path
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import SurfaceMesh, load_surface_mesh, load_tet_mesh, tetrahedralize
-from vrmed.systems.embedding import embed_surface, update_embedding
-from vrmed.systems.softbody import step_softbody
+from vrmed.systems.tissue.embedding import embed_surface, update_embedding
+from vrmed.systems.tissue.solver import step_softbody
 
-MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
+MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,6 @@ def test_affine_motion_of_the_tets_moves_the_surface_affinely(sphere) -> None:
     np.testing.assert_allclose(emb.normals, vn, atol=1e-10)
 
 
-@pytest.mark.skipif(not MESHES.is_dir(), reason=f"shared meshes not found at {MESHES}")
 def test_liver_smooth_surface_follows_the_simulated_liver() -> None:
     tets = load_tet_mesh(MESHES / "liver.msh", scale=0.03)  # ~19 cm across: a human liver, in metres
     surface = load_surface_mesh(MESHES / "liver-smooth.obj", scale=0.03)

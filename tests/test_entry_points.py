@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import write_tree
 
 
@@ -17,8 +16,10 @@ from conftest import write_tree
 def installed_pack(tmp_path_factory):
     """Build and pip-install (into a private --target folder) a distribution declaring a pack."""
     src = tmp_path_factory.mktemp("src")
-    write_tree(src, {
-        "pyproject.toml": """
+    write_tree(
+        src,
+        {
+            "pyproject.toml": """
             [build-system]
             requires = ["setuptools>=68"]
             build-backend = "setuptools.build_meta"
@@ -36,14 +37,30 @@ def installed_pack(tmp_path_factory):
             [tool.setuptools.package-data]
             tinypack = ["*.yaml", "prefabs/*.yaml", "scenarios/*.yaml"]
         """,
-        "tinypack/__init__.py": '"""A tiny vrmed pack installed as a distribution."""\n',
-        "tinypack/pack.yaml": "name: tinypack\nversion: 0.3.0\ndefault_scenario: hello\n",
-        "tinypack/prefabs/things.yaml": "marker:\n  components:\n    Transform: {position: [0, 2, 0]}\n",
-        "tinypack/scenarios/hello.yaml": "duration: 0.5\nentities:\n  - {name: m, prefab: marker}\n",
-    })
+            "tinypack/__init__.py": '"""A tiny vrmed pack installed as a distribution."""\n',
+            "tinypack/pack.yaml": "name: tinypack\nversion: 0.3.0\ndefault_scenario: hello\n",
+            "tinypack/prefabs/things.yaml": "marker:\n  components:\n    Transform: {position: [0, 2, 0]}\n",
+            "tinypack/scenarios/hello.yaml": "duration: 0.5\nentities:\n  - {name: m, prefab: marker}\n",
+        },
+    )
     target = tmp_path_factory.mktemp("site")
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--target", str(target), str(src)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return target
 
@@ -66,16 +83,25 @@ def test_installed_pack_is_listed_and_runs(installed_pack):
 
 
 def test_not_installed_pack_is_unknown():
-    proc = subprocess.run([sys.executable, "-m", "vrmed", "run", "tinypack", "--headless"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vrmed", "run", "tinypack", "--headless"], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "no pack named 'tinypack'" in proc.stderr
 
 
 def test_broken_entry_point_warns_but_others_still_work(tmp_path):
     dist = tmp_path / "vrmed_broken-1.0.dist-info"
-    write_tree(dist, {"METADATA": "Metadata-Version: 2.1\nName: vrmed-broken\nVersion: 1.0\n",
-                      "entry_points.txt": "[vrmed.packs]\nbroken = no_such_module_xyz\n"})
+    write_tree(
+        dist,
+        {
+            "METADATA": "Metadata-Version: 2.1\nName: vrmed-broken\nVersion: 1.0\n",
+            "entry_points.txt": "[vrmed.packs]\nbroken = no_such_module_xyz\n",
+        },
+    )
     proc = _vrmed(tmp_path, "packs")
     assert proc.returncode == 0
     assert "sandbox 0.1.0" in proc.stdout
-    assert "warning: entry point broken (vrmed-broken): cannot load 'no_such_module_xyz': package 'no_such_module_xyz' is not installed" in proc.stderr
+    assert (
+        "warning: entry point broken (vrmed-broken): cannot load 'no_such_module_xyz': "
+        "package 'no_such_module_xyz' is not installed" in proc.stderr
+    )

@@ -23,7 +23,7 @@ def steps() -> list[tuple[str, str]]:
     for lang, body in BLOCK.findall(GUIDE.read_text(encoding="utf-8")):
         first, _, rest = body.partition("\n")
         if first.startswith("# file: "):
-            out.append(("file", first[len("# file: "):].strip() + "\n" + rest))
+            out.append(("file", first[len("# file: ") :].strip() + "\n" + rest))
         elif lang == "console":
             out += [("cmd", line[2:].strip()) for line in body.splitlines() if line.startswith("$ ")]
     return out
@@ -55,8 +55,12 @@ def test_following_the_guide_works(tmp_path, monkeypatch):
             for rel in argv[1:]:
                 (tmp_path / rel).unlink()
         elif argv[0] == "pytest":
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]],
-                                  capture_output=True, text=True, cwd=tmp_path)
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+            )
             assert proc.returncode == 0, proc.stdout + proc.stderr
             outputs.append(proc.stdout)
         else:

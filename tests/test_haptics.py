@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from vrmed import App, InputPlugin
-from vrmed.haptics import (HapticDisconnected, HapticInput, HapticLoop, HapticPlugin, HapticTarget,
-                           HapticUnavailable, SimulatedHapticDevice, open_openhaptics)
+from vrmed.haptics import (
+    HapticDisconnected,
+    HapticInput,
+    HapticLoop,
+    HapticPlugin,
+    HapticTarget,
+    HapticUnavailable,
+    SimulatedHapticDevice,
+    open_openhaptics,
+)
 
 
 def test_coupling_force_is_contact_plus_spring_minus_damper():

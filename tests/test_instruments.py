@@ -7,25 +7,35 @@ import time
 
 import numpy as np
 import pytest
+from conftest import write_tree
 
 from vrmed import App
-from vrmed.components.collider import Collider
-from vrmed.components.core import Name, Transform
-from vrmed.components.instrument import BodyWall, Instrument, InstrumentError
-from vrmed.components.planar import PlanarBody, WorkSurface
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.components.collision.collider import Collider
+from vrmed.components.instruments.instrument import BodyWall, Instrument, InstrumentError
+from vrmed.components.planar.bodies import PlanarBody, WorkSurface
+from vrmed.components.scene.core import Name, Transform
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.haptics import HapticTarget
 from vrmed.input import InputState
 from vrmed.mesh import box_tets
 from vrmed.packs import PackError, load_pack
-from vrmed.systems.collision import CollisionWorld
-from vrmed.systems.instruments import (InstrumentGrasped, InstrumentPlugin, InstrumentReleased,
-                                       InstrumentsCollided, InstrumentWorld, TissueBurned, TissueContactEnded,
-                                       TissueContactStarted, TissueCut, TissueTorn, tip_in_view, tool_pose)
-from vrmed.systems.planar import ObjectLanded, ObjectLifted, PlanarPlugin
-from vrmed.systems.softbody import SoftBodyPlugin, SoftBodySettings
-
-from conftest import write_tree
+from vrmed.systems.collision.system import CollisionWorld
+from vrmed.systems.instruments.plugin import InstrumentPlugin
+from vrmed.systems.instruments.system import (
+    InstrumentGrasped,
+    InstrumentReleased,
+    InstrumentsCollided,
+    InstrumentWorld,
+    TissueBurned,
+    TissueContactEnded,
+    TissueContactStarted,
+    TissueCut,
+    TissueTorn,
+    tip_in_view,
+    tool_pose,
+)
+from vrmed.systems.planar.system import ObjectLanded, ObjectLifted, PlanarPlugin
+from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings
 
 G = 9.80665
 DOWN = np.array([np.sqrt(0.5), -np.sqrt(0.5), 0.0, 0.0])  # tool shaft (local -z) pointing along world -y
@@ -73,10 +83,11 @@ def move(app: App, device: str, start, end, seconds: float, orientation=DOWN, cl
 def flap(app: App) -> tuple[int, SoftBody]:
     """A 6 x 1 x 3 cm flap lying on a box table (top at y = 0), clamped at its x = -3 cm end."""
     mesh = box_tets((0.06, 0.01, 0.03), (6, 2, 3), origin=(-0.03, 0.0005, -0.015))
-    body = SoftBody.from_mesh(mesh, TISSUE, pins=np.flatnonzero(mesh.points[:, 0] < -0.03 + 1e-9),
-                              velocity_damping=2.0)
-    app.spawn(Transform(position=np.array([0.0, -0.05, 0.0])),
-              Collider(shape="box", half_extents=np.array([0.1, 0.05, 0.1]), friction=0.5))
+    body = SoftBody.from_mesh(mesh, TISSUE, pins=np.flatnonzero(mesh.points[:, 0] < -0.03 + 1e-9), velocity_damping=2.0)
+    app.spawn(
+        Transform(position=np.array([0.0, -0.05, 0.0])),
+        Collider(shape="box", half_extents=np.array([0.1, 0.05, 0.1]), friction=0.5),
+    )
     return app.spawn(body, Name("flap")), body
 
 
@@ -104,7 +115,7 @@ def test_trocar_fulcrum_gives_four_degrees_of_freedom():
 
 
 def test_tip_in_view_needs_the_view_cone_and_a_clear_line_of_sight():
-    from vrmed.components.render import Endoscope
+    from vrmed.components.scene.render import Endoscope
 
     app = make_app(gravity=False)
     scope = app.spawn(Transform(position=np.array([0.0, 0.2, 0.0]), orientation=DOWN), Endoscope(fov_deg=70.0))
@@ -234,10 +245,11 @@ def components(tets: np.ndarray) -> int:
 def test_scissors_cut_separates_a_slab_into_two_pieces():
     app = make_app(gravity=False)
     mesh = box_tets((0.06, 0.004, 0.012), (12, 2, 4), origin=(-0.03, 0.0, -0.006))
-    body = SoftBody.from_mesh(mesh, Material(2.0e3, 0.45, 1000.0, damping=0.003),
-                              pins=np.flatnonzero(np.abs(mesh.points[:, 0]) > 0.03 - 1e-9))
+    body = SoftBody.from_mesh(
+        mesh, Material(2.0e3, 0.45, 1000.0, damping=0.003), pins=np.flatnonzero(np.abs(mesh.points[:, 0]) > 0.03 - 1e-9)
+    )
     ent = app.spawn(body)
-    tool = grasper(app, tool="scissors", jaw_length=0.04, cut_radius=0.005)
+    grasper(app, tool="scissors", jaw_length=0.04, cut_radius=0.005)
     cut = app.event_reader(TissueCut)
     hinge = np.array([0.0, 0.002, -0.015])  # blades along z, open above and below the slab
     drive(app, "hand", hinge, ALONG_Z, 0.0)
@@ -335,8 +347,10 @@ def test_haptic_force_balances_the_block_weight_and_the_table_reaction():
     mesh = box_tets((0.04, 0.02, 0.04), (4, 2, 4), origin=(-0.02, 0.0005, -0.02))
     body = SoftBody.from_mesh(mesh, Material(2.0e4, 0.45, 1000.0, damping=0.005), velocity_damping=5.0)
     app.spawn(body)
-    table = app.spawn(Transform(position=np.array([0.0, -0.01, 0.0])),
-                      Collider(shape="box", half_extents=np.array([0.1, 0.01, 0.1]), friction=0.5))
+    table = app.spawn(
+        Transform(position=np.array([0.0, -0.01, 0.0])),
+        Collider(shape="box", half_extents=np.array([0.1, 0.01, 0.1]), friction=0.5),
+    )
     tool = grasper(app, haptic=True)
     press = np.array([0.0, 0.0205 + 0.018 - 0.004, 0.0])  # closed jaw tip 4 mm into the top
     started, ended = app.event_reader(TissueContactStarted), app.event_reader(TissueContactEnded)
@@ -424,8 +438,9 @@ def test_instrument_prefabs_load_from_yaml(tmp_path):
               components:
                 Instrument: {tool: scissors, device: left_hand}
         """,
-        "scenarios/demo.yaml": ("duration: 0.1\nentities:\n  - {name: g, prefab: grasper}\n"
-                                "  - {name: s, prefab: scissors}\n"),
+        "scenarios/demo.yaml": (
+            "duration: 0.1\nentities:\n  - {name: g, prefab: grasper}\n  - {name: s, prefab: scissors}\n"
+        ),
     }
     session = build_session(load_pack(write_tree(tmp_path / "lap", files)), None)
     try:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from vrmed.input import ScriptedInput
-from vrmed.records.scoring import score_log
 from vrmed.recording import SessionLog
+from vrmed.records.scoring import score_log
 from vrmed.session import build_session, open_target, replay
 
 
@@ -107,8 +107,7 @@ def test_ring_dropped_off_the_board_is_lost_and_penalised(pack):
     hand.move([-0.16, 0.05, -0.03], 0.1)  # past the board edge at x = -0.12
     hand.jaw(0.0)
     hand.wait(hand.t + 0.5)
-    log = run_scenario(pack, "peg_transfer_quick", source=ScriptedInput({"left_hand": hand.keys}),
-                       seconds=hand.t + 0.2)
+    log = run_scenario(pack, "peg_transfer_quick", source=ScriptedInput({"left_hand": hand.keys}), seconds=hand.t + 0.2)
     assert len(kinds(log, "ObjectLost")) == 1
     m = mod.score(log)["metrics"]
     assert m["rings_lost_out_of_view"] == 1 and m["completed"] == 0
@@ -125,15 +124,22 @@ def test_metrics_of_a_synthetic_log_match_hand_computed_values(pack):
         t = k / 10
         x = 0.1 * min(t, 1.0)
         y = 0.05 + 0.1 * max(t - 2.0, 0.0)
-        inputs[k] = {"t": t, "data": {"left_hand": {"position": [x, y, 0.0], "orientation": down},
-                                      "right_hand": {"position": [0.0, 0.05, 0.0], "orientation": down}}}
+        inputs[k] = {
+            "t": t,
+            "data": {
+                "left_hand": {"position": [x, y, 0.0], "orientation": down},
+                "right_hand": {"position": [0.0, 0.05, 0.0], "orientation": down},
+            },
+        }
     ev = lambda t, kind, **d: {"t": t, "frame": int(t * 10), "type": f"x:{kind}", "data": d}  # noqa: E731
-    events = [ev(0.0, "EndoscopeView", lens=[0.05, 0.25, 0.0], axis=[0.0, -1.0, 0.0], fov_deg=70.0),
-              ev(0.5, "ObjectLifted", entity=1, by="left_grasper"),
-              ev(1.0, "ObjectReleased", entity=1, by="left_grasper", height=0.05),
-              ev(1.1, "ObjectLanded", entity=1, peg=-1, x=0.0, y=0.0),
-              ev(2.0, "RingPlaced", ring="ring_0", peg="peg_R0", transfer=1),
-              ev(2.5, "TaskCompleted", task="peg_transfer", rings=1)]
+    events = [
+        ev(0.0, "EndoscopeView", lens=[0.05, 0.25, 0.0], axis=[0.0, -1.0, 0.0], fov_deg=70.0),
+        ev(0.5, "ObjectLifted", entity=1, by="left_grasper"),
+        ev(1.0, "ObjectReleased", entity=1, by="left_grasper", height=0.05),
+        ev(1.1, "ObjectLanded", entity=1, peg=-1, x=0.0, y=0.0),
+        ev(2.0, "RingPlaced", ring="ring_0", peg="peg_R0", transfer=1),
+        ev(2.5, "TaskCompleted", task="peg_transfer", rings=1),
+    ]
     log = SimpleNamespace(inputs=inputs, events=events, header={"scenario": "peg_transfer"})
     m = pack.module.score(log)["metrics"]
     assert m["task_time_s"] == pytest.approx(2.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vrmed.records.scoring import score_log
 from vrmed.recording import SessionLog
+from vrmed.records.scoring import score_log
 from vrmed.session import build_session, open_target
 
 

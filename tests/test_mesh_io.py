@@ -1,4 +1,4 @@
-"""Mesh IO, generators and quality checks (vrmed.mesh) against the SOFA meshes in shared/data."""
+"""Mesh IO, generators and quality checks (vrmed.mesh) against the SOFA meshes in benchmarks/meshes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vrmed.benchmarks import mesh_path
 from vrmed.errors import VrmedError
 from vrmed.mesh import (
     MeshError,
@@ -22,10 +23,9 @@ from vrmed.mesh import (
     tetrahedralize,
 )
 
-MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
-needs_meshes = pytest.mark.skipif(not MESHES.is_dir(), reason=f"shared meshes not found at {MESHES}")
+MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
 
-# (file, nodes, tets) as stated in shared/data/meshes/README.md; raptor has 2 nodes no tet uses
+# (file, nodes, tets) as stated in benchmarks/meshes/README.md; raptor has 2 nodes no tet uses
 GOOD_TET_MESHES = [
     ("liver.msh", 181, 596),
     ("liver2.msh", 507, None),
@@ -37,7 +37,6 @@ GOOD_TET_MESHES = [
 ]
 
 
-@needs_meshes
 @pytest.mark.parametrize("name,nodes,tets", GOOD_TET_MESHES)
 def test_real_tet_meshes_load_with_positive_volume(name: str, nodes: int, tets: int | None) -> None:
     mesh = load_tet_mesh(MESHES / name)
@@ -54,7 +53,6 @@ def test_real_tet_meshes_load_with_positive_volume(name: str, nodes: int, tets: 
     assert enclosed == pytest.approx(vol.sum(), rel=1e-9)
 
 
-@needs_meshes
 def test_legacy_gmsh_v1_noncontiguous_node_ids_and_scale() -> None:
     # liver2.msh numbers its nodes 2, 9, 17, ...: ids must be mapped, not used as indices
     first = (MESHES / "liver2.msh").read_text().splitlines()[2].split()
@@ -63,7 +61,6 @@ def test_legacy_gmsh_v1_noncontiguous_node_ids_and_scale() -> None:
     np.testing.assert_allclose(mesh.points[0], 0.01 * np.array([float(v) for v in first[1:4]]))
 
 
-@needs_meshes
 def test_six_tetra_bad_is_rejected_naming_repeated_ids_and_the_inverted_tet() -> None:
     with pytest.raises(MeshError) as err:
         load_tet_mesh(MESHES / "6_tetra_bad.msh")
@@ -74,7 +71,6 @@ def test_six_tetra_bad_is_rejected_naming_repeated_ids_and_the_inverted_tet() ->
     assert isinstance(err.value, VrmedError)
 
 
-@needs_meshes
 def test_broken_vtu_reports_declared_versus_stored_counts() -> None:
     with pytest.raises(MeshError) as err:
         load_tet_mesh(MESHES / "Armadillo_Tetra_4406_for_test_broken.vtu")
@@ -83,7 +79,6 @@ def test_broken_vtu_reports_declared_versus_stored_counts() -> None:
     assert 'NumberOfCells="4407"' in msg
 
 
-@needs_meshes
 def test_broken_vtk_reports_point_count_and_text_mangled_binary() -> None:
     with pytest.raises(MeshError) as err:
         load_surface_mesh(MESHES / "liver_for_test_broken.vtk")
@@ -92,7 +87,6 @@ def test_broken_vtk_reports_point_count_and_text_mangled_binary() -> None:
     assert "converted to text" in msg
 
 
-@needs_meshes
 def test_surface_files_load() -> None:
     obj = load_surface_mesh(MESHES / "liver-smooth.obj")
     assert obj.points.shape == (2194, 3) and obj.triangles.shape == (4384, 3)
@@ -102,7 +96,6 @@ def test_surface_files_load() -> None:
         load_tet_mesh(MESHES / "liver.vtk")
 
 
-@needs_meshes
 def test_self_intersecting_surface_gives_a_clear_tetgen_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(MeshError, match="self-intersections"):

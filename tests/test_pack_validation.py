@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import write_tree
 
 from vrmed.packs import PackError, load_pack
 from vrmed.session import build_session
 
-from conftest import write_tree
-
-SYSTEMS = '''
+SYSTEMS = """
 from dataclasses import dataclass
 import vrmed
 
@@ -25,7 +24,7 @@ class Ball:
 @vrmed.system("logic")
 def roll(app):
     pass
-'''
+"""
 
 GOOD = {
     "pack.yaml": """
@@ -78,44 +77,56 @@ def test_good_pack_loads(tmp_path):
 
 
 def test_unknown_component(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         ball:
           components:
             Bal: {radius: 0.1}
-    """, scenarios__one_yaml="entities: []\n")
+    """,
+        scenarios__one_yaml="entities: []\n",
+    )
     from vrmed.components import CORE_COMPONENTS
 
     known = ", ".join(sorted(["Ball"] + [c.__name__ for c in CORE_COMPONENTS]))
     assert problems(root) == [
-        f"demo/prefabs/things.yaml:3: ball.components.Bal: unknown component 'Bal'; known components: {known}"]
+        f"demo/prefabs/things.yaml:3: ball.components.Bal: unknown component 'Bal'; known components: {known}"
+    ]
 
 
 def test_wrong_type(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         ball:
           components:
             Ball:
               radius: big
               bounces: 2.5
             Transform: {position: [0, 1]}
-    """, scenarios__one_yaml="entities: []\n")
+    """,
+        scenarios__one_yaml="entities: []\n",
+    )
     assert problems(root) == [
         "demo/prefabs/things.yaml:4: ball.components.Ball.radius: expected a number, got string 'big'",
-        "demo/prefabs/things.yaml:6: ball.components.Transform.position: expected a list of 3 numbers, "
-        "got list [0, 1]",
+        "demo/prefabs/things.yaml:6: ball.components.Transform.position: expected a list of 3 numbers, got list [0, 1]",
     ]
 
 
 def test_unknown_field_and_missing_required_field(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         ball:
           components:
             Ball: {radius: 0.1, colour: red}
-    """, scenarios__one_yaml="""
+    """,
+        scenarios__one_yaml="""
         entities:
           - components:
               Ball: {}
-    """)
+    """,
+    )
     assert problems(root) == [
         "demo/prefabs/things.yaml:3: ball.components.Ball.colour: unknown field for Ball "
         "(known fields: bounces, label, radius)",
@@ -124,26 +135,34 @@ def test_unknown_field_and_missing_required_field(tmp_path):
 
 
 def test_missing_mesh_file(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         organ:
           components:
             VisualMesh: {mesh: assets/liver.obj}
-    """, scenarios__one_yaml="entities: []\n")
+    """,
+        scenarios__one_yaml="entities: []\n",
+    )
     (msg,) = problems(root)
-    assert msg.startswith("demo/prefabs/things.yaml:3: organ.components.VisualMesh.mesh: file not found: "
-                          "'assets/liver.obj' (looked for ")
+    assert msg.startswith(
+        "demo/prefabs/things.yaml:3: organ.components.VisualMesh.mesh: file not found: 'assets/liver.obj' (looked for "
+    )
     assert msg.endswith("put the file in the pack or fix the path, which is relative to the pack folder")
 
 
 def test_duplicate_prefab_ids_across_files_and_within_a_file(tmp_path):
-    root = make_pack(tmp_path, prefabs__more_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__more_yaml="""
         ball:
           components: {}
         cube:
           components: {}
         cube:
           components: {}
-    """)
+    """,
+    )
     assert problems(root) == [
         "demo/prefabs/more.yaml:5: cube: duplicate key (first defined on line 3)",
         "demo/prefabs/things.yaml:4: ball: duplicate prefab id 'ball' (first defined at demo/prefabs/more.yaml:1)",
@@ -151,17 +170,23 @@ def test_duplicate_prefab_ids_across_files_and_within_a_file(tmp_path):
 
 
 def test_duplicate_entity_names(tmp_path):
-    root = make_pack(tmp_path, scenarios__one_yaml="""
+    root = make_pack(
+        tmp_path,
+        scenarios__one_yaml="""
         entities:
           - {name: b, prefab: ball}
           - {name: b, prefab: ball}
-    """)
+    """,
+    )
     assert problems(root) == [
-        "demo/scenarios/one.yaml:3: entities[1].name: duplicate entity name 'b' (first used by entities[0])"]
+        "demo/scenarios/one.yaml:3: entities[1].name: duplicate entity name 'b' (first used by entities[0])"
+    ]
 
 
 def test_cyclic_extends(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         a:
           extends: c
         b:
@@ -170,7 +195,9 @@ def test_cyclic_extends(tmp_path):
           extends: b
         self_ref:
           extends: self_ref
-    """, scenarios__one_yaml="entities: []\n")
+    """,
+        scenarios__one_yaml="entities: []\n",
+    )
     assert problems(root) == [
         "demo/prefabs/things.yaml:1: a.extends: cyclic extends: a -> c -> b -> a",
         "demo/prefabs/things.yaml:7: self_ref.extends: cyclic extends: self_ref -> self_ref",
@@ -178,13 +205,17 @@ def test_cyclic_extends(tmp_path):
 
 
 def test_unknown_parent_and_unknown_prefab_in_scenario(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         ball:
           extends: sphere
-    """, scenarios__one_yaml="""
+    """,
+        scenarios__one_yaml="""
         entities:
           - prefab: cube
-    """)
+    """,
+    )
     assert problems(root) == [
         "demo/prefabs/things.yaml:1: ball.extends: extends unknown prefab 'sphere'",
         "demo/scenarios/one.yaml:2: entities[0].prefab: unknown prefab 'cube'; prefabs in this pack: none",
@@ -192,11 +223,14 @@ def test_unknown_parent_and_unknown_prefab_in_scenario(tmp_path):
 
 
 def test_schema_errors_missing_key_unknown_key_and_wrong_type(tmp_path):
-    root = make_pack(tmp_path, pack_yaml="""
+    root = make_pack(
+        tmp_path,
+        pack_yaml="""
         name: demo
         versoin: 1.0.0
         systems: roll
-    """)
+    """,
+    )
     assert problems(root) == [
         "demo/pack.yaml:1: missing required key 'version'",
         "demo/pack.yaml:1: unknown key 'versoin' was unexpected; allowed keys: default_scenario, description, "
@@ -206,25 +240,31 @@ def test_schema_errors_missing_key_unknown_key_and_wrong_type(tmp_path):
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
-    root = make_pack(tmp_path, scenarios__one_yaml="""
+    root = make_pack(
+        tmp_path,
+        scenarios__one_yaml="""
         entities:
           - prefab: ball
             name: [unclosed
-    """)
+    """,
+    )
     (msg,) = problems(root)
     assert msg.startswith("demo/scenarios/one.yaml:4: invalid YAML: ")
 
 
 def test_unknown_system_and_engine_range(tmp_path):
-    root = make_pack(tmp_path, pack_yaml="""
+    root = make_pack(
+        tmp_path,
+        pack_yaml="""
         name: demo
         version: 1.0.0
         engine: ">=99"
         systems: [roll, fly]
         plugins: [telepathy]
-    """)
+    """,
+    )
     from vrmed import __version__
-    from vrmed.plugins import BUILTIN_PLUGINS
+    from vrmed.plugins import available_plugins
 
     assert problems(root) == [
         f"demo/pack.yaml:3: engine: this pack needs vrmed >=99, but this is vrmed {__version__}; install a "
@@ -232,49 +272,58 @@ def test_unknown_system_and_engine_range(tmp_path):
         "demo/pack.yaml:4: systems[1]: unknown system 'fly': systems.py defines no function marked "
         "@vrmed.system with that name (defined: roll)",
         f"demo/pack.yaml:5: plugins[0]: unknown engine plugin 'telepathy'; available: "
-        f"{', '.join(sorted(BUILTIN_PLUGINS))}",
+        f"{', '.join(sorted(available_plugins()))}",
     ]
 
 
 def test_broken_systems_py_names_its_line(tmp_path):
     root = make_pack(tmp_path, systems_py="import vrmed\n\nx = 1 / 0\n")
     msgs = problems(root)
-    assert msgs[0] == ("demo/systems.py:3: error while importing the pack's systems: "
-                       "ZeroDivisionError: division by zero")
+    assert msgs[0] == (
+        "demo/systems.py:3: error while importing the pack's systems: ZeroDivisionError: division by zero"
+    )
 
 
 def test_all_problems_reported_together(tmp_path):
-    root = make_pack(tmp_path, prefabs__things_yaml="""
+    root = make_pack(
+        tmp_path,
+        prefabs__things_yaml="""
         ball:
           components:
             Ball: {radius: fast}
             Wheel: {}
-    """, scenarios__one_yaml="""
+    """,
+        scenarios__one_yaml="""
         entities:
           - prefab: nope
-    """)
+    """,
+    )
     assert len(problems(root)) == 3
 
 
 def test_missing_pack_yaml(tmp_path):
     (tmp_path / "empty").mkdir()
     assert problems(tmp_path / "empty") == [
-        "empty/pack.yaml: no pack.yaml: a pack folder must contain pack.yaml (run `vrmed new-pack NAME` for a template)"]
+        "empty/pack.yaml: no pack.yaml: a pack folder must contain pack.yaml (run `vrmed new-pack NAME` for a template)"
+    ]
 
 
 def test_invalid_pack_never_half_loads(tmp_path, monkeypatch):
     """A component that fails while being built (after validation) spawns nothing at all."""
-    root = make_pack(tmp_path, systems_py=SYSTEMS.replace(
-        "    label: str = \"ball\"\n",
-        "    label: str = \"ball\"\n    def __post_init__(self):\n"
-        "        if self.radius > 1: raise ValueError('radius above 1 m')\n"),
+    root = make_pack(
+        tmp_path,
+        systems_py=SYSTEMS.replace(
+            '    label: str = "ball"\n',
+            '    label: str = "ball"\n    def __post_init__(self):\n'
+            "        if self.radius > 1: raise ValueError('radius above 1 m')\n",
+        ),
         scenarios__one_yaml="""
         entities:
           - {name: ok, prefab: ball}
           - {name: huge, prefab: ball, components: {Ball: {radius: 2.0}}}
-    """)
-    assert problems(root) == [
-        "demo/scenarios/one.yaml:3: entities[1].components.Ball: invalid Ball: radius above 1 m"]
+    """,
+    )
+    assert problems(root) == ["demo/scenarios/one.yaml:3: entities[1].components.Ball: invalid Ball: radius above 1 m"]
 
 
 def test_good_pack_builds_a_session(tmp_path):

@@ -16,8 +16,22 @@ from vrmed.cli import cli
 def test_packaged_simulator_runs_its_default_scenario(tmp_path):
     runner = CliRunner()
     assert runner.invoke(cli, ["new-pack", "drill", "--dir", str(tmp_path)]).exit_code == 0
-    result = runner.invoke(cli, ["package", str(tmp_path / "drill"), "sandbox", "--name", "drillsim",
-                                 "--scenario", "drill/demo", "-o", str(tmp_path / "dist"), "--version", "2.1.0"])
+    result = runner.invoke(
+        cli,
+        [
+            "package",
+            str(tmp_path / "drill"),
+            "sandbox",
+            "--name",
+            "drillsim",
+            "--scenario",
+            "drill/demo",
+            "-o",
+            str(tmp_path / "dist"),
+            "--version",
+            "2.1.0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     exe = tmp_path / "dist" / "drillsim" / "drillsim"
     assert exe.is_file() and os.access(exe, os.X_OK)
@@ -27,14 +41,20 @@ def test_packaged_simulator_runs_its_default_scenario(tmp_path):
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("drillsim 2.1.0 (vrmed ")
     assert "packs: drill 0.1.0, sandbox 0.1.0; default scenario: drill/demo" in version.stdout
-    run = subprocess.run([str(exe), "--headless", "--frames", "180", "--json"], capture_output=True, text=True,
-                         env=env, timeout=300)
+    run = subprocess.run(
+        [str(exe), "--headless", "--frames", "180", "--json"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert (data["pack"], data["scenario"], data["frames"]) == ("drill", "demo", 180)
     assert data["summary"] == {"angles_rad": [3.0]}  # the pack's own Python system ran in the bundle
-    other = subprocess.run([str(exe), "run", "sandbox", "--headless", "--frames", "10", "--json"],
-                           capture_output=True, text=True, env=env, timeout=300)
+    other = subprocess.run(
+        [str(exe), "run", "sandbox", "--headless", "--frames", "10", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert other.returncode == 0 and json.loads(other.stdout)["pack"] == "sandbox"
 
 
@@ -42,8 +62,9 @@ def test_package_rejects_invalid_input(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["package", "sandbox", "--name", "bad name", "-o", str(tmp_path)])
     assert result.exit_code == 1 and "not a valid simulator name" in result.output
-    result = runner.invoke(cli, ["package", "sandbox", "--name", "x", "--scenario", "sandbox/nope",
-                                 "-o", str(tmp_path)])
+    result = runner.invoke(
+        cli, ["package", "sandbox", "--name", "x", "--scenario", "sandbox/nope", "-o", str(tmp_path)]
+    )
     assert result.exit_code == 1 and "has no scenario 'nope'" in result.output
     result = runner.invoke(cli, ["package", "nosuchpack", "--name", "x", "-o", str(tmp_path)])
     assert result.exit_code == 1 and "no pack named 'nosuchpack'" in result.output

@@ -8,11 +8,11 @@ import pytest
 
 from vrmed import App
 from vrmed.components import Name
-from vrmed.components.patient import Patient
-from vrmed.systems import clinical_events as ev
-from vrmed.systems.clinical_waveforms import capnogram, ecg, monitor_strip, pleth
-from vrmed.systems.physiology import PhysiologyPlugin, population
-from vrmed.systems.physiology_kernels import DRUG_SPECS, cpr_quality
+from vrmed.components.clinical.patient import Patient
+from vrmed.systems.clinical import events as ev
+from vrmed.systems.clinical.physiology import PhysiologyPlugin, population
+from vrmed.systems.clinical.physiology_kernels import DRUG_SPECS, cpr_quality
+from vrmed.systems.clinical.waveforms import capnogram, ecg, monitor_strip, pleth
 
 
 def make_app(rate: float = 20.0, **patients: Patient) -> App:
@@ -270,7 +270,7 @@ def test_bench_physiology_meets_the_target():
 
 def _device_cpr(rate: float, depth_cm: float, seconds: float = 20.0):
     """An App whose right controller compresses a VF patient's chest at rate/depth, then stops."""
-    from vrmed.components.patient import CompressionSensor
+    from vrmed.components.clinical.patient import CompressionSensor
     from vrmed.input import InputPlugin, ScriptedInput
 
     period = 60.0 / rate

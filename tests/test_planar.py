@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from vrmed import App
-from vrmed.components.planar import Peg, PlanarBody, WorkSurface
-from vrmed.systems.planar import GRAVITY, ObjectLanded, ObjectLost, PlanarPlugin, PlanarWorld
+from vrmed.components.planar.bodies import Peg, PlanarBody, WorkSurface
+from vrmed.systems.planar.system import GRAVITY, ObjectLanded, ObjectLost, PlanarPlugin, PlanarWorld
 
 
 def make_app(mu=0.3, **body_kw):
@@ -50,20 +50,22 @@ def test_ring_dropped_on_the_board_lands_when_free_fall_says_and_comes_to_rest()
 def test_sliding_stops_at_the_coulomb_distance(mu):
     """A ring launched at v0 on the board stops after v0^2 / (2 mu g)."""
     v0 = 0.4
-    app, ring, _ = make_app(mu=mu, position=np.array([-0.15, 0.8, 0.1]), velocity=np.array([v0, 0.0, 0.0]),
-                            mode="surface")
+    app, ring, _ = make_app(
+        mu=mu, position=np.array([-0.15, 0.8, 0.1]), velocity=np.array([v0, 0.0, 0.0]), mode="surface"
+    )
     app.step(180)
     body = app.get(ring, PlanarBody)
     travelled = body.position[0] + 0.15
-    expected = v0 ** 2 / (2 * mu * GRAVITY)
+    expected = v0**2 / (2 * mu * GRAVITY)
     assert travelled == pytest.approx(expected, rel=0.02)
     assert np.allclose(body.velocity, 0.0)
     app.close()
 
 
 def test_rim_keeps_a_fast_ring_on_the_board():
-    app, ring, _ = make_app(mu=0.05, position=np.array([0.1, 0.8, -0.1]), velocity=np.array([3.0, 0.0, 0.0]),
-                            mode="surface")
+    app, ring, _ = make_app(
+        mu=0.05, position=np.array([0.1, 0.8, -0.1]), velocity=np.array([3.0, 0.0, 0.0]), mode="surface"
+    )
     app.step(120)
     x, y, _ = app.get(app.query(WorkSurface)[0][0], WorkSurface).to_plane(app.get(ring, PlanarBody).position)
     assert abs(x) <= 0.2 and abs(y) <= 0.15

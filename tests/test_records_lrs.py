@@ -70,11 +70,24 @@ def ensure_ralph_venv() -> Path:
             return _venv_python()
         shutil.rmtree(RALPH_VENV, ignore_errors=True)  # a half-built venv from an interrupted run
         subprocess.run([sys.executable, "-m", "venv", str(RALPH_VENV)], check=True)
-        proc = subprocess.run([str(_venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                               *RALPH_REQUIREMENTS], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                str(_venv_python()),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                *RALPH_REQUIREMENTS,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
-            pytest.fail(f"could not install {RALPH_REQUIREMENTS} into {RALPH_VENV}:\n"
-                        f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+            pytest.fail(
+                f"could not install {RALPH_REQUIREMENTS} into {RALPH_VENV}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
         marker.write_text(" ".join(RALPH_REQUIREMENTS))
     return _venv_python()
 
@@ -94,13 +107,33 @@ class RalphServer:
         self.proc: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.auth = workdir / "auth.json"
-        self.env = {**os.environ, "RALPH_RUNSERVER_BACKEND": "fs", "RALPH_AUTH_FILE": str(self.auth),
-                    "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(workdir / "lrs"),
-                    "RALPH_APP_DIR": str(workdir / "app")}
+        self.env = {
+            **os.environ,
+            "RALPH_RUNSERVER_BACKEND": "fs",
+            "RALPH_AUTH_FILE": str(self.auth),
+            "RALPH_BACKENDS__LRS__FS__DEFAULT_DIRECTORY_PATH": str(workdir / "lrs"),
+            "RALPH_APP_DIR": str(workdir / "app"),
+        }
         if not self.auth.is_file():
             ralph = self.python.parent / "ralph"
-            subprocess.run([str(ralph), "auth", "-u", USER, "-p", PASSWORD, "-s", "all", "-M",
-                            "mailto:vrmed-ci@example.org", "-w"], env=self.env, check=True, capture_output=True)
+            subprocess.run(
+                [
+                    str(ralph),
+                    "auth",
+                    "-u",
+                    USER,
+                    "-p",
+                    PASSWORD,
+                    "-s",
+                    "all",
+                    "-M",
+                    "mailto:vrmed-ci@example.org",
+                    "-w",
+                ],
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
 
     @property
     def endpoint(self) -> str:
@@ -113,8 +146,12 @@ class RalphServer:
         (self.workdir / "launch.py").write_text(LAUNCHER)
         self.log = open(self.workdir / "server.log", "ab")
         mode = "create" if as_released else "append"
-        self.proc = subprocess.Popen([str(self.python), str(self.workdir / "launch.py"), str(self.port), mode],
-                                     env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(self.python), str(self.workdir / "launch.py"), str(self.port), mode],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -124,8 +161,10 @@ class RalphServer:
                     return
             time.sleep(0.1)
         self.stop()
-        pytest.fail(f"ralph did not start on port {self.port}:\n"
-                    + (self.workdir / "server.log").read_text(errors="replace")[-3000:])
+        pytest.fail(
+            f"ralph did not start on port {self.port}:\n"
+            + (self.workdir / "server.log").read_text(errors="replace")[-3000:]
+        )
 
     def stop(self) -> None:
         """Terminate the process (killed if it does not exit within 10 s)."""
@@ -162,8 +201,11 @@ def logs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("logs")
     runner = CliRunner()
     out = {}
-    for name, args in {"pass": ["--seconds", "6", "--seed", "1"], "fail": ["--frames", "120", "--seed", "2"],
-                       "pass2": ["--seconds", "6", "--seed", "3"]}.items():
+    for name, args in {
+        "pass": ["--seconds", "6", "--seed", "1"],
+        "fail": ["--frames", "120", "--seed", "2"],
+        "pass2": ["--seconds", "6", "--seed", "3"],
+    }.items():
         out[name] = folder / f"{name}.jsonl"
         res = runner.invoke(cli, ["run", "sandbox", "--headless", *args, "--record", str(out[name])])
         assert res.exit_code == 0, res.output
@@ -171,9 +213,15 @@ def logs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _env(store: Path, endpoint: str, password: str = PASSWORD) -> dict[str, str]:
-    return {"VRMED_RECORDS_DIR": str(store), "VRMED_LRS_ENDPOINT": endpoint, "VRMED_LRS_USERNAME": USER,
-            "VRMED_LRS_PASSWORD": password, "VRMED_INSTITUTION_SECRET": SECRET,
-            "VRMED_RECORDS_CONFIG": "", "HOME": str(store.parent)}
+    return {
+        "VRMED_RECORDS_DIR": str(store),
+        "VRMED_LRS_ENDPOINT": endpoint,
+        "VRMED_LRS_USERNAME": USER,
+        "VRMED_LRS_PASSWORD": password,
+        "VRMED_INSTITUTION_SECRET": SECRET,
+        "VRMED_RECORDS_CONFIG": "",
+        "HOME": str(store.parent),
+    }
 
 
 def _vrmed(env: dict[str, str], *args: str) -> tuple[int, str]:
@@ -205,8 +253,10 @@ def test_push_and_read_back(lrs, logs, tmp_path):
     attempts = store.attempts(learner)
     assert sorted(a.score.passed for a in attempts) == [False, True]
     for attempt in attempts:
-        sent = {json.loads(p.read_text())["statement"]["id"]: json.loads(p.read_text())["statement"]
-                for p in (store.learner_dir(learner) / "sent").glob("*.json")}
+        sent = {
+            json.loads(p.read_text())["statement"]["id"]: json.loads(p.read_text())["statement"]
+            for p in (store.learner_dir(learner) / "sent").glob("*.json")
+        }
         for sid in attempt.statement_ids:
             back = client.get_statement(sid)
             assert back is not None, f"statement {sid} not in the LRS"

@@ -12,14 +12,26 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed.cli import cli
 from vrmed.recording import SessionLog
-from vrmed.records import (AttemptScore, LrsClient, RecordsConfigError, RecordStore, RecordsStoreError,
-                           ScoringError, build_statements, iso_duration, load_config, make_attempt, pseudonymise,
-                           record_session, score_log, validate_statement)
-
-from conftest import write_tree
+from vrmed.records import (
+    AttemptScore,
+    LrsClient,
+    RecordsConfigError,
+    RecordsStoreError,
+    RecordStore,
+    ScoringError,
+    build_statements,
+    iso_duration,
+    load_config,
+    make_attempt,
+    pseudonymise,
+    record_session,
+    score_log,
+    validate_statement,
+)
 
 SECRET = "unit-test-institution-secret-42"
 
@@ -36,8 +48,12 @@ def sandbox_log(tmp_path_factory) -> Path:
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     """Records settings for one test (no LRS)."""
-    return {"VRMED_RECORDS_DIR": str(tmp_path / "store"), "VRMED_INSTITUTION_SECRET": SECRET,
-            "VRMED_RECORDS_CONFIG": "", "HOME": str(tmp_path)}
+    return {
+        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
+        "VRMED_INSTITUTION_SECRET": SECRET,
+        "VRMED_RECORDS_CONFIG": "",
+        "HOME": str(tmp_path),
+    }
 
 
 def _statements(log_path: Path, learner: str = "l-" + "0" * 32) -> list[dict]:
@@ -69,19 +85,22 @@ def test_statements_are_valid_xapi_and_stable(sandbox_log):
     assert not {s["id"] for s in other} & {s["id"] for s in first}  # another learner, other ids
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: s["result"]["score"].update(scaled=1.5), "scaled: must be between -1 and 1"),
-    (lambda s: s["result"]["score"].update(raw=25.0), "raw: must be between min and max"),
-    (lambda s: s["actor"].update(mbox="mailto:x@example.org"), "exactly one inverse functional identifier"),
-    (lambda s: s["result"].update(duration="6 seconds"), "ISO 8601 duration"),
-    (lambda s: s.update(mood="happy"), "statement.mood: not a statement property"),
-    (lambda s: s["context"].update(registration=None), "null values are not allowed"),
-    (lambda s: s.update(id="not-a-uuid"), "statement.id: must be a lower-case RFC 4122 UUID"),
-    (lambda s: s["verb"].update(id="passed"), "statement.verb.id: must be an IRI"),
-    (lambda s: s["result"]["extensions"].update({"pokes": 3}), "extension keys must be IRIs"),
-    (lambda s: s.update(timestamp="2026-11-25 10:00"), "ISO 8601 date-time with a time zone"),
-    (lambda s: s.pop("actor"), "statement.actor: required"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s["result"]["score"].update(scaled=1.5), "scaled: must be between -1 and 1"),
+        (lambda s: s["result"]["score"].update(raw=25.0), "raw: must be between min and max"),
+        (lambda s: s["actor"].update(mbox="mailto:x@example.org"), "exactly one inverse functional identifier"),
+        (lambda s: s["result"].update(duration="6 seconds"), "ISO 8601 duration"),
+        (lambda s: s.update(mood="happy"), "statement.mood: not a statement property"),
+        (lambda s: s["context"].update(registration=None), "null values are not allowed"),
+        (lambda s: s.update(id="not-a-uuid"), "statement.id: must be a lower-case RFC 4122 UUID"),
+        (lambda s: s["verb"].update(id="passed"), "statement.verb.id: must be an IRI"),
+        (lambda s: s["result"]["extensions"].update({"pokes": 3}), "extension keys must be IRIs"),
+        (lambda s: s.update(timestamp="2026-11-25 10:00"), "ISO 8601 date-time with a time zone"),
+        (lambda s: s.pop("actor"), "statement.actor: required"),
+    ],
+)
 def test_validator_catches_rule_breaks(sandbox_log, mutate, message):
     stmt = copy.deepcopy(_statements(sandbox_log)[2])
     mutate(stmt)
@@ -90,8 +109,13 @@ def test_validator_catches_rule_breaks(sandbox_log, mutate, message):
 
 
 def test_iso_durations():
-    assert [iso_duration(x) for x in (0, 6.0, 1.333, 59.999, 3725.456)] == \
-        ["PT0S", "PT6S", "PT1.33S", "PT1M0S", "PT1H2M5.46S"]
+    assert [iso_duration(x) for x in (0, 6.0, 1.333, 59.999, 3725.456)] == [
+        "PT0S",
+        "PT6S",
+        "PT1.33S",
+        "PT1M0S",
+        "PT1H2M5.46S",
+    ]
 
 
 def test_pseudonyms_are_keyed_stable_and_normalised():
@@ -153,8 +177,10 @@ def test_raw_learner_id_can_never_become_a_folder(tmp_path):
 
 def test_config_file_and_environment(tmp_path):
     cfg = tmp_path / "records.yaml"
-    cfg.write_text("lrs_endpoint: https://lrs.example.org/xAPI/\nlrs_username: vrmed\nlrs_password: pw\n"
-                   f"institution_secret: {SECRET}\nstore_dir: {tmp_path / 'a'}\n")
+    cfg.write_text(
+        "lrs_endpoint: https://lrs.example.org/xAPI/\nlrs_username: vrmed\nlrs_password: pw\n"
+        f"institution_secret: {SECRET}\nstore_dir: {tmp_path / 'a'}\n"
+    )
     c = load_config(cfg, env={})
     assert (c.lrs_endpoint, c.lrs_username, c.store_dir) == ("https://lrs.example.org/xAPI/", "vrmed", tmp_path / "a")
     assert c.homepage == "https://lrs.example.org/" and "pw" not in repr(c) and SECRET not in repr(c)
@@ -189,8 +215,9 @@ def test_requests_carry_version_header_and_basic_auth():
 
 def test_cli_errors_are_one_line(sandbox_log, env, tmp_path):
     runner = CliRunner()
-    res = runner.invoke(cli, ["records", "add", str(sandbox_log), "--learner", "x"],
-                        env={**env, "VRMED_INSTITUTION_SECRET": ""})
+    res = runner.invoke(
+        cli, ["records", "add", str(sandbox_log), "--learner", "x"], env={**env, "VRMED_INSTITUTION_SECRET": ""}
+    )
     assert res.exit_code == 1 and res.output.startswith("error: no institution secret configured")
     res = runner.invoke(cli, ["records", "push"], env=env)
     assert res.exit_code == 1 and "no learning record store configured" in res.output
@@ -199,9 +226,13 @@ def test_cli_errors_are_one_line(sandbox_log, env, tmp_path):
 
 
 def test_pack_without_score_or_with_a_bad_one(tmp_path):
-    pack = write_tree(tmp_path / "noscore", {
-        "pack.yaml": "name: noscore\nversion: 0.1.0\nengine: '>=0.1'\ndefault_scenario: s\n",
-        "scenarios/s.yaml": "title: S\nduration: 0.1\nentities: []\n"})
+    pack = write_tree(
+        tmp_path / "noscore",
+        {
+            "pack.yaml": "name: noscore\nversion: 0.1.0\nengine: '>=0.1'\ndefault_scenario: s\n",
+            "scenarios/s.yaml": "title: S\nduration: 0.1\nentities: []\n",
+        },
+    )
     log = tmp_path / "n.jsonl"
     assert CliRunner().invoke(cli, ["run", str(pack), "--headless", "--record", str(log)]).exit_code == 0
     with pytest.raises(ScoringError, match="defines no score\\(log\\)"):

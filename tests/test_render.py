@@ -15,9 +15,9 @@ import pytest
 
 from vrmed import App
 from vrmed.components import Transform, VisualMesh
-from vrmed.components.render import Camera, Light
+from vrmed.components.scene.render import Camera, Light
 from vrmed.errors import VrmedError
-from vrmed.render import DrawList, RenderUnavailable, create_context, encode_png, write_png
+from vrmed.render import DrawList, create_context, encode_png, write_png
 from vrmed.render.camera import project, view_projection
 from vrmed.render.meshes import MeshData, NormalScratch, vertex_normals
 
@@ -69,9 +69,9 @@ def test_sphere_covers_its_projected_disc(renderer):
     mask = (img != empty).any(axis=2)
     rows, cols = np.nonzero(mask)
     expected = math.tan(math.asin(radius / dist)) * (H / 2) / math.tan(math.radians(45.0) / 2)
-    assert abs((cols.max() + 1 - cols.min()) / 2 - expected) <= 1.0       # ~18.2 px
+    assert abs((cols.max() + 1 - cols.min()) / 2 - expected) <= 1.0  # ~18.2 px
     assert abs((rows.max() + 1 - rows.min()) / 2 - expected) <= 1.0
-    assert abs(mask.sum() - math.pi * expected ** 2) / (math.pi * expected ** 2) < 0.03
+    assert abs(mask.sum() - math.pi * expected**2) / (math.pi * expected**2) < 0.03
     cx, cy = project(np.zeros(3), renderer.view_proj, W, H)[0]
     assert abs(cols.mean() + 0.5 - cx) <= 0.5 and abs(rows.mean() + 0.5 - cy) <= 0.5
 
@@ -93,10 +93,10 @@ def test_burn_darkens_the_surface(renderer):
     finally:
         mesh.release()
     (lx, ly), (rx, ry) = project([[-0.3, 0, 0], [0.3, 0, 0]], view_projection(FRONT, W / H), W, H).astype(int)
-    burned = luminance(img[ly - 3:ly + 4, lx - 3:lx + 4]).mean()
-    healthy = luminance(img[ry - 3:ry + 4, rx - 3:rx + 4]).mean()
+    burned = luminance(img[ly - 3 : ly + 4, lx - 3 : lx + 4]).mean()
+    healthy = luminance(img[ry - 3 : ry + 4, rx - 3 : rx + 4]).mean()
     assert burned < 0.4 * healthy, (burned, healthy)
-    assert img[ry, rx, 0] > img[ry, rx, 2] + 40          # healthy tissue is red
+    assert img[ry, rx, 0] > img[ry, rx, 2] + 40  # healthy tissue is red
 
 
 TOP = Camera(position=np.array([0.0, 1.2, 1.2]), target=np.zeros(3), fov_deg=45.0, near=0.05, far=20.0)
@@ -137,14 +137,15 @@ def test_streamed_mesh_moves_without_reallocating(renderer):
     finally:
         mesh.release()
     vp = view_projection(FRONT, W / H)
-    shift = project([[0.3, 0, 0]], vp, W, H)[0, 0] - project([[0, 0, 0]], vp, W, H)[0, 0]   # ~21.7 px
+    shift = project([[0.3, 0, 0]], vp, W, H)[0, 0] - project([[0, 0, 0]], vp, W, H)[0, 0]  # ~21.7 px
     c0, c1 = np.nonzero(before)[1], np.nonzero(after)[1]
     assert abs((c1.min() - c0.min()) - shift) <= 1.0 and abs((c1.max() - c0.max()) - shift) <= 1.0
     assert before.sum() == pytest.approx(after.sum(), rel=0.05)
 
 
 def test_vertex_normals_of_a_curved_surface():
-    """Vertex normals of a fine welded sphere patch are within 1.5 degrees of the radial direction (boundary included)."""
+    """Vertex normals of a fine welded sphere patch are within 1.5 degrees of the radial direction
+    (boundary included)."""
     theta, phi = np.meshgrid(np.linspace(0.3, 1.2, 30), np.linspace(0.0, 1.0, 30), indexing="ij")
     pos = np.stack([np.sin(theta) * np.cos(phi), np.cos(theta), np.sin(theta) * np.sin(phi)], -1).reshape(-1, 3)
     _, faces = grid(30, 1.0)
@@ -159,9 +160,9 @@ def decode_png(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0] == zlib.crc32(kind + body)
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + body)
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -222,16 +223,21 @@ def test_plugin_draws_entities_and_drawlist_and_captures(ctx, tmp_path):
     obj = tmp_path / "box.obj"
     corners = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
     quads = [(1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4)]
-    obj.write_text("".join(f"v {x} {y} {z}\n" for x, y, z in corners)
-                   + "".join(f"f {a} {b} {c}\nf {a} {c} {d}\n" for a, b, c, d in quads))
+    obj.write_text(
+        "".join(f"v {x} {y} {z}\n" for x, y, z in corners)
+        + "".join(f"f {a} {b} {c}\nf {a} {c} {d}\n" for a, b, c, d in quads)
+    )
     plugin = RenderPlugin(W, H, capture_dir=tmp_path / "frames", every=2, context=ctx)
     app = App(seed=1)
     app.add_plugin(plugin)
     app.spawn(Transform(position=np.array([-0.15, 0.05, 0.0])), VisualMesh(str(obj), scale=0.05))
     app.spawn(Camera(position=np.array([0.0, 0.3, 0.7]), target=np.array([0.0, 0.05, 0.0])))
     ball = np.array([[0.15, 0.05, 0.0]])
-    app.add_system(lambda a: a.resource(DrawList).add_spheres(ball, 0.05, (0.2, 0.4, 0.9, 1.0)),
-                   in_set="render.prepare", name="test.balls")
+    app.add_system(
+        lambda a: a.resource(DrawList).add_spheres(ball, 0.05, (0.2, 0.4, 0.9, 1.0)),
+        in_set="render.prepare",
+        name="test.balls",
+    )
     digest = app.state_digest()
     app.run(frames=4)
     assert [p.name for p in plugin.captured] == ["frame_000000.png", "frame_000002.png"]
@@ -239,11 +245,11 @@ def test_plugin_draws_entities_and_drawlist_and_captures(ctx, tmp_path):
     assert img.shape == (H, W, 3) and np.array_equal(img, plugin.image())
     vp = view_projection(app.query(Camera)[0][1], W / H)
     (bx, by), (sx, sy) = project([[-0.15, 0.05, 0.0], [0.15, 0.05, 0.0]], vp, W, H).astype(int)
-    assert img[sy, sx, 2] > img[sy, sx, 0] + 40          # the blue ball
-    assert img[by, bx, 0] > img[by, bx, 2] + 30          # the default-coloured (reddish) box
+    assert img[sy, sx, 2] > img[sy, sx, 0] + 40  # the blue ball
+    assert img[by, bx, 0] > img[by, bx, 2] + 30  # the default-coloured (reddish) box
     assert app.state_digest() == digest and not app.resource(DrawList).spheres
     app.close()
-    assert plugin.renderer is None and ctx.info["GL_RENDERER"]   # the shared context is still alive
+    assert plugin.renderer is None and ctx.info["GL_RENDERER"]  # the shared context is still alive
 
 
 def test_sandbox_renders_through_its_hook_without_changing_the_simulation(ctx):
@@ -265,7 +271,7 @@ def test_sandbox_renders_through_its_hook_without_changing_the_simulation(ctx):
         if with_render:
             img = plugin.image()
             assert plugin.frames_drawn == 30
-            assert ((img[..., 0] > img[..., 2] + 60) & (img[..., 0] > 120)).sum() > 20   # red balls visible
+            assert ((img[..., 0] > img[..., 2] + 60) & (img[..., 0] > 120)).sum() > 20  # red balls visible
         session.close()
     assert digests[0] == digests[1]
 
@@ -277,8 +283,9 @@ def test_cli_capture_writes_frames_showing_the_scene(tmp_path):
     from vrmed.cli import cli
 
     out = tmp_path / "frames"
-    result = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--frames", "6", "--capture", str(out),
-                                      "--capture-every", "3"])
+    result = CliRunner().invoke(
+        cli, ["run", "sandbox", "--headless", "--frames", "6", "--capture", str(out), "--capture-every", "3"]
+    )
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in out.glob("*.png"))
     assert files == ["frame_000000.png", "frame_000003.png"]

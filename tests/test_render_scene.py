@@ -15,14 +15,14 @@ import pytest
 
 from vrmed import App
 from vrmed.components import Transform
-from vrmed.components.render import ActiveView, Camera, Endoscope
+from vrmed.components.scene.render import ActiveView, Camera, Endoscope
 from vrmed.errors import VrmedError
 from vrmed.render import DrawList
 from vrmed.render.camera import endoscope_camera, project, view_projection
 
 W, H = 160, 120
 FOV = 70.0
-F_PX = (H / 2) / math.tan(math.radians(FOV) / 2)      # focal length in pixels (~85.7)
+F_PX = (H / 2) / math.tan(math.radians(FOV) / 2)  # focal length in pixels (~85.7)
 SCOPE_POS = np.array([0.0, 0.20, 0.30])
 BALL_R = 0.004
 
@@ -48,8 +48,14 @@ def qmul(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Quaternion product p q (apply q, then p)."""
     w1, x1, y1, z1 = p
     w2, x2, y2, z2 = q
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+    return np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ]
+    )
 
 
 def ball_centroid(r, camera: Camera, centre: np.ndarray) -> tuple[float, float]:
@@ -108,7 +114,7 @@ def test_thirty_degree_scope_looks_away_from_the_light_post_and_sweeps_when_roll
 def test_scope_camera_math_offset_horizon_and_in_place_update():
     """tip_offset moves the lens along the shaft; keep_horizon keeps world +y as image up
     when the scope rolls; passing ``out`` rewrites one Camera in place."""
-    roll90 = quat((0, 0, 1), 90.0)                       # light post turned to -x
+    roll90 = quat((0, 0, 1), 90.0)  # light post turned to -x
     scope = Endoscope(angle_deg=30.0, tip_offset=0.25)
     cam = endoscope_camera(SCOPE_POS, roll90, scope)
     assert np.allclose(cam.position, SCOPE_POS + [0, 0, -0.25])
@@ -137,8 +143,11 @@ def test_plugin_watches_the_active_scope_and_switches_views(ctx):
     tool = app.spawn(Transform(position=SCOPE_POS.copy(), orientation=quat((0, 1, 0), 10.0)), Endoscope(angle_deg=30.0))
     room = app.spawn(Camera(position=np.array([0.0, 0.5, 1.0]), target=np.zeros(3)))
     ball = SCOPE_POS + [0, 0, -0.08]
-    app.add_system(lambda a: a.resource(DrawList).add_spheres(ball[None, :], BALL_R, (1, 1, 1, 1)),
-                   in_set="render.prepare", name="test.ball")
+    app.add_system(
+        lambda a: a.resource(DrawList).add_spheres(ball[None, :], BALL_R, (1, 1, 1, 1)),
+        in_set="render.prepare",
+        name="test.ball",
+    )
     try:
         app.step(1)
         expected = endoscope_camera(SCOPE_POS, quat((0, 1, 0), 10.0), Endoscope(angle_deg=30.0))
@@ -146,7 +155,7 @@ def test_plugin_watches_the_active_scope_and_switches_views(ctx):
         assert np.allclose(plugin.renderer.view_proj, view_projection(expected, W / H))
         img = plugin.image()
         px, py = project(ball, plugin.renderer.view_proj, W, H)[0].astype(int)
-        assert img[py, px].min() > 150                      # the ball, seen through the scope
+        assert img[py, px].min() > 150  # the ball, seen through the scope
 
         app.insert_resource(ActiveView(room))
         app.step(1)
@@ -204,8 +213,14 @@ def test_drawlist_capsules_reach_the_plugin_one_draw_per_batch(ctx):
     calls however many capsules they hold; the list is cleared after the frame."""
     from vrmed.render import RenderPlugin
 
-    plugin = RenderPlugin(W, H, context=ctx, samples=0, ground=False,
-                          camera=Camera(position=np.array([0.0, 0.2, 0.6]), target=np.array([0.0, 0.1, 0.0])))
+    plugin = RenderPlugin(
+        W,
+        H,
+        context=ctx,
+        samples=0,
+        ground=False,
+        camera=Camera(position=np.array([0.0, 0.2, 0.6]), target=np.array([0.0, 0.1, 0.0])),
+    )
     app = App(seed=0)
     app.add_plugin(plugin)
     tips = np.array([[-0.05, 0.08, 0.0], [0.05, 0.08, 0.0]])
@@ -224,8 +239,8 @@ def test_drawlist_capsules_reach_the_plugin_one_draw_per_batch(ctx):
         assert not app.resource(DrawList).capsules
         img = plugin.image()
         mid = project((tips[0] + handles[0]) / 2, plugin.renderer.view_proj, W, H)[0].astype(int)
-        shaft = img[mid[1], mid[0]].astype(int)               # a grey shaft where projected,
-        assert np.ptp(shaft) < 12 and abs(shaft[2] - 199) > 40   # not the background (178, 189, 199)
+        shaft = img[mid[1], mid[0]].astype(int)  # a grey shaft where projected,
+        assert np.ptp(shaft) < 12 and abs(shaft[2] - 199) > 40  # not the background (178, 189, 199)
         with pytest.raises(ValueError):
             app.resource(DrawList).add_capsules(tips, tips[:1], 0.01)
     finally:

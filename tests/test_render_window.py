@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from vrmed import App
-from vrmed.components.render import Camera
+from vrmed.components.scene.render import Camera
 from vrmed.render import DrawList
 
 W, H = 160, 120
@@ -31,7 +31,7 @@ def _die_with_parent() -> None:
         import ctypes
         import signal
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -42,9 +42,13 @@ def _start_xvfb() -> tuple[subprocess.Popen, str] | None:
     if xvfb is None:
         return None
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
     os.close(write_fd)
     number = b""
     try:
@@ -107,8 +111,11 @@ def _scene(window) -> tuple[App, object]:
     app = App(seed=0)
     app.add_plugin(plugin)
     app.spawn(Camera(position=np.array([0.0, 0.3, 0.8]), target=np.array([0.0, 0.1, 0.0])))
-    app.add_system(lambda a: a.resource(DrawList).add_spheres(np.array([[0.0, 0.1, 0.0]]), 0.08, (0.9, 0.1, 0.1, 1)),
-                   in_set="render.prepare", name="test.ball")
+    app.add_system(
+        lambda a: a.resource(DrawList).add_spheres(np.array([[0.0, 0.1, 0.0]]), 0.08, (0.9, 0.1, 0.1, 1)),
+        in_set="render.prepare",
+        name="test.ball",
+    )
     return app, plugin
 
 
@@ -144,7 +151,7 @@ def test_window_shows_the_rendered_frame(window):
     finally:
         window._glfw = spy.real
         app.close()
-    assert window.should_close                     # the plugin closed its window
+    assert window.should_close  # the plugin closed its window
 
 
 def test_escape_ends_the_run_cleanly_between_frames(window):
@@ -181,7 +188,7 @@ def test_cli_run_opens_a_window_and_paces_in_real_time(display):
         pytest.skip(f"this display cannot open a GL 3.3 window: {result.output.splitlines()[0]}")
     import json
 
-    data = json.loads(result.output[result.output.index("{"):])   # stdout (and stderr, mixed on click 8.1)
+    data = json.loads(result.output[result.output.index("{") :])  # stdout (and stderr, mixed on click 8.1)
     assert data["frames"] == 9 and data["wall_seconds"] >= 0.09
 
 

@@ -31,8 +31,13 @@ def test_log_has_header_inputs_events_and_footer(recorded):
     path, log, _ = recorded
     back = SessionLog.read(path)
     h = back.header
-    assert (h["pack"], h["pack_version"], h["scenario"], h["seed"], h["input"]) == \
-        ("sandbox", "0.1.0", "ball_pit", 7, "scripted")
+    assert (h["pack"], h["pack_version"], h["scenario"], h["seed"], h["input"]) == (
+        "sandbox",
+        "0.1.0",
+        "ball_pit",
+        7,
+        "scripted",
+    )
     assert len(back.inputs) == 360  # one sample per frame for 4 s at 90 Hz
     assert back.inputs[0]["data"]["right_hand"]["position"] == [-0.25, 0.05, 0.0]
     kinds = {e["type"].rsplit(":", 1)[1] for e in back.events}

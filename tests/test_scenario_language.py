@@ -6,18 +6,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed.cli import cli
 from vrmed.packs import PackError, load_pack
-from vrmed.scenario import (ExprError, InstructionShown, PromptPlayed, ScenarioState, StateEntered, compile_expr,
-                            evaluate_rubric)
+from vrmed.scenario import (
+    ExprError,
+    ScenarioState,
+    compile_expr,
+    evaluate_rubric,
+)
 from vrmed.scenario.model import EventRef, Rubric, Rule
 from vrmed.session import build_session
-from vrmed.systems.physiology import population
+from vrmed.systems.clinical.physiology import population
 
-from conftest import write_tree
-
-SYSTEMS = '''
+SYSTEMS = """
 from dataclasses import dataclass
 import vrmed
 
@@ -25,7 +28,7 @@ import vrmed
 class Ping(vrmed.Event):
     value: int
     note: str = ""
-'''
+"""
 
 GOOD = """
 duration: 6
@@ -99,9 +102,12 @@ learner:
 
 
 def make_pack(tmp_path: Path, scenario: str, **more: str) -> Path:
-    files = {"pack.yaml": "name: demo\nversion: 1.0.0\nplugins: [physiology]\ndefault_scenario: one\n",
-             "systems.py": SYSTEMS, "prefabs/p.yaml": "pt:\n  components:\n    Patient: {}\n",
-             "scenarios/one.yaml": scenario}
+    files = {
+        "pack.yaml": "name: demo\nversion: 1.0.0\nplugins: [physiology]\ndefault_scenario: one\n",
+        "systems.py": SYSTEMS,
+        "prefabs/p.yaml": "pt:\n  components:\n    Patient: {}\n",
+        "scenarios/one.yaml": scenario,
+    }
     files.update({f"scenarios/{k}.yaml": v for k, v in more.items()})
     return write_tree(tmp_path / "demo", files)
 
@@ -139,15 +145,21 @@ def test_undefined_variables_are_named_precisely(bad_problems):
         "demo/scenarios/one.yaml:13: script.states.waiting.transitions[1].when: undefined variable 'vars.pingz'; "
         "declared vars: pings",
     }
-    assert ("demo/scenarios/one.yaml:17: script.states.waiting.transitions[2].actions[0].set.other: "
-            "undefined variable 'other'; declared vars: pings") in bad_problems
+    assert (
+        "demo/scenarios/one.yaml:17: script.states.waiting.transitions[2].actions[0].set.other: "
+        "undefined variable 'other'; declared vars: pings"
+    ) in bad_problems
 
 
 def test_states_unknown_and_unreachable(bad_problems):
-    assert ("demo/scenarios/one.yaml:14: script.states.waiting.transitions[1].to: unknown state 'nowhere'; "
-            "states: waiting, orphan, done") in bad_problems
-    assert ("demo/scenarios/one.yaml:18: script.states.orphan: state 'orphan' is unreachable from the initial "
-            "state 'waiting'") in bad_problems
+    assert (
+        "demo/scenarios/one.yaml:14: script.states.waiting.transitions[1].to: unknown state 'nowhere'; "
+        "states: waiting, orphan, done"
+    ) in bad_problems
+    assert (
+        "demo/scenarios/one.yaml:18: script.states.orphan: state 'orphan' is unreachable from the initial "
+        "state 'waiting'"
+    ) in bad_problems
 
 
 def test_expressions_actions_and_prefabs(bad_problems):
@@ -177,14 +189,16 @@ def test_rubric_and_learner_errors(bad_problems):
     ]:
         assert expected in bad_problems
     assert _find(bad_problems, "demo/scenarios/one.yaml:32: learner[2].event: ").endswith(
-        "unknown event 'Pong'; known events: " + _find(bad_problems, "demo/scenarios/one.yaml:11:").split(
-            "known events: ")[1])
+        "unknown event 'Pong'; known events: "
+        + _find(bad_problems, "demo/scenarios/one.yaml:11:").split("known events: ")[1]
+    )
     assert len(bad_problems) == 18
 
 
 def test_schema_level_errors_and_uses(tmp_path):
-    root = make_pack(tmp_path, GOOD.replace("      final: true\n", "      final: yes please\n"),
-                     two="entities: []\nuses: nothing\n")
+    root = make_pack(
+        tmp_path, GOOD.replace("      final: true\n", "      final: yes please\n"), two="entities: []\nuses: nothing\n"
+    )
     assert problems(root) == [
         "demo/scenarios/one.yaml:27: script.states.done.final: expected true or false, got string 'yes please'",
         "demo/scenarios/two.yaml:2: uses: no other scenario named 'nothing' in this pack",
@@ -192,7 +206,9 @@ def test_schema_level_errors_and_uses(tmp_path):
 
 
 def test_final_state_required_and_final_without_transitions(tmp_path):
-    root = make_pack(tmp_path, """
+    root = make_pack(
+        tmp_path,
+        """
 entities: []
 script:
   initial: a
@@ -201,7 +217,8 @@ script:
       final: true
       transitions: [{after: 1, to: a}]
     b: {}
-""".lstrip())
+""".lstrip(),
+    )
     assert problems(root) == [
         "demo/scenarios/one.yaml:7: script.states.a.transitions: final state 'a' cannot have transitions",
         "demo/scenarios/one.yaml:8: script.states.b: state 'b' is unreachable from the initial state 'a'",
@@ -217,21 +234,32 @@ def good_run(tmp_path_factory):
         session.run(seconds=2.5)
         mid = {"rhythm": population(session.app).vitals(0)["rhythm"], "entities": len(session.app.entities())}
         session.run(seconds=1.0)
-        after_arrest = {"rhythm": population(session.app).vitals(0)["rhythm"],
-                        "entities": len(session.app.entities())}
+        after_arrest = {"rhythm": population(session.app).vitals(0)["rhythm"], "entities": len(session.app.entities())}
         session.run(seconds=2.5)
         state = session.app.resource(ScenarioState)
-        yield {"lines": lines, "mid": mid, "after_arrest": after_arrest, "state": state,
-               "events": list(session.recorder.log.events), "entities": len(session.app.entities())}
+        yield {
+            "lines": lines,
+            "mid": mid,
+            "after_arrest": after_arrest,
+            "state": state,
+            "events": list(session.recorder.log.events),
+            "entities": len(session.app.entities()),
+        }
     finally:
         session.close()
 
 
 def test_runtime_follows_events_conditions_and_timers(good_run):
-    entered = [(round(e["t"], 3), e["data"]["state"], e["data"]["trigger"])
-               for e in good_run["events"] if e["type"].endswith(":StateEntered")]
-    assert entered == [(0.0, "waiting", "start"), (3.0, "arrest", "when vars.pings >= 2"),
-                       (4.5, "done", "after 1.5 s when patient.arrest and count.Ping == 3")]
+    entered = [
+        (round(e["t"], 3), e["data"]["state"], e["data"]["trigger"])
+        for e in good_run["events"]
+        if e["type"].endswith(":StateEntered")
+    ]
+    assert entered == [
+        (0.0, "waiting", "start"),
+        (3.0, "arrest", "when vars.pings >= 2"),
+        (4.5, "done", "after 1.5 s when patient.arrest and count.Ping == 3"),
+    ]
     st = good_run["state"]
     assert st.ended and st.outcome == "finished" and st.vars == {"pings": 2}
 
@@ -244,7 +272,10 @@ def test_runtime_actions(good_run):
     types = [e["type"].rsplit(":", 1)[1] for e in good_run["events"]]
     assert "InstructionShown" in types and "PromptPlayed" in types and types.count("ScenarioEnded") == 1
     assert [e["data"] for e in good_run["events"] if e["type"].endswith(":Ping")] == [
-        {"value": 1, "note": ""}, {"value": 2, "note": ""}, {"value": 3, "note": "third"}]
+        {"value": 1, "note": ""},
+        {"value": 2, "note": ""},
+        {"value": 3, "note": "third"},
+    ]
 
 
 def test_trace_lines(good_run):
@@ -286,14 +317,35 @@ def test_rubric_rule_kinds_on_hand_written_records():
         Rule("dl", "deadline", "", 10, True, event="Go", within=5.0, start=EventRef("Start")),
         Rule("forb", "forbidden", "", 10, False, event="Drug", where=compile_expr("dose > 1")),
         Rule("int", "interval", "", 10, False, event="Drug", where=w, min=180.0, max=300.0),
-        Rule("nth", "nth", "", 10, False, event="Drug", where=w, n=2, expect=compile_expr("dose == 1"),
-             after_count=("Shock", None, 2)),
+        Rule(
+            "nth",
+            "nth",
+            "",
+            10,
+            False,
+            event="Drug",
+            where=w,
+            n=2,
+            expect=compile_expr("dose == 1"),
+            after_count=("Shock", None, 2),
+        ),
         Rule("frac", "fraction", "", 10, False, on="On", off="Off", min=0.8, max_pause=10.0, start=EventRef("On")),
         Rule("na", "deadline", "", 10, False, event="Go", within=1.0, start=EventRef("Never")),
     )
-    records = [rec(0, "On"), rec(1, "Start"), rec(7, "Go"), rec(10, "Drug", drug="epi", dose=1),
-               rec(50, "Off"), rec(62, "On"), rec(100, "Shock"), rec(200, "Drug", drug="epi", dose=1),
-               rec(260, "Drug", drug="epi", dose=3), rec(300, "Shock"), rec(310, "Off"), rec(315, "On")]
+    records = [
+        rec(0, "On"),
+        rec(1, "Start"),
+        rec(7, "Go"),
+        rec(10, "Drug", drug="epi", dose=1),
+        rec(50, "Off"),
+        rec(62, "On"),
+        rec(100, "Shock"),
+        rec(200, "Drug", drug="epi", dose=1),
+        rec(260, "Drug", drug="epi", dose=3),
+        rec(300, "Shock"),
+        rec(310, "Off"),
+        rec(315, "On"),
+    ]
     result = evaluate_rubric(Rubric(rules, 50.0), records, end_time=600.0)
     dl, forb, intv, nth, frac, na = result.rules
     assert not dl.passed and dl.value == 6.0
@@ -307,7 +359,9 @@ def test_rubric_rule_kinds_on_hand_written_records():
 
 
 def test_event_at_time_zero_reaches_the_initial_state(tmp_path):
-    root = make_pack(tmp_path, """
+    root = make_pack(
+        tmp_path,
+        """
 duration: 1
 rates: {display: 20, logic: 10, physics: null}
 entities: []
@@ -321,7 +375,8 @@ script:
       final: true
 learner:
   - {t: 0, event: Ping, value: 7}
-""".lstrip())
+""".lstrip(),
+    )
     session = build_session(load_pack(root), "one")
     try:
         session.run()

@@ -57,8 +57,13 @@ def test_sets_order_systems_without_naming_them(app):
     order = []
     app.add_system(lambda a: order.append("scoring"), in_set="logic.scoring", name="score")
     app.add_system(lambda a: order.append("scenario"), in_set="logic.scenario", name="scen")
-    app.add_system(lambda a: order.append("after-scenario"), stage="logic", after="logic.scenario",
-                   before="logic.scoring", name="mid")
+    app.add_system(
+        lambda a: order.append("after-scenario"),
+        stage="logic",
+        after="logic.scenario",
+        before="logic.scoring",
+        name="mid",
+    )
     app.add_system(lambda a: order.append("solve"), in_set="physics.solve", name="solve")
     app.add_system(lambda a: order.append("collide"), in_set="physics.collision", name="collide")
     app.step(2)
@@ -133,6 +138,9 @@ def test_seeded_rng_is_reproducible():
 
 def test_before_a_set_of_an_earlier_stage_is_an_error(app):
     app.add_system(lambda a: None, stage="logic", before="physics.solve", name="late")
-    with pytest.raises(ConfigError, match=r"system 'late' is in stage 'logic' but asks to run before set "
-                                          r"'physics.solve' \(stage 'physics'\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"system 'late' is in stage 'logic' but asks to run before set "
+        r"'physics.solve' \(stage 'physics'\)",
+    ):
         app.step()

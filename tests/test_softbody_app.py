@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
-from vrmed.systems.softbody import SoftBodyPlugin, SoftBodySettings, step_softbody
+from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings, step_softbody
 
 App = pytest.importorskip("vrmed.app").App
 
 
 def _body() -> SoftBody:
     mesh = box_tets((0.05, 0.05, 0.1), (2, 2, 4))
-    return SoftBody.from_mesh(mesh, Material(3.0e4, 0.45, 1000.0, damping=0.002),
-                              pins=np.flatnonzero(mesh.points[:, 2] < 1e-12))
+    return SoftBody.from_mesh(
+        mesh, Material(3.0e4, 0.45, 1000.0, damping=0.002), pins=np.flatnonzero(mesh.points[:, 2] < 1e-12)
+    )
 
 
 def test_plugin_steps_bodies_at_the_physics_rate() -> None:
@@ -36,9 +37,9 @@ def test_plugin_steps_bodies_at_the_physics_rate() -> None:
 def test_plugin_updates_embedded_surfaces_each_frame() -> None:
     import trimesh
 
-    from vrmed.components.softbody import EmbeddedSurface
+    from vrmed.components.tissue.softbody import EmbeddedSurface
     from vrmed.mesh import SurfaceMesh
-    from vrmed.systems.embedding import embed_surface
+    from vrmed.systems.tissue.embedding import embed_surface
 
     with App(seed=0) as app:
         app.add_plugin(SoftBodyPlugin())

@@ -6,27 +6,24 @@ arithmetic in a different order); per-tet measures to 1e-12.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.benchmarks import mesh_path
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets, load_tet_mesh
-from vrmed.systems import xpbd_kernels as K
-from vrmed.systems import xpbd_reference as R
-from vrmed.systems.softbody import elastic_energy, tet_strain, tet_stress, update_tet_measures
+from vrmed.systems.tissue import kernels as K
+from vrmed.systems.tissue import reference as R
+from vrmed.systems.tissue.solver import elastic_energy, tet_strain, tet_stress, update_tet_measures
 
 RTOL = 1e-12
-MESHES = Path(__file__).resolve().parents[2] / "shared/data/meshes"
+MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
 
 
 @pytest.fixture(scope="module")
 def perturbed_body() -> SoftBody:
     mesh = box_tets((0.06, 0.05, 0.04), (3, 3, 2))
-    body = SoftBody.from_mesh(
-        mesh, Material(5.0e4, 0.42, 1100.0, damping=0.003), pins=[0, 1], velocity_damping=2.0
-    )
+    body = SoftBody.from_mesh(mesh, Material(5.0e4, 0.42, 1100.0, damping=0.003), pins=[0, 1], velocity_damping=2.0)
     rng = np.random.default_rng(7)
     body.x += rng.normal(0.0, 0.004, body.x.shape)  # large, partly inverting distortion
     body.x[:2] = body.rest_points[:2]
@@ -51,14 +48,50 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody) -> None:
     # one block per phase: the colours run one after another, exactly like the reference
     empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
     K.step_kernel(
-        x_nb, v_nb, xp_nb, b.inv_mass, b.external_force, g, tets, Q, a_dev, a_hyd, m.gamma,
-        offsets, np.arange(ncol + 1, dtype=np.int64), empty_i, np.zeros((0, 3)), np.zeros((0, 3)),
-        empty_i, empty_i, empty_f, empty_f, dt, substeps, m.damping, b.velocity_damping,
+        x_nb,
+        v_nb,
+        xp_nb,
+        b.inv_mass,
+        b.external_force,
+        g,
+        tets,
+        Q,
+        a_dev,
+        a_hyd,
+        m.gamma,
+        offsets,
+        np.arange(ncol + 1, dtype=np.int64),
+        empty_i,
+        np.zeros((0, 3)),
+        np.zeros((0, 3)),
+        empty_i,
+        empty_i,
+        empty_f,
+        empty_f,
+        dt,
+        substeps,
+        m.damping,
+        b.velocity_damping,
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     for _ in range(substeps):
-        R.substep(x_np, v_np, xp_np, b.inv_mass, b.external_force, g, tets, Q, a_dev, a_hyd, m.gamma,
-                  offsets, dt / substeps, m.damping, b.velocity_damping)
+        R.substep(
+            x_np,
+            v_np,
+            xp_np,
+            b.inv_mass,
+            b.external_force,
+            g,
+            tets,
+            Q,
+            a_dev,
+            a_hyd,
+            m.gamma,
+            offsets,
+            dt / substeps,
+            m.damping,
+            b.velocity_damping,
+        )
     assert not np.allclose(x_np, b.x), "the step must do something"
     np.testing.assert_allclose(x_nb, x_np, rtol=RTOL, atol=RTOL * np.abs(x_np).max())
     np.testing.assert_allclose(v_nb, v_np, rtol=1e-9, atol=1e-9 * np.abs(v_np).max())
@@ -74,7 +107,9 @@ def test_tet_measures_match_numpy(perturbed_body: SoftBody) -> None:
     P = m.mu * F + m.model_lambda * (J - m.gamma)[:, None, None] * R.cofactor(F)
     cauchy = P @ np.transpose(F, (0, 2, 1)) / J[:, None, None]
     green = 0.5 * (np.transpose(F, (0, 2, 1)) @ F - np.eye(3))
-    psi = 0.5 * m.mu * (np.einsum("kij,kij->k", F, F) - 3) + 0.5 * m.model_lambda * ((J - m.gamma) ** 2 - (1 - m.gamma) ** 2)
+    psi = 0.5 * m.mu * (np.einsum("kij,kij->k", F, F) - 3) + 0.5 * m.model_lambda * (
+        (J - m.gamma) ** 2 - (1 - m.gamma) ** 2
+    )
     update_tet_measures(b)
     np.testing.assert_allclose(b.green, green, rtol=RTOL, atol=1e-12)
     np.testing.assert_allclose(b.cauchy, cauchy, rtol=1e-10, atol=1e-10 * np.abs(cauchy).max())
@@ -114,7 +149,7 @@ def test_stress_is_the_derivative_of_the_energy() -> None:
 
 def test_rest_state_is_exactly_stationary() -> None:
     body = SoftBody.from_mesh(box_tets((0.1, 0.1, 0.1), (3, 3, 3)), Material(1.0e5, 0.49, 1000.0))
-    from vrmed.systems.softbody import step_softbody
+    from vrmed.systems.tissue.solver import step_softbody
 
     step_softbody(body, 1 / 90, 10, (0.0, 0.0, 0.0))
     np.testing.assert_allclose(body.x, body.rest_points, atol=1e-15)
@@ -137,7 +172,6 @@ def test_slab_partition_is_race_free_on_a_box() -> None:
     _check_partition(SoftBody.from_mesh(box_tets((0.3, 0.1, 0.1), (12, 4, 4)), Material()))
 
 
-@pytest.mark.skipif(not MESHES.is_dir(), reason=f"shared meshes not found at {MESHES}")
 def test_slab_partition_is_race_free_on_the_raptor() -> None:
     body = SoftBody.from_mesh(load_tet_mesh(MESHES / "raptorTetra_19409.vtu", scale=0.1), Material())
     _check_partition(body)
@@ -147,7 +181,7 @@ def test_slab_partition_is_race_free_on_the_raptor() -> None:
 def test_inverted_rest_tets_are_harmless_to_the_solver() -> None:
     """A tet given with negative winding has F = I at rest all the same: no force, no NaN."""
     from vrmed.mesh import TetMesh
-    from vrmed.systems.softbody import step_softbody
+    from vrmed.systems.tissue.solver import step_softbody
 
     mesh = box_tets((0.05, 0.05, 0.05), (2, 2, 2))
     tets = mesh.tets.copy()
@@ -158,4 +192,6 @@ def test_inverted_rest_tets_are_harmless_to_the_solver() -> None:
     np.testing.assert_allclose(body.x, body.rest_points, atol=1e-15)
     step_softbody(body, 1 / 90, 10)  # and under gravity it falls as one piece, finite
     assert np.all(np.isfinite(body.x))
-    np.testing.assert_allclose(body.x[:, 1] - body.rest_points[:, 1], (body.x[:, 1] - body.rest_points[:, 1]).mean(), atol=1e-9)
+    np.testing.assert_allclose(
+        body.x[:, 1] - body.rest_points[:, 1], (body.x[:, 1] - body.rest_points[:, 1]).mean(), atol=1e-9
+    )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import MESHES, write_tree
 
 from vrmed.packs import PackError, load_pack
 from vrmed.session import build_session
-
-from conftest import SHARED_MESHES, write_tree
 
 PACK = {
     "pack.yaml": "name: tissue\nversion: 0.1.0\nplugins: [softbody]\ndefault_scenario: sag\n",
@@ -32,7 +31,7 @@ def test_box_softbody_from_yaml_deforms_under_gravity(tmp_path):
     pack = load_pack(write_tree(tmp_path / "tissue", PACK))
     session = build_session(pack, None)
     try:
-        from vrmed.components.softbody import SoftBody
+        from vrmed.components.tissue.softbody import SoftBody
 
         body = session.app.get(session.entities["organ"], SoftBody)
         assert body.material.youngs_modulus == 20000.0 and body.n_tets == 6 * 10 * 2 * 4
@@ -62,20 +61,22 @@ def test_softbody_yaml_errors_name_file_line_and_key(tmp_path):
     with pytest.raises(PackError) as info:
         load_pack(write_tree(tmp_path / "tissue", files))
     msgs = [str(i) for i in info.value.issues]
-    assert msgs[0] == ("tissue/prefabs/organs.yaml:5: slab.components.SoftBody.material: invalid Material: "
-                       "Material: Poisson ratio must be in [0, 0.5), got 0.6.")
-    assert msgs[1].startswith("tissue/prefabs/organs.yaml:9: both.components.SoftBody.mesh: file not found: "
-                              "'assets/none.msh'")
+    assert msgs[0] == (
+        "tissue/prefabs/organs.yaml:5: slab.components.SoftBody.material: invalid Material: "
+        "Material: Poisson ratio must be in [0, 0.5), got 0.6."
+    )
+    assert msgs[1].startswith(
+        "tissue/prefabs/organs.yaml:9: both.components.SoftBody.mesh: file not found: 'assets/none.msh'"
+    )
 
 
-@pytest.mark.skipif(not (SHARED_MESHES / "liver.msh").is_file(), reason="shared meshes not present")
 def test_real_liver_mesh_from_yaml(tmp_path):
     files = dict(PACK)
     files["prefabs/organs.yaml"] = f"""
         liver:
           components:
             SoftBody:
-              mesh: {SHARED_MESHES / 'liver.msh'}
+              mesh: {MESHES / "liver.msh"}
               scale: 0.01
               offset: [0.0, 0.1, 0.0]
               material: {{youngs_modulus: 1500.0, poisson_ratio: 0.45, density: 1060.0}}
@@ -84,7 +85,7 @@ def test_real_liver_mesh_from_yaml(tmp_path):
     files["scenarios/sag.yaml"] = "duration: 0.1\nentities:\n  - {name: organ, prefab: liver}\n"
     session = build_session(load_pack(write_tree(tmp_path / "tissue", files)), None)
     try:
-        from vrmed.components.softbody import SoftBody
+        from vrmed.components.tissue.softbody import SoftBody
 
         body = session.app.get(session.entities["organ"], SoftBody)
         assert body.n_vertices == 181 and body.n_tets == 596  # the README's counts for liver.msh

@@ -13,15 +13,15 @@ import warnings
 import numpy as np
 import pytest
 
-from vrmed.components.softbody import Material, SoftBody
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
-from vrmed.systems.softbody import (
+from vrmed.systems.tissue.solver import (
     STABLE_RATIO,
     elastic_energy,
     kinetic_energy,
     max_principal_strain,
-    stiffness_ratio,
     step_softbody,
+    stiffness_ratio,
     tet_strain,
     tet_stress,
     total_volume,

@@ -4,12 +4,11 @@ scene (12 casualties) is scored for accuracy, over- and under-triage and time pe
 from __future__ import annotations
 
 import pytest
+from conftest import run_scenario
 
 from vrmed.session import open_target
-from vrmed.systems.clinical_metrics import triage_metrics
-from vrmed.systems.clinical_triage import start_triage
-
-from conftest import run_scenario
+from vrmed.systems.clinical.metrics import triage_metrics
+from vrmed.systems.clinical.triage import start_triage
 
 # (walking, rr, breathes after airway repositioning, radial pulse, capillary refill s, follows commands) -> START
 CASES = [
@@ -33,16 +32,34 @@ CASES = [
 @pytest.mark.parametrize("findings,expected", CASES)
 def test_start_decisions_match_the_algorithm(findings, expected):
     walking, rr, airway, radial, refill, commands = findings
-    assert start_triage(walking=walking, rr=rr, breathes_after_airway=airway, radial_pulse=radial,
-                        cap_refill_s=refill, follows_commands=commands) == expected
+    assert (
+        start_triage(
+            walking=walking,
+            rr=rr,
+            breathes_after_airway=airway,
+            radial_pulse=radial,
+            cap_refill_s=refill,
+            follows_commands=commands,
+        )
+        == expected
+    )
 
 
 # What the scene's casualties are (written from their findings in triage.yaml, by hand).
-SCENE = {"walker_1": "minor", "walker_2": "minor", "apnoeic_airway": "immediate", "apnoeic_dead": "expectant",
-         "tachypnoea": "immediate", "no_radial_pulse": "immediate", "slow_refill": "immediate",
-         "confused": "immediate", "leg_fracture": "delayed", "burns": "delayed", "abdominal_pain": "delayed",
-         "walking_head_injury": "minor"}
-
+SCENE = {
+    "walker_1": "minor",
+    "walker_2": "minor",
+    "apnoeic_airway": "immediate",
+    "apnoeic_dead": "expectant",
+    "tachypnoea": "immediate",
+    "no_radial_pulse": "immediate",
+    "slow_refill": "immediate",
+    "confused": "immediate",
+    "leg_fracture": "delayed",
+    "burns": "delayed",
+    "abdominal_pain": "delayed",
+    "walking_head_injury": "minor",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +69,9 @@ def runs():
 
 
 def test_scene_has_every_start_branch_and_assessment_matches(runs):
-    assessed = {r["data"]["patient"]: r["data"] for r in runs["good"]["records"]
-                if r["type"].endswith(":CasualtyAssessed")}
+    assessed = {
+        r["data"]["patient"]: r["data"] for r in runs["good"]["records"] if r["type"].endswith(":CasualtyAssessed")
+    }
     assert {p: d["expected"] for p, d in assessed.items()} == SCENE
     assert len(SCENE) >= 10 and set(SCENE.values()) == {"minor", "delayed", "immediate", "expectant"}
     assert assessed["no_radial_pulse"]["radial_pulse"] is False  # SBP 70 < 80: no palpable radial pulse
@@ -82,5 +100,8 @@ def test_learner_with_errors_metrics(runs):
     assert not r.passed
     assert {v["data"]["patient"] for v in r.rule("no_under_triage").violations} == {"tachypnoea", "no_radial_pulse"}
     assert {v["data"]["patient"] for v in r.rule("no_over_triage").violations} == {
-        "walker_2", "leg_fracture", "apnoeic_dead"}
+        "walker_2",
+        "leg_fracture",
+        "apnoeic_dead",
+    }
     assert not r.rule("pace").passed and r.rule("all_tagged").passed

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed.cli import cli
-
-from conftest import write_tree
 
 YAML_ONLY = {
     "pack.yaml": "name: plain\nversion: 1.0.0\ndefault_scenario: s\n",

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from vrmed import App
+from vrmed.geometry import quat_from_axis_angle, quat_yaw
 from vrmed.input import InputPlugin, InputState
 from vrmed.recording import RecorderPlugin
 from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, ControllerState, DeviceConfig, EyeView, Fov, MotionScript, Pose
 from vrmed.xr.comfort import ComfortRig, ComfortSettings
-from vrmed.xr.geometry import quat_from_axis_angle, quat_yaw
 from vrmed.xr.interface import XrFrame
 
 PERIOD_NS = 11_111_111
@@ -25,16 +25,28 @@ PERIOD_NS = 11_111_111
 def frame(i: int, stick_x: float = 0.0, head_yaw: float = 0.0) -> XrFrame:
     head = Pose((0.3, 1.6, -0.2), quat_from_axis_angle((0, 1, 0), head_yaw))
     eye = EyeView(0, head, Fov(-0.8, 0.8, 0.8, -0.8), 8, 8)
-    return XrFrame(i, i * PERIOD_NS, PERIOD_NS, True, head, (eye,),
-                   {RIGHT_HAND: ControllerState(Pose((0.2, 1.0, -0.3)), {"thumbstick_x": stick_x})})
+    return XrFrame(
+        i,
+        i * PERIOD_NS,
+        PERIOD_NS,
+        True,
+        head,
+        (eye,),
+        {RIGHT_HAND: ControllerState(Pose((0.2, 1.0, -0.3)), {"thumbstick_x": stick_x})},
+    )
 
 
 # -- settings -----------------------------------------------------------------------------------
 def test_settings_validate_and_pick_the_reference_space():
     assert ComfortSettings(reference="seated").reference_space == "LOCAL"
     assert ComfortSettings(reference="standing").reference_space == "STAGE"
-    for bad in ({"reference": "lying"}, {"refresh_hz": 0}, {"snap_turn_deg": -5}, {"vignette": 1.5},
-                {"turn_hand": "foot"}):
+    for bad in (
+        {"reference": "lying"},
+        {"refresh_hz": 0},
+        {"snap_turn_deg": -5},
+        {"vignette": 1.5},
+        {"turn_hand": "foot"},
+    ):
         with pytest.raises(ValueError):
             ComfortSettings(**bad)
 
@@ -42,9 +54,22 @@ def test_settings_validate_and_pick_the_reference_space():
 # -- snap turn ------------------------------------------------------------------------------------
 def test_snap_turn_rotates_exactly_once_per_flick_about_the_head():
     rig = ComfortRig(ComfortSettings(snap_turn_deg=30.0))
-    sticks = [0.0, 0.9, 1.0, 1.0, 0.8, 0.5, 0.9,  # one flick, held, wobbling above the reset zone
-              0.1, 0.95, 0.0,                      # back to centre, flick right again
-              -0.2, -0.9, -1.0, 0.0]               # flick left
+    sticks = [
+        0.0,
+        0.9,
+        1.0,
+        1.0,
+        0.8,
+        0.5,
+        0.9,  # one flick, held, wobbling above the reset zone
+        0.1,
+        0.95,
+        0.0,  # back to centre, flick right again
+        -0.2,
+        -0.9,
+        -1.0,
+        0.0,
+    ]  # flick left
     yaws = []
     for i, x in enumerate(sticks):
         f = frame(i, x)
@@ -108,8 +133,11 @@ def turning_head_and_flick(t: float):
     """The head keeps turning left at 1 rad/s (real motion); one right-stick flick."""
     head = Pose((0.0, 1.6, 0.0), quat_from_axis_angle((0, 1, 0), 1.0 * t))
     x = 1.0 if FLICK_AT <= t < FLICK_AT + 0.05 else 0.0
-    return {HEAD: head.as_sample(), LEFT_HAND: Pose((-0.2, 1.0, -0.3)).as_sample(),
-            RIGHT_HAND: {**Pose((0.2, 1.0, -0.3)).as_sample(), "buttons": {"thumbstick_x": x}}}
+    return {
+        HEAD: head.as_sample(),
+        LEFT_HAND: Pose((-0.2, 1.0, -0.3)).as_sample(),
+        RIGHT_HAND: {**Pose((0.2, 1.0, -0.3)).as_sample(), "buttons": {"thumbstick_x": x}},
+    }
 
 
 def test_vignette_darkens_both_eyes_on_a_snap_turn_not_on_head_motion(xr_env, gl_ctx):

@@ -14,10 +14,18 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from vrmed.geometry import quat_from_axis_angle, quat_rotate, quat_yaw  # noqa: E402
 from vrmed.session import build_session, make_input, open_target  # noqa: E402
-from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, XrUnavailable  # noqa: E402
-from vrmed.xr import sim  # noqa: E402
-from vrmed.xr.geometry import quat_from_axis_angle, quat_rotate, quat_yaw  # noqa: E402
+from vrmed.xr import (  # noqa: E402
+    HEAD,
+    LEFT_HAND,
+    RIGHT_HAND,
+    DeviceConfig,
+    MotionScript,
+    Pose,
+    XrUnavailable,
+    sim,  # noqa: E402
+)
 from vrmed.xr.input import XrInputSource, close_openxr_inputs  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 
@@ -25,9 +33,8 @@ VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
 
 
 def _layer_dir() -> Path | None:
-    from xr.platform_folder import platform_folder
-
     import xr.api_layer
+    from xr.platform_folder import platform_folder
 
     folder = Path(xr.api_layer.__file__).parent / platform_folder()[0]
     return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
@@ -98,12 +105,18 @@ def gl_ctx():
 
 def yaw_script(rate: float) -> MotionScript:
     """Head turning at ``rate`` rad/s about +Y from a standing pose; hands still."""
+
     def motion(t: float):
         head = Pose((0.0, 1.6, 0.0), quat_from_axis_angle((0, 1, 0), rate * t))
-        return {HEAD: head.as_sample(),
-                LEFT_HAND: {**Pose((-0.2, 1.0, -0.3)).as_sample(), "buttons": {"squeeze": 0.75}},
-                RIGHT_HAND: {**Pose((0.2, 1.0, -0.3)).as_sample(),
-                             "buttons": {"trigger": 1.0 if t >= 0.5 else 0.0, "thumbstick_x": -0.5}}}
+        return {
+            HEAD: head.as_sample(),
+            LEFT_HAND: {**Pose((-0.2, 1.0, -0.3)).as_sample(), "buttons": {"squeeze": 0.75}},
+            RIGHT_HAND: {
+                **Pose((0.2, 1.0, -0.3)).as_sample(),
+                "buttons": {"trigger": 1.0 if t >= 0.5 else 0.0, "thumbstick_x": -0.5},
+            },
+        }
+
     return MotionScript(motion)
 
 
@@ -162,8 +175,11 @@ def test_headless_session_states_times_and_poses(xr_env):
     for _ in range(46):
         frames.append(backend.begin_frame())
         backend.end_frame()
-    assert [f.predicted_display_time for f in frames[:3]] == [sim.EPOCH_NS, sim.EPOCH_NS + 11_111_111,
-                                                              sim.EPOCH_NS + 22_222_222]
+    assert [f.predicted_display_time for f in frames[:3]] == [
+        sim.EPOCH_NS,
+        sim.EPOCH_NS + 11_111_111,
+        sim.EPOCH_NS + 22_222_222,
+    ]
     assert not frames[0].should_render  # headless sessions never render
     f = frames[45]
     t = (f.predicted_display_time - sim.EPOCH_NS) / 1e9
@@ -191,7 +207,7 @@ def test_gl_swapchains_show_what_each_eye_rendered(xr_env, gl_ctx):
     backend = xr_env.backend(gl_ctx)
     start(backend)
     decoded = []
-    for n in range(46):
+    for _ in range(46):
         frame = backend.begin_frame()
         assert frame.should_render and (frame.eyes[0].width, frame.eyes[0].height) == (32, 24)
         draw_pose_colours(frame, backend)
@@ -281,7 +297,9 @@ def test_haptics_reach_the_runtime(xr_env):
     backend.vibrate(RIGHT_HAND, 1.0, 0.5)
     backend.end_frame()
     assert [(h.kind, h.hand, h.amplitude, h.duration_ns, h.frequency) for h in rt.haptics] == [
-        ("vibrate", LEFT_HAND, 0.25, 50_000_000, 200.0), ("vibrate", RIGHT_HAND, 1.0, 500_000_000, 0.0)]
+        ("vibrate", LEFT_HAND, 0.25, 50_000_000, 200.0),
+        ("vibrate", RIGHT_HAND, 1.0, 500_000_000, 0.0),
+    ]
     backend.close()
 
 
@@ -302,8 +320,10 @@ def test_errors_are_results_never_success(xr_env):
     stereo = xr.ViewConfigurationType.PRIMARY_STEREO.value
     assert fn(backend.instance, backend.system, stereo, 0, ctypes.byref(count), None) == 0 and count.value == 2
     views = (xr.ViewConfigurationView * 1)(xr.ViewConfigurationView())
-    assert fn(backend.instance, backend.system, stereo, 1, ctypes.byref(count), views) == \
-        xr.Result.ERROR_SIZE_INSUFFICIENT.value
+    assert (
+        fn(backend.instance, backend.system, stereo, 1, ctypes.byref(count), views)
+        == xr.Result.ERROR_SIZE_INSUFFICIENT.value
+    )
     with pytest.raises(xr.SystemInvalidError):
         xr.get_system_properties(backend.instance, 99)
     with pytest.raises(xr.SessionNotStoppingError):
@@ -339,12 +359,15 @@ def test_cli_run_with_openxr_input(xr_env, tmp_path):
 
     log = tmp_path / "s.jsonl"
     try:
-        result = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "30",
-                                          "--json", "--record", str(log)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli,
+            ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "30", "--json", "--record", str(log)],
+            catch_exceptions=False,
+        )
     finally:
         close_openxr_inputs()  # the loader allows one XrInstance per process
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["input"] == "openxr" and data["frames"] == 30
     xr_env.runtimes.append(sim.active())
     replay = CliRunner().invoke(cli, ["replay", str(log)], catch_exceptions=False)
@@ -359,9 +382,29 @@ def test_cli_comfort_options_reach_the_session(xr_env, tmp_path):
 
     log = tmp_path / "s.jsonl"
     try:
-        result = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "20",
-                                          "--reference", "seated", "--snap-turn", "0", "--vignette", "0",
-                                          "--refresh-hz", "72", "--record", str(log)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "sandbox",
+                "--headless",
+                "--input",
+                "openxr",
+                "--frames",
+                "20",
+                "--reference",
+                "seated",
+                "--snap-turn",
+                "0",
+                "--vignette",
+                "0",
+                "--refresh-hz",
+                "72",
+                "--record",
+                str(log),
+            ],
+            catch_exceptions=False,
+        )
     finally:
         close_openxr_inputs()
     xr_env.runtimes.append(sim.active())
@@ -385,14 +428,17 @@ def test_no_runtime_prints_one_line_and_falls_back(monkeypatch, tmp_path, capsys
     source = make_input("openxr", scenario)
     assert source is scenario.scripted_input
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no OpenXR runtime is configured" in err[0] and "falling back to --input scripted" in err[0]
+    assert (
+        len(err) == 1 and "no OpenXR runtime is configured" in err[0] and "falling back to --input scripted" in err[0]
+    )
     # The command line carries on headless with the scripted hand.
     from click.testing import CliRunner
 
     from vrmed.cli import cli
 
-    result = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "3", "--json"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["run", "sandbox", "--headless", "--input", "openxr", "--frames", "3", "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0
     lines = [ln for ln in result.output.splitlines() if "--input openxr" in ln]
     assert len(lines) == 1 and lines[0].startswith("vrmed: --input openxr: no OpenXR runtime is configured")
@@ -400,8 +446,14 @@ def test_no_runtime_prints_one_line_and_falls_back(monkeypatch, tmp_path, capsys
 
 def test_runtime_that_fails_to_load_is_reported_in_one_line(xr_env, monkeypatch, tmp_path, capfd):
     bad = tmp_path / "broken.json"
-    bad.write_text(json.dumps({"file_format_version": "1.0.0",
-                               "runtime": {"name": "broken", "library_path": str(tmp_path / "missing.so")}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "file_format_version": "1.0.0",
+                "runtime": {"name": "broken", "library_path": str(tmp_path / "missing.so")},
+            }
+        )
+    )
     monkeypatch.setenv("XR_RUNTIME_JSON", str(bad))
     with pytest.raises(XrUnavailable, match="broken.json.*missing.so"):
         OpenXrBackend()

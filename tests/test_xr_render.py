@@ -18,11 +18,11 @@ xr = pytest.importorskip("xr")
 moderngl = pytest.importorskip("moderngl")
 
 from vrmed import App  # noqa: E402
+from vrmed.geometry import quat_from_axis_angle, quat_yaw, view_matrix  # noqa: E402
 from vrmed.input import InputPlugin  # noqa: E402
 from vrmed.render.camera import project  # noqa: E402
 from vrmed.render.drawlist import DrawList  # noqa: E402
 from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
-from vrmed.xr.geometry import quat_from_axis_angle, quat_yaw, view_matrix  # noqa: E402
 from vrmed.xr.input import XrInputSource, close_openxr_inputs  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 from vrmed.xr.render import XrSceneRenderer, add_headset_rendering  # noqa: E402
@@ -46,9 +46,8 @@ def manifest(tmp_path_factory) -> Path:
 def xr_env(manifest, monkeypatch, tmp_path):
     """XR_RUNTIME_JSON -> the simulated runtime, core validation logging to a file; after
     the test: no exception inside the runtime and no validation error."""
-    from xr.platform_folder import platform_folder
-
     import xr.api_layer
+    from xr.platform_folder import platform_folder
 
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
     layer_dir = Path(xr.api_layer.__file__).parent / platform_folder()[0]
@@ -79,10 +78,15 @@ def gl_ctx():
 
 def head_script(yaw_deg: float, switch_at: float) -> MotionScript:
     """Head standing at 1.6 m looking down -Z, turning to ``yaw_deg`` (left) at ``switch_at`` s."""
+
     def motion(t: float):
         yaw = math.radians(yaw_deg) if t >= switch_at else 0.0
-        return {HEAD: Pose((0.0, 1.6, 0.0), quat_from_axis_angle((0, 1, 0), yaw)).as_sample(),
-                LEFT_HAND: Pose((-0.2, 1.0, -0.3)).as_sample(), RIGHT_HAND: Pose((0.2, 1.0, -0.3)).as_sample()}
+        return {
+            HEAD: Pose((0.0, 1.6, 0.0), quat_from_axis_angle((0, 1, 0), yaw)).as_sample(),
+            LEFT_HAND: Pose((-0.2, 1.0, -0.3)).as_sample(),
+            RIGHT_HAND: Pose((0.2, 1.0, -0.3)).as_sample(),
+        }
+
     return MotionScript(motion)
 
 
@@ -234,14 +238,28 @@ def test_cli_run_sandbox_renders_both_eyes_into_the_simulated_runtime(xr_env, tm
     frames = 6
     capture = tmp_path / "frames"
     try:
-        result = CliRunner().invoke(cli, ["run", "sandbox", "--input", "openxr", "--headless", "--frames", str(frames),
-                                          "--json", "--capture", str(capture)], catch_exceptions=False)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                "sandbox",
+                "--input",
+                "openxr",
+                "--headless",
+                "--frames",
+                str(frames),
+                "--json",
+                "--capture",
+                str(capture),
+            ],
+            catch_exceptions=False,
+        )
     finally:
         close_openxr_inputs()  # the loader allows one XrInstance per process
     rt = sim.active()
     xr_env["runtimes"].append(rt)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["input"] == "openxr" and data["frames"] == frames
     assert rt.frames_ended == frames and len(rt.frames) == frames
     for sub in rt.frames:

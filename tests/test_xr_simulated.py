@@ -8,11 +8,30 @@ import numpy as np
 import pytest
 
 from vrmed import App
+from vrmed.geometry import (
+    compose,
+    pose_matrix,
+    projection_from_fov,
+    quat_from_axis_angle,
+    quat_rotate,
+    quat_yaw,
+    relative,
+    view_matrix,
+)
 from vrmed.input import InputPlugin, InputState, Keyframe, ScriptedInput
-from vrmed.xr import (HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, Fov, MotionScript, Pose, SimulatedXr, XrBackend,
-                      XrError, default_motion)
-from vrmed.xr.geometry import (pose_matrix, projection_from_fov, quat_from_axis_angle, quat_rotate, quat_yaw,
-                               relative, compose, view_matrix)
+from vrmed.xr import (
+    HEAD,
+    LEFT_HAND,
+    RIGHT_HAND,
+    DeviceConfig,
+    Fov,
+    MotionScript,
+    Pose,
+    SimulatedXr,
+    XrBackend,
+    XrError,
+    default_motion,
+)
 from vrmed.xr.input import XrInputSource
 
 

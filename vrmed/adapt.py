@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import VrmedError
 
@@ -57,12 +58,12 @@ class DifficultyParam:
 class DifficultySpec:
     """A scenario's difficulty parameters, from ``settings.difficulty`` in its YAML::
 
-        settings:
-          difficulty:
-            default_level: 0.3
-            parameters:
-              time_pressure: {easy: 0.8, hard: 1.6}
-              casualties: {easy: 2, hard: 10, integer: true}
+    settings:
+      difficulty:
+        default_level: 0.3
+        parameters:
+          time_pressure: {easy: 0.8, hard: 1.6}
+          casualties: {easy: 2, hard: 10, integer: true}
     """
 
     parameters: tuple[DifficultyParam, ...]
@@ -73,25 +74,36 @@ class DifficultySpec:
         return {p.name: p.value(level) for p in self.parameters}
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], where: str) -> "DifficultySpec | None":
+    def from_settings(cls, settings: Mapping[str, Any], where: str) -> DifficultySpec | None:
         """Parse ``settings["difficulty"]`` (None when the scenario declares none);
         ``where`` names the scenario file in errors."""
         block = settings.get("difficulty")
         if block is None:
             return None
-        if not isinstance(block, Mapping) or not isinstance(block.get("parameters"), Mapping) \
-                or set(block) - {"parameters", "default_level"}:
-            raise DifficultyError(f"{where}: settings.difficulty: expected a mapping with parameters "
-                                  f"(name -> {{easy, hard, integer}}) and optionally default_level")
+        if (
+            not isinstance(block, Mapping)
+            or not isinstance(block.get("parameters"), Mapping)
+            or set(block) - {"parameters", "default_level"}
+        ):
+            raise DifficultyError(
+                f"{where}: settings.difficulty: expected a mapping with parameters "
+                f"(name -> {{easy, hard, integer}}) and optionally default_level"
+            )
         params = []
         for name, spec in block["parameters"].items():
             key = f"{where}: settings.difficulty.parameters.{name}"
-            if not isinstance(spec, Mapping) or set(spec) - {"easy", "hard", "integer"} or \
-                    not all(isinstance(spec.get(k), (int, float)) and not isinstance(spec.get(k), bool)
-                            for k in ("easy", "hard")):
+            if (
+                not isinstance(spec, Mapping)
+                or set(spec) - {"easy", "hard", "integer"}
+                or not all(
+                    isinstance(spec.get(k), (int, float)) and not isinstance(spec.get(k), bool)
+                    for k in ("easy", "hard")
+                )
+            ):
                 raise DifficultyError(f"{key}: expected {{easy: number, hard: number, integer: bool}}")
-            params.append(DifficultyParam(str(name), float(spec["easy"]), float(spec["hard"]),
-                                          bool(spec.get("integer", False))))
+            params.append(
+                DifficultyParam(str(name), float(spec["easy"]), float(spec["hard"]), bool(spec.get("integer", False)))
+            )
         default = block.get("default_level", 0.5)
         if not isinstance(default, (int, float)) or not 0 <= default <= 1:
             raise DifficultyError(f"{where}: settings.difficulty.default_level: expected a number from 0 to 1")
@@ -140,7 +152,7 @@ class SkillState:
         """Predicted probability of passing at ``level``."""
         return 1.0 / (1.0 + math.exp(-(self.rating - settings.difficulty(level))))
 
-    def updated(self, level: float, success: bool, settings: EloSettings) -> "SkillState":
+    def updated(self, level: float, success: bool, settings: EloSettings) -> SkillState:
         """The state after an attempt at ``level`` that passed (``success``) or not."""
         k = settings.k0 / (1.0 + settings.k_decay * self.attempts)
         rating = self.rating + k * ((1.0 if success else 0.0) - self.expected_success(level, settings))
@@ -179,8 +191,9 @@ class LearnerModel:
         return self.state(skill).next_level(self.settings, default_level)
 
     @classmethod
-    def from_attempts(cls, attempts: Iterable[Any], settings: EloSettings | None = None,
-                      default_level: float = 0.5) -> "LearnerModel":
+    def from_attempts(
+        cls, attempts: Iterable[Any], settings: EloSettings | None = None, default_level: float = 0.5
+    ) -> LearnerModel:
         """Replay stored attempts (``vrmed.records.Attempt``, oldest first); an attempt
         without a recorded level counts as played at ``default_level``."""
         model = cls(settings or EloSettings())
@@ -211,8 +224,9 @@ def skill_of(pack: Any, scenario_name: str) -> str:
     return str(scenario.settings.get("skill") or f"{pack.name}/{scenario.name}")
 
 
-def plan_next(pack: Any, scenario_name: str | None, attempts: Iterable[Any],
-              settings: EloSettings | None = None) -> NextAttempt:
+def plan_next(
+    pack: Any, scenario_name: str | None, attempts: Iterable[Any], settings: EloSettings | None = None
+) -> NextAttempt:
     """Choose the next attempt's level and parameters for a learner with ``attempts``."""
     scenario = pack.scenario(scenario_name)
     spec = DifficultySpec.from_settings(scenario.settings, f"{pack.name}/scenarios/{scenario.file}")
@@ -220,8 +234,12 @@ def plan_next(pack: Any, scenario_name: str | None, attempts: Iterable[Any],
     skill = skill_of(pack, scenario.name)
     model = LearnerModel.from_attempts([a for a in attempts if a.skill == skill], settings, default)
     level = model.next_level(skill, default)
-    return NextAttempt(skill, level, spec.values(level) if spec else {},
-                       round(model.state(skill).expected_success(level, model.settings), 4))
+    return NextAttempt(
+        skill,
+        level,
+        spec.values(level) if spec else {},
+        round(model.state(skill).expected_success(level, model.settings), 4),
+    )
 
 
 def adapted_pack(pack: Any, scenario_name: str | None, difficulty: Mapping[str, Any]) -> Any:
@@ -231,21 +249,6 @@ def adapted_pack(pack: Any, scenario_name: str | None, difficulty: Mapping[str, 
     scenario = pack.scenario(scenario_name)
     adapted = dataclasses.replace(scenario, settings={**scenario.settings, "applied_difficulty": dict(difficulty)})
     return dataclasses.replace(pack, scenarios={**pack.scenarios, scenario.name: adapted})
-
-
-def build_adapted_session(pack: Any, scenario_name: str | None, plan: NextAttempt, *, seed: int = 0,
-                          **kwargs: Any) -> Any:
-    """A :class:`vrmed.session.Session` of the scenario at ``plan``'s level: the pack's
-    ``setup(app, scenario)`` and systems read the parameters with
-    :func:`applied_parameters`, and the log header records them (``difficulty``) so the
-    attempt is rated at the level it was played at and can be replayed
-    (:func:`replay_pack`)."""
-    from .session import build_session
-
-    name = pack.scenario(scenario_name).name
-    session = build_session(adapted_pack(pack, name, plan.header()), name, seed=seed, **kwargs)
-    session.recorder.log.header["difficulty"] = plan.header()
-    return session
 
 
 def replay_pack(pack: Any, log: Any) -> Any:
@@ -259,7 +262,7 @@ def replay_pack(pack: Any, log: Any) -> Any:
 
 def applied_parameters(scenario: Any, pack_name: str = "") -> dict[str, float | int]:
     """The difficulty parameters a session runs with: those applied by
-    :func:`build_adapted_session`, else the scenario's values at its default level, else {}.
+    :func:`vrmed.session.build_adapted_session`, else the scenario's values at its default level, else {}.
     Packs call this from ``setup(app, scenario)``."""
     applied = scenario.settings.get("applied_difficulty")
     if isinstance(applied, Mapping):
@@ -268,6 +271,18 @@ def applied_parameters(scenario: Any, pack_name: str = "") -> dict[str, float | 
     return spec.values(spec.default_level) if spec else {}
 
 
-__all__ = ["STANDARD_PARAMETERS", "DifficultyError", "DifficultyParam", "DifficultySpec", "EloSettings",
-           "LearnerModel", "NextAttempt", "SkillState", "adapted_pack", "applied_parameters",
-           "build_adapted_session", "plan_next", "replay_pack", "skill_of"]
+__all__ = [
+    "STANDARD_PARAMETERS",
+    "DifficultyError",
+    "DifficultyParam",
+    "DifficultySpec",
+    "EloSettings",
+    "LearnerModel",
+    "NextAttempt",
+    "SkillState",
+    "adapted_pack",
+    "applied_parameters",
+    "plan_next",
+    "replay_pack",
+    "skill_of",
+]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
+from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Protocol, TypeVar, overload, runtime_checkable
+from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 import esper
 
@@ -36,7 +37,7 @@ class Plugin(Protocol):
     before the first frame, and ``finish(app)``, called once every plugin is ready.
     """
 
-    def build(self, app: "App") -> None:
+    def build(self, app: App) -> None:
         """Register what the plugin provides."""
 
 
@@ -53,7 +54,7 @@ class Commands:
     Applying them between stages keeps esper's query caches valid while systems iterate.
     """
 
-    def __init__(self, app: "App") -> None:
+    def __init__(self, app: App) -> None:
         self._app = app
         self._ops: list[tuple[str, int, Any]] = []
 
@@ -109,8 +110,9 @@ class App:
     3
     """
 
-    def __init__(self, *, seed: int = 0, display_rate: float = 90.0,
-                 rates: dict[str, float | None] | None = None) -> None:
+    def __init__(
+        self, *, seed: int = 0, display_rate: float = 90.0, rates: dict[str, float | None] | None = None
+    ) -> None:
         self._world = f"vrmed-{uuid.uuid4().hex}"
         self._finalizer = weakref.finalize(self, _drop_world, self._world)
         self._activate()
@@ -148,14 +150,14 @@ class App:
                 cleanup(self)
         self._finalizer()
 
-    def __enter__(self) -> "App":
+    def __enter__(self) -> App:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- plugins, systems, components ------------------------------------------------
-    def add_plugin(self, plugin: Any) -> "App":
+    def add_plugin(self, plugin: Any) -> App:
         """Add a plugin and run its ``build(app)`` now."""
         if not callable(getattr(plugin, "build", None)):
             raise ConfigError(f"{plugin!r} is not a plugin: it has no build(app) method")
@@ -169,10 +171,17 @@ class App:
         """Whether a plugin of this type was added."""
         return any(isinstance(p, plugin_type) for p in self._plugins)
 
-    def add_system(self, func: Callable[["App"], None], *, stage: str | None = None,
-                   name: str | None = None, in_set: str | Iterable[str] | None = None,
-                   after: str | Iterable[str] = (), before: str | Iterable[str] = (),
-                   priority: int = 0) -> "App":
+    def add_system(
+        self,
+        func: Callable[[App], None],
+        *,
+        stage: str | None = None,
+        name: str | None = None,
+        in_set: str | Iterable[str] | None = None,
+        after: str | Iterable[str] = (),
+        before: str | Iterable[str] = (),
+        priority: int = 0,
+    ) -> App:
         """Register ``func(app)`` to run on a stage.
 
         ``stage`` may be omitted when ``in_set`` names a public set (which fixes the stage).
@@ -198,14 +207,16 @@ class App:
         self._timers[name] = SystemTimer()
         return self
 
-    def register_component(self, component_type: type, name: str | None = None) -> "App":
+    def register_component(self, component_type: type, name: str | None = None) -> App:
         """Make a component type known by name (for content packs and tooling)."""
         key = name or component_type.__name__
         known = self._components.get(key)
         if known is not None and known is not component_type:
-            raise ConfigError(f"two different component types are registered as {key!r}: "
-                              f"{known.__module__}.{known.__qualname__} and "
-                              f"{component_type.__module__}.{component_type.__qualname__}")
+            raise ConfigError(
+                f"two different component types are registered as {key!r}: "
+                f"{known.__module__}.{known.__qualname__} and "
+                f"{component_type.__module__}.{component_type.__qualname__}"
+            )
         self._components[key] = component_type
         return self
 
@@ -215,7 +226,7 @@ class App:
         return dict(self._components)
 
     # -- resources ----------------------------------------------------------------
-    def insert_resource(self, resource: Any, resource_type: type | None = None) -> "App":
+    def insert_resource(self, resource: Any, resource_type: type | None = None) -> App:
         """Store a singleton, keyed by its type (or ``resource_type``)."""
         self._resources[resource_type or type(resource)] = resource
         return self
@@ -225,8 +236,10 @@ class App:
         try:
             return self._resources[resource_type]
         except KeyError:
-            raise ConfigError(f"no {resource_type.__name__} resource in this App; add the plugin that "
-                              f"provides it or call app.insert_resource(...)") from None
+            raise ConfigError(
+                f"no {resource_type.__name__} resource in this App; add the plugin that "
+                f"provides it or call app.insert_resource(...)"
+            ) from None
 
     def try_resource(self, resource_type: type[T]) -> T | None:
         """The resource of this type, or None."""
@@ -309,8 +322,9 @@ class App:
         pending = [p for p in self._plugins if callable(getattr(p, "ready", None))]
         for plugin in pending:
             if not plugin.ready(self):
-                raise ConfigError(f"plugin {type(plugin).__name__} is not ready; it must become "
-                                  f"ready before the first frame")
+                raise ConfigError(
+                    f"plugin {type(plugin).__name__} is not ready; it must become ready before the first frame"
+                )
         for plugin in self._plugins:
             finish = getattr(plugin, "finish", None)
             if callable(finish):
@@ -356,8 +370,9 @@ class App:
         self.events.end_frame()
         self._frame_timer.add(time.perf_counter_ns() - start)
 
-    def run(self, *, frames: int | None = None, seconds: float | None = None,
-            progress: Callable[[int], None] | None = None) -> int:
+    def run(
+        self, *, frames: int | None = None, seconds: float | None = None, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Run a number of frames, or enough frames to cover ``seconds`` of simulation time.
 
         ``progress(n)`` is called after each frame with the number done. Returns frames run.

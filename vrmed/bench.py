@@ -12,13 +12,14 @@ from .errors import VrmedError
 
 def available_suites() -> list[str]:
     """Names of the benchmark suites installed with vrmed."""
-    import vrmed.benchmarks
+    # found by name like entry points: the core layer imports no benchmark module statically
+    suites = importlib.import_module("vrmed.benchmarks")
+    return sorted(m.name for m in pkgutil.iter_modules(suites.__path__) if not m.name.startswith("_"))
 
-    return sorted(m.name for m in pkgutil.iter_modules(vrmed.benchmarks.__path__) if not m.name.startswith("_"))
 
-
-def run_suite(name: str, *, quick: bool = False, peers: bool = False,
-              targets: list[str] | None = None) -> dict[str, Any]:
+def run_suite(
+    name: str, *, quick: bool = False, peers: bool = False, targets: list[str] | None = None
+) -> dict[str, Any]:
     """Run one suite and return its result (``suite``, ``rows``, ``notes``, ``machine``).
 
     ``targets`` are the suite's own arguments (e.g. ``vrmed bench scene PACK/SCENARIO``)."""
@@ -29,8 +30,11 @@ def run_suite(name: str, *, quick: bool = False, peers: bool = False,
     result = dict(module.run({"quick": quick, "peers": peers, "targets": list(targets or [])}))
     result.setdefault("suite", name)
     result.setdefault("notes", [])
-    result["machine"] = {"python": platform.python_version(), "processor": platform.machine(),
-                         "system": platform.system()}
+    result["machine"] = {
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+        "system": platform.system(),
+    }
     return result
 
 

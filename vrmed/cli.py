@@ -45,36 +45,93 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--headless", is_flag=True,
-              help="No desktop window (tests, CI, servers); --input openxr still renders to the headset.")
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="No desktop window (tests, CI, servers); --input openxr still renders to the headset.",
+)
 @click.option("--frames", type=click.IntRange(min=0), help="Number of display frames to run.")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True), help="Simulated seconds to run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the App's RNG.")
-@click.option("--record", "record", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the session log (JSON Lines) here.")
-@click.option("--input", "input_kind", type=click.Choice(["scripted", "desktop", "openxr", "none"]),
-              default="scripted", show_default=True, help="Where device input comes from.")
+@click.option(
+    "--record",
+    "record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the session log (JSON Lines) here.",
+)
+@click.option(
+    "--input",
+    "input_kind",
+    type=click.Choice(["scripted", "desktop", "openxr", "none"]),
+    default="scripted",
+    show_default=True,
+    help="Where device input comes from.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--trace", is_flag=True, help="Print scenario state transitions (t, from -> to, trigger) to stderr.")
 @click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
-@click.option("--capture", type=click.Path(file_okay=False, path_type=Path),
-              help="Render offscreen and write PNG frames into this folder.")
-@click.option("--capture-every", type=click.IntRange(min=1), default=1, show_default=True,
-              help="With --capture: write every Nth frame.")
-@click.option("--refresh-hz", type=click.FloatRange(min=0, min_open=True),
-              help="Headset: target display refresh rate (default: the runtime's).")
-@click.option("--reference", type=click.Choice(["seated", "standing"]), default="standing", show_default=True,
-              help="Headset: seated (LOCAL) or standing (STAGE) reference space.")
-@click.option("--snap-turn", type=click.FloatRange(min=0, max=180), default=30.0, show_default=True,
-              help="Headset: snap-turn angle in degrees on a thumbstick flick (0 = off).")
-@click.option("--vignette", type=click.FloatRange(min=0, max=1), default=0.6, show_default=True,
-              help="Headset: comfort vignette strength on artificial turning/motion (0 = off).")
-@click.option("--watch", is_flag=True, help="Hot-reload the pack's YAML while running in real time "
-                                            "(until Ctrl+C unless --frames/--seconds is given).")
-def run(target: str, headless: bool, frames: int | None, seconds: float | None, seed: int,
-        record: Path | None, input_kind: str, as_json: bool, no_pack_code: bool, watch: bool,
-        capture: Path | None, capture_every: int, trace: bool = False, refresh_hz: float | None = None,
-        reference: str = "standing", snap_turn: float = 30.0, vignette: float = 0.6) -> None:
+@click.option(
+    "--capture",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Render offscreen and write PNG frames into this folder.",
+)
+@click.option(
+    "--capture-every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --capture: write every Nth frame.",
+)
+@click.option(
+    "--refresh-hz",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Headset: target display refresh rate (default: the runtime's).",
+)
+@click.option(
+    "--reference",
+    type=click.Choice(["seated", "standing"]),
+    default="standing",
+    show_default=True,
+    help="Headset: seated (LOCAL) or standing (STAGE) reference space.",
+)
+@click.option(
+    "--snap-turn",
+    type=click.FloatRange(min=0, max=180),
+    default=30.0,
+    show_default=True,
+    help="Headset: snap-turn angle in degrees on a thumbstick flick (0 = off).",
+)
+@click.option(
+    "--vignette",
+    type=click.FloatRange(min=0, max=1),
+    default=0.6,
+    show_default=True,
+    help="Headset: comfort vignette strength on artificial turning/motion (0 = off).",
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Hot-reload the pack's YAML while running in real time (until Ctrl+C unless --frames/--seconds is given).",
+)
+def run(
+    target: str,
+    headless: bool,
+    frames: int | None,
+    seconds: float | None,
+    seed: int,
+    record: Path | None,
+    input_kind: str,
+    as_json: bool,
+    no_pack_code: bool,
+    watch: bool,
+    capture: Path | None,
+    capture_every: int,
+    trace: bool = False,
+    refresh_hz: float | None = None,
+    reference: str = "standing",
+    snap_turn: float = 30.0,
+    vignette: float = 0.6,
+) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
     from .session import build_session, open_target
 
@@ -86,12 +143,19 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
         from .xr.comfort import ComfortSettings
 
         try:
-            comfort = ComfortSettings(refresh_hz=refresh_hz, reference=reference, snap_turn_deg=snap_turn,
-                                      vignette=vignette)
+            comfort = ComfortSettings(
+                refresh_hz=refresh_hz, reference=reference, snap_turn_deg=snap_turn, vignette=vignette
+            )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-    session = build_session(pack, scenario, seed=seed, input_kind=input_kind, comfort=comfort,
-                            trace=(lambda line: click.echo(line, err=True)) if trace else None)
+    session = build_session(
+        pack,
+        scenario,
+        seed=seed,
+        input_kind=input_kind,
+        comfort=comfort,
+        trace=(lambda line: click.echo(line, err=True)) if trace else None,
+    )
     window = None
     from .input import InputPlugin
 
@@ -107,23 +171,35 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
         if capture is not None or window is not None:
             from .render import RenderPlugin
 
-            mono = RenderPlugin(capture_dir=capture, every=1 if window else capture_every,
-                                capture_every=capture_every, window=window, context=xr_ctx)
+            mono = RenderPlugin(
+                capture_dir=capture,
+                every=1 if window else capture_every,
+                capture_every=capture_every,
+                window=window,
+                context=xr_ctx,
+            )
             mono.clear_draws = xr_ctx is None  # with a headset, xr.present draws the list too and clears it
             session.app.add_plugin(mono)
         wall0 = time.perf_counter()
         if watch:
             done = _run_watching(session, frames, seconds)
         else:
-            total = frames if frames is not None else round(
-                (seconds if seconds is not None else (session.scenario.duration or 0))
-                * float(session.app.schedule.display_rate))
+            total = (
+                frames
+                if frames is not None
+                else round(
+                    (seconds if seconds is not None else (session.scenario.duration or 0))
+                    * float(session.app.schedule.display_rate)
+                )
+            )
             show = not as_json and sys.stderr.isatty() and total > 200
             from .render.window import WindowClosed
 
             pace = window.pacer(float(session.app.schedule.display_rate)) if window is not None else None
-            with click.progressbar(length=total, label=f"{pack.name}/{session.scenario.name}",
-                                   file=sys.stderr if show else open_null()) as bar:
+            with click.progressbar(
+                length=total, label=f"{pack.name}/{session.scenario.name}", file=sys.stderr if show else open_null()
+            ) as bar:
+
                 def progress(n: int) -> None:
                     bar.update(1)
                     if pace is not None:
@@ -139,10 +215,17 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
             log.write(record)
         sim = float(session.app.clock.frame_time)
         result = {
-            "pack": pack.name, "pack_version": pack.version, "scenario": session.scenario.name,
-            "seed": seed, "input": input_kind, "frames": done, "sim_seconds": sim,
-            "wall_seconds": wall, "realtime_factor": sim / wall if wall > 0 else None,
-            "events": session.event_counts(), "summary": pack.summary(session.app),
+            "pack": pack.name,
+            "pack_version": pack.version,
+            "scenario": session.scenario.name,
+            "seed": seed,
+            "input": input_kind,
+            "frames": done,
+            "sim_seconds": sim,
+            "wall_seconds": wall,
+            "realtime_factor": sim / wall if wall > 0 else None,
+            "events": session.event_counts(),
+            "summary": pack.summary(session.app),
             "digest": log.footer["digest"] if log.footer else None,
             "record": str(record) if record else None,
             "timings_ms": {k: {"mean": v["mean_ms"], "p99": v["p99_ms"]} for k, v in session.app.timings().items()},
@@ -152,8 +235,10 @@ def run(target: str, headless: bool, frames: int | None, seconds: float | None, 
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"{pack.title} / {session.scenario.title}: {done} frames, {sim:.2f} s simulated in "
-               f"{wall:.2f} s ({result['realtime_factor'] or 0:.1f}x real time), seed {seed}")
+    click.echo(
+        f"{pack.title} / {session.scenario.title}: {done} frames, {sim:.2f} s simulated in "
+        f"{wall:.2f} s ({result['realtime_factor'] or 0:.1f}x real time), seed {seed}"
+    )
     for name, count in result["events"].items():
         click.echo(f"  event {name}: {count}")
     for key, value in result["summary"].items():
@@ -237,8 +322,13 @@ def packs(as_json: bool, no_pack_code: bool) -> None:
         entry: dict[str, Any] = {"name": ref.name, "source": ref.source, "path": str(ref.root)}
         try:
             pack = load_pack(ref.root, ref.source, allow_code=not no_pack_code)
-            entry.update(version=pack.version, title=pack.title, scenarios=sorted(pack.scenarios),
-                         default_scenario=pack.default_scenario, valid=True)
+            entry.update(
+                version=pack.version,
+                title=pack.title,
+                scenarios=sorted(pack.scenarios),
+                default_scenario=pack.default_scenario,
+                valid=True,
+            )
         except PackError as exc:
             entry.update(valid=False, problems=[str(i) for i in exc.issues])
         listing.append(entry)
@@ -249,8 +339,10 @@ def packs(as_json: bool, no_pack_code: bool) -> None:
         if e["valid"]:
             click.echo(f"{e['name']} {e['version']}  ({e['source']})  scenarios: {', '.join(e['scenarios'])}")
         else:
-            click.echo(f"{e['name']}  ({e['source']})  INVALID: {len(e['problems'])} problem(s); "
-                       f"run `vrmed validate {e['path']}`")
+            click.echo(
+                f"{e['name']}  ({e['source']})  INVALID: {len(e['problems'])} problem(s); "
+                f"run `vrmed validate {e['path']}`"
+            )
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
 
@@ -268,14 +360,22 @@ def validate(target: str, no_pack_code: bool) -> None:
     except PackError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_FAIL)
-    click.echo(f"{pack.name} {pack.version}: valid ({len(pack.prefabs)} prefabs, "
-               f"{len(pack.scenarios)} scenarios, {len(pack.systems)} systems)")
+    click.echo(
+        f"{pack.name} {pack.version}: valid ({len(pack.prefabs)} prefabs, "
+        f"{len(pack.scenarios)} scenarios, {len(pack.systems)} systems)"
+    )
 
 
 @cli.command("new-pack")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder to create the pack in.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to create the pack in.",
+)
 def new_pack(name: str, directory: Path) -> None:
     """Scaffold a valid pack NAME with a prefab, a scenario, a system and a test."""
     from .scaffold import scaffold_pack
@@ -289,8 +389,15 @@ def new_pack(name: str, directory: Path) -> None:
 @click.argument("targets", nargs=-1, required=True, metavar="PACK [PACK...]")
 @click.option("--name", required=True, help="Name of the simulator (and of its executable).")
 @click.option("--scenario", help="Default scenario, PACK/SCENARIO (default: the first pack's default).")
-@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("dist"),
-              show_default=True, help="Output folder.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Output folder.",
+)
 @click.option("--version", "sim_version", default="1.0.0", show_default=True, help="The simulator's own version.")
 def package(targets: tuple[str, ...], name: str, scenario: str | None, out_dir: Path, sim_version: str) -> None:
     """Build a standalone simulator folder (PyInstaller) from packs."""
@@ -314,12 +421,24 @@ def replay(log_path: Path, as_json: bool) -> None:
     result, session = do_replay(log)
     session.close()
     if as_json:
-        click.echo(json.dumps({"ok": result.ok, "frames": result.frames, "events_recorded": result.events_recorded,
-                               "events_replayed": result.events_replayed, "digest": result.digest_replayed,
-                               "first_difference": result.first_difference}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "frames": result.frames,
+                    "events_recorded": result.events_recorded,
+                    "events_replayed": result.events_replayed,
+                    "digest": result.digest_replayed,
+                    "first_difference": result.first_difference,
+                },
+                indent=2,
+            )
+        )
     elif result.ok:
-        click.echo(f"replay OK: {result.frames} frames, {result.events_replayed} events and the final "
-                   f"state (sha256 {result.digest_replayed[:16]}...) match the recording")
+        click.echo(
+            f"replay OK: {result.frames} frames, {result.events_replayed} events and the final "
+            f"state (sha256 {result.digest_replayed[:16]}...) match the recording"
+        )
     else:
         click.echo(f"replay MISMATCH: {result.first_difference}", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_FAIL)
@@ -340,8 +459,7 @@ def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list
         for n in available_suites():
             click.echo(n)
         return
-    plan = parse_suite_args(list(suites), available_suites()) if suites else \
-        [(n, []) for n in available_suites()]
+    plan = parse_suite_args(list(suites), available_suites()) if suites else [(n, []) for n in available_suites()]
     results = []
     for n, targets in plan:
         if not as_json:
@@ -357,8 +475,12 @@ def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list
 
 
 @cli.group(cls=_Group)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Records config file (default: $VRMED_RECORDS_CONFIG or ~/.config/vrmed/records.yaml).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Records config file (default: $VRMED_RECORDS_CONFIG or ~/.config/vrmed/records.yaml).",
+)
 @click.pass_context
 def records(ctx: click.Context, config_path: Path | None) -> None:
     """Learning records: scored attempts, xAPI statements and the LRS (docs/records.md)."""
@@ -388,8 +510,10 @@ def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> Non
         verdict = "passed" if s.passed else "failed"
         what = f"{len(attempt.statement_ids)} statements queued" if added else "already recorded, nothing queued"
         # The pseudonym, never the learner id: terminal output ends up in logs too.
-        click.echo(f"{path}: {attempt.pack}/{attempt.scenario} {verdict} {s.score:g}/{s.max_score:g} for "
-                   f"{attempt.learner}: {what}")
+        click.echo(
+            f"{path}: {attempt.pack}/{attempt.scenario} {verdict} {s.score:g}/{s.max_score:g} for "
+            f"{attempt.learner}: {what}"
+        )
 
 
 @records.command("push")
@@ -403,8 +527,10 @@ def records_push(ctx: click.Context) -> None:
     report = push(store, LrsClient(endpoint, user, password, config.timeout_s), batch_size=config.batch_size)
     click.echo(f"sent {report.sent} statement(s) to {endpoint}; {report.remaining} still queued")
     if report.conflicts:
-        raise VrmedError(f"the LRS holds different statements with the ids {', '.join(report.conflicts[:3])}"
-                         f"{' ...' if len(report.conflicts) > 3 else ''}; they stay queued: ask the LRS operator")
+        raise VrmedError(
+            f"the LRS holds different statements with the ids {', '.join(report.conflicts[:3])}"
+            f"{' ...' if len(report.conflicts) > 3 else ''}; they stay queued: ask the LRS operator"
+        )
     if report.error:
         raise VrmedError(report.error)
 
@@ -416,8 +542,15 @@ def records_status(ctx: click.Context, as_json: bool) -> None:
     """Show the store, the LRS endpoint and how many statements are queued and sent."""
     config, store = _records_setup(ctx)
     counts = store.counts()
-    data = {"store": str(store.root), "lrs_endpoint": config.lrs_endpoint, "config": config.source,
-            "learners": counts.learners, "attempts": counts.attempts, "queued": counts.queued, "sent": counts.sent}
+    data = {
+        "store": str(store.root),
+        "lrs_endpoint": config.lrs_endpoint,
+        "config": config.source,
+        "learners": counts.learners,
+        "attempts": counts.attempts,
+        "queued": counts.queued,
+        "sent": counts.sent,
+    }
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -429,8 +562,9 @@ def records_status(ctx: click.Context, as_json: bool) -> None:
 
 @records.command("export")
 @click.option("--learner", required=True, help="The learner's institutional id.")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="JSON file to write.")
+@click.option(
+    "-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="JSON file to write."
+)
 @click.pass_context
 def records_export(ctx: click.Context, learner: str, out: Path) -> None:
     """Export everything stored about one learner (attempts and statements) as JSON."""
@@ -456,16 +590,27 @@ def records_delete(ctx: click.Context, learner: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"delete every local record of {pseudonym}?", abort=True)
     counts = store.delete(pseudonym)
-    click.echo(f"deleted {counts.attempts} attempt(s), {counts.queued} queued and {counts.sent} sent "
-               f"statement(s) of {pseudonym}")
+    click.echo(
+        f"deleted {counts.attempts} attempt(s), {counts.queued} queued and {counts.sent} sent "
+        f"statement(s) of {pseudonym}"
+    )
 
 
 @cli.command("progress")
 @click.argument("learner")
-@click.option("--curriculum", "curriculum_path", required=True, type=click.Path(path_type=Path),
-              help="Curriculum YAML file (docs/adaptive-training.md).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Records config file (as for `vrmed records`).")
+@click.option(
+    "--curriculum",
+    "curriculum_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Curriculum YAML file (docs/adaptive-training.md).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Records config file (as for `vrmed records`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, as_json: bool) -> None:
     """Show where LEARNER stands in a curriculum, with feedback and the next difficulty level."""
@@ -489,31 +634,48 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
             no_plan = str(exc)
     done = sum(p.status == "proficient" for p in report)
     if as_json:
-        click.echo(json.dumps({"learner": pseudonym, "curriculum": curriculum.name, "proficient": done,
-                               "modules": [p.to_dict() for p in report],
-                               "next": None if upcoming is None else {
-                                   "module": upcoming.module.id, "level": plan.level if plan else None,
-                                   "parameters": plan.parameters if plan else None,
-                                   "expected_success": plan.expected_success if plan else None,
-                                   "no_plan": no_plan or None}},
-                              indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "learner": pseudonym,
+                    "curriculum": curriculum.name,
+                    "proficient": done,
+                    "modules": [p.to_dict() for p in report],
+                    "next": None
+                    if upcoming is None
+                    else {
+                        "module": upcoming.module.id,
+                        "level": plan.level if plan else None,
+                        "parameters": plan.parameters if plan else None,
+                        "expected_success": plan.expected_success if plan else None,
+                        "no_plan": no_plan or None,
+                    },
+                },
+                indent=2,
+            )
+        )
         return
-    click.echo(f"{pseudonym} in {curriculum.title}: {done}/{len(report)} modules proficient, "
-               f"{len(attempts)} attempt(s)")
+    click.echo(
+        f"{pseudonym} in {curriculum.title}: {done}/{len(report)} modules proficient, {len(attempts)} attempt(s)"
+    )
     marks = {"proficient": "x", "in progress": ">", "not started": " ", "locked": "-"}
     for p in report:
-        detail = {"proficient": f"proficient ({p.attempts} attempt(s))",
-                  "in progress": f"in progress, {p.streak}/{p.module.proficiency.consecutive} consecutive at "
-                                 f"proficiency, {p.attempts} attempt(s)",
-                  "not started": "not started",
-                  "locked": f"locked until {', '.join(p.missing_prerequisites)}"}[p.status]
+        detail = {
+            "proficient": f"proficient ({p.attempts} attempt(s))",
+            "in progress": f"in progress, {p.streak}/{p.module.proficiency.consecutive} consecutive at "
+            f"proficiency, {p.attempts} attempt(s)",
+            "not started": "not started",
+            "locked": f"locked until {', '.join(p.missing_prerequisites)}",
+        }[p.status]
         click.echo(f"  [{marks[p.status]}] {p.module.id}: {p.module.title}: {detail}")
         for line in p.feedback:
             click.echo(f"        - {line}")
     if upcoming is not None and plan is not None:
         params = ", ".join(f"{k} {v:g}" for k, v in plan.parameters.items())
-        click.echo(f"next: {upcoming.module.id} at difficulty level {plan.level:.2f}"
-                   f"{f' ({params})' if params else ''}, expected success {plan.expected_success:.0%}")
+        click.echo(
+            f"next: {upcoming.module.id} at difficulty level {plan.level:.2f}"
+            f"{f' ({params})' if params else ''}, expected success {plan.expected_success:.0%}"
+        )
     elif upcoming is not None:
         click.echo(f"next: {upcoming.module.id} (no difficulty plan: {no_plan})")
     elif done == len(report):
@@ -522,8 +684,12 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
 
 @cli.command()
 @click.argument("session", type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="HTML file to write (default: next to the log, .html).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="HTML file to write (default: next to the log, .html).",
+)
 def report(session: Path, out: Path | None) -> None:
     """Write an HTML debrief of a recorded SESSION log and print a summary table."""
     from .analytics.report import write_report

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -75,8 +76,11 @@ class MetricCriterion:
             text = f"{self.label} was not measured in this attempt"
         elif self.bound == "at_most":
             ratio = value / limit if limit else math.inf
-            text = (f"{self.label} {ratio:.1f}x the proficiency level" if math.isfinite(ratio)
-                    else f"{self.label} {value:g}, the proficiency level is {limit:g}")
+            text = (
+                f"{self.label} {ratio:.1f}x the proficiency level"
+                if math.isfinite(ratio)
+                else f"{self.label} {value:g}, the proficiency level is {limit:g}"
+            )
         else:
             share = f" ({value / limit:.0%} of the proficiency level)" if limit else ""
             text = f"{self.label} {value:g}, {limit:g} needed{share}"
@@ -129,7 +133,7 @@ class Curriculum:
     file: str = ""
 
     @classmethod
-    def load(cls, path: str | Path) -> "Curriculum":
+    def load(cls, path: str | Path) -> Curriculum:
         """Read and validate a curriculum file."""
         path = Path(path)
         if not path.is_file():
@@ -141,7 +145,7 @@ class Curriculum:
         return cls.from_dict(data, str(path))
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "<curriculum>") -> "Curriculum":
+    def from_dict(cls, data: Any, where: str = "<curriculum>") -> Curriculum:
         """Validate a parsed curriculum; errors name ``where`` and the key."""
         if not isinstance(data, dict) or not isinstance(data.get("modules"), list) or not data["modules"]:
             raise CurriculumError(f"{where}: expected a mapping with name and a non-empty list of modules")
@@ -159,8 +163,9 @@ class Curriculum:
         for i, m in enumerate(modules):
             for req in m.requires:
                 if req not in ids:
-                    raise CurriculumError(f"{where}: modules[{i}].requires: unknown module {req!r}; "
-                                          f"modules are: {', '.join(ids)}")
+                    raise CurriculumError(
+                        f"{where}: modules[{i}].requires: unknown module {req!r}; modules are: {', '.join(ids)}"
+                    )
         _check_cycles(modules, where)
         return cls(name, str(data.get("title") or name), tuple(modules), where)
 
@@ -175,13 +180,18 @@ class Curriculum:
 def _no_unknown(data: dict[str, Any], allowed: set[str], where: str, key: str) -> None:
     extra = sorted(set(data) - allowed)
     if extra:
-        raise CurriculumError(f"{where}: {key + '.' if key else ''}{extra[0]}: unknown key; expected one of "
-                              f"{', '.join(sorted(allowed))}")
+        raise CurriculumError(
+            f"{where}: {key + '.' if key else ''}{extra[0]}: unknown key; expected one of {', '.join(sorted(allowed))}"
+        )
 
 
 def _number(value: Any, where: str, key: str, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (lo is not None and value < lo) \
-            or (hi is not None and value > hi):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (lo is not None and value < lo)
+        or (hi is not None and value > hi)
+    ):
         rng = f" from {lo:g} to {hi:g}" if lo is not None and hi is not None else ""
         raise CurriculumError(f"{where}: {key}: expected a number{rng}, got {value!r}")
     return float(value)
@@ -227,11 +237,23 @@ def _module(raw: Any, where: str, key: str) -> Module:
             raise CurriculumError(f"{where}: {mkey}: give exactly one of at_least or at_most")
         value = spec[bounds[0]]
         number = None if value == "target" else _number(value, where, f"{mkey}.{bounds[0]}")
-        criteria.append(MetricCriterion(str(metric), bounds[0], number,
-                                        str(spec.get("label") or str(metric).replace("_", " ")),
-                                        str(spec.get("hint") or "")))
-    return Module(mid, str(raw.get("title") or mid), pack, scenario or None, tuple(requires),
-                  Proficiency(consecutive, prof.get("passed", True), min_score, tuple(criteria)))
+        criteria.append(
+            MetricCriterion(
+                str(metric),
+                bounds[0],
+                number,
+                str(spec.get("label") or str(metric).replace("_", " ")),
+                str(spec.get("hint") or ""),
+            )
+        )
+    return Module(
+        mid,
+        str(raw.get("title") or mid),
+        pack,
+        scenario or None,
+        tuple(requires),
+        Proficiency(consecutive, prof.get("passed", True), min_score, tuple(criteria)),
+    )
 
 
 def _check_cycles(modules: list[Module], where: str) -> None:
@@ -242,7 +264,7 @@ def _check_cycles(modules: list[Module], where: str) -> None:
         if state.get(mid) == 2:
             return
         if state.get(mid) == 1:
-            loop = chain[chain.index(mid):] + [mid]
+            loop = chain[chain.index(mid) :] + [mid]
             raise CurriculumError(f"{where}: modules: cyclic prerequisites: {' -> '.join(loop)}")
         state[mid] = 1
         for req in requires[mid]:
@@ -268,15 +290,22 @@ class ModuleProgress:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"id": self.module.id, "title": self.module.title, "status": self.status,
-                "attempts": self.attempts, "consecutive": self.streak,
-                "consecutive_needed": self.module.proficiency.consecutive,
-                "missing_prerequisites": list(self.missing_prerequisites), "feedback": list(self.feedback),
-                "proficient_since": self.reached_at.isoformat() if self.reached_at else None}
+        return {
+            "id": self.module.id,
+            "title": self.module.title,
+            "status": self.status,
+            "attempts": self.attempts,
+            "consecutive": self.streak,
+            "consecutive_needed": self.module.proficiency.consecutive,
+            "missing_prerequisites": list(self.missing_prerequisites),
+            "feedback": list(self.feedback),
+            "proficient_since": self.reached_at.isoformat() if self.reached_at else None,
+        }
 
 
-def module_progress(module: Module, attempts: list[Any], unlocked_at: _dt.datetime | None,
-                    missing: tuple[str, ...] = ()) -> ModuleProgress:
+def module_progress(
+    module: Module, attempts: list[Any], unlocked_at: _dt.datetime | None, missing: tuple[str, ...] = ()
+) -> ModuleProgress:
     """Standing in ``module`` from the learner's attempts (oldest first). Only attempts
     made after the module was unlocked (``unlocked_at``: when the last prerequisite was
     mastered; None for a module without prerequisites) count, as in a proficiency-based
@@ -316,5 +345,14 @@ def next_module(report: list[ModuleProgress]) -> ModuleProgress | None:
     return next((p for p in report if p.status in ("in progress", "not started")), None)
 
 
-__all__ = ["Curriculum", "CurriculumError", "MetricCriterion", "Module", "ModuleProgress", "Proficiency",
-           "module_progress", "next_module", "progress"]
+__all__ = [
+    "Curriculum",
+    "CurriculumError",
+    "MetricCriterion",
+    "Module",
+    "ModuleProgress",
+    "Proficiency",
+    "module_progress",
+    "next_module",
+    "progress",
+]

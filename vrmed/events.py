@@ -10,10 +10,14 @@ N+1, so a system that runs earlier in the frame than the sender still sees it on
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .app import App
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class Events:
         """All events of ``event_type`` sent this frame or the previous one, oldest first."""
         return [s.event for s in self._iter_sent() if isinstance(s.event, event_type)]
 
-    def reader(self, event_type: type[E]) -> "EventReader[E]":
+    def reader(self, event_type: type[E]) -> EventReader[E]:
         """A cursor that returns each event of ``event_type`` once."""
         return EventReader(self, event_type)
 
@@ -117,3 +121,26 @@ class EventReader(Generic[E]):
                 out.append(sent.event)  # type: ignore[arg-type]
         self._cursor = self._events._seq
         return out
+
+
+class EventInbox:
+    """Buffers events of some types from the moment they are sent until drained.
+
+    Events live two display frames; a logic-rate system (20 Hz) can miss events sent by
+    per-frame stages (a device at 90 Hz). Listening instead of reading never misses one,
+    and keeps the order in which they were sent across types.
+    """
+
+    def __init__(self, app: App, types: tuple[type, ...]) -> None:
+        self.types = types
+        self._items: list[Any] = []
+        app.events.listen(self._on_event)
+
+    def _on_event(self, sent: Any) -> None:
+        if isinstance(sent.event, self.types):
+            self._items.append(sent.event)
+
+    def drain(self) -> list[Any]:
+        """Every buffered event, oldest first; the inbox is empty afterwards."""
+        items, self._items = self._items, []
+        return items

@@ -8,8 +8,9 @@ load (with the file, line and key of any mistake).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,20 +57,34 @@ def quat(w: float = 1.0, x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
 
 def component(cls: type[T]) -> type[T]:
     """Mark a dataclass defined in a pack's ``systems.py`` as a component usable in YAML."""
-    setattr(cls, "__vrmed_component__", True)
+    cls.__vrmed_component__ = True
     return cls
 
 
-def system(stage: str | None = None, *, name: str | None = None, in_set: str | None = None,
-           after: str | Sequence[str] = (), before: str | Sequence[str] = (),
-           priority: int = 0) -> Callable[[Callable], Callable]:
+def system(
+    stage: str | None = None,
+    *,
+    name: str | None = None,
+    in_set: str | None = None,
+    after: str | Sequence[str] = (),
+    before: str | Sequence[str] = (),
+    priority: int = 0,
+) -> Callable[[Callable], Callable]:
     """Mark a function ``f(app)`` in a pack's ``systems.py`` as a system, with its scheduling.
 
     The pack enables it by listing its name (``name`` or the function name) under
     ``systems:`` in ``pack.yaml``.
     """
+
     def mark(func: Callable) -> Callable:
-        func.__vrmed_system__ = {"stage": stage, "name": name or func.__name__, "in_set": in_set,  # type: ignore[attr-defined]
-                                 "after": after, "before": before, "priority": priority}
+        func.__vrmed_system__ = {
+            "stage": stage,
+            "name": name or func.__name__,
+            "in_set": in_set,  # type: ignore[attr-defined]
+            "after": after,
+            "before": before,
+            "priority": priority,
+        }
         return func
+
     return mark

@@ -105,13 +105,22 @@ class ScriptedInput:
             self._tracks[device] = ordered
 
     @classmethod
-    def from_yaml(cls, data: dict[str, list[dict[str, Any]]]) -> "ScriptedInput":
+    def from_yaml(cls, data: dict[str, list[dict[str, Any]]]) -> ScriptedInput:
         """Build from a scenario's ``input.scripted`` mapping (already schema-validated)."""
-        return cls({dev: [Keyframe(float(k["t"]),
-                                   tuple(k["position"]) if "position" in k else None,
-                                   tuple(k["orientation"]) if "orientation" in k else None,
-                                   dict(k.get("buttons", {}))) for k in keys]
-                    for dev, keys in data.items()})
+        return cls(
+            {
+                dev: [
+                    Keyframe(
+                        float(k["t"]),
+                        tuple(k["position"]) if "position" in k else None,
+                        tuple(k["orientation"]) if "orientation" in k else None,
+                        dict(k.get("buttons", {})),
+                    )
+                    for k in keys
+                ]
+                for dev, keys in data.items()
+            }
+        )
 
     def sample(self, time: float, frame: int) -> Sample:
         """Interpolate every device's track at ``time``."""

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from .errors import VrmedError
 from .packs import load_pack, resolve_target
-from .version import __version__
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -75,8 +74,9 @@ def _stage_vrmed(dest: Path) -> Path:
     return dest
 
 
-def package(targets: list[str], *, name: str, scenario: str | None, out_dir: Path,
-            version: str = "1.0.0", quiet: bool = True) -> Path:
+def package(
+    targets: list[str], *, name: str, scenario: str | None, out_dir: Path, version: str = "1.0.0", quiet: bool = True
+) -> Path:
     """Build the simulator NAME into ``out_dir/NAME`` and return the executable's path."""
     if not _NAME.match(name):
         raise VrmedError(f"{name!r} is not a valid simulator name (letters, digits, '-', '_')")
@@ -111,15 +111,38 @@ def package(targets: list[str], *, name: str, scenario: str | None, out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vrmed-package-") as tmp:
         work = Path(tmp)
-        config = {"name": name, "version": version, "default": f"{default_pack}/{default_scen}",
-                  "packs": [[p.name, p.version] for p in packs]}
+        config = {
+            "name": name,
+            "version": version,
+            "default": f"{default_pack}/{default_scen}",
+            "packs": [[p.name, p.version] for p in packs],
+        }
         staging = _stage_vrmed(work / "src")
         launcher = work / f"{name}.py"
         launcher.write_text(_LAUNCHER.format(config=json.dumps(config)), encoding="utf-8")
-        cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--onedir", "--name", name,
-               "--distpath", str(out_dir), "--workpath", str(work / "build"), "--specpath", str(work),
-               "--paths", str(staging), "--collect-submodules", "vrmed", "--collect-data", "vrmed",
-               "--copy-metadata", "vrmed"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--onedir",
+            "--name",
+            name,
+            "--distpath",
+            str(out_dir),
+            "--workpath",
+            str(work / "build"),
+            "--specpath",
+            str(work),
+            "--paths",
+            str(staging),
+            "--collect-submodules",
+            "vrmed",
+            "--collect-data",
+            "vrmed",
+            "--copy-metadata",
+            "vrmed",
+        ]
         if quiet:
             cmd += ["--log-level", "WARN"]
         for pack in packs:

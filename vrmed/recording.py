@@ -64,7 +64,7 @@ class SessionLog:
         return path
 
     @classmethod
-    def read(cls, path: str | os.PathLike[str]) -> "SessionLog":
+    def read(cls, path: str | os.PathLike[str]) -> SessionLog:
         """Read a log, with an error naming the file and line for anything malformed."""
         path = Path(path)
         if not path.is_file():
@@ -81,8 +81,9 @@ class SessionLog:
                 kind = rec.pop("kind", None) if isinstance(rec, dict) else None
                 if log is None:
                     if kind != "header" or rec.get("format") != FORMAT:
-                        raise SessionLogError(f"{path}:{lineno}: not a vrmed session log (expected a "
-                                              f"{FORMAT!r} header line first)")
+                        raise SessionLogError(
+                            f"{path}:{lineno}: not a vrmed session log (expected a {FORMAT!r} header line first)"
+                        )
                     log = cls(header=rec)
                 elif kind == "input":
                     log.inputs[int(rec.pop("frame"))] = rec
@@ -95,8 +96,9 @@ class SessionLog:
         if log is None:
             raise SessionLogError(f"{path}: empty file, not a vrmed session log")
         if log.footer is None:
-            raise SessionLogError(f"{path}: the log has no end record; the session was cut short "
-                                  f"and cannot be replayed exactly")
+            raise SessionLogError(
+                f"{path}: the log has no end record; the session was cut short and cannot be replayed exactly"
+            )
         return log
 
 
@@ -112,8 +114,7 @@ class RecorderPlugin:
     """
 
     def __init__(self, header: dict[str, Any]) -> None:
-        self.log = SessionLog(header={"format": FORMAT, **header,
-                                      "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+        self.log = SessionLog(header={"format": FORMAT, **header, "recorded_at": _dt.datetime.now(_dt.UTC).isoformat()})
         #: Wall-clock display frame times (ms), harvested from the App's frame timer. They go
         #: into the footer only: never the events, inputs or state digest (replay stays exact).
         self.frame_ms: list[float] = []
@@ -134,8 +135,9 @@ class RecorderPlugin:
             raise VrmedError("RecorderPlugin needs the InputPlugin: add InputPlugin before RecorderPlugin")
         source.listen(self._on_input)
         self.log.header.setdefault("display_rate", str(app.schedule.display_rate))
-        self.log.header.setdefault("rates", {n: (None if s.rate is None else str(s.rate))
-                                             for n, s in app.schedule.stages.items()})
+        self.log.header.setdefault(
+            "rates", {n: (None if s.rate is None else str(s.rate)) for n, s in app.schedule.stages.items()}
+        )
         self.log.header.setdefault("seed", app.seed)
 
     def _on_event(self, sent: SentEvent) -> None:
@@ -148,8 +150,12 @@ class RecorderPlugin:
 
     def finalize(self, app: Any) -> SessionLog:
         """Close the log with the frame count, simulation time and final-state digest."""
-        self.log.footer = {"frames": app.clock.frame, "sim_time": float(app.clock.frame_time),
-                           "digest": app.state_digest(), **self.frame_stats(app)}
+        self.log.footer = {
+            "frames": app.clock.frame,
+            "sim_time": float(app.clock.frame_time),
+            "digest": app.state_digest(),
+            **self.frame_stats(app),
+        }
         return self.log
 
     def _harvest_frame_times(self) -> None:
@@ -177,10 +183,18 @@ class RecorderPlugin:
         target = comfort.refresh_hz if comfort is not None and comfort.refresh_hz else float(app.schedule.display_rate)
         times = np.asarray(self.frame_ms, dtype=float)
         if times.size:
-            stats = {"mean": float(times.mean()), "p50": float(np.percentile(times, 50)),
-                     "p99": float(np.percentile(times, 99)), "max": float(times.max())}
+            stats = {
+                "mean": float(times.mean()),
+                "p50": float(np.percentile(times, 50)),
+                "p99": float(np.percentile(times, 99)),
+                "max": float(times.max()),
+            }
         else:
             stats = {"mean": 0.0, "p50": 0.0, "p99": 0.0, "max": 0.0}
         period_ms = 1000.0 / float(target)
-        return {"frame_ms": {k: round(v, 3) for k, v in stats.items()}, "timed_frames": int(times.size),
-                "dropped_frames": int((times > period_ms).sum()), "target_hz": float(target)}
+        return {
+            "frame_ms": {k: round(v, 3) for k, v in stats.items()},
+            "timed_frames": int(times.size),
+            "dropped_frames": int((times > period_ms).sum()),
+            "target_hz": float(target),
+        }

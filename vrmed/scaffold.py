@@ -18,7 +18,7 @@ def _files(name: str) -> dict[str, str]:
 name: {name}
 version: 0.1.0
 engine: ">={major_minor}"
-title: {name.replace('_', ' ').title()}
+title: {name.replace("_", " ").title()}
 description: A new vrmed pack. Describe the procedure it trains here.
 systems: [spin]
 default_scenario: demo
@@ -44,10 +44,11 @@ entities:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import vrmed
-from vrmed.components import Transform
+from vrmed.api import Transform
 
 
 @vrmed.component
@@ -62,8 +63,6 @@ class Spin:
 @vrmed.system("logic", in_set="logic.scenario")
 def spin(app: vrmed.App) -> None:
     """Advance every spinner by rate * dt and write the rotation into its Transform."""
-    import math
-
     for _, (tf, s) in app.query(Transform, Spin):
         s.angle += s.rate * app.clock.dt
         tf.orientation[:] = (math.cos(s.angle / 2), 0.0, math.sin(s.angle / 2), 0.0)
@@ -80,8 +79,7 @@ from pathlib import Path
 
 import pytest
 
-from vrmed.packs import load_pack
-from vrmed.session import build_session
+from vrmed.api import build_session, load_pack
 
 PACK = Path(__file__).resolve().parents[1]
 
@@ -107,8 +105,9 @@ def test_spinner_turns_at_its_rate():
 def scaffold_pack(name: str, directory: Path) -> Path:
     """Create pack ``name`` under ``directory``; refuses to overwrite an existing folder."""
     if not _NAME.match(name):
-        raise VrmedError(f"{name!r} is not a valid pack name: use lower-case letters, digits and '_', "
-                         f"starting with a letter")
+        raise VrmedError(
+            f"{name!r} is not a valid pack name: use lower-case letters, digits and '_', starting with a letter"
+        )
     root = Path(directory) / name
     if root.exists():
         raise VrmedError(f"{root} already exists; choose another name or remove it")

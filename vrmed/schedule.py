@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable
 
 from .errors import ConfigError
 
@@ -115,8 +115,9 @@ class StageState:
 class Schedule:
     """Holds the stages and their systems, and decides how often each stage runs."""
 
-    def __init__(self, display_rate: float = DEFAULT_DISPLAY_RATE,
-                 rates: dict[str, float | None] | None = None) -> None:
+    def __init__(
+        self, display_rate: float = DEFAULT_DISPLAY_RATE, rates: dict[str, float | None] | None = None
+    ) -> None:
         self.display_rate = to_fraction(display_rate, "display rate")
         self.frame_dt = 1 / self.display_rate
         merged = dict(DEFAULT_RATES)
@@ -183,7 +184,8 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
                 what = f"stage {ref!r}" if ref in STAGES else f"set {ref!r} (stage {other_stage!r})"
                 raise ConfigError(
                     f"system {owner.name!r} is in stage {stage!r} but asks to run {relation} {what}; "
-                    f"register it in a stage that runs {relation} {other_stage!r}")
+                    f"register it in a stage that runs {relation} {other_stage!r}"
+                )
             return ()
         if ref in members:
             return [m for m in members[ref] if m is not owner]
@@ -191,8 +193,10 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
             return [by_name[ref]]
         if ref in PUBLIC_SETS:
             return ()  # an empty public set: nothing to order against
-        raise ConfigError(f"system {owner.name!r} asks to run {relation} {ref!r}, which is not a "
-                          f"stage, a public set or a system in stage {stage!r}")
+        raise ConfigError(
+            f"system {owner.name!r} asks to run {relation} {ref!r}, which is not a "
+            f"stage, a public set or a system in stage {stage!r}"
+        )
 
     for s in specs:
         for ref in s.after:
@@ -210,7 +214,7 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
                     edges[a.name].add(b.name)
 
     indegree = {name: 0 for name in edges}
-    for src, dsts in edges.items():
+    for dsts in edges.values():
         for d in dsts:
             indegree[d] += 1
     heap = [(by_name[n].priority, by_name[n].order, n) for n, k in indegree.items() if k == 0]
@@ -225,6 +229,8 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
                 heapq.heappush(heap, (by_name[d].priority, by_name[d].order, d))
     if len(ordered) != len(specs):
         stuck = sorted(n for n, k in indegree.items() if k > 0)
-        raise ConfigError(f"ordering cycle in stage {stage!r} among systems: {', '.join(stuck)}; "
-                          f"remove one of their after/before constraints")
+        raise ConfigError(
+            f"ordering cycle in stage {stage!r} among systems: {', '.join(stuck)}; "
+            f"remove one of their after/before constraints"
+        )
     return ordered

@@ -3,10 +3,12 @@ and its replay."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from .adapt import NextAttempt, adapted_pack, replay_pack
 from .app import App
 from .errors import ReplayMismatch, VrmedError
 from .input import InputPlugin, InputSource, NullInput, ReplayInput
@@ -33,8 +35,10 @@ def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSourc
 
         return openxr_or_fallback(scenario, scenario.scripted_input or NullInput(), render=True, comfort=comfort)
     if kind == "desktop":
-        raise VrmedError(f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
-                         f"have yet; use --input scripted (or replay a recorded session)")
+        raise VrmedError(
+            f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
+            f"have yet; use --input scripted (or replay a recorded session)"
+        )
     raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(INPUT_KINDS)}")
 
 
@@ -50,8 +54,9 @@ class Session:
     #: Entity ids in the order of the scenario's ``entities`` list.
     spawned: list[int] = field(default_factory=list)
 
-    def run(self, *, frames: int | None = None, seconds: float | None = None,
-            progress: Callable[[int], None] | None = None) -> int:
+    def run(
+        self, *, frames: int | None = None, seconds: float | None = None, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Run frames (or simulated seconds; default: the scenario's duration)."""
         if frames is None and seconds is None:
             if self.scenario.duration is None:
@@ -76,10 +81,17 @@ class Session:
         self.app.close()
 
 
-def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0,
-                  input_source: InputSource | None = None, input_kind: str = "scripted",
-                  display_rate: float | None = None, trace: Callable[[str], None] | None = None,
-                  comfort: Any = None) -> Session:
+def build_session(
+    pack: Pack,
+    scenario_name: str | None = None,
+    *,
+    seed: int = 0,
+    input_source: InputSource | None = None,
+    input_kind: str = "scripted",
+    display_rate: float | None = None,
+    trace: Callable[[str], None] | None = None,
+    comfort: Any = None,
+) -> Session:
     """Build an App for a scenario: plugins, pack systems, entities, input and recorder.
 
     A scenario with a ``script`` or ``learner`` gets the scenario runtime; ``trace(line)``
@@ -97,10 +109,18 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
             from .xr.render import add_headset_rendering
 
             add_headset_rendering(app, source)
-        recorder = RecorderPlugin({
-            "engine": __version__, "pack": pack.name, "pack_version": pack.version,
-            "pack_root": str(pack.root), "pack_source": pack.source, "scenario": scenario.name,
-            "seed": seed, "input": source.kind})
+        recorder = RecorderPlugin(
+            {
+                "engine": __version__,
+                "pack": pack.name,
+                "pack_version": pack.version,
+                "pack_root": str(pack.root),
+                "pack_source": pack.source,
+                "scenario": scenario.name,
+                "seed": seed,
+                "input": source.kind,
+            }
+        )
         app.add_plugin(recorder)
         for comp in pack.components.values():
             app.register_component(comp)
@@ -108,9 +128,15 @@ def build_session(pack: Pack, scenario_name: str | None = None, *, seed: int = 0
             app.add_plugin(plugin_cls())
         for func in pack.systems:
             meta = func.__vrmed_system__
-            app.add_system(func, stage=meta["stage"], name=f"{pack.name}.{meta['name']}",
-                           in_set=meta["in_set"], after=meta["after"], before=meta["before"],
-                           priority=meta["priority"])
+            app.add_system(
+                func,
+                stage=meta["stage"],
+                name=f"{pack.name}.{meta['name']}",
+                in_set=meta["in_set"],
+                after=meta["after"],
+                before=meta["before"],
+                priority=meta["priority"],
+            )
         app.insert_resource(scenario, Scenario)  # packs read their scenario (rubric, settings) from here
         setup = getattr(pack.module, "setup", None) if pack.module else None
         if callable(setup):
@@ -170,26 +196,34 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
     """
     header, footer = log.header, log.footer or {}
     if header.get("hot_reloaded"):
-        raise VrmedError("cannot replay: the pack was hot-reloaded during this session (vrmed run --watch), "
-                         "so the recording does not describe one version of the pack")
+        raise VrmedError(
+            "cannot replay: the pack was hot-reloaded during this session (vrmed run --watch), "
+            "so the recording does not describe one version of the pack"
+        )
     if pack is None:
         ref = PackRef(header["pack"], Path(header.get("pack_root", "")), "log")
         try:
             pack = load_pack(ref.root) if (ref.root / "pack.yaml").is_file() else open_target(header["pack"])[0]
         except VrmedError as exc:
-            raise VrmedError(f"cannot replay: the pack {header['pack']!r} recorded in the log cannot be "
-                             f"loaded: {exc}") from None
+            raise VrmedError(
+                f"cannot replay: the pack {header['pack']!r} recorded in the log cannot be loaded: {exc}"
+            ) from None
     if pack.version != header.get("pack_version"):
-        raise VrmedError(f"cannot replay exactly: the log was recorded with pack {pack.name} "
-                         f"{header.get('pack_version')}, but {pack.version} is installed")
+        raise VrmedError(
+            f"cannot replay exactly: the log was recorded with pack {pack.name} "
+            f"{header.get('pack_version')}, but {pack.version} is installed"
+        )
     if header.get("difficulty"):
-        from .adapt import replay_pack  # an adaptive session ran at a recorded difficulty level
-
         pack = replay_pack(pack, log)
     samples = {frame: rec["data"] for frame, rec in log.inputs.items()}
     source = ReplayInput(samples)
-    session = build_session(pack, header["scenario"], seed=int(header["seed"]), input_source=source,
-                            display_rate=float(_fraction(header.get("display_rate", "90"))))
+    session = build_session(
+        pack,
+        header["scenario"],
+        seed=int(header["seed"]),
+        input_source=source,
+        display_rate=float(_fraction(header.get("display_rate", "90"))),
+    )
     session.recorder.log.header["input"] = header.get("input")
     frames = int(footer.get("frames", 0))
     session.run(frames=frames)
@@ -204,8 +238,9 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
         diff = f"recorded {len(recorded)} events, replay produced {len(replayed)}"
     if diff is None and footer.get("digest") != new_log.footer["digest"]:
         diff = "final state differs (digest mismatch) although the events matched"
-    return ReplayResult(frames, len(recorded), len(replayed), str(footer.get("digest")),
-                        new_log.footer["digest"], diff), session
+    return ReplayResult(
+        frames, len(recorded), len(replayed), str(footer.get("digest")), new_log.footer["digest"], diff
+    ), session
 
 
 def _fraction(text: Any) -> Any:
@@ -214,5 +249,28 @@ def _fraction(text: Any) -> Any:
     return Fraction(str(text))
 
 
-__all__ = ["INPUT_KINDS", "ReplayMismatch", "ReplayResult", "Session", "build_session", "make_input",
-           "open_target", "replay"]
+__all__ = [
+    "INPUT_KINDS",
+    "ReplayMismatch",
+    "ReplayResult",
+    "Session",
+    "build_adapted_session",
+    "build_session",
+    "make_input",
+    "open_target",
+    "replay",
+]
+
+
+def build_adapted_session(
+    pack: Any, scenario_name: str | None, plan: NextAttempt, *, seed: int = 0, **kwargs: Any
+) -> Any:
+    """A :class:`vrmed.session.Session` of the scenario at ``plan``'s level: the pack's
+    ``setup(app, scenario)`` and systems read the parameters with
+    :func:`applied_parameters`, and the log header records them (``difficulty``) so the
+    attempt is rated at the level it was played at and can be replayed
+    (:func:`replay_pack`)."""
+    name = pack.scenario(scenario_name).name
+    session = build_session(adapted_pack(pack, name, plan.header()), name, seed=seed, **kwargs)
+    session.recorder.log.header["difficulty"] = plan.header()
+    return session

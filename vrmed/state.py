@@ -37,7 +37,7 @@ def component_state(component: Any) -> dict[str, Any] | None:
     return out
 
 
-def update_digest(h: "hashlib._Hash", value: Any) -> None:
+def update_digest(h: hashlib._Hash, value: Any) -> None:
     """Feed one value into a hash in a type-tagged, order-stable way."""
     if isinstance(value, np.ndarray):
         arr = np.ascontiguousarray(value)

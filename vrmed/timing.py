@@ -25,5 +25,4 @@ class SystemTimer:
         if n == 0:
             return {"calls": 0, "mean_ms": 0.0, "p99_ms": 0.0}
         window = self.samples[:n] / 1e6
-        return {"calls": self.count, "mean_ms": float(window.mean()),
-                "p99_ms": float(np.percentile(window, 99))}
+        return {"calls": self.count, "mean_ms": float(window.mean()), "p99_ms": float(np.percentile(window, 99))}

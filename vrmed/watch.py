@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .packs.issues import PackError
-from .packs.loader import _instantiate, load_pack
+from .packs.loader import load_pack
+from .packs.model import instantiate
 from .session import Session
 
 
@@ -78,7 +79,7 @@ class PackWatcher:
             for cname, decl in new.components.items():
                 before = old.components.get(cname)
                 if before is None or before.fields != decl.fields:
-                    updates.append((entity, cname, _instantiate(decl, new_pack.root)))
+                    updates.append((entity, cname, instantiate(decl, new_pack.root)))
         for entity, cname, component in updates:  # built them all first: apply all or nothing
             app.commands.add_component(entity, component)
             result.replaced.append((entity, cname))

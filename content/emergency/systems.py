@@ -7,10 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import vrmed
-from vrmed.packs.loader import Scenario
-from vrmed.recording import SessionLog
-from vrmed.scenario import ScenarioState, evaluate_rubric
-from vrmed.systems.clinical_metrics import resuscitation_metrics, triage_metrics
+from vrmed.api import (
+    Scenario,
+    ScenarioState,
+    SessionLog,
+    evaluate_rubric,
+    record_score,
+    resuscitation_metrics,
+    triage_metrics,
+)
 
 
 def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> dict[str, Any]:
@@ -43,7 +48,5 @@ def score(log: SessionLog) -> dict[str, Any]:
     """The learning-records score of a stored session (docs/records.md): rubric percent,
     passed, and the numeric metrics."""
     from pathlib import Path
-
-    from vrmed.scenario.rubric import record_score
 
     return record_score(log, Path(__file__).resolve().parent, evaluate)

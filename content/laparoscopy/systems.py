@@ -15,16 +15,34 @@ from typing import Any
 import numpy as np
 
 import vrmed
-from vrmed.analytics.errors import (AllowedRegion, TissueOverstrained, fls_score, object_drops,
-                                    peg_transfer_penalty, task_time, tissue_damage)
-from vrmed.analytics.motion import bimanual_dexterity, motion_metrics, tracks_from_log
-from vrmed.analytics.view import endoscope_view, tip_out_of_view_time, tip_tracks_from_log, views_from_log
-from vrmed.components.core import Name
-from vrmed.components.planar import Peg
-from vrmed.components.render import Endoscope
-from vrmed.input import InputPlugin, Keyframe, ScriptedInput
-from vrmed.packs.loader import Scenario
-from vrmed.systems.planar import ObjectLanded
+from vrmed.api import (
+    AllowedRegion,
+    Endoscope,
+    InputPlugin,
+    Keyframe,
+    Name,
+    ObjectLanded,
+    Peg,
+    Scenario,
+    ScriptedInput,
+    SessionLog,
+    SoftBody,
+    TissueBurned,
+    TissueOverstrained,
+    bimanual_dexterity,
+    endoscope_view,
+    fls_score,
+    max_principal_strain,
+    motion_metrics,
+    object_drops,
+    peg_transfer_penalty,
+    task_time,
+    tip_out_of_view_time,
+    tip_tracks_from_log,
+    tissue_damage,
+    tracks_from_log,
+    views_from_log,
+)
 
 JAW = 0.018  # grasper hinge-to-tip (m), TOOL_PRESETS["grasper"]
 HANDS = ("left_hand", "right_hand")
@@ -76,8 +94,14 @@ def _shaft_quat(tilt: float) -> tuple[float, float, float, float]:
     qz = np.array([math.cos(tilt / 2), 0.0, 0.0, math.sin(tilt / 2)])
     w1, x1, y1, z1 = qz
     w2, x2, y2, z2 = qx
-    q = np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                  w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+    q = np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ]
+    )
     return tuple(float(v) for v in q / np.linalg.norm(q))
 
 
@@ -110,8 +134,9 @@ class _Hand:
             self.t = until
             self.key()
 
-    def move(self, tip: Any, speed: float, min_s: float = 0.2, wobble: float = 0.0,
-             rng: np.random.Generator | None = None) -> None:
+    def move(
+        self, tip: Any, speed: float, min_s: float = 0.2, wobble: float = 0.0, rng: np.random.Generator | None = None
+    ) -> None:
         """Go to ``tip`` in a straight line, or (``wobble`` > 0) through a midpoint pushed
         sideways (never down) by ``wobble`` times the distance: an unsteady path."""
         tip = np.asarray(tip, float)
@@ -131,7 +156,7 @@ class _Hand:
         self.tip = tip
         self.key()
 
-    def approach(self, tip: Any, style: "Style", rng: np.random.Generator) -> None:
+    def approach(self, tip: Any, style: Style, rng: np.random.Generator) -> None:
         """Move to ``tip``; a hesitant trainee first misses it by ``style.overshoot`` and
         corrects ``style.corrections`` times (random directions from the scenario seed)."""
         tip = np.asarray(tip, float)
@@ -168,19 +193,29 @@ class Style:
     wander_at: int
 
 
-STYLES = {"expert": Style(0.12, 0.15, 0.0, 0, 0.0, False, -1, -1),
-          "novice": Style(0.06, 0.6, 0.012, 2, 0.35, True, 1, 0)}
+STYLES = {
+    "expert": Style(0.12, 0.15, 0.0, 0, 0.0, False, -1, -1),
+    "novice": Style(0.06, 0.6, 0.012, 2, 0.35, True, 1, 0),
+}
 
 HOVER, GRASP_H, PLACE_H, HANDOVER = 0.045, 0.003, 0.02, np.array([0.0, 0.05, 0.0])
 
 
-def peg_transfer_script(pegs_left: list[np.ndarray], pegs_right: list[np.ndarray], rings: int,
-                        style: Style, start: float = 0.5, seed: int = 0) -> tuple[dict[str, list[Keyframe]], float]:
+def peg_transfer_script(
+    pegs_left: list[np.ndarray],
+    pegs_right: list[np.ndarray],
+    rings: int,
+    style: Style,
+    start: float = 0.5,
+    seed: int = 0,
+) -> tuple[dict[str, list[Keyframe]], float]:
     """Keyframes for both hands doing the whole task (world tip positions of pegs given as
     (x, z) on the board plane y = 0); returns the tracks and the script's end time."""
     rng = np.random.default_rng(seed)
-    hands = {"left_hand": _Hand("left_hand", 0.0, np.array([-0.05, 0.06, 0.0])),
-             "right_hand": _Hand("right_hand", 0.0, np.array([0.05, 0.06, 0.0]))}
+    hands = {
+        "left_hand": _Hand("left_hand", 0.0, np.array([-0.05, 0.06, 0.0])),
+        "right_hand": _Hand("right_hand", 0.0, np.array([0.05, 0.06, 0.0])),
+    }
     for h in hands.values():
         h.key()
         h.wait(start)
@@ -288,8 +323,7 @@ def setup(app: vrmed.App, scenario: Any) -> None:
     plugin = app.resource(InputPlugin)
     if task.task == "peg_transfer":
         left, right = _pegs(scenario)
-        tracks, task.script_end = peg_transfer_script(left, right, task.rings, style,
-                                                      seed=int(settings.get("seed", 0)))
+        tracks, task.script_end = peg_transfer_script(left, right, task.rings, style, seed=int(settings.get("seed", 0)))
     else:
         tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
     if tracks and plugin.source is scenario.scripted_input:  # --input scripted (not replay, not a test's own)
@@ -333,8 +367,9 @@ HOOK = 0.008  # hook length (m), TOOL_PRESETS["hook"]
 GB_TOP = 0.0302 + 0.012  # gallbladder top surface at rest (m)
 
 
-def dissection_script(settings: dict[str, Any], style: Style, seed: int = 0,
-                      start: float = 0.5) -> tuple[dict[str, list[Keyframe]], float]:
+def dissection_script(
+    settings: dict[str, Any], style: Style, seed: int = 0, start: float = 0.5
+) -> tuple[dict[str, list[Keyframe]], float]:
     """Keyframes: the left grasper grasps the fundus and retracts it (up and away from the
     line), the hook (right hand) cauterises along the marked line in two passes, the
     grasper lets the gallbladder down. A novice retracts too hard, sweeps unsteadily across
@@ -413,8 +448,6 @@ class TargetExposed(vrmed.Event):
 
 
 def _start_dissection(app: vrmed.App, task: LapTask) -> None:
-    from vrmed.components.softbody import SoftBody
-    from vrmed.systems.instruments import TissueBurned
 
     settings = app.resource(Scenario).settings or {}
     ent = next(e for e, n in app.query(Name) if n.value == "gallbladder")
@@ -422,11 +455,19 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
     centroids = np.empty((body.n_tets, 3))
     centroids[body.tet_index] = body.x[body.tets].mean(axis=1)  # source tet order, as events report them
     line = np.abs(centroids[:, 0] - float(settings.get("line_x", -0.003))) <= float(
-        settings.get("line_half_width", 0.005))
-    task.dissection = Dissection(ent, line, float(settings.get("strain_threshold", 0.3)),
-                                 float(settings.get("complete_fraction", 0.6)), np.zeros(body.n_tets, bool),
-                                 np.zeros(body.n_tets, bool), app.event_reader(TissueBurned),
-                                 fundus=np.flatnonzero(body.x[:, 0] > 0.02), rest_y=float(body.x[:, 1].max()))
+        settings.get("line_half_width", 0.005)
+    )
+    task.dissection = Dissection(
+        ent,
+        line,
+        float(settings.get("strain_threshold", 0.3)),
+        float(settings.get("complete_fraction", 0.6)),
+        np.zeros(body.n_tets, bool),
+        np.zeros(body.n_tets, bool),
+        app.event_reader(TissueBurned),
+        fundus=np.flatnonzero(body.x[:, 0] > 0.02),
+        rest_y=float(body.x[:, 1].max()),
+    )
     app.send(TaskStarted("dissection", 0))
     app.send(AllowedRegion(str(ent), tuple(int(i) for i in np.flatnonzero(line))))
 
@@ -436,8 +477,6 @@ def dissection_logic(app: vrmed.App) -> None:
     """Log the view cone and the marked line once; then every logic tick: tets of the
     gallbladder newly strained above the threshold (largest principal Green strain), the
     exposure of the attachment, and completion when enough of the line is burned."""
-    from vrmed.components.softbody import SoftBody
-    from vrmed.systems.softbody import max_principal_strain
 
     task = app.try_resource(LapTask)
     if task is None or task.task != "dissection":
@@ -525,20 +564,27 @@ def score(log: Any) -> dict[str, Any]:
         return dissection_score(log)
     m = peg_transfer_metrics(log)
     passed = bool(m["completed"] and m["task_time_s"] <= PEG_PROFICIENCY_S and m["rings_lost_out_of_view"] == 0)
-    targets = {"fls_score": PEG_CUTOFF_S - PEG_PROFICIENCY_S, "task_time_s": PEG_PROFICIENCY_S,
-               "rings_lost_out_of_view": 0.0}
+    targets = {
+        "fls_score": PEG_CUTOFF_S - PEG_PROFICIENCY_S,
+        "task_time_s": PEG_PROFICIENCY_S,
+        "rings_lost_out_of_view": 0.0,
+    }
     return {"score": m["fls_score"], "max_score": PEG_CUTOFF_S, "passed": passed, "metrics": m, "targets": targets}
 
 
 #: Dissection scoring (this pack's own rubric; no published proficiency level exists for
 #: this simulated task): points off per second, per tet burned or cut outside the line,
 #: per tet over-strained and per tear, out of 100.
-DISSECTION_WEIGHTS = {"task_time_s": 0.5, "burned_outside": 1.0, "cut_outside": 1.0, "overstrained": 0.5,
-                      "tears": 10.0}
+DISSECTION_WEIGHTS = {"task_time_s": 0.5, "burned_outside": 1.0, "cut_outside": 1.0, "overstrained": 0.5, "tears": 10.0}
 #: Pass limits of this pack's rubric (set from the scripted expert with a margin, not from
 #: the literature: no published proficiency level exists for this simulated task).
-DISSECTION_TARGETS = {"task_time_s": 15.0, "burned_outside": 10.0, "overstrained": 40.0, "tears": 0.0,
-                      "tip_out_of_view_s": 0.0}
+DISSECTION_TARGETS = {
+    "task_time_s": 15.0,
+    "burned_outside": 10.0,
+    "overstrained": 40.0,
+    "tears": 0.0,
+    "tip_out_of_view_s": 0.0,
+}
 
 
 def dissection_metrics(log: Any) -> dict[str, float]:
@@ -587,10 +633,14 @@ def dissection_score(log: Any) -> dict[str, Any]:
 
 def summary(app: vrmed.App) -> dict[str, Any]:
     """What `vrmed run laparoscopy/...` prints: the score, pass/fail, metrics and targets."""
-    from vrmed.recording import SessionLog
 
     log = app.resource(SessionLog)
     log.header.setdefault("scenario", app.resource(Scenario).name)
     s = score(log)
-    return {"score": round(s["score"], 2), "max_score": s["max_score"], "passed": s["passed"],
-            "metrics": {k: round(v, 4) for k, v in s["metrics"].items()}, "targets": s["targets"]}
+    return {
+        "score": round(s["score"], 2),
+        "max_score": s["max_score"],
+        "passed": s["passed"],
+        "metrics": {k: round(v, 4) for k, v in s["metrics"].items()},
+        "targets": s["targets"],
+    }

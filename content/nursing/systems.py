@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import vrmed
-from vrmed.packs.loader import Scenario
-from vrmed.recording import SessionLog
-from vrmed.scenario import ScenarioState, evaluate_rubric, matching
+from vrmed.api import Scenario, ScenarioState, SessionLog, evaluate_rubric, matching, record_score
 
 
 def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> dict[str, Any]:
@@ -16,8 +14,7 @@ def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> d
     out: dict[str, Any] = {}
     if scenario.rubric is not None:
         result = evaluate_rubric(scenario.rubric, records, end_time)
-        out.update(score=result.score, passed=result.passed,
-                   errors_caught=[r.id for r in result.rules if not r.passed])
+        out.update(score=result.score, passed=result.passed, errors_caught=[r.id for r in result.rules if not r.passed])
     scores = matching(records, "News2Scored")
     if scores:
         escalations = matching(records, "Escalated")
@@ -30,8 +27,7 @@ def summary(app: vrmed.App) -> dict[str, Any]:
     """What `vrmed run nursing/...` prints."""
     state = app.try_resource(ScenarioState)
     out: dict[str, Any] = {"outcome": state.outcome if state else None}
-    out.update(evaluate(app.resource(SessionLog).events, float(app.clock.frame_time),
-                     app.resource(Scenario)))
+    out.update(evaluate(app.resource(SessionLog).events, float(app.clock.frame_time), app.resource(Scenario)))
     return out
 
 
@@ -39,7 +35,5 @@ def score(log: SessionLog) -> dict[str, Any]:
     """The learning-records score of a stored session (docs/records.md): rubric percent,
     passed, and the numeric metrics."""
     from pathlib import Path
-
-    from vrmed.scenario.rubric import record_score
 
     return record_score(log, Path(__file__).resolve().parent, evaluate)

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import vrmed
-from vrmed.components import Transform
-from vrmed.render.drawlist import DrawList  # plain data: importing it needs no GL
+from vrmed.api import DrawList, Transform
 
 GRAVITY = np.array([0.0, -9.81, 0.0])
 
@@ -85,10 +84,13 @@ def integrate_balls(app: vrmed.App) -> None:
     for _, pit in app.query(BallPit):
         if pit.positions.shape[0] != pit.count:
             rng = app.resource(vrmed.Rng).generator
-            pit.positions = np.column_stack([
-                rng.uniform(-pit.spread, pit.spread, pit.count),
-                pit.drop_height + rng.uniform(0.0, 0.1, pit.count),
-                rng.uniform(-pit.spread / 4, pit.spread / 4, pit.count)])
+            pit.positions = np.column_stack(
+                [
+                    rng.uniform(-pit.spread, pit.spread, pit.count),
+                    pit.drop_height + rng.uniform(0.0, 0.1, pit.count),
+                    rng.uniform(-pit.spread / 4, pit.spread / 4, pit.count),
+                ]
+            )
             pit.velocities = np.zeros((pit.count, 3))
         pit.velocities += GRAVITY * dt
         pit.positions += pit.velocities * dt
@@ -161,7 +163,7 @@ POKES_TO_PASS = 10
 MAX_SCORE = 20.0
 
 
-def score(log: "vrmed.recording.SessionLog") -> dict:
+def score(log: vrmed.api.SessionLog) -> dict:
     """Score a recorded session from its log alone (so stored sessions can be re-scored).
 
     One point per BallPoked event (capped at ``MAX_SCORE``); passed with at least
@@ -172,7 +174,10 @@ def score(log: "vrmed.recording.SessionLog") -> dict:
     bounces = sum(1 for e in log.events if e["type"].endswith(":BallBounced"))
     sim_time = float((log.footer or {}).get("sim_time", 0.0))
     first = float(pokes[0]["t"]) if pokes else sim_time
-    return {"score": float(min(len(pokes), MAX_SCORE)), "max_score": MAX_SCORE,
-            "passed": len(pokes) >= POKES_TO_PASS,
-            "metrics": {"pokes": float(len(pokes)), "bounces": float(bounces), "time_to_first_poke": first},
-            "targets": {"pokes": float(POKES_TO_PASS), "time_to_first_poke": 2.0}}
+    return {
+        "score": float(min(len(pokes), MAX_SCORE)),
+        "max_score": MAX_SCORE,
+        "passed": len(pokes) >= POKES_TO_PASS,
+        "metrics": {"pokes": float(len(pokes)), "bounces": float(bounces), "time_to_first_poke": first},
+        "targets": {"pokes": float(POKES_TO_PASS), "time_to_first_poke": 2.0},
+    }

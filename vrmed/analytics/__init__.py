@@ -6,8 +6,28 @@ Instrument tips out of the endoscope's view are in :mod:`vrmed.analytics.view`; 
 drops, the FLS score and tissue damage from events in :mod:`vrmed.analytics.errors`.
 """
 
-from .motion import (MotionMetrics, Track, bimanual_dexterity, economy_of_motion, idle_time, motion_metrics,
-                     normalized_jerk, number_of_movements, path_length, tracks_from_log)
+from .motion import (
+    MotionMetrics,
+    Track,
+    bimanual_dexterity,
+    economy_of_motion,
+    idle_time,
+    motion_metrics,
+    normalized_jerk,
+    number_of_movements,
+    path_length,
+    tracks_from_log,
+)
 
-__all__ = ["MotionMetrics", "Track", "bimanual_dexterity", "economy_of_motion", "idle_time", "motion_metrics",
-           "normalized_jerk", "number_of_movements", "path_length", "tracks_from_log"]
+__all__ = [
+    "MotionMetrics",
+    "Track",
+    "bimanual_dexterity",
+    "economy_of_motion",
+    "idle_time",
+    "motion_metrics",
+    "normalized_jerk",
+    "number_of_movements",
+    "path_length",
+    "tracks_from_log",
+]

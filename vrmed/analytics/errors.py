@@ -30,8 +30,9 @@ Definitions and sources:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..events import Event
 

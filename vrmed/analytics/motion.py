@@ -143,13 +143,22 @@ class MotionMetrics:
 
 def motion_metrics(track: Track, idle: float = IDLE_SPEED, move: float = MOVE_SPEED) -> MotionMetrics:
     """All single-instrument metrics of a track."""
-    return MotionMetrics(track.name, float(track.t[-1] - track.t[0]) if track.t.size else 0.0,
-                         path_length(track), number_of_movements(track, move), idle_time(track, idle),
-                         economy_of_motion(track, move), normalized_jerk(track), idle, move)
+    return MotionMetrics(
+        track.name,
+        float(track.t[-1] - track.t[0]) if track.t.size else 0.0,
+        path_length(track),
+        number_of_movements(track, move),
+        idle_time(track, idle),
+        economy_of_motion(track, move),
+        normalized_jerk(track),
+        idle,
+        move,
+    )
 
 
-def tracks_from_log(log: Any, devices: list[str] | None = None, t0: float = 0.0,
-                    t1: float | None = None) -> dict[str, Track]:
+def tracks_from_log(
+    log: Any, devices: list[str] | None = None, t0: float = 0.0, t1: float | None = None
+) -> dict[str, Track]:
     """Position tracks of input devices from a session log's input samples (optionally only
     between ``t0`` and ``t1`` seconds). Devices default to every device with a position."""
     series: dict[str, tuple[list[float], list[list[float]]]] = {}
@@ -163,5 +172,6 @@ def tracks_from_log(log: Any, devices: list[str] | None = None, t0: float = 0.0,
                 ts, ps = series.setdefault(name, ([], []))
                 ts.append(t)
                 ps.append(data["position"])
-    return {name: Track(name, np.array(ts), np.array(ps, dtype=float).reshape(-1, 3))
-            for name, (ts, ps) in series.items()}
+    return {
+        name: Track(name, np.array(ts), np.array(ps, dtype=float).reshape(-1, 3)) for name, (ts, ps) in series.items()
+    }

@@ -14,7 +14,7 @@ error parameter by the LapSim and LAP Mentor simulators, e.g. Aggarwal et al. 20
 the effectiveness of virtual reality simulation for training in laparoscopic surgery",
 Ann Surg 246:771). Experts keep their instruments in view: less is better. Occlusion by
 tissue is not considered (the log holds no geometry); the live query
-:func:`vrmed.systems.instruments.tip_in_view` does consider it.
+:func:`vrmed.systems.instruments.system.tip_in_view` does consider it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from vrmed.components.scene.core import Transform
+from vrmed.components.scene.render import Endoscope
+from vrmed.geometry import quat_matrix
 
 from ..events import Event
 from .motion import Track
@@ -39,12 +43,8 @@ class EndoscopeView(Event):
 
 
 def endoscope_view(app: Any, scope: int) -> EndoscopeView:
-    """The current view cone of an :class:`~vrmed.components.render.Endoscope` entity (same
-    geometry as :func:`vrmed.systems.instruments.tip_in_view`), to send into the log."""
-    from vrmed.components.core import Transform
-    from vrmed.components.render import Endoscope
-    from vrmed.systems.collision import quat_matrix
-
+    """The current view cone of an :class:`~vrmed.components.scene.render.Endoscope` entity (same
+    geometry as :func:`vrmed.systems.instruments.system.tip_in_view`), to send into the log."""
     tf, sc = app.get(scope, Transform), app.get(scope, Endoscope)
     R = quat_matrix(tf.orientation)
     shaft = -R[:, 2]
@@ -61,8 +61,9 @@ def _quat_neg_z(q: np.ndarray) -> np.ndarray:
     return -np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], axis=1)
 
 
-def tip_tracks_from_log(log: Any, offsets: dict[str, float], t0: float = 0.0,
-                        t1: float | None = None) -> dict[str, Track]:
+def tip_tracks_from_log(
+    log: Any, offsets: dict[str, float], t0: float = 0.0, t1: float | None = None
+) -> dict[str, Track]:
     """Tip tracks of the devices in ``offsets`` (device -> hinge-to-tip distance, m): the
     logged position plus ``offset`` along the logged orientation's -z (identity if none),
     optionally only between ``t0`` and ``t1`` seconds."""

@@ -11,5 +11,16 @@ from .device import HapticDevice, HapticError, HapticUnavailable, SimulatedHapti
 from .loop import HapticLoop, HapticStats
 from .plugin import HapticDisconnected, HapticInput, HapticPlugin, HapticTarget
 
-__all__ = ["HapticDevice", "HapticDisconnected", "HapticError", "HapticInput", "HapticLoop", "HapticPlugin",
-           "HapticStats", "HapticTarget", "HapticUnavailable", "SimulatedHapticDevice", "open_openhaptics"]
+__all__ = [
+    "HapticDevice",
+    "HapticDisconnected",
+    "HapticError",
+    "HapticInput",
+    "HapticLoop",
+    "HapticPlugin",
+    "HapticStats",
+    "HapticTarget",
+    "HapticUnavailable",
+    "SimulatedHapticDevice",
+    "open_openhaptics",
+]

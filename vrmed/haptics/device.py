@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -40,8 +41,14 @@ class SimulatedHapticDevice:
     fail after that many force writes, as a cable pulled mid-session would.
     """
 
-    def __init__(self, path: Callable[[float], np.ndarray] | None = None, *, capacity: int = 200_000,
-                 disconnect_after: int | None = None, name: str = "simulated") -> None:
+    def __init__(
+        self,
+        path: Callable[[float], np.ndarray] | None = None,
+        *,
+        capacity: int = 200_000,
+        disconnect_after: int | None = None,
+        name: str = "simulated",
+    ) -> None:
         self.name = name
         self._path = path or (lambda t: np.zeros(3))
         self.forces = np.zeros((capacity, 3))
@@ -83,9 +90,11 @@ def open_openhaptics(device_name: str = "Default Device") -> HapticDevice:
     try:
         import pyopenhaptics  # type: ignore[import-not-found]  # optional, not on PyPI for every platform
     except ImportError:
-        raise HapticUnavailable("OpenHaptics support needs the pyopenhaptics package and the OpenHaptics "
-                                "runtime from 3D Systems; install them and connect a Touch device, or use "
-                                "the simulated device") from None
+        raise HapticUnavailable(
+            "OpenHaptics support needs the pyopenhaptics package and the OpenHaptics "
+            "runtime from 3D Systems; install them and connect a Touch device, or use "
+            "the simulated device"
+        ) from None
     try:
         device = pyopenhaptics.HapticDevice(device_name=device_name)  # pragma: no cover - needs hardware
     except Exception as exc:  # pragma: no cover - the SDK raises its own types

@@ -33,8 +33,16 @@ class HapticLoop:
     ``b`` N s/m, Colgate, Stanley & Brown 1995), clamps to ``max_force`` N and writes it.
     """
 
-    def __init__(self, device: HapticDevice, *, rate: float = 1000.0, k: float = 300.0, b: float = 1.0,
-                 max_force: float = 3.3, history: int = 120_000) -> None:
+    def __init__(
+        self,
+        device: HapticDevice,
+        *,
+        rate: float = 1000.0,
+        k: float = 300.0,
+        b: float = 1.0,
+        max_force: float = 3.3,
+        history: int = 120_000,
+    ) -> None:
         self.device = device
         self.period = 1.0 / rate
         self.k, self.b, self.max_force = k, b, max_force
@@ -150,5 +158,11 @@ class HapticLoop:
         if n < 2:
             return HapticStats(n, 0.0, 0.0, 0.0, 0.0, 0.0)
         d = np.diff(self._stamps[:n]) * 1e3
-        return HapticStats(n, float(d.mean()), float(np.percentile(d, 50)), float(np.percentile(d, 99)),
-                           float(d.max()), float(np.mean(d > 1.5e3 * self.period)))
+        return HapticStats(
+            n,
+            float(d.mean()),
+            float(np.percentile(d, 50)),
+            float(np.percentile(d, 99)),
+            float(d.max()),
+            float(np.mean(d > 1.5e3 * self.period)),
+        )

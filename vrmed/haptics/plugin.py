@@ -46,8 +46,10 @@ class HapticInput:
         ``connected`` button (1 or 0) so a disconnection is part of the recorded input."""
         sample = dict(self.base.sample(time, frame))
         if self.loop.error is None:
-            sample[self.device] = {"position": [float(v) for v in self.loop.device_position],
-                                   "buttons": {"connected": 1.0}}
+            sample[self.device] = {
+                "position": [float(v) for v in self.loop.device_position],
+                "buttons": {"connected": 1.0},
+            }
         else:
             sample[self.device] = {"buttons": {"connected": 0.0}}
         return sample

@@ -7,10 +7,10 @@ Public API: :class:`TetMesh`, :class:`SurfaceMesh`, :func:`load_tet_mesh`,
 
 from __future__ import annotations
 
+from vrmed.mesh.generate import box_tets, cylinder_tets, slab_tets, tetrahedralize
+from vrmed.mesh.io import load_surface_mesh, load_tet_mesh
 from vrmed.mesh.meshtypes import MeshError, SurfaceMesh, TetMesh
 from vrmed.mesh.quality import TetQualityReport, check_tets, signed_volumes, tet_quality
-from vrmed.mesh.io import load_surface_mesh, load_tet_mesh
-from vrmed.mesh.generate import box_tets, cylinder_tets, slab_tets, tetrahedralize
 
 __all__ = [
     "MeshError",

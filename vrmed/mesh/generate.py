@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from vrmed.mesh.quality import validate_tets
 from vrmed.mesh.meshtypes import MeshError, SurfaceMesh, TetMesh
+from vrmed.mesh.quality import validate_tets
 
 # Kuhn (Freudenthal) split of the unit cube into 6 tets along the main diagonal 0 -> 7. Every
 # cube uses the same split, so faces shared by neighbouring cubes get the same diagonal and the
 # mesh is conforming. Corner c = x + 2y + 4z.
-_KUHN = np.array(
-    [[0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7], [0, 4, 6, 7]], dtype=np.int64
-)
+_KUHN = np.array([[0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7], [0, 4, 6, 7]], dtype=np.int64)
 
 
 def _orient(points: np.ndarray, tets: np.ndarray) -> np.ndarray:

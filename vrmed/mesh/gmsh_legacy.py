@@ -117,9 +117,15 @@ def read_gmsh_v1(path: str | Path) -> dict:
                     eid, etype, _, _, nn = vals[:5]
                     nodes = vals[5 : 5 + nn]
                 except (ValueError, IndexError):
-                    raise fail(lineno, f"element line must be 'id type phys elem n nodes...', got {lines[i + k]!r}") from None
+                    raise fail(
+                        lineno, f"element line must be 'id type phys elem n nodes...', got {lines[i + k]!r}"
+                    ) from None
                 if len(nodes) != nn or _NODES_PER_TYPE.get(etype, nn) != nn:
-                    raise fail(lineno, f"element {eid} of type {etype} lists {len(nodes)} nodes, expected {_NODES_PER_TYPE.get(etype, nn)}")
+                    raise fail(
+                        lineno,
+                        f"element {eid} of type {etype} lists {len(nodes)} nodes, "
+                        f"expected {_NODES_PER_TYPE.get(etype, nn)}",
+                    )
                 if etype == TET_TYPE:
                     tets.append(nodes)
                     tet_ids.append(eid)

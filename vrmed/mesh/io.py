@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from vrmed.mesh.gmsh_legacy import is_gmsh_v1, read_gmsh_v1
-from vrmed.mesh.quality import validate_tets
 from vrmed.mesh.meshtypes import MeshError, SurfaceMesh, TetMesh
+from vrmed.mesh.quality import validate_tets
 
 _TET_SUFFIXES = {".msh": "gmsh", ".vtk": "vtk", ".vtu": "vtu", ".mesh": "medit", ".xdmf": "xdmf"}
 _TRIMESH_SUFFIXES = {".obj", ".stl", ".ply", ".off", ".glb", ".gltf"}
@@ -26,7 +26,9 @@ _TRIMESH_SUFFIXES = {".obj", ".stl", ".ply", ".off", ".glb", ".gltf"}
 def _check_path(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
-        raise MeshError(f"{p}: no such mesh file. Check the path (meshes are looked up relative to the current directory).")
+        raise MeshError(
+            f"{p}: no such mesh file. Check the path (meshes are looked up relative to the current directory)."
+        )
     return p
 
 
@@ -95,7 +97,7 @@ def _diagnose_vtu(path: Path) -> str:
     if n is not None:
         comps = int(pts.get("NumberOfComponents", "3"))
         if n != npts * comps:
-            msgs.append(f"<Piece NumberOfPoints=\"{npts}\"> but the Points array holds {n} values = {n / comps:g} points")
+            msgs.append(f'<Piece NumberOfPoints="{npts}"> but the Points array holds {n} values = {n / comps:g} points')
     for arr in piece.findall("./Cells/DataArray"):
         name = arr.get("Name")
         n = count(arr)
@@ -187,8 +189,13 @@ def load_tet_mesh(
     points = points[:, :3] * float(scale)
     try:
         tets = validate_tets(
-            points, tets, str(p), fix_inverted=fix_inverted, drop_degenerate=drop_degenerate,
-            notes=notes, element_ids=element_ids,
+            points,
+            tets,
+            str(p),
+            fix_inverted=fix_inverted,
+            drop_degenerate=drop_degenerate,
+            notes=notes,
+            element_ids=element_ids,
         )
     except MeshError as exc:
         # Report every problem at once (e.g. repeated ids *and* an inverted element).
@@ -226,7 +233,8 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
     hint = (
         f" The payload also contains {escapes} text escape sequences such as '\\00': the binary "
         "data was converted to text (by an editor or a text-mode transfer)."
-        if escapes > 100 else ""
+        if escapes > 100
+        else ""
     )
     while pos < len(raw):
         parts, after, lineno = keyword_line(pos)
@@ -245,7 +253,16 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 vals, pos = _ascii_values(raw, after, n * 3, path, lineno)
                 points = vals.reshape(n, 3)
             nxt, _, nxt_line = keyword_line(pos)
-            if nxt and nxt[0].upper() not in (b"POLYGONS", b"TRIANGLE_STRIPS", b"VERTICES", b"LINES", b"POINT_DATA", b"CELL_DATA", b"METADATA", b"FIELD"):
+            if nxt and nxt[0].upper() not in (
+                b"POLYGONS",
+                b"TRIANGLE_STRIPS",
+                b"VERTICES",
+                b"LINES",
+                b"POINT_DATA",
+                b"CELL_DATA",
+                b"METADATA",
+                b"FIELD",
+            ):
                 raise MeshError(
                     f"{path}:{lineno}: POINTS declares {n} points, but after {n} x 3 values the file "
                     f"does not continue with a VTK section keyword (line {nxt_line} starts with "
@@ -269,7 +286,9 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if points is None or polys is None:
         raise MeshError(f"{path}: no POINTS and POLYGONS in this POLYDATA file; nothing to load.")
     if polys.size and (polys.min() < 0 or polys.max() >= len(points)):
-        raise MeshError(f"{path}: polygons refer to points beyond the {len(points)} declared.{hint} Re-export the file.")
+        raise MeshError(
+            f"{path}: polygons refer to points beyond the {len(points)} declared.{hint} Re-export the file."
+        )
     return points.astype(np.float64), polys
 
 
@@ -321,7 +340,9 @@ def load_surface_mesh(path: str | Path, scale: float = 1.0) -> SurfaceMesh:
         try:
             m = trimesh.load(p, force="mesh", process=False)
         except Exception as exc:
-            raise MeshError(f"{p}: trimesh could not read it ({exc}). Check the file is a valid {suffix} surface.") from exc
+            raise MeshError(
+                f"{p}: trimesh could not read it ({exc}). Check the file is a valid {suffix} surface."
+            ) from exc
         if not hasattr(m, "faces") or len(m.faces) == 0:
             raise MeshError(f"{p}: contains no triangles.")
         pts, tris = np.asarray(m.vertices), np.asarray(m.faces)

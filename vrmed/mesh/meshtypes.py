@@ -45,9 +45,7 @@ class TetMesh:
         t = self.tets
         # Faces opposite each vertex, wound so the normal points away from that vertex for a
         # positively oriented tet (volume = det[x1-x0, x2-x0, x3-x0] / 6 > 0).
-        faces = np.concatenate(
-            [t[:, [1, 2, 3]], t[:, [0, 3, 2]], t[:, [0, 1, 3]], t[:, [0, 2, 1]]], axis=0
-        )
+        faces = np.concatenate([t[:, [1, 2, 3]], t[:, [0, 3, 2]], t[:, [0, 1, 3]], t[:, [0, 2, 1]]], axis=0)
         key = np.sort(faces, axis=1)
         _, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
         return np.ascontiguousarray(faces[counts[inverse.ravel()] == 1])

@@ -4,5 +4,14 @@ from .discovery import PackRef, all_packs, resolve_target
 from .issues import PackError, PackIssue
 from .loader import Pack, Prefab, Scenario, load_pack
 
-__all__ = ["Pack", "PackError", "PackIssue", "PackRef", "Prefab", "Scenario", "all_packs", "load_pack",
-           "resolve_target"]
+__all__ = [
+    "Pack",
+    "PackError",
+    "PackIssue",
+    "PackRef",
+    "Prefab",
+    "Scenario",
+    "all_packs",
+    "load_pack",
+    "resolve_target",
+]

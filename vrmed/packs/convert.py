@@ -36,8 +36,9 @@ def describe(value: Any) -> str:
     """A short description of a YAML value for error messages."""
     if value is None:
         return "nothing (null)"
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "mapping"}.get(type(value), type(value).__name__)
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping"}.get(
+        type(value), type(value).__name__
+    )
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."
@@ -88,8 +89,13 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
                 return convert(value, arg, {}, ctx)
             except FieldError as exc:
                 errors.append(exc)
-        raise errors[0] if len(errors) == 1 else FieldError(
-            f"expected {' or '.join(type_name(a) for a in args if a is not type(None))}, got {describe(value)}")
+        raise (
+            errors[0]
+            if len(errors) == 1
+            else FieldError(
+                f"expected {' or '.join(type_name(a) for a in args if a is not type(None))}, got {describe(value)}"
+            )
+        )
     if annotation is Any:
         return value
     if annotation is bool:
@@ -111,8 +117,10 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
             raise FieldError(f"expected a file path relative to the pack, got {describe(value)}")
         path = (ctx.root / value).resolve()
         if not path.is_file():
-            raise FieldError(f"file not found: {value!r} (looked for {path}); put the file in the "
-                             f"pack or fix the path, which is relative to the pack folder")
+            raise FieldError(
+                f"file not found: {value!r} (looked for {path}); put the file in the "
+                f"pack or fix the path, which is relative to the pack folder"
+            )
         return AssetPath(str(path))
     if annotation is str:
         if isinstance(value, str):
@@ -170,8 +178,9 @@ def build_dataclass(cls: type, data: dict[str, Any], ctx: ConvertContext) -> Any
             except FieldError as exc:
                 raise FieldError(exc.message, (name,) + exc.subpath, exc.missing) from None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise FieldError(f"missing required field {name!r} ({type_name(hints.get(name), dict(f.metadata))})",
-                             missing=True)
+            raise FieldError(
+                f"missing required field {name!r} ({type_name(hints.get(name), dict(f.metadata))})", missing=True
+            )
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -184,10 +193,12 @@ def _array(value: Any, spec: ArraySpec) -> np.ndarray:
         arr = np.array(value, dtype=spec.dtype)
     except (TypeError, ValueError):
         raise FieldError(f"expected {expected}, got {describe(value)}") from None
-    if isinstance(value, bool) or arr.ndim != len(spec.shape) or any(
-            s is not None and s != n for s, n in zip(spec.shape, arr.shape)):
+    if (
+        isinstance(value, bool)
+        or arr.ndim != len(spec.shape)
+        or any(s is not None and s != n for s, n in zip(spec.shape, arr.shape))
+    ):
         raise FieldError(f"expected {expected}, got {describe(value)}")
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         raise FieldError(f"expected finite numbers, got {describe(value)}")
     return np.ascontiguousarray(arr)
-

@@ -3,9 +3,9 @@ entry-point group, or given by path."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import importlib.util
 import os
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -26,10 +26,10 @@ class PackRef:
 
 def builtin_packs() -> list[PackRef]:
     """Packs shipped inside ``vrmed.content``."""
-    import vrmed.content
-
+    # located by name, not imported: the core layer names no feature or pack module
+    spec = importlib.util.find_spec("vrmed.content")
     refs = []
-    for base in map(Path, vrmed.content.__path__):
+    for base in map(Path, (spec.submodule_search_locations or []) if spec else []):
         if not base.is_dir():  # e.g. a frozen simulator that bundles its packs elsewhere
             continue
         for child in sorted(base.iterdir()):
@@ -46,8 +46,10 @@ def _entry_point_root(value: str) -> Path:
     """
     module, _, attr = value.partition(":")
     if attr:
-        raise VrmedError(f"entry point {value!r} names an attribute; a vrmed.packs entry point must name "
-                         f"the package that holds pack.yaml (e.g. `mypack = \"mypack\"`)")
+        raise VrmedError(
+            f"entry point {value!r} names an attribute; a vrmed.packs entry point must name "
+            f'the package that holds pack.yaml (e.g. `mypack = "mypack"`)'
+        )
     top, *rest = module.strip().split(".")
     spec = importlib.util.find_spec(top)
     if spec is None or not spec.submodule_search_locations:
@@ -123,5 +125,6 @@ def resolve_target(target: str) -> tuple[PackRef, str | None]:
     known = ", ".join(r.name for r in refs) or "none"
     if any(sep in target for sep in ("/", "\\", ".")) and not path.exists() and "/" not in target.rstrip("/"):
         raise VrmedError(f"{target}: no such pack folder")
-    raise VrmedError(f"no pack named {name!r} (and no pack folder at {target!r}); installed packs: {known}. "
-                     f"`vrmed packs` lists them")
+    raise VrmedError(
+        f"no pack named {name!r} (and no pack folder at {target!r}); installed packs: {known}. `vrmed packs` lists them"
+    )

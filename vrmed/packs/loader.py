@@ -13,154 +13,27 @@ import hashlib
 import importlib.util
 import sys
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from vrmed.components import CORE_COMPONENTS
+
 from ..fields import AssetPath  # noqa: F401  (re-exported for pack authors' convenience)
 from ..input import ScriptedInput
-from ..plugins import BUILTIN_PLUGINS, load_plugin_class
+from ..plugins import available_plugins, load_plugin_class
 from ..version import __version__
 from .convert import ConvertContext, FieldError, build_dataclass
 from .issues import PackError, PackIssue
+from .model import ComponentDecl, EntitySpec, Loc, Pack, Prefab, Scenario, keystr
+from .scenario_file import check_scenario_file
 from .schema import PACK_SCHEMA, PREFAB_FILE_SCHEMA, SCENARIO_SCHEMA
 from .yamlsrc import YamlDoc, YamlSyntaxError, read_yaml
-
-
-@dataclass(frozen=True)
-class Loc:
-    """Where something was declared: file (relative to the pack's parent), line, key path."""
-
-    file: str
-    line: int
-    key: str
-
-
-def keystr(path: tuple[Any, ...]) -> str:
-    """Render a key path like ``entities[0].components.Ball.radius``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-@dataclass
-class ComponentDecl:
-    """A component's YAML fields after prefab inheritance and overrides, with their origins."""
-
-    type: type
-    loc: Loc
-    fields: dict[str, Any] = field(default_factory=dict)
-    field_locs: dict[str, Loc] = field(default_factory=dict)
-
-    def merged(self, other: "ComponentDecl") -> "ComponentDecl":
-        """This declaration with ``other``'s fields laid over it."""
-        return ComponentDecl(self.type, other.loc, {**self.fields, **other.fields},
-                             {**self.field_locs, **other.field_locs})
-
-
-@dataclass
-class Prefab:
-    """An entity template: its components (inheritance already applied)."""
-
-    id: str
-    loc: Loc
-    extends: str | None
-    description: str
-    components: dict[str, ComponentDecl]
-
-
-@dataclass
-class EntitySpec:
-    """One validated scenario entity; :meth:`build` makes fresh component instances."""
-
-    name: str | None
-    prefab: str | None
-    loc: Loc
-    components: dict[str, ComponentDecl]
-    root: Path
-
-    def build(self) -> list[Any]:
-        """Fresh component instances (specs turned into components where a type asks); a
-        ``Name`` component is added from the entity's name."""
-        from vrmed.components import Name
-
-        built = [_instantiate(decl, self.root) for decl in self.components.values()]
-        if self.name is not None and "Name" not in self.components:
-            built.append(Name(self.name))
-        return built
-
-
-@dataclass
-class Scenario:
-    """A validated scenario: entities to spawn, scripted input, rates and duration."""
-
-    name: str
-    file: str
-    title: str
-    description: str
-    duration: float | None
-    rates: dict[str, float | None]
-    display_rate: float | None
-    entities: list[EntitySpec]
-    scripted_input: ScriptedInput | None
-    settings: dict[str, Any]
-    #: The scenario language (vrmed.scenario): state machine, rubric, scripted learner.
-    script: Any = None
-    rubric: Any = None
-    learner: tuple[Any, ...] = ()
-
-
-@dataclass
-class Pack:
-    """A fully validated content pack."""
-
-    name: str
-    version: str
-    title: str
-    description: str
-    root: Path
-    source: str
-    engine: str
-    plugins: list[type]
-    plugin_names: list[str]
-    systems: list[Callable]
-    components: dict[str, type]
-    prefabs: dict[str, Prefab]
-    scenarios: dict[str, Scenario]
-    default_scenario: str | None
-    module: ModuleType | None
-
-    def scenario(self, name: str | None) -> Scenario:
-        """A scenario by name (or the default); a clear error if there is no such scenario."""
-        from ..errors import VrmedError
-
-        name = name or self.default_scenario or (sorted(self.scenarios)[0] if len(self.scenarios) == 1 else None)
-        if name is None:
-            raise VrmedError(f"pack {self.name!r} has several scenarios and no default_scenario; "
-                             f"choose one of: {', '.join(sorted(self.scenarios))}")
-        if name not in self.scenarios:
-            known = ", ".join(sorted(self.scenarios)) or "none"
-            raise VrmedError(f"pack {self.name!r} has no scenario {name!r}; its scenarios are: {known}")
-        return self.scenarios[name]
-
-    def summary(self, app: Any) -> dict[str, Any]:
-        """The pack's own end-of-run summary (``summary(app)`` in systems.py), or {}."""
-        fn = getattr(self.module, "summary", None) if self.module else None
-        return dict(fn(app)) if callable(fn) else {}
-
-
-def _instantiate(decl: ComponentDecl, root: Path) -> Any:
-    spec_type = getattr(decl.type, "__vrmed_yaml__", None)
-    ctx = ConvertContext(root)
-    if spec_type is not None:
-        return decl.type.from_spec(build_dataclass(spec_type, decl.fields, ctx))
-    return build_dataclass(decl.type, decl.fields, ctx)
 
 
 class _Collector:
@@ -194,8 +67,9 @@ class _Collector:
             self.add(Loc(rel, second, keystr(path_)), f"duplicate key (first defined on line {first})")
         if doc.data is None:
             doc.data = {}
-        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc.data),
-                        key=lambda e: list(map(str, e.absolute_path)))
+        errors = sorted(
+            jsonschema.Draft202012Validator(schema).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path))
+        )
         for err in errors:
             p = tuple(err.absolute_path)
             self.add(Loc(rel, doc.line(p), keystr(p)), _schema_message(err))
@@ -213,10 +87,18 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     if err.validator == "type":
         expected = err.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        names = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
-                 "null": "nothing", "integer": "an integer", "boolean": "true or false"}
+        names = {
+            "object": "a mapping",
+            "array": "a list",
+            "string": "a string",
+            "number": "a number",
+            "null": "nothing",
+            "integer": "an integer",
+            "boolean": "true or false",
+        }
         exp = " or ".join(names.get(x, x) for x in expected.split(" or "))
         from .convert import describe
+
         return f"expected {exp}, got {describe(err.instance)}"
     if err.validator == "pattern":
         return f"{err.instance!r} is not a valid name (letters, digits, '_', '.', '-'; not starting with a digit)"
@@ -242,8 +124,7 @@ def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType |
         for frame in traceback.extract_tb(exc.__traceback__):
             if frame.filename == str(path):
                 line = frame.lineno or 0
-        col.add(Loc(col.rel(path), line, ""), f"error while importing the pack's systems: "
-                                              f"{type(exc).__name__}: {exc}")
+        col.add(Loc(col.rel(path), line, ""), f"error while importing the pack's systems: {type(exc).__name__}: {exc}")
         return None
     return module
 
@@ -258,8 +139,10 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
     col = _Collector(root)
     pack_file = root / "pack.yaml"
     if not pack_file.is_file():
-        col.add(Loc(col.rel(pack_file), 0, ""), "no pack.yaml: a pack folder must contain pack.yaml "
-                                               "(run `vrmed new-pack NAME` for a template)")
+        col.add(
+            Loc(col.rel(pack_file), 0, ""),
+            "no pack.yaml: a pack folder must contain pack.yaml (run `vrmed new-pack NAME` for a template)",
+        )
         raise PackError(root.name, col.issues)
     doc = col.read(pack_file, PACK_SCHEMA)
     if doc is None:
@@ -271,28 +154,35 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
     if engine:
         try:
             if Version(__version__) not in SpecifierSet(engine):
-                col.add(Loc(rel_pack, doc.line(("engine",)), "engine"),
-                        f"this pack needs vrmed {engine}, but this is vrmed {__version__}; "
-                        f"install a matching vrmed or a version of the pack made for {__version__}")
+                col.add(
+                    Loc(rel_pack, doc.line(("engine",)), "engine"),
+                    f"this pack needs vrmed {engine}, but this is vrmed {__version__}; "
+                    f"install a matching vrmed or a version of the pack made for {__version__}",
+                )
         except InvalidSpecifier:
-            col.add(Loc(rel_pack, doc.line(("engine",)), "engine"),
-                    f"{engine!r} is not a version range (write e.g. \">=0.1,<0.2\")")
+            col.add(
+                Loc(rel_pack, doc.line(("engine",)), "engine"),
+                f'{engine!r} is not a version range (write e.g. ">=0.1,<0.2")',
+            )
 
     # Components: the core ones, those of enabled engine plugins, and the pack's own.
-    from vrmed.components import CORE_COMPONENTS
-
     components: dict[str, type] = {c.__name__: c for c in CORE_COMPONENTS}
     plugins: list[type] = []
+    installed = available_plugins()
     for i, pname in enumerate(meta.get("plugins", [])):
-        if pname not in BUILTIN_PLUGINS:
-            col.add(Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
-                    f"unknown engine plugin {pname!r}; available: {', '.join(sorted(BUILTIN_PLUGINS))}")
+        if pname not in installed:
+            col.add(
+                Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
+                f"unknown engine plugin {pname!r}; available: {', '.join(sorted(installed))}",
+            )
             continue
         try:
             cls = load_plugin_class(pname)
         except ImportError as exc:
-            col.add(Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
-                    f"engine plugin {pname!r} is not available in this installation ({exc})")
+            col.add(
+                Loc(rel_pack, doc.line(("plugins", i)), f"plugins[{i}]"),
+                f"engine plugin {pname!r} is not available in this installation ({exc})",
+            )
             continue
         plugins.append(cls)
         for comp in getattr(cls, "components", ()):
@@ -301,9 +191,11 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
     module = None
     systems_file = root / "systems.py"
     if systems_file.is_file() and not allow_code:
-        col.add(Loc(col.rel(systems_file), 0, ""),
-                "this pack carries Python code (systems.py) and pack code is disabled (--no-pack-code); "
-                "run it without --no-pack-code only if you trust the pack's author")
+        col.add(
+            Loc(col.rel(systems_file), 0, ""),
+            "this pack carries Python code (systems.py) and pack code is disabled (--no-pack-code); "
+            "run it without --no-pack-code only if you trust the pack's author",
+        )
         raise PackError(name, col.issues)
     if systems_file.is_file():
         module = _import_systems(systems_file, name, col)
@@ -313,11 +205,16 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
     pack_systems: dict[str, Callable] = {}
     if module is not None:
         for value in vars(module).values():
-            if isinstance(value, type) and getattr(value, "__vrmed_component__", False) \
-                    and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and getattr(value, "__vrmed_component__", False)
+                and value.__module__ == module.__name__
+            ):
                 if not dataclasses.is_dataclass(value):
-                    col.add(Loc(col.rel(systems_file), 0, value.__name__),
-                            "components must be dataclasses; add @dataclass above @vrmed.component")
+                    col.add(
+                        Loc(col.rel(systems_file), 0, value.__name__),
+                        "components must be dataclasses; add @dataclass above @vrmed.component",
+                    )
                 components[value.__name__] = value
             meta_sys = getattr(value, "__vrmed_system__", None)
             if callable(value) and meta_sys is not None and getattr(value, "__module__", None) == module.__name__:
@@ -333,8 +230,11 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
                 col.add(loc, f"system {sname!r} is listed but the pack has no systems.py")
             elif module is not None:
                 known = ", ".join(sorted(pack_systems)) or "none"
-                col.add(loc, f"unknown system {sname!r}: systems.py defines no function marked "
-                             f"@vrmed.system with that name (defined: {known})")
+                col.add(
+                    loc,
+                    f"unknown system {sname!r}: systems.py defines no function marked "
+                    f"@vrmed.system with that name (defined: {known})",
+                )
         else:
             enabled.append(pack_systems[sname])
         seen_systems.add(sname)
@@ -342,21 +242,39 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
     prefabs = _load_prefabs(root, col, components)
     scenarios = _load_scenarios(root, col, components, prefabs, plugins, module)
     default = meta.get("default_scenario")
-    if default is not None and default not in scenarios and not any(
-            i.file.endswith(f"scenarios/{default}.yaml") for i in col.issues):
-        col.add(Loc(rel_pack, doc.line(("default_scenario",)), "default_scenario"),
-                f"no scenario named {default!r} (scenarios: {', '.join(sorted(scenarios)) or 'none'})")
+    if (
+        default is not None
+        and default not in scenarios
+        and not any(i.file.endswith(f"scenarios/{default}.yaml") for i in col.issues)
+    ):
+        col.add(
+            Loc(rel_pack, doc.line(("default_scenario",)), "default_scenario"),
+            f"no scenario named {default!r} (scenarios: {', '.join(sorted(scenarios)) or 'none'})",
+        )
     if col.issues:
         raise PackError(name, col.issues)
-    return Pack(name=name, version=meta["version"], title=meta.get("title", name),
-                description=meta.get("description", ""), root=root, source=source, engine=engine,
-                plugins=plugins, plugin_names=list(meta.get("plugins", [])), systems=enabled,
-                components=components, prefabs=prefabs, scenarios=scenarios, default_scenario=default,
-                module=module)
+    return Pack(
+        name=name,
+        version=meta["version"],
+        title=meta.get("title", name),
+        description=meta.get("description", ""),
+        root=root,
+        source=source,
+        engine=engine,
+        plugins=plugins,
+        plugin_names=list(meta.get("plugins", [])),
+        systems=enabled,
+        components=components,
+        prefabs=prefabs,
+        scenarios=scenarios,
+        default_scenario=default,
+        module=module,
+    )
 
 
-def _component_decls(raw: dict[str, Any], base: tuple[Any, ...], rel: str, doc: YamlDoc,
-                     components: dict[str, type], col: _Collector) -> dict[str, ComponentDecl]:
+def _component_decls(
+    raw: dict[str, Any], base: tuple[Any, ...], rel: str, doc: YamlDoc, components: dict[str, type], col: _Collector
+) -> dict[str, ComponentDecl]:
     out: dict[str, ComponentDecl] = {}
     for cname, fields in raw.items():
         cpath = base + (cname,)
@@ -367,13 +285,13 @@ def _component_decls(raw: dict[str, Any], base: tuple[Any, ...], rel: str, doc: 
             col.add(loc, f"unknown component {cname!r}; known components: {known}")
             continue
         fields = fields or {}
-        out[cname] = ComponentDecl(ctype, loc, dict(fields),
-                                   {f: Loc(rel, doc.line(cpath + (f,)), keystr(cpath + (f,))) for f in fields})
+        out[cname] = ComponentDecl(
+            ctype, loc, dict(fields), {f: Loc(rel, doc.line(cpath + (f,)), keystr(cpath + (f,))) for f in fields}
+        )
     return out
 
 
-def _check_components(decls: dict[str, ComponentDecl], root: Path, col: _Collector,
-                      complete: bool = True) -> None:
+def _check_components(decls: dict[str, ComponentDecl], root: Path, col: _Collector, complete: bool = True) -> None:
     """Convert every declaration; ``complete=False`` (prefabs) tolerates missing required
     fields, which a scenario or a child prefab may still supply."""
     ctx = ConvertContext(root)
@@ -417,7 +335,7 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
         if parent_id is not None:
             ploc = Loc(loc.file, loc.line, f"{pid}.extends")
             if parent_id in chain + [pid]:
-                members = (chain + [pid])[(chain + [pid]).index(parent_id):]
+                members = (chain + [pid])[(chain + [pid]).index(parent_id) :]
                 if frozenset(members) not in reported_cycles:
                     reported_cycles.add(frozenset(members))
                     # Report once, at the member declared first, starting the chain there.
@@ -425,8 +343,9 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
                     k = members.index(first)
                     ring = members[k:] + members[:k]
                     floc = raw[first][1]
-                    col.add(Loc(floc.file, floc.line, f"{first}.extends"),
-                            f"cyclic extends: {' -> '.join(ring + [first])}")
+                    col.add(
+                        Loc(floc.file, floc.line, f"{first}.extends"), f"cyclic extends: {' -> '.join(ring + [first])}"
+                    )
                 return None
             if parent_id not in raw:
                 col.add(ploc, f"extends unknown prefab {parent_id!r}")
@@ -447,9 +366,14 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
     return prefabs
 
 
-def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
-                    prefabs: dict[str, Prefab], plugins: list[type] | None = None,
-                    module: ModuleType | None = None) -> dict[str, Scenario]:
+def _load_scenarios(
+    root: Path,
+    col: _Collector,
+    components: dict[str, type],
+    prefabs: dict[str, Prefab],
+    plugins: list[type] | None = None,
+    module: ModuleType | None = None,
+) -> dict[str, Scenario]:
     scenarios: dict[str, Scenario] = {}
     for path in sorted((root / "scenarios").glob("*.yaml")) + sorted((root / "scenarios").glob("*.yml")):
         doc = col.read(path, SCENARIO_SCHEMA)
@@ -470,8 +394,10 @@ def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
             if pid is not None:
                 if pid not in prefabs:
                     known = ", ".join(sorted(prefabs)) or "none"
-                    col.add(Loc(rel, doc.line(base + ("prefab",)), keystr(base + ("prefab",))),
-                            f"unknown prefab {pid!r}; prefabs in this pack: {known}")
+                    col.add(
+                        Loc(rel, doc.line(base + ("prefab",)), keystr(base + ("prefab",))),
+                        f"unknown prefab {pid!r}; prefabs in this pack: {known}",
+                    )
                     continue
                 merged = dict(prefabs[pid].components)
             own = _component_decls(ent.get("components") or {}, base + ("components",), rel, doc, components, col)
@@ -480,8 +406,10 @@ def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
             ename = ent.get("name")
             if ename is not None:
                 if ename in names:
-                    col.add(Loc(rel, doc.line(base + ("name",)), keystr(base + ("name",))),
-                            f"duplicate entity name {ename!r} (first used by entities[{names[ename]}])")
+                    col.add(
+                        Loc(rel, doc.line(base + ("name",)), keystr(base + ("name",))),
+                        f"duplicate entity name {ename!r} (first used by entities[{names[ename]}])",
+                    )
                 names[ename] = i
             _check_components(merged, root, col)
             spec = EntitySpec(ename, pid, loc, merged, root)
@@ -495,21 +423,35 @@ def _load_scenarios(root: Path, col: _Collector, components: dict[str, type],
         rates = dict(data.get("rates", {}))
         display = rates.pop("display", None)
         scenarios[path.stem] = Scenario(
-            name=path.stem, file=rel, title=data.get("title", path.stem),
-            description=data.get("description", ""), duration=data.get("duration"), rates=rates,
-            display_rate=display, entities=entities, scripted_input=scripted,
-            settings=dict(data.get("settings", {})), **_scenario_extras(
-                root, col, rel, doc, data, entities, prefabs, plugins or [], module))
+            name=path.stem,
+            file=rel,
+            title=data.get("title", path.stem),
+            description=data.get("description", ""),
+            duration=data.get("duration"),
+            rates=rates,
+            display_rate=display,
+            entities=entities,
+            scripted_input=scripted,
+            settings=dict(data.get("settings", {})),
+            **_scenario_extras(root, col, rel, doc, data, entities, prefabs, plugins or [], module),
+        )
     return scenarios
 
 
-def _scenario_extras(root: Path, col: _Collector, rel: str, doc: YamlDoc, data: dict[str, Any],
-                     entities: list[EntitySpec], prefabs: dict[str, Prefab], plugins: list[type],
-                     module: ModuleType | None) -> dict[str, Any]:
+def _scenario_extras(
+    root: Path,
+    col: _Collector,
+    rel: str,
+    doc: YamlDoc,
+    data: dict[str, Any],
+    entities: list[EntitySpec],
+    prefabs: dict[str, Prefab],
+    plugins: list[type],
+    module: ModuleType | None,
+) -> dict[str, Any]:
     """Validate a scenario's ``script``, ``rubric`` and ``learner`` (see vrmed.scenario)."""
     if not any(k in data for k in ("script", "rubric", "learner", "uses")):
         return {}
-    from ..scenario.validate import check_scenario_file
 
     extras = check_scenario_file(col, root, rel, doc, data, entities, prefabs, plugins, module)
     return {"script": extras.script, "rubric": extras.rubric, "learner": extras.learner}

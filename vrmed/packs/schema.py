@@ -10,9 +10,13 @@ _vec3 = {"type": "array", "items": _number, "minItems": 3, "maxItems": 3}
 _vec4 = {"type": "array", "items": _number, "minItems": 4, "maxItems": 4}
 _rates = {
     "type": "object",
-    "properties": {"display": {"type": "number", "exclusiveMinimum": 0},
-                   **{s: {"type": ["number", "null"], "exclusiveMinimum": 0}
-                      for s in ("input", "control", "physics", "logic", "record", "render")}},
+    "properties": {
+        "display": {"type": "number", "exclusiveMinimum": 0},
+        **{
+            s: {"type": ["number", "null"], "exclusiveMinimum": 0}
+            for s in ("input", "control", "physics", "logic", "record", "render")
+        },
+    },
     "additionalProperties": False,
 }
 
@@ -63,8 +67,13 @@ _expr = {"type": ["string", "boolean", "number"]}
 _actions = {"type": "array", "items": {"type": "object"}}
 _transition = {
     "type": "object",
-    "properties": {"to": {"type": "string"}, "event": {"type": "string"}, "when": _expr,
-                   "after": {"type": "number", "minimum": 0}, "actions": _actions},
+    "properties": {
+        "to": {"type": "string"},
+        "event": {"type": "string"},
+        "when": _expr,
+        "after": {"type": "number", "minimum": 0},
+        "actions": _actions,
+    },
     "additionalProperties": False,
 }
 _script = {
@@ -73,11 +82,20 @@ _script = {
     "properties": {
         "initial": {"type": "string"},
         "vars": {"type": "object"},
-        "states": {"type": "object", "propertyNames": {"pattern": IDENT}, "additionalProperties": {
+        "states": {
             "type": "object",
-            "properties": {"description": {"type": "string"}, "on_enter": _actions,
-                           "transitions": {"type": "array", "items": _transition}, "final": {"type": "boolean"}},
-            "additionalProperties": False}},
+            "propertyNames": {"pattern": IDENT},
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "description": {"type": "string"},
+                    "on_enter": _actions,
+                    "transitions": {"type": "array", "items": _transition},
+                    "final": {"type": "boolean"},
+                },
+                "additionalProperties": False,
+            },
+        },
     },
     "additionalProperties": False,
 }
@@ -87,27 +105,48 @@ _rubric = {
     "required": ["rules"],
     "properties": {
         "pass_score": {"type": "number", "minimum": 0, "maximum": 100},
-        "rules": {"type": "array", "items": {
-            "type": "object",
-            "required": ["id", "kind"],
-            "properties": {
-                "id": {"type": "string", "pattern": IDENT}, "kind": {"type": "string"},
-                "description": {"type": "string"}, "points": {"type": "number", "minimum": 0},
-                "critical": {"type": "boolean"}, "required": {"type": "boolean"}, "event": {"type": "string"},
-                "where": _expr, "expect": _expr, "from": _ref, "to": _ref,
-                "within": {"type": "number", "minimum": 0}, "min": {"type": "number"}, "max": {"type": "number"},
-                "n": {"type": "integer", "minimum": 1}, "after_count": {"type": "object"},
-                "active": {"type": "string"}, "inactive": {"type": "string"}, "active_where": _expr,
-                "inactive_where": _expr,
-                "max_pause": {"type": "number", "minimum": 0},
+        "rules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "kind"],
+                "properties": {
+                    "id": {"type": "string", "pattern": IDENT},
+                    "kind": {"type": "string"},
+                    "description": {"type": "string"},
+                    "points": {"type": "number", "minimum": 0},
+                    "critical": {"type": "boolean"},
+                    "required": {"type": "boolean"},
+                    "event": {"type": "string"},
+                    "where": _expr,
+                    "expect": _expr,
+                    "from": _ref,
+                    "to": _ref,
+                    "within": {"type": "number", "minimum": 0},
+                    "min": {"type": "number"},
+                    "max": {"type": "number"},
+                    "n": {"type": "integer", "minimum": 1},
+                    "after_count": {"type": "object"},
+                    "active": {"type": "string"},
+                    "inactive": {"type": "string"},
+                    "active_where": _expr,
+                    "inactive_where": _expr,
+                    "max_pause": {"type": "number", "minimum": 0},
+                },
+                "additionalProperties": False,
             },
-            "additionalProperties": False}},
+        },
     },
     "additionalProperties": False,
 }
-_learner = {"type": "array", "items": {
-    "type": "object", "required": ["t", "event"],
-    "properties": {"t": {"type": "number", "minimum": 0}, "event": {"type": "string"}}}}
+_learner = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["t", "event"],
+        "properties": {"t": {"type": "number", "minimum": 0}, "event": {"type": "string"}},
+    },
+}
 
 SCENARIO_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -132,8 +171,11 @@ SCENARIO_SCHEMA: dict[str, Any] = {
         "input": {
             "type": "object",
             "properties": {
-                "scripted": {"type": "object", "propertyNames": {"pattern": IDENT},
-                             "additionalProperties": {"type": "array", "items": _keyframe, "minItems": 1}},
+                "scripted": {
+                    "type": "object",
+                    "propertyNames": {"pattern": IDENT},
+                    "additionalProperties": {"type": "array", "items": _keyframe, "minItems": 1},
+                },
             },
             "additionalProperties": False,
         },

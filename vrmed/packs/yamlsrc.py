@@ -69,8 +69,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, doc: YamlDoc
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars", key_node.start_mark)
             child = path + (key,)
             line = key_node.start_mark.line + 1
             if key in out:

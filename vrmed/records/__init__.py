@@ -26,8 +26,7 @@ from .store import RecordStore, StoreCounts
 from .xapi import XAPI_NS, build_statements, iso_duration, statement_id, validate_all, validate_statement
 
 
-def record_session(log: SessionLog, learner_id: str, config: RecordsConfig,
-                   store: RecordStore) -> tuple[Attempt, bool]:
+def record_session(log: SessionLog, learner_id: str, config: RecordsConfig, store: RecordStore) -> tuple[Attempt, bool]:
     """Score a session log, store it as the learner's attempt and queue its statements.
 
     The learner id is pseudonymised with the institution secret before anything is
@@ -44,14 +43,41 @@ def record_session(log: SessionLog, learner_id: str, config: RecordsConfig,
     attempt = dataclasses.replace(attempt, statement_ids=[s["id"] for s in statements])
     problems = validate_all(statements)
     if problems:  # a bug in vrmed or in the pack's metric names, never a learner's mistake
-        raise RecordsError(f"statements for {log.header.get('pack')}/{log.header.get('scenario')} are not valid "
-                           f"xAPI 1.0.3: {problems[0]}")
+        raise RecordsError(
+            f"statements for {log.header.get('pack')}/{log.header.get('scenario')} are not valid "
+            f"xAPI 1.0.3: {problems[0]}"
+        )
     added = store.add_attempt(attempt, statements)
     return attempt, added
 
 
-__all__ = ["ENV_VARS", "Attempt", "AttemptScore", "LrsClient", "LrsError", "LrsUnreachable", "PushReport",
-           "RecordStore", "RecordsConfig", "RecordsConfigError", "RecordsError", "RecordsStoreError",
-           "ScoringError", "StoreCounts", "XAPI_NS", "build_statements", "iso_duration", "load_config",
-           "make_attempt", "pack_for_log", "pseudonymise", "push", "record_session", "score_log", "session_id",
-           "statement_id", "validate_all", "validate_statement"]
+__all__ = [
+    "ENV_VARS",
+    "Attempt",
+    "AttemptScore",
+    "LrsClient",
+    "LrsError",
+    "LrsUnreachable",
+    "PushReport",
+    "RecordStore",
+    "RecordsConfig",
+    "RecordsConfigError",
+    "RecordsError",
+    "RecordsStoreError",
+    "ScoringError",
+    "StoreCounts",
+    "XAPI_NS",
+    "build_statements",
+    "iso_duration",
+    "load_config",
+    "make_attempt",
+    "pack_for_log",
+    "pseudonymise",
+    "push",
+    "record_session",
+    "score_log",
+    "session_id",
+    "statement_id",
+    "validate_all",
+    "validate_statement",
+]

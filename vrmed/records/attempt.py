@@ -21,8 +21,16 @@ def session_id(log: SessionLog) -> str:
     """SHA-256 of the log's canonical JSON (header, inputs, events, footer): the same
     recorded session always has the same id, a different one (another start time, seed or
     input) never does."""
-    canonical = json.dumps({"header": log.header, "inputs": {str(k): v for k, v in sorted(log.inputs.items())},
-                            "events": log.events, "footer": log.footer}, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {
+            "header": log.header,
+            "inputs": {str(k): v for k, v in sorted(log.inputs.items())},
+            "events": log.events,
+            "footer": log.footer,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -48,7 +56,7 @@ class Attempt:
     def started_at(self) -> _dt.datetime:
         """When the session started (from the log header's ``recorded_at``)."""
         when = _dt.datetime.fromisoformat(self.started.replace("Z", "+00:00"))
-        return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
+        return when if when.tzinfo else when.replace(tzinfo=_dt.UTC)
 
     @property
     def level(self) -> float | None:
@@ -59,28 +67,58 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the stored file's content)."""
-        return {"format": "vrmed-attempt/1", "attempt_id": self.attempt_id, "learner": self.learner,
-                "session_id": self.session_id, "pack": self.pack, "pack_version": self.pack_version,
-                "scenario": self.scenario, "engine": self.engine, "seed": self.seed, "started": self.started,
-                "sim_time": self.sim_time, "score": self.score.to_dict(), "skill": self.skill,
-                "difficulty": self.difficulty, "statement_ids": list(self.statement_ids)}
+        return {
+            "format": "vrmed-attempt/1",
+            "attempt_id": self.attempt_id,
+            "learner": self.learner,
+            "session_id": self.session_id,
+            "pack": self.pack,
+            "pack_version": self.pack_version,
+            "scenario": self.scenario,
+            "engine": self.engine,
+            "seed": self.seed,
+            "started": self.started,
+            "sim_time": self.sim_time,
+            "score": self.score.to_dict(),
+            "skill": self.skill,
+            "difficulty": self.difficulty,
+            "statement_ids": list(self.statement_ids),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> "Attempt":
+    def from_dict(cls, data: dict[str, Any], where: str) -> Attempt:
         """Rebuild from ``to_dict`` output; ``where`` names the file in errors."""
         if not isinstance(data, dict) or data.get("format") != "vrmed-attempt/1":
             raise RecordsStoreError(f"{where}: not a vrmed attempt record")
         try:
             sc = data["score"]
-            score = AttemptScore(float(sc["score"]), float(sc["max_score"]), bool(sc["passed"]),
-                                 dict(sc.get("metrics", {})), dict(sc.get("targets", {})))
-            return cls(str(data["attempt_id"]), str(data["learner"]), str(data["session_id"]), str(data["pack"]),
-                       str(data["pack_version"]), str(data["scenario"]), str(data["engine"]), int(data["seed"]),
-                       str(data["started"]), float(data["sim_time"]), score, str(data["skill"]),
-                       data.get("difficulty"), list(data.get("statement_ids", [])))
+            score = AttemptScore(
+                float(sc["score"]),
+                float(sc["max_score"]),
+                bool(sc["passed"]),
+                dict(sc.get("metrics", {})),
+                dict(sc.get("targets", {})),
+            )
+            return cls(
+                str(data["attempt_id"]),
+                str(data["learner"]),
+                str(data["session_id"]),
+                str(data["pack"]),
+                str(data["pack_version"]),
+                str(data["scenario"]),
+                str(data["engine"]),
+                int(data["seed"]),
+                str(data["started"]),
+                float(data["sim_time"]),
+                score,
+                str(data["skill"]),
+                data.get("difficulty"),
+                list(data.get("statement_ids", [])),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise RecordsStoreError(f"{where}: attempt record is incomplete ({exc!r}); restore it from a backup "
-                                    f"or re-add the session log") from None
+            raise RecordsStoreError(
+                f"{where}: attempt record is incomplete ({exc!r}); restore it from a backup or re-add the session log"
+            ) from None
 
 
 def make_attempt(log: SessionLog, learner: str, score: AttemptScore, *, skill: str | None = None) -> Attempt:
@@ -89,9 +127,18 @@ def make_attempt(log: SessionLog, learner: str, score: AttemptScore, *, skill: s
     sid = session_id(log)
     pack, scenario = str(h.get("pack")), str(h.get("scenario"))
     difficulty = h.get("difficulty") if isinstance(h.get("difficulty"), dict) else None
-    return Attempt(attempt_id=str(uuid.uuid5(ATTEMPT_NS, f"{learner}/{sid}")), learner=learner, session_id=sid,
-                   pack=pack, pack_version=str(h.get("pack_version")), scenario=scenario,
-                   engine=str(h.get("engine")), seed=int(h.get("seed", 0)),
-                   started=str(h.get("recorded_at") or "1970-01-01T00:00:00+00:00"),
-                   sim_time=float(footer.get("sim_time", 0.0)), score=score,
-                   skill=skill or f"{pack}/{scenario}", difficulty=difficulty)
+    return Attempt(
+        attempt_id=str(uuid.uuid5(ATTEMPT_NS, f"{learner}/{sid}")),
+        learner=learner,
+        session_id=sid,
+        pack=pack,
+        pack_version=str(h.get("pack_version")),
+        scenario=scenario,
+        engine=str(h.get("engine")),
+        seed=int(h.get("seed", 0)),
+        started=str(h.get("recorded_at") or "1970-01-01T00:00:00+00:00"),
+        sim_time=float(footer.get("sim_time", 0.0)),
+        score=score,
+        skill=skill or f"{pack}/{scenario}",
+        difficulty=difficulty,
+    )

@@ -9,9 +9,10 @@ when it exists. See docs/records.md.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -72,7 +73,8 @@ class RecordsConfig:
         if not self.institution_secret:
             raise RecordsConfigError(
                 f"no institution secret configured: set {ENV_VARS['institution_secret']} or "
-                f"institution_secret in the records config file (it pseudonymises learner ids)")
+                f"institution_secret in the records config file (it pseudonymises learner ids)"
+            )
         return self.institution_secret
 
     def require_lrs(self) -> tuple[str, str, str]:
@@ -85,8 +87,7 @@ class RecordsConfig:
         return self.lrs_endpoint, self.lrs_username, self.lrs_password
 
 
-def load_config(path: str | os.PathLike[str] | None = None,
-                env: Mapping[str, str] | None = None) -> RecordsConfig:
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> RecordsConfig:
     """Resolve the configuration from ``path`` (or the default file) and ``env``
     (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -122,15 +123,21 @@ def load_config(path: str | os.PathLike[str] | None = None,
         raise RecordsConfigError(f"{where}: timeout_s must be positive and batch_size at least 1")
     endpoint = values.get("lrs_endpoint")
     if endpoint and urlsplit(str(endpoint)).scheme not in ("http", "https"):
-        raise RecordsConfigError(f"{where}: lrs_endpoint {endpoint!r} must be an http(s) URL such as "
-                                 f"https://lrs.example.org/xAPI/")
+        raise RecordsConfigError(
+            f"{where}: lrs_endpoint {endpoint!r} must be an http(s) URL such as https://lrs.example.org/xAPI/"
+        )
     store = Path(str(values["store_dir"])).expanduser() if values.get("store_dir") else _default_store(env)
     return RecordsConfig(
-        store_dir=store, lrs_endpoint=str(endpoint) if endpoint else None,
-        lrs_username=_opt(values.get("lrs_username")), lrs_password=_opt(values.get("lrs_password")),
+        store_dir=store,
+        lrs_endpoint=str(endpoint) if endpoint else None,
+        lrs_username=_opt(values.get("lrs_username")),
+        lrs_password=_opt(values.get("lrs_password")),
         institution_secret=_opt(values.get("institution_secret")),
         institution_homepage=_opt(values.get("institution_homepage")),
-        timeout_s=timeout, batch_size=batch, source=source)
+        timeout_s=timeout,
+        batch_size=batch,
+        source=source,
+    )
 
 
 def _opt(value: Any) -> str | None:

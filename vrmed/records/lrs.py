@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,9 +39,12 @@ class LrsClient:
         return self.endpoint.rstrip("/") + "/statements"
 
     def _request(self, method: str, url: str, body: Any = None) -> urllib.request.Request:
-        token = base64.b64encode(f"{self.username}:{self.password}".encode("utf-8")).decode("ascii")
-        headers = {"X-Experience-API-Version": XAPI_VERSION, "Authorization": f"Basic {token}",
-                   "Accept": "application/json"}
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+        headers = {
+            "X-Experience-API-Version": XAPI_VERSION,
+            "Authorization": f"Basic {token}",
+            "Accept": "application/json",
+        }
         data = None
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
@@ -56,16 +58,23 @@ class LrsClient:
         except urllib.error.HTTPError as exc:
             status, text = exc.code, exc.read()[:300].decode("utf-8", "replace")
             if status >= 500 or status in (408, 429):
-                raise LrsUnreachable(f"the LRS at {self.endpoint} answered HTTP {status} ({text}); "
-                                     f"statements stay queued, run `vrmed records push` again later") from None
+                raise LrsUnreachable(
+                    f"the LRS at {self.endpoint} answered HTTP {status} ({text}); "
+                    f"statements stay queued, run `vrmed records push` again later"
+                ) from None
             if status in (401, 403):
-                raise LrsError(f"the LRS at {self.endpoint} refused the credentials (HTTP {status}); check "
-                               f"VRMED_LRS_USERNAME / VRMED_LRS_PASSWORD", status) from None
+                raise LrsError(
+                    f"the LRS at {self.endpoint} refused the credentials (HTTP {status}); check "
+                    f"VRMED_LRS_USERNAME / VRMED_LRS_PASSWORD",
+                    status,
+                ) from None
             raise LrsError(f"the LRS at {self.endpoint} rejected the request: HTTP {status} {text}", status) from None
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+        except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise LrsUnreachable(f"cannot reach the LRS at {self.endpoint} ({reason}); statements stay queued, "
-                                 f"run `vrmed records push` again later") from None
+            raise LrsUnreachable(
+                f"cannot reach the LRS at {self.endpoint} ({reason}); statements stay queued, "
+                f"run `vrmed records push` again later"
+            ) from None
 
     def post_statements(self, statements: list[dict[str, Any]]) -> list[str]:
         """POST a batch; returns the ids the LRS reports (an empty list for 204, the
@@ -148,7 +157,7 @@ def push(store: RecordStore, client: LrsClient, *, batch_size: int = 50) -> Push
                 raise LrsError(f"{item.path}: queued statement is not valid xAPI 1.0.3: {problems[0]}")
         try:
             for start in range(0, len(queue), batch_size):
-                batch = queue[start:start + batch_size]
+                batch = queue[start : start + batch_size]
                 try:
                     client.post_statements([q.statement for q in batch])
                 except LrsError as exc:

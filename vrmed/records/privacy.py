@@ -36,7 +36,9 @@ def pseudonymise(learner_id: str, secret: str) -> str:
     if len(secret) < MIN_SECRET_LENGTH:
         raise RecordsConfigError(
             f"the institution secret must be at least {MIN_SECRET_LENGTH} characters; set "
-            f"VRMED_INSTITUTION_SECRET or institution_secret in the records config file")
-    digest = hmac.new(secret.encode("utf-8"), normalise_learner_id(learner_id).encode("utf-8"),
-                      hashlib.sha256).hexdigest()
+            f"VRMED_INSTITUTION_SECRET or institution_secret in the records config file"
+        )
+    digest = hmac.new(
+        secret.encode("utf-8"), normalise_learner_id(learner_id).encode("utf-8"), hashlib.sha256
+    ).hexdigest()
     return "l-" + digest[:32]

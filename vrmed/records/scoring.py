@@ -34,16 +34,23 @@ class AttemptScore:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"score": self.score, "max_score": self.max_score, "passed": self.passed,
-                "metrics": dict(self.metrics), "targets": dict(self.targets)}
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "passed": self.passed,
+            "metrics": dict(self.metrics),
+            "targets": dict(self.targets),
+        }
 
     @classmethod
-    def from_result(cls, result: Any, pack_name: str) -> "AttemptScore":
+    def from_result(cls, result: Any, pack_name: str) -> AttemptScore:
         """Validate what a pack's ``score(log)`` returned."""
         where = f"pack {pack_name!r}: score(log)"
         if not isinstance(result, dict):
-            raise ScoringError(f"{where} returned {type(result).__name__}, expected a dict with score, "
-                               f"max_score, passed, metrics and targets")
+            raise ScoringError(
+                f"{where} returned {type(result).__name__}, expected a dict with score, "
+                f"max_score, passed, metrics and targets"
+            )
         missing = [k for k in ("score", "max_score", "passed") if k not in result]
         if missing:
             raise ScoringError(f"{where} result lacks {', '.join(missing)}")
@@ -52,8 +59,9 @@ class AttemptScore:
         except (TypeError, ValueError):
             raise ScoringError(f"{where}: score and max_score must be numbers") from None
         if not (math.isfinite(score) and math.isfinite(max_score)) or max_score <= 0 or not 0 <= score <= max_score:
-            raise ScoringError(f"{where}: need 0 <= score <= max_score and max_score > 0, got "
-                               f"score={score}, max_score={max_score}")
+            raise ScoringError(
+                f"{where}: need 0 <= score <= max_score and max_score > 0, got score={score}, max_score={max_score}"
+            )
         if not isinstance(result["passed"], bool):
             raise ScoringError(f"{where}: passed must be true or false")
         maps = {}
@@ -95,6 +103,32 @@ def score_log(log: SessionLog, pack: Pack | None = None) -> AttemptScore:
     pack = pack or pack_for_log(log)
     fn = getattr(pack.module, "score", None) if pack.module else None
     if not callable(fn):
-        raise ScoringError(f"pack {pack.name!r} defines no score(log) in systems.py, so its sessions cannot "
-                           f"become learning records; see docs/records.md for the convention")
+        raise ScoringError(
+            f"pack {pack.name!r} defines no score(log) in systems.py, so its sessions cannot "
+            f"become learning records; see docs/records.md for the convention"
+        )
     return AttemptScore.from_result(fn(log), pack.name)
+
+
+def record_score(log: Any, pack_root: Any, evaluate: Any) -> dict[str, Any]:
+    """A pack's ``score(log)`` for learning records, built on its rubric.
+
+    ``evaluate(records, end_time, scenario) -> {"score", "passed", "metrics"}`` is the
+    pack's own scoring; the result is put in the records convention (score out of 100,
+    numeric metrics only). Uses the log alone, so a stored session can be re-scored.
+    """
+    scenario = load_pack(pack_root).scenario(str(log.header.get("scenario")))
+    end = float((log.footer or {}).get("sim_time", 0.0))
+    result = evaluate(log.events, end, scenario)
+    metrics = {
+        k: float(v)
+        for k, v in (result.get("metrics") or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    return {
+        "score": float(result.get("score", 0.0)),
+        "max_score": 100.0,
+        "passed": bool(result.get("passed", False)),
+        "metrics": metrics,
+        "targets": {},
+    }

@@ -23,9 +23,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .attempt import Attempt
 from .errors import RecordsStoreError
@@ -66,8 +67,10 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordsStoreError(f"{path}: unreadable store file ({exc}); nothing was changed: restore it from a "
-                                f"backup or move it aside, then run the command again") from None
+        raise RecordsStoreError(
+            f"{path}: unreadable store file ({exc}); nothing was changed: restore it from a "
+            f"backup or move it aside, then run the command again"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,15 @@ class RecordStore:
         for index, stmt in enumerate(statements):
             if (folder / "sent" / f"{stmt['id']}.json").is_file():
                 continue
-            write_json_atomic(folder / "outbox" / f"{stmt['id']}.json", {
-                "learner": attempt.learner, "attempt_id": attempt.attempt_id,
-                "order": f"{attempt.started}|{index:03d}", "statement": stmt})
+            write_json_atomic(
+                folder / "outbox" / f"{stmt['id']}.json",
+                {
+                    "learner": attempt.learner,
+                    "attempt_id": attempt.attempt_id,
+                    "order": f"{attempt.started}|{index:03d}",
+                    "statement": stmt,
+                },
+            )
         write_json_atomic(target, dataclasses.replace(attempt, statement_ids=[s["id"] for s in statements]).to_dict())
         return True
 
@@ -154,20 +163,33 @@ class RecordStore:
         for learner in self.learners():
             for path in sorted((self.learner_dir(learner) / "outbox").glob("*.json")):
                 data = read_json(path)
-                if not isinstance(data, dict) or not isinstance(data.get("statement"), dict) \
-                        or data["statement"].get("id") != path.stem:
+                if (
+                    not isinstance(data, dict)
+                    or not isinstance(data.get("statement"), dict)
+                    or data["statement"].get("id") != path.stem
+                ):
                     raise RecordsStoreError(f"{path}: not a queued statement written by vrmed; move it aside")
-                items.append(QueuedStatement(path, learner, str(data.get("attempt_id")), str(data.get("order")),
-                                             data["statement"]))
+                items.append(
+                    QueuedStatement(
+                        path, learner, str(data.get("attempt_id")), str(data.get("order")), data["statement"]
+                    )
+                )
         return sorted(items, key=lambda q: (q.order, q.id))
 
     def mark_sent(self, item: QueuedStatement) -> None:
         """Record that the LRS accepted a queued statement: the sent copy is written before
         the queued one is removed, so a crash in between only causes a harmless resend."""
         sent = self.learner_dir(item.learner) / "sent" / item.path.name
-        write_json_atomic(sent, {"learner": item.learner, "attempt_id": item.attempt_id, "order": item.order,
-                                 "statement": item.statement,
-                                 "sent_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+        write_json_atomic(
+            sent,
+            {
+                "learner": item.learner,
+                "attempt_id": item.attempt_id,
+                "order": item.order,
+                "statement": item.statement,
+                "sent_at": _dt.datetime.now(_dt.UTC).isoformat(),
+            },
+        )
         with contextlib.suppress(FileNotFoundError):
             item.path.unlink()
 
@@ -210,9 +232,13 @@ class RecordStore:
         def statements(kind: str) -> list[dict[str, Any]]:
             return [read_json(p) for p in sorted((folder / kind).glob("*.json"))]
 
-        return {"format": "vrmed-learner-export/1", "learner": learner,
-                "attempts": [a.to_dict() for a in self.attempts(learner)],
-                "queued_statements": statements("outbox"), "sent_statements": statements("sent")}
+        return {
+            "format": "vrmed-learner-export/1",
+            "learner": learner,
+            "attempts": [a.to_dict() for a in self.attempts(learner)],
+            "queued_statements": statements("outbox"),
+            "sent_statements": statements("sent"),
+        }
 
     def delete(self, learner: str) -> StoreCounts:
         """Delete every local record of one learner (attempts, queued and sent statements);
@@ -224,8 +250,12 @@ class RecordStore:
             shutil.rmtree(doomed)
         if not folder.is_dir():
             return StoreCounts(0, 0, 0, 0)
-        counts = StoreCounts(1, len(list((folder / "attempts").glob("*.json"))),
-                             len(list((folder / "outbox").glob("*.json"))), len(list((folder / "sent").glob("*.json"))))
+        counts = StoreCounts(
+            1,
+            len(list((folder / "attempts").glob("*.json"))),
+            len(list((folder / "outbox").glob("*.json"))),
+            len(list((folder / "sent").glob("*.json"))),
+        )
         # Rename first so a crash mid-delete never leaves a half-deleted learner that looks intact.
         os.replace(folder, doomed)
         shutil.rmtree(doomed)

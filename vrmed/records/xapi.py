@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .attempt import Attempt
@@ -29,8 +30,9 @@ XAPI_NS = "https://w3id.org/vrmed/xapi/"
 UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, XAPI_NS)
 
 #: The ADL verbs used (http://adlnet.gov/expapi/verbs/, the ADL vocabulary).
-VERBS: dict[str, str] = {name: f"http://adlnet.gov/expapi/verbs/{name}"
-                         for name in ("attempted", "completed", "passed", "failed")}
+VERBS: dict[str, str] = {
+    name: f"http://adlnet.gov/expapi/verbs/{name}" for name in ("attempted", "completed", "passed", "failed")
+}
 #: Activity types from the ADL vocabulary.
 ACTIVITY_SIMULATION = "http://adlnet.gov/expapi/activities/simulation"
 ACTIVITY_COURSE = "http://adlnet.gov/expapi/activities/course"
@@ -57,27 +59,43 @@ def iso_duration(seconds: float) -> str:
 
 
 def _iso_time(when: _dt.datetime) -> str:
-    return when.astimezone(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def build_statements(attempt: Attempt, homepage: str) -> list[dict[str, Any]]:
     """The attempt's statements, in order: attempted, completed, passed|failed."""
     actor = {"objectType": "Agent", "account": {"homePage": homepage, "name": attempt.learner}}
-    activity = {"objectType": "Activity", "id": iri("activities", attempt.pack, attempt.scenario),
-                "definition": {"name": {"en-US": f"{attempt.pack} / {attempt.scenario}"},
-                               "type": ACTIVITY_SIMULATION}}
+    activity = {
+        "objectType": "Activity",
+        "id": iri("activities", attempt.pack, attempt.scenario),
+        "definition": {"name": {"en-US": f"{attempt.pack} / {attempt.scenario}"}, "type": ACTIVITY_SIMULATION},
+    }
     extensions: dict[str, Any] = {
-        iri("context", "session-id"): attempt.session_id, iri("context", "pack"): attempt.pack,
-        iri("context", "pack-version"): attempt.pack_version, iri("context", "scenario"): attempt.scenario,
-        iri("context", "engine-version"): attempt.engine, iri("context", "seed"): attempt.seed,
-        iri("context", "skill"): attempt.skill}
+        iri("context", "session-id"): attempt.session_id,
+        iri("context", "pack"): attempt.pack,
+        iri("context", "pack-version"): attempt.pack_version,
+        iri("context", "scenario"): attempt.scenario,
+        iri("context", "engine-version"): attempt.engine,
+        iri("context", "seed"): attempt.seed,
+        iri("context", "skill"): attempt.skill,
+    }
     if attempt.difficulty:
         extensions[iri("context", "difficulty")] = attempt.difficulty
-    context = {"registration": attempt.attempt_id, "revision": attempt.pack_version,
-               "platform": f"vrmed {attempt.engine}",
-               "contextActivities": {"parent": [{"objectType": "Activity", "id": iri("activities", attempt.pack),
-                                                 "definition": {"type": ACTIVITY_COURSE}}]},
-               "extensions": extensions}
+    context = {
+        "registration": attempt.attempt_id,
+        "revision": attempt.pack_version,
+        "platform": f"vrmed {attempt.engine}",
+        "contextActivities": {
+            "parent": [
+                {
+                    "objectType": "Activity",
+                    "id": iri("activities", attempt.pack),
+                    "definition": {"type": ACTIVITY_COURSE},
+                }
+            ]
+        },
+        "extensions": extensions,
+    }
     started = attempt.started_at()
     ended = started + _dt.timedelta(seconds=attempt.sim_time)
     duration = iso_duration(attempt.sim_time)
@@ -88,15 +106,24 @@ def build_statements(attempt: Attempt, homepage: str) -> list[dict[str, Any]]:
     results: dict[str, dict[str, Any] | None] = {
         "attempted": None,
         "completed": {"completion": True, "duration": duration},
-        verdict: {"score": {"scaled": round(s.scaled, 6), "raw": s.score, "min": 0.0, "max": s.max_score},
-                  "success": s.passed, "completion": True, "duration": duration, "extensions": metrics},
+        verdict: {
+            "score": {"scaled": round(s.scaled, 6), "raw": s.score, "min": 0.0, "max": s.max_score},
+            "success": s.passed,
+            "completion": True,
+            "duration": duration,
+            "extensions": metrics,
+        },
     }
     statements = []
     for verb, result in results.items():
         stmt: dict[str, Any] = {
-            "id": statement_id(attempt.attempt_id, verb), "actor": actor,
-            "verb": {"id": VERBS[verb], "display": {"en-US": verb}}, "object": activity, "context": context,
-            "timestamp": _iso_time(started if verb == "attempted" else ended)}
+            "id": statement_id(attempt.attempt_id, verb),
+            "actor": actor,
+            "verb": {"id": VERBS[verb], "display": {"en-US": verb}},
+            "object": activity,
+            "context": context,
+            "timestamp": _iso_time(started if verb == "attempted" else ended),
+        }
         if result is not None:
             stmt["result"] = result
         statements.append(stmt)
@@ -106,12 +133,25 @@ def build_statements(attempt: Attempt, homepage: str) -> list[dict[str, Any]]:
 # --- validation -------------------------------------------------------------------
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_DURATION = re.compile(r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
-                       r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$")
+_DURATION = re.compile(
+    r"^P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
+    r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
+)
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _LANG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
-_STATEMENT_KEYS = {"id", "actor", "verb", "object", "result", "context", "timestamp", "stored",
-                   "authority", "version", "attachments"}
+_STATEMENT_KEYS = {
+    "id",
+    "actor",
+    "verb",
+    "object",
+    "result",
+    "context",
+    "timestamp",
+    "stored",
+    "authority",
+    "version",
+    "attachments",
+}
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
 
 
@@ -120,8 +160,9 @@ def _is_iri(value: Any) -> bool:
 
 
 def _lang_map(value: Any, where: str, errors: list[str]) -> None:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and _LANG.match(k) and isinstance(v, str)
-                                              for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and _LANG.match(k) and isinstance(v, str) for k, v in value.items()
+    ):
         errors.append(f"{where}: must be a language map (RFC 5646 tag -> string) (Data §5.2.1)")
 
 
@@ -149,16 +190,21 @@ def _agent(actor: Any, where: str, errors: list[str]) -> None:
         errors.append(f"{where}.objectType: vrmed sends Agents only (Data §2.4.2.1)")
     ifis = [k for k in _IFIS if k in actor]
     if len(ifis) != 1:
-        errors.append(f"{where}: an Agent needs exactly one inverse functional identifier, got "
-                      f"{ifis or 'none'} (Data §2.4.2.3)")
+        errors.append(
+            f"{where}: an Agent needs exactly one inverse functional identifier, got {ifis or 'none'} (Data §2.4.2.3)"
+        )
     if "mbox" in actor and not str(actor["mbox"]).startswith("mailto:"):
         errors.append(f"{where}.mbox: must be a mailto: IRI (Data §2.4.2.3)")
     if "account" in actor:
         acc = actor["account"]
-        if not isinstance(acc, dict) or set(acc) != {"homePage", "name"} or not _is_iri(acc.get("homePage")) \
-                or not isinstance(acc.get("name"), str) or not acc.get("name"):
-            errors.append(f"{where}.account: needs exactly homePage (an IRL) and name (a string) "
-                          f"(Data §2.4.2.4)")
+        if (
+            not isinstance(acc, dict)
+            or set(acc) != {"homePage", "name"}
+            or not _is_iri(acc.get("homePage"))
+            or not isinstance(acc.get("name"), str)
+            or not acc.get("name")
+        ):
+            errors.append(f"{where}.account: needs exactly homePage (an IRL) and name (a string) (Data §2.4.2.4)")
 
 
 def _activity(obj: Any, where: str, errors: list[str]) -> None:
@@ -225,8 +271,9 @@ def _result(result: Any, errors: list[str]) -> None:
         errors.append(f"statement.result.{key}: not a result property (Data §2.4.5)")
     score = result.get("score")
     if score is not None:
-        if not isinstance(score, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                  for v in score.values()):
+        if not isinstance(score, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in score.values()
+        ):
             errors.append("statement.result.score: must map scaled/raw/min/max to numbers (Data §2.4.5.1)")
         else:
             if "scaled" in score and not -1 <= score["scaled"] <= 1:
@@ -249,12 +296,22 @@ def _context(context: Any, stmt: dict[str, Any], errors: list[str]) -> None:
     if not isinstance(context, dict):
         errors.append("statement.context: must be an object (Data §2.4.6)")
         return
-    allowed = {"registration", "instructor", "team", "contextActivities", "revision", "platform",
-               "language", "statement", "extensions"}
+    allowed = {
+        "registration",
+        "instructor",
+        "team",
+        "contextActivities",
+        "revision",
+        "platform",
+        "language",
+        "statement",
+        "extensions",
+    }
     for key in sorted(set(context) - allowed):
         errors.append(f"statement.context.{key}: not a context property (Data §2.4.6)")
-    if "registration" in context and not (isinstance(context["registration"], str)
-                                          and _UUID.match(context["registration"])):
+    if "registration" in context and not (
+        isinstance(context["registration"], str) and _UUID.match(context["registration"])
+    ):
         errors.append("statement.context.registration: must be a UUID (Data §2.4.6)")
     is_activity = isinstance(stmt.get("object"), dict) and stmt["object"].get("objectType", "Activity") == "Activity"
     for key in ("revision", "platform"):
@@ -262,8 +319,7 @@ def _context(context: Any, stmt: dict[str, Any], errors: list[str]) -> None:
             errors.append(f"statement.context.{key}: a string, only with an Activity object (Data §2.4.6)")
     ca = context.get("contextActivities", {})
     if not isinstance(ca, dict) or set(ca) - {"parent", "grouping", "category", "other"}:
-        errors.append("statement.context.contextActivities: keys are parent, grouping, category, other "
-                      "(Data §2.4.6.2)")
+        errors.append("statement.context.contextActivities: keys are parent, grouping, category, other (Data §2.4.6.2)")
     else:
         for key, acts in ca.items():
             for i, act in enumerate(acts if isinstance(acts, list) else [acts]):

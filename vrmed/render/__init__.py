@@ -13,9 +13,18 @@ from .context import RenderUnavailable, create_context
 from .drawlist import DrawList
 from .png import encode_png, write_png
 
-_LAZY = {"Renderer": "renderer", "GpuMesh": "renderer", "StreamedMesh": "renderer",
-         "RenderPlugin": "plugin", "main_camera": "plugin", "MeshData": "meshes",
-         "OverlayRenderer": "overlay", "Window": "window", "WindowClosed": "window", "open_window": "window"}
+_LAZY = {
+    "Renderer": "renderer",
+    "GpuMesh": "renderer",
+    "StreamedMesh": "renderer",
+    "RenderPlugin": "plugin",
+    "main_camera": "plugin",
+    "MeshData": "meshes",
+    "OverlayRenderer": "overlay",
+    "Window": "window",
+    "WindowClosed": "window",
+    "open_window": "window",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -27,6 +36,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["DrawList", "GpuMesh", "MeshData", "OverlayRenderer", "RenderPlugin", "RenderUnavailable", "Renderer",
-           "StreamedMesh", "Window", "WindowClosed", "create_context", "encode_png", "main_camera", "open_window",
-           "write_png"]
+__all__ = [
+    "DrawList",
+    "GpuMesh",
+    "MeshData",
+    "OverlayRenderer",
+    "RenderPlugin",
+    "RenderUnavailable",
+    "Renderer",
+    "StreamedMesh",
+    "Window",
+    "WindowClosed",
+    "create_context",
+    "encode_png",
+    "main_camera",
+    "open_window",
+    "write_png",
+]

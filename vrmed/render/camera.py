@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vrmed.geometry import quat_matrix
+
 if TYPE_CHECKING:  # pragma: no cover
-    from vrmed.components.render import Camera, Endoscope
+    from vrmed.components.scene.render import Camera, Endoscope
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -53,10 +55,11 @@ def perspective(fov_y_deg: float, aspect: float, near: float, far: float) -> np.
     return m
 
 
-def view_projection(camera: "Camera", aspect: float) -> np.ndarray:
-    """``P @ V`` for a :class:`~vrmed.components.render.Camera` at an aspect ratio."""
+def view_projection(camera: Camera, aspect: float) -> np.ndarray:
+    """``P @ V`` for a :class:`~vrmed.components.scene.render.Camera` at an aspect ratio."""
     return perspective(camera.fov_deg, aspect, camera.near, camera.far) @ look_at(
-        camera.position, camera.target, camera.up)
+        camera.position, camera.target, camera.up
+    )
 
 
 def project(points: np.ndarray, view_proj: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -69,13 +72,14 @@ def project(points: np.ndarray, view_proj: np.ndarray, width: int, height: int) 
     return np.c_[(ndc[:, 0] + 1.0) * 0.5 * width, (1.0 - ndc[:, 1]) * 0.5 * height]
 
 
-def pixels_per_metre_at(camera: "Camera", distance: float, height: int) -> float:
+def pixels_per_metre_at(camera: Camera, distance: float, height: int) -> float:
     """Screen pixels per metre for something facing the camera ``distance`` metres away."""
     return height / (2.0 * distance * math.tan(math.radians(camera.fov_deg) / 2.0))
 
 
-def model_matrix(position: np.ndarray, orientation: np.ndarray, scale: np.ndarray | float,
-                 out: np.ndarray | None = None) -> np.ndarray:
+def model_matrix(
+    position: np.ndarray, orientation: np.ndarray, scale: np.ndarray | float, out: np.ndarray | None = None
+) -> np.ndarray:
     """Model (object-to-world) matrix from a position, a unit quaternion (w, x, y, z) and a
     per-axis (or uniform) scale, written into ``out`` when given."""
     w, x, y, z = (float(v) for v in orientation)
@@ -91,34 +95,29 @@ def model_matrix(position: np.ndarray, orientation: np.ndarray, scale: np.ndarra
     return m
 
 
-def quat_matrix(orientation: np.ndarray) -> np.ndarray:
-    """3x3 rotation matrix of a unit quaternion (w, x, y, z)."""
-    return model_matrix(np.zeros(3), orientation, 1.0)[:3, :3]
-
-
-def endoscope_camera(position: np.ndarray, orientation: np.ndarray, scope: "Endoscope",
-                     out: "Camera | None" = None) -> "Camera":
+def endoscope_camera(
+    position: np.ndarray, orientation: np.ndarray, scope: Endoscope, out: Camera | None = None
+) -> Camera:
     """The camera of a laparoscope whose tool pose is ``position`` and quaternion
-    ``orientation`` (w, x, y, z); see :class:`~vrmed.components.render.Endoscope` for the
+    ``orientation`` (w, x, y, z); see :class:`~vrmed.components.scene.render.Endoscope` for the
     frame convention (shaft along local -z, light post along local +y, angled view tilted
     away from the post). Writes into ``out`` (its arrays are overwritten in place) when
     given, so a per-frame call allocates no new Camera."""
-    from vrmed.components.render import Camera
+    from vrmed.components.scene.render import Camera
 
     rot = quat_matrix(orientation)
     shaft = -rot[:, 2]
     post = rot[:, 1]
     a = math.radians(scope.angle_deg)
-    view = math.cos(a) * shaft - math.sin(a) * post           # tilted away from the light post
-    up = math.cos(a) * post + math.sin(a) * shaft             # perpendicular to view, post side
+    view = math.cos(a) * shaft - math.sin(a) * post  # tilted away from the light post
+    up = math.cos(a) * post + math.sin(a) * shaft  # perpendicular to view, post side
     if scope.keep_horizon:
         world_up = np.array([0.0, 1.0, 0.0])
         if abs(float(view @ world_up)) < 0.999:
             up = world_up
     lens = np.asarray(position, np.float64) + scope.tip_offset * shaft
     if out is None:
-        return Camera(position=lens, target=lens + view, up=up, fov_deg=scope.fov_deg,
-                      near=scope.near, far=scope.far)
+        return Camera(position=lens, target=lens + view, up=up, fov_deg=scope.fov_deg, near=scope.near, far=scope.far)
     out.position = np.asarray(out.position, np.float64)
     out.position[:] = lens
     out.target = np.asarray(out.target, np.float64)

@@ -7,8 +7,8 @@ module imports no GL, so content packs can use it freely.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
 
 import numpy as np
 
@@ -70,36 +70,72 @@ class DrawList:
     surfaces: list[Surface] = field(default_factory=list)
     capsules: list[CapsuleBatch] = field(default_factory=list)
 
-    def add_spheres(self, centres: np.ndarray, radii: np.ndarray | float,
-                    colors: ColorLike = (0.85, 0.85, 0.85, 1.0), *, roughness: float = 0.35,
-                    wetness: float = 0.6, shadow: bool = True) -> None:
+    def add_spheres(
+        self,
+        centres: np.ndarray,
+        radii: np.ndarray | float,
+        colors: ColorLike = (0.85, 0.85, 0.85, 1.0),
+        *,
+        roughness: float = 0.35,
+        wetness: float = 0.6,
+        shadow: bool = True,
+    ) -> None:
         """Queue spheres (one instanced draw): centres (N, 3) m, radii (N,) or one radius,
         linear RGBA colours (N, 4) or one colour."""
         centres = np.asarray(centres)
         if centres.ndim != 2 or centres.shape[1] != 3:
             raise ValueError(f"sphere centres must have shape (N, 3), got {centres.shape}")
-        self.spheres.append(SphereBatch(centres, radii, tuple(colors) if not isinstance(colors, np.ndarray)
-                                        else colors, roughness, wetness, shadow))
+        self.spheres.append(
+            SphereBatch(
+                centres,
+                radii,
+                tuple(colors) if not isinstance(colors, np.ndarray) else colors,
+                roughness,
+                wetness,
+                shadow,
+            )
+        )
 
-    def add_capsules(self, a: np.ndarray, b: np.ndarray, radii: np.ndarray | float,
-                     colors: ColorLike = (0.75, 0.77, 0.80, 1.0), *, roughness: float = 0.3,
-                     wetness: float = 0.0, shadow: bool = True) -> None:
+    def add_capsules(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        radii: np.ndarray | float,
+        colors: ColorLike = (0.75, 0.77, 0.80, 1.0),
+        *,
+        roughness: float = 0.3,
+        wetness: float = 0.0,
+        shadow: bool = True,
+    ) -> None:
         """Queue capsules, e.g. instrument shafts (one instanced draw for the batch): the
         segments ``a`` (N, 3) to ``b`` (N, 3) in metres swept by spheres of ``radii`` (N,)
         or one radius, linear RGBA ``colors`` (N, 4) or one colour."""
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape:
             raise ValueError(f"capsule ends must both have shape (N, 3), got {a.shape} and {b.shape}")
-        self.capsules.append(CapsuleBatch(a, b, radii, tuple(colors) if not isinstance(colors, np.ndarray)
-                                          else colors, roughness, wetness, shadow))
+        self.capsules.append(
+            CapsuleBatch(
+                a, b, radii, tuple(colors) if not isinstance(colors, np.ndarray) else colors, roughness, wetness, shadow
+            )
+        )
 
-    def add_surface(self, key: Hashable, positions: np.ndarray, faces: np.ndarray, *,
-                    normals: np.ndarray | None = None, burn: np.ndarray | None = None,
-                    color: ColorLike = (0.8, 0.45, 0.4, 1.0), roughness: float = 0.45,
-                    wetness: float = 0.6, shadow: bool = True) -> None:
+    def add_surface(
+        self,
+        key: Hashable,
+        positions: np.ndarray,
+        faces: np.ndarray,
+        *,
+        normals: np.ndarray | None = None,
+        burn: np.ndarray | None = None,
+        color: ColorLike = (0.8, 0.45, 0.4, 1.0),
+        roughness: float = 0.45,
+        wetness: float = 0.6,
+        shadow: bool = True,
+    ) -> None:
         """Queue a deforming surface under a stable ``key`` (see :class:`Surface`)."""
-        self.surfaces.append(Surface(key, positions, faces, normals, burn, tuple(float(c) for c in color),
-                                     roughness, wetness, shadow))
+        self.surfaces.append(
+            Surface(key, positions, faces, normals, burn, tuple(float(c) for c in color), roughness, wetness, shadow)
+        )
 
     def clear(self) -> None:
         """Forget this frame's draws (the renderer calls it after drawing)."""

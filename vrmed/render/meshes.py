@@ -43,8 +43,8 @@ def uv_sphere(segments: int = 48, rings: int = 24) -> MeshData:
     pole to pole. 48 x 24 keeps the silhouette within 0.25 % of the true radius."""
     if segments < 3 or rings < 2:
         raise ValueError("a sphere needs at least 3 segments and 2 rings")
-    theta = np.linspace(0.0, np.pi, rings + 1)           # polar angle from +y
-    phi = np.linspace(0.0, 2.0 * np.pi, segments + 1)    # around y (seam duplicated)
+    theta = np.linspace(0.0, np.pi, rings + 1)  # polar angle from +y
+    phi = np.linspace(0.0, 2.0 * np.pi, segments + 1)  # around y (seam duplicated)
     t, p = np.meshgrid(theta, phi, indexing="ij")
     pos = np.stack([np.sin(t) * np.cos(p), np.cos(t), -np.sin(t) * np.sin(p)], axis=-1).reshape(-1, 3)
     i, j = np.meshgrid(np.arange(rings), np.arange(segments), indexing="ij")
@@ -83,17 +83,48 @@ def icosphere(subdivisions: int = 4) -> MeshData:
     nearly uniform in size (good for deforming organs)."""
     if not 0 <= subdivisions <= 7:
         raise ValueError(f"subdivisions must be between 0 and 7, got {subdivisions}")
-    t = (1.0 + 5.0 ** 0.5) / 2.0
-    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
-    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
-             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    t = (1.0 + 5.0**0.5) / 2.0
+    verts = [
+        (-1, t, 0),
+        (1, t, 0),
+        (-1, -t, 0),
+        (1, -t, 0),
+        (0, -1, t),
+        (0, 1, t),
+        (0, -1, -t),
+        (0, 1, -t),
+        (t, 0, -1),
+        (t, 0, 1),
+        (-t, 0, -1),
+        (-t, 0, 1),
+    ]
+    faces = [
+        (0, 11, 5),
+        (0, 5, 1),
+        (0, 1, 7),
+        (0, 7, 10),
+        (0, 10, 11),
+        (1, 5, 9),
+        (5, 11, 4),
+        (11, 10, 2),
+        (10, 7, 6),
+        (7, 1, 8),
+        (3, 9, 4),
+        (3, 4, 2),
+        (3, 2, 6),
+        (3, 6, 8),
+        (3, 8, 9),
+        (4, 9, 5),
+        (2, 4, 11),
+        (6, 2, 10),
+        (8, 6, 7),
+        (9, 8, 1),
+    ]
     pos = [np.array(v, np.float64) / np.linalg.norm(v) for v in verts]
     for _ in range(subdivisions):
         midpoints: dict[tuple[int, int], int] = {}
 
-        def mid(i: int, j: int) -> int:
+        def mid(i: int, j: int, midpoints: dict[tuple[int, int], int] = midpoints) -> int:
             key = (i, j) if i < j else (j, i)
             k = midpoints.get(key)
             if k is None:
@@ -161,8 +192,7 @@ class NormalScratch:
         self.length = np.empty(n_vertices, np.float32)
 
 
-def vertex_normals(positions: np.ndarray, faces: np.ndarray, out: np.ndarray,
-                   scratch: NormalScratch) -> np.ndarray:
+def vertex_normals(positions: np.ndarray, faces: np.ndarray, out: np.ndarray, scratch: NormalScratch) -> np.ndarray:
     """Area-weighted unit vertex normals of ``positions`` (N, 3) into ``out`` (N, 3)
     float32. Every temporary lives in ``scratch``, so a per-frame call allocates nothing
     of mesh size."""
@@ -173,7 +203,7 @@ def vertex_normals(positions: np.ndarray, faces: np.ndarray, out: np.ndarray,
     np.take(positions, faces[:, 2], axis=0, out=e2)
     e1 -= p0
     e2 -= p0
-    for k, (a, b) in enumerate(((1, 2), (2, 0), (0, 1))):   # fn = e1 x e2 (twice the area)
+    for k, (a, b) in enumerate(((1, 2), (2, 0), (0, 1))):  # fn = e1 x e2 (twice the area)
         np.multiply(e1[:, a], e2[:, b], out=fn[:, k])
         np.multiply(e1[:, b], e2[:, a], out=tmp)
         fn[:, k] -= tmp

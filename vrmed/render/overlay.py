@@ -1,7 +1,7 @@
 """Screen-space overlays drawn over the finished 3D frame: text (a glyph atlas made with
 Pillow's bundled font), filled rectangles and thick polylines, and on top of those the
-trainee HUD (:class:`~vrmed.components.render.HudState`) and the patient monitor panel
-(:class:`~vrmed.components.render.MonitorPanel`).
+trainee HUD (:class:`~vrmed.components.scene.render.HudState`) and the patient monitor panel
+(:class:`~vrmed.components.scene.render.MonitorPanel`).
 
 Coordinates are pixels from the top-left corner of the image (x right, y down), the same
 orientation as :meth:`Renderer.read` images. Colours are display (sRGB) RGBA, alpha
@@ -19,13 +19,14 @@ steady HUD allocates nothing of note per frame. Pillow is needed only for text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vrmed.components.render import MAX_TRACE_SAMPLES, HudState, MonitorPanel
+from vrmed.components.scene.render import MAX_TRACE_SAMPLES, HudState, MonitorPanel
 
 from .context import RenderUnavailable
 
@@ -39,9 +40,15 @@ CHARSET = "".join(chr(c) for c in range(32, 127)) + "°·–"
 #: Pixels of padding between the panel or text box edge and its contents.
 PANEL_PAD = 4
 #: Readout colours by name (display RGBA), as on common patient monitors.
-READOUT_COLORS: Mapping[str, tuple[float, float, float, float]] = MappingProxyType({
-    "hr": (0.25, 1.0, 0.35, 1.0), "spo2": (0.3, 0.85, 1.0, 1.0), "nibp": (1.0, 1.0, 1.0, 1.0),
-    "etco2": (1.0, 0.9, 0.3, 1.0), "rr": (1.0, 0.9, 0.3, 1.0)})
+READOUT_COLORS: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(
+    {
+        "hr": (0.25, 1.0, 0.35, 1.0),
+        "spo2": (0.3, 0.85, 1.0, 1.0),
+        "nibp": (1.0, 1.0, 1.0, 1.0),
+        "etco2": (1.0, 0.9, 0.3, 1.0),
+        "rr": (1.0, 0.9, 0.3, 1.0),
+    }
+)
 
 VERTEX = """
 #version 330
@@ -99,7 +106,7 @@ class FontAtlas:
     """All of :data:`CHARSET` at one pixel ``size`` rasterised with Pillow's bundled font
     into one single-channel texture (``line_height`` = ascent + descent pixels)."""
 
-    def __init__(self, ctx: "moderngl.Context", size: int) -> None:
+    def __init__(self, ctx: moderngl.Context, size: int) -> None:
         font = _pillow_font(size)
         from PIL import Image, ImageDraw
 
@@ -161,9 +168,9 @@ class _Staging:
         need = self.n + extra
         if need > len(self.data):
             grown = np.zeros((max(need, 2 * len(self.data)), 8), np.float32)
-            grown[:self.n] = self.data[:self.n]
+            grown[: self.n] = self.data[: self.n]
             self.data = grown
-        out = self.data[self.n:need]
+        out = self.data[self.n : need]
         self.n = need
         return out
 
@@ -190,8 +197,12 @@ def trace_rect(panel: MonitorPanel, index: int) -> tuple[float, float, float, fl
     x, y, w, h = (float(v) for v in panel.rect)
     row_h = h / n
     top = y + index * row_h
-    return (x + PANEL_PAD, top + PANEL_PAD + panel.text_size * 0.6, x + w * panel.trace_fraction - PANEL_PAD,
-            top + row_h - PANEL_PAD)
+    return (
+        x + PANEL_PAD,
+        top + PANEL_PAD + panel.text_size * 0.6,
+        x + w * panel.trace_fraction - PANEL_PAD,
+        top + row_h - PANEL_PAD,
+    )
 
 
 class OverlayRenderer:
@@ -199,23 +210,28 @@ class OverlayRenderer:
     :attr:`Renderer.output`), and the HUD/monitor resources on top of them. Owns its GL
     objects (release with :meth:`release`), not the context."""
 
-    def __init__(self, ctx: "moderngl.Context") -> None:
+    def __init__(self, ctx: moderngl.Context) -> None:
         import moderngl
 
         self.ctx = ctx
         self._blend = moderngl.BLEND
         self._triangles = moderngl.TRIANGLES
-        self._blend_func = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA)
+        self._blend_func = (
+            moderngl.SRC_ALPHA,
+            moderngl.ONE_MINUS_SRC_ALPHA,
+            moderngl.ONE,
+            moderngl.ONE_MINUS_SRC_ALPHA,
+        )
         self.program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
         self._atlases: dict[int, FontAtlas] = {}
         self._solid = _Staging(1024)
         self._text: dict[int, _Staging] = {}
         self._scratch = _PolylineScratch()
         self._ramp = np.arange(MAX_TRACE_SAMPLES, dtype=np.float32)
-        self._buffer: "moderngl.Buffer | None" = None
-        self._vao: "moderngl.VertexArray | None" = None
+        self._buffer: moderngl.Buffer | None = None
+        self._vao: moderngl.VertexArray | None = None
         self._capacity = 0
-        self._target: "moderngl.Framebuffer | None" = None
+        self._target: moderngl.Framebuffer | None = None
         self.size = (1, 1)
         #: Draw calls issued by the last :meth:`end`.
         self.draw_calls = 0
@@ -234,7 +250,7 @@ class OverlayRenderer:
         return self.atlas(size).measure(text)
 
     # -- a frame ----------------------------------------------------------------------------
-    def begin(self, target: "moderngl.Framebuffer") -> None:
+    def begin(self, target: moderngl.Framebuffer) -> None:
         """Start collecting overlays for ``target`` (its full size is the pixel space)."""
         self._target = target
         self.size = target.size
@@ -268,7 +284,7 @@ class OverlayRenderer:
         if n > MAX_TRACE_SAMPLES:
             raise ValueError(f"polyline has {n} points; at most {MAX_TRACE_SAMPLES} (decimate first)")
         s = self._scratch
-        x, y, dx, dy, ln = s.x[:n], s.y[:n], s.dx[:n - 1], s.dy[:n - 1], s.len[:n - 1]
+        x, y, dx, dy, ln = s.x[:n], s.y[:n], s.dx[: n - 1], s.dy[: n - 1], s.len[: n - 1]
         x[:] = xs
         y[:] = ys
         np.subtract(x[1:], x[:-1], out=dx)
@@ -276,23 +292,24 @@ class OverlayRenderer:
         np.hypot(dx, dy, out=ln)
         np.maximum(ln, 1e-6, out=ln)
         np.divide(0.5 * width, ln, out=ln)
-        dx *= ln       # dx, dy now hold the half-width offset along the segment...
-        dy *= ln       # ...whose perpendicular (-dy, dx) offsets the quad's sides
+        dx *= ln  # dx, dy now hold the half-width offset along the segment...
+        dy *= ln  # ...whose perpendicular (-dy, dx) offsets the quad's sides
         v = self._solid.reserve(6 * (n - 1)).reshape(n - 1, 6, 8)
         for k, (end, side) in enumerate(((0, 1), (0, -1), (1, 1), (1, 1), (0, -1), (1, -1))):
             px = x[1:] if end else x[:-1]
             py = y[1:] if end else y[:-1]
-            if side > 0:      # p + (-dy, dx)
+            if side > 0:  # p + (-dy, dx)
                 np.subtract(px, dy, out=v[:, k, 0])
                 np.add(py, dx, out=v[:, k, 1])
-            else:             # p - (-dy, dx)
+            else:  # p - (-dy, dx)
                 np.add(px, dy, out=v[:, k, 0])
                 np.subtract(py, dx, out=v[:, k, 1])
         v[:, :, 2:4] = -1.0
         v[:, :, 4:8] = color
 
-    def text(self, text: str, x: float, y: float, *, size: int = 18, color: ColorLike = (1, 1, 1, 1),
-             anchor: str = "tl") -> tuple[float, float, float, float]:
+    def text(
+        self, text: str, x: float, y: float, *, size: int = 18, color: ColorLike = (1, 1, 1, 1), anchor: str = "tl"
+    ) -> tuple[float, float, float, float]:
         """Draw ``text`` (newlines start new lines) with its box's ``anchor`` point at (x, y):
         anchor = vertical ``t``/``m``/``b`` + horizontal ``l``/``c``/``r``. Lines are left
         aligned (``l``), centred or right aligned like the anchor. Returns the text box
@@ -314,7 +331,7 @@ class OverlayRenderer:
                 gx0, gy0 = round(pen) + g.box[0], base + g.box[1]
                 gx1, gy1 = round(pen) + g.box[2], base + g.box[3]
                 u0, v0, u1, v1 = g.uv
-                q = v[6 * i:6 * i + 6]
+                q = v[6 * i : 6 * i + 6]
                 q[:, 0] = (gx0, gx0, gx1, gx1, gx0, gx1)
                 q[:, 1] = (gy0, gy1, gy0, gy0, gy1, gy1)
                 q[:, 2] = (u0, u0, u1, u1, u0, u1)
@@ -340,7 +357,7 @@ class OverlayRenderer:
             for size, staging in (("solid", self._solid), *self._text.items()):
                 if not staging.n:
                     continue
-                self._buffer.write(staging.data[:staging.n], offset=offset * 32)
+                self._buffer.write(staging.data[: staging.n], offset=offset * 32)
                 if size != "solid":
                     self._atlases[size].texture.use(0)
                 self._vao.render(self._triangles, vertices=staging.n, first=offset)
@@ -373,7 +390,9 @@ class OverlayRenderer:
         right_y = m + PANEL_PAD
         if hud.timer_s is not None:
             secs = max(0, int(hud.timer_s))
-            box = self._boxed_text(f"{secs // 60}:{secs % 60:02d}", w - m - PANEL_PAD, right_y, hud.size, hud.color, "tr")
+            box = self._boxed_text(
+                f"{secs // 60}:{secs % 60:02d}", w - m - PANEL_PAD, right_y, hud.size, hud.color, "tr"
+            )
             right_y = box[3] + 2 * PANEL_PAD + 2
         if hud.score is not None:
             score = f"{hud.score:.0f}" if isinstance(hud.score, float) else str(hud.score)
@@ -381,8 +400,9 @@ class OverlayRenderer:
         for t in hud.texts:
             self._boxed_text(t.text, t.x, t.y, t.size, t.color, t.anchor)
 
-    def _boxed_text(self, text: str, x: float, y: float, size: int, color: ColorLike,
-                    anchor: str) -> tuple[float, float, float, float]:
+    def _boxed_text(
+        self, text: str, x: float, y: float, size: int, color: ColorLike, anchor: str
+    ) -> tuple[float, float, float, float]:
         width, height = self.measure(text, size)
         fy = {"t": 0.0, "m": 0.5, "b": 1.0}[anchor[0]]
         fx = {"l": 0.0, "c": 0.5, "r": 1.0}[anchor[1]]
@@ -407,7 +427,7 @@ class OverlayRenderer:
             if n < 2:
                 continue
             if n > MAX_TRACE_SAMPLES:
-                samples = samples[::-(-n // MAX_TRACE_SAMPLES)]
+                samples = samples[:: -(-n // MAX_TRACE_SAMPLES)]
                 n = len(samples)
             s = self._scratch
             xs, ys = s.x[:n], s.y[:n]
@@ -418,7 +438,7 @@ class OverlayRenderer:
             ys *= (bottom - top) / (trace.hi - trace.lo)
             np.clip(ys, 0.0, bottom - top, out=ys)
             np.subtract(bottom, ys, out=ys)
-            self.polyline(xs, ys, trace.color, panel.line_width)   # xs, ys already live in the scratch
+            self.polyline(xs, ys, trace.color, panel.line_width)  # xs, ys already live in the scratch
         readouts = []
         if panel.hr is not None:
             readouts.append(("hr", "HR", f"{panel.hr:.0f}"))

@@ -14,13 +14,14 @@ first drawn frame.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vrmed.components import Transform, VisualMesh
-from vrmed.components.render import ActiveView, Camera, Endoscope, HudState, Light, MonitorPanel
+from vrmed.components.scene.render import ActiveView, Camera, Endoscope, HudState, Light, MonitorPanel
 from vrmed.errors import VrmedError
 
 from .drawlist import DrawList
@@ -41,7 +42,7 @@ class ViewSelectionError(VrmedError):
     """:class:`ActiveView` names an entity that has neither a Camera nor an Endoscope with a Transform."""
 
 
-def main_camera(app: "App", default: Camera, scratch: Camera | None = None) -> Camera:
+def main_camera(app: App, default: Camera, scratch: Camera | None = None) -> Camera:
     """The camera the trainee watches this frame: the :class:`ActiveView` entity's
     Endoscope (with its Transform) or Camera when one is selected; else the first active
     Endoscope on an entity with a Transform; else the first Camera entity; else
@@ -57,8 +58,10 @@ def main_camera(app: "App", default: Camera, scratch: Camera | None = None) -> C
         cam = app.try_get(e, Camera)
         if cam is not None:
             return cam
-        raise ViewSelectionError(f"ActiveView selects entity {e}, which has no Camera and no Endoscope "
-                                 f"with a Transform (or no longer exists)")
+        raise ViewSelectionError(
+            f"ActiveView selects entity {e}, which has no Camera and no Endoscope "
+            f"with a Transform (or no longer exists)"
+        )
     for _, (tf, scope) in app.query(Transform, Endoscope):
         if scope.active:
             return endoscope_camera(tf.position, tf.orientation, scope, scratch)
@@ -83,11 +86,23 @@ class RenderPlugin:
     #: Component types this plugin registers (for pack validation without an App).
     components = (Camera, Light, Endoscope)
 
-    def __init__(self, width: int = 640, height: int = 480, capture_dir: str | Path | None = None,
-                 every: int = 1, *, samples: int = 4, camera: Camera | None = None,
-                 light: Light | None = None, ground: bool = True, png_level: int = 3,
-                 context: "moderngl.Context | None" = None, backend: str | None = "egl",
-                 window: "Window | None" = None, capture_every: int | None = None) -> None:
+    def __init__(
+        self,
+        width: int = 640,
+        height: int = 480,
+        capture_dir: str | Path | None = None,
+        every: int = 1,
+        *,
+        samples: int = 4,
+        camera: Camera | None = None,
+        light: Light | None = None,
+        ground: bool = True,
+        png_level: int = 3,
+        context: moderngl.Context | None = None,
+        backend: str | None = "egl",
+        window: Window | None = None,
+        capture_every: int | None = None,
+    ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"image size must be positive, got {width}x{height}")
         if every < 1 or (capture_every is not None and capture_every < 1):
@@ -108,12 +123,12 @@ class RenderPlugin:
         self.backend = backend
         self._ctx = context
         self._owns_ctx = context is None
-        self.renderer: "Renderer | None" = None
-        self.overlay: "OverlayRenderer | None" = None
+        self.renderer: Renderer | None = None
+        self.overlay: OverlayRenderer | None = None
         self._scope_camera = Camera()
         self._meshes = MeshCache()
-        self._gpu_meshes: dict[str, "GpuMesh"] = {}
-        self._surfaces: dict[Hashable, "StreamedMesh"] = {}
+        self._gpu_meshes: dict[str, GpuMesh] = {}
+        self._surfaces: dict[Hashable, StreamedMesh] = {}
         self._model = np.eye(4)
         #: Paths of the PNGs written so far.
         self.captured: list[Path] = []
@@ -124,7 +139,7 @@ class RenderPlugin:
         self.clear_draws = True
 
     # -- plugin protocol ----------------------------------------------------------------
-    def build(self, app: "App") -> None:
+    def build(self, app: App) -> None:
         """Register Camera/Light, insert the DrawList resource, add the ``render.draw`` system."""
         for comp in self.components:
             app.register_component(comp)
@@ -134,7 +149,7 @@ class RenderPlugin:
             self.capture_dir.mkdir(parents=True, exist_ok=True)
         app.add_system(self.draw, in_set="render.draw", name="render.draw")
 
-    def cleanup(self, app: "App") -> None:
+    def cleanup(self, app: App) -> None:
         """Release every GL object (and the context if the plugin made it)."""
         for mesh in [*self._gpu_meshes.values(), *self._surfaces.values()]:
             mesh.release()
@@ -153,24 +168,25 @@ class RenderPlugin:
             self.window.close()
 
     # -- drawing ------------------------------------------------------------------------
-    def _renderer(self) -> "Renderer":
+    def _renderer(self) -> Renderer:
         if self.renderer is None:
             from .context import create_context
             from .renderer import Renderer
 
             if self._ctx is None:
                 self._ctx = create_context(self.backend)
-            self.renderer = Renderer(self._ctx, self.width, self.height, samples=min(self.samples, self._ctx.max_samples),
-                                     ground=self.ground)
+            self.renderer = Renderer(
+                self._ctx, self.width, self.height, samples=min(self.samples, self._ctx.max_samples), ground=self.ground
+            )
         return self.renderer
 
-    def _mesh_for(self, path: str) -> "GpuMesh":
+    def _mesh_for(self, path: str) -> GpuMesh:
         mesh = self._gpu_meshes.get(path)
         if mesh is None:
             mesh = self._gpu_meshes[path] = self._renderer().static_mesh(self._meshes.get(path))
         return mesh
 
-    def _surface_for(self, key: Hashable, positions: np.ndarray, faces: np.ndarray) -> "StreamedMesh":
+    def _surface_for(self, key: Hashable, positions: np.ndarray, faces: np.ndarray) -> StreamedMesh:
         mesh = self._surfaces.get(key)
         if mesh is not None and (mesh.n_vertices != len(positions) or mesh.n_faces != len(faces)):
             mesh.release()
@@ -179,7 +195,7 @@ class RenderPlugin:
             mesh = self._surfaces[key] = self._renderer().streamed_mesh(faces, positions)
         return mesh
 
-    def draw(self, app: "App") -> None:
+    def draw(self, app: App) -> None:
         """The ``render.draw`` system: draw this frame (if due), capture it, clear the DrawList."""
         draws = app.resource(DrawList)
         frame = app.clock.frame
@@ -203,7 +219,7 @@ class RenderPlugin:
         if self.window is not None:
             self.window.present(r.output)
 
-    def draw_scene(self, app: "App", r: "Renderer", draws: DrawList, *, upload: bool = True) -> None:
+    def draw_scene(self, app: App, r: Renderer, draws: DrawList, *, upload: bool = True) -> None:
         """Issue the scene's draw calls into ``r`` (this plugin's renderer, between its
         ``begin``/``begin_matrices`` and ``end``): every ``Transform`` + ``VisualMesh``
         entity, then the DrawList's spheres, capsules and streamed surfaces. With
@@ -214,19 +230,31 @@ class RenderPlugin:
             model = model_matrix(tf.position, tf.orientation, tf.scale * vis.scale, out=self._model)
             r.draw_mesh(self._mesh_for(str(vis.mesh)), model, color=vis.color)
         for batch in draws.spheres:
-            r.draw_spheres(batch.centres, batch.radii, batch.colors, roughness=batch.roughness,
-                           wetness=batch.wetness, shadow=batch.shadow)
+            r.draw_spheres(
+                batch.centres,
+                batch.radii,
+                batch.colors,
+                roughness=batch.roughness,
+                wetness=batch.wetness,
+                shadow=batch.shadow,
+            )
         for caps in draws.capsules:
-            r.draw_capsules(caps.a, caps.b, caps.radii, caps.colors, roughness=caps.roughness,
-                            wetness=caps.wetness, shadow=caps.shadow)
+            r.draw_capsules(
+                caps.a,
+                caps.b,
+                caps.radii,
+                caps.colors,
+                roughness=caps.roughness,
+                wetness=caps.wetness,
+                shadow=caps.shadow,
+            )
         for surf in draws.surfaces:
             mesh = self._surface_for(surf.key, surf.positions, surf.faces)
             if upload:
                 mesh.update(surf.positions, surf.normals, surf.burn)
-            r.draw_mesh(mesh, color=surf.color, roughness=surf.roughness, wetness=surf.wetness,
-                        shadow=surf.shadow)
+            r.draw_mesh(mesh, color=surf.color, roughness=surf.roughness, wetness=surf.wetness, shadow=surf.shadow)
 
-    def _draw_overlays(self, app: "App", r: "Renderer") -> None:
+    def _draw_overlays(self, app: App, r: Renderer) -> None:
         """The monitor panel, then the HUD, over the finished frame (when present)."""
         panel, hud = app.try_resource(MonitorPanel), app.try_resource(HudState)
         if (panel is None or not panel.visible) and (hud is None or not hud.visible):

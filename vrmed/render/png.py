@@ -29,8 +29,12 @@ def encode_png(image: np.ndarray, *, level: int = 6) -> bytes:
     raw = np.zeros((h, 1 + w * c), np.uint8)  # first byte of each row: filter type 0
     raw[:, 1:] = img.reshape(h, w * c)
     header = struct.pack(">IIBBBBB", w, h, 8, _COLOR_TYPES[c], 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw.tobytes(), level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def write_png(path: str | Path, image: np.ndarray, *, level: int = 6) -> Path:

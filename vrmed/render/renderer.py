@@ -18,11 +18,12 @@ a frame has more spheres than ever before, and read-back goes into one reused ar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vrmed.components.render import Camera, Light
+from vrmed.components.scene.render import Camera, Light
 
 from . import shaders
 from .camera import view_projection
@@ -56,8 +57,15 @@ class GpuMesh:
     """A triangle mesh in GPU buffers: positions, normals, a per-vertex burn scalar
     (0 = healthy, 1 = charred) and indices. Made by :meth:`Renderer.static_mesh`."""
 
-    def __init__(self, ctx: "moderngl.Context", program: "moderngl.Program", mesh: MeshData,
-                 burn: np.ndarray | None = None, *, dynamic: bool = False) -> None:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        program: moderngl.Program,
+        mesh: MeshData,
+        burn: np.ndarray | None = None,
+        *,
+        dynamic: bool = False,
+    ) -> None:
         n = len(mesh.positions)
         burn_arr = np.zeros(n, np.float32) if burn is None else np.ascontiguousarray(burn, np.float32)
         if burn_arr.shape != (n,):
@@ -68,11 +76,16 @@ class GpuMesh:
         self.normal_buffer = ctx.buffer(mesh.normals, dynamic=dynamic)
         self.burn_buffer = ctx.buffer(burn_arr, dynamic=dynamic)
         self.index_buffer = ctx.buffer(mesh.faces)
-        self.vao = ctx.vertex_array(program, [
-            (self.position_buffer, "3f", "in_position"),
-            (self.normal_buffer, "3f", "in_normal"),
-            (self.burn_buffer, "1f", "in_burn"),
-        ], index_buffer=self.index_buffer, index_element_size=4)
+        self.vao = ctx.vertex_array(
+            program,
+            [
+                (self.position_buffer, "3f", "in_position"),
+                (self.normal_buffer, "3f", "in_normal"),
+                (self.burn_buffer, "1f", "in_burn"),
+            ],
+            index_buffer=self.index_buffer,
+            index_element_size=4,
+        )
         centre, radius = mesh.bounding_sphere()
         #: Bounding sphere in model space (centre xyz, radius), used for contact shadows.
         self.bound = np.array([*centre, radius], np.float64)
@@ -94,8 +107,9 @@ class StreamedMesh(GpuMesh):
     """A mesh whose vertices change every frame (soft tissue): buffers are allocated once
     for a fixed topology and :meth:`update` rewrites them in place."""
 
-    def __init__(self, ctx: "moderngl.Context", program: "moderngl.Program", faces: np.ndarray,
-                 positions: np.ndarray) -> None:
+    def __init__(
+        self, ctx: moderngl.Context, program: moderngl.Program, faces: np.ndarray, positions: np.ndarray
+    ) -> None:
         faces = np.ascontiguousarray(faces, np.uint32).reshape(-1, 3)
         n = len(np.asarray(positions).reshape(-1, 3))
         self._positions = np.zeros((n, 3), np.float32)
@@ -106,8 +120,7 @@ class StreamedMesh(GpuMesh):
         super().__init__(ctx, program, MeshData(self._positions, self._normals, faces), dynamic=True)
         self.update(positions)
 
-    def update(self, positions: np.ndarray, normals: np.ndarray | None = None,
-               burn: np.ndarray | None = None) -> None:
+    def update(self, positions: np.ndarray, normals: np.ndarray | None = None, burn: np.ndarray | None = None) -> None:
         """Upload new vertex positions (N, 3), with normals (computed from the faces when
         not given) and optionally burn values (N,); same N as at creation."""
         np.copyto(self._positions, positions, casting="same_kind")
@@ -159,10 +172,20 @@ class Renderer:
     The renderer does not own the context (release the context yourself).
     """
 
-    def __init__(self, ctx: "moderngl.Context", width: int = 640, height: int = 480, *,
-                 samples: int = 0, background: ColorLike = (0.70, 0.74, 0.78), ground: bool = True,
-                 ground_height: float = 0.0, ground_color: ColorLike = (0.40, 0.38, 0.36),
-                 contact_shadow: float = 0.85, contact_spread: float = 1.6) -> None:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        width: int = 640,
+        height: int = 480,
+        *,
+        samples: int = 0,
+        background: ColorLike = (0.70, 0.74, 0.78),
+        ground: bool = True,
+        ground_height: float = 0.0,
+        ground_color: ColorLike = (0.40, 0.38, 0.36),
+        contact_shadow: float = 0.85,
+        contact_spread: float = 1.6,
+    ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"framebuffer size must be positive, got {width}x{height}")
         if samples < 0 or samples > ctx.max_samples:
@@ -183,9 +206,12 @@ class Renderer:
         self._objects: list = []
         keep = self._objects.append
 
-        def rb(depth: bool, samples: int) -> "moderngl.Renderbuffer":
-            buf = (ctx.depth_renderbuffer(self.size, samples=samples) if depth
-                   else ctx.renderbuffer(self.size, 4, samples=samples))
+        def rb(depth: bool, samples: int) -> moderngl.Renderbuffer:
+            buf = (
+                ctx.depth_renderbuffer(self.size, samples=samples)
+                if depth
+                else ctx.renderbuffer(self.size, 4, samples=samples)
+            )
             keep(buf)
             return buf
 
@@ -212,8 +238,8 @@ class Renderer:
         keep(self._sphere_vbo)
         keep(self._sphere_ibo)
         self._instances = np.zeros((0, 8), np.float32)
-        self._instance_buffer: "moderngl.Buffer | None" = None
-        self._sphere_vao: "moderngl.VertexArray | None" = None
+        self._instance_buffer: moderngl.Buffer | None = None
+        self._sphere_vao: moderngl.VertexArray | None = None
         self._reserve_spheres(64)
 
         capsule, capsule_end = capsule_template()
@@ -223,8 +249,8 @@ class Renderer:
         for buf in (self._capsule_vbo, self._capsule_end, self._capsule_ibo):
             keep(buf)
         self._capsules = np.zeros((0, 12), np.float32)
-        self._capsule_buffer: "moderngl.Buffer | None" = None
-        self._capsule_vao: "moderngl.VertexArray | None" = None
+        self._capsule_buffer: moderngl.Buffer | None = None
+        self._capsule_vao: moderngl.VertexArray | None = None
         self._reserve_capsules(16)
 
         half = 100.0
@@ -264,10 +290,15 @@ class Renderer:
             self._instance_buffer.release()
         self._instances = np.zeros((cap, 8), np.float32)
         self._instance_buffer = self.ctx.buffer(reserve=self._instances.nbytes, dynamic=True)
-        self._sphere_vao = self.ctx.vertex_array(self.sphere_program, [
-            (self._sphere_vbo, "3f", "in_position"),
-            (self._instance_buffer, "4f 4f/i", "in_sphere", "in_color"),
-        ], index_buffer=self._sphere_ibo, index_element_size=4)
+        self._sphere_vao = self.ctx.vertex_array(
+            self.sphere_program,
+            [
+                (self._sphere_vbo, "3f", "in_position"),
+                (self._instance_buffer, "4f 4f/i", "in_sphere", "in_color"),
+            ],
+            index_buffer=self._sphere_ibo,
+            index_element_size=4,
+        )
 
     def _reserve_capsules(self, n: int) -> None:
         """Grow the capsule instance buffer (and its VAO) to hold at least ``n`` capsules."""
@@ -279,14 +310,19 @@ class Renderer:
             self._capsule_buffer.release()
         self._capsules = np.zeros((cap, 12), np.float32)
         self._capsule_buffer = self.ctx.buffer(reserve=self._capsules.nbytes, dynamic=True)
-        self._capsule_vao = self.ctx.vertex_array(self.capsule_program, [
-            (self._capsule_vbo, "3f", "in_position"),
-            (self._capsule_end, "1f", "in_end"),
-            (self._capsule_buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
-        ], index_buffer=self._capsule_ibo, index_element_size=4)
+        self._capsule_vao = self.ctx.vertex_array(
+            self.capsule_program,
+            [
+                (self._capsule_vbo, "3f", "in_position"),
+                (self._capsule_end, "1f", "in_end"),
+                (self._capsule_buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
+            ],
+            index_buffer=self._capsule_ibo,
+            index_element_size=4,
+        )
 
     @property
-    def output(self) -> "moderngl.Framebuffer":
+    def output(self) -> moderngl.Framebuffer:
         """The single-sample framebuffer that holds the finished frame after :meth:`end`
         (overlays draw into it; windows and headsets copy from it)."""
         return self._resolve
@@ -294,12 +330,18 @@ class Renderer:
     # -- a frame ------------------------------------------------------------------------
     def begin(self, camera: Camera, light: Light | None = None) -> None:
         """Start a frame: set the camera and light, clear colour and depth."""
-        self._begin(view_projection(camera, self.size[0] / self.size[1]), camera.position, light,
-                    float(camera.far))
+        self._begin(view_projection(camera, self.size[0] / self.size[1]), camera.position, light, float(camera.far))
         self.camera = camera
 
-    def begin_matrices(self, view: np.ndarray, proj: np.ndarray, eye_position: Sequence[float],
-                       light: Light | None = None, *, far: float | None = None) -> None:
+    def begin_matrices(
+        self,
+        view: np.ndarray,
+        proj: np.ndarray,
+        eye_position: Sequence[float],
+        light: Light | None = None,
+        *,
+        far: float | None = None,
+    ) -> None:
         """Start a frame with an explicit 4x4 world-to-eye ``view`` and eye-to-clip ``proj``
         (OpenGL clip space, e.g. an XR eye's asymmetric frustum:
         ``EyeView.view_matrix()``, ``EyeView.projection_matrix(near, far)``), drawn from
@@ -314,8 +356,7 @@ class Renderer:
         self._begin(proj @ view, eye_position, light, float(far))
         self.camera = None
 
-    def _begin(self, view_proj: np.ndarray, eye_position: Sequence[float], light: Light | None,
-               far: float) -> None:
+    def _begin(self, view_proj: np.ndarray, eye_position: Sequence[float], light: Light | None, far: float) -> None:
         light = light or Light()
         self.view_proj = view_proj
         self._far = far
@@ -360,9 +401,16 @@ class Renderer:
             self._occluders[self._n_occluders] = (x, y, z, r)
             self._n_occluders += 1
 
-    def draw_mesh(self, mesh: GpuMesh, model: np.ndarray | None = None, *,
-                  color: ColorLike = (0.8, 0.45, 0.4, 1.0), roughness: float = 0.45,
-                  wetness: float = 0.6, shadow: bool = True) -> None:
+    def draw_mesh(
+        self,
+        mesh: GpuMesh,
+        model: np.ndarray | None = None,
+        *,
+        color: ColorLike = (0.8, 0.45, 0.4, 1.0),
+        roughness: float = 0.45,
+        wetness: float = 0.6,
+        shadow: bool = True,
+    ) -> None:
         """Draw a mesh with a model matrix (rotation x scale + translation; no shear), a
         linear RGBA base colour, base ``roughness`` and ``wetness`` (weight of the sharp
         wet-film highlight). ``shadow`` adds its bounding sphere to the contact shadows."""
@@ -383,9 +431,16 @@ class Renderer:
             scale = float(np.sqrt(np.einsum("ij,ij->j", model[:3, :3], model[:3, :3]).max()))
             self._add_occluder(c[0], c[1], c[2], b[3] * scale)
 
-    def draw_spheres(self, centres: np.ndarray, radii: np.ndarray | float,
-                     colors: np.ndarray | ColorLike = (0.85, 0.85, 0.85, 1.0), *,
-                     roughness: float = 0.35, wetness: float = 0.6, shadow: bool = True) -> None:
+    def draw_spheres(
+        self,
+        centres: np.ndarray,
+        radii: np.ndarray | float,
+        colors: np.ndarray | ColorLike = (0.85, 0.85, 0.85, 1.0),
+        *,
+        roughness: float = 0.35,
+        wetness: float = 0.6,
+        shadow: bool = True,
+    ) -> None:
         """Draw N spheres in one instanced call: ``centres`` (N, 3) metres, ``radii`` (N,)
         or one radius, ``colors`` (N, 4) or one linear RGBA."""
         self._check_frame()
@@ -407,12 +462,20 @@ class Renderer:
         if shadow:
             k = min(n, shaders.MAX_OCCLUDERS - self._n_occluders)
             if k > 0:
-                self._occluders[self._n_occluders:self._n_occluders + k] = inst[:k, :4]
+                self._occluders[self._n_occluders : self._n_occluders + k] = inst[:k, :4]
                 self._n_occluders += k
 
-    def draw_capsules(self, a: np.ndarray, b: np.ndarray, radii: np.ndarray | float,
-                      colors: np.ndarray | ColorLike = (0.75, 0.77, 0.80, 1.0), *,
-                      roughness: float = 0.3, wetness: float = 0.0, shadow: bool = True) -> None:
+    def draw_capsules(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        radii: np.ndarray | float,
+        colors: np.ndarray | ColorLike = (0.75, 0.77, 0.80, 1.0),
+        *,
+        roughness: float = 0.3,
+        wetness: float = 0.0,
+        shadow: bool = True,
+    ) -> None:
         """Draw N capsules (instrument shafts, jaws, needles) in one instanced call: the
         segments from ``a`` (N, 3) to ``b`` (N, 3) metres swept by a sphere of ``radii``
         (N,) or one radius, with ``colors`` (N, 4) or one linear RGBA. ``shadow`` adds a

@@ -85,7 +85,8 @@ void main() {
 }
 """
 
-LIT_FRAGMENT = """
+LIT_FRAGMENT = (
+    """
 #version 330
 uniform vec3 u_eye;
 uniform vec3 u_light_dir;      // unit, towards the light
@@ -99,7 +100,9 @@ in vec3 v_normal;
 in float v_burn;
 in vec4 v_color;
 out vec4 f_color;
-""" + _COMMON + """
+"""
+    + _COMMON
+    + """
 const vec3 CHAR = vec3(0.030, 0.018, 0.012);  // charred tissue albedo (linear)
 
 float ggx_spec(float nh, float nl, float nv, float alpha) {
@@ -130,6 +133,7 @@ void main() {
     f_color = vec4(to_srgb(direct + ambient), v_color.a);
 }
 """
+)
 
 GROUND_VERTEX = """
 #version 330
@@ -143,7 +147,8 @@ void main() {
 }
 """
 
-GROUND_FRAGMENT = """
+GROUND_FRAGMENT = (
+    """
 #version 330
 uniform vec3 u_eye;
 uniform vec3 u_light_dir;
@@ -159,7 +164,9 @@ uniform int u_count;
 uniform vec4 u_occluders[MAX_OCCLUDERS];   // sphere centre xyz, radius w
 in vec3 v_world;
 out vec4 f_color;
-""" + _COMMON + """
+"""
+    + _COMMON
+    + """
 // Cosine-weighted occlusion of the upper hemisphere at p (normal +y) by a sphere
 // (the analytic sphere ambient occlusion, clamped where the sphere dips below the horizon):
 // cos(t) r^2 / l^2: 1 at the contact point of a resting sphere, falling off as (r / d)^3
@@ -183,4 +190,5 @@ void main() {
     f_color = vec4(mix(to_srgb(lit), u_background, fade), 1.0);
 }
 """
+)
 GROUND_FRAGMENT = GROUND_FRAGMENT.replace("MAX_OCCLUDERS", str(MAX_OCCLUDERS))

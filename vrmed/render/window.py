@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .context import MIN_GL_VERSION, RenderUnavailable, create_context
 
@@ -68,8 +69,12 @@ class _EglBinding:
         if egl is None or not egl.eglGetCurrentContext():
             return
         display = egl.eglGetCurrentDisplay()
-        self.saved = (display, egl.eglGetCurrentSurface(self._DRAW), egl.eglGetCurrentSurface(self._READ),
-                      egl.eglGetCurrentContext())
+        self.saved = (
+            display,
+            egl.eglGetCurrentSurface(self._DRAW),
+            egl.eglGetCurrentSurface(self._READ),
+            egl.eglGetCurrentContext(),
+        )
         egl.eglMakeCurrent(display, None, None, None)
 
     def restore(self) -> None:
@@ -94,8 +99,9 @@ class Window:
     refresh. Raises :class:`WindowUnavailable` naming the reason when it cannot be made.
     """
 
-    def __init__(self, width: int = 960, height: int = 720, title: str = "vrmed", *,
-                 visible: bool = True, vsync: bool = True) -> None:
+    def __init__(
+        self, width: int = 960, height: int = 720, title: str = "vrmed", *, visible: bool = True, vsync: bool = True
+    ) -> None:
         glfw = self._glfw = _glfw()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -109,7 +115,7 @@ class Window:
             glfw.window_hint(glfw.RESIZABLE, False)
             glfw.window_hint(glfw.VISIBLE, bool(visible))
             self._egl = _EglBinding()
-            self._egl.release_current()       # GLFW makes the new context current while creating it
+            self._egl.release_current()  # GLFW makes the new context current while creating it
             handle = glfw.create_window(int(width), int(height), title, None, None)
             if not handle:
                 glfw.terminate()
@@ -119,7 +125,7 @@ class Window:
         glfw.make_context_current(handle)
         glfw.swap_interval(1 if vsync else 0)
         try:
-            self.ctx: "moderngl.Context" = create_context(None, standalone=False)
+            self.ctx: moderngl.Context = create_context(None, standalone=False)
         except RenderUnavailable as exc:
             glfw.make_context_current(None)
             glfw.destroy_window(handle)
@@ -164,7 +170,7 @@ class Window:
         if not self._closed:
             self._glfw.poll_events()
 
-    def present(self, framebuffer: "moderngl.Framebuffer") -> None:
+    def present(self, framebuffer: moderngl.Framebuffer) -> None:
         """Copy a finished frame (single-sample, e.g. :attr:`Renderer.output`) to the
         window, swap buffers and process events."""
         if self._closed:
@@ -174,7 +180,7 @@ class Window:
         self._glfw.poll_events()
         self.frames_shown += 1
 
-    def read_screen(self) -> "Any":
+    def read_screen(self) -> Any:
         """The window's back buffer (what the next swap shows) as an (H, W, 3) uint8 array,
         top row first. After a swap its content is whatever the driver leaves there."""
         import numpy as np

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import ast
 import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import VrmedError
 
@@ -23,12 +24,20 @@ class ExprError(VrmedError):
 
 
 _CMP: dict[type, Callable[[Any, Any], bool]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
 _BIN: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
 }
 _LITERAL_NAMES = {"true": True, "false": False, "True": True, "False": False, "none": None, "None": None}
 
@@ -107,8 +116,10 @@ def _check(node: ast.AST, text: str, names: list[str]) -> None:
         for c in node.comparators:
             _check(c, text, names)
         return
-    raise ExprError(f"invalid expression {text!r}: {type(node).__name__} is not allowed "
-                    f"(use names, constants, + - * /, comparisons, and, or, not)")
+    raise ExprError(
+        f"invalid expression {text!r}: {type(node).__name__} is not allowed "
+        f"(use names, constants, + - * /, comparisons, and, or, not)"
+    )
 
 
 def _eval(node: ast.AST, lookup: Callable[[str], Any]) -> Any:

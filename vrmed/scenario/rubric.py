@@ -15,16 +15,16 @@ Rule kinds (details in docs/scenario-language.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-import math
-from typing import Any, Iterable
+from typing import Any
 
 from .expr import Expr, ExprError
 from .model import EventRef, Rubric, Rule
 
 
 def short_type(record: dict[str, Any]) -> str:
-    """An event record's class name (``vrmed.systems.clinical_events:DrugGiven`` -> ``DrugGiven``)."""
+    """An event record's class name (``vrmed.systems.clinical.events:DrugGiven`` -> ``DrugGiven``)."""
     return record["type"].rsplit(":", 1)[-1].rsplit(".", 1)[-1]
 
 
@@ -76,8 +76,12 @@ class RubricResult:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for JSON output)."""
-        return {"score": self.score, "passed": self.passed, "pass_score": self.pass_score,
-                "rules": [asdict(r) for r in self.rules]}
+        return {
+            "score": self.score,
+            "passed": self.passed,
+            "pass_score": self.pass_score,
+            "rules": [asdict(r) for r in self.rules],
+        }
 
 
 def time_of(ref: EventRef | None, records: list[dict[str, Any]], end_time: float, default: float) -> float | None:
@@ -206,21 +210,3 @@ def evaluate_rubric(rubric: Rubric, records: list[dict[str, Any]], end_time: flo
     score = 100.0 * earned / total if total else 100.0
     passed = score >= rubric.pass_score and all(r.passed for r in results if r.critical)
     return RubricResult(results, round(score, 2), passed, rubric.pass_score)
-
-
-def record_score(log: Any, pack_root: Any, evaluate: Any) -> dict[str, Any]:
-    """A pack's ``score(log)`` for learning records, built on its rubric.
-
-    ``evaluate(records, end_time, scenario) -> {"score", "passed", "metrics"}`` is the
-    pack's own scoring; the result is put in the records convention (score out of 100,
-    numeric metrics only). Uses the log alone, so a stored session can be re-scored.
-    """
-    from ..packs.loader import load_pack
-
-    scenario = load_pack(pack_root).scenario(str(log.header.get("scenario")))
-    end = float((log.footer or {}).get("sim_time", 0.0))
-    result = evaluate(log.events, end, scenario)
-    metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-    return {"score": float(result.get("score", 0.0)), "max_score": 100.0,
-            "passed": bool(result.get("passed", False)), "metrics": metrics, "targets": {}}

@@ -11,14 +11,24 @@ the session log; ``trace`` (``vrmed run --trace``) prints each one as it happens
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..app import App
 from ..errors import ConfigError, VrmedError
 from ..events import Event, SentEvent
-from .model import (Action, InstructionShown, LearnerAction, PromptPlayed, ScenarioEnded, Script, State,
-                    StateEntered, Transition)
+from .model import (
+    Action,
+    InstructionShown,
+    LearnerAction,
+    PromptPlayed,
+    ScenarioEnded,
+    Script,
+    State,
+    StateEntered,
+    Transition,
+)
 
 Getter = Callable[[App, str, str], Any]
 Setter = Callable[[App, str, str, Any], None]
@@ -72,8 +82,13 @@ class ScenarioError(VrmedError):
 class ScenarioPlugin:
     """Adds the scripted learner and the script runtime for one scenario."""
 
-    def __init__(self, script: Script | None, learner: tuple[LearnerAction, ...], entities: dict[str, int],
-                 trace: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        script: Script | None,
+        learner: tuple[LearnerAction, ...],
+        entities: dict[str, int],
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
         self.script = script
         self.learner = learner
         self.entities = dict(entities)
@@ -134,9 +149,11 @@ class ScenarioPlugin:
                     break
             else:
                 return
-        raise ScenarioError(f"scenario script loops: more than {MAX_CHAIN} transitions in one tick at "
-                            f"t={app.clock.time:.3f} s (state {st.state!r}); give looping transitions "
-                            f"an 'after' delay")
+        raise ScenarioError(
+            f"scenario script loops: more than {MAX_CHAIN} transitions in one tick at "
+            f"t={app.clock.time:.3f} s (state {st.state!r}); give looping transitions "
+            f"an 'after' delay"
+        )
 
     def _current(self) -> State:
         assert self.script is not None
@@ -200,8 +217,10 @@ class ScenarioPlugin:
                         setters[type(comp)](app, name, key, value)
                         break
                 else:
-                    raise ScenarioError(f"cannot set {key!r} on entity {name!r}: no component binds it "
-                                        f"(is the plugin providing it enabled?)")
+                    raise ScenarioError(
+                        f"cannot set {key!r} on entity {name!r}: no component binds it "
+                        f"(is the plugin providing it enabled?)"
+                    )
 
     def _entity(self, name: str) -> int:
         try:
@@ -225,6 +244,7 @@ class ScenarioPlugin:
             if head == "event":
                 return getattr(event, rest)
             return self._entity_value(app, head, rest)
+
         return lookup
 
     def _entity_value(self, app: App, name: str, var: str) -> Any:

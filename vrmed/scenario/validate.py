@@ -11,15 +11,14 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from ..events import Event
 from .expr import Expr, ExprError, compile_expr
-from .model import (SCENARIO_EVENTS, Action, EventRef, LearnerAction, Rubric, Rule, Script, State,
-                    Transition)
+from .model import SCENARIO_EVENTS, Action, EventRef, LearnerAction, Rubric, Rule, Script, State, Transition
 
 Report = Callable[[tuple[Any, ...], str], None]
 ACTION_KINDS = ("despawn", "end", "instruction", "physiology", "prompt", "set", "spawn")
@@ -36,8 +35,12 @@ def event_catalog(plugins: list[type], module: ModuleType | None) -> dict[str, t
             out.setdefault(e.__name__, e)
     if module is not None:
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Event) and value is not Event \
-                    and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, Event)
+                and value is not Event
+                and value.__module__ == module.__name__
+            ):
                 out.setdefault(value.__name__, value)
     return out
 
@@ -102,8 +105,14 @@ def _entity_info(components: dict[str, Any]) -> EntityInfo:
 class _Checker:
     """Validation of one scenario's extras against the pack (events, entities, prefabs)."""
 
-    def __init__(self, report: Report, events: dict[str, type[Event]], entities: dict[str, EntityInfo],
-                 prefabs: dict[str, Any], make_spec: Callable[[str, str], Any]) -> None:
+    def __init__(
+        self,
+        report: Report,
+        events: dict[str, type[Event]],
+        entities: dict[str, EntityInfo],
+        prefabs: dict[str, Any],
+        make_spec: Callable[[str, str], Any],
+    ) -> None:
         self.report = report
         self.events = events
         self.entities = entities
@@ -137,6 +146,7 @@ class _Checker:
 
     def script_names(self, on: str | None) -> Callable[[str], str | None]:
         """Names an expression in a script may read (``event.*`` only with ``on``)."""
+
         def known(name: str) -> str | None:
             head, _, rest = name.partition(".")
             if name in ("time", "state_time"):
@@ -144,8 +154,10 @@ class _Checker:
             if head == "vars":
                 if rest in self.user_vars:
                     return None
-                return (f"undefined variable {name!r}; declared vars: "
-                        f"{', '.join(sorted(self.user_vars)) or 'none (declare them under script.vars)'}")
+                return (
+                    f"undefined variable {name!r}; declared vars: "
+                    f"{', '.join(sorted(self.user_vars)) or 'none (declare them under script.vars)'}"
+                )
             if head == "count":
                 if rest in self.events:
                     return None
@@ -163,8 +175,11 @@ class _Checker:
                     return None
                 return f"undefined variable {name!r}; entity {head!r} has: {', '.join(info.vars) or 'nothing readable'}"
             roots = ["time", "state_time", "vars.<name>", "count.<event>"] + (["event.<field>"] if on else [])
-            return (f"undefined variable {name!r}; known names: {', '.join(roots)}, or <entity>.<variable> "
-                    f"for entities: {', '.join(sorted(self.entities)) or 'none'}")
+            return (
+                f"undefined variable {name!r}; known names: {', '.join(roots)}, or <entity>.<variable> "
+                f"for entities: {', '.join(sorted(self.entities)) or 'none'}"
+            )
+
         return known
 
     def event_field_names(self, event: str | None) -> Callable[[str], str | None]:
@@ -175,6 +190,7 @@ class _Checker:
             if name in fields:
                 return None
             return f"undefined variable {name!r}; {event} has fields: {', '.join(fields) or 'none'}"
+
         return known
 
     # -- script -----------------------------------------------------------------------
@@ -184,13 +200,14 @@ class _Checker:
         self.user_vars = {}
         for k, v in (raw.get("vars") or {}).items():
             if not isinstance(v, _SCALARS):
-                self.report(base + ("vars", k), f"a variable's initial value must be a number, string or boolean")
+                self.report(base + ("vars", k), "a variable's initial value must be a number, string or boolean")
             self.user_vars[str(k)] = v
         states_raw: dict[str, Any] = raw.get("states") or {}
         initial = raw.get("initial")
         if initial not in states_raw:
-            self.report(base + ("initial",), f"unknown initial state {initial!r}; states: "
-                                             f"{', '.join(states_raw) or 'none'}")
+            self.report(
+                base + ("initial",), f"unknown initial state {initial!r}; states: {', '.join(states_raw) or 'none'}"
+            )
         # First pass: spawned entities exist for every state's expressions.
         for sname, sraw in states_raw.items():
             for i, act in enumerate((sraw or {}).get("on_enter") or []):
@@ -240,8 +257,9 @@ class _Checker:
                         queue.append(to)
             for sname in states_raw:
                 if sname not in seen:
-                    self.report(base + ("states", sname),
-                                f"state {sname!r} is unreachable from the initial state {initial!r}")
+                    self.report(
+                        base + ("states", sname), f"state {sname!r} is unreachable from the initial state {initial!r}"
+                    )
         if not any(s.final for s in states.values()) and states_raw:
             self.report(base + ("states",), "the script has no final state (mark one with 'final: true')")
         if self._count != ok_before:
@@ -261,8 +279,10 @@ class _Checker:
                 self.report(path + ("spawn", "name"), f"entity name {name!r} is already used")
                 return
             if prefab not in self.prefabs:
-                self.report(path + ("spawn", "prefab"), f"unknown prefab {prefab!r}; prefabs in this pack: "
-                                                       f"{', '.join(sorted(self.prefabs)) or 'none'}")
+                self.report(
+                    path + ("spawn", "prefab"),
+                    f"unknown prefab {prefab!r}; prefabs in this pack: {', '.join(sorted(self.prefabs)) or 'none'}",
+                )
                 return
             spec = self.make_spec(name, prefab)
             info = _entity_info(spec.components)
@@ -278,7 +298,7 @@ class _Checker:
             if not isinstance(act, dict) or len(act) != 1:
                 self.report(path, f"an action is a mapping with one key, one of: {', '.join(ACTION_KINDS)}")
                 continue
-            (kind, arg), = act.items()
+            ((kind, arg),) = act.items()
             apath = path + (kind,)
             if kind not in ACTION_KINDS:
                 self.report(path, f"unknown action {kind!r}; actions: {', '.join(ACTION_KINDS)}")
@@ -306,8 +326,10 @@ class _Checker:
                 values = {}
                 for var, source in arg.items():
                     if var not in self.user_vars:
-                        self.report(apath + (var,), f"undefined variable {var!r}; declared vars: "
-                                                    f"{', '.join(sorted(self.user_vars)) or 'none'}")
+                        self.report(
+                            apath + (var,),
+                            f"undefined variable {var!r}; declared vars: {', '.join(sorted(self.user_vars)) or 'none'}",
+                        )
                         continue
                     e = self.expr(source, apath + (var,), self.script_names(on))
                     if e is not None:
@@ -319,8 +341,10 @@ class _Checker:
                     continue
                 ent = arg["entity"]
                 if ent not in self.entities:
-                    self.report(apath + ("entity",), f"unknown entity {ent!r}; entities: "
-                                                     f"{', '.join(sorted(self.entities)) or 'none'}")
+                    self.report(
+                        apath + ("entity",),
+                        f"unknown entity {ent!r}; entities: {', '.join(sorted(self.entities)) or 'none'}",
+                    )
                     continue
                 settable = self.entities[ent].settable
                 values = {}
@@ -328,8 +352,10 @@ class _Checker:
                     if key == "entity":
                         continue
                     if key not in settable:
-                        self.report(apath + (key,), f"cannot set {key!r} on entity {ent!r}; settable: "
-                                                    f"{', '.join(settable) or 'nothing'}")
+                        self.report(
+                            apath + (key,),
+                            f"cannot set {key!r} on entity {ent!r}; settable: {', '.join(settable) or 'nothing'}",
+                        )
                         continue
                     if not isinstance(value, _SCALARS):
                         self.report(apath + (key,), "expected a number, string or boolean")
@@ -373,8 +399,13 @@ class _Checker:
             if kind not in RULE_KINDS:
                 self.report(path + ("kind",), f"unknown rule kind {kind!r}; kinds: {', '.join(RULE_KINDS)}")
                 continue
-            need = {"deadline": ("event",), "forbidden": ("event",), "interval": ("event",),
-                    "nth": ("event", "expect"), "fraction": ("active", "inactive")}[kind]
+            need = {
+                "deadline": ("event",),
+                "forbidden": ("event",),
+                "interval": ("event",),
+                "nth": ("event", "expect"),
+                "fraction": ("active", "inactive"),
+            }[kind]
             missing = [k for k in need if k not in r]
             if missing:
                 self.report(path, f"a {kind} rule needs {' and '.join(repr(m) for m in missing)}")
@@ -396,8 +427,9 @@ class _Checker:
                     ev = self.event(r[key], path + (key,))
                     kw[attr] = ev
                     if ev is not None and f"{key}_where" in r:
-                        kw[f"{attr}_where"] = self.expr(r[f"{key}_where"], path + (f"{key}_where",),
-                                                       self.event_field_names(ev))
+                        kw[f"{attr}_where"] = self.expr(
+                            r[f"{key}_where"], path + (f"{key}_where",), self.event_field_names(ev)
+                        )
             if "after_count" in r:
                 ac = r["after_count"]
                 apath = path + ("after_count",)
@@ -405,14 +437,29 @@ class _Checker:
                     self.report(apath, "after_count needs 'event' and 'count' (and may have 'where')")
                 else:
                     ev = self.event(ac["event"], apath + ("event",))
-                    w = self.expr(ac["where"], apath + ("where",), self.event_field_names(ev)) \
-                        if ev and "where" in ac else None
+                    w = (
+                        self.expr(ac["where"], apath + ("where",), self.event_field_names(ev))
+                        if ev and "where" in ac
+                        else None
+                    )
                     kw["after_count"] = (ev, w, int(ac["count"]))
-            rules.append(Rule(id=rid, kind=kind, description=r.get("description", ""),
-                              points=float(r.get("points", 10)), critical=bool(r.get("critical", False)),
-                              event=event, within=r.get("within"), min=r.get("min"), max=r.get("max"),
-                              n=int(r.get("n", 1)), required=bool(r.get("required", True)),
-                              max_pause=r.get("max_pause"), **kw))
+            rules.append(
+                Rule(
+                    id=rid,
+                    kind=kind,
+                    description=r.get("description", ""),
+                    points=float(r.get("points", 10)),
+                    critical=bool(r.get("critical", False)),
+                    event=event,
+                    within=r.get("within"),
+                    min=r.get("min"),
+                    max=r.get("max"),
+                    n=int(r.get("n", 1)),
+                    required=bool(r.get("required", True)),
+                    max_pause=r.get("max_pause"),
+                    **kw,
+                )
+            )
         if self._count != before:
             return None
         return Rubric(tuple(rules), float(raw.get("pass_score", 70.0)))
@@ -443,9 +490,13 @@ class _Checker:
                     values[k] = tuple(v)
                 elif fields[k] is float and isinstance(v, int):
                     values[k] = float(v)
-            missing = [f.name for f in dataclasses.fields(etype)
-                       if f.name not in values and f.default is dataclasses.MISSING
-                       and f.default_factory is dataclasses.MISSING]
+            missing = [
+                f.name
+                for f in dataclasses.fields(etype)
+                if f.name not in values
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING
+            ]
             if missing:
                 self.report(path, f"{name} needs {', '.join(repr(m) for m in missing)}")
                 bad = True
@@ -481,10 +532,16 @@ class _CountingReport:
         self._report(path, message)
 
 
-def check_extras(data: dict[str, Any], report: Report, *, events: dict[str, type[Event]],
-                 entities: dict[str, dict[str, Any]], prefabs: dict[str, Any],
-                 make_spec: Callable[[str, str], Any],
-                 used: tuple[dict[str, Any], Report] | None = None) -> ScenarioExtras:
+def check_extras(
+    data: dict[str, Any],
+    report: Report,
+    *,
+    events: dict[str, type[Event]],
+    entities: dict[str, dict[str, Any]],
+    prefabs: dict[str, Any],
+    make_spec: Callable[[str, str], Any],
+    used: tuple[dict[str, Any], Report] | None = None,
+) -> ScenarioExtras:
     """Validate ``script``, ``rubric`` and ``learner`` of one scenario's data.
 
     ``entities`` maps entity names to their component declarations; ``used`` is the data
@@ -507,47 +564,19 @@ def check_extras(data: dict[str, Any], report: Report, *, events: dict[str, type
         else:
             extras.rubric = checker.rubric(src["rubric"], ("rubric",))
     if "learner" in data:
-        extras.learner = _Checker(counting, events, dict(info), prefabs, make_spec).learner(data["learner"], ("learner",))
+        extras.learner = _Checker(counting, events, dict(info), prefabs, make_spec).learner(
+            data["learner"], ("learner",)
+        )
     return extras
 
 
-__all__ = ["ACTION_KINDS", "RULE_KINDS", "ScenarioExtras", "check_extras", "component_settable", "component_vars",
-           "event_catalog", "event_fields"]
-
-
-def check_scenario_file(col: Any, root: Path, rel: str, doc: Any, data: dict[str, Any], entities: list[Any],
-                        prefabs: dict[str, Any], plugins: list[type], module: ModuleType | None) -> ScenarioExtras:
-    """The pack loader's entry point: validate one scenario file's extras, reporting each
-    problem to the loader's collector with file, line and key."""
-    from ..packs.loader import EntitySpec, Loc, keystr
-    from ..packs.schema import SCENARIO_SCHEMA
-    from ..packs.yamlsrc import YamlSyntaxError, read_yaml
-
-    def reporter(file: str, ydoc: Any) -> Report:
-        return lambda path, message: col.add(Loc(file, ydoc.line(path), keystr(path)), message)
-
-    def make_spec(name: str, prefab: str) -> Any:
-        p = prefabs[prefab]
-        return EntitySpec(name, prefab, p.loc, dict(p.components), root)
-
-    used = None
-    if "uses" in data:
-        other = root / "scenarios" / f"{data['uses']}.yaml"
-        report_here = reporter(rel, doc)
-        if not other.is_file() or other.stem == Path(rel).stem:
-            report_here(("uses",), f"no other scenario named {data['uses']!r} in this pack")
-        else:
-            try:
-                odoc = read_yaml(other)
-            except (YamlSyntaxError, OSError, UnicodeDecodeError):
-                odoc = None  # reported when that scenario itself is loaded
-            import jsonschema
-
-            if odoc is not None and isinstance(odoc.data, dict) and \
-                    jsonschema.Draft202012Validator(SCENARIO_SCHEMA).is_valid(odoc.data):
-                if "script" not in odoc.data and "rubric" not in odoc.data:
-                    report_here(("uses",), f"scenario {data['uses']!r} has no script or rubric to use")
-                used = (odoc.data, reporter(col.rel(other), odoc))
-    named = {e.name: e.components for e in entities if e.name is not None}
-    return check_extras(data, reporter(rel, doc), events=event_catalog(plugins, module), entities=named,
-                        prefabs=prefabs, make_spec=make_spec, used=used)
+__all__ = [
+    "ACTION_KINDS",
+    "RULE_KINDS",
+    "ScenarioExtras",
+    "check_extras",
+    "component_settable",
+    "component_vars",
+    "event_catalog",
+    "event_fields",
+]

@@ -5,11 +5,40 @@ See docs/xr.md."""
 
 from __future__ import annotations
 
-from .interface import (HANDS, HEAD, LEFT_HAND, RIGHT_HAND, ControllerState, EyeView, Fov, Pose, XrBackend,
-                        XrError, XrEvent, XrFrame, XrUnavailable)
+from .interface import (
+    HANDS,
+    HEAD,
+    LEFT_HAND,
+    RIGHT_HAND,
+    ControllerState,
+    EyeView,
+    Fov,
+    Pose,
+    XrBackend,
+    XrError,
+    XrEvent,
+    XrFrame,
+    XrUnavailable,
+)
 from .script import DeviceConfig, MotionScript, default_motion
 from .simulated import SimulatedXr
 
-__all__ = ["HANDS", "HEAD", "LEFT_HAND", "RIGHT_HAND", "ControllerState", "DeviceConfig", "EyeView", "Fov",
-           "MotionScript", "Pose", "SimulatedXr", "XrBackend", "XrError", "XrEvent", "XrFrame", "XrUnavailable",
-           "default_motion"]
+__all__ = [
+    "HANDS",
+    "HEAD",
+    "LEFT_HAND",
+    "RIGHT_HAND",
+    "ControllerState",
+    "DeviceConfig",
+    "EyeView",
+    "Fov",
+    "MotionScript",
+    "Pose",
+    "SimulatedXr",
+    "XrBackend",
+    "XrError",
+    "XrEvent",
+    "XrFrame",
+    "XrUnavailable",
+    "default_motion",
+]

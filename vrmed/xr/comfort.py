@@ -15,10 +15,10 @@ head motion never does.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
-from .geometry import Vec3, quat_from_axis_angle, quat_multiply, quat_normalize, quat_rotate
+from ..geometry import Vec3, quat_from_axis_angle, quat_multiply, quat_normalize, quat_rotate
 from .interface import HANDS, RIGHT_HAND, ControllerState, EyeView, Pose, XrFrame
 
 #: Thumbstick x beyond this (either way) is a flick ...
@@ -101,16 +101,20 @@ class ComfortRig:
         """A tracking-space pose in the world."""
         q = self.orientation
         p = quat_rotate(q, pose.position)
-        return Pose((self.position[0] + p[0], self.position[1] + p[1], self.position[2] + p[2]),
-                    quat_normalize(quat_multiply(q, pose.orientation)))
+        return Pose(
+            (self.position[0] + p[0], self.position[1] + p[1], self.position[2] + p[2]),
+            quat_normalize(quat_multiply(q, pose.orientation)),
+        )
 
     def apply(self, frame: XrFrame) -> XrFrame:
         """``frame`` with head, eyes and controllers in the world (identity rig: unchanged)."""
         if self.yaw == 0.0 and self.position == (0.0, 0.0, 0.0):
             return frame
         eyes = tuple(EyeView(e.index, self.to_world(e.pose), e.fov, e.width, e.height) for e in frame.eyes)
-        ctls = {name: ControllerState(None if c.pose is None else self.to_world(c.pose), c.buttons)
-                for name, c in frame.controllers.items()}
+        ctls = {
+            name: ControllerState(None if c.pose is None else self.to_world(c.pose), c.buttons)
+            for name, c in frame.controllers.items()
+        }
         return replace(frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls)
 
     # -- artificial motion ------------------------------------------------------------------
@@ -127,8 +131,11 @@ class ComfortRig:
 
     def move(self, offset: Sequence[float]) -> None:
         """Translate the rig by ``offset`` metres (world axes)."""
-        self.position = (self.position[0] + float(offset[0]), self.position[1] + float(offset[1]),
-                         self.position[2] + float(offset[2]))
+        self.position = (
+            self.position[0] + float(offset[0]),
+            self.position[1] + float(offset[1]),
+            self.position[2] + float(offset[2]),
+        )
         self._moved += math.sqrt(sum(float(v) * float(v) for v in offset))
 
     def update(self, frame: XrFrame) -> None:

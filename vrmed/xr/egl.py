@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -70,8 +70,13 @@ def _libegl() -> ctypes.CDLL:
     lib.eglQueryContext.restype = ctypes.c_uint
     lib.eglQueryContext.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     lib.eglChooseConfig.restype = ctypes.c_uint
-    lib.eglChooseConfig.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_void_p),
-                                    ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.eglChooseConfig.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(ctypes.c_int),
+        ctypes.POINTER(ctypes.c_void_p),
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int),
+    ]
     return lib
 
 
@@ -90,8 +95,10 @@ def current_egl() -> tuple[int, int, int]:
     display = lib.eglGetCurrentDisplay() or 0
     context = lib.eglGetCurrentContext() or 0
     if not display or not context:
-        raise XrError("no EGL context is current on this thread; create the moderngl context with "
-                      "backend='egl' and make it current before starting the OpenXR session")
+        raise XrError(
+            "no EGL context is current on this thread; create the moderngl context with "
+            "backend='egl' and make it current before starting the OpenXR session"
+        )
     config_id = ctypes.c_int(0)
     config = ctypes.c_void_p(0)
     if lib.eglQueryContext(display, context, EGL_CONFIG_ID, ctypes.byref(config_id)) and config_id.value:
@@ -113,8 +120,7 @@ class GL:
     def __init__(self, get_proc_address: int = 0) -> None:
         lib = _libegl()
         self._egl = lib
-        gpa: Callable[[bytes], int | None] = (_PROC(get_proc_address) if get_proc_address
-                                              else lib.eglGetProcAddress)
+        gpa: Callable[[bytes], int | None] = _PROC(get_proc_address) if get_proc_address else lib.eglGetProcAddress
 
         def load(name: str, restype: type | None, *argtypes: type) -> Callable[..., object]:
             addr = gpa(name.encode())
@@ -147,9 +153,18 @@ class GL:
     @contextmanager
     def preserved_state(self) -> Iterator[None]:
         """Restore the texture unit, its 2D binding, pack buffer and pack parameters."""
-        saved = {p: self._get(p) for p in (GL_ACTIVE_TEXTURE, GL_PIXEL_PACK_BUFFER_BINDING,
-                                           GL_PIXEL_UNPACK_BUFFER_BINDING, GL_PACK_ALIGNMENT,
-                                           GL_PACK_ROW_LENGTH, GL_PACK_SKIP_ROWS, GL_PACK_SKIP_PIXELS)}
+        saved = {
+            p: self._get(p)
+            for p in (
+                GL_ACTIVE_TEXTURE,
+                GL_PIXEL_PACK_BUFFER_BINDING,
+                GL_PIXEL_UNPACK_BUFFER_BINDING,
+                GL_PACK_ALIGNMENT,
+                GL_PACK_ROW_LENGTH,
+                GL_PACK_SKIP_ROWS,
+                GL_PACK_SKIP_PIXELS,
+            )
+        }
         self.glActiveTexture(GL_TEXTURE0)
         saved_tex0 = self._get(GL_TEXTURE_BINDING_2D)
         try:
@@ -190,8 +205,12 @@ class GL:
         out = np.empty((height, width, 4), dtype=np.uint8)
         with self.preserved_state():
             self.glBindBuffer(GL_PIXEL_PACK_BUFFER, 0)
-            for p, v in ((GL_PACK_ALIGNMENT, 1), (GL_PACK_ROW_LENGTH, 0), (GL_PACK_SKIP_ROWS, 0),
-                         (GL_PACK_SKIP_PIXELS, 0)):
+            for p, v in (
+                (GL_PACK_ALIGNMENT, 1),
+                (GL_PACK_ROW_LENGTH, 0),
+                (GL_PACK_SKIP_ROWS, 0),
+                (GL_PACK_SKIP_PIXELS, 0),
+            ):
                 self.glPixelStorei(p, v)
             self.glBindTexture(GL_TEXTURE_2D, texture)
             self.glGetTexImage(GL_TEXTURE_2D, 0, GL_RGBA, GL_UNSIGNED_BYTE, out.ctypes.data)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import atexit
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .interface import XrBackend, XrError, XrFrame, XrUnavailable
 
@@ -23,8 +24,9 @@ class XrInputSource:
     next sample so the runtime never stalls.
     """
 
-    def __init__(self, backend: XrBackend, *, draw: DrawCallback | None = None, defer_end: bool = False,
-                 kind: str = "openxr") -> None:
+    def __init__(
+        self, backend: XrBackend, *, draw: DrawCallback | None = None, defer_end: bool = False, kind: str = "openxr"
+    ) -> None:
         self.backend = backend
         self.kind = kind
         self.draw = draw
@@ -94,8 +96,9 @@ class XrInputSource:
                     self.gl_context = None
 
 
-def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layers: tuple[str, ...] = (),
-                      comfort: Any = None) -> XrInputSource:
+def open_openxr_input(
+    scenario: Any = None, *, ctx: Any | None = None, api_layers: tuple[str, ...] = (), comfort: Any = None
+) -> XrInputSource:
     """An :class:`XrInputSource` on OpenXR; raises :class:`XrUnavailable` if there is no runtime.
 
     When ``XR_RUNTIME_JSON`` names the simulated runtime (:mod:`vrmed.xr.sim`), it is started
@@ -121,8 +124,7 @@ def open_openxr_input(scenario: Any = None, *, ctx: Any | None = None, api_layer
     else:  # comfort: a vrmed.xr.comfort.ComfortSettings (reference space, refresh rate, rig)
         from .comfort import ComfortRig
 
-        backend = OpenXrBackend(ctx, api_layers=api_layers, reference=comfort.reference,
-                                refresh_hz=comfort.refresh_hz)
+        backend = OpenXrBackend(ctx, api_layers=api_layers, reference=comfort.reference, refresh_hz=comfort.refresh_hz)
     source = XrInputSource(backend)
     if comfort is not None:
         source.comfort = ComfortRig(comfort)
@@ -155,8 +157,9 @@ def close_openxr_inputs() -> None:
             pass
 
 
-def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, render: bool = False,
-                       comfort: Any = None) -> Any:
+def openxr_or_fallback(
+    scenario: Any, fallback: Any, *, stream: Any = None, render: bool = False, comfort: Any = None
+) -> Any:
     """``open_openxr_input(scenario)``, or ``fallback`` after printing one line saying why.
 
     With ``render`` the session gets swapchains in a new headless EGL moderngl context
@@ -181,8 +184,7 @@ def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, rend
         if ctx is not None:
             ctx.release()
         kind = getattr(fallback, "kind", "none")
-        print(f"vrmed: --input openxr: {exc}; falling back to --input {kind}, headless",
-              file=stream or sys.stderr)
+        print(f"vrmed: --input openxr: {exc}; falling back to --input {kind}, headless", file=stream or sys.stderr)
         return fallback
     except BaseException:
         if ctx is not None:
@@ -191,6 +193,5 @@ def openxr_or_fallback(scenario: Any, fallback: Any, *, stream: Any = None, rend
     if ctx is not None:
         source.owns_context = True
     if no_gl is not None:
-        print(f"vrmed: --input openxr: cannot render ({no_gl}); the headset gets no images",
-              file=stream or sys.stderr)
+        print(f"vrmed: --input openxr: cannot render ({no_gl}); the headset gets no images", file=stream or sys.stderr)
     return source

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import VrmedError
-from .geometry import Quat, Vec3, pose_matrix, projection_from_fov, view_matrix
+from ..geometry import Quat, Vec3, pose_matrix, projection_from_fov, view_matrix
 
 #: The device names the engine's :class:`vrmed.InputState` uses for XR devices.
 HEAD = "head"
@@ -49,8 +49,7 @@ class Pose:
 
     def as_sample(self) -> dict[str, list[float]]:
         """``{"position": [...], "orientation": [w, x, y, z]}`` for an input sample."""
-        return {"position": [float(v) for v in self.position],
-                "orientation": [float(v) for v in self.orientation]}
+        return {"position": [float(v) for v in self.position], "orientation": [float(v) for v in self.orientation]}
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,7 @@ class Fov:
 
     def projection(self, near: float = 0.05, far: float = 100.0) -> np.ndarray:
         """OpenGL projection matrix for this field of view."""
-        return projection_from_fov(self.angle_left, self.angle_right, self.angle_up, self.angle_down,
-                                   near, far)
+        return projection_from_fov(self.angle_left, self.angle_right, self.angle_up, self.angle_down, near, far)
 
 
 @dataclass(frozen=True)

@@ -13,48 +13,95 @@ import ctypes
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
-from .interface import (HANDS, LEFT_HAND, RIGHT_HAND, ControllerState, EyeView, Fov, Pose, XrError, XrEvent,
-                        XrFrame, XrUnavailable, as_rgba)
+from .interface import (
+    HANDS,
+    LEFT_HAND,
+    RIGHT_HAND,
+    ControllerState,
+    EyeView,
+    Fov,
+    Pose,
+    XrError,
+    XrEvent,
+    XrFrame,
+    XrUnavailable,
+    as_rgba,
+)
 
-_STATES = {1: "idle", 2: "ready", 3: "synchronized", 4: "visible", 5: "focused", 6: "stopping",
-           7: "loss_pending", 8: "exiting"}
+_STATES = {
+    1: "idle",
+    2: "ready",
+    3: "synchronized",
+    4: "visible",
+    5: "focused",
+    6: "stopping",
+    7: "loss_pending",
+    8: "exiting",
+}
 _SIDES = {LEFT_HAND: "left", RIGHT_HAND: "right"}
 
 # Per interaction profile: action name -> component path below /user/hand/<side>/ for
 # (left, right); None where the controller has no such input.
 _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     "/interaction_profiles/oculus/touch_controller": {
-        "grip": ("input/grip/pose",) * 2, "trigger": ("input/trigger/value",) * 2,
-        "squeeze": ("input/squeeze/value",) * 2, "menu": ("input/menu/click", None),
-        "primary": ("input/x/click", "input/a/click"), "secondary": ("input/y/click", "input/b/click"),
-        "thumbstick": ("input/thumbstick",) * 2, "haptic": ("output/haptic",) * 2},
+        "grip": ("input/grip/pose",) * 2,
+        "trigger": ("input/trigger/value",) * 2,
+        "squeeze": ("input/squeeze/value",) * 2,
+        "menu": ("input/menu/click", None),
+        "primary": ("input/x/click", "input/a/click"),
+        "secondary": ("input/y/click", "input/b/click"),
+        "thumbstick": ("input/thumbstick",) * 2,
+        "haptic": ("output/haptic",) * 2,
+    },
     "/interaction_profiles/valve/index_controller": {
-        "grip": ("input/grip/pose",) * 2, "trigger": ("input/trigger/value",) * 2,
-        "squeeze": ("input/squeeze/value",) * 2, "primary": ("input/a/click",) * 2,
-        "secondary": ("input/b/click",) * 2, "thumbstick": ("input/thumbstick",) * 2,
-        "haptic": ("output/haptic",) * 2},
+        "grip": ("input/grip/pose",) * 2,
+        "trigger": ("input/trigger/value",) * 2,
+        "squeeze": ("input/squeeze/value",) * 2,
+        "primary": ("input/a/click",) * 2,
+        "secondary": ("input/b/click",) * 2,
+        "thumbstick": ("input/thumbstick",) * 2,
+        "haptic": ("output/haptic",) * 2,
+    },
     "/interaction_profiles/htc/vive_controller": {
-        "grip": ("input/grip/pose",) * 2, "trigger": ("input/trigger/value",) * 2,
-        "squeeze": ("input/squeeze/click",) * 2, "menu": ("input/menu/click",) * 2,
-        "thumbstick": ("input/trackpad",) * 2, "haptic": ("output/haptic",) * 2},
+        "grip": ("input/grip/pose",) * 2,
+        "trigger": ("input/trigger/value",) * 2,
+        "squeeze": ("input/squeeze/click",) * 2,
+        "menu": ("input/menu/click",) * 2,
+        "thumbstick": ("input/trackpad",) * 2,
+        "haptic": ("output/haptic",) * 2,
+    },
     "/interaction_profiles/microsoft/motion_controller": {
-        "grip": ("input/grip/pose",) * 2, "trigger": ("input/trigger/value",) * 2,
-        "squeeze": ("input/squeeze/click",) * 2, "menu": ("input/menu/click",) * 2,
-        "thumbstick": ("input/thumbstick",) * 2, "haptic": ("output/haptic",) * 2},
+        "grip": ("input/grip/pose",) * 2,
+        "trigger": ("input/trigger/value",) * 2,
+        "squeeze": ("input/squeeze/click",) * 2,
+        "menu": ("input/menu/click",) * 2,
+        "thumbstick": ("input/thumbstick",) * 2,
+        "haptic": ("output/haptic",) * 2,
+    },
     "/interaction_profiles/khr/simple_controller": {
-        "grip": ("input/grip/pose",) * 2, "trigger": ("input/select/click",) * 2,
-        "menu": ("input/menu/click",) * 2, "haptic": ("output/haptic",) * 2},
+        "grip": ("input/grip/pose",) * 2,
+        "trigger": ("input/select/click",) * 2,
+        "menu": ("input/menu/click",) * 2,
+        "haptic": ("output/haptic",) * 2,
+    },
 }
-_ACTIONS = (("grip", "POSE_INPUT", "Hand pose"), ("trigger", "FLOAT_INPUT", "Trigger"),
-            ("squeeze", "FLOAT_INPUT", "Squeeze"), ("menu", "BOOLEAN_INPUT", "Menu"),
-            ("primary", "BOOLEAN_INPUT", "Primary button"), ("secondary", "BOOLEAN_INPUT", "Secondary button"),
-            ("thumbstick", "VECTOR2F_INPUT", "Thumbstick"), ("haptic", "VIBRATION_OUTPUT", "Vibration"))
+_ACTIONS = (
+    ("grip", "POSE_INPUT", "Hand pose"),
+    ("trigger", "FLOAT_INPUT", "Trigger"),
+    ("squeeze", "FLOAT_INPUT", "Squeeze"),
+    ("menu", "BOOLEAN_INPUT", "Menu"),
+    ("primary", "BOOLEAN_INPUT", "Primary button"),
+    ("secondary", "BOOLEAN_INPUT", "Secondary button"),
+    ("thumbstick", "VECTOR2F_INPUT", "Thumbstick"),
+    ("haptic", "VIBRATION_OUTPUT", "Vibration"),
+)
 
 
 def active_runtime_manifest() -> Path | None:
@@ -110,8 +157,10 @@ def _loader_reason(lines: list[str]) -> str:
 
 def _pose(p: Any) -> Pose:
     o = p.orientation
-    return Pose((float(p.position.x), float(p.position.y), float(p.position.z)),
-                (float(o.w), float(o.x), float(o.y), float(o.z)))
+    return Pose(
+        (float(p.position.x), float(p.position.y), float(p.position.z)),
+        (float(o.w), float(o.x), float(o.y), float(o.z)),
+    )
 
 
 class OpenXrBackend:
@@ -126,8 +175,16 @@ class OpenXrBackend:
 
     name = "openxr"
 
-    def __init__(self, ctx: Any | None = None, *, app_name: str = "vrmed", api_layers: tuple[str, ...] = (),
-                 color_format: int = 0x8058, reference: str = "standing", refresh_hz: float | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Any | None = None,
+        *,
+        app_name: str = "vrmed",
+        api_layers: tuple[str, ...] = (),
+        color_format: int = 0x8058,
+        reference: str = "standing",
+        refresh_hz: float | None = None,
+    ) -> None:
         try:
             import xr  # pyopenxr loads the Khronos loader on import; keep it out of vrmed's import time
         except (ImportError, OSError) as exc:
@@ -161,8 +218,9 @@ class OpenXrBackend:
         self.session: Any = None
         manifest = active_runtime_manifest()
         if manifest is None:
-            raise XrUnavailable("no OpenXR runtime is configured (XR_RUNTIME_JSON is unset and there is no "
-                                "active_runtime.json)")
+            raise XrUnavailable(
+                "no OpenXR runtime is configured (XR_RUNTIME_JSON is unset and there is no active_runtime.json)"
+            )
         if not manifest.is_file() and "XR_RUNTIME_JSON" in os.environ:
             raise XrUnavailable(f"XR_RUNTIME_JSON points at {manifest}, which does not exist")
         try:
@@ -182,10 +240,15 @@ class OpenXrBackend:
             exts.append("XR_FB_display_refresh_rate")
         try:
             with _captured_stderr() as loader_log:
-                self.instance = xr.create_instance(xr.InstanceCreateInfo(
-                    application_info=xr.ApplicationInfo(application_name=app_name, engine_name="vrmed",
-                                                        api_version=xr.Version(1, 0, 0)),
-                    enabled_extension_names=exts, enabled_api_layer_names=list(api_layers)))
+                self.instance = xr.create_instance(
+                    xr.InstanceCreateInfo(
+                        application_info=xr.ApplicationInfo(
+                            application_name=app_name, engine_name="vrmed", api_version=xr.Version(1, 0, 0)
+                        ),
+                        enabled_extension_names=exts,
+                        enabled_api_layer_names=list(api_layers),
+                    )
+                )
         except xr.XrException as exc:
             reason = _loader_reason(loader_log) or type(exc).__name__
             raise XrUnavailable(f"the OpenXR runtime in {manifest} failed to start: {reason}") from None
@@ -200,20 +263,21 @@ class OpenXrBackend:
     # -- setup ---------------------------------------------------------------------------
     def _setup(self, xr: Any, ctx: Any | None, color_format: int) -> None:
         try:
-            self.system = xr.get_system(self.instance, xr.SystemGetInfo(
-                form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
+            self.system = xr.get_system(self.instance, xr.SystemGetInfo(form_factor=xr.FormFactor.HEAD_MOUNTED_DISPLAY))
         except xr.FormFactorUnavailableError:
             raise XrUnavailable("the OpenXR runtime reports no headset connected") from None
         stereo = xr.ViewConfigurationType.PRIMARY_STEREO
         self._config_views = xr.enumerate_view_configuration_views(self.instance, self.system, stereo)
         modes = xr.enumerate_environment_blend_modes(self.instance, self.system, stereo)
-        self._blend = xr.EnvironmentBlendMode.OPAQUE if xr.EnvironmentBlendMode.OPAQUE.value in [
-            int(m) for m in modes] else xr.EnvironmentBlendMode(int(modes[0]))
+        self._blend = (
+            xr.EnvironmentBlendMode.OPAQUE
+            if xr.EnvironmentBlendMode.OPAQUE.value in [int(m) for m in modes]
+            else xr.EnvironmentBlendMode(int(modes[0]))
+        )
         binding = None
         if ctx is not None:
             binding = self._egl_binding(xr)
-        self.session = xr.create_session(self.instance, xr.SessionCreateInfo(
-            system_id=self.system, next=binding))
+        self.session = xr.create_session(self.instance, xr.SessionCreateInfo(system_id=self.system, next=binding))
         spaces = [int(s) for s in xr.enumerate_reference_spaces(self.session)]
         kind = xr.ReferenceSpaceType.LOCAL
         if self.reference == "standing":
@@ -225,8 +289,9 @@ class OpenXrBackend:
         self.reference_space = kind.name
         self._request_refresh(xr)
         self.space = xr.create_reference_space(self.session, xr.ReferenceSpaceCreateInfo(reference_space_type=kind))
-        self.view_space = xr.create_reference_space(self.session, xr.ReferenceSpaceCreateInfo(
-            reference_space_type=xr.ReferenceSpaceType.VIEW))
+        self.view_space = xr.create_reference_space(
+            self.session, xr.ReferenceSpaceCreateInfo(reference_space_type=xr.ReferenceSpaceType.VIEW)
+        )
         self._setup_actions(xr)
         self._swapchains: list[Any] = []
         self._fbos: list[list[Any]] = []
@@ -237,8 +302,10 @@ class OpenXrBackend:
         """Ask for ``refresh_requested`` Hz where the runtime offers XR_FB_display_refresh_rate."""
         if not self._fb_refresh:
             if self.refresh_requested is not None:
-                self.refresh_note = ("the OpenXR runtime does not offer XR_FB_display_refresh_rate; "
-                                     "the refresh rate is the runtime's own")
+                self.refresh_note = (
+                    "the OpenXR runtime does not offer XR_FB_display_refresh_rate; "
+                    "the refresh rate is the runtime's own"
+                )
             return
         try:
             if self.refresh_requested is not None:
@@ -255,8 +322,10 @@ class OpenXrBackend:
         from .egl import current_egl, egl_get_proc_address_ptr
 
         # The runtime must be told which GL versions it gets before a session (spec rule).
-        fn = ctypes.cast(xr.get_instance_proc_addr(self.instance, "xrGetOpenGLGraphicsRequirementsKHR"),
-                         xr.PFN_xrGetOpenGLGraphicsRequirementsKHR)
+        fn = ctypes.cast(
+            xr.get_instance_proc_addr(self.instance, "xrGetOpenGLGraphicsRequirementsKHR"),
+            xr.PFN_xrGetOpenGLGraphicsRequirementsKHR,
+        )
         req = xr.GraphicsRequirementsOpenGLKHR()
         result = xr.check_result(xr.Result(fn(self.instance, self.system, ctypes.byref(req))))
         if result.is_exception():
@@ -267,8 +336,9 @@ class OpenXrBackend:
             raise XrError(f"the OpenXR runtime needs OpenGL {need[0]}.{need[1]}, the context is {have[0]}.{have[1]}")
         display, config, context = current_egl()
         binding = xr.GraphicsBindingEGLMNDX()
-        binding.get_proc_address = ctypes.cast(ctypes.c_void_p(egl_get_proc_address_ptr()),
-                                               xr.PFN_xrEglGetProcAddressMNDX)
+        binding.get_proc_address = ctypes.cast(
+            ctypes.c_void_p(egl_get_proc_address_ptr()), xr.PFN_xrEglGetProcAddressMNDX
+        )
         binding.display = ctypes.cast(ctypes.c_void_p(display), type(binding.display))
         binding.config = ctypes.cast(ctypes.c_void_p(config), type(binding.config))
         binding.context = ctypes.cast(ctypes.c_void_p(context), type(binding.context))
@@ -276,43 +346,76 @@ class OpenXrBackend:
         return binding
 
     def _setup_actions(self, xr: Any) -> None:
-        self._hand_paths = {hand: xr.string_to_path(self.instance, f"/user/hand/{side}")
-                            for hand, side in _SIDES.items()}
+        self._hand_paths = {
+            hand: xr.string_to_path(self.instance, f"/user/hand/{side}") for hand, side in _SIDES.items()
+        }
         subpaths = list(self._hand_paths.values())
-        self.action_set = xr.create_action_set(self.instance, xr.ActionSetCreateInfo(
-            action_set_name="vrmed", localized_action_set_name="vrmed", priority=0))
-        self.actions = {name: xr.create_action(self.action_set, xr.ActionCreateInfo(
-            action_name=name, action_type=getattr(xr.ActionType, kind), subaction_paths=subpaths,
-            localized_action_name=label)) for name, kind, label in _ACTIONS}
+        self.action_set = xr.create_action_set(
+            self.instance,
+            xr.ActionSetCreateInfo(action_set_name="vrmed", localized_action_set_name="vrmed", priority=0),
+        )
+        self.actions = {
+            name: xr.create_action(
+                self.action_set,
+                xr.ActionCreateInfo(
+                    action_name=name,
+                    action_type=getattr(xr.ActionType, kind),
+                    subaction_paths=subpaths,
+                    localized_action_name=label,
+                ),
+            )
+            for name, kind, label in _ACTIONS
+        }
         for profile, table in _BINDINGS.items():
             bindings = []
             for action, paths in table.items():
                 for side, comp in zip(("left", "right"), paths):
                     if comp is not None:
-                        bindings.append(xr.ActionSuggestedBinding(
-                            action=self.actions[action],
-                            binding=xr.string_to_path(self.instance, f"/user/hand/{side}/{comp}")))
+                        bindings.append(
+                            xr.ActionSuggestedBinding(
+                                action=self.actions[action],
+                                binding=xr.string_to_path(self.instance, f"/user/hand/{side}/{comp}"),
+                            )
+                        )
             try:
-                xr.suggest_interaction_profile_bindings(self.instance, xr.InteractionProfileSuggestedBinding(
-                    interaction_profile=xr.string_to_path(self.instance, profile), suggested_bindings=bindings))
+                xr.suggest_interaction_profile_bindings(
+                    self.instance,
+                    xr.InteractionProfileSuggestedBinding(
+                        interaction_profile=xr.string_to_path(self.instance, profile), suggested_bindings=bindings
+                    ),
+                )
             except xr.PathUnsupportedError:
                 continue  # a runtime may not know every profile; the others still bind
         xr.attach_session_action_sets(self.session, xr.SessionActionSetsAttachInfo(action_sets=[self.action_set]))
-        self._grip_spaces = {hand: xr.create_action_space(self.session, xr.ActionSpaceCreateInfo(
-            action=self.actions["grip"], subaction_path=path)) for hand, path in self._hand_paths.items()}
+        self._grip_spaces = {
+            hand: xr.create_action_space(
+                self.session, xr.ActionSpaceCreateInfo(action=self.actions["grip"], subaction_path=path)
+            )
+            for hand, path in self._hand_paths.items()
+        }
 
     def _setup_swapchains(self, xr: Any, ctx: Any, color_format: int) -> None:
         formats = [int(f) for f in xr.enumerate_swapchain_formats(self.session)]
-        fmt = color_format if color_format in formats else next(
-            (f for f in formats if f in (0x8058, 0x8C43)), None)
+        fmt = color_format if color_format in formats else next((f for f in formats if f in (0x8058, 0x8C43)), None)
         if fmt is None:
             raise XrError(f"the OpenXR runtime offers no 8-bit RGBA swapchain format (it offers {formats})")
         for view in self._config_views:
             w, h = view.recommended_image_rect_width, view.recommended_image_rect_height
-            sc = xr.create_swapchain(self.session, xr.SwapchainCreateInfo(
-                usage_flags=xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT | xr.SwapchainUsageFlags.SAMPLED_BIT
-                | xr.SwapchainUsageFlags.TRANSFER_DST_BIT,
-                format=fmt, sample_count=1, width=w, height=h, face_count=1, array_size=1, mip_count=1))
+            sc = xr.create_swapchain(
+                self.session,
+                xr.SwapchainCreateInfo(
+                    usage_flags=xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
+                    | xr.SwapchainUsageFlags.SAMPLED_BIT
+                    | xr.SwapchainUsageFlags.TRANSFER_DST_BIT,
+                    format=fmt,
+                    sample_count=1,
+                    width=w,
+                    height=h,
+                    face_count=1,
+                    array_size=1,
+                    mip_count=1,
+                ),
+            )
             images = xr.enumerate_swapchain_images(sc, xr.SwapchainImageOpenGLKHR)
             fbos = []
             for img in images:
@@ -358,8 +461,10 @@ class OpenXrBackend:
                 self._state = state
                 events.append(XrEvent("state", state, int(ev.time)))
                 if state == "ready" and not self._running:
-                    xr.begin_session(self.session, xr.SessionBeginInfo(
-                        primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO))
+                    xr.begin_session(
+                        self.session,
+                        xr.SessionBeginInfo(primary_view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO),
+                    )
                     self._running = True
                 elif state == "stopping" and self._running:
                     self._abandon_frame()
@@ -391,18 +496,35 @@ class OpenXrBackend:
         xr.begin_frame(self.session, xr.FrameBeginInfo())
         t = fs.predicted_display_time
         self._frame_state = fs
-        _, views = xr.locate_views(self.session, xr.ViewLocateInfo(
-            view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO, display_time=t, space=self.space))
+        _, views = xr.locate_views(
+            self.session,
+            xr.ViewLocateInfo(
+                view_configuration_type=xr.ViewConfigurationType.PRIMARY_STEREO, display_time=t, space=self.space
+            ),
+        )
         self._views = list(views)
-        eyes = tuple(EyeView(i, _pose(v.pose), Fov(v.fov.angle_left, v.fov.angle_right, v.fov.angle_up,
-                                                      v.fov.angle_down),
-                             cv.recommended_image_rect_width, cv.recommended_image_rect_height)
-                     for i, (v, cv) in enumerate(zip(views, self._config_views)))
+        eyes = tuple(
+            EyeView(
+                i,
+                _pose(v.pose),
+                Fov(v.fov.angle_left, v.fov.angle_right, v.fov.angle_up, v.fov.angle_down),
+                cv.recommended_image_rect_width,
+                cv.recommended_image_rect_height,
+            )
+            for i, (v, cv) in enumerate(zip(views, self._config_views))
+        )
         head_loc = xr.locate_space(self.view_space, self.space, t)
         head = _pose(head_loc.pose) if head_loc.location_flags & 0x3 == 0x3 else Pose()
         controllers = self._read_controllers(xr, t)
-        self._frame = XrFrame(self._frames_begun, int(t), int(fs.predicted_display_period),
-                              bool(fs.should_render), head, eyes, controllers)
+        self._frame = XrFrame(
+            self._frames_begun,
+            int(t),
+            int(fs.predicted_display_period),
+            bool(fs.should_render),
+            head,
+            eyes,
+            controllers,
+        )
         self._acquired = {}
         self._frames_begun += 1
         if self.refresh_actual is None and self._frame.predicted_display_period > 0:
@@ -410,21 +532,30 @@ class OpenXrBackend:
         return self._frame
 
     def _read_controllers(self, xr: Any, t: int) -> dict[str, ControllerState]:
-        xr.sync_actions(self.session, xr.ActionsSyncInfo(
-            active_action_sets=[xr.ActiveActionSet(action_set=self.action_set, subaction_path=xr.NULL_PATH)]))
+        xr.sync_actions(
+            self.session,
+            xr.ActionsSyncInfo(
+                active_action_sets=[xr.ActiveActionSet(action_set=self.action_set, subaction_path=xr.NULL_PATH)]
+            ),
+        )
         out = {}
         for hand, sub in self._hand_paths.items():
             buttons: dict[str, float] = {}
             for name in ("trigger", "squeeze"):
-                st = xr.get_action_state_float(self.session, xr.ActionStateGetInfo(action=self.actions[name], subaction_path=sub))
+                st = xr.get_action_state_float(
+                    self.session, xr.ActionStateGetInfo(action=self.actions[name], subaction_path=sub)
+                )
                 if st.is_active:
                     buttons[name] = float(st.current_state)
             for name in ("menu", "primary", "secondary"):
-                st = xr.get_action_state_boolean(self.session, xr.ActionStateGetInfo(action=self.actions[name], subaction_path=sub))
+                st = xr.get_action_state_boolean(
+                    self.session, xr.ActionStateGetInfo(action=self.actions[name], subaction_path=sub)
+                )
                 if st.is_active:
                     buttons[name] = float(bool(st.current_state))
-            st = xr.get_action_state_vector2f(self.session, xr.ActionStateGetInfo(
-                action=self.actions["thumbstick"], subaction_path=sub))
+            st = xr.get_action_state_vector2f(
+                self.session, xr.ActionStateGetInfo(action=self.actions["thumbstick"], subaction_path=sub)
+            )
             if st.is_active:
                 buttons["thumbstick_x"], buttons["thumbstick_y"] = float(st.current_state.x), float(st.current_state.y)
             loc = xr.locate_space(self._grip_spaces[hand], self.space, t)
@@ -488,9 +619,12 @@ class OpenXrBackend:
             self._layer_refs = (layer, proj_views)  # alive until xrEndFrame returns
         self._acquired = {}
         self._frame = None
-        xr.end_frame(self.session, xr.FrameEndInfo(
-            display_time=self._frame_state.predicted_display_time, environment_blend_mode=self._blend,
-            layers=layers))
+        xr.end_frame(
+            self.session,
+            xr.FrameEndInfo(
+                display_time=self._frame_state.predicted_display_time, environment_blend_mode=self._blend, layers=layers
+            ),
+        )
 
     def _abandon_frame(self) -> None:
         if self._frame is not None:
@@ -504,8 +638,7 @@ class OpenXrBackend:
         if hand not in HANDS:
             raise XrError(f"unknown hand {hand!r}; use one of {', '.join(HANDS)}")
         xr = self._xr
-        vib = xr.HapticVibration(duration=int(duration * 1e9), frequency=float(frequency),
-                                 amplitude=float(amplitude))
+        vib = xr.HapticVibration(duration=int(duration * 1e9), frequency=float(frequency), amplitude=float(amplitude))
         info = xr.HapticActionInfo(action=self.actions["haptic"], subaction_path=self._hand_paths[hand])
         xr.apply_haptic_feedback(self.session, info, vib)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .input import XrInputSource
 from .interface import EyeView
@@ -36,8 +37,9 @@ class XrPlugin:
             app.insert_resource(rig.settings)  # ComfortSettings: the recorder's target rate
         # After every render set by name: an empty set orders nothing, and render.prepare
         # (which fills the DrawList) must run first even when no RenderPlugin is present.
-        app.add_system(self._present, stage="render", after=("render.prepare", "render.draw", "render.overlay"),
-                       name="xr.present")
+        app.add_system(
+            self._present, stage="render", after=("render.prepare", "render.draw", "render.overlay"), name="xr.present"
+        )
         build = getattr(self.draw, "build", None)
         if callable(build):
             build(app)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import moderngl
     import numpy as np
 
-    from vrmed.components.render import Light
+    from vrmed.components.scene.render import Light
     from vrmed.render import RenderPlugin
 
     from .input import XrInputSource
@@ -42,9 +42,17 @@ class XrSceneRenderer:
     headset.
     """
 
-    def __init__(self, ctx: "moderngl.Context", *, samples: int = 4, near: float = 0.05, far: float = 100.0,
-                 light: "Light | None" = None, ground: bool = True) -> None:
-        from vrmed.components.render import Light
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        *,
+        samples: int = 4,
+        near: float = 0.05,
+        far: float = 100.0,
+        light: Light | None = None,
+        ground: bool = True,
+    ) -> None:
+        from vrmed.components.scene.render import Light
         from vrmed.render.drawlist import DrawList
 
         if not 0.0 < near < far:
@@ -55,8 +63,8 @@ class XrSceneRenderer:
         self.light = light or Light()
         self.ground = ground
         #: One scene drawer (a RenderPlugin that is never added to the App) per eye size.
-        self._scenes: dict[tuple[int, int], "RenderPlugin"] = {}
-        self._projections: dict[Fov, "np.ndarray"] = {}
+        self._scenes: dict[tuple[int, int], RenderPlugin] = {}
+        self._projections: dict[Fov, np.ndarray] = {}
         self._uploaded: dict[tuple[int, int], int] = {}
         self._no_draws = DrawList()
         #: Eye images drawn so far.
@@ -106,18 +114,19 @@ class XrSceneRenderer:
         rig = getattr(source, "comfort", None)
         return float(rig.vignette_amount) if rig is not None else 0.0
 
-    def scene_for(self, width: int, height: int) -> "RenderPlugin":
+    def scene_for(self, width: int, height: int) -> RenderPlugin:
         """The scene drawer (and through it the offscreen renderer) for one eye size."""
         scene = self._scenes.get((width, height))
         if scene is None:
             from vrmed.render import RenderPlugin
 
-            scene = RenderPlugin(width, height, samples=self.samples, light=self.light, ground=self.ground,
-                                 context=self.ctx)
+            scene = RenderPlugin(
+                width, height, samples=self.samples, light=self.light, ground=self.ground, context=self.ctx
+            )
             self._scenes[(width, height)] = scene
         return scene
 
-    def projection(self, eye: EyeView) -> "np.ndarray":
+    def projection(self, eye: EyeView) -> np.ndarray:
         """The eye's projection at this renderer's near/far (cached per field of view)."""
         proj = self._projections.get(eye.fov)
         if proj is None:
@@ -126,7 +135,7 @@ class XrSceneRenderer:
 
     def __call__(self, app: Any, eye: EyeView, fbo: Any) -> None:
         """Draw the scene as eye ``eye`` sees it and copy it into ``fbo`` (its swapchain image)."""
-        from vrmed.components.render import Light
+        from vrmed.components.scene.render import Light
         from vrmed.render.drawlist import DrawList
 
         scene = self.scene_for(eye.width, eye.height)
@@ -139,8 +148,13 @@ class XrSceneRenderer:
         upload = self._uploaded.get(key) != frame  # surfaces: once per frame per renderer, not per eye
         self._uploaded[key] = frame
         lights = app.query(Light)
-        r.begin_matrices(eye.view_matrix(), self.projection(eye), eye.pose.position,
-                         lights[0][1] if lights else self.light, far=self.far)
+        r.begin_matrices(
+            eye.view_matrix(),
+            self.projection(eye),
+            eye.pose.position,
+            lights[0][1] if lights else self.light,
+            far=self.far,
+        )
         scene.draw_scene(app, r, draws, upload=upload)
         r.end()
         r.vignette(self.vignette_amount(app))
@@ -148,7 +162,7 @@ class XrSceneRenderer:
         self.eyes_drawn += 1
 
 
-def add_headset_rendering(app: Any, source: "XrInputSource", **options: Any) -> XrSceneRenderer:
+def add_headset_rendering(app: Any, source: XrInputSource, **options: Any) -> XrSceneRenderer:
     """Present the App's scene in the headset of ``source`` (an OpenXR source opened with a
     GL context, e.g. by ``--input openxr``): adds ``XrPlugin(source, XrSceneRenderer(...))``
     and returns the renderer. ``options`` go to :class:`XrSceneRenderer`."""
@@ -156,8 +170,10 @@ def add_headset_rendering(app: Any, source: "XrInputSource", **options: Any) -> 
 
     ctx = getattr(source, "gl_context", None)
     if ctx is None:
-        raise ValueError("this XR source has no GL context (a headless session cannot show images); open it "
-                         "with open_openxr_input(ctx=...) or openxr_or_fallback(..., render=True)")
+        raise ValueError(
+            "this XR source has no GL context (a headless session cannot show images); open it "
+            "with open_openxr_input(ctx=...) or openxr_or_fallback(..., render=True)"
+        )
     scene = XrSceneRenderer(ctx, **options)
     app.add_plugin(XrPlugin(source, scene))
     return scene

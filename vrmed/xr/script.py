@@ -4,10 +4,11 @@ OpenXR runtime: a pure function of time, so every run sees exactly the same pose
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from .geometry import compose, quat_from_axis_angle, quat_multiply
+from ..geometry import compose, quat_from_axis_angle, quat_multiply
 from .interface import HEAD, LEFT_HAND, RIGHT_HAND, EyeView, Fov, Pose
 
 Sample = dict[str, dict[str, Any]]

@@ -36,8 +36,14 @@ class SimulatedXr:
 
     name = "simulated"
 
-    def __init__(self, script: MotionScript | None = None, config: DeviceConfig | None = None, *,
-                 ctx: Any | None = None, max_frames: int | None = None) -> None:
+    def __init__(
+        self,
+        script: MotionScript | None = None,
+        config: DeviceConfig | None = None,
+        *,
+        ctx: Any | None = None,
+        max_frames: int | None = None,
+    ) -> None:
         self.script = script or MotionScript()
         self.config = config or DeviceConfig()
         self.max_frames = max_frames
@@ -104,11 +110,19 @@ class SimulatedXr:
         t_ns = self.config.frame_time_ns(index)
         sample = self.script.sample(t_ns / 1e9, index)
         head = self.script.pose(sample, HEAD) or Pose()
-        controllers = {hand: ControllerState(self.script.pose(sample, hand),
-                                             dict(sample.get(hand, {}).get("buttons", {})))
-                       for hand in HANDS}
-        self._frame = XrFrame(index, t_ns, self.config.period_ns, self._state in ("visible", "focused"),
-                              head, self.config.eyes(head), controllers)
+        controllers = {
+            hand: ControllerState(self.script.pose(sample, hand), dict(sample.get(hand, {}).get("buttons", {})))
+            for hand in HANDS
+        }
+        self._frame = XrFrame(
+            index,
+            t_ns,
+            self.config.period_ns,
+            self._state in ("visible", "focused"),
+            head,
+            self.config.eyes(head),
+            controllers,
+        )
         self._submitted = {}
         return self._frame
 
@@ -153,8 +167,7 @@ class SimulatedXr:
         """Record a haptic pulse."""
         if hand not in HANDS:
             raise XrError(f"unknown hand {hand!r}; use one of {', '.join(HANDS)}")
-        self.haptics.append(HapticPulse(hand, float(amplitude), float(duration), float(frequency),
-                                        self._time_ns()))
+        self.haptics.append(HapticPulse(hand, float(amplitude), float(duration), float(frequency), self._time_ns()))
 
     def close(self) -> None:
         """Drop framebuffers; the device is unusable afterwards."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import vrmed
-from vrmed.components import Transform
+from vrmed.api import Transform
 
 
 @vrmed.component

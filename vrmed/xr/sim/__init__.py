@@ -36,8 +36,10 @@ def _library(path: Path) -> ctypes.CDLL:
         try:
             lib = ctypes.CDLL(key)
         except OSError as exc:
-            raise XrError(f"cannot load the simulated runtime's shim {key}: {exc}; rewrite the manifest "
-                          f"with `python -m vrmed.xr.sim`") from None
+            raise XrError(
+                f"cannot load the simulated runtime's shim {key}: {exc}; rewrite the manifest "
+                f"with `python -m vrmed.xr.sim`"
+            ) from None
         _LIBS[key] = lib
         lib.vrmed_xr_sim_install.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.vrmed_xr_sim_install.restype = None
@@ -50,8 +52,13 @@ def _manifest_library(manifest: Path) -> Path:
     return Path(json.loads(manifest.read_text())["runtime"]["library_path"])
 
 
-def install(script: MotionScript | None = None, config: DeviceConfig | None = None, *,
-            manifest: Path | None = None, directory: Path | None = None) -> tuple[SimRuntime, Path]:
+def install(
+    script: MotionScript | None = None,
+    config: DeviceConfig | None = None,
+    *,
+    manifest: Path | None = None,
+    directory: Path | None = None,
+) -> tuple[SimRuntime, Path]:
     """Make a fresh :class:`SimRuntime` the process's runtime; return it and its manifest.
 
     Without ``manifest`` the shim is built (if needed) in ``directory`` (default: the user
@@ -84,6 +91,21 @@ def configured() -> Path | None:
     return Path(path) if path and is_sim_manifest(path) else None
 
 
-__all__ = ["API_VERSION", "DeviceConfig", "EPOCH_NS", "Haptic", "MotionScript", "RUNTIME_NAME", "ShimBuildError",
-           "SimRuntime", "SubmittedFrame", "active", "cache_dir", "configured", "install", "is_sim_manifest",
-           "uninstall", "write_manifest"]
+__all__ = [
+    "API_VERSION",
+    "DeviceConfig",
+    "EPOCH_NS",
+    "Haptic",
+    "MotionScript",
+    "RUNTIME_NAME",
+    "ShimBuildError",
+    "SimRuntime",
+    "SubmittedFrame",
+    "active",
+    "cache_dir",
+    "configured",
+    "install",
+    "is_sim_manifest",
+    "uninstall",
+    "write_manifest",
+]

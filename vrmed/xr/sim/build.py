@@ -40,8 +40,9 @@ def _compiler() -> str:
     for cand in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if cand and shutil.which(cand):
             return cand
-    raise ShimBuildError("the simulated OpenXR runtime needs a C compiler to build its 60-line shim; "
-                         "install gcc (or set CC)")
+    raise ShimBuildError(
+        "the simulated OpenXR runtime needs a C compiler to build its 60-line shim; install gcc (or set CC)"
+    )
 
 
 def shim_path(directory: Path | None = None) -> Path:
@@ -51,8 +52,9 @@ def shim_path(directory: Path | None = None) -> Path:
     try:
         source = SOURCE.read_bytes()
     except OSError:
-        raise ShimBuildError(f"{SOURCE} is missing: this vrmed was installed without the shim's C source "
-                             f"(package data of vrmed.xr.sim)") from None
+        raise ShimBuildError(
+            f"{SOURCE} is missing: this vrmed was installed without the shim's C source (package data of vrmed.xr.sim)"
+        ) from None
     key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
     directory = directory or cache_dir()
     target = directory / f"libvrmed_xr_sim-{key}.so"
@@ -80,8 +82,7 @@ def shim_path(directory: Path | None = None) -> Path:
 def write_manifest(directory: Path | None = None) -> Path:
     """Write (if changed) the OpenXR runtime manifest for the shim; point ``XR_RUNTIME_JSON`` at it."""
     lib = shim_path(directory)
-    manifest = {"file_format_version": "1.0.0",
-                "runtime": {"name": RUNTIME_NAME, "library_path": str(lib.resolve())}}
+    manifest = {"file_format_version": "1.0.0", "runtime": {"name": RUNTIME_NAME, "library_path": str(lib.resolve())}}
     path = lib.parent / "vrmed_xr_sim.json"
     text = json.dumps(manifest, indent=2) + "\n"
     if not path.is_file() or path.read_text() != text:

@@ -16,15 +16,16 @@ from __future__ import annotations
 import ctypes
 import re
 import traceback
+from collections.abc import Callable
 from ctypes import POINTER, c_uint64, c_void_p, cast
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import xr
 
-from ..egl import FORMATS, GL, GL_RGBA8, GL_SRGB8_ALPHA8, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F
-from ..geometry import compose, relative
+from ...geometry import compose, relative
+from ..egl import FORMATS, GL, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F, GL_RGBA8, GL_SRGB8_ALPHA8
 from ..interface import HEAD, LEFT_HAND, RIGHT_HAND, Pose
 from ..script import DeviceConfig, MotionScript
 
@@ -54,32 +55,81 @@ _NAME_RE = re.compile(r"^[a-z0-9_.\-]+$")
 # Interaction profiles the simulated controllers can pose as, best first, with the input
 # and output paths each accepts below /user/hand/{left,right}/.
 _COMMON = {"input/grip/pose", "input/aim/pose", "output/haptic"}
-_STICK = {"input/thumbstick", "input/thumbstick/x", "input/thumbstick/y", "input/thumbstick/click",
-          "input/thumbstick/touch"}
-_PAD = {"input/trackpad", "input/trackpad/x", "input/trackpad/y", "input/trackpad/click",
-        "input/trackpad/touch"}
+_STICK = {
+    "input/thumbstick",
+    "input/thumbstick/x",
+    "input/thumbstick/y",
+    "input/thumbstick/click",
+    "input/thumbstick/touch",
+}
+_PAD = {"input/trackpad", "input/trackpad/x", "input/trackpad/y", "input/trackpad/click", "input/trackpad/touch"}
 PROFILES: dict[str, dict[str, set[str]]] = {
     "/interaction_profiles/oculus/touch_controller": {
-        "left": _COMMON | _STICK | {"input/x/click", "input/x/touch", "input/y/click", "input/y/touch",
-                                    "input/menu/click", "input/squeeze/value", "input/trigger/value",
-                                    "input/trigger/touch", "input/thumbrest/touch"},
-        "right": _COMMON | _STICK | {"input/a/click", "input/a/touch", "input/b/click", "input/b/touch",
-                                     "input/system/click", "input/squeeze/value", "input/trigger/value",
-                                     "input/trigger/touch", "input/thumbrest/touch"}},
+        "left": _COMMON
+        | _STICK
+        | {
+            "input/x/click",
+            "input/x/touch",
+            "input/y/click",
+            "input/y/touch",
+            "input/menu/click",
+            "input/squeeze/value",
+            "input/trigger/value",
+            "input/trigger/touch",
+            "input/thumbrest/touch",
+        },
+        "right": _COMMON
+        | _STICK
+        | {
+            "input/a/click",
+            "input/a/touch",
+            "input/b/click",
+            "input/b/touch",
+            "input/system/click",
+            "input/squeeze/value",
+            "input/trigger/value",
+            "input/trigger/touch",
+            "input/thumbrest/touch",
+        },
+    },
     "/interaction_profiles/valve/index_controller": {
-        side: _COMMON | _STICK | _PAD | {"input/system/click", "input/system/touch", "input/a/click",
-                                         "input/a/touch", "input/b/click", "input/b/touch",
-                                         "input/squeeze/value", "input/squeeze/force", "input/trigger/click",
-                                         "input/trigger/value", "input/trigger/touch"}
-        for side in ("left", "right")},
+        side: _COMMON
+        | _STICK
+        | _PAD
+        | {
+            "input/system/click",
+            "input/system/touch",
+            "input/a/click",
+            "input/a/touch",
+            "input/b/click",
+            "input/b/touch",
+            "input/squeeze/value",
+            "input/squeeze/force",
+            "input/trigger/click",
+            "input/trigger/value",
+            "input/trigger/touch",
+        }
+        for side in ("left", "right")
+    },
     "/interaction_profiles/htc/vive_controller": {
-        side: _COMMON | _PAD | {"input/system/click", "input/squeeze/click", "input/menu/click",
-                                "input/trigger/click", "input/trigger/value"} for side in ("left", "right")},
+        side: _COMMON
+        | _PAD
+        | {
+            "input/system/click",
+            "input/squeeze/click",
+            "input/menu/click",
+            "input/trigger/click",
+            "input/trigger/value",
+        }
+        for side in ("left", "right")
+    },
     "/interaction_profiles/microsoft/motion_controller": {
         side: _COMMON | _STICK | _PAD | {"input/menu/click", "input/squeeze/click", "input/trigger/value"}
-        for side in ("left", "right")},
+        for side in ("left", "right")
+    },
     "/interaction_profiles/khr/simple_controller": {
-        side: _COMMON | {"input/select/click", "input/menu/click"} for side in ("left", "right")},
+        side: _COMMON | {"input/select/click", "input/menu/click"} for side in ("left", "right")
+    },
 }
 _HAND_OF_SIDE = {"left": LEFT_HAND, "right": RIGHT_HAND}
 _SIDE_OF_USER_PATH = {"/user/hand/left": "left", "/user/hand/right": "right"}
@@ -119,8 +169,9 @@ def _write_handle(out: Any, value: int) -> None:
     cast(out, POINTER(c_uint64))[0] = value
 
 
-def _enumerate(capacity: int, count_out: Any, array: Any, items: list[Any],
-               write: Callable[[Any, int, Any], None]) -> None:
+def _enumerate(
+    capacity: int, count_out: Any, array: Any, items: list[Any], write: Callable[[Any, int, Any], None]
+) -> None:
     """OpenXR's two-call idiom: capacity 0 returns the count; too small a capacity fails."""
     if not count_out:
         raise _Fail(R.ERROR_VALIDATION_FAILURE, "count output pointer is NULL")
@@ -278,8 +329,9 @@ class SimRuntime:
     :meth:`request_exit`. Create it with :func:`vrmed.xr.sim.install`.
     """
 
-    def __init__(self, script: MotionScript | None = None, config: DeviceConfig | None = None, *,
-                 keep_frames: int = 8) -> None:
+    def __init__(
+        self, script: MotionScript | None = None, config: DeviceConfig | None = None, *, keep_frames: int = 8
+    ) -> None:
         self.script = script or MotionScript()
         self.config = config or DeviceConfig()
         self.keep_frames = keep_frames
@@ -385,14 +437,20 @@ class SimRuntime:
         if name is None:
             raise _Fail(R.ERROR_VALIDATION_FAILURE, "name is NULL")
         h = _handle(instance)
-        if h == 0 and name not in (b"xrEnumerateInstanceExtensionProperties", b"xrCreateInstance",
-                                   b"xrGetInstanceProcAddr"):
+        if h == 0 and name not in (
+            b"xrEnumerateInstanceExtensionProperties",
+            b"xrCreateInstance",
+            b"xrGetInstanceProcAddr",
+        ):
             # Only pre-instance functions may be fetched without an instance.
             raise _Fail(R.ERROR_HANDLE_INVALID, f"{name!r} needs an instance")
         if h:
             _, inst = self._get(h, _Instance)
-            if name == b"xrGetOpenGLGraphicsRequirementsKHR" and "XR_KHR_opengl_enable" not in inst.extensions \
-                    and "XR_MNDX_egl_enable" not in inst.extensions:
+            if (
+                name == b"xrGetOpenGLGraphicsRequirementsKHR"
+                and "XR_KHR_opengl_enable" not in inst.extensions
+                and "XR_MNDX_egl_enable" not in inst.extensions
+            ):
                 raise _Fail(R.ERROR_FUNCTION_UNSUPPORTED, "OpenGL extension not enabled")
         addr = self._addresses.get(name)
         if addr is None:
@@ -401,8 +459,9 @@ class SimRuntime:
         return None
 
     # -- instance -----------------------------------------------------------------------
-    def xrEnumerateInstanceExtensionProperties(self, layer_name: bytes | None, capacity: int,
-                                               count_out: Any, props: Any) -> None:
+    def xrEnumerateInstanceExtensionProperties(
+        self, layer_name: bytes | None, capacity: int, count_out: Any, props: Any
+    ) -> None:
         """List XR_MND_headless, XR_MNDX_egl_enable and XR_KHR_opengl_enable."""
         if layer_name:
             raise _Fail(R.ERROR_API_LAYER_NOT_PRESENT, "the runtime provides no layers")
@@ -412,6 +471,7 @@ class SimRuntime:
                 raise _Fail(R.ERROR_VALIDATION_FAILURE, "ExtensionProperties.type")
             arr[i].extension_name = item[0].encode()
             arr[i].extension_version = item[1]
+
         _enumerate(capacity, count_out, props, sorted(EXTENSIONS.items()), write)
 
     def xrCreateInstance(self, create_info: Any, instance_out: Any) -> None:
@@ -540,8 +600,9 @@ class SimRuntime:
         g.max_layer_count = MAX_LAYERS
         p.tracking_properties.orientation_tracking = p.tracking_properties.position_tracking = 1
 
-    def xrEnumerateViewConfigurations(self, instance: Any, system_id: int, capacity: int, count_out: Any,
-                                      types: Any) -> None:
+    def xrEnumerateViewConfigurations(
+        self, instance: Any, system_id: int, capacity: int, count_out: Any, types: Any
+    ) -> None:
         """Primary stereo only."""
         self._system(instance, system_id)
         _enumerate(capacity, count_out, types, [STEREO], lambda a, i, v: a.__setitem__(i, v))
@@ -550,8 +611,7 @@ class SimRuntime:
         if view_config != STEREO:
             raise _Fail(R.ERROR_VIEW_CONFIGURATION_TYPE_UNSUPPORTED, str(view_config))
 
-    def xrGetViewConfigurationProperties(self, instance: Any, system_id: int, view_config: int,
-                                         props: Any) -> None:
+    def xrGetViewConfigurationProperties(self, instance: Any, system_id: int, view_config: int, props: Any) -> None:
         """Primary stereo, FOV not mutable."""
         self._system(instance, system_id)
         self._check_view_config(view_config)
@@ -559,8 +619,9 @@ class SimRuntime:
         _check_type(p, ST.VIEW_CONFIGURATION_PROPERTIES, "XrViewConfigurationProperties")
         p._view_configuration_type, p.fov_mutable = STEREO, 0
 
-    def xrEnumerateViewConfigurationViews(self, instance: Any, system_id: int, view_config: int,
-                                          capacity: int, count_out: Any, views: Any) -> None:
+    def xrEnumerateViewConfigurationViews(
+        self, instance: Any, system_id: int, view_config: int, capacity: int, count_out: Any, views: Any
+    ) -> None:
         """Two views of the configured eye image size."""
         self._system(instance, system_id)
         self._check_view_config(view_config)
@@ -572,10 +633,12 @@ class SimRuntime:
             v.recommended_image_rect_width, v.recommended_image_rect_height = self.config.width, self.config.height
             v.max_image_rect_width = v.max_image_rect_height = MAX_IMAGE_SIZE
             v.recommended_swapchain_sample_count = v.max_swapchain_sample_count = 1
+
         _enumerate(capacity, count_out, views, [0, 1], write)
 
-    def xrEnumerateEnvironmentBlendModes(self, instance: Any, system_id: int, view_config: int,
-                                         capacity: int, count_out: Any, modes: Any) -> None:
+    def xrEnumerateEnvironmentBlendModes(
+        self, instance: Any, system_id: int, view_config: int, capacity: int, count_out: Any, modes: Any
+    ) -> None:
         """Opaque only."""
         self._system(instance, system_id)
         self._check_view_config(view_config)
@@ -605,8 +668,10 @@ class SimRuntime:
             if stype == ST.GRAPHICS_BINDING_EGL_MNDX.value:
                 binding = xr.GraphicsBindingEGLMNDX.from_address(addr)
             elif 1000023000 <= stype < 1000024000 or stype in (1000024001, 1000025000, 1000027000):
-                raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, f"graphics binding type {stype} is not supported; "
-                            "use XR_MNDX_egl_enable or XR_MND_headless")
+                raise _Fail(
+                    R.ERROR_GRAPHICS_DEVICE_INVALID,
+                    f"graphics binding type {stype} is not supported; use XR_MNDX_egl_enable or XR_MND_headless",
+                )
         gl, context = None, 0
         if binding is None:
             if "XR_MND_headless" not in inst.extensions:
@@ -641,8 +706,11 @@ class SimRuntime:
         inst = self._objects.get(session.instance)
         if isinstance(inst, _Instance):
             inst.session = 0
-            inst.events = [e for e in inst.events if not (e[0] == "state" and e[1][0] == h) and
-                           not (e[0] == "profile" and e[1] == h)]
+            inst.events = [
+                e
+                for e in inst.events
+                if not (e[0] == "state" and e[1][0] == h) and not (e[0] == "profile" and e[1] == h)
+            ]
         del self._objects[h]
 
     def xrBeginSession(self, session: Any, begin_info: Any) -> None:
@@ -761,14 +829,15 @@ class SimRuntime:
                 poses[eye] = Pose(pos, rot)
                 if FORMATS[sc.format][3] and not s.headless and s.gl is not None:
                     full = s.gl.read_rgba(sc.textures[sc.last_released], sc.width, sc.height)
-                    images[eye] = np.ascontiguousarray(full[y:y + h, x:x + w][::-1])
+                    images[eye] = np.ascontiguousarray(full[y : y + h, x : x + w][::-1])
         s.frame_begun = False
         self.frames_ended += 1
         self.frames.append(SubmittedFrame(info.display_time, info.layer_count, images, poses))
-        del self.frames[:-self.keep_frames]
+        del self.frames[: -self.keep_frames]
 
-    def xrLocateViews(self, session: Any, locate_info: Any, view_state: Any, capacity: int, count_out: Any,
-                      views: Any) -> None:
+    def xrLocateViews(
+        self, session: Any, locate_info: Any, view_state: Any, capacity: int, count_out: Any, views: Any
+    ) -> None:
         """Eye poses and fields of view at a time, in a space."""
         _, s = self._get(session, _Session)
         info = _deref(locate_info)
@@ -797,15 +866,19 @@ class SimRuntime:
                 _set_pose(v.pose, pos, rot)
             f = eye.fov
             v.fov.angle_left, v.fov.angle_right, v.fov.angle_up, v.fov.angle_down = (
-                f.angle_left, f.angle_right, f.angle_up, f.angle_down)
+                f.angle_left,
+                f.angle_right,
+                f.angle_up,
+                f.angle_down,
+            )
+
         _enumerate(capacity, count_out, views, list(eyes), write)
 
     # -- spaces -------------------------------------------------------------------------
     def xrEnumerateReferenceSpaces(self, session: Any, capacity: int, count_out: Any, spaces: Any) -> None:
         """VIEW, LOCAL and STAGE."""
         self._get(session, _Session)
-        kinds = [xr.ReferenceSpaceType.VIEW.value, xr.ReferenceSpaceType.LOCAL.value,
-                 xr.ReferenceSpaceType.STAGE.value]
+        kinds = [xr.ReferenceSpaceType.VIEW.value, xr.ReferenceSpaceType.LOCAL.value, xr.ReferenceSpaceType.STAGE.value]
         _enumerate(capacity, count_out, spaces, kinds, lambda a, i, v: a.__setitem__(i, v))
 
     def xrCreateReferenceSpace(self, session: Any, create_info: Any, space_out: Any) -> None:
@@ -946,6 +1019,7 @@ class SimRuntime:
             if a[i]._type != ST.SWAPCHAIN_IMAGE_OPENGL_KHR.value:
                 raise _Fail(R.ERROR_VALIDATION_FAILURE, "images must be XrSwapchainImageOpenGLKHR")
             a[i].image = tex
+
         _enumerate(capacity, count_out, arr, sc.textures, write)
 
     def xrAcquireSwapchainImage(self, swapchain: Any, acquire_info: Any, index_out: Any) -> None:
@@ -1020,9 +1094,16 @@ class SimRuntime:
             raise _Fail(R.ERROR_NAME_INVALID, name)
         if any(self._objects[a].name == name for a in aset.actions):
             raise _Fail(R.ERROR_NAME_DUPLICATED, name)
-        kinds = {t.value for t in (xr.ActionType.BOOLEAN_INPUT, xr.ActionType.FLOAT_INPUT,
-                                   xr.ActionType.VECTOR2F_INPUT, xr.ActionType.POSE_INPUT,
-                                   xr.ActionType.VIBRATION_OUTPUT)}
+        kinds = {
+            t.value
+            for t in (
+                xr.ActionType.BOOLEAN_INPUT,
+                xr.ActionType.FLOAT_INPUT,
+                xr.ActionType.VECTOR2F_INPUT,
+                xr.ActionType.POSE_INPUT,
+                xr.ActionType.VIBRATION_OUTPUT,
+            )
+        }
         if info._action_type not in kinds:
             raise _Fail(R.ERROR_VALIDATION_FAILURE, f"action type {info._action_type}")
         inst = self._objects[aset.instance]
@@ -1121,16 +1202,16 @@ class SimRuntime:
         return out
 
     def _action_hands(self, s: _Session, action_h: int, subaction: str, pose: bool = False) -> list[str]:
-        return [hand for hand, rest in self._bound_paths(s, action_h, subaction)
-                if not pose or rest.endswith("/pose")]
+        return [hand for hand, rest in self._bound_paths(s, action_h, subaction) if not pose or rest.endswith("/pose")]
 
     @staticmethod
     def _component_value(buttons: dict[str, float], rest: str) -> Any:
         """Value of an input path below the hand from the script's button values."""
         parts = rest.split("/")
         ident, comp = parts[1], (parts[2] if len(parts) > 2 else "")
-        alias = {"a": "primary", "x": "primary", "b": "secondary", "y": "secondary",
-                 "select": "trigger"}.get(ident, ident)
+        alias = {"a": "primary", "x": "primary", "b": "secondary", "y": "secondary", "select": "trigger"}.get(
+            ident, ident
+        )
         if ident in ("thumbstick", "trackpad"):
             x, y = buttons.get("thumbstick_x", 0.0), buttons.get("thumbstick_y", 0.0)
             if comp == "":
@@ -1188,8 +1269,7 @@ class SimRuntime:
                     s.action_values[key] = (active, value)
         return None if s.state == S.FOCUSED.value else R.SESSION_NOT_FOCUSED
 
-    def _state_for(self, session: Any, get_info: Any, kind: xr.ActionType) -> tuple[_Session, bool, Any,
-                                                                                   bool, int]:
+    def _state_for(self, session: Any, get_info: Any, kind: xr.ActionType) -> tuple[_Session, bool, Any, bool, int]:
         _, s = self._get(session, _Session)
         info = _deref(get_info)
         _check_type(info, ST.ACTION_STATE_GET_INFO, "XrActionStateGetInfo")
@@ -1265,8 +1345,9 @@ class SimRuntime:
         if s.state != S.FOCUSED.value:
             return R.SESSION_NOT_FOCUSED
         for hand in hands:
-            self.haptics.append(Haptic("vibrate", hand, float(fb.amplitude), int(fb.duration),
-                                       float(fb.frequency), s.last_wait_time))
+            self.haptics.append(
+                Haptic("vibrate", hand, float(fb.amplitude), int(fb.duration), float(fb.frequency), s.last_wait_time)
+            )
         return None
 
     def xrStopHapticFeedback(self, session: Any, action_info: Any) -> R | None:
@@ -1277,4 +1358,3 @@ class SimRuntime:
         for hand in hands:
             self.haptics.append(Haptic("stop", hand, 0.0, 0, 0.0, s.last_wait_time))
         return None
-

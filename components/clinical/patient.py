@@ -1,0 +1,272 @@
+"""Patient components: the YAML parameters of one patient, and the population arrays that
+the physiology system steps for every patient at once.
+
+A ``Patient`` component carries a patient's baseline (normal ranges and sources in
+``docs/clinical.md``). On its first logic tick the physiology system gives it a ``slot`` in
+the single :class:`PatientPopulation` component, whose numpy arrays hold the live state
+of all patients so one vectorised step advances 100 patients without a Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Cardiac rhythms, by code (index) and name. Codes >= ARREST_FIRST are pulseless.
+RHYTHMS: tuple[str, ...] = ("sinus", "sinus_tachycardia", "bradycardia", "rosc", "vf", "pvt", "asystole", "pea")
+RHYTHM_CODE: dict[str, int] = {name: i for i, name in enumerate(RHYTHMS)}
+ARREST_FIRST = RHYTHM_CODE["vf"]
+SHOCKABLE: frozenset[str] = frozenset({"vf", "pvt"})
+#: AVPU levels, by code.
+AVPU: tuple[str, ...] = ("A", "V", "P", "U")
+
+#: Names a scenario script may read as ``<entity>.<name>`` (see docs/scenario-language.md).
+PATIENT_VARS: tuple[str, ...] = (
+    "hr",
+    "sbp",
+    "dbp",
+    "map",
+    "spo2",
+    "rr",
+    "temp_c",
+    "etco2",
+    "glucose",
+    "avpu",
+    "rhythm",
+    "arrest",
+    "cpr",
+    "cpr_quality",
+    "opioid_effect",
+)
+#: Keys a scenario's ``physiology`` action may set (new baselines, or the rhythm itself).
+PATIENT_SETTABLE: tuple[str, ...] = (
+    "rhythm",
+    "hr",
+    "sbp",
+    "dbp",
+    "rr",
+    "spo2",
+    "temp_c",
+    "glucose",
+    "fio2",
+    "shock_success",
+    "rosc_per_min",
+)
+
+
+@dataclass
+class Patient:
+    """One simulated patient's baseline physiology (all settable per prefab in YAML).
+
+    Units: heart rate /min, pressures mmHg, SpO2 %, respiratory rate /min, temperature
+    deg C, EtCO2 mmHg, glucose mg/dL, weight kg, FiO2 fraction. ``shock_success`` is the
+    probability that one shock converts VF/pVT to a perfusing rhythm (0 = refractory, the
+    scenario script then decides); ``rosc_per_min`` is the chance per minute of ROSC in a
+    non-shockable arrest under good CPR with epinephrine on board.
+    """
+
+    weight_kg: float = 70.0
+    hr: float = 75.0
+    sbp: float = 120.0
+    dbp: float = 80.0
+    rr: float = 14.0
+    spo2: float = 97.0
+    temp_c: float = 37.0
+    etco2: float = 38.0
+    glucose: float = 100.0
+    fio2: float = 0.21
+    rhythm: str = "sinus"
+    shock_success: float = 0.6
+    rosc_per_min: float = 0.0
+    opioid_sensitivity: float = 1.0
+    slot: int = -1
+
+    def __post_init__(self) -> None:
+        if self.rhythm not in RHYTHM_CODE:
+            raise ValueError(f"unknown rhythm {self.rhythm!r}; rhythms: {', '.join(RHYTHMS)}")
+        if self.weight_kg <= 0:
+            raise ValueError("weight_kg must be positive")
+        if not 0.21 <= self.fio2 <= 1.0:
+            raise ValueError("fio2 must be between 0.21 and 1.0")
+        if not 0.0 <= self.shock_success <= 1.0:
+            raise ValueError("shock_success must be between 0 and 1")
+
+
+#: What scenario scripts may read and set (bound to the population by the physiology plugin).
+Patient.SCENARIO_VARS = PATIENT_VARS  # type: ignore[attr-defined]
+Patient.SCENARIO_SETTABLE = PATIENT_SETTABLE  # type: ignore[attr-defined]
+
+
+@dataclass
+class Casualty:
+    """What a START triage assessment finds that is not a vital sign (mass-casualty scenes).
+
+    Respiratory rate comes from the patient's physiology; a radial pulse is palpable when
+    systolic pressure is at least ``radial_pulse_sbp`` (a teaching convention, see
+    docs/clinical.md) unless ``radial_pulse`` overrides it.
+    """
+
+    ambulatory: bool = False
+    breathes_after_airway: bool = False
+    follows_commands: bool = True
+    cap_refill_s: float = 1.5
+    radial_pulse: bool | None = None
+    radial_pulse_sbp: float = 80.0
+    injuries: str = ""
+
+
+@dataclass
+class PatientIdentity:
+    """The identifiers on a wristband and chart, and what the chart records (medication)."""
+
+    full_name: str = ""
+    date_of_birth: str = ""
+    mrn: str = ""
+    allergies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompressionSensor:
+    """Turns a tracked device's vertical motion into chest compressions on ``patient``.
+
+    A compression is a downstroke of at least ``min_depth_cm`` followed by recoil; rate
+    comes from the time between compressions, depth from the downstroke. No compression
+    for ``stop_after_s`` means compressions stopped. The remaining fields are detector
+    state (kept here so session digests cover them).
+    """
+
+    device: str = "right_hand"
+    patient: str = ""
+    axis: int = 1
+    min_depth_cm: float = 2.0
+    stop_after_s: float = 1.5
+    active: bool = False
+    falling: bool = True
+    extreme: float = float("nan")
+    top: float = float("nan")
+    last_bottom_t: float = -1.0
+    rate_per_min: float = 0.0
+    depth_cm: float = 0.0
+    reported_rate: float = 0.0
+    reported_depth: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class PatientMonitor:
+    """A bedside monitor's waveform buffers for one patient (what a monitor panel draws).
+
+    ``ecg``, ``pleth`` and ``co2`` are ring buffers of ``seconds * rate_hz`` samples,
+    written at ``head``; ``t_last`` is the time of the newest sample. Filled every display
+    frame by the physiology plugin (``render.prepare``).
+    """
+
+    patient: str = ""
+    rate_hz: float = 250.0
+    seconds: float = 6.0
+    head: int = 0
+    t_last: float = 0.0
+    ecg: Any = field(default_factory=lambda: np.zeros(0))
+    pleth: Any = field(default_factory=lambda: np.zeros(0))
+    co2: Any = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        if self.rate_hz <= 0 or self.seconds <= 0:
+            raise ValueError("rate_hz and seconds must be positive")
+        n = int(round(self.rate_hz * self.seconds))
+        if self.ecg.shape[0] != n:
+            self.ecg, self.pleth, self.co2 = np.zeros(n), np.zeros(n), np.zeros(n)
+
+    def window(self, name: str) -> Any:
+        """One waveform in time order, oldest sample first."""
+        buf = getattr(self, name)
+        return np.roll(buf, -self.head)
+
+
+def _arr(n: int = 0, dtype: Any = np.float64) -> Any:
+    return field(default_factory=lambda: np.zeros(n, dtype=dtype))
+
+
+#: Drugs the model knows, by index in the PK/PD arrays (parameters in physiology_kernels).
+DRUGS: tuple[str, ...] = ("epinephrine", "amiodarone", "naloxone", "insulin", "dextrose", "metoprolol", "morphine")
+DRUG_INDEX: dict[str, int] = {d: i for i, d in enumerate(DRUGS)}
+
+
+@dataclass
+class PatientPopulation:
+    """Live state of every patient, one array element per slot (one component, one entity).
+
+    Vital signs are the displayed values; ``*_0`` arrays are baselines; drug amounts are
+    per slot and drug (``depot`` not yet absorbed, ``central`` in the body, canonical unit
+    of each drug). Kept as a component so session digests and replay cover it.
+    """
+
+    n: int = 0
+    alive: Any = _arr(0, bool)
+    rhythm: Any = _arr(0, np.int8)
+    hr: Any = _arr()
+    sbp: Any = _arr()
+    dbp: Any = _arr()
+    rr: Any = _arr()
+    spo2: Any = _arr()
+    temp_c: Any = _arr()
+    etco2: Any = _arr()
+    glucose: Any = _arr()
+    paco2: Any = _arr()
+    washout: Any = _arr()
+    avpu: Any = _arr(0, np.int8)
+    hr_0: Any = _arr()
+    sbp_0: Any = _arr()
+    dbp_0: Any = _arr()
+    rr_0: Any = _arr()
+    temp_0: Any = _arr()
+    glucose_0: Any = _arr()
+    aa_gradient: Any = _arr()
+    fio2: Any = _arr()
+    weight: Any = _arr()
+    shock_success: Any = _arr()
+    rosc_per_min: Any = _arr()
+    opioid_sensitivity: Any = _arr()
+    cpr: Any = _arr(0, bool)
+    cpr_quality: Any = _arr()
+    ventilated: Any = _arr(0, bool)
+    cardiac_phase: Any = _arr()
+    resp_phase: Any = _arr()
+    depot: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
+    depot_ka: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
+    central: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
+    effect: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
+    slots: dict[str, int] = field(default_factory=dict)
+
+    def state(self) -> dict[str, Any]:
+        """Comparable state for digests: every array (the name map follows from the entities)."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(self).items() if k != "slots"}
+
+    def slot_of(self, name: str) -> int:
+        """The slot of a patient by entity name ('' = the only patient); KeyError if none."""
+        if name == "" and len(self.slots) == 1:
+            return next(iter(self.slots.values()))
+        return self.slots[name]
+
+    def value(self, slot: int, var: str) -> Any:
+        """One variable of one patient as a plain value (see :data:`PATIENT_VARS`)."""
+        if var == "rhythm":
+            return RHYTHMS[int(self.rhythm[slot])]
+        if var == "avpu":
+            return AVPU[int(self.avpu[slot])]
+        if var == "arrest":
+            return bool(self.rhythm[slot] >= ARREST_FIRST)
+        if var == "map":
+            return float(self.dbp[slot] + (self.sbp[slot] - self.dbp[slot]) / 3.0)
+        if var == "cpr":
+            return bool(self.cpr[slot])
+        if var == "opioid_effect":
+            return float(self.effect[slot, DRUG_INDEX["morphine"]])
+        arr = getattr(self, var)
+        return float(arr[slot])
+
+    def vitals(self, slot: int) -> dict[str, Any]:
+        """Every :data:`PATIENT_VARS` value of one patient."""
+        return {v: self.value(slot, v) for v in PATIENT_VARS}

@@ -1,0 +1,50 @@
+"""Kinematic collision shapes: spheres, capsules and boxes that push soft tissue.
+
+A :class:`Collider` on an entity with a :class:`~vrmed.components.scene.core.Transform` is a rigid,
+kinematic shape (moved by its Transform, never by contacts) that the collision system
+(:mod:`vrmed.systems.collision.system`) keeps out of every SoftBody, with friction. Instruments
+make their own shapes (shaft and jaws) and need no Collider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vrmed.errors import VrmedError
+from vrmed.fields import vec3
+
+SHAPES = ("sphere", "capsule", "box")
+
+
+class CollisionError(VrmedError, ValueError):
+    """A collision shape or collision setting is invalid (the message names it and the fix)."""
+
+
+@dataclass
+class Collider:
+    """A kinematic shape following its entity's Transform (metres, world frame).
+
+    ``shape`` is ``sphere`` (``radius``), ``capsule`` (a segment of half length
+    ``half_length`` along the local z axis, swept by ``radius``) or ``box`` (``half_extents``
+    along the local axes). ``friction`` is the Coulomb coefficient against tissue.
+    """
+
+    shape: str = "sphere"
+    radius: float = 0.005
+    half_length: float = 0.0
+    half_extents: np.ndarray = vec3(0.01, 0.01, 0.01)
+    friction: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise CollisionError(f"Collider: unknown shape {self.shape!r}; use one of {', '.join(SHAPES)}")
+        if self.shape != "box" and not self.radius > 0:
+            raise CollisionError(f"Collider: a {self.shape} needs radius > 0 m, got {self.radius}")
+        if self.half_length < 0:
+            raise CollisionError(f"Collider: half_length must be >= 0 m, got {self.half_length}")
+        if self.shape == "box" and not np.all(np.asarray(self.half_extents) > 0):
+            raise CollisionError(f"Collider: a box needs positive half_extents, got {list(self.half_extents)}")
+        if self.friction < 0:
+            raise CollisionError(f"Collider: friction must be >= 0, got {self.friction}")

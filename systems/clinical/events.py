@@ -1,0 +1,258 @@
+"""Clinical events: what learners do (sent by a scripted learner, an input mapping or a UI)
+and what the physiology reports back. All are recorded in the session log with their
+simulation time, so every metric and rubric can be recomputed from a stored session.
+
+``patient`` fields name the patient's entity (``""`` means the only patient in the scene).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vrmed.events import Event
+
+
+# -- learner actions: resuscitation ----------------------------------------------------
+@dataclass(frozen=True)
+class HelpCalled(Event):
+    """The learner called for help / the resuscitation team."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class CompressionsStarted(Event):
+    """Chest compressions started at a rate (/min) and depth (cm), from a device or a script."""
+
+    patient: str = ""
+    rate_per_min: float = 110.0
+    depth_cm: float = 5.5
+
+
+@dataclass(frozen=True)
+class CompressionsStopped(Event):
+    """Chest compressions stopped (a pause begins)."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class PadsAttached(Event):
+    """Defibrillator pads attached."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class RhythmAnalysed(Event):
+    """The learner paused to analyse the rhythm (a rhythm check)."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class ShockDelivered(Event):
+    """A defibrillation shock (energy in joules)."""
+
+    patient: str = ""
+    energy_j: float = 200.0
+
+
+@dataclass(frozen=True)
+class DrugGiven(Event):
+    """A drug was given: dose with its unit (mg, mcg, g, units) and route (iv, io, im, in, sc, po)."""
+
+    drug: str
+    dose: float
+    unit: str = "mg"
+    route: str = "iv"
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class AirwayPlaced(Event):
+    """An airway was secured (bvm, supraglottic, ett); ventilation starts."""
+
+    patient: str = ""
+    kind: str = "bvm"
+
+
+@dataclass(frozen=True)
+class OxygenApplied(Event):
+    """Supplemental oxygen at an inspired fraction (0.21 - 1.0)."""
+
+    patient: str = ""
+    fio2: float = 0.4
+
+
+# -- what the physiology reports ------------------------------------------------------
+@dataclass(frozen=True)
+class RhythmChanged(Event):
+    """A patient's cardiac rhythm changed (by the model, a shock or the scenario)."""
+
+    patient: str
+    from_rhythm: str
+    to_rhythm: str
+
+
+@dataclass(frozen=True)
+class ShockResult(Event):
+    """What a shock did: the rhythm it met and whether it converted it."""
+
+    patient: str
+    rhythm_before: str
+    converted: bool
+
+
+@dataclass(frozen=True)
+class DrugRejected(Event):
+    """A drug the model could not apply (unknown drug, or a unit that does not fit it)."""
+
+    patient: str
+    drug: str
+    reason: str
+
+
+# -- triage ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CasualtyReached(Event):
+    """The learner reached a casualty and assesses it (the triage system answers with
+    ``CasualtyAssessed``)."""
+
+    patient: str
+
+
+@dataclass(frozen=True)
+class CasualtyAssessed(Event):
+    """What START finds at a casualty and the category those findings give (``expected``)."""
+
+    patient: str
+    expected: str
+    walking: bool = False
+    rr: float = 0.0
+    breathes_after_airway: bool = False
+    radial_pulse: bool = True
+    cap_refill_s: float = 0.0
+    follows_commands: bool = True
+
+
+@dataclass(frozen=True)
+class TriageTagged(Event):
+    """The learner tagged a casualty with a START category (minor, delayed, immediate, expectant)."""
+
+    patient: str
+    category: str
+
+
+@dataclass(frozen=True)
+class TriageResult(Event):
+    """A tag compared with START: the category given and the one the findings call for."""
+
+    patient: str
+    category: str
+    expected: str
+
+
+# -- medication administration --------------------------------------------------------
+@dataclass(frozen=True)
+class IdentityChecked(Event):
+    """The learner checked the patient's identity against the chart, with these identifiers."""
+
+    identifiers: tuple[str, ...] = ()
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class AllergiesChecked(Event):
+    """The learner read the allergy section of the chart."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class DrugSelected(Event):
+    """The learner picked a drug from the cabinet (possibly a look-alike)."""
+
+    drug: str
+    strength: str = ""
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class DrugWithheld(Event):
+    """The learner withheld a prescribed drug, with the reason (e.g. allergy)."""
+
+    drug: str
+    reason: str = ""
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class DoseCalculated(Event):
+    """The learner's calculated dose (and volume to draw up)."""
+
+    dose: float
+    unit: str = "mg"
+    volume_ml: float = 0.0
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class AdministrationDocumented(Event):
+    """The administration was documented on the chart."""
+
+    drug: str
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class VitalsObserved(Event):
+    """A set of observations recorded (feeds NEWS2)."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class Escalated(Event):
+    """The learner escalated care (``level``: ward, urgent, emergency)."""
+
+    level: str
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class News2Scored(Event):
+    """The NEWS2 score computed from the patient's observations at this moment."""
+
+    patient: str
+    score: int
+    red_flag: bool
+
+
+CLINICAL_EVENTS: tuple[type[Event], ...] = (
+    HelpCalled,
+    CompressionsStarted,
+    CompressionsStopped,
+    PadsAttached,
+    RhythmAnalysed,
+    ShockDelivered,
+    DrugGiven,
+    AirwayPlaced,
+    OxygenApplied,
+    RhythmChanged,
+    ShockResult,
+    DrugRejected,
+    CasualtyReached,
+    CasualtyAssessed,
+    TriageTagged,
+    TriageResult,
+    IdentityChecked,
+    AllergiesChecked,
+    DrugSelected,
+    DrugWithheld,
+    DoseCalculated,
+    AdministrationDocumented,
+    VitalsObserved,
+    Escalated,
+    News2Scored,
+)

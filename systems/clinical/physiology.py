@@ -1,0 +1,329 @@
+"""The physiology plugin: patients' vital signs, rhythm and drugs, stepped in the logic stage.
+
+Enable it in a pack with ``plugins: [physiology]``; give entities a ``Patient`` component
+(parameters in YAML). Learner actions arrive as events (:mod:`vrmed.systems.clinical.events`);
+the model answers with ``RhythmChanged``, ``ShockResult`` and ``DrugRejected`` events.
+All patients live in one :class:`PatientPopulation` so a step is a handful of numpy
+operations over arrays (see :mod:`vrmed.systems.clinical.physiology_kernels`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vrmed.app import App
+from vrmed.clock import Rng
+from vrmed.components.clinical.patient import (
+    DRUG_INDEX,
+    DRUGS,
+    PATIENT_SETTABLE,
+    PATIENT_VARS,
+    RHYTHM_CODE,
+    RHYTHMS,
+    Casualty,
+    CompressionSensor,
+    Patient,
+    PatientIdentity,
+    PatientMonitor,
+    PatientPopulation,
+)
+from vrmed.components.scene.core import Name
+from vrmed.errors import VrmedError
+from vrmed.events import EventInbox
+from vrmed.scenario.runtime import scenario_bindings
+
+from . import events as ev
+from .compressions import compression_step
+from .context import Physiology
+from .draw import monitor_panel_step
+from .news2 import News2Tracker, news2_step
+from .physiology_kernels import (
+    DRUG_ALIASES,
+    DRUG_SPECS,
+    LN2,
+    ROSC_WASHOUT,
+    UNIT_FACTORS,
+    cpr_quality,
+    pao2_for_saturation,
+    shock_conversion_probability,
+    step_population,
+)
+from .triage import TriageTracker, triage_step
+from .waveforms import monitor_step
+
+_PER_PATIENT = (
+    "alive",
+    "rhythm",
+    "hr",
+    "sbp",
+    "dbp",
+    "rr",
+    "spo2",
+    "temp_c",
+    "etco2",
+    "glucose",
+    "paco2",
+    "washout",
+    "avpu",
+    "hr_0",
+    "sbp_0",
+    "dbp_0",
+    "rr_0",
+    "temp_0",
+    "glucose_0",
+    "aa_gradient",
+    "fio2",
+    "weight",
+    "shock_success",
+    "rosc_per_min",
+    "opioid_sensitivity",
+    "cpr",
+    "cpr_quality",
+    "ventilated",
+    "cardiac_phase",
+    "resp_phase",
+)
+_PER_DRUG = ("depot", "depot_ka", "central", "effect")
+
+
+class PhysiologyPlugin:
+    """Adds the physiology system (``logic.physiology``) and its population component."""
+
+    components = (Patient, Casualty, PatientIdentity, CompressionSensor, PatientMonitor)
+    events = ev.CLINICAL_EVENTS
+
+    def build(self, app: App) -> None:
+        """Spawn the population entity, register components, the systems and the scenario bindings."""
+        for comp in self.components:
+            app.register_component(comp)
+        pop = PatientPopulation()
+        entity = app.spawn(pop)
+        inbox = EventInbox(
+            app,
+            (
+                ev.CompressionsStarted,
+                ev.CompressionsStopped,
+                ev.ShockDelivered,
+                ev.DrugGiven,
+                ev.AirwayPlaced,
+                ev.OxygenApplied,
+            ),
+        )
+        app.insert_resource(Physiology(entity, pop, inbox))
+        app.insert_resource(TriageTracker(app))
+        app.insert_resource(News2Tracker(app))
+        app.add_system(compression_step, in_set="control.instruments", name="physiology.compressions")
+        app.add_system(physiology_step, in_set="logic.physiology", name="physiology.step")
+        app.add_system(triage_step, in_set="logic.interaction", name="physiology.triage")
+        app.add_system(news2_step, in_set="logic.interaction", name="physiology.news2")
+        app.add_system(monitor_step, in_set="render.prepare", name="physiology.monitor")
+        app.add_system(
+            monitor_panel_step, in_set="render.prepare", after="physiology.monitor", name="physiology.monitor_panel"
+        )
+        scenario_bindings(app).register(Patient, patient_value, set_patient_value)
+
+
+def population(app: App) -> PatientPopulation:
+    """The App's patient population (ConfigError if the physiology plugin is not added)."""
+    return app.resource(Physiology).population
+
+
+def _register(app: App, ctx: Physiology, patients: list[tuple[int, Patient]]) -> None:
+    """Give new patients a slot (and retire despawned ones). Runs only when the count changes."""
+    pop = ctx.population
+    present = set()
+    new: list[tuple[str, Patient]] = []
+    for entity, patient in patients:
+        name_comp = app.try_get(entity, Name)
+        name = name_comp.value if name_comp is not None else f"patient{entity}"
+        present.add(name)
+        if patient.slot < 0 or patient.slot >= pop.n:
+            new.append((name, patient))
+    for name, slot in pop.slots.items():
+        if name not in present:
+            pop.alive[slot] = False
+    if new:
+        k = len(new)
+        base = {a: np.zeros(k, dtype=getattr(pop, a).dtype) for a in _PER_PATIENT}
+        for i, (name, p) in enumerate(new):
+            p.slot = pop.n + i
+            pop.slots[name] = p.slot
+            base["alive"][i] = True
+            base["rhythm"][i] = RHYTHM_CODE[p.rhythm]
+            for arr, val in (
+                ("hr", p.hr),
+                ("sbp", p.sbp),
+                ("dbp", p.dbp),
+                ("rr", p.rr),
+                ("spo2", p.spo2),
+                ("temp_c", p.temp_c),
+                ("etco2", p.etco2),
+                ("glucose", p.glucose),
+                ("hr_0", p.hr),
+                ("sbp_0", p.sbp),
+                ("dbp_0", p.dbp),
+                ("rr_0", p.rr),
+                ("temp_0", p.temp_c),
+                ("glucose_0", p.glucose),
+                ("fio2", p.fio2),
+                ("weight", p.weight_kg),
+                ("shock_success", p.shock_success),
+                ("rosc_per_min", p.rosc_per_min),
+                ("opioid_sensitivity", p.opioid_sensitivity),
+                ("paco2", p.etco2 + 3.0),
+            ):
+                base[arr][i] = val
+            if RHYTHM_CODE[p.rhythm] >= RHYTHM_CODE["vf"]:
+                for arr in ("hr", "sbp", "dbp", "rr", "etco2"):
+                    base[arr][i] = 0.0
+        base["aa_gradient"] = _aa_gradient(base["fio2"], base["paco2"], base["spo2"])
+        for a in _PER_PATIENT:
+            setattr(pop, a, np.concatenate([getattr(pop, a), base[a]]))
+        for a in _PER_DRUG:
+            setattr(pop, a, np.concatenate([getattr(pop, a), np.zeros((k, len(DRUGS)))]))
+        pop.n += k
+    ctx.registered = len(patients)
+
+
+def _aa_gradient(fio2: np.ndarray, paco2: np.ndarray, spo2: np.ndarray) -> np.ndarray:
+    """A-a gradient that makes the baseline SpO2 come out of the alveolar gas equation."""
+    return np.maximum(0.0, fio2 * 713.0 - paco2 / 0.8 - pao2_for_saturation(np.minimum(spo2, 99.5)))
+
+
+def _slot(app: App, pop: PatientPopulation, name: str) -> int | None:
+    try:
+        return pop.slot_of(name)
+    except KeyError:
+        return None
+
+
+def give_drug(pop: PatientPopulation, slot: int, drug: str, dose: float, unit: str, route: str) -> str | None:
+    """Put a dose into a patient's depot; returns why it was refused, or None."""
+    potency = 1.0
+    if drug in DRUG_ALIASES:
+        drug, potency = DRUG_ALIASES[drug]
+    spec = DRUG_SPECS.get(drug)
+    if spec is None:
+        return f"unknown drug {drug!r}; the model knows: {', '.join(DRUGS)}"
+    factor = UNIT_FACTORS[spec.unit].get(unit.lower())
+    if factor is None:
+        return f"{drug} is dosed in {spec.unit}; {unit!r} does not convert"
+    route = route.lower()
+    if route not in spec.absorption_t_half_s:
+        return f"route {route!r} is not modelled for {drug} (routes: {', '.join(spec.absorption_t_half_s)})"
+    d = DRUG_INDEX[drug]
+    pop.depot[slot, d] += dose * factor * potency * spec.bioavailability[route]
+    pop.depot_ka[slot, d] = LN2 / spec.absorption_t_half_s[route]
+    return None
+
+
+def set_rhythm(app: App, pop: PatientPopulation, slot: int, rhythm: str, name: str) -> None:
+    """Change a patient's rhythm now (scenario control, shock) and report it."""
+    before = RHYTHMS[int(pop.rhythm[slot])]
+    if before == rhythm:
+        return
+    pop.rhythm[slot] = RHYTHM_CODE[rhythm]
+    if rhythm == "rosc":
+        pop.washout[slot] = ROSC_WASHOUT
+    app.send(ev.RhythmChanged(name, before, rhythm))
+
+
+def set_patient_value(app: App, name: str, key: str, value: Any) -> None:
+    """Scenario control: set a rhythm or a new baseline (keys in ``PATIENT_SETTABLE``)."""
+    ctx = app.resource(Physiology)
+    if ctx.registered != len(app.query(Patient)):  # a scenario may act before the first physiology tick
+        _register(app, ctx, app.query(Patient))
+    pop = ctx.population
+    slot = _slot(app, pop, name)
+    if slot is None:
+        raise VrmedError(f"no patient named {name!r}; patients: {', '.join(sorted(pop.slots)) or 'none'}")
+    if key not in PATIENT_SETTABLE:
+        raise VrmedError(f"cannot set {key!r} on a patient; settable: {', '.join(PATIENT_SETTABLE)}")
+    if key == "rhythm":
+        if value not in RHYTHM_CODE:
+            raise VrmedError(f"unknown rhythm {value!r}; rhythms: {', '.join(RHYTHMS)}")
+        set_rhythm(app, pop, slot, str(value), name)
+    elif key == "spo2":
+        pop.aa_gradient[slot] = _aa_gradient(pop.fio2[slot : slot + 1], np.array([40.0]), np.array([float(value)]))[0]
+    elif key == "temp_c":  # a scenario sets the temperature it wants now (fever onset is scripted)
+        pop.temp_0[slot] = pop.temp_c[slot] = float(value)
+    elif key in ("fio2", "shock_success", "rosc_per_min"):
+        getattr(pop, key)[slot] = float(value)
+    else:
+        target = {"hr": "hr_0", "sbp": "sbp_0", "dbp": "dbp_0", "rr": "rr_0", "glucose": "glucose_0"}[key]
+        getattr(pop, target)[slot] = float(value)
+        if key == "glucose":
+            pop.glucose[slot] = float(value)
+
+
+def patient_value(app: App, name: str, var: str) -> Any:
+    """A live value of a patient by entity name (keys in ``PATIENT_VARS``)."""
+    ctx = app.resource(Physiology)
+    if ctx.registered != len(app.query(Patient)):
+        _register(app, ctx, app.query(Patient))
+    slot = _slot(app, ctx.population, name)
+    if slot is None:
+        raise VrmedError(f"no patient named {name!r}")
+    if var not in PATIENT_VARS:
+        raise VrmedError(f"unknown patient variable {var!r}; known: {', '.join(PATIENT_VARS)}")
+    return ctx.population.value(slot, var)
+
+
+def _handle_events(app: App, ctx: Physiology) -> None:
+    """Apply learner actions in the order sent (a few per second: a loop over events, not patients)."""
+    pop = ctx.population
+    rng = app.resource(Rng).generator
+    for e in ctx.inbox.drain():
+        s = _slot(app, pop, e.patient)
+        if isinstance(e, ev.DrugGiven):
+            reason = "no such patient" if s is None else give_drug(pop, s, e.drug, e.dose, e.unit, e.route)
+            if reason is not None:
+                app.send(ev.DrugRejected(e.patient, e.drug, reason))
+            continue
+        if s is None:
+            continue
+        if isinstance(e, ev.CompressionsStarted):
+            pop.cpr[s] = True
+            pop.cpr_quality[s] = cpr_quality(e.rate_per_min, e.depth_cm)
+        elif isinstance(e, ev.CompressionsStopped):
+            pop.cpr[s] = False
+        elif isinstance(e, ev.AirwayPlaced):
+            pop.ventilated[s] = True
+            pop.fio2[s] = 1.0  # bag-valve ventilation with oxygen reservoir
+        elif isinstance(e, ev.OxygenApplied):
+            pop.fio2[s] = min(1.0, max(0.21, e.fio2))
+        elif isinstance(e, ev.ShockDelivered):
+            before = RHYTHMS[int(pop.rhythm[s])]
+            p = shock_conversion_probability(pop, s)
+            converted = bool(p > 0.0 and rng.random() < p)
+            name = e.patient or _name_of(pop, s)
+            app.send(ev.ShockResult(name, before, converted))
+            if converted:
+                set_rhythm(app, pop, s, "rosc", name)
+
+
+def _name_of(pop: PatientPopulation, slot: int) -> str:
+    for name, s in pop.slots.items():
+        if s == slot:
+            return name
+    return ""
+
+
+def physiology_step(app: App) -> None:
+    """One logic tick for every patient: register new ones, apply actions, step the model."""
+    ctx = app.resource(Physiology)
+    patients = app.query(Patient)
+    if len(patients) != ctx.registered:
+        _register(app, ctx, patients)
+    pop = ctx.population
+    _handle_events(app, ctx)
+    if pop.n == 0:
+        return
+    draws = app.resource(Rng).generator.random(pop.n) if pop.rosc_per_min.any() else None
+    before = pop.rhythm.copy()
+    step_population(pop, app.clock.dt, draws)
+    changed = np.flatnonzero((before != pop.rhythm) & pop.alive)
+    for s in changed:  # rare: only patients whose rhythm changed this tick
+        app.send(ev.RhythmChanged(_name_of(pop, int(s)), RHYTHMS[int(before[s])], RHYTHMS[int(pop.rhythm[s])]))

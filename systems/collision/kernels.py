@@ -1,0 +1,674 @@
+"""Numba kernels for tool-versus-tissue collision: broad phase, narrow phases, XPBD contacts.
+
+Pure functions over contiguous float64/int64 arrays, in the style of
+:mod:`vrmed.systems.tissue.kernels`; nothing here allocates per call except the one-off
+load/cut-time helpers at the bottom (plain numpy).
+
+Primitives (the kinematic tool side) are capsules (segment ``a``-``b`` swept by ``radius``;
+a sphere is a capsule with ``a == b``) and oriented boxes (centre, rotation matrix whose
+columns are the box axes, half extents). The tissue side is the boundary triangle surface of
+a :class:`~vrmed.components.tissue.softbody.SoftBody` (faces of tets not shared with another tet,
+wound outwards).
+
+Contacts are XPBD position constraints with zero compliance and Coulomb friction (Müller et
+al. 2020, "Detailed Rigid Body Simulation with Extended Position Based Dynamics", sec. 3.5;
+Macklin et al. 2016 for XPBD): for a contact between a capsule and the triangle point
+``q = sum_i b_i x_i`` with normal ``n`` (from tool to tissue) and penetration ``d``,
+
+    C = d,   grad_{x_i} C = b_i n,   dlam = d / (sum_i b_i^2 n^T W_i n),   dx_i = W_i b_i n dlam
+
+where ``W_i`` is the per-axis inverse mass (0 for pinned/attached axes; the tool is kinematic,
+inverse mass 0). Friction then removes the tangential relative displacement of the substep
+up to ``mu * d`` (static friction when it is below, kinetic otherwise). Velocities get
+``dx / h`` so the correction is exactly as if it had been applied before the soft body's
+``v = (x - x_prev) / h`` (the tissue solve and the contacts share the substep). The force on
+the tool is ``-(dlam_n n + dlam_t t) / h^2`` (XPBD: lambda / h^2 is the constraint force).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_EPS = 1e-14
+
+KIND_CAPSULE = 0
+KIND_BOX = 1
+
+# ----------------------------------------------------------------------------- vector helpers
+
+
+@njit(cache=True, inline="always")
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+@njit(cache=True, inline="always")
+def _add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+@njit(cache=True, inline="always")
+def _mul(a, s):
+    return (a[0] * s, a[1] * s, a[2] * s)
+
+
+@njit(cache=True, inline="always")
+def _dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+@njit(cache=True, inline="always")
+def _cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+@njit(cache=True, inline="always")
+def _row(x, i):
+    return (x[i, 0], x[i, 1], x[i, 2])
+
+
+@njit(cache=True, inline="always")
+def _clamp01(t):
+    return 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+
+
+# ----------------------------------------------------------------------------- closest points
+# (Ericson, "Real-Time Collision Detection", 2005, sections 5.1.5 and 5.1.9)
+
+
+@njit(cache=True)
+def closest_point_triangle(p, a, b, c):
+    """Barycentrics (u, v, w) of the point of triangle abc closest to p (q = u a + v b + w c)."""
+    ab = _sub(b, a)
+    ac = _sub(c, a)
+    ap = _sub(p, a)
+    d1 = _dot(ab, ap)
+    d2 = _dot(ac, ap)
+    if d1 <= 0.0 and d2 <= 0.0:
+        return 1.0, 0.0, 0.0
+    bp = _sub(p, b)
+    d3 = _dot(ab, bp)
+    d4 = _dot(ac, bp)
+    if d3 >= 0.0 and d4 <= d3:
+        return 0.0, 1.0, 0.0
+    vc = d1 * d4 - d3 * d2
+    if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
+        v = d1 / (d1 - d3)
+        return 1.0 - v, v, 0.0
+    cp = _sub(p, c)
+    d5 = _dot(ab, cp)
+    d6 = _dot(ac, cp)
+    if d6 >= 0.0 and d5 <= d6:
+        return 0.0, 0.0, 1.0
+    vb = d5 * d2 - d1 * d6
+    if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
+        w = d2 / (d2 - d6)
+        return 1.0 - w, 0.0, w
+    va = d3 * d6 - d5 * d4
+    if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
+        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        return 0.0, 1.0 - w, w
+    den = va + vb + vc
+    if abs(den) < _EPS:  # degenerate (collapsed) triangle: fall back to vertex a
+        return 1.0, 0.0, 0.0
+    v = vb / den
+    w = vc / den
+    return 1.0 - v - w, v, w
+
+
+@njit(cache=True)
+def closest_params_segments(p1, q1, p2, q2):
+    """Parameters (s, t) in [0, 1] of the closest points p1 + s (q1 - p1) and p2 + t (q2 - p2)."""
+    d1 = _sub(q1, p1)
+    d2 = _sub(q2, p2)
+    r = _sub(p1, p2)
+    a = _dot(d1, d1)
+    e = _dot(d2, d2)
+    f = _dot(d2, r)
+    if a <= _EPS and e <= _EPS:
+        return 0.0, 0.0
+    if a <= _EPS:
+        return 0.0, _clamp01(f / e)
+    c = _dot(d1, r)
+    if e <= _EPS:
+        return _clamp01(-c / a), 0.0
+    b = _dot(d1, d2)
+    den = a * e - b * b
+    s = _clamp01((b * f - c * e) / den) if den > _EPS else 0.0
+    t = (b * s + f) / e
+    if t < 0.0:
+        t = 0.0
+        s = _clamp01(-c / a)
+    elif t > 1.0:
+        t = 1.0
+        s = _clamp01((b - c) / a)
+    return s, t
+
+
+@njit(cache=True)
+def segment_triangle(a, b, x0, x1, x2):
+    """Closest points of segment ab and triangle x0x1x2: (s, u, v, w, dist2).
+
+    The segment point is a + s (b - a); the triangle point u x0 + v x1 + w x2. If the
+    segment crosses the triangle the distance is 0 at the crossing.
+    """
+    e1 = _sub(x1, x0)
+    e2 = _sub(x2, x0)
+    d = _sub(b, a)
+    # segment-triangle intersection (Moller-Trumbore on the segment)
+    pv = _cross(d, e2)
+    det = _dot(e1, pv)
+    if abs(det) > _EPS:
+        inv = 1.0 / det
+        tv = _sub(a, x0)
+        uu = _dot(tv, pv) * inv
+        if 0.0 <= uu <= 1.0:
+            qv = _cross(tv, e1)
+            vv = _dot(d, qv) * inv
+            if vv >= 0.0 and uu + vv <= 1.0:
+                s = _dot(e2, qv) * inv
+                if 0.0 <= s <= 1.0:
+                    return s, 1.0 - uu - vv, uu, vv, 0.0
+    best_s, bu, bv, bw, best = 0.0, 1.0, 0.0, 0.0, 1e300
+    # the two segment ends against the triangle
+    for k in range(2):
+        sk = float(k)
+        p = _add(a, _mul(d, sk))
+        u, v, w = closest_point_triangle(p, x0, x1, x2)
+        q = _add(_add(_mul(x0, u), _mul(x1, v)), _mul(x2, w))
+        r = _sub(p, q)
+        d2 = _dot(r, r)
+        if d2 < best:
+            best_s, bu, bv, bw, best = sk, u, v, w, d2
+    # the segment against the three edges
+    for k in range(3):
+        if k == 0:
+            ea, eb = x0, x1
+        elif k == 1:
+            ea, eb = x1, x2
+        else:
+            ea, eb = x2, x0
+        s, t = closest_params_segments(a, b, ea, eb)
+        p = _add(a, _mul(d, s))
+        q = _add(ea, _mul(_sub(eb, ea), t))
+        r = _sub(p, q)
+        d2 = _dot(r, r)
+        if d2 < best:
+            best = d2
+            best_s = s
+            if k == 0:
+                bu, bv, bw = 1.0 - t, t, 0.0
+            elif k == 1:
+                bu, bv, bw = 0.0, 1.0 - t, t
+            else:
+                bu, bv, bw = t, 0.0, 1.0 - t
+    return best_s, bu, bv, bw, best
+
+
+@njit(cache=True)
+def segment_distance(a0, b0, a1, b1):
+    """Distance between segments a0-b0 and a1-b1 (tool-versus-tool proximity)."""
+    s, t = closest_params_segments(a0, b0, a1, b1)
+    p = _add(a0, _mul(_sub(b0, a0), s))
+    q = _add(a1, _mul(_sub(b1, a1), t))
+    r = _sub(p, q)
+    return np.sqrt(_dot(r, r))
+
+
+# ----------------------------------------------------------------------------- broad phase
+
+
+@njit(cache=True)
+def primitive_bounds(kind, seg_a, seg_b, seg_a0, seg_b0, radius, box_c, box_c0, box_R, box_half, n_prims, pad, lo, hi):
+    """AABBs of the first ``n_prims`` primitives over the substep (both the substep's start
+    pose ``*0`` and its end pose), inflated by ``radius + pad`` (capsules) or ``pad`` (boxes)."""
+    for p in range(n_prims):
+        if kind[p] == KIND_CAPSULE:
+            r = radius[p] + pad
+            for c in range(3):
+                m = min(seg_a[p, c], seg_b[p, c], seg_a0[p, c], seg_b0[p, c])
+                M = max(seg_a[p, c], seg_b[p, c], seg_a0[p, c], seg_b0[p, c])
+                lo[p, c] = m - r
+                hi[p, c] = M + r
+        else:
+            for c in range(3):
+                ext = (
+                    abs(box_R[p, c, 0]) * box_half[p, 0]
+                    + abs(box_R[p, c, 1]) * box_half[p, 1]
+                    + abs(box_R[p, c, 2]) * box_half[p, 2]
+                )
+                lo[p, c] = min(box_c[p, c], box_c0[p, c]) - ext - pad
+                hi[p, c] = max(box_c[p, c], box_c0[p, c]) + ext + pad
+
+
+@njit(cache=True)
+def broad_phase(
+    x,
+    surf_verts,
+    vf_ptr,
+    vf_idx,
+    vert_reach,
+    kind,
+    seg_a,
+    seg_b,
+    seg_a0,
+    seg_b0,
+    radius,
+    box_c,
+    box_R,
+    box_half,
+    lo,
+    hi,
+    n_prims,
+    cand,
+    stamp,
+    counter,
+    out_prim,
+    out_face,
+    max_out,
+):
+    """Candidate (primitive, face) pairs whose AABBs overlap; returns their count.
+
+    Every surface vertex is tested against the union of the primitives' boxes (``lo``/``hi``,
+    inflated by the largest reach), then the few inside against each primitive's box and its
+    exact distance to the primitive (capsule segment at the end of the substep, or box): a
+    vertex within ``radius + vert_reach[k]`` plus the substep's motion of the primitive makes
+    the faces around it candidates (deduplicated per primitive with ``stamp``/``counter``, so
+    nothing is cleared per call). Any point of a triangle lies within its longest edge of each
+    of its vertices, so a per-vertex reach of margin + (stretched) longest incident rest edge
+    never misses a triangle the primitive touches, while small triangles get a tight test.
+    A deforming surface needs no rebuild or refit: this O(surface vertices) sweep costs less
+    than rebuilding a grid over them. Pairs beyond ``max_out`` are dropped (the count
+    returned is then ``max_out``).
+    """
+    if n_prims == 0:
+        return 0
+    ulo0, ulo1, ulo2 = lo[0, 0], lo[0, 1], lo[0, 2]
+    uhi0, uhi1, uhi2 = hi[0, 0], hi[0, 1], hi[0, 2]
+    for p in range(1, n_prims):
+        ulo0 = min(ulo0, lo[p, 0])
+        ulo1 = min(ulo1, lo[p, 1])
+        ulo2 = min(ulo2, lo[p, 2])
+        uhi0 = max(uhi0, hi[p, 0])
+        uhi1 = max(uhi1, hi[p, 1])
+        uhi2 = max(uhi2, hi[p, 2])
+    nc = 0
+    for k in range(surf_verts.shape[0]):
+        i = surf_verts[k]
+        x0 = x[i, 0]
+        x1 = x[i, 1]
+        x2 = x[i, 2]
+        if x0 < ulo0 or x0 > uhi0 or x1 < ulo1 or x1 > uhi1 or x2 < ulo2 or x2 > uhi2:
+            continue
+        cand[nc] = i
+        nc += 1
+    n = 0
+    for p in range(n_prims):
+        counter[0] += 1
+        sv = counter[0]
+        capsule = kind[p] == KIND_CAPSULE
+        a = _row(seg_a, p)
+        b = _row(seg_b, p)
+        ab = _sub(b, a)
+        abab = _dot(ab, ab)
+        da = _sub(a, _row(seg_a0, p))
+        db = _sub(b, _row(seg_b0, p))
+        motion = radius[p] + np.sqrt(max(_dot(da, da), _dot(db, db)))
+        for k in range(nc):
+            i = cand[k]
+            if (
+                x[i, 0] < lo[p, 0]
+                or x[i, 0] > hi[p, 0]
+                or x[i, 1] < lo[p, 1]
+                or x[i, 1] > hi[p, 1]
+                or x[i, 2] < lo[p, 2]
+                or x[i, 2] > hi[p, 2]
+            ):
+                continue
+            reach = vert_reach[i] + motion
+            xi = _row(x, i)
+            if capsule:
+                s = _clamp01(_dot(_sub(xi, a), ab) / abab) if abab > _EPS else 0.0
+                r_ = _sub(xi, _add(a, _mul(ab, s)))
+                d2 = _dot(r_, r_)
+            else:
+                rel = _sub(xi, _row(box_c, p))
+                d2 = 0.0
+                for ax in range(3):
+                    u = rel[0] * box_R[p, 0, ax] + rel[1] * box_R[p, 1, ax] + rel[2] * box_R[p, 2, ax]
+                    e = abs(u) - box_half[p, ax]
+                    if e > 0.0:
+                        d2 += e * e
+            if d2 > reach * reach:
+                continue
+            for j in range(vf_ptr[i], vf_ptr[i + 1]):
+                f = vf_idx[j]
+                if stamp[f] != sv:
+                    stamp[f] = sv
+                    if n < max_out:
+                        out_prim[n] = p
+                        out_face[n] = f
+                        n += 1
+    return n
+
+
+# ----------------------------------------------------------------------------- contact solve
+
+
+@njit(cache=True)
+def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h):
+    """Project one contact onto triangle (i0, i1, i2) at barycentrics (bu, bv, bw) along n by
+    depth, then Coulomb friction; returns (lam_n, lam_t, t) (t the friction direction)."""
+    wn = 0.0
+    for k in range(3):
+        i = i0 if k == 0 else (i1 if k == 1 else i2)
+        b = bu if k == 0 else (bv if k == 1 else bw)
+        wn += b * b * (w[i, 0] * n[0] * n[0] + w[i, 1] * n[1] * n[1] + w[i, 2] * n[2] * n[2])
+    if not (wn > _EPS * _EPS):
+        return 0.0, 0.0, (0.0, 0.0, 0.0)
+    lam = depth / wn
+    for k in range(3):
+        i = i0 if k == 0 else (i1 if k == 1 else i2)
+        b = bu if k == 0 else (bv if k == 1 else bw)
+        for r in range(3):
+            dx = w[i, r] * b * n[r] * lam
+            x[i, r] += dx
+            v[i, r] += dx * inv_h
+    if mu <= 0.0:
+        return lam, 0.0, (0.0, 0.0, 0.0)
+    # relative tangential displacement over the substep (tissue point minus tool point)
+    dq0 = bu * (x[i0, 0] - x_prev[i0, 0]) + bv * (x[i1, 0] - x_prev[i1, 0]) + bw * (x[i2, 0] - x_prev[i2, 0])
+    dq1 = bu * (x[i0, 1] - x_prev[i0, 1]) + bv * (x[i1, 1] - x_prev[i1, 1]) + bw * (x[i2, 1] - x_prev[i2, 1])
+    dq2 = bu * (x[i0, 2] - x_prev[i0, 2]) + bv * (x[i1, 2] - x_prev[i1, 2]) + bw * (x[i2, 2] - x_prev[i2, 2])
+    rel = (dq0 - tool_disp[0], dq1 - tool_disp[1], dq2 - tool_disp[2])
+    rn = _dot(rel, n)
+    tan = _sub(rel, _mul(n, rn))
+    tl = np.sqrt(_dot(tan, tan))
+    if tl < 1e-15:
+        return lam, 0.0, (0.0, 0.0, 0.0)
+    t = _mul(tan, -1.0 / tl)  # the friction correction opposes the sliding
+    corr = min(tl, mu * depth)  # static friction removes all of it, kinetic up to mu * d
+    wt = 0.0
+    for k in range(3):
+        i = i0 if k == 0 else (i1 if k == 1 else i2)
+        b = bu if k == 0 else (bv if k == 1 else bw)
+        wt += b * b * (w[i, 0] * t[0] * t[0] + w[i, 1] * t[1] * t[1] + w[i, 2] * t[2] * t[2])
+    if not (wt > _EPS * _EPS):
+        return lam, 0.0, t
+    lt = corr / wt
+    for k in range(3):
+        i = i0 if k == 0 else (i1 if k == 1 else i2)
+        b = bu if k == 0 else (bv if k == 1 else bw)
+        for r in range(3):
+            dx = w[i, r] * b * t[r] * lt
+            x[i, r] += dx
+            v[i, r] += dx * inv_h
+    return lam, lt, t
+
+
+@njit(cache=True)
+def solve_contacts(
+    x,
+    v,
+    x_prev,
+    w,
+    faces,
+    face_normal_sign,
+    n_pairs,
+    pair_prim,
+    pair_face,
+    kind,
+    seg_a,
+    seg_b,
+    seg_a0,
+    seg_b0,
+    radius,
+    box_c,
+    box_c0,
+    box_R,
+    box_half,
+    friction,
+    h,
+    force,
+    count,
+    max_depth,
+):
+    """Narrow phase and XPBD contact projection for the candidate pairs (Gauss-Seidel order).
+
+    Capsules against triangles use the closest points of segment and triangle: the normal
+    points from the segment point to the triangle point, or along the face's inward normal
+    when the segment point is behind the face (inside the tissue, at most one radius deep;
+    deeper points are taken to belong to a farther part of the surface). Boxes push each
+    face vertex found inside the box out through the nearest box face. ``force`` (P, 3) gets
+    the force on each primitive (N, tissue on tool), ``count`` the contacts, ``max_depth``
+    the deepest penetration found before projection (m). ``face_normal_sign`` is +1 when the
+    faces are wound outwards.
+    """
+    inv_h = 1.0 / h
+    inv_h2 = inv_h * inv_h
+    for k in range(n_pairs):
+        p = pair_prim[k]
+        f = pair_face[k]
+        i0 = faces[f, 0]
+        i1 = faces[f, 1]
+        i2 = faces[f, 2]
+        x0 = _row(x, i0)
+        x1 = _row(x, i1)
+        x2 = _row(x, i2)
+        mu = friction[p]
+        if kind[p] == KIND_CAPSULE:
+            a = _row(seg_a, p)
+            b = _row(seg_b, p)
+            s, bu, bv, bw, d2 = segment_triangle(a, b, x0, x1, x2)
+            r = radius[p]
+            if d2 >= r * r:
+                continue
+            ps = _add(a, _mul(_sub(b, a), s))
+            q = _add(_add(_mul(x0, bu), _mul(x1, bv)), _mul(x2, bw))
+            nf = _cross(_sub(x1, x0), _sub(x2, x0))
+            nfl = np.sqrt(_dot(nf, nf))
+            if nfl < _EPS:
+                continue
+            nf = _mul(nf, face_normal_sign / nfl)  # outward unit normal
+            dvec = _sub(q, ps)
+            dist = np.sqrt(d2)
+            if _dot(dvec, nf) <= 0.0 or dist < 1e-9:
+                # tool point outside the face (or on it): push the tissue away from the tool
+                if dist > 1e-9:
+                    n = _mul(dvec, 1.0 / dist)
+                else:
+                    n = _mul(nf, -1.0)
+                depth = r - dist
+            else:
+                # tool point behind the face (inside the tissue): push the face past it
+                n = _mul(nf, -1.0)
+                depth = r + dist
+            pa0 = _row(seg_a0, p)
+            pb0 = _row(seg_b0, p)
+            ps0 = _add(pa0, _mul(_sub(pb0, pa0), s))
+            tool_disp = _sub(ps, ps0)
+            if depth > max_depth[p]:
+                max_depth[p] = depth
+            lam, lt, t = _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h)
+            if lam != 0.0:
+                count[p] += 1
+                for c in range(3):
+                    force[p, c] -= (lam * n[c] + lt * t[c]) * inv_h2
+        else:
+            c0 = _row(box_c, p)
+            cprev = _row(box_c0, p)
+            tool_disp = _sub(c0, cprev)
+            for k3 in range(3):
+                i = i0 if k3 == 0 else (i1 if k3 == 1 else i2)
+                rel = _sub(_row(x, i), c0)
+                best = 1e300
+                axis = 0
+                sgn = 1.0
+                inside = True
+                for ax in range(3):
+                    u = rel[0] * box_R[p, 0, ax] + rel[1] * box_R[p, 1, ax] + rel[2] * box_R[p, 2, ax]
+                    pen = box_half[p, ax] - abs(u)
+                    if pen <= 0.0:
+                        inside = False
+                        break
+                    if pen < best:
+                        best = pen
+                        axis = ax
+                        sgn = 1.0 if u >= 0.0 else -1.0
+                if not inside:
+                    continue
+                n = (box_R[p, 0, axis] * sgn, box_R[p, 1, axis] * sgn, box_R[p, 2, axis] * sgn)
+                if best > max_depth[p]:
+                    max_depth[p] = best
+                lam, lt, t = _push_triangle(x, v, x_prev, w, i, i, i, 1.0, 0.0, 0.0, n, best, tool_disp, mu, inv_h)
+                if lam != 0.0:
+                    count[p] += 1
+                    for c in range(3):
+                        force[p, c] -= (lam * n[c] + lt * t[c]) * inv_h2
+
+
+# ----------------------------------------------------------------------------- ray casts
+
+
+@njit(cache=True)
+def raycast_triangles(x, faces, origin, direction, t_max):
+    """Nearest hit of the ray origin + t direction (0 <= t <= t_max) with the triangles
+    (Moller & Trumbore 1997, both sides): returns (t, face, u, v) or (inf, -1, 0, 0)."""
+    best_t = np.inf
+    best_f = -1
+    bu = 0.0
+    bv = 0.0
+    o = (origin[0], origin[1], origin[2])
+    d = (direction[0], direction[1], direction[2])
+    for f in range(faces.shape[0]):
+        a = _row(x, faces[f, 0])
+        e1 = _sub(_row(x, faces[f, 1]), a)
+        e2 = _sub(_row(x, faces[f, 2]), a)
+        pv = _cross(d, e2)
+        det = _dot(e1, pv)
+        if abs(det) < 1e-18:
+            continue
+        inv = 1.0 / det
+        tv = _sub(o, a)
+        u = _dot(tv, pv) * inv
+        if u < 0.0 or u > 1.0:
+            continue
+        qv = _cross(tv, e1)
+        vv = _dot(d, qv) * inv
+        if vv < 0.0 or u + vv > 1.0:
+            continue
+        t = _dot(e2, qv) * inv
+        if 0.0 <= t <= t_max and t < best_t:
+            best_t, best_f, bu, bv = t, f, u, vv
+    return best_t, best_f, bu, bv
+
+
+@njit(cache=True)
+def nodal_elastic_forces(x, tets, Q, volume, mu, lam, gamma, tet_list, out):
+    """Add the elastic forces -dE/dx of the tets in ``tet_list`` to ``out`` (n, 3), N.
+
+    E = V psi(F) with the stable Neo-Hookean psi of the solver (first Piola-Kirchhoff
+    P = mu F + lam (J - gamma) cof F); the force on vertex k = 1..3 is -V (P Q^T)[:, k-1]
+    and vertex 0 gets minus their sum.
+    """
+    F = np.empty(9)
+    cof = np.empty(9)
+    for m in range(tet_list.shape[0]):
+        t = tet_list[m]
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        for r in range(3):
+            for c in range(3):
+                F[3 * r + c] = (
+                    (x[i1, r] - x[i0, r]) * Q[t, 0, c]
+                    + (x[i2, r] - x[i0, r]) * Q[t, 1, c]
+                    + (x[i3, r] - x[i0, r]) * Q[t, 2, c]
+                )
+        cof[0] = F[4] * F[8] - F[7] * F[5]
+        cof[1] = F[5] * F[6] - F[8] * F[3]
+        cof[2] = F[3] * F[7] - F[6] * F[4]
+        cof[3] = F[7] * F[2] - F[1] * F[8]
+        cof[4] = F[8] * F[0] - F[2] * F[6]
+        cof[5] = F[6] * F[1] - F[0] * F[7]
+        cof[6] = F[1] * F[5] - F[4] * F[2]
+        cof[7] = F[2] * F[3] - F[5] * F[0]
+        cof[8] = F[0] * F[4] - F[3] * F[1]
+        J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
+        s = lam * (J - gamma)
+        for r in range(3):
+            tot = 0.0
+            for k in range(3):
+                g = 0.0
+                for c in range(3):
+                    g += (mu * F[3 * r + c] + s * cof[3 * r + c]) * Q[t, k, c]
+                fk = -volume[t] * g
+                tot += fk
+                idx = i1 if k == 0 else (i2 if k == 1 else i3)
+                out[idx, r] += fk
+            out[i0, r] -= tot
+
+
+# ----------------------------------------------------------------------------- load/cut time
+
+
+def boundary_faces(points: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of tets not shared with another tet, wound so their normal points out of the
+    tet (``faces`` (F, 3) int64), and the index of the tet each belongs to (``face_tet``)."""
+    tets = np.asarray(tets, dtype=np.int64)
+    local = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
+    opposite = np.array([0, 1, 2, 3])
+    tri = tets[:, local].reshape(-1, 3)
+    key = np.sort(tri, axis=1)
+    _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    single = counts[inv.ravel()] == 1
+    tri = tri[single]
+    face_tet = np.repeat(np.arange(len(tets)), 4)[single]
+    opp = tets[face_tet, np.tile(opposite, len(tets))[single]]
+    a, b, c = points[tri[:, 0]], points[tri[:, 1]], points[tri[:, 2]]
+    nrm = np.cross(b - a, c - a)
+    inward = np.einsum("ij,ij->i", nrm, points[opp] - a) > 0
+    tri[inward] = tri[inward][:, [0, 2, 1]]
+    return np.ascontiguousarray(tri, dtype=np.int64), np.ascontiguousarray(face_tet, dtype=np.int64)
+
+
+def vertex_faces(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The surface's vertices and a vertex -> faces CSR map (``ptr`` (n+1,), ``idx``)."""
+    flat = faces.ravel()
+    order = np.argsort(flat, kind="stable")
+    counts = np.bincount(flat, minlength=n_vertices)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    idx = (order // 3).astype(np.int64)
+    verts = np.flatnonzero(counts).astype(np.int64)
+    return verts, ptr, idx
+
+
+@njit(cache=True)
+def interpolate_prims(
+    a_start, a_end, b_start, b_end, c_start, c_end, f0, f1, seg_a0, seg_b0, seg_a, seg_b, box_c0, box_c, n
+):
+    """Primitive poses at the start (fraction ``f0`` of the frame) and end (``f1``) of a substep,
+    moving linearly from the frame's start to its end pose; one call, no allocation."""
+    for p in range(n):
+        for c in range(3):
+            seg_a0[p, c] = a_start[p, c] + f0 * (a_end[p, c] - a_start[p, c])
+            seg_b0[p, c] = b_start[p, c] + f0 * (b_end[p, c] - b_start[p, c])
+            seg_a[p, c] = a_start[p, c] + f1 * (a_end[p, c] - a_start[p, c])
+            seg_b[p, c] = b_start[p, c] + f1 * (b_end[p, c] - b_start[p, c])
+            box_c0[p, c] = c_start[p, c] + f0 * (c_end[p, c] - c_start[p, c])
+            box_c[p, c] = c_start[p, c] + f1 * (c_end[p, c] - c_start[p, c])
+
+
+@njit(cache=True)
+def faces_near_segment(x, faces, a, b, reach, out):
+    """Mark in ``out`` (bool, per face) the triangles within ``reach`` of segment a-b; returns
+    how many (a grasp closing on a coarse surface holds the triangles it touches)."""
+    pa = (a[0], a[1], a[2])
+    pb = (b[0], b[1], b[2])
+    n = 0
+    r2 = reach * reach
+    for f in range(faces.shape[0]):
+        _s, _u, _v, _w, d2 = segment_triangle(pa, pb, _row(x, faces[f, 0]), _row(x, faces[f, 1]), _row(x, faces[f, 2]))
+        out[f] = d2 <= r2
+        if out[f]:
+            n += 1
+    return n

@@ -1,0 +1,527 @@
+"""Collision between kinematic tools and deforming tissue, solved inside the XPBD substep.
+
+Design (one physics tick = one soft-body substep at the default settings):
+
+* ``collision.detect`` (``physics.collision``, before the tissue solve): moves every kinematic
+  primitive (Collider shapes, instrument shafts and jaws) to its pose at the end of the tick
+  (tools move linearly over a display frame, like SoftBody attachments) and runs the broad
+  phase of each SoftBody's boundary surface against the primitives' swept, inflated boxes.
+* ``softbody.solve`` predicts and projects the tets (unchanged).
+* ``collision.resolve`` (``physics.solve``, after ``softbody.solve``): narrow phase on the
+  candidate pairs with the solved positions and XPBD contact projection with friction
+  (Müller et al. 2020, "Detailed Rigid Body Simulation with Extended Position Based
+  Dynamics"); velocities get ``dx / h``, which is exactly what projecting the contacts before
+  the solver's ``v = (x - x_prev) / h`` would have given. Kernels stay pure (no hook inside
+  :func:`vrmed.systems.tissue.solver.step_softbody`), and the force each primitive receives is
+  ``lambda / h^2``.
+
+Boundary surfaces are computed once per body (and again after a cut replaces the body's
+arrays); per-tick work allocates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vrmed.components.collision.collider import Collider, CollisionError
+from vrmed.components.scene.core import Transform
+from vrmed.components.tissue.softbody import SoftBody
+from vrmed.geometry import quat_matrix
+from vrmed.systems.collision import kernels as CK
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vrmed.app import App
+
+#: Most kinematic primitives in one scene (instrument = shaft + 2 jaws).
+MAX_PRIMS = 64
+
+
+@dataclass
+class CollisionSettings:
+    """Collision resource: ``margin`` (m) added to the broad-phase reach for tissue motion
+    within a tick (2 mm: tissue up to ~1.8 m/s at 900 Hz), ``max_pairs`` candidate
+    (primitive, triangle) pairs per body and tick, ``edge_stretch`` how far beyond its rest
+    length a surface edge may stretch before the broad phase can miss a triangle (each
+    vertex's reach is the margin plus its longest incident rest edge times this)."""
+
+    margin: float = 0.002
+    max_pairs: int = 16384
+    edge_stretch: float = 1.5
+
+
+@dataclass(eq=False)
+class TissueSurface:
+    """The boundary triangle surface of one SoftBody and its preallocated contact buffers.
+
+    ``faces`` (F, 3) are wound outwards and index ``body.x``; ``face_tet`` the stored tet each
+    face belongs to; ``verts`` the surface vertices with the vertex -> faces map
+    ``vf_ptr``/``vf_idx``; ``max_edge`` the longest rest edge (m) and ``vert_edge`` the longest
+    rest edge of the faces around each vertex (the broad phase's per-vertex reach).
+    """
+
+    tets_ref: np.ndarray
+    faces: np.ndarray
+    face_tet: np.ndarray
+    verts: np.ndarray
+    vf_ptr: np.ndarray
+    vf_idx: np.ndarray
+    max_edge: float
+    stamp: np.ndarray
+    counter: np.ndarray
+    cand: np.ndarray
+    pair_prim: np.ndarray
+    pair_face: np.ndarray
+    vert_edge: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    vert_reach: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reach_for: tuple[float, float] = (-1.0, -1.0)
+    n_pairs: int = 0
+    force: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PRIMS, 3)))
+    count: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS, dtype=np.int64))
+    depth: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS))
+
+    @classmethod
+    def build(cls, body: SoftBody, max_pairs: int) -> TissueSurface:
+        """Extract the boundary of ``body`` (rest winding) and allocate its buffers."""
+        faces, face_tet = CK.boundary_faces(body.rest_points, body.tets)
+        verts, ptr, idx = CK.vertex_faces(faces, body.n_vertices)
+        p = body.rest_points
+        edges = np.concatenate(
+            [p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 1]], p[faces[:, 0]] - p[faces[:, 2]]]
+        )
+        length = np.sqrt(np.einsum("ij,ij->i", edges, edges)).reshape(3, -1).max(axis=0)  # per face
+        vert_edge = np.zeros(body.n_vertices)
+        for k in range(3):
+            np.maximum.at(vert_edge, faces[:, k], length)
+        max_edge = float(length.max()) if len(faces) else 0.0
+        return cls(
+            tets_ref=body.tets,
+            faces=faces,
+            face_tet=face_tet,
+            verts=verts,
+            vf_ptr=ptr,
+            vf_idx=idx,
+            max_edge=max_edge,
+            vert_edge=vert_edge,
+            vert_reach=np.zeros(body.n_vertices),
+            stamp=np.zeros(len(faces), dtype=np.int64),
+            counter=np.zeros(1, dtype=np.int64),
+            cand=np.zeros(max(len(verts), 1), dtype=np.int64),
+            pair_prim=np.zeros(max_pairs, dtype=np.int64),
+            pair_face=np.zeros(max_pairs, dtype=np.int64),
+        )
+
+    def set_reach(self, margin: float, edge_stretch: float) -> None:
+        """Per-vertex broad-phase reach: ``margin`` + ``edge_stretch`` x longest incident rest edge
+        of a surface face (any point of a face lies within its longest edge of its vertices)."""
+        self.vert_reach[:] = margin + edge_stretch * self.vert_edge
+        self.reach_for = (margin, edge_stretch)
+
+    @property
+    def n_faces(self) -> int:
+        """Number of boundary triangles."""
+        return int(self.faces.shape[0])
+
+
+@dataclass(frozen=True)
+class RayHit:
+    """The nearest thing a ray hit: ``entity``, ``kind`` (``tissue`` or ``tool``), world
+    ``point``, ``distance`` along the ray (m) and ``index`` (boundary face for tissue,
+    primitive slot for tools)."""
+
+    entity: int
+    kind: str
+    point: tuple[float, float, float]
+    distance: float
+    index: int
+
+
+class CollisionWorld:
+    """Collision resource: the kinematic primitives of this frame (flat arrays of at most
+    :data:`MAX_PRIMS`), the tissue surfaces, and per-owner contact results of the last tick.
+
+    Tools register their shapes each display frame with :meth:`set_capsule` / :meth:`set_box`
+    (keyed by owner entity and part number); the collision system interpolates each from its
+    previous pose to the new one over the frame's physics ticks.
+    """
+
+    def __init__(self, settings: CollisionSettings | None = None) -> None:
+        self.settings = settings or CollisionSettings()
+        P = MAX_PRIMS
+        self.n_prims = 0
+        self.kind = np.zeros(P, dtype=np.int64)
+        self.radius = np.zeros(P)
+        self.friction = np.zeros(P)
+        self.owner = np.full(P, -1, dtype=np.int64)
+        self.part = np.zeros(P, dtype=np.int64)
+        z3 = lambda: np.zeros((P, 3))  # noqa: E731
+        self.a_start, self.b_start, self.a_end, self.b_end = z3(), z3(), z3(), z3()
+        self.seg_a, self.seg_b, self.seg_a0, self.seg_b0 = z3(), z3(), z3(), z3()
+        self.c_start, self.c_end, self.box_c, self.box_c0 = z3(), z3(), z3(), z3()
+        self.box_R = np.tile(np.eye(3), (P, 1, 1))
+        self.box_half = np.ones((P, 3))
+        self.lo, self.hi = z3(), z3()
+        self.surfaces: dict[int, TissueSurface] = {}
+        self._pending: dict[tuple[int, int], tuple[Any, ...]] = {}
+        self._last_end: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
+        self._frame = -1
+        #: force (N) on each owner's primitives from all tissue, summed, last tick
+        self.owner_force: dict[int, np.ndarray] = {}
+        #: soft-body entities each owner touched in the last tick
+        self.owner_contacts: dict[int, set[int]] = {}
+        #: deepest penetration (m) any primitive of each owner met in the last tick
+        self.owner_depth: dict[int, float] = {}
+
+    # -- shapes -----------------------------------------------------------------------------
+    def set_capsule(self, owner: int, part: int, a: np.ndarray, b: np.ndarray, radius: float, friction: float) -> None:
+        """Place a capsule (a sphere if ``a == b``) for the end of this display frame."""
+        self._pending[(owner, part)] = (
+            CK.KIND_CAPSULE,
+            np.array(a, float),
+            np.array(b, float),
+            float(radius),
+            float(friction),
+        )
+
+    def set_box(
+        self, owner: int, part: int, center: np.ndarray, rotation: np.ndarray, half_extents: np.ndarray, friction: float
+    ) -> None:
+        """Place an oriented box (rotation columns = box axes) for the end of this frame."""
+        self._pending[(owner, part)] = (
+            CK.KIND_BOX,
+            np.array(center, float),
+            np.array(rotation, float),
+            np.array(half_extents, float),
+            float(friction),
+        )
+
+    def _pack(self) -> None:
+        """Turn this frame's shapes into the flat arrays (start pose = last frame's end)."""
+        if len(self._pending) > MAX_PRIMS:
+            raise CollisionError(
+                f"{len(self._pending)} collision shapes in the scene; at most {MAX_PRIMS} "
+                "are supported (merge colliders or raise collision.MAX_PRIMS)"
+            )
+        last = self._last_end
+        self._last_end = {}
+        for p, (key, data) in enumerate(sorted(self._pending.items())):
+            self.owner[p], self.part[p] = key
+            kind = data[0]
+            self.kind[p] = kind
+            self.friction[p] = data[4]
+            prev = last.get(key)
+            if kind == CK.KIND_CAPSULE:
+                a, b = data[1], data[2]
+                self.radius[p] = data[3]
+                self.a_end[p], self.b_end[p] = a, b
+                if prev is not None and len(prev) == 2:
+                    self.a_start[p], self.b_start[p] = prev
+                else:
+                    self.a_start[p], self.b_start[p] = a, b
+                self._last_end[key] = (a, b)
+            else:
+                c = data[1]
+                self.box_R[p] = data[2]
+                self.box_half[p] = data[3]
+                self.radius[p] = 0.0
+                self.c_end[p] = c
+                self.c_start[p] = prev[0] if prev is not None and len(prev) == 1 else c
+                self._last_end[key] = (c,)
+        self.n_prims = len(self._pending)
+        self._pending = {}
+
+    def _interpolate(self, f0: float, f1: float) -> None:
+        CK.interpolate_prims(
+            self.a_start,
+            self.a_end,
+            self.b_start,
+            self.b_end,
+            self.c_start,
+            self.c_end,
+            f0,
+            f1,
+            self.seg_a0,
+            self.seg_b0,
+            self.seg_a,
+            self.seg_b,
+            self.box_c0,
+            self.box_c,
+            self.n_prims,
+        )
+
+    # -- surfaces ---------------------------------------------------------------------------
+    def surface(self, entity: int, body: SoftBody) -> TissueSurface:
+        """The boundary surface of ``body`` (built on first use and after a cut)."""
+        surf = self.surfaces.get(entity)
+        if surf is None or surf.tets_ref is not body.tets:
+            surf = self.surfaces[entity] = TissueSurface.build(body, self.settings.max_pairs)
+        return surf
+
+    # -- per tick ---------------------------------------------------------------------------
+    def detect(self, body: SoftBody, surf: TissueSurface) -> int:
+        """Broad phase of one body against the current primitives; returns the pair count."""
+        n = self.n_prims
+        if surf.reach_for != (self.settings.margin, self.settings.edge_stretch):
+            surf.set_reach(self.settings.margin, self.settings.edge_stretch)
+        pad = self.settings.margin + self.settings.edge_stretch * surf.max_edge
+        CK.primitive_bounds(
+            self.kind,
+            self.seg_a,
+            self.seg_b,
+            self.seg_a0,
+            self.seg_b0,
+            self.radius,
+            self.box_c,
+            self.box_c0,
+            self.box_R,
+            self.box_half,
+            n,
+            pad,
+            self.lo,
+            self.hi,
+        )
+        surf.n_pairs = int(
+            CK.broad_phase(
+                body.x,
+                surf.verts,
+                surf.vf_ptr,
+                surf.vf_idx,
+                surf.vert_reach,
+                self.kind,
+                self.seg_a,
+                self.seg_b,
+                self.seg_a0,
+                self.seg_b0,
+                self.radius,
+                self.box_c,
+                self.box_R,
+                self.box_half,
+                self.lo,
+                self.hi,
+                n,
+                surf.cand,
+                surf.stamp,
+                surf.counter,
+                surf.pair_prim,
+                surf.pair_face,
+                surf.pair_prim.shape[0],
+            )
+        )
+        return surf.n_pairs
+
+    def resolve(self, body: SoftBody, surf: TissueSurface, h: float) -> None:
+        """Narrow phase and contact projection of one body (after its tissue solve)."""
+        surf.force.fill(0.0)
+        surf.count.fill(0)
+        surf.depth.fill(0.0)
+        if surf.n_pairs == 0:
+            return
+        CK.solve_contacts(
+            body.x,
+            body.v,
+            body.x_prev,
+            body.inv_mass,
+            surf.faces,
+            1.0,
+            surf.n_pairs,
+            surf.pair_prim,
+            surf.pair_face,
+            self.kind,
+            self.seg_a,
+            self.seg_b,
+            self.seg_a0,
+            self.seg_b0,
+            self.radius,
+            self.box_c,
+            self.box_c0,
+            self.box_R,
+            self.box_half,
+            self.friction,
+            h,
+            surf.force,
+            surf.count,
+            surf.depth,
+        )
+
+    def primitives_of(self, owner: int) -> list[int]:
+        """Slots of ``owner``'s primitives in the flat arrays."""
+        return [p for p in range(self.n_prims) if self.owner[p] == owner]
+
+    # -- ray casts --------------------------------------------------------------------------
+    def raycast(
+        self,
+        app: App,
+        origin: np.ndarray,
+        direction: np.ndarray,
+        max_distance: float = 10.0,
+        ignore: tuple[int, ...] = (),
+    ) -> RayHit | None:
+        """Nearest hit of a ray with every SoftBody surface and tool shape (picking, line of
+        sight), ignoring the owner entities in ``ignore``; None if nothing within range."""
+        o = np.asarray(origin, dtype=np.float64)
+        d = np.asarray(direction, dtype=np.float64)
+        norm = float(np.linalg.norm(d))
+        if not norm > 0:
+            raise CollisionError("raycast: direction must be a non-zero vector")
+        d = d / norm
+        best: RayHit | None = None
+        for entity, body in app.query(SoftBody):
+            if entity in ignore:
+                continue
+            surf = self.surface(entity, body)
+            t, f, _u, _v = CK.raycast_triangles(body.x, surf.faces, o, d, float(max_distance))
+            if f >= 0 and (best is None or t < best.distance):
+                best = RayHit(entity, "tissue", tuple(float(c) for c in o + t * d), float(t), int(f))
+        for p in range(self.n_prims):
+            if int(self.owner[p]) in ignore:
+                continue
+            if self.kind[p] == CK.KIND_CAPSULE:
+                t = _ray_capsule(o, d, self.seg_a[p], self.seg_b[p], float(self.radius[p]))
+            else:
+                t = _ray_box(o, d, self.box_c[p], self.box_R[p], self.box_half[p])
+            if 0.0 <= t <= max_distance and (best is None or t < best.distance):
+                best = RayHit(int(self.owner[p]), "tool", tuple(float(c) for c in o + t * d), float(t), p)
+        return best
+
+
+def _ray_capsule(o: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> float:
+    """Distance along unit ray d to a capsule, or -1 (after I. Quilez's capsule intersector)."""
+    ba, oa = b - a, o - a
+    baba, bard, baoa = ba @ ba, ba @ d, ba @ oa
+    rdoa, oaoa = d @ oa, oa @ oa
+    A = baba - bard * bard
+    if A > 1e-18:
+        B = baba * rdoa - baoa * bard
+        C = baba * oaoa - baoa * baoa - r * r * baba
+        hh = B * B - A * C
+        if hh >= 0.0:
+            t = (-B - math.sqrt(hh)) / A
+            y = baoa + t * bard
+            if 0.0 < y < baba:
+                return t
+    best = -1.0
+    for c in (a, b):
+        oc = o - c
+        B = d @ oc
+        C = oc @ oc - r * r
+        hh = B * B - C
+        if hh >= 0.0:
+            t = -B - math.sqrt(hh)
+            if t >= 0.0 and (best < 0 or t < best):
+                best = t
+    return best
+
+
+def _ray_box(o: np.ndarray, d: np.ndarray, c: np.ndarray, R: np.ndarray, half: np.ndarray) -> float:
+    """Distance along unit ray d to an oriented box (slab test), or -1."""
+    lo_t, hi_t = -np.inf, np.inf
+    ol, dl = R.T @ (o - c), R.T @ d
+    for k in range(3):
+        if abs(dl[k]) < 1e-15:
+            if abs(ol[k]) > half[k]:
+                return -1.0
+            continue
+        t1, t2 = (-half[k] - ol[k]) / dl[k], (half[k] - ol[k]) / dl[k]
+        lo_t, hi_t = max(lo_t, min(t1, t2)), min(hi_t, max(t1, t2))
+    if hi_t < max(lo_t, 0.0):
+        return -1.0
+    return float(max(lo_t, 0.0))
+
+
+def frame_fractions(app: App) -> tuple[float, float]:
+    """Where the current physics tick starts and ends within the display frame (0..1)."""
+    clock = app.clock
+    frame_dt = app.schedule.frame_dt
+    t0 = (clock.exact_time - clock.frame_time) / frame_dt
+    t1 = (clock.exact_time + clock.exact_dt - clock.frame_time) / frame_dt
+    return min(max(float(t0), 0.0), 1.0), min(max(float(t1), 0.0), 1.0)
+
+
+def gather_colliders(app: App, world: CollisionWorld) -> None:
+    """Register every (Collider, Transform) entity's shape for this frame."""
+    for entity, (col, tf) in app.query(Collider, Transform):
+        R = quat_matrix(tf.orientation)
+        pos = np.asarray(tf.position, float)
+        if col.shape == "box":
+            world.set_box(entity, 0, pos, R, np.asarray(col.half_extents, float), col.friction)
+        else:
+            axis = R[:, 2] * (col.half_length if col.shape == "capsule" else 0.0)
+            world.set_capsule(entity, 0, pos - axis, pos + axis, col.radius, col.friction)
+
+
+def collision_detect_system(app: App) -> None:
+    """physics.collision: move the tool shapes to this tick's pose and run the broad phase."""
+    world = app.resource(CollisionWorld)
+    bodies = app.query(SoftBody)
+    if world._frame != app.clock.frame:
+        world._frame = app.clock.frame
+        gather_colliders(app, world)
+        world._pack()
+        if len(world.surfaces) > len(bodies):  # forget the surfaces of despawned bodies
+            live = {e for e, _ in bodies}
+            for gone in [e for e in world.surfaces if e not in live]:
+                del world.surfaces[gone]
+    f0, f1 = frame_fractions(app)
+    world._interpolate(f0, f1)
+    for entity, body in bodies:
+        surf = world.surface(entity, body)
+        if world.n_prims:
+            world.detect(body, surf)
+        else:
+            surf.n_pairs = 0
+
+
+def collision_resolve_system(app: App) -> None:
+    """physics.solve (after softbody.solve): narrow phase and XPBD contact projection; sums
+    the force on each tool owner into ``CollisionWorld.owner_force``."""
+    from vrmed.systems.tissue.solver import SoftBodySettings
+
+    world = app.resource(CollisionWorld)
+    settings = app.try_resource(SoftBodySettings)
+    h = app.clock.dt / (settings.substeps_per_tick if settings is not None else 1)
+    for f in world.owner_force.values():
+        f.fill(0.0)
+    for s in world.owner_contacts.values():
+        s.clear()
+    world.owner_depth.clear()
+    for entity, body in app.query(SoftBody):
+        surf = world.surface(entity, body)
+        world.resolve(body, surf, h)
+        if surf.n_pairs == 0:
+            continue
+        for p in range(world.n_prims):
+            if surf.count[p]:
+                owner = int(world.owner[p])
+                acc = world.owner_force.get(owner)
+                if acc is None:
+                    acc = world.owner_force[owner] = np.zeros(3)
+                acc += surf.force[p]
+                world.owner_contacts.setdefault(owner, set()).add(entity)
+                world.owner_depth[owner] = max(world.owner_depth.get(owner, 0.0), float(surf.depth[p]))
+
+
+class CollisionPlugin:
+    """Registers :class:`Collider`, the :class:`CollisionWorld` resource and the two systems
+    ``collision.detect`` (physics.collision) and ``collision.resolve`` (physics.solve, after
+    ``softbody.solve``). Tissue needs :class:`~vrmed.systems.tissue.solver.SoftBodyPlugin` too."""
+
+    components = (Collider,)
+
+    def __init__(self, settings: CollisionSettings | None = None) -> None:
+        self.settings = settings or CollisionSettings()
+
+    def build(self, app: App) -> None:
+        """Add the component, the resource and the systems (once, however often it is added)."""
+        if app.has_resource(CollisionWorld):
+            return
+        app.register_component(Collider)
+        app.insert_resource(CollisionWorld(self.settings))
+        app.add_system(collision_detect_system, stage="physics", in_set="physics.collision", name="collision.detect")
+        # priority (not after="softbody.solve") so a scene without soft bodies needs no SoftBodyPlugin;
+        # softbody.solve has priority 0 in the same set, so resolve runs after it.
+        app.add_system(
+            collision_resolve_system, stage="physics", in_set="physics.solve", priority=100, name="collision.resolve"
+        )

@@ -1,0 +1,31 @@
+"""The instruments plugin: components, the InstrumentWorld resource and the systems, drawing included."""
+
+from __future__ import annotations
+
+from vrmed.app import App
+from vrmed.components.collision.collider import Collider
+from vrmed.components.instruments.instrument import BodyWall, Instrument
+from vrmed.components.scene.render import Endoscope
+from vrmed.systems.collision.system import CollisionPlugin
+
+from .draw import instruments_draw_system
+from .system import InstrumentWorld, instruments_control_system, instruments_forces_system, instruments_track_system
+
+
+class InstrumentPlugin:
+    """Registers :class:`Instrument` and :class:`BodyWall`, the :class:`InstrumentWorld`
+    resource and the instrument systems; adds :class:`CollisionPlugin` if missing."""
+
+    components = (Instrument, BodyWall, Collider, Endoscope)  # Endoscope: the view cone of tip_in_view
+
+    def build(self, app: App) -> None:
+        """Add components, resources and systems."""
+        if not app.has_plugin(CollisionPlugin):
+            app.add_plugin(CollisionPlugin())
+        for comp in self.components:
+            app.register_component(comp)
+        app.insert_resource(InstrumentWorld())
+        app.add_system(instruments_control_system, in_set="control.instruments", name="instruments.control")
+        app.add_system(instruments_track_system, in_set="physics.collision", name="instruments.track", priority=10)
+        app.add_system(instruments_forces_system, in_set="physics.forces", name="instruments.forces", priority=-10)
+        app.add_system(instruments_draw_system, in_set="render.prepare", name="instruments.draw")

@@ -1,0 +1,400 @@
+"""Numba XPBD kernels for stable Neo-Hookean tets.
+
+Sources: Macklin & Mueller 2021 (stable Neo-Hookean); XPBD: Macklin, Mueller, Chentanez 2016;
+Small Steps: Macklin et al. 2019.
+
+All kernels are pure functions over contiguous float64/int64 arrays. Parallelism uses a block
+(slab) colouring computed once at load: tets are cut into 2P slabs along the body's longest
+axis; tets whose vertices touch only their own slab or a neighbouring one are "clean", so the
+even slabs share no vertex with each other and can run in parallel (each slab serially, in
+Gauss-Seidel order), then the odd slabs, then the few remaining tets serially. That is two
+parallel launches per substep instead of one per colour (~30 with greedy colouring), which on
+a 2-core machine matters more than anything else: a launch costs ~10 us.
+
+Per tet t with deformation gradient F = Ds Dm^-1 and rest volume V:
+  deviatoric  C_D = sqrt(tr(F^T F)),  compliance alpha_D = 1 / (mu V)
+  hydrostatic C_H = det(F) - gamma,   compliance alpha_H = 1 / (lam V),  gamma = 1 + mu / lam
+(lam is Lame lambda + mu: see Material.model_lambda).
+One XPBD iteration per substep (Small Steps), so the Lagrange multipliers start at zero; the
+two constraints of a tet are solved together as a 2x2 system (see :func:`solve_tet`):
+  ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - g_damp G (x - x_prev)
+with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
+per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
+"""
+
+from __future__ import annotations
+
+import os
+
+# libgomp (numba's "omp" threading layer) lets idle workers spin (~300k iterations by default)
+# before sleeping. A step makes two parallel launches per substep, and on a 2-core machine that
+# is also running anything else (the renderer, a test run) the spinning threads steal the
+# core the work needs: we measured frames of 35-110 ms instead of 1-6 ms. With no spinning
+# (workers sleep at once) the same cases ran at 0.8-2.8 / 6.4-13.6 / 12.7-22 ms (1k / 10k /
+# raptor tets) under that load, at the price of ~0.7 ms per frame on an idle machine (1.2 vs
+# 0.5 ms at 1k, 4.0 vs 3.3 ms at 10k; docs/physics.md). Must be set before
+# numba loads libgomp (the first parallel call); an explicit user setting wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "0")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+_EPS = 1e-12
+
+
+@njit(cache=True)
+def _deformation_gradient(x, i0, i1, i2, i3, Q, t):
+    """F = [x1-x0, x2-x0, x3-x0] @ Q[t] as a row-major 9-tuple (no heap allocation)."""
+    a0 = x[i1, 0] - x[i0, 0]
+    a1 = x[i1, 1] - x[i0, 1]
+    a2 = x[i1, 2] - x[i0, 2]
+    b0 = x[i2, 0] - x[i0, 0]
+    b1 = x[i2, 1] - x[i0, 1]
+    b2 = x[i2, 2] - x[i0, 2]
+    c0 = x[i3, 0] - x[i0, 0]
+    c1 = x[i3, 1] - x[i0, 1]
+    c2 = x[i3, 2] - x[i0, 2]
+    q00, q01, q02 = Q[t, 0, 0], Q[t, 0, 1], Q[t, 0, 2]
+    q10, q11, q12 = Q[t, 1, 0], Q[t, 1, 1], Q[t, 1, 2]
+    q20, q21, q22 = Q[t, 2, 0], Q[t, 2, 1], Q[t, 2, 2]
+    return (
+        a0 * q00 + b0 * q10 + c0 * q20,
+        a0 * q01 + b0 * q11 + c0 * q21,
+        a0 * q02 + b0 * q12 + c0 * q22,
+        a1 * q00 + b1 * q10 + c1 * q20,
+        a1 * q01 + b1 * q11 + c1 * q21,
+        a1 * q02 + b1 * q12 + c1 * q22,
+        a2 * q00 + b2 * q10 + c2 * q20,
+        a2 * q01 + b2 * q11 + c2 * q21,
+        a2 * q02 + b2 * q12 + c2 * q22,
+    )
+
+
+@njit(cache=True)
+def _cofactor(F):
+    """Cofactor matrix of F (= d det F / dF) as a row-major 9-tuple."""
+    f00, f01, f02, f10, f11, f12, f20, f21, f22 = F
+    return (
+        f11 * f22 - f21 * f12,
+        f12 * f20 - f22 * f10,
+        f10 * f21 - f20 * f11,
+        f21 * f02 - f01 * f22,
+        f22 * f00 - f02 * f20,
+        f20 * f01 - f00 * f21,
+        f01 * f12 - f11 * f02,
+        f02 * f10 - f12 * f00,
+        f00 * f11 - f10 * f01,
+    )
+
+
+@njit(cache=True)
+def _vertex_gradients(d, Q, t):
+    """Gradients (g0, g1, g2, g3 as a 12-tuple) of a tet constraint with dC/dF = d (row-major).
+
+    grad wrt x_k (k=1..3) is column k of dC/dF @ Q^T; grad x0 = -(sum of the others).
+    """
+    d00, d01, d02, d10, d11, d12, d20, d21, d22 = d
+    g1x = d00 * Q[t, 0, 0] + d01 * Q[t, 0, 1] + d02 * Q[t, 0, 2]
+    g1y = d10 * Q[t, 0, 0] + d11 * Q[t, 0, 1] + d12 * Q[t, 0, 2]
+    g1z = d20 * Q[t, 0, 0] + d21 * Q[t, 0, 1] + d22 * Q[t, 0, 2]
+    g2x = d00 * Q[t, 1, 0] + d01 * Q[t, 1, 1] + d02 * Q[t, 1, 2]
+    g2y = d10 * Q[t, 1, 0] + d11 * Q[t, 1, 1] + d12 * Q[t, 1, 2]
+    g2z = d20 * Q[t, 1, 0] + d21 * Q[t, 1, 1] + d22 * Q[t, 1, 2]
+    g3x = d00 * Q[t, 2, 0] + d01 * Q[t, 2, 1] + d02 * Q[t, 2, 2]
+    g3y = d10 * Q[t, 2, 0] + d11 * Q[t, 2, 1] + d12 * Q[t, 2, 2]
+    g3z = d20 * Q[t, 2, 0] + d21 * Q[t, 2, 1] + d22 * Q[t, 2, 2]
+    return (-(g1x + g2x + g3x), -(g1y + g2y + g3y), -(g1z + g2z + g3z), g1x, g1y, g1z, g2x, g2y, g2z, g3x, g3y, g3z)
+
+
+@njit(cache=True)
+def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t):
+    """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
+
+    We solve them as a block rather than one after the other because C_D = ||F|| is sqrt(3),
+    not 0, at rest: solved one after the other with one iteration per
+    substep, the two O(1) rest corrections only cancel in the limit alpha/h^2 >> w |grad C|^2,
+    which biases the static solution by tens of percent at game-rate substeps. The 2x2 solve
+    cancels them exactly at rest for any h (the residual is then O(strain)).
+    """
+    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
+    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+        return
+    F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
+    c2 = 0.0
+    for k in range(9):
+        c2 += F[k] * F[k]
+    CD = np.sqrt(c2)
+    inv = 1.0 / CD if CD > _EPS else 0.0  # F = 0 (fully collapsed): no deviatoric direction
+    gD = _vertex_gradients(
+        (F[0] * inv, F[1] * inv, F[2] * inv, F[3] * inv, F[4] * inv, F[5] * inv, F[6] * inv, F[7] * inv, F[8] * inv),
+        Q,
+        t,
+    )
+    cof = _cofactor(F)
+    CH = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] - gamma
+    gH = _vertex_gradients(cof, Q, t)
+    (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+    (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
+    # tuples are unrolled by hand: indexing them in a loop made numba spill them to memory (6x slower)
+    s11 = (
+        w0x * a00 * a00
+        + w0y * a01 * a01
+        + w0z * a02 * a02
+        + w1x * a10 * a10
+        + w1y * a11 * a11
+        + w1z * a12 * a12
+        + w2x * a20 * a20
+        + w2y * a21 * a21
+        + w2z * a22 * a22
+        + w3x * a30 * a30
+        + w3y * a31 * a31
+        + w3z * a32 * a32
+    )
+    s12 = (
+        w0x * a00 * b00
+        + w0y * a01 * b01
+        + w0z * a02 * b02
+        + w1x * a10 * b10
+        + w1y * a11 * b11
+        + w1z * a12 * b12
+        + w2x * a20 * b20
+        + w2y * a21 * b21
+        + w2z * a22 * b22
+        + w3x * a30 * b30
+        + w3y * a31 * b31
+        + w3z * a32 * b32
+    )
+    s22 = (
+        w0x * b00 * b00
+        + w0y * b01 * b01
+        + w0z * b02 * b02
+        + w1x * b10 * b10
+        + w1y * b11 * b11
+        + w1z * b12 * b12
+        + w2x * b20 * b20
+        + w2y * b21 * b21
+        + w2z * b22 * b22
+        + w3x * b30 * b30
+        + w3y * b31 * b31
+        + w3z * b32 * b32
+    )
+    vD = 0.0
+    vH = 0.0
+    if g_damp > 0.0:
+        d = x[i0, 0] - x_prev[i0, 0]
+        vD += a00 * d
+        vH += b00 * d
+        d = x[i0, 1] - x_prev[i0, 1]
+        vD += a01 * d
+        vH += b01 * d
+        d = x[i0, 2] - x_prev[i0, 2]
+        vD += a02 * d
+        vH += b02 * d
+        d = x[i1, 0] - x_prev[i1, 0]
+        vD += a10 * d
+        vH += b10 * d
+        d = x[i1, 1] - x_prev[i1, 1]
+        vD += a11 * d
+        vH += b11 * d
+        d = x[i1, 2] - x_prev[i1, 2]
+        vD += a12 * d
+        vH += b12 * d
+        d = x[i2, 0] - x_prev[i2, 0]
+        vD += a20 * d
+        vH += b20 * d
+        d = x[i2, 1] - x_prev[i2, 1]
+        vD += a21 * d
+        vH += b21 * d
+        d = x[i2, 2] - x_prev[i2, 2]
+        vD += a22 * d
+        vH += b22 * d
+        d = x[i3, 0] - x_prev[i3, 0]
+        vD += a30 * d
+        vH += b30 * d
+        d = x[i3, 1] - x_prev[i3, 1]
+        vD += a31 * d
+        vH += b31 * d
+        d = x[i3, 2] - x_prev[i3, 2]
+        vD += a32 * d
+        vH += b32 * d
+    # (1 + g) G W G^T + diag(alpha~) is symmetric positive definite since alpha~ > 0
+    k11 = (1.0 + g_damp) * s11 + alpha_dev[t] * inv_h2
+    k12 = (1.0 + g_damp) * s12
+    k22 = (1.0 + g_damp) * s22 + alpha_hyd[t] * inv_h2
+    r1 = -CD - g_damp * vD
+    r2 = -CH - g_damp * vH
+    det = k11 * k22 - k12 * k12
+    if not (det > 0.0):  # also rejects NaN
+        return
+    dD = (k22 * r1 - k12 * r2) / det
+    dH = (k11 * r2 - k12 * r1) / det
+    if not (np.isfinite(dD) and np.isfinite(dH)):  # never let a NaN poison the body
+        return
+    x[i0, 0] += w0x * (a00 * dD + b00 * dH)
+    x[i0, 1] += w0y * (a01 * dD + b01 * dH)
+    x[i0, 2] += w0z * (a02 * dD + b02 * dH)
+    x[i1, 0] += w1x * (a10 * dD + b10 * dH)
+    x[i1, 1] += w1y * (a11 * dD + b11 * dH)
+    x[i1, 2] += w1z * (a12 * dD + b12 * dH)
+    x[i2, 0] += w2x * (a20 * dD + b20 * dH)
+    x[i2, 1] += w2y * (a21 * dD + b21 * dH)
+    x[i2, 2] += w2z * (a22 * dD + b22 * dH)
+    x[i3, 0] += w3x * (a30 * dD + b30 * dH)
+    x[i3, 1] += w3y * (a31 * dD + b31 * dH)
+    x[i3, 2] += w3z * (a32 * dD + b32 * dH)
+
+
+@njit(cache=True)
+def solve_range(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, start, end):
+    """Solve tets[start:end] serially (Gauss-Seidel order)."""
+    for t in range(start, end):
+        solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t)
+
+
+@njit(cache=True, parallel=True)
+def solve_blocks(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets, b0, b1):
+    """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races."""
+    for b in prange(b0, b1):
+        solve_range(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[b], block_offsets[b + 1]
+        )
+
+
+@njit(cache=True)
+def predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp):
+    """Symplectic-Euler prediction: v += h (g + w f), x_prev = x, x += h v (free axes only)."""
+    keep = 1.0 / (1.0 + h * lin_damp)  # implicit mass-proportional damping: never overshoots
+    for i in range(x.shape[0]):
+        for r in range(3):
+            x_prev[i, r] = x[i, r]
+            wi = w[i, r]
+            if wi > 0.0:
+                v[i, r] = (v[i, r] + h * (gravity[r] + wi * f_ext[i, r])) * keep
+                x[i, r] += h * v[i, r]
+
+
+@njit(cache=True)
+def place_kinematic(x, kin_idx, kin_start, kin_target, frac):
+    """Move attached (kinematic) vertices to start + frac * (target - start)."""
+    for k in range(kin_idx.shape[0]):
+        i = kin_idx[k]
+        for r in range(3):
+            x[i, r] = kin_start[k, r] + frac * (kin_target[k, r] - kin_start[k, r])
+
+
+@njit(cache=True)
+def place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac):
+    """Frictionless planes: set coordinate ``slide_axis[k]`` of vertex ``slide_idx[k]`` to
+    start + frac * (target - start); that axis has zero inverse mass, the other two are free."""
+    for k in range(slide_idx.shape[0]):
+        x[slide_idx[k], slide_axis[k]] = slide_start[k] + frac * (slide_target[k] - slide_start[k])
+
+
+@njit(cache=True)
+def update_velocity(x, x_prev, v, inv_h):
+    """v = (x - x_prev) / h for every vertex (kinematic ones get their driven velocity)."""
+    for i in range(x.shape[0]):
+        for r in range(3):
+            v[i, r] = (x[i, r] - x_prev[i, r]) * inv_h
+
+
+@njit(cache=True)
+def step_kernel(
+    x,
+    v,
+    x_prev,
+    w,
+    f_ext,
+    gravity,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    gamma,
+    block_offsets,
+    phase_offsets,
+    kin_idx,
+    kin_start,
+    kin_target,
+    slide_idx,
+    slide_axis,
+    slide_start,
+    slide_target,
+    dt,
+    substeps,
+    beta,
+    lin_damp,
+):
+    """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each).
+
+    Vertex loops stay serial: for a few thousand vertices they cost less than a parallel launch.
+    ``phase_offsets`` = [0, n_even, n_even + n_odd]: the block ranges of the two parallel
+    phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially.
+    """
+    h = dt / substeps
+    inv_h2 = 1.0 / (h * h)
+    g_damp = beta / h
+    nb = block_offsets.shape[0] - 1
+    for k in range(kin_idx.shape[0]):  # attached vertices travel from where they are now
+        for r in range(3):
+            kin_start[k, r] = x[kin_idx[k], r]
+    for s in range(substeps):
+        predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
+        if kin_idx.shape[0] > 0:
+            place_kinematic(x, kin_idx, kin_start, kin_target, (s + 1.0) / substeps)
+        if slide_idx.shape[0] > 0:
+            place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, (s + 1.0) / substeps)
+        for ph in range(phase_offsets.shape[0] - 1):
+            solve_blocks(
+                x,
+                x_prev,
+                w,
+                tets,
+                Q,
+                alpha_dev,
+                alpha_hyd,
+                gamma,
+                inv_h2,
+                g_damp,
+                block_offsets,
+                phase_offsets[ph],
+                phase_offsets[ph + 1],
+            )
+        solve_range(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[nb], tets.shape[0]
+        )
+        update_velocity(x, x_prev, v, 1.0 / h)
+
+
+@njit(cache=True, parallel=True)
+def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_out):
+    """Per tet: Green strain (F^T F - I)/2, Cauchy stress P F^T / J, energy density, det F.
+
+    P = mu F + lam (J - gamma) cof(F) is the first Piola-Kirchhoff stress of the energy
+    psi = mu/2 (tr F^T F - 3) + lam/2 ((J - gamma)^2 - (1 - gamma)^2), zero at rest.
+    """
+    for t in prange(tets.shape[0]):
+        F = _deformation_gradient(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3], Q, t)
+        cof = _cofactor(F)
+        J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
+        s = lam * (J - gamma)
+        Ic = 0.0
+        for k in range(9):
+            Ic += F[k] * F[k]
+        invJ = 1.0 / J if abs(J) > 1e-300 else 0.0
+        for r in range(3):
+            for c in range(3):
+                ftf = F[r] * F[c] + F[3 + r] * F[3 + c] + F[6 + r] * F[6 + c]
+                green[t, r, c] = 0.5 * (ftf - (1.0 if r == c else 0.0))
+                # sigma = (P F^T) / J with P_rk = mu F_rk + s cof_rk
+                acc = 0.0
+                for k in range(3):
+                    acc += (mu * F[3 * r + k] + s * cof[3 * r + k]) * F[3 * c + k]
+                cauchy[t, r, c] = acc * invJ
+        energy_density[t] = 0.5 * mu * (Ic - 3.0) + 0.5 * lam * ((J - gamma) ** 2 - (1.0 - gamma) ** 2)
+        J_out[t] = J

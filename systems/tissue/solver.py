@@ -1,0 +1,210 @@
+"""The soft-body system: XPBD stepping of :class:`~vrmed.components.tissue.softbody.SoftBody` and per-tet queries.
+
+Usable without an App (``step_softbody(body, dt, substeps, gravity)``) and as an engine plugin
+(:class:`SoftBodyPlugin`, which runs one substep per physics tick: the default 900 Hz physics
+rate gives the 10 substeps per 1/90 s frame of "Small Steps in Physics Simulation").
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.systems.tissue import kernels as K
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vrmed.app import App
+
+#: vrmed is y-up (as OpenXR and the renderer): gravity points along -y.
+STANDARD_GRAVITY = np.array([0.0, -9.80665, 0.0])
+
+#: Largest :func:`stiffness_ratio` at which the coupled solve was measured not to gain energy
+#: (docs/physics.md: on a 5x5x5 box no energy gain at 0.68, a persistent oscillation at 1.08 and
+#: energy growth at 2.7).
+STABLE_RATIO = 0.75
+
+
+def step_softbody(
+    body: SoftBody,
+    dt: float,
+    substeps: int = 10,
+    gravity: np.ndarray | tuple[float, float, float] = (0.0, -9.80665, 0.0),
+) -> None:
+    """Advance ``body`` by ``dt`` seconds using ``substeps`` XPBD substeps (one iteration each).
+
+    Attached vertices travel linearly from where they are to ``body.kin_target`` over the
+    substeps. Nothing is allocated (pass gravity as a float64 array to avoid even a 3-vector).
+    """
+    if substeps < 1 or not dt > 0:
+        raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
+    g = np.asarray(gravity, dtype=np.float64)
+    h = dt / substeps
+    if h != body.checked_substep:
+        body.checked_substep = h
+        r = stiffness_ratio(body, h)
+        if r > STABLE_RATIO:
+            warnings.warn(
+                f"SoftBody: substep {h:.3g} s is too long for this material and mesh "
+                f"(stiffness ratio {r:.2f} > {STABLE_RATIO}); the solve may gain energy. Use at "
+                f"least {int(np.ceil(substeps * np.sqrt(r / STABLE_RATIO)))} substeps, a softer "
+                "material or a coarser mesh.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    m = body.material
+    K.step_kernel(
+        body.x,
+        body.v,
+        body.x_prev,
+        body.inv_mass,
+        body.external_force,
+        g,
+        body.tets,
+        body.dm_inv,
+        body.alpha_dev,
+        body.alpha_hyd,
+        m.gamma,
+        body.block_offsets,
+        body.phase_offsets,
+        body.kin_idx,
+        body.kin_start,
+        body.kin_target,
+        body.slide_idx,
+        body.slide_axis,
+        body.slide_start,
+        body.slide_target,
+        float(dt),
+        int(substeps),
+        float(m.damping),
+        float(body.velocity_damping),
+    )
+    if body.slide_idx.size:
+        body.slide_start[:] = body.slide_target
+
+
+def update_tet_measures(body: SoftBody) -> None:
+    """Fill ``body.green``, ``body.cauchy``, ``body.energy_density`` and ``body.volume_ratio`` (stored tet order)."""
+    m = body.material
+    K.tet_measures(
+        body.x,
+        body.tets,
+        body.dm_inv,
+        m.mu,
+        m.model_lambda,
+        m.gamma,
+        body.green,
+        body.cauchy,
+        body.energy_density,
+        body.volume_ratio,
+    )
+
+
+def _to_mesh_order(body: SoftBody, stored: np.ndarray) -> np.ndarray:
+    out = np.empty_like(stored)
+    out[body.tet_index] = stored
+    return out
+
+
+def tet_strain(body: SoftBody) -> np.ndarray:
+    """Green-Lagrange strain E = (F^T F - I) / 2 per tet, shape (m, 3, 3), in the source mesh's tet order."""
+    update_tet_measures(body)
+    return _to_mesh_order(body, body.green)
+
+
+def tet_stress(body: SoftBody) -> np.ndarray:
+    """Cauchy stress in Pa per tet, shape (m, 3, 3), in the source mesh's tet order."""
+    update_tet_measures(body)
+    return _to_mesh_order(body, body.cauchy)
+
+
+def von_mises_stress(body: SoftBody) -> np.ndarray:
+    """Von Mises equivalent Cauchy stress (Pa) per tet, in the source mesh's tet order (for damage metrics)."""
+    s = tet_stress(body)
+    dev = s - np.trace(s, axis1=1, axis2=2)[:, None, None] * np.eye(3) / 3.0
+    return np.sqrt(1.5 * np.einsum("kij,kij->k", dev, dev))
+
+
+def max_principal_strain(body: SoftBody) -> np.ndarray:
+    """Largest eigenvalue of the Green strain per tet (tension > 0), in the source mesh's tet order."""
+    return np.linalg.eigvalsh(tet_strain(body))[:, -1]
+
+
+def volume_ratios(body: SoftBody) -> np.ndarray:
+    """det F per tet (current / rest volume; <= 0 means inverted), in the source mesh's tet order."""
+    update_tet_measures(body)
+    return _to_mesh_order(body, body.volume_ratio)
+
+
+def elastic_energy(body: SoftBody) -> float:
+    """Stored elastic energy in J (zero at rest)."""
+    update_tet_measures(body)
+    return float(np.dot(body.energy_density, body.rest_volume))
+
+
+def kinetic_energy(body: SoftBody) -> float:
+    """Kinetic energy 1/2 sum m v^2 in J (pinned and attached vertices included)."""
+    return float(0.5 * np.dot(body.mass, np.einsum("ij,ij->i", body.v, body.v)))
+
+
+def total_volume(body: SoftBody) -> float:
+    """Current signed volume of the body in m^3 (sum of tet volumes)."""
+    p = body.x[body.tets]
+    e1, e2, e3 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]
+    vol = np.einsum("ij,ij->i", np.cross(e1, e2), e3) / 6.0
+    sign = np.sign(np.linalg.det(np.linalg.inv(body.dm_inv)))  # rest winding of each tet
+    return float(np.dot(vol, sign))
+
+
+@dataclass
+class SoftBodySettings:
+    """Soft-body resource: gravity (m/s^2) and XPBD substeps per physics tick."""
+
+    gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
+    substeps_per_tick: int = 1
+
+
+def softbody_system(app: App) -> None:
+    """Physics-stage system: step every SoftBody by one physics tick."""
+    settings = app.resource(SoftBodySettings)
+    dt = app.clock.dt
+    for _entity, body in app.query(SoftBody):
+        step_softbody(body, dt, settings.substeps_per_tick, settings.gravity)
+
+
+class SoftBodyPlugin:
+    """Registers :class:`SoftBody`, :class:`EmbeddedSurface`, the XPBD solve (physics stage)
+    and the visual-embedding update (render.prepare, once per displayed frame)."""
+
+    components = (SoftBody, EmbeddedSurface)
+
+    def __init__(self, settings: SoftBodySettings | None = None) -> None:
+        self.settings = settings or SoftBodySettings()
+
+    def build(self, app: App) -> None:
+        """Add the component types, the settings resource and the ``softbody.solve`` system."""
+        from vrmed.systems.tissue.embedding import embedding_system
+
+        app.register_component(SoftBody)
+        app.register_component(EmbeddedSurface)
+        app.insert_resource(self.settings)
+        app.add_system(softbody_system, stage="physics", name="softbody.solve", in_set="physics.solve")
+        app.add_system(embedding_system, stage="render", name="softbody.embedding", in_set="render.prepare")
+
+
+def stiffness_ratio(body: SoftBody, h: float) -> float:
+    """Largest per-tet ratio h^2 * sum_i w_i |grad_i C_D|^2 / alpha_D at rest (dimensionless).
+
+    It is about (h c_s / l)^2 for the smallest element (c_s the shear wave speed, l the
+    element size): how well a substep resolves shear waves. One coupled XPBD iteration per
+    substep stays stable below :data:`STABLE_RATIO`.
+    """
+    q = body.dm_inv
+    g = np.concatenate([-q.sum(axis=1, keepdims=True), q], axis=1)  # (m, 4, 3)
+    w = body.inv_mass_free[body.tets]
+    # at rest dC_D/dF = I / sqrt(3), so |grad_k C_D|^2 = |row k of g|^2 / 3
+    s = np.einsum("mk,mkj,mkj->m", w, g, g) / 3.0
+    return float(np.max(h * h * s * body.material.mu * body.rest_volume))

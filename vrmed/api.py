@@ -1,0 +1,299 @@
+"""The public pack API: everything a content pack's ``systems.py`` may import from vrmed.
+
+A pack imports ``vrmed.api`` (``import vrmed.api as vm``) and, for the kernel names alone,
+``vrmed`` itself (every name of :mod:`vrmed` is also here). Every other vrmed module is
+internal and can move between releases; ``tests/test_architecture.py`` fails a built-in or
+example pack that imports one. See docs/authoring-packs.md ("The pack API") for what each
+group is for and docs/architecture.md for the layers behind it.
+
+Groups:
+
+- kernel: the App, systems, components, events, input, resources, ordering sets;
+- scenarios and scoring: the running :class:`Scenario`, the :class:`SessionLog`, rubric
+  evaluation and the helpers behind ``score(log)``;
+- scene components and each feature's components and events (tissue, collision,
+  instruments, planar rigid bodies, clinical);
+- extension seams: instrument tool behaviours, tissue constraints, render passes;
+- analytics: motion, error and view metrics computed from a session log;
+- drawing: the :class:`DrawList` a pack fills in ``render.prepare`` (plain data, no GL);
+- running and testing: :func:`load_pack` and :func:`build_session` for a pack's own tests.
+"""
+
+from __future__ import annotations
+
+from vrmed import (
+    PUBLIC_SETS,
+    STAGE_MEANINGS,
+    STAGES,
+    App,
+    AssetPath,
+    Commands,
+    ConfigError,
+    DeviceState,
+    Event,
+    EventReader,
+    InputPlugin,
+    InputState,
+    Keyframe,
+    Plugin,
+    RecorderPlugin,
+    Rng,
+    ScriptedInput,
+    SessionLog,
+    SimClock,
+    VrmedError,
+    __version__,
+    array_field,
+    component,
+    quat,
+    system,
+    vec3,
+)
+from vrmed.analytics.errors import (
+    AllowedRegion,
+    TissueOverstrained,
+    count_events,
+    events_of,
+    fls_score,
+    object_drops,
+    peg_transfer_penalty,
+    task_time,
+    tissue_damage,
+)
+from vrmed.analytics.motion import (
+    MotionMetrics,
+    Track,
+    bimanual_dexterity,
+    economy_of_motion,
+    idle_time,
+    motion_metrics,
+    normalized_jerk,
+    number_of_movements,
+    path_length,
+    tracks_from_log,
+)
+from vrmed.analytics.view import (
+    EndoscopeView,
+    endoscope_view,
+    in_view,
+    tip_out_of_view_time,
+    tip_tracks_from_log,
+    views_from_log,
+)
+from vrmed.components.clinical import (
+    Casualty,
+    CompressionSensor,
+    Patient,
+    PatientIdentity,
+    PatientMonitor,
+    PatientPopulation,
+)
+from vrmed.components.collision import Collider
+from vrmed.components.instruments import BodyWall, Instrument, InstrumentError
+from vrmed.components.planar import Peg, PlanarBody, WorkSurface
+from vrmed.components.scene import (
+    Camera,
+    Endoscope,
+    HudState,
+    HudText,
+    Light,
+    MonitorPanel,
+    Name,
+    Transform,
+    VisualMesh,
+)
+from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody
+from vrmed.events import EventInbox
+from vrmed.packs.loader import load_pack
+from vrmed.packs.model import Pack, Scenario
+from vrmed.records.scoring import record_score
+from vrmed.render.drawlist import DrawList
+from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
+from vrmed.session import Session, build_session
+from vrmed.systems.clinical.events import (
+    AdministrationDocumented,
+    AirwayPlaced,
+    AllergiesChecked,
+    CasualtyAssessed,
+    CasualtyReached,
+    CompressionsStarted,
+    CompressionsStopped,
+    DoseCalculated,
+    DrugGiven,
+    DrugRejected,
+    DrugSelected,
+    DrugWithheld,
+    Escalated,
+    HelpCalled,
+    IdentityChecked,
+    News2Scored,
+    OxygenApplied,
+    PadsAttached,
+    RhythmAnalysed,
+    RhythmChanged,
+    ShockDelivered,
+    ShockResult,
+    TriageResult,
+    TriageTagged,
+    VitalsObserved,
+)
+from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
+from vrmed.systems.instruments.system import (
+    InstrumentGrasped,
+    InstrumentReleased,
+    InstrumentsCollided,
+    TissueBurned,
+    TissueContactEnded,
+    TissueContactStarted,
+    TissueCut,
+    TissueTorn,
+)
+from vrmed.systems.planar.system import ObjectHandedOver, ObjectLanded, ObjectLifted, ObjectLost, ObjectReleased
+from vrmed.systems.tissue.solver import max_principal_strain, tet_strain, tet_stress, von_mises_stress
+
+__all__ = [
+    # kernel
+    "App",
+    "AssetPath",
+    "Commands",
+    "ConfigError",
+    "DeviceState",
+    "Event",
+    "EventInbox",
+    "EventReader",
+    "InputPlugin",
+    "InputState",
+    "Keyframe",
+    "PUBLIC_SETS",
+    "Plugin",
+    "RecorderPlugin",
+    "Rng",
+    "STAGES",
+    "STAGE_MEANINGS",
+    "ScriptedInput",
+    "SessionLog",
+    "SimClock",
+    "VrmedError",
+    "__version__",
+    "array_field",
+    "component",
+    "quat",
+    "system",
+    "vec3",
+    # scenarios and scoring
+    "Pack",
+    "RubricResult",
+    "RuleResult",
+    "Scenario",
+    "ScenarioState",
+    "evaluate_rubric",
+    "matching",
+    "record_score",
+    "short_type",
+    # scene components
+    "Camera",
+    "Endoscope",
+    "HudState",
+    "HudText",
+    "Light",
+    "MonitorPanel",
+    "Name",
+    "Transform",
+    "VisualMesh",
+    # tissue
+    "EmbeddedSurface",
+    "Material",
+    "SoftBody",
+    "max_principal_strain",
+    "tet_strain",
+    "tet_stress",
+    "von_mises_stress",
+    # collision and instruments
+    "BodyWall",
+    "Collider",
+    "Instrument",
+    "InstrumentError",
+    "InstrumentGrasped",
+    "InstrumentReleased",
+    "InstrumentsCollided",
+    "TissueBurned",
+    "TissueContactEnded",
+    "TissueContactStarted",
+    "TissueCut",
+    "TissueTorn",
+    # planar rigid bodies
+    "ObjectHandedOver",
+    "ObjectLanded",
+    "ObjectLifted",
+    "ObjectLost",
+    "ObjectReleased",
+    "Peg",
+    "PlanarBody",
+    "WorkSurface",
+    # clinical
+    "AdministrationDocumented",
+    "AirwayPlaced",
+    "AllergiesChecked",
+    "Casualty",
+    "CasualtyAssessed",
+    "CasualtyReached",
+    "CompressionSensor",
+    "CompressionsStarted",
+    "CompressionsStopped",
+    "DoseCalculated",
+    "DrugGiven",
+    "DrugRejected",
+    "DrugSelected",
+    "DrugWithheld",
+    "Escalated",
+    "HelpCalled",
+    "IdentityChecked",
+    "News2Scored",
+    "OxygenApplied",
+    "PadsAttached",
+    "Patient",
+    "PatientIdentity",
+    "PatientMonitor",
+    "PatientPopulation",
+    "RhythmAnalysed",
+    "RhythmChanged",
+    "ShockDelivered",
+    "ShockResult",
+    "TriageResult",
+    "TriageTagged",
+    "VitalsObserved",
+    "resuscitation_metrics",
+    "triage_metrics",
+    # analytics
+    "AllowedRegion",
+    "EndoscopeView",
+    "MotionMetrics",
+    "TissueOverstrained",
+    "Track",
+    "bimanual_dexterity",
+    "count_events",
+    "economy_of_motion",
+    "endoscope_view",
+    "events_of",
+    "fls_score",
+    "idle_time",
+    "in_view",
+    "motion_metrics",
+    "normalized_jerk",
+    "number_of_movements",
+    "object_drops",
+    "path_length",
+    "peg_transfer_penalty",
+    "task_time",
+    "tip_out_of_view_time",
+    "tip_tracks_from_log",
+    "tissue_damage",
+    "tracks_from_log",
+    "views_from_log",
+    # drawing
+    "DrawList",
+    # running and testing a pack
+    "Session",
+    "build_session",
+    "load_pack",
+]

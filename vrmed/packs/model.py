@@ -1,0 +1,152 @@
+"""The content-pack data model: what a validated pack, prefab, scenario and entity are.
+
+The loader (:mod:`vrmed.packs.loader`) builds these; sessions, the scenario language and
+packs read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from vrmed.components import Name
+
+from ..errors import VrmedError
+from ..input import ScriptedInput
+from .convert import ConvertContext, build_dataclass
+
+
+@dataclass(frozen=True)
+class Loc:
+    """Where something was declared: file (relative to the pack's parent), line, key path."""
+
+    file: str
+    line: int
+    key: str
+
+
+def keystr(path: tuple[Any, ...]) -> str:
+    """Render a key path like ``entities[0].components.Ball.radius``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class ComponentDecl:
+    """A component's YAML fields after prefab inheritance and overrides, with their origins."""
+
+    type: type
+    loc: Loc
+    fields: dict[str, Any] = field(default_factory=dict)
+    field_locs: dict[str, Loc] = field(default_factory=dict)
+
+    def merged(self, other: ComponentDecl) -> ComponentDecl:
+        """This declaration with ``other``'s fields laid over it."""
+        return ComponentDecl(
+            self.type, other.loc, {**self.fields, **other.fields}, {**self.field_locs, **other.field_locs}
+        )
+
+
+@dataclass
+class Prefab:
+    """An entity template: its components (inheritance already applied)."""
+
+    id: str
+    loc: Loc
+    extends: str | None
+    description: str
+    components: dict[str, ComponentDecl]
+
+
+@dataclass
+class EntitySpec:
+    """One validated scenario entity; :meth:`build` makes fresh component instances."""
+
+    name: str | None
+    prefab: str | None
+    loc: Loc
+    components: dict[str, ComponentDecl]
+    root: Path
+
+    def build(self) -> list[Any]:
+        """Fresh component instances (specs turned into components where a type asks); a
+        ``Name`` component is added from the entity's name."""
+
+        built = [instantiate(decl, self.root) for decl in self.components.values()]
+        if self.name is not None and "Name" not in self.components:
+            built.append(Name(self.name))
+        return built
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: entities to spawn, scripted input, rates and duration."""
+
+    name: str
+    file: str
+    title: str
+    description: str
+    duration: float | None
+    rates: dict[str, float | None]
+    display_rate: float | None
+    entities: list[EntitySpec]
+    scripted_input: ScriptedInput | None
+    settings: dict[str, Any]
+    #: The scenario language (vrmed.scenario): state machine, rubric, scripted learner.
+    script: Any = None
+    rubric: Any = None
+    learner: tuple[Any, ...] = ()
+
+
+@dataclass
+class Pack:
+    """A fully validated content pack."""
+
+    name: str
+    version: str
+    title: str
+    description: str
+    root: Path
+    source: str
+    engine: str
+    plugins: list[type]
+    plugin_names: list[str]
+    systems: list[Callable]
+    components: dict[str, type]
+    prefabs: dict[str, Prefab]
+    scenarios: dict[str, Scenario]
+    default_scenario: str | None
+    module: ModuleType | None
+
+    def scenario(self, name: str | None) -> Scenario:
+        """A scenario by name (or the default); a clear error if there is no such scenario."""
+
+        name = name or self.default_scenario or (sorted(self.scenarios)[0] if len(self.scenarios) == 1 else None)
+        if name is None:
+            raise VrmedError(
+                f"pack {self.name!r} has several scenarios and no default_scenario; "
+                f"choose one of: {', '.join(sorted(self.scenarios))}"
+            )
+        if name not in self.scenarios:
+            known = ", ".join(sorted(self.scenarios)) or "none"
+            raise VrmedError(f"pack {self.name!r} has no scenario {name!r}; its scenarios are: {known}")
+        return self.scenarios[name]
+
+    def summary(self, app: Any) -> dict[str, Any]:
+        """The pack's own end-of-run summary (``summary(app)`` in systems.py), or {}."""
+        fn = getattr(self.module, "summary", None) if self.module else None
+        return dict(fn(app)) if callable(fn) else {}
+
+
+def instantiate(decl: ComponentDecl, root: Path) -> Any:
+    """A fresh component instance from its validated YAML fields (through its spec type if it has one)."""
+    spec_type = getattr(decl.type, "__vrmed_yaml__", None)
+    ctx = ConvertContext(root)
+    if spec_type is not None:
+        return decl.type.from_spec(build_dataclass(spec_type, decl.fields, ctx))
+    return build_dataclass(decl.type, decl.fields, ctx)
