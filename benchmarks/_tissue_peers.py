@@ -20,12 +20,10 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from vrmed.components.tissue.softbody import Material
+from vrmed.components.tissue.softbody import Material
 
 #: a vertex further than this many mesh extents from its rest position means the run blew up
 BLOWUP = 2.0
@@ -50,8 +48,6 @@ class Scene:
     @property
     def material(self) -> Material:
         """The same material as vrmed's, so both sides use one definition of the Lame parameters."""
-        from vrmed.components.tissue.softbody import Material
-
         return Material(self.youngs_modulus, self.poisson_ratio, self.density, self.damping)
 
     @property
@@ -151,8 +147,8 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
     pipeline, no ground.
     """
     _quiet_warp()
-    import newton
-    import warp as wp
+    import newton  # deferred: optional peer engine (vrmed[peers])
+    import warp as wp  # deferred: optional peer engine (vrmed[peers])
 
     t0 = time.perf_counter()
     up = newton.Axis.Y
@@ -208,7 +204,7 @@ def run_mujoco(scene: Scene, frames: int) -> dict:
     ``<pin id>``; contacts disabled (no ground, no self-collision); vertex body masses set to the
     same lumped rho V / 4 as vrmed (flexcomp's ``mass`` spreads the total evenly over vertices).
     """
-    import mujoco
+    import mujoco  # deferred: optional peer engine (vrmed[peers])
 
     t0 = time.perf_counter()
     mass = scene.lumped_mass()
@@ -279,7 +275,7 @@ PEERS: list[tuple[str, str, Callable[[Scene, int], dict]]] = [
 def _quiet_warp() -> None:
     """Keep warp's init banner off stdout (it would corrupt ``--json``); before newton imports it."""
     try:
-        import warp
+        import warp  # deferred: optional peer engine (vrmed[peers])
     except Exception:
         return
     if hasattr(warp, "LOG_WARNING"):  # warp >= 1.1x: log levels

@@ -30,6 +30,7 @@ from vrmed.components.scene.core import Name
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.input import InputState
 from vrmed.mesh import box_tets
+from vrmed.settings import SimSettings
 from vrmed.systems.collision.system import CollisionWorld
 from vrmed.systems.instruments.plugin import InstrumentPlugin
 from vrmed.systems.planar.system import PlanarPlugin
@@ -87,7 +88,7 @@ def _sheet_case(frames: int) -> dict[str, Any]:
         samples = {k: _mean_since(before[k], app.timings()[k]) for k in names}
         # kernels alone: re-run detect + resolve on the current state (moves nothing: all resolved)
         reps = 2000
-        h = 1.0 / 900.0
+        h = app.resource(SimSettings).h
         world.detect(body, surf)
         world.resolve(body, surf, h)
         t0 = time.perf_counter_ns()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from vrmed.haptics import HapticLoop, SimulatedHapticDevice
+from vrmed.session import build_session, open_target
 
 
 def _measure(seconds: float, busy: bool) -> dict[str, Any]:
@@ -20,8 +21,6 @@ def _measure(seconds: float, busy: bool) -> dict[str, Any]:
     loop = HapticLoop(device)
     session = None
     if busy:
-        from vrmed.session import build_session, open_target
-
         pack, scen = open_target("sandbox")
         session = build_session(pack, scen, seed=0)
     loop.start()

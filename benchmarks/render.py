@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 
 from vrmed.components.scene.render import Camera, Light
+from vrmed.render.context import create_context, describe
+from vrmed.render.meshes import icosphere
+from vrmed.render.renderer import Renderer
 
 IPD = 0.063
 EYE = np.array([0.0, 0.16, 0.22])  # head position (m): about 25 cm from the organ
@@ -29,8 +32,6 @@ LOOK = np.array([0.0, 0.06, 0.0])
 
 def _organ(subdivisions: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit icosphere directions, faces and a fixed per-vertex lumpiness (procedural noise)."""
-    from vrmed.render.meshes import icosphere
-
     mesh = icosphere(subdivisions)
     d = mesh.positions.astype(np.float64)
     rng = np.random.default_rng(7)
@@ -98,8 +99,6 @@ def _stereo_cameras() -> tuple[Camera, Camera]:
 
 
 def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dict[str, Any]:
-    from vrmed.render.renderer import Renderer
-
     r = Renderer(ctx, size, size, samples=samples)
     eye_images = [ctx.framebuffer([ctx.renderbuffer((size, size), 4)]) for _ in range(2)]
     deform = _Deformer()
@@ -153,8 +152,6 @@ def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dic
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """Stereo frames per second of the laparoscopy scene at 2 x 800 x 800 (no MSAA and 4x)
     and 2 x 512 x 512 (4x MSAA), headless."""
-    from vrmed.render.context import create_context, describe
-
     quick = bool(options.get("quick"))
     frames, warmup = (20, 3) if quick else (150, 10)
     ctx = create_context("egl")

@@ -1,10 +1,11 @@
 """Whole-scene frame time of a content-pack scenario (default ``laparoscopy/peg_transfer``).
 
 Runs the scenario headless with its scripted trainee exactly as ``vrmed run`` does (input,
-control, physics at 900 Hz, logic at 60 Hz, the session recorder; no renderer, so the
-render stage only holds systems that find nothing to draw) and times every 1/90 s frame
-with ``perf_counter_ns``. The first 90 frames (numba compilation, first contacts) are
-excluded as warm-up. Reports p50 / p99 / max per frame and the most expensive systems.
+control, physics and logic at the scenario's rates (by default 900 Hz and 60 Hz), the
+session recorder; no renderer, so the render stage only holds systems that find nothing to
+draw) and times every display frame with ``perf_counter_ns``. The first 90 frames (numba
+compilation, first contacts) are excluded as warm-up. Reports p50 / p99 / max per frame and
+the most expensive systems.
 
 Options: ``scene`` (``PACK/SCENARIO``; ``vrmed bench`` passes none, so the default is
 used), ``quick`` (900 measured frames instead of the whole scenario).
@@ -17,6 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from vrmed.errors import VrmedError
+from vrmed.session import build_session, open_target
+from vrmed.settings import SimSettings
+
 DEFAULT_SCENE = "laparoscopy/peg_transfer"
 TARGET_MS = 5.5
 WARMUP = 90
@@ -24,19 +29,18 @@ WARMUP = 90
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """Per-frame cost (ms) of the whole simulation of one scene, render excluded."""
-    from vrmed.session import build_session, open_target
-
     targets = list(options.get("targets") or [])
     if len(targets) > 1:
-        from vrmed.errors import VrmedError
-
         raise VrmedError(f"bench scene takes one PACK/SCENARIO, got {len(targets)}: {' '.join(targets)}")
     scene = str(targets[0] if targets else options.get("scene") or DEFAULT_SCENE)
     pack, scenario_name = open_target(scene)
     session = build_session(pack, scenario_name, seed=0)
     try:
         app = session.app
-        total = int(round(float(session.scenario.duration) * 90))
+        sim = app.resource(SimSettings)
+        if session.scenario.duration is None:
+            raise VrmedError(f"bench scene needs a scenario with a duration; {scene} has none")
+        total = int(round(session.scenario.duration * sim.display_rate))
         frames = min(total - WARMUP, 900) if options.get("quick") else total - WARMUP
         app.step(WARMUP)
         samples = np.empty(frames)
@@ -60,10 +64,14 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "mean_ms_per_frame": float(samples.mean()),
         "target_ms": TARGET_MS,
     }
+
+    def hz(rate: Any) -> str:
+        return "per frame" if rate is None else f"{float(rate):g} Hz"
+
     notes = [
-        f"whole frame = input + control + physics (900 Hz, 10 ticks) + logic (60 Hz) + record; no renderer; "
-        f"first {WARMUP} frames excluded",
-        f"target: p99 under {TARGET_MS} ms per 1/90 s frame",
+        f"whole frame = input + control + physics ({hz(sim.physics_rate)}, {float(sim.physics_ticks_per_frame):g} "
+        f"ticks) + logic ({hz(sim.logic_rate)}) + record; no renderer; first {WARMUP} frames excluded",
+        f"target: p99 under {TARGET_MS} ms per 1/{float(sim.display_rate):g} s frame",
         "costliest systems, mean ms per frame: " + ", ".join(f"{n} {v:.3f}" for n, v in per_frame.items()),
     ]
     return {"suite": "scene", "rows": [row], "notes": notes}

@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 
+import numba
 import numpy as np
 
 from vrmed.benchmarks import mesh_path
@@ -156,10 +158,16 @@ def _peer_notes(versions: dict[str, str | None]) -> list[str]:
 
 
 def _peer_rows(
-    name: str, mesh: TetMesh, make, gravity: np.ndarray, vrmed_ms: float, frames: int, versions: dict[str, str | None]
+    name: str,
+    mesh: TetMesh,
+    make: Callable[[TetMesh], SoftBody],
+    gravity: np.ndarray,
+    vrmed_ms: float,
+    frames: int,
+    versions: dict[str, str | None],
 ) -> list[dict]:
     """Rows for every installed peer on the same mesh, pins, material, gravity and substeps."""
-    from vrmed.benchmarks import _tissue_peers as P
+    from vrmed.benchmarks import _tissue_peers as P  # deferred: optional peer engines, --peers only
 
     body = make(mesh)  # fresh: pins, material and (raptor) the stretched start
     moved = not np.array_equal(body.x, mesh.points)
@@ -208,7 +216,7 @@ def run(options: dict) -> dict:
     quick = bool(options.get("quick", False))
     frames = 5 if quick else 90
     np_frames = 1 if quick else 3
-    cases: list[tuple[str, TetMesh, object, np.ndarray]] = [
+    cases: list[tuple[str, TetMesh, Callable[[TetMesh], SoftBody], np.ndarray]] = [
         (name, box_tets((0.2, 0.2, 0.2), cells), _pinned_body, GRAVITY)
         for name, cells in (BOXES[:1] if quick else BOXES)
     ]
@@ -225,7 +233,7 @@ def run(options: dict) -> dict:
     peers = bool(options.get("peers"))
     versions: dict[str, str | None] = {}
     if peers:
-        from vrmed.benchmarks import _tissue_peers as P
+        from vrmed.benchmarks import _tissue_peers as P  # deferred: optional peer engines, --peers only
 
         versions = P.installed()
     rows = []
@@ -251,7 +259,7 @@ def run(options: dict) -> dict:
                 }
             )
             if peers:  # the same columns as the peer rows, judged by the same stability test
-                from vrmed.benchmarks import _tissue_peers as P
+                from vrmed.benchmarks import _tissue_peers as P  # deferred: optional peer engines, --peers only
 
                 row = rows[-1]
                 disp = float(np.abs(body.x - mesh.points).max())
@@ -295,7 +303,5 @@ def run(options: dict) -> dict:
         notes.extend(_peer_notes(versions))
         if any(versions.values()):
             notes.extend(_PEER_NOTES)
-    import numba
-
     notes.append(f"numba threads: {numba.get_num_threads()} (threading layer {numba.threading_layer()})")
     return {"suite": "tissue", "rows": rows, "notes": notes}

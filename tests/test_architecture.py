@@ -53,32 +53,43 @@ def test_import_contracts_hold(staged: Path) -> None:
 # Each row: a module of the staged tree, an import added to it, and the contract that must
 # then fail. These are the violations found in the tree before the feature-folder layout.
 VIOLATIONS = [
-    ("vrmed/components/tissue/softbody.py", "from vrmed.systems.tissue import kernels",
-     "Components import no systems"),
-    ("vrmed/systems/instruments/system.py", "from vrmed.render import drawlist",
-     "Only a feature's draw module imports the renderer"),
-    ("vrmed/systems/clinical/waveforms.py", "import vrmed.render.drawlist",
-     "Only a feature's draw module imports the renderer"),
-    ("vrmed/analytics/view.py", "from vrmed.systems.collision import system",
-     "The core imports no feature"),
+    ("vrmed/components/tissue/softbody.py", "from vrmed.systems.tissue import kernels", "Components import no systems"),
+    (
+        "vrmed/systems/instruments/system.py",
+        "from vrmed.render import drawlist",
+        "Only a feature's draw module imports the renderer",
+    ),
+    (
+        "vrmed/systems/clinical/waveforms.py",
+        "import vrmed.render.drawlist",
+        "Only a feature's draw module imports the renderer",
+    ),
+    ("vrmed/analytics/view.py", "from vrmed.systems.collision import system", "The core imports no feature"),
     ("vrmed/plugins.py", "import vrmed.systems.tissue.solver", "The core imports no feature"),
     ("vrmed/packs/loader.py", "import vrmed.api", "The core imports no feature"),
-    ("vrmed/systems/tissue/solver.py", "from vrmed.systems.collision import system",
-     "Tissue imports no other feature"),
-    ("vrmed/systems/collision/system.py", "from vrmed.systems.instruments import system",
-     "Collision imports only tissue"),
-    ("vrmed/systems/clinical/news2.py", "from vrmed.components.tissue import softbody",
-     "Clinical simulation imports no other feature"),
-    ("vrmed/systems/planar/system.py", "from vrmed.systems.clinical import events",
-     "Planar rigid bodies import no other feature"),
+    ("vrmed/systems/tissue/solver.py", "from vrmed.systems.collision import system", "Tissue imports no other feature"),
+    (
+        "vrmed/systems/collision/system.py",
+        "from vrmed.systems.instruments import system",
+        "Collision imports only tissue",
+    ),
+    (
+        "vrmed/systems/clinical/news2.py",
+        "from vrmed.components.tissue import softbody",
+        "Clinical simulation imports no other feature",
+    ),
+    (
+        "vrmed/systems/planar/system.py",
+        "from vrmed.systems.clinical import events",
+        "Planar rigid bodies import no other feature",
+    ),
     ("vrmed/adapt.py", "from vrmed import session", "No import cycles"),
     ("vrmed/scenario/rubric.py", "from vrmed.packs import loader", "No import cycles"),
 ]
 
 
 @pytest.mark.parametrize("module,statement,contract", VIOLATIONS, ids=[v[0] + ":" + v[1] for v in VIOLATIONS])
-def test_checker_rejects_a_bad_import(staged: Path, tmp_path: Path, module: str, statement: str,
-                                      contract: str) -> None:
+def test_checker_rejects_a_bad_import(staged: Path, tmp_path: Path, module: str, statement: str, contract: str) -> None:
     tree = tmp_path / "tree"
     shutil.copytree(staged, tree)
     path = tree / module
@@ -135,8 +146,12 @@ def test_the_new_pack_template_uses_only_the_pack_api(tmp_path: Path) -> None:
     root = scaffold_pack("my_module", tmp_path)
     files = sorted(root.rglob("*.py"))
     assert files
-    bad = [f"{f.name}:{line}: {mod}" for f in files for line, mod in vrmed_imports(f)
-           if mod not in PACK_API and "tests" not in f.parts]
+    bad = [
+        f"{f.name}:{line}: {mod}"
+        for f in files
+        for line, mod in vrmed_imports(f)
+        if mod not in PACK_API and "tests" not in f.parts
+    ]
     assert bad == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -16,8 +17,6 @@ MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/
 
 @pytest.fixture(scope="module")
 def sphere():
-    import trimesh
-
     coarse = trimesh.creation.icosphere(subdivisions=1, radius=0.05)
     fine = trimesh.creation.icosphere(subdivisions=3, radius=0.049)
     body = SoftBody.from_mesh(tetrahedralize(SurfaceMesh(coarse.vertices, coarse.faces)), Material(3e4, 0.45, 1000.0))

@@ -10,32 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pip_install_target
 
 EXTERNAL = Path(__file__).resolve().parents[1] / "examples" / "external_pack"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    target = tmp_path_factory.mktemp("site")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(EXTERNAL),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
+    return pip_install_target(EXTERNAL, tmp_path_factory.mktemp("site"))
 
 
 def _env(site: Path) -> dict[str, str]:

@@ -6,8 +6,13 @@ import math
 from fractions import Fraction
 
 import pytest
+from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed import STAGES, App, ConfigError
+from vrmed.cli import cli
+from vrmed.packs import PackError, load_pack, loader
+from vrmed.session import build_session
 
 
 def test_stage_order_within_a_frame(app):
@@ -107,8 +112,10 @@ def test_unknown_reference_stage_and_duplicate_names(app):
 
 
 def test_bad_rates_are_rejected():
-    with pytest.raises(ConfigError, match="unknown stage 'fizzics' in rates"):
+    with pytest.raises(ConfigError, match="unknown key 'fizzics' in rates; allowed keys: display, input"):
         App(rates={"fizzics": 100})
+    with pytest.raises(ConfigError, match="unknown key 'phisics' in rates; did you mean 'physics'"):
+        App(rates={"phisics": 100})
     with pytest.raises(ConfigError, match="physics rate must be a positive finite number"):
         App(rates={"physics": 0})
 
@@ -144,3 +151,147 @@ def test_before_a_set_of_an_earlier_stage_is_an_error(app):
         r"'physics.solve' \(stage 'physics'\)",
     ):
         app.step()
+
+
+KNOWN_SETS = "known sets: input.devices, input.mapping, control.instruments"
+
+
+def test_unknown_in_set_is_an_error_naming_the_known_sets_and_the_closest(app):
+    with pytest.raises(ConfigError) as info:
+        app.add_system(lambda a: None, in_set="physics.slove", name="typo")
+    msg = str(info.value)
+    assert msg.startswith("system 'typo': unknown ordering set 'physics.slove'; did you mean 'physics.solve'? ")
+    assert KNOWN_SETS in msg and "render.overlay" in msg
+    # with an explicit stage too (it used to run, silently, in no set at all)
+    with pytest.raises(ConfigError, match="unknown ordering set 'logic.scorng'; did you mean 'logic.scoring'"):
+        app.add_system(lambda a: None, stage="logic", in_set="logic.scorng", name="typo2")
+    # nothing far enough from every set gets a suggestion, but still the list
+    with pytest.raises(ConfigError, match=r"unknown ordering set 'zzz'; known sets: input\.devices"):
+        app.add_system(lambda a: None, stage="logic", in_set="zzz", name="typo3")
+    assert [s.name for s in app.schedule.systems] == []  # none of them was registered
+
+
+@pytest.mark.parametrize("relation", ["after", "before"])
+def test_unknown_set_in_after_or_before_is_an_error_before_the_first_frame(app, relation):
+    ran = []
+    app.add_system(lambda a: ran.append(1), stage="physics", name="p", **{relation: "physics.slove"})
+    with pytest.raises(
+        ConfigError,
+        match=rf"system 'p' asks to run {relation} 'physics.slove', which is not a stage, an ordering set "
+        rf"or a system in stage 'physics'; did you mean 'physics.solve'\? {KNOWN_SETS}",
+    ):
+        app.step()
+    assert ran == []
+
+
+def test_a_plugin_declares_its_own_set_and_others_order_against_it(app):
+    order = []
+
+    class Suction:
+        ordering_sets = {"suction.flow": "physics"}  # declared before build() runs
+
+        def build(self, app):
+            app.add_system(lambda a: order.append("flow"), in_set="suction.flow", name="suction.flow_step")
+
+    app.declare_set("fluids", stage="physics")
+    app.add_system(lambda a: order.append("after-flow"), stage="physics", after="suction.flow", name="late")
+    app.add_plugin(Suction())
+    app.add_system(lambda a: order.append("fluid"), in_set="fluids", name="fluid", before="suction.flow")
+    app.step(1)
+    assert order[:3] == ["fluid", "flow", "after-flow"]
+    assert app.schedule.sets["suction.flow"] == "physics" and app.schedule.sets["fluids"] == "physics"
+    # a declared set fixes the stage like a public one
+    with pytest.raises(ConfigError, match="set 'fluids' belongs to stage 'physics', not 'logic'"):
+        app.add_system(lambda a: None, stage="logic", in_set="fluids", name="wrong")
+    # an unknown set's suggestions include declared ones
+    with pytest.raises(ConfigError, match="did you mean 'suction.flow'"):
+        app.add_system(lambda a: None, in_set="suction.flwo", name="typo")
+
+
+def test_declaring_sets_is_checked():
+    with App() as app:
+        with pytest.raises(ConfigError, match="'physics.solve' is a public set"):
+            app.declare_set("physics.solve", stage="physics")
+        with pytest.raises(ConfigError, match="unknown stage 'phyics'; did you mean 'physics'"):
+            app.declare_set("mine", stage="phyics")
+        with pytest.raises(ConfigError, match="has the name of a stage"):
+            app.declare_set("logic", stage="logic")
+        app.declare_set("mine", stage="logic")
+        app.declare_set("mine", stage="logic")  # the same again is fine
+        with pytest.raises(ConfigError, match="already declared in stage 'logic', not 'render'"):
+            app.declare_set("mine", stage="render")
+
+
+PACK_YAML = """
+    name: typo
+    version: 1.0.0
+    systems: [flow]
+"""
+SCENARIO_YAML = """
+    entities: []
+"""
+
+
+def _typo_pack(tmp_path, decorator: str):
+    systems = f"import vrmed\n\n\n{decorator}\ndef flow(app):\n    pass\n"
+    return write_tree(
+        tmp_path / "typo",
+        {"pack.yaml": PACK_YAML, "systems.py": systems, "scenarios/one.yaml": SCENARIO_YAML},
+    )
+
+
+def test_unknown_in_set_in_a_packs_systems_py_is_a_pack_issue_from_vrmed_validate(tmp_path):
+    root = _typo_pack(tmp_path, '@vrmed.system("physics", in_set="physics.slove")')
+    result = CliRunner().invoke(cli, ["validate", str(root)], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "pack 'typo' is invalid (1 problem):"
+    assert lines[1].startswith(
+        "  typo/systems.py:4: flow: unknown ordering set 'physics.slove'; did you mean 'physics.solve'? "
+        "known sets: input.devices, "
+    )
+
+
+def test_a_packs_system_in_a_set_of_another_stage_is_a_pack_issue(tmp_path):
+    root = _typo_pack(tmp_path, '@vrmed.system("logic", in_set="physics.solve")')
+    with pytest.raises(PackError) as info:
+        load_pack(root)
+    assert [str(i) for i in info.value.issues] == [
+        "typo/systems.py:4: flow: set 'physics.solve' belongs to stage 'physics', not 'logic'"
+    ]
+
+
+def test_a_packs_unknown_after_is_a_pack_issue_when_its_session_is_built(tmp_path):
+    """after/before may name a plugin's systems, known only once plugins are built: the
+    check runs when the session is built, and still names systems.py, line and function."""
+    pack = load_pack(_typo_pack(tmp_path, '@vrmed.system("physics", after="physics.slove")'))
+    with pytest.raises(PackError) as info:
+        build_session(pack, "one")
+    (issue,) = info.value.issues
+    assert (issue.file, issue.line, issue.key) == ("typo/systems.py", 4, "flow")
+    assert issue.message.startswith(
+        "system 'typo.flow' asks to run after 'physics.slove', which is not a stage, an ordering set or a "
+        "system in stage 'physics'; did you mean 'physics.solve'? known sets: "
+    )
+
+
+def test_a_packs_plugin_may_declare_the_set_its_systems_join(tmp_path, monkeypatch):
+    """Known sets for a pack are the public ones and those its engine plugins declare."""
+
+    class Suction:
+        ordering_sets = {"suction.flow": "physics"}
+        components = ()
+
+        def build(self, app):
+            pass
+
+    monkeypatch.setattr(loader, "available_plugins", lambda: {"suction": "tests:Suction"})
+    monkeypatch.setattr(loader, "load_plugin_class", lambda name: Suction)
+    root = _typo_pack(tmp_path, '@vrmed.system(in_set="suction.flow")')
+    (root / "pack.yaml").write_text("name: typo\nversion: 1.0.0\nplugins: [suction]\nsystems: [flow]\n")
+    pack = load_pack(root)
+    session = build_session(pack, "one")
+    try:
+        assert session.app.system_order()["physics"] == ["typo.flow"]
+    finally:
+        session.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 
-from vrmed.components.tissue.softbody import Material, SoftBody
-from vrmed.mesh import box_tets
+from vrmed.components.tissue.softbody import EmbeddedSurface, Material, SoftBody
+from vrmed.mesh import SurfaceMesh, box_tets
+from vrmed.systems.tissue.embedding import embed_surface
 from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings, step_softbody
 
 App = pytest.importorskip("vrmed.app").App
@@ -35,12 +37,6 @@ def test_plugin_steps_bodies_at_the_physics_rate() -> None:
 
 
 def test_plugin_updates_embedded_surfaces_each_frame() -> None:
-    import trimesh
-
-    from vrmed.components.tissue.softbody import EmbeddedSurface
-    from vrmed.mesh import SurfaceMesh
-    from vrmed.systems.tissue.embedding import embed_surface
-
     with App(seed=0) as app:
         app.add_plugin(SoftBodyPlugin())
         body = _body()

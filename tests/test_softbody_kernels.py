@@ -1,4 +1,4 @@
-"""Numba XPBD kernels against the plain-numpy reference (systems/xpbd_reference.py).
+"""Numba XPBD kernels against the plain-numpy reference (systems/tissue/reference.py).
 
 Tolerance: positions and velocities agree to 1e-12 relative (float64 round-off of the same
 arithmetic in a different order); per-tet measures to 1e-12.
@@ -11,10 +11,10 @@ import pytest
 
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
-from vrmed.mesh import box_tets, load_tet_mesh
+from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
-from vrmed.systems.tissue.solver import elastic_energy, tet_strain, tet_stress, update_tet_measures
+from vrmed.systems.tissue.solver import elastic_energy, step_softbody, tet_strain, tet_stress, update_tet_measures
 
 RTOL = 1e-12
 MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
@@ -46,30 +46,16 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody) -> None:
     dt, substeps = 1.0 / 90.0, 3
     x_nb, v_nb, xp_nb = b.x.copy(), b.v.copy(), b.x.copy()
     # one block per phase: the colours run one after another, exactly like the reference
-    empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+    empty_i = np.zeros(0, np.int64)
     K.step_kernel(
-        x_nb,
-        v_nb,
-        xp_nb,
-        b.inv_mass,
-        b.external_force,
+        (x_nb, v_nb, xp_nb, b.inv_mass, b.external_force),
+        (tets, Q, a_dev, a_hyd, offsets, np.arange(ncol + 1, dtype=np.int64)),
+        (empty_i, np.zeros((0, 3)), np.zeros((0, 3))),
+        (empty_i, empty_i, np.zeros(0), np.zeros(0)),
         g,
-        tets,
-        Q,
-        a_dev,
-        a_hyd,
-        m.gamma,
-        offsets,
-        np.arange(ncol + 1, dtype=np.int64),
-        empty_i,
-        np.zeros((0, 3)),
-        np.zeros((0, 3)),
-        empty_i,
-        empty_i,
-        empty_f,
-        empty_f,
         dt,
         substeps,
+        m.gamma,
         m.damping,
         b.velocity_damping,
     )
@@ -149,8 +135,6 @@ def test_stress_is_the_derivative_of_the_energy() -> None:
 
 def test_rest_state_is_exactly_stationary() -> None:
     body = SoftBody.from_mesh(box_tets((0.1, 0.1, 0.1), (3, 3, 3)), Material(1.0e5, 0.49, 1000.0))
-    from vrmed.systems.tissue.solver import step_softbody
-
     step_softbody(body, 1 / 90, 10, (0.0, 0.0, 0.0))
     np.testing.assert_allclose(body.x, body.rest_points, atol=1e-15)
     assert elastic_energy(body) == pytest.approx(0.0, abs=1e-15)
@@ -180,9 +164,6 @@ def test_slab_partition_is_race_free_on_the_raptor() -> None:
 
 def test_inverted_rest_tets_are_harmless_to_the_solver() -> None:
     """A tet given with negative winding has F = I at rest all the same: no force, no NaN."""
-    from vrmed.mesh import TetMesh
-    from vrmed.systems.tissue.solver import step_softbody
-
     mesh = box_tets((0.05, 0.05, 0.05), (2, 2, 2))
     tets = mesh.tets.copy()
     tets[[0, 5]] = tets[[0, 5]][:, [1, 0, 2, 3]]  # invert two of them

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import MESHES, write_tree
 
+from vrmed.components.tissue.softbody import SoftBody
 from vrmed.packs import PackError, load_pack
 from vrmed.session import build_session
 
@@ -31,8 +32,6 @@ def test_box_softbody_from_yaml_deforms_under_gravity(tmp_path):
     pack = load_pack(write_tree(tmp_path / "tissue", PACK))
     session = build_session(pack, None)
     try:
-        from vrmed.components.tissue.softbody import SoftBody
-
         body = session.app.get(session.entities["organ"], SoftBody)
         assert body.material.youngs_modulus == 20000.0 and body.n_tets == 6 * 10 * 2 * 4
         assert body.pinned.sum() == 11 * 5  # the bottom face (y = 0)
@@ -85,8 +84,6 @@ def test_real_liver_mesh_from_yaml(tmp_path):
     files["scenarios/sag.yaml"] = "duration: 0.1\nentities:\n  - {name: organ, prefab: liver}\n"
     session = build_session(load_pack(write_tree(tmp_path / "tissue", files)), None)
     try:
-        from vrmed.components.tissue.softbody import SoftBody
-
         body = session.app.get(session.entities["organ"], SoftBody)
         assert body.n_vertices == 181 and body.n_tets == 596  # the README's counts for liver.msh
         session.run(frames=9)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from vrmed.components.tissue.softbody import Material, SoftBody
-from vrmed.mesh import box_tets
+from vrmed.mesh import TetMesh, box_tets
 from vrmed.systems.tissue.solver import (
     STABLE_RATIO,
     elastic_energy,
@@ -40,8 +40,6 @@ def face_traction(body: SoftBody, axis: int, value: float, stress: float) -> Non
     pointing outwards (sign from which side of the body the face is on).
     """
     pts = body.rest_points
-    from vrmed.mesh import TetMesh
-
     tri = TetMesh(pts, body.tets).boundary_triangles()
     on = np.all(np.abs(pts[tri][:, :, axis] - value) < 1e-12, axis=1)
     sel = tri[on]

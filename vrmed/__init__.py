@@ -1,6 +1,8 @@
 """vrmed: an engine for virtual-reality medical training simulators.
 
-This module is the public surface packs may rely on; everything else can move.
+This module is the kernel of the public surface (App, systems, components, events, input,
+settings); :mod:`vrmed.api` is the whole pack API and re-exports these names. Everything
+else can move.
 """
 
 from .app import App, Commands, Plugin
@@ -11,6 +13,7 @@ from .fields import AssetPath, array_field, component, quat, system, vec3
 from .input import DeviceState, InputPlugin, InputState, Keyframe, ScriptedInput
 from .recording import RecorderPlugin, SessionLog
 from .schedule import PUBLIC_SETS, STAGE_MEANINGS, STAGES
+from .settings import SimSettings
 from .version import __version__
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "ScriptedInput",
     "SessionLog",
     "SimClock",
+    "SimSettings",
     "VrmedError",
     "__version__",
     "array_field",

@@ -8,14 +8,19 @@ group is for and docs/architecture.md for the layers behind it.
 
 Groups:
 
-- kernel: the App, systems, components, events, input, resources, ordering sets;
+- kernel: the App, systems, components, events, input, resources, ordering sets and the
+  simulation settings (:class:`SimSettings`: display, physics and logic rates, substeps);
 - scenarios and scoring: the running :class:`Scenario`, the :class:`SessionLog`, rubric
   evaluation and the helpers behind ``score(log)``;
 - scene components and each feature's components and events (tissue, collision,
   instruments, planar rigid bodies, clinical);
 - extension seams: instrument tool behaviours, tissue constraints, render passes;
 - analytics: motion, error and view metrics computed from a session log;
-- drawing: the :class:`DrawList` a pack fills in ``render.prepare`` (plain data, no GL);
+- drawing: the :class:`DrawList` a pack fills in ``render.prepare`` (plain data, no GL),
+  and render passes: the :class:`RenderPass` protocol, the :class:`PassContext` a pass
+  draws with, and the App's :class:`RenderPipeline` (:func:`render_pipeline`) run for the
+  desktop view and each headset eye; :class:`RenderPlugin` draws it offscreen (PNG capture,
+  e.g. in a pack's own tests);
 - running and testing: :func:`load_pack` and :func:`build_session` for a pack's own tests.
 """
 
@@ -89,7 +94,7 @@ from vrmed.components.clinical import (
     PatientPopulation,
 )
 from vrmed.components.collision import Collider
-from vrmed.components.instruments import BodyWall, Instrument, InstrumentError
+from vrmed.components.instruments import BodyWall, Instrument, InstrumentError, ToolBehaviour, ToolState, ToolType
 from vrmed.components.planar import Peg, PlanarBody, WorkSurface
 from vrmed.components.scene import (
     Camera,
@@ -103,13 +108,23 @@ from vrmed.components.scene import (
     VisualMesh,
 )
 from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody
+from vrmed.components.tissue.constraints import (
+    AttachmentConstraint,
+    ConstraintError,
+    PinConstraint,
+    SlideConstraint,
+    TissueConstraint,
+)
 from vrmed.events import EventInbox
 from vrmed.packs.loader import load_pack
 from vrmed.packs.model import Pack, Scenario
 from vrmed.records.scoring import record_score
 from vrmed.render.drawlist import DrawList
+from vrmed.render.passes import PassContext, RenderPass, RenderPipeline, render_pipeline
+from vrmed.render.plugin import RenderPlugin
 from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
 from vrmed.session import Session, build_session
+from vrmed.settings import SimSettings
 from vrmed.systems.clinical.events import (
     AdministrationDocumented,
     AirwayPlaced,
@@ -138,6 +153,7 @@ from vrmed.systems.clinical.events import (
     VitalsObserved,
 )
 from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
+from vrmed.systems.instruments.behaviours import BurnBehaviour, CutBehaviour, GraspBehaviour
 from vrmed.systems.instruments.system import (
     InstrumentGrasped,
     InstrumentReleased,
@@ -147,9 +163,18 @@ from vrmed.systems.instruments.system import (
     TissueContactStarted,
     TissueCut,
     TissueTorn,
+    instrument_name,
+    tissue_in_jaw,
 )
+from vrmed.systems.instruments.tools import ToolRegistry, register_tool_type
 from vrmed.systems.planar.system import ObjectHandedOver, ObjectLanded, ObjectLifted, ObjectLost, ObjectReleased
-from vrmed.systems.tissue.solver import max_principal_strain, tet_strain, tet_stress, von_mises_stress
+from vrmed.systems.tissue.solver import (
+    max_principal_strain,
+    register_tissue_constraint,
+    tet_strain,
+    tet_stress,
+    von_mises_stress,
+)
 
 __all__ = [
     # kernel
@@ -173,6 +198,7 @@ __all__ = [
     "ScriptedInput",
     "SessionLog",
     "SimClock",
+    "SimSettings",
     "VrmedError",
     "__version__",
     "array_field",
@@ -201,10 +227,16 @@ __all__ = [
     "Transform",
     "VisualMesh",
     # tissue
+    "AttachmentConstraint",
+    "ConstraintError",
     "EmbeddedSurface",
     "Material",
+    "PinConstraint",
+    "SlideConstraint",
     "SoftBody",
+    "TissueConstraint",
     "max_principal_strain",
+    "register_tissue_constraint",
     "tet_strain",
     "tet_stress",
     "von_mises_stress",
@@ -221,6 +253,17 @@ __all__ = [
     "TissueContactStarted",
     "TissueCut",
     "TissueTorn",
+    # instrument tool types (extension seam: docs/interaction.md, "Tool types and behaviours")
+    "BurnBehaviour",
+    "CutBehaviour",
+    "GraspBehaviour",
+    "ToolBehaviour",
+    "ToolRegistry",
+    "ToolState",
+    "ToolType",
+    "instrument_name",
+    "register_tool_type",
+    "tissue_in_jaw",
     # planar rigid bodies
     "ObjectHandedOver",
     "ObjectLanded",
@@ -292,6 +335,11 @@ __all__ = [
     "views_from_log",
     # drawing
     "DrawList",
+    "PassContext",
+    "RenderPass",
+    "RenderPipeline",
+    "RenderPlugin",
+    "render_pipeline",
     # running and testing a pack
     "Session",
     "build_session",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
@@ -19,7 +19,8 @@ import esper
 from .clock import Rng, SimClock
 from .errors import ConfigError
 from .events import E, Event, EventReader, Events
-from .schedule import PUBLIC_SETS, STAGES, Schedule, SystemSpec
+from .schedule import STAGES, Schedule, SystemSpec, place_system
+from .settings import RateLike, SimSettings
 from .state import component_state, digest
 from .timing import SystemTimer
 
@@ -34,7 +35,9 @@ class Plugin(Protocol):
 
     ``build(app)`` runs when the plugin is added. A plugin whose resources become ready
     later (an XR session, a GL context) may also define ``ready(app) -> bool``, polled
-    before the first frame, and ``finish(app)``, called once every plugin is ready.
+    before the first frame, and ``finish(app)``, called once every plugin is ready. A
+    plugin class may list ordering sets of its own as ``ordering_sets = {"name": "stage"}``:
+    they are declared before ``build`` runs (and the pack loader knows them too).
     """
 
     def build(self, app: App) -> None:
@@ -106,17 +109,31 @@ class App:
     >>> app = App(seed=1)
     >>> app.add_system(lambda app: None, stage="logic", name="noop")  # doctest: +ELLIPSIS
     <vrmed.app.App ...>
-    >>> app.run(frames=3); app.clock.frame
+    >>> _ = app.run(frames=3); app.clock.frame
     3
+
+    Rates come from one :class:`~vrmed.settings.SimSettings` (``settings``, default
+    :class:`SimSettings()`), with ``display_rate`` and ``rates`` (keys as in a scenario's
+    ``rates:``: stage names, ``display``, ``substeps``) laid over it; the result is the
+    ``SimSettings`` resource every system reads.
     """
 
     def __init__(
-        self, *, seed: int = 0, display_rate: float = 90.0, rates: dict[str, float | None] | None = None
+        self,
+        *,
+        seed: int = 0,
+        settings: SimSettings | None = None,
+        display_rate: RateLike | None = None,
+        rates: Mapping[str, RateLike | None] | None = None,
     ) -> None:
+        overrides: dict[str, Any] = dict(rates or {})
+        if display_rate is not None:
+            overrides["display"] = display_rate
+        sim = (settings or SimSettings()).with_overrides(overrides)
         self._world = f"vrmed-{uuid.uuid4().hex}"
         self._finalizer = weakref.finalize(self, _drop_world, self._world)
         self._activate()
-        self.schedule = Schedule(display_rate, rates)
+        self.schedule = Schedule(sim)
         self.clock = SimClock()
         self.commands = Commands(self)
         self.events = Events(lambda: (self.clock.time, self.clock.frame))
@@ -129,6 +146,7 @@ class App:
         self._in_frame = False
         self._stage_time: dict[str, Fraction] = {s: Fraction(0) for s in STAGES}
         self.seed = int(seed)
+        self._resources[SimSettings] = sim  # directly: insert_resource refuses to replace it
         self.insert_resource(self.clock)
         self.insert_resource(Rng(self.seed))
 
@@ -164,7 +182,16 @@ class App:
         if self._started:
             raise ConfigError("plugins must be added before the App's first frame")
         self._plugins.append(plugin)
+        for set_name, stage in dict(getattr(plugin, "ordering_sets", None) or {}).items():
+            self.declare_set(set_name, stage=stage)
         plugin.build(self)
+        return self
+
+    def declare_set(self, name: str, *, stage: str) -> App:
+        """Declare an ordering set of one stage for a plugin's own systems (``in_set=name``)
+        that others may order against (``after=name``). Public sets need no declaring; a set
+        that is neither public nor declared is an error, so a typo never runs silently."""
+        self.schedule.declare_set(name, stage)
         return self
 
     def has_plugin(self, plugin_type: type) -> bool:
@@ -184,24 +211,17 @@ class App:
     ) -> App:
         """Register ``func(app)`` to run on a stage.
 
-        ``stage`` may be omitted when ``in_set`` names a public set (which fixes the stage).
-        ``after``/``before`` name stages, public sets or other systems' names. Lower
-        ``priority`` runs first among otherwise unordered systems; ties keep registration order.
+        ``stage`` may be omitted when ``in_set`` names an ordering set (which fixes the stage).
+        ``in_set`` must be a public set or one declared with :meth:`declare_set`; anything
+        else is a :class:`~vrmed.schedule.ScheduleError` listing the known sets (with a
+        close match). ``after``/``before`` name stages, sets or other systems' names and are
+        checked when the order is resolved (before the first frame). Lower ``priority`` runs
+        first among otherwise unordered systems; ties keep registration order.
         """
-        sets = (in_set,) if isinstance(in_set, str) else tuple(in_set or ())
-        for s in sets:
-            if s in PUBLIC_SETS:
-                if stage is None:
-                    stage = PUBLIC_SETS[s]
-                elif PUBLIC_SETS[s] != stage:
-                    raise ConfigError(f"set {s!r} belongs to stage {PUBLIC_SETS[s]!r}, not {stage!r}")
-        if stage is None:
-            raise ConfigError(f"system {name or func!r}: give a stage ({', '.join(STAGES)}) or a public set")
-        if stage not in STAGES:
-            raise ConfigError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
         if not callable(func):
             raise ConfigError(f"system {name!r} is not callable")
-        name = name or getattr(func, "__qualname__", repr(func))
+        name = name or str(getattr(func, "__qualname__", None) or repr(func))
+        stage, sets = place_system(stage, in_set, self.schedule.sets, name)
         as_tuple = lambda v: (v,) if isinstance(v, str) else tuple(v)  # noqa: E731
         self.schedule.add(SystemSpec(func, name, stage, sets, as_tuple(after), as_tuple(before), priority))
         self._timers[name] = SystemTimer()
@@ -228,7 +248,13 @@ class App:
     # -- resources ----------------------------------------------------------------
     def insert_resource(self, resource: Any, resource_type: type | None = None) -> App:
         """Store a singleton, keyed by its type (or ``resource_type``)."""
-        self._resources[resource_type or type(resource)] = resource
+        key = resource_type or type(resource)
+        if key is SimSettings and resource != self._resources.get(SimSettings):
+            raise ConfigError(
+                "SimSettings is fixed when the App is made (the schedule runs at its rates); "
+                "pass App(settings=...) or state the rates in the scenario's `rates:`"
+            )
+        self._resources[key] = resource
         return self
 
     def resource(self, resource_type: type[T]) -> T:
@@ -279,9 +305,9 @@ class App:
         esper.delete_entity(entity, immediate=True)
 
     @overload
-    def query(self, c1: type[C1]) -> list[tuple[int, C1]]: ...
+    def query(self, c1: type[C1], /) -> list[tuple[int, C1]]: ...
     @overload
-    def query(self, c1: type[C1], c2: type[C2], *more: type) -> list[tuple[int, tuple[Any, ...]]]: ...
+    def query(self, c1: type[C1], c2: type[C2], /, *more: type) -> list[tuple[int, tuple[Any, ...]]]: ...
 
     def query(self, *component_types: type) -> list[tuple[int, Any]]:
         """Entities having all the given components: ``(entity, comp)`` for one type,
@@ -382,7 +408,7 @@ class App:
         if seconds is not None:
             if seconds <= 0:
                 raise ConfigError(f"seconds must be positive, got {seconds}")
-            frames = max(1, round(Fraction(str(seconds)) * self.schedule.display_rate))
+            frames = max(1, round(Fraction(str(seconds)) * self.schedule.settings.display_rate))
         assert frames is not None
         if frames < 0:
             raise ConfigError(f"frames must be zero or more, got {frames}")
@@ -411,6 +437,7 @@ class App:
         snap: dict[int, dict[str, dict[str, Any]]] = {}
         for entity in self.entities():
             comps: dict[str, dict[str, Any]] = {}
+            comp: Any
             for comp in esper.components_for_entity(entity):
                 state = component_state(comp)
                 if state is not None:

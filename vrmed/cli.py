@@ -6,7 +6,9 @@ exit non-zero; a traceback means a bug in vrmed.
 
 from __future__ import annotations
 
+import io
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,12 @@ from typing import Any
 
 import click
 
+from .bench import available_suites, format_table, parse_suite_args, run_suite
 from .errors import VrmedError
+from .input import InputPlugin
+from .recording import SessionLog
+from .scaffold import scaffold_pack
+from .settings import SimSettings
 from .version import __version__
 
 #: Exit codes: 0 ok, 1 the thing checked is wrong (invalid pack, replay mismatch, user
@@ -133,6 +140,7 @@ def run(
     vignette: float = 0.6,
 ) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
+    # deferred: keeps `vrmed --help` fast (the session loads the pack loader, jsonschema and YAML)
     from .session import build_session, open_target
 
     if frames is not None and seconds is not None:
@@ -140,7 +148,7 @@ def run(
     pack, scenario = open_target(target, allow_code=not no_pack_code)
     comfort = None
     if input_kind == "openxr":
-        from .xr.comfort import ComfortSettings
+        from .xr.comfort import ComfortSettings  # deferred: the XR package is only needed with --input openxr
 
         try:
             comfort = ComfortSettings(
@@ -157,19 +165,17 @@ def run(
         trace=(lambda line: click.echo(line, err=True)) if trace else None,
     )
     window = None
-    from .input import InputPlugin
-
     # --input openxr with a runtime: build_session added headset rendering in this GL context.
     xr_ctx = getattr(session.app.resource(InputPlugin).source, "gl_context", None)
     try:
         if not headless and xr_ctx is None:  # a desktop window if a display can be used, else one line and headless
-            from .render.window import open_window
+            from .render.window import open_window  # deferred: the renderer only with a window or --capture
 
             window, why = open_window(title=f"vrmed - {pack.title} / {session.scenario.title} (Esc to quit)")
             if window is None:
                 click.echo(f"note: no window ({why}); running headless", err=True)
         if capture is not None or window is not None:
-            from .render import RenderPlugin
+            from .render import RenderPlugin  # deferred: RenderPlugin imports moderngl (GL)
 
             mono = RenderPlugin(
                 capture_dir=capture,
@@ -189,13 +195,13 @@ def run(
                 if frames is not None
                 else round(
                     (seconds if seconds is not None else (session.scenario.duration or 0))
-                    * float(session.app.schedule.display_rate)
+                    * float(session.app.resource(SimSettings).display_rate)
                 )
             )
             show = not as_json and sys.stderr.isatty() and total > 200
-            from .render.window import WindowClosed
+            from .render.window import WindowClosed  # deferred: the renderer only with a window or --capture
 
-            pace = window.pacer(float(session.app.schedule.display_rate)) if window is not None else None
+            pace = window.pacer(float(session.app.resource(SimSettings).display_rate)) if window is not None else None
             with click.progressbar(
                 length=total, label=f"{pack.name}/{session.scenario.name}", file=sys.stderr if show else open_null()
             ) as bar:
@@ -214,7 +220,7 @@ def run(
         if record is not None:
             log.write(record)
         sim = float(session.app.clock.frame_time)
-        result = {
+        result: dict[str, Any] = {
             "pack": pack.name,
             "pack_version": pack.version,
             "scenario": session.scenario.name,
@@ -256,12 +262,10 @@ class _Stop(Exception):
 def _run_watching(session: Any, frames: int | None, seconds: float | None) -> int:
     """Run in real time, polling the pack for edits twice a second; Ctrl+C ends the run
     between two frames so the session log stays consistent."""
-    import signal
-
-    from .watch import PackWatcher
+    from .watch import PackWatcher  # deferred: keeps `vrmed --help` fast (it loads the pack loader)
 
     watcher = PackWatcher(session)
-    rate = float(session.app.schedule.display_rate)
+    rate = float(session.app.resource(SimSettings).display_rate)
     limit = frames if frames is not None else (round(seconds * rate) if seconds is not None else None)
     start = time.perf_counter()
     state = {"stop": False, "next_poll": start + 0.5}
@@ -304,8 +308,6 @@ def _run_watching(session: Any, frames: int | None, seconds: float | None) -> in
 
 def open_null() -> Any:
     """A sink for progress output that should not be shown."""
-    import io
-
     return io.StringIO()
 
 
@@ -314,6 +316,7 @@ def open_null() -> Any:
 @click.option("--no-pack-code", is_flag=True, help="Import no pack code while listing.")
 def packs(as_json: bool, no_pack_code: bool) -> None:
     """List available packs with their versions and scenarios."""
+    # deferred: keeps `vrmed --help` fast (the pack loader needs jsonschema, YAML)
     from .packs import PackError, all_packs, load_pack
 
     refs, warnings = all_packs()
@@ -352,7 +355,7 @@ def packs(as_json: bool, no_pack_code: bool) -> None:
 @click.option("--no-pack-code", is_flag=True, help="Refuse packs that carry Python code.")
 def validate(target: str, no_pack_code: bool) -> None:
     """Validate a pack (name or folder); exit 1 listing every problem."""
-    from .packs import PackError, load_pack, resolve_target
+    from .packs import PackError, load_pack, resolve_target  # deferred: keeps `vrmed --help` fast (the pack loader)
 
     ref, _ = resolve_target(target)
     try:
@@ -378,8 +381,6 @@ def validate(target: str, no_pack_code: bool) -> None:
 )
 def new_pack(name: str, directory: Path) -> None:
     """Scaffold a valid pack NAME with a prefab, a scenario, a system and a test."""
-    from .scaffold import scaffold_pack
-
     root = scaffold_pack(name, directory)
     click.echo(f"created pack {name!r} in {root}")
     click.echo(f"  try: vrmed validate {root} && vrmed run {root} --headless && pytest {root / 'tests'}")
@@ -401,7 +402,7 @@ def new_pack(name: str, directory: Path) -> None:
 @click.option("--version", "sim_version", default="1.0.0", show_default=True, help="The simulator's own version.")
 def package(targets: tuple[str, ...], name: str, scenario: str | None, out_dir: Path, sim_version: str) -> None:
     """Build a standalone simulator folder (PyInstaller) from packs."""
-    from .packaging import package as build
+    from .packaging import package as build  # deferred: keeps `vrmed --help` fast (it loads the pack loader)
 
     click.echo(f"building {name} from {', '.join(targets)} (this takes a minute)...", err=True)
     exe = build(list(targets), name=name, scenario=scenario, out_dir=out_dir, version=sim_version)
@@ -414,8 +415,7 @@ def package(targets: tuple[str, ...], name: str, scenario: str | None, out_dir: 
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def replay(log_path: Path, as_json: bool) -> None:
     """Re-run a recorded session and check it reproduces the same events and final state."""
-    from .recording import SessionLog
-    from .session import replay as do_replay
+    from .session import replay as do_replay  # deferred: keeps `vrmed --help` fast (the session loads the pack loader)
 
     log = SessionLog.read(log_path)
     result, session = do_replay(log)
@@ -453,8 +453,6 @@ def replay(log_path: Path, as_json: bool) -> None:
 def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list_only: bool) -> None:
     """Run benchmark suites (all of them when none is named); words after a suite's name
     are its arguments, e.g. `vrmed bench scene laparoscopy/peg_transfer`."""
-    from .bench import available_suites, format_table, parse_suite_args, run_suite
-
     if list_only:
         for n in available_suites():
             click.echo(n)
@@ -488,6 +486,7 @@ def records(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _records_setup(ctx: click.Context) -> tuple[Any, Any]:
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import RecordStore, load_config
 
     config = load_config(ctx.obj)
@@ -500,7 +499,7 @@ def _records_setup(ctx: click.Context) -> tuple[Any, Any]:
 @click.pass_context
 def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> None:
     """Score session LOGs and store them as the learner's attempts, queueing their statements."""
-    from .recording import SessionLog
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import record_session
 
     config, store = _records_setup(ctx)
@@ -520,6 +519,7 @@ def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> Non
 @click.pass_context
 def records_push(ctx: click.Context) -> None:
     """Send queued statements to the LRS; exit 1 (keeping them queued) if it is unreachable."""
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import LrsClient, push
 
     config, store = _records_setup(ctx)
@@ -568,8 +568,9 @@ def records_status(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def records_export(ctx: click.Context, learner: str, out: Path) -> None:
     """Export everything stored about one learner (attempts and statements) as JSON."""
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import pseudonymise
-    from .records.store import write_json_atomic
+    from .records.store import write_json_atomic  # deferred: keeps `vrmed --help` fast (jsonschema, HTTP)
 
     config, store = _records_setup(ctx)
     data = store.export(pseudonymise(learner, config.require_secret()))
@@ -583,6 +584,7 @@ def records_export(ctx: click.Context, learner: str, out: Path) -> None:
 @click.pass_context
 def records_delete(ctx: click.Context, learner: str, yes: bool) -> None:
     """Delete every local record of one learner (statements already in the LRS stay there)."""
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import pseudonymise
 
     config, store = _records_setup(ctx)
@@ -614,10 +616,10 @@ def records_delete(ctx: click.Context, learner: str, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, as_json: bool) -> None:
     """Show where LEARNER stands in a curriculum, with feedback and the next difficulty level."""
-    from .adapt import plan_next
-    from .curriculum import Curriculum, next_module, progress
-    from .records import RecordStore, load_config, pseudonymise
-    from .session import open_target
+    from .adapt import plan_next  # deferred: keeps `vrmed --help` fast
+    from .curriculum import Curriculum, next_module, progress  # deferred: keeps `vrmed --help` fast (YAML)
+    from .records import RecordStore, load_config, pseudonymise  # deferred: keeps `vrmed --help` fast (jsonschema)
+    from .session import open_target  # deferred: keeps `vrmed --help` fast (the pack loader)
 
     config = load_config(config_path)
     curriculum = Curriculum.load(curriculum_path)
@@ -692,6 +694,7 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
 )
 def report(session: Path, out: Path | None) -> None:
     """Write an HTML debrief of a recorded SESSION log and print a summary table."""
+    # deferred: keeps `vrmed --help` fast (it loads the records and the pack loader)
     from .analytics.report import write_report
 
     path, summary = write_report(session, out)

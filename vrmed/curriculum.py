@@ -334,7 +334,7 @@ def progress(curriculum: Curriculum, attempts: Iterable[Any]) -> list[ModuleProg
         for m in list(pending):
             if all(r in done for r in m.requires):
                 missing = tuple(r for r in m.requires if done[r].status != "proficient")
-                times = [done[r].reached_at for r in m.requires if done[r].reached_at is not None]
+                times = [t for t in (done[r].reached_at for r in m.requires) if t is not None]
                 done[m.id] = module_progress(m, attempts, max(times) if times and not missing else None, missing)
                 pending.remove(m)
     return [done[m.id] for m in curriculum.modules]

@@ -118,7 +118,7 @@ class EventReader(Generic[E]):
         out: list[E] = []
         for sent in self._events._iter_sent():
             if sent.seq > self._cursor and isinstance(sent.event, self._type):
-                out.append(sent.event)  # type: ignore[arg-type]
+                out.append(sent.event)
         self._cursor = self._events._seq
         return out
 

@@ -16,6 +16,11 @@ import numpy as np
 
 T = TypeVar("T")
 
+#: Marker attributes set by :func:`component` and :func:`system`, read back by the pack loader
+#: (set with setattr: a type cannot declare an attribute added to any class or function).
+_COMPONENT_MARK = "__vrmed_component__"
+_SYSTEM_MARK = "__vrmed_system__"
+
 
 class AssetPath(str):
     """A path to a pack asset. In YAML it is relative to the pack folder; on load it is
@@ -57,7 +62,7 @@ def quat(w: float = 1.0, x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
 
 def component(cls: type[T]) -> type[T]:
     """Mark a dataclass defined in a pack's ``systems.py`` as a component usable in YAML."""
-    cls.__vrmed_component__ = True
+    setattr(cls, _COMPONENT_MARK, True)
     return cls
 
 
@@ -77,14 +82,15 @@ def system(
     """
 
     def mark(func: Callable) -> Callable:
-        func.__vrmed_system__ = {
+        meta = {
             "stage": stage,
             "name": name or func.__name__,
-            "in_set": in_set,  # type: ignore[attr-defined]
+            "in_set": in_set,
             "after": after,
             "before": before,
             "priority": priority,
         }
+        setattr(func, _SYSTEM_MARK, meta)
         return func
 
     return mark

@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import vrmed
+
 from .errors import VrmedError
 from .packs import load_pack, resolve_target
 
@@ -61,8 +63,6 @@ def _stage_vrmed(dest: Path) -> Path:
     through an import hook that PyInstaller's module analysis cannot see; a plain copy of
     the package as it is laid out at import time works for editable and normal installs.
     """
-    import vrmed
-
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc")
     root = dest / "vrmed"
     shutil.copytree(Path(vrmed.__file__).parent, root, ignore=ignore, dirs_exist_ok=True)

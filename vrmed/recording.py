@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import VrmedError
 from .events import SentEvent, event_to_record
+from .input import InputPlugin
+from .settings import SimSettings
 
 FORMAT = "vrmed-session/1"
 
@@ -123,8 +127,6 @@ class RecorderPlugin:
 
     def build(self, app: Any) -> None:
         """Insert the SessionLog resource and hook into events and input."""
-        from .input import InputPlugin
-
         app.insert_resource(self.log)
         self._app = app
         timer = getattr(app, "_frame_timer", None)
@@ -134,10 +136,8 @@ class RecorderPlugin:
         if source is None:
             raise VrmedError("RecorderPlugin needs the InputPlugin: add InputPlugin before RecorderPlugin")
         source.listen(self._on_input)
-        self.log.header.setdefault("display_rate", str(app.schedule.display_rate))
-        self.log.header.setdefault(
-            "rates", {n: (None if s.rate is None else str(s.rate)) for n, s in app.schedule.stages.items()}
-        )
+        for key, value in app.resource(SimSettings).header().items():
+            self.log.header.setdefault(key, value)
         self.log.header.setdefault("seed", app.seed)
 
     def _on_event(self, sent: SentEvent) -> None:
@@ -174,13 +174,16 @@ class RecorderPlugin:
         """Wall-clock frame statistics for the footer: ``frame_ms`` (mean, p50, p99, max),
         ``dropped_frames`` (frames longer than 1 / ``target_hz``) and ``target_hz`` (the
         :class:`~vrmed.xr.comfort.ComfortSettings` refresh rate, else the display rate)."""
-        import numpy as np
-
+        # deferred: keeps the XR package (~10 ms) out of `import vrmed` and `vrmed --help`
         from .xr.comfort import ComfortSettings
 
         self._harvest_frame_times()
         comfort = app.try_resource(ComfortSettings)
-        target = comfort.refresh_hz if comfort is not None and comfort.refresh_hz else float(app.schedule.display_rate)
+        target = (
+            comfort.refresh_hz
+            if comfort is not None and comfort.refresh_hz
+            else float(app.resource(SimSettings).display_rate)
+        )
         times = np.asarray(self.frame_ms, dtype=float)
         if times.size:
             stats = {

@@ -7,21 +7,31 @@ frame, exactly as many times as whole physics steps fit into the time elapsed so
 Time is kept as exact fractions: 90 frames at 90 Hz advance a 1 kHz stage exactly 1000
 ticks, on every machine.
 
+The rates themselves live in :class:`vrmed.settings.SimSettings` (one home for the display,
+physics and logic rates and the substeps); a :class:`Schedule` is built from one.
+
 Inside a stage, systems are ordered by public *sets* (``physics.collision`` before
 ``physics.solve`` ...) and by ``after``/``before`` constraints that may name a set, a
 stage or a system. Packs order themselves against sets, never against another pack's
-class names (the flecs/Bevy lesson in ARCHITECTURE.md).
+class names (the flecs/Bevy lesson in ARCHITECTURE.md). A plugin may declare sets of its
+own (:meth:`Schedule.declare_set`); a set that is neither public nor declared is an error
+naming the known sets, so a typo such as ``physics.slove`` never runs in the wrong place.
 """
 
 from __future__ import annotations
 
+import difflib
 import heapq
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # settings imports STAGES from here; the schedule only reads its fields
+    from .settings import SimSettings
 
 #: The stages of a frame, in the order they run.
 STAGES: tuple[str, ...] = ("input", "control", "physics", "logic", "record", "render")
@@ -35,21 +45,6 @@ STAGE_MEANINGS: dict[str, str] = {
     "record": "session log, learning records",
     "render": "draw the frame (headless, window or headset) at the display rate",
 }
-
-#: Default stage rates in Hz; ``None`` means once per display frame. Physics at 900 Hz
-#: gives the 10 substeps per 1/90 s frame that "Small Steps" (Macklin et al. 2019) and our
-#: tissue benchmarks use; logic at 60 Hz is the simulation rate scenarios are written for.
-DEFAULT_RATES: dict[str, float | None] = {
-    "input": None,
-    "control": None,
-    "physics": 900.0,
-    "logic": 60.0,
-    "record": None,
-    "render": None,
-}
-
-#: Default display rate in Hz (a 90 Hz headset: 11.1 ms per frame).
-DEFAULT_DISPLAY_RATE = 90.0
 
 #: Public ordering sets: name -> stage. Within a stage, sets run in the order listed.
 PUBLIC_SETS: dict[str, str] = {
@@ -66,20 +61,68 @@ PUBLIC_SETS: dict[str, str] = {
     "logic.interaction": "logic",
     "logic.scoring": "logic",
     "record.log": "record",
+    # The render sets follow the render pipeline (docs/rendering.md): prepare fills the
+    # DrawList and overlay state; draw runs the main view's scene passes; overlay is for
+    # systems that change overlay state late (they still show this frame); present runs
+    # the overlay passes, then PNG capture and the window (headset eyes run every pass in
+    # xr.present, after render.overlay).
     "render.prepare": "render",
     "render.draw": "render",
     "render.overlay": "render",
+    "render.present": "render",
 }
 
 
-def to_fraction(value: float | int | Fraction, what: str) -> Fraction:
-    """Convert a rate or duration to an exact fraction, rejecting non-positive values."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-        raise ConfigError(f"{what} must be a number, got {value!r}")
-    frac = value if isinstance(value, Fraction) else Fraction(str(value))
-    if frac <= 0 or not math.isfinite(float(frac)):
-        raise ConfigError(f"{what} must be a positive finite number, got {value!r}")
-    return frac
+class ScheduleError(ConfigError):
+    """A system's placement or ordering is wrong; ``system`` names it (None: not one system's
+    fault, e.g. a cycle), ``detail`` is the message without the system's name."""
+
+    def __init__(self, message: str, *, system: str | None = None, detail: str | None = None) -> None:
+        self.system = system
+        self.detail = detail or message
+        super().__init__(message)
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown_set_message(name: str, sets: Mapping[str, str]) -> str:
+    """The error for an ordering set that is neither public nor declared."""
+    return (
+        f"unknown ordering set {name!r}; {_suggest(name, sets)}known sets: {', '.join(sets)} "
+        f"(a plugin declares a set of its own with app.declare_set(name, stage=...))"
+    )
+
+
+def place_system(
+    stage: str | None, in_set: str | Iterable[str] | None, sets: Mapping[str, str], who: str
+) -> tuple[str, tuple[str, ...]]:
+    """Check a system's ``stage`` and ``in_set`` against the stages and the known ``sets``
+    (name -> stage); return its stage (taken from the set when not given) and its sets.
+
+    Raises :class:`ScheduleError` naming ``who`` for an unknown stage or set, a set of
+    another stage, or neither a stage nor a set.
+    """
+    names = (in_set,) if isinstance(in_set, str) else tuple(in_set or ())
+    if stage is not None and stage not in STAGES:
+        detail = f"unknown stage {stage!r}; {_suggest(stage, STAGES)}stages are {', '.join(STAGES)}"
+        raise ScheduleError(f"system {who!r}: {detail}", system=who, detail=detail)
+    for s in names:
+        if s not in sets:
+            detail = unknown_set_message(s, sets)
+            raise ScheduleError(f"system {who!r}: {detail}", system=who, detail=detail)
+        if stage is None:
+            stage = sets[s]
+        elif sets[s] != stage:
+            detail = f"set {s!r} belongs to stage {sets[s]!r}, not {stage!r}"
+            raise ScheduleError(f"system {who!r}: {detail}", system=who, detail=detail)
+    if stage is None:
+        detail = f"give a stage ({', '.join(STAGES)}) or an ordering set"
+        raise ScheduleError(f"system {who!r}: {detail}", system=who, detail=detail)
+    return stage, names
 
 
 @dataclass
@@ -115,28 +158,49 @@ class StageState:
 class Schedule:
     """Holds the stages and their systems, and decides how often each stage runs."""
 
-    def __init__(
-        self, display_rate: float = DEFAULT_DISPLAY_RATE, rates: dict[str, float | None] | None = None
-    ) -> None:
-        self.display_rate = to_fraction(display_rate, "display rate")
-        self.frame_dt = 1 / self.display_rate
-        merged = dict(DEFAULT_RATES)
-        for stage, rate in (rates or {}).items():
-            if stage not in STAGES:
-                raise ConfigError(f"unknown stage {stage!r} in rates; stages are {', '.join(STAGES)}")
-            merged[stage] = rate
-        self.stages: dict[str, StageState] = {
-            name: StageState(name, None if merged[name] is None else to_fraction(merged[name], f"{name} rate"))
-            for name in STAGES
-        }
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        self.display_rate: Fraction = settings.display_rate
+        self.frame_dt: Fraction = settings.frame_dt
+        self.stages: dict[str, StageState] = {name: StageState(name, settings.stage_rate(name)) for name in STAGES}
+        self._declared: dict[str, str] = {}
         self._specs: list[SystemSpec] = []
         self._dirty = True
 
     # -- registration -------------------------------------------------------------
+    def declare_set(self, name: str, stage: str) -> None:
+        """Declare an ordering set of one stage (a plugin's own group of systems); systems
+        join it with ``in_set=name`` and others order against it with ``after``/``before``.
+        Declaring the same set on the same stage again does nothing."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"an ordering set needs a non-empty name, got {name!r}")
+        if stage not in STAGES:
+            raise ConfigError(
+                f"set {name!r}: unknown stage {stage!r}; {_suggest(stage, STAGES)}stages are {', '.join(STAGES)}"
+            )
+        if name in STAGES:
+            raise ConfigError(f"set {name!r} has the name of a stage; choose another name")
+        if name in PUBLIC_SETS:
+            raise ConfigError(f"{name!r} is a public set (stage {PUBLIC_SETS[name]!r}); use it without declaring it")
+        known = self._declared.get(name)
+        if known is not None and known != stage:
+            raise ConfigError(f"set {name!r} is already declared in stage {known!r}, not {stage!r}")
+        self._declared[name] = stage
+        self._dirty = True
+
+    @property
+    def sets(self) -> dict[str, str]:
+        """Every known ordering set (public, then declared) -> its stage."""
+        return {**PUBLIC_SETS, **self._declared}
+
     def add(self, spec: SystemSpec) -> None:
         """Register a system (validated); ordering is resolved lazily before the next frame."""
         if any(s.name == spec.name for s in self._specs):
-            raise ConfigError(f"a system named {spec.name!r} is already registered; give it another name")
+            raise ScheduleError(
+                f"a system named {spec.name!r} is already registered; give it another name", system=spec.name
+            )
+        _, sets = place_system(spec.stage, spec.sets, self.sets, spec.name)
+        spec.sets = sets
         spec.order = len(self._specs)
         self._specs.append(spec)
         self._dirty = True
@@ -160,13 +224,15 @@ class Schedule:
         """Sort each stage's systems by sets, constraints, priority and registration order."""
         if not self._dirty:
             return
+        sets = self.sets
         for stage in self.stages.values():
-            stage.systems = _order_stage(stage.name, [s for s in self._specs if s.stage == stage.name])
+            stage.systems = _order_stage(stage.name, [s for s in self._specs if s.stage == stage.name], sets)
         self._dirty = False
 
 
-def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
-    """Topologically sort one stage's systems (Kahn's algorithm, stable tie-break)."""
+def _order_stage(stage: str, specs: list[SystemSpec], sets: Mapping[str, str]) -> list[SystemSpec]:
+    """Topologically sort one stage's systems (Kahn's algorithm, stable tie-break); ``sets``
+    maps every known ordering set to its stage."""
     by_name = {s.name: s for s in specs}
     members: dict[str, list[SystemSpec]] = {}
     for s in specs:
@@ -176,26 +242,29 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
     edges: dict[str, set[str]] = {s.name: set() for s in specs}
 
     def targets(ref: str, owner: SystemSpec, relation: str) -> Iterable[SystemSpec]:
-        # A stage, or a public set of another stage: satisfied by stage order, or impossible.
-        other_stage = ref if ref in STAGES else PUBLIC_SETS.get(ref)
+        # A stage, or a set of another stage: satisfied by stage order, or impossible.
+        other_stage = ref if ref in STAGES else sets.get(ref)
         if other_stage is not None and (ref in STAGES or other_stage != stage):
             other = STAGES.index(other_stage)
             if not (other < stage_index if relation == "after" else other > stage_index):
                 what = f"stage {ref!r}" if ref in STAGES else f"set {ref!r} (stage {other_stage!r})"
-                raise ConfigError(
+                raise ScheduleError(
                     f"system {owner.name!r} is in stage {stage!r} but asks to run {relation} {what}; "
-                    f"register it in a stage that runs {relation} {other_stage!r}"
+                    f"register it in a stage that runs {relation} {other_stage!r}",
+                    system=owner.name,
                 )
             return ()
         if ref in members:
             return [m for m in members[ref] if m is not owner]
         if ref in by_name:
             return [by_name[ref]]
-        if ref in PUBLIC_SETS:
-            return ()  # an empty public set: nothing to order against
-        raise ConfigError(
-            f"system {owner.name!r} asks to run {relation} {ref!r}, which is not a "
-            f"stage, a public set or a system in stage {stage!r}"
+        if ref in sets:
+            return ()  # an empty set: nothing to order against
+        raise ScheduleError(
+            f"system {owner.name!r} asks to run {relation} {ref!r}, which is not a stage, an ordering set "
+            f"or a system in stage {stage!r}; {_suggest(ref, [*sets, *STAGES, *by_name])}"
+            f"known sets: {', '.join(sets)}",
+            system=owner.name,
         )
 
     for s in specs:
@@ -229,7 +298,7 @@ def _order_stage(stage: str, specs: list[SystemSpec]) -> list[SystemSpec]:
                 heapq.heappush(heap, (by_name[d].priority, by_name[d].order, d))
     if len(ordered) != len(specs):
         stuck = sorted(n for n, k in indegree.items() if k > 0)
-        raise ConfigError(
+        raise ScheduleError(
             f"ordering cycle in stage {stage!r} among systems: {', '.join(stuck)}; "
             f"remove one of their after/before constraints"
         )

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .adapt import NextAttempt, adapted_pack, replay_pack
 from .app import App
@@ -14,9 +15,15 @@ from .errors import ReplayMismatch, VrmedError
 from .input import InputPlugin, InputSource, NullInput, ReplayInput
 from .packs.discovery import PackRef, resolve_target
 from .packs.issues import PackError, PackIssue
-from .packs.loader import Pack, Scenario, load_pack
+from .packs.loader import Pack, Scenario, load_pack, pack_system_issue
 from .recording import RecorderPlugin, SessionLog
+from .scenario.runtime import ScenarioPlugin
+from .schedule import ScheduleError
+from .settings import RateLike, SimSettings
 from .version import __version__
+
+if TYPE_CHECKING:  # the XR input source is only named here; importing it loads OpenXR
+    from .xr.input import XrInputSource
 
 INPUT_KINDS = ("scripted", "desktop", "openxr", "none")
 
@@ -88,27 +95,33 @@ def build_session(
     seed: int = 0,
     input_source: InputSource | None = None,
     input_kind: str = "scripted",
-    display_rate: float | None = None,
+    display_rate: RateLike | None = None,
+    settings: SimSettings | None = None,
     trace: Callable[[str], None] | None = None,
     comfort: Any = None,
 ) -> Session:
     """Build an App for a scenario: plugins, pack systems, entities, input and recorder.
 
-    A scenario with a ``script`` or ``learner`` gets the scenario runtime; ``trace(line)``
-    is called for each state transition (``vrmed run --trace``).
+    The App's :class:`SimSettings` are the scenario's (the defaults with its ``rates:``
+    overrides), or ``settings`` when given (a replay passes the recorded ones), with
+    ``display_rate`` laid over them. A scenario with a ``script`` or ``learner`` gets the
+    scenario runtime; ``trace(line)`` is called for each state transition (``vrmed run --trace``).
     """
     scenario = pack.scenario(scenario_name)
     source = input_source or make_input(input_kind, scenario, comfort)
-    rate = display_rate or scenario.display_rate or 90.0
-    app = App(seed=seed, display_rate=rate, rates=scenario.rates)
+    sim = settings or scenario.sim_settings
+    if display_rate is not None:
+        sim = sim.with_overrides({"display": display_rate}, where="display_rate")
+    app = App(seed=seed, settings=sim)
     try:
         if comfort is not None:
             app.insert_resource(comfort)  # the log footer's frame statistics use its target rate
         app.add_plugin(InputPlugin(source))
         if getattr(source, "gl_context", None) is not None:  # an OpenXR headset: draw the scene per eye
+            # deferred: the XR renderer loads moderngl and the OpenXR bindings
             from .xr.render import add_headset_rendering
 
-            add_headset_rendering(app, source)
+            add_headset_rendering(app, cast("XrInputSource", source))
         recorder = RecorderPlugin(
             {
                 "engine": __version__,
@@ -119,6 +132,7 @@ def build_session(
                 "scenario": scenario.name,
                 "seed": seed,
                 "input": source.kind,
+                **sim.header(),  # the effective rates and substeps: a replay runs at exactly these
             }
         )
         app.add_plugin(recorder)
@@ -126,17 +140,22 @@ def build_session(
             app.register_component(comp)
         for plugin_cls in pack.plugins:
             app.add_plugin(plugin_cls())
+        pack_systems: dict[str, Callable] = {}
         for func in pack.systems:
-            meta = func.__vrmed_system__
-            app.add_system(
-                func,
-                stage=meta["stage"],
-                name=f"{pack.name}.{meta['name']}",
-                in_set=meta["in_set"],
-                after=meta["after"],
-                before=meta["before"],
-                priority=meta["priority"],
-            )
+            meta = getattr(func, "__vrmed_system__")  # noqa: B009 (set by @vrmed.system, unknown to the type)
+            pack_systems[f"{pack.name}.{meta['name']}"] = func
+            try:
+                app.add_system(
+                    func,
+                    stage=meta["stage"],
+                    name=f"{pack.name}.{meta['name']}",
+                    in_set=meta["in_set"],
+                    after=meta["after"],
+                    before=meta["before"],
+                    priority=meta["priority"],
+                )
+            except ScheduleError as exc:  # the pack's own declaration: report it where it was written
+                raise PackError(pack.name, [pack_system_issue(pack.root, func, exc.detail)]) from None
         app.insert_resource(scenario, Scenario)  # packs read their scenario (rubric, settings) from here
         setup = getattr(pack.module, "setup", None) if pack.module else None
         if callable(setup):
@@ -155,10 +174,14 @@ def build_session(
             if spec.name:
                 entities[spec.name] = entity
         if scenario.script is not None or scenario.learner:
-            from .scenario.runtime import ScenarioPlugin
-
             app.add_plugin(ScenarioPlugin(scenario.script, scenario.learner, entities, trace))
-        app.schedule.resolve()
+        try:
+            app.schedule.resolve()
+        except ScheduleError as exc:  # an after/before of a pack system: name its systems.py line
+            culprit = pack_systems.get(exc.system or "")
+            if culprit is None:
+                raise
+            raise PackError(pack.name, [pack_system_issue(pack.root, culprit, str(exc))]) from None
     except BaseException:
         app.close()
         raise
@@ -217,17 +240,23 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
         pack = replay_pack(pack, log)
     samples = {frame: rec["data"] for frame, rec in log.inputs.items()}
     source = ReplayInput(samples)
+    # The recorded effective settings, not the scenario's current ones: replay runs at
+    # exactly the rates and substeps the session ran at (logs without stage rates predate
+    # them and ran at the scenario's rates, with the recorded display rate).
+    settings = SimSettings.from_header(header) if "rates" in header else None
     session = build_session(
         pack,
         header["scenario"],
         seed=int(header["seed"]),
         input_source=source,
-        display_rate=float(_fraction(header.get("display_rate", "90"))),
+        display_rate=None if settings is not None else Fraction(str(header.get("display_rate", "90"))),
+        settings=settings,
     )
     session.recorder.log.header["input"] = header.get("input")
     frames = int(footer.get("frames", 0))
     session.run(frames=frames)
     new_log = session.finish()
+    new_footer = new_log.footer or {}
     recorded, replayed = log.event_records(), new_log.event_records()
     diff = None
     for i, (a, b) in enumerate(zip(recorded, replayed)):
@@ -236,17 +265,11 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
             break
     if diff is None and len(recorded) != len(replayed):
         diff = f"recorded {len(recorded)} events, replay produced {len(replayed)}"
-    if diff is None and footer.get("digest") != new_log.footer["digest"]:
+    if diff is None and footer.get("digest") != new_footer.get("digest"):
         diff = "final state differs (digest mismatch) although the events matched"
     return ReplayResult(
-        frames, len(recorded), len(replayed), str(footer.get("digest")), new_log.footer["digest"], diff
+        frames, len(recorded), len(replayed), str(footer.get("digest")), str(new_footer.get("digest")), diff
     ), session
-
-
-def _fraction(text: Any) -> Any:
-    from fractions import Fraction
-
-    return Fraction(str(text))
 
 
 __all__ = [

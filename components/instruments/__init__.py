@@ -1,5 +1,25 @@
-"""Instrument components: laparoscopic tools and the body wall they pivot in."""
+"""Instrument components: laparoscopic tools, their tool types and the body wall they pivot in."""
 
-from .instrument import TOOL_PRESETS, BodyWall, Instrument, InstrumentError
+from .instrument import (
+    CLOSED,
+    TOOL_PRESETS,
+    BodyWall,
+    Instrument,
+    InstrumentError,
+    ToolBehaviour,
+    ToolState,
+    ToolType,
+    installed_tool_types,
+)
 
-__all__ = ["BodyWall", "Instrument", "InstrumentError", "TOOL_PRESETS"]
+__all__ = [
+    "BodyWall",
+    "CLOSED",
+    "Instrument",
+    "InstrumentError",
+    "TOOL_PRESETS",
+    "ToolBehaviour",
+    "ToolState",
+    "ToolType",
+    "installed_tool_types",
+]

@@ -6,7 +6,7 @@ traces and numeric vital signs).
 
 Everything here is plain data and imports no GL: the physiology, scenario and scoring
 systems fill these resources during ``logic``/``render.prepare`` and the
-:class:`~vrmed.render.plugin.RenderPlugin` reads them in ``render.draw``. Without a
+:class:`~vrmed.render.plugin.RenderPlugin`'s overlay passes read them in ``render.present``. Without a
 ``Camera``/``Light`` entity the renderer uses the plugin's defaults.
 """
 
@@ -183,7 +183,7 @@ class MonitorPanel:
 
     The physiology model fills it, e.g. from
     ``vrmed.systems.clinical.waveforms.monitor_strip``: ``panel.traces[0].samples =
-    strip["ecg"]``. Samples arrays are read during ``render.draw`` (not copied earlier).
+    strip["ecg"]``. Samples arrays are read during ``render.present`` (not copied earlier).
     """
 
     rect: tuple[int, int, int, int] = (10, 330, 400, 140)

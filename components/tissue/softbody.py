@@ -8,14 +8,23 @@ without allocating. Units are SI: metres, kilograms, seconds, pascals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from vrmed.fields import AssetPath, vec3
-from vrmed.mesh import MeshError, TetMesh
+from vrmed.mesh import MeshError, TetMesh, box_tets, load_tet_mesh
 from vrmed.mesh.partition import slab_partition
 from vrmed.mesh.quality import check_tets
+
+from .constraints import (
+    AttachmentConstraint,
+    ConstraintError,
+    PinConstraint,
+    SlideConstraint,
+    TissueConstraint,
+)
 
 
 @dataclass
@@ -116,6 +125,11 @@ class SoftBody:
     source mesh of stored tet k, ``block_offsets``/``phase_offsets`` delimit the slabs. ``inv_mass`` (n, 3) is the
     effective per-axis inverse mass (0 for pinned and attached vertices, and on the held axis of
     slide constraints), ``inv_mass_free`` (n,) the lumped one.
+
+    Constraints (:mod:`vrmed.components.tissue.constraints`): the built-in ``pins``,
+    ``attachment`` and ``slides`` (one of each, set through :meth:`pin`, :meth:`attach`,
+    :meth:`slide`), and ``constraints``, the plugin-defined ones added with
+    :meth:`add_constraint`, projected after the tets in every substep in list order.
     """
 
     __vrmed_yaml__ = SoftBodySpec  # packs declare a SoftBody by its spec (mesh or box, material, pins)
@@ -135,16 +149,12 @@ class SoftBody:
     x: np.ndarray
     v: np.ndarray
     inv_mass: np.ndarray
-    pinned: np.ndarray
     external_force: np.ndarray
     velocity_damping: float = 0.0
-    kin_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    kin_start: np.ndarray = field(default_factory=lambda: _f64((0, 3)))
-    kin_target: np.ndarray = field(default_factory=lambda: _f64((0, 3)))
-    slide_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    slide_axis: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    slide_start: np.ndarray = field(default_factory=lambda: _f64(0))
-    slide_target: np.ndarray = field(default_factory=lambda: _f64(0))
+    pins: PinConstraint = field(default_factory=PinConstraint.empty)
+    attachment: AttachmentConstraint = field(default_factory=AttachmentConstraint.empty)
+    slides: SlideConstraint = field(default_factory=SlideConstraint.empty)
+    constraints: list[TissueConstraint] = field(default_factory=list)
     x_prev: np.ndarray = field(default_factory=lambda: _f64((0, 3)))
     green: np.ndarray = field(default_factory=lambda: _f64((0, 3, 3)))
     cauchy: np.ndarray = field(default_factory=lambda: _f64((0, 3, 3)))
@@ -155,8 +165,6 @@ class SoftBody:
     @classmethod
     def from_spec(cls, spec: SoftBodySpec) -> SoftBody:
         """Build from a pack's YAML declaration (see :class:`SoftBodySpec`)."""
-        from vrmed.mesh import box_tets, load_tet_mesh
-
         if spec.mesh is not None:
             mesh = load_tet_mesh(
                 spec.mesh, spec.scale, fix_inverted=spec.fix_inverted, drop_degenerate=spec.drop_degenerate
@@ -187,7 +195,7 @@ class SoftBody:
         mass-proportional damping (like air drag); it does not change static equilibria.
         Raises :class:`MeshError` if the mesh has degenerate tets (no rest shape to restore).
         """
-        import numba
+        import numba  # deferred: importing numba costs ~0.3 s and only building a body needs it
 
         points = np.ascontiguousarray(mesh.points, dtype=np.float64)
         tets = np.ascontiguousarray(mesh.tets, dtype=np.int64)
@@ -212,9 +220,9 @@ class SoftBody:
         if np.any(mass <= 0):
             raise MeshError(f"{mesh.source or 'mesh'}: some vertices belong to no tet; remove unused nodes.")
         inv_mass_free = 1.0 / mass
-        pinned = np.zeros(n, dtype=bool)
+        pin_set = PinConstraint.empty(n)
         if pins is not None:
-            pinned[np.asarray(pins, dtype=np.int64)] = True
+            pin_set.set(pins)
         body = cls(
             material=material,
             rest_points=points.copy(),
@@ -230,8 +238,8 @@ class SoftBody:
             inv_mass_free=inv_mass_free,
             x=points.copy(),
             v=_f64((n, 3)),
-            inv_mass=np.repeat(np.where(pinned, 0.0, inv_mass_free)[:, None], 3, axis=1),
-            pinned=pinned,
+            inv_mass=np.repeat(np.where(pin_set.pinned, 0.0, inv_mass_free)[:, None], 3, axis=1),
+            pins=pin_set,
             external_force=_f64((n, 3)),
             velocity_damping=float(velocity_damping),
             x_prev=points.copy(),
@@ -257,15 +265,54 @@ class SoftBody:
         """Tets solved serially after the parallel slab phases (straddling slab boundaries)."""
         return int(self.n_tets - self.block_offsets[-1])
 
+    # -- constraints ------------------------------------------------------------------------
+    @property
+    def all_constraints(self) -> tuple[TissueConstraint, ...]:
+        """Every constraint of the body: the built-in pins, attachment and slides, then the added ones."""
+        return (self.pins, self.attachment, self.slides, *self.constraints)
+
     def _refresh_inv_mass(self) -> None:
-        w = np.repeat(np.where(self.pinned, 0.0, self.inv_mass_free)[:, None], 3, axis=1)
-        w[self.kin_idx] = 0.0
-        w[self.slide_idx, self.slide_axis] = 0.0
+        w = np.repeat(self.inv_mass_free[:, None], 3, axis=1)
+        for c in self.all_constraints:
+            c.hold(w)
         self.inv_mass[:] = w
+
+    def add_constraint(self, constraint: TissueConstraint) -> TissueConstraint:
+        """Add a plugin-defined constraint (projected after the tets in every substep); returns it.
+
+        Raises :class:`ConstraintError` naming the field if its data do not fit this body, or
+        if it is not a :class:`TissueConstraint` or is a built-in type (use :meth:`pin`,
+        :meth:`attach`, :meth:`slide` for those).
+        """
+        if not isinstance(constraint, TissueConstraint):
+            raise ConstraintError(
+                f"add_constraint: {type(constraint).__name__} is not a TissueConstraint "
+                "(subclass vrmed.api.TissueConstraint)"
+            )
+        if isinstance(constraint, (PinConstraint, AttachmentConstraint, SlideConstraint)):
+            raise ConstraintError(
+                f"add_constraint: {constraint.name} is built in; use SoftBody.pin / attach / slide instead"
+            )
+        if any(c is constraint for c in self.constraints):
+            raise ConstraintError(f"add_constraint: this {constraint.name} constraint was already added")
+        type(constraint).check_type()
+        constraint.validate(self.n_vertices)
+        self.constraints.append(constraint)
+        self._refresh_inv_mass()
+        return constraint
+
+    def remove_constraint(self, constraint: TissueConstraint) -> None:
+        """Remove a constraint added with :meth:`add_constraint`."""
+        for k, c in enumerate(self.constraints):
+            if c is constraint:
+                del self.constraints[k]
+                self._refresh_inv_mass()
+                return
+        raise ConstraintError(f"remove_constraint: this {constraint.name} constraint is not on the body")
 
     def pin(self, indices: np.ndarray | list[int], pinned: bool = True) -> None:
         """Fix (or with ``pinned=False`` release) vertices in place."""
-        self.pinned[np.asarray(indices, dtype=np.int64)] = pinned
+        self.pins.set(indices, pinned)
         self._refresh_inv_mass()
 
     def attach(self, indices: np.ndarray | list[int], targets: np.ndarray | None = None) -> None:
@@ -274,40 +321,88 @@ class SoftBody:
         Each frame the attached vertices move linearly over the substeps from where they are to
         ``kin_target`` (set it with :meth:`set_attachment_targets`); they start at rest.
         """
-        idx = np.asarray(indices, dtype=np.int64).ravel()
-        self.kin_idx = idx.copy()
-        self.kin_start = self.x[idx].copy()
-        self.kin_target = self.x[idx].copy() if targets is None else np.array(targets, dtype=np.float64).reshape(-1, 3)
-        if self.kin_target.shape != (idx.size, 3):
-            raise ValueError(f"attach: {idx.size} vertices but targets of shape {self.kin_target.shape}.")
+        self.attachment = AttachmentConstraint.at(self.x, indices, targets)
         self._refresh_inv_mass()
 
     def set_attachment_targets(self, targets: np.ndarray) -> None:
         """Where the attached vertices must be at the end of the next frame (k, 3) in metres."""
-        self.kin_target[:] = targets
+        self.attachment.target[:] = targets
 
     def slide(self, indices: np.ndarray | list[int], axis: int, value: float | None = None) -> None:
         """Hold vertices on the plane x[axis] = value while they slide freely in it (frictionless
         contact with a rigid plate); adds to earlier slide constraints. ``value`` defaults to
         the vertices' current coordinate. Move the plate with :meth:`set_slide_targets`."""
-        idx = np.asarray(indices, dtype=np.int64).ravel()
-        vals = self.x[idx, axis].copy() if value is None else np.full(idx.size, float(value))
-        self.slide_idx = np.concatenate([self.slide_idx, idx])
-        self.slide_axis = np.concatenate([self.slide_axis, np.full(idx.size, int(axis), dtype=np.int64)])
-        self.slide_start = np.concatenate([self.slide_start, vals])
-        self.slide_target = np.concatenate([self.slide_target, vals])
+        self.slides = self.slides.added(self.x, indices, axis, value)
         self._refresh_inv_mass()
 
     def set_slide_targets(self, values: np.ndarray | float) -> None:
         """Plane coordinates (one per slide constraint) to reach by the end of the next frame."""
-        self.slide_target[:] = values
+        self.slides.target[:] = values
 
     def detach(self) -> None:
         """Release all attached vertices (they become dynamic again unless pinned)."""
-        self.kin_idx = np.zeros(0, dtype=np.int64)
-        self.kin_start = _f64((0, 3))
-        self.kin_target = _f64((0, 3))
+        self.attachment = AttachmentConstraint.empty()
         self._refresh_inv_mass()
+
+    # The built-in constraints' arrays under their pre-constraint names (other systems and
+    # tests read them, and session digests keep using these names).
+    @property
+    def pinned(self) -> np.ndarray:
+        """(n,) bool: pinned vertices (``pins.pinned``)."""
+        return self.pins.pinned
+
+    @property
+    def kin_idx(self) -> np.ndarray:
+        """(k,) attached vertex indices (``attachment.indices``)."""
+        return self.attachment.indices
+
+    @property
+    def kin_start(self) -> np.ndarray:
+        """(k, 3) where the attached vertices were at the start of the last step (``attachment.start``)."""
+        return self.attachment.start
+
+    @property
+    def kin_target(self) -> np.ndarray:
+        """(k, 3) attachment targets for the end of the next step (``attachment.target``)."""
+        return self.attachment.target
+
+    @property
+    def slide_idx(self) -> np.ndarray:
+        """(s,) vertex of each slide constraint (``slides.indices``)."""
+        return self.slides.indices
+
+    @property
+    def slide_axis(self) -> np.ndarray:
+        """(s,) held axis of each slide constraint (``slides.axis``)."""
+        return self.slides.axis
+
+    @property
+    def slide_start(self) -> np.ndarray:
+        """(s,) plane coordinate at the start of the next step (``slides.start``)."""
+        return self.slides.start
+
+    @property
+    def slide_target(self) -> np.ndarray:
+        """(s,) plane coordinate to reach by the end of the next step (``slides.target``)."""
+        return self.slides.target
+
+    def state(self) -> dict[str, Any]:
+        """The body's comparable state for snapshots and replay digests (see ``vrmed.state``):
+        every array and scalar field, the built-in constraints' arrays under their historical
+        names (so digests match those of earlier versions) and the added constraints' arrays."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                out[f.name] = value.copy()
+            elif isinstance(value, (int, float, str, bool, np.generic)) or value is None:
+                out[f.name] = value
+        for name in _LEGACY_NAMES:
+            out[name] = getattr(self, name).copy()
+        for k, c in enumerate(self.constraints):
+            for name, value in zip(c.array_fields, c.arrays()):
+                out[f"constraints[{k}].{c.name}.{name}"] = value.copy() if isinstance(value, np.ndarray) else value
+        return out
 
     def apply_force(self, indices: np.ndarray | list[int], force: np.ndarray) -> None:
         """Add a constant external force (N, per vertex) that persists until :meth:`clear_forces`."""
@@ -333,6 +428,18 @@ class SoftBody:
         self.x[:] = self.rest_points
         self.x_prev[:] = self.rest_points
         self.v[:] = 0.0
+
+
+_LEGACY_NAMES = (
+    "pinned",
+    "kin_idx",
+    "kin_start",
+    "kin_target",
+    "slide_idx",
+    "slide_axis",
+    "slide_start",
+    "slide_target",
+)
 
 
 @dataclass(eq=False)

@@ -4,6 +4,7 @@ turns a session's event log into the rubric score and the metrics `vrmed run` pr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import vrmed
@@ -47,6 +48,4 @@ def summary(app: vrmed.App) -> dict[str, Any]:
 def score(log: SessionLog) -> dict[str, Any]:
     """The learning-records score of a stored session (docs/records.md): rubric percent,
     passed, and the numeric metrics."""
-    from pathlib import Path
-
     return record_score(log, Path(__file__).resolve().parent, evaluate)

@@ -102,7 +102,8 @@ def _shaft_quat(tilt: float) -> tuple[float, float, float, float]:
             w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
         ]
     )
-    return tuple(float(v) for v in q / np.linalg.norm(q))
+    w, x, y, z = (float(v) for v in q / np.linalg.norm(q))
+    return w, x, y, z
 
 
 TILT = math.atan(0.45)
@@ -123,7 +124,9 @@ class _Hand:
 
     def key(self) -> None:
         pos = self.tip - self.jaw_length * SHAFT[self.name]
-        k = Keyframe(round(self.t, 6), tuple(float(v) for v in pos), ORIENT[self.name], {"trigger": self.closed})
+        k = Keyframe(
+            round(self.t, 6), (float(pos[0]), float(pos[1]), float(pos[2])), ORIENT[self.name], {"trigger": self.closed}
+        )
         if self.keys and self.keys[-1].t >= k.t:
             self.keys[-1] = k
         else:
@@ -301,7 +304,8 @@ class LapTask:
 
 
 def _pegs(scenario: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    left, right = [], []
+    left: list[tuple[str, np.ndarray]] = []
+    right: list[tuple[str, np.ndarray]] = []
     for spec in scenario.entities:
         if spec.name and spec.name.startswith("peg_"):
             at = spec.build()
@@ -597,7 +601,7 @@ def dissection_metrics(log: Any) -> dict[str, float]:
     body = None if region is None else str(region["data"]["body"])
     damage = tissue_damage(log, body)
     line = len(region["data"]["tets"]) if region else 0
-    burned_line = set()
+    burned_line: set[int] = set()
     for e in log.events:
         if e["type"].endswith(":TissueBurned") and str(e["data"]["body"]) == body:
             burned_line.update(int(i) for i in e["data"]["tets"])

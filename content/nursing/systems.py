@@ -3,6 +3,7 @@ session's event log (physiology, NEWS2 and the scenario runtime come from the en
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import vrmed
@@ -34,6 +35,4 @@ def summary(app: vrmed.App) -> dict[str, Any]:
 def score(log: SessionLog) -> dict[str, Any]:
     """The learning-records score of a stored session (docs/records.md): rubric percent,
     passed, and the numeric metrics."""
-    from pathlib import Path
-
     return record_score(log, Path(__file__).resolve().parent, evaluate)

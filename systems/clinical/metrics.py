@@ -92,7 +92,7 @@ def triage_metrics(records: list[dict[str, Any]]) -> dict[str, Any]:
     tags: dict[str, tuple[str, float]] = {}
     for r in matching(records, "TriageTagged"):
         tags.setdefault(r["data"]["patient"], (r["data"]["category"], float(r["t"])))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for patient, (exp, t_seen) in sorted(expected.items()):
         tag, t_tag = tags.get(patient, (None, None))
         rows.append(

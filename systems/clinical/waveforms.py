@@ -34,9 +34,9 @@ def ecg(rhythm: str, hr: float, t: np.ndarray) -> np.ndarray:
     """ECG lead II (mV) at times ``t`` (s) for a rhythm and heart rate (/min)."""
     t = np.asarray(t, dtype=float)
     if rhythm == "vf":
-        amp = 0.35 + 0.15 * np.sin(2 * np.pi * 0.3 * t)
+        envelope = 0.35 + 0.15 * np.sin(2 * np.pi * 0.3 * t)
         return (
-            amp
+            envelope
             * (
                 np.sin(2 * np.pi * 4.9 * t)
                 + 0.6 * np.sin(2 * np.pi * 6.3 * t + 1.0)

@@ -31,6 +31,7 @@ from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.geometry import quat_matrix
+from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -374,7 +375,7 @@ class CollisionWorld:
             surf = self.surface(entity, body)
             t, f, _u, _v = CK.raycast_triangles(body.x, surf.faces, o, d, float(max_distance))
             if f >= 0 and (best is None or t < best.distance):
-                best = RayHit(entity, "tissue", tuple(float(c) for c in o + t * d), float(t), int(f))
+                best = RayHit(entity, "tissue", _point(o + t * d), float(t), int(f))
         for p in range(self.n_prims):
             if int(self.owner[p]) in ignore:
                 continue
@@ -383,8 +384,13 @@ class CollisionWorld:
             else:
                 t = _ray_box(o, d, self.box_c[p], self.box_R[p], self.box_half[p])
             if 0.0 <= t <= max_distance and (best is None or t < best.distance):
-                best = RayHit(int(self.owner[p]), "tool", tuple(float(c) for c in o + t * d), float(t), p)
+                best = RayHit(int(self.owner[p]), "tool", _point(o + t * d), float(t), p)
         return best
+
+
+def _point(p: np.ndarray) -> tuple[float, float, float]:
+    """A 3-vector as a plain (x, y, z) tuple (hits are plain data)."""
+    return (float(p[0]), float(p[1]), float(p[2]))
 
 
 def _ray_capsule(o: np.ndarray, d: np.ndarray, a: np.ndarray, b: np.ndarray, r: float) -> float:
@@ -434,7 +440,7 @@ def _ray_box(o: np.ndarray, d: np.ndarray, c: np.ndarray, R: np.ndarray, half: n
 def frame_fractions(app: App) -> tuple[float, float]:
     """Where the current physics tick starts and ends within the display frame (0..1)."""
     clock = app.clock
-    frame_dt = app.schedule.frame_dt
+    frame_dt = app.resource(SimSettings).frame_dt
     t0 = (clock.exact_time - clock.frame_time) / frame_dt
     t1 = (clock.exact_time + clock.exact_dt - clock.frame_time) / frame_dt
     return min(max(float(t0), 0.0), 1.0), min(max(float(t1), 0.0), 1.0)
@@ -477,11 +483,8 @@ def collision_detect_system(app: App) -> None:
 def collision_resolve_system(app: App) -> None:
     """physics.solve (after softbody.solve): narrow phase and XPBD contact projection; sums
     the force on each tool owner into ``CollisionWorld.owner_force``."""
-    from vrmed.systems.tissue.solver import SoftBodySettings
-
     world = app.resource(CollisionWorld)
-    settings = app.try_resource(SoftBodySettings)
-    h = app.clock.dt / (settings.substeps_per_tick if settings is not None else 1)
+    h = app.resource(SimSettings).h  # the tissue solve's substep, bit-identical to its own
     for f in world.owner_force.values():
         f.fill(0.0)
     for s in world.owner_contacts.values():

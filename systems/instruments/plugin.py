@@ -1,4 +1,5 @@
-"""The instruments plugin: components, the InstrumentWorld resource and the systems, drawing included."""
+"""The instruments plugin: components, the InstrumentWorld and ToolRegistry resources and the
+systems, drawing included."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from vrmed.components.instruments.instrument import BodyWall, Instrument
 from vrmed.components.scene.render import Endoscope
 from vrmed.systems.collision.system import CollisionPlugin
 
+from .behaviours import BUILTIN_TOOL_TYPES
 from .draw import instruments_draw_system
 from .system import InstrumentWorld, instruments_control_system, instruments_forces_system, instruments_track_system
+from .tools import ToolRegistry
 
 
 class InstrumentPlugin:
     """Registers :class:`Instrument` and :class:`BodyWall`, the :class:`InstrumentWorld`
-    resource and the instrument systems; adds :class:`CollisionPlugin` if missing."""
+    resource, the :class:`ToolRegistry` resource holding the built-in tool types, and the
+    instrument systems; adds :class:`CollisionPlugin` if missing."""
 
     components = (Instrument, BodyWall, Collider, Endoscope)  # Endoscope: the view cone of tip_in_view
 
@@ -25,6 +29,10 @@ class InstrumentPlugin:
         for comp in self.components:
             app.register_component(comp)
         app.insert_resource(InstrumentWorld())
+        registry = ToolRegistry()
+        for kind in BUILTIN_TOOL_TYPES:
+            registry.register(kind)
+        app.insert_resource(registry)
         app.add_system(instruments_control_system, in_set="control.instruments", name="instruments.control")
         app.add_system(instruments_track_system, in_set="physics.collision", name="instruments.track", priority=10)
         app.add_system(instruments_forces_system, in_set="physics.forces", name="instruments.forces", priority=-10)

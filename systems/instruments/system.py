@@ -1,21 +1,25 @@
-"""Laparoscopic instruments: trocar kinematics, grasping, tearing, cutting, cautery, rings.
+"""Laparoscopic instruments: trocar kinematics and the tool-behaviour dispatch.
 
 ``instruments.control`` (``control.instruments``, once per display frame) reads each
 :class:`~vrmed.components.instruments.instrument.Instrument`'s device from :class:`vrmed.InputState`,
 places the tool (fulcrum constraint at the trocar: the shaft always passes through it),
-registers its shaft and jaws with the :class:`~vrmed.systems.collision.system.CollisionWorld`, and
-turns jaw transitions into interactions:
+turns jaw transitions into calls of its tool type's behaviours
+(:class:`~vrmed.components.instruments.instrument.ToolBehaviour`: ``jaw_closed``,
+``jaw_opened``, ``update``; the type comes from the App's
+:class:`~vrmed.systems.instruments.tools.ToolRegistry`) and registers its shaft and jaws with
+the :class:`~vrmed.systems.collision.system.CollisionWorld`. The built-in behaviours
+(:mod:`vrmed.systems.instruments.behaviours`):
 
-* grasper / needle driver: closing attaches the tissue vertices inside the closed jaw
+* grasp (grasper, needle driver): closing attaches the tissue vertices inside the closed jaw
   (``SoftBody.attach``; they follow the jaw rigidly), or picks up the nearest planar object
   (:meth:`PlanarWorld.pick_up`); opening releases; a grasp whose pull (the elastic force of
   the tissue around the held vertices plus their weight, when it resists the jaw's travel
   since closing) exceeds ``tear_force`` breaks with :class:`TissueTorn`;
-* scissors: closing removes the tets whose centroid lies within ``cut_radius`` of the closed
-  blades (:func:`cut_tets`: the body is rebuilt with a new slab partition, the collision
-  surface follows);
-* hook: while the pedal (``jaw_button``) is pressed, tets within ``burn_radius`` of the hook
-  (by centroid, or under a surface triangle within that reach) are marked burned
+* cut (scissors): closing removes the tets whose centroid lies within ``cut_radius`` of the
+  closed blades (:func:`cut_tets`: the body is rebuilt with a new slab partition, the
+  collision surface follows);
+* burn (hook): while the pedal (``jaw_button``) is pressed, tets within ``burn_radius`` of
+  the hook (by centroid, or under a surface triangle within that reach) are marked burned
   (:attr:`InstrumentWorld.burned`) with :class:`TissueBurned`.
 
 ``instruments.track`` (``physics.collision``, every tick) moves grasped vertices with the
@@ -31,25 +35,54 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vrmed.components.instruments.instrument import BodyWall, Instrument, InstrumentError
-from vrmed.components.scene.core import Name
+from vrmed.components.instruments.instrument import CLOSED, BodyWall, Instrument, InstrumentError, ToolState
+from vrmed.components.scene.core import Name, Transform
 from vrmed.components.scene.render import Endoscope
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.events import Event
 from vrmed.geometry import quat_matrix
+from vrmed.haptics import HapticTarget
+from vrmed.input import InputState
 from vrmed.mesh import TetMesh
+from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.system import CollisionWorld, frame_fractions
+
+from .tools import ToolRegistry
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
 
-#: jaw closure at which the jaw counts as closed (grasp, cut, pedal pressed)
-CLOSED = 0.5
+__all__ = [
+    "CLOSED",
+    "Grasp",
+    "InstrumentGrasped",
+    "InstrumentReleased",
+    "InstrumentWorld",
+    "InstrumentsCollided",
+    "TissueBurned",
+    "TissueContactEnded",
+    "TissueContactStarted",
+    "TissueCut",
+    "TissueTorn",
+    "cut_tets",
+    "grasp_pull_force",
+    "grasp_tension",
+    "instrument_name",
+    "instruments_control_system",
+    "instruments_forces_system",
+    "instruments_track_system",
+    "reattach_grasps",
+    "segment_point_distance",
+    "tip_in_view",
+    "tissue_in_jaw",
+    "tool_capsules",
+    "tool_pose",
+]
 
 
 # ----------------------------------------------------------------------------- events
@@ -145,22 +178,12 @@ class Grasp:
     anchor: np.ndarray
 
 
-@dataclass(eq=False)
-class _ToolState:
-    hinge0: np.ndarray
-    frame0: np.ndarray
-    hinge1: np.ndarray
-    frame1: np.ndarray
-    handle: np.ndarray
-    closure: float = 0.0
-
-
 @dataclass
 class InstrumentWorld:
     """Instrument resource: per-instrument pose history and grasps, held planar objects,
     burned tets per body (bool per source tet id), and tool pairs in contact."""
 
-    tools: dict[int, _ToolState] = field(default_factory=dict)
+    tools: dict[int, ToolState] = field(default_factory=dict)
     grasps: dict[int, Grasp] = field(default_factory=dict)
     held_objects: dict[int, int] = field(default_factory=dict)
     burned: dict[int, np.ndarray] = field(default_factory=dict)
@@ -200,7 +223,7 @@ def tool_pose(
     pivot the device places the hinge and its -z axis is the shaft. ``frame`` columns are
     the tool's x (jaw opening), y and z (= -direction) axes.
     """
-    R = quat_matrix(orientation)
+    R = quat_matrix(orientation)  # type: ignore[arg-type]  # any length-4 sequence, arrays included
     if inst.pivot:
         handle = np.asarray(position, float).copy()
         d = np.asarray(inst.trocar, float) - handle
@@ -227,7 +250,8 @@ def _jaw_segments(inst: Instrument, hinge: np.ndarray, frame: np.ndarray, closur
     return [hinge + inst.jaw_length * (np.cos(half) * d + s * np.sin(half) * frame[:, 0]) for s in (1.0, -1.0)]
 
 
-def _segment_point_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+def segment_point_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Distance (m) of each point of ``p`` (n x 3) from the segment a-b."""
     ab = b - a
     t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
     return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
@@ -270,9 +294,7 @@ def cut_tets(body: SoftBody, remove: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- systems
 
 
-def _input_state(app: App) -> Any:
-    from vrmed.input import InputState
-
+def _input_state(app: App) -> InputState:
     state = app.try_resource(InputState)
     if state is None:
         state = InputState()
@@ -293,7 +315,7 @@ def _check_trocar(app: App, entity: int, inst: Instrument) -> None:
             )
 
 
-def _reattach(app: App, world: InstrumentWorld, body_entity: int) -> None:
+def reattach_grasps(app: App, world: InstrumentWorld, body_entity: int) -> None:
     """Attach the union of every instrument's grasp on a body (SoftBody.attach replaces)."""
     body = app.get(body_entity, SoftBody)
     owners = [i for i in world.attached.get(body_entity, []) if i in world.grasps]
@@ -305,76 +327,24 @@ def _reattach(app: App, world: InstrumentWorld, body_entity: int) -> None:
     body.attach(idx)
 
 
-def _try_grasp_tissue(app: App, world: InstrumentWorld, entity: int, inst: Instrument) -> bool:
-    held = set()
-    for g in world.grasps.values():
-        held.update((g.body, int(i)) for i in g.idx)
-    st = world.tools[entity]
+def tissue_in_jaw(app: App, inst: Instrument, state: ToolState, reach: float) -> list[tuple[int, SoftBody, np.ndarray]]:
+    """What a closed jaw has hold of, for tool behaviours: for every SoftBody (in query order)
+    with any, ``(entity, body, vertices)`` where ``vertices`` (sorted int64 indices into
+    ``body.x``) are the free (unpinned) vertices within ``reach`` (m) of the jaw's centre line
+    (this frame's hinge to tip) and those of the surface triangles that line passes within
+    ``reach`` of."""
     cworld = app.resource(CollisionWorld)
-    reach = inst.jaw_radius + inst.grasp_margin
+    found = []
     for b_ent, body in app.query(SoftBody):
-        # the vertices inside the closed jaw, and those of the surface triangles it touches
-        inside = _segment_point_distance(st.hinge1, inst.tip, body.x) <= reach
+        inside = segment_point_distance(state.hinge1, inst.tip, body.x) <= reach
         surf = cworld.surface(b_ent, body)
         touched = np.zeros(surf.n_faces, dtype=np.bool_)
-        if CK.faces_near_segment(body.x, surf.faces, st.hinge1, inst.tip, reach, touched):
+        if CK.faces_near_segment(body.x, surf.faces, state.hinge1, inst.tip, reach, touched):
             inside[surf.faces[touched].ravel()] = True
         sel = np.flatnonzero(inside & ~body.pinned)
-        sel = np.array([i for i in sel if (b_ent, int(i)) not in held], dtype=np.int64)
-        if sel.size == 0:
-            continue
-        local = (body.x[sel] - st.hinge1) @ st.frame1
-        tets = np.flatnonzero(np.isin(body.tets, sel).any(axis=1)).astype(np.int64)
-        world.grasps[entity] = Grasp(b_ent, sel, local, tets, st.hinge1.copy())
-        world.attached.setdefault(b_ent, []).append(entity)
-        _reattach(app, world, b_ent)
-        inst.grasping = b_ent
-        app.send(InstrumentGrasped(instrument_name(app, entity), b_ent, "tissue", int(sel.size)))
-        return True
-    return False
-
-
-def _try_grasp_object(app: App, world: InstrumentWorld, entity: int, inst: Instrument) -> bool:
-    from vrmed.components.planar.bodies import PlanarBody
-    from vrmed.systems.planar.system import PlanarWorld
-
-    planar = app.try_resource(PlanarWorld)
-    if planar is None:
-        return False
-    st = world.tools[entity]
-    best, best_d = -1, np.inf
-    me = instrument_name(app, entity)
-    for ent, obj in app.query(PlanarBody):
-        if obj.mode == "lost" or (obj.mode == "held" and obj.held_by == me):
-            continue  # an object held by another instrument may be taken over (a mid-air handover)
-        d = float(_segment_point_distance(st.hinge1, inst.tip, obj.position[None, :])[0])
-        if d <= obj.radius + inst.jaw_radius + inst.grasp_margin and d < best_d:
-            best, best_d = ent, d
-    if best < 0:
-        return False
-    for other, held in list(world.held_objects.items()):
-        if held == best:  # handover: the other instrument no longer holds it
-            world.held_objects.pop(other)
-            app.get(other, Instrument).grasping = -1
-    planar.pick_up(app, best, me, inst.tip.copy())
-    world.held_objects[entity] = best
-    inst.grasping = best
-    app.send(InstrumentGrasped(instrument_name(app, entity), best, "object", 0))
-    return True
-
-
-def _release(app: App, world: InstrumentWorld, entity: int, inst: Instrument) -> None:
-    grasp = world.grasps.pop(entity, None)
-    if grasp is not None:
-        _reattach(app, world, grasp.body)
-        app.send(InstrumentReleased(instrument_name(app, entity), grasp.body, "tissue"))
-    obj = world.held_objects.pop(entity, None)
-    if obj is not None:
-        from vrmed.systems.planar.system import PlanarWorld
-
-        app.resource(PlanarWorld).release(app, obj)
-        app.send(InstrumentReleased(instrument_name(app, entity), obj, "object"))
-    inst.grasping = -1
+        if sel.size:
+            found.append((b_ent, body, sel))
+    return found
 
 
 def grasp_pull_force(app: App, grasp: Grasp, gravity: np.ndarray) -> np.ndarray:
@@ -401,64 +371,14 @@ def grasp_tension(app: App, grasp: Grasp, hinge: np.ndarray, gravity: np.ndarray
     return float(np.linalg.norm(f)) if float(f @ travel) < 0.0 else 0.0
 
 
-def _cut(app: App, world: InstrumentWorld, entity: int, inst: Instrument) -> None:
-    st = world.tools[entity]
-    for b_ent, body in app.query(SoftBody):
-        centroid = body.x[body.tets].mean(axis=1)
-        remove = _segment_point_distance(st.hinge1, inst.tip, centroid) <= inst.cut_radius
-        if not remove.any():
-            continue
-        removed = tuple(int(t) for t in np.sort(body.tet_index[remove]))
-        vmap = cut_tets(body, remove)
-        for g in world.grasps.values():
-            if g.body == b_ent:
-                keep = vmap[g.idx] >= 0
-                g.idx, g.local = vmap[g.idx][keep], g.local[keep]
-                g.tets = np.flatnonzero(np.isin(body.tets, g.idx).any(axis=1)).astype(np.int64)
-        for i in [i for i, g in world.grasps.items() if g.body == b_ent and g.idx.size == 0]:
-            del world.grasps[i]
-        _reattach(app, world, b_ent)
-        app.send(TissueCut(instrument_name(app, entity), b_ent, removed))
-
-
-def _burn(app: App, world: InstrumentWorld, entity: int, inst: Instrument) -> None:
-    st = world.tools[entity]
-    cworld = app.resource(CollisionWorld)
-    reach = inst.burn_radius + inst.jaw_radius  # type: ignore[operator]
-    for b_ent, body in app.query(SoftBody):
-        # tets near the hook, and the tets under the surface triangles it touches
-        centroid = body.x[body.tets].mean(axis=1)
-        hit = _segment_point_distance(st.hinge1, inst.tip, centroid) <= reach
-        surf = cworld.surface(b_ent, body)
-        touched = np.zeros(surf.n_faces, dtype=np.bool_)
-        if CK.faces_near_segment(body.x, surf.faces, st.hinge1, inst.tip, reach, touched):
-            hit[surf.face_tet[touched]] = True
-        if not hit.any():
-            continue
-        burned = world.burned.get(b_ent)
-        need = int(body.tet_index.max()) + 1
-        if burned is None or burned.size < need:
-            grown = np.zeros(need, dtype=bool)
-            if burned is not None:
-                grown[: burned.size] = burned
-            burned = world.burned[b_ent] = grown
-        ids = body.tet_index[hit]
-        new = np.sort(ids[~burned[ids]])
-        if new.size:
-            burned[new] = True
-            app.send(TissueBurned(instrument_name(app, entity), b_ent, tuple(int(t) for t in new)))
-
-
 def instruments_control_system(app: App) -> None:
-    """control.instruments: pose every instrument from its device, register its shapes, and
-    run grasp / release / tear / cut / burn / planar-object logic (once per display frame)."""
+    """control.instruments: pose every instrument from its device, run its tool type's
+    behaviours (grasp / release / tear / cut / burn / ... on jaw transitions and every frame)
+    and register its shapes (once per display frame)."""
     world = app.resource(InstrumentWorld)
     cworld = app.resource(CollisionWorld)
+    registry = app.resource(ToolRegistry)
     inputs = _input_state(app)
-    from vrmed.systems.tissue.solver import SoftBodySettings
-
-    sb = app.try_resource(SoftBodySettings)
-    gravity = sb.gravity if sb is not None else np.array([0.0, -9.80665, 0.0])
     live = set()
     for entity, inst in app.query(Instrument):
         live.add(entity)
@@ -467,8 +387,12 @@ def instruments_control_system(app: App) -> None:
         prev_dir = st.frame1[:, 2] * -1 if st is not None else inst.direction
         handle, hinge, frame, insertion = tool_pose(inst, dev.position, dev.orientation, prev_dir)
         if st is None:
+            try:
+                kind = registry.get(inst.tool)
+            except InstrumentError as exc:
+                raise InstrumentError(f"instrument {instrument_name(app, entity)!r}: {exc}") from None
             _check_trocar(app, entity, inst)
-            st = world.tools[entity] = _ToolState(hinge, frame, hinge, frame, handle)
+            st = world.tools[entity] = ToolState(hinge, frame, hinge, frame, handle, kind)
         else:
             st.hinge0, st.frame0 = st.hinge1, st.frame1
             st.hinge1, st.frame1, st.handle = hinge, frame, handle
@@ -481,42 +405,24 @@ def instruments_control_system(app: App) -> None:
         closing = st.closure < CLOSED <= closure
         opening = st.closure >= CLOSED > closure
         st.closure = closure
-        if inst.can_grasp:
-            if closing and entity not in world.grasps and entity not in world.held_objects:
-                _try_grasp_tissue(app, world, entity, inst) or _try_grasp_object(app, world, entity, inst)
+        st.jaw_shapes = True
+        for behaviour in st.tool_type.behaviours:
+            if closing:
+                behaviour.jaw_closed(app, entity, inst, st)
             elif opening:
-                _release(app, world, entity, inst)
-            grasp = world.grasps.get(entity)
-            if grasp is not None:
-                pull = grasp_tension(app, grasp, hinge, gravity)
-                if pull > inst.tear_force:  # type: ignore[operator]
-                    name = instrument_name(app, entity)
-                    world.grasps.pop(entity)
-                    _reattach(app, world, grasp.body)
-                    inst.grasping = -1
-                    app.send(TissueTorn(name, grasp.body, pull, float(inst.tear_force)))  # type: ignore[arg-type]
-            obj = world.held_objects.get(entity)
-            if obj is not None:
-                from vrmed.systems.planar.system import PlanarWorld
-
-                app.resource(PlanarWorld).move_held(app, obj, inst.tip.copy(), app.schedule.frame_dt)
-        if inst.can_cut and closing:
-            _cut(app, world, entity, inst)
-        if inst.can_burn and closure >= CLOSED:
-            _burn(app, world, entity, inst)
-        # shapes (after the jaw logic, so a grasp made this frame already counts): the shaft
+                behaviour.jaw_opened(app, entity, inst, st)
+            behaviour.update(app, entity, inst, st)
+        # shapes (after the behaviours, so a grasp made this frame already counts): the shaft
         # inside the body (or its last 5 cm without a trocar) and the jaws
         shaft_len = min(max(insertion, 0.0), inst.shaft_length) if inst.pivot else min(inst.shaft_length, 0.05)
         cworld.set_capsule(entity, 0, hinge - shaft_len * inst.direction, hinge, inst.shaft_radius, inst.friction)
-        if entity not in world.grasps:  # tissue held between the jaws is not pushed out by them
+        if st.jaw_shapes:  # a behaviour holding tissue between the jaws turns them off
             for k, tip in enumerate(_jaw_segments(inst, hinge, frame, closure)):
                 cworld.set_capsule(entity, 1 + k, hinge, tip, inst.jaw_radius, inst.friction)
     for gone in [e for e in world.tools if e not in live]:
-        world.tools.pop(gone)
-        grasp = world.grasps.pop(gone, None)
-        if grasp is not None:
-            _reattach(app, world, grasp.body)
-        world.held_objects.pop(gone, None)
+        st = world.tools.pop(gone)
+        for behaviour in st.tool_type.behaviours:
+            behaviour.removed(app, gone, st)
         for key in [k for k in world.contacts if k[0] == gone]:
             del world.contacts[key]
     _tool_contacts(app, world)
@@ -541,6 +447,7 @@ def _tool_contacts(app: App, world: InstrumentWorld) -> None:
 
 
 def tool_capsules(world: InstrumentWorld, entity: int, inst: Instrument) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The instrument's shaft (handle to hinge) and jaws as (a, b, radius) capsules, this frame."""
     st = world.tools[entity]
     shaft = (st.handle, st.hinge1, inst.shaft_radius)
     jaws = [(st.hinge1, tip, inst.jaw_radius) for tip in _jaw_segments(inst, st.hinge1, st.frame1, inst.closure)]
@@ -570,12 +477,10 @@ def instruments_track_system(app: App) -> None:
 def instruments_forces_system(app: App) -> None:
     """physics.forces: contact force on each tool (N) into ``Instrument.force`` and, for the
     ``haptic`` tool, into :class:`vrmed.haptics.HapticTarget` (proxy = the handle)."""
-    from vrmed.haptics import HapticTarget
-
     cworld = app.resource(CollisionWorld)
     world = app.resource(InstrumentWorld)
     target = app.try_resource(HapticTarget)
-    grace = max(1, round(app.schedule.frame_dt / app.clock.exact_dt))  # ticks in a display frame
+    grace = max(1, round(app.resource(SimSettings).physics_ticks_per_frame))  # ticks in a display frame
     for entity, inst in app.query(Instrument):
         f = cworld.owner_force.get(entity)
         if f is None:
@@ -614,12 +519,10 @@ def tip_in_view(app: App, instrument: int, scope: int, max_distance: float = 2.0
     """Whether the instrument's tip is inside the laparoscope's view cone (the Endoscope's
     vertical field of view, as a cone about its view axis) and not hidden behind tissue or
     another tool (a ray cast from the lens)."""
-    from vrmed.components.scene.core import Transform
-
     inst = app.get(instrument, Instrument)
     scope_c = app.get(scope, Endoscope)
     tf = app.get(scope, Transform)
-    R = quat_matrix(tf.orientation)
+    R = quat_matrix(tf.orientation)  # type: ignore[arg-type]  # any length-4 sequence, arrays included
     shaft = -R[:, 2]
     lens = np.asarray(tf.position, float) + scope_c.tip_offset * shaft
     a = np.radians(scope_c.angle_deg)

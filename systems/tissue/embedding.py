@@ -49,7 +49,5 @@ def update_embedding(emb: EmbeddedSurface, body: SoftBody) -> None:
 
 def embedding_system(app) -> None:
     """Render-prepare system: move every EmbeddedSurface with the SoftBody on the same entity."""
-    from vrmed.components.tissue.softbody import SoftBody as _SoftBody
-
-    for _entity, (body, emb) in app.query(_SoftBody, EmbeddedSurface):
+    for _entity, (body, emb) in app.query(SoftBody, EmbeddedSurface):
         update_embedding(emb, body)

@@ -280,7 +280,7 @@ def predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp):
 
 @njit(cache=True)
 def place_kinematic(x, kin_idx, kin_start, kin_target, frac):
-    """Move attached (kinematic) vertices to start + frac * (target - start)."""
+    """Attachment constraint: move attached vertices to start + frac * (target - start)."""
     for k in range(kin_idx.shape[0]):
         i = kin_idx[k]
         for r in range(3):
@@ -289,8 +289,9 @@ def place_kinematic(x, kin_idx, kin_start, kin_target, frac):
 
 @njit(cache=True)
 def place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac):
-    """Frictionless planes: set coordinate ``slide_axis[k]`` of vertex ``slide_idx[k]`` to
-    start + frac * (target - start); that axis has zero inverse mass, the other two are free."""
+    """Slide constraint (frictionless planes): set coordinate ``slide_axis[k]`` of vertex
+    ``slide_idx[k]`` to start + frac * (target - start); that axis has zero inverse mass, the
+    other two are free."""
     for k in range(slide_idx.shape[0]):
         x[slide_idx[k], slide_axis[k]] = slide_start[k] + frac * (slide_target[k] - slide_start[k])
 
@@ -304,70 +305,76 @@ def update_velocity(x, x_prev, v, inv_h):
 
 
 @njit(cache=True)
-def step_kernel(
-    x,
-    v,
-    x_prev,
-    w,
-    f_ext,
-    gravity,
-    tets,
-    Q,
-    alpha_dev,
-    alpha_hyd,
-    gamma,
-    block_offsets,
-    phase_offsets,
-    kin_idx,
-    kin_start,
-    kin_target,
-    slide_idx,
-    slide_axis,
-    slide_start,
-    slide_target,
-    dt,
-    substeps,
-    beta,
-    lin_damp,
-):
-    """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each).
+def begin_step(x, attachment):
+    """Attached vertices travel from where they are now: capture their start positions.
 
-    Vertex loops stay serial: for a few thousand vertices they cost less than a parallel launch.
+    ``attachment`` is :class:`~vrmed.components.tissue.constraints.AttachmentConstraint`'s
+    ``arrays()``: (indices, start, target).
+    """
+    kin_idx, kin_start, _kin_target = attachment
+    for k in range(kin_idx.shape[0]):
+        for r in range(3):
+            kin_start[k, r] = x[kin_idx[k], r]
+
+
+@njit(cache=True)
+def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp):
+    """One substep up to the velocity update: predict, place the built-in kinematic constraints
+    (attachments, slide planes) at ``frac`` of the step, project every tet.
+
+    The argument groups are tuples of arrays (numba unpacks them for free):
+    ``state`` = (x, v, x_prev, inv_mass, f_ext), ``model`` = (tets, dm_inv, alpha_dev,
+    alpha_hyd, block_offsets, phase_offsets), ``attachment`` / ``slides`` = the built-in
+    constraints' ``arrays()``. Pins need no projection: their inverse mass is zero.
     ``phase_offsets`` = [0, n_even, n_even + n_odd]: the block ranges of the two parallel
     phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially.
     """
-    h = dt / substeps
+    x, v, x_prev, w, f_ext = state
+    tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets = model
+    kin_idx, kin_start, kin_target = attachment
+    slide_idx, slide_axis, slide_start, slide_target = slides
     inv_h2 = 1.0 / (h * h)
     g_damp = beta / h
     nb = block_offsets.shape[0] - 1
-    for k in range(kin_idx.shape[0]):  # attached vertices travel from where they are now
-        for r in range(3):
-            kin_start[k, r] = x[kin_idx[k], r]
-    for s in range(substeps):
-        predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
-        if kin_idx.shape[0] > 0:
-            place_kinematic(x, kin_idx, kin_start, kin_target, (s + 1.0) / substeps)
-        if slide_idx.shape[0] > 0:
-            place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, (s + 1.0) / substeps)
-        for ph in range(phase_offsets.shape[0] - 1):
-            solve_blocks(
-                x,
-                x_prev,
-                w,
-                tets,
-                Q,
-                alpha_dev,
-                alpha_hyd,
-                gamma,
-                inv_h2,
-                g_damp,
-                block_offsets,
-                phase_offsets[ph],
-                phase_offsets[ph + 1],
-            )
-        solve_range(
-            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[nb], tets.shape[0]
+    predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
+    if kin_idx.shape[0] > 0:
+        place_kinematic(x, kin_idx, kin_start, kin_target, frac)
+    if slide_idx.shape[0] > 0:
+        place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
+    for ph in range(phase_offsets.shape[0] - 1):
+        solve_blocks(
+            x,
+            x_prev,
+            w,
+            tets,
+            Q,
+            alpha_dev,
+            alpha_hyd,
+            gamma,
+            inv_h2,
+            g_damp,
+            block_offsets,
+            phase_offsets[ph],
+            phase_offsets[ph + 1],
         )
+    solve_range(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[nb], tets.shape[0])
+
+
+@njit(cache=True)
+def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp):
+    """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
+    with the built-in constraints only (arguments as in :func:`substep`).
+
+    The solver uses it when a body has no plugin-defined constraint; otherwise it runs the
+    same :func:`begin_step`, :func:`substep` and :func:`update_velocity` from Python with each
+    added constraint's kernel between the last two, which gives bit-identical results.
+    Vertex loops stay serial: for a few thousand vertices they cost less than a parallel launch.
+    """
+    x, v, x_prev, _w, _f_ext = state
+    h = dt / substeps
+    begin_step(x, attachment)
+    for s in range(substeps):
+        substep(state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp)
         update_velocity(x, x_prev, v, 1.0 / h)
 
 

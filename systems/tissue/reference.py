@@ -75,15 +75,43 @@ def solve_tets(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_dam
 
 
 def substep(
-    x, v, x_prev, w, f_ext, gravity, tets, Q, alpha_dev, alpha_hyd, gamma, colour_offsets, h, beta=0.0, lin_damp=0.0
+    x,
+    v,
+    x_prev,
+    w,
+    f_ext,
+    gravity,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    gamma,
+    colour_offsets,
+    h,
+    beta=0.0,
+    lin_damp=0.0,
+    attachment=None,
+    slides=None,
+    frac=1.0,
 ):
-    """One XPBD substep: predict, coloured Gauss-Seidel projection, velocity update (in place)."""
+    """One XPBD substep: predict, place the built-in kinematic constraints, coloured
+    Gauss-Seidel projection, velocity update (in place).
+
+    ``attachment`` = (indices, start, target) and ``slides`` = (indices, axis, start, target),
+    as the constraints' ``arrays()``, are placed at ``frac`` of the way from start to target.
+    """
     free = w > 0  # (n, 3): per axis
     x_prev[:] = x
     keep = 1.0 / (1.0 + h * lin_damp)
     acc = gravity[None, :] + w * f_ext
     v[free] = (v[free] + h * acc[free]) * keep
     x[free] += h * v[free]
+    if attachment is not None:
+        idx, start, target = attachment
+        x[idx] = start + frac * (target - start)
+    if slides is not None:
+        idx, axis, start, target = slides
+        x[idx, axis] = start + frac * (target - start)
     inv_h2 = 1.0 / (h * h)
     for c in range(len(colour_offsets) - 1):
         a, b = colour_offsets[c], colour_offsets[c + 1]

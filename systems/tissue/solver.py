@@ -1,8 +1,14 @@
 """The soft-body system: XPBD stepping of :class:`~vrmed.components.tissue.softbody.SoftBody` and per-tet queries.
 
 Usable without an App (``step_softbody(body, dt, substeps, gravity)``) and as an engine plugin
-(:class:`SoftBodyPlugin`, which runs one substep per physics tick: the default 900 Hz physics
-rate gives the 10 substeps per 1/90 s frame of "Small Steps in Physics Simulation").
+(:class:`SoftBodyPlugin`, which runs ``SimSettings.substeps_per_tick`` substeps per physics tick,
+one by default: the default 900 Hz physics rate gives the 10 substeps per 1/90 s frame of
+"Small Steps in Physics Simulation").
+
+Tissue constraints (:mod:`vrmed.components.tissue.constraints`): the built-in pins,
+attachments and slides are projected inside the fused compiled step; constraint types added
+by plugins (registered per App with :func:`register_tissue_constraint`) are projected by their
+own kernels from a Python substep loop that runs the same compiled pieces.
 """
 
 from __future__ import annotations
@@ -13,8 +19,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintError, TissueConstraint
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
+from vrmed.systems.tissue.embedding import embedding_system
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -36,8 +45,11 @@ def step_softbody(
 ) -> None:
     """Advance ``body`` by ``dt`` seconds using ``substeps`` XPBD substeps (one iteration each).
 
-    Attached vertices travel linearly from where they are to ``body.kin_target`` over the
-    substeps. Nothing is allocated (pass gravity as a float64 array to avoid even a 3-vector).
+    Each substep predicts, places the built-in kinematic constraints (attached vertices travel
+    linearly from where they are to ``body.kin_target`` over the substeps, slide planes to
+    their targets), projects every tet, then every constraint of ``body.constraints`` in list
+    order, and updates the velocities. No array is allocated (pass gravity as a float64 array
+    to avoid even a 3-vector).
     """
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
@@ -56,34 +68,66 @@ def step_softbody(
                 stacklevel=2,
             )
     m = body.material
-    K.step_kernel(
-        body.x,
-        body.v,
-        body.x_prev,
-        body.inv_mass,
-        body.external_force,
-        g,
-        body.tets,
-        body.dm_inv,
-        body.alpha_dev,
-        body.alpha_hyd,
-        m.gamma,
-        body.block_offsets,
-        body.phase_offsets,
-        body.kin_idx,
-        body.kin_start,
-        body.kin_target,
-        body.slide_idx,
-        body.slide_axis,
-        body.slide_start,
-        body.slide_target,
-        float(dt),
-        int(substeps),
-        float(m.damping),
-        float(body.velocity_damping),
-    )
-    if body.slide_idx.size:
-        body.slide_start[:] = body.slide_target
+    # the kernels take the arrays grouped: the state, the tet model, each built-in constraint
+    state = (body.x, body.v, body.x_prev, body.inv_mass, body.external_force)
+    model = (body.tets, body.dm_inv, body.alpha_dev, body.alpha_hyd, body.block_offsets, body.phase_offsets)
+    attachment = body.attachment.arrays()
+    slides = body.slides.arrays()
+    if not body.constraints:
+        # built-in constraints only: the whole step in one compiled call
+        K.step_kernel(
+            state,
+            model,
+            attachment,
+            slides,
+            g,
+            float(dt),
+            int(substeps),
+            m.gamma,
+            float(m.damping),
+            float(body.velocity_damping),
+        )
+    else:
+        _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
+    body.slides.end_step()
+
+
+def _step_with_added_constraints(
+    body: SoftBody,
+    state: tuple[np.ndarray, ...],
+    model: tuple[np.ndarray, ...],
+    attachment: tuple[np.ndarray, ...],
+    slides: tuple[np.ndarray, ...],
+    g: np.ndarray,
+    dt: float,
+    substeps: int,
+) -> None:
+    """The substep loop of :func:`K.step_kernel` run from Python, so that each added constraint's
+    own kernel can be projected after the tets and before the velocity update of every substep.
+
+    Same kernels and arithmetic as the fused step (bit-identical when the added kernels do
+    nothing); it costs three compiled calls per substep plus one per added constraint.
+    """
+    m = body.material
+    x, v, x_prev, w = body.x, body.v, body.x_prev, body.inv_mass
+    h = dt / substeps
+    inv_h = 1.0 / h
+    gamma, beta, lin_damp = m.gamma, float(m.damping), float(body.velocity_damping)
+    added = []
+    for c in body.constraints:
+        kernel = type(c).kernel  # read through an instance, a numba dispatcher would bind as a method
+        if kernel is None:  # add_constraint refuses such types; a list edited by hand gets here
+            raise ConstraintError(f"{type(c).__qualname__} ({c.name!r}) has no kernel to project it with")
+        added.append((kernel, c.arrays()))
+    K.begin_step(x, attachment)
+    for s in range(substeps):
+        frac = (s + 1.0) / substeps
+        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp)
+        for kernel, arrays in added:
+            kernel(x, x_prev, w, frac, h, *arrays)
+        K.update_velocity(x, x_prev, v, inv_h)
+    for c in body.constraints:
+        c.end_step()
 
 
 def update_tet_measures(body: SoftBody) -> None:
@@ -160,24 +204,78 @@ def total_volume(body: SoftBody) -> float:
 
 
 @dataclass
+class TissueConstraintTypes:
+    """App resource: the tissue constraint types this App's bodies may carry, by name.
+
+    :class:`SoftBodyPlugin` registers the built-in ones (pin, attachment, slide); a plugin
+    adding its own calls :func:`register_tissue_constraint` in its ``build``. The solve system
+    refuses a body carrying an unregistered type, with the fix in the message.
+    """
+
+    types: dict[str, type[TissueConstraint]] = field(default_factory=dict)
+
+    def register(self, constraint_type: type[TissueConstraint]) -> None:
+        """Add a type after checking it implements the protocol; a second, different type
+        under the same name is an error (re-registering the same class is not)."""
+        if not (isinstance(constraint_type, type) and issubclass(constraint_type, TissueConstraint)):
+            raise ConstraintError(
+                f"register_tissue_constraint: {constraint_type!r} is not a subclass of vrmed.api.TissueConstraint"
+            )
+        constraint_type.check_type()
+        known = self.types.get(constraint_type.name)
+        if known is not None and known is not constraint_type:
+            raise ConstraintError(
+                f"two tissue constraint types are registered as {constraint_type.name!r}: "
+                f"{known.__module__}.{known.__qualname__} and "
+                f"{constraint_type.__module__}.{constraint_type.__qualname__}"
+            )
+        self.types[constraint_type.name] = constraint_type
+
+    def check(self, body: SoftBody, entity: int) -> None:
+        """Raise :class:`ConstraintError` if ``body`` carries a constraint of an unregistered type."""
+        for c in body.constraints:
+            if self.types.get(c.name) is not type(c):
+                raise ConstraintError(
+                    f"entity {entity}: SoftBody carries a {type(c).__qualname__} constraint ({c.name!r}) whose "
+                    "type is not registered in this App; call "
+                    f"vrmed.api.register_tissue_constraint(app, {type(c).__qualname__}) in your plugin's build"
+                )
+
+
+def register_tissue_constraint(app: App, constraint_type: type[TissueConstraint]) -> None:
+    """Make a tissue constraint type usable by the bodies of ``app`` (call it in a plugin's
+    ``build``; works before or after :class:`SoftBodyPlugin` is added)."""
+    types = app.try_resource(TissueConstraintTypes)
+    if types is None:
+        types = TissueConstraintTypes()
+        app.insert_resource(types)
+    types.register(constraint_type)
+
+
+@dataclass
 class SoftBodySettings:
-    """Soft-body resource: gravity (m/s^2) and XPBD substeps per physics tick."""
+    """Soft-body resource: gravity (m/s^2). Substeps per physics tick are
+    :attr:`vrmed.settings.SimSettings.substeps_per_tick` (the one home of the rates)."""
 
     gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
-    substeps_per_tick: int = 1
 
 
 def softbody_system(app: App) -> None:
     """Physics-stage system: step every SoftBody by one physics tick."""
     settings = app.resource(SoftBodySettings)
+    types = app.resource(TissueConstraintTypes)
     dt = app.clock.dt
-    for _entity, body in app.query(SoftBody):
-        step_softbody(body, dt, settings.substeps_per_tick, settings.gravity)
+    substeps = app.resource(SimSettings).substeps_per_tick
+    for entity, body in app.query(SoftBody):
+        if body.constraints:
+            types.check(body, entity)
+        step_softbody(body, dt, substeps, settings.gravity)
 
 
 class SoftBodyPlugin:
-    """Registers :class:`SoftBody`, :class:`EmbeddedSurface`, the XPBD solve (physics stage)
-    and the visual-embedding update (render.prepare, once per displayed frame)."""
+    """Registers :class:`SoftBody`, :class:`EmbeddedSurface`, the built-in tissue constraint
+    types (:class:`TissueConstraintTypes`), the XPBD solve (physics stage) and the
+    visual-embedding update (render.prepare, once per displayed frame)."""
 
     components = (SoftBody, EmbeddedSurface)
 
@@ -185,12 +283,12 @@ class SoftBodyPlugin:
         self.settings = settings or SoftBodySettings()
 
     def build(self, app: App) -> None:
-        """Add the component types, the settings resource and the ``softbody.solve`` system."""
-        from vrmed.systems.tissue.embedding import embedding_system
-
+        """Add the component types, the settings and constraint-type resources and the systems."""
         app.register_component(SoftBody)
         app.register_component(EmbeddedSurface)
         app.insert_resource(self.settings)
+        for constraint_type in BUILTIN_CONSTRAINTS:
+            register_tissue_constraint(app, constraint_type)
         app.add_system(softbody_system, stage="physics", name="softbody.solve", in_set="physics.solve")
         app.add_system(embedding_system, stage="render", name="softbody.embedding", in_set="render.prepare")
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..recording import SessionLog
+from ..records.scoring import score_log
 from .motion import Track, bimanual_dexterity, motion_metrics, tracks_from_log
 
 _COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -42,8 +43,6 @@ def build_report(log: SessionLog, devices: list[str] | None = None) -> Report:
         bimanual = bimanual_dexterity(tracks["left_hand"], tracks["right_hand"])
     score = None
     try:
-        from ..records.scoring import score_log
-
         score = score_log(log).to_dict()
     except Exception as exc:  # a pack without score(log), or one that cannot be loaded
         score = {"unavailable": str(exc)}

@@ -52,7 +52,11 @@ def endoscope_view(app: Any, scope: int) -> EndoscopeView:
     a = np.radians(sc.angle_deg)
     axis = np.cos(a) * shaft - np.sin(a) * R[:, 1]
     axis = axis / np.linalg.norm(axis)
-    return EndoscopeView(tuple(float(v) for v in lens), tuple(float(v) for v in axis), float(sc.fov_deg))
+    return EndoscopeView(
+        (float(lens[0]), float(lens[1]), float(lens[2])),
+        (float(axis[0]), float(axis[1]), float(axis[2])),
+        float(sc.fov_deg),
+    )
 
 
 def _quat_neg_z(q: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ class SimulatedHapticDevice:
 def open_openhaptics(device_name: str = "Default Device") -> HapticDevice:
     """Open a 3D Systems Touch/Phantom through ``pyopenhaptics`` (clean error when absent)."""
     try:
-        import pyopenhaptics  # type: ignore[import-not-found]  # optional, not on PyPI for every platform
+        import pyopenhaptics  # deferred: optional, not on PyPI for every platform
     except ImportError:
         raise HapticUnavailable(
             "OpenHaptics support needs the pyopenhaptics package and the OpenHaptics "

@@ -73,20 +73,20 @@ def cylinder_tets(
     if rings < 1 or segments < 3 or layers < 1 or radius <= 0 or length <= 0:
         raise MeshError("cylinder_tets: need rings >= 1, segments >= 3, layers >= 1 and positive sizes.")
     ang = 2 * np.pi * np.arange(segments) / segments
-    disk = [np.zeros(2)]
+    disk_nodes = [np.zeros(2)]
     for r in range(1, rings + 1):
         rr = radius * r / rings
-        disk.extend(np.stack([rr * np.cos(ang), rr * np.sin(ang)], axis=1))
-    disk = np.asarray(disk)
+        disk_nodes.extend(np.stack([rr * np.cos(ang), rr * np.sin(ang)], axis=1))
+    disk = np.asarray(disk_nodes)
     ring = lambda r, s: 0 if r == 0 else 1 + (r - 1) * segments + (s % segments)  # noqa: E731
-    tris = []
+    disk_tris = []
     for s in range(segments):
-        tris.append((0, ring(1, s), ring(1, s + 1)))
+        disk_tris.append((0, ring(1, s), ring(1, s + 1)))
         for r in range(1, rings):
             a, b, c, d = ring(r, s), ring(r, s + 1), ring(r + 1, s), ring(r + 1, s + 1)
-            tris.append((a, c, d))
-            tris.append((a, d, b))
-    tris = np.sort(np.asarray(tris, dtype=np.int64), axis=1)
+            disk_tris.append((a, c, d))
+            disk_tris.append((a, d, b))
+    tris = np.sort(np.asarray(disk_tris, dtype=np.int64), axis=1)
     nd = len(disk)
     zs = np.linspace(0.0, length, layers + 1)
     pts = np.zeros(((layers + 1) * nd, 3))
@@ -95,14 +95,14 @@ def cylinder_tets(
         pts[layer * nd : (layer + 1) * nd, other[0]] = disk[:, 0]
         pts[layer * nd : (layer + 1) * nd, other[1]] = disk[:, 1]
         pts[layer * nd : (layer + 1) * nd, axis] = z
-    tets = []
+    layer_tets = []
     for layer in range(layers):
         lo, hi = layer * nd, (layer + 1) * nd
         a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
-        tets.append(np.stack([a + lo, b + lo, c + lo, a + hi], axis=1))
-        tets.append(np.stack([b + lo, c + lo, a + hi, b + hi], axis=1))
-        tets.append(np.stack([c + lo, a + hi, b + hi, c + hi], axis=1))
-    tets = np.concatenate(tets)
+        layer_tets.append(np.stack([a + lo, b + lo, c + lo, a + hi], axis=1))
+        layer_tets.append(np.stack([b + lo, c + lo, a + hi, b + hi], axis=1))
+        layer_tets.append(np.stack([c + lo, a + hi, b + hi, c + hi], axis=1))
+    tets = np.concatenate(layer_tets)
     return TetMesh(points=pts, tets=_orient(pts, tets), source="cylinder_tets")
 
 
@@ -117,8 +117,8 @@ def tetrahedralize(
     ``max_volume`` (m^3) bounds tet size; ``min_ratio`` is TetGen's radius-edge bound and
     ``min_dihedral`` its minimum dihedral angle in degrees.
     """
-    import tetgen
-    import trimesh
+    import tetgen  # deferred: optional mesher, only this function needs it
+    import trimesh  # deferred: ~100 ms import, only surface handling needs it
 
     where = surface.source or "surface"
     tm = trimesh.Trimesh(surface.points, surface.triangles, process=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -95,6 +96,7 @@ def _diagnose_vtu(path: Path) -> str:
     pts = piece.find("./Points/DataArray")
     n = count(pts)
     if n is not None:
+        assert pts is not None  # count() gives None for a missing array
         comps = int(pts.get("NumberOfComponents", "3"))
         if n != npts * comps:
             msgs.append(f'<Piece NumberOfPoints="{npts}"> but the Points array holds {n} values = {n / comps:g} points')
@@ -107,7 +109,7 @@ def _diagnose_vtu(path: Path) -> str:
 
 
 def _read_meshio(path: Path, fmt: str):
-    import meshio
+    import meshio  # deferred: ~40 ms import, only reading Gmsh v2/v4, VTK and VTU files needs it
 
     try:
         return meshio.read(path, file_format=fmt)
@@ -293,7 +295,7 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ascii_values(raw: bytes, at: int, count: int, path: Path, lineno: int) -> tuple[np.ndarray, int]:
-    vals = []
+    vals: list[bytes] = []
     pos = at
     while len(vals) < count:
         nl = raw.find(b"\n", pos)
@@ -335,10 +337,11 @@ def load_surface_mesh(path: str | Path, scale: float = 1.0) -> SurfaceMesh:
     p = _check_path(path)
     suffix = p.suffix.lower()
     if suffix in _TRIMESH_SUFFIXES:
-        import trimesh
+        import trimesh  # deferred: ~100 ms import, only OBJ/STL/PLY/OFF/glTF surfaces need it
 
         try:
-            m = trimesh.load(p, force="mesh", process=False)
+            # force="mesh" gives a Trimesh; trimesh annotates load() with the base Geometry
+            m = cast("trimesh.Trimesh", trimesh.load(p, force="mesh", process=False))
         except Exception as exc:
             raise MeshError(
                 f"{p}: trimesh could not read it ({exc}). Check the file is a valid {suffix} surface."

@@ -66,7 +66,7 @@ def type_name(annotation: Any, meta: dict[str, Any] | None = None) -> str:
         return "a list"
     if origin is dict:
         return "a mapping"
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return f"a mapping of {annotation.__name__} fields"
     return getattr(annotation, "__name__", str(annotation))
 
@@ -154,7 +154,7 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
             except FieldError as exc:
                 raise FieldError(exc.message, (k,) + exc.subpath) from None
         return result
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise FieldError(f"expected a mapping of {annotation.__name__} fields, got {describe(value)}")
         return build_dataclass(annotation, value, ctx)

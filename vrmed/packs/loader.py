@@ -27,8 +27,10 @@ from vrmed.components import CORE_COMPONENTS
 from ..fields import AssetPath  # noqa: F401  (re-exported for pack authors' convenience)
 from ..input import ScriptedInput
 from ..plugins import available_plugins, load_plugin_class
+from ..schedule import PUBLIC_SETS, ScheduleError, place_system
+from ..settings import SettingsError, SimSettings
 from ..version import __version__
-from .convert import ConvertContext, FieldError, build_dataclass
+from .convert import ConvertContext, FieldError, build_dataclass, describe
 from .issues import PackError, PackIssue
 from .model import ComponentDecl, EntitySpec, Loc, Pack, Prefab, Scenario, keystr
 from .scenario_file import check_scenario_file
@@ -97,8 +99,6 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
             "boolean": "true or false",
         }
         exp = " or ".join(names.get(x, x) for x in expected.split(" or "))
-        from .convert import describe
-
         return f"expected {exp}, got {describe(err.instance)}"
     if err.validator == "pattern":
         return f"{err.instance!r} is not a valid name (letters, digits, '_', '.', '-'; not starting with a digit)"
@@ -127,6 +127,35 @@ def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType |
         col.add(Loc(col.rel(path), line, ""), f"error while importing the pack's systems: {type(exc).__name__}: {exc}")
         return None
     return module
+
+
+def pack_system_issue(pack_root: Path, func: Callable, message: str) -> PackIssue:
+    """An issue about a ``@vrmed.system`` function of a pack's ``systems.py``: at the line of
+    its decorator, keyed by the function's name (the file relative to the pack's parent)."""
+    code = getattr(func, "__code__", None)
+    path = Path(code.co_filename) if code is not None else pack_root / "systems.py"
+    try:
+        rel = str(path.resolve().relative_to(pack_root.parent))
+    except ValueError:
+        rel = str(path)
+    # co_firstlineno of a decorated function is its first decorator's line: where in_set is written.
+    return PackIssue(rel, code.co_firstlineno if code is not None else 0, getattr(func, "__name__", ""), message)
+
+
+def _check_system_placement(pack_root: Path, funcs: list[Callable], plugins: list[type], col: _Collector) -> None:
+    """Check each enabled system's ``@vrmed.system(stage, in_set=...)`` against the stages
+    and the ordering sets it can join: the public ones and those its engine plugins declare
+    (``ordering_sets``). ``after``/``before`` may name systems of plugins, which exist only
+    once they are built, so they are checked when a session is built."""
+    sets = dict(PUBLIC_SETS)
+    for cls in plugins:
+        sets.update(dict(getattr(cls, "ordering_sets", None) or {}))
+    for func in funcs:
+        meta = getattr(func, "__vrmed_system__")  # noqa: B009 (set by @vrmed.system, unknown to the type)
+        try:
+            place_system(meta["stage"], meta["in_set"], sets, meta["name"])
+        except ScheduleError as exc:
+            col.issues.append(pack_system_issue(pack_root, func, exc.detail))
 
 
 def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True) -> Pack:
@@ -238,6 +267,7 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
         else:
             enabled.append(pack_systems[sname])
         seen_systems.add(sname)
+    _check_system_placement(root, enabled, plugins, col)
 
     prefabs = _load_prefabs(root, col, components)
     scenarios = _load_scenarios(root, col, components, prefabs, plugins, module)
@@ -420,16 +450,19 @@ def _load_scenarios(
                 scripted = ScriptedInput.from_yaml(data["input"]["scripted"])
             except Exception as exc:  # ConfigError from duplicate keyframe times
                 col.add(Loc(rel, doc.line(("input", "scripted")), "input.scripted"), str(exc))
-        rates = dict(data.get("rates", {}))
-        display = rates.pop("display", None)
+        sim = SimSettings()
+        try:  # defaults laid under what the scenario states (the schema checked keys and types)
+            sim = sim.with_overrides(data.get("rates", {}))
+        except SettingsError as exc:
+            key = ("rates", exc.key) if exc.key in data.get("rates", {}) else ("rates",)
+            col.add(Loc(rel, doc.line(key), keystr(key)), exc.message)
         scenarios[path.stem] = Scenario(
             name=path.stem,
             file=rel,
             title=data.get("title", path.stem),
             description=data.get("description", ""),
             duration=data.get("duration"),
-            rates=rates,
-            display_rate=display,
+            sim_settings=sim,
             entities=entities,
             scripted_input=scripted,
             settings=dict(data.get("settings", {})),

@@ -16,6 +16,7 @@ from vrmed.components import Name
 
 from ..errors import VrmedError
 from ..input import ScriptedInput
+from ..settings import SimSettings
 from .convert import ConvertContext, build_dataclass
 
 
@@ -85,15 +86,20 @@ class EntitySpec:
 
 @dataclass
 class Scenario:
-    """A validated scenario: entities to spawn, scripted input, rates and duration."""
+    """A validated scenario: entities to spawn, scripted input, simulation settings and duration.
+
+    ``sim_settings`` are the defaults with the scenario's ``rates:`` laid over them (what it
+    states is ``sim_settings.overrides()``); a running App's own are
+    ``app.resource(SimSettings)``, which a replay or a ``build_session`` override may change.
+    ``settings`` is the pack's own free-form mapping.
+    """
 
     name: str
     file: str
     title: str
     description: str
     duration: float | None
-    rates: dict[str, float | None]
-    display_rate: float | None
+    sim_settings: SimSettings
     entities: list[EntitySpec]
     scripted_input: ScriptedInput | None
     settings: dict[str, Any]
@@ -148,5 +154,6 @@ def instantiate(decl: ComponentDecl, root: Path) -> Any:
     spec_type = getattr(decl.type, "__vrmed_yaml__", None)
     ctx = ConvertContext(root)
     if spec_type is not None:
-        return decl.type.from_spec(build_dataclass(spec_type, decl.fields, ctx))
+        from_spec: Callable[[Any], Any] = getattr(decl.type, "from_spec")  # noqa: B009 (a spec type's own constructor)
+        return from_spec(build_dataclass(spec_type, decl.fields, ctx))
     return build_dataclass(decl.type, decl.fields, ctx)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schedule import STAGES
+
 IDENT = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 _number = {"type": "number"}
 _vec3 = {"type": "array", "items": _number, "minItems": 3, "maxItems": 3}
 _vec4 = {"type": "array", "items": _number, "minItems": 4, "maxItems": 4}
+# Keys and types only: SimSettings checks the values (positive rates, whole substeps) and
+# says what is wrong in one wording for YAML and Python alike.
 _rates = {
     "type": "object",
     "properties": {
-        "display": {"type": "number", "exclusiveMinimum": 0},
-        **{
-            s: {"type": ["number", "null"], "exclusiveMinimum": 0}
-            for s in ("input", "control", "physics", "logic", "record", "render")
-        },
+        "display": _number,
+        **{s: {"type": ["number", "null"]} for s in STAGES},
+        "substeps": {"type": "integer"},
     },
     "additionalProperties": False,
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..packs.loader import Pack, load_pack
 from ..recording import SessionLog
+from ..session import open_target
 from .errors import ScoringError
 
 
@@ -84,8 +85,6 @@ class AttemptScore:
 
 def pack_for_log(log: SessionLog) -> Pack:
     """Load the pack a log was recorded with (its recorded folder, else by name)."""
-    from ..session import open_target
-
     name = log.header.get("pack")
     root = Path(str(log.header.get("pack_root", "")))
     try:

@@ -211,7 +211,7 @@ class RecordStore:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".push.lock", "a+") as fh:
             try:
-                import fcntl
+                import fcntl  # deferred: POSIX only, Windows has no fcntl (handled below)
             except ImportError:  # Windows: pushes are serialised by the operator instead
                 yield
                 return

@@ -1,12 +1,14 @@
 """Rendering with moderngl: an offscreen renderer (headless through EGL), screen-space
-overlays (HUD, patient monitor), a desktop window, PNG capture and the RenderPlugin that
-draws an App's scene (see docs/rendering.md).
+overlays (HUD, patient monitor), a desktop window, PNG capture, the render pipeline (one
+list of passes run for the desktop view and each headset eye) and the RenderPlugin that
+draws an App's main view (see docs/rendering.md).
 
 Importing this package does not import moderngl; the GL context is made on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from .context import RenderUnavailable, create_context
@@ -18,6 +20,11 @@ _LAZY = {
     "GpuMesh": "renderer",
     "StreamedMesh": "renderer",
     "RenderPlugin": "plugin",
+    "PassContext": "passes",
+    "RenderPass": "passes",
+    "RenderPipeline": "passes",
+    "RenderTarget": "passes",
+    "render_pipeline": "passes",
     "main_camera": "plugin",
     "MeshData": "meshes",
     "OverlayRenderer": "overlay",
@@ -30,8 +37,6 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     """Import the GL-facing classes on first access."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -41,7 +46,11 @@ __all__ = [
     "GpuMesh",
     "MeshData",
     "OverlayRenderer",
+    "PassContext",
+    "RenderPass",
+    "RenderPipeline",
     "RenderPlugin",
+    "RenderTarget",
     "RenderUnavailable",
     "Renderer",
     "StreamedMesh",
@@ -51,5 +60,6 @@ __all__ = [
     "encode_png",
     "main_camera",
     "open_window",
+    "render_pipeline",
     "write_png",
 ]

@@ -7,14 +7,16 @@ with column vectors); the renderer transposes them for OpenGL.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vrmed.components.scene.render import Camera
 from vrmed.geometry import quat_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
-    from vrmed.components.scene.render import Camera, Endoscope
+    from vrmed.components.scene.render import Endoscope
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -78,7 +80,10 @@ def pixels_per_metre_at(camera: Camera, distance: float, height: int) -> float:
 
 
 def model_matrix(
-    position: np.ndarray, orientation: np.ndarray, scale: np.ndarray | float, out: np.ndarray | None = None
+    position: Sequence[float] | np.ndarray,
+    orientation: Sequence[float] | np.ndarray,
+    scale: np.ndarray | float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Model (object-to-world) matrix from a position, a unit quaternion (w, x, y, z) and a
     per-axis (or uniform) scale, written into ``out`` when given."""
@@ -103,9 +108,7 @@ def endoscope_camera(
     frame convention (shaft along local -z, light post along local +y, angled view tilted
     away from the post). Writes into ``out`` (its arrays are overwritten in place) when
     given, so a per-frame call allocates no new Camera."""
-    from vrmed.components.scene.render import Camera
-
-    rot = quat_matrix(orientation)
+    rot = quat_matrix(tuple(float(v) for v in orientation))
     shaft = -rot[:, 2]
     post = rot[:, 1]
     a = math.radians(scope.angle_deg)

@@ -6,7 +6,7 @@ moderngl is imported only when a context is actually made, so importing this mod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import VrmedError
 
@@ -37,12 +37,12 @@ def create_context(backend: str | None = "egl", *, standalone: bool = True) -> m
     install when no context can be made.
     """
     try:
-        import moderngl
+        import moderngl  # deferred: moderngl (GL) is only needed when a context is made
     except ImportError as exc:  # pragma: no cover - moderngl is a hard dependency
         raise RenderUnavailable(
             f"cannot render: the moderngl package is missing ({exc}); pip install moderngl"
         ) from None
-    kwargs = {"backend": backend} if backend else {}
+    kwargs: dict[str, Any] = {"backend": backend} if backend else {}
     try:
         if standalone:
             ctx = moderngl.create_standalone_context(require=MIN_GL_VERSION, **kwargs)

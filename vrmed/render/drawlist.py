@@ -1,7 +1,8 @@
 """What systems ask the renderer to draw this frame, without touching GL.
 
 Systems in ``render.prepare`` fill the :class:`DrawList` resource (inserted by
-:class:`~vrmed.render.plugin.RenderPlugin`); ``render.draw`` draws and clears it. This
+:class:`~vrmed.render.plugin.RenderPlugin`); the built-in ``scene`` render pass draws it in
+every view (``render.draw``, and each headset eye) and ``render.present`` clears it. This
 module imports no GL, so content packs can use it freely.
 """
 
@@ -26,6 +27,9 @@ class SphereBatch:
     roughness: float = 0.35
     wetness: float = 0.6
     shadow: bool = True
+    #: the entity each sphere belongs to ((N,) ints or one int; -1 or None: no entity), for
+    #: object-id passes (what covers which pixels) and picking
+    entities: np.ndarray | int | None = None
 
 
 @dataclass
@@ -41,6 +45,8 @@ class CapsuleBatch:
     roughness: float = 0.3
     wetness: float = 0.0
     shadow: bool = True
+    #: the entity each capsule belongs to ((N,) ints or one int; None: no entity)
+    entities: np.ndarray | int | None = None
 
 
 @dataclass
@@ -59,6 +65,8 @@ class Surface:
     roughness: float = 0.45
     wetness: float = 0.6
     shadow: bool = True
+    #: the entity the surface belongs to (None: no entity)
+    entity: int | None = None
 
 
 @dataclass
@@ -79,9 +87,11 @@ class DrawList:
         roughness: float = 0.35,
         wetness: float = 0.6,
         shadow: bool = True,
+        entities: np.ndarray | int | None = None,
     ) -> None:
         """Queue spheres (one instanced draw): centres (N, 3) m, radii (N,) or one radius,
-        linear RGBA colours (N, 4) or one colour."""
+        linear RGBA colours (N, 4) or one colour; ``entities`` names the entity of each
+        sphere ((N,) or one for all) for object-id passes."""
         centres = np.asarray(centres)
         if centres.ndim != 2 or centres.shape[1] != 3:
             raise ValueError(f"sphere centres must have shape (N, 3), got {centres.shape}")
@@ -93,6 +103,7 @@ class DrawList:
                 roughness,
                 wetness,
                 shadow,
+                entities,
             )
         )
 
@@ -106,16 +117,24 @@ class DrawList:
         roughness: float = 0.3,
         wetness: float = 0.0,
         shadow: bool = True,
+        entities: np.ndarray | int | None = None,
     ) -> None:
         """Queue capsules, e.g. instrument shafts (one instanced draw for the batch): the
         segments ``a`` (N, 3) to ``b`` (N, 3) in metres swept by spheres of ``radii`` (N,)
-        or one radius, linear RGBA ``colors`` (N, 4) or one colour."""
+        or one radius, linear RGBA ``colors`` (N, 4) or one colour; ``entities`` as for spheres."""
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape:
             raise ValueError(f"capsule ends must both have shape (N, 3), got {a.shape} and {b.shape}")
         self.capsules.append(
             CapsuleBatch(
-                a, b, radii, tuple(colors) if not isinstance(colors, np.ndarray) else colors, roughness, wetness, shadow
+                a,
+                b,
+                radii,
+                tuple(colors) if not isinstance(colors, np.ndarray) else colors,
+                roughness,
+                wetness,
+                shadow,
+                entities,
             )
         )
 
@@ -131,10 +150,14 @@ class DrawList:
         roughness: float = 0.45,
         wetness: float = 0.6,
         shadow: bool = True,
+        entity: int | None = None,
     ) -> None:
-        """Queue a deforming surface under a stable ``key`` (see :class:`Surface`)."""
+        """Queue a deforming surface under a stable ``key`` (see :class:`Surface`); ``entity``
+        is the entity it belongs to, for object-id passes."""
         self.surfaces.append(
-            Surface(key, positions, faces, normals, burn, tuple(float(c) for c in color), roughness, wetness, shadow)
+            Surface(
+                key, positions, faces, normals, burn, tuple(float(c) for c in color), roughness, wetness, shadow, entity
+            )
         )
 
     def clear(self) -> None:

@@ -146,7 +146,7 @@ def plane(size: float = 1.0) -> MeshData:
     """A square of side ``size`` in the y = 0 plane, facing +y."""
     h = size / 2.0
     pos = np.array([[-h, 0, -h], [-h, 0, h], [h, 0, h], [h, 0, -h]], dtype=np.float32)
-    return MeshData(pos, np.tile([0.0, 1.0, 0.0], (4, 1)), [[0, 1, 2], [0, 2, 3]])
+    return MeshData(pos, np.tile([0.0, 1.0, 0.0], (4, 1)), np.array([[0, 1, 2], [0, 2, 3]]))
 
 
 def load_mesh_file(path: str | Path) -> MeshData:
@@ -156,13 +156,13 @@ def load_mesh_file(path: str | Path) -> MeshData:
     if not path.is_file():
         raise VrmedError(f"mesh file {path} does not exist")
     try:
-        import trimesh
+        import trimesh  # deferred: trimesh is slow to import and only needed for mesh files
 
         mesh = trimesh.load(str(path), force="mesh", process=False)
     except Exception as exc:
         raise VrmedError(f"cannot read mesh {path}: {type(exc).__name__}: {exc}") from None
-    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))))
-    if faces.size == 0:
+    faces = np.asarray(mesh.faces) if isinstance(mesh, trimesh.Trimesh) else np.zeros((0, 3))
+    if not isinstance(mesh, trimesh.Trimesh) or faces.size == 0:
         raise VrmedError(f"mesh {path} has no triangles")
     return MeshData(mesh.vertices, mesh.vertex_normals, faces)
 

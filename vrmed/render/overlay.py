@@ -3,7 +3,8 @@ Pillow's bundled font), filled rectangles and thick polylines, and on top of tho
 trainee HUD (:class:`~vrmed.components.scene.render.HudState`) and the patient monitor panel
 (:class:`~vrmed.components.scene.render.MonitorPanel`).
 
-Coordinates are pixels from the top-left corner of the image (x right, y down), the same
+Coordinates are pixels from the top-left corner of the target's viewport (the whole image
+unless the viewport was narrowed, as in a headset eye; x right, y down), the same
 orientation as :meth:`Renderer.read` images. Colours are display (sRGB) RGBA, alpha
 blended over the frame. A frame of overlays is::
 
@@ -82,7 +83,7 @@ def _pillow_font(size: int) -> Any:
     """Pillow's bundled font at ``size`` pixels (a FreeTypeFont; the fixed bitmap font where
     Pillow lacks FreeType). RenderUnavailable naming the package when Pillow is missing."""
     try:
-        from PIL import ImageFont
+        from PIL import ImageFont  # deferred: Pillow is optional, needed only for text
     except ImportError:
         raise RenderUnavailable("drawing text needs Pillow: pip install 'pillow>=10.1'") from None
     try:
@@ -108,7 +109,7 @@ class FontAtlas:
 
     def __init__(self, ctx: moderngl.Context, size: int) -> None:
         font = _pillow_font(size)
-        from PIL import Image, ImageDraw
+        from PIL import Image, ImageDraw  # deferred: Pillow is optional (_pillow_font checked it is there)
 
         self.size = size
         try:
@@ -137,7 +138,7 @@ class FontAtlas:
                 advance = float(right)
             self.glyphs[ch] = Glyph(uv, (left, top, right, bottom), advance)
         self.texture = ctx.texture((width, height), 1, np.asarray(image, np.uint8).tobytes())
-        import moderngl
+        import moderngl  # deferred: GL, only once a context exists
 
         self.texture.filter = (moderngl.NEAREST, moderngl.NEAREST)
 
@@ -211,7 +212,7 @@ class OverlayRenderer:
     objects (release with :meth:`release`), not the context."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
-        import moderngl
+        import moderngl  # deferred: GL, only once a context exists
 
         self.ctx = ctx
         self._blend = moderngl.BLEND
@@ -223,6 +224,10 @@ class OverlayRenderer:
             moderngl.ONE_MINUS_SRC_ALPHA,
         )
         self.program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
+        member = self.program["u_size"]
+        if not isinstance(member, moderngl.Uniform):  # narrows the type; the shader above declares it
+            raise TypeError("the overlay shader's u_size is not a uniform")
+        self._u_size = member
         self._atlases: dict[int, FontAtlas] = {}
         self._solid = _Staging(1024)
         self._text: dict[int, _Staging] = {}
@@ -251,16 +256,19 @@ class OverlayRenderer:
 
     # -- a frame ----------------------------------------------------------------------------
     def begin(self, target: moderngl.Framebuffer) -> None:
-        """Start collecting overlays for ``target`` (its full size is the pixel space)."""
+        """Start collecting overlays for ``target``: its viewport (the whole framebuffer unless
+        narrowed, e.g. to a headset eye's overlay panel) is the pixel space and where they land."""
         self._target = target
-        self.size = target.size
+        _, _, width, height = target.viewport
+        self.size = (int(width), int(height))
         self._solid.n = 0
         for staging in self._text.values():
             staging.n = 0
 
-    def _check(self) -> None:
+    def _check(self) -> moderngl.Framebuffer:
         if self._target is None:
             raise RuntimeError("call OverlayRenderer.begin(framebuffer) before drawing overlays")
+        return self._target
 
     def rect(self, x: float, y: float, w: float, h: float, color: ColorLike) -> None:
         """A filled axis-aligned rectangle (x, y top-left; w, h in pixels)."""
@@ -343,39 +351,53 @@ class OverlayRenderer:
     def end(self) -> None:
         """Upload this frame's vertices and draw them over the target: shapes first, then
         text (one draw call per font size)."""
-        self._check()
+        target = self._check()
         total = self._solid.n + sum(s.n for s in self._text.values())
         self.draw_calls = 0
         if total:
-            self._reserve(total)
-            self._target.use()
+            buffer, vao = self._reserve(total)
+            target.use()
             ctx = self.ctx
             ctx.enable_only(self._blend)
-            ctx.blend_func = self._blend_func
-            self.program["u_size"].value = (float(self.size[0]), float(self.size[1]))
+            # Separate alpha factors (documented by moderngl; its stub only knows the 2-tuple form).
+            ctx.blend_func = self._blend_func  # type: ignore[assignment]
+            self._u_size.value = (float(self.size[0]), float(self.size[1]))
             offset = 0
-            for size, staging in (("solid", self._solid), *self._text.items()):
-                if not staging.n:
-                    continue
-                self._buffer.write(staging.data[: staging.n], offset=offset * 32)
-                if size != "solid":
+            if self._solid.n:
+                offset = self._draw_batch(buffer, vao, self._solid, offset)
+            for size, staging in self._text.items():
+                if staging.n:
                     self._atlases[size].texture.use(0)
-                self._vao.render(self._triangles, vertices=staging.n, first=offset)
-                self.draw_calls += 1
-                offset += staging.n
+                    offset = self._draw_batch(buffer, vao, staging, offset)
             ctx.disable(self._blend)
         self._target = None
 
-    def _reserve(self, n: int) -> None:
-        if n <= self._capacity:
-            return
+    def _draw_batch(self, buffer: moderngl.Buffer, vao: moderngl.VertexArray, staging: _Staging, offset: int) -> int:
+        """Upload one staging array at vertex ``offset`` and draw it; returns the next offset."""
+        buffer.write(staging.data[: staging.n], offset=offset * 32)
+        vao.render(self._triangles, vertices=staging.n, first=offset)
+        self.draw_calls += 1
+        return offset + staging.n
+
+    def _reserve(self, n: int) -> tuple[moderngl.Buffer, moderngl.VertexArray]:
+        """The vertex buffer and its VAO, grown to hold at least ``n`` vertices."""
+        if self._buffer is not None and self._vao is not None and n <= self._capacity:
+            return self._buffer, self._vao
         cap = max(n, 2 * self._capacity, 4096)
+        self._release_buffers()
+        buffer = self._buffer = self.ctx.buffer(reserve=cap * 32, dynamic=True)
+        vao = self._vao = self.ctx.vertex_array(self.program, [(buffer, "2f 2f 4f", "in_xy", "in_uv", "in_color")])
+        self._capacity = cap
+        return buffer, vao
+
+    def _release_buffers(self) -> None:
+        """Free the vertex buffer and its VAO (made again, as large as needed, by the next :meth:`end`)."""
         if self._vao is not None:
             self._vao.release()
+        if self._buffer is not None:
             self._buffer.release()
-        self._buffer = self.ctx.buffer(reserve=cap * 32, dynamic=True)
-        self._vao = self.ctx.vertex_array(self.program, [(self._buffer, "2f 2f 4f", "in_xy", "in_uv", "in_color")])
-        self._capacity = cap
+        self._vao = self._buffer = None
+        self._capacity = 0
 
     # -- HUD and monitor --------------------------------------------------------------------
     def draw_hud(self, hud: HudState) -> None:
@@ -387,7 +409,7 @@ class OverlayRenderer:
         m = hud.margin
         if hud.instructions:
             self._boxed_text(hud.instructions, m + PANEL_PAD, m + PANEL_PAD, hud.size, hud.color, "tl")
-        right_y = m + PANEL_PAD
+        right_y: float = m + PANEL_PAD
         if hud.timer_s is not None:
             secs = max(0, int(hud.timer_s))
             box = self._boxed_text(
@@ -465,10 +487,7 @@ class OverlayRenderer:
 
     def release(self) -> None:
         """Free the program, buffers and atlases."""
-        if self._vao is not None:
-            self._vao.release()
-            self._buffer.release()
-            self._vao = self._buffer = None
+        self._release_buffers()
         for atlas in self._atlases.values():
             atlas.release()
         self._atlases.clear()

@@ -1,11 +1,19 @@
-"""RenderPlugin: draws the App's scene every ``every`` frames (offscreen, and in a
+"""RenderPlugin: draws the App's main view every ``every`` frames (offscreen, and in a
 desktop window when given one) and optionally writes drawn frames as PNGs.
 
-What is drawn: every entity with ``Transform`` + ``VisualMesh`` (mesh files loaded once
-through trimesh and cached), plus the sphere and capsule batches and streamed surfaces
-that systems queue in the :class:`~vrmed.render.drawlist.DrawList` resource during
-``render.prepare``; then, in screen space, the :class:`MonitorPanel` and
-:class:`HudState` resources when present.
+What is drawn is the App's :class:`~vrmed.render.passes.RenderPipeline` (the same one each
+headset eye runs): the built-in ``scene`` pass (every ``Transform`` + ``VisualMesh`` entity
+and what systems queue in the :class:`~vrmed.render.drawlist.DrawList` during
+``render.prepare``), then the overlay passes (``monitor``, ``hud`` and any a pack adds).
+The frame is split over the render sets::
+
+    render.prepare  systems fill the DrawList, HudState, MonitorPanel, ...
+    render.draw     this plugin's "render.draw": the scene passes of the main view
+    render.overlay  systems that change overlay state late (or draw on the scene image)
+    render.present  this plugin's "render.present": the overlay passes, then the PNG
+                    capture and the window; the DrawList is cleared
+
+so whatever a ``render.overlay`` system does is in this frame's capture and window.
 The view is chosen by :func:`main_camera` (an :class:`ActiveView` selection, else the
 first active ``Endoscope``, else the first ``Camera``, else the plugin's default); the
 light is the first ``Light`` entity's or the plugin's. The GL context is created on the
@@ -14,19 +22,21 @@ first drawn frame.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vrmed.components import Transform, VisualMesh
-from vrmed.components.scene.render import ActiveView, Camera, Endoscope, HudState, Light, MonitorPanel
+from vrmed.components import Transform
+from vrmed.components.scene.render import ActiveView, Camera, Endoscope, Light
 from vrmed.errors import VrmedError
 
+from .camera import endoscope_camera
+from .context import create_context
 from .drawlist import DrawList
-from .meshes import MeshCache
+from .passes import RenderPipeline, RenderTarget, render_pipeline
 from .png import write_png
+from .renderer import Renderer
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
@@ -34,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
 
     from .overlay import OverlayRenderer
-    from .renderer import GpuMesh, Renderer, StreamedMesh
     from .window import Window
 
 
@@ -47,8 +56,6 @@ def main_camera(app: App, default: Camera, scratch: Camera | None = None) -> Cam
     Endoscope (with its Transform) or Camera when one is selected; else the first active
     Endoscope on an entity with a Transform; else the first Camera entity; else
     ``default``. An endoscope's camera is written into ``scratch`` when given."""
-    from .camera import endoscope_camera
-
     selected = app.try_resource(ActiveView)
     if selected is not None and selected.entity is not None:
         e = selected.entity
@@ -70,7 +77,7 @@ def main_camera(app: App, default: Camera, scratch: Camera | None = None) -> Cam
 
 
 class RenderPlugin:
-    """Headless renderer for an App.
+    """Headless renderer for an App: the main view of its :class:`RenderPipeline`.
 
     ``width`` x ``height`` pixels, MSAA ``samples``; renders the frames whose number is a
     multiple of ``every`` and, when ``capture_dir`` is set, writes them there as
@@ -123,44 +130,47 @@ class RenderPlugin:
         self.backend = backend
         self._ctx = context
         self._owns_ctx = context is None
-        self.renderer: Renderer | None = None
-        self.overlay: OverlayRenderer | None = None
+        #: The main view's renderer and pass state (made on the first drawn frame).
+        self.target: RenderTarget | None = None
         self._scope_camera = Camera()
-        self._meshes = MeshCache()
-        self._gpu_meshes: dict[str, GpuMesh] = {}
-        self._surfaces: dict[Hashable, StreamedMesh] = {}
-        self._model = np.eye(4)
+        self._drawn_frame = -1
         #: Paths of the PNGs written so far.
         self.captured: list[Path] = []
         #: Number of frames drawn.
         self.frames_drawn = 0
-        #: Clear the DrawList after drawing. False when a later render system (the headset's
-        #: ``xr.present``) draws the same list this frame and clears it itself.
+        #: Clear the DrawList after presenting. False when a later render system (the
+        #: headset's ``xr.present``) draws the same list this frame and clears it itself.
         self.clear_draws = True
+
+    @property
+    def renderer(self) -> Renderer | None:
+        """The main view's offscreen renderer (None before the first drawn frame and after cleanup)."""
+        return self.target.renderer if self.target is not None else None
+
+    @property
+    def overlay(self) -> OverlayRenderer | None:
+        """The main view's overlay drawer (None until an overlay was drawn, and after cleanup)."""
+        return self.target.overlay if self.target is not None else None
 
     # -- plugin protocol ----------------------------------------------------------------
     def build(self, app: App) -> None:
-        """Register Camera/Light, insert the DrawList resource, add the ``render.draw`` system."""
+        """Register Camera/Light, insert the DrawList and RenderPipeline resources, add the
+        ``render.draw`` and ``render.present`` systems."""
         for comp in self.components:
             app.register_component(comp)
         if not app.has_resource(DrawList):
             app.insert_resource(DrawList())
+        render_pipeline(app)
         if self.capture_dir is not None:
             self.capture_dir.mkdir(parents=True, exist_ok=True)
         app.add_system(self.draw, in_set="render.draw", name="render.draw")
+        app.add_system(self.present, in_set="render.present", name="render.present")
 
     def cleanup(self, app: App) -> None:
         """Release every GL object (and the context if the plugin made it)."""
-        for mesh in [*self._gpu_meshes.values(), *self._surfaces.values()]:
-            mesh.release()
-        self._gpu_meshes.clear()
-        self._surfaces.clear()
-        if self.overlay is not None:
-            self.overlay.release()
-            self.overlay = None
-        if self.renderer is not None:
-            self.renderer.release()
-            self.renderer = None
+        if self.target is not None:
+            self.target.release()
+            self.target = None
         if self._ctx is not None and self._owns_ctx:
             self._ctx.release()
         self._ctx = None
@@ -168,114 +178,52 @@ class RenderPlugin:
             self.window.close()
 
     # -- drawing ------------------------------------------------------------------------
-    def _renderer(self) -> Renderer:
-        if self.renderer is None:
-            from .context import create_context
-            from .renderer import Renderer
-
+    def _target(self) -> RenderTarget:
+        if self.target is None:
             if self._ctx is None:
                 self._ctx = create_context(self.backend)
-            self.renderer = Renderer(
+            renderer = Renderer(
                 self._ctx, self.width, self.height, samples=min(self.samples, self._ctx.max_samples), ground=self.ground
             )
-        return self.renderer
-
-    def _mesh_for(self, path: str) -> GpuMesh:
-        mesh = self._gpu_meshes.get(path)
-        if mesh is None:
-            mesh = self._gpu_meshes[path] = self._renderer().static_mesh(self._meshes.get(path))
-        return mesh
-
-    def _surface_for(self, key: Hashable, positions: np.ndarray, faces: np.ndarray) -> StreamedMesh:
-        mesh = self._surfaces.get(key)
-        if mesh is not None and (mesh.n_vertices != len(positions) or mesh.n_faces != len(faces)):
-            mesh.release()
-            mesh = None
-        if mesh is None:
-            mesh = self._surfaces[key] = self._renderer().streamed_mesh(faces, positions)
-        return mesh
+            self.target = RenderTarget(renderer)
+        return self.target
 
     def draw(self, app: App) -> None:
-        """The ``render.draw`` system: draw this frame (if due), capture it, clear the DrawList."""
-        draws = app.resource(DrawList)
-        frame = app.clock.frame
-        if frame % self.every:
-            if self.clear_draws:
-                draws.clear()
+        """The ``render.draw`` system: the scene passes of the main view (on frames due)."""
+        if app.clock.frame % self.every:
             return
-        r = self._renderer()
         lights = app.query(Light)
-        r.begin(main_camera(app, self.camera, self._scope_camera), lights[0][1] if lights else self.light)
-        self.draw_scene(app, r, draws)
-        r.end()
+        self._target().draw_scene(
+            app,
+            app.resource(RenderPipeline),
+            "main",
+            lights[0][1] if lights else self.light,
+            camera=main_camera(app, self.camera, self._scope_camera),
+        )
+        self._drawn_frame = app.clock.frame
+
+    def present(self, app: App) -> None:
+        """The ``render.present`` system: the overlay passes over this frame's image (when it
+        was drawn), the PNG capture and the window; then clear the DrawList."""
+        frame = app.clock.frame
+        if self._drawn_frame == frame and self.target is not None:
+            target = self.target
+            target.draw_overlays(app, app.resource(RenderPipeline))
+            self.frames_drawn += 1
+            if self.capture_dir is not None and frame % self.capture_every == 0:
+                path = self.capture_dir / f"frame_{frame:06d}.png"
+                write_png(path, np.ascontiguousarray(target.renderer.read()), level=self.png_level)
+                self.captured.append(path)
+            if self.window is not None:
+                self.window.present(target.renderer.output)
         if self.clear_draws:
-            draws.clear()
-        self._draw_overlays(app, r)
-        self.frames_drawn += 1
-        if self.capture_dir is not None and frame % self.capture_every == 0:
-            path = self.capture_dir / f"frame_{frame:06d}.png"
-            write_png(path, np.ascontiguousarray(r.read()), level=self.png_level)
-            self.captured.append(path)
-        if self.window is not None:
-            self.window.present(r.output)
-
-    def draw_scene(self, app: App, r: Renderer, draws: DrawList, *, upload: bool = True) -> None:
-        """Issue the scene's draw calls into ``r`` (this plugin's renderer, between its
-        ``begin``/``begin_matrices`` and ``end``): every ``Transform`` + ``VisualMesh``
-        entity, then the DrawList's spheres, capsules and streamed surfaces. With
-        ``upload=False`` surfaces are drawn as last uploaded (the second eye of a frame)."""
-        from .camera import model_matrix
-
-        for _, (tf, vis) in app.query(Transform, VisualMesh):
-            model = model_matrix(tf.position, tf.orientation, tf.scale * vis.scale, out=self._model)
-            r.draw_mesh(self._mesh_for(str(vis.mesh)), model, color=vis.color)
-        for batch in draws.spheres:
-            r.draw_spheres(
-                batch.centres,
-                batch.radii,
-                batch.colors,
-                roughness=batch.roughness,
-                wetness=batch.wetness,
-                shadow=batch.shadow,
-            )
-        for caps in draws.capsules:
-            r.draw_capsules(
-                caps.a,
-                caps.b,
-                caps.radii,
-                caps.colors,
-                roughness=caps.roughness,
-                wetness=caps.wetness,
-                shadow=caps.shadow,
-            )
-        for surf in draws.surfaces:
-            mesh = self._surface_for(surf.key, surf.positions, surf.faces)
-            if upload:
-                mesh.update(surf.positions, surf.normals, surf.burn)
-            r.draw_mesh(mesh, color=surf.color, roughness=surf.roughness, wetness=surf.wetness, shadow=surf.shadow)
-
-    def _draw_overlays(self, app: App, r: Renderer) -> None:
-        """The monitor panel, then the HUD, over the finished frame (when present)."""
-        panel, hud = app.try_resource(MonitorPanel), app.try_resource(HudState)
-        if (panel is None or not panel.visible) and (hud is None or not hud.visible):
-            return
-        if self.overlay is None:
-            from .overlay import OverlayRenderer
-
-            self.overlay = OverlayRenderer(r.ctx)
-        ov = self.overlay
-        ov.begin(r.output)
-        if panel is not None:
-            ov.draw_monitor(panel)
-        if hud is not None:
-            ov.draw_hud(hud)
-        ov.end()
+            app.resource(DrawList).clear()
 
     def image(self) -> np.ndarray:
         """A copy of the last drawn frame, (H, W, 3) uint8 (RuntimeError before any)."""
-        if self.renderer is None or not self.frames_drawn:
+        if self.target is None or not self.frames_drawn:
             raise RuntimeError("nothing has been rendered yet")
-        return self.renderer.read().copy()
+        return self.target.renderer.read().copy()
 
     def __repr__(self) -> str:
         extra: dict[str, Any] = {"capture_dir": str(self.capture_dir) if self.capture_dir else None}

@@ -26,13 +26,27 @@ import numpy as np
 from vrmed.components.scene.render import Camera, Light
 
 from . import shaders
-from .camera import view_projection
+from .camera import look_at, perspective
 from .meshes import MeshData, NormalScratch, capsule_template, uv_sphere, vertex_normals
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
 
 ColorLike = Sequence[float] | np.ndarray
+
+
+def uniforms(program: moderngl.Program, *names: str) -> dict[str, moderngl.Uniform]:
+    """The named uniforms of ``program``, looked up once (a KeyError names a uniform the
+    shader does not use; a TypeError one that is a block, attribute or varying)."""
+    import moderngl  # deferred: GL; vrmed.api imports this module (through RenderPlugin) without a context
+
+    found: dict[str, moderngl.Uniform] = {}
+    for name in names:
+        member = program[name]
+        if not isinstance(member, moderngl.Uniform):
+            raise TypeError(f"{name!r} is a {type(member).__name__} of this program, not a uniform")
+        found[name] = member
+    return found
 
 
 def _normal_matrix(model: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -190,20 +204,25 @@ class Renderer:
             raise ValueError(f"framebuffer size must be positive, got {width}x{height}")
         if samples < 0 or samples > ctx.max_samples:
             raise ValueError(f"samples must be between 0 and {ctx.max_samples} on this GL, got {samples}")
-        import moderngl
+        import moderngl  # deferred: GL, only once a context exists
 
         self.ctx = ctx
         self.size = (int(width), int(height))
         self.samples = int(samples)
-        self.background = tuple(float(c) for c in background)[:3]
+        red, green, blue = (float(c) for c in tuple(background)[:3])
+        #: Display (sRGB) clear colour.
+        self.background = (red, green, blue)
         self.ground = ground
         self.ground_height = float(ground_height)
-        self.ground_color = tuple(float(c) for c in ground_color)[:3]
+        red, green, blue = (float(c) for c in tuple(ground_color)[:3])
+        self.ground_color = (red, green, blue)
         self.contact_shadow = float(contact_shadow)
         self.contact_spread = float(contact_spread)
         self._depth_test = moderngl.DEPTH_TEST
         self._strip = moderngl.TRIANGLE_STRIP
-        self._objects: list = []
+        self._objects: list[
+            moderngl.Buffer | moderngl.Framebuffer | moderngl.Renderbuffer | moderngl.Program | moderngl.VertexArray
+        ] = []
         keep = self._objects.append
 
         def rb(depth: bool, samples: int) -> moderngl.Renderbuffer:
@@ -215,6 +234,7 @@ class Renderer:
             keep(buf)
             return buf
 
+        #: The framebuffer the scene is drawn into (colour + depth, multisampled with ``samples``).
         self.fbo = ctx.framebuffer([rb(False, self.samples)], rb(True, self.samples))
         keep(self.fbo)
         if self.samples:
@@ -230,17 +250,36 @@ class Renderer:
         self.capsule_program = ctx.program(vertex_shader=shaders.CAPSULE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
         for prog in (self.mesh_program, self.sphere_program, self.ground_program, self.capsule_program):
             keep(prog)
-        self._lit_programs = (self.mesh_program, self.sphere_program, self.capsule_program)
+        # Uniforms are looked up once here, not by name on every draw.
+        frame_names = ("u_view_proj", "u_eye", "u_light_dir", "u_light", "u_sky")
+        material = ("u_roughness", "u_wetness")
+        self._lit_frame = tuple(
+            uniforms(prog, *frame_names, "u_ground_bounce")
+            for prog in (self.mesh_program, self.sphere_program, self.capsule_program)
+        )
+        self._u_mesh = uniforms(self.mesh_program, "u_model", "u_normal_matrix", "u_color", *material)
+        self._u_sphere = uniforms(self.sphere_program, *material)
+        self._u_capsule = uniforms(self.capsule_program, *material)
+        self._u_ground = uniforms(
+            self.ground_program,
+            *frame_names,
+            "u_height",
+            "u_albedo",
+            "u_background",
+            "u_fade_start",
+            "u_fade_end",
+            "u_strength",
+            "u_spread",
+            "u_count",
+            "u_occluders",
+        )
 
         sphere = uv_sphere()
         self._sphere_vbo = ctx.buffer(sphere.positions)
         self._sphere_ibo = ctx.buffer(sphere.faces)
         keep(self._sphere_vbo)
         keep(self._sphere_ibo)
-        self._instances = np.zeros((0, 8), np.float32)
-        self._instance_buffer: moderngl.Buffer | None = None
-        self._sphere_vao: moderngl.VertexArray | None = None
-        self._reserve_spheres(64)
+        self._instances, self._instance_buffer, self._sphere_vao = self._sphere_instances(64)
 
         capsule, capsule_end = capsule_template()
         self._capsule_vbo = ctx.buffer(capsule.positions)
@@ -248,10 +287,7 @@ class Renderer:
         self._capsule_ibo = ctx.buffer(capsule.faces)
         for buf in (self._capsule_vbo, self._capsule_end, self._capsule_ibo):
             keep(buf)
-        self._capsules = np.zeros((0, 12), np.float32)
-        self._capsule_buffer: moderngl.Buffer | None = None
-        self._capsule_vao: moderngl.VertexArray | None = None
-        self._reserve_capsules(16)
+        self._capsules, self._capsule_buffer, self._capsule_vao = self._capsule_instances(16)
 
         half = 100.0
         self._ground_vbo = ctx.buffer(np.array([-half, -half, -half, half, half, -half, half, half], np.float32))
@@ -259,12 +295,22 @@ class Renderer:
         keep(self._ground_vbo)
         keep(self._ground_vao)
 
+        self._vignette_vao: moderngl.VertexArray | None = None
+        self._u_vignette: dict[str, moderngl.Uniform] = {}
+        self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
         self._occluders = np.zeros((shaders.MAX_OCCLUDERS, 4), np.float32)
         self._n_occluders = 0
         self._mat4 = np.zeros((4, 4), np.float32)
         self._mat3 = np.zeros((3, 3), np.float32)
         self._identity = np.eye(4)
+        #: This frame's world-to-eye matrix (4x4, float64, column vectors).
+        self.view_matrix = np.eye(4)
+        #: This frame's eye-to-clip (OpenGL) projection.
+        self.proj_matrix = np.eye(4)
+        #: ``proj_matrix @ view_matrix``.
         self.view_proj = np.eye(4)
+        #: Where this frame is seen from (world metres).
+        self.eye_position = np.zeros(3)
         self.camera: Camera | None = None
         self._far = 50.0
         self._in_frame = False
@@ -281,44 +327,55 @@ class Renderer:
         :meth:`StreamedMesh.update` (buffers allocated once, here)."""
         return StreamedMesh(self.ctx, self.mesh_program, faces, positions)
 
-    def _reserve_spheres(self, n: int) -> None:
-        if n <= len(self._instances):
-            return
-        cap = max(n, 2 * len(self._instances))
-        if self._sphere_vao is not None:
-            self._sphere_vao.release()
-            self._instance_buffer.release()
-        self._instances = np.zeros((cap, 8), np.float32)
-        self._instance_buffer = self.ctx.buffer(reserve=self._instances.nbytes, dynamic=True)
-        self._sphere_vao = self.ctx.vertex_array(
+    def _sphere_instances(self, cap: int) -> tuple[np.ndarray, moderngl.Buffer, moderngl.VertexArray]:
+        """Staging array, instance buffer and VAO for ``cap`` spheres."""
+        staging = np.zeros((cap, 8), np.float32)
+        buffer = self.ctx.buffer(reserve=staging.nbytes, dynamic=True)
+        vao = self.ctx.vertex_array(
             self.sphere_program,
             [
                 (self._sphere_vbo, "3f", "in_position"),
-                (self._instance_buffer, "4f 4f/i", "in_sphere", "in_color"),
+                (buffer, "4f 4f/i", "in_sphere", "in_color"),
             ],
             index_buffer=self._sphere_ibo,
             index_element_size=4,
         )
+        return staging, buffer, vao
+
+    def _reserve_spheres(self, n: int) -> None:
+        """Grow the sphere instance buffer (and its VAO) to hold at least ``n`` spheres."""
+        if n <= len(self._instances):
+            return
+        self._sphere_vao.release()
+        self._instance_buffer.release()
+        self._instances, self._instance_buffer, self._sphere_vao = self._sphere_instances(
+            max(n, 2 * len(self._instances))
+        )
+
+    def _capsule_instances(self, cap: int) -> tuple[np.ndarray, moderngl.Buffer, moderngl.VertexArray]:
+        """Staging array, instance buffer and VAO for ``cap`` capsules."""
+        staging = np.zeros((cap, 12), np.float32)
+        buffer = self.ctx.buffer(reserve=staging.nbytes, dynamic=True)
+        vao = self.ctx.vertex_array(
+            self.capsule_program,
+            [
+                (self._capsule_vbo, "3f", "in_position"),
+                (self._capsule_end, "1f", "in_end"),
+                (buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
+            ],
+            index_buffer=self._capsule_ibo,
+            index_element_size=4,
+        )
+        return staging, buffer, vao
 
     def _reserve_capsules(self, n: int) -> None:
         """Grow the capsule instance buffer (and its VAO) to hold at least ``n`` capsules."""
         if n <= len(self._capsules):
             return
-        cap = max(n, 2 * len(self._capsules))
-        if self._capsule_vao is not None:
-            self._capsule_vao.release()
-            self._capsule_buffer.release()
-        self._capsules = np.zeros((cap, 12), np.float32)
-        self._capsule_buffer = self.ctx.buffer(reserve=self._capsules.nbytes, dynamic=True)
-        self._capsule_vao = self.ctx.vertex_array(
-            self.capsule_program,
-            [
-                (self._capsule_vbo, "3f", "in_position"),
-                (self._capsule_end, "1f", "in_end"),
-                (self._capsule_buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
-            ],
-            index_buffer=self._capsule_ibo,
-            index_element_size=4,
+        self._capsule_vao.release()
+        self._capsule_buffer.release()
+        self._capsules, self._capsule_buffer, self._capsule_vao = self._capsule_instances(
+            max(n, 2 * len(self._capsules))
         )
 
     @property
@@ -330,14 +387,16 @@ class Renderer:
     # -- a frame ------------------------------------------------------------------------
     def begin(self, camera: Camera, light: Light | None = None) -> None:
         """Start a frame: set the camera and light, clear colour and depth."""
-        self._begin(view_projection(camera, self.size[0] / self.size[1]), camera.position, light, float(camera.far))
+        view = look_at(camera.position, camera.target, camera.up)
+        proj = perspective(camera.fov_deg, self.size[0] / self.size[1], camera.near, camera.far)
+        self._begin(view, proj, camera.position, light, float(camera.far))
         self.camera = camera
 
     def begin_matrices(
         self,
         view: np.ndarray,
         proj: np.ndarray,
-        eye_position: Sequence[float],
+        eye_position: Sequence[float] | np.ndarray,
         light: Light | None = None,
         *,
         far: float | None = None,
@@ -353,17 +412,26 @@ class Renderer:
             raise ValueError(f"view and proj must be 4x4 matrices, got {view.shape} and {proj.shape}")
         if far is None:
             far = _far_plane(proj)
-        self._begin(proj @ view, eye_position, light, float(far))
+        self._begin(view, proj, eye_position, light, float(far))
         self.camera = None
 
-    def _begin(self, view_proj: np.ndarray, eye_position: Sequence[float], light: Light | None, far: float) -> None:
+    def _begin(
+        self,
+        view: np.ndarray,
+        proj: np.ndarray,
+        eye_position: Sequence[float] | np.ndarray,
+        light: Light | None,
+        far: float,
+    ) -> None:
         light = light or Light()
-        self.view_proj = view_proj
-        self._far = far
-        np.copyto(self._mat4, self.view_proj.T)
         eye = tuple(float(v) for v in eye_position)
         if len(eye) != 3:
             raise ValueError(f"eye position must have 3 coordinates, got {len(eye)}")
+        self.view_matrix, self.proj_matrix = view, proj
+        self.view_proj = proj @ view
+        self.eye_position[:] = eye
+        self._far = far
+        np.copyto(self._mat4, self.view_proj.T)
         d = np.asarray(light.direction, np.float64)
         norm = float(np.linalg.norm(d))
         if norm == 0:
@@ -372,14 +440,14 @@ class Renderer:
         radiance = tuple(float(c) * light.intensity for c in light.color)
         sky = (0.92 * light.ambient, 0.96 * light.ambient, 1.0 * light.ambient)
         bounce = tuple(0.45 * light.ambient * c for c in self.ground_color)
-        for prog in self._lit_programs:
-            prog["u_view_proj"].write(self._mat4)
-            prog["u_eye"].value = eye
-            prog["u_light_dir"].value = l_dir
-            prog["u_light"].value = radiance
-            prog["u_sky"].value = sky
-            prog["u_ground_bounce"].value = bounce
-        g = self.ground_program
+        for u in self._lit_frame:
+            u["u_view_proj"].write(self._mat4)
+            u["u_eye"].value = eye
+            u["u_light_dir"].value = l_dir
+            u["u_light"].value = radiance
+            u["u_sky"].value = sky
+            u["u_ground_bounce"].value = bounce
+        g = self._u_ground
         g["u_view_proj"].write(self._mat4)
         g["u_eye"].value = eye
         g["u_light_dir"].value = l_dir
@@ -388,7 +456,8 @@ class Renderer:
         self._n_occluders = 0
         self.draw_calls = 0
         self.fbo.use()
-        self.fbo.clear(*self.background, 1.0, depth=1.0)
+        red, green, blue = self.background
+        self.fbo.clear(red, green, blue, 1.0, depth=1.0)
         self.ctx.enable_only(self._depth_test)
         self._in_frame = True
 
@@ -416,13 +485,13 @@ class Renderer:
         wet-film highlight). ``shadow`` adds its bounding sphere to the contact shadows."""
         self._check_frame()
         model = self._identity if model is None else model
-        prog = self.mesh_program
+        u = self._u_mesh
         np.copyto(self._mat4, model.T)
-        prog["u_model"].write(self._mat4)
-        prog["u_normal_matrix"].write(_normal_matrix(model, self._mat3))
-        prog["u_color"].value = tuple(float(c) for c in color)
-        prog["u_roughness"].value = float(roughness)
-        prog["u_wetness"].value = float(wetness)
+        u["u_model"].write(self._mat4)
+        u["u_normal_matrix"].write(_normal_matrix(model, self._mat3))
+        u["u_color"].value = tuple(float(c) for c in color)
+        u["u_roughness"].value = float(roughness)
+        u["u_wetness"].value = float(wetness)
         mesh.vao.render()
         self.draw_calls += 1
         if shadow:
@@ -454,9 +523,8 @@ class Renderer:
         inst[:, 3] = radii
         inst[:, 4:] = colors
         self._instance_buffer.write(inst)
-        prog = self.sphere_program
-        prog["u_roughness"].value = float(roughness)
-        prog["u_wetness"].value = float(wetness)
+        self._u_sphere["u_roughness"].value = float(roughness)
+        self._u_sphere["u_wetness"].value = float(wetness)
         self._sphere_vao.render(instances=n)
         self.draw_calls += 1
         if shadow:
@@ -495,22 +563,22 @@ class Renderer:
         inst[:, 4:7] = b
         inst[:, 8:12] = colors
         self._capsule_buffer.write(inst)
-        prog = self.capsule_program
-        prog["u_roughness"].value = float(roughness)
-        prog["u_wetness"].value = float(wetness)
+        self._u_capsule["u_roughness"].value = float(roughness)
+        self._u_capsule["u_wetness"].value = float(wetness)
         self._capsule_vao.render(instances=n)
         self.draw_calls += 1
         if shadow:
             for i in range(min(n, (shaders.MAX_OCCLUDERS - self._n_occluders) // 3)):
                 r = float(inst[i, 3])
                 for t in (0.0, 0.5, 1.0):
-                    self._add_occluder(*(inst[i, 0:3] + t * (inst[i, 4:7] - inst[i, 0:3])), r)
+                    x, y, z = inst[i, 0:3] + t * (inst[i, 4:7] - inst[i, 0:3])
+                    self._add_occluder(float(x), float(y), float(z), r)
 
     def end(self) -> None:
         """Finish the frame: draw the ground with contact shadows, resolve MSAA."""
         self._check_frame()
         if self.ground:
-            g = self.ground_program
+            g = self._u_ground
             g["u_height"].value = self.ground_height
             g["u_albedo"].value = self.ground_color
             g["u_background"].value = self.background
@@ -538,16 +606,14 @@ class Renderer:
             return
         if self._in_frame:
             raise RuntimeError("call Renderer.end() before drawing the vignette")
-        if getattr(self, "_vignette_vao", None) is None:
-            import moderngl
-
+        vao = self._vignette_vao
+        if vao is None:  # made on first use: most renderers never draw a vignette
             prog = self.ctx.program(vertex_shader=_VIGNETTE_VERTEX, fragment_shader=_VIGNETTE_FRAGMENT)
             self._objects.append(prog)
-            self._vignette_vao = self.ctx.vertex_array(prog, [])
-            self._objects.append(self._vignette_vao)
-            self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
-        vao = self._vignette_vao
-        vao.program["u_amount"].value = amount
+            vao = self._vignette_vao = self.ctx.vertex_array(prog, [])
+            self._objects.append(vao)
+            self._u_vignette = uniforms(prog, "u_amount")
+        self._u_vignette["u_amount"].value = amount
         self._resolve.use()
         self.ctx.disable(self._depth_test)
         self.ctx.enable(self.ctx.BLEND)
@@ -565,16 +631,11 @@ class Renderer:
         return img if alpha else img[:, :, :3]
 
     def release(self) -> None:
-        """Free every GL object the renderer made (not the meshes it handed out)."""
-        if self._sphere_vao is not None:
-            self._sphere_vao.release()
-            self._instance_buffer.release()
-            self._sphere_vao = None
-        if self._capsule_vao is not None:
-            self._capsule_vao.release()
-            self._capsule_buffer.release()
-            self._capsule_vao = None
-        for obj in reversed(self._objects):
+        """Free every GL object the renderer made (not the meshes it handed out); a second
+        call does nothing (moderngl's release is idempotent)."""
+        for obj in (self._sphere_vao, self._instance_buffer, self._capsule_vao, self._capsule_buffer):
             obj.release()
+        for gl_object in reversed(self._objects):
+            gl_object.release()
         self._objects.clear()
         self._vignette_vao = None

@@ -16,10 +16,14 @@ used, so callers can fall back to headless.
 
 from __future__ import annotations
 
+import ctypes
+import re
 import time
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .context import MIN_GL_VERSION, RenderUnavailable, create_context
 
@@ -48,8 +52,6 @@ class _EglBinding:
     _DRAW, _READ = 0x3059, 0x305A
 
     def __init__(self) -> None:
-        import ctypes
-
         self._egl: Any = None
         self.saved: tuple[int | None, int | None, int | None, int | None] | None = None
         try:
@@ -86,7 +88,7 @@ class _EglBinding:
 
 def _glfw() -> Any:
     try:
-        import glfw
+        import glfw  # deferred: GLFW loads its native library; only a desktop window needs it
     except ImportError as exc:  # pragma: no cover - glfw comes with pyopenxr
         raise WindowUnavailable(f"the glfw package is missing ({exc}); pip install glfw") from None
     return glfw
@@ -132,7 +134,7 @@ class Window:
             glfw.terminate()
             self._egl.restore()
             raise WindowUnavailable(str(exc)) from None
-        self.size: tuple[int, int] = tuple(glfw.get_framebuffer_size(handle))  # type: ignore[assignment]
+        self.size: tuple[int, int] = tuple(glfw.get_framebuffer_size(handle))
         self._screen = self.ctx.detect_framebuffer(0)
         glfw.set_key_callback(handle, self._on_key)
         self._closed = False
@@ -142,8 +144,6 @@ class Window:
     @staticmethod
     def _reason(caught: list, default: str) -> str:
         """GLFW's warnings as one readable line ("(65550) b'X11: ...'" becomes "X11: ...")."""
-        import re
-
         msgs = []
         for w in caught:
             text = str(w.message)
@@ -183,8 +183,6 @@ class Window:
     def read_screen(self) -> Any:
         """The window's back buffer (what the next swap shows) as an (H, W, 3) uint8 array,
         top row first. After a swap its content is whatever the driver leaves there."""
-        import numpy as np
-
         data = self._screen.read(components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)[::-1]
 

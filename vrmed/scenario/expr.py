@@ -56,7 +56,7 @@ class Expr:
     """A parsed expression: its source text, tree and the dotted names it reads."""
 
     text: str
-    tree: ast.expression = field(repr=False, compare=False)
+    tree: ast.Expression = field(repr=False, compare=False)
     names: tuple[str, ...] = ()
 
     def evaluate(self, lookup: Callable[[str], Any]) -> Any:

@@ -347,7 +347,7 @@ class _Checker:
                     )
                     continue
                 settable = self.entities[ent].settable
-                values = {}
+                settings: dict[str, int | float | str] = {}
                 for key, value in arg.items():
                     if key == "entity":
                         continue
@@ -360,8 +360,8 @@ class _Checker:
                     if not isinstance(value, _SCALARS):
                         self.report(apath + (key,), "expected a number, string or boolean")
                         continue
-                    values[key] = value
-                out.append(Action(kind, {"entity": ent, "values": values}))
+                    settings[key] = value
+                out.append(Action(kind, {"entity": ent, "values": settings}))
         return tuple(out)
 
     # -- rubric -----------------------------------------------------------------------

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..render import context as render_context
+from .comfort import ComfortRig
 from .interface import XrBackend, XrError, XrFrame, XrUnavailable
+from .openxr_backend import OpenXrBackend, active_runtime_manifest
+from .script import MotionScript
 
 #: ``draw(frame, backend)``: render the eyes of a frame (called only when it should render).
 DrawCallback = Callable[[XrFrame, Any], None]
@@ -109,9 +113,6 @@ def open_openxr_input(
         from . import sim  # imports pyopenxr, which loads the Khronos loader
     except (ImportError, OSError) as exc:
         raise XrUnavailable(f"pyopenxr cannot load the OpenXR loader ({exc})") from None
-    from .openxr_backend import OpenXrBackend
-    from .script import MotionScript
-
     manifest = sim.configured()
     if manifest is not None:
         scripted = getattr(scenario, "scripted_input", None)
@@ -122,8 +123,6 @@ def open_openxr_input(
     if comfort is None:
         backend = OpenXrBackend(ctx, api_layers=api_layers)
     else:  # comfort: a vrmed.xr.comfort.ComfortSettings (reference space, refresh rate, rig)
-        from .comfort import ComfortRig
-
         backend = OpenXrBackend(ctx, api_layers=api_layers, reference=comfort.reference, refresh_hz=comfort.refresh_hz)
     source = XrInputSource(backend)
     if comfort is not None:
@@ -169,14 +168,10 @@ def openxr_or_fallback(
     """
     ctx, no_gl = None, None
     if render:
-        from .openxr_backend import active_runtime_manifest
-
         if active_runtime_manifest() is not None:  # no GL context at all when there is no runtime
-            from ..render.context import RenderUnavailable, create_context
-
             try:
-                ctx = create_context("egl")
-            except RenderUnavailable as exc:
+                ctx = render_context.create_context("egl")
+            except render_context.RenderUnavailable as exc:
                 no_gl = str(exc)
     try:
         source = open_openxr_input(scenario, ctx=ctx, comfort=comfort)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .egl import current_egl, egl_get_proc_address_ptr
 from .interface import (
     HANDS,
     LEFT_HAND,
@@ -308,10 +309,11 @@ class OpenXrBackend:
                 )
             return
         try:
-            if self.refresh_requested is not None:
+            requested = self.refresh_requested
+            if requested is not None:
                 rates = [float(getattr(r, "value", r)) for r in xr.enumerate_display_refresh_rates_fb(self.session)]
                 if rates:
-                    best = min(rates, key=lambda r: abs(r - float(self.refresh_requested)))
+                    best = min(rates, key=lambda r: abs(r - float(requested)))
                     xr.request_display_refresh_rate_fb(self.session, best)
             rate = xr.get_display_refresh_rate_fb(self.session)
             self.refresh_actual = float(getattr(rate, "value", rate))  # pyopenxr returns a c_float
@@ -319,8 +321,6 @@ class OpenXrBackend:
             self.refresh_note = f"requesting the display refresh rate failed: {type(exc).__name__}"
 
     def _egl_binding(self, xr: Any) -> Any:
-        from .egl import current_egl, egl_get_proc_address_ptr
-
         # The runtime must be told which GL versions it gets before a session (spec rule).
         fn = ctypes.cast(
             xr.get_instance_proc_addr(self.instance, "xrGetOpenGLGraphicsRequirementsKHR"),
@@ -330,7 +330,9 @@ class OpenXrBackend:
         result = xr.check_result(xr.Result(fn(self.instance, self.system, ctypes.byref(req))))
         if result.is_exception():
             raise result
-        have = (self._ctx.version_code // 100, (self._ctx.version_code // 10) % 10)
+        ctx = self._ctx
+        assert ctx is not None  # called only for a session with a GL context
+        have = (ctx.version_code // 100, (ctx.version_code // 10) % 10)
         need = (req._min_api_version_supported >> 48, (req._min_api_version_supported >> 32) & 0xFFFF)
         if have < need:
             raise XrError(f"the OpenXR runtime needs OpenGL {need[0]}.{need[1]}, the context is {have[0]}.{have[1]}")
@@ -587,14 +589,16 @@ class OpenXrBackend:
         if eye not in (0, 1):
             raise XrError(f"eye index must be 0 (left) or 1 (right), got {eye}")
         fbo = self.eye_framebuffer(eye)
+        ctx = self._ctx
+        assert ctx is not None  # eye_framebuffer raised for a headless session
         w, h = frame.eyes[eye].width, frame.eyes[eye].height
         if isinstance(image, np.ndarray):
             fbo.color_attachments[0].write(np.ascontiguousarray(as_rgba(image, w, h)[::-1]).tobytes())
             return
-        src = image if hasattr(image, "color_attachments") else self._ctx.framebuffer(color_attachments=[image])
+        src = image if hasattr(image, "color_attachments") else ctx.framebuffer(color_attachments=[image])
         if tuple(src.size) != (w, h):
             raise XrError(f"eye image is {src.size[0]}x{src.size[1]}, the eye needs {w}x{h}")
-        self._ctx.copy_framebuffer(fbo, src)
+        ctx.copy_framebuffer(fbo, src)
         if src is not image:
             src.release()
 

@@ -1,12 +1,18 @@
 """Rendering the App's scene into a headset: both eyes of every XR frame.
 
-:class:`XrSceneRenderer` is the ``draw`` of an :class:`~vrmed.xr.plugin.XrPlugin`. It draws
-what :class:`~vrmed.render.RenderPlugin` draws (every ``Transform`` + ``VisualMesh``
-entity, the :class:`~vrmed.render.drawlist.DrawList`'s spheres, capsules and streamed
-surfaces, the ground with contact shadows) once per eye, with that eye's own view matrix
-and asymmetric projection, into an offscreen framebuffer of the eye's size, and copies the
-result into the eye's swapchain image. Everything lives in the moderngl context the OpenXR
-backend was created with (one EGL context for both; :func:`add_headset_rendering`).
+:class:`XrSceneRenderer` is the ``draw`` of an :class:`~vrmed.xr.plugin.XrPlugin`. Each eye
+runs the App's :class:`~vrmed.render.passes.RenderPipeline`, the same passes as the desktop
+view (``RenderPlugin``): the scene passes with that eye's own view matrix and asymmetric
+projection, then the comfort vignette, then the overlay passes, into an offscreen
+framebuffer of the eye's size, and the result is copied into the eye's swapchain image.
+Everything lives in the moderngl context the OpenXR backend was created with (one EGL
+context for both; :func:`add_headset_rendering`).
+
+Overlay passes (HUD, monitor panel, a pack's badge) are head-locked: in each eye their pixel
+space is the image of one flat panel ``overlay_distance`` metres in front of the head,
+``overlay_fov_deg`` wide, centred on the head's forward axis. Both eyes see the same panel
+from their own positions, so it fuses at that distance (drawing the same pixels into both
+eye images would put it at infinity, and their corners lie where lenses blur or hide them).
 
 Per frame nothing is allocated on the GPU: the offscreen renderer (one per eye size),
 mesh buffers and instance buffers are made once and reused. The DrawList is consumed once
@@ -16,30 +22,39 @@ system empties the list after ``xr.present`` (also on frames the runtime does no
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from .interface import EyeView, Fov
+import numpy as np
+
+from vrmed.components.scene.render import Light
+from vrmed.render.camera import model_matrix
+from vrmed.render.drawlist import DrawList
+from vrmed.render.passes import RenderPipeline, RenderTarget, default_pipeline, render_pipeline
+from vrmed.render.plugin import RenderPlugin
+from vrmed.render.renderer import Renderer
+
+from .input import XrInputSource
+from .interface import EyeView, Fov, Pose
+from .plugin import XrPlugin
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
-    import numpy as np
 
-    from vrmed.components.scene.render import Light
-    from vrmed.render import RenderPlugin
-
-    from .input import XrInputSource
+#: The pipeline's view name of each eye index (OpenXR's stereo order: left, then right).
+EYE_VIEWS: tuple[str, str] = ("left", "right")
 
 
 class XrSceneRenderer:
-    """Draws the App's scene for one eye: ``draw(app, eye, fbo)`` (an
+    """Draws the App's render pipeline for one eye: ``draw(app, eye, fbo)`` (an
     :data:`~vrmed.xr.plugin.EyeDraw`).
 
     ``ctx`` is the moderngl context the OpenXR backend renders with (it must be the same:
     the swapchain images live there). ``samples`` is the MSAA sample count (capped by the
     GL), ``near``/``far`` the clip distances of each eye's projection, ``light`` the
     default light (the first ``Light`` entity wins), ``ground`` draws the floor with
-    contact shadows. Screen-space overlays (HUD, monitor panel) are not drawn in the
-    headset.
+    contact shadows. Overlay passes draw on a head-locked panel ``overlay_distance``
+    metres ahead, ``overlay_fov_deg`` wide with ``overlay_aspect`` = width / height.
     """
 
     def __init__(
@@ -51,55 +66,58 @@ class XrSceneRenderer:
         far: float = 100.0,
         light: Light | None = None,
         ground: bool = True,
+        overlay_distance: float = 1.5,
+        overlay_fov_deg: float = 50.0,
+        overlay_aspect: float = 4.0 / 3.0,
     ) -> None:
-        from vrmed.components.scene.render import Light
-        from vrmed.render.drawlist import DrawList
-
         if not 0.0 < near < far:
             raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
+        if not near < overlay_distance < far:
+            raise ValueError(f"overlay_distance must lie between near and far, got {overlay_distance}")
+        if not 0.0 < overlay_fov_deg < 170.0 or overlay_aspect <= 0.0:
+            raise ValueError(
+                f"need 0 < overlay_fov_deg < 170 and overlay_aspect > 0, got {overlay_fov_deg}, {overlay_aspect}"
+            )
         self.ctx = ctx
         self.samples = int(samples)
         self.near, self.far = float(near), float(far)
         self.light = light or Light()
         self.ground = ground
-        #: One scene drawer (a RenderPlugin that is never added to the App) per eye size.
-        self._scenes: dict[tuple[int, int], RenderPlugin] = {}
+        #: One render target (offscreen renderer + pass state) per eye size.
+        self._targets: dict[tuple[int, int], RenderTarget] = {}
         self._projections: dict[Fov, np.ndarray] = {}
-        self._uploaded: dict[tuple[int, int], int] = {}
-        self._no_draws = DrawList()
+        self._pipeline: RenderPipeline | None = None  # used without XrPlugin.build (no App resource)
+        # The overlay panel's corners in head space (homogeneous rows), and scratch for projecting them.
+        half_w = overlay_distance * math.tan(math.radians(overlay_fov_deg) / 2.0)
+        half_h = half_w / overlay_aspect
+        d = -float(overlay_distance)
+        self._panel = np.array([[-half_w, -half_h, d, 1.0], [half_w, -half_h, d, 1.0],
+                                [half_w, half_h, d, 1.0], [-half_w, half_h, d, 1.0]])  # fmt: skip
+        self._head = np.eye(4)
+        self._panel_to_clip = np.zeros((4, 4))
+        self._clip = np.zeros((4, 4))
         #: Eye images drawn so far.
         self.eyes_drawn = 0
 
     # -- plugin hooks (called by XrPlugin) ------------------------------------------------
     def build(self, app: Any) -> None:
-        """Register the render components, make sure the DrawList exists (so ``render.prepare``
-        systems fill it) and add ``xr.scene.clear``, which empties it after ``xr.present``."""
-        from vrmed.render import RenderPlugin
-        from vrmed.render.drawlist import DrawList
-
+        """Register the render components, make sure the DrawList (so ``render.prepare``
+        systems fill it) and the RenderPipeline exist, and add ``xr.scene.clear``, which
+        empties the DrawList after ``xr.present``."""
         for comp in RenderPlugin.components:
             app.register_component(comp)
         if not app.has_resource(DrawList):
             app.insert_resource(DrawList())
+        render_pipeline(app)
         app.add_system(self._clear_draws, stage="render", after="xr.present", name="xr.scene.clear")
 
     def cleanup(self, app: Any) -> None:
-        """Release the offscreen renderers and meshes (not the context)."""
-        for scene in self._scenes.values():
-            scene.cleanup(app)
-        if self._scenes:
-            # moderngl rebinds the framebuffer it last bound whenever it makes a new one; that
-            # was the renderer's, now deleted (GL_INVALID_OPERATION for whoever uses the
-            # context next, e.g. a new OpenXR session's swapchains). Bind the default one.
-            try:
-                self.ctx.detect_framebuffer(0).use()
-            except Exception:  # noqa: BLE001 - a context being torn down; nothing left to protect
-                pass
-        self._scenes.clear()
+        """Release the offscreen renderers, meshes and pass state (not the context)."""
+        for target in self._targets.values():
+            target.release()
+        self._targets.clear()
 
     def _clear_draws(self, app: Any) -> None:
-        from vrmed.render.drawlist import DrawList
-
         draws = app.try_resource(DrawList)
         if draws is not None:
             draws.clear()
@@ -108,23 +126,19 @@ class XrSceneRenderer:
     @staticmethod
     def vignette_amount(app: Any) -> float:
         """This frame's comfort vignette (0..1) from the XR source's comfort rig (0 without one)."""
-        from .input import XrInputSource
-
         source = app.try_resource(XrInputSource)
         rig = getattr(source, "comfort", None)
         return float(rig.vignette_amount) if rig is not None else 0.0
 
-    def scene_for(self, width: int, height: int) -> RenderPlugin:
-        """The scene drawer (and through it the offscreen renderer) for one eye size."""
-        scene = self._scenes.get((width, height))
-        if scene is None:
-            from vrmed.render import RenderPlugin
-
-            scene = RenderPlugin(
-                width, height, samples=self.samples, light=self.light, ground=self.ground, context=self.ctx
+    def target_for(self, width: int, height: int) -> RenderTarget:
+        """The render target (offscreen renderer and pass state) for one eye size."""
+        target = self._targets.get((width, height))
+        if target is None:
+            renderer = Renderer(
+                self.ctx, width, height, samples=min(self.samples, self.ctx.max_samples), ground=self.ground
             )
-            self._scenes[(width, height)] = scene
-        return scene
+            target = self._targets[(width, height)] = RenderTarget(renderer)
+        return target
 
     def projection(self, eye: EyeView) -> np.ndarray:
         """The eye's projection at this renderer's near/far (cached per field of view)."""
@@ -133,31 +147,49 @@ class XrSceneRenderer:
             proj = self._projections[eye.fov] = eye.projection_matrix(self.near, self.far)
         return proj
 
-    def __call__(self, app: Any, eye: EyeView, fbo: Any) -> None:
-        """Draw the scene as eye ``eye`` sees it and copy it into ``fbo`` (its swapchain image)."""
-        from vrmed.components.scene.render import Light
-        from vrmed.render.drawlist import DrawList
+    def pipeline(self, app: Any) -> RenderPipeline:
+        """The App's render pipeline (a default one of this renderer's own when the App has none)."""
+        pipeline = app.try_resource(RenderPipeline)
+        if pipeline is None:
+            if self._pipeline is None:
+                self._pipeline = default_pipeline()
+            pipeline = self._pipeline
+        return pipeline
 
-        scene = self.scene_for(eye.width, eye.height)
-        r = scene._renderer()
-        draws = app.try_resource(DrawList)
-        if draws is None:  # used without XrPlugin.build: only entities
-            draws = self._no_draws
-        frame = app.clock.frame
-        key = (eye.width, eye.height)
-        upload = self._uploaded.get(key) != frame  # surfaces: once per frame per renderer, not per eye
-        self._uploaded[key] = frame
+    def overlay_viewport(self, head: Pose, renderer: Renderer) -> tuple[int, int, int, int]:
+        """Where the head-locked overlay panel lies in the eye ``renderer`` has begun
+        (GL pixels from the bottom-left: x, y, width, height; at least 1 x 1)."""
+        model_matrix(head.position, head.orientation, 1.0, out=self._head)
+        np.matmul(renderer.view_proj, self._head, out=self._panel_to_clip)
+        np.matmul(self._panel, self._panel_to_clip.T, out=self._clip)
+        clip = self._clip
+        width, height = renderer.size
+        xs = (clip[:, 0] / clip[:, 3] + 1.0) * (0.5 * width)
+        ys = (clip[:, 1] / clip[:, 3] + 1.0) * (0.5 * height)
+        x0, y0 = round(float(xs.min())), round(float(ys.min()))
+        return x0, y0, max(1, round(float(xs.max())) - x0), max(1, round(float(ys.max())) - y0)
+
+    def __call__(self, app: Any, eye: EyeView, fbo: Any) -> None:
+        """Draw the pipeline as eye ``eye`` sees it and copy it into ``fbo`` (its swapchain image)."""
+        target = self.target_for(eye.width, eye.height)
+        pipeline = self.pipeline(app)
         lights = app.query(Light)
-        r.begin_matrices(
-            eye.view_matrix(),
-            self.projection(eye),
-            eye.pose.position,
+        target.draw_scene(
+            app,
+            pipeline,
+            EYE_VIEWS[eye.index] if 0 <= eye.index < 2 else f"eye{eye.index}",
             lights[0][1] if lights else self.light,
+            view_matrix=eye.view_matrix(),
+            proj_matrix=self.projection(eye),
+            eye_position=eye.pose.position,
             far=self.far,
         )
-        scene.draw_scene(app, r, draws, upload=upload)
-        r.end()
-        r.vignette(self.vignette_amount(app))
+        r = target.renderer
+        r.vignette(self.vignette_amount(app))  # before the overlays: head-locked text stays readable
+        source = app.try_resource(XrInputSource)
+        frame = source.open_frame if source is not None else None
+        head = frame.head if frame is not None else eye.pose
+        target.draw_overlays(app, pipeline, self.overlay_viewport(head, r))
         self.ctx.copy_framebuffer(fbo, r.output)
         self.eyes_drawn += 1
 
@@ -166,8 +198,6 @@ def add_headset_rendering(app: Any, source: XrInputSource, **options: Any) -> Xr
     """Present the App's scene in the headset of ``source`` (an OpenXR source opened with a
     GL context, e.g. by ``--input openxr``): adds ``XrPlugin(source, XrSceneRenderer(...))``
     and returns the renderer. ``options`` go to :class:`XrSceneRenderer`."""
-    from .plugin import XrPlugin
-
     ctx = getattr(source, "gl_context", None)
     if ctx is None:
         raise ValueError(

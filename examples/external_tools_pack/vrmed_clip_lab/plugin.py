@@ -11,6 +11,8 @@ class ClipLabPlugin:
     """Enable with ``plugins: [softbody, collision, instruments, clip_lab]`` in a pack.yaml."""
 
     components: tuple[type, ...] = clip_tool.COMPONENTS + patch_attachment.COMPONENTS + overlay.COMPONENTS
+    #: tool types packs may name in YAML (``Instrument: {tool: clip_applier}``), checked at load
+    tool_types = clip_tool.TOOL_TYPES
 
     def build(self, app: vm.App) -> None:
         """Install each extension on this App."""

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from ctypes import POINTER, c_uint64, c_void_p, cast
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import xr
@@ -29,8 +29,8 @@ from ..egl import FORMATS, GL, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F, GL_R
 from ..interface import HEAD, LEFT_HAND, RIGHT_HAND, Pose
 from ..script import DeviceConfig, MotionScript
 
-R = xr.Result
-ST = xr.StructureType
+R: TypeAlias = xr.Result
+ST: TypeAlias = xr.StructureType
 EPOCH_NS = 1_000_000_000  # XrTime of frame 0; must be > 0
 API_VERSION = (1 << 48) | (1 << 32)  # 1.1.0
 RUNTIME_VERSION = (0 << 48) | (1 << 32)  # 0.1.0
@@ -211,7 +211,7 @@ def _get_pose(src: Any) -> tuple[tuple[float, float, float], tuple[float, float,
 
 def _walk_next(next_ptr: Any) -> list[tuple[int, int]]:
     """``(structure type, address)`` of every struct in a next-chain."""
-    out = []
+    out: list[tuple[int, int]] = []
     addr = next_ptr if isinstance(next_ptr, int) else (cast(next_ptr, c_void_p).value if next_ptr else 0)
     seen = set()
     while addr and addr not in seen and len(out) < 64:
@@ -416,7 +416,9 @@ class SimRuntime:
         # Kept on the runtime: the loader may call these until the process ends, and
         # install() keeps the runtime itself alive (see vrmed.xr.sim).
         self._callbacks[name] = callback
-        self._addresses[name.encode()] = cast(callback, c_void_p).value
+        address = cast(callback, c_void_p).value
+        assert address is not None  # a ctypes callback is never at NULL
+        self._addresses[name.encode()] = address
 
     def _event(self, instance: int, kind: str, data: Any) -> None:
         inst = self._objects.get(instance)
@@ -1195,7 +1197,9 @@ class SimRuntime:
         for ah, path in self._session_instance(s).suggested.get(s.profile, []):
             if ah != action_h:
                 continue
-            side, rest = re.match(r"^/user/hand/(left|right)/(.+)$", path).groups()
+            m = re.match(r"^/user/hand/(left|right)/(.+)$", path)
+            assert m is not None  # xrSuggestInteractionProfileBindings accepted only such paths
+            side, rest = m.groups()
             if subaction and _SIDE_OF_USER_PATH.get(subaction) != side:
                 continue
             out.append((_HAND_OF_SIDE[side], rest))
