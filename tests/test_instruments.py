@@ -298,7 +298,7 @@ def test_hook_cautery_burns_the_tets_it_touches_once():
     app.insert_resource(draws)
     app.step(1)
     (tools,) = draws.capsules
-    assert tools.a.shape == (2, 3)
+    assert tools.a.shape == (3, 3)  # the shaft, and the L-hook's stem and bent arm
     (tissue,) = draws.surfaces
     burnt = tissue.positions[tissue.burn > 0]
     assert 0 < len(burnt) < len(tissue.positions) / 2

@@ -129,3 +129,29 @@ def test_log_write_is_atomic(recorded, tmp_path):
         log.events.pop()
     assert target.read_text() == "previous good record\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_digest_does_not_depend_on_where_the_pack_is_installed(tmp_path):
+    """Asset paths become absolute on load; the state digest uses them as the pack wrote
+    them, so a session recorded with the pack in one folder replays from another."""
+    from conftest import write_tree
+
+    from vrmed.packs import load_pack
+    from vrmed.session import build_session
+
+    files = {
+        "pack.yaml": "name: meshy\nversion: 0.1.0\nengine: '>=0.1'\ndefault_scenario: one\n",
+        "assets/tri.obj": "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n",
+        "prefabs/things.yaml": "thing:\n  components:\n    Transform: {}\n    VisualMesh: {mesh: assets/tri.obj}\n",
+        "scenarios/one.yaml": "duration: 0.1\nentities:\n  - {name: a, prefab: thing}\n",
+    }
+    digests = []
+    for where in ("here", "somewhere/else"):
+        pack = load_pack(write_tree(tmp_path / where / "meshy", files))
+        session = build_session(pack, "one")
+        try:
+            session.run()
+            digests.append(session.finish().footer["digest"])
+        finally:
+            session.close()
+    assert digests[0] == digests[1]

@@ -102,12 +102,14 @@ from vrmed.components.scene import (
     HudState,
     HudText,
     Light,
+    MonitorAlarm,
     MonitorPanel,
+    MonitorReadout,
     Name,
     Transform,
     VisualMesh,
 )
-from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody
+from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody, TissueAppearance, TissueBand
 from vrmed.components.tissue.constraints import (
     AttachmentConstraint,
     ConstraintError,
@@ -142,6 +144,8 @@ from vrmed.systems.clinical.events import (
     HelpCalled,
     IdentityChecked,
     News2Scored,
+    NibpMeasured,
+    NibpRequested,
     OxygenApplied,
     PadsAttached,
     RhythmAnalysed,
@@ -167,6 +171,7 @@ from vrmed.systems.instruments.system import (
     tissue_in_jaw,
 )
 from vrmed.systems.instruments.tools import ToolRegistry, register_tool_type
+from vrmed.systems.planar.draw import PlanarDrawStyle
 from vrmed.systems.planar.system import ObjectHandedOver, ObjectLanded, ObjectLifted, ObjectLost, ObjectReleased
 from vrmed.systems.tissue.solver import (
     max_principal_strain,
@@ -222,7 +227,9 @@ __all__ = [
     "HudState",
     "HudText",
     "Light",
+    "MonitorAlarm",
     "MonitorPanel",
+    "MonitorReadout",
     "Name",
     "Transform",
     "VisualMesh",
@@ -234,6 +241,8 @@ __all__ = [
     "PinConstraint",
     "SlideConstraint",
     "SoftBody",
+    "TissueAppearance",
+    "TissueBand",
     "TissueConstraint",
     "max_principal_strain",
     "register_tissue_constraint",
@@ -272,6 +281,7 @@ __all__ = [
     "ObjectReleased",
     "Peg",
     "PlanarBody",
+    "PlanarDrawStyle",
     "WorkSurface",
     # clinical
     "AdministrationDocumented",
@@ -292,6 +302,8 @@ __all__ = [
     "HelpCalled",
     "IdentityChecked",
     "News2Scored",
+    "NibpMeasured",
+    "NibpRequested",
     "OxygenApplied",
     "PadsAttached",
     "Patient",

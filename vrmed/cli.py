@@ -6,8 +6,13 @@ exit non-zero; a traceback means a bug in vrmed.
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
+import math
+import numbers
+import re
+import shlex
 import signal
 import sys
 import time
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from .bench import available_suites, format_table, parse_suite_args, run_suite
 from .errors import VrmedError
@@ -120,6 +126,12 @@ def cli() -> None:
     is_flag=True,
     help="Hot-reload the pack's YAML while running in real time (until Ctrl+C unless --frames/--seconds is given).",
 )
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="List the pack's scenarios (id, title, description, duration) and exit.",
+)
 def run(
     target: str,
     headless: bool,
@@ -138,14 +150,31 @@ def run(
     reference: str = "standing",
     snap_turn: float = 30.0,
     vignette: float = 0.6,
+    list_only: bool = False,
 ) -> None:
-    """Run PACK[/SCENARIO] (a pack name or a path to a pack folder)."""
+    """Run PACK[/SCENARIO] (a pack name or a path to a pack folder).
+
+    Without SCENARIO it runs the pack's default scenario; a pack without one offers its
+    scenarios (a prompt on a terminal, else the list and exit 2). --list lists them.
+    """
     # deferred: keeps `vrmed --help` fast (the session loads the pack loader, jsonschema and YAML)
     from .session import build_session, open_target
 
     if frames is not None and seconds is not None:
         raise click.UsageError("give --frames or --seconds, not both")
     pack, scenario = open_target(target, allow_code=not no_pack_code)
+    ctx = click.get_current_context()
+    pack_arg = _pack_arg(target, pack)
+    if list_only:
+        _list_scenarios(pack, pack_arg, as_json)
+        return
+    scenario, defaulted = _choose_scenario(ctx, pack, pack_arg, scenario, as_json)
+    if defaulted and not as_json and len(pack.scenarios) > 1:
+        click.echo(
+            f"note: running {pack_arg}/{scenario}, the pack's default scenario; pick another with "
+            f"`vrmed run {pack_arg}/SCENARIO` (`vrmed run {pack_arg} --list` lists them)",
+            err=True,
+        )
     comfort = None
     if input_kind == "openxr":
         from .xr.comfort import ComfortSettings  # deferred: the XR package is only needed with --input openxr
@@ -247,12 +276,280 @@ def run(
     )
     for name, count in result["events"].items():
         click.echo(f"  event {name}: {count}")
-    for key, value in result["summary"].items():
-        click.echo(f"  {key}: {value}")
+    for line in summary_lines(result["summary"]):
+        click.echo(f"  {line}")
     frame = result["timings_ms"]["frame"]
     click.echo(f"  frame time: mean {frame['mean']:.3f} ms, p99 {frame['p99']:.3f} ms")
     if record:
         click.echo(f"  session log: {record}")
+    for line in _next_steps(ctx, pack, pack_arg, session.scenario.name, record):
+        click.echo(line)
+
+
+def is_interactive() -> bool:
+    """True when a person can answer a prompt: stdin and stdout are terminals (not CI, a
+    pipe or a file). The seam tests replace to simulate a terminal."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+#: Units of the conventional key suffixes of a pack's ``summary(app)`` values (the last
+#: one or two ``_``-separated words of the key, lower-cased). ``count``: a whole number.
+UNIT_SUFFIXES: dict[str, str] = {
+    "s": "s",
+    "sec": "s",
+    "ms": "ms",
+    "min": "min",
+    "m": "m",
+    "cm": "cm",
+    "mm": "mm",
+    "n": "N",
+    "j": "J",
+    "pct": "%",
+    "percent": "%",
+    "bpm": "bpm",
+    "per_min": "/min",
+    "hz": "Hz",
+    "rad": "rad",
+    "deg": "deg",
+    "pa": "Pa",
+    "kpa": "kPa",
+    "mmhg": "mmHg",
+    "kg": "kg",
+    "mg": "mg",
+    "ml": "mL",
+    "mps": "m/s",
+    "count": "count",
+}
+
+
+def unit_of(key: str) -> str | None:
+    """The unit a summary key names by its suffix (``task_time_s`` -> ``s``), or None."""
+    words = key.lower().split("_")
+    if len(words) < 2:
+        return None
+    return UNIT_SUFFIXES.get("_".join(words[-2:])) or UNIT_SUFFIXES.get(words[-1])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def format_number(value: Any) -> str:
+    """A measured value rounded for reading: whole numbers without decimals, otherwise
+    about four significant digits (13.4222 -> 13.42, 0.29575 -> 0.296, 124995.3 -> 124995)."""
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    a = abs(v)
+    text = f"{v:.0f}" if a >= 1000 else f"{v:.1f}" if a >= 100 else f"{v:.2f}" if a >= 1 else f"{v:.3g}"
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
+def format_value(key: str, value: Any) -> str:
+    """A summary value as ``value unit`` when its key names a unit and it is a number (or a
+    list of numbers); anything else as printed before units existed."""
+    unit = unit_of(key)
+    if unit is None:
+        return str(value)
+    if _is_number(value):
+        text = format_number(value)
+    elif isinstance(value, list | tuple) and value and all(_is_number(v) for v in value):
+        text = "[" + ", ".join(format_number(v) for v in value) + "]"
+    else:
+        return str(value)
+    if unit == "count":
+        return text
+    return f"{text}%" if unit == "%" else f"{text} {unit}"
+
+
+def summary_lines(summary: dict[str, Any], indent: str = "  ", targets: dict[str, Any] | None = None) -> list[str]:
+    """A pack's end-of-run summary as ``name: value unit`` lines; a nested mapping (such as
+    ``metrics``) one entry a line below its name, and a ``targets`` mapping shown beside
+    the ``metrics`` it sets targets for (``targets`` here: those of this mapping's keys)."""
+    own_targets, metrics = summary.get("targets"), summary.get("metrics")
+    if not (isinstance(own_targets, dict) and isinstance(metrics, dict)):
+        own_targets = metrics = None
+    paired = metrics is not None
+    lines: list[str] = []
+    for key, value in summary.items():
+        if paired and key == "targets":
+            rest = {k: v for k, v in value.items() if k not in (metrics or {})}
+            if rest:
+                lines += [f"{key}:", *(indent + line for line in summary_lines(rest, indent))]
+            continue
+        if isinstance(value, dict) and value:
+            inner = own_targets if paired and key == "metrics" else None
+            lines += [f"{key}:", *(indent + line for line in summary_lines(value, indent, inner))]
+            continue
+        line = f"{key}: {format_value(key, value)}"
+        if targets and key in targets:
+            line += f"  (target {format_value(key, targets[key])})"
+        lines.append(line)
+    return lines
+
+
+def _pack_arg(target: str, pack: Any) -> str:
+    """How to name the pack on a command line: its name, or the folder the user gave."""
+    if pack.source != "path":
+        return str(pack.name)
+    path = Path(target)
+    for folder in (path, path.parent, path.parent.parent):
+        if (folder / "pack.yaml").is_file() and folder.resolve() == Path(pack.root).resolve():
+            return str(folder)
+    return str(pack.root)
+
+
+def _command(ctx: click.Context, target: str, **options: Any) -> str:
+    """``vrmed run TARGET`` with the options given on this command line (``options``
+    replace or add some), ready to paste into a shell."""
+    words = ["vrmed", "run", target]
+    for param in ctx.command.params:
+        name = param.name
+        if not isinstance(param, click.Option) or name is None or name == "list_only":
+            continue
+        if name in options:
+            value = options[name]
+        elif ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            value = ctx.params[name]
+        else:
+            continue
+        opt = max(param.opts, key=len)
+        if param.is_flag:
+            words += [opt] if value else []
+        elif value is not None:
+            text = repr(value) if isinstance(value, float) else str(value)
+            words += [opt, text[:-2] if text.endswith(".0") else text]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _one_line(text: str, width: int = 90) -> str:
+    """The first sentence of a description, cut at a word to ``width`` characters."""
+    text = " ".join(text.split())
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text, maxsplit=1)[0]
+    if len(first) <= width:
+        return first
+    return first[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "no set length"
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min" + (f" {rest} s" if rest else "")
+
+
+def scenario_lines(pack: Any) -> list[str]:
+    """The pack's scenarios, numbered: id, duration, title (``[default]`` marked), and a
+    one-line description below each."""
+    names = sorted(pack.scenarios)
+    width = max(len(n) for n in names)
+    lines = [f"{pack.title} ({pack.name} {pack.version}): {len(names)} scenario(s)"]
+    for i, name in enumerate(names, 1):
+        sc = pack.scenarios[name]
+        mark = "  [default]" if name == pack.default_scenario else ""
+        lines.append(f"  {i:>2}. {name:<{width}}  {_duration(sc.duration):>12}  {sc.title}{mark}")
+        if sc.description:
+            lines.append(f"      {_one_line(sc.description)}")
+    return lines
+
+
+def _list_scenarios(pack: Any, pack_arg: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "pack": pack.name,
+                    "title": pack.title,
+                    "default_scenario": pack.default_scenario,
+                    "scenarios": [
+                        {
+                            "id": n,
+                            "title": pack.scenarios[n].title,
+                            "description": " ".join(pack.scenarios[n].description.split()),
+                            "duration": pack.scenarios[n].duration,
+                            "run": f"vrmed run {pack_arg}/{n}",
+                        }
+                        for n in sorted(pack.scenarios)
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    for line in scenario_lines(pack):
+        click.echo(line)
+    click.echo(f"run one with: vrmed run {shlex.quote(pack_arg)}/SCENARIO")
+
+
+def _choose_scenario(
+    ctx: click.Context, pack: Any, pack_arg: str, scenario: str | None, as_json: bool
+) -> tuple[str, bool]:
+    """The scenario to run and whether it is the pack's default. A named scenario the pack
+    lacks is an error listing its scenarios with the closest name; no name and no default
+    asks on a terminal and otherwise lists them and exits 2 with the command to run."""
+    names = sorted(pack.scenarios)
+    if scenario is not None:
+        if scenario in pack.scenarios:
+            return scenario, False
+        close = difflib.get_close_matches(scenario, names, n=1, cutoff=0.5)
+        guess = f"; did you mean {close[0]!r}?\n  {_command(ctx, f'{pack_arg}/{close[0]}')}" if close else ""
+        lines = [f"error: pack {pack.name!r} has no scenario {scenario!r}{guess}", *scenario_lines(pack)]
+        click.echo("\n".join(lines), err=True)
+        sys.exit(EXIT_FAIL)
+    if pack.default_scenario is not None:
+        return str(pack.default_scenario), True
+    if len(names) == 1:
+        return names[0], False
+    if not as_json and is_interactive():
+        for line in scenario_lines(pack):
+            click.echo(line)
+        choice = click.prompt(
+            "Scenario to run (number or id)",
+            type=click.Choice([str(i) for i in range(1, len(names) + 1)] + names),
+            show_choices=False,
+        )
+        chosen = names[int(choice) - 1] if choice.isdigit() else choice
+        click.echo(f"running {chosen}; next time: {_command(ctx, f'{pack_arg}/{chosen}')}")
+        return chosen, False
+    lines = [
+        f"error: pack {pack.name!r} has several scenarios and no default_scenario; choose one:",
+        *scenario_lines(pack),
+        f"run one with: {_command(ctx, f'{pack_arg}/{names[0]}')}  (or another id above)",
+    ]
+    click.echo("\n".join(lines), err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _next_steps(ctx: click.Context, pack: Any, pack_arg: str, scenario: str, record: Path | None) -> list[str]:
+    """What to do after a run: debrief and replay the log (or how to record one), and how
+    to list the pack's other scenarios."""
+    steps: list[tuple[str, str]] = []
+    if record is not None:
+        log = shlex.quote(str(record))
+        steps += [
+            ("debrief (HTML, metrics against targets)", f"vrmed report {log}"),
+            ("replay it exactly", f"vrmed replay {log}"),
+        ]
+    else:
+        steps.append(
+            (
+                "record it for a debrief",
+                _command(ctx, f"{pack_arg}/{scenario}", record=Path("session.jsonl")),
+            )
+        )
+    others = len(pack.scenarios) - 1
+    steps.append(
+        (
+            f"other scenarios of {pack.name} ({others})" if others else f"the scenarios of {pack.name}",
+            f"vrmed run {shlex.quote(pack_arg)} --list",
+        )
+    )
+    width = max(len(what) for what, _ in steps) + 1
+    return ["next steps:", *(f"  {what + ':':<{width}}  {cmd}" for what, cmd in steps)]
 
 
 class _Stop(Exception):

@@ -24,7 +24,16 @@ _SYSTEM_MARK = "__vrmed_system__"
 
 class AssetPath(str):
     """A path to a pack asset. In YAML it is relative to the pack folder; on load it is
-    checked to exist and becomes an absolute path."""
+    checked to exist and becomes an absolute path. ``relative`` keeps the path as the pack
+    wrote it: session state and digests use that, so a session replays identically wherever
+    the pack is installed."""
+
+    relative: str
+
+    def __new__(cls, path: str, relative: str | None = None) -> AssetPath:
+        obj = super().__new__(cls, path)
+        obj.relative = path if relative is None else relative
+        return obj
 
 
 @dataclass(frozen=True)

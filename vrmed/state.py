@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .fields import AssetPath
+
 
 def component_state(component: Any) -> dict[str, Any] | None:
     """The comparable fields of a component: arrays copied, scalars as they are.
@@ -30,6 +32,8 @@ def component_state(component: Any) -> dict[str, Any] | None:
         value = getattr(component, f.name)
         if isinstance(value, np.ndarray):
             out[f.name] = value.copy()
+        elif isinstance(value, AssetPath):  # as the pack wrote it: the install folder is no state
+            out[f.name] = value.relative
         elif isinstance(value, (int, float, str, bool, np.generic)) or value is None:
             out[f.name] = value
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str, bool)) for v in value):

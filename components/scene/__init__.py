@@ -1,7 +1,18 @@
 """Scene components every pack can use: names, transforms, cameras, lights, visual meshes."""
 
 from .core import Name, Transform
-from .render import ActiveView, Camera, Endoscope, HudState, HudText, Light, MonitorPanel, VitalTrace
+from .render import (
+    ActiveView,
+    Camera,
+    Endoscope,
+    HudState,
+    HudText,
+    Light,
+    MonitorAlarm,
+    MonitorPanel,
+    MonitorReadout,
+    VitalTrace,
+)
 from .visual import VisualMesh
 
 #: Components every pack can use by name in YAML.
@@ -15,7 +26,9 @@ __all__ = [
     "HudState",
     "HudText",
     "Light",
+    "MonitorAlarm",
     "MonitorPanel",
+    "MonitorReadout",
     "Name",
     "Transform",
     "VisualMesh",

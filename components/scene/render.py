@@ -151,7 +151,9 @@ class VitalTrace:
     are decimated). Values are mapped linearly from [``lo``, ``hi``] onto the row's height
     (``hi`` at the top) and clipped there. ``label`` is drawn at the row's top-left,
     ``color`` display RGBA. Typical rows: ECG lead II in mV (lo -0.5, hi 1.5), pleth as a
-    0..1 fraction, capnogram in mmHg (0..50), each a few seconds at 100-250 Hz.
+    0..1 fraction, capnogram in mmHg (0..50), each a few seconds at 100-250 Hz. With a
+    ``unit`` (e.g. ``"mmHg"``) the row's scale top, ``hi`` and the unit, is written at its
+    top-right corner, as monitors label the capnogram's scale.
     """
 
     label: str
@@ -159,6 +161,7 @@ class VitalTrace:
     lo: float
     hi: float
     color: tuple[float, float, float, float] = (0.2, 1.0, 0.3, 1.0)
+    unit: str = ""
 
     def __post_init__(self) -> None:
         if not self.hi > self.lo:
@@ -168,22 +171,94 @@ class VitalTrace:
 #: Most samples per trace the monitor draws (longer arrays are decimated to this).
 MAX_TRACE_SAMPLES = 2048
 
+#: Alarm priorities, most urgent first: the categories of IEC 60601-1-8 (high: red, flashing
+#: 1.4-2.8 Hz; medium: yellow, flashing 0.4-0.8 Hz; low: cyan or yellow, steady).
+ALARM_PRIORITIES: tuple[str, ...] = ("high", "medium", "low")
+#: Pulses in one burst of each priority's auditory alarm signal (IEC 60601-1-8: a high-priority
+#: burst is 10 pulses, medium 3, low 1 or 2), for an audio layer that plays ``alarm_tone``.
+ALARM_TONE_PULSES: dict[str, int] = {"high": 10, "medium": 3, "low": 1}
+
+
+def _check_priority(priority: str, what: str) -> None:
+    if priority not in ALARM_PRIORITIES:
+        raise ValueError(f"{what}: alarm priority must be one of {', '.join(ALARM_PRIORITIES)}, got {priority!r}")
+
+
+@dataclass
+class MonitorAlarm:
+    """One active alarm message of a :class:`MonitorPanel` (e.g. ``"VF"``, ``"SpO2 LOW"``),
+    drawn in the panel's header banner in its ``priority``'s colour (``"high"`` red,
+    ``"medium"`` yellow, ``"low"`` cyan; IEC 60601-1-8), flashing at that priority's rate."""
+
+    text: str
+    priority: str = "high"
+
+    def __post_init__(self) -> None:
+        _check_priority(self.priority, f"alarm {self.text!r}")
+
+
+@dataclass
+class MonitorReadout:
+    """One numeric block of a :class:`MonitorPanel` as the monitor shows it: display
+    strings decided by monitor rules, not raw model numbers.
+
+    ``key`` names the parameter (``hr``, ``spo2``, ``nibp``, ``etco2``, ``rr`` pick their
+    usual monitor colour; others are white unless ``color`` is given), ``label`` and
+    ``unit`` head the block (``"HR"``, ``"bpm"``), ``value`` is the big text (``"72"``,
+    ``"---"`` when not measurable, ``""`` when there is nothing to show), ``detail`` small
+    text beside the label, or under it where the line is full (``"@ 00:42"``,
+    ``"measuring"``), and ``alarm`` the priority of an alarm on this parameter (``""``:
+    none), which draws the block in that priority's colour on a flashing backing box.
+    ``span`` is how many of the panel's ``readout_columns`` the block takes.
+    """
+
+    key: str
+    label: str
+    unit: str = ""
+    value: str = ""
+    detail: str = ""
+    alarm: str = ""
+    color: tuple[float, float, float, float] | None = None
+    span: int = 1
+
+    def __post_init__(self) -> None:
+        if self.alarm:
+            _check_priority(self.alarm, f"readout {self.key!r}")
+        if self.span < 1:
+            raise ValueError(f"readout {self.key!r}: span must be at least 1, got {self.span}")
+
 
 @dataclass
 class MonitorPanel:
     """A patient monitor drawn in screen space over the 3D view (a resource).
 
-    ``rect`` is (x, y, width, height) in pixels from the image's top-left corner. The panel
-    is a dark box whose left ``trace_fraction`` of the width holds the ``traces`` stacked
-    top to bottom in equal rows (each :class:`VitalTrace`: samples mapped from its
-    [lo, hi] to its row), and whose right part lists the numeric readouts that are not
-    ``None``: ``hr`` (/min), ``spo2`` (%), ``sbp``/``dbp`` (mmHg, shown as SYS/DIA),
-    ``etco2`` (mmHg) and ``rr`` (/min) (names as in ``vrmed.components.clinical.patient``).
-    ``alarm`` names readouts (e.g. ``{"spo2"}``) to draw in the alarm colour.
+    ``rect`` is (x, y, width, height) in pixels from the image's top-left corner; or set
+    ``view_rect`` (x, y, width, height as fractions of the view) to lay the panel out
+    relative to each view, so it keeps its share of a window and of a headset eye's
+    overlay panel: its text sizes and line width then scale as from a 4:3 view
+    ``reference_height`` pixels tall to the view (``text_size`` 14 at 640 x 480 is 42 at
+    1920 x 1440; a narrower view scales by its width). The panel is a
+    dark box whose left ``trace_fraction`` of the width holds the ``traces`` stacked top
+    to bottom in equal rows (each :class:`VitalTrace`: samples mapped from its [lo, hi] to
+    its row), and whose right part holds the numeric readouts in a grid of
+    ``readout_columns`` columns (filled row by row; a readout's ``span`` widens it), each
+    block with its label and unit at the top-left and its value at the bottom-right.
 
-    The physiology model fills it, e.g. from
-    ``vrmed.systems.clinical.waveforms.monitor_strip``: ``panel.traces[0].samples =
-    strip["ecg"]``. Samples arrays are read during ``render.present`` (not copied earlier).
+    Readouts: ``readouts`` (:class:`MonitorReadout`, display strings with units, as the
+    clinical feature's monitor rules fill them) when not empty; otherwise the numbers that
+    are not ``None``: ``hr`` (bpm), ``spo2`` (%), ``sbp``/``dbp`` (mmHg, shown as
+    SYS/DIA), ``etco2`` (mmHg) and ``rr`` (/min) (names as in
+    ``vrmed.components.clinical.patient``), with ``alarm`` naming readouts (e.g.
+    ``{"spo2"}``) to draw in the alarm colour.
+
+    ``header`` reserves a band at the top for the alarm banner (``alarms``, most urgent
+    first, each :class:`MonitorAlarm` a coloured box flashing at its priority's rate
+    against ``time_s``, the simulation time) and the ``rhythm_label`` (e.g. ``"VF"``,
+    ``"SINUS RHYTHM"``). ``alarm_tone`` is the priority of the auditory alarm an audio
+    layer should sound now (``""``: silence; pulses per burst in
+    :data:`ALARM_TONE_PULSES`); whoever fills the panel leaves it empty when
+    ``alarm_audio`` is off. Samples arrays are read during ``render.present`` (not
+    copied earlier).
     """
 
     rect: tuple[int, int, int, int] = (10, 330, 400, 140)
@@ -201,9 +276,29 @@ class MonitorPanel:
     background: tuple[float, float, float, float] = (0.02, 0.03, 0.04, 0.85)
     alarm_color: tuple[float, float, float, float] = (1.0, 0.25, 0.2, 1.0)
     visible: bool = True
+    readouts: list[MonitorReadout] = field(default_factory=list)
+    readout_columns: int = 1
+    header: bool = False
+    rhythm_label: str = ""
+    alarms: list[MonitorAlarm] = field(default_factory=list)
+    alarm_tone: str = ""
+    alarm_audio: bool = True
+    time_s: float = 0.0
+    view_rect: tuple[float, float, float, float] | None = None
+    reference_height: int = 480
 
     def __post_init__(self) -> None:
         if self.rect[2] <= 0 or self.rect[3] <= 0:
             raise ValueError(f"monitor rect must have a positive size, got {self.rect}")
         if not 0.1 <= self.trace_fraction <= 1.0:
             raise ValueError(f"trace_fraction must be between 0.1 and 1, got {self.trace_fraction}")
+        if self.view_rect is not None:
+            x, y, w, h = self.view_rect
+            if not (0.0 <= x < 1.0 and 0.0 <= y < 1.0 and 0.0 < w <= 1.0 and 0.0 < h <= 1.0):
+                raise ValueError(f"view_rect is (x, y, width, height) as fractions of the view, got {self.view_rect}")
+        if self.readout_columns < 1:
+            raise ValueError(f"readout_columns must be at least 1, got {self.readout_columns}")
+        if self.reference_height <= 0:
+            raise ValueError(f"reference_height must be positive, got {self.reference_height}")
+        if self.alarm_tone:
+            _check_priority(self.alarm_tone, "alarm_tone")

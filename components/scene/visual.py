@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from vrmed.fields import AssetPath, array_field
+from vrmed.fields import ArraySpec, AssetPath
+from vrmed.mesh.io import GLTF_SUFFIXES, check_gltf
+from vrmed.mesh.meshtypes import MeshError
 
 
 @dataclass
 class VisualMesh:
-    """A surface mesh drawn at the entity's Transform. ``mesh`` is a pack asset (OBJ, STL,
-    glTF or any format vrmed.mesh reads); ``color`` is linear RGBA in [0, 1]."""
+    """A surface mesh drawn at the entity's Transform, ``scale`` times its size.
+
+    ``mesh`` is a pack asset: glTF 2.0 (``.glb``/``.gltf``, drawn with its PBR materials
+    and base colour textures), OBJ, STL, PLY or any format vrmed.mesh reads; units metres,
+    +Y up. ``color`` is linear RGBA in [0, 1]. For a mesh without materials (OBJ, STL, a
+    glTF primitive without one) it is the surface colour (default: tissue pink, (0.8,
+    0.45, 0.4, 1)); for a glTF material it **multiplies** the material's base colour and
+    texture (default: white, the asset as authored), e.g. ``[0.6, 0.6, 0.6, 1]`` darkens it.
+
+    A glTF file is checked when the component is made (so a pack's broken asset is
+    reported by the pack loader, with the YAML line): a ValueError names the file and the
+    problem. The check reads the file once; later instances cost one ``stat``.
+    """
 
     mesh: AssetPath
-    color: np.ndarray = array_field((4,), (0.8, 0.45, 0.4, 1.0))
+    color: np.ndarray | None = field(default=None, metadata={"vrmed_array": ArraySpec((4,))})
     scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.color is not None:
+            self.color = np.asarray(self.color, np.float64).reshape(4)
+        path = Path(self.mesh)
+        if path.suffix.lower() in GLTF_SUFFIXES and path.is_file():
+            try:
+                check_gltf(path)
+            except MeshError as exc:  # the pack loader reports ValueErrors with file:line: key
+                raise ValueError(str(exc)) from None

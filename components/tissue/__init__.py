@@ -1,6 +1,8 @@
 """Soft-tissue components: materials in SI units, XPBD tet bodies, embedded visual surfaces,
-and the tissue-constraint protocol with its built-in types (pins, attachments, slides)."""
+how a body looks (colour, finish, marked bands), and the tissue-constraint protocol with its
+built-in types (pins, attachments, slides)."""
 
+from .appearance import TissueAppearance, TissueBand
 from .constraints import (
     AttachmentConstraint,
     ConstraintError,
@@ -20,5 +22,7 @@ __all__ = [
     "SlideConstraint",
     "SoftBody",
     "SoftBodySpec",
+    "TissueAppearance",
+    "TissueBand",
     "TissueConstraint",
 ]

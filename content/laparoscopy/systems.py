@@ -27,6 +27,7 @@ from vrmed.api import (
     ScriptedInput,
     SessionLog,
     SoftBody,
+    TissueAppearance,
     TissueBurned,
     TissueOverstrained,
     bimanual_dexterity,
@@ -458,9 +459,13 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
     body = app.get(ent, SoftBody)
     centroids = np.empty((body.n_tets, 3))
     centroids[body.tet_index] = body.x[body.tets].mean(axis=1)  # source tet order, as events report them
-    line = np.abs(centroids[:, 0] - float(settings.get("line_x", -0.003))) <= float(
-        settings.get("line_half_width", 0.005)
-    )
+    line_x, half_width = float(settings.get("line_x", -0.003)), float(settings.get("line_half_width", 0.005))
+    line = np.abs(centroids[:, 0] - line_x) <= half_width
+    look = app.try_get(ent, TissueAppearance)
+    if look is not None and look.bands:  # draw the marked line where it is scored (organs.yaml: zone, centre)
+        for band in look.bands:
+            band.center = line_x
+        look.bands[0].half_width = half_width
     task.dissection = Dissection(
         ent,
         line,

@@ -229,6 +229,28 @@ class News2Scored(Event):
     red_flag: bool
 
 
+# -- patient monitor ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class NibpRequested(Event):
+    """The learner pressed the monitor's NIBP start key: a cuff measurement begins (it
+    ends with ``NibpMeasured`` after the cuff's cycle time; ignored while one is running)."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class NibpMeasured(Event):
+    """A non-invasive blood pressure (cuff) cycle finished, started by ``NibpRequested`` or
+    the monitor's automatic interval: systolic, diastolic and mean pressure in mmHg, or
+    ``ok`` False (pressures 0) when the cuff found no pulse oscillations (cardiac arrest)."""
+
+    patient: str
+    sbp: float = 0.0
+    dbp: float = 0.0
+    mean: float = 0.0
+    ok: bool = True
+
+
 CLINICAL_EVENTS: tuple[type[Event], ...] = (
     HelpCalled,
     CompressionsStarted,
@@ -255,4 +277,6 @@ CLINICAL_EVENTS: tuple[type[Event], ...] = (
     VitalsObserved,
     Escalated,
     News2Scored,
+    NibpRequested,
+    NibpMeasured,
 )

@@ -37,7 +37,7 @@ from vrmed.scenario.runtime import scenario_bindings
 from . import events as ev
 from .compressions import compression_step
 from .context import Physiology
-from .draw import monitor_panel_step
+from .draw import defib_pads_step, monitor_panel_step, triage_tags_step
 from .news2 import News2Tracker, news2_step
 from .physiology_kernels import (
     DRUG_ALIASES,
@@ -51,7 +51,7 @@ from .physiology_kernels import (
     step_population,
 )
 from .triage import TriageTracker, triage_step
-from .waveforms import monitor_step
+from .waveforms import NibpCuffs, monitor_step, nibp_step
 
 _PER_PATIENT = (
     "alive",
@@ -114,14 +114,19 @@ class PhysiologyPlugin:
         app.insert_resource(Physiology(entity, pop, inbox))
         app.insert_resource(TriageTracker(app))
         app.insert_resource(News2Tracker(app))
+        app.insert_resource(NibpCuffs(EventInbox(app, (ev.NibpRequested,))))
         app.add_system(compression_step, in_set="control.instruments", name="physiology.compressions")
         app.add_system(physiology_step, in_set="logic.physiology", name="physiology.step")
+        app.add_system(nibp_step, in_set="logic.physiology", after="physiology.step", name="physiology.nibp")
         app.add_system(triage_step, in_set="logic.interaction", name="physiology.triage")
         app.add_system(news2_step, in_set="logic.interaction", name="physiology.news2")
         app.add_system(monitor_step, in_set="render.prepare", name="physiology.monitor")
         app.add_system(
             monitor_panel_step, in_set="render.prepare", after="physiology.monitor", name="physiology.monitor_panel"
         )
+        # the scene marks of learner actions: pads on the chest, triage tags (draw.py)
+        app.add_system(defib_pads_step, in_set="render.prepare", name="physiology.defib_pads")
+        app.add_system(triage_tags_step, in_set="render.prepare", name="physiology.triage_tags")
         scenario_bindings(app).register(Patient, patient_value, set_patient_value)
 
 

@@ -7,6 +7,7 @@ from vrmed.app import App
 from vrmed.components.collision.collider import Collider
 from vrmed.components.instruments.instrument import BodyWall, Instrument
 from vrmed.components.scene.render import Endoscope
+from vrmed.components.tissue.appearance import TissueAppearance
 from vrmed.systems.collision.system import CollisionPlugin
 
 from .behaviours import BUILTIN_TOOL_TYPES
@@ -20,7 +21,9 @@ class InstrumentPlugin:
     resource, the :class:`ToolRegistry` resource holding the built-in tool types, and the
     instrument systems; adds :class:`CollisionPlugin` if missing."""
 
-    components = (Instrument, BodyWall, Collider, Endoscope)  # Endoscope: the view cone of tip_in_view
+    # Endoscope: the view cone of tip_in_view; TissueAppearance: read by instruments.draw, which
+    # draws the tissue surfaces
+    components = (Instrument, BodyWall, Collider, Endoscope, TissueAppearance)
 
     def build(self, app: App) -> None:
         """Add components, resources and systems."""

@@ -23,6 +23,8 @@ from vrmed.components.planar.bodies import Peg, PlanarBody, WorkSurface
 from vrmed.errors import VrmedError
 from vrmed.events import Event
 
+from .draw import PlanarDrawCache, planar_draw_system
+
 GRAVITY = 9.81
 
 
@@ -149,16 +151,21 @@ class PlanarWorld:
 
 
 class PlanarPlugin:
-    """Adds the planar world: one WorkSurface entity, Pegs and PlanarBodies (physics.rigid)."""
+    """Adds the planar world: one WorkSurface entity, Pegs and PlanarBodies (physics.rigid),
+    and their drawing (render.prepare)."""
 
     components = (WorkSurface, Peg, PlanarBody)
 
     def build(self, app: Any) -> None:
-        """Register components, the PlanarWorld resource and the step system."""
+        """Register components, the PlanarWorld and PlanarDrawCache resources, the step system
+        and the drawing (``planar.draw``, render.prepare: draws only when there is a renderer)."""
         for comp in self.components:
             app.register_component(comp)
         app.insert_resource(PlanarWorld())
+        app.insert_resource(PlanarDrawCache())
         app.add_system(step_planar, in_set="physics.rigid", name="planar.step")
+        # late in render.prepare: the board shades itself with what other systems queued (tools)
+        app.add_system(planar_draw_system, in_set="render.prepare", name="planar.draw", priority=100)
 
 
 def _build_statics(world: PlanarWorld, app: Any, surface: WorkSurface) -> None:

@@ -121,7 +121,7 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
                 f"file not found: {value!r} (looked for {path}); put the file in the "
                 f"pack or fix the path, which is relative to the pack folder"
             )
-        return AssetPath(str(path))
+        return AssetPath(str(path), relative=str(value))
     if annotation is str:
         if isinstance(value, str):
             return value

@@ -1,5 +1,6 @@
-"""CPU-side triangle meshes for the renderer: a UV sphere, file loading (through trimesh)
-with a per-renderer cache, and in-place vertex normals for streamed (deforming) meshes."""
+"""CPU-side triangle meshes for the renderer: a UV sphere, file loading (through trimesh;
+glTF 2.0 with its PBR materials and base colour textures) with a per-renderer cache, and
+in-place vertex normals for streamed (deforming) meshes."""
 
 from __future__ import annotations
 
@@ -9,16 +10,49 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VrmedError
+from ..mesh.io import GLTF_SUFFIXES, load_gltf
+
+
+@dataclass(frozen=True)
+class Material:
+    """A PBR metallic-roughness material (glTF's core model).
+
+    ``base_color`` is a linear RGBA factor, ``metallic`` and ``roughness`` (perceptual) in
+    [0, 1]; ``texture`` is an optional base colour image, (H, W, 4) uint8 in **sRGB**, top
+    row first, sampled with glTF's UV convention (v = 0 is the image's top row) and
+    multiplied by ``base_color``. The renderer uploads each texture once, with mipmaps.
+    """
+
+    base_color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    metallic: float = 0.0
+    roughness: float = 0.5
+    texture: np.ndarray | None = field(default=None, compare=False)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class SubMesh:
+    """A range of a mesh's triangles drawn with one material: faces ``first`` to
+    ``first + count - 1``; ``material`` None draws them with the caller's colour and
+    roughness, as a mesh without materials."""
+
+    first: int
+    count: int
+    material: Material | None = None
 
 
 @dataclass
 class MeshData:
     """A triangle mesh: ``positions`` and ``normals`` (N, 3) float32, ``faces`` (M, 3)
-    uint32, counter-clockwise seen from outside."""
+    uint32, counter-clockwise seen from outside; optional ``uvs`` (N, 2) float32 (glTF
+    convention: v = 0 at the texture's top row) and ``parts``, the face ranges with their
+    :class:`Material` (none: the whole mesh is drawn with the caller's colour)."""
 
     positions: np.ndarray
     normals: np.ndarray
     faces: np.ndarray
+    uvs: np.ndarray | None = None
+    parts: tuple[SubMesh, ...] = ()
 
     def __post_init__(self) -> None:
         self.positions = np.ascontiguousarray(self.positions, dtype=np.float32).reshape(-1, 3)
@@ -28,6 +62,14 @@ class MeshData:
             raise ValueError(f"{len(self.normals)} normals for {len(self.positions)} vertices")
         if self.faces.size and int(self.faces.max()) >= len(self.positions):
             raise ValueError("a face refers to a vertex that does not exist")
+        if self.uvs is not None:
+            self.uvs = np.ascontiguousarray(self.uvs, dtype=np.float32).reshape(-1, 2)
+            if len(self.uvs) != len(self.positions):
+                raise ValueError(f"{len(self.uvs)} UVs for {len(self.positions)} vertices")
+        self.parts = tuple(self.parts)
+        for part in self.parts:
+            if part.first < 0 or part.count < 0 or part.first + part.count > len(self.faces):
+                raise ValueError(f"part {part} lies outside the mesh's {len(self.faces)} faces")
 
     def bounding_sphere(self) -> tuple[np.ndarray, float]:
         """Centre (of the axis-aligned box) and radius enclosing every vertex."""
@@ -151,10 +193,18 @@ def plane(size: float = 1.0) -> MeshData:
 
 def load_mesh_file(path: str | Path) -> MeshData:
     """Read a surface mesh (OBJ, STL, PLY, glTF, ...) with trimesh, merging scenes into one
-    mesh; VrmedError naming the file when it is missing, unreadable or has no triangles."""
+    mesh; VrmedError naming the file when it is missing, unreadable or has no triangles.
+
+    glTF 2.0 (``.gltf``/``.glb``) keeps its materials: node transforms are applied, the
+    triangles are grouped into one :class:`SubMesh` per material, with UVs and the base
+    colour texture (see :func:`vrmed.mesh.io.load_gltf`; a broken file is a
+    :class:`~vrmed.mesh.MeshError` naming the glTF object at fault).
+    """
     path = Path(path)
     if not path.is_file():
         raise VrmedError(f"mesh file {path} does not exist")
+    if path.suffix.lower() in GLTF_SUFFIXES:
+        return _gltf_mesh(path)
     try:
         import trimesh  # deferred: trimesh is slow to import and only needed for mesh files
 
@@ -165,6 +215,38 @@ def load_mesh_file(path: str | Path) -> MeshData:
     if not isinstance(mesh, trimesh.Trimesh) or faces.size == 0:
         raise VrmedError(f"mesh {path} has no triangles")
     return MeshData(mesh.vertices, mesh.vertex_normals, faces)
+
+
+def _gltf_mesh(path: Path) -> MeshData:
+    """One MeshData holding every part of a glTF file (one SubMesh per material)."""
+    model = load_gltf(path)
+    has_uv = any(part.uvs is not None for part in model.parts)
+    positions, normals, uvs, faces, parts = [], [], [], [], []
+    vertex_base = face_base = 0
+    for part in model.parts:
+        positions.append(part.positions)
+        normals.append(part.normals)
+        if has_uv:
+            uvs.append(part.uvs if part.uvs is not None else np.zeros((len(part.positions), 2), np.float32))
+        faces.append(part.faces + np.uint32(vertex_base))
+        m = part.material
+        material = (
+            None
+            if m is None
+            else Material(
+                m.base_color, min(1.0, max(0.0, m.metallic)), min(1.0, max(0.0, m.roughness)), m.texture, m.name
+            )
+        )
+        parts.append(SubMesh(face_base, len(part.faces), material))
+        vertex_base += len(part.positions)
+        face_base += len(part.faces)
+    return MeshData(
+        np.concatenate(positions),
+        np.concatenate(normals),
+        np.concatenate(faces),
+        uvs=np.concatenate(uvs) if has_uv else None,
+        parts=tuple(parts),
+    )
 
 
 @dataclass

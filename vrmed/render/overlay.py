@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vrmed.components.scene.render import MAX_TRACE_SAMPLES, HudState, MonitorPanel
+from vrmed.components.scene.render import MAX_TRACE_SAMPLES, HudState, MonitorPanel, MonitorReadout, VitalTrace
 
 from .context import RenderUnavailable
 
@@ -50,6 +50,18 @@ READOUT_COLORS: Mapping[str, tuple[float, float, float, float]] = MappingProxyTy
         "rr": (1.0, 0.9, 0.3, 1.0),
     }
 )
+#: Alarm colours by priority (display RGBA): IEC 60601-1-8 red, yellow, cyan.
+ALARM_COLORS: Mapping[str, tuple[float, float, float, float]] = MappingProxyType(
+    {"high": (1.0, 0.22, 0.18, 1.0), "medium": (1.0, 0.85, 0.0, 1.0), "low": (0.0, 0.85, 0.95, 1.0)}
+)
+#: Flashing of alarm indicators by priority: (frequency Hz, fraction of the period on);
+#: IEC 60601-1-8 allows 1.4-2.8 Hz for high and 0.4-0.8 Hz for medium priority with a 20-60 %
+#: duty cycle, and a steady indicator for low priority.
+ALARM_FLASH: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {"high": (2.0, 0.5), "medium": (0.5, 0.5), "low": (0.0, 1.0)}
+)
+#: Header band height (alarm banner and rhythm label) in units of the panel's text size.
+HEADER_LINES = 1.7
 
 VERTEX = """
 #version 330
@@ -187,23 +199,93 @@ class _PolylineScratch:
         self.len = np.empty(n - 1, np.float32)
 
 
-def trace_rect(panel: MonitorPanel, index: int) -> tuple[float, float, float, float]:
+def panel_layout(panel: MonitorPanel, size: tuple[int, int] | None = None) -> tuple[float, float, float, float, float]:
+    """Where ``panel`` lands in a view of ``size`` (width, height) pixels: (x, y, width,
+    height, scale), ``scale`` multiplying its text sizes and line width. A ``view_rect``
+    panel is placed by fractions of ``size`` and scaled like a 4:3 view ``reference_height``
+    pixels tall fitted into it (the smaller of height / reference_height and width /
+    (4/3 reference_height), so text also fits a narrow view); ValueError without a size.
+    A pixel ``rect`` panel ignores ``size`` (scale 1)."""
+    if panel.view_rect is None:
+        x, y, w, h = (float(v) for v in panel.rect)
+        return x, y, w, h, 1.0
+    if size is None:
+        raise ValueError("this monitor panel is laid out by view_rect: pass the view size (width, height)")
+    vw, vh = float(size[0]), float(size[1])
+    fx, fy, fw, fh = panel.view_rect
+    scale = min(vh / panel.reference_height, vw / (panel.reference_height * 4.0 / 3.0))
+    return fx * vw, fy * vh, fw * vw, fh * vh, scale
+
+
+def _header_height(panel: MonitorPanel, scale: float) -> float:
+    return round(HEADER_LINES * panel.text_size * scale) if panel.header else 0.0
+
+
+def trace_rect(
+    panel: MonitorPanel, index: int, size: tuple[int, int] | None = None
+) -> tuple[float, float, float, float]:
     """Pixel box (left, top, right, bottom) that trace ``index`` of ``panel`` is drawn in:
     sample 0 at ``left``, the last sample at ``right``, value ``hi`` at ``top`` and ``lo``
-    at ``bottom`` (each trace row of the panel inset by :data:`PANEL_PAD`, its top
-    ``text_size`` pixels kept for the label)."""
+    at ``bottom`` (each trace row of the panel, below its header band if any, inset by
+    :data:`PANEL_PAD`, its top text line kept for the label). ``size`` is the view's
+    (width, height), needed when the panel is laid out by ``view_rect``."""
     n = len(panel.traces)
     if not 0 <= index < n:
         raise IndexError(f"monitor has {n} traces, asked for {index}")
-    x, y, w, h = (float(v) for v in panel.rect)
-    row_h = h / n
-    top = y + index * row_h
+    x, y, w, h, scale = panel_layout(panel, size)
+    head = _header_height(panel, scale)
+    row_h = (h - head) / n
+    top = y + head + index * row_h
     return (
         x + PANEL_PAD,
-        top + PANEL_PAD + panel.text_size * 0.6,
+        top + PANEL_PAD + panel.text_size * scale * 0.6,
         x + w * panel.trace_fraction - PANEL_PAD,
         top + row_h - PANEL_PAD,
     )
+
+
+def readout_rect(
+    panel: MonitorPanel,
+    index: int,
+    size: tuple[int, int] | None = None,
+    readouts: Sequence[MonitorReadout] | None = None,
+) -> tuple[float, float, float, float]:
+    """Pixel box (left, top, right, bottom) of readout ``index`` (of ``readouts``, default
+    ``panel.readouts``) in the panel's readout grid: ``readout_columns`` columns filled
+    row by row (a readout that does not fit the rest of a row starts the next), rows of
+    equal height below the header band; the grid keeps one text height from the traces and
+    between neighbouring cells. Its label sits at the top-left, its value at the
+    bottom-right. ``size`` as for :func:`trace_rect`."""
+    items = panel.readouts if readouts is None else readouts
+    if not 0 <= index < len(items):
+        raise IndexError(f"monitor has {len(items)} readouts, asked for {index}")
+    x, y, w, h, scale = panel_layout(panel, size)
+    small = max(8, int(max(4, round(panel.text_size * scale)) * 0.8))
+    cols = panel.readout_columns
+    rows, row, col, first = 1, 0, 0, 0
+    for k, r in enumerate(items):  # the grid's rows, and where readout ``index`` starts
+        span = min(r.span, cols)
+        if col + span > cols:
+            rows, col = rows + 1, 0
+        if k == index:
+            row, first = rows - 1, col
+        col += span
+    span = min(items[index].span, cols)
+    left_edge, right_edge = x + w * panel.trace_fraction + max(PANEL_PAD, small), x + w - PANEL_PAD
+    cell_w = (right_edge - left_edge) / cols
+    head = _header_height(panel, scale)
+    block = (h - head - 2 * PANEL_PAD) / rows
+    top = y + head + PANEL_PAD + row * block
+    left = left_edge + first * cell_w + (small / 2 if first > 0 else 0.0)
+    right = left_edge + (first + span) * cell_w - (small / 2 if first + span < cols else 0.0)
+    return left, top, right, top + block
+
+
+def flash_on(priority: str, time_s: float) -> bool:
+    """Whether an alarm indicator of ``priority`` is in the lit part of its flash at
+    ``time_s`` (:data:`ALARM_FLASH`; low priority is steady)."""
+    freq, duty = ALARM_FLASH[priority]
+    return freq <= 0.0 or (time_s * freq) % 1.0 < duty
 
 
 class OverlayRenderer:
@@ -240,6 +322,15 @@ class OverlayRenderer:
         self.size = (1, 1)
         #: Draw calls issued by the last :meth:`end`.
         self.draw_calls = 0
+        # Readouts made from a panel's plain numbers (kept, their text rewritten each frame).
+        self._number_readouts = {
+            "hr": MonitorReadout("hr", "HR", "bpm"),
+            "spo2": MonitorReadout("spo2", "SpO2", "%"),
+            "nibp": MonitorReadout("nibp", "NIBP", "mmHg"),
+            "etco2": MonitorReadout("etco2", "EtCO2", "mmHg"),
+            "rr": MonitorReadout("rr", "RR", "/min"),
+        }
+        self._readout_list: list[MonitorReadout] = []
 
     # -- fonts ----------------------------------------------------------------------------
     def atlas(self, size: int) -> FontAtlas:
@@ -433,57 +524,134 @@ class OverlayRenderer:
         return self.text(text, x, y, size=size, color=color, anchor=anchor)
 
     def draw_monitor(self, panel: MonitorPanel) -> None:
-        """The panel's background, each trace in its :func:`trace_rect` with its label, and
-        the numeric readouts stacked in the right part."""
+        """The panel's background, its header band (alarm banner, rhythm label), each trace
+        in its :func:`trace_rect` with its label (and scale), and each readout in its
+        :func:`readout_rect`: label and unit, detail, value right-aligned, alarm colour."""
         if not panel.visible:
             return
-        x, y, w, h = (float(v) for v in panel.rect)
+        x, y, w, h, scale = panel_layout(panel, self.size)
         self.rect(x, y, w, h, panel.background)
-        ts = panel.text_size
+        ts = max(4, round(panel.text_size * scale))
+        small = max(8, int(ts * 0.8))
+        head = _header_height(panel, scale)
+        if head:
+            self._draw_header(panel, x, y, w, head, ts)
+        n_traces = len(panel.traces)
         for i, trace in enumerate(panel.traces):
-            left, top, right, bottom = trace_rect(panel, i)
-            row_top = y + i * h / len(panel.traces)
-            self.text(trace.label, left, row_top + 2, size=max(8, int(ts * 0.8)), color=trace.color)
-            samples = np.asarray(trace.samples).reshape(-1)
-            n = len(samples)
-            if n < 2:
-                continue
-            if n > MAX_TRACE_SAMPLES:
-                samples = samples[:: -(-n // MAX_TRACE_SAMPLES)]
-                n = len(samples)
-            s = self._scratch
-            xs, ys = s.x[:n], s.y[:n]
-            # sample i at left + i (right - left) / (n - 1); value hi at top, lo at bottom
-            np.multiply(self._ramp[:n], (right - left) / (n - 1), out=xs)
-            xs += left
-            np.subtract(samples, trace.lo, out=ys, casting="unsafe")
-            ys *= (bottom - top) / (trace.hi - trace.lo)
-            np.clip(ys, 0.0, bottom - top, out=ys)
-            np.subtract(bottom, ys, out=ys)
-            self.polyline(xs, ys, trace.color, panel.line_width)  # xs, ys already live in the scratch
-        readouts = []
-        if panel.hr is not None:
-            readouts.append(("hr", "HR", f"{panel.hr:.0f}"))
-        if panel.spo2 is not None:
-            readouts.append(("spo2", "SpO2 %", f"{panel.spo2:.0f}"))
-        if panel.sbp is not None or panel.dbp is not None:
-            sys_, dia = ("--" if v is None else f"{v:.0f}" for v in (panel.sbp, panel.dbp))
-            readouts.append(("nibp", "NIBP", f"{sys_}/{dia}"))
-        if panel.etco2 is not None:
-            readouts.append(("etco2", "EtCO2", f"{panel.etco2:.0f}"))
-        if panel.rr is not None:
-            readouts.append(("rr", "RR", f"{panel.rr:.0f}"))
+            left, top, right, bottom = trace_rect(panel, i, self.size)
+            row_top = y + head + i * (h - head) / n_traces
+            self.text(trace.label, left, row_top + 2, size=small, color=trace.color)
+            if trace.unit:
+                self.text(f"{trace.hi:g} {trace.unit}", right, row_top + 2, size=small, color=trace.color, anchor="tr")
+            self._draw_trace(trace, left, top, right, bottom, panel.line_width * scale)
+        readouts = panel.readouts or self._readouts_from_numbers(panel)
         if not readouts:
             return
-        rx0, rx1 = x + w * panel.trace_fraction + PANEL_PAD, x + w - PANEL_PAD
-        block = (h - 2 * PANEL_PAD) / len(readouts)
-        big = max(8, min(int(block * 0.62), 2 * ts))
-        for k, (key, label, value) in enumerate(readouts):
-            alarm = key in panel.alarm or (key == "nibp" and ({"sbp", "dbp"} & panel.alarm))
-            color = panel.alarm_color if alarm else READOUT_COLORS[key]
-            by = y + PANEL_PAD + k * block
-            self.text(label, rx0, by, size=max(8, int(ts * 0.8)), color=color)
-            self.text(value, rx1, by + block, size=big, color=color, anchor="br")
+        for k, r in enumerate(readouts):
+            left, top, right, bottom = readout_rect(panel, k, self.size, readouts)
+            big = max(8, min(int((bottom - top) * 0.62), 2 * ts))
+            self._draw_readout(panel, r, left, top, right - left, bottom - top, small, big)
+
+    def _draw_readout(
+        self,
+        panel: MonitorPanel,
+        r: MonitorReadout,
+        left: float,
+        top: float,
+        width: float,
+        height: float,
+        small: int,
+        big: int,
+    ) -> None:
+        """One readout block: label and unit top-left, detail beside them (or bottom-left
+        when the line is full), value bottom-right; alarmed blocks in their priority's
+        colour on a flashing backing box."""
+        right = left + width
+        if r.alarm:
+            color = panel.alarm_color if r.alarm == "high" else ALARM_COLORS[r.alarm]
+            if flash_on(r.alarm, panel.time_s):
+                self.rect(left - PANEL_PAD / 2, top, width, height - 1, (*color[:3], 0.28))
+        else:
+            color = r.color or READOUT_COLORS.get(r.key, (1.0, 1.0, 1.0, 1.0))
+        heading = f"{r.label} {r.unit}" if r.unit else r.label
+        label_box = self.text(heading, left, top, size=small, color=color)
+        if r.detail:
+            detail_w, _ = self.measure(r.detail, small)
+            if label_box[2] + small + detail_w <= right - PANEL_PAD:  # a text height apart
+                self.text(r.detail, right - PANEL_PAD, top, size=small, color=color, anchor="tr")
+            else:
+                self.text(r.detail, left, top + height, size=small, color=color, anchor="bl")
+        if r.value:
+            self.text(r.value, right - PANEL_PAD, top + height, size=big, color=color, anchor="br")
+
+    def _draw_trace(
+        self, trace: VitalTrace, left: float, top: float, right: float, bottom: float, width: float
+    ) -> None:
+        """One waveform as a polyline in its box (decimated to MAX_TRACE_SAMPLES points)."""
+        samples = np.asarray(trace.samples).reshape(-1)
+        n = len(samples)
+        if n < 2:
+            return
+        if n > MAX_TRACE_SAMPLES:
+            samples = samples[:: -(-n // MAX_TRACE_SAMPLES)]
+            n = len(samples)
+        s = self._scratch
+        xs, ys = s.x[:n], s.y[:n]
+        # sample i at left + i (right - left) / (n - 1); value hi at top, lo at bottom
+        np.multiply(self._ramp[:n], (right - left) / (n - 1), out=xs)
+        xs += left
+        np.subtract(samples, trace.lo, out=ys, casting="unsafe")
+        ys *= (bottom - top) / (trace.hi - trace.lo)
+        np.clip(ys, 0.0, bottom - top, out=ys)
+        np.subtract(bottom, ys, out=ys)
+        self.polyline(xs, ys, trace.color, width)  # xs, ys already live in the scratch
+
+    def _draw_header(self, panel: MonitorPanel, x: float, y: float, w: float, head: float, ts: int) -> None:
+        """The alarm banner (one box per alarm, most urgent first, flashing between its
+        priority's colour and a dark shade of it) at the left, the rhythm label at the right."""
+        pad = max(2, round(0.12 * ts))
+        box_h = head - 2 * pad
+        size = max(8, min(ts, int(box_h * 0.8)))
+        right = x + w - pad
+        if panel.rhythm_label:
+            box = self.text(panel.rhythm_label, right, y + head / 2, size=size, color=READOUT_COLORS["hr"], anchor="mr")
+            right = box[0] - 2 * pad
+        left = x + pad
+        for alarm in panel.alarms:
+            text_w, _ = self.measure(alarm.text, size)
+            box_w = text_w + 2 * pad
+            if left + box_w > right:  # no room for more: the most urgent ones are shown
+                break
+            color = panel.alarm_color if alarm.priority == "high" else ALARM_COLORS[alarm.priority]
+            if flash_on(alarm.priority, panel.time_s):
+                fill, ink = color, (0.0, 0.0, 0.0, 1.0)
+            else:  # the dark phase keeps the message legible: coloured text on a dim box
+                fill, ink = (color[0] * 0.35, color[1] * 0.35, color[2] * 0.35, 1.0), color
+            self.rect(left, y + pad, box_w, box_h, fill)
+            self.text(alarm.text, left + pad, y + head / 2, size=size, color=ink, anchor="ml")
+            left += box_w + pad
+
+    def _readouts_from_numbers(self, panel: MonitorPanel) -> list[MonitorReadout]:
+        """Readouts for a panel given plain numbers (``hr``, ``spo2``, ... and ``alarm``)."""
+        out = self._readout_list
+        out.clear()
+        r = self._number_readouts
+        for key, value in (("hr", panel.hr), ("spo2", panel.spo2)):
+            if value is not None:
+                r[key].value = f"{value:.0f}"
+                out.append(r[key])
+        if panel.sbp is not None or panel.dbp is not None:
+            sys_, dia = ("--" if v is None else f"{v:.0f}" for v in (panel.sbp, panel.dbp))
+            r["nibp"].value = f"{sys_}/{dia}"
+            out.append(r["nibp"])
+        for key, value in (("etco2", panel.etco2), ("rr", panel.rr)):
+            if value is not None:
+                r[key].value = f"{value:.0f}"
+                out.append(r[key])
+        for readout in out:
+            alarmed = readout.key in panel.alarm or (readout.key == "nibp" and bool({"sbp", "dbp"} & panel.alarm))
+            readout.alarm = "high" if alarmed else ""
+        return out
 
     def release(self) -> None:
         """Free the program, buffers and atlases."""

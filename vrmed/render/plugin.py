@@ -16,7 +16,8 @@ The frame is split over the render sets::
 so whatever a ``render.overlay`` system does is in this frame's capture and window.
 The view is chosen by :func:`main_camera` (an :class:`ActiveView` selection, else the
 first active ``Endoscope``, else the first ``Camera``, else the plugin's default); the
-light is the first ``Light`` entity's or the plugin's. The GL context is created on the
+light is the first ``Light`` entity's or the plugin's, and a view through an endoscope
+adds the scope's own light and lens vignette (``scope_light``). The GL context is created on the
 first drawn frame.
 """
 
@@ -36,7 +37,7 @@ from .context import create_context
 from .drawlist import DrawList
 from .passes import RenderPipeline, RenderTarget, render_pipeline
 from .png import write_png
-from .renderer import Renderer
+from .renderer import Renderer, ScopeLight
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
@@ -45,6 +46,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .overlay import OverlayRenderer
     from .window import Window
+
+
+#: The scope light a RenderPlugin uses unless told otherwise (frozen, so safe to share).
+DEFAULT_SCOPE_LIGHT = ScopeLight()
 
 
 class ViewSelectionError(VrmedError):
@@ -56,24 +61,30 @@ def main_camera(app: App, default: Camera, scratch: Camera | None = None) -> Cam
     Endoscope (with its Transform) or Camera when one is selected; else the first active
     Endoscope on an entity with a Transform; else the first Camera entity; else
     ``default``. An endoscope's camera is written into ``scratch`` when given."""
+    return main_view(app, default, scratch)[0]
+
+
+def main_view(app: App, default: Camera, scratch: Camera | None = None) -> tuple[Camera, Endoscope | None]:
+    """:func:`main_camera` and the :class:`Endoscope` it looks through (None for a
+    Camera entity or ``default``): an endoscope view carries the scope's light."""
     selected = app.try_resource(ActiveView)
     if selected is not None and selected.entity is not None:
         e = selected.entity
         scope, tf = app.try_get(e, Endoscope), app.try_get(e, Transform)
         if scope is not None and tf is not None:
-            return endoscope_camera(tf.position, tf.orientation, scope, scratch)
+            return endoscope_camera(tf.position, tf.orientation, scope, scratch), scope
         cam = app.try_get(e, Camera)
         if cam is not None:
-            return cam
+            return cam, None
         raise ViewSelectionError(
             f"ActiveView selects entity {e}, which has no Camera and no Endoscope "
             f"with a Transform (or no longer exists)"
         )
     for _, (tf, scope) in app.query(Transform, Endoscope):
         if scope.active:
-            return endoscope_camera(tf.position, tf.orientation, scope, scratch)
+            return endoscope_camera(tf.position, tf.orientation, scope, scratch), scope
     cams = app.query(Camera)
-    return cams[0][1] if cams else default
+    return (cams[0][1] if cams else default), None
 
 
 class RenderPlugin:
@@ -88,6 +99,8 @@ class RenderPlugin:
     desktop; the image is then the window's framebuffer size, the window's context is used,
     and the plugin closes the window in :meth:`cleanup`. ``capture_every`` (default
     ``every``) picks which drawn frames are written to ``capture_dir``.
+    ``scope_light`` is the light and lens vignette of frames seen through an
+    :class:`Endoscope` (None: an endoscope view is lit like any other).
     """
 
     #: Component types this plugin registers (for pack validation without an App).
@@ -109,6 +122,7 @@ class RenderPlugin:
         backend: str | None = "egl",
         window: Window | None = None,
         capture_every: int | None = None,
+        scope_light: ScopeLight | None = DEFAULT_SCOPE_LIGHT,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"image size must be positive, got {width}x{height}")
@@ -125,6 +139,8 @@ class RenderPlugin:
         self.capture_dir = Path(capture_dir) if capture_dir is not None else None
         self.camera = camera or Camera()
         self.light = light or Light()
+        #: Light and vignette of endoscope views (None: lit like any other view).
+        self.scope_light = scope_light
         self.ground = ground
         self.png_level = png_level
         self.backend = backend
@@ -193,12 +209,15 @@ class RenderPlugin:
         if app.clock.frame % self.every:
             return
         lights = app.query(Light)
-        self._target().draw_scene(
+        camera, scope = main_view(app, self.camera, self._scope_camera)
+        target = self._target()
+        target.renderer.scope = self.scope_light if scope is not None else None
+        target.draw_scene(
             app,
             app.resource(RenderPipeline),
             "main",
             lights[0][1] if lights else self.light,
-            camera=main_camera(app, self.camera, self._scope_camera),
+            camera=camera,
         )
         self._drawn_frame = app.clock.frame
 

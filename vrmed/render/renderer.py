@@ -19,6 +19,7 @@ a frame has more spheres than ever before, and read-back goes into one reused ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,12 +28,63 @@ from vrmed.components.scene.render import Camera, Light
 
 from . import shaders
 from .camera import look_at, perspective
-from .meshes import MeshData, NormalScratch, capsule_template, uv_sphere, vertex_normals
+from .meshes import Material, MeshData, NormalScratch, capsule_template, uv_sphere, vertex_normals
 
 if TYPE_CHECKING:  # pragma: no cover
     import moderngl
 
 ColorLike = Sequence[float] | np.ndarray
+
+#: Linear RGBA of a mesh drawn without a colour and without a material (tissue pink).
+DEFAULT_MESH_COLOR = (0.8, 0.45, 0.4, 1.0)
+#: Base roughness and wet-film weight of a mesh part without a material (wet tissue).
+DEFAULT_MESH_ROUGHNESS, DEFAULT_MESH_WETNESS = 0.45, 0.6
+_GL_SRGB8_ALPHA8 = 0x8C43  # texture format whose samples come back linear (GL does the decode)
+_GL_LINEAR, _GL_LINEAR_MIPMAP_LINEAR = 0x2601, 0x2703
+#: The scope-light uniforms every lit program and the ground share (shaders._COMMON).
+_SCOPE_UNIFORMS = (
+    "u_scope_on",
+    "u_scope_pos",
+    "u_scope_dir",
+    "u_scope_light",
+    "u_scope_ref",
+    "u_scope_min",
+    "u_scope_cone",
+)
+
+
+@dataclass(frozen=True)
+class ScopeLight:
+    """The light a laparoscope carries and its lens vignette, used for frames drawn from an
+    :class:`~vrmed.components.scene.render.Endoscope` (``Renderer.scope``; the
+    RenderPlugin sets it when its view is an endoscope). Ordinary views never use it.
+
+    The fibre-optic light leaves the tip along the view axis: on-axis irradiance is
+    ``irradiance * color`` at ``ref_distance`` metres and falls with the inverse square of
+    the distance, clamped at ``min_distance`` (the light guide is a ring of fibres, not a
+    point, so very close surfaces do not blow up); off axis it falls as cos^``cone``.
+    The scene's own ``Light`` (direct and ambient) is scaled by ``scene_light``: a body
+    cavity or a closed box trainer is dark but for the scope. ``vignette`` (0..1) blends
+    in the cos^4 illumination falloff of a wide-angle lens towards the image edge;
+    ``background`` (display sRGB) is what the far, unlit cavity shows.
+    """
+
+    irradiance: float = 4.0
+    color: tuple[float, float, float] = (1.0, 0.97, 0.93)
+    ref_distance: float = 0.1
+    min_distance: float = 0.015
+    cone: float = 1.5
+    scene_light: float = 0.15
+    vignette: float = 0.5
+    background: tuple[float, float, float] = (0.05, 0.035, 0.03)
+
+    def __post_init__(self) -> None:
+        if self.irradiance < 0 or self.ref_distance <= 0 or self.min_distance <= 0 or self.cone < 0:
+            raise ValueError("scope light needs irradiance >= 0, ref_distance > 0, min_distance > 0 and cone >= 0")
+        if not (0.0 <= self.vignette <= 1.0 and 0.0 <= self.scene_light):
+            raise ValueError(
+                f"vignette must be in [0, 1] and scene_light >= 0, got {self.vignette}, {self.scene_light}"
+            )
 
 
 def uniforms(program: moderngl.Program, *names: str) -> dict[str, moderngl.Uniform]:
@@ -67,9 +119,20 @@ def _far_plane(proj: np.ndarray) -> float:
     return far if far > 0 and np.isfinite(far) else 50.0
 
 
+class _Part:
+    """One material range of a GpuMesh: index range, material and its uploaded texture."""
+
+    __slots__ = ("first", "count", "material", "texture")
+
+    def __init__(self, first: int, count: int, material: Material | None, texture: moderngl.Texture | None) -> None:
+        self.first, self.count, self.material, self.texture = first, count, material, texture
+
+
 class GpuMesh:
     """A triangle mesh in GPU buffers: positions, normals, a per-vertex burn scalar
-    (0 = healthy, 1 = charred) and indices. Made by :meth:`Renderer.static_mesh`."""
+    (0 = healthy, 1 = charred), indices and, for meshes with materials (glTF), UVs and the
+    base colour textures (each uploaded once, sRGB, mipmapped). Made by
+    :meth:`Renderer.static_mesh`."""
 
     def __init__(
         self,
@@ -90,16 +153,29 @@ class GpuMesh:
         self.normal_buffer = ctx.buffer(mesh.normals, dynamic=dynamic)
         self.burn_buffer = ctx.buffer(burn_arr, dynamic=dynamic)
         self.index_buffer = ctx.buffer(mesh.faces)
-        self.vao = ctx.vertex_array(
-            program,
-            [
-                (self.position_buffer, "3f", "in_position"),
-                (self.normal_buffer, "3f", "in_normal"),
-                (self.burn_buffer, "1f", "in_burn"),
-            ],
-            index_buffer=self.index_buffer,
-            index_element_size=4,
-        )
+        content = [
+            (self.position_buffer, "3f", "in_position"),
+            (self.normal_buffer, "3f", "in_normal"),
+            (self.burn_buffer, "1f", "in_burn"),
+        ]
+        self.uv_buffer: moderngl.Buffer | None = None
+        if mesh.uvs is not None:
+            self.uv_buffer = ctx.buffer(mesh.uvs)
+            content.append((self.uv_buffer, "2f", "in_uv"))
+        self.vao = ctx.vertex_array(program, content, index_buffer=self.index_buffer, index_element_size=4)
+        #: Textures by the id of their image (parts sharing an image share one texture).
+        self.textures: dict[int, moderngl.Texture] = {}
+        parts = []
+        for part in mesh.parts:
+            texture = None
+            image = part.material.texture if part.material is not None else None
+            if image is not None and mesh.uvs is not None:
+                texture = self.textures.get(id(image))
+                if texture is None:
+                    texture = self.textures[id(image)] = _upload_texture(ctx, image)
+            parts.append(_Part(3 * part.first, 3 * part.count, part.material, texture))
+        #: The material ranges (one covering every face, without a material, for plain meshes).
+        self.parts: tuple[_Part, ...] = tuple(parts) or (_Part(0, 3 * self.n_faces, None, None),)
         centre, radius = mesh.bounding_sphere()
         #: Bounding sphere in model space (centre xyz, radius), used for contact shadows.
         self.bound = np.array([*centre, radius], np.float64)
@@ -115,6 +191,21 @@ class GpuMesh:
         """Free the GL objects."""
         for obj in (self.vao, self.position_buffer, self.normal_buffer, self.burn_buffer, self.index_buffer):
             obj.release()
+        if self.uv_buffer is not None:
+            self.uv_buffer.release()
+        for texture in self.textures.values():
+            texture.release()
+        self.textures.clear()
+
+
+def _upload_texture(ctx: moderngl.Context, image: np.ndarray) -> moderngl.Texture:
+    """An sRGB RGBA8 texture of ``image`` ((H, W, 4) uint8, top row first) with mipmaps.
+    Row 0 goes to t = 0, which is where glTF's v = 0 (the image's top) samples."""
+    height, width = image.shape[:2]
+    texture = ctx.texture((width, height), 4, np.ascontiguousarray(image, np.uint8), internal_format=_GL_SRGB8_ALPHA8)
+    texture.build_mipmaps()
+    texture.filter = (_GL_LINEAR_MIPMAP_LINEAR, _GL_LINEAR)  # trilinear: no shimmer on distant, small assets
+    return texture
 
 
 class StreamedMesh(GpuMesh):
@@ -251,15 +342,22 @@ class Renderer:
         for prog in (self.mesh_program, self.sphere_program, self.ground_program, self.capsule_program):
             keep(prog)
         # Uniforms are looked up once here, not by name on every draw.
-        frame_names = ("u_view_proj", "u_eye", "u_light_dir", "u_light", "u_sky")
+        frame_names = ("u_view_proj", "u_eye", "u_light_dir", "u_light", "u_sky", *_SCOPE_UNIFORMS)
         material = ("u_roughness", "u_wetness")
         self._lit_frame = tuple(
             uniforms(prog, *frame_names, "u_ground_bounce")
             for prog in (self.mesh_program, self.sphere_program, self.capsule_program)
         )
-        self._u_mesh = uniforms(self.mesh_program, "u_model", "u_normal_matrix", "u_color", *material)
+        self._u_mesh = uniforms(
+            self.mesh_program, "u_model", "u_normal_matrix", "u_color", "u_metallic", "u_textured", *material
+        )
         self._u_sphere = uniforms(self.sphere_program, *material)
         self._u_capsule = uniforms(self.capsule_program, *material)
+        for prog in (self.mesh_program, self.sphere_program, self.capsule_program):
+            fixed = uniforms(prog, "u_metallic", "u_textured", "u_base_map")
+            fixed["u_metallic"].value = 0.0  # instanced spheres and capsules are dielectric, untextured
+            fixed["u_textured"].value = 0
+            fixed["u_base_map"].value = 0  # texture unit 0
         self._u_ground = uniforms(
             self.ground_program,
             *frame_names,
@@ -297,6 +395,14 @@ class Renderer:
 
         self._vignette_vao: moderngl.VertexArray | None = None
         self._u_vignette: dict[str, moderngl.Uniform] = {}
+        self._scope_vao: moderngl.VertexArray | None = None
+        self._u_scope_vignette: dict[str, moderngl.Uniform] = {}
+        # colour * (1 - src alpha); destination alpha kept (captures and swapchains expect 1)
+        self._multiply_blend = (moderngl.ZERO, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE)
+        #: The laparoscope light and vignette of the frames begun while it is set (None: an
+        #: ordinary view, lit by the scene's Light only). The RenderPlugin sets it per frame.
+        self.scope: ScopeLight | None = None
+        self._scope_frame: ScopeLight | None = None
         self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
         self._occluders = np.zeros((shaders.MAX_OCCLUDERS, 4), np.float32)
         self._n_occluders = 0
@@ -437,29 +543,49 @@ class Renderer:
         if norm == 0:
             raise ValueError("light direction must not be zero")
         l_dir = tuple(float(v) / norm for v in d)
-        radiance = tuple(float(c) * light.intensity for c in light.color)
-        sky = (0.92 * light.ambient, 0.96 * light.ambient, 1.0 * light.ambient)
-        bounce = tuple(0.45 * light.ambient * c for c in self.ground_color)
-        for u in self._lit_frame:
+        scope = self.scope
+        keep = 1.0 if scope is None else scope.scene_light  # the scope's view: a dark cavity
+        radiance = tuple(float(c) * light.intensity * keep for c in light.color)
+        ambient = light.ambient * keep
+        sky = (0.92 * ambient, 0.96 * ambient, 1.0 * ambient)
+        bounce = tuple(0.45 * ambient * c for c in self.ground_color)
+        scope_values = self._scope_uniforms(scope, view, eye)
+        for u in (*self._lit_frame, self._u_ground):
             u["u_view_proj"].write(self._mat4)
             u["u_eye"].value = eye
             u["u_light_dir"].value = l_dir
             u["u_light"].value = radiance
             u["u_sky"].value = sky
+            for name, value in zip(_SCOPE_UNIFORMS, scope_values):
+                u[name].value = value
+        for u in self._lit_frame:
             u["u_ground_bounce"].value = bounce
-        g = self._u_ground
-        g["u_view_proj"].write(self._mat4)
-        g["u_eye"].value = eye
-        g["u_light_dir"].value = l_dir
-        g["u_light"].value = radiance
-        g["u_sky"].value = sky
+        self._scope_frame = scope
         self._n_occluders = 0
         self.draw_calls = 0
         self.fbo.use()
-        red, green, blue = self.background
+        red, green, blue = self.background if scope is None else scope.background
         self.fbo.clear(red, green, blue, 1.0, depth=1.0)
         self.ctx.enable_only(self._depth_test)
         self._in_frame = True
+
+    @staticmethod
+    def _scope_uniforms(scope: ScopeLight | None, view: np.ndarray, eye: tuple[float, ...]) -> tuple:
+        """Values of :data:`_SCOPE_UNIFORMS` for a frame: the light sits at the eye and
+        points along the view axis (the third row of the world-to-eye matrix, negated)."""
+        if scope is None:
+            return (0.0, eye, (0.0, 0.0, -1.0), (0.0, 0.0, 0.0), 1.0, 1.0, 1.0)
+        axis = -np.asarray(view[2, :3], np.float64)
+        axis /= max(float(np.linalg.norm(axis)), 1e-12)
+        return (
+            1.0,
+            eye,
+            (float(axis[0]), float(axis[1]), float(axis[2])),
+            tuple(float(c) * scope.irradiance for c in scope.color),
+            float(scope.ref_distance),
+            float(scope.min_distance),
+            float(scope.cone),
+        )
 
     def _check_frame(self) -> None:
         if not self._in_frame:
@@ -475,25 +601,58 @@ class Renderer:
         mesh: GpuMesh,
         model: np.ndarray | None = None,
         *,
-        color: ColorLike = (0.8, 0.45, 0.4, 1.0),
-        roughness: float = 0.45,
-        wetness: float = 0.6,
+        color: ColorLike | None = None,
+        roughness: float | None = None,
+        wetness: float | None = None,
+        metallic: float | None = None,
         shadow: bool = True,
     ) -> None:
-        """Draw a mesh with a model matrix (rotation x scale + translation; no shear), a
-        linear RGBA base colour, base ``roughness`` and ``wetness`` (weight of the sharp
-        wet-film highlight). ``shadow`` adds its bounding sphere to the contact shadows."""
+        """Draw a mesh with a model matrix (rotation x scale + translation; no shear).
+
+        Parts without a material (every mesh but glTF's) use ``color`` (linear RGBA,
+        default :data:`DEFAULT_MESH_COLOR`), base ``roughness`` (0.45), ``wetness`` (weight
+        of the sharp wet-film highlight, 0.6) and ``metallic`` (0). Parts with a
+        :class:`~vrmed.render.meshes.Material` take its base colour (times its texture)
+        **multiplied** by ``color`` (default white), and its roughness and metallic unless
+        given here; their wetness defaults to 0 (a dry surface). ``shadow`` adds the mesh's
+        bounding sphere to the contact shadows. One draw call per part.
+        """
         self._check_frame()
         model = self._identity if model is None else model
         u = self._u_mesh
         np.copyto(self._mat4, model.T)
         u["u_model"].write(self._mat4)
         u["u_normal_matrix"].write(_normal_matrix(model, self._mat3))
-        u["u_color"].value = tuple(float(c) for c in color)
-        u["u_roughness"].value = float(roughness)
-        u["u_wetness"].value = float(wetness)
-        mesh.vao.render()
-        self.draw_calls += 1
+        tint = None if color is None else tuple(color)
+        for part in mesh.parts:
+            mat = part.material
+            if mat is None:
+                rgba = DEFAULT_MESH_COLOR if tint is None else tint
+                u["u_color"].value = (float(rgba[0]), float(rgba[1]), float(rgba[2]), float(rgba[3]))
+                u["u_roughness"].value = DEFAULT_MESH_ROUGHNESS if roughness is None else float(roughness)
+                u["u_wetness"].value = DEFAULT_MESH_WETNESS if wetness is None else float(wetness)
+                u["u_metallic"].value = 0.0 if metallic is None else float(metallic)
+            else:
+                f = mat.base_color
+                if tint is None:
+                    u["u_color"].value = f
+                else:
+                    u["u_color"].value = (
+                        f[0] * float(tint[0]),
+                        f[1] * float(tint[1]),
+                        f[2] * float(tint[2]),
+                        f[3] * float(tint[3]),
+                    )
+                u["u_roughness"].value = mat.roughness if roughness is None else float(roughness)
+                u["u_wetness"].value = 0.0 if wetness is None else float(wetness)
+                u["u_metallic"].value = mat.metallic if metallic is None else float(metallic)
+            if part.texture is not None:
+                part.texture.use(0)
+                u["u_textured"].value = 1
+            else:
+                u["u_textured"].value = 0
+            mesh.vao.render(vertices=part.count, first=part.first)
+            self.draw_calls += 1
         if shadow:
             b = mesh.bound
             c = model[:3, :3] @ b[:3] + model[:3, 3]
@@ -591,9 +750,38 @@ class Renderer:
             g["u_occluders"].write(self._occluders)
             self._ground_vao.render(self._strip)
             self.draw_calls += 1
+        scope = self._scope_frame
+        if scope is not None and scope.vignette > 0.0:
+            self._scope_vignette(scope.vignette)
         if self.samples:
             self.ctx.copy_framebuffer(self._resolve, self.fbo)
         self._in_frame = False
+
+    def _scope_vignette(self, strength: float) -> None:
+        """Multiply the scene (before the overlays and the MSAA resolve) by the lens's
+        cos^4 falloff; the half-angles come from this frame's projection."""
+        vao = self._scope_vao
+        if vao is None:  # made on the first endoscope frame: most renderers never need it
+            prog = self.ctx.program(
+                vertex_shader=shaders.SCOPE_VIGNETTE_VERTEX, fragment_shader=shaders.SCOPE_VIGNETTE_FRAGMENT
+            )
+            self._objects.append(prog)
+            vao = self._scope_vao = self.ctx.vertex_array(prog, [])
+            self._objects.append(vao)
+            self._u_scope_vignette = uniforms(prog, "u_tan_half", "u_strength")
+        p = self.proj_matrix
+        self._u_scope_vignette["u_tan_half"].value = (1.0 / float(p[0, 0]), 1.0 / float(p[1, 1]))
+        self._u_scope_vignette["u_strength"].value = float(strength)
+        self.fbo.use()
+        self.ctx.disable(self._depth_test)
+        self.ctx.enable(self.ctx.BLEND)
+        self.ctx.blend_func = self._multiply_blend  # type: ignore[assignment]  # moderngl takes 4 factors; its stub says 2
+        try:
+            vao.render(mode=self.ctx.TRIANGLES, vertices=3)
+            self.draw_calls += 1
+        finally:
+            self.ctx.disable(self.ctx.BLEND)
+            self.ctx.enable(self._depth_test)
 
     def vignette(self, amount: float) -> None:
         """Darken the periphery of the finished frame (after :meth:`end`): a comfort vignette.
@@ -639,3 +827,4 @@ class Renderer:
             gl_object.release()
         self._objects.clear()
         self._vignette_vao = None
+        self._scope_vao = None

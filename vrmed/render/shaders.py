@@ -1,5 +1,6 @@
 """GLSL 330 sources of the renderer's programs: lit meshes, lit instanced spheres and
-capsules (all three share :data:`LIT_FRAGMENT`) and the ground plane with analytic contact occlusion."""
+capsules (all three share :data:`LIT_FRAGMENT`), the ground plane with analytic contact
+occlusion, and the endoscope's lens vignette."""
 
 from __future__ import annotations
 
@@ -8,6 +9,30 @@ MAX_OCCLUDERS = 64
 
 _COMMON = """
 const float PI = 3.14159265;
+
+// The endoscope's light (off unless the view is a laparoscope): a spot at the lens along
+// the view axis. Irradiance at distance d on a surface facing it is
+// u_scope_light * (u_scope_ref / max(d, u_scope_min))^2 * cos(angle off axis)^u_scope_cone
+// (inverse square, clamped near the tip where the fibre bundle is not a point source).
+uniform float u_scope_on;
+uniform vec3 u_scope_pos;
+uniform vec3 u_scope_dir;
+uniform vec3 u_scope_light;
+uniform float u_scope_ref;
+uniform float u_scope_min;
+uniform float u_scope_cone;
+
+// Unit direction towards the scope light from p, and its irradiance at normal incidence there.
+vec3 scope_irradiance(vec3 p, out vec3 l) {
+    l = vec3(0.0, 1.0, 0.0);
+    if (u_scope_on == 0.0) return vec3(0.0);
+    vec3 d = u_scope_pos - p;
+    float dist = length(d);
+    l = d / max(dist, 1e-6);
+    float r = u_scope_ref / max(dist, u_scope_min);
+    float spot = pow(clamp(dot(-l, u_scope_dir), 1e-4, 1.0), u_scope_cone);  // > 0: pow(0, 0) is undefined
+    return u_scope_light * (r * r * spot);
+}
 
 vec3 to_srgb(vec3 c) {
     c = clamp(c, 0.0, 1.0);
@@ -24,16 +49,19 @@ uniform vec4 u_color;
 in vec3 in_position;
 in vec3 in_normal;
 in float in_burn;
+in vec2 in_uv;            // only bound for textured meshes (u_textured)
 out vec3 v_world;
 out vec3 v_normal;
 out float v_burn;
 out vec4 v_color;
+out vec2 v_uv;
 void main() {
     vec4 world = u_model * vec4(in_position, 1.0);
     v_world = world.xyz;
     v_normal = u_normal_matrix * in_normal;
     v_burn = in_burn;
     v_color = u_color;
+    v_uv = in_uv;
     gl_Position = u_view_proj * world;
 }
 """
@@ -48,11 +76,13 @@ out vec3 v_world;
 out vec3 v_normal;
 out float v_burn;
 out vec4 v_color;
+out vec2 v_uv;
 void main() {
     v_world = in_sphere.xyz + in_sphere.w * in_position;
     v_normal = in_position;
     v_burn = 0.0;
     v_color = in_color;
+    v_uv = vec2(0.0);
     gl_Position = u_view_proj * vec4(v_world, 1.0);
 }
 """
@@ -69,6 +99,7 @@ out vec3 v_world;
 out vec3 v_normal;
 out float v_burn;
 out vec4 v_color;
+out vec2 v_uv;
 void main() {
     vec3 axis = in_b - in_a.xyz;
     float len = length(axis);
@@ -81,6 +112,7 @@ void main() {
     v_normal = n;
     v_burn = 0.0;
     v_color = in_color;
+    v_uv = vec2(0.0);
     gl_Position = u_view_proj * vec4(v_world, 1.0);
 }
 """
@@ -95,10 +127,14 @@ uniform vec3 u_sky;            // ambient from above
 uniform vec3 u_ground_bounce;  // ambient from below
 uniform float u_roughness;     // base lobe roughness (perceptual)
 uniform float u_wetness;       // weight of the sharp wet-film lobe
+uniform float u_metallic;      // 0 dielectric (tissue, plastic), 1 metal
+uniform int u_textured;        // 1: multiply the base colour by u_base_map at v_uv
+uniform sampler2D u_base_map;  // sRGB texture: sampling returns linear colour
 in vec3 v_world;
 in vec3 v_normal;
 in float v_burn;
 in vec4 v_color;
+in vec2 v_uv;
 out vec4 f_color;
 """
     + _COMMON
@@ -113,24 +149,79 @@ float ggx_spec(float nh, float nl, float nv, float alpha) {
     return D * V;
 }
 
+// Surface terms shared by both lights of a fragment (computed once in main).
+struct Surface {
+    vec3 n, v, f0;
+    vec3 diffuse;     // (1 - metallic) albedo / pi
+    vec3 scatter;     // subsurface colour / pi, zero for dry surfaces, metal and char
+    float rough, wet, nv;
+    float wrap_w, wrap_k;   // wrap lighting: (n.l + w) / (1 + w), k = 1 / (1 + w)
+    float rim;              // grazing-view glow of the scattered light
+};
+
+// Reflected radiance from one light of irradiance E (at normal incidence) from direction l.
+vec3 shade(Surface s, vec3 l, vec3 E) {
+    float ndl = dot(s.n, l);
+    float nl = max(ndl, 0.0);
+    vec3 h = normalize(l + s.v);
+    float nh = max(dot(s.n, h), 0.0);
+    float fc = clamp(1.0 - dot(s.v, h), 0.0, 1.0);
+    float fc2 = fc * fc;
+    vec3 fresnel = s.f0 + (1.0 - s.f0) * (fc2 * fc2 * fc);           // Schlick, (1 - v.h)^5
+    float spec = ggx_spec(nh, nl, s.nv, s.rough * s.rough);
+    if (u_wetness > 0.0) spec += s.wet * ggx_spec(nh, nl, s.nv, 0.08 * 0.08);   // uniform: dry draws skip it
+    // Subsurface look, cheaply: light that entered wet tissue leaves it past the terminator
+    // (wrap lighting) and red light travels furthest, so the extra wrapped light carries the
+    // tissue's saturated hue instead of going grey.
+    float wrapped = max((ndl + s.wrap_w) * s.wrap_k, 0.0) - nl;      // >= 0: only light past the terminator
+    vec3 reflected = (1.0 - fresnel) * s.diffuse * nl + fresnel * (spec * nl);
+    return (reflected + s.scatter * (wrapped + s.rim * (nl + wrapped))) * E;
+}
+
 void main() {
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;            // two-sided: open surfaces are lit from both sides
-    vec3 v = normalize(u_eye - v_world);
-    vec3 l = u_light_dir;
-    vec3 h = normalize(l + v);
+    vec3 base = v_color.rgb;
+    if (u_textured == 1) base *= texture(u_base_map, v_uv).rgb;
     float burn = clamp(v_burn, 0.0, 1.0);
-    vec3 albedo = mix(v_color.rgb, CHAR, burn);
-    float nl = max(dot(n, l), 0.0);
-    float nv = max(dot(n, v), 1e-4);
-    float nh = max(dot(n, h), 0.0);
-    float fresnel = 0.02 + 0.98 * pow(1.0 - max(dot(v, h), 0.0), 5.0);   // water-like F0
-    float rough = mix(u_roughness, 1.0, burn);                            // charring dries the surface
-    float spec = ggx_spec(nh, nl, nv, rough * rough)
-               + u_wetness * (1.0 - burn) * ggx_spec(nh, nl, nv, 0.08 * 0.08);
-    vec3 direct = ((1.0 - fresnel) * albedo / PI + fresnel * spec) * u_light * nl;
-    vec3 ambient = albedo * mix(u_ground_bounce, u_sky, 0.5 + 0.5 * n.y);
-    f_color = vec4(to_srgb(direct + ambient), v_color.a);
+    vec3 albedo = mix(base, CHAR, burn);
+    float metal = u_metallic * (1.0 - burn);
+    Surface s;
+    s.n = n;
+    s.v = normalize(u_eye - v_world);
+    s.nv = max(dot(n, s.v), 1e-4);
+    s.f0 = mix(vec3(0.02), albedo, metal);                         // water-like F0 for dielectrics
+    s.diffuse = (1.0 - metal) * albedo * (1.0 / PI);
+    s.rough = mix(u_roughness, 1.0, burn);                         // charring dries the surface
+    s.wet = u_wetness * (1.0 - burn);
+    float sss = s.wet * (1.0 - metal);                             // wet tissue scatters, metal and char do not
+    vec3 tint = vec3(1.0);
+    s.scatter = vec3(0.0);
+    s.wrap_w = 0.0;
+    s.wrap_k = 1.0;
+    s.rim = 0.0;
+    if (u_wetness > 0.0) {   // uniform: instruments and dry assets skip the subsurface terms
+        vec3 hue = albedo / max(max(albedo.r, albedo.g), max(albedo.b, 1e-4));   // the albedo's hue at full brightness
+        s.scatter = sss * s.diffuse * hue * hue;                   // deeper and redder after travelling in tissue
+        s.wrap_w = 0.5 * sss;
+        s.wrap_k = 1.0 / (1.0 + s.wrap_w);
+        float g = 1.0 - s.nv;
+        s.rim = 0.35 * g * g * g;                                  // scattered light glows most at grazing view
+        tint = mix(vec3(1.0), hue, 0.35 * sss);
+    }
+    vec3 color = shade(s, u_light_dir, u_light);
+    if (u_scope_on != 0.0) {   // a uniform branch: ordinary views pay nothing for the scope light
+        vec3 ls;
+        vec3 scope = scope_irradiance(v_world, ls);
+        color += shade(s, ls, scope);
+    }
+    // Shadowed tissue keeps its own hue (light scattered inside it) rather than the sky's grey.
+    vec3 ambient = s.diffuse * PI * mix(u_ground_bounce, u_sky, 0.5 + 0.5 * n.y) * tint;
+    if (u_metallic > 0.0) {   // metal has no diffuse: it mirrors the sky or the ground its reflection sees
+        vec3 r = reflect(-s.v, n);
+        ambient += metal * albedo * mix(u_ground_bounce, u_sky, smoothstep(-0.3, 0.3, r.y));
+    }
+    f_color = vec4(to_srgb(color + ambient), v_color.a);
 }
 """
 )
@@ -185,10 +276,40 @@ void main() {
         visible *= 1.0 - u_strength * sphere_occlusion(v_world, u_occluders[i]);
     }
     float nl = max(u_light_dir.y, 0.0);
-    vec3 lit = u_albedo * (u_light * nl / PI + u_sky) * visible;
+    vec3 ls;
+    vec3 scope = scope_irradiance(v_world, ls);
+    vec3 lit = u_albedo * ((u_light * nl + scope * max(ls.y, 0.0)) / PI + u_sky) * visible;
     float fade = smoothstep(u_fade_start, u_fade_end, distance(u_eye.xz, v_world.xz));
     f_color = vec4(mix(to_srgb(lit), u_background, fade), 1.0);
 }
 """
 )
 GROUND_FRAGMENT = GROUND_FRAGMENT.replace("MAX_OCCLUDERS", str(MAX_OCCLUDERS))
+
+#: The laparoscope's lens vignette, drawn over the finished scene when the view is an
+#: endoscope: natural illumination falloff cos^4(theta) of the angle theta off the optical
+#: axis, blended in by ``u_strength`` (0: none, 1: the full cos^4 law).
+SCOPE_VIGNETTE_VERTEX = """
+#version 330
+out vec2 v_ndc;
+void main() {
+    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
+    v_ndc = p;
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+SCOPE_VIGNETTE_FRAGMENT = """
+#version 330
+uniform vec2 u_tan_half;      // tan of half the horizontal and vertical field of view
+uniform float u_strength;
+in vec2 v_ndc;
+out vec4 f_color;
+void main() {
+    vec2 t = v_ndc * u_tan_half;            // tan of the ray's angle off axis, per image axis
+    float cos2 = 1.0 / (1.0 + dot(t, t));   // cos^2(theta)
+    float keep = mix(1.0, cos2 * cos2, u_strength);
+    // The blend multiplies the stored (sRGB-encoded) colour: scaling linear light by keep is
+    // scaling the encoded value by about keep^(1/2.2).
+    f_color = vec4(0.0, 0.0, 0.0, 1.0 - pow(keep, 1.0 / 2.2));
+}
+"""
