@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vrmed.components.scene.render import Camera, Light
+from vrmed.render.camera import look_at, perspective
 from vrmed.render.context import create_context, describe
 from vrmed.render.meshes import icosphere
 from vrmed.render.renderer import Renderer
@@ -149,6 +150,87 @@ def _measure(ctx: Any, size: int, samples: int, frames: int, warmup: int) -> dic
     }
 
 
+def _passes(ctx: Any, w: int, h: int, samples: int, mode: str, frames: int, warmup: int) -> dict[str, Any]:
+    """Per-pass times (ms, glFinish after each) of one frame: ``mode`` is "mono" (one eye),
+    "stereo per-eye" (two scene passes) or "stereo single-pass" (one side-by-side pass,
+    geometry-shader instanced, then each half copied out). Overlay = the comfort vignette
+    per eye (a full-screen blended draw, standing in for the overlay passes)."""
+    single = mode == "stereo single-pass"
+    eyes = 1 if mode == "mono" else 2
+    r = Renderer(ctx, 2 * w if single else w, h, samples=samples, stereo=single)
+    canvas = Renderer(ctx, w, h) if single else r
+    images = [ctx.framebuffer([ctx.renderbuffer((w, h), 4)]) for _ in range(eyes)]
+    deform = _Deformer()
+    organ = r.streamed_mesh(deform.faces, deform(0.0, np.array([0.0, 0.1, 0.05])))
+    cams = _stereo_cameras()
+    views = [look_at(c.position, c.target, c.up) for c in cams]
+    proj = perspective(90.0, w / h, 0.01, 3.0)
+    light = Light()
+    caps_a, caps_b = np.zeros((6, 3)), np.zeros((6, 3))
+    radii = np.array([0.0025, 0.0012, 0.0012] * 2)
+    colors = np.tile([0.62, 0.64, 0.68, 1.0], (6, 1))
+    keys = ("scene", "overlay", "copy", "frame")
+    t = {k: np.empty(frames) for k in keys}
+
+    def scene() -> None:
+        r.draw_mesh(organ, color=(0.50, 0.17, 0.13, 1.0), wetness=0.8)
+        r.draw_capsules(caps_a, caps_b, radii, colors)
+
+    try:
+        for i in range(warmup + frames):
+            tip = _instruments(i / 90.0, caps_a, caps_b)
+            organ.update(deform(i / 90.0, tip))
+            ctx.finish()
+            acc = dict.fromkeys(keys, 0.0)
+            if single:
+                t0 = time.perf_counter()
+                r.begin_stereo(views, (proj, proj), [c.position for c in cams], light, far=3.0)
+                scene()
+                r.end()
+                ctx.finish()
+                acc["scene"] += time.perf_counter() - t0
+            for e in range(eyes):
+                if not single:
+                    t0 = time.perf_counter()
+                    r.begin_matrices(views[e], proj, cams[e].position, light, far=3.0)
+                    scene()
+                    r.end()
+                    ctx.finish()
+                    acc["scene"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                if single:
+                    r.copy_eye(e, canvas.output)
+                    ctx.finish()
+                t1 = time.perf_counter()
+                canvas.vignette(0.5)
+                ctx.finish()
+                t2 = time.perf_counter()
+                ctx.copy_framebuffer(images[e], canvas.output)
+                ctx.finish()
+                t3 = time.perf_counter()
+                acc["overlay"] += t2 - t1
+                acc["copy"] += (t1 - t0) + (t3 - t2)
+            acc["frame"] = acc["scene"] + acc["overlay"] + acc["copy"]
+            if i >= warmup:
+                for k in keys:
+                    t[k][i - warmup] = acc[k] * 1e3
+    finally:
+        organ.release()
+        for fb in images:
+            for att in fb.color_attachments:
+                att.release()
+            fb.release()
+        if canvas is not r:
+            canvas.release()
+        r.release()
+    return {
+        "case": f"{mode} {'2x' if eyes == 2 else ''}{w}x{h}" + (f" {samples}x MSAA" if samples else ""),
+        "frames": frames,
+        **{f"{k}_ms": float(np.mean(t[k])) for k in keys},
+        "frame_p99_ms": float(np.percentile(t["frame"], 99)),
+    }
+
+
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """Stereo frames per second of the laparoscopy scene at 2 x 800 x 800 (no MSAA and 4x)
     and 2 x 512 x 512 (4x MSAA), headless."""
@@ -159,6 +241,17 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         renderer_name = describe(ctx)
         cases = [(800, 0), (800, 4), (512, 4)]
         rows = [_measure(ctx, size, min(samples, ctx.max_samples), frames, warmup) for size, samples in cases]
+        # Per-pass times, mono vs stereo per-eye vs stereo single-pass, measured in this run.
+        pf, pw = (3, 1) if quick else (int(options.get("pass_frames", 12)), 2)
+        for w, h, samples in [(1832, 1920, 4), (800, 800, 4), (512, 512, 4)]:
+            samples = min(samples, ctx.max_samples)
+            group = [
+                _passes(ctx, w, h, samples, mode, pf, pw) for mode in ("mono", "stereo per-eye", "stereo single-pass")
+            ]
+            mono = group[0]["frame_ms"]
+            for row in group:
+                row["stereo_mono_ratio"] = row["frame_ms"] / mono
+            rows += group
     finally:
         ctx.release()
     notes = [
@@ -168,6 +261,10 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "per stereo frame: 1 mesh update, 2 eye renders (63 mm IPD, 90 deg fov) each copied to its own "
         "framebuffer, then glFinish; frame time = all of it, warm-up excluded",
         "triangles counts the organ plus the capsule templates; target_fps is a headset's 90 Hz",
+        "per-pass rows: scene/overlay/copy ms per frame (glFinish after each, so they add up), mono = one eye, "
+        "stereo per-eye = two scene passes, stereo single-pass = one geometry-shader pass into a side-by-side "
+        "target + one half-copy per eye; overlay = the comfort vignette per eye; stereo_mono_ratio = frame_ms / "
+        "the mono frame_ms of the same size in this run",
     ]
     if options.get("peers"):
         notes.append("no peer engines are compared for rendering")

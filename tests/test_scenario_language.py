@@ -105,7 +105,7 @@ def make_pack(tmp_path: Path, scenario: str, **more: str) -> Path:
     files = {
         "pack.yaml": "name: demo\nversion: 1.0.0\nplugins: [physiology]\ndefault_scenario: one\n",
         "systems.py": SYSTEMS,
-        "prefabs/p.yaml": "pt:\n  components:\n    Patient: {}\n",
+        "prefabs/p.yaml": "pt:\n  visual: none\n  components:\n    Patient: {}\n",
         "scenarios/one.yaml": scenario,
     }
     files.update({f"scenarios/{k}.yaml": v for k, v in more.items()})

@@ -124,6 +124,7 @@ from vrmed.records.scoring import record_score
 from vrmed.render.drawlist import DrawList
 from vrmed.render.passes import PassContext, RenderPass, RenderPipeline, render_pipeline
 from vrmed.render.plugin import RenderPlugin
+from vrmed.render.scope_monitor import ScopeMonitor, ScopeMonitorPass, add_scope_monitor
 from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
 from vrmed.session import Session, build_session
 from vrmed.settings import SimSettings
@@ -351,6 +352,9 @@ __all__ = [
     "RenderPass",
     "RenderPipeline",
     "RenderPlugin",
+    "ScopeMonitor",
+    "ScopeMonitorPass",
+    "add_scope_monitor",
     "render_pipeline",
     # running and testing a pack
     "Session",

@@ -23,6 +23,12 @@ class VisualMesh:
     0.45, 0.4, 1)); for a glTF material it **multiplies** the material's base colour and
     texture (default: white, the asset as authored), e.g. ``[0.6, 0.6, 0.6, 1]`` darkens it.
 
+    ``roughness`` (0 mirror .. 1 matte) overrides the base roughness (None: the glTF
+    material's, or 0.45 for a mesh without materials). ``wetness`` (0..1) is the weight of
+    the sharp wet-film highlight and tissue scattering: 0 (the default) is a dry surface
+    (plastic, metal, fabric), ~0.6 wet tissue. ``shadow`` (default true) lets the mesh cast
+    a contact shadow on the floor (its footprint, softened; small meshes a ball's).
+
     A glTF file is checked when the component is made (so a pack's broken asset is
     reported by the pack loader, with the YAML line): a ValueError names the file and the
     problem. The check reads the file once; later instances cost one ``stat``.
@@ -31,8 +37,19 @@ class VisualMesh:
     mesh: AssetPath
     color: np.ndarray | None = field(default=None, metadata={"vrmed_array": ArraySpec((4,))})
     scale: float = 1.0
+    roughness: float | None = None
+    wetness: float = 0.0
+    shadow: bool = True
 
     def __post_init__(self) -> None:
+        if self.roughness is not None:
+            self.roughness = float(self.roughness)
+            if not 0.0 <= self.roughness <= 1.0:
+                raise ValueError(f"roughness must be in [0, 1], got {self.roughness}")
+        self.wetness = float(self.wetness)
+        if not 0.0 <= self.wetness <= 1.0:
+            raise ValueError(f"wetness must be in [0, 1], got {self.wetness}")
+        self.shadow = bool(self.shadow)
         if self.color is not None:
             self.color = np.asarray(self.color, np.float64).reshape(4)
         path = Path(self.mesh)

@@ -24,12 +24,14 @@ from vrmed.api import (
     ObjectLanded,
     Peg,
     Scenario,
+    ScopeMonitor,
     ScriptedInput,
     SessionLog,
     SoftBody,
     TissueAppearance,
     TissueBurned,
     TissueOverstrained,
+    add_scope_monitor,
     bimanual_dexterity,
     endoscope_view,
     fls_score,
@@ -317,6 +319,10 @@ def _pegs(scenario: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [p for _, p in sorted(left, key=key)], [p for _, p in sorted(right, key=key)]
 
 
+#: Scenario settings a laparoscopy scenario may give under ``scope_monitor:`` (ScopeMonitor fields).
+MONITOR_KEYS = frozenset({"position", "orientation", "size", "bezel", "resolution", "gain", "visible"})
+
+
 def setup(app: vrmed.App, scenario: Any) -> None:
     """Per-session state; with scripted input, the trainee's script generated from the
     scenario settings (``task``, ``trainee``: expert | novice, ``rings``)."""
@@ -333,6 +339,14 @@ def setup(app: vrmed.App, scenario: Any) -> None:
         tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
     if tracks and plugin.source is scenario.scripted_input:  # --input scripted (not replay, not a test's own)
         plugin.source = ScriptedInput(tracks)
+    # The OR monitor: the scope's image on a screen in the room for every view that does not
+    # look through the scope (a headset's eyes, a room camera); the desktop scope view is
+    # unchanged. Render-only: nothing it does reaches the session log. docs/laparoscopy.md.
+    spec = dict(settings.get("scope_monitor") or {})
+    unknown = sorted(set(spec) - MONITOR_KEYS)
+    if unknown:
+        raise ValueError(f"settings.scope_monitor: unknown key(s) {unknown}; known: {sorted(MONITOR_KEYS)}")
+    add_scope_monitor(app, ScopeMonitor(**spec))
 
 
 def _names(app: vrmed.App) -> dict[int, str]:

@@ -92,6 +92,10 @@ class PhysiologyPlugin:
     """Adds the physiology system (``logic.physiology``) and its population component."""
 
     components = (Patient, Casualty, PatientIdentity, CompressionSensor, PatientMonitor)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    task_components = (Patient, Casualty)
+    #: Components this plugin draws by themselves (none: patients need a VisualMesh).
+    drawn_components = ()
     events = ev.CLINICAL_EVENTS
 
     def build(self, app: App) -> None:

@@ -512,6 +512,10 @@ class CollisionPlugin:
     ``softbody.solve``). Tissue needs :class:`~vrmed.systems.tissue.solver.SoftBodyPlugin` too."""
 
     components = (Collider,)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    task_components = (Collider,)
+    #: Components this plugin draws (none).
+    drawn_components = ()
 
     def __init__(self, settings: CollisionSettings | None = None) -> None:
         self.settings = settings or CollisionSettings()

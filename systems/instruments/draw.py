@@ -29,6 +29,7 @@ from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.render.drawlist import DrawList
 from vrmed.systems.collision.system import CollisionWorld, TissueSurface
 
+from .effects import BLOOD_COLOR, SMOKE_COLOR, SMOKE_FADED, InstrumentEffects, update_effects
 from .system import InstrumentWorld, tool_capsules
 
 #: linear RGBA of the insulated shafts (black) and of the steel jaws and hook
@@ -95,11 +96,28 @@ class _TissueDraw:
 
 
 @dataclass
+class _Spheres:
+    """A fixed-capacity sphere batch refilled every frame (sized once from the effect settings)."""
+
+    centres: np.ndarray
+    radii: np.ndarray
+    colors: np.ndarray
+    entity: np.ndarray
+    n: int = 0
+
+    @classmethod
+    def of(cls, capacity: int) -> _Spheres:
+        return cls(np.zeros((capacity, 3)), np.zeros(capacity), np.zeros((capacity, 4)), np.zeros(capacity, np.int64))
+
+
+@dataclass
 class InstrumentDrawCache:
     """What ``instruments.draw`` reuses between frames (kept in the App as a resource)."""
 
     tools: _Capsules = field(default_factory=_Capsules)
     tissue: dict[int, _TissueDraw] = field(default_factory=dict)
+    smoke: _Spheres | None = None
+    blood: _Spheres | None = None
 
 
 def band_strip(faces: np.ndarray, rest: np.ndarray, band: TissueBand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -267,6 +285,76 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
             )
 
 
+#: how far each puff of a plume drifts sideways over its life (m), per puff (deterministic)
+_PUFF_DRIFT = 0.004
+_GOLDEN = 2.399963229728653  # golden angle (rad): puffs of a plume spread evenly around
+
+
+def _draw_effects(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
+    """Smoke plumes and blood pools of :class:`InstrumentEffects` (render-only state)."""
+    fx = app.try_resource(InstrumentEffects)
+    if fx is None:
+        fx = InstrumentEffects()
+        app.insert_resource(fx)
+    update_effects(app, fx)
+    s = fx.settings
+    t = float(app.clock.time)
+    smoke = cache.smoke
+    if smoke is None:
+        smoke = cache.smoke = _Spheres.of(s.smoke_plumes * s.smoke_puffs)
+        cache.blood = _Spheres.of(s.blood_pools * s.blood_drops)
+    smoke.n = 0
+    for k in fx.live_plumes(t):
+        age = (t - fx.smoke_start[k]) / s.smoke_life  # 0..1
+        seq = int(fx.smoke_seq[k])
+        for j in range(s.smoke_puffs):
+            lag = j / s.smoke_puffs  # later puffs leave later and all are gone when the plume ends
+            a = (age - 0.35 * lag) / (1.0 - 0.35 * lag)  # this puff's own 0..1
+            if not 0.0 < a < 1.0:
+                continue
+            angle = _GOLDEN * (seq * s.smoke_puffs + j)
+            i = smoke.n
+            c = smoke.centres[i]
+            c[:] = fx.smoke_origin[k]
+            c[0] += _PUFF_DRIFT * a * np.cos(angle)
+            c[2] += _PUFF_DRIFT * a * np.sin(angle)
+            c[1] += s.smoke_rise * s.smoke_life * a + 0.001
+            # swells, then thins away to nothing (no transparency: a fade is a shrink)
+            smoke.radii[i] = s.smoke_radius * (1.0 - 0.4 * lag) * np.sin(np.pi * a) ** 0.6
+            smoke.colors[i] = [SMOKE_COLOR[m] + (SMOKE_FADED[m] - SMOKE_COLOR[m]) * a for m in range(4)]
+            smoke.n += 1
+    if smoke.n:
+        n = smoke.n
+        draws.add_spheres(
+            smoke.centres[:n], smoke.radii[:n], smoke.colors[:n], roughness=1.0, wetness=0.0, shadow=False
+        )
+    blood = cache.blood
+    assert blood is not None
+    blood.n = 0
+    for k in np.flatnonzero(fx.blood_start <= t):
+        body = app.try_get(int(fx.blood_body[k]), SoftBody)
+        if body is None:
+            continue
+        grow = min(1.0, (t - fx.blood_start[k]) / s.blood_spread)
+        x = body.x
+        for j, v in enumerate(fx.blood_anchor[k]):
+            if v >= len(x):
+                continue
+            i = blood.n
+            blood.centres[i] = x[v]
+            # the first drop is the source; the others well up a little later
+            blood.radii[i] = s.blood_radius * max(0.0, min(1.0, 1.6 * grow - 0.12 * j)) + 1e-5
+            blood.colors[i] = BLOOD_COLOR
+            blood.entity[i] = fx.blood_body[k]
+            blood.n += 1
+    if blood.n:
+        n = blood.n
+        draws.add_spheres(
+            blood.centres[:n], blood.radii[:n], blood.colors[:n], roughness=0.15, wetness=1.0, shadow=False,
+            entities=blood.entity[:n],
+        )  # fmt: skip
+
+
 def instruments_draw_system(app: App) -> None:
     """render.prepare: queue every instrument (black shaft; steel jaws, or an L-hook for the
     hook) and the boundary surface of every SoftBody that has no EmbeddedSurface of its own
@@ -281,6 +369,7 @@ def instruments_draw_system(app: App) -> None:
         app.insert_resource(cache)
     _draw_tools(app, draws, cache)
     _draw_tissue(app, draws, cache)
+    _draw_effects(app, draws, cache)
 
 
 __all__ = [
@@ -288,6 +377,7 @@ __all__ = [
     "METAL_COLOR",
     "SHAFT_COLOR",
     "InstrumentDrawCache",
+    "InstrumentEffects",
     "band_strip",
     "instruments_draw_system",
 ]

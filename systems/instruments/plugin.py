@@ -8,6 +8,7 @@ from vrmed.components.collision.collider import Collider
 from vrmed.components.instruments.instrument import BodyWall, Instrument
 from vrmed.components.scene.render import Endoscope
 from vrmed.components.tissue.appearance import TissueAppearance
+from vrmed.components.tissue.softbody import SoftBody
 from vrmed.systems.collision.system import CollisionPlugin
 
 from .behaviours import BUILTIN_TOOL_TYPES
@@ -24,6 +25,10 @@ class InstrumentPlugin:
     # Endoscope: the view cone of tip_in_view; TissueAppearance: read by instruments.draw, which
     # draws the tissue surfaces
     components = (Instrument, BodyWall, Collider, Endoscope, TissueAppearance)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    task_components = (Instrument, Collider)
+    #: Components ``instruments.draw`` draws: tools, and every SoftBody's tissue surface.
+    drawn_components = (Instrument, SoftBody)
 
     def build(self, app: App) -> None:
         """Add components, resources and systems."""

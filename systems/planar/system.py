@@ -155,6 +155,10 @@ class PlanarPlugin:
     and their drawing (render.prepare)."""
 
     components = (WorkSurface, Peg, PlanarBody)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    task_components = (WorkSurface, Peg, PlanarBody)
+    #: Components ``planar.draw`` draws (board, pegs, rings and discs).
+    drawn_components = (WorkSurface, Peg, PlanarBody)
 
     def build(self, app: Any) -> None:
         """Register components, the PlanarWorld and PlanarDrawCache resources, the step system

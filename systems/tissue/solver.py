@@ -278,6 +278,12 @@ class SoftBodyPlugin:
     visual-embedding update (render.prepare, once per displayed frame)."""
 
     components = (SoftBody, EmbeddedSurface)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    # SoftBody is drawn by the instruments plugin (tissue surfaces come from collision), so a
+    # pack with softbody alone cannot be checked here yet: not a task component of this plugin
+    task_components: tuple[type, ...] = ()
+    #: Components this plugin's own drawing draws (none: the instruments plugin draws tissue).
+    drawn_components = ()
 
     def __init__(self, settings: SoftBodySettings | None = None) -> None:
         self.settings = settings or SoftBodySettings()

@@ -386,7 +386,8 @@ def _load_prefabs(root: Path, col: _Collector, components: dict[str, type]) -> d
             merged = dict(parent.components)
         for cname, decl in decls.items():
             merged[cname] = merged[cname].merged(decl) if cname in merged else decl
-        prefab = Prefab(pid, loc, parent_id, body.get("description", ""), merged)
+        visual = body.get("visual", prefabs[parent_id].visual if parent_id is not None else None)
+        prefab = Prefab(pid, loc, parent_id, body.get("description", ""), merged, visual)
         prefabs[pid] = prefab
         return prefab
 
@@ -405,6 +406,7 @@ def _load_scenarios(
     module: ModuleType | None = None,
 ) -> dict[str, Scenario]:
     scenarios: dict[str, Scenario] = {}
+    task, drawn = _task_and_drawn(plugins or [])
     for path in sorted((root / "scenarios").glob("*.yaml")) + sorted((root / "scenarios").glob("*.yml")):
         doc = col.read(path, SCENARIO_SCHEMA)
         if doc is None:
@@ -442,7 +444,9 @@ def _load_scenarios(
                     )
                 names[ename] = i
             _check_components(merged, root, col)
-            spec = EntitySpec(ename, pid, loc, merged, root)
+            visual = ent.get("visual", prefabs[pid].visual if pid is not None else None)
+            spec = EntitySpec(ename, pid, loc, merged, root, visual)
+            _check_drawn(spec, i, task, drawn, col)
             entities.append(spec)
         scripted = None
         if "input" in data and "scripted" in data["input"]:
@@ -469,6 +473,34 @@ def _load_scenarios(
             **_scenario_extras(root, col, rel, doc, data, entities, prefabs, plugins or [], module),
         )
     return scenarios
+
+
+def _task_and_drawn(plugins: list[type]) -> tuple[set[str], set[str]]:
+    """Component names that take part in the task, and those something draws, as the enabled
+    engine plugins declare them (``task_components``, ``drawn_components``); a VisualMesh is
+    always drawn."""
+    task: set[str] = set()
+    drawn: set[str] = {"VisualMesh"}
+    for cls in plugins:
+        task.update(c.__name__ for c in getattr(cls, "task_components", ()))
+        drawn.update(c.__name__ for c in getattr(cls, "drawn_components", ()))
+    return task, drawn
+
+
+def _check_drawn(spec: EntitySpec, index: int, task: set[str], drawn: set[str], col: _Collector) -> None:
+    """Everything simulated is drawn: an entity with a task component and nothing that draws
+    it is an error, unless it says ``visual: none``."""
+    if spec.visual == "none":
+        return
+    names = set(spec.components)
+    takes = sorted(names & task)
+    if takes and not names & drawn:
+        label = repr(spec.name) if spec.name is not None else "this entity"
+        col.add(
+            spec.loc,
+            f"{label} takes part in the task ({', '.join(takes)}) but nothing draws it; give it a "
+            f"VisualMesh or write `visual: none` to say it is deliberately invisible",
+        )
 
 
 def _scenario_extras(

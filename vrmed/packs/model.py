@@ -62,6 +62,8 @@ class Prefab:
     extends: str | None
     description: str
     components: dict[str, ComponentDecl]
+    #: ``"none"``: deliberately invisible (``visual: none``, inherited by prefabs extending it)
+    visual: str | None = None
 
 
 @dataclass
@@ -73,6 +75,8 @@ class EntitySpec:
     loc: Loc
     components: dict[str, ComponentDecl]
     root: Path
+    #: ``"none"``: deliberately invisible (from the scenario entity or its prefab)
+    visual: str | None = None
 
     def build(self) -> list[Any]:
         """Fresh component instances (specs turned into components where a type asks); a

@@ -9,6 +9,8 @@ from ..schedule import STAGES
 IDENT = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
 _number = {"type": "number"}
 _vec3 = {"type": "array", "items": _number, "minItems": 3, "maxItems": 3}
+#: ``visual: none``: an entity (or prefab) that takes part in the task but is deliberately not drawn.
+_visual = {"enum": ["none"]}
 _vec4 = {"type": "array", "items": _number, "minItems": 4, "maxItems": 4}
 # Keys and types only: SimSettings checks the values (positive rates, whole substeps) and
 # says what is wrong in one wording for YAML and Python alike.
@@ -47,6 +49,7 @@ PREFAB_FILE_SCHEMA: dict[str, Any] = {
             "extends": {"type": "string", "pattern": IDENT},
             "description": {"type": "string"},
             "components": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
+            "visual": _visual,
         },
         "additionalProperties": False,
     },
@@ -166,6 +169,7 @@ SCENARIO_SCHEMA: dict[str, Any] = {
                     "name": {"type": "string", "pattern": IDENT},
                     "prefab": {"type": "string", "pattern": IDENT},
                     "components": {"type": "object", "additionalProperties": {"type": ["object", "null"]}},
+                    "visual": _visual,
                 },
                 "additionalProperties": False,
             },

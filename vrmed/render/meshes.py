@@ -214,7 +214,12 @@ def load_mesh_file(path: str | Path) -> MeshData:
     faces = np.asarray(mesh.faces) if isinstance(mesh, trimesh.Trimesh) else np.zeros((0, 3))
     if not isinstance(mesh, trimesh.Trimesh) or faces.size == 0:
         raise VrmedError(f"mesh {path} has no triangles")
-    return MeshData(mesh.vertices, mesh.vertex_normals, faces)
+    # Normals in numpy: trimesh's vertex_normals builds a scipy sparse matrix and, without
+    # scipy, prints a ModuleNotFoundError traceback to the console before falling back.
+    positions = np.ascontiguousarray(mesh.vertices, np.float32)
+    faces = np.ascontiguousarray(faces, np.int64)
+    normals = vertex_normals(positions, faces, np.empty_like(positions), NormalScratch(len(positions), len(faces)))
+    return MeshData(positions, normals, faces)
 
 
 def _gltf_mesh(path: Path) -> MeshData:

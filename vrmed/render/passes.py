@@ -475,7 +475,14 @@ class ScenePass:
         gpu.uploaded = ctx.frame
         for _, (tf, vis) in app.query(Transform, VisualMesh):
             model = model_matrix(tf.position, tf.orientation, tf.scale * vis.scale, out=self._model)
-            r.draw_mesh(gpu.mesh(str(vis.mesh), self._files), model, color=vis.color)
+            r.draw_mesh(
+                gpu.mesh(str(vis.mesh), self._files),
+                model,
+                color=vis.color,
+                roughness=vis.roughness,
+                wetness=vis.wetness,
+                shadow=vis.shadow,
+            )
         draws = app.try_resource(DrawList)
         if draws is None:
             return

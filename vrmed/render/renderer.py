@@ -41,6 +41,10 @@ DEFAULT_MESH_COLOR = (0.8, 0.45, 0.4, 1.0)
 DEFAULT_MESH_ROUGHNESS, DEFAULT_MESH_WETNESS = 0.45, 0.6
 _GL_SRGB8_ALPHA8 = 0x8C43  # texture format whose samples come back linear (GL does the decode)
 _GL_LINEAR, _GL_LINEAR_MIPMAP_LINEAR = 0x2601, 0x2703
+_GL_CLIP_DISTANCE0 = 0x3000
+#: A mesh whose world footprint is wider than this (metres, half of its x or z extent)
+#: casts a footprint contact shadow; smaller ones cast a ball's (their bounding sphere).
+FOOTPRINT_HALF_EXTENT = 0.2
 #: The scope-light uniforms every lit program and the ground share (shaders._COMMON).
 _SCOPE_UNIFORMS = (
     "u_scope_on",
@@ -179,6 +183,10 @@ class GpuMesh:
         centre, radius = mesh.bounding_sphere()
         #: Bounding sphere in model space (centre xyz, radius), used for contact shadows.
         self.bound = np.array([*centre, radius], np.float64)
+        #: Bounding box in model space (rows: min xyz, max xyz): a large mesh's shadow footprint.
+        self.box = np.zeros((2, 3), np.float64)
+        if n:
+            self.box[0], self.box[1] = mesh.positions.min(axis=0), mesh.positions.max(axis=0)
 
     def set_burn(self, burn: np.ndarray) -> None:
         """Overwrite the per-vertex burn values (N,) in place."""
@@ -241,6 +249,7 @@ class StreamedMesh(GpuMesh):
         lo, hi = self._positions.min(axis=0), self._positions.max(axis=0)
         self.bound[:3] = (lo + hi) / 2.0
         self.bound[3] = float(np.linalg.norm(hi - lo)) / 2.0
+        self.box[0], self.box[1] = lo, hi
 
 
 _VIGNETTE_VERTEX = """
@@ -290,6 +299,7 @@ class Renderer:
         ground_color: ColorLike = (0.40, 0.38, 0.36),
         contact_shadow: float = 0.85,
         contact_spread: float = 1.6,
+        stereo: bool = False,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"framebuffer size must be positive, got {width}x{height}")
@@ -309,10 +319,20 @@ class Renderer:
         self.ground_color = (red, green, blue)
         self.contact_shadow = float(contact_shadow)
         self.contact_spread = float(contact_spread)
+        #: Single-pass stereo: the target holds both eyes side by side (left half: left eye),
+        #: frames start with :meth:`begin_stereo` and every draw covers both eyes.
+        self.stereo = bool(stereo)
+        if self.stereo and self.size[0] % 2:
+            raise ValueError(f"a side-by-side stereo target needs an even width, got {width}")
         self._depth_test = moderngl.DEPTH_TEST
         self._strip = moderngl.TRIANGLE_STRIP
         self._objects: list[
-            moderngl.Buffer | moderngl.Framebuffer | moderngl.Renderbuffer | moderngl.Program | moderngl.VertexArray
+            moderngl.Buffer
+            | moderngl.Framebuffer
+            | moderngl.Renderbuffer
+            | moderngl.Program
+            | moderngl.VertexArray
+            | moderngl.Texture
         ] = []
         keep = self._objects.append
 
@@ -328,21 +348,53 @@ class Renderer:
         #: The framebuffer the scene is drawn into (colour + depth, multisampled with ``samples``).
         self.fbo = ctx.framebuffer([rb(False, self.samples)], rb(True, self.samples))
         keep(self.fbo)
-        if self.samples:
+        #: The resolved image as a texture (stereo targets only: eyes are copied out of it).
+        self.image: moderngl.Texture | None = None
+        if self.stereo:
+            self.image = ctx.texture(self.size, 4)
+            keep(self.image)
+            if self.samples:
+                self._resolve = ctx.framebuffer([self.image])
+                keep(self._resolve)
+            else:
+                self.fbo.release()
+                self._objects.remove(self.fbo)
+                self.fbo = self._resolve = ctx.framebuffer([self.image], rb(True, 0))
+                keep(self.fbo)
+        elif self.samples:
             self._resolve = ctx.framebuffer([rb(False, 0)])
             keep(self._resolve)
         else:
             self._resolve = self.fbo
         self._pixels = np.zeros((self.size[1], self.size[0], 4), np.uint8)
 
-        self.mesh_program = ctx.program(vertex_shader=shaders.MESH_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
-        self.sphere_program = ctx.program(vertex_shader=shaders.SPHERE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
-        self.ground_program = ctx.program(vertex_shader=shaders.GROUND_VERTEX, fragment_shader=shaders.GROUND_FRAGMENT)
-        self.capsule_program = ctx.program(vertex_shader=shaders.CAPSULE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+        if self.stereo:
+            lit_gs, lit_fs = shaders.STEREO_LIT_GEOMETRY, shaders.STEREO_LIT_FRAGMENT
+
+            def program(vs: str, gs: str, fs: str) -> moderngl.Program:
+                return ctx.program(vertex_shader=vs, geometry_shader=gs, fragment_shader=fs)
+
+            self.mesh_program = program(shaders.STEREO_MESH_VERTEX, lit_gs, lit_fs)
+            self.sphere_program = program(shaders.STEREO_SPHERE_VERTEX, lit_gs, lit_fs)
+            self.ground_program = program(
+                shaders.STEREO_GROUND_VERTEX, shaders.STEREO_GROUND_GEOMETRY, shaders.STEREO_GROUND_FRAGMENT
+            )
+            self.capsule_program = program(shaders.STEREO_CAPSULE_VERTEX, lit_gs, lit_fs)
+            self._eye_names: tuple[str, str] = ("u_view_projs", "u_eyes")
+        else:
+            self.mesh_program = ctx.program(vertex_shader=shaders.MESH_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+            self.sphere_program = ctx.program(vertex_shader=shaders.SPHERE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT)
+            self.ground_program = ctx.program(
+                vertex_shader=shaders.GROUND_VERTEX, fragment_shader=shaders.GROUND_FRAGMENT
+            )
+            self.capsule_program = ctx.program(
+                vertex_shader=shaders.CAPSULE_VERTEX, fragment_shader=shaders.LIT_FRAGMENT
+            )
+            self._eye_names = ("u_view_proj", "u_eye")
         for prog in (self.mesh_program, self.sphere_program, self.ground_program, self.capsule_program):
             keep(prog)
         # Uniforms are looked up once here, not by name on every draw.
-        frame_names = ("u_view_proj", "u_eye", "u_light_dir", "u_light", "u_sky", *_SCOPE_UNIFORMS)
+        frame_names = (*self._eye_names, "u_light_dir", "u_light", "u_sky", *_SCOPE_UNIFORMS)
         material = ("u_roughness", "u_wetness")
         self._lit_frame = tuple(
             uniforms(prog, *frame_names, "u_ground_bounce")
@@ -370,6 +422,9 @@ class Renderer:
             "u_spread",
             "u_count",
             "u_occluders",
+            "u_box_count",
+            "u_boxes",
+            "u_box_heights",
         )
 
         sphere = uv_sphere()
@@ -406,6 +461,14 @@ class Renderer:
         self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
         self._occluders = np.zeros((shaders.MAX_OCCLUDERS, 4), np.float32)
         self._n_occluders = 0
+        self._boxes = np.zeros((shaders.MAX_BOXES, 4), np.float32)
+        self._box_heights = np.zeros((shaders.MAX_BOXES, 4), np.float32)
+        self._n_boxes = 0
+        self._corners = np.zeros((8, 3))
+        self._eye_mats = np.zeros((2, 4, 4), np.float32)
+        self._eye_pos = np.zeros((2, 3), np.float32)
+        self._stereo_ready = False
+        self._half_copy: tuple[moderngl.VertexArray, dict[str, moderngl.Uniform]] | None = None
         self._mat4 = np.zeros((4, 4), np.float32)
         self._mat3 = np.zeros((3, 3), np.float32)
         self._identity = np.eye(4)
@@ -521,6 +584,67 @@ class Renderer:
         self._begin(view, proj, eye_position, light, float(far))
         self.camera = None
 
+    @property
+    def eye_view_projs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each eye's ``P @ V`` (row-major float64 copies) of the current single-pass stereo
+        frame, as set by :meth:`begin_stereo`."""
+        return (self._eye_mats[0].T.astype(np.float64), self._eye_mats[1].T.astype(np.float64))
+
+    def begin_stereo(
+        self,
+        views: Sequence[np.ndarray],
+        projs: Sequence[np.ndarray],
+        eye_positions: Sequence[Sequence[float] | np.ndarray],
+        light: Light | None = None,
+        *,
+        far: float | None = None,
+    ) -> None:
+        """Start a single-pass stereo frame (a renderer made with ``stereo=True``): the
+        left and right eyes' world-to-eye ``views``, eye-to-clip ``projs`` and world
+        ``eye_positions``; each draw then covers both halves of the side-by-side target.
+        ``view_matrix``/``proj_matrix``/``eye_position`` hold the left eye's."""
+        if not self.stereo:
+            raise RuntimeError("begin_stereo needs a renderer made with stereo=True")
+        if len(views) != 2 or len(projs) != 2 or len(eye_positions) != 2:
+            raise ValueError("begin_stereo takes two views, projections and eye positions (left, right)")
+        for e in range(2):
+            view = np.asarray(views[e], np.float64)
+            proj = np.asarray(projs[e], np.float64)
+            if view.shape != (4, 4) or proj.shape != (4, 4):
+                raise ValueError(f"view and proj must be 4x4 matrices, got {view.shape} and {proj.shape}")
+            self._eye_mats[e] = (proj @ view).T
+            self._eye_pos[e] = np.asarray(eye_positions[e], np.float64).reshape(3)
+        self._stereo_ready = True
+        proj0 = np.asarray(projs[0], np.float64)
+        self._begin(
+            np.asarray(views[0], np.float64),
+            proj0,
+            eye_positions[0],
+            light,
+            float(_far_plane(proj0) if far is None else far),
+        )
+        self.camera = None
+
+    def copy_eye(self, eye: int, target: moderngl.Framebuffer) -> None:
+        """Copy eye ``eye``'s half (0 left, 1 right) of the finished stereo frame into
+        ``target`` (an eye-sized framebuffer; one full-screen draw)."""
+        if self.image is None:
+            raise RuntimeError("copy_eye needs a renderer made with stereo=True")
+        if self._half_copy is None:
+            prog = self.ctx.program(vertex_shader=shaders.HALF_COPY_VERTEX, fragment_shader=shaders.HALF_COPY_FRAGMENT)
+            self._objects.append(prog)
+            vao = self.ctx.vertex_array(prog, [])
+            self._objects.append(vao)
+            u = uniforms(prog, "u_offset", "u_image")
+            u["u_image"].value = 1
+            self._half_copy = (vao, u)
+        vao, u = self._half_copy
+        u["u_offset"].value = 0.5 * float(eye)
+        self.image.use(1)
+        target.use()
+        self.ctx.disable(self._depth_test)
+        vao.render(mode=self.ctx.TRIANGLES, vertices=3)
+
     def _begin(
         self,
         view: np.ndarray,
@@ -538,6 +662,11 @@ class Renderer:
         self.eye_position[:] = eye
         self._far = far
         np.copyto(self._mat4, self.view_proj.T)
+        if self.stereo:
+            if not self._stereo_ready:
+                raise RuntimeError("a stereo renderer starts frames with begin_stereo()")
+            mats, eyes_value = self._eye_mats, self._eye_pos
+            self._stereo_ready = False  # the next frame needs begin_stereo again
         d = np.asarray(light.direction, np.float64)
         norm = float(np.linalg.norm(d))
         if norm == 0:
@@ -550,9 +679,14 @@ class Renderer:
         sky = (0.92 * ambient, 0.96 * ambient, 1.0 * ambient)
         bounce = tuple(0.45 * ambient * c for c in self.ground_color)
         scope_values = self._scope_uniforms(scope, view, eye)
+        vp_name, eye_name = self._eye_names
         for u in (*self._lit_frame, self._u_ground):
-            u["u_view_proj"].write(self._mat4)
-            u["u_eye"].value = eye
+            if self.stereo:
+                u[vp_name].write(mats)
+                u[eye_name].write(eyes_value)
+            else:
+                u[vp_name].write(self._mat4)
+                u[eye_name].value = eye
             u["u_light_dir"].value = l_dir
             u["u_light"].value = radiance
             u["u_sky"].value = sky
@@ -562,11 +696,14 @@ class Renderer:
             u["u_ground_bounce"].value = bounce
         self._scope_frame = scope
         self._n_occluders = 0
+        self._n_boxes = 0
         self.draw_calls = 0
         self.fbo.use()
         red, green, blue = self.background if scope is None else scope.background
         self.fbo.clear(red, green, blue, 1.0, depth=1.0)
         self.ctx.enable_only(self._depth_test)
+        if self.stereo:
+            self.ctx.enable_direct(_GL_CLIP_DISTANCE0)
         self._in_frame = True
 
     @staticmethod
@@ -654,10 +791,30 @@ class Renderer:
             mesh.vao.render(vertices=part.count, first=part.first)
             self.draw_calls += 1
         if shadow:
-            b = mesh.bound
-            c = model[:3, :3] @ b[:3] + model[:3, 3]
-            scale = float(np.sqrt(np.einsum("ij,ij->j", model[:3, :3], model[:3, :3]).max()))
-            self._add_occluder(c[0], c[1], c[2], b[3] * scale)
+            self._mesh_shadow(mesh, model)
+
+    def _mesh_shadow(self, mesh: GpuMesh, model: np.ndarray) -> None:
+        """Add a drawn mesh to the contact shadows: a large one (world footprint wider than
+        :data:`FOOTPRINT_HALF_EXTENT`) as its soft-edged x/z footprint, a small one as its
+        bounding sphere."""
+        box, corners = mesh.box, self._corners
+        for i in range(8):
+            corners[i, 0] = box[i & 1, 0]
+            corners[i, 1] = box[(i >> 1) & 1, 1]
+            corners[i, 2] = box[(i >> 2) & 1, 2]
+        world = corners @ model[:3, :3].T + model[:3, 3]
+        lo, hi = world.min(axis=0), world.max(axis=0)
+        half = (hi - lo) / 2.0
+        if max(half[0], half[2]) > FOOTPRINT_HALF_EXTENT and self._n_boxes < shaders.MAX_BOXES:
+            k = self._n_boxes
+            self._boxes[k] = ((lo[0] + hi[0]) / 2.0, (lo[2] + hi[2]) / 2.0, half[0], half[2])
+            self._box_heights[k, :2] = (lo[1], hi[1])
+            self._n_boxes += 1
+            return
+        b = mesh.bound
+        c = model[:3, :3] @ b[:3] + model[:3, 3]
+        scale = float(np.sqrt(np.einsum("ij,ij->j", model[:3, :3], model[:3, :3]).max()))
+        self._add_occluder(c[0], c[1], c[2], b[3] * scale)
 
     def draw_spheres(
         self,
@@ -748,6 +905,9 @@ class Renderer:
             g["u_spread"].value = self.contact_spread
             g["u_count"].value = self._n_occluders
             g["u_occluders"].write(self._occluders)
+            g["u_box_count"].value = self._n_boxes
+            g["u_boxes"].write(self._boxes)
+            g["u_box_heights"].write(self._box_heights)
             self._ground_vao.render(self._strip)
             self.draw_calls += 1
         scope = self._scope_frame
@@ -755,6 +915,8 @@ class Renderer:
             self._scope_vignette(scope.vignette)
         if self.samples:
             self.ctx.copy_framebuffer(self._resolve, self.fbo)
+        if self.stereo:
+            self.ctx.disable_direct(_GL_CLIP_DISTANCE0)
         self._in_frame = False
 
     def _scope_vignette(self, strength: float) -> None:

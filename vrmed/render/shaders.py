@@ -313,3 +313,120 @@ void main() {
     f_color = vec4(0.0, 0.0, 0.0, 1.0 - pow(keep, 1.0 / 2.2));
 }
 """
+
+#: Most footprint occluders (large meshes: beds, carts) the ground shader takes per frame.
+MAX_BOXES = 16
+
+# Contact shadow of a large mesh: a soft-edged darkening of its footprint (its world x/z
+# bounding box on the floor), not a ball of its bounding-sphere size (which would blacken
+# the floor around a bed). Darkest under the footprint (about 45 % at full strength for an
+# object standing on the floor), fading with the gap between the object's bottom and the
+# floor, with an edge as soft as the object is small or raised.
+GROUND_FOOTPRINT = """
+uniform int u_box_count;
+uniform vec4 u_boxes[MAX_BOXES];         // footprint centre x, z and half extents x, z
+uniform vec4 u_box_heights[MAX_BOXES];   // bottom y, top y (world)
+float box_occlusion(vec3 p, vec4 b, vec4 h) {
+    float height = max(h.y - h.x, 1e-3);
+    float gap = max(h.x - p.y, 0.0);
+    float soft = 0.05 + 0.2 * min(min(b.z, b.w), height) + 0.5 * gap;
+    vec2 q = abs(p.xz - b.xy) - b.zw;
+    float outside = length(max(q, 0.0)) + min(max(q.x, q.y), 0.0);   // signed distance to the rectangle
+    float cover = 1.0 - smoothstep(-soft, soft, outside);
+    return 0.45 * cover / (1.0 + gap / (0.5 * height + 0.05));
+}
+""".replace("MAX_BOXES", str(MAX_BOXES))
+
+GROUND_FRAGMENT = GROUND_FRAGMENT.replace(
+    "void main() {\n    float visible = 1.0;",
+    GROUND_FOOTPRINT
+    + "\nvoid main() {\n    float visible = 1.0;\n"
+    + "    for (int i = 0; i < u_box_count; ++i) {\n"
+    + "        visible *= 1.0 - u_strength * box_occlusion(v_world, u_boxes[i], u_box_heights[i]);\n"
+    + "    }",
+)
+assert "box_occlusion(v_world" in GROUND_FRAGMENT
+
+# -- single-pass (instanced) stereo ----------------------------------------------------------
+# The stereo variants of the programs draw both eyes of a headset frame in one draw per
+# batch, into one side-by-side target (left eye in the left half): the vertex shader leaves
+# world positions, a geometry shader emits every triangle twice, projected by each eye's
+# view-projection, squeezed into that eye's half of clip space and clipped at the middle
+# (gl_ClipDistance[0]), and hands the fragment shader its eye position (v_eye).
+_VARYINGS = {"v_world": "vec3", "v_normal": "vec3", "v_burn": "float", "v_color": "vec4", "v_uv": "vec2"}
+
+
+def _stereo_vertex(source: str, varyings: tuple[str, ...]) -> str:
+    """A vertex shader whose outputs go to the stereo geometry shader (renamed ``g_*``)
+    and which does not project (the geometry shader does, per eye)."""
+    import re  # deferred: only the stereo programs are rewritten
+
+    out = re.sub(r"gl_Position = u_view_proj \* [^;]*;", "gl_Position = vec4(0.0);", source)
+    out = out.replace("uniform mat4 u_view_proj;\n", "")
+    for name in varyings:
+        out = re.sub(rf"\b{name}\b", "g_" + name[2:], out)
+    return out
+
+
+def _stereo_geometry(varyings: tuple[str, ...]) -> str:
+    decl_in = "".join(f"in {_VARYINGS[n]} g_{n[2:]}[];\n" for n in varyings)
+    decl_out = "".join(f"out {_VARYINGS[n]} {n};\n" for n in varyings)
+    copy = "".join(f"            {n} = g_{n[2:]}[k];\n" for n in varyings)
+    return f"""
+#version 330
+layout(triangles) in;
+layout(triangle_strip, max_vertices = 6) out;
+uniform mat4 u_view_projs[2];   // left, right
+uniform vec3 u_eyes[2];
+{decl_in}{decl_out}out vec3 v_eye;
+void main() {{
+    for (int e = 0; e < 2; ++e) {{
+        float side = e == 0 ? -1.0 : 1.0;
+        for (int k = 0; k < 3; ++k) {{
+            vec4 clip = u_view_projs[e] * vec4(g_world[k], 1.0);
+            gl_ClipDistance[0] = clip.w - side * clip.x;   // keep this eye's own frustum only
+            clip.x = 0.5 * clip.x + side * 0.5 * clip.w;   // into this eye's half of the target
+            gl_Position = clip;
+{copy}            v_eye = u_eyes[e];
+            EmitVertex();
+        }}
+        EndPrimitive();
+    }}
+}}
+"""
+
+
+def _stereo_fragment(source: str) -> str:
+    return source.replace("uniform vec3 u_eye;", "in vec3 v_eye;\n#define u_eye v_eye", 1)
+
+
+LIT_VARYINGS = tuple(_VARYINGS)
+STEREO_MESH_VERTEX = _stereo_vertex(MESH_VERTEX, LIT_VARYINGS)
+STEREO_SPHERE_VERTEX = _stereo_vertex(SPHERE_VERTEX, LIT_VARYINGS)
+STEREO_CAPSULE_VERTEX = _stereo_vertex(CAPSULE_VERTEX, LIT_VARYINGS)
+STEREO_LIT_GEOMETRY = _stereo_geometry(LIT_VARYINGS)
+STEREO_LIT_FRAGMENT = _stereo_fragment(LIT_FRAGMENT)
+STEREO_GROUND_VERTEX = _stereo_vertex(GROUND_VERTEX, ("v_world",))
+STEREO_GROUND_GEOMETRY = _stereo_geometry(("v_world",))
+STEREO_GROUND_FRAGMENT = _stereo_fragment(GROUND_FRAGMENT)
+
+#: Copies one eye's half of a side-by-side stereo image into an eye-sized framebuffer.
+HALF_COPY_VERTEX = """
+#version 330
+uniform float u_offset;   // 0: left half, 0.5: right half
+out vec2 v_uv;
+void main() {
+    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
+    v_uv = vec2(u_offset + 0.25 * (p.x + 1.0), 0.5 * (p.y + 1.0));
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+HALF_COPY_FRAGMENT = """
+#version 330
+uniform sampler2D u_image;
+in vec2 v_uv;
+out vec4 f_color;
+void main() {
+    f_color = texelFetch(u_image, ivec2(v_uv * vec2(textureSize(u_image, 0))), 0);
+}
+"""

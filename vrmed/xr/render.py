@@ -45,6 +45,14 @@ if TYPE_CHECKING:  # pragma: no cover
 EYE_VIEWS: tuple[str, str] = ("left", "right")
 
 
+def _single_pass_default(ctx: moderngl.Context) -> bool:
+    """Whether single-pass stereo is chosen by default on ``ctx``: geometry shaders and not a
+    software rasteriser."""
+    name = str(ctx.info.get("GL_RENDERER", "")).lower()
+    software = any(s in name for s in ("llvmpipe", "softpipe", "swrast", "lavapipe"))
+    return ctx.version_code >= 320 and not software
+
+
 class XrSceneRenderer:
     """Draws the App's render pipeline for one eye: ``draw(app, eye, fbo)`` (an
     :data:`~vrmed.xr.plugin.EyeDraw`).
@@ -69,6 +77,7 @@ class XrSceneRenderer:
         overlay_distance: float = 1.5,
         overlay_fov_deg: float = 50.0,
         overlay_aspect: float = 4.0 / 3.0,
+        single_pass: bool | None = None,
     ) -> None:
         if not 0.0 < near < far:
             raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
@@ -98,6 +107,16 @@ class XrSceneRenderer:
         self._clip = np.zeros((4, 4))
         #: Eye images drawn so far.
         self.eyes_drawn = 0
+        #: Single-pass (instanced) stereo: both eyes' scene in one pass (a geometry shader
+        #: draws each batch into both halves of a side-by-side target), then each half is
+        #: copied into its eye before that eye's vignette and overlays. None: on when the
+        #: GL has geometry shaders (3.2+) and is a hardware GPU; off on software
+        #: rasterisers (llvmpipe: the geometry-shader path measured ~3x slower than two
+        #: per-eye passes, ``vrmed bench render``). False: the per-eye path.
+        self.single_pass = _single_pass_default(ctx) if single_pass is None else bool(single_pass)
+        #: Side-by-side stereo render targets by eye size, and the frame each last drew.
+        self._stereo: dict[tuple[int, int], RenderTarget] = {}
+        self._stereo_frame: tuple[int, int] | None = None
 
     # -- plugin hooks (called by XrPlugin) ------------------------------------------------
     def build(self, app: Any) -> None:
@@ -113,9 +132,10 @@ class XrSceneRenderer:
 
     def cleanup(self, app: Any) -> None:
         """Release the offscreen renderers, meshes and pass state (not the context)."""
-        for target in self._targets.values():
+        for target in [*self._targets.values(), *self._stereo.values()]:
             target.release()
         self._targets.clear()
+        self._stereo.clear()
 
     def _clear_draws(self, app: Any) -> None:
         draws = app.try_resource(DrawList)
@@ -130,6 +150,15 @@ class XrSceneRenderer:
         rig = getattr(source, "comfort", None)
         return float(rig.vignette_amount) if rig is not None else 0.0
 
+    def _eye_canvas(self, width: int, height: int) -> RenderTarget:
+        """The single-sample eye-sized target a single-pass eye's half is copied into (its
+        vignette and overlays draw there)."""
+        key = (-width, -height)  # kept with the per-eye targets, apart from the MSAA ones
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = RenderTarget(Renderer(self.ctx, width, height, samples=0, ground=False))
+        return target
+
     def target_for(self, width: int, height: int) -> RenderTarget:
         """The render target (offscreen renderer and pass state) for one eye size."""
         target = self._targets.get((width, height))
@@ -139,6 +168,57 @@ class XrSceneRenderer:
             )
             target = self._targets[(width, height)] = RenderTarget(renderer)
         return target
+
+    def stereo_target_for(self, width: int, height: int) -> RenderTarget:
+        """The side-by-side single-pass stereo target (2 * width x height) for one eye size."""
+        target = self._stereo.get((width, height))
+        if target is None:
+            renderer = Renderer(
+                self.ctx,
+                2 * width,
+                height,
+                samples=min(self.samples, self.ctx.max_samples),
+                ground=self.ground,
+                stereo=True,
+            )
+            target = self._stereo[(width, height)] = RenderTarget(renderer)
+        return target
+
+    def _draw_stereo_scene(self, app: Any, pipeline: RenderPipeline, eyes: tuple[EyeView, ...], light: Light) -> None:
+        """Draw both eyes' scene passes in one pass (views run as "left" for the passes)."""
+        left, right = eyes[0], eyes[1]
+        target = self.stereo_target_for(left.width, left.height)
+        r = target.renderer
+        r.begin_stereo(
+            (left.view_matrix(), right.view_matrix()),
+            (self.projection(left), self.projection(right)),
+            (left.pose.position, right.pose.position),
+            light,
+            far=self.far,
+        )
+        pc = target._context(app, pipeline)
+        pc.view, pc.phase = "left", "scene"
+        pc.framebuffer, pc.viewport, pc.size = r.fbo, target._full, r.size
+        target._run(pc, pipeline.passes("scene"))
+        r.end()
+
+    def _stereo_eyes(self, app: Any, eye: EyeView) -> tuple[EyeView, ...] | None:
+        """Both eyes of this frame when it can be drawn single-pass (two eyes of one size)."""
+        if not self.single_pass:
+            return None
+        source = app.try_resource(XrInputSource)
+        frame = source.open_frame if source is not None else None
+        if frame is None or len(frame.eyes) != 2:
+            return None
+        eyes = tuple(sorted(frame.eyes, key=lambda e: e.index))
+        if (eyes[0].index, eyes[1].index) != (0, 1) or (eyes[0].width, eyes[0].height) != (
+            eyes[1].width,
+            eyes[1].height,
+        ):
+            return None
+        if eye.index not in (0, 1) or (eye.width, eye.height) != (eyes[0].width, eyes[0].height):
+            return None
+        return eyes
 
     def projection(self, eye: EyeView) -> np.ndarray:
         """The eye's projection at this renderer's near/far (cached per field of view)."""
@@ -171,20 +251,37 @@ class XrSceneRenderer:
 
     def __call__(self, app: Any, eye: EyeView, fbo: Any) -> None:
         """Draw the pipeline as eye ``eye`` sees it and copy it into ``fbo`` (its swapchain image)."""
-        target = self.target_for(eye.width, eye.height)
         pipeline = self.pipeline(app)
         lights = app.query(Light)
-        target.draw_scene(
-            app,
-            pipeline,
-            EYE_VIEWS[eye.index] if 0 <= eye.index < 2 else f"eye{eye.index}",
-            lights[0][1] if lights else self.light,
-            view_matrix=eye.view_matrix(),
-            proj_matrix=self.projection(eye),
-            eye_position=eye.pose.position,
-            far=self.far,
-        )
-        r = target.renderer
+        light = lights[0][1] if lights else self.light
+        stereo_eyes = self._stereo_eyes(app, eye)
+        if stereo_eyes is not None:
+            # Single pass: the scene of both eyes is drawn with the first eye of the frame;
+            # each eye then takes its half into its own (single-sample) overlay target.
+            frame_key = (int(app.clock.frame), id(app))
+            if self._stereo_frame != frame_key or eye.index == 0:
+                self._draw_stereo_scene(app, pipeline, stereo_eyes, light)
+                self._stereo_frame = frame_key
+            stereo = self.stereo_target_for(eye.width, eye.height).renderer
+            target = self._eye_canvas(eye.width, eye.height)
+            r = target.renderer
+            stereo.copy_eye(eye.index, r.output)
+            r.view_matrix = eye.view_matrix()
+            r.proj_matrix = self.projection(eye)
+            r.view_proj = r.proj_matrix @ r.view_matrix
+        else:
+            target = self.target_for(eye.width, eye.height)
+            target.draw_scene(
+                app,
+                pipeline,
+                EYE_VIEWS[eye.index] if 0 <= eye.index < 2 else f"eye{eye.index}",
+                light,
+                view_matrix=eye.view_matrix(),
+                proj_matrix=self.projection(eye),
+                eye_position=eye.pose.position,
+                far=self.far,
+            )
+            r = target.renderer
         r.vignette(self.vignette_amount(app))  # before the overlays: head-locked text stays readable
         source = app.try_resource(XrInputSource)
         frame = source.open_frame if source is not None else None
