@@ -19,10 +19,11 @@ from vrmed.components import Name, VisualMesh
 from vrmed.components.instruments.instrument import Instrument
 from vrmed.components.planar.bodies import Peg, PlanarBody, WorkSurface
 from vrmed.components.tissue.appearance import TissueAppearance
+from vrmed.components.tissue.softbody import SoftBody
 from vrmed.render import DrawList, RenderPlugin
 from vrmed.render.camera import project
 from vrmed.session import build_session, open_target
-from vrmed.systems.instruments.draw import METAL_COLOR, SHAFT_COLOR
+from vrmed.systems.instruments.draw import METAL_COLOR, SHAFT_COLOR, InstrumentDrawCache, instruments_draw_system
 from vrmed.systems.planar.draw import PlanarDrawStyle
 
 W, H = 160, 120
@@ -246,6 +247,12 @@ def hide_bands(app, draws: DrawList) -> None:
     draws.surfaces[:] = [s for s in draws.surfaces if s.key[0] != "vrmed.tissue.band"]
 
 
+def drop_vessels(app) -> None:
+    """The liver without its surface vessels (its TissueAppearance's list emptied)."""
+    for _, look in app.query(TissueAppearance):
+        look.vessels = []
+
+
 def drop_cavity(app) -> None:
     for e, _ in app.query(VisualMesh):
         app.commands.remove_component(e, VisualMesh)  # applied at the next stage boundary
@@ -260,6 +267,7 @@ def dissection(ctx, pack):
         "no_gallbladder": capture(ctx, pack, "dissection", frames, hide=hide_surface("gallbladder")),
         "no_bands": capture(ctx, pack, "dissection", frames, hide=hide_bands),
         "no_cavity": capture(ctx, pack, "dissection", frames, prepare=drop_cavity),
+        "no_vessels": capture(ctx, pack, "dissection", frames, prepare=drop_vessels),
     }
 
 
@@ -318,3 +326,72 @@ def test_the_hook_is_an_l_hook(dissection):
 
     assert cos(stem, shaft) > 0.999 and abs(cos(arm, stem)) < 1e-6
     assert 0.2 < np.linalg.norm(arm) / np.linalg.norm(stem) < 0.6
+
+
+def test_vessels_show_on_the_liver(dissection, pack):
+    """The liver's surface vessels (organs.yaml) show on it: tens of pixels change when they are
+    left out, all on the liver's silhouette, and pixels in the vein's bluish colour (nearer it
+    than the liver's) appear on the liver with them and not without."""
+    full = dissection["full"]["images"][DISSECTION_FRAME]
+    bare = dissection["no_vessels"]["images"][DISSECTION_FRAME]
+    vessels = changed(full, bare)
+    liver = changed(full, dissection["no_liver"]["images"][DISSECTION_FRAME])  # vessels included
+    assert vessels.sum() >= 80, vessels.sum()  # about 175
+    assert (vessels & ~liver).sum() <= 0.05 * vessels.sum()
+    look = declared(pack, "liver")
+    vein = look.vessels[0]
+    assert hue_gap(float(hue_deg(vein.color)), float(hue_deg(look.color))) > 90.0  # bluish, not red-brown
+    vein_hue = float(hue_deg(vein.color))
+    counts = []
+    for image in (full, bare):
+        lin = to_linear(image)
+        veined = (hue_gap_map(lin, vein_hue) < 40.0) & (lin.max(axis=-1) - lin.min(axis=-1) > 0.004) & liver
+        counts.append(int(veined.sum()))
+    assert counts[0] >= 60 and counts[1] == 0, counts  # about 145 with them
+
+
+def hue_gap_map(lin: np.ndarray, hue: float) -> np.ndarray:
+    return np.abs((hue_deg(lin) - hue + 180.0) % 360.0 - 180.0)
+
+
+def test_vessels_follow_the_deforming_surface(pack):
+    """Each vessel ribbon's vertices are the barycentric interpolation of the current surface
+    vertices (lifted along the normal by its offset), so the ribbon moves with the tissue: after
+    the liver is deformed (a smooth bump and a shift), its vessels move with it, into the same
+    buffers (nothing reallocated)."""
+    session = build_session(pack, "dissection")
+    try:
+        app = session.app
+        session.run(frames=5)
+        draws = DrawList()
+        app.insert_resource(draws)
+        liver = next(e for e, n in app.query(Name) if n.value == "liver")
+        look = app.get(liver, TissueAppearance)
+        body = app.get(liver, SoftBody)
+
+        def drawn() -> dict[int, np.ndarray]:
+            draws.clear()
+            instruments_draw_system(app)
+            return {s.key[2]: s.positions for s in draws.surfaces if s.key[:2] == ("vrmed.tissue.vessel", liver)}
+
+        before = {k: v.copy() for k, v in drawn().items()}
+        assert sorted(before) == list(range(len(look.vessels))) and len(look.vessels) >= 3
+        rest = body.rest_points
+        bump = 0.006 * np.exp(-((rest[:, 0] - 0.02) ** 2 + (rest[:, 2] - 0.02) ** 2) / 0.03**2)
+        body.x[:, 1] += bump
+        body.x[:, 0] += 0.01
+        after = drawn()
+        td = app.resource(InstrumentDrawCache).tissue[liver]
+        for k, vessel in enumerate(look.vessels):
+            strip = td.vessels[k]
+            assert after[k] is strip.positions  # the strip's own buffer, rewritten in place
+            on_surface = np.einsum("mk,mkj->mj", strip.weights, body.x[strip.corners])
+            lift = np.linalg.norm(after[k] - on_surface, axis=1)
+            assert np.allclose(lift, vessel.offset, atol=1e-9)
+            # it moved with the tissue: the shift, plus the bump under it (rest-space weights)
+            moved = np.einsum("mk,mk->m", strip.weights, bump[strip.corners])
+            assert np.allclose(after[k][:, 0] - before[k][:, 0], 0.01, atol=5e-4)
+            assert np.allclose(after[k][:, 1] - before[k][:, 1], moved, atol=5e-4)
+            assert moved.max() > 0.002 or k > 0  # the vein runs under the bump
+    finally:
+        session.close()

@@ -109,7 +109,7 @@ from vrmed.components.scene import (
     Transform,
     VisualMesh,
 )
-from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody, TissueAppearance, TissueBand
+from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody, TissueAppearance, TissueBand, TissueVessel
 from vrmed.components.tissue.constraints import (
     AttachmentConstraint,
     ConstraintError,
@@ -244,6 +244,7 @@ __all__ = [
     "SoftBody",
     "TissueAppearance",
     "TissueBand",
+    "TissueVessel",
     "TissueConstraint",
     "max_principal_strain",
     "register_tissue_constraint",

@@ -2,7 +2,7 @@
 how a body looks (colour, finish, marked bands), and the tissue-constraint protocol with its
 built-in types (pins, attachments, slides)."""
 
-from .appearance import TissueAppearance, TissueBand
+from .appearance import TissueAppearance, TissueBand, TissueVessel
 from .constraints import (
     AttachmentConstraint,
     ConstraintError,
@@ -25,4 +25,5 @@ __all__ = [
     "TissueAppearance",
     "TissueBand",
     "TissueConstraint",
+    "TissueVessel",
 ]

@@ -1,4 +1,4 @@
-"""How a soft-tissue body looks: base colour, surface finish and marked bands (plain data).
+"""How a soft-tissue body looks: base colour, surface finish, marked bands and surface vessels (plain data).
 
 The instruments feature's drawing (``vrmed.systems.instruments.draw``) reads
 :class:`TissueAppearance` from the entity of every :class:`~vrmed.components.tissue.softbody.SoftBody`
@@ -50,11 +50,43 @@ class TissueBand:
 
 
 @dataclass
+class TissueVessel:
+    """A vessel running on a tissue surface (a branch of the liver's surface vasculature).
+
+    ``points`` (N >= 2, 3) is its centre line, a polyline in the body's **rest** coordinates
+    (metres, the frame of ``SoftBody.rest_points``) on or near the surface: it is drawn as a
+    ribbon ``width`` (m) wide, attached to the nearest surface triangles once (barycentric
+    coordinates), so it is painted on the material and follows every deformation. ``color`` is
+    linear RGBA (dark red for an artery, bluish for a vein); ``offset`` (m) lifts the ribbon off
+    the surface along its normal, above the body's bands (keep it a fraction of a millimetre).
+    A branch is a vessel whose first point lies on its parent.
+    """
+
+    points: np.ndarray = array_field((None, 3))
+    width: float = 0.002
+    color: np.ndarray = array_field((4,), (0.28, 0.02, 0.03, 1.0))
+    offset: float = 0.0002
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) < 2 or not np.all(np.isfinite(pts)):
+            raise ValueError(f"TissueVessel: points must be two or more finite [x, y, z], got shape {pts.shape}")
+        if np.any(np.linalg.norm(np.diff(pts, axis=0), axis=1) < 1e-9):
+            raise ValueError("TissueVessel: consecutive points must differ")
+        self.points = pts
+        if not (np.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"TissueVessel: width must be > 0 m, got {self.width}")
+        if not (np.isfinite(self.offset) and self.offset >= 0):
+            raise ValueError(f"TissueVessel: offset must be >= 0 m, got {self.offset}")
+        _check_color("TissueVessel", self.color)
+
+
+@dataclass
 class TissueAppearance:
     """What a SoftBody's surface looks like: ``color`` (linear RGBA), ``roughness`` (0..1,
     perceptual GGX roughness of the base lobe), ``wetness`` (0..1, weight of the sharp
-    wet-film highlight that makes tissue glisten) and ``bands`` drawn on it (in list
-    order, each over the previous).
+    wet-film highlight that makes tissue glisten), ``bands`` drawn on it (in list
+    order, each over the previous) and ``vessels`` drawn over the bands.
 
     YAML (on the entity of a SoftBody)::
 
@@ -63,12 +95,14 @@ class TissueAppearance:
           roughness: 0.35
           wetness: 0.8
           bands: [{center: -0.003, half_width: 0.0065, axis: [1, 0, 0], color: [0.3, 0.05, 0.5, 1]}]
+          vessels: [{points: [[0.05, 0.024, 0.03], [0.0, 0.024, 0.02]], width: 0.002, color: [0.3, 0.02, 0.03, 1]}]
     """
 
     color: np.ndarray = array_field((4,), DEFAULT_TISSUE_COLOR)
     roughness: float = 0.45
     wetness: float = 0.6
     bands: list[TissueBand] = field(default_factory=list)
+    vessels: list[TissueVessel] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check_color("TissueAppearance", self.color)

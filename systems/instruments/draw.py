@@ -13,7 +13,11 @@ colour, roughness and wetness of its :class:`~vrmed.components.tissue.appearance
 (a generic pink without one), darkened where cautery burned it, with each of its bands drawn
 as a thin strip lifted just off the surface: the strip is built once from the surface
 triangles clipped to the band in rest coordinates (so it follows every deformation exactly,
-at any mesh resolution) and rebuilt only when the surface changes (a cut).
+at any mesh resolution) and rebuilt only when the surface changes (a cut); each of its vessels
+(:class:`~vrmed.components.tissue.appearance.TissueVessel`) likewise, as a ribbon along the
+vessel's rest polyline whose vertices are attached once to their nearest rest surface triangles
+(:func:`vessel_strip`). Each frame a strip's vertices are only re-evaluated from the current
+surface vertices, into buffers kept between frames.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 
 from vrmed.app import App
 from vrmed.components.instruments.instrument import Instrument
-from vrmed.components.tissue.appearance import DEFAULT_TISSUE_COLOR, TissueAppearance, TissueBand
+from vrmed.components.tissue.appearance import DEFAULT_TISSUE_COLOR, TissueAppearance, TissueBand, TissueVessel
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.render.drawlist import DrawList
 from vrmed.systems.collision.system import CollisionWorld, TissueSurface
@@ -41,6 +45,9 @@ TOOL_ROUGHNESS = 0.25
 HOOK_BEND = 0.4
 #: tool types drawn as an L-hook; every other tool type gets jaws
 HOOK_TOOLS = frozenset({"hook"})
+#: longest step (m) along a vessel's centre line between two ribbon sections (so the ribbon
+#: follows a curved or bent surface rather than cutting chords across it)
+VESSEL_STEP = 0.002
 
 _DEFAULT_APPEARANCE = TissueAppearance()
 
@@ -72,15 +79,24 @@ class _Capsules:
 
 @dataclass
 class _Band:
-    """A band strip embedded in one surface: each strip vertex is a barycentric combination
-    (``weights``) of one surface triangle's vertices (``corners``, indices into body.x)."""
+    """A strip (a band or a vessel) embedded in one surface: each strip vertex is a barycentric
+    combination (``weights``) of one surface triangle's vertices (``corners``, indices into
+    body.x). The other arrays are scratch, rewritten every frame (never reallocated)."""
 
     corners: np.ndarray  # (M, 3) int
     weights: np.ndarray  # (M, 3)
     faces: np.ndarray  # (K, 3) int32 into the strip vertices
-    positions: np.ndarray  # (M, 3) scratch, rewritten every frame
-    normals: np.ndarray
-    burn: np.ndarray
+    positions: np.ndarray  # (M, 3)
+    normals: np.ndarray  # (M, 3)
+    burn: np.ndarray  # (M,)
+    tmp3: np.ndarray  # (M, 3)
+    tmp1: np.ndarray  # (M,)
+
+    @classmethod
+    def of(cls, corners: np.ndarray, weights: np.ndarray, faces: np.ndarray) -> _Band:
+        m = len(weights)
+        z3 = np.zeros
+        return cls(np.ascontiguousarray(corners), weights, faces, z3((m, 3)), z3((m, 3)), z3(m), z3((m, 3)), z3(m))
 
 
 @dataclass
@@ -93,6 +109,8 @@ class _TissueDraw:
     face_burn: np.ndarray
     bands: list[_Band]
     band_specs: list[tuple[float, float, tuple[float, ...]]]
+    vessels: list[_Band] = field(default_factory=list)
+    vessel_specs: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -163,12 +181,85 @@ def band_strip(faces: np.ndarray, rest: np.ndarray, band: TissueBand) -> tuple[n
     return np.array(corners, np.int64), np.array(weights), np.array(out_faces, np.int32)
 
 
+def closest_on_surface(faces: np.ndarray, points: np.ndarray, p: np.ndarray) -> tuple[int, np.ndarray, float]:
+    """The point of a triangle surface nearest ``p``: the index of its face, its barycentric
+    coordinates there and its distance (``faces`` (F, 3) index ``points`` (N, 3))."""
+    a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
+    f_count = len(faces)
+    best_d = np.full(f_count, np.inf)
+    best_w = np.zeros((f_count, 3))
+    # the projection onto each face's plane, where it falls inside the face
+    e1, e2, d = b - a, c - a, p - a
+    d11, d12, d22 = np.einsum("ij,ij->i", e1, e1), np.einsum("ij,ij->i", e1, e2), np.einsum("ij,ij->i", e2, e2)
+    d1, d2 = np.einsum("ij,ij->i", d, e1), np.einsum("ij,ij->i", d, e2)
+    den = np.maximum(d11 * d22 - d12 * d12, 1e-300)
+    v = (d22 * d1 - d12 * d2) / den
+    w = (d11 * d2 - d12 * d1) / den
+    u = 1.0 - v - w
+    inside = (u >= 0) & (v >= 0) & (w >= 0)
+    q = a + v[:, None] * e1 + w[:, None] * e2
+    dist = np.linalg.norm(p - q, axis=1)
+    best_d[inside] = dist[inside]
+    best_w[inside] = np.stack([u, v, w], axis=1)[inside]
+    # else the nearest point of one of its edges
+    for i, j in ((0, 1), (1, 2), (2, 0)):
+        s0, s1 = points[faces[:, i]], points[faces[:, j]]
+        e = s1 - s0
+        t = np.clip(np.einsum("ij,ij->i", p - s0, e) / np.maximum(np.einsum("ij,ij->i", e, e), 1e-300), 0.0, 1.0)
+        dist = np.linalg.norm(p - (s0 + t[:, None] * e), axis=1)
+        better = dist < best_d
+        best_d[better] = dist[better]
+        ew = np.zeros((f_count, 3))
+        ew[:, i], ew[:, j] = 1.0 - t, t
+        best_w[better] = ew[better]
+    f = int(np.argmin(best_d))
+    return f, best_w[f], float(best_d[f])
+
+
+def vessel_strip(
+    faces: np.ndarray, rest: np.ndarray, vessel: TissueVessel, step: float = VESSEL_STEP
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A vessel as a ribbon embedded in a triangle surface (the same embedding as :func:`band_strip`).
+
+    The vessel's rest polyline is resampled every ``step`` (m) at most; at each sample the
+    ribbon's two edge vertices lie ``width / 2`` either side of it, across the line in the
+    tangent plane of the nearest rest surface triangle, and each is attached to its own nearest
+    rest triangle. Returns ``corners`` (M, 3), ``weights`` (M, 3) and ``faces`` (K, 3) (two
+    triangles per section, wound as the surface)."""
+    pts = np.asarray(vessel.points, np.float64)
+    samples = [pts[0]]
+    for p0, p1 in zip(pts[:-1], pts[1:]):
+        n_sub = max(1, int(np.ceil(np.linalg.norm(p1 - p0) / step)))
+        samples.extend(p0 + (p1 - p0) * (k / n_sub) for k in range(1, n_sub + 1))
+    line = np.array(samples)
+    tangents = np.gradient(line, axis=0)
+    tangents /= np.maximum(np.linalg.norm(tangents, axis=1, keepdims=True), 1e-30)
+    fn = np.cross(rest[faces[:, 1]] - rest[faces[:, 0]], rest[faces[:, 2]] - rest[faces[:, 0]])
+    fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-30)
+    corners, weights = [], []
+    for p, t in zip(line, tangents):
+        f, _, _ = closest_on_surface(faces, rest, p)
+        side = np.cross(fn[f], t)
+        side /= max(float(np.linalg.norm(side)), 1e-30)
+        for edge in (p + 0.5 * vessel.width * side, p - 0.5 * vessel.width * side):  # left, right
+            g, w, _ = closest_on_surface(faces, rest, edge)
+            corners.append(faces[g])
+            weights.append(w)
+    out_faces = []
+    for i in range(len(line) - 1):
+        left0, right0, left1, right1 = 2 * i, 2 * i + 1, 2 * i + 2, 2 * i + 3
+        # side = n x t points left, so (left, right, next right) turns counter-clockwise about n
+        out_faces += [(left0, right0, right1), (left0, right1, left1)]
+    return np.array(corners, np.int64), np.array(weights), np.array(out_faces, np.int32)
+
+
+def _vessel_specs(look: TissueAppearance) -> list[tuple[int, float]]:
+    return [(id(v.points), v.width) for v in look.vessels]
+
+
 def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) -> _TissueDraw:
-    bands = []
-    for band in look.bands:
-        corners, weights, faces = band_strip(surf.faces, body.rest_points, band)
-        m = len(weights)
-        bands.append(_Band(corners, weights, faces, np.zeros((m, 3)), np.zeros((m, 3)), np.zeros(m)))
+    bands = [_Band.of(*band_strip(surf.faces, body.rest_points, band)) for band in look.bands]
+    vessels = [_Band.of(*vessel_strip(surf.faces, body.rest_points, v)) for v in look.vessels]
     n = len(body.x)
     return _TissueDraw(
         surf,
@@ -177,21 +268,46 @@ def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) ->
         np.zeros(surf.n_faces),
         bands,
         [(b.center, b.half_width, tuple(b.axis)) for b in look.bands],
+        vessels,
+        _vessel_specs(look),
     )
 
 
 def _interpolate(band: _Band, values: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[m] = sum_k weights[m, k] values[corners[m, k]]`` (values (N,) or (N, 3))."""
+    """``out[m] = sum_k weights[m, k] values[corners[m, k]]`` (values (N,) or (N, 3)), in the
+    strip's own buffers (no allocation of array data)."""
     w = band.weights
     if values.ndim == 1:
-        np.multiply(values[band.corners[:, 0]], w[:, 0], out=out)
-        for k in (1, 2):
-            out += values[band.corners[:, k]] * w[:, k]
+        tmp = band.tmp1
+        out[:] = 0.0
+        for k in range(3):
+            np.take(values, band.corners[:, k], out=tmp)
+            tmp *= w[:, k]
+            out += tmp
     else:
-        np.multiply(values[band.corners[:, 0]], w[:, 0:1], out=out)
-        for k in (1, 2):
-            out += values[band.corners[:, k]] * w[:, k : k + 1]
+        tmp = band.tmp3
+        out[:] = 0.0
+        for k in range(3):
+            np.take(values, band.corners[:, k], axis=0, out=tmp)
+            tmp *= w[:, k : k + 1]
+            out += tmp
     return out
+
+
+def _place_strip(strip: _Band, p: np.ndarray, normals: np.ndarray, burn: np.ndarray | None, lift: float) -> None:
+    """This frame's strip: its vertices interpolated from the surface's current ones, lifted
+    ``lift`` (m) along the interpolated normal."""
+    _interpolate(strip, normals, strip.normals)
+    length = strip.tmp1
+    np.einsum("ij,ij->i", strip.normals, strip.normals, out=length)
+    np.sqrt(length, out=length)
+    np.maximum(length, 1e-30, out=length)
+    strip.normals /= length[:, None]
+    _interpolate(strip, p, strip.positions)
+    np.multiply(strip.normals, lift, out=strip.tmp3)
+    strip.positions += strip.tmp3
+    if burn is not None:
+        _interpolate(strip, burn, strip.burn)
 
 
 def _draw_tools(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
@@ -229,7 +345,13 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
         surf = cworld.surface(entity, body)
         td = cache.tissue.get(entity)
         specs = [(b.center, b.half_width, tuple(b.axis)) for b in look.bands]
-        if td is None or td.surface is not surf or len(td.normals) != len(body.x) or td.band_specs != specs:
+        if (
+            td is None
+            or td.surface is not surf
+            or len(td.normals) != len(body.x)
+            or td.band_specs != specs
+            or td.vessel_specs != _vessel_specs(look)
+        ):
             td = cache.tissue[entity] = _tissue_draw(surf, body, look)
         p = body.x
         faces = surf.faces
@@ -264,13 +386,8 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
         for k, (band, strip) in enumerate(zip(look.bands, td.bands)):
             if not len(strip.weights):
                 continue
-            _interpolate(strip, normals, strip.normals)
-            strip.normals /= np.maximum(np.linalg.norm(strip.normals, axis=1, keepdims=True), 1e-30)
-            _interpolate(strip, p, strip.positions)
             # each band sits a little above the previous one, so that later bands are drawn over it
-            strip.positions += (band.offset * (k + 1)) * strip.normals
-            if burn is not None:
-                _interpolate(strip, burn, strip.burn)
+            _place_strip(strip, p, normals, burn, band.offset * (k + 1))
             draws.add_surface(
                 ("vrmed.tissue.band", entity, k),
                 strip.positions,
@@ -281,6 +398,22 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
                 roughness=look.roughness,
                 wetness=look.wetness,
                 shadow=False,  # inside the body's own bounding sphere
+                entity=entity,
+            )
+        # vessels over the top band
+        top = max((band.offset * (k + 1) for k, band in enumerate(look.bands)), default=0.0)
+        for k, (vessel, strip) in enumerate(zip(look.vessels, td.vessels)):
+            _place_strip(strip, p, normals, burn, top + vessel.offset)
+            draws.add_surface(
+                ("vrmed.tissue.vessel", entity, k),
+                strip.positions,
+                strip.faces,
+                normals=strip.normals,
+                burn=strip.burn if burn is not None else None,
+                color=tuple(vessel.color),
+                roughness=look.roughness,
+                wetness=look.wetness,
+                shadow=False,
                 entity=entity,
             )
 
@@ -379,5 +512,7 @@ __all__ = [
     "InstrumentDrawCache",
     "InstrumentEffects",
     "band_strip",
+    "closest_on_surface",
     "instruments_draw_system",
+    "vessel_strip",
 ]
