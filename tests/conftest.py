@@ -85,3 +85,16 @@ def pip_install_target(source: Path, target: Path) -> Path:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return target
+
+
+@pytest.fixture(scope="session")
+def manifest(tmp_path_factory) -> Path:
+    """The simulated OpenXR runtime's manifest, its C shim compiled once per test session
+    (skipped only where no runtime can be built: no pyopenxr or no C compiler)."""
+    pytest.importorskip("xr")
+    from vrmed.xr import sim  # deferred: pyopenxr is optional for the rest of the suite
+
+    try:
+        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
+    except sim.ShimBuildError as exc:
+        pytest.skip(f"no simulated OpenXR runtime here: {exc}")

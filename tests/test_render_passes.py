@@ -281,14 +281,6 @@ def test_raw_gl_overlay_pass_draws_after_the_batched_overlays(ctx) -> None:
 EYE = 256
 
 
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    try:
-        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
-    except sim.ShimBuildError as exc:
-        pytest.skip(str(exc))
-
-
 def still_head(t: float):
     return {
         HEAD: Pose((0.0, 1.6, 0.0)).as_sample(),

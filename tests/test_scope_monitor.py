@@ -9,7 +9,6 @@ draws no monitor; a room camera does."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,14 +35,6 @@ SCOPE_POS = np.array([0.0, 1.0, 3.0])  # behind the learner (who looks down -z f
 TURNED = np.array([0.0, 0.0, 1.0, 0.0])  # 180 degrees about y: the scope looks down +z
 GREEN_AT = np.array([0.0, 1.0, 3.12])  # 12 cm in front of the scope's lens
 GREEN = (0.05, 0.9, 0.08, 1.0)
-
-
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    try:
-        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
-    except sim.ShimBuildError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,15 +97,6 @@ def test_snap_turn_zero_is_off_and_head_motion_is_not_artificial():
 
 
 # -- the headset: vignette pixels, reference spaces ---------------------------------------------
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    pytest.importorskip("xr")
-    from vrmed.xr import sim
-
-    try:
-        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
-    except sim.ShimBuildError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -40,15 +40,6 @@ def _layer_dir() -> Path | None:
     return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
 
 
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    """The runtime manifest, with the shim compiled once per test module."""
-    try:
-        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
-    except sim.ShimBuildError as exc:
-        pytest.skip(str(exc))
-
-
 class XrEnv:
     """Per-test environment: the runtime manifest and (when shipped) core validation."""
 

@@ -34,14 +34,6 @@ RADIUS = 0.03
 RED = (0.9, 0.05, 0.05, 1.0)
 
 
-@pytest.fixture(scope="module")
-def manifest(tmp_path_factory) -> Path:
-    try:
-        return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
-    except sim.ShimBuildError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture
 def xr_env(manifest, monkeypatch, tmp_path):
     """XR_RUNTIME_JSON -> the simulated runtime, core validation logging to a file; after

@@ -118,6 +118,7 @@ from vrmed.components.tissue.constraints import (
     TissueConstraint,
 )
 from vrmed.events import EventInbox
+from vrmed.geometry import quat_matrix
 from vrmed.packs.loader import load_pack
 from vrmed.packs.model import Pack, Scenario
 from vrmed.records.scoring import record_score
@@ -349,6 +350,8 @@ __all__ = [
     "views_from_log",
     # drawing
     "DrawList",
+    # pose maths
+    "quat_matrix",
     "PassContext",
     "RenderPass",
     "RenderPipeline",

@@ -94,17 +94,6 @@ def surface_vertex_areas(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rotation(q: np.ndarray) -> np.ndarray:
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
 def _pose(position: np.ndarray, orientation: np.ndarray) -> np.ndarray:
     q = np.asarray(orientation, dtype=np.float64)
     n = np.linalg.norm(q)
@@ -166,7 +155,7 @@ class PatchConstraint(vm.TissueConstraint):
                 f"{list(np.round(centre, 4))}; the nearest is {nearest:.4g} m away"
             )
         pose = _pose(np.asarray(position, dtype=np.float64), np.asarray(orientation, dtype=np.float64))
-        R = _rotation(pose[3:])
+        R = vm.quat_matrix(pose[3:])
         return cls(
             indices=idx,
             anchors=np.ascontiguousarray((points[idx] - pose[:3]) @ R),  # R^T (x - p), row-wise
@@ -203,7 +192,7 @@ class PatchConstraint(vm.TissueConstraint):
 
     def anchor_positions(self) -> np.ndarray:
         """World positions (k, 3) of the anchors at the target pose."""
-        return self.pose_target[:3] + self.anchors @ _rotation(self.pose_target[3:]).T
+        return self.pose_target[:3] + self.anchors @ vm.quat_matrix(self.pose_target[3:]).T
 
     def total_force(self) -> np.ndarray:
         """Force (N, 3-vector) the patch exerted on the body in the last substep."""
