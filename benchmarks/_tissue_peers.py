@@ -44,6 +44,7 @@ class Scene:
     frame: float
     substeps: int
     x0: np.ndarray | None = None  # initial positions if not the rest shape
+    forces: np.ndarray | None = None  # (n, 3) constant external forces, N (the bar's end loads)
 
     @property
     def material(self) -> Material:
@@ -78,6 +79,7 @@ def make_scene(
     frame: float,
     substeps: int,
     x0: np.ndarray | None = None,
+    forces: np.ndarray | None = None,
 ) -> Scene:
     """A :class:`Scene` from vrmed's inputs; tets are re-wound so every one has positive volume."""
     points = np.ascontiguousarray(points, dtype=np.float64)
@@ -98,6 +100,7 @@ def make_scene(
         frame,
         substeps,
         None if x0 is None else np.ascontiguousarray(x0, dtype=np.float64),
+        None if forces is None else np.ascontiguousarray(forces, dtype=np.float64),
     )
 
 
@@ -113,6 +116,7 @@ def _result(scene: Scene, x: np.ndarray, first: float, ms: float, build: float) 
         "finite": finite,
         "stable": finite and disp < BLOWUP * extent,
         "max_disp_mm": disp * 1e3,
+        "x": x,  # final positions (for the bar test's errors; not a row column)
     }
 
 
@@ -185,9 +189,13 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
             states[0].particle_q.assign(wp.array(scene.x0.astype(np.float32), dtype=wp.vec3, device="cpu"))
         h = scene.frame / scene.substeps
 
+        loads = None if scene.forces is None else wp.array(scene.forces.astype(np.float32), dtype=wp.vec3, device="cpu")
+
         def frame() -> None:
             for _ in range(scene.substeps):
                 states[0].clear_forces()
+                if loads is not None:  # external forces are per state and cleared every substep
+                    wp.copy(states[0].particle_f, loads)
                 sol.step(states[0], states[1], control, None, h)
                 states.reverse()
 
@@ -234,6 +242,8 @@ def run_mujoco(scene: Scene, frames: int) -> dict:
         for v in np.flatnonzero(free):
             adr = model.jnt_qposadr[model.body_jntadr[vb[v]]]
             data.qpos[adr : adr + 3] = scene.x0[v] - scene.points[v]
+    if scene.forces is not None:  # constant loads on the vertex bodies (world frame, kept between steps)
+        data.xfrc_applied[vb[free], :3] = scene.forces[free]
     mujoco.mj_forward(model, data)
 
     bad = [
@@ -262,6 +272,66 @@ def run_mujoco(scene: Scene, frames: int) -> dict:
         res["unstable_at_s"] = unstable_at[0]
         res["resets"] = int(sum(data.warning[w].number for w in bad))
     return res
+
+
+#: issue #16's bar test for every engine: a 0.1 x 0.02 x 0.02 m bar of 4 x 4 x 20 cells (1920 tets),
+#: E 5.4 kPa, nu 0.45, 1060 kg/m^3, free, no gravity, a 1 % dead-load traction (E / 100) on both
+#: ends as nodal forces; BAR_FRAMES frames at the benchmark's frame and substeps, then the axial
+#: strain against 1 % and the lateral contraction against nu (linear elasticity). Rayleigh
+#: beta BAR_DAMPING s (stiffness-proportional: no effect on the static answer) damps the first
+#: axial mode (pi / L sqrt(E / rho) = 71 rad/s, damping ratio 0.18) out well within the run.
+BAR_SIZE = (0.02, 0.02, 0.1)
+BAR_CELLS = (4, 4, 20)
+BAR_FRAMES = 300
+BAR_DAMPING = 0.005
+
+
+def bar_scene(frame: float, substeps: int, nu: float = 0.45) -> Scene:
+    """The engine-neutral bar :class:`Scene` (see :data:`BAR_SIZE`)."""
+    from vrmed.mesh import box_tets  # deferred: keep this module's import light (peer runners only)
+
+    E, length = 5.4e3, BAR_SIZE[2]
+    mesh = box_tets(BAR_SIZE, BAR_CELLS)
+    pts, tri = mesh.points, mesh.boundary_triangles()
+    forces = np.zeros_like(pts)
+    for value in (0.0, length):
+        sel = tri[np.all(np.abs(pts[tri][:, :, 2] - value) < 1e-12, axis=1)]
+        area = 0.5 * np.linalg.norm(np.cross(pts[sel[:, 1]] - pts[sel[:, 0]], pts[sel[:, 2]] - pts[sel[:, 0]]), axis=1)
+        np.add.at(forces[:, 2], sel.ravel(), np.repeat((1.0 if value > 0 else -1.0) * 0.01 * E * area / 3.0, 3))
+    return make_scene(
+        pts,
+        mesh.tets,
+        np.zeros(0, dtype=np.int64),
+        Material(E, nu, 1060.0, BAR_DAMPING),
+        np.zeros(3),
+        frame,
+        substeps,
+        forces=forces,
+    )
+
+
+def bar_errors_of(scene: Scene, x: np.ndarray) -> dict[str, float | None]:
+    """Relative errors (%) of final positions ``x`` of :func:`bar_scene`: ``axial_pct`` (strain
+    vs 1 %) and ``nu_pct`` (lateral contraction / axial strain vs nu); None if not finite."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        return {"axial_pct": None, "nu_pct": None}
+    pts, w, length = scene.points, BAR_SIZE[0], BAR_SIZE[2]
+    top, bottom = pts[:, 2] > length - 1e-12, pts[:, 2] < 1e-12
+    right, left = pts[:, 0] > w - 1e-12, pts[:, 0] < 1e-12
+    axial = (x[top, 2].mean() - x[bottom, 2].mean()) / length - 1.0
+    lateral = (x[right, 0].mean() - x[left, 0].mean()) / w - 1.0
+    nu_err = float(100 * (-lateral / axial / scene.poisson_ratio - 1.0)) if axial != 0 else None
+    return {
+        "axial_pct": round(float(100 * (axial / 0.01 - 1.0)), 2),
+        "nu_pct": None if nu_err is None else round(nu_err, 2),
+    }
+
+
+def bar_error_pct(errors: dict[str, float | None]) -> float | None:
+    """The largest |error| (%) of :func:`bar_errors_of`'s result; None if any is missing."""
+    vals = list(errors.values())
+    return None if any(v is None for v in vals) else round(max(abs(float(v)) for v in vals), 2)  # type: ignore[arg-type]
 
 
 #: (row label, module that must be importable, runner(scene, frames) -> result dict)

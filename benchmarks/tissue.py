@@ -6,7 +6,9 @@ E = 10 kPa, nu = 0.45, rho = 1000 kg/m^3 (soft tissue); and SOFA's raptorTetra_1
 to 0.8 m, free, no gravity, released from a 10 % stretch, E = 1 kPa (brain-like): its sliver
 tets make stiffer settings exceed the solver's stability ratio at 10 substeps.
 Reported per case: ms per frame (mean over the timed frames, after one warm-up frame),
-frames/s, substeps/s, and the numpy baseline (same mesh, same substeps, vectorised per colour)
+frames/s, substeps/s, the same case with the warm start off (``plain_ms_per_frame``), the
+error of issue #16's 1 % bar test at these settings (``bar_error_pct``, :func:`bar_errors`),
+and the numpy baseline (same mesh, same substeps, vectorised per colour)
 as a ratio numpy_ms / numba_ms. JIT: the first call in this process (cache load or compile) and,
 unless quick, a cold compile and a cached start measured in fresh subprocesses.
 """
@@ -28,7 +30,7 @@ from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.tissue import reference as R
-from vrmed.systems.tissue.solver import step_softbody, stiffness_ratio
+from vrmed.systems.tissue.solver import step_softbody, stiffness_ratio, tet_stress, warm_start_factors
 
 FRAME = 1.0 / 90.0
 SUBSTEPS = 10
@@ -70,6 +72,46 @@ def _released_body(mesh: TetMesh) -> SoftBody:
     return body
 
 
+def bar_errors(warm_start: float = 1.0, nu: float = 0.45) -> dict[str, float]:
+    """Issue #16's bar test at the default substeps: relative errors (%) against linear elasticity.
+
+    A 0.1 x 0.02 x 0.02 m bar, 4 x 4 x 20 cells (1920 tets), E 5.4 kPa, ``nu``, 1060 kg/m^3,
+    a 1 % dead-load traction (E / 100) on both ends, mass damping at the first axial mode's
+    frequency (its static 1 / (1 + h c) divided out), 300 frames of 10 substeps: axial strain vs
+    1 %, lateral contraction vs nu, median Cauchy sigma_zz vs force / current area (the
+    same checks as tests/test_tissue_accuracy.py). ``warm_start`` 0 is plain XPBD.
+    """
+    E, rho, w, length = 5.4e3, 1060.0, 0.02, 0.1
+    mesh = box_tets((w, w, length), (4, 4, 20))
+    damping = np.pi / length * np.sqrt(E / rho)
+    body = SoftBody.from_mesh(mesh, Material(E, nu, rho), velocity_damping=damping)
+    body.warm_start = warm_start
+    pts, traction = mesh.points, 0.01 * E
+    tri = mesh.boundary_triangles()
+    for value in (0.0, length):
+        sel = tri[np.all(np.abs(pts[tri][:, :, 2] - value) < 1e-12, axis=1)]
+        area = 0.5 * np.linalg.norm(np.cross(pts[sel[:, 1]] - pts[sel[:, 0]], pts[sel[:, 2]] - pts[sel[:, 0]]), axis=1)
+        f = np.zeros((len(sel), 3))
+        f[:, 2] = (1.0 if value > 0 else -1.0) * traction * area / 3.0
+        for k in range(3):
+            body.apply_force(sel[:, k], f)
+    for _ in range(300):
+        step_softbody(body, FRAME, SUBSTEPS, np.zeros(3))
+    keep = 1.0 + FRAME / SUBSTEPS * damping
+    top, bottom = pts[:, 2] > length - 1e-12, pts[:, 2] < 1e-12
+    right, left = pts[:, 0] > w - 1e-12, pts[:, 0] < 1e-12
+    axial = ((body.x[top, 2].mean() - body.x[bottom, 2].mean()) / length - 1.0) * keep
+    lateral = ((body.x[right, 0].mean() - body.x[left, 0].mean()) / w - 1.0) * keep
+    # the load the damped body actually carries is traction / keep, on the current area
+    cauchy = traction / keep / (1.0 + lateral / keep) ** 2
+    stress = float(np.median(tet_stress(body)[:, 2, 2]))
+    return {
+        "axial_pct": round(100 * (axial / 0.01 - 1.0), 2),
+        "nu_pct": round(100 * (-lateral / axial / nu - 1.0), 2),
+        "stress_pct": round(100 * (stress / cauchy - 1.0), 2),
+    }
+
+
 def _time_numba(body: SoftBody, frames: int, gravity: np.ndarray) -> tuple[float, float]:
     """Return (first-call seconds, mean ms per frame over `frames` frames)."""
     t = time.perf_counter()
@@ -82,7 +124,8 @@ def _time_numba(body: SoftBody, frames: int, gravity: np.ndarray) -> tuple[float
 
 
 def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
-    """Mean ms per frame of the plain-numpy coloured Gauss-Seidel baseline (same substeps)."""
+    """Mean ms per frame of the plain-numpy coloured Gauss-Seidel baseline (same substeps, same
+    warm start as the numba solve)."""
     colour = R.greedy_colouring(body.tets, body.n_vertices)
     order = np.argsort(colour, kind="stable")
     tets, Q = body.tets[order], body.dm_inv[order]
@@ -91,6 +134,9 @@ def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
     x, v, xp = body.x.copy(), np.zeros_like(body.x), body.x.copy()
     mat = body.material
     h = FRAME / SUBSTEPS
+    warm = float(body.warm_start)
+    lam, warm_d, warm_dx = np.zeros((len(tets), 2)), np.zeros((len(tets), 10), np.float32), np.zeros_like(x)
+    warm_t = warm_start_factors(body, h)[order] * warm
     t = time.perf_counter()
     for _ in range(frames):
         for _ in range(SUBSTEPS):
@@ -110,6 +156,11 @@ def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
                 h,
                 mat.damping,
                 body.velocity_damping,
+                lam=lam,
+                warm_dx=warm_dx,
+                warm=warm,
+                warm_t=warm_t,
+                warm_d=warm_d,
             )
     return (time.perf_counter() - t) / frames * 1e3
 
@@ -165,8 +216,11 @@ def _peer_rows(
     vrmed_ms: float,
     frames: int,
     versions: dict[str, str | None],
+    bars: dict[str, dict] | None = None,
 ) -> list[dict]:
-    """Rows for every installed peer on the same mesh, pins, material, gravity and substeps."""
+    """Rows for every installed peer on the same mesh, pins, material, gravity and substeps, each
+    with the peer's error on issue #16's bar test (:func:`peer_bar_errors`, run once per peer and
+    kept in ``bars``), so a fast configuration that gets the physics wrong shows it."""
     from vrmed.benchmarks import _tissue_peers as P  # deferred: optional peer engines, --peers only
 
     body = make(mesh)  # fresh: pins, material and (raptor) the stretched start
@@ -207,8 +261,35 @@ def _peer_rows(
         if "unstable_at_s" in r:  # MuJoCo: blew up (NaN/Inf qacc) at this time and was reset to rest
             row["unstable_at_s"] = round(r["unstable_at_s"], 4)
             row["max_disp_mm"] = None  # positions after MuJoCo's reset say nothing
+        if bars is None:
+            bars = {}
+        if label not in bars:
+            bars[label] = peer_bar_errors(runner)
+        row.update(bars[label])
         rows.append(row)
     return rows
+
+
+def peer_bar_errors(runner: Callable[..., dict]) -> dict:
+    """A peer's bar-test columns: ``bar_axial_pct``, ``bar_nu_pct`` and ``bar_error_pct`` (the
+    largest |error|, %), from ``runner`` on :func:`vrmed.benchmarks._tissue_peers.bar_scene` at
+    the benchmark's frame and substeps; None where the run failed or blew up (``bar_note`` says why)."""
+    from vrmed.benchmarks import _tissue_peers as P  # deferred: optional peer engines, --peers only
+
+    scene = P.bar_scene(FRAME, SUBSTEPS)
+    try:
+        r = runner(scene, P.BAR_FRAMES)
+    except Exception as exc:  # a peer failing must not end the suite
+        return {"bar_error_pct": None, "bar_note": f"{type(exc).__name__}: {exc}"[:200]}
+    if not r.get("stable", True):  # blown up (or, MuJoCo, reset to rest): its positions say nothing
+        when = f" at {r['unstable_at_s']:.4f} s" if "unstable_at_s" in r else ""
+        return {"bar_axial_pct": None, "bar_nu_pct": None, "bar_error_pct": None, "bar_note": f"unstable{when}"}
+    errors = P.bar_errors_of(scene, r["x"])
+    out: dict = {"bar_axial_pct": errors["axial_pct"], "bar_nu_pct": errors["nu_pct"]}
+    out["bar_error_pct"] = P.bar_error_pct(errors)
+    if out["bar_error_pct"] is None:
+        out["bar_note"] = "bar run not finite"
+    return out
 
 
 def run(options: dict) -> dict:
@@ -237,11 +318,27 @@ def run(options: dict) -> dict:
 
         versions = P.installed()
     rows = []
+    peer_bars: dict[str, dict] = {}  # peer label -> its bar-test columns, run once per peer
+    bar = bar_errors(1.0)
+    bar_max_error = max(abs(v) for v in bar.values())
+    plain_note = "not run in quick mode"
+    if not quick:
+        bar_plain = bar_errors(0.0)
+        plain_note = f"{bar_plain['axial_pct']} / {bar_plain['nu_pct']} / {bar_plain['stress_pct']} %"
+    notes.append(
+        "bar_error_pct = largest |error| (%) of issue #16's 1 % bar test at nu 0.45 and these substeps "
+        f"(axial / nu / stress: {bar['axial_pct']} / {bar['nu_pct']} / {bar['stress_pct']} %; "
+        f"plain XPBD, warm_start = 0: {plain_note}). plain_ms_per_frame = the same case with "
+        "warm_start = 0, same run."
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the stiffness ratio is reported instead
         for k, (name, mesh, make, gravity) in enumerate(cases):
             body = make(mesh)
             first, ms = _time_numba(body, frames, gravity)
+            plain = make(mesh)
+            plain.warm_start = 0.0
+            _, plain_ms = _time_numba(plain, frames, gravity)
             np_ms = _time_numpy(make(mesh), np_frames, gravity)
             rows.append(
                 {
@@ -254,6 +351,8 @@ def run(options: dict) -> dict:
                     "jit_s": round(first, 3) if k == 0 else None,
                     "numpy_ms_per_frame": round(np_ms, 1),
                     "ratio_vs_numpy": round(np_ms / ms, 1),
+                    "plain_ms_per_frame": round(plain_ms, 3),
+                    "bar_error_pct": bar_max_error,
                     "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
                     "finite": bool(np.all(np.isfinite(body.x))),
                 }
@@ -272,7 +371,7 @@ def run(options: dict) -> dict:
                     "max_disp_mm": round(disp * 1e3, 2),
                 }
                 if any(versions.values()):
-                    rows.extend(_peer_rows(name, mesh, make, gravity, ms, frames, versions))
+                    rows.extend(_peer_rows(name, mesh, make, gravity, ms, frames, versions, peer_bars))
     notes.append(
         "jit_s (first row) = first step in this process: numba cache load, or compile if the cache is cold."
         + (
@@ -303,5 +402,11 @@ def run(options: dict) -> dict:
         notes.extend(_peer_notes(versions))
         if any(versions.values()):
             notes.extend(_PEER_NOTES)
+            notes.append(
+                "peer bar_error_pct: the same 1 % bar (1920 tets, E 5.4 kPa, nu 0.45, free, dead-load end "
+                "tractions) in each peer, 300 frames at these substeps with Rayleigh beta 0.005 s for damping "
+                "(vrmed's own row uses its mass damping and also checks its stress query); largest |error| of "
+                "the axial strain and the lateral contraction (bar_axial_pct, bar_nu_pct)."
+            )
     notes.append(f"numba threads: {numba.get_num_threads()} (threading layer {numba.threading_layer()})")
     return {"suite": "tissue", "rows": rows, "notes": notes}

@@ -154,7 +154,11 @@ ADAPTIVE_PACK = {
 
 def test_plan_reaches_session_log_and_rating(tmp_path):
     pack = load_pack(write_tree(tmp_path / "adaptive_demo", ADAPTIVE_PACK))
-    env = {"VRMED_RECORDS_DIR": str(tmp_path / "store"), "VRMED_INSTITUTION_SECRET": "x" * 20}
+    env = {
+        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
+        "VRMED_INSTITUTION_SECRET": "adapt-test-secret-7f3a9c01",
+        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
+    }
     config = load_config(env=env)
     store = RecordStore(config.store_dir)
     levels, replayed = [], False
@@ -188,7 +192,7 @@ def test_plan_reaches_session_log_and_rating(tmp_path):
         assert announced == [plan.parameters["casualties"]]  # the system ran with the chosen value
         # Distinct sessions (the tests run faster than the recorded_at clock can be relied on).
         log.header["recorded_at"] = f"2026-01-01T10:0{attempt_no}:00+00:00"
-        attempt, added = record_session(log, "trainee-9", config, store)
+        attempt, added = record_session(log, "trainee-9", config, store, pack=pack)  # a pack folder, not installed
         assert added and attempt.level == plan.level and attempt.skill == "triage"
     assert levels[0] == 0.4  # the scenario's default level first
     assert replayed

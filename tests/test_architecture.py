@@ -193,3 +193,21 @@ def test_function_level_imports_say_why() -> None:
         "an import inside a function must defer something heavy or optional and say so in a comment "
         "(e.g. `# deferred: GL`); otherwise move it to the top of the module:\n" + "\n".join(bad)
     )
+
+
+def test_every_core_module_is_under_the_core_contract() -> None:
+    """A new core module or package (vrmed/<name>) must be listed in the core-no-features
+    contract, or nothing would stop it importing a feature."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "core-no-features")
+    listed = set(contract["source_modules"])
+    exempt = {"vrmed.api", "vrmed.__init__", "vrmed.__main__"}  # the pack API may import features
+    core = {
+        f"vrmed.{p.stem}"
+        for p in (REPO / "vrmed").iterdir()
+        if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists()))
+    }
+    missing = sorted(core - listed - exempt)
+    assert not missing, f"add to the core-no-features contract in pyproject.toml: {missing}"

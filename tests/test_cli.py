@@ -45,7 +45,7 @@ def test_run_errors_are_one_line_and_exit_1(runner):
     code, out = invoke(runner, "run", "sandbox/nope", "--headless")
     assert code == 1 and "has no scenario 'nope'" in out and "1. ball_pit" in out
     code, out = invoke(runner, "run", "sandbox", "--headless", "--input", "desktop", "--frames", "1")
-    assert code == 1 and "--input desktop needs the renderer/XR layer" in out
+    assert code == 1 and "--input desktop plays in a window; drop --headless" in out
 
 
 def test_usage_errors_exit_2(runner):
@@ -74,6 +74,13 @@ def test_replay_of_missing_or_tampered_log(runner, tmp_path):
     assert invoke(runner, "run", "sandbox", "--headless", "--frames", "300", "--record", str(log))[0] == 0
     text = log.read_text().replace('"digest": "', '"digest": "0')
     log.write_text(text)
+    code, out = invoke(runner, "replay", str(log))
+    assert code == 1 and "the hash chain breaks here" in out  # the edit is caught as the log is read
+    # Without its chain (an edited log rewritten as an unchained one) re-simulation catches it.
+    records = [json.loads(line) for line in text.splitlines()]
+    log.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "h"}) + "\n" for r in records if r["kind"] != "seal")
+    )
     code, out = invoke(runner, "replay", str(log))
     assert code == 1 and "replay MISMATCH: final state differs" in out
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vrmed.recording import SessionLog
+from vrmed.records import build_statements, make_attempt
 from vrmed.records.scoring import score_log
+from vrmed.records.xapi import iri, validate_statement
 from vrmed.session import build_session, open_target
 
 
@@ -14,7 +16,7 @@ def logs(tmp_path_factory):
     out = {}
     for scenario in ("code_blue", "code_blue_errors"):
         pack, _ = open_target("emergency")
-        session = build_session(pack, scenario, seed=1)
+        session = build_session(pack, scenario, seed=1, display_rate=10)  # the monitors need no 90 Hz here
         try:
             session.run()
             log = session.finish()
@@ -42,3 +44,17 @@ def test_violating_learner_fails_in_the_record_too(logs):
     scored = score_log(log)
     assert not scored.passed and scored.score < 100.0
     assert scored.score == pytest.approx(live["score"])
+
+
+def test_xapi_result_explains_every_missed_rule(logs):
+    """The institution sees why: each missed or not-applicable rule, with its time and
+    reason, is a result extension of the verdict statement (and the statement stays valid)."""
+    log, _ = logs["code_blue_errors"]
+    scored = score_log(log)
+    statements = build_statements(make_attempt(log, "l-" + "0" * 32, scored), "https://lms.example.org/")
+    verdict = next(st for st in statements if st["verb"]["id"].endswith(("/passed", "/failed")))
+    assert verdict["verb"]["id"].endswith("/failed") and validate_statement(verdict) == []
+    findings = verdict["result"]["extensions"][iri("rubric", "findings")]
+    missed = [r["id"] for r in scored.rubric["rules"] if r["status"] == "missed"]
+    assert [f["id"] for f in findings if f["status"] == "missed"] == missed and len(missed) >= 15
+    assert all(isinstance(f["t"], float) and f["reason"] for f in findings if f["status"] == "missed")

@@ -143,7 +143,8 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     runner = CliRunner()
     env = {
         "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": "s" * 24,
+        "VRMED_INSTITUTION_SECRET": "curriculum-test-secret-5be2",
+        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
         "VRMED_RECORDS_CONFIG": "",
         "HOME": str(tmp_path),
     }
@@ -168,7 +169,8 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     res = runner.invoke(cli, cur, env=env)
     assert res.exit_code == 0, res.output
     assert "0/2 modules proficient, 0 attempt(s)" in res.output and "Trainee" not in res.output
-    assert "next: first-pokes at difficulty level 0.50" in res.output
+    # the sandbox declares no difficulty parameters: no made-up difficulty plan (issue #18)
+    assert "next: first-pokes (no difficulty plan: sandbox/ball_pit declares no difficulty parameters" in res.output
     for i, args in enumerate((["--frames", "150"], ["--seconds", "6"], ["--seconds", "6"])):
         log = tmp_path / f"{i}.jsonl"
         assert (
@@ -185,7 +187,8 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert [m["status"] for m in data["modules"]] == ["proficient", "not started"]
-    assert data["next"]["module"] == "more" and 0 <= data["next"]["level"] <= 1
+    assert data["next"]["module"] == "more" and data["next"]["level"] is None  # no difficulty parameters
+    assert "declares no difficulty parameters" in data["next"]["no_plan"]
     res = runner.invoke(cli, ["progress", "x", "--curriculum", str(tmp_path / "nope.yaml")], env=env)
     assert res.exit_code == 1 and "no such curriculum file" in res.output
 
@@ -193,7 +196,8 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
 def test_progress_without_the_pack_installed_still_shows_standing(tmp_path):
     env = {
         "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": "s" * 24,
+        "VRMED_INSTITUTION_SECRET": "curriculum-test-secret-5be2",
+        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
         "VRMED_RECORDS_CONFIG": "",
         "HOME": str(tmp_path),
     }

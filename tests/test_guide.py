@@ -31,7 +31,7 @@ def steps() -> list[tuple[str, str]]:
 
 def test_guide_has_the_expected_steps():
     kinds = [k for k, _ in steps()]
-    assert kinds.count("file") == 5 and kinds.count("cmd") == 7
+    assert kinds.count("file") == 5 and kinds.count("cmd") == 8
 
 
 @pytest.mark.slow
@@ -68,6 +68,9 @@ def test_following_the_guide_works(tmp_path, monkeypatch):
     run_output = next(o for o in outputs if "Hand hygiene / Handrub" in o)
     assert "rub_seconds: 22.0" in run_output and "passed: True" in run_output  # what the guide promises
     assert any(o.startswith("replay OK") for o in outputs)
+    # the scenario scores itself from its rubric: the pack has no score(log)
+    assert "rubric: score 100% (pass mark 100%, every critical rule met): PASSED" in run_output
+    assert any("score 100/100  PASSED" in o and "rubbed_20_s" in o for o in outputs)
     assert any("2 passed" in o for o in outputs)
     exe = tmp_path / "dist" / "hygiene-trainer" / "hygiene-trainer"
     proc = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, timeout=300)

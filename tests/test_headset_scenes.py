@@ -132,7 +132,7 @@ def headset(tmp_path_factory):
         assert rt.errors == [], rt.errors[0]
         assert rt.frames_ended == FRAMES
         sub = rt.frames[-1]
-        assert sub.layer_count == 1 and set(sub.images) == {0, 1}
+        assert sub.layer_types[0] == "projection" and set(sub.images) == {0, 1}  # then the panels (quads)
         if shots:
             from PIL import Image
 

@@ -259,11 +259,15 @@ def test_scissors_cut_separates_a_slab_into_two_pieces():
     drive(app, "hand", hinge, ALONG_Z, 1.0)
     app.step(1)
     ev = cut.read()
-    assert len(ev) == 1 and ev[0].body == ent and len(ev[0].tets) == n0 - body.n_tets > 0
-    assert components(body.tets) == 2
+    # the cut splits (nothing removed): the body keeps one half, the other half is a new entity
+    assert len(ev) == 1 and ev[0].body == ent and len(ev[0].tets) > 0 and len(ev[0].pieces) == 1
+    other = app.get(ev[0].pieces[0], SoftBody)
+    assert components(body.tets) == 1 and components(other.tets) == 1
+    assert body.n_tets + other.n_tets == n0
+    assert sorted(np.concatenate([body.tet_index, other.tet_index])) == list(range(n0))
     # the body still simulates and the collision surface was rebuilt for the new tets
     app.step(10)
-    assert np.isfinite(body.x).all()
+    assert np.isfinite(body.x).all() and np.isfinite(other.x).all()
     assert app.resource(CollisionWorld).surfaces[ent].tets_ref is body.tets
     assert body.block_offsets[-1] <= body.n_tets and set(body.tet_index) <= set(range(n0))
     app.close()

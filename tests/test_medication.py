@@ -97,6 +97,11 @@ MEDICATION_RULES = [
     "documented_promptly",
     "allergen_withheld",
     "no_allergen_given",
+    "single_opioid_dose",
+    "independent_double_check",
+    "assessed_before_opioid",
+    "reassessed_after_opioid",
+    "prescriber_informed",
 ]
 
 
@@ -139,4 +144,5 @@ def test_vrmed_run_prints_the_score():
     assert result.exit_code == 0
     summary = json.loads(result.stdout)["summary"]
     assert summary["score"] == 0.0 and summary["passed"] is False
-    assert "no_allergen_given" in summary["errors_caught"] and summary["outcome"] == "round_complete"
+    # the round never completes: no observations and the prescriber is never told
+    assert "no_allergen_given" in summary["errors_caught"] and summary["outcome"] is None

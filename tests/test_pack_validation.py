@@ -234,7 +234,7 @@ def test_schema_errors_missing_key_unknown_key_and_wrong_type(tmp_path):
     assert problems(root) == [
         "demo/pack.yaml:1: missing required key 'version'",
         "demo/pack.yaml:1: unknown key 'versoin' was unexpected; allowed keys: default_scenario, description, "
-        "engine, name, plugins, systems, title, version",
+        "engine, include, name, plugins, systems, title, version",
         "demo/pack.yaml:3: systems: expected a list, got string 'roll'",
     ]
 

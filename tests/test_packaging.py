@@ -3,59 +3,151 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import subprocess
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_tree
 
 from vrmed.cli import cli
+from vrmed.errors import VrmedError
+from vrmed.packaging import bundle_breakdown, shadow_warning, stage_pack
+from vrmed.packs import load_pack
+
+YAML_PACK = {
+    "pack.yaml": "name: ward\nversion: 0.3.0\nplugins: [physiology]\ndefault_scenario: hypoxia\n",
+    "prefabs/patient.yaml": """
+        patient:
+          components:
+            Transform: {position: [0, 0.8, 0]}
+            Patient: {spo2: 96}
+            VisualMesh: {mesh: assets/tri.obj, scale: 0.5}
+        """,
+    "scenarios/hypoxia.yaml": """
+        duration: 12
+        rates: {display: 30}
+        entities:
+          - {name: patient, prefab: patient}
+        script:
+          initial: stable
+          states:
+            stable:
+              transitions:
+                - {after: 2, to: hypoxic}
+            hypoxic:
+              on_enter: [{physiology: {entity: patient, spo2: 86, rr: 28}}]
+              transitions:
+                - {event: OxygenApplied, to: done}
+            done:
+              final: true
+        rubric:
+          rules:
+            - {id: oxygen, kind: deadline, event: OxygenApplied, within: 10, critical: true}
+        learner:
+          - {t: 5, event: OxygenApplied}
+        """,
+    "assets/tri.obj": "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n",
+    # not pack content: never bundled
+    "tests/test_ward.py": "def test_nothing():\n    pass\n",
+    ".env": "LRS_PASSWORD=hunter2\n",
+    "learners.csv": "learner,email\nann,ann@example.org\n",
+    ".git/config": "[remote]\n  url = https://token@example.org/x.git\n",
+    "notes/draft.md": "not declared\n",
+}
 
 
 @pytest.mark.slow
-def test_packaged_simulator_runs_its_default_scenario(tmp_path):
+def test_lean_yaml_only_simulator_runs_and_stays_small(tmp_path):
+    """A YAML-only pack builds lean (no numba/llvmlite, target < 150 MB), ships only its
+    declared files, carries the engine plugin it enables, and runs headless on its own."""
+    write_tree(tmp_path / "ward", YAML_PACK)
+    write_tree(
+        tmp_path / "tiny",
+        {"pack.yaml": "name: tiny\nversion: 0.1.0\n", "scenarios/s.yaml": "duration: 1\nentities: []\n"},
+    )
     runner = CliRunner()
-    assert runner.invoke(cli, ["new-pack", "drill", "--dir", str(tmp_path)]).exit_code == 0
     result = runner.invoke(
         cli,
-        [
-            "package",
-            str(tmp_path / "drill"),
-            "sandbox",
-            "--name",
-            "drillsim",
-            "--scenario",
-            "drill/demo",
-            "-o",
-            str(tmp_path / "dist"),
-            "--version",
-            "2.1.0",
-        ],
-    )
+        ["package", str(tmp_path / "ward"), str(tmp_path / "tiny"), "--name", "wardsim", "-o", str(tmp_path / "dist"),
+         "--version", "2.1.0"],
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    exe = tmp_path / "dist" / "drillsim" / "drillsim"
-    assert exe.is_file() and os.access(exe, os.X_OK)
-    # A clean environment: no venv on PATH, no PYTHONPATH; the bundle must be self-contained.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    sizes = re.search(r"bundle: (\d+) MB, lean \(no numba/llvmlite\)", result.output)
+    assert sizes and int(sizes.group(1)) < 150, result.output
+    root = tmp_path / "dist" / "wardsim"
+    shipped = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if "packs/ward" in p.as_posix() and p.is_file()
+    )
+    assert [s.split("packs/ward/", 1)[1] for s in shipped] == [
+        "assets/tri.obj", "pack.yaml", "prefabs/patient.yaml", "scenarios/hypoxia.yaml"
+    ]  # fmt: skip
+    assert not list(root.rglob("llvmlite*")) and not list(root.rglob("numba"))
+    exe = root / "wardsim"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no PYTHONPATH
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, timeout=120)
     assert version.returncode == 0, version.stderr
-    assert version.stdout.startswith("drillsim 2.1.0 (vrmed ")
-    assert "packs: drill 0.1.0, sandbox 0.1.0; default scenario: drill/demo" in version.stdout
-    run = subprocess.run(
-        [str(exe), "--headless", "--frames", "180", "--json"], capture_output=True, text=True, env=env, timeout=300
-    )
+    assert "wardsim 2.1.0 (vrmed " in version.stdout and "packs: ward 0.3.0, tiny 0.1.0" in version.stdout
+    run = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
-    assert (data["pack"], data["scenario"], data["frames"]) == ("drill", "demo", 180)
-    assert data["summary"] == {"angles_rad": [3.0]}  # the pack's own Python system ran in the bundle
+    assert (data["pack"], data["scenario"]) == ("ward", "hypoxia")
+    assert data["rubric"]["passed"] and data["events"]["OxygenApplied"] == 1  # the physiology plugin shipped
     other = subprocess.run(
-        [str(exe), "run", "sandbox", "--headless", "--frames", "10", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
+        [str(exe), "run", "tiny", "--headless", "--json"], capture_output=True, text=True, env=env, timeout=300
     )
-    assert other.returncode == 0 and json.loads(other.stdout)["pack"] == "sandbox"
+    assert other.returncode == 0 and json.loads(other.stdout)["pack"] == "tiny"
+
+
+def test_only_declared_files_are_staged_and_secrets_are_refused(tmp_path):
+    root = write_tree(tmp_path / "ward", YAML_PACK)
+    (root / "assets" / "__pycache__").mkdir()
+    (root / "assets" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    outside = write_tree(tmp_path / "elsewhere", {"records.yaml": "lrs_password: hunter2\n", "mesh.obj": "v 0 0 0\n"})
+    (root / "assets" / "inside.obj").symlink_to(root / "assets" / "tri.obj")  # inside the pack: shipped as a file
+    pack = load_pack(root)
+    staged = stage_pack(pack, tmp_path / "stage")
+    assert staged == [
+        "assets/inside.obj",
+        "assets/tri.obj",
+        "pack.yaml",
+        "prefabs/patient.yaml",
+        "scenarios/hypoxia.yaml",
+    ]
+    assert not (tmp_path / "stage" / "assets" / "inside.obj").is_symlink()
+    assert sorted(pack.file_hashes) == staged  # what is hashed into session logs is what ships
+    # a glob that selects secrets, learner data or an outward symlink stops the build
+    (root / "assets" / "lrs.yaml").symlink_to(outside / "records.yaml")
+    (root / "assets" / "stolen.obj").symlink_to(outside / "mesh.obj")
+    text = (root / "pack.yaml").read_text() + "include: ['.env', '*.csv', 'notes/*.md']\n"
+    (root / "pack.yaml").write_text(text)
+    with pytest.raises(VrmedError) as info:
+        stage_pack(load_pack(root), tmp_path / "stage2")
+    message = str(info.value)
+    assert "pack 'ward' cannot be packaged: 4 of its files must not ship" in message
+    assert ".env: looks like a secret or credentials file" in message
+    assert "learners.csv: a table with learner-data columns" in message
+    assert "assets/lrs.yaml: a symlink leading out of the pack" in message
+    assert "assets/stolen.obj: a symlink leading out of the pack" in message
+    assert "notes/draft.md" not in message and not (tmp_path / "stage2").exists()
+    bad = (root / "pack.yaml").read_text().replace("include: [", "include: ['../elsewhere/*', ")
+    (root / "pack.yaml").write_text(bad)
+    with pytest.raises(VrmedError, match=r"include\[0\]: '\.\./elsewhere/\*': include globs are relative"):
+        load_pack(root)
+
+
+def test_shadow_warning_and_size_breakdown(tmp_path):
+    assert shadow_warning(tmp_path) is None
+    write_tree(tmp_path / "clone", {"vrmed/__init__.py": "", ".git/HEAD": "ref: x\n"})
+    warning = shadow_warning(tmp_path / "clone")
+    assert warning and "imports it instead of the installed vrmed" in warning
+    bundle = write_tree(
+        tmp_path / "b",
+        {"sim": "x" * 10, "_internal/numpy/a.so": "x" * 300, "_internal/numpy.libs/b.so": "x" * 200,
+         "_internal/packs/ward/pack.yaml": "x" * 5, "_internal/yaml/c.py": "x" * 50},
+    )  # fmt: skip
+    total, parts = bundle_breakdown(bundle)
+    assert total == 565 and parts == [("numpy", 500), ("yaml", 50), ("sim", 10), ("packs/ward", 5)]
 
 
 def test_package_rejects_invalid_input(tmp_path):

@@ -240,11 +240,11 @@ def test_push_and_read_back(lrs, logs, tmp_path):
     code, out = _vrmed(env, "records", "add", str(logs["pass"]), str(logs["fail"]), "--learner", "Learner-007")
     assert code == 0, out
     assert "passed" in out and "failed" in out and "Learner-007" not in out
-    assert _status(env)["queued"] == 6
+    assert _status(env)["queued"] == 7  # passed: attempted, completed, passed, terminated; failed: no completed
     code, out = _vrmed(env, "records", "push")
     assert code == 0, out
-    assert out.startswith("sent 6 statement(s)")
-    assert (_status(env)["queued"], _status(env)["sent"]) == (0, 6)
+    assert out.startswith("sent 7 statement(s)")
+    assert (_status(env)["queued"], _status(env)["sent"]) == (0, 7)
 
     config = load_config(env=env)
     client = LrsClient(lrs.endpoint, USER, PASSWORD)
@@ -265,9 +265,10 @@ def test_push_and_read_back(lrs, logs, tmp_path):
             for key in ("id", "actor", "verb", "object", "result", "context", "timestamp"):
                 assert back.get(key) == local.get(key), key
         verbs = sorted(s["verb"]["id"].rsplit("/", 1)[1] for s in client.query(registration=attempt.attempt_id))
-        assert verbs == sorted(["attempted", "completed", "passed" if attempt.score.passed else "failed"])
+        expected = ["attempted", "completed", "passed", "terminated"] if attempt.score.passed else []
+        assert verbs == sorted(expected or ["attempted", "failed", "terminated"])  # cmi5: no completion claimed
     failed = next(a for a in attempts if not a.score.passed)
-    back = client.get_statement(failed.statement_ids[2])
+    back = client.get_statement(failed.statement_ids[1])
     assert back["verb"]["id"] == "http://adlnet.gov/expapi/verbs/failed"
     assert back["result"]["success"] is False and back["result"]["score"]["raw"] == failed.score.score
     assert back["result"]["extensions"]["https://w3id.org/vrmed/xapi/metrics/pokes"] == failed.score.metrics["pokes"]
@@ -286,7 +287,7 @@ def test_resend_after_crash_never_duplicates(lrs, logs, tmp_path):
     folder = store.learner_dir(learner)
     for path in (folder / "sent").glob("*.json"):
         shutil.copy(path, folder / "outbox" / path.name)
-    assert _status(env)["queued"] == 3
+    assert _status(env)["queued"] == 4
     code, out = _vrmed(env, "records", "push")
     assert code == 0, out
     assert _status(env)["queued"] == 0
@@ -296,7 +297,7 @@ def test_resend_after_crash_never_duplicates(lrs, logs, tmp_path):
     client = LrsClient(lrs.endpoint, USER, PASSWORD)
     (attempt,) = store.attempts(learner)
     stored = client.query(registration=attempt.attempt_id)
-    assert sorted(s["id"] for s in stored) == sorted(attempt.statement_ids)  # three, not six
+    assert sorted(s["id"] for s in stored) == sorted(attempt.statement_ids)  # four, not eight
 
 
 def test_wrong_password_keeps_statements_queued(lrs, logs, tmp_path):
@@ -304,7 +305,7 @@ def test_wrong_password_keeps_statements_queued(lrs, logs, tmp_path):
     assert _vrmed(env, "records", "add", str(logs["fail"]), "--learner", "learner-x")[0] == 0
     code, out = _vrmed(env, "records", "push")
     assert code == 1 and "refused the credentials (HTTP 401)" in out and "Traceback" not in out
-    assert _status(env)["queued"] == 3
+    assert _status(env)["queued"] == 3  # a failed attempt: attempted, failed, terminated (never completed)
 
 
 def test_offline_queue_loses_nothing(ralph_python, logs, tmp_path):
@@ -318,17 +319,17 @@ def test_offline_queue_loses_nothing(ralph_python, logs, tmp_path):
         for _ in range(2):
             code, out = _vrmed(env, "records", "push")
             assert code == 1 and "cannot reach the LRS" in out and "stay queued" in out
-            assert (_status(env)["queued"], _status(env)["sent"]) == (6, 0)
+            assert (_status(env)["queued"], _status(env)["sent"]) == (7, 0)
         # Failed pushes changed nothing on disk.
         assert {p.name: p.read_bytes() for p in (tmp_path / "store").rglob("*.json")} == before
         server.start()
         code, out = _vrmed(env, "records", "push")
-        assert code == 0 and out.startswith("sent 6 statement(s)"), out
-        assert (_status(env)["queued"], _status(env)["sent"]) == (0, 6)
+        assert code == 0 and out.startswith("sent 7 statement(s)"), out
+        assert (_status(env)["queued"], _status(env)["sent"]) == (0, 7)
         client = LrsClient(server.endpoint, USER, PASSWORD)
         store = RecordStore(tmp_path / "store")
         ids = [sid for lr in store.learners() for a in store.attempts(lr) for sid in a.statement_ids]
-        assert len(ids) == 6
+        assert len(ids) == 7
         for sid in ids:
             back = client.get_statement(sid)
             assert back is not None and validate_statement(back) == []
@@ -345,11 +346,11 @@ def test_lrs_server_errors_keep_statements_queued(ralph_python, logs, tmp_path):
         server.start(as_released=True)
         assert _vrmed(env, "records", "add", str(logs["pass"]), "--learner", "t-500")[0] == 0
         code, out = _vrmed(env, "records", "push")
-        assert code == 0 and out.startswith("sent 3 statement(s)"), out  # the first write works
+        assert code == 0 and out.startswith("sent 4 statement(s)"), out  # the first write works
         assert _vrmed(env, "records", "add", str(logs["fail"]), "--learner", "t-500")[0] == 0
         code, out = _vrmed(env, "records", "push")
         assert code == 1 and "answered HTTP 500" in out and "stay queued" in out
-        assert (_status(env)["queued"], _status(env)["sent"]) == (3, 3)
+        assert (_status(env)["queued"], _status(env)["sent"]) == (3, 4)
         server.stop()
         server.start()  # the same store, now with appending writes
         code, out = _vrmed(env, "records", "push")

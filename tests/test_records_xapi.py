@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import write_tree
 
 from vrmed.cli import cli
+from vrmed.packs import load_pack
 from vrmed.recording import SessionLog
 from vrmed.records import (
     AttemptScore,
@@ -51,6 +52,7 @@ def env(tmp_path) -> dict[str, str]:
     return {
         "VRMED_RECORDS_DIR": str(tmp_path / "store"),
         "VRMED_INSTITUTION_SECRET": SECRET,
+        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
         "VRMED_RECORDS_CONFIG": "",
         "HOME": str(tmp_path),
     }
@@ -71,7 +73,7 @@ def test_sandbox_score_from_log_only(sandbox_log):
 def test_statements_are_valid_xapi_and_stable(sandbox_log):
     first, again = _statements(sandbox_log), _statements(sandbox_log)
     assert first == again  # same log, same learner: the same statements, ids included
-    assert [s["verb"]["id"].rsplit("/", 1)[1] for s in first] == ["attempted", "completed", "passed"]
+    assert [s["verb"]["id"].rsplit("/", 1)[1] for s in first] == ["attempted", "completed", "passed", "terminated"]
     for stmt in first:
         assert validate_statement(stmt) == [], stmt
         assert uuid.UUID(stmt["id"]).version == 5
@@ -99,6 +101,10 @@ def test_statements_are_valid_xapi_and_stable(sandbox_log):
         (lambda s: s["result"]["extensions"].update({"pokes": 3}), "extension keys must be IRIs"),
         (lambda s: s.update(timestamp="2026-11-25 10:00"), "ISO 8601 date-time with a time zone"),
         (lambda s: s.pop("actor"), "statement.actor: required"),
+        (lambda s: s.update(timestamp="2026-13-01T10:00:00Z"), "ISO 8601 date-time with a time zone"),
+        (lambda s: s.update(timestamp="2026-02-30T10:00:00Z"), "ISO 8601 date-time with a time zone"),
+        (lambda s: s["actor"].pop("account") and s["actor"].update(mbox="mailto:not an address"), "mbox: must be"),
+        (lambda s: s["actor"].pop("account") and s["actor"].update(mbox="mailto:a@b@c.org"), "mbox: must be"),
     ],
 )
 def test_validator_catches_rule_breaks(sandbox_log, mutate, message):
@@ -131,7 +137,7 @@ def test_store_is_pseudonymous_exportable_and_deletable(sandbox_log, env, tmp_pa
     runner = CliRunner()
     res = runner.invoke(cli, ["records", "add", str(sandbox_log), "--learner", "Jane.Doe@hospital.example"], env=env)
     assert res.exit_code == 0, res.output
-    assert "Jane" not in res.output and "3 statements queued" in res.output
+    assert "Jane" not in res.output and "4 statements queued" in res.output
     res = runner.invoke(cli, ["records", "add", str(sandbox_log), "--learner", "someone-else"], env=env)
     assert res.exit_code == 0
     store_root = Path(env["VRMED_RECORDS_DIR"])
@@ -140,19 +146,19 @@ def test_store_is_pseudonymous_exportable_and_deletable(sandbox_log, env, tmp_pa
         if path.is_file():
             assert "jane" not in path.read_text(errors="replace").lower()
     status = json.loads(runner.invoke(cli, ["records", "status", "--json"], env=env).output)
-    assert (status["learners"], status["attempts"], status["queued"], status["sent"]) == (2, 2, 6, 0)
+    assert (status["learners"], status["attempts"], status["queued"], status["sent"]) == (2, 2, 8, 0)
 
     out = tmp_path / "export.json"
     res = runner.invoke(cli, ["records", "export", "--learner", "jane.doe@hospital.example", "-o", str(out)], env=env)
     assert res.exit_code == 0, res.output
     exported = json.loads(out.read_text())
-    assert len(exported["attempts"]) == 1 and len(exported["queued_statements"]) == 3
+    assert len(exported["attempts"]) == 1 and len(exported["queued_statements"]) == 4
     assert exported["learner"] == pseudonymise("jane.doe@hospital.example", SECRET)
 
     res = runner.invoke(cli, ["records", "delete", "--learner", "JANE.DOE@hospital.example", "--yes"], env=env)
-    assert res.exit_code == 0 and "deleted 1 attempt(s), 3 queued" in res.output
+    assert res.exit_code == 0 and "deleted 1 attempt(s), 4 queued" in res.output
     status = json.loads(runner.invoke(cli, ["records", "status", "--json"], env=env).output)
-    assert (status["learners"], status["attempts"], status["queued"]) == (1, 1, 3)
+    assert (status["learners"], status["attempts"], status["queued"]) == (1, 1, 4)
 
 
 def test_corrupt_store_file_is_reported_not_skipped(sandbox_log, env):
@@ -207,10 +213,10 @@ def test_config_file_and_environment(tmp_path):
 def test_requests_carry_version_header_and_basic_auth():
     client = LrsClient("http://127.0.0.1:9/xAPI/", "user", "pa:ss")
     req = client._request("POST", client.statements_url, [{"id": "x"}])
-    assert req.full_url == "http://127.0.0.1:9/xAPI/statements"
-    assert req.get_header("X-experience-api-version") == "1.0.3"
-    assert req.get_header("Authorization") == "Basic " + base64.b64encode(b"user:pa:ss").decode()
-    assert req.get_header("Content-type") == "application/json"
+    assert str(req.url) == "http://127.0.0.1:9/xAPI/statements"
+    assert req.headers["X-experience-api-version"] == "1.0.3"
+    assert req.headers["Authorization"] == "Basic " + base64.b64encode(b"user:pa:ss").decode()
+    assert req.headers["Content-type"] == "application/json"
 
 
 def test_cli_errors_are_one_line(sandbox_log, env, tmp_path):
@@ -235,8 +241,10 @@ def test_pack_without_score_or_with_a_bad_one(tmp_path):
     )
     log = tmp_path / "n.jsonl"
     assert CliRunner().invoke(cli, ["run", str(pack), "--headless", "--record", str(log)]).exit_code == 0
-    with pytest.raises(ScoringError, match="defines no score\\(log\\)"):
+    with pytest.raises(ScoringError, match="is not installed here"):  # a log never names a folder to load
         score_log(SessionLog.read(log))
+    with pytest.raises(ScoringError, match="has no rubric and the pack defines no score\\(log\\)"):
+        score_log(SessionLog.read(log), load_pack(pack))
     with pytest.raises(ScoringError, match="need 0 <= score <= max_score"):
         AttemptScore.from_result({"score": 5, "max_score": 2, "passed": True}, "p")
     with pytest.raises(ScoringError, match="metrics\\['a'\\] is not a number"):
@@ -266,7 +274,7 @@ def test_interrupted_writes_never_leave_half_files(sandbox_log, env, monkeypatch
     root = Path(env["VRMED_RECORDS_DIR"])
     assert not list(root.rglob("*.tmp"))  # the temporary file was removed
     (learner,) = st.learners()
-    assert st.attempts(learner) == [] and len(st.queued()) == 3  # statements queued, attempt not stored
+    assert st.attempts(learner) == [] and len(st.queued()) == 4  # statements queued, attempt not stored
     attempt, added = record_session(log, "learner-c", config, st)  # running the add again completes it
     assert added and [a.attempt_id for a in st.attempts(learner)] == [attempt.attempt_id]
     assert [q.id for q in st.queued()] == attempt.statement_ids  # still three, not six

@@ -16,9 +16,10 @@ def test_report_of_a_recorded_session(tmp_path):
     result = runner.invoke(cli, ["report", str(log)])
     assert result.exit_code == 0, result.output
     assert "sandbox/ball_pit" in result.output and "right_hand" in result.output
-    assert re.search(r"right_hand\s+5\.99\s+0\.750\s+1", result.output)  # 0.75 m scripted path, one movement
+    # 0.75 m scripted path (the 6 Hz filter rounds its corner by under a millimetre), one movement
+    assert re.search(r"right_hand\s+5\.99\s+0\.7(49|50)\s+1", result.output)
     page = (tmp_path / "s.html").read_text()
-    assert page.count("<polyline") == 2  # the path and the speed plot of the one tracked device
+    assert page.count("<svg") == 2  # matplotlib figures: the speed and the path plot of the one tracked device
     assert page.count("BallPoked") >= 10 and "proficiency target" in page
 
 

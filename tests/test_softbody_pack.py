@@ -71,14 +71,16 @@ def test_softbody_yaml_errors_name_file_line_and_key(tmp_path):
 
 def test_real_liver_mesh_from_yaml(tmp_path):
     files = dict(PACK)
-    files["prefabs/organs.yaml"] = f"""
+    # asset paths are relative to the pack folder (absolute ones are refused): ship a copy
+    files["meshes/liver.msh"] = (MESHES / "liver.msh").read_text()
+    files["prefabs/organs.yaml"] = """
         liver:
           components:
             SoftBody:
-              mesh: {MESHES / "liver.msh"}
+              mesh: meshes/liver.msh
               scale: 0.01
               offset: [0.0, 0.1, 0.0]
-              material: {{youngs_modulus: 1500.0, poisson_ratio: 0.45, density: 1060.0}}
+              material: {youngs_modulus: 1500.0, poisson_ratio: 0.45, density: 1060.0}
               pins: [0, 1, 2]
     """
     files["scenarios/sag.yaml"] = "duration: 0.1\nentities:\n  - {name: organ, prefab: liver}\n"

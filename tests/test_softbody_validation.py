@@ -104,11 +104,16 @@ def test_uniaxial_stress_and_strain_queries_agree_with_the_load(uniaxial_40) -> 
 
 
 def test_static_result_converges_when_substeps_double(uniaxial_40) -> None:
-    """Stated tolerance: the axial strain changes by less than 2 % from 40 to 80 substeps."""
-    a40 = uniaxial_40[0]
-    a80 = run_uniaxial(substeps=80)[0]
+    """Stated tolerance: the axial strain changes by less than 2 % from 40 to 80 substeps, once
+    the static effect of the velocity damping (forces scaled by 1 / (1 + h c), docs/physics.md)
+    is taken out; both are within 2 % of Hooke (at 2 % strain the exact answer of the
+    Neo-Hookean energy is 1.4 % above Hooke's; tests/test_tissue_accuracy.py compares with it)."""
+    c = 50.0  # run_uniaxial's velocity_damping
+    a40 = uniaxial_40[0] * (1.0 + FRAME / 40 * c)
+    a80 = run_uniaxial(substeps=80)[0] * (1.0 + FRAME / 80 * c)
     assert abs(a80 - a40) / abs(a80) < 0.02
-    assert abs(a80 - SIGMA / E_TENSION) <= abs(a40 - SIGMA / E_TENSION) + 1e-5  # and approaches Hooke
+    assert abs(a40 - SIGMA / E_TENSION) < 0.02 * SIGMA / E_TENSION
+    assert abs(a80 - SIGMA / E_TENSION) < 0.02 * SIGMA / E_TENSION
 
 
 # --- cantilever -----------------------------------------------------------------------------
@@ -191,7 +196,9 @@ def test_undamped_free_body_never_gains_energy() -> None:
         step_softbody(body, FRAME, 20, NO_GRAVITY)
         history.append(elastic_energy(body) + kinetic_energy(body))
     assert max(history) <= e0 * (1.0 + 1e-9)
-    np.testing.assert_allclose(body.mass @ body.v, momentum0, atol=1e-12)  # no net force
+    # no net force: the warm start's kept corrections travel through positions (x - x_prev), so
+    # momentum holds to float64 round-off of the positions (~1e-11 kg m/s here, 1e-12 without it)
+    np.testing.assert_allclose(body.mass @ body.v, momentum0, atol=1e-9)
     assert np.all(np.isfinite(body.x))
 
 
@@ -285,6 +292,7 @@ def test_energy_check_detects_the_documented_instability() -> None:
     is therefore able to fail, and the limit the solver warns about is real."""
     # the released cube of the energy tests, 10x stiffer and at 5 substeps: ratio ~10.8
     stiff = SoftBody.from_mesh(box_tets((0.1, 0.1, 0.1), (5, 5, 5)), Material(1.0e6, 0.3, 1000.0))
+    stiff.soften_slivers = False  # the raw solve: softening would keep it stable (and too soft)
     stiff.x[:, 2] *= 1.1
     stiff.x_prev[:] = stiff.x
     e0 = elastic_energy(stiff)

@@ -184,11 +184,12 @@ def test_seated_and_standing_pick_local_and_stage(xr_env, reference, space):
     try:
         backend = source.backend
         assert backend.reference_space == space and backend.reference_note is None
-        # the simulated runtime does not offer XR_FB_display_refresh_rate: requested vs actual
-        assert backend.refresh_requested == 72.0 and "XR_FB_display_refresh_rate" in backend.refresh_note
+        # the simulated runtime offers XR_FB_display_refresh_rate: the requested rate is set
+        assert backend.refresh_requested == 72.0 and backend.refresh_note is None
         backend.poll_events()
-        assert source.sample(0.0, 0)  # a frame: the actual rate is the runtime's period
-        assert backend.refresh_actual == pytest.approx(90.0, rel=1e-3)
+        assert source.sample(0.0, 0)
+        assert backend.refresh_actual == pytest.approx(72.0, rel=1e-3)
+        assert backend.begin_frame().predicted_display_period == 13_888_888  # frames follow the new rate
         assert source.comfort is not None and source.comfort.settings.reference == reference
     finally:
         source.close()

@@ -187,7 +187,7 @@ def test_headless_session_states_times_and_poses(xr_env):
     assert f.controllers[LEFT_HAND].buttons["squeeze"] == pytest.approx(0.75)
     assert rt.frames_ended == 46 and rt.frames[-1].layer_count == 0
     backend.request_exit()
-    assert [e.state for e in backend.poll_events()] == ["stopping", "idle", "exiting"]
+    assert [e.state for e in backend.poll_events()] == ["visible", "synchronized", "stopping", "idle", "exiting"]
     assert backend.exit_requested and backend.begin_frame() is None
     backend.close()
 

@@ -81,7 +81,7 @@ def test_satisfies_backend_protocol_and_walks_session_states():
     states = [e.state for e in device.poll_events()]
     assert states == ["idle", "ready", "synchronized", "visible", "focused"]
     device.request_exit()
-    assert [e.state for e in device.poll_events()] == ["stopping", "idle", "exiting"]
+    assert [e.state for e in device.poll_events()] == ["visible", "synchronized", "stopping", "idle", "exiting"]
     assert device.exit_requested and device.begin_frame() is None
 
 

@@ -9,7 +9,7 @@ from .app import App, Commands, Plugin
 from .clock import Rng, SimClock
 from .errors import ConfigError, VrmedError
 from .events import Event, EventReader
-from .fields import AssetPath, array_field, component, quat, system, vec3
+from .fields import AssetPath, array_field, component, quat, scale3, system, vec3
 from .input import DeviceState, InputPlugin, InputState, Keyframe, ScriptedInput
 from .recording import RecorderPlugin, SessionLog
 from .schedule import PUBLIC_SETS, STAGE_MEANINGS, STAGES
@@ -42,6 +42,7 @@ __all__ = [
     "array_field",
     "component",
     "quat",
+    "scale3",
     "system",
     "vec3",
 ]

@@ -120,9 +120,13 @@ class EloSettings:
     #: Logits between level 0 and level 1: a learner rated at the middle succeeds at level
     #: 0 with p = 0.88 and at level 1 with p = 0.12.
     span: float = 4.0
-    #: K = k0 / (1 + k_decay * n) after n attempts (Pelánek 2016, §3.2).
+    #: K = max(k_min, k0 / (1 + k_decay * n)) after n attempts (Pelánek 2016, §3.2, with a
+    #: floor): the decay makes early ratings converge fast, the floor keeps the rating able to
+    #: follow a learner who is still improving (without it K is 0.09 by attempt 200 and the
+    #: rating lags; benchmarks/adaptive_difficulty.py compares both with a staircase).
     k0: float = 1.0
     k_decay: float = 0.05
+    k_min: float = 0.3
     #: Largest change of level between two attempts (no sudden jumps for the learner).
     max_step: float = 0.2
     initial_rating: float = 0.0
@@ -132,6 +136,8 @@ class EloSettings:
             raise DifficultyError("target_success must be strictly between 0 and 1")
         if self.span <= 0 or self.k0 <= 0 or self.k_decay < 0 or not 0 < self.max_step <= 1:
             raise DifficultyError("span and k0 must be positive, k_decay >= 0 and 0 < max_step <= 1")
+        if not 0 <= self.k_min <= self.k0:
+            raise DifficultyError("k_min must be between 0 and k0")
 
     def difficulty(self, level: float) -> float:
         """The logit difficulty of ``level``."""
@@ -154,7 +160,7 @@ class SkillState:
 
     def updated(self, level: float, success: bool, settings: EloSettings) -> SkillState:
         """The state after an attempt at ``level`` that passed (``success``) or not."""
-        k = settings.k0 / (1.0 + settings.k_decay * self.attempts)
+        k = max(settings.k_min, settings.k0 / (1.0 + settings.k_decay * self.attempts))
         rating = self.rating + k * ((1.0 if success else 0.0) - self.expected_success(level, settings))
         return SkillState(self.skill, rating, self.attempts + 1, self.successes + int(success), level)
 
@@ -227,17 +233,23 @@ def skill_of(pack: Any, scenario_name: str) -> str:
 def plan_next(
     pack: Any, scenario_name: str | None, attempts: Iterable[Any], settings: EloSettings | None = None
 ) -> NextAttempt:
-    """Choose the next attempt's level and parameters for a learner with ``attempts``."""
+    """Choose the next attempt's level and parameters for a learner with ``attempts``; a
+    :class:`DifficultyError` when the scenario declares no difficulty parameters (there is
+    nothing to adapt, so no plan is made up)."""
     scenario = pack.scenario(scenario_name)
     spec = DifficultySpec.from_settings(scenario.settings, f"{pack.name}/scenarios/{scenario.file}")
-    default = spec.default_level if spec else 0.5
+    if spec is None or not spec.parameters:
+        raise DifficultyError(
+            f"{pack.name}/{scenario.name} declares no difficulty parameters (settings.difficulty in {scenario.file})"
+        )
+    default = spec.default_level
     skill = skill_of(pack, scenario.name)
     model = LearnerModel.from_attempts([a for a in attempts if a.skill == skill], settings, default)
     level = model.next_level(skill, default)
     return NextAttempt(
         skill,
         level,
-        spec.values(level) if spec else {},
+        spec.values(level),
         round(model.state(skill).expected_success(level, model.settings), 4),
     )
 

@@ -51,9 +51,11 @@ from vrmed import (
     array_field,
     component,
     quat,
+    scale3,
     system,
     vec3,
 )
+from vrmed.adapt import applied_parameters
 from vrmed.analytics.errors import (
     AllowedRegion,
     TissueOverstrained,
@@ -101,6 +103,7 @@ from vrmed.components.scene import (
     Endoscope,
     HudState,
     HudText,
+    Interactable,
     Light,
     MonitorAlarm,
     MonitorPanel,
@@ -108,6 +111,7 @@ from vrmed.components.scene import (
     Name,
     Transform,
     VisualMesh,
+    VitalTrace,
 )
 from vrmed.components.tissue import EmbeddedSurface, Material, SoftBody, TissueAppearance, TissueBand, TissueVessel
 from vrmed.components.tissue.constraints import (
@@ -119,6 +123,7 @@ from vrmed.components.tissue.constraints import (
 )
 from vrmed.events import EventInbox
 from vrmed.geometry import quat_matrix
+from vrmed.input import TrackingLost
 from vrmed.packs.loader import load_pack
 from vrmed.packs.model import Pack, Scenario
 from vrmed.records.scoring import record_score
@@ -127,6 +132,8 @@ from vrmed.render.passes import PassContext, RenderPass, RenderPipeline, render_
 from vrmed.render.plugin import RenderPlugin
 from vrmed.render.scope_monitor import ScopeMonitor, ScopeMonitorPass, add_scope_monitor
 from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
+from vrmed.scenario.interaction import ActionRejected, CueShown, StepCompleted
+from vrmed.scenario.learner import LearnerView, MenuState, pick_ray
 from vrmed.session import Session, build_session
 from vrmed.settings import SimSettings
 from vrmed.systems.clinical.events import (
@@ -170,6 +177,7 @@ from vrmed.systems.instruments.system import (
     TissueCut,
     TissueTorn,
     instrument_name,
+    tip_in_view,
     tissue_in_jaw,
 )
 from vrmed.systems.instruments.tools import ToolRegistry, register_tool_type
@@ -211,6 +219,7 @@ __all__ = [
     "array_field",
     "component",
     "quat",
+    "scale3",
     "system",
     "vec3",
     # scenarios and scoring
@@ -232,6 +241,7 @@ __all__ = [
     "MonitorAlarm",
     "MonitorPanel",
     "MonitorReadout",
+    "VitalTrace",
     "Name",
     "Transform",
     "VisualMesh",
@@ -258,6 +268,16 @@ __all__ = [
     "Instrument",
     "InstrumentError",
     "InstrumentGrasped",
+    "Interactable",
+    "LearnerView",
+    "MenuState",
+    "CueShown",
+    "ActionRejected",
+    "StepCompleted",
+    "TrackingLost",
+    "pick_ray",
+    "tip_in_view",
+    "applied_parameters",
     "InstrumentReleased",
     "InstrumentsCollided",
     "TissueBurned",

@@ -18,7 +18,7 @@ import esper
 
 from .clock import Rng, SimClock
 from .errors import ConfigError
-from .events import E, Event, EventReader, Events
+from .events import E, Event, EventReader, Events, type_identity
 from .schedule import STAGES, Schedule, SystemSpec, place_system
 from .settings import RateLike, SimSettings
 from .state import component_state, digest
@@ -441,7 +441,7 @@ class App:
             for comp in esper.components_for_entity(entity):
                 state = component_state(comp)
                 if state is not None:
-                    comps[f"{type(comp).__module__}.{type(comp).__qualname__}"] = state
+                    comps[type_identity(type(comp), ".")] = state  # the same wherever a pack is installed
             snap[entity] = comps
         return snap
 

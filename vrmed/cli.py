@@ -1,4 +1,4 @@
-"""The ``vrmed`` command line: run, packs, validate, new-pack, replay, bench.
+"""The ``vrmed`` command line: run, packs, validate, new-pack, replay, bench, serve, join.
 
 User mistakes (a bad pack, a missing file, a wrong option) print one clear message and
 exit non-zero; a traceback means a bug in vrmed.
@@ -11,6 +11,7 @@ import io
 import json
 import math
 import numbers
+import os
 import re
 import shlex
 import signal
@@ -75,14 +76,39 @@ def cli() -> None:
 @click.option(
     "--input",
     "input_kind",
-    type=click.Choice(["scripted", "desktop", "openxr", "none"]),
-    default="scripted",
+    type=click.Choice(["scripted", "desktop", "openxr", "haptic", "none"]),
+    default=None,
+    help="Where device input comes from. Default: desktop (a person plays in a window) when run "
+    "from a terminal with a display and without --headless/--json/--capture; else scripted.",
+)
+@click.option(
+    "--bindings",
+    "bindings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Desktop: a key-binding YAML file laid over the default map (docs/input.md).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["formative", "exam"]),
+    default="formative",
     show_default=True,
-    help="Where device input comes from.",
+    help="formative: live cues and guidance; exam: no feedback until the end (recorded in the log).",
+)
+@click.option(
+    "--learner",
+    "learner_kind",
+    type=click.Choice(["scripted", "person"]),
+    default=None,
+    help="Who acts: the scenario's scripted learner, or a person (default: person for desktop/openxr input).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--trace", is_flag=True, help="Print scenario state transitions (t, from -> to, trigger) to stderr.")
-@click.option("--no-pack-code", is_flag=True, help="Run no code from packs (YAML-only packs).")
+@click.option(
+    "--no-pack-code",
+    is_flag=True,
+    envvar="VRMED_NO_PACK_CODE",
+    help="Run no code from packs (YAML-only packs); default on when VRMED_NO_PACK_CODE=1 (kiosks).",
+)
 @click.option(
     "--capture",
     type=click.Path(file_okay=False, path_type=Path),
@@ -151,6 +177,9 @@ def run(
     snap_turn: float = 30.0,
     vignette: float = 0.6,
     list_only: bool = False,
+    bindings_path: Path | None = None,
+    mode: str = "formative",
+    learner_kind: str | None = None,
 ) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder).
 
@@ -167,6 +196,14 @@ def run(
     pack_arg = _pack_arg(target, pack)
     if list_only:
         _list_scenarios(pack, pack_arg, as_json)
+        return
+    if input_kind is None:  # a person at a display plays; CI, pipes and --headless stay scripted
+        desk = not (headless or as_json or watch or capture is not None) and is_interactive() and _has_display()
+        input_kind = "desktop" if desk else "scripted"
+    if input_kind == "desktop":
+        if headless:
+            raise VrmedError("--input desktop plays in a window; drop --headless (or use --input scripted)")
+        _run_desktop(ctx, pack, pack_arg, scenario, seed, record, bindings_path, mode, learner_kind, frames, seconds)
         return
     scenario, defaulted = _choose_scenario(ctx, pack, pack_arg, scenario, as_json)
     if defaulted and not as_json and len(pack.scenarios) > 1:
@@ -192,7 +229,15 @@ def run(
         input_kind=input_kind,
         comfort=comfort,
         trace=(lambda line: click.echo(line, err=True)) if trace else None,
+        learner=learner_kind,
+        mode=mode,
     )
+    if record is not None:
+        try:
+            session.recorder.stream_to(record)  # written as it runs: a crash keeps the log so far
+        except BaseException:
+            session.close()
+            raise
     window = None
     # --input openxr with a runtime: build_session added headset rendering in this GL context.
     xr_ctx = getattr(session.app.resource(InputPlugin).source, "gl_context", None)
@@ -229,6 +274,7 @@ def run(
             )
             show = not as_json and sys.stderr.isatty() and total > 200
             from .render.window import WindowClosed  # deferred: the renderer only with a window or --capture
+            from .xr.interface import XrSessionEnded  # deferred: the XR package only for run, not --help
 
             pace = window.pacer(float(session.app.resource(SimSettings).display_rate)) if window is not None else None
             with click.progressbar(
@@ -240,13 +286,35 @@ def run(
                     if pace is not None:
                         pace(n)  # real-time pacing; raises WindowClosed between frames on Esc/close
 
+                play = None
+                if input_kind == "openxr" and _is_headset(session):
+                    # a headset: pause / restart / choose a scenario from the session menu
+                    from .xr.play import HeadsetPlay  # deferred: the XR package only for run --input openxr
+
+                    def build_next(name: str, src: Any, attempt: int) -> Any:
+                        return build_session(
+                            pack, name, seed=seed, input_source=src, comfort=comfort, learner=learner_kind, mode=mode,
+                            trace=(lambda line: click.echo(line, err=True)) if trace else None,
+                        )  # fmt: skip
+
+                    play = HeadsetPlay(
+                        pack, session, build_next, record=record, frames=frames, seconds=seconds,
+                        wait_at_end=frames is None and seconds is None and not as_json, progress=progress,
+                        echo=lambda line: click.echo(line, err=True),
+                    )  # fmt: skip
                 try:
-                    done = session.run(frames=frames, seconds=seconds, progress=progress)
+                    done = play.run() if play else session.run(frames=frames, seconds=seconds, progress=progress)
                 except WindowClosed:
                     done = session.app.clock.frame
+                except XrSessionEnded as exc:  # headset quit or lost: keep and seal what ran
+                    click.echo(f"vrmed: {exc}; the session stopped there and its log is closed", err=True)
+                    done = (session if play is None else play.session).app.clock.frame
+                finally:
+                    if play is not None:  # the learner may have restarted or chosen another scenario
+                        session, record = play.session, play.record
         wall = time.perf_counter() - wall0
-        log = session.finish()
-        if record is not None:
+        log = session.finish()  # a streamed log gets its end record and seal here
+        if record is not None and not session.recorder.streaming:
             log.write(record)
         sim = float(session.app.clock.frame_time)
         result: dict[str, Any] = {
@@ -261,11 +329,13 @@ def run(
             "realtime_factor": sim / wall if wall > 0 else None,
             "events": session.event_counts(),
             "summary": pack.summary(session.app),
+            "rubric": _rubric_result(session.scenario, log),
             "digest": log.footer["digest"] if log.footer else None,
             "record": str(record) if record else None,
             "timings_ms": {k: {"mean": v["mean_ms"], "p99": v["p99_ms"]} for k, v in session.app.timings().items()},
         }
     finally:
+        session.recorder.close()  # after a crash: the log so far stays, unsealed (incomplete)
         session.close()
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -278,12 +348,87 @@ def run(
         click.echo(f"  event {name}: {count}")
     for line in summary_lines(result["summary"]):
         click.echo(f"  {line}")
+    if result["rubric"] is not None:
+        from .scenario.scorecard import rubric_lines  # deferred: only for scenarios with a rubric
+
+        for line in rubric_lines(result["rubric"]):
+            click.echo(line)
     frame = result["timings_ms"]["frame"]
     click.echo(f"  frame time: mean {frame['mean']:.3f} ms, p99 {frame['p99']:.3f} ms")
     if record:
         click.echo(f"  session log: {record}")
     for line in _next_steps(ctx, pack, pack_arg, session.scenario.name, record):
         click.echo(line)
+
+
+def _is_headset(session: Any) -> bool:
+    """Whether ``session`` takes its input from an OpenXR headset (not a fallback)."""
+    return type(session.app.resource(InputPlugin).source).__name__ == "XrInputSource"
+
+
+def _has_display() -> bool:
+    """Whether a desktop window could be shown (an X11 or Wayland display is set)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _run_desktop(
+    ctx: click.Context,
+    pack: Any,
+    pack_arg: str,
+    scenario: str | None,
+    seed: int,
+    record: Path | None,
+    bindings_path: Path | None,
+    mode: str,
+    learner_kind: str | None,
+    frames: int | None,
+    seconds: float | None,
+) -> None:
+    """``vrmed run --input desktop``: a person plays in a window (vrmed.desktop.play); the
+    in-window chooser offers the pack's scenarios when none was named."""
+    # deferred: the desktop loop loads GLFW and the renderer; the session the pack loader
+    from .desktop.play import run_desktop  # deferred: as above
+    from .session import build_session  # deferred: as above
+
+    if scenario is not None:
+        scenario, _ = _choose_scenario(ctx, pack, pack_arg, scenario, False)
+    elif len(pack.scenarios) == 1:
+        scenario = next(iter(pack.scenarios))
+    limit = frames
+    if seconds is not None:
+        limit = round(seconds * float(pack.scenario(scenario or sorted(pack.scenarios)[0]).sim_settings.display_rate))
+    result = run_desktop(
+        pack,
+        scenario,
+        build_session,
+        seed=seed,
+        record=record,
+        bindings_path=bindings_path,
+        mode=mode,
+        learner=learner_kind,
+        max_frames=limit,
+        echo=lambda line: click.echo(line, err=True),
+    )
+    for line in result.result_lines[:-1]:
+        click.echo(f"  {line}")
+    frame = result.timings.get("frame")
+    if frame:
+        click.echo(f"  frame time: mean {frame['mean_ms']:.3f} ms, p99 {frame['p99_ms']:.3f} ms")
+    if result.session is not None:
+        last = result.logs[-1] if result.logs else None
+        for line in _next_steps(ctx, pack, pack_arg, result.session.scenario.name, last):
+            click.echo(line)
+
+
+def _rubric_result(scenario: Any, log: Any) -> dict[str, Any] | None:
+    """The scenario's rubric applied to the session just run (None without a rubric): the
+    score a scenario gives itself, shown rule by rule."""
+    if getattr(scenario, "rubric", None) is None:
+        return None
+    from .scenario.rubric import evaluate_rubric  # deferred: only for scenarios with a rubric
+
+    end = float((log.footer or {}).get("sim_time", 0.0))
+    return evaluate_rubric(scenario.rubric, log.event_records(), end).as_dict()
 
 
 def is_interactive() -> bool:
@@ -385,7 +530,12 @@ def summary_lines(summary: dict[str, Any], indent: str = "  ", targets: dict[str
             continue
         line = f"{key}: {format_value(key, value)}"
         if targets and key in targets:
-            line += f"  (target {format_value(key, targets[key])})"
+            goal = targets[key]
+            if isinstance(goal, dict) and "target" in goal:  # {target: N, better: lower|higher}
+                word = {"lower": "at most", "higher": "at least"}.get(str(goal.get("better")), "target")
+                line += f"  ({word} {format_value(key, goal['target'])})"
+            else:
+                line += f"  (target {format_value(key, goal)})"
         lines.append(line)
     return lines
 
@@ -397,7 +547,9 @@ def _pack_arg(target: str, pack: Any) -> str:
     path = Path(target)
     for folder in (path, path.parent, path.parent.parent):
         if (folder / "pack.yaml").is_file() and folder.resolve() == Path(pack.root).resolve():
-            return str(folder)
+            from .packs.discovery import explicit_path  # deferred: keeps `vrmed --help` fast (the pack loader)
+
+            return explicit_path(folder)  # `./x`, never `x`: a bare word names an installed pack
     return str(pack.root)
 
 
@@ -530,9 +682,11 @@ def _next_steps(ctx: click.Context, pack: Any, pack_arg: str, scenario: str, rec
     steps: list[tuple[str, str]] = []
     if record is not None:
         log = shlex.quote(str(record))
+        # a log names its pack by name only: a pack run from a folder is named with --pack
+        where = f" --pack {shlex.quote(pack_arg)}" if pack.source == "path" else ""
         steps += [
-            ("debrief (HTML, metrics against targets)", f"vrmed report {log}"),
-            ("replay it exactly", f"vrmed replay {log}"),
+            ("debrief (HTML, metrics against targets)", f"vrmed report {log}{where}"),
+            ("replay it exactly", f"vrmed replay {log}{where}"),
         ]
     else:
         steps.append(
@@ -610,7 +764,7 @@ def open_null() -> Any:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--no-pack-code", is_flag=True, help="Import no pack code while listing.")
+@click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help="Import no pack code while listing.")
 def packs(as_json: bool, no_pack_code: bool) -> None:
     """List available packs with their versions and scenarios."""
     # deferred: keeps `vrmed --help` fast (the pack loader needs jsonschema, YAML)
@@ -649,8 +803,13 @@ def packs(as_json: bool, no_pack_code: bool) -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--no-pack-code", is_flag=True, help="Refuse packs that carry Python code.")
-def validate(target: str, no_pack_code: bool) -> None:
+@click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help="Refuse packs that carry Python code.")
+@click.option(
+    "--rubric-lint",
+    is_flag=True,
+    help="Also run each scenario's rubric against a do-nothing and a random learner; exit 1 if either passes.",
+)
+def validate(target: str, no_pack_code: bool, rubric_lint: bool = False) -> None:
     """Validate a pack (name or folder); exit 1 listing every problem."""
     from .packs import PackError, load_pack, resolve_target  # deferred: keeps `vrmed --help` fast (the pack loader)
 
@@ -664,6 +823,14 @@ def validate(target: str, no_pack_code: bool) -> None:
         f"{pack.name} {pack.version}: valid ({len(pack.prefabs)} prefabs, "
         f"{len(pack.scenarios)} scenarios, {len(pack.systems)} systems)"
     )
+    if rubric_lint:
+        from .rubric_lint import lint_rubrics  # deferred: runs sessions (the engine, the pack's systems)
+
+        runs = lint_rubrics(pack)
+        for run in runs:
+            click.echo(f"  rubric lint: {run.line()}")
+        if any(run.passed for run in runs):
+            sys.exit(EXIT_FAIL)
 
 
 @cli.command("new-pack")
@@ -678,9 +845,12 @@ def validate(target: str, no_pack_code: bool) -> None:
 )
 def new_pack(name: str, directory: Path) -> None:
     """Scaffold a valid pack NAME with a prefab, a scenario, a system and a test."""
+    from .packs.discovery import explicit_path  # deferred: keeps `vrmed --help` fast (the pack loader)
+
     root = scaffold_pack(name, directory)
+    where = explicit_path(root)  # a pack folder is always given as a path (`./name`)
     click.echo(f"created pack {name!r} in {root}")
-    click.echo(f"  try: vrmed validate {root} && vrmed run {root} --headless && pytest {root / 'tests'}")
+    click.echo(f"  try: vrmed validate {where} && vrmed run {where} --headless && pytest {root / 'tests'}")
 
 
 @cli.command()
@@ -697,25 +867,56 @@ def new_pack(name: str, directory: Path) -> None:
     help="Output folder.",
 )
 @click.option("--version", "sim_version", default="1.0.0", show_default=True, help="The simulator's own version.")
-def package(targets: tuple[str, ...], name: str, scenario: str | None, out_dir: Path, sim_version: str) -> None:
-    """Build a standalone simulator folder (PyInstaller) from packs."""
+@click.option(
+    "--lean/--full",
+    "lean",
+    default=None,
+    help="Leave numba and the compiled-kernel features out (default: when every pack allows it), or keep everything.",
+)
+def package(
+    targets: tuple[str, ...], name: str, scenario: str | None, out_dir: Path, sim_version: str, lean: bool | None = None
+) -> None:
+    """Build a standalone simulator folder (PyInstaller) from packs: only their declared
+    files (never tests, caches, VCS folders or secrets), and the bundle's size by part."""
     from .packaging import package as build  # deferred: keeps `vrmed --help` fast (it loads the pack loader)
+    from .packaging import shadow_warning  # deferred: as above
 
+    warning = shadow_warning()
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"building {name} from {', '.join(targets)} (this takes a minute)...", err=True)
-    exe = build(list(targets), name=name, scenario=scenario, out_dir=out_dir, version=sim_version)
-    click.echo(f"built {exe}")
-    click.echo(f"  run it: {exe} --headless --frames 90")
+    report = build(list(targets), name=name, scenario=scenario, out_dir=out_dir, version=sim_version, lean=lean)
+    click.echo(f"built {report.exe}")
+    for line in report.lines():
+        click.echo(f"  {line}")
+    click.echo(f"  run it: {report.exe} --headless --frames 90")
 
 
 @cli.command()
 @click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def replay(log_path: Path, as_json: bool) -> None:
-    """Re-run a recorded session and check it reproduces the same events and final state."""
+@click.option(
+    "--pack",
+    "pack_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust).",
+)
+@click.option(
+    "--no-pack-code",
+    is_flag=True,
+    envvar="VRMED_NO_PACK_CODE",
+    help="Import no pack code (a pack with systems.py is refused); default on when VRMED_NO_PACK_CODE=1.",
+)
+def replay(log_path: Path, as_json: bool, pack_path: Path | None = None, no_pack_code: bool = False) -> None:
+    """Re-run a recorded session and check it reproduces the same events and final state.
+
+    The pack is found by the name and version the log records, among the installed packs
+    (never a folder the log names), or given with --pack.
+    """
     from .session import replay as do_replay  # deferred: keeps `vrmed --help` fast (the session loads the pack loader)
 
     log = SessionLog.read(log_path)
-    result, session = do_replay(log)
+    result, session = do_replay(log, pack_path=pack_path, allow_code=not no_pack_code)
     session.close()
     if as_json:
         click.echo(
@@ -727,6 +928,7 @@ def replay(log_path: Path, as_json: bool) -> None:
                     "events_replayed": result.events_replayed,
                     "digest": result.digest_replayed,
                     "first_difference": result.first_difference,
+                    "pack_changes": result.pack_changes,
                 },
                 indent=2,
             )
@@ -736,6 +938,8 @@ def replay(log_path: Path, as_json: bool) -> None:
             f"replay OK: {result.frames} frames, {result.events_replayed} events and the final "
             f"state (sha256 {result.digest_replayed[:16]}...) match the recording"
         )
+        if result.pack_changes:
+            click.echo(f"note: {result.explanation()}", err=True)
     else:
         click.echo(f"replay MISMATCH: {result.first_difference}", err=True)
     sys.exit(EXIT_OK if result.ok else EXIT_FAIL)
@@ -787,21 +991,44 @@ def _records_setup(ctx: click.Context) -> tuple[Any, Any]:
     from .records import RecordStore, load_config
 
     config = load_config(ctx.obj)
+    for line in config.warnings:
+        click.echo(f"warning: {line}", err=True)
     return config, RecordStore(config.store_dir)
 
 
 @records.command("add")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="LOG [LOG...]")
 @click.option("--learner", required=True, help="The learner's institutional id (pseudonymised before storing).")
+@click.option(
+    "--no-pack-code",
+    is_flag=True,
+    envvar="VRMED_NO_PACK_CODE",
+    help="Import no pack code: score with the scenario's rubric only (a pack with systems.py is refused).",
+)
+@click.option(
+    "--pack",
+    "pack_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Score with the pack in this folder (its systems.py runs: only a pack you trust) instead of the "
+    "installed pack the log names.",
+)
 @click.pass_context
-def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> None:
+def records_add(
+    ctx: click.Context,
+    logs: tuple[Path, ...],
+    learner: str,
+    no_pack_code: bool = False,
+    pack_path: Path | None = None,
+) -> None:
     """Score session LOGs and store them as the learner's attempts, queueing their statements."""
     # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
-    from .records import record_session
+    from .records import pack_for_log, record_session
 
     config, store = _records_setup(ctx)
     for path in logs:
-        attempt, added = record_session(SessionLog.read(path), learner, config, store)
+        log = SessionLog.read(path)
+        pack = None if pack_path is None else pack_for_log(log, pack_path=pack_path, allow_code=not no_pack_code)
+        attempt, added = record_session(log, learner, config, store, allow_code=not no_pack_code, pack=pack)
         s = attempt.score
         verdict = "passed" if s.passed else "failed"
         what = f"{len(attempt.statement_ids)} statements queued" if added else "already recorded, nothing queued"
@@ -813,15 +1040,18 @@ def records_add(ctx: click.Context, logs: tuple[Path, ...], learner: str) -> Non
 
 
 @records.command("push")
+@click.option("--verify", is_flag=True, help="Read every statement back from the LRS before marking it sent.")
 @click.pass_context
-def records_push(ctx: click.Context) -> None:
+def records_push(ctx: click.Context, verify: bool = False) -> None:
     """Send queued statements to the LRS; exit 1 (keeping them queued) if it is unreachable."""
     # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
     from .records import LrsClient, push
 
     config, store = _records_setup(ctx)
     endpoint, user, password = config.require_lrs()
-    report = push(store, LrsClient(endpoint, user, password, config.timeout_s), batch_size=config.batch_size)
+    report = push(
+        store, LrsClient(endpoint, user, password, config.timeout_s), batch_size=config.batch_size, verify=verify
+    )
     click.echo(f"sent {report.sent} statement(s) to {endpoint}; {report.remaining} still queued")
     if report.conflicts:
         raise VrmedError(
@@ -873,6 +1103,37 @@ def records_export(ctx: click.Context, learner: str, out: Path) -> None:
     data = store.export(pseudonymise(learner, config.require_secret()))
     write_json_atomic(out, data)
     click.echo(f"exported {len(data['attempts'])} attempt(s) of {data['learner']} to {out}")
+
+
+@records.command("export-cohort")
+@click.option(
+    "-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="JSON file of every statement."
+)
+@click.option(
+    "--gradebook", type=click.Path(dir_okay=False, path_type=Path), help="CSV gradebook (one row per attempt)."
+)
+@click.option("--skill", help="Only this skill (PACK/SCENARIO or the scenario's settings.skill) in the gradebook.")
+@click.pass_context
+def records_export_cohort(ctx: click.Context, out: Path | None, gradebook: Path | None, skill: str | None) -> None:
+    """Export the whole cohort: every learner's xAPI statements (queued and sent, oldest
+    first; an LRS imports the file with POST /statements) and/or a gradebook CSV."""
+    # deferred: keeps `vrmed --help` fast (records loads jsonschema, HTTP, the pack loader)
+    from .records import cohort_statements
+    from .records.db import AttemptDB  # deferred: keeps `vrmed --help` fast
+    from .records.store import write_json_atomic  # deferred: keeps `vrmed --help` fast
+
+    if out is None and gradebook is None:
+        raise VrmedError("give --out FILE.json for the statements and/or --gradebook FILE.csv")
+    _, store = _records_setup(ctx)
+    if out is not None:
+        statements = cohort_statements(store)
+        write_json_atomic(out, statements)
+        click.echo(f"exported {len(statements)} statement(s) of {len(store.learners())} learner(s) to {out}")
+    if gradebook is not None:
+        db = AttemptDB()
+        db.ingest_store(store)
+        gradebook.write_text(db.gradebook_csv(skill), encoding="utf-8")
+        click.echo(f"gradebook of {db.count()} attempt(s): {gradebook}")
 
 
 @records.command("delete")
@@ -989,14 +1250,220 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
     type=click.Path(dir_okay=False, path_type=Path),
     help="HTML file to write (default: next to the log, .html).",
 )
-def report(session: Path, out: Path | None) -> None:
-    """Write an HTML debrief of a recorded SESSION log and print a summary table."""
+@click.option(
+    "--pack",
+    "pack_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust).",
+)
+@click.option(
+    "--no-pack-code",
+    is_flag=True,
+    envvar="VRMED_NO_PACK_CODE",
+    help="Import no pack code (the score comes from the scenario's rubric); default on when VRMED_NO_PACK_CODE=1.",
+)
+@click.option(
+    "--previous",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An earlier session log of the same learner and scenario (repeat, oldest first): compared in the debrief.",
+)
+@click.option(
+    "--expert",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An expert reference session log (repeat): the range of their metrics is the expert band.",
+)
+def report(
+    session: Path,
+    out: Path | None,
+    pack_path: Path | None = None,
+    no_pack_code: bool = False,
+    previous: tuple[Path, ...] = (),
+    expert: tuple[Path, ...] = (),
+) -> None:
+    """Write an HTML debrief of a recorded SESSION log (printable; metrics against targets and
+    the expert band, failed actions, speed and path plots, timeline) and print a summary table."""
     # deferred: keeps `vrmed --help` fast (it loads the records and the pack loader)
     from .analytics.report import write_report
 
-    path, summary = write_report(session, out)
+    path, summary = write_report(
+        session,
+        out,
+        pack_path=pack_path,
+        allow_code=not no_pack_code,
+        previous=list(previous),
+        expert=list(expert),
+    )
     click.echo(summary)
     click.echo(f"report: {path}")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Records config file.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), help="Attempt database file.")
+@click.option(
+    "--lrs-export",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Statements exported from an LRS (JSON list, or a GET /statements page): added to the database (repeat).",
+)
+@click.option(
+    "--logs",
+    "logs_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of session logs (searched recursively): each attempt's full debrief opens from the dashboard.",
+)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def dashboard(
+    ctx: click.Context,
+    config_path: Path | None,
+    db_path: Path | None,
+    lrs_export: tuple[Path, ...],
+    logs_dir: Path | None,
+    port: int,
+) -> None:
+    """Serve the instructor dashboard on http://127.0.0.1:PORT/ (learning curves, cohort
+    distributions, stuck learners, most-failed rules, drill-down to each attempt's debrief).
+    The first start creates an instructor account and prints its password."""
+    # deferred: keeps `vrmed --help` fast (starlette, uvicorn, matplotlib, the records)
+    from .records import RecordStore, load_config
+
+    config = load_config(config_path)
+    db_file = db_path or config.store_dir / "attempts.sqlite"
+    users_file = db_file.with_name("dashboard-users.json")
+    ctx.obj = (config, users_file)
+    if ctx.invoked_subcommand is not None:
+        return
+    import secrets  # deferred: only the server start needs a fresh password
+
+    import uvicorn  # deferred: only the server start needs the ASGI server
+
+    from .dashboard import UserStore, create_app, open_dashboard_db  # deferred: keeps `vrmed --help` fast
+
+    users = UserStore(users_file)
+    if not users.names():
+        password = secrets.token_urlsafe(12)
+        users.add("instructor", password, "instructor")
+        click.echo(f"created the account 'instructor' with password {password} (add more: vrmed dashboard add-user)")
+    db = open_dashboard_db(db_file, RecordStore(config.store_dir), list(lrs_export))
+    click.echo(f"{db.count()} attempt(s) in {db_file}; dashboard on http://127.0.0.1:{port}/ (Ctrl+C stops it)")
+    uvicorn.run(create_app(db, users, logs_dir=logs_dir), host="127.0.0.1", port=port, log_level="warning")
+
+
+@dashboard.command("add-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["instructor", "learner"]), default="instructor", show_default=True)
+@click.option("--learner", "learner_id", help="For a learner account: the learner's institutional id.")
+@click.password_option(envvar="VRMED_DASHBOARD_PASSWORD", help="The password (prompted; or $VRMED_DASHBOARD_PASSWORD).")
+@click.pass_context
+def dashboard_add_user(ctx: click.Context, name: str, role: str, learner_id: str | None, password: str) -> None:
+    """Create (or reset) a dashboard account; a learner account sees only that learner."""
+    from .dashboard import UserStore  # deferred: keeps `vrmed --help` fast
+    from .records import pseudonymise  # deferred: keeps `vrmed --help` fast
+
+    config, users_file = ctx.obj
+    pseudonym = pseudonymise(learner_id, config.require_secret()) if learner_id else None
+    UserStore(users_file).add(name, password, role, pseudonym)
+    click.echo(f"account {name!r} ({role}{', sees ' + pseudonym if pseudonym else ''}) saved in {users_file}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free port).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per wall second.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the App's RNG.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds a dropped client keeps its role.",
+)
+@click.option(
+    "--password",
+    envvar="VRMED_INSTRUCTOR_PASSWORD",
+    help="Instructor console password (default: a random one, printed).",
+)
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the shared session log here (replay with vrmed replay).",
+)
+@click.option(
+    "--scripted", multiple=True, help="Also run the scenario's scripted team member SLOT in this process (repeatable)."
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM certificate: serve wss:// and https://.",
+)
+@click.option(
+    "--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="PEM private key of --tls-cert."
+)
+@click.option("--redis", "redis_url", help="Register the session in this Redis (redis://HOST:6379/0): scale-out.")
+@click.option("--session-id", help="The session's id in Redis (default: a random one, printed).")
+@click.option("--public-url", help="The join URL clients reach this server at, as registered in Redis.")
+def serve(
+    target: str,
+    host: str,
+    port: int,
+    speed: float,
+    seed: int,
+    grace: float,
+    password: str | None,
+    record: Path | None,
+    scripted: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    redis_url: str | None,
+    session_id: str | None,
+    public_url: str | None,
+) -> None:
+    """Serve a shared (team) session of TARGET (PACK/SCENARIO with settings.team roles):
+    prints the join URL, one token per role and the instructor console address."""
+    from .team import commands  # deferred: loads the networking stack only for this command
+
+    result = commands.serve(
+        target,
+        host=host,
+        port=port,
+        speed=speed,
+        seed=seed,
+        grace_s=grace,
+        password=password,
+        record=record,
+        scripted=list(scripted),
+        tls=commands.tls_context(tls_cert, tls_key),
+        redis_url=redis_url,
+        session_id=session_id,
+        public_url=public_url,
+        echo=click.echo,
+    )
+    click.echo(json.dumps(result, indent=2))
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--token", envvar="VRMED_TEAM_TOKEN", required=True, help="The role token the server printed.")
+@click.option(
+    "--scripted", help="Play the scenario's scripted steps of SLOT (e.g. compressor.2) instead of reading stdin."
+)
+def join(url: str, token: str, scripted: str | None) -> None:
+    """Join a shared session at URL (ws://HOST:PORT/ws) with a role token; without
+    --scripted, each stdin line is an action: ACTION key=value ..."""
+    from .team import commands  # deferred: loads the networking stack only for this command
+
+    sent = commands.join(url, token, scripted=scripted, echo=click.echo)
+    click.echo(f"{sent} action(s) sent")
 
 
 def main(argv: list[str] | None = None) -> None:

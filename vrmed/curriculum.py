@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ from typing import Any
 import yaml
 
 from .errors import VrmedError
+
+#: A pack name as ``pack.yaml`` allows it (vrmed/packs/schema.py): never ``.``, ``..`` or a path.
+_PACK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 class CurriculumError(VrmedError):
@@ -138,10 +142,14 @@ class Curriculum:
         path = Path(path)
         if not path.is_file():
             raise CurriculumError(f"{path}: no such curriculum file")
+        if path.stat().st_size > 1 << 20:
+            raise CurriculumError(f"{path}: larger than 1 MiB; not a curriculum file")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise CurriculumError(f"{path}: not valid YAML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CurriculumError(f"{path}: cannot read the curriculum ({exc})") from None
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise CurriculumError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
         return cls.from_dict(data, str(path))
 
     @classmethod
@@ -207,6 +215,12 @@ def _module(raw: Any, where: str, key: str) -> Module:
     if not isinstance(target, str) or not target:
         raise CurriculumError(f"{where}: {key}.scenario: expected PACK or PACK/SCENARIO")
     pack, _, scenario = target.partition("/")
+    if not _PACK_NAME.match(pack):
+        # A curriculum names installed packs only: a path here would select code to run.
+        raise CurriculumError(
+            f"{where}: {key}.scenario: {pack!r} is not a pack name (letters, digits, '_', '.', '-'); a "
+            f"curriculum names installed packs, never folders"
+        )
     requires = raw.get("requires", []) or []
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise CurriculumError(f"{where}: {key}.requires: expected a list of module ids")

@@ -38,9 +38,18 @@ class SentEvent:
     event: Event
 
 
+def type_identity(cls: type, sep: str = ":") -> str:
+    """The location-independent name of a type in session logs and state digests:
+    ``module{sep}QualName``, where a pack's types use their pack's origin
+    (``pack.NAME@VERSION``, set by the pack loader) instead of the module they were
+    imported as, so the name is the same wherever the pack is installed."""
+    origin = cls.__dict__.get("__vrmed_origin__") or cls.__module__
+    return f"{origin}{sep}{cls.__qualname__}"
+
+
 def event_type_name(event_type: type) -> str:
-    """The stable name an event type is recorded under (``module:QualName``)."""
-    return f"{event_type.__module__}:{event_type.__qualname__}"
+    """The stable name an event type is recorded under (``module:QualName``, see :func:`type_identity`)."""
+    return type_identity(event_type, ":")
 
 
 def _plain(value: Any) -> Any:

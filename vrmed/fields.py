@@ -42,6 +42,8 @@ class ArraySpec:
 
     shape: tuple[int | None, ...]
     dtype: Any = np.float64
+    #: A single number is accepted too and fills every element (a uniform scale).
+    uniform: bool = False
 
 
 def array_field(shape: Sequence[int | None], default: Any = None, dtype: Any = np.float64) -> Any:
@@ -62,6 +64,20 @@ def array_field(shape: Sequence[int | None], default: Any = None, dtype: Any = n
 def vec3(x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
     """A 3-vector field (float64) with a default value."""
     return array_field((3,), (x, y, z))
+
+
+def scale3(default: float = 1.0) -> Any:
+    """A scale field: per-axis factors (x, y, z), settable from YAML as a list of three
+    numbers or as one number for a uniform scale (the one rule for every scale-like field,
+    e.g. ``Transform.scale`` and ``VisualMesh.scale``)."""
+    spec = ArraySpec((3,), np.float64, uniform=True)
+    proto = np.full(3, float(default))
+    return field(default_factory=lambda: proto.copy(), metadata={"vrmed_array": spec})
+
+
+def as_scale(value: Any) -> np.ndarray:
+    """A scale as a float64 3-vector: a number is uniform, three numbers are per axis."""
+    return np.broadcast_to(np.asarray(value, dtype=np.float64), (3,)).copy()
 
 
 def quat(w: float = 1.0, x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:

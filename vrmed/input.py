@@ -14,10 +14,31 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import ConfigError
+from .events import Event
 
 #: A JSON-ready input sample: device name -> {"position": [x,y,z], "orientation":
-#: [w,x,y,z], "buttons": {name: value}}.
+#: [w,x,y,z], "buttons": {name: value}}. The reserved device :data:`LEARNER` carries what a
+#: person chose this frame: {"actions": [{"id": ACTION, "fields": {...}}], "commands": [NAME]}.
 Sample = dict[str, dict[str, Any]]
+
+#: The pseudo-device whose sample entries are a person's discrete choices (menu commands and
+#: scenario actions), recorded with the device poses so a replay makes the same choices.
+LEARNER = "learner"
+#: The OpenXR specification accepts orientations within 1 % of unit length (XrPosef);
+#: samples further off are treated as tracking loss rather than renormalised silently.
+UNIT_QUATERNION_TOLERANCE = 0.01
+#: The pseudo-device under which a sample records what :func:`clean_sample` dropped
+#: ({"lost": [[device, reason], ...]}), so a replay sends the same TrackingLost events.
+TRACKING = "tracking"
+
+
+@dataclass(frozen=True)
+class TrackingLost(Event):
+    """A device sample was dropped at the input boundary (non-finite or non-unit pose, bad
+    button values): the device holds its last good state. Recorded like every event."""
+
+    device: str
+    reason: str
 
 
 @dataclass
@@ -35,9 +56,15 @@ class DeviceState:
 
 @dataclass
 class InputState:
-    """The resource systems read: every device's latest state, by name."""
+    """The resource systems read: every device's latest state, by name, and the queue of a
+    person's discrete choices (``actions``: scenario action requests, ``commands``: menu and
+    session commands such as ``menu.down``). Queues are consumed by the systems that act on
+    them (:mod:`vrmed.scenario.learner`), so a choice made between two logic ticks is not lost.
+    """
 
     devices: dict[str, DeviceState] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     def device(self, name: str) -> DeviceState:
         """A device's state (a neutral state if the device has not reported yet)."""
@@ -49,6 +76,12 @@ class InputState:
     def apply(self, sample: Sample) -> None:
         """Write a sample into the device states."""
         for name, data in sample.items():
+            if name == TRACKING:
+                continue
+            if name == LEARNER:
+                self.actions.extend(dict(a) for a in data.get("actions", ()))
+                self.commands.extend(str(c) for c in data.get("commands", ()))
+                continue
             dev = self.device(name)
             if "position" in data:
                 dev.position[:] = data["position"]
@@ -56,6 +89,85 @@ class InputState:
                 dev.orientation[:] = data["orientation"]
             if "buttons" in data:
                 dev.buttons.update(data["buttons"])
+
+
+def clean_sample(sample: Sample) -> tuple[Sample, list[tuple[str, str]]]:
+    """Validate a device sample at the input boundary.
+
+    Returns the sample without the poses and values that cannot be trusted, and a list of
+    ``(device, reason)`` for what was dropped: non-finite positions, orientations that are
+    non-finite or more than 1 % from unit length, non-finite button values, and malformed
+    learner entries. A dropped pose keeps the device at its last good pose (as a tracker
+    that lost tracking holds it). The drops are also written into the returned sample
+    under :data:`TRACKING`, so the recorded sample replays the same ``TrackingLost`` events.
+    """
+    out: Sample = {}
+    dropped: list[tuple[str, str]] = []
+    for name, data in sample.items():
+        if name == TRACKING:  # a recorded sample being replayed: its drops were already found
+            lost = data.get("lost", ()) if isinstance(data, dict) else ()
+            dropped.extend((str(d), str(r)) for d, r in lost)
+            continue
+        if not isinstance(data, dict):
+            dropped.append((str(name), "sample is not a mapping"))
+            continue
+        if name == LEARNER:
+            entry: dict[str, Any] = {}
+            actions = [a for a in data.get("actions", ()) if isinstance(a, dict) and isinstance(a.get("id"), str)]
+            commands = [c for c in data.get("commands", ()) if isinstance(c, str)]
+            if len(actions) != len(data.get("actions", ())) or len(commands) != len(data.get("commands", ())):
+                dropped.append((LEARNER, "malformed action or command entries"))
+            if actions:
+                entry["actions"] = actions
+            if commands:
+                entry["commands"] = commands
+            if entry:
+                out[LEARNER] = entry
+            continue
+        clean: dict[str, Any] = {}
+        pos = data.get("position")
+        if pos is not None:
+            arr = np.asarray(pos, dtype=float) if _numeric(pos, 3) else None
+            if arr is None or not np.all(np.isfinite(arr)):
+                dropped.append((name, "position is not three finite numbers"))
+            else:
+                clean["position"] = pos
+        quat = data.get("orientation")
+        if quat is not None:
+            arr = np.asarray(quat, dtype=float) if _numeric(quat, 4) else None
+            if arr is None or not np.all(np.isfinite(arr)):
+                dropped.append((name, "orientation is not four finite numbers"))
+            elif abs(float(np.linalg.norm(arr)) - 1.0) > UNIT_QUATERNION_TOLERANCE:
+                dropped.append(
+                    (name, f"orientation is not a unit quaternion (length {float(np.linalg.norm(arr)):.4g})")
+                )
+            else:
+                clean["orientation"] = quat
+        buttons = data.get("buttons")
+        if isinstance(buttons, dict):
+            good = {
+                str(k): v
+                for k, v in buttons.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+            }
+            if len(good) != len(buttons):
+                dropped.append((name, "non-finite or non-numeric button values"))
+            if good:
+                clean["buttons"] = good
+        elif buttons is not None:
+            dropped.append((name, "buttons is not a mapping"))
+        if clean:
+            out[name] = clean
+    if dropped:
+        out[TRACKING] = {"lost": [[d, r] for d, r in dropped]}
+    return out, dropped
+
+
+def _numeric(value: Any, n: int) -> bool:
+    try:
+        return len(value) == n and all(isinstance(v, (int, float, np.floating, np.integer)) for v in value)
+    except TypeError:
+        return False
 
 
 class InputSource(Protocol):
@@ -89,12 +201,17 @@ class Keyframe:
 
 class ScriptedInput:
     """Devices driven by keyframes: positions interpolate linearly, orientations by
-    normalised linear interpolation, buttons hold their last keyframed value."""
+    normalised linear interpolation, buttons hold their last keyframed value.
+
+    Each track is indexed once (keyframe times, the position and orientation keys, the
+    button state after each keyframe), so a sample costs O(log keyframes) per device however
+    long the script is."""
 
     kind = "scripted"
 
     def __init__(self, tracks: dict[str, list[Keyframe]]) -> None:
         self._tracks: dict[str, list[Keyframe]] = {}
+        self._index: dict[str, _TrackIndex] = {}
         for device, keys in tracks.items():
             if not keys:
                 raise ConfigError(f"scripted input for device {device!r} has no keyframes")
@@ -103,6 +220,7 @@ class ScriptedInput:
             if len(set(times)) != len(times):
                 raise ConfigError(f"scripted input for device {device!r} has two keyframes at the same time")
             self._tracks[device] = ordered
+            self._index[device] = _TrackIndex.build(ordered)
 
     @classmethod
     def from_yaml(cls, data: dict[str, list[dict[str, Any]]]) -> ScriptedInput:
@@ -124,38 +242,49 @@ class ScriptedInput:
 
     def sample(self, time: float, frame: int) -> Sample:
         """Interpolate every device's track at ``time``."""
-        out: Sample = {}
-        for device, keys in self._tracks.items():
-            out[device] = self._sample_track(keys, time)
-        return out
+        return {device: index.sample(time) for device, index in self._index.items()}
 
-    @staticmethod
-    def _sample_track(keys: list[Keyframe], time: float) -> dict[str, Any]:
-        times = [k.t for k in keys]
-        i = bisect.bisect_right(times, time)
-        data: dict[str, Any] = {}
+
+@dataclass
+class _TrackIndex:
+    """A scripted track prepared for sampling: keyframe times, the times and values of the
+    keys that set a position / an orientation, and the button state after each keyframe."""
+
+    times: list[float]
+    attrs: dict[str, tuple[list[float], np.ndarray]]
+    buttons: list[dict[str, float]]
+
+    @classmethod
+    def build(cls, keys: list[Keyframe]) -> _TrackIndex:
+        attrs: dict[str, tuple[list[float], np.ndarray]] = {}
         for attr in ("position", "orientation"):
             known = [k for k in keys if getattr(k, attr) is not None]
-            if not known:
-                continue
-            kt = [k.t for k in known]
+            if known:
+                attrs[attr] = ([k.t for k in known], np.array([getattr(k, attr) for k in known], dtype=float))
+        state: dict[str, float] = {}
+        after: list[dict[str, float]] = []
+        for k in keys:
+            state = {**state, **{b: float(v) for b, v in k.buttons.items()}}
+            after.append(state)
+        return cls([k.t for k in keys], attrs, after)
+
+    def sample(self, time: float) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for attr, (kt, values) in self.attrs.items():
             j = bisect.bisect_right(kt, time)
             if j == 0:
-                value = np.array(getattr(known[0], attr), dtype=float)
-            elif j == len(known):
-                value = np.array(getattr(known[-1], attr), dtype=float)
+                value = values[0]
+            elif j == len(kt):
+                value = values[-1]
             else:
-                a, b = known[j - 1], known[j]
-                w = (time - a.t) / (b.t - a.t)
-                value = (1 - w) * np.array(getattr(a, attr)) + w * np.array(getattr(b, attr))
+                w = (time - kt[j - 1]) / (kt[j] - kt[j - 1])
+                value = (1 - w) * values[j - 1] + w * values[j]
             if attr == "orientation":
                 value = value / np.linalg.norm(value)
             data[attr] = [float(v) for v in value]
-        buttons: dict[str, float] = {}
-        for k in keys[:i]:
-            buttons.update(k.buttons)
-        if buttons:
-            data["buttons"] = {b: float(v) for b, v in buttons.items()}
+        i = bisect.bisect_right(self.times, time)
+        if i and self.buttons[i - 1]:
+            data["buttons"] = dict(self.buttons[i - 1])
         return data
 
 
@@ -188,6 +317,9 @@ class InputPlugin:
     def _sample(self, app: Any) -> None:
         sample = self.source.sample(app.clock.time, app.clock.frame)
         if sample:
+            sample, dropped = clean_sample(sample)
+            for device, reason in dropped:
+                app.send(TrackingLost(device, reason))
             app.resource(InputState).apply(sample)
         for listener in self._listeners:
             listener(app.clock.frame, app.clock.time, sample)

@@ -3,20 +3,22 @@ and its replay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .adapt import NextAttempt, adapted_pack, replay_pack
+from .adapt import NextAttempt, adapted_pack, applied_parameters, replay_pack
 from .app import App
 from .errors import ReplayMismatch, VrmedError
 from .input import InputPlugin, InputSource, NullInput, ReplayInput
-from .packs.discovery import PackRef, resolve_target
+from .packs.discovery import all_packs, resolve_target
 from .packs.issues import PackError, PackIssue
 from .packs.loader import Pack, Scenario, load_pack, pack_system_issue
+from .packs.manifest import changed_files
 from .recording import RecorderPlugin, SessionLog
+from .scenario.learner import MODES, LearnerPlugin
 from .scenario.runtime import ScenarioPlugin
 from .schedule import ScheduleError
 from .settings import RateLike, SimSettings
@@ -25,7 +27,11 @@ from .version import __version__
 if TYPE_CHECKING:  # the XR input source is only named here; importing it loads OpenXR
     from .xr.input import XrInputSource
 
-INPUT_KINDS = ("scripted", "desktop", "openxr", "none")
+INPUT_KINDS = ("scripted", "desktop", "openxr", "haptic", "none")
+#: Who acts in a session: the scenario's scripted learner, or a person.
+LEARNERS = ("scripted", "person")
+#: Input kinds a person drives (their sessions default to ``learner="person"``).
+PERSON_INPUTS = ("desktop", "openxr", "haptic")
 
 
 def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSource:
@@ -42,11 +48,39 @@ def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSourc
 
         return openxr_or_fallback(scenario, scenario.scripted_input or NullInput(), render=True, comfort=comfort)
     if kind == "desktop":
-        raise VrmedError(
-            f"--input {kind} needs the renderer/XR layer, which this build of vrmed does not "
-            f"have yet; use --input scripted (or replay a recorded session)"
-        )
+        # deferred: the desktop source loads GLFW and the renderer; only for a person at a desktop
+        from .desktop import DesktopInput
+
+        return DesktopInput.for_scenario(scenario)
+    if kind == "haptic":
+        return _haptic_input(scenario)
     raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(INPUT_KINDS)}")
+
+
+def _haptic_input(scenario: Scenario) -> InputSource:
+    """The haptic devices the scenario declares (``settings.haptics``, docs/haptics.md),
+    each driving the instrument bound to its name; the rig rides on the source so
+    :func:`build_session` adds its plugin (force feedback, disconnect events)."""
+    spec = (scenario.settings or {}).get("haptics")
+    if spec is None:
+        raise VrmedError(
+            f"scenario {scenario.name!r} declares no haptic devices (settings.haptics); "
+            f"see docs/haptics.md, or try laparoscopy/peg_transfer_haptic"
+        )
+    # deferred: opening devices loads the haptics kernels and any vendor SDK
+    from .haptics.rig import HapticRig
+
+    rig = HapticRig.from_settings(spec, script=scenario.scripted_input)
+    source = rig.input()
+    setattr(source, "rig", rig)  # noqa: B010 (HapticInput does not declare it; read back by build_session)
+    return source
+
+
+def _haptic_devices(scenario: Scenario) -> list[str]:
+    """The InputState names of the scenario's declared haptic devices (for replays)."""
+    spec = (scenario.settings or {}).get("haptics") or {}
+    devices = spec.get("devices") if isinstance(spec, dict) else None
+    return sorted(devices) if isinstance(devices, dict) else []
 
 
 @dataclass
@@ -99,6 +133,8 @@ def build_session(
     settings: SimSettings | None = None,
     trace: Callable[[str], None] | None = None,
     comfort: Any = None,
+    learner: str | None = None,
+    mode: str = "formative",
 ) -> Session:
     """Build an App for a scenario: plugins, pack systems, entities, input and recorder.
 
@@ -106,9 +142,21 @@ def build_session(
     overrides), or ``settings`` when given (a replay passes the recorded ones), with
     ``display_rate`` laid over them. A scenario with a ``script`` or ``learner`` gets the
     scenario runtime; ``trace(line)`` is called for each state transition (``vrmed run --trace``).
+
+    ``learner`` says who acts: ``"scripted"`` (the scenario's ``learner:`` events are sent)
+    or ``"person"`` (they are not; a person's input does everything). The default is
+    ``"person"`` for desktop and OpenXR input, else ``"scripted"``. ``mode`` is
+    ``"formative"`` (live cues, :mod:`vrmed.scenario.learner`) or ``"exam"`` (no cues).
+    Both are recorded in the log header, so a replay runs the same way.
     """
     scenario = pack.scenario(scenario_name)
     source = input_source or make_input(input_kind, scenario, comfort)
+    if learner is None:
+        learner = "person" if source.kind in PERSON_INPUTS else "scripted"
+    if learner not in LEARNERS:
+        raise VrmedError(f"unknown learner {learner!r}; choose one of: {', '.join(LEARNERS)}")
+    if mode not in MODES:
+        raise VrmedError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     sim = settings or scenario.sim_settings
     if display_rate is not None:
         sim = sim.with_overrides({"display": display_rate}, where="display_rate")
@@ -122,16 +170,35 @@ def build_session(
             from .xr.render import add_headset_rendering
 
             add_headset_rendering(app, cast("XrInputSource", source))
+        if (input_kind if source.kind == "replay" else source.kind) == "openxr":
+            # deferred: controller pointing (and haptics) only for headset sessions and their
+            # replays, which re-derive the same menu choices from the recorded poses
+            from .xr.pointer import add_headset_interaction
+
+            add_headset_interaction(app, source)
+        rig = getattr(source, "rig", None)
+        if rig is not None:  # --input haptic: servo loops, force feedback, disconnect events
+            rig.attach(app)
+        elif source.kind == "replay" and input_kind == "haptic":
+            # deferred: a haptic session's replay re-sends its disconnect/tracking events
+            from .haptics.plugin import HapticEvents
+
+            app.add_plugin(HapticEvents(_haptic_devices(scenario)))
         recorder = RecorderPlugin(
             {
                 "engine": __version__,
                 "pack": pack.name,
                 "pack_version": pack.version,
-                "pack_root": str(pack.root),
-                "pack_source": pack.source,
+                # What the pack was, never where: replay finds the pack by name (or an
+                # explicit --pack) and names the files that differ from these hashes.
+                "pack_hash": pack.content_hash,
+                "pack_files": dict(pack.file_hashes),
+                "pack_source": pack.source.split(" (")[0],
                 "scenario": scenario.name,
                 "seed": seed,
                 "input": source.kind,
+                "learner": learner,
+                "mode": mode,
                 **sim.header(),  # the effective rates and substeps: a replay runs at exactly these
             }
         )
@@ -141,6 +208,14 @@ def build_session(
         for plugin_cls in pack.plugins:
             app.add_plugin(plugin_cls())
         pack_systems: dict[str, Callable] = {}
+        own = {getattr(f, "__vrmed_system__")["name"] for f in pack.systems}  # noqa: B009
+
+        def qualified(names: str | Sequence[str]) -> list[str]:
+            # a pack's systems are named PACK.NAME in the App; after=/before= may use the
+            # short name of one of the pack's own systems
+            names = [names] if isinstance(names, str) else list(names)
+            return [f"{pack.name}.{n}" if n in own else n for n in names]
+
         for func in pack.systems:
             meta = getattr(func, "__vrmed_system__")  # noqa: B009 (set by @vrmed.system, unknown to the type)
             pack_systems[f"{pack.name}.{meta['name']}"] = func
@@ -150,8 +225,8 @@ def build_session(
                     stage=meta["stage"],
                     name=f"{pack.name}.{meta['name']}",
                     in_set=meta["in_set"],
-                    after=meta["after"],
-                    before=meta["before"],
+                    after=qualified(meta["after"]),
+                    before=qualified(meta["before"]),
                     priority=meta["priority"],
                 )
             except ScheduleError as exc:  # the pack's own declaration: report it where it was written
@@ -173,8 +248,20 @@ def build_session(
             spawned.append(entity)
             if spec.name:
                 entities[spec.name] = entity
-        if scenario.script is not None or scenario.learner:
-            app.add_plugin(ScenarioPlugin(scenario.script, scenario.learner, entities, trace))
+        scripted = scenario.learner if learner == "scripted" else ()
+        if scenario.script is not None or scripted:
+            app.add_plugin(ScenarioPlugin(scenario.script, scripted, entities, trace))
+        if scenario.interaction is not None or scenario.rubric is not None:
+            app.add_plugin(
+                LearnerPlugin(
+                    scenario.interaction,
+                    scenario.rubric,
+                    mode=mode,
+                    duration=scenario.duration,
+                    person=learner == "person",
+                    time_pressure=float(applied_parameters(scenario, pack.name).get("time_pressure", 1.0)),
+                )
+            )
         try:
             app.schedule.resolve()
         except ScheduleError as exc:  # an after/before of a pack system: name its systems.py line
@@ -197,7 +284,8 @@ def open_target(target: str, *, allow_code: bool = True) -> tuple[Pack, str | No
 
 @dataclass
 class ReplayResult:
-    """Outcome of a replay: frames run, and whether events and final state matched."""
+    """Outcome of a replay: frames run, whether events and final state matched, and the
+    pack files that differ from those the session was recorded with."""
 
     frames: int
     events_recorded: int
@@ -205,17 +293,82 @@ class ReplayResult:
     digest_recorded: str
     digest_replayed: str
     first_difference: str | None
+    #: ``"path (changed|added|removed)"`` for each pack file that differs from the recording.
+    pack_changes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when the replay reproduced the session exactly."""
         return self.first_difference is None
 
+    def explanation(self) -> str:
+        """One line on why a replay may differ: the pack files changed since the recording."""
+        if not self.pack_changes:
+            return ""
+        shown = ", ".join(self.pack_changes[:6]) + (" ..." if len(self.pack_changes) > 6 else "")
+        return f"the pack differs from the one the session was recorded with (same version): {shown}"
 
-def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, Session]:
+
+def pack_for_log(
+    log: SessionLog | dict[str, Any], *, pack_path: str | Path | None = None, allow_code: bool = True
+) -> Pack:
+    """The pack a session log was recorded with, found by the name and version in its header.
+
+    The log never selects code by a path: the pack is looked up by name among the built-in
+    packs, the packs in ``VRMED_PACK_PATH`` and installed ``vrmed.packs`` entry points, or
+    loaded from ``pack_path`` when the user gives one (``--pack PATH``). A pack that is not
+    installed, or whose version differs from the recorded one, is refused with a clear
+    error. ``allow_code=False`` refuses packs with Python code (``--no-pack-code``).
+    """
+    header = log.header if isinstance(log, SessionLog) else log
+    name, version = header.get("pack"), header.get("pack_version")
+    if not isinstance(name, str) or not name:
+        raise VrmedError("the session log names no pack in its header; it cannot be replayed or scored")
+    if pack_path is not None:
+        root = Path(pack_path)
+        if not (root / "pack.yaml").is_file():
+            raise VrmedError(f"--pack {pack_path}: no pack.yaml in that folder")
+        pack = load_pack(root, "path", allow_code=allow_code)
+        if pack.name != name:
+            raise VrmedError(f"--pack {pack_path} is the pack {pack.name!r}, but the log was recorded with {name!r}")
+    else:
+        refs, _ = all_packs()
+        ref = next((r for r in refs if r.name == name), None)
+        if ref is None:
+            raise VrmedError(
+                f"the log was recorded with pack {name!r} {version}, which is not installed here "
+                f"(installed: {', '.join(sorted(r.name for r in refs)) or 'none'}); install it, or name "
+                f"its folder with --pack PATH (its systems.py will run: only a pack you trust)"
+            )
+        pack = load_pack(ref.root, ref.source, allow_code=allow_code)
+    if pack.version != version:
+        raise VrmedError(
+            f"the log was recorded with pack {name} {version}, but {name} {pack.version} is "
+            f"{'at ' + str(pack_path) if pack_path is not None else 'installed'}; replaying or scoring it "
+            f"with another version would not reproduce the session"
+        )
+    return pack
+
+
+def pack_changes(header: dict[str, Any], pack: Pack) -> list[str]:
+    """The files of ``pack`` that differ from those recorded in a log header (empty when
+    the header predates per-file hashes or nothing changed)."""
+    recorded = header.get("pack_files")
+    if not isinstance(recorded, dict) or header.get("pack_hash") == pack.content_hash:
+        return []
+    return changed_files({str(k): str(v) for k, v in recorded.items()}, pack.file_hashes)
+
+
+def replay(
+    log: SessionLog, *, pack: Pack | None = None, pack_path: str | Path | None = None, allow_code: bool = True
+) -> tuple[ReplayResult, Session]:
     """Re-run a recorded session from its seed and input samples and compare the outcome.
 
-    Returns the comparison and the replayed session (the caller closes it).
+    The pack is ``pack``, or the one at ``pack_path``, or the installed pack the log names
+    (see :func:`pack_for_log`; never a folder the log names). When the pack's files differ
+    from those recorded, the result lists them (:attr:`ReplayResult.pack_changes`) and a
+    mismatch says the pack changed. Returns the comparison and the replayed session (the
+    caller closes it).
     """
     header, footer = log.header, log.footer or {}
     if header.get("hot_reloaded"):
@@ -224,18 +377,16 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
             "so the recording does not describe one version of the pack"
         )
     if pack is None:
-        ref = PackRef(header["pack"], Path(header.get("pack_root", "")), "log")
         try:
-            pack = load_pack(ref.root) if (ref.root / "pack.yaml").is_file() else open_target(header["pack"])[0]
+            pack = pack_for_log(log, pack_path=pack_path, allow_code=allow_code)
         except VrmedError as exc:
-            raise VrmedError(
-                f"cannot replay: the pack {header['pack']!r} recorded in the log cannot be loaded: {exc}"
-            ) from None
+            raise VrmedError(f"cannot replay: {exc}") from None
     if pack.version != header.get("pack_version"):
         raise VrmedError(
             f"cannot replay exactly: the log was recorded with pack {pack.name} "
             f"{header.get('pack_version')}, but {pack.version} is installed"
         )
+    changes = pack_changes(header, pack)
     if header.get("difficulty"):
         pack = replay_pack(pack, log)
     samples = {frame: rec["data"] for frame, rec in log.inputs.items()}
@@ -251,6 +402,10 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
         input_source=source,
         display_rate=None if settings is not None else Fraction(str(header.get("display_rate", "90"))),
         settings=settings,
+        # logs from before person-driven sessions were all scripted and sent no cues
+        learner=str(header.get("learner", "scripted")),
+        mode=str(header.get("mode", "exam")),
+        input_kind=str(header.get("input", "scripted")),  # an OpenXR session replays with its pointer
     )
     session.recorder.log.header["input"] = header.get("input")
     frames = int(footer.get("frames", 0))
@@ -267,9 +422,12 @@ def replay(log: SessionLog, *, pack: Pack | None = None) -> tuple[ReplayResult, 
         diff = f"recorded {len(recorded)} events, replay produced {len(replayed)}"
     if diff is None and footer.get("digest") != new_footer.get("digest"):
         diff = "final state differs (digest mismatch) although the events matched"
-    return ReplayResult(
-        frames, len(recorded), len(replayed), str(footer.get("digest")), str(new_footer.get("digest")), diff
-    ), session
+    result = ReplayResult(
+        frames, len(recorded), len(replayed), str(footer.get("digest")), str(new_footer.get("digest")), diff, changes
+    )
+    if diff is not None and changes:
+        result.first_difference = f"{result.explanation()}; {diff}"
+    return result, session
 
 
 __all__ = [
@@ -281,6 +439,8 @@ __all__ = [
     "build_session",
     "make_input",
     "open_target",
+    "pack_changes",
+    "pack_for_log",
     "replay",
 ]
 

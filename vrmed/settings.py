@@ -69,6 +69,37 @@ def _optional_rate(value: Any, what: str, key: str) -> Fraction | None:
     return to_fraction(value, what, key)
 
 
+#: Physically sensible bounds (pack values are untrusted: a display rate of 1e-300 Hz or a
+#: physics rate of 1e12 Hz validated and then hung the session). Headsets refresh at
+#: 60-144 Hz and haptic loops at about 1 kHz, so these leave room without being endless.
+MIN_RATE_HZ = Fraction(1, 10)
+MAX_DISPLAY_HZ = 1000
+MAX_STAGE_HZ = 100_000
+MAX_TICKS_PER_FRAME = 10_000
+MAX_SUBSTEPS = 1000
+
+
+def _check_bounds(values: dict[str, Any]) -> None:
+    display = values["display_rate"]
+    if not MIN_RATE_HZ <= display <= MAX_DISPLAY_HZ:
+        raise SettingsError(
+            "display", f"display rate must be between 0.1 and {MAX_DISPLAY_HZ} Hz, got {float(display):g}"
+        )
+    for name, rate in values.items():
+        if not name.endswith("_rate") or name == "display_rate" or rate is None:
+            continue
+        key = name.removesuffix("_rate")
+        if not MIN_RATE_HZ <= rate <= MAX_STAGE_HZ:
+            raise SettingsError(key, f"{key} rate must be between 0.1 and {MAX_STAGE_HZ} Hz, got {float(rate):g}")
+        if rate / display > MAX_TICKS_PER_FRAME:
+            raise SettingsError(
+                key,
+                f"{key} rate {float(rate):g} Hz is over {MAX_TICKS_PER_FRAME} ticks per {float(display):g} Hz frame",
+            )
+    if values["substeps_per_tick"] > MAX_SUBSTEPS:
+        raise SettingsError("substeps", f"substeps per physics tick must be at most {MAX_SUBSTEPS}")
+
+
 def _substeps(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SettingsError("substeps", f"substeps per physics tick must be an integer >= 1, got {value!r}")
@@ -122,6 +153,7 @@ class SimSettings:
             "record_rate": _optional_rate(record_rate, "record rate", "record"),
             "render_rate": _optional_rate(render_rate, "render rate", "render"),
         }
+        _check_bounds(values)
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

@@ -6,10 +6,17 @@ the new YAML (the rest of the scene keeps running); if it is invalid, the errors
 reported and the running session is left untouched. Code (``systems.py``) is not hot
 reloaded: a change there is reported with a request to restart. A hot-reloaded session is
 marked in its log and cannot be replayed exactly.
+
+No code runs because of a reload: a session started without pack code (``--no-pack-code``,
+or a YAML-only pack) reloads with pack code disabled, so a ``systems.py`` that appears
+while it runs is refused, never imported; a session whose pack has code reloads only while
+``systems.py`` is byte-for-byte the one it started with (the loader then reuses the module
+already imported instead of executing the file again).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,11 +38,23 @@ class ReloadResult:
 class PackWatcher:
     """Watches a running session's pack folder for edits (by modification time)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, allow_code: bool | None = None) -> None:
         self.session = session
         self.root = session.pack.root
+        #: Whether reloads may use pack code at all: only if the session started with it.
+        self.allow_code = (session.pack.module is not None) if allow_code is None else allow_code
+        if session.pack.module is None:
+            self.allow_code = False
+        self._code_hash = self._systems_hash()
         self._stamps = self._scan()
         self.reloads = 0
+
+    def _systems_hash(self) -> str | None:
+        path = self.root / "systems.py"
+        try:
+            return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        except OSError:
+            return None
 
     def _scan(self) -> dict[Path, int]:
         files = [self.root / "pack.yaml", self.root / "systems.py"]
@@ -61,8 +80,15 @@ class PackWatcher:
         session = self.session
         if changed and any(p.name == "systems.py" for p in changed):
             result.notes.append("systems.py changed: code is not hot-reloaded; restart to load it")
+        if self.allow_code and self._systems_hash() != self._code_hash:
+            # Loading would execute the edited file: the reload waits for a restart instead.
+            result.errors = [
+                f"{self.root / 'systems.py'}: the pack's code changed since the session started; it is "
+                f"never imported while running: restart the session to load it"
+            ]
+            return result
         try:
-            new_pack = load_pack(self.root, session.pack.source)
+            new_pack = load_pack(self.root, session.pack.source, allow_code=self.allow_code)
         except PackError as exc:
             result.errors = [str(i) for i in exc.issues]
             return result
@@ -86,5 +112,5 @@ class PackWatcher:
         app.commands.apply()
         session.pack, session.scenario = new_pack, new_scenario
         self.reloads += 1
-        session.recorder.log.header["hot_reloaded"] = True
+        session.recorder.mark(hot_reloaded=True)  # a streamed log gets it as a meta line
         return result

@@ -19,7 +19,7 @@ RHYTHMS: tuple[str, ...] = ("sinus", "sinus_tachycardia", "bradycardia", "rosc",
 RHYTHM_CODE: dict[str, int] = {name: i for i, name in enumerate(RHYTHMS)}
 ARREST_FIRST = RHYTHM_CODE["vf"]
 SHOCKABLE: frozenset[str] = frozenset({"vf", "pvt"})
-#: AVPU levels, by code.
+#: AVPU levels, by code. A patient who is alert but newly confused reads "C" (ACVPU, NEWS2).
 AVPU: tuple[str, ...] = ("A", "V", "P", "U")
 
 #: Names a scenario script may read as ``<entity>.<name>`` (see docs/scenario-language.md).
@@ -39,6 +39,8 @@ PATIENT_VARS: tuple[str, ...] = (
     "cpr",
     "cpr_quality",
     "opioid_effect",
+    "no_flow_s",
+    "low_flow_s",
 )
 #: Keys a scenario's ``physiology`` action may set (new baselines, or the rhythm itself).
 PATIENT_SETTABLE: tuple[str, ...] = (
@@ -53,6 +55,8 @@ PATIENT_SETTABLE: tuple[str, ...] = (
     "fio2",
     "shock_success",
     "rosc_per_min",
+    "new_confusion",
+    "spo2_scale",
 )
 
 
@@ -81,6 +85,11 @@ class Patient:
     shock_success: float = 0.6
     rosc_per_min: float = 0.0
     opioid_sensitivity: float = 1.0
+    #: NEWS2 SpO2 scale: 1, or 2 for a patient with hypercapnic respiratory failure and a
+    #: prescribed target of 88-92 % (RCP 2017; the decision is recorded per patient).
+    spo2_scale: int = 1
+    #: New confusion (the "C" of ACVPU): scores 3 in NEWS2 like V, P or U.
+    new_confusion: bool = False
     slot: int = -1
 
     def __post_init__(self) -> None:
@@ -92,6 +101,8 @@ class Patient:
             raise ValueError("fio2 must be between 0.21 and 1.0")
         if not 0.0 <= self.shock_success <= 1.0:
             raise ValueError("shock_success must be between 0 and 1")
+        if self.spo2_scale not in (1, 2):
+            raise ValueError("spo2_scale must be 1 or 2 (NEWS2 SpO2 scales)")
 
 
 #: What scenario scripts may read and set (bound to the population by the physiology plugin).
@@ -190,7 +201,16 @@ def _arr(n: int = 0, dtype: Any = np.float64) -> Any:
 
 
 #: Drugs the model knows, by index in the PK/PD arrays (parameters in physiology_kernels).
-DRUGS: tuple[str, ...] = ("epinephrine", "amiodarone", "naloxone", "insulin", "dextrose", "metoprolol", "morphine")
+DRUGS: tuple[str, ...] = (
+    "epinephrine",
+    "amiodarone",
+    "naloxone",
+    "insulin",
+    "dextrose",
+    "metoprolol",
+    "morphine",
+    "lidocaine",
+)
 DRUG_INDEX: dict[str, int] = {d: i for i, d in enumerate(DRUGS)}
 
 
@@ -234,6 +254,15 @@ class PatientPopulation:
     ventilated: Any = _arr(0, bool)
     cardiac_phase: Any = _arr()
     resp_phase: Any = _arr()
+    #: Arrest history (s): time pulseless without flow and quality-weighted time under CPR
+    #: (low flow); they set the chance of ROSC and the post-ROSC coma (docs/clinical.md).
+    no_flow_s: Any = _arr()
+    low_flow_s: Any = _arr()
+    #: Post-ROSC unresponsiveness left (s), from the arrest's no-flow and low-flow times.
+    coma_s: Any = _arr()
+    #: NEWS2 SpO2 scale (1 or 2) and new confusion, per patient.
+    spo2_scale: Any = _arr(0, np.int8)
+    confused: Any = _arr(0, bool)
     depot: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     depot_ka: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     central: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
@@ -255,7 +284,8 @@ class PatientPopulation:
         if var == "rhythm":
             return RHYTHMS[int(self.rhythm[slot])]
         if var == "avpu":
-            return AVPU[int(self.avpu[slot])]
+            level = int(self.avpu[slot])
+            return "C" if level == 0 and self.confused[slot] else AVPU[level]
         if var == "arrest":
             return bool(self.rhythm[slot] >= ARREST_FIRST)
         if var == "map":

@@ -1,6 +1,7 @@
 """Scene components every pack can use: names, transforms, cameras, lights, visual meshes."""
 
 from .core import Name, Transform
+from .interaction import Interactable
 from .render import (
     ActiveView,
     Camera,
@@ -16,7 +17,7 @@ from .render import (
 from .visual import VisualMesh
 
 #: Components every pack can use by name in YAML.
-CORE_COMPONENTS: tuple[type, ...] = (Transform, Name, VisualMesh, Camera, Light, Endoscope)
+CORE_COMPONENTS: tuple[type, ...] = (Transform, Name, VisualMesh, Camera, Light, Endoscope, Interactable)
 
 __all__ = [
     "CORE_COMPONENTS",
@@ -25,6 +26,7 @@ __all__ = [
     "Endoscope",
     "HudState",
     "HudText",
+    "Interactable",
     "Light",
     "MonitorAlarm",
     "MonitorPanel",

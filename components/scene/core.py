@@ -6,17 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vrmed.fields import quat, vec3
+from vrmed.fields import quat, scale3, vec3
 
 
 @dataclass
 class Transform:
     """Pose of an entity in world space: position (m), orientation (unit quaternion
-    w, x, y, z) and per-axis scale."""
+    w, x, y, z) and per-axis scale (YAML: three numbers, or one for a uniform scale)."""
 
     position: np.ndarray = vec3()
     orientation: np.ndarray = quat()
-    scale: np.ndarray = vec3(1.0, 1.0, 1.0)
+    scale: np.ndarray = scale3()
 
 
 @dataclass

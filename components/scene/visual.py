@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vrmed.fields import ArraySpec, AssetPath
+from vrmed.fields import ArraySpec, AssetPath, as_scale, scale3
 from vrmed.mesh.io import GLTF_SUFFIXES, check_gltf
 from vrmed.mesh.meshtypes import MeshError
 
@@ -36,12 +36,15 @@ class VisualMesh:
 
     mesh: AssetPath
     color: np.ndarray | None = field(default=None, metadata={"vrmed_array": ArraySpec((4,))})
-    scale: float = 1.0
+    #: per-axis factors on the mesh's size; YAML (and Python) take one number for a uniform
+    #: scale or three numbers, like ``Transform.scale`` (the drawn size is their product)
+    scale: np.ndarray = scale3()
     roughness: float | None = None
     wetness: float = 0.0
     shadow: bool = True
 
     def __post_init__(self) -> None:
+        self.scale = as_scale(self.scale)
         if self.roughness is not None:
             self.roughness = float(self.roughness)
             if not 0.0 <= self.roughness <= 1.0:

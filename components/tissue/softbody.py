@@ -60,6 +60,13 @@ class SoftBodySpec:
             raise ValueError("scale must be positive")
 
 
+#: Bounds a Material accepts (Pa, kg/m^3, s, N): see Material.__post_init__.
+MIN_YOUNGS, MAX_YOUNGS = 1.0, 1.0e12
+MIN_DENSITY, MAX_DENSITY = 1.0, 2.5e4
+MAX_DAMPING_S = 10.0
+MAX_PUNCTURE_N = 1.0e4
+
+
 @dataclass(frozen=True)
 class Material:
     """An isotropic hyperelastic (stable Neo-Hookean) material.
@@ -67,22 +74,39 @@ class Material:
     ``youngs_modulus`` E in Pa, ``poisson_ratio`` nu in [0, 0.5), ``density`` in kg/m^3 and
     ``damping`` the stiffness-proportional Rayleigh coefficient beta in seconds (a mode of
     angular frequency omega gets damping ratio beta * omega / 2; 0 = undamped).
+    ``puncture_force`` (N, optional) is the contact force one tool may press the tissue with
+    before it punctures it (the collision system then lets that tool through and sends
+    ``TissuePunctured``); None: never punctured, contact always holds.
     """
 
     youngs_modulus: float = 1.0e5
     poisson_ratio: float = 0.45
     density: float = 1000.0
     damping: float = 0.0
+    puncture_force: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.youngs_modulus > 0:
-            raise ValueError(f"Material: Young's modulus must be > 0 Pa, got {self.youngs_modulus}.")
+        # Physically sensible bounds, so a typo (1e-300, 1e30, a unit slip) is one clear error
+        # instead of a simulation that explodes or never moves: soft tissues are 0.1-100 kPa,
+        # cortical bone ~20 GPa, steel ~200 GPa; densities run from foams to tungsten.
+        if not MIN_YOUNGS <= self.youngs_modulus <= MAX_YOUNGS:
+            raise ValueError(
+                f"Material: Young's modulus must be {MIN_YOUNGS:g}-{MAX_YOUNGS:g} Pa, got {self.youngs_modulus} "
+                f"(soft tissue: about 1e2-1e5 Pa; liver 5.4e3)."
+            )
         if not 0.0 <= self.poisson_ratio < 0.5:
             raise ValueError(f"Material: Poisson ratio must be in [0, 0.5), got {self.poisson_ratio}.")
-        if not self.density > 0:
-            raise ValueError(f"Material: density must be > 0 kg/m^3, got {self.density}.")
-        if not self.damping >= 0:
-            raise ValueError(f"Material: damping must be >= 0 s, got {self.damping}.")
+        if not MIN_DENSITY <= self.density <= MAX_DENSITY:
+            raise ValueError(
+                f"Material: density must be {MIN_DENSITY:g}-{MAX_DENSITY:g} kg/m^3, got {self.density} "
+                f"(soft tissue: about 1000-1100)."
+            )
+        if not 0.0 <= self.damping <= MAX_DAMPING_S:
+            raise ValueError(f"Material: damping must be 0-{MAX_DAMPING_S:g} s, got {self.damping}.")
+        if self.puncture_force is not None and not 0.0 < self.puncture_force <= MAX_PUNCTURE_N:
+            raise ValueError(
+                f"Material: puncture_force must be 0-{MAX_PUNCTURE_N:g} N (or omitted), got {self.puncture_force}."
+            )
 
     @property
     def mu(self) -> float:
@@ -161,6 +185,21 @@ class SoftBody:
     energy_density: np.ndarray = field(default_factory=lambda: _f64(0))
     volume_ratio: np.ndarray = field(default_factory=lambda: _f64(0))
     checked_substep: float = 0.0  # substep length whose stability was last checked (see step_softbody)
+    #: Warm-start scale of the solve in [0, 1] (1: each tet keeps the fraction of its multipliers
+    #: that its stiffness ratio allows, which makes static equilibria exact on well-shaped
+    #: tets; 0: plain one-iteration XPBD). Changing it takes effect when ``warm_h`` is reset to 0.
+    warm_start: float = 1.0
+    lam: np.ndarray = field(default_factory=lambda: _f64((0, 2)))  # kept multipliers (deviatoric, hydrostatic)
+    #: per tet: the kept correction G^T lam of vertices 1-3 (vertex 0's is minus their sum) and,
+    #: in column 9, the kept fraction (``warm_t`` is a view of it), float32
+    warm_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), dtype=np.float32))
+    warm_dx: np.ndarray = field(default_factory=lambda: _f64((0, 3)))  # last substep's tet correction (n, 3)
+    #: Soften tets too stiff for the substep (slivers) instead of letting them gain energy
+    #: (see vrmed.systems.tissue.solver.SLIVER_RATIO); ``softened_fraction`` is the volume share.
+    soften_slivers: bool = True
+    softened_fraction: float = 0.0
+    warm_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # kept fraction per tet
+    warm_h: float = 0.0  # substep length ``lam``, ``warm_dx`` and ``warm_t`` belong to (lam scales with h^2)
 
     @classmethod
     def from_spec(cls, spec: SoftBodySpec) -> SoftBody:
@@ -215,6 +254,9 @@ class SoftBody:
         # winding, so only |det| matters for the volume.
         volume = np.abs(det) / 6.0
         Q = np.ascontiguousarray(np.linalg.inv(Dm))
+        # warm start per tet: 9 kept correction components, then the kept fraction (column 9,
+        # also ``warm_t``): one float32 row, so the solve reads them from one cache line
+        warm_d = np.zeros((len(tets), 10), dtype=np.float32)
         mass = np.zeros(n)
         np.add.at(mass, tets.ravel(), np.repeat(material.density * volume / 4.0, 4))
         if np.any(mass <= 0):
@@ -247,6 +289,10 @@ class SoftBody:
             cauchy=_f64((len(tets), 3, 3)),
             energy_density=_f64(len(tets)),
             volume_ratio=_f64(len(tets)),
+            lam=_f64((len(tets), 2)),
+            warm_d=warm_d,
+            warm_dx=_f64((n, 3)),
+            warm_t=warm_d[:, 9],
         )
         return body
 
@@ -275,6 +321,10 @@ class SoftBody:
         w = np.repeat(self.inv_mass_free[:, None], 3, axis=1)
         for c in self.all_constraints:
             c.hold(w)
+        if self.lam.shape[0] and not np.array_equal(w, self.inv_mass):
+            # the kept corrections of vertices that change between held and free no longer
+            # match the prediction: start the warm start afresh (one plain-XPBD substep)
+            self.forget_warm_start()
         self.inv_mass[:] = w
 
     def add_constraint(self, constraint: TissueConstraint) -> TissueConstraint:
@@ -422,12 +472,22 @@ class SoftBody:
         self.alpha_dev[:] = 1.0 / (material.mu * self.rest_volume)
         self.alpha_hyd[:] = 1.0 / (material.model_lambda * self.rest_volume)
         self.checked_substep = 0.0
+        self.warm_h = 0.0  # recompute the warm-start factors for the new stiffness
+        self.forget_warm_start()
 
     def reset(self) -> None:
         """Back to the rest shape, at rest."""
         self.x[:] = self.rest_points
         self.x_prev[:] = self.rest_points
         self.v[:] = 0.0
+        self.forget_warm_start()
+
+    def forget_warm_start(self) -> None:
+        """Drop the solver's warm start (multipliers and last correction); call it after moving
+        ``x`` by hand (teleporting the body), so the next step does not replay old forces."""
+        self.lam[:] = 0.0
+        self.warm_d[:, :9] = 0.0
+        self.warm_dx[:] = 0.0
 
 
 _LEGACY_NAMES = (

@@ -8,6 +8,7 @@ the endoscope's view cone, the marked line, over-strained tets).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from vrmed.api import (
     AllowedRegion,
     Endoscope,
     InputPlugin,
+    Instrument,
     Keyframe,
     Name,
     ObjectLanded,
@@ -32,6 +34,7 @@ from vrmed.api import (
     TissueBurned,
     TissueOverstrained,
     add_scope_monitor,
+    applied_parameters,
     bimanual_dexterity,
     endoscope_view,
     fls_score,
@@ -40,6 +43,7 @@ from vrmed.api import (
     object_drops,
     peg_transfer_penalty,
     task_time,
+    tip_in_view,
     tip_out_of_view_time,
     tip_tracks_from_log,
     tissue_damage,
@@ -85,6 +89,66 @@ class TaskCompleted(vrmed.Event):
 
     task: str
     rings: int
+
+
+@dataclass(frozen=True)
+class TipOutOfView(vrmed.Event):
+    """An instrument's tip has been out of the laparoscope's view (or hidden behind tissue)
+    for :data:`TIP_VIEW_GRACE_S`; sent once per excursion (a live cue; the score measures
+    the time out of view from the log)."""
+
+    instrument: str
+
+
+@dataclass(frozen=True)
+class DamageOutsideLine(vrmed.Event):
+    """Tets of the gallbladder burned outside the marked line (``count`` of them)."""
+
+    count: int
+
+
+#: Seconds a tip may be out of view before the live cue (brief excursions at the edge of the
+#: image while moving are normal).
+TIP_VIEW_GRACE_S = 1.0
+
+
+@dataclass
+class _ViewWatch:
+    """When each instrument's tip went out of view (None: in view), and whether it was cued."""
+
+    since: dict[int, float | None] = field(default_factory=dict)
+    cued: dict[int, bool] = field(default_factory=dict)
+    ticks: int = 0
+
+
+@vrmed.system("logic", in_set="logic.scoring")
+def tip_view_watch(app: vrmed.App) -> None:
+    """Send TipOutOfView when an instrument's tip stays out of the active laparoscope's view
+    for TIP_VIEW_GRACE_S (checked at a third of the logic rate: two ray casts per check)."""
+    task = app.try_resource(LapTask)
+    if task is None or not task.started and task.dissection is None:
+        return
+    watch = app.try_resource(_ViewWatch)
+    if watch is None:
+        watch = _ViewWatch()
+        app.insert_resource(watch)
+    watch.ticks += 1
+    if watch.ticks % 3:
+        return
+    scope = next((e for e, s in app.query(Endoscope) if s.active), None)
+    if scope is None:
+        return
+    now = float(app.clock.time)
+    for ent, inst in app.query(Instrument):
+        if tip_in_view(app, ent, scope):
+            watch.since[ent], watch.cued[ent] = None, False
+            continue
+        since = watch.since.get(ent)
+        if since is None:
+            watch.since[ent] = now
+        elif now - since >= TIP_VIEW_GRACE_S and not watch.cued.get(ent, False):
+            watch.cued[ent] = True
+            app.send(TipOutOfView(inst.device))
 
 
 # ----------------------------------------------------------------------------- scripted trainees
@@ -327,7 +391,10 @@ def setup(app: vrmed.App, scenario: Any) -> None:
     """Per-session state; with scripted input, the trainee's script generated from the
     scenario settings (``task``, ``trainee``: expert | novice, ``rings``)."""
     settings = scenario.settings or {}
-    task = LapTask(task=str(settings.get("task", "peg_transfer")), rings=int(settings.get("rings", 0)))
+    # adaptive difficulty (settings.difficulty): how many rings must make both transfers
+    params = applied_parameters(scenario, "laparoscopy")
+    rings = int(params.get("rings", settings.get("rings", 0)))
+    task = LapTask(task=str(settings.get("task", "peg_transfer")), rings=rings)
     app.insert_resource(task)
     task.readers = {"landed": app.event_reader(ObjectLanded)}
     style = STYLES[str(settings.get("trainee", "expert"))]
@@ -468,9 +535,14 @@ class TargetExposed(vrmed.Event):
 
 def _start_dissection(app: vrmed.App, task: LapTask) -> None:
 
-    settings = app.resource(Scenario).settings or {}
+    scenario = app.resource(Scenario)
+    settings = scenario.settings or {}
     ent = next(e for e, n in app.query(Name) if n.value == "gallbladder")
     body = app.get(ent, SoftBody)
+    # adaptive difficulty (settings.difficulty): softer tissue tears and over-strains sooner
+    stiffness = applied_parameters(scenario, "laparoscopy").get("tissue_stiffness")
+    if stiffness is not None and float(stiffness) != body.material.youngs_modulus:
+        body.set_material(dataclasses.replace(body.material, youngs_modulus=float(stiffness)))
     centroids = np.empty((body.n_tets, 3))
     centroids[body.tet_index] = body.x[body.tets].mean(axis=1)  # source tet order, as events report them
     line_x, half_width = float(settings.get("line_x", -0.003)), float(settings.get("line_half_width", 0.005))
@@ -527,6 +599,9 @@ def dissection_logic(app: vrmed.App) -> None:
     for ev in d.reader.read():
         if ev.body == d.body:
             d.burned[list(ev.tets)] = True
+            outside = int(np.count_nonzero(~d.line[list(ev.tets)]))
+            if outside:
+                app.send(DamageOutsideLine(outside))
     if task.completed_at is None and d.burned[d.line].mean() >= d.complete_fraction:
         task.completed_at = float(app.clock.time)
         app.send(TaskCompleted("dissection", 0))
@@ -557,19 +632,32 @@ def peg_transfer_metrics(log: Any) -> dict[str, float]:
     return out
 
 
+#: Events whose times are the task's waypoints for economy of motion: where the task
+#: requires the tips to be (grasp, hand-over, release, placement, burn on the line).
+WAYPOINT_EVENTS = frozenset(
+    {"ObjectLifted", "ObjectHandedOver", "ObjectReleased", "RingPlaced", "InstrumentGrasped", "InstrumentReleased"}
+)
+
+
 def _motion(log: Any, end: float | None, tips: dict[str, float] | None = None) -> dict[str, float]:
-    """Motion metrics of both hands from the session start to ``end`` (task completion);
-    ``tips``: hinge-to-tip length per device (graspers by default)."""
+    """Motion metrics of both hands from the session start to ``end`` (task completion),
+    the window every motion metric, the score and the debrief use (reported as
+    ``motion_window_start_s``/``motion_window_end_s``); economy of motion is measured
+    against the path through the task's waypoints (WAYPOINT_EVENTS). ``tips``: hinge-to-tip
+    length per device (graspers by default)."""
     out: dict[str, float] = {}
     tracks = {n: tr for n, tr in tracks_from_log(log, list(HANDS), t1=end).items() if tr.t.shape[0] >= 4}
+    waypoints = [float(e["t"]) for e in log.events if e["type"].rsplit(":", 1)[-1] in WAYPOINT_EVENTS]
     for name, tr in tracks.items():
-        m = motion_metrics(tr)
+        m = motion_metrics(tr, waypoints=waypoints)
+        out["motion_window_start_s"], out["motion_window_end_s"] = m.window_start_s, m.window_end_s
         side = name.split("_")[0]
         out[f"path_length_{side}_m"] = m.path_length_m
         out[f"movements_{side}"] = float(m.movements)
         out[f"idle_time_{side}_s"] = m.idle_time_s
         out[f"economy_{side}"] = m.economy_of_motion
         out[f"normalized_jerk_{side}"] = m.normalized_jerk
+        out[f"sparc_{side}"] = m.sparc
     if len(tracks) == 2:
         out["bimanual_dexterity"] = bimanual_dexterity(tracks["left_hand"], tracks["right_hand"])
     views = views_from_log(log)
@@ -588,9 +676,9 @@ def score(log: Any) -> dict[str, Any]:
     m = peg_transfer_metrics(log)
     passed = bool(m["completed"] and m["task_time_s"] <= PEG_PROFICIENCY_S and m["rings_lost_out_of_view"] == 0)
     targets = {
-        "fls_score": PEG_CUTOFF_S - PEG_PROFICIENCY_S,
-        "task_time_s": PEG_PROFICIENCY_S,
-        "rings_lost_out_of_view": 0.0,
+        "fls_score": {"target": PEG_CUTOFF_S - PEG_PROFICIENCY_S, "better": "higher"},
+        "task_time_s": {"target": PEG_PROFICIENCY_S, "better": "lower"},
+        "rings_lost_out_of_view": {"target": 0.0, "better": "lower"},
     }
     return {"score": m["fls_score"], "max_score": PEG_CUTOFF_S, "passed": passed, "metrics": m, "targets": targets}
 
@@ -651,7 +739,9 @@ def dissection_score(log: Any) -> dict[str, Any]:
         value = max(0.0, 100.0 - sum(w * m[k] for k, w in DISSECTION_WEIGHTS.items()))
     passed = bool(m["completed"]) and all(m[k] <= v for k, v in DISSECTION_TARGETS.items())
     m["score"] = value
-    return {"score": value, "max_score": 100.0, "passed": passed, "metrics": m, "targets": dict(DISSECTION_TARGETS)}
+    # every dissection limit is an upper bound (time, damage, tears, time out of view)
+    targets = {k: {"target": v, "better": "lower"} for k, v in DISSECTION_TARGETS.items()}
+    return {"score": value, "max_score": 100.0, "passed": passed, "metrics": m, "targets": targets}
 
 
 def summary(app: vrmed.App) -> dict[str, Any]:

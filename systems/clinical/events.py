@@ -87,6 +87,14 @@ class OxygenApplied(Event):
 
 # -- what the physiology reports ------------------------------------------------------
 @dataclass(frozen=True)
+class NeedleDecompression(Event):
+    """Needle (or finger) thoracostomy of a tension pneumothorax on ``side``."""
+
+    side: str = "right"
+    patient: str = ""
+
+
+@dataclass(frozen=True)
 class RhythmChanged(Event):
     """A patient's cardiac rhythm changed (by the model, a shock or the scenario)."""
 
@@ -146,11 +154,13 @@ class TriageTagged(Event):
 
 @dataclass(frozen=True)
 class TriageResult(Event):
-    """A tag compared with START: the category given and the one the findings call for."""
+    """A tag compared with START: the category given and the one the findings call for
+    (``assessed`` false when the casualty was tagged without being assessed first)."""
 
     patient: str
     category: str
     expected: str
+    assessed: bool = True
 
 
 # -- medication administration --------------------------------------------------------
@@ -184,6 +194,69 @@ class DrugWithheld(Event):
 
     drug: str
     reason: str = ""
+    patient: str = ""
+
+
+# -- sepsis -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabSent(Event):
+    """A sample taken and sent: ``test`` is e.g. ``lactate`` or ``blood_cultures``."""
+
+    test: str
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class FluidGiven(Event):
+    """An IV fluid bolus (not modelled by the physiology: scenario scripts respond to it)."""
+
+    volume_ml: float
+    fluid: str = "crystalloid"
+    patient: str = ""
+
+
+# -- infection control -----------------------------------------------------------------
+@dataclass(frozen=True)
+class HandHygiene(Event):
+    """Hand hygiene at one of WHO's five moments (``before_patient``, ``before_aseptic``,
+    ``after_body_fluid``, ``after_patient``, ``after_surroundings``), by alcohol rub or
+    washing, for ``seconds``."""
+
+    moment: str
+    method: str = "alcohol_rub"
+    seconds: float = 20.0
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class PpeDonned(Event):
+    """A piece of personal protective equipment put on (gown, mask, goggles, gloves)."""
+
+    item: str
+
+
+@dataclass(frozen=True)
+class PpeDoffed(Event):
+    """A piece of personal protective equipment taken off."""
+
+    item: str
+
+
+@dataclass(frozen=True)
+class PatientTouched(Event):
+    """Contact with the patient (``aseptic``: a clean or aseptic procedure, e.g. a line dressing)."""
+
+    kind: str = "contact"
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class DoubleChecked(Event):
+    """A second practitioner independently checked a high-alert drug, its dose and the patient
+    (ISMP: opioids and insulin are high-alert medications)."""
+
+    drug: str
+    by: str = ""
     patient: str = ""
 
 
@@ -261,6 +334,7 @@ CLINICAL_EVENTS: tuple[type[Event], ...] = (
     DrugGiven,
     AirwayPlaced,
     OxygenApplied,
+    NeedleDecompression,
     RhythmChanged,
     ShockResult,
     DrugRejected,
@@ -273,6 +347,13 @@ CLINICAL_EVENTS: tuple[type[Event], ...] = (
     DrugSelected,
     DrugWithheld,
     DoseCalculated,
+    DoubleChecked,
+    LabSent,
+    FluidGiven,
+    HandHygiene,
+    PpeDonned,
+    PpeDoffed,
+    PatientTouched,
     AdministrationDocumented,
     VitalsObserved,
     Escalated,

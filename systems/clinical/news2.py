@@ -56,7 +56,7 @@ def news2_components(
     s["oxygen"] = 2 if on_oxygen else 0
     s["sbp"] = 3 if sbp <= 90 else 2 if sbp <= 100 else 1 if sbp <= 110 else 0 if sbp <= 219 else 3
     s["hr"] = 3 if hr <= 40 else 1 if hr <= 50 else 0 if hr <= 90 else 1 if hr <= 110 else 2 if hr <= 130 else 3
-    s["consciousness"] = 0 if avpu == "A" else 3
+    s["consciousness"] = 0 if avpu == "A" else 3  # new confusion ("C"), V, P or U
     s["temp"] = 3 if temp <= 35.0 else 1 if temp <= 36.0 else 0 if temp <= 38.0 else 1 if temp <= 39.0 else 2
     return s
 
@@ -108,5 +108,6 @@ def news2_step(app: App) -> None:
             hr=v["hr"],
             avpu=v["avpu"],
             temp_c=v["temp_c"],
+            scale=int(pop.spo2_scale[slot]),  # per patient (a recorded decision, RCP 2017)
         )
         app.send(ev.News2Scored(e.patient or next(iter(pop.slots)), score, red))

@@ -43,11 +43,11 @@ from .physiology_kernels import (
     DRUG_ALIASES,
     DRUG_SPECS,
     LN2,
-    ROSC_WASHOUT,
     UNIT_FACTORS,
     cpr_quality,
     pao2_for_saturation,
     shock_conversion_probability,
+    start_rosc,
     step_population,
 )
 from .triage import TriageTracker, triage_step
@@ -84,6 +84,11 @@ _PER_PATIENT = (
     "ventilated",
     "cardiac_phase",
     "resp_phase",
+    "no_flow_s",
+    "low_flow_s",
+    "coma_s",
+    "spo2_scale",
+    "confused",
 )
 _PER_DRUG = ("depot", "depot_ka", "central", "effect")
 
@@ -181,6 +186,8 @@ def _register(app: App, ctx: Physiology, patients: list[tuple[int, Patient]]) ->
                 ("shock_success", p.shock_success),
                 ("rosc_per_min", p.rosc_per_min),
                 ("opioid_sensitivity", p.opioid_sensitivity),
+                ("spo2_scale", p.spo2_scale),
+                ("confused", p.new_confusion),
                 ("paco2", p.etco2 + 3.0),
             ):
                 base[arr][i] = val
@@ -235,7 +242,9 @@ def set_rhythm(app: App, pop: PatientPopulation, slot: int, rhythm: str, name: s
         return
     pop.rhythm[slot] = RHYTHM_CODE[rhythm]
     if rhythm == "rosc":
-        pop.washout[slot] = ROSC_WASHOUT
+        mask = np.zeros(pop.n, dtype=bool)
+        mask[slot] = True
+        start_rosc(pop, mask)
     app.send(ev.RhythmChanged(name, before, rhythm))
 
 
@@ -258,6 +267,12 @@ def set_patient_value(app: App, name: str, key: str, value: Any) -> None:
         pop.aa_gradient[slot] = _aa_gradient(pop.fio2[slot : slot + 1], np.array([40.0]), np.array([float(value)]))[0]
     elif key == "temp_c":  # a scenario sets the temperature it wants now (fever onset is scripted)
         pop.temp_0[slot] = pop.temp_c[slot] = float(value)
+    elif key == "new_confusion":
+        pop.confused[slot] = bool(value)
+    elif key == "spo2_scale":
+        if value not in (1, 2):
+            raise VrmedError(f"spo2_scale must be 1 or 2 (NEWS2 SpO2 scales), not {value!r}")
+        pop.spo2_scale[slot] = int(value)
     elif key in ("fio2", "shock_success", "rosc_per_min"):
         getattr(pop, key)[slot] = float(value)
     else:

@@ -38,38 +38,52 @@ class DrugSpec:
 
 
 DRUG_SPECS: dict[str, DrugSpec] = {
-    # Epinephrine: effective plasma half-life ~2-3 min; IV effect within 1-2 min. Adrenalin label.
+    # Epinephrine: effective plasma half-life ~2-3 min; IV effect within 1-2 min (Adrenalin
+    # label). IM (thigh) peak plasma at 8 +/- 2 min (Simons 1998): absorption half-life 10 min
+    # gives Tmax ~7 min. EC50 0.002 mg/kg: a 20 ug push dose gives ~12% of Emax (SBP
+    # +~15 mmHg) and 1 mg IV with a pulse ~88% (SBP > 200 mmHg, hypertensive crisis).
     "epinephrine": DrugSpec(
-        "epinephrine", "mg", 180.0, {"iv": 15.0, "io": 15.0, "im": 300.0}, {"iv": 1.0, "io": 1.0, "im": 1.0}, 0.01
+        "epinephrine", "mg", 150.0, {"iv": 15.0, "io": 15.0, "im": 600.0}, {"iv": 1.0, "io": 1.0, "im": 1.0}, 0.002
     ),
     # Amiodarone IV: early (distribution) phase falls to ~10% of peak in 30-45 min: t1/2 ~12 min.
     "amiodarone": DrugSpec("amiodarone", "mg", 720.0, {"iv": 20.0, "io": 20.0}, {"iv": 1.0, "io": 1.0}, 2.0),
-    # Naloxone: IV onset within ~2 min, serum half-life 30-81 min (mean ~64); IN Tmax ~20-30 min.
+    # Naloxone: IV onset within ~2 min; serum half-life 30-81 min (label; the effect lasts
+    # 30-90 min, shorter than most opioids': re-sedation). The model uses the low end, 30 min,
+    # for the antagonist effect; IN Tmax ~20-30 min. Ki 0.0008 mg/kg: 0.4 mg reverses a
+    # 30 mg morphine overdose (RR >= 12 within 2 min).
     "naloxone": DrugSpec(
         "naloxone",
         "mg",
-        3840.0,
+        1800.0,
         {"iv": 20.0, "io": 20.0, "im": 300.0, "in": 300.0, "sc": 300.0},
         {"iv": 1.0, "io": 1.0, "im": 1.0, "in": 0.44, "sc": 1.0},
-        0.0005,
+        0.0008,
     ),
-    # Regular insulin: glucose-lowering action half-life ~1 h (IV), SC onset ~30 min, peak 1.5-3 h.
-    "insulin": DrugSpec("insulin", "units", 3600.0, {"iv": 30.0, "sc": 3600.0}, {"iv": 1.0, "sc": 1.0}, 0.1),
+    # Regular insulin: IV plasma half-life 4-6 min with a glucose-lowering action lasting
+    # ~30-60 min (effect half-life 20 min here); SC onset ~30 min, peak 2-3 h, duration 6-8 h
+    # (Humulin R label): SC absorption half-life 2 h.
+    "insulin": DrugSpec("insulin", "units", 1200.0, {"iv": 30.0, "sc": 7200.0}, {"iv": 1.0, "sc": 1.0}, 0.1),
     # Dextrose: absorbed amount enters the glucose pool directly (distribution 0.25 L/kg).
     "dextrose": DrugSpec(
         "dextrose", "g", 1e9, {"iv": 30.0, "io": 30.0, "po": 900.0}, {"iv": 1.0, "io": 1.0, "po": 1.0}, 1.0
     ),
-    # Metoprolol: half-life 3-7 h; IV peak beta-blockade ~20 min; oral F ~50%.
-    "metoprolol": DrugSpec("metoprolol", "mg", 12600.0, {"iv": 300.0, "po": 1800.0}, {"iv": 1.0, "po": 0.5}, 0.05),
-    # Morphine: half-life ~2 h; IV peak respiratory depression within ~7-10 min; oral F ~30%.
+    # Metoprolol: half-life 3-7 h; IV peak beta-blockade ~20 min (absorption half-life 200 s
+    # standing for effect-site equilibration gives 20 min); oral F ~50%.
+    "metoprolol": DrugSpec("metoprolol", "mg", 12600.0, {"iv": 200.0, "po": 1800.0}, {"iv": 1.0, "po": 0.5}, 0.05),
+    # Morphine: half-life ~2 h; IV peak respiratory depression ~7 min (absorption half-life
+    # 60 s standing for effect-site equilibration gives 7 min); oral F ~30%.
     "morphine": DrugSpec(
         "morphine",
         "mg",
         7200.0,
-        {"iv": 150.0, "io": 150.0, "im": 900.0, "sc": 900.0, "po": 1800.0},
+        {"iv": 60.0, "io": 60.0, "im": 900.0, "sc": 900.0, "po": 1800.0},
         {"iv": 1.0, "io": 1.0, "im": 1.0, "sc": 1.0, "po": 0.3},
         0.3,
     ),
+    # Lidocaine (AHA 2020 alternative to amiodarone in shock-refractory VF/pVT): 1-1.5 mg/kg
+    # IV; the distribution (alpha) half-life, ~8 min (range 7-30; Bauer, Applied Clinical
+    # Pharmacokinetics, ch. 9), governs a bolus's antiarrhythmic effect (10-20 min).
+    "lidocaine": DrugSpec("lidocaine", "mg", 480.0, {"iv": 20.0, "io": 20.0}, {"iv": 1.0, "io": 1.0}, 1.0),
 }
 assert tuple(DRUG_SPECS) == DRUGS
 #: Drugs modelled through another's compartment, with a potency factor: hydromorphone is
@@ -85,17 +99,33 @@ UNIT_FACTORS: dict[str, dict[str, float]] = {
 }
 KE = np.array([LN2 / DRUG_SPECS[d].t_half_s for d in DRUGS])
 EC50 = np.array([DRUG_SPECS[d].ec50_per_kg for d in DRUGS])
-EPI, AMIO, NALOX, INS, DEX, BB, MORPH = (DRUG_INDEX[d] for d in DRUGS)
+EPI, AMIO, NALOX, INS, DEX, BB, MORPH, LIDO = (DRUG_INDEX[d] for d in DRUGS)
 
 #: Glucose distribution volume: 0.25 L/kg = 2.5 dL/kg (so 1 g raises glucose by 400/weight mg/dL).
 GLUCOSE_DL_PER_KG = 2.5
-#: Homeostatic return of glucose to baseline (s) and maximal insulin-driven fall (mg/dL/s).
-GLUCOSE_TAU_S = 1800.0
-INSULIN_MAX_FALL = 5.0 / 60.0
+#: Homeostatic return of glucose to baseline (s), and insulin's maximal fractional glucose
+#: disposal rate (/s): uptake proportional to glucose, as in Bergman's minimal model (1979).
+GLUCOSE_TAU_S = 900.0
+INSULIN_MAX_UPTAKE = 0.08 / 60.0
 #: Time constants (s) of the first-order approach of displayed values to their targets.
 TAU = {"hr": 3.0, "bp": 3.0, "rr": 8.0, "spo2": 20.0, "etco2": 5.0, "paco2": 30.0, "temp": 1800.0, "washout": 60.0}
 #: Post-ROSC CO2 washout added to EtCO2 (mmHg), decaying with TAU["washout"].
 ROSC_WASHOUT = 8.0
+#: Epinephrine's maximal rise (fraction of baseline) in HR, SBP and DBP with a pulse.
+EPI_EMAX = {"hr": 0.6, "sbp": 1.0, "dbp": 0.8}
+#: Fall of the chance of ROSC per minute of arrest: ~10 %/min without CPR, ~3-4 %/min with
+#: good CPR (Larsen 1993; Valenzuela 1997): relative rates, as exponential decay constants.
+NO_FLOW_DECAY_PER_MIN = 0.105
+LOW_FLOW_DECAY_PER_MIN = 0.035
+#: Post-ROSC coma (s of unresponsiveness) per minute of no flow and of low flow (teaching
+#: assumption, unverified: hypoxic-ischaemic injury grows with no-flow time; Adrie 2006).
+COMA_S_PER_NO_FLOW_MIN = 600.0
+COMA_S_PER_LOW_FLOW_MIN = 60.0
+
+
+def viability(pop: PatientPopulation) -> np.ndarray:
+    """0..1 factor on every chance of ROSC, falling with no-flow and (less) low-flow time."""
+    return np.exp(-(NO_FLOW_DECAY_PER_MIN * pop.no_flow_s + LOW_FLOW_DECAY_PER_MIN * pop.low_flow_s) / 60.0)
 
 
 def cpr_quality(rate_per_min: float, depth_cm: float) -> float:
@@ -164,7 +194,7 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     # Glucose: dextrose absorbed this step enters the pool; insulin lowers; homeostasis returns.
     pop.glucose += absorbed[:, DEX] * 1000.0 / (GLUCOSE_DL_PER_KG * w)
     pop.central[:, DEX] = 0.0
-    pop.glucose += dt * ((pop.glucose_0 - pop.glucose) / GLUCOSE_TAU_S - INSULIN_MAX_FALL * e_ins)
+    pop.glucose += dt * ((pop.glucose_0 - pop.glucose) / GLUCOSE_TAU_S - INSULIN_MAX_UPTAKE * e_ins * pop.glucose)
     np.maximum(pop.glucose, 10.0, out=pop.glucose)
 
     # -- circulation -----------------------------------------------------------------
@@ -172,12 +202,17 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     arrest = rhythm >= ARREST_FIRST
     rosc = rhythm == RHYTHM_CODE["rosc"]
     q = np.where(pop.cpr, pop.cpr_quality, 0.0)
+    pop.no_flow_s += np.where(arrest, dt * (1.0 - q), 0.0)
+    pop.low_flow_s += np.where(arrest, dt * q, 0.0)
     hypoxic_tachy = np.maximum(0.0, 90.0 - pop.spo2) * 0.5
-    hr_perf = pop.hr_0 * (1 + 0.5 * e_epi) * (1 - 0.35 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.15 * occ) + hypoxic_tachy
+    hr_perf = (
+        pop.hr_0 * (1 + EPI_EMAX["hr"] * e_epi) * (1 - 0.35 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.15 * occ)
+        + hypoxic_tachy
+    )
     hr_arrest = np.where(rhythm == RHYTHM_CODE["pvt"], 180.0, np.where(rhythm == RHYTHM_CODE["pea"], 45.0, 0.0))
     bp_scale = (1 - 0.12 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.1 * occ) * np.where(rosc, 0.85, 1.0)
-    sbp_perf = pop.sbp_0 * (1 + 0.35 * e_epi) * bp_scale
-    dbp_perf = pop.dbp_0 * (1 + 0.45 * e_epi) * bp_scale
+    sbp_perf = pop.sbp_0 * (1 + EPI_EMAX["sbp"] * e_epi) * bp_scale
+    dbp_perf = pop.dbp_0 * (1 + EPI_EMAX["dbp"] * e_epi) * bp_scale
     # CPR produces roughly a quarter to a third of normal output: SBP ~80 and DBP ~20 mmHg at
     # best; epinephrine's alpha effect raises diastolic (coronary perfusion) pressure.
     sbp_cpr = 80.0 * q
@@ -200,6 +235,7 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     paco2_target = np.where(arrest, 45.0, np.clip(40.0 * (1.0 - 0.2 * occ) / va, 20.0, 100.0))
     _approach(pop.paco2, paco2_target, dt, TAU["paco2"])
     pao2 = np.maximum(pop.fio2 * 713.0 - pop.paco2 / 0.8 - pop.aa_gradient, 5.0)
+    # Arterial saturation in arrest (the monitor shows no reading without a pulse: draw.py).
     spo2_target = np.where(arrest, 50.0 + 40.0 * q, severinghaus(pao2))
     _approach(pop.spo2, spo2_target, dt, TAU["spo2"])
 
@@ -214,11 +250,11 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     # -- rhythm ------------------------------------------------------------------------
     if rosc_draws is not None:
         nonshock = (rhythm == RHYTHM_CODE["pea"]) | (rhythm == RHYTHM_CODE["asystole"])
-        hazard = pop.rosc_per_min / 60.0 * q * e_epi
+        hazard = pop.rosc_per_min / 60.0 * q * e_epi * viability(pop)
         converts = nonshock & (rosc_draws < -np.expm1(-hazard * dt))
         if converts.any():
             rhythm[converts] = RHYTHM_CODE["rosc"]
-            pop.washout[converts] = ROSC_WASHOUT
+            start_rosc(pop, converts)
     perfusing_plain = rhythm <= RHYTHM_CODE["bradycardia"]
     label = np.where(
         pop.hr < 60.0,
@@ -230,18 +266,30 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     # -- consciousness (AVPU) --------------------------------------------------------
     v = (occ > 0.5) | (pop.spo2 < 80.0) | (pop.glucose < 54.0)
     p = (occ > 0.7) | (pop.spo2 < 70.0) | (pop.glucose < 40.0) | (mean_ap < 50.0)
-    u = (occ > 0.85) | arrest
+    pop.coma_s = np.maximum(0.0, pop.coma_s - dt)
+    u = (occ > 0.85) | arrest | (pop.coma_s > 0.0)
     pop.avpu[:] = np.where(u, 3, np.where(p, 2, np.where(v, 1, 0)))
 
     pop.cardiac_phase = (pop.cardiac_phase + dt * pop.hr / 60.0) % 1.0
     pop.resp_phase = (pop.resp_phase + dt * pop.rr / 60.0) % 1.0
 
 
+def start_rosc(pop: PatientPopulation, mask: np.ndarray) -> None:
+    """Bookkeeping at ROSC: CO2 washout and the post-anoxic coma from the arrest's history."""
+    pop.washout[mask] = ROSC_WASHOUT
+    coma = (COMA_S_PER_NO_FLOW_MIN * pop.no_flow_s + COMA_S_PER_LOW_FLOW_MIN * pop.low_flow_s) / 60.0
+    pop.coma_s[mask] = coma[mask]
+
+
 def shock_conversion_probability(pop: PatientPopulation, slot: int) -> float:
     """Chance that a shock now converts this patient's VF/pVT (0 for other rhythms).
 
-    ``shock_success`` per shock, raised by up to half by amiodarone on board.
+    ``shock_success`` per shock, scaled by the arrest's :func:`viability` (time to the
+    shock, with and without CPR) and raised by up to half by an antiarrhythmic on board
+    (amiodarone or lidocaine, whichever acts more).
     """
     if int(pop.rhythm[slot]) not in (RHYTHM_CODE["vf"], RHYTHM_CODE["pvt"]):
         return 0.0
-    return float(min(0.98, pop.shock_success[slot] * (1.0 + 0.5 * pop.effect[slot, AMIO])))
+    anti = max(pop.effect[slot, AMIO], pop.effect[slot, LIDO])
+    p = pop.shock_success[slot] * viability(pop)[slot] * (1.0 + 0.5 * anti)
+    return float(min(0.98, p))

@@ -94,3 +94,9 @@ def triage_step(app: App) -> None:
             app.send(ev.CasualtyAssessed(e.patient, category, **found))  # type: ignore[arg-type]
         elif e.patient in tracker.expected:
             app.send(ev.TriageResult(e.patient, e.category, tracker.expected[e.patient]))
+        elif e.patient in by_name and by_name[e.patient][0].slot >= 0:
+            # A tag without an assessment is still judged against what START would have
+            # found, so guessing cannot escape the under/over-triage rules.
+            patient, casualty = by_name[e.patient]
+            category = start_triage(**findings(casualty, pop, patient.slot))  # type: ignore[arg-type]
+            app.send(ev.TriageResult(e.patient, e.category, category, assessed=False))

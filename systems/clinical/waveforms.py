@@ -150,6 +150,9 @@ class MonitorTrack:
     breath_t: float = math.nan
     end_tidal: float = math.nan
     started: float = math.nan
+    #: The clock time of the last update: a second update at the same (or an earlier) time
+    #: appends nothing, so redrawing a paused frame cannot change the traces a replay checks.
+    updated_at: float = -math.inf
 
 
 @dataclass
@@ -226,6 +229,9 @@ def monitor_step(app: App) -> None:
         track = tracks.by_entity.get(entity)
         if track is None:
             track = tracks.by_entity[entity] = MonitorTrack(started=m.t_last)
+        if now <= track.updated_at:
+            continue
+        track.updated_at = now
         n_new = int((now - m.t_last) * m.rate_hz)
         if n_new <= 0:
             continue

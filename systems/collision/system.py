@@ -30,6 +30,7 @@ import numpy as np
 from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import SoftBody
+from vrmed.events import Event
 from vrmed.geometry import quat_matrix
 from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
@@ -39,6 +40,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Most kinematic primitives in one scene (instrument = shaft + 2 jaws).
 MAX_PRIMS = 64
+
+
+@dataclass(frozen=True)
+class TissuePunctured(Event):
+    """Tool ``owner`` pressed ``body`` with ``force`` (N) above its material's ``puncture_force``
+    (``threshold``); the tool now passes through that body until it leaves its surface."""
+
+    owner: int
+    body: int
+    force: float
+    threshold: float
 
 
 @dataclass
@@ -175,6 +187,8 @@ class CollisionWorld:
         self.owner_contacts: dict[int, set[int]] = {}
         #: deepest penetration (m) any primitive of each owner met in the last tick
         self.owner_depth: dict[int, float] = {}
+        #: per soft-body entity, the tool owners that punctured it and are still inside it
+        self.punctured: dict[int, set[int]] = {}
 
     # -- shapes -----------------------------------------------------------------------------
     def set_capsule(self, owner: int, part: int, a: np.ndarray, b: np.ndarray, radius: float, friction: float) -> None:
@@ -492,9 +506,15 @@ def collision_resolve_system(app: App) -> None:
     world.owner_depth.clear()
     for entity, body in app.query(SoftBody):
         surf = world.surface(entity, body)
+        inside = world.punctured.get(entity)
+        if inside:
+            _pass_punctured(world, surf, inside)
         world.resolve(body, surf, h)
         if surf.n_pairs == 0:
             continue
+        threshold = body.material.puncture_force
+        if threshold is not None:
+            _check_puncture(app, world, entity, surf, threshold)
         for p in range(world.n_prims):
             if surf.count[p]:
                 owner = int(world.owner[p])
@@ -504,6 +524,35 @@ def collision_resolve_system(app: App) -> None:
                 acc += surf.force[p]
                 world.owner_contacts.setdefault(owner, set()).add(entity)
                 world.owner_depth[owner] = max(world.owner_depth.get(owner, 0.0), float(surf.depth[p]))
+
+
+def _pass_punctured(world: CollisionWorld, surf: TissueSurface, inside: set[int]) -> None:
+    """Drop this tick's candidate pairs of tools that punctured the body (they pass through it);
+    forget a puncture once its tool has no candidate pair left (it left the body's surface)."""
+    n = surf.n_pairs
+    owners = world.owner[surf.pair_prim[:n]]
+    inside.intersection_update(set(owners.tolist()))
+    if not inside:
+        return
+    keep = ~np.isin(owners, np.fromiter(inside, dtype=np.int64))
+    k = int(keep.sum())
+    surf.pair_prim[:k] = surf.pair_prim[:n][keep]
+    surf.pair_face[:k] = surf.pair_face[:n][keep]
+    surf.n_pairs = k
+
+
+def _check_puncture(app: App, world: CollisionWorld, entity: int, surf: TissueSurface, threshold: float) -> None:
+    """Send :class:`TissuePunctured` for each tool pressing this body harder than ``threshold`` (N)."""
+    totals: dict[int, np.ndarray] = {}
+    for p in range(world.n_prims):
+        if surf.count[p]:
+            owner = int(world.owner[p])
+            totals[owner] = totals.get(owner, np.zeros(3)) + surf.force[p]
+    for owner, f in totals.items():
+        magnitude = float(np.linalg.norm(f))
+        if magnitude > threshold:
+            world.punctured.setdefault(entity, set()).add(owner)
+            app.send(TissuePunctured(owner, entity, magnitude, float(threshold)))
 
 
 class CollisionPlugin:
@@ -516,6 +565,8 @@ class CollisionPlugin:
     task_components = (Collider,)
     #: Components this plugin draws (none).
     drawn_components = ()
+    #: Events a scenario may name (rubrics, guidance steps, cues).
+    events = (TissuePunctured,)
 
     def __init__(self, settings: CollisionSettings | None = None) -> None:
         self.settings = settings or CollisionSettings()

@@ -8,6 +8,7 @@ docs/interaction.md for the protocol). They keep their state in the App's
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -22,11 +23,19 @@ from vrmed.components.instruments.instrument import (
     ToolType,
 )
 from vrmed.components.planar.bodies import PlanarBody
-from vrmed.components.tissue.softbody import SoftBody
+from vrmed.components.scene.core import Name
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.system import CollisionWorld
 from vrmed.systems.planar.system import PlanarWorld
+from vrmed.systems.tissue.cutting import (
+    blade_sides,
+    remap_embedding,
+    separate_pieces_with_maps,
+    split_faces_tets,
+    split_tets,
+)
 from vrmed.systems.tissue.solver import STANDARD_GRAVITY, SoftBodySettings
 
 from .system import (
@@ -37,7 +46,6 @@ from .system import (
     TissueBurned,
     TissueCut,
     TissueTorn,
-    cut_tets,
     grasp_tension,
     instrument_name,
     reattach_grasps,
@@ -93,8 +101,15 @@ class GraspBehaviour(ToolBehaviour):
 
 
 class CutBehaviour(ToolBehaviour):
-    """Closing removes the tets whose centroid lies within ``cut_radius`` of the closed blades
-    (:func:`cut_tets`), remapping other instruments' grasps; :class:`TissueCut`."""
+    """Closing splits every body the closed blades pass through along the blade plane
+    (:func:`~vrmed.systems.tissue.cutting.split_tets`: the plane holds the blade segment
+    hinge -> tip, its normal is the tool's y axis, and only tets whose centroid lies within
+    ``cut_radius`` of the blades are separated, so the cut ends where the blades end). Nothing is
+    deleted and the same body can be cut again. Grasps follow the vertices they hold (both
+    lips of a cut through a grasp stay held); a body cut into disconnected pieces becomes one
+    entity per piece (the largest keeps the original entity; the others copy its other
+    components, an :class:`EmbeddedSurface` is divided between them). :class:`TissueCut`
+    names the tets along the new faces and the spawned pieces."""
 
     def jaw_closed(self, app: App, entity: int, inst: Instrument, state: ToolState) -> None:
         """Cut every body the closed blades pass through."""
@@ -104,22 +119,118 @@ class CutBehaviour(ToolBehaviour):
                 "set cut_radius (m) on the Instrument or its ToolType"
             )
         world = app.resource(InstrumentWorld)
-        for b_ent, body in app.query(SoftBody):
-            centroid = body.x[body.tets].mean(axis=1)
-            remove = segment_point_distance(state.hinge1, inst.tip, centroid) <= inst.cut_radius
-            if not remove.any():
+        for b_ent, body in list(app.query(SoftBody)):
+            side = blade_sides(body, state.hinge1, inst.tip, state.frame1[:, 1], float(inst.cut_radius))
+            if not (np.any(side > 0) and np.any(side < 0)):
                 continue
-            removed = tuple(int(t) for t in np.sort(body.tet_index[remove]))
-            vmap = cut_tets(body, remove)
+            n_before = body.n_vertices
+            old_tet_index, old_tets = body.tet_index, body.tets  # split_tets replaces, not mutates, them
+            src = split_tets(body, side)
+            if src.size == n_before:
+                continue  # the blades reach no vertex whose whole star they cross: nothing separates
+            cut = tuple(int(t) for t in np.sort(body.tet_index[split_faces_tets(body, src, n_before)]))
             for g in world.grasps.values():
-                if g.body == b_ent:
-                    keep = vmap[g.idx] >= 0
-                    g.idx, g.local = vmap[g.idx][keep], g.local[keep]
-                    g.tets = np.flatnonzero(np.isin(body.tets, g.idx).any(axis=1)).astype(np.int64)
-            for i in [i for i, g in world.grasps.items() if g.body == b_ent and g.idx.size == 0]:
-                del world.grasps[i]
-            reattach_grasps(app, world, b_ent)
-            app.send(TissueCut(instrument_name(app, entity), b_ent, removed))
+                if g.body == b_ent:  # held vertices and their copies stay held, at the same tool coordinates
+                    order = np.argsort(g.idx)
+                    held = np.flatnonzero(np.isin(src, g.idx))
+                    g.idx, g.local = held, g.local[order[np.searchsorted(g.idx[order], src[held])]]
+            emb = app.try_get(b_ent, EmbeddedSurface)
+            if emb is not None:  # rebind in place: the component object stays the entity's
+                _replace_embedding(emb, remap_embedding(emb, old_tet_index, body, old_tets))
+            bodies = _separate(app, world, b_ent, body, emb)
+            for e, piece in bodies:
+                for g in world.grasps.values():
+                    if g.body == e:
+                        g.tets = np.flatnonzero(np.isin(piece.tets, g.idx).any(axis=1)).astype(np.int64)
+                _reattach(world, e, piece)
+            world.cutting.add(entity)
+            app.send(TissueCut(instrument_name(app, entity), b_ent, cut, tuple(e for e, _ in bodies[1:])))
+
+    def jaw_opened(self, app: App, entity: int, inst: Instrument, state: ToolState) -> None:
+        """The blades leave the cut: their collision shapes count again."""
+        app.resource(InstrumentWorld).cutting.discard(entity)
+
+    def update(self, app: App, entity: int, inst: Instrument, state: ToolState) -> None:
+        """Closed blades lying in the cut they made do not push its lips apart (as a held grasp)."""
+        if entity in app.resource(InstrumentWorld).cutting:
+            state.jaw_shapes = False
+
+    def removed(self, app: App, entity: int, state: ToolState) -> None:
+        """Forget a despawned instrument."""
+        app.resource(InstrumentWorld).cutting.discard(entity)
+
+
+def _replace_embedding(emb: EmbeddedSurface, new: EmbeddedSurface | None) -> None:
+    if new is None:  # nothing of the surface is left on this body: draw nothing of it
+        new = EmbeddedSurface(
+            triangles=np.zeros((0, 3), dtype=np.int64),
+            tet_index=np.zeros(0, dtype=np.int64),
+            bary=np.zeros((0, 4)),
+            positions=np.zeros((0, 3)),
+            normals=np.zeros((0, 3)),
+            outside_distance=np.zeros(0),
+        )
+    for f in dataclasses.fields(EmbeddedSurface):
+        setattr(emb, f.name, getattr(new, f.name))
+
+
+def _separate(
+    app: App, world: InstrumentWorld, b_ent: int, body: SoftBody, emb: EmbeddedSurface | None
+) -> list[tuple[int, SoftBody]]:
+    """Give each disconnected piece of a just-cut ``body`` its own entity: the largest stays
+    ``b_ent`` (the body object is updated in place), the others are spawned with copies of the
+    entity's other components (a Name gets a ``.piece<k>`` suffix, to stay unique). Grasps,
+    burn marks and the embedded surface are divided. Returns (entity, body) per piece."""
+    pieces = separate_pieces_with_maps(body)
+    if len(pieces) == 1:
+        return [(b_ent, body)]
+    label = np.empty(body.n_vertices, dtype=np.int64)
+    local = np.empty(body.n_vertices, dtype=np.int64)
+    for k, (_, verts) in enumerate(pieces):
+        label[verts] = k
+        local[verts] = np.arange(verts.size)
+    split_tet_index = body.tet_index
+    others = [c for c in app.components_of(b_ent) if not isinstance(c, (SoftBody, EmbeddedSurface))]
+    entities = [b_ent]
+    for k, (piece, _) in enumerate(pieces[1:], start=1):
+        comps: list[object] = [piece]
+        for c in others:
+            comps.append(Name(f"{c.value}.piece{k}") if isinstance(c, Name) else copy.deepcopy(c))
+        if emb is not None:
+            part = remap_embedding(emb, split_tet_index, piece)
+            if part is not None:
+                comps.append(part)
+        entities.append(app.spawn(*comps))
+        if b_ent in world.burned:
+            world.burned[entities[-1]] = world.burned[b_ent].copy()
+    if emb is not None:
+        _replace_embedding(emb, remap_embedding(emb, split_tet_index, pieces[0][0]))
+    for inst_ent, g in world.grasps.items():
+        if g.body != b_ent:
+            continue
+        k = int(np.bincount(label[g.idx], minlength=len(pieces)).argmax())  # the piece holding most of the grasp
+        sel = label[g.idx] == k
+        g.body, g.idx, g.local = entities[k], local[g.idx[sel]], g.local[sel]
+        if k:
+            world.attached[b_ent] = [i for i in world.attached.get(b_ent, []) if i != inst_ent]
+            world.attached.setdefault(entities[k], []).append(inst_ent)
+            inst = app.try_get(inst_ent, Instrument)
+            if inst is not None:
+                inst.grasping = entities[k]
+    for f in dataclasses.fields(SoftBody):
+        setattr(body, f.name, getattr(pieces[0][0], f.name))
+    return [(b_ent, body)] + [(e, p) for e, (p, _) in zip(entities[1:], pieces[1:], strict=True)]
+
+
+def _reattach(world: InstrumentWorld, b_ent: int, body: SoftBody) -> None:
+    """:func:`reattach_grasps` for a body object in hand (a piece spawned this frame is not
+    queryable until the next stage boundary)."""
+    owners = [i for i in world.attached.get(b_ent, []) if i in world.grasps and world.grasps[i].body == b_ent]
+    world.attached[b_ent] = owners
+    if not owners:
+        body.detach()
+        return
+    body.attach(np.concatenate([world.grasps[i].idx for i in owners]))
 
 
 class BurnBehaviour(ToolBehaviour):

@@ -13,7 +13,21 @@ from vrmed.systems.collision.system import CollisionPlugin
 
 from .behaviours import BUILTIN_TOOL_TYPES
 from .draw import instruments_draw_system
-from .system import InstrumentWorld, instruments_control_system, instruments_forces_system, instruments_track_system
+from .manual import instruments_manual_system
+from .system import (
+    InstrumentGrasped,
+    InstrumentReleased,
+    InstrumentsCollided,
+    InstrumentWorld,
+    TissueBurned,
+    TissueContactEnded,
+    TissueContactStarted,
+    TissueCut,
+    TissueTorn,
+    instruments_control_system,
+    instruments_forces_system,
+    instruments_track_system,
+)
 from .tools import ToolRegistry
 
 
@@ -29,6 +43,17 @@ class InstrumentPlugin:
     task_components = (Instrument, Collider)
     #: Components ``instruments.draw`` draws: tools, and every SoftBody's tissue surface.
     drawn_components = (Instrument, SoftBody)
+    #: Events a scenario may name (rubrics, guidance steps, cues).
+    events = (
+        InstrumentGrasped,
+        InstrumentReleased,
+        TissueTorn,
+        TissueCut,
+        TissueBurned,
+        TissueContactStarted,
+        TissueContactEnded,
+        InstrumentsCollided,
+    )
 
     def build(self, app: App) -> None:
         """Add components, resources and systems."""
@@ -41,6 +66,8 @@ class InstrumentPlugin:
         for kind in BUILTIN_TOOL_TYPES:
             registry.register(kind)
         app.insert_resource(registry)
+        # desktop controls -> device poses, before the tools are placed from them
+        app.add_system(instruments_manual_system, in_set="control.instruments", name="instruments.manual", priority=-50)
         app.add_system(instruments_control_system, in_set="control.instruments", name="instruments.control")
         app.add_system(instruments_track_system, in_set="physics.collision", name="instruments.track", priority=10)
         app.add_system(instruments_forces_system, in_set="physics.forces", name="instruments.forces", priority=-10)

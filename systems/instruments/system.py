@@ -15,9 +15,11 @@ the :class:`~vrmed.systems.collision.system.CollisionWorld`. The built-in behavi
   (:meth:`PlanarWorld.pick_up`); opening releases; a grasp whose pull (the elastic force of
   the tissue around the held vertices plus their weight, when it resists the jaw's travel
   since closing) exceeds ``tear_force`` breaks with :class:`TissueTorn`;
-* cut (scissors): closing removes the tets whose centroid lies within ``cut_radius`` of the
-  closed blades (:func:`cut_tets`: the body is rebuilt with a new slab partition, the
-  collision surface follows);
+* cut (scissors): closing splits the tissue along the blade plane where the tets' centroids lie
+  within ``cut_radius`` of the closed blades (vertex duplication,
+  :func:`vrmed.systems.tissue.cutting.split_tets`; nothing is removed, cuts can be repeated,
+  the collision surface follows and separated pieces become entities of their own);
+  :func:`cut_tets` removes tets instead, for callers that want removal;
 * burn (hook): while the pedal (``jaw_button``) is pressed, tets within ``burn_radius`` of
   the hook (by centroid, or under a surface triangle within that reach) are marked burned
   (:attr:`InstrumentWorld.burned`) with :class:`TissueBurned`.
@@ -119,11 +121,14 @@ class TissueTorn(Event):
 
 @dataclass(frozen=True)
 class TissueCut(Event):
-    """Scissors closed on ``body`` and removed ``tets`` (source-mesh tet ids)."""
+    """Scissors closed on ``body`` and cut along ``tets`` (source-mesh tet ids: the tets whose
+    faces came apart, or the removed ones for a caller of :func:`cut_tets`); ``pieces`` are the
+    entities spawned for the parts the cut separated from ``body`` (empty while it holds together)."""
 
     instrument: str
     body: int
     tets: tuple[int, ...]
+    pieces: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,8 @@ class InstrumentWorld:
     #: (instrument, body) -> [start time, peak force N, ticks without contact]
     contacts: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     attached: dict[int, list[int]] = field(default_factory=dict)  # body -> instruments, in attach order
+    #: instruments whose closed blades lie in the cut they made (their jaws do not push the lips apart)
+    cutting: set[int] = field(default_factory=set)
 
 
 def instrument_name(app: App, entity: int) -> str:
@@ -281,6 +288,7 @@ def cut_tets(body: SoftBody, remove: np.ndarray) -> np.ndarray:
     new = SoftBody.from_mesh(
         mesh, body.material, pins=np.flatnonzero(body.pinned[used]), velocity_damping=body.velocity_damping
     )
+    new.warm_start, new.soften_slivers = body.warm_start, body.soften_slivers  # solver options carry over
     new.tet_index = body.tet_index[keep][new.tet_index]
     new.x[:] = body.x[used]
     new.x_prev[:] = body.x_prev[used]
@@ -513,6 +521,9 @@ def instruments_forces_system(app: App) -> None:
             st = world.tools.get(entity)
             if st is not None:
                 target.proxy[:] = st.handle if inst.pivot else st.hinge1
+        if target is not None and (st := world.tools.get(entity)) is not None:  # per device: bimanual haptics
+            point = st.handle if inst.pivot else st.hinge1
+            target.report(inst.device, point, inst.force, instrument_name(app, entity), app.clock.tick)
 
 
 def tip_in_view(app: App, instrument: int, scope: int, max_distance: float = 2.0) -> bool:

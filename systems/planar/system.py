@@ -159,6 +159,8 @@ class PlanarPlugin:
     task_components = (WorkSurface, Peg, PlanarBody)
     #: Components ``planar.draw`` draws (board, pegs, rings and discs).
     drawn_components = (WorkSurface, Peg, PlanarBody)
+    #: Events a scenario may name (rubrics, guidance steps, cues).
+    events = (ObjectLifted, ObjectHandedOver, ObjectReleased, ObjectLanded, ObjectLost)
 
     def build(self, app: Any) -> None:
         """Register components, the PlanarWorld and PlanarDrawCache resources, the step system

@@ -15,9 +15,10 @@ Per tet t with deformation gradient F = Ds Dm^-1 and rest volume V:
   deviatoric  C_D = sqrt(tr(F^T F)),  compliance alpha_D = 1 / (mu V)
   hydrostatic C_H = det(F) - gamma,   compliance alpha_H = 1 / (lam V),  gamma = 1 + mu / lam
 (lam is Lame lambda + mu: see Material.model_lambda).
-One XPBD iteration per substep (Small Steps), so the Lagrange multipliers start at zero; the
-two constraints of a tet are solved together as a 2x2 system (see :func:`solve_tet`):
-  ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - g_damp G (x - x_prev)
+One XPBD iteration per substep (Small Steps), warm-started: the Lagrange multipliers start from
+those kept from the last substep (plain XPBD: from zero; see :func:`substep`); the two
+constraints of a tet are solved together as a 2x2 system (see :func:`solve_tet`):
+  ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
 """
@@ -106,7 +107,7 @@ def _vertex_gradients(d, Q, t):
     return (-(g1x + g2x + g3x), -(g1y + g2y + g3y), -(g1z + g2z + g3z), g1x, g1y, g1z, g2x, g2y, g2z, g3x, g3y, g3z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t):
     """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
 
@@ -249,19 +250,256 @@ def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp
     x[i3, 2] += w3z * (a32 * dD + b32 * dH)
 
 
+@njit(cache=True, inline="always")
+def solve_tet_warm(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t):
+    """:func:`solve_tet` warm-started (see :func:`solve_substep`): the same 2x2 block step from
+    the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
+    1-3, float32) in the positions, keeping the fraction ``warm_t[t]`` of the new ones, and
+    summing into ``warm_dx`` the parts not kept (see :func:`finish_warm_start`)."""
+    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
+    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+        return
+    F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
+    c2 = 0.0
+    for k in range(9):
+        c2 += F[k] * F[k]
+    CD = np.sqrt(c2)
+    inv = 1.0 / CD if CD > _EPS else 0.0  # F = 0 (fully collapsed): no deviatoric direction
+    gD = _vertex_gradients(
+        (F[0] * inv, F[1] * inv, F[2] * inv, F[3] * inv, F[4] * inv, F[5] * inv, F[6] * inv, F[7] * inv, F[8] * inv),
+        Q,
+        t,
+    )
+    cof = _cofactor(F)
+    CH = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] - gamma
+    gH = _vertex_gradients(cof, Q, t)
+    (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+    (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
+    # tuples are unrolled by hand: indexing them in a loop made numba spill them to memory (6x slower)
+    s11 = (
+        w0x * a00 * a00
+        + w0y * a01 * a01
+        + w0z * a02 * a02
+        + w1x * a10 * a10
+        + w1y * a11 * a11
+        + w1z * a12 * a12
+        + w2x * a20 * a20
+        + w2y * a21 * a21
+        + w2z * a22 * a22
+        + w3x * a30 * a30
+        + w3y * a31 * a31
+        + w3z * a32 * a32
+    )
+    s12 = (
+        w0x * a00 * b00
+        + w0y * a01 * b01
+        + w0z * a02 * b02
+        + w1x * a10 * b10
+        + w1y * a11 * b11
+        + w1z * a12 * b12
+        + w2x * a20 * b20
+        + w2y * a21 * b21
+        + w2z * a22 * b22
+        + w3x * a30 * b30
+        + w3y * a31 * b31
+        + w3z * a32 * b32
+    )
+    s22 = (
+        w0x * b00 * b00
+        + w0y * b01 * b01
+        + w0z * b02 * b02
+        + w1x * b10 * b10
+        + w1y * b11 * b11
+        + w1z * b12 * b12
+        + w2x * b20 * b20
+        + w2y * b21 * b21
+        + w2z * b22 * b22
+        + w3x * b30 * b30
+        + w3y * b31 * b31
+        + w3z * b32 * b32
+    )
+    vD = 0.0
+    vH = 0.0
+    if g_damp > 0.0:
+        d = x[i0, 0] - x_prev[i0, 0]
+        vD += a00 * d
+        vH += b00 * d
+        d = x[i0, 1] - x_prev[i0, 1]
+        vD += a01 * d
+        vH += b01 * d
+        d = x[i0, 2] - x_prev[i0, 2]
+        vD += a02 * d
+        vH += b02 * d
+        d = x[i1, 0] - x_prev[i1, 0]
+        vD += a10 * d
+        vH += b10 * d
+        d = x[i1, 1] - x_prev[i1, 1]
+        vD += a11 * d
+        vH += b11 * d
+        d = x[i1, 2] - x_prev[i1, 2]
+        vD += a12 * d
+        vH += b12 * d
+        d = x[i2, 0] - x_prev[i2, 0]
+        vD += a20 * d
+        vH += b20 * d
+        d = x[i2, 1] - x_prev[i2, 1]
+        vD += a21 * d
+        vH += b21 * d
+        d = x[i2, 2] - x_prev[i2, 2]
+        vD += a22 * d
+        vH += b22 * d
+        d = x[i3, 0] - x_prev[i3, 0]
+        vD += a30 * d
+        vH += b30 * d
+        d = x[i3, 1] - x_prev[i3, 1]
+        vD += a31 * d
+        vH += b31 * d
+        d = x[i3, 2] - x_prev[i3, 2]
+        vD += a32 * d
+        vH += b32 * d
+    # (1 + g) G W G^T + diag(alpha~) is symmetric positive definite since alpha~ > 0
+    k11 = (1.0 + g_damp) * s11 + alpha_dev[t] * inv_h2
+    k12 = (1.0 + g_damp) * s12
+    k22 = (1.0 + g_damp) * s22 + alpha_hyd[t] * inv_h2
+    # Warm start (see :func:`substep`): the residual starts from the multipliers kept from the
+    # last substep; kt is the fraction of the new ones this tet keeps for the next
+    lD = lam[t, 0]
+    lH = lam[t, 1]
+    kt = warm_t[t]
+    J = CH + gamma
+    if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
+        kt = 0.0
+    r1 = -CD - alpha_dev[t] * inv_h2 * lD - g_damp * vD
+    r2 = -CH - alpha_hyd[t] * inv_h2 * lH - g_damp * vH
+    det = k11 * k22 - k12 * k12
+    if det > 0.0:
+        dD = (k22 * r1 - k12 * r2) / det
+        dH = (k11 * r2 - k12 * r1) / det
+        if np.isfinite(dD) and np.isfinite(dH):
+            lD += dD
+            lH += dH
+        else:  # drop this tet's force rather than keep a stale one (never let a NaN in)
+            lD = 0.0
+            lH = 0.0
+    else:
+        lD = 0.0
+        lH = 0.0
+    lam[t, 0] = kt * lD
+    lam[t, 1] = kt * lH
+    # The prediction already holds this tet's kept correction W G_old^T lam_kept (warm_d[t],
+    # vertices 1-3; vertex 0's is minus their sum, so float32 rounding never changes the
+    # momentum): replace it by W G^T lam with the current gradients, so the large rest
+    # multipliers (C_D = sqrt(3) at rest) never act along stale gradients (that acted as a
+    # velocity-proportional force of either sign and blew bodies up). G^T lam is the tet's net
+    # force x h^2 (zero at rest), so float32 storage costs ~1e-7 of it.
+    x[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
+    x[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
+    x[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
+    e = a10 * lD + b10 * lH
+    x[i1, 0] += w1x * (e - warm_d[t, 0])
+    warm_d[t, 0] = kt * e
+    e = a11 * lD + b11 * lH
+    x[i1, 1] += w1y * (e - warm_d[t, 1])
+    warm_d[t, 1] = kt * e
+    e = a12 * lD + b12 * lH
+    x[i1, 2] += w1z * (e - warm_d[t, 2])
+    warm_d[t, 2] = kt * e
+    e = a20 * lD + b20 * lH
+    x[i2, 0] += w2x * (e - warm_d[t, 3])
+    warm_d[t, 3] = kt * e
+    e = a21 * lD + b21 * lH
+    x[i2, 1] += w2y * (e - warm_d[t, 4])
+    warm_d[t, 4] = kt * e
+    e = a22 * lD + b22 * lH
+    x[i2, 2] += w2z * (e - warm_d[t, 5])
+    warm_d[t, 5] = kt * e
+    e = a30 * lD + b30 * lH
+    x[i3, 0] += w3x * (e - warm_d[t, 6])
+    warm_d[t, 6] = kt * e
+    e = a31 * lD + b31 * lH
+    x[i3, 1] += w3y * (e - warm_d[t, 7])
+    warm_d[t, 7] = kt * e
+    e = a32 * lD + b32 * lH
+    x[i3, 2] += w3z * (e - warm_d[t, 8])
+    warm_d[t, 8] = kt * e
+    if kt != 1.0:  # warm_dx collects the parts not kept (see finish_warm_start)
+        warm_dx[i1, 0] += w1x * (a10 * lD + b10 * lH - warm_d[t, 0])
+        warm_dx[i1, 1] += w1y * (a11 * lD + b11 * lH - warm_d[t, 1])
+        warm_dx[i1, 2] += w1z * (a12 * lD + b12 * lH - warm_d[t, 2])
+        warm_dx[i2, 0] += w2x * (a20 * lD + b20 * lH - warm_d[t, 3])
+        warm_dx[i2, 1] += w2y * (a21 * lD + b21 * lH - warm_d[t, 4])
+        warm_dx[i2, 2] += w2z * (a22 * lD + b22 * lH - warm_d[t, 5])
+        warm_dx[i3, 0] += w3x * (a30 * lD + b30 * lH - warm_d[t, 6])
+        warm_dx[i3, 1] += w3y * (a31 * lD + b31 * lH - warm_d[t, 7])
+        warm_dx[i3, 2] += w3z * (a32 * lD + b32 * lH - warm_d[t, 8])
+        warm_dx[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
+        warm_dx[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
+        warm_dx[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
+
+
 @njit(cache=True)
-def solve_range(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, start, end):
-    """Solve tets[start:end] serially (Gauss-Seidel order)."""
-    for t in range(start, end):
-        solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t)
+def solve_range(
+    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm, start, end
+):
+    """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_tet`) if
+    ``warm`` is 0, else warm-started (:func:`solve_tet_warm`); the plain kernel is unchanged by
+    the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve."""
+    if warm == 0.0:
+        for t in range(start, end):
+            solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t)
+    else:
+        for t in range(start, end):
+            solve_tet_warm(
+                x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t
+            )
 
 
 @njit(cache=True, parallel=True)
-def solve_blocks(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets, b0, b1):
+def solve_blocks(
+    x,
+    x_prev,
+    w,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    lam,
+    warm_d,
+    warm_t,
+    warm_dx,
+    gamma,
+    inv_h2,
+    g_damp,
+    warm,
+    block_offsets,
+    b0,
+    b1,
+):
     """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races."""
     for b in prange(b0, b1):
         solve_range(
-            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[b], block_offsets[b + 1]
+            x,
+            x_prev,
+            w,
+            tets,
+            Q,
+            alpha_dev,
+            alpha_hyd,
+            lam,
+            warm_d,
+            warm_t,
+            warm_dx,
+            gamma,
+            inv_h2,
+            g_damp,
+            warm,
+            block_offsets[b],
+            block_offsets[b + 1],
         )
 
 
@@ -318,25 +556,90 @@ def begin_step(x, attachment):
 
 
 @njit(cache=True)
-def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp):
+def predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx):
+    """:func:`predict` plus the warm start in the same pass: add the tets' kept corrections
+    (``warm_dx``, see :func:`finish_warm_start`) to the free axes, then clear ``warm_dx`` for
+    :func:`solve_tet` to sum the parts not kept into."""
+    keep = 1.0 / (1.0 + h * lin_damp)
+    for i in range(x.shape[0]):
+        for r in range(3):
+            x_prev[i, r] = x[i, r]
+            wi = w[i, r]
+            if wi > 0.0:
+                v[i, r] = (v[i, r] + h * (gravity[r] + wi * f_ext[i, r])) * keep
+                x[i, r] += h * v[i, r] + warm_dx[i, r]
+            warm_dx[i, r] = 0.0
+
+
+@njit(cache=True)
+def finish_warm_start(x, x_prev, v, w, h, warm_dx):
+    """warm_dx = the kept tet corrections: everything the tet solve moved the free axes this
+    substep, x - (x_prev + h v) with v the predicted velocity, less the parts not kept, which
+    :func:`solve_tet` summed into warm_dx (only tets that keep less than all do)."""
+    for i in range(x.shape[0]):
+        for r in range(3):
+            if w[i, r] > 0.0:
+                warm_dx[i, r] = x[i, r] - x_prev[i, r] - h * v[i, r] - warm_dx[i, r]
+            else:
+                warm_dx[i, r] = 0.0
+
+
+@njit(cache=True)
+def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm):
+    """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
+    to the velocity update, for the loop that projects plugin constraints before it)."""
+    solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm)
+    if warm != 0.0:
+        finish_warm_start(state[0], state[2], state[1], state[3], h, state[7])
+
+
+@njit(cache=True)
+def finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm):
+    """:func:`finish_warm_start` (if ``warm``) and :func:`update_velocity` in one pass, same
+    arithmetic (the fused frame, where nothing runs between the two)."""
+    inv_h = 1.0 / h
+    for i in range(x.shape[0]):
+        for r in range(3):
+            if warm != 0.0:
+                if w[i, r] > 0.0:
+                    warm_dx[i, r] = x[i, r] - x_prev[i, r] - h * v[i, r] - warm_dx[i, r]
+                else:
+                    warm_dx[i, r] = 0.0
+            v[i, r] = (x[i, r] - x_prev[i, r]) * inv_h
+
+
+@njit(cache=True)
+def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
-    (attachments, slide planes) at ``frac`` of the step, project every tet.
+    (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
+    kept corrections are then finished by :func:`finish_warm_start`).
 
     The argument groups are tuples of arrays (numba unpacks them for free):
-    ``state`` = (x, v, x_prev, inv_mass, f_ext), ``model`` = (tets, dm_inv, alpha_dev,
-    alpha_hyd, block_offsets, phase_offsets), ``attachment`` / ``slides`` = the built-in
-    constraints' ``arrays()``. Pins need no projection: their inverse mass is zero.
+    ``state`` = (x, v, x_prev, inv_mass, f_ext, lam, warm_d, warm_dx, warm_t), ``model`` = (tets, dm_inv,
+    alpha_dev, alpha_hyd, block_offsets, phase_offsets), ``attachment`` / ``slides`` = the
+    built-in constraints' ``arrays()``. Pins need no projection: their inverse mass is zero.
     ``phase_offsets`` = [0, n_even, n_even + n_odd]: the block ranges of the two parallel
     phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially.
+
+    ``warm`` != 0 switches on the warm start (docs/physics.md, "Warm start"): each tet starts
+    from the multipliers kept from the last substep, ``lam`` (m, 2), and the prediction holds the
+    corrections they made, ``warm_dx`` (n, 3; per tet ``warm_d`` (m, 10) float32, vertices 1-3);
+    tet t keeps the fraction ``warm_t[t]`` (set from its stiffness ratio by the solver) of its
+    new multipliers for the next substep. Fully kept
+    (1), a static equilibrium is an exact fixed point of the one Gauss-Seidel iteration; plain
+    XPBD (``warm`` = 0) is biased by about the stiffness ratio.
     """
-    x, v, x_prev, w, f_ext = state
+    x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets = model
     kin_idx, kin_start, kin_target = attachment
     slide_idx, slide_axis, slide_start, slide_target = slides
     inv_h2 = 1.0 / (h * h)
     g_damp = beta / h
     nb = block_offsets.shape[0] - 1
-    predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
+    if warm == 0.0:
+        predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
+    else:
+        predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx)
     if kin_idx.shape[0] > 0:
         place_kinematic(x, kin_idx, kin_start, kin_target, frac)
     if slide_idx.shape[0] > 0:
@@ -350,32 +653,56 @@ def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin
             Q,
             alpha_dev,
             alpha_hyd,
+            lam,
+            warm_d,
+            warm_t,
+            warm_dx,
             gamma,
             inv_h2,
             g_damp,
+            warm,
             block_offsets,
             phase_offsets[ph],
             phase_offsets[ph + 1],
         )
-    solve_range(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, block_offsets[nb], tets.shape[0])
+    solve_range(
+        x,
+        x_prev,
+        w,
+        tets,
+        Q,
+        alpha_dev,
+        alpha_hyd,
+        lam,
+        warm_d,
+        warm_t,
+        warm_dx,
+        gamma,
+        inv_h2,
+        g_damp,
+        warm,
+        block_offsets[nb],
+        tets.shape[0],
+    )
 
 
 @njit(cache=True)
-def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp):
+def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
 
     The solver uses it when a body has no plugin-defined constraint; otherwise it runs the
     same :func:`begin_step`, :func:`substep` and :func:`update_velocity` from Python with each
-    added constraint's kernel between the last two, which gives bit-identical results.
+    added constraint's kernel between the last two, which gives bit-identical results (here
+    :func:`finish_and_update_velocity` fuses the warm start's finish with the velocity update).
     Vertex loops stay serial: for a few thousand vertices they cost less than a parallel launch.
     """
-    x, v, x_prev, _w, _f_ext = state
+    x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
     begin_step(x, attachment)
     for s in range(substeps):
-        substep(state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp)
-        update_velocity(x, x_prev, v, 1.0 / h)
+        solve_substep(state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm)
+        finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
 
 
 @njit(cache=True, parallel=True)

@@ -33,10 +33,29 @@ def cofactor(F: np.ndarray) -> np.ndarray:
     return np.stack([c0, c1, c2], axis=2)
 
 
-def solve_tets(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp):
+def solve_tets(
+    x,
+    x_prev,
+    w,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    gamma,
+    inv_h2,
+    g_damp,
+    lam=None,
+    warm=0.0,
+    warm_t=None,
+    warm_dx=None,
+    warm_d=None,
+):
     """Coupled 2x2 XPBD projection of a batch of vertex-disjoint tets, in place on x.
 
-    ``w`` holds per-axis inverse masses, shape (n, 3).
+    ``w`` holds per-axis inverse masses, shape (n, 3). With ``warm`` != 0, ``lam`` (k, 2) holds
+    each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
+    (vertices 1-3; column 9 unused here), ``warm_t`` (k,) the kept fractions, and the parts not kept are summed into ``warm_dx``
+    (n, 3) (the kernels' warm start), all updated in place.
     """
     p = x[tets]  # (k, 4, 3)
     Ds = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
@@ -63,14 +82,38 @@ def solve_tets(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_dam
     k11 = (1 + g_damp) * s11 + alpha_dev * inv_h2
     k12 = (1 + g_damp) * s12
     k22 = (1 + g_damp) * s22 + alpha_hyd * inv_h2
-    r1 = -CD - g_damp * vD
-    r2 = -CH - g_damp * vH
+    held = wk.sum(axis=(1, 2)) == 0
+    if warm == 0.0:
+        lD0 = lH0 = np.zeros(len(tets))
+    else:
+        lD0, lH0 = lam[:, 0], lam[:, 1]
+        J = CH + gamma
+        kt = np.where((J < 0.5) | (J > 2.0), 0.0, warm_t)
+    r1 = -CD - alpha_dev * inv_h2 * lD0 - g_damp * vD
+    r2 = -CH - alpha_hyd * inv_h2 * lH0 - g_damp * vH
     det = k11 * k22 - k12 * k12
-    ok = (det > 0) & (wk.sum(axis=(1, 2)) > 0)
+    ok = (det > 0) & ~held
     det = np.where(ok, det, 1.0)
     dD = np.where(ok, (k22 * r1 - k12 * r2) / det, 0.0)
     dH = np.where(ok, (k11 * r2 - k12 * r1) / det, 0.0)
-    delta = wk * (gD * dD[:, None, None] + gH * dH[:, None, None])
+    if warm == 0.0:
+        delta = wk * (gD * dD[:, None, None] + gH * dH[:, None, None])
+    else:
+        # replace the tet's kept correction (already in the prediction) by G^T lam_new; keep kt of
+        # it (float32, as the kernel) and sum what is not kept into warm_dx
+        lD, lH = np.where(ok, lD0 + dD, 0.0), np.where(ok, lH0 + dH, 0.0)
+        e = gD * lD[:, None, None] + gH * lH[:, None, None]
+
+        def full(d32):  # (k, 9) float32 of vertices 1-3 -> (k, 4, 3), vertex 0 = -their sum
+            d = d32.reshape(-1, 3, 3).astype(np.float64)
+            return np.concatenate([-d.sum(axis=1, keepdims=True), d], axis=1)
+
+        delta = np.where(held[:, None, None], 0.0, wk * (e - full(warm_d[:, :9])))
+        live = ~held
+        kept32 = (kt[:, None, None] * e[:, 1:]).astype(np.float32).reshape(-1, 9)
+        lam[live, 0], lam[live, 1] = (kt * lD)[live], (kt * lH)[live]
+        warm_d[live, :9] = kept32[live]
+        np.add.at(warm_dx, tets[live], (wk * (e - full(kept32)))[live])
     x[tets] += delta  # vertex-disjoint, so fancy-index assignment is exact
 
 
@@ -93,12 +136,19 @@ def substep(
     attachment=None,
     slides=None,
     frac=1.0,
+    lam=None,
+    warm_dx=None,
+    warm=0.0,
+    warm_t=None,
+    warm_d=None,
 ):
     """One XPBD substep: predict, place the built-in kinematic constraints, coloured
     Gauss-Seidel projection, velocity update (in place).
 
     ``attachment`` = (indices, start, target) and ``slides`` = (indices, axis, start, target),
     as the constraints' ``arrays()``, are placed at ``frac`` of the way from start to target.
+    ``warm`` != 0 warm-starts from ``lam`` (m, 2), ``warm_d`` (m, 10), ``warm_dx`` (n, 3) with the
+    kept fractions ``warm_t`` (m,) as the kernels do.
     """
     free = w > 0  # (n, 3): per axis
     x_prev[:] = x
@@ -106,6 +156,9 @@ def substep(
     acc = gravity[None, :] + w * f_ext
     v[free] = (v[free] + h * acc[free]) * keep
     x[free] += h * v[free]
+    if warm != 0.0:
+        x[free] += warm_dx[free]
+        warm_dx[:] = 0.0
     if attachment is not None:
         idx, start, target = attachment
         x[idx] = start + frac * (target - start)
@@ -115,5 +168,29 @@ def substep(
     inv_h2 = 1.0 / (h * h)
     for c in range(len(colour_offsets) - 1):
         a, b = colour_offsets[c], colour_offsets[c + 1]
-        solve_tets(x, x_prev, w, tets[a:b], Q[a:b], alpha_dev[a:b], alpha_hyd[a:b], gamma, inv_h2, beta / h)
+        part = None if warm == 0.0 else lam[a:b]
+        kt = None if warm == 0.0 else warm_t[a:b]
+        part_d = None if warm == 0.0 else warm_d[a:b]
+        solve_tets(
+            x,
+            x_prev,
+            w,
+            tets[a:b],
+            Q[a:b],
+            alpha_dev[a:b],
+            alpha_hyd[a:b],
+            gamma,
+            inv_h2,
+            beta / h,
+            part,
+            warm,
+            kt,
+            warm_dx,
+            part_d,
+        )
+        if part is not None:
+            lam[a:b] = part
+            warm_d[a:b] = part_d
+    if warm != 0.0:
+        warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h

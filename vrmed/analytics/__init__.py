@@ -1,7 +1,7 @@
 """Performance analytics computed from session logs (so any stored session can be re-scored).
 
 Motion metrics follow the definitions used by VR laparoscopy trainers and ICSAD-type
-motion analysis (Datta et al. 2001; Oropesa et al. 2013); see :mod:`vrmed.analytics.motion`.
+motion analysis (Datta et al. 2001; Oropesa et al. 2011); see :mod:`vrmed.analytics.motion`.
 Instrument tips out of the endoscope's view are in :mod:`vrmed.analytics.view`; task time,
 drops, the FLS score and tissue damage from events in :mod:`vrmed.analytics.errors`.
 """

@@ -22,7 +22,7 @@ Definitions and sources:
   region, tets whose strain went above the damage threshold (sent by the simulator as
   :class:`TissueOverstrained` events) and tears (grasps torn off, ``TissueTorn``). VR
   laparoscopy trainers score thermal injury outside the target and tissue tearing/excess
-  force as errors (Oropesa 2013, table 2: "tissue damage", "burn outside target";
+  force as errors (Oropesa 2011, table 2: "tissue damage", "burn outside target";
   Aggarwal et al. 2006, Ann Surg 246:771; the strain threshold idea follows the tissue-damage
   metrics of surgical simulators, e.g. Dargar et al. 2015, "Towards immersive virtual
   reality (iVR): a route to surgical expertise", J Comput Surg 2:2). Less is better.

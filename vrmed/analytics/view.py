@@ -8,7 +8,7 @@ hinge; the tip lies ``offset`` metres further along the shaft, the device's loca
 **Tip out of view time** (s): time during which an instrument tip lies outside the view
 cone, i.e. the angle between the lens-to-tip vector and the view axis exceeds half the
 field of view. Instrument-out-of-view time is a standard VR-laparoscopy safety metric
-(Oropesa et al. 2013, "Methods and tools for objective assessment of psychomotor skills in
+(Oropesa et al. 2011, "Methods and tools for objective assessment of psychomotor skills in
 laparoscopic surgery", J Surg Res 171:e81; "instrument out of view" is reported as an
 error parameter by the LapSim and LAP Mentor simulators, e.g. Aggarwal et al. 2006, "Proving
 the effectiveness of virtual reality simulation for training in laparoscopic surgery",

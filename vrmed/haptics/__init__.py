@@ -1,26 +1,69 @@
-"""Haptic devices: pose in, force out, with a 1 kHz servo loop beside the simulation.
+"""Haptic devices: pose in, force out, with a servo loop the simulation cannot stall.
 
-The simulation publishes the tool proxy (where the simulated instrument is held by its
-contacts) and the contact force at its physics rate; the servo loop runs at 1 kHz on its
-own thread and renders ``F = F_contact + k (x_proxy - x_device) - b v_device`` (virtual
-coupling, Colgate et al. 1995), interpolating the simulation's samples so the force the
-hand feels changes smoothly between simulation steps.
+The simulation publishes a local force model (contact planes with the local tissue
+stiffness, event cues) at its physics rate; the servo loop evaluates it at the device's
+position at 1-4 kHz in compiled code outside Python's interpreter lock, with a passivity
+controller and NaN-safe device limits (docs/haptics.md).
 """
 
-from .device import HapticDevice, HapticError, HapticUnavailable, SimulatedHapticDevice, open_openhaptics
+from .calibration import Calibration, load_calibration, load_station, save_calibration, stations_dir
+from .device import (
+    DEVICE_LIMITS,
+    DeviceLimits,
+    HapticDevice,
+    HapticError,
+    HapticUnavailable,
+    NativeDevice,
+    SimulatedHapticDevice,
+    open_forcedimension,
+    open_openhaptics,
+)
 from .loop import HapticLoop, HapticStats
-from .plugin import HapticDisconnected, HapticInput, HapticPlugin, HapticTarget
+from .model import ContactLinearizer, ContactPlane, Cue, LocalModel
+from .native import ForceDimensionDevice
+from .plugin import (
+    BUTTON_NAMES,
+    DEFAULT_CUES,
+    CueSpec,
+    HapticDisconnected,
+    HapticEvents,
+    HapticInput,
+    HapticPlugin,
+    HapticTarget,
+    HapticTrackingLost,
+    ToolReport,
+)
 
 __all__ = [
+    "BUTTON_NAMES",
+    "DEFAULT_CUES",
+    "DEVICE_LIMITS",
+    "Calibration",
+    "ContactLinearizer",
+    "ContactPlane",
+    "Cue",
+    "CueSpec",
+    "DeviceLimits",
+    "ForceDimensionDevice",
     "HapticDevice",
     "HapticDisconnected",
     "HapticError",
+    "HapticEvents",
     "HapticInput",
     "HapticLoop",
     "HapticPlugin",
     "HapticStats",
     "HapticTarget",
+    "HapticTrackingLost",
     "HapticUnavailable",
+    "LocalModel",
+    "NativeDevice",
     "SimulatedHapticDevice",
+    "ToolReport",
+    "load_calibration",
+    "load_station",
+    "open_forcedimension",
     "open_openhaptics",
+    "save_calibration",
+    "stations_dir",
 ]

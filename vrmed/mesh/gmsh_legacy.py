@@ -96,6 +96,10 @@ def read_gmsh_v1(path: str | Path) -> dict:
                     except ValueError:
                         raise fail(i + k + 1, f"node line must be 'id x y z', got {ln!r}") from None
                 raise
+            bad = ~np.isfinite(arr).all(axis=1) | (arr[:, 0] != np.round(arr[:, 0]))
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0])
+                raise fail(i + k + 1, f"node line needs an integer id and finite coordinates, got {block[k]!r}")
             node_ids = arr[:, 0].astype(np.int64)
             coords = arr[:, 1:4]
             i += count

@@ -158,6 +158,18 @@ def load_tet_mesh(
     ``fix_inverted`` / ``drop_degenerate`` ask for them to be repaired (recorded in ``notes``).
     """
     p = _check_path(path)
+    try:
+        return _load_tet(p, scale, fix_inverted, drop_degenerate)
+    except MeshError:
+        raise
+    except _READ_ERRORS as exc:
+        raise MeshError(
+            f"{p}: cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); the file is damaged "
+            f"or not a {p.suffix} mesh. Re-export it."
+        ) from None
+
+
+def _load_tet(p: Path, scale: float, fix_inverted: bool, drop_degenerate: bool) -> TetMesh:
     suffix = p.suffix.lower()
     notes: list[str] = []
     problems: list[str] = []
@@ -225,8 +237,10 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = path.read_bytes()
     lines_end = 0
     header = []
-    for _ in range(4):
-        nl = raw.index(b"\n", lines_end)
+    for k in range(4):
+        nl = raw.find(b"\n", lines_end)
+        if nl < 0:
+            raise MeshError(f"{path}:{k + 1}: the file ends inside the 4-line VTK header; not a VTK file.")
         header.append(raw[lines_end:nl].strip())
         lines_end = nl + 1
     binary = header[2].upper() == b"BINARY"
@@ -253,9 +267,11 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
             break
         key = parts[0].upper()
         if key == b"POINTS":
-            n, dtype = int(parts[1]), _VTK_TYPES.get(parts[2].decode().lower())
+            n = _count(parts, 1, path, lineno, "POINTS")
+            dtype = _VTK_TYPES.get(parts[2].decode("ascii", "replace").lower()) if len(parts) > 2 else None
             if dtype is None:
-                raise MeshError(f"{path}:{lineno}: unsupported POINTS type {parts[2].decode()!r}.")
+                raise MeshError(f"{path}:{lineno}: unsupported or missing POINTS type {parts[2:3]!r}.")
+            _fits(n * 3, np.dtype(dtype).itemsize if binary else 2, len(raw) - after, path, lineno, "POINTS")
             if binary:
                 nbytes = n * 3 * np.dtype(dtype).itemsize
                 points = np.frombuffer(raw, dtype=dtype, count=n * 3, offset=after).reshape(n, 3)
@@ -281,13 +297,20 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     "Re-export the file from the original mesh."
                 )
         elif key in (b"POLYGONS", b"TRIANGLE_STRIPS", b"VERTICES", b"LINES"):
-            ncell, size = int(parts[1]), int(parts[2])
+            ncell, size = _count(parts, 1, path, lineno, parts[0].decode()), _count(parts, 2, path, lineno, "size")
+            _fits(size, 4 if binary else 2, len(raw) - after, path, lineno, parts[0].decode())
+            if ncell > size:
+                raise MeshError(f"{path}:{lineno}: {ncell} cells cannot fit in a connectivity list of {size} values.")
             if binary:
                 conn = np.frombuffer(raw, dtype=">i4", count=size, offset=after).astype(np.int64)
                 pos = after + 4 * size
             else:
-                conn, pos = _ascii_values(raw, after, size, path, lineno)
-                conn = conn.astype(np.int64)
+                vals, pos = _ascii_values(raw, after, size, path, lineno)
+                if not (
+                    np.isfinite(vals).all() and (vals == np.round(vals)).all() and np.abs(vals).max(initial=0) < 2**31
+                ):
+                    raise MeshError(f"{path}:{lineno}: {parts[0].decode()} holds a value that is not a point index.")
+                conn = vals.astype(np.int64)
             if key in (b"POLYGONS", b"TRIANGLE_STRIPS"):
                 polys = _polys_to_triangles(conn, ncell, key == b"TRIANGLE_STRIPS", path, lineno)
         elif key in (b"POINT_DATA", b"CELL_DATA", b"METADATA"):
@@ -301,6 +324,28 @@ def _read_vtk_polydata(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: polygons refer to points beyond the {len(points)} declared.{hint} Re-export the file."
         )
     return points.astype(np.float64), polys
+
+
+def _count(parts: list[bytes], i: int, path: Path, lineno: int, what: str) -> int:
+    """A non-negative count from a VTK section line, or a MeshError naming the line."""
+    try:
+        value = int(parts[i])
+    except (IndexError, ValueError):
+        raise MeshError(
+            f"{path}:{lineno}: {what} line needs a whole-number count, got {b' '.join(parts)[:60]!r}."
+        ) from None
+    if value < 0:
+        raise MeshError(f"{path}:{lineno}: negative {what} count {value}.")
+    return value
+
+
+def _fits(count: int, min_bytes: int, remaining: int, path: Path, lineno: int, what: str) -> None:
+    """Refuse a declared count the rest of the file cannot hold, before allocating for it."""
+    if count * min_bytes > remaining + 1:
+        raise MeshError(
+            f"{path}:{lineno}: {what} declares {count} values, but only {remaining} bytes follow; "
+            "the count is wrong or the file is truncated."
+        )
 
 
 def _ascii_values(raw: bytes, at: int, count: int, path: Path, lineno: int) -> tuple[np.ndarray, int]:
@@ -320,12 +365,17 @@ def _ascii_values(raw: bytes, at: int, count: int, path: Path, lineno: int) -> t
 
 
 def _polys_to_triangles(conn: np.ndarray, ncell: int, strips: bool, path: Path, lineno: int) -> np.ndarray:
-    tris = []
+    tris: list[tuple[object, object, object]] = []
     i = 0
     for _ in range(ncell):
         if i >= conn.size:
             raise MeshError(f"{path}:{lineno}: polygon list is shorter than its declared {ncell} cells.")
         k = int(conn[i])
+        if k < 0 or i + 1 + k > conn.size:
+            raise MeshError(
+                f"{path}:{lineno}: polygon {len(tris)} declares {k} points, beyond the connectivity list "
+                f"({conn.size} values)."
+            )
         ids = conn[i + 1 : i + 1 + k]
         i += 1 + k
         if strips:
@@ -338,12 +388,50 @@ def _polys_to_triangles(conn: np.ndarray, ncell: int, strips: bool, path: Path, 
     return np.asarray(tris, dtype=np.int64).reshape(-1, 3)
 
 
+#: Exceptions a damaged file can raise inside a reader; each becomes one MeshError.
+_READ_ERRORS = (ValueError, IndexError, KeyError, TypeError, struct.error, OverflowError, UnicodeError, MemoryError)
+
+
 def load_surface_mesh(path: str | Path, scale: float = 1.0) -> SurfaceMesh:
     """Load a triangle surface (OBJ, STL, PLY, OFF, glTF/GLB via trimesh; VTK POLYDATA; Gmsh/VTU triangles).
 
     Multi-object files (glTF scenes, OBJ groups) are concatenated into one surface.
+    Non-finite coordinates and triangles that name missing vertices are refused.
     """
     p = _check_path(path)
+    try:
+        mesh = _load_surface(p, scale)
+    except MeshError:
+        raise
+    except _READ_ERRORS as exc:
+        raise MeshError(
+            f"{p}: cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); the file is damaged "
+            f"or not a {p.suffix} surface. Re-export it."
+        ) from None
+    check_surface(mesh, p)
+    return mesh
+
+
+def check_surface(mesh: SurfaceMesh, path: Path) -> None:
+    """Refuse a surface with non-finite coordinates or out-of-range triangle indices."""
+    pts, tris = mesh.points, mesh.triangles
+    if pts.ndim != 2 or pts.shape[1] != 3 or tris.ndim != 2 or tris.shape[1] != 3:
+        raise MeshError(f"{path}: expected (n, 3) vertices and (m, 3) triangles, got {pts.shape} and {tris.shape}.")
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise MeshError(
+            f"{path}: vertex {bad} has a non-finite coordinate {pts[bad].tolist()} "
+            f"({int((~finite).sum())} such vertices); fix the mesh."
+        )
+    if tris.size and (tris.min() < 0 or tris.max() >= len(pts)):
+        row = int(np.flatnonzero(((tris < 0) | (tris >= len(pts))).any(axis=1))[0])
+        raise MeshError(
+            f"{path}: triangle {row} refers to vertex {tris[row].tolist()}, but there are {len(pts)} vertices."
+        )
+
+
+def _load_surface(p: Path, scale: float) -> SurfaceMesh:
     suffix = p.suffix.lower()
     if suffix in _TRIMESH_SUFFIXES:
         if suffix in GLTF_SUFFIXES:
@@ -374,7 +462,11 @@ def load_surface_mesh(path: str | Path, scale: float = 1.0) -> SurfaceMesh:
         raise MeshError(f"{p}: unknown surface extension {suffix!r}; use .obj, .stl, .ply, .off, .glb, .gltf or .vtk.")
     if len(tris) == 0:
         raise MeshError(f"{p}: contains no surface triangles. For a tetrahedral mesh, use load_tet_mesh().")
-    return SurfaceMesh(points=np.asarray(pts, dtype=np.float64) * float(scale), triangles=tris, source=str(p))
+    return SurfaceMesh(
+        points=np.asarray(pts, dtype=np.float64) * float(scale),
+        triangles=np.asarray(tris, dtype=np.int64),
+        source=str(p),
+    )
 
 
 # -- glTF 2.0 -------------------------------------------------------------------------------

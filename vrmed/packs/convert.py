@@ -50,6 +50,8 @@ def type_name(annotation: Any, meta: dict[str, Any] | None = None) -> str:
     spec = (meta or {}).get("vrmed_array")
     if spec is not None:
         dims = "x".join("N" if s is None else str(s) for s in spec.shape)
+        if spec.uniform:
+            return f"a number (uniform) or a list of {dims} numbers"
         return f"a list of {dims} numbers" if len(spec.shape) == 1 else f"a {dims} nested list of numbers"
     if annotation is float:
         return "a number"
@@ -61,7 +63,7 @@ def type_name(annotation: Any, meta: dict[str, Any] | None = None) -> str:
         return "a file path relative to the pack"
     if annotation is str:
         return "a string"
-    origin = typing.get_origin(annotation)
+    origin = annotation if annotation in (dict, list, tuple) else typing.get_origin(annotation)
     if origin in (list, tuple):
         return "a list"
     if origin is dict:
@@ -76,7 +78,8 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
     spec: ArraySpec | None = meta.get("vrmed_array")
     if spec is not None:
         return _array(value, spec)
-    origin = typing.get_origin(annotation)
+    # bare ``dict``/``list``/``tuple`` annotations are mappings and lists of anything
+    origin = annotation if annotation in (dict, list, tuple) else typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         if value is None and type(None) in args:
@@ -115,7 +118,7 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
     if annotation is AssetPath:
         if not isinstance(value, str) or not value:
             raise FieldError(f"expected a file path relative to the pack, got {describe(value)}")
-        path = (ctx.root / value).resolve()
+        path = contained_asset(ctx.root, value)
         if not path.is_file():
             raise FieldError(
                 f"file not found: {value!r} (looked for {path}); put the file in the "
@@ -161,6 +164,34 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
     raise FieldError(f"this field ({type_name(annotation)}) cannot be set from YAML")
 
 
+def contained_asset(root: Path, value: str) -> Path:
+    """The file ``value`` names inside the pack folder ``root``, resolved.
+
+    Pack content is untrusted: an asset path must stay inside its pack, so ``..``
+    components, absolute paths (``/etc/passwd``, ``C:\\x``, ``~/x``) and symlinks that
+    resolve outside the pack are refused (a pack could otherwise read, or make vrmed
+    render or ship, any file the user can read). Special files (FIFOs, devices) are
+    refused too: reading one can block forever.
+    """
+    if "\x00" in value:
+        raise FieldError(f"asset path {value!r} contains a NUL character")
+    pure = Path(value.replace("\\", "/"))
+    if pure.is_absolute() or value.startswith(("/", "\\", "~")) or (len(value) > 1 and value[1] == ":"):
+        raise FieldError(f"asset path {value!r} is absolute; asset paths are relative to the pack folder")
+    if ".." in pure.parts:
+        raise FieldError(f"asset path {value!r} leaves the pack folder (..); keep assets inside the pack")
+    base = root.resolve()
+    path = (base / pure).resolve()
+    if path != base and base not in path.parents:
+        raise FieldError(
+            f"asset path {value!r} resolves to {path}, outside the pack folder (a symlink?); "
+            f"copy the file into the pack instead"
+        )
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise FieldError(f"asset path {value!r} is not a regular file (a FIFO or device?)")
+    return path
+
+
 def build_dataclass(cls: type, data: dict[str, Any], ctx: ConvertContext) -> Any:
     """Build a dataclass from a mapping: unknown keys, missing required fields and wrong
     types raise :class:`FieldError` with the offending key as subpath."""
@@ -189,6 +220,9 @@ def build_dataclass(cls: type, data: dict[str, Any], ctx: ConvertContext) -> Any
 
 def _array(value: Any, spec: ArraySpec) -> np.ndarray:
     expected = type_name(None, {"vrmed_array": spec})
+    if spec.uniform and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # one number fills every element (a uniform scale); the finiteness check below applies
+        value = np.full([1 if s is None else s for s in spec.shape], value).tolist()
     try:
         arr = np.array(value, dtype=spec.dtype)
     except (TypeError, ValueError):

@@ -104,27 +104,61 @@ def all_packs() -> tuple[list[PackRef], list[str]]:
     return refs, warnings
 
 
+def is_explicit_path(target: str) -> bool:
+    """Whether ``target`` is written as a path (``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x``)
+    rather than a pack name. Only explicit paths select a folder: a bare word, even one
+    that names a folder in the current directory, is a pack name."""
+    return (
+        target in (".", "..")
+        or target.startswith(("./", "../", ".\\", "..\\", "/", "\\", "~"))
+        or Path(target).is_absolute()
+    )
+
+
+def explicit_path(path: str | os.PathLike[str]) -> str:
+    """``path`` written so :func:`resolve_target` reads it as a path (``sandbox`` -> ``./sandbox``)."""
+    text = os.fspath(path)
+    return text if is_explicit_path(text) else f".{os.sep}{text}"
+
+
 def resolve_target(target: str) -> tuple[PackRef, str | None]:
-    """Resolve ``PACK[/SCENARIO]`` or a path (to a pack folder, optionally ``/SCENARIO``)."""
-    path = Path(target)
-    if (path / "pack.yaml").is_file():
-        return PackRef(path.resolve().name, path.resolve(), "path"), None
-    if path.parent != path and (path.parent / "pack.yaml").is_file():
-        scen = path.name[:-5] if path.name.endswith(".yaml") else path.name
-        if path.parent.name == "scenarios" and (path.parent.parent / "pack.yaml").is_file():
-            return PackRef(path.parent.parent.resolve().name, path.parent.parent.resolve(), "path"), scen
-        return PackRef(path.parent.resolve().name, path.parent.resolve(), "path"), scen
-    if path.parent.name == "scenarios" and (path.parent.parent / "pack.yaml").is_file():
-        root = path.parent.parent.resolve()
-        return PackRef(root.name, root, "path"), path.stem
+    """Resolve ``PACK[/SCENARIO]`` (an installed pack) or an explicit path to a pack folder
+    (``./folder``, ``/abs/folder``, optionally ``/SCENARIO`` or ``/scenarios/S.yaml``).
+
+    A bare name never looks in the current folder: a folder ``./sandbox`` must not shadow
+    the built-in ``sandbox`` pack (its ``systems.py`` would run instead). A name that is no
+    installed pack but is a pack folder here gets an error saying to write ``./NAME``.
+    """
+    if is_explicit_path(target):
+        return _resolve_path(target)
     name, _, scenario = target.partition("/")
     refs, _ = all_packs()
     for ref in refs:
         if ref.name == name:
             return ref, scenario or None
     known = ", ".join(r.name for r in refs) or "none"
-    if any(sep in target for sep in ("/", "\\", ".")) and not path.exists() and "/" not in target.rstrip("/"):
-        raise VrmedError(f"{target}: no such pack folder")
+    local = Path(target)
+    if (local / "pack.yaml").is_file() or (local.parent / "pack.yaml").is_file() or local.parent.name == "scenarios":
+        raise VrmedError(
+            f"no installed pack named {name!r}; a pack folder is only used when given as a path: "
+            f"write {explicit_path(target)!r} to use the folder here (installed packs: {known})"
+        )
     raise VrmedError(
-        f"no pack named {name!r} (and no pack folder at {target!r}); installed packs: {known}. `vrmed packs` lists them"
+        f"no pack named {name!r}; installed packs: {known}. `vrmed packs` lists them (a pack folder is "
+        f"given as a path, e.g. ./{name})"
     )
+
+
+def _resolve_path(target: str) -> tuple[PackRef, str | None]:
+    path = Path(target).expanduser()
+    if (path / "pack.yaml").is_file():
+        return PackRef(path.resolve().name, path.resolve(), "path"), None
+    if path.parent != path and (path.parent / "pack.yaml").is_file():
+        scen = path.name[:-5] if path.name.endswith(".yaml") else path.name
+        return PackRef(path.parent.resolve().name, path.parent.resolve(), "path"), scen
+    if path.parent.name == "scenarios" and (path.parent.parent / "pack.yaml").is_file():
+        root = path.parent.parent.resolve()
+        return PackRef(root.name, root, "path"), path.stem
+    if path.exists():
+        raise VrmedError(f"{target}: not a pack folder (no pack.yaml)")
+    raise VrmedError(f"{target}: no such pack folder")

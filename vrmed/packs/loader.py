@@ -32,6 +32,7 @@ from ..settings import SettingsError, SimSettings
 from ..version import __version__
 from .convert import ConvertContext, FieldError, build_dataclass, describe
 from .issues import PackError, PackIssue
+from .manifest import content_hash, declared_files, file_hashes
 from .model import ComponentDecl, EntitySpec, Loc, Pack, Prefab, Scenario, keystr
 from .scenario_file import check_scenario_file
 from .schema import PACK_SCHEMA, PREFAB_FILE_SCHEMA, SCENARIO_SCHEMA
@@ -85,6 +86,12 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         extra = err.message.split("(")[-1].rstrip(")") if "(" in err.message else err.message
         allowed = ", ".join(sorted(err.schema.get("properties", {})))
+        if isinstance(err.instance, dict) and any(isinstance(k, bool) for k in err.instance):
+            # YAML 1.1 reads bare on/off/yes/no keys as booleans
+            return (
+                f"unknown key {extra}: a bare on/off/yes/no key is read by YAML as true/false "
+                f"(quote it, or use the key this schema names); allowed keys: {allowed}"
+            )
         return f"unknown key {extra}; allowed keys: {allowed}"
     if err.validator == "type":
         expected = err.validator_value
@@ -106,8 +113,13 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
 
 
 def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType | None:
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    mod_name = f"vrmed_pack_{pack_name.replace('-', '_').replace('.', '_')}_{digest}"
+    # The module's import name only has to be unique in this process: one per file and
+    # content, so an edited systems.py is imported afresh. What sessions record (event and
+    # component type names) never uses it: :func:`_stamp_origin` gives the pack's types an
+    # identity made of the pack's name and version, the same in every install.
+    code_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:6]
+    mod_name = f"vrmed_pack_{pack_name.replace('-', '_').replace('.', '_')}_{code_hash}_{where}"
     if mod_name in sys.modules:
         return sys.modules[mod_name]
     spec = importlib.util.spec_from_file_location(mod_name, path)
@@ -127,6 +139,25 @@ def _import_systems(path: Path, pack_name: str, col: _Collector) -> ModuleType |
         col.add(Loc(col.rel(path), line, ""), f"error while importing the pack's systems: {type(exc).__name__}: {exc}")
         return None
     return module
+
+
+def pack_origin(name: str, version: str) -> str:
+    """The location-independent origin of a pack's types: ``pack.NAME@VERSION``.
+
+    Event records and state digests name a pack's event and component types
+    ``pack.NAME@VERSION:TypeName`` (see :func:`vrmed.events.type_identity`), so a session
+    recorded with the pack installed in one folder replays with it installed in another.
+    """
+    return f"pack.{name}@{version}"
+
+
+def _stamp_origin(module: ModuleType, origin: str) -> None:
+    """Give every class defined in the pack's module its location-independent origin."""
+    for value in vars(module).values():
+        if isinstance(value, type) and value.__module__ == module.__name__:
+            # set on the class itself: type_identity reads the class's own __dict__, so a
+            # subclass defined elsewhere keeps its own origin
+            value.__vrmed_origin__ = origin  # type: ignore[attr-defined]
 
 
 def pack_system_issue(pack_root: Path, func: Callable, message: str) -> PackIssue:
@@ -194,6 +225,13 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
                 f'{engine!r} is not a version range (write e.g. ">=0.1,<0.2")',
             )
 
+    for i, glob in enumerate(meta.get("include", [])):
+        if glob.startswith(("/", "\\")) or ".." in Path(glob).parts or ":" in glob:
+            col.add(
+                Loc(rel_pack, doc.line(("include", i)), f"include[{i}]"),
+                f"{glob!r}: include globs are relative to the pack folder and stay inside it "
+                f"(no '..', no absolute path)",
+            )
     # Components: the core ones, those of enabled engine plugins, and the pack's own.
     components: dict[str, type] = {c.__name__: c for c in CORE_COMPONENTS}
     plugins: list[type] = []
@@ -231,6 +269,7 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
         if module is None:
             # Without the pack's components every prefab would report them unknown: stop here.
             raise PackError(name, col.issues)
+        _stamp_origin(module, pack_origin(name, str(meta["version"])))
     pack_systems: dict[str, Callable] = {}
     if module is not None:
         for value in vars(module).values():
@@ -283,7 +322,9 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
         )
     if col.issues:
         raise PackError(name, col.issues)
-    return Pack(
+    include = [str(g) for g in meta.get("include", [])]
+    hashes = file_hashes(root, declared_files(root, include))
+    pack = Pack(
         name=name,
         version=meta["version"],
         title=meta.get("title", name),
@@ -299,6 +340,70 @@ def load_pack(root: str | Path, source: str = "path", *, allow_code: bool = True
         scenarios=scenarios,
         default_scenario=default,
         module=module,
+        include=include,
+        file_hashes=hashes,
+        content_hash=content_hash(hashes),
+    )
+    _run_pack_checks(pack, col)
+    if col.issues:
+        raise PackError(name, col.issues)
+    return pack
+
+
+#: The signature of a pack's own validation hook, ``validate_pack(pack, report)`` in systems.py.
+Report = Callable[..., None]
+
+
+def _run_pack_checks(pack: Pack, col: _Collector) -> None:
+    """Run the pack's own ``validate_pack(pack, report)`` (systems.py), if it defines one.
+
+    ``report(where, message)`` records a problem; ``where`` is anything with a location
+    from the loaded pack (a :class:`Loc`, a :class:`ComponentDecl` or one of its field
+    names as ``(decl, "field")``, an :class:`EntitySpec`, a :class:`Prefab`, a
+    :class:`Scenario`) or None for pack.yaml. The problems are reported like every other
+    pack problem (file:line, key), and the pack is refused.
+    """
+    hook = getattr(pack.module, "validate_pack", None) if pack.module is not None else None
+    if not callable(hook):
+        return
+    rel_pack = col.rel(pack.root / "pack.yaml")
+
+    def report(where: Any, message: str | None = None) -> None:
+        if message is None:  # report("message"): about the pack as a whole
+            where, message = None, where
+        col.add(_where(where, rel_pack), str(message))
+
+    try:
+        hook(pack, report)
+    except Exception as exc:  # the pack's own check failed: a problem at its line, not a traceback
+        systems = pack.root / "systems.py"
+        line = 0
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == str(systems):
+                line = frame.lineno or 0
+        col.add(
+            Loc(col.rel(systems), line, "validate_pack"),
+            f"the pack's validate_pack raised {type(exc).__name__}: {exc}",
+        )
+
+
+def _where(where: Any, rel_pack: str) -> Loc:
+    """The location a ``validate_pack`` report points at."""
+    if where is None:
+        return Loc(rel_pack, 1, "")
+    if isinstance(where, Loc):
+        return where
+    if isinstance(where, tuple) and len(where) == 2 and isinstance(where[0], ComponentDecl):
+        decl, fname = where
+        loc = decl.field_locs.get(str(fname), decl.loc)
+        return loc if fname in decl.field_locs else Loc(loc.file, loc.line, f"{loc.key}.{fname}")
+    if isinstance(where, (ComponentDecl, EntitySpec, Prefab)):
+        return where.loc
+    if isinstance(where, Scenario):
+        return Loc(where.file, 1, "")
+    raise TypeError(
+        f"report(where, message): where must be a Loc, ComponentDecl, (ComponentDecl, field), "
+        f"EntitySpec, Prefab, Scenario or None, not {type(where).__name__}"
     )
 
 
@@ -472,6 +577,10 @@ def _load_scenarios(
             settings=dict(data.get("settings", {})),
             **_scenario_extras(root, col, rel, doc, data, entities, prefabs, plugins or [], module),
         )
+        for cls in plugins or []:  # an engine plugin checks its own scenario settings (file:line)
+            check = getattr(cls, "check_scenario", None)
+            for key, message in check(data) if callable(check) else ():
+                col.add(Loc(rel, doc.line(key), keystr(key)), message)
     return scenarios
 
 
@@ -515,8 +624,13 @@ def _scenario_extras(
     module: ModuleType | None,
 ) -> dict[str, Any]:
     """Validate a scenario's ``script``, ``rubric`` and ``learner`` (see vrmed.scenario)."""
-    if not any(k in data for k in ("script", "rubric", "learner", "uses")):
+    if not any(k in data for k in ("script", "rubric", "learner", "uses", "interaction")):
         return {}
 
     extras = check_scenario_file(col, root, rel, doc, data, entities, prefabs, plugins, module)
-    return {"script": extras.script, "rubric": extras.rubric, "learner": extras.learner}
+    return {
+        "script": extras.script,
+        "rubric": extras.rubric,
+        "learner": extras.learner,
+        "interaction": extras.interaction,
+    }

@@ -46,6 +46,21 @@ class ComponentDecl:
     fields: dict[str, Any] = field(default_factory=dict)
     field_locs: dict[str, Loc] = field(default_factory=dict)
 
+    def __getitem__(self, name: str) -> Any:
+        """A field's value as the YAML gave it (``decl["radius"]``; KeyError if not given)."""
+        return self.fields[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field's YAML value, or ``default`` when the YAML does not give it."""
+        return self.fields.get(name, default)
+
+    def build(self, root: Path | None = None) -> Any:
+        """A fresh component instance from these fields (asset paths resolved under ``root``)."""
+        return instantiate(self, root or Path("."))
+
     def merged(self, other: ComponentDecl) -> ComponentDecl:
         """This declaration with ``other``'s fields laid over it."""
         return ComponentDecl(
@@ -77,6 +92,11 @@ class EntitySpec:
     root: Path
     #: ``"none"``: deliberately invisible (from the scenario entity or its prefab)
     visual: str | None = None
+
+    def component(self, type_name: str) -> Any:
+        """A fresh instance of one of the entity's components, by type name (KeyError if it
+        has none), e.g. ``spec.component("Transform").position`` in a pack's tests."""
+        return instantiate(self.components[type_name], self.root)
 
     def build(self) -> list[Any]:
         """Fresh component instances (specs turned into components where a type asks); a
@@ -111,6 +131,16 @@ class Scenario:
     script: Any = None
     rubric: Any = None
     learner: tuple[Any, ...] = ()
+    #: What a person may do, is told and is warned about (vrmed.scenario.interaction.Interaction).
+    interaction: Any = None
+
+    def entity(self, name: str) -> EntitySpec:
+        """A named entity of the scenario (a clear error naming the others if there is none)."""
+        for spec in self.entities:
+            if spec.name == name:
+                return spec
+        known = ", ".join(sorted(str(e.name) for e in self.entities if e.name)) or "none"
+        raise VrmedError(f"scenario {self.name!r} has no entity named {name!r}; named entities: {known}")
 
 
 @dataclass
@@ -132,6 +162,13 @@ class Pack:
     scenarios: dict[str, Scenario]
     default_scenario: str | None
     module: ModuleType | None
+    #: Extra globs of files that belong to the pack (``include:`` in pack.yaml; see
+    #: :mod:`vrmed.packs.manifest` for what every pack holds).
+    include: list[str] = field(default_factory=list)
+    #: SHA-256 of each of the pack's files when it was loaded (relative POSIX path -> hex).
+    file_hashes: dict[str, str] = field(default_factory=dict)
+    #: One SHA-256 over ``file_hashes``: the pack's content (YAML, code and assets) as loaded.
+    content_hash: str = ""
 
     def scenario(self, name: str | None) -> Scenario:
         """A scenario by name (or the default); a clear error if there is no such scenario."""

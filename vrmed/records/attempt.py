@@ -52,6 +52,21 @@ class Attempt:
     skill: str
     difficulty: dict[str, Any] | None = None
     statement_ids: list[str] = field(default_factory=list)
+    #: "formative" (live cues shown) or "exam" (none); logs from before modes: "formative".
+    mode: str = "formative"
+    #: Who acted: "person" or "scripted" (a scripted learner is not a person's attempt).
+    learner_kind: str = "scripted"
+    #: The input path: desktop, openxr, scripted, replay...
+    input: str = ""
+    #: Wall-clock end of the session (the log footer's ``ended_at``; "" for older logs).
+    ended: str = ""
+
+    def ended_at(self) -> _dt.datetime:
+        """When the session ended (wall clock; the start when no end was recorded)."""
+        if not self.ended:
+            return self.started_at()
+        when = _dt.datetime.fromisoformat(self.ended.replace("Z", "+00:00"))
+        return when if when.tzinfo else when.replace(tzinfo=_dt.UTC)
 
     def started_at(self) -> _dt.datetime:
         """When the session started (from the log header's ``recorded_at``)."""
@@ -83,6 +98,10 @@ class Attempt:
             "skill": self.skill,
             "difficulty": self.difficulty,
             "statement_ids": list(self.statement_ids),
+            "mode": self.mode,
+            "learner_kind": self.learner_kind,
+            "input": self.input,
+            "ended": self.ended,
         }
 
     @classmethod
@@ -98,6 +117,8 @@ class Attempt:
                 bool(sc["passed"]),
                 dict(sc.get("metrics", {})),
                 dict(sc.get("targets", {})),
+                dict(sc.get("directions", {})),
+                sc.get("rubric"),
             )
             return cls(
                 str(data["attempt_id"]),
@@ -114,6 +135,10 @@ class Attempt:
                 str(data["skill"]),
                 data.get("difficulty"),
                 list(data.get("statement_ids", [])),
+                mode=str(data.get("mode", "formative")),
+                learner_kind=str(data.get("learner_kind", "scripted")),
+                input=str(data.get("input", "")),
+                ended=str(data.get("ended") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordsStoreError(
@@ -141,4 +166,8 @@ def make_attempt(log: SessionLog, learner: str, score: AttemptScore, *, skill: s
         score=score,
         skill=skill or f"{pack}/{scenario}",
         difficulty=difficulty,
+        mode=str(h.get("mode", "formative")),
+        learner_kind=str(h.get("learner", "scripted")),
+        input=str(h.get("input") or ""),
+        ended=str(footer.get("ended_at") or ""),
     )

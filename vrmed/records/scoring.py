@@ -7,6 +7,7 @@ computed only from the log so that stored sessions can be re-scored later.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 
 from ..packs.loader import Pack, load_pack
 from ..recording import SessionLog
-from ..session import open_target
+from ..scenario.rubric import evaluate_rubric
+from ..session import pack_for_log as session_pack_for_log
 from .errors import ScoringError
 
 
@@ -27,6 +29,17 @@ class AttemptScore:
     passed: bool
     metrics: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
+    #: Which way each target is met: ``"lower"`` (metric <= target) or ``"higher"`` (>=).
+    directions: dict[str, str] = field(default_factory=dict)
+    #: The scenario rubric's rule-by-rule result (``RubricResult.as_dict()``), when it has one.
+    rubric: dict[str, Any] | None = None
+
+    def target_met(self, name: str) -> bool | None:
+        """Whether metric ``name`` meets its target (None: no target, or no direction given)."""
+        if name not in self.targets or name not in self.metrics or name not in self.directions:
+            return None
+        value, target = self.metrics[name], self.targets[name]
+        return value <= target if self.directions[name] == "lower" else value >= target
 
     @property
     def scaled(self) -> float:
@@ -41,6 +54,8 @@ class AttemptScore:
             "passed": self.passed,
             "metrics": dict(self.metrics),
             "targets": dict(self.targets),
+            "directions": dict(self.directions),
+            **({"rubric": self.rubric} if self.rubric is not None else {}),
         }
 
     @classmethod
@@ -66,12 +81,21 @@ class AttemptScore:
         if not isinstance(result["passed"], bool):
             raise ScoringError(f"{where}: passed must be true or false")
         maps = {}
+        directions: dict[str, str] = {}
         for key in ("metrics", "targets"):
             raw = result.get(key, {}) or {}
             if not isinstance(raw, dict):
                 raise ScoringError(f"{where}: {key} must be a mapping of name to number")
             clean = {}
             for name, value in raw.items():
+                if key == "targets" and isinstance(value, dict):  # {target: 10, better: lower}
+                    better = value.get("better")
+                    if better not in ("lower", "higher") or "target" not in value:
+                        raise ScoringError(
+                            f"{where}: targets[{name!r}] must be a number or {{target: NUMBER, better: lower|higher}}"
+                        )
+                    directions[str(name)] = str(better)
+                    value = value["target"]
                 try:
                     number = float(value)
                 except (TypeError, ValueError):
@@ -80,33 +104,52 @@ class AttemptScore:
                     raise ScoringError(f"{where}: {key}[{name!r}] is not finite")
                 clean[str(name)] = number
             maps[key] = clean
-        return cls(score, max_score, result["passed"], maps["metrics"], maps["targets"])
+        return cls(score, max_score, result["passed"], maps["metrics"], maps["targets"], directions)
 
 
-def pack_for_log(log: SessionLog) -> Pack:
-    """Load the pack a log was recorded with (its recorded folder, else by name)."""
+def pack_for_log(log: SessionLog, *, pack_path: str | Path | None = None, allow_code: bool = True) -> Pack:
+    """Load the pack a log was recorded with: by its name and version among the installed
+    packs, or from ``pack_path`` (never a folder named by the log; see
+    :func:`vrmed.session.pack_for_log`)."""
     name = log.header.get("pack")
-    root = Path(str(log.header.get("pack_root", "")))
     try:
-        if (root / "pack.yaml").is_file():
-            return load_pack(root)
-        return open_target(str(name))[0]
+        return session_pack_for_log(log, pack_path=pack_path, allow_code=allow_code)
     except ScoringError:
         raise
     except Exception as exc:  # a VrmedError from the loader; re-raised with the log's context
         raise ScoringError(f"cannot score: the pack {name!r} recorded in the log cannot be loaded: {exc}") from None
 
 
+def rubric_score(log: SessionLog, pack: Pack) -> AttemptScore | None:
+    """The score a scenario gives itself through its rubric (percent of points, pass mark
+    and critical rules), or None when the scenario has no rubric."""
+    scenario = pack.scenarios.get(str(log.header.get("scenario")))
+    if scenario is None or scenario.rubric is None:
+        return None
+    end = float((log.footer or {}).get("sim_time", 0.0))
+    result = evaluate_rubric(scenario.rubric, log.event_records(), end)
+    return AttemptScore(result.score, 100.0, result.passed, rubric=result.as_dict())
+
+
 def score_log(log: SessionLog, pack: Pack | None = None) -> AttemptScore:
-    """Score ``log`` with its pack's ``score(log)``."""
+    """Score ``log`` with its pack's ``score(log)``, or, when the pack defines none, with
+    its scenario's rubric. A ``score(log)`` result gets the rubric's rule-by-rule table
+    too when the scenario has one."""
     pack = pack or pack_for_log(log)
     fn = getattr(pack.module, "score", None) if pack.module else None
+    from_rubric = rubric_score(log, pack)
     if not callable(fn):
-        raise ScoringError(
-            f"pack {pack.name!r} defines no score(log) in systems.py, so its sessions cannot "
-            f"become learning records; see docs/records.md for the convention"
-        )
-    return AttemptScore.from_result(fn(log), pack.name)
+        if from_rubric is None:
+            raise ScoringError(
+                f"scenario {log.header.get('scenario')!r} of pack {pack.name!r} has no rubric and the "
+                f"pack defines no score(log) in systems.py, so its sessions cannot be scored; add a "
+                f"rubric (docs/scenario-language.md) or see docs/records.md"
+            )
+        return from_rubric
+    score = AttemptScore.from_result(fn(log), pack.name)
+    if from_rubric is not None:
+        score = dataclasses.replace(score, rubric=from_rubric.rubric)
+    return score
 
 
 def record_score(log: Any, pack_root: Any, evaluate: Any) -> dict[str, Any]:

@@ -22,7 +22,9 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +36,28 @@ from .errors import RecordsStoreError
 _PSEUDONYM = re.compile(r"^l-[0-9a-f]{32}$")
 
 
+#: Largest store file read (bytes): an attempt or statement is a few KB.
+MAX_STORE_FILE_BYTES = 4 << 20
+#: Temporary files older than this (seconds) were left by a killed write and are removed.
+STALE_TMP_S = 60.0
+
+
+def _make_dir(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # learner data: owner only
+    except (FileExistsError, NotADirectoryError):
+        raise RecordsStoreError(f"{folder}: exists but is not a folder; move it aside") from None
+    except OSError as exc:
+        raise RecordsStoreError(f"{folder}: cannot create the store folder ({exc.strerror or exc})") from None
+    if not folder.is_dir():
+        raise RecordsStoreError(f"{folder}: exists but is not a folder; move it aside")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically and durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` as JSON to ``path`` atomically and durably (owner-only permissions)."""
+    _make_dir(path.parent)
+    if path.exists() and not path.is_file():
+        raise RecordsStoreError(f"{path}: exists but is not a regular file; move it aside")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -63,14 +84,35 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read a store file; a clear error naming it when it is unreadable."""
+    """Read a store file; a clear error naming it when it is unreadable. Special files
+    (a FIFO would block the read forever, a device could be endless) and oversized files
+    are refused without reading them."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # O_NONBLOCK: opening a FIFO with no writer must not block; regular files ignore it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise RecordsStoreError(
+            f"{path}: unreadable store file ({exc.strerror or exc}; a symlink?); nothing was changed: restore "
+            f"it from a backup or move it aside, then run the command again"
+        ) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RecordsStoreError(f"{path}: not a regular file (a FIFO, device or folder); move it aside")
+        if info.st_size > MAX_STORE_FILE_BYTES:
+            raise RecordsStoreError(f"{path}: larger than {MAX_STORE_FILE_BYTES} bytes; not a vrmed store file")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            raw = fh.read(MAX_STORE_FILE_BYTES + 1)
+        return json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise RecordsStoreError(
             f"{path}: unreadable store file ({exc}); nothing was changed: restore it from a "
             f"backup or move it aside, then run the command again"
         ) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -104,6 +146,25 @@ class RecordStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise RecordsStoreError(f"{self.root}: the records store must be a folder, but this is a file")
+        self.removed_temporaries = self.clean_stale_temporaries()
+
+    def clean_stale_temporaries(self, older_than_s: float = STALE_TMP_S) -> int:
+        """Remove temporary files left by writes that were killed (``.NAME.*.tmp`` older
+        than ``older_than_s``); returns how many. A live write's file is seconds old at most."""
+        base = self.root / "learners"
+        if not base.is_dir():
+            return 0
+        removed, now = 0, time.time()
+        for tmp in base.glob("*/*/.*.tmp"):
+            try:
+                if tmp.is_file() and not tmp.is_symlink() and now - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:  # gone already (another process cleaned it): nothing to do
+                continue
+        return removed
 
     # -- layout
     def learner_dir(self, learner: str) -> Path:
@@ -208,8 +269,11 @@ class RecordStore:
     @contextlib.contextmanager
     def push_lock(self) -> Iterator[None]:
         """Hold an exclusive lock while pushing, so two pushes never race on one queue."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".push.lock", "a+") as fh:
+        _make_dir(self.root)
+        lock = self.root / ".push.lock"
+        if lock.is_symlink() or (lock.exists() and not lock.is_file()):
+            raise RecordsStoreError(f"{lock}: not a regular file (a FIFO or symlink?); move it aside")
+        with open(lock, "a+") as fh:
             try:
                 import fcntl  # deferred: POSIX only, Windows has no fcntl (handled below)
             except ImportError:  # Windows: pushes are serialised by the operator instead

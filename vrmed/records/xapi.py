@@ -1,11 +1,20 @@
 """xAPI 1.0.3 statements for scored attempts, and a validator for the rules we rely on.
 
-Every scored attempt becomes up to three statements (ADL verbs, xAPI 1.0.3 Data §2.4.3):
-``attempted`` (when the session started), ``completed`` (the session log is complete)
-and ``passed`` or ``failed`` (the pack's verdict, with the score). Statement ids are
-UUIDv5 over (attempt id, verb), so building the statements again gives the same ids and
-re-sending them never creates duplicates in the LRS (Communication §2.1.2: an LRS that
-already holds a statement with an id does not store it again).
+Every scored attempt becomes up to four statements, with the meaning cmi5 gives these ADL
+verbs (cmi5 Specification, Quartz edition, §9.3 "Verbs"): ``attempted`` (the session
+started), ``completed`` (the learner finished the task; sent **only** when the task was
+completed: the pack's ``completed`` metric, else a passed verdict), ``passed`` or
+``failed`` (the pack's judgement, with the score; ``result.completion`` says truthfully
+whether the task was finished) and ``terminated`` (the session ended, with its duration).
+A run that is cut short, or a peg transfer left unfinished, is therefore never reported
+as completed. Timestamps are wall-clock times (Data §2.4.7): the session's recorded start,
+its recorded wall-clock end (``ended_at`` in the log footer) and simulation times mapped
+linearly between the two; no timestamp is ever later than the moment the statements are
+built, even for sessions simulated faster than real time.
+
+Statement ids are UUIDv5 over (attempt id, verb), so building the statements again gives
+the same ids and re-sending them never creates duplicates in the LRS (Communication
+§2.1.2: an LRS that already holds a statement with an id does not store it again).
 
 Section numbers are those of the xAPI 1.0.3 specification (ADL, 2016), Part Two
 "Experience API Data" unless marked "Communication" (Part Three).
@@ -17,10 +26,13 @@ import datetime as _dt
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..scenario.scorecard import rule_status
 from .attempt import Attempt
+from .errors import RecordsConfigError
 
 #: Base of every vrmed IRI (activities, extensions). Extensions need IRIs that the
 #: vrmed project controls (Data §2.4.5.1 / §3.1 "Extensions"); keep them stable once
@@ -31,7 +43,8 @@ UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, XAPI_NS)
 
 #: The ADL verbs used (http://adlnet.gov/expapi/verbs/, the ADL vocabulary).
 VERBS: dict[str, str] = {
-    name: f"http://adlnet.gov/expapi/verbs/{name}" for name in ("attempted", "completed", "passed", "failed")
+    name: f"http://adlnet.gov/expapi/verbs/{name}"
+    for name in ("attempted", "completed", "passed", "failed", "terminated")
 }
 #: Activity types from the ADL vocabulary.
 ACTIVITY_SIMULATION = "http://adlnet.gov/expapi/activities/simulation"
@@ -62,14 +75,86 @@ def _iso_time(when: _dt.datetime) -> str:
     return when.astimezone(_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_statements(attempt: Attempt, homepage: str) -> list[dict[str, Any]]:
-    """The attempt's statements, in order: attempted, completed, passed|failed."""
+@dataclass(frozen=True)
+class ActivityText:
+    """Human-readable activity names for the LRS's reports (Data §2.4.4.1 ``definition``):
+    the scenario's title and description and the pack's title, from the pack's YAML."""
+
+    scenario_title: str
+    scenario_description: str = ""
+    pack_title: str = ""
+
+    @classmethod
+    def from_pack(cls, pack: Any, scenario: str) -> ActivityText:
+        """The texts of ``scenario`` in a loaded pack (its ``title``/``description`` fields)."""
+        sc = getattr(pack, "scenarios", {}).get(scenario)
+        return cls(
+            str(getattr(sc, "title", "") or _humanise(scenario)),
+            " ".join(str(getattr(sc, "description", "") or "").split()),
+            str(getattr(pack, "title", "") or _humanise(str(getattr(pack, "name", "")))),
+        )
+
+
+def _humanise(name: str) -> str:
+    text = name.replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def task_completed(attempt: Attempt) -> bool:
+    """Whether the learner finished the task: the pack's ``completed`` metric when it
+    reports one (laparoscopy: the last ring reached its peg), else the verdict (a passed
+    attempt did the task). Never merely "the session log ended"."""
+    m = attempt.score.metrics.get("completed")
+    if isinstance(m, (int, float)) and not isinstance(m, bool):
+        return m >= 1.0
+    return bool(attempt.score.passed)
+
+
+def require_homepage(homepage: str | None) -> str:
+    """The institution's identity for actor accounts (Data §2.4.2.4 ``homePage``), or a
+    clear error: statements are never queued under a placeholder home page."""
+    if not homepage or urlsplit(homepage).scheme not in ("http", "https") or not urlsplit(homepage).netloc:
+        raise RecordsConfigError(
+            "no institution identity configured: set VRMED_INSTITUTION_HOMEPAGE (or institution_homepage in the "
+            "records config file) to the URL of your institution's login system, e.g. https://sso.example.edu/; "
+            "it is the home page of every learner account in the statements"
+        )
+    return homepage
+
+
+def wall_clock(attempt: Attempt, now: _dt.datetime | None = None) -> tuple[_dt.datetime, _dt.datetime]:
+    """(start, end) wall-clock times of the attempt: the recorded start, and the recorded
+    end (``Attempt.ended``) or, for logs without one, start + simulated time, never later
+    than ``now`` (a faster-than-real-time run must not put statements in the future)."""
+    now = now or _dt.datetime.now(_dt.UTC)
+    start = min(attempt.started_at(), now)
+    end = attempt.ended_at() if attempt.ended else None
+    if end is None:
+        end = start + _dt.timedelta(seconds=max(0.0, attempt.sim_time))
+    return start, max(start, min(end, now))
+
+
+def build_statements(
+    attempt: Attempt,
+    homepage: str | None,
+    *,
+    text: ActivityText | None = None,
+    now: _dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The attempt's statements in time order: attempted, completed (only when the task was
+    completed), passed|failed, terminated. ``homepage``: the institution's identity (an
+    error when missing); ``text``: human-readable names (default: derived from the ids);
+    ``now``: the latest allowed timestamp (default: the current time)."""
+    homepage = require_homepage(homepage)
+    text = text or ActivityText(_humanise(attempt.scenario), "", _humanise(attempt.pack))
     actor = {"objectType": "Agent", "account": {"homePage": homepage, "name": attempt.learner}}
-    activity = {
-        "objectType": "Activity",
-        "id": iri("activities", attempt.pack, attempt.scenario),
-        "definition": {"name": {"en-US": f"{attempt.pack} / {attempt.scenario}"}, "type": ACTIVITY_SIMULATION},
+    definition: dict[str, Any] = {"name": {"en-US": text.scenario_title}, "type": ACTIVITY_SIMULATION}
+    definition["description"] = {
+        "en-US": text.scenario_description
+        or f"{text.scenario_title}: a {text.pack_title or attempt.pack} simulation scenario (vrmed)"
     }
+    activity_id = iri("activities", attempt.pack, attempt.scenario)
+    activity = {"objectType": "Activity", "id": activity_id, "definition": definition}
     extensions: dict[str, Any] = {
         iri("context", "session-id"): attempt.session_id,
         iri("context", "pack"): attempt.pack,
@@ -81,53 +166,102 @@ def build_statements(attempt: Attempt, homepage: str) -> list[dict[str, Any]]:
     }
     if attempt.difficulty:
         extensions[iri("context", "difficulty")] = attempt.difficulty
+    # formative (live cues) or exam (none), and who acted through which input: an LRS can
+    # tell a person's exam attempt from a practice run or a scripted demonstration
+    extensions[iri("context", "mode")] = attempt.mode
+    extensions[iri("context", "learner-kind")] = attempt.learner_kind
+    if attempt.input:
+        extensions[iri("context", "input")] = attempt.input
     context = {
         "registration": attempt.attempt_id,
         "revision": attempt.pack_version,
         "platform": f"vrmed {attempt.engine}",
+        "language": "en-US",
         "contextActivities": {
             "parent": [
                 {
                     "objectType": "Activity",
                     "id": iri("activities", attempt.pack),
-                    "definition": {"type": ACTIVITY_COURSE},
+                    "definition": {
+                        "name": {"en-US": text.pack_title or _humanise(attempt.pack)},
+                        "description": {"en-US": f"vrmed content pack {attempt.pack} {attempt.pack_version}"},
+                        "type": ACTIVITY_COURSE,
+                    },
                 }
             ]
         },
         "extensions": extensions,
     }
-    started = attempt.started_at()
-    ended = started + _dt.timedelta(seconds=attempt.sim_time)
+    started, ended = wall_clock(attempt, now)
+    span = (ended - started).total_seconds()
+
+    def at(t_sim: float) -> _dt.datetime:  # simulation time -> wall clock, linear between start and end
+        if attempt.sim_time <= 0:
+            return ended
+        return started + _dt.timedelta(seconds=span * min(1.0, max(0.0, t_sim / attempt.sim_time)))
+
     duration = iso_duration(attempt.sim_time)
     s = attempt.score
-    metrics = {iri("metrics", k): v for k, v in sorted(s.metrics.items())}
+    completed = task_completed(attempt)
+    metrics: dict[str, Any] = {iri("metrics", k): v for k, v in sorted(s.metrics.items())}
     metrics.update({iri("targets", k): v for k, v in sorted(s.targets.items())})
+    metrics.update({iri("directions", k): v for k, v in sorted(s.directions.items()) if k in s.targets})
+    if s.rubric:  # every missed / not-applicable rule with its time and reason (xAPI forbids nulls)
+        findings = s.rubric.get("findings") or [
+            {"id": r.get("id"), "status": rule_status(r), "t": r.get("t"), "reason": r.get("detail")}
+            for r in s.rubric.get("rules", [])
+            if rule_status(r) != "met"
+        ]
+        metrics[iri("rubric", "findings")] = [{k: v for k, v in f.items() if v is not None} for f in findings]
     verdict = "passed" if s.passed else "failed"
-    results: dict[str, dict[str, Any] | None] = {
-        "attempted": None,
-        "completed": {"completion": True, "duration": duration},
-        verdict: {
-            "score": {"scaled": round(s.scaled, 6), "raw": s.score, "min": 0.0, "max": s.max_score},
-            "success": s.passed,
-            "completion": True,
-            "duration": duration,
-            "extensions": metrics,
-        },
-    }
+    task_time = s.metrics.get("task_time_s")
+    done_at = at(float(task_time)) if isinstance(task_time, (int, float)) and task_time > 0 else ended
+    plan: list[tuple[str, _dt.datetime, dict[str, Any] | None]] = [("attempted", started, None)]
+    if completed:  # cmi5 §9.3.3: completion only when the learner finished the task
+        took = iso_duration((done_at - started).total_seconds())
+        plan.append(("completed", done_at, {"completion": True, "duration": took}))
+    plan.append(
+        (
+            verdict,
+            ended,
+            {
+                "score": {"scaled": round(s.scaled, 6), "raw": s.score, "min": 0.0, "max": s.max_score},
+                "success": s.passed,
+                "completion": completed,
+                "duration": duration,
+                "extensions": metrics,
+            },
+        )
+    )
+    plan.append(("terminated", ended, {"duration": duration}))  # cmi5 §9.3.8: the session ended
     statements = []
-    for verb, result in results.items():
+    for verb, when, result in plan:
         stmt: dict[str, Any] = {
             "id": statement_id(attempt.attempt_id, verb),
             "actor": actor,
             "verb": {"id": VERBS[verb], "display": {"en-US": verb}},
             "object": activity,
             "context": context,
-            "timestamp": _iso_time(started if verb == "attempted" else ended),
+            "timestamp": _iso_time(when),
         }
         if result is not None:
             stmt["result"] = result
         statements.append(stmt)
     return statements
+
+
+def cohort_statements(store: Any) -> list[dict[str, Any]]:
+    """Every statement of every learner in a :class:`~vrmed.records.store.RecordStore`
+    (queued and sent), oldest first: the cohort export an LRS can import
+    (``POST /statements`` with the list)."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for learner in store.learners():
+        data = store.export(learner)
+        for item in data["queued_statements"] + data["sent_statements"]:
+            stmt = item.get("statement") if isinstance(item, dict) else None
+            if isinstance(stmt, dict):
+                out.append((str(stmt.get("timestamp", "")), str(stmt.get("id")), stmt))
+    return [s for _, _, s in sorted(out, key=lambda x: (x[0], x[1]))]
 
 
 # --- validation -------------------------------------------------------------------
@@ -138,6 +272,11 @@ _DURATION = re.compile(
     r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
 )
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+#: mailto: with exactly one addr-spec (RFC 6068 §2; the dot-atom local part of RFC 5322 §3.4.1).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_MBOX = re.compile(
+    rf"^mailto:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~-]+)*@{_LABEL}(?:\.{_LABEL})+$"
+)
 _LANG = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _STATEMENT_KEYS = {
     "id",
@@ -153,6 +292,19 @@ _STATEMENT_KEYS = {
     "attachments",
 }
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
+
+
+def is_timestamp(value: Any) -> bool:
+    """Whether ``value`` is an ISO 8601 date-time with a time zone that names a real
+    instant (month 1-12, a day that exists in that month, hour < 24, minute and second
+    < 60): the regular expression checks the shape, the calendar the values."""
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        return False
+    try:
+        _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_iri(value: Any) -> bool:
@@ -193,8 +345,8 @@ def _agent(actor: Any, where: str, errors: list[str]) -> None:
         errors.append(
             f"{where}: an Agent needs exactly one inverse functional identifier, got {ifis or 'none'} (Data §2.4.2.3)"
         )
-    if "mbox" in actor and not str(actor["mbox"]).startswith("mailto:"):
-        errors.append(f"{where}.mbox: must be a mailto: IRI (Data §2.4.2.3)")
+    if "mbox" in actor and not (isinstance(actor["mbox"], str) and _MBOX.match(actor["mbox"])):
+        errors.append(f"{where}.mbox: must be a mailto: IRI of one address, mailto:name@host.tld (Data §2.4.2.3)")
     if "account" in actor:
         acc = actor["account"]
         if (
@@ -258,7 +410,7 @@ def validate_statement(stmt: Any) -> list[str]:
     context = stmt.get("context")
     if context is not None:
         _context(context, stmt, errors)
-    if "timestamp" in stmt and not (isinstance(stmt["timestamp"], str) and _TIMESTAMP.match(stmt["timestamp"])):
+    if "timestamp" in stmt and not is_timestamp(stmt["timestamp"]):
         errors.append("statement.timestamp: must be an ISO 8601 date-time with a time zone (Data §2.4.7, §4.5)")
     return errors
 

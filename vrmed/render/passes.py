@@ -364,10 +364,15 @@ class RenderTarget:
         return pc
 
     def draw_overlays(
-        self, app: App, pipeline: RenderPipeline, viewport: tuple[int, int, int, int] | None = None
+        self,
+        app: App,
+        pipeline: RenderPipeline,
+        viewport: tuple[int, int, int, int] | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> PassContext:
         """Run the overlay passes over the finished image of the view :meth:`draw_scene`
-        drew, in ``viewport`` (GL pixels from the bottom-left; default the whole image)."""
+        drew, in ``viewport`` (GL pixels from the bottom-left; default the whole image),
+        except those named in ``skip`` (a headset shows them on world-space panels)."""
         r = self.renderer
         out = r.output
         full = self._full
@@ -379,7 +384,8 @@ class RenderTarget:
         pc.framebuffer, pc.viewport, pc.size = out, (area[0], area[1], area[2], area[3]), (area[2], area[3])
         out.viewport = pc.viewport  # the overlay drawer and bind() draw into this part only
         try:
-            self._run(pc, pipeline.passes("overlay"))
+            passes = pipeline.passes("overlay")
+            self._run(pc, tuple(p for p in passes if p.name not in skip) if skip else passes)
             pc.flush()
         finally:
             pc._overlay_open = False

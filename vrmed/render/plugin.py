@@ -35,6 +35,7 @@ from vrmed.errors import VrmedError
 from .camera import endoscope_camera
 from .context import create_context
 from .drawlist import DrawList
+from .learner_hud import LearnerHudPass
 from .passes import RenderPipeline, RenderTarget, render_pipeline
 from .png import write_png
 from .renderer import Renderer, ScopeLight
@@ -176,7 +177,9 @@ class RenderPlugin:
             app.register_component(comp)
         if not app.has_resource(DrawList):
             app.insert_resource(DrawList())
-        render_pipeline(app)
+        pipeline = render_pipeline(app)
+        if "learner" not in pipeline:  # the learner's HUD (guidance, cues, menu), drawn in the main view
+            pipeline.add(LearnerHudPass(), after="hud" if "hud" in pipeline else None)
         if self.capture_dir is not None:
             self.capture_dir.mkdir(parents=True, exist_ok=True)
         app.add_system(self.draw, in_set="render.draw", name="render.draw")

@@ -33,10 +33,30 @@ _CMP: dict[type, Callable[[Any, Any], bool]] = {
     ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
+#: Bounds on untrusted pack expressions: source length, syntax-tree size, and the length
+#: of a string or list a ``*`` may build (``'a' * 10**9`` would exhaust memory).
+MAX_EXPR_CHARS = 2000
+MAX_EXPR_NODES = 400
+MAX_SEQUENCE_LEN = 10_000
+
+
+def _mul(a: Any, b: Any) -> Any:
+    for seq, n in ((a, b), (b, a)):
+        if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_SEQUENCE_LEN:
+            raise ExprError(f"a repeated string or list longer than {MAX_SEQUENCE_LEN} items")
+    return operator.mul(a, b)
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, (str, list)) and isinstance(b, (str, list)) and len(a) + len(b) > MAX_SEQUENCE_LEN:
+        raise ExprError(f"a string or list longer than {MAX_SEQUENCE_LEN} items")
+    return operator.add(a, b)
+
+
 _BIN: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
+    ast.Add: _add,
     ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
+    ast.Mult: _mul,
     ast.Div: operator.truediv,
 }
 _LITERAL_NAMES = {"true": True, "false": False, "True": True, "False": False, "none": None, "None": None}
@@ -60,8 +80,15 @@ class Expr:
     names: tuple[str, ...] = ()
 
     def evaluate(self, lookup: Callable[[str], Any]) -> Any:
-        """Evaluate with ``lookup(name)`` giving each dotted name's value."""
-        return _eval(self.tree.body, lookup)
+        """Evaluate with ``lookup(name)`` giving each dotted name's value; a value that
+        cannot be computed (``1/0``, ``'a' < 1``, an oversized string) is an ExprError
+        naming the expression, never a raw exception."""
+        try:
+            return _eval(self.tree.body, lookup)
+        except ExprError as exc:
+            raise ExprError(f"expression {self.text!r}: {exc}") from None
+        except (ZeroDivisionError, TypeError, OverflowError, ValueError, MemoryError) as exc:
+            raise ExprError(f"expression {self.text!r} cannot be evaluated: {exc}") from None
 
 
 def compile_expr(source: Any) -> Expr:
@@ -74,13 +101,25 @@ def compile_expr(source: Any) -> Expr:
         raise ExprError(f"expected an expression (a string), got {type(source).__name__}")
     if not text:
         raise ExprError("empty expression")
+    if len(text) > MAX_EXPR_CHARS:
+        raise ExprError(f"expression of {len(text)} characters; expressions are limited to {MAX_EXPR_CHARS}")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExprError(f"invalid expression {text!r}: {exc.msg}") from None
+        raise ExprError(f"invalid expression {text[:80]!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExprError(f"invalid expression {text[:80]!r}: nested too deeply") from None
+    size = sum(1 for _ in ast.walk(tree))
+    if size > MAX_EXPR_NODES:
+        raise ExprError(
+            f"expression {text[:60]!r}... has {size} parts; expressions are limited to {MAX_EXPR_NODES} (split it)"
+        )
     names: list[str] = []
     _check(tree.body, text, names)
-    return Expr(text, tree, tuple(dict.fromkeys(names)))
+    expr = Expr(text, tree, tuple(dict.fromkeys(names)))
+    if not expr.names:  # constants only: evaluate now, so `1/0` or `'a' < 1` fails at load time
+        expr.evaluate(lambda name: None)
+    return expr
 
 
 def _check(node: ast.AST, text: str, names: list[str]) -> None:
@@ -166,3 +205,114 @@ def _eval(node: ast.AST, lookup: Callable[[str], Any]) -> Any:
 def mapping_lookup(values: Mapping[str, Any]) -> Callable[[str], Any]:
     """A lookup over a flat mapping of dotted names (KeyError for a missing one)."""
     return values.__getitem__
+
+
+#: Kinds the static check distinguishes ("any": unknown, never a problem).
+KINDS = ("num", "str", "bool", "seq", "any")
+
+
+def kind_of_annotation(annotation: Any) -> str:
+    """The expression kind of an event field's type annotation (``float`` -> "num")."""
+    import typing  # deferred: only validation needs annotations resolved
+
+    if annotation in (int, float, "int", "float"):
+        return "num"
+    if annotation in (str, "str"):
+        return "str"
+    if annotation in (bool, "bool"):
+        return "bool"
+    if typing.get_origin(annotation) in (tuple, list) or annotation in (tuple, list):
+        return "seq"
+    return "any"
+
+
+def type_problems(expr: Expr, kinds: Mapping[str, str]) -> list[str]:
+    """Static type problems of ``expr`` given the kinds of the names it reads (names not in
+    ``kinds`` are "any"): comparing or combining a number with a text (``'a' < 1``,
+    ``drug == 3``), arithmetic on texts, ``in`` over a number, a list of the wrong kind of
+    values. Found at validation time, so they never fail (or silently never match) at run
+    time."""
+    problems: list[str] = []
+
+    def kind(node: ast.AST) -> str:
+        if isinstance(node, ast.Constant):
+            v = node.value
+            return (
+                "bool"
+                if isinstance(v, bool)
+                else "num"
+                if isinstance(v, (int, float))
+                else "str"
+                if isinstance(v, str)
+                else "any"
+            )
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            name = _dotted(node)
+            if name in _LITERAL_NAMES:
+                return "bool" if isinstance(_LITERAL_NAMES[name], bool) else "any"
+            return kinds.get(name or "", "any")
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return "seq"
+        if isinstance(node, ast.BoolOp):
+            for operand in node.values:
+                kind(operand)
+            return "any"
+        if isinstance(node, ast.UnaryOp):
+            k = kind(node.operand)
+            if isinstance(node.op, ast.USub) and k in ("str", "seq"):
+                problems.append(f"cannot negate a {_WORD[k]} in {_src(expr, node)!r}")
+            return "bool" if isinstance(node.op, ast.Not) else "num"
+        if isinstance(node, ast.BinOp):
+            a, b = kind(node.left), kind(node.right)
+            known = {a, b} - {"any"}
+            if isinstance(node.op, (ast.Sub, ast.Div)) and known & {"str", "seq"}:
+                problems.append(f"arithmetic on a {_WORD[(known & {'str', 'seq'}).pop()]} in {_src(expr, node)!r}")
+            elif isinstance(node.op, ast.Add) and len(known - {"bool"} | ({"num"} if "bool" in known else set())) > 1:
+                problems.append(f"cannot add a {_WORD[a]} and a {_WORD[b]} in {_src(expr, node)!r}")
+            if isinstance(node.op, ast.Mult) and known >= {"str", "seq"}:
+                problems.append(f"cannot multiply a text and a list in {_src(expr, node)!r}")
+            if isinstance(node.op, (ast.Sub, ast.Div)):
+                return "num"
+            return (
+                a
+                if a == b
+                else ("str" if "str" in known else "seq" if "seq" in known else "any" if not known else "num")
+            )
+        if isinstance(node, ast.Compare):
+            left = node.left
+            for op, right in zip(node.ops, node.comparators):
+                a, b = kind(left), kind(right)
+                if isinstance(op, (ast.In, ast.NotIn)):
+                    if b in ("num", "bool"):
+                        problems.append(
+                            f"'in' needs a list or a text on its right, not a number, in {_src(expr, node)!r}"
+                        )
+                    elif isinstance(right, (ast.List, ast.Tuple)) and a not in ("any", "seq"):
+                        elems = {kind(e) for e in right.elts} - {"any"}
+                        norm = {"num" if e == "bool" else e for e in elems}
+                        mine = "num" if a == "bool" else a
+                        if norm and mine not in norm:
+                            held = ", ".join(_WORD[e] + "s" for e in sorted(norm))
+                            problems.append(
+                                f"{_src(expr, left)!r} is a {_WORD[a]} but the list holds {held}, "
+                                f"so {_src(expr, node)!r} can never match"
+                            )
+                    elif b == "str" and a not in ("str", "any"):
+                        problems.append(f"'in' a text needs a text on its left, in {_src(expr, node)!r}")
+                else:
+                    na, nb = ("num" if a == "bool" else a), ("num" if b == "bool" else b)
+                    if "any" not in (na, nb) and na != nb:
+                        problems.append(f"compares a {_WORD[a]} with a {_WORD[b]} in {_src(expr, node)!r}")
+                left = right
+            return "bool"
+        return "any"
+
+    kind(expr.tree.body)
+    return problems
+
+
+_WORD = {"num": "number", "str": "text", "bool": "true/false value", "seq": "list", "any": "value"}
+
+
+def _src(expr: Expr, node: ast.AST) -> str:
+    return ast.get_source_segment(expr.text, node) or expr.text

@@ -64,6 +64,14 @@ class Transition:
     after: float | None
     actions: tuple[Action, ...]
     index: int
+    #: For a "from any state" transition (``script.any_state``): the states it does not
+    #: apply in (besides final states and the state it leads to).
+    except_states: frozenset[str] = frozenset()
+
+    def applies_in(self, state: str) -> bool:
+        """Whether this global transition may fire while the script is in ``state``: not
+        in its own target (an interrupt does not interrupt itself) nor in ``except``."""
+        return state != self.to and state not in self.except_states
 
     def describe(self) -> str:
         """The trigger, for traces: ``on ShockDelivered``, ``after 120 s``, ``when ...``."""
@@ -95,6 +103,9 @@ class Script:
     initial: str
     vars: dict[str, Any]
     states: dict[str, State]
+    #: Transitions checked in every non-final state before the state's own ("from any
+    #: state": interrupts such as a collapse that preempts whatever the learner is doing).
+    any_state: tuple[Transition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,21 @@ class Rule:
     max_pause: float | None = None
     on_where: Expr | None = None
     off_where: Expr | None = None
+    #: ``before``: the event that must come first (A), the event that needs it (B), how many
+    #: A's each B needs, whether every B is checked (``each``) and needs its own A since the
+    #: previous B (``since_last``), and a field A and B must share (``same``: one entity).
+    first: EventRef | None = None
+    then: EventRef | None = None
+    at_least: int = 1
+    each: bool = False
+    since_last: bool = False
+    same: str | None = None
+    #: ``order``: events whose first occurrences must come in this order.
+    sequence: tuple[EventRef, ...] = ()
+    #: ``count``: count distinct values of this event field (entities) rather than events, or
+    #: add up this numeric field (``total``: millilitres of fluid) rather than count.
+    distinct: str | None = None
+    total: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@ script consumes every event sent since its last tick, in order, fires the first 
 transition of the current state for each, then checks timed (``after``) and conditional
 (``when``) transitions. Every state change is an event (``StateEntered``), so it lands in
 the session log; ``trace`` (``vrmed run --trace``) prints each one as it happens.
+
+Transitions listed under the script's ``any_state`` apply in every non-final state (except
+the state they lead to and those under ``except``) and are checked before the state's own:
+an interrupt, such as a patient collapsing, preempts whatever the current state waits for.
 """
 
 from __future__ import annotations
@@ -101,6 +105,11 @@ class ScenarioPlugin:
     def build(self, app: App) -> None:
         """Insert the ScenarioState resource, listen to events, add the two systems."""
         self.state = ScenarioState(vars=dict(self.script.vars) if self.script else {})
+        self._by_state: dict[str, tuple[Transition, ...]] = {}
+        if self.script is not None:
+            for name, st in self.script.states.items():
+                glob = () if st.final else tuple(tr for tr in self.script.any_state if tr.applies_in(name))
+                self._by_state[name] = glob + st.transitions
         app.insert_resource(self.state)
         app.insert_resource(self)
         scenario_bindings(app)
@@ -136,14 +145,14 @@ class ScenarioPlugin:
             if st.ended:
                 return
             name = type(sent.event).__name__
-            for tr in self._current().transitions:
+            for tr in self._candidates():
                 if tr.on == name and self._ready(app, tr, sent.event):
                     self._fire(app, tr, sent.event)
                     break
         for _ in range(MAX_CHAIN):
             if st.ended:
                 return
-            for tr in self._current().transitions:
+            for tr in self._candidates():
                 if tr.on is None and self._ready(app, tr, None):
                     self._fire(app, tr, None)
                     break
@@ -158,6 +167,12 @@ class ScenarioPlugin:
     def _current(self) -> State:
         assert self.script is not None
         return self.script.states[self.state.state]
+
+    def _candidates(self) -> tuple[Transition, ...]:
+        """The transitions that may fire now, in priority order: the script's "from any
+        state" transitions (interrupts) that apply here, then the state's own (computed
+        once per state when the plugin is built: nothing is allocated per tick)."""
+        return self._by_state[self.state.state]
 
     def _ready(self, app: App, tr: Transition, event: Event | None) -> bool:
         if tr.after is not None and app.clock.time - self.state.entered_at < tr.after - 1e-9:

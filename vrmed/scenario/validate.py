@@ -9,27 +9,29 @@ actions, entities and prefabs, malformed expressions and rubric rules.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from ..events import Event
-from .expr import Expr, ExprError, compile_expr
+from .expr import Expr, ExprError, compile_expr, kind_of_annotation, type_problems
+from .interaction import INTERACTION_EVENTS, check_interaction
 from .model import SCENARIO_EVENTS, Action, EventRef, LearnerAction, Rubric, Rule, Script, State, Transition
 
 Report = Callable[[tuple[Any, ...], str], None]
 ACTION_KINDS = ("despawn", "end", "instruction", "physiology", "prompt", "set", "spawn")
-RULE_KINDS = ("deadline", "forbidden", "fraction", "interval", "nth")
+RULE_KINDS = ("before", "count", "deadline", "forbidden", "fraction", "interval", "nth", "order")
 _SCALARS = (int, float, str, bool)
 
 
 def event_catalog(plugins: list[type], module: ModuleType | None) -> dict[str, type[Event]]:
     """Events a scenario may name: the scenario events, those of enabled engine plugins
     (their ``events`` attribute) and those defined in the pack's systems.py, by class name."""
-    out: dict[str, type[Event]] = {e.__name__: e for e in SCENARIO_EVENTS}
+    out: dict[str, type[Event]] = {e.__name__: e for e in SCENARIO_EVENTS + INTERACTION_EVENTS}
     for cls in plugins:
         for e in getattr(cls, "events", ()):
             out.setdefault(e.__name__, e)
@@ -91,6 +93,7 @@ class ScenarioExtras:
     rubric: Rubric | None = None
     learner: tuple[LearnerAction, ...] = ()
     spawnable: dict[str, Any] = field(default_factory=dict)
+    interaction: Any = None  # vrmed.scenario.interaction.Interaction
 
 
 def _entity_info(components: dict[str, Any]) -> EntityInfo:
@@ -126,7 +129,10 @@ class _Checker:
         """The event name if known, else None (reported)."""
         if name in self.events:
             return str(name)
-        self.report(path, f"unknown event {name!r}; known events: {', '.join(sorted(self.events))}")
+        self.report(
+            path,
+            f"unknown event {name!r}; known events: {', '.join(sorted(self.events))}{_did_you_mean(name, self.events)}",
+        )
         return None
 
     def expr(self, source: Any, path: tuple[Any, ...], known: Callable[[str], str | None]) -> Expr | None:
@@ -140,6 +146,11 @@ class _Checker:
         for name in expr.names:
             problem = known(name)
             if problem is not None:
+                self.report(path, problem)
+                ok = False
+        kinds = getattr(known, "kinds", None)
+        if ok and kinds is not None:  # names known: check what they are compared or combined with
+            for problem in type_problems(expr, kinds):
                 self.report(path, problem)
                 ok = False
         return expr if ok else None
@@ -180,6 +191,10 @@ class _Checker:
                 f"for entities: {', '.join(sorted(self.entities)) or 'none'}"
             )
 
+        kinds = {"time": "num", "state_time": "num", **{f"count.{e}": "num" for e in self.events}}
+        if on is not None:
+            kinds.update({f"event.{k}": kind_of_annotation(t) for k, t in event_fields(self.events[on]).items()})
+        known.kinds = kinds  # type: ignore[attr-defined]  # read by expr(): the static type check
         return known
 
     def event_field_names(self, event: str | None) -> Callable[[str], str | None]:
@@ -191,6 +206,7 @@ class _Checker:
                 return None
             return f"undefined variable {name!r}; {event} has fields: {', '.join(fields) or 'none'}"
 
+        known.kinds = {k: kind_of_annotation(t) for k, t in fields.items()}  # type: ignore[attr-defined]
         return known
 
     # -- script -----------------------------------------------------------------------
@@ -225,30 +241,23 @@ class _Checker:
             if final and sraw.get("transitions"):
                 self.report(spath + ("transitions",), f"final state {sname!r} cannot have transitions")
             for j, tr in enumerate(sraw.get("transitions") or []):
-                tpath = spath + ("transitions", j)
-                to = tr.get("to")
-                if to is not None and to not in states_raw:
-                    self.report(tpath + ("to",), f"unknown state {to!r}; states: {', '.join(states_raw)}")
-                on = tr.get("event")
-                if on is not None:
-                    on = self.event(on, tpath + ("event",))
-                    if on is None:
-                        continue
-                when = None
-                if "when" in tr:
-                    when = self.expr(tr["when"], tpath + ("when",), self.script_names(on))
-                if on is None and "when" not in tr and tr.get("after") is None:
-                    self.report(tpath, "a transition needs a trigger: 'event', 'after' (seconds) or 'when'")
-                actions = self.actions(tr.get("actions") or [], tpath + ("actions",), on)
-                if to is None and not actions and on is not None:
-                    self.report(tpath, "a transition without 'to' must have actions")
-                if to is None and on is None:
-                    self.report(tpath, "a transition without 'event' must have 'to' (it would fire every tick)")
-                transitions.append(Transition(to, on, when, tr.get("after"), actions, j))
+                made = self.transition(tr, spath + ("transitions", j), j, states_raw)
+                if made is not None:
+                    transitions.append(made)
             states[sname] = State(sname, on_enter, tuple(transitions), final, sraw.get("description", ""))
+        any_state = []
+        for j, tr in enumerate(raw.get("any_state") or []):
+            tpath = base + ("any_state", j)
+            for k, skip in enumerate(tr.get("except") or []):
+                if skip not in states_raw:
+                    self.report(tpath + ("except", k), f"unknown state {skip!r}; states: {', '.join(states_raw)}")
+            made = self.transition(tr, tpath, j, states_raw)
+            if made is not None:
+                any_state.append(dataclasses.replace(made, except_states=frozenset(tr.get("except") or ())))
         if initial in states_raw:
-            seen = {initial}
-            queue = deque([initial])
+            # a global transition's target is reachable from every state
+            seen = {initial} | {tr.get("to") for tr in raw.get("any_state") or [] if tr.get("to") in states_raw}
+            queue = deque(seen)
             while queue:
                 for tr in (states_raw[queue.popleft()] or {}).get("transitions") or []:
                     to = tr.get("to")
@@ -264,7 +273,31 @@ class _Checker:
             self.report(base + ("states",), "the script has no final state (mark one with 'final: true')")
         if self._count != ok_before:
             return None
-        return Script(str(initial), dict(self.user_vars), states)
+        return Script(str(initial), dict(self.user_vars), states, tuple(any_state))
+
+    def transition(
+        self, tr: dict[str, Any], tpath: tuple[Any, ...], j: int, states_raw: dict[str, Any]
+    ) -> Transition | None:
+        """Validate one transition (of a state, or of ``any_state``); None if its event is unknown."""
+        to = tr.get("to")
+        if to is not None and to not in states_raw:
+            self.report(tpath + ("to",), f"unknown state {to!r}; states: {', '.join(states_raw)}")
+        on = tr.get("event")
+        if on is not None:
+            on = self.event(on, tpath + ("event",))
+            if on is None:
+                return None
+        when = None
+        if "when" in tr:
+            when = self.expr(tr["when"], tpath + ("when",), self.script_names(on))
+        if on is None and "when" not in tr and tr.get("after") is None:
+            self.report(tpath, "a transition needs a trigger: 'event', 'after' (seconds) or 'when'")
+        actions = self.actions(tr.get("actions") or [], tpath + ("actions",), on)
+        if to is None and not actions and on is not None:
+            self.report(tpath, "a transition without 'to' must have actions")
+        if to is None and on is None:
+            self.report(tpath, "a transition without 'event' must have 'to' (it would fire every tick)")
+        return Transition(to, on, when, tr.get("after"), actions, j)
 
     @property
     def _count(self) -> int:
@@ -301,7 +334,10 @@ class _Checker:
             ((kind, arg),) = act.items()
             apath = path + (kind,)
             if kind not in ACTION_KINDS:
-                self.report(path, f"unknown action {kind!r}; actions: {', '.join(ACTION_KINDS)}")
+                self.report(
+                    path,
+                    f"unknown action {kind!r}; actions: {', '.join(ACTION_KINDS)}{_did_you_mean(kind, ACTION_KINDS)}",
+                )
                 continue
             if kind in ("instruction", "prompt", "end"):
                 if not isinstance(arg, str) or not arg:
@@ -405,11 +441,17 @@ class _Checker:
                 "interval": ("event",),
                 "nth": ("event", "expect"),
                 "fraction": ("active", "inactive"),
+                "before": ("first", "then"),
+                "order": ("events",),
+                "count": ("event",),
             }[kind]
             missing = [k for k in need if k not in r]
             if missing:
-                self.report(path, f"a {kind} rule needs {' and '.join(repr(m) for m in missing)}")
+                hint = " (for 'A before B' use kind: before)" if kind == "nth" and "expect" in missing else ""
+                self.report(path, f"a {kind} rule needs {' and '.join(repr(m) for m in missing)}{hint}")
                 continue
+            if kind == "count" and "min" not in r and "max" not in r:
+                self.report(path, "a count rule needs 'min' or 'max'")
             if kind == "interval" and "min" not in r and "max" not in r:
                 self.report(path, "an interval rule needs 'min' or 'max' (seconds)")
             event = self.event(r["event"], path + ("event",)) if "event" in r else None
@@ -430,6 +472,37 @@ class _Checker:
                         kw[f"{attr}_where"] = self.expr(
                             r[f"{key}_where"], path + (f"{key}_where",), self.event_field_names(ev)
                         )
+            if kind == "before":
+                kw["first"] = self.ref(r["first"], path + ("first",))
+                kw["then"] = self.ref(r["then"], path + ("then",))
+                if "same" in r:
+                    for key in ("first", "then"):
+                        ref = kw[key]
+                        if ref is not None and ref.event not in ("start", "end"):
+                            fields = self.event_field_names(ref.event)
+                            if fields(str(r["same"])) is not None:
+                                self.report(path + ("same",), f"{ref.event} has no field {r['same']!r}")
+                    kw["same"] = str(r["same"])
+                kw["each"] = bool(r.get("each", False))
+                kw["since_last"] = bool(r.get("since_last", False))
+                kw["at_least"] = int(r.get("at_least", 1))
+            if kind == "order":
+                seq = r["events"]
+                if not isinstance(seq, list) or len(seq) < 2:
+                    self.report(path + ("events",), "an order rule needs a list of at least two events")
+                else:
+                    refs = [self.ref(x, path + ("events", j)) for j, x in enumerate(seq)]
+                    kw["sequence"] = tuple(x for x in refs if x is not None)
+            if kind == "count" and "distinct" in r:
+                if event is not None and fields(str(r["distinct"])) is not None:
+                    self.report(path + ("distinct",), f"{event} has no field {r['distinct']!r}")
+                kw["distinct"] = str(r["distinct"])
+            if kind == "count" and "total" in r:
+                if event is not None and fields(str(r["total"])) is not None:
+                    self.report(path + ("total",), f"{event} has no field {r['total']!r}")
+                if "distinct" in r:
+                    self.report(path + ("total",), "a count rule takes 'distinct' or 'total', not both")
+                kw["total"] = str(r["total"])
             if "after_count" in r:
                 ac = r["after_count"]
                 apath = path + ("after_count",)
@@ -505,6 +578,12 @@ class _Checker:
         return tuple(sorted(out, key=lambda a: a.t))
 
 
+def _did_you_mean(name: Any, known: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the closest known name to a misspelling, else ''."""
+    close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _field_problem(annotation: Any, value: Any) -> str | None:
     origin = typing.get_origin(annotation)
     if annotation is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -566,6 +645,19 @@ def check_extras(
     if "learner" in data:
         extras.learner = _Checker(counting, events, dict(info), prefabs, make_spec).learner(
             data["learner"], ("learner",)
+        )
+    # A scenario that `uses:` another shares its interaction section unless it has its own
+    # (the variants of a case offer the same actions on the same named entities).
+    isrc, irep = (data, counting)
+    if "interaction" not in data and used is not None and "interaction" in used[0]:
+        isrc, irep = used[0], _CountingReport(used[1])
+    if "interaction" in isrc:
+        extras.interaction = check_interaction(
+            isrc["interaction"],
+            irep,
+            events=events,
+            entities={n: set(c) for n, c in entities.items()},
+            value_problem=lambda etype, name, value: _field_problem(event_fields(etype).get(name, Any), value),
         )
     return extras
 

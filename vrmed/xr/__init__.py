@@ -18,6 +18,7 @@ from .interface import (
     XrError,
     XrEvent,
     XrFrame,
+    XrSessionEnded,
     XrUnavailable,
 )
 from .script import DeviceConfig, MotionScript, default_motion
@@ -39,6 +40,7 @@ __all__ = [
     "XrError",
     "XrEvent",
     "XrFrame",
+    "XrSessionEnded",
     "XrUnavailable",
     "default_motion",
 ]

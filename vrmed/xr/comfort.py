@@ -112,7 +112,11 @@ class ComfortRig:
             return frame
         eyes = tuple(EyeView(e.index, self.to_world(e.pose), e.fov, e.width, e.height) for e in frame.eyes)
         ctls = {
-            name: ControllerState(None if c.pose is None else self.to_world(c.pose), c.buttons)
+            name: ControllerState(
+                None if c.pose is None else self.to_world(c.pose),
+                c.buttons,
+                None if c.aim is None else self.to_world(c.aim),
+            )
             for name, c in frame.controllers.items()
         }
         return replace(frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls)

@@ -23,6 +23,12 @@ HEAD = "head"
 LEFT_HAND = "left_hand"
 RIGHT_HAND = "right_hand"
 HANDS = (LEFT_HAND, RIGHT_HAND)
+#: Where a hand's OpenXR *aim* pose (the pointing ray: origin and -Z) is recorded, beside the
+#: hand's grip pose; the headset pointer casts its ray from it.
+AIM_DEVICE = {LEFT_HAND: "left_aim", RIGHT_HAND: "right_aim"}
+#: Where a hand's raw controller pose is recorded while the hand device itself is an
+#: instrument handle (:class:`vrmed.xr.input.InstrumentClutch`); the pointer prefers it.
+CONTROLLER_DEVICE = {LEFT_HAND: "left_controller", RIGHT_HAND: "right_controller"}
 
 #: Button names a backend reports (values in [0, 1]; thumbstick axes in [-1, 1]).
 BUTTONS = ("trigger", "squeeze", "menu", "primary", "secondary", "thumbstick_x", "thumbstick_y")
@@ -34,6 +40,14 @@ class XrError(VrmedError):
 
 class XrUnavailable(XrError):
     """No XR runtime or headset is available; callers fall back to desktop or headless."""
+
+
+class XrSessionEnded(XrError):
+    """The headset session ended while a simulation was running: the user quit from the
+    runtime's menu, the runtime is shutting down, or the headset was lost (session state
+    ``exiting`` or ``loss_pending``, or instance loss). Raised by
+    :meth:`vrmed.xr.input.XrInputSource.sample` before the frame does anything, so the
+    caller can close the session log with every frame that ran (``vrmed run`` does)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,12 @@ class EyeView:
 
 @dataclass(frozen=True)
 class ControllerState:
-    """A hand controller: its grip pose (None while untracked) and its button values."""
+    """A hand controller: its grip pose (None while untracked), its button values, and its
+    aim pose (the pointing ray; None where the backend has none or it is untracked)."""
 
     pose: Pose | None
     buttons: dict[str, float] = field(default_factory=dict)
+    aim: Pose | None = None
 
 
 @dataclass(frozen=True)
@@ -122,12 +138,15 @@ class XrFrame:
         return self.predicted_display_time / 1e9
 
     def sample(self) -> dict[str, dict[str, Any]]:
-        """This frame as a vrmed input sample (``head``, ``left_hand``, ``right_hand``)."""
+        """This frame as a vrmed input sample (``head``, ``left_hand``, ``right_hand``, and
+        ``left_aim``/``right_aim`` where the backend reports aim poses)."""
         out: dict[str, dict[str, Any]] = {HEAD: self.head.as_sample()}
         for name, ctl in self.controllers.items():
             data: dict[str, Any] = ctl.pose.as_sample() if ctl.pose is not None else {}
             data["buttons"] = {b: float(v) for b, v in sorted(ctl.buttons.items())}
             out[name] = data
+            if ctl.aim is not None and name in AIM_DEVICE:
+                out[AIM_DEVICE[name]] = ctl.aim.as_sample()
         return out
 
 

@@ -53,6 +53,7 @@ _SIDES = {LEFT_HAND: "left", RIGHT_HAND: "right"}
 _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     "/interaction_profiles/oculus/touch_controller": {
         "grip": ("input/grip/pose",) * 2,
+        "aim": ("input/aim/pose",) * 2,
         "trigger": ("input/trigger/value",) * 2,
         "squeeze": ("input/squeeze/value",) * 2,
         "menu": ("input/menu/click", None),
@@ -63,6 +64,7 @@ _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     },
     "/interaction_profiles/valve/index_controller": {
         "grip": ("input/grip/pose",) * 2,
+        "aim": ("input/aim/pose",) * 2,
         "trigger": ("input/trigger/value",) * 2,
         "squeeze": ("input/squeeze/value",) * 2,
         "primary": ("input/a/click",) * 2,
@@ -72,6 +74,7 @@ _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     },
     "/interaction_profiles/htc/vive_controller": {
         "grip": ("input/grip/pose",) * 2,
+        "aim": ("input/aim/pose",) * 2,
         "trigger": ("input/trigger/value",) * 2,
         "squeeze": ("input/squeeze/click",) * 2,
         "menu": ("input/menu/click",) * 2,
@@ -80,6 +83,7 @@ _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     },
     "/interaction_profiles/microsoft/motion_controller": {
         "grip": ("input/grip/pose",) * 2,
+        "aim": ("input/aim/pose",) * 2,
         "trigger": ("input/trigger/value",) * 2,
         "squeeze": ("input/squeeze/click",) * 2,
         "menu": ("input/menu/click",) * 2,
@@ -88,6 +92,7 @@ _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     },
     "/interaction_profiles/khr/simple_controller": {
         "grip": ("input/grip/pose",) * 2,
+        "aim": ("input/aim/pose",) * 2,
         "trigger": ("input/select/click",) * 2,
         "menu": ("input/menu/click",) * 2,
         "haptic": ("output/haptic",) * 2,
@@ -95,6 +100,7 @@ _BINDINGS: dict[str, dict[str, tuple[str | None, str | None]]] = {
 }
 _ACTIONS = (
     ("grip", "POSE_INPUT", "Hand pose"),
+    ("aim", "POSE_INPUT", "Pointing pose"),
     ("trigger", "FLOAT_INPUT", "Trigger"),
     ("squeeze", "FLOAT_INPUT", "Squeeze"),
     ("menu", "BOOLEAN_INPUT", "Menu"),
@@ -200,6 +206,10 @@ class OpenXrBackend:
         self._frame_state: Any = None
         self._views: list[Any] = []
         self._acquired: dict[int, int] = {}
+        #: Quad layer swapchains by panel name: (swapchain, width, height, framebuffers).
+        self._quad_chains: dict[str, tuple[Any, int, int, list[Any]]] = {}
+        #: Quads submitted this frame: (swapchain, width px, height px, pose, size m).
+        self._quads: list[tuple[Any, int, int, Pose, tuple[float, float]]] = []
         self._closed = False
         self._frames_begun = 0
         if reference not in ("seated", "standing"):
@@ -395,36 +405,48 @@ class OpenXrBackend:
             )
             for hand, path in self._hand_paths.items()
         }
+        self._aim_spaces = {
+            hand: xr.create_action_space(
+                self.session, xr.ActionSpaceCreateInfo(action=self.actions["aim"], subaction_path=path)
+            )
+            for hand, path in self._hand_paths.items()
+        }
 
     def _setup_swapchains(self, xr: Any, ctx: Any, color_format: int) -> None:
         formats = [int(f) for f in xr.enumerate_swapchain_formats(self.session)]
         fmt = color_format if color_format in formats else next((f for f in formats if f in (0x8058, 0x8C43)), None)
         if fmt is None:
             raise XrError(f"the OpenXR runtime offers no 8-bit RGBA swapchain format (it offers {formats})")
+        self._color_format = fmt
         for view in self._config_views:
             w, h = view.recommended_image_rect_width, view.recommended_image_rect_height
-            sc = xr.create_swapchain(
-                self.session,
-                xr.SwapchainCreateInfo(
-                    usage_flags=xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
-                    | xr.SwapchainUsageFlags.SAMPLED_BIT
-                    | xr.SwapchainUsageFlags.TRANSFER_DST_BIT,
-                    format=fmt,
-                    sample_count=1,
-                    width=w,
-                    height=h,
-                    face_count=1,
-                    array_size=1,
-                    mip_count=1,
-                ),
-            )
-            images = xr.enumerate_swapchain_images(sc, xr.SwapchainImageOpenGLKHR)
-            fbos = []
-            for img in images:
-                tex = ctx.external_texture(int(img.image), (w, h), 4, 0, "f1")
-                fbos.append(ctx.framebuffer(color_attachments=[tex]))
+            sc, fbos = self._color_swapchain(xr, ctx, w, h)
             self._swapchains.append((sc, w, h))
             self._fbos.append(fbos)
+
+    def _color_swapchain(self, xr: Any, ctx: Any, w: int, h: int) -> tuple[Any, list[Any]]:
+        """A w x h colour swapchain and a moderngl framebuffer on each of its images."""
+        sc = xr.create_swapchain(
+            self.session,
+            xr.SwapchainCreateInfo(
+                usage_flags=xr.SwapchainUsageFlags.COLOR_ATTACHMENT_BIT
+                | xr.SwapchainUsageFlags.SAMPLED_BIT
+                | xr.SwapchainUsageFlags.TRANSFER_DST_BIT,
+                format=self._color_format,
+                sample_count=1,
+                width=w,
+                height=h,
+                face_count=1,
+                array_size=1,
+                mip_count=1,
+            ),
+        )
+        images = xr.enumerate_swapchain_images(sc, xr.SwapchainImageOpenGLKHR)
+        fbos = []
+        for img in images:
+            tex = ctx.external_texture(int(img.image), (w, h), 4, 0, "f1")
+            fbos.append(ctx.framebuffer(color_attachments=[tex]))
+        return sc, fbos
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -534,12 +556,18 @@ class OpenXrBackend:
         return self._frame
 
     def _read_controllers(self, xr: Any, t: int) -> dict[str, ControllerState]:
-        xr.sync_actions(
-            self.session,
-            xr.ActionsSyncInfo(
-                active_action_sets=[xr.ActiveActionSet(action_set=self.action_set, subaction_path=xr.NULL_PATH)]
-            ),
-        )
+        try:
+            xr.sync_actions(
+                self.session,
+                xr.ActionsSyncInfo(
+                    active_action_sets=[xr.ActiveActionSet(action_set=self.action_set, subaction_path=xr.NULL_PATH)]
+                ),
+            )
+        except xr.SessionNotFocused:
+            # A success code (pyopenxr raises it): the runtime's own menu or an overlay has the
+            # input, or the session is stopping. Every action is inactive (OpenXR 1.0, 11.5):
+            # no pose and no buttons this frame; the engine holds the last values.
+            return {hand: ControllerState(None, {}) for hand in self._hand_paths}
         out = {}
         for hand, sub in self._hand_paths.items():
             buttons: dict[str, float] = {}
@@ -562,7 +590,9 @@ class OpenXrBackend:
                 buttons["thumbstick_x"], buttons["thumbstick_y"] = float(st.current_state.x), float(st.current_state.y)
             loc = xr.locate_space(self._grip_spaces[hand], self.space, t)
             pose = _pose(loc.pose) if loc.location_flags & 0x3 == 0x3 else None
-            out[hand] = ControllerState(pose, buttons)
+            aim_loc = xr.locate_space(self._aim_spaces[hand], self.space, t)
+            aim = _pose(aim_loc.pose) if aim_loc.location_flags & 0x3 == 0x3 else None
+            out[hand] = ControllerState(pose, buttons, aim)
         return out
 
     def _require_frame(self) -> XrFrame:
@@ -602,8 +632,52 @@ class OpenXrBackend:
         if src is not image:
             src.release()
 
+    def submit_quad(self, name: str, pose: Pose, size: tuple[float, float], image: Any | None) -> None:
+        """Show ``image`` (a moderngl framebuffer or texture in the app's context) this frame
+        as a composition quad layer named ``name``: a flat rectangle of ``size`` (width,
+        height in m) centred at ``pose`` (in the session's reference space; the image's +Z
+        faces the viewer), composited over the scene with its alpha. Each name keeps one
+        swapchain of the image's size (made on first use), so a steady panel allocates nothing.
+        ``image`` None shows the image submitted last under ``name`` again without copying
+        (OpenXR composites a swapchain's last released image)."""
+        frame = self._require_frame()
+        if self._ctx is None:
+            raise XrError("a headless OpenXR session has no quad layers; pass a moderngl context to render")
+        if not frame.should_render:
+            return
+        xr, ctx = self._xr, self._ctx
+        if image is None:
+            kept = self._quad_chains.get(name)
+            if kept is None:
+                raise XrError(f"no image was submitted for the quad {name!r} yet")
+            self._quads.append((kept[0], kept[1], kept[2], pose, (float(size[0]), float(size[1]))))
+            return
+        src = image if hasattr(image, "color_attachments") else None
+        w, h = (int(v) for v in image.size)
+        chain = self._quad_chains.get(name)
+        if chain is None or (chain[1], chain[2]) != (w, h):
+            if chain is not None:
+                for fbo in chain[3]:
+                    fbo.release()
+                xr.destroy_swapchain(chain[0])
+            sc, fbos = self._color_swapchain(xr, ctx, w, h)
+            chain = self._quad_chains[name] = (sc, w, h, fbos)
+        sc, _, _, fbos = chain
+        index = xr.acquire_swapchain_image(sc, xr.SwapchainImageAcquireInfo())
+        xr.wait_swapchain_image(sc, xr.SwapchainImageWaitInfo(timeout=xr.INFINITE_DURATION))
+        try:
+            if src is None:
+                src = ctx.framebuffer(color_attachments=[image])
+            ctx.copy_framebuffer(fbos[index], src)
+            if src is not image:
+                src.release()
+        finally:
+            xr.release_swapchain_image(sc, xr.SwapchainImageReleaseInfo())
+        self._quads.append((sc, w, h, pose, (float(size[0]), float(size[1]))))
+
     def end_frame(self) -> None:
-        """Release acquired images and xrEndFrame (a projection layer when both eyes were drawn)."""
+        """Release acquired images and xrEndFrame: a projection layer when both eyes were
+        drawn, then the quad layers submitted this frame (:meth:`submit_quad`), in order."""
         frame = self._require_frame()
         xr = self._xr
         for eye in self._acquired:
@@ -621,6 +695,33 @@ class OpenXrBackend:
             layer = xr.CompositionLayerProjection(space=self.space, views=proj_views)
             layers.append(ctypes.byref(layer))
             self._layer_refs = (layer, proj_views)  # alive until xrEndFrame returns
+        quads = []
+        if frame.should_render:
+            # Texture alpha blends the panel over the scene; overlay colours are not premultiplied.
+            flags = (
+                xr.CompositionLayerFlags.BLEND_TEXTURE_SOURCE_ALPHA_BIT
+                | xr.CompositionLayerFlags.UNPREMULTIPLIED_ALPHA_BIT
+            )
+            for sc, w, h, pose, (qw, qh) in self._quads:
+                quad = xr.CompositionLayerQuad(
+                    layer_flags=flags,
+                    space=self.space,
+                    eye_visibility=xr.EyeVisibility.BOTH,
+                    sub_image=xr.SwapchainSubImage(
+                        swapchain=sc, image_rect=xr.Rect2Di(extent=xr.Extent2Di(width=w, height=h))
+                    ),
+                    pose=xr.Posef(
+                        orientation=xr.Quaternionf(
+                            x=pose.orientation[1], y=pose.orientation[2], z=pose.orientation[3], w=pose.orientation[0]
+                        ),
+                        position=xr.Vector3f(*pose.position),
+                    ),
+                    size=xr.Extent2Df(width=qw, height=qh),
+                )
+                quads.append(quad)
+                layers.append(ctypes.byref(quad))
+        self._quad_refs = quads  # alive until xrEndFrame returns
+        self._quads = []
         self._acquired = {}
         self._frame = None
         xr.end_frame(
@@ -652,7 +753,7 @@ class OpenXrBackend:
             return
         self._closed = True
         xr = self._xr
-        for fbos in getattr(self, "_fbos", []):
+        for fbos in [*getattr(self, "_fbos", []), *(c[3] for c in self._quad_chains.values())]:
             for fbo in fbos:
                 fbo.release()  # the textures belong to the runtime; moderngl does not delete external ones
         try:

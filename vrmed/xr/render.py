@@ -36,6 +36,7 @@ from vrmed.render.renderer import Renderer
 
 from .input import XrInputSource
 from .interface import EyeView, Fov, Pose
+from .panels import HeadsetPanels
 from .plugin import XrPlugin
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +118,9 @@ class XrSceneRenderer:
         #: Side-by-side stereo render targets by eye size, and the frame each last drew.
         self._stereo: dict[tuple[int, int], RenderTarget] = {}
         self._stereo_frame: tuple[int, int] | None = None
+        #: Overlay passes shown on world-space panels instead (the App's one pipeline runs
+        #: in each eye without them, in the head-locked overlay).
+        self.world_panels: frozenset[str] = frozenset()
 
     # -- plugin hooks (called by XrPlugin) ------------------------------------------------
     def build(self, app: Any) -> None:
@@ -286,7 +290,7 @@ class XrSceneRenderer:
         source = app.try_resource(XrInputSource)
         frame = source.open_frame if source is not None else None
         head = frame.head if frame is not None else eye.pose
-        target.draw_overlays(app, pipeline, self.overlay_viewport(head, r))
+        target.draw_overlays(app, pipeline, self.overlay_viewport(head, r), skip=self.world_panels)
         self.ctx.copy_framebuffer(fbo, r.output)
         self.eyes_drawn += 1
 
@@ -294,13 +298,21 @@ class XrSceneRenderer:
 def add_headset_rendering(app: Any, source: XrInputSource, **options: Any) -> XrSceneRenderer:
     """Present the App's scene in the headset of ``source`` (an OpenXR source opened with a
     GL context, e.g. by ``--input openxr``): adds ``XrPlugin(source, XrSceneRenderer(...))``
-    and returns the renderer. ``options`` go to :class:`XrSceneRenderer`."""
+    and returns the renderer. ``options`` go to :class:`XrSceneRenderer`, except ``panels``
+    (default True): add :class:`~vrmed.xr.panels.HeadsetPanels`, the world-space guidance,
+    menu and monitor panels as composition quad layers."""
     ctx = getattr(source, "gl_context", None)
     if ctx is None:
         raise ValueError(
             "this XR source has no GL context (a headless session cannot show images); open it "
             "with open_openxr_input(ctx=...) or openxr_or_fallback(..., render=True)"
         )
+    panels = options.pop("panels", True)
     scene = XrSceneRenderer(ctx, **options)
     app.add_plugin(XrPlugin(source, scene))
+    if panels:
+        # World-space panels (guidance, action menu, patient monitor) as quad layers; the
+        # monitor then has no head-locked copy in the eyes.
+        app.add_plugin(HeadsetPanels(ctx, source))
+        scene.world_panels = frozenset({"monitor", "learner"})
     return scene

@@ -30,8 +30,9 @@ class SimulatedXr:
     """An :class:`~vrmed.xr.interface.XrBackend` with no OpenXR at all.
 
     The session walks idle -> ready -> synchronized -> visible -> focused on the first
-    :meth:`poll_events`; :meth:`request_exit` (or ``max_frames``) walks it to stopping ->
-    idle -> exiting. ``ctx`` (a moderngl context) enables :meth:`eye_framebuffer`.
+    :meth:`poll_events`; :meth:`request_exit` (or ``max_frames``) walks it back through
+    visible and synchronized to stopping -> idle -> exiting. ``ctx`` (a moderngl context)
+    enables :meth:`eye_framebuffer`.
     """
 
     name = "simulated"
@@ -80,8 +81,10 @@ class SimulatedXr:
 
     def request_exit(self) -> None:
         """Ask the app to quit, as a user pressing the system button would."""
-        if self._state in _RUNNING:
-            self._pending.append("stopping")
+        if self._state in _RUNNING and "stopping" not in self._pending:
+            # Down the lifecycle graph, as OpenXR runtimes must: focused -> visible -> synchronized -> stopping.
+            below = _RUNNING[: _RUNNING.index(self._state)]
+            self._pending.extend((*reversed(below), "stopping"))
 
     def poll_events(self) -> list[XrEvent]:
         """Apply queued state changes, beginning/ending the session like a real app would."""

@@ -13,6 +13,7 @@ ctypes callbacks, and freeing them would crash the process.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import json
 import os
@@ -75,6 +76,45 @@ def install(
     return runtime, manifest
 
 
+def bootstrap(library: bytes) -> None:
+    """Install a runtime for an application that did not: the shim calls this (with its own
+    path) when the loader negotiates in a Python process where nothing is installed.
+
+    ``VRMED_XR_SIM_EXIT_AFTER`` (frames) makes the runtime ask the session to exit after
+    that many xrWaitFrame calls, so demo programs that run until the runtime stops them end;
+    ``VRMED_XR_SIM_REPORT`` (a file) receives a JSON summary when the process exits.
+    """
+    exit_after = os.environ.get("VRMED_XR_SIM_EXIT_AFTER")
+    try:
+        frames = int(exit_after) if exit_after else None
+    except ValueError:
+        raise XrError(f"VRMED_XR_SIM_EXIT_AFTER must be a number of frames, got {exit_after!r}") from None
+    runtime = SimRuntime(exit_after_frames=frames)
+    _library(Path(os.fsdecode(library))).vrmed_xr_sim_install(runtime.get_instance_proc_addr, API_VERSION)
+    _INSTALLED.append(runtime)
+    report = os.environ.get("VRMED_XR_SIM_REPORT")
+    if report:
+        atexit.register(_write_report, runtime, Path(report))
+
+
+def _write_report(runtime: SimRuntime, path: Path) -> None:
+    """What the application did, as JSON (``VRMED_XR_SIM_REPORT``): for checking programs
+    that run in their own process."""
+    last = runtime.frames[-1] if runtime.frames else None
+    data = {
+        "frames_ended": runtime.frames_ended,
+        "errors": runtime.errors,
+        "calls": runtime.calls,
+        "last_frame": None
+        if last is None
+        else {
+            "layer_types": list(last.layer_types),
+            "eye_mean_rgba": {str(eye): img.reshape(-1, 4).mean(axis=0).tolist() for eye, img in last.images.items()},
+        },
+    }
+    path.write_text(json.dumps(data, indent=1))
+
+
 def uninstall(manifest: Path) -> None:
     """Make the shim refuse negotiation again (the loader then reports the runtime unavailable)."""
     _library(_manifest_library(Path(manifest))).vrmed_xr_sim_install(None, 0)
@@ -102,6 +142,7 @@ __all__ = [
     "SimRuntime",
     "SubmittedFrame",
     "active",
+    "bootstrap",
     "cache_dir",
     "configured",
     "install",

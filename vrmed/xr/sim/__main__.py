@@ -1,6 +1,8 @@
 """``python -m vrmed.xr.sim``: build the shim, write the manifest, print its path.
 
-Use it as ``XR_RUNTIME_JSON=$(python -m vrmed.xr.sim) vrmed run sandbox --input openxr``.
+Use it as ``XR_RUNTIME_JSON=$(python -m vrmed.xr.sim) vrmed run sandbox --input openxr``,
+or with any Python OpenXR program: ``XR_RUNTIME_JSON=$(python -m vrmed.xr.sim) python app.py``
+(the shim starts the runtime inside that program's interpreter).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from ..interface import XrError
 
 SOURCE = Path(__file__).with_name("shim.c")
 CFLAGS = ("-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-Wall", "-Werror")
+LDLIBS = ("-ldl",)  # dlsym/dladdr (part of libc since glibc 2.34; a separate library before)
 RUNTIME_NAME = "vrmed simulated runtime"
 
 
@@ -41,7 +42,7 @@ def _compiler() -> str:
         if cand and shutil.which(cand):
             return cand
     raise ShimBuildError(
-        "the simulated OpenXR runtime needs a C compiler to build its 60-line shim; install gcc (or set CC)"
+        "the simulated OpenXR runtime needs a C compiler to build its 140-line shim; install gcc (or set CC)"
     )
 
 
@@ -55,7 +56,7 @@ def shim_path(directory: Path | None = None) -> Path:
         raise ShimBuildError(
             f"{SOURCE} is missing: this vrmed was installed without the shim's C source (package data of vrmed.xr.sim)"
         ) from None
-    key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    key = hashlib.sha256(source + " ".join(CFLAGS + LDLIBS).encode()).hexdigest()[:16]
     directory = directory or cache_dir()
     target = directory / f"libvrmed_xr_sim-{key}.so"
     if target.is_file():
@@ -69,7 +70,7 @@ def shim_path(directory: Path | None = None) -> Path:
         raise ShimBuildError(f"cannot write the shim to {directory} ({exc}); set VRMED_CACHE_DIR") from None
     os.close(fd)
     try:
-        proc = subprocess.run([compiler, *CFLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True)
+        proc = subprocess.run([compiler, *CFLAGS, "-o", tmp, str(SOURCE), *LDLIBS], capture_output=True, text=True)
         if proc.returncode != 0:
             raise ShimBuildError(f"compiling {SOURCE.name} with {compiler} failed:\n{proc.stderr.strip()}")
         os.replace(tmp, target)

@@ -14,10 +14,12 @@ frame periods, whatever the wall clock does, and poses and buttons come from a
 from __future__ import annotations
 
 import ctypes
+import math
 import re
+import time as _time
 import traceback
 from collections.abc import Callable
-from ctypes import POINTER, c_uint64, c_void_p, cast
+from ctypes import CFUNCTYPE, POINTER, c_int32, c_int64, c_uint32, c_uint64, c_void_p, cast
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -28,13 +30,43 @@ from ...geometry import compose, relative
 from ..egl import FORMATS, GL, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F, GL_RGBA8, GL_SRGB8_ALPHA8
 from ..interface import HEAD, LEFT_HAND, RIGHT_HAND, Pose
 from ..script import DeviceConfig, MotionScript
+from .glx import GlxGL
+from .hand import JOINT_COUNT, finger_curls, hand_joints
 
 R: TypeAlias = xr.Result
 ST: TypeAlias = xr.StructureType
 EPOCH_NS = 1_000_000_000  # XrTime of frame 0; must be > 0
-API_VERSION = (1 << 48) | (1 << 32)  # 1.1.0
-RUNTIME_VERSION = (0 << 48) | (1 << 32)  # 0.1.0
-EXTENSIONS = {"XR_MND_headless": 2, "XR_MNDX_egl_enable": 2, "XR_KHR_opengl_enable": 10}
+#: OpenXR 1.0 (patch level of the registry pyopenxr was generated from). The runtime does
+#: not implement 1.1's core additions (LOCAL_FLOOR, xrLocateSpaces, the 1.1 interaction
+#: profiles), so it must not claim 1.1: the spec makes every 1.1 feature core there.
+API_VERSION = (1 << 48) | (0 << 32) | int(xr.XR_VERSION_PATCH)
+RUNTIME_VERSION = (0 << 48) | (2 << 32)  # 0.2.0
+EXTENSIONS = {
+    "XR_MND_headless": 2,
+    "XR_MNDX_egl_enable": 2,
+    "XR_KHR_opengl_enable": 10,
+    "XR_KHR_convert_timespec_time": 1,
+    "XR_EXT_hand_tracking": 4,
+    "XR_EXT_eye_gaze_interaction": 2,
+    "XR_FB_display_refresh_rate": 1,
+}
+#: Extension functions and the extension(s) that must be enabled to get them.
+EXTENSION_FUNCTIONS = {
+    "xrGetOpenGLGraphicsRequirementsKHR": ("XR_KHR_opengl_enable", "XR_MNDX_egl_enable"),
+    "xrConvertTimespecTimeToTimeKHR": ("XR_KHR_convert_timespec_time",),
+    "xrConvertTimeToTimespecTimeKHR": ("XR_KHR_convert_timespec_time",),
+    "xrCreateHandTrackerEXT": ("XR_EXT_hand_tracking",),
+    "xrDestroyHandTrackerEXT": ("XR_EXT_hand_tracking",),
+    "xrLocateHandJointsEXT": ("XR_EXT_hand_tracking",),
+    "xrEnumerateDisplayRefreshRatesFB": ("XR_FB_display_refresh_rate",),
+    "xrGetDisplayRefreshRateFB": ("XR_FB_display_refresh_rate",),
+    "xrRequestDisplayRefreshRateFB": ("XR_FB_display_refresh_rate",),
+}
+#: Display refresh rates offered through XR_FB_display_refresh_rate besides the configured one.
+REFRESH_RATES = (60.0, 72.0, 90.0, 120.0)
+#: Largest allowed deviation of a quaternion's norm from 1 (OpenXR 1.0, "XrPosef": a runtime
+#: must return XR_ERROR_POSE_INVALID when the orientation's norm deviates by more than 1 %).
+POSE_NORM_TOLERANCE = 0.01
 SWAPCHAIN_FORMATS = (GL_SRGB8_ALPHA8, GL_RGBA8, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F)
 SWAPCHAIN_IMAGES = 3
 MAX_LAYERS = 16
@@ -43,6 +75,9 @@ STEREO = xr.ViewConfigurationType.PRIMARY_STEREO.value
 OPAQUE = xr.EnvironmentBlendMode.OPAQUE.value
 HMD = xr.FormFactor.HEAD_MOUNTED_DISPLAY.value
 SYSTEM_ID = 1
+#: XrCompositionLayerFlags of OpenXR 1.0 (chromatic aberration, texture alpha, unpremultiplied).
+_LAYER_FLAGS = 0x1 | 0x2 | 0x4
+_EYE_VISIBILITY = {0: "both", 1: "left", 2: "right"}
 LOCATION_ALL = 0xF  # orientation/position valid and tracked
 VIEW_STATE_ALL = 0xF
 
@@ -52,87 +87,140 @@ SESSION_STATES = {s.value: s.name.lower() for s in S}
 _PATH_RE = re.compile(r"^(/[a-z0-9_.\-]+)+$")
 _NAME_RE = re.compile(r"^[a-z0-9_.\-]+$")
 
-# Interaction profiles the simulated controllers can pose as, best first, with the input
-# and output paths each accepts below /user/hand/{left,right}/.
-_COMMON = {"input/grip/pose", "input/aim/pose", "output/haptic"}
-_STICK = {
-    "input/thumbstick",
-    "input/thumbstick/x",
-    "input/thumbstick/y",
-    "input/thumbstick/click",
-    "input/thumbstick/touch",
+# The core interaction profiles of OpenXR 1.0 (section 6.4 "Interaction Profile Paths"), each
+# with the input/output paths it accepts below every top-level user path. Hand profiles come
+# best first: the simulated controllers pose as the first one the application suggested.
+_L, _R = "/user/hand/left", "/user/hand/right"
+_POSES = {"input/grip/pose", "input/aim/pose"}
+_STICK = {"input/thumbstick/x", "input/thumbstick/y", "input/thumbstick/click", "input/thumbstick/touch"}
+_PAD = {"input/trackpad/x", "input/trackpad/y", "input/trackpad/click", "input/trackpad/touch"}
+_TOUCH_BOTH = (
+    _POSES
+    | _STICK
+    | {
+        "input/squeeze/value",
+        "input/trigger/value",
+        "input/trigger/touch",
+        "input/thumbrest/touch",
+        "output/haptic",
+    }
+)
+_INDEX = (
+    _POSES
+    | _STICK
+    | {
+        "input/system/click",
+        "input/system/touch",
+        "input/a/click",
+        "input/a/touch",
+        "input/b/click",
+        "input/b/touch",
+        "input/squeeze/value",
+        "input/squeeze/force",
+        "input/trigger/click",
+        "input/trigger/value",
+        "input/trigger/touch",
+        "input/trackpad/x",
+        "input/trackpad/y",
+        "input/trackpad/force",
+        "input/trackpad/touch",
+        "output/haptic",
+    }
+)
+_VIVE = (
+    _POSES
+    | _PAD
+    | {
+        "input/system/click",
+        "input/squeeze/click",
+        "input/menu/click",
+        "input/trigger/click",
+        "input/trigger/value",
+        "output/haptic",
+    }
+)
+_WMR = _POSES | _STICK | _PAD | {"input/menu/click", "input/squeeze/click", "input/trigger/value", "output/haptic"}
+_WMR -= {"input/thumbstick/touch"}
+_SIMPLE = _POSES | {"input/select/click", "input/menu/click", "output/haptic"}
+_GO = _POSES | _PAD | {"input/system/click", "input/trigger/click", "input/back/click"}
+_DAYDREAM = _POSES | _PAD | {"input/select/click"}
+_XBOX = {
+    *(f"input/{b}/click" for b in ("menu", "view", "a", "b", "x", "y")),
+    *(f"input/dpad_{d}/click" for d in ("down", "right", "up", "left")),
+    "input/shoulder_left/click",
+    "input/shoulder_right/click",
+    "input/thumbstick_left/click",
+    "input/thumbstick_right/click",
+    "input/trigger_left/value",
+    "input/trigger_right/value",
+    "input/thumbstick_left/x",
+    "input/thumbstick_left/y",
+    "input/thumbstick_right/x",
+    "input/thumbstick_right/y",
+    "output/haptic_left",
+    "output/haptic_right",
+    "output/haptic_left_trigger",
+    "output/haptic_right_trigger",
 }
-_PAD = {"input/trackpad", "input/trackpad/x", "input/trackpad/y", "input/trackpad/click", "input/trackpad/touch"}
 PROFILES: dict[str, dict[str, set[str]]] = {
     "/interaction_profiles/oculus/touch_controller": {
-        "left": _COMMON
-        | _STICK
-        | {
-            "input/x/click",
-            "input/x/touch",
-            "input/y/click",
-            "input/y/touch",
-            "input/menu/click",
-            "input/squeeze/value",
-            "input/trigger/value",
-            "input/trigger/touch",
-            "input/thumbrest/touch",
-        },
-        "right": _COMMON
-        | _STICK
-        | {
-            "input/a/click",
-            "input/a/touch",
-            "input/b/click",
-            "input/b/touch",
-            "input/system/click",
-            "input/squeeze/value",
-            "input/trigger/value",
-            "input/trigger/touch",
-            "input/thumbrest/touch",
-        },
+        _L: _TOUCH_BOTH | {"input/x/click", "input/x/touch", "input/y/click", "input/y/touch", "input/menu/click"},
+        _R: _TOUCH_BOTH | {"input/a/click", "input/a/touch", "input/b/click", "input/b/touch", "input/system/click"},
     },
-    "/interaction_profiles/valve/index_controller": {
-        side: _COMMON
-        | _STICK
-        | _PAD
-        | {
-            "input/system/click",
-            "input/system/touch",
-            "input/a/click",
-            "input/a/touch",
-            "input/b/click",
-            "input/b/touch",
-            "input/squeeze/value",
-            "input/squeeze/force",
-            "input/trigger/click",
-            "input/trigger/value",
-            "input/trigger/touch",
-        }
-        for side in ("left", "right")
+    "/interaction_profiles/valve/index_controller": {_L: _INDEX, _R: _INDEX},
+    "/interaction_profiles/htc/vive_controller": {_L: _VIVE, _R: _VIVE},
+    "/interaction_profiles/microsoft/motion_controller": {_L: _WMR, _R: _WMR},
+    "/interaction_profiles/khr/simple_controller": {_L: _SIMPLE, _R: _SIMPLE},
+    "/interaction_profiles/oculus/go_controller": {_L: _GO, _R: _GO},
+    "/interaction_profiles/google/daydream_controller": {_L: _DAYDREAM, _R: _DAYDREAM},
+    "/interaction_profiles/htc/vive_pro": {
+        "/user/head": {"input/system/click", "input/volume_up/click", "input/volume_down/click", "input/mute_mic/click"}
     },
-    "/interaction_profiles/htc/vive_controller": {
-        side: _COMMON
-        | _PAD
-        | {
-            "input/system/click",
-            "input/squeeze/click",
-            "input/menu/click",
-            "input/trigger/click",
-            "input/trigger/value",
-        }
-        for side in ("left", "right")
-    },
-    "/interaction_profiles/microsoft/motion_controller": {
-        side: _COMMON | _STICK | _PAD | {"input/menu/click", "input/squeeze/click", "input/trigger/value"}
-        for side in ("left", "right")
-    },
-    "/interaction_profiles/khr/simple_controller": {
-        side: _COMMON | {"input/select/click", "input/menu/click"} for side in ("left", "right")
-    },
+    "/interaction_profiles/microsoft/xbox_controller": {"/user/gamepad": _XBOX},
 }
-_HAND_OF_SIDE = {"left": LEFT_HAND, "right": RIGHT_HAND}
-_SIDE_OF_USER_PATH = {"/user/hand/left": "left", "/user/hand/right": "right"}
+#: XR_EXT_eye_gaze_interaction's profile (only with the extension enabled).
+EYE_GAZE_PROFILE = "/interaction_profiles/ext/eye_gaze_interaction"
+EYES = "/user/eyes_ext"
+_EXTENSION_PROFILES = {EYE_GAZE_PROFILE: ("XR_EXT_eye_gaze_interaction", {EYES: {"input/gaze_ext/pose"}})}
+#: Top-level user paths of OpenXR 1.0 (section 6.3.1), valid as subaction paths.
+TOP_LEVEL_PATHS = (_L, _R, "/user/head", "/user/gamepad", "/user/treadmill")
+_DEVICE_OF_USER_PATH = {_L: LEFT_HAND, _R: RIGHT_HAND, EYES: "eyes", "/user/head": HEAD}
+#: Human-readable names for xrGetInputSourceLocalizedName.
+_USER_PATH_NAMES = {
+    _L: "Left Hand",
+    _R: "Right Hand",
+    "/user/head": "Head",
+    "/user/gamepad": "Gamepad",
+    "/user/treadmill": "Treadmill",
+    EYES: "Eyes",
+}
+_PROFILE_NAMES = {
+    "/interaction_profiles/oculus/touch_controller": "Oculus Touch Controller",
+    "/interaction_profiles/valve/index_controller": "Valve Index Controller",
+    "/interaction_profiles/htc/vive_controller": "HTC Vive Controller",
+    "/interaction_profiles/microsoft/motion_controller": "Microsoft Mixed Reality Motion Controller",
+    "/interaction_profiles/khr/simple_controller": "Khronos Simple Controller",
+    "/interaction_profiles/oculus/go_controller": "Oculus Go Controller",
+    "/interaction_profiles/google/daydream_controller": "Google Daydream Controller",
+    "/interaction_profiles/htc/vive_pro": "HTC Vive Pro",
+    "/interaction_profiles/microsoft/xbox_controller": "Microsoft Xbox Controller",
+    EYE_GAZE_PROFILE: "Eye Gaze Interaction",
+}
+_BINDING_RE = re.compile(r"^(/user/(?:hand/left|hand/right|head|gamepad|treadmill|eyes_ext))/(.+)$")
+
+
+def _profile_paths(profile: str, extensions: set[str]) -> dict[str, set[str]] | None:
+    """Input/output paths of ``profile`` per top-level user path (None: not a known profile)."""
+    if profile in PROFILES:
+        return PROFILES[profile]
+    ext = _EXTENSION_PROFILES.get(profile)
+    return ext[1] if ext is not None and ext[0] in extensions else None
+
+
+def _accepts(allowed: set[str], component: str) -> bool:
+    """A binding names an input/output path, or its parent (``input/trigger``: the runtime
+    picks ``value`` or ``click``; ``input/thumbstick``: the 2D vector)."""
+    return component in allowed or any(a.startswith(component + "/") for a in allowed)
 
 
 class _Fail(Exception):
@@ -148,6 +236,35 @@ def _check_type(struct: Any, expected: ST, what: str) -> None:
         raise _Fail(R.ERROR_VALIDATION_FAILURE, f"{what} is NULL")
     if struct._type != expected.value:
         raise _Fail(R.ERROR_VALIDATION_FAILURE, f"{what}.type is {struct._type}, expected {expected.name}")
+
+
+def _check_pose(pose: Any, what: str) -> None:
+    """XR_ERROR_POSE_INVALID unless finite with an orientation of unit length within 1 %."""
+    o, p = pose.orientation, pose.position
+    values = (o.x, o.y, o.z, o.w, p.x, p.y, p.z)
+    if not all(math.isfinite(v) for v in values):
+        raise _Fail(R.ERROR_POSE_INVALID, f"{what} is not finite")
+    norm = math.sqrt(o.x * o.x + o.y * o.y + o.z * o.z + o.w * o.w)
+    if abs(norm - 1.0) > POSE_NORM_TOLERANCE:
+        raise _Fail(R.ERROR_POSE_INVALID, f"{what}: orientation norm {norm:.4f} is not 1 within 1 %")
+
+
+# Prototypes where pyopenxr's would hand the callback a copy of an output buffer: ctypes
+# turns a ``c_char_p`` argument into an immutable bytes object and a ``c_char * 64`` array
+# argument into a by-value copy read from the pointer's address, so writes never reach the
+# application (and the array form reads past the pointer). Here those are raw pointers.
+_RESULT = c_int32
+_PROTOTYPES: dict[str, Any] = {
+    "xrResultToString": CFUNCTYPE(_RESULT, xr.Instance, c_int32, c_void_p),
+    "xrStructureTypeToString": CFUNCTYPE(_RESULT, xr.Instance, c_int32, c_void_p),
+    "xrPathToString": CFUNCTYPE(_RESULT, xr.Instance, c_uint64, c_uint32, POINTER(c_uint32), c_void_p),
+    "xrGetInputSourceLocalizedName": CFUNCTYPE(
+        _RESULT, xr.Session, POINTER(xr.InputSourceLocalizedNameGetInfo), c_uint32, POINTER(c_uint32), c_void_p
+    ),
+    # The timespec functions are declared per platform in pyopenxr.
+    "xrConvertTimespecTimeToTimeKHR": CFUNCTYPE(_RESULT, xr.Instance, POINTER(xr.timespec), POINTER(c_int64)),
+    "xrConvertTimeToTimespecTimeKHR": CFUNCTYPE(_RESULT, xr.Instance, c_int64, POINTER(xr.timespec)),
+}
 
 
 def _deref(ptr: Any, struct_type: type | None = None) -> Any:
@@ -195,7 +312,52 @@ def _write_string(capacity: int, count_out: Any, buffer: Any, text: str) -> None
         return
     if capacity < len(data):
         raise _Fail(R.ERROR_SIZE_INSUFFICIENT, f"capacity {capacity} < {len(data)}")
+    if not buffer:
+        raise _Fail(R.ERROR_VALIDATION_FAILURE, "buffer is NULL with a non-zero capacity")
     ctypes.memmove(buffer, data, len(data))
+
+
+def _write_fixed(buffer: Any, text: str, size: int) -> None:
+    """Write a NUL-terminated string into a fixed-size char array the app passed."""
+    if not buffer:
+        raise _Fail(R.ERROR_VALIDATION_FAILURE, "buffer is NULL")
+    data = text.encode()[: size - 1] + b"\0"
+    ctypes.memmove(buffer, data, len(data))
+
+
+def _checked_name(raw: bytes, what: str) -> str:
+    """An action or action set name: empty -> NAME_INVALID, other than a well-formed path
+    element (lower-case letters, digits, ``-``, ``_``, ``.``) -> PATH_FORMAT_INVALID."""
+    name = raw.decode(errors="replace")
+    if not name:
+        raise _Fail(R.ERROR_NAME_INVALID, f"empty {what}")
+    if not _NAME_RE.match(name):
+        raise _Fail(R.ERROR_PATH_FORMAT_INVALID, f"{what} {name!r} is not a well-formed path element")
+    return name
+
+
+def _source(allowed: set[str], component: str) -> str:
+    """The input source a binding path reaches: a parent path resolves to its value (or click)."""
+    if component in allowed:
+        return component
+    for leaf in ("value", "click"):
+        if f"{component}/{leaf}" in allowed:
+            return f"{component}/{leaf}"
+    return component
+
+
+def _component_name(component: str) -> str:
+    """``input/trigger/value`` -> ``Trigger``; ``input/a/click`` -> ``A Button``; ``output/haptic`` -> ``Haptic``."""
+    parts = component.split("/")
+    ident = parts[1] if len(parts) > 1 else parts[0]
+    if ident.endswith("_ext"):
+        ident = ident[: -len("_ext")]
+    words = " ".join(w.capitalize() for w in ident.split("_"))
+    if len(ident) == 1:
+        words += " Button"
+    if parts[0] == "input" and len(parts) > 2 and parts[2] in ("x", "y", "force", "touch"):
+        words += " " + {"x": "X Axis", "y": "Y Axis", "force": "Force", "touch": "Touch"}[parts[2]]
+    return words
 
 
 def _set_pose(dst: Any, pos: Any, rot: Any) -> None:
@@ -234,6 +396,8 @@ class _Instance:
     session: int = 0
     suggested: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     action_set_names: set[str] = field(default_factory=set)
+    localized_set_names: set[str] = field(default_factory=set)
+    created_ns: int = field(default_factory=_time.monotonic_ns)
 
 
 @dataclass
@@ -254,6 +418,7 @@ class _ActionSet:
     instance: int
     name: str
     priority: int
+    localized_name: str = ""
     actions: list[int] = field(default_factory=list)
     attached: bool = False
 
@@ -264,6 +429,13 @@ class _Action:
     name: str
     type: int
     subaction_paths: list[str]
+    localized_name: str = ""
+
+
+@dataclass
+class _HandTracker:
+    session: int
+    hand: str  #: LEFT_HAND or RIGHT_HAND
 
 
 @dataclass
@@ -291,7 +463,13 @@ class _Session:
     begun_time: int = 0
     last_wait_time: int = 0
     attached_sets: list[int] = field(default_factory=list)
-    profile: str | None = None
+    #: Current interaction profile per top-level user path (hands, eyes).
+    profiles: dict[str, str] = field(default_factory=dict)
+    #: Display clock: frame ``n`` is shown at anchor_time + (n - anchor_frame) periods of ``rate``.
+    rate: float = 0.0
+    anchor_frame: int = 0
+    anchor_time: int = EPOCH_NS
+    hand_trackers: set[int] = field(default_factory=set)
     synced_sets: set[int] = field(default_factory=set)
     action_values: dict[tuple[int, str], Any] = field(default_factory=dict)
     action_changed: dict[tuple[int, str], tuple[bool, int]] = field(default_factory=dict)
@@ -300,13 +478,28 @@ class _Session:
 
 
 @dataclass(frozen=True)
+class SubmittedQuad:
+    """One XrCompositionLayerQuad the app submitted."""
+
+    space: int  #: handle of the layer's space
+    pose: Pose  #: centre of the quad in that space (the quad spans its local x-y plane)
+    size: tuple[float, float]  #: width, height in metres
+    eye_visibility: str  #: "both", "left" or "right"
+    flags: int  #: XrCompositionLayerFlags
+    image: np.ndarray | None  #: HxWx4 uint8 of the sub-image, top row first (None: headless)
+    world_pose: Pose | None  #: the quad's pose in the stage at display time (None: space untracked)
+
+
+@dataclass(frozen=True)
 class SubmittedFrame:
     """What the app handed to xrEndFrame for one frame."""
 
     display_time: int
     layer_count: int
-    images: dict[int, np.ndarray]  #: eye index -> HxWx4 uint8, top row first (colour layers)
+    images: dict[int, np.ndarray]  #: eye index -> HxWx4 uint8, top row first (first projection layer)
     poses: dict[int, Pose]  #: eye index -> pose the app rendered with (in the layer's space)
+    quads: tuple[SubmittedQuad, ...] = ()  #: quad layers, back to front
+    layer_types: tuple[str, ...] = ()  #: "projection" / "quad" per layer, back to front
 
 
 @dataclass(frozen=True)
@@ -330,11 +523,20 @@ class SimRuntime:
     """
 
     def __init__(
-        self, script: MotionScript | None = None, config: DeviceConfig | None = None, *, keep_frames: int = 8
+        self,
+        script: MotionScript | None = None,
+        config: DeviceConfig | None = None,
+        *,
+        keep_frames: int = 8,
+        exit_after_frames: int | None = None,
     ) -> None:
         self.script = script or MotionScript()
         self.config = config or DeviceConfig()
         self.keep_frames = keep_frames
+        #: After this many xrWaitFrame calls, the next xrPollEvent asks the session to exit
+        #: (the user quitting from the system menu): programs that loop until the runtime
+        #: stops them end.
+        self.exit_after_frames = exit_after_frames
         #: The most recent ended frames (at most ``keep_frames``), oldest first.
         self.frames: list[SubmittedFrame] = []
         self.frames_ended = 0
@@ -364,12 +566,33 @@ class SimRuntime:
         """Make every running session go to STOPPING (as a user quitting from the system menu)."""
         for handle, obj in list(self._objects.items()):
             if isinstance(obj, _Session) and obj.running and not obj.exit_requested:
-                obj.exit_requested = True
-                self._set_state(handle, obj, S.STOPPING.value)
+                self._stop(handle, obj)
+
+    def _stop(self, h: int, s: _Session) -> None:
+        """Walk a running session down the lifecycle graph to STOPPING (FOCUSED -> VISIBLE ->
+        SYNCHRONIZED -> STOPPING: the specification's state diagram has no shortcut)."""
+        s.exit_requested = True
+        if s.state == S.FOCUSED.value:
+            self._set_state(h, s, S.VISIBLE.value)
+        if s.state == S.VISIBLE.value:
+            self._set_state(h, s, S.SYNCHRONIZED.value)
+        self._set_state(h, s, S.STOPPING.value)
 
     def time_of_frame(self, n: int) -> int:
         """XrTime of frame ``n``."""
         return EPOCH_NS + self.config.frame_time_ns(n)
+
+    def _session_rate(self, s: _Session) -> float:
+        return s.rate or self.config.rate
+
+    def _period(self, s: _Session) -> int:
+        return DeviceConfig(rate=self._session_rate(s)).period_ns
+
+    def _session_time(self, s: _Session, n: int) -> int:
+        """Display time of the session's frame ``n`` (exact; follows refresh-rate changes)."""
+        if not s.rate:
+            return self.time_of_frame(n)
+        return s.anchor_time + DeviceConfig(rate=s.rate).frame_time_ns(n - s.anchor_frame)
 
     def sample_at(self, time: int) -> dict[str, dict[str, Any]]:
         """The scripted device state at an XrTime."""
@@ -399,7 +622,7 @@ class SimRuntime:
                 self._register(name, getattr(self, name))
 
     def _register(self, name: str, impl: Callable[..., Any]) -> None:
-        proto = getattr(xr, f"PFN_{name}")
+        proto = _PROTOTYPES.get(name) or getattr(xr, f"PFN_{name}")
 
         def entry(*args: Any) -> int:
             self.calls[name] = self.calls.get(name, 0) + 1
@@ -448,12 +671,10 @@ class SimRuntime:
             raise _Fail(R.ERROR_HANDLE_INVALID, f"{name!r} needs an instance")
         if h:
             _, inst = self._get(h, _Instance)
-            if (
-                name == b"xrGetOpenGLGraphicsRequirementsKHR"
-                and "XR_KHR_opengl_enable" not in inst.extensions
-                and "XR_MNDX_egl_enable" not in inst.extensions
-            ):
-                raise _Fail(R.ERROR_FUNCTION_UNSUPPORTED, "OpenGL extension not enabled")
+            needs = EXTENSION_FUNCTIONS.get(name.decode(errors="replace"))
+            if needs is not None and not inst.extensions.intersection(needs):
+                # Spec: an extension's functions are unsupported unless it is enabled.
+                raise _Fail(R.ERROR_FUNCTION_UNSUPPORTED, f"{name!r} needs {' or '.join(needs)} enabled")
         addr = self._addresses.get(name)
         if addr is None:
             raise _Fail(R.ERROR_FUNCTION_UNSUPPORTED, name.decode(errors="replace"))
@@ -481,7 +702,7 @@ class SimRuntime:
         info = _deref(create_info)
         _check_type(info, ST.INSTANCE_CREATE_INFO, "XrInstanceCreateInfo")
         api = info.application_info._api_version
-        if api >> 48 != 1 or ((api >> 32) & 0xFFFF) > 1:
+        if api >> 48 != 1 or ((api >> 32) & 0xFFFF) > (API_VERSION >> 32) & 0xFFFF:
             raise _Fail(R.ERROR_API_VERSION_UNSUPPORTED, f"API version {api >> 48}.{(api >> 32) & 0xFFFF}")
         if not info.application_info.application_name:
             raise _Fail(R.ERROR_NAME_INVALID, "empty application name")
@@ -517,6 +738,17 @@ class SimRuntime:
         _, inst = self._get(instance, _Instance)
         buf = _deref(event_data, xr.EventDataBuffer)
         _check_type(buf, ST.EVENT_DATA_BUFFER, "XrEventDataBuffer")
+        s = self._objects.get(inst.session)
+        if (
+            isinstance(s, _Session)
+            and self.exit_after_frames is not None
+            and s.frames_waited >= self.exit_after_frames
+            and s.running
+            and not s.exit_requested
+        ):
+            # The scripted user quits between frames: the app learns it from this poll
+            # before it calls anything else, as from a system-menu quit on a headset.
+            self._stop(inst.session, s)
         if not inst.events:
             return R.EVENT_UNAVAILABLE
         kind, data = inst.events.pop(0)
@@ -527,6 +759,10 @@ class SimRuntime:
             ev._type = ST.EVENT_DATA_SESSION_STATE_CHANGED.value
             c_uint64.from_address(addr + xr.EventDataSessionStateChanged.session.offset).value = data[0]
             ev._state, ev.time = data[1], data[2]
+        elif kind == "refresh":
+            ev = xr.EventDataDisplayRefreshRateChangedFB.from_address(addr)
+            ev._type = ST.EVENT_DATA_DISPLAY_REFRESH_RATE_CHANGED_FB.value
+            ev.from_display_refresh_rate, ev.to_display_refresh_rate = data[1], data[2]
         else:  # "profile"
             ev = xr.EventDataInteractionProfileChanged.from_address(addr)
             ev._type = ST.EVENT_DATA_INTERACTION_PROFILE_CHANGED.value
@@ -534,22 +770,22 @@ class SimRuntime:
         return R.SUCCESS
 
     def xrResultToString(self, instance: Any, value: int, buffer: Any) -> None:
-        """Name an XrResult."""
+        """Name an XrResult into the app's XR_MAX_RESULT_STRING_SIZE (64) byte buffer."""
         self._get(instance, _Instance)
         try:
             text = f"XR_{R(value).name}"
-        except ValueError:
-            text = f"XR_UNKNOWN_{'SUCCESS' if value >= 0 else 'FAILURE'}_{abs(value)}"
-        ctypes.memmove(buffer, text.encode()[:63] + b"\0", min(len(text), 63) + 1)
+        except ValueError:  # the spec's names for values it does not know
+            text = f"XR_UNKNOWN_SUCCESS_{value}" if value >= 0 else f"XR_UNKNOWN_FAILURE_{value}"
+        _write_fixed(buffer, text, xr.MAX_RESULT_STRING_SIZE)
 
     def xrStructureTypeToString(self, instance: Any, value: int, buffer: Any) -> None:
-        """Name an XrStructureType."""
+        """Name an XrStructureType into the app's XR_MAX_STRUCTURE_NAME_SIZE (64) byte buffer."""
         self._get(instance, _Instance)
         try:
             text = f"XR_TYPE_{ST(value).name}"
         except ValueError:
             text = f"XR_UNKNOWN_STRUCTURE_TYPE_{value}"
-        ctypes.memmove(buffer, text.encode()[:63] + b"\0", min(len(text), 63) + 1)
+        _write_fixed(buffer, text, xr.MAX_STRUCTURE_NAME_SIZE)
 
     # -- paths --------------------------------------------------------------------------
     def xrStringToPath(self, instance: Any, path_string: bytes, path_out: Any) -> None:
@@ -601,6 +837,11 @@ class SimRuntime:
         g.max_swapchain_image_width = g.max_swapchain_image_height = MAX_IMAGE_SIZE
         g.max_layer_count = MAX_LAYERS
         p.tracking_properties.orientation_tracking = p.tracking_properties.position_tracking = 1
+        for stype, addr in _walk_next(p._next):
+            if stype == ST.SYSTEM_HAND_TRACKING_PROPERTIES_EXT.value:
+                xr.SystemHandTrackingPropertiesEXT.from_address(addr).supports_hand_tracking = 1
+            elif stype == ST.SYSTEM_EYE_GAZE_INTERACTION_PROPERTIES_EXT.value:
+                xr.SystemEyeGazeInteractionPropertiesEXT.from_address(addr).supports_eye_gaze_interaction = 1
 
     def xrEnumerateViewConfigurations(
         self, instance: Any, system_id: int, capacity: int, count_out: Any, types: Any
@@ -657,7 +898,7 @@ class SimRuntime:
 
     # -- session ------------------------------------------------------------------------
     def xrCreateSession(self, instance: Any, create_info: Any, session_out: Any) -> None:
-        """Create a headless or EGL session; queues IDLE then READY."""
+        """Create a headless, EGL or Xlib/GLX session; queues IDLE then READY."""
         ih, inst = self._get(instance, _Instance)
         info = _deref(create_info)
         _check_type(info, ST.SESSION_CREATE_INFO, "XrSessionCreateInfo")
@@ -665,28 +906,40 @@ class SimRuntime:
             raise _Fail(R.ERROR_SYSTEM_INVALID, str(info.system_id))
         if inst.session:
             raise _Fail(R.ERROR_LIMIT_REACHED, "the simulated runtime supports one session per instance")
-        binding = None
+        binding: Any = None
+        kind = ""
         for stype, addr in _walk_next(info._next):
             if stype == ST.GRAPHICS_BINDING_EGL_MNDX.value:
-                binding = xr.GraphicsBindingEGLMNDX.from_address(addr)
+                binding, kind = xr.GraphicsBindingEGLMNDX.from_address(addr), "egl"
+            elif stype == ST.GRAPHICS_BINDING_OPENGL_XLIB_KHR.value:
+                binding, kind = xr.GraphicsBindingOpenGLXlibKHR.from_address(addr), "glx"
             elif 1000023000 <= stype < 1000024000 or stype in (1000024001, 1000025000, 1000027000):
                 raise _Fail(
                     R.ERROR_GRAPHICS_DEVICE_INVALID,
-                    f"graphics binding type {stype} is not supported; use XR_MNDX_egl_enable or XR_MND_headless",
+                    f"graphics binding type {stype} is not supported; use OpenGL on Xlib (XR_KHR_opengl_enable), "
+                    "EGL (XR_MNDX_egl_enable) or XR_MND_headless",
                 )
-        gl, context = None, 0
+        gl: GL | None = None
+        context = 0
         if binding is None:
             if "XR_MND_headless" not in inst.extensions:
                 raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, "no graphics binding and XR_MND_headless not enabled")
         else:
-            if "XR_MNDX_egl_enable" not in inst.extensions:
-                raise _Fail(R.ERROR_VALIDATION_FAILURE, "EGL binding without XR_MNDX_egl_enable")
+            ext = "XR_MNDX_egl_enable" if kind == "egl" else "XR_KHR_opengl_enable"
+            if ext not in inst.extensions:
+                raise _Fail(R.ERROR_VALIDATION_FAILURE, f"{kind} graphics binding without {ext}")
             if not inst.gl_requirements_queried:
                 raise _Fail(R.ERROR_GRAPHICS_REQUIREMENTS_CALL_MISSING, "call xrGetOpenGLGraphicsRequirementsKHR")
-            context = cast(binding.context, c_void_p).value or 0
-            gl = GL(cast(binding.get_proc_address, c_void_p).value or 0)
+            if kind == "egl":
+                context = cast(binding.context, c_void_p).value or 0
+                gl = GL(cast(binding.get_proc_address, c_void_p).value or 0)
+            else:
+                context = cast(binding.glx_context, c_void_p).value or 0
+                if not cast(binding.x_display, c_void_p).value:
+                    raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, "xDisplay is NULL")
+                gl = GlxGL()
             if not context or gl.current_context() != context:
-                raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, "the bound EGL context is not current")
+                raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, f"the bound {kind.upper()} context is not current")
         session = _Session(ih, binding is None, gl, context)
         handle = self._new_handle(session)
         inst.session = handle
@@ -703,7 +956,7 @@ class SimRuntime:
         session = self._objects[h]
         for sc in list(session.swapchains):
             self._destroy_swapchain(sc)
-        for sp in list(session.spaces):
+        for sp in list(session.spaces) + list(session.hand_trackers):
             self._objects.pop(sp, None)
         inst = self._objects.get(session.instance)
         if isinstance(inst, _Instance):
@@ -711,12 +964,15 @@ class SimRuntime:
             inst.events = [
                 e
                 for e in inst.events
-                if not (e[0] == "state" and e[1][0] == h) and not (e[0] == "profile" and e[1] == h)
+                if not (e[0] in ("state", "refresh") and e[1][0] == h) and not (e[0] == "profile" and e[1] == h)
             ]
         del self._objects[h]
 
     def xrBeginSession(self, session: Any, begin_info: Any) -> None:
-        """Start the session; queues SYNCHRONIZED, VISIBLE, FOCUSED."""
+        """Start the session. A graphics session goes SYNCHRONIZED, VISIBLE, FOCUSED once its
+        first xrWaitFrame synchronises the frame loop; a headless one (XR_MND_headless) has
+        no frame loop to synchronise, so it goes there at once and its
+        primaryViewConfigurationType is ignored (as Monado, the extension's origin, does)."""
         h, s = self._get(session, _Session)
         info = _deref(begin_info)
         _check_type(info, ST.SESSION_BEGIN_INFO, "XrSessionBeginInfo")
@@ -724,10 +980,12 @@ class SimRuntime:
             raise _Fail(R.ERROR_SESSION_RUNNING, "")
         if s.state != S.READY.value:
             raise _Fail(R.ERROR_SESSION_NOT_READY, SESSION_STATES[s.state])
-        self._check_view_config(info._primary_view_configuration_type)
+        if not s.headless:
+            self._check_view_config(info._primary_view_configuration_type)
         s.running = True
-        for state in (S.SYNCHRONIZED, S.VISIBLE, S.FOCUSED):
-            self._set_state(h, s, state.value)
+        if s.headless:
+            for state in (S.SYNCHRONIZED, S.VISIBLE, S.FOCUSED):
+                self._set_state(h, s, state.value)
 
     def xrEndSession(self, session: Any) -> None:
         """End a STOPPING session; queues IDLE then EXITING (or READY)."""
@@ -751,25 +1009,31 @@ class SimRuntime:
         if not s.running:
             raise _Fail(R.ERROR_SESSION_NOT_RUNNING, "")
         if not s.exit_requested:
-            s.exit_requested = True
-            self._set_state(h, s, S.STOPPING.value)
+            self._stop(h, s)
 
     # -- frames -------------------------------------------------------------------------
     def xrWaitFrame(self, session: Any, wait_info: Any, frame_state: Any) -> None:
-        """Predict the next frame's display time (exact, simulated clock)."""
-        _, s = self._get(session, _Session)
+        """Predict the next frame's display time (exact, simulated clock).
+
+        The first xrWaitFrame of a running session synchronises its frame loop: only then
+        does the session go SYNCHRONIZED -> VISIBLE -> FOCUSED (OpenXR 1.0, "Session
+        Lifecycle"), with the predicted display time as the events' time."""
+        h, s = self._get(session, _Session)
         if wait_info:
             _check_type(_deref(wait_info), ST.FRAME_WAIT_INFO, "XrFrameWaitInfo")
         fs = _deref(frame_state)
         _check_type(fs, ST.FRAME_STATE, "XrFrameState")
         if not s.running:
             raise _Fail(R.ERROR_SESSION_NOT_RUNNING, "")
-        t = self.time_of_frame(s.frames_waited)
+        t = self._session_time(s, s.frames_waited)
         s.frames_waited += 1
         s.waited_times = (s.waited_times + [t])[-4:]
         s.last_wait_time = t
+        if s.state == S.READY.value and not s.headless and not s.exit_requested:
+            for state in (S.SYNCHRONIZED, S.VISIBLE, S.FOCUSED):
+                self._set_state(h, s, state.value)
         fs.predicted_display_time = t
-        fs.predicted_display_period = self.config.period_ns
+        fs.predicted_display_period = self._period(s)
         fs.should_render = int(not s.headless and s.state in (S.VISIBLE.value, S.FOCUSED.value))
 
     def xrBeginFrame(self, session: Any, begin_info: Any) -> R | None:
@@ -787,8 +1051,8 @@ class SimRuntime:
         return R.FRAME_DISCARDED if discarded else None
 
     def xrEndFrame(self, session: Any, end_info: Any) -> None:
-        """Validate the layers and read back each eye's released swapchain image."""
-        _, s = self._get(session, _Session)
+        """Validate the projection and quad layers; read back their released swapchain images."""
+        sh, s = self._get(session, _Session)
         info = _deref(end_info)
         _check_type(info, ST.FRAME_END_INFO, "XrFrameEndInfo")
         if not s.running:
@@ -801,41 +1065,93 @@ class SimRuntime:
             raise _Fail(R.ERROR_ENVIRONMENT_BLEND_MODE_UNSUPPORTED, str(info._environment_blend_mode))
         if info.layer_count > MAX_LAYERS:
             raise _Fail(R.ERROR_LAYER_LIMIT_EXCEEDED, str(info.layer_count))
+        if info.layer_count and not info._layers:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "layers is NULL with a non-zero layerCount")
         images: dict[int, np.ndarray] = {}
         poses: dict[int, Pose] = {}
+        quads: list[SubmittedQuad] = []
+        kinds: list[str] = []
         for i in range(info.layer_count):
             layer = info._layers[i]
             if not layer:
                 raise _Fail(R.ERROR_LAYER_INVALID, f"layer {i} is NULL")
             header = layer.contents
-            if header._type != ST.COMPOSITION_LAYER_PROJECTION.value:
-                raise _Fail(R.ERROR_LAYER_INVALID, f"layer {i}: only projection layers are supported")
-            proj = cast(layer, POINTER(xr.CompositionLayerProjection)).contents
-            space_h = _handle(proj.space)
-            if not isinstance(self._objects.get(space_h), _Space):
+            if header._type not in (ST.COMPOSITION_LAYER_PROJECTION.value, ST.COMPOSITION_LAYER_QUAD.value):
+                # Cylinder, cube, equirect... need extensions this runtime does not offer.
+                raise _Fail(R.ERROR_LAYER_INVALID, f"layer {i}: structure type {header._type} is not a layer")
+            if header._layer_flags & ~_LAYER_FLAGS:
+                raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: unknown layerFlags {header._layer_flags:#x}")
+            if not isinstance(self._objects.get(_handle(header.space)), _Space):
                 raise _Fail(R.ERROR_HANDLE_INVALID, f"layer {i}: space")
-            if proj.view_count != 2:
-                raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: {proj.view_count} views, stereo needs 2")
-            for eye in range(2):
-                view = proj._views[eye]
-                if view._type != ST.COMPOSITION_LAYER_PROJECTION_VIEW.value:
-                    raise _Fail(R.ERROR_VALIDATION_FAILURE, "XrCompositionLayerProjectionView.type")
-                _, sc = self._get(view.sub_image.swapchain, _Swapchain)
-                if sc.last_released is None:
-                    raise _Fail(R.ERROR_LAYER_INVALID, f"eye {eye}: swapchain has no released image")
-                rect = view.sub_image.image_rect
-                x, y, w, h = rect.offset.x, rect.offset.y, rect.extent.width, rect.extent.height
-                if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > sc.width or y + h > sc.height:
-                    raise _Fail(R.ERROR_SWAPCHAIN_RECT_INVALID, f"eye {eye}: {x},{y} {w}x{h}")
-                pos, rot = _get_pose(view.pose)
-                poses[eye] = Pose(pos, rot)
-                if FORMATS[sc.format][3] and not s.headless and s.gl is not None:
-                    full = s.gl.read_rgba(sc.textures[sc.last_released], sc.width, sc.height)
-                    images[eye] = np.ascontiguousarray(full[y : y + h, x : x + w][::-1])
+            if header._type == ST.COMPOSITION_LAYER_PROJECTION.value:
+                kinds.append("projection")
+                proj = cast(layer, POINTER(xr.CompositionLayerProjection)).contents
+                if proj.view_count != 2:
+                    raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: {proj.view_count} views, stereo needs 2")
+                if not proj._views:
+                    raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: views is NULL")
+                for eye in range(2):
+                    view = proj._views[eye]
+                    if view._type != ST.COMPOSITION_LAYER_PROJECTION_VIEW.value:
+                        raise _Fail(R.ERROR_VALIDATION_FAILURE, "XrCompositionLayerProjectionView.type")
+                    _check_pose(view.pose, f"layer {i} eye {eye} pose")
+                    image = self._layer_image(sh, s, view.sub_image, f"layer {i} eye {eye}")
+                    if eye not in poses:  # the first projection layer is the scene the tests read
+                        pos, rot = _get_pose(view.pose)
+                        poses[eye] = Pose(pos, rot)
+                        if image is not None:
+                            images[eye] = image
+            elif header._type == ST.COMPOSITION_LAYER_QUAD.value:
+                kinds.append("quad")
+                quad = cast(layer, POINTER(xr.CompositionLayerQuad)).contents
+                if quad._eye_visibility not in _EYE_VISIBILITY:
+                    raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: eyeVisibility {quad._eye_visibility}")
+                _check_pose(quad.pose, f"layer {i} (quad) pose")
+                w, h = float(quad.size.width), float(quad.size.height)
+                if not (math.isfinite(w) and math.isfinite(h)) or w < 0 or h < 0:
+                    raise _Fail(R.ERROR_VALIDATION_FAILURE, f"layer {i}: quad size {w} x {h}")
+                image = self._layer_image(sh, s, quad.sub_image, f"layer {i} (quad)")
+                space_h = _handle(header.space)
+                pos, rot = _get_pose(quad.pose)
+                base = self._space_pose(s, self._objects[space_h], info.display_time, self.sample_at(info.display_time))
+                world = Pose(*compose(base[0], base[1], pos, rot)) if base is not None else None
+                quads.append(
+                    SubmittedQuad(
+                        space_h,
+                        Pose(pos, rot),
+                        (w, h),
+                        _EYE_VISIBILITY[quad._eye_visibility],
+                        int(header._layer_flags),
+                        image,
+                        world,
+                    )
+                )
+            else:
+                raise _Fail(R.ERROR_LAYER_INVALID, f"layer {i}: structure type {header._type} is not a layer")
         s.frame_begun = False
         self.frames_ended += 1
-        self.frames.append(SubmittedFrame(info.display_time, info.layer_count, images, poses))
+        self.frames.append(
+            SubmittedFrame(info.display_time, info.layer_count, images, poses, tuple(quads), tuple(kinds))
+        )
         del self.frames[: -self.keep_frames]
+
+    def _layer_image(self, sh: int, s: _Session, sub: Any, what: str) -> np.ndarray | None:
+        """Check a layer's swapchain sub-image; read it back (top row first) for colour swapchains."""
+        _, sc = self._get(sub.swapchain, _Swapchain)
+        if sc.session != sh:
+            raise _Fail(R.ERROR_HANDLE_INVALID, f"{what}: the swapchain belongs to another session")
+        if sc.last_released is None:
+            raise _Fail(R.ERROR_LAYER_INVALID, f"{what}: swapchain has no released image")
+        if sub.image_array_index != 0:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"{what}: imageArrayIndex {sub.image_array_index} >= arraySize 1")
+        rect = sub.image_rect
+        x, y, w, h = rect.offset.x, rect.offset.y, rect.extent.width, rect.extent.height
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > sc.width or y + h > sc.height:
+            raise _Fail(R.ERROR_SWAPCHAIN_RECT_INVALID, f"{what}: {x},{y} {w}x{h}")
+        if FORMATS[sc.format][3] and not s.headless and s.gl is not None:
+            full = s.gl.read_rgba(sc.textures[sc.last_released], sc.width, sc.height)
+            return np.ascontiguousarray(full[y : y + h, x : x + w][::-1])
+        return None
 
     def xrLocateViews(
         self, session: Any, locate_info: Any, view_state: Any, capacity: int, count_out: Any, views: Any
@@ -891,9 +1207,8 @@ class SimRuntime:
         kind = info._reference_space_type
         if kind not in (1, 2, 3):
             raise _Fail(R.ERROR_REFERENCE_SPACE_UNSUPPORTED, str(kind))
+        _check_pose(info.pose_in_reference_space, "poseInReferenceSpace")
         pos, rot = _get_pose(info.pose_in_reference_space)
-        if abs(sum(q * q for q in rot) - 1.0) > 1e-3:
-            raise _Fail(R.ERROR_POSE_INVALID, "orientation is not a unit quaternion")
         handle = self._new_handle(_Space(sh, "reference", (pos, rot), reference_type=kind))
         s.spaces.add(handle)
         _write_handle(space_out, handle)
@@ -919,6 +1234,7 @@ class SimRuntime:
         if action.type != xr.ActionType.POSE_INPUT.value:
             raise _Fail(R.ERROR_ACTION_TYPE_MISMATCH, action.name)
         sub = self._subaction(s, action, info.subaction_path)
+        _check_pose(info.pose_in_action_space, "poseInActionSpace")
         pos, rot = _get_pose(info.pose_in_action_space)
         handle = self._new_handle(_Space(sh, "action", (pos, rot), action=ah, subaction_path=sub))
         s.spaces.add(handle)
@@ -944,10 +1260,18 @@ class SimRuntime:
         hands = self._action_hands(s, space.action, space.subaction_path, pose=True)
         if not hands or s.state != S.FOCUSED.value:
             return None
-        pose = self.script.pose(sample, hands[0])
+        pose = self._device_pose(sample, hands[0])
         if pose is None:
             return None
         return compose(pose.position, pose.orientation, *space.offset)
+
+    def _device_pose(self, sample: dict[str, Any], device: str) -> Pose | None:
+        """A scripted device's pose; the eye gaze ("eyes") is the script's ``eyes`` device
+        when it has one, else the head's forward direction from between the eyes."""
+        if device == "eyes":
+            gaze = self.script.pose(sample, "eyes") if "eyes" in sample else None
+            return gaze or self.script.pose(sample, HEAD) or Pose()
+        return self.script.pose(sample, device)
 
     def xrLocateSpace(self, space: Any, base_space: Any, time: int, location: Any) -> None:
         """Pose of one space in another at a time (velocities are not simulated)."""
@@ -984,7 +1308,7 @@ class SimRuntime:
         info = _deref(create_info)
         _check_type(info, ST.SWAPCHAIN_CREATE_INFO, "XrSwapchainCreateInfo")
         if s.headless or s.gl is None:
-            raise _Fail(R.ERROR_FEATURE_UNSUPPORTED, "a headless session has no swapchains")
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "a headless session has no swapchains (XR_MND_headless)")
         if info.format not in SWAPCHAIN_FORMATS:
             raise _Fail(R.ERROR_SWAPCHAIN_FORMAT_UNSUPPORTED, str(info.format))
         if not (0 < info.width <= MAX_IMAGE_SIZE and 0 < info.height <= MAX_IMAGE_SIZE):
@@ -992,7 +1316,12 @@ class SimRuntime:
         if info.face_count != 1 or info.array_size != 1 or info.mip_count != 1 or info.sample_count != 1:
             raise _Fail(R.ERROR_FEATURE_UNSUPPORTED, "only 1 face, 1 layer, 1 mip level and 1 sample")
         if s.gl.current_context() != s.egl_context:
-            raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, "the session's EGL context is not current")
+            raise _Fail(R.ERROR_GRAPHICS_DEVICE_INVALID, "the session's GL context is not current")
+        # GL errors the application left unread are not the runtime's: clear them so that
+        # create_textures reports only its own (glGetError returns one flag per call).
+        for _ in range(32):
+            if not s.gl.glGetError():
+                break
         textures = s.gl.create_textures(SWAPCHAIN_IMAGES, info.format, info.width, info.height)
         handle = self._new_handle(_Swapchain(sh, info.format, info.width, info.height, textures))
         s.swapchains.add(handle)
@@ -1057,19 +1386,21 @@ class SimRuntime:
 
     # -- actions -------------------------------------------------------------------------
     def xrCreateActionSet(self, instance: Any, create_info: Any, set_out: Any) -> None:
-        """Create an action set (unique, well-formed name)."""
+        """Create an action set: a well-formed unique name and a non-empty unique localized name."""
         ih, inst = self._get(instance, _Instance)
         info = _deref(create_info)
         _check_type(info, ST.ACTION_SET_CREATE_INFO, "XrActionSetCreateInfo")
-        name = info.action_set_name.decode(errors="replace")
-        if not _NAME_RE.match(name):
-            raise _Fail(R.ERROR_NAME_INVALID, name)
-        if not info.localized_action_set_name:
-            raise _Fail(R.ERROR_LOCALIZED_NAME_INVALID, name)
+        name = _checked_name(info.action_set_name, "actionSetName")
+        localized = info.localized_action_set_name.decode(errors="replace")
+        if not localized:
+            raise _Fail(R.ERROR_LOCALIZED_NAME_INVALID, f"action set {name}: empty localizedActionSetName")
         if name in inst.action_set_names:
             raise _Fail(R.ERROR_NAME_DUPLICATED, name)
+        if localized in inst.localized_set_names:
+            raise _Fail(R.ERROR_LOCALIZED_NAME_DUPLICATED, localized)
         inst.action_set_names.add(name)
-        _write_handle(set_out, self._new_handle(_ActionSet(ih, name, info.priority)))
+        inst.localized_set_names.add(localized)
+        _write_handle(set_out, self._new_handle(_ActionSet(ih, name, info.priority, localized)))
 
     def xrDestroyActionSet(self, action_set: Any) -> None:
         """Destroy an action set and its actions."""
@@ -1083,19 +1414,24 @@ class SimRuntime:
         inst = self._objects.get(aset.instance)
         if isinstance(inst, _Instance):
             inst.action_set_names.discard(aset.name)
+            inst.localized_set_names.discard(aset.localized_name)
 
     def xrCreateAction(self, action_set: Any, create_info: Any, action_out: Any) -> None:
-        """Create an action with optional /user/hand subaction paths."""
+        """Create an action with optional top-level-user-path subaction paths."""
         sh, aset = self._get(action_set, _ActionSet)
         info = _deref(create_info)
         _check_type(info, ST.ACTION_CREATE_INFO, "XrActionCreateInfo")
         if aset.attached:
             raise _Fail(R.ERROR_ACTIONSETS_ALREADY_ATTACHED, aset.name)
-        name = info.action_name.decode(errors="replace")
-        if not _NAME_RE.match(name):
-            raise _Fail(R.ERROR_NAME_INVALID, name)
-        if any(self._objects[a].name == name for a in aset.actions):
+        name = _checked_name(info.action_name, "actionName")
+        localized = info.localized_action_name.decode(errors="replace")
+        if not localized:
+            raise _Fail(R.ERROR_LOCALIZED_NAME_INVALID, f"action {name}: empty localizedActionName")
+        siblings = [self._objects[a] for a in aset.actions]
+        if any(a.name == name for a in siblings):
             raise _Fail(R.ERROR_NAME_DUPLICATED, name)
+        if any(a.localized_name == localized for a in siblings):
+            raise _Fail(R.ERROR_LOCALIZED_NAME_DUPLICATED, localized)
         kinds = {
             t.value
             for t in (
@@ -1109,15 +1445,23 @@ class SimRuntime:
         if info._action_type not in kinds:
             raise _Fail(R.ERROR_VALIDATION_FAILURE, f"action type {info._action_type}")
         inst = self._objects[aset.instance]
-        subs = []
+        if info.count_subaction_paths and not info._subaction_paths:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "subactionPaths is NULL with a non-zero count")
+        subs: list[str] = []
         for i in range(info.count_subaction_paths):
             p = self._path(inst, info._subaction_paths[i])
-            if p not in _SIDE_OF_USER_PATH and p not in ("/user/head", "/user/gamepad"):
+            if p not in self._top_level_paths(inst) or p in subs:
+                # Spec: not a top-level user path, or listed twice -> XR_ERROR_PATH_UNSUPPORTED.
                 raise _Fail(R.ERROR_PATH_UNSUPPORTED, p)
             subs.append(p)
-        handle = self._new_handle(_Action(sh, name, info._action_type, subs))
+        handle = self._new_handle(_Action(sh, name, info._action_type, subs, localized))
         aset.actions.append(handle)
         _write_handle(action_out, handle)
+
+    @staticmethod
+    def _top_level_paths(inst: _Instance) -> tuple[str, ...]:
+        extra = (EYES,) if "XR_EXT_eye_gaze_interaction" in inst.extensions else ()
+        return TOP_LEVEL_PATHS + extra
 
     def xrDestroyAction(self, action: Any) -> None:
         """Destroy an action."""
@@ -1128,14 +1472,15 @@ class SimRuntime:
         del self._objects[h]
 
     def xrSuggestInteractionProfileBindings(self, instance: Any, suggested: Any) -> None:
-        """Record bindings for a known controller profile."""
+        """Record bindings for any core interaction profile (and enabled extension profiles)."""
         _, inst = self._get(instance, _Instance)
         info = _deref(suggested)
         _check_type(info, ST.INTERACTION_PROFILE_SUGGESTED_BINDING, "XrInteractionProfileSuggestedBinding")
         profile = self._path(inst, info.interaction_profile)
-        if profile not in PROFILES:
+        paths = _profile_paths(profile, inst.extensions)
+        if paths is None:
             raise _Fail(R.ERROR_PATH_UNSUPPORTED, profile)
-        if info.count_suggested_bindings == 0:
+        if info.count_suggested_bindings == 0 or not info._suggested_bindings:
             raise _Fail(R.ERROR_VALIDATION_FAILURE, "no bindings")
         bindings = []
         for i in range(info.count_suggested_bindings):
@@ -1144,42 +1489,58 @@ class SimRuntime:
             if self._objects[action.action_set].attached:
                 raise _Fail(R.ERROR_ACTIONSETS_ALREADY_ATTACHED, action.name)
             path = self._path(inst, b.binding)
-            m = re.match(r"^/user/hand/(left|right)/(.+)$", path)
-            allowed = PROFILES[profile][m.group(1)] if m else set()
-            if not m or not (m.group(2) in allowed or any(a.startswith(m.group(2) + "/") for a in allowed)):
+            m = _BINDING_RE.match(path)
+            allowed = paths.get(m.group(1), set()) if m else set()
+            if not m or not _accepts(allowed, m.group(2)):
                 raise _Fail(R.ERROR_PATH_UNSUPPORTED, f"{path} for {profile}")
             bindings.append((ah, path))
         inst.suggested[profile] = bindings
 
     def xrAttachSessionActionSets(self, session: Any, attach_info: Any) -> None:
-        """Attach action sets once; picks the best suggested profile."""
+        """Attach action sets once; the simulated devices pick the best suggested profiles."""
         sh, s = self._get(session, _Session)
         info = _deref(attach_info)
         _check_type(info, ST.SESSION_ACTION_SETS_ATTACH_INFO, "XrSessionActionSetsAttachInfo")
         if s.attached_sets:
             raise _Fail(R.ERROR_ACTIONSETS_ALREADY_ATTACHED, "")
+        if info.count_action_sets == 0 or not info._action_sets:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "no action sets")
         sets = [self._get(info._action_sets[i], _ActionSet)[0] for i in range(info.count_action_sets)]
         for h in sets:
             self._objects[h].attached = True
         s.attached_sets = sets
         inst = self._session_instance(s)
-        s.profile = next((p for p in PROFILES if p in inst.suggested), None)
-        if s.profile is not None:
+        # The simulated controllers are hand controllers: they pose as the best suggested
+        # hand profile; the eye tracker serves the eye gaze profile when it was suggested.
+        hand = next((p for p in PROFILES if p in inst.suggested and _L in PROFILES[p]), None)
+        if hand is not None:
+            s.profiles[_L] = s.profiles[_R] = hand
+        if EYE_GAZE_PROFILE in inst.suggested and "XR_EXT_eye_gaze_interaction" in inst.extensions:
+            s.profiles[EYES] = EYE_GAZE_PROFILE
+        if s.profiles:
             self._event(s.instance, "profile", sh)
 
     def xrGetCurrentInteractionProfile(self, session: Any, top_level: int, state: Any) -> None:
-        """The profile the simulated controllers emulate."""
+        """The profile the simulated device at a top-level user path emulates (XR_NULL_PATH: none)."""
         _, s = self._get(session, _Session)
         st = _deref(state)
         _check_type(st, ST.INTERACTION_PROFILE_STATE, "XrInteractionProfileState")
-        if not s.attached_sets:
-            raise _Fail(R.ERROR_ACTIONSET_NOT_ATTACHED, "")
         inst = self._session_instance(s)
         user = self._path(inst, top_level)
-        if user not in _SIDE_OF_USER_PATH or s.profile is None:
-            st.interaction_profile = 0
-            return
-        st.interaction_profile = inst.path_ids.get(s.profile) or 0
+        if user not in self._top_level_paths(inst):
+            raise _Fail(R.ERROR_PATH_UNSUPPORTED, user)
+        if not s.attached_sets:
+            raise _Fail(R.ERROR_ACTIONSET_NOT_ATTACHED, "")
+        profile = s.profiles.get(user)
+        st.interaction_profile = self._intern(inst, profile) if profile else 0
+
+    @staticmethod
+    def _intern(inst: _Instance, text: str) -> int:
+        pid = inst.path_ids.get(text)
+        if pid is None:
+            pid = inst.path_ids[text] = len(inst.paths)
+            inst.paths.append(text)
+        return pid
 
     def _subaction(self, s: _Session, action: _Action, subaction_path: int) -> str:
         if subaction_path == 0:
@@ -1189,24 +1550,70 @@ class SimRuntime:
             raise _Fail(R.ERROR_PATH_UNSUPPORTED, f"{p} is not a subaction path of {action.name}")
         return p
 
-    def _bound_paths(self, s: _Session, action_h: int, subaction: str) -> list[tuple[str, str]]:
-        """``(hand, component path below the hand)`` bound to an action in the active profile."""
-        if s.profile is None:
-            return []
+    def _bound(self, s: _Session, action_h: int, subaction: str) -> list[tuple[str, str, str]]:
+        """``(top-level user path, component path below it, profile)`` bound to an action in
+        the current profiles of the simulated devices."""
         out = []
-        for ah, path in self._session_instance(s).suggested.get(s.profile, []):
-            if ah != action_h:
+        suggested = self._session_instance(s).suggested
+        for user, profile in s.profiles.items():
+            if subaction and subaction != user:
                 continue
-            m = re.match(r"^/user/hand/(left|right)/(.+)$", path)
-            assert m is not None  # xrSuggestInteractionProfileBindings accepted only such paths
-            side, rest = m.groups()
-            if subaction and _SIDE_OF_USER_PATH.get(subaction) != side:
-                continue
-            out.append((_HAND_OF_SIDE[side], rest))
+            for ah, path in suggested.get(profile, []):
+                if ah == action_h and path.startswith(user + "/"):
+                    out.append((user, path[len(user) + 1 :], profile))
         return out
+
+    def _bound_paths(self, s: _Session, action_h: int, subaction: str) -> list[tuple[str, str]]:
+        """``(device, component path below it)`` bound to an action (hands and eyes)."""
+        return [(_DEVICE_OF_USER_PATH[user], rest) for user, rest, _ in self._bound(s, action_h, subaction)]
 
     def _action_hands(self, s: _Session, action_h: int, subaction: str, pose: bool = False) -> list[str]:
         return [hand for hand, rest in self._bound_paths(s, action_h, subaction) if not pose or rest.endswith("/pose")]
+
+    def xrEnumerateBoundSourcesForAction(
+        self, session: Any, enumerate_info: Any, capacity: int, count_out: Any, sources: Any
+    ) -> None:
+        """The input/output source paths an action is bound to in the current profiles."""
+        _, s = self._get(session, _Session)
+        info = _deref(enumerate_info)
+        _check_type(info, ST.BOUND_SOURCES_FOR_ACTION_ENUMERATE_INFO, "XrBoundSourcesForActionEnumerateInfo")
+        ah, action = self._get(info.action, _Action)
+        if action.action_set not in s.attached_sets:
+            raise _Fail(R.ERROR_ACTIONSET_NOT_ATTACHED, action.name)
+        inst = self._session_instance(s)
+        paths: list[int] = []
+        for user, rest, profile in self._bound(s, ah, ""):
+            pid = self._intern(inst, f"{user}/{_source(PROFILES.get(profile, {}).get(user, set()), rest)}")
+            if pid not in paths:
+                paths.append(pid)
+        _enumerate(capacity, count_out, sources, paths, lambda a, i, v: a.__setitem__(i, v))
+
+    def xrGetInputSourceLocalizedName(
+        self, session: Any, get_info: Any, capacity: int, count_out: Any, buffer: Any
+    ) -> None:
+        """A readable name of a bound source, e.g. "Right Hand Oculus Touch Controller Trigger"."""
+        _, s = self._get(session, _Session)
+        info = _deref(get_info)
+        _check_type(info, ST.INPUT_SOURCE_LOCALIZED_NAME_GET_INFO, "XrInputSourceLocalizedNameGetInfo")
+        which = info._which_components
+        if which == 0 or which & ~0x7:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"whichComponents {which:#x}")
+        if not s.attached_sets:
+            raise _Fail(R.ERROR_ACTIONSET_NOT_ATTACHED, "")
+        inst = self._session_instance(s)
+        path = self._path(inst, info.source_path)
+        m = _BINDING_RE.match(path)
+        profile = s.profiles.get(m.group(1)) if m else None
+        if m is None or profile is None:
+            raise _Fail(R.ERROR_PATH_UNSUPPORTED, f"{path} is not a source of a current interaction profile")
+        parts = []
+        if which & 0x1:  # XR_INPUT_SOURCE_LOCALIZED_NAME_USER_PATH_BIT
+            parts.append(_USER_PATH_NAMES[m.group(1)])
+        if which & 0x2:  # ..._INTERACTION_PROFILE_BIT
+            parts.append(_PROFILE_NAMES[profile])
+        if which & 0x4:  # ..._COMPONENT_BIT
+            parts.append(_component_name(m.group(2)))
+        _write_string(capacity, count_out, buffer, " ".join(parts))
 
     @staticmethod
     def _component_value(buttons: dict[str, float], rest: str) -> Any:
@@ -1362,3 +1769,125 @@ class SimRuntime:
         for hand in hands:
             self.haptics.append(Haptic("stop", hand, 0.0, 0, 0.0, s.last_wait_time))
         return None
+
+    # -- XR_KHR_convert_timespec_time ---------------------------------------------------
+    # XrTime runs on the simulated display clock; CLOCK_MONOTONIC maps onto it with
+    # EPOCH_NS at the moment the instance was created, so the conversion is a bijection.
+    def xrConvertTimespecTimeToTimeKHR(self, instance: Any, timespec: Any, time_out: Any) -> None:
+        """CLOCK_MONOTONIC timespec -> XrTime."""
+        _, inst = self._get(instance, _Instance)
+        ts = _deref(timespec)
+        if ts is None or not time_out:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "NULL pointer")
+        ns = ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+        t = ns - inst.created_ns + EPOCH_NS
+        if t <= 0:
+            raise _Fail(R.ERROR_TIME_INVALID, f"{ns} ns precedes the runtime's clock")
+        time_out[0] = t
+
+    def xrConvertTimeToTimespecTimeKHR(self, instance: Any, time: int, timespec: Any) -> None:
+        """XrTime -> CLOCK_MONOTONIC timespec."""
+        _, inst = self._get(instance, _Instance)
+        ts = _deref(timespec)
+        if ts is None:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "timespecTime is NULL")
+        if time <= 0:
+            raise _Fail(R.ERROR_TIME_INVALID, str(time))
+        ns = time - EPOCH_NS + inst.created_ns
+        if ns < 0:
+            raise _Fail(R.ERROR_TIME_INVALID, f"{time} precedes CLOCK_MONOTONIC's origin")
+        ts.tv_sec, ts.tv_nsec = divmod(ns, 1_000_000_000)
+
+    # -- XR_FB_display_refresh_rate ----------------------------------------------------
+    def _refresh_rates(self) -> list[float]:
+        return sorted({float(self.config.rate), *REFRESH_RATES})
+
+    def xrEnumerateDisplayRefreshRatesFB(self, session: Any, capacity: int, count_out: Any, rates: Any) -> None:
+        """The configured rate and 60/72/90/120 Hz."""
+        self._get(session, _Session)
+        _enumerate(capacity, count_out, rates, self._refresh_rates(), lambda a, i, v: a.__setitem__(i, v))
+
+    def xrGetDisplayRefreshRateFB(self, session: Any, rate_out: Any) -> None:
+        """The session's current display refresh rate (Hz)."""
+        _, s = self._get(session, _Session)
+        if not rate_out:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, "displayRefreshRate is NULL")
+        rate_out[0] = self._session_rate(s)
+
+    def xrRequestDisplayRefreshRateFB(self, session: Any, rate: float) -> None:
+        """Switch the simulated display clock (0: the runtime's default); frames already
+        predicted keep their times, later ones follow the new period exactly."""
+        h, s = self._get(session, _Session)
+        new = float(self.config.rate) if rate == 0.0 else float(rate)
+        if not any(abs(new - r) < 1e-3 for r in self._refresh_rates()):
+            raise _Fail(R.ERROR_DISPLAY_REFRESH_RATE_UNSUPPORTED_FB, f"{rate} Hz")
+        old = self._session_rate(s)
+        if new == old:
+            return
+        if s.frames_waited:
+            s.anchor_frame, s.anchor_time = s.frames_waited - 1, s.last_wait_time
+        s.rate = new
+        self._event(s.instance, "refresh", (h, old, new))
+
+    # -- XR_EXT_hand_tracking ------------------------------------------------------------
+    def xrCreateHandTrackerEXT(self, session: Any, create_info: Any, tracker_out: Any) -> None:
+        """A tracker of the scripted left or right hand (default joint set)."""
+        sh, s = self._get(session, _Session)
+        info = _deref(create_info)
+        _check_type(info, ST.HAND_TRACKER_CREATE_INFO_EXT, "XrHandTrackerCreateInfoEXT")
+        hands = {xr.HandEXT.LEFT.value: LEFT_HAND, xr.HandEXT.RIGHT.value: RIGHT_HAND}
+        if info._hand not in hands:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"hand {info._hand}")
+        if info._hand_joint_set != xr.HandJointSetEXT.DEFAULT.value:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"handJointSet {info._hand_joint_set}")
+        handle = self._new_handle(_HandTracker(sh, hands[info._hand]))
+        s.hand_trackers.add(handle)
+        _write_handle(tracker_out, handle)
+
+    def xrDestroyHandTrackerEXT(self, tracker: Any) -> None:
+        """Destroy a hand tracker."""
+        h, ht = self._get(tracker, _HandTracker)
+        sess = self._objects.get(ht.session)
+        if isinstance(sess, _Session):
+            sess.hand_trackers.discard(h)
+        del self._objects[h]
+
+    def xrLocateHandJointsEXT(self, tracker: Any, locate_info: Any, locations: Any) -> None:
+        """The 26 joints of the scripted hand at a time, in a space (velocities on request)."""
+        _, ht = self._get(tracker, _HandTracker)
+        info = _deref(locate_info)
+        _check_type(info, ST.HAND_JOINTS_LOCATE_INFO_EXT, "XrHandJointsLocateInfoEXT")
+        locs = _deref(locations)
+        _check_type(locs, ST.HAND_JOINT_LOCATIONS_EXT, "XrHandJointLocationsEXT")
+        if locs.joint_count != JOINT_COUNT or not locs._joint_locations:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"jointCount {locs.joint_count} != {JOINT_COUNT}")
+        if info.time <= 0:
+            raise _Fail(R.ERROR_TIME_INVALID, str(info.time))
+        _, base_space = self._get(info.base_space, _Space)
+        s = self._objects[ht.session]
+        velocities = None
+        for stype, addr in _walk_next(locs._next):
+            if stype == ST.HAND_JOINT_VELOCITIES_EXT.value:
+                velocities = xr.HandJointVelocitiesEXT.from_address(addr)
+                if velocities.joint_count != JOINT_COUNT or not velocities._joint_velocities:
+                    raise _Fail(R.ERROR_VALIDATION_FAILURE, "XrHandJointVelocitiesEXT.jointCount")
+        sample = self.sample_at(info.time)
+        hand = self.script.pose(sample, ht.hand)
+        base = self._space_pose(s, base_space, info.time, sample)
+        active = hand is not None and base is not None and s.state == S.FOCUSED.value
+        locs.is_active = int(active)
+        for i in range(JOINT_COUNT):
+            locs._joint_locations[i]._location_flags = 0
+            if velocities is not None:
+                velocities._joint_velocities[i]._velocity_flags = 0  # velocities are not simulated
+        if not active:
+            return
+        assert hand is not None and base is not None
+        side = "left" if ht.hand == LEFT_HAND else "right"
+        curls = finger_curls(sample.get(ht.hand, {}).get("buttons", {}))
+        for i, (pos, rot, radius) in enumerate(hand_joints(hand, side, curls)):
+            loc = locs._joint_locations[i]
+            p, q = relative(base[0], base[1], pos, rot)
+            _set_pose(loc.pose, p, q)
+            loc.radius = radius
+            loc._location_flags = LOCATION_ALL

@@ -8,9 +8,18 @@
  *
  * Built with -fvisibility=hidden: the only exported symbols are the negotiate function
  * and vrmed_xr_sim_install (prefixed so it can never collide with an OpenXR symbol).
+ *
+ * An unmodified Python OpenXR application (XR_RUNTIME_JSON pointing at this runtime, no
+ * vrmed call of its own) reaches negotiation with nothing installed. If the process hosts
+ * a Python interpreter, the shim then asks it to install one (vrmed.xr.sim.bootstrap), so
+ * any pyopenxr program can run against the simulated headset; in any other process the
+ * loader is told the runtime is unavailable.
  */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -49,10 +58,51 @@ typedef struct XrNegotiateRuntimeRequest {
 /* Process-wide by necessity: the loader finds the runtime through this library only. */
 static PFN_xrGetInstanceProcAddr g_get_instance_proc_addr = NULL;
 static XrVersion g_api_version = 0;
+/* Set by an explicit uninstall (install with NULL): then no bootstrap either. */
+static int g_uninstalled = 0;
 
 EXPORT void vrmed_xr_sim_install(PFN_xrGetInstanceProcAddr gipa, XrVersion api_version) {
     g_get_instance_proc_addr = gipa;
     g_api_version = api_version;
+    g_uninstalled = gipa == NULL;
+}
+
+/* Python's C API, looked up at run time: the shim never links against libpython. */
+typedef int (*PFN_Py_IsInitialized)(void);
+typedef int (*PFN_PyGILState_Ensure)(void);
+typedef void (*PFN_PyGILState_Release)(int);
+typedef int (*PFN_PyRun_SimpleString)(const char *);
+
+static void bootstrap_python(void) {
+    PFN_Py_IsInitialized is_initialized;
+    PFN_PyGILState_Ensure gil_ensure;
+    PFN_PyGILState_Release gil_release;
+    PFN_PyRun_SimpleString run;
+    /* POSIX dlsym returns object pointers; this is its documented idiom for functions. */
+    *(void **)(&is_initialized) = dlsym(RTLD_DEFAULT, "Py_IsInitialized");
+    *(void **)(&gil_ensure) = dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
+    *(void **)(&gil_release) = dlsym(RTLD_DEFAULT, "PyGILState_Release");
+    *(void **)(&run) = dlsym(RTLD_DEFAULT, "PyRun_SimpleString");
+    if (!is_initialized || !gil_ensure || !gil_release || !run || !is_initialized()) {
+        return;
+    }
+    Dl_info self;
+    if (!dladdr((void *)&vrmed_xr_sim_install, &self) || self.dli_fname == NULL) {
+        return;
+    }
+    /* The library's own path, as a bytes literal of \x escapes (any file name is safe). */
+    char code[8192];
+    size_t n = (size_t)snprintf(code, sizeof code, "import vrmed.xr.sim\nvrmed.xr.sim.bootstrap(b'");
+    for (const unsigned char *p = (const unsigned char *)self.dli_fname; *p; ++p) {
+        if (n + 8 >= sizeof code) {
+            return;
+        }
+        n += (size_t)snprintf(code + n, sizeof code - n, "\\x%02x", *p);
+    }
+    snprintf(code + n, sizeof code - n, "')\n");
+    int gil = gil_ensure();
+    run(code); /* prints its own traceback; the runtime then stays unavailable */
+    gil_release(gil);
 }
 
 EXPORT XrResult xrNegotiateLoaderRuntimeInterface(const XrNegotiateLoaderInfo *info,
@@ -70,6 +120,9 @@ EXPORT XrResult xrNegotiateLoaderRuntimeInterface(const XrNegotiateLoaderInfo *i
     /* Only major version 1 is implemented; the version field is major:16 minor:16 patch:32. */
     if ((info->minApiVersion >> 48) > 1 || (info->maxApiVersion >> 48) < 1) {
         return XR_ERROR_INITIALIZATION_FAILED;
+    }
+    if (g_get_instance_proc_addr == NULL && !g_uninstalled) {
+        bootstrap_python();
     }
     if (g_get_instance_proc_addr == NULL) {
         /* Nobody in this process started the Python side (vrmed.xr.sim.install). */

@@ -1,0 +1,113 @@
+"""Distributed attachments: an organ held to the surrounding anatomy over a surface patch.
+
+Pinning a few vertices puts the organ's weight through a few elements (point loads: issue #16
+measured Green strains of 1.5 on the liver). A ligament patch instead ties every surface vertex
+within ``radius`` of ``centre`` to where it is at rest by a zero-rest-length spring (a Winkler
+foundation, the usual model of ligamentous and connective-tissue support): ``stiffness`` k is per
+unit area (N/m per m^2 = Pa/m), vertex i gets k A_i (A_i a third of its boundary triangles'
+area), so the patch carries a total force k A u under a uniform displacement u whatever the mesh.
+
+It is a :class:`~vrmed.components.tissue.constraints.TissueConstraint` with its own kernel, one
+XPBD iteration per substep (compliance 1 / (k A_i) per vertex and axis), registered by
+:class:`~vrmed.systems.tissue.solver.SoftBodyPlugin`; ``force`` (k, 3) is the force each spring
+pulls its vertex with after the last substep (N).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numba import njit
+
+from vrmed.components.tissue.constraints import ConstraintError, TissueConstraint
+from vrmed.components.tissue.softbody import SoftBody
+from vrmed.mesh import TetMesh
+
+
+@njit(cache=True)
+def project_ligaments(x, x_prev, inv_mass, frac, h, indices, anchors, compliance, force):
+    """One XPBD iteration of C = x_i - anchor_i per axis, compliance ``compliance[k]`` (m/N)."""
+    inv_h2 = 1.0 / (h * h)
+    for k in range(indices.shape[0]):
+        i = indices[k]
+        a = compliance[k] * inv_h2
+        for r in range(3):
+            wi = inv_mass[i, r]
+            denom = wi + a
+            if denom > 0.0:
+                dlam = -(x[i, r] - anchors[k, r]) / denom
+                x[i, r] += wi * dlam
+                force[k, r] = dlam * inv_h2
+
+
+def surface_vertex_areas(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """Per vertex: a third of the area of its boundary triangles (m^2; 0 inside the body)."""
+    tri = TetMesh(points, tets).boundary_triangles()
+    p = points[tri]
+    area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    out = np.zeros(len(points))
+    np.add.at(out, tri.ravel(), np.repeat(area / 3.0, 3))
+    return out
+
+
+@dataclass(eq=False)
+class LigamentPatch(TissueConstraint):
+    """Zero-rest-length springs from the surface vertices ``indices`` to fixed ``anchors`` (k, 3) m,
+    compliance ``compliance`` (k,) m/N each; ``force`` (k, 3) N is the output."""
+
+    name: ClassVar[str] = "ligament_patch"
+    array_fields: ClassVar[tuple[str, ...]] = ("indices", "anchors", "compliance", "force")
+    kernel = project_ligaments
+
+    indices: np.ndarray
+    anchors: np.ndarray
+    compliance: np.ndarray
+    force: np.ndarray
+
+    def validate(self, n_vertices: int) -> None:
+        """Check the indices, shapes and compliances against a body of ``n_vertices`` vertices."""
+        super().validate(n_vertices)
+        self.check_indices("indices", n_vertices)
+        k = self.indices.shape[0]
+        self.check_shape("anchors", (k, 3))
+        self.check_shape("compliance", (k,))
+        self.check_shape("force", (k, 3))
+        self.check_compliance("compliance")
+
+    @property
+    def total_force(self) -> np.ndarray:
+        """Sum of the spring forces on the body (N): what the anatomy holds the organ with."""
+        return self.force.sum(axis=0)
+
+
+def attach_ligament_patch(
+    body: SoftBody, centre: np.ndarray | tuple[float, float, float], radius: float, stiffness: float
+) -> LigamentPatch:
+    """Hold ``body`` by every surface vertex within ``radius`` m of ``centre`` (rest positions),
+    each tied to its rest position by a spring of ``stiffness`` (Pa/m, per unit area) times its
+    area; adds the constraint to the body and returns it. Raises :class:`ConstraintError`
+    naming the argument if the patch would be empty or the numbers are not physical."""
+    if not (np.isfinite(radius) and radius > 0):
+        raise ConstraintError(f"ligament patch: radius: must be > 0 m, got {radius}")
+    if not (np.isfinite(stiffness) and stiffness > 0):
+        raise ConstraintError(f"ligament patch: stiffness: must be > 0 Pa/m (N/m per m^2), got {stiffness}")
+    centre = np.asarray(centre, dtype=np.float64)
+    area = surface_vertex_areas(body.rest_points, body.tets)
+    dist = np.linalg.norm(body.rest_points - centre, axis=1)
+    idx = np.flatnonzero((area > 0) & (dist <= radius)).astype(np.int64)
+    if idx.size == 0:
+        nearest = float(dist[area > 0].min())
+        raise ConstraintError(
+            f"ligament patch: radius: no surface vertex within {radius} m of {list(np.round(centre, 4))}; "
+            f"the nearest is {nearest:.4g} m away"
+        )
+    patch = LigamentPatch(
+        indices=idx,
+        anchors=np.ascontiguousarray(body.rest_points[idx]),
+        compliance=np.ascontiguousarray(1.0 / (stiffness * area[idx])),
+        force=np.zeros((idx.size, 3)),
+    )
+    body.add_constraint(patch)
+    return patch

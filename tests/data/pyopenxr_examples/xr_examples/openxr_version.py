@@ -1,0 +1,3 @@
+import xr
+
+print(f"OpenXR version {xr.version.XR_CURRENT_API_VERSION}")

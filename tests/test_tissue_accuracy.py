@@ -1,0 +1,178 @@
+"""Accuracy of the tissue solver at the default real-time settings (10 substeps per 1/90 s frame).
+
+Issue #16, item 1: uniaxial strain, lateral contraction and the stress query within 5 % of linear
+elasticity at 1 % strain for nu 0.3 and 0.45; a nu = 0.49 squeeze within 1 % of the exact
+hyperelastic volume. Expected values are analytic: Hooke's law, and the exact homogeneous
+uniaxial solution of the solver's own stable Neo-Hookean energy (:func:`exact_uniaxial`), never
+this solver's output. Plain one-iteration XPBD fails these (measured: nu 0.41 for 0.45, stress
++17 %); the warm start (docs/physics.md) passes them, so the tests can fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.mesh import TetMesh, box_tets
+from vrmed.systems.tissue.solver import kinetic_energy, step_softbody, tet_stress, total_volume, volume_ratios
+
+FRAME, SUBSTEPS = 1.0 / 90.0, 10  # the engine default: 900 Hz physics, one substep per tick
+NO_GRAVITY = (0.0, 0.0, 0.0)
+LIVER_E, LIVER_RHO = 5.4e3, 1060.0  # Pa, kg/m^3 (liver-like; docs/physics.md)
+
+
+def exact_uniaxial(material: Material, traction: float) -> tuple[float, float]:
+    """Axial and lateral stretch (a, b) of the solver's energy under a dead-load uniaxial nominal
+    traction (Pa), lateral faces free.
+
+    psi = mu/2 (tr F^T F - 3) + l/2 (det F - gamma)^2 with F = diag(a, b, b):
+    P_22 = mu b + l (J - gamma) a b = 0 gives l (J - gamma) = -mu / a; then
+    P_11 = mu a - mu b^2 / a = T gives b^2 = a^2 - a T / mu, and J = a b^2 = gamma - mu / (a l).
+    """
+    mu, lam, gamma = material.mu, material.model_lambda, material.gamma
+
+    def residual(a: float) -> float:
+        return a * (a * a - a * traction / mu) - (gamma - mu / (a * lam))
+
+    lo, hi = 0.3, 3.0  # residual < 0 at lo, > 0 at hi for |T| < mu: bisect to float64 precision
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if residual(mid) < 0.0 else (lo, mid)
+    a = 0.5 * (lo + hi)
+    return a, float(np.sqrt(a * a - a * traction / mu))
+
+
+def face_traction(body: SoftBody, axis: int, value: float, stress: float) -> None:
+    """Consistent nodal loads (stress x area / 3 per triangle vertex) for a uniform normal
+    traction ``stress`` (Pa, > 0 pulls outwards) on the face x_axis = value."""
+    pts = body.rest_points
+    tri = TetMesh(pts, body.tets).boundary_triangles()
+    sel = tri[np.all(np.abs(pts[tri][:, :, axis] - value) < 1e-12, axis=1)]
+    area = 0.5 * np.linalg.norm(np.cross(pts[sel[:, 1]] - pts[sel[:, 0]], pts[sel[:, 2]] - pts[sel[:, 0]]), axis=1)
+    force = np.zeros((len(sel), 3))
+    force[:, axis] = (1.0 if value > pts[:, axis].mean() else -1.0) * stress * area / 3.0
+    for k in range(3):
+        body.apply_force(sel[:, k], force)
+
+
+# --- the issue's bar: 0.1 x 0.02 x 0.02 m, 1 % strain -----------------------------------------
+# 4 x 4 x 20 cells (1920 tets, 5 mm), liver-like E and density, traction E / 100 on both ends,
+# mass-proportional damping at the first axial mode's frequency so it settles in 300 frames
+# (its static effect, forces x 1 / (1 + h c), is divided out). Stiffness ratio 0.22 at 10 substeps.
+BAR_W, BAR_L = 0.02, 0.1
+
+
+def run_bar(nu: float, frames: int = 300) -> tuple[float, float, float, SoftBody, Material]:
+    """Return (axial strain, lateral strain, median sigma_zz / applied Cauchy stress, body, material)."""
+    material = Material(LIVER_E, nu, LIVER_RHO)
+    omega = np.pi / BAR_L * np.sqrt(LIVER_E / LIVER_RHO)
+    body = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), material, velocity_damping=omega)
+    traction = 0.01 * LIVER_E
+    face_traction(body, 2, 0.0, traction)
+    face_traction(body, 2, BAR_L, traction)
+    for _ in range(frames):
+        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+    keep = 1.0 + FRAME / SUBSTEPS * body.velocity_damping  # undo the damping's static scaling
+    p0 = body.rest_points
+    top, bottom = p0[:, 2] > BAR_L - 1e-12, p0[:, 2] < 1e-12
+    axial = ((body.x[top, 2].mean() - body.x[bottom, 2].mean()) / BAR_L - 1.0) * keep
+    right, left = p0[:, 0] > BAR_W - 1e-12, p0[:, 0] < 1e-12
+    lateral = ((body.x[right, 0].mean() - body.x[left, 0].mean()) / BAR_W - 1.0) * keep
+    _, b = exact_uniaxial(material, traction / keep)
+    cauchy = traction / keep / b**2  # force / current area
+    stress = float(np.median(tet_stress(body)[:, 2, 2])) / cauchy
+    return axial, lateral, stress, body, material
+
+
+@pytest.fixture(scope="module", params=[0.3, 0.45])
+def bar(request):
+    return request.param, run_bar(request.param)
+
+
+def test_bar_at_one_percent_strain_matches_linear_elasticity(bar) -> None:
+    """Within 5 % of Hooke: axial strain sigma / E, lateral contraction -nu, stress query."""
+    nu, (axial, lateral, stress, body, _) = bar
+    assert kinetic_energy(body) < 1e-14, "must be at steady state"
+    assert axial == pytest.approx(0.01, rel=0.05)
+    assert -lateral / axial == pytest.approx(nu, rel=0.05)
+    assert stress == pytest.approx(1.0, rel=0.05)
+
+
+def test_bar_matches_the_exact_hyperelastic_solution(bar) -> None:
+    """Against the exact homogeneous solution of the same energy: axial 1 %, lateral 3 % (the
+    stiffest tets keep only part of the warm start; measured -0.6 % / -2.5 % at nu 0.3)."""
+    nu, (axial, lateral, _, _, material) = bar
+    a, b = exact_uniaxial(material, 0.01 * LIVER_E)
+    assert axial == pytest.approx(a - 1.0, rel=0.01)
+    assert lateral == pytest.approx(b - 1.0, rel=0.03)
+
+
+def test_plain_xpbd_misses_the_bar_targets() -> None:
+    """The same bar without the warm start (plain one-iteration XPBD) is too compressible at
+    nu 0.45, as issue #16 measured: the test above can fail."""
+    material = Material(LIVER_E, 0.45, LIVER_RHO)
+    omega = np.pi / BAR_L * np.sqrt(LIVER_E / LIVER_RHO)
+    body = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), material, velocity_damping=omega)
+    body.warm_start = 0.0
+    face_traction(body, 2, 0.0, 0.01 * LIVER_E)
+    face_traction(body, 2, BAR_L, 0.01 * LIVER_E)
+    for _ in range(300):
+        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+    p0 = body.rest_points
+    top, bottom = p0[:, 2] > BAR_L - 1e-12, p0[:, 2] < 1e-12
+    right, left = p0[:, 0] > BAR_W - 1e-12, p0[:, 0] < 1e-12
+    axial = (body.x[top, 2].mean() - body.x[bottom, 2].mean()) / BAR_L - 1.0
+    lateral = (body.x[right, 0].mean() - body.x[left, 0].mean()) / BAR_W - 1.0
+    assert -lateral / axial < 0.45 * 0.95
+
+
+# --- near-incompressible squeeze ----------------------------------------------------------------
+# Cube 50 mm, 4 x 4 x 4 cells, E 30 kPa, nu 0.49, dead-load traction 0.3 E on top and bottom,
+# ramped over 1 s, frictionless symmetry planes through the centre, 10 substeps (the default).
+def test_near_incompressible_squeeze_volume_matches_the_exact_answer() -> None:
+    side, E, nu = 0.05, 3.0e4, 0.49
+    material = Material(E, nu, 1000.0, damping=0.002)
+    body = SoftBody.from_mesh(box_tets((side, side, side), (4, 4, 4)), material, velocity_damping=20.0)
+    for axis in range(3):
+        body.slide(np.flatnonzero(np.abs(body.rest_points[:, axis] - side / 2) < 1e-12), axis=axis)
+    face_traction(body, 2, 0.0, -0.3 * E)
+    face_traction(body, 2, side, -0.3 * E)
+    full = body.external_force.copy()
+    v0 = total_volume(body)
+    for frame in range(150):
+        body.external_force[:] = full * min(1.0, (frame + 1) / 90)
+        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+    keep = 1.0 + FRAME / SUBSTEPS * body.velocity_damping
+    a, b = exact_uniaxial(material, -0.3 * E / keep)
+    assert a < 0.8, "a large squeeze"
+    assert total_volume(body) / v0 == pytest.approx(a * b * b, abs=0.01)
+    assert np.all(volume_ratios(body) > 0)
+
+
+# --- cantilever ---------------------------------------------------------------------------------
+# Beam L = 0.2 m, 40 mm square (L/b = 5), 30 x 6 x 6 cells (6480 tets, 6.7 mm), clamped at x = 0,
+# liver-like E 5.4 kPa, nu 0.3, gravity scaled so the Euler-Bernoulli tip is L / 500 (small
+# deflection), mass damping at twice the first bending frequency (its static 1 / (1 + h c) is
+# divided out), started from the EB deflection curve so 300 frames settle it.
+@pytest.mark.slow
+def test_cantilever_with_six_elements_through_the_thickness_is_within_ten_percent_of_euler_bernoulli() -> None:
+    n, b, E, rho = 6, 0.04, LIVER_E, LIVER_RHO
+    length = 5 * b
+    mesh = box_tets((length, b, b), (5 * n, n, n))
+    inertia, q_per_g = b**4 / 12.0, rho * b * b
+    g = (length / 500.0) * 8.0 * E * inertia / (q_per_g * length**4)  # EB tip = L / 500
+    omega = 3.516 * np.sqrt(E * inertia / (q_per_g * length**4))
+    clamp = np.flatnonzero(mesh.points[:, 0] < 1e-12)
+    body = SoftBody.from_mesh(mesh, Material(E, 0.3, rho), pins=clamp, velocity_damping=2.0 * omega)
+    X = mesh.points[:, 0]
+    body.x[:, 1] -= q_per_g * g / (24 * E * inertia) * X**2 * (X**2 - 4 * length * X + 6 * length**2)
+    body.x_prev[:] = body.x
+    for _ in range(300):
+        step_softbody(body, FRAME, SUBSTEPS, (0.0, -g, 0.0))
+    tip = X > length - 1e-12
+    keep = 1.0 + FRAME / SUBSTEPS * body.velocity_damping
+    deflection = -(body.x[tip, 1] - mesh.points[tip, 1]).mean() * keep
+    assert np.abs(body.v).max() < 1e-4
+    # measured 0.91 (4 cells through: 0.81, 8: 0.95); linear Kuhn tets lock in bending
+    assert deflection / (length / 500.0) == pytest.approx(1.0, abs=0.10)

@@ -1,0 +1,37 @@
+"""Team training across machines: shared sessions, roles, team scoring, instructor console.
+
+- :mod:`vrmed.team.roles`: a scenario's ``settings.team`` (roles and their actions),
+  validated with file:line when the pack loads, and :class:`TeamPlugin`, which refuses
+  actions outside their sender's role inside the App (so replays refuse them too);
+- :mod:`vrmed.team.protocol`: versioned JSON messages and expiring HMAC role tokens;
+- :mod:`vrmed.team.server`: :class:`TeamServer`, one authoritative App fed by every
+  client's queued input (:class:`TeamInput`), and the instructor console at ``/``;
+- :mod:`vrmed.team.client`: :class:`TeamClient`, :class:`ScriptedTeamClient`;
+- :mod:`vrmed.team.scoring`: team rules (compressor swaps, closed-loop communication, role
+  clarity, leader summary) and per-learner results from the event log.
+
+See docs/team-training.md.
+"""
+
+from __future__ import annotations
+
+from .protocol import VERSION, ProtocolError, TokenIssuer
+from .roles import CallOut, RhythmInjected, Role, TeamActed, TeamPlugin, TeamSpec, check_team, team_of
+from .scoring import LearnerResult, TeamResult, score_team
+
+__all__ = [
+    "VERSION",
+    "CallOut",
+    "LearnerResult",
+    "ProtocolError",
+    "RhythmInjected",
+    "Role",
+    "TeamActed",
+    "TeamPlugin",
+    "TeamResult",
+    "TeamSpec",
+    "TokenIssuer",
+    "check_team",
+    "score_team",
+    "team_of",
+]

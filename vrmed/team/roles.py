@@ -1,0 +1,298 @@
+"""Team roles of a scenario, their validation, and the engine plugin that enforces them.
+
+A scenario that several people play together declares its roles under
+``settings.team`` (the free-form ``settings`` mapping of the scenario language, so the
+scenario schema is unchanged)::
+
+    settings:
+      team:
+        roles:
+          leader: {label: Team leader, actions: [call_help, analyse, shock, order, summary]}
+          compressor: {label: Compressor, max: 2, actions: [start_compressions, acknowledge, report]}
+        instructor: [inject_rhythm]          # actions only the instructor console may take
+        watch: [patient]                     # entities whose state is streamed to clients
+        scripted: {leader: [{t: 3, action: call_help}], compressor.1: [...]}
+
+Every action id must be one of the scenario's ``interaction.actions``; a mistake is reported
+as ``file:line: key: message`` when the pack loads (:meth:`TeamPlugin.check_scenario`, the
+loader's plugin hook).
+
+:class:`TeamPlugin` (enabled by a pack with ``plugins: [..., team]``) runs one system in
+``logic.scenario`` just before ``learner.actions``: every action request tagged with its
+sender (``{"by": {"client": ID, "role": ROLE}}``, as the team server tags them) that the
+role may not take is removed from the queue and recorded as ``ActionRejected``; every
+accepted, valid request is recorded as a :class:`TeamActed` event (who did what), so
+per-learner and team scoring read only the event log. The system is a pure function of
+the recorded input samples, so a shared session replays bit-exactly with ``vrmed replay``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..app import App
+from ..events import Event
+from ..input import InputState
+from ..packs.model import Scenario
+from ..scenario.interaction import ActionRejected
+
+#: The role of the instructor console (not a learner role; see ``settings.team.instructor``).
+INSTRUCTOR = "instructor"
+#: Kinds of structured call-out (closed-loop communication: order -> acknowledge -> report).
+CALLOUT_KINDS = ("order", "acknowledge", "report", "summary")
+_ROLE_KEYS = {"label", "actions", "max"}
+_TEAM_KEYS = {"roles", "instructor", "watch", "scripted", "swap_interval", "ack_within", "report_within"}
+
+KeyPath = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class CallOut(Event):
+    """A structured call-out from the team menu: an ``order`` (to ``to_role``), its
+    ``acknowledge``, the ``report`` that it is done, or a leader's ``summary``."""
+
+    kind: str
+    task: str = ""
+    to_role: str = ""
+
+
+@dataclass(frozen=True)
+class RhythmInjected(Event):
+    """The instructor changed the patient's rhythm (the scenario script reacts to it)."""
+
+    rhythm: str
+
+
+@dataclass(frozen=True)
+class TeamActed(Event):
+    """A team member's accepted action request: pseudonymous ``client``, its ``role`` and
+    the ``action`` id with its chosen ``fields`` (JSON text, sorted keys)."""
+
+    client: str
+    role: str
+    action: str
+    fields: str = "{}"
+
+
+TEAM_EVENTS: tuple[type[Event], ...] = (CallOut, RhythmInjected, TeamActed)
+
+
+@dataclass(frozen=True)
+class Role:
+    """One role: its label, the action ids it may take, how many people may hold it."""
+
+    name: str
+    label: str
+    actions: frozenset[str]
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class ScriptedStep:
+    """One step of a scripted team member: at simulated time ``t`` take ``action``."""
+
+    t: float
+    action: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    """A scenario's team declaration (see the module docstring)."""
+
+    roles: dict[str, Role]
+    instructor: frozenset[str] = frozenset()
+    watch: tuple[str, ...] = ()
+    #: slot ("role" or "role.N") -> scripted steps, for scripted clients and tests.
+    scripted: dict[str, tuple[ScriptedStep, ...]] = field(default_factory=dict)
+    #: AHA: switch compressors about every 2 minutes (s); the rule allows 15 s to finish a cycle.
+    swap_interval: float = 120.0
+    ack_within: float = 10.0
+    report_within: float = 180.0
+
+    def allows(self, role: str, action: str) -> bool:
+        """Whether ``role`` may take ``action`` (the instructor: only its own actions)."""
+        if role == INSTRUCTOR:
+            return action in self.instructor
+        r = self.roles.get(role)
+        return r is not None and action in r.actions
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> TeamSpec | None:
+        """The team of an already-validated scenario's ``settings`` (None: no team)."""
+        team = settings.get("team")
+        if not isinstance(team, dict):
+            return None
+        roles = {
+            name: Role(name, str(r.get("label", name)), frozenset(r.get("actions", ())), int(r.get("max", 1)))
+            for name, r in team.get("roles", {}).items()
+        }
+        scripted = {
+            str(slot): tuple(
+                ScriptedStep(float(s["t"]), str(s["action"]), dict(s.get("fields") or {}))
+                for s in sorted(steps, key=lambda s: float(s["t"]))
+            )
+            for slot, steps in (team.get("scripted") or {}).items()
+        }
+        return cls(
+            roles,
+            frozenset(team.get("instructor", ())),
+            tuple(team.get("watch", ())),
+            scripted,
+            float(team.get("swap_interval", 120.0)),
+            float(team.get("ack_within", 10.0)),
+            float(team.get("report_within", 180.0)),
+        )
+
+
+def check_team(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+    """Problems in a scenario's ``settings.team`` as ``(key path, message)``: unknown keys,
+    action ids the scenario does not offer, roles without actions, bad counts, scripted
+    steps outside their role."""
+    team = (data.get("settings") or {}).get("team")
+    if team is None:
+        return
+    base: KeyPath = ("settings", "team")
+    if not isinstance(team, dict):
+        yield base, "must be a mapping with roles:"
+        return
+    offered = [a.get("id") for a in (data.get("interaction") or {}).get("actions", []) if isinstance(a, dict)]
+
+    def unknown_action(path: KeyPath, aid: Any) -> Iterator[tuple[KeyPath, str]]:
+        if aid not in offered:
+            close = difflib.get_close_matches(str(aid), [str(o) for o in offered], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield (
+                path,
+                f"unknown action {aid!r}{hint}; the scenario's interaction.actions are: "
+                f"{', '.join(map(str, offered)) or 'none'}",
+            )
+
+    for key in sorted(set(team) - _TEAM_KEYS):
+        yield base + (key,), f"unknown key {key!r}; team keys are: {', '.join(sorted(_TEAM_KEYS))}"
+    roles = team.get("roles")
+    if not isinstance(roles, dict) or not roles:
+        yield base + ("roles",), "a team needs roles: a mapping of role name -> {actions: [...]}"
+        roles = {}
+    for name, role in roles.items():
+        path = base + ("roles", name)
+        if name == INSTRUCTOR:
+            yield (
+                path,
+                f"{INSTRUCTOR!r} is the instructor console, not a learner role; list its actions under team.instructor",
+            )
+            continue
+        if not isinstance(role, dict):
+            yield path, "a role is a mapping {label, actions, max}"
+            continue
+        for key in sorted(set(role) - _ROLE_KEYS):
+            yield path + (key,), f"unknown key {key!r}; role keys are: {', '.join(sorted(_ROLE_KEYS))}"
+        actions = role.get("actions")
+        if not isinstance(actions, list) or not actions:
+            yield path + ("actions",), "a role needs a non-empty list of the action ids it may take"
+            actions = []
+        for i, aid in enumerate(actions):
+            yield from unknown_action(path + ("actions", i), aid)
+        count = role.get("max", 1)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 32:
+            yield path + ("max",), f"max must be a whole number from 1 to 32, got {count!r}"
+    instructor = team.get("instructor", [])
+    if not isinstance(instructor, list):
+        yield base + ("instructor",), "must be a list of action ids"
+        instructor = []
+    for i, aid in enumerate(instructor):
+        yield from unknown_action(base + ("instructor", i), aid)
+    watch = team.get("watch", [])
+    names = {e.get("name") for e in data.get("entities", []) if isinstance(e, dict)}
+    if not isinstance(watch, list):
+        yield base + ("watch",), "must be a list of entity names"
+        watch = []
+    for i, ent in enumerate(watch):
+        if ent not in names:
+            yield base + ("watch", i), f"unknown entity {ent!r}"
+    for key in ("swap_interval", "ack_within", "report_within"):
+        value = team.get(key, 1.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            yield base + (key,), f"must be a positive number of seconds, got {value!r}"
+    scripted = team.get("scripted") or {}
+    if not isinstance(scripted, dict):
+        yield base + ("scripted",), "must map a slot (role or role.N) to a list of {t, action, fields}"
+        scripted = {}
+    for slot, steps in scripted.items():
+        path = base + ("scripted", slot)
+        role_name = str(slot).split(".", 1)[0]
+        role = roles.get(role_name)
+        if not isinstance(role, dict):
+            yield path, f"unknown role {role_name!r}; roles: {', '.join(map(str, roles))}"
+            continue
+        if not isinstance(steps, list):
+            yield path, "must be a list of {t, action, fields}"
+            continue
+        for i, step in enumerate(steps):
+            if not isinstance(step, dict) or not isinstance(step.get("t"), (int, float)) or "action" not in step:
+                yield path + (i,), "a step is {t: seconds, action: id, fields: {...}}"
+                continue
+            if step["action"] not in (role.get("actions") or []):
+                yield path + (i, "action"), f"role {role_name!r} may not take {step['action']!r}"
+            if not isinstance(step.get("fields", {}), dict):
+                yield path + (i, "fields"), "must be a mapping of option -> value"
+
+
+class TeamPlugin:
+    """Enforces the scenario's team roles on tagged action requests and records who acted
+    (see the module docstring). Inert for scenarios without ``settings.team``."""
+
+    events = TEAM_EVENTS
+
+    def __init__(self) -> None:
+        self.spec: TeamSpec | None = None
+        self._resolved = False
+
+    @staticmethod
+    def check_scenario(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
+        """The pack loader's plugin hook: problems in ``settings.team`` (key path, message)."""
+        return list(check_team(data))
+
+    def build(self, app: App) -> None:
+        """Add the role-enforcement system, just before ``learner.actions`` (priority -15)."""
+        app.add_system(self._enforce, in_set="logic.scenario", name="team.roles", priority=-16)
+
+    def _enforce(self, app: App) -> None:
+        if not self._resolved:  # the scenario resource is inserted after the plugins are built
+            scenario = app.try_resource(Scenario)
+            self.spec = TeamSpec.from_settings(scenario.settings) if scenario is not None else None
+            self._interaction = scenario.interaction if scenario is not None else None
+            self._resolved = True
+        inputs = app.resource(InputState)
+        if not inputs.actions:
+            return
+        kept: list[dict[str, Any]] = []
+        for req in inputs.actions:
+            by = req.get("by")
+            if not isinstance(by, dict):  # a single learner's own request: not a team action
+                kept.append(req)
+                continue
+            aid, role, client = str(req.get("id")), str(by.get("role")), str(by.get("client"))
+            if self.spec is None or not self.spec.allows(role, aid):
+                app.send(ActionRejected(aid, f"outside the role {role!r} of {client}"))
+                continue
+            kept.append(req)
+            action = self._interaction.action(aid) if self._interaction is not None else None
+            fields = req.get("fields") or {}
+            if action is None or not isinstance(fields, dict):
+                continue  # learner.actions rejects it with the reason
+            try:
+                action.make(fields, req.get("target") if isinstance(req.get("target"), str) else None)
+            except (ValueError, TypeError):
+                continue
+            app.send(TeamActed(client, role, aid, json.dumps(fields, sort_keys=True, default=str)))
+        inputs.actions[:] = kept
+
+
+def team_of(scenario: Any) -> TeamSpec | None:
+    """The team declared by a loaded scenario (None when it declares none)."""
+    return TeamSpec.from_settings(getattr(scenario, "settings", {}) or {})

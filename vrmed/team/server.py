@@ -1,0 +1,510 @@
+"""The shared-session server: one authoritative App, many clients, one session log.
+
+:class:`TeamServer` builds the scenario's App with :func:`vrmed.session.build_session`
+(the same App, schedule and packs as a one-learner session) and feeds it from a
+:class:`TeamInput`: every client's input message is queued as it arrives and applied at the
+server's next frame, its device poses under ``ROLE/CLIENT/DEVICE`` and its action requests
+tagged ``{"by": {"client": ID, "role": ROLE}}`` in the ``learner`` pseudo-device. The
+ordinary session recorder therefore records everything, and ``vrmed replay`` reproduces a
+shared session bit-exactly with no special casing; the roles are enforced inside the App by
+:class:`vrmed.team.roles.TeamPlugin`, so the replay enforces them again.
+
+Timing: the simulation steps on its own fixed-rate loop (``speed`` times real time). State
+goes to each client through its own writer task holding only the newest state plus the
+events it has not seen, so a slow or stalled client never delays a tick; a client whose
+send blocks for ``send_timeout`` seconds is disconnected. A dropped client keeps its role
+for ``grace_s`` seconds; rejoining with its resume key continues from the last input the
+server acknowledged (``ack``), so no action is lost or applied twice. Every presence change
+(joined, lost, resumed, gone) is sent to the team and the instructor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from ..errors import VrmedError
+from ..input import LEARNER, InputState, Sample
+from ..packs.loader import Pack
+from ..recording import SessionLog
+from ..scenario.learner import LearnerView
+from ..scenario.runtime import scenario_bindings
+from ..session import Session, build_session
+from .console import CONSOLE_HTML
+from .protocol import MAX_MESSAGE, ProtocolError, TokenIssuer, check_input, decode, encode, pseudonym
+from .roles import INSTRUCTOR, TeamSpec, team_of
+
+#: Most pending events kept for one client that is not reading (older ones are dropped
+#: and the client is told how many it missed).
+MAX_PENDING_EVENTS = 5000
+#: Instructor commands that go into the session (recorded, so a replay repeats them).
+INSTRUCTOR_COMMANDS = ("session.pause", "session.resume")
+#: Most input samples waiting for the next frame (all clients together).
+MAX_QUEUE = 10_000
+#: Seconds an instructor login with a wrong password waits before its answer (slows guessing).
+LOGIN_PENALTY_S = 0.5
+#: Longest debrief annotation kept (characters).
+MAX_NOTE = 500
+
+
+@dataclass
+class Member:
+    """One connected (or recently dropped) participant."""
+
+    client: str
+    role: str
+    resume: str
+    last_seq: int = 0
+    ws: ServerConnection | None = None
+    lost_at: float | None = None
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    missed: int = 0
+    latest: dict[str, Any] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    writer: asyncio.Task[None] | None = None
+    bytes_sent: int = 0
+    messages_sent: int = 0
+
+
+class TeamInput:
+    """The server's input source: merges the clients' queued samples at each frame."""
+
+    kind = "team"
+
+    def __init__(self) -> None:
+        self._queue: deque[tuple[str, str, dict[str, Any], list[dict[str, Any]]]] = deque()
+        self._commands: deque[str] = deque()
+
+    def push(self, client: str, role: str, devices: dict[str, Any], actions: list[dict[str, Any]]) -> None:
+        """Queue one client's sample for the next frame (refused when MAX_QUEUE samples wait:
+        a paused session or a flooding client must not grow the server's memory unbounded)."""
+        if len(self._queue) >= MAX_QUEUE:
+            raise ProtocolError(f"the server has {MAX_QUEUE} samples waiting; slow down")
+        self._queue.append((client, role, devices, actions))
+
+    def command(self, command: str) -> None:
+        """Queue a session command (the instructor's pause/resume) for the next frame."""
+        self._commands.append(command)
+
+    @property
+    def has_commands(self) -> bool:
+        """Whether a session command waits for the next frame (a paused server steps for it)."""
+        return bool(self._commands)
+
+    def sample(self, time: float, frame: int) -> Sample:
+        """Everything queued since the last frame, in arrival order."""
+        out: Sample = {}
+        actions: list[dict[str, Any]] = []
+        while self._queue:
+            client, role, devices, acts = self._queue.popleft()
+            for name, data in devices.items():
+                out[f"{role}/{client}/{name}"] = data
+            actions.extend({**a, "by": {"client": client, "role": role}} for a in acts)
+        commands = list(self._commands)
+        self._commands.clear()
+        if actions or commands:
+            learner: dict[str, Any] = {}
+            if actions:
+                learner["actions"] = actions
+            if commands:
+                learner["commands"] = commands
+            out[LEARNER] = learner
+        return out
+
+
+@dataclass
+class TickStats:
+    """Server timing: lateness of each tick against its schedule (s) and CPU per frame (s)."""
+
+    lateness: list[float] = field(default_factory=list)
+    step_cpu: list[float] = field(default_factory=list)
+    frames: int = 0
+
+
+class TeamServer:
+    """One shared session over WebSockets (see the module docstring).
+
+    ``speed`` runs the simulation faster than real time (tests, benchmarks); ``display_rate``
+    is the frame rate of the authoritative App (clients render at their own rate and
+    interpolate); ``state_rate`` is how often (per wall second) state goes out. The
+    instructor console is at ``http://HOST:PORT/`` and needs ``instructor_password``.
+    """
+
+    def __init__(
+        self,
+        pack: Pack,
+        scenario_name: str | None = None,
+        *,
+        seed: int = 0,
+        speed: float = 1.0,
+        display_rate: int = 20,
+        state_rate: float = 20.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        grace_s: float = 10.0,
+        send_timeout: float = 5.0,
+        join_timeout: float = 5.0,
+        instructor_password: str | None = None,
+        mode: str = "formative",
+        ssl: Any = None,
+        secret: bytes | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise VrmedError(f"speed must be positive, got {speed}")
+        self.input = TeamInput()
+        self.session: Session = build_session(
+            pack,
+            scenario_name,
+            seed=seed,
+            input_source=self.input,
+            learner="person",
+            display_rate=display_rate,
+            mode=mode,
+        )
+        team = team_of(self.session.scenario)
+        if team is None:
+            self.session.close()
+            raise VrmedError(
+                f"scenario {self.session.scenario.name!r} declares no team (settings.team.roles); "
+                "see docs/team-training.md"
+            )
+        self.team: TeamSpec = team
+        self.speed, self.display_rate, self.state_rate = float(speed), int(display_rate), float(state_rate)
+        self.host, self.port = host, port
+        self.grace_s, self.send_timeout, self.join_timeout = grace_s, send_timeout, join_timeout
+        self.tokens = TokenIssuer(secret)
+        self.instructor_password = instructor_password or secrets.token_urlsafe(12)
+        self._ssl = ssl
+        self.members: dict[str, Member] = {}
+        self.stats = TickStats()
+        self.ended = asyncio.Event()
+        self._server: Server | None = None
+        self._tick: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._event_index = 0
+        self._last_state: dict[str, Any] | None = None
+        #: the instructor's debrief annotations ({t, frame, by, text}), kept in the log header
+        self.annotations: list[dict[str, Any]] = []
+        self._watch = {n: self.session.entities[n] for n in team.watch if n in self.session.entities}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients join at."""
+        return f"{'wss' if self._ssl else 'ws'}://{self.host}:{self.port}/ws"
+
+    def issue(self, role: str, ttl_s: float = 3600.0) -> str:
+        """A join token for ``role`` (one of the scenario's roles, or the instructor)."""
+        if role not in self.team.roles and role != INSTRUCTOR:
+            raise VrmedError(f"unknown role {role!r}; roles: {', '.join(self.team.roles)}")
+        return self.tokens.issue(role, ttl_s)
+
+    async def start(self) -> None:
+        """Listen and start the simulation loop."""
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self.port,
+            process_request=self._http,
+            max_size=MAX_MESSAGE,
+            ssl=self._ssl,
+            compression=None,  # state is small JSON; per-message deflate costs more CPU than it saves
+            open_timeout=self.join_timeout,
+            close_timeout=1.0,  # a stalled peer must not hold up shutdown
+        )
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        self._tick = asyncio.create_task(self._tick_loop())
+
+    async def stop(self) -> None:
+        """Stop the loop, close every connection, and finish the session log."""
+        self._stopping = True
+        if self._tick is not None:
+            self._tick.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick
+        for m in self.members.values():
+            if m.writer is not None:
+                m.writer.cancel()
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+
+    def finish(self) -> SessionLog:
+        """The session log (call after :meth:`stop`)."""
+        return self.session.finish()
+
+    # -- simulation loop ------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        frame_wall = 1.0 / (self.display_rate * self.speed)
+        state_wall = 1.0 / self.state_rate
+        app, view = self.session.app, self.session.app.resource(LearnerView)
+        next_tick = next_state = loop.time()
+        while not self._stopping:
+            now = loop.time()
+            if view.paused and not self.input.has_commands:
+                # paused by the instructor: no frames pass (the replay has none either) until
+                # a resume command arrives; state keeps flowing so everyone sees the pause
+                if now >= next_state:
+                    self._broadcast(view)
+                    next_state = now + state_wall
+                await asyncio.sleep(frame_wall)
+                next_tick = loop.time()
+                continue
+            self.stats.lateness.append(now - next_tick)
+            c0 = time.thread_time()
+            app.step(1)
+            self.stats.step_cpu.append(time.thread_time() - c0)
+            self.stats.frames += 1
+            self._reap(now)
+            if view.ended or now >= next_state:
+                self._broadcast(view)
+                next_state = now + state_wall
+            if view.ended:
+                self.ended.set()
+                return
+            next_tick += frame_wall
+            delay = next_tick - loop.time()
+            if delay < -0.25:  # fell far behind (a slow machine): do not spiral, restart the schedule
+                next_tick = loop.time()
+                delay = 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    def _broadcast(self, view: LearnerView) -> None:
+        app = self.session.app
+        events = self.session.recorder.log.events[self._event_index :]
+        self._event_index += len(events)
+        watch: dict[str, dict[str, Any]] = {}
+        getters = scenario_bindings(app).getters
+        for name, ent in self._watch.items():
+            fields: dict[str, Any] = {}
+            for comp in app.components_of(ent):
+                ctype = type(comp)
+                declared = getattr(ctype, "SCENARIO_VARS", None)
+                getter = getters.get(ctype)
+                if declared is not None and getter is not None:  # state kept in a resource (physiology)
+                    values = {var: getter(app, name, var) for var in declared}
+                elif declared is not None:
+                    values = {var: getattr(comp, var, None) for var in declared}
+                else:
+                    continue  # scenery (meshes, labels): not state a team watches
+                for var, value in values.items():
+                    if isinstance(value, (int, float, str, bool)):
+                        fields[f"{ctype.__name__}.{var}"] = value
+            watch[name] = fields
+        devices = {
+            name: [list(map(float, d.position)), list(map(float, d.orientation))] for name, d in self._devices().items()
+        }
+        base = {
+            "frame": app.clock.frame,
+            "t": float(app.clock.time),
+            "watch": watch,
+            "devices": devices,
+            "ended": view.ended,
+            "result": view.end_reason,
+            "paused": view.paused,
+            "wall": asyncio.get_running_loop().time(),  # monotonic: clients on this host measure latency
+        }
+        self._last_state = base
+        short = [{"t": e["t"], "type": e["type"].rsplit(":", 1)[-1], "data": e["data"]} for e in events]
+        for m in self.members.values():
+            if m.ws is None:
+                continue
+            m.pending.extend(short)
+            if len(m.pending) > MAX_PENDING_EVENTS:
+                m.missed += len(m.pending) - MAX_PENDING_EVENTS
+                del m.pending[: len(m.pending) - MAX_PENDING_EVENTS]
+            m.latest = base
+            m.wake.set()
+
+    def _devices(self) -> dict[str, Any]:
+        # the team's devices are the ROLE/CLIENT/DEVICE ones
+        return {k: v for k, v in self.session.app.resource(InputState).devices.items() if k.count("/") == 2}
+
+    def _reap(self, now: float) -> None:
+        for m in list(self.members.values()):
+            if m.ws is None and m.lost_at is not None and now - m.lost_at > self.grace_s:
+                del self.members[m.client]
+                self._presence(m, "gone")
+
+    def _presence(self, member: Member, status: str) -> None:
+        for m in self.members.values():
+            if m.ws is not None and m is not member:
+                m.pending.append(
+                    {
+                        "t": float(self.session.app.clock.time),
+                        "type": "Presence",
+                        "data": {"client": member.client, "role": member.role, "status": status},
+                    }
+                )
+                m.wake.set()
+
+    # -- connections ----------------------------------------------------------------------
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] in ("/", "/console"):
+            body = CONSOLE_HTML.encode()
+            headers = Headers(
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                    ("Content-Security-Policy", "default-src 'self' 'unsafe-inline'; connect-src ws: wss:"),
+                ]
+            )
+            return Response(HTTPStatus.OK.value, "OK", headers, body)
+        if request.path.split("?")[0] != "/ws":
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        member: Member | None = None
+        try:
+            try:
+                msg = decode(await asyncio.wait_for(ws.recv(), self.join_timeout))
+                member = self._admit(msg)
+            except (ProtocolError, TimeoutError) as exc:
+                if "password" in str(exc):
+                    await asyncio.sleep(LOGIN_PENALTY_S)
+                await ws.send(encode("error", message=str(exc) or "no join message in time"))
+                return
+            old = member.ws
+            if old is not None:  # the same member joined again: the newer connection wins
+                await old.close()
+            member.ws, member.lost_at = ws, None
+            member.wake = asyncio.Event()
+            await ws.send(
+                encode(
+                    "welcome",
+                    client=member.client,
+                    role=member.role,
+                    resume=member.resume,
+                    ack=member.last_seq,
+                    grace_s=self.grace_s,
+                    roles={k: r.label for k, r in self.team.roles.items()},
+                    scenario=self.session.scenario.name,
+                    pack=self.session.pack.name,
+                )
+            )
+            member.writer = asyncio.create_task(self._writer(member, ws))
+            if self._last_state is not None:  # a (re)joining member sees the state at once
+                member.latest = self._last_state
+                member.wake.set()
+            async for raw in ws:
+                try:
+                    self._receive(member, decode(raw))
+                except (TypeError, ValueError, KeyError) as exc:  # a well-formed message with bad values
+                    if isinstance(exc, ProtocolError):
+                        raise
+                    raise ProtocolError(f"bad message: {exc}") from None
+        except ProtocolError as exc:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(encode("error", message=str(exc)))
+        except ConnectionClosed:
+            pass
+        finally:
+            if member is not None and member.ws is ws:
+                member.ws = None
+                member.lost_at = asyncio.get_running_loop().time()
+                if member.writer is not None:
+                    member.writer.cancel()
+                self._presence(member, "lost")
+
+    def _admit(self, msg: dict[str, Any]) -> Member:
+        kind = msg["type"]
+        if self.ended.is_set() and kind == "join":
+            raise ProtocolError("the session has ended")
+        if kind == "login":
+            given = str(msg.get("password", ""))
+            if not hmac.compare_digest(given.encode(), self.instructor_password.encode()):
+                raise ProtocolError("wrong instructor password")
+            member = Member("instructor-" + secrets.token_hex(3), INSTRUCTOR, secrets.token_urlsafe(16))
+            self.members[member.client] = member
+            return member
+        if kind != "join":
+            raise ProtocolError("the first message must be join (or login for the instructor console)")
+        grant = self.tokens.check(msg.get("token"))
+        resume = msg.get("resume")
+        if isinstance(resume, str):
+            for m in self.members.values():
+                if hmac.compare_digest(m.resume.encode(), resume.encode()) and m.role == grant.role:
+                    self._presence(m, "resumed")
+                    return m
+            raise ProtocolError("cannot resume: the grace period is over or the key is unknown; join again")
+        if grant.role == INSTRUCTOR:
+            member = Member("instructor-" + secrets.token_hex(3), INSTRUCTOR, secrets.token_urlsafe(16))
+        else:
+            role = self.team.roles.get(grant.role)
+            if role is None:
+                raise ProtocolError(f"the scenario has no role {grant.role!r}")
+            held = sum(1 for m in self.members.values() if m.role == grant.role)
+            if held >= role.max:
+                raise ProtocolError(f"the role {grant.role!r} is full ({role.max})")
+            member = Member(pseudonym(), grant.role, secrets.token_urlsafe(16))
+        self.members[member.client] = member
+        self._presence(member, "joined")
+        return member
+
+    def _receive(self, member: Member, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "input":
+            seq, devices, actions = check_input(msg)
+            if seq <= member.last_seq:  # resent after a reconnect: already applied
+                return
+            member.last_seq = seq
+            self.input.push(member.client, member.role, devices, actions)
+        elif kind == "command" and member.role == INSTRUCTOR:
+            command = str(msg.get("command"))
+            if command not in INSTRUCTOR_COMMANDS:
+                raise ProtocolError(f"unknown command {command!r}; commands: {', '.join(INSTRUCTOR_COMMANDS)}")
+            self.input.command(command)
+        elif kind == "annotate" and member.role == INSTRUCTOR:
+            app = self.session.app
+            note = {"t": float(app.clock.time), "frame": app.clock.frame, "by": member.client}
+            note["text"] = str(msg.get("text", ""))[:MAX_NOTE]
+            self.annotations.append(note)
+            # header facts only: never the inputs, events or digest, so the replay stays exact
+            self.session.recorder.mark(annotations=list(self.annotations))
+            for m in self.members.values():
+                if m.role == INSTRUCTOR and m.ws is not None:
+                    m.pending.append({"t": note["t"], "type": "Annotation", "data": note})
+                    m.wake.set()
+        elif kind == "issue" and member.role == INSTRUCTOR:
+            role = str(msg.get("role"))
+            ttl = float(msg.get("ttl", 3600.0))
+            try:
+                token = self.issue(role, min(max(ttl, 1.0), 86400.0))
+            except VrmedError as exc:
+                raise ProtocolError(str(exc)) from None
+            member.pending.append({"t": 0.0, "type": "Token", "data": {"role": role, "token": token}})
+            member.wake.set()
+        else:
+            raise ProtocolError(f"message {kind!r} is not allowed here")
+
+    async def _writer(self, member: Member, ws: ServerConnection) -> None:
+        """Send the newest state plus unseen events whenever there is something new."""
+        while True:
+            await member.wake.wait()
+            member.wake.clear()
+            events, member.pending = member.pending, []
+            state = member.latest or {}
+            text = encode("state", ack=member.last_seq, events=events, missed=member.missed, **state)
+            try:
+                await asyncio.wait_for(ws.send(text), self.send_timeout)
+            except (TimeoutError, ConnectionClosed):
+                ws.transport.abort()  # a peer that cannot take data is lost (no close handshake to wait for)
+                return
+            member.bytes_sent += len(text)
+            member.messages_sent += 1
