@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import select
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -98,3 +101,57 @@ def manifest(tmp_path_factory) -> Path:
         return sim.write_manifest(tmp_path_factory.mktemp("xr-shim"))
     except sim.ShimBuildError as exc:
         pytest.skip(f"no simulated OpenXR runtime here: {exc}")
+
+
+# -- a virtual X display for window, desktop-input and X11 tests ------------------------
+
+
+def _die_with_parent() -> None:
+    """In the Xvfb child (Linux): get SIGTERM when the test process dies, even by a crash."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def start_xvfb() -> tuple[subprocess.Popen, str] | None:
+    """Start Xvfb on a free display number it picks itself; (process, ":N") or None."""
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        return None
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+    )
+    os.close(write_fd)
+    number = b""
+    try:
+        while not number.endswith(b"\n"):
+            ready, _, _ = select.select([read_fd], [], [], 10.0)
+            chunk = os.read(read_fd, 16) if ready else b""
+            if not chunk:
+                break
+            number += chunk
+    finally:
+        os.close(read_fd)
+    if not number.strip().isdigit():
+        stop_process(proc)
+        return None
+    return proc, f":{number.strip().decode()}"
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a helper process (Xvfb), killing it if it does not stop within 5 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

@@ -10,13 +10,10 @@ be created at all.
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import start_xvfb, stop_process
 
 from vrmed import App
 from vrmed.components.scene.render import Camera
@@ -25,60 +22,10 @@ from vrmed.render import DrawList
 W, H = 160, 120
 
 
-def _die_with_parent() -> None:
-    """In the Xvfb child (Linux): get SIGTERM when the test process dies, even by a crash."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _start_xvfb() -> tuple[subprocess.Popen, str] | None:
-    """Start Xvfb on a free display number it picks itself; (process, ":N") or None."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        return None
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-    )
-    os.close(write_fd)
-    number = b""
-    try:
-        while not number.endswith(b"\n"):
-            ready, _, _ = select.select([read_fd], [], [], 10.0)
-            chunk = os.read(read_fd, 16) if ready else b""
-            if not chunk:
-                break
-            number += chunk
-    finally:
-        os.close(read_fd)
-    if not number.strip().isdigit():
-        _stop(proc)
-        return None
-    return proc, f":{number.strip().decode()}"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def display():
     """A usable X display for the module: our own Xvfb when installed, else $DISPLAY."""
-    started = _start_xvfb()
+    started = start_xvfb()
     with pytest.MonkeyPatch.context() as mp:
         if started is not None:
             mp.setenv("DISPLAY", started[1])
@@ -89,7 +36,7 @@ def display():
             yield os.environ["DISPLAY"]
         finally:
             if started is not None:
-                _stop(started[0])
+                stop_process(started[0])
 
 
 @pytest.fixture

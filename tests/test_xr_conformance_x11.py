@@ -11,8 +11,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import select
-import shutil
 import subprocess
 import sys
 import time
@@ -23,45 +21,17 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from conftest import start_xvfb  # noqa: E402
+
 from vrmed.xr import sim  # noqa: E402
 
 EXAMPLES = Path(__file__).parent / "data" / "pyopenxr_examples"
 
 
-def _start_xvfb() -> tuple[subprocess.Popen, str] | None:
-    """Start Xvfb on a display number it picks itself; (process, ":N") or None."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        return None
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    number = b""
-    try:
-        while not number.endswith(b"\n"):
-            ready, _, _ = select.select([read_fd], [], [], 10.0)
-            chunk = os.read(read_fd, 16) if ready else b""
-            if not chunk:
-                break
-            number += chunk
-    finally:
-        os.close(read_fd)
-    if not number.strip().isdigit():
-        proc.kill()
-        proc.wait(timeout=5)
-        return None
-    return proc, f":{number.strip().decode()}"
-
-
 @pytest.fixture(scope="module")
 def display():
     """An X display: our own Xvfb when installed, else $DISPLAY."""
-    started = _start_xvfb()
+    started = start_xvfb()
     with pytest.MonkeyPatch.context() as mp:
         if started is not None:
             mp.setenv("DISPLAY", started[1])

@@ -51,6 +51,16 @@ class _Group(click.Group):
             _fail(str(exc))
 
 
+def _pack_path_option(help_text: str) -> Any:
+    """``--pack PATH``: the pack folder to use instead of the installed pack a log names."""
+    return click.option("--pack", "pack_path", type=click.Path(file_okay=False, path_type=Path), help=help_text)
+
+
+def _no_pack_code_option(help_text: str) -> Any:
+    """``--no-pack-code`` (default on with ``VRMED_NO_PACK_CODE=1``, the kiosk setting)."""
+    return click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help=help_text)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vrmed")
 def cli() -> None:
@@ -103,12 +113,7 @@ def cli() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--trace", is_flag=True, help="Print scenario state transitions (t, from -> to, trigger) to stderr.")
-@click.option(
-    "--no-pack-code",
-    is_flag=True,
-    envvar="VRMED_NO_PACK_CODE",
-    help="Run no code from packs (YAML-only packs); default on when VRMED_NO_PACK_CODE=1 (kiosks).",
-)
+@_no_pack_code_option("Run no code from packs (YAML-only packs); default on when VRMED_NO_PACK_CODE=1 (kiosks).")
 @click.option(
     "--capture",
     type=click.Path(file_okay=False, path_type=Path),
@@ -764,7 +769,7 @@ def open_null() -> Any:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help="Import no pack code while listing.")
+@_no_pack_code_option("Import no pack code while listing.")
 def packs(as_json: bool, no_pack_code: bool) -> None:
     """List available packs with their versions and scenarios."""
     # deferred: keeps `vrmed --help` fast (the pack loader needs jsonschema, YAML)
@@ -803,7 +808,7 @@ def packs(as_json: bool, no_pack_code: bool) -> None:
 
 @cli.command()
 @click.argument("target")
-@click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help="Refuse packs that carry Python code.")
+@_no_pack_code_option("Refuse packs that carry Python code.")
 @click.option(
     "--rubric-lint",
     is_flag=True,
@@ -895,18 +900,10 @@ def package(
 @cli.command()
 @click.argument("log_path", metavar="LOG", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option(
-    "--pack",
-    "pack_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust).",
+@_pack_path_option(
+    "The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust)."
 )
-@click.option(
-    "--no-pack-code",
-    is_flag=True,
-    envvar="VRMED_NO_PACK_CODE",
-    help="Import no pack code (a pack with systems.py is refused); default on when VRMED_NO_PACK_CODE=1.",
-)
+@_no_pack_code_option("Import no pack code (a pack with systems.py is refused); default on when VRMED_NO_PACK_CODE=1.")
 def replay(log_path: Path, as_json: bool, pack_path: Path | None = None, no_pack_code: bool = False) -> None:
     """Re-run a recorded session and check it reproduces the same events and final state.
 
@@ -999,18 +996,10 @@ def _records_setup(ctx: click.Context) -> tuple[Any, Any]:
 @records.command("add")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="LOG [LOG...]")
 @click.option("--learner", required=True, help="The learner's institutional id (pseudonymised before storing).")
-@click.option(
-    "--no-pack-code",
-    is_flag=True,
-    envvar="VRMED_NO_PACK_CODE",
-    help="Import no pack code: score with the scenario's rubric only (a pack with systems.py is refused).",
-)
-@click.option(
-    "--pack",
-    "pack_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Score with the pack in this folder (its systems.py runs: only a pack you trust) instead of the "
-    "installed pack the log names.",
+@_no_pack_code_option("Import no pack code: score with the scenario's rubric only (a pack with systems.py is refused).")
+@_pack_path_option(
+    "Score with the pack in this folder (its systems.py runs: only a pack you trust) instead of the "
+    "installed pack the log names."
 )
 @click.pass_context
 def records_add(
@@ -1250,17 +1239,11 @@ def progress_cmd(learner: str, curriculum_path: Path, config_path: Path | None, 
     type=click.Path(dir_okay=False, path_type=Path),
     help="HTML file to write (default: next to the log, .html).",
 )
-@click.option(
-    "--pack",
-    "pack_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust).",
+@_pack_path_option(
+    "The pack's folder, when the log's pack is not installed (its systems.py runs: only a pack you trust)."
 )
-@click.option(
-    "--no-pack-code",
-    is_flag=True,
-    envvar="VRMED_NO_PACK_CODE",
-    help="Import no pack code (the score comes from the scenario's rubric); default on when VRMED_NO_PACK_CODE=1.",
+@_no_pack_code_option(
+    "Import no pack code (the score comes from the scenario's rubric); default on when VRMED_NO_PACK_CODE=1."
 )
 @click.option(
     "--previous",

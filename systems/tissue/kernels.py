@@ -108,23 +108,37 @@ def _vertex_gradients(d, Q, t):
 
 
 @njit(cache=True, inline="always")
-def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t):
-    """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
-
-    We solve them as a block rather than one after the other because C_D = ||F|| is sqrt(3),
-    not 0, at rest: solved one after the other with one iteration per
-    substep, the two O(1) rest corrections only cancel in the limit alpha/h^2 >> w |grad C|^2,
-    which biases the static solution by tens of percent at game-rate substeps. The 2x2 solve
-    cancels them exactly at rest for any h (the residual is then O(strain)).
-    """
-    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
-    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
-    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
-    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
-    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
-    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
-    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
-        return
+def _block_system(
+    x,
+    x_prev,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    gamma,
+    inv_h2,
+    g_damp,
+    t,
+    i0,
+    i1,
+    i2,
+    i3,
+    w0x,
+    w0y,
+    w0z,
+    w1x,
+    w1y,
+    w1z,
+    w2x,
+    w2y,
+    w2z,
+    w3x,
+    w3y,
+    w3z,
+):
+    """Tet t's deviatoric and hydrostatic constraints and their 2x2 block system, shared by
+    :func:`solve_tet` and :func:`solve_tet_warm`: (C_D, C_H, the damping terms vD and vH,
+    the matrix entries k11, k12, k22, and the vertex gradients of each constraint). Inlined,
+    so returning the tuples costs nothing."""
     F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
     c2 = 0.0
     for k in range(9):
@@ -227,6 +241,56 @@ def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp
     k11 = (1.0 + g_damp) * s11 + alpha_dev[t] * inv_h2
     k12 = (1.0 + g_damp) * s12
     k22 = (1.0 + g_damp) * s22 + alpha_hyd[t] * inv_h2
+    return CD, CH, vD, vH, k11, k12, k22, gD, gH
+
+
+@njit(cache=True, inline="always")
+def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t):
+    """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
+
+    We solve them as a block rather than one after the other because C_D = ||F|| is sqrt(3),
+    not 0, at rest: solved one after the other with one iteration per
+    substep, the two O(1) rest corrections only cancel in the limit alpha/h^2 >> w |grad C|^2,
+    which biases the static solution by tens of percent at game-rate substeps. The 2x2 solve
+    cancels them exactly at rest for any h (the residual is then O(strain)).
+    """
+    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
+    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+        return
+    CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+        x,
+        x_prev,
+        Q,
+        alpha_dev,
+        alpha_hyd,
+        gamma,
+        inv_h2,
+        g_damp,
+        t,
+        i0,
+        i1,
+        i2,
+        i3,
+        w0x,
+        w0y,
+        w0z,
+        w1x,
+        w1y,
+        w1z,
+        w2x,
+        w2y,
+        w2z,
+        w3x,
+        w3y,
+        w3z,
+    )
+    (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+    (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
     r1 = -CD - g_damp * vD
     r2 = -CH - g_damp * vH
     det = k11 * k22 - k12 * k12
@@ -264,108 +328,35 @@ def solve_tet_warm(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, war
     w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
     if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
         return
-    F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
-    c2 = 0.0
-    for k in range(9):
-        c2 += F[k] * F[k]
-    CD = np.sqrt(c2)
-    inv = 1.0 / CD if CD > _EPS else 0.0  # F = 0 (fully collapsed): no deviatoric direction
-    gD = _vertex_gradients(
-        (F[0] * inv, F[1] * inv, F[2] * inv, F[3] * inv, F[4] * inv, F[5] * inv, F[6] * inv, F[7] * inv, F[8] * inv),
+    CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+        x,
+        x_prev,
         Q,
+        alpha_dev,
+        alpha_hyd,
+        gamma,
+        inv_h2,
+        g_damp,
         t,
+        i0,
+        i1,
+        i2,
+        i3,
+        w0x,
+        w0y,
+        w0z,
+        w1x,
+        w1y,
+        w1z,
+        w2x,
+        w2y,
+        w2z,
+        w3x,
+        w3y,
+        w3z,
     )
-    cof = _cofactor(F)
-    CH = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] - gamma
-    gH = _vertex_gradients(cof, Q, t)
     (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
     (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
-    # tuples are unrolled by hand: indexing them in a loop made numba spill them to memory (6x slower)
-    s11 = (
-        w0x * a00 * a00
-        + w0y * a01 * a01
-        + w0z * a02 * a02
-        + w1x * a10 * a10
-        + w1y * a11 * a11
-        + w1z * a12 * a12
-        + w2x * a20 * a20
-        + w2y * a21 * a21
-        + w2z * a22 * a22
-        + w3x * a30 * a30
-        + w3y * a31 * a31
-        + w3z * a32 * a32
-    )
-    s12 = (
-        w0x * a00 * b00
-        + w0y * a01 * b01
-        + w0z * a02 * b02
-        + w1x * a10 * b10
-        + w1y * a11 * b11
-        + w1z * a12 * b12
-        + w2x * a20 * b20
-        + w2y * a21 * b21
-        + w2z * a22 * b22
-        + w3x * a30 * b30
-        + w3y * a31 * b31
-        + w3z * a32 * b32
-    )
-    s22 = (
-        w0x * b00 * b00
-        + w0y * b01 * b01
-        + w0z * b02 * b02
-        + w1x * b10 * b10
-        + w1y * b11 * b11
-        + w1z * b12 * b12
-        + w2x * b20 * b20
-        + w2y * b21 * b21
-        + w2z * b22 * b22
-        + w3x * b30 * b30
-        + w3y * b31 * b31
-        + w3z * b32 * b32
-    )
-    vD = 0.0
-    vH = 0.0
-    if g_damp > 0.0:
-        d = x[i0, 0] - x_prev[i0, 0]
-        vD += a00 * d
-        vH += b00 * d
-        d = x[i0, 1] - x_prev[i0, 1]
-        vD += a01 * d
-        vH += b01 * d
-        d = x[i0, 2] - x_prev[i0, 2]
-        vD += a02 * d
-        vH += b02 * d
-        d = x[i1, 0] - x_prev[i1, 0]
-        vD += a10 * d
-        vH += b10 * d
-        d = x[i1, 1] - x_prev[i1, 1]
-        vD += a11 * d
-        vH += b11 * d
-        d = x[i1, 2] - x_prev[i1, 2]
-        vD += a12 * d
-        vH += b12 * d
-        d = x[i2, 0] - x_prev[i2, 0]
-        vD += a20 * d
-        vH += b20 * d
-        d = x[i2, 1] - x_prev[i2, 1]
-        vD += a21 * d
-        vH += b21 * d
-        d = x[i2, 2] - x_prev[i2, 2]
-        vD += a22 * d
-        vH += b22 * d
-        d = x[i3, 0] - x_prev[i3, 0]
-        vD += a30 * d
-        vH += b30 * d
-        d = x[i3, 1] - x_prev[i3, 1]
-        vD += a31 * d
-        vH += b31 * d
-        d = x[i3, 2] - x_prev[i3, 2]
-        vD += a32 * d
-        vH += b32 * d
-    # (1 + g) G W G^T + diag(alpha~) is symmetric positive definite since alpha~ > 0
-    k11 = (1.0 + g_damp) * s11 + alpha_dev[t] * inv_h2
-    k12 = (1.0 + g_damp) * s12
-    k22 = (1.0 + g_damp) * s22 + alpha_hyd[t] * inv_h2
     # Warm start (see :func:`substep`): the residual starts from the multipliers kept from the
     # last substep; kt is the fraction of the new ones this tet keeps for the next
     lD = lam[t, 0]

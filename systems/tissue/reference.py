@@ -54,8 +54,8 @@ def solve_tets(
 
     ``w`` holds per-axis inverse masses, shape (n, 3). With ``warm`` != 0, ``lam`` (k, 2) holds
     each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
-    (vertices 1-3; column 9 unused here), ``warm_t`` (k,) the kept fractions, and the parts not kept are summed into ``warm_dx``
-    (n, 3) (the kernels' warm start), all updated in place.
+    (vertices 1-3; column 9 unused here), ``warm_t`` (k,) the kept fractions, and the parts
+    not kept are summed into ``warm_dx`` (n, 3) (the kernels' warm start), all updated in place.
     """
     p = x[tets]  # (k, 4, 3)
     Ds = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
