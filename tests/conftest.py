@@ -117,14 +117,14 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_xvfb() -> tuple[subprocess.Popen, str] | None:
+def start_xvfb(screen: str = "640x480x24") -> tuple[subprocess.Popen, str] | None:
     """Start Xvfb on a free display number it picks itself; (process, ":N") or None."""
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         return None
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        [xvfb, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        [xvfb, "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -16,12 +16,12 @@ import math
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import start_xvfb, stop_process
 
 from vrmed.desktop.bindings import BindingsError, load_bindings
 from vrmed.desktop.play import play
@@ -36,39 +36,27 @@ GAIN = 0.0015  # DEFAULT_SETTINGS["mouse_rad_per_px"]
 WHEEL = 0.003  # DEFAULT_SETTINGS["wheel_m_per_notch"]
 
 
-def _free_display() -> int:
-    for n in range(91, 140):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 @pytest.fixture(scope="module")
 def display() -> Any:
     """An Xvfb display of our own (DISPLAY set for this module), or skip without Xvfb/xdotool."""
     if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
         pytest.skip("needs Xvfb and xdotool (.ci/run installs them)")
-    n = _free_display()
-    proc = subprocess.Popen(
-        ["Xvfb", f":{n}", "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        if Path(f"/tmp/.X11-unix/X{n}").exists():
-            break
-        time.sleep(0.05)
+    # -displayfd: Xvfb picks a free display and reports it only once it accepts clients (a
+    # socket file can exist before that, which made an early window open fail)
+    started = start_xvfb("1024x768x24")
+    if started is None:
+        pytest.skip("Xvfb did not start")
+    proc, name = started
     old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
+    os.environ["DISPLAY"] = name
     try:
-        yield f":{n}"
+        yield name
     finally:
         if old is None:
             os.environ.pop("DISPLAY", None)
         else:
             os.environ["DISPLAY"] = old
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def xdo(*args: str) -> None:
