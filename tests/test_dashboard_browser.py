@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -69,7 +70,24 @@ def sign_in(browser, base: str, name: str, password: str) -> None:
     browser.get(base + "/login")
     browser.find_element(By.NAME, "username").send_keys(name)
     browser.find_element(By.NAME, "password").send_keys(password)
+    browser.execute_script("window.__vrmed_before_submit = true")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # the POST (a scrypt check) answers with a new page: wait for that document before reading
+    # the URL (a marker set on the old page is gone on the new one)
+    from selenium.common.exceptions import WebDriverException  # deferred: only with chromium installed
+    from selenium.webdriver.support.ui import WebDriverWait  # deferred: only with chromium installed
+
+    def loaded(b: Any) -> bool:
+        try:
+            return bool(
+                b.execute_script(
+                    "return window.__vrmed_before_submit === undefined && document.readyState === 'complete'"
+                )
+            )
+        except WebDriverException:  # between documents
+            return False
+
+    WebDriverWait(browser, 30).until(loaded)
 
 
 def chart_marks(browser, chart: str) -> int:
