@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from vrmed import App
-from vrmed.components.clinical.patient import Patient, PatientPopulation
+from vrmed.components.clinical.patient import RHYTHM_CODE, Patient, PatientPopulation
 from vrmed.components.scene.core import Name
 from vrmed.systems.clinical.physiology import PhysiologyPlugin, give_drug, population
 from vrmed.systems.clinical.physiology_kernels import (
+    BICARB_FULL_MMOL_PER_KG,
     DRUG_ALIASES,
     DRUG_SPECS,
+    calcium_stabilisation,
     cpr_quality,
     pao2_for_saturation,
     severinghaus,
@@ -192,6 +194,34 @@ def _glucose(route: str, what: str) -> float:
     return _run(measure, glucose=180.0)
 
 
+def _potassium_fall(minutes: float) -> float:
+    """Fall in serum potassium (mmol/l) ``minutes`` after 10 U IV insulin with 25 g glucose."""
+
+    def measure(p: Patient1) -> float:
+        base = p.pop.value(0, "potassium")
+        p.give("insulin", 10.0, "units", "iv")
+        p.give("dextrose", 25.0, "g", "iv")
+        _, k = p.series(minutes * 60.0, 5.0, "potassium")
+        return float(base - k[-1])
+
+    return _run(measure, potassium=6.8)
+
+
+def _calcium_minutes() -> float:
+    """Minutes that 10 ml calcium chloride 10 % keeps the myocardium at least half stabilised."""
+
+    def measure(p: Patient1) -> float:
+        p.give("calcium_chloride", 10.0, "ml", "iv")
+        t = 0.0
+        p.series(60.0, 1.0, "hr")  # absorbed
+        while calcium_stabilisation(p.pop)[0] >= 0.5:
+            step_population(p.pop, 5.0, None)
+            t += 5.0
+        return (t + 60.0) / 60.0
+
+    return _run(measure, potassium=6.8)
+
+
 def _dextrose_rise() -> float:
     def measure(p: Patient1) -> float:
         base = p.pop.value(0, "glucose")
@@ -231,6 +261,63 @@ def _shock_fall(cpr: bool) -> float:
         return float(1.0 - float(viability(p.pop)[0]) ** (1.0 / 8.0))
     finally:
         p.close()
+
+
+def _atropine(what: str) -> float:
+    """1 mg IV atropine in a vagal sinus bradycardia (40 /min): peak HR rise or its time."""
+
+    def measure(p: Patient1) -> float:
+        p.give("atropine", 1.0, "mg", "iv")
+        t, hr = p.series(900.0, 1.0, "hr")
+        return float(hr.max() - 40.0) if what == "rise" else float(t[int(np.argmax(hr))] / 60.0)
+
+    return _run(measure, rhythm="bradycardia", hr=40.0, sbp=90.0, dbp=55.0)
+
+
+def _adenosine_half_life_s() -> float:
+    return 60.0 * _half_life_minutes("adenosine")
+
+
+def _adenosine_terminated(doses_mg: tuple[float, ...]) -> float:
+    """Percentage of 500 SVT patients (thresholds drawn as at registration) in sinus rhythm
+    after rapid IV adenosine ``doses_mg``, one every 30 s."""
+    app = App(seed=0, display_rate=1, rates={"logic": 1, "physics": None})
+    try:
+        app.add_plugin(PhysiologyPlugin())
+        for i in range(500):
+            app.spawn(Patient(rhythm="svt", hr=180.0), Name(f"p{i}"))
+        app.step(1)
+        pop = population(app)
+        for dose in doses_mg:
+            for s in range(pop.n):
+                give_drug(pop, s, "adenosine", dose, "mg", "iv")
+            for _ in range(30):
+                step_population(pop, 1.0, None)
+        return float(100.0 * np.mean(pop.rhythm != RHYTHM_CODE["svt"]))
+    finally:
+        app.close()
+
+
+def _crystalloid_retained_ml() -> float:
+    """Intravascular volume added 60 min after 1 l of crystalloid run in over 10 min (ml)."""
+    p = Patient1()
+    try:
+        v0 = float(p.pop.volume[0])
+        p.pop.cryst_left[0], p.pop.cryst_rate[0] = 1000.0, 1000.0 / 600.0
+        p.series(3600.0, 5.0, "hr")
+        return float(p.pop.volume[0]) - v0
+    finally:
+        p.close()
+
+
+def _haemorrhage_hr(loss: float) -> float:
+    """Heart rate (from 75 /min) with ``loss`` of the blood volume gone (ATLS classes)."""
+
+    def measure(p: Patient1) -> float:
+        _, hr = p.series(120.0, 1.0, "hr")
+        return float(hr[-1])
+
+    return _run(measure, hr=75.0, blood_loss_ml=loss * 70.0 * 70.0)
 
 
 def _ref(low: float, high: float, unit: str, source: str, verified: bool) -> Reference:
@@ -369,6 +456,32 @@ CHECKS: tuple[Check, ...] = (
         lambda: _glucose("sc", "nadir_min"),
     ),
     Check(
+        "insulin",
+        "10 units IV with 25 g glucose: fall in serum potassium at 60 min (mmol/l)",
+        _ref(
+            0.65,
+            1.0,
+            "mmol/l",
+            "UK Kidney Association (Renal Association) 2020, treatment of acute hyperkalaemia in adults: "
+            "insulin-glucose lowers K+ by 0.65-1.0 mmol/l, onset 15 min, peak 30-60 min",
+            False,
+        ),
+        lambda: _potassium_fall(60.0),
+    ),
+    Check(
+        "calcium",
+        "10 ml calcium chloride 10 % IV: myocardial stabilisation lasts (min)",
+        _ref(
+            30,
+            60,
+            "min",
+            "UK Kidney Association 2020 (hyperkalaemia): IV calcium acts within 3 min and lasts 30-60 min; "
+            "does not lower K+",
+            False,
+        ),
+        _calcium_minutes,
+    ),
+    Check(
         "dextrose",
         "25 g IV (D50) at glucose 40: peak rise (mg/dL)",
         _ref(
@@ -413,9 +526,75 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("fentanyl", "not modelled", None, None),
     Check("midazolam", "not modelled", None, None),
-    Check("adenosine", "not modelled", None, None),
-    Check("atropine", "not modelled", None, None),
-    Check("fluids", "not modelled (no volume compartment)", None, None),
+    Check(
+        "adenosine",
+        "half-life (s)",
+        _ref(0, 10, "s", "Adenocard (adenosine injection) " + LABEL + ": half-life less than 10 s", False),
+        _adenosine_half_life_s,
+    ),
+    Check(
+        "adenosine",
+        "6 mg rapid IV: PSVT terminated (%)",
+        _ref(62.5, 62.5, "%", "DiMarco JP, et al. Ann Intern Med 1990;113:104-110: 62.5 % by 6 mg", False),
+        lambda: _adenosine_terminated((6.0,)),
+    ),
+    Check(
+        "adenosine",
+        "6 then 12 mg rapid IV: PSVT terminated, cumulative (%)",
+        _ref(91.4, 91.4, "%", "DiMarco 1990: 91.4 % by 12 mg (cumulative)", False),
+        lambda: _adenosine_terminated((6.0, 12.0)),
+    ),
+    Check(
+        "atropine",
+        "elimination half-life (min)",
+        _ref(120, 240, "min", "atropine sulfate injection " + LABEL + ": ~2-4 h in adults", False),
+        lambda: _half_life_minutes("atropine"),
+    ),
+    Check(
+        "atropine",
+        "1 mg IV in sinus bradycardia 40 /min: time to peak HR (min)",
+        _ref(
+            2, 5, "min", "IV onset within ~1 min, peak within a few minutes (drug handbooks); no primary study", False
+        ),
+        lambda: _atropine("time"),
+    ),
+    Check(
+        "atropine",
+        "1 mg IV in sinus bradycardia 40 /min: peak HR rise (/min)",
+        _ref(15, 35, "/min", "vagolytic dose-response (0.04 mg/kg ~ full vagal block); range assumed", False),
+        lambda: _atropine("rise"),
+    ),
+    Check(
+        "sodium bicarbonate",
+        "TCA cardiotoxicity: bolus the model counts as full treatment (mmol/kg)",
+        _ref(1, 2, "mmol/kg", "AHA 2010 Part 12.7 (toxicology): 1-2 mEq/kg boluses for TCA toxicity", False),
+        lambda: BICARB_FULL_MMOL_PER_KG,
+    ),
+    Check(
+        "fluids",
+        "crystalloid 1 l over 10 min: intravascular gain at 60 min (ml)",
+        _ref(
+            200,
+            300,
+            "ml",
+            "distribution over the extracellular fluid (plasma ~1/4-1/5 of it; Guyton & Hall); Hahn, "
+            "Anesthesiology 2010;113:470 (volume kinetics)",
+            False,
+        ),
+        _crystalloid_retained_ml,
+    ),
+    Check(
+        "fluids",
+        "blood loss 35 % (ATLS class III): heart rate (/min)",
+        _ref(120, 140, "/min", "ATLS 9th ed. (2012), table 3-1: class III (30-40 %) HR 120-140", False),
+        lambda: _haemorrhage_hr(0.35),
+    ),
+    Check(
+        "fluids",
+        "blood loss 20 % (ATLS class II): heart rate (/min)",
+        _ref(100, 120, "/min", "ATLS 9th ed. (2012), table 3-1: class II (15-30 %) HR 100-120", False),
+        lambda: _haemorrhage_hr(0.20),
+    ),
 )
 
 

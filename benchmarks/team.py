@@ -13,7 +13,10 @@ would. Reported:
   (CLOCK_MONOTONIC is shared by both processes on one host), p50/p99 ms;
 - bandwidth per client, down (server -> client) and up, kB/s;
 - CPU per session: the server process's CPU time while the clients play, divided by sessions and
-  wall time (% of one core), and the mean simulation step per frame.
+  wall time (% of one core), and the mean simulation step per frame;
+- with ``mirror=1``: the recorder joins as a mirror (as ``vrmed join --input desktop`` does:
+  every frame's recorded input sample besides the state), ``mirror_down_kB_s`` its down
+  bandwidth (the other clients' figure excludes it).
 """
 
 from __future__ import annotations
@@ -36,14 +39,17 @@ from vrmed.team.server import TeamServer
 TARGET = "emergency/code_blue_team"
 
 
-def _options(options: dict[str, Any]) -> tuple[int, int, float]:
+def _options(options: dict[str, Any]) -> tuple[int, int, float, bool]:
     kv = dict(t.split("=", 1) for t in options.get("targets", []) if "=" in t)
     seconds = float(kv.get("seconds", 10.0 if options.get("quick") else 60.0))
-    return int(kv.get("sessions", 10)), int(kv.get("clients", 6)), seconds
+    return int(kv.get("sessions", 10)), int(kv.get("clients", 6)), seconds, kv.get("mirror", "0") == "1"
 
 
 async def _clients(jobs: list[Any], seconds: float, out: Any) -> dict[str, Any]:
-    clients = [ScriptedTeamClient(url, tok, [ScriptedStep(*s) for s in steps]) for url, tok, steps in jobs]
+    clients = [
+        ScriptedTeamClient(url, tok, [ScriptedStep(*s) for s in steps], mirror=mirror)
+        for url, tok, steps, mirror in jobs
+    ]
     for c in clients:
         await c.connect()
     out.put("ready")  # the measured window starts now (not at the child's start-up)
@@ -85,7 +91,7 @@ def _client_process(jobs: list[Any], seconds: float, out: Any) -> None:
     out.put(asyncio.run(_clients(jobs, seconds, out)))
 
 
-async def _serve(sessions: int, clients: int, seconds: float) -> dict[str, Any]:
+async def _serve(sessions: int, clients: int, seconds: float, mirror: bool = False) -> dict[str, Any]:
     pack = open_target(TARGET)[0]
     servers = [
         TeamServer(pack, "code_blue_team", speed=1.0, display_rate=20, state_rate=20, seed=i) for i in range(sessions)
@@ -96,7 +102,8 @@ async def _serve(sessions: int, clients: int, seconds: float) -> dict[str, Any]:
         slots = sorted(server.team.scripted) + ["recorder"]
         for slot in (slots * clients)[:clients]:
             steps = [(s.t, s.action, s.fields) for s in server.team.scripted.get(slot, ())]
-            jobs.append((server.url, server.issue(slot_role(slot)), steps))
+            # mirror=1: the recorder joins as a desktop front end would (every recorded sample too)
+            jobs.append((server.url, server.issue(slot_role(slot)), steps, mirror and slot == "recorder"))
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_client_process, args=(jobs, seconds, out))
@@ -118,7 +125,8 @@ async def _serve(sessions: int, clients: int, seconds: float) -> dict[str, Any]:
         await server.stop()
     late = np.concatenate([np.asarray(s.stats.lateness[f:]) for s, f in zip(servers, firsts)])
     step = np.concatenate([np.asarray(s.stats.step_cpu[f:]) for s, f in zip(servers, firsts)])
-    down = [(m.bytes_sent - base.get(id(m), 0)) / wall for s in servers for m in s.members.values()]
+    down = [(m.bytes_sent - base.get(id(m), 0)) / wall for s in servers for m in s.members.values() if not m.mirror]
+    down_mirror = [(m.bytes_sent - base.get(id(m), 0)) / wall for s in servers for m in s.members.values() if m.mirror]
     for server in servers:
         server.session.close()
     return {
@@ -131,6 +139,7 @@ async def _serve(sessions: int, clients: int, seconds: float) -> dict[str, Any]:
         "state_latency_p99_ms": result["latency_p99_ms"],
         "down_kB_s_per_client": float(np.mean(down) / 1e3) if down else 0.0,
         "up_kB_s_per_client": result["up_B_s"] / 1e3,
+        **({"mirror_down_kB_s": float(np.mean(down_mirror) / 1e3)} if down_mirror else {}),
         "cpu_pct_per_session": 100.0 * cpu / wall / sessions,
         "step_mean_ms": float(step.mean() * 1e3),
     }
@@ -138,8 +147,8 @@ async def _serve(sessions: int, clients: int, seconds: float) -> dict[str, Any]:
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """The load benchmark (see the module docstring)."""
-    sessions, clients, seconds = _options(options)
-    row = asyncio.run(_serve(sessions, clients, seconds))
+    sessions, clients, seconds, mirror = _options(options)
+    row = asyncio.run(_serve(sessions, clients, seconds, mirror))
     return {
         "rows": [row],
         "notes": [

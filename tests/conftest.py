@@ -27,6 +27,49 @@ def app():
     a.close()
 
 
+@pytest.fixture(scope="session")
+def emergency_pack():
+    """The built-in emergency pack, loaded once per test session (loading validates every
+    scenario, a few seconds); tests must not modify it."""
+    # deferred: only the clinical tests need a pack; the team tests' copy is this same one
+    from team_common import emergency_pack as shared
+
+    return shared()
+
+
+@pytest.fixture(scope="session")
+def nursing_pack():
+    """The built-in nursing pack, loaded once per test session; tests must not modify it."""
+    from vrmed.session import open_target  # deferred: only the clinical tests need a pack
+
+    return open_target("nursing")[0]
+
+
+@pytest.fixture(scope="session")
+def laparoscopy_pack():
+    """The built-in laparoscopy pack, loaded once per test session; tests must not modify it."""
+    from vrmed.session import open_target  # deferred: only the laparoscopy tests need a pack
+
+    return open_target("laparoscopy")[0]
+
+
+@pytest.fixture(scope="session")
+def dissection_logs(laparoscopy_pack):
+    """The expert's and the novice's dissection runs (seed 0, whole duration), recorded once
+    per test session: several modules check them (a few seconds of tissue simulation each)."""
+    from vrmed.session import build_session  # deferred: only the laparoscopy tests need it
+
+    logs = {}
+    for name in ("dissection", "dissection_novice"):
+        session = build_session(laparoscopy_pack, name, seed=0)
+        try:
+            session.run(seconds=session.scenario.duration)
+            logs[name] = session.finish()
+        finally:
+            session.close()
+    return logs
+
+
 @pytest.fixture(scope="module")
 def ctx():
     """One headless EGL moderngl context per test module (skipped where no GL can be made)."""
@@ -54,6 +97,50 @@ def run_scenario(pack, name: str, display_rate: float = 10.0) -> dict:
         return {"records": list(log.events), "result": result, "outcome": session.app.resource(ScenarioState).outcome}
     finally:
         session.close()
+
+
+def run_code_blue(pack, name: str, tmp_path_factory) -> dict:
+    """Run an emergency code-blue scenario (seed 0, 10 Hz display; logic 20 Hz as in the
+    scenario), sampling the patient during CPR, at ROSC and 15 s after; returns the stored
+    log's path, rubric result, samples, records, outcome, state history and live summary."""
+    from vrmed.scenario import ScenarioState, evaluate_rubric
+    from vrmed.session import build_session
+    from vrmed.systems.clinical.physiology import population
+
+    session = build_session(pack, name, seed=0, display_rate=10)
+    samples = {}
+    try:
+        session.run(seconds=100)
+        samples["cpr"] = population(session.app).vitals(0)
+        state = session.app.resource(ScenarioState)
+        while not state.ended and session.app.clock.frame_time < session.scenario.duration:
+            session.run(frames=1)
+        samples["at_rosc"] = population(session.app).vitals(0)
+        session.run(seconds=15)
+        samples["after_rosc"] = population(session.app).vitals(0)
+        log = session.finish()
+        path = tmp_path_factory.mktemp(name) / "session.jsonl"
+        log.write(path)
+        end = float(session.app.clock.frame_time)
+        return {
+            "log": path,
+            "result": evaluate_rubric(session.scenario.rubric, log.events, end),
+            "samples": samples,
+            "end": end,
+            "records": list(log.events),
+            "outcome": state.outcome,
+            "history": [h[1:3] for h in state.history],
+            "summary": pack.summary(session.app),
+        }
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def code_blue_runs(emergency_pack, tmp_path_factory):
+    """code_blue and code_blue_errors run once per test session (``run_code_blue``): the
+    code-blue and clinical-records modules both check them (~10 s of simulation)."""
+    return {name: run_code_blue(emergency_pack, name, tmp_path_factory) for name in ("code_blue", "code_blue_errors")}
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

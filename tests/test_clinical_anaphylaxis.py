@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from vrmed.scenario import ScenarioState, evaluate_rubric
-from vrmed.session import build_session, open_target
+from vrmed.session import build_session
 from vrmed.systems.clinical.physiology import population
 
 RULES = [
@@ -26,8 +26,8 @@ RULES = [
 
 
 @pytest.fixture(scope="module")
-def pack():
-    return open_target("emergency")[0]
+def pack(emergency_pack):
+    return emergency_pack
 
 
 def _run(pack, name):

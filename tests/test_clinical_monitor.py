@@ -20,7 +20,9 @@ def test_code_blue_monitor_panel_draws_the_patient_waveforms():
     pack, _ = open_target("emergency")
     session = build_session(pack, "code_blue", seed=0)
     try:
-        plugin = RenderPlugin(640, 480, context=ctx, samples=0)
+        # the panel's traces and alarms are state of the simulation, not of the renderer, so a
+        # frame a second is drawn (llvmpipe at 640x480 every frame was the test's whole cost)
+        plugin = RenderPlugin(640, 480, context=ctx, samples=0, every=90)
         session.app.add_plugin(plugin)
         session.run(seconds=8.0)  # VF from 2 s, compressions from 4 s
         panel = session.app.resource(MonitorPanel)

@@ -7,6 +7,7 @@ loop), so each cohort costs milliseconds."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vrmed import App
 from vrmed.components import Name
@@ -95,5 +96,75 @@ def test_post_rosc_neurology_reflects_the_arrest():
         for _ in range(int(600 / DT)):
             step_population(pop, DT, None)
         assert pop.avpu[1] == 0 and pop.avpu[0] == 3  # good CPR: awake by 10 min; no CPR: still comatose
+    finally:
+        app.close()
+
+
+def hypovolaemic_rosc_fraction(blood_ml: float, crystalloid_ml: float, n: int = 200) -> float:
+    """PEA from a 45 % haemorrhage (80 kg, 5.6 l), good CPR, epinephrine every 4 min, and
+    ``blood_ml`` + ``crystalloid_ml`` run in over the first 2 minutes; 10 minutes."""
+    app, pop = cohort(n, rhythm="pea", shock_success=0.0, rosc_per_min=0.5, weight_kg=80.0, blood_loss_ml=2520.0)
+    try:
+        pop.cpr[:] = True
+        pop.cpr_quality[:] = 1.0
+        pop.blood_left[:], pop.blood_rate[:] = blood_ml, blood_ml / 120.0
+        pop.cryst_left[:], pop.cryst_rate[:] = crystalloid_ml, crystalloid_ml / 120.0
+        rng = np.random.default_rng(2)
+        for step in range(600):  # 1 s steps
+            if step % 240 == 0:
+                for s in range(n):
+                    give_drug(pop, s, "epinephrine", 1.0, "mg", "iv")
+            step_population(pop, 1.0, rng.random(n))
+        return float(np.mean(pop.rhythm == RHYTHM_CODE["rosc"]))
+    finally:
+        app.close()
+
+
+def test_hypovolaemic_arrest_needs_volume():
+    """The cause gates the outcome model: no volume, no ROSC; 1 l blood + 1 l crystalloid
+    (loss 45 % -> ~13 %) gives the same chance as a plain PEA; 500 ml crystalloid alone
+    (net ~0.37 -> falling as it redistributes) gives little."""
+    none, some, full = (
+        hypovolaemic_rosc_fraction(0.0, 0.0),
+        hypovolaemic_rosc_fraction(0.0, 500.0),
+        hypovolaemic_rosc_fraction(1000.0, 1000.0),
+    )
+    assert none == 0.0 and full > 0.6 and some < full - 0.3, (none, some, full)
+
+
+def test_volume_model_follows_the_atls_classes():
+    """Heart rate and systolic pressure by blood lost (ATLS 9th ed., table 3-1) from a
+    75 /min, 120/80 adult: class I-II pressure kept, III falls, IV falls markedly."""
+    losses = (0.0, 0.10, 0.25, 0.35, 0.45)
+    app, pop = cohort(len(losses), hr=75.0, sbp=120.0, dbp=80.0)
+    try:
+        pop.volume[:] = pop.volume_0 * (1.0 - np.array(losses))
+        for _ in range(int(60 / DT)):
+            step_population(pop, DT, None)
+        hr, sbp = pop.hr.round(), pop.sbp.round()
+        assert hr[1] < 100 <= hr[2] <= 120 <= hr[3] <= 140 < hr[4]
+        assert sbp[1] == sbp[0] == 120 and sbp[2] >= 110 and 80 <= sbp[3] < 110 and sbp[4] < 80
+        assert [pop.value(s, "pulse") for s in range(len(losses))] == [True] * len(losses)
+    finally:
+        app.close()
+
+
+def test_crystalloid_redistributes_blood_stays_and_bleeding_drains():
+    app, pop = cohort(3)
+    try:
+        v0 = pop.volume.copy()
+        pop.cryst_left[0], pop.cryst_rate[0] = 1000.0, 1000.0 / 60.0
+        pop.blood_left[1], pop.blood_rate[1] = 1000.0, 1000.0 / 60.0
+        pop.bleed[2] = 20.0 / 60.0  # 20 ml/min
+        gains = []
+        for minute in range(60):
+            for _ in range(12):  # 5 s steps: the infusion and the leak are exact per step
+                step_population(pop, 5.0, None)
+            if minute in (0, 59):
+                gains.append(pop.volume - v0)
+        (g1, g60) = gains
+        assert 900.0 < g1[0] < 1000.0  # all in after 1 min, a little already gone
+        assert g60[0] == pytest.approx(250.0, abs=10.0) and g60[1] == pytest.approx(1000.0, abs=1.0)
+        assert g60[2] == pytest.approx(-1200.0, rel=0.01)
     finally:
         app.close()

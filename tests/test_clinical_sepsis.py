@@ -1,13 +1,15 @@
 """nursing/sepsis: the Surviving Sepsis Campaign hour-1 bundle (compressed) on a patient who
 meets Sepsis-3 and becomes septic shock after fluids: the correct learner completes the
-bundle and stabilises the patient; the error-making learner misses each element it skips."""
+bundle and stabilises the patient; the error-making learner misses each element it skips,
+and each part of its SBAR call that is missing, wrong for the patient's state, or late."""
 
 from __future__ import annotations
 
 import pytest
+from test_sbar import SBAR_RULES
 
 from vrmed.scenario import ScenarioState, evaluate_rubric
-from vrmed.session import build_session, open_target
+from vrmed.session import build_session
 from vrmed.systems.clinical.physiology import population
 
 RULES = [
@@ -19,14 +21,15 @@ RULES = [
     "fluids_started",
     "vasopressor_for_map_below_65",
     "penicillin_allergy_respected",
+    *SBAR_RULES,  # the SBAR call's content (tests/test_sbar.py)
 ]
 #: The errors learner does give an antibiotic within the hour (the wrong one, before cultures).
 KEPT_BY_VIOLATOR = {"antibiotics_within_hour"}
 
 
 @pytest.fixture(scope="module")
-def runs():
-    pack = open_target("nursing")[0]
+def runs(nursing_pack):
+    pack = nursing_pack
     out = {}
     for name in ("sepsis", "sepsis_errors"):
         session = build_session(pack, name, seed=0, display_rate=1)

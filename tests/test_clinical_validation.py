@@ -35,10 +35,12 @@ def test_every_drug_the_issue_names_has_a_row(result):
 def test_summary_floor(result):
     """The calibration does not regress: the ratings the issue's drugs reached stay reached."""
     s = result["summary"]
-    assert s["good"] >= 20 and s["poor"] <= 1 and s["not modelled"] == 5
+    assert s["good"] >= 30 and s["poor"] <= 1 and s["not modelled"] == 2  # fentanyl, midazolam
     by = {(r["drug"], r["response"]): r["rating"] for r in result["rows"]}
     assert by[("naloxone", "0.4 mg IV after morphine 60 mg: reversal lasts (min) before re-sedation")] == "good"
     assert by[("epinephrine", "push dose 20 ug IV: peak SBP rise (mmHg)")] == "good"
+    for drug in ("atropine", "adenosine", "sodium bicarbonate", "fluids"):  # the code-blue completeness rows
+        assert all(r["rating"] == "good" for r in result["rows"] if r["drug"] == drug), drug
 
 
 def test_deviation_and_rating_rules():

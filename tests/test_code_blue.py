@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import run_code_blue
 
 from vrmed.components.clinical.patient import PatientMonitor
 from vrmed.recording import SessionLog
 from vrmed.scenario import ScenarioState, evaluate_rubric
-from vrmed.session import build_session, open_target, replay
+from vrmed.session import build_session, replay
 from vrmed.systems.clinical.metrics import resuscitation_metrics
-from vrmed.systems.clinical.physiology import population
 
 ACLS_RULES = [
     "help_called",
@@ -41,52 +41,19 @@ ACLS_RULES = [
 KEPT_BY_VIOLATOR = {"antiarrhythmic_after_third_shock"}
 
 
-def _run(pack, name, tmp_path_factory):
-    """Run a scenario at a 10 Hz display rate (logic 20 Hz as in the scenario), sampling
-    the patient during CPR and just after ROSC."""
-    session = build_session(pack, name, seed=0, display_rate=10)
-    samples = {}
-    try:
-        session.run(seconds=100)
-        samples["cpr"] = population(session.app).vitals(0)
-        state = session.app.resource(ScenarioState)
-        while not state.ended and session.app.clock.frame_time < session.scenario.duration:
-            session.run(frames=1)
-        samples["at_rosc"] = population(session.app).vitals(0)
-        session.run(seconds=15)
-        samples["after_rosc"] = population(session.app).vitals(0)
-        log = session.finish()
-        path = tmp_path_factory.mktemp(name) / "session.jsonl"
-        log.write(path)
-        scenario = session.scenario
-        end = float(session.app.clock.frame_time)
-        result = evaluate_rubric(scenario.rubric, log.events, end)
-        return {
-            "log": path,
-            "result": result,
-            "samples": samples,
-            "end": end,
-            "records": list(log.events),
-            "outcome": state.outcome,
-            "history": [h[1:3] for h in state.history],
-        }
-    finally:
-        session.close()
+@pytest.fixture(scope="module")
+def pack(emergency_pack):
+    return emergency_pack
 
 
 @pytest.fixture(scope="module")
-def pack():
-    return open_target("emergency")[0]
+def compliant(code_blue_runs):
+    return code_blue_runs["code_blue"]
 
 
 @pytest.fixture(scope="module")
-def compliant(pack, tmp_path_factory):
-    return _run(pack, "code_blue", tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def violating(pack, tmp_path_factory):
-    return _run(pack, "code_blue_errors", tmp_path_factory)
+def violating(code_blue_runs):
+    return code_blue_runs["code_blue_errors"]
 
 
 def test_both_branches_are_visited_and_only_good_cpr_ends_in_rosc(compliant, violating):
@@ -208,8 +175,8 @@ PEA_RULES = [
 @pytest.fixture(scope="module")
 def pea_runs(pack, tmp_path_factory):
     return {
-        "good": _run(pack, "code_blue_pea", tmp_path_factory),
-        "bad": _run(pack, "code_blue_pea_errors", tmp_path_factory),
+        "good": run_code_blue(pack, "code_blue_pea", tmp_path_factory),
+        "bad": run_code_blue(pack, "code_blue_pea_errors", tmp_path_factory),
     }
 
 

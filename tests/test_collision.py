@@ -74,6 +74,11 @@ def test_tool_pushed_into_slab_at_half_a_metre_per_second_never_penetrates(shape
     assert worst < 3e-4, f"penetration {worst * 1e3:.3f} mm"
     assert body.x[:, 1].min() >= -1e-12  # the tool pushed tissue, not through the pinned base
     assert app.resource(CollisionWorld).owner_force[tool][1] > 0.5  # tissue pushes the tool up
+    # the vertices the contact pushed are marked for the inversion recovery to keep: top-face
+    # vertices under the tool only
+    held = body.x[body.contact_hold]
+    assert len(held) > 0 and held[:, 1].min() > 0.005
+    assert np.abs(held[:, [0, 2]] - tf.position[[0, 2]]).max() < r + 0.02 + 0.011  # within a cell of it
     app.close()
 
 

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from vrmed.desktop.play import play
 from vrmed.desktop.source import DesktopInput
 from vrmed.recording import SessionLog
 from vrmed.scenario.learner import LearnerView, MenuState
-from vrmed.session import build_session, open_target, replay
+from vrmed.session import build_session, replay
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +51,13 @@ def display() -> Any:
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = name
     try:
+        # a window opened right after the start could still fail ("Failed to open display"):
+        # poll until an X client connects (short intervals, 10 s at most)
+        deadline = time.monotonic() + 10.0
+        while subprocess.run(["xdotool", "getdisplaygeometry"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.skip(f"Xvfb {name} accepts no clients")
+            time.sleep(0.05)
         yield name
     finally:
         if old is None:
@@ -68,6 +76,11 @@ def _window(width: int = 200, height: int = 150) -> Any:
     from vrmed.render.window import open_window
 
     window, why = open_window(width, height, title="vrmed test", vsync=False)
+    for _ in range(10):  # seen once in a full run: GLFW's X connection refused right after the
+        if window is not None or "open display" not in str(why):  # module's Xvfb started
+            break
+        time.sleep(0.2)
+        window, why = open_window(width, height, title="vrmed test", vsync=False)
     if window is None:
         pytest.skip(f"no window on Xvfb: {why}")
     import glfw
@@ -202,9 +215,8 @@ class PegDriver:
 
 
 @pytest.fixture(scope="module")
-def lap_pack() -> Any:
-    pack, _ = open_target("laparoscopy")
-    return pack
+def lap_pack(laparoscopy_pack) -> Any:
+    return laparoscopy_pack
 
 
 def test_peg_transfer_played_with_mouse_and_keyboard_passes(display: str, lap_pack: Any, tmp_path: Path) -> None:
@@ -432,10 +444,12 @@ def _xid(window: Any) -> int:
     return int(glfw.get_x11_window(window.handle))
 
 
-def test_medication_completed_by_clicks_and_identity_skip_caught(display: str, tmp_path: Path) -> None:
+def test_medication_completed_by_clicks_and_identity_skip_caught(
+    display: str, tmp_path: Path, nursing_pack: Any
+) -> None:
     """Desktop clicks on the wristband, cart and patient and number keys in the menus give
     every medication event; the rubric passes. Without the identity check, its rule fails."""
-    pack, _ = open_target("nursing")
+    pack = nursing_pack
     scenario = pack.scenario("medication")
     results = {}
     for label, skip in (("full", set()), ("no_id", {"IdentityChecked"})):

@@ -73,6 +73,8 @@ def test_following_the_guide_works(tmp_path, monkeypatch):
     assert any("score 100/100  PASSED" in o and "rubbed_20_s" in o for o in outputs)
     assert any("2 passed" in o for o in outputs)
     exe = tmp_path / "dist" / "hygiene-trainer" / "hygiene-trainer"
+    # no AGPL TetGen and no test libraries in a shipped simulator (vrmed.packaging.ALWAYS_EXCLUDES)
+    assert not [p for p in exe.parent.rglob("*") if p.name.startswith(("tetgen", "hypothesis", "_pytest"))]
     proc = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert '"passed": true' in proc.stdout

@@ -22,7 +22,7 @@ xr = pytest.importorskip("xr")
 
 from vrmed.recording import SessionLog  # noqa: E402
 from vrmed.scenario import evaluate_rubric  # noqa: E402
-from vrmed.session import build_session, open_target, replay  # noqa: E402
+from vrmed.session import build_session, replay  # noqa: E402
 from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
 from vrmed.xr.input import XrInputSource  # noqa: E402
 from vrmed.xr.interface import XrSessionEnded  # noqa: E402
@@ -138,8 +138,8 @@ def score(session, log: SessionLog):
 
 
 @pytest.mark.slow
-def test_controllers_alone_complete_code_blue_with_a_pass(headset):
-    pack, _ = open_target("emergency")
+def test_controllers_alone_complete_code_blue_with_a_pass(headset, emergency_pack):
+    pack = emergency_pack
     source, rt = headset(shockable_person())
     session = build_session(pack, "code_blue", input_source=source, display_rate=RATE)
     try:
@@ -177,12 +177,12 @@ def pea_shock_person() -> Person:
 
 
 @pytest.mark.slow
-def test_shock_into_pea_is_cued_fails_its_rule_and_replays_with_the_cli(headset, tmp_path):
+def test_shock_into_pea_is_cued_fails_its_rule_and_replays_with_the_cli(headset, tmp_path, emergency_pack):
     from click.testing import CliRunner
 
     from vrmed.cli import cli
 
-    pack, _ = open_target("emergency")
+    pack = emergency_pack
     source, rt = headset(pea_shock_person())
     session = build_session(pack, "code_blue_pea", input_source=source, display_rate=RATE)
     try:
@@ -211,8 +211,8 @@ def test_shock_into_pea_is_cued_fails_its_rule_and_replays_with_the_cli(headset,
 
 
 @pytest.mark.slow
-def test_headset_lost_mid_session_stops_with_one_message_and_a_closed_log(headset):
-    pack, _ = open_target("emergency")
+def test_headset_lost_mid_session_stops_with_one_message_and_a_closed_log(headset, emergency_pack):
+    pack = emergency_pack
     source, rt = headset(pea_shock_person())
     session = build_session(pack, "code_blue_pea", input_source=source, display_rate=RATE)
     try:
@@ -225,7 +225,7 @@ def test_headset_lost_mid_session_stops_with_one_message_and_a_closed_log(headse
         session.close()
     # the frame that found the session gone did nothing: the log ends with the 6 s that ran
     assert log.footer["frames"] == 6 * RATE and log.footer["sim_time"] == 6.0
-    again, replayed = replay(log)
+    again, replayed = replay(log, pack=pack)
     replayed.close()
     assert again.ok, again.first_difference
 

@@ -20,7 +20,7 @@ xr = pytest.importorskip("xr")
 
 from vrmed.recording import SessionLog  # noqa: E402
 from vrmed.scenario.learner import LearnerView  # noqa: E402
-from vrmed.session import build_session, open_target, replay  # noqa: E402
+from vrmed.session import build_session, replay  # noqa: E402
 from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
 from vrmed.xr.input import XrInputSource  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
@@ -91,8 +91,8 @@ def _play(pack, source, name: str, **kw) -> HeadsetPlay:
     return HeadsetPlay(pack, session, build, wait_at_end=False, echo=lambda line: None, max_idle_frames=60, **kw)
 
 
-def test_pause_stops_the_simulation_keeps_submitting_frames_and_replays_bit_exactly(headset):
-    pack, _ = open_target("emergency")
+def test_pause_stops_the_simulation_keeps_submitting_frames_and_replays_bit_exactly(headset, emergency_pack):
+    pack = emergency_pack
     # hold the menu button 2.0-3.6 s (the pause), then choose Resume (row 1) at 5 s
     source, rt = headset(Learner(holds=[(2.0, 3.6)], clicks=[(5.0, "menu.choose:1")]))
     play = _play(pack, source, "code_blue_pea", seconds=8)
@@ -117,13 +117,13 @@ def test_pause_stops_the_simulation_keeps_submitting_frames_and_replays_bit_exac
     # the menu button's short press opened the action menu; the pause closed it again
     commands = [c for f in sorted(log.inputs) for c in _devices(log.inputs[f]).get("learner", {}).get("commands", [])]
     assert commands == ["menu.close", "session.pause", "session.resume"]
-    again, replayed = replay(log)
+    again, replayed = replay(log, pack=pack)
     replayed.close()
     assert again.ok, again.first_difference
 
 
-def test_restart_and_choose_a_scenario_write_one_log_per_attempt(headset, tmp_path):
-    pack, _ = open_target("emergency")
+def test_restart_and_choose_a_scenario_write_one_log_per_attempt(headset, tmp_path, emergency_pack):
+    pack = emergency_pack
     names = sorted(pack.scenarios)
     row = f"menu.choose:{names.index('code_blue') + 1}"
     learner = Learner(
@@ -157,12 +157,12 @@ def test_restart_and_choose_a_scenario_write_one_log_per_attempt(headset, tmp_pa
     assert [e["data"]["paused"] for e in logs[1].events if e["type"].endswith(":SessionPaused")] == [True]
 
 
-def test_paused_headset_keeps_showing_the_scene_and_the_session_menu_panel(manifest, monkeypatch, ctx):
+def test_paused_headset_keeps_showing_the_scene_and_the_session_menu_panel(manifest, monkeypatch, ctx, emergency_pack):
     """With eye images (GL): while paused the runtime gets a frame per display period with
     the same eye images as the frame that paused (the scene's draw data is kept, nothing is
     simulated) and the session menu as one more quad layer, in front of the learner."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    pack, _ = open_target("emergency")
+    pack = emergency_pack
     learner = Learner(holds=[(1.0, 2.6)], clicks=[(3.0, "menu.choose:1")])
     rt, _ = sim.install(MotionScript(learner.motion), DeviceConfig(rate=RATE), manifest=manifest)
     rt.keep_frames = 64  # every frame of the run
@@ -192,10 +192,10 @@ def test_paused_headset_keeps_showing_the_scene_and_the_session_menu_panel(manif
     assert len(rt.frames[-1].quads) == len(before.quads)  # resumed: the menu is gone
 
 
-def test_the_end_of_an_attempt_offers_try_again_and_quit(headset, tmp_path):
+def test_the_end_of_an_attempt_offers_try_again_and_quit(headset, tmp_path, emergency_pack):
     """``wait_at_end`` (an interactive ``vrmed run --input openxr``): when an attempt ends,
     the session menu offers Try again (row 1) and Quit (row 3) instead of exiting."""
-    pack, _ = open_target("emergency")
+    pack = emergency_pack
     source, rt = headset(Learner(clicks=[(2.5, "menu.choose:1"), (6.0, "menu.choose:3")]))
     path = tmp_path / "end.jsonl"
     play = _play(pack, source, "code_blue_pea", seconds=2, record=path)
@@ -212,11 +212,13 @@ def test_the_end_of_an_attempt_offers_try_again_and_quit(headset, tmp_path):
     assert [SessionLog.read(p).footer["frames"] for p in (path, play.record)] == [2 * RATE, 2 * RATE]
 
 
-def test_restart_with_eye_images_keeps_the_xr_session_and_draws_the_new_attempt(manifest, monkeypatch, ctx):
+def test_restart_with_eye_images_keeps_the_xr_session_and_draws_the_new_attempt(
+    manifest, monkeypatch, ctx, emergency_pack
+):
     """Restart with headset rendering: the second session draws into the same swapchains
     and quad layers of the same OpenXR session (no runtime error, scene and panels shown)."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    pack, _ = open_target("emergency")
+    pack = emergency_pack
     learner = Learner(holds=[(1.0, 2.6)], clicks=[(3.0, "menu.choose:2")])
     rt, _ = sim.install(MotionScript(learner.motion), DeviceConfig(rate=RATE), manifest=manifest)
     rt.keep_frames = 64

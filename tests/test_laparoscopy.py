@@ -15,12 +15,12 @@ import pytest
 from vrmed.input import ScriptedInput
 from vrmed.recording import SessionLog
 from vrmed.records.scoring import score_log
-from vrmed.session import build_session, open_target, replay
+from vrmed.session import build_session, replay
 
 
 @pytest.fixture(scope="module")
-def pack():
-    return open_target("laparoscopy")[0]
+def pack(laparoscopy_pack):
+    return laparoscopy_pack
 
 
 def run_scenario(pack, name, seed=0, source=None, seconds=None):

@@ -3,16 +3,21 @@ end to end, tissue damage from events, determinism and re-scoring a saved sessio
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.content.laparoscopy.systems import Dissection, grow_dissection
+from vrmed.mesh import box_tets
 from vrmed.recording import SessionLog
 from vrmed.records.scoring import score_log
-from vrmed.session import build_session, open_target
+from vrmed.session import build_session
+from vrmed.systems.tissue.cutting import cut_body
 
 
 @pytest.fixture(scope="module")
-def pack():
-    return open_target("laparoscopy")[0]
+def pack(laparoscopy_pack):
+    return laparoscopy_pack
 
 
 def run_scenario(pack, name, seed=0):
@@ -25,8 +30,8 @@ def run_scenario(pack, name, seed=0):
 
 
 @pytest.fixture(scope="module")
-def logs(pack):
-    return {name: run_scenario(pack, name) for name in ("dissection", "dissection_novice")}
+def logs(dissection_logs):
+    return dissection_logs
 
 
 def kinds(log, kind):
@@ -75,3 +80,26 @@ def test_same_seed_same_session_and_rescoring(pack, logs, tmp_path):
     assert again.event_records() == first.event_records()
     stored = SessionLog.read(first.write(tmp_path / "d.jsonl"))
     assert score_log(stored, pack).to_dict() == score_log(first, pack).to_dict()
+
+
+def test_a_cut_that_subdivides_tets_extends_the_dissection_state():
+    """A scissors cut adds tets (new source ids above the largest): the dissection's per-tet
+    state grows with them instead of failing on mismatched lengths, and a new tet is on the
+    marked line exactly when its rest centroid is."""
+    body = SoftBody.from_mesh(
+        box_tets((0.03, 0.01, 0.02), (3, 1, 2), origin=(-0.015, 0.0, -0.01)), Material(5.4e3, 0.45, 1060.0)
+    )
+    n0 = body.n_tets
+    d = Dissection(
+        0, np.zeros(n0, bool), 0.3, 0.6, np.ones(n0, bool), np.ones(n0, bool), None, line_x=0.004, line_half_width=0.002
+    )
+    cut_body(body, np.array([0.0033, 0.005, -0.02]), np.array([0.0033, 0.005, 0.02]), np.array([1.0, 0.0, 0.0]), 0.05)
+    assert body.n_tets > n0
+    grow_dissection(d, body)
+    assert d.line.size == d.strained.size == d.burned.size == body.n_tets
+    assert d.strained[:n0].all() and not d.strained[n0:].any() and not d.burned[n0:].any()
+    rest = np.empty((body.n_tets, 3))
+    rest[body.tet_index] = body.rest_points[body.tets].mean(axis=1)
+    expect = np.abs(rest[n0:, 0] - 0.004) <= 0.002
+    assert expect.any() and not expect.all()
+    assert np.array_equal(d.line[n0:], expect)

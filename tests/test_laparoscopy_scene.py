@@ -22,7 +22,7 @@ from vrmed.components.tissue.appearance import TissueAppearance
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.render import DrawList, RenderPlugin
 from vrmed.render.camera import project
-from vrmed.session import build_session, open_target
+from vrmed.session import build_session
 from vrmed.systems.instruments.draw import METAL_COLOR, SHAFT_COLOR, InstrumentDrawCache, instruments_draw_system
 from vrmed.systems.planar.draw import PlanarDrawStyle
 
@@ -34,8 +34,8 @@ DrawFilter = Callable[[Any, DrawList], None]
 
 
 @pytest.fixture(scope="module")
-def pack():
-    return open_target("laparoscopy")[0]
+def pack(laparoscopy_pack):
+    return laparoscopy_pack
 
 
 def capture(

@@ -18,7 +18,7 @@ from vrmed.packs import PackError, load_pack
 from vrmed.recording import SessionLog
 from vrmed.scenario import evaluate_rubric
 from vrmed.scenario.learner import LearnerView, MenuState, pick_ray
-from vrmed.session import build_session, open_target, replay
+from vrmed.session import build_session, replay
 
 
 class Timeline:
@@ -70,8 +70,8 @@ def commands_for(scenario: Any) -> list[tuple[float, dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def emergency():
-    return open_target("emergency")[0]
+def emergency(emergency_pack):
+    return emergency_pack
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +224,8 @@ def test_pick_ray_hits_boxes_and_spheres(emergency):
 
 
 @pytest.mark.slow
-def test_person_skipping_identity_check_fails_medication():
-    pack = open_target("nursing")[0]
+def test_person_skipping_identity_check_fails_medication(nursing_pack):
+    pack = nursing_pack
     scenario = pack.scenario("medication")
     steps = [s for s in commands_for(scenario) if "check_identity_band" not in s[1][LEARNER]["commands"][0]]
     session = build_session(pack, "medication", input_source=Timeline(steps), display_rate=10)
@@ -306,13 +306,12 @@ def test_interaction_section_errors_name_file_line_and_fix(tmp_path):
     has("two.yaml:5", "read by YAML as true", "allowed keys: at,")
 
 
-def test_a_person_can_do_everything_the_scripted_learner_does():
+def test_a_person_can_do_everything_the_scripted_learner_does(emergency_pack, nursing_pack):
     """Every built-in scenario with a scripted learner and an interaction section offers
     each scripted action to a person (same event, same field values), so the person-driven
     path can reach every outcome the scripted one reaches."""
     checked = 0
-    for name in ("emergency", "nursing"):
-        pack = open_target(name)[0]
+    for pack in (emergency_pack, nursing_pack):
         for scenario in pack.scenarios.values():
             if scenario.interaction is None or not scenario.learner or scenario.name.endswith("_errors"):
                 continue

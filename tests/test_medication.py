@@ -11,7 +11,6 @@ from conftest import run_scenario
 
 from vrmed.cli import cli
 from vrmed.scenario import matching
-from vrmed.session import open_target
 from vrmed.systems.clinical.news2 import news2, news2_components, response
 
 NORMAL = dict(rr=16, spo2=97, on_oxygen=False, sbp=125, hr=75, avpu="A", temp_c=37.0)
@@ -75,10 +74,9 @@ def test_news2_scale_2_and_responses():
 
 
 @pytest.fixture(scope="module")
-def runs():
-    pack = open_target("nursing")[0]
+def runs(nursing_pack):
     return {
-        name: run_scenario(pack, name)
+        name: run_scenario(nursing_pack, name)
         for name in ("medication", "medication_errors", "deterioration", "deterioration_errors")
     }
 

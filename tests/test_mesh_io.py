@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,14 @@ def test_self_intersecting_surface_gives_a_clear_tetgen_error(tmp_path: Path, mo
     with pytest.raises(MeshError, match="self-intersections"):
         tetrahedralize(load_surface_mesh(MESHES / "liver-smooth.obj"))
     assert list(tmp_path.iterdir()) == []  # TetGen's _skipped.* dumps are cleaned up
+
+
+def test_tetrahedralize_without_the_optional_tetgen_says_how_to_get_it(monkeypatch) -> None:
+    """TetGen (AGPL C++) is an optional extra: without it the error names the extra and the
+    dependency-free alternatives, never a bare ImportError."""
+    monkeypatch.setitem(sys.modules, "tetgen", None)  # import tetgen -> ImportError
+    with pytest.raises(MeshError, match=r"vrmed\[tetgen\].*lattice_remesh"):
+        tetrahedralize(load_surface_mesh(MESHES / "liver-smooth.obj"))
 
 
 def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:

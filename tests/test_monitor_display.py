@@ -26,10 +26,18 @@ from vrmed.systems.clinical.waveforms import (
 )
 
 
-def monitored(seconds: float = 0.0, *, nibp_interval: float | None = None, monitor_s: float = 6.0, **patient) -> App:
+def monitored(
+    seconds: float = 0.0,
+    *,
+    nibp_interval: float | None = None,
+    monitor_s: float = 6.0,
+    display_rate: float = 30,
+    **patient,
+) -> App:
     """An App with the physiology plugin, one patient ``p`` with a bedside monitor, and a
-    DrawList (what a renderer adds) so the monitor panel is filled, run for ``seconds``."""
-    app = App(seed=3, display_rate=30, rates={"logic": 20, "physics": None})
+    DrawList (what a renderer adds) so the monitor panel is filled, run for ``seconds``
+    (``display_rate``: frames a second; the physiology's logic rate stays 20 Hz)."""
+    app = App(seed=3, display_rate=display_rate, rates={"logic": 20, "physics": None})
     log: list = []
     app.events.listen(lambda s: log.append(s.event))
     app.test_events = log  # type: ignore[attr-defined]
@@ -228,7 +236,9 @@ def test_alarm_tone_follows_priority_and_audio_switch():
 def test_limit_alarms_after_an_opioid_overdose():
     """Hypoventilation after a large morphine dose: RR LOW (NEWS2 red band), EtCO2 HIGH
     (medium priority) and SpO2 LOW, most urgent first."""
-    with monitored(5.0) as app:
+    # 15 minutes at 2 frames a second (not 30): the alarms are the state at the end, and
+    # the physiology and its limit checks run at the logic rate, which is unchanged.
+    with monitored(5.0, display_rate=2) as app:
         app.send(ev.DrugGiven("morphine", 30, "mg", "iv", "p"))
         app.run(seconds=900.0)
         panel = app.resource(MonitorPanel)

@@ -161,10 +161,14 @@ ERRORS = {
 
 @pytest.fixture(scope="module")
 def runs(pack, tmp_path_factory):
+    """Both scenarios run to their end; the sessions stay open (their final state is drawn
+    by the detector-display test) until the module's tests are done."""
     out = {}
-    for name in ("chest_pa", "chest_pa_errors"):
-        session = build_session(pack, name, seed=0, display_rate=10)
-        try:
+    sessions = []
+    try:
+        for name in ("chest_pa", "chest_pa_errors"):
+            session = build_session(pack, name, seed=0, display_rate=10)
+            sessions.append(session)
             session.run()
             log = session.finish()
             result = evaluate_rubric(session.scenario.rubric, log.events, float(session.app.clock.frame_time))
@@ -172,10 +176,12 @@ def runs(pack, tmp_path_factory):
                 "result": result,
                 "outcome": session.app.resource(ScenarioState).outcome,
                 "log": log.write(tmp_path_factory.mktemp(name) / "s.jsonl"),
+                "session": session,
             }
-        finally:
+        yield out
+    finally:
+        for session in sessions:
             session.close()
-    return out
 
 
 def test_correct_radiographer_passes_and_errors_are_caught(runs):
@@ -209,3 +215,54 @@ def test_replay_and_xapi(runs):
     assert not scored.passed and scored.metrics["exposures"] == 2.0 and scored.metrics["total_esd_mgy"] > 2.0
     statements = build_statements(make_attempt(log, "l-" + "0" * 32, scored), "https://lms.example.org/")
     assert statements and all(validate_statement(s) == [] for s in statements)
+
+
+def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``image`` sampled at fractional (row, col) texel coordinates, bilinearly, edges clamped
+    (what GL's LINEAR filter does with clamped texture coordinates)."""
+    r = np.clip(rows, 0, image.shape[0] - 1)
+    c = np.clip(cols, 0, image.shape[1] - 1)
+    r0 = np.minimum(np.floor(r).astype(int), image.shape[0] - 2)
+    c0 = np.minimum(np.floor(c).astype(int), image.shape[1] - 2)
+    fr, fc = r - r0, c - c0
+    return (
+        image[r0, c0] * (1 - fr) * (1 - fc)
+        + image[r0 + 1, c0] * fr * (1 - fc)
+        + image[r0, c0 + 1] * (1 - fr) * fc
+        + image[r0 + 1, c0 + 1] * fr * fc
+    )
+
+
+def test_detector_display_draws_the_computed_radiograph(pack, runs, ctx):
+    """After the exposure the pack's overlay pass shows the DRR on the detector display: the
+    drawn pixels equal the computed image, flipped to superior-up, windowed over the exposed
+    counts and inverted (MONOCHROME1), resampled to the panel (correlation > 0.99, within
+    1 LSB); bone (few counts) is brighter than lung."""
+    from vrmed.api import Camera, render_pipeline
+    from vrmed.render import Renderer, RenderTarget
+
+    app = runs["chest_pa"]["session"].app
+    room = app.query(pack.module.XrayRoom)[0][1]
+    assert room.image.shape == (128, 128)
+    target = RenderTarget(Renderer(ctx, 160, 120, samples=0))
+    try:
+        pipeline = render_pipeline(app)
+        assert "detector_display" in pipeline.names
+        camera = Camera(position=np.array([0.0, 1.6, 2.0]), target=np.array([0.0, 1.0, 0.0]))
+        target.draw_scene(app, pipeline, "main", None, camera=camera)
+        target.draw_overlays(app, pipeline)
+        shot = target.renderer.read().astype(float)
+    finally:
+        target.release()
+    x, y, w, h = (int(v) for v in pack.module.detector_rect((160, 120)))
+    shown = pack.module.display_image(room.image)
+    centre, width = pack.module.display_window(room.image)
+    texel = (np.arange(w) + 0.5) / w * shown.shape[0] - 0.5  # pixel centres in texel units
+    rows, cols = np.meshgrid(texel, texel, indexing="ij")
+    expected = (1.0 - np.clip((bilinear(shown, rows, cols) - centre) / width + 0.5, 0.0, 1.0)) * 255.0
+    drawn = shot[y : y + h, x : x + w, 0]
+    assert np.corrcoef(drawn.ravel(), expected.ravel())[0, 1] > 0.99
+    assert np.abs(drawn - expected).max() <= 1.0
+    # the spine (mid column, mediastinum) is whiter than the lung fields beside it
+    mid = drawn[h // 3 : 2 * h // 3]
+    assert mid[:, w // 2 - 2 : w // 2 + 2].mean() > mid[:, w // 4 - 2 : w // 4 + 2].mean() + 40

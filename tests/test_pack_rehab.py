@@ -2,16 +2,22 @@
 counting, peak angle and tempo under tracking noise, compensation, and the scenario:
 the correct patient passes, the compensating one fails on the right rules, a person's
 session (tracked joints + menu commands) scores the same, sessions replay exactly, records
-become valid xAPI and progress over sessions is reported against the goal."""
+become valid xAPI and progress over sessions is reported against the goal. Finger flexion
+from OpenXR hand-tracking joints and the webcam (pose-estimator) input path."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from vrmed.input import LEARNER
+from vrmed.errors import VrmedError
+from vrmed.geometry import quat_from_axis_angle, quat_multiply
+from vrmed.input import LEARNER, InputState
 from vrmed.recording import SessionLog
 from vrmed.records import build_statements, make_attempt
 from vrmed.records.scoring import score_log
@@ -223,3 +229,366 @@ def test_replay_xapi_and_progress_over_sessions(rb, runs):
     assert [r["session"] for r in rows] == [1, 2] and rows[0]["goal_fraction"] < 0.85 <= rows[1]["goal_fraction"]
     assert rows[1]["change_deg"] == pytest.approx(rows[1]["mean_peak_deg"] - rows[0]["mean_peak_deg"])
     assert rows[1]["change_deg"] > 25
+
+
+# --------------------------------------------------------------------------- hand tracking
+# Finger flexion from hand joints: angles from known hand poses, the pack's scripted hand
+# equal to the simulated OpenXR runtime's, a fist set measured end to end through OpenXR
+# (XR_EXT_hand_tracking via pyopenxr, the Khronos loader, core validation and the simulated
+# runtime) into InputState devices, repetitions and a replayed session; the scripted finger
+# scenarios (2 mm joint noise) pass and fail on the right rules.
+
+ORIENTATIONS = [
+    (1.0, 0.0, 0.0, 0.0),
+    tuple(quat_multiply(quat_from_axis_angle((0, 1, 0), 2.1), quat_from_axis_angle((1, 0, 0), -0.7))),
+]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("orientation", ORIENTATIONS, ids=["palm_down", "turned"])
+def test_finger_joint_angles_from_known_hand_poses(rb, side, orientation):
+    """Each joint reads the flexion the skeleton was posed with (curl x MCP 80 / PIP 100 /
+    DIP 70 deg; thumb MCP 100, IP 70), whatever the hand's side and orientation; a finger
+    bent backwards reads negative (hyperextension)."""
+    for curl in (0.0, 0.25, 0.5, 0.9, 1.0, -0.1):
+        joints = rb.hand_pose((0.3, 1.2, -0.4), orientation, side, dict.fromkeys(rb.FINGERS, curl))
+        for finger in rb.FINGERS:
+            full = (100.0, 70.0) if finger == "thumb" else (80.0, 100.0, 70.0)
+            np.testing.assert_allclose(rb.finger_flexion(joints, side, finger), np.multiply(curl, full), atol=1e-9)
+        assert rb.full_flexion_deg("index") == pytest.approx(250.0)
+
+
+def test_the_pack_hand_is_the_runtime_hand(rb):
+    """The pack's scripted hand (hand_pose) is the simulated runtime's skeleton, joint by joint."""
+    from vrmed.xr.interface import HAND_JOINT_NAMES, Pose
+    from vrmed.xr.sim.hand import hand_joints
+
+    assert tuple(rb.HAND_JOINTS) == HAND_JOINT_NAMES
+    curls = {"thumb": 0.2, "index": 0.9, "middle": 0.5, "ring": 0.0, "little": 1.0}
+    for side in ("right", "left"):
+        for q in ORIENTATIONS:
+            ours = rb.hand_pose((0.1, 1.0, 0.2), q, side, curls)
+            theirs = hand_joints(Pose((0.1, 1.0, 0.2), q), side, curls)
+            for name, (p, _, _) in zip(HAND_JOINT_NAMES, theirs):
+                np.testing.assert_allclose(ours[name], p, atol=1e-12)
+
+
+FIST_PEAKS = (232.0, 150.0)  # a full fist, then one that stops short
+
+
+@pytest.mark.slow  # an OpenXR session of 6.3 s at 60 Hz (the simulated runtime is Python) and its replay
+def test_a_fist_set_through_openxr_hand_tracking(pack, rb, manifest, monkeypatch, tmp_path):
+    """The simulated runtime's right hand makes two fists (curls from the pack's motion
+    profile); its XR_EXT_hand_tracking joints reach InputState as ``right_hand.<joint>``
+    devices, and each fist is one repetition whose peak is the posed composite flexion (the
+    runtime reports float32 poses: within 0.05 deg). The session replays exactly."""
+    pytest.importorskip("xr")
+    from vrmed.xr import HEAD, RIGHT_HAND, MotionScript, Pose, sim
+    from vrmed.xr.input import XrInputSource
+    from vrmed.xr.openxr_backend import OpenXrBackend
+
+    monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
+    # the Khronos core validation layer, where pyopenxr ships it, checks every call we make
+    import xr.api_layer
+    from xr.platform_folder import platform_folder
+
+    layer_dir = Path(xr.api_layer.__file__).parent / platform_folder()[0]
+    layers: tuple[str, ...] = ()
+    log_file = tmp_path / "validation.txt"
+    if (layer_dir / "XrApiLayer_core_validation.json").is_file():
+        monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
+        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
+        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log_file))
+        layers = ("XR_APILAYER_LUNARG_core_validation",)
+    plan, t = [], 1.2  # after the scenario's learner starts the set (t = 1 s)
+    for peak in FIST_PEAKS:
+        plan.append((t, 0.5, 0.4, 0.5, peak))  # hold longer than the 0.3 s peak window
+        t += 2.2  # 0.8 s open between fists: the filtered angle falls under 30 deg
+    palm = Pose((-0.15, 1.1, 0.35))
+
+    def motion(time: float):
+        angle, _ = rb._profile(time, plan, 0.0)
+        curl = angle / rb.full_flexion_deg("index")
+        return {
+            HEAD: Pose((0.15, 1.45, 0.75)).as_sample(),
+            RIGHT_HAND: {**palm.as_sample(), "buttons": dict.fromkeys((f"curl_{f}" for f in rb.FINGERS), curl)},
+        }
+
+    rt, _ = sim.install(MotionScript(motion), manifest=manifest)
+    # 60 Hz (XR_FB_display_refresh_rate), the app's display rate matched to it
+    source = XrInputSource(OpenXrBackend(None, api_layers=layers, hand_tracking=True, refresh_hz=60.0))
+    session = build_session(pack, "finger_flexion", input_source=source, learner="scripted", display_rate=60)
+    try:
+        session.run(seconds=t + 0.7)
+        log = session.finish()
+        path = log.write(tmp_path / "hand.jsonl")
+    finally:
+        session.close()
+        source.close()
+    assert rt.errors == [], rt.errors[:1]
+    if log_file.is_file():
+        assert not [ln for ln in log_file.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln]
+    assert source.backend.refresh_actual == pytest.approx(60.0)
+    frame = log.inputs[150]["data"]
+    assert len([d for d in frame if d.startswith("right_hand.")]) == 26
+    reps = [r["data"] for r in matching(log.events, "RepetitionCompleted")]
+    np.testing.assert_allclose([r["peak_deg"] for r in reps], FIST_PEAKS, atol=0.05)
+    # closing + opening time = up + hold + down less the time under the 30 deg threshold at
+    # both ends of the half-cosine; the 0.7 Hz filter's lag at the two crossings cancels only
+    # in part for 0.5 s movements (measured +0.23 s)
+    for r, peak in zip(reps, FIST_PEAKS):
+        below = 0.5 * math.acos(1.0 - 2.0 * 30.0 / peak) / math.pi
+        assert r["concentric_s"] + r["eccentric_s"] == pytest.approx(1.4 - 2.0 * below, abs=0.3)
+    result, again = replay(SessionLog.read(path))
+    again.close()
+    assert result.ok, result.first_difference
+
+
+@pytest.mark.slow  # the two scripted finger scenarios, 80 s of simulated time at 30 frames/s
+def test_scripted_finger_scenarios_pass_and_fail_on_the_right_rules(pack):
+    """2 mm Gaussian joint noise (per axis) on 18-68 mm finger bones: the correct patient's
+    fists read within 10 deg of the posed composite flexion (high by ~5 deg on average: the
+    peak is the largest 0.3 s mean of a noisy angle) and pass; the hurried, short patient
+    fails the range, tempo and pain rules."""
+    out = {}
+    for name in ("finger_flexion", "finger_flexion_errors"):
+        session = build_session(pack, name, display_rate=30)
+        try:
+            session.run()
+            log = session.finish()
+        finally:
+            session.close()
+        result = evaluate_rubric(pack.scenario(name).rubric, log.events, float(log.footer["sim_time"]))
+        out[name] = (result, [r["data"] for r in matching(log.events, "RepetitionCompleted")])
+    good, bad = out["finger_flexion"], out["finger_flexion_errors"]
+    assert good[0].passed and good[0].score == 100.0 and len(good[1]) == 10
+    truth = pack.scenario("finger_flexion").settings["scripted_motion"]["peak_deg"]
+    np.testing.assert_allclose([r["peak_deg"] for r in good[1]], truth, atol=10.0)
+    failed = {r.id for r in bad[0].rules if not r.passed}
+    assert not bad[0].passed and failed == {"range_goal", "every_rep_in_range", "controlled_tempo", "pain_acceptable"}
+    assert math.isclose(np.mean([r["peak_deg"] for r in bad[1]]), 150.1, abs_tol=8.0)
+
+
+# --------------------------------------------------------------------------- webcam
+# The webcam input path without a camera or a pose model: BlazePose world landmarks
+# (synthetic, from known poses: the machine has no camera and no redistributable pose model
+# is installable, docs/rehab.md "Webcam") map to the tracked-body joints with the right axes,
+# sides and visibility gating; frames read from an animated image play at their own timing;
+# a noisy landmark stream through WebcamPose and the pack's filter counts the repetitions.
+
+
+def blazepose(rb, joints: dict[str, np.ndarray], *, mirrored: bool = False, seed: int = 0):
+    """BlazePose world landmarks (33, 3) of ``joints`` as MediaPipe reports them: metres about
+    the hip centre in image axes (x right, y down, z away from the camera); the other 27
+    landmarks random; visibility 0.9. ``mirrored``: as seen in a left-right flipped image."""
+    rng = np.random.default_rng(seed)
+    world = rng.normal(0.0, 0.3, (33, 3))
+    hip = 0.5 * (joints["hip_l"] + joints["hip_r"])
+    index = rb._MIRROR if mirrored else rb.BLAZEPOSE_INDEX
+    flip = np.array([-1.0 if mirrored else 1.0, -1.0, -1.0])
+    for joint, i in index.items():
+        world[i] = (joints[joint] - hip) * flip
+    return world, np.full(33, 0.9)
+
+
+@pytest.mark.parametrize("kind", ["shoulder_flexion", "shoulder_abduction", "elbow_flexion"])
+@pytest.mark.parametrize("mirrored", [False, True], ids=["camera", "selfie"])
+def test_landmarks_map_to_joints_with_the_right_axes_and_sides(rb, kind, mirrored):
+    """Noise-free landmarks of a patient at a known angle (facing the camera or turned
+    35 deg, standing anywhere) give that angle exactly, from a plain or a mirrored image."""
+    for angle in (15.0, 90.0, 140.0):
+        for yaw in (180.0, 145.0):  # the patient faces the camera (-z in vrmed's axes), or turned
+            pose = rb.body_pose(1.7, angle, kind, yaw_deg=yaw, origin=(0.4, 0.0, -2.0))
+            world, vis = blazepose(rb, pose, mirrored=mirrored)
+            joints = rb.landmarks_to_joints(world, vis, mirrored=mirrored, origin=(0.0, 0.9, 0.0))
+            assert set(joints) == set(rb.JOINTS)
+            assert rb.joint_angle(kind, joints) == pytest.approx(angle, abs=1e-9)
+            assert rb.trunk_lean(joints) == pytest.approx(0.0, abs=1e-6)  # upright: +y is up
+            hip = 0.5 * (joints["hip_l"] + joints["hip_r"])
+            np.testing.assert_allclose(hip, (0.0, 0.9, 0.0), atol=1e-12)
+
+
+def test_bad_landmark_arrays_are_one_clear_error(rb):
+    with pytest.raises(ValueError, match=r"need \(33, 3\) world landmarks"):
+        rb.landmarks_to_joints(np.zeros((17, 3)), np.ones(17))
+
+
+class FrameIndexEstimator:
+    """A test double for a pose model: reads which frame it was given from the frame's red
+    channel and returns that frame's prepared landmarks (None: nobody detected)."""
+
+    def __init__(self, per_frame):
+        self.per_frame = per_frame
+        self.calls: list[tuple[int, int]] = []
+
+    def estimate(self, rgb, timestamp_ms):
+        k = int(rgb[0, 0, 0]) // 10
+        self.calls.append((k, timestamp_ms))
+        return self.per_frame[k]
+
+    def close(self):
+        pass
+
+
+def test_frames_from_an_animated_image_play_at_their_timing_with_gating(rb, tmp_path: Path):
+    """Six GIF frames 100 ms apart: each sample takes the latest frame at or before its
+    time; a joint under the visibility threshold keeps its last pose; a frame with nobody
+    detected leaves every device as it was."""
+    angles = [20.0, 40.0, 60.0, 80.0, 100.0, 120.0]
+    per_frame = [blazepose(rb, rb.body_pose(1.7, a, "shoulder_flexion", yaw_deg=180.0)) for a in angles]
+    per_frame[3][1][14] = 0.2  # frame 3: the right elbow is barely visible (occluded)
+    per_frame[4] = None  # frame 4: nobody in view
+    gif = tmp_path / "set.gif"
+    images = [Image.new("RGB", (8, 6), (10 * k, 0, 0)) for k in range(6)]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=100, loop=0)
+    estimator = FrameIndexEstimator(per_frame)
+    source = rb.WebcamPose(rb.read_frames(gif), estimator)
+    state = InputState()
+    seen = []
+    for t in (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.9):
+        sample = source.sample(t, 0)
+        state.apply(sample)
+        joints = {j: state.devices[f"body_{j}"].position for j in rb.JOINTS}
+        seen.append(round(rb.joint_angle("shoulder_flexion", joints), 6))
+        if t == 0.3:
+            assert "body_elbow_r" not in sample and "body_wrist_r" in sample
+    assert [k for k, _ in estimator.calls] == [0, 1, 2, 3, 4, 5]  # each frame estimated once
+    assert [ms for _, ms in estimator.calls] == [0, 100, 200, 300, 400, 500]
+    # frame 3 moves the wrist to 80 deg but the elbow stays at frame 2's 60 deg; frame 4
+    # (nobody) changes nothing; frame 5 has everything again
+    assert seen[:4] == [20.0, 20.0, 40.0, 60.0] and seen[4] == seen[5] == 60.0 and seen[6:] == [120.0, 120.0]
+    assert source.stats == {"frames": 6, "detected": 5, "gated": 1}
+
+
+def test_a_noisy_landmark_stream_counts_reps_and_reads_peaks(rb):
+    """Three repetitions of shoulder flexion at 30 frames/s, landmarks with 15 mm Gaussian
+    noise (a typical monocular 3D error is several cm; here the shoulder-to-elbow segment
+    is 32 cm) and 5 % of frames with an occluded arm: WebcamPose samples fed through the
+    pack's filter and repetition kernel (as measure_exercise does) give three repetitions
+    with peaks within 5 deg of the posed ones."""
+    peaks = [150.0, 120.0, 140.0]
+    plan, t = [], 1.0
+    for p in peaks:
+        plan.append((t, 2.0, 0.5, 2.0, p))
+        t += 5.5
+    rng = np.random.default_rng(7)
+    times = np.arange(0.0, t + 1.0, 1.0 / 30.0)
+    per_frame = []
+    for k, tk in enumerate(times):
+        angle, _ = rb._profile(float(tk), plan, 10.0)
+        world, vis = blazepose(rb, rb.body_pose(1.7, angle, "shoulder_flexion", yaw_deg=180.0), seed=k)
+        world = world + rng.normal(0.0, 0.015, world.shape)
+        if rng.random() < 0.05:
+            vis[[14, 16]] = 0.1  # the arm occluded in this frame
+        per_frame.append((world, vis))
+    frames = [(float(tk), np.zeros((2, 2, 3), np.uint8)) for tk in times]  # the camera's images
+
+    class Replay:  # a test double for the pose model: the prepared landmarks, frame by frame
+        def __init__(self):
+            self.k = 0
+
+        def estimate(self, rgb, ms):
+            out = per_frame[self.k]
+            self.k += 1
+            return out
+
+        def close(self):
+            pass
+
+    source = rb.WebcamPose(frames, Replay())
+    state = InputState()
+    angles = []
+    for tk in times:
+        state.apply(source.sample(float(tk), 0))
+        angles.append(rb.joint_angle("shoulder_flexion", {j: state.devices[f"body_{j}"].position for j in rb.JOINTS}))
+    ex = rb.Exercise()
+    filtered, rows = np.zeros(len(times)), np.zeros((8, 6))
+    n = rb.track_reps(
+        times,
+        np.array(angles),
+        np.zeros(len(times)),
+        np.zeros(len(times)),
+        ex.state,
+        ex.start_deg,
+        ex.min_rep_deg,
+        ex.min_cutoff_hz,
+        ex.beta,
+        round(rb.PEAK_WINDOW_S * 30),
+        filtered,
+        rows,
+    )
+    assert n == 3
+    np.testing.assert_allclose(rows[:3, 0], peaks, atol=5.0)
+    assert 0 < source.stats["gated"] and source.stats["detected"] == len(times)
+
+
+class PosedEstimator:
+    """A test double for a pose model: the landmarks of a known shoulder-flexion sequence at
+    the frame's timestamp (the image itself carries nothing), with 10 mm Gaussian noise."""
+
+    def __init__(self, rb, plan):
+        self.rb, self.plan, self.calls, self.closed = rb, plan, 0, False
+        self.rng = np.random.default_rng(3)
+
+    def estimate(self, rgb, timestamp_ms):
+        self.calls += 1
+        angle, _ = self.rb._profile(timestamp_ms / 1000.0, self.plan, 10.0)
+        world, vis = blazepose(self.rb, self.rb.body_pose(1.7, angle, "shoulder_flexion", yaw_deg=180.0))
+        return world + self.rng.normal(0.0, 0.01, world.shape), vis
+
+    def close(self):
+        self.closed = True
+
+
+def test_input_webcam_session_counts_reps_and_replays_without_the_camera(pack, rb, tmp_path):
+    """``--input webcam`` through the session's input path (the pack's input-source factory,
+    options as ``vrmed run --camera/--video`` passes them, an estimator injected): 15 frames/s
+    of a known 3-repetition set become the body devices the pack measures; the session
+    counts 3 repetitions with the posed peaks, records the samples, and replays bit-exactly
+    with no camera and no estimator."""
+    peaks = [150.0, 125.0, 140.0]
+    plan = [(2.0 + 5.0 * i, 1.8, 0.4, 1.8, p) for i, p in enumerate(peaks)]
+    frames = [(k / 15.0, np.zeros((2, 2, 3), np.uint8)) for k in range(int(18.0 * 15))]
+    estimator = PosedEstimator(rb, plan)
+    options = {"frames": frames, "estimator": estimator}
+    # the scripted learner only presses "start the set" (t = 1 s); the patient is the camera's
+    session = build_session(
+        pack, "shoulder_flexion", input_kind="webcam", input_options=options, learner="scripted", display_rate=30
+    )
+    try:
+        assert isinstance(session.app.resource(rb.InputPlugin).source, rb.WebcamPose)
+        session.run(seconds=18.0)
+        log = session.finish()
+        path = log.write(tmp_path / "webcam.jsonl")
+    finally:
+        session.close()
+    assert log.header["input"] == "webcam" and estimator.calls == len(frames) and estimator.closed
+    reps = reps_of(log.events)
+    assert len(reps) == 3
+    np.testing.assert_allclose([r["peak_deg"] for r in reps], peaks, atol=3.0)
+    replayed, again = replay(SessionLog.read(path))
+    again.close()
+    assert replayed.ok, replayed.first_difference
+    assert estimator.calls == len(frames)  # the replay never asked the estimator
+    # a person in front of the camera acts unless told otherwise
+    person = build_session(
+        pack, "shoulder_flexion", input_kind="webcam", input_options={"frames": [], "estimator": estimator}
+    )
+    person.close()
+    assert person.recorder.log.header["learner"] == "person"
+
+
+def test_input_webcam_without_the_estimator_is_one_clear_error(pack, monkeypatch):
+    """No MediaPipe (the optional ``vrmed[webcam]`` extra): one error naming the extra and the
+    model file; a hand exercise or an unknown kind are errors naming what to use instead."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    with pytest.raises(VrmedError) as err:
+        build_session(pack, "shoulder_flexion", input_kind="webcam", input_options={"video": "set.mp4"})
+    assert "pip install 'vrmed[webcam]'" in str(err.value) and "pose_landmarker_full.task" in str(err.value)
+    with pytest.raises(VrmedError, match="measures a hand"):
+        build_session(pack, "finger_flexion", input_kind="webcam")
+    with pytest.raises(VrmedError, match="unknown input kind 'webcm'.*none, webcam"):
+        build_session(pack, "shoulder_flexion", input_kind="webcm")

@@ -337,3 +337,21 @@ def test_good_pack_builds_a_session(tmp_path):
         assert "demo.roll" in session.app.system_order()["logic"]
     finally:
         session.close()
+
+
+def test_plugin_scenario_hooks_without_the_prefabs_keyword_keep_working():
+    """The loader passes ``prefabs=`` only to a ``check_scenario`` hook that takes it, so a
+    third-party plugin written for ``check_scenario(data)`` is not broken by a TypeError."""
+    from vrmed.packs.loader import _takes_prefabs  # deferred: a private helper, tested directly
+
+    def old(data):
+        return []
+
+    def new(data, prefabs=None):
+        return []
+
+    def open_ended(data, **options):
+        return []
+
+    assert not _takes_prefabs(old) and _takes_prefabs(new) and _takes_prefabs(open_ended)
+    assert not _takes_prefabs(len)  # a builtin: no signature to read, called without prefabs

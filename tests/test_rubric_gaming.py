@@ -9,7 +9,6 @@ import pytest
 
 from vrmed.rubric_lint import run_with_learner
 from vrmed.scenario import LearnerAction
-from vrmed.session import open_target
 from vrmed.systems.clinical import events as ev
 
 
@@ -18,13 +17,13 @@ def learner(*actions: tuple[float, type, dict]) -> tuple[LearnerAction, ...]:
 
 
 @pytest.fixture(scope="module")
-def emergency():
-    return open_target("emergency")[0]
+def emergency(emergency_pack):
+    return emergency_pack
 
 
 @pytest.fixture(scope="module")
-def nursing():
-    return open_target("nursing")[0]
+def nursing(nursing_pack):
+    return nursing_pack
 
 
 def casualties(pack) -> list[str]:

@@ -11,7 +11,6 @@ from conftest import write_tree
 from vrmed.cli import cli
 from vrmed.packs import load_pack
 from vrmed.rubric_lint import lint_rubrics
-from vrmed.session import open_target
 
 SYSTEMS = """
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ learner:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pack_name", ["emergency", "nursing"])
-def test_every_built_in_rubric_fails_do_nothing_and_random_learners(pack_name):
-    pack = open_target(pack_name)[0]
+def test_every_built_in_rubric_fails_do_nothing_and_random_learners(pack_name, request):
+    pack = request.getfixturevalue(f"{pack_name}_pack")  # the session's shared copy
     runs = lint_rubrics(pack, random_runs=1)
     linted = {r.scenario for r in runs}
     with_rubric = {n for n, s in pack.scenarios.items() if s.rubric is not None}

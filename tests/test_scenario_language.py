@@ -142,7 +142,8 @@ def test_undefined_variables_are_named_precisely(bad_problems):
         "'event.*' is only defined in a transition with 'event'",
         "demo/scenarios/one.yaml:13: script.states.waiting.transitions[1].when: undefined variable 'patient.hrr'; "
         "entity 'patient' has: hr, sbp, dbp, map, spo2, rr, temp_c, etco2, glucose, avpu, rhythm, arrest, cpr, "
-        "cpr_quality, opioid_effect, no_flow_s, low_flow_s",
+        "cpr_quality, opioid_effect, no_flow_s, low_flow_s, pulse, volume_ml, volume_deficit, paco2, fio2, cause, "
+        "potassium",
         "demo/scenarios/one.yaml:13: script.states.waiting.transitions[1].when: undefined variable 'vars.pingz'; "
         "declared vars: pings",
     }
@@ -171,7 +172,9 @@ def test_expressions_actions_and_prefabs(bad_problems):
         "actions: despawn, end, instruction, physiology, prompt, set, spawn",
         "demo/scenarios/one.yaml:17: script.states.waiting.transitions[2].actions[2].physiology.hrt: cannot set "
         "'hrt' on entity 'patient'; settable: rhythm, hr, sbp, dbp, rr, spo2, temp_c, glucose, fio2, "
-        "shock_success, rosc_per_min, new_confusion, spo2_scale",
+        "shock_success, rosc_per_min, new_confusion, spo2_scale, cause, blood_loss_ml, bleed_ml_per_min, "
+        "aa_gradient, witnessed_monitored, atropine_response, adenosine_threshold_mg, vagal_response, sinus_hr, "
+        "potassium, pneumothorax_side",
         "demo/scenarios/one.yaml:17: script.states.waiting.transitions[2].actions[3].spawn.prefab: unknown prefab "
         "'nope'; prefabs in this pack: pt",
     ]:

@@ -54,7 +54,16 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
     kt = np.linspace(0.2, 1.0, len(tets))  # per-tet kept fractions, some partial
     K.step_kernel(
         (x_nb, v_nb, xp_nb, b.inv_mass, b.external_force, lam_nb, wd_nb, wdx_nb, kt),
-        (tets, Q, a_dev, a_hyd, offsets, np.arange(ncol + 1, dtype=np.int64)),
+        (
+            tets,
+            Q,
+            a_dev,
+            a_hyd,
+            offsets,
+            np.arange(ncol + 1, dtype=np.int64),
+            np.zeros(len(tets), np.bool_),
+            np.zeros(0, np.bool_),
+        ),
         (empty_i, np.zeros((0, 3)), np.zeros((0, 3))),
         (empty_i, empty_i, np.zeros(0), np.zeros(0)),
         g,
@@ -68,7 +77,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(b.x)
     wd_np = np.zeros((len(tets), 10), np.float32)
-    for _ in range(substeps):
+    for s in range(substeps):
         R.substep(
             x_np,
             v_np,
@@ -90,6 +99,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
             warm=warm,
             warm_t=kt,
             warm_d=wd_np,
+            frac=(s + 1.0) / substeps,
         )
     assert not np.allclose(x_np, b.x), "the step must do something"
     if warm:
@@ -196,3 +206,31 @@ def test_inverted_rest_tets_are_harmless_to_the_solver() -> None:
     np.testing.assert_allclose(
         body.x[:, 1] - body.rest_points[:, 1], (body.x[:, 1] - body.rest_points[:, 1]).mean(), atol=1e-9
     )
+
+
+def test_the_recovery_keeps_contact_held_vertices_and_bounds_its_step() -> None:
+    """One unit tet with vertex 3 pushed through the opposite face (det F = -0.5). Free, the
+    recovery moves every vertex, each by at most RECOVER_STEP x the rest edge per projection, and
+    its moves count in the velocity (x_prev stays). With vertices 0-2 held by a tool contact only
+    vertex 3 moves, back out through the face, and x_prev moves with it (no velocity)."""
+    rest = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    tets = np.array([[0, 1, 2, 3]], dtype=np.int64)
+    Q = np.linalg.inv(np.stack([rest[1] - rest[0], rest[2] - rest[0], rest[3] - rest[0]], axis=1))[None]
+    w = np.ones((4, 3))
+    start = rest.copy()
+    start[3, 2] = -0.5  # det F = -0.5
+    near = np.ones(1, dtype=np.bool_)
+    for hold in (np.zeros(0, np.bool_), np.array([True, True, True, False])):
+        x, x_prev, wdx = start.copy(), start.copy(), np.zeros((4, 3))
+        K.recover_pass(x, x_prev, w, tets, Q, near, wdx, True, hold)
+        moved = np.linalg.norm(x - start, axis=1)
+        assert moved.max() <= K.RECOVER_SWEEPS * K.RECOVER_STEP * (1 + 1e-12)  # rest edge 1
+        assert x[3, 2] > start[3, 2]  # pushed back out
+        if hold.shape[0]:
+            assert np.array_equal(x[:3], start[:3])  # the held vertices stay where the tool put them
+            assert np.array_equal(x_prev, x)  # a held tet's fix adds no velocity
+            assert not wdx.any()
+        else:
+            assert moved[:3].max() > 0.0
+            assert np.array_equal(x_prev, start)  # counted in the velocity
+            assert np.allclose(wdx, x - start)  # and as a part the warm start does not keep

@@ -41,15 +41,16 @@ def test_join_plays_a_scripted_slot_and_refuses_a_wrong_one():
     import asyncio
     import threading
 
+    from team_common import emergency_pack
+
     from vrmed.errors import VrmedError
-    from vrmed.session import open_target
     from vrmed.team.commands import join
     from vrmed.team.server import TeamServer
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = TeamServer(open_target("emergency/code_blue_team")[0], "code_blue_team", speed=20)
+    server = TeamServer(emergency_pack(), "code_blue_team", speed=20)
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
     try:
         lines: list[str] = []

@@ -9,8 +9,9 @@ import threading
 import time
 
 import pytest
+from team_common import emergency_pack
 
-from vrmed.session import open_target, replay
+from vrmed.session import replay
 from vrmed.team.local import scripted_team
 from vrmed.team.server import TeamServer
 
@@ -44,7 +45,7 @@ def _wait(predicate, timeout: float = 20.0):
 
 @pytest.mark.slow
 def test_console_shows_vitals_and_injects_a_rhythm_change_all_clients_see():
-    pack = open_target("emergency/code_blue_team")[0]
+    pack = emergency_pack()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -74,6 +75,14 @@ def test_console_shows_vitals_and_injects_a_rhythm_change_all_clients_see():
         driver.find_element(by.ID, "rhythm-pea").click()
         _wait(lambda: driver.find_element(by.ID, "rhythm").text == "pea")
         assert "RhythmInjected" in driver.find_element(by.ID, "timeline").text
+        # an equipment failure from its button (the first declared: the defibrillator)
+        driver.find_element(by.ID, "fail").click()
+        _wait(lambda: "EquipmentFailed" in driver.find_element(by.ID, "timeline").text)
+        # a second casualty from its button (at the default position), watched like the patient
+        driver.find_element(by.ID, "add-casualty").click()
+        _wait(lambda: "visitor" in driver.find_element(by.ID, "vitals").text)
+        assert "CasualtyAdded" in driver.find_element(by.ID, "timeline").text
+        assert driver.find_element(by.ID, "rhythm").text == "pea"  # the header stays on the original patient
         for c in clients.values():
             _wait(lambda c=c: c.state.get("watch", {}).get("patient", {}).get("Patient.rhythm") == "pea")
             changes = [e["data"]["to_rhythm"] for e in c.events if e["type"] == "RhythmChanged"]
@@ -101,6 +110,12 @@ def test_console_shows_vitals_and_injects_a_rhythm_change_all_clients_see():
     server.session.close()
     events = [e for e in log.events if e["type"].endswith(":RhythmInjected")]
     assert [e["data"]["rhythm"] for e in events] == ["pea"]  # recorded: the debrief replays it
+    failed = [e["data"] for e in log.events if e["type"].endswith(":EquipmentFailed")]
+    assert failed == [
+        {"failure": "defib_no_charge", "label": "Defibrillator fails to charge", "duration_s": 30.0, "monitor": ""}
+    ]
+    added = [e["data"] for e in log.events if e["type"].endswith(":CasualtyAdded")]
+    assert added == [{"casualty": "visitor", "prefab": "adult_inpatient", "x": 1.5, "y": 0.1, "z": 1.0}]
     paused = [e["data"]["paused"] for e in log.events if e["type"].endswith(":SessionPaused")]
     assert paused == [True, False]
     assert [n["text"] for n in log.header["annotations"]] == ["compressions paused too long"]

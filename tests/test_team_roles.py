@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from team_common import emergency_pack
 
 from vrmed.packs.issues import PackError
 from vrmed.packs.loader import load_pack
-from vrmed.session import open_target, replay
+from vrmed.session import replay
 from vrmed.team.client import Interpolator
 from vrmed.team.local import run_local_team
 from vrmed.team.protocol import VERSION, ProtocolError, TokenIssuer, check_input, decode, encode
@@ -21,7 +22,7 @@ SCENARIO = "code_blue_team"
 
 @pytest.fixture(scope="module")
 def pack():
-    return open_target(f"emergency/{SCENARIO}")[0]
+    return emergency_pack()
 
 
 def test_team_declaration_is_read(pack):
@@ -44,6 +45,9 @@ def test_bad_role_declaration_names_file_and_line(tmp_path: Path, pack):
         "      recorder: {label: Recorder (timekeeper), actions: [acknowledge, report]}",
         "      recorder: {label: Recorder, actions: [acknowledge], max: 0}",
     )
+    bad = bad.replace("blocks: [shock]", "blocks: [shoq]")
+    bad = bad.replace("{prefab: adult_inpatient, label: A visitor", "{prefab: adult_inpatent, label: A visitor")
+    bad = bad.replace("monitor: leads_off, message", "monitor: lead_off, message")
     assert bad != text
     path.write_text(bad)
     line = next(i for i, ln in enumerate(bad.splitlines(), 1) if "shok," in ln)
@@ -55,6 +59,13 @@ def test_bad_role_declaration_names_file_and_line(tmp_path: Path, pack):
         "unknown action 'shok' (did you mean 'shock'?)" in message
     )
     assert "settings.team.roles.recorder.max: max must be a whole number from 1 to 32, got 0" in message
+    assert "settings.team.failures.defib_no_charge.blocks[0]: unknown action 'shoq' (did you mean 'shock'?)" in message
+    casualty = next(i for i, ln in enumerate(bad.splitlines(), 1) if "adult_inpatent" in ln)
+    assert (
+        f"code_blue_team.yaml:{casualty}: settings.team.casualties.visitor.prefab: unknown prefab "
+        "'adult_inpatent' (did you mean 'adult_inpatient'?)" in message
+    ), message
+    assert "settings.team.failures.leads_off.monitor: unknown monitor effect 'lead_off'; effects: leads_off" in message
     # the scripted leader's shocks are now outside its role, and say so
     assert "role 'leader' may not take 'shock'" in message
 

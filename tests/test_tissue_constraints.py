@@ -259,7 +259,16 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
     kt = np.linspace(0.2, 1.0, len(tets))  # per-tet kept fractions, some partial
     K.step_kernel(
         (x_nb, v_nb, xp_nb, body.inv_mass, body.external_force, lam_nb, wd_nb, wdx_nb, kt),
-        (tets, Q, a_dev, a_hyd, offsets, np.arange(len(offsets), dtype=np.int64)),
+        (
+            tets,
+            Q,
+            a_dev,
+            a_hyd,
+            offsets,
+            np.arange(len(offsets), dtype=np.int64),
+            np.zeros(len(tets), np.bool_),
+            np.zeros(0, np.bool_),
+        ),
         att_nb,
         sl0,
         g,

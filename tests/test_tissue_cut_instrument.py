@@ -1,18 +1,20 @@
 """Cutting that splits, through the real instrument path (issue #16, item 5).
 
 A scissors :class:`Instrument` driven by scripted :class:`InputState` poses closes its jaw across
-a small slab; ``CutBehaviour`` splits the body along the blade plane (vertex duplication) within
-the blades' reach. Checked: a partial cut keeps one piece and adds vertices without changing the
-tet count or the volume, a second cut crossing it frees the corner between them as a new
-entity of a quarter of the volume, no element is ever inverted or of zero volume, cut pieces
-fall under gravity while the pinned part stays, cuts through a grasp and through a ligament
-patch keep both lips held (with the patch's total stiffness), and an embedded surface is split
-between the pieces without triangles bridging the cut.
+a small slab; ``CutBehaviour`` subdivides the tets the blade plane crosses and splits the body
+along it (vertex duplication) within the blades' reach. Checked: a partial cut keeps one piece
+and the rest volume while adding tets (source ids stay a permutation), a second cut crossing it
+frees exactly the corner between the two blade planes as a new entity, no element is ever
+inverted or of zero volume, cut pieces fall under gravity while the pinned part stays, cuts
+through a grasp and through a ligament patch keep both lips held (with the patch's total
+stiffness), and an embedded surface gets cut faces: each piece's surface is closed and
+oriented, and both caps are the cross-section of the surface.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vrmed import App
 from vrmed.components.instruments.instrument import Instrument
@@ -113,9 +115,11 @@ def test_two_crossing_cuts_split_off_the_corner_between_them() -> None:
     # to z = +5 mm: a slit, the body stays one piece
     (ev,) = snip(app, (0.001, T / 2, -S / 2 - 0.01), ALONG_Z)
     assert ev.body == ent and ev.pieces == () and len(ev.tets) > 0
-    assert body.n_tets == m0 and body.n_vertices > n0 and body_pieces(body).max() == 0
+    # the crossed tets were subdivided (more tets, source ids still 0..m-1: nothing deleted)
+    assert body.n_tets > m0 and body.n_vertices > n0 and body_pieces(body).max() == 0
+    assert sorted(body.tet_index.tolist()) == list(range(body.n_tets))
     assert abs(rest_volume(body) - v0) < 1e-12 * v0
-    assert set(ev.tets) <= set(range(m0))
+    assert set(ev.tets) <= set(range(body.n_tets))
     n1 = body.n_vertices
     app.step(3)
     assert_sound(app)
@@ -127,13 +131,12 @@ def test_two_crossing_cuts_split_off_the_corner_between_them() -> None:
     assert set(found) == {ent, ev2.pieces[0]}
     piece = found[ev2.pieces[0]]
     assert body.n_vertices + piece.n_vertices > n1  # cut 2 duplicated vertices too
-    assert body.n_tets + piece.n_tets == m0  # nothing deleted
-    assert sorted(np.concatenate([body.tet_index, piece.tet_index]).tolist()) == list(range(m0))
+    m2 = body.n_tets + piece.n_tets
+    assert sorted(np.concatenate([body.tet_index, piece.tet_index]).tolist()) == list(range(m2))  # nothing deleted
     assert abs(rest_volume(body) + rest_volume(piece) - v0) < 1e-12 * v0
-    # the piece is the x < 0, z < 0 quadrant (give or take the tets the blade plane crosses)
-    centre = piece.rest_points[piece.tets].mean(axis=1)
-    assert np.all(centre[:, 0] < 0.005) and np.all(centre[:, 2] < 0.005)
-    assert abs(rest_volume(piece) / v0 - 0.25) < 0.05
+    # the piece is exactly the x < 1 mm, z < 1 mm corner: the cuts follow the blade planes
+    assert np.all(piece.rest_points[:, 0] < 0.001 + 1e-12) and np.all(piece.rest_points[:, 2] < 0.001 + 1e-12)
+    assert abs(rest_volume(piece) - (S / 2 + 0.001) ** 2 * T) < 1e-12 * v0
     assert body_pieces(body).max() == 0 and body_pieces(piece).max() == 0
     # the spawned piece carries the original's other components under a unique name
     assert app.try_get(ev2.pieces[0], TissueAppearance) is not None
@@ -190,9 +193,11 @@ def test_a_cut_through_a_grasp_keeps_both_lips_held() -> None:
     app.step(1)
     g = world.grasps[grasper]
     assert g.body == ent and app.get(grasper, Instrument).grasping == ent
-    # the grasp now holds its vertices and the copies the cut made of them: both lips
-    lips = np.unique(body.rest_points[g.idx].round(9), axis=0).shape[0]
-    assert g.idx.size > held0.size and lips == held0.size
+    # the grasp still holds its vertices (and any copy the cut made of them), on both lips
+    held = np.unique(body.rest_points[g.idx].round(9), axis=0).shape[0]
+    assert g.idx.size >= held0.size and held == held0.size
+    x_rest = body.rest_points[g.idx, 0]
+    assert (x_rest < 0.001).any() and (x_rest > 0.001).any()
     assert np.array_equal(np.sort(body.attachment.indices), np.sort(g.idx))
     # lift the grasper: both lips follow it
     before = body.x[g.idx].copy()
@@ -229,24 +234,43 @@ def test_a_cut_through_a_ligament_patch_keeps_both_pieces_held() -> None:
     app.close()
 
 
-def test_an_embedded_surface_is_divided_between_the_pieces() -> None:
+def closed_and_oriented(tri: np.ndarray) -> bool:
+    """Every directed edge once and its reverse once: each edge shared by exactly two faces,
+    consistently oriented (a closed, oriented surface)."""
+    directed = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+    fwd = {tuple(e) for e in directed.tolist()}
+    return len(fwd) == len(directed) and all((b, a) in fwd for a, b in fwd)
+
+
+def test_an_embedded_surface_gets_cut_faces_and_each_piece_stays_closed() -> None:
     app = make_app(gravity=False)
     points, body = slab()
     mesh = box_tets((S, T, S), (8, 2, 8), origin=(-S / 2, 0.0, -S / 2))
+    # a render surface inside the tet mesh (as an organ's skin inside its coarse cage)
     surface = SurfaceMesh(mesh.points * [0.99, 0.9, 0.99] + [0.0, 0.0002, 0.0], mesh.boundary_triangles())
     emb = embed_surface(surface, body)
-    n_tri = emb.triangles.shape[0]
+    assert closed_and_oriented(emb.triangles)
     ent = app.spawn(body, Name("slab"), emb)
     tool(app, "scissors", "scissors", jaw_length=0.06, cut_radius=0.006)
-    (ev,) = snip(app, (0.001, T / 2, -S / 2 - 0.01), ALONG_Z)
+    (ev,) = snip(app, (0.001, T / 2, -S / 2 - 0.01), ALONG_Z)  # through: the plane x = 1 mm
     app.step(1)
     other = ev.pieces[0]
     e0, e1 = app.get(ent, EmbeddedSurface), app.get(other, EmbeddedSurface)
     assert e0 is emb  # rebound in place
-    assert 0 < e0.triangles.shape[0] + e1.triangles.shape[0] < n_tri  # triangles across the cut dropped
+    cap_area = []
     for e, sb in ((e0, body), (e1, app.get(other, SoftBody))):
         assert e.tet_index.max() < sb.n_tets and e.triangles.max() < len(e.positions)
-        # every vertex stays on its side of the cut plane (x = 1 mm, give or take a crossed tet)
-        side = np.sign(sb.rest_points[sb.tets[e.tet_index]].mean(axis=1)[:, 0] - 0.001)
-        assert np.all(side == side[0])
+        assert closed_and_oriented(e.triangles)  # cut faces close each piece's surface
+        assert e.outside_distance.max() < 1e-12  # the new vertices are embedded inside tets of their piece
+        rest = np.einsum("ik,ikj->ij", e.bary, sb.rest_points[sb.tets[e.tet_index]])
+        x = rest[:, 0] - 0.001
+        assert np.all(x >= -1e-12) or np.all(x <= 1e-12)  # every vertex on its piece's side of the plane
+        on = np.abs(x[e.triangles]).max(axis=1) < 1e-12
+        p = rest[e.triangles[on]]
+        n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        cap_area.append(0.5 * np.linalg.norm(n, axis=1).sum())
+        # the cap faces out of its piece: -x on the x > 1 mm piece, +x on the other
+        assert np.all(np.sign(n[:, 0]) == (-1.0 if x.max() > 1e-12 else 1.0))
+    # both caps are the surface's cross-section at x = 1 mm: 0.9 T x 0.99 S
+    assert cap_area == pytest.approx([0.9 * T * 0.99 * S] * 2, rel=1e-9)
     app.close()

@@ -52,6 +52,7 @@ from vrmed import (
     component,
     quat,
     scale3,
+    shapes,
     system,
     vec3,
 )
@@ -90,12 +91,14 @@ from vrmed.analytics.view import (
 from vrmed.components.clinical import (
     Casualty,
     CompressionSensor,
+    Defibrillator,
     Patient,
     PatientIdentity,
     PatientMonitor,
     PatientPopulation,
+    VitalTarget,
 )
-from vrmed.components.collision import Collider
+from vrmed.components.collision import Collider, TissueContact
 from vrmed.components.instruments import BodyWall, Instrument, InstrumentError, ToolBehaviour, ToolState, ToolType
 from vrmed.components.planar import Peg, PlanarBody, WorkSurface
 from vrmed.components.scene import (
@@ -122,13 +125,13 @@ from vrmed.components.tissue.constraints import (
     TissueConstraint,
 )
 from vrmed.events import EventInbox
-from vrmed.geometry import quat_matrix
+from vrmed.geometry import quat_from_axis_angle, quat_matrix, quat_multiply
 from vrmed.input import TrackingLost
 from vrmed.packs.loader import load_pack
 from vrmed.packs.model import Pack, Scenario
 from vrmed.records.scoring import record_score
 from vrmed.render.drawlist import DrawList
-from vrmed.render.passes import PassContext, RenderPass, RenderPipeline, render_pipeline
+from vrmed.render.passes import ClipPlane, PassContext, RenderPass, RenderPipeline, render_pipeline
 from vrmed.render.plugin import RenderPlugin
 from vrmed.render.scope_monitor import ScopeMonitor, ScopeMonitorPass, add_scope_monitor
 from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
@@ -149,23 +152,37 @@ from vrmed.systems.clinical.events import (
     DrugRejected,
     DrugSelected,
     DrugWithheld,
+    EcgRecorded,
     Escalated,
+    FluidGiven,
     HelpCalled,
     IdentityChecked,
+    InfusionStarted,
+    NeedleDecompression,
     News2Scored,
     NibpMeasured,
     NibpRequested,
     OxygenApplied,
+    PacingStarted,
     PadsAttached,
+    Pericardiocentesis,
+    PulseChecked,
+    PulseResult,
     RhythmAnalysed,
     RhythmChanged,
     ShockDelivered,
     ShockResult,
+    TemperatureControl,
     TriageResult,
     TriageTagged,
+    VagalManoeuvre,
+    VentilationSet,
     VitalsObserved,
+    VitalTargetChanged,
 )
 from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
+from vrmed.systems.clinical.news2 import news2
+from vrmed.systems.clinical.news2 import response as news2_response
 from vrmed.systems.instruments.behaviours import BurnBehaviour, CutBehaviour, GraspBehaviour
 from vrmed.systems.instruments.system import (
     InstrumentGrasped,
@@ -265,6 +282,7 @@ __all__ = [
     # collision and instruments
     "BodyWall",
     "Collider",
+    "TissueContact",
     "Instrument",
     "InstrumentError",
     "InstrumentGrasped",
@@ -342,6 +360,8 @@ __all__ = [
     "VitalsObserved",
     "resuscitation_metrics",
     "triage_metrics",
+    "news2",
+    "news2_response",
     # analytics
     "AllowedRegion",
     "EndoscopeView",
@@ -372,6 +392,11 @@ __all__ = [
     "DrawList",
     # pose maths
     "quat_matrix",
+    # asset generators: mesh building blocks (a module)
+    "shapes",
+    "quat_multiply",
+    "quat_from_axis_angle",
+    "ClipPlane",
     "PassContext",
     "RenderPass",
     "RenderPipeline",
@@ -384,4 +409,18 @@ __all__ = [
     "Session",
     "build_session",
     "load_pack",
+    "Defibrillator",
+    "VitalTarget",
+    "EcgRecorded",
+    "FluidGiven",
+    "InfusionStarted",
+    "NeedleDecompression",
+    "PacingStarted",
+    "Pericardiocentesis",
+    "PulseChecked",
+    "PulseResult",
+    "TemperatureControl",
+    "VagalManoeuvre",
+    "VentilationSet",
+    "VitalTargetChanged",
 ]

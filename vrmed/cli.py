@@ -86,10 +86,22 @@ def cli() -> None:
 @click.option(
     "--input",
     "input_kind",
-    type=click.Choice(["scripted", "desktop", "openxr", "haptic", "none"]),
+    metavar="KIND",
     default=None,
-    help="Where device input comes from. Default: desktop (a person plays in a window) when run "
+    help="Where device input comes from: scripted, desktop, openxr, haptic, none, or a kind the pack "
+    "adds (rehab: webcam). Default: desktop (a person plays in a window) when run "
     "from a terminal with a display and without --headless/--json/--capture; else scripted.",
+)
+@click.option("--camera", type=click.IntRange(min=0), help="--input webcam: the camera's index (default 0).")
+@click.option(
+    "--video",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="--input webcam: a recorded video or animated image instead of a camera.",
+)
+@click.option(
+    "--pose-model",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="--input webcam: the pose estimator's model file (MediaPipe pose_landmarker_*.task; docs/rehab.md).",
 )
 @click.option(
     "--bindings",
@@ -185,6 +197,9 @@ def run(
     bindings_path: Path | None = None,
     mode: str = "formative",
     learner_kind: str | None = None,
+    camera: int | None = None,
+    video: Path | None = None,
+    pose_model: Path | None = None,
 ) -> None:
     """Run PACK[/SCENARIO] (a pack name or a path to a pack folder).
 
@@ -232,6 +247,9 @@ def run(
         scenario,
         seed=seed,
         input_kind=input_kind,
+        input_options={
+            k: v for k, v in {"camera": camera, "video": video, "pose_model": pose_model}.items() if v is not None
+        },
         comfort=comfort,
         trace=(lambda line: click.echo(line, err=True)) if trace else None,
         learner=learner_kind,
@@ -1028,6 +1046,36 @@ def records_add(
         )
 
 
+@records.command("add-team")
+@click.argument("log_path", type=click.Path(path_type=Path), metavar="LOG")
+@click.option(
+    "--member",
+    "members",
+    multiple=True,
+    required=True,
+    metavar="PSEUDONYM=LEARNER_ID",
+    help="A team member: the session pseudonym vrmed serve gave them (p + 8 hex digits) and their "
+    "institutional id (pseudonymised before storing). Repeat for each member.",
+)
+@click.pass_context
+def records_add_team(ctx: click.Context, log_path: Path, members: tuple[str, ...]) -> None:
+    """Score a shared session's LOG and store each named member's attempt with their team
+    statement (shared registration, the team as an xAPI Group), queued for records push."""
+    # deferred: the team package loads the networking stack
+    from .team.records import record_team_session
+
+    pairs: dict[str, str] = {}
+    for item in members:
+        client, sep, learner_id = item.partition("=")
+        if not sep or not client or not learner_id:
+            raise click.BadParameter(f"{item!r}: give PSEUDONYM=LEARNER_ID", param_hint="--member")
+        pairs[client] = learner_id
+    config, store = _records_setup(ctx)
+    for attempt, added in record_team_session(SessionLog.read(log_path), pairs, config, store):
+        what = f"{len(attempt.statement_ids)} statement(s) queued" if added else "already recorded, nothing queued"
+        click.echo(f"{log_path}: {attempt.pack}/{attempt.scenario} for {attempt.learner}: {what}")
+
+
 @records.command("push")
 @click.option("--verify", is_flag=True, help="Read every statement back from the LRS before marking it sent.")
 @click.pass_context
@@ -1395,6 +1443,9 @@ def dashboard_add_user(ctx: click.Context, name: str, role: str, learner_id: str
 @click.option("--redis", "redis_url", help="Register the session in this Redis (redis://HOST:6379/0): scale-out.")
 @click.option("--session-id", help="The session's id in Redis (default: a random one, printed).")
 @click.option("--public-url", help="The join URL clients reach this server at, as registered in Redis.")
+@click.option(
+    "--stream-surfaces", is_flag=True, help="Stream deforming surfaces to thin clients that ask (quantised, delta)."
+)
 def serve(
     target: str,
     host: str,
@@ -1410,6 +1461,7 @@ def serve(
     redis_url: str | None,
     session_id: str | None,
     public_url: str | None,
+    stream_surfaces: bool = False,
 ) -> None:
     """Serve a shared (team) session of TARGET (PACK/SCENARIO with settings.team roles):
     prints the join URL, one token per role and the instructor console address."""
@@ -1429,6 +1481,7 @@ def serve(
         redis_url=redis_url,
         session_id=session_id,
         public_url=public_url,
+        stream_surfaces=stream_surfaces,
         echo=click.echo,
     )
     click.echo(json.dumps(result, indent=2))
@@ -1440,13 +1493,74 @@ def serve(
 @click.option(
     "--scripted", help="Play the scenario's scripted steps of SLOT (e.g. compressor.2) instead of reading stdin."
 )
-def join(url: str, token: str, scripted: str | None) -> None:
-    """Join a shared session at URL (ws://HOST:PORT/ws) with a role token; without
-    --scripted, each stdin line is an action: ACTION key=value ..."""
+@click.option(
+    "--input",
+    "input_kind",
+    type=click.Choice(["stdin", "desktop"]),
+    default="stdin",
+    show_default=True,
+    help="desktop: play in the desktop window (the server's simulation, your role's menu).",
+)
+def join(url: str, token: str, scripted: str | None, input_kind: str) -> None:
+    """Join a shared session at URL (ws://HOST:PORT/ws) with a role token; with --input
+    desktop in a window, with --scripted as a scripted slot, else each stdin line is an
+    action: ACTION key=value ..."""
     from .team import commands  # deferred: loads the networking stack only for this command
 
+    if input_kind == "desktop":
+        if scripted is not None:
+            raise click.UsageError("--scripted and --input desktop exclude each other")
+        from .team.desktop import join_desktop  # deferred: the window and renderer load only here
+
+        result = join_desktop(url, token, echo=click.echo)
+        click.echo(f"{len(result.sent)} action(s) sent")
+        return
     sent = commands.join(url, token, scripted=scripted, echo=click.echo)
     click.echo(f"{sent} action(s) sent")
+
+
+@cli.command("team-views")
+@click.argument("log_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="LOG")
+@click.option("--at", "times", type=float, multiple=True, required=True, help="Simulated time (s); repeat.")
+@click.option("--client", "clients", multiple=True, help="Only this member's view (session pseudonym); repeat.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the PNGs.")
+@click.option("--size", default="480x360", show_default=True, help="Image size WxH.")
+def team_views(log_path: Path, times: tuple[float, ...], clients: tuple[str, ...], out: Path, size: str) -> None:
+    """Debrief of a shared session: replay LOG and draw each member's view from their
+    recorded head pose at the given times (OUT/CLIENT-tT.png)."""
+    from .team.debrief import render_views  # deferred: the renderer loads only for this command
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{size!r}: give WxH, e.g. 480x360", param_hint="--size") from None
+    written, result = render_views(
+        SessionLog.read(log_path), out, times, clients=clients or None, width=width, height=height
+    )
+    for client, paths in written.items():
+        click.echo(f"{client}: {', '.join(str(p) for p in paths)}")
+    if not result.ok:
+        raise VrmedError(f"the session no longer replays exactly ({result.first_difference}); the views may be wrong")
+
+
+@cli.command("team-voice")
+@click.argument("log_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="LOG")
+@click.option("--play", is_flag=True, help="Play the clips in order (needs sounddevice and PortAudio).")
+def team_voice(log_path: Path, play: bool) -> None:
+    """Debrief of a shared session: list (and --play) its push-to-talk clips, each file
+    checked against the SHA-256 the log holds."""
+    # deferred: the team package (networking stack) loads only for this command
+    from .team.voice import play as play_clip
+    from .team.voice import voice_clips  # deferred: as above
+
+    clips = voice_clips(SessionLog.read(log_path))
+    if not clips:
+        click.echo("no push-to-talk clips in this session")
+    for c in clips:
+        state = "" if c.verified else "  (MISSING OR CHANGED: does not match the log)"
+        click.echo(f"{c.t:8.1f} s  {c.role:<12} {c.client}  {c.duration_s:4.1f} s  {c.path}{state}")
+        if play and c.verified:
+            play_clip(c.path.read_bytes())
 
 
 def main(argv: list[str] | None = None) -> None:

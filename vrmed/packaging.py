@@ -92,7 +92,9 @@ LEAN_EXCLUDES = (
 #: Never needed by a simulator: the benchmark suites, test runners and GUI toolkits.
 #: (PyInstaller's ``--strip`` is not used: stripping numpy's patchelf-repaired OpenBLAS
 #: breaks it, "ELF load command address/offset not page-aligned".)
-ALWAYS_EXCLUDES = ("vrmed.benchmarks", "pytest", "_pytest", "tkinter", "IPython", "matplotlib")
+#: ``tetgen`` bundles TetGen's AGPL C++ (an optional extra for ``tetrahedralize``; a packaged
+#: simulator then says it is missing), ``hypothesis`` is a test library.
+ALWAYS_EXCLUDES = ("vrmed.benchmarks", "pytest", "_pytest", "hypothesis", "tkinter", "IPython", "matplotlib", "tetgen")
 
 
 @dataclass

@@ -34,9 +34,21 @@ LEARNERS = ("scripted", "person")
 PERSON_INPUTS = ("desktop", "openxr", "haptic")
 
 
-def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSource:
+def make_input(
+    kind: str,
+    scenario: Scenario,
+    comfort: Any = None,
+    *,
+    pack: Pack | None = None,
+    options: dict[str, Any] | None = None,
+) -> InputSource:
     """The input source for ``--input KIND`` (``comfort``: a ``vrmed.xr.comfort.ComfortSettings``
-    for OpenXR)."""
+    for OpenXR). A kind vrmed does not know goes to the pack's input-source factory, the
+    extension point through which packs add kinds without the core importing them: a
+    ``input_source(kind, scenario, options)`` function in the pack's systems.py that returns
+    an input source, or None for kinds it does not serve (its module's ``INPUT_KINDS`` names
+    them for error messages). ``options`` are the kind's settings (``vrmed run --camera N``,
+    ``--video FILE``, ``--pose-model FILE``; any objects from a script)."""
     if kind == "scripted":
         return scenario.scripted_input or NullInput()
     if kind == "none":
@@ -54,7 +66,14 @@ def make_input(kind: str, scenario: Scenario, comfort: Any = None) -> InputSourc
         return DesktopInput.for_scenario(scenario)
     if kind == "haptic":
         return _haptic_input(scenario)
-    raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(INPUT_KINDS)}")
+    module = pack.module if pack is not None else None
+    factory = getattr(module, "input_source", None)
+    if callable(factory):
+        source = factory(kind, scenario, dict(options or {}))
+        if source is not None:
+            return cast(InputSource, source)
+    kinds = list(INPUT_KINDS) + [str(k) for k in getattr(module, "INPUT_KINDS", ())]
+    raise VrmedError(f"unknown input kind {kind!r}; choose one of: {', '.join(kinds)}")
 
 
 def _haptic_input(scenario: Scenario) -> InputSource:
@@ -129,6 +148,7 @@ def build_session(
     seed: int = 0,
     input_source: InputSource | None = None,
     input_kind: str = "scripted",
+    input_options: dict[str, Any] | None = None,
     display_rate: RateLike | None = None,
     settings: SimSettings | None = None,
     trace: Callable[[str], None] | None = None,
@@ -147,12 +167,14 @@ def build_session(
     or ``"person"`` (they are not; a person's input does everything). The default is
     ``"person"`` for desktop and OpenXR input, else ``"scripted"``. ``mode`` is
     ``"formative"`` (live cues, :mod:`vrmed.scenario.learner`) or ``"exam"`` (no cues).
-    Both are recorded in the log header, so a replay runs the same way.
+    Both are recorded in the log header, so a replay runs the same way. ``input_options``
+    go to a pack's input-source factory (see :func:`make_input`); a source with a true
+    ``person`` attribute counts as a person's input.
     """
     scenario = pack.scenario(scenario_name)
-    source = input_source or make_input(input_kind, scenario, comfort)
+    source = input_source or make_input(input_kind, scenario, comfort, pack=pack, options=input_options)
     if learner is None:
-        learner = "person" if source.kind in PERSON_INPUTS else "scripted"
+        learner = "person" if source.kind in PERSON_INPUTS or getattr(source, "person", False) else "scripted"
     if learner not in LEARNERS:
         raise VrmedError(f"unknown learner {learner!r}; choose one of: {', '.join(LEARNERS)}")
     if mode not in MODES:

@@ -3,6 +3,7 @@
 from .patient import (
     ARREST_FIRST,
     AVPU,
+    CAUSES,
     DRUG_INDEX,
     DRUGS,
     PATIENT_SETTABLE,
@@ -12,17 +13,21 @@ from .patient import (
     SHOCKABLE,
     Casualty,
     CompressionSensor,
+    Defibrillator,
     Patient,
     PatientIdentity,
     PatientMonitor,
     PatientPopulation,
+    VitalTarget,
 )
 
 __all__ = [
     "ARREST_FIRST",
     "AVPU",
+    "CAUSES",
     "Casualty",
     "CompressionSensor",
+    "Defibrillator",
     "DRUGS",
     "DRUG_INDEX",
     "PATIENT_SETTABLE",
@@ -34,4 +39,5 @@ __all__ = [
     "RHYTHMS",
     "RHYTHM_CODE",
     "SHOCKABLE",
+    "VitalTarget",
 ]

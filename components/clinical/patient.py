@@ -15,12 +15,37 @@ from typing import Any
 import numpy as np
 
 #: Cardiac rhythms, by code (index) and name. Codes >= ARREST_FIRST are pulseless.
-RHYTHMS: tuple[str, ...] = ("sinus", "sinus_tachycardia", "bradycardia", "rosc", "vf", "pvt", "asystole", "pea")
+#: ``svt`` (narrow-complex regular re-entry tachycardia) and ``heart_block`` (complete AV
+#: block with a ventricular escape rhythm) perfuse but are not relabelled by heart rate.
+RHYTHMS: tuple[str, ...] = (
+    "sinus",
+    "sinus_tachycardia",
+    "bradycardia",
+    "rosc",
+    "svt",
+    "heart_block",
+    "vf",
+    "pvt",
+    "asystole",
+    "pea",
+)
 RHYTHM_CODE: dict[str, int] = {name: i for i, name in enumerate(RHYTHMS)}
 ARREST_FIRST = RHYTHM_CODE["vf"]
+#: Lowest systolic pressure (mmHg) at which a carotid pulse is palpable in the model: a
+#: carotid-only pulse was found at a mean SBP of 66.6 mmHg (range down to ~50) in
+#: hypovolaemic patients (Deakin CD, Low JL, BMJ 2000;321:673-674); 50 is our threshold.
+PULSE_SBP_MIN = 50.0
 SHOCKABLE: frozenset[str] = frozenset({"vf", "pvt"})
 #: AVPU levels, by code. A patient who is alert but newly confused reads "C" (ACVPU, NEWS2).
 AVPU: tuple[str, ...] = ("A", "V", "P", "U")
+#: Reversible causes of arrest the physiology models itself (besides hypovolaemia, which
+#: follows from the intravascular volume): each blocks ROSC until its treatment (docs/clinical.md).
+#: ``hyperkalaemia`` acts through the serum potassium (``Patient.potassium``), which the
+#: physiology checks for every patient; the cause names it for scripts and records.
+CAUSES: tuple[str, ...] = ("", "hypoxia", "tamponade", "tca_toxicity", "hyperkalaemia", "tension_pneumothorax")
+CAUSE_CODE: dict[str, int] = {name: i for i, name in enumerate(CAUSES)}
+#: Defibrillator waveforms and the adult energies (J) of AHA 2020 / ERC 2021 (docs/clinical.md).
+WAVEFORMS: tuple[str, ...] = ("biphasic", "monophasic")
 
 #: Names a scenario script may read as ``<entity>.<name>`` (see docs/scenario-language.md).
 PATIENT_VARS: tuple[str, ...] = (
@@ -41,6 +66,13 @@ PATIENT_VARS: tuple[str, ...] = (
     "opioid_effect",
     "no_flow_s",
     "low_flow_s",
+    "pulse",
+    "volume_ml",
+    "volume_deficit",
+    "paco2",
+    "fio2",
+    "cause",
+    "potassium",
 )
 #: Keys a scenario's ``physiology`` action may set (new baselines, or the rhythm itself).
 PATIENT_SETTABLE: tuple[str, ...] = (
@@ -57,7 +89,20 @@ PATIENT_SETTABLE: tuple[str, ...] = (
     "rosc_per_min",
     "new_confusion",
     "spo2_scale",
+    "cause",
+    "blood_loss_ml",
+    "bleed_ml_per_min",
+    "aa_gradient",
+    "witnessed_monitored",
+    "atropine_response",
+    "adenosine_threshold_mg",
+    "vagal_response",
+    "sinus_hr",
+    "potassium",
+    "pneumothorax_side",
 )
+#: Sides of a tension pneumothorax (``Patient.pneumothorax_side``).
+SIDES: tuple[str, ...] = ("right", "left")
 
 
 @dataclass
@@ -90,6 +135,34 @@ class Patient:
     spo2_scale: int = 1
     #: New confusion (the "C" of ACVPU): scores 3 in NEWS2 like V, P or U.
     new_confusion: bool = False
+    #: A reversible cause the physiology models (``CAUSES``: hypoxia, tamponade,
+    #: tca_toxicity, hyperkalaemia, tension_pneumothorax); hypovolaemia follows from
+    #: ``blood_loss_ml`` instead.
+    cause: str = ""
+    #: Serum potassium (mmol/l; normal 3.5-5.0, UK Kidney Association 2020). From about
+    #: 6.5-7 mmol/l an arrest does not convert until the myocardium is stabilised (calcium).
+    potassium: float = 4.2
+    #: Side of a tension pneumothorax (cause ``tension_pneumothorax``): decompressing the
+    #: other side does not relieve it.
+    pneumothorax_side: str = "right"
+    #: Circulating blood volume (ml/kg; ~70 ml/kg in adults, ATLS) and what is already lost (ml).
+    blood_volume_ml_per_kg: float = 70.0
+    blood_loss_ml: float = 0.0
+    #: The arrest was witnessed on a monitor with a defibrillator at hand (cath lab, CCU):
+    #: up to three stacked shocks are allowed (AHA 2020; ERC 2021).
+    witnessed_monitored: bool = False
+    #: Heart-rate response to atropine, 0..1: 1 for vagally mediated sinus bradycardia,
+    #: near 0 for infranodal (Mobitz II, complete) heart block (AHA 2020 bradycardia).
+    atropine_response: float = 1.0
+    #: Rapid-IV adenosine dose (mg) that ends this patient's SVT; 0 draws one from the
+    #: population distribution (62.5 % by 6 mg, 91.4 % by 12 mg; DiMarco 1990).
+    adenosine_threshold_mg: float = 0.0
+    #: Factor on the chance that a vagal manoeuvre ends the SVT (0 = never).
+    vagal_response: float = 1.0
+    #: Transcutaneous pacing capture threshold (mA).
+    pacing_threshold_ma: float = 60.0
+    #: Sinus rate (/min) once an SVT is terminated.
+    sinus_hr: float = 80.0
     slot: int = -1
 
     def __post_init__(self) -> None:
@@ -103,11 +176,84 @@ class Patient:
             raise ValueError("shock_success must be between 0 and 1")
         if self.spo2_scale not in (1, 2):
             raise ValueError("spo2_scale must be 1 or 2 (NEWS2 SpO2 scales)")
+        if self.cause not in CAUSE_CODE:
+            raise ValueError(f"unknown cause {self.cause!r}; causes: {', '.join(c for c in CAUSES if c)}")
+        if not 1.0 <= self.potassium <= 12.0:
+            raise ValueError("potassium must be between 1 and 12 mmol/l")
+        if self.pneumothorax_side not in SIDES:
+            raise ValueError(f"pneumothorax_side must be one of {', '.join(SIDES)}, not {self.pneumothorax_side!r}")
+        if self.blood_volume_ml_per_kg <= 0 or not 0.0 <= self.blood_loss_ml:
+            raise ValueError("blood_volume_ml_per_kg must be positive and blood_loss_ml not negative")
+        if self.blood_loss_ml >= self.blood_volume_ml_per_kg * self.weight_kg:
+            raise ValueError("blood_loss_ml must be less than the blood volume (weight_kg x blood_volume_ml_per_kg)")
+
+
+@dataclass
+class Defibrillator:
+    """A manual defibrillator's waveform and the adult energies its maker recommends (J).
+
+    Biphasic: the manufacturer's first dose (``first_energy_j``, a range; AHA 2020: 120-200
+    J when unknown) and later doses equal or higher up to ``max_energy_j``. Monophasic:
+    360 J every shock. The physiology checks every ``ShockDelivered`` against the scene's
+    defibrillator and reports it on ``ShockResult.energy_ok``; synchronised cardioversion
+    (``synchronised``) is allowed from ``sync_min_energy_j``.
+    """
+
+    waveform: str = "biphasic"
+    first_energy_j: tuple[float, float] = (120.0, 200.0)
+    max_energy_j: float = 360.0
+    sync_min_energy_j: float = 50.0
+
+    def __post_init__(self) -> None:
+        if self.waveform not in WAVEFORMS:
+            raise ValueError(f"waveform must be one of {', '.join(WAVEFORMS)}, not {self.waveform!r}")
+        lo, hi = (float(x) for x in self.first_energy_j)
+        if self.waveform == "monophasic":
+            lo = hi = self.max_energy_j = 360.0  # AHA 2020 / ERC 2021: monophasic 360 J
+        if not 0 < lo <= hi <= self.max_energy_j:
+            raise ValueError("energies must satisfy 0 < first_energy_j[0] <= first_energy_j[1] <= max_energy_j")
+        self.first_energy_j = (lo, hi)
+
+    def energy_ok(self, energy_j: float, previous_j: float) -> bool:
+        """Whether a defibrillation energy fits this device (``previous_j`` 0 for the first shock)."""
+        lo, hi = self.first_energy_j
+        if self.waveform == "monophasic":
+            return abs(energy_j - 360.0) < 0.5
+        if previous_j <= 0.0:
+            return lo <= energy_j <= hi
+        return max(lo, previous_j) <= energy_j <= self.max_energy_j
 
 
 #: What scenario scripts may read and set (bound to the population by the physiology plugin).
 Patient.SCENARIO_VARS = PATIENT_VARS  # type: ignore[attr-defined]
 Patient.SCENARIO_SETTABLE = PATIENT_SETTABLE  # type: ignore[attr-defined]
+
+
+#: Patient values a :class:`VitalTarget` may watch (numbers, not labels).
+TARGET_VARS: tuple[str, ...] = ("hr", "sbp", "dbp", "map", "spo2", "rr", "temp_c", "etco2", "glucose", "paco2")
+
+
+@dataclass
+class VitalTarget:
+    """A target range for one of a patient's values (post-ROSC MAP >= 65 mmHg, SpO2 92-98 %).
+
+    The physiology sends ``VitalTargetChanged`` on the first tick and whenever the value
+    enters or leaves ``[low, high]``, so a rubric ``fraction`` rule can score the share of a
+    window spent in range (time in range, not one reading). The entity's ``Name`` names the
+    target in the event. ``inside`` is detector state (-1 before the first tick).
+    """
+
+    patient: str = ""
+    var: str = "map"
+    low: float = float("-inf")
+    high: float = float("inf")
+    inside: int = -1
+
+    def __post_init__(self) -> None:
+        if self.var not in TARGET_VARS:
+            raise ValueError(f"var must be one of {', '.join(TARGET_VARS)}, not {self.var!r}")
+        if not self.low <= self.high:
+            raise ValueError("low must not exceed high")
 
 
 @dataclass
@@ -210,6 +356,10 @@ DRUGS: tuple[str, ...] = (
     "metoprolol",
     "morphine",
     "lidocaine",
+    "atropine",
+    "adenosine",
+    "sodium_bicarbonate",
+    "calcium",
 )
 DRUG_INDEX: dict[str, int] = {d: i for i, d in enumerate(DRUGS)}
 
@@ -263,10 +413,47 @@ class PatientPopulation:
     #: NEWS2 SpO2 scale (1 or 2) and new confusion, per patient.
     spo2_scale: Any = _arr(0, np.int8)
     confused: Any = _arr(0, bool)
+    #: Intravascular volume (ml), its normal, crystalloid still leaving for the interstitium
+    #: (ml), infusions running (ml left, ml/s; crystalloid and blood/colloid) and bleeding (ml/s).
+    volume: Any = _arr()
+    volume_0: Any = _arr()
+    cryst_transient: Any = _arr()
+    cryst_left: Any = _arr()
+    cryst_rate: Any = _arr()
+    blood_left: Any = _arr()
+    blood_rate: Any = _arr()
+    bleed: Any = _arr()
+    #: Reversible cause (``CAUSES`` code) and ROSC factor of the causes (0 blocks ROSC).
+    cause: Any = _arr(0, np.int8)
+    cause_factor: Any = _arr()
+    #: Serum potassium (mmol/l): the total before any shift, and what insulin (and a little
+    #: bicarbonate) has moved into the cells; the serum value is their difference.
+    potassium_0: Any = _arr()
+    k_shift: Any = _arr()
+    #: Tension pneumothorax on the left (else the right) side.
+    ptx_left: Any = _arr(0, bool)
+    #: Shocks so far, the last energy (J), CPR since the last shock and since the first.
+    shocks: Any = _arr(0, np.int16)
+    last_energy: Any = _arr()
+    cpr_since_shock: Any = _arr(0, bool)
+    cpr_since_first_shock: Any = _arr(0, bool)
+    witnessed: Any = _arr(0, bool)
+    #: Rate of mechanical ventilation (/min) once an airway is placed.
+    vent_rate: Any = _arr()
+    #: Brady/tachyarrhythmia parameters and transcutaneous pacing (rate /min, current mA).
+    atropine_response: Any = _arr()
+    adenosine_threshold: Any = _arr()
+    vagal_response: Any = _arr()
+    pace_rate: Any = _arr()
+    pace_ma: Any = _arr()
+    pace_threshold: Any = _arr()
+    sinus_hr: Any = _arr()
     depot: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     depot_ka: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     central: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     effect: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
+    #: Continuous infusions, canonical unit per second, per slot and drug.
+    infusion: Any = field(default_factory=lambda: np.zeros((0, len(DRUGS))))
     slots: dict[str, int] = field(default_factory=dict)
 
     def state(self) -> dict[str, Any]:
@@ -294,8 +481,23 @@ class PatientPopulation:
             return bool(self.cpr[slot])
         if var == "opioid_effect":
             return float(self.effect[slot, DRUG_INDEX["morphine"]])
+        if var == "pulse":
+            return self.pulse_palpable(slot)
+        if var == "volume_ml":
+            return float(self.volume[slot])
+        if var == "volume_deficit":
+            return float(max(0.0, 1.0 - self.volume[slot] / self.volume_0[slot]))
+        if var == "cause":
+            return CAUSES[int(self.cause[slot])]
+        if var == "potassium":
+            return float(self.potassium_0[slot] - self.k_shift[slot])
         arr = getattr(self, var)
         return float(arr[slot])
+
+    def pulse_palpable(self, slot: int) -> bool:
+        """A central (carotid) pulse is felt: a perfusing rhythm with SBP of at least
+        ``PULSE_SBP_MIN`` (docs/clinical.md, "Pulse checks")."""
+        return bool(self.rhythm[slot] < ARREST_FIRST and self.sbp[slot] >= PULSE_SBP_MIN)
 
     def vitals(self, slot: int) -> dict[str, Any]:
         """Every :data:`PATIENT_VARS` value of one patient."""

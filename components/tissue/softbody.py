@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vrmed.fields import AssetPath, vec3
-from vrmed.mesh import MeshError, TetMesh, box_tets, load_tet_mesh
+from vrmed.mesh import MeshError, SurfaceMesh, TetMesh, box_tets, load_tet_mesh
 from vrmed.mesh.partition import slab_partition
 from vrmed.mesh.quality import check_tets
 
@@ -52,12 +52,19 @@ class SoftBodySpec:
     velocity_damping: float = 0.0
     fix_inverted: bool = False
     drop_degenerate: bool = False
+    #: Lift nearly flat or inverted tets back every substep (``SoftBody.recover_inversions``).
+    recover_inversions: bool = True
+    #: Rebuild the mesh's tets at load as a lattice of cubes of this edge (m, after ``scale``;
+    #: ``vrmed.mesh.lattice_remesh``): for sliver-heavy meshes (the solver warns naming them).
+    remesh: float | None = None
 
     def __post_init__(self) -> None:
         if (self.mesh is None) == (self.box is None):
             raise ValueError("give exactly one of mesh (a tet mesh file) or box (a procedural box)")
         if self.scale <= 0:
             raise ValueError("scale must be positive")
+        if self.remesh is not None and (self.mesh is None or not self.remesh > 0):
+            raise ValueError("remesh (a cube edge in m, > 0) applies to a mesh file only")
 
 
 #: Bounds a Material accepts (Pa, kg/m^3, s, N): see Material.__post_init__.
@@ -200,13 +207,32 @@ class SoftBody:
     softened_fraction: float = 0.0
     warm_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # kept fraction per tet
     warm_h: float = 0.0  # substep length ``lam``, ``warm_dx`` and ``warm_t`` belong to (lam scales with h^2)
+    #: Inversion recovery (docs/physics.md): after each substep's tet sweep, lift nearly flat or
+    #: inverted tets back to det F >= 0.1, so none survives at rest under gravity, crushing or a
+    #: grasp. On by default; it keeps the vertices a tool contact pushed (``contact_hold``) fixed,
+    #: so it does not lift crushed tissue back into the tool.
+    recover_inversions: bool = True
+    #: per tet: det F was below ``kernels.RECOVER_CHECK`` when last projected (the inversion
+    #: recovery pass checks these tets; scratch, rebuilt by the solver if the tets change)
+    recover_near: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
+    #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool
+    contact_hold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    #: The surface to draw, in the rest frame of ``rest_points``: a remeshed file's own boundary
+    #: (``TetMesh.surface``, set by :meth:`from_spec`). The tissue plugin embeds it as this
+    #: entity's :class:`EmbeddedSurface` at spawn unless the entity already has one.
+    draw_surface: SurfaceMesh | None = None
 
     @classmethod
     def from_spec(cls, spec: SoftBodySpec) -> SoftBody:
         """Build from a pack's YAML declaration (see :class:`SoftBodySpec`)."""
         if spec.mesh is not None:
             mesh = load_tet_mesh(
-                spec.mesh, spec.scale, fix_inverted=spec.fix_inverted, drop_degenerate=spec.drop_degenerate
+                spec.mesh,
+                spec.scale,
+                fix_inverted=spec.fix_inverted,
+                drop_degenerate=spec.drop_degenerate,
+                remesh=spec.remesh,
             )
         else:
             assert spec.box is not None
@@ -218,7 +244,15 @@ class SoftBody:
             raise MeshError(f"pins: vertex index {bad[0]} is out of range (the mesh has {len(mesh.points)} vertices)")
         if spec.pin_below is not None:
             pins.update(np.flatnonzero(mesh.points[:, 1] < spec.pin_below).tolist())
-        return cls.from_mesh(mesh, spec.material, pins=sorted(pins), velocity_damping=spec.velocity_damping)
+        body = cls.from_mesh(mesh, spec.material, pins=sorted(pins), velocity_damping=spec.velocity_damping)
+        body.recover_inversions = bool(spec.recover_inversions)
+        if mesh.surface is not None:  # remeshed: draw the file's boundary, not the lattice's
+            body.draw_surface = SurfaceMesh(
+                points=mesh.surface.points + np.asarray(spec.offset, dtype=np.float64),
+                triangles=mesh.surface.triangles,
+                source=mesh.surface.source,
+            )
+        return body
 
     @classmethod
     def from_mesh(
@@ -293,6 +327,7 @@ class SoftBody:
             warm_d=warm_d,
             warm_dx=_f64((n, 3)),
             warm_t=warm_d[:, 9],
+            recover_near=np.zeros(len(tets), dtype=np.bool_),
         )
         return body
 

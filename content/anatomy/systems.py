@@ -7,9 +7,13 @@ A :class:`Quiz` holds the question bank (YAML, checked when the pack loads by
 structure is highlighted; pick its name) and ``relation`` (which structure lies
 lateral/deep/... to another). The quiz system asks one question at a time
 (``QuestionAsked``), grades each answer with its response time (``AnswerGraded``) and
-moves on. Exploration: peel a layer (``LayerPeeled``: the cortex is lifted off) and
-show the template's slice under a clipping plane (``SliceShown``: the T1 image of the
-source volume at that plane, kept on the :class:`CrossSection` component).
+moves on. Exploration (:class:`Explore`): grab, turn and scale the model (a desktop drag
+and the wheel, or a headset controller's grip: read from the recorded ``InputState``, so a
+replay is exact), peel a layer (``LayerPeeled``: the layer turns translucent and stops
+catching the pointer) and show the template's slice under a clipping plane
+(``SliceShown``: the meshes are cut there by a :class:`~vrmed.api.ClipPlane` and the T1
+image of the source volume at that plane, kept on the :class:`CrossSection` component, is
+drawn on a quad in the cut and as an inset on the screen).
 
 Per-structure mastery and a Leitner spaced-repetition schedule are computed from the
 session logs (:func:`mastery`, :func:`review_plan`).
@@ -26,19 +30,35 @@ import numpy as np
 import vrmed
 from vrmed.api import (
     AssetPath,
+    Camera,
+    ClipPlane,
+    InputState,
     Interactable,
+    PassContext,
     Scenario,
     ScenarioState,
     SessionLog,
     Transform,
     VisualMesh,
     evaluate_rubric,
+    quat_from_axis_angle,
+    quat_matrix,
+    quat_multiply,
     record_score,
+    render_pipeline,
 )
 
 KINDS = ("identify", "name", "relation")
-#: How far (m) a peeled layer is lifted off the model.
-PEEL_LIFT_M = 0.25
+#: The alpha of a peeled layer: translucent enough to see the layer beneath through it.
+PEEL_ALPHA = 0.3
+#: Grip (squeeze) value that takes hold of the model, and the value it must fall below to
+#: let go (hysteresis, as the instrument clutch of vrmed.xr.input).
+GRAB_ON, GRAB_OFF = 0.7, 0.3
+#: The headset hands that can hold the model.
+HANDS = ("left_hand", "right_hand")
+#: MNI (x right, y anterior, z superior; mm) to the model's frame (x, y up, z = -MNI y; m),
+#: as assets/make_assets.py writes the meshes.
+MNI_TO_MODEL = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]) / 1000.0
 #: Leitner boxes: days until the next review of a structure in each box (a correct answer
 #: moves it up a box, a wrong one back to box 0).
 LEITNER_DAYS = (0, 1, 3, 7, 14, 30)
@@ -79,6 +99,30 @@ class CrossSection:
     axis: str = ""
     position_mm: float = 0.0
     image: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.uint8))
+
+
+@vrmed.component
+@dataclass
+class Explore:
+    """Explore mode: the pose every :class:`Structure` shares (``position`` m, unit
+    quaternion ``orientation`` w x y z, uniform ``scale`` within ``min_scale``..``max_scale``),
+    taken from the structures' ``Transform`` on the first tick and then moved by the
+    learner: a desktop drag while ``view.grab`` is held turns it about the vertical (left-right
+    drag) and the horizontal axis (up-down drag), the wheel scales it (the desktop's
+    cumulative ``view.yaw``/``view.pitch``/``view.scale`` targets, applied as changes); a
+    headset hand squeezing its grip carries it (translation and rotation with the hand,
+    about the hand), both hands scale it by the change of their distance. The rest is
+    live state."""
+
+    min_scale: float = 0.25
+    max_scale: float = 4.0
+    position: np.ndarray = vrmed.vec3()
+    orientation: np.ndarray = vrmed.quat()
+    scale: float = 1.0
+    ready: bool = False
+    desktop: list[float] = field(default_factory=lambda: [0.0, 0.0, 1.0])
+    #: per held hand: its position and orientation at the last tick
+    held: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,9 +222,12 @@ class AnatomyReaders:
 
 
 def setup(app: vrmed.App, scenario: object) -> None:
-    """Per-session event readers."""
+    """Per-session event readers; the slice's render passes (a quad in the cut and an inset)."""
     kinds = (StructurePicked, NameChosen, LayerPeeled, SliceShown)
     app.insert_resource(AnatomyReaders({k.__name__: app.event_reader(k) for k in kinds}))
+    pipeline = render_pipeline(app)
+    pipeline.add(SliceQuadPass(), after="scene")
+    pipeline.add(SliceInsetPass())
 
 
 def _prompt(q: dict[str, Any], labels: dict[str, str]) -> str:
@@ -205,14 +252,11 @@ def run_quiz(app: vrmed.App) -> None:
         for entity, s in structures.values():
             peeled = s.layer <= ev.layer
             if peeled and not s.peeled:
-                # lift the layer off the model (the renderer draws meshes opaque, so a
-                # peeled layer is moved aside rather than made translucent)
-                tf = app.try_get(entity, Transform)
-                if tf is not None:
-                    tf.position[1] += PEEL_LIFT_M
                 mesh = app.try_get(entity, VisualMesh)
-                if mesh is not None and mesh.color is not None:
-                    mesh.color[3] = 0.25  # for a renderer that blends
+                if mesh is not None:  # translucent: the renderer blends it over the layer beneath
+                    rgba = [0.8, 0.45, 0.4, 1.0] if mesh.color is None else [float(c) for c in mesh.color]
+                    rgba[3] = PEEL_ALPHA
+                    mesh.color = np.array(rgba)
             s.peeled = peeled
             target = app.try_get(entity, Interactable)
             if target is not None:
@@ -258,15 +302,223 @@ _VOLUMES: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 def volume_slice(path: Path, axis: str, position_mm: float) -> np.ndarray:
     """The source volume's slice nearest to the plane ``axis`` = ``position_mm`` (MNI mm),
     as uint8 (nearest voxel plane: the image shown under the clipping plane)."""
-    key = str(path)
-    if key not in _VOLUMES:
-        with np.load(path) as data:
-            _VOLUMES[key] = (data["t1"], data["affine"])
-    t1, affine = _VOLUMES[key]
+    t1, affine = _volume(path)
     a = "xyz".index(axis)
     index = int(round((position_mm - affine[a, 3]) / affine[a, a]))
     index = min(max(index, 0), t1.shape[a] - 1)
     return np.take(t1, index, axis=a)
+
+
+def _volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    key = str(path)
+    if key not in _VOLUMES:
+        with np.load(path) as data:
+            _VOLUMES[key] = (data["t1"], data["affine"])
+    return _VOLUMES[key]
+
+
+def _pose(tf: Transform) -> np.ndarray:
+    """The 4x4 model matrix of a Transform (rotation x per-axis scale + translation)."""
+    m = np.eye(4)
+    m[:3, :3] = quat_matrix(tf.orientation.tolist()) * np.broadcast_to(np.asarray(tf.scale, float), (3,))[None, :]
+    m[:3, 3] = tf.position
+    return m
+
+
+def _slice_frame(cs: CrossSection) -> tuple[int, int, int, np.ndarray]:
+    """The shown slice's axes (a: the plane's normal; b: image rows; c: image columns) and
+    the 4x4 map from the image quad (x, y in -0.5..0.5, y up = row 0) to MNI mm: each texel
+    centre lands on its voxel centre (the plane is the voxel plane the image was taken from)."""
+    t1, affine = _volume(Path(str(cs.volume)))
+    a = "xyz".index(cs.axis)
+    b, c = (k for k in range(3) if k != a)
+    n_b, n_c = t1.shape[b], t1.shape[c]
+    index = min(max(int(round((cs.position_mm - affine[a, 3]) / affine[a, a])), 0), t1.shape[a] - 1)
+    quad = np.eye(4)
+    quad[:3, :3] = 0.0
+    quad[c, 0] = affine[c, c] * n_c
+    quad[b, 1] = -affine[b, b] * n_b
+    quad[c, 3] = affine[c, 3] + affine[c, c] * (n_c / 2.0 - 0.5)
+    quad[b, 3] = affine[b, 3] + affine[b, b] * (n_b / 2.0 - 0.5)
+    quad[a, 3] = affine[a, 3] + affine[a, a] * index
+    return a, b, c, quad
+
+
+def slice_model(app: vrmed.App) -> np.ndarray | None:
+    """World matrix of the unit quad that shows the slice (the image's top row along +y of
+    the quad), or None when no slice is shown: the model's pose x MNI-to-model x quad."""
+    sections = app.query(CrossSection)
+    model = _model_pose(app)
+    if not sections or model is None or not sections[0][1].axis or sections[0][1].image.size == 0:
+        return None
+    _, _, _, quad = _slice_frame(sections[0][1])
+    to_model = np.eye(4)
+    to_model[:3, :3] = MNI_TO_MODEL
+    return model @ to_model @ quad
+
+
+def _model_pose(app: vrmed.App) -> np.ndarray | None:
+    """The pose the structures share (the first structure's by name), or None."""
+    found = sorted((s.name, e) for e, s in app.query(Structure))
+    for _, entity in found:
+        tf = app.try_get(entity, Transform)
+        if tf is not None:
+            return _pose(tf)
+    return None
+
+
+@vrmed.system("logic", in_set="logic.interaction")
+def explore(app: vrmed.App) -> None:
+    """Move the model from the learner's recorded input (see :class:`Explore`); keep the
+    clipping plane on the shown slice as the model moves."""
+    inputs = app.try_resource(InputState)
+    structures = [(e, tf) for e, _ in app.query(Structure) if (tf := app.try_get(e, Transform)) is not None]
+    for _, ex in app.query(Explore):
+        if not structures:
+            break
+        if not ex.ready:
+            first = sorted(structures, key=lambda item: item[0])[0][1]
+            ex.position = np.array(first.position, float)
+            ex.orientation = np.array(first.orientation, float)
+            ex.scale = float(np.mean(first.scale))
+            ex.ready = True
+        if inputs is not None:
+            _explore_desktop(ex, inputs)
+            _explore_hands(ex, inputs)
+        for _, tf in structures:
+            tf.position[:] = ex.position
+            tf.orientation[:] = ex.orientation
+            tf.scale[:] = ex.scale
+    _update_clip(app)
+
+
+def _explore_desktop(ex: Explore, inputs: Any) -> None:
+    desk = inputs.devices.get("desktop")
+    if desk is None:
+        return
+    yaw = desk.buttons.get("view.yaw", ex.desktop[0])
+    pitch = desk.buttons.get("view.pitch", ex.desktop[1])
+    factor = desk.buttons.get("view.scale", ex.desktop[2])
+    dyaw, dpitch = yaw - ex.desktop[0], pitch - ex.desktop[1]
+    if dyaw or dpitch:
+        # a left-right drag turns the model about the vertical, up-down about the horizontal x axis
+        turn = quat_multiply(quat_from_axis_angle((0.0, 1.0, 0.0), dyaw), quat_from_axis_angle((1.0, 0.0, 0.0), dpitch))
+        ex.orientation = np.array(list(_unit(quat_multiply(turn, ex.orientation.tolist()))))
+    if factor != ex.desktop[2] and ex.desktop[2] > 0:
+        ex.scale = float(np.clip(ex.scale * factor / ex.desktop[2], ex.min_scale, ex.max_scale))
+    ex.desktop = [float(yaw), float(pitch), float(factor)]
+
+
+def _explore_hands(ex: Explore, inputs: Any) -> None:
+    now: dict[str, list[float]] = {}
+    for hand in HANDS:
+        dev = inputs.devices.get(hand)
+        if dev is None:
+            continue
+        squeeze = dev.buttons.get("squeeze", 0.0)
+        if squeeze >= GRAB_ON or (hand in ex.held and squeeze > GRAB_OFF):
+            now[hand] = [*map(float, dev.position), *map(float, dev.orientation)]
+    moved = [h for h in now if h in ex.held]
+    if len(moved) == 1:
+        hand = moved[0]
+        p0, q0 = np.array(ex.held[hand][:3]), ex.held[hand][3:]
+        p1, q1 = np.array(now[hand][:3]), now[hand][3:]
+        turn = _unit(quat_multiply(q1, (q0[0], -q0[1], -q0[2], -q0[3])))  # the hand's turn since the last tick
+        ex.position = p1 + quat_matrix(turn) @ (ex.position - p0)  # carried about the hand
+        ex.orientation = np.array(list(_unit(quat_multiply(turn, ex.orientation.tolist()))))
+    elif len(moved) == 2:
+        a0, b0 = (np.array(ex.held[h][:3]) for h in HANDS)
+        a1, b1 = (np.array(now[h][:3]) for h in HANDS)
+        d0, d1 = float(np.linalg.norm(b0 - a0)), float(np.linalg.norm(b1 - a1))
+        if d0 > 1e-6:
+            scale = float(np.clip(ex.scale * d1 / d0, ex.min_scale, ex.max_scale))
+            mid0, mid1 = 0.5 * (a0 + b0), 0.5 * (a1 + b1)
+            ex.position = mid1 + (scale / ex.scale) * (ex.position - mid0)  # scaled about the hands' midpoint
+            ex.scale = scale
+    ex.held = now
+
+
+def _unit(q: Any) -> tuple[float, float, float, float]:
+    v = np.asarray(q, float)
+    v = v / float(np.linalg.norm(v))
+    return float(v[0]), float(v[1]), float(v[2]), float(v[3])
+
+
+def _update_clip(app: vrmed.App) -> None:
+    """The ClipPlane resource on the shown slice: it cuts the structures at the slice's
+    plane, removing the half on the learner's side (the Camera's), so the cut faces them."""
+    sections = app.query(CrossSection)
+    model = _model_pose(app)
+    if not sections or model is None or not sections[0][1].axis:
+        return
+    a, _, _, quad = _slice_frame(sections[0][1])
+    rot = model[:3, :3] @ MNI_TO_MODEL
+    normal = rot[:, a] / float(np.linalg.norm(rot[:, a]))
+    point = model[:3, :3] @ (MNI_TO_MODEL @ quad[:3, 3]) + model[:3, 3]
+    side = -1.0  # default: remove the + side (right, anterior or superior half)
+    cameras = app.query(Camera)
+    if cameras:
+        eye = np.asarray(cameras[0][1].position, float)
+        side = -1.0 if float(normal @ (eye - point)) > 0 else 1.0
+    n = side * normal
+    plane = (float(n[0]), float(n[1]), float(n[2]), float(-n @ point))
+    entities = frozenset(e for e, _ in app.query(Structure))
+    clip = app.try_resource(ClipPlane)
+    if clip is None:
+        app.insert_resource(ClipPlane(plane, entities))
+    else:
+        clip.plane, clip.entities, clip.enabled = plane, entities, True
+
+
+class SliceQuadPass:
+    """Scene pass ``anatomy_slice``: the shown slice of the source volume on a quad in the
+    plane the meshes are cut at (the template's own grey values, windowed over their range)."""
+
+    name = "anatomy_slice"
+    phase = "scene"
+
+    def draw(self, ctx: PassContext) -> None:
+        """Draw the slice quad when a slice is shown."""
+        model = slice_model(ctx.app)
+        if model is None:
+            return
+        cs = ctx.app.query(CrossSection)[0][1]
+        ctx.renderer.draw_image(cs.image, model, key="anatomy_slice", window=SLICE_WINDOW)
+
+
+class SliceInsetPass:
+    """Overlay pass ``anatomy_slice_inset``: the shown slice as a picture at the bottom left,
+    with its plane (MNI mm), the way an imaging viewer shows it."""
+
+    name = "anatomy_slice_inset"
+    phase = "overlay"
+
+    def draw(self, ctx: PassContext) -> None:
+        """Draw the inset when a slice is shown."""
+        sections = ctx.app.query(CrossSection)
+        if not sections or not sections[0][1].axis or sections[0][1].image.size == 0:
+            return
+        cs = sections[0][1]
+        w, h = ctx.size
+        rect = inset_rect(cs.image.shape, (w, h))
+        ov = ctx.overlay
+        x, y, iw, ih = rect
+        ov.rect(x - 3, y - 3, iw + 6, ih + 6 + 18, (0.0, 0.0, 0.0, 0.85))
+        ov.image(cs.image, x, y, iw, ih, key="anatomy_slice", window=SLICE_WINDOW)
+        ov.text(f"MNI {cs.axis} = {cs.position_mm:g} mm", x, y + ih + 2, size=14, color=(1.0, 1.0, 1.0, 1.0))
+
+
+#: The slice's window (centre, width) over the stored 8-bit T1 values: their whole range.
+SLICE_WINDOW = (127.5, 255.0)
+
+
+def inset_rect(shape: tuple[int, ...], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Where the inset goes (x, y, w, h pixels from the top-left): a third of the view's
+    height at the bottom-left corner, keeping the image's aspect ratio (rows x columns)."""
+    w, h = size
+    ih = max(8.0, round(h / 3.0))
+    iw = round(ih * shape[1] / shape[0])
+    return 8.0, float(h - ih - 8 - 18), float(iw), float(ih)
 
 
 # --------------------------------------------------------------------------- mastery, scoring

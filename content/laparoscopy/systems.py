@@ -524,6 +524,8 @@ class Dissection:
     ticks: int = 0
     fundus: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     rest_y: float = 0.0
+    line_x: float = -0.003
+    line_half_width: float = 0.005
 
 
 @dataclass(frozen=True)
@@ -562,9 +564,23 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
         app.event_reader(TissueBurned),
         fundus=np.flatnonzero(body.x[:, 0] > 0.02),
         rest_y=float(body.x[:, 1].max()),
+        line_x=line_x,
+        line_half_width=half_width,
     )
     app.send(TaskStarted("dissection", 0))
     app.send(AllowedRegion(str(ent), tuple(int(i) for i in np.flatnonzero(line))))
+
+
+def grow_dissection(d: Dissection, body: SoftBody) -> None:
+    """A cut subdivided tets (new source ids above the largest): extend the per-tet state.
+    A new tet is on the marked line when its rest centroid is, as the line was decided at
+    the start; it starts neither strained nor burned."""
+    n_old, n = d.strained.size, body.n_tets
+    rest = np.empty((n, 3))
+    rest[body.tet_index] = body.rest_points[body.tets].mean(axis=1)
+    d.line = np.concatenate([d.line, np.abs(rest[n_old:, 0] - d.line_x) <= d.line_half_width])
+    d.strained = np.concatenate([d.strained, np.zeros(n - n_old, bool)])
+    d.burned = np.concatenate([d.burned, np.zeros(n - n_old, bool)])
 
 
 @vrmed.system("logic", in_set="logic.scoring")
@@ -582,6 +598,8 @@ def dissection_logic(app: vrmed.App) -> None:
             app.send(endoscope_view(app, ent))
     d = task.dissection
     body = app.get(d.body, SoftBody)
+    if body.n_tets > d.strained.size:
+        grow_dissection(d, body)
     d.ticks += 1
     if d.ticks % 3 == 1:  # strain checked at 20 Hz (logic runs at 60 Hz)
         strain = max_principal_strain(body)

@@ -16,6 +16,10 @@
   surface dose (with backscatter) and the detector air kerma; detected quanta per pixel
   give Poisson noise; the exposure index follows IEC 62494-1 (deviation index
   DI = 10 log10(K/K_target)).
+- **Detector display** (:class:`DetectorDisplayPass`, an overlay render pass): after an
+  exposure the image is shown as a radiograph (MONOCHROME1: few counts, behind bone, are
+  white), superior at the top and the patient's right on the viewer's left, with a window
+  over the exposed pixels' range (:func:`display_window`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,15 @@ import numpy as np
 from numba import njit, prange
 
 import vrmed
-from vrmed.api import Scenario, ScenarioState, SessionLog, evaluate_rubric, record_score
+from vrmed.api import (
+    PassContext,
+    Scenario,
+    ScenarioState,
+    SessionLog,
+    evaluate_rubric,
+    record_score,
+    render_pipeline,
+)
 
 #: Mass attenuation coefficients (cm^2/g) at photon energy (keV), NIST XCOM / Hubbell &
 #: Seltzer (NISTIR 5632): water (liquid) and cortical bone (ICRU-44, density 1.92 g/cm^3).
@@ -533,6 +545,58 @@ def setup(app: vrmed.App, scenario: object) -> None:
     """Per-session event readers."""
     kinds = (PatientPositioned, TubeCentred, CollimationSet, ExposureSet, StaffCleared, ExposureMade)
     app.insert_resource(RadiographyReaders({k.__name__: app.event_reader(k) for k in kinds}))
+    render_pipeline(app).add(DetectorDisplayPass())
+
+
+def display_image(counts: np.ndarray) -> np.ndarray:
+    """The detector image as displayed: rows flipped so that row 0 is the top (the DRR's
+    row 0 is at the patient's feet end, -z); columns already run from the patient's right
+    (-x) to left, the PA convention of viewing the patient face to face."""
+    return np.ascontiguousarray(counts[::-1])
+
+
+def display_window(counts: np.ndarray) -> tuple[float, float]:
+    """(centre, width) over the exposed pixels (counts > 0): their 1st to 99th percentile,
+    so the collimated-off border does not compress the grey scale of the lungs."""
+    exposed = counts[counts > 0]
+    if exposed.size == 0:
+        return 0.5, 1.0
+    lo, hi = (float(v) for v in np.percentile(exposed, (1.0, 99.0)))
+    return 0.5 * (lo + hi), max(hi - lo, 1.0)
+
+
+def detector_rect(size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Where the detector display goes (x, y, w, h pixels from the top-left): a square of
+    0.45 of the view's smaller side at the top-right corner."""
+    w, h = size
+    side = float(round(0.45 * min(w, h)))
+    return float(w - side - 8), 8.0 + 18.0, side, side
+
+
+class DetectorDisplayPass:
+    """Overlay pass ``detector_display``: the last radiograph on the room's display after an
+    exposure (grey scale with :func:`display_window`, MONOCHROME1), with its technique."""
+
+    name = "detector_display"
+    phase = "overlay"
+
+    def __init__(self) -> None:
+        self._shown: tuple[Any, np.ndarray, tuple[float, float]] | None = None
+
+    def draw(self, ctx: PassContext) -> None:
+        """Draw the display when an image has been acquired."""
+        rooms = ctx.app.query(XrayRoom)
+        if not rooms or rooms[0][1].image.size == 0:
+            return
+        room = rooms[0][1]
+        if self._shown is None or self._shown[0] is not room.image:  # a new exposure: flip and window once
+            self._shown = (room.image, display_image(room.image), display_window(room.image))
+        _, image, window = self._shown
+        x, y, w, h = detector_rect(ctx.size)
+        ov = ctx.overlay
+        ov.rect(x - 3, y - 21, w + 6, h + 24, (0.0, 0.0, 0.0, 0.9))
+        ov.text(f"#{room.exposures}  {room.kvp:.0f} kVp  {room.mas:g} mAs", x, y - 19, size=14)
+        ov.image(image, x, y, w, h, key="detector_display", window=window, invert=True)
 
 
 @vrmed.system("logic", in_set="logic.interaction")

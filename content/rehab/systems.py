@@ -21,6 +21,7 @@ during it), so scoring and progress work from the session log alone.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,34 @@ from vrmed.api import (
     Scenario,
     ScenarioState,
     SessionLog,
+    VrmedError,
     evaluate_rubric,
+    quat_matrix,
     record_score,
 )
 
 #: Exercises the pack measures, with the angle each reports (AAOS normal ranges in docs/rehab.md).
-EXERCISES = ("shoulder_flexion", "shoulder_abduction", "elbow_flexion")
+EXERCISES = ("shoulder_flexion", "shoulder_abduction", "elbow_flexion", "finger_flexion")
+#: The largest angle each exercise can report (deg): body joints 180; a finger's composite
+#: flexion (MCP + PIP + DIP) at most the sum of the AAOS normal ranges, 90 + 100 + 90.
+MAX_ANGLE_DEG = {
+    "shoulder_flexion": 180.0,
+    "shoulder_abduction": 180.0,
+    "elbow_flexion": 180.0,
+    "finger_flexion": 280.0,
+}
+#: Fingers, and the 26 hand joints of OpenXR's XR_EXT_hand_tracking (default joint set,
+#: XrHandJointEXT order) that the OpenXR input records as devices ``<side>_hand.<joint>``.
+FINGERS = ("thumb", "index", "middle", "ring", "little")
+HAND_JOINTS = (
+    "palm",
+    "wrist",
+    *(f"thumb_{j}" for j in ("metacarpal", "proximal", "distal", "tip")),
+    *(f"{f}_{j}" for f in FINGERS[1:] for j in ("metacarpal", "proximal", "intermediate", "distal", "tip")),
+)
+#: Normal active flexion (deg) of each finger joint measured here (AAOS 1965): MCP, PIP,
+#: DIP of the fingers; MCP, IP of the thumb.
+NORMAL_FLEXION_DEG = {"thumb": (50.0, 80.0), **{f: (90.0, 100.0, 90.0) for f in FINGERS[1:]}}
 #: Joints of the tracked body (device name defaults are ``body_<joint>``).
 JOINTS = ("hip_l", "hip_r", "shoulder_l", "shoulder_r", "elbow_r", "wrist_r")
 #: Segment lengths as fractions of body height (Winter, Biomechanics and Motor Control of
@@ -83,6 +106,26 @@ class TrackedBody:
 
 @vrmed.component
 @dataclass
+class TrackedHand:
+    """A tracked hand (OpenXR XR_EXT_hand_tracking or any source reporting the same
+    devices): ``side`` ``right`` or ``left``; joint ``j`` of :data:`HAND_JOINTS` is the
+    InputState device ``<side>_hand.<j>`` (``right_hand.index_tip``), as
+    :mod:`vrmed`'s OpenXR input records it, unless ``prefix`` names another device prefix."""
+
+    side: str = "right"
+    prefix: str = ""
+
+    def device(self, joint: str) -> str:
+        """The device name tracking hand joint ``joint``."""
+        return f"{self.prefix or self.side + '_hand.'}{joint}"
+
+    def __post_init__(self) -> None:
+        if self.side not in ("right", "left"):
+            raise ValueError(f"side must be 'right' or 'left', got {self.side!r}")
+
+
+@vrmed.component
+@dataclass
 class Exercise:
     """A prescribed exercise: ``kind`` (:data:`EXERCISES`, right side), ``reps`` to do,
     ``goal_deg`` (the range of motion to reach), tempo (``min_phase_s``: the least time
@@ -91,7 +134,9 @@ class Exercise:
     ``min_rep_deg``) and the One Euro filter (``min_cutoff_hz``, ``beta``; with the default
     ``beta = 0`` it is a fixed 0.7 Hz first-order low-pass, which biased the peak least
     under 5-15 mm joint jitter in tests/test_pack_rehab.py; raise ``beta`` for fast
-    movements so the filter lags less while they move).
+    movements so the filter lags less while they move). ``finger_flexion`` measures the
+    composite flexion (MCP + PIP + DIP; thumb MCP + IP) of ``finger`` on a
+    :class:`TrackedHand`, whose peak over a fist is the finger's total active motion.
     The remaining fields are live state.
     """
 
@@ -106,6 +151,7 @@ class Exercise:
     min_rep_deg: float = 60.0
     min_cutoff_hz: float = 0.7
     beta: float = 0.0
+    finger: str = "index"
     # live state
     started: bool = False
     done: bool = False
@@ -123,8 +169,11 @@ class Exercise:
     def __post_init__(self) -> None:
         if self.kind not in EXERCISES:
             raise ValueError(f"kind must be one of {', '.join(EXERCISES)}, got {self.kind!r}")
-        if self.reps < 1 or not 0 < self.start_deg < self.min_rep_deg < self.goal_deg <= 180:
-            raise ValueError("need reps >= 1 and 0 < start_deg < min_rep_deg < goal_deg <= 180")
+        top = MAX_ANGLE_DEG[self.kind]
+        if self.reps < 1 or not 0 < self.start_deg < self.min_rep_deg < self.goal_deg <= top:
+            raise ValueError(f"need reps >= 1 and 0 < start_deg < min_rep_deg < goal_deg <= {top:g} for {self.kind}")
+        if self.finger not in FINGERS:
+            raise ValueError(f"finger must be one of {', '.join(FINGERS)}, got {self.finger!r}")
         if self.min_cutoff_hz <= 0 or self.beta < 0:
             raise ValueError("min_cutoff_hz must be positive and beta not negative")
 
@@ -222,6 +271,29 @@ def shoulder_height(joints: dict[str, np.ndarray]) -> float:
     """Height (m) of the right shoulder above the hip centre along the trunk axis."""
     up = trunk_frame(joints)[0]
     return float(np.dot(joints["shoulder_r"] - 0.5 * (joints["hip_l"] + joints["hip_r"]), up))
+
+
+def finger_flexion(joints: dict[str, np.ndarray], side: str, finger: str) -> tuple[float, ...]:
+    """Flexion (deg, positive towards the palm) of each joint of ``finger`` from hand joint
+    positions (:data:`HAND_JOINTS` names): MCP, PIP, DIP of a finger; MCP, IP of the thumb.
+
+    Each angle is that between consecutive bones (metacarpal, proximal, middle, distal
+    phalanx: joint to next joint), as a finger goniometer on the dorsum reads it; its sign
+    comes from the hand's lateral axis (index to little metacarpal base, the other way for a
+    left hand): bending about it towards the palm is flexion, away is hyperextension. Only
+    positions are used, so any source (OpenXR hand tracking, a camera pose estimator)
+    gives the same angles."""
+    lateral = joints["little_metacarpal"] - joints["index_metacarpal"]
+    if side == "left":
+        lateral = -lateral
+    points = [joints[j] for j in finger_chain(finger)]
+    bones = [_unit(b - a) for a, b in zip(points, points[1:])]
+    out = []
+    for a, b in zip(bones, bones[1:]):
+        axis = np.cross(a, b)
+        angle = math.degrees(math.atan2(float(np.linalg.norm(axis)), float(np.dot(a, b))))
+        out.append(-angle if float(np.dot(axis, lateral)) > 0.0 else angle)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -433,6 +505,136 @@ def exercise_tracks(settings: dict[str, Any], body: TrackedBody, kind: str) -> d
     return tracks
 
 
+#: The procedural hand of vrmed's simulated OpenXR runtime (docs/xr.md), so a scripted
+#: hand here and a scripted hand seen through OpenXR hand tracking have the same joints:
+#: bone lengths metacarpal..distal phalanx (m; Buryanov & Kotiuk 2010), each metacarpal
+#: base's offset towards the thumb side (m) and fan-out angle (rad), and the flexion of
+#: MCP, PIP, DIP at full curl (rad; the thumb uses the last two for MCP and IP).
+HAND_BONES = {
+    "thumb": (0.046, 0.032, 0.025),
+    "index": (0.068, 0.040, 0.023, 0.018),
+    "middle": (0.065, 0.045, 0.027, 0.019),
+    "ring": (0.060, 0.042, 0.026, 0.019),
+    "little": (0.055, 0.033, 0.018, 0.017),
+}
+HAND_BASE = {
+    "thumb": (0.020, 0.60),
+    "index": (0.018, 0.10),
+    "middle": (0.005, 0.0),
+    "ring": (-0.008, -0.08),
+    "little": (-0.020, -0.16),
+}
+HAND_FLEX = (math.radians(80.0), math.radians(100.0), math.radians(70.0))
+
+
+def _rot(axis: int, angle: float) -> np.ndarray:
+    c, s_ = math.cos(angle), math.sin(angle)
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    m = np.eye(3)
+    m[i, i], m[i, j], m[j, i], m[j, j] = c, -s_, s_, c
+    return m
+
+
+def _hand_local(side: str, curls: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Joint positions ((n, 3) each) in the palm frame for ``n`` samples of each finger's
+    curl. Each finger is planar: after its metacarpal (turned towards the thumb side by its
+    fan angle about the palm's +Y), each bone is the previous one flexed about the same
+    local x axis, so bone k points along ``R_fan (0, -sin a_k, -cos a_k)`` with ``a_k`` the
+    flexion accumulated up to it."""
+    radial = -1.0 if side == "right" else 1.0
+    zero = np.zeros(n)
+    out: dict[str, np.ndarray] = {"palm": np.zeros((n, 3)), "wrist": np.tile([0.0, 0.0, 0.035], (n, 1))}
+    for finger in FINGERS:
+        lateral, fan = HAND_BASE[finger]
+        r_fan = _rot(1, -radial * fan)
+        pos = np.tile([radial * lateral, -0.01 if finger == "thumb" else 0.0, 0.035], (n, 1))
+        flex = HAND_FLEX[1:] if finger == "thumb" else HAND_FLEX
+        names = HAND_JOINTS[2:6] if finger == "thumb" else [f"{finger}_{j}" for j in _CHAIN]
+        curl = np.asarray(curls.get(finger, zero), dtype=float)
+        theta = np.zeros(n)
+        for i, length in enumerate(HAND_BONES[finger]):
+            if i > 0:
+                theta = theta + curl * flex[i - 1]
+            out[names[i]] = pos
+            bone = np.stack([zero, -length * np.sin(theta), -length * np.cos(theta)], axis=1)
+            pos = pos + bone @ r_fan.T
+        out[f"{finger}_tip"] = pos
+    return out
+
+
+_CHAIN = ("metacarpal", "proximal", "intermediate", "distal")
+
+
+def hand_pose(
+    position: tuple[float, float, float],
+    orientation: tuple[float, float, float, float],
+    side: str,
+    curls: dict[str, float],
+) -> dict[str, np.ndarray]:
+    """Positions of the 26 hand joints of a hand whose palm is at ``position`` with
+    ``orientation`` (w, x, y, z; the OpenXR hand convention: +Y out of the back of the
+    hand, -Z towards the fingers) and each finger curled by ``curls[finger]`` in [0, 1]
+    (MCP, PIP, DIP flexing by that fraction of :data:`HAND_FLEX`): the simulated runtime's
+    skeleton (vrmed/xr/sim/hand.py)."""
+    local = _hand_local(side, {f: np.array([c]) for f, c in curls.items()}, 1)
+    r_palm, origin = quat_matrix(orientation), np.asarray(position, dtype=float)
+    return {name: origin + r_palm @ local[name][0] for name in HAND_JOINTS}
+
+
+def full_flexion_deg(finger: str) -> float:
+    """Composite flexion (deg) of ``finger`` at full curl in :func:`hand_pose`."""
+    return math.degrees(sum(HAND_FLEX[1:] if finger == "thumb" else HAND_FLEX))
+
+
+def finger_chain(finger: str) -> tuple[str, ...]:
+    """The joints of ``finger`` from its metacarpal base to its tip (:data:`HAND_JOINTS` names)."""
+    chain = ("metacarpal", "proximal", "distal", "tip") if finger == "thumb" else (*_CHAIN, "tip")
+    return tuple(f"{finger}_{j}" for j in chain)
+
+
+def measured_hand_joints(finger: str) -> tuple[str, ...]:
+    """The hand joints :func:`finger_flexion` reads for ``finger`` (plus the wrist, drawn)."""
+    return tuple(dict.fromkeys((*finger_chain(finger), "index_metacarpal", "little_metacarpal", "wrist")))
+
+
+def hand_tracks(settings: dict[str, Any], hand: TrackedHand, finger: str) -> dict[str, list[Keyframe]]:
+    """Keyframes of the measured hand-joint devices (:func:`measured_hand_joints`) for a
+    scripted patient making fists: the settings of :func:`exercise_tracks` (``peak_deg``
+    is the composite flexion of ``finger`` at each fist; every finger curls by the same
+    fraction), plus the palm ``position`` and ``orientation`` (w, x, y, z) and Gaussian
+    joint ``noise_mm`` (per axis, seeded by ``seed``)."""
+    reps = int(settings.get("reps", 10))
+    peaks = settings.get("peak_deg", 240.0)
+    peaks = [float(p) for p in peaks] if isinstance(peaks, list) else [float(peaks)] * reps
+    plan, t = [], float(settings.get("start_s", 2.0))
+    up, hold, down, rest = (
+        float(settings.get(k, d)) for k, d in (("up_s", 2.0), ("hold_s", 0.5), ("down_s", 2.0), ("rest_s", 1.0))
+    )
+    for i in range(reps):
+        plan.append((t, up, hold, down, peaks[i % len(peaks)]))
+        t += up + hold + down + rest
+    rate = float(settings.get("rate_hz", 30.0))
+    rng = np.random.default_rng(int(settings.get("seed", 0)))
+    noise = float(settings.get("noise_mm", 0.0)) / 1000.0
+    r_palm = quat_matrix(tuple(float(v) for v in settings.get("orientation", (1.0, 0.0, 0.0, 0.0))))
+    origin = np.array([float(v) for v in settings.get("position", (-0.15, 1.1, 0.35))])
+    times = np.arange(0.0, t + 2.0 + 1e-9, 1.0 / rate)
+    rest_deg = float(settings.get("rest_deg", 0.0))
+    angles = np.array([_profile(float(tk), plan, rest_deg)[0] for tk in times])
+    curl = np.clip(angles / full_flexion_deg(finger), 0.0, 1.0)
+    local = _hand_local(hand.side, dict.fromkeys(FINGERS, curl), times.shape[0])
+    tracks: dict[str, list[Keyframe]] = {}
+    for joint in measured_hand_joints(finger):
+        world = origin + local[joint] @ r_palm.T
+        if noise > 0:
+            world = world + rng.normal(0.0, noise, world.shape)
+        tracks[hand.device(joint)] = [
+            Keyframe(round(float(tk), 6), (float(p[0]), float(p[1]), float(p[2])), None, {})
+            for tk, p in zip(times, world)
+        ]
+    return tracks
+
+
 class BodyScript:
     """An input source playing generated joint tracks (``kind`` scripted): positions
     interpolated linearly between keyframes, found by bisection on precomputed arrays
@@ -464,6 +666,275 @@ class BodyScript:
         return out
 
 
+# --------------------------------------------------------------------------- webcam pose estimation
+
+#: BlazePose's 33-landmark topology (MediaPipe Pose; Bazarevsky et al. 2020): the landmark
+#: index of each tracked-body joint (``_l``/``_r``: the subject's left/right).
+BLAZEPOSE_INDEX = {"shoulder_l": 11, "shoulder_r": 12, "elbow_r": 14, "wrist_r": 16, "hip_l": 23, "hip_r": 24}
+#: The same joints on the subject's other side, for a mirrored (selfie) camera image.
+_MIRROR = {"shoulder_l": 12, "shoulder_r": 11, "elbow_r": 13, "wrist_r": 15, "hip_l": 24, "hip_r": 23}
+
+
+def landmarks_to_joints(
+    world: np.ndarray,
+    visibility: np.ndarray,
+    *,
+    min_visibility: float = 0.5,
+    mirrored: bool = False,
+    origin: tuple[float, float, float] = (0.0, 0.9, 0.0),
+) -> dict[str, np.ndarray]:
+    """Tracked-body joints (:data:`JOINTS`, metres, +y up) from one person's BlazePose
+    *world* landmarks: ``world`` (33, 3) in metres about the hip centre, in the camera's
+    image axes (x right, y down, z away from the camera: MediaPipe's ``pose_world_landmarks``)
+    and ``visibility`` (33,) in [0, 1]. The axes are turned to vrmed's (x, -y, -z: y up,
+    right-handed) and the hip centre put at ``origin``. A joint whose landmark is less
+    visible than ``min_visibility`` is left out (the device then holds its last pose, as
+    any tracked device does when tracking drops). ``mirrored``: the image was flipped
+    left-right (a selfie view), so the subject's sides swap and x changes sign."""
+    world = np.asarray(world, dtype=float)
+    visibility = np.asarray(visibility, dtype=float)
+    if world.shape != (33, 3) or visibility.shape != (33,):
+        raise ValueError(f"need (33, 3) world landmarks and (33,) visibility, got {world.shape} and {visibility.shape}")
+    flip = np.array([-1.0 if mirrored else 1.0, -1.0, -1.0])
+    index = _MIRROR if mirrored else BLAZEPOSE_INDEX
+    base = np.asarray(origin, dtype=float)
+    return {
+        joint: base + world[i] * flip
+        for joint, i in index.items()
+        if visibility[i] >= min_visibility and np.all(np.isfinite(world[i]))
+    }
+
+
+class PoseEstimator:
+    """What :class:`WebcamPose` needs from a pose-estimation library: ``estimate(rgb,
+    timestamp_ms)`` returning one person's BlazePose world landmarks ((33, 3) metres) and
+    visibilities ((33,)), or None when nobody is detected. :class:`MediaPipePose` is the
+    implementation on MediaPipe's pose landmarker; any other library can be wrapped."""
+
+    def estimate(self, rgb: np.ndarray, timestamp_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Landmarks of the person in an (H, W, 3) uint8 RGB frame taken at ``timestamp_ms``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the model."""
+
+
+class MediaPipePose(PoseEstimator):
+    """MediaPipe's pose landmarker (Tasks API, ``pip install 'vrmed[webcam]'``) in video
+    mode. MediaPipe's wheels do not contain the model: ``model_path`` is a
+    ``pose_landmarker_{lite,full,heavy}.task`` file the user obtains (Apache-2.0, from
+    MediaPipe's model page); vrmed never downloads it (docs/rehab.md, "Webcam")."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"MediaPipe pose model {path} not found (a pose_landmarker_*.task file)")
+        try:
+            import mediapipe as mp  # deferred: optional extra 'webcam', heavy import
+            from mediapipe.tasks.python import BaseOptions  # deferred: as above
+            from mediapipe.tasks.python.vision import (  # deferred: as above
+                PoseLandmarker,
+                PoseLandmarkerOptions,
+                RunningMode,
+            )
+        except ImportError as exc:
+            raise ImportError(f"webcam pose estimation needs MediaPipe: pip install 'vrmed[webcam]' ({exc})") from None
+        self._mp = mp
+        options = PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(path)), running_mode=RunningMode.VIDEO, num_poses=1
+        )
+        self._landmarker = PoseLandmarker.create_from_options(options)
+
+    def estimate(self, rgb: np.ndarray, timestamp_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The first detected person's world landmarks and visibilities."""
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        result = self._landmarker.detect_for_video(image, int(timestamp_ms))
+        if not result.pose_world_landmarks:
+            return None
+        marks = result.pose_world_landmarks[0]
+        world = np.array([(m.x, m.y, m.z) for m in marks], dtype=float)
+        vis = np.array([m.visibility if m.visibility is not None else 0.0 for m in marks], dtype=float)
+        return world, vis
+
+    def close(self) -> None:
+        """Release the landmarker."""
+        self._landmarker.close()
+
+
+#: File suffixes :func:`read_frames` reads with Pillow (the rest go to OpenCV).
+IMAGE_SUFFIXES = (".gif", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+
+def read_frames(source: int | str | Path) -> Any:
+    """Frames of a camera (an int: its index, through OpenCV) or a file: a still or
+    animated image (GIF, TIFF, PNG, ...; Pillow) or a video (OpenCV). Yields
+    ``(timestamp_s, rgb)`` with ``rgb`` (H, W, 3) uint8; a camera's timestamps are
+    wall-clock seconds since the first frame, a file's from its frame durations (images;
+    100 ms when absent) or frame rate (videos)."""
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image, ImageSequence  # deferred: Pillow only for image files
+
+        with Image.open(source) as image:
+            t = 0.0
+            for frame in ImageSequence.Iterator(image):
+                yield t, np.asarray(frame.convert("RGB"))
+                t += float(frame.info.get("duration", 100)) / 1000.0
+        return
+    try:
+        import cv2  # deferred: OpenCV comes with the optional 'webcam' extra (MediaPipe)
+    except ImportError as exc:
+        raise ImportError(f"reading a camera or video needs OpenCV: pip install 'vrmed[webcam]' ({exc})") from None
+    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not capture.isOpened():
+        raise OSError(f"cannot open camera or video {source!r}")
+
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    start, k = time.monotonic(), 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            yield (time.monotonic() - start if isinstance(source, int) else k / fps), bgr[:, :, ::-1]
+            k += 1
+    finally:
+        capture.release()
+
+
+class WebcamPose:
+    """An input source (``kind`` ``webcam``) for home rehabilitation: frames from a camera
+    or a recorded video/images (:func:`read_frames`), one person's pose from a
+    :class:`PoseEstimator`, the joints (:func:`landmarks_to_joints`, visibility-gated)
+    written to the :class:`TrackedBody` devices. The pack's measurement then filters and
+    counts as for any tracker. Each sample takes the latest frame at or before the
+    simulation time (a file plays at its own timing); a frame with nobody detected, or
+    the end of the file, leaves the devices as they were. Samples are recorded, so a
+    session replays exactly without the camera."""
+
+    kind = "webcam"
+    #: a person in front of the camera acts: sessions default to ``learner="person"``
+    person = True
+
+    def __init__(
+        self,
+        frames: Any,
+        estimator: PoseEstimator,
+        body: TrackedBody | None = None,
+        *,
+        min_visibility: float = 0.5,
+        mirrored: bool = False,
+        origin: tuple[float, float, float] = (0.0, 0.9, 0.0),
+        fixed: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.frames = iter(frames)
+        self.estimator = estimator
+        self.body = body or TrackedBody()
+        self.min_visibility, self.mirrored, self.origin = min_visibility, mirrored, origin
+        self.fixed = fixed or {}
+        self._next: tuple[float, np.ndarray] | None = None
+        self._joints: dict[str, np.ndarray] = {}
+        #: frames read, frames with a person, joints dropped by the visibility gate
+        self.stats = {"frames": 0, "detected": 0, "gated": 0}
+
+    def sample(self, time: float, frame: int) -> dict[str, Any]:
+        """The joints of the latest frame at or before ``time`` (s)."""
+        latest = None
+        while True:
+            if self._next is None:
+                self._next = next(self.frames, None)
+                if self._next is None:
+                    break
+            if self._next[0] > time + 1e-9:
+                break
+            latest, self._next = self._next, None
+        if latest is not None:
+            self.stats["frames"] += 1
+            found = self.estimator.estimate(latest[1], int(round(latest[0] * 1000)))
+            if found is not None:
+                self.stats["detected"] += 1
+                joints = landmarks_to_joints(
+                    found[0], found[1], min_visibility=self.min_visibility, mirrored=self.mirrored, origin=self.origin
+                )
+                self.stats["gated"] += len(JOINTS) - len(joints)
+                self._joints = joints
+        out: dict[str, Any] = {
+            self.body.device(j): {"position": [float(v) for v in p]} for j, p in self._joints.items()
+        }
+        out.update({d: dict(v) for d, v in self.fixed.items()})
+        return out
+
+    def close(self) -> None:
+        """Release the estimator."""
+        self.estimator.close()
+
+
+#: Input kinds this pack adds to ``vrmed run --input`` (served by :func:`input_source`).
+INPUT_KINDS = ("webcam",)
+#: What ``--input webcam`` needs when no estimator is passed in (docs/rehab.md, "Webcam").
+WEBCAM_NEEDS = (
+    "--input webcam needs a pose estimator: pip install 'vrmed[webcam]' (MediaPipe) and a "
+    "MediaPipe pose landmarker model file, pose_landmarker_full.task (or _lite/_heavy; Apache-2.0, "
+    "from MediaPipe's pose landmarker model page; vrmed does not ship or download it), given "
+    "with --pose-model FILE; see docs/rehab.md, Webcam"
+)
+
+
+def input_source(kind: str, scenario: Scenario, options: dict[str, Any]) -> WebcamPose | None:
+    """The pack's input-source factory (the session's extension point for ``--input KIND``;
+    ``None`` for kinds it does not serve). ``webcam``: a :class:`WebcamPose` on the
+    scenario's :class:`TrackedBody` devices, frames from ``options["video"]`` (a file),
+    else ``options["camera"]`` (an index, default 0), or ``options["frames"]`` (an iterable
+    of ``(t_s, rgb)``); the estimator is ``options["estimator"]`` (any
+    :class:`PoseEstimator`) or :class:`MediaPipePose` on ``options["pose_model"]``.
+    ``mirrored``, ``min_visibility`` pass through. The clinician's head is the scenario's
+    scripted head pose. Missing MediaPipe or model: one :class:`VrmedError` naming both."""
+    if kind != "webcam":
+        return None
+    if any("TrackedHand" in e.components for e in scenario.entities):
+        raise VrmedError(
+            f"--input webcam tracks body joints; scenario {scenario.name!r} measures a hand "
+            f"(use --input openxr hand tracking, or a body exercise such as rehab/shoulder_flexion)"
+        )
+    if options.get("camera") is not None and options.get("video") is not None:
+        raise VrmedError("--input webcam: give --camera N or --video FILE, not both")
+    estimator = options.get("estimator")
+    if estimator is None:
+        estimator = _mediapipe_estimator(options.get("pose_model"))
+    if options.get("frames") is not None:
+        frames = options["frames"]
+    elif options.get("video") is not None:
+        video = Path(options["video"])
+        if not video.is_file():
+            raise VrmedError(f"--video {video}: no such file")
+        frames = read_frames(video)
+    else:
+        frames = read_frames(int(options.get("camera") or 0))
+    body_spec = next((e for e in scenario.entities if "TrackedBody" in e.components), None)
+    head = scenario.scripted_input.sample(0.0, 0).get("head") if scenario.scripted_input else None
+    return WebcamPose(
+        frames,
+        estimator,
+        body_spec.component("TrackedBody") if body_spec is not None else None,
+        min_visibility=float(options.get("min_visibility", 0.5)),
+        mirrored=bool(options.get("mirrored", False)),
+        fixed={"head": head} if head else {},
+    )
+
+
+def _mediapipe_estimator(model: str | Path | None) -> PoseEstimator:
+    """MediaPipe's pose landmarker on ``model``, or one clear error saying what is missing."""
+    import importlib.util  # deferred: only when a webcam session is built
+
+    if importlib.util.find_spec("mediapipe") is None:
+        raise VrmedError(f"MediaPipe is not installed. {WEBCAM_NEEDS}")
+    if model is None or not Path(model).is_file():
+        raise VrmedError(f"no pose model file ({model or 'none given'}). {WEBCAM_NEEDS}")
+    try:
+        return MediaPipePose(model)
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        raise VrmedError(f"MediaPipe could not load {model}: {exc}. {WEBCAM_NEEDS}") from None
+
+
 # --------------------------------------------------------------------------- systems
 
 
@@ -483,10 +954,14 @@ def setup(app: vrmed.App, scenario: Any) -> None:
     plugin = app.try_resource(InputPlugin)
     if motion and plugin is not None and plugin.source is scenario.scripted_input:  # not a replay or a person
         body_spec = next((e for e in scenario.entities if "TrackedBody" in e.components), None)
+        hand_spec = next((e for e in scenario.entities if "TrackedHand" in e.components), None)
         ex_spec = next((e for e in scenario.entities if "Exercise" in e.components), None)
-        body = body_spec.component("TrackedBody") if body_spec is not None else TrackedBody()
-        kind = ex_spec.component("Exercise").kind if ex_spec is not None else "shoulder_flexion"
-        tracks = exercise_tracks(dict(motion), body, kind)
+        exercise = ex_spec.component("Exercise") if ex_spec is not None else Exercise()
+        if hand_spec is not None:
+            tracks = hand_tracks(dict(motion), hand_spec.component("TrackedHand"), exercise.finger)
+        else:
+            body = body_spec.component("TrackedBody") if body_spec is not None else TrackedBody()
+            tracks = exercise_tracks(dict(motion), body, exercise.kind)
         # the clinician's head where the scenario's scripted input puts it (a headset view)
         head = scenario.scripted_input.sample(0.0, 0).get("head") if scenario.scripted_input else None
         plugin.source = BodyScript(tracks, {"head": head} if head else {})
@@ -515,81 +990,109 @@ def measure_exercise(app: vrmed.App) -> None:
     inputs = app.resource(InputState)
     t = float(app.clock.time)
     for _, (body, ex) in app.query(TrackedBody, Exercise):
-        if started:
-            ex.started = True
         joints = _joints(inputs, body)
-        if joints is None:
-            continue
         try:
-            angle = joint_angle(ex.kind, joints)
-            lean, height = trunk_lean(joints), shoulder_height(joints)
+            measured = (
+                None if joints is None else (joint_angle(ex.kind, joints), trunk_lean(joints), shoulder_height(joints))
+            )
         except ValueError:
-            continue  # a degenerate pose (tracking glitch): skip the sample
-        # posture: low-pass filtered (tracking jitter would otherwise read as compensation)
-        if ex.posture.shape[0] == 0:
-            ex.posture = np.array([lean, height, 0.0, 0.0, 0.0])
-        k = 1.0 - math.exp(-2.0 * math.pi * POSTURE_CUTOFF_HZ * float(app.clock.dt))
-        ex.posture[0] += (lean - ex.posture[0]) * k
-        ex.posture[1] += (height - ex.posture[1]) * k
-        if not ex.started:  # the starting posture: the mean of the samples before the set
-            ex.posture[2:] += (lean, height, 1.0)
-            continue
-        if ex.baseline.shape[0] == 0:
-            n = ex.posture[4]
-            ex.baseline = ex.posture[2:4] / n if n > 0 else ex.posture[:2].copy()
-        ex.angle_deg = angle
-        ex.trunk_lean_deg = float(ex.posture[0] - ex.baseline[0])
-        ex.hike_cm = float(ex.posture[1] - ex.baseline[1]) * 100.0
-        if ex.done:
-            continue
-        filtered, rows = np.zeros(1), np.zeros((1, 6))
-        n = track_reps(
-            np.array([t]),
-            np.array([angle]),
-            np.array([ex.trunk_lean_deg]),
-            np.array([ex.hike_cm]),
-            ex.state,
-            ex.start_deg,
-            ex.min_rep_deg,
-            ex.min_cutoff_hz,
-            ex.beta,
-            max(1, int(round(PEAK_WINDOW_S / float(app.clock.dt)))),
-            filtered,
-            rows,
+            measured = None  # a degenerate pose (tracking glitch): skip the sample
+        _measure(app, ex, measured, started, t)
+    for _, (hand, ex) in app.query(TrackedHand, Exercise):
+        hand_joints = _hand_joints(inputs, hand, measured_hand_joints(ex.finger))
+        try:
+            flexion = None if hand_joints is None else finger_flexion(hand_joints, hand.side, ex.finger)
+        except ValueError:
+            flexion = None
+        # no trunk here: lean and shoulder height stay 0 (no posture compensation measured)
+        _measure(app, ex, None if flexion is None else (float(sum(flexion)), 0.0, 0.0), started, t)
+
+
+def _hand_joints(inputs: InputState, hand: TrackedHand, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    out = {}
+    for joint in names:
+        dev = inputs.devices.get(hand.device(joint))
+        if dev is None:
+            return None
+        out[joint] = np.asarray(dev.position, dtype=float)
+    return out
+
+
+def _measure(
+    app: vrmed.App, ex: Exercise, measured: tuple[float, float, float] | None, started: bool, t: float
+) -> None:
+    """Feed one sample (angle, trunk lean, shoulder height; None: no usable pose this tick)
+    to the exercise's posture filter and repetition kernel; send the events."""
+    if started:
+        ex.started = True
+    if measured is None:
+        return
+    angle, lean, height = measured
+    # posture: low-pass filtered (tracking jitter would otherwise read as compensation)
+    if ex.posture.shape[0] == 0:
+        ex.posture = np.array([lean, height, 0.0, 0.0, 0.0])
+    k = 1.0 - math.exp(-2.0 * math.pi * POSTURE_CUTOFF_HZ * float(app.clock.dt))
+    ex.posture[0] += (lean - ex.posture[0]) * k
+    ex.posture[1] += (height - ex.posture[1]) * k
+    if not ex.started:  # the starting posture: the mean of the samples before the set
+        ex.posture[2:] += (lean, height, 1.0)
+        return
+    if ex.baseline.shape[0] == 0:
+        n = ex.posture[4]
+        ex.baseline = ex.posture[2:4] / n if n > 0 else ex.posture[:2].copy()
+    ex.angle_deg = angle
+    ex.trunk_lean_deg = float(ex.posture[0] - ex.baseline[0])
+    ex.hike_cm = float(ex.posture[1] - ex.baseline[1]) * 100.0
+    if ex.done:
+        return
+    filtered, rows = np.zeros(1), np.zeros((1, 6))
+    n = track_reps(
+        np.array([t]),
+        np.array([angle]),
+        np.array([ex.trunk_lean_deg]),
+        np.array([ex.hike_cm]),
+        ex.state,
+        ex.start_deg,
+        ex.min_rep_deg,
+        ex.min_cutoff_hz,
+        ex.beta,
+        max(1, int(round(PEAK_WINDOW_S / float(app.clock.dt)))),
+        filtered,
+        rows,
+    )
+    for row in rows[:n]:
+        ex.count += 1
+        ex.peaks.append(float(row[0]))
+        app.send(
+            RepetitionCompleted(
+                ex.kind,
+                ex.count,
+                round(float(row[0]), 1),
+                round(float(row[1]), 2),
+                round(float(row[2]), 2),
+                round(float(row[3]), 1),
+                round(float(row[4]), 1),
+            )
         )
-        for row in rows[:n]:
-            ex.count += 1
-            ex.peaks.append(float(row[0]))
+        if ex.count >= ex.reps:
+            ex.done = True
+            mean, best = float(np.mean(ex.peaks)), float(np.max(ex.peaks))
             app.send(
-                RepetitionCompleted(
+                SetCompleted(
                     ex.kind,
                     ex.count,
-                    round(float(row[0]), 1),
-                    round(float(row[1]), 2),
-                    round(float(row[2]), 2),
-                    round(float(row[3]), 1),
-                    round(float(row[4]), 1),
+                    round(mean, 1),
+                    round(best, 1),
+                    ex.goal_deg,
+                    bool(mean >= ex.goal_deg - ex.tolerance_deg),
                 )
             )
-            if ex.count >= ex.reps:
-                ex.done = True
-                mean, best = float(np.mean(ex.peaks)), float(np.max(ex.peaks))
-                app.send(
-                    SetCompleted(
-                        ex.kind,
-                        ex.count,
-                        round(mean, 1),
-                        round(best, 1),
-                        ex.goal_deg,
-                        bool(mean >= ex.goal_deg - ex.tolerance_deg),
-                    )
-                )
 
 
 @vrmed.system("render", in_set="render.prepare")
 def draw_body(app: vrmed.App) -> None:
     """The tracked skeleton: bones as capsules (the exercised arm orange, red while
-    compensating), joints as spheres."""
+    compensating), joints as spheres; a tracked hand likewise (the measured finger orange)."""
     draws = app.try_resource(DrawList)
     if draws is None:
         return
@@ -613,6 +1116,20 @@ def draw_body(app: vrmed.App) -> None:
         colors = np.array([(0.3, 0.45, 0.7, 1.0)] * 4 + [arm, arm])
         draws.add_capsules(a, b, 0.035, colors)
         draws.add_spheres(np.array([joints[j] for j in JOINTS]), 0.045, (0.85, 0.85, 0.85, 1.0))
+    for _, (hand, ex) in app.query(TrackedHand, Exercise):
+        hj = _hand_joints(inputs, hand, measured_hand_joints(ex.finger))
+        if hj is None:
+            continue
+        hj.update((j, np.asarray(d.position)) for j in HAND_JOINTS if (d := inputs.devices.get(hand.device(j))))
+        pairs = [(p, q) for p, q in zip(HAND_JOINTS[1:], HAND_JOINTS[2:]) if not p.endswith("_tip")]
+        pairs = [(p, q) if not q.endswith("_metacarpal") else ("wrist", q) for p, q in pairs]
+        pairs = [(p, q) for p, q in pairs if p in hj and q in hj]
+        a = np.array([hj[p] for p, _ in pairs])
+        b = np.array([hj[q] for _, q in pairs])
+        measured = (0.95, 0.55, 0.1, 1.0)
+        colors = np.array([measured if q.startswith(ex.finger) else (0.85, 0.72, 0.62, 1.0) for _, q in pairs])
+        draws.add_capsules(a, b, 0.006, colors)
+        draws.add_spheres(np.array(list(hj.values())), 0.008, (0.85, 0.85, 0.85, 1.0))
 
 
 # --------------------------------------------------------------------------- scoring and progress

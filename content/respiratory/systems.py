@@ -42,12 +42,14 @@ from vrmed.api import (
     MonitorPanel,
     MonitorReadout,
     Name,
+    PassContext,
     Scenario,
     ScenarioState,
     SessionLog,
     VitalTrace,
     evaluate_rubric,
     record_score,
+    render_pipeline,
 )
 
 #: Barometric pressure and water vapour pressure at 37 C (mmHg), for the alveolar gas equation.
@@ -104,6 +106,14 @@ class Lung:
     (scale ``recruit_peep`` cmH2O), ``et_gradient`` (PaCO2 - EtCO2, mmHg) and ``gas_tau_s``
     (time constant of the approach to steady state, compressed from minutes for training).
     Anthropometry for the predicted body weight: ``height_cm``, ``sex``, ``weight_kg``.
+
+    ``compartments`` selects the mechanics: 1 (default) the single-compartment equation of
+    motion; 2 two parallel RC units (``unit_compliance_ml``, ``unit_resistance``: each
+    unit's compliance in mL/cmH2O and its own peripheral resistance in cmH2O per L/s)
+    behind the shared airway resistance (``resistance`` + bronchospasm + plug), as in Otis
+    et al. (1956) and Bates (2009, ch. 4): units with unequal time constants fill and empty
+    out of step (pendelluft, frequency-dependent compliance). With two units
+    ``compliance_ml`` is their sum (set here: static compliance).
     The remaining fields are the live state that scripts read (``patient.auto_peep``).
     """
 
@@ -126,6 +136,9 @@ class Lung:
     height_cm: float = 175.0
     sex: str = "male"
     weight_kg: float = 80.0
+    compartments: int = 1
+    unit_compliance_ml: np.ndarray = vrmed.array_field((2,), (27.5, 27.5))
+    unit_resistance: np.ndarray = vrmed.array_field((2,), (5.0, 5.0))
     # live state
     bronchodilated: bool = False
     plugged: bool = False
@@ -138,8 +151,21 @@ class Lung:
     pplat: float = 0.0
     auto_peep: float = 0.0
     vte_ml: float = 0.0
+    #: two-compartment unit volumes (L above relaxation): now, end-inspiration, end-expiration
+    units: np.ndarray = field(default_factory=lambda: np.zeros(6))
+    #: zero-flow pressure P1 right after an inspiratory hold starts (cmH2O, two compartments)
+    p_zero_flow: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.compartments not in (1, 2):
+            raise ValueError(f"compartments must be 1 or 2, got {self.compartments!r}")
+        if self.compartments == 2:
+            uc, ur = np.asarray(self.unit_compliance_ml, float), np.asarray(self.unit_resistance, float)
+            if uc.shape != (2,) or ur.shape != (2,) or not (np.all(uc > 0) and np.all(ur > 0)):
+                raise ValueError(
+                    "with compartments: 2, unit_compliance_ml and unit_resistance must be two positive numbers each"
+                )
+            self.compliance_ml = float(uc.sum())
         if self.compliance_ml <= 0 or self.resistance <= 0:
             raise ValueError("compliance_ml and resistance must be positive")
         if not 0.0 <= self.shunt_min <= self.shunt < 1.0:
@@ -228,12 +254,19 @@ class ModeSelected(vrmed.Event):
 
 @dataclass(frozen=True)
 class InspiratoryHold(vrmed.Event):
-    """The learner performs an end-inspiratory hold (plateau pressure)."""
+    """The learner performs an end-inspiratory hold (plateau pressure) of ``seconds``
+    (a two-compartment lung's plateau falls over the pause: pendelluft)."""
+
+    seconds: float = 0.5
 
 
 @dataclass(frozen=True)
 class ExpiratoryHold(vrmed.Event):
-    """The learner performs an end-expiratory hold (total PEEP, hence intrinsic PEEP)."""
+    """The learner performs an end-expiratory hold (total PEEP, hence intrinsic PEEP) of
+    ``seconds`` (a two-compartment lung's total PEEP rises over the pause: the slow unit
+    empties into the fast one)."""
+
+    seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -289,6 +322,8 @@ class PlateauMeasured(vrmed.Event):
     peep: float
     fio2: float
     peep_fio2_ok: bool
+    #: length of the hold (s) the plateau was read after
+    hold_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -298,6 +333,8 @@ class TotalPeepMeasured(vrmed.Event):
     total_peep: float
     set_peep: float
     auto_peep: float
+    #: length of the hold (s) the total PEEP was read after
+    hold_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -457,6 +494,247 @@ def ventilate_kernel(
     return head, done
 
 
+# --------------------------------------------------------------------------- two compartments
+
+
+@njit(cache=True)
+def unit_system(
+    pressure_drive: bool, drive: float, r0: float, r1: float, r2: float, c1: float, c2: float
+) -> tuple[float, float, float, float, float, float, float, float]:
+    """The linear ODE ``dV/dt = A V + b`` of two parallel RC units (``r_i`` cmH2O s/L,
+    ``c_i`` L/cmH2O, volumes ``V_i`` in L above relaxation) behind the airway resistance
+    ``r0``, driven either by a pressure ``drive`` above PEEP at the airway opening
+    (``pressure_drive``: PC inspiration, passive expiration with drive 0) or by an airway
+    flow ``drive`` in L/s (VC inspiration; 0 in a hold). The node pressure ``P`` where the
+    units branch satisfies Kirchhoff's current law; each unit's flow is ``(P - V_i/c_i)/r_i``.
+    Returns ``(a11, a12, a21, a22, b1, b2, g, s)`` with ``P = (s + V1/(c1 r1) + V2/(c2 r2))/g``.
+    """
+    if pressure_drive and r0 <= 0.0:
+        # no shared resistance: the node is the airway opening, the units are independent
+        return -1.0 / (r1 * c1), 0.0, 0.0, -1.0 / (r2 * c2), drive / r1, drive / r2, 0.0, drive
+    if pressure_drive:
+        g = 1.0 / r0 + 1.0 / r1 + 1.0 / r2
+        s = drive / r0
+    else:
+        g = 1.0 / r1 + 1.0 / r2
+        s = drive
+    a11 = (1.0 / (r1 * g) - 1.0) / (c1 * r1)
+    a12 = 1.0 / (r1 * r2 * c2 * g)
+    a21 = 1.0 / (r1 * r2 * c1 * g)
+    a22 = (1.0 / (r2 * g) - 1.0) / (c2 * r2)
+    return a11, a12, a21, a22, s / (r1 * g), s / (r2 * g), g, s
+
+
+@njit(cache=True)
+def _phi(lam: float, h: float) -> float:
+    """``(exp(lam h) - 1)/lam``, the integral of ``exp(lam s)`` over [0, h] (h at lam = 0)."""
+    if lam == 0.0:
+        return h
+    return math.expm1(lam * h) / lam
+
+
+@njit(cache=True)
+def unit_step(
+    v1: float, v2: float, h: float, a11: float, a12: float, a21: float, a22: float, b1: float, b2: float
+) -> tuple[float, float]:
+    """Exact solution of ``dV/dt = A V + b`` over ``h`` s: ``V(h) = e^{Ah} V + phi(A, h) b``,
+    both matrix functions by Sylvester's formula on A's eigenvalues (real for an RC network,
+    distinct unless the units are uncoupled and identical, when A is a multiple of I)."""
+    half = 0.5 * (a11 + a22)
+    disc = 0.25 * (a11 - a22) ** 2 + a12 * a21
+    root = math.sqrt(max(disc, 0.0))
+    if root <= 1e-12 * (abs(half) + 1e-300):
+        e, p = math.exp(half * h), _phi(half, h)
+        return e * v1 + p * b1, e * v2 + p * b2
+    l1, l2 = half + root, half - root
+    e1, e2 = math.exp(l1 * h), math.exp(l2 * h)
+    p1, p2 = _phi(l1, h), _phi(l2, h)
+    d = l1 - l2
+    ce1, ce0 = (e1 - e2) / d, (l1 * e2 - l2 * e1) / d
+    cp1, cp0 = (p1 - p2) / d, (l1 * p2 - l2 * p1) / d
+    n1 = ce0 * v1 + ce1 * (a11 * v1 + a12 * v2) + cp0 * b1 + cp1 * (a11 * b1 + a12 * b2)
+    n2 = ce0 * v2 + ce1 * (a21 * v1 + a22 * v2) + cp0 * b2 + cp1 * (a21 * b1 + a22 * b2)
+    return n1, n2
+
+
+@njit(cache=True)
+def unit_pressures(
+    v1: float, v2: float, pressure_drive: bool, drive: float, r0: float, r1: float, r2: float, c1: float, c2: float
+) -> tuple[float, float, float, float]:
+    """Airway pressure above PEEP, airway flow (L/s) and the two unit flows for this state."""
+    a11, a12, a21, a22, b1, b2, g, s = unit_system(pressure_drive, drive, r0, r1, r2, c1, c2)
+    if pressure_drive and r0 <= 0.0:
+        node = drive
+    else:
+        node = (s + v1 / (c1 * r1) + v2 / (c2 * r2)) / g
+    q1 = (node - v1 / c1) / r1
+    q2 = (node - v2 / c2) / r2
+    q = q1 + q2
+    return node + r0 * q, q, q1, q2
+
+
+@njit(cache=True)
+def ventilate2_kernel(
+    n: int,
+    dt: float,
+    vc: bool,
+    vt_l: float,
+    pinsp: float,
+    peep: float,
+    rate: float,
+    ie: float,
+    p_high: float,
+    r0: float,
+    r1: float,
+    r2: float,
+    c1: float,
+    c2: float,
+    state: np.ndarray,
+    units: np.ndarray,
+    breath: np.ndarray,
+    paw: np.ndarray,
+    flow: np.ndarray,
+    volume: np.ndarray,
+    head: int,
+) -> tuple[int, int]:
+    """:func:`ventilate_kernel` for two parallel RC units behind the airway resistance
+    ``r0`` (exact per step: :func:`unit_step`). ``units`` holds the unit volumes (L) now,
+    at the last end-inspiration and at the last end-expiration; ``state[1]`` their sum.
+    In VC the breath cycles off where Paw reaches ``p_high`` (found by bisection on the
+    exact solution). Same outputs as :func:`ventilate_kernel`."""
+    t_tot = 60.0 / rate
+    t_i = t_tot / (1.0 + ie)
+    flow_vc = vt_l / t_i
+    tb = state[0]
+    v1, v2 = units[0], units[1]
+    peak = state[2]
+    v_start = state[3]
+    done = 0
+    size = paw.shape[0]
+    for _ in range(n):
+        remaining = dt
+        while remaining > 1e-12:
+            if tb < t_i:
+                h = min(remaining, t_i - tb)
+                drive = flow_vc if vc else pinsp
+                a11, a12, a21, a22, b1, b2, g, s = unit_system(not vc, drive, r0, r1, r2, c1, c2)
+                n1, n2 = unit_step(v1, v2, h, a11, a12, a21, a22, b1, b2)
+                if vc:
+                    p_end = peep + unit_pressures(n1, n2, False, flow_vc, r0, r1, r2, c1, c2)[0]
+                    if p_end >= p_high:
+                        # cycle off where the (monotonic) rise crosses the limit
+                        lo, hi = 0.0, h
+                        if peep + unit_pressures(v1, v2, False, flow_vc, r0, r1, r2, c1, c2)[0] >= p_high:
+                            hi = 0.0
+                        for _k in range(60):
+                            mid = 0.5 * (lo + hi)
+                            m1, m2 = unit_step(v1, v2, mid, a11, a12, a21, a22, b1, b2)
+                            if peep + unit_pressures(m1, m2, False, flow_vc, r0, r1, r2, c1, c2)[0] < p_high:
+                                lo = mid
+                            else:
+                                hi = mid
+                        v1, v2 = unit_step(v1, v2, hi, a11, a12, a21, a22, b1, b2)
+                        peak = max(peak, p_high)
+                        tb = t_i
+                        remaining -= hi
+                        units[2], units[3] = v1, v2
+                        breath[1] = v1 + v2
+                        breath[3] = v1 + v2 - v_start
+                        continue
+                    peak = max(peak, p_end)
+                else:
+                    peak = max(peak, peep + pinsp)
+                v1, v2 = n1, n2
+                tb += h
+                remaining -= h
+                if tb >= t_i:
+                    units[2], units[3] = v1, v2
+                    breath[1] = v1 + v2
+                    breath[3] = v1 + v2 - v_start
+            else:
+                h = min(remaining, t_tot - tb)
+                a11, a12, a21, a22, b1, b2, g, s = unit_system(True, 0.0, r0, r1, r2, c1, c2)
+                v1, v2 = unit_step(v1, v2, h, a11, a12, a21, a22, b1, b2)
+                tb += h
+                remaining -= h
+                if tb >= t_tot - 1e-12:
+                    units[4], units[5] = v1, v2
+                    breath[0] = peak
+                    breath[2] = v1 + v2
+                    breath[4] = breath[1] - (v1 + v2)
+                    done += 1
+                    tb = 0.0
+                    peak = 0.0
+                    v_start = v1 + v2
+        if tb < t_i:
+            if vc:
+                p, q, q1, q2 = unit_pressures(v1, v2, False, flow_vc, r0, r1, r2, c1, c2)
+            else:
+                p, q, q1, q2 = unit_pressures(v1, v2, True, pinsp, r0, r1, r2, c1, c2)
+        else:
+            p, q, q1, q2 = unit_pressures(v1, v2, True, 0.0, r0, r1, r2, c1, c2)
+        paw[head] = peep + p
+        flow[head] = q
+        volume[head] = (v1 + v2) * 1000.0
+        head = (head + 1) % size
+    state[0] = tb
+    state[1] = v1 + v2
+    state[2] = peak
+    state[3] = v_start
+    units[0], units[1] = v1, v2
+    return head, done
+
+
+@njit(cache=True)
+def hold_kernel(
+    v1: float, v2: float, r1: float, r2: float, c1: float, c2: float, dt: float, p: np.ndarray, q1: np.ndarray
+) -> tuple[float, float]:
+    """An airway occlusion (hold: zero airway flow) from unit volumes ``v1``, ``v2`` (L):
+    fills ``p`` with the airway pressure above PEEP (= the node pressure: no flow through
+    the airway resistance) and ``q1`` with unit 1's flow (L/s; unit 2's is ``-q1``: gas
+    only moves between the units, pendelluft) at ``dt``, 2 dt, ...; returns the unit
+    volumes at the end."""
+    a11, a12, a21, a22, b1, b2, g, s = unit_system(False, 0.0, 0.0, r1, r2, c1, c2)
+    for k in range(p.shape[0]):
+        v1, v2 = unit_step(v1, v2, dt, a11, a12, a21, a22, b1, b2)
+        pk, qk, f1, f2 = unit_pressures(v1, v2, False, 0.0, 0.0, r1, r2, c1, c2)
+        p[k] = pk
+        q1[k] = f1
+    return v1, v2
+
+
+def hold_pressures(v1: float, v2: float, lung: Lung, seconds: float) -> tuple[float, float]:
+    """(P1, P2) above PEEP of a hold of ``seconds`` from unit volumes ``v1``, ``v2`` (L):
+    P1 the zero-flow pressure the instant flow stops, P2 at the end of the hold (the
+    plateau a ventilator reports). With equal time constants P1 = P2 = V/C; otherwise P
+    relaxes from P1 towards (V1+V2)/(C1+C2) with the pendelluft time constant
+    ``(R1+R2) C1 C2/(C1+C2)`` (Bates 2009, ch. 4)."""
+    c1, c2 = (float(c) / 1000.0 for c in lung.unit_compliance_ml)
+    r1, r2 = (float(r) for r in lung.unit_resistance)
+    p1 = unit_pressures(v1, v2, False, 0.0, 0.0, r1, r2, c1, c2)[0]
+    steps = max(1, int(round(seconds * SAMPLE_HZ)))
+    p, q = np.zeros(steps), np.zeros(steps)
+    hold_kernel(v1, v2, r1, r2, c1, c2, seconds / steps, p, q)
+    return p1, float(p[-1])
+
+
+def dynamic_mechanics(lung: Lung, rate: float) -> tuple[float, float]:
+    """Dynamic (effective) resistance (cmH2O s/L) and compliance (mL/cmH2O) of the lung
+    under sinusoidal ventilation at ``rate`` breaths/min: the real part of its input
+    impedance ``Z = R0 + 1/(sum_i 1/(R_i + 1/(j w C_i)))`` and ``-1/(w Im Z)`` (Otis et al.
+    1956). With equal unit time constants compliance is the static one at every rate; with
+    unequal ones it falls as the rate rises (frequency dependence of compliance)."""
+    w = 2.0 * math.pi * rate / 60.0
+    if lung.compartments == 1:
+        return resistance_now(lung), lung.compliance_ml
+    y = sum(
+        1.0 / (float(r) + 1.0 / (1j * w * float(c) / 1000.0))
+        for r, c in zip(lung.unit_resistance, lung.unit_compliance_ml)
+    )
+    z = resistance_now(lung) + 1.0 / y
+    return z.real, -1000.0 / (w * z.imag)
+
+
 def time_constant(resistance: float, compliance_ml: float) -> float:
     """tau = R*C in seconds (R in cmH2O per L/s, C in mL/cmH2O)."""
     return resistance * compliance_ml / 1000.0
@@ -599,6 +877,9 @@ def setup(app: vrmed.App, scenario: object) -> None:
         AlarmSilenced,
     )
     app.insert_resource(RespiratoryReaders({k.__name__: app.event_reader(k) for k in kinds}))
+    pipeline = render_pipeline(app)  # plain data: costs nothing in a run without a renderer
+    if LoopsPass.name not in pipeline.names:
+        pipeline.add(LoopsPass(), after="monitor")
 
 
 def _pair(app: vrmed.App) -> tuple[Ventilator, Lung] | None:
@@ -628,32 +909,33 @@ def ventilate(app: vrmed.App) -> None:
     due = int(round((t + app.clock.dt) * SAMPLE_HZ)) - int(vent.state[4])
     if due <= 0:
         return
-    vent.head, done = ventilate_kernel(
-        due,
-        1.0 / SAMPLE_HZ,
-        vent.mode == "VC",
-        vent.vt_ml / 1000.0,
-        vent.pinsp,
-        vent.peep,
-        vent.rate,
-        vent.ie,
-        vent.p_high,
-        resistance_now(lung),
-        c_l,
-        vent.state,
-        vent.breath,
-        vent.paw,
-        vent.flow,
-        vent.volume,
-        vent.head,
-    )
+    settings = (vent.mode == "VC", vent.vt_ml / 1000.0, vent.pinsp, vent.peep, vent.rate, vent.ie, vent.p_high)
+    if lung.compartments == 1:
+        vent.head, done = ventilate_kernel(
+            due, 1.0 / SAMPLE_HZ, *settings, resistance_now(lung), c_l, vent.state, vent.breath,
+            vent.paw, vent.flow, vent.volume, vent.head,
+        )  # fmt: skip
+    else:
+        (r1, r2), (c1, c2) = lung.unit_resistance, lung.unit_compliance_ml / 1000.0
+        vent.head, done = ventilate2_kernel(
+            due, 1.0 / SAMPLE_HZ, *settings, resistance_now(lung), r1, r2, c1, c2, vent.state, lung.units,
+            vent.breath, vent.paw, vent.flow, vent.volume, vent.head,
+        )  # fmt: skip
     vent.state[4] += due
     if done:
         vent.breaths += done
         lung.ppeak = float(vent.breath[0])
-        lung.pplat = vent.peep + float(vent.breath[1]) / c_l
-        lung.auto_peep = float(vent.breath[2]) / c_l
         lung.vte_ml = float(vent.breath[4]) * 1000.0
+        if lung.compartments == 1:
+            lung.pplat = vent.peep + float(vent.breath[1]) / c_l
+            lung.p_zero_flow = lung.pplat
+            lung.auto_peep = float(vent.breath[2]) / c_l
+        else:
+            # what the holds would read: the pressure after HOLD_S of occlusion (pendelluft)
+            p1, p2 = hold_pressures(float(lung.units[2]), float(lung.units[3]), lung, HOLD_S)
+            lung.p_zero_flow, lung.pplat = vent.peep + p1, vent.peep + p2
+            lung.auto_peep = hold_pressures(float(lung.units[4]), float(lung.units[5]), lung, HOLD_S)[1]
+        _update_loop(app, vent, int(vent.state[4]) - int(round(float(vent.state[0]) * SAMPLE_HZ)))
     if vent.breaths:
         dt = float(app.clock.dt)
         lung.paco2 = co2_step(lung, lung.paco2, alveolar_ventilation(lung, lung.vte_ml, vent.rate), dt)
@@ -666,6 +948,73 @@ def ventilate(app: vrmed.App) -> None:
         lung.ph = 6.1 + math.log10(lung.hco3 / (0.0307 * lung.paco2))
     if done:
         _update_alarms(app, vent, lung)
+
+
+@dataclass
+class BreathLoops:
+    """The last completed breath's pressure-volume and flow-volume loops (a resource the
+    ventilator screen draws; refilled once per breath, arrays reused).
+
+    ``paw`` (cmH2O), ``flow`` (L/s, inspiration positive) and ``volume`` (mL above the
+    end-expiratory volume at PEEP) are the breath's samples at :data:`SAMPLE_HZ`, the first
+    ``n`` of each array valid; ``breath`` counts completed breaths. ``work_j`` is the work
+    the ventilator did on the respiratory system over the breath's inspiration,
+    ``integral (Paw - PEEP) dV`` in joules (1 cmH2O L = 0.0981 J), and
+    ``dynamic_compliance_ml`` ``Vt / (Ppeak - PEEP)`` (mL/cmH2O)."""
+
+    paw: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LOOP_SAMPLES))
+    flow: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LOOP_SAMPLES))
+    volume: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LOOP_SAMPLES))
+    n: int = 0
+    breath: int = 0
+    peep: float = 0.0
+    work_j: float = 0.0
+    dynamic_compliance_ml: float = 0.0
+
+    def loop(self, name: str) -> np.ndarray:
+        """One of ``paw``, ``flow``, ``volume`` for the last breath (a view, not a copy)."""
+        return getattr(self, name)[: self.n]
+
+
+#: Most samples kept per loop: a whole breath at 6/min at :data:`SAMPLE_HZ`.
+MAX_LOOP_SAMPLES = 1000
+#: Length of the holds (s) behind the plateau and total-PEEP readings of a two-compartment
+#: lung: a short pause, so pendelluft is still under way when units' time constants differ.
+HOLD_S = 0.5
+#: Shortest and longest hold (s) a ventilator's hold key gives (a longer request is cut).
+HOLD_RANGE = (0.1, 10.0)
+
+
+def _hold_seconds(seconds: float) -> float:
+    """A requested hold length within :data:`HOLD_RANGE`."""
+    return float(min(max(float(seconds), HOLD_RANGE[0]), HOLD_RANGE[1]))
+
+
+#: cmH2O x L in joules (98.0665 Pa x 1e-3 m^3).
+CMH2O_L_J = 0.0980665
+
+
+def _update_loop(app: vrmed.App, vent: Ventilator, end_sample: int) -> None:
+    """Copy the breath that ended at absolute sample ``end_sample`` out of the ring buffers."""
+    loops = app.try_resource(BreathLoops)
+    if loops is None:
+        loops = BreathLoops()
+        app.insert_resource(loops)
+    size = vent.paw.shape[0]
+    n = min(int(round(60.0 / vent.rate * SAMPLE_HZ)), end_sample, size, MAX_LOOP_SAMPLES)
+    # the kernel writes absolute sample k (0-based) at ring index k % size (head starts at 0)
+    idx = np.arange(end_sample - n, end_sample) % size
+    np.take(vent.paw, idx, out=loops.paw[:n])
+    np.take(vent.flow, idx, out=loops.flow[:n])
+    np.take(vent.volume, idx, out=loops.volume[:n])
+    loops.n, loops.breath, loops.peep = n, vent.breaths, vent.peep
+    if n > 1:
+        loops.volume[:n] -= loops.volume[:n].min()
+        dv = np.diff(loops.volume[:n]) / 1000.0
+        p_mid = 0.5 * (loops.paw[1:n] + loops.paw[: n - 1]) - vent.peep
+        loops.work_j = float(np.sum(p_mid * np.maximum(dv, 0.0))) * CMH2O_L_J
+        swing = float(loops.paw[:n].max()) - vent.peep
+        loops.dynamic_compliance_ml = float(loops.volume[:n].max()) / swing if swing > 0 else 0.0
 
 
 def _update_alarms(app: vrmed.App, vent: Ventilator, lung: Lung) -> None:
@@ -701,25 +1050,35 @@ def bedside_actions(app: vrmed.App) -> None:
         rng = SETTING_RANGES.get(ev.setting)
         if rng is not None and rng[0] <= ev.value <= rng[1]:
             setattr(vent, ev.setting, float(ev.value))
-    for _ in r["InspiratoryHold"].read():
+    for ev in r["InspiratoryHold"].read():
+        hold = _hold_seconds(ev.seconds)
         pbw = predicted_body_weight(lung.height_cm, lung.sex)
-        total_peep = vent.peep + lung.auto_peep
+        pplat, auto_peep = lung.pplat, lung.auto_peep
+        if lung.compartments == 2 and vent.breaths:  # what a pause of this length reads (pendelluft)
+            pplat = vent.peep + hold_pressures(float(lung.units[2]), float(lung.units[3]), lung, hold)[1]
+            auto_peep = hold_pressures(float(lung.units[4]), float(lung.units[5]), lung, hold)[1]
+        total_peep = vent.peep + auto_peep
         vt = lung.vte_ml if vent.mode == "PC" else vent.vt_ml
         app.send(
             PlateauMeasured(
                 ppeak=round(lung.ppeak, 1),
-                pplat=round(lung.pplat, 1),
-                driving_pressure=round(lung.pplat - total_peep, 1),
-                compliance_ml=round(lung.vte_ml / max(lung.pplat - total_peep, 1e-6), 1),
+                pplat=round(pplat, 1),
+                driving_pressure=round(pplat - total_peep, 1),
+                compliance_ml=round(lung.vte_ml / max(pplat - total_peep, 1e-6), 1),
                 vt_ml=round(vt, 0),
                 vt_per_kg_pbw=round(vt / pbw, 2),
                 peep=vent.peep,
                 fio2=vent.fio2,
                 peep_fio2_ok=peep_fio2_ok(vent.peep, vent.fio2),
+                hold_s=hold,
             )
         )
-    for _ in r["ExpiratoryHold"].read():
-        app.send(TotalPeepMeasured(round(vent.peep + lung.auto_peep, 1), vent.peep, round(lung.auto_peep, 1)))
+    for ev in r["ExpiratoryHold"].read():
+        hold = _hold_seconds(ev.seconds)
+        auto_peep = lung.auto_peep
+        if lung.compartments == 2 and vent.breaths:  # the slow unit keeps emptying into the fast one
+            auto_peep = hold_pressures(float(lung.units[4]), float(lung.units[5]), lung, hold)[1]
+        app.send(TotalPeepMeasured(round(vent.peep + auto_peep, 1), vent.peep, round(auto_peep, 1), hold_s=hold))
     for _ in r["BloodGasDrawn"].read():
         app.send(
             BloodGasResult(
@@ -810,6 +1169,74 @@ def ventilator_panel(app: vrmed.App) -> None:
     panel.alarm_tone = "" if (not alarms or t < vent.silenced_until) else panel.alarms[0].priority
     panel.time_s = t
     panel.rhythm_label = f"{vent.mode} {vent.vt_ml:.0f} mL" if vent.mode == "VC" else f"PC {vent.pinsp:.0f} cmH2O"
+
+
+#: The ventilator screen's loop panels as fractions of the view (x, y, width, height),
+#: just above the monitor panel on the right: pressure-volume, then flow-volume.
+LOOP_VIEW_RECTS: dict[str, tuple[float, float, float, float]] = {
+    "pv": (0.58, 0.30, 0.205, 0.31),
+    "fv": (0.79, 0.30, 0.205, 0.31),
+}
+#: Each loop's axes: (x buffer, x lo, x hi, y buffer, y lo, y hi, colour, label). P-V:
+#: pressure across, volume up (as ventilators draw it); F-V: volume across, flow up.
+LOOP_AXES: dict[str, tuple[str, float, float, str, float, float, tuple[float, float, float, float], str]] = {
+    "pv": ("paw", 0.0, 50.0, "volume", 0.0, 900.0, (1.0, 0.45, 0.1, 1.0), "P-V  cmH2O / mL"),
+    "fv": ("volume", 0.0, 900.0, "flow", -1.2, 1.2, (0.85, 0.35, 1.0, 1.0), "F-V  mL / L/s"),
+}
+_LOOP_PAD = 0.08  # fraction of the box kept clear around the plot area
+
+
+def loop_plot_rect(which: str, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Pixel box (left, top, right, bottom) of loop ``which`` (``pv``/``fv``) in a view of
+    ``size`` (width, height): x lo at left, x hi at right, y hi at top, y lo at bottom."""
+    fx, fy, fw, fh = LOOP_VIEW_RECTS[which]
+    w, h = float(size[0]), float(size[1])
+    x0, y0, bw, bh = fx * w, fy * h, fw * w, fh * h
+    pad = _LOOP_PAD * min(bw, bh)
+    return x0 + pad, y0 + 2.5 * pad, x0 + bw - pad, y0 + bh - pad
+
+
+class LoopsPass:
+    """Overlay pass ``respiratory.loops``: the last breath's pressure-volume and flow-volume
+    loops (:class:`BreathLoops`) in two boxes above the monitor panel (the ventilator
+    screen's loop view), with the zero-flow line of the F-V loop. Draws nothing until a
+    breath has completed. Scratch arrays are kept, so a frame allocates nothing."""
+
+    name = "respiratory.loops"
+    phase = "overlay"
+
+    def __init__(self) -> None:
+        self._x = np.zeros(MAX_LOOP_SAMPLES)
+        self._y = np.zeros(MAX_LOOP_SAMPLES)
+
+    def draw(self, ctx: PassContext) -> None:
+        """Draw both loops into this view."""
+        loops = ctx.app.try_resource(BreathLoops)
+        if loops is None or loops.n < 2:
+            return
+        ov = ctx.overlay
+        size = ctx.size
+        text = max(6, round(11 * size[1] / 480))
+        n = loops.n
+        for which, (xb, xlo, xhi, yb, ylo, yhi, color, label) in LOOP_AXES.items():
+            fx, fy, fw, fh = LOOP_VIEW_RECTS[which]
+            ov.rect(fx * size[0], fy * size[1], fw * size[0], fh * size[1], (0.02, 0.03, 0.04, 0.85))
+            left, top, right, bottom = loop_plot_rect(which, size)
+            ov.text(label, fx * size[0] + 4, fy * size[1] + 2, size=text, color=(0.8, 0.8, 0.8, 1.0))
+            axis = (0.35, 0.35, 0.38, 1.0)
+            zero_y = bottom - (0.0 - ylo) / (yhi - ylo) * (bottom - top)
+            ov.rect(left, min(max(zero_y, top), bottom), right - left, 1.0, axis)  # x axis at y = 0
+            ov.rect(left, top, 1.0, bottom - top, axis)  # y axis at x = lo
+            x, y = self._x[:n], self._y[:n]
+            np.subtract(loops.loop(xb), xlo, out=x)
+            np.multiply(x, (right - left) / (xhi - xlo), out=x)
+            np.add(x, left, out=x)
+            np.clip(x, left, right, out=x)
+            np.subtract(loops.loop(yb), ylo, out=y)
+            np.multiply(y, -(bottom - top) / (yhi - ylo), out=y)
+            np.add(y, bottom, out=y)
+            np.clip(y, top, bottom, out=y)
+            ov.polyline(x, y, color, width=max(1.5, 2.0 * size[1] / 480))
 
 
 # --------------------------------------------------------------------------- scoring

@@ -25,6 +25,7 @@ from vrmed.components.scene.render import MonitorAlarm, MonitorPanel, MonitorRea
 from vrmed.components.scene.visual import VisualMesh
 from vrmed.geometry import quat_matrix
 from vrmed.render.drawlist import DrawList
+from vrmed.team.inject import LEADS_OFF, EquipmentFailed, EquipmentRestored
 
 from .context import Physiology
 from .events import PadsAttached, TriageTagged
@@ -45,6 +46,8 @@ PANEL_VIEW_RECT = (0.01, 0.62, 0.98, 0.37)
 NOT_MEASURABLE = "---"
 #: Rhythm labels of the arrest rhythms (perfusing rhythms are labelled by rate).
 RHYTHM_LABELS = {"vf": "VF", "pvt": "VT", "asystole": "ASYSTOLE", "pea": "PEA"}
+#: Perfusing rhythms not named by their rate (their rate alarms still apply).
+PERFUSING_LABELS = {"svt": "SVT", "heart_block": "COMPLETE HEART BLOCK"}
 #: Alarm limits (inclusive): the NEWS2 single-parameter red bands (score 3; RCP 2017), our
 #: choice of monitor defaults. None: no limit on that side.
 ALARM_LIMITS: dict[str, tuple[float | None, float | None]] = {
@@ -60,6 +63,13 @@ APNOEA_S = 20.0
 ETCO2_CPR_LOW = 10.0
 #: EtCO2 above this with a perfusing rhythm: hypoventilation (our choice of alarm limit).
 ETCO2_HIGH = 50.0
+#: The technical alarm while the ECG leads are off. IEC 60601-2-27:2011 (clause 201.12.4,
+#: alarm systems) requires ECG monitoring equipment to indicate a lead/electrode off as a
+#: *technical* alarm condition (IEC 60601-1-8: equipment, not patient, state); the text and
+#: its medium priority are our choice (common monitors show "LEADS OFF" as a technical alarm).
+LEADS_OFF_ALARM = "ECG LEADS OFF"
+#: What the rhythm label reads while the leads are off (no rhythm can be seen).
+LEADS_OFF_LABEL = "LEADS OFF"
 _PRIORITY_RANK = {"high": 0, "medium": 1, "low": 2}
 _ALARMS: dict[tuple[str, str], MonitorAlarm] = {}  # one object per message, reused every frame
 
@@ -111,6 +121,7 @@ def update_monitor_display(
     track: MonitorTrack | None = None,
     nibp: NibpReading | None = None,
     nibp_running: bool = False,
+    leads_off: bool = False,
 ) -> None:
     """Fill ``panel``'s display strings, alarms and numbers for the patient in ``slot``
     by the monitor rules (docs/clinical.md, "Monitor panel"), not from raw model numbers:
@@ -124,7 +135,10 @@ def update_monitor_display(
     - NIBP only from a cuff reading (``nibp``), with its time; a failed cycle ``---/---``;
     - EtCO2 the end-tidal value of the last breath on the capnogram (``track``), ``---``
       without one in :data:`APNOEA_S`, RR ``0`` then (apnoea);
-    - alarms (most urgent first) and ``alarm_tone``: the highest priority, if audio is on.
+    - alarms (most urgent first) and ``alarm_tone``: the highest priority, if audio is on;
+    - ``leads_off`` (an injected "lead off" equipment failure): no ECG, so no rhythm label
+      (:data:`LEADS_OFF_LABEL`), no rhythm alarm, HR ``---``, and the technical alarm
+      :data:`LEADS_OFF_ALARM` instead (the pleth, capnogram and cuff still measure).
 
     ``now`` is the time of the newest waveform sample; without a ``track`` the live model
     values stand in for the capnogram's last breath.
@@ -142,17 +156,25 @@ def update_monitor_display(
     for r in panel.readouts:
         r.alarm, r.detail = "", ""
 
-    # rhythm and heart rate
-    if rhythm in RHYTHM_LABELS:
+    # rhythm and heart rate (from the ECG: nothing to show while its leads are off)
+    if leads_off:
+        panel.rhythm_label = LEADS_OFF_LABEL
+        alarms.append(_alarm(LEADS_OFF_ALARM, "medium"))
+        r_hr.alarm = "medium"
+    elif rhythm in RHYTHM_LABELS:
         panel.rhythm_label = RHYTHM_LABELS[rhythm]
         alarms.append(_alarm(panel.rhythm_label, "high"))
         r_hr.alarm = "high"
     else:
-        panel.rhythm_label = "SINUS BRADY" if hr < 60.0 else "SINUS TACHY" if hr > 100.0 else "SINUS RHYTHM"
-    countable = not cpr and rhythm not in ("vf", "asystole")
+        panel.rhythm_label = PERFUSING_LABELS.get(rhythm) or (
+            "SINUS BRADY" if hr < 60.0 else "SINUS TACHY" if hr > 100.0 else "SINUS RHYTHM"
+        )
+    countable = not cpr and not leads_off and rhythm not in ("vf", "asystole")
     panel.hr = float(round(hr)) if countable else None
     r_hr.value = f"{round(hr)}" if countable else NOT_MEASURABLE
-    if cpr:
+    if leads_off:
+        r_hr.detail = "leads off"
+    elif cpr:
         r_hr.detail = "CPR artefact"
     elif countable and not arrest and (level := _limit("hr", round(hr))):
         alarms.append(_alarm(f"HR {level}", "high"))
@@ -220,10 +242,38 @@ def update_monitor_display(
     panel.time_s = now
 
 
+class MonitorLeads:
+    """Whether the bedside monitor's ECG leads are off (a resource made by
+    :func:`monitor_panel_step`): the ids of the injected equipment failures with the
+    ``leads_off`` monitor effect (``settings.team.failures.<id>.monitor``, vrmed.team.inject)
+    now in effect, followed from ``EquipmentFailed``/``EquipmentRestored`` every frame, with
+    or without a renderer, so the state is a function of the event log."""
+
+    def __init__(self, app: App) -> None:
+        self.failed = app.events.reader(EquipmentFailed)
+        self.restored = app.events.reader(EquipmentRestored)
+        self.off: set[str] = set()
+
+    def update(self) -> bool:
+        """Follow this frame's events; True while any lead-off failure lasts."""
+        for failed in self.failed.read():
+            if failed.monitor == LEADS_OFF:
+                self.off.add(failed.failure)
+        for restored in self.restored.read():
+            self.off.discard(restored.failure)
+        return bool(self.off)
+
+
 def monitor_panel_step(app: App) -> None:
     """When a renderer is present, show the first PatientMonitor on the screen-space
     monitor panel: its waveforms, and the numbers, labels and alarms of
-    :func:`update_monitor_display`."""
+    :func:`update_monitor_display`; while a lead-off failure lasts (:class:`MonitorLeads`)
+    the ECG is a flat line at 0 mV and the panel shows the lead-off technical alarm."""
+    leads = app.try_resource(MonitorLeads)
+    if leads is None:
+        leads = MonitorLeads(app)
+        app.insert_resource(leads)
+    leads_off = leads.update()
     if not app.has_resource(DrawList):
         return
     monitors = app.query(PatientMonitor)
@@ -251,6 +301,10 @@ def monitor_panel_step(app: App) -> None:
         )
         app.insert_resource(panel)
     for trace, (_, name, _, _, _, _) in zip(panel.traces, _PANEL_TRACES):
+        if name == "ecg" and leads_off:  # no signal: the baseline, as a monitor draws a lead-off trace
+            if trace.samples.shape != m.ecg.shape or trace.samples.any():
+                trace.samples = np.zeros_like(m.ecg)
+            continue
         trace.samples = m.window(name)
     tracks = app.try_resource(MonitorTracks)
     track = None if tracks is None else tracks.by_entity.get(entity)
@@ -258,7 +312,7 @@ def monitor_panel_step(app: App) -> None:
     name = patient_name(pop, slot)
     reading = None if cuffs is None else cuffs.last.get(name)
     running = cuffs is not None and name in cuffs.running
-    update_monitor_display(panel, pop, slot, m.t_last, track, reading, running)
+    update_monitor_display(panel, pop, slot, m.t_last, track, reading, running, leads_off)
 
 
 # --- the scene: defibrillator pads and triage tags ---------------------------------------

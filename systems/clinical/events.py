@@ -52,10 +52,83 @@ class RhythmAnalysed(Event):
 
 @dataclass(frozen=True)
 class ShockDelivered(Event):
-    """A defibrillation shock (energy in joules)."""
+    """A defibrillation shock (energy in joules), or a synchronised cardioversion
+    (``synchronised``) of a tachycardia with a pulse; ``device`` names the defibrillator
+    entity when a scene has several."""
 
     patient: str = ""
     energy_j: float = 200.0
+    synchronised: bool = False
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class PulseChecked(Event):
+    """The learner felt for a central (carotid) pulse for ``duration_s`` seconds (AHA 2020:
+    no more than 10 s); the physiology answers with ``PulseResult``."""
+
+    patient: str = ""
+    duration_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class EcgRecorded(Event):
+    """A diagnostic ECG was recorded (``leads``: 12 for the post-ROSC 12-lead ECG)."""
+
+    patient: str = ""
+    leads: int = 12
+
+
+@dataclass(frozen=True)
+class VentilationSet(Event):
+    """The ventilation rate (/min) given through the airway (bag or ventilator)."""
+
+    rate_per_min: float
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class TemperatureControl(Event):
+    """A temperature-control decision: the target core temperature (deg C)."""
+
+    target_c: float
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class InfusionStarted(Event):
+    """A continuous drug infusion at ``rate`` ``unit`` per minute (e.g. epinephrine 0.005
+    mg/min = 5 ug/min); a new rate replaces the running one, rate 0 stops it."""
+
+    drug: str
+    rate: float
+    unit: str = "mg"
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class Pericardiocentesis(Event):
+    """Needle pericardiocentesis of a cardiac tamponade."""
+
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class VagalManoeuvre(Event):
+    """A vagal manoeuvre for SVT: ``modified_valsalva`` (strain, then supine with legs
+    raised; REVERT trial) or ``valsalva`` (standard)."""
+
+    kind: str = "modified_valsalva"
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class PacingStarted(Event):
+    """Transcutaneous pacing at ``rate_per_min`` and ``current_ma`` (rate 0 stops it)."""
+
+    rate_per_min: float = 70.0
+    current_ma: float = 70.0
+    patient: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,11 +178,48 @@ class RhythmChanged(Event):
 
 @dataclass(frozen=True)
 class ShockResult(Event):
-    """What a shock did: the rhythm it met and whether it converted it."""
+    """What a shock did: the rhythm it met and whether it converted it, and how it fits the
+    scene's defibrillator and the arrest: ``energy_ok`` (the device's energies), ``stacked``
+    (no compressions since the previous shock) and ``stack_allowed`` (one of the first three
+    shocks of a witnessed, monitored arrest with no CPR yet: AHA 2020, ERC 2021)."""
 
     patient: str
     rhythm_before: str
     converted: bool
+    energy_j: float = 0.0
+    waveform: str = "biphasic"
+    energy_ok: bool = True
+    shock_number: int = 1
+    stacked: bool = False
+    stack_allowed: bool = False
+    synchronised: bool = False
+
+
+@dataclass(frozen=True)
+class PulseResult(Event):
+    """What a pulse check found: a palpable central pulse or not (only with a perfusing
+    rhythm, docs/clinical.md), the rhythm, and how long the check took."""
+
+    patient: str
+    palpable: bool
+    rhythm: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class VitalTargetChanged(Event):
+    """A watched value (a ``VitalTarget``) entered (``in_range``) or left its target range;
+    also sent once on the first tick with the starting state. ``target`` is the target
+    entity's name, ``value`` the reading at the change, ``low``/``high`` the range (None:
+    open on that side)."""
+
+    patient: str
+    target: str
+    var: str
+    in_range: bool
+    value: float
+    low: float | None = None
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,11 +318,13 @@ class LabSent(Event):
 
 @dataclass(frozen=True)
 class FluidGiven(Event):
-    """An IV fluid bolus (not modelled by the physiology: scenario scripts respond to it)."""
+    """An IV fluid bolus of ``volume_ml`` run in over ``over_s`` seconds: ``crystalloid``
+    (saline, Hartmann's, ...), ``blood`` or ``colloid`` (docs/clinical.md, "Volume")."""
 
     volume_ml: float
     fluid: str = "crystalloid"
     patient: str = ""
+    over_s: float = 300.0
 
 
 # -- infection control -----------------------------------------------------------------
@@ -335,9 +447,19 @@ CLINICAL_EVENTS: tuple[type[Event], ...] = (
     AirwayPlaced,
     OxygenApplied,
     NeedleDecompression,
+    PulseChecked,
+    PulseResult,
+    EcgRecorded,
+    VentilationSet,
+    TemperatureControl,
+    InfusionStarted,
+    Pericardiocentesis,
+    VagalManoeuvre,
+    PacingStarted,
     RhythmChanged,
     ShockResult,
     DrugRejected,
+    VitalTargetChanged,
     CasualtyReached,
     CasualtyAssessed,
     TriageTagged,

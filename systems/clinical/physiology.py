@@ -9,6 +9,7 @@ operations over arrays (see :mod:`vrmed.systems.clinical.physiology_kernels`).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -16,18 +17,24 @@ import numpy as np
 from vrmed.app import App
 from vrmed.clock import Rng
 from vrmed.components.clinical.patient import (
+    ARREST_FIRST,
+    CAUSE_CODE,
+    CAUSES,
     DRUG_INDEX,
     DRUGS,
     PATIENT_SETTABLE,
     PATIENT_VARS,
     RHYTHM_CODE,
     RHYTHMS,
+    SIDES,
     Casualty,
     CompressionSensor,
+    Defibrillator,
     Patient,
     PatientIdentity,
     PatientMonitor,
     PatientPopulation,
+    VitalTarget,
 )
 from vrmed.components.scene.core import Name
 from vrmed.errors import VrmedError
@@ -40,10 +47,14 @@ from .context import Physiology
 from .draw import defib_pads_step, monitor_panel_step, triage_tags_step
 from .news2 import News2Tracker, news2_step
 from .physiology_kernels import (
+    CARDIOVERSION_SUCCESS,
     DRUG_ALIASES,
+    DRUG_SALTS,
     DRUG_SPECS,
     LN2,
     UNIT_FACTORS,
+    VAGAL_SUCCESS,
+    adenosine_threshold,
     cpr_quality,
     pao2_for_saturation,
     shock_conversion_probability,
@@ -89,14 +100,44 @@ _PER_PATIENT = (
     "coma_s",
     "spo2_scale",
     "confused",
+    "volume",
+    "volume_0",
+    "cryst_transient",
+    "cryst_left",
+    "cryst_rate",
+    "blood_left",
+    "blood_rate",
+    "bleed",
+    "cause",
+    "cause_factor",
+    "potassium_0",
+    "k_shift",
+    "ptx_left",
+    "shocks",
+    "last_energy",
+    "cpr_since_shock",
+    "cpr_since_first_shock",
+    "witnessed",
+    "vent_rate",
+    "atropine_response",
+    "adenosine_threshold",
+    "vagal_response",
+    "pace_rate",
+    "pace_ma",
+    "pace_threshold",
+    "sinus_hr",
 )
-_PER_DRUG = ("depot", "depot_ka", "central", "effect")
+_PER_DRUG = ("depot", "depot_ka", "central", "effect", "infusion")
+#: Fluids the volume model knows: the share of a bolus that stays intravascular is
+#: CRYSTALLOID_RETAINED for crystalloids, all of it for blood and colloid.
+CRYSTALLOIDS = ("crystalloid", "saline", "hartmanns", "ringer_lactate", "plasmalyte")
+BLOOD_OR_COLLOID = ("blood", "prbc", "whole_blood", "plasma", "colloid", "albumin")
 
 
 class PhysiologyPlugin:
     """Adds the physiology system (``logic.physiology``) and its population component."""
 
-    components = (Patient, Casualty, PatientIdentity, CompressionSensor, PatientMonitor)
+    components = (Patient, Casualty, PatientIdentity, CompressionSensor, PatientMonitor, Defibrillator, VitalTarget)
     #: Components that take part in the task (pack validation: each needs something that draws it).
     task_components = (Patient, Casualty)
     #: Components this plugin draws by themselves (none: patients need a VisualMesh).
@@ -118,6 +159,15 @@ class PhysiologyPlugin:
                 ev.DrugGiven,
                 ev.AirwayPlaced,
                 ev.OxygenApplied,
+                ev.FluidGiven,
+                ev.PulseChecked,
+                ev.VentilationSet,
+                ev.TemperatureControl,
+                ev.InfusionStarted,
+                ev.Pericardiocentesis,
+                ev.NeedleDecompression,
+                ev.VagalManoeuvre,
+                ev.PacingStarted,
             ),
         )
         app.insert_resource(Physiology(entity, pop, inbox))
@@ -127,6 +177,9 @@ class PhysiologyPlugin:
         app.add_system(compression_step, in_set="control.instruments", name="physiology.compressions")
         app.add_system(physiology_step, in_set="logic.physiology", name="physiology.step")
         app.add_system(nibp_step, in_set="logic.physiology", after="physiology.step", name="physiology.nibp")
+        app.add_system(
+            vital_targets_step, in_set="logic.physiology", after="physiology.step", name="physiology.vital_targets"
+        )
         app.add_system(triage_step, in_set="logic.interaction", name="physiology.triage")
         app.add_system(news2_step, in_set="logic.interaction", name="physiology.news2")
         app.add_system(monitor_step, in_set="render.prepare", name="physiology.monitor")
@@ -149,6 +202,7 @@ def _register(app: App, ctx: Physiology, patients: list[tuple[int, Patient]]) ->
     pop = ctx.population
     present = set()
     new: list[tuple[str, Patient]] = []
+    seed = app.resource(Rng).seed
     for entity, patient in patients:
         name_comp = app.try_get(entity, Name)
         name = name_comp.value if name_comp is not None else f"patient{entity}"
@@ -189,8 +243,27 @@ def _register(app: App, ctx: Physiology, patients: list[tuple[int, Patient]]) ->
                 ("spo2_scale", p.spo2_scale),
                 ("confused", p.new_confusion),
                 ("paco2", p.etco2 + 3.0),
+                ("volume_0", p.blood_volume_ml_per_kg * p.weight_kg),
+                ("volume", p.blood_volume_ml_per_kg * p.weight_kg - p.blood_loss_ml),
+                ("cause", CAUSE_CODE[p.cause]),
+                ("cause_factor", 1.0),
+                ("potassium_0", p.potassium),
+                ("ptx_left", p.pneumothorax_side == "left"),
+                ("witnessed", p.witnessed_monitored),
+                ("vent_rate", 10.0),  # 1 breath every 6 s with an advanced airway (AHA 2020)
+                ("atropine_response", p.atropine_response),
+                ("vagal_response", p.vagal_response),
+                ("pace_threshold", p.pacing_threshold_ma),
+                ("sinus_hr", p.sinus_hr),
             ):
                 base[arr][i] = val
+            # drawn from a generator of its own (App seed, slot), so that adding a patient
+            # does not shift the App's random stream that every other outcome draws from
+            base["adenosine_threshold"][i] = (
+                p.adenosine_threshold_mg
+                if p.adenosine_threshold_mg > 0
+                else float(adenosine_threshold(np.random.default_rng([seed, 0xADE, p.slot]).standard_normal(1))[0])
+            )
             if RHYTHM_CODE[p.rhythm] >= RHYTHM_CODE["vf"]:
                 for arr in ("hr", "sbp", "dbp", "rr", "etco2"):
                     base[arr][i] = 0.0
@@ -218,6 +291,12 @@ def _slot(app: App, pop: PatientPopulation, name: str) -> int | None:
 def give_drug(pop: PatientPopulation, slot: int, drug: str, dose: float, unit: str, route: str) -> str | None:
     """Put a dose into a patient's depot; returns why it was refused, or None."""
     potency = 1.0
+    if drug in DRUG_SALTS:  # a salt: its unit converts straight to the element's amount
+        element, per_unit = DRUG_SALTS[drug]
+        amount = per_unit.get(unit.lower())
+        if amount is None:
+            return f"{drug} is dosed in {', '.join(per_unit)} (ml of the 10 % solution); {unit!r} does not convert"
+        drug, dose, unit = element, dose * amount, DRUG_SPECS[element].unit
     if drug in DRUG_ALIASES:
         drug, potency = DRUG_ALIASES[drug]
     spec = DRUG_SPECS.get(drug)
@@ -273,8 +352,35 @@ def set_patient_value(app: App, name: str, key: str, value: Any) -> None:
         if value not in (1, 2):
             raise VrmedError(f"spo2_scale must be 1 or 2 (NEWS2 SpO2 scales), not {value!r}")
         pop.spo2_scale[slot] = int(value)
-    elif key in ("fio2", "shock_success", "rosc_per_min"):
+    elif key in ("fio2", "shock_success", "rosc_per_min", "aa_gradient", "atropine_response", "vagal_response"):
         getattr(pop, key)[slot] = float(value)
+    elif key == "adenosine_threshold_mg":
+        pop.adenosine_threshold[slot] = float(value)
+    elif key == "sinus_hr":
+        pop.sinus_hr[slot] = float(value)
+    elif key == "cause":
+        if value not in CAUSE_CODE:
+            raise VrmedError(f"unknown cause {value!r}; causes: {', '.join(c for c in CAUSES if c)}")
+        pop.cause[slot] = CAUSE_CODE[str(value)]
+    elif key == "potassium":  # the measured serum value now: the total is set from it
+        k = float(value)
+        if not 1.0 <= k <= 12.0:
+            raise VrmedError(f"potassium must be between 1 and 12 mmol/l, not {value!r}")
+        pop.potassium_0[slot] = k + pop.k_shift[slot]
+    elif key == "pneumothorax_side":
+        if value not in SIDES:
+            raise VrmedError(f"pneumothorax_side must be one of {', '.join(SIDES)}, not {value!r}")
+        pop.ptx_left[slot] = value == "left"
+    elif key == "witnessed_monitored":
+        pop.witnessed[slot] = bool(value)
+    elif key == "blood_loss_ml":  # the total lost so far: the volume is set from it
+        loss = float(value)
+        if not 0.0 <= loss < pop.volume_0[slot]:
+            raise VrmedError(f"blood_loss_ml must be between 0 and the blood volume ({pop.volume_0[slot]:.0f} ml)")
+        pop.volume[slot] = pop.volume_0[slot] - loss
+        pop.cryst_transient[slot] = 0.0
+    elif key == "bleed_ml_per_min":
+        pop.bleed[slot] = max(0.0, float(value)) / 60.0
     else:
         target = {"hr": "hr_0", "sbp": "sbp_0", "dbp": "dbp_0", "rr": "rr_0", "glucose": "glucose_0"}[key]
         getattr(pop, target)[slot] = float(value)
@@ -311,6 +417,8 @@ def _handle_events(app: App, ctx: Physiology) -> None:
         if isinstance(e, ev.CompressionsStarted):
             pop.cpr[s] = True
             pop.cpr_quality[s] = cpr_quality(e.rate_per_min, e.depth_cm)
+            pop.cpr_since_shock[s] = True
+            pop.cpr_since_first_shock[s] = bool(pop.cpr_since_first_shock[s] or pop.shocks[s] > 0)
         elif isinstance(e, ev.CompressionsStopped):
             pop.cpr[s] = False
         elif isinstance(e, ev.AirwayPlaced):
@@ -319,13 +427,104 @@ def _handle_events(app: App, ctx: Physiology) -> None:
         elif isinstance(e, ev.OxygenApplied):
             pop.fio2[s] = min(1.0, max(0.21, e.fio2))
         elif isinstance(e, ev.ShockDelivered):
-            before = RHYTHMS[int(pop.rhythm[s])]
-            p = shock_conversion_probability(pop, s)
-            converted = bool(p > 0.0 and rng.random() < p)
-            name = e.patient or _name_of(pop, s)
-            app.send(ev.ShockResult(name, before, converted))
-            if converted:
-                set_rhythm(app, pop, s, "rosc", name)
+            _shock(app, pop, s, e, rng)
+        elif isinstance(e, ev.PulseChecked):
+            app.send(
+                ev.PulseResult(
+                    e.patient or _name_of(pop, s), pop.pulse_palpable(s), RHYTHMS[int(pop.rhythm[s])], e.duration_s
+                )
+            )
+        elif isinstance(e, ev.FluidGiven):
+            _fluid(app, pop, s, e)
+        elif isinstance(e, ev.VentilationSet):
+            pop.vent_rate[s] = min(40.0, max(0.0, e.rate_per_min))
+        elif isinstance(e, ev.TemperatureControl):
+            pop.temp_0[s] = e.target_c  # reached with the temperature time constant (30 min)
+        elif isinstance(e, ev.InfusionStarted):
+            _infusion(app, pop, s, e)
+        elif isinstance(e, ev.Pericardiocentesis):
+            if pop.cause[s] == CAUSE_CODE["tamponade"]:
+                pop.cause[s] = CAUSE_CODE[""]
+        elif isinstance(e, ev.NeedleDecompression):  # relieves a tension on the same side only
+            if pop.cause[s] == CAUSE_CODE["tension_pneumothorax"] and (e.side == "left") == bool(pop.ptx_left[s]):
+                pop.cause[s] = CAUSE_CODE[""]
+        elif isinstance(e, ev.PacingStarted):
+            pop.pace_rate[s], pop.pace_ma[s] = max(0.0, e.rate_per_min), max(0.0, e.current_ma)
+        elif isinstance(e, ev.VagalManoeuvre):
+            p = VAGAL_SUCCESS.get(e.kind, 0.0) * float(pop.vagal_response[s])
+            if int(pop.rhythm[s]) == RHYTHM_CODE["svt"] and rng.random() < p:
+                pop.hr_0[s] = pop.sinus_hr[s]
+                set_rhythm(app, pop, s, "sinus", e.patient or _name_of(pop, s))
+
+
+def _device(app: App, name: str) -> Defibrillator:
+    """The defibrillator a shock came from: the named one, else the scene's (a default
+    biphasic one when the scene declares none)."""
+    devices = app.query(Defibrillator)
+    for entity, d in devices:
+        comp = app.try_get(entity, Name)
+        if name and comp is not None and comp.value == name:
+            return d
+    return devices[0][1] if devices else Defibrillator()
+
+
+def _shock(app: App, pop: PatientPopulation, s: int, e: ev.ShockDelivered, rng: np.random.Generator) -> None:
+    """Apply a shock: conversion chance, and how it fits the device and the arrest."""
+    name = e.patient or _name_of(pop, s)
+    code = int(pop.rhythm[s])
+    before = RHYTHMS[code]
+    device = _device(app, e.device)
+    number = int(pop.shocks[s]) + 1
+    stacked = number > 1 and not bool(pop.cpr_since_shock[s])
+    allowed = bool(pop.witnessed[s]) and number <= 3 and not bool(pop.cpr_since_first_shock[s])
+    if e.synchronised:  # cardioversion of a tachycardia with a pulse
+        ok = e.energy_j >= device.sync_min_energy_j and e.energy_j <= device.max_energy_j
+        p = CARDIOVERSION_SUCCESS if (ok and code == RHYTHM_CODE["svt"]) else 0.0
+    else:
+        ok = device.energy_ok(e.energy_j, float(pop.last_energy[s]) if number > 1 else 0.0)
+        p = shock_conversion_probability(pop, s)
+    converted = bool(p > 0.0 and rng.random() < p)
+    if code >= ARREST_FIRST or not e.synchronised:
+        pop.shocks[s] = number
+        pop.last_energy[s] = e.energy_j
+        pop.cpr_since_shock[s] = False
+    app.send(
+        ev.ShockResult(
+            name, before, converted, e.energy_j, device.waveform, ok, number, stacked, allowed, e.synchronised
+        )
+    )
+    if converted:
+        if e.synchronised:
+            pop.hr_0[s] = pop.sinus_hr[s]
+        set_rhythm(app, pop, s, "sinus" if e.synchronised else "rosc", name)
+
+
+def _fluid(app: App, pop: PatientPopulation, s: int, e: ev.FluidGiven) -> None:
+    """Queue a bolus on the patient's line (run in over ``over_s``)."""
+    kind = e.fluid.lower()
+    if kind not in CRYSTALLOIDS + BLOOD_OR_COLLOID or e.volume_ml <= 0:
+        known = ", ".join(CRYSTALLOIDS + BLOOD_OR_COLLOID)
+        app.send(
+            ev.DrugRejected(
+                e.patient, e.fluid, f"fluid {e.fluid!r} ({e.volume_ml} ml) is not modelled; fluids: {known}"
+            )
+        )
+        return
+    rate = e.volume_ml / max(e.over_s, 1.0)
+    left, rates = (pop.cryst_left, pop.cryst_rate) if kind in CRYSTALLOIDS else (pop.blood_left, pop.blood_rate)
+    # a new bolus adds to what is still running, at the faster of the two rates
+    rates[s] = rate if left[s] <= 0 else max(rates[s], rate)
+    left[s] += e.volume_ml
+
+
+def _infusion(app: App, pop: PatientPopulation, s: int, e: ev.InfusionStarted) -> None:
+    drug = e.drug
+    spec = DRUG_SPECS.get(drug)
+    factor = UNIT_FACTORS[spec.unit].get(e.unit.lower()) if spec is not None else None
+    if spec is None or factor is None or e.rate < 0:
+        app.send(ev.DrugRejected(e.patient, e.drug, f"cannot infuse {e.drug} at {e.rate} {e.unit}/min"))
+        return
+    pop.infusion[s, DRUG_INDEX[drug]] = e.rate * factor / 60.0
 
 
 def _name_of(pop: PatientPopulation, slot: int) -> str:
@@ -351,3 +550,32 @@ def physiology_step(app: App) -> None:
     changed = np.flatnonzero((before != pop.rhythm) & pop.alive)
     for s in changed:  # rare: only patients whose rhythm changed this tick
         app.send(ev.RhythmChanged(_name_of(pop, int(s)), RHYTHMS[int(before[s])], RHYTHMS[int(pop.rhythm[s])]))
+
+
+def vital_targets_step(app: App) -> None:
+    """Report every ``VitalTarget`` whose value entered or left its range this tick (a few
+    comparisons per target; nothing is sent while the state holds)."""
+    targets = app.query(VitalTarget)
+    if not targets:
+        return
+    pop = app.resource(Physiology).population
+    for entity, target in targets:
+        slot = _slot(app, pop, target.patient)
+        if slot is None or not pop.alive[slot]:
+            continue
+        value = float(pop.value(slot, target.var))
+        inside = int(target.low <= value <= target.high)
+        if inside != target.inside:
+            target.inside = inside
+            comp = app.try_get(entity, Name)
+            app.send(
+                ev.VitalTargetChanged(
+                    target.patient or _name_of(pop, slot),
+                    comp.value if comp is not None else "",
+                    target.var,
+                    bool(inside),
+                    round(value, 3),
+                    target.low if math.isfinite(target.low) else None,
+                    target.high if math.isfinite(target.high) else None,
+                )
+            )

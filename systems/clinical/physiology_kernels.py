@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vrmed.components.clinical.patient import ARREST_FIRST, DRUG_INDEX, DRUGS, RHYTHM_CODE, PatientPopulation
+from vrmed.components.clinical.patient import (
+    ARREST_FIRST,
+    CAUSE_CODE,
+    DRUG_INDEX,
+    DRUGS,
+    RHYTHM_CODE,
+    PatientPopulation,
+)
 
 LN2 = math.log(2.0)
 
@@ -84,22 +91,122 @@ DRUG_SPECS: dict[str, DrugSpec] = {
     # IV; the distribution (alpha) half-life, ~8 min (range 7-30; Bauer, Applied Clinical
     # Pharmacokinetics, ch. 9), governs a bolus's antiarrhythmic effect (10-20 min).
     "lidocaine": DrugSpec("lidocaine", "mg", 480.0, {"iv": 20.0, "io": 20.0}, {"iv": 1.0, "io": 1.0}, 1.0),
+    # Atropine (AHA 2020 bradycardia: 1 mg IV every 3-5 min, max 3 mg): elimination half-life
+    # 2-4 h (atropine sulfate injection label: 3.0 +/- 0.9 h in adults); IV onset within a
+    # minute, peak heart-rate effect within a few minutes (absorption half-life 25 s standing
+    # for the effect-site delay gives a peak at ~3.7 min; unverified). EC50 0.01 mg/kg: 1 mg
+    # in 70 kg ~59 % of the maximal vagolytic rise, 3 mg ~81 % (0.04 mg/kg, ~3 mg, is full
+    # vagal blockade).
+    "atropine": DrugSpec(
+        "atropine", "mg", 10800.0, {"iv": 25.0, "io": 25.0, "im": 300.0}, {"iv": 1.0, "io": 1.0, "im": 1.0}, 0.01
+    ),
+    # Adenosine: half-life < 10 s (Adenocard label); given as a rapid IV push with a flush.
+    # Its effect is the termination of re-entry SVT (per-patient threshold; see
+    # ADENOSINE_THRESHOLD_*), not an Emax response.
+    "adenosine": DrugSpec("adenosine", "mg", 8.0, {"iv": 3.0, "io": 3.0}, {"iv": 1.0, "io": 1.0}, 1.0),
+    # Sodium bicarbonate (mmol = mEq) for tricyclic cardiotoxicity: 1-2 mEq/kg IV boluses
+    # (AHA 2010 Part 12.7; AHA 2023 toxicology focused update). The model uses the amount per
+    # kg on board, with a 1 h half-life for the alkalinisation (our assumption, unverified).
+    "sodium_bicarbonate": DrugSpec(
+        "sodium_bicarbonate", "mmol", 3600.0, {"iv": 20.0, "io": 20.0}, {"iv": 1.0, "io": 1.0}, 1.0
+    ),
+    # Calcium (mmol of Ca2+) for hyperkalaemia: stabilises the myocardium within ~3 min for
+    # 30-60 min without lowering potassium (UK Kidney Association [Renal Association] 2020
+    # clinical practice guideline "Treatment of acute hyperkalaemia in adults"; ERC 2021
+    # special circumstances). Given as a salt (DRUG_SALTS). The 30 min half-life with a full
+    # effect from CALCIUM_FULL_MMOL (half the 6.8 mmol dose) reproduces the 30-60 min duration:
+    # full for 30 min, half at 60 min (our calibration).
+    "calcium": DrugSpec("calcium", "mmol", 1800.0, {"iv": 20.0, "io": 20.0}, {"iv": 1.0, "io": 1.0}, 1.0),
 }
 assert tuple(DRUG_SPECS) == DRUGS
 #: Drugs modelled through another's compartment, with a potency factor: hydromorphone is
 #: ~5x as potent as morphine parenterally (equianalgesic tables), so a look-alike mix-up
 #: behaves as five times the dose of morphine.
 DRUG_ALIASES: dict[str, tuple[str, float]] = {"hydromorphone": ("morphine", 5.0)}
+#: Salts given for an element the model tracks: drug -> (modelled drug, canonical amount per
+#: unit). Calcium chloride 10 %: 10 ml (1 g of the dihydrate) holds 6.8 mmol Ca2+; calcium
+#: gluconate 10 %: 10 ml (1 g) holds 2.2 mmol (BNF; UK Kidney Association 2020: 10 ml
+#: chloride or 30 ml gluconate 10 % are equivalent doses). ``ml`` means the 10 % solution.
+DRUG_SALTS: dict[str, tuple[str, dict[str, float]]] = {
+    "calcium_chloride": ("calcium", {"g": 6.8, "mg": 6.8e-3, "ml": 0.68}),
+    "calcium_gluconate": ("calcium", {"g": 2.2, "mg": 2.2e-3, "ml": 0.22}),
+}
 
 #: Multipliers from a given unit to each canonical unit.
 UNIT_FACTORS: dict[str, dict[str, float]] = {
     "mg": {"mg": 1.0, "mcg": 1e-3, "g": 1e3},
     "g": {"g": 1.0, "mg": 1e-3},
     "units": {"units": 1.0, "unit": 1.0, "iu": 1.0},
+    "mmol": {"mmol": 1.0, "meq": 1.0},
 }
 KE = np.array([LN2 / DRUG_SPECS[d].t_half_s for d in DRUGS])
 EC50 = np.array([DRUG_SPECS[d].ec50_per_kg for d in DRUGS])
-EPI, AMIO, NALOX, INS, DEX, BB, MORPH, LIDO = (DRUG_INDEX[d] for d in DRUGS)
+EPI, AMIO, NALOX, INS, DEX, BB, MORPH, LIDO, ATRO, ADENO, BICARB, CALCIUM = (DRUG_INDEX[d] for d in DRUGS)
+
+# -- volume (docs/clinical.md, "Volume") -----------------------------------------------------
+#: Share of a crystalloid bolus that stays intravascular once it has distributed through the
+#: extracellular fluid (plasma is ~1/4 of it; Guyton & Hall, Textbook of Medical Physiology),
+#: and the half-life of that distribution (~8 min in volunteers; Hahn RG, Volume kinetics for
+#: infusion fluids, Anesthesiology 2010;113:470-481). Blood and colloid stay intravascular.
+CRYSTALLOID_RETAINED = 0.25
+CRYSTALLOID_T_HALF_S = 480.0
+#: Blood loss (fraction of blood volume) -> heart-rate rise (/min), SBP and DBP factors: the
+#: ATLS classes of haemorrhagic shock (ATLS 9th ed. 2012, table 3-1: class I < 15 %, HR
+#: < 100, BP and pulse pressure normal; II 15-30 %, HR 100-120, SBP normal, pulse pressure
+#: narrowed; III 30-40 %, HR 120-140, SBP decreased; IV > 40 %, HR > 140, SBP markedly
+#: decreased), interpolated linearly between the class edges from a 75 /min, 120/80 adult.
+LOSS_POINTS = np.array([0.0, 0.15, 0.30, 0.40, 0.50, 0.60])
+LOSS_HR_RISE = np.array([0.0, 25.0, 45.0, 65.0, 75.0, 80.0])
+LOSS_SBP_FACTOR = np.array([1.0, 1.0, 0.95, 0.75, 0.55, 0.40])
+LOSS_DBP_FACTOR = np.array([1.0, 1.05, 1.05, 0.80, 0.60, 0.45])
+#: ROSC from a hypovolaemic arrest: no chance at a loss of 40 % (class IV) or more, full
+#: chance at 20 % or less (linear between; our assumption, unverified).
+LOSS_NO_ROSC, LOSS_FULL_ROSC = 0.40, 0.20
+#: TCA cardiotoxicity: sodium bicarbonate on board (mmol/kg) for a full chance of ROSC (1
+#: mEq/kg, the low end of the 1-2 mEq/kg bolus).
+BICARB_FULL_MMOL_PER_KG = 1.0
+
+# -- hyperkalaemia (docs/clinical.md, "Reversible causes") --------------------------------------
+#: Serum potassium (mmol/l) from which an arrest does not convert without calcium: the chance
+#: of ROSC falls linearly from 1 at 6.5 to 0 at 7.0 (severe hyperkalaemia is >= 6.5 mmol/l,
+#: UK Kidney Association 2020; the ramp is our assumption, unverified).
+K_FULL_ROSC, K_NO_ROSC = 6.5, 7.0
+#: Calcium on board (mmol) for a fully stabilised myocardium (half of 10 ml 10 % chloride).
+CALCIUM_FULL_MMOL = 3.4
+#: Potassium moved into the cells (mmol/l per s) at insulin's full effect, and by sodium
+#: bicarbonate per mmol/kg on board; the shift fades back with K_REBOUND_TAU_S. Calibrated so
+#: that 10 U IV insulin (with 25 g glucose) lowers potassium by 0.6 mmol/l at 30 min and
+#: 0.85 at 60 min, still ~0.5 at 4 h (UK Kidney Association 2020: 0.65-1.0 mmol/l, onset 15
+#: min, peak 30-60 min, lasting 4-6 h); 100 mmol bicarbonate lowers it by ~0.2 mmol/l over
+#: an hour (a modest, inconsistent effect in the same guideline; the figure is our
+#: assumption, unverified).
+K_INSULIN_PER_S = 7.7e-4
+K_BICARB_PER_S = 7.7e-5
+K_REBOUND_TAU_S = 14400.0
+
+# -- brady- and tachyarrhythmias ---------------------------------------------------------------
+#: Maximal vagolytic heart-rate rise (/min) of atropine (at full effect, atropine_response 1):
+#: 1 mg gives ~+24 /min, 3 mg ~+32 /min (our calibration, unverified).
+ATROPINE_HR_MAX = 40.0
+#: Stroke volume falls partly as rate rises: output, and so pressure, grows as (rate ratio)^0.5
+#: when atropine or pacing speeds a slow heart (our assumption).
+RATE_PRESSURE_EXPONENT = 0.5
+#: Adenosine dose (mg) that ends a patient's SVT, lognormal over patients: fitted to 62.5 %
+#: terminated by 6 mg and 91.4 % by 12 mg (DiMarco JP, et al. Ann Intern Med 1990;113:104-110).
+ADENOSINE_THRESHOLD_MU = 1.581
+ADENOSINE_THRESHOLD_SIGMA = 0.662
+#: Adenosine's peak body amount as a fraction of a rapid IV dose (one compartment with the
+#: spec's absorption and elimination half-lives); a dose ends SVT when the body amount reaches
+#: this fraction of the patient's threshold (0.99: margin for the sampled, not analytic, peak).
+_KA, _KE = LN2 / DRUG_SPECS["adenosine"].absorption_t_half_s["iv"], LN2 / DRUG_SPECS["adenosine"].t_half_s
+_TMAX = math.log(_KA / _KE) / (_KA - _KE)
+ADENOSINE_PEAK_FRACTION = 0.99 * _KA / (_KA - _KE) * (math.exp(-_KE * _TMAX) - math.exp(-_KA * _TMAX))
+#: Chance that one vagal manoeuvre ends SVT: modified Valsalva 43 %, standard 17 %
+#: (Appelboam A, et al. REVERT trial, Lancet 2015;386:1747-1753).
+VAGAL_SUCCESS = {"modified_valsalva": 0.43, "valsalva": 0.17}
+#: Chance that a synchronised shock of at least the device's minimum ends SVT (our value,
+#: unverified; AHA 2020: 50-100 J biphasic for narrow regular tachycardia).
+CARDIOVERSION_SUCCESS = 0.95
 
 #: Glucose distribution volume: 0.25 L/kg = 2.5 dL/kg (so 1 g raises glucose by 400/weight mg/dL).
 GLUCOSE_DL_PER_KG = 2.5
@@ -179,7 +286,7 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     # -- pharmacokinetics ------------------------------------------------------------
     absorbed = pop.depot * -np.expm1(-pop.depot_ka * dt)
     pop.depot -= absorbed
-    pop.central += absorbed
+    pop.central += absorbed + pop.infusion * dt
     pop.central *= np.exp(-KE * dt)
     w = pop.weight
     conc = pop.central / w[:, None]
@@ -191,28 +298,60 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     pop.effect[:, MORPH] = occ  # opioid "effect" is receptor occupancy after antagonism
     pop.effect[:, NALOX] = y / (1.0 + y)
 
+    # Potassium: insulin (and a little bicarbonate) shifts it into the cells; the shift fades.
+    k_rate = K_INSULIN_PER_S * e_ins + K_BICARB_PER_S * np.minimum(conc[:, BICARB], 1.0)
+    pop.k_shift += dt * (k_rate - pop.k_shift / K_REBOUND_TAU_S)
+
     # Glucose: dextrose absorbed this step enters the pool; insulin lowers; homeostasis returns.
     pop.glucose += absorbed[:, DEX] * 1000.0 / (GLUCOSE_DL_PER_KG * w)
     pop.central[:, DEX] = 0.0
     pop.glucose += dt * ((pop.glucose_0 - pop.glucose) / GLUCOSE_TAU_S - INSULIN_MAX_UPTAKE * e_ins * pop.glucose)
     np.maximum(pop.glucose, 10.0, out=pop.glucose)
 
+    # -- volume: infusions, bleeding, crystalloid leaving the plasma --------------------
+    give_c = np.minimum(pop.cryst_left, pop.cryst_rate * dt)
+    give_b = np.minimum(pop.blood_left, pop.blood_rate * dt)
+    pop.cryst_left -= give_c
+    pop.blood_left -= give_b
+    pop.cryst_transient += give_c * (1.0 - CRYSTALLOID_RETAINED)
+    leak = pop.cryst_transient * -math.expm1(-dt * LN2 / CRYSTALLOID_T_HALF_S)
+    pop.cryst_transient -= leak
+    pop.volume += give_c + give_b - leak - pop.bleed * dt
+    np.maximum(pop.volume, 0.05 * pop.volume_0, out=pop.volume)
+    loss = np.clip(1.0 - pop.volume / pop.volume_0, 0.0, LOSS_POINTS[-1])
+    loss_hr = np.interp(loss, LOSS_POINTS, LOSS_HR_RISE)
+    loss_sbp = np.interp(loss, LOSS_POINTS, LOSS_SBP_FACTOR)
+    loss_dbp = np.interp(loss, LOSS_POINTS, LOSS_DBP_FACTOR)
+
     # -- circulation -----------------------------------------------------------------
     rhythm = pop.rhythm
     arrest = rhythm >= ARREST_FIRST
     rosc = rhythm == RHYTHM_CODE["rosc"]
+    e_atro = pop.effect[:, ATRO]
+    # SVT ends when a rapid IV adenosine dose reaches the patient's threshold (the body
+    # amount peaks at ~55 % of the dose ~7 s after the push: absorption 3 s, elimination 8 s).
+    svt = rhythm == RHYTHM_CODE["svt"]
+    ended = svt & (pop.central[:, ADENO] >= ADENOSINE_PEAK_FRACTION * pop.adenosine_threshold)
+    if ended.any():
+        rhythm[ended] = RHYTHM_CODE["sinus"]
+        pop.hr_0[ended] = pop.sinus_hr[ended]
     q = np.where(pop.cpr, pop.cpr_quality, 0.0)
     pop.no_flow_s += np.where(arrest, dt * (1.0 - q), 0.0)
     pop.low_flow_s += np.where(arrest, dt * q, 0.0)
     hypoxic_tachy = np.maximum(0.0, 90.0 - pop.spo2) * 0.5
+    hr_intrinsic = pop.hr_0 + ATROPINE_HR_MAX * e_atro * pop.atropine_response
+    paced = (pop.pace_rate > 0.0) & (pop.pace_ma >= pop.pace_threshold) & ~arrest
+    hr_driven = np.where(paced, np.maximum(hr_intrinsic, pop.pace_rate), hr_intrinsic)
+    rate_gain = np.maximum(hr_driven / np.maximum(pop.hr_0, 1.0), 1.0) ** RATE_PRESSURE_EXPONENT
     hr_perf = (
-        pop.hr_0 * (1 + EPI_EMAX["hr"] * e_epi) * (1 - 0.35 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.15 * occ)
+        hr_driven * (1 + EPI_EMAX["hr"] * e_epi) * (1 - 0.35 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.15 * occ)
         + hypoxic_tachy
+        + loss_hr
     )
     hr_arrest = np.where(rhythm == RHYTHM_CODE["pvt"], 180.0, np.where(rhythm == RHYTHM_CODE["pea"], 45.0, 0.0))
     bp_scale = (1 - 0.12 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.1 * occ) * np.where(rosc, 0.85, 1.0)
-    sbp_perf = pop.sbp_0 * (1 + EPI_EMAX["sbp"] * e_epi) * bp_scale
-    dbp_perf = pop.dbp_0 * (1 + EPI_EMAX["dbp"] * e_epi) * bp_scale
+    sbp_perf = pop.sbp_0 * (1 + EPI_EMAX["sbp"] * e_epi) * bp_scale * loss_sbp * rate_gain
+    dbp_perf = pop.dbp_0 * (1 + EPI_EMAX["dbp"] * e_epi) * bp_scale * loss_dbp * rate_gain
     # CPR produces roughly a quarter to a third of normal output: SBP ~80 and DBP ~20 mmHg at
     # best; epinephrine's alpha effect raises diastolic (coronary perfusion) pressure.
     sbp_cpr = 80.0 * q
@@ -227,9 +366,11 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     rr_spont = pop.rr_0 * (1.0 - occ) ** 0.9
     rr_spont = np.where(rr_spont < 2.0, 0.0, rr_spont)  # below 2/min: apnoea
     rr_target = np.where(arrest, 0.0, rr_spont)
-    rr_target = np.where(pop.ventilated, np.maximum(rr_target, 10.0), rr_target)  # 1 breath / 6 s
+    rr_target = np.where(pop.ventilated, np.maximum(rr_target, pop.vent_rate), rr_target)  # 10 /min default
     _approach(pop.rr, rr_target, dt, TAU["rr"])
-    va = np.maximum(pop.rr / np.maximum(pop.rr_0, 1.0), 0.05)  # rr_0 may be 0 (apnoeic casualty)
+    # alveolar ventilation relative to normal; an apnoeic baseline (rr_0 0) is ventilated
+    # against a normal 14 /min (the tidal volume is taken as fixed)
+    va = np.maximum(pop.rr / np.where(pop.rr_0 >= 1.0, pop.rr_0, 14.0), 0.05)
     # In arrest CO2 accumulates but delivery to the lungs is what limits EtCO2; the blood
     # level settles near mixed-venous values (~45 mmHg) rather than the apnoea limit.
     paco2_target = np.where(arrest, 45.0, np.clip(40.0 * (1.0 - 0.2 * occ) / va, 20.0, 100.0))
@@ -248,9 +389,10 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     _approach(pop.temp_c, pop.temp_0, dt, TAU["temp"])
 
     # -- rhythm ------------------------------------------------------------------------
+    update_cause_factor(pop, loss)
     if rosc_draws is not None:
         nonshock = (rhythm == RHYTHM_CODE["pea"]) | (rhythm == RHYTHM_CODE["asystole"])
-        hazard = pop.rosc_per_min / 60.0 * q * e_epi * viability(pop)
+        hazard = pop.rosc_per_min / 60.0 * q * e_epi * viability(pop) * pop.cause_factor
         converts = nonshock & (rosc_draws < -np.expm1(-hazard * dt))
         if converts.any():
             rhythm[converts] = RHYTHM_CODE["rosc"]
@@ -274,6 +416,35 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     pop.resp_phase = (pop.resp_phase + dt * pop.rr / 60.0) % 1.0
 
 
+def update_cause_factor(pop: PatientPopulation, loss: np.ndarray | None = None) -> None:
+    """0..1 factor of the reversible causes on every chance of ROSC (docs/clinical.md):
+    hypovolaemia from the blood lost, hypoxia until the patient is ventilated, tamponade
+    until pericardiocentesis, a tension pneumothorax until decompressed, TCA toxicity by the
+    sodium bicarbonate on board, and (for every patient) a serum potassium of 6.5-7 mmol/l
+    or more unless calcium on board stabilises the myocardium."""
+    if loss is None:
+        loss = np.clip(1.0 - pop.volume / pop.volume_0, 0.0, 1.0)
+    f = np.clip((LOSS_NO_ROSC - loss) / (LOSS_NO_ROSC - LOSS_FULL_ROSC), 0.0, 1.0)
+    cause = pop.cause
+    f = np.where((cause == CAUSE_CODE["hypoxia"]) & ~pop.ventilated, 0.0, f)
+    f = np.where((cause == CAUSE_CODE["tamponade"]) | (cause == CAUSE_CODE["tension_pneumothorax"]), 0.0, f)
+    serum_k = pop.potassium_0 - pop.k_shift
+    f_k = np.clip((K_NO_ROSC - serum_k) / (K_NO_ROSC - K_FULL_ROSC), 0.0, 1.0)
+    f = f * np.maximum(f_k, calcium_stabilisation(pop))
+    bicarb = np.clip(pop.central[:, BICARB] / pop.weight / BICARB_FULL_MMOL_PER_KG, 0.0, 1.0)
+    pop.cause_factor[:] = np.where(cause == CAUSE_CODE["tca_toxicity"], f * bicarb, f)
+
+
+def calcium_stabilisation(pop: PatientPopulation) -> np.ndarray:
+    """0..1 membrane stabilisation by the calcium on board (full from ``CALCIUM_FULL_MMOL``)."""
+    return np.clip(pop.central[:, CALCIUM] / CALCIUM_FULL_MMOL, 0.0, 1.0)
+
+
+def adenosine_threshold(draws: np.ndarray) -> np.ndarray:
+    """Per-patient adenosine dose (mg) that ends SVT, from standard-normal draws."""
+    return np.exp(ADENOSINE_THRESHOLD_MU + ADENOSINE_THRESHOLD_SIGMA * draws)
+
+
 def start_rosc(pop: PatientPopulation, mask: np.ndarray) -> None:
     """Bookkeeping at ROSC: CO2 washout and the post-anoxic coma from the arrest's history."""
     pop.washout[mask] = ROSC_WASHOUT
@@ -285,11 +456,13 @@ def shock_conversion_probability(pop: PatientPopulation, slot: int) -> float:
     """Chance that a shock now converts this patient's VF/pVT (0 for other rhythms).
 
     ``shock_success`` per shock, scaled by the arrest's :func:`viability` (time to the
-    shock, with and without CPR) and raised by up to half by an antiarrhythmic on board
-    (amiodarone or lidocaine, whichever acts more).
+    shock, with and without CPR) and the reversible causes (:func:`update_cause_factor`),
+    and raised by up to half by an antiarrhythmic on board (amiodarone or lidocaine,
+    whichever acts more).
     """
     if int(pop.rhythm[slot]) not in (RHYTHM_CODE["vf"], RHYTHM_CODE["pvt"]):
         return 0.0
     anti = max(pop.effect[slot, AMIO], pop.effect[slot, LIDO])
-    p = pop.shock_success[slot] * viability(pop)[slot] * (1.0 + 0.5 * anti)
+    update_cause_factor(pop)
+    p = pop.shock_success[slot] * viability(pop)[slot] * (1.0 + 0.5 * anti) * pop.cause_factor[slot]
     return float(min(0.98, p))

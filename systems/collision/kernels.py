@@ -31,9 +31,18 @@ import numpy as np
 from numba import njit
 
 _EPS = 1e-14
+#: Barycentric above which a triangle's closest point is in its interior (not on an edge).
+_INTERIOR = 1e-9
 
 KIND_CAPSULE = 0
 KIND_BOX = 1
+
+#: Most a contact projection may move one vertex, in units of the penetration it resolves. A
+#: contact point next to held (pinned, attached) vertices has a tiny barycentric weight on its
+#: free ones, and the exact projection would move those by depth / weight (1e12 m was measured:
+#: a folded sheet whose attached end was driven into a tool). Free vertices of equal mass move
+#: at most 1.37 x the depth (b_max / sum b^2 over the triangle), so 4 changes nothing else.
+MAX_STEP = 4.0
 
 # ----------------------------------------------------------------------------- vector helpers
 
@@ -361,13 +370,16 @@ def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp,
     """Project one contact onto triangle (i0, i1, i2) at barycentrics (bu, bv, bw) along n by
     depth, then Coulomb friction; returns (lam_n, lam_t, t) (t the friction direction)."""
     wn = 0.0
+    wmax = 0.0
     for k in range(3):
         i = i0 if k == 0 else (i1 if k == 1 else i2)
         b = bu if k == 0 else (bv if k == 1 else bw)
-        wn += b * b * (w[i, 0] * n[0] * n[0] + w[i, 1] * n[1] * n[1] + w[i, 2] * n[2] * n[2])
+        wk = w[i, 0] * n[0] * n[0] + w[i, 1] * n[1] * n[1] + w[i, 2] * n[2] * n[2]
+        wn += b * b * wk
+        wmax = max(wmax, b * wk)
     if not (wn > _EPS * _EPS):
         return 0.0, 0.0, (0.0, 0.0, 0.0)
-    lam = depth / wn
+    lam = min(depth / wn, MAX_STEP * depth / wmax)
     for k in range(3):
         i = i0 if k == 0 else (i1 if k == 1 else i2)
         b = bu if k == 0 else (bv if k == 1 else bw)
@@ -390,13 +402,16 @@ def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp,
     t = _mul(tan, -1.0 / tl)  # the friction correction opposes the sliding
     corr = min(tl, mu * depth)  # static friction removes all of it, kinetic up to mu * d
     wt = 0.0
+    wmax = 0.0
     for k in range(3):
         i = i0 if k == 0 else (i1 if k == 1 else i2)
         b = bu if k == 0 else (bv if k == 1 else bw)
-        wt += b * b * (w[i, 0] * t[0] * t[0] + w[i, 1] * t[1] * t[1] + w[i, 2] * t[2] * t[2])
+        wk = w[i, 0] * t[0] * t[0] + w[i, 1] * t[1] * t[1] + w[i, 2] * t[2] * t[2]
+        wt += b * b * wk
+        wmax = max(wmax, b * wk)
     if not (wt > _EPS * _EPS):
         return lam, 0.0, t
-    lt = corr / wt
+    lt = min(corr / wt, MAX_STEP * corr / wmax)
     for k in range(3):
         i = i0 if k == 0 else (i1 if k == 1 else i2)
         b = bu if k == 0 else (bv if k == 1 else bw)
@@ -433,6 +448,10 @@ def solve_contacts(
     force,
     count,
     max_depth,
+    iterations,
+    tol,
+    active,
+    hold,
 ):
     """Narrow phase and XPBD contact projection for the candidate pairs (Gauss-Seidel order).
 
@@ -443,11 +462,87 @@ def solve_contacts(
     face vertex found inside the box out through the nearest box face. ``force`` (P, 3) gets
     the force on each primitive (N, tissue on tool), ``count`` the contacts, ``max_depth``
     the deepest penetration found before projection (m). ``face_normal_sign`` is +1 when the
-    faces are wound outwards.
+    faces are wound outwards. ``hold`` (n,) bool gets True for every vertex a contact pushed
+    (the next substep's inversion recovery keeps them fixed); pass an empty array for none.
     """
     inv_h = 1.0 / h
     inv_h2 = inv_h * inv_h
-    for k in range(n_pairs):
+    n_active = n_pairs
+    for it in range(iterations):
+        worst, n_active = _contact_pass(
+            x,
+            v,
+            x_prev,
+            w,
+            faces,
+            face_normal_sign,
+            n_active,
+            pair_prim,
+            pair_face,
+            kind,
+            seg_a,
+            seg_b,
+            seg_a0,
+            seg_b0,
+            radius,
+            box_c,
+            box_c0,
+            box_R,
+            box_half,
+            friction,
+            inv_h,
+            inv_h2,
+            force,
+            count,
+            max_depth,
+            it,
+            active,
+            hold,
+        )
+        if worst <= tol or n_active == 0:
+            break
+
+
+@njit(cache=True)
+def _contact_pass(
+    x,
+    v,
+    x_prev,
+    w,
+    faces,
+    face_normal_sign,
+    n_in,
+    pair_prim,
+    pair_face,
+    kind,
+    seg_a,
+    seg_b,
+    seg_a0,
+    seg_b0,
+    radius,
+    box_c,
+    box_c0,
+    box_R,
+    box_half,
+    friction,
+    inv_h,
+    inv_h2,
+    force,
+    count,
+    max_depth,
+    it,
+    active,
+    hold,
+):
+    """One Gauss-Seidel pass: the first over every candidate pair (recording in ``active`` the
+    pairs that were in contact), the later ones over those only (their pushes move surface away
+    from the tool, so a pair out of contact in the first pass stays out). Returns (deepest
+    contact, pairs in contact)."""
+    mark = hold.shape[0] == x.shape[0]
+    worst = 0.0
+    n_out = 0
+    for kk in range(n_in):
+        k = kk if it == 0 else active[kk]
         p = pair_prim[k]
         f = pair_face[k]
         i0 = faces[f, 0]
@@ -473,7 +568,37 @@ def solve_contacts(
             nf = _mul(nf, face_normal_sign / nfl)  # outward unit normal
             dvec = _sub(q, ps)
             dist = np.sqrt(d2)
-            if _dot(dvec, nf) <= 0.0 or dist < 1e-9:
+            pa0 = _row(seg_a0, p)
+            pb0 = _row(seg_b0, p)
+            ps0 = _add(pa0, _mul(_sub(pb0, pa0), s))
+            tool_disp = _sub(ps, ps0)
+            # the same tissue point and tool point at the start of the substep (contacts resolved)
+            d0 = (
+                bu * x_prev[i0, 0] + bv * x_prev[i1, 0] + bw * x_prev[i2, 0] - ps0[0],
+                bu * x_prev[i0, 1] + bv * x_prev[i1, 1] + bw * x_prev[i2, 1] - ps0[1],
+                bu * x_prev[i0, 2] + bv * x_prev[i1, 2] + bw * x_prev[i2, 2] - ps0[2],
+            )
+            d0l = np.sqrt(_dot(d0, d0))
+            behind = _dot(dvec, nf) > 0.0 and dist >= 1e-9
+            if it == 0 and d0l > 1e-9 and _dot(d0, dvec) < 0.0:
+                # the tissue point passed the tool's axis within this substep (the elastic solve,
+                # which does not see the contact, moved it by F h^2 / m: 10 mm per substep under a
+                # 5 mm sphere 30 mm deep in a soft block): push it back to the side it came from,
+                # or the tissue snaps over the tool. First pass only: the later passes start from
+                # this pass's projection, not from the solve (applied there it flipped the push of
+                # a grasper's contacts back and forth until their force averaged to zero)
+                n = _mul(d0, 1.0 / d0l)
+                depth = r - _dot(dvec, n)
+            elif behind and _dot(d0, nf) > 0.0 and not (bu > _INTERIOR and bv > _INTERIOR and bw > _INTERIOR):
+                # behind the face's plane but off the face (an edge or corner is closest), and
+                # already behind it at the substep's start: at a convex ridge that is a tool
+                # *outside* the neighbouring face, and pushing this face past the tool snapped the
+                # tissue over it (vertices at 7 m/s for a 0.5 m/s tool, the tool ended inside);
+                # the face whose interior it is behind, or which it is in front of, holds it. (A
+                # tool that was in front and is behind now had the tissue moved past it by the
+                # solve, e.g. a pressed apex vertex: pushed past it below, as before.)
+                continue
+            elif not behind:
                 # tool point outside the face (or on it): push the tissue away from the tool
                 if dist > 1e-9:
                     n = _mul(dvec, 1.0 / dist)
@@ -484,21 +609,26 @@ def solve_contacts(
                 # tool point behind the face (inside the tissue): push the face past it
                 n = _mul(nf, -1.0)
                 depth = r + dist
-            pa0 = _row(seg_a0, p)
-            pb0 = _row(seg_b0, p)
-            ps0 = _add(pa0, _mul(_sub(pb0, pa0), s))
-            tool_disp = _sub(ps, ps0)
-            if depth > max_depth[p]:
+            if it == 0 and depth > max_depth[p]:
                 max_depth[p] = depth
+            worst = max(worst, depth)
             lam, lt, t = _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h)
             if lam != 0.0:
-                count[p] += 1
+                active[n_out] = k
+                n_out += 1
+                if mark:
+                    hold[i0] = True
+                    hold[i1] = True
+                    hold[i2] = True
+                if it == 0 or count[p] == 0:
+                    count[p] += 1
                 for c in range(3):
                     force[p, c] -= (lam * n[c] + lt * t[c]) * inv_h2
         else:
             c0 = _row(box_c, p)
             cprev = _row(box_c0, p)
             tool_disp = _sub(c0, cprev)
+            touched = False
             for k3 in range(3):
                 i = i0 if k3 == 0 else (i1 if k3 == 1 else i2)
                 rel = _sub(_row(x, i), c0)
@@ -519,13 +649,22 @@ def solve_contacts(
                 if not inside:
                     continue
                 n = (box_R[p, 0, axis] * sgn, box_R[p, 1, axis] * sgn, box_R[p, 2, axis] * sgn)
-                if best > max_depth[p]:
+                if it == 0 and best > max_depth[p]:
                     max_depth[p] = best
+                worst = max(worst, best)
                 lam, lt, t = _push_triangle(x, v, x_prev, w, i, i, i, 1.0, 0.0, 0.0, n, best, tool_disp, mu, inv_h)
                 if lam != 0.0:
-                    count[p] += 1
+                    touched = True
+                    if mark:
+                        hold[i] = True
+                    if it == 0 or count[p] == 0:
+                        count[p] += 1
                     for c in range(3):
                         force[p, c] -= (lam * n[c] + lt * t[c]) * inv_h2
+            if touched:
+                active[n_out] = k
+                n_out += 1
+    return worst, n_out
 
 
 # ----------------------------------------------------------------------------- ray casts

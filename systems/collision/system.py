@@ -28,12 +28,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vrmed.components.collision.collider import Collider, CollisionError
+from vrmed.components.collision.tissue_contact import TissueContact
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.events import Event
 from vrmed.geometry import quat_matrix
 from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
+from vrmed.systems.collision.tissue_contact import TissueContactSettings, TissueContactWorld, tissue_contact_system
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -59,11 +61,17 @@ class CollisionSettings:
     within a tick (2 mm: tissue up to ~1.8 m/s at 900 Hz), ``max_pairs`` candidate
     (primitive, triangle) pairs per body and tick, ``edge_stretch`` how far beyond its rest
     length a surface edge may stretch before the broad phase can miss a triangle (each
-    vertex's reach is the margin plus its longest incident rest edge times this)."""
+    vertex's reach is the margin plus its longest incident rest edge times this), and
+    ``iterations`` Gauss-Seidel passes over the contacts per tick, stopping early once no
+    contact is deeper than ``tolerance`` (m). Neighbouring contacts share vertices, so one pass
+    pushing a face out moves its neighbours back in: with one pass a 5 mm sphere 40 mm deep in a
+    6 cm liver-like block had 3.1 mm of surface inside it, with 8 none (docs/physics.md)."""
 
     margin: float = 0.002
     max_pairs: int = 16384
     edge_stretch: float = 1.5
+    iterations: int = 8
+    tolerance: float = 1e-5
 
 
 @dataclass(eq=False)
@@ -88,6 +96,7 @@ class TissueSurface:
     cand: np.ndarray
     pair_prim: np.ndarray
     pair_face: np.ndarray
+    active: np.ndarray
     vert_edge: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vert_reach: np.ndarray = field(default_factory=lambda: np.zeros(0))
     reach_for: tuple[float, float] = (-1.0, -1.0)
@@ -125,6 +134,7 @@ class TissueSurface:
             cand=np.zeros(max(len(verts), 1), dtype=np.int64),
             pair_prim=np.zeros(max_pairs, dtype=np.int64),
             pair_face=np.zeros(max_pairs, dtype=np.int64),
+            active=np.zeros(max_pairs, dtype=np.int64),
         )
 
     def set_reach(self, margin: float, edge_stretch: float) -> None:
@@ -332,6 +342,10 @@ class CollisionWorld:
         surf.force.fill(0.0)
         surf.count.fill(0)
         surf.depth.fill(0.0)
+        hold = body.contact_hold
+        if hold.shape[0] != body.x.shape[0]:  # first tick, or vertices added by a cut
+            hold = body.contact_hold = np.zeros(body.x.shape[0], dtype=np.bool_)
+        hold.fill(False)  # the vertices this tick's contacts push (the recovery keeps them)
         if surf.n_pairs == 0:
             return
         CK.solve_contacts(
@@ -359,6 +373,10 @@ class CollisionWorld:
             surf.force,
             surf.count,
             surf.depth,
+            self.settings.iterations,
+            self.settings.tolerance,
+            surf.active,
+            hold,
         )
 
     def primitives_of(self, owner: int) -> list[int]:
@@ -556,11 +574,13 @@ def _check_puncture(app: App, world: CollisionWorld, entity: int, surf: TissueSu
 
 
 class CollisionPlugin:
-    """Registers :class:`Collider`, the :class:`CollisionWorld` resource and the two systems
-    ``collision.detect`` (physics.collision) and ``collision.resolve`` (physics.solve, after
-    ``softbody.solve``). Tissue needs :class:`~vrmed.systems.tissue.solver.SoftBodyPlugin` too."""
+    """Registers :class:`Collider` and :class:`TissueContact`, the :class:`CollisionWorld` and
+    :class:`~vrmed.systems.collision.tissue_contact.TissueContactWorld` resources and the systems
+    ``collision.detect`` (physics.collision), ``collision.tissue`` (tissue-tissue and
+    self-contact) and ``collision.resolve`` (both physics.solve, after ``softbody.solve``, in that
+    order). Tissue needs :class:`~vrmed.systems.tissue.solver.SoftBodyPlugin` too."""
 
-    components = (Collider,)
+    components = (Collider, TissueContact)
     #: Components that take part in the task (pack validation: each needs something that draws it).
     task_components = (Collider,)
     #: Components this plugin draws (none).
@@ -576,10 +596,21 @@ class CollisionPlugin:
         if app.has_resource(CollisionWorld):
             return
         app.register_component(Collider)
+        app.register_component(TissueContact)
         app.insert_resource(CollisionWorld(self.settings))
+        app.insert_resource(
+            TissueContactWorld(
+                settings=TissueContactSettings(iterations=self.settings.iterations, tolerance=self.settings.tolerance)
+            )
+        )
         app.add_system(collision_detect_system, stage="physics", in_set="physics.collision", name="collision.detect")
         # priority (not after="softbody.solve") so a scene without soft bodies needs no SoftBodyPlugin;
         # softbody.solve has priority 0 in the same set, so resolve runs after it.
         app.add_system(
             collision_resolve_system, stage="physics", in_set="physics.solve", priority=100, name="collision.resolve"
+        )
+        # tissue-tissue and self-contact (TissueContact components): after the solve, before the
+        # tool contacts, so kinematic tools have the last word
+        app.add_system(
+            tissue_contact_system, stage="physics", in_set="physics.solve", priority=50, name="collision.tissue"
         )

@@ -31,10 +31,9 @@ from vrmed.systems.collision.system import CollisionWorld
 from vrmed.systems.planar.system import PlanarWorld
 from vrmed.systems.tissue.cutting import (
     blade_sides,
+    cut_body,
     remap_embedding,
     separate_pieces_with_maps,
-    split_faces_tets,
-    split_tets,
 )
 from vrmed.systems.tissue.solver import STANDARD_GRAVITY, SoftBodySettings
 
@@ -102,7 +101,8 @@ class GraspBehaviour(ToolBehaviour):
 
 class CutBehaviour(ToolBehaviour):
     """Closing splits every body the closed blades pass through along the blade plane
-    (:func:`~vrmed.systems.tissue.cutting.split_tets`: the plane holds the blade segment
+    (:func:`~vrmed.systems.tissue.cutting.cut_body`: the tets the blade plane crosses are
+    subdivided along it, then the sides separated; the plane holds the blade segment
     hinge -> tip, its normal is the tool's y axis, and only tets whose centroid lies within
     ``cut_radius`` of the blades are separated, so the cut ends where the blades end). Nothing is
     deleted and the same body can be cut again. Grasps follow the vertices they hold (both
@@ -123,26 +123,26 @@ class CutBehaviour(ToolBehaviour):
             side = blade_sides(body, state.hinge1, inst.tip, state.frame1[:, 1], float(inst.cut_radius))
             if not (np.any(side > 0) and np.any(side < 0)):
                 continue
-            n_before = body.n_vertices
-            old_tet_index, old_tets = body.tet_index, body.tets  # split_tets replaces, not mutates, them
-            src = split_tets(body, side)
-            if src.size == n_before:
-                continue  # the blades reach no vertex whose whole star they cross: nothing separates
-            cut = tuple(int(t) for t in np.sort(body.tet_index[split_faces_tets(body, src, n_before)]))
+            emb = app.try_get(b_ent, EmbeddedSurface)
+            # the crossed tets are subdivided along the blade plane, then the sides separated
+            res = cut_body(body, state.hinge1, inst.tip, state.frame1[:, 1], float(inst.cut_radius), emb)
+            src = res.src
+            cut = tuple(int(t) for t in np.sort(body.tet_index[res.cut_tets]))
             for g in world.grasps.values():
                 if g.body == b_ent:  # held vertices and their copies stay held, at the same tool coordinates
                     order = np.argsort(g.idx)
                     held = np.flatnonzero(np.isin(src, g.idx))
                     g.idx, g.local = held, g.local[order[np.searchsorted(g.idx[order], src[held])]]
-            emb = app.try_get(b_ent, EmbeddedSurface)
-            if emb is not None:  # rebind in place: the component object stays the entity's
-                _replace_embedding(emb, remap_embedding(emb, old_tet_index, body, old_tets))
+            if emb is not None:  # rebind in place (with the cut faces): the component object stays the entity's
+                _replace_embedding(emb, res.embedding)
             bodies = _separate(app, world, b_ent, body, emb)
             for e, piece in bodies:
                 for g in world.grasps.values():
                     if g.body == e:
                         g.tets = np.flatnonzero(np.isin(piece.tets, g.idx).any(axis=1)).astype(np.int64)
                 _reattach(world, e, piece)
+            if not cut:
+                continue  # subdivided, but the blades reach no vertex whose whole star they cross: nothing separates
             world.cutting.add(entity)
             app.send(TissueCut(instrument_name(app, entity), b_ent, cut, tuple(e for e, _ in bodies[1:])))
 

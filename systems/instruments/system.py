@@ -16,8 +16,8 @@ the :class:`~vrmed.systems.collision.system.CollisionWorld`. The built-in behavi
   the tissue around the held vertices plus their weight, when it resists the jaw's travel
   since closing) exceeds ``tear_force`` breaks with :class:`TissueTorn`;
 * cut (scissors): closing splits the tissue along the blade plane where the tets' centroids lie
-  within ``cut_radius`` of the closed blades (vertex duplication,
-  :func:`vrmed.systems.tissue.cutting.split_tets`; nothing is removed, cuts can be repeated,
+  within ``cut_radius`` of the closed blades (the crossed tets subdivided along the plane, then
+  vertex duplication, :func:`vrmed.systems.tissue.cutting.cut_body`; nothing is removed, cuts can be repeated,
   the collision surface follows and separated pieces become entities of their own);
   :func:`cut_tets` removes tets instead, for callers that want removal;
 * burn (hook): while the pedal (``jaw_button``) is pressed, tets within ``burn_radius`` of

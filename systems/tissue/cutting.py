@@ -1,12 +1,18 @@
-"""Cutting that splits: separate a tet body along a cut instead of deleting the tets it crosses.
+"""Cutting that splits: separate a tet body along the blade instead of deleting the tets it crosses.
 
-:func:`split_tets` duplicates every vertex whose whole star (all tets around it) lies in the cut
-region and has tets on both sides of the blade: tets on the negative side take the copy, so the
-faces between the two sides come apart, and vertices on the region's border (the crack front)
-stay shared, so a partial cut opens like a slit and ends in a hinge. No tet is created, removed or
-moved: none can be inverted or of zero volume, the total volume is unchanged, and repeated or
-crossing cuts work the same way on the result. :func:`body_pieces` labels the connected pieces
-and :func:`separate_pieces` turns them into separate bodies once a cut goes through.
+:func:`cut_body` is the cut a blade makes: the tets the blade plane crosses are subdivided along
+it (:mod:`vrmed.systems.tissue.subdivide`: standard cases, conforming, snapped so that no sub-tet
+keeps less than :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION` of its parent's
+volume), the body's rest data are rebuilt by the loader's own :meth:`SoftBody.from_mesh`, and
+the two sides are separated by vertex duplication; an embedded render surface gets real cut
+faces (:func:`cut_embedding`). :func:`split_tets` is the separation alone, along existing faces:
+it duplicates every vertex whose whole star (all tets around it) lies in the cut region and has
+tets on both sides of the blade: tets on the negative side take the copy, so the faces between
+the two sides come apart, and vertices on the region's border (the crack front) stay shared, so
+a partial cut opens like a slit and ends in a hinge. Volume and mass are kept to round-off, and
+repeated or crossing cuts work the same way on the result. :func:`body_pieces` labels the
+connected pieces and :func:`separate_pieces` turns them into separate bodies once a cut goes
+through.
 
 The collision and drawn tissue surfaces follow by themselves (they are the body's boundary
 faces, rebuilt when a body's arrays change), so the new faces on the cut appear at once.
@@ -15,13 +21,19 @@ faces, rebuilt when a body's arrays change), so the new faces on the cut appear 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numba import njit
 
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.mesh import MeshError, TetMesh
+from vrmed.systems.tissue import embedding_kernels as EK
 from vrmed.systems.tissue.ligament import LigamentPatch
+from vrmed.systems.tissue.subdivide import SNAP, PlaneSplit, plane_split
+
+_K = TypeVar("_K")
 
 
 def _carry_ligaments(body: SoftBody, new: SoftBody, src: np.ndarray) -> None:
@@ -36,7 +48,7 @@ def _carry_ligaments(body: SoftBody, new: SoftBody, src: np.ndarray) -> None:
             continue
         pos = np.full(body.n_vertices, -1, dtype=np.int64)
         pos[c.indices] = np.arange(c.indices.size)
-        k = pos[src]
+        k = np.where(src >= 0, pos[src], -1)
         keep = np.flatnonzero(k >= 0)
         if keep.size == 0:
             continue
@@ -52,22 +64,56 @@ def _carry_ligaments(body: SoftBody, new: SoftBody, src: np.ndarray) -> None:
         )
 
 
-def _rebuild(body: SoftBody, points: np.ndarray, tets: np.ndarray, src: np.ndarray, tet_ids: np.ndarray) -> SoftBody:
+def _rebuild(
+    body: SoftBody,
+    points: np.ndarray,
+    tets: np.ndarray,
+    src: np.ndarray,
+    tet_ids: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> SoftBody:
     """A body over (points, tets) in ``body``'s material and settings, state copied from ``body``'s
-    vertices ``src`` (new vertex i <- old vertex src[i]); ``tet_ids`` = source-mesh ids of ``tets``."""
+    vertices ``src`` (new vertex i <- old vertex src[i]); ``tet_ids`` = source-mesh ids of ``tets``.
+    ``state`` = (x, x_prev, v, pinned) of the new vertices overrides the copy (for vertices that
+    have no single source, such as the points a subdivision adds on cut edges, ``src`` -1)."""
+    x, x_prev, v, pinned = (
+        state if state is not None else (body.x[src], body.x_prev[src], body.v[src], body.pinned[src])
+    )
     new = SoftBody.from_mesh(
         TetMesh(points, tets),
         body.material,
-        pins=np.flatnonzero(body.pinned[src]),
+        pins=np.flatnonzero(pinned),
         velocity_damping=body.velocity_damping,
     )
     new.warm_start, new.soften_slivers = body.warm_start, body.soften_slivers
     new.tet_index = tet_ids[new.tet_index]
-    new.x[:] = body.x[src]
-    new.x_prev[:] = body.x_prev[src]
-    new.v[:] = body.v[src]
+    new.x[:] = x
+    new.x_prev[:] = x_prev
+    new.v[:] = v
     _carry_ligaments(body, new, src)
     return new
+
+
+def _duplicate(tets: np.ndarray, n: int, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertex duplication of :func:`split_tets` on arrays: (new tets, src) for ``tets`` over
+    ``n`` vertices (``src``: new vertex i <- vertex src[i]; just ``arange(n)`` if none is copied)."""
+    star_in_region = np.ones(n, dtype=bool)
+    np.logical_and.at(star_in_region, tets.ravel(), np.repeat(side != 0, 4))
+    plus = np.zeros(n, dtype=bool)
+    minus = np.zeros(n, dtype=bool)
+    plus[tets[side > 0].ravel()] = True
+    minus[tets[side < 0].ravel()] = True
+    dup = np.flatnonzero(star_in_region & plus & minus)
+    src = np.concatenate([np.arange(n), dup])
+    if dup.size == 0:
+        return tets, src
+    copy_of = np.full(n, -1, dtype=np.int64)
+    copy_of[dup] = n + np.arange(dup.size)
+    new_tets = tets.copy()
+    neg = side < 0
+    moved = copy_of[new_tets[neg]]
+    new_tets[neg] = np.where(moved >= 0, moved, new_tets[neg])
+    return new_tets, src
 
 
 def split_tets(body: SoftBody, side: np.ndarray) -> np.ndarray:
@@ -84,23 +130,9 @@ def split_tets(body: SoftBody, side: np.ndarray) -> np.ndarray:
     m, n = body.n_tets, body.n_vertices
     if side.shape != (m,) or not np.all(np.isin(side, (-1, 0, 1))):
         raise MeshError(f"split_tets: side must be (n_tets,) = ({m},) of -1, 0, +1; got shape {side.shape}")
-    tets = body.tets
-    star_in_region = np.ones(n, dtype=bool)
-    np.logical_and.at(star_in_region, tets.ravel(), np.repeat(side != 0, 4))
-    plus = np.zeros(n, dtype=bool)
-    minus = np.zeros(n, dtype=bool)
-    plus[np.unique(tets[side > 0])] = True
-    minus[np.unique(tets[side < 0])] = True
-    dup = np.flatnonzero(star_in_region & plus & minus)
-    src = np.concatenate([np.arange(n), dup])
-    if dup.size == 0:
+    new_tets, src = _duplicate(body.tets, n, side)
+    if src.size == n:
         return src
-    copy_of = np.full(n, -1, dtype=np.int64)
-    copy_of[dup] = n + np.arange(dup.size)
-    new_tets = tets.copy()
-    neg = side < 0
-    moved = copy_of[new_tets[neg]]
-    new_tets[neg] = np.where(moved >= 0, moved, new_tets[neg])
     new = _rebuild(body, body.rest_points[src], new_tets, src, body.tet_index)
     new.external_force[:n] = body.external_force
     for f in dataclasses.fields(SoftBody):
@@ -233,3 +265,507 @@ def remap_embedding(
         normals=np.ascontiguousarray(emb.normals[keep]),
         outside_distance=np.ascontiguousarray(emb.outside_distance[keep]),
     )
+
+
+# ----------------------------------------------------------------------------- cuts that follow the blade
+
+
+@dataclass
+class BodyCut:
+    """What :func:`cut_body` did: ``src`` (final vertex i <- vertex src[i] of the body before
+    the cut; -1 for the points the subdivision added on cut edges), ``cut_tets`` (stored tets
+    along the new faces), ``n_split`` (tets subdivided), ``min_volume_fraction`` and
+    ``min_quality_ratio`` (the smallest sub-tet volume / parent volume and
+    :func:`shape_quality` / parent's of this cut, both at least
+    :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION`; 1 if nothing was split) and
+    ``n_duplicated`` (vertices copied to separate the sides), ``n_snapped`` (vertices the cut was
+    moved onto, see :data:`~vrmed.systems.tissue.subdivide.SNAP`) and ``embedding`` (the cut
+    body's embedded surface with the cut faces added, if one was given)."""
+
+    src: np.ndarray
+    cut_tets: np.ndarray
+    n_split: int
+    min_volume_fraction: float
+    min_quality_ratio: float
+    n_duplicated: int = 0
+    n_snapped: int = 0
+    embedding: EmbeddedSurface | None = None
+
+
+def blade_region(body: SoftBody, a: np.ndarray, b: np.ndarray, reach: float) -> np.ndarray:
+    """Stored tets whose current centroid lies within ``reach`` m of the blade segment a-b."""
+    centroid = body.x[body.tets].mean(axis=1)
+    ab = np.asarray(b, dtype=np.float64) - a
+    t = np.clip(((centroid - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
+    return np.asarray(np.linalg.norm(centroid - (a + t[:, None] * ab), axis=1) <= reach)
+
+
+def subdivide_body(
+    body: SoftBody, point: np.ndarray, normal: np.ndarray, region: np.ndarray, snap: float = SNAP
+) -> tuple[PlaneSplit, np.ndarray, np.ndarray]:
+    """Split, in place, the tets of ``region`` (bool, stored order) that the plane (``point``,
+    ``normal``; at the current positions) crosses into sub-tets (:func:`plane_split`), and
+    rebuild the body's rest data from the new mesh exactly as at load
+    (:meth:`SoftBody.from_mesh`: rest matrices, volumes, lumped masses, slab blocks). The old
+    vertices keep their ids; the points on cut edges are appended, their state interpolated
+    along the edge (pinned if both ends are). The first sub-tet of a parent keeps its source id,
+    the others get new ids above the body's largest. Returns the split, the new stored tets'
+    ``side`` for :func:`split_tets` (+1 / -1 in the region, 0 elsewhere) and each new stored
+    tet's parent (stored index before the call). :func:`cut_body` does this and the separation
+    in one rebuild."""
+    ps, side, parent, _src, _geo, _dup = _subdivide(body, point, normal, np.asarray(region, dtype=bool), snap, False)
+    return ps, side, parent
+
+
+def _subdivide(
+    body: SoftBody, point: np.ndarray, normal: np.ndarray, region: np.ndarray, snap: float, separate: bool
+) -> tuple[PlaneSplit, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`subdivide_body`, then (if ``separate``) the vertex duplication of
+    :func:`split_tets`, with one rebuild. Returns the split, the stored tets' region side, parent
+    and plane side (0: not subdivided nor in the region), ``src`` (vertex i <- vertex src[i] of
+    the body before; -1 for the new points on cut edges and their copies) and ``dup`` (vertex i
+    <- vertex dup[i] of the subdivided mesh)."""
+    n = body.n_vertices
+    normal = np.asarray(normal, dtype=np.float64)
+    ps = plane_split(body.x, body.rest_points, body.tets, region, point, normal, snap)
+    e0, e1, t = ps.edge[:, 0], ps.edge[:, 1], ps.t[:, None]
+
+    def lerp(f: np.ndarray) -> np.ndarray:
+        return np.concatenate([f, f[e0] + t * (f[e1] - f[e0])])
+
+    ids = body.tet_index[ps.parent].copy()
+    first = np.ones(ps.parent.size, dtype=bool)
+    first[1:] = ps.parent[1:] != ps.parent[:-1]
+    fresh = np.flatnonzero(~first)
+    ids[fresh] = int(body.tet_index.max()) + 1 + np.arange(fresh.size)
+    # side per row: by the (snapped) sides of its vertices; a tet with all four on the plane
+    # (possible only after snapping) by its centroid
+    sg = ps.sign[ps.tets]
+    geo = np.where((sg > 0).any(axis=1), 1, np.where((sg < 0).any(axis=1), -1, 0))
+    centroid_d = (lerp(body.x)[ps.tets].mean(axis=1) - point) @ normal
+    in_region = region[ps.parent]
+    side = np.where(in_region, np.where(geo != 0, geo, np.where(centroid_d >= 0, 1, -1)), 0)
+    geo = np.where(in_region | ps.split[ps.parent], geo, 0)
+    n_sub = n + ps.edge.shape[0]
+    tets, dup = _duplicate(ps.tets, n_sub, side) if separate else (ps.tets, np.arange(n_sub))
+    src = np.concatenate([np.arange(n), np.full(ps.edge.shape[0], -1, dtype=np.int64)])[dup]
+    if src.size == n and not ps.split.any():  # nothing to split or separate: leave the body as it is
+        return ps, side, ps.parent, src, geo, dup
+    pinned = np.concatenate([body.pinned, body.pinned[e0] & body.pinned[e1]])[dup]
+    state = (lerp(body.x)[dup], lerp(body.x_prev)[dup], lerp(body.v)[dup], pinned)
+    new = _rebuild(body, lerp(body.rest_points)[dup], tets, src, np.arange(tets.shape[0]), state)
+    order = new.tet_index  # stored -> row of ps.tets
+    new.tet_index = ids[order]
+    new.external_force[:n] = body.external_force
+    for f in dataclasses.fields(SoftBody):
+        setattr(body, f.name, getattr(new, f.name))
+    return ps, side[order].astype(np.int64), ps.parent[order], src, geo[order], dup
+
+
+def cut_body(
+    body: SoftBody,
+    a: np.ndarray,
+    b: np.ndarray,
+    normal: np.ndarray,
+    reach: float,
+    emb: EmbeddedSurface | None = None,
+    snap: float = SNAP,
+) -> BodyCut:
+    """Cut ``body`` in place along the blade from ``a`` to ``b`` (m, current positions) in the
+    plane through ``a`` with ``normal``, within ``reach`` m of the blade: the crossed tets are
+    subdivided along the plane (:func:`subdivide_body`), then the two sides are separated by
+    vertex duplication (:func:`split_tets`). With ``emb``, the returned cut's ``embedding`` is
+    that surface rebound to the cut body with its cut faces (:func:`cut_embedding`); ``emb``
+    itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`."""
+    a = np.asarray(a, dtype=np.float64)
+    normal = np.asarray(normal, dtype=np.float64)
+    normal = normal / np.linalg.norm(normal)
+    before = (body.rest_points, body.tets, body.tet_index, body.x)
+    region = blade_region(body, a, b, reach)
+    ps, _side, parent, src, geo, dup = _subdivide(body, a, normal, region, snap, True)
+    frac = qual = 1.0
+    if ps.split.any():
+        child = np.flatnonzero(ps.split[parent])
+        up = before[1][parent[child]]
+        frac = float((body.rest_volume[child] / _volumes(before[0], up)).min())
+        qual = float((shape_quality(body.rest_points, body.tets[child]) / shape_quality(before[0], up)).min())
+    n_sub = before[0].shape[0] + ps.edge.shape[0]
+    n_dup = body.n_vertices - n_sub
+    cut = np.zeros(0, dtype=np.int64)
+    if n_dup:  # the tets along the new faces: those touching a copied vertex or its original
+        on = np.zeros(body.n_vertices, dtype=bool)
+        on[n_sub:] = True
+        on[dup[n_sub:]] = True
+        cut = np.flatnonzero(on[body.tets].any(axis=1))
+    out = BodyCut(src, cut, int(ps.split.sum()), frac, qual, n_dup, int(ps.snapped.size))
+    if emb is not None and out.n_split == 0 and n_dup == 0:
+        out.embedding = emb  # the body did not change
+    elif emb is not None:
+        rest0, tets0, ids0, x0 = before
+        sg0 = ps.sign[tets0]
+        old_geo = np.where((sg0 > 0).any(axis=1), 1, np.where((sg0 < 0).any(axis=1), -1, 0))
+        # pieces the body was already in: a surface vertex is embedded again only in its own piece
+        # (the two faces of an earlier cut lie on each other at rest)
+        piece0 = _piece_roots(np.ascontiguousarray(tets0), rest0.shape[0])[tets0[:, 0]]
+        final_piece0 = piece0[parent]
+        out.embedding = cut_embedding(
+            emb,
+            rest0[tets0],
+            x0[tets0],
+            ids0,
+            ps.split,
+            old_geo,
+            region,
+            body,
+            geo,
+            parent,
+            a,
+            normal,
+            (piece0, final_piece0),
+        )
+    return out
+
+
+def shape_quality(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """6 sqrt(2) V / l_max^3 per tet: 1 for the regular tet, 0 for a flat one (a sub-tet lies in
+    its parent, so its l_max is at most the parent's and this falls by at most its volume fraction)."""
+    p = points[tets]
+    lmax = np.max([np.linalg.norm(p[:, j] - p[:, i], axis=1) for i in range(4) for j in range(i + 1, 4)], axis=0)
+    return 6.0 * np.sqrt(2.0) * _volumes(points, tets) / lmax**3
+
+
+def _volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    p = points[tets]
+    return np.abs(np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])) / 6.0
+
+
+def _bary(p: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Barycentric coordinates (k, 4) of points p (k, 3) in tets with corners (k, 4, 3)."""
+    m = np.transpose(corners[:, 1:] - corners[:, :1], (0, 2, 1))
+    uvw = np.linalg.solve(m, (p - corners[:, 0])[:, :, None])[:, :, 0]
+    return np.concatenate([1.0 - uvw.sum(axis=1, keepdims=True), uvw], axis=1)
+
+
+def _point_in_polygon(p: np.ndarray, poly: np.ndarray) -> bool:
+    """Even-odd test of 2D point p in the closed polygon ``poly`` (k, 2)."""
+    q = np.roll(poly, -1, axis=0)
+    crosses = (poly[:, 1] > p[1]) != (q[:, 1] > p[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = poly[:, 0] + (p[1] - poly[:, 1]) * (q[:, 0] - poly[:, 0]) / (q[:, 1] - poly[:, 1])
+    return bool(np.count_nonzero(crosses & (p[0] < x)) % 2)
+
+
+def _loops(nxt: dict[_K, _K]) -> list[list[_K]]:
+    """Closed chains of the successor map ``nxt`` (open chains, from a surface that was not
+    closed, are left out: they bound no cap)."""
+    loops: list[list[_K]] = []
+    seen: set[_K] = set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop, k = [], start
+        while k in nxt and k not in seen:
+            seen.add(k)
+            loop.append(k)
+            k = nxt[k]
+        if k == start and len(loop) >= 3:
+            loops.append(loop)
+    return loops
+
+
+def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Triangulate the planar region bounded by ``loops`` (2D points, (k, 2) each, in the order
+    the surface's outline runs; holes found by nesting depth) with earcut (Mapbox's polygon
+    triangulation, ``mapbox_earcut``). Returns triangles of indices into the concatenated loops,
+    each loop edge run against the loop's order (the cap closes the surface with a consistent
+    orientation), and the loops that needed a centre point: where earcut cannot cover a group
+    exactly (a loop that touches or crosses itself, as the outline of a folded surface may), that
+    group is closed by fans around a new point per loop instead (index ``total + k`` for the k-th
+    entry of the returned list), which closes it topologically whatever its shape."""
+    import mapbox_earcut  # deferred: only a cut through an embedded surface needs it
+
+    offsets = np.cumsum([0] + [len(lp) for lp in loops])
+    total = int(offsets[-1])
+    area = [0.5 * float(np.sum(lp[:, 0] * np.roll(lp[:, 1], -1) - np.roll(lp[:, 0], -1) * lp[:, 1])) for lp in loops]
+    order = sorted(range(len(loops)), key=lambda i: -abs(area[i]))
+    parent: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    for k, i in enumerate(order):
+        inside = [j for j in order[:k] if _point_in_polygon(loops[i][0], loops[j])]
+        depth[i] = len(inside)
+        if inside:
+            parent[i] = inside[-1]  # the smallest enclosing loop
+    tris: list[tuple[int, int, int]] = []
+    centres: list[int] = []
+    for i in order:
+        if depth[i] % 2:
+            continue
+        rings = [i] + [j for j in order if parent.get(j) == i and depth[j] == depth[i] + 1]
+        ring_edges = {
+            (int(offsets[r] + q), int(offsets[r] + (q + 1) % len(loops[r])))
+            for r in rings
+            for q in range(len(loops[r]))
+        }
+        pts = np.concatenate([loops[r] for r in rings])
+        ends = np.cumsum([len(loops[r]) for r in rings]).astype(np.uint32)
+        glob = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rings])
+        idx = glob[np.asarray(mapbox_earcut.triangulate_float64(pts, ends), dtype=np.int64).reshape(-1, 3)]
+        directed = {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)}
+        if ring_edges & directed:  # earcut's winding (one for all its triangles) runs with the loops: flip
+            idx = idx[:, [0, 2, 1]]
+        edges = np.sort(np.concatenate([idx[:, [0, 1]], idx[:, [1, 2]], idx[:, [2, 0]]]), axis=1)
+        uniq, count = np.unique(edges, axis=0, return_counts=True)
+        boundary = {(int(u), int(v)) for (u, v), c in zip(uniq.tolist(), count.tolist(), strict=True) if c == 1}
+        ok = (
+            len(idx) > 0
+            and count.max() <= 2
+            and boundary == {(min(u, v), max(u, v)) for u, v in ring_edges}
+            and not (ring_edges & {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)})
+        )
+        if ok:
+            tris += [(int(u), int(v), int(w)) for u, v, w in idx]
+            continue
+        for r in rings:
+            c = total + len(centres)
+            centres.append(r)
+            tris += [(int(offsets[r] + (q + 1) % len(loops[r])), int(offsets[r] + q), c) for q in range(len(loops[r]))]
+    return tris, centres
+
+
+def cut_embedding(
+    emb: EmbeddedSurface,
+    old_rest: np.ndarray,
+    old_x: np.ndarray,
+    old_ids: np.ndarray,
+    split: np.ndarray,
+    old_side: np.ndarray,
+    region: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+    final_parent: np.ndarray,
+    point: np.ndarray,
+    normal: np.ndarray,
+    pieces: tuple[np.ndarray, np.ndarray] | None = None,
+) -> EmbeddedSurface:
+    """``emb`` (bound to the body before a cut, whose stored tets had corners ``old_rest`` at rest
+    and ``old_x`` now, (m, 4, 3), and ids ``old_ids``) rebound to the cut ``body`` with the cut
+    faces added.
+
+    The surface's triangles crossing the plane (``point``, ``normal``; every loop of crossing
+    triangles that reaches a tet of ``region``) are clipped by it, each side getting its own
+    copy of the points on the plane; each loop of the cut outline is closed on both sides by a
+    cap triangulated with earcut (holes by nesting), so a surface that was closed stays closed on
+    each side and shows the tissue's inside where the cut opens (where the blade did not reach,
+    the two caps lie on each other inside uncut tissue and are not seen).
+
+    Embedding: vertices in ``split`` tets (old stored order), vertices on the other side of their
+    region tet than ``old_side`` (a snapped cut) and the new points are embedded again, at rest,
+    in the sub-tets of their own tets' parents (``final_parent``: the old tet of each tet of the
+    cut ``body``) on their side (``side``: +1 / -1, the side of the plane a subdivided or region
+    tet lies on, 0 either); a loop's centre point (see :func:`_cap`) in any tet of its piece
+    (``pieces`` = piece labels before the cut per old tet and per cut body tet) on its side. The
+    rest keep their tet (by id) and barycentric coordinates."""
+    n0 = emb.bary.shape[0]
+    p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
+    p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
+    d = (p_now - point) @ normal
+    sv = np.where(d >= 0.0, 1, -1)
+    tri = emb.triangles
+    st = sv[tri]
+    straddle = np.flatnonzero((st > 0).any(axis=1) & (st < 0).any(axis=1))
+    # loops of crossing triangles (joined through their crossing edges): clip the loops that
+    # reach the region whole, so the outline closes
+    key_tris: dict[tuple[int, int], list[int]] = {}
+    for f in straddle:
+        for u, w in ((0, 1), (1, 2), (2, 0)):
+            a, b = int(tri[f, u]), int(tri[f, w])
+            if sv[a] != sv[b]:
+                key_tris.setdefault((min(a, b), max(a, b)), []).append(int(f))
+    root = {int(f): int(f) for f in straddle}
+
+    def find(f: int) -> int:
+        while root[f] != f:
+            root[f] = root[root[f]]
+            f = root[f]
+        return f
+
+    for fs in key_tris.values():
+        for g in fs[1:]:
+            root[find(g)] = find(fs[0])
+    in_region = region[emb.tet_index]
+    hit = {find(int(f)) for f in straddle if in_region[tri[f]].any()}
+    clip = np.array([f for f in straddle if find(int(f)) in hit], dtype=np.int64)
+    # new vertices: each plane point (a crossing edge) twice, one copy per side
+    copy: dict[tuple[tuple[int, int], int], int] = {}
+    new_rest: list[np.ndarray] = []
+    new_locate: list[np.ndarray] = []
+    new_now: list[np.ndarray] = []
+    new_side: list[int] = []
+    new_ends: list[tuple[int, int]] = []  # the surface edge of each new point ((-1, -1): a loop centre)
+
+    def plane_point(a: int, b: int, s: int) -> int:
+        key = (min(a, b), max(a, b))
+        if (key, s) not in copy:
+            hi, lo = (a, b) if sv[a] > 0 else (b, a)
+            t = d[hi] / (d[hi] - d[lo])
+            # locate a hair into the side's half, so the tet found is on that side
+            tl = t * (1.0 - 1e-3) if s > 0 else t + 1e-3 * (1.0 - t)
+            copy[(key, s)] = n0 + len(new_rest)
+            new_rest.append(p_rest[hi] + t * (p_rest[lo] - p_rest[hi]))
+            new_locate.append(p_rest[hi] + tl * (p_rest[lo] - p_rest[hi]))
+            new_now.append(p_now[hi] + t * (p_now[lo] - p_now[hi]))
+            new_side.append(s)
+            new_ends.append((hi, lo))
+        return copy[(key, s)]
+
+    keep = np.ones(tri.shape[0], dtype=bool)
+    keep[clip] = False
+    faces: list[tuple[int, int, int]] = []
+    nxt: dict[tuple[int, int], tuple[int, int]] = {}  # the + side's outline, edge key -> next edge key
+    for f in clip:
+        v = [int(i) for i in tri[f]]
+        signs = [int(sv[i]) for i in v]
+        r = next(k for k in range(3) if signs.count(signs[k]) == 1)  # the lone vertex
+        L, A, B = v[r], v[(r + 1) % 3], v[(r + 2) % 3]
+        s1 = signs[r]
+        pa1, pb1 = plane_point(L, A, s1), plane_point(L, B, s1)
+        pa2, pb2 = plane_point(L, A, -s1), plane_point(L, B, -s1)
+        faces += [(L, pa1, pb1), (pa2, A, B), (pa2, B, pb2)]
+        ka, kb = (min(L, A), max(L, A)), (min(L, B), max(L, B))
+        if s1 > 0:  # on the + side the outline runs pa -> pb (lone side) or pb -> pa (pair side)
+            nxt[ka] = kb
+        else:
+            nxt[kb] = ka
+    loops = _loops(nxt)
+    if loops:
+        e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(normal, e1)
+        now = np.array(new_now)
+        # cap each piece the body was already in on its own: the faces of an earlier cut lie on
+        # each other, so loops of two pieces can touch without one bounding the other
+        piece_of = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
+        loop_piece = [int(piece_of[emb.tet_index[lp[0][0]]]) for lp in loops]
+        for g in sorted(set(loop_piece)):
+            group = [lp for lp, h in zip(loops, loop_piece, strict=True) if h == g]
+            flat = [np.array([[now[copy[(q, 1)] - n0] @ e1, now[copy[(q, 1)] - n0] @ e2] for q in lp]) for lp in group]
+            keys = [q for lp in group for q in lp]
+            tris, centres = _cap(flat)
+            ids = {+1: [copy[(q, 1)] for q in keys], -1: [copy[(q, -1)] for q in keys]}
+            for r in centres:  # a centre point per fanned loop and side, at the loop's mean
+                for sd in (1, -1):
+                    members = [
+                        ids[sd][len(keys) - sum(len(lp) for lp in group[r:]) + q] - n0 for q in range(len(group[r]))
+                    ]
+                    ids[sd].append(n0 + len(new_rest))
+                    new_rest.append(np.mean([new_rest[q] for q in members], axis=0))
+                    new_locate.append(np.mean([new_locate[q] for q in members], axis=0))
+                    new_now.append(np.mean([new_now[q] for q in members], axis=0))
+                    new_side.append(sd)
+                    new_ends.append((-1, new_ends[members[0]][0]))
+            for i, j, m in tris:
+                faces.append((ids[1][i], ids[1][j], ids[1][m]))
+                faces.append((ids[-1][i], ids[-1][m], ids[-1][j]))
+    n_new = len(new_rest)
+    # embed: unmoved vertices keep their tet (by id), the rest are located on their side
+    where = np.full(int(max(old_ids.max(), body.tet_index.max())) + 1, -1, dtype=np.int64)
+    where[body.tet_index] = np.arange(body.n_tets)
+    tet_index = np.concatenate([where[old_ids[emb.tet_index]], np.zeros(n_new, dtype=np.int64)])
+    bary = np.concatenate([emb.bary, np.zeros((n_new, 4))])
+    rest_pts = np.concatenate([p_rest, np.array(new_rest).reshape(-1, 3)])
+    loc_pts = np.concatenate([p_rest, np.array(new_locate).reshape(-1, 3)])
+    vside = np.concatenate([sv, np.array(new_side, dtype=np.int64)])
+    # relocated: vertices in subdivided tets, vertices on the wrong side of their (snapped) region
+    # tet, and the new points; each among the sub-tets of its own tets' parents on its side
+    t0 = emb.tet_index
+    relocate = np.concatenate([split[t0] | ((old_side[t0] != 0) & (old_side[t0] != sv)), np.ones(n_new, dtype=bool)])
+    ends = np.array(new_ends, dtype=np.int64).reshape(-1, 2)
+    old_piece = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
+    new_piece = pieces[1] if pieces is not None else np.zeros(body.n_tets, dtype=np.int64)
+    # tets around each vertex id (vertex ids tell the lips of earlier cuts apart, which lie on
+    # each other at rest), and the sub-tets of each old tet
+    flat_tets = body.tets.ravel()
+    inc = np.argsort(flat_tets, kind="stable")
+    inc_start = np.searchsorted(flat_tets[inc], np.arange(body.n_vertices + 1))
+    by_parent = np.argsort(final_parent, kind="stable")
+    child_start = np.searchsorted(final_parent[by_parent], np.arange(len(old_ids) + 1))
+
+    # the surface's own vertices first (seeds: the sub-tets of their tet, on their side if any),
+    # then the new points (seed: the tet of their edge's end on their side), compiled
+    own = np.flatnonzero(relocate[:n0])
+    seed_lists = []
+    for i in own.tolist():
+        kids = by_parent[child_start[t0[i]] : child_start[t0[i] + 1]]
+        on_side = kids[side[kids] != -vside[i]]
+        seed_lists.append(on_side if on_side.size else kids)
+    lost = _locate_near(own, seed_lists, loc_pts, rest_pts, body, inc, inc_start, side, vside, tet_index, bary)
+    new_ids = n0 + np.arange(n_new)
+    has_edge = ends[:, 0] >= 0
+    end = np.where(vside[n0:] > 0, ends[:, 0], ends[:, 1])
+    seed_lists = [tet_index[end[j] : end[j] + 1] for j in np.flatnonzero(has_edge).tolist()]
+    lost2 = _locate_near(
+        new_ids[has_edge], seed_lists, loc_pts, rest_pts, body, inc, inc_start, side, vside, tet_index, bary
+    )
+    # a loop's centre point, or a point no ring found: any tet of its piece on its side
+    for i in np.concatenate([lost, lost2, new_ids[~has_edge]]).tolist():
+        k = int(old_piece[t0[ends[i - n0, 1]]] if i >= n0 else old_piece[t0[i]])
+        cand = np.flatnonzero((side != -vside[i]) & (new_piece == k))
+        if cand.size == 0:
+            cand = np.flatnonzero(new_piece == k)
+        inside = _bary(np.repeat(loc_pts[i][None], cand.size, axis=0), body.rest_points[body.tets[cand]]).min(axis=1)
+        tet_index[i] = int(cand[np.argmax(inside)])
+        bary[i] = _bary(rest_pts[i][None], body.rest_points[body.tets[tet_index[i]]][None])[0]
+    triangles = np.concatenate([tri[keep], np.array(faces, dtype=np.int64).reshape(-1, 3)])
+    n = n0 + n_new
+    out = EmbeddedSurface(
+        triangles=np.ascontiguousarray(triangles),
+        tet_index=tet_index,
+        bary=bary,
+        positions=np.empty((n, 3)),
+        normals=np.empty((n, 3)),
+        outside_distance=np.maximum(0.0, -bary.min(axis=1)) * np.cbrt(body.rest_volume[tet_index] * 6.0),
+    )
+    EK.interpolate(body.x, body.tets, out.tet_index, out.bary, out.positions)
+    EK.vertex_normals(out.positions, out.triangles, out.normals)
+    return out
+
+
+def _locate_near(
+    sel: np.ndarray,
+    seed_lists: list[np.ndarray],
+    loc_pts: np.ndarray,
+    rest_pts: np.ndarray,
+    body: SoftBody,
+    inc: np.ndarray,
+    inc_start: np.ndarray,
+    side: np.ndarray,
+    vside: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+) -> np.ndarray:
+    """:func:`embedding_kernels.locate_near` for the surface vertices ``sel`` with their seed tets
+    (in place into ``tet_index`` / ``bary``); returns the vertices no ring found."""
+    if sel.size == 0:
+        return sel
+    seed_start = np.concatenate([[0], np.cumsum([len(q) for q in seed_lists])]).astype(np.int64)
+    seeds = np.concatenate(seed_lists).astype(np.int64) if seed_lists else np.zeros(0, dtype=np.int64)
+    ti = np.empty(sel.size, dtype=np.int64)
+    bb = np.empty((sel.size, 4))
+    EK.locate_near(
+        np.ascontiguousarray(rest_pts[sel]),
+        np.ascontiguousarray(loc_pts[sel]),
+        body.rest_points,
+        body.tets,
+        inc,
+        inc_start,
+        seed_start,
+        seeds,
+        np.ascontiguousarray(side, dtype=np.int64),
+        np.ascontiguousarray(vside[sel], dtype=np.int64),
+        ti,
+        bb,
+    )
+    found = ti >= 0
+    tet_index[sel[found]] = ti[found]
+    bary[sel[found]] = bb[found]
+    return sel[~found]

@@ -8,13 +8,18 @@ renderer can upload directly.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.mesh import SurfaceMesh
 from vrmed.systems.tissue import embedding_kernels as K
 
-__all__ = ["EmbeddedSurface", "embed_surface", "embedding_system", "update_embedding"]
+if TYPE_CHECKING:  # pragma: no cover
+    from vrmed.app import App
+
+__all__ = ["EmbeddedSurface", "embed_draw_surface", "embed_surface", "embedding_system", "update_embedding"]
 
 
 def embed_surface(surface: SurfaceMesh, body: SoftBody) -> EmbeddedSurface:
@@ -39,6 +44,22 @@ def embed_surface(surface: SurfaceMesh, body: SoftBody) -> EmbeddedSurface:
     emb.outside_distance[:] = np.maximum(0.0, -bary.min(axis=1)) * size
     K.vertex_normals(emb.positions, emb.triangles, emb.normals)
     return emb
+
+
+def embed_draw_surface(app: App, entity: int, body: SoftBody) -> None:
+    """Give ``entity`` an :class:`EmbeddedSurface` of ``body.draw_surface`` (a remeshed mesh
+    file's own boundary), unless it already has an embedded surface; the field is consumed
+    (set to None), so this runs once per body, at its first physics tick.
+
+    Why: a body loaded with ``remesh:`` simulates lattice tets whose boundary is a stepped
+    outline of the organ; drawing the file's boundary embedded in them is what SOFA's sparse
+    grid does (Nesme et al. 2009, docs/physics.md "Lattice remesh at load")."""
+    surface, body.draw_surface = body.draw_surface, None
+    if surface is None or app.try_get(entity, EmbeddedSurface) is not None:
+        return
+    emb = embed_surface(surface, body)
+    update_embedding(emb, body)  # drawn where the body is now, not at rest
+    app.commands.add_component(entity, emb)  # at the stage boundary, before this frame is drawn
 
 
 def update_embedding(emb: EmbeddedSurface, body: SoftBody) -> None:

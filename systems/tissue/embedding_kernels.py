@@ -111,3 +111,65 @@ def vertex_normals(pos, tris, out):
             out[i, 0] /= n
             out[i, 1] /= n
             out[i, 2] /= n
+
+
+@njit(cache=True)
+def _best_in(points, loc, x, tets, cand, n, side, sd, best_t):
+    """The candidate tet (of cand[:n], side != -sd) point ``loc`` is least outside of, and that score."""
+    best, score = best_t, -np.inf
+    for q in range(n):
+        t = cand[q]
+        if side[t] == -sd:
+            continue
+        c0, c1, c2, c3, ok = _barycentric(loc, x[tets[t, 0]], x[tets[t, 1]], x[tets[t, 2]], x[tets[t, 3]])
+        if ok and min(min(c0, c1), min(c2, c3)) > score:
+            score = min(min(c0, c1), min(c2, c3))
+            best = t
+    return best, score
+
+
+@njit(cache=True)
+def locate_near(points, locate_at, x, tets, inc, inc_start, seed_start, seeds, side, point_side, tet_out, bary_out):
+    """Re-embed points after a cut: for point i, among the tets sharing a vertex with its seed tets
+    ``seeds[seed_start[i]:seed_start[i + 1]]`` (one ring further if it lies in none of them) whose
+    ``side`` is not ``-point_side[i]``, the tet ``locate_at[i]`` is least outside of; writes it
+    to ``tet_out[i]`` (-1 if there is none) and the barycentric coordinates of ``points[i]`` in
+    it to ``bary_out[i]``. ``inc`` / ``inc_start``: the tets around each vertex (CSR of flattened
+    tet slots, slot // 4 = tet). Vertex ids, not positions, define the rings, so the two lips of
+    an earlier cut, which lie on each other at rest, are told apart."""
+    m = tets.shape[0]
+    stamp = np.full(m, -1, np.int64)
+    ring = np.empty(m, np.int64)
+    for i in range(points.shape[0]):
+        n = 0
+        for q in range(seed_start[i], seed_start[i + 1]):
+            t = seeds[q]
+            for k in range(4):
+                v = tets[t, k]
+                for r in range(inc_start[v], inc_start[v + 1]):
+                    u = inc[r] // 4
+                    if stamp[u] != i:
+                        stamp[u] = i
+                        ring[n] = u
+                        n += 1
+        best, score = _best_in(points, locate_at[i], x, tets, ring, n, side, point_side[i], -1)
+        if score < 0.0 and n > 0:  # not inside the ring: one ring further
+            n1 = n
+            for q in range(n1):
+                for k in range(4):
+                    v = tets[ring[q], k]
+                    for r in range(inc_start[v], inc_start[v + 1]):
+                        u = inc[r] // 4
+                        if stamp[u] != i:
+                            stamp[u] = i
+                            ring[n] = u
+                            n += 1
+            best, score = _best_in(points, locate_at[i], x, tets, ring, n, side, point_side[i], best)
+        tet_out[i] = best
+        if best >= 0:
+            t = best
+            c0, c1, c2, c3, _ok = _barycentric(points[i], x[tets[t, 0]], x[tets[t, 1]], x[tets[t, 2]], x[tets[t, 3]])
+            bary_out[i, 0] = c0
+            bary_out[i, 1] = c1
+            bary_out[i, 2] = c2
+            bary_out[i, 3] = c3

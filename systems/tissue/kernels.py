@@ -21,6 +21,8 @@ constraints of a tet are solved together as a 2x2 system (see :func:`solve_tet`)
   ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
+After the sweep, the inversion recovery (:func:`recover_pass`) projects the hard inequality
+det F >= RECOVER_J on nearly flat or inverted tets (docs/physics.md, "Inversion recovery").
 """
 
 from __future__ import annotations
@@ -244,8 +246,118 @@ def _block_system(
     return CD, CH, vD, vH, k11, k12, k22, gD, gH
 
 
+#: Inversion recovery (see :func:`_recover_tet`): after its block step, a tet that started the
+#: step below RECOVER_CHECK of its rest volume is checked, and if it is below RECOVER_J it is
+#: projected back to RECOVER_J.
+RECOVER_J = 0.1
+RECOVER_CHECK = 0.5
+RECOVER_SWEEPS = 4
+#: Largest move of a vertex in one recovery projection, as a fraction of the tet's rest edge.
+RECOVER_STEP = 0.1
+
+
 @njit(cache=True, inline="always")
-def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t):
+def _recover_move(x, x_prev, warm_dx, track, i, dx, dy, dz, still):
+    """Move vertex i by the recovery's (dx, dy, dz). ``still`` (a tet a tool holds): move
+    ``x_prev`` alike, so the fix adds no velocity; else it counts in the velocity like an
+    inelastic contact and, when ``track``, goes into ``warm_dx`` as a part not kept."""
+    x[i, 0] += dx
+    x[i, 1] += dy
+    x[i, 2] += dz
+    if still:
+        x_prev[i, 0] += dx
+        x_prev[i, 1] += dy
+        x_prev[i, 2] += dz
+    elif track:
+        warm_dx[i, 0] += dx
+        warm_dx[i, 1] += dy
+        warm_dx[i, 2] += dz
+
+
+@njit(cache=True, inline="always")
+def _recover_tet(
+    x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z, warm_dx, track, still
+):
+    """Inversion recovery: project tet t's unilateral volume constraint ``det F >= RECOVER_J``
+    (hard, one Newton step along the cofactor gradients, as PBD's volume constraint).
+
+    Why: the stable Neo-Hookean energy is finite for inverted tets (Macklin & Mueller 2021), so a
+    load that beats the hydrostatic term's finite restoring force holds a tet inverted at rest:
+    a tet with three pinned vertices under the body's weight, or a tangle from a crushed start.
+    This inequality is inactive (costs nothing but the check) unless a tet is nearly flat or
+    inverted; its correction counts in the velocity like an inelastic contact (and, when
+    ``track``, goes into ``warm_dx`` as a part not kept), except in a tet a tool holds
+    (``still``), where it adds no velocity (:func:`_recover_move`).
+    """
+    F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
+    cof = _cofactor(F)
+    J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
+    if not (J < RECOVER_J):
+        return False
+    g = _vertex_gradients(cof, Q, t)
+    s = (
+        w0x * g[0] * g[0]
+        + w0y * g[1] * g[1]
+        + w0z * g[2] * g[2]
+        + w1x * g[3] * g[3]
+        + w1y * g[4] * g[4]
+        + w1z * g[5] * g[5]
+        + w2x * g[6] * g[6]
+        + w2y * g[7] * g[7]
+        + w2z * g[8] * g[8]
+        + w3x * g[9] * g[9]
+        + w3y * g[10] * g[10]
+        + w3z * g[11] * g[11]
+    )
+    if not (s > _EPS * _EPS):  # fully collapsed or all held: no direction to restore along
+        return False
+    dl = (RECOVER_J - J) / s
+    if not np.isfinite(dl):
+        return False
+    # No vertex moves more than RECOVER_STEP of the tet's rest edge per projection (the rest
+    # follows in later sweeps and substeps): a tet inverted far (det F -40 in a membrane a tool
+    # stretched), or one whose free vertex has a tiny gradient (three vertices held by a tool,
+    # a squashed held face), otherwise moved by several rest edges in one step; unbounded, the
+    # 6 mm sphere ended 5.8 mm inside the 4 mm membrane (docs/physics.md, "Inversion recovery").
+    q2 = 0.0
+    for k in range(9):
+        q2 += Q[t, k // 3, k % 3] * Q[t, k // 3, k % 3]
+    step2 = RECOVER_STEP * RECOVER_STEP * 3.0 / q2  # (RECOVER_STEP x rest edge)^2; |Q|_F = sqrt(3) / edge
+    m2 = 0.0
+    for k in range(4):
+        wx = w0x if k == 0 else (w1x if k == 1 else (w2x if k == 2 else w3x))
+        wy = w0y if k == 0 else (w1y if k == 1 else (w2y if k == 2 else w3y))
+        wz = w0z if k == 0 else (w1z if k == 1 else (w2z if k == 2 else w3z))
+        m2 = max(m2, (wx * g[3 * k]) ** 2 + (wy * g[3 * k + 1]) ** 2 + (wz * g[3 * k + 2]) ** 2)
+    if m2 * dl * dl > step2:
+        dl *= np.sqrt(step2 / (m2 * dl * dl))
+    d = (
+        w0x * g[0] * dl,
+        w0y * g[1] * dl,
+        w0z * g[2] * dl,
+        w1x * g[3] * dl,
+        w1y * g[4] * dl,
+        w1z * g[5] * dl,
+        w2x * g[6] * dl,
+        w2y * g[7] * dl,
+        w2z * g[8] * dl,
+        w3x * g[9] * dl,
+        w3y * g[10] * dl,
+        w3z * g[11] * dl,
+    )
+    # A tet a tool holds (``still``: it has a vertex the last tick's contacts pushed) is fixed
+    # without velocity: the tool drives that tissue. Elsewhere the fix counts in the velocity,
+    # which stops a vertex falling into an inversion (velocity-free everywhere, the pinned
+    # bodies under gravity never came to rest; docs/physics.md, "Inversion recovery").
+    _recover_move(x, x_prev, warm_dx, track, i0, d[0], d[1], d[2], still)
+    _recover_move(x, x_prev, warm_dx, track, i1, d[3], d[4], d[5], still)
+    _recover_move(x, x_prev, warm_dx, track, i2, d[6], d[7], d[8], still)
+    _recover_move(x, x_prev, warm_dx, track, i3, d[9], d[10], d[11], still)
+    return True
+
+
+@njit(cache=True, inline="always")
+def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, t):
     """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
 
     We solve them as a block rather than one after the other because C_D = ||F|| is sqrt(3),
@@ -289,6 +401,7 @@ def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp
         w3y,
         w3z,
     )
+    near[t] = CH + gamma < RECOVER_CHECK  # checked by recover_pass after the sweep
     (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
     (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
     r1 = -CD - g_damp * vD
@@ -315,7 +428,9 @@ def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp
 
 
 @njit(cache=True, inline="always")
-def solve_tet_warm(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t):
+def solve_tet_warm(
+    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t
+):
     """:func:`solve_tet` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
     1-3, float32) in the positions, keeping the fraction ``warm_t[t]`` of the new ones, and
@@ -363,6 +478,7 @@ def solve_tet_warm(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, war
     lH = lam[t, 1]
     kt = warm_t[t]
     J = CH + gamma
+    near[t] = J < RECOVER_CHECK  # checked by recover_pass after the sweep
     if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
         kt = 0.0
     r1 = -CD - alpha_dev[t] * inv_h2 * lD - g_damp * vD
@@ -435,18 +551,50 @@ def solve_tet_warm(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, war
 
 @njit(cache=True)
 def solve_range(
-    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm, start, end
+    x,
+    x_prev,
+    w,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    near,
+    lam,
+    warm_d,
+    warm_t,
+    warm_dx,
+    gamma,
+    inv_h2,
+    g_damp,
+    warm,
+    start,
+    end,
 ):
     """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_tet`) if
     ``warm`` is 0, else warm-started (:func:`solve_tet_warm`); the plain kernel is unchanged by
     the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve."""
     if warm == 0.0:
         for t in range(start, end):
-            solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, gamma, inv_h2, g_damp, t)
+            solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, t)
     else:
         for t in range(start, end):
             solve_tet_warm(
-                x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t
+                x,
+                x_prev,
+                w,
+                tets,
+                Q,
+                alpha_dev,
+                alpha_hyd,
+                near,
+                lam,
+                warm_d,
+                warm_t,
+                warm_dx,
+                gamma,
+                inv_h2,
+                g_damp,
+                t,
             )
 
 
@@ -459,6 +607,7 @@ def solve_blocks(
     Q,
     alpha_dev,
     alpha_hyd,
+    near,
     lam,
     warm_d,
     warm_t,
@@ -481,6 +630,7 @@ def solve_blocks(
             Q,
             alpha_dev,
             alpha_hyd,
+            near,
             lam,
             warm_d,
             warm_t,
@@ -576,10 +726,10 @@ def finish_warm_start(x, x_prev, v, w, h, warm_dx):
 
 
 @njit(cache=True)
-def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm):
+def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
-    solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm)
+    solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover)
     if warm != 0.0:
         finish_warm_start(state[0], state[2], state[1], state[3], h, state[7])
 
@@ -600,15 +750,19 @@ def finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm):
 
 
 @njit(cache=True)
-def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm):
+def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
     kept corrections are then finished by :func:`finish_warm_start`).
 
     The argument groups are tuples of arrays (numba unpacks them for free):
     ``state`` = (x, v, x_prev, inv_mass, f_ext, lam, warm_d, warm_dx, warm_t), ``model`` = (tets, dm_inv,
-    alpha_dev, alpha_hyd, block_offsets, phase_offsets), ``attachment`` / ``slides`` = the
-    built-in constraints' ``arrays()``. Pins need no projection: their inverse mass is zero.
+    alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold) with ``near`` (m,) bool scratch for
+    the inversion recovery (:func:`recover_pass`, run after the sweep when ``recover``) and
+    ``hold`` (n,) bool, the vertices a tool contact pushed in the last tick (the recovery keeps
+    them where they are),
+    ``attachment`` / ``slides`` = the built-in constraints' ``arrays()``. Pins need no
+    projection: their inverse mass is zero.
     ``phase_offsets`` = [0, n_even, n_even + n_odd]: the block ranges of the two parallel
     phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially.
 
@@ -621,7 +775,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
     XPBD (``warm`` = 0) is biased by about the stiffness ratio.
     """
     x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
-    tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets = model
+    tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
     kin_idx, kin_start, kin_target = attachment
     slide_idx, slide_axis, slide_start, slide_target = slides
     inv_h2 = 1.0 / (h * h)
@@ -644,6 +798,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
             Q,
             alpha_dev,
             alpha_hyd,
+            near,
             lam,
             warm_d,
             warm_t,
@@ -664,6 +819,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         Q,
         alpha_dev,
         alpha_hyd,
+        near,
         lam,
         warm_d,
         warm_t,
@@ -675,10 +831,48 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         block_offsets[nb],
         tets.shape[0],
     )
+    if recover:
+        recover_pass(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold)
 
 
 @njit(cache=True)
-def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm):
+def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
+    """Inversion recovery after the tet sweep (see :func:`_recover_tet`): up to
+    :data:`RECOVER_SWEEPS` serial sweeps over the tets the sweep flagged in ``near`` (det F
+    below :data:`RECOVER_CHECK` when projected), until none is below :data:`RECOVER_J`.
+    A tet pushed flat by a neighbour after its own projection is flagged in the next substep.
+
+    Vertices in ``hold`` (n,) bool (those a tool contact pushed in the last tick; empty for
+    none) count as infinitely heavy: a tet crushed under a tool is lifted by moving its other
+    vertices away from the tool, not its contact vertices back into it (with them free, the
+    recovery and the contact projection undo each other every substep: the 40 mm box press at
+    0.5 m/s threw vertices at 11.5x the tool speed, 8.3x held; docs/physics.md "Inversion
+    recovery")."""
+    held = hold.shape[0] == x.shape[0]
+    for _ in range(RECOVER_SWEEPS):
+        again = False
+        for t in range(tets.shape[0]):
+            if near[t]:
+                i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+                s0 = 0.0 if held and hold[i0] else 1.0
+                s1 = 0.0 if held and hold[i1] else 1.0
+                s2 = 0.0 if held and hold[i2] else 1.0
+                s3 = 0.0 if held and hold[i3] else 1.0
+                touched = s0 * s1 * s2 * s3 == 0.0  # a tool holds a vertex of this tet
+                # fmt: off
+                again |= _recover_tet(
+                    x, x_prev, Q, t, i0, i1, i2, i3,
+                    s0 * w[i0, 0], s0 * w[i0, 1], s0 * w[i0, 2], s1 * w[i1, 0], s1 * w[i1, 1], s1 * w[i1, 2],
+                    s2 * w[i2, 0], s2 * w[i2, 1], s2 * w[i2, 2], s3 * w[i3, 0], s3 * w[i3, 1], s3 * w[i3, 2],
+                    warm_dx, track, touched,
+                )
+                # fmt: on
+        if not again:
+            break
+
+
+@njit(cache=True)
+def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover=True):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
 
@@ -692,7 +886,9 @@ def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, 
     h = dt / substeps
     begin_step(x, attachment)
     for s in range(substeps):
-        solve_substep(state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm)
+        solve_substep(
+            state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover
+        )
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
 
 

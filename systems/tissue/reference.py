@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vrmed.systems.tissue import kernels as K  # the recovery's constants: one home
+
 
 def greedy_colouring(tets: np.ndarray, n_vertices: int) -> np.ndarray:
     """Greedy colour per tet such that tets sharing a vertex differ (plain Python, run once)."""
@@ -49,8 +51,12 @@ def solve_tets(
     warm_t=None,
     warm_dx=None,
     warm_d=None,
+    near=None,
 ):
     """Coupled 2x2 XPBD projection of a batch of vertex-disjoint tets, in place on x.
+
+    ``near`` (k,) bool, if given, is set to which tets start below ``kernels.RECOVER_CHECK``
+    (the inversion recovery's candidates, as the kernels flag them).
 
     ``w`` holds per-axis inverse masses, shape (n, 3). With ``warm`` != 0, ``lam`` (k, 2) holds
     each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
@@ -83,6 +89,8 @@ def solve_tets(
     k12 = (1 + g_damp) * s12
     k22 = (1 + g_damp) * s22 + alpha_hyd * inv_h2
     held = wk.sum(axis=(1, 2)) == 0
+    if near is not None:
+        near[~held] = (CH + gamma < K.RECOVER_CHECK)[~held]
     if warm == 0.0:
         lD0 = lH0 = np.zeros(len(tets))
     else:
@@ -141,6 +149,8 @@ def substep(
     warm=0.0,
     warm_t=None,
     warm_d=None,
+    near=None,
+    recover_inversions=True,
 ):
     """One XPBD substep: predict, place the built-in kinematic constraints, coloured
     Gauss-Seidel projection, velocity update (in place).
@@ -148,7 +158,8 @@ def substep(
     ``attachment`` = (indices, start, target) and ``slides`` = (indices, axis, start, target),
     as the constraints' ``arrays()``, are placed at ``frac`` of the way from start to target.
     ``warm`` != 0 warm-starts from ``lam`` (m, 2), ``warm_d`` (m, 10), ``warm_dx`` (n, 3) with the
-    kept fractions ``warm_t`` (m,) as the kernels do.
+    kept fractions ``warm_t`` (m,) as the kernels do. Then, if ``recover_inversions``, the
+    inversion recovery (:func:`recover`) over the tets flagged in ``near`` (m,) bool (scratch).
     """
     free = w > 0  # (n, 3): per axis
     x_prev[:] = x
@@ -166,11 +177,14 @@ def substep(
         idx, axis, start, target = slides
         x[idx, axis] = start + frac * (target - start)
     inv_h2 = 1.0 / (h * h)
+    if near is None:
+        near = np.zeros(len(tets), dtype=bool)
     for c in range(len(colour_offsets) - 1):
         a, b = colour_offsets[c], colour_offsets[c + 1]
         part = None if warm == 0.0 else lam[a:b]
         kt = None if warm == 0.0 else warm_t[a:b]
         part_d = None if warm == 0.0 else warm_d[a:b]
+        flags = near[a:b]
         solve_tets(
             x,
             x_prev,
@@ -187,10 +201,57 @@ def substep(
             kt,
             warm_dx,
             part_d,
+            flags,
         )
+        near[a:b] = flags
         if part is not None:
             lam[a:b] = part
             warm_d[a:b] = part_d
+    if recover_inversions:
+        recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None)
     if warm != 0.0:
         warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h
+
+
+def _deformation_gradients(x, tets, Q):
+    p = x[tets]
+    Ds = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
+    return Ds @ Q
+
+
+def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
+    """The kernels' inversion recovery (``kernels.recover_pass``), tet by tet in stored order: up
+    to ``RECOVER_SWEEPS`` sweeps projecting det F >= ``RECOVER_J`` (hard) on the flagged tets,
+    the vertices in ``hold`` (n,) bool fixed; corrections count in the velocity and go into
+    ``warm_dx`` if given, except in tets with a held vertex (``kernels._recover_move``)."""
+    if hold is not None:
+        w = np.where(hold[:, None], 0.0, w)
+    for _ in range(K.RECOVER_SWEEPS):
+        again = False
+        for t in np.flatnonzero(near):
+            F = _deformation_gradients(x, tets[t : t + 1], Q[t : t + 1])[0]
+            J = np.linalg.det(F)
+            if not J < K.RECOVER_J:
+                continue
+            cof = cofactor(F[None])[0]
+            g3 = (cof @ Q[t].T).T  # grads of x1..x3 (rows)
+            g = np.concatenate([-g3.sum(axis=0, keepdims=True), g3], axis=0)
+            wk = w[tets[t]]
+            s = float(np.sum(wk * g * g))
+            if not s > 1e-24:
+                continue
+            d = wk * g * ((K.RECOVER_J - J) / s)
+            step2 = K.RECOVER_STEP**2 * 3.0 / float(np.sum(Q[t] ** 2))  # at most RECOVER_STEP x rest edge
+            m2 = float((d**2).sum(axis=1).max())
+            if m2 > step2:
+                d *= np.sqrt(step2 / m2)
+            idx = tets[t]
+            x[idx] += d
+            if hold is not None and hold[idx].any():  # a tet a tool holds: no velocity
+                x_prev[idx] += d
+            elif warm_dx is not None:
+                warm_dx[idx] += d
+            again = True
+        if not again:
+            break

@@ -23,7 +23,7 @@ from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintE
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
-from vrmed.systems.tissue.embedding import embedding_system
+from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
 from vrmed.systems.tissue.ligament import LigamentPatch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +48,8 @@ def step_softbody(
 
     Each substep predicts, places the built-in kinematic constraints (attached vertices travel
     linearly from where they are to ``body.kin_target`` over the substeps, slide planes to
-    their targets), projects every tet, then every constraint of ``body.constraints`` in list
+    their targets), projects every tet, recovers nearly flat or inverted tets if
+    ``body.recover_inversions`` (``kernels.recover_pass``), then every constraint of ``body.constraints`` in list
     order, and updates the velocities. No array is allocated (pass gravity as a float64 array
     to avoid even a 3-vector).
     """
@@ -68,6 +69,17 @@ def step_softbody(
                 f"(stiffness ratio {r:.2f} > {STABLE_RATIO}){softened}; the solve may gain energy "
                 f"or be too soft. Use at least {int(np.ceil(substeps * np.sqrt(r / STABLE_RATIO)))} "
                 "substeps, a softer material or a coarser mesh.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif frac > 0.0:
+            worst = np.argsort(ratios)[::-1][: min(5, int(np.count_nonzero(ratios > SLIVER_RATIO)))]
+            named = ", ".join(f"{int(body.tet_index[t])} ({ratios[t]:.2g})" for t in worst)
+            warnings.warn(
+                f"SoftBody: {int(np.count_nonzero(ratios > SLIVER_RATIO))} tets (slivers or too small) are too "
+                f"stiff for the substep {h:.3g} s and were softened ({100 * frac:.2f} % of the volume); worst (mesh "
+                f"tet index (stiffness ratio)): {named}. For a mesh without slivers, load it with "
+                "remesh=<cube edge in m> (vrmed.mesh.lattice_remesh).",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -93,7 +105,20 @@ def step_softbody(
         body.warm_dx,
         body.warm_t,
     )
-    model = (body.tets, body.dm_inv, body.alpha_dev, body.alpha_hyd, body.block_offsets, body.phase_offsets)
+    if body.recover_near.shape[0] != body.tets.shape[0]:  # a body whose tets were replaced by hand
+        body.recover_near = np.zeros(body.tets.shape[0], dtype=np.bool_)
+    if body.contact_hold.shape[0] != body.x.shape[0]:  # vertices added (a cut) or none yet
+        body.contact_hold = np.zeros(body.x.shape[0], dtype=np.bool_)
+    model = (
+        body.tets,
+        body.dm_inv,
+        body.alpha_dev,
+        body.alpha_hyd,
+        body.block_offsets,
+        body.phase_offsets,
+        body.recover_near,
+        body.contact_hold,
+    )
     attachment = body.attachment.arrays()
     slides = body.slides.arrays()
     if not body.constraints:
@@ -110,6 +135,7 @@ def step_softbody(
             float(m.damping),
             float(body.velocity_damping),
             float(body.warm_start),
+            bool(body.recover_inversions),
         )
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
@@ -138,6 +164,7 @@ def _step_with_added_constraints(
     inv_h = 1.0 / h
     gamma, beta, lin_damp = m.gamma, float(m.damping), float(body.velocity_damping)
     warm = float(body.warm_start)
+    recover = bool(body.recover_inversions)
     added = []
     for c in body.constraints:
         kernel = type(c).kernel  # read through an instance, a numba dispatcher would bind as a method
@@ -147,7 +174,7 @@ def _step_with_added_constraints(
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
-        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm)
+        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover)
         for kernel, arrays in added:
             kernel(x, x_prev, w, frac, h, *arrays)
         K.update_velocity(x, x_prev, v, inv_h)
@@ -292,6 +319,8 @@ def softbody_system(app: App) -> None:
     dt = app.clock.dt
     substeps = app.resource(SimSettings).substeps_per_tick
     for entity, body in app.query(SoftBody):
+        if body.draw_surface is not None:  # a remeshed body's own boundary, once, at spawn
+            embed_draw_surface(app, entity, body)
         if body.constraints:
             types.check(body, entity)
         step_softbody(body, dt, substeps, settings.gravity)

@@ -90,6 +90,7 @@ BUTTON_ACTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             {
                 "pick": "click: open the action menu of the object under the pointer",
                 "menu.toggle": "open / close the full action menu",
+                "view.grab": "held: dragging the mouse turns the model being explored (the wheel scales it)",
             }
         ),
         "laparoscopy": MappingProxyType(
@@ -137,6 +138,7 @@ DEFAULT_BINDINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # clinical
         "pick": ("mouse_left",),
         "menu.toggle": ("tab", "mouse_right"),
+        "view.grab": ("mouse_middle",),
         # laparoscopy: the mouse drives one instrument, W/A/S/D R/F Q/E the same by keys
         "instrument.switch": ("tab", "mouse_middle"),
         "instrument.clutch": ("left_shift", "right_shift"),
@@ -189,6 +191,10 @@ DEFAULT_SETTINGS: Mapping[str, float] = MappingProxyType(
         "key_roll_rad_per_s": 2.0,
         # sticks: deflection below this is ignored (worn sticks rest off centre)
         "pad_deadzone": 0.15,
+        # explore (clinical sessions): a drag of 1 px turns the model 5 mrad (about 1/3 turn
+        # across a 640 px view); one wheel notch scales it by 2^(1/8)
+        "view_rad_per_px": 0.005,
+        "view_log2_per_notch": 0.125,
     }
 )
 

@@ -12,6 +12,10 @@ one input sample, which the session records, so a replay repeats it exactly:
   rate-limited (``systems/instruments/manual.py``). The first sample also carries the
   scenario's start poses of the instrument devices (the ``input.scripted`` first keyframes),
   so the tools start where the scenario puts them.
+- clinical scenes: exploring a model (``view.grab`` held, mouse_middle by default: a drag
+  turns it; the wheel scales it) as the cumulative targets ``view.yaw``, ``view.pitch``
+  (radians) and ``view.scale`` (a factor) on :data:`DESKTOP`, sent when they change; a pack
+  that explores a model reads them from ``InputState`` (the anatomy pack does);
 - clinical scenes and every scenario: the person's discrete choices as commands of the
   :data:`~vrmed.input.LEARNER` pseudo-device (``pick:<entity>`` from a click, found with the
   main camera's ray and :func:`vrmed.scenario.learner.pick_ray`; ``hover:<entity>``;
@@ -174,6 +178,9 @@ class DesktopInput:
             keys += ["scope.yaw", "scope.pitch", "scope.zoom", "scope.roll"]
         self.targets: dict[str, float] = dict.fromkeys(keys, 0.0)
         self._sent: dict[str, float] = {}
+        #: Explore targets of a clinical session (see the module docstring).
+        self.view_targets: dict[str, float] = {"view.yaw": 0.0, "view.pitch": 0.0, "view.scale": 1.0}
+        self._view_log2 = 0.0
         self._last_time: float | None = None
         self._hover: str | None = None
         self._hover_at: tuple[float, float] | None = None
@@ -337,6 +344,9 @@ class DesktopInput:
                 out[DESKTOP] = {"buttons": changed}
         self._first = False
         if self.mode == "clinical":
+            view = self._explore()
+            if view:
+                out.setdefault(DESKTOP, {"buttons": {}})["buttons"].update(view)
             self._update_hover()
         if self._commands:
             out[LEARNER] = {"commands": list(self._commands)}
@@ -471,6 +481,26 @@ class DesktopInput:
                 elif control in held:
                     jaw = 1.0
             self.targets[f"{hand}.jaw"] = jaw
+
+    def _explore(self) -> dict[str, float]:
+        """Clinical sessions: mouse motion while ``view.grab`` is held turns the explored
+        model, the wheel scales it (2^(notches x view_log2_per_notch), 1/4 to 4); returns the
+        targets that changed. The motion is consumed either way (hover uses the position)."""
+        s = self.bindings.settings
+        dx, dy = self._motion
+        self._motion = [0.0, 0.0]
+        wheel, self._wheel = self._wheel, 0.0
+        t = self.view_targets
+        before = dict(t)
+        grabbing = any("view.grab" in self._by_control.get(c, ()) for c in self._held)
+        if grabbing and (dx or dy):
+            gain = s.get("view_rad_per_px", 0.005)
+            t["view.yaw"] += dx * gain
+            t["view.pitch"] = float(np.clip(t["view.pitch"] + dy * gain, -math.pi / 2, math.pi / 2))
+        if wheel:
+            self._view_log2 = float(np.clip(self._view_log2 + wheel * s.get("view_log2_per_notch", 0.125), -2.0, 2.0))
+            t["view.scale"] = 2.0**self._view_log2
+        return {k: v for k, v in t.items() if v != before[k]}
 
     # -- pointing ---------------------------------------------------------------------------------
     def _ray(self) -> tuple[np.ndarray, np.ndarray] | None:

@@ -112,12 +112,20 @@ def tetrahedralize(
     min_ratio: float = 1.5,
     min_dihedral: float = 10.0,
 ) -> TetMesh:
-    """Fill a closed, manifold triangle surface with quality tets using TetGen (the ``tetgen`` package).
+    """Fill a closed, manifold triangle surface with quality tets using TetGen (the optional
+    ``tetgen`` package: ``pip install 'vrmed[tetgen]'``; TetGen's C++ is AGPL-3.0).
 
     ``max_volume`` (m^3) bounds tet size; ``min_ratio`` is TetGen's radius-edge bound and
     ``min_dihedral`` its minimum dihedral angle in degrees.
     """
-    import tetgen  # deferred: optional mesher, only this function needs it
+    try:
+        import tetgen  # deferred: optional mesher (AGPL C++ inside), only this function needs it
+    except ImportError:
+        raise MeshError(
+            f"{surface.source or 'surface'}: tetrahedralize() needs the optional TetGen mesher, which is not "
+            "installed: pip install 'vrmed[tetgen]' (its C++ is AGPL-3.0: check that suits your distribution), "
+            "or build tets without it: lattice_remesh(), box_tets(), or a tet mesh file (Gmsh, VTK)."
+        ) from None
     import trimesh  # deferred: ~100 ms import, only surface handling needs it
 
     where = surface.source or "surface"
@@ -149,3 +157,97 @@ def tetrahedralize(
     nodes = np.asarray(nodes, dtype=np.float64)
     tets = validate_tets(nodes, np.asarray(elems, dtype=np.int64), where, fix_inverted=True, drop_degenerate=True)
     return TetMesh(points=nodes, tets=tets, source=f"tetgen({where})")
+
+
+def lattice_remesh(mesh: TetMesh, cell_size: float) -> TetMesh:
+    """Re-tetrahedralise ``mesh`` as a regular lattice of cubes of edge ``cell_size`` (m), each cut
+    into 6 Kuhn tets, keeping the cubes whose centre lies inside the mesh's boundary surface.
+
+    This is the embedding approach of SOFA's sparse grid (``SparseGridTopology``; Nesme et al.
+    2009, "Preserving topology and elasticity for embedded deformable models"): every tet has
+    the same, good shape (no slivers, no light vertices), so the solver's stiffness ratio is set
+    by ``cell_size`` alone and no tet needs softening; the boundary is a staircase, so draw the
+    original surface embedded in the lattice (``vrmed.api.embed_surface`` with
+    :meth:`TetMesh.boundary_triangles` of the original mesh) instead of the lattice's own. The
+    volume kept is recorded in ``notes`` (within a cell layer of the true one).
+    """
+    if not cell_size > 0:
+        raise MeshError(f"lattice_remesh: cell_size must be > 0 m, got {cell_size}.")
+    where = mesh.source or "mesh"
+    lo, hi = mesh.points.min(axis=0), mesh.points.max(axis=0)
+    cells = np.maximum(1, np.ceil((hi - lo) / cell_size).astype(np.int64))
+    if int(np.prod(cells)) > 2_000_000:
+        raise MeshError(
+            f"{where}: lattice_remesh with cell_size {cell_size} m needs {int(np.prod(cells))} cubes "
+            f"for a {np.round(hi - lo, 4).tolist()} m body; use a larger cell_size."
+        )
+    origin = lo + 0.5 * ((hi - lo) - cells * cell_size)  # centre the lattice on the body
+    box = box_tets(tuple(cells * cell_size), tuple(int(c) for c in cells), tuple(origin))
+    nx, ny, nz = (int(c) for c in cells)
+    i, j, k = np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij")
+    inside = _centres_inside(mesh, origin, cell_size, cells)[i.ravel(), j.ravel(), k.ravel()]
+    if not np.any(inside):
+        raise MeshError(
+            f"{where}: lattice_remesh: no cube of {cell_size} m has its centre inside; use a smaller cell_size."
+        )
+    # box_tets emits the 6 tets of cube (i, j, k) consecutively, cubes in the meshgrid order above
+    keep = np.repeat(inside, 6)
+    tets = box.tets[keep]
+    piece = _tet_components(tets, len(box.points))
+    sizes = np.bincount(piece)
+    dropped = len(tets) - int(sizes.max())
+    tets = tets[piece == np.argmax(sizes)]  # cubes cut off from the body (thin parts) would fall away
+    used = np.unique(tets)
+    remap = np.full(len(box.points), -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    v_old = float(np.abs(_volumes(mesh.points, mesh.tets)).sum())
+    v_new = len(tets) / 6 * cell_size**3
+    notes = list(mesh.notes) + [
+        f"lattice_remesh: {mesh.n_tets} tets -> {len(tets)} Kuhn tets of {cell_size} m cubes; "
+        f"volume {100.0 * (v_new / v_old - 1.0):+.1f} % of the original"
+        + (f" ({dropped // 6} cubes not connected to the largest piece dropped)" if dropped else "")
+    ]
+    return TetMesh(points=box.points[used], tets=remap[tets], source=f"lattice({where})", notes=notes)
+
+
+def _centres_inside(mesh: TetMesh, origin: np.ndarray, cell: float, cells: np.ndarray) -> np.ndarray:
+    """Boolean grid (nx, ny, nz): the centre of lattice cube (i, j, k) lies in some tet of ``mesh``
+    (each tet tests the few centres in its bounding box, by barycentric coordinates)."""
+    p = mesh.points[mesh.tets]  # (m, 4, 3)
+    lo = np.ceil((p.min(axis=1) - origin) / cell - 0.5).astype(np.int64)
+    hi = np.floor((p.max(axis=1) - origin) / cell - 0.5).astype(np.int64)
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, cells - 1)
+    span = np.maximum(hi - lo + 1, 0)
+    count = span.prod(axis=1)
+    t = np.repeat(np.arange(len(p)), count)
+    r = np.arange(len(t)) - np.repeat(np.cumsum(count) - count, count)  # rank within the tet's box
+    sx, sy = span[t, 0], span[t, 1]
+    idx = lo[t] + np.stack([r % sx, (r // sx) % sy, r // (sx * sy)], axis=1)
+    c = origin + (idx + 0.5) * cell
+    dm = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
+    bary = np.einsum("kij,kj->ki", np.linalg.inv(dm)[t], c - p[t, 0])
+    tol = -1e-9
+    hit = np.all(bary >= tol, axis=1) & (bary.sum(axis=1) <= 1.0 - tol)
+    grid = np.zeros(tuple(int(n) for n in cells), dtype=bool)
+    grid[idx[hit, 0], idx[hit, 1], idx[hit, 2]] = True
+    return grid
+
+
+def _tet_components(tets: np.ndarray, n_points: int) -> np.ndarray:
+    """Connected piece of each tet (tets sharing a vertex are connected), by label propagation."""
+    label = np.arange(n_points)
+    while True:
+        low = label[tets].min(axis=1)
+        new = label.copy()
+        np.minimum.at(new, tets.ravel(), np.repeat(low, 4))
+        new = new[new]  # pointer jumping: halves the number of sweeps
+        if np.array_equal(new, label):
+            break
+        label = new
+    _, piece = np.unique(label[tets[:, 0]], return_inverse=True)
+    return piece.ravel()
+
+
+def _volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    p = points[tets]
+    return np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0]) / 6.0

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
+from vrmed.mesh.generate import lattice_remesh
 from vrmed.mesh.gmsh_legacy import is_gmsh_v1, read_gmsh_v1
 from vrmed.mesh.meshtypes import MeshError, SurfaceMesh, TetMesh
 from vrmed.mesh.quality import validate_tets
@@ -150,16 +151,28 @@ def load_tet_mesh(
     *,
     fix_inverted: bool = False,
     drop_degenerate: bool = False,
+    remesh: float | None = None,
 ) -> TetMesh:
     """Load a tetrahedral mesh (Gmsh v1/v2/v4 ``.msh``, VTK ``.vtk``/``.vtu``, ...), scaled by ``scale``.
 
     Node coordinates are multiplied by ``scale`` (use it to convert the file's units to metres).
     Inverted and degenerate tets are reported by index in a :class:`MeshError` unless
     ``fix_inverted`` / ``drop_degenerate`` ask for them to be repaired (recorded in ``notes``).
+    ``remesh`` (m, after scaling) rebuilds the tets as a lattice of cubes of that edge
+    (:func:`~vrmed.mesh.generate.lattice_remesh`: no slivers) and keeps the file's boundary in
+    ``surface`` for drawing; use it for sliver-heavy meshes the solver would have to soften.
     """
     p = _check_path(path)
+    if remesh is not None and not remesh > 0:
+        raise MeshError(f"{p}: remesh must be a cube edge > 0 m (or None), got {remesh}.")
     try:
-        return _load_tet(p, scale, fix_inverted, drop_degenerate)
+        mesh = _load_tet(p, scale, fix_inverted, drop_degenerate)
+        if remesh is None:
+            return mesh
+        surface = SurfaceMesh(points=mesh.points, triangles=mesh.boundary_triangles(), source=str(p))
+        rebuilt = lattice_remesh(mesh, float(remesh))
+        rebuilt.surface = surface
+        return rebuilt
     except MeshError:
         raise
     except _READ_ERRORS as exc:

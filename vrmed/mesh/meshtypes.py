@@ -19,12 +19,15 @@ class TetMesh:
 
     ``source`` is the file it came from (if any); ``notes`` records what the loader changed
     (orientation flips, dropped elements, removed unused nodes) so nothing happens silently.
+    ``surface`` is the original boundary when the tets were rebuilt at load
+    (``load_tet_mesh(..., remesh=)``): draw it embedded in the tets (``embed_surface``).
     """
 
     points: np.ndarray
     tets: np.ndarray
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    surface: SurfaceMesh | None = None
 
     def __post_init__(self) -> None:
         self.points = np.ascontiguousarray(self.points, dtype=np.float64).reshape(-1, 3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import inspect
 import sys
 import traceback
 from collections.abc import Callable
@@ -575,13 +576,29 @@ def _load_scenarios(
             entities=entities,
             scripted_input=scripted,
             settings=dict(data.get("settings", {})),
+            prefabs=prefabs,
+            root=root,
             **_scenario_extras(root, col, rel, doc, data, entities, prefabs, plugins or [], module),
         )
         for cls in plugins or []:  # an engine plugin checks its own scenario settings (file:line)
             check = getattr(cls, "check_scenario", None)
-            for key, message in check(data) if callable(check) else ():
+            if not callable(check):
+                continue
+            # prefabs (the names a plugin's settings may spawn at run time) go only to a hook
+            # that takes them: plugins written for check_scenario(data) keep working
+            found = check(data, prefabs=sorted(prefabs)) if _takes_prefabs(check) else check(data)
+            for key, message in found:
                 col.add(Loc(rel, doc.line(key), keystr(key)), message)
     return scenarios
+
+
+def _takes_prefabs(hook: Any) -> bool:
+    """Whether a plugin's ``check_scenario`` hook accepts the ``prefabs`` keyword."""
+    try:
+        params = inspect.signature(hook).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return "prefabs" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _task_and_drawn(plugins: list[type]) -> tuple[set[str], set[str]]:

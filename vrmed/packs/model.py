@@ -133,6 +133,10 @@ class Scenario:
     learner: tuple[Any, ...] = ()
     #: What a person may do, is told and is warned about (vrmed.scenario.interaction.Interaction).
     interaction: Any = None
+    #: The pack's prefabs, for an engine plugin that spawns one at run time (the team's
+    #: instructor adding a casualty); the pack's root is where their assets resolve.
+    prefabs: dict[str, Prefab] = field(default_factory=dict)
+    root: Path | None = None
 
     def entity(self, name: str) -> EntitySpec:
         """A named entity of the scenario (a clear error naming the others if there is none)."""

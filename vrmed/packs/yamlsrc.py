@@ -59,6 +59,10 @@ class YamlSyntaxError(Exception):
         self.message = message
 
 
+#: The safe loader: libyaml's (C) parser when PyYAML was built with it, else pure Python.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> YamlDoc:
     """Read one YAML file (safe loader only, bounded; see the module docstring) into a
     :class:`YamlDoc`."""
@@ -74,7 +78,9 @@ def read_yaml(path: Path) -> YamlDoc:
     if "\x00" in text:
         raise YamlSyntaxError(text[: text.index("\x00")].count("\n") + 1, "NUL character in the file")
     try:
-        loader = yaml.SafeLoader(text)  # checks every character first: may raise ReaderError
+        # libyaml's parser when PyYAML has it (about 5x faster on pack files; same marks, same
+        # Python resolver and constructors); the pure-Python one checks every character first
+        loader = _Loader(text)  # may raise ReaderError
     except yaml.reader.ReaderError as exc:
         line = text[: max(exc.position, 0)].count("\n") + 1
         raise YamlSyntaxError(line, f"invalid YAML: character {exc.character!r} is not allowed") from None

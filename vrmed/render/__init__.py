@@ -25,6 +25,7 @@ _LAZY = {
     "RenderPass": "passes",
     "RenderPipeline": "passes",
     "RenderTarget": "passes",
+    "ClipPlane": "passes",
     "render_pipeline": "passes",
     "main_camera": "plugin",
     "MeshData": "meshes",
@@ -44,6 +45,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ClipPlane",
     "DrawList",
     "GpuMesh",
     "Material",

@@ -12,7 +12,8 @@ blended over the frame. A frame of overlays is::
     overlay.rect(10, 10, 200, 40, (0, 0, 0, 0.5))
     overlay.text("Clip the cystic duct", 16, 16, size=18)
     overlay.polyline(xs, ys, (0.2, 1, 0.3, 1), width=1.5)
-    overlay.end()                            # one draw for shapes + one per font size
+    overlay.image(slice_2d, 10, 60, 128, 128, key="slice")   # a grey-scale image inset
+    overlay.end()                            # shapes, then images, then text (one draw per font size)
 
 Vertices are written into reused staging arrays and one GL buffer that only grows, so a
 steady HUD allocates nothing of note per frame. Pillow is needed only for text.
@@ -299,6 +300,7 @@ class OverlayRenderer:
         self.ctx = ctx
         self._blend = moderngl.BLEND
         self._triangles = moderngl.TRIANGLES
+        self._strip = moderngl.TRIANGLE_STRIP
         self._blend_func = (
             moderngl.SRC_ALPHA,
             moderngl.ONE_MINUS_SRC_ALPHA,
@@ -331,6 +333,12 @@ class OverlayRenderer:
             "rr": MonitorReadout("rr", "RR", "/min"),
         }
         self._readout_list: list[MonitorReadout] = []
+        # Grey-scale image insets of this frame (drawn after the shapes, before the text).
+        self._image_queue: list[tuple[Any, tuple[float, float, float, float], tuple[float, float, float, float]]] = []
+        self._image_cache: Any = None  # an images.ImageCache, made on the first image
+        self._image_vao: moderngl.VertexArray | None = None
+        self._image_program: moderngl.Program | None = None
+        self._u_image: dict[str, Any] = {}
 
     # -- fonts ----------------------------------------------------------------------------
     def atlas(self, size: int) -> FontAtlas:
@@ -355,6 +363,7 @@ class OverlayRenderer:
         self._solid.n = 0
         for staging in self._text.values():
             staging.n = 0
+        self._image_queue.clear()
 
     def _check(self) -> moderngl.Framebuffer:
         if self._target is None:
@@ -406,6 +415,65 @@ class OverlayRenderer:
         v[:, :, 2:4] = -1.0
         v[:, :, 4:8] = color
 
+    def image(
+        self,
+        image: np.ndarray,
+        x: float,
+        y: float,
+        w: float,
+        h: float,
+        *,
+        key: Any = "image",
+        window: tuple[float, float] | None = None,
+        invert: bool = False,
+        alpha: float = 1.0,
+    ) -> None:
+        """A grey-scale ``image`` ((H, W) numbers, row 0 the top) stretched over the
+        rectangle x, y (top-left), w, h pixels, with a window ``(centre, width)`` in the
+        image's units (default its 0.5-99.5 percentile range) and ``invert`` (MONOCHROME1;
+        see :mod:`vrmed.render.images`). Drawn by :meth:`end` after the shapes and before
+        the text, so a panel rectangle can back it and a caption can label it. Uploaded
+        under ``key`` only when a different array is given."""
+        self._check()
+        from .images import ImageCache, voi_uniforms  # deferred: made on the first image drawn
+
+        if w <= 0 or h <= 0:
+            raise ValueError(f"an image inset needs a positive size, got {w} x {h}")
+        if self._image_cache is None:
+            self._image_cache = ImageCache(self.ctx)
+        slot = self._image_cache.get(key, image)
+        self._image_queue.append(
+            (slot, (float(x), float(y), float(w), float(h)), voi_uniforms(slot, window, invert, alpha))
+        )
+
+    def _draw_images(self) -> None:
+        """The queued image insets, one draw each."""
+        if self._image_vao is None:
+            import moderngl  # deferred: GL, only once a context exists
+
+            from . import shaders  # deferred: the image program is made on first use
+
+            prog = self._image_program = self.ctx.program(
+                vertex_shader=shaders.OVERLAY_IMAGE_VERTEX, fragment_shader=shaders.OVERLAY_IMAGE_FRAGMENT
+            )
+            self._image_vao = self.ctx.vertex_array(prog, [])
+            for name in ("u_size", "u_rect", "u_image", "u_center", "u_width", "u_invert", "u_alpha"):
+                member = prog[name]
+                if not isinstance(member, moderngl.Uniform):
+                    raise TypeError(f"the overlay image shader's {name} is not a uniform")
+                self._u_image[name] = member
+            self._u_image["u_image"].value = 0
+        u = self._u_image
+        u["u_size"].value = (float(self.size[0]), float(self.size[1]))
+        for slot, rect, (center, width, invert, alpha) in self._image_queue:
+            slot.texture.use(0)
+            u["u_rect"].value = rect
+            u["u_center"].value, u["u_width"].value = center, width
+            u["u_invert"].value, u["u_alpha"].value = invert, alpha
+            self._image_vao.render(self._strip, vertices=4)
+            self.draw_calls += 1
+        self._image_queue.clear()
+
     def text(
         self, text: str, x: float, y: float, *, size: int = 18, color: ColorLike = (1, 1, 1, 1), anchor: str = "tl"
     ) -> tuple[float, float, float, float]:
@@ -445,8 +513,8 @@ class OverlayRenderer:
         target = self._check()
         total = self._solid.n + sum(s.n for s in self._text.values())
         self.draw_calls = 0
-        if total:
-            buffer, vao = self._reserve(total)
+        if total or self._image_queue:
+            buffer, vao = self._reserve(max(total, 1))
             target.use()
             ctx = self.ctx
             ctx.enable_only(self._blend)
@@ -456,6 +524,8 @@ class OverlayRenderer:
             offset = 0
             if self._solid.n:
                 offset = self._draw_batch(buffer, vao, self._solid, offset)
+            if self._image_queue:
+                self._draw_images()
             for size, staging in self._text.items():
                 if staging.n:
                     self._atlases[size].texture.use(0)
@@ -661,3 +731,11 @@ class OverlayRenderer:
         self._atlases.clear()
         self._text.clear()
         self.program.release()
+        if self._image_cache is not None:
+            self._image_cache.release()
+            self._image_cache = None
+        for obj in (self._image_vao, self._image_program):
+            if obj is not None:
+                obj.release()
+        self._image_vao = self._image_program = None
+        self._image_queue.clear()

@@ -14,9 +14,11 @@ The desktop/offscreen view (``RenderPlugin``: window and PNG capture) and each h
    front of the eyes (see :mod:`vrmed.xr.render`), not the eye's whole image.
 
 Built in (:func:`default_pipeline`): ``scene`` (every ``Transform`` + ``VisualMesh``
-entity, then the :class:`~vrmed.render.drawlist.DrawList`'s spheres, capsules and streamed
-surfaces), then the overlays ``monitor`` (the ``MonitorPanel`` resource) and ``hud``
-(``HudState``). A pack adds its own::
+entity, cut by the :class:`ClipPlane` resource when there is one, then the
+:class:`~vrmed.render.drawlist.DrawList`'s spheres, capsules and streamed surfaces), then
+the overlays ``monitor`` (the ``MonitorPanel`` resource) and ``hud`` (``HudState``). A
+``VisualMesh`` whose colour alpha is below 1 is drawn translucent (after everything
+opaque, back to front: :mod:`vrmed.render.renderer`). A pack adds its own passes::
 
     render_pipeline(app).add(MyBadge(), after="hud")
 
@@ -26,6 +28,7 @@ This module imports no GL: the pipeline can be filled before (or without) any re
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -424,6 +427,23 @@ class RenderTarget:
 
 
 # -- built-in passes ---------------------------------------------------------------------------
+@dataclass
+class ClipPlane:
+    """A cross-section of the scene (a resource a pack inserts and moves): the built-in
+    ``scene`` pass cuts the ``VisualMesh`` entities in ``entities`` (None: every one) with
+    the world plane ``plane`` = (nx, ny, nz, d), metres: fragments at p where
+    ``n . p + d < 0`` are not drawn, so the inside of a closed mesh shows through the cut
+    (lit from both sides). ``enabled`` False draws everything whole."""
+
+    plane: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    entities: frozenset[int] | None = None
+    enabled: bool = True
+
+    def applies_to(self, entity: int) -> bool:
+        """Whether the plane cuts ``entity``'s mesh."""
+        return self.enabled and (self.entities is None or entity in self.entities)
+
+
 class _SceneBuffers:
     """The scene pass's GPU meshes for one target: static meshes by file, streamed surfaces
     by DrawList key, and the frame whose surfaces were last uploaded."""
@@ -461,7 +481,8 @@ class _SceneBuffers:
 
 class ScenePass:
     """Built-in ``scene`` pass: every ``Transform`` + ``VisualMesh`` entity (mesh files read
-    once, through trimesh), then the DrawList's spheres, capsules (instruments) and streamed
+    once, through trimesh; cut by the :class:`ClipPlane` resource, translucent when its
+    colour's alpha is below 1), then the DrawList's spheres, capsules (instruments) and streamed
     surfaces; all of them cast contact shadows on the ground unless queued with
     ``shadow=False``. Streamed surfaces are uploaded once per frame per target (the second
     eye of a frame draws them as uploaded)."""
@@ -479,7 +500,8 @@ class ScenePass:
         gpu = ctx.local(self, _SceneBuffers)
         upload = gpu.uploaded != ctx.frame
         gpu.uploaded = ctx.frame
-        for _, (tf, vis) in app.query(Transform, VisualMesh):
+        clip = app.try_resource(ClipPlane)
+        for entity, (tf, vis) in app.query(Transform, VisualMesh):
             model = model_matrix(tf.position, tf.orientation, tf.scale * vis.scale, out=self._model)
             r.draw_mesh(
                 gpu.mesh(str(vis.mesh), self._files),
@@ -488,6 +510,7 @@ class ScenePass:
                 roughness=vis.roughness,
                 wetness=vis.wetness,
                 shadow=vis.shadow,
+                clip_plane=clip.plane if clip is not None and clip.applies_to(entity) else None,
             )
         draws = app.try_resource(DrawList)
         if draws is None:

@@ -6,10 +6,21 @@ A frame is immediate-mode::
 
     renderer.begin(camera, light)  # or begin_matrices(view, proj, eye_position, light)
     renderer.draw_mesh(mesh, model, color=(0.8, 0.4, 0.4, 1))
+    renderer.draw_mesh(skin, model, color=(0.9, 0.7, 0.6, 0.3))   # alpha < 1: translucent
+    renderer.draw_mesh(brain, model, clip_plane=(0, -1, 0, 1.2))  # cut away above y = 1.2 m
     renderer.draw_spheres(centres, radii, colors)
     renderer.draw_capsules(a, b, radii, colors)   # one instanced draw per call
-    renderer.end()                 # ground + contact shadows, MSAA resolve
+    renderer.draw_image(slice_2d, quad_model, key="slice")  # a grey-scale image on a quad
+    renderer.end()                 # ground + contact shadows, translucent meshes, MSAA resolve
     image = renderer.read()        # (H, W, 3) uint8, top row first
+
+Translucency: a mesh part whose alpha (the draw's ``color`` alpha times its material's
+base-colour alpha) is below 1 is not drawn at once but queued; :meth:`Renderer.end` draws
+the queue after everything opaque (ground included), objects sorted back to front by the
+eye distance of their bounding-sphere centre, with the depth test on and depth writes off,
+each object's back faces before its front faces (a closed convex shell then blends in the
+right order), with standard "over" blending of the shader's display-encoded colour:
+``out = a * src + (1 - a) * dst`` (Porter & Duff 1984), the framebuffer's alpha left at 1.
 
 Nothing of scene size is allocated per frame: mesh buffers are made once (streamed meshes
 are rewritten in place with ``buffer.write``), the sphere instance buffer only grows when
@@ -18,9 +29,9 @@ a frame has more spheres than ever before, and read-back goes into one reused ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +53,8 @@ DEFAULT_MESH_ROUGHNESS, DEFAULT_MESH_WETNESS = 0.45, 0.6
 _GL_SRGB8_ALPHA8 = 0x8C43  # texture format whose samples come back linear (GL does the decode)
 _GL_LINEAR, _GL_LINEAR_MIPMAP_LINEAR = 0x2601, 0x2703
 _GL_CLIP_DISTANCE0 = 0x3000
+#: The clipping plane of a draw without one: 0 x + 0 y + 0 z + 1 >= 0 keeps every fragment.
+NO_CLIP = (0.0, 0.0, 0.0, 1.0)
 #: A mesh whose world footprint is wider than this (metres, half of its x or z extent)
 #: casts a footprint contact shadow; smaller ones cast a ball's (their bounding sphere).
 FOOTPRINT_HALF_EXTENT = 0.2
@@ -112,6 +125,35 @@ def _normal_matrix(model: np.ndarray, out: np.ndarray) -> np.ndarray:
     sq = np.einsum("ij,ij->j", m3, m3)
     np.divide(m3, np.maximum(sq, 1e-30)[None, :], out=out.T, casting="unsafe")
     return out
+
+
+def clip_plane_values(plane: ColorLike | None) -> tuple[float, float, float, float]:
+    """A world clipping plane (nx, ny, nz, d) as uniform values: fragments at p with
+    ``n . p + d < 0`` are cut away (None: keep all). ValueError for a non-finite plane or a
+    zero normal."""
+    if plane is None:
+        return NO_CLIP
+    values = tuple(float(v) for v in plane)
+    if len(values) != 4 or not all(np.isfinite(values)) or values[:3] == (0.0, 0.0, 0.0):
+        raise ValueError(f"a clipping plane is (nx, ny, nz, d) with a non-zero normal, got {plane!r}")
+    return values[0], values[1], values[2], values[3]
+
+
+class _Translucent:
+    """A queued translucent draw: mesh, model matrix (copied), look and which parts."""
+
+    __slots__ = ("mesh", "model", "tint", "roughness", "wetness", "metallic", "clip", "parts", "depth")
+
+    def __init__(self) -> None:
+        self.mesh: GpuMesh | None = None
+        self.model = np.eye(4)
+        self.tint: tuple[float, ...] | None = None
+        self.roughness: float | None = None
+        self.wetness: float | None = None
+        self.metallic: float | None = None
+        self.clip = NO_CLIP
+        self.parts: list[int] = []
+        self.depth = 0.0
 
 
 def _far_plane(proj: np.ndarray) -> float:
@@ -401,15 +443,23 @@ class Renderer:
             for prog in (self.mesh_program, self.sphere_program, self.capsule_program)
         )
         self._u_mesh = uniforms(
-            self.mesh_program, "u_model", "u_normal_matrix", "u_color", "u_metallic", "u_textured", *material
+            self.mesh_program,
+            "u_model",
+            "u_normal_matrix",
+            "u_color",
+            "u_metallic",
+            "u_textured",
+            "u_clip_plane",
+            *material,
         )
         self._u_sphere = uniforms(self.sphere_program, *material)
         self._u_capsule = uniforms(self.capsule_program, *material)
         for prog in (self.mesh_program, self.sphere_program, self.capsule_program):
-            fixed = uniforms(prog, "u_metallic", "u_textured", "u_base_map")
+            fixed = uniforms(prog, "u_metallic", "u_textured", "u_base_map", "u_clip_plane")
             fixed["u_metallic"].value = 0.0  # instanced spheres and capsules are dielectric, untextured
             fixed["u_textured"].value = 0
             fixed["u_base_map"].value = 0  # texture unit 0
+            fixed["u_clip_plane"].value = NO_CLIP  # spheres and capsules are never cut
         self._u_ground = uniforms(
             self.ground_program,
             *frame_names,
@@ -459,6 +509,20 @@ class Renderer:
         self.scope: ScopeLight | None = None
         self._scope_frame: ScopeLight | None = None
         self._vignette_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA)
+        # translucent meshes: "over" on colour; destination alpha kept at 1
+        self._over_blend = (moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA, moderngl.ZERO, moderngl.ONE)
+        self._cull = moderngl.CULL_FACE
+        #: Translucent draws queued this frame (a pool reused across frames; the first
+        #: ``_n_translucent`` are live) and the order they are drawn in.
+        self._translucent: list[_Translucent] = []
+        self._n_translucent = 0
+        self._order: list[_Translucent] = []
+        #: Draw calls of translucent mesh parts issued by the last :meth:`end`.
+        self.translucent_draws = 0
+        self._image_program: moderngl.Program | None = None
+        self._image_vao: moderngl.VertexArray | None = None
+        self._u_image: dict[str, moderngl.Uniform] = {}
+        self._images: Any = None  # an images.ImageCache, made on the first draw_image
         self._occluders = np.zeros((shaders.MAX_OCCLUDERS, 4), np.float32)
         self._n_occluders = 0
         self._boxes = np.zeros((shaders.MAX_BOXES, 4), np.float32)
@@ -697,6 +761,7 @@ class Renderer:
         self._scope_frame = scope
         self._n_occluders = 0
         self._n_boxes = 0
+        self._n_translucent = 0
         self.draw_calls = 0
         self.fbo.use()
         red, green, blue = self.background if scope is None else scope.background
@@ -743,6 +808,7 @@ class Renderer:
         wetness: float | None = None,
         metallic: float | None = None,
         shadow: bool = True,
+        clip_plane: ColorLike | None = None,
     ) -> None:
         """Draw a mesh with a model matrix (rotation x scale + translation; no shear).
 
@@ -753,15 +819,81 @@ class Renderer:
         **multiplied** by ``color`` (default white), and its roughness and metallic unless
         given here; their wetness defaults to 0 (a dry surface). ``shadow`` adds the mesh's
         bounding sphere to the contact shadows. One draw call per part.
+
+        A part whose alpha is below 1 is translucent: it is queued and drawn by
+        :meth:`end`, after everything opaque, back to front (see the module docstring).
+        ``clip_plane`` (nx, ny, nz, d), world metres, cuts away the fragments where
+        ``n . p + d < 0`` (a cross-section; the open cut shows the inside, lit from both sides).
         """
         self._check_frame()
         model = self._identity if model is None else model
+        tint = None if color is None else tuple(float(c) for c in color)
+        clip = clip_plane_values(clip_plane)
+        queued: _Translucent | None = None
+        opaque: list[int] | None = None
+        for i, part in enumerate(mesh.parts):
+            alpha = 1.0 if tint is None else tint[3]
+            if part.material is not None:
+                alpha *= part.material.base_color[3]
+            if alpha < 1.0:
+                if queued is None:
+                    queued = self._queue_translucent(mesh, model, tint, roughness, wetness, metallic, clip)
+                    opaque = [j for j in range(i)]
+                queued.parts.append(i)
+            elif opaque is not None:
+                opaque.append(i)
+        if queued is None:
+            self._issue(mesh, model, tint, roughness, wetness, metallic, clip, None)
+        elif opaque:
+            self._issue(mesh, model, tint, roughness, wetness, metallic, clip, opaque)
+        if shadow:
+            self._mesh_shadow(mesh, model)
+
+    def _queue_translucent(
+        self,
+        mesh: GpuMesh,
+        model: np.ndarray,
+        tint: tuple[float, ...] | None,
+        roughness: float | None,
+        wetness: float | None,
+        metallic: float | None,
+        clip: tuple[float, float, float, float],
+    ) -> _Translucent:
+        """A pooled record of a translucent draw, with the eye distance of its bounding
+        sphere's centre (the sort key)."""
+        if self._n_translucent == len(self._translucent):
+            self._translucent.append(_Translucent())
+        rec = self._translucent[self._n_translucent]
+        self._n_translucent += 1
+        rec.mesh = mesh
+        np.copyto(rec.model, model)
+        rec.tint, rec.roughness, rec.wetness, rec.metallic, rec.clip = tint, roughness, wetness, metallic, clip
+        rec.parts.clear()
+        b = mesh.bound
+        centre = model[:3, :3] @ b[:3] + model[:3, 3]
+        rec.depth = float(np.linalg.norm(centre - self.eye_position))
+        return rec
+
+    def _issue(
+        self,
+        mesh: GpuMesh,
+        model: np.ndarray,
+        tint: tuple[float, ...] | None,
+        roughness: float | None,
+        wetness: float | None,
+        metallic: float | None,
+        clip: tuple[float, float, float, float],
+        only: list[int] | None,
+    ) -> None:
+        """The draw calls of ``mesh``'s parts (all, or the indices in ``only``)."""
         u = self._u_mesh
         np.copyto(self._mat4, model.T)
         u["u_model"].write(self._mat4)
         u["u_normal_matrix"].write(_normal_matrix(model, self._mat3))
-        tint = None if color is None else tuple(color)
-        for part in mesh.parts:
+        u["u_clip_plane"].value = clip
+        for i, part in enumerate(mesh.parts):
+            if only is not None and i not in only:
+                continue
             mat = part.material
             if mat is None:
                 rgba = DEFAULT_MESH_COLOR if tint is None else tint
@@ -774,12 +906,7 @@ class Renderer:
                 if tint is None:
                     u["u_color"].value = f
                 else:
-                    u["u_color"].value = (
-                        f[0] * float(tint[0]),
-                        f[1] * float(tint[1]),
-                        f[2] * float(tint[2]),
-                        f[3] * float(tint[3]),
-                    )
+                    u["u_color"].value = (f[0] * tint[0], f[1] * tint[1], f[2] * tint[2], f[3] * tint[3])
                 u["u_roughness"].value = mat.roughness if roughness is None else float(roughness)
                 u["u_wetness"].value = 0.0 if wetness is None else float(wetness)
                 u["u_metallic"].value = mat.metallic if metallic is None else float(metallic)
@@ -790,8 +917,98 @@ class Renderer:
                 u["u_textured"].value = 0
             mesh.vao.render(vertices=part.count, first=part.first)
             self.draw_calls += 1
-        if shadow:
-            self._mesh_shadow(mesh, model)
+
+    def _draw_translucent(self) -> None:
+        """The queued translucent draws, farthest first, blended over the opaque frame with
+        depth test on and depth writes off; each object's back faces, then its front faces."""
+        self.translucent_draws = 0
+        n = self._n_translucent
+        if n == 0:
+            return
+        order = self._order
+        order.clear()
+        order.extend(self._translucent[:n])
+        order.sort(key=lambda rec: -rec.depth)
+        ctx = self.ctx
+        ctx.enable(ctx.BLEND)
+        ctx.blend_func = self._over_blend  # type: ignore[assignment]  # moderngl takes 4 factors; its stub says 2
+        ctx.depth_mask = False  # type: ignore[attr-defined]  # moderngl's Context.depth_mask; its stub lacks it
+        ctx.enable(self._cull)
+        try:
+            for rec in order:
+                assert rec.mesh is not None
+                for side in ("front", "back"):  # culling the front faces draws the back ones first
+                    ctx.cull_face = side
+                    before = self.draw_calls
+                    self._issue(
+                        rec.mesh, rec.model, rec.tint, rec.roughness, rec.wetness, rec.metallic, rec.clip, rec.parts
+                    )
+                    self.translucent_draws += self.draw_calls - before
+        finally:
+            ctx.disable(self._cull)
+            ctx.cull_face = "back"
+            ctx.depth_mask = True  # type: ignore[attr-defined]
+            ctx.disable(ctx.BLEND)
+            for rec in order:
+                rec.mesh = None  # do not keep meshes alive past the frame
+            order.clear()
+
+    def draw_image(
+        self,
+        image: np.ndarray,
+        model: np.ndarray,
+        *,
+        key: Hashable = "image",
+        window: tuple[float, float] | None = None,
+        invert: bool = False,
+    ) -> None:
+        """Draw a grey-scale ``image`` ((H, W) numbers, row 0 the top) on the unit quad
+        x, y in [-0.5, 0.5], z = 0 of ``model`` (the image's top edge at +y, its first
+        column at -x; scale the quad to the image's size in metres), unlit, opaque, with the
+        window (``(centre, width)`` in the image's units; default its 0.5-99.5 percentile
+        range) and ``invert`` (MONOCHROME1) of :mod:`vrmed.render.images`. The image is
+        uploaded under ``key`` when a different array is drawn (see that module)."""
+        self._check_frame()
+        import moderngl  # deferred: GL, only once a context exists
+
+        from .images import ImageCache, voi_uniforms  # deferred: made on the first image drawn
+
+        if self._images is None:
+            self._images = ImageCache(self.ctx)
+            if self.stereo:
+                prog = self.ctx.program(
+                    vertex_shader=shaders.STEREO_IMAGE_VERTEX,
+                    geometry_shader=shaders.STEREO_IMAGE_GEOMETRY,
+                    fragment_shader=shaders.STEREO_IMAGE_FRAGMENT,
+                )
+            else:
+                prog = self.ctx.program(vertex_shader=shaders.IMAGE_VERTEX, fragment_shader=shaders.IMAGE_FRAGMENT)
+            self._objects.append(prog)
+            quad = self.ctx.buffer(np.array([-0.5, -0.5, 0.5, -0.5, -0.5, 0.5, 0.5, 0.5], np.float32))
+            self._objects.append(quad)
+            self._image_vao = self.ctx.vertex_array(prog, [(quad, "2f", "in_corner")])
+            self._objects.append(self._image_vao)
+            self._image_program = prog
+            self._u_image = uniforms(prog, self._eye_names[0], "u_model", "u_image", "u_center", "u_width")
+            self._u_image.update(uniforms(prog, "u_invert", "u_alpha"))
+            self._u_image["u_image"].value = 0
+        slot = self._images.get(key, image)
+        center, width, inv, alpha = voi_uniforms(slot, window, invert, 1.0)
+        u = self._u_image
+        vp = self._eye_names[0]
+        if self.stereo:
+            u[vp].write(self._eye_mats)
+        else:
+            np.copyto(self._mat4, self.view_proj.T)
+            u[vp].write(self._mat4)
+        np.copyto(self._mat4, np.asarray(model).T)
+        u["u_model"].write(self._mat4)
+        u["u_center"].value, u["u_width"].value = center, width
+        u["u_invert"].value, u["u_alpha"].value = inv, alpha
+        assert slot.texture is not None and self._image_vao is not None
+        slot.texture.use(0)
+        self._image_vao.render(moderngl.TRIANGLE_STRIP)
+        self.draw_calls += 1
 
     def _mesh_shadow(self, mesh: GpuMesh, model: np.ndarray) -> None:
         """Add a drawn mesh to the contact shadows: a large one (world footprint wider than
@@ -891,7 +1108,8 @@ class Renderer:
                     self._add_occluder(float(x), float(y), float(z), r)
 
     def end(self) -> None:
-        """Finish the frame: draw the ground with contact shadows, resolve MSAA."""
+        """Finish the frame: draw the ground with contact shadows, then the translucent
+        meshes (back to front), resolve MSAA."""
         self._check_frame()
         if self.ground:
             g = self._u_ground
@@ -910,6 +1128,7 @@ class Renderer:
             g["u_box_heights"].write(self._box_heights)
             self._ground_vao.render(self._strip)
             self.draw_calls += 1
+        self._draw_translucent()
         scope = self._scope_frame
         if scope is not None and scope.vignette > 0.0:
             self._scope_vignette(scope.vignette)
@@ -990,3 +1209,9 @@ class Renderer:
         self._objects.clear()
         self._vignette_vao = None
         self._scope_vao = None
+        if self._images is not None:
+            self._images.release()
+            self._images = None
+        self._image_vao = self._image_program = None
+        self._translucent.clear()
+        self._n_translucent = 0

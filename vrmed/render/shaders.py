@@ -1,6 +1,7 @@
 """GLSL 330 sources of the renderer's programs: lit meshes, lit instanced spheres and
-capsules (all three share :data:`LIT_FRAGMENT`), the ground plane with analytic contact
-occlusion, and the endoscope's lens vignette."""
+capsules (all three share :data:`LIT_FRAGMENT`, with an optional world-space clipping
+plane), the ground plane with analytic contact occlusion, the endoscope's lens vignette
+and grey-scale images (a textured quad with a window/level) in the scene."""
 
 from __future__ import annotations
 
@@ -130,6 +131,7 @@ uniform float u_wetness;       // weight of the sharp wet-film lobe
 uniform float u_metallic;      // 0 dielectric (tissue, plastic), 1 metal
 uniform int u_textured;        // 1: multiply the base colour by u_base_map at v_uv
 uniform sampler2D u_base_map;  // sRGB texture: sampling returns linear colour
+uniform vec4 u_clip_plane;     // world plane (n, d): fragments with dot(n, p) + d < 0 are cut away
 in vec3 v_world;
 in vec3 v_normal;
 in float v_burn;
@@ -179,6 +181,8 @@ vec3 shade(Surface s, vec3 l, vec3 E) {
 }
 
 void main() {
+    // Cross-section: (0, 0, 0, 1) keeps everything (the default of every draw).
+    if (dot(u_clip_plane, vec4(v_world, 1.0)) < 0.0) discard;
     vec3 n = normalize(v_normal);
     if (!gl_FrontFacing) n = -n;            // two-sided: open surfaces are lit from both sides
     vec3 base = v_color.rgb;
@@ -430,3 +434,80 @@ void main() {
     f_color = texelFetch(u_image, ivec2(v_uv * vec2(textureSize(u_image, 0))), 0);
 }
 """
+
+# -- grey-scale images (a slice of a volume, a radiograph) on a quad in the scene ----------------
+#: The VOI LUT function LINEAR_EXACT of DICOM PS3.3 C.11.2.1.3.2: with window centre c and
+#: width w > 0, y = (x - c) / w + 0.5 clamped to [0, 1]; ``u_invert`` = 1 shows low values
+#: white (MONOCHROME1, PS3.3 C.7.6.3.1.2: a radiograph, where the detector counts are
+#: lowest behind bone). The grey is written as a display value (like the overlays): a
+#: display panel, not a lit surface.
+_VOI = """
+uniform sampler2D u_image;    // one float channel
+uniform float u_center;
+uniform float u_width;
+uniform float u_invert;
+uniform float u_alpha;
+float voi(float x) {
+    float y = clamp((x - u_center) / u_width + 0.5, 0.0, 1.0);
+    return mix(y, 1.0 - y, u_invert);
+}
+"""
+IMAGE_VERTEX = """
+#version 330
+uniform mat4 u_view_proj;
+uniform mat4 u_model;
+in vec2 in_corner;        // unit quad, -0.5..0.5 (x right, y up)
+out vec3 v_world;
+out vec2 v_uv;
+void main() {
+    vec4 world = u_model * vec4(in_corner, 0.0, 1.0);
+    v_world = world.xyz;
+    v_uv = vec2(in_corner.x + 0.5, 0.5 - in_corner.y);   // image row 0 along the top (+y) edge
+    gl_Position = u_view_proj * world;
+}
+"""
+IMAGE_FRAGMENT = (
+    """
+#version 330
+in vec3 v_world;
+in vec2 v_uv;
+out vec4 f_color;
+"""
+    + _VOI
+    + """
+void main() {
+    float g = voi(texture(u_image, v_uv).r);
+    f_color = vec4(g, g, g, u_alpha);
+}
+"""
+)
+STEREO_IMAGE_VERTEX = _stereo_vertex(IMAGE_VERTEX, ("v_world", "v_uv"))
+STEREO_IMAGE_GEOMETRY = _stereo_geometry(("v_world", "v_uv"))
+STEREO_IMAGE_FRAGMENT = IMAGE_FRAGMENT
+#: The same for a screen-space inset (overlay pixels from the top-left, as the overlays).
+OVERLAY_IMAGE_VERTEX = """
+#version 330
+uniform vec2 u_size;      // viewport size in pixels
+uniform vec4 u_rect;      // x, y (top-left), width, height in pixels
+out vec2 v_uv;
+void main() {
+    vec2 c = vec2(float(gl_VertexID & 1), float((gl_VertexID >> 1) & 1));   // strip: 0,0 1,0 0,1 1,1
+    vec2 xy = u_rect.xy + c * u_rect.zw;
+    v_uv = c;                                                                 // row 0 at the top
+    gl_Position = vec4(xy.x / u_size.x * 2.0 - 1.0, 1.0 - xy.y / u_size.y * 2.0, 0.0, 1.0);
+}
+"""
+OVERLAY_IMAGE_FRAGMENT = (
+    """
+#version 330
+in vec2 v_uv;
+out vec4 f_color;
+"""
+    + _VOI
+    + """
+void main() {
+    float g = voi(texture(u_image, v_uv).r);
+    f_color = vec4(g, g, g, u_alpha);
+}
+"""
+)

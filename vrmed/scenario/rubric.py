@@ -227,6 +227,10 @@ def _evaluate(rule: Rule, res: RuleResult, records: list[dict[str, Any]], end_ti
         res.passed = not found
         res.t = float(found[0]["t"]) if found else None
         res.detail = f"{len(found)} occurrence(s)"
+        # an event that carries its own reason (ActionRejected, a pack's check events) explains it
+        reasons = [r["data"]["reason"] for r in found if isinstance(r["data"].get("reason"), str)]
+        if reasons:
+            res.detail += ": " + "; ".join(reasons[:3]) + (f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else "")
     elif kind == "interval":
         _interval(rule, res, in_window, t0, t1, open_end, end_time)
     elif kind == "nth":

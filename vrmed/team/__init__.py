@@ -8,7 +8,13 @@
   client's queued input (:class:`TeamInput`), and the instructor console at ``/``;
 - :mod:`vrmed.team.client`: :class:`TeamClient`, :class:`ScriptedTeamClient`;
 - :mod:`vrmed.team.scoring`: team rules (compressor swaps, closed-loop communication, role
-  clarity, leader summary) and per-learner results from the event log.
+  clarity, leader summary) and per-learner results from the event log;
+- :mod:`vrmed.team.desktop`: ``vrmed join --input desktop`` (a lockstep mirror of the
+  server's App in the desktop window, the role's menu, avatars);
+- :mod:`vrmed.team.inject`: the instructor's deterioration, equipment failures and added casualties;
+- :mod:`vrmed.team.records`: team xAPI statements and ``vrmed records add-team``;
+- :mod:`vrmed.team.debrief`: the replay drawn from each member's recorded head pose;
+- :mod:`vrmed.team.voice`: push-to-talk clips (stored, hashed in the log, relayed, played live).
 
 See docs/team-training.md.
 """

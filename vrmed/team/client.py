@@ -21,6 +21,8 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import VrmedError
 from .protocol import MAX_MESSAGE, ProtocolError, decode, encode
 from .roles import ScriptedStep
+from .surfaces import SurfaceDecoder
+from .voice import ClipAssembler, clip_hash, parts, wav_duration
 
 #: Most unacknowledged input messages a client keeps for re-sending.
 MAX_OUTBOX = 10_000
@@ -42,6 +44,10 @@ class Interpolator:
         if self._snapshots and t <= self._snapshots[-1][0]:
             return
         self._snapshots.append((t, devices))
+
+    def devices(self) -> set[str]:
+        """Every device seen in the buffered updates."""
+        return {d for _, devices in self._snapshots for d in devices}
 
     def pose(self, device: str, t: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """The device's position and unit quaternion at ``t`` (default: newest - ``delay``);
@@ -68,8 +74,39 @@ class Interpolator:
 class TeamClient:
     """A connection to a :class:`vrmed.team.server.TeamServer` with one role."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 5.0, ssl: ssl_.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 5.0,
+        ssl: ssl_.SSLContext | None = None,
+        mirror: bool = False,
+        surfaces: bool = False,
+    ) -> None:
         self.url, self.token, self.timeout, self.ssl = url, token, timeout, ssl
+        #: ask for every frame's recorded input too (:attr:`inputs`, :attr:`frame`), to step a
+        #: local copy of the App exactly (vrmed.team.desktop)
+        self.mirror = mirror
+        #: deforming surfaces streamed by a server that streams them (``surfaces=True``)
+        self.surfaces: SurfaceDecoder | None = SurfaceDecoder() if surfaces else None
+        #: why the last surface entries could not be applied (None: all were)
+        self.surface_error: str | None = None
+        #: recorded input samples by server frame (mirroring clients); written by the reader
+        self.inputs: dict[int, Any] = {}
+        #: frames the server has stepped, as of the newest state
+        self.frame = 0
+        #: (frame, events in the server's log at that frame) of the newest state, one tuple
+        #: so a mirror in another thread reads a consistent pair
+        self.sync: tuple[int, int] = (0, 0)
+        #: the ``welcome`` message of the current connection
+        self.welcome: dict[str, Any] = {}
+        #: push-to-talk clips relayed from teammates: sha256 -> (client, role, WAV bytes)
+        self.voice: dict[str, tuple[str, str, bytes]] = {}
+        self._voice_in = ClipAssembler()
+        #: ``inputs`` messages received (a late mirror's history comes in chunks)
+        self.history_messages = 0
+        self._clips = 0
         self.client: str | None = None
         self.role: str | None = None
         self.resume: str | None = None
@@ -93,6 +130,11 @@ class TeamClient:
         extra: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}
         ws = await connect(self.url, max_size=MAX_MESSAGE * 64, open_timeout=self.timeout, compression=None, **extra)
         join: dict[str, Any] = {"token": self.token}
+        if self.mirror:
+            join["mirror"] = True
+        if self.surfaces is not None:
+            join["surfaces"] = True
+            self.surfaces = SurfaceDecoder()  # the server starts each connection with keyframes
         if self.resume is not None:
             join["resume"] = self.resume
         await ws.send(encode("join", **join))
@@ -101,6 +143,7 @@ class TeamClient:
             await ws.close()
             raise VrmedError(f"the server refused to join: {welcome.get('message')}")
         self.client, self.role, self.resume = welcome["client"], welcome["role"], welcome["resume"]
+        self.welcome = welcome
         self._ws = ws
         self._prune(int(welcome["ack"]))
         for _, text in list(self._outbox):
@@ -125,9 +168,26 @@ class TeamClient:
                 self.bytes_sent += len(text)
         return self._seq
 
+    async def send_voice(self, wav: bytes) -> str:
+        """Send a push-to-talk clip (PCM WAV bytes); returns its SHA-256. Not kept for a
+        reconnect: a clip cut off by a dropped connection is said again."""
+        wav_duration(wav)  # the server would refuse it: say why here
+        if self._ws is None:
+            raise VrmedError("not connected")
+        self._clips += 1
+        texts = parts(wav)
+        for i, text in enumerate(texts):
+            await self._ws.send(encode("voice", clip=f"c{self._clips}", part=i, last=i == len(texts) - 1, data=text))
+        return clip_hash(wav)
+
     async def act(self, action: str, **fields: Any) -> int:
         """Request one scenario action with its option values."""
         return await self.send([{"id": action, "fields": fields}])
+
+    async def act_on(self, patient: str, action: str, **fields: Any) -> int:
+        """Request one scenario action on the patient named ``patient`` (the original
+        patient or a casualty the instructor added; vrmed.team.inject)."""
+        return await self.send([{"id": action, "fields": fields, "patient": patient}])
 
     async def drop(self) -> None:
         """Close the connection abruptly (tests of the grace period)."""
@@ -166,7 +226,25 @@ class TeamClient:
                     msg = decode(raw)
                 except ProtocolError:
                     continue
-                if msg["type"] == "state":
+                if msg["type"] == "voice":  # a teammate's push-to-talk clip, in parts
+                    with contextlib.suppress(ValueError):
+                        clip = self._voice_in.add(msg)
+                        if clip is not None and clip_hash(clip) == msg.get("clip"):
+                            self.voice[clip_hash(clip)] = (str(msg.get("client")), str(msg.get("role")), clip)
+                elif msg["type"] == "inputs":  # a late mirror's history, before the state it leads to
+                    self._take_inputs(msg.get("inputs"))
+                    self.history_messages += 1
+                elif msg["type"] == "state":
+                    # inputs before the frame count: a mirror in another thread never sees a
+                    # frame whose sample has not arrived
+                    self._take_inputs(msg.get("inputs"))
+                    if self.surfaces is not None and msg.get("surfaces"):
+                        try:
+                            self.surfaces.apply(msg["surfaces"])
+                        except (ValueError, KeyError, TypeError) as exc:  # kept, not raised in the reader
+                            self.surface_error = str(exc)
+                    self.frame = int(msg.get("frame", self.frame))
+                    self.sync = (self.frame, int(msg.get("events_total", 0)))
                     self.avatars.add(float(msg.get("t", 0.0)), msg.get("devices") or {})
                     self.state = msg
                     self.time = float(msg.get("t", self.time))
@@ -177,6 +255,10 @@ class TeamClient:
                     if isinstance(sent, float):
                         self.latencies.append(loop.time() - sent)
                     self.updated.set()
+
+    def _take_inputs(self, inputs: Any) -> None:
+        for frame, sample in inputs or ():
+            self.inputs[int(frame)] = sample
 
     @property
     def unacknowledged(self) -> int:

@@ -19,6 +19,7 @@ from .local import play_all, scripted_team
 from .roles import INSTRUCTOR, team_of
 from .scoring import score_team
 from .server import TeamServer
+from .voice import MAX_CLIP_S, record_microphone, voice_dir
 
 
 def tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
@@ -52,6 +53,7 @@ def serve(
     redis_url: str | None = None,
     session_id: str | None = None,
     public_url: str | None = None,
+    stream_surfaces: bool = False,
     echo: Any = print,
 ) -> dict[str, Any]:
     """Serve one shared session until it ends (or Ctrl+C / SIGTERM); returns the team result.
@@ -69,6 +71,8 @@ def serve(
             grace_s=grace_s,
             instructor_password=password,
             ssl=tls,
+            voice_dir=voice_dir(record) if record is not None else None,  # push-to-talk clips beside the log
+            stream_surfaces=stream_surfaces,
         )
         if record is not None:
             server.session.recorder.stream_to(record)
@@ -126,7 +130,8 @@ def serve(
 
 def join(url: str, token: str, *, scripted: str | None = None, echo: Any = print) -> int:
     """Join a shared session: play a scripted slot of the scenario, or read actions from stdin
-    (``ACTION key=value ...`` per line). Returns the number of actions sent."""
+    (``ACTION key=value ...`` per line; ``say FILE.wav`` sends a push-to-talk clip, ``say``
+    alone records 4 s from the microphone). Returns the number of actions and clips sent."""
 
     async def main() -> int:
         client: TeamClient = TeamClient(url, token)
@@ -136,7 +141,10 @@ def join(url: str, token: str, *, scripted: str | None = None, echo: Any = print
             if scripted.split(".", 1)[0] != welcome["role"]:
                 await client.close()
                 raise VrmedError(f"slot {scripted!r} is not the role this token grants ({welcome['role']})")
-            pack = _pack_named(str(welcome.get("pack")))
+            # loaded in a worker thread: blocking this loop for the seconds a pack takes let the
+            # server's state messages fill the connection's queue, so its close handshake then
+            # stalled for the whole close_timeout (10 s)
+            pack = await asyncio.get_running_loop().run_in_executor(None, pack_named, str(welcome.get("pack")))
             spec = team_of(pack.scenario(str(welcome.get("scenario"))))
             if spec is None or scripted not in spec.scripted:
                 await client.close()
@@ -156,6 +164,16 @@ def join(url: str, token: str, *, scripted: str | None = None, echo: Any = print
                 break
             words = line.split()
             if not words:
+                continue
+            if words[0] == "say":  # push-to-talk: a WAV file, or 4 s from the microphone
+                try:
+                    wav = Path(words[1]).read_bytes() if len(words) > 1 else record_microphone(min(4.0, MAX_CLIP_S))
+                    sha = await client.send_voice(wav)
+                except (OSError, VrmedError) as exc:
+                    echo(f"not sent: {exc}")
+                    continue
+                echo(f"clip {sha[:12]} sent")
+                sent += 1
                 continue
             fields: dict[str, Any] = {}
             for w in words[1:]:
@@ -181,7 +199,8 @@ def _value(text: str) -> Any:
     return text
 
 
-def _pack_named(name: str) -> Any:
+def pack_named(name: str) -> Any:
+    """The installed pack called ``name`` (the one a server's welcome names)."""
     refs, _ = all_packs()
     ref = next((r for r in refs if r.name == name), None)
     if ref is None:
@@ -189,4 +208,4 @@ def _pack_named(name: str) -> Any:
     return load_pack(ref.root, ref.source)
 
 
-__all__ = ["INSTRUCTOR", "join", "serve", "tls_context"]
+__all__ = ["INSTRUCTOR", "join", "pack_named", "serve", "tls_context"]

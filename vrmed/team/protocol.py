@@ -85,6 +85,8 @@ def check_input(msg: dict[str, Any]) -> tuple[int, dict[str, Any], list[dict[str
         req: dict[str, Any] = {"id": a["id"], "fields": a.get("fields") or {}}
         if isinstance(a.get("target"), str):
             req["target"] = a["target"]
+        if isinstance(a.get("patient"), str):  # which patient, once the instructor added a casualty
+            req["patient"] = a["patient"][:64]
         clean.append(req)
     return seq, {str(k): v for k, v in devices.items() if isinstance(v, dict)}, clean
 

@@ -28,6 +28,7 @@ the recorded input samples, so a shared session replays bit-exactly with ``vrmed
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from collections.abc import Iterator
@@ -39,13 +40,39 @@ from ..events import Event
 from ..input import InputState
 from ..packs.model import Scenario
 from ..scenario.interaction import ActionRejected
+from .inject import (
+    INJECT_EVENTS,
+    INJECTIONS,
+    MONITOR_EFFECTS,
+    CasualtyDecl,
+    Failure,
+    Injections,
+    casualties_of,
+    casualty_specs,
+    failures_of,
+)
+from .voice import VOICE, VoiceCallOut
 
 #: The role of the instructor console (not a learner role; see ``settings.team.instructor``).
 INSTRUCTOR = "instructor"
 #: Kinds of structured call-out (closed-loop communication: order -> acknowledge -> report).
 CALLOUT_KINDS = ("order", "acknowledge", "report", "summary")
 _ROLE_KEYS = {"label", "actions", "max"}
-_TEAM_KEYS = {"roles", "instructor", "watch", "scripted", "swap_interval", "ack_within", "report_within"}
+_TEAM_KEYS = {
+    "roles",
+    "instructor",
+    "watch",
+    "scripted",
+    "swap_interval",
+    "ack_within",
+    "report_within",
+    "failures",
+    "casualties",
+}
+_CASUALTY_KEYS = {"prefab", "label"}
+#: Longest patient name a request may carry.
+MAX_PATIENT_NAME = 64
+_FAILURE_KEYS = {"label", "blocks", "message", "monitor"}
 
 KeyPath = tuple[Any, ...]
 
@@ -78,7 +105,7 @@ class TeamActed(Event):
     fields: str = "{}"
 
 
-TEAM_EVENTS: tuple[type[Event], ...] = (CallOut, RhythmInjected, TeamActed)
+TEAM_EVENTS: tuple[type[Event], ...] = (CallOut, RhythmInjected, TeamActed, VoiceCallOut, *INJECT_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,10 @@ class TeamSpec:
     swap_interval: float = 120.0
     ack_within: float = 10.0
     report_within: float = 180.0
+    #: equipment failures the instructor may inject (vrmed.team.inject)
+    failures: dict[str, Failure] = field(default_factory=dict)
+    #: casualties the instructor may add (vrmed.team.inject)
+    casualties: dict[str, CasualtyDecl] = field(default_factory=dict)
 
     def allows(self, role: str, action: str) -> bool:
         """Whether ``role`` may take ``action`` (the instructor: only its own actions)."""
@@ -146,13 +177,16 @@ class TeamSpec:
             float(team.get("swap_interval", 120.0)),
             float(team.get("ack_within", 10.0)),
             float(team.get("report_within", 180.0)),
+            failures_of(team),
+            casualties_of(team),
         )
 
 
-def check_team(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
+def check_team(data: dict[str, Any], prefabs: Any = None) -> Iterator[tuple[KeyPath, str]]:
     """Problems in a scenario's ``settings.team`` as ``(key path, message)``: unknown keys,
     action ids the scenario does not offer, roles without actions, bad counts, scripted
-    steps outside their role."""
+    steps outside their role, casualties whose prefab the pack lacks (``prefabs``: the
+    pack's prefab names; None: not checked)."""
     team = (data.get("settings") or {}).get("team")
     if team is None:
         return
@@ -218,6 +252,27 @@ def check_team(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
         value = team.get(key, 1.0)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             yield base + (key,), f"must be a positive number of seconds, got {value!r}"
+    failures = team.get("failures") or {}
+    if not isinstance(failures, dict):
+        yield base + ("failures",), "must map a failure id to {label, blocks: [action ids], message}"
+        failures = {}
+    for fid, failure in failures.items():
+        path = base + ("failures", fid)
+        if not isinstance(failure, dict):
+            yield path, "a failure is {label, blocks: [action ids], message}"
+            continue
+        for key in sorted(set(failure) - _FAILURE_KEYS):
+            yield path + (key,), f"unknown key {key!r}; failure keys are: {', '.join(sorted(_FAILURE_KEYS))}"
+        blocks = failure.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            yield path + ("blocks",), "a failure needs a non-empty list of the action ids it blocks"
+            blocks = []
+        for i, aid in enumerate(blocks):
+            yield from unknown_action(path + ("blocks", i), aid)
+        monitor = failure.get("monitor")
+        if monitor is not None and monitor not in MONITOR_EFFECTS:
+            yield path + ("monitor",), f"unknown monitor effect {monitor!r}; effects: {', '.join(MONITOR_EFFECTS)}"
+    yield from _check_casualties(team.get("casualties") or {}, base, names, watch, prefabs)
     scripted = team.get("scripted") or {}
     if not isinstance(scripted, dict):
         yield base + ("scripted",), "must map a slot (role or role.N) to a list of {t, action, fields}"
@@ -242,6 +297,33 @@ def check_team(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
                 yield path + (i, "fields"), "must be a mapping of option -> value"
 
 
+def _check_casualties(
+    casualties: Any, base: KeyPath, names: set[Any], watch: list[Any], prefabs: Any
+) -> Iterator[tuple[KeyPath, str]]:
+    path = base + ("casualties",)
+    if not isinstance(casualties, dict):
+        yield path, "must map a casualty's entity name to {prefab, label}"
+        return
+    if casualties and not watch:
+        yield path, "adding a casualty needs team.watch: its first entity is the patient actions address by default"
+    for cid, decl in casualties.items():
+        where = path + (cid,)
+        if cid in names:
+            yield where, f"entity name {cid!r} is already used by the scenario"
+        if not isinstance(decl, dict):
+            yield where, "a casualty is {prefab, label}"
+            continue
+        for key in sorted(set(decl) - _CASUALTY_KEYS):
+            yield where + (key,), f"unknown key {key!r}; casualty keys are: {', '.join(sorted(_CASUALTY_KEYS))}"
+        prefab = decl.get("prefab")
+        if not isinstance(prefab, str):
+            yield where + ("prefab",), "a casualty needs the prefab it is spawned from"
+        elif prefabs is not None and prefab not in prefabs:
+            close = difflib.get_close_matches(prefab, [str(p) for p in prefabs], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield where + ("prefab",), f"unknown prefab {prefab!r}{hint}; prefabs in this pack: {', '.join(prefabs)}"
+
+
 class TeamPlugin:
     """Enforces the scenario's team roles on tagged action requests and records who acted
     (see the module docstring). Inert for scenarios without ``settings.team``."""
@@ -251,11 +333,14 @@ class TeamPlugin:
     def __init__(self) -> None:
         self.spec: TeamSpec | None = None
         self._resolved = False
+        #: the instructor's deterioration trends and equipment failures in effect
+        self.injections = Injections()
 
     @staticmethod
-    def check_scenario(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
-        """The pack loader's plugin hook: problems in ``settings.team`` (key path, message)."""
-        return list(check_team(data))
+    def check_scenario(data: dict[str, Any], prefabs: Any = None) -> list[tuple[KeyPath, str]]:
+        """The pack loader's plugin hook: problems in ``settings.team`` (key path, message);
+        ``prefabs``, the pack's prefab names, which a casualty must name."""
+        return list(check_team(data, prefabs))
 
     def build(self, app: App) -> None:
         """Add the role-enforcement system, just before ``learner.actions`` (priority -15)."""
@@ -266,31 +351,86 @@ class TeamPlugin:
             scenario = app.try_resource(Scenario)
             self.spec = TeamSpec.from_settings(scenario.settings) if scenario is not None else None
             self._interaction = scenario.interaction if scenario is not None else None
+            self.injections.failures = dict(self.spec.failures) if self.spec is not None else {}
+            if self.spec is not None and scenario is not None and self.spec.casualties:
+                self.injections.casualties = dict(self.spec.casualties)
+                self.injections.specs = casualty_specs(scenario, self.spec.casualties)
             self._resolved = True
+        injections = self.injections
+        if injections.active or injections.trends:
+            injections.tick(app)
         inputs = app.resource(InputState)
         if not inputs.actions:
             return
         kept: list[dict[str, Any]] = []
         for req in inputs.actions:
             by = req.get("by")
+            aid = str(req.get("id"))
+            if isinstance(by, dict):
+                role, client = str(by.get("role")), str(by.get("client"))
+                if aid in INJECTIONS and role == INSTRUCTOR and self.spec is not None:
+                    injections.apply(app, req)
+                    continue
+                if aid == VOICE and self.spec is not None and (role in self.spec.roles or role == INSTRUCTOR):
+                    _voice(app, client, role, req.get("fields"))  # anyone in the session may speak
+                    continue
+                if self.spec is None or not self.spec.allows(role, aid):
+                    app.send(ActionRejected(aid, f"outside the role {role!r} of {client}"))
+                    continue
+            failure = injections.blocked(aid) if injections.active else None
+            if failure is not None:  # an injected equipment failure: nobody can take it now
+                app.send(ActionRejected(aid, failure.message))
+                continue
             if not isinstance(by, dict):  # a single learner's own request: not a team action
                 kept.append(req)
                 continue
-            aid, role, client = str(req.get("id")), str(by.get("role")), str(by.get("client"))
-            if self.spec is None or not self.spec.allows(role, aid):
-                app.send(ActionRejected(aid, f"outside the role {role!r} of {client}"))
-                continue
-            kept.append(req)
             action = self._interaction.action(aid) if self._interaction is not None else None
             fields = req.get("fields") or {}
             if action is None or not isinstance(fields, dict):
+                kept.append(req)
                 continue  # learner.actions rejects it with the reason
+            aimed = "patient" in req or injections.added
             try:
-                action.make(fields, req.get("target") if isinstance(req.get("target"), str) else None)
-            except (ValueError, TypeError):
+                event = action.make(fields, req.get("target") if isinstance(req.get("target"), str) else None)
+                if aimed:  # several patients: the team plugin takes the action on the one meant
+                    event = self._on_patient(event, req.get("patient"))
+            except (ValueError, TypeError) as exc:
+                if aimed:
+                    app.send(ActionRejected(aid, str(exc)))
+                else:
+                    kept.append(req)  # learner.actions rejects it with the reason
                 continue
             app.send(TeamActed(client, role, aid, json.dumps(fields, sort_keys=True, default=str)))
+            if aimed:
+                app.send(event)
+            else:
+                kept.append(req)
         inputs.actions[:] = kept
+
+    def _on_patient(self, event: Event, patient: Any) -> Event:
+        """``event`` taken on ``patient`` (None: the original patient, the first watched
+        entity); ValueError if there is no such patient or the action is not taken on one."""
+        assert self.spec is not None  # only team requests get here
+        patients = [*self.spec.watch[:1], *self.injections.added]
+        name = patients[0] if patient is None and patients else patient
+        if not isinstance(name, str) or name not in patients:
+            raise ValueError(f"no patient {str(patient)[:MAX_PATIENT_NAME]!r}; patients: {', '.join(patients)}")
+        if "patient" not in {f.name for f in dataclasses.fields(event)}:
+            if patient is None:
+                return event  # not taken on a patient (a call-out)
+            raise ValueError("it is not taken on a patient")
+        if getattr(event, "patient") != "":  # noqa: B009 (an event type's own field, unknown to the type checker)
+            return event  # the action itself names whom it is for
+        return dataclasses.replace(event, patient=name)  # type: ignore[call-arg]
+
+
+def _voice(app: App, client: str, role: str, fields: Any) -> None:
+    f = fields if isinstance(fields, dict) else {}
+    sha, duration = f.get("sha256"), f.get("duration_s")
+    if not isinstance(sha, str) or len(sha) != 64 or not isinstance(duration, (int, float)):
+        app.send(ActionRejected(VOICE, "a voice call-out needs sha256 and duration_s"))
+        return
+    app.send(VoiceCallOut(client, role, sha, float(duration)))
 
 
 def team_of(scenario: Any) -> TeamSpec | None:

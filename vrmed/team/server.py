@@ -28,6 +28,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -35,16 +36,21 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from ..components.scene import Name
 from ..errors import VrmedError
 from ..input import LEARNER, InputState, Sample
 from ..packs.loader import Pack
 from ..recording import SessionLog
+from ..render.drawlist import DrawList
 from ..scenario.learner import LearnerView
 from ..scenario.runtime import scenario_bindings
 from ..session import Session, build_session
 from .console import CONSOLE_HTML
+from .inject import CASUALTY, DETERIORATE, FAIL
 from .protocol import MAX_MESSAGE, ProtocolError, TokenIssuer, check_input, decode, encode, pseudonym
 from .roles import INSTRUCTOR, TeamSpec, team_of
+from .surfaces import SurfaceEncoder, surface_key
+from .voice import VOICE, ClipAssembler, clip_hash, parts, wav_duration
 
 #: Most pending events kept for one client that is not reading (older ones are dropped
 #: and the client is told how many it missed).
@@ -57,6 +63,14 @@ MAX_QUEUE = 10_000
 LOGIN_PENALTY_S = 0.5
 #: Longest debrief annotation kept (characters).
 MAX_NOTE = 500
+#: Most recorded input frames one message carries to a mirroring client (a late joiner gets
+#: the session's history in several messages, each well under the client's size limit).
+INPUTS_PER_MESSAGE = 1000
+#: Most relayed voice messages waiting for one member (about 60 KB each: 40 are 2.4 MB);
+#: a member that does not read loses the newest clips, never the server's memory.
+MAX_VOICE_PENDING = 40
+#: Header facts a mirroring client needs to build the same App as the server (as a replay does).
+MIRROR_HEADER = ("seed", "mode", "learner", "display_rate", "rates", "substeps_per_tick", "pack_version", "pack_hash")
 
 
 @dataclass
@@ -76,6 +90,15 @@ class Member:
     writer: asyncio.Task[None] | None = None
     bytes_sent: int = 0
     messages_sent: int = 0
+    #: the client mirrors the simulation (a desktop or headset front end): it also gets every
+    #: frame's recorded input sample, in order, to step its own copy of the App exactly
+    mirror: bool = False
+    inputs: list[list[Any]] = field(default_factory=list)
+    #: push-to-talk: this member's clip being received, and relayed clips' messages to send
+    voice_in: ClipAssembler = field(default_factory=ClipAssembler)
+    voice_out: list[str] = field(default_factory=list)
+    #: a thin client's surface stream (vrmed.team.surfaces): what it last received
+    surfaces: SurfaceEncoder | None = None
 
 
 class TeamInput:
@@ -160,6 +183,8 @@ class TeamServer:
         mode: str = "formative",
         ssl: Any = None,
         secret: bytes | None = None,
+        voice_dir: Path | None = None,
+        stream_surfaces: bool = False,
     ) -> None:
         if speed <= 0:
             raise VrmedError(f"speed must be positive, got {speed}")
@@ -187,6 +212,20 @@ class TeamServer:
         self.tokens = TokenIssuer(secret)
         self.instructor_password = instructor_password or secrets.token_urlsafe(12)
         self._ssl = ssl
+        #: where push-to-talk clips are stored (SHA256.wav); None: relayed, not stored
+        self.voice_dir = voice_dir
+        #: clips received (sha256 -> bytes) when not stored in a folder
+        self.clips: dict[str, bytes] = {}
+        #: deforming surfaces for thin clients: the features' draw systems fill this draw
+        #: list as for a renderer (a resource only: it is not world state, the replay is unchanged)
+        self._draws: DrawList | None = None
+        self._surfaces: dict[str, tuple[Any, Any]] = {}
+        self._surface_frame = -1
+        if stream_surfaces:
+            self._draws = self.session.app.try_resource(DrawList)
+            if self._draws is None:
+                self._draws = DrawList()
+                self.session.app.insert_resource(self._draws)
         self.members: dict[str, Member] = {}
         self.stats = TickStats()
         self.ended = asyncio.Event()
@@ -194,6 +233,8 @@ class TeamServer:
         self._tick: asyncio.Task[None] | None = None
         self._stopping = False
         self._event_index = 0
+        #: last frame whose recorded input went to the mirroring clients
+        self._input_frame = 0
         self._last_state: dict[str, Any] | None = None
         #: the instructor's debrief annotations ({t, frame, by, text}), kept in the log header
         self.annotations: list[dict[str, Any]] = []
@@ -273,6 +314,8 @@ class TeamServer:
             if view.ended or now >= next_state:
                 self._broadcast(view)
                 next_state = now + state_wall
+            if self._draws is not None:
+                self._draws.clear()  # nobody presents this draw list: it holds one frame's draws
             if view.ended:
                 self.ended.set()
                 return
@@ -287,6 +330,16 @@ class TeamServer:
         app = self.session.app
         events = self.session.recorder.log.events[self._event_index :]
         self._event_index += len(events)
+        for e in events:  # a casualty the instructor added is watched like the scenario's patient
+            if e["type"].endswith(":CasualtyAdded"):
+                name = str(e["data"]["casualty"])
+                ent = next((x for x, n in app.query(Name) if n.value == name), None)
+                if ent is not None:
+                    self._watch[name] = ent
+        inputs = self._new_inputs(app.clock.frame)
+        if self._draws is not None and self._surface_frame != app.clock.frame:  # (not while paused)
+            self._surfaces = {surface_key(s.key): (s.positions.copy(), s.faces) for s in self._draws.surfaces}
+            self._surface_frame = app.clock.frame
         watch: dict[str, dict[str, Any]] = {}
         getters = scenario_bindings(app).getters
         for name, ent in self._watch.items():
@@ -316,6 +369,7 @@ class TeamServer:
             "ended": view.ended,
             "result": view.end_reason,
             "paused": view.paused,
+            "events_total": len(self.session.recorder.log.events),  # a mirror checks it is in step
             "wall": asyncio.get_running_loop().time(),  # monotonic: clients on this host measure latency
         }
         self._last_state = base
@@ -328,7 +382,27 @@ class TeamServer:
                 m.missed += len(m.pending) - MAX_PENDING_EVENTS
                 del m.pending[: len(m.pending) - MAX_PENDING_EVENTS]
             m.latest = base
+            if m.mirror:
+                m.inputs.extend(inputs)
             m.wake.set()
+
+    def _new_inputs(self, frame: int) -> list[list[Any]]:
+        """The recorded input samples of the frames stepped since the last broadcast, as
+        ``[frame, sample]`` (frames without input are not recorded and not sent)."""
+        recorded = self.session.recorder.log.inputs
+        out = [[f, recorded[f]["data"]] for f in range(self._input_frame, frame) if f in recorded]
+        self._input_frame = frame
+        return out
+
+    def _history(self) -> list[list[Any]]:
+        """Every input sample recorded up to the last broadcast (a mirror joining late)."""
+        recorded = self.session.recorder.log.inputs
+        return [[f, recorded[f]["data"]] for f in sorted(recorded) if f < self._input_frame]
+
+    def mirror_header(self) -> dict[str, Any]:
+        """What a mirroring client needs to build the server's App (seed, mode, rates, ...)."""
+        header = self.session.recorder.log.header
+        return {k: header[k] for k in MIRROR_HEADER if k in header}
 
     def _devices(self) -> dict[str, Any]:
         # the team's devices are the ROLE/CLIENT/DEVICE ones
@@ -385,6 +459,9 @@ class TeamServer:
                 await old.close()
             member.ws, member.lost_at = ws, None
             member.wake = asyncio.Event()
+            member.mirror = msg.get("mirror") is True
+            wants = msg.get("surfaces") is True and self._draws is not None and not member.mirror
+            member.surfaces = SurfaceEncoder() if wants else None  # a (re)join starts with keyframes
             await ws.send(
                 encode(
                     "welcome",
@@ -396,12 +473,19 @@ class TeamServer:
                     roles={k: r.label for k, r in self.team.roles.items()},
                     scenario=self.session.scenario.name,
                     pack=self.session.pack.name,
+                    actions=sorted(self.team.roles[member.role].actions) if member.role in self.team.roles else [],
+                    failures={k: f.label for k, f in self.team.failures.items()},
+                    casualties={k: c.label for k, c in self.team.casualties.items()},
+                    watch=list(self._watch),
+                    **({"sim": self.mirror_header()} if member.mirror else {}),
                 )
             )
             member.writer = asyncio.create_task(self._writer(member, ws))
             if self._last_state is not None:  # a (re)joining member sees the state at once
                 member.latest = self._last_state
                 member.wake.set()
+            # a mirror (re)starts from frame 0: the whole history up to the newest state
+            member.inputs = self._history() if member.mirror else []
             async for raw in ws:
                 try:
                     self._receive(member, decode(raw))
@@ -470,6 +554,10 @@ class TeamServer:
             if command not in INSTRUCTOR_COMMANDS:
                 raise ProtocolError(f"unknown command {command!r}; commands: {', '.join(INSTRUCTOR_COMMANDS)}")
             self.input.command(command)
+        elif kind == "voice":
+            self._voice(member, msg)
+        elif kind == "inject" and member.role == INSTRUCTOR:
+            self.input.push(member.client, INSTRUCTOR, {}, [self._injection(msg)])
         elif kind == "annotate" and member.role == INSTRUCTOR:
             app = self.session.app
             note = {"t": float(app.clock.time), "frame": app.clock.frame, "by": member.client}
@@ -493,18 +581,101 @@ class TeamServer:
         else:
             raise ProtocolError(f"message {kind!r} is not allowed here")
 
+    def _voice(self, member: Member, msg: dict[str, Any]) -> None:
+        """A push-to-talk part; a whole clip is checked, stored, relayed and recorded."""
+        data = member.voice_in.add(msg)
+        if data is None:
+            return
+        try:
+            duration = wav_duration(data)
+        except VrmedError as exc:
+            raise ProtocolError(str(exc)) from None
+        sha = clip_hash(data)
+        if self.voice_dir is not None:
+            self.voice_dir.mkdir(parents=True, exist_ok=True)
+            (self.voice_dir / f"{sha}.wav").write_bytes(data)
+        else:
+            self.clips[sha] = data
+        self.input.push(
+            member.client, member.role, {}, [{"id": VOICE, "fields": {"sha256": sha, "duration_s": duration}}]
+        )
+        texts = parts(data)
+        for i, text in enumerate(texts):
+            relay = encode(
+                "voice", client=member.client, role=member.role, clip=sha, part=i, last=i == len(texts) - 1, data=text
+            )
+            for m in self.members.values():
+                if m is not member and m.ws is not None and len(m.voice_out) < MAX_VOICE_PENDING:
+                    m.voice_out.append(relay)
+        for m in self.members.values():
+            if m is not member and m.ws is not None:
+                m.wake.set()
+
+    def _injection(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """An instructor ``inject`` message as the request the team plugin applies (its shape
+        checked here, for a clear error at the console; its values again in the App)."""
+        what = msg.get("injection")
+        if what == "deteriorate":
+            fields = {k: msg.get(k) for k in ("entity", "var", "to")}
+            fields["over_s"] = msg.get("over_s", 0.0)
+            if not isinstance(fields["entity"], str) or not isinstance(fields["var"], str):
+                raise ProtocolError("deteriorate needs entity and var (names)")
+            for key in ("to", "over_s"):
+                if isinstance(fields[key], bool) or not isinstance(fields[key], (int, float)):
+                    raise ProtocolError(f"deteriorate needs {key}, a number")
+            return {"id": DETERIORATE, "fields": fields}
+        if what == "failure":
+            failure, duration = msg.get("failure"), msg.get("duration_s")
+            if failure not in self.team.failures:
+                known = ", ".join(self.team.failures) or "none"
+                raise ProtocolError(f"unknown failure {failure!r}; the scenario declares: {known}")
+            if isinstance(duration, bool) or not isinstance(duration, (int, float)):
+                raise ProtocolError("failure needs duration_s, a number of seconds")
+            return {"id": FAIL, "fields": {"failure": failure, "duration_s": duration}}
+        if what == "casualty":
+            casualty, position = msg.get("casualty"), msg.get("position")
+            if casualty not in self.team.casualties:
+                known = ", ".join(self.team.casualties) or "none"
+                raise ProtocolError(f"unknown casualty {casualty!r}; the scenario declares: {known}")
+            if not isinstance(position, list) or len(position) != 3:
+                raise ProtocolError("casualty needs position, [x, y, z] in metres")
+            return {"id": CASUALTY, "fields": {"casualty": casualty, "position": position}}
+        raise ProtocolError(
+            f"unknown injection {what!r}; injections: deteriorate, failure, casualty (rhythm: an action)"
+        )
+
     async def _writer(self, member: Member, ws: ServerConnection) -> None:
         """Send the newest state plus unseen events whenever there is something new."""
         while True:
             await member.wake.wait()
             member.wake.clear()
             events, member.pending = member.pending, []
+            inputs, member.inputs = member.inputs, []
             state = member.latest or {}
-            text = encode("state", ack=member.last_seq, events=events, missed=member.missed, **state)
-            try:
-                await asyncio.wait_for(ws.send(text), self.send_timeout)
-            except (TimeoutError, ConnectionClosed):
-                ws.transport.abort()  # a peer that cannot take data is lost (no close handshake to wait for)
+            while len(inputs) > INPUTS_PER_MESSAGE:  # history for a late mirror, in chunks
+                chunk, inputs = inputs[:INPUTS_PER_MESSAGE], inputs[INPUTS_PER_MESSAGE:]
+                if not await self._send(member, ws, encode("inputs", inputs=chunk)):
+                    return
+            extra: dict[str, Any] = {"inputs": inputs} if member.mirror else {}
+            if member.surfaces is not None:
+                entries = member.surfaces.encode(self._surfaces)
+                if entries:
+                    extra["surfaces"] = entries
+            text = encode("state", ack=member.last_seq, events=events, missed=member.missed, **state, **extra)
+            if not await self._send(member, ws, text):
                 return
-            member.bytes_sent += len(text)
-            member.messages_sent += 1
+            voice, member.voice_out = member.voice_out, []
+            for text in voice:  # relayed push-to-talk clips, after the state that announces them
+                if not await self._send(member, ws, text):
+                    return
+
+    async def _send(self, member: Member, ws: ServerConnection, text: str) -> bool:
+        """Send one message; False (and the connection aborted) when the peer cannot take it."""
+        try:
+            await asyncio.wait_for(ws.send(text), self.send_timeout)
+        except (TimeoutError, ConnectionClosed):
+            ws.transport.abort()  # a peer that cannot take data is lost (no close handshake to wait for)
+            return False
+        member.bytes_sent += len(text)
+        member.messages_sent += 1
+        return True

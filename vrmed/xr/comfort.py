@@ -119,7 +119,8 @@ class ComfortRig:
             )
             for name, c in frame.controllers.items()
         }
-        return replace(frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls)
+        joints = {hand: tuple(self.to_world(p) for p in poses) for hand, poses in frame.hand_joints.items()}
+        return replace(frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls, hand_joints=joints)
 
     # -- artificial motion ------------------------------------------------------------------
     def turn(self, angle: float, pivot: Sequence[float] | None = None) -> None:

@@ -215,7 +215,8 @@ def open_openxr_input(
 
     When ``XR_RUNTIME_JSON`` names the simulated runtime (:mod:`vrmed.xr.sim`), it is started
     in this process first, its controllers following the scenario's scripted input (if any)
-    and its head the default motion.
+    and its head the default motion. A scenario whose ``settings`` has ``hand_tracking: true``
+    gets each tracked hand's 26 joints (XR_EXT_hand_tracking) as ``<hand>.<joint>`` devices.
     """
     try:
         from . import sim  # imports pyopenxr, which loads the Khronos loader
@@ -228,10 +229,18 @@ def open_openxr_input(
             sim.install(MotionScript(overrides=scripted), manifest=manifest)
         except XrError as exc:
             raise XrUnavailable(f"the simulated OpenXR runtime cannot start: {exc}") from None
+    # a scenario that measures fingers (settings: {hand_tracking: true}) gets the hand joints
+    hands_wanted = bool((getattr(scenario, "settings", None) or {}).get("hand_tracking", False))
     if comfort is None:
-        backend = OpenXrBackend(ctx, api_layers=api_layers)
+        backend = OpenXrBackend(ctx, api_layers=api_layers, hand_tracking=hands_wanted)
     else:  # comfort: a vrmed.xr.comfort.ComfortSettings (reference space, refresh rate, rig)
-        backend = OpenXrBackend(ctx, api_layers=api_layers, reference=comfort.reference, refresh_hz=comfort.refresh_hz)
+        backend = OpenXrBackend(
+            ctx,
+            api_layers=api_layers,
+            reference=comfort.reference,
+            refresh_hz=comfort.refresh_hz,
+            hand_tracking=hands_wanted,
+        )
     source = XrInputSource(backend)
     if comfort is not None:
         source.comfort = ComfortRig(comfort)

@@ -30,6 +30,19 @@ AIM_DEVICE = {LEFT_HAND: "left_aim", RIGHT_HAND: "right_aim"}
 #: instrument handle (:class:`vrmed.xr.input.InstrumentClutch`); the pointer prefers it.
 CONTROLLER_DEVICE = {LEFT_HAND: "left_controller", RIGHT_HAND: "right_controller"}
 
+#: The 26 joints of XR_EXT_hand_tracking's default joint set, in XrHandJointEXT order. A
+#: tracked hand's joints are recorded as devices ``<hand>.<joint>`` (``right_hand.index_tip``).
+HAND_JOINT_NAMES = (
+    "palm",
+    "wrist",
+    *(f"thumb_{j}" for j in ("metacarpal", "proximal", "distal", "tip")),
+    *(
+        f"{f}_{j}"
+        for f in ("index", "middle", "ring", "little")
+        for j in ("metacarpal", "proximal", "intermediate", "distal", "tip")
+    ),
+)
+
 #: Button names a backend reports (values in [0, 1]; thumbstick axes in [-1, 1]).
 BUTTONS = ("trigger", "squeeze", "menu", "primary", "secondary", "thumbstick_x", "thumbstick_y")
 
@@ -131,6 +144,10 @@ class XrFrame:
     head: Pose
     eyes: tuple[EyeView, ...]
     controllers: dict[str, ControllerState]
+    #: Tracked hand joints (XR_EXT_hand_tracking, when the backend was asked for them):
+    #: hand device name -> the 26 joint poses in :data:`HAND_JOINT_NAMES` order; a hand
+    #: that is not tracked this frame is absent.
+    hand_joints: dict[str, tuple[Pose, ...]] = field(default_factory=dict)
 
     @property
     def display_seconds(self) -> float:
@@ -138,8 +155,9 @@ class XrFrame:
         return self.predicted_display_time / 1e9
 
     def sample(self) -> dict[str, dict[str, Any]]:
-        """This frame as a vrmed input sample (``head``, ``left_hand``, ``right_hand``, and
-        ``left_aim``/``right_aim`` where the backend reports aim poses)."""
+        """This frame as a vrmed input sample (``head``, ``left_hand``, ``right_hand``,
+        ``left_aim``/``right_aim`` where the backend reports aim poses, and each tracked hand
+        joint as ``<hand>.<joint>``)."""
         out: dict[str, dict[str, Any]] = {HEAD: self.head.as_sample()}
         for name, ctl in self.controllers.items():
             data: dict[str, Any] = ctl.pose.as_sample() if ctl.pose is not None else {}
@@ -147,6 +165,9 @@ class XrFrame:
             out[name] = data
             if ctl.aim is not None and name in AIM_DEVICE:
                 out[AIM_DEVICE[name]] = ctl.aim.as_sample()
+        for hand, joints in self.hand_joints.items():
+            for joint, pose in zip(HAND_JOINT_NAMES, joints):
+                out[f"{hand}.{joint}"] = pose.as_sample()
         return out
 
 

@@ -191,6 +191,7 @@ class OpenXrBackend:
         color_format: int = 0x8058,
         reference: str = "standing",
         refresh_hz: float | None = None,
+        hand_tracking: bool = False,
     ) -> None:
         try:
             import xr  # pyopenxr loads the Khronos loader on import; keep it out of vrmed's import time
@@ -249,6 +250,12 @@ class OpenXrBackend:
         self._fb_refresh = "XR_FB_display_refresh_rate" in offered
         if self._fb_refresh:
             exts.append("XR_FB_display_refresh_rate")
+        #: Hand trackers (XR_EXT_hand_tracking) by hand device, when asked for and offered:
+        #: each frame then carries the 26 joints of each tracked hand (XrFrame.hand_joints).
+        self._hand_trackers: dict[str, Any] = {}
+        self.hand_tracking = hand_tracking and "XR_EXT_hand_tracking" in offered
+        if self.hand_tracking:
+            exts.append("XR_EXT_hand_tracking")
         try:
             with _captured_stderr() as loader_log:
                 self.instance = xr.create_instance(
@@ -304,10 +311,47 @@ class OpenXrBackend:
             self.session, xr.ReferenceSpaceCreateInfo(reference_space_type=xr.ReferenceSpaceType.VIEW)
         )
         self._setup_actions(xr)
+        if self.hand_tracking:
+            self._setup_hand_tracking(xr)
         self._swapchains: list[Any] = []
         self._fbos: list[list[Any]] = []
         if ctx is not None:
             self._setup_swapchains(xr, ctx, color_format)
+
+    def _setup_hand_tracking(self, xr: Any) -> None:
+        """One hand tracker per hand (default joint set), if the system tracks hands; the
+        joint array is allocated once and the locate function looked up once."""
+        props = xr.SystemProperties()
+        hand_props = xr.SystemHandTrackingPropertiesEXT()
+        props.next = ctypes.cast(ctypes.byref(hand_props), ctypes.c_void_p)
+        xr.raw_functions.xrGetSystemProperties(self.instance, self.system, ctypes.byref(props))
+        if not hand_props.supports_hand_tracking:
+            self.hand_tracking = False
+            return
+        for hand, which in ((LEFT_HAND, xr.HandEXT.LEFT), (RIGHT_HAND, xr.HandEXT.RIGHT)):
+            info = xr.HandTrackerCreateInfoEXT(hand=which, hand_joint_set=xr.HandJointSetEXT.DEFAULT)
+            self._hand_trackers[hand] = xr.create_hand_tracker_ext(self.session, info)
+        self._joint_array = (xr.HandJointLocationEXT * xr.HAND_JOINT_COUNT_EXT)()
+        self._joint_locations = xr.HandJointLocationsEXT(
+            joint_count=xr.HAND_JOINT_COUNT_EXT, joint_locations=self._joint_array
+        )
+        self._locate_joints = ctypes.cast(
+            xr.get_instance_proc_addr(self.instance, "xrLocateHandJointsEXT"), xr.PFN_xrLocateHandJointsEXT
+        )
+
+    def _read_hand_joints(self, xr: Any, t: int) -> dict[str, tuple[Pose, ...]]:
+        """The joints of each tracked hand at time ``t`` (a hand whose joints are not all
+        located, position and orientation, is left out this frame)."""
+        out: dict[str, tuple[Pose, ...]] = {}
+        info = xr.HandJointsLocateInfoEXT(base_space=self.space, time=t)
+        for hand, tracker in self._hand_trackers.items():
+            result = self._locate_joints(tracker, ctypes.byref(info), ctypes.byref(self._joint_locations))
+            if result < 0 or not self._joint_locations.is_active:
+                continue
+            if any(j.location_flags & 0x3 != 0x3 for j in self._joint_array):
+                continue
+            out[hand] = tuple(_pose(j.pose) for j in self._joint_array)
+        return out
 
     def _request_refresh(self, xr: Any) -> None:
         """Ask for ``refresh_requested`` Hz where the runtime offers XR_FB_display_refresh_rate."""
@@ -548,6 +592,7 @@ class OpenXrBackend:
             head,
             eyes,
             controllers,
+            self._read_hand_joints(xr, t) if self._hand_trackers else {},
         )
         self._acquired = {}
         self._frames_begun += 1
