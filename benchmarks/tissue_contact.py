@@ -70,40 +70,62 @@ def _resting(frames: int) -> dict[str, Any]:
     }
 
 
+class FoldedSheet:
+    """An 80 x 4 x 20 mm liver-material sheet on a table, its left end pinned: ``step(f)``
+    carries the right end over the left in frames 0-29 (an attachment turned about a hinge,
+    1/3 s) and drops it at frame 30. The self-contact scene of the benchmark and the tests."""
+
+    FOLD_FRAMES = 30
+
+    def __init__(self, cells: tuple[int, int, int], self_contact: bool = True) -> None:
+        self.app = app = App(seed=0)
+        app.add_plugin(SoftBodyPlugin())
+        app.add_plugin(CollisionPlugin())
+        L, T, W = 0.08, 0.004, 0.02
+        mesh = box_tets((L, T, W), cells, origin=(0.0, 0.0, -W / 2))
+        self.body = body = SoftBody.from_mesh(mesh, LIVER, velocity_damping=2.0)
+        right = np.flatnonzero(mesh.points[:, 0] > L - 1e-9)
+        body.pin(np.flatnonzero(mesh.points[:, 0] < 1e-9))
+        body.attach(right)
+        app.spawn(body, TissueContact(self_contact=self_contact))
+        table = Collider(shape="box", half_extents=np.array([0.2, 0.01, 0.1]), friction=0.5)
+        app.spawn(Transform(position=np.array([0.0, -0.01, 0.0])), table)
+        self.contact_world = app.resource(TissueContactWorld)
+        self._hinge = np.array([L / 2, T + 0.003, 0.0])
+        self._rel = mesh.points[right] - self._hinge
+
+    def step(self, f: int) -> None:
+        """Frame ``f`` of the fold (see the class docstring), then one App step."""
+        if f < self.FOLD_FRAMES:
+            a = np.pi * (f + 1) / self.FOLD_FRAMES
+            c, s, rel = np.cos(a), np.sin(a), self._rel
+            turned = np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1], rel[:, 2]], axis=1)
+            self.body.set_attachment_targets(self._hinge + turned)
+        elif f == self.FOLD_FRAMES:
+            self.body.detach()  # the folded half falls onto the other
+        self.app.step(1)
+
+    def close(self) -> None:
+        """Release the App."""
+        self.app.close()
+
+
 def _fold(frames: int) -> dict[str, Any]:
-    app = App(seed=0)
-    app.add_plugin(SoftBodyPlugin())
-    app.add_plugin(CollisionPlugin())
-    L, T, W = 0.08, 0.004, 0.02
-    mesh = box_tets((L, T, W), (40, 2, 10), origin=(0.0, 0.0, -W / 2))
-    body = SoftBody.from_mesh(mesh, LIVER, velocity_damping=2.0)
-    right = np.flatnonzero(mesh.points[:, 0] > L - 1e-9)
-    body.pin(np.flatnonzero(mesh.points[:, 0] < 1e-9))
-    body.attach(right)
-    app.spawn(body, TissueContact(self_contact=True))
-    table = Collider(shape="box", half_extents=np.array([0.2, 0.01, 0.1]), friction=0.5)
-    app.spawn(Transform(position=np.array([0.0, -0.01, 0.0])), table)
-    tcw = app.resource(TissueContactWorld)
-    hinge = np.array([L / 2, T + 0.003, 0.0])
-    rel = mesh.points[right] - hinge
+    sheet = FoldedSheet((40, 2, 10))
+    app, body, tcw = sheet.app, sheet.body, sheet.contact_world
     contacts = []
     try:
         before: dict[str, Any] = {}
-        for f in range(30 + frames):
-            if f < 30:
-                c, s = np.cos(np.pi * (f + 1) / 30), np.sin(np.pi * (f + 1) / 30)
-                turned = np.stack([c * rel[:, 0] - s * rel[:, 1], s * rel[:, 0] + c * rel[:, 1], rel[:, 2]], axis=1)
-                body.set_attachment_targets(hinge + turned)
-            elif f == 30:
-                body.detach()
+        for f in range(FoldedSheet.FOLD_FRAMES + frames):
+            if f == FoldedSheet.FOLD_FRAMES:
                 before = app.timings()  # timed: the dropped half lying on the other
-            app.step(1)
-            if f >= 30:
+            sheet.step(f)
+            if f >= FoldedSheet.FOLD_FRAMES:
                 contacts.append(sum(tcw.contacts.values()))
         after = app.timings()
         finite = bool(np.all(np.isfinite(body.x)))
     finally:
-        app.close()
+        sheet.close()
     return {
         "case": "sheet folded onto itself (self-contact)",
         "tets": body.n_tets,

@@ -234,6 +234,39 @@ def start_xvfb(screen: str = "640x480x24") -> tuple[subprocess.Popen, str] | Non
     return proc, f":{number.strip().decode()}"
 
 
+def xvfb_display(screen: str):
+    """Generator body of a module's display fixture: an Xvfb display of its own (DISPLAY set
+    while the module runs, restored after), ready for X clients, or a skip without
+    Xvfb/xdotool. Use as ``yield from xvfb_display("1024x768x24")``."""
+    import time  # deferred: only the desktop tests wait for a display
+
+    if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
+        pytest.skip("needs Xvfb and xdotool (.ci/run installs them)")
+    # -displayfd: Xvfb picks a free display and reports it only once it accepts clients (a
+    # socket file can exist before that, which made an early window open fail)
+    started = start_xvfb(screen)
+    if started is None:
+        pytest.skip("Xvfb did not start")
+    proc, name = started
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = name
+    try:
+        # a window opened right after the start could still fail ("Failed to open display"):
+        # poll until an X client connects (short intervals, 10 s at most)
+        deadline = time.monotonic() + 10.0
+        while subprocess.run(["xdotool", "getdisplaygeometry"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.skip(f"Xvfb {name} accepts no clients")
+            time.sleep(0.05)
+        yield name
+    finally:
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
+        stop_process(proc)
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     """Terminate a helper process (Xvfb), killing it if it does not stop within 5 s."""
     proc.terminate()
@@ -242,3 +275,38 @@ def stop_process(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def bilinear(image, rows, cols):
+    """``image`` sampled at fractional (row, col) texel coordinates, bilinearly, edges clamped
+    (what GL's LINEAR filter does with clamped texture coordinates): the reference the image
+    drawing tests compare rendered pixels with."""
+    import numpy as np  # deferred: only the image tests need it
+
+    r = np.clip(rows, 0, image.shape[0] - 1)
+    c = np.clip(cols, 0, image.shape[1] - 1)
+    r0 = np.minimum(np.floor(r).astype(int), image.shape[0] - 2)
+    c0 = np.minimum(np.floor(c).astype(int), image.shape[1] - 2)
+    fr, fc = r - r0, c - c0
+    return (
+        image[r0, c0] * (1 - fr) * (1 - fc)
+        + image[r0 + 1, c0] * fr * (1 - fc)
+        + image[r0, c0 + 1] * (1 - fr) * fc
+        + image[r0 + 1, c0 + 1] * fr * fc
+    )
+
+
+def patient_cohort(n: int, **patient):
+    """An App with the physiology plugin at 2 Hz and ``n`` identical patients (keyword
+    arguments of ``Patient``), registered: (app, population)."""
+    # deferred: only the physiology tests need these
+    from vrmed.components.clinical import Patient
+    from vrmed.components.scene.core import Name
+    from vrmed.systems.clinical.physiology import PhysiologyPlugin, population
+
+    app = App(seed=0, display_rate=2, rates={"logic": 2, "physics": None})
+    app.add_plugin(PhysiologyPlugin())
+    for i in range(n):
+        app.spawn(Patient(**patient), Name(f"p{i}"))
+    app.step(1)  # registers every patient in the population
+    return app, population(app)

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import patient_cohort as cohort
 
-from vrmed import App
-from vrmed.components import Name
-from vrmed.components.clinical.patient import RHYTHM_CODE, Patient, PatientPopulation
+from vrmed.components.clinical.patient import RHYTHM_CODE
 from vrmed.rubric_lint import run_with_learner
 from vrmed.scenario.model import LearnerAction
-from vrmed.systems.clinical.physiology import PhysiologyPlugin, give_drug, population
+from vrmed.systems.clinical.physiology import give_drug
 from vrmed.systems.clinical.physiology_kernels import calcium_stabilisation, step_population, update_cause_factor
-
-
-def cohort(n: int, **patient) -> tuple[App, PatientPopulation]:
-    app = App(seed=0, display_rate=2, rates={"logic": 2, "physics": None})
-    app.add_plugin(PhysiologyPlugin())
-    for i in range(n):
-        app.spawn(Patient(**patient), Name(f"p{i}"))
-    app.step(1)  # registers every patient in the population
-    return app, population(app)
 
 
 def _rosc_fraction(treat: str, n: int = 100, potassium: float = 7.8) -> float:

@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import patient_cohort as cohort
 
-from vrmed import App
-from vrmed.components import Name
-from vrmed.components.clinical.patient import RHYTHM_CODE, Patient, PatientPopulation
-from vrmed.systems.clinical.physiology import PhysiologyPlugin, give_drug, population, set_rhythm
+from vrmed.components.clinical.patient import RHYTHM_CODE
+from vrmed.systems.clinical.physiology import give_drug, set_rhythm
 from vrmed.systems.clinical.physiology_kernels import cpr_quality, shock_conversion_probability, step_population
 
 DT = 0.5
-
-
-def cohort(n: int, **patient) -> tuple[App, PatientPopulation]:
-    app = App(seed=0, display_rate=2, rates={"logic": 2, "physics": None})
-    app.add_plugin(PhysiologyPlugin())
-    for i in range(n):
-        app.spawn(Patient(**patient), Name(f"p{i}"))
-    app.step(1)  # registers every patient in the population
-    return app, population(app)
 
 
 def pea_rosc_fraction(rate: float | None, depth: float, epi: bool, minutes: float = 10.0, n: int = 200) -> float:

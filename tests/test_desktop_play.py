@@ -13,8 +13,6 @@ frames into a small window (software GL on two cores is slow); the events are re
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import start_xvfb, stop_process
+from conftest import xvfb_display
 
 from vrmed.desktop.bindings import BindingsError, load_bindings
 from vrmed.desktop.play import play
@@ -40,31 +38,7 @@ WHEEL = 0.003  # DEFAULT_SETTINGS["wheel_m_per_notch"]
 @pytest.fixture(scope="module")
 def display() -> Any:
     """An Xvfb display of our own (DISPLAY set for this module), or skip without Xvfb/xdotool."""
-    if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
-        pytest.skip("needs Xvfb and xdotool (.ci/run installs them)")
-    # -displayfd: Xvfb picks a free display and reports it only once it accepts clients (a
-    # socket file can exist before that, which made an early window open fail)
-    started = start_xvfb("1024x768x24")
-    if started is None:
-        pytest.skip("Xvfb did not start")
-    proc, name = started
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = name
-    try:
-        # a window opened right after the start could still fail ("Failed to open display"):
-        # poll until an X client connects (short intervals, 10 s at most)
-        deadline = time.monotonic() + 10.0
-        while subprocess.run(["xdotool", "getdisplaygeometry"], capture_output=True).returncode != 0:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.skip(f"Xvfb {name} accepts no clients")
-            time.sleep(0.05)
-        yield name
-    finally:
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
-        stop_process(proc)
+    yield from xvfb_display("1024x768x24")
 
 
 def xdo(*args: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from conftest import bilinear
 
 from vrmed.api import ClipPlane, Interactable, Name, Transform, VisualMesh
 from vrmed.packs.loader import PackError, load_pack
@@ -221,21 +222,6 @@ def test_desktop_drag_and_wheel_become_recorded_view_targets():
     source._motion, source._wheel = [100.0, -20.0], 8.0
     buttons = source.sample(0.2, 2)[DESKTOP]["buttons"]
     assert buttons == pytest.approx({"view.yaw": 0.5, "view.pitch": -0.1, "view.scale": 2.0})
-
-
-def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``image`` sampled at fractional (row, col) texel coordinates, bilinearly, edges clamped."""
-    r = np.clip(rows, 0, image.shape[0] - 1)
-    c = np.clip(cols, 0, image.shape[1] - 1)
-    r0 = np.minimum(np.floor(r).astype(int), image.shape[0] - 2)
-    c0 = np.minimum(np.floor(c).astype(int), image.shape[1] - 2)
-    fr, fc = r - r0, c - c0
-    return (
-        image[r0, c0] * (1 - fr) * (1 - fc)
-        + image[r0 + 1, c0] * fr * (1 - fc)
-        + image[r0, c0 + 1] * (1 - fr) * fc
-        + image[r0 + 1, c0 + 1] * fr * fc
-    )
 
 
 def quad_coordinates(model: np.ndarray, view_proj: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import bilinear
 
 from vrmed.recording import SessionLog
 from vrmed.records import build_statements, make_attempt
@@ -215,22 +216,6 @@ def test_replay_and_xapi(runs):
     assert not scored.passed and scored.metrics["exposures"] == 2.0 and scored.metrics["total_esd_mgy"] > 2.0
     statements = build_statements(make_attempt(log, "l-" + "0" * 32, scored), "https://lms.example.org/")
     assert statements and all(validate_statement(s) == [] for s in statements)
-
-
-def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``image`` sampled at fractional (row, col) texel coordinates, bilinearly, edges clamped
-    (what GL's LINEAR filter does with clamped texture coordinates)."""
-    r = np.clip(rows, 0, image.shape[0] - 1)
-    c = np.clip(cols, 0, image.shape[1] - 1)
-    r0 = np.minimum(np.floor(r).astype(int), image.shape[0] - 2)
-    c0 = np.minimum(np.floor(c).astype(int), image.shape[1] - 2)
-    fr, fc = r - r0, c - c0
-    return (
-        image[r0, c0] * (1 - fr) * (1 - fc)
-        + image[r0 + 1, c0] * fr * (1 - fc)
-        + image[r0, c0 + 1] * (1 - fr) * fc
-        + image[r0 + 1, c0 + 1] * fr * fc
-    )
 
 
 def test_detector_display_draws_the_computed_radiograph(pack, runs, ctx):

@@ -9,15 +9,13 @@ an order to this role is shown."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import threading
 import time
 from typing import Any
 
 import pytest
-from conftest import start_xvfb, stop_process
+from conftest import xvfb_display
 from team_common import emergency_pack
 
 from vrmed.scenario.learner import LearnerView
@@ -40,22 +38,7 @@ def pack() -> Any:
 @pytest.fixture(scope="module")
 def display() -> Any:
     """An Xvfb display of our own (DISPLAY set for this module), or skip without Xvfb/xdotool."""
-    if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
-        pytest.skip("needs Xvfb and xdotool (.ci/run installs them)")
-    started = start_xvfb("640x480x24")
-    if started is None:
-        pytest.skip("Xvfb did not start")
-    proc, name = started
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = name
-    try:
-        yield name
-    finally:
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
-        stop_process(proc)
+    yield from xvfb_display("640x480x24")
 
 
 def xdo(*args: str) -> None:
