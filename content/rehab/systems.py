@@ -24,7 +24,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numba import njit
@@ -705,21 +705,23 @@ def landmarks_to_joints(
     }
 
 
-class PoseEstimator:
-    """What :class:`WebcamPose` needs from a pose-estimation library: ``estimate(rgb,
-    timestamp_ms)`` returning one person's BlazePose world landmarks ((33, 3) metres) and
-    visibilities ((33,)), or None when nobody is detected. :class:`MediaPipePose` is the
-    implementation on MediaPipe's pose landmarker; any other library can be wrapped."""
+class PoseEstimator(Protocol):
+    """What :class:`WebcamPose` needs from a pose-estimation library (structural: any object
+    with these methods): ``estimate(rgb, timestamp_ms)`` returning one person's BlazePose world
+    landmarks ((33, 3) metres) and visibilities ((33,)), or None when nobody is detected.
+    :class:`MediaPipePose` is the implementation on MediaPipe's pose landmarker; any other
+    library can be wrapped."""
 
     def estimate(self, rgb: np.ndarray, timestamp_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Landmarks of the person in an (H, W, 3) uint8 RGB frame taken at ``timestamp_ms``."""
-        raise NotImplementedError
+        ...
 
     def close(self) -> None:
         """Release the model."""
+        ...
 
 
-class MediaPipePose(PoseEstimator):
+class MediaPipePose:
     """MediaPipe's pose landmarker (Tasks API, ``pip install 'vrmed[webcam]'``) in video
     mode. MediaPipe's wheels do not contain the model: ``model_path`` is a
     ``pose_landmarker_{lite,full,heavy}.task`` file the user obtains (Apache-2.0, from
