@@ -6,7 +6,8 @@ E = 10 kPa, nu = 0.45, rho = 1000 kg/m^3 (soft tissue); and SOFA's raptorTetra_1
 to 0.8 m, free, no gravity, released from a 10 % stretch, E = 1 kPa (brain-like): its sliver
 tets make stiffer settings exceed the solver's stability ratio at 10 substeps.
 Reported per case: ms per frame (mean over the timed frames, after one warm-up frame),
-frames/s, substeps/s, the same case with the warm start off (``plain_ms_per_frame``), the
+frames/s, substeps/s, the same case with the warm start off (``plain_ms_per_frame``) and on
+one thread (``one_thread_ms_per_frame``), the
 error of issue #16's 1 % bar test at these settings (``bar_error_pct``, :func:`bar_errors`),
 and the numpy baseline (same mesh, same substeps, vectorised per colour)
 as a ratio numpy_ms / numba_ms. JIT: the first call in this process (cache load or compile) and,
@@ -29,6 +30,7 @@ import numpy as np
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, lattice_remesh, load_tet_mesh
+from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
 from vrmed.systems.tissue.solver import (
     step_softbody,
@@ -178,6 +180,17 @@ def _time_numba(body: SoftBody, frames: int, gravity: np.ndarray) -> tuple[float
     for _ in range(frames):
         step_softbody(body, FRAME, SUBSTEPS, gravity)
     return first, (time.perf_counter() - t) / frames * 1e3
+
+
+def _time_one_thread(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
+    """Mean ms per frame of ``body`` with numba limited to one thread (then restored): this over
+    ``ms_per_frame`` is the parallel speed-up in the same run (below 1 when the other core was busy)."""
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _time_numba(body, frames, gravity)[1]
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _time_numpy(body: SoftBody, frames: int, gravity: np.ndarray) -> float:
@@ -388,6 +401,11 @@ def run(options: dict) -> dict:
         f"plain XPBD, warm_start = 0: {plain_note}). plain_ms_per_frame = the same case with "
         "warm_start = 0, same run."
     )
+    notes.append(
+        "one_thread_ms_per_frame = the warm-started body again with numba.set_num_threads(1), timed after "
+        "ms_per_frame: one_thread / ms_per_frame is the parallel speed-up in this run (below 1 when the other "
+        f"core was busy). Bodies under {K.PARALLEL_MIN_TETS} tets are swept serially on any thread count."
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the stiffness ratio is reported instead
         for k, (name, mesh, make, gravity) in enumerate(cases):
@@ -396,6 +414,7 @@ def run(options: dict) -> dict:
             plain = make(mesh)
             plain.warm_start = 0.0
             _, plain_ms = _time_numba(plain, frames, gravity)
+            one_ms = _time_one_thread(body, frames, gravity)
             np_ms = _time_numpy(make(mesh), np_frames, gravity)
             rows.append(
                 {
@@ -409,6 +428,7 @@ def run(options: dict) -> dict:
                     "numpy_ms_per_frame": round(np_ms, 1),
                     "ratio_vs_numpy": round(np_ms / ms, 1),
                     "plain_ms_per_frame": round(plain_ms, 3),
+                    "one_thread_ms_per_frame": round(one_ms, 3),
                     "bar_error_pct": bar_max_error,
                     "stiffness_ratio": round(stiffness_ratio(body, FRAME / SUBSTEPS), 3),
                     "finite": bool(np.all(np.isfinite(body.x))),

@@ -1,9 +1,11 @@
-"""anatomy: real geometry from the MNI ICBM152 template (sizes, the slice of the source
-volume under the clipping plane), the question bank checked at load time with file:line
-errors, the quiz (correct passes, errors fail on the right rules), per-structure mastery
-with spaced repetition, replay and xAPI; explore mode (grab/turn/scale from recorded
-headset and desktop input, exact on replay), peeling as translucency, and the slice drawn
-in the cut and as an inset (rendered headless and compared with the volume's pixels)."""
+"""anatomy: named structures in layers from a labelled atlas (the meshes against the label
+volume, relation answers against the atlas centroids), the slice of the source volume under
+the clipping plane (transparent outside the head), the question bank checked at load time
+with file:line errors, the quiz (correct passes, errors fail on the right rules),
+per-structure mastery with spaced repetition, replay and xAPI; explore mode (grab/turn/scale
+from recorded headset and desktop input, exact on replay), peeling as translucency, and the
+slice drawn in the cut and as an inset (rendered headless and compared with the volume's
+pixels)."""
 
 from __future__ import annotations
 
@@ -32,20 +34,99 @@ def pack():
     return open_target("anatomy")[0]
 
 
-def test_meshes_are_the_template_brain(pack):
-    """Each hemisphere's outer surface spans the MNI152 brain: ~74 mm from the midline,
-    ~180 mm front to back, ~160 mm tall; white matter lies inside the cortex's bounds."""
-    bounds = {}
-    for name in ("brain_left", "brain_right", "white_matter_left", "white_matter_right"):
-        mesh = trimesh.load(pack.root / "assets" / f"{name}.obj")
-        bounds[name] = mesh.bounds * 1000.0
-    lo, hi = bounds["brain_left"]
-    assert hi[0] <= 0.0 and 65 < -lo[0] < 80  # left of the midline
-    assert 165 < hi[2] - lo[2] < 195 and 145 < hi[1] - lo[1] < 170
-    assert np.allclose(bounds["brain_left"][:, 1:], bounds["brain_right"][:, 1:], atol=2.0)  # symmetric template
-    for side in ("left", "right"):
-        w, c = bounds[f"white_matter_{side}"], bounds[f"brain_{side}"]
-        assert np.all(w[0] >= c[0] - 1e-6) and np.all(w[1] <= c[1] + 1e-6)
+MODEL_TO_MNI = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) * 1000.0  # m (y up) -> MNI mm
+
+
+@pytest.fixture(scope="module")
+def atlas(pack):
+    """The merged label volume (one id per structure) and each structure's voxels in MNI mm."""
+    with np.load(pack.root / "assets" / "atlas_labels.npz") as data:
+        labels, affine, names = data["labels"], data["affine"], [str(n) for n in data["names"]]
+    voxels = {}
+    for i, name in enumerate(names):
+        ijk = np.argwhere(labels == i + 1)
+        voxels[name] = ijk @ affine[:3, :3].T + affine[:3, 3]
+    return voxels
+
+
+def structures_of(pack, scenario: str) -> dict[str, dict]:
+    """name -> {layer, mesh} of the scenario's Structure entities."""
+    out = {}
+    for entity in pack.scenario(scenario).entities:
+        if "Structure" in entity.components:
+            s = entity.components["Structure"]
+            out[str(s["name"])] = {
+                "layer": int(s.get("layer", 0)),
+                "mesh": str(entity.components["VisualMesh"]["mesh"]),
+            }
+    return out
+
+
+def test_meshes_are_the_atlas_structures(pack, atlas):
+    """Every atlas structure's mesh encloses its labelled voxels: bounds within 2 mm of the
+    voxels' extent and around their 1-99th percentile box, volume within 15 % of the voxel
+    count; lobes and white matter lie on their own side of the midline; three layers."""
+    found = structures_of(pack, "brain_quiz")
+    assert len(atlas) == 25 and set(atlas) <= set(found)
+    assert {s["layer"] for s in found.values()} == {0, 1, 2}
+    for name, spec in found.items():
+        mesh = trimesh.load(pack.root / spec["mesh"], process=False)
+        mni = mesh.vertices @ MODEL_TO_MNI.T
+        if name.endswith("_left"):
+            assert mni[:, 0].max() < 1.5, name
+        if name.endswith("_right"):
+            assert mni[:, 0].min() > -1.5, name
+        if name not in atlas:  # from the template's tissue maps: mL per side
+            low, high = {"white_matter": (250, 400), "lateral_ventricle": (4, 12)}[name.rsplit("_", 1)[0]]
+            assert low < mesh.volume * 1e6 < high, (name, mesh.volume * 1e6)
+            continue
+        vox = atlas[name]
+        lo, hi = mni.min(axis=0), mni.max(axis=0)
+        assert np.all(lo > vox.min(axis=0) - 2.0) and np.all(hi < vox.max(axis=0) + 2.0), name  # no overshoot
+        bulk = np.percentile(vox, [1, 99], axis=0)  # the label's bulk lies inside (stray voxels aside)
+        assert np.all(lo < bulk[0] + 1.0) and np.all(hi > bulk[1] - 1.0), name
+        assert mesh.volume * 1e9 == pytest.approx(len(vox), rel=0.15), name  # 1 mm^3 voxels
+
+
+#: The unit direction of each relation in MNI (x right, y anterior, z superior); medial and
+#: lateral are along -|x| and +|x| (toward and away from the mid-sagittal plane).
+DIRECTIONS = {"anterior": (1, 1), "posterior": (1, -1), "superior": (2, 1), "inferior": (2, -1)}
+
+
+def test_relation_answers_agree_with_the_atlas_centroids(pack, atlas):
+    """Every relation question: its answer lies in the named direction from the reference
+    structure (label centroids, by more than 2 mm) and no other choice does; every
+    structure a question bank names is a structure of its scenario."""
+    centroid = {name: v.mean(axis=0) for name, v in atlas.items()}
+    checked = 0
+    for scenario in ("brain_quiz", "brain_quiz_errors"):
+        found = structures_of(pack, scenario)
+        quiz = next(e.components["Quiz"] for e in pack.scenario(scenario).entities if "Quiz" in e.components)
+        for q in quiz["questions"]:
+            assert {q["structure"], *q.get("choices", []), *([q["reference"]] if "reference" in q else [])} <= set(
+                found
+            )
+            if q["kind"] != "relation" or "relation" not in q:
+                continue
+            ref, relation = q["reference"], q["relation"]
+
+            def offset(name: str) -> float:
+                if relation in ("deep", "superficial"):  # by layer: deep = a layer further in
+                    d = found[name]["layer"] - found[ref]["layer"]
+                    return 10.0 * (d if relation == "deep" else -d)
+                a, b = centroid[name], centroid[ref]
+                if relation in ("medial", "lateral"):
+                    d = abs(b[0]) - abs(a[0])
+                    return d if relation == "medial" else -d
+                axis, sign = DIRECTIONS[relation]
+                return sign * (a[axis] - b[axis])
+
+            assert offset(q["structure"]) > 2.0, (scenario, q["prompt"])
+            for other in q["choices"]:
+                if other != q["structure"]:
+                    assert offset(other) < 0.0, (scenario, q["prompt"], other)
+            checked += 1
+    assert checked == 4
 
 
 def test_question_bank_errors_name_file_and_line(tmp_path):
@@ -53,15 +134,17 @@ def test_question_bank_errors_name_file_and_line(tmp_path):
     shutil.copytree(REPO / "content" / "anatomy", bad, ignore=shutil.ignore_patterns("__pycache__"))
     path = bad / "scenarios" / "brain_quiz.yaml"
     text = path.read_text()
-    text = text.replace("{kind: identify, structure: cortex_right}", "{kind: identify, structure: cortex_rigth}")
-    text = text.replace("choices: [cortex_left, cortex_right]", "choices: [cortex_left, white_matter_left]")
+    text = text.replace("{kind: identify, structure: frontal_right}", "{kind: identify, structure: frontal_rigth}")
+    text = text.replace("choices: [hippocampus_right, caudate_right, occipital_right]", "choices: [hippocampus_right]")
+    text = text.replace("relation: medial", "relation: medail")
     path.write_text(text)
     with pytest.raises(PackError) as err:
         load_pack(bad)
     message = str(err.value)
     assert "brain_quiz.yaml:" in message
-    assert "question 1: unknown structure 'cortex_rigth'" in message
-    assert "question 5: the answer 'cortex_right' is not among its choices" in message
+    assert "question 1: unknown structure 'frontal_rigth'" in message
+    assert "question 4: relation must be one of" in message and "'medail'" in message
+    assert "question 5: the answer 'caudate_right' is not among its choices" in message
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +161,8 @@ def runs(pack, tmp_path_factory):
                 "outcome": session.app.resource(ScenarioState).outcome,
                 "log": log.write(tmp_path_factory.mktemp(name) / "s.jsonl"),
                 "slice": section[0].image.copy() if section else None,
+                "mask": section[0].mask.copy() if section else None,
+                "layers": {s.name: s.layer for _, s in session.app.query(pack.module.Structure)},
                 "enabled": {
                     n.value: t.enabled
                     for e, n in session.app.query(Name)
@@ -108,43 +193,42 @@ def test_correct_learner_passes_and_errors_are_caught(runs):
 
 
 def test_peeling_lets_the_pointer_reach_the_layer_beneath(runs):
-    """Peeled structures stop catching the pointer; they stay in place, translucent."""
-    assert runs["brain_quiz"]["alpha"] == {
-        "cortex_left": 0.3,
-        "cortex_right": 0.3,
-        "white_matter_left": 1.0,
-        "white_matter_right": 1.0,
-    }
-    assert runs["brain_quiz"]["positions"] == {(0.0, 1.2, 0.0)}  # not lifted off the model
-    assert runs["brain_quiz"]["enabled"] == {
-        "cortex_left": False,
-        "cortex_right": False,
-        "white_matter_left": True,
-        "white_matter_right": True,
-    }
+    """Peeling layer 1 (the white matter) peels the lobes above it too: those stop catching
+    the pointer and turn translucent, in place; the deep structures stay opaque and
+    pickable (the learner then points at the thalamus)."""
+    run = runs["brain_quiz"]
+    layers = run["layers"]
+    assert run["alpha"] == {n: (0.3 if layer <= 1 else 1.0) for n, layer in layers.items()}
+    assert run["enabled"] == {n: layer > 1 for n, layer in layers.items()}
+    assert run["positions"] == {(0.0, 1.2, 0.0)}  # not lifted off the model
     assert all(runs["brain_quiz_errors"]["enabled"].values())  # never peeled
 
 
 def test_cross_section_is_the_source_volume_slice(pack, runs):
     with np.load(pack.root / "assets" / "mni152_t1_2mm.npz") as data:
-        t1, affine = data["t1"], data["affine"]
+        t1, affine, head = data["t1"], data["affine"], data["mask"]
     k = int(round((10.0 - affine[2, 3]) / affine[2, 2]))  # the axial plane z = 10 mm (MNI)
     assert np.array_equal(runs["brain_quiz"]["slice"], t1[:, :, k])
     assert runs["brain_quiz"]["slice"].shape == t1.shape[:2] and runs["brain_quiz"]["slice"].max() > 100
+    mask = runs["brain_quiz"]["mask"]
+    assert np.array_equal(mask, head[:, :, k])
+    # the head mask: the air around the head is outside (dark), the whole head inside
+    assert t1[:, :, k][mask == 0].mean() < 5 and 0.3 < mask.mean() < 0.8
+    assert np.percentile(t1[:, :, k][mask == 1], 5) > 5
 
 
 @pytest.mark.slow
 def test_mastery_spaced_repetition_replay_and_xapi(pack, runs):
     logs = [SessionLog.read(runs[n]["log"]) for n in ("brain_quiz_errors", "brain_quiz")]  # then a better session
     m = pack.module.mastery(logs)
-    # cortex_right (questions 1 and 5): both wrong in the first session, both right in the second
-    assert m["cortex_right"]["attempts"] == 4 and m["cortex_right"]["correct"] == 2 and m["cortex_right"]["box"] == 2
-    assert m["white_matter_right"]["box"] == 2 and m["white_matter_right"]["review_in_days"] == 3
-    # white_matter_left: missed (box 0), then right three times: box 3, review in 7 days
-    assert m["white_matter_left"]["box"] == 3 and m["white_matter_left"]["review_in_days"] == 7
+    # frontal_right (question 1): wrong in the first session, right in the second: box 1
+    assert m["frontal_right"]["attempts"] == 2 and m["frontal_right"]["correct"] == 1 and m["frontal_right"]["box"] == 1
+    # pallidum_left (question 4): right in both sessions: box 2, review in 3 days
+    assert m["pallidum_left"]["box"] == 2 and m["pallidum_left"]["review_in_days"] == 3
+    assert m["hippocampus_right"]["box"] == 2 and m["thalamus_left"]["box"] == 1
     only_errors = pack.module.mastery(logs[:1])
     plan = pack.module.review_plan(logs[:1])
-    assert plan[0] in {n for n, s in only_errors.items() if s["box"] == 0} and "white_matter_right" not in plan[:2]
+    assert plan[0] in {n for n, s in only_errors.items() if s["box"] == 0} and "pallidum_left" not in plan[:2]
     result, again = replay(logs[0])
     again.close()
     assert result.ok, result.first_difference
@@ -260,9 +344,10 @@ def draw(app, ctx, camera, size=(160, 160)) -> tuple[np.ndarray, np.ndarray]:
 
 def test_slice_is_drawn_in_the_cut_and_as_an_inset(pack, explored, ctx):
     """Looking straight down on the model cut at MNI z = 10 mm: the meshes above the plane
-    are clipped away and the quad in the cut shows the template's slice (the drawn pixels
-    against the slice resampled at each pixel's point of the quad: correlation > 0.999); the
-    inset at the bottom left shows the same slice."""
+    are clipped away and the quad in the cut shows the template's slice inside the head (the
+    drawn pixels against the slice resampled at each pixel's point of the quad: correlation
+    > 0.999) and is transparent outside it (there the frame is the frame drawn without the
+    quad, not the volume's black field); the inset at the bottom left shows the same slice."""
     from vrmed.api import Camera
 
     app = explored["session"].app
@@ -282,10 +367,20 @@ def test_slice_is_drawn_in_the_cut_and_as_an_inset(pack, explored, ctx):
     inside[int(y0) - 4 :] = False  # the inset and its caption
     window = pack.module.SLICE_WINDOW
     grey = np.clip((cs.image.astype(float) - window[0]) / window[1] + 0.5, 0.0, 1.0) * 255.0
-    expected = bilinear(grey, (0.5 - local[..., 1]) * rows - 0.5, (local[..., 0] + 0.5) * cols - 0.5)
-    assert inside.sum() > 5000
-    assert np.corrcoef(shot[..., 0][inside], expected[inside])[0, 1] > 0.999  # measured 0.999998
-    assert np.abs(shot[..., 0][inside] - expected[inside]).mean() < 0.5  # LSB; measured 0.12
+    texel_rows, texel_cols = (0.5 - local[..., 1]) * rows - 0.5, (local[..., 0] + 0.5) * cols - 0.5
+    expected = bilinear(grey, texel_rows, texel_cols)
+    head = bilinear(cs.mask.astype(float), texel_rows, texel_cols)  # the filtered alpha
+    shown, clear = inside & (head > 0.999), inside & (head < 0.25)
+    assert shown.sum() > 2000 and clear.sum() > 1000
+    assert np.corrcoef(shot[..., 0][shown], expected[shown])[0, 1] > 0.999  # measured 0.99996 (2695 pixels)
+    assert np.abs(shot[..., 0][shown] - expected[shown]).mean() < 0.5  # LSB; measured 0.25
+    image, cs.image = cs.image, np.zeros((0, 0), np.uint8)  # the same frame without the quad
+    try:
+        bare = draw(app, ctx, camera, size)[0]
+    finally:
+        cs.image = image
+    assert np.abs(shot - bare)[clear].max() <= 1.0  # transparent outside the head (measured 0 over 3353 pixels)
+    assert np.abs(shot - bare)[shown].mean() > 20.0  # and the slice drawn inside it
     # the inset: the same slice stretched over its rectangle
     x0, y0, iw, ih = (int(v) for v in (x0, y0, iw, ih))
     ty = (np.arange(ih) + 0.5) / ih * rows - 0.5

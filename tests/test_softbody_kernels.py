@@ -77,6 +77,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(b.x)
     wd_np = np.zeros((len(tets), 10), np.float32)
+    near_np = np.zeros(len(tets), np.bool_)  # the recovery's flags persist across substeps, as the kernels'
     for s in range(substeps):
         R.substep(
             x_np,
@@ -99,6 +100,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
             warm=warm,
             warm_t=kt,
             warm_d=wd_np,
+            near=near_np,
             frac=(s + 1.0) / substeps,
         )
     assert not np.allclose(x_np, b.x), "the step must do something"

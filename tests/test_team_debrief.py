@@ -1,9 +1,11 @@
 """Debrief with every learner's view: a shared session's replay rendered from each member's
 recorded head pose (headless EGL), the other members drawn where they were; the replay
-stays exact while it draws."""
+stays exact while it draws, and the console's debrief player (a worker process) draws the
+same pixels."""
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import zlib
 
@@ -16,6 +18,7 @@ from vrmed.cli import cli
 from vrmed.errors import VrmedError
 from vrmed.session import build_session
 from vrmed.team.debrief import head_camera, recorded_views, render_views
+from vrmed.team.player import DebriefPlayer
 from vrmed.team.server import TeamInput
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0]  # looking along -Z
@@ -52,6 +55,10 @@ def _shared_log():
         session.close()
 
 
+async def _snapshot(player, t):
+    return await player.request(t)
+
+
 @pytest.mark.slow
 def test_each_members_view_is_rendered_from_their_head_and_the_replay_stays_exact(tmp_path):
     log = _shared_log()
@@ -70,6 +77,23 @@ def test_each_members_view_is_rendered_from_their_head_and_the_replay_stays_exac
     assert b > r + 60 and b > g + 30, (r, g, b)
     r2, g2, b2 = compressor[36, 48]
     assert not (b2 > r2 + 60 and b2 > g2 + 30), (r2, g2, b2)
+    # the console's player (a worker process) draws the same pixels at the same frame, and
+    # a seek back replays from frame 0 again; the replay stays exact
+    player = DebriefPlayer(emergency_pack(), log, ["patient"], width=96, height=72, samples=1)
+    try:
+        with pytest.raises(VrmedError, match=r"t must be 0 to 1\.50 s \(the recorded session\), got 2"):
+            player.frame_of(2.0)
+        snap = asyncio.run(_snapshot(player, 0.99))  # rounded up to the next frame
+        assert (snap.t, snap.frame, snap.exact, snap.rebuilt) == (1.0, 20, True, True)
+        assert snap.events == sum(1 for e in log.events if e["frame"] < 20)
+        for client, path in (("p00000001", written["p00000001"][0]), ("p00000002", written["p00000002"][0])):
+            (tmp_path / "player.png").write_bytes(snap.images[client])
+            assert np.array_equal(read_png(tmp_path / "player.png"), read_png(path)), client
+        assert snap.watch["patient"]["Patient.rhythm"] == "sinus"
+        back = asyncio.run(_snapshot(player, 0.5))
+        assert (back.frame, back.exact, back.rebuilt) == (10, True, True)
+    finally:
+        player.close()
     with pytest.raises(VrmedError, match="no recorded head pose for p0000000f"):
         render_views(log, tmp_path, [1.0], clients=["p0000000f"], pack=emergency_pack())
     path = log.write(tmp_path / "team.jsonl")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
 import time
 from typing import Any
 
 import pytest
 from conftest import xvfb_display
-from team_common import emergency_pack
+from team_common import ServerThread, emergency_pack
 
 from vrmed.scenario.learner import LearnerView
 from vrmed.team.client import TeamClient
@@ -45,40 +44,6 @@ def xdo(*args: str) -> None:
     subprocess.run(["xdotool", *args], check=True, timeout=10)
 
 
-class _ServerThread:
-    """A TeamServer (and a leader client with a head pose) on an asyncio loop in a thread."""
-
-    def __init__(self, pack: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.server: TeamServer = self.run(self._start(pack))
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    async def _start(self, pack: Any) -> TeamServer:
-        server = TeamServer(pack, SCENARIO, speed=4, grace_s=5)
-        await server.start()
-        self.leader = TeamClient(server.url, server.issue("leader"))
-        await self.leader.connect()
-        head = {"position": [-0.6, 1.7, 0.4], "orientation": [1.0, 0.0, 0.0, 0.0]}
-        await self.leader.send([{"id": "order", "fields": {"task": "swap", "to_role": "compressor"}}], {"head": head})
-        return server
-
-    async def _stop(self) -> None:
-        await self.leader.close()
-        await self.server.stop()
-
-    def stop(self) -> Any:
-        self.run(self._stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        log = self.server.finish()
-        self.server.session.close()
-        return log
-
-
 @pytest.mark.slow
 def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pack: Any) -> None:
     from vrmed.render.window import open_window
@@ -89,7 +54,7 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
     import glfw
 
     xdo("windowfocus", "--sync", str(glfw.get_x11_window(window.handle)))
-    srv = _ServerThread(pack)
+    srv = ServerThread(pack)
     seen: dict[str, Any] = {"phase": 0, "start": time.monotonic()}
 
     def on_frame(session: Any, source: Any) -> None:
@@ -128,11 +93,21 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
             e["type"].endswith(":VoiceCallOut") and e["data"]["role"] == "compressor"
             for e in session.recorder.log.events
         ):
+            srv.loop.call_soon_threadsafe(add_casualty)  # the instructor adds a second casualty
+            seen["phase"] = 9
+        elif phase == 9 and any(e["type"].endswith(":CasualtyAdded") for e in session.recorder.log.events):
+            from vrmed.render.learner_hud import DesktopOverlay
+
+            seen["hint"] = app.resource(DesktopOverlay).keys_hint  # the selected patient, in view
             xdo("key", "Escape")  # leaves
             seen["phase"] = 7
-        if time.monotonic() - seen["start"] > 30.0 and seen["phase"] < 7:  # stuck: leave, and fail below
+        if time.monotonic() - seen["start"] > 30.0 and seen["phase"] not in (7, 8):  # stuck: leave, and fail below
             seen["phase"] = 8
             xdo("key", "Escape")
+
+    def add_casualty() -> None:  # what the console's inject message queues (vrmed.team.server)
+        fields = {"casualty": "visitor", "position": [1.6, 0.0, 0.6]}
+        srv.server.input.push("instructor-t", "instructor", {}, [{"id": "team.casualty", "fields": fields}])
 
     def avatars_of(app: Any) -> list[tuple[str, str]]:
         from vrmed.render.passes import RenderPipeline
@@ -193,6 +168,8 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
     ]
     # the leader's relayed clip was played as it arrived, and who spoke was shown
     assert played == [(8000, 16_000)] and f"leader {srv.leader.client} speaking (0.5 s)" in res.notices, res.notices
+    # once the casualty is in, the HUD names the patient actions go to (the original by default)
+    assert seen["hint"].endswith("actions on: patient") and "casualty added: visitor" in " ".join(res.notices)
     # the desktop's own head pose reached the server (an avatar for everyone else)
     assert any(k.startswith(f"compressor/{me}/head") for k in srv.server._devices())
 
@@ -236,6 +213,58 @@ def test_role_menu_and_head_pose(pack: Any) -> None:
     q2 = look_quaternion([0.0, 0.0, 0.0], [0.0, 0.0, 1.0])
     assert np.allclose(q2, [0.0, 0.0, 1.0, 0.0], atol=1e-12) or np.allclose(q2, [0.0, 0.0, -1.0, 0.0], atol=1e-12)
     assert np.allclose(quat_rotate(q2, [0.0, 0.0, -1.0]), [0.0, 0.0, 1.0], atol=1e-12)
+
+
+def test_role_menu_patient_picker(pack: Any) -> None:
+    """Without a window: once a casualty is added, the role's full menu starts with the
+    patient picker naming the selected patient (the original by default); choosing it
+    steps to the next patient, and the requests of actions taken on a patient name the
+    chosen one (one pointed at wins), never a call-out's."""
+    from vrmed.session import build_session
+    from vrmed.team.member import PATIENT_ITEM, role_menu
+
+    session = build_session(pack, SCENARIO, learner="person")
+    try:
+        app = session.app
+        menu = role_menu(session, {"actions": ["start_compressions", "stop_compressions", "acknowledge"]})
+        assert menu.patients == ["patient"] and menu.patient == "patient"
+        menu.command(app, "menu.open")  # one patient: no picker, no patient named
+        assert [i.value for i in menu.menu.items] == ["start_compressions", "stop_compressions", "acknowledge"]
+        menu.command(app, "menu.choose:1")
+        assert menu.take() == [{"id": "start_compressions", "fields": {}}]
+        menu.command(app, "menu.open")
+        menu.add_patient("visitor")  # CasualtyAdded while the menu is open: the picker appears
+        items = menu.menu.items
+        assert items[0].kind == PATIENT_ITEM and "Patient: patient (1/2" in items[0].label
+        assert menu.menu.title == "Actions - patient: patient"
+        menu.command(app, "menu.choose:2")  # the default: the original patient, named
+        menu.command(app, "menu.open")
+        menu.command(app, "menu.choose:1")  # the picker: the next patient, the menu stays open
+        assert menu.menu.open and menu.patient == "visitor" and "Patient: visitor (2/2" in menu.menu.items[0].label
+        assert menu.menu.title == "Actions - patient: visitor"
+        menu.command(app, "menu.choose:3")  # stop compressions, on the visitor
+        menu.command(app, "menu.open")
+        menu.command(app, "menu.choose:4")  # acknowledge (a call-out: on nobody) ...
+        menu.command(app, "menu.choose:1")  # ... its task
+        menu.command(app, "pick:patient")  # pointed at the original patient: that one, whatever is chosen
+        menu.command(app, "menu.choose:1")
+        menu.command(app, "menu.action:stop_compressions")  # a hotkey: the chosen patient
+        assert menu.take() == [
+            {"id": "start_compressions", "fields": {}, "patient": "patient"},
+            {"id": "stop_compressions", "fields": {}, "patient": "visitor"},
+            {"id": "acknowledge", "fields": {"task": "pads"}},
+            {"id": "start_compressions", "fields": {}, "target": "patient", "patient": "patient"},
+            {"id": "stop_compressions", "fields": {}, "patient": "visitor"},
+        ]
+        menu.command(app, "patient:patient")  # chosen by name (a binding or a front end)
+        assert menu.patient == "patient" and session.recorder.log.events == []
+        menu.command(app, "patient.next")
+        menu.remove_patient("visitor")  # CasualtyRemoved: back to the original, no picker
+        menu.remove_patient("patient")  # the original patient never leaves the picker
+        menu.command(app, "menu.open")
+        assert menu.patients == ["patient"] and menu.patient == "patient" and menu.menu.items[0].kind == "action"
+    finally:
+        session.close()
 
 
 def test_a_late_mirror_gets_the_history_in_chunks_and_steps_to_the_servers_events(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -67,6 +69,7 @@ async def _session(pack):
         assert leader.state["watch"]["visitor"]["Patient.rhythm"] == "sinus"
         await leader.act_on("visitor", "call_help")
         await _until(lambda: "HelpCalled" in kinds())
+        await _console_http(server, welcome["key"])
         # a malformed injection gets one clear error (and, like any bad message, the connection ends)
         await ws.send(encode("inject", injection="failure", failure="pacer_fails", duration_s=5))
         error = await _error(ws)
@@ -78,6 +81,38 @@ async def _session(pack):
     log = server.finish()
     server.session.close()
     return log
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+async def _console_http(server, key: str) -> None:
+    """The console's debrief and voice requests: the instructor's key is required (header or
+    query), and a bad time or clip name gets one clear error, before any rendering starts."""
+    base = f"http://127.0.0.1:{server.port}"
+    loop = asyncio.get_running_loop()
+
+    async def get(path: str, **headers: str) -> tuple[int, dict]:
+        status, body = await loop.run_in_executor(None, _get, base + path, headers)
+        return status, json.loads(body)
+
+    paths = ("/debrief/frame?t=1&client=x", f"/debrief/state?t=1&key={key[:-1]}", "/voice/" + "0" * 64 + ".wav")
+    for status, body in await asyncio.gather(*map(get, paths)):  # (each waits the login penalty)
+        assert status == 401 and body["error"].startswith("log in to the instructor console"), body
+    status, body = await get("/debrief/state?t=soon", Authorization=f"Bearer {key}")
+    assert (status, body["error"]) == (400, "t must be a number of seconds, got 'soon'")
+    status, body = await get(f"/debrief/frame?t=1e6&client=x&key={key}")
+    assert status == 400 and body["error"].startswith("t must be 0 to ") and "(the recorded session)" in body["error"]
+    status, body = await get(f"/debrief/frame?client=x&key={key}")
+    assert (status, body["error"]) == (400, "/debrief/frame needs t, the simulated time in seconds")
+    status, body = await get(f"/voice/..%2Fteam.jsonl?key={key}")
+    assert status == 404 and "SHA-256" in body["error"]
+    assert server.debrief._proc is None  # none of these started the render worker
 
 
 async def _error(ws) -> str:
@@ -205,8 +240,11 @@ def test_an_added_casualty_has_its_own_vitals_actions_find_their_patient_and_rep
     """The instructor adds the declared casualty: a second patient entity at the position
     given, with its own physiology (sinus while the original patient is in VF); an action
     aimed at it changes only it, one that names no patient goes to the original patient,
-    an unknown patient or a second add is refused with why, and the log replays exactly."""
+    an unknown patient or a second add is refused with why. Removing the original patient
+    is refused; removing the casualty despawns it (no vitals, no actions on it, no second
+    add or removal), and the log, removal included, replays exactly."""
     from vrmed.components import Name, Transform
+    from vrmed.systems.clinical.physiology import Physiology
 
     source = TeamInput()
     session = build_session(pack, SCENARIO, input_source=source, learner="person", display_rate=20)
@@ -239,7 +277,35 @@ def test_an_added_casualty_has_its_own_vitals_actions_find_their_patient_and_rep
             {"action": "call_help", "reason": "no patient 'bob'; patients: patient, visitor"},
             {"action": "team.casualty", "reason": "casualty 'visitor' is already in the scene"},
         ]
-        result, again = replay(session.finish(), pack=pack)  # the injection is in the recorded samples
+        # remove_casualty: the original patient is refused; the visitor is transferred (its
+        # entity despawned: no vitals, no actions on it, its trend stops) and is not added again
+        remove = {"id": "team.remove_casualty", "fields": {"casualty": "patient"}}
+        trend = {"entity": "visitor", "var": "hr", "to": 40, "over_s": 5.0}
+        source.push("i", "instructor", {}, [remove, {"id": "team.deteriorate", "fields": trend}])
+        app.run(seconds=0.5)
+        remove = {"id": "team.remove_casualty", "fields": {"casualty": "visitor", "disposition": "transferred"}}
+        source.push("i", "instructor", {}, [remove])
+        app.run(seconds=0.5)
+        assert [e for e, n in app.query(Name) if n.value == "visitor"] == []
+        population = app.resource(Physiology).population  # its physiology slot is retired: not stepped
+        assert not population.alive[population.slots["visitor"]] and population.alive[population.slots["patient"]]
+        assert value(app, "patient", "rhythm") == "vf"  # the original patient runs on
+        source.push("c1", "compressor", {}, [{"id": "stop_compressions", "patient": "visitor"}])
+        source.push("i", "instructor", {}, [add, dict(remove, fields={"casualty": "visitor"})])
+        app.run(seconds=0.5)
+        events = _short(session.recorder.log.events)
+        assert ("CasualtyRemoved", {"casualty": "visitor", "disposition": "transferred"}) in events
+        assert [d for n, d in events if n == "ActionRejected"][2:] == [
+            {
+                "action": "team.remove_casualty",
+                "reason": "'patient' is not a casualty the instructor added: the scenario's own patients "
+                "cannot be removed (removable: visitor)",
+            },
+            {"action": "stop_compressions", "reason": "no patient 'visitor'; patients: patient"},
+            {"action": "team.casualty", "reason": "casualty 'visitor' was removed; a casualty is added once"},
+            {"action": "team.remove_casualty", "reason": "casualty 'visitor' was already removed"},
+        ], json.dumps(events[-8:])  # (and no "trend stopped" refusal: the visitor's trend ended with it)
+        result, again = replay(session.finish(), pack=pack)  # the injections are in the recorded samples
         again.close()
         assert result.ok, result.first_difference
     finally:

@@ -46,6 +46,15 @@ async def _session(folder):
             await asyncio.sleep(0.02)
         assert airway.voice[sha] == (leader.client, "leader", clip)  # relayed intact
         assert sha not in leader.voice  # not echoed to the speaker
+        # what the console's audio players get (GET /voice/SHA.wav): the stored clip, hash-checked
+        assert server.clip(sha) == clip
+        stored = folder / f"{sha}.wav"
+        stored.write_bytes(clip[:-2] + b"\x00\x00")
+        with pytest.raises(VrmedError, match="does not match its hash"):
+            server.clip(sha)
+        stored.write_bytes(clip)
+        with pytest.raises(VrmedError, match="no clip 000000000000"):
+            server.clip("0" * 64)
         who = leader.client
         await leader.close()
         await airway.close()

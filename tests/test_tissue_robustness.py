@@ -7,7 +7,8 @@ poke (a grasped patch driven 20 mm into the body at 0.5 and 2 m/s, held, release
 must stay finite; at the end the body must be at rest with no inverted tet. The bodies run with
 ``recover_inversions`` on (the inversion recovery, the default; docs/physics.md). Sliver-heavy meshes
 (raptor, armadillo) are loaded with ``remesh=`` (lattice_remesh), the load option the solver's
-sliver warning points to. What is not yet met is in docs/physics.md ("Known weaknesses").
+sliver warning points to; the raptor as shipped has its own (slow) test, which bounds what the
+recovery leaves there. What is not yet met is in docs/physics.md ("Known weaknesses").
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import MeshError, TetMesh, box_tets, lattice_remesh, load_tet_mesh
+from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.solver import step_softbody, volume_ratios
 
 FRAME, SUBSTEPS = 1.0 / 90.0, 10
@@ -227,3 +229,55 @@ def test_the_sliver_warning_names_the_worst_tets_and_the_remesh_option() -> None
     body = SoftBody.from_mesh(scaled(load_tet_mesh(mesh_path("Armadillo_Tetra_4406.vtu"))), LIVER)
     with pytest.warns(RuntimeWarning, match=r"101 tets \(slivers or too small\) .* worst .*: 422 \(8\.4\).* remesh="):
         step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+
+
+def _unit_tet_through_its_face() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One right tet with edge 1 (rest edge sqrt(3) / |Dm^-1|_F = 1), vertex 3 pushed through
+    the opposite face to z = -0.5 (det F = -0.5): rest points, tets, Dm^-1."""
+    rest = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    tets = np.array([[0, 1, 2, 3]], dtype=np.int64)
+    return rest, tets, np.eye(3)[None].copy()
+
+
+def test_recovery_flags_stay_until_the_tet_is_back_above_the_check() -> None:
+    """The recovery's flags are sticky (kernels.recover_pass): a tet it lifted to det F = 0.1 stays
+    flagged (so a neighbour that flattens it again after its own block step, the next substep, is
+    undone); only a tet at or above RECOVER_CHECK is cleared. A tool-held tet gets
+    RECOVER_SWEEPS_HELD bounded projections per pass, a free one up to RECOVER_SWEEPS."""
+    rest, tets, Q = _unit_tet_through_its_face()
+    w = np.ones((4, 3))
+    start = rest.copy()
+    start[3, 2] = -0.5
+    x, x_prev, wdx = start.copy(), start.copy(), np.zeros((4, 3))
+    near = np.ones(1, dtype=np.bool_)
+    K.recover_pass(x, x_prev, w, tets, Q, near, wdx, True, np.zeros(0, np.bool_))
+    j = float(np.linalg.det((x[1:] - x[0]).T))
+    assert K.RECOVER_J <= j < K.RECOVER_J + 0.01  # lifted to the bound (Newton steps on det F), in the free sweeps
+    assert near[0]  # 0.1 < RECOVER_CHECK: still watched
+    unflagged = start.copy()
+    K.recover_pass(unflagged, start.copy(), w, tets, Q, np.zeros(1, np.bool_), wdx, True, np.zeros(0, np.bool_))
+    assert np.array_equal(unflagged, start)  # only flagged tets are projected
+    x = rest.copy()
+    K.recover_pass(x, x.copy(), w, tets, Q, near, wdx, True, np.zeros(0, np.bool_))
+    assert not near[0]  # back at rest: cleared
+    held = np.array([True, True, True, False])
+    x, near = start.copy(), np.ones(1, dtype=np.bool_)
+    K.recover_pass(x, x.copy(), w, tets, Q, near, wdx, True, held)
+    # vertex 3 needs 0.6 to reach det F = 0.1; held, it gets RECOVER_SWEEPS_HELD steps of 0.1
+    assert x[3, 2] - start[3, 2] == pytest.approx(K.RECOVER_SWEEPS_HELD * K.RECOVER_STEP, rel=1e-9)
+    assert K.RECOVER_SWEEPS_HELD * K.RECOVER_STEP < 0.6 < K.RECOVER_SWEEPS * K.RECOVER_STEP
+
+
+@pytest.mark.slow
+def test_the_raptor_as_shipped_keeps_far_fewer_inverted_tets_and_comes_to_rest() -> None:
+    """raptorTetra_19409 as shipped (13 % of the volume softened) at 0.2 m and liver stiffness
+    under gravity, 3 s (``vrmed.benchmarks.tissue.raptor_liver_row(remesh=None)``). Measured in
+    one process against the solver before the sticky flags (docs/physics.md, "Inversion
+    recovery"): 75 tets inverted at the end (125 at worst) and vertices at 0.49 m/s before; 42
+    (79) and 0.012 m/s after. Not yet zero (issue #16 item 2, open)."""
+    from vrmed.benchmarks.tissue import raptor_liver_row  # deferred: the benchmark module is only needed here
+
+    row = raptor_liver_row(remesh=None)
+    assert row["finite"]
+    assert row["inverted_tets"] <= 50 and row["max_inverted_tets"] <= 100
+    assert row["max_speed_m_s"] < 0.05

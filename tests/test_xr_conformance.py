@@ -722,7 +722,12 @@ def test_bad_parameters(app):
     assert app.xrGetReferenceSpaceBoundsRect(app.session, 2, byref(bounds)) == R.SPACE_BOUNDS_UNAVAILABLE
     assert app.xrGetReferenceSpaceBoundsRect(app.session, 3, byref(bounds)) == 0 and bounds.width == 2.0
     # Extension functions are unsupported unless their extension is enabled.
-    for name in ("xrConvertTimespecTimeToTimeKHR", "xrCreateHandTrackerEXT", "xrGetDisplayRefreshRateFB"):
+    for name in (
+        "xrConvertTimespecTimeToTimeKHR",
+        "xrCreateHandTrackerEXT",
+        "xrGetDisplayRefreshRateFB",
+        "xrCreateBodyTrackerFB",
+    ):
         assert app.proc(name)[0] == R.ERROR_FUNCTION_UNSUPPORTED, name
     assert app.proc("xrNoSuchFunction")[0] == R.ERROR_FUNCTION_UNSUPPORTED
     assert app.xrCreateSession(app.instance, byref(xr.SessionCreateInfo(system_id=1)), byref(out)) == (
@@ -986,6 +991,51 @@ def test_hand_tracking_follows_the_scripted_hands(app):
     assert app.xrLocateHandJointsEXT(right, byref(info), byref(locs)) == R.ERROR_TIME_INVALID
     assert app.xrDestroyHandTrackerEXT(right) == 0
     assert app.xrDestroyHandTrackerEXT(right) == R.ERROR_HANDLE_INVALID
+
+
+def test_body_tracking_follows_the_scripted_body(app):
+    """XR_FB_body_tracking: 70 joints of a body standing under the default script's head,
+    Winter's segment lengths of 1.70 m, the hands of XR_EXT_hand_tracking's skeleton; the
+    extension's validation failures; the T-pose skeleton with its hierarchy."""
+    app.running((*HEADLESS, "XR_FB_body_tracking"))
+    props = xr.SystemProperties()
+    body_props = xr.SystemBodyTrackingPropertiesFB()
+    props.next = ctypes.cast(byref(body_props), c_void_p)
+    assert app.xrGetSystemProperties(app.instance, app.system, byref(props)) == 0
+    assert body_props.supports_body_tracking == 1
+    tracker, stage = c_uint64(), app.space()
+    full = xr.BodyTrackerCreateInfoFB(body_joint_set=xr.BodyJointSetFB.FULL_BODY_M)  # not offered
+    assert app.xrCreateBodyTrackerFB(app.session, byref(full), byref(tracker)) == R.ERROR_VALIDATION_FAILURE
+    info = xr.BodyTrackerCreateInfoFB(body_joint_set=xr.BodyJointSetFB.DEFAULT)
+    assert app.xrCreateBodyTrackerFB(app.session, byref(info), byref(tracker)) == 0
+    joints = (xr.BodyJointLocationFB * 70)()
+    locs = xr.BodyJointLocationsFB(joint_count=70, joint_locations=joints)
+    t = sim.EPOCH_NS + 500_000_000
+    where = xr.BodyJointsLocateInfoFB(base_space=ctypes.cast(c_void_p(stage), xr.Space), time=t)
+    assert app.xrLocateBodyJointsFB(tracker.value, byref(where), byref(locs)) == 0
+    assert locs.is_active and locs.confidence == 1.0 and all(j.location_flags == 0xF for j in joints)
+    pos = np.array([[j.pose.position.x, j.pose.position.y, j.pose.position.z] for j in joints])
+    head = app.rt.script.pose(app.rt.sample_at(t), "head").position
+    assert np.allclose(pos[0], (head[0], 0.0, head[2]), atol=1e-6)  # the root under the head
+    assert pos[1][1] == pytest.approx(0.530 * 1.70, abs=1e-6)  # hips
+    j = {m.name: m.value for m in xr.BodyJointFB}
+    upper, lower, wrist = pos[j["RIGHT_ARM_UPPER"]], pos[j["RIGHT_ARM_LOWER"]], pos[j["RIGHT_HAND_WRIST"]]
+    assert np.linalg.norm(lower - upper) == pytest.approx(0.186 * 1.70, abs=1e-6)
+    assert np.linalg.norm(wrist - lower) == pytest.approx(0.146 * 1.70, abs=1e-6)
+    index = pos[j["RIGHT_HAND_INDEX_METACARPAL"] : j["RIGHT_HAND_INDEX_TIP"] + 1]
+    assert np.allclose(np.linalg.norm(np.diff(index, axis=0), axis=1), (0.068, 0.040, 0.023, 0.018), atol=1e-6)
+    bad = xr.BodyJointLocationsFB(joint_count=26, joint_locations=(xr.BodyJointLocationFB * 26)())
+    assert app.xrLocateBodyJointsFB(tracker.value, byref(where), byref(bad)) == R.ERROR_VALIDATION_FAILURE
+    where.time = 0
+    assert app.xrLocateBodyJointsFB(tracker.value, byref(where), byref(locs)) == R.ERROR_TIME_INVALID
+    skeleton = (xr.BodySkeletonJointFB * 70)()
+    sk = xr.BodySkeletonFB(joint_count=70, joints=skeleton)
+    assert app.xrGetBodySkeletonFB(tracker.value, byref(sk)) == 0
+    assert skeleton[0].parent_joint == -1 and skeleton[j["RIGHT_ARM_LOWER"]].parent_joint == j["RIGHT_ARM_UPPER"]
+    t_pose = skeleton[j["RIGHT_HAND_WRIST"]].pose.position
+    assert t_pose.y == pytest.approx(skeleton[j["RIGHT_ARM_UPPER"]].pose.position.y, abs=1e-6)  # arms out
+    assert app.xrDestroyBodyTrackerFB(tracker.value) == 0
+    assert app.xrDestroyBodyTrackerFB(tracker.value) == R.ERROR_HANDLE_INVALID
 
 
 def test_eye_gaze_interaction_follows_the_scripted_head(app):

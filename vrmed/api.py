@@ -137,6 +137,7 @@ from vrmed.render.scope_monitor import ScopeMonitor, ScopeMonitorPass, add_scope
 from vrmed.scenario import RubricResult, RuleResult, ScenarioState, evaluate_rubric, matching, short_type
 from vrmed.scenario.interaction import ActionRejected, CueShown, StepCompleted
 from vrmed.scenario.learner import LearnerView, MenuState, pick_ray
+from vrmed.scenario.model import ANY_PATIENT, for_patient, patients_for
 from vrmed.session import Session, build_session
 from vrmed.settings import SimSettings
 from vrmed.systems.clinical.events import (
@@ -247,6 +248,9 @@ __all__ = [
     "ScenarioState",
     "evaluate_rubric",
     "matching",
+    "for_patient",
+    "patients_for",
+    "ANY_PATIENT",
     "record_score",
     "short_type",
     # scene components

@@ -1446,6 +1446,9 @@ def dashboard_add_user(ctx: click.Context, name: str, role: str, learner_id: str
 @click.option(
     "--stream-surfaces", is_flag=True, help="Stream deforming surfaces to thin clients that ask (quantised, delta)."
 )
+@click.option(
+    "--debrief", is_flag=True, help="Keep serving after the session ends (the console's Debrief tab) until Ctrl+C."
+)
 def serve(
     target: str,
     host: str,
@@ -1462,6 +1465,7 @@ def serve(
     session_id: str | None,
     public_url: str | None,
     stream_surfaces: bool = False,
+    debrief: bool = False,
 ) -> None:
     """Serve a shared (team) session of TARGET (PACK/SCENARIO with settings.team roles):
     prints the join URL, one token per role and the instructor console address."""
@@ -1482,6 +1486,7 @@ def serve(
         session_id=session_id,
         public_url=public_url,
         stream_surfaces=stream_surfaces,
+        debrief=debrief,
         echo=click.echo,
     )
     click.echo(json.dumps(result, indent=2))
@@ -1496,23 +1501,28 @@ def serve(
 @click.option(
     "--input",
     "input_kind",
-    type=click.Choice(["stdin", "desktop"]),
+    type=click.Choice(["stdin", "desktop", "openxr"]),
     default="stdin",
     show_default=True,
-    help="desktop: play in the desktop window (the server's simulation, your role's menu).",
+    help="desktop: play in the desktop window; openxr: in a headset (the server's simulation, your role's menu).",
 )
 def join(url: str, token: str, scripted: str | None, input_kind: str) -> None:
     """Join a shared session at URL (ws://HOST:PORT/ws) with a role token; with --input
-    desktop in a window, with --scripted as a scripted slot, else each stdin line is an
-    action: ACTION key=value ..."""
+    desktop in a window, with --input openxr in a headset, with --scripted as a scripted
+    slot, else each stdin line is an action: ACTION key=value ..."""
     from .team import commands  # deferred: loads the networking stack only for this command
 
-    if input_kind == "desktop":
+    if input_kind in ("desktop", "openxr"):
         if scripted is not None:
-            raise click.UsageError("--scripted and --input desktop exclude each other")
-        from .team.desktop import join_desktop  # deferred: the window and renderer load only here
+            raise click.UsageError(f"--scripted and --input {input_kind} exclude each other")
+        if input_kind == "openxr":
+            from .team.headset import join_headset  # deferred: pyopenxr and the renderer load only here
 
-        result = join_desktop(url, token, echo=click.echo)
+            result: Any = join_headset(url, token, echo=click.echo)
+        else:
+            from .team.desktop import join_desktop  # deferred: the window and renderer load only here
+
+            result = join_desktop(url, token, echo=click.echo)
         click.echo(f"{len(result.sent)} action(s) sent")
         return
     sent = commands.join(url, token, scripted=scripted, echo=click.echo)

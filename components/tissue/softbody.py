@@ -212,8 +212,9 @@ class SoftBody:
     #: grasp. On by default; it keeps the vertices a tool contact pushed (``contact_hold``) fixed,
     #: so it does not lift crushed tissue back into the tool.
     recover_inversions: bool = True
-    #: per tet: det F was below ``kernels.RECOVER_CHECK`` when last projected (the inversion
-    #: recovery pass checks these tets; scratch, rebuilt by the solver if the tets change)
+    #: per tet: det F was below ``kernels.RECOVER_CHECK`` when projected and the inversion
+    #: recovery has not yet left it at or above that (sticky; the recovery pass checks these
+    #: tets and clears the flag; scratch, rebuilt by the solver if the tets change)
     recover_near: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
     #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool

@@ -13,6 +13,7 @@ from vrmed.api import (
     ScenarioState,
     SessionLog,
     evaluate_rubric,
+    patients_for,
     record_score,
     resuscitation_metrics,
     triage_metrics,
@@ -28,7 +29,8 @@ def evaluate(records: list[dict[str, Any]], end_time: float, scenario: Any) -> d
         out["passed"] = result.passed
         out["failed_rules"] = [r.id for r in result.rules if not r.passed]
     if scenario.name.startswith("code_blue"):
-        out["metrics"] = resuscitation_metrics(records, end_time, result)
+        patients = patients_for(None, scenario.patient)
+        out["metrics"] = resuscitation_metrics(records, end_time, result, patients)
     elif scenario.name.startswith("triage"):
         metrics = triage_metrics(records)
         metrics.pop("per_patient")

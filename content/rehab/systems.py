@@ -45,7 +45,16 @@ from vrmed.api import (
 )
 
 #: Exercises the pack measures, with the angle each reports (AAOS normal ranges in docs/rehab.md).
-EXERCISES = ("shoulder_flexion", "shoulder_abduction", "elbow_flexion", "finger_flexion")
+EXERCISES = (
+    "shoulder_flexion",
+    "shoulder_abduction",
+    "elbow_flexion",
+    "finger_flexion",
+    "wrist_flexion",
+    "wrist_extension",
+)
+#: Exercises of the wrist: they also need the hand joints of :data:`WRIST_JOINTS`.
+WRIST_EXERCISES = ("wrist_flexion", "wrist_extension")
 #: The largest angle each exercise can report (deg): body joints 180; a finger's composite
 #: flexion (MCP + PIP + DIP) at most the sum of the AAOS normal ranges, 90 + 100 + 90.
 MAX_ANGLE_DEG = {
@@ -53,6 +62,8 @@ MAX_ANGLE_DEG = {
     "shoulder_abduction": 180.0,
     "elbow_flexion": 180.0,
     "finger_flexion": 280.0,
+    "wrist_flexion": 90.0,
+    "wrist_extension": 90.0,
 }
 #: Fingers, and the 26 hand joints of OpenXR's XR_EXT_hand_tracking (default joint set,
 #: XrHandJointEXT order) that the OpenXR input records as devices ``<side>_hand.<joint>``.
@@ -68,6 +79,25 @@ HAND_JOINTS = (
 NORMAL_FLEXION_DEG = {"thumb": (50.0, 80.0), **{f: (90.0, 100.0, 90.0) for f in FINGERS[1:]}}
 #: Joints of the tracked body (device name defaults are ``body_<joint>``).
 JOINTS = ("hip_l", "hip_r", "shoulder_l", "shoulder_r", "elbow_r", "wrist_r")
+#: Hand joints a wrist exercise needs besides :data:`JOINTS`: the right hand's index and
+#: little metacarpal bases (the hand's radio-ulnar axis) and the middle finger's MCP joint
+#: (the head of the third metacarpal: the hand's long axis from the wrist).
+WRIST_JOINTS = ("index_base_r", "little_base_r", "middle_mcp_r")
+#: Where OpenXR body tracking (XR_FB_body_tracking, recorded as ``body.<joint>`` devices by
+#: vrmed's OpenXR input) puts each tracked-body joint: the hip centre is the ``hips`` joint
+#: (both hips map to it: only the centre is used), the shoulder the glenohumeral joint
+#: (``arm_upper``), the elbow ``arm_lower``, the hand joints those of XR_EXT_hand_tracking.
+OPENXR_BODY_DEVICES = {
+    "hip_l": "body.hips",
+    "hip_r": "body.hips",
+    "shoulder_l": "body.left_arm_upper",
+    "shoulder_r": "body.right_arm_upper",
+    "elbow_r": "body.right_arm_lower",
+    "wrist_r": "body.right_hand_wrist",
+    "index_base_r": "body.right_hand_index_metacarpal",
+    "little_base_r": "body.right_hand_little_metacarpal",
+    "middle_mcp_r": "body.right_hand_middle_proximal",
+}
 #: Segment lengths as fractions of body height (Winter, Biomechanics and Motor Control of
 #: Human Movement, 4th ed., 2009, table 4.1): hip-shoulder height, upper arm, forearm,
 #: shoulder and hip half-widths.
@@ -89,19 +119,26 @@ PEAK_WINDOW_S = 0.3
 @vrmed.component
 @dataclass
 class TrackedBody:
-    """Where the patient's joints come from: ``devices`` maps a joint of :data:`JOINTS` to
-    the InputState device tracking it (defaults ``body_<joint>``)."""
+    """Where the patient's joints come from: ``devices`` maps a joint of :data:`JOINTS` (and,
+    for a wrist exercise, :data:`WRIST_JOINTS`) to the InputState device tracking it
+    (defaults ``body_<joint>``). ``source: openxr`` takes the devices OpenXR body tracking
+    records (:data:`OPENXR_BODY_DEVICES`) as the defaults instead."""
 
     devices: dict[str, str] = field(default_factory=dict)
+    source: str = "named"
 
     def device(self, joint: str) -> str:
         """The device name tracking ``joint``."""
-        return self.devices.get(joint, f"body_{joint}")
+        if joint in self.devices:
+            return self.devices[joint]
+        return OPENXR_BODY_DEVICES[joint] if self.source == "openxr" else f"body_{joint}"
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.devices) - set(JOINTS))
+        unknown = sorted(set(self.devices) - set(JOINTS) - set(WRIST_JOINTS))
         if unknown:
-            raise ValueError(f"unknown joints {unknown}; joints: {', '.join(JOINTS)}")
+            raise ValueError(f"unknown joints {unknown}; joints: {', '.join(JOINTS + WRIST_JOINTS)}")
+        if self.source not in ("named", "openxr"):
+            raise ValueError(f"source must be 'named' (body_<joint> devices) or 'openxr', got {self.source!r}")
 
 
 @vrmed.component
@@ -136,7 +173,9 @@ class Exercise:
     under 5-15 mm joint jitter in tests/test_pack_rehab.py; raise ``beta`` for fast
     movements so the filter lags less while they move). ``finger_flexion`` measures the
     composite flexion (MCP + PIP + DIP; thumb MCP + IP) of ``finger`` on a
-    :class:`TrackedHand`, whose peak over a fist is the finger's total active motion.
+    :class:`TrackedHand`, whose peak over a fist is the finger's total active motion;
+    ``wrist_flexion`` / ``wrist_extension`` the right wrist's flexion / extension
+    (:func:`wrist_flexion`) on a :class:`TrackedBody` with the hand joints.
     The remaining fields are live state.
     """
 
@@ -248,8 +287,12 @@ def joint_angle(kind: str, joints: dict[str, np.ndarray]) -> float:
     - ``shoulder_flexion``: humerus (shoulder to elbow) in the trunk's sagittal plane,
       0 at the side, 90 forward horizontal, 180 overhead (the goniometric convention);
     - ``shoulder_abduction``: the same in the frontal plane (towards the right side);
-    - ``elbow_flexion``: 180 minus the angle shoulder-elbow-wrist (0 straight).
+    - ``elbow_flexion``: 180 minus the angle shoulder-elbow-wrist (0 straight);
+    - ``wrist_flexion`` / ``wrist_extension``: :func:`wrist_flexion` (extension: its negative).
     """
+    if kind in WRIST_EXERCISES:
+        flexion = wrist_flexion(joints)
+        return flexion if kind == "wrist_flexion" else -flexion
     if kind == "elbow_flexion":
         a = _unit(joints["shoulder_r"] - joints["elbow_r"])
         b = _unit(joints["wrist_r"] - joints["elbow_r"])
@@ -259,6 +302,32 @@ def joint_angle(kind: str, joints: dict[str, np.ndarray]) -> float:
     down = -float(np.dot(arm, up))
     side = float(np.dot(arm, forward if kind == "shoulder_flexion" else right))
     return math.degrees(math.atan2(side, down))
+
+
+def wrist_flexion(joints: dict[str, np.ndarray], side: str = "right") -> float:
+    """Wrist flexion (deg, positive towards the palm; negative: extension) from joint
+    positions: the angle between the forearm (elbow to wrist) and the hand (wrist to the
+    middle finger's MCP joint, i.e. along the third metacarpal) in the hand's sagittal
+    plane, the plane normal to the wrist's flexion axis. That axis is the hand's
+    radio-ulnar line (index to little metacarpal base, reversed for a left hand) made
+    perpendicular to the forearm, so the forearm's pronation does not enter and the hand's
+    radial or ulnar deviation is projected out, as a goniometer aligned with the ulna and
+    the metacarpals reads it (AAOS 1965; Norkin & White, Measurement of Joint Motion,
+    5th ed., 2016: the wrist's 0 is the hand in line with the forearm). The joints are
+    ``elbow_r``, ``wrist_r``, ``index_base_r``, ``little_base_r`` and ``middle_mcp_r``
+    (:data:`WRIST_JOINTS`). Without deviation it is the posed angle for any pronation,
+    elbow angle or heading; a radial or ulnar deviation of 15 deg tilts the hand's
+    radio-ulnar line out of the perpendicular to the forearm and changes the reading by up
+    to 2.1 deg over -70..80 deg (tests/test_pack_rehab.py), as it does a goniometer's."""
+    forearm = _unit(joints["wrist_r"] - joints["elbow_r"])
+    hand = joints["middle_mcp_r"] - joints["wrist_r"]
+    lateral = joints["little_base_r"] - joints["index_base_r"]
+    if side == "left":
+        lateral = -lateral
+    axis = _unit(lateral - float(np.dot(lateral, forearm)) * forearm)
+    hand_p = _unit(hand - float(np.dot(hand, axis)) * axis)
+    # flexion turns the hand about -axis (ulnar side: +x of the right hand, -x of the left)
+    return -math.degrees(math.atan2(float(np.dot(np.cross(forearm, hand_p), axis)), float(np.dot(forearm, hand_p))))
 
 
 def trunk_lean(joints: dict[str, np.ndarray]) -> float:
@@ -411,11 +480,16 @@ def body_pose(
     hike_m: float = 0.0,
     yaw_deg: float = 0.0,
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    pronation_deg: float = 90.0,
+    deviation_deg: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Joint positions of a standing patient (facing +z before ``yaw_deg`` about +y) with
     the right arm straight at ``angle_deg`` of the exercise (elbow flexion bends the elbow
     with the upper arm at the side), the trunk leaning back by ``lean_deg`` about the hips
-    and the right shoulder hiked by ``hike_m``."""
+    and the right shoulder hiked by ``hike_m``. A wrist exercise holds the elbow at 90 deg,
+    the forearm forward (as on a table), pronated by ``pronation_deg`` from the mid-position
+    (90: palm down), the wrist flexed (extended) by ``angle_deg`` and deviated radially by
+    ``deviation_deg`` (:func:`_forearm_and_hand`)."""
     s = {k: v * height_m for k, v in SEGMENTS.items()}
     yaw = math.radians(yaw_deg)
     # patient frame: forward, right, up in world coordinates (facing +z, right towards -x)
@@ -433,6 +507,9 @@ def body_pose(
         "shoulder_r": sh_c + s["shoulder_half"] * right + hike_m * up,
     }
     a = math.radians(angle_deg)
+    if kind in WRIST_EXERCISES:
+        wrist = angle_deg if kind == "wrist_flexion" else -angle_deg
+        return _forearm_and_hand(j, s, up, right, fwd_t, wrist, pronation_deg, deviation_deg)
     if kind == "elbow_flexion":
         j["elbow_r"] = j["shoulder_r"] - s["upper_arm"] * up
         j["wrist_r"] = j["elbow_r"] + s["forearm"] * (-math.cos(a) * up + math.sin(a) * fwd_t)
@@ -441,6 +518,41 @@ def body_pose(
     direction = -math.cos(a) * up + math.sin(a) * lateral
     j["elbow_r"] = j["shoulder_r"] + s["upper_arm"] * direction
     j["wrist_r"] = j["elbow_r"] + s["forearm"] * direction
+    return j
+
+
+def _forearm_and_hand(
+    j: dict[str, np.ndarray],
+    s: dict[str, float],
+    up: np.ndarray,
+    right: np.ndarray,
+    forward: np.ndarray,
+    wrist_deg: float,
+    pronation_deg: float,
+    deviation_deg: float,
+) -> dict[str, np.ndarray]:
+    """The right forearm and hand of :func:`body_pose`'s wrist exercises, with the simulated
+    OpenXR runtime's hand skeleton (:func:`_hand_local`, fingers straight). Hand frame as
+    XR_EXT_hand_tracking's (-Z to the fingers, +Y out of the back of the hand, +X ulnar for
+    a right hand); the wrist turns as the ISB recommends (Wu et al., J Biomech 2005):
+    flexion about the forearm's radio-ulnar axis, then deviation about the hand's dorsal axis."""
+    j["elbow_r"] = j["shoulder_r"] - s["upper_arm"] * up
+    j["wrist_r"] = j["elbow_r"] + s["forearm"] * forward
+    rho, phi, psi = (math.radians(v) for v in (pronation_deg, wrist_deg, deviation_deg))
+    radial0, dorsal0 = up, right  # mid-position: thumb up, back of the hand lateral
+    dorsal = math.cos(rho) * dorsal0 + math.sin(rho) * radial0
+    radial = math.cos(rho) * radial0 - math.sin(rho) * dorsal0
+    fingers = math.cos(phi) * forward - math.sin(phi) * dorsal  # flexion: towards the palm
+    back = math.cos(phi) * dorsal + math.sin(phi) * forward
+    fingers = math.cos(psi) * fingers + math.sin(psi) * radial  # radial deviation
+    z = -fingers
+    x = np.cross(back, z)
+    rot = np.column_stack((x, back, z))
+    local = _FLAT_RIGHT_HAND
+    palm = j["wrist_r"] - rot @ local["wrist"]
+    j["index_base_r"] = palm + rot @ local["index_metacarpal"]
+    j["little_base_r"] = palm + rot @ local["little_metacarpal"]
+    j["middle_mcp_r"] = palm + rot @ local["middle_proximal"]
     return j
 
 
@@ -469,7 +581,9 @@ def exercise_tracks(settings: dict[str, Any], body: TrackedBody, kind: str) -> d
     Settings: ``reps``, ``peak_deg`` (one value or a list per repetition), ``start_s``,
     ``up_s``, ``hold_s``, ``down_s``, ``rest_s``, ``rest_deg``, ``lean_deg`` and ``hike_cm``
     at the peak (compensation grows with the arm), ``height_m``, ``yaw_deg``, tracking
-    noise ``noise_mm`` (Gaussian, per axis, seeded by ``seed``) and ``rate_hz``.
+    noise ``noise_mm`` (Gaussian, per axis, seeded by ``seed``) and ``rate_hz``. A wrist
+    exercise also generates :data:`WRIST_JOINTS` (noise ``hand_noise_mm``, default
+    ``noise_mm``) with the forearm pronated ``pronation_deg`` (default 90: palm down).
     """
     reps = int(settings.get("reps", 10))
     peaks = settings.get("peak_deg", 150.0)
@@ -492,16 +606,27 @@ def exercise_tracks(settings: dict[str, Any], body: TrackedBody, kind: str) -> d
     lean, hike = float(settings.get("lean_deg", 0.0)), float(settings.get("hike_cm", 0.0)) / 100.0
     rng = np.random.default_rng(int(settings.get("seed", 0)))
     noise = float(settings.get("noise_mm", 0.0)) / 1000.0
+    hand_noise = float(settings.get("hand_noise_mm", noise * 1000.0)) / 1000.0
+    joints = JOINTS + WRIST_JOINTS if kind in WRIST_EXERCISES else JOINTS
+    pronation = float(settings.get("pronation_deg", 90.0))
     times = np.arange(0.0, end + 1e-9, 1.0 / rate)
-    tracks: dict[str, list[Keyframe]] = {body.device(j): [] for j in JOINTS}
+    # joints may share a device (OpenXR body tracking has one hips joint for both hips): it
+    # gets the mean of their positions (the hip centre), which is all the measurement uses
+    shared: dict[str, list[str]] = {}
+    for joint in joints:
+        shared.setdefault(body.device(joint), []).append(joint)
+    tracks: dict[str, list[Keyframe]] = {dev: [] for dev in shared}
     for tk in times:
         angle, f = _profile(float(tk), plan, rest_deg)
-        pose = body_pose(height, angle, kind, lean * f, hike * f, float(settings.get("yaw_deg", 0.0)))
-        for joint in JOINTS:
-            p = pose[joint] + (rng.normal(0.0, noise, 3) if noise > 0 else 0.0)
-            tracks[body.device(joint)].append(
-                Keyframe(round(float(tk), 6), (float(p[0]), float(p[1]), float(p[2])), None, {})
-            )
+        pose = body_pose(
+            height, angle, kind, lean * f, hike * f, float(settings.get("yaw_deg", 0.0)), pronation_deg=pronation
+        )
+        for dev, names in shared.items():
+            joint = names[0]
+            sigma = hand_noise if joint in WRIST_JOINTS or (joint == "wrist_r" and kind in WRIST_EXERCISES) else noise
+            centre = np.mean([pose[n] for n in names], axis=0)
+            p = centre + (rng.normal(0.0, sigma, 3) if sigma > 0 else 0.0)
+            tracks[dev].append(Keyframe(round(float(tk), 6), (float(p[0]), float(p[1]), float(p[2])), None, {}))
     return tracks
 
 
@@ -563,6 +688,8 @@ def _hand_local(side: str, curls: dict[str, np.ndarray], n: int) -> dict[str, np
 
 
 _CHAIN = ("metacarpal", "proximal", "intermediate", "distal")
+#: The right hand's joints with the fingers straight, in the palm frame (wrist exercises).
+_FLAT_RIGHT_HAND = {name: p[0] for name, p in _hand_local("right", {}, 1).items()}
 
 
 def hand_pose(
@@ -897,6 +1024,14 @@ def input_source(kind: str, scenario: Scenario, options: dict[str, Any]) -> Webc
             f"--input webcam tracks body joints; scenario {scenario.name!r} measures a hand "
             f"(use --input openxr hand tracking, or a body exercise such as rehab/shoulder_flexion)"
         )
+    wrist = [
+        e for e in scenario.entities if "Exercise" in e.components and e.component("Exercise").kind in WRIST_EXERCISES
+    ]
+    if wrist:
+        raise VrmedError(
+            f"--input webcam tracks BlazePose's 33 body landmarks, which have no metacarpal joints; "
+            f"scenario {scenario.name!r} measures the wrist (use --input openxr body tracking)"
+        )
     if options.get("camera") is not None and options.get("video") is not None:
         raise VrmedError("--input webcam: give --camera N or --video FILE, not both")
     estimator = options.get("estimator")
@@ -969,9 +1104,9 @@ def setup(app: vrmed.App, scenario: Any) -> None:
         plugin.source = BodyScript(tracks, {"head": head} if head else {})
 
 
-def _joints(inputs: InputState, body: TrackedBody) -> dict[str, np.ndarray] | None:
+def _joints(inputs: InputState, body: TrackedBody, kind: str = "") -> dict[str, np.ndarray] | None:
     out = {}
-    for joint in JOINTS:
+    for joint in JOINTS + WRIST_JOINTS if kind in WRIST_EXERCISES else JOINTS:
         dev = inputs.devices.get(body.device(joint))
         if dev is None:
             return None
@@ -992,7 +1127,7 @@ def measure_exercise(app: vrmed.App) -> None:
     inputs = app.resource(InputState)
     t = float(app.clock.time)
     for _, (body, ex) in app.query(TrackedBody, Exercise):
-        joints = _joints(inputs, body)
+        joints = _joints(inputs, body, ex.kind)
         try:
             measured = (
                 None if joints is None else (joint_angle(ex.kind, joints), trunk_lean(joints), shoulder_height(joints))
@@ -1108,7 +1243,7 @@ def draw_body(app: vrmed.App) -> None:
         ("elbow_r", "wrist_r"),
     )
     for _, (body, ex) in app.query(TrackedBody, Exercise):
-        joints = _joints(inputs, body)
+        joints = _joints(inputs, body, ex.kind)
         if joints is None:
             continue
         bad = ex.trunk_lean_deg > ex.max_trunk_lean_deg or ex.hike_cm > ex.max_hike_cm
@@ -1116,8 +1251,20 @@ def draw_body(app: vrmed.App) -> None:
         a = np.array([joints[b[0]] for b in bones])
         b = np.array([joints[b[1]] for b in bones])
         colors = np.array([(0.3, 0.45, 0.7, 1.0)] * 4 + [arm, arm])
-        draws.add_capsules(a, b, 0.035, colors)
-        draws.add_spheres(np.array([joints[j] for j in JOINTS]), 0.045, (0.85, 0.85, 0.85, 1.0))
+        wrist = ex.kind in WRIST_EXERCISES
+        # a wrist exercise gets a slimmer forearm: the hand (65 mm to the knuckles) stays in view
+        n = 5 if wrist else 6
+        draws.add_capsules(a[:n], b[:n], 0.035, colors[:n])
+        if wrist:
+            draws.add_capsules(a[n:], b[n:], 0.018, colors[n:])
+        big = [j for j in JOINTS if not (wrist and j == "wrist_r")]  # a 45 mm ball would hide the hand
+        draws.add_spheres(np.array([joints[j] for j in big]), 0.045, (0.85, 0.85, 0.85, 1.0))
+        if wrist:  # the hand: wrist to the metacarpal bases and the middle MCP, and across the palm
+            hand = [("wrist_r", j) for j in WRIST_JOINTS] + [(j, "middle_mcp_r") for j in WRIST_JOINTS[:2]]
+            a = np.array([joints[p] for p, _ in hand])
+            b = np.array([joints[q] for _, q in hand])
+            draws.add_capsules(a, b, 0.01, np.array([arm] * len(hand)))
+            draws.add_spheres(np.array([joints[j] for j in ("wrist_r", *WRIST_JOINTS)]), 0.012, (0.85, 0.85, 0.85, 1.0))
     for _, (hand, ex) in app.query(TrackedHand, Exercise):
         hj = _hand_joints(inputs, hand, measured_hand_joints(ex.finger))
         if hj is None:

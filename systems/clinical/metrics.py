@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vrmed.scenario.model import for_patient
 from vrmed.scenario.rubric import RubricResult, matching, short_type
 
 ARREST_RHYTHMS = ("vf", "pvt", "asystole", "pea")
@@ -18,11 +19,21 @@ START_PRIORITY = {"immediate": 0, "delayed": 1, "minor": 2, "expectant": 3}
 
 
 def resuscitation_metrics(
-    records: list[dict[str, Any]], end_time: float, rubric: RubricResult | None = None
+    records: list[dict[str, Any]],
+    end_time: float,
+    rubric: RubricResult | None = None,
+    patients: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Time to first compression and shock, chest-compression fraction and pauses, drug
-    timing errors (from the rubric's drug rules) and outcome."""
-    records = sorted(records, key=lambda r: (r["t"], r.get("seq", 0)))
+    timing errors (from the rubric's drug rules) and outcome.
+
+    ``patients``: the ``patient`` field values that count (``vrmed.api.patients_for`` of the
+    scenario's patient), so a second casualty's rhythm, compressions and shocks do not enter
+    the arrested patient's metrics; None counts every event (a single-patient session)."""
+    records = sorted(
+        (r for r in records if for_patient(r.get("data") or {}, patients)),
+        key=lambda r: (r["t"], r.get("seq", 0)),
+    )
     onsets = [r for r in matching(records, "RhythmChanged") if r["data"]["to_rhythm"] in ARREST_RHYTHMS]
     if not onsets:
         return {"arrest": False}

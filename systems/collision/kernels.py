@@ -23,6 +23,9 @@ up to ``mu * d`` (static friction when it is below, kinetic otherwise). Velociti
 ``dx / h`` so the correction is exactly as if it had been applied before the soft body's
 ``v = (x - x_prev) / h`` (the tissue solve and the contacts share the substep). The force on
 the tool is ``-(dlam_n n + dlam_t t) / h^2`` (XPBD: lambda / h^2 is the constraint force).
+The projection records each contact, and :func:`contact_velocities` then applies the
+velocity-level response of Müller et al. 2020 (sec. 3.6): restitution on the normal velocity
+relative to the tool, Coulomb friction on the tangential one.
 """
 
 from __future__ import annotations
@@ -365,10 +368,107 @@ def broad_phase(
 # ----------------------------------------------------------------------------- contact solve
 
 
+#: Columns of the per-vertex record ``cbuf`` (n, CBUF_COLS) of one tick: the displacement the
+#: contacts gave the vertex (0:3), the tick stamp (3) that marks the row as this tick's (a row
+#: is reset on the vertex's first contact of a tick, never cleared), the friction's part of the
+#: displacement (4:7).
+CBUF_COLS = 7
+#: Columns of a contact record ``crec`` (rows, CREC_COLS): vertex, unit normal (tool to tissue),
+#: the tool's velocity at the contact, friction coefficient.
+CREC_COLS = 8
+
+
 @njit(cache=True)
-def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h):
+def _note_contact(i, n, tool_disp, mu, inv_h, cbuf, clist, ccount, crec):
+    """Note that a contact with normal ``n`` moves vertex ``i`` this tick: on its first contact of
+    the tick (``ccount[1]`` is the tick) its ``cbuf`` row is reset and ``i`` appended to
+    ``clist``; the contact (vertex, normal, tool velocity, friction) is appended to ``crec``
+    while there is room (``ccount[2]`` records; ``ccount[3]`` counts those that found none)."""
+    if cbuf[i, 3] != ccount[1]:
+        for c in range(CBUF_COLS):
+            cbuf[i, c] = 0.0
+        cbuf[i, 3] = ccount[1]
+        clist[ccount[0]] = i
+        ccount[0] += 1
+    k = ccount[2]
+    if k >= crec.shape[0]:
+        ccount[3] += 1
+        return
+    crec[k, 0] = i
+    for r in range(3):
+        crec[k, 1 + r] = n[r]
+        crec[k, 4 + r] = tool_disp[r] * inv_h
+    crec[k, 7] = mu
+    ccount[2] = k + 1
+
+
+@njit(cache=True)
+def contact_velocities(v, w, cbuf, clist, ccount, crec, inv_h, restitution, rest_speed):
+    """Velocity-level contact response of one tick (Müller et al. 2020, "Detailed Rigid Body
+    Simulation with Extended Position Based Dynamics", sec. 3.6; Macklin et al. 2019, "Small
+    Steps in Physics Simulation"), after the contact projection.
+
+    The projection's ``v += dx / h`` turns every push into velocity, also the part that removes
+    penetration left from earlier ticks or made by the elastic solve (which does not see the
+    tool): that flung tissue off tools. One Gauss-Seidel sweep over this tick's contacts
+    (``crec``, in projection order), relative to the tool's velocity ``u`` at each: with ``vn0``
+    the vertex's normal velocity before any contact of the tick (the solve's, ``v - dx / h``),
+    the contact may leave at most ``max(vn0, -e vn0, 0)`` (``e`` = ``restitution`` above
+    ``rest_speed`` of approach, else 0): an approaching vertex stops relative to the tool (or
+    bounces with ``e``), one already separating keeps its speed, and no push adds more; a vertex
+    still approaching after the projection (held vertices) gets that velocity too. Coulomb
+    friction then reduces the tangential velocity by at most ``mu`` times the normal velocity
+    change the contact gave (``max(vn0, -e vn0, 0) - vn0``; to zero when that suffices:
+    sticking), once per contact and tick (later passes' records carry no friction). Between
+    those bounds the velocity stays the projection's, so it agrees with how the vertex moved.
+    Axes with zero inverse mass keep their velocity. No allocation. If ``crec`` ran out of rows
+    (``ccount[3]``) the tick keeps the projection's velocities.
+    """
+    if ccount[3] > 0:
+        return
+    for k in range(ccount[0]):
+        i = clist[k]
+        for r in range(3):
+            cbuf[i, r] = v[i, r] - cbuf[i, r] * inv_h  # the pre-contact velocity
+            v[i, r] -= cbuf[i, 4 + r] * inv_h  # the friction is redone below, at velocity level
+    for k in range(ccount[2]):
+        i = int(crec[k, 0])
+        n = (crec[k, 1], crec[k, 2], crec[k, 3])
+        u = (crec[k, 4], crec[k, 5], crec[k, 6])
+        rel = _sub(_row(v, i), u)
+        rel0 = _sub(_row(cbuf, i), u)
+        vn = _dot(rel, n)
+        vn0 = _dot(rel0, n)
+        e = restitution if -vn0 > rest_speed else 0.0
+        allowed = max(vn0, -e * vn0, 0.0)  # the normal velocity the contact may leave
+        dvn = 0.0
+        if vn > allowed or vn < 0.0:
+            dvn = allowed - vn
+        for r in range(3):
+            if w[i, r] > 0.0:
+                v[i, r] += dvn * n[r]
+        mu = crec[k, 7]
+        if mu <= 0.0:
+            continue  # frictionless, or a later pass's record (friction once per contact)
+        jn = allowed - vn0  # the normal velocity change the contact gave (>= 0)
+        tan = _sub(rel, _mul(n, vn))
+        tl = np.sqrt(_dot(tan, tan))
+        cut = min(tl, mu * jn) / tl if tl > 0.0 else 0.0
+        for r in range(3):
+            if w[i, r] > 0.0:
+                v[i, r] -= cut * tan[r]
+
+
+@njit(cache=True)
+def _push_triangle(
+    x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h, cbuf, clist, ccount, crec, record
+):
     """Project one contact onto triangle (i0, i1, i2) at barycentrics (bu, bv, bw) along n by
-    depth, then Coulomb friction; returns (lam_n, lam_t, t) (t the friction direction)."""
+    depth, then Coulomb friction; returns (lam_n, lam_t, t) (t the friction direction).
+
+    When ``cbuf`` has a row per vertex, the displacement of each vertex is added to it for the
+    velocity pass (:func:`contact_velocities`) and the contact noted (:func:`_note_contact`), with
+    its friction only if ``record`` (the first pass: friction once per contact and tick)."""
     wn = 0.0
     wmax = 0.0
     for k in range(3):
@@ -380,13 +480,18 @@ def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp,
     if not (wn > _EPS * _EPS):
         return 0.0, 0.0, (0.0, 0.0, 0.0)
     lam = min(depth / wn, MAX_STEP * depth / wmax)
+    note = cbuf.shape[0] == x.shape[0]
     for k in range(3):
         i = i0 if k == 0 else (i1 if k == 1 else i2)
         b = bu if k == 0 else (bv if k == 1 else bw)
+        if note and b > 0.0:
+            _note_contact(i, n, tool_disp, mu if record else 0.0, inv_h, cbuf, clist, ccount, crec)
         for r in range(3):
             dx = w[i, r] * b * n[r] * lam
             x[i, r] += dx
             v[i, r] += dx * inv_h
+            if note:
+                cbuf[i, r] += dx
     if mu <= 0.0:
         return lam, 0.0, (0.0, 0.0, 0.0)
     # relative tangential displacement over the substep (tissue point minus tool point)
@@ -419,6 +524,9 @@ def _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp,
             dx = w[i, r] * b * t[r] * lt
             x[i, r] += dx
             v[i, r] += dx * inv_h
+            if note:
+                cbuf[i, r] += dx
+                cbuf[i, 4 + r] += dx
     return lam, lt, t
 
 
@@ -452,6 +560,10 @@ def solve_contacts(
     tol,
     active,
     hold,
+    cbuf,
+    clist,
+    ccount,
+    crec,
 ):
     """Narrow phase and XPBD contact projection for the candidate pairs (Gauss-Seidel order).
 
@@ -464,7 +576,14 @@ def solve_contacts(
     the deepest penetration found before projection (m). ``face_normal_sign`` is +1 when the
     faces are wound outwards. ``hold`` (n,) bool gets True for every vertex a contact pushed
     (the next substep's inversion recovery keeps them fixed); pass an empty array for none.
+    ``cbuf`` (n, :data:`CBUF_COLS`), ``clist`` (n,), ``ccount`` (4,) and ``crec`` (rows,
+    :data:`CREC_COLS`) get this tick's record of the vertices the contacts moved and of the
+    contacts, for :func:`contact_velocities` (``cbuf`` with no rows: none).
     """
+    ccount[0] = 0
+    ccount[1] += 1
+    ccount[2] = 0
+    ccount[3] = 0
     inv_h = 1.0 / h
     inv_h2 = inv_h * inv_h
     n_active = n_pairs
@@ -498,6 +617,10 @@ def solve_contacts(
             it,
             active,
             hold,
+            cbuf,
+            clist,
+            ccount,
+            crec,
         )
         if worst <= tol or n_active == 0:
             break
@@ -533,6 +656,10 @@ def _contact_pass(
     it,
     active,
     hold,
+    cbuf,
+    clist,
+    ccount,
+    crec,
 ):
     """One Gauss-Seidel pass: the first over every candidate pair (recording in ``active`` the
     pairs that were in contact), the later ones over those only (their pushes move surface away
@@ -609,10 +736,57 @@ def _contact_pass(
                 # tool point behind the face (inside the tissue): push the face past it
                 n = _mul(nf, -1.0)
                 depth = r + dist
+            ab = _sub(b, a)
+            abl = np.sqrt(_dot(ab, ab))
+            if abl > _EPS and 0.0 < s < 1.0:
+                # the closest tool point is inside the shaft (not a cap): the way out of a capsule
+                # there is radial, so the push loses its component along the axis. A face whose
+                # normal lies along the shaft (the side face of a strip the shaft pierced) was
+                # pushed along it, by up to a radius per pass, never clearing the shaft: the
+                # tissue slid 33 mm a frame along a stationary clip applier's shaft (3.7 m/s
+                # with no velocity to show for it; docs/physics.md "Contact")
+                ax = _mul(ab, 1.0 / abl)
+                nr = _sub(n, _mul(ax, _dot(n, ax)))
+                nrl = np.sqrt(_dot(nr, nr))
+                if nrl < 1e-3:  # the face normal is the axis: leave on the side it came from,
+                    nr = _sub(d0, _mul(ax, _dot(d0, ax)))
+                    nrl = np.sqrt(_dot(nr, nr))
+                    if nrl < 1e-9:  # (the point is on the axis) or towards the face's centroid
+                        cen = _mul(_add(_add(x0, x1), x2), 1.0 / 3.0)
+                        cs = _sub(cen, ps)
+                        nr = _sub(cs, _mul(ax, _dot(cs, ax)))
+                        nrl = np.sqrt(_dot(nr, nr))
+                        if nrl < 1e-9:
+                            continue
+                n = _mul(nr, 1.0 / nrl)
+                depth = r - _dot(dvec, n)
+                if depth <= 0.0:
+                    continue
             if it == 0 and depth > max_depth[p]:
                 max_depth[p] = depth
             worst = max(worst, depth)
-            lam, lt, t = _push_triangle(x, v, x_prev, w, i0, i1, i2, bu, bv, bw, n, depth, tool_disp, mu, inv_h)
+            lam, lt, t = _push_triangle(
+                x,
+                v,
+                x_prev,
+                w,
+                i0,
+                i1,
+                i2,
+                bu,
+                bv,
+                bw,
+                n,
+                depth,
+                tool_disp,
+                mu,
+                inv_h,
+                cbuf,
+                clist,
+                ccount,
+                crec,
+                it == 0,
+            )
             if lam != 0.0:
                 active[n_out] = k
                 n_out += 1
@@ -652,7 +826,28 @@ def _contact_pass(
                 if it == 0 and best > max_depth[p]:
                     max_depth[p] = best
                 worst = max(worst, best)
-                lam, lt, t = _push_triangle(x, v, x_prev, w, i, i, i, 1.0, 0.0, 0.0, n, best, tool_disp, mu, inv_h)
+                lam, lt, t = _push_triangle(
+                    x,
+                    v,
+                    x_prev,
+                    w,
+                    i,
+                    i,
+                    i,
+                    1.0,
+                    0.0,
+                    0.0,
+                    n,
+                    best,
+                    tool_disp,
+                    mu,
+                    inv_h,
+                    cbuf,
+                    clist,
+                    ccount,
+                    crec,
+                    it == 0,
+                )
                 if lam != 0.0:
                     touched = True
                     if mark:

@@ -11,7 +11,13 @@ Design (one physics tick = one soft-body substep at the default settings):
   candidate pairs with the solved positions and XPBD contact projection with friction
   (Müller et al. 2020, "Detailed Rigid Body Simulation with Extended Position Based
   Dynamics"); velocities get ``dx / h``, which is exactly what projecting the contacts before
-  the solver's ``v = (x - x_prev) / h`` would have given. Kernels stay pure (no hook inside
+  the solver's ``v = (x - x_prev) / h`` would have given. Then the velocity pass
+  (:func:`~vrmed.systems.collision.kernels.contact_velocities`, Müller et al. 2020 sec. 3.6):
+  every vertex a contact moved gets restitution ``e`` (0) on its pre-contact normal velocity
+  relative to the tool and Coulomb friction on its tangential one, so a push out of the tool
+  is not turned into velocity (no flung vertices) and a stationary tool stops what it strikes.
+  Both run after the tissue solve's velocity update of the same substep (one tick = one
+  substep at the defaults), so kernels stay pure (no hook inside
   :func:`vrmed.systems.tissue.solver.step_softbody`), and the force each primitive receives is
   ``lambda / h^2``.
 
@@ -65,13 +71,24 @@ class CollisionSettings:
     ``iterations`` Gauss-Seidel passes over the contacts per tick, stopping early once no
     contact is deeper than ``tolerance`` (m). Neighbouring contacts share vertices, so one pass
     pushing a face out moves its neighbours back in: with one pass a 5 mm sphere 40 mm deep in a
-    6 cm liver-like block had 3.1 mm of surface inside it, with 8 none (docs/physics.md)."""
+    6 cm liver-like block had 3.1 mm of surface inside it, with 8 none (docs/physics.md).
+    ``velocity_pass`` runs the velocity-level contact response after the projection
+    (restitution ``restitution`` on the normal velocity relative to the tool, applied above
+    Müller et al.'s ``2 |g| h`` approach speed; Coulomb friction with the tool's coefficient on
+    the tangential one); off, velocities are the projection's ``dx / h`` only (the behaviour
+    before it, kept for comparison: docs/physics.md "Contact")."""
 
     margin: float = 0.002
     max_pairs: int = 16384
     edge_stretch: float = 1.5
     iterations: int = 8
     tolerance: float = 1e-5
+    velocity_pass: bool = True
+    restitution: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.restitution <= 1.0:
+            raise CollisionError(f"CollisionSettings: restitution must be in [0, 1], got {self.restitution}")
 
 
 @dataclass(eq=False)
@@ -99,6 +116,11 @@ class TissueSurface:
     active: np.ndarray
     vert_edge: np.ndarray = field(default_factory=lambda: np.zeros(0))
     vert_reach: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: this tick's per-vertex contact record for the velocity pass (kernels.CBUF_COLS columns)
+    cbuf: np.ndarray = field(default_factory=lambda: np.zeros((0, CK.CBUF_COLS)))
+    clist: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ccount: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    crec: np.ndarray = field(default_factory=lambda: np.zeros((0, CK.CREC_COLS)))
     reach_for: tuple[float, float] = (-1.0, -1.0)
     n_pairs: int = 0
     force: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PRIMS, 3)))
@@ -129,6 +151,9 @@ class TissueSurface:
             max_edge=max_edge,
             vert_edge=vert_edge,
             vert_reach=np.zeros(body.n_vertices),
+            cbuf=np.zeros((body.n_vertices, CK.CBUF_COLS)),
+            clist=np.zeros(body.n_vertices, dtype=np.int64),
+            crec=np.zeros((3 * max_pairs, CK.CREC_COLS)),  # a vertex record per pair's corner
             stamp=np.zeros(len(faces), dtype=np.int64),
             counter=np.zeros(1, dtype=np.int64),
             cand=np.zeros(max(len(verts), 1), dtype=np.int64),
@@ -346,7 +371,11 @@ class CollisionWorld:
         if hold.shape[0] != body.x.shape[0]:  # first tick, or vertices added by a cut
             hold = body.contact_hold = np.zeros(body.x.shape[0], dtype=np.bool_)
         hold.fill(False)  # the vertices this tick's contacts push (the recovery keeps them)
+        if surf.cbuf.shape[0] != body.x.shape[0]:  # vertices added without new tets
+            surf.cbuf = np.zeros((body.x.shape[0], CK.CBUF_COLS))
+            surf.clist = np.zeros(body.x.shape[0], dtype=np.int64)
         if surf.n_pairs == 0:
+            surf.ccount[0] = surf.ccount[2] = 0  # no contact this tick (clist/crec read as empty)
             return
         CK.solve_contacts(
             body.x,
@@ -377,7 +406,24 @@ class CollisionWorld:
             self.settings.tolerance,
             surf.active,
             hold,
+            surf.cbuf,
+            surf.clist,
+            surf.ccount,
+            surf.crec,
         )
+        if self.settings.velocity_pass:
+            # Müller et al. 2020 (sec. 3.6): no restitution below 2 |g| h of approach speed
+            CK.contact_velocities(
+                body.v,
+                body.inv_mass,
+                surf.cbuf,
+                surf.clist,
+                surf.ccount,
+                surf.crec,
+                1.0 / h,
+                self.settings.restitution,
+                2.0 * 9.80665 * h,
+            )
 
     def primitives_of(self, owner: int) -> list[int]:
         """Slots of ``owner``'s primitives in the flat arrays."""

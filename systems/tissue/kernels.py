@@ -9,7 +9,8 @@ axis; tets whose vertices touch only their own slab or a neighbouring one are "c
 even slabs share no vertex with each other and can run in parallel (each slab serially, in
 Gauss-Seidel order), then the odd slabs, then the few remaining tets serially. That is two
 parallel launches per substep instead of one per colour (~30 with greedy colouring), which on
-a 2-core machine matters more than anything else: a launch costs ~10 us.
+a 2-core machine matters more than anything else: a launch costs ~10 us. Bodies under
+:data:`PARALLEL_MIN_TETS` tets skip the launches (one serial sweep in the same order).
 
 Per tet t with deformation gradient F = Ds Dm^-1 and rest volume V:
   deviatoric  C_D = sqrt(tr(F^T F)),  compliance alpha_D = 1 / (mu V)
@@ -17,7 +18,7 @@ Per tet t with deformation gradient F = Ds Dm^-1 and rest volume V:
 (lam is Lame lambda + mu: see Material.model_lambda).
 One XPBD iteration per substep (Small Steps), warm-started: the Lagrange multipliers start from
 those kept from the last substep (plain XPBD: from zero; see :func:`substep`); the two
-constraints of a tet are solved together as a 2x2 system (see :func:`solve_tet`):
+constraints of a tet are solved together as a 2x2 system (see :func:`solve_plain`):
   ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
@@ -43,6 +44,13 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 _EPS = 1e-12
+
+#: Bodies with fewer tets are swept serially (see :func:`solve_substep`). On the 2-core VM a
+#: parallel phase costs a launch and a worker wake-up (``GOMP_SPINCOUNT=0``) of tens of us; the
+#: 1,080-tet box took 1.27x longer per frame on 2 threads than on 1 with one other job running
+#: and 2.2x at load 6.5, while the 10,368-tet box gains from the second core when it is free
+#: (docs/physics.md, "Benchmark").
+PARALLEL_MIN_TETS = 2000
 
 
 @njit(cache=True)
@@ -110,20 +118,85 @@ def _vertex_gradients(d, Q, t):
 
 
 @njit(cache=True, inline="always")
+def _tet_inputs(x, x_prev, Q, t, i0, i1, i2, i3, damped):
+    """Tet t's deformation gradient F (row-major 9-tuple), Q[t] (row-major 9-tuple ``q``) and,
+    if ``damped``, the substep's displacement x - x_prev of its vertices (12-tuple ``dv``; zeros
+    otherwise): every array read of the block step, so that :func:`_block_system` takes
+    scalars only.
+
+    Why: the block step used to be nested ``inline="always"`` functions of the arrays with
+    several exits; numba then incremented and decremented each array's reference count at every
+    tet (~30 atomic operations per tet, on counters both threads share). This small single-exit
+    one inlines without them (tests/test_tissue_kernel_speed.py checks the assembly)."""
+    q = (Q[t, 0, 0], Q[t, 0, 1], Q[t, 0, 2], Q[t, 1, 0], Q[t, 1, 1], Q[t, 1, 2], Q[t, 2, 0], Q[t, 2, 1], Q[t, 2, 2])
+    q00, q01, q02, q10, q11, q12, q20, q21, q22 = q
+    a0 = x[i1, 0] - x[i0, 0]
+    a1 = x[i1, 1] - x[i0, 1]
+    a2 = x[i1, 2] - x[i0, 2]
+    b0 = x[i2, 0] - x[i0, 0]
+    b1 = x[i2, 1] - x[i0, 1]
+    b2 = x[i2, 2] - x[i0, 2]
+    c0 = x[i3, 0] - x[i0, 0]
+    c1 = x[i3, 1] - x[i0, 1]
+    c2 = x[i3, 2] - x[i0, 2]
+    F = (
+        a0 * q00 + b0 * q10 + c0 * q20,
+        a0 * q01 + b0 * q11 + c0 * q21,
+        a0 * q02 + b0 * q12 + c0 * q22,
+        a1 * q00 + b1 * q10 + c1 * q20,
+        a1 * q01 + b1 * q11 + c1 * q21,
+        a1 * q02 + b1 * q12 + c1 * q22,
+        a2 * q00 + b2 * q10 + c2 * q20,
+        a2 * q01 + b2 * q11 + c2 * q21,
+        a2 * q02 + b2 * q12 + c2 * q22,
+    )
+    if damped:
+        dv = (
+            x[i0, 0] - x_prev[i0, 0],
+            x[i0, 1] - x_prev[i0, 1],
+            x[i0, 2] - x_prev[i0, 2],
+            x[i1, 0] - x_prev[i1, 0],
+            x[i1, 1] - x_prev[i1, 1],
+            x[i1, 2] - x_prev[i1, 2],
+            x[i2, 0] - x_prev[i2, 0],
+            x[i2, 1] - x_prev[i2, 1],
+            x[i2, 2] - x_prev[i2, 2],
+            x[i3, 0] - x_prev[i3, 0],
+            x[i3, 1] - x_prev[i3, 1],
+            x[i3, 2] - x_prev[i3, 2],
+        )
+    else:
+        dv = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return F, q, dv
+
+
+@njit(cache=True, inline="always")
+def _gradients(d, q):
+    """:func:`_vertex_gradients` with Q[t] given as the row-major 9-tuple ``q`` (same arithmetic)."""
+    d00, d01, d02, d10, d11, d12, d20, d21, d22 = d
+    q00, q01, q02, q10, q11, q12, q20, q21, q22 = q
+    g1x = d00 * q00 + d01 * q01 + d02 * q02
+    g1y = d10 * q00 + d11 * q01 + d12 * q02
+    g1z = d20 * q00 + d21 * q01 + d22 * q02
+    g2x = d00 * q10 + d01 * q11 + d02 * q12
+    g2y = d10 * q10 + d11 * q11 + d12 * q12
+    g2z = d20 * q10 + d21 * q11 + d22 * q12
+    g3x = d00 * q20 + d01 * q21 + d02 * q22
+    g3y = d10 * q20 + d11 * q21 + d12 * q22
+    g3z = d20 * q20 + d21 * q21 + d22 * q22
+    return (-(g1x + g2x + g3x), -(g1y + g2y + g3y), -(g1z + g2z + g3z), g1x, g1y, g1z, g2x, g2y, g2z, g3x, g3y, g3z)
+
+
+@njit(cache=True, inline="always")
 def _block_system(
-    x,
-    x_prev,
-    Q,
-    alpha_dev,
-    alpha_hyd,
+    F,
+    q,
+    dv,
+    ad,
+    ah,
     gamma,
     inv_h2,
     g_damp,
-    t,
-    i0,
-    i1,
-    i2,
-    i3,
     w0x,
     w0y,
     w0z,
@@ -137,24 +210,23 @@ def _block_system(
     w3y,
     w3z,
 ):
-    """Tet t's deviatoric and hydrostatic constraints and their 2x2 block system, shared by
-    :func:`solve_tet` and :func:`solve_tet_warm`: (C_D, C_H, the damping terms vD and vH,
-    the matrix entries k11, k12, k22, and the vertex gradients of each constraint). Inlined,
-    so returning the tuples costs nothing."""
-    F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
+    """A tet's deviatoric and hydrostatic constraints and their 2x2 block system, shared by
+    :func:`solve_plain` and :func:`solve_warm`, from :func:`_tet_inputs` (F, q, dv) and the
+    tet's compliances ``ad``, ``ah``: (C_D, C_H, the damping terms vD and vH, the matrix entries
+    k11, k12, k22, and the vertex gradients of each constraint). Inlined and given scalars only,
+    so it costs neither a call nor a reference count."""
     c2 = 0.0
     for k in range(9):
         c2 += F[k] * F[k]
     CD = np.sqrt(c2)
     inv = 1.0 / CD if CD > _EPS else 0.0  # F = 0 (fully collapsed): no deviatoric direction
-    gD = _vertex_gradients(
+    gD = _gradients(
         (F[0] * inv, F[1] * inv, F[2] * inv, F[3] * inv, F[4] * inv, F[5] * inv, F[6] * inv, F[7] * inv, F[8] * inv),
-        Q,
-        t,
+        q,
     )
     cof = _cofactor(F)
     CH = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] - gamma
-    gH = _vertex_gradients(cof, Q, t)
+    gH = _gradients(cof, q)
     (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
     (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
     # tuples are unrolled by hand: indexing them in a loop made numba spill them to memory (6x slower)
@@ -203,55 +275,63 @@ def _block_system(
     vD = 0.0
     vH = 0.0
     if g_damp > 0.0:
-        d = x[i0, 0] - x_prev[i0, 0]
+        d = dv[0]
         vD += a00 * d
         vH += b00 * d
-        d = x[i0, 1] - x_prev[i0, 1]
+        d = dv[1]
         vD += a01 * d
         vH += b01 * d
-        d = x[i0, 2] - x_prev[i0, 2]
+        d = dv[2]
         vD += a02 * d
         vH += b02 * d
-        d = x[i1, 0] - x_prev[i1, 0]
+        d = dv[3]
         vD += a10 * d
         vH += b10 * d
-        d = x[i1, 1] - x_prev[i1, 1]
+        d = dv[4]
         vD += a11 * d
         vH += b11 * d
-        d = x[i1, 2] - x_prev[i1, 2]
+        d = dv[5]
         vD += a12 * d
         vH += b12 * d
-        d = x[i2, 0] - x_prev[i2, 0]
+        d = dv[6]
         vD += a20 * d
         vH += b20 * d
-        d = x[i2, 1] - x_prev[i2, 1]
+        d = dv[7]
         vD += a21 * d
         vH += b21 * d
-        d = x[i2, 2] - x_prev[i2, 2]
+        d = dv[8]
         vD += a22 * d
         vH += b22 * d
-        d = x[i3, 0] - x_prev[i3, 0]
+        d = dv[9]
         vD += a30 * d
         vH += b30 * d
-        d = x[i3, 1] - x_prev[i3, 1]
+        d = dv[10]
         vD += a31 * d
         vH += b31 * d
-        d = x[i3, 2] - x_prev[i3, 2]
+        d = dv[11]
         vD += a32 * d
         vH += b32 * d
     # (1 + g) G W G^T + diag(alpha~) is symmetric positive definite since alpha~ > 0
-    k11 = (1.0 + g_damp) * s11 + alpha_dev[t] * inv_h2
+    k11 = (1.0 + g_damp) * s11 + ad * inv_h2
     k12 = (1.0 + g_damp) * s12
-    k22 = (1.0 + g_damp) * s22 + alpha_hyd[t] * inv_h2
+    k22 = (1.0 + g_damp) * s22 + ah * inv_h2
     return CD, CH, vD, vH, k11, k12, k22, gD, gH
 
 
-#: Inversion recovery (see :func:`_recover_tet`): after its block step, a tet that started the
-#: step below RECOVER_CHECK of its rest volume is checked, and if it is below RECOVER_J it is
-#: projected back to RECOVER_J.
+#: Inversion recovery (see :func:`_recover_tet`): a tet that started its block step below
+#: RECOVER_CHECK of its rest volume is flagged and stays flagged (checked after every sweep)
+#: until the recovery leaves it at or above RECOVER_CHECK; a flagged tet below RECOVER_J is
+#: projected back to RECOVER_J, in up to RECOVER_SWEEPS sweeps per substep. Measured on
+#: raptorTetra_19409 as shipped (0.2 m, liver material, 3 s under gravity; docs/physics.md
+#: "Inversion recovery"): flags reset every substep and 4 sweeps left 76 tets inverted at rest
+#: (0.49 m/s), sticky flags with 4 / 8 / 16 / 32 sweeps 65 / 42 / 37 / 14 (0.012 m/s at 8).
+#: 8, not 32: at 32 the mirrored raptor lattice still moved at 0.37 m/s after 3.3 s (0.06 at 8).
 RECOVER_J = 0.1
 RECOVER_CHECK = 0.5
-RECOVER_SWEEPS = 4
+RECOVER_SWEEPS = 8
+#: Sweeps for a tet with a vertex a tool contact holds (``hold``): more let the recovery and the
+#: contact projection fight (32: the 0.5 m/s box press threw vertices at 31x the tool speed).
+RECOVER_SWEEPS_HELD = 4
 #: Largest move of a vertex in one recovery projection, as a fraction of the tet's rest edge.
 RECOVER_STEP = 0.1
 
@@ -356,197 +436,168 @@ def _recover_tet(
     return True
 
 
-@njit(cache=True, inline="always")
-def solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, t):
-    """Project tet t's deviatoric and hydrostatic constraints together (2x2 block XPBD step).
+# No fastmath={"contract"} (FMA fusion): it was ~7 % faster per tet, but its round-off alone
+# flipped tests/test_tissue_contact.py's moderate press (fastest vertex 2.5 m/s, bound 1 m/s).
+@njit(cache=True)
+def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end):
+    """Project tets[start:end] in order (Gauss-Seidel), each tet's deviatoric and hydrostatic
+    constraints together (2x2 block XPBD step).
 
     We solve them as a block rather than one after the other because C_D = ||F|| is sqrt(3),
     not 0, at rest: solved one after the other with one iteration per
     substep, the two O(1) rest corrections only cancel in the limit alpha/h^2 >> w |grad C|^2,
     which biases the static solution by tens of percent at game-rate substeps. The 2x2 solve
     cancels them exactly at rest for any h (the residual is then O(strain)).
+
+    The per-tet step is written out in the loop, not called through an ``inline="always"``
+    function of the arrays: numba counted references to each array passed to such a function,
+    at every tet (docs/physics.md, "Benchmark").
     """
-    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
-    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
-    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
-    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
-    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
-    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
-    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
-        return
-    CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
-        x,
-        x_prev,
-        Q,
-        alpha_dev,
-        alpha_hyd,
-        gamma,
-        inv_h2,
-        g_damp,
-        t,
-        i0,
-        i1,
-        i2,
-        i3,
-        w0x,
-        w0y,
-        w0z,
-        w1x,
-        w1y,
-        w1z,
-        w2x,
-        w2y,
-        w2z,
-        w3x,
-        w3y,
-        w3z,
-    )
-    near[t] = CH + gamma < RECOVER_CHECK  # checked by recover_pass after the sweep
-    (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
-    (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
-    r1 = -CD - g_damp * vD
-    r2 = -CH - g_damp * vH
-    det = k11 * k22 - k12 * k12
-    if not (det > 0.0):  # also rejects NaN
-        return
-    dD = (k22 * r1 - k12 * r2) / det
-    dH = (k11 * r2 - k12 * r1) / det
-    if not (np.isfinite(dD) and np.isfinite(dH)):  # never let a NaN poison the body
-        return
-    x[i0, 0] += w0x * (a00 * dD + b00 * dH)
-    x[i0, 1] += w0y * (a01 * dD + b01 * dH)
-    x[i0, 2] += w0z * (a02 * dD + b02 * dH)
-    x[i1, 0] += w1x * (a10 * dD + b10 * dH)
-    x[i1, 1] += w1y * (a11 * dD + b11 * dH)
-    x[i1, 2] += w1z * (a12 * dD + b12 * dH)
-    x[i2, 0] += w2x * (a20 * dD + b20 * dH)
-    x[i2, 1] += w2y * (a21 * dD + b21 * dH)
-    x[i2, 2] += w2z * (a22 * dD + b22 * dH)
-    x[i3, 0] += w3x * (a30 * dD + b30 * dH)
-    x[i3, 1] += w3y * (a31 * dD + b31 * dH)
-    x[i3, 2] += w3z * (a32 * dD + b32 * dH)
+    for t in range(start, end):
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
+        w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+        w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+        w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+        w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+        if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+            continue
+        F, q, dv = _tet_inputs(x, x_prev, Q, t, i0, i1, i2, i3, g_damp > 0.0)
+        # fmt: off
+        CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+            F, q, dv, alpha_dev[t], alpha_hyd[t], gamma, inv_h2, g_damp,
+            w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z,
+        )
+        # fmt: on
+        if CH + gamma < RECOVER_CHECK:  # sticky: recover_pass clears it (see there)
+            near[t] = True
+        (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+        (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
+        r1 = -CD - g_damp * vD
+        r2 = -CH - g_damp * vH
+        det = k11 * k22 - k12 * k12
+        if not (det > 0.0):  # also rejects NaN
+            continue
+        dD = (k22 * r1 - k12 * r2) / det
+        dH = (k11 * r2 - k12 * r1) / det
+        if not (np.isfinite(dD) and np.isfinite(dH)):  # never let a NaN poison the body
+            continue
+        x[i0, 0] += w0x * (a00 * dD + b00 * dH)
+        x[i0, 1] += w0y * (a01 * dD + b01 * dH)
+        x[i0, 2] += w0z * (a02 * dD + b02 * dH)
+        x[i1, 0] += w1x * (a10 * dD + b10 * dH)
+        x[i1, 1] += w1y * (a11 * dD + b11 * dH)
+        x[i1, 2] += w1z * (a12 * dD + b12 * dH)
+        x[i2, 0] += w2x * (a20 * dD + b20 * dH)
+        x[i2, 1] += w2y * (a21 * dD + b21 * dH)
+        x[i2, 2] += w2z * (a22 * dD + b22 * dH)
+        x[i3, 0] += w3x * (a30 * dD + b30 * dH)
+        x[i3, 1] += w3y * (a31 * dD + b31 * dH)
+        x[i3, 2] += w3z * (a32 * dD + b32 * dH)
 
 
-@njit(cache=True, inline="always")
-def solve_tet_warm(
-    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, t
+@njit(cache=True)
+def solve_warm(
+    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, start, end
 ):
-    """:func:`solve_tet` warm-started (see :func:`solve_substep`): the same 2x2 block step from
+    """:func:`solve_plain` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
     1-3, float32) in the positions, keeping the fraction ``warm_t[t]`` of the new ones, and
     summing into ``warm_dx`` the parts not kept (see :func:`finish_warm_start`)."""
-    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
-    # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
-    w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
-    w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
-    w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
-    w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
-    if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
-        return
-    CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
-        x,
-        x_prev,
-        Q,
-        alpha_dev,
-        alpha_hyd,
-        gamma,
-        inv_h2,
-        g_damp,
-        t,
-        i0,
-        i1,
-        i2,
-        i3,
-        w0x,
-        w0y,
-        w0z,
-        w1x,
-        w1y,
-        w1z,
-        w2x,
-        w2y,
-        w2z,
-        w3x,
-        w3y,
-        w3z,
-    )
-    (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
-    (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
-    # Warm start (see :func:`substep`): the residual starts from the multipliers kept from the
-    # last substep; kt is the fraction of the new ones this tet keeps for the next
-    lD = lam[t, 0]
-    lH = lam[t, 1]
-    kt = warm_t[t]
-    J = CH + gamma
-    near[t] = J < RECOVER_CHECK  # checked by recover_pass after the sweep
-    if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
-        kt = 0.0
-    r1 = -CD - alpha_dev[t] * inv_h2 * lD - g_damp * vD
-    r2 = -CH - alpha_hyd[t] * inv_h2 * lH - g_damp * vH
-    det = k11 * k22 - k12 * k12
-    if det > 0.0:
-        dD = (k22 * r1 - k12 * r2) / det
-        dH = (k11 * r2 - k12 * r1) / det
-        if np.isfinite(dD) and np.isfinite(dH):
-            lD += dD
-            lH += dH
-        else:  # drop this tet's force rather than keep a stale one (never let a NaN in)
+    for t in range(start, end):
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
+        w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+        w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+        w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+        w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+        if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+            continue
+        F, q, dv = _tet_inputs(x, x_prev, Q, t, i0, i1, i2, i3, g_damp > 0.0)
+        # fmt: off
+        CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+            F, q, dv, alpha_dev[t], alpha_hyd[t], gamma, inv_h2, g_damp,
+            w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z,
+        )
+        # fmt: on
+        (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+        (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
+        # Warm start (see :func:`substep`): the residual starts from the multipliers kept from the
+        # last substep; kt is the fraction of the new ones this tet keeps for the next
+        lD = lam[t, 0]
+        lH = lam[t, 1]
+        kt = warm_t[t]
+        J = CH + gamma
+        if J < RECOVER_CHECK:  # sticky: recover_pass clears it (see there)
+            near[t] = True
+        if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
+            kt = 0.0
+        r1 = -CD - alpha_dev[t] * inv_h2 * lD - g_damp * vD
+        r2 = -CH - alpha_hyd[t] * inv_h2 * lH - g_damp * vH
+        det = k11 * k22 - k12 * k12
+        if det > 0.0:
+            dD = (k22 * r1 - k12 * r2) / det
+            dH = (k11 * r2 - k12 * r1) / det
+            if np.isfinite(dD) and np.isfinite(dH):
+                lD += dD
+                lH += dH
+            else:  # drop this tet's force rather than keep a stale one (never let a NaN in)
+                lD = 0.0
+                lH = 0.0
+        else:
             lD = 0.0
             lH = 0.0
-    else:
-        lD = 0.0
-        lH = 0.0
-    lam[t, 0] = kt * lD
-    lam[t, 1] = kt * lH
-    # The prediction already holds this tet's kept correction W G_old^T lam_kept (warm_d[t],
-    # vertices 1-3; vertex 0's is minus their sum, so float32 rounding never changes the
-    # momentum): replace it by W G^T lam with the current gradients, so the large rest
-    # multipliers (C_D = sqrt(3) at rest) never act along stale gradients (that acted as a
-    # velocity-proportional force of either sign and blew bodies up). G^T lam is the tet's net
-    # force x h^2 (zero at rest), so float32 storage costs ~1e-7 of it.
-    x[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
-    x[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
-    x[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
-    e = a10 * lD + b10 * lH
-    x[i1, 0] += w1x * (e - warm_d[t, 0])
-    warm_d[t, 0] = kt * e
-    e = a11 * lD + b11 * lH
-    x[i1, 1] += w1y * (e - warm_d[t, 1])
-    warm_d[t, 1] = kt * e
-    e = a12 * lD + b12 * lH
-    x[i1, 2] += w1z * (e - warm_d[t, 2])
-    warm_d[t, 2] = kt * e
-    e = a20 * lD + b20 * lH
-    x[i2, 0] += w2x * (e - warm_d[t, 3])
-    warm_d[t, 3] = kt * e
-    e = a21 * lD + b21 * lH
-    x[i2, 1] += w2y * (e - warm_d[t, 4])
-    warm_d[t, 4] = kt * e
-    e = a22 * lD + b22 * lH
-    x[i2, 2] += w2z * (e - warm_d[t, 5])
-    warm_d[t, 5] = kt * e
-    e = a30 * lD + b30 * lH
-    x[i3, 0] += w3x * (e - warm_d[t, 6])
-    warm_d[t, 6] = kt * e
-    e = a31 * lD + b31 * lH
-    x[i3, 1] += w3y * (e - warm_d[t, 7])
-    warm_d[t, 7] = kt * e
-    e = a32 * lD + b32 * lH
-    x[i3, 2] += w3z * (e - warm_d[t, 8])
-    warm_d[t, 8] = kt * e
-    if kt != 1.0:  # warm_dx collects the parts not kept (see finish_warm_start)
-        warm_dx[i1, 0] += w1x * (a10 * lD + b10 * lH - warm_d[t, 0])
-        warm_dx[i1, 1] += w1y * (a11 * lD + b11 * lH - warm_d[t, 1])
-        warm_dx[i1, 2] += w1z * (a12 * lD + b12 * lH - warm_d[t, 2])
-        warm_dx[i2, 0] += w2x * (a20 * lD + b20 * lH - warm_d[t, 3])
-        warm_dx[i2, 1] += w2y * (a21 * lD + b21 * lH - warm_d[t, 4])
-        warm_dx[i2, 2] += w2z * (a22 * lD + b22 * lH - warm_d[t, 5])
-        warm_dx[i3, 0] += w3x * (a30 * lD + b30 * lH - warm_d[t, 6])
-        warm_dx[i3, 1] += w3y * (a31 * lD + b31 * lH - warm_d[t, 7])
-        warm_dx[i3, 2] += w3z * (a32 * lD + b32 * lH - warm_d[t, 8])
-        warm_dx[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
-        warm_dx[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
-        warm_dx[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
+        lam[t, 0] = kt * lD
+        lam[t, 1] = kt * lH
+        # The prediction already holds this tet's kept correction W G_old^T lam_kept (warm_d[t],
+        # vertices 1-3; vertex 0's is minus their sum, so float32 rounding never changes the
+        # momentum): replace it by W G^T lam with the current gradients, so the large rest
+        # multipliers (C_D = sqrt(3) at rest) never act along stale gradients (that acted as a
+        # velocity-proportional force of either sign and blew bodies up). G^T lam is the tet's net
+        # force x h^2 (zero at rest), so float32 storage costs ~1e-7 of it.
+        x[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
+        x[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
+        x[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
+        e = a10 * lD + b10 * lH
+        x[i1, 0] += w1x * (e - warm_d[t, 0])
+        warm_d[t, 0] = kt * e
+        e = a11 * lD + b11 * lH
+        x[i1, 1] += w1y * (e - warm_d[t, 1])
+        warm_d[t, 1] = kt * e
+        e = a12 * lD + b12 * lH
+        x[i1, 2] += w1z * (e - warm_d[t, 2])
+        warm_d[t, 2] = kt * e
+        e = a20 * lD + b20 * lH
+        x[i2, 0] += w2x * (e - warm_d[t, 3])
+        warm_d[t, 3] = kt * e
+        e = a21 * lD + b21 * lH
+        x[i2, 1] += w2y * (e - warm_d[t, 4])
+        warm_d[t, 4] = kt * e
+        e = a22 * lD + b22 * lH
+        x[i2, 2] += w2z * (e - warm_d[t, 5])
+        warm_d[t, 5] = kt * e
+        e = a30 * lD + b30 * lH
+        x[i3, 0] += w3x * (e - warm_d[t, 6])
+        warm_d[t, 6] = kt * e
+        e = a31 * lD + b31 * lH
+        x[i3, 1] += w3y * (e - warm_d[t, 7])
+        warm_d[t, 7] = kt * e
+        e = a32 * lD + b32 * lH
+        x[i3, 2] += w3z * (e - warm_d[t, 8])
+        warm_d[t, 8] = kt * e
+        if kt != 1.0:  # warm_dx collects the parts not kept (see finish_warm_start)
+            warm_dx[i1, 0] += w1x * (a10 * lD + b10 * lH - warm_d[t, 0])
+            warm_dx[i1, 1] += w1y * (a11 * lD + b11 * lH - warm_d[t, 1])
+            warm_dx[i1, 2] += w1z * (a12 * lD + b12 * lH - warm_d[t, 2])
+            warm_dx[i2, 0] += w2x * (a20 * lD + b20 * lH - warm_d[t, 3])
+            warm_dx[i2, 1] += w2y * (a21 * lD + b21 * lH - warm_d[t, 4])
+            warm_dx[i2, 2] += w2z * (a22 * lD + b22 * lH - warm_d[t, 5])
+            warm_dx[i3, 0] += w3x * (a30 * lD + b30 * lH - warm_d[t, 6])
+            warm_dx[i3, 1] += w3y * (a31 * lD + b31 * lH - warm_d[t, 7])
+            warm_dx[i3, 2] += w3z * (a32 * lD + b32 * lH - warm_d[t, 8])
+            warm_dx[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
+            warm_dx[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
+            warm_dx[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
 
 
 @njit(cache=True)
@@ -570,32 +621,18 @@ def solve_range(
     start,
     end,
 ):
-    """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_tet`) if
-    ``warm`` is 0, else warm-started (:func:`solve_tet_warm`); the plain kernel is unchanged by
+    """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_plain`) if
+    ``warm`` is 0, else warm-started (:func:`solve_warm`); the plain kernel is unchanged by
     the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve."""
     if warm == 0.0:
-        for t in range(start, end):
-            solve_tet(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, t)
+        solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
     else:
-        for t in range(start, end):
-            solve_tet_warm(
-                x,
-                x_prev,
-                w,
-                tets,
-                Q,
-                alpha_dev,
-                alpha_hyd,
-                near,
-                lam,
-                warm_d,
-                warm_t,
-                warm_dx,
-                gamma,
-                inv_h2,
-                g_damp,
-                t,
-            )
+        # fmt: off
+        solve_warm(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            start, end,
+        )
+        # fmt: on
 
 
 @njit(cache=True, parallel=True)
@@ -700,7 +737,7 @@ def begin_step(x, attachment):
 def predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx):
     """:func:`predict` plus the warm start in the same pass: add the tets' kept corrections
     (``warm_dx``, see :func:`finish_warm_start`) to the free axes, then clear ``warm_dx`` for
-    :func:`solve_tet` to sum the parts not kept into."""
+    :func:`solve_warm` to sum the parts not kept into."""
     keep = 1.0 / (1.0 + h * lin_damp)
     for i in range(x.shape[0]):
         for r in range(3):
@@ -716,7 +753,7 @@ def predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx):
 def finish_warm_start(x, x_prev, v, w, h, warm_dx):
     """warm_dx = the kept tet corrections: everything the tet solve moved the free axes this
     substep, x - (x_prev + h v) with v the predicted velocity, less the parts not kept, which
-    :func:`solve_tet` summed into warm_dx (only tets that keep less than all do)."""
+    :func:`solve_warm` summed into warm_dx (only tets that keep less than all do)."""
     for i in range(x.shape[0]):
         for r in range(3):
             if w[i, r] > 0.0:
@@ -764,7 +801,8 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
     ``attachment`` / ``slides`` = the built-in constraints' ``arrays()``. Pins need no
     projection: their inverse mass is zero.
     ``phase_offsets`` = [0, n_even, n_even + n_odd]: the block ranges of the two parallel
-    phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially.
+    phases; tets from ``block_offsets[-1]`` on are the leftovers, solved serially (all tets of a
+    body under :data:`PARALLEL_MIN_TETS`, in the same order).
 
     ``warm`` != 0 switches on the warm start (docs/physics.md, "Warm start"): each tet starts
     from the multipliers kept from the last substep, ``lam`` (m, 2), and the prediction holds the
@@ -789,28 +827,33 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         place_kinematic(x, kin_idx, kin_start, kin_target, frac)
     if slide_idx.shape[0] > 0:
         place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
-    for ph in range(phase_offsets.shape[0] - 1):
-        solve_blocks(
-            x,
-            x_prev,
-            w,
-            tets,
-            Q,
-            alpha_dev,
-            alpha_hyd,
-            near,
-            lam,
-            warm_d,
-            warm_t,
-            warm_dx,
-            gamma,
-            inv_h2,
-            g_damp,
-            warm,
-            block_offsets,
-            phase_offsets[ph],
-            phase_offsets[ph + 1],
-        )
+    # A small body is swept serially in the stored order, which is the order of the phases:
+    # the blocks of a phase share no vertex, so the result is bit-identical, without the two
+    # parallel launches per substep that cost more than they save there (PARALLEL_MIN_TETS).
+    first = block_offsets[nb] if tets.shape[0] >= PARALLEL_MIN_TETS else 0
+    if first > 0:
+        for ph in range(phase_offsets.shape[0] - 1):
+            solve_blocks(
+                x,
+                x_prev,
+                w,
+                tets,
+                Q,
+                alpha_dev,
+                alpha_hyd,
+                near,
+                lam,
+                warm_d,
+                warm_t,
+                warm_dx,
+                gamma,
+                inv_h2,
+                g_damp,
+                warm,
+                block_offsets,
+                phase_offsets[ph],
+                phase_offsets[ph + 1],
+            )
     solve_range(
         x,
         x_prev,
@@ -828,7 +871,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         inv_h2,
         g_damp,
         warm,
-        block_offsets[nb],
+        first,
         tets.shape[0],
     )
     if recover:
@@ -838,37 +881,60 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
 @njit(cache=True)
 def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
     """Inversion recovery after the tet sweep (see :func:`_recover_tet`): up to
-    :data:`RECOVER_SWEEPS` serial sweeps over the tets the sweep flagged in ``near`` (det F
-    below :data:`RECOVER_CHECK` when projected), until none is below :data:`RECOVER_J`.
-    A tet pushed flat by a neighbour after its own projection is flagged in the next substep.
+    :data:`RECOVER_SWEEPS` serial sweeps over the tets flagged in ``near`` until none is below
+    :data:`RECOVER_J`, then the flags of the tets left at or above :data:`RECOVER_CHECK` are
+    cleared.
+
+    The flags are sticky: the tet sweep sets a tet's flag when it starts its block step below
+    :data:`RECOVER_CHECK` and only this pass clears it. Why: in a loaded tangle (the raptor
+    hanging from its pinned feet) a tet the recovery lifted to det F = 0.1 comes back into the next substep
+    above 0.5 (the recovery's velocity) and is flattened again by a neighbour after its own
+    block step; flagged only by its own step it was then left inverted (76 tets at rest on the
+    raptor as shipped, 9 of the first 25 unflagged in the last substep; sticky: 42, docs/physics.md).
 
     Vertices in ``hold`` (n,) bool (those a tool contact pushed in the last tick; empty for
-    none) count as infinitely heavy: a tet crushed under a tool is lifted by moving its other
+    none) count as infinitely heavy, and a tet with one gets only :data:`RECOVER_SWEEPS_HELD`
+    sweeps: a tet crushed under a tool is lifted by moving its other
     vertices away from the tool, not its contact vertices back into it (with them free, the
     recovery and the contact projection undo each other every substep: the 40 mm box press at
     0.5 m/s threw vertices at 11.5x the tool speed, 8.3x held; docs/physics.md "Inversion
     recovery")."""
     held = hold.shape[0] == x.shape[0]
-    for _ in range(RECOVER_SWEEPS):
+    # flagged tets lie anywhere in the stored order; later sweeps scan only the index range
+    # [lo, hi) the first found flags in (a sweep over 19k flags costs ~10 us; no scratch list)
+    lo, hi = tets.shape[0], 0
+    for sweep in range(RECOVER_SWEEPS):
         again = False
-        for t in range(tets.shape[0]):
+        for t in range(lo if sweep > 0 else 0, hi if sweep > 0 else tets.shape[0]):
             if near[t]:
+                if sweep == 0:
+                    lo = min(lo, t)
+                    hi = t + 1
                 i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
                 s0 = 0.0 if held and hold[i0] else 1.0
                 s1 = 0.0 if held and hold[i1] else 1.0
                 s2 = 0.0 if held and hold[i2] else 1.0
                 s3 = 0.0 if held and hold[i3] else 1.0
                 touched = s0 * s1 * s2 * s3 == 0.0  # a tool holds a vertex of this tet
+                if touched and sweep >= RECOVER_SWEEPS_HELD:
+                    continue
                 # fmt: off
-                again |= _recover_tet(
+                moved = _recover_tet(
                     x, x_prev, Q, t, i0, i1, i2, i3,
                     s0 * w[i0, 0], s0 * w[i0, 1], s0 * w[i0, 2], s1 * w[i1, 0], s1 * w[i1, 1], s1 * w[i1, 2],
                     s2 * w[i2, 0], s2 * w[i2, 1], s2 * w[i2, 2], s3 * w[i3, 0], s3 * w[i3, 1], s3 * w[i3, 2],
                     warm_dx, track, touched,
                 )
                 # fmt: on
+                again |= moved
         if not again:
             break
+    for t in range(lo, hi):  # clear the flags of the tets back at or above RECOVER_CHECK
+        if near[t]:
+            F = _deformation_gradient(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3], Q, t)
+            cof = _cofactor(F)
+            if F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] >= RECOVER_CHECK:
+                near[t] = False
 
 
 @njit(cache=True)

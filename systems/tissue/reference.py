@@ -55,8 +55,8 @@ def solve_tets(
 ):
     """Coupled 2x2 XPBD projection of a batch of vertex-disjoint tets, in place on x.
 
-    ``near`` (k,) bool, if given, is set to which tets start below ``kernels.RECOVER_CHECK``
-    (the inversion recovery's candidates, as the kernels flag them).
+    ``near`` (k,) bool, if given, is set for the tets that start below ``kernels.RECOVER_CHECK``
+    (the inversion recovery's candidates, as the kernels flag them; sticky: :func:`recover` clears it).
 
     ``w`` holds per-axis inverse masses, shape (n, 3). With ``warm`` != 0, ``lam`` (k, 2) holds
     each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
@@ -90,7 +90,7 @@ def solve_tets(
     k22 = (1 + g_damp) * s22 + alpha_hyd * inv_h2
     held = wk.sum(axis=(1, 2)) == 0
     if near is not None:
-        near[~held] = (CH + gamma < K.RECOVER_CHECK)[~held]
+        near[~held & (CH + gamma < K.RECOVER_CHECK)] = True  # sticky: recover() clears it
     if warm == 0.0:
         lD0 = lH0 = np.zeros(len(tets))
     else:
@@ -227,9 +227,11 @@ def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
     ``warm_dx`` if given, except in tets with a held vertex (``kernels._recover_move``)."""
     if hold is not None:
         w = np.where(hold[:, None], 0.0, w)
-    for _ in range(K.RECOVER_SWEEPS):
+    for sweep in range(K.RECOVER_SWEEPS):
         again = False
         for t in np.flatnonzero(near):
+            if sweep >= K.RECOVER_SWEEPS_HELD and hold is not None and hold[tets[t]].any():
+                continue  # a tet a tool holds gets the first RECOVER_SWEEPS_HELD sweeps only
             F = _deformation_gradients(x, tets[t : t + 1], Q[t : t + 1])[0]
             J = np.linalg.det(F)
             if not J < K.RECOVER_J:
@@ -255,3 +257,6 @@ def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
             again = True
         if not again:
             break
+    for t in np.flatnonzero(near):  # sticky flags: cleared once at or above RECOVER_CHECK
+        if np.linalg.det(_deformation_gradients(x, tets[t : t + 1], Q[t : t + 1])[0]) >= K.RECOVER_CHECK:
+            near[t] = False

@@ -650,4 +650,5 @@ def _scenario_extras(
         "rubric": extras.rubric,
         "learner": extras.learner,
         "interaction": extras.interaction,
+        "patient": extras.patient,
     }

@@ -133,6 +133,9 @@ class Scenario:
     learner: tuple[Any, ...] = ()
     #: What a person may do, is told and is warned about (vrmed.scenario.interaction.Interaction).
     interaction: Any = None
+    #: The scenario's patient (``patient:``): rules, steps and transitions read its events
+    #: unless they name another patient (None: not declared, events of any patient).
+    patient: str | None = None
     #: The pack's prefabs, for an engine plugin that spawns one at run time (the team's
     #: instructor adding a casualty); the pack's root is where their assets resolve.
     prefabs: dict[str, Prefab] = field(default_factory=dict)

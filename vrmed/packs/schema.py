@@ -80,6 +80,7 @@ _transition_keys: dict[str, Any] = {
     "when": _expr,
     "after": {"type": "number", "minimum": 0},
     "actions": _actions,
+    "patient": {"type": "string", "minLength": 1},
 }
 _transition = {"type": "object", "properties": _transition_keys, "additionalProperties": False}
 #: A "from any state" transition (an interrupt): a transition plus the states it skips.
@@ -129,7 +130,8 @@ _rubric = {
                     "description": {"type": "string"},
                     "points": {"type": "number", "minimum": 0},
                     "critical": {"type": "boolean"},
-                    "required": {"type": "boolean"},
+                    # when_open: must happen once its window opens, not applicable if it never does
+                    "required": {"enum": [True, False, "when_open"]},
                     "event": {"type": "string"},
                     "where": _expr,
                     "expect": _expr,
@@ -154,6 +156,8 @@ _rubric = {
                     "events": {"type": "array", "items": _ref},
                     "distinct": {"type": "string"},
                     "total": {"type": "string"},
+                    # whose events the rule reads (default: the scenario's `patient`; `any`)
+                    "patient": {"type": "string", "minLength": 1},
                 },
                 "additionalProperties": False,
             },
@@ -204,6 +208,9 @@ SCENARIO_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
         },
         "settings": {"type": "object"},
+        # the scenario's patient: rules, steps and transitions read its events unless they
+        # name another (`patient:`), once a second patient can be in the scene
+        "patient": {"type": "string", "pattern": IDENT},
         "uses": {"type": "string", "pattern": IDENT},
         "script": _script,
         "rubric": _rubric,
@@ -217,7 +224,7 @@ SCENARIO_SCHEMA: dict[str, Any] = {
 def _kind(schema: dict[str, Any]) -> str:
     """A short human name of what a schema accepts."""
     if "enum" in schema:
-        return " or ".join(repr(v) for v in schema["enum"])
+        return " or ".join(str(v).lower() if isinstance(v, bool) else repr(v) for v in schema["enum"])
     kinds = schema.get("type", "any")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     names = {"object": "mapping", "array": "list", "number": "number", "integer": "integer", "string": "string",

@@ -8,6 +8,11 @@ An image is uploaded when a different array object (or one of another shape) is 
 under the same key; drawing the same array again re-uses the texture, so a still image
 costs one upload. An array changed in place is not noticed: give a new array (or another
 key) when the picture changes.
+
+A :class:`numpy.ma.MaskedArray` is drawn transparent where it is masked (e.g. the air
+around the head in a slice of a head scan): its values go to the texture's red channel and
+1 - mask to its alpha, and the image shaders discard texels whose (linearly filtered) alpha
+is below 0.5, so the cut edge lies half-way between a kept and a masked texel.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ def window_of(image: np.ndarray) -> tuple[float, float]:
 
 
 class ImageTexture:
-    """One image's texture (R32F, linear filtering, clamped edges) and its default window."""
+    """One image's texture (R32F, or RGBA32F with an alpha for a masked array; linear
+    filtering, clamped edges) and its default window."""
 
     def __init__(self, ctx: moderngl.Context) -> None:
         self.ctx = ctx
@@ -47,17 +53,27 @@ class ImageTexture:
             raise ValueError(f"an image must be a non-empty 2D array (rows, columns), got shape {data.shape}")
         data = np.ascontiguousarray(data, np.float32)
         h, w = data.shape
-        if self.texture is None or self.texture.size != (w, h):
+        kept = ~np.ma.getmaskarray(image)
+        components = 1 if kept.all() else 4  # value and alpha (see the module docstring)
+        if components == 4:
+            if not kept.any():
+                raise ValueError("an image must have at least one unmasked value")
+            rgba = np.zeros((h, w, 4), np.float32)
+            rgba[..., 0], rgba[..., 3] = data, kept
+            upload = rgba
+        else:
+            upload = data
+        if self.texture is None or self.texture.size != (w, h) or self.texture.components != components:
             if self.texture is not None:
                 self.texture.release()
-            self.texture = self.ctx.texture((w, h), 1, dtype="f4")
+            self.texture = self.ctx.texture((w, h), components, dtype="f4")
             import moderngl  # deferred: GL, only once a context exists
 
             self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
             self.texture.repeat_x = self.texture.repeat_y = False
-        self.texture.write(data)
+        self.texture.write(upload)
         self.source = image  # kept: the identity check needs the array alive
-        self.window = window_of(data)
+        self.window = window_of(data[kept])
         return self.texture
 
     def release(self) -> None:

@@ -442,7 +442,7 @@ void main() {
 #: lowest behind bone). The grey is written as a display value (like the overlays): a
 #: display panel, not a lit surface.
 _VOI = """
-uniform sampler2D u_image;    // one float channel
+uniform sampler2D u_image;    // the value in red; alpha 0 where masked (vrmed.render.images)
 uniform float u_center;
 uniform float u_width;
 uniform float u_invert;
@@ -476,7 +476,9 @@ out vec4 f_color;
     + _VOI
     + """
 void main() {
-    float g = voi(texture(u_image, v_uv).r);
+    vec4 texel = texture(u_image, v_uv);
+    if (texel.a < 0.5) discard;   // a masked texel (a single-channel texture reads alpha 1)
+    float g = voi(texel.r);
     f_color = vec4(g, g, g, u_alpha);
 }
 """
@@ -506,7 +508,9 @@ out vec4 f_color;
     + _VOI
     + """
 void main() {
-    float g = voi(texture(u_image, v_uv).r);
+    vec4 texel = texture(u_image, v_uv);
+    if (texel.a < 0.5) discard;   // a masked texel (a single-channel texture reads alpha 1)
+    float g = voi(texel.r);
     f_color = vec4(g, g, g, u_alpha);
 }
 """

@@ -145,6 +145,8 @@ class GuidanceStep:
     text: str
     event: str
     where: Expr | None = None
+    #: the ``patient`` field values the step answers to (vrmed.scenario.model.for_patient)
+    patients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class Cue:
     text: str
     where: Expr | None = None
     severity: str = "warning"
+    #: the ``patient`` field values the cue answers to (vrmed.scenario.model.for_patient)
+    patients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,9 @@ class Interaction:
     cues: tuple[Cue, ...] = ()
     time_limit: float | None = None
     end_on: tuple[str, ...] = ()
+    #: the ``patient`` field values of the ``end_on`` events that end the session: the
+    #: scenario's patient's (vrmed.scenario.model.for_patient); None: any patient's
+    patients: tuple[str, ...] | None = None
 
     def action(self, action_id: str) -> ActionSpec | None:
         """An action by id (None if the scenario declares no such action)."""
@@ -218,6 +225,8 @@ INTERACTION_SCHEMA: dict[str, Any] = {
                 "required": ["text", "done"],
                 "properties": {
                     "text": {"type": "string", "minLength": 1},
+                    # which patient's event completes it (default: the scenario's `patient`)
+                    "patient": {"type": "string", "minLength": 1},
                     "done": {
                         "oneOf": [
                             {"type": "string"},
@@ -243,6 +252,7 @@ INTERACTION_SCHEMA: dict[str, Any] = {
                     "text": {"type": "string", "minLength": 1},
                     "where": {},
                     "severity": {"enum": list(SEVERITIES)},
+                    "patient": {"type": "string", "minLength": 1},
                 },
                 "additionalProperties": False,
             },
@@ -280,14 +290,17 @@ def check_interaction(
     entities: dict[str, set[str]],
     value_problem: Callable[[type[Event], str, Any], str | None] = lambda etype, name, value: None,
     base: tuple[Any, ...] = ("interaction",),
+    patients: Callable[[Any, tuple[Any, ...]], tuple[str, ...] | None] = lambda name, path: None,
 ) -> Interaction | None:
     """Validate an ``interaction:`` mapping (already schema-checked).
 
     ``events``: the scenario's event catalog by name; ``entities``: entity name -> the
     component names it has (``at`` must name entities with an ``Interactable``);
     ``value_problem(event type, field, value)``: what is wrong with a value for an event
-    field (the scenario validator's type check), or None. Every problem is reported with
-    its key path; returns None if there was any.
+    field (the scenario validator's type check), or None; ``patients(name, path)``: the
+    ``patient`` field values a step or cue with ``patient: name`` (None: not given) answers
+    to (the scenario validator resolves and checks the name). Every problem is reported
+    with its key path; returns None if there was any.
     """
     problems = 0
 
@@ -428,7 +441,8 @@ def check_interaction(
         if etype is None:
             continue
         where = expr(spec["where"], etype, spath + ("where",)) if "where" in spec else None
-        steps.append(GuidanceStep(item["text"], etype.__name__, where))
+        who = patients(item.get("patient"), base + ("steps", i, "patient"))
+        steps.append(GuidanceStep(item["text"], etype.__name__, where, who))
     cues: list[Cue] = []
     for i, item in enumerate(raw.get("cues", ())):
         path = ("cues", i)
@@ -436,7 +450,8 @@ def check_interaction(
         if etype is None:
             continue
         where = expr(item["where"], etype, path + ("where",)) if "where" in item else None
-        cues.append(Cue(etype.__name__, item["text"], where, item.get("severity", "warning")))
+        who = patients(item.get("patient"), base + path + ("patient",))
+        cues.append(Cue(etype.__name__, item["text"], where, item.get("severity", "warning"), who))
     end_on: list[str] = []
     for i, name in enumerate(raw.get("end_on", ())):
         etype = event(name, ("end_on", i))
@@ -444,7 +459,8 @@ def check_interaction(
             end_on.append(etype.__name__)
     if problems:
         return None
-    return Interaction(tuple(actions), tuple(steps), tuple(cues), raw.get("time_limit"), tuple(end_on))
+    who = patients(None, base + ("end_on",))  # the scenario's patient: never a problem to report
+    return Interaction(tuple(actions), tuple(steps), tuple(cues), raw.get("time_limit"), tuple(end_on), who)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from ..events import SentEvent, event_to_record
 from ..geometry import quat_matrix
 from ..input import InputState
 from .interaction import ActionRejected, ActionSpec, CueShown, Interaction, SessionPaused, StepCompleted
-from .model import InstructionShown, ScenarioEnded
+from .model import InstructionShown, ScenarioEnded, for_patient
 from .rubric import evaluate_rule, time_of
 
 #: Learner modes: formative (cues shown and recorded) or exam (no cues; scored only).
@@ -353,18 +353,23 @@ class LearnerPlugin:
             view.ended, view.end_reason = True, f"scenario ended: {event.outcome}"
         elif isinstance(event, ActionRejected) and self.mode == "formative":
             app.send(CueShown(f"action:{event.action}", f"Not possible: {event.reason}", "warning"))
-        if name in self.interaction.end_on and not view.ended:
-            view.ended, view.end_reason = True, f"{name}"
         data = _fields(event)
-        for i, step in enumerate(self.interaction.steps):
-            if not view.done[i] and step.event == name and _holds(step.where, data):
+        if name in self.interaction.end_on and not view.ended and for_patient(data, self.interaction.patients):
+            view.ended, view.end_reason = True, f"{name}"
+        for i, step in enumerate(self.interaction.steps):  # another patient's event completes none of ours
+            if (
+                not view.done[i]
+                and step.event == name
+                and for_patient(data, step.patients)
+                and _holds(step.where, data)
+            ):
                 view.done[i] = True
                 app.send(StepCompleted(i, step.text))
                 break  # one event completes at most one step (steps are in order)
         if self.mode != "formative":
             return
         for i, cue in enumerate(self.interaction.cues):
-            if cue.event == name and _holds(cue.where, data):
+            if cue.event == name and for_patient(data, cue.patients) and _holds(cue.where, data):
                 app.send(CueShown(f"cue:{i}", cue.text, cue.severity))
 
     def _rubric_cues(self, app: App, now: float) -> None:

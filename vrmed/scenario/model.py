@@ -43,6 +43,31 @@ class PromptPlayed(Event):
 SCENARIO_EVENTS: tuple[type[Event], ...] = (StateEntered, ScenarioEnded, InstructionShown, PromptPlayed)
 
 
+#: ``patient: any``: a rule, step or transition that reads events of every patient.
+ANY_PATIENT = "any"
+
+
+def for_patient(data: Any, patients: tuple[str, ...] | None) -> bool:
+    """Whether an event (its fields as a mapping, or the event itself) concerns one of
+    ``patients``: always for ``patients`` None and for events that act on no patient (no
+    ``patient`` field: a state change, a call-out, an injection)."""
+    if patients is None:
+        return True
+    value = data.get("patient") if isinstance(data, dict) else getattr(data, "patient", None)
+    return value is None or value in patients
+
+
+def patients_for(name: str | None, primary: str | None) -> tuple[str, ...] | None:
+    """The ``patient`` field values a rule, step or transition answers to: ``name`` (its
+    ``patient:``; None: the scenario's patient ``primary``), where the scenario's patient
+    also owns events that name none (``""``: "the only patient", as a single-patient
+    session records them); ``"any"``, or no patient named and none declared: None."""
+    who = primary if name is None else name
+    if who is None or who == ANY_PATIENT:
+        return None
+    return ("", who) if who == primary else (who,)
+
+
 @dataclass(frozen=True)
 class Action:
     """One action: ``kind`` (set, physiology, spawn, despawn, instruction, prompt, end) and
@@ -67,6 +92,9 @@ class Transition:
     #: For a "from any state" transition (``script.any_state``): the states it does not
     #: apply in (besides final states and the state it leads to).
     except_states: frozenset[str] = frozenset()
+    #: The values of an event's ``patient`` field this transition answers to (see
+    #: :func:`for_patient`); None: events of any patient.
+    patients: tuple[str, ...] | None = None
 
     def applies_in(self, state: str) -> bool:
         """Whether this global transition may fire while the script is in ``state``: not
@@ -106,6 +134,9 @@ class Script:
     #: Transitions checked in every non-final state before the state's own ("from any
     #: state": interrupts such as a collapse that preempts whatever the learner is doing).
     any_state: tuple[Transition, ...] = ()
+    #: The ``patient`` field values of the events ``count.EVENT`` counts: the scenario's
+    #: patient's (see :func:`for_patient`); None: every event.
+    patients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,9 @@ class Rule:
     expect: Expr | None = None
     after_count: tuple[str, Expr | None, int] | None = None
     required: bool = True
+    #: ``required: when_open``: must happen once its window opens; a window that never
+    #: opens (a casualty who was never added) makes it not applicable rather than missed.
+    when_open: bool = False
     on: str | None = None
     off: str | None = None
     max_pause: float | None = None
@@ -158,6 +192,10 @@ class Rule:
     #: add up this numeric field (``total``: millilitres of fluid) rather than count.
     distinct: str | None = None
     total: str | None = None
+    #: The values of an event's ``patient`` field this rule reads (see :func:`for_patient`):
+    #: ("", P) for the scenario's patient P ("" is "the only patient"), (X,) for another
+    #: patient X named by the rule's ``patient:``; None: events of any patient.
+    patients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

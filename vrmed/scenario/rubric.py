@@ -21,11 +21,18 @@ Rule kinds (details in docs/scenario-language.md):
   casualties, patients), or the ``total`` of a numeric field (fluid volume), is between
   ``min`` and ``max``.
 
+A rule reads the events of one patient when the scenario declares its patient
+(``patient:``): the events whose ``patient`` field names it or is ``""`` ("the only
+patient"), or those of the patient the rule itself names (``patient: visitor``), plus every
+event that acts on no patient (a state change, an injection); ``patient: any`` reads all.
+
 Every rule is "must happen" by default (``required: true``): a window that never opens
 (its ``from`` event never happened) or an event that never happens fails the rule, so a
 learner who does nothing fails. ``required: false`` makes it "if it happens": then it is
-*not applicable* and leaves the score's denominator. ``forbidden`` rules are always "if it
-happens" (nothing happening is compliance).
+*not applicable* and leaves the score's denominator. ``required: when_open`` is "must
+happen once its window opens": a window that never opens (a casualty who never came) is not
+applicable, an event that never comes in an open window is missed. ``forbidden`` rules
+are always "if it happens" (nothing happening is compliance).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from functools import lru_cache
 from typing import Any
 
 from .expr import Expr, ExprError
-from .model import EventRef, Rubric, Rule
+from .model import EventRef, Rubric, Rule, for_patient
 
 MET, MISSED, NOT_APPLICABLE = "met", "missed", "not_applicable"
 
@@ -181,6 +188,8 @@ def evaluate_rule(rule: Rule, records: list[dict[str, Any]], end_time: float) ->
     (a live cue on a partial log), ``end_time`` seconds."""
     if any(a["t"] > b["t"] for a, b in zip(records, records[1:])):  # callers usually pass log order
         records = sorted(records, key=lambda r: (r["t"], r.get("seq", 0)))
+    if rule.patients is not None:  # the rule's patient: another patient's events are not read at all
+        records = [r for r in records if for_patient(r["data"], rule.patients)]
     res = RuleResult(rule.id, rule.kind, rule.description, True, rule.critical, rule.points, 0.0)
     res.required = rule.required and rule.kind != "forbidden"
     res = _evaluate(rule, res, records, end_time)
@@ -196,7 +205,7 @@ def _evaluate(rule: Rule, res: RuleResult, records: list[dict[str, Any]], end_ti
     open_end = t1 is None or rule.end is None or rule.end.event == "end"
     if t0 is None:
         res.pending = True  # the window may still open
-        if rule.kind == "forbidden" or not rule.required:
+        if rule.kind == "forbidden" or not rule.required or rule.when_open:
             res.status, res.detail = (
                 NOT_APPLICABLE,
                 f"not applicable: the window never opened ({_describe(rule.start)})",

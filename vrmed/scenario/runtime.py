@@ -32,6 +32,7 @@ from .model import (
     State,
     StateEntered,
     Transition,
+    for_patient,
 )
 
 Getter = Callable[[App, str, str], Any]
@@ -122,7 +123,8 @@ class ScenarioPlugin:
     # -- event intake ----------------------------------------------------------------
     def _on_event(self, sent: SentEvent) -> None:
         name = type(sent.event).__name__
-        self.state.counts[name] = self.state.counts.get(name, 0) + 1
+        if self.script is None or for_patient(sent.event, self.script.patients):  # count.EVENT: its patient's
+            self.state.counts[name] = self.state.counts.get(name, 0) + 1
         if self.script is not None and not self.state.ended:
             self._pending.append(sent)
 
@@ -145,8 +147,8 @@ class ScenarioPlugin:
             if st.ended:
                 return
             name = type(sent.event).__name__
-            for tr in self._candidates():
-                if tr.on == name and self._ready(app, tr, sent.event):
+            for tr in self._candidates():  # an event of another patient than the transition's does not fire it
+                if tr.on == name and for_patient(sent.event, tr.patients) and self._ready(app, tr, sent.event):
                     self._fire(app, tr, sent.event)
                     break
         for _ in range(MAX_CHAIN):

@@ -20,7 +20,19 @@ from typing import Any
 from ..events import Event
 from .expr import Expr, ExprError, compile_expr, kind_of_annotation, type_problems
 from .interaction import INTERACTION_EVENTS, check_interaction
-from .model import SCENARIO_EVENTS, Action, EventRef, LearnerAction, Rubric, Rule, Script, State, Transition
+from .model import (
+    ANY_PATIENT,
+    SCENARIO_EVENTS,
+    Action,
+    EventRef,
+    LearnerAction,
+    Rubric,
+    Rule,
+    Script,
+    State,
+    Transition,
+    patients_for,
+)
 
 Report = Callable[[tuple[Any, ...], str], None]
 ACTION_KINDS = ("despawn", "end", "instruction", "physiology", "prompt", "set", "spawn")
@@ -94,6 +106,8 @@ class ScenarioExtras:
     learner: tuple[LearnerAction, ...] = ()
     spawnable: dict[str, Any] = field(default_factory=dict)
     interaction: Any = None  # vrmed.scenario.interaction.Interaction
+    #: the scenario's patient (``patient:``), whose events rules, steps and transitions read
+    patient: str | None = None
 
 
 def _entity_info(components: dict[str, Any]) -> EntityInfo:
@@ -123,6 +137,21 @@ class _Checker:
         self.make_spec = make_spec
         self.user_vars: dict[str, Any] = {}
         self.spawnable: dict[str, Any] = {}
+        #: the scenario's patient (its ``patient:``) and every name a ``patient:`` may give
+        self.primary: str | None = None
+        self.patient_names: tuple[str, ...] = ()
+
+    def patients(self, name: Any, path: tuple[Any, ...]) -> tuple[str, ...] | None:
+        """The ``patient`` field values an item with ``patient: name`` (None: not given,
+        the scenario's patient) answers to; an unknown name is reported (did you mean)."""
+        if name is not None and name != ANY_PATIENT and name not in self.patient_names:
+            known = [*self.patient_names, ANY_PATIENT]
+            self.report(
+                path,
+                f"unknown patient {name!r}{_did_you_mean(name, known)}; patients: {', '.join(known)}",
+            )
+            return None
+        return patients_for(None if name is None else str(name), self.primary)
 
     # -- shared pieces --------------------------------------------------------------
     def event(self, name: Any, path: tuple[Any, ...]) -> str | None:
@@ -273,7 +302,8 @@ class _Checker:
             self.report(base + ("states",), "the script has no final state (mark one with 'final: true')")
         if self._count != ok_before:
             return None
-        return Script(str(initial), dict(self.user_vars), states, tuple(any_state))
+        patients = patients_for(None, self.primary)  # count.EVENT: the scenario's patient's events
+        return Script(str(initial), dict(self.user_vars), states, tuple(any_state), patients)
 
     def transition(
         self, tr: dict[str, Any], tpath: tuple[Any, ...], j: int, states_raw: dict[str, Any]
@@ -297,7 +327,10 @@ class _Checker:
             self.report(tpath, "a transition without 'to' must have actions")
         if to is None and on is None:
             self.report(tpath, "a transition without 'event' must have 'to' (it would fire every tick)")
-        return Transition(to, on, when, tr.get("after"), actions, j)
+        if on is None and "patient" in tr:
+            self.report(tpath + ("patient",), "'patient' chooses whose events fire a transition: it needs 'event'")
+        patients = self.patients(tr.get("patient"), tpath + ("patient",))
+        return Transition(to, on, when, tr.get("after"), actions, j, patients=patients)
 
     @property
     def _count(self) -> int:
@@ -528,8 +561,10 @@ class _Checker:
                     min=r.get("min"),
                     max=r.get("max"),
                     n=int(r.get("n", 1)),
-                    required=bool(r.get("required", True)),
+                    required=r.get("required", True) is not False,
+                    when_open=r.get("required") == "when_open",
                     max_pause=r.get("max_pause"),
+                    patients=self.patients(r.get("patient"), path + ("patient",)),
                     **kw,
                 )
             )
@@ -630,6 +665,8 @@ def check_extras(
     counting = _CountingReport(report)
     info = {name: _entity_info(comps) for name, comps in entities.items()}
     extras = ScenarioExtras()
+    primary, names = _patients(data, used, entities, counting)
+    extras.patient = primary
     for key in ("script", "rubric"):
         src, rep = (data, counting)
         if key not in data and used is not None and key in used[0]:
@@ -637,6 +674,7 @@ def check_extras(
         if key not in src:
             continue
         checker = _Checker(rep, events, dict(info), prefabs, make_spec)
+        checker.primary, checker.patient_names = primary, names
         if key == "script":
             extras.script = checker.script(src["script"], ("script",))
             extras.spawnable = checker.spawnable
@@ -652,14 +690,55 @@ def check_extras(
     if "interaction" not in data and used is not None and "interaction" in used[0]:
         isrc, irep = used[0], _CountingReport(used[1])
     if "interaction" in isrc:
+        resolver = _Checker(irep, events, dict(info), prefabs, make_spec)
+        resolver.primary, resolver.patient_names = primary, names
         extras.interaction = check_interaction(
             isrc["interaction"],
             irep,
             events=events,
             entities={n: set(c) for n, c in entities.items()},
             value_problem=lambda etype, name, value: _field_problem(event_fields(etype).get(name, Any), value),
+            patients=resolver.patients,
         )
     return extras
+
+
+def _patients(
+    data: dict[str, Any],
+    used: tuple[dict[str, Any], Report] | None,
+    entities: dict[str, dict[str, Any]],
+    report: Report,
+) -> tuple[str | None, tuple[str, ...]]:
+    """The scenario's patient (``patient:``, its own or that of the scenario it ``uses``;
+    checked to name one of its entities) and the names a ``patient:`` may give: entities
+    with a ``Patient`` component (every entity if none has one), entities the script
+    spawns, and the casualties a team may add (``settings.team.casualties``, read here
+    only for their names: vrmed.team checks the rest)."""
+    primary = data.get("patient")
+    if primary is None and used is not None:
+        primary = used[0].get("patient")
+    elif primary is not None and primary not in entities:
+        report(
+            ("patient",),
+            f"unknown entity {primary!r}{_did_you_mean(primary, entities)}; the scenario's patient must be "
+            f"one of its entities: {', '.join(sorted(entities)) or 'none'}",
+        )
+        primary = None
+    names = [n for n, comps in entities.items() if "Patient" in comps] or list(entities)
+    for src in (data, used[0] if used is not None else {}):
+        for state in ((src.get("script") or {}).get("states") or {}).values():
+            for tr in [{"actions": (state or {}).get("on_enter")}, *((state or {}).get("transitions") or [])]:
+                for act in (tr or {}).get("actions") or []:
+                    spawn = act.get("spawn") if isinstance(act, dict) else None
+                    if isinstance(spawn, dict) and isinstance(spawn.get("name"), str):
+                        names.append(spawn["name"])
+    team = (data.get("settings") or {}).get("team")
+    casualties = team.get("casualties") if isinstance(team, dict) else None
+    if isinstance(casualties, dict):
+        names.extend(str(c) for c in casualties)
+    if isinstance(primary, str) and primary not in names:
+        names.insert(0, primary)
+    return (str(primary) if primary is not None else None), tuple(dict.fromkeys(names))
 
 
 __all__ = [

@@ -11,6 +11,10 @@
   clarity, leader summary) and per-learner results from the event log;
 - :mod:`vrmed.team.desktop`: ``vrmed join --input desktop`` (a lockstep mirror of the
   server's App in the desktop window, the role's menu, avatars);
+- :mod:`vrmed.team.headset`: ``vrmed join --input openxr`` (the same mirror in a headset,
+  the role's menu on a world-space panel, head and hand poses sent);
+- :mod:`vrmed.team.member`: what both share (network thread, mirror, role menu with its
+  patient picker, avatars);
 - :mod:`vrmed.team.inject`: the instructor's deterioration, equipment failures and added casualties;
 - :mod:`vrmed.team.records`: team xAPI statements and ``vrmed records add-team``;
 - :mod:`vrmed.team.debrief`: the replay drawn from each member's recorded head pose;

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VrmedError
-from ..packs.discovery import all_packs
-from ..packs.loader import load_pack
 from ..session import open_target
 from .client import ScriptedTeamClient, TeamClient
 from .local import play_all, scripted_team
+from .member import pack_named  # the installed pack a server names (shared with the desktop and headset joins)
 from .roles import INSTRUCTOR, team_of
 from .scoring import score_team
 from .server import TeamServer
@@ -54,10 +53,13 @@ def serve(
     session_id: str | None = None,
     public_url: str | None = None,
     stream_surfaces: bool = False,
+    debrief: bool = False,
     echo: Any = print,
 ) -> dict[str, Any]:
     """Serve one shared session until it ends (or Ctrl+C / SIGTERM); returns the team result.
-    With ``redis_url`` the session registers in Redis (:mod:`vrmed.team.scaleout`)."""
+    With ``redis_url`` the session registers in Redis (:mod:`vrmed.team.scaleout`). With
+    ``debrief`` the server stays up after the end, for the console's Debrief tab, until
+    Ctrl+C / SIGTERM."""
     pack, scenario = open_target(target)
 
     async def main() -> dict[str, Any]:
@@ -106,6 +108,9 @@ def serve(
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
                 w.cancel()
+            if debrief and not stop.is_set():
+                echo("the session has ended; the instructor console's Debrief tab stays open until Ctrl+C")
+                await stop.wait()
         finally:
             if registry is not None:
                 await registry.stop()
@@ -197,15 +202,6 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def pack_named(name: str) -> Any:
-    """The installed pack called ``name`` (the one a server's welcome names)."""
-    refs, _ = all_packs()
-    ref = next((r for r in refs if r.name == name), None)
-    if ref is None:
-        raise VrmedError(f"the session's pack {name!r} is not installed here")
-    return load_pack(ref.root, ref.source)
 
 
 __all__ = ["INSTRUCTOR", "join", "pack_named", "serve", "tls_context"]

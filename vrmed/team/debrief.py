@@ -10,12 +10,17 @@ along the pose's -Z with its +Y up), the other members drawn as spheres in their
 colour, into ``OUT/CLIENT-tT.png``. Drawing never changes the world (the views are drawn
 with cameras outside it), so the replay's events and final-state digest are unchanged.
 
-``vrmed team-views LOG --at 30 --at 95 --out views/`` is the command line.
+``vrmed team-views LOG --at 30 --at 95 --out views/`` is the command line. The instructor
+console's debrief player (:class:`vrmed.team.player.DebriefPlayer`) runs :func:`worker`
+in a process of its own: one replay App stepped forward, every member drawn per moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,36 +29,30 @@ from typing import Any
 import numpy as np
 
 from ..app import App
+from ..components.scene import Name
 from ..components.scene.render import Camera, Light
 from ..errors import VrmedError
 from ..geometry import quat_rotate
 from ..input import InputState, ReplayInput
+from ..packs.loader import load_pack
 from ..recording import SessionLog
 from ..render.context import create_context
 from ..render.drawlist import DrawList
 from ..render.passes import PassContext, RenderPipeline, RenderTarget
 from ..render.plugin import RenderPlugin
-from ..render.png import write_png
+from ..render.png import encode_png, write_png
 from ..render.renderer import Renderer
 from ..session import ReplayResult, build_session, pack_for_log
 from ..settings import SimSettings
 from .desktop import HAND_RADIUS, HEAD_RADIUS, ROLE_COLOURS
+from .player import recorded_views, records_hash, watch_values
 
+#: How much lower the debrief worker's CPU priority is than the server's (Unix ``nice``).
+WORKER_NICE = 10
 #: The vertical field of view of a member's view (degrees): a desktop window's default
 #: camera and a typical headset's per-eye vertical field are both about this.
 VIEW_FOV_DEG = 60.0
 _NEVER = 1 << 40
-
-
-def recorded_views(log: SessionLog) -> dict[str, str]:
-    """Every client whose head pose the log records: {client: role}."""
-    found: dict[str, str] = {}
-    for rec in log.inputs.values():
-        for name in rec["data"]:
-            parts = name.split("/")
-            if len(parts) == 3 and parts[2] == "head":
-                found.setdefault(parts[1], parts[0])
-    return dict(sorted(found.items()))
 
 
 def head_camera(position: Any, orientation: Any) -> Camera:
@@ -89,6 +88,32 @@ class PeoplePass:
             ctx.renderer.draw_spheres(np.array(centres), np.array(radii), np.array(colours, float))
 
 
+def draw_member_views(
+    app: App, target: RenderTarget, people: PeoplePass, views: dict[str, str]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Draw the scene from each member's head as the App's input holds it now (the others
+    as spheres); yields (client, RGB image, a copy). Members with no head pose yet are skipped."""
+    inputs = app.resource(InputState)
+    lights = app.query(Light)
+    pipeline = app.resource(RenderPipeline)
+    try:
+        for client, role in views.items():
+            head = inputs.devices.get(f"{role}/{client}/head")
+            if head is None:  # not joined yet at this time (or never sent a pose): nothing to show
+                continue
+            people.viewer = client
+            target.draw_scene(
+                app,
+                pipeline,
+                "main",
+                lights[0][1] if lights else Light(),
+                camera=head_camera(head.position, head.orientation),
+            )
+            yield client, np.ascontiguousarray(target.renderer.read())
+    finally:
+        people.viewer = None
+
+
 @dataclass
 class ViewCapture:
     """The render-stage system of :func:`render_views` (see the module docstring)."""
@@ -115,27 +140,11 @@ class ViewCapture:
         if not self.times or float(app.clock.time) + 1e-9 < self.times[0]:
             return
         t = self.times.pop(0)
-        inputs = app.resource(InputState)
-        lights = app.query(Light)
-        target = self._render_target()
-        pipeline = app.resource(RenderPipeline)
         assert self._people is not None
-        for client, role in self.views.items():
-            head = inputs.devices.get(f"{role}/{client}/head")
-            if head is None:  # not joined yet at this time (or never sent a pose): nothing to show
-                continue
-            self._people.viewer = client
-            target.draw_scene(
-                app,
-                pipeline,
-                "main",
-                lights[0][1] if lights else Light(),
-                camera=head_camera(head.position, head.orientation),
-            )
+        for client, image in draw_member_views(app, self._render_target(), self._people, self.views):
             path = self.out_dir / f"{client}-t{t:08.2f}.png"
-            write_png(path, np.ascontiguousarray(target.renderer.read()))
+            write_png(path, image)
             self.written.setdefault(client, []).append(path)
-        self._people.viewer = None
 
     def _render_target(self) -> RenderTarget:
         if self._target is None:
@@ -230,4 +239,148 @@ def render_views(
     return capture.written, result
 
 
-__all__ = ["PeoplePass", "ViewCapture", "head_camera", "recorded_views", "render_views"]
+# -- the debrief player's worker process (vrmed.team.player.DebriefPlayer) --------------------
+class _Snapper:
+    """The worker's render-stage system: draws every member's view on the frame it is armed."""
+
+    def __init__(self, width: int, height: int, samples: int) -> None:
+        self.width, self.height, self.samples = width, height, samples
+        self.want: dict[str, str] | None = None
+        self.images: dict[str, bytes] = {}
+        self._people = PeoplePass()
+        self._target: RenderTarget | None = None
+
+    def build(self, app: App) -> None:
+        """Add the capture system after the (idle) main-view draw."""
+        app.resource(RenderPipeline).add(self._people)
+        app.add_system(self.capture, in_set="render.draw", name="team.debrief", after="render.draw")
+
+    def capture(self, app: App) -> None:
+        """Draw the armed views (PNG bytes) and disarm."""
+        if self.want is None:
+            return
+        if self._target is None:
+            ctx = create_context("egl")
+            renderer = Renderer(ctx, self.width, self.height, samples=min(self.samples, ctx.max_samples))
+            self._target = RenderTarget(renderer)
+        views, self.want = self.want, None
+        drawn = draw_member_views(app, self._target, self._people, views)
+        self.images = {c: encode_png(img, level=3) for c, img in drawn}
+
+    def cleanup(self, app: App) -> None:
+        """Release the GL objects."""
+        if self._target is not None:
+            ctx = self._target.renderer.ctx
+            self._target.release()
+            ctx.release()
+            self._target = None
+
+
+class _Replayer:
+    """The worker's replay: one App advanced forward through the recorded inputs; a moment
+    before the current one is reached by building the App again and replaying from frame 0
+    (the App has no state restore, and a replay from the start is what ``vrmed replay`` checks)."""
+
+    def __init__(self, pack: Any, header: dict[str, Any], width: int, height: int, samples: int) -> None:
+        self.pack, self.header = pack, header
+        self.size = (width, height, samples)
+        self.inputs: dict[int, Any] = {}
+        self.horizon = 0
+        self.session: Any = None
+        self.snapper: _Snapper | None = None
+
+    def _build(self) -> None:
+        self.close()
+        header = self.header
+        settings = SimSettings.from_header(header) if "rates" in header else None
+        self.session = build_session(
+            self.pack,
+            header["scenario"],
+            seed=int(header["seed"]),
+            input_source=ReplayInput(self.inputs),  # the same dict: inputs sent later are seen
+            display_rate=None if settings is not None else Fraction(str(header.get("display_rate", "90"))),
+            settings=settings,
+            learner=str(header.get("learner", "scripted")),
+            mode=str(header.get("mode", "exam")),
+        )
+        self.snapper = _Snapper(*self.size)
+        app = self.session.app
+        app.add_plugin(RenderPlugin(self.size[0], self.size[1], every=_NEVER, samples=1))
+        app.add_plugin(self.snapper)
+
+    def snapshot(self, frame: int, views: dict[str, str], watch: list[str]) -> dict[str, Any]:
+        """Replay up to the end of display frame ``frame`` - 1 (the state after ``frame``
+        frames, at ``frame`` / rate s) and draw every member's view there."""
+        c0 = time.perf_counter()
+        rebuilt = self.session is None or self.session.app.clock.frame >= frame
+        if rebuilt:
+            self._build()
+        app, snapper = self.session.app, self.snapper
+        assert snapper is not None
+        while app.clock.frame < frame:
+            if app.clock.frame >= self.horizon:
+                raise VrmedError(f"frame {app.clock.frame} has not been recorded yet")
+            if app.clock.frame == frame - 1:  # its render stage draws the state at the frame's end
+                snapper.want = views
+            app.step(1)
+        names = set(watch)
+        entities = {n.value: e for e, n in app.query(Name) if n.value in names}
+        replayed = self.session.recorder.log.event_records()
+        return {
+            "images": snapper.images,
+            "watch": watch_values(app, {n: entities[n] for n in watch if n in entities}),
+            "replay_s": time.perf_counter() - c0,
+            "rebuilt": rebuilt,
+            "events": len(replayed),
+            "hash": records_hash(replayed),
+        }
+
+    def close(self) -> None:
+        """Release the replay App (and its GL objects)."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+
+def worker(conn: Any, pack_root: str, pack_source: str, header: dict[str, Any], size: tuple[int, int, int]) -> None:
+    """The debrief worker process: answers ``("snap", frame, views, watch)`` requests with
+    ``("ok", snapshot dict)`` or ``("error", message)``; ``("inputs", {frame: sample},
+    horizon)`` extends the recorded inputs; None ends it."""
+    replayer = None
+    with contextlib.suppress(OSError, AttributeError):  # (no nice() on Windows)
+        os.nice(WORKER_NICE)  # the live simulation shares the cores: it comes first
+    try:
+        pack = load_pack(pack_root, pack_source)
+        replayer = _Replayer(pack, header, *size)
+        conn.send(("ready", None))
+        while True:
+            msg = conn.recv()
+            if msg is None:
+                return
+            if msg[0] == "inputs":
+                replayer.inputs.update(msg[1])
+                replayer.horizon = int(msg[2])
+                continue
+            try:
+                conn.send(("ok", replayer.snapshot(msg[1], msg[2], msg[3])))
+            except VrmedError as exc:
+                conn.send(("error", str(exc)))
+    except (EOFError, KeyboardInterrupt, BrokenPipeError):
+        return
+    except Exception as exc:  # noqa: BLE001 (anything else is reported to the console, not lost)
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"the debrief worker failed: {type(exc).__name__}: {exc}"))
+    finally:
+        if replayer is not None:
+            replayer.close()
+
+
+__all__ = [
+    "PeoplePass",
+    "ViewCapture",
+    "draw_member_views",
+    "head_camera",
+    "recorded_views",
+    "render_views",
+    "worker",
+]

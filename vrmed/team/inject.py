@@ -1,4 +1,5 @@
-"""The instructor's injections beyond a rhythm change: deterioration and equipment failures.
+"""The instructor's injections beyond a rhythm change: deterioration, equipment failures,
+adding and removing a casualty.
 
 The console sends an ``inject`` message; the server checks it and queues it as a request
 tagged with the instructor (``{"id": "team.deteriorate" | "team.fail", "fields": ...,
@@ -27,6 +28,16 @@ it and ``vrmed replay`` repeats it exactly (the same path as every action):
   :class:`CasualtyAdded`. From then on a team action that names no patient is taken on the
   scenario's first watched entity (the original patient), and an action may name one
   (``{"id": ..., "patient": id}``): see :class:`vrmed.team.roles.TeamPlugin`.
+- ``team.remove_casualty`` {casualty, disposition}: an added casualty leaves the scene
+  (``disposition``: ``transferred``, e.g. to theatre or another ward, or ``discharged``;
+  :data:`DISPOSITIONS`). Its entity is despawned at the stage boundary, so the physiology
+  retires its slot, no rule, vital sign, draw or team action reads it any more, and any
+  trend of its values stops; the team's actions can no longer name it. Only a casualty the
+  instructor added can be removed: the scenario's own patients (its rubric is written
+  against them) are refused with a message naming the removable ones. A removed casualty
+  is not added again (its events and vitals would be ambiguous in the debrief). Recorded
+  as :class:`CasualtyRemoved`; like every injection it is a recorded request, so the
+  replay removes it at the same frame.
 
 Only the instructor may inject; a learner's ``team.*`` request is refused as outside its role.
 """
@@ -41,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..app import App
-from ..components.scene import Transform
+from ..components.scene import Name, Transform
 from ..errors import VrmedError
 from ..events import Event
 from ..packs.model import EntitySpec, Scenario
@@ -50,7 +61,10 @@ from ..scenario.runtime import scenario_bindings
 
 #: Request ids of the instructor's injections (not scenario actions: the team plugin applies them).
 DETERIORATE, FAIL, CASUALTY = "team.deteriorate", "team.fail", "team.casualty"
-INJECTIONS = (DETERIORATE, FAIL, CASUALTY)
+REMOVE_CASUALTY = "team.remove_casualty"
+INJECTIONS = (DETERIORATE, FAIL, CASUALTY, REMOVE_CASUALTY)
+#: Why a removed casualty left the scene (``team.remove_casualty``'s ``disposition``).
+DISPOSITIONS = ("transferred", "discharged")
 #: Farthest from the world origin (m, each axis) a casualty may be placed: well beyond any
 #: room, short of a typo in the position sending it out of every view.
 MAX_PLACE_M = 50.0
@@ -104,7 +118,22 @@ class CasualtyAdded(Event):
     z: float
 
 
-INJECT_EVENTS: tuple[type[Event], ...] = (Deteriorated, EquipmentFailed, EquipmentRestored, CasualtyAdded)
+@dataclass(frozen=True)
+class CasualtyRemoved(Event):
+    """The instructor removed the added casualty ``casualty`` from the scene (its entity is
+    despawned): ``disposition`` is one of :data:`DISPOSITIONS`."""
+
+    casualty: str
+    disposition: str
+
+
+INJECT_EVENTS: tuple[type[Event], ...] = (
+    Deteriorated,
+    EquipmentFailed,
+    EquipmentRestored,
+    CasualtyAdded,
+    CasualtyRemoved,
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +181,8 @@ class Injections:
     casualties: dict[str, CasualtyDecl] = field(default_factory=dict)
     specs: dict[str, EntitySpec] = field(default_factory=dict)
     added: list[str] = field(default_factory=list)
+    #: added casualties that were removed since (transferred or discharged), in order
+    removed: list[str] = field(default_factory=list)
 
     def apply(self, app: App, req: dict[str, Any]) -> None:
         """Apply one instructor injection request (a bad one becomes ``ActionRejected``)."""
@@ -163,6 +194,8 @@ class Injections:
                 self._deteriorate(app, fields)
             elif aid == CASUALTY:
                 self._casualty(app, fields)
+            elif aid == REMOVE_CASUALTY:
+                self._remove(app, fields)
             else:
                 self._fail(app, fields)
         except KeyError as exc:
@@ -209,6 +242,8 @@ class Injections:
             raise ValueError(f"unknown casualty {name!r}; the scenario declares: {known}")
         if name in self.added:
             raise ValueError(f"casualty {name!r} is already in the scene")
+        if name in self.removed:
+            raise ValueError(f"casualty {name!r} was removed; a casualty is added once")
         where = fields["position"]
         if not isinstance(where, (list, tuple)) or len(where) != 3:
             raise ValueError(f"position must be [x, y, z] in metres, got {where!r}")
@@ -224,6 +259,29 @@ class Injections:
         app.spawn(*comps)
         self.added.append(name)
         app.send(CasualtyAdded(name, spec.prefab or "", *xyz))
+
+    def _remove(self, app: App, fields: dict[str, Any]) -> None:
+        name = str(fields["casualty"])
+        disposition = str(fields.get("disposition", DISPOSITIONS[0]))
+        if disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}, got {disposition!r}")
+        if name not in self.added:
+            removable = ", ".join(self.added) or "none added yet"
+            if name in self.removed:
+                raise ValueError(f"casualty {name!r} was already removed")
+            if name in self.casualties:
+                raise ValueError(f"casualty {name!r} is not in the scene (removable: {removable})")
+            raise ValueError(
+                f"{name!r} is not a casualty the instructor added: the scenario's own patients "
+                f"cannot be removed (removable: {removable})"
+            )
+        ent = next((e for e, n in app.query(Name) if n.value == name), None)
+        if ent is not None:  # (despawned at the stage boundary: this frame's systems still see it)
+            app.despawn(ent)
+        self.added.remove(name)
+        self.removed.append(name)
+        self.trends = [t for t in self.trends if t.entity != name]
+        app.send(CasualtyRemoved(name, disposition))
 
     def tick(self, app: App) -> None:
         """Advance the trends and end the failures whose time is up (every logic tick)."""

@@ -97,12 +97,15 @@ class RhythmInjected(Event):
 @dataclass(frozen=True)
 class TeamActed(Event):
     """A team member's accepted action request: pseudonymous ``client``, its ``role`` and
-    the ``action`` id with its chosen ``fields`` (JSON text, sorted keys)."""
+    the ``action`` id with its chosen ``fields`` (JSON text, sorted keys); ``patient``: the
+    patient it was taken on once several can be in the scene (``""``: the only patient, or
+    an action on none, such as a call-out)."""
 
     client: str
     role: str
     action: str
     fields: str = "{}"
+    patient: str = ""
 
 
 TEAM_EVENTS: tuple[type[Event], ...] = (CallOut, RhythmInjected, TeamActed, VoiceCallOut, *INJECT_EVENTS)
@@ -144,6 +147,9 @@ class TeamSpec:
     failures: dict[str, Failure] = field(default_factory=dict)
     #: casualties the instructor may add (vrmed.team.inject)
     casualties: dict[str, CasualtyDecl] = field(default_factory=dict)
+    #: the scenario's patient, whom an action naming no patient is for and whose arrest the
+    #: team rules score: the scenario's ``patient:``, else the first watched entity
+    patient: str | None = None
 
     def allows(self, role: str, action: str) -> bool:
         """Whether ``role`` may take ``action`` (the instructor: only its own actions)."""
@@ -179,6 +185,7 @@ class TeamSpec:
             float(team.get("report_within", 180.0)),
             failures_of(team),
             casualties_of(team),
+            str(team["watch"][0]) if team.get("watch") else None,
         )
 
 
@@ -273,6 +280,13 @@ def check_team(data: dict[str, Any], prefabs: Any = None) -> Iterator[tuple[KeyP
         if monitor is not None and monitor not in MONITOR_EFFECTS:
             yield path + ("monitor",), f"unknown monitor effect {monitor!r}; effects: {', '.join(MONITOR_EFFECTS)}"
     yield from _check_casualties(team.get("casualties") or {}, base, names, watch, prefabs)
+    if team.get("casualties") and "patient" not in data and "uses" not in data:
+        yield (
+            base + ("casualties",),
+            "a scenario whose team may add a casualty declares its own patient (top-level "
+            "`patient: NAME`), so that its rubric, guidance and script read that patient's "
+            "events and not the casualty's",
+        )
     scripted = team.get("scripted") or {}
     if not isinstance(scripted, dict):
         yield base + ("scripted",), "must map a slot (role or role.N) to a list of {t, action, fields}"
@@ -305,7 +319,7 @@ def _check_casualties(
         yield path, "must map a casualty's entity name to {prefab, label}"
         return
     if casualties and not watch:
-        yield path, "adding a casualty needs team.watch: its first entity is the patient actions address by default"
+        yield path, "adding a casualty needs team.watch: the casualty's vitals are streamed like the patient's"
     for cid, decl in casualties.items():
         where = path + (cid,)
         if cid in names:
@@ -349,7 +363,7 @@ class TeamPlugin:
     def _enforce(self, app: App) -> None:
         if not self._resolved:  # the scenario resource is inserted after the plugins are built
             scenario = app.try_resource(Scenario)
-            self.spec = TeamSpec.from_settings(scenario.settings) if scenario is not None else None
+            self.spec = team_of(scenario) if scenario is not None else None
             self._interaction = scenario.interaction if scenario is not None else None
             self.injections.failures = dict(self.spec.failures) if self.spec is not None else {}
             if self.spec is not None and scenario is not None and self.spec.casualties:
@@ -400,7 +414,8 @@ class TeamPlugin:
                 else:
                     kept.append(req)  # learner.actions rejects it with the reason
                 continue
-            app.send(TeamActed(client, role, aid, json.dumps(fields, sort_keys=True, default=str)))
+            patient = str(getattr(event, "patient", "")) if aimed else ""
+            app.send(TeamActed(client, role, aid, json.dumps(fields, sort_keys=True, default=str), patient))
             if aimed:
                 app.send(event)
             else:
@@ -408,10 +423,10 @@ class TeamPlugin:
         inputs.actions[:] = kept
 
     def _on_patient(self, event: Event, patient: Any) -> Event:
-        """``event`` taken on ``patient`` (None: the original patient, the first watched
-        entity); ValueError if there is no such patient or the action is not taken on one."""
+        """``event`` taken on ``patient`` (None: the scenario's patient, :attr:`TeamSpec.patient`);
+        ValueError if there is no such patient or the action is not taken on one."""
         assert self.spec is not None  # only team requests get here
-        patients = [*self.spec.watch[:1], *self.injections.added]
+        patients = [*([self.spec.patient] if self.spec.patient else []), *self.injections.added]
         name = patients[0] if patient is None and patients else patient
         if not isinstance(name, str) or name not in patients:
             raise ValueError(f"no patient {str(patient)[:MAX_PATIENT_NAME]!r}; patients: {', '.join(patients)}")
@@ -434,5 +449,10 @@ def _voice(app: App, client: str, role: str, fields: Any) -> None:
 
 
 def team_of(scenario: Any) -> TeamSpec | None:
-    """The team declared by a loaded scenario (None when it declares none)."""
-    return TeamSpec.from_settings(getattr(scenario, "settings", {}) or {})
+    """The team declared by a loaded scenario (None when it declares none); its patient is
+    the scenario's ``patient:`` when it declares one (the rubric's patient too)."""
+    spec = TeamSpec.from_settings(getattr(scenario, "settings", {}) or {})
+    declared = getattr(scenario, "patient", None)
+    if spec is not None and isinstance(declared, str):
+        spec = dataclasses.replace(spec, patient=declared)
+    return spec

@@ -8,7 +8,9 @@ role) that :class:`vrmed.team.roles.TeamPlugin` records:
   15 s to finish the cycle without another compressor taking over (AHA 2020 adult BLS/ALS:
   switch compressors about every 2 minutes to limit fatigue; Panchal et al., Circulation
   2020;142:S366). Counted from the arrest (first ``RhythmChanged`` into VF/pVT/PEA/asystole)
-  to ROSC or the end.
+  to ROSC or the end, of the scenario's patient (:attr:`TeamSpec.patient`): once the
+  instructor has added a casualty, compressions on it neither start nor end a stint on the
+  patient, and its rhythm changes are not the arrest.
 - ``closed_loop``: every order (``order`` call-out to a role) is acknowledged by someone in
   that role within ``ack_within`` s and reported done by that role within
   ``report_within`` s (closed-loop communication, TeamSTEPPS; Härgestam et al., BMJ Open
@@ -26,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..scenario.model import for_patient, patients_for
 from ..scenario.rubric import MET, MISSED, NOT_APPLICABLE, RuleResult
 from .roles import TeamSpec
 
@@ -80,17 +83,10 @@ def _rule(
 def score_team(records: list[dict[str, Any]], spec: TeamSpec, end_time: float | None = None) -> TeamResult:
     """Score a shared session's event ``records`` (as the session log stores them)."""
     end = float(end_time if end_time is not None else (records[-1]["t"] if records else 0.0))
-    arrest = next(
-        (
-            float(r["t"])
-            for r in records
-            if _short(r) == "RhythmChanged" and r["data"].get("to_rhythm") in ARREST_RHYTHMS
-        ),
-        None,
-    )
-    rosc = next(
-        (float(r["t"]) for r in records if _short(r) == "RhythmChanged" and r["data"].get("to_rhythm") == "rosc"), None
-    )
+    patients = patients_for(None, spec.patient)  # the scenario's patient ("" too: the only one)
+    rhythms = [r for r in records if _short(r) == "RhythmChanged" and for_patient(r["data"], patients)]
+    arrest = next((float(r["t"]) for r in rhythms if r["data"].get("to_rhythm") in ARREST_RHYTHMS), None)
+    rosc = next((float(r["t"]) for r in rhythms if r["data"].get("to_rhythm") == "rosc"), None)
     stop_at = rosc if rosc is not None else end
     acted = [r for r in records if _short(r) == "TeamActed"]
     learners: dict[str, LearnerResult] = {}
@@ -112,8 +108,9 @@ def score_team(records: list[dict[str, Any]], spec: TeamSpec, end_time: float | 
                 client, str(r["data"]["reason"]).split("'")[1] if "'" in r["data"]["reason"] else "", refused=1
             )
 
+    on_patient = [r for r in acted if for_patient(r["data"], patients)]
     rules = [
-        _swap_rule(acted, spec, arrest, stop_at, learners),
+        _swap_rule(on_patient, spec, arrest, stop_at, learners),
         _closed_loop_rule(acted, spec, end),
         _rule(
             "role_clarity",

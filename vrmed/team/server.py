@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import secrets
 import time
 from collections import deque
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -43,10 +45,10 @@ from ..packs.loader import Pack
 from ..recording import SessionLog
 from ..render.drawlist import DrawList
 from ..scenario.learner import LearnerView
-from ..scenario.runtime import scenario_bindings
 from ..session import Session, build_session
 from .console import CONSOLE_HTML
-from .inject import CASUALTY, DETERIORATE, FAIL
+from .inject import CASUALTY, DETERIORATE, DISPOSITIONS, FAIL, REMOVE_CASUALTY
+from .player import KEY_EVENTS, DebriefPlayer, recorded_views, watch_values
 from .protocol import MAX_MESSAGE, ProtocolError, TokenIssuer, check_input, decode, encode, pseudonym
 from .roles import INSTRUCTOR, TeamSpec, team_of
 from .surfaces import SurfaceEncoder, surface_key
@@ -69,6 +71,8 @@ INPUTS_PER_MESSAGE = 1000
 #: Most relayed voice messages waiting for one member (about 60 KB each: 40 are 2.4 MB);
 #: a member that does not read loses the newest clips, never the server's memory.
 MAX_VOICE_PENDING = 40
+#: The debrief's events "at a time" are those of the last this many seconds before it.
+DEBRIEF_EVENTS_S = 10.0
 #: Header facts a mirroring client needs to build the same App as the server (as a replay does).
 MIRROR_HEADER = ("seed", "mode", "learner", "display_rate", "rates", "substeps_per_tick", "pack_version", "pack_hash")
 
@@ -99,6 +103,8 @@ class Member:
     voice_out: list[str] = field(default_factory=list)
     #: a thin client's surface stream (vrmed.team.surfaces): what it last received
     surfaces: SurfaceEncoder | None = None
+    #: an instructor's key for the console's HTTP requests (debrief frames, voice clips)
+    key: str = ""
 
 
 class TeamInput:
@@ -185,6 +191,7 @@ class TeamServer:
         secret: bytes | None = None,
         voice_dir: Path | None = None,
         stream_surfaces: bool = False,
+        debrief_size: tuple[int, int] = (480, 360),
     ) -> None:
         if speed <= 0:
             raise VrmedError(f"speed must be positive, got {speed}")
@@ -239,6 +246,15 @@ class TeamServer:
         #: the instructor's debrief annotations ({t, frame, by, text}), kept in the log header
         self.annotations: list[dict[str, Any]] = []
         self._watch = {n: self.session.entities[n] for n in team.watch if n in self.session.entities}
+        #: the console's debrief player (its worker process starts on the first request)
+        self.debrief = DebriefPlayer(
+            self.session.pack,
+            self.session.recorder.log,
+            [*team.watch, *team.casualties],
+            width=debrief_size[0],
+            height=debrief_size[1],
+            clock=lambda: self.session.app.clock.frame,
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -282,6 +298,7 @@ class TeamServer:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
+        await asyncio.get_running_loop().run_in_executor(None, self.debrief.close)
 
     def finish(self) -> SessionLog:
         """The session log (call after :meth:`stop`)."""
@@ -336,28 +353,13 @@ class TeamServer:
                 ent = next((x for x, n in app.query(Name) if n.value == name), None)
                 if ent is not None:
                     self._watch[name] = ent
+            elif e["type"].endswith(":CasualtyRemoved"):  # transferred or discharged: no longer watched
+                self._watch.pop(str(e["data"]["casualty"]), None)
         inputs = self._new_inputs(app.clock.frame)
         if self._draws is not None and self._surface_frame != app.clock.frame:  # (not while paused)
             self._surfaces = {surface_key(s.key): (s.positions.copy(), s.faces) for s in self._draws.surfaces}
             self._surface_frame = app.clock.frame
-        watch: dict[str, dict[str, Any]] = {}
-        getters = scenario_bindings(app).getters
-        for name, ent in self._watch.items():
-            fields: dict[str, Any] = {}
-            for comp in app.components_of(ent):
-                ctype = type(comp)
-                declared = getattr(ctype, "SCENARIO_VARS", None)
-                getter = getters.get(ctype)
-                if declared is not None and getter is not None:  # state kept in a resource (physiology)
-                    values = {var: getter(app, name, var) for var in declared}
-                elif declared is not None:
-                    values = {var: getattr(comp, var, None) for var in declared}
-                else:
-                    continue  # scenery (meshes, labels): not state a team watches
-                for var, value in values.items():
-                    if isinstance(value, (int, float, str, bool)):
-                        fields[f"{ctype.__name__}.{var}"] = value
-            watch[name] = fields
+        watch = watch_values(app, self._watch)
         devices = {
             name: [list(map(float, d.position)), list(map(float, d.orientation))] for name, d in self._devices().items()
         }
@@ -427,21 +429,127 @@ class TeamServer:
                 m.wake.set()
 
     # -- connections ----------------------------------------------------------------------
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?")[0] in ("/", "/console"):
-            body = CONSOLE_HTML.encode()
-            headers = Headers(
-                [
-                    ("Content-Type", "text/html; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                    ("Cache-Control", "no-store"),
-                    ("Content-Security-Policy", "default-src 'self' 'unsafe-inline'; connect-src ws: wss:"),
-                ]
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path in ("/", "/console"):
+            csp = "default-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:"
+            return _response(
+                HTTPStatus.OK, CONSOLE_HTML.encode(), "text/html; charset=utf-8", [("Content-Security-Policy", csp)]
             )
-            return Response(HTTPStatus.OK.value, "OK", headers, body)
-        if request.path.split("?")[0] != "/ws":
+        if url.path == "/ws":
+            return None
+        if not (url.path.startswith("/debrief/") or url.path.startswith("/voice/")):
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
-        return None
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if not self._console_key(request.headers.get("Authorization", ""), query.get("key", "")):
+            await asyncio.sleep(LOGIN_PENALTY_S)
+            return _error(HTTPStatus.UNAUTHORIZED, "log in to the instructor console first (key missing or unknown)")
+        try:
+            return await self._console_request(url.path, query)
+        except VrmedError as exc:
+            return _error(HTTPStatus.BAD_REQUEST, str(exc))
+
+    def _console_key(self, authorization: str, key: str) -> bool:
+        """Whether a console HTTP request carries the key of a logged-in instructor
+        (``Authorization: Bearer KEY``, or ``?key=KEY`` where the page cannot set headers:
+        an ``img`` or ``audio`` source)."""
+        given = authorization[7:] if authorization.startswith("Bearer ") else key
+        if not given:
+            return False
+        return any(
+            hmac.compare_digest(m.key.encode(), given.encode())
+            for m in self.members.values()
+            if m.role == INSTRUCTOR and m.key
+        )
+
+    async def _console_request(self, path: str, query: dict[str, str]) -> Response:
+        """The console's debrief and voice requests (the instructor's key already checked)."""
+        if path == "/debrief/timeline":
+            self.debrief.warm()  # the debrief tab is open: its first moment should not wait for the start
+            return _json(self.debrief_timeline())
+        if path.startswith("/voice/"):
+            return self._clip_response(path[len("/voice/") :])
+        if path not in ("/debrief/state", "/debrief/frame"):
+            return _error(HTTPStatus.NOT_FOUND, f"no console request {path!r}")
+        if "t" not in query:
+            raise VrmedError(f"{path} needs t, the simulated time in seconds")
+        future = self.debrief.request(query["t"])
+        try:  # the HTTP answer must come within the connection's open timeout: a long
+            # replay (a seek backwards, the worker's start) answers 503 and the page asks again
+            snap = await asyncio.wait_for(asyncio.shield(future), max(0.5, self.join_timeout - 1.0))
+        except TimeoutError:
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, "rendering that moment; ask again", [("Retry-After", "1")])
+        except VrmedError as exc:
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc))
+        if path == "/debrief/frame":
+            client = query.get("client", "")
+            image = snap.images.get(client)
+            if image is None:
+                shown = ", ".join(snap.images) or "nobody (no head pose recorded yet)"
+                return _error(HTTPStatus.NOT_FOUND, f"no view of {client[:40]!r} at {snap.t:.2f} s; views: {shown}")
+            return _response(HTTPStatus.OK, image, "image/png")
+        window = [
+            {"t": e["t"], "type": e["type"].rsplit(":", 1)[-1], "data": e["data"]}
+            for e in self.session.recorder.log.events
+            if snap.t - DEBRIEF_EVENTS_S < e["t"] <= snap.t
+        ]
+        return _json(
+            {
+                "t": snap.t,
+                "frame": snap.frame,
+                "views": sorted(snap.images),
+                "watch": snap.watch,
+                "events": window,
+                "exact": snap.exact,
+                "replay_s": snap.replay_s,
+                "rebuilt": snap.rebuilt,
+            }
+        )
+
+    def debrief_timeline(self) -> dict[str, Any]:
+        """The debrief's timeline: the time that can be shown, the members with a view, the
+        annotations, the key events as marks, and every voice call-out (with its clip's URL)."""
+        log = self.session.recorder.log
+        marks, voice = [], []
+        for e in log.events:
+            short = e["type"].rsplit(":", 1)[-1]
+            if short in KEY_EVENTS:
+                marks.append({"t": e["t"], "type": short, "data": e["data"]})
+            if short == "VoiceCallOut":
+                d = e["data"]
+                voice.append({"t": e["t"], **d, "url": f"/voice/{d['sha256']}.wav"})
+        return {
+            "end_t": self.debrief.end_time(),
+            "rate": self.debrief.rate,
+            "members": recorded_views(log),
+            "annotations": list(self.annotations),
+            "marks": marks,
+            "voice": voice,
+        }
+
+    def clip(self, sha: str) -> bytes:
+        """A stored push-to-talk clip by its SHA-256, checked against it (a
+        :class:`VrmedError` when unknown or altered)."""
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise VrmedError("a clip is named by its SHA-256 (64 lowercase hex digits)")
+        if self.voice_dir is not None:
+            path = self.voice_dir / f"{sha}.wav"
+            data = path.read_bytes() if path.is_file() else None
+        else:
+            data = self.clips.get(sha)
+        if data is None:
+            raise VrmedError(f"no clip {sha[:12]}... in this session's voice store")
+        if clip_hash(data) != sha:
+            raise VrmedError(f"the stored clip {sha[:12]}... does not match its hash (altered)")
+        return data
+
+    def _clip_response(self, name: str) -> Response:
+        try:
+            data = self.clip(name.removesuffix(".wav"))
+        except VrmedError as exc:
+            status = HTTPStatus.CONFLICT if "altered" in str(exc) else HTTPStatus.NOT_FOUND
+            return _error(status, str(exc))
+        return _response(HTTPStatus.OK, data, "audio/wav")
 
     async def _handle(self, ws: ServerConnection) -> None:
         member: Member | None = None
@@ -477,6 +585,7 @@ class TeamServer:
                     failures={k: f.label for k, f in self.team.failures.items()},
                     casualties={k: c.label for k, c in self.team.casualties.items()},
                     watch=list(self._watch),
+                    **({"key": member.key} if member.key else {}),
                     **({"sim": self.mirror_header()} if member.mirror else {}),
                 )
             )
@@ -515,6 +624,7 @@ class TeamServer:
             if not hmac.compare_digest(given.encode(), self.instructor_password.encode()):
                 raise ProtocolError("wrong instructor password")
             member = Member("instructor-" + secrets.token_hex(3), INSTRUCTOR, secrets.token_urlsafe(16))
+            member.key = secrets.token_urlsafe(24)
             self.members[member.client] = member
             return member
         if kind != "join":
@@ -529,6 +639,7 @@ class TeamServer:
             raise ProtocolError("cannot resume: the grace period is over or the key is unknown; join again")
         if grant.role == INSTRUCTOR:
             member = Member("instructor-" + secrets.token_hex(3), INSTRUCTOR, secrets.token_urlsafe(16))
+            member.key = secrets.token_urlsafe(24)
         else:
             role = self.team.roles.get(grant.role)
             if role is None:
@@ -640,8 +751,18 @@ class TeamServer:
             if not isinstance(position, list) or len(position) != 3:
                 raise ProtocolError("casualty needs position, [x, y, z] in metres")
             return {"id": CASUALTY, "fields": {"casualty": casualty, "position": position}}
+        if what == "remove_casualty":
+            casualty, disposition = msg.get("casualty"), msg.get("disposition", DISPOSITIONS[0])
+            if not isinstance(casualty, str) or not casualty:
+                raise ProtocolError("remove_casualty needs casualty, the name of an added casualty")
+            if disposition not in DISPOSITIONS:
+                raise ProtocolError(f"remove_casualty's disposition is one of {', '.join(DISPOSITIONS)}")
+            # whether it may be removed (an added casualty, not the scenario's patient) is decided
+            # in the App, so the refusal is a recorded ActionRejected the console shows
+            return {"id": REMOVE_CASUALTY, "fields": {"casualty": casualty, "disposition": disposition}}
         raise ProtocolError(
-            f"unknown injection {what!r}; injections: deteriorate, failure, casualty (rhythm: an action)"
+            f"unknown injection {what!r}; injections: deteriorate, failure, casualty, remove_casualty "
+            "(rhythm: an action)"
         )
 
     async def _writer(self, member: Member, ws: ServerConnection) -> None:
@@ -679,3 +800,29 @@ class TeamServer:
         member.bytes_sent += len(text)
         member.messages_sent += 1
         return True
+
+
+def _response(
+    status: HTTPStatus, body: bytes, content_type: str, extra: list[tuple[str, str]] | None = None
+) -> Response:
+    """An HTTP answer that no cache keeps and no referrer leaks (the console's URLs carry its key)."""
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+            *(extra or []),
+        ]
+    )
+    return Response(status.value, status.phrase, headers, body)
+
+
+def _json(data: Any) -> Response:
+    return _response(HTTPStatus.OK, json.dumps(data).encode(), "application/json")
+
+
+def _error(status: HTTPStatus, message: str, extra: list[tuple[str, str]] | None = None) -> Response:
+    """A console request's error: ``{"error": message}``."""
+    return _response(status, json.dumps({"error": message}).encode(), "application/json", extra)

@@ -120,7 +120,10 @@ class ComfortRig:
             for name, c in frame.controllers.items()
         }
         joints = {hand: tuple(self.to_world(p) for p in poses) for hand, poses in frame.hand_joints.items()}
-        return replace(frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls, hand_joints=joints)
+        body = tuple(self.to_world(p) for p in frame.body_joints)
+        return replace(
+            frame, head=self.to_world(frame.head), eyes=eyes, controllers=ctls, hand_joints=joints, body_joints=body
+        )
 
     # -- artificial motion ------------------------------------------------------------------
     def turn(self, angle: float, pivot: Sequence[float] | None = None) -> None:

@@ -216,7 +216,9 @@ def open_openxr_input(
     When ``XR_RUNTIME_JSON`` names the simulated runtime (:mod:`vrmed.xr.sim`), it is started
     in this process first, its controllers following the scenario's scripted input (if any)
     and its head the default motion. A scenario whose ``settings`` has ``hand_tracking: true``
-    gets each tracked hand's 26 joints (XR_EXT_hand_tracking) as ``<hand>.<joint>`` devices.
+    gets each tracked hand's 26 joints (XR_EXT_hand_tracking) as ``<hand>.<joint>`` devices;
+    one with ``body_tracking: true`` the body's 70 joints (XR_FB_body_tracking) as
+    ``body.<joint>`` devices (:data:`vrmed.xr.interface.BODY_JOINT_NAMES`).
     """
     try:
         from . import sim  # imports pyopenxr, which loads the Khronos loader
@@ -230,9 +232,12 @@ def open_openxr_input(
         except XrError as exc:
             raise XrUnavailable(f"the simulated OpenXR runtime cannot start: {exc}") from None
     # a scenario that measures fingers (settings: {hand_tracking: true}) gets the hand joints
-    hands_wanted = bool((getattr(scenario, "settings", None) or {}).get("hand_tracking", False))
+    settings = getattr(scenario, "settings", None) or {}
+    hands_wanted = bool(settings.get("hand_tracking", False))
+    # one that measures the arm and wrist (settings: {body_tracking: true}) gets the body joints
+    body_wanted = bool(settings.get("body_tracking", False))
     if comfort is None:
-        backend = OpenXrBackend(ctx, api_layers=api_layers, hand_tracking=hands_wanted)
+        backend = OpenXrBackend(ctx, api_layers=api_layers, hand_tracking=hands_wanted, body_tracking=body_wanted)
     else:  # comfort: a vrmed.xr.comfort.ComfortSettings (reference space, refresh rate, rig)
         backend = OpenXrBackend(
             ctx,
@@ -240,6 +245,7 @@ def open_openxr_input(
             reference=comfort.reference,
             refresh_hz=comfort.refresh_hz,
             hand_tracking=hands_wanted,
+            body_tracking=body_wanted,
         )
     source = XrInputSource(backend)
     if comfort is not None:

@@ -42,6 +42,30 @@ HAND_JOINT_NAMES = (
         for j in ("metacarpal", "proximal", "intermediate", "distal", "tip")
     ),
 )
+#: The 70 joints of XR_FB_body_tracking's default joint set (XR_BODY_JOINT_SET_DEFAULT_FB),
+#: in XrBodyJointFB order, lower case without the XR_BODY_JOINT_ prefix and _FB suffix:
+#: root, hips, spine, chest, neck, head, each arm (shoulder = clavicle, scapula, arm_upper =
+#: glenohumeral joint, arm_lower = elbow, hand_wrist_twist), then each hand's 26 joints
+#: (``<side>_hand_<hand joint>``, :data:`HAND_JOINT_NAMES`). A tracked body's joints are
+#: recorded as devices ``body.<joint>`` (``body.right_arm_lower``).
+BODY_JOINT_NAMES = (
+    "root",
+    "hips",
+    "spine_lower",
+    "spine_middle",
+    "spine_upper",
+    "chest",
+    "neck",
+    "head",
+    *(
+        f"{side}_{j}"
+        for side in ("left", "right")
+        for j in ("shoulder", "scapula", "arm_upper", "arm_lower", "hand_wrist_twist")
+    ),
+    *(f"{side}_hand_{j}" for side in ("left", "right") for j in HAND_JOINT_NAMES),
+)
+#: The device prefix of tracked body joints.
+BODY_DEVICE_PREFIX = "body."
 
 #: Button names a backend reports (values in [0, 1]; thumbstick axes in [-1, 1]).
 BUTTONS = ("trigger", "squeeze", "menu", "primary", "secondary", "thumbstick_x", "thumbstick_y")
@@ -148,6 +172,9 @@ class XrFrame:
     #: hand device name -> the 26 joint poses in :data:`HAND_JOINT_NAMES` order; a hand
     #: that is not tracked this frame is absent.
     hand_joints: dict[str, tuple[Pose, ...]] = field(default_factory=dict)
+    #: Tracked body joints (XR_FB_body_tracking, when the backend was asked for them): the
+    #: 70 joint poses in :data:`BODY_JOINT_NAMES` order, or empty while the body is not tracked.
+    body_joints: tuple[Pose, ...] = ()
 
     @property
     def display_seconds(self) -> float:
@@ -156,8 +183,8 @@ class XrFrame:
 
     def sample(self) -> dict[str, dict[str, Any]]:
         """This frame as a vrmed input sample (``head``, ``left_hand``, ``right_hand``,
-        ``left_aim``/``right_aim`` where the backend reports aim poses, and each tracked hand
-        joint as ``<hand>.<joint>``)."""
+        ``left_aim``/``right_aim`` where the backend reports aim poses, each tracked hand
+        joint as ``<hand>.<joint>`` and each tracked body joint as ``body.<joint>``)."""
         out: dict[str, dict[str, Any]] = {HEAD: self.head.as_sample()}
         for name, ctl in self.controllers.items():
             data: dict[str, Any] = ctl.pose.as_sample() if ctl.pose is not None else {}
@@ -168,6 +195,8 @@ class XrFrame:
         for hand, joints in self.hand_joints.items():
             for joint, pose in zip(HAND_JOINT_NAMES, joints):
                 out[f"{hand}.{joint}"] = pose.as_sample()
+        for joint, pose in zip(BODY_JOINT_NAMES, self.body_joints):
+            out[BODY_DEVICE_PREFIX + joint] = pose.as_sample()
         return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .egl import current_egl, egl_get_proc_address_ptr
 from .interface import (
+    BODY_JOINT_NAMES,
     HANDS,
     LEFT_HAND,
     RIGHT_HAND,
@@ -35,6 +36,9 @@ from .interface import (
     XrUnavailable,
     as_rgba,
 )
+
+#: Joints of XR_BODY_JOINT_SET_DEFAULT_FB.
+BODY_JOINT_COUNT = len(BODY_JOINT_NAMES)
 
 _STATES = {
     1: "idle",
@@ -178,6 +182,10 @@ class OpenXrBackend:
     with swapchains; None for a headless session. ``api_layers`` are enabled at instance
     creation (e.g. ``["XR_APILAYER_LUNARG_core_validation"]``; the layer must be on
     ``XR_API_LAYER_PATH``). ``color_format`` is the preferred GL internal format.
+    ``hand_tracking`` / ``body_tracking`` enable XR_EXT_hand_tracking / XR_FB_body_tracking
+    where the runtime offers them and the system supports them (attributes of the same
+    names say whether they are on): each frame then carries the joints
+    (:attr:`XrFrame.hand_joints`, :attr:`XrFrame.body_joints`).
     """
 
     name = "openxr"
@@ -192,6 +200,7 @@ class OpenXrBackend:
         reference: str = "standing",
         refresh_hz: float | None = None,
         hand_tracking: bool = False,
+        body_tracking: bool = False,
     ) -> None:
         try:
             import xr  # pyopenxr loads the Khronos loader on import; keep it out of vrmed's import time
@@ -256,6 +265,12 @@ class OpenXrBackend:
         self.hand_tracking = hand_tracking and "XR_EXT_hand_tracking" in offered
         if self.hand_tracking:
             exts.append("XR_EXT_hand_tracking")
+        #: Body tracker (XR_FB_body_tracking), when asked for and offered: each frame then
+        #: carries the 70 joints of the default joint set (XrFrame.body_joints).
+        self._body_tracker: Any = None
+        self.body_tracking = body_tracking and "XR_FB_body_tracking" in offered
+        if self.body_tracking:
+            exts.append("XR_FB_body_tracking")
         try:
             with _captured_stderr() as loader_log:
                 self.instance = xr.create_instance(
@@ -313,6 +328,8 @@ class OpenXrBackend:
         self._setup_actions(xr)
         if self.hand_tracking:
             self._setup_hand_tracking(xr)
+        if self.body_tracking:
+            self._setup_body_tracking(xr)
         self._swapchains: list[Any] = []
         self._fbos: list[list[Any]] = []
         if ctx is not None:
@@ -352,6 +369,35 @@ class OpenXrBackend:
                 continue
             out[hand] = tuple(_pose(j.pose) for j in self._joint_array)
         return out
+
+    def _setup_body_tracking(self, xr: Any) -> None:
+        """One body tracker (XR_BODY_JOINT_SET_DEFAULT_FB, 70 joints) if the system tracks
+        bodies; the joint array is allocated once and the locate function looked up once."""
+        props = xr.SystemProperties()
+        body_props = xr.SystemBodyTrackingPropertiesFB()
+        props.next = ctypes.cast(ctypes.byref(body_props), ctypes.c_void_p)
+        xr.raw_functions.xrGetSystemProperties(self.instance, self.system, ctypes.byref(props))
+        if not body_props.supports_body_tracking:
+            self.body_tracking = False
+            return
+        info = xr.BodyTrackerCreateInfoFB(body_joint_set=xr.BodyJointSetFB.DEFAULT)
+        self._body_tracker = xr.create_body_tracker_fb(self.session, info)
+        self._body_array = (xr.BodyJointLocationFB * BODY_JOINT_COUNT)()
+        self._body_locations = xr.BodyJointLocationsFB(joint_count=BODY_JOINT_COUNT, joint_locations=self._body_array)
+        self._locate_body = ctypes.cast(
+            xr.get_instance_proc_addr(self.instance, "xrLocateBodyJointsFB"), xr.PFN_xrLocateBodyJointsFB
+        )
+
+    def _read_body_joints(self, xr: Any, t: int) -> tuple[Pose, ...]:
+        """The 70 body joints at time ``t``, or () when the body is not tracked or any joint
+        lacks a valid position and orientation (the devices then hold their last poses)."""
+        info = xr.BodyJointsLocateInfoFB(base_space=self.space, time=t)
+        result = self._locate_body(self._body_tracker, ctypes.byref(info), ctypes.byref(self._body_locations))
+        if result < 0 or not self._body_locations.is_active:
+            return ()
+        if any(j.location_flags & 0x3 != 0x3 for j in self._body_array):
+            return ()
+        return tuple(_pose(j.pose) for j in self._body_array)
 
     def _request_refresh(self, xr: Any) -> None:
         """Ask for ``refresh_requested`` Hz where the runtime offers XR_FB_display_refresh_rate."""
@@ -593,6 +639,7 @@ class OpenXrBackend:
             eyes,
             controllers,
             self._read_hand_joints(xr, t) if self._hand_trackers else {},
+            self._read_body_joints(xr, t) if self._body_tracker is not None else (),
         )
         self._acquired = {}
         self._frames_begun += 1

@@ -193,7 +193,7 @@ class HeadsetPlay:
             raise VrmedError(f"scenario {self.session.scenario.name!r} has no duration; give --frames or --seconds")
         held = dict.fromkeys(HANDS, 0)
         frames = 0
-        clear_draws = _keep_draws(app)
+        clear_draws = keep_draws(app)
         while True:
             view = app.try_resource(LearnerView)
             if (view is not None and view.ended) or (limit is not None and frames >= limit):
@@ -375,7 +375,7 @@ def redraw(app: Any) -> None:
         clock.stage, clock.exact_time, clock.exact_dt = saved
 
 
-def _keep_draws(app: Any) -> Callable[[], None]:
+def keep_draws(app: Any) -> Callable[[], None]:
     """Stop ``xr.scene.clear`` from emptying the DrawList after each frame, so the last
     frame's draw data stays for :func:`redraw`; returns what empties it (call it before
     each simulated frame, where the renderer's own clear would have left it empty)."""
@@ -387,7 +387,7 @@ def _keep_draws(app: Any) -> Callable[[], None]:
 
 
 def _no_clear(app: Any) -> None:
-    """Stands in for ``xr.scene.clear`` in a headset play loop (:func:`_keep_draws`)."""
+    """Stands in for ``xr.scene.clear`` in a headset play loop (:func:`keep_draws`)."""
 
 
 def _no_op() -> None:
@@ -417,4 +417,4 @@ def prepare_source(source: XrInputSource, scenario: Any) -> None:
             place_at_viewpoint(source.comfort, scenario)
 
 
-__all__ = ["LONG_PRESS_S", "HeadsetPlay", "SessionMenu", "attempt_path", "prepare_source", "redraw"]
+__all__ = ["LONG_PRESS_S", "HeadsetPlay", "SessionMenu", "attempt_path", "keep_draws", "prepare_source", "redraw"]

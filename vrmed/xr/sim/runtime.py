@@ -30,6 +30,9 @@ from ...geometry import compose, relative
 from ..egl import FORMATS, GL, GL_DEPTH_COMPONENT24, GL_DEPTH_COMPONENT32F, GL_RGBA8, GL_SRGB8_ALPHA8
 from ..interface import HEAD, LEFT_HAND, RIGHT_HAND, Pose
 from ..script import DeviceConfig, MotionScript
+from .body import JOINT_COUNT as BODY_JOINT_COUNT
+from .body import PARENTS as BODY_PARENTS
+from .body import T_POSE, body_joints, default_body
 from .glx import GlxGL
 from .hand import JOINT_COUNT, finger_curls, hand_joints
 
@@ -47,6 +50,7 @@ EXTENSIONS = {
     "XR_KHR_opengl_enable": 10,
     "XR_KHR_convert_timespec_time": 1,
     "XR_EXT_hand_tracking": 4,
+    "XR_FB_body_tracking": 1,
     "XR_EXT_eye_gaze_interaction": 2,
     "XR_FB_display_refresh_rate": 1,
 }
@@ -58,6 +62,10 @@ EXTENSION_FUNCTIONS = {
     "xrCreateHandTrackerEXT": ("XR_EXT_hand_tracking",),
     "xrDestroyHandTrackerEXT": ("XR_EXT_hand_tracking",),
     "xrLocateHandJointsEXT": ("XR_EXT_hand_tracking",),
+    "xrCreateBodyTrackerFB": ("XR_FB_body_tracking",),
+    "xrDestroyBodyTrackerFB": ("XR_FB_body_tracking",),
+    "xrLocateBodyJointsFB": ("XR_FB_body_tracking",),
+    "xrGetBodySkeletonFB": ("XR_FB_body_tracking",),
     "xrEnumerateDisplayRefreshRatesFB": ("XR_FB_display_refresh_rate",),
     "xrGetDisplayRefreshRateFB": ("XR_FB_display_refresh_rate",),
     "xrRequestDisplayRefreshRateFB": ("XR_FB_display_refresh_rate",),
@@ -439,6 +447,11 @@ class _HandTracker:
 
 
 @dataclass
+class _BodyTracker:
+    session: int
+
+
+@dataclass
 class _Space:
     session: int
     kind: str  # "reference" or "action"
@@ -470,6 +483,7 @@ class _Session:
     anchor_frame: int = 0
     anchor_time: int = EPOCH_NS
     hand_trackers: set[int] = field(default_factory=set)
+    body_trackers: set[int] = field(default_factory=set)
     synced_sets: set[int] = field(default_factory=set)
     action_values: dict[tuple[int, str], Any] = field(default_factory=dict)
     action_changed: dict[tuple[int, str], tuple[bool, int]] = field(default_factory=dict)
@@ -840,6 +854,8 @@ class SimRuntime:
         for stype, addr in _walk_next(p._next):
             if stype == ST.SYSTEM_HAND_TRACKING_PROPERTIES_EXT.value:
                 xr.SystemHandTrackingPropertiesEXT.from_address(addr).supports_hand_tracking = 1
+            elif stype == ST.SYSTEM_BODY_TRACKING_PROPERTIES_FB.value:
+                xr.SystemBodyTrackingPropertiesFB.from_address(addr).supports_body_tracking = 1
             elif stype == ST.SYSTEM_EYE_GAZE_INTERACTION_PROPERTIES_EXT.value:
                 xr.SystemEyeGazeInteractionPropertiesEXT.from_address(addr).supports_eye_gaze_interaction = 1
 
@@ -956,7 +972,7 @@ class SimRuntime:
         session = self._objects[h]
         for sc in list(session.swapchains):
             self._destroy_swapchain(sc)
-        for sp in list(session.spaces) + list(session.hand_trackers):
+        for sp in list(session.spaces) + list(session.hand_trackers) + list(session.body_trackers):
             self._objects.pop(sp, None)
         inst = self._objects.get(session.instance)
         if isinstance(inst, _Instance):
@@ -1891,3 +1907,85 @@ class SimRuntime:
             _set_pose(loc.pose, p, q)
             loc.radius = radius
             loc._location_flags = LOCATION_ALL
+
+    # -- XR_FB_body_tracking -------------------------------------------------------------
+    def xrCreateBodyTrackerFB(self, session: Any, create_info: Any, tracker_out: Any) -> None:
+        """A tracker of the scripted body (XR_BODY_JOINT_SET_DEFAULT_FB: 70 joints)."""
+        sh, s = self._get(session, _Session)
+        info = _deref(create_info)
+        _check_type(info, ST.BODY_TRACKER_CREATE_INFO_FB, "XrBodyTrackerCreateInfoFB")
+        if info._body_joint_set != xr.BodyJointSetFB.DEFAULT.value:
+            # FULL_BODY_M belongs to XR_META_body_tracking_full_body, which is not offered
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"bodyJointSet {info._body_joint_set}")
+        handle = self._new_handle(_BodyTracker(sh))
+        s.body_trackers.add(handle)
+        _write_handle(tracker_out, handle)
+
+    def xrDestroyBodyTrackerFB(self, tracker: Any) -> None:
+        """Destroy a body tracker."""
+        h, bt = self._get(tracker, _BodyTracker)
+        sess = self._objects.get(bt.session)
+        if isinstance(sess, _Session):
+            sess.body_trackers.discard(h)
+        del self._objects[h]
+
+    def body_pose_at(self, sample: dict[str, Any]) -> tuple[Pose, dict[str, float], dict[str, dict[str, float]]]:
+        """The scripted body at a sample: root pose (the script's ``body`` device, else under
+        the head), its ``angles`` and each hand's finger curls (the hand devices' buttons)."""
+        root = self.script.pose(sample, "body") or default_body(self.script.pose(sample, HEAD))
+        angles = dict(sample.get("body", {}).get("angles", {}))
+        curls = {
+            side: finger_curls(sample.get(dev, {}).get("buttons", {}))
+            for side, dev in (("left", LEFT_HAND), ("right", RIGHT_HAND))
+        }
+        return root, angles, curls
+
+    def xrLocateBodyJointsFB(self, tracker: Any, locate_info: Any, locations: Any) -> None:
+        """The 70 joints of the scripted body at a time, in a space (confidence 1 while tracked)."""
+        _, bt = self._get(tracker, _BodyTracker)
+        info = _deref(locate_info)
+        _check_type(info, ST.BODY_JOINTS_LOCATE_INFO_FB, "XrBodyJointsLocateInfoFB")
+        locs = _deref(locations)
+        _check_type(locs, ST.BODY_JOINT_LOCATIONS_FB, "XrBodyJointLocationsFB")
+        if locs.joint_count != BODY_JOINT_COUNT or not locs._joint_locations:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"jointCount {locs.joint_count} != {BODY_JOINT_COUNT}")
+        if info.time <= 0:
+            raise _Fail(R.ERROR_TIME_INVALID, str(info.time))
+        _, base_space = self._get(info.base_space, _Space)
+        s = self._objects[bt.session]
+        sample = self.sample_at(info.time)
+        base = self._space_pose(s, base_space, info.time, sample)
+        active = base is not None and s.state == S.FOCUSED.value
+        locs.is_active = int(active)
+        locs.confidence = 1.0 if active else 0.0
+        locs.skeleton_changed_count = 0  # the proportions never change during a session
+        locs.time = info.time
+        for i in range(BODY_JOINT_COUNT):
+            locs._joint_locations[i]._location_flags = 0
+        if not active:
+            return
+        assert base is not None
+        root, angles, curls = self.body_pose_at(sample)
+        # the usual base is the stage itself: no change of frame for its 70 joints
+        identity = tuple(base[0]) == (0.0, 0.0, 0.0) and tuple(base[1]) == (1.0, 0.0, 0.0, 0.0)
+        for i, (pos, rot) in enumerate(body_joints(root, angles, curls)):
+            loc = locs._joint_locations[i]
+            p, q = (pos, rot) if identity else relative(base[0], base[1], pos, rot)
+            _set_pose(loc.pose, p, q)
+            loc._location_flags = LOCATION_ALL
+
+    def xrGetBodySkeletonFB(self, tracker: Any, skeleton: Any) -> None:
+        """The body's T-pose (arms out sideways, palms down) about its root, with each
+        joint's parent; the scripted body's height is read at the session's last frame."""
+        _, bt = self._get(tracker, _BodyTracker)
+        sk = _deref(skeleton)
+        _check_type(sk, ST.BODY_SKELETON_FB, "XrBodySkeletonFB")
+        if sk.joint_count != BODY_JOINT_COUNT or not sk._joints:
+            raise _Fail(R.ERROR_VALIDATION_FAILURE, f"jointCount {sk.joint_count} != {BODY_JOINT_COUNT}")
+        s = self._objects[bt.session]
+        _, angles, _ = self.body_pose_at(self.sample_at(s.last_wait_time or EPOCH_NS))
+        pose = dict(T_POSE, height_m=float(angles.get("height_m", 1.70)))
+        for i, (pos, rot) in enumerate(body_joints(Pose(), pose)):
+            joint = sk._joints[i]
+            joint.joint, joint.parent_joint = i, BODY_PARENTS[i]
+            _set_pose(joint.pose, pos, rot)

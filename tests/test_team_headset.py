@@ -1,0 +1,304 @@
+"""A person in a headset joins a shared session (``vrmed join --input openxr``).
+
+Everything goes through the real paths: the simulated OpenXR runtime (loaded by the
+Khronos loader, with the Khronos core validation layer when pyopenxr ships it) reports a
+scripted head and right controller; the headset client's mirror steps the server's App;
+the single-learner headset pointer, run on the headset's own poses against the mirror's
+interactables and the role's menu, turns "aim at the patient, pull the trigger, aim at the
+first row of the menu panel, pull the trigger" into a request the server applies and logs
+with the client's pseudonym. An action outside the role (queued as a command, as a voice
+front end would) is refused by the server and the refusal is shown in the headset's cues.
+The headset's head pose reaches the server's log as the member's ``head`` device.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from team_common import ServerThread, emergency_pack
+
+xr = pytest.importorskip("xr")
+
+from vrmed.errors import VrmedError  # noqa: E402
+from vrmed.scenario.learner import LearnerView, MenuState  # noqa: E402
+from vrmed.team.headset import TALK_BUTTON, join_headset  # noqa: E402
+from vrmed.team.inject import CASUALTY  # noqa: E402
+from vrmed.team.member import PushToTalk  # noqa: E402
+from vrmed.team.voice import ClipPlayer, clip_hash, pcm_wav  # noqa: E402
+from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
+from vrmed.xr.input import XrInputSource  # noqa: E402
+from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
+from vrmed.xr.pointer import PointerState, aim_orientation, menu_row_centre  # noqa: E402
+
+VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
+#: The compressor stands at the patient's right, looking across the bed and down 15 degrees
+#: (the pose of tests/test_headset_code_blue.py, in the same resuscitation room).
+HEAD_POSE = Pose((0.35, 1.65, 0.95), (0.9914449, -0.1305262, 0.0, 0.0))
+HAND = (0.6, 1.45, 0.6)
+PATIENT = (0.4, 1.0, 0.1)  # a point of the patient's Interactable the ray reaches over the bed
+CLIP = pcm_wav(bytes(8000), 16_000)  # 0.25 s of silence
+LEADER_CLIP = pcm_wav(bytes(32000), 16_000)  # 1 s
+
+
+class Person:
+    """The headset's wearer, moved by the test between XR frames: where the right
+    controller points and which buttons are held (the runtime reads them each frame)."""
+
+    def __init__(self) -> None:
+        self.aim: Any = PATIENT
+        self.trigger = 0.0
+        self.menu = 0.0
+        self.primary = 0.0  # A: push-to-talk
+
+    def motion(self, t: float) -> dict[str, Any]:
+        direction = tuple(a - h for a, h in zip(self.aim, HAND))
+        return {
+            HEAD: HEAD_POSE.as_sample(),
+            RIGHT_HAND: {
+                **Pose(HAND, aim_orientation(direction)).as_sample(),
+                "buttons": {"trigger": self.trigger, "primary": self.primary},
+            },
+            # the menu button is on the left controller (Oculus Touch, the runtime's profile)
+            LEFT_HAND: {**Pose((0.25, 1.0, 0.55)).as_sample(), "buttons": {"trigger": 0.0, "menu": self.menu}},
+        }
+
+
+def _layer_dir() -> Path | None:
+    import xr.api_layer
+    from xr.platform_folder import platform_folder
+
+    folder = Path(xr.api_layer.__file__).parent / platform_folder()[0]
+    return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
+
+
+@pytest.fixture
+def validation(manifest: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The simulated runtime (XR_RUNTIME_JSON) and the Khronos core validation layer where
+    pyopenxr ships it (the layers to enable); after the test no validation error."""
+    monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
+    layers: tuple[str, ...] = ()
+    log = tmp_path / "validation.txt"
+    layer_dir = _layer_dir()
+    if layer_dir is not None:
+        monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
+        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
+        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log))
+        layers = (VALIDATION_LAYER,)
+    yield layers
+    errors = [ln for ln in log.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln] if log.is_file() else []
+    assert errors == [], errors[:3]
+
+
+@pytest.fixture
+def headset(manifest: Path, validation: tuple[str, ...]) -> Any:
+    """``headset(person)`` -> a headless XrInputSource on a fresh simulated runtime driven by
+    ``person``, with core validation on; after the test no runtime error."""
+    made: list[tuple[XrInputSource, sim.SimRuntime]] = []
+
+    def make(person: Person) -> XrInputSource:
+        rt, _ = sim.install(MotionScript(person.motion), DeviceConfig(rate=30), manifest=manifest)
+        source = XrInputSource(OpenXrBackend(None, api_layers=validation))
+        made.append((source, rt))
+        return source
+
+    yield make
+    for source, rt in made:
+        source.close()
+        assert rt.errors == [], rt.errors[0]
+
+
+def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset: Any) -> None:
+    pack = emergency_pack()
+    person = Person()
+    source = headset(person)
+    srv = ServerThread(pack)
+    seen: dict[str, Any] = {"phase": 0, "start": time.monotonic(), "n": 0}
+
+    def click(next_phase: int, button: str = "trigger") -> None:
+        """Press the trigger (or the menu button) for 3 XR frames, release it for 3, then go on."""
+        seen["n"] += 1
+        setattr(person, button, 1.0 if seen["n"] <= 3 else 0.0)
+        if seen["n"] >= 6:
+            seen["n"], seen["phase"] = 0, next_phase
+
+    def add_casualty() -> None:  # what the console's inject message queues (vrmed.team.server)
+        fields = {"casualty": "visitor", "position": [1.6, 0.0, 0.6]}
+        srv.server.input.push("instructor-t", "instructor", {}, [{"id": CASUALTY, "fields": fields}])
+
+    def on_frame(session: Any, src: Any) -> bool:
+        app, phase = session.app, seen["phase"]
+        if time.monotonic() - seen["start"] > 60.0:
+            return True  # stuck: leave, and fail below
+        if phase == 0 and app.clock.time > 2.5:
+            if seen["n"] == 0:
+                srv.run(srv.leader.send_voice(LEADER_CLIP))  # the leader speaks: relayed to the headset
+            click(1)  # on the patient: the menu of what it offers this role
+        elif phase == 1:
+            menu = app.resource(MenuState)
+            panel = app.resource(PointerState).panels.get("menu")
+            if menu.open and panel is not None:
+                seen["menu"] = [i.value for i in menu.items]
+                person.aim = menu_row_centre(panel, "menu.choose:1", len(menu.items))
+                seen["phase"] = 2
+        elif phase == 2:
+            click(3)  # the first row: start compressions
+        elif phase == 3 and any(e["type"].endswith(":CompressionsStarted") for e in session.recorder.log.events):
+            src.pending_commands.append("menu.action:shock")  # the leader's action: refused
+            seen["phase"] = 4
+        elif phase == 4 and any("outside the role" in c.text for c in app.resource(LearnerView).cues):
+            srv.loop.call_soon_threadsafe(add_casualty)  # the instructor adds a second casualty
+            seen["phase"] = 5
+        elif phase == 5 and any("casualty added: visitor" in c.text for c in app.resource(LearnerView).cues):
+            click(6, "menu")  # the role's full menu, the patient picker first
+        elif phase == 6:
+            menu = app.resource(MenuState)
+            panel = app.resource(PointerState).panels.get("menu")
+            if menu.open and panel is not None:
+                seen["full"] = [i.label for i in menu.items]
+                person.aim = menu_row_centre(panel, "menu.choose:1", len(menu.items))
+                seen["phase"] = 7
+        elif phase == 7:
+            click(8)  # the picker: the visitor
+        elif phase == 8 and "visitor" in app.resource(MenuState).title:
+            panel = app.resource(PointerState).panels["menu"]
+            person.aim = menu_row_centre(panel, "menu.choose:3", len(app.resource(MenuState).items))
+            seen["phase"] = 9
+        elif phase == 9:
+            click(10)  # stop compressions, on the visitor
+        elif phase == 10 and any(e["type"].endswith(":CompressionsStopped") for e in session.recorder.log.events):
+            person.primary = 1.0  # push-to-talk: held...
+            seen["phase"] = 11
+        elif phase == 11 and mic.started:
+            person.primary = 0.0  # ...and released: the clip goes to the team
+            seen["phase"] = 12
+        elif phase == 12 and any(
+            e["type"].endswith(":VoiceCallOut") and e["data"]["role"] == "compressor"
+            for e in session.recorder.log.events
+        ):
+            return True
+        return False
+
+    class FileMic:
+        """A microphone that plays a WAV file (the push-to-talk path without audio hardware)."""
+
+        started = 0
+
+        def start(self) -> None:
+            self.started += 1
+
+        def stop(self) -> bytes:
+            return CLIP
+
+    mic = FileMic()
+    played: list[tuple[int, int]] = []
+
+    try:
+        res = join_headset(
+            srv.server.url,
+            srv.server.issue("compressor"),
+            source=source,
+            pack=pack,
+            on_frame=on_frame,
+            echo=print,
+            talk=PushToTalk(TALK_BUTTON, recorder=lambda: mic),
+            player=ClipPlayer(lambda samples, rate: played.append((len(samples), rate))),
+        )
+    finally:
+        log = srv.stop()
+    assert res.reason == "left" and seen["phase"] == 12, (res.reason, seen)
+    me = res.client
+    events = log.event_records()
+    acted = [e["data"] for e in events if e["type"].endswith(":TeamActed") and e["data"]["client"] == me]
+    assert [(a["action"], a["role"]) for a in acted] == [
+        ("start_compressions", "compressor"),
+        ("stop_compressions", "compressor"),
+    ], acted
+    refused = [e["data"] for e in events if e["type"].endswith(":ActionRejected")]
+    assert refused == [{"action": "shock", "reason": f"outside the role 'compressor' of {me}"}], refused
+    assert seen["menu"] == ["start_compressions", "stop_compressions"]  # the patient's, for this role only
+    # the mirror stepped the server's frames to the same events; the leader's order was shown
+    mirrored = res.session.recorder.log.event_records()
+    assert res.in_step and len(mirrored) >= 5 and mirrored == events[: len(mirrored)]
+    assert any("order for compressor: swap" in n for n in res.notices), res.notices
+    # the headset's head pose is in the server's log as this member's head device
+    heads = [
+        rec["data"][f"compressor/{me}/head"] for rec in log.inputs.values() if f"compressor/{me}/head" in rec["data"]
+    ]
+    assert heads and all(abs(a - b) < 1e-4 for a, b in zip(heads[-1]["position"], HEAD_POSE.position)), heads[-1:]
+    assert res.pose_updates >= 1 and res.xr_frames > 10
+    # the patient picker in the headset menu: the stop went to the casualty, the start to Mr Jones
+    assert seen["full"][0].startswith("Patient: patient (1/2"), seen["full"]
+    on = {e["type"].rsplit(":", 1)[-1]: e["data"].get("patient") for e in events if "Compressions" in e["type"]}
+    assert on == {"CompressionsStarted": "", "CompressionsStopped": "visitor"}, on
+    # push-to-talk on the A button: one clip while it was held, recorded with its hash; the
+    # leader's relayed clip was played as it arrived
+    said = [e["data"] for e in events if e["type"].endswith(":VoiceCallOut") and e["data"]["client"] == me]
+    assert mic.started == 1 and said == [
+        {"client": me, "role": "compressor", "sha256": clip_hash(CLIP), "duration_s": 0.25}
+    ], said
+    assert played == [(16000, 16_000)] and any("leader" in n and "speaking" in n for n in res.notices), res.notices
+
+
+def test_join_without_a_runtime_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No active OpenXR runtime: a VrmedError before the client joins (no role taken), one
+    error line from ``vrmed join --input openxr``."""
+    monkeypatch.delenv("XR_RUNTIME_JSON", raising=False)
+    for var in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS"):
+        monkeypatch.setenv(var, str(tmp_path))
+    from vrmed.xr import openxr_backend
+
+    if openxr_backend.active_runtime_manifest() is not None:
+        pytest.skip("this machine has a system-wide OpenXR runtime (/etc/openxr)")
+    with pytest.raises(VrmedError, match="no OpenXR runtime is active"):
+        join_headset("ws://127.0.0.1:9/ws", "token", echo=lambda _: None)
+    from click.testing import CliRunner
+
+    from vrmed.cli import cli
+
+    res = CliRunner().invoke(cli, ["join", "ws://127.0.0.1:9/ws", "--token", "t", "--input", "openxr"])
+    assert res.exit_code == 1 and "no OpenXR runtime is active" in res.output and "Traceback" not in res.output
+
+
+def test_headset_member_sees_the_team_in_both_eyes(
+    validation: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``join_headset`` opening the headset itself, as ``vrmed join --input openxr`` does
+    (an EGL context for the swapchains, the comfort rig): both eyes are rendered from the
+    mirror with the leader's head drawn as an avatar sphere, and the guidance and monitor
+    panels are submitted as quad layers; the XR frames are ended by the render stage."""
+    moderngl = pytest.importorskip("moderngl")
+    try:
+        moderngl.create_standalone_context(backend="egl").release()
+    except Exception as exc:
+        pytest.skip(f"no EGL context on this machine: {exc}")
+    if validation:  # the loader enables the layer for a session the engine opens itself
+        monkeypatch.setenv("XR_ENABLE_API_LAYERS", ":".join(validation))
+    pack = emergency_pack()
+    srv = ServerThread(pack)
+    seen: dict[str, Any] = {"frames": 0}
+
+    def on_frame(session: Any, src: Any) -> bool:
+        from vrmed.render.passes import RenderPipeline
+        from vrmed.xr.panels import HeadsetPanels
+
+        seen["frames"] += 1
+        seen["source"] = src
+        avatars = session.app.resource(RenderPipeline).get("team.avatars")
+        seen["drawn"] = avatars.drawn
+        seen["people"] = [(role, device) for role, _, device, _ in avatars.people()]
+        seen["panels"] = session.app.resource(HeadsetPanels).submitted or seen.get("panels", ())
+        return seen["frames"] >= 400 or (seen["drawn"] >= 4 and session.app.clock.time > 1.0)
+
+    try:
+        res = join_headset(srv.server.url, srv.server.issue("airway"), pack=pack, on_frame=on_frame, echo=print)
+    finally:
+        srv.stop()
+    rt = sim.active()
+    assert rt is not None and rt.errors == [], rt and rt.errors[:1]
+    assert res.reason == "left" and res.in_step and seen["drawn"] >= 4, seen
+    assert ("leader", "head") in seen["people"], seen
+    assert {"guidance", "monitor"} <= set(seen["panels"]), seen
+    assert seen["source"].comfort is not None and seen["source"].gl_context is None  # released with the session
