@@ -8,8 +8,9 @@ bit-identical. The method behind the kernel entries of docs/physics.md, "Benchma
     git show <commit>:systems/tissue/kernels.py > /tmp/old_kernels.py
     python -m vrmed.benchmarks._tissue_ab /tmp/old_kernels.py --cases box1k,box10k,box50k,raptor
 
-The old file must keep ``step_kernel``'s signature. Its numba cache is kept beside it (the first
-run compiles it).
+``--idle 0.9`` times a pair only when the CPUs were at least 90 % idle over the 0.3 s before it
+(Linux ``/proc/stat``), for idle figures on a machine others use too. The old file must keep
+``step_kernel``'s signature. Its numba cache is kept beside it (the first run compiles it).
 """
 
 from __future__ import annotations
@@ -107,9 +108,27 @@ def stepper(kernels: ModuleType, body: SoftBody) -> Callable[[], None]:
     return lambda: kernels.step_kernel(*args)
 
 
-def compare(old: ModuleType, case: str, warm: float, pairs: int = 12, batch: int = 5) -> dict:
+def idle_fraction(seconds: float = 0.3) -> float:
+    """Fraction of CPU time spent idle over the next ``seconds`` (all CPUs, Linux /proc/stat)."""
+
+    def read() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, total
+
+    a = read()
+    time.sleep(seconds)
+    b = read()
+    return (b[0] - a[0]) / max(1, b[1] - a[1])
+
+
+def compare(
+    old: ModuleType, case: str, warm: float, pairs: int = 12, batch: int = 5, idle: float = 0.0, wait_s: float = 300.0
+) -> dict:
     """Paired timing of ``old`` against the installed kernels on ``case``; returns the ratios
-    (median, quartiles), the fastest batch of each (ms per frame) and bit-identity."""
+    (median, quartiles), the fastest batch of each (ms per frame) and bit-identity. With
+    ``idle`` > 0 a pair is timed only after :func:`idle_fraction` reached it (for at most
+    ``wait_s`` seconds in all; ``pairs`` in the result counts the pairs timed)."""
     base = make_body(case)
     base.warm_start = warm
     body_old, body_new = copy.deepcopy(base), copy.deepcopy(base)
@@ -117,7 +136,12 @@ def compare(old: ModuleType, case: str, warm: float, pairs: int = 12, batch: int
     step_old()
     step_new()
     ratios, ms_old, ms_new = [], [], []
+    give_up = time.time() + wait_s
     for p in range(pairs):
+        while idle > 0.0 and idle_fraction() < idle and time.time() < give_up:
+            pass
+        if idle > 0.0 and time.time() >= give_up:
+            break
         times = {}
         for name, step in (
             (("old", step_old), ("new", step_new)) if p % 2 == 0 else (("new", step_new), ("old", step_old))
@@ -129,12 +153,15 @@ def compare(old: ModuleType, case: str, warm: float, pairs: int = 12, batch: int
         ratios.append(times["new"] / times["old"])
         ms_old.append(times["old"])
         ms_new.append(times["new"])
+    if not ratios:
+        raise SystemExit(f"_tissue_ab: the CPUs were never {idle:.0%} idle within {wait_s:g} s ({case})")
     q1, med, q3 = np.percentile(ratios, [25, 50, 75])
     same = all(np.array_equal(getattr(body_old, a), getattr(body_new, a)) for a in ("x", "v", "lam", "warm_d"))
     return {
         "case": case,
         "warm_start": warm,
         "threads": numba.get_num_threads(),
+        "pairs": len(ratios),
         "new_over_old": round(float(med), 3),
         "quartiles": (round(float(q1), 3), round(float(q3), 3)),
         "fastest_ms_old": round(min(ms_old), 3),
@@ -153,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=12)
     parser.add_argument("--batch", type=int, default=5, help="frames per timed batch")
     parser.add_argument("--threads", type=int, default=0, help="numba threads (0: numba's default)")
+    parser.add_argument("--idle", type=float, default=0.0, help="time a pair only at this idle CPU fraction")
     args = parser.parse_args(argv)
     cases = args.cases.split(",")
     unknown = [c for c in cases if c not in CASES]
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("ignore", RuntimeWarning)  # the raptor's stiffness-ratio warning
         for case in cases:
             for warm in (float(w) for w in args.warm.split(",")):
-                print(compare(old, case, warm, args.pairs, args.batch), flush=True)
+                print(compare(old, case, warm, args.pairs, args.batch, args.idle), flush=True)
 
 
 if __name__ == "__main__":

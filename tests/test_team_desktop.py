@@ -99,6 +99,10 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
             from vrmed.render.learner_hud import DesktopOverlay
 
             seen["hint"] = app.resource(DesktopOverlay).keys_hint  # the selected patient, in view
+            xdo("key", "F3")  # the picker key: the next patient, without the menu
+            seen["phase"] = 10
+        elif phase == 10 and "actions on: visitor" in overlay(app).notices:
+            seen["hint2"] = overlay(app).keys_hint
             xdo("key", "Escape")  # leaves
             seen["phase"] = 7
         if time.monotonic() - seen["start"] > 30.0 and seen["phase"] not in (7, 8):  # stuck: leave, and fail below
@@ -108,6 +112,11 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
     def add_casualty() -> None:  # what the console's inject message queues (vrmed.team.server)
         fields = {"casualty": "visitor", "position": [1.6, 0.0, 0.6]}
         srv.server.input.push("instructor-t", "instructor", {}, [{"id": "team.casualty", "fields": fields}])
+
+    def overlay(app: Any) -> Any:
+        from vrmed.render.learner_hud import DesktopOverlay
+
+        return app.resource(DesktopOverlay)
 
     def avatars_of(app: Any) -> list[tuple[str, str]]:
         from vrmed.render.passes import RenderPipeline
@@ -170,6 +179,8 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
     assert played == [(8000, 16_000)] and f"leader {srv.leader.client} speaking (0.5 s)" in res.notices, res.notices
     # once the casualty is in, the HUD names the patient actions go to (the original by default)
     assert seen["hint"].endswith("actions on: patient") and "casualty added: visitor" in " ".join(res.notices)
+    # F3 steps the picker to the next patient without the menu; the HUD names it
+    assert seen["hint2"].endswith("F3 next patient   actions on: visitor"), seen["hint2"]
     # the desktop's own head pose reached the server (an avatar for everyone else)
     assert any(k.startswith(f"compressor/{me}/head") for k in srv.server._devices())
 

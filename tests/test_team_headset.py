@@ -8,28 +8,37 @@ interactables and the role's menu, turns "aim at the patient, pull the trigger, 
 first row of the menu panel, pull the trigger" into a request the server applies and logs
 with the client's pseudonym. An action outside the role (queued as a command, as a voice
 front end would) is refused by the server and the refusal is shown in the headset's cues.
-The headset's head pose reaches the server's log as the member's ``head`` device.
+The headset's head pose reaches the server's log as the member's ``head`` device, and its
+tracked hands (XR_EXT_hand_tracking on the simulated runtime) as ``<hand>.joints`` devices
+that every mirror's hand interpolator gets. ``vrmed join`` takes ``vrmed run``'s headset
+options; a rendering headset draws its controller rays from each XR frame's poses while
+the instructor pauses the session.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from team_common import ServerThread, emergency_pack
 
 xr = pytest.importorskip("xr")
 
 from vrmed.errors import VrmedError  # noqa: E402
+from vrmed.input import InputState, clean_sample  # noqa: E402
 from vrmed.scenario.learner import LearnerView, MenuState  # noqa: E402
-from vrmed.team.headset import TALK_BUTTON, join_headset  # noqa: E402
+from vrmed.team.debrief import PeoplePass  # noqa: E402
+from vrmed.team.headset import TALK_BUTTON, hand_devices, join_headset  # noqa: E402
 from vrmed.team.inject import CASUALTY  # noqa: E402
-from vrmed.team.member import PushToTalk  # noqa: E402
+from vrmed.team.member import HAND_BONES, PushToTalk, TeamAvatarPass  # noqa: E402
 from vrmed.team.voice import ClipPlayer, clip_hash, pcm_wav  # noqa: E402
 from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
 from vrmed.xr.input import XrInputSource  # noqa: E402
+from vrmed.xr.interface import HAND_JOINT_NAMES  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 from vrmed.xr.pointer import PointerState, aim_orientation, menu_row_centre  # noqa: E402
 
@@ -52,6 +61,7 @@ class Person:
         self.trigger = 0.0
         self.menu = 0.0
         self.primary = 0.0  # A: push-to-talk
+        self.squeeze = 0.0  # the grip: the next patient
 
     def motion(self, t: float) -> dict[str, Any]:
         direction = tuple(a - h for a, h in zip(self.aim, HAND))
@@ -59,7 +69,7 @@ class Person:
             HEAD: HEAD_POSE.as_sample(),
             RIGHT_HAND: {
                 **Pose(HAND, aim_orientation(direction)).as_sample(),
-                "buttons": {"trigger": self.trigger, "primary": self.primary},
+                "buttons": {"trigger": self.trigger, "primary": self.primary, "squeeze": self.squeeze},
             },
             # the menu button is on the left controller (Oculus Touch, the runtime's profile)
             LEFT_HAND: {**Pose((0.25, 1.0, 0.55)).as_sample(), "buttons": {"trigger": 0.0, "menu": self.menu}},
@@ -95,12 +105,20 @@ def validation(manifest: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 @pytest.fixture
 def headset(manifest: Path, validation: tuple[str, ...]) -> Any:
     """``headset(person)`` -> a headless XrInputSource on a fresh simulated runtime driven by
-    ``person``, with core validation on; after the test no runtime error."""
+    ``person``, with hand tracking and core validation on; after the test no runtime error;
+    ``source.last`` is the newest XR sample read."""
     made: list[tuple[XrInputSource, sim.SimRuntime]] = []
 
     def make(person: Person) -> XrInputSource:
         rt, _ = sim.install(MotionScript(person.motion), DeviceConfig(rate=30), manifest=manifest)
-        source = XrInputSource(OpenXrBackend(None, api_layers=validation))
+        source = XrInputSource(OpenXrBackend(None, api_layers=validation, hand_tracking=True))
+        read = source.sample
+
+        def sample(t: float, frame: int) -> Any:
+            source.last = read(t, frame) or source.last  # type: ignore[attr-defined]
+            return source.last  # type: ignore[attr-defined]
+
+        source.last, source.sample = {}, sample  # type: ignore[attr-defined, method-assign]
         made.append((source, rt))
         return source
 
@@ -169,6 +187,8 @@ def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset:
         elif phase == 9:
             click(10)  # stop compressions, on the visitor
         elif phase == 10 and any(e["type"].endswith(":CompressionsStopped") for e in session.recorder.log.events):
+            click(13, "squeeze")  # the grip: back to the original patient, without the menu
+        elif phase == 13 and any(c.text == "actions on: patient" for c in app.resource(LearnerView).cues):
             person.primary = 1.0  # push-to-talk: held...
             seen["phase"] = 11
         elif phase == 11 and mic.started:
@@ -233,6 +253,8 @@ def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset:
     assert seen["full"][0].startswith("Patient: patient (1/2"), seen["full"]
     on = {e["type"].rsplit(":", 1)[-1]: e["data"].get("patient") for e in events if "Compressions" in e["type"]}
     assert on == {"CompressionsStarted": "", "CompressionsStopped": "visitor"}, on
+    # one squeeze of the grip (a rising edge): the picker stepped once, back to Mr Jones
+    assert [n for n in res.notices if n.startswith("actions on")] == ["actions on: patient"], res.notices
     # push-to-talk on the A button: one clip while it was held, recorded with its hash; the
     # leader's relayed clip was played as it arrived
     said = [e["data"] for e in events if e["type"].endswith(":VoiceCallOut") and e["data"]["client"] == me]
@@ -240,6 +262,77 @@ def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset:
         {"client": me, "role": "compressor", "sha256": clip_hash(CLIP), "duration_s": 0.25}
     ], said
     assert played == [(16000, 16_000)] and any("leader" in n and "speaking" in n for n in res.notices), res.notices
+    # hand tracking: each hand's 26 joints as a <hand>.joints device in the server's log, in
+    # whole millimetres from the wrist, decoding to the runtime's joints within 1 mm
+    assert source.backend.hand_tracking and res.joint_updates >= 1
+    name = f"compressor/{me}/right_hand.joints"
+    sent = [rec["data"][name] for rec in log.inputs.values() if name in rec["data"]]
+    last = source.last
+    assert sent and len(sent[-1]["joints"]) == 78 and sent[-1]["joints"][3:6] == [0, 0, 0], sent[-1:]
+    decoded = np.asarray(sent[-1]["position"]) + np.reshape(sent[-1]["joints"], (26, 3)) * 1e-3
+    tracked = np.array([last[f"right_hand.{j}"]["position"] for j in HAND_JOINT_NAMES])
+    assert np.abs(decoded - tracked).max() <= 5.1e-4, np.abs(decoded - tracked).max()
+    assert 0.05 < np.linalg.norm(tracked[10] - tracked[1]) < 0.25  # the index tip is a hand's length away
+    # sent only when changed: fewer joint updates than XR frames, every one compact
+    per_update = res.joint_bytes / res.joint_updates
+    # against each joint as its own pose device (5 and 6 decimals, as head and hands go)
+    plain = {
+        f"{h}.{j}": {
+            "position": [round(v, 5) for v in last[f"{h}.{j}"]["position"]],
+            "orientation": [round(v, 6) for v in last[f"{h}.{j}"]["orientation"]],
+        }
+        for h in ("left_hand", "right_hand")
+        for j in HAND_JOINT_NAMES
+    }
+    plain_bytes = len(json.dumps(plain, separators=(",", ":")))
+    print(f"hand joints: {res.joint_updates} updates in {res.xr_frames} XR frames, {per_update:.0f} B each "
+          f"(both hands; {plain_bytes} B as 52 pose devices)")  # fmt: skip
+    assert res.joint_updates < res.xr_frames and per_update < plain_bytes / 5, (res.joint_updates, per_update)
+    # every mirror (another member's too) steps the server's samples: its hand interpolator
+    # has the compressor's hand, drawn by another client (its own is never drawn to itself)
+    other = TeamAvatarPass("someone-else")
+    other.hands = res.avatars.hands
+    hands = {(role, client, hand): joints for role, client, hand, joints in other.hand_joints()}
+    assert res.avatars.hand_joints() == [] and ("compressor", me, "right_hand") in hands, list(hands)
+    mine = [rec["data"][name] for rec in res.session.recorder.log.inputs.values() if name in rec["data"]]
+    newest = other.hands.pose(name, t=1e9)  # the newest the mirror stepped to, exactly as sent
+    assert newest is not None and mine[-1] in sent
+    assert np.allclose(newest[0], np.asarray(mine[-1]["position"]) + np.reshape(mine[-1]["joints"], (26, 3)) * 1e-3)
+    assert hands["compressor", me, "right_hand"].shape == (26, 3)  # drawn 100 ms behind: interpolated
+    # the debrief views replay the log: its people pass draws the recorded hand as a skeleton
+    replayed = InputState()
+    replayed.apply(clean_sample({**log.inputs[max(log.inputs)]["data"], name: sent[-1]})[0])
+    drawn = Drawn()
+    PeoplePass().draw(Drawn.context(replayed, drawn))
+    assert np.allclose(drawn.spheres[-1][0], decoded) and len(drawn.capsules[-1][0]) == len(HAND_BONES)
+    assert np.allclose(drawn.capsules[-1][1], decoded[[b for _, b in HAND_BONES]])
+
+
+class Drawn:
+    """A renderer that keeps what it was asked to draw (centres / capsule ends)."""
+
+    def __init__(self) -> None:
+        self.spheres: list[tuple[Any, ...]] = []
+        self.capsules: list[tuple[Any, ...]] = []
+
+    def draw_spheres(self, centres: Any, radii: Any, colours: Any, **_: Any) -> None:
+        self.spheres.append((np.asarray(centres), radii))
+
+    def draw_capsules(self, a: Any, b: Any, radii: Any, colours: Any, **_: Any) -> None:
+        self.capsules.append((np.asarray(a), np.asarray(b)))
+
+    @staticmethod
+    def context(inputs: Any, renderer: Any) -> Any:
+        class App:
+            def resource(self, kind: type) -> Any:
+                return inputs
+
+        class Ctx:
+            view = "main"
+            app = App()
+
+        Ctx.renderer = renderer  # type: ignore[attr-defined]
+        return Ctx()
 
 
 def test_join_without_a_runtime_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -268,7 +361,9 @@ def test_headset_member_sees_the_team_in_both_eyes(
     """``join_headset`` opening the headset itself, as ``vrmed join --input openxr`` does
     (an EGL context for the swapchains, the comfort rig): both eyes are rendered from the
     mirror with the leader's head drawn as an avatar sphere, and the guidance and monitor
-    panels are submitted as quad layers; the XR frames are ended by the render stage."""
+    panels are submitted as quad layers; the XR frames are ended by the render stage. Once
+    the instructor pauses, the mirror's frame stands still while the controller rays are
+    drawn from each XR frame's poses (the runtime's default motion moves the controllers)."""
     moderngl = pytest.importorskip("moderngl")
     try:
         moderngl.create_standalone_context(backend="egl").release()
@@ -286,11 +381,24 @@ def test_headset_member_sees_the_team_in_both_eyes(
 
         seen["frames"] += 1
         seen["source"] = src
-        avatars = session.app.resource(RenderPipeline).get("team.avatars")
+        pipeline = session.app.resource(RenderPipeline)
+        avatars = pipeline.get("team.avatars")
+        if seen["frames"] == 1:  # a remote tracked hand: its skeleton goes through the GL renderer too
+            hand = np.array([(0.0, 1.2, 0.3)] * 26) + np.linspace(0.0, 0.1, 26)[:, None]
+            avatars.hands.add(0.0, {"leader/p-remote/right_hand.joints": [hand, [1.0, 0.0, 0.0, 0.0]]})
+        seen["hands"] = [(role, h) for role, _, h, _ in avatars.hand_joints()]
         seen["drawn"] = avatars.drawn
         seen["people"] = [(role, device) for role, _, device, _ in avatars.people()]
         seen["panels"] = session.app.resource(HeadsetPanels).submitted or seen.get("panels", ())
-        return seen["frames"] >= 400 or (seen["drawn"] >= 4 and session.app.clock.time > 1.0)
+        if "paused_at" not in seen and seen["drawn"] >= 4 and session.app.clock.time > 1.0:
+            srv.loop.call_soon_threadsafe(srv.server.input.command, "session.pause")  # the instructor
+            seen["paused_at"] = seen["frames"]
+        elif "paused_at" in seen and session.app.resource(LearnerView).paused:
+            rays = pipeline.get("team.rays")  # this XR frame's pointer, drawn in this XR frame
+            live = [r.origin for r in session.app.resource(PointerState).rays.values() if r.origin != (0.0, 0.0, 0.0)]
+            seen.setdefault("paused", []).append((session.app.clock.frame, tuple(rays.origins), rays.drawn))
+            assert rays.origins == live
+        return seen["frames"] >= 600 or len(seen.get("paused", ())) >= 6
 
     try:
         res = join_headset(srv.server.url, srv.server.issue("airway"), pack=pack, on_frame=on_frame, echo=print)
@@ -300,5 +408,60 @@ def test_headset_member_sees_the_team_in_both_eyes(
     assert rt is not None and rt.errors == [], rt and rt.errors[:1]
     assert res.reason == "left" and res.in_step and seen["drawn"] >= 4, seen
     assert ("leader", "head") in seen["people"], seen
+    assert seen["hands"] == [("leader", "right_hand")], seen["hands"]
     assert {"guidance", "monitor"} <= set(seen["panels"]), seen
     assert seen["source"].comfort is not None and seen["source"].gl_context is None  # released with the session
+    # paused: one mirror frame, the rays drawn anew in every XR frame, following the controllers
+    paused = seen.get("paused", [])
+    assert len(paused) >= 6 and len({f for f, _, _ in paused}) == 1, paused
+    assert len({o for _, o, _ in paused}) > 1 and paused[-1][2] > paused[0][2], paused
+
+
+def test_hand_joints_on_the_wire() -> None:
+    """The wire form of a tracked hand: a hand not tracked is an empty joint list, which a
+    mirror's input reads as no joints; joints that are not whole numbers are dropped at the
+    input boundary with a TrackingLost reason naming the device."""
+    assert hand_devices({}) == {"left_hand.joints": {"joints": []}, "right_hand.joints": {"joints": []}}
+    state = InputState()
+    wrist = {"position": [0.1, 1.0, 0.2], "orientation": [1.0, 0.0, 0.0, 0.0]}
+    state.apply(clean_sample({"a/b/right_hand.joints": {**wrist, "joints": [10, -20, 30] * 26}})[0])
+    dev = state.devices["a/b/right_hand.joints"]
+    assert dev.joints is not None and np.allclose(dev.joints[3], (0.010, -0.020, 0.030))
+    state.apply(clean_sample({"a/b/right_hand.joints": {"joints": []}})[0])
+    assert state.devices["a/b/right_hand.joints"].joints is None
+    out, dropped = clean_sample({"a/b/left_hand.joints": {**wrist, "joints": [0.5, 1, 2]}})
+    assert "joints" not in out["a/b/left_hand.joints"] and dropped[0][0] == "a/b/left_hand.joints"
+    assert "whole numbers" in dropped[0][1]
+
+
+def test_join_takes_the_headset_options_of_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vrmed join --input openxr`` takes ``vrmed run``'s headset options (one shared set),
+    passed to the headset client as its ComfortSettings; a bad value is a usage error."""
+    from click.testing import CliRunner
+
+    import vrmed.team.headset as headset_mod
+    from vrmed.cli import cli
+
+    got: dict[str, Any] = {}
+
+    class Done:
+        sent: list[Any] = []
+
+    def fake_join(url: str, token: str, **kw: Any) -> Done:
+        got.update(kw, url=url, token=token)
+        return Done()
+
+    monkeypatch.setattr(headset_mod, "join_headset", fake_join)
+    args = ["join", "ws://h:1/ws", "--token", "t", "--input", "openxr", "--reference", "seated"]
+    res = CliRunner().invoke(cli, [*args, "--refresh-hz", "120", "--snap-turn", "45", "--vignette", "0"])
+    assert res.exit_code == 0, res.output
+    comfort = got["comfort"]
+    assert (comfort.reference, comfort.refresh_hz, comfort.snap_turn_deg, comfort.vignette) == ("seated", 120, 45, 0)
+    res = CliRunner().invoke(cli, ["join", "ws://h:1/ws", "--token", "t", "--input", "openxr"])
+    assert res.exit_code == 0 and got["comfort"].reference == "standing" and got["comfort"].vignette == 0.6
+    bad = CliRunner().invoke(cli, [*args[:-1], "lying"])
+    assert bad.exit_code == 2 and "'lying' is not one of 'seated', 'standing'" in bad.output, bad.output
+    help_join = CliRunner().invoke(cli, ["join", "--help"]).output
+    help_run = CliRunner().invoke(cli, ["run", "--help"]).output
+    for option in ("--reference", "--refresh-hz", "--snap-turn", "--vignette"):
+        assert option in help_join and option in help_run

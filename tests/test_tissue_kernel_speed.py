@@ -39,23 +39,64 @@ def _twisted_box(cells: tuple[int, int, int]) -> SoftBody:
     return body
 
 
-@pytest.mark.parametrize("warm", [0.0, 1.0])
-def test_parallel_phases_equal_one_serial_sweep_bit_for_bit(warm: float) -> None:
+class _NoOp:
+    """A plugin constraint that projects nothing: it sends the step through the solver's Python
+    substep loop (``solver._step_with_added_constraints``)."""
+
+    name = "no-op"
+
+    @staticmethod
+    def kernel(*_args: object) -> None:
+        """Project nothing."""
+
+    def arrays(self) -> tuple:
+        """No arrays."""
+        return ()
+
+    def end_step(self) -> None:
+        """Nothing to advance."""
+
+    def hold(self, w: np.ndarray) -> None:
+        """Holds no axis."""
+
+
+@pytest.mark.parametrize(("warm", "driven", "threads"), [(0.0, False, 0), (1.0, True, 0), (1.0, True, 1)])
+def test_parallel_phases_equal_one_serial_sweep_bit_for_bit(warm: float, driven: bool, threads: int) -> None:
+    """The one-launch frame (``K.step_frame_parallel``: tasks claimed from atomic counters) against
+    the same body with no blocks (every tet swept serially in the stored order) and against the
+    substep loop run from Python (``K.substep`` with its two launches per substep and separate
+    vertex passes; the path of bodies with plugin constraints, here a no-op one); ``driven`` adds
+    an attachment and a slide plane (their placement task), ``threads`` = 1 runs every task on one
+    thread (no deadlock, same order)."""
     parallel = _twisted_box((8, 8, 8))
     serial = _twisted_box((8, 8, 8))
+    looped = _twisted_box((8, 8, 8))
+    looped.constraints = [_NoOp()]
     assert parallel.n_tets >= K.PARALLEL_MIN_TETS  # so the step takes the parallel phases
     assert parallel.block_offsets.shape[0] > 2 and parallel.n_serial_tets < parallel.n_tets
     # no blocks: every tet is a "leftover", swept serially in the stored order
     serial.block_offsets = np.zeros(1, dtype=np.int64)
     serial.phase_offsets = np.zeros(1, dtype=np.int64)
-    for body in (parallel, serial):
-        body.warm_start = warm
-        for _ in range(4):
-            step_softbody(body, 1.0 / 90.0, 10, GRAVITY)
+    top = np.flatnonzero(parallel.x[:, 1] > 0.2 - 1e-3)
+    before = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(threads)
+    try:
+        for body in (parallel, serial, looped):
+            body.warm_start = warm
+            if driven:
+                body.attach(top[:5], body.x[top[:5]] + np.array([0.0, 0.01, 0.0]))
+                body.slide(top[5:20], 1)
+                body.set_slide_targets(body.x[top[5:20], 1] - 0.005)
+            for _ in range(4):
+                step_softbody(body, 1.0 / 90.0, 10, GRAVITY)
+    finally:
+        numba.set_num_threads(before)
     assert np.all(np.isfinite(parallel.x))
     assert not np.allclose(parallel.x, parallel.rest_points, atol=1e-3), "the step must do something"
     for name in ("x", "v", "x_prev", "lam", "warm_d", "warm_dx", "recover_near"):
         assert np.array_equal(getattr(parallel, name), getattr(serial, name)), name
+        assert np.array_equal(getattr(parallel, name), getattr(looped, name)), name
 
 
 @pytest.mark.slow
@@ -66,9 +107,22 @@ def test_the_tet_loop_has_no_call_and_no_reference_counting() -> None:
     f64_1 = nt.Array(nt.float64, 1, "C")
     sig = (f64_2, f64_2, f64_2, nt.Array(nt.int64, 2, "C"), nt.Array(nt.float64, 3, "C"), f64_1, f64_1)
     sig += (nt.Array(nt.boolean, 1, "C"), nt.float64, nt.float64, nt.float64, nt.int64, nt.int64)
-    fresh = numba.njit(K.solve_plain.py_func)
+    opts = {k: v for k, v in K.solve_plain.targetoptions.items() if k not in ("cache", "nopython")}  # its fastmath too
+    fresh = numba.njit(**opts)(K.solve_plain.py_func)
     fresh.compile(sig)
     asm = fresh.inspect_asm(sig).split("_ZN7cpython")[0]  # the function itself, not its Python wrapper
     assert "vsqrtsd" in asm  # the tet step is in there
     assert "NRT_incref" not in asm and "NRT_decref" not in asm
     assert not re.search(r"^\s+call", asm, re.MULTILINE)
+
+
+def test_any_flagged_reads_every_flag_including_the_tail() -> None:
+    # the recovery pass is skipped when this says no flag is set: it must see each of them
+    # (8 per 64-bit word, then the m % 8 left over)
+    near = np.zeros(8 * 5 + 3, dtype=np.bool_)
+    assert not K.any_flagged(near)
+    for t in range(near.shape[0]):
+        near[t] = True
+        assert K.any_flagged(near), t
+        near[t] = False
+    assert not K.any_flagged(np.zeros(0, dtype=np.bool_))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from vrmed.benchmarks import mesh_path
-from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.components.tissue.softbody import MASS_FLOOR, Material, SoftBody, floor_light_masses
 from vrmed.mesh import MeshError, TetMesh, box_tets, lattice_remesh, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.solver import step_softbody, volume_ratios
@@ -224,10 +224,10 @@ def test_lattice_remesh_keeps_the_volume_and_the_surface() -> None:
 
 
 def test_the_sliver_warning_names_the_worst_tets_and_the_remesh_option() -> None:
-    """Armadillo_Tetra_4406 at 0.2 m and liver stiffness: 101 sliver tets softened (0.08 % of the
-    volume, below the substep warning's 1 %), worst ratio 8.4 on mesh tet 422."""
+    """Armadillo_Tetra_4406 at 0.2 m and liver stiffness: 90 sliver tets softened (0.08 % of the
+    volume, below the substep warning's 1 %; 101 before the mass floor), worst ratio 8.4 on mesh tet 422."""
     body = SoftBody.from_mesh(scaled(load_tet_mesh(mesh_path("Armadillo_Tetra_4406.vtu"))), LIVER)
-    with pytest.warns(RuntimeWarning, match=r"101 tets \(slivers or too small\) .* worst .*: 422 \(8\.4\).* remesh="):
+    with pytest.warns(RuntimeWarning, match=r"90 tets \(slivers or too small\) .* worst .*: 422 \(8\.4\).* remesh="):
         step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
 
 
@@ -274,10 +274,38 @@ def test_the_raptor_as_shipped_keeps_far_fewer_inverted_tets_and_comes_to_rest()
     under gravity, 3 s (``vrmed.benchmarks.tissue.raptor_liver_row(remesh=None)``). Measured in
     one process against the solver before the sticky flags (docs/physics.md, "Inversion
     recovery"): 75 tets inverted at the end (125 at worst) and vertices at 0.49 m/s before; 42
-    (79) and 0.012 m/s after. Not yet zero (issue #16 item 2, open)."""
+    (79) and 0.012 m/s after (42 (78) with the light-vertex mass floor). Not yet zero (issue #16
+    item 2, open: self-contact and a shape-matching projection were measured and make it worse)."""
     from vrmed.benchmarks.tissue import raptor_liver_row  # deferred: the benchmark module is only needed here
 
     row = raptor_liver_row(remesh=None)
     assert row["finite"]
     assert row["inverted_tets"] <= 50 and row["max_inverted_tets"] <= 100
     assert row["max_speed_m_s"] < 0.05
+
+
+def test_light_vertices_get_a_mass_floor_that_keeps_the_total() -> None:
+    """``floor_light_masses``: masses below MASS_FLOOR x the median are raised to it and the total
+    is kept; without a light vertex the array is returned untouched (bit-identical bodies)."""
+    mass = np.array([1.0, 1.0, 1.0, 1.0, 1e-4])
+    out = floor_light_masses(mass)
+    assert out.sum() == pytest.approx(mass.sum(), rel=1e-14)
+    assert out[4] == pytest.approx(MASS_FLOOR * out.sum() / (4 + MASS_FLOOR), rel=1e-12)
+    even = np.array([1.0, 0.5, 2.0])
+    assert floor_light_masses(even) is even
+
+
+def test_the_armadillo_as_shipped_comes_to_rest() -> None:
+    """Armadillo_Tetra_4406 as shipped (0.2 m, liver material, lowest 10 % pinned, gravity,
+    ``velocity_damping`` 5 /s, 4 s): its 0.57 mg vertex (0.14 % of the median mass, one sliver
+    corner tet) fluttered from substep to substep at 0.077 m/s (moving 0.2 mm in 0.44 s) before
+    the mass floor; with it the fastest vertex is 0.0003 m/s. One tet stays inverted (a tangle
+    of 26 flagged tets at the pins; issue #16 item 2, open)."""
+    mesh = scaled(load_tet_mesh(mesh_path("Armadillo_Tetra_4406.vtu")))
+    y = mesh.points[:, 1]
+    pins = np.flatnonzero(y <= y.min() + 0.1 * np.ptp(y))
+    body = recovering(SoftBody.from_mesh(mesh, LIVER, pins=pins, velocity_damping=5.0))
+    with pytest.warns(RuntimeWarning, match="softened"):
+        run(body, 360, GRAVITY)
+    assert np.abs(body.v).max() < AT_REST
+    assert np.count_nonzero(volume_ratios(body) <= 0) <= 1

@@ -56,6 +56,53 @@ def _pack_path_option(help_text: str) -> Any:
     return click.option("--pack", "pack_path", type=click.Path(file_okay=False, path_type=Path), help=help_text)
 
 
+def _headset_options(func: Any) -> Any:
+    """The headset's comfort and reference options, one set shared by ``vrmed run --input
+    openxr`` and ``vrmed join --input openxr`` (read by :func:`_comfort_settings`)."""
+    options = (
+        click.option(
+            "--refresh-hz",
+            type=click.FloatRange(min=0, min_open=True),
+            help="Headset: target display refresh rate (default: the runtime's).",
+        ),
+        click.option(
+            "--reference",
+            type=click.Choice(["seated", "standing"]),
+            default="standing",
+            show_default=True,
+            help="Headset: seated (LOCAL) or standing (STAGE) reference space.",
+        ),
+        click.option(
+            "--snap-turn",
+            type=click.FloatRange(min=0, max=180),
+            default=30.0,
+            show_default=True,
+            help="Headset: snap-turn angle in degrees on a thumbstick flick (0 = off).",
+        ),
+        click.option(
+            "--vignette",
+            type=click.FloatRange(min=0, max=1),
+            default=0.6,
+            show_default=True,
+            help="Headset: comfort vignette strength on artificial turning/motion (0 = off).",
+        ),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _comfort_settings(refresh_hz: float | None, reference: str, snap_turn: float, vignette: float) -> Any:
+    """The :class:`~vrmed.xr.comfort.ComfortSettings` of the :func:`_headset_options` (a
+    usage error when they do not fit together)."""
+    from .xr.comfort import ComfortSettings  # deferred: the XR package is only needed with --input openxr
+
+    try:
+        return ComfortSettings(refresh_hz=refresh_hz, reference=reference, snap_turn_deg=snap_turn, vignette=vignette)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _no_pack_code_option(help_text: str) -> Any:
     """``--no-pack-code`` (default on with ``VRMED_NO_PACK_CODE=1``, the kiosk setting)."""
     return click.option("--no-pack-code", is_flag=True, envvar="VRMED_NO_PACK_CODE", help=help_text)
@@ -138,32 +185,7 @@ def cli() -> None:
     show_default=True,
     help="With --capture: write every Nth frame.",
 )
-@click.option(
-    "--refresh-hz",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Headset: target display refresh rate (default: the runtime's).",
-)
-@click.option(
-    "--reference",
-    type=click.Choice(["seated", "standing"]),
-    default="standing",
-    show_default=True,
-    help="Headset: seated (LOCAL) or standing (STAGE) reference space.",
-)
-@click.option(
-    "--snap-turn",
-    type=click.FloatRange(min=0, max=180),
-    default=30.0,
-    show_default=True,
-    help="Headset: snap-turn angle in degrees on a thumbstick flick (0 = off).",
-)
-@click.option(
-    "--vignette",
-    type=click.FloatRange(min=0, max=1),
-    default=0.6,
-    show_default=True,
-    help="Headset: comfort vignette strength on artificial turning/motion (0 = off).",
-)
+@_headset_options
 @click.option(
     "--watch",
     is_flag=True,
@@ -234,14 +256,7 @@ def run(
         )
     comfort = None
     if input_kind == "openxr":
-        from .xr.comfort import ComfortSettings  # deferred: the XR package is only needed with --input openxr
-
-        try:
-            comfort = ComfortSettings(
-                refresh_hz=refresh_hz, reference=reference, snap_turn_deg=snap_turn, vignette=vignette
-            )
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
+        comfort = _comfort_settings(refresh_hz, reference, snap_turn, vignette)
     session = build_session(
         pack,
         scenario,
@@ -1506,10 +1521,21 @@ def serve(
     show_default=True,
     help="desktop: play in the desktop window; openxr: in a headset (the server's simulation, your role's menu).",
 )
-def join(url: str, token: str, scripted: str | None, input_kind: str) -> None:
+@_headset_options
+def join(
+    url: str,
+    token: str,
+    scripted: str | None,
+    input_kind: str,
+    refresh_hz: float | None = None,
+    reference: str = "standing",
+    snap_turn: float = 30.0,
+    vignette: float = 0.6,
+) -> None:
     """Join a shared session at URL (ws://HOST:PORT/ws) with a role token; with --input
     desktop in a window, with --input openxr in a headset, with --scripted as a scripted
-    slot, else each stdin line is an action: ACTION key=value ..."""
+    slot, else each stdin line is an action: ACTION key=value ... The headset options
+    (--reference, --refresh-hz, --snap-turn, --vignette) are those of ``vrmed run --input openxr``."""
     from .team import commands  # deferred: loads the networking stack only for this command
 
     if input_kind in ("desktop", "openxr"):
@@ -1518,7 +1544,8 @@ def join(url: str, token: str, scripted: str | None, input_kind: str) -> None:
         if input_kind == "openxr":
             from .team.headset import join_headset  # deferred: pyopenxr and the renderer load only here
 
-            result: Any = join_headset(url, token, echo=click.echo)
+            comfort = _comfort_settings(refresh_hz, reference, snap_turn, vignette)
+            result: Any = join_headset(url, token, echo=click.echo, comfort=comfort)
         else:
             from .team.desktop import join_desktop  # deferred: the window and renderer load only here
 

@@ -17,8 +17,9 @@ from .errors import ConfigError
 from .events import Event
 
 #: A JSON-ready input sample: device name -> {"position": [x,y,z], "orientation":
-#: [w,x,y,z], "buttons": {name: value}}. The reserved device :data:`LEARNER` carries what a
-#: person chose this frame: {"actions": [{"id": ACTION, "fields": {...}}], "commands": [NAME]}.
+#: [w,x,y,z], "buttons": {name: value}} and optionally "joints" (:data:`JOINT_UNIT_M`).
+#: The reserved device :data:`LEARNER` carries what a person chose this frame:
+#: {"actions": [{"id": ACTION, "fields": {...}}], "commands": [NAME]}.
 Sample = dict[str, dict[str, Any]]
 
 #: The pseudo-device whose sample entries are a person's discrete choices (menu commands and
@@ -30,6 +31,14 @@ UNIT_QUATERNION_TOLERANCE = 0.01
 #: The pseudo-device under which a sample records what :func:`clean_sample` dropped
 #: ({"lost": [[device, reason], ...]}), so a replay sends the same TrackingLost events.
 TRACKING = "tracking"
+#: A device may carry tracked joints (a hand's 26 XR_EXT_hand_tracking joints, sent by a
+#: headset team member: vrmed.team.headset) as ``"joints"``: a flat list of whole numbers,
+#: each joint's x, y, z offset from the device's ``position`` in units of this many metres
+#: (1 mm: a compact, exactly comparable wire form), at most :data:`MAX_JOINTS` joints; an
+#: empty list says the joints are no longer tracked (:attr:`DeviceState.joints` None).
+JOINT_UNIT_M = 0.001
+#: The most joints one device carries (XR_FB_body_tracking's default set has 70).
+MAX_JOINTS = 70
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,9 @@ class DeviceState:
     position: np.ndarray = field(default_factory=lambda: np.zeros(3))
     orientation: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))
     buttons: dict[str, float] = field(default_factory=dict)
+    #: Tracked joints ((N, 3) offsets in metres from :attr:`position`), when the device
+    #: carries them (:data:`JOINT_UNIT_M`); None otherwise.
+    joints: np.ndarray | None = None
 
     def button(self, name: str) -> float:
         """A button or trigger value in [0, 1]; 0 when the device has no such button."""
@@ -89,6 +101,9 @@ class InputState:
                 dev.orientation[:] = data["orientation"]
             if "buttons" in data:
                 dev.buttons.update(data["buttons"])
+            if "joints" in data:
+                # an empty list: the joints are no longer tracked
+                dev.joints = np.asarray(data["joints"], float).reshape(-1, 3) * JOINT_UNIT_M if data["joints"] else None
 
 
 def clean_sample(sample: Sample) -> tuple[Sample, list[tuple[str, str]]]:
@@ -156,11 +171,27 @@ def clean_sample(sample: Sample) -> tuple[Sample, list[tuple[str, str]]]:
                 clean["buttons"] = good
         elif buttons is not None:
             dropped.append((name, "buttons is not a mapping"))
+        joints = data.get("joints")
+        if joints is not None:
+            if _joint_list(joints):
+                clean["joints"] = joints
+            else:
+                dropped.append((name, f"joints is not a list of at most {3 * MAX_JOINTS} whole numbers (x, y, z each)"))
         if clean:
             out[name] = clean
     if dropped:
         out[TRACKING] = {"lost": [[d, r] for d, r in dropped]}
     return out, dropped
+
+
+def _joint_list(value: Any) -> bool:
+    # whole numbers only (JOINT_UNIT_M): never NaN or infinite, and exact to compare
+    return (
+        isinstance(value, list)
+        and len(value) <= 3 * MAX_JOINTS
+        and len(value) % 3 == 0
+        and all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 1_000_000 for v in value)
+    )
 
 
 def _numeric(value: Any, n: int) -> bool:

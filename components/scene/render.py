@@ -302,3 +302,22 @@ class MonitorPanel:
             raise ValueError(f"reference_height must be positive, got {self.reference_height}")
         if self.alarm_tone:
             _check_priority(self.alarm_tone, "alarm_tone")
+
+
+@dataclass
+class ClipPlane:
+    """A cross-section of the scene (a resource a pack inserts and moves): the built-in
+    ``scene`` pass cuts the ``VisualMesh`` entities in ``entities`` (None: every one) with
+    the world plane ``plane`` = (nx, ny, nz, d), metres: fragments at p where
+    ``n . p + d < 0`` are not drawn, so the inside of a closed mesh shows through the cut
+    (lit from both sides). ``enabled`` False draws everything whole. Mesh pick targets
+    (``Interactable`` ``shape: mesh``) of those entities are cut the same way: the pointer
+    passes through the removed part."""
+
+    plane: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    entities: frozenset[int] | None = None
+    enabled: bool = True
+
+    def applies_to(self, entity: int) -> bool:
+        """Whether the plane cuts ``entity``'s mesh."""
+        return self.enabled and (self.entities is None or entity in self.entities)

@@ -219,7 +219,16 @@ def tissue_contact_system(app: App) -> None:
             del tcw.grids[gone]
     if not rows or (len(rows) == 1 and not rows[0][1][1].self_contact):
         return
-    h = float(app.resource(SimSettings).h)  # the tissue solve's substep
+    solve_tissue_contacts(tcw, rows, float(app.resource(SimSettings).h))  # h: the tissue solve's substep
+
+
+def solve_tissue_contacts(
+    tcw: TissueContactWorld, rows: list[tuple[int, tuple[SoftBody, TissueContact]]], h: float
+) -> None:
+    """One tick of tissue-tissue and self-contact for ``rows`` (``(entity, (body, contact))``, as
+    ``app.query(SoftBody, TissueContact)`` gives them) after a tissue substep of ``h`` seconds;
+    the system's body, callable without an App (the benchmark rows step a body substep by
+    substep with it: ``vrmed.benchmarks.tissue.raptor_liver_row``)."""
     settings = tcw.settings
     grids = []
     for entity, (body, _tc) in rows:

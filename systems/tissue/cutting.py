@@ -497,10 +497,17 @@ def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]
             parent[i] = inside[-1]  # the smallest enclosing loop
     tris: list[tuple[int, int, int]] = []
     centres: list[int] = []
+    holes = {
+        i: [j for j in order if parent.get(j) == i and depth[j] == depth[i] + 1] for i in order if depth[i] % 2 == 0
+    }
+    covered = set(holes).union(*holes.values())
     for i in order:
-        if depth[i] % 2:
+        if i not in holes and i in covered:
             continue
-        rings = [i] + [j for j in order if parent.get(j) == i and depth[j] == depth[i] + 1]
+        # an odd-depth loop whose smallest enclosing loop is not one depth up (loops that overlap,
+        # as the outlines of an earlier slit's two caps lying on each other do, nest
+        # inconsistently) is capped on its own: otherwise it would get no cap and leave a hole
+        rings = [i] + holes.get(i, [])
         ring_edges = {
             (int(offsets[r] + q), int(offsets[r] + (q + 1) % len(loops[r])))
             for r in rings
@@ -564,7 +571,9 @@ def cut_embedding(
     cut ``body``) on their side (``side``: +1 / -1, the side of the plane a subdivided or region
     tet lies on, 0 either); a loop's centre point (see :func:`_cap`) in any tet of its piece
     (``pieces`` = piece labels before the cut per old tet and per cut body tet) on its side. The
-    rest keep their tet (by id) and barycentric coordinates."""
+    rest keep their tet (by id) and barycentric coordinates. Last, every connected component of
+    the result is embedded in one piece of the cut body (:func:`_one_piece_per_component`), so
+    no triangle joins two pieces and each piece's surface stays closed when they separate."""
     n0 = emb.bary.shape[0]
     p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
     p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
@@ -716,6 +725,7 @@ def cut_embedding(
         tet_index[i] = int(cand[np.argmax(inside)])
         bary[i] = _bary(rest_pts[i][None], body.rest_points[body.tets[tet_index[i]]][None])[0]
     triangles = np.concatenate([tri[keep], np.array(faces, dtype=np.int64).reshape(-1, 3)])
+    _one_piece_per_component(triangles, tet_index, bary, rest_pts, loc_pts, vside, body, side)
     n = n0 + n_new
     out = EmbeddedSurface(
         triangles=np.ascontiguousarray(triangles),
@@ -728,6 +738,79 @@ def cut_embedding(
     EK.interpolate(body.x, body.tets, out.tet_index, out.bary, out.positions)
     EK.vertex_normals(out.positions, out.triangles, out.normals)
     return out
+
+
+def _one_piece_per_component(
+    triangles: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+) -> int:
+    """Embed every connected component of the cut surface in one piece of the cut ``body`` (in
+    place into ``tet_index`` / ``bary``); returns the number of vertices moved.
+
+    Why: the local re-embedding above picks, per vertex, the tet it is least outside of among
+    the tets around its seeds; where that choice is ambiguous it can land in another piece than
+    the rest of its surface component: a surface lying outside its tets (its vertex is nearer a
+    tet across the cut), a cut snapped onto a vertex (the vertex counts as on the plane, so the
+    tets on either side touch the surface point), an earlier slit's crack front (the shared
+    vertices of the hinge have tets of both lips around them). A triangle whose vertices follow
+    two pieces would stretch across the opening and is dropped when the pieces separate (a hole).
+    A closed surface clipped along the cut lies whole on one side of it, so each component
+    belongs to one piece: the one it lies least outside of at rest (summed distance outside the
+    nearest tet of that piece on the vertex's side, compiled brute-force search), and the
+    component's vertices embedded in other pieces are re-embedded in that one (barycentric
+    coordinates extrapolate exactly at rest, so nothing moves where the cut is made)."""
+    if triangles.shape[0] == 0:
+        return 0
+    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    if label.max() == 0:
+        return 0
+    n = tet_index.size
+    comp = _piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
+    used = np.zeros(n, dtype=bool)
+    used[triangles.ravel()] = True
+    vp = label[tet_index]
+    lo = np.full(n, label.max() + 1, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, comp[used], vp[used])
+    np.maximum.at(hi, comp[used], vp[used])
+    moved = 0
+    size = np.cbrt(6.0 * body.rest_volume)
+    for r in np.flatnonzero((hi >= 0) & (lo != hi)).tolist():
+        verts = np.flatnonzero(used & (comp == r))
+        vs = np.where(vside[verts] > 0, 1, -1)
+        best_cost, best_ti, best_piece = np.inf, verts, -1
+        for piece in np.unique(vp[verts]).tolist():
+            ti = np.empty(verts.size, dtype=np.int64)
+            bb = np.empty((verts.size, 4))
+            for sd in (1, -1):  # the piece's tets on the vertex's side of the cut (any if none)
+                sel = np.flatnonzero(vs == sd)
+                if sel.size == 0:
+                    continue
+                cand = np.flatnonzero((label == piece) & (side != -sd))
+                if cand.size == 0:
+                    cand = np.flatnonzero(label == piece)
+                t = np.empty(sel.size, dtype=np.int64)
+                b = np.empty((sel.size, 4))
+                EK.locate(np.ascontiguousarray(loc_pts[verts[sel]]), body.rest_points, body.tets[cand], t, b)
+                ti[sel], bb[sel] = cand[t], b
+            cost = float((np.maximum(0.0, -bb.min(axis=1)) * size[ti]).sum())
+            if cost < best_cost:
+                best_cost, best_ti, best_piece = cost, ti, int(piece)
+        if best_piece < 0:  # no piece's tets could be searched (all flat): leave the component
+            continue
+        move = vp[verts] != best_piece
+        w = verts[move]
+        tet_index[w] = best_ti[move]
+        bary[w] = _bary(rest_pts[w], body.rest_points[body.tets[best_ti[move]]])
+        moved += int(w.size)
+    return moved
 
 
 def _locate_near(

@@ -28,13 +28,12 @@ This module imports no GL: the pipeline can be filled before (or without) any re
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from vrmed.components import Transform, VisualMesh
-from vrmed.components.scene.render import Camera, HudState, Light, MonitorPanel
+from vrmed.components.scene.render import Camera, ClipPlane, HudState, Light, MonitorPanel
 from vrmed.errors import ConfigError
 
 from .camera import model_matrix
@@ -427,21 +426,9 @@ class RenderTarget:
 
 
 # -- built-in passes ---------------------------------------------------------------------------
-@dataclass
-class ClipPlane:
-    """A cross-section of the scene (a resource a pack inserts and moves): the built-in
-    ``scene`` pass cuts the ``VisualMesh`` entities in ``entities`` (None: every one) with
-    the world plane ``plane`` = (nx, ny, nz, d), metres: fragments at p where
-    ``n . p + d < 0`` are not drawn, so the inside of a closed mesh shows through the cut
-    (lit from both sides). ``enabled`` False draws everything whole."""
-
-    plane: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
-    entities: frozenset[int] | None = None
-    enabled: bool = True
-
-    def applies_to(self, entity: int) -> bool:
-        """Whether the plane cuts ``entity``'s mesh."""
-        return self.enabled and (self.entities is None or entity in self.entities)
+# ClipPlane (the cross-section resource) is plain scene data in vrmed.components.scene.render,
+# so that pointer picking (vrmed.scenario.learner.pick_ray) skips the cut-away part too
+# without importing the renderer; imported above and re-exported here.
 
 
 class _SceneBuffers:

@@ -439,11 +439,15 @@ def _holds(expr: Any, data: dict[str, Any]) -> bool:
 
 def pick_ray(app: App, origin: Any, direction: Any, max_distance: float = 10.0) -> tuple[str | None, float]:
     """The nearest enabled :class:`Interactable` hit by a ray (world space, metres): its
-    entity name and distance, or (None, inf). Boxes and spheres are taken in the entity's
-    frame (``Transform`` position, orientation and scale). For headset controller rays and
-    any other pointer that has a pose rather than a screen position."""
+    entity name and distance, or (None, inf). Boxes, spheres and meshes are taken in the
+    entity's frame (``Transform`` position, orientation and scale; a mesh also by its
+    ``VisualMesh.scale``); a mesh target is skipped while its drawn colour is hidden (alpha
+    0) or translucent (alpha < 1, unless ``pick_translucent``), and cut like the drawn mesh
+    by the ``ClipPlane`` resource (the cut-away part is passed through). For headset
+    controller rays and any other pointer that has a pose rather than a screen position."""
     # deferred: scene components are read only when something points
-    from vrmed.components.scene import Interactable, Name, Transform
+    from vrmed.components.scene import Interactable, Name, Transform, VisualMesh
+    from vrmed.components.scene.render import ClipPlane  # deferred: as above (scene data)
 
     o = np.asarray(origin, dtype=float)
     d = np.asarray(direction, dtype=float)
@@ -452,6 +456,7 @@ def pick_ray(app: App, origin: Any, direction: Any, max_distance: float = 10.0) 
         return None, float("inf")
     d = d / n
     best: tuple[str | None, float] = (None, float("inf"))
+    cut = app.try_resource(ClipPlane)
     for ent, (inter, name) in app.query(Interactable, Name):
         if not inter.enabled:
             continue
@@ -462,10 +467,38 @@ def pick_ray(app: App, origin: Any, direction: Any, max_distance: float = 10.0) 
         # into the entity's unscaled local frame, then divide out the scale
         lo = (rot.T @ (o - pos)) / scale
         ld = (rot.T @ d) / scale
-        dist = _hit_local(inter, lo, ld)
+        if inter.shape == "mesh":
+            visual = app.try_get(ent, VisualMesh)
+            if visual is not None and visual.color is not None:
+                alpha = float(visual.color[3])
+                if alpha <= 0.0 or (alpha < 1.0 and not inter.pick_translucent):
+                    continue  # hidden, or a translucent (peeled) layer the pointer passes through
+            local_scale = scale if visual is None else scale * visual.scale
+            if visual is not None:  # the drawn mesh's own scale: the target is what is drawn
+                lo, ld = lo / visual.scale, ld / visual.scale
+            clip = (0.0, 0.0, 0.0, 0.0)
+            if cut is not None and cut.applies_to(ent):  # the world plane in the mesh's frame
+                nw = np.asarray(cut.plane[:3], float)
+                nl = local_scale * (rot.T @ nw)
+                clip = (float(nl[0]), float(nl[1]), float(nl[2]), float(nw @ pos + cut.plane[3]))
+            dist = _hit_mesh(inter, lo, ld, min(best[1], max_distance), clip)
+        else:
+            dist = _hit_local(inter, lo, ld)
         if dist is not None and dist <= max_distance and dist < best[1]:
             best = (name.value, dist)
     return best
+
+
+def _hit_mesh(
+    inter: Any, o: np.ndarray, d: np.ndarray, t_max: float, clip: tuple[float, float, float, float]
+) -> float | None:
+    """Ray parameter of the nearest triangle of a mesh target within ``t_max`` (the nearest
+    hit so far prunes the search) on the kept side of ``clip`` (mesh frame), or None."""
+    # deferred: numba (the pick kernel) loads only when a mesh target is pointed at
+    from vrmed.mesh.pick import load_pick_mesh, ray_hit
+
+    t = ray_hit(load_pick_mesh(inter.mesh), o, d, t_max, clip)
+    return t if np.isfinite(t) else None
 
 
 def _hit_local(inter: Any, o: np.ndarray, d: np.ndarray) -> float | None:

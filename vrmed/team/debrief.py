@@ -45,6 +45,7 @@ from ..render.renderer import Renderer
 from ..session import ReplayResult, build_session, pack_for_log
 from ..settings import SimSettings
 from .desktop import HAND_RADIUS, HEAD_RADIUS, ROLE_COLOURS
+from .member import JOINTS_SUFFIX, draw_hands
 from .player import recorded_views, records_hash, watch_values
 
 #: How much lower the debrief worker's CPU priority is than the server's (Unix ``nice``).
@@ -66,7 +67,8 @@ def head_camera(position: Any, orientation: Any) -> Camera:
 
 class PeoplePass:
     """Scene pass: every team member except :attr:`viewer` as spheres (head, hands) at the
-    poses the App's input holds (in a replay: exactly the recorded ones)."""
+    poses the App's input holds (in a replay: exactly the recorded ones), a headset
+    member's tracked hands as skeletons (:func:`vrmed.team.member.draw_hands`)."""
 
     name = "team.people"
     phase = "scene"
@@ -77,15 +79,21 @@ class PeoplePass:
     def draw(self, ctx: PassContext) -> None:
         """Draw the other members."""
         centres, radii, colours = [], [], []
+        hands: list[tuple[str, np.ndarray]] = []
         for name, dev in ctx.app.resource(InputState).devices.items():
             parts = name.split("/")
             if len(parts) != 3 or parts[1] == self.viewer:
+                continue
+            if parts[2].endswith(JOINTS_SUFFIX):  # a tracked hand (headset member): its skeleton
+                if dev.joints is not None:
+                    hands.append((parts[0], dev.position + dev.joints))
                 continue
             centres.append(np.asarray(dev.position, float))
             radii.append(HEAD_RADIUS if parts[2] == "head" else HAND_RADIUS)
             colours.append(ROLE_COLOURS.get(parts[0], (0.6, 0.6, 0.6, 1.0)))
         if centres:
             ctx.renderer.draw_spheres(np.array(centres), np.array(radii), np.array(colours, float))
+        draw_hands(ctx.renderer, hands)
 
 
 def draw_member_views(

@@ -23,7 +23,8 @@ shows the refusal as a cue, as it does for a single learner. The closed-loop cal
 (order, acknowledge, report done, summary) are the role's menu entries; an order to this
 person's role, a teammate lost or gone and a casualty added appear as notices; once there
 is a second patient, the menu's first row picks the patient actions go to (the original by
-default; :class:`~vrmed.team.member.RoleMenu`). Holding F4 records a
+default; :class:`~vrmed.team.member.RoleMenu`), and F3 (:data:`PICKER_KEY`) steps to the
+next patient without opening the menu (``patient.next``). Holding F4 records a
 push-to-talk clip from the microphone (:class:`PushToTalk`, :mod:`vrmed.team.voice`), sent
 to the team when F4 is released.
 
@@ -80,6 +81,9 @@ from .voice import ClipPlayer
 _NO_DRAW = 1 << 40
 #: The keys line of the window's HUD (the selected patient is added once there are several).
 KEYS_HINT = "F1 your role's actions   click an object   Esc leave"
+#: Pressed to step the patient picker to the next patient (``patient.next``), once there are
+#: several: F3 is bound to nothing in the default map (vrmed.desktop.bindings) nor to talk (F4).
+PICKER_KEY = "F3"
 
 
 def look_quaternion(position: Any, target: Any, up: Any = (0.0, 1.0, 0.0)) -> list[float]:
@@ -210,6 +214,7 @@ def _loop(
     view = app.resource(LearnerView)
     last_draw = last_head = -1e9
     head: list[Any] | None = None
+    picker_down = False
     while True:
         window = mono.window
         if window is None:
@@ -242,6 +247,11 @@ def _loop(
             net.send(requests, devices)
             result.sent.extend(requests)
         talk.poll(window, net, lambda text: _notice(desk, result, text))
+        down = _key_down(window, PICKER_KEY)
+        if down and not picker_down and len(menu.patients) > 1:  # pressed (not held): the next patient
+            menu.command(app, "patient.next")
+            _notice(desk, result, f"actions on: {str(menu.patient).replace('_', ' ')}")
+        picker_down = down
         player.offer(client.voice)  # teammates' relayed clips, played (or shown) as they arrive
         player.poll(now, lambda text: _notice(desk, result, text))
         # step the mirror to the server's frame with the server's samples; what concerns
@@ -249,7 +259,9 @@ def _loop(
         mirror.follow()
         result.in_step = mirror.in_step
         if len(menu.patients) > 1:  # which patient actions go to, always in view
-            desk.keys_hint = f"{KEYS_HINT}   actions on: {str(menu.patient).replace('_', ' ')}"
+            desk.keys_hint = (
+                f"{KEYS_HINT}   {PICKER_KEY} next patient   actions on: {str(menu.patient).replace('_', ' ')}"
+            )
         else:
             desk.keys_hint = KEYS_HINT
         if mirror.ended:
@@ -270,6 +282,16 @@ def _loop(
         time.sleep(0.002)
 
 
+def _key_down(window: Any, key: str) -> bool:
+    """Whether ``key`` (a GLFW key name, e.g. ``F3``) is held in ``window`` now, or was
+    pressed since the last call (GLFW's sticky keys: a press and release between two polls
+    of a slow frame still counts once)."""
+    import glfw  # deferred: GLFW loads its native library; as PushToTalk.poll, only with a window
+
+    glfw.set_input_mode(window.handle, glfw.STICKY_KEYS, glfw.TRUE)
+    return bool(glfw.get_key(window.handle, getattr(glfw, f"KEY_{key.upper()}")) == glfw.PRESS)
+
+
 def _notice(desk: DesktopOverlay, result: DesktopJoinResult, text: str) -> None:
     desk.notices.append(text)
     result.notices.append(text)
@@ -278,6 +300,7 @@ def _notice(desk: DesktopOverlay, result: DesktopJoinResult, text: str) -> None:
 __all__ = [
     "HAND_RADIUS",
     "HEAD_RADIUS",
+    "PICKER_KEY",
     "ROLE_COLOURS",
     "DesktopJoinResult",
     "MicRecorder",

@@ -21,16 +21,28 @@ ever applies the server's samples. Every loop iteration is one XR frame:
    commands queued on the source (``source.pending_commands``, e.g. ``menu.action:<id>``
    from a voice front end) go the same way;
 4. the head and both hands go to the server as the ``head``/``left_hand``/``right_hand``
-   devices (at most :data:`POSE_HZ` times a second, and at least every
-   :data:`~vrmed.team.member.HEAD_PERIOD_S`), so other members draw this person and the
-   debrief shows where they stood and looked;
+   devices, and, when the scenario's settings ask for hand tracking (``hand_tracking:
+   true``) and the runtime offers XR_EXT_hand_tracking, each tracked hand's 26 joints as
+   a ``<hand>.joints`` device (:func:`hand_devices`: the wrist's pose and the joints'
+   offsets from it in whole millimetres); at most :data:`POSE_HZ` times a second, a
+   device only when it changed, and every device at least every
+   :data:`~vrmed.team.member.HEAD_PERIOD_S`; so other members draw this person (hands as
+   skeletons) and the debrief shows where they stood, looked and what their hands did;
 5. with a GL context (a real headset), the render stage is run again over the newest
    mirror state (:func:`vrmed.xr.play.redraw`): both eyes with remote members as spheres
    in their role's colours (:class:`~vrmed.team.member.TeamAvatarPass`, 100 ms
-   interpolation), the guidance panel (cues, notices: orders to this role, a teammate
-   lost, a casualty added), the patient monitor and the role's menu as quad layers
+   interpolation; tracked hands as skeletons), the controller rays of *this* XR frame's
+   poses (:class:`LiveRaysPass`: the single-learner rays are draw data of the last
+   simulated frame, which would stand still while the instructor pauses), the guidance
+   panel (cues, notices: orders to this role, a teammate lost, a casualty added), the
+   patient monitor and the role's menu as quad layers
    (:class:`~vrmed.xr.panels.HeadsetPanels`); the frame is ended there. Headless (no GL
    context: tests, a runtime without graphics) the frame is ended at once.
+
+The comfort and reference settings are those of ``vrmed run --input openxr`` (``vrmed join
+--reference/--refresh-hz/--snap-turn/--vignette``, a :class:`~vrmed.xr.comfort.ComfortSettings`).
+Squeezing a grip (:data:`PICKER_BUTTON`) steps the patient picker to the next patient
+(``patient.next``) once the instructor added a casualty.
 
 Holding a controller's primary button (A/X, :data:`TALK_BUTTON`) records a push-to-talk
 clip, sent when it is released (:class:`~vrmed.team.member.PushToTalk`); teammates' relayed
@@ -44,25 +56,30 @@ plays.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..app import App
 from ..errors import VrmedError
-from ..input import InputState
-from ..render.passes import render_pipeline
+from ..input import JOINT_UNIT_M, InputState
+from ..render.passes import PassContext, render_pipeline
 from ..scenario.learner import MAX_CUES, Cue, LearnerView, MenuState
 from ..session import Session
 from ..xr.comfort import ComfortSettings
 from ..xr.input import open_openxr_input
-from ..xr.interface import CONTROLLER_DEVICE, HANDS, XrSessionEnded, XrUnavailable
+from ..xr.interface import CONTROLLER_DEVICE, HAND_JOINT_NAMES, HANDS, XrSessionEnded, XrUnavailable
 from ..xr.openxr_backend import active_runtime_manifest
+from ..xr.panels import RAY_OFF, RAY_ON, RAY_RADIUS_M, RAY_SHOWN_M
 from ..xr.play import keep_draws, redraw
-from ..xr.pointer import PRESS_ON, HeadsetPointer
+from ..xr.pointer import PRESS_OFF, PRESS_ON, HeadsetPointer, PointerState
 from .member import (
     HEAD_PERIOD_S,
+    JOINTS_SUFFIX,
     PushToTalk,
     RoleMenu,
     TeamAvatarPass,
@@ -87,6 +104,10 @@ SENT_DEVICES = ("head", "left_hand", "right_hand")
 #: controller, X on the left), which neither the pointer (trigger, menu, B/Y) nor the
 #: comfort rig (thumbstick) uses.
 TALK_BUTTON = "primary"
+#: Squeezed to step the patient picker to the next patient (``patient.next``): a grip, which
+#: neither the pointer, the comfort rig nor push-to-talk uses (the instrument clutch that
+#: does is for laparoscopy, never a team member's mirror).
+PICKER_BUTTON = "squeeze"
 
 
 @dataclass
@@ -106,6 +127,12 @@ class HeadsetJoinResult:
     role: str = ""
     #: pose updates sent (head and hands)
     pose_updates: int = 0
+    #: pose updates that carried hand joints, and the bytes of their ``<hand>.joints``
+    #: devices as compact JSON on the wire (the rest of the message not counted)
+    joint_updates: int = 0
+    joint_bytes: int = 0
+    #: the remote members' avatars as this client drew them (heads, hands, hand joints)
+    avatars: TeamAvatarPass | None = None
 
 
 class _PointerView:
@@ -145,11 +172,13 @@ def _require_runtime() -> None:
         )
 
 
-def open_headset(scenario: Any, echo: Callable[[str], None] = print) -> Any:
+def open_headset(scenario: Any, echo: Callable[[str], None] = print, comfort: ComfortSettings | None = None) -> Any:
     """An :class:`~vrmed.xr.input.XrInputSource` on the machine's OpenXR runtime, with a
     headless EGL context for its swapchains where one can be made (the person then sees
-    the scene), standing the person at the scenario's viewpoint; a :class:`VrmedError`
-    naming what is missing otherwise (without a GL context ``echo`` says it gets no images)."""
+    the scene), standing the person at the scenario's viewpoint with ``comfort`` (default:
+    :class:`ComfortSettings`'s defaults, as ``vrmed run --input openxr``); a
+    :class:`VrmedError` naming what is missing otherwise (without a GL context ``echo``
+    says it gets no images)."""
     _require_runtime()
     from ..render import context as render_context  # deferred: GL only for a headset that renders
 
@@ -159,7 +188,7 @@ def open_headset(scenario: Any, echo: Callable[[str], None] = print) -> Any:
     except render_context.RenderUnavailable as exc:
         echo(f"--input openxr: cannot render ({exc}); the headset gets no images")
     try:
-        source = open_openxr_input(scenario, ctx=ctx, comfort=ComfortSettings())
+        source = open_openxr_input(scenario, ctx=ctx, comfort=comfort or ComfortSettings())
     except XrUnavailable as exc:
         if ctx is not None:
             ctx.release()
@@ -181,6 +210,7 @@ def join_headset(
     echo: Callable[[str], None] = print,
     talk: PushToTalk | None = None,
     player: ClipPlayer | None = None,
+    comfort: ComfortSettings | None = None,
 ) -> HeadsetJoinResult:
     """Join a shared session in a headset (see the module docstring); returns when the
     runtime ends the XR session (the person quits), when the person presses a menu button
@@ -192,7 +222,9 @@ def join_headset(
     scenario's pack (default: the installed pack the server names); ``on_frame(session,
     source)`` is called after every XR frame (a test seam; returning True leaves); ``talk``:
     push-to-talk (default: hold a controller's primary button, A or X, the microphone);
-    ``player``: how teammates' relayed clips are played (default: :class:`ClipPlayer`)."""
+    ``player``: how teammates' relayed clips are played (default: :class:`ClipPlayer`);
+    ``comfort``: the reference space, refresh rate, snap turn and vignette of the headset
+    this opens (``vrmed join --reference ...``; default: those of ``vrmed run``)."""
     own_source = source is None
     if own_source:
         _require_runtime()  # before joining: a role taken by nobody would stay empty
@@ -207,10 +239,10 @@ def join_headset(
         session = build_mirror(pack, welcome, net.client)
         app = session.app
         if source is None:
-            source = open_headset(session.scenario, echo)
+            source = open_headset(session.scenario, echo, comfort)
         menu = role_menu(session, welcome)
         app.insert_resource(menu.menu)  # the panels draw the local menu (the mirror's own stays unused)
-        avatars = TeamAvatarPass(result.client)
+        avatars = result.avatars = TeamAvatarPass(result.client)
         inputs = InputState()
         view = _PointerView(app, inputs, menu.menu)
         pointer = HeadsetPointer()
@@ -222,6 +254,8 @@ def join_headset(
 
             add_headset_rendering(app, source)  # the mirror's App now closes the source
             render_pipeline(app).add(avatars)
+            render_pipeline(app).add(LiveRaysPass(pointer.state))
+            _without_system(app, "xr.rays")  # the live pass draws them from this XR frame's poses
             before_step = keep_draws(app)  # the newest frame's draw data stays for each XR frame
             rendered = True
         else:
@@ -268,9 +302,11 @@ def _loop(
     session = mirror.session
     app = session.app
     shown = app.resource(LearnerView)
-    last_pose = -1e9
+    last_pose = last_full = -1e9
     last_sent: dict[str, Any] = {}
     ended_notice = False
+    hand_tracking = bool(getattr(getattr(source, "backend", None), "hand_tracking", False))
+    squeezed = False
     while True:
         mirror.follow()  # the newest server frame (rendering: its draw data kept for this XR frame)
         result.in_step = mirror.in_step
@@ -283,6 +319,14 @@ def _loop(
                 system(view)  # the pointer: rays, the menu panel, trigger/menu-button commands
             commands, inputs.commands = inputs.commands, []
             inputs.actions.clear()
+            squeeze = max(_button(sample, hand, PICKER_BUTTON) for hand in HANDS)
+            if not squeezed and squeeze >= PRESS_ON:  # a rising edge with hysteresis, as the pointer's trigger
+                squeezed = True
+                if len(menu.patients) > 1:  # the picker, without opening the menu
+                    menu.command(app, "patient.next")
+                    _notice(app, result, f"actions on: {str(menu.patient).replace('_', ' ')}")
+            elif squeezed and squeeze <= PRESS_OFF:
+                squeezed = False
             for command in commands:
                 if mirror.ended and command in ("menu.open", "menu.close"):
                     leave = wait_at_end  # the session is over: a menu button leaves
@@ -290,14 +334,24 @@ def _loop(
                 menu.command(app, command)
             shown.hover = menu.view.hover  # the tooltip (never read by the simulation)
             requests = menu.take()
-            devices = _poses(sample)
             now = time.perf_counter()
-            due = now - last_pose >= 1.0 / POSE_HZ and devices != last_sent
-            if not (due or now - last_pose >= HEAD_PERIOD_S):
-                devices = {}
+            devices: dict[str, Any] = {}
+            if now - last_pose >= 1.0 / POSE_HZ:
+                poses = _poses(sample)
+                if hand_tracking:
+                    poses.update(hand_devices(sample))
+                full = now - last_full >= HEAD_PERIOD_S  # everything now and then: late joiners
+                devices = {k: v for k, v in poses.items() if full or last_sent.get(k) != v}
+                if full:
+                    last_full = now
             if devices:
-                last_pose, last_sent = now, devices
+                last_pose = now
+                last_sent.update(devices)
                 result.pose_updates += 1
+                joints = {k: v for k, v in devices.items() if k.endswith(JOINTS_SUFFIX)}
+                if joints:
+                    result.joint_updates += 1
+                    result.joint_bytes += len(json.dumps(joints, separators=(",", ":")))
             if requests or devices:
                 net.send(requests, devices)
                 result.sent.extend(requests)
@@ -345,6 +399,81 @@ def _poses(sample: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def hand_devices(sample: dict[str, Any]) -> dict[str, Any]:
+    """Each hand's XR_EXT_hand_tracking joints in an XR sample (``<hand>.<joint>`` devices)
+    as one wire device ``<hand>.joints``: ``position``/``orientation`` the wrist's pose (10 um,
+    1e-6 as the other poses), ``joints`` the 26 joints' x, y, z offsets from that position in
+    whole millimetres (:data:`vrmed.input.JOINT_UNIT_M`; off by at most 0.5 mm a coordinate),
+    in :data:`~vrmed.xr.interface.HAND_JOINT_NAMES` order. A hand the runtime does not track
+    this frame is ``{"joints": []}`` (its remote skeleton disappears)."""
+    out: dict[str, Any] = {}
+    for hand in HANDS:
+        wrist = sample.get(f"{hand}.wrist")
+        if wrist is None or "position" not in wrist:
+            out[hand + JOINTS_SUFFIX] = {"joints": []}
+            continue
+        origin = [round(float(v), 5) for v in wrist["position"]]
+        joints = np.array([sample.get(f"{hand}.{j}", wrist)["position"] for j in HAND_JOINT_NAMES], float)
+        offsets = np.rint((joints - np.asarray(origin)) / JOINT_UNIT_M).astype(np.int64)
+        out[hand + JOINTS_SUFFIX] = {
+            "position": origin,
+            "orientation": [round(float(v), 6) for v in wrist["orientation"]],
+            "joints": offsets.ravel().tolist(),
+        }
+    return out
+
+
+class LiveRaysPass:
+    """Scene pass of a headset member: each tracked controller's ray as the pointer left it
+    in *this* XR frame (:class:`~vrmed.xr.pointer.PointerState`, updated every XR frame by
+    the join loop), up to what it hits or :data:`~vrmed.xr.panels.RAY_SHOWN_M`, with a dot
+    at the end; the look of the single learner's rays (:class:`~vrmed.xr.panels.HeadsetPanels`),
+    whose draw data belongs to the last simulated frame and would stand still while the
+    shared session is paused."""
+
+    name = "team.rays"
+    phase = "scene"
+
+    def __init__(self, state: PointerState) -> None:
+        self.state = state
+        self._a = np.zeros((len(HANDS), 3))
+        self._b = np.zeros((len(HANDS), 3))
+        self._colours = np.zeros((len(HANDS), 4))
+        #: the ray starts drawn last (a copy), and how many views drew rays
+        self.origins: list[tuple[float, float, float]] = []
+        self.drawn = 0
+
+    def draw(self, ctx: PassContext) -> None:
+        """Draw the rays in each eye."""
+        if ctx.view not in ("left", "right", "main"):
+            return
+        n = 0
+        for ray in self.state.rays.values():
+            if ray.origin == (0.0, 0.0, 0.0):
+                continue  # never tracked
+            self._a[n] = ray.origin
+            self._b[n] = ray.origin
+            self._b[n] += min(ray.distance, RAY_SHOWN_M) * np.asarray(ray.direction)
+            self._colours[n] = RAY_ON if ray.target is not None else RAY_OFF
+            n += 1
+        self.origins = [r.origin for r in self.state.rays.values() if r.origin != (0.0, 0.0, 0.0)]
+        if n:
+            ctx.renderer.draw_capsules(self._a[:n], self._b[:n], RAY_RADIUS_M, self._colours[:n], shadow=False)
+            ctx.renderer.draw_spheres(self._b[:n], 3 * RAY_RADIUS_M, self._colours[:n], shadow=False)
+            self.drawn += 1
+
+
+def _without_system(app: App, name: str) -> None:
+    """Leave out the render system ``name`` (its work is done by a pass instead)."""
+    for spec in app.schedule.stages["render"].systems:
+        if spec.name == name:
+            spec.func = _no_system
+
+
+def _no_system(app: Any) -> None:
+    """Stands in for a render system left out (:func:`_without_system`)."""
+
+
 def _notice(app: App, result: HeadsetJoinResult, text: str) -> None:
     """Show a notice as a cue on the guidance panel (display only: the mirror's logic never
     reads the shown cues, so its log stays the server's)."""
@@ -354,4 +483,13 @@ def _notice(app: App, result: HeadsetJoinResult, text: str) -> None:
     result.notices.append(text)
 
 
-__all__ = ["POSE_HZ", "TALK_BUTTON", "HeadsetJoinResult", "join_headset", "open_headset"]
+__all__ = [
+    "PICKER_BUTTON",
+    "POSE_HZ",
+    "TALK_BUTTON",
+    "HeadsetJoinResult",
+    "LiveRaysPass",
+    "hand_devices",
+    "join_headset",
+    "open_headset",
+]

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..app import App
 from ..errors import VrmedError
-from ..input import ReplayInput
+from ..input import InputState, ReplayInput
 from ..packs.discovery import all_packs
 from ..packs.loader import load_pack
 from ..render.passes import PassContext
@@ -63,6 +63,22 @@ ORDER_MEMORY_S = 30.0
 HEAD_RADIUS, HAND_RADIUS = 0.11, 0.045
 #: The menu item kind of the patient picker row (:class:`RoleMenu`).
 PATIENT_ITEM = "patient"
+#: The device suffix of a tracked hand's joints on the wire (``<hand>.joints``: position and
+#: orientation the wrist's, ``joints`` the 26 XR_EXT_hand_tracking joints' offsets from it in
+#: whole millimetres, :data:`vrmed.input.JOINT_UNIT_M`; an empty list: the hand is not tracked).
+JOINTS_SUFFIX = ".joints"
+#: Hand skeleton drawing (m): a joint's sphere, a bone's capsule.
+JOINT_RADIUS, BONE_RADIUS = 0.008, 0.005
+#: The bones of a hand as pairs of joint indices in XrHandJointEXT order (0 palm, 1 wrist,
+#: 2-5 thumb metacarpal..tip, then index, middle, ring, little: metacarpal, proximal,
+#: intermediate, distal, tip, five each from 6): the wrist to each metacarpal, then along
+#: each finger (XR_EXT_hand_tracking, "Conventions of hand joints").
+HAND_BONES: tuple[tuple[int, int], ...] = (
+    (1, 2), (2, 3), (3, 4), (4, 5),
+    *((j, k) for f in range(4) for j, k in ((1, 6 + 5 * f), *((6 + 5 * f + i, 7 + 5 * f + i) for i in range(4)))),
+)  # fmt: skip
+_BONE_A = np.array([a for a, _ in HAND_BONES])
+_BONE_B = np.array([b for _, b in HAND_BONES])
 
 
 class RoleMenu(LearnerPlugin):
@@ -188,9 +204,26 @@ def _on_patient(event_type: Any) -> bool:
     return dataclasses.is_dataclass(event_type) and "patient" in {f.name for f in dataclasses.fields(event_type)}
 
 
+def draw_hands(renderer: Any, hands: list[tuple[str, np.ndarray]]) -> None:
+    """Draw tracked hands as skeletons: (role, (26, 3) joint positions in metres) each, a
+    sphere per joint and a capsule per bone (:data:`HAND_BONES`) in the role's colour."""
+    if not hands:
+        return
+    joints = np.concatenate([j for _, j in hands])
+    colours = np.array([ROLE_COLOURS.get(r, (0.6, 0.6, 0.6, 1.0)) for r, j in hands for _ in range(len(j))], float)
+    renderer.draw_spheres(joints, np.full(len(joints), JOINT_RADIUS), colours)
+    whole = [(r, j) for r, j in hands if len(j) == 26]  # a full XR_EXT_hand_tracking set: its bones
+    if whole:
+        a = np.concatenate([j[_BONE_A] for _, j in whole])
+        b = np.concatenate([j[_BONE_B] for _, j in whole])
+        bone_colours = np.array([ROLE_COLOURS.get(r, (0.6, 0.6, 0.6, 1.0)) for r, _ in whole for _ in HAND_BONES])
+        renderer.draw_capsules(a, b, BONE_RADIUS, bone_colours, shadow=False)
+
+
 class TeamAvatarPass:
     """Scene pass: every other team member's head and hands as spheres in the role's colour,
-    at their interpolated poses (render only; it reads :attr:`avatars`)."""
+    at their interpolated poses, and a tracked hand's joints as its skeleton (render only;
+    it reads :attr:`avatars` and :attr:`hands`)."""
 
     name = "team.avatars"
     phase = "scene"
@@ -198,25 +231,41 @@ class TeamAvatarPass:
     def __init__(self, own_client: str) -> None:
         self.own = own_client
         self.avatars = Interpolator()
+        #: tracked hands' joints ({ROLE/CLIENT/<hand>.joints: [(26, 3) world positions, wrist
+        #: orientation]}), fed from the mirror's replayed samples (:meth:`TeamMirror.follow`)
+        self.hands = Interpolator()
         self.drawn = 0
 
     def people(self) -> list[tuple[str, str, str, np.ndarray]]:
-        """(role, client, device, position) of every remote device, interpolated."""
+        """(role, client, device, position) of every remote device, interpolated (a tracked
+        hand's joints are :meth:`hand_joints`)."""
         names = self.avatars.devices()
         out = []
         for name in sorted(names):
             role, client, device = name.split("/", 2)
-            if client == self.own:
+            if client == self.own or device.endswith(JOINTS_SUFFIX):
                 continue
             pose = self.avatars.pose(name)
             if pose is not None:
                 out.append((role, client, device, pose[0]))
         return out
 
+    def hand_joints(self) -> list[tuple[str, str, str, np.ndarray]]:
+        """(role, client, hand, (26, 3) joint positions) of every remote tracked hand,
+        interpolated 100 ms behind the newest (a hand no longer tracked is left out)."""
+        out = []
+        for name in sorted(self.hands.devices()):
+            role, client, device = name.split("/", 2)
+            pose = self.hands.pose(name) if client != self.own else None
+            if pose is not None and bool(np.isfinite(pose[0]).all()):
+                out.append((role, client, device.removesuffix(JOINTS_SUFFIX), pose[0].reshape(-1, 3)))
+        return out
+
     def draw(self, ctx: PassContext) -> None:
-        """Draw the spheres in the main view (desktop) or each eye (headset)."""
+        """Draw the spheres (and hand skeletons) in the main view (desktop) or each eye (headset)."""
         if ctx.view not in ("main", "left", "right"):
             return
+        draw_hands(ctx.renderer, [(role, joints) for role, _, _, joints in self.hand_joints()])
         people = self.people()
         if not people:
             return
@@ -425,6 +474,7 @@ class TeamMirror:
         self.in_step = True
         self._seen_log = 0
         self._seen_events = 0
+        self._hands: dict[str, Any] = {}
 
     @property
     def ended(self) -> bool:
@@ -449,6 +499,8 @@ class TeamMirror:
         state = client.state
         if state:
             self.avatars.avatars.add(float(state.get("t", 0.0)), state.get("devices") or {})
+        if stepped:
+            self._feed_hands()
         # orders from the mirror's own log (it holds everything from frame 0, also what was
         # said before this person joined: the last ORDER_MEMORY_S of it is shown)
         for e in log.events[self._seen_log :]:
@@ -471,9 +523,33 @@ class TeamMirror:
         self._seen_events = len(events)
         return stepped
 
+    def _feed_hands(self) -> None:
+        """Tracked hands' joints as the server's samples left them in the mirror's input
+        (the state updates carry poses only), into the avatars' hand interpolator when
+        they changed; a hand no longer tracked as NaN joints (not drawn)."""
+        app = self.session.app
+        hands: dict[str, Any] = {}
+        for name, dev in app.resource(InputState).devices.items():
+            if name.endswith(JOINTS_SUFFIX) and name.count("/") == 2:
+                if dev.joints is None:  # not tracked: NaN joints (same shape, so it interpolates)
+                    shape = self._hands[name][0].shape if name in self._hands else (26, 3)
+                    hands[name] = [np.full(shape, np.nan), dev.orientation.tolist()]
+                else:
+                    hands[name] = [dev.position + dev.joints, dev.orientation.tolist()]
+        changed = hands.keys() != self._hands.keys() or any(
+            not np.array_equal(v[0], self._hands[k][0], equal_nan=True) for k, v in hands.items()
+        )
+        if hands and changed:
+            self.avatars.hands.add(float(app.clock.time), hands)
+            self._hands = hands
+
 
 __all__ = [
+    "BONE_RADIUS",
+    "HAND_BONES",
     "HAND_RADIUS",
+    "JOINTS_SUFFIX",
+    "JOINT_RADIUS",
     "HEAD_PERIOD_S",
     "HEAD_RADIUS",
     "MicRecorder",
@@ -485,6 +561,7 @@ __all__ = [
     "TeamMirror",
     "TeamNetwork",
     "build_mirror",
+    "draw_hands",
     "join_welcome",
     "pack_named",
     "role_menu",
