@@ -156,19 +156,27 @@ class ViewCapture:
 
     def _render_target(self) -> RenderTarget:
         if self._target is None:
-            ctx = create_context(self.backend)
-            self._target = RenderTarget(
-                Renderer(ctx, self.width, self.height, samples=min(self.samples, ctx.max_samples))
-            )
+            self._target = _offscreen_target(self.backend, self.width, self.height, self.samples)
         return self._target
 
     def cleanup(self, app: App) -> None:
         """Release the GL objects."""
-        if self._target is not None:
-            ctx = self._target.renderer.ctx
-            self._target.release()
-            ctx.release()
-            self._target = None
+        _release_target(self._target)
+        self._target = None
+
+
+def _offscreen_target(backend: str | None, width: int, height: int, samples: int) -> RenderTarget:
+    """An offscreen render target in a context of its own (``backend``: e.g. "egl")."""
+    ctx = create_context(backend)
+    return RenderTarget(Renderer(ctx, width, height, samples=min(samples, ctx.max_samples)))
+
+
+def _release_target(target: RenderTarget | None) -> None:
+    """Release a target made by :func:`_offscreen_target` and its context."""
+    if target is not None:
+        ctx = target.renderer.ctx
+        target.release()
+        ctx.release()
 
 
 def render_views(
@@ -268,20 +276,15 @@ class _Snapper:
         if self.want is None:
             return
         if self._target is None:
-            ctx = create_context("egl")
-            renderer = Renderer(ctx, self.width, self.height, samples=min(self.samples, ctx.max_samples))
-            self._target = RenderTarget(renderer)
+            self._target = _offscreen_target("egl", self.width, self.height, self.samples)
         views, self.want = self.want, None
         drawn = draw_member_views(app, self._target, self._people, views)
         self.images = {c: encode_png(img, level=3) for c, img in drawn}
 
     def cleanup(self, app: App) -> None:
         """Release the GL objects."""
-        if self._target is not None:
-            ctx = self._target.renderer.ctx
-            self._target.release()
-            ctx.release()
-            self._target = None
+        _release_target(self._target)
+        self._target = None
 
 
 class _Replayer:
