@@ -63,3 +63,18 @@ class ServerThread:
         log = self.server.finish()
         self.server.session.close()
         return log
+
+
+class FileMic:
+    """A microphone that "records" a given WAV clip: the push-to-talk path of the desktop and
+    headset clients without audio hardware."""
+
+    def __init__(self, clip: bytes) -> None:
+        self.clip = clip
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
+
+    def stop(self) -> bytes:
+        return self.clip

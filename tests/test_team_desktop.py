@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import xvfb_display
-from team_common import ServerThread, emergency_pack
+from team_common import FileMic, ServerThread, emergency_pack
 
 from vrmed.scenario.learner import LearnerView
 from vrmed.team.client import TeamClient
@@ -124,18 +124,7 @@ def test_desktop_member_acts_within_role_and_is_refused_outside(display: str, pa
         people = app.resource(RenderPipeline).get("team.avatars").people()
         return [(role, device) for role, _, device, _ in people]
 
-    class FileMic:
-        """A microphone that plays a WAV file (the push-to-talk path without audio hardware)."""
-
-        started = 0
-
-        def start(self) -> None:
-            self.started += 1
-
-        def stop(self) -> bytes:
-            return CLIP
-
-    mic = FileMic()
+    mic = FileMic(CLIP)
     played: list[tuple[int, int]] = []
     try:
         res = join_desktop(

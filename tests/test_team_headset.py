@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from team_common import ServerThread, emergency_pack
+from team_common import FileMic, ServerThread, emergency_pack
 
 xr = pytest.importorskip("xr")
 
@@ -201,18 +201,7 @@ def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset:
             return True
         return False
 
-    class FileMic:
-        """A microphone that plays a WAV file (the push-to-talk path without audio hardware)."""
-
-        started = 0
-
-        def start(self) -> None:
-            self.started += 1
-
-        def stop(self) -> bytes:
-            return CLIP
-
-    mic = FileMic()
+    mic = FileMic(CLIP)
     played: list[tuple[int, int]] = []
 
     try:
