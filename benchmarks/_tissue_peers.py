@@ -11,10 +11,15 @@ indices, E, nu, density, the Rayleigh damping beta, gravity, the frame (1/90 s),
 ``frames`` frames after one warm-up frame (JIT/kernel load, reported separately as ``jit_s``),
 then checks the positions for NaN and for blow-up (not ``stable``: non-finite, or a vertex moved
 more than ``BLOWUP`` times the mesh's extent).
+
+Every peer also runs issue #16's analytic 1 % bar (:func:`bar_scene`, :func:`bar_errors_of`), so
+its speed is never reported without its accuracy; ``python -m vrmed.benchmarks._tissue_peers
+--substeps 10,30,100`` (:func:`bar_sweep`) runs that bar at other substep counts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib
 import time
@@ -45,6 +50,7 @@ class Scene:
     substeps: int
     x0: np.ndarray | None = None  # initial positions if not the rest shape
     forces: np.ndarray | None = None  # (n, 3) constant external forces, N (the bar's end loads)
+    iterations: int = 1  # solver iterations per substep where the engine has them (Newton); the benchmark uses 1
 
     @property
     def material(self) -> Material:
@@ -179,10 +185,13 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
         model = builder.finalize(device="cpu")
         if solver == "vbd":
             sol = newton.solvers.SolverVBD(
-                model, iterations=1, particle_enable_self_contact=False, particle_enable_tile_solve=False
+                model,
+                iterations=scene.iterations,
+                particle_enable_self_contact=False,
+                particle_enable_tile_solve=False,
             )
         else:
-            sol = newton.solvers.SolverXPBD(model, iterations=1)
+            sol = newton.solvers.SolverXPBD(model, iterations=scene.iterations)
         states = [model.state(), model.state()]
         control = model.control()
         if scene.x0 is not None:
@@ -201,7 +210,9 @@ def run_newton(scene: Scene, frames: int, solver: str = "xpbd") -> dict:
 
         build = time.perf_counter() - t0
         first, ms = _time(frame, frames, wp.synchronize)
-        return _result(scene, states[0].particle_q.numpy(), first, ms, build)
+        res = _result(scene, states[0].particle_q.numpy(), first, ms, build)
+        res["iterations"] = scene.iterations
+        return res
 
 
 def run_mujoco(scene: Scene, frames: int) -> dict:
@@ -365,3 +376,100 @@ def installed() -> dict[str, str | None]:
         else:
             out[module] = str(getattr(mod, "__version__", "?"))
     return out
+
+
+def bar_sweep(
+    substeps: list[int],
+    frames: int = BAR_FRAMES,
+    frame: float = 1.0 / 90.0,
+    engines: str = "",
+    damping: float = BAR_DAMPING,
+    iterations: int = 1,
+) -> list[dict]:
+    """Every installed peer on :func:`bar_scene` at each substep count (same 1/90 s frame): the
+    bar errors where the run stayed stable, so one can see whether a peer that is unstable or
+    wrong at the benchmark's 10 substeps converges with more (and that its setup is right).
+
+    ``engines``: keep only labels containing this text (case-insensitive); ``damping``: the
+    Rayleigh beta (s) instead of :data:`BAR_DAMPING` (an explicit integrator such as MuJoCo's
+    needs h < ~2 / (beta omega_max^2) as well as the undamped step limit); ``iterations``: solver
+    iterations per substep for the engines that have them (Newton; MuJoCo's explicit step has
+    none). Each row: ``engine``, ``substeps``, ``iterations`` (what the engine used), ``ms`` per
+    frame, ``stable``, ``axial_pct``, ``nu_pct`` (None when not stable), ``drift_mm`` (the
+    centroid's displacement: the loads are balanced, so any drift is the solver's),
+    ``unstable_at_s`` (MuJoCo's reset time, where it reset), or ``error``.
+    """
+    versions = installed()
+    rows: list[dict] = []
+    for label, module, runner in PEERS:
+        if versions.get(module) is None or engines.lower() not in label.lower():
+            continue
+        for n in substeps:
+            scene = dataclasses.replace(bar_scene(frame, n), damping=damping, iterations=iterations)
+            row: dict = {"engine": label, "substeps": n, "beta_s": damping}
+            try:
+                r = runner(scene, frames)
+            except Exception as exc:  # a peer failing must not end the sweep
+                row["error"] = f"{type(exc).__name__}: {exc}"[:200]
+                rows.append(row)
+                continue
+            errors = bar_errors_of(scene, r["x"]) if r["stable"] else {"axial_pct": None, "nu_pct": None}
+            drift = float(np.linalg.norm((r["x"] - scene.points).mean(axis=0))) if r["finite"] else float("nan")
+            row.update(iterations=r.get("iterations", "-"), ms=round(r["ms"], 3), stable=r["stable"])
+            row.update(errors, drift_mm=round(drift * 1e3, 3))
+            if "unstable_at_s" in r:
+                row["unstable_at_s"] = round(r["unstable_at_s"], 4)
+            rows.append(row)
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    """A signed percentage for the table ("+0.00", not "-0.0", for a rounded zero); "-" for None."""
+    return "-" if value is None else f"{value + 0.0:+.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vrmed.benchmarks._tissue_peers --substeps 10,30,100``: :func:`bar_sweep` as a table."""
+    import argparse  # deferred: command-line use only
+
+    parser = argparse.ArgumentParser(prog="python -m vrmed.benchmarks._tissue_peers", description=bar_sweep.__doc__)
+    parser.add_argument("--substeps", default="10,30,100", help="comma-separated substeps per 1/90 s frame")
+    parser.add_argument("--frames", type=int, default=BAR_FRAMES, help="frames per run (default %(default)s)")
+    parser.add_argument("--engine", default="", help="only peers whose label contains this text")
+    parser.add_argument("--beta", type=float, default=BAR_DAMPING, help="Rayleigh beta, s (default %(default)s)")
+    parser.add_argument("--iterations", type=int, default=1, help="Newton solver iterations per substep (default 1)")
+    args = parser.parse_args(argv)
+    try:
+        substeps = [int(s) for s in args.substeps.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--substeps must be comma-separated integers, got {args.substeps!r}")
+    if not substeps or min(substeps) < 1:
+        parser.error("--substeps needs at least one count >= 1")
+    if args.frames < 1:
+        parser.error("--frames must be >= 1")
+    if not args.beta >= 0.0:
+        parser.error("--beta must be >= 0 s")
+    if args.iterations < 1:
+        parser.error("--iterations must be >= 1")
+    rows = bar_sweep(substeps, args.frames, engines=args.engine, damping=args.beta, iterations=args.iterations)
+    if not rows:
+        print("no peer installed (pip install vrmed[peers]) or none matches --engine")
+        return 1
+    head = ("engine", "substeps", "iterations", "beta s", "ms/frame", "stable", "axial error %", "nu error %")
+    print("| " + " | ".join(head) + " | centroid drift mm |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['engine']} | {r['substeps']} | | {r['beta_s']} | error: {r['error']} | | | | |")
+            continue
+        when = f" (reset at {r['unstable_at_s']} s)" if "unstable_at_s" in r else ""
+        stable = "yes" if r["stable"] else "no" + when
+        print(
+            f"| {r['engine']} | {r['substeps']} | {r['iterations']} | {r['beta_s']} | {r['ms']} | {stable} | "
+            f"{_pct(r['axial_pct'])} | {_pct(r['nu_pct'])} | {r['drift_mm']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

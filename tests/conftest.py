@@ -70,6 +70,15 @@ def dissection_logs(laparoscopy_pack):
     return logs
 
 
+@pytest.fixture(scope="session")
+def packaged_simulators(tmp_path_factory):
+    """test_guide's and test_packaging's ``vrmed package`` builds, made side by side once per
+    session (~45 s of single-threaded PyInstaller each: tests/simulator_builds.py)."""
+    from simulator_builds import build_both  # deferred: only the two packaging tests build
+
+    return build_both(tmp_path_factory.mktemp("simulators"))
+
+
 @pytest.fixture(scope="module")
 def ctx():
     """One headless EGL moderngl context per test module (skipped where no GL can be made)."""

@@ -34,6 +34,8 @@ def test_quick_peer_rows_have_finite_ms_and_a_ratio() -> None:
         assert math.isfinite(row["ms_per_frame"]) and row["ms_per_frame"] > 0
         assert row["ratio_vs_vrmed"] == pytest.approx(row["ms_per_frame"] / rows[0]["ms_per_frame"], rel=0.02, abs=0.01)
         assert row["finite"] and row["stable"]  # soft 1k box, 6 frames: every peer is stable here
+        # speed never comes without accuracy: a bar error, or the reason there is none
+        assert "bar_error_pct" in row and (row["bar_error_pct"] is not None or row["bar_note"]), row
     assert any("compared in the rows" in n for n in result["notes"])
 
 

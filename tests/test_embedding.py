@@ -76,3 +76,33 @@ def test_liver_smooth_surface_follows_the_simulated_liver() -> None:
     np.testing.assert_allclose(
         emb.positions, np.einsum("nk,nkj->nj", emb.bary, body.x[body.tets[emb.tet_index]]), atol=1e-15
     )
+
+
+def test_point_to_tet_distance_is_exact_in_every_voronoi_region() -> None:
+    # the unit corner tet (0, e_x, e_y, e_z): inside -> 0; beyond the slanted face (x + y + z = 1)
+    # -> (s - 1) / sqrt 3; beyond an axis face, an edge and a vertex -> the analytic distances;
+    # the nearest of two tets (one shifted 3 m along x) is the one the point is nearer to
+    from vrmed.systems.tissue import embedding_kernels as EK
+
+    x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]])
+    x = np.concatenate([x, x + [3.0, 0, 0]])
+    tets = np.array([[0, 1, 2, 3], [4, 5, 6, 7]])
+    pts = np.array(
+        [
+            [0.1, 0.1, 0.1],  # inside
+            [0.5, 0.5, 0.5],  # over the slanted face: (1.5 - 1) / sqrt 3
+            [0.2, 0.3, -0.4],  # under the z = 0 face: 0.4
+            [0.5, -0.3, -0.4],  # beside the x edge: hypot(0.3, 0.4) = 0.5
+            [-0.3, -0.4, -1.2],  # beyond the origin vertex: 1.3
+            [2.2, 0.0, 0.0],  # between the tets: 1.2 from the first's vertex e_x, 0.8 from the second's origin
+        ]
+    )
+    want = [0.0, 0.5 / np.sqrt(3.0), 0.4, 0.5, 1.3]
+    d = np.empty(len(pts) - 1)
+    EK.tet_distance(pts[:-1], x, tets, np.zeros(len(pts) - 1, dtype=np.int64), d)
+    np.testing.assert_allclose(d, want, atol=1e-14)
+    t = np.empty(len(pts), dtype=np.int64)
+    dn = np.empty(len(pts))
+    EK.locate_nearest(pts, x, tets, np.array([0, 1]), t, dn)
+    np.testing.assert_allclose(dn, [*want, 0.8], atol=1e-14)
+    assert t.tolist() == [0, 0, 0, 0, 0, 1]

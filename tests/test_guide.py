@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from simulator_builds import GUIDE, steps
 
 from vrmed.cli import cli
-
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide-first-pack.md"
-BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
-
-
-def steps() -> list[tuple[str, str]]:
-    """(kind, payload) in document order: ("file", "path\\ncontent") or ("cmd", "command")."""
-    out = []
-    for lang, body in BLOCK.findall(GUIDE.read_text(encoding="utf-8")):
-        first, _, rest = body.partition("\n")
-        if first.startswith("# file: "):
-            out.append(("file", first[len("# file: ") :].strip() + "\n" + rest))
-        elif lang == "console":
-            out += [("cmd", line[2:].strip()) for line in body.splitlines() if line.startswith("$ ")]
-    return out
 
 
 def test_guide_has_the_expected_steps():
@@ -35,36 +18,12 @@ def test_guide_has_the_expected_steps():
 
 
 @pytest.mark.slow
-def test_following_the_guide_works(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    outputs = []
-    for kind, payload in steps():
-        if kind == "file":
-            rel, _, content = payload.partition("\n")
-            path = tmp_path / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-            continue
-        argv = shlex.split(payload)
-        if argv[0] == "vrmed":
-            result = runner.invoke(cli, argv[1:])
-            assert result.exit_code == 0, f"{payload}\n{result.output}"
-            outputs.append(result.output)
-        elif argv[0] == "rm":
-            for rel in argv[1:]:
-                (tmp_path / rel).unlink()
-        elif argv[0] == "pytest":
-            proc = subprocess.run(
-                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *argv[1:]],
-                capture_output=True,
-                text=True,
-                cwd=tmp_path,
-            )
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-            outputs.append(proc.stdout)
-        else:
-            raise AssertionError(f"the guide uses a command this test cannot follow: {payload}")
+def test_following_the_guide_works(packaged_simulators):
+    """Every step, in order, in a folder of its own (tests/simulator_builds.py: follow_guide;
+    its package step runs while test_packaging's build does)."""
+    guide, _ = packaged_simulators
+    assert not guide.failure, guide.failure
+    outputs = guide.outputs
     run_output = next(o for o in outputs if "Hand hygiene / Handrub" in o)
     assert "rub_seconds: 22.0" in run_output and "passed: True" in run_output  # what the guide promises
     assert any(o.startswith("replay OK") for o in outputs)
@@ -72,10 +31,12 @@ def test_following_the_guide_works(tmp_path, monkeypatch):
     assert "rubric: score 100% (pass mark 100%, every critical rule met): PASSED" in run_output
     assert any("score 100/100  PASSED" in o and "rubbed_20_s" in o for o in outputs)
     assert any("2 passed" in o for o in outputs)
-    exe = tmp_path / "dist" / "hygiene-trainer" / "hygiene-trainer"
+    exe = guide.folder / "dist" / "hygiene-trainer" / "hygiene-trainer"
     # no AGPL TetGen and no test libraries in a shipped simulator (vrmed.packaging.ALWAYS_EXCLUDES)
     assert not [p for p in exe.parent.rglob("*") if p.name.startswith(("tetgen", "hypothesis", "_pytest"))]
-    proc = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(exe), "--headless", "--json"], capture_output=True, text=True, timeout=300, cwd=guide.folder
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"passed": true' in proc.stdout
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import pip_install_target
+from numba_seed import seed_numba_cache
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,8 +20,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """vrmed installed from a built wheel into a folder of its own (dependencies from this venv)."""
-    return pip_install_target(REPO, tmp_path_factory.mktemp("site"))
+    """vrmed installed from a built wheel into a folder of its own (dependencies from this venv),
+    with the checkout's numba caches beside its identical sources (tests/numba_seed.py: the
+    kernels are the checkout's, already compiled this session; not compiled again)."""
+    site = pip_install_target(REPO, tmp_path_factory.mktemp("site"))
+    seed_numba_cache(site)
+    return site
 
 
 def run_vrmed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

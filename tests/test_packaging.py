@@ -9,73 +9,25 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 from conftest import write_tree
+from simulator_builds import YAML_PACK
 
 from vrmed.cli import cli
 from vrmed.errors import VrmedError
 from vrmed.packaging import bundle_breakdown, shadow_warning, stage_pack
 from vrmed.packs import load_pack
 
-YAML_PACK = {
-    "pack.yaml": "name: ward\nversion: 0.3.0\nplugins: [physiology]\ndefault_scenario: hypoxia\n",
-    "prefabs/patient.yaml": """
-        patient:
-          components:
-            Transform: {position: [0, 0.8, 0]}
-            Patient: {spo2: 96}
-            VisualMesh: {mesh: assets/tri.obj, scale: 0.5}
-        """,
-    "scenarios/hypoxia.yaml": """
-        duration: 12
-        rates: {display: 30}
-        entities:
-          - {name: patient, prefab: patient}
-        script:
-          initial: stable
-          states:
-            stable:
-              transitions:
-                - {after: 2, to: hypoxic}
-            hypoxic:
-              on_enter: [{physiology: {entity: patient, spo2: 86, rr: 28}}]
-              transitions:
-                - {event: OxygenApplied, to: done}
-            done:
-              final: true
-        rubric:
-          rules:
-            - {id: oxygen, kind: deadline, event: OxygenApplied, within: 10, critical: true}
-        learner:
-          - {t: 5, event: OxygenApplied}
-        """,
-    "assets/tri.obj": "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n",
-    # not pack content: never bundled
-    "tests/test_ward.py": "def test_nothing():\n    pass\n",
-    ".env": "LRS_PASSWORD=hunter2\n",
-    "learners.csv": "learner,email\nann,ann@example.org\n",
-    ".git/config": "[remote]\n  url = https://token@example.org/x.git\n",
-    "notes/draft.md": "not declared\n",
-}
-
 
 @pytest.mark.slow
-def test_lean_yaml_only_simulator_runs_and_stays_small(tmp_path):
+def test_lean_yaml_only_simulator_runs_and_stays_small(packaged_simulators, tmp_path):
     """A YAML-only pack builds lean (no numba/llvmlite, target < 150 MB), ships only its
-    declared files, carries the engine plugin it enables, and runs headless on its own."""
-    write_tree(tmp_path / "ward", YAML_PACK)
-    write_tree(
-        tmp_path / "tiny",
-        {"pack.yaml": "name: tiny\nversion: 0.1.0\n", "scenarios/s.yaml": "duration: 1\nentities: []\n"},
-    )
-    runner = CliRunner()
-    result = runner.invoke(
-        cli,
-        ["package", str(tmp_path / "ward"), str(tmp_path / "tiny"), "--name", "wardsim", "-o", str(tmp_path / "dist"),
-         "--version", "2.1.0"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    sizes = re.search(r"bundle: (\d+) MB, lean \(no numba/llvmlite\)", result.output)
-    assert sizes and int(sizes.group(1)) < 150, result.output
-    root = tmp_path / "dist" / "wardsim"
+    declared files, carries the engine plugin it enables, and runs headless on its own.
+    (Built by ``vrmed package ward tiny --name wardsim --version 2.1.0`` in a process of its
+    own while test_guide's build runs: tests/simulator_builds.py.)"""
+    _, build = packaged_simulators
+    assert build.returncode == 0, build.output
+    sizes = re.search(r"bundle: (\d+) MB, lean \(no numba/llvmlite\)", build.output)
+    assert sizes and int(sizes.group(1)) < 150, build.output
+    root = build.folder / "dist" / "wardsim"
     shipped = sorted(
         p.relative_to(root).as_posix() for p in root.rglob("*") if "packs/ward" in p.as_posix() and p.is_file()
     )

@@ -74,3 +74,32 @@ def test_a_blown_up_peer_gets_no_bar_error(monkeypatch: pytest.MonkeyPatch) -> N
 
     out = tissue.peer_bar_errors(unstable)
     assert out["bar_error_pct"] is None and out["bar_axial_pct"] is None and "unstable at 0.0111 s" in out["bar_note"]
+
+
+def test_bar_sweep_reports_each_substep_count_and_the_solver_drift(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def drifting(scene: P.Scene, frames: int) -> dict:  # right strain, but the whole bar moved 2 mm
+        r = P._result(scene, exact(scene, 0.01) + [0.0, 0.002, 0.0], 0.01, 1.0, 0.0)
+        r["iterations"] = scene.iterations  # as run_newton reports the iterations it used
+        return r
+
+    monkeypatch.setattr(P, "PEERS", [("exact", "fake", fake_runner(0.01)), ("drifting", "fake", drifting)])
+    monkeypatch.setattr(P, "installed", lambda: {"fake": "1.0"})
+    rows = P.bar_sweep([10, 30], frames=1)
+    assert [(r["engine"], r["substeps"]) for r in rows] == [
+        ("exact", 10),
+        ("exact", 30),
+        ("drifting", 10),
+        ("drifting", 30),
+    ]
+    assert rows[0]["axial_pct"] == 0.0 and rows[0]["drift_mm"] == pytest.approx(0.0, abs=1e-9)
+    assert rows[2]["axial_pct"] == 0.0 and rows[2]["drift_mm"] == pytest.approx(2.0)
+    assert rows[0]["iterations"] == "-" and rows[2]["iterations"] == 1
+    swept = P.bar_sweep([10], frames=1, engines="DRIFT", iterations=4)
+    assert [r["engine"] for r in swept] == ["drifting"] and swept[0]["iterations"] == 4
+    assert P.main(["--substeps", "10", "--frames", "1", "--engine", "exact"]) == 0
+    assert "| exact | 10 | - | 0.005 | 1.0 | yes | +0.00 | +0.00 |" in capsys.readouterr().out
+    for bad in (["--substeps", "ten"], ["--substeps", "0"], ["--iterations", "0"], ["--beta", "-1"]):
+        with pytest.raises(SystemExit):
+            P.main(bad)

@@ -83,15 +83,20 @@ def press(
     max_force: float = 10.0,
     passes: int = 8,
     velocity_pass: bool = True,
+    release: bool = False,
+    cells: int = 8,
 ) -> dict:
     """Press the sphere ``depth`` below the surface's top at ``speed`` (or until it feels
     ``max_force`` N), hold 0.3 s, with ``passes`` contact iterations (and the velocity pass or
-    not); return measurements."""
+    not), the box meshed with ``cells`` cells a side; return measurements. With ``release`` the
+    tool then goes back up at ``speed`` to 10 mm above where it started and the tissue rests 1
+    s: ``inverted_rest`` (tets inverted at the end), ``v_rest`` (fastest vertex then, m/s) and
+    ``vmax_release`` (fastest vertex while the tool left and the tissue rested)."""
     app = App(seed=0)
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
     app.add_plugin(CollisionPlugin(CollisionSettings(iterations=passes, velocity_pass=velocity_pass)))
     if mesh == "box":
-        m = box_tets((SIDE, SIDE, SIDE), (8, 8, 8), origin=(-SIDE / 2, 0.0, -SIDE / 2))
+        m = box_tets((SIDE, SIDE, SIDE), (cells, cells, cells), origin=(-SIDE / 2, 0.0, -SIDE / 2))
         pins = np.flatnonzero(m.points[:, 1] < 1e-9)
     else:
         m = liver_mesh()
@@ -130,6 +135,15 @@ def press(
         assert np.all(np.isfinite(body.x))
     out["swallowed"] = inside_surface(body.x[faces], tf.position)
     out["inverted"] = int((volume_ratios(body) <= 0).sum())
+    if release:
+        out["vmax_release"] = 0.0
+        top = y0 + 0.01
+        for _k in range(int((top - tf.position[1]) / (speed / 90)) + 1 + 90):
+            tf.position[1] = min(tf.position[1] + speed / 90, top)
+            app.step(1)
+            out["vmax_release"] = max(out["vmax_release"], float(np.abs(body.v).max()))
+        out["inverted_rest"] = int((volume_ratios(body) <= 0).sum())
+        out["v_rest"] = float(np.abs(body.v).max())
     app.close()
     return out
 

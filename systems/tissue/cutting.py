@@ -573,7 +573,10 @@ def cut_embedding(
     (``pieces`` = piece labels before the cut per old tet and per cut body tet) on its side. The
     rest keep their tet (by id) and barycentric coordinates. Last, every connected component of
     the result is embedded in one piece of the cut body (:func:`_one_piece_per_component`), so
-    no triangle joins two pieces and each piece's surface stays closed when they separate."""
+    no triangle joins two pieces and each piece's surface stays closed when they separate; a
+    component lying whole on a piece it does not cover goes to the one it covers
+    (:func:`_strays_to_their_piece`), and a piece no surface reaches gets its tets' boundary
+    (:func:`_cover_bare_pieces`), so every piece is drawn over its own tissue."""
     n0 = emb.bary.shape[0]
     p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
     p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
@@ -725,8 +728,9 @@ def cut_embedding(
         tet_index[i] = int(cand[np.argmax(inside)])
         bary[i] = _bary(rest_pts[i][None], body.rest_points[body.tets[tet_index[i]]][None])[0]
     triangles = np.concatenate([tri[keep], np.array(faces, dtype=np.int64).reshape(-1, 3)])
-    _one_piece_per_component(triangles, tet_index, bary, rest_pts, loc_pts, vside, body, side)
-    n = n0 + n_new
+    _one_piece_per_component(triangles, tet_index, bary, rest_pts, loc_pts, vside, body, side, new_piece)
+    triangles, tet_index, bary = _cover_bare_pieces(triangles, tet_index, bary, body)
+    n = tet_index.size
     out = EmbeddedSurface(
         triangles=np.ascontiguousarray(triangles),
         tet_index=tet_index,
@@ -740,6 +744,42 @@ def cut_embedding(
     return out
 
 
+def _cover_bare_pieces(
+    triangles: np.ndarray, tet_index: np.ndarray, bary: np.ndarray, body: SoftBody
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cut surface with the boundary faces of every piece of ``body`` that no surface
+    triangle lies on added as that piece's own surface (returns triangles, tet_index, bary).
+
+    Why: a piece the render surface does not reach (a sliver of tets outside a surface lying
+    inside them, a small piece whose surface component went to its neighbour) would otherwise
+    be drawn with no surface at all. Its tets' boundary is a closed, outward-wound surface lying
+    exactly on its tissue; each of its vertices is embedded at a corner of one of its tets
+    (barycentric coordinates one-hot, so it follows that mesh vertex exactly), and later cuts clip
+    it like any surface."""
+    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    has = np.zeros(int(label.max()) + 1, dtype=bool)
+    has[label[tet_index[np.unique(triangles)]]] = True
+    if has.all():
+        return triangles, tet_index, bary
+    bare = np.flatnonzero(~has[label])
+    faces = TetMesh(body.rest_points, body.tets[bare]).boundary_triangles()
+    verts, local = np.unique(faces, return_inverse=True)
+    # a tet of the piece at each of its boundary vertices, and the vertex's slot in it
+    slot = np.flatnonzero(np.isin(body.tets[bare].ravel(), verts))
+    owner = np.empty(body.n_vertices, dtype=np.int64)
+    owner[body.tets[bare].ravel()[slot]] = slot
+    at = owner[verts]
+    b = np.zeros((verts.size, 4))
+    b[np.arange(verts.size), at % 4] = 1.0
+    n = tet_index.size
+    return (
+        np.concatenate([triangles, n + local.reshape(-1, 3)]),
+        np.concatenate([tet_index, bare[at // 4]]),
+        np.concatenate([bary, b]),
+    )
+
+
 def _one_piece_per_component(
     triangles: np.ndarray,
     tet_index: np.ndarray,
@@ -749,6 +789,7 @@ def _one_piece_per_component(
     vside: np.ndarray,
     body: SoftBody,
     side: np.ndarray,
+    origin: np.ndarray,
 ) -> int:
     """Embed every connected component of the cut surface in one piece of the cut ``body`` (in
     place into ``tet_index`` / ``bary``); returns the number of vertices moved.
@@ -764,7 +805,9 @@ def _one_piece_per_component(
     belongs to one piece: the one it lies least outside of at rest (summed distance outside the
     nearest tet of that piece on the vertex's side, compiled brute-force search), and the
     component's vertices embedded in other pieces are re-embedded in that one (barycentric
-    coordinates extrapolate exactly at rest, so nothing moves where the cut is made)."""
+    coordinates extrapolate exactly at rest, so nothing moves where the cut is made). Then the
+    strays (:func:`_strays_to_their_piece`; ``origin``: the piece before this cut of each tet of
+    the cut body); the count includes the vertices it moves."""
     if triangles.shape[0] == 0:
         return 0
     roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
@@ -810,6 +853,93 @@ def _one_piece_per_component(
         tet_index[w] = best_ti[move]
         bary[w] = _bary(rest_pts[w], body.rest_points[body.tets[best_ti[move]]])
         moved += int(w.size)
+    return moved + _strays_to_their_piece(
+        tet_index, bary, rest_pts, loc_pts, vside, body, side, origin, label, comp, used
+    )
+
+
+def _strays_to_their_piece(
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+    origin: np.ndarray,
+    label: np.ndarray,
+    comp: np.ndarray,
+    used: np.ndarray,
+) -> int:
+    """Move every surface component embedded whole in a piece it does not lie on to the piece
+    it does lie on (in place into ``tet_index`` / ``bary``); returns the number of vertices moved.
+
+    Why: the local re-embedding can put every vertex of a small component (a lobe's tip cut off
+    by two planes, on a coarse mesh with the surface outside its tets) in a sliver piece beside
+    the tissue it covers, and the component then follows that sliver (88 mm from it on the
+    liver). A vertex farther from its tet at rest than a quarter of the median edge (a surface on
+    its piece lies within its offset from the tets plus the snapped cut faces' deviation from
+    the plane, both less) marks its component; the component goes to the piece it is nearest
+    (summed Euclidean distance at rest, compiled brute force,
+    :func:`embedding_kernels.locate_nearest`), among the pieces cut from the same piece as its
+    own (``origin``: the piece before this cut of each tet) on each vertex's side of the cut,
+    if every vertex then lies within that distance or within a quarter of the component's
+    farthest distance from its current piece (a move must bring its farthest vertex at least
+    four times nearer); a piece left with no surface gets its tets' boundary
+    (:func:`_cover_bare_pieces`)."""
+    corner = body.rest_points[body.tets]
+    pad = 0.25 * float(np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2)))
+    uv = np.flatnonzero(used)
+    dist = np.zeros(tet_index.size)
+    du = np.empty(uv.size)
+    EK.tet_distance(np.ascontiguousarray(rest_pts[uv]), body.rest_points, body.tets, tet_index[uv], du)
+    dist[uv] = du
+    vp = label[tet_index]
+    moved = 0
+    n_comp = np.bincount(comp[uv], minlength=comp.size)
+    n_far = np.bincount(comp[uv[du > pad]], minlength=comp.size)
+    # a component with a few far vertices (cap points of a snapped cut) lies on its piece; a
+    # stray has a good part of itself off it
+    for r in np.flatnonzero(n_far >= 0.25 * n_comp.clip(1)).tolist():
+        if n_far[r] == 0:
+            continue
+        verts = np.flatnonzero(used & (comp == r))
+        if np.unique(vp[verts]).size != 1:  # across pieces still: the pass above could not decide
+            continue
+        vs = np.where(vside[verts] > 0, 1, -1)
+        same_origin = np.isin(origin, np.unique(origin[tet_index[verts]]))
+        best_cost, best_ti = float(dist[verts].sum()), None
+        bound = max(pad, 0.25 * float(dist[verts].max()))
+        far = verts[dist[verts] > pad]
+        for piece in np.unique(label[same_origin]).tolist():
+            if piece == vp[verts[0]]:
+                continue
+            # cheap test first: the piece must hold the far vertices within the bound
+            cand = np.flatnonzero(label == piece)
+            t = np.empty(far.size, dtype=np.int64)
+            dq = np.empty(far.size)
+            EK.locate_nearest(np.ascontiguousarray(loc_pts[far]), body.rest_points, body.tets, cand, t, dq)
+            if dq.max() > bound:
+                continue
+            ti = np.empty(verts.size, dtype=np.int64)
+            dd = np.empty(verts.size)
+            for sd in (1, -1):
+                sel = np.flatnonzero(vs == sd)
+                if sel.size == 0:
+                    continue
+                cand = np.flatnonzero((label == piece) & (side != -sd))
+                if cand.size == 0:
+                    cand = np.flatnonzero(label == piece)
+                t = np.empty(sel.size, dtype=np.int64)
+                dq = np.empty(sel.size)
+                EK.locate_nearest(np.ascontiguousarray(loc_pts[verts[sel]]), body.rest_points, body.tets, cand, t, dq)
+                ti[sel], dd[sel] = t, dq
+            if dd.max() <= bound and dd.sum() < best_cost:  # the component lies on this piece
+                best_cost, best_ti = float(dd.sum()), ti
+        if best_ti is not None:
+            tet_index[verts] = best_ti
+            bary[verts] = _bary(rest_pts[verts], body.rest_points[body.tets[best_ti]])
+            moved += int(verts.size)
     return moved
 
 

@@ -173,3 +173,107 @@ def locate_near(points, locate_at, x, tets, inc, inc_start, seed_start, seeds, s
             bary_out[i, 1] = c1
             bary_out[i, 2] = c2
             bary_out[i, 3] = c3
+
+
+@njit(cache=True)
+def _tri_dist2(p, a, b, c):
+    """Squared distance from p to the triangle (a, b, c): the closest point by the triangle's
+    Voronoi regions (Ericson, "Real-Time Collision Detection", 2005, sec. 5.1.5)."""
+    ab0, ab1, ab2 = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+    ac0, ac1, ac2 = c[0] - a[0], c[1] - a[1], c[2] - a[2]
+    ap0, ap1, ap2 = p[0] - a[0], p[1] - a[1], p[2] - a[2]
+    d1 = ab0 * ap0 + ab1 * ap1 + ab2 * ap2
+    d2 = ac0 * ap0 + ac1 * ap1 + ac2 * ap2
+    if d1 <= 0.0 and d2 <= 0.0:  # vertex region a
+        return ap0 * ap0 + ap1 * ap1 + ap2 * ap2
+    bp0, bp1, bp2 = p[0] - b[0], p[1] - b[1], p[2] - b[2]
+    d3 = ab0 * bp0 + ab1 * bp1 + ab2 * bp2
+    d4 = ac0 * bp0 + ac1 * bp1 + ac2 * bp2
+    if d3 >= 0.0 and d4 <= d3:  # vertex region b
+        return bp0 * bp0 + bp1 * bp1 + bp2 * bp2
+    vc = d1 * d4 - d3 * d2
+    if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:  # edge ab
+        v = d1 / (d1 - d3)
+        q0, q1, q2 = ap0 - v * ab0, ap1 - v * ab1, ap2 - v * ab2
+        return q0 * q0 + q1 * q1 + q2 * q2
+    cp0, cp1, cp2 = p[0] - c[0], p[1] - c[1], p[2] - c[2]
+    d5 = ab0 * cp0 + ab1 * cp1 + ab2 * cp2
+    d6 = ac0 * cp0 + ac1 * cp1 + ac2 * cp2
+    if d6 >= 0.0 and d5 <= d6:  # vertex region c
+        return cp0 * cp0 + cp1 * cp1 + cp2 * cp2
+    vb = d5 * d2 - d1 * d6
+    if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:  # edge ac
+        w = d2 / (d2 - d6)
+        q0, q1, q2 = ap0 - w * ac0, ap1 - w * ac1, ap2 - w * ac2
+        return q0 * q0 + q1 * q1 + q2 * q2
+    va = d3 * d6 - d5 * d4
+    if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:  # edge bc
+        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        q0 = bp0 - w * (c[0] - b[0])
+        q1 = bp1 - w * (c[1] - b[1])
+        q2 = bp2 - w * (c[2] - b[2])
+        return q0 * q0 + q1 * q1 + q2 * q2
+    den = 1.0 / (va + vb + vc)  # inside the face
+    v = vb * den
+    w = vc * den
+    q0, q1, q2 = ap0 - v * ab0 - w * ac0, ap1 - v * ab1 - w * ac1, ap2 - v * ab2 - w * ac2
+    return q0 * q0 + q1 * q1 + q2 * q2
+
+
+@njit(cache=True)
+def _tet_dist(p, x, tets, t):
+    """Euclidean distance from p to tet t (0 inside it)."""
+    a, b, c, d = x[tets[t, 0]], x[tets[t, 1]], x[tets[t, 2]], x[tets[t, 3]]
+    c0, c1, c2, c3, ok = _barycentric(p, a, b, c, d)
+    if ok and min(min(c0, c1), min(c2, c3)) >= 0.0:
+        return 0.0
+    d2 = min(min(_tri_dist2(p, b, c, d), _tri_dist2(p, a, c, d)), min(_tri_dist2(p, a, b, d), _tri_dist2(p, a, b, c)))
+    return np.sqrt(d2)
+
+
+@njit(cache=True, parallel=True)
+def tet_distance(points, x, tets, tet_index, out):
+    """out[i] = Euclidean distance from points[i] to tet tet_index[i] (0 inside it)."""
+    for i in prange(points.shape[0]):
+        out[i] = _tet_dist(points[i], x, tets, tet_index[i])
+
+
+@njit(cache=True, parallel=True)
+def locate_nearest(points, x, tets, cand, tet_index, dist):
+    """For each point, the tet of ``tets[cand]`` nearest to it (Euclidean distance, 0 inside):
+    writes its stored index (an entry of ``cand``) to tet_index and the distance to dist.
+    Brute force with a bounding-box bound (a tet whose box lies farther than the best distance
+    so far is skipped): run once per cut on few points, so no spatial index is kept."""
+    m = cand.shape[0]
+    lo = np.empty((m, 3))
+    hi = np.empty((m, 3))
+    for q in range(m):
+        t = cand[q]
+        for r in range(3):
+            a = x[tets[t, 0], r]
+            b = a
+            for k in range(1, 4):
+                val = x[tets[t, k], r]
+                a = min(a, val)
+                b = max(b, val)
+            lo[q, r] = a
+            hi[q, r] = b
+    for i in prange(points.shape[0]):
+        p = points[i]
+        best = -1
+        best_d = np.inf
+        for q in range(m):
+            g = 0.0
+            for r in range(3):
+                e = max(lo[q, r] - p[r], p[r] - hi[q, r], 0.0)
+                g += e * e
+            if g >= best_d * best_d:
+                continue
+            dq = _tet_dist(p, x, tets, cand[q])
+            if dq < best_d:
+                best_d = dq
+                best = cand[q]
+                if dq == 0.0:
+                    break
+        tet_index[i] = best
+        dist[i] = best_d

@@ -25,7 +25,8 @@ constraints of a tet are solved together as a 2x2 system (see :func:`solve_plain
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
 After the sweep, the inversion recovery (:func:`recover_pass`) projects the hard inequality
-det F >= RECOVER_J on nearly flat or inverted tets (docs/physics.md, "Inversion recovery").
+det F >= RECOVER_J on nearly flat or inverted tets, and :func:`keep_uninverted` puts back the
+free vertices of any tet the substep inverted (docs/physics.md, "Inversion recovery").
 """
 
 from __future__ import annotations
@@ -886,6 +887,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
     )
     if recover and any_flagged(near):  # recover_pass is a no-op without flags; this scan is cheaper
         recover_pass(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold)
+        keep_uninverted(x, x_prev, w, tets, warm_dx, warm != 0.0, hold)
 
 
 @njit(cache=True)
@@ -945,6 +947,69 @@ def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
             cof = _cofactor(F)
             if F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] >= RECOVER_CHECK:
                 near[t] = False
+
+
+#: Scans over every tet :func:`keep_uninverted` makes at most per substep (it stops at the first
+#: scan that finds no newly inverted tet).
+KEEP_SCANS = 16
+
+
+@njit(cache=True, inline="always")
+def _signed_volume6(x, tets, t):
+    """det[x1-x0, x2-x0, x3-x0]: 6 x the signed volume, the sign of det F (rest tets are positive)."""
+    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    a0, a1, a2 = x[i1, 0] - x[i0, 0], x[i1, 1] - x[i0, 1], x[i1, 2] - x[i0, 2]
+    b0, b1, b2 = x[i2, 0] - x[i0, 0], x[i2, 1] - x[i0, 1], x[i2, 2] - x[i0, 2]
+    c0, c1, c2 = x[i3, 0] - x[i0, 0], x[i3, 1] - x[i0, 1], x[i3, 2] - x[i0, 2]
+    return a0 * (b1 * c2 - b2 * c1) + a1 * (b2 * c0 - b0 * c2) + a2 * (b0 * c1 - b1 * c0)
+
+
+@njit(cache=True)
+def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold):
+    """No tet that was uninverted at the start of the substep ends it inverted: after
+    :func:`recover_pass`, every tet with det F <= 0 at ``x`` but > 0 at ``x_prev`` (where the
+    substep started) has its free vertices put back where the substep started; the scan repeats
+    (a vertex put back can invert a neighbour) until a scan finds none, at most
+    :data:`KEEP_SCANS`. Returns the number of tets it acted on.
+
+    Why: the recovery projects a tet that is already inverted, and once a fold has formed (the
+    raptor as shipped falling over its pinned feet at 1-5 m/s moves vertices by more than a 2 mm
+    tet per substep) lifting one tet of it inverts its neighbours: 42 tets stayed inverted at
+    rest, and untangling that state offline (vertex-wise max-min det F, Freitag & Plassmann 2000)
+    let it re-form within 1 s (docs/physics.md, "Inversion recovery"). Not letting a tet's step
+    cross det F = 0 is the inversion-free step filter of mesh parameterisation and incremental
+    potential contact (Smith & Schaefer 2015, "Bijective parameterization with free boundaries";
+    Li et al. 2020, "Incremental potential contact"), applied per tet: with all its vertices back
+    at ``x_prev`` such a tet is uninverted, so the loop ends. The cancelled step counts in the
+    velocity (an inelastic stop, as the recovery's) and, when ``track``, goes into ``warm_dx`` as a
+    part not kept. Axes with inverse mass 0 (pins, attachments, slide planes) are not moved.
+    Tets with a vertex a tool contact holds (``hold``) are skipped: the tool crushes them (the
+    contact's job); processed with only their held vertices kept, the 40 mm box press threw
+    vertices at 2.3x (0.5 m/s, test bound 1.5x for contact vertices) and 6x (2 m/s, bound 4x)
+    the tool speed, and tissue struck by a shaft slid 1.64 mm along it (bound 1 mm;
+    tests/test_tissue_contact.py). Tets inverted at the substep's start (a crushed or mirrored
+    body) are left to the recovery."""
+    held = hold.shape[0] == x.shape[0]
+    acted = 0
+    for _scan in range(KEEP_SCANS):
+        found = False
+        for t in range(tets.shape[0]):
+            if _signed_volume6(x, tets, t) > 0.0 or not _signed_volume6(x_prev, tets, t) > 0.0:
+                continue
+            if held and (hold[tets[t, 0]] or hold[tets[t, 1]] or hold[tets[t, 2]] or hold[tets[t, 3]]):
+                continue  # a tool crushes this tet: the contact's job (see the docstring)
+            found = True
+            acted += 1
+            for c in range(4):
+                i = tets[t, c]
+                for r in range(3):
+                    if w[i, r] > 0.0:
+                        if track:
+                            warm_dx[i, r] += x_prev[i, r] - x[i, r]
+                        x[i, r] = x_prev[i, r]
+        if not found:
+            break
+    return acted
 
 
 # --- One parallel region per frame (issue #16 item 6) ------------------------------------------
@@ -1185,6 +1250,7 @@ def _frame_worker(
                 # fmt: on
                 if recover and any_flagged(near):
                     recover_pass(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold)
+                    keep_uninverted(x, x_prev, w, tets, warm_dx, warm != 0.0, hold)
         elif r <= nv:
             c = r - 1
             # fmt: off

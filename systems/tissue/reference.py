@@ -207,11 +207,40 @@ def substep(
         if part is not None:
             lam[a:b] = part
             warm_d[a:b] = part_d
-    if recover_inversions:
+    if recover_inversions and near.any():  # the kernels run both only when a tet is flagged
         recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None)
+        keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None)
     if warm != 0.0:
         warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h
+
+
+def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None):
+    """The kernels' no-new-inversion filter (``kernels.keep_uninverted``), tet by tet in stored
+    order: a tet with det F <= 0 at ``x`` and > 0 at ``x_prev`` and no vertex in ``hold`` has its
+    free vertices (axes with w > 0) put back at ``x_prev``; scans repeat until none is found (at
+    most ``KEEP_SCANS``). Returns the number of tets acted on."""
+    free = w > 0.0
+    acted = 0
+    for _scan in range(K.KEEP_SCANS):
+        found = False
+        for t in range(len(tets)):
+            if hold is not None and hold[tets[t]].any():
+                continue  # a tool crushes it: the contact's job
+            if np.linalg.det(_deformation_gradients(x, tets[t : t + 1], Q[t : t + 1])[0]) > 0.0:
+                continue
+            if not np.linalg.det(_deformation_gradients(x_prev, tets[t : t + 1], Q[t : t + 1])[0]) > 0.0:
+                continue
+            found = True
+            acted += 1
+            idx = tets[t]
+            back = np.where(free[idx], x_prev[idx], x[idx])
+            if warm_dx is not None:
+                warm_dx[idx] += back - x[idx]
+            x[idx] = back
+        if not found:
+            break
+    return acted
 
 
 def _deformation_gradients(x, tets, Q):

@@ -49,7 +49,8 @@ def step_softbody(
     Each substep predicts, places the built-in kinematic constraints (attached vertices travel
     linearly from where they are to ``body.kin_target`` over the substeps, slide planes to
     their targets), projects every tet, recovers nearly flat or inverted tets if
-    ``body.recover_inversions`` (``kernels.recover_pass``), then every constraint of ``body.constraints`` in list
+    ``body.recover_inversions`` (``kernels.recover_pass``; ``kernels.keep_uninverted`` then puts
+    back the free vertices of any tet the substep inverted), then every constraint of ``body.constraints`` in list
     order, and updates the velocities. No array is allocated (pass gravity as a float64 array
     to avoid even a 3-vector).
     """
