@@ -236,3 +236,50 @@ def test_the_recovery_keeps_contact_held_vertices_and_bounds_its_step() -> None:
             assert moved[:3].max() > 0.0
             assert np.array_equal(x_prev, start)  # counted in the velocity
             assert np.allclose(wdx, x - start)  # and as a part the warm start does not keep
+
+
+def _tangled_box() -> tuple[SoftBody, int]:
+    """A 2x2x2-cell box (one interior vertex) whose interior vertex was pushed 1.5 cells along +x,
+    through the box's x = 0.02 face plane: every tet around it on that side is inverted."""
+    body = SoftBody.from_mesh(box_tets((0.02, 0.02, 0.02), (2, 2, 2)), Material(5.0e3, 0.45, 1000.0))
+    c = int(np.argmin(np.linalg.norm(body.rest_points - 0.01, axis=1)))  # the interior vertex
+    body.x[c, 0] += 0.015
+    return body, c
+
+
+def _dets(body: SoftBody) -> np.ndarray:
+    e = body.x[body.tets[:, 1:]] - body.x[body.tets[:, :1]]
+    return np.linalg.det(e.transpose(0, 2, 1) @ body.dm_inv)
+
+
+def test_untangle_opens_a_fold_and_keeps_held_and_pinned_vertices() -> None:
+    """kernels.untangle (max-min det F, Freitag & Plassmann 2000) opens a fold, moves only the
+    vertices of inverted tets, and no held vertex or pinned axis."""
+    body, c = _tangled_box()
+    before = int((_dets(body) <= 0).sum())
+    assert before >= 4
+    x0 = body.x.copy()
+    left = K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, np.zeros(0, dtype=np.bool_))
+    assert left == 0 and _dets(body).min() > 0.0
+    # the box's corner vertices are in no inverted tet: they did not move
+    far = np.linalg.norm(body.rest_points - 0.01, axis=1) > 0.017
+    np.testing.assert_array_equal(body.x[far], x0[far])
+    # the fold's own vertex held by a tool stays where it is: the others open the fold around it
+    body, c = _tangled_box()
+    x0 = body.x.copy()
+    hold = np.zeros(body.x.shape[0], dtype=np.bool_)
+    hold[c] = True
+    assert K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, hold) == 0
+    assert _dets(body).min() > 0.0
+    np.testing.assert_array_equal(body.x[c], x0[c])
+    # nothing free to move (every other vertex pinned as well): untouched, the count comes back
+    body.x[:] = x0
+    body.inv_mass[:] = 0.0
+    assert K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, hold) == before
+    np.testing.assert_array_equal(body.x, x0)
+    # a pin along x only (inverse mass 0 on that axis): the vertex moves along y/z at most
+    body, c = _tangled_box()
+    body.inv_mass[c, 0] = 0.0
+    x0 = body.x.copy()
+    K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, np.zeros(0, dtype=np.bool_))
+    assert body.x[c, 0] == x0[c, 0]

@@ -242,6 +242,9 @@ class SoftBody:
     #: recovery has not yet left it at or above that (sticky; the recovery pass checks these
     #: tets and clears the flag; scratch, rebuilt by the solver if the tets change)
     recover_near: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    #: frames in a row that ended with a flagged tet inverted and no tool holding it; past
+    #: ``kernels.UNTANGLE_WAIT`` the solver untangles them (``kernels.untangle``; scratch)
+    untangle_wait: int = 0
     #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
     #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool
     contact_hold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
