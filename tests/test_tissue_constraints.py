@@ -425,9 +425,9 @@ def patch_module(monkeypatch):
 
 def test_worked_example_patch_holds_the_weight(patch_module) -> None:
     """A 5 cm block hanging from a patch on its top face: at equilibrium the patch pulls up
-    with the weight M g / (1 + h c) (c: velocity damping, which scales the static load by
-    1 / (1 + h c)), and the patch sits compliance x force below its anchors."""
-    h, c = 1 / 900, 10.0
+    with the weight M g (the velocity damping damps the carried velocity only, so it leaves the
+    static load alone), and the patch sits compliance x force below its anchors."""
+    c = 10.0  # velocity damping (1/s)
     sag = {}
     for compliance in (2e-3, 2e-4):
         body = _box(velocity_damping=c)
@@ -439,7 +439,7 @@ def test_worked_example_patch_holds_the_weight(patch_module) -> None:
         assert set(on_top) <= set(patch.indices.tolist())  # the whole top face, and the sides near it
         for _ in range(270):  # 3 s
             step_softbody(body, 1 / 90, 10)
-        weight = body.mass.sum() * G / (1 + h * c)
+        weight = body.mass.sum() * G
         np.testing.assert_allclose(patch.total_force(), [0.0, weight, 0.0], rtol=0, atol=1e-4 * weight)
         area_share = compliance / patch.compliance  # A_i / A
         offset = area_share @ (body.x[patch.indices] - patch.anchor_positions())

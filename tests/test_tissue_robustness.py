@@ -31,7 +31,7 @@ GRAVITY = np.array([0.0, -9.80665, 0.0])
 NO_GRAVITY = np.zeros(3)
 #: 8 /s air-drag-like damping so bodies come to rest within the run (beta = 1 ms alone leaves the
 #: slowest modes, ~1 s period, nearly undamped: velocities then decay like exp(-8 t)); it
-#: changes no equilibrium (gravity's static effect is scaled by 1 / (1 + h c), 0.9 %)
+#: changes no equilibrium (it damps the carried velocity only, kernels.predict)
 SETTLE = 8.0
 AT_REST = 0.01  # m/s
 

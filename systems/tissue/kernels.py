@@ -696,14 +696,17 @@ def solve_blocks(
 
 @njit(cache=True)
 def predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp):
-    """Symplectic-Euler prediction: v += h (g + w f), x_prev = x, x += h v (free axes only)."""
-    keep = 1.0 / (1.0 + h * lin_damp)  # implicit mass-proportional damping: never overshoots
+    """Symplectic-Euler prediction: v = v / (1 + h c) + h (g + w f), x_prev = x, x += h v (free axes only)."""
+    # Implicit mass-proportional drag on the velocity carried over (v / (1 + h c)), never
+    # overshooting; the applied acceleration is added undamped so that the drag leaves static
+    # equilibria unchanged (damping (v + h a) scaled the loads by 1 / (1 + h c) at rest).
+    keep = 1.0 / (1.0 + h * lin_damp)
     for i in range(x.shape[0]):
         for r in range(3):
             x_prev[i, r] = x[i, r]
             wi = w[i, r]
             if wi > 0.0:
-                v[i, r] = (v[i, r] + h * (gravity[r] + wi * f_ext[i, r])) * keep
+                v[i, r] = v[i, r] * keep + h * (gravity[r] + wi * f_ext[i, r])
                 x[i, r] += h * v[i, r]
 
 
@@ -757,7 +760,7 @@ def predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx):
             x_prev[i, r] = x[i, r]
             wi = w[i, r]
             if wi > 0.0:
-                v[i, r] = (v[i, r] + h * (gravity[r] + wi * f_ext[i, r])) * keep
+                v[i, r] = v[i, r] * keep + h * (gravity[r] + wi * f_ext[i, r])
                 x[i, r] += h * v[i, r] + warm_dx[i, r]
             warm_dx[i, r] = 0.0
 
@@ -1382,7 +1385,7 @@ def finish_and_predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx, wa
             if start:
                 x_prev[i, r] = x[i, r]
                 if wi > 0.0:
-                    v[i, r] = (v[i, r] + h * (gravity[r] + wi * f_ext[i, r])) * keep
+                    v[i, r] = v[i, r] * keep + h * (gravity[r] + wi * f_ext[i, r])
                     if warm != 0.0:
                         x[i, r] += h * v[i, r] + warm_dx[i, r]
                     else:

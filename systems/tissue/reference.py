@@ -165,7 +165,7 @@ def substep(
     x_prev[:] = x
     keep = 1.0 / (1.0 + h * lin_damp)
     acc = gravity[None, :] + w * f_ext
-    v[free] = (v[free] + h * acc[free]) * keep
+    v[free] = v[free] * keep + h * acc[free]  # drag on the carried velocity only (kernels.predict)
     x[free] += h * v[free]
     if warm != 0.0:
         x[free] += warm_dx[free]
