@@ -27,6 +27,20 @@ def _barycentric(p, a, b, c, d):
     return 1.0 - u - v - w, u, v, w, True
 
 
+@njit(cache=True, inline="always")
+def _tet_box(x, tets, t, lo, hi, row):
+    """Axis-aligned bounding box of tet ``t`` at positions ``x`` into ``lo[row]`` / ``hi[row]``."""
+    for r in range(3):
+        a = x[tets[t, 0], r]
+        b = a
+        for k in range(1, 4):
+            val = x[tets[t, k], r]
+            a = min(a, val)
+            b = max(b, val)
+        lo[row, r] = a
+        hi[row, r] = b
+
+
 @njit(cache=True, parallel=True)
 def locate(points, x, tets, tet_index, bary):
     """For each point, the containing tet (or, if outside all, the one it is least outside of).
@@ -38,15 +52,7 @@ def locate(points, x, tets, tet_index, bary):
     lo = np.empty((m, 3))
     hi = np.empty((m, 3))
     for t in range(m):
-        for r in range(3):
-            a = x[tets[t, 0], r]
-            b = a
-            for k in range(1, 4):
-                val = x[tets[t, k], r]
-                a = min(a, val)
-                b = max(b, val)
-            lo[t, r] = a
-            hi[t, r] = b
+        _tet_box(x, tets, t, lo, hi, t)
     for i in prange(points.shape[0]):
         p = points[i]
         best = -1
@@ -248,16 +254,7 @@ def locate_nearest(points, x, tets, cand, tet_index, dist):
     lo = np.empty((m, 3))
     hi = np.empty((m, 3))
     for q in range(m):
-        t = cand[q]
-        for r in range(3):
-            a = x[tets[t, 0], r]
-            b = a
-            for k in range(1, 4):
-                val = x[tets[t, k], r]
-                a = min(a, val)
-                b = max(b, val)
-            lo[q, r] = a
-            hi[q, r] = b
+        _tet_box(x, tets, cand[q], lo, hi, q)
     for i in prange(points.shape[0]):
         p = points[i]
         best = -1
