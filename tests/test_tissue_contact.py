@@ -213,16 +213,14 @@ def test_a_released_press_leaves_no_fold_and_comes_to_rest() -> None:
     assert r["v_rest"] < 0.01
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (docs/physics.md, Known weaknesses): the retracting tool catches the tissue by the "
-    "flipped faces of the fold it made (11 tets inverted, a vertex at 0.9 m/s, for good)",
-)
 def test_a_fold_the_tool_made_does_not_catch_the_retracting_tool() -> None:
-    """20 mm at 0.5 m/s, then the tool goes back up at 0.5 m/s and the tissue rests 1 s: no tet
-    inverted and no vertex at more than 0.1 m/s (a fold hanging on the tool keeps one at 0.9)."""
-    r = press(0.5, LIVER, depth=0.02, release=True)
-    assert r["inverted_rest"] == 0 and r["v_rest"] < 0.1
+    """20 mm at 0.5 m/s, then the tool goes back up at 0.5 m/s and the tissue rests 3 s: no tet
+    inverted and at rest. Before the contact pass skipped a fold's flipped faces the tool was
+    already behind (kernels.mark_fold), the retracting tool dragged them up: 11 tets inverted and
+    a vertex at 0.9 m/s for good."""
+    r = press(0.5, LIVER, depth=0.02, release=True, rest=270)
+    assert r["inverted"] > 0, "the press must fold the top layer (the tool is smaller than the cells)"
+    assert r["inverted_rest"] == 0 and r["v_rest"] < 0.01
 
 
 def test_a_contact_next_to_held_vertices_moves_no_vertex_far() -> None:
@@ -373,7 +371,7 @@ def test_a_shaft_along_a_face_normal_pushes_the_face_sideways_not_along_the_shaf
         x, v, x_prev, w, faces, 1.0, 1, pair0, pair0, np.full(P, CK.KIND_CAPSULE), seg_a, seg_b, seg_a.copy(),
         seg_b.copy(), np.full(P, 0.0025), zeros3, zeros3, eye, np.ones((P, 3)), np.zeros(P), 1 / 900,
         np.zeros((P, 3)), np.zeros(P, dtype=np.int64), np.zeros(P), 8, 1e-5, np.zeros(1, dtype=np.int64),
-        np.zeros(0, dtype=np.bool_), *NO_RECORD[:4],
+        np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.bool_), *NO_RECORD[:4],
     )  # fmt: skip
     moved = x - x_prev
     assert np.abs(moved[:, 2]).max() == 0.0  # nothing along the shaft

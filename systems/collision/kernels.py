@@ -531,6 +531,27 @@ def _push_triangle(
 
 
 @njit(cache=True)
+def mark_fold(x, tets, near, fold):
+    """``fold`` (n,) bool: True for every vertex of an inverted tet (det F <= 0; only tets the
+    inversion recovery flags, ``near``, are looked at: it flags every inverted tet), False
+    elsewhere; returns how many tets are inverted."""
+    fold[:] = False
+    inverted = 0
+    for t in range(tets.shape[0]):
+        if not near[t]:
+            continue
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        a0, a1, a2 = x[i1, 0] - x[i0, 0], x[i1, 1] - x[i0, 1], x[i1, 2] - x[i0, 2]
+        b0, b1, b2 = x[i2, 0] - x[i0, 0], x[i2, 1] - x[i0, 1], x[i2, 2] - x[i0, 2]
+        c0, c1, c2 = x[i3, 0] - x[i0, 0], x[i3, 1] - x[i0, 1], x[i3, 2] - x[i0, 2]
+        if a0 * (b1 * c2 - b2 * c1) + a1 * (b2 * c0 - b0 * c2) + a2 * (b0 * c1 - b1 * c0) <= 0.0:
+            inverted += 1
+            for c in range(4):
+                fold[tets[t, c]] = True
+    return inverted
+
+
+@njit(cache=True)
 def solve_contacts(
     x,
     v,
@@ -560,6 +581,7 @@ def solve_contacts(
     tol,
     active,
     hold,
+    fold,
     cbuf,
     clist,
     ccount,
@@ -617,6 +639,7 @@ def solve_contacts(
             it,
             active,
             hold,
+            fold,
             cbuf,
             clist,
             ccount,
@@ -656,6 +679,7 @@ def _contact_pass(
     it,
     active,
     hold,
+    fold,
     cbuf,
     clist,
     ccount,
@@ -733,7 +757,15 @@ def _contact_pass(
                     n = _mul(nf, -1.0)
                 depth = r - dist
             else:
-                # tool point behind the face (inside the tissue): push the face past it
+                # tool point behind the face (inside the tissue): push the face past it, unless
+                # the face is part of a fold (a vertex of a tet the inversion recovery flags) and
+                # the tool was behind it at the substep's start already: a fold's flipped faces
+                # face the wrong way, so a tool leaving the tissue is "behind" them and pushing
+                # them past it dragged the folded tissue along (the 6 cm box pressed 20 mm at
+                # 0.5 m/s kept 11 inverted tets and a vertex at 0.9 m/s for good,
+                # docs/physics.md "Contact")
+                if fold.shape[0] == x.shape[0] and (fold[i0] or fold[i1] or fold[i2]) and _dot(d0, nf) > 0.0:
+                    continue
                 n = _mul(nf, -1.0)
                 depth = r + dist
             ab = _sub(b, a)

@@ -121,6 +121,8 @@ class TissueSurface:
     clist: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     ccount: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
     crec: np.ndarray = field(default_factory=lambda: np.zeros((0, CK.CREC_COLS)))
+    #: per vertex: a vertex of a tet the inversion recovery flags (a fold; kernels.mark_fold)
+    fold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     reach_for: tuple[float, float] = (-1.0, -1.0)
     n_pairs: int = 0
     force: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PRIMS, 3)))
@@ -371,6 +373,13 @@ class CollisionWorld:
         if hold.shape[0] != body.x.shape[0]:  # first tick, or vertices added by a cut
             hold = body.contact_hold = np.zeros(body.x.shape[0], dtype=np.bool_)
         hold.fill(False)  # the vertices this tick's contacts push (the recovery keeps them)
+        fold = surf.fold
+        if fold.shape[0] != body.x.shape[0]:
+            fold = surf.fold = np.zeros(body.x.shape[0], dtype=np.bool_)
+        if body.recover_near.shape[0] == body.tets.shape[0]:
+            CK.mark_fold(body.x, body.tets, body.recover_near, fold)  # vertices of inverted tets
+        else:
+            fold.fill(False)
         if surf.cbuf.shape[0] != body.x.shape[0]:  # vertices added without new tets
             surf.cbuf = np.zeros((body.x.shape[0], CK.CBUF_COLS))
             surf.clist = np.zeros(body.x.shape[0], dtype=np.int64)
@@ -406,6 +415,7 @@ class CollisionWorld:
             self.settings.tolerance,
             surf.active,
             hold,
+            fold,
             surf.cbuf,
             surf.clist,
             surf.ccount,
