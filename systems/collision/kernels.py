@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from vrmed.systems.tissue.kernels import signed_volume6
+
 _EPS = 1e-14
 #: Barycentric above which a triangle's closest point is in its interior (not on an edge).
 _INTERIOR = 1e-9
@@ -540,11 +542,7 @@ def mark_fold(x, tets, near, fold):
     for t in range(tets.shape[0]):
         if not near[t]:
             continue
-        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
-        a0, a1, a2 = x[i1, 0] - x[i0, 0], x[i1, 1] - x[i0, 1], x[i1, 2] - x[i0, 2]
-        b0, b1, b2 = x[i2, 0] - x[i0, 0], x[i2, 1] - x[i0, 1], x[i2, 2] - x[i0, 2]
-        c0, c1, c2 = x[i3, 0] - x[i0, 0], x[i3, 1] - x[i0, 1], x[i3, 2] - x[i0, 2]
-        if a0 * (b1 * c2 - b2 * c1) + a1 * (b2 * c0 - b0 * c2) + a2 * (b0 * c1 - b1 * c0) <= 0.0:
+        if signed_volume6(x, tets, t) <= 0.0:
             inverted += 1
             for c in range(4):
                 fold[tets[t, c]] = True

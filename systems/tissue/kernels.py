@@ -960,7 +960,7 @@ KEEP_SCANS = 16
 
 
 @njit(cache=True, inline="always")
-def _signed_volume6(x, tets, t):
+def signed_volume6(x, tets, t):
     """det[x1-x0, x2-x0, x3-x0]: 6 x the signed volume, the sign of det F (rest tets are positive)."""
     i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
     a0, a1, a2 = x[i1, 0] - x[i0, 0], x[i1, 1] - x[i0, 1], x[i1, 2] - x[i0, 2]
@@ -999,7 +999,7 @@ def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold):
     for _scan in range(KEEP_SCANS):
         found = False
         for t in range(tets.shape[0]):
-            if _signed_volume6(x, tets, t) > 0.0 or not _signed_volume6(x_prev, tets, t) > 0.0:
+            if signed_volume6(x, tets, t) > 0.0 or not signed_volume6(x_prev, tets, t) > 0.0:
                 continue
             if held and (hold[tets[t, 0]] or hold[tets[t, 1]] or hold[tets[t, 2]] or hold[tets[t, 3]]):
                 continue  # a tool crushes this tet: the contact's job (see the docstring)
@@ -1036,7 +1036,7 @@ def count_stuck(x, tets, near):
     not opened (the solver's trigger for :func:`untangle`)."""
     n = 0
     for t in range(tets.shape[0]):
-        if near[t] and not _signed_volume6(x, tets, t) > 0.0:
+        if near[t] and not signed_volume6(x, tets, t) > 0.0:
             n += 1
     return n
 
@@ -1109,7 +1109,7 @@ def untangle(x, w, tets, Q, hold):
         left = 0
         cand[:] = False
         for t in range(m):
-            if _signed_volume6(x, tets, t) > 0.0:
+            if signed_volume6(x, tets, t) > 0.0:
                 continue
             left += 1
             for c in range(4):
@@ -1204,7 +1204,7 @@ def untangle(x, w, tets, Q, hold):
                 moved = True
     left = 0
     for t in range(m):
-        if not _signed_volume6(x, tets, t) > 0.0:
+        if not signed_volume6(x, tets, t) > 0.0:
             left += 1
     if left >= start:
         # not fewer inverted tets than before (a fold around fixed held vertices cannot open;
