@@ -283,3 +283,113 @@ def test_untangle_opens_a_fold_and_keeps_held_and_pinned_vertices() -> None:
     x0 = body.x.copy()
     K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, np.zeros(0, dtype=np.bool_))
     assert body.x[c, 0] == x0[c, 0]
+
+
+def _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold) -> None:
+    """kernels.recover_flagged without its shortcuts: every flagged tet projected in every sweep
+    (kernels._recover_tet, so the same arithmetic), then the flags cleared."""
+    held = hold.shape[0] == x.shape[0]
+    flagged = np.flatnonzero(near)
+    for sweep in range(K.RECOVER_SWEEPS):
+        again = False
+        for t in flagged:
+            idx = [int(i) for i in tets[t]]
+            s = [0.0 if held and hold[i] else 1.0 for i in idx]
+            touched = s[0] * s[1] * s[2] * s[3] == 0.0
+            if touched and sweep >= K.RECOVER_SWEEPS_HELD:
+                continue
+            ws = [s[c] * w[idx[c], r] for c in range(4) for r in range(3)]
+            again |= K._recover_tet(x, x_prev, Q, int(t), *idx, *ws, wdx, True, touched)[0]
+        if not again:
+            break
+    for t in flagged:
+        F = K._deformation_gradient(x, *[int(i) for i in tets[t]], Q, int(t))
+        cof = K._cofactor(F)
+        if F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] >= K.RECOVER_CHECK:
+            near[t] = False
+
+
+def _plain_keep(x, x_prev, w, tets, wdx, hold) -> tuple[int, int]:
+    """kernels.keep_filter without its shortcuts: every tet checked in every scan. Returns (tets
+    acted on, scans that acted)."""
+    held = hold.shape[0] == x.shape[0]
+    acted = scans = 0
+    for _scan in range(K.KEEP_SCANS):
+        found = False
+        for t in range(len(tets)):
+            if K.signed_volume6(x, tets, t) > 0.0 or not K.signed_volume6(x_prev, tets, t) > 0.0:
+                continue
+            if held and hold[tets[t]].any():
+                continue
+            found = True
+            acted += 1
+            for i in tets[t]:
+                free = w[i] > 0.0
+                wdx[i, free] += x_prev[i, free] - x[i, free]
+                x[i, free] = x_prev[i, free]
+        if not found:
+            break
+        scans += 1
+    return acted, scans
+
+
+def test_recovery_and_filter_shortcuts_are_bit_identical_to_the_plain_loops() -> None:
+    """recover_flagged skips a flagged tet none of whose vertices moved since it was last left
+    as it was, and keep_filter rechecks only the tets a put-back vertex touches (through the
+    vertex -> tet adjacency), after a branch-free first pass: both must give bit-for-bit what
+    checking every tet every time gives, with pinned axes and tool-held vertices, on a tangle
+    that needs several sweeps and scans. recover_and_keep (the substep's end: it also flags,
+    for this substep, every tet the sweep left at 0 < det F < RECOVER_J, from the signed volumes
+    the filter's first pass computes, and retests only the tets the recovery moved) must equal
+    the numpy reference's flags followed by the plain loops. Run twice: the same input gives the same
+    output."""
+    mesh = box_tets((0.04, 0.04, 0.03), (4, 4, 3))
+    body = SoftBody.from_mesh(mesh, Material(5.0e3, 0.45, 1000.0), pins=[0, 1, 2])
+    rng = np.random.default_rng(0)
+    n = body.x.shape[0]
+    w = body.inv_mass.copy()
+    w[5, 1] = 0.0  # a vertex held along one axis (a slide plane)
+    prev = body.rest_points + rng.normal(0.0, 0.003, (n, 3))  # where the substep started (10 mm cells)
+    start = prev + rng.normal(0.0, 0.005, (n, 3))  # where it ended: a tangle
+    start[w == 0.0] = prev[w == 0.0]  # pinned axes do not move
+    hold = np.zeros(n, dtype=np.bool_)
+    hold[rng.choice(n, 4, replace=False)] = True
+    tets, Q = body.tets, body.dm_inv
+    dets = np.array([K.signed_volume6(start, tets, t) for t in range(len(tets))])
+    assert (dets <= 0.0).sum() >= 20  # a real tangle
+    near0 = (dets * np.linalg.det(Q) < K.RECOVER_CHECK).copy()
+    for hold_case in (np.zeros(0, dtype=np.bool_), hold):
+        # each from the tangle (the recovery alone opens most of it), then the whole end of a
+        # substep (recover_and_keep: flags from the signed volumes, recovery, filter) from a
+        # state with few flags, so that the flags it adds matter
+        for part in ("recover", "keep", "both"):
+            results = []
+            for run in range(3):  # the kernels twice (determinism), then the plain loops
+                x, x_prev, wdx, near = start.copy(), prev.copy(), np.zeros((n, 3)), near0.copy()
+                if part == "both":
+                    near[:] = False
+                    near[np.flatnonzero(near0)[::4]] = True
+                acted = 0
+                scratch = K.recovery_scratch(tets, Q, w)
+                if part == "recover" and run < 2:
+                    K.recover_flagged(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch)
+                elif part == "recover":
+                    _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
+                elif part == "keep" and run < 2:
+                    acted = K.keep_filter(x, x_prev, w, tets, wdx, True, hold_case, scratch)
+                elif part == "keep":
+                    acted, scans = _plain_keep(x, x_prev, w, tets, wdx, hold_case)
+                    assert acted >= 20 and (scans >= 2 or hold_case.shape[0])  # rescans exercised
+                elif run < 2:
+                    acted = K.recover_and_keep(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch)
+                else:
+                    added = R.flag_flattened(x, w, tets, Q, near)
+                    assert len(added) >= 5  # the flags it adds (6 here), for this substep only
+                    _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
+                    near[added] = False
+                    acted, _ = _plain_keep(x, x_prev, w, tets, wdx, hold_case)
+                results.append((x, x_prev, wdx, near, acted))
+            assert not np.array_equal(results[0][0], start)
+            for other in results[1:]:
+                for a, b in zip(results[0], other, strict=True):
+                    np.testing.assert_array_equal(a, b)

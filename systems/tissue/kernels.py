@@ -24,8 +24,9 @@ constraints of a tet are solved together as a 2x2 system (see :func:`solve_plain
   ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
-After the sweep, the inversion recovery (:func:`recover_pass`) projects the hard inequality
-det F >= RECOVER_J on nearly flat or inverted tets, and :func:`keep_uninverted` puts back the
+After the sweep, the inversion recovery (:func:`recover_pass`, :func:`recover_flagged`) projects
+the hard inequality det F >= RECOVER_J on nearly flat or inverted tets, and
+:func:`keep_uninverted` (:func:`keep_filter`) puts back the
 free vertices of any tet the substep inverted (docs/physics.md, "Inversion recovery"); a fold
 that outlasts both once no tool holds the body is untangled by :func:`untangle` (the solver
 calls it between steps).
@@ -379,12 +380,14 @@ def _recover_tet(
     inverted; its correction counts in the velocity like an inelastic contact (and, when
     ``track``, goes into ``warm_dx`` as a part not kept), except in a tet a tool holds
     (``still``), where it adds no velocity (:func:`_recover_move`).
+
+    Returns (whether it moved the tet, det F where it started).
     """
     F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
     cof = _cofactor(F)
     J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
     if not (J < RECOVER_J):
-        return False
+        return False, J
     g = _vertex_gradients(cof, Q, t)
     s = (
         w0x * g[0] * g[0]
@@ -401,10 +404,10 @@ def _recover_tet(
         + w3z * g[11] * g[11]
     )
     if not (s > _EPS * _EPS):  # fully collapsed or all held: no direction to restore along
-        return False
+        return False, J
     dl = (RECOVER_J - J) / s
     if not np.isfinite(dl):
-        return False
+        return False, J
     # No vertex moves more than RECOVER_STEP of the tet's rest edge per projection (the rest
     # follows in later sweeps and substeps): a tet inverted far (det F -40 in a membrane a tool
     # stretched), or one whose free vertex has a tiny gradient (three vertices held by a tool,
@@ -444,7 +447,7 @@ def _recover_tet(
     _recover_move(x, x_prev, warm_dx, track, i1, d[3], d[4], d[5], still)
     _recover_move(x, x_prev, warm_dx, track, i2, d[6], d[7], d[8], still)
     _recover_move(x, x_prev, warm_dx, track, i3, d[9], d[10], d[11], still)
-    return True
+    return True, J
 
 
 # fastmath={"contract"} lets LLVM fuse a * b + c into one FMA instruction (one rounding instead
@@ -890,17 +893,87 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         first,
         tets.shape[0],
     )
-    if recover and any_flagged(near):  # recover_pass is a no-op without flags; this scan is cheaper
-        recover_pass(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold)
-        keep_uninverted(x, x_prev, w, tets, warm_dx, warm != 0.0, hold)
+    if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
+        scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
+        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
+
+
+def recover_scratch_size(n_tets: int, n_vertices: int) -> int:
+    """Length of the int64 scratch :func:`recover_flagged`, :func:`keep_filter` and
+    :func:`recover_and_keep` take (:func:`recovery_scratch` allocates and fills one)."""
+    return 10 * n_tets + 2 * n_vertices + 1
+
+
+@njit(cache=True)
+def recovery_scratch(tets, Q, w):
+    """The int64 scratch of :func:`recover_flagged`, :func:`keep_filter` and
+    :func:`recover_and_keep` for a body with inverse masses ``w`` (n, 3): [0, 2m) the recovery's
+    list of flagged tets and their check counts, [2m, 2m + n) its per-vertex stamps, then the
+    vertex -> tet adjacency (CSR: n + 1 offsets, 4m tets), m bytes of the filter's pending flags
+    (in m entries), the recovery's last det F per listed tet (m float64), per tet the signed
+    volume x 6 below which det F < RECOVER_J (``RECOVER_J / det Q``; m float64) and the list of
+    flags :func:`recover_and_keep` adds for one substep (m). One per frame of a body with flagged
+    tets (built in ~4 passes over the tets: a fraction of one substep's recovery work)."""
+    m = tets.shape[0]
+    n = w.shape[0]
+    scratch = np.empty(10 * m + 2 * n + 1, dtype=np.int64)
+    thr = scratch[8 * m + 2 * n + 1 : 9 * m + 2 * n + 1].view(np.float64)
+    for t in range(m):
+        thr[t] = _flag_threshold(Q, t)
+    _fill_adjacency(tets, n, scratch)
+    return scratch
+
+
+@njit(cache=True)
+def _fill_adjacency(tets, n, scratch):
+    """The vertex -> tet adjacency part of :func:`recovery_scratch` (CSR)."""
+    m = tets.shape[0]
+    off = scratch[2 * m + n : 2 * m + 2 * n + 1]
+    adj = scratch[2 * m + 2 * n + 1 : 6 * m + 2 * n + 1]
+    off[:] = 0
+    for t in range(m):
+        for c in range(4):
+            off[tets[t, c] + 1] += 1
+    for i in range(n):
+        off[i + 1] += off[i]
+    for t in range(m):  # fill each vertex's range from its back (the order within does not matter)
+        for c in range(3, -1, -1):
+            i = tets[t, c]
+            off[i + 1] -= 1
+            adj[off[i + 1]] = t
+    # off[i + 1] now holds the start of i's range (i + 1's was moved to it): shift back
+    for i in range(n):
+        off[i] = off[i + 1]
+    off[n] = 4 * m
+
+
+@njit(cache=True, inline="always")
+def _flag_threshold(Q, t):
+    """RECOVER_J x 6 V_rest of tet t (det F = signed_volume6 x det Q < RECOVER_J below it), -inf
+    where it has no positive rest volume (never flagged)."""
+    dq = Q[t, 0, 0] * (Q[t, 1, 1] * Q[t, 2, 2] - Q[t, 1, 2] * Q[t, 2, 1])
+    dq -= Q[t, 0, 1] * (Q[t, 1, 0] * Q[t, 2, 2] - Q[t, 1, 2] * Q[t, 2, 0])
+    dq += Q[t, 0, 2] * (Q[t, 1, 0] * Q[t, 2, 1] - Q[t, 1, 1] * Q[t, 2, 0])
+    if not dq > 0.0:
+        return -np.inf
+    return RECOVER_J / dq
 
 
 @njit(cache=True)
 def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
+    """:func:`recover_flagged` with its own scratch (allocated here, for direct calls; the
+    solver's substep and frame kernels build one per substep or frame)."""
+    scratch = np.empty(10 * tets.shape[0] + 2 * x.shape[0] + 1, dtype=np.int64)  # no adjacency needed
+    recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch)
+
+
+@njit(cache=True)
+def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch):
     """Inversion recovery after the tet sweep (see :func:`_recover_tet`): up to
     :data:`RECOVER_SWEEPS` serial sweeps over the tets flagged in ``near`` until none is below
     :data:`RECOVER_J`, then the flags of the tets left at or above :data:`RECOVER_CHECK` are
-    cleared.
+    cleared. ``scratch``: int64, at least :func:`recover_scratch_size` long. Returns the number of
+    flagged tets it listed (``scratch[:count]``).
 
     The flags are sticky: the tet sweep sets a tet's flag when it starts its block step below
     :data:`RECOVER_CHECK` and only this pass clears it. Why: in a loaded tangle (the raptor
@@ -915,43 +988,84 @@ def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
     vertices away from the tool, not its contact vertices back into it (with them free, the
     recovery and the contact projection undo each other every substep: the 40 mm box press at
     0.5 m/s threw vertices at 11.5x the tool speed, 8.3x held; docs/physics.md "Inversion
-    recovery")."""
-    held = hold.shape[0] == x.shape[0]
-    # flagged tets lie anywhere in the stored order; later sweeps scan only the index range
-    # [lo, hi) the first found flags in (a sweep over 19k flags costs ~10 us; no scratch list)
-    lo, hi = tets.shape[0], 0
+    recovery").
+
+    Cost: the flagged tets are listed once (the first scan of the flags), and a later sweep
+    skips a tet that the last one left where it was (at or above RECOVER_J, or with no
+    direction to move) unless a vertex of it has moved since (a per-vertex stamp of the last
+    move): its projection is a function of its four positions, so it would again do nothing.
+    The flags are then cleared from the det F of that last check where nothing moved since.
+    The result is bit-identical to sweeping every flagged tet; on the raptor as shipped at rest
+    (~716 flagged tets, 8 sweeps) it halves the pass (docs/physics.md, "Inversion recovery")."""
+    m = tets.shape[0]
+    n = x.shape[0]
+    held = hold.shape[0] == n
+    lst = scratch[:m]  # the flagged tets, in stored order
+    since = scratch[m : 2 * m]  # per listed tet: the move count when it was last left as it was
+    stamp = scratch[2 * m : 2 * m + x.shape[0]]  # per vertex: the move count when it last moved
+    last_j = scratch[7 * m + 2 * n + 1 : 8 * m + 2 * n + 1].view(np.float64)  # det F at that check
+    cnt = 0
+    words = near[: (m // 8) * 8].view(np.uint64)  # 8 flags per read, as any_flagged
+    for q in range(words.shape[0] + 1):
+        if q < words.shape[0] and words[q] == 0:
+            continue
+        for t in range(8 * q, min(8 * q + 8, m)):
+            if near[t]:
+                lst[cnt] = t
+                since[cnt] = -1  # not checked yet
+                cnt += 1
+                for c in range(4):
+                    stamp[tets[t, c]] = -1
+    moves = 0
     for sweep in range(RECOVER_SWEEPS):
         again = False
-        for t in range(lo if sweep > 0 else 0, hi if sweep > 0 else tets.shape[0]):
-            if near[t]:
-                if sweep == 0:
-                    lo = min(lo, t)
-                    hi = t + 1
-                i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
-                s0 = 0.0 if held and hold[i0] else 1.0
-                s1 = 0.0 if held and hold[i1] else 1.0
-                s2 = 0.0 if held and hold[i2] else 1.0
-                s3 = 0.0 if held and hold[i3] else 1.0
-                touched = s0 * s1 * s2 * s3 == 0.0  # a tool holds a vertex of this tet
-                if touched and sweep >= RECOVER_SWEEPS_HELD:
-                    continue
-                # fmt: off
-                moved = _recover_tet(
-                    x, x_prev, Q, t, i0, i1, i2, i3,
-                    s0 * w[i0, 0], s0 * w[i0, 1], s0 * w[i0, 2], s1 * w[i1, 0], s1 * w[i1, 1], s1 * w[i1, 2],
-                    s2 * w[i2, 0], s2 * w[i2, 1], s2 * w[i2, 2], s3 * w[i3, 0], s3 * w[i3, 1], s3 * w[i3, 2],
-                    warm_dx, track, touched,
-                )
-                # fmt: on
-                again |= moved
+        for k in range(cnt):
+            t = lst[k]
+            i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+            ok = since[k]
+            if ok >= 0 and stamp[i0] <= ok and stamp[i1] <= ok and stamp[i2] <= ok and stamp[i3] <= ok:
+                continue  # nothing of it moved since it was left as it was
+            s0 = 0.0 if held and hold[i0] else 1.0
+            s1 = 0.0 if held and hold[i1] else 1.0
+            s2 = 0.0 if held and hold[i2] else 1.0
+            s3 = 0.0 if held and hold[i3] else 1.0
+            touched = s0 * s1 * s2 * s3 == 0.0  # a tool holds a vertex of this tet
+            if touched and sweep >= RECOVER_SWEEPS_HELD:
+                continue
+            # fmt: off
+            moved, J = _recover_tet(
+                x, x_prev, Q, t, i0, i1, i2, i3,
+                s0 * w[i0, 0], s0 * w[i0, 1], s0 * w[i0, 2], s1 * w[i1, 0], s1 * w[i1, 1], s1 * w[i1, 2],
+                s2 * w[i2, 0], s2 * w[i2, 1], s2 * w[i2, 2], s3 * w[i3, 0], s3 * w[i3, 1], s3 * w[i3, 2],
+                warm_dx, track, touched,
+            )
+            # fmt: on
+            if moved:
+                moves += 1
+                stamp[i0] = moves
+                stamp[i1] = moves
+                stamp[i2] = moves
+                stamp[i3] = moves
+                since[k] = -1
+                again = True
+            else:
+                since[k] = moves
+                last_j[k] = J
         if not again:
             break
-    for t in range(lo, hi):  # clear the flags of the tets back at or above RECOVER_CHECK
-        if near[t]:
-            F = _deformation_gradient(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3], Q, t)
+    for k in range(cnt):  # clear the flags of the tets back at or above RECOVER_CHECK
+        t = lst[k]
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        ok = since[k]
+        if ok >= 0 and stamp[i0] <= ok and stamp[i1] <= ok and stamp[i2] <= ok and stamp[i3] <= ok:
+            J = last_j[k]  # unmoved since its last check: the det F computed there (same arithmetic)
+        else:
+            F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
             cof = _cofactor(F)
-            if F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] >= RECOVER_CHECK:
-                near[t] = False
+            J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
+        if J >= RECOVER_CHECK:
+            near[t] = False
+    return cnt
 
 
 #: Scans over every tet :func:`keep_uninverted` makes at most per substep (it stops at the first
@@ -971,6 +1085,16 @@ def signed_volume6(x, tets, t):
 
 @njit(cache=True)
 def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold):
+    """:func:`keep_filter` with its own scratch (allocated here, for direct calls; the solver's
+    substep and frame kernels build one per substep or frame). Returns the number of tets it
+    acted on."""
+    scratch = np.empty(10 * tets.shape[0] + 2 * x.shape[0] + 1, dtype=np.int64)
+    _fill_adjacency(tets, x.shape[0], scratch)
+    return keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch)
+
+
+@njit(cache=True)
+def keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch):
     """No tet that was uninverted at the start of the substep ends it inverted: after
     :func:`recover_pass`, every tet with det F <= 0 at ``x`` but > 0 at ``x_prev`` (where the
     substep started) has its free vertices put back where the substep started; the scan repeats
@@ -993,28 +1117,121 @@ def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold):
     vertices at 2.3x (0.5 m/s, test bound 1.5x for contact vertices) and 6x (2 m/s, bound 4x)
     the tool speed, and tissue struck by a shaft slid 1.64 mm along it (bound 1 mm;
     tests/test_tissue_contact.py). Tets inverted at the substep's start (a crushed or mirrored
-    body) are left to the recovery."""
+    body) are left to the recovery.
+
+    ``scratch``: from :func:`recovery_scratch` (its adjacency and pending flags are used).
+    A rescan checks only the tets a vertex of which was put back after that tet's check (marked
+    through the vertex -> tet adjacency in ``scratch``): the others are as they were then, so
+    the result is bit-identical to rescanning every tet, at a fraction of the cost (the raptor
+    as shipped at rest puts back ~95 tets per substep over 3-4 scans)."""
+    m = tets.shape[0]
+    n = x.shape[0]
+    pending = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[:m]
+    # The first scan in two passes: which tets are not positive now (a pass with no branch: half
+    # the time of the test-and-skip loop, 74 vs 137 us for the raptor's 19,409 tets on the loaded
+    # VM), then the scan proper over those; a tet that a put-back vertex changes before its turn
+    # is marked by the put-back (see _keep_scans), so this is the one-pass scan's result.
+    for t in range(m):
+        pending[t] = not (signed_volume6(x, tets, t) > 0.0)
+    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch)
+
+
+@njit(cache=True)
+def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch):
+    """The scans of :func:`keep_filter`, given its pending marks in ``scratch`` (every tet not
+    positive at ``x``); returns the number of tets acted on."""
     held = hold.shape[0] == x.shape[0]
+    m = tets.shape[0]
+    n = x.shape[0]
+    off = scratch[2 * m + n : 2 * m + 2 * n + 1]  # vertex -> tets (recovery_scratch)
+    adj = scratch[2 * m + 2 * n + 1 : 6 * m + 2 * n + 1]
+    pending = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[:m]
+    words = pending[: (m // 8) * 8].view(np.uint64)  # 8 flags per read (most are 0)
     acted = 0
     for _scan in range(KEEP_SCANS):
         found = False
-        for t in range(tets.shape[0]):
-            if signed_volume6(x, tets, t) > 0.0 or not signed_volume6(x_prev, tets, t) > 0.0:
+        for q in range(words.shape[0] + 1):
+            if q < words.shape[0] and words[q] == 0:
                 continue
-            if held and (hold[tets[t, 0]] or hold[tets[t, 1]] or hold[tets[t, 2]] or hold[tets[t, 3]]):
-                continue  # a tool crushes this tet: the contact's job (see the docstring)
-            found = True
-            acted += 1
-            for c in range(4):
-                i = tets[t, c]
-                for r in range(3):
-                    if w[i, r] > 0.0:
-                        if track:
-                            warm_dx[i, r] += x_prev[i, r] - x[i, r]
-                        x[i, r] = x_prev[i, r]
+            for t in range(8 * q, min(8 * q + 8, m)):
+                if pending[t] == 0:
+                    continue  # none of its vertices was put back since its last check: as it was then
+                pending[t] = 0
+                if signed_volume6(x, tets, t) > 0.0 or not signed_volume6(x_prev, tets, t) > 0.0:
+                    continue
+                i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+                if held and (hold[i0] or hold[i1] or hold[i2] or hold[i3]):
+                    continue  # a tool crushes this tet: the contact's job (see the docstring)
+                found = True
+                acted += 1
+                for c in range(4):
+                    i = tets[t, c]
+                    for r in range(3):
+                        if w[i, r] > 0.0:
+                            if track:
+                                warm_dx[i, r] += x_prev[i, r] - x[i, r]
+                            x[i, r] = x_prev[i, r]
+                    # its tets after t are checked later in this scan, those up to t in the next
+                    for k in range(off[i], off[i + 1]):
+                        pending[adj[k]] = 1
         if not found:
             break
     return acted
+
+
+@njit(cache=True)
+def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch):
+    """The end of a substep with flagged tets: flag, for this substep only, every tet the sweep
+    left flattened (0 < det F < :data:`RECOVER_J`, with a free axis), then :func:`recover_flagged`
+    (those flags are cleared after it) and :func:`keep_filter`. ``scratch`` from
+    :func:`recovery_scratch` (built for this ``w``). Returns the tets the filter acted on.
+
+    Why the extra flags: the sweep flags a tet below RECOVER_CHECK when its own block step starts;
+    one that its neighbours' later steps flatten is missed. On the raptor as shipped in the
+    catalogue's gravity setup (8 /s) such a tet (det F 0.011-0.018 after every sweep, 0.5 or more
+    at its own step) kept vertex 2772 in a period-2 cycle with a flagged neighbour's recovery:
+    0.040 m/s at rest; flagged, 1e-5 m/s (docs/physics.md, "Inversion recovery"). Only positive
+    tets below the recovery's floor: flagging every tet below RECOVER_CHECK (inverted ones too)
+    also stopped that cycle, but in the 30 mm press at 0.5 m/s it left a layer of tets collapsed
+    to det F ~ 0 after the tool was lifted, one inverted for good (the untangling cannot open a
+    tet whose neighbours are all flat). Not sticky: sticky, they kept ~200 more tets in the
+    recovery's sweeps at rest (x1.07 the raptor's frame). The signed volumes this needs are those
+    the filter's first scan needs: one pass gives both (the recovery moves only vertices of
+    flagged tets; the tets around those it moved are tested again after it)."""
+    m = tets.shape[0]
+    n = x.shape[0]
+    pending = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[:m]
+    thr = scratch[8 * m + 2 * n + 1 : 9 * m + 2 * n + 1].view(np.float64)
+    newf = scratch[9 * m + 2 * n + 1 : 10 * m + 2 * n + 1]
+    nnew = 0
+    for t in range(m):
+        v6 = signed_volume6(x, tets, t)
+        pending[t] = not (v6 > 0.0)
+        if 0.0 < v6 < thr[t]:  # 0 < det F < RECOVER_J (rare): flag it unless it has no free axis
+            free = 0.0
+            for c in range(4):
+                i = tets[t, c]
+                free += w[i, 0] + w[i, 1] + w[i, 2]
+            if free != 0.0 and not near[t]:  # (as the sweep, which never flags a tet with no free axis)
+                near[t] = True
+                newf[nnew] = t
+                nnew += 1
+    cnt = recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch)
+    for k in range(nnew):  # these flags last this substep only
+        near[newf[k]] = False
+    lst = scratch[:cnt]
+    stamp = scratch[2 * m : 2 * m + n]  # > 0: the recovery moved the vertex (set for listed tets' vertices)
+    off = scratch[2 * m + n : 2 * m + 2 * n + 1]
+    adj = scratch[2 * m + 2 * n + 1 : 6 * m + 2 * n + 1]
+    for k in range(cnt):
+        for c in range(4):
+            i = tets[lst[k], c]
+            if stamp[i] > 0:
+                stamp[i] = 0  # once per vertex
+                for a in range(off[i], off[i + 1]):
+                    u = adj[a]
+                    pending[u] = not (signed_volume6(x, tets, u) > 0.0)
+    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch)
 
 
 #: Untangling (:func:`untangle`): a frame-level repair, run by the solver when some flagged tet
@@ -1396,7 +1613,7 @@ def finish_and_predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx, wa
 
 @njit(cache=True)
 def _frame_worker(
-    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, nv, sync
+    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, nv, sync, scratch
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -1451,8 +1668,9 @@ def _frame_worker(
                 )
                 # fmt: on
                 if recover and any_flagged(near):
-                    recover_pass(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold)
-                    keep_uninverted(x, x_prev, w, tets, warm_dx, warm != 0.0, hold)
+                    if scratch.shape[0] == 0:  # the first flags came mid-frame
+                        scratch = recovery_scratch(tets, Q, w)
+                    recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
         elif r <= nv:
             c = r - 1
             # fmt: off
@@ -1479,7 +1697,7 @@ def _frame_worker(
 
 @njit(cache=True, parallel=True)
 def step_frame_parallel(
-    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync
+    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync, scratch
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -1496,6 +1714,7 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
+            scratch,
         )
         # fmt: on
 
@@ -1520,15 +1739,26 @@ def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, 
     # frame loops is compiled (both: +5.6 s of cold JIT, 14.5 vs 8.9 s)
     if ONE_LAUNCH:
         sync = np.zeros(_SYNC_WAITERS + 8, dtype=np.int64)  # 192 bytes a frame; counters on their own lines
+        # the recovery's scratch (recover_flagged, keep_filter): only for a body with flagged tets
+        if recover and any_flagged(model[6]):
+            scratch = recovery_scratch(model[0], model[1], w)
+        else:
+            scratch = np.empty(0, dtype=np.int64)
         block_offsets = model[4]
         if model[0].shape[0] >= PARALLEL_MIN_TETS and block_offsets[block_offsets.shape[0] - 1] > 0:
+            # fmt: off
             step_frame_parallel(
-                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync
+                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
+                scratch,
             )
+            # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
+            # fmt: off
             _frame_worker(
-                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync
+                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
+                scratch,
             )
+            # fmt: on
         return
     for s in range(substeps):
         solve_substep(

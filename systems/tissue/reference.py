@@ -158,8 +158,10 @@ def substep(
     ``attachment`` = (indices, start, target) and ``slides`` = (indices, axis, start, target),
     as the constraints' ``arrays()``, are placed at ``frac`` of the way from start to target.
     ``warm`` != 0 warm-starts from ``lam`` (m, 2), ``warm_d`` (m, 10), ``warm_dx`` (n, 3) with the
-    kept fractions ``warm_t`` (m,) as the kernels do. Then, if ``recover_inversions``, the
-    inversion recovery (:func:`recover`) over the tets flagged in ``near`` (m,) bool (scratch).
+    kept fractions ``warm_t`` (m,) as the kernels do. Then, if ``recover_inversions`` and a tet is
+    flagged in ``near`` (m,) bool (scratch), the flags for this substep of the tets the sweep left
+    flattened (:func:`flag_flattened`), the inversion recovery (:func:`recover`) over the flagged
+    tets and the no-new-inversion filter (:func:`keep_uninverted`).
     """
     free = w > 0  # (n, 3): per axis
     x_prev[:] = x
@@ -207,12 +209,43 @@ def substep(
         if part is not None:
             lam[a:b] = part
             warm_d[a:b] = part_d
-    if recover_inversions and near.any():  # the kernels run both only when a tet is flagged
+    if recover_inversions and near.any():  # the kernels run these only when a tet is flagged
+        added = flag_flattened(x, w, tets, Q, near)
         recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None)
+        near[added] = False  # those flags last this substep only
         keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None)
     if warm != 0.0:
         warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h
+
+
+def signed_volumes6(x, tets):
+    """det[x1-x0, x2-x0, x3-x0] per tet, in ``kernels.signed_volume6``'s order of operations."""
+    p = x[tets]
+    a, b, c = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]
+    return (
+        a[:, 0] * (b[:, 1] * c[:, 2] - b[:, 2] * c[:, 1])
+        + a[:, 1] * (b[:, 2] * c[:, 0] - b[:, 0] * c[:, 2])
+        + a[:, 2] * (b[:, 0] * c[:, 1] - b[:, 1] * c[:, 0])
+    )
+
+
+def flag_flattened(x, w, tets, Q, near):
+    """The kernels' flags after the sweep (``kernels.recover_and_keep``): every tet with a free
+    axis and 0 < det F = signed volume x 6 x det Q < ``RECOVER_J`` is flagged, in the kernels'
+    arithmetic (``kernels._flag_threshold``). Returns the indices of the tets it flagged that
+    were not flagged before (the kernels clear those after the recovery: not sticky)."""
+    dq = Q[:, 0, 0] * (Q[:, 1, 1] * Q[:, 2, 2] - Q[:, 1, 2] * Q[:, 2, 1])
+    dq = dq - Q[:, 0, 1] * (Q[:, 1, 0] * Q[:, 2, 2] - Q[:, 1, 2] * Q[:, 2, 0])
+    dq = dq + Q[:, 0, 2] * (Q[:, 1, 0] * Q[:, 2, 1] - Q[:, 1, 1] * Q[:, 2, 0])
+    free = w[tets].sum(axis=(1, 2)) != 0.0
+    ok = free & (dq > 0.0)
+    thr = np.full(len(tets), -np.inf)
+    thr[ok] = K.RECOVER_J / dq[ok]
+    v6 = signed_volumes6(x, tets)
+    added = np.flatnonzero((v6 > 0.0) & (v6 < thr) & ~near)
+    near[added] = True
+    return added
 
 
 def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None):
