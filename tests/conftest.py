@@ -19,6 +19,35 @@ REPO = Path(__file__).resolve().parents[1]
 MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
 
 
+_BACKGROUND: list[subprocess.Popen] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When an LRS test will run and ralph's virtualenv is not built (a fresh clone), build it
+    now in a niced background process, so its ~45 s pip install overlaps the tests before it
+    (tests/ralph_venv.py; the LRS fixture waits on the same lock)."""
+    first = next((i for i, item in enumerate(session.items) if item.path.name == "test_records_lrs.py"), None)
+    if first:  # not when an LRS test runs first: then nothing overlaps, and its fixture builds unniced
+        from ralph_venv import start_background_build  # deferred: only when LRS tests run
+
+        proc = start_background_build()
+        if proc is not None:
+            _BACKGROUND.append(proc)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop a background build the session did not wait for (its venv is rebuilt next time)."""
+    import signal  # deferred: only needed at the end of a session
+
+    for proc in _BACKGROUND:
+        if proc.poll() is None:
+            if hasattr(os, "killpg"):
+                os.killpg(proc.pid, signal.SIGTERM)  # its own process group: pip with it
+            else:
+                proc.terminate()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture
 def app():
     """A fresh App, closed after the test."""

@@ -34,21 +34,27 @@ def package_dirs(repo: Path = REPO) -> dict[str, Path]:
 def seed_numba_cache(site: Path, repo: Path = REPO) -> int:
     """Copy the checkout's numba cache files (``*.nbi`` index, ``*.nbc`` code) into ``site``
     beside each installed source identical to the checkout's; returns how many were copied."""
+    return sum(seed_tree(src_root, site / pkg) for pkg, src_root in package_dirs(repo).items())
+
+
+def seed_tree(src_root: Path, installed_root: Path) -> int:
+    """Copy the numba cache files under the source folder ``src_root`` beside each source of
+    ``installed_root`` (the same folder installed elsewhere) that is byte-identical to the
+    checkout's; returns how many were copied."""
     copied = 0
-    for pkg, src_root in package_dirs(repo).items():
-        for index in src_root.rglob("__pycache__/*.nbi"):
-            stem = index.name.split(".", 1)[0]  # "kernels.solve_range-613.py311.nbi" -> kernels
-            source = index.parent.parent / f"{stem}.py"
-            installed = site / pkg / source.parent.relative_to(src_root) / source.name
-            if not (source.is_file() and installed.is_file()):
-                continue
-            if source.read_bytes() != installed.read_bytes():
-                continue
-            cache = installed.parent / "__pycache__"
-            cache.mkdir(exist_ok=True)
-            base = index.name[: -len(".nbi")]
-            for data in index.parent.glob(glob.escape(base) + "*"):
-                if data.suffix in (".nbi", ".nbc"):
-                    shutil.copy2(data, cache / data.name)
-                    copied += 1
+    for index in src_root.rglob("__pycache__/*.nbi"):
+        stem = index.name.split(".", 1)[0]  # "kernels.solve_range-613.py311.nbi" -> kernels
+        source = index.parent.parent / f"{stem}.py"
+        installed = installed_root / source.parent.relative_to(src_root) / source.name
+        if not (source.is_file() and installed.is_file()):
+            continue
+        if source.read_bytes() != installed.read_bytes():
+            continue
+        cache = installed.parent / "__pycache__"
+        cache.mkdir(exist_ok=True)
+        base = index.name[: -len(".nbi")]
+        for data in index.parent.glob(glob.escape(base) + "*"):
+            if data.suffix in (".nbi", ".nbc"):
+                shutil.copy2(data, cache / data.name)
+                copied += 1
     return copied

@@ -387,7 +387,7 @@ class ClinicalDriver:
         values = [it.value for it in menu.items]
         if menu.pending is None:
             if action.id not in values:  # the click hit a neighbouring object: close, try the next
-                xdo("key", "Escape")
+                _xdo_settled("key", "Escape")
                 self.wait = 2
                 self.retry = True
                 return
@@ -395,17 +395,29 @@ class ClinicalDriver:
         else:
             opt = next(o for o, _ in action.options if o not in menu.chosen)
             n = values.index(data[opt]) + 1
-        xdo("key", str(n))
+        _xdo_settled("key", str(n))
         self.wait = 2
 
     def _point(self, app: Any, action: Any) -> None:
         """Click the next object that offers the action (its hotkey once none is left)."""
         if self.targets:
             x, y = _entity_pixel(app, self.targets.pop(0), self.window)
-            xdo("mousemove", "--window", str(_xid(self.window)), str(x), str(y), "click", "1")
+            # --delay 0: xdotool sleeps its click delay (100 ms) after a single click too
+            _xdo_settled("mousemove", "--window", str(_xid(self.window)), str(x), str(y), "click", "--delay", "0", "1")
         else:
-            xdo("key", action.key)
+            _xdo_settled("key", action.key)
         self.wait = max(self.wait, 2)
+
+
+#: Wall time (s) each of the clinical driver's X events gets to reach the window before the
+#: loop goes on: the session is paced much faster than real time, so frames alone are no
+#: measure of delivery time (at ``speed=50``, 5 Hz, the two frames it also waits were 8 ms).
+SETTLE_S = 0.01
+
+
+def _xdo_settled(*args: str) -> None:
+    xdo(*args)
+    time.sleep(SETTLE_S)
 
 
 def _norm(value: Any) -> Any:
@@ -437,7 +449,7 @@ def test_medication_completed_by_clicks_and_identity_skip_caught(
                 window,
                 _builder(pack, rate=5),
                 record=record,
-                speed=50.0,
+                speed=250.0,  # 0.8 ms a frame: the driver's clicks and keys wait SETTLE_S each
                 max_frames=5 * 160,
                 on_frame=driver,
                 wait_at_end=False,

@@ -1,11 +1,12 @@
 """vrmed records against a real LRS: ralph (ralph-malph on PyPI, by France Université
 Numérique), started here on localhost.
 
-Ralph runs from its own virtualenv in <repo>/.cache/ralph-venv (created on first use; its
-pins clash with ours). Its only LRS backend that needs no external service is `fs`, and
-in ralph-malph 5.1.0 that backend writes each POST with the "create" operation, so the
-second POST to a store fails with HTTP 500 ("fs_lrs.jsonl already exists"; checked: the
-first POST returns its id, every later one is a 500). The launcher below therefore sets
+Ralph runs from its own virtualenv in <repo>/.cache/ralph-venv (tests/ralph_venv.py: built
+once, in the background from the start of the session; its pins clash with ours). Its only
+LRS backend that needs no external service is `fs`, and in ralph-malph 5.1.0 that backend
+writes each POST with the "create" operation, so the second POST to a store fails with
+HTTP 500 ("fs_lrs.jsonl already exists"; checked: the first POST returns its id, every later
+one is a 500). The launcher below therefore sets
 the fs LRS backend's default write operation to ralph's own APPEND operation before
 starting ralph's unmodified API app with uvicorn: one class attribute, everything else
 (HTTP API, basic auth, statement validation, duplicate/conflict checks, queries) is
@@ -20,21 +21,17 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ralph_venv import RalphVenvError, ensure_ralph_venv
 
 from vrmed.cli import cli
 from vrmed.records import LrsClient, RecordStore, load_config, validate_statement
 
-REPO = Path(__file__).resolve().parents[1]
-#: ralph's auth module imports requests without declaring it, hence the second requirement.
-RALPH_REQUIREMENTS = ["ralph-malph[cli,lrs]==5.1.0", "requests>=2.31"]
-RALPH_VENV = REPO / ".cache" / "ralph-venv"
 USER, PASSWORD = "vrmed-ci", "ci-password-123"
 SECRET = "test-institution-secret-0123456789"
 
@@ -51,45 +48,6 @@ if sys.argv[2] == "append":
 import uvicorn
 uvicorn.run("ralph.api:app", host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
-
-
-def _venv_python() -> Path:
-    return RALPH_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-
-
-def ensure_ralph_venv() -> Path:
-    """Create the ralph virtualenv once (locked against parallel test runs); returns its python."""
-    RALPH_VENV.parent.mkdir(parents=True, exist_ok=True)
-    marker = RALPH_VENV / ".vrmed-ready"
-    with open(RALPH_VENV.parent / "ralph-venv.lock", "a+") as lock:
-        with contextlib.suppress(ImportError):
-            import fcntl
-
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        if marker.is_file() and marker.read_text() == " ".join(RALPH_REQUIREMENTS) and _venv_python().is_file():
-            return _venv_python()
-        shutil.rmtree(RALPH_VENV, ignore_errors=True)  # a half-built venv from an interrupted run
-        subprocess.run([sys.executable, "-m", "venv", str(RALPH_VENV)], check=True)
-        proc = subprocess.run(
-            [
-                str(_venv_python()),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *RALPH_REQUIREMENTS,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"could not install {RALPH_REQUIREMENTS} into {RALPH_VENV}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            )
-        marker.write_text(" ".join(RALPH_REQUIREMENTS))
-    return _venv_python()
 
 
 def free_port() -> int:
@@ -182,8 +140,11 @@ class RalphServer:
 
 @pytest.fixture(scope="module")
 def ralph_python() -> Path:
-    """Python of the ralph virtualenv (created on first use)."""
-    return ensure_ralph_venv()
+    """Python of the ralph virtualenv (created on first use; tests/ralph_venv.py)."""
+    try:
+        return ensure_ralph_venv()
+    except RalphVenvError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ an assessment. ``vrmed validate --rubric-lint`` runs every scenario of a pack tw
 A rubric that passes either run is reported. The runs use the scenario's script and
 systems exactly (events that the simulation answers with, such as ``RhythmChanged`` or
 ``News2Scored``, come from the model), at a 2 Hz logic rate (1 Hz display): every time constant in the
-built-in models is at least 3 s and scenario timers are in seconds.
+built-in models is at least 3 s and scenario timers are in seconds. They run in exam mode (no
+live cues: the learners are scripted and read none).
 """
 
 from __future__ import annotations
@@ -66,14 +67,20 @@ def random_learner(scenario: Scenario, pool: list[LearnerAction], rng: random.Ra
 
 
 def run_with_learner(
-    pack: Pack, scenario: Scenario, learner: tuple[LearnerAction, ...], seed: int = 0
+    pack: Pack, scenario: Scenario, learner: tuple[LearnerAction, ...], seed: int = 0, mode: str = "exam"
 ) -> tuple[RubricResult, float, list[dict[str, Any]]]:
     """Run ``scenario`` with ``learner`` in place of its own (and no scripted input) at the
-    lint rate; its rubric result, end time and event records."""
+    lint rate; its rubric result, end time and event records.
+
+    ``mode`` is the session's (:func:`vrmed.session.build_session`): ``"exam"`` by default,
+    the mode whose verdict counts. A scripted learner reads no live cues, so ``"formative"``
+    only adds ``CueShown`` records (no built-in rubric reads them: every lint run of the
+    built-in packs scores identically in both modes) for ~20 % more time re-evaluating the
+    rubric as the events arrive."""
     variant = dataclasses.replace(scenario, learner=learner, scripted_input=None)
     copy = dataclasses.replace(pack, scenarios={**pack.scenarios, scenario.name: variant})
     sim = scenario.sim_settings.with_overrides({"display": 1, "logic": LINT_RATE}, where="rubric lint")
-    session = build_session(copy, scenario.name, seed=seed, settings=sim)
+    session = build_session(copy, scenario.name, seed=seed, settings=sim, mode=mode)
     try:
         state = session.app.resource(ScenarioState) if scenario.script is not None else None
         duration = float(scenario.duration or 600.0)

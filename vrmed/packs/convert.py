@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fields import ArraySpec, AssetPath
+from ..fields import ArraySpec, AssetPath, type_hints
 
 
 class FieldError(Exception):
@@ -195,7 +195,7 @@ def contained_asset(root: Path, value: str) -> Path:
 def build_dataclass(cls: type, data: dict[str, Any], ctx: ConvertContext) -> Any:
     """Build a dataclass from a mapping: unknown keys, missing required fields and wrong
     types raise :class:`FieldError` with the offending key as subpath."""
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:

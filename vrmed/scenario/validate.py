@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ..events import Event
+from ..fields import type_hints
 from .expr import Expr, ExprError, compile_expr, kind_of_annotation, type_problems
 from .interaction import INTERACTION_EVENTS, check_interaction
 from .model import (
@@ -76,8 +77,9 @@ def component_settable(ctype: type) -> tuple[str, ...]:
 
 
 def _hints(cls: type) -> dict[str, Any]:
+    """The class's resolved field types (shared: do not change); none if unresolvable."""
     try:
-        return typing.get_type_hints(cls)
+        return type_hints(cls)
     except Exception:  # unresolvable annotation: treat the fields as untyped
         return {}
 
