@@ -12,7 +12,15 @@ surface, five random cuts of a deformed cube within the quality bound with volum
 and a partial cut that hinges with a closed render surface. Repeated cuts: random sequences of
 through and partial cuts on a cube (surface inside or outside the tets) and on the liver (two
 partial cuts between through cuts) leave no triangle joining two pieces and every piece's
-surface closed, consistently oriented and facing out after every cut.
+surface closed, consistently oriented and facing out after every cut. A partial cut's render surface opens only
+as far as the tissue separates and stays in one piece beyond its crack front; a later cut across
+the slit gives each piece a surface over its own tissue, and one that frees the wedge beside a
+slit opens the slit's seam between the pieces (each closed, over its own tissue); 25
+overlapping snips around a 4 cm circle free the disc of a gauze sheet (FLS pattern cutting)
+with the tet count bounded. Locality: a
+partial cut of a slab changes only tets within reach + 2 l_max of the blade, and the mesh stays
+conforming (faces matched, no hanging node) and volume-exact, also with random regions that give
+transition tets every combination of split edges.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import MeshError, SurfaceMesh, TetMesh, box_tets, load_surface_mesh, load_tet_mesh
 from vrmed.systems.tissue.cutting import (
+    blade_region,
     body_pieces,
     cut_body,
     remap_embedding,
@@ -31,10 +40,11 @@ from vrmed.systems.tissue.cutting import (
     separate_pieces_with_maps,
     shape_quality,
     split_tets,
+    subdivide_body,
 )
 from vrmed.systems.tissue.embedding import embed_surface, update_embedding
 from vrmed.systems.tissue.solver import step_softbody, total_volume, volume_ratios
-from vrmed.systems.tissue.subdivide import MIN_VOLUME_FRACTION, SNAP, min_volume_fraction
+from vrmed.systems.tissue.subdivide import MIN_VOLUME_FRACTION, SNAP, min_volume_fraction, plane_split
 
 TISSUE = Material(5.4e3, 0.45, 1060.0, damping=0.002)
 L = 0.04  # m, cube side; 4 cells of 1 cm
@@ -237,7 +247,7 @@ def test_five_random_cuts_keep_the_quality_bound_volume_and_mass() -> None:
         a, b = centre - 0.05 * np.cross(normal, [0.0, 0.0, 1.0]), centre + 0.05 * np.cross(normal, [0.0, 0.0, 1.0])
         n_before = body.n_vertices
         cut = cut_body(body, a, b, normal, reach=rng.uniform(0.005, 0.05))
-        new = np.flatnonzero(cut.src < 0)
+        new = np.flatnonzero(cut.src == -1)  # (-2: the centroids of transition tets, inside them)
         assert np.abs((body.x[new] - a) @ normal).max() < 1e-15  # new points on the blade plane, deformed
         assert cut.min_volume_fraction >= MIN_VOLUME_FRACTION and cut.min_quality_ratio >= MIN_VOLUME_FRACTION
         assert body.n_vertices >= n_before
@@ -416,3 +426,291 @@ def test_a_surface_part_follows_the_piece_it_lies_on_not_a_sliver_beside_it() ->
     for p, _ in pieces:
         e = remap_embedding(emb, body.tet_index, p)
         assert distance_off_tissue(p, e).max() < 0.01
+
+
+# ------------------------------------------------------------------------ a partial cut's surface ends at its crack
+
+
+def surface_components(tri: np.ndarray) -> int:
+    """Connected components of a triangle mesh (union-find over its edges)."""
+    parent = {int(v): int(v) for v in np.unique(tri)}
+
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for a, b, c in tri.tolist():
+        parent[find(b)] = find(a)
+        parent[find(c)] = find(a)
+    return len({find(v) for v in parent})
+
+
+def slit_cube(scale: float):
+    """A 4 cm cube of 4^3 cells with its boundary (scaled about the origin, lifted 0.4 mm) as
+    render surface, cut by a blade along the top edge in the plane x = 3.7 mm reaching 15 mm
+    down: the tissue separates from the top face to y = 30 mm (the duplicated vertices) and
+    hinges at y = 20 mm. Returns the body before the cut, the cut body, its cut and the plane."""
+    mesh = box_tets((L, L, L), (4, 4, 4), origin=(-L / 2, 0.0, -L / 2))
+    body = SoftBody.from_mesh(mesh, TISSUE)
+    emb = embed_surface(SurfaceMesh(mesh.points * scale + [0, 0.0004, 0], mesh.boundary_triangles()), body)
+    uncut = SoftBody.from_mesh(mesh, TISSUE)
+    at, reach = 0.0037, 0.015
+    a, b = np.array([at, L, -L]), np.array([at, L, L])
+    return uncut, body, cut_body(body, a, b, np.array([1.0, 0.0, 0.0]), reach, emb), (at, reach, a, b)
+
+
+def test_a_partial_cut_opens_the_surface_only_as_far_as_the_tissue_separates() -> None:
+    # before, the render surface was clipped along the plane's whole outline: two closed halves
+    # with caps lying on each other down to the cube's bottom, under tissue still in one piece
+    # (2 components, cap points 39.6 mm below the blade). Now the cap ends at the crack front:
+    # the surface is one piece, its cut faces lie within the bound of the separated faces
+    # (reach + the largest centroid-to-corner distance of a region tet) and reach at least as
+    # deep as the tissue's crack, and opening the slit stretches no surface edge across it
+    uncut, body, cut, (at, reach, a, b) = slit_cube(0.98)
+    e = cut.embedding
+    assert body_pieces(body).max() == 0 and cut.n_duplicated > 0
+    assert closed_and_oriented(e.triangles) and surface_components(e.triangles) == 1
+    rest = np.einsum("ik,ikj->ij", e.bary, body.rest_points[body.tets[e.tet_index]])
+    q = rest[e.triangles]
+    flat = np.abs(q[:, :, 0] - at).max(axis=1) < 1e-9  # triangles in the cut plane...
+    area = 0.5 * np.linalg.norm(np.cross(q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]), axis=1)
+    cap_area = area[flat & (area > 1e-12)].sum() / 2.0  # ...with an area (not the seam): one side's cap
+    corners = uncut.x[uncut.tets]
+    centroid = corners.mean(axis=1)
+    region = np.hypot(centroid[:, 0] - at, centroid[:, 1] - L) <= reach  # blade_region of the top edge
+    bound = reach + np.linalg.norm(corners[region] - centroid[region][:, None], axis=2).max()
+    copies = body.rest_points[body.n_vertices - cut.n_duplicated :]
+    width = 0.98 * L  # the surface's section is 0.98 L wide; the cap spans it from the top down to
+    # at least the deepest separated vertex and at most the bound (944 mm^2; was the whole 1537 mm^2)
+    assert width * (L - copies[:, 1].min()) <= cap_area <= width * bound
+    # open the slit: each side's tissue moves 2 mm away from the plane, vertices shared by both
+    # sides (the hinge and the plane beyond the crack) stay
+    plus = np.zeros(body.n_vertices, dtype=bool)
+    minus = np.zeros(body.n_vertices, dtype=bool)
+    cb = body.rest_points[body.tets].mean(axis=1)[:, 0] > at
+    plus[body.tets[cb].ravel()] = True
+    minus[body.tets[~cb].ravel()] = True
+    delta = 0.002
+    body.x[:] = body.rest_points
+    body.x[:, 0] += np.where(plus & ~minus, delta, np.where(minus & ~plus, -delta, 0.0))
+    assert np.all(volume_ratios(body) > 0)
+    update_embedding(e, body)
+    now = e.positions[e.triangles]
+
+    def longest(p: np.ndarray) -> np.ndarray:
+        return np.max([np.linalg.norm(p[:, i] - p[:, j], axis=1) for i, j in ((0, 1), (1, 2), (0, 2))], axis=0)
+
+    assert (longest(now) - longest(q)).max() < delta  # no skin across the 4 mm gap (measured 0.86 delta)
+    lips = np.abs(rest[:, 0] - at) < 1e-9
+    opened = lips & (np.abs(e.positions[:, 0] - at) > 0.5 * delta)
+    assert opened.any() and rest[opened, 1].min() <= copies[:, 1].min() + 1e-9  # open down to the crack
+
+
+def test_a_later_cut_across_the_slit_gives_each_piece_a_surface_over_its_own_tissue() -> None:
+    # the slit above, then a through cut across it at y = 33.7 mm (tilted 0.05): the two blocks
+    # above it come free on either side of the slit; every piece's surface is closed, faces out
+    # and lies within 1.4 mm of its own tets (the surface lies 0.4-0.8 mm outside them)
+    _, body, cut, _ = slit_cube(1.02)
+    n = np.array([0.0, 1.0, 0.05])
+    emb = cut_body(body, np.array([-L, 0.0337, 0.0]), np.array([L, 0.0337, 0.0]), n, 1.0, cut.embedding).embedding
+    sound(body)
+    assert_every_piece_closed(body, emb)
+    pieces = separate_pieces_with_maps(body)
+    assert len(pieces) == 3
+    top = sorted(total_volume(p) for p, _ in pieces)[:2]  # above the cut: (L/2 -/+ 3.7 mm) x L x 6.3 mm
+    assert top == pytest.approx([(L / 2 - 0.0037) * L * (L - 0.0337), (L / 2 + 0.0037) * L * (L - 0.0337)], rel=0.01)
+    for p, _ in pieces:
+        assert distance_off_tissue(p, remap_embedding(emb, body.tet_index, p)).max() < 0.0014
+
+
+def test_a_through_cut_that_frees_the_wedge_beside_a_slit_opens_the_slits_seam() -> None:
+    # the liver, random sequence default_rng(1002) of the docs, its partial cut (3 cm reach) and
+    # then its through cut: the through cut frees a 10.4 cm^3 wedge bounded by the slit, whose
+    # surface was joined to its neighbour's through the slit's zero-width seam (and the new cap
+    # across the slit), so one surface component spanned two pieces; it was embedded whole in
+    # the larger and the wedge's surface followed the wrong tissue, 74.8 mm off it at rest (the
+    # wedge drawn by its tets' boundary). Now the surface opens where its two sides' tissue came
+    # apart: every piece's surface is closed, faces out and lies within 1 cm of its own tissue
+    root = mesh_path("liver.msh").parent
+    body = SoftBody.from_mesh(load_tet_mesh(root / "liver.msh", scale=0.03), TISSUE)
+    emb = embed_surface(load_surface_mesh(root / "liver-smooth.obj", scale=0.03), body)
+    rng = np.random.default_rng(1002)
+    c0 = body.x.mean(axis=0)
+    blades = []
+    for _ in range(4):
+        n = rng.normal(size=3)
+        n /= np.linalg.norm(n)
+        c = c0 + rng.uniform(-0.02, 0.02, 3)
+        u = np.cross(n, [0.3, 1, 0.2])
+        u /= np.linalg.norm(u)
+        through = rng.uniform() < 0.5
+        reach = 1.0 if through else rng.uniform(0.02, 0.05)
+        blades.append((c - 0.5 * u, c + 0.5 * u if through else c, n, reach))
+    assert blades[2][3] < 0.05 and blades[3][3] == 1.0  # the sequence's partial cut, then a through cut
+    for k in (2, 3):
+        emb = cut_body(body, *blades[k], emb).embedding
+    sound(body)
+    assert_every_piece_closed(body, emb)
+    pieces = separate_pieces_with_maps(body)
+    assert len(pieces) == 3 and total_volume(pieces[-1][0]) == pytest.approx(1.039e-5, rel=0.01)  # the wedge
+    for p, _ in pieces:
+        assert distance_off_tissue(p, remap_embedding(emb, body.tet_index, p)).max() < 0.01
+
+
+def test_snips_around_a_circle_free_the_disc_of_a_gauze_sheet() -> None:
+    # FLS pattern cutting (helper P1's gauze: 10 x 10 cm x 2 mm, 25 x 25 x 1 cells of 4 mm):
+    # 25 snips along chords of the 4 cm circle, each overlapping its neighbours by half a snip,
+    # blades in the sheet's midplane separating within 4 mm. The disc comes free with the area
+    # of the chords' polygon, every tet stays positively oriented, and the disc's and the
+    # sheet's surfaces (their tets' boundaries) are closed and enclose exactly their volumes;
+    # the overlaps cut off small slivers (as real snips do). The mesh is refined only next to each
+    # blade (its region's crossed tets and their transition neighbours): the sheet grows from 3750
+    # to 8931 tets (was 11,733 while each snip's subdivision spread along its plane). 0.8 s
+    S, T, R, K = 0.1, 0.002, 0.02, 25
+    body = SoftBody.from_mesh(
+        box_tets((S, T, S), (25, 1, 25), origin=(-S / 2, 0.0, -S / 2)), Material(300.0, 0.3, 150.0)
+    )
+    v0 = total_volume(body)
+    for k in range(K):
+        ends = [
+            np.array([R * np.cos(t), T / 2, R * np.sin(t)])
+            for t in (2 * np.pi * (k - 0.5) / K, 2 * np.pi * (k + 1.5) / K)
+        ]
+        normal = np.cross(ends[1] - ends[0], [0.0, 1.0, 0.0])
+        cut = cut_body(body, ends[0], ends[1], normal, 0.004)
+        assert cut.min_volume_fraction >= MIN_VOLUME_FRACTION
+    sound(body)
+    assert body.n_tets < 9500
+    pieces = [p for p, _ in separate_pieces_with_maps(body)]
+    sheet, disc = pieces[0], pieces[1]
+    assert np.linalg.norm(disc.rest_points[:, [0, 2]], axis=1).max() <= R + 1e-12  # inside the circle
+    apothem = R * np.cos(2 * np.pi / K)  # the chords' distance from the centre
+    assert total_volume(disc) == pytest.approx(K * apothem**2 * np.tan(np.pi / K) * T, rel=0.01)  # measured +0.66 %
+    assert sum(total_volume(p) for p in pieces) == pytest.approx(v0, rel=1e-12)
+    assert all(total_volume(p) < 0.01 * total_volume(disc) for p in pieces[2:])
+    for p in (sheet, disc):
+        tri = TetMesh(p.rest_points, p.tets).boundary_triangles()
+        # closed: every directed edge as often as its reverse (the sheet's lips still meet along
+        # a few edges where neighbouring snips' crack fronts end, each used by four faces)
+        directed = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+        fwd, n_fwd = np.unique(directed, axis=0, return_counts=True)
+        back, n_back = np.unique(directed[:, ::-1], axis=0, return_counts=True)
+        assert np.array_equal(fwd, back) and np.array_equal(n_fwd, n_back)
+        assert p is sheet or closed_and_oriented(tri)  # the disc's is a manifold too
+        q = p.rest_points[tri]
+        enclosed = np.einsum("ij,ij->i", np.cross(q[:, 0], q[:, 1]), q[:, 2]).sum() / 6.0
+        assert enclosed == pytest.approx(total_volume(p), rel=1e-9)
+
+
+# ------------------------------------------------------------------------ a cut refines the mesh only near the blade
+
+
+def assert_conforming(
+    points: np.ndarray, tets: np.ndarray, lo: np.ndarray, hi: np.ndarray, near: np.ndarray | None = None
+) -> None:
+    """The tet mesh of the box [lo, hi] is conforming: every face is shared by exactly two tets or
+    lies on the box's boundary, and no vertex lies inside an edge of a tet it is not a corner of
+    (a hanging node; checked for the vertices ``near`` (bool) and the edges of the tets touching
+    them, if given: elsewhere the mesh is the untouched box mesh)."""
+    faces = np.sort(tets[:, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]].reshape(-1, 3), axis=1)
+    uniq, count = np.unique(faces, axis=0, return_counts=True)
+    assert count.max() == 2
+    q = points[uniq[count == 1]]  # (f, 3 corners, 3)
+    on_wall = (np.abs(q - lo).max(axis=1) < 1e-12) | (np.abs(q - hi).max(axis=1) < 1e-12)
+    assert on_wall.any(axis=1).all()  # a face seen from one side only lies on the boundary
+    near = np.ones(points.shape[0], dtype=bool) if near is None else near
+    local = tets[near[tets].any(axis=1)]
+    edges = np.unique(
+        np.sort(local[:, [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]].reshape(-1, 2), axis=1), axis=0
+    )
+    a, b = points[edges[:, 0]], points[edges[:, 1]]
+    pts = points[near]
+    for k in range(0, pts.shape[0], 64):  # each vertex against every edge, in chunks
+        p = pts[k : k + 64, None]
+        t = np.einsum("pek,ek->pe", p - a, b - a) / np.einsum("ek,ek->e", b - a, b - a)
+        off = np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=2)
+        assert not ((off < 1e-12) & (t > 1e-9) & (t < 1 - 1e-9)).any()
+
+
+def test_a_partial_cut_of_a_slab_refines_only_next_to_the_blade_and_stays_conforming() -> None:
+    # an 8 x 2 x 4 cm slab of 5 mm cells (3072 tets) and a 1 cm blade on its top face in the plane
+    # x = 1.4 mm, 0.28 of a cell past a vertex layer (no snapping), separating within 6 mm.
+    # The plane crosses the slab's whole 2 x 4 cm section (the 192 tets of that cell layer, all
+    # of which the old closure along the plane subdivided); now only the region's crossed tets
+    # are cut and their neighbours across a cut edge refined as transition tets: every changed
+    # tet lies within reach + 2 h_max of the blade (the region's centroids within reach, a
+    # neighbour across an edge within two longest edges of that centroid)
+    size, lo = np.array([0.08, 0.02, 0.04]), np.array([-0.04, 0.0, -0.02])
+    mesh = box_tets(tuple(size), (16, 4, 8), origin=tuple(lo))
+    body = SoftBody.from_mesh(mesh, TISSUE)
+    m0, v0, vol0 = body.n_tets, total_volume(body), body.rest_volume.copy()
+    a, b, normal, reach = np.array([0.0014, 0.02, -0.005]), np.array([0.0014, 0.02, 0.005]), np.eye(3)[0], 0.006
+    corners = mesh.points[mesh.tets]
+    h = np.linalg.norm(corners[:, [0, 0, 0, 1, 1, 2]] - corners[:, [1, 2, 3, 2, 3, 3]], axis=2).max()
+    crossed = (corners[:, :, 0].min(axis=1) < 0.0014) & (corners[:, :, 0].max(axis=1) > 0.0014)
+    ps, side, parent = subdivide_body(body, a, normal, blade_region(body, a, b, reach))
+    assert ps.snapped.size == 0 and crossed.sum() == 192
+    # 45 subdivided (24 cut by the plane, 21 transition tets) of the 192 (measured)
+    assert ps.transition.any() and ps.split.sum() < 0.3 * crossed.sum()
+    changed = ps.split[parent]
+    far = _distance(body.rest_points[body.tets[changed]].reshape(-1, 3), a, b).max()
+    assert far <= reach + 2 * h  # measured 14.2 mm, bound 23.3 mm
+    near = np.zeros(body.n_vertices, dtype=bool)
+    near[body.tets[changed].ravel()] = True
+    assert_conforming(body.rest_points, body.tets, lo, lo + size, near)
+    # volume-exact: each subdivided tet tiled by its sub-tets, each keeping at least the bound
+    per_parent = np.bincount(parent, weights=body.rest_volume, minlength=m0)
+    assert per_parent == pytest.approx(vol0, rel=1e-12) and total_volume(body) == pytest.approx(v0, rel=1e-14)
+    assert (body.rest_volume / vol0[parent]).min() >= MIN_VOLUME_FRACTION
+    sound(body)
+    split_tets(body, side)  # the separation cut_body does next: a slit, one piece, hinged
+    assert body_pieces(body).max() == 0 and body.n_vertices > ps.sign.size
+    sound(body)
+
+
+def test_transition_tets_conform_whatever_subset_of_their_edges_is_split() -> None:
+    # random regions (any subset of the tets, so transition tets get every combination of split
+    # edges the plane can give, with the centroid template too) on a 3^3-cell cube cut by random
+    # planes: the result is conforming, volume-exact per parent and within the volume bound
+    rng = np.random.default_rng(3)
+    mesh = box_tets((L, L, L), (COARSE, COARSE, COARSE), origin=(-L / 2, 0.0, -L / 2))
+    vol = _volume_of(mesh.points, mesh.tets)
+    centred = 0
+    for _ in range(12):
+        normal = rng.normal(size=3)
+        normal /= np.linalg.norm(normal)
+        region = rng.uniform(size=mesh.tets.shape[0]) < 0.3
+        ps = plane_split(
+            mesh.points, mesh.points, mesh.tets, region, rng.uniform(-0.01, 0.01, 3) + [0, L / 2, 0], normal
+        )
+        pts = np.concatenate(
+            [
+                mesh.points,
+                mesh.points[ps.edge[:, 0]] + ps.t[:, None] * (mesh.points[ps.edge[:, 1]] - mesh.points[ps.edge[:, 0]]),
+            ]
+            + [mesh.points[ps.centre].mean(axis=1)]
+        )
+        sub = _volume_of(pts, ps.tets, signed=True)
+        assert (
+            sub.min() >= MIN_VOLUME_FRACTION * vol[ps.parent].min()
+            and (sub / vol[ps.parent]).min() >= MIN_VOLUME_FRACTION
+        )
+        assert np.bincount(ps.parent, weights=sub, minlength=vol.size) == pytest.approx(vol, rel=1e-12)
+        assert_conforming(pts, ps.tets, np.array([-L / 2, 0.0, -L / 2]), np.array([L / 2, L, L / 2]))
+        assert not (ps.split & ~ps.transition & ~region).any()  # the plane cuts only the region's tets
+        centred += ps.centre.shape[0]
+    assert centred > 0  # the centroid template was exercised
+
+
+def _distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip((p - a) @ ab / (ab @ ab), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+
+
+def _volume_of(points: np.ndarray, tets: np.ndarray, signed: bool = False) -> np.ndarray:
+    p = points[tets]
+    v = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0]) / 6.0
+    return v if signed else np.abs(v)

@@ -1,11 +1,14 @@
 """Cutting that splits: separate a tet body along the blade instead of deleting the tets it crosses.
 
-:func:`cut_body` is the cut a blade makes: the tets the blade plane crosses are subdivided along
-it (:mod:`vrmed.systems.tissue.subdivide`: standard cases, conforming, snapped so that no sub-tet
-keeps less than :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION` of its parent's
-volume), the body's rest data are rebuilt by the loader's own :meth:`SoftBody.from_mesh`, and
+:func:`cut_body` is the cut a blade makes: the tets within reach of the blade that its plane
+crosses are subdivided along it, and their neighbours across a cut edge refined only to stay
+conforming, so the mesh changes only next to the blade (:mod:`vrmed.systems.tissue.subdivide`:
+standard cases and transition tets, snapped so that no sub-tet keeps less than
+:data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION` of its parent's volume), the body's
+rest data are rebuilt by the loader's own :meth:`SoftBody.from_mesh`, and
 the two sides are separated by vertex duplication; an embedded render surface gets real cut
-faces (:func:`cut_embedding`). :func:`split_tets` is the separation alone, along existing faces:
+faces where the tissue separates, ending at the crack front of a partial cut
+(:func:`cut_embedding`). :func:`split_tets` is the separation alone, along existing faces:
 it duplicates every vertex whose whole star (all tets around it) lies in the cut region and has
 tets on both sides of the blade: tets on the negative side take the copy, so the faces between
 the two sides come apart, and vertices on the region's border (the crack front) stay shared, so
@@ -273,8 +276,9 @@ def remap_embedding(
 @dataclass
 class BodyCut:
     """What :func:`cut_body` did: ``src`` (final vertex i <- vertex src[i] of the body before
-    the cut; -1 for the points the subdivision added on cut edges), ``cut_tets`` (stored tets
-    along the new faces), ``n_split`` (tets subdivided), ``min_volume_fraction`` and
+    the cut; -1 for the points the subdivision added on cut edges, -2 for the centroids it added
+    in transition tets), ``cut_tets`` (stored tets along the new faces), ``n_split`` (tets
+    subdivided: cut by the plane or refined as transition tets), ``min_volume_fraction`` and
     ``min_quality_ratio`` (the smallest sub-tet volume / parent volume and
     :func:`shape_quality` / parent's of this cut, both at least
     :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION`; 1 if nothing was split) and
@@ -308,7 +312,9 @@ def subdivide_body(
     rebuild the body's rest data from the new mesh exactly as at load
     (:meth:`SoftBody.from_mesh`: rest matrices, volumes, lumped masses, slab blocks). The old
     vertices keep their ids; the points on cut edges are appended, their state interpolated
-    along the edge (pinned if both ends are). The first sub-tet of a parent keeps its source id,
+    along the edge (pinned if both ends are), then the centroids of the transition tets (the
+    tets outside ``region`` refined only to stay conforming; state the mean of the corners',
+    pinned if all four are). The first sub-tet of a parent keeps its source id,
     the others get new ids above the body's largest. Returns the split, the new stored tets'
     ``side`` for :func:`split_tets` (+1 / -1 in the region, 0 elsewhere) and each new stored
     tet's parent (stored index before the call). :func:`cut_body` does this and the separation
@@ -323,15 +329,16 @@ def _subdivide(
     """:func:`subdivide_body`, then (if ``separate``) the vertex duplication of
     :func:`split_tets`, with one rebuild. Returns the split, the stored tets' region side, parent
     and plane side (0: not subdivided nor in the region), ``src`` (vertex i <- vertex src[i] of
-    the body before; -1 for the new points on cut edges and their copies) and ``dup`` (vertex i
-    <- vertex dup[i] of the subdivided mesh)."""
+    the body before; -1 for the new points on cut edges and their copies, -2 for the transition
+    tets' centroids) and ``dup`` (vertex i <- vertex dup[i] of the subdivided mesh)."""
     n = body.n_vertices
     normal = np.asarray(normal, dtype=np.float64)
     ps = plane_split(body.x, body.rest_points, body.tets, region, point, normal, snap)
     e0, e1, t = ps.edge[:, 0], ps.edge[:, 1], ps.t[:, None]
 
     def lerp(f: np.ndarray) -> np.ndarray:
-        return np.concatenate([f, f[e0] + t * (f[e1] - f[e0])])
+        """``f`` per vertex, then at the points on cut edges and the transition tets' centroids."""
+        return np.concatenate([f, f[e0] + t * (f[e1] - f[e0]), f[ps.centre].mean(axis=1)])
 
     ids = body.tet_index[ps.parent].copy()
     first = np.ones(ps.parent.size, dtype=bool)
@@ -345,13 +352,15 @@ def _subdivide(
     centroid_d = (lerp(body.x)[ps.tets].mean(axis=1) - point) @ normal
     in_region = region[ps.parent]
     side = np.where(in_region, np.where(geo != 0, geo, np.where(centroid_d >= 0, 1, -1)), 0)
-    geo = np.where(in_region | ps.split[ps.parent], geo, 0)
-    n_sub = n + ps.edge.shape[0]
+    # a transition tet's sub-tets lie on both sides (side 0: either), like the untouched tets
+    geo = np.where(in_region | (ps.split & ~ps.transition)[ps.parent], geo, 0)
+    k, c = ps.edge.shape[0], ps.centre.shape[0]
+    n_sub = n + k + c
     tets, dup = _duplicate(ps.tets, n_sub, side) if separate else (ps.tets, np.arange(n_sub))
-    src = np.concatenate([np.arange(n), np.full(ps.edge.shape[0], -1, dtype=np.int64)])[dup]
+    src = np.concatenate([np.arange(n), np.full(k, -1, dtype=np.int64), np.full(c, -2, dtype=np.int64)])[dup]
     if src.size == n and not ps.split.any():  # nothing to split or separate: leave the body as it is
         return ps, side, ps.parent, src, geo, dup
-    pinned = np.concatenate([body.pinned, body.pinned[e0] & body.pinned[e1]])[dup]
+    pinned = np.concatenate([body.pinned, body.pinned[e0] & body.pinned[e1], body.pinned[ps.centre].all(axis=1)])[dup]
     state = (lerp(body.x)[dup], lerp(body.x_prev)[dup], lerp(body.v)[dup], pinned)
     new = _rebuild(body, lerp(body.rest_points)[dup], tets, src, np.arange(tets.shape[0]), state)
     order = new.tet_index  # stored -> row of ps.tets
@@ -372,8 +381,9 @@ def cut_body(
     snap: float = SNAP,
 ) -> BodyCut:
     """Cut ``body`` in place along the blade from ``a`` to ``b`` (m, current positions) in the
-    plane through ``a`` with ``normal``, within ``reach`` m of the blade: the crossed tets are
-    subdivided along the plane (:func:`subdivide_body`), then the two sides are separated by
+    plane through ``a`` with ``normal``, within ``reach`` m of the blade: the crossed tets there
+    are subdivided along the plane, their neighbours across a cut edge refined as transition tets
+    (:func:`subdivide_body`), then the two sides are separated by
     vertex duplication (:func:`split_tets`). With ``emb``, the returned cut's ``embedding`` is
     that surface rebound to the cut body with its cut faces (:func:`cut_embedding`); ``emb``
     itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`."""
@@ -389,7 +399,7 @@ def cut_body(
         up = before[1][parent[child]]
         frac = float((body.rest_volume[child] / _volumes(before[0], up)).min())
         qual = float((shape_quality(body.rest_points, body.tets[child]) / shape_quality(before[0], up)).min())
-    n_sub = before[0].shape[0] + ps.edge.shape[0]
+    n_sub = before[0].shape[0] + ps.edge.shape[0] + ps.centre.shape[0]
     n_dup = body.n_vertices - n_sub
     cut = np.zeros(0, dtype=np.int64)
     if n_dup:  # the tets along the new faces: those touching a copied vertex or its original
@@ -422,6 +432,8 @@ def cut_body(
             a,
             normal,
             (piece0, final_piece0),
+            np.asarray(b, dtype=np.float64),
+            float(reach),
         )
     return out
 
@@ -453,6 +465,75 @@ def _point_in_polygon(p: np.ndarray, poly: np.ndarray) -> bool:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = poly[:, 0] + (p[1] - poly[:, 1]) * (q[:, 0] - poly[:, 0]) / (q[:, 1] - poly[:, 1])
     return bool(np.count_nonzero(crosses & (p[0] < x)) % 2)
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each point p (k, 3) from the segment a-b."""
+    ab = b - a
+    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
+    return np.asarray(np.linalg.norm(p - (a + t[:, None] * ab), axis=1))
+
+
+def _separation_radius(corners: np.ndarray, region: np.ndarray, reach: float) -> float:
+    """A distance from the blade within which every face the cut separates lies: ``reach`` plus
+    the largest distance from a region tet's centroid to its corners (``corners`` (m, 4, 3) at
+    the current positions). Why: the region is the tets whose centroid lies within ``reach``, and
+    the separated faces are faces of those tets (sub-tets of them), so none reaches farther; a
+    surface opened to this distance opens at least wherever the tissue does (opening it where
+    the tissue holds only lays the two caps on each other there)."""
+    if not np.isfinite(reach) or not region.any():
+        return float(reach)
+    c = corners[region]
+    return float(reach + np.linalg.norm(c - c.mean(axis=1, keepdims=True), axis=2).max())
+
+
+def _front(
+    held: np.ndarray, a2: np.ndarray, b2: np.ndarray, radius: float, spacing: float, ring: np.ndarray
+) -> list[np.ndarray]:
+    """2D points of the crack front across a held stretch of the outline (``held``, (k, 2), from
+    its first point to its last, both excluded), about ``spacing`` apart (one at least): along the
+    boundary of the region the cut separates in the plane (the points within ``radius`` of the
+    blade a2-b2, a stadium), the way round that stays nearer the held stretch (the front and the
+    stretch bound the held part of the section; the other way round runs around the blade).
+    A point of it outside the outline ``ring`` (the whole loop, (m, 2)) is moved onto the nearest
+    point of the held stretch: there the region's boundary has left the section, so the crack
+    front runs along the surface (and the held stretch, sampled only where the surface's edges
+    cross the plane, may cut the region's corner between two of its points)."""
+    ang = np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False)
+    nu = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    bnd = np.where((nu @ (b2 - a2) >= 0.0)[:, None], b2, a2) + radius * nu  # outward normal nu
+    # resampled evenly along its length (the straight sides are one step of the angle)
+    closed = np.concatenate([bnd, bnd[:1]])
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    k = max(64, int(arc[-1] / (0.25 * max(spacing, 1e-12))))
+    at = arc[-1] * np.arange(k) / k
+    bnd = np.stack([np.interp(at, arc, closed[:, 0]), np.interp(at, arc, closed[:, 1])], axis=1)
+    q_from, q_to = held[0], held[-1]
+    i1 = int(np.argmin(np.linalg.norm(bnd - q_from, axis=1)))
+    i0 = int(np.argmin(np.linalg.norm(bnd - q_to, axis=1)))
+    best: tuple[float, list[np.ndarray]] | None = None
+    for idx in ((i1 + np.arange((i0 - i1) % k + 1)) % k, (i1 - np.arange((i1 - i0) % k + 1)) % k):
+        path = np.concatenate([q_from[None], bnd[idx], q_to[None]])
+        # how far the path strays from the held stretch (its farthest point from the nearest one)
+        stray = float(np.sqrt(((path[:, None, :] - held[None, :, :]) ** 2).sum(axis=2).min(axis=1).max()))
+        seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        arc = np.concatenate([[0.0], np.cumsum(seg)])
+        n_pts = max(2, int(arc[-1] / max(spacing, 1e-12)))
+        at = arc[-1] * np.arange(1, n_pts) / n_pts
+        pts = [np.array([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])]) for s in at]
+        if best is None or stray < best[0]:
+            best = (stray, pts)
+    assert best is not None
+    out = []
+    a, b = held[:-1], held[1:]
+    ab = b - a
+    for q in best[1]:
+        if len(held) > 1 and not _point_in_polygon(q, ring):
+            t = np.clip(((q - a) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-300), 0.0, 1.0)
+            near = a + t[:, None] * ab
+            q = near[int(np.argmin(np.linalg.norm(near - q, axis=1)))]
+        out.append(q)
+    return out
 
 
 def _loops(nxt: dict[_K, _K]) -> list[list[_K]]:
@@ -553,17 +634,25 @@ def cut_embedding(
     point: np.ndarray,
     normal: np.ndarray,
     pieces: tuple[np.ndarray, np.ndarray] | None = None,
+    blade_end: np.ndarray | None = None,
+    reach: float = np.inf,
 ) -> EmbeddedSurface:
     """``emb`` (bound to the body before a cut, whose stored tets had corners ``old_rest`` at rest
     and ``old_x`` now, (m, 4, 3), and ids ``old_ids``) rebound to the cut ``body`` with the cut
     faces added.
 
-    The surface's triangles crossing the plane (``point``, ``normal``; every loop of crossing
-    triangles that reaches a tet of ``region``) are clipped by it, each side getting its own
-    copy of the points on the plane; each loop of the cut outline is closed on both sides by a
-    cap triangulated with earcut (holes by nesting), so a surface that was closed stays closed on
-    each side and shows the tissue's inside where the cut opens (where the blade did not reach,
-    the two caps lie on each other inside uncut tissue and are not seen).
+    The surface opens only where the tissue separates: within the separation radius
+    (:func:`_separation_radius`: ``reach`` plus the largest centroid-to-corner distance of a
+    ``region`` tet) of the blade from ``point`` to ``blade_end`` (``point`` if None). Every loop
+    of crossing triangles with a point there is clipped by the plane (``point``, ``normal``),
+    each side getting its own copy of the points on the plane; a loop separated all round is
+    closed on both sides by a cap triangulated with earcut (holes by nesting). A loop the crack
+    front crosses is capped only over its separated part: the cap runs along the separated
+    points and, across each held stretch of the outline, along the crack front
+    (:func:`_front`); over the held part the two sides' copies are joined by a seam of zero
+    width along the held outline and the front, so the surface stays closed and in one piece
+    beyond the crack front and shows the tissue's inside where the cut opens. The default
+    ``reach`` (infinite) opens every crossing loop.
 
     Embedding: vertices in ``split`` tets (old stored order), vertices on the other side of their
     region tet than ``old_side`` (a snapped cut) and the new points are embedded again, at rest,
@@ -571,8 +660,11 @@ def cut_embedding(
     cut ``body``) on their side (``side``: +1 / -1, the side of the plane a subdivided or region
     tet lies on, 0 either); a loop's centre point (see :func:`_cap`) in any tet of its piece
     (``pieces`` = piece labels before the cut per old tet and per cut body tet) on its side. The
-    rest keep their tet (by id) and barycentric coordinates. Last, every connected component of
-    the result is embedded in one piece of the cut body (:func:`_one_piece_per_component`), so
+    rest keep their tet (by id) and barycentric coordinates. A component left on the tissue of
+    two pieces (a later cut that frees the tissue on the two sides of an earlier slit's seam) is
+    opened between them and each side capped (:func:`_split_across_pieces`). Last, every
+    connected component of the result is embedded in one piece of the cut body
+    (:func:`_one_piece_per_component`), so
     no triangle joins two pieces and each piece's surface stays closed when they separate; a
     component lying whole on a piece it does not cover goes to the one it covers
     (:func:`_strays_to_their_piece`), and a piece no surface reaches gets its tets' boundary
@@ -604,8 +696,19 @@ def cut_embedding(
     for fs in key_tris.values():
         for g in fs[1:]:
             root[find(g)] = find(fs[0])
-    in_region = region[emb.tet_index]
-    hit = {find(int(f)) for f in straddle if in_region[tri[f]].any()}
+    # where the tissue comes apart on the plane: within `radius` of the blade (a bound on the
+    # separated faces, see _separation_radius); the outline opens only there
+    radius = _separation_radius(old_x, region, reach)
+    sep: dict[tuple[int, int], bool] = {}
+    if key_tris:
+        kk = np.array(list(key_tris), dtype=np.int64)
+        hi_v = np.where(sv[kk[:, 0]] > 0, kk[:, 0], kk[:, 1])
+        lo_v = np.where(sv[kk[:, 0]] > 0, kk[:, 1], kk[:, 0])
+        tk = (d[hi_v] / (d[hi_v] - d[lo_v]))[:, None]
+        crossing_pts = p_now[hi_v] + tk * (p_now[lo_v] - p_now[hi_v])
+        near = _segment_distance(crossing_pts, point, point if blade_end is None else blade_end) <= radius
+        sep = {key: bool(f) for key, f in zip(key_tris, near.tolist(), strict=True)}
+    hit = {find(fs[0]) for key, fs in key_tris.items() if sep[key]}
     clip = np.array([f for f in straddle if find(int(f)) in hit], dtype=np.int64)
     # new vertices: each plane point (a crossing edge) twice, one copy per side
     copy: dict[tuple[tuple[int, int], int], int] = {}
@@ -649,26 +752,34 @@ def cut_embedding(
         else:
             nxt[kb] = ka
     loops = _loops(nxt)
+    # the old tets the plane touches (a point on it lies in one of them), as points + tets for locate
+    corner_d = (old_x - point) @ normal
+    on_plane = np.flatnonzero((corner_d.min(axis=1) <= 0.0) & (corner_d.max(axis=1) >= 0.0))
+    if on_plane.size == 0:  # the surface crosses the plane where no tet does: the nearest of all
+        on_plane = np.arange(old_x.shape[0])
+    plane_corners = np.ascontiguousarray(old_x[on_plane].reshape(-1, 3))
+    corner_tets = np.arange(on_plane.size * 4, dtype=np.int64).reshape(-1, 4)
     if loops:
         e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(normal, e1)
-        now = np.array(new_now)
-        # cap each piece the body was already in on its own: the faces of an earlier cut lie on
-        # each other, so loops of two pieces can touch without one bounding the other
-        piece_of = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
-        loop_piece = [int(piece_of[emb.tet_index[lp[0][0]]]) for lp in loops]
-        for g in sorted(set(loop_piece)):
-            group = [lp for lp, h in zip(loops, loop_piece, strict=True) if h == g]
-            flat = [np.array([[now[copy[(q, 1)] - n0] @ e1, now[copy[(q, 1)] - n0] @ e2] for q in lp]) for lp in group]
-            keys = [q for lp in group for q in lp]
+        basis = np.stack([e1, e2], axis=1)
+
+        def cp(q: tuple[int, int], sd: int) -> int:
+            return copy[(q, sd)]
+
+        def flat_of(keys: list[tuple[int, int]]) -> np.ndarray:
+            return np.array([new_now[cp(q, 1) - n0] for q in keys]).reshape(-1, 3) @ basis
+
+        def add_caps(flat: list[np.ndarray], ids: dict[int, list[int]]) -> None:
+            """Cap the rings ``flat`` (2D, + outline order) whose vertices are ``ids[side]``
+            (concatenated): the + cap against the rings' order, the - cap along it, so each
+            closes its side's outline."""
             tris, centres = _cap(flat)
-            ids = {+1: [copy[(q, 1)] for q in keys], -1: [copy[(q, -1)] for q in keys]}
-            for r in centres:  # a centre point per fanned loop and side, at the loop's mean
+            offsets = np.cumsum([0] + [len(f) for f in flat])
+            for r in centres:  # a centre point per fanned ring and side, at the ring's mean
                 for sd in (1, -1):
-                    members = [
-                        ids[sd][len(keys) - sum(len(lp) for lp in group[r:]) + q] - n0 for q in range(len(group[r]))
-                    ]
+                    members = [ids[sd][int(offsets[r]) + q] - n0 for q in range(len(flat[r]))]
                     ids[sd].append(n0 + len(new_rest))
                     new_rest.append(np.mean([new_rest[q] for q in members], axis=0))
                     new_locate.append(np.mean([new_locate[q] for q in members], axis=0))
@@ -678,6 +789,95 @@ def cut_embedding(
             for i, j, m in tris:
                 faces.append((ids[1][i], ids[1][j], ids[1][m]))
                 faces.append((ids[-1][i], ids[-1][m], ids[-1][j]))
+
+        for lp in loops:  # a held stretch of one or two points opens: the cap would join its ends
+            flags = [sep[q] for q in lp]  # by the outline's own edge
+            if all(flags) or not any(flags):
+                continue
+            k0 = next(k for k in range(len(lp)) if flags[k - 1] and not flags[k])
+            lp = lp[k0:] + lp[:k0]
+            k = 0
+            while k < len(lp):
+                j = k
+                while j < len(lp) and not sep[lp[j]]:
+                    j += 1
+                if 0 < j - k < 3:
+                    sep.update({q: True for q in lp[k:j]})
+                k = j + 1
+        # cap each piece the body was already in on its own: the faces of an earlier cut lie on
+        # each other, so loops of two pieces can touch without one bounding the other
+        piece_of = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
+        whole = [lp for lp in loops if all(sep[q] for q in lp)]
+        loop_piece = [int(piece_of[emb.tet_index[lp[0][0]]]) for lp in whole]
+        for g in sorted(set(loop_piece)):
+            group = [lp for lp, h in zip(whole, loop_piece, strict=True) if h == g]
+            keys = [q for lp in group for q in lp]
+            add_caps([flat_of(lp) for lp in group], {1: [cp(q, 1) for q in keys], -1: [cp(q, -1) for q in keys]})
+        # a loop the crack front crosses: the cap covers only where the tissue separates, bounded
+        # by the runs of separated points and, across each held stretch of the outline, the crack
+        # front (from the stretch's first point to its last). The held stretch and its front
+        # bound the uncut part of the section: there the two sides are not capped but joined by
+        # a seam of zero width along the held outline and the front (each pair of copies is
+        # embedded on its side of held tissue, so they move together), so the surface stays
+        # closed, and in one piece beyond the crack front
+        a2 = point @ basis
+        b2 = (point if blade_end is None else blade_end) @ basis
+        # front points half the largest centroid-to-corner distance of a region tet apart
+        spacing = max((radius - reach) / 2.0 if np.isfinite(radius) else 0.0, 1e-6)
+        seams: list[tuple[int, int, int, int]] = []  # (u+, v+, u-, v-): edges joined by the seam
+        for lp in loops:
+            flags = [sep[q] for q in lp]
+            if all(flags) or not any(flags):
+                continue
+            k0 = next(k for k in range(len(lp)) if flags[k - 1] and not flags[k])
+            lp = lp[k0:] + lp[:k0]  # starts where a held stretch begins, ends separated
+            ring = flat_of(lp)
+            poly: list[np.ndarray] = []
+            ids: dict[int, list[int]] = {1: [], -1: []}
+            k = 0
+            while k < len(lp):
+                if sep[lp[k]]:
+                    poly.append(ring[k])
+                    for sd in (1, -1):
+                        ids[sd].append(cp(lp[k], sd))
+                    k += 1
+                    continue
+                j = k
+                while not sep[lp[j]]:
+                    j += 1
+                held = lp[k:j]  # its ends stay on the outline, the front runs between them
+                front = _front(ring[k:j], a2, b2, radius, spacing, ring) if j - 1 > k else []
+                front_ids: dict[int, list[int]] = {1: [], -1: []}
+                for f2 in front:
+                    x3 = point + (f2 - a2) @ basis.T  # on the plane, at the current positions
+                    ti, bb = np.empty(1, dtype=np.int64), np.empty((1, 4))
+                    EK.locate(x3[None], plane_corners, corner_tets, ti, bb)
+                    r3 = bb[0] @ old_rest[on_plane[ti[0]]]
+                    for sd in (1, -1):
+                        front_ids[sd].append(n0 + len(new_rest))
+                        new_rest.append(r3)
+                        new_locate.append(r3)
+                        new_now.append(x3)
+                        new_side.append(sd)
+                        new_ends.append((-2, new_ends[cp(lp[k], 1) - n0][0]))  # -2: a front point
+                poly += [ring[k], *front] + ([ring[j - 1]] if j - 1 > k else [])
+                for sd in (1, -1):
+                    ids[sd] += [cp(lp[k], sd), *front_ids[sd]] + ([cp(lp[j - 1], sd)] if j - 1 > k else [])
+                if j - 1 > k:  # the held region's outline: the held stretch, then the front back
+                    chain = {sd: [cp(q, sd) for q in held] + front_ids[sd][::-1] for sd in (1, -1)}
+                    m = len(chain[1])
+                    seams += [
+                        (chain[1][i], chain[1][(i + 1) % m], chain[-1][i], chain[-1][(i + 1) % m]) for i in range(m)
+                    ]
+                k = j
+            add_caps([np.array(poly)], ids)
+        if seams:
+            directed = {(f[u], f[(u + 1) % 3]) for f in faces for u in range(3)}
+            for up, vp, um, vm in seams:  # run each + edge against its use on the + side
+                if (up, vp) in directed:
+                    faces += [(vp, up, um), (vp, um, vm)]
+                else:
+                    faces += [(up, vp, vm), (up, vm, um)]
     n_new = len(new_rest)
     # embed: unmoved vertices keep their tet (by id), the rest are located on their side
     where = np.full(int(max(old_ids.max(), body.tet_index.max())) + 1, -1, dtype=np.int64)
@@ -718,8 +918,23 @@ def cut_embedding(
     lost2 = _locate_near(
         new_ids[has_edge], seed_lists, loc_pts, rest_pts, body, inc, inc_start, side, vside, tet_index, bary
     )
+    # the crack front's points: the tet of their piece on their side they lie in (compiled)
+    is_front = ends[:, 0] == -2
+    near_plane = np.zeros(len(old_ids), dtype=bool)  # the cut body's tets from old tets the plane touches
+    near_plane[on_plane] = True
+    near_plane = near_plane[final_parent]
+    fk = old_piece[t0[ends[is_front, 1]]] if is_front.any() else np.zeros(0, dtype=np.int64)
+    for k, sd in {(int(k), int(sd)) for k, sd in zip(fk.tolist(), vside[n0:][is_front].tolist(), strict=True)}:
+        sel = new_ids[is_front][(fk == k) & (vside[n0:][is_front] == sd)]
+        cand = np.flatnonzero((side != -sd) & (new_piece == k) & near_plane)
+        if cand.size == 0:
+            cand = np.flatnonzero(new_piece == k)
+        ti, bb = np.empty(sel.size, dtype=np.int64), np.empty((sel.size, 4))
+        EK.locate(np.ascontiguousarray(loc_pts[sel]), body.rest_points, body.tets[cand], ti, bb)
+        tet_index[sel] = cand[ti]
+        bary[sel] = _bary(rest_pts[sel], body.rest_points[body.tets[cand[ti]]])
     # a loop's centre point, or a point no ring found: any tet of its piece on its side
-    for i in np.concatenate([lost, lost2, new_ids[~has_edge]]).tolist():
+    for i in np.concatenate([lost, lost2, new_ids[~has_edge & ~is_front]]).tolist():
         k = int(old_piece[t0[ends[i - n0, 1]]] if i >= n0 else old_piece[t0[i]])
         cand = np.flatnonzero((side != -vside[i]) & (new_piece == k))
         if cand.size == 0:
@@ -728,6 +943,9 @@ def cut_embedding(
         tet_index[i] = int(cand[np.argmax(inside)])
         bary[i] = _bary(rest_pts[i][None], body.rest_points[body.tets[tet_index[i]]][None])[0]
     triangles = np.concatenate([tri[keep], np.array(faces, dtype=np.int64).reshape(-1, 3)])
+    triangles, tet_index, bary, rest_pts, loc_pts, vside = _split_across_pieces(
+        triangles, tet_index, bary, rest_pts, loc_pts, vside, body
+    )
     _one_piece_per_component(triangles, tet_index, bary, rest_pts, loc_pts, vside, body, side, new_piece)
     triangles, tet_index, bary = _cover_bare_pieces(triangles, tet_index, bary, body)
     n = tet_index.size
@@ -742,6 +960,183 @@ def cut_embedding(
     EK.interpolate(body.x, body.tets, out.tet_index, out.bary, out.positions)
     EK.vertex_normals(out.positions, out.triangles, out.normals)
     return out
+
+
+def _split_across_pieces(
+    triangles: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Open every surface component whose vertices lie on tissue of two or more pieces of the
+    cut ``body`` along the pieces' border, and close each side with a cap; returns the
+    (triangles, tet_index, bary, rest_pts, loc_pts, vside) of the result (vertices added for
+    fanned caps' centres are appended).
+
+    Why: the zero-width seam that keeps a partial cut's surface closed beyond its crack front
+    joins the two lips' copies of the surface; a later cut that frees the tissue between them
+    (a wedge bounded by the earlier slit and the new cut) leaves one surface component on two
+    pieces, joined through the seam and the new cut's cap across the slit. Embedding it whole in
+    one piece (:func:`_one_piece_per_component`) makes the other piece's part follow the wrong
+    tissue (75 mm off its own on the liver). A component is split only where that move would put
+    a vertex more than a median tet edge from the piece's tissue at rest (a component on one
+    piece with a few vertices embedded across the cut, which lie on both lips at rest, is left
+    to that pass). In a split component, a vertex lying off its tet by more than a quarter of the
+    median edge goes to the piece that holds it at least four times nearer (the local
+    re-embedding can put a point of one piece's surface in the other across the cut); then the
+    triangles whose vertices lie on different pieces are removed (the seam's and the cap's
+    across the slit), and each hole this leaves in a piece's part is closed by a
+    cap over its outline (:func:`_cap`, earcut in the outline's best-fit plane at rest: the
+    seam lies in the earlier cut's plane; a fan around the outline's mean where earcut cannot
+    cover it), wound against the outline, so every piece's surface is closed and lies on its own
+    tissue."""
+    if triangles.shape[0] == 0:
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    if label.max() == 0:
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    n = tet_index.size
+    comp = _piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
+    used = np.zeros(n, dtype=bool)
+    used[triangles.ravel()] = True
+    vp = label[tet_index]
+    lo = np.full(n, label.max() + 1, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, comp[used], vp[used])
+    np.maximum.at(hi, comp[used], vp[used])
+    corner = body.rest_points[body.tets]
+    edge = float(np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2)))
+    split = np.zeros(n, dtype=bool)  # vertices of the components to split
+    for r in np.flatnonzero((hi >= 0) & (lo != hi)).tolist():
+        verts = np.flatnonzero(used & (comp == r))
+        fits = False
+        for piece in np.unique(vp[verts]).tolist():
+            other = verts[vp[verts] != piece]
+            t = np.empty(other.size, dtype=np.int64)
+            dq = np.empty(other.size)
+            cand = np.flatnonzero(label == piece)
+            EK.locate_nearest(np.ascontiguousarray(loc_pts[other]), body.rest_points, body.tets, cand, t, dq)
+            if dq.max() <= edge:  # the whole component lies on this piece: leave it to the move
+                fits = True
+                break
+        if not fits:
+            split[verts] = True
+    if not split.any():
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    # a vertex of a split component lying well off its tet (farther than a quarter of the median
+    # edge at rest, like the strays of _strays_to_their_piece) goes to the piece that holds it at
+    # least four times nearer: the local re-embedding may have put a point that lies on one piece
+    # into another across the cut
+    sv = np.flatnonzero(split & used)
+    dist = np.empty(sv.size)
+    EK.tet_distance(np.ascontiguousarray(rest_pts[sv]), body.rest_points, body.tets, tet_index[sv], dist)
+    off = dist > 0.25 * edge
+    for r in np.unique(comp[sv[off]]).tolist():
+        mine = off & (comp[sv] == r)
+        w, dw = sv[mine], dist[mine]
+        best_d, best_t = dw.copy(), tet_index[w].copy()
+        for piece in range(int(label.max()) + 1):
+            t = np.empty(w.size, dtype=np.int64)
+            dq = np.empty(w.size)
+            EK.locate_nearest(
+                np.ascontiguousarray(rest_pts[w]), body.rest_points, body.tets, np.flatnonzero(label == piece), t, dq
+            )
+            better = (dq < best_d) & (dq <= 0.25 * dw)
+            best_d[better], best_t[better] = dq[better], t[better]
+        move = best_t != tet_index[w]
+        tet_index[w[move]] = best_t[move]
+        bary[w[move]] = _bary(rest_pts[w[move]], body.rest_points[body.tets[best_t[move]]])
+    vp = label[tet_index]
+    tp = vp[triangles]
+    across = split[triangles[:, 0]] & (tp != tp[:, :1]).any(axis=1)
+    kept = triangles[~across]
+    # the holes' outlines: half-edges of kept triangles on split components without their twin
+    half = np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]])
+    half = half[split[half[:, 0]]]
+    code = half[:, 0] * n + half[:, 1]
+    twin = np.isin(half[:, 1] * n + half[:, 0], code)
+    faces: list[tuple[int, int, int]] = []
+    add_tet: list[int] = []
+    add_bary: list[np.ndarray] = []
+    add_rest: list[np.ndarray] = []
+    add_side: list[int] = []
+    present = {
+        (int(u), int(v)) for u, v in np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]]).tolist()
+    }
+    for lp in _simple_cycles(half[~twin]):
+        ring = np.array(lp, dtype=np.int64)
+        p = rest_pts[ring]
+        centre = p.mean(axis=0)
+        basis = np.linalg.svd(p - centre)[2][:2].T  # the outline's best-fit plane
+        tris, centres = _cap([(p - centre) @ basis])
+        m = ring.size
+        if not centres and any(
+            (int(ring[i]), int(ring[j])) in present for tr in tris for i, j in zip(tr, tr[1:] + tr[:1])
+        ):
+            # earcut's chord joins two outline points the surface already joins (an outline that
+            # runs back along itself): a fan, whose only other edges go to its new centre, instead
+            tris, centres = [((q + 1) % m, q, m) for q in range(m)], [0]
+        ids = [*ring.tolist()]
+        if centres:
+            piece = int(vp[ring[0]])
+            cand = np.flatnonzero(label == piece)
+            t = np.empty(1, dtype=np.int64)
+            dq = np.empty(1)
+            EK.locate_nearest(np.ascontiguousarray(centre[None]), body.rest_points, body.tets, cand, t, dq)
+            ids.append(n + len(add_tet))
+            add_tet.append(int(t[0]))
+            add_bary.append(_bary(centre[None], body.rest_points[body.tets[t]])[0])
+            add_rest.append(centre)
+            add_side.append(int(vside[ring[0]]))
+        new_faces = [(ids[i], ids[j], ids[q]) for i, j, q in tris]
+        present.update((f[u], f[(u + 1) % 3]) for f in new_faces for u in range(3))
+        faces += new_faces
+    k = len(add_tet)
+    return (
+        np.concatenate([kept, np.array(faces, dtype=np.int64).reshape(-1, 3)]),
+        np.concatenate([tet_index, np.array(add_tet, dtype=np.int64)]),
+        np.concatenate([bary, np.array(add_bary).reshape(k, 4)]),
+        np.concatenate([rest_pts, np.array(add_rest).reshape(k, 3)]),
+        np.concatenate([loc_pts, np.array(add_rest).reshape(k, 3)]),
+        np.concatenate([vside, np.array(add_side, dtype=np.int64)]),
+    )
+
+
+def _simple_cycles(half: np.ndarray) -> list[list[int]]:
+    """The directed edges ``half`` (k, 2) (the boundary half-edges of a surface with holes) as
+    simple cycles of vertex ids: each edge is used once, a cycle that comes back to a vertex it
+    already passed is cut there into its own loop (two holes touching at a vertex, where a
+    successor map would keep one way out and lose the other), and chains that do not close are
+    left out (they bound no cap)."""
+    outs: dict[int, list[int]] = {}
+    for u, v in half.tolist():
+        outs.setdefault(int(u), []).append(int(v))
+    cycles: list[list[int]] = []
+    for start in list(outs):
+        while outs.get(start):
+            path, at = [start], {start: 0}
+            while True:
+                nxt = outs.get(path[-1])
+                if not nxt:  # an open chain: nothing to close
+                    break
+                v = nxt.pop()
+                if v in at:  # back at a vertex of the path: that stretch is a cycle
+                    k = at[v]
+                    if len(path) - k >= 3:
+                        cycles.append(path[k:])
+                    for q in path[k + 1 :]:
+                        del at[q]
+                    del path[k + 1 :]
+                    if k == 0 and len(path) == 1:
+                        break
+                    continue
+                at[v] = len(path)
+                path.append(v)
+    return cycles
 
 
 def _cover_bare_pieces(
