@@ -17,7 +17,10 @@ at any mesh resolution) and rebuilt only when the surface changes (a cut); each 
 (:class:`~vrmed.components.tissue.appearance.TissueVessel`) likewise, as a ribbon along the
 vessel's rest polyline whose vertices are attached once to their nearest rest surface triangles
 (:func:`vessel_strip`). Each frame a strip's vertices are only re-evaluated from the current
-surface vertices, into buffers kept between frames.
+surface vertices, into buffers kept between frames. Bands and vessels are ink on the skin: on
+a cut body they are embedded in the skin faces only (:func:`skin_faces`: not over the cut's
+lips, which show the tissue) and lifted along the skin's own normals (at a lip's edge the
+surface normal tilts into the cut), so a band cut along its centre stays drawn on both lips.
 """
 
 from __future__ import annotations
@@ -111,6 +114,11 @@ class _TissueDraw:
     band_specs: list[tuple[float, float, tuple[float, ...]]]
     vessels: list[_Band] = field(default_factory=list)
     vessel_specs: list[tuple[int, float]] = field(default_factory=list)
+    #: the surface faces (K, 3) of the tissue's own skin (not the lips of a cut), where bands
+    #: and vessels are painted; None while the body is uncut (every face is skin)
+    skin: np.ndarray | None = None
+    #: vertex normals of the skin faces alone (the strips are lifted along them), if cut
+    skin_normals: np.ndarray | None = None
 
 
 @dataclass
@@ -179,6 +187,24 @@ def band_strip(faces: np.ndarray, rest: np.ndarray, band: TissueBand) -> tuple[n
     if not weights:
         return np.zeros((0, 3), np.int64), np.zeros((0, 3)), np.zeros((0, 3), np.int32)
     return np.array(corners, np.int64), np.array(weights), np.array(out_faces, np.int32)
+
+
+def skin_faces(faces: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """Which boundary faces are the tissue's own skin rather than the lips of a cut (bool, (F,)).
+
+    A cut separates a body by duplicating the vertices on the cut (systems/tissue/cutting.py:
+    the copies keep their originals' rest positions), so at rest the two lips of a cut lie
+    on each other: a face of the cut is a boundary face whose three rest corners are those of
+    another boundary face of the same body. Markings are ink on the skin: they are not drawn
+    over the cut surfaces (which show the tissue's colour), and the lips' normals do not tilt
+    them. A cut that has separated the body into pieces (each its own body) leaves its lips in
+    different bodies: those are not recognised here."""
+    if not len(faces):
+        return np.zeros(0, dtype=bool)
+    key = np.sort(rest[faces].reshape(len(faces), 9).view(np.dtype((np.void, 24))), axis=1)
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, 72))).ravel()
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return np.asarray(counts[inverse.ravel()] == 1)
 
 
 def closest_on_surface(faces: np.ndarray, points: np.ndarray, p: np.ndarray) -> tuple[int, np.ndarray, float]:
@@ -258,9 +284,13 @@ def _vessel_specs(look: TissueAppearance) -> list[tuple[int, float]]:
 
 
 def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) -> _TissueDraw:
-    bands = [_Band.of(*band_strip(surf.faces, body.rest_points, band)) for band in look.bands]
-    vessels = [_Band.of(*vessel_strip(surf.faces, body.rest_points, v)) for v in look.vessels]
     n = len(body.x)
+    is_skin = skin_faces(surf.faces, body.rest_points)
+    # uncut: every face is skin, and the strips use the surface's own normals
+    skin = None if is_skin.all() else np.ascontiguousarray(surf.faces[is_skin])
+    faces = surf.faces if skin is None else skin
+    bands = [_Band.of(*band_strip(faces, body.rest_points, band)) for band in look.bands]
+    vessels = [_Band.of(*vessel_strip(faces, body.rest_points, v)) for v in look.vessels] if len(faces) else []
     return _TissueDraw(
         surf,
         np.zeros((n, 3)),
@@ -270,7 +300,19 @@ def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) ->
         [(b.center, b.half_width, tuple(b.axis)) for b in look.bands],
         vessels,
         _vessel_specs(look),
+        skin,
+        None if skin is None else np.zeros((n, 3)),
     )
+
+
+def _vertex_normals(p: np.ndarray, faces: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals of the surface ``faces`` over ``p``, into ``out``."""
+    fn = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
+    out[:] = 0.0
+    for k in range(3):
+        np.add.at(out, faces[:, k], fn)
+    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-30)
+    return out
 
 
 def _interpolate(band: _Band, values: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -355,13 +397,12 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
             td = cache.tissue[entity] = _tissue_draw(surf, body, look)
         p = body.x
         faces = surf.faces
-        # area-weighted vertex normals (the strips are lifted along them)
-        fn = np.cross(p[faces[:, 1]] - p[faces[:, 0]], p[faces[:, 2]] - p[faces[:, 0]])
-        normals = td.normals
-        normals[:] = 0.0
-        for k in range(3):
-            np.add.at(normals, faces[:, k], fn)
-        normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-30)
+        # area-weighted vertex normals; the strips are lifted along those of the skin alone
+        # (at a cut's lip the surface's own normal tilts into the cut)
+        normals = _vertex_normals(p, faces, td.normals)
+        lift_normals = normals
+        if td.skin is not None and td.skin_normals is not None:
+            lift_normals = _vertex_normals(p, td.skin, td.skin_normals)
         burn: np.ndarray | None = None
         marks = world.burned.get(entity)
         if marks is not None:
@@ -387,7 +428,7 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
             if not len(strip.weights):
                 continue
             # each band sits a little above the previous one, so that later bands are drawn over it
-            _place_strip(strip, p, normals, burn, band.offset * (k + 1))
+            _place_strip(strip, p, lift_normals, burn, band.offset * (k + 1))
             draws.add_surface(
                 ("vrmed.tissue.band", entity, k),
                 strip.positions,
@@ -403,7 +444,7 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
         # vessels over the top band
         top = max((band.offset * (k + 1) for k, band in enumerate(look.bands)), default=0.0)
         for k, (vessel, strip) in enumerate(zip(look.vessels, td.vessels)):
-            _place_strip(strip, p, normals, burn, top + vessel.offset)
+            _place_strip(strip, p, lift_normals, burn, top + vessel.offset)
             draws.add_surface(
                 ("vrmed.tissue.vessel", entity, k),
                 strip.positions,
@@ -514,5 +555,6 @@ __all__ = [
     "band_strip",
     "closest_on_surface",
     "instruments_draw_system",
+    "skin_faces",
     "vessel_strip",
 ]

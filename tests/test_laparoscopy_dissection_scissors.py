@@ -1,0 +1,160 @@
+"""The laparoscopy pack's dissection with scissors: the scripted expert divides the marked
+line with successive snips (TissueCut) and nothing explodes; the novice's snips off the line
+are counted and cued; a learner who does nothing fails; determinism and re-scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vrmed.analytics.motion import tracks_from_log
+from vrmed.api import Keyframe, Name, ScriptedInput, SoftBody
+from vrmed.components.tissue.softbody import Material
+from vrmed.content.laparoscopy.systems import divided_area
+from vrmed.mesh import box_tets
+from vrmed.recording import SessionLog
+from vrmed.records.scoring import score_log
+from vrmed.session import build_session
+from vrmed.systems.tissue.cutting import cut_body
+from vrmed.systems.tissue.solver import volume_ratios
+
+STEP = 0.25  # s between the checks of the tissue during a run
+
+
+def gallbladder_pieces(app):
+    names = {e: n.value for e, n in app.query(Name)}
+    return [b for e, b in app.query(SoftBody) if names.get(e, "").startswith("gallbladder")]
+
+
+def lip_gaps(body):
+    """How far apart the two lips of every cut are (m): per rest position held by more than
+    one vertex (a cut copies the vertices on it, at their rest positions), the largest
+    distance between those vertices now."""
+    _, group, count = np.unique(body.rest_points, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    return np.array(
+        [np.ptp(body.x[group == g], axis=0).max() for g in np.flatnonzero(count > 1)]  # per axis: enough for 2
+    )
+
+
+def run(pack, name, input_source=None, seconds=None):
+    """The whole scenario (or ``seconds``), in STEP chunks: the log, the inverted tets of the
+    gallbladder (all its pieces) after each chunk, its pieces at the end and its cut's lip
+    gaps at the end (lip_gaps)."""
+    session = build_session(pack, name, seed=0, input_source=input_source)
+    inverted = []
+    try:
+        total = session.scenario.duration if seconds is None else seconds
+        for _ in range(int(round(total / STEP))):
+            session.run(seconds=STEP)
+            inverted.append(
+                sum(int(np.count_nonzero(volume_ratios(b) <= 0.0)) for b in gallbladder_pieces(session.app))
+            )
+        pieces = [(b.x.copy(), b.n_tets) for b in gallbladder_pieces(session.app)]
+        gaps = np.concatenate([lip_gaps(b) for b in gallbladder_pieces(session.app)])
+        return session.finish(), inverted, pieces, gaps
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="module")
+def runs(laparoscopy_pack):
+    return {name: run(laparoscopy_pack, name) for name in ("dissection_scissors", "dissection_scissors_novice")}
+
+
+def kinds(log, kind):
+    return [e for e in log.events if e["type"].endswith(":" + kind)]
+
+
+def test_expert_retracts_and_divides_the_line_with_snips(laparoscopy_pack, runs):
+    log = runs["dissection_scissors"][0]
+    grasps = kinds(log, "InstrumentGrasped")
+    assert len(grasps) == 1 and grasps[0]["data"]["target"] == "tissue"
+    assert len(kinds(log, "TargetExposed")) == 1 and len(kinds(log, "TaskCompleted")) == 1
+    snips = kinds(log, "TissueCut")
+    assert len(snips) >= 4 and all(e["data"]["instrument"] == "scissors" for e in snips)
+    assert not kinds(log, "TissueBurned") and not kinds(log, "DamageOutsideLine")
+    divided = [e["data"]["fraction"] for e in kinds(log, "LineDivided")]
+    assert divided == sorted(divided) and divided[-1] >= 0.75  # the scenario's complete_fraction
+    done = kinds(log, "TaskCompleted")[0]["t"]
+    assert done == pytest.approx(kinds(log, "LineDivided")[-1]["t"], abs=0.02)  # completed by that snip
+    s = laparoscopy_pack.module.score(log)
+    m = s["metrics"]
+    assert s["passed"] and m["completed"] == 1.0 and 0 < s["score"] <= 100
+    assert m["cut_outside"] == 0 and m["cut_inside"] > 0 and m["snips"] == len(snips)
+    assert m["line_divided_fraction"] == divided[-1] and m["task_time_s"] < 15.0
+
+
+def test_no_tet_inverted_and_every_position_finite(runs):
+    for name, (_, inverted, pieces, _) in runs.items():
+        n_tets = sum(n for _, n in pieces)
+        assert inverted[-1] == 0, name  # none left inverted
+        # blades pushed into the tissue fold a few tets for a moment (measured: the expert at
+        # most 27 of 763, 3.5 %, the novice 46 of 805)
+        assert max(inverted) <= 0.06 * n_tets, (name, inverted)
+        if name == "dissection_scissors":  # the expert's recover within 1 s (four checks); the
+            # novice's slow blades held in the tissue keep up to 27 folded for 3 s (docs: Open)
+            assert all(0 in inverted[k + 1 : k + 5] for k, n in enumerate(inverted[:-1]) if n), inverted
+        for x, _ in pieces:  # no spikes: the gallbladder stays in the operating field
+            assert np.isfinite(x).all() and np.abs(x).max() < 0.1, name
+
+
+def test_novice_snips_off_the_line_are_counted_cued_and_cost(laparoscopy_pack, runs):
+    log = runs["dissection_scissors_novice"][0]
+    cues = kinds(log, "DamageOutsideLine")
+    region = {int(t) for e in kinds(log, "AllowedRegion") for t in e["data"]["tets"]}
+    cut = [int(t) for e in kinds(log, "TissueCut") for t in e["data"]["tets"]]
+    novice = laparoscopy_pack.module.score(log)
+    expert = laparoscopy_pack.module.score(runs["dissection_scissors"][0])
+    assert cues and novice["metrics"]["cut_outside"] == sum(e["data"]["count"] for e in cues) > 0
+    assert novice["metrics"]["cut_outside"] == sum(1 for t in cut if t not in region)
+    assert novice["metrics"]["tip_out_of_view_s"] > 0 and not novice["passed"]
+    assert novice["score"] < expert["score"]
+    for key in ("task_time_s", "cut_outside", "path_length_right_m", "idle_time_right_s"):
+        assert expert["metrics"][key] < novice["metrics"][key], key
+
+
+def test_a_learner_who_does_nothing_fails(laparoscopy_pack):
+    still = {
+        "left_hand": [Keyframe(0.0, (0.05, 0.08, 0.0))],
+        "right_hand": [Keyframe(0.0, (-0.003, 0.06, 0.06))],
+    }
+    log, inverted, _, _ = run(laparoscopy_pack, "dissection_scissors", ScriptedInput(still), seconds=1.0)
+    s = laparoscopy_pack.module.score(log)
+    assert not kinds(log, "TaskCompleted") and not kinds(log, "TissueCut") and inverted[-1] == 0
+    assert s["score"] == 0.0 and not s["passed"] and s["metrics"]["line_divided_fraction"] == 0.0
+
+
+def test_same_seed_same_session_and_rescoring(laparoscopy_pack, runs, tmp_path):
+    first = runs["dissection_scissors"][0]
+    again = run(laparoscopy_pack, "dissection_scissors")[0]
+    assert again.footer["digest"] == first.footer["digest"]
+    assert again.event_records() == first.event_records()
+    stored = SessionLog.read(first.write(tmp_path / "s.jsonl"))
+    assert score_log(stored, laparoscopy_pack).to_dict() == score_log(first, laparoscopy_pack).to_dict()
+    assert laparoscopy_pack.module.score(stored)["score"] == laparoscopy_pack.module.score(first)["score"]
+
+
+def test_divided_area_of_a_cut_through_is_twice_the_section():
+    """A plane cut right through a 3 x 1 x 2 cm box across x: its two lips are each the
+    1 x 2 cm section (2 cm^2 of cut faces); no cut, no area; a cut off the band is not counted."""
+    body = SoftBody.from_mesh(
+        box_tets((0.03, 0.01, 0.02), (3, 1, 2), origin=(-0.015, 0.0, -0.01)), Material(5.4e3, 0.45, 1060.0)
+    )
+    assert divided_area(body, 0.0033, 0.002) == 0.0
+    cut_body(body, np.array([0.0033, 0.005, -0.02]), np.array([0.0033, 0.005, 0.02]), np.array([1.0, 0.0, 0.0]), 0.05)
+    assert divided_area(body, 0.0033, 0.002) == pytest.approx(2 * 0.01 * 0.02, rel=1e-9)
+    assert divided_area(body, -0.008, 0.002) == 0.0
+
+
+def test_the_expert_leaves_the_divided_line_open_in_view(laparoscopy_pack, runs):
+    """After the snips the grasper keeps hold of the fundus and draws it on along the
+    gallbladder's axis (OPEN_PULL), so the divided line gapes to the end of the session
+    instead of falling back shut: the lips are apart (measured: up to 3.2 mm, 0.45 mm before
+    the pull) and the scissors have left the line (their shaft would hide it from the scope)."""
+    log, _, _, gaps = runs["dissection_scissors"]
+    assert gaps.size >= 10 and gaps.max() >= 0.0015, gaps
+    grasps = kinds(log, "InstrumentGrasped")
+    assert not [e for e in kinds(log, "InstrumentReleased") if e["t"] > grasps[0]["t"]]  # held to the end
+    scissors = tracks_from_log(log, ["right_hand"])["right_hand"]
+    assert abs(scissors.p[-1, 0] - (-0.003)) > 0.02  # the hinge ends off the line at x = -3 mm
