@@ -962,6 +962,29 @@ def cut_embedding(
     return out
 
 
+def _components_across_pieces(
+    body: SoftBody, triangles: np.ndarray, tet_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]] | None:
+    """The surface's connected components that lie on more than one piece of ``body``: per
+    tet its piece ``label``, per surface vertex its component root ``comp``, whether a triangle
+    ``used`` it and the piece ``vp`` its tet is in, and the roots of the components whose
+    vertices are on two or more pieces. None when the body is in one piece."""
+    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    if label.max() == 0:
+        return None
+    n = tet_index.size
+    comp = _piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
+    used = np.zeros(n, dtype=bool)
+    used[triangles.ravel()] = True
+    vp = label[tet_index]
+    lo = np.full(n, label.max() + 1, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, comp[used], vp[used])
+    np.maximum.at(hi, comp[used], vp[used])
+    return label, comp, used, vp, np.flatnonzero((hi >= 0) & (lo != hi)).tolist()
+
+
 def _split_across_pieces(
     triangles: np.ndarray,
     tet_index: np.ndarray,
@@ -995,23 +1018,15 @@ def _split_across_pieces(
     tissue."""
     if triangles.shape[0] == 0:
         return triangles, tet_index, bary, rest_pts, loc_pts, vside
-    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
-    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
-    if label.max() == 0:
+    spans = _components_across_pieces(body, triangles, tet_index)
+    if spans is None:
         return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    label, comp, used, vp, across = spans
     n = tet_index.size
-    comp = _piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
-    used = np.zeros(n, dtype=bool)
-    used[triangles.ravel()] = True
-    vp = label[tet_index]
-    lo = np.full(n, label.max() + 1, dtype=np.int64)
-    hi = np.full(n, -1, dtype=np.int64)
-    np.minimum.at(lo, comp[used], vp[used])
-    np.maximum.at(hi, comp[used], vp[used])
     corner = body.rest_points[body.tets]
     edge = float(np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2)))
     split = np.zeros(n, dtype=bool)  # vertices of the components to split
-    for r in np.flatnonzero((hi >= 0) & (lo != hi)).tolist():
+    for r in across:
         verts = np.flatnonzero(used & (comp == r))
         fits = False
         for piece in np.unique(vp[verts]).tolist():
@@ -1205,22 +1220,13 @@ def _one_piece_per_component(
     the cut body); the count includes the vertices it moves."""
     if triangles.shape[0] == 0:
         return 0
-    roots = _piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
-    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
-    if label.max() == 0:
+    spans = _components_across_pieces(body, triangles, tet_index)
+    if spans is None:
         return 0
-    n = tet_index.size
-    comp = _piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
-    used = np.zeros(n, dtype=bool)
-    used[triangles.ravel()] = True
-    vp = label[tet_index]
-    lo = np.full(n, label.max() + 1, dtype=np.int64)
-    hi = np.full(n, -1, dtype=np.int64)
-    np.minimum.at(lo, comp[used], vp[used])
-    np.maximum.at(hi, comp[used], vp[used])
+    label, comp, used, vp, across = spans
     moved = 0
     size = np.cbrt(6.0 * body.rest_volume)
-    for r in np.flatnonzero((hi >= 0) & (lo != hi)).tolist():
+    for r in across:
         verts = np.flatnonzero(used & (comp == r))
         vs = np.where(vside[verts] > 0, 1, -1)
         best_cost, best_ti, best_piece = np.inf, verts, -1
