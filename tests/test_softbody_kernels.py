@@ -33,9 +33,11 @@ def perturbed_body() -> SoftBody:
     return body
 
 
-@pytest.mark.parametrize("warm", [0.0, 1.0])
-def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) -> None:
-    """Plain XPBD (warm 0) and the warm-started solve (warm 1, the default) over 3 substeps."""
+@pytest.mark.parametrize(("warm", "cols"), [(0.0, 2), (1.0, 2), (1.0, 3)])
+def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, cols: int) -> None:
+    """Plain XPBD (warm 0) and the warm-started solve (warm 1, the default) over 3 substeps;
+    with three columns of multipliers (as ``SoftBody``) the warm solve checks the volume barrier
+    (``kernels.BARRIER_J``) on the tets the distortion flattened (the next test loads it)."""
     b = perturbed_body
     colour = R.greedy_colouring(b.tets, b.n_vertices)
     order = np.argsort(colour, kind="stable")
@@ -49,7 +51,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
     x_nb, v_nb, xp_nb = b.x.copy(), b.v.copy(), b.x.copy()
     # one block per phase: the colours run one after another, exactly like the reference
     empty_i = np.zeros(0, np.int64)
-    lam_nb, wdx_nb = np.zeros((len(tets), 2)), np.zeros_like(b.x)
+    lam_nb, wdx_nb = np.zeros((len(tets), cols)), np.zeros_like(b.x)
     wd_nb = np.zeros((len(tets), 10), np.float32)
     kt = np.linspace(0.2, 1.0, len(tets))  # per-tet kept fractions, some partial
     K.step_kernel(
@@ -75,7 +77,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
         warm,
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
-    lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(b.x)
+    lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)
     wd_np = np.zeros((len(tets), 10), np.float32)
     near_np = np.zeros(len(tets), np.bool_)  # the recovery's flags persist across substeps, as the kernels'
     for s in range(substeps):
@@ -113,6 +115,58 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float) 
     dx = np.abs(x_np - b.x).max()
     np.testing.assert_allclose(x_nb, x_np, rtol=0, atol=max(RTOL * np.abs(x_np).max(), tol * dx))
     np.testing.assert_allclose(v_nb, v_np, rtol=0, atol=(1e-9 if warm == 0.0 else 1e-6) * np.abs(v_np).max())
+
+
+def _crushed_tet(barrier: bool) -> SoftBody:
+    """A 5 cm right tet of liver-like tissue, three vertices pinned, the free one pushed towards
+    the pinned face by 12.5 N, more than the stable Neo-Hookean's finite restoring force at
+    collapse: with ``recover_inversions`` off it rests inverted (det F -0.46; 5 N: 0.42), the
+    model's own equilibrium (docs/physics.md, "Inversion recovery"). ``barrier``: built with
+    ``volume_barrier`` (``lam`` gets the barrier's column), else without (the default)."""
+    mesh = TetMesh(
+        points=0.05 * np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]), tets=np.array([[0, 1, 2, 3]])
+    )
+    body = SoftBody.from_mesh(
+        mesh, Material(5.4e3, 0.45, 1060.0, damping=0.001), pins=[0, 1, 2], velocity_damping=8.0, volume_barrier=barrier
+    )
+    body.external_force[3] = (0.0, 0.0, -12.5)
+    assert body.lam.shape[1] == (3 if barrier else 2)
+    return body
+
+
+def test_the_volume_barrier_carries_a_crushing_load_at_rest_as_the_reference() -> None:
+    """``kernels.BARRIER_J`` (a hard det F >= BARRIER_J in the tet's own block step, its multiplier
+    kept like the elastic ones): the crushed tet comes to rest on the barrier (det F ~ BARRIER_J,
+    its kept multiplier carrying the load) in step with the numpy reference; with the recovery
+    after the sweep alone (two columns) it rests at the recovery's floor RECOVER_J with no kept
+    force (the recovery's push is redone every substep, which on cylinder_8x30x6 fluttered)."""
+    body = _crushed_tet(True)
+    h = 1.0 / 90.0 / 10
+    step_softbody(body, 1.0 / 90.0, 10, np.zeros(3))  # sets warm_t; then the kernel and the reference side by side
+    assert body.warm_t[0] > 0.0  # (0.51: a part of the multipliers kept)
+    x, v, xp = body.x.copy(), body.v.copy(), body.x_prev.copy()
+    lam, wd, wdx, near = body.lam.copy(), body.warm_d.copy(), body.warm_dx.copy(), body.recover_near.copy()
+    m = body.material
+    for _ in range(90):
+        step_softbody(body, 1.0 / 90.0, 10, np.zeros(3))
+        for _s in range(10):
+            # fmt: off
+            R.substep(
+                x, v, xp, body.inv_mass, body.external_force, np.zeros(3), body.tets, body.dm_inv, body.alpha_dev,
+                body.alpha_hyd, m.gamma, np.array([0, 1]), h, m.damping, body.velocity_damping, lam=lam,
+                warm_dx=wdx, warm=1.0, warm_t=body.warm_t, warm_d=wd, near=near,
+            )
+            # fmt: on
+    np.testing.assert_allclose(body.x, x, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(body.lam, lam, rtol=1e-6, atol=1e-12)
+    j = float(np.linalg.det((body.x[1:] - body.x[0]).T) / 0.05**3)
+    assert abs(j - K.BARRIER_J) < 1e-3 and body.lam[0, 2] > 0.0
+    assert np.abs(body.v).max() < 1e-6
+    plain = _crushed_tet(False)
+    for _ in range(91):
+        step_softbody(plain, 1.0 / 90.0, 10, np.zeros(3))
+    j = float(np.linalg.det((plain.x[1:] - plain.x[0]).T) / 0.05**3)
+    assert K.RECOVER_J <= j < K.RECOVER_J + 1e-3
 
 
 def test_tet_measures_match_numpy(perturbed_body: SoftBody) -> None:

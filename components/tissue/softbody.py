@@ -222,7 +222,9 @@ class SoftBody:
     #: that its stiffness ratio allows, which makes static equilibria exact on well-shaped
     #: tets; 0: plain one-iteration XPBD). Changing it takes effect when ``warm_h`` is reset to 0.
     warm_start: float = 1.0
-    lam: np.ndarray = field(default_factory=lambda: _f64((0, 2)))  # kept multipliers (deviatoric, hydrostatic)
+    #: kept multipliers per tet: deviatoric, hydrostatic and, with ``from_mesh(volume_barrier=True)``,
+    #: the volume barrier's (solver kernels' ``BARRIER_J``; a body with two columns runs without it)
+    lam: np.ndarray = field(default_factory=lambda: _f64((0, 2)))
     #: per tet: the kept correction G^T lam of vertices 1-3 (vertex 0's is minus their sum) and,
     #: in column 9, the kept fraction (``warm_t`` is a view of it), float32
     warm_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), dtype=np.float32))
@@ -291,11 +293,17 @@ class SoftBody:
         material: Material,
         pins: np.ndarray | list[int] | None = None,
         velocity_damping: float = 0.0,
+        volume_barrier: bool = False,
     ) -> SoftBody:
         """Build a body from a tet mesh: lumped masses, rest matrices, compliances, parallel slab order.
 
         ``pins`` are vertex indices held fixed in space. ``velocity_damping`` (1/s) is an extra
         mass-proportional damping (like air drag); it does not change static equilibria.
+        ``volume_barrier`` turns on the solver's volume barrier (a tet below det F 0.5 takes a
+        one-sided det F >= 0.2 step inside the sweep, docs/physics.md "Volume barrier"): it
+        lets a body whose hanging weight would crush tets beside its pins rest (cylinder_8x30x6
+        at 8 /s: 0.073 -> 2e-5 m/s), but it changes how tissue answers a tool that crushes it (the
+        scissors dissection's expert: 412 over-strained tets instead of 171), so it is opt-in.
         Raises :class:`MeshError` if the mesh has degenerate tets (no rest shape to restore).
         """
         import numba  # deferred: importing numba costs ~0.3 s and only building a body needs it
@@ -354,7 +362,7 @@ class SoftBody:
             cauchy=_f64((len(tets), 3, 3)),
             energy_density=_f64(len(tets)),
             volume_ratio=_f64(len(tets)),
-            lam=_f64((len(tets), 2)),
+            lam=_f64((len(tets), 3 if volume_barrier else 2)),
             warm_d=warm_d,
             warm_dx=_f64((n, 3)),
             warm_t=warm_d[:, 9],

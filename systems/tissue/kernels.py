@@ -24,6 +24,8 @@ constraints of a tet are solved together as a 2x2 system (see :func:`solve_plain
   ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
 with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
 per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
+A tet nearly flat or holding a barrier multiplier then takes, in the same block step, one hard
+step of the volume barrier det F >= BARRIER_J with a kept multiplier (:func:`solve_warm`).
 After the sweep, the inversion recovery (:func:`recover_pass`, :func:`recover_flagged`) projects
 the hard inequality det F >= RECOVER_J on nearly flat or inverted tets, and
 :func:`keep_uninverted` (:func:`keep_filter`) puts back the
@@ -346,6 +348,23 @@ RECOVER_SWEEPS = 8
 RECOVER_SWEEPS_HELD = 4
 #: Largest move of a vertex in one recovery projection, as a fraction of the tet's rest edge.
 RECOVER_STEP = 0.1
+#: Volume barrier in the tet sweep (:func:`solve_warm`, with the recovery on and a third column
+#: in ``lam``): the one-sided constraint det F >= BARRIER_J, hard (compliance 0), solved in the
+#: tet's own block step right after its elastic constraints, with its own multiplier ``lam[t, 2]``
+#: (>= 0) kept like the elastic ones (the fraction ``warm_t[t]``), checked only in tets that start
+#: the step below BARRIER_ON or still hold a multiplier: every other tet runs the plain code
+#: (bit-identical). Its correction moves no vertex more than BARRIER_CAP of the tet's rest edge in
+#: a substep (uncapped, the kept multiplier of a nearly flat tet, whose det F gradient is tiny,
+#: threw the crushed and mirrored starts of tests/test_tissue_robustness.py to 1e52).
+#: Why: under a load larger than the stable Neo-Hookean's finite restoring force at collapse the
+#: model's own equilibrium is inverted (cylinder_8x30x6 hanging from its lowest 10 %: 24 tets at
+#: det F -0.39), so the recovery's floor has to carry a lasting force; applied after the sweep as
+#: an inelastic projection that nothing remembers, the sweep flattened the same tets every substep
+#: and the recovery lifted them (0.07 m/s flutter at rest). Measured: docs/physics.md, "Inversion
+#: recovery", "Volume barrier".
+BARRIER_ON = RECOVER_CHECK
+BARRIER_J = 0.2
+BARRIER_CAP = RECOVER_STEP
 
 
 @njit(cache=True, inline="always")
@@ -450,6 +469,67 @@ def _recover_tet(
     return True, J
 
 
+@njit(cache=True)
+def _barrier_step(x, lam, warm_d, warm_dx, warm_t, w, Q, t, i0, i1, i2, i3, J, dD, dH, k12, k22, ah, g_damp, *b):
+    """The volume barrier's step of tet t in :func:`solve_warm` (see :data:`BARRIER_J`), after
+    the tet's elastic step (its multiplier changes ``dD``, ``dH``, matrix entries ``k12``,
+    ``k22``, hydrostatic compliance / h^2 ``ah``, det F ``J`` where the step started and the
+    hydrostatic gradients ``b`` of its vertices 0-3). A function of its own, called only for
+    the tets it checks, so the step of every other tet compiles as before (bit-identical: with
+    the barrier written into the step's own code the 10k box drifted from the kernels before by
+    1e-16 m after 222 frames)."""
+    b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32 = b
+    if not warm_t[t] > 0.0:  # a stiff tet keeps nothing: the recovery after the sweep handles it
+        lam[t, 2] = 0.0
+        return
+    # det F after the elastic step (linearised: s12, s22 are the W-weighted products of the
+    # gradients), then one hard step of det F >= BARRIER_J on the kept multiplier
+    s12 = k12 / (1.0 + g_damp)
+    s22 = (k22 - ah) / (1.0 + g_damp)
+    J1 = J + s12 * dD + s22 * dH
+    lB = lam[t, 2]
+    if s22 > _EPS * _EPS:
+        lB += (BARRIER_J - J1) / s22
+    if not (lB > 0.0):  # one-sided (also rejects NaN)
+        lB = 0.0
+    # no vertex moves more than BARRIER_CAP of the rest edge (see BARRIER_CAP)
+    q2 = 0.0
+    for k in range(9):
+        q2 += Q[t, k // 3, k % 3] * Q[t, k // 3, k % 3]
+    i = (i0, i1, i2, i3)
+    m2 = 0.0
+    for v in range(4):
+        wx, wy, wz = w[i[v], 0], w[i[v], 1], w[i[v], 2]
+        m2 = max(m2, (wx * b[3 * v]) ** 2 + (wy * b[3 * v + 1]) ** 2 + (wz * b[3 * v + 2]) ** 2)
+    cap2 = BARRIER_CAP * BARRIER_CAP * 3.0 / q2  # |Q|_F = sqrt(3) / rest edge
+    if m2 * lB * lB > cap2:
+        lB = np.sqrt(cap2 / m2)
+    kB = warm_t[t]
+    lam[t, 2] = kB * lB
+    if lB != 0.0:  # the correction, along the hydrostatic gradient
+        _barrier_move(x, warm_d, warm_dx, w, t, i0, i1, b10, b11, b12, 0, lB, kB)
+        _barrier_move(x, warm_d, warm_dx, w, t, i0, i2, b20, b21, b22, 3, lB, kB)
+        _barrier_move(x, warm_d, warm_dx, w, t, i0, i3, b30, b31, b32, 6, lB, kB)
+
+
+@njit(cache=True)
+def _barrier_move(x, warm_d, warm_dx, w, t, i0, i, gx, gy, gz, c, lB, kB):
+    """The volume barrier's correction ``lB`` x the det F gradient (gx, gy, gz) of tet t's vertex
+    i (one of vertices 1-3, ``warm_d`` columns c..c+2) and its share of vertex i0's (minus the
+    others', as the kept corrections: the momentum stays exact): moves them, keeps ``kB`` of it
+    in ``warm_d`` (float32) and sums the part not kept into ``warm_dx``."""
+    for r in range(3):
+        g = gx if r == 0 else (gy if r == 1 else gz)
+        d = g * lB
+        x[i, r] += w[i, r] * d
+        x[i0, r] -= w[i0, r] * d
+        old = warm_d[t, c + r]
+        warm_d[t, c + r] = old + kB * d
+        lost = d - (np.float64(warm_d[t, c + r]) - old)
+        warm_dx[i, r] += w[i, r] * lost
+        warm_dx[i0, r] -= w[i0, r] * lost
+
+
 # fastmath={"contract"} lets LLVM fuse a * b + c into one FMA instruction (one rounding instead
 # of two: never less accurate), nothing else of fastmath. The tet loops ran 11-15 % faster on one
 # thread (docs/physics.md, "Benchmark"); positions differ from the unfused loop at round-off
@@ -514,12 +594,45 @@ def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2
 
 @njit(cache=True, fastmath={"contract"})  # see solve_plain
 def solve_warm(
-    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, start, end
+    x,
+    x_prev,
+    w,
+    tets,
+    Q,
+    alpha_dev,
+    alpha_hyd,
+    near,
+    lam,
+    warm_d,
+    warm_t,
+    warm_dx,
+    gamma,
+    inv_h2,
+    g_damp,
+    start,
+    end,
+    barrier=None,
 ):
     """:func:`solve_plain` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
     1-3, float32) in the positions, keeping the fraction ``warm_t[t]`` of the new ones, and
-    summing into ``warm_dx`` the parts not kept (see :func:`finish_warm_start`)."""
+    summing into ``warm_dx`` the parts not kept (see :func:`finish_warm_start`).
+
+    With ``barrier`` not None (the inversion recovery on and a tet flagged when the substep's
+    sweep starts: see :func:`solve_substep`) and ``lam`` of three columns, a tet that starts
+    below :data:`BARRIER_ON` or holds a barrier multiplier ``lam[t, 2]`` then takes one step of the
+    volume barrier det F >= :data:`BARRIER_J` (see there): a hard one-sided XPBD constraint along
+    the hydrostatic gradient, from det F linearised after the elastic step, its multiplier clamped
+    to >= 0 and capped at :data:`BARRIER_CAP` of the rest edge per vertex; its correction goes into
+    the positions with the elastic ones and the fraction ``warm_t[t]`` of it is kept (also where
+    the elastic multipliers are not: a tet far from rest keeps none of those). As a contact's
+    accumulated impulse in a warm-started Gauss-Seidel solver (Catto 2005, "Iterative dynamics
+    with temporal coherence"), the kept multiplier carries a lasting load, so a resting tet on the
+    floor is a fixed point of the step. ``barrier`` None (the default) compiles a version without
+    it (numba prunes the branch on an argument that is None): the same machine code as before the
+    barrier for every body with no flagged tet (bit-identical and as fast: with the barrier's
+    check in every tet's step the 10k box ran x1.05-1.10 slower, paired, and drifted by 1e-16 m
+    after 222 frames)."""
     for t in range(start, end):
         i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
         # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
@@ -542,6 +655,8 @@ def solve_warm(
         # last substep; kt is the fraction of the new ones this tet keeps for the next
         lD = lam[t, 0]
         lH = lam[t, 1]
+        lD0 = lD
+        lH0 = lH
         kt = warm_t[t]
         J = CH + gamma
         if J < RECOVER_CHECK:  # sticky: recover_pass clears it (see there)
@@ -614,6 +729,14 @@ def solve_warm(
             warm_dx[i0, 0] += w0x * (a00 * lD + b00 * lH + (np.float64(warm_d[t, 0]) + warm_d[t, 3] + warm_d[t, 6]))
             warm_dx[i0, 1] += w0y * (a01 * lD + b01 * lH + (np.float64(warm_d[t, 1]) + warm_d[t, 4] + warm_d[t, 7]))
             warm_dx[i0, 2] += w0z * (a02 * lD + b02 * lH + (np.float64(warm_d[t, 2]) + warm_d[t, 5] + warm_d[t, 8]))
+        if barrier is not None:
+            if lam.shape[1] > 2 and (J < BARRIER_ON or lam[t, 2] != 0.0):
+                # fmt: off
+                _barrier_step(
+                    x, lam, warm_d, warm_dx, warm_t, w, Q, t, i0, i1, i2, i3, J, lD - lD0, lH - lH0, k12, k22,
+                    alpha_hyd[t] * inv_h2, g_damp, b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32,
+                )
+                # fmt: on
 
 
 @njit(cache=True)
@@ -636,12 +759,21 @@ def solve_range(
     warm,
     start,
     end,
+    barrier=False,
 ):
     """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_plain`) if
     ``warm`` is 0, else warm-started (:func:`solve_warm`); the plain kernel is unchanged by
-    the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve."""
+    the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve. ``barrier``:
+    the warm solve with the volume barrier (:func:`solve_warm`), decided once per substep."""
     if warm == 0.0:
         solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
+    elif barrier:
+        # fmt: off
+        solve_warm(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            start, end, True,
+        )
+        # fmt: on
     else:
         # fmt: off
         solve_warm(
@@ -672,6 +804,7 @@ def solve_blocks(
     block_offsets,
     b0,
     b1,
+    barrier=False,
 ):
     """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races."""
     for b in prange(b0, b1):
@@ -694,6 +827,7 @@ def solve_blocks(
             warm,
             block_offsets[b],
             block_offsets[b + 1],
+            barrier,
         )
 
 
@@ -850,6 +984,9 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
     # the blocks of a phase share no vertex, so the result is bit-identical, without the two
     # parallel launches per substep that cost more than they save there (PARALLEL_MIN_TETS).
     first = block_offsets[nb] if tets.shape[0] >= PARALLEL_MIN_TETS else 0
+    # the volume barrier (solve_warm) runs in substeps that start with a flagged tet (it acts only
+    # near flagged tets; a body with none keeps the sweep without it)
+    barrier = recover and any_flagged(near)
     if first > 0:
         for ph in range(phase_offsets.shape[0] - 1):
             solve_blocks(
@@ -872,6 +1009,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
                 block_offsets,
                 phase_offsets[ph],
                 phase_offsets[ph + 1],
+                barrier,
             )
     solve_range(
         x,
@@ -892,6 +1030,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         warm,
         first,
         tets.shape[0],
+        barrier,
     )
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
@@ -1451,6 +1590,7 @@ SPIN_CYCLES = 30_000
 _SYNC_NEXT = 0  # index of the claim counter in the sync array
 _SYNC_DONE = 8  # index of the completion counter: its own 64-byte cache line (low 32 bits: the futex word)
 _SYNC_WAITERS = 16  # threads asleep (or about to sleep) on the futex
+_SYNC_BARRIER = 17  # 1: this substep's sweep runs the volume barrier (set by its first task)
 #: Linux futex system call number by machine; elsewhere the frame takes two launches per substep.
 _FUTEX_SYSCALL = {"x86_64": 202, "aarch64": 98}.get(platform.machine(), -1) if sys.platform == "linux" else -1
 ONE_LAUNCH = _FUTEX_SYSCALL > 0 and sys.byteorder == "little"
@@ -1665,12 +1805,16 @@ def _frame_worker(
                 solve_range(
                     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
                     inv_h2, g_damp, warm, block_offsets[block_offsets.shape[0] - 1], tets.shape[0],
+                    sync[_SYNC_BARRIER] != 0,
                 )
                 # fmt: on
                 if recover and any_flagged(near):
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
                     recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
+            # as solve_substep: the barrier if a tet is flagged when the sweep starts (read by this
+            # substep's block tasks, which all start after this task)
+            sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0
         elif r <= nv:
             c = r - 1
             # fmt: off
@@ -1689,7 +1833,7 @@ def _frame_worker(
             # fmt: off
             solve_range(
                 x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
-                g_damp, warm, block_offsets[b], block_offsets[b + 1],
+                g_damp, warm, block_offsets[b], block_offsets[b + 1], sync[_SYNC_BARRIER] != 0,
             )
             # fmt: on
         _task_done(sync)
@@ -1701,7 +1845,7 @@ def step_frame_parallel(
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
-    of at least ``_SYNC_DONE + 1`` entries, zeroed here. As many workers (and vertex chunks) as
+    of at least ``_SYNC_BARRIER + 1`` entries, zeroed here. As many workers (and vertex chunks) as
     the largest phase has blocks: more would only wait."""
     sync[_SYNC_NEXT] = 0
     sync[_SYNC_DONE] = 0

@@ -52,6 +52,7 @@ def solve_tets(
     warm_dx=None,
     warm_d=None,
     near=None,
+    barrier=False,
 ):
     """Coupled 2x2 XPBD projection of a batch of vertex-disjoint tets, in place on x.
 
@@ -62,6 +63,11 @@ def solve_tets(
     each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
     (vertices 1-3; column 9 unused here), ``warm_t`` (k,) the kept fractions, and the parts
     not kept are summed into ``warm_dx`` (n, 3) (the kernels' warm start), all updated in place.
+    With ``barrier`` and ``lam`` of three columns, the kernels' volume barrier
+    (``kernels.BARRIER_J``, ``kernels.solve_warm``): one hard step of det F >= BARRIER_J, from
+    det F linearised after the elastic step, on the kept multiplier ``lam[:, 2]`` (clamped >= 0,
+    capped at BARRIER_CAP of the rest edge per vertex), for tets starting below BARRIER_ON or
+    holding one; kept at the fraction ``warm_t``.
     """
     p = x[tets]  # (k, 4, 3)
     Ds = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
@@ -110,15 +116,35 @@ def solve_tets(
         # replace the tet's kept correction (already in the prediction) by G^T lam_new; keep kt of
         # it (float32, as the kernel) and sum what is not kept into warm_dx
         lD, lH = np.where(ok, lD0 + dD, 0.0), np.where(ok, lH0 + dH, 0.0)
-        e = gD * lD[:, None, None] + gH * lH[:, None, None]
+        live = ~held
+        lB, kB = np.zeros(len(tets)), np.zeros(len(tets))
+        if barrier and lam.shape[1] > 2:
+            lB0 = lam[:, 2]
+            act = live & ((J < K.BARRIER_ON) | (lB0 != 0.0))
+            lam[act & ~(warm_t > 0.0), 2] = 0.0  # a stiff tet keeps nothing: no barrier there
+            act &= warm_t > 0.0
+            s12 = k12 / (1.0 + g_damp)
+            s22 = (k22 - alpha_hyd * inv_h2) / (1.0 + g_damp)
+            J1 = J + s12 * (lD - lD0) + s22 * (lH - lH0)
+            big = s22 > 1e-24
+            lBn = lB0 + np.where(big, (K.BARRIER_J - J1) / np.where(big, s22, 1.0), 0.0)
+            lBn = np.where(lBn > 0.0, lBn, 0.0)
+            m2 = ((wk * gH) ** 2).sum(axis=2).max(axis=1)
+            cap2 = K.BARRIER_CAP**2 * 3.0 / (Q**2).sum(axis=(1, 2))  # BARRIER_CAP x rest edge
+            over = m2 * lBn * lBn > cap2
+            lBn = np.where(over, np.sqrt(cap2 / np.where(over, m2, 1.0)), lBn)
+            lB, kB = np.where(act, lBn, 0.0), np.where(act, warm_t, 0.0)
+            lam[act, 2] = (kB * lB)[act]
+        e = gD * lD[:, None, None] + gH * (lH + lB)[:, None, None]
+        e_kept = kt[:, None, None] * (gD * lD[:, None, None] + gH * lH[:, None, None])
+        e_kept += (kB * lB)[:, None, None] * gH
 
         def full(d32):  # (k, 9) float32 of vertices 1-3 -> (k, 4, 3), vertex 0 = -their sum
             d = d32.reshape(-1, 3, 3).astype(np.float64)
             return np.concatenate([-d.sum(axis=1, keepdims=True), d], axis=1)
 
         delta = np.where(held[:, None, None], 0.0, wk * (e - full(warm_d[:, :9])))
-        live = ~held
-        kept32 = (kt[:, None, None] * e[:, 1:]).astype(np.float32).reshape(-1, 9)
+        kept32 = e_kept[:, 1:].astype(np.float32).reshape(-1, 9)
         lam[live, 0], lam[live, 1] = (kt * lD)[live], (kt * lH)[live]
         warm_d[live, :9] = kept32[live]
         np.add.at(warm_dx, tets[live], (wk * (e - full(kept32)))[live])
@@ -157,7 +183,8 @@ def substep(
 
     ``attachment`` = (indices, start, target) and ``slides`` = (indices, axis, start, target),
     as the constraints' ``arrays()``, are placed at ``frac`` of the way from start to target.
-    ``warm`` != 0 warm-starts from ``lam`` (m, 2), ``warm_d`` (m, 10), ``warm_dx`` (n, 3) with the
+    ``warm`` != 0 warm-starts from ``lam`` (m, 2; (m, 3) with the volume barrier, as the
+    kernels, when ``recover_inversions``), ``warm_d`` (m, 10), ``warm_dx`` (n, 3) with the
     kept fractions ``warm_t`` (m,) as the kernels do. Then, if ``recover_inversions`` and a tet is
     flagged in ``near`` (m,) bool (scratch), the flags for this substep of the tets the sweep left
     flattened (:func:`flag_flattened`), the inversion recovery (:func:`recover`) over the flagged
@@ -181,6 +208,7 @@ def substep(
     inv_h2 = 1.0 / (h * h)
     if near is None:
         near = np.zeros(len(tets), dtype=bool)
+    barrier = recover_inversions and bool(near.any())  # as the kernels: a tet flagged when the sweep starts
     for c in range(len(colour_offsets) - 1):
         a, b = colour_offsets[c], colour_offsets[c + 1]
         part = None if warm == 0.0 else lam[a:b]
@@ -204,6 +232,7 @@ def substep(
             warm_dx,
             part_d,
             flags,
+            barrier=barrier,
         )
         near[a:b] = flags
         if part is not None:

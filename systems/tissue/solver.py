@@ -52,14 +52,18 @@ def step_softbody(
     ``body.recover_inversions`` (``kernels.recover_pass``; ``kernels.keep_uninverted`` then puts
     back the free vertices of any tet the substep inverted), then every constraint of ``body.constraints`` in list
     order, and updates the velocities. After the step, a fold that has stayed inverted with no
-    tool holding the body is untangled (:func:`_untangle_if_stuck`). No array is allocated
-    (pass gravity as a float64 array to avoid even a 3-vector) unless that untangling runs.
+    tool holding the body is untangled (:func:`_untangle_if_stuck`). Before its first step (and
+    after a change of substep or material) a body mirrored whole is reflected back
+    (:func:`unmirror`). Nothing is allocated after that first step (pass gravity as a float64
+    array to avoid even a 3-vector) unless the untangling runs.
     """
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
     g = np.asarray(gravity, dtype=np.float64)
     h = dt / substeps
     if h != body.checked_substep:
+        if body.recover_inversions:
+            unmirror(body)
         body.checked_substep = h
         ratios = tet_stiffness_ratios(body, h)
         r = float(ratios.max())
@@ -144,6 +148,61 @@ def step_softbody(
     body.slides.end_step()
     if body.recover_inversions:
         _untangle_if_stuck(body)
+
+
+#: :func:`unmirror`: the share of the rest volume in inverted tets from which a body counts as
+#: mirrored whole.
+MIRRORED_FRACTION = 0.9
+
+
+def unmirror(body: SoftBody) -> bool:
+    """Reflect a body that is mirrored whole back through its best-fit mirror plane; returns
+    whether it did. Run by :func:`step_softbody` (with ``recover_inversions``) when a body's
+    substep is set, i.e. before its first step (and again after ``checked_substep`` is reset).
+
+    A body counts as mirrored when tets holding at least :data:`MIRRORED_FRACTION` of its rest
+    volume are inverted and the best-fit linear map from its rest shape to its positions (least
+    squares about the centroids) has det < 0. No deformation reaches that state without passing
+    the body through itself: it is a mirrored placement (a transform with a negative scale), and
+    the least-energy state of the inversion-aware elastic energy on the way back (each tet's
+    reflection undone by flipping one singular value, Irving, Teran & Fedkiw 2004, "Invertible
+    finite elements for robust simulation of large deformation") is the body reflected back,
+    a rigid image of its rest shape. Solved tet by tet instead, the inversion recovery lifts every
+    tet to det F >= 0.1 at once and leaves it folded through itself (the mirrored box 79 mm from
+    its rest shape after 3.3 s; docs/physics.md, "Inversion recovery"). The plane passes through
+    the centre of mass and is normal to the axis that the best-fit map's rotation part (an
+    improper rotation) reverses (its eigenvector for -1): internal forces cannot move the centre
+    of mass or change the linear momentum, so both are kept; the positions and the velocities
+    relative to the mean are reflected, and the warm start is dropped. Not done with a held
+    vertex (pins, attachments, slide planes or a tool contact: those fix the mirrored places;
+    the recovery handles such a body)."""
+    tets = body.tets
+    if tets.shape[0] == 0 or not np.all(body.inv_mass > 0.0):
+        return False
+    if body.contact_hold.shape[0] == body.x.shape[0] and body.contact_hold.any():
+        return False
+    p = body.x[tets]
+    v6 = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
+    if body.rest_volume[v6 < 0.0].sum() < MIRRORED_FRACTION * body.rest_volume.sum():
+        return False
+    mass = 1.0 / body.inv_mass_free
+    rest = body.rest_points - mass @ body.rest_points / mass.sum()
+    centre = mass @ body.x / mass.sum()
+    fit = np.linalg.lstsq(rest, body.x - centre, rcond=None)[0]  # x - centre ~ rest @ fit
+    if not np.linalg.det(fit) < 0.0:
+        return False
+    u, _, vt = np.linalg.svd(fit)
+    values, vectors = np.linalg.eig(u @ vt)  # improper rotation: one eigenvalue is -1
+    n = np.real(vectors[:, int(np.argmin(np.abs(values + 1.0)))])
+    n /= np.linalg.norm(n)
+    mirror = np.eye(3) - 2.0 * np.outer(n, n)
+    body.x[:] = centre + (body.x - centre) @ mirror
+    body.x_prev[:] = centre + (body.x_prev - centre) @ mirror
+    mean_v = mass @ body.v / mass.sum()
+    body.v[:] = mean_v + (body.v - mean_v) @ mirror
+    body.forget_warm_start()
+    body.recover_near[:] = False
+    return True
 
 
 def _untangle_if_stuck(body: SoftBody) -> None:
