@@ -22,11 +22,15 @@ Design (one physics tick = one soft-body substep at the default settings):
   ``lambda / h^2``.
 
 Boundary surfaces are computed once per body (and again after a cut replaces the body's
-arrays); per-tick work allocates nothing.
+arrays); per-tick work allocates nothing. With ``CollisionSettings.refine`` (off by default),
+``collision.detect`` also refines a body where a tool smaller than its tets comes
+(:func:`vrmed.systems.tissue.refine.refine_region`), which rebuilds the body like a cut; that
+check allocates a few small arrays per tick.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,12 +40,14 @@ import numpy as np
 from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.collision.tissue_contact import TissueContact
 from vrmed.components.scene.core import Transform
-from vrmed.components.tissue.softbody import SoftBody
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.events import Event
 from vrmed.geometry import quat_matrix
 from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.tissue_contact import TissueContactSettings, TissueContactWorld, tissue_contact_system
+from vrmed.systems.tissue.refine import longest_rest_edge, refine_region
+from vrmed.systems.tissue.solver import WARM_FULL
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -85,10 +91,33 @@ class CollisionSettings:
     tolerance: float = 1e-5
     velocity_pass: bool = True
     restitution: float = 0.0
+    #: Refine the tissue where a tool presses (:func:`vrmed.systems.tissue.refine.refine_region`,
+    #: red-green refinement): when a sphere or capsule tool of radius r comes within the broad
+    #: phase's reach of a body whose tets there have a longest rest edge above ``refine_ratio``
+    #: x r, the tets within 2 r of the nearest surface vertex are split, up to ``refine_levels``
+    #: times at once (once per region: not again while the tool stays within it), no child
+    #: stiffer for the solver than ``refine_max_ratio`` (the stiffness ratio up to which the
+    #: solver keeps its full warm start, :data:`~vrmed.systems.tissue.solver.WARM_FULL`: a finer
+    #: tet would answer softer than the coarse one it replaces), a body growing to at most
+    #: ``refine_growth`` x its tet count when first refined. Off by default: docs/physics.md,
+    #: "Refinement where a tool presses", for what it gains and costs.
+    refine: bool = False
+    refine_ratio: float = 1.0
+    refine_levels: int = 3
+    refine_growth: float = 4.0
+    refine_max_ratio: float = WARM_FULL
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.restitution <= 1.0:
             raise CollisionError(f"CollisionSettings: restitution must be in [0, 1], got {self.restitution}")
+        if not self.refine_ratio > 0:
+            raise CollisionError(f"CollisionSettings: refine_ratio must be > 0, got {self.refine_ratio}")
+        if self.refine_levels < 0:
+            raise CollisionError(f"CollisionSettings: refine_levels must be >= 0, got {self.refine_levels}")
+        if not self.refine_max_ratio > 0:
+            raise CollisionError(f"CollisionSettings: refine_max_ratio must be > 0, got {self.refine_max_ratio}")
+        if not self.refine_growth >= 1.0:
+            raise CollisionError(f"CollisionSettings: refine_growth must be >= 1, got {self.refine_growth}")
 
 
 @dataclass(eq=False)
@@ -226,6 +255,8 @@ class CollisionWorld:
         self.owner_depth: dict[int, float] = {}
         #: per soft-body entity, the tool owners that punctured it and are still inside it
         self.punctured: dict[int, set[int]] = {}
+        #: per soft-body entity refined under a tool: its refinement state (settings.refine)
+        self.refined: dict[int, _RefineState] = {}
 
     # -- shapes -----------------------------------------------------------------------------
     def set_capsule(self, owner: int, part: int, a: np.ndarray, b: np.ndarray, radius: float, friction: float) -> None:
@@ -558,14 +589,105 @@ def collision_detect_system(app: App) -> None:
             live = {e for e, _ in bodies}
             for gone in [e for e in world.surfaces if e not in live]:
                 del world.surfaces[gone]
+                world.refined.pop(gone, None)
     f0, f1 = frame_fractions(app)
     world._interpolate(f0, f1)
     for entity, body in bodies:
         surf = world.surface(entity, body)
         if world.n_prims:
             world.detect(body, surf)
+            if world.settings.refine and surf.n_pairs and _refine_under_tools(app, world, entity, body, surf):
+                world.detect(body, world.surface(entity, body))  # the refined body's new surface
         else:
             surf.n_pairs = 0
+
+
+@dataclass(eq=False)
+class _RefineState:
+    """Refinement bookkeeping of one body: ``tets_ref`` (the tets ``level`` belongs to),
+    ``level`` (per stored tet: times refined red; green children at the maximum, never refined
+    again), ``max_tets`` (the budget), ``tried`` (the contact centres and region radii refined
+    or tried so far: a tool refines a region once, not again while it stays within it),
+    ``stiff_edge`` (tets this long or shorter were found too stiff to refine at the solver's
+    substep: contacts there do not try again) and ``face_edge`` (per boundary face, its tet's
+    longest rest edge)."""
+
+    tets_ref: np.ndarray
+    level: np.ndarray
+    max_tets: int
+    tried: list[tuple[np.ndarray, float]] = field(default_factory=list)
+    stiff_edge: float = 0.0
+    face_edge: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _refine_under_tools(app: App, world: CollisionWorld, entity: int, body: SoftBody, surf: TissueSurface) -> bool:
+    """Refine ``body`` where a sphere or capsule tool reaches it and the tets under the contact
+    are longer than ``refine_ratio`` x the tool's radius (CollisionSettings.refine); True if
+    the body changed. A body an instrument holds (attachment) is left alone: its grasp records
+    the tets around the held vertices."""
+    cfg = world.settings
+    if body.attachment.indices.size:
+        return False
+    st = world.refined.get(entity)
+    if st is None or st.tets_ref is not body.tets:
+        if st is None:
+            budget = int(cfg.refine_growth * body.n_tets)
+            tried: list[tuple[np.ndarray, float]] = []
+        else:  # the body changed otherwise (a cut): levels start afresh, the budget and regions stay
+            budget, tried = st.max_tets, st.tried
+        st = world.refined[entity] = _RefineState(body.tets, np.zeros(body.n_tets, dtype=np.int64), budget, tried)
+    if st.face_edge.shape[0] != surf.n_faces:  # once per body state: each face's tet's longest edge
+        st.face_edge = longest_rest_edge(body, surf.face_tet)
+    if not st.face_edge.size or float(st.face_edge.max()) <= st.stiff_edge:
+        return False  # nothing on this surface can be refined (any more) at this substep
+    n = surf.n_pairs
+    prims = surf.pair_prim[:n]
+    for p in np.unique(prims).tolist():
+        r = float(world.radius[p])
+        if world.kind[p] != CK.KIND_CAPSULE or not r > 0:
+            continue  # boxes (tables, retractors) are larger than the cells they touch
+        faces = surf.pair_face[:n][prims == p]
+        edge = float(st.face_edge[faces].max())
+        if edge <= max(cfg.refine_ratio * r, st.stiff_edge):
+            continue  # fine enough, or as fine as the solver allows at this substep
+        # the contact centre: the vertex of the candidate faces nearest the tool's segment
+        pts = body.x[surf.faces[faces]].reshape(-1, 3)
+        a, b = world.seg_a[p], world.seg_b[p]
+        ab = b - a
+        t = np.clip((pts - a) @ ab / max(float(ab @ ab), 1e-300), 0.0, 1.0)
+        centre = pts[int(np.argmin(np.linalg.norm(pts - (a + t[:, None] * ab), axis=1)))]
+        if any(float(np.linalg.norm(centre - c)) < rad for c, rad in st.tried):
+            continue  # once per region: this tool already refined (or could not refine) here
+        st.tried.append((centre.copy(), 2.0 * r))
+        emb = app.try_get(entity, EmbeddedSurface)
+        done = 0
+        for _level in range(cfg.refine_levels):  # level after level around the contact, at once
+            res = refine_region(
+                body,
+                centre,
+                2.0 * r,
+                emb,
+                target=cfg.refine_ratio * r,
+                eligible=st.level < cfg.refine_levels,
+                max_tets=st.max_tets,
+                substep=app.resource(SimSettings).h,
+                max_ratio=cfg.refine_max_ratio,
+            )
+            if res.n_red == 0:
+                if res.too_stiff:  # nothing this long can be refined at this substep: stop trying
+                    st.stiff_edge = max(st.stiff_edge, edge if not done else 0.5 * edge)
+                break
+            done += 1
+            level = st.level[res.parent] + res.red
+            level[res.green] = cfg.refine_levels  # a closure's child is not refined again (red-green)
+            st.tets_ref, st.level, st.face_edge = body.tets, level, np.zeros(0)
+            if emb is not None and res.embedding is not None:  # rebind in place: the component stays the entity's
+                for f in dataclasses.fields(EmbeddedSurface):
+                    setattr(emb, f.name, getattr(res.embedding, f.name))
+        if not done:
+            continue
+        return True  # one refinement a tick: the candidate pairs belong to the surface before it
+    return False
 
 
 def collision_resolve_system(app: App) -> None:
