@@ -17,7 +17,9 @@ as far as the tissue separates and stays in one piece beyond its crack front; a 
 the slit gives each piece a surface over its own tissue, and one that frees the wedge beside a
 slit opens the slit's seam between the pieces (each closed, over its own tissue); 25
 overlapping snips around a 4 cm circle free the disc of a gauze sheet (FLS pattern cutting)
-with the tet count bounded. Locality: a
+with the tet count bounded. A surface lying on its tissue that grazes a snapped cut goes with
+the tissue (each piece's surface within a quarter edge of its tets), and the cut's point location
+on a grid gives exactly the brute force's answers. Locality: a
 partial cut of a slab changes only tets within reach + 2 l_max of the blade, and the mesh stays
 conforming (faces matched, no hanging node) and volume-exact, also with random regions that give
 transition tets every combination of split edges.
@@ -557,6 +559,111 @@ def test_a_through_cut_that_frees_the_wedge_beside_a_slit_opens_the_slits_seam()
     assert len(pieces) == 3 and total_volume(pieces[-1][0]) == pytest.approx(1.039e-5, rel=0.01)  # the wedge
     for p, _ in pieces:
         assert distance_off_tissue(p, remap_embedding(emb, body.tet_index, p)).max() < 0.01
+
+
+def liver_blades(seed: int, body: SoftBody) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+    """The four blades (a, b, normal, reach) of the docs' random liver sequence ``seed``."""
+    rng = np.random.default_rng(seed)
+    c0 = body.x.mean(axis=0)
+    blades = []
+    for _ in range(4):
+        n = rng.normal(size=3)
+        n /= np.linalg.norm(n)
+        c = c0 + rng.uniform(-0.02, 0.02, 3)
+        u = np.cross(n, [0.3, 1, 0.2])
+        u /= np.linalg.norm(u)
+        through = rng.uniform() < 0.5
+        blades.append((c - 0.5 * u, c + 0.5 * u if through else c, n, 1.0 if through else rng.uniform(0.02, 0.05)))
+    return blades
+
+
+def test_a_surface_grazing_a_snapped_cut_takes_the_side_its_tissue_went_to() -> None:
+    # the liver with its tets' own boundary as render surface (so a surface point lies exactly
+    # on its tissue), random sequence default_rng(1019), its first two blades (both through
+    # cuts): the second snaps a surface vertex 0.55 mm on the + side of its plane onto the plane,
+    # and every tet around that vertex has its other corners on the - side, so all that tissue
+    # goes to the - piece. The surface, clipped by the exact plane, kept a thin + part there
+    # (the vertex and the points where its edges cross the plane, capped on the + side) with no
+    # + tissue under it: embedded in the + piece, it lay 13.5 mm off that piece's tissue and
+    # inside the - piece. Now the surface is clipped where the tissue separates (the zero set of
+    # the snapped distances' linear interpolant), so every piece's surface lies on its own tets
+    # within a quarter of the median tet edge (4.7 mm; measured 0.2-3.5 mm, where snapping moved
+    # the cut face off the plane)
+    root = mesh_path("liver.msh").parent
+    body = SoftBody.from_mesh(load_tet_mesh(root / "liver.msh", scale=0.03), TISSUE)
+    emb = embed_surface(SurfaceMesh(body.rest_points, TetMesh(body.rest_points, body.tets).boundary_triangles()), body)
+    for blade in liver_blades(1019, body)[:2]:
+        assert blade[3] == 1.0  # through cuts alone
+        emb = cut_body(body, *blade, emb).embedding
+    sound(body)
+    assert_every_piece_closed(body, emb)
+    pieces = separate_pieces_with_maps(body)
+    assert len(pieces) == 4
+    corner = body.rest_points[body.tets]
+    edge = np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2))
+    for p, _ in pieces:
+        assert distance_off_tissue(p, remap_embedding(emb, body.tet_index, p)).max() < 0.25 * edge
+
+
+def test_the_grid_searches_give_the_brute_forces_answers() -> None:
+    # the cut's point location (embedding_kernels.locate: the tet least outside; locate_nearest:
+    # the nearest tet) runs on a uniform grid of the tets' boxes with a bound on how far a better
+    # tet can lie; it must give exactly the brute force's answer: on the liver for points inside,
+    # on faces and corners, just outside and far outside (a subset of the tets as candidates too),
+    # and on a many-piece cut sequence (five random cuts of a cube with its boundary embedded)
+    from vrmed.systems.tissue import embedding_kernels as EK
+
+    rng = np.random.default_rng(5)
+    mesh = load_tet_mesh(mesh_path("liver.msh"), scale=0.03)
+    x, tets = mesh.points, mesh.tets.astype(np.int64)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    pts = np.concatenate(
+        [
+            lo - 0.3 * (hi - lo) + rng.uniform(size=(600, 3)) * 1.6 * (hi - lo),
+            x[tets[:200]].mean(axis=1),
+            x[:100],
+            x[tets[:100, :3]].mean(axis=1),  # on faces
+        ]
+    )
+    for sub in (np.arange(len(tets)), np.sort(rng.choice(len(tets), len(tets) // 3, replace=False))):
+        got = (np.empty(len(pts), dtype=np.int64), np.empty((len(pts), 4)))
+        want = (np.empty(len(pts), dtype=np.int64), np.empty((len(pts), 4)))
+        EK.locate(pts, x, tets[sub], *got)
+        EK.locate_brute(pts, x, tets[sub], *want)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+        got_d = (np.empty(len(pts), dtype=np.int64), np.empty(len(pts)))
+        want_d = (np.empty(len(pts), dtype=np.int64), np.empty(len(pts)))
+        EK.locate_nearest(pts, x, tets, sub, *got_d)
+        EK.locate_nearest_brute(pts, x, tets, sub, *want_d)
+        assert np.array_equal(got_d[0], want_d[0]) and np.array_equal(got_d[1], want_d[1])
+
+    def sequence() -> tuple[SoftBody, object]:
+        rng = np.random.default_rng(36)
+        mesh = box_tets((L, L, L), (4, 4, 4), origin=(-L / 2, 0.0, -L / 2))
+        body = SoftBody.from_mesh(mesh, TISSUE)
+        emb = embed_surface(SurfaceMesh(mesh.points * 1.02 + [0, 0.0004, 0], mesh.boundary_triangles()), body)
+        for _ in range(5):
+            n = rng.normal(size=3)
+            n /= np.linalg.norm(n)
+            c = np.array([0, L / 2, 0]) + rng.uniform(-0.012, 0.012, 3)
+            u = np.cross(n, [0.3, 1, 0.2])
+            u /= np.linalg.norm(u)
+            through = rng.uniform() < 0.5
+            emb = cut_body(
+                body, c - 0.1 * u, c + 0.1 * u if through else c, n, 1.0 if through else 0.012, emb
+            ).embedding
+        return body, emb
+
+    body, grid = sequence()
+    assert body_pieces(body).max() >= 3
+    kernels = (EK.locate, EK.locate_nearest)
+    try:
+        EK.locate, EK.locate_nearest = EK.locate_brute, EK.locate_nearest_brute
+        _, brute = sequence()
+    finally:
+        EK.locate, EK.locate_nearest = kernels
+    for f in ("triangles", "tet_index", "bary"):
+        assert np.array_equal(getattr(grid, f), getattr(brute, f))
 
 
 def test_snips_around_a_circle_free_the_disc_of_a_gauze_sheet() -> None:

@@ -87,6 +87,7 @@ def _rebuild(
         body.material,
         pins=np.flatnonzero(pinned),
         velocity_damping=body.velocity_damping,
+        volume_barrier=body.lam.shape[1] > 2,
     )
     new.warm_start, new.soften_slivers = body.warm_start, body.soften_slivers
     new.tet_index = tet_ids[new.tet_index]
@@ -385,7 +386,8 @@ def cut_body(
     are subdivided along the plane, their neighbours across a cut edge refined as transition tets
     (:func:`subdivide_body`), then the two sides are separated by
     vertex duplication (:func:`split_tets`). With ``emb``, the returned cut's ``embedding`` is
-    that surface rebound to the cut body with its cut faces (:func:`cut_embedding`); ``emb``
+    that surface rebound to the cut body with its cut faces (:func:`cut_embedding`, clipped
+    where the tissue separates: the plane moved onto the vertices the cut snapped to); ``emb``
     itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`."""
     a = np.asarray(a, dtype=np.float64)
     normal = np.asarray(normal, dtype=np.float64)
@@ -434,6 +436,7 @@ def cut_body(
             (piece0, final_piece0),
             np.asarray(b, dtype=np.float64),
             float(reach),
+            np.where(ps.sign[: rest0.shape[0]] == 0, 0.0, (x0 - a) @ normal)[tets0],
         )
     return out
 
@@ -636,6 +639,7 @@ def cut_embedding(
     pieces: tuple[np.ndarray, np.ndarray] | None = None,
     blade_end: np.ndarray | None = None,
     reach: float = np.inf,
+    level: np.ndarray | None = None,
 ) -> EmbeddedSurface:
     """``emb`` (bound to the body before a cut, whose stored tets had corners ``old_rest`` at rest
     and ``old_x`` now, (m, 4, 3), and ids ``old_ids``) rebound to the cut ``body`` with the cut
@@ -645,7 +649,13 @@ def cut_embedding(
     (:func:`_separation_radius`: ``reach`` plus the largest centroid-to-corner distance of a
     ``region`` tet) of the blade from ``point`` to ``blade_end`` (``point`` if None). Every loop
     of crossing triangles with a point there is clipped by the plane (``point``, ``normal``),
-    each side getting its own copy of the points on the plane; a loop separated all round is
+    each side getting its own copy of the points on the plane (with ``level``, per old tet corner
+    (m, 4), the corners' signed distances from the plane with the vertices the cut snapped onto
+    it at 0, a surface vertex inside its tet takes the side of that level's linear interpolant,
+    whose zero set is the face along which the tissue actually separates, and an edge between
+    two vertices that the plane itself does not separate that way is cut where the level
+    crosses 0: a surface lying on its tissue then never keeps a part on the side its tissue
+    did not go to); a loop separated all round is
     closed on both sides by a cap triangulated with earcut (holes by nesting). A loop the crack
     front crosses is capped only over its separated part: the cap runs along the separated
     points and, across each held stretch of the outline, along the crack front
@@ -672,8 +682,32 @@ def cut_embedding(
     n0 = emb.bary.shape[0]
     p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
     p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
-    d = (p_now - point) @ normal
-    sv = np.where(d >= 0.0, 1, -1)
+    dx = (p_now - point) @ normal  # from the plane itself
+    if level is None:
+        d = dx
+        sv = np.where(d >= 0.0, 1, -1)
+    else:
+        # the tissue's own cut face, not the exact plane: the zero set of the snapped distances'
+        # linear interpolant (see cut_body), so every surface point takes the side of the tissue
+        # it lies on (a grazing surface over a snapped vertex otherwise got a cap and a side of
+        # its own whose tissue had gone to the other side, 13.5 mm from any on the liver); a
+        # vertex outside its tet keeps the plane (the level extrapolated out of one tet is not
+        # its neighbours' and breaks the outline into spurious loops)
+        d = np.where(emb.bary.min(axis=1) >= -1e-6, np.einsum("ik,ik->i", emb.bary, level[emb.tet_index]), dx)
+        corner = level[emb.tet_index]
+        # on the cut face itself: the side of its tet's tissue if that tet lies on one side
+        # (a snapped corner of a tet whose other corners are all on one side), else the plane's
+        tie = np.where(
+            (corner.max(axis=1) <= 0.0) & (corner.min(axis=1) < 0.0),
+            -1,
+            np.where((dx >= 0.0) | (corner.min(axis=1) >= 0.0), 1, -1),
+        )
+        sv = np.where(d > 0.0, 1, np.where(d < 0.0, -1, tie))
+        # a point exactly on the cut face (a surface vertex at a snapped mesh vertex) is put its
+        # distance from the plane into its side: a level of 0 would put the points where its
+        # edges cross onto it, and the repeated outline points made earcut fail (a fan instead,
+        # whose spokes leave a non-convex section: 37 mm off on the liver)
+        d = np.where(d == 0.0, tie * np.maximum(np.abs(dx), 1e-12), d)
     tri = emb.triangles
     st = sv[tri]
     straddle = np.flatnonzero((st > 0).any(axis=1) & (st < 0).any(axis=1))
@@ -704,7 +738,13 @@ def cut_embedding(
         kk = np.array(list(key_tris), dtype=np.int64)
         hi_v = np.where(sv[kk[:, 0]] > 0, kk[:, 0], kk[:, 1])
         lo_v = np.where(sv[kk[:, 0]] > 0, kk[:, 1], kk[:, 0])
-        tk = (d[hi_v] / (d[hi_v] - d[lo_v]))[:, None]
+        # an edge the plane itself crosses the same way is cut where the plane crosses it (as
+        # the outline was before the level: moving its points along edges that graze the plane
+        # folds the outline, and earcut then gives way to a fan); the level decides the rest
+        exact = (dx[hi_v] >= 0.0) & (dx[lo_v] < 0.0)
+        num = np.where(exact, dx[hi_v], d[hi_v])
+        den = np.where(exact, dx[hi_v] - dx[lo_v], d[hi_v] - d[lo_v])
+        tk = np.where(den > 0.0, num / np.where(den > 0.0, den, 1.0), 0.5)[:, None]
         crossing_pts = p_now[hi_v] + tk * (p_now[lo_v] - p_now[hi_v])
         near = _segment_distance(crossing_pts, point, point if blade_end is None else blade_end) <= radius
         sep = {key: bool(f) for key, f in zip(key_tris, near.tolist(), strict=True)}
@@ -722,7 +762,10 @@ def cut_embedding(
         key = (min(a, b), max(a, b))
         if (key, s) not in copy:
             hi, lo = (a, b) if sv[a] > 0 else (b, a)
-            t = d[hi] / (d[hi] - d[lo])
+            if dx[hi] >= 0.0 > dx[lo]:  # where the plane crosses it (see the crossing points above)
+                t = dx[hi] / (dx[hi] - dx[lo])
+            else:
+                t = d[hi] / (d[hi] - d[lo]) if d[hi] > d[lo] else 0.5  # both on the cut face: either
             # locate a hair into the side's half, so the tet found is on that side
             tl = t * (1.0 - 1e-3) if s > 0 else t + 1e-3 * (1.0 - t)
             copy[(key, s)] = n0 + len(new_rest)

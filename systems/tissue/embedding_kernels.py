@@ -41,13 +41,153 @@ def _tet_box(x, tets, t, lo, hi, row):
         hi[row, r] = b
 
 
-@njit(cache=True, parallel=True)
-def locate(points, x, tets, tet_index, bary):
-    """For each point, the containing tet (or, if outside all, the one it is least outside of).
+def locate(points: np.ndarray, x: np.ndarray, tets: np.ndarray, tet_index: np.ndarray, bary: np.ndarray) -> None:
+    """For each point, the containing tet (or, if outside all, the one it is least outside of:
+    the largest smallest barycentric coordinate; ties to the lowest index).
 
-    Writes tet_index (n,) and bary (n, 4). Brute force over tets with a bounding-box test:
-    run once at load, so simplicity wins over a spatial index.
-    """
+    Writes tet_index (n,) and bary (n, 4) (-1 and zeros if every tet is flat). A uniform grid over
+    the tets' bounding boxes (:func:`locate_grid`) gives the same answer as the brute force
+    (:func:`locate_brute`) with a bound on how far a better tet can lie: a cut re-embeds its
+    surface in each piece of a body of thousands of tets, where the brute force (every tet for a
+    point lying outside them all) took most of a snip's time on a gauze sheet."""
+    m = tets.shape[0]
+    if m == 0 or points.shape[0] == 0:
+        tet_index[:] = -1
+        bary[:] = 0.0
+        return
+    p = x[tets]
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    radius = float(np.linalg.norm(p - p.mean(axis=1, keepdims=True), axis=2).max())
+    origin, cell, dims = _grid_params(points, lo, hi)
+    locate_grid(points, x, tets, lo, hi, origin, cell, dims, radius, tet_index, bary)
+
+
+@njit(cache=True, inline="always")
+def _cell(v, origin, cell, dim):
+    """The grid cell (0 .. dim - 1) of coordinate ``v`` along one axis, clamped to the grid."""
+    f = (v - origin) / cell
+    if not f > 0.0:
+        return 0
+    if f >= dim - 1:
+        return dim - 1
+    return int(f)
+
+
+@njit(cache=True)
+def _grid(lo, hi, origin, cell, dims):
+    """CSR of the tets overlapping each grid cell (cells in x-fastest order): (start, items)."""
+    m = lo.shape[0]
+    start = np.zeros(dims[0] * dims[1] * dims[2] + 1, np.int64)
+    for t in range(m):
+        for k in range(_cell(lo[t, 2], origin[2], cell, dims[2]), _cell(hi[t, 2], origin[2], cell, dims[2]) + 1):
+            for j in range(_cell(lo[t, 1], origin[1], cell, dims[1]), _cell(hi[t, 1], origin[1], cell, dims[1]) + 1):
+                for i in range(
+                    _cell(lo[t, 0], origin[0], cell, dims[0]), _cell(hi[t, 0], origin[0], cell, dims[0]) + 1
+                ):
+                    start[(k * dims[1] + j) * dims[0] + i + 1] += 1
+    for c in range(1, start.shape[0]):
+        start[c] += start[c - 1]
+    items = np.empty(start[-1], np.int64)
+    fill = start[:-1].copy()
+    for t in range(m):
+        for k in range(_cell(lo[t, 2], origin[2], cell, dims[2]), _cell(hi[t, 2], origin[2], cell, dims[2]) + 1):
+            for j in range(_cell(lo[t, 1], origin[1], cell, dims[1]), _cell(hi[t, 1], origin[1], cell, dims[1]) + 1):
+                for i in range(
+                    _cell(lo[t, 0], origin[0], cell, dims[0]), _cell(hi[t, 0], origin[0], cell, dims[0]) + 1
+                ):
+                    c = (k * dims[1] + j) * dims[0] + i
+                    items[fill[c]] = t
+                    fill[c] += 1
+    return start, items
+
+
+@njit(cache=True)
+def locate_grid(points, x, tets, lo, hi, origin, cell, dims, radius, tet_index, bary):
+    """:func:`locate` over a grid of ``cell``-sized cells (``dims`` per axis from ``origin``)
+    holding the tets' boxes ``lo`` / ``hi``; ``radius``: the largest centroid-to-corner distance.
+
+    Exact: a point whose smallest barycentric coordinate in tet t is -mu lies in t scaled by
+    1 + 4 mu about its centroid, so within 4 mu R_t of t; a tet whose box lies farther than
+    4 R |best| from the point cannot beat the best score found, so the search ends once the
+    cells within that distance are done (at once for a point inside a tet: only the boxes
+    holding it count)."""
+    start, items = _grid(lo, hi, origin, cell, dims)
+    n_tets = tets.shape[0]
+    for i in range(points.shape[0]):
+        p = points[i]
+        best = -1
+        best_score = -np.inf
+        b0 = b1 = b2 = b3 = 0.0
+        r = 0.0
+        while True:
+            i0 = _cell(p[0] - r, origin[0], cell, dims[0])
+            i1 = _cell(p[0] + r, origin[0], cell, dims[0])
+            j0 = _cell(p[1] - r, origin[1], cell, dims[1])
+            j1 = _cell(p[1] + r, origin[1], cell, dims[1])
+            k0 = _cell(p[2] - r, origin[2], cell, dims[2])
+            k1 = _cell(p[2] + r, origin[2], cell, dims[2])
+            if (i1 - i0 + 1) * (j1 - j0 + 1) * (k1 - k0 + 1) > n_tets:  # more cells than tets: every tet
+                for t in range(n_tets):
+                    c0, c1, c2, c3, ok = _barycentric(p, x[tets[t, 0]], x[tets[t, 1]], x[tets[t, 2]], x[tets[t, 3]])
+                    if not ok:
+                        continue
+                    score = min(min(c0, c1), min(c2, c3))
+                    if score > best_score or (score == best_score and t < best):
+                        best_score = score
+                        best = t
+                        b0, b1, b2, b3 = c0, c1, c2, c3
+                break
+            for k in range(k0, k1 + 1):
+                for j in range(j0, j1 + 1):
+                    for ii in range(i0, i1 + 1):
+                        c = (k * dims[1] + j) * dims[0] + ii
+                        for q in range(start[c], start[c + 1]):
+                            t = items[q]
+                            # each tet once: in the first cell of its box inside the query range
+                            ti0 = max(_cell(lo[t, 0], origin[0], cell, dims[0]), i0)
+                            tj0 = max(_cell(lo[t, 1], origin[1], cell, dims[1]), j0)
+                            tk0 = max(_cell(lo[t, 2], origin[2], cell, dims[2]), k0)
+                            if ii != ti0 or j != tj0 or k != tk0:
+                                continue
+                            g = 0.0
+                            for a in range(3):
+                                e = max(lo[t, a] - p[a], p[a] - hi[t, a], 0.0)
+                                g += e * e
+                            if g > r * r:
+                                continue
+                            c0, c1, c2, c3, ok = _barycentric(
+                                p, x[tets[t, 0]], x[tets[t, 1]], x[tets[t, 2]], x[tets[t, 3]]
+                            )
+                            if not ok:
+                                continue
+                            score = min(min(c0, c1), min(c2, c3))
+                            if score > best_score or (score == best_score and t < best):
+                                best_score = score
+                                best = t
+                                b0, b1, b2, b3 = c0, c1, c2, c3
+            full = i0 == 0 and j0 == 0 and k0 == 0 and i1 == dims[0] - 1 and j1 == dims[1] - 1 and k1 == dims[2] - 1
+            if best >= 0 and best_score >= 0.0:
+                break
+            if best >= 0:
+                need = 4.0 * radius * (-best_score) * (1.0 + 1e-9) + 1e-12 * cell
+                if need <= r:
+                    break
+                r = need
+            elif r >= 1e300:
+                break  # every tet is flat
+            else:
+                r = 1e300 if full else max(2.0 * r, cell)  # nothing yet: wider (all, once the grid is)
+        tet_index[i] = best
+        bary[i, 0] = b0
+        bary[i, 1] = b1
+        bary[i, 2] = b2
+        bary[i, 3] = b3
+
+
+@njit(cache=True, parallel=True)
+def locate_brute(points, x, tets, tet_index, bary):
+    """:func:`locate` by brute force over the tets with a bounding-box test (every tet for a
+    point outside them all): the reference the grid search is tested against."""
     m = tets.shape[0]
     lo = np.empty((m, 3))
     hi = np.empty((m, 3))
@@ -237,40 +377,122 @@ def _tet_dist(p, x, tets, t):
     return np.sqrt(d2)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def tet_distance(points, x, tets, tet_index, out):
     """out[i] = Euclidean distance from points[i] to tet tet_index[i] (0 inside it)."""
-    for i in prange(points.shape[0]):
+    for i in range(points.shape[0]):
         out[i] = _tet_dist(points[i], x, tets, tet_index[i])
 
 
+def _grid_params(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Origin, cell size and cells per axis of a uniform grid over the boxes ``lo`` / ``hi`` and
+    the query ``points``: cells about a box's size, but no more than ~2 per box in all."""
+    fin = points[np.isfinite(points).all(axis=1)]  # a non-finite point finds no tet either way
+    origin = np.minimum(lo.min(axis=0), fin.min(axis=0)) if fin.size else lo.min(axis=0)
+    span = (np.maximum(hi.max(axis=0), fin.max(axis=0)) if fin.size else hi.max(axis=0)) - origin
+    cell = max(
+        float(np.median((hi - lo).max(axis=1))), float(np.cbrt(np.prod(span + 1e-300) / (2.0 * lo.shape[0]))), 1e-300
+    )
+    dims = np.maximum(1, np.ceil(span / cell)).astype(np.int64)
+    while float(np.prod(dims.astype(np.float64))) > 4.0 * lo.shape[0] + 64.0:  # a flat spread: coarser
+        cell *= 2.0
+        dims = np.maximum(1, np.ceil(span / cell)).astype(np.int64)
+    return origin, cell, dims
+
+
+def locate_nearest(
+    points: np.ndarray, x: np.ndarray, tets: np.ndarray, cand: np.ndarray, tet_index: np.ndarray, dist: np.ndarray
+) -> None:
+    """For each point, the tet of ``tets[cand]`` nearest to it (Euclidean distance, 0 inside; ties
+    to the first in ``cand``): writes its stored index (an entry of ``cand``) to tet_index and the
+    distance to dist (-1 and inf if ``cand`` is empty). A uniform grid over the candidates' boxes
+    (:func:`locate_nearest_grid`), the same answer as the brute force
+    (:func:`locate_nearest_brute`): a cut asks this per piece of a body of thousands of tets."""
+    if cand.shape[0] == 0 or points.shape[0] == 0:
+        tet_index[:] = -1
+        dist[:] = np.inf
+        return
+    p = x[tets[cand]]
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    origin, cell, dims = _grid_params(points, lo, hi)
+    locate_nearest_grid(points, x, tets, cand, lo, hi, origin, cell, dims, tet_index, dist)
+
+
+@njit(cache=True)
+def locate_nearest_grid(points, x, tets, cand, lo, hi, origin, cell, dims, tet_index, dist):
+    """:func:`locate_nearest` over a grid (``cell``, ``dims`` from ``origin``) of the boxes
+    ``lo`` / ``hi`` of ``tets[cand]``: the cells within r of the point are searched, r growing
+    until the nearest tet found lies within r (no tet whose box is farther can be nearer)."""
+    start, items = _grid(lo, hi, origin, cell, dims)
+    for i in range(points.shape[0]):
+        p = points[i]
+        best = -1
+        best_d = np.inf
+        r = 0.0
+        while True:
+            i0 = _cell(p[0] - r, origin[0], cell, dims[0])
+            i1 = _cell(p[0] + r, origin[0], cell, dims[0])
+            j0 = _cell(p[1] - r, origin[1], cell, dims[1])
+            j1 = _cell(p[1] + r, origin[1], cell, dims[1])
+            k0 = _cell(p[2] - r, origin[2], cell, dims[2])
+            k1 = _cell(p[2] + r, origin[2], cell, dims[2])
+            if (i1 - i0 + 1) * (j1 - j0 + 1) * (k1 - k0 + 1) > cand.shape[0]:  # more cells than tets
+                best, best_d = -1, np.inf
+                for q in range(cand.shape[0]):
+                    dq = _tet_dist(p, x, tets, cand[q])
+                    if dq < best_d:
+                        best_d = dq
+                        best = q
+                break
+            for k in range(k0, k1 + 1):
+                for j in range(j0, j1 + 1):
+                    for ii in range(i0, i1 + 1):
+                        c = (k * dims[1] + j) * dims[0] + ii
+                        for s in range(start[c], start[c + 1]):
+                            q = items[s]
+                            # each box once: in the first cell of it inside the query range
+                            if (
+                                ii != max(_cell(lo[q, 0], origin[0], cell, dims[0]), i0)
+                                or j != max(_cell(lo[q, 1], origin[1], cell, dims[1]), j0)
+                                or k != max(_cell(lo[q, 2], origin[2], cell, dims[2]), k0)
+                            ):
+                                continue
+                            g = 0.0
+                            for a in range(3):
+                                e = max(lo[q, a] - p[a], p[a] - hi[q, a], 0.0)
+                                g += e * e
+                            # a margin for round-off: a tet is skipped only if it is surely farther
+                            if g > r * r or np.sqrt(g) > best_d * (1.0 + 1e-9):
+                                continue
+                            dq = _tet_dist(p, x, tets, cand[q])
+                            if dq < best_d or (dq == best_d and q < best):
+                                best_d = dq
+                                best = q
+            full = i0 == 0 and j0 == 0 and k0 == 0 and i1 == dims[0] - 1 and j1 == dims[1] - 1 and k1 == dims[2] - 1
+            if best >= 0 and best_d * (1.0 + 1e-9) <= r:
+                break
+            if r >= 1e300:
+                break  # everything searched (or a non-finite point)
+            if best >= 0:
+                r = best_d * (1.0 + 1e-9) + 1e-300
+            else:
+                r = 1e300 if full else max(2.0 * r, cell)
+        tet_index[i] = cand[best] if best >= 0 else -1
+        dist[i] = best_d
+
+
 @njit(cache=True, parallel=True)
-def locate_nearest(points, x, tets, cand, tet_index, dist):
-    """For each point, the tet of ``tets[cand]`` nearest to it (Euclidean distance, 0 inside):
-    writes its stored index (an entry of ``cand``) to tet_index and the distance to dist.
-    Brute force with a bounding-box bound (a tet whose box lies farther than the best distance
-    so far is skipped): run once per cut on few points, so no spatial index is kept."""
-    m = cand.shape[0]
-    lo = np.empty((m, 3))
-    hi = np.empty((m, 3))
-    for q in range(m):
-        _tet_box(x, tets, cand[q], lo, hi, q)
+def locate_nearest_brute(points, x, tets, cand, tet_index, dist):
+    """:func:`locate_nearest` by brute force: every candidate tet's distance, the first smallest
+    taken (the reference the grid search is tested against)."""
     for i in prange(points.shape[0]):
         p = points[i]
         best = -1
         best_d = np.inf
-        for q in range(m):
-            g = 0.0
-            for r in range(3):
-                e = max(lo[q, r] - p[r], p[r] - hi[q, r], 0.0)
-                g += e * e
-            if g >= best_d * best_d:
-                continue
+        for q in range(cand.shape[0]):
             dq = _tet_dist(p, x, tets, cand[q])
             if dq < best_d:
                 best_d = dq
                 best = cand[q]
-                if dq == 0.0:
-                    break
         tet_index[i] = best
         dist[i] = best_d
