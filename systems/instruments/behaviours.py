@@ -26,6 +26,7 @@ from vrmed.components.planar.bodies import PlanarBody
 from vrmed.components.scene.core import Name
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.settings import SimSettings
+from vrmed.systems.cloth.grasp import cut_cloth_sheets, grasp_cloth, move_cloth_grasp, release_cloth
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.system import CollisionWorld
 from vrmed.systems.planar.system import PlanarWorld
@@ -65,7 +66,11 @@ class GraspBehaviour(ToolBehaviour):
         """Grasp tissue, or else a planar object, unless already holding something."""
         world = app.resource(InstrumentWorld)
         if entity not in world.grasps and entity not in world.held_objects:
-            _try_grasp_tissue(app, world, entity, inst, state) or _try_grasp_object(app, world, entity, inst, state)
+            (
+                _try_grasp_tissue(app, world, entity, inst, state)
+                or _try_grasp_object(app, world, entity, inst, state)
+                or _try_grasp_cloth(app, entity, inst, state)
+            )
 
     def jaw_opened(self, app: App, entity: int, inst: Instrument, state: ToolState) -> None:
         """Release what the jaw holds."""
@@ -86,6 +91,8 @@ class GraspBehaviour(ToolBehaviour):
                 app.send(TissueTorn(instrument_name(app, entity), grasp.body, pull, float(inst.tear_force)))
         if entity in world.grasps:  # tissue held between the jaws is not pushed out by them
             state.jaw_shapes = False
+        if move_cloth_grasp(app, entity, state.hinge0, state.frame0, state.hinge1, state.frame1):
+            state.jaw_shapes = False  # held cloth follows the jaw over this frame, not pushed by it
         obj = world.held_objects.get(entity)
         if obj is not None:
             app.resource(PlanarWorld).move_held(app, obj, inst.tip.copy(), float(app.resource(SimSettings).frame_dt))
@@ -97,6 +104,7 @@ class GraspBehaviour(ToolBehaviour):
         if grasp is not None:
             reattach_grasps(app, world, grasp.body)
         world.held_objects.pop(entity, None)
+        release_cloth(app, entity)
 
 
 class CutBehaviour(ToolBehaviour):
@@ -145,6 +153,10 @@ class CutBehaviour(ToolBehaviour):
                 continue  # subdivided, but the blades reach no vertex whose whole star they cross: nothing separates
             world.cutting.add(entity)
             app.send(TissueCut(instrument_name(app, entity), b_ent, cut, tuple(e for e, _ in bodies[1:])))
+        # cloth (gauze) the blades cross is cut along the same plane (vrmed.systems.cloth.cutting)
+        name = instrument_name(app, entity)
+        if cut_cloth_sheets(app, name, state.hinge1, inst.tip, state.frame1[:, 1], float(inst.cut_radius)):
+            world.cutting.add(entity)
 
     def jaw_opened(self, app: App, entity: int, inst: Instrument, state: ToolState) -> None:
         """The blades leave the cut: their collision shapes count again."""
@@ -327,7 +339,19 @@ def _release(app: App, world: InstrumentWorld, entity: int, inst: Instrument) ->
     if obj is not None:
         app.resource(PlanarWorld).release(app, obj)
         app.send(InstrumentReleased(instrument_name(app, entity), obj, "object"))
+    for sheet in release_cloth(app, entity):
+        app.send(InstrumentReleased(instrument_name(app, entity), sheet, "cloth"))
     inst.grasping = -1
+
+
+def _try_grasp_cloth(app: App, entity: int, inst: Instrument, state: ToolState) -> bool:
+    """Hold the cloth (gauze) vertices between the closed jaws (vrmed.systems.cloth.grasp)."""
+    got = grasp_cloth(app, entity, state.hinge1, inst.tip, state.frame1, inst.jaw_radius + inst.grasp_margin)
+    if got is None:
+        return False
+    inst.grasping = got[0]
+    app.send(InstrumentGrasped(instrument_name(app, entity), got[0], "cloth", got[1]))
+    return True
 
 
 #: one object per built-in behaviour (stateless: shared by every App and tool type)

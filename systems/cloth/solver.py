@@ -1,0 +1,271 @@
+"""The cloth system: implicit stepping of :class:`~vrmed.components.cloth.ClothSheet` and its plugin.
+
+Usable without an App (``step_cloth(sheet, dt, steps, gravity)``) and as an engine plugin
+(:class:`ClothPlugin`: ``ClothSettings.steps_per_frame`` implicit steps per display frame, taken
+on the physics ticks that end each share of the frame). The model and the solve are documented
+in :mod:`vrmed.systems.cloth.pd` and docs/cloth.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vrmed.components.cloth.sheet import ClothSheet
+from vrmed.settings import SimSettings
+from vrmed.systems.collision import kernels as CK
+from vrmed.systems.collision.system import CollisionWorld, frame_fractions
+
+from . import pd
+from .cutting import ClothCut
+from .draw import cloth_draw_system
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vrmed.app import App
+
+#: vrmed is y-up: gravity points along -y (as the tissue solver's STANDARD_GRAVITY).
+STANDARD_GRAVITY = np.array([0.0, -9.80665, 0.0])
+
+#: Local-global iterations per step (docs/cloth.md, "Solver": measured on the clamped gauze).
+ITERATIONS = 1
+
+_NO_CAPS = np.zeros((0, 7))
+_NO_PTR = np.zeros(1, np.int64)
+
+
+def _factored(sheet: ClothSheet, h: float) -> dict:
+    """The sheet's factored global matrix for step ``h`` and its current fixed vertices
+    (pins and held), rebuilt only when one of them (``sheet.fixed_version``) or the triangles
+    changed; allocates nothing otherwise."""
+    cache = sheet.solver_cache
+    if cache.get("h") == h and cache.get("tris") is sheet.triangles and cache.get("version") == sheet.fixed_version:
+        return cache
+    fixed = sheet.pinned.copy()
+    if sheet.hold_idx.size:
+        fixed[sheet.hold_idx] = True
+    band, perm, _, c_row, c_col, c_val, bw = pd.assemble(
+        sheet.n_vertices,
+        sheet.triangles,
+        sheet.gt,
+        sheet.w_rot + sheet.w_area,
+        sheet.bend_ptr,
+        sheet.bend_idx,
+        sheet.bend_w,
+        sheet.bend_inv_alpha,
+        sheet.mass,
+        h,
+        fixed,
+        sheet.rest,
+    )
+    n = sheet.n_vertices
+    cache.clear()
+    cache.update(
+        h=h,
+        version=sheet.fixed_version,
+        tris=sheet.triangles,
+        fixed=fixed,
+        band=band,
+        perm=perm,
+        c_row=c_row,
+        c_col=c_col,
+        c_val=c_val,
+        bandwidth=int(bw[0]),
+        y=np.zeros((n, 3)),
+        rhs=np.zeros((n, 3)),
+        z=np.zeros(n),
+        fr=np.zeros((3, 2)),
+        fa=np.zeros((3, 2)),
+        nrm=np.zeros((n, 3)),
+    )
+    return cache
+
+
+def step_cloth(
+    sheet: ClothSheet,
+    dt: float,
+    substeps: int = 10,
+    gravity: np.ndarray | tuple[float, float, float] = (0.0, -9.80665, 0.0),
+    capsules: np.ndarray | None = None,
+    n_capsules: int | None = None,
+    hold_span: tuple[float, float] = (0.0, 1.0),
+    iterations: int | None = None,
+) -> None:
+    """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps solved by
+    Projective Dynamics (:mod:`vrmed.systems.cloth.pd`; ``iterations`` local-global
+    iterations each, default :data:`ITERATIONS`).
+
+    Held vertices (:meth:`ClothSheet.hold`) travel linearly along ``sheet.hold_from`` ->
+    ``sheet.hold_to`` (their path over a display frame) from fraction ``hold_span[0]`` to
+    ``hold_span[1]`` of it over the call; ``capsules`` (N, 7): rows a (3), b (3), radius (m) of
+    tool capsules the free vertices are pushed out of (to radius + half the thickness);
+    ``n_capsules`` how many rows are live (default all). Allocates nothing per call when
+    gravity is a float64 array, except when the global matrix is refactored (a new pin,
+    grasp, cut or step length)."""
+    if substeps < 1 or not dt > 0:
+        raise ValueError(f"step_cloth: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
+    g = np.asarray(gravity, dtype=np.float64)
+    h = dt / substeps
+    c = _factored(sheet, h)
+    caps = _NO_CAPS if capsules is None else capsules
+    n_caps = len(caps) if n_capsules is None else int(n_capsules)
+    m = sheet.material
+    pd.pd_step(
+        sheet.x,
+        sheet.v,
+        sheet.x_prev,
+        sheet.mass,
+        c["fixed"],
+        sheet.external_force,
+        sheet.triangles,
+        sheet.gt,
+        sheet.w_rot,
+        sheet.w_area,
+        sheet.bend_vertex,
+        sheet.bend_ptr if m.bending > 0 else _NO_PTR,
+        sheet.bend_idx,
+        sheet.bend_w,
+        sheet.bend_inv_alpha,
+        c["nrm"],
+        c["band"],
+        c["perm"],
+        c["c_row"],
+        c["c_col"],
+        c["c_val"],
+        sheet.hold_idx,
+        sheet.hold_from,
+        sheet.hold_to,
+        float(hold_span[0]),
+        float(hold_span[1]),
+        caps,
+        n_caps,
+        g,
+        float(dt),
+        int(substeps),
+        int(ITERATIONS if iterations is None else iterations),
+        float(m.damping),
+        0.5 * m.thickness,
+        c["y"],
+        c["rhs"],
+        c["z"],
+        c["fr"],
+        c["fa"],
+    )
+
+
+def kinetic_energy(sheet: ClothSheet) -> float:
+    """1/2 sum m v^2 (J)."""
+    return float(0.5 * np.dot(sheet.mass, np.einsum("ij,ij->i", sheet.v, sheet.v)))
+
+
+def membrane_strain(sheet: ClothSheet) -> np.ndarray:
+    """Green-Lagrange membrane strain per triangle (F, 2, 2) in each triangle's rest 2D frame."""
+    p = sheet.x[sheet.triangles]
+    ds = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]], axis=2)  # (F, 3, 2)
+    f = ds @ sheet.dm_inv
+    return 0.5 * (np.transpose(f, (0, 2, 1)) @ f - np.eye(2))
+
+
+@dataclass
+class ClothSettings:
+    """Cloth resource: gravity (m/s^2), implicit steps per display frame and local-global
+    iterations per step. The solve is implicit (unconditionally stable), so unlike the tet
+    solver it need not run every physics tick: it steps when a tick ends a 1/steps_per_frame
+    share of the frame (with the default 900 Hz physics and 2 steps per frame, every 5th tick)."""
+
+    gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
+    steps_per_frame: int = 2
+    iterations: int = ITERATIONS
+    #: scratch: the tool capsules of this tick (rows a, b, radius), grown as needed
+    capsules: np.ndarray = field(default_factory=lambda: np.zeros((8, 7)))
+
+    def __post_init__(self) -> None:
+        if self.steps_per_frame < 1 or self.iterations < 1:
+            raise ValueError(
+                "ClothSettings: steps_per_frame and iterations must be >= 1, "
+                f"got {self.steps_per_frame}, {self.iterations}"
+            )
+
+
+def tool_capsules(app: App, settings: ClothSettings) -> int:
+    """Copy this tick's tool capsules (and spheres) from the CollisionWorld into
+    ``settings.capsules``; returns how many. Boxes are not collided with cloth (docs/cloth.md, Open)."""
+    world = app.try_resource(CollisionWorld)
+    if world is None or world.n_prims == 0:
+        return 0
+    n = world.n_prims
+    sel = np.flatnonzero(world.kind[:n] == CK.KIND_CAPSULE)
+    if len(settings.capsules) < len(sel):
+        settings.capsules = np.zeros((max(len(sel), 2 * len(settings.capsules)), 7))
+    caps = settings.capsules
+    caps[: len(sel), 0:3] = world.seg_a[sel]
+    caps[: len(sel), 3:6] = world.seg_b[sel]
+    caps[: len(sel), 6] = world.radius[sel]
+    return len(sel)
+
+
+def cloth_system(app: App) -> None:
+    """Physics-stage system: when this tick ends a 1/steps_per_frame share of the display
+    frame, step every ClothSheet by that share (held vertices move along their frame path;
+    tool capsules at this tick's pose push the sheet)."""
+    settings = app.resource(ClothSettings)
+    f0, f1 = frame_fractions(app)
+    k = settings.steps_per_frame
+    k0, k1 = int(np.floor(f0 * k + 1e-9)), int(np.floor(f1 * k + 1e-9))
+    if k1 <= k0:
+        return
+    frame_dt = float(app.resource(SimSettings).frame_dt)
+    n_caps = tool_capsules(app, settings)
+    for _, sheet in app.query(ClothSheet):
+        step_cloth(
+            sheet,
+            frame_dt * (k1 - k0) / k,
+            k1 - k0,
+            settings.gravity,
+            settings.capsules,
+            n_caps,
+            (k0 / k, k1 / k),
+            settings.iterations,
+        )
+
+
+class ClothPlugin:
+    """Registers :class:`ClothSheet`, the :class:`ClothSettings` resource, the cloth solve
+    (physics stage, ``physics.solve``), the :class:`~vrmed.systems.cloth.cutting.ClothCut`
+    event and the cloth drawing (render.prepare)."""
+
+    components = (ClothSheet,)
+    #: Events a scenario may name (rubrics, guidance steps, cues).
+    events = (ClothCut,)
+    #: Components that take part in the task (pack validation: each needs something that draws it).
+    task_components = (ClothSheet,)
+    #: Components this plugin's own drawing draws.
+    drawn_components = (ClothSheet,)
+
+    def __init__(self, settings: ClothSettings | None = None) -> None:
+        self.settings = settings or ClothSettings()
+
+    def build(self, app: App) -> None:
+        """Add the component type, the settings resource and the systems."""
+        app.register_component(ClothSheet)
+        app.insert_resource(self.settings)
+        app.add_system(cloth_system, stage="physics", name="cloth.solve", in_set="physics.solve", priority=60)
+        app.add_system(cloth_draw_system, stage="render", name="cloth.draw", in_set="render.prepare")
+
+
+def membrane_forces(sheet: ClothSheet) -> np.ndarray:
+    """Elastic membrane force on each vertex (V, 3) in N at the current positions: minus the
+    gradient of the membrane energy the solver minimises, sum_t w_t/2 |F_t - P_t(F_t)|^2
+    (numpy; for checks and tool forces, not per frame)."""
+    out = np.zeros_like(sheet.x)
+    fr, fa = np.zeros((3, 2)), np.zeros((3, 2))
+    tris, gt = sheet.triangles, sheet.gt
+    for t in range(len(tris)):
+        f = sheet.x[tris[t]].T @ gt[t]
+        fa[:] = f
+        if not pd._project(fa, fr, fa):
+            continue
+        grad = (sheet.w_rot[t] * (f - fr) + sheet.w_area[t] * (f - fa)) @ gt[t].T  # (3 coords, 3 vertices)
+        out[tris[t]] -= grad.T
+    return out
