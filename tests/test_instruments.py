@@ -131,6 +131,13 @@ def test_tip_in_view_needs_the_view_cone_and_a_clear_line_of_sight():
     drive(app, "hand", [0.02, 0.08, 0.0])
     app.step(1)
     assert not tip_in_view(app, tool, scope)
+    # the working end inside the tissue it works on (the slab's top 8 mm above the tip, within
+    # the 18 mm jaws) is seen entering it: in view; 6 cm of clearance below the slab is not
+    drive(app, "hand", [0.02, 0.14, 0.0])
+    app.step(1)
+    inst = app.get(tool, Instrument)
+    assert 0.0 < 0.13 - inst.tip[1] < inst.jaw_length
+    assert tip_in_view(app, tool, scope)
     app.close()
 
 

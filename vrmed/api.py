@@ -98,6 +98,7 @@ from vrmed.components.clinical import (
     PatientPopulation,
     VitalTarget,
 )
+from vrmed.components.cloth import ClothMaterial, ClothSheet
 from vrmed.components.collision import Collider, TissueContact
 from vrmed.components.instruments import BodyWall, Instrument, InstrumentError, ToolBehaviour, ToolState, ToolType
 from vrmed.components.planar import Peg, PlanarBody, WorkSurface
@@ -184,6 +185,7 @@ from vrmed.systems.clinical.events import (
 from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
 from vrmed.systems.clinical.news2 import news2
 from vrmed.systems.clinical.news2 import response as news2_response
+from vrmed.systems.cloth import ClothCut, cloth_pieces
 from vrmed.systems.instruments.behaviours import BurnBehaviour, CutBehaviour, GraspBehaviour
 from vrmed.systems.instruments.system import (
     InstrumentGrasped,
@@ -283,6 +285,11 @@ __all__ = [
     "tet_strain",
     "tet_stress",
     "von_mises_stress",
+    # cloth (triangle membranes: gauze, drapes; docs/cloth.md)
+    "ClothCut",
+    "ClothMaterial",
+    "ClothSheet",
+    "cloth_pieces",
     # collision and instruments
     "BodyWall",
     "Collider",

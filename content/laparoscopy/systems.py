@@ -18,6 +18,9 @@ import numpy as np
 import vrmed
 from vrmed.api import (
     AllowedRegion,
+    ClothCut,
+    ClothSheet,
+    DrawList,
     Endoscope,
     InputPlugin,
     Instrument,
@@ -37,6 +40,7 @@ from vrmed.api import (
     add_scope_monitor,
     applied_parameters,
     bimanual_dexterity,
+    cloth_pieces,
     endoscope_view,
     fls_score,
     max_principal_strain,
@@ -405,6 +409,12 @@ def setup(app: vrmed.App, scenario: Any) -> None:
     if task.task == "peg_transfer":
         left, right = _pegs(scenario)
         tracks, task.script_end = peg_transfer_script(left, right, task.rings, style, seed=int(settings.get("seed", 0)))
+    elif task.task == "pattern_cutting":  # closed loop: pattern_cutting_logic writes the keys as it goes
+        tracks = {}
+        if plugin.source is scenario.scripted_input:
+            trainee = pattern_trainee(settings, style, seed=int(settings.get("seed", 0)))
+            app.insert_resource(trainee)
+            tracks = trainee.tracks()
     else:
         tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
     if tracks and plugin.source is scenario.scripted_input:  # --input scripted (not replay, not a test's own)
@@ -534,9 +544,12 @@ def _hook_passes(h: _Hand, g: _Hand, line_x: float, style: Style, rng: np.random
 
 
 SCISSORS_JAW = 0.016  # scissors hinge-to-tip (m), TOOL_PRESETS["scissors"]
-#: Trigger of the scripted scissors' open blades: just under the closing threshold (0.5), a
-#: 25 degree opening (45 degrees at 0): blades wide open plough the tissue as they go in.
-SNIP_OPEN = 0.45
+#: Trigger of the scripted scissors' open blades: fully open, which the scenarios set to a
+#: 24.75 degree opening (their scissors' ``max_jaw_angle_deg``; the preset's 45 degrees plough
+#: the tissue as the blades go in). It was trigger 0.45 of 45 degrees, the same angle: a person
+#: at the desktop has only open (button up) and closed (button down), so the opening a snip
+#: needs must be the tool's open state (measured: the same expert and novice sessions).
+SNIP_OPEN = 0.0
 #: Start (and end) pose of the scissors' hinge: in front of the gallbladder, out of the tissue.
 SCISSORS_HOME = np.array([-0.003, 0.06, 0.06])
 #: Where the scissors' hinge goes once the line is divided: off the line, to the neck's side
@@ -862,6 +875,8 @@ def score(log: Any) -> dict[str, Any]:
     scenario = str(log.header.get("scenario", ""))
     if scenario.startswith("dissection"):
         return dissection_score(log)
+    if scenario.startswith("pattern_cutting"):
+        return pattern_cutting_score(log)
     m = peg_transfer_metrics(log)
     passed = bool(m["completed"] and m["task_time_s"] <= PEG_PROFICIENCY_S and m["rings_lost_out_of_view"] == 0)
     targets = {
@@ -973,3 +988,768 @@ def summary(app: vrmed.App) -> dict[str, Any]:
         "metrics": {k: round(v, 4) for k, v in s["metrics"].items()},
         "targets": s["targets"],
     }
+
+
+# ----------------------------------------------------------------------------- pattern cutting
+#
+# FLS manual-skills task 2, precision (pattern) cutting (docs/laparoscopy.md, "Pattern
+# cutting"): a premarked 4 cm circle is cut out of a ~10 x 10 cm gauze square held by clamps,
+# the left grasper tensioning the gauze, the right hand cutting with endoscissors. Everything
+# here works in the gauze's REST (material) coordinates, the sheet's plane (x, z): the circle
+# is drawn on the material, and the freed piece is compared with the circle where it was cut
+# from, however the gauze hangs or the piece moves.
+
+#: FLS task 2 cutoff (s): SAGES FLS manual-skills instructions (docs/laparoscopy.md).
+PATTERN_CUTOFF_S = 300.0
+#: FLS task 2 proficiency level (s): Ritter & Scott 2007, Surg Innov 14:107-112.
+PATTERN_PROFICIENCY_S = 98.0
+#: The marked circle's radius (m): 4 cm diameter (Derossis 1998's model; docs).
+PATTERN_RADIUS = 0.02
+#: The FLS band either side of the marked line (m): the cut must stay within 2 mm of it.
+PATTERN_BAND = 0.002
+#: Penalty points per percent of area deviation (an assumption: SAGES does not publish its weights).
+PATTERN_DEVIATION_WEIGHT = 1.0
+#: Raster pitch (m) of the area-deviation measure: 0.1 mm, 1/200 of the 2 cm radius.
+RASTER_PITCH = 1.0e-4
+#: Spacing (m) of the points a snip's rest-coordinate cut segments are sampled at for
+#: :func:`classify_snip`.
+SNIP_SAMPLE = 5.0e-4
+
+
+@dataclass(frozen=True)
+class PatternTask(vrmed.Event):
+    """The pattern-cutting task as set up (logged once, so the score needs only the log): the
+    marked circle (``center_x``, ``center_z``, ``radius``, m, gauze rest coordinates), the band
+    either side of the line (m) and the FLS scoring settings (cutoff and proficiency times, s;
+    penalty points per percent of area deviation)."""
+
+    center_x: float
+    center_z: float
+    radius: float
+    band: float
+    cutoff_s: float
+    proficiency_s: float
+    deviation_weight: float
+
+
+@dataclass(frozen=True)
+class CutOffLine(vrmed.Event):
+    """A snip of the scissors left the marked line's band (``band`` m either side of the
+    circle): it cut into the circle deeper than the band, or ran along the line farther than
+    the band from it. ``distance`` (m) says how far (:func:`classify_snip`)."""
+
+    snip: int
+    distance: float
+    band: float
+
+
+@dataclass(frozen=True)
+class PatternFreed(vrmed.Event):
+    """The piece holding the circle's centre came free of the clamped gauze. Its outline in the
+    gauze's rest coordinates against the marked circle: ``piece_area`` and
+    ``symmetric_difference`` (m^2, rasterised at :data:`RASTER_PITCH`) and ``deviation_pct``
+    (symmetric difference / circle area x 100: the FLS pattern-cutting penalty)."""
+
+    piece: int
+    piece_area: float
+    symmetric_difference: float
+    deviation_pct: float
+
+
+def _raster_triangles(tri: np.ndarray, x0: float, z0: float, pitch: float, mask: np.ndarray) -> None:
+    """Set every pixel of ``mask`` (rows z, columns x; pixel (i, j) centred at
+    (x0 + (j + 0.5) pitch, z0 + (i + 0.5) pitch)) whose centre lies in one of the 2D triangles
+    ``tri`` (n, 3, 2) (either orientation; degenerate ones cover nothing). Called once per
+    freed piece (~1,000 triangles of ~600 pixels each: ~20 ms), so plain numpy per triangle."""
+    nz, nx = mask.shape
+    for t in range(tri.shape[0]):
+        (ax, az), (bx, bz), (cx, cz) = tri[t]
+        det = (bx - ax) * (cz - az) - (cx - ax) * (bz - az)
+        if abs(det) < 1e-18:
+            continue
+        j0 = max(0, int(math.floor((min(ax, bx, cx) - x0) / pitch - 0.5)))
+        j1 = min(nx - 1, int(math.ceil((max(ax, bx, cx) - x0) / pitch - 0.5)))
+        i0 = max(0, int(math.floor((min(az, bz, cz) - z0) / pitch - 0.5)))
+        i1 = min(nz - 1, int(math.ceil((max(az, bz, cz) - z0) / pitch - 0.5)))
+        if j1 < j0 or i1 < i0:
+            continue
+        px = x0 + (np.arange(j0, j1 + 1) + 0.5) * pitch
+        pz = (z0 + (np.arange(i0, i1 + 1) + 0.5) * pitch)[:, None]
+        u = ((bx - px) * (cz - pz) - (cx - px) * (bz - pz)) / det
+        v = ((cx - px) * (az - pz) - (ax - px) * (cz - pz)) / det
+        mask[i0 : i1 + 1, j0 : j1 + 1] |= (u >= -1e-12) & (v >= -1e-12) & (1.0 - u - v >= -1e-12)
+
+
+def footprint_deviation(
+    triangles: np.ndarray, center: Any, radius: float, pitch: float = RASTER_PITCH
+) -> tuple[float, float]:
+    """(area, symmetric difference) in m^2 of the region covered by ``triangles`` ((n, 3, 2),
+    plane coordinates in m; overlaps count once) against the disc of ``radius`` m at
+    ``center``, both rasterised on one grid of ``pitch`` m (pixel centres) aligned to the
+    pitch, so the disc's raster does not depend on the piece. Error: a pixel's area per
+    ``pitch`` of either outline, ~0.2 mm^2 for the 4 cm circle at 0.1 mm (tested against the
+    analytic offset-disc case)."""
+    tri = np.ascontiguousarray(triangles, dtype=np.float64).reshape(-1, 3, 2)
+    c = np.asarray(center, dtype=np.float64)
+    lo = np.minimum(c - radius, tri.reshape(-1, 2).min(axis=0) if tri.size else c) - 2 * pitch
+    hi = np.maximum(c + radius, tri.reshape(-1, 2).max(axis=0) if tri.size else c) + 2 * pitch
+    lo = np.floor(lo / pitch) * pitch
+    shape = np.ceil((hi - lo) / pitch).astype(np.int64)
+    mask = np.zeros((int(shape[1]), int(shape[0])), dtype=np.bool_)
+    _raster_triangles(tri, float(lo[0]), float(lo[1]), float(pitch), mask)
+    xs = lo[0] + (np.arange(shape[0]) + 0.5) * pitch
+    zs = lo[1] + (np.arange(shape[1]) + 0.5) * pitch
+    disc = (xs[None, :] - c[0]) ** 2 + (zs[:, None] - c[1]) ** 2 <= radius * radius
+    cell = pitch * pitch
+    return float(mask.sum()) * cell, float(np.count_nonzero(mask ^ disc)) * cell
+
+
+def circle_deviation_pct(symmetric_difference: float, radius: float) -> float:
+    """The FLS pattern-cutting penalty: the symmetric difference (m^2) between the cut piece
+    and the marked circle as a percentage of the circle's area."""
+    return 100.0 * symmetric_difference / (math.pi * radius * radius)
+
+
+def snip_points(segments: Any, step: float = SNIP_SAMPLE) -> np.ndarray:
+    """The rest-plane (x, z) points (m) along a snip's cut segments ((k, 2, 3) rest
+    coordinates, y up, or (k, 2, 2) plane coordinates), both ends and every ``step`` m
+    between: what :func:`classify_snip` judges."""
+    seg = np.asarray(segments, dtype=np.float64)
+    if seg.size == 0:
+        return np.zeros((0, 2))
+    if seg.ndim != 3 or seg.shape[1] != 2 or seg.shape[2] not in (2, 3):
+        raise ValueError(f"snip_points: segments must be (k, 2, 3) or (k, 2, 2), got {seg.shape}")
+    if seg.shape[2] == 3:
+        seg = seg[:, :, [0, 2]]
+    out = []
+    for a, b in seg:
+        n = max(1, int(math.ceil(float(np.linalg.norm(b - a)) / step)))
+        s = np.linspace(0.0, 1.0, n + 1)[:, None]
+        out.append(a + s * (b - a))
+    return np.concatenate(out)
+
+
+def classify_snip(points: np.ndarray, center: Any, radius: float, band: float) -> float:
+    """How far off the marked line a snip is (m; 0 when it is not off it), from the rest
+    (x, z) points of the cut it made (:func:`snip_points`): the depth it cut into the circle
+    when that passes the band (the FLS error: the circle itself damaged), or, for a snip
+    running along the line (its points' principal direction within 45 degrees of the
+    circle's tangent there), the median distance of its points from the line when that
+    exceeds the band. A snip in from the gauze's edge (radial) that stops outside the band
+    is the way in, not off the line."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if pts.shape[0] == 0:
+        return 0.0
+    c = np.asarray(center, dtype=np.float64)
+    rho = np.linalg.norm(pts - c, axis=1)
+    if float(rho.min()) < radius - band:
+        return radius - float(rho.min())
+    if pts.shape[0] >= 3:
+        mid = pts.mean(axis=0)
+        axis = np.linalg.svd(pts - mid, full_matrices=False)[2][0]
+        radial = (mid - c) / max(float(np.linalg.norm(mid - c)), 1e-12)
+        if abs(float(axis @ radial)) < math.sqrt(0.5):
+            median = float(np.median(np.abs(rho - radius)))
+            if median > band:
+                return median
+    return 0.0
+
+
+def equal_area_polygon_radius(radius: float, sides: int) -> float:
+    """Circumradius (m) of the regular polygon of ``sides`` with the area of the circle of
+    ``radius`` (sides/2 R^2 sin(2 pi/sides) = pi r^2): snipped along its chords, the cut crosses
+    the line at every chord, and the freed piece has the circle's area."""
+    return radius * math.sqrt(2.0 * math.pi / (sides * math.sin(2.0 * math.pi / sides)))
+
+
+#: Longest chord (m) the scripted scissors cut in one snip: the closed blades reach ~4 mm past
+#: the point where they cross the gauze and ~8 mm before it (measured on the clamped gauze:
+#: docs/laparoscopy.md), so chords of at most 9 mm overlap their neighbours' cuts.
+SNIP_CHORD = 0.009
+
+
+def pattern_chords(
+    center: Any, radius: float, edge: float, style: Style, rng: np.random.Generator, sides: int = 16
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The scripted trainee's cut, as material (rest-plane (x, z), m) chords in the order it
+    snips them: radial snips (at most :data:`SNIP_CHORD` long) in from the gauze's front edge
+    (``edge`` m in front of the centre) to just outside the line, then once round the circle,
+    clockwise seen from above, as the equal-area polygon of ``sides`` chords
+    (:func:`equal_area_polygon_radius`), the last chord ending 2 mm past its first corner so
+    the two cuts cross. A novice (``style.serial``) puts the corners up to 3.5 mm off the
+    polygon (seeded): some chords leave the 2 mm band."""
+    c = np.asarray(center, dtype=np.float64)
+    big = equal_area_polygon_radius(radius, sides)
+    radii = [big] * sides
+    if style.serial:
+        radii = [big] + [big + float(rng.uniform(-0.0035, 0.0035)) for _ in range(sides - 1)]
+
+    def at(theta: float, r: float) -> np.ndarray:  # theta 0 = front (+z), clockwise seen from above (+y)
+        return c + r * np.array([math.sin(theta), math.cos(theta)])
+
+    stops = np.linspace(edge + 0.002, big + 0.0005, 1 + max(1, math.ceil((edge + 0.002 - big) / SNIP_CHORD)))
+    chords = [(c + np.array([0.0, a]), c + np.array([0.0, b])) for a, b in zip(stops[:-1], stops[1:], strict=True)]
+    for k in range(sides):
+        a0, a1 = 2.0 * math.pi * k / sides, 2.0 * math.pi * (k + 1) / sides
+        p0, p1 = at(a0, radii[k]), at(a1, radii[(k + 1) % sides])
+        if k == sides - 1:
+            p1 = p1 + 0.002 * (p1 - p0) / float(np.linalg.norm(p1 - p0))
+        chords.append((p0, p1))
+    return chords
+
+
+def attachment_angles(
+    rest: np.ndarray, triangles: np.ndarray, center: Any, radius: float, reach: float = 0.0035, most: int = 8
+) -> list[float]:
+    """Where the circle is still attached to the rest of the gauze (what a trainee looks for
+    when the circle does not come free): the angles (rad, 0 = front (+z), clockwise seen from
+    above) of the bridges (looked for up to ``most`` times) of triangles (joined through shared vertices, as
+    :func:`cloth_pieces` joins them) leading from inside ``radius - reach`` of ``center`` to
+    outside ``radius + reach`` (rest coordinates); each is blanked 8 degrees either side
+    before the next is looked for, and one within 20 degrees of an earlier one is the same
+    (wide) bridge. Empty when the circle is cut round."""
+    c = np.asarray(center, dtype=np.float64)
+    cen = rest[triangles][:, :, [0, 2]].mean(axis=1) - c
+    rho = np.hypot(cen[:, 0], cen[:, 1])
+    theta = np.arctan2(cen[:, 0], cen[:, 1]) % (2.0 * math.pi)
+    region = np.flatnonzero(rho < radius + reach + 0.001)
+    by_vertex: dict[int, list[int]] = {}
+    for t in region.tolist():
+        for v in triangles[t].tolist():
+            by_vertex.setdefault(v, []).append(t)
+    ring = np.abs(rho - radius) < reach + 0.001
+    blocked = np.zeros(len(triangles), dtype=bool)
+    out: list[float] = []
+    for _ in range(most):
+        parent = {t: -1 for t in region.tolist() if rho[t] < radius - reach and not blocked[t]}
+        queue = list(parent)
+        hit = -1
+        for t in queue:  # breadth first (the list grows as it is walked)
+            if rho[t] > radius + reach:
+                hit = t
+                break
+            for v in triangles[t].tolist():
+                for u in by_vertex[v]:
+                    if u not in parent and not blocked[u]:
+                        parent[u] = t
+                        queue.append(u)
+        if hit < 0:
+            break
+        path = [hit]
+        while parent[path[-1]] >= 0:
+            path.append(parent[path[-1]])
+        # where the bridge crosses the line: the path's last triangle inside it (path runs from outside in)
+        cross = next((t for t in path if rho[t] < radius), path[-1])
+        angle = float(theta[cross])
+        if all(abs((angle - a + math.pi) % (2.0 * math.pi) - math.pi) > math.radians(20.0) for a in out):
+            out.append(angle)  # (a wide bridge is found again beside its blanked part: reported once)
+        off = np.abs((theta - angle + math.pi) % (2.0 * math.pi) - math.pi)
+        blocked |= ring & (off < math.radians(8.0))
+    return out
+
+
+def material_point(rest: np.ndarray, cur: np.ndarray, triangles: np.ndarray, q: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Where the gauze's material point ``q`` (rest plane (x, z), m) is now, and the sheet's
+    unit normal there (pointing up, +y): ``q`` in the rest triangle that holds it, carried by
+    its barycentric coordinates to the triangle's current corners; the normal is the
+    area-weighted normal of the triangles sharing a corner with it. (What a trainee reads off
+    the marked gauze; one triangle, so it stays on its own lip of a cut that has opened, where
+    an average over neighbours would fall in the gap.) Off the sheet: the nearest vertex."""
+    q2 = np.asarray(q, dtype=np.float64)
+    tri, bary = embed_points(rest[triangles][:, :, [0, 2]], q2[None, :])
+    if tri[0] < 0:
+        near = int(np.argmin(((rest[:, [0, 2]] - q2) ** 2).sum(axis=1)))
+        corners = np.array([near])
+        pos = cur[near].copy()
+    else:
+        corners = triangles[tri[0]]
+        pos = bary[0] @ cur[corners]
+    ring = triangles[np.isin(triangles, corners).any(axis=1)]
+    if ring.shape[0] == 0:
+        return pos, np.array([0.0, 1.0, 0.0])
+    p = cur[ring]
+    n = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    n *= np.where(n[:, 1:2] < 0.0, -1.0, 1.0)  # the sheet's triangles wound either way: all facing up
+    normal = n.sum(axis=0)
+    return pos, normal / max(float(np.linalg.norm(normal)), 1e-18)
+
+
+def _pattern_conf(log: Any) -> dict[str, Any]:
+    setup_ev = next((e for e in log.events if e["type"].endswith(":PatternTask")), None)
+    return dict((setup_ev or {"data": {}})["data"])
+
+
+def pattern_cutting_metrics(log: Any) -> dict[str, float]:
+    """Every pattern-cutting metric, from the log only: task time (the first grasp or snip to
+    the circle freed), the freed piece's area deviation (%, 100 when not freed), snips and
+    snips off the line, the FLS score (cutoff - time - deviation_weight x deviation, floored
+    at 0; 0 when the circle is not freed) and the motion metrics."""
+    conf = _pattern_conf(log)
+    cutoff = float(conf.get("cutoff_s", PATTERN_CUTOFF_S))
+    weight = float(conf.get("deviation_weight", PATTERN_DEVIATION_WEIGHT))
+    completed = next((e for e in log.events if e["type"].endswith(":TaskCompleted")), None)
+    freed = next((e for e in log.events if e["type"].endswith(":PatternFreed")), None)
+    snips = [e for e in log.events if e["type"].endswith(":ClothCut")]
+    starts = [float(e["t"]) for e in log.events if e["type"].endswith(":InstrumentGrasped")]
+    starts += [float(e["t"]) for e in snips]
+    t = None
+    if completed is not None and freed is not None and starts:
+        t = float(completed["t"]) - min(starts)
+    deviation = float(freed["data"]["deviation_pct"]) if freed else 100.0
+    penalty = weight * deviation
+    out: dict[str, float] = {
+        "fls_score": fls_score(cutoff, t, penalty) if t is not None else 0.0,
+        "task_time_s": cutoff if t is None else min(t, cutoff),
+        "completed": float(t is not None),
+        "area_deviation_pct": deviation,
+        "fls_penalty": penalty,
+        "snips": float(len(snips)),
+        "snips_off_line": float(sum(1 for e in log.events if e["type"].endswith(":CutOffLine"))),
+        "tears": float(sum(1 for e in log.events if e["type"].endswith(":TissueTorn"))),
+    }
+    end = None if completed is None else float(completed["t"])
+    out.update(_motion(log, end, {"left_hand": JAW, "right_hand": SCISSORS_JAW}))
+    return out
+
+
+def pattern_cutting_score(log: Any) -> dict[str, Any]:
+    """FLS pattern-cutting score of max cutoff (300 s): cutoff - time - penalty (the area
+    deviation); passed at the Ritter & Scott (2007) proficiency time (98 s) with every snip
+    within the band (no CutOffLine)."""
+    m = pattern_cutting_metrics(log)
+    conf = _pattern_conf(log)
+    cutoff = float(conf.get("cutoff_s", PATTERN_CUTOFF_S))
+    proficiency = float(conf.get("proficiency_s", PATTERN_PROFICIENCY_S))
+    passed = bool(m["completed"] and m["task_time_s"] <= proficiency and m["snips_off_line"] == 0)
+    targets = {
+        "fls_score": {"target": cutoff - proficiency, "better": "higher"},
+        "task_time_s": {"target": proficiency, "better": "lower"},
+        "snips_off_line": {"target": 0.0, "better": "lower"},
+    }
+    return {"score": m["fls_score"], "max_score": cutoff, "passed": passed, "metrics": m, "targets": targets}
+
+
+def embed_points(rest_tris: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each plane point ((N, 2), m) the triangle of ``rest_tris`` ((F, 3, 2), rest plane
+    coordinates) that holds it and its barycentric coordinates ((N,), (N, 3)); a point in no
+    triangle (off the sheet) gets -1 and zeros. Where triangles share the point (an edge, a
+    cut's two lips), the first."""
+    a, b, c = rest_tris[:, 0], rest_tris[:, 1], rest_tris[:, 2]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    ok = np.abs(det) > 1e-18
+    det = np.where(ok, det, 1.0)
+    px, pz = points[:, 0:1], points[:, 1:2]
+    u = ((b[:, 0] - px) * (c[:, 1] - pz) - (c[:, 0] - px) * (b[:, 1] - pz)) / det
+    v = ((c[:, 0] - px) * (a[:, 1] - pz) - (a[:, 0] - px) * (c[:, 1] - pz)) / det
+    w = 1.0 - u - v
+    inside = (u >= -1e-9) & (v >= -1e-9) & (w >= -1e-9) & ok
+    tri = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+    rows = np.arange(points.shape[0])
+    bary = np.where((tri >= 0)[:, None], np.stack([u[rows, tri], v[rows, tri], w[rows, tri]], axis=1), 0.0)
+    return tri, bary
+
+
+@dataclass
+class MarkedCircle:
+    """The circle drawn on the gauze (a resource): ribbons (the line, and the band's two edges)
+    whose corners are material points embedded in the sheet's rest triangles, so the marks
+    move, stretch and part with the gauze. Re-embedded after each cut (the triangles change)."""
+
+    entity: int
+    corners: np.ndarray  # (M, 2) rest-plane corners: per ribbon, inner and outer per sample
+    faces: np.ndarray  # (K, 3) into corners
+    colors: list[tuple[tuple[float, ...], slice]]  # colour and face range of each ribbon
+    rest_len: np.ndarray  # (K,) rest length of each face's longest edge (m)
+    n_tris: int = -1  # the sheet's triangle count when embedded
+    tri: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    bary: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+#: The marks drawn on the gauze: (radius offset from the line, width, colour): the line (black
+#: marker, 0.8 mm) and the band's two edges (thin blue lines at +- the band).
+MARK_LINE = (0.0, 0.0008, (0.02, 0.02, 0.05, 1.0))
+MARK_BAND = (0.0003, (0.10, 0.12, 0.45, 1.0))
+#: Samples round the circle per ribbon, and how far (m) the marks float above the gauze (no
+#: z-fighting with its surface at the scope's distance).
+MARK_SAMPLES = 160
+MARK_LIFT = 0.0003
+
+
+def marked_circle(entity: int, center: np.ndarray, radius: float, band: float) -> MarkedCircle:
+    """The ribbons of the marked circle (line and band edges) in rest-plane coordinates."""
+    ribbons = [(radius, MARK_LINE[1], MARK_LINE[2])]
+    ribbons += [(radius + s * band, MARK_BAND[0], MARK_BAND[1]) for s in (-1.0, 1.0)]
+    a = np.linspace(0.0, 2.0 * math.pi, MARK_SAMPLES, endpoint=False)
+    ring = np.stack([np.sin(a), np.cos(a)], axis=1)
+    corners: list[np.ndarray] = []
+    faces: list[np.ndarray] = []
+    colors: list[tuple[tuple[float, ...], slice]] = []
+    for k, (r, w, color) in enumerate(ribbons):
+        base = k * 2 * MARK_SAMPLES
+        corners += [center + (r - w / 2) * ring, center + (r + w / 2) * ring]
+        i = np.arange(MARK_SAMPLES)
+        j = (i + 1) % MARK_SAMPLES
+        inner, outer = base + i, base + MARK_SAMPLES + i
+        inner1, outer1 = base + j, base + MARK_SAMPLES + j
+        faces.append(np.concatenate([np.stack([inner, outer, outer1], 1), np.stack([inner, outer1, inner1], 1)]))
+        colors.append((color, slice(2 * MARK_SAMPLES * k, 2 * MARK_SAMPLES * (k + 1))))
+    pts = np.concatenate(corners)
+    f = np.concatenate(faces)
+    tri = pts[f]
+    edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
+    return MarkedCircle(entity, pts, f, colors, edges)
+
+
+def freed_piece(rest: np.ndarray, triangles: np.ndarray, labels: np.ndarray, pinned: np.ndarray, center: Any) -> int:
+    """The piece label (of ``labels``, one per triangle) of the triangle holding the circle's
+    centre at rest, when no pinned vertex lies in that piece; -1 while it is still joined to
+    the clamped gauze (or the centre is on no triangle)."""
+    tri, _ = embed_points(rest[triangles][:, :, [0, 2]], np.asarray(center, dtype=np.float64)[None, :])
+    if tri[0] < 0:
+        return -1
+    piece = int(labels[tri[0]])
+    held = triangles[labels == piece].ravel()
+    return -1 if bool(np.any(pinned[held])) else piece
+
+
+#: Angle (rad) between the scripted scissors' closed blades and the gauze, and how far from
+#: the hinge (m) the blades cross the gauze: 15 degrees and 14 mm put the hinge 3.6 mm above it,
+#: so the 5 mm shaft clears the gauze; the closed blades then cut (within the scissors' 3 mm
+#: cut radius) ~8 mm of gauze before the crossing and ~4 mm after it (measured from the logged
+#: ClothCut segments: the blades push the gauze down as they close; geometry alone gives 11 / 5).
+BLADE_INCIDENCE = math.radians(15.0)
+BLADE_CROSSING = 0.014
+#: Trigger value at which a jaw counts as closed (vrmed's CLOSED, components/instruments).
+CLOSED_TRIGGER = 0.5
+#: Start pose of the scripted scissors' hinge: in front of the gauze, above it.
+PATTERN_SCISSORS_HOME = np.array([0.045, 0.075, 0.05])
+#: Height (m) of the trainer's floor under the gauze (the cavity mesh's floor, assets/abdominal_cavity.obj).
+FLOOR_Y = 0.001
+#: Snips the scripted trainee makes across attachments left after its round (attachment_angles).
+REPAIR_SNIPS = 6
+
+
+@dataclass
+class PatternTrainee:
+    """A scripted pattern-cutting trainee that looks at the gauze: a plan (a generator) that,
+    at each decision time it yields, writes the next keyframes of both hands from where the
+    marked material points are now (the gauze moves as it is cut and tensioned), and the
+    ScriptedInput is rebuilt from all the keys so far. Deterministic: it reads the simulated
+    state only."""
+
+    settings: dict[str, Any]
+    style: Style
+    rng: np.random.Generator
+    g: _Hand
+    s: _Hand
+    plan: Any = None
+    resume_at: float = 0.0
+    end: float = math.inf
+
+    def tracks(self) -> dict[str, list[Keyframe]]:
+        """The keyframes written so far."""
+        return {"left_hand": list(self.g.keys), "right_hand": list(self.s.keys)}
+
+
+@dataclass
+class PatternCut:
+    """Live state of the pattern-cutting task (a resource)."""
+
+    entity: int
+    center: np.ndarray
+    radius: float
+    band: float
+    reader: Any
+    trainee: PatternTrainee | None = None
+    snips: int = 0
+    off_line: int = 0
+    freed: bool = False
+    #: the two ends (rest plane, m) of every snip's cut so far (where a trainee sees cuts stop)
+    tips: list[np.ndarray] = field(default_factory=list)
+
+
+def snip_ends(points: np.ndarray) -> np.ndarray:
+    """The two ends ((2, 2), rest plane) of a snip's cut points: the extremes along their
+    principal direction."""
+    mid = points.mean(axis=0)
+    axis = np.linalg.svd(points - mid, full_matrices=False)[2][0] if points.shape[0] > 1 else np.array([1.0, 0.0])
+    along = (points - mid) @ axis
+    return points[[int(np.argmin(along)), int(np.argmax(along))]]
+
+
+def repair_chord(
+    tips: list[np.ndarray], center: np.ndarray, radius: float, band: float, angle: float, half: float, sides: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """A snip across the attachment at ``angle`` (rad, as :func:`attachment_angles`): from the
+    nearest cut end before it to the nearest after it (within 30 degrees, and inside the band:
+    ``band`` m of the line of ``radius``), 1 mm past each so it meets both cuts; without such a
+    pair, the chord of the equal-area polygon of ``sides`` from ``angle - half`` to ``angle + half``."""
+    before: list[tuple[float, np.ndarray]] = []
+    after: list[tuple[float, np.ndarray]] = []
+    for q in tips:
+        d = q - center
+        if abs(float(np.hypot(d[0], d[1])) - radius) > band:
+            continue
+        off = (math.atan2(d[0], d[1]) - angle + math.pi) % (2.0 * math.pi) - math.pi
+        if abs(off) <= math.radians(30.0):
+            (before if off < 0.0 else after).append((abs(off), q))
+    if before and after:
+        q0, q1 = min(before, key=lambda x: x[0])[1], min(after, key=lambda x: x[0])[1]
+        if float(np.linalg.norm(q1 - q0)) > 5.0e-4:
+            u = (q1 - q0) / float(np.linalg.norm(q1 - q0))
+            return q0 - 0.001 * u, q1 + 0.001 * u
+    big = equal_area_polygon_radius(radius, sides)
+    ends = [center + big * np.array([math.sin(a), math.cos(a)]) for a in (angle - half, angle + half)]
+    return ends[0], ends[1]
+
+
+def pattern_trainee(settings: dict[str, Any], style: Style, seed: int = 0) -> PatternTrainee:
+    """The scripted trainee at its start poses (its plan starts on the first logic tick)."""
+    g = _Hand("left_hand", 0.0, np.array([-0.05, 0.08, 0.0]))
+    s = _Hand("right_hand", 0.0, PATTERN_SCISSORS_HOME.copy(), jaw_length=0.0)
+    s.quat = _blade_quat(np.array([0.0, -0.15, -1.0]), np.array([0.0, 1.0, 0.0]))
+    for hand in (g, s):
+        hand.key()
+    return PatternTrainee(dict(settings), style, np.random.default_rng(seed), g, s)
+
+
+def _gauze(app: vrmed.App) -> tuple[int, ClothSheet]:
+    """The gauze entity and its ClothSheet."""
+    ent = next(e for e, n in app.query(Name) if n.value == "gauze")
+    return ent, app.get(ent, ClothSheet)
+
+
+def _pattern_plan(tr: PatternTrainee, app: vrmed.App) -> Any:
+    """The trainee's decisions (a generator of resume times; see PatternTrainee). The left
+    grasper takes the gauze inside the circle and lifts it a little (tension, and the circle
+    held when it comes free); the scissors snip the chords of :func:`pattern_chords` in turn.
+    Each snip looks twice: the blades are brought over the chord where the gauze is now,
+    turned to the sheet, and put in (open), then aimed again at where the chord lies with the
+    blades in it (they push the gauze), and closed. If the circle has not come free after the
+    round, the trainee looks for where it is still attached (:func:`attachment_angles`) and
+    snips across each attachment along the line (up to :data:`REPAIR_SNIPS` snips). A novice
+    (wavering chords, some off the band) hesitates and lets the scissors wander out of view
+    once. When the circle is free the grasper lifts it away."""
+    st, rng, g, s = tr.style, tr.rng, tr.g, tr.s
+    center = np.array([float(v) for v in tr.settings.get("circle_center", (0.0, 0.0))])
+    radius = float(tr.settings.get("circle_radius", PATTERN_RADIUS))
+    sides = int(tr.settings.get("chords", 16))
+    _, sheet = _gauze(app)
+    edge = float(sheet.rest[:, 2].max()) - float(center[1])
+    chords = pattern_chords(center, radius, edge, st, rng, sides=sides)
+
+    def sync() -> None:
+        t = float(app.clock.time) + 1e-3
+        for hand in (g, s):
+            hand.wait(t)
+
+    def aim(q0: np.ndarray, q1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hinge, blade direction, sheet normal) putting the blades over the material chord
+        q0 -> q1 as it lies now: coming down onto the sheet at BLADE_INCIDENCE and crossing it
+        BLADE_CROSSING from the hinge, 2 mm before q1."""
+        u = (q1 - q0) / float(np.linalg.norm(q1 - q0))
+        p0, _ = material_point(sheet.rest, sheet.x, sheet.triangles, q0)
+        p1, _ = material_point(sheet.rest, sheet.x, sheet.triangles, q1)
+        pm, n0 = material_point(sheet.rest, sheet.x, sheet.triangles, q1 - 0.002 * u)
+        along = p1 - p0
+        along = along - (along @ n0) * n0
+        along /= float(np.linalg.norm(along))
+        d = math.cos(BLADE_INCIDENCE) * along - math.sin(BLADE_INCIDENCE) * n0
+        return pm - BLADE_CROSSING * d, d, n0
+
+    def snip(q0: np.ndarray, q1: np.ndarray, speed: float) -> Any:
+        sync()
+        hinge, d, n0 = aim(q0, q1)
+        s.quat = _blade_quat(d, n0)
+        s.move(hinge - 0.006 * d + 0.004 * n0, speed, min_s=0.15)
+        if s.closed >= CLOSED_TRIGGER:  # the blades were left closed: open them just enough to take the gauze
+            s.jaw(SNIP_OPEN, after=0.05)
+        s.move(hinge, speed * 0.5, min_s=0.1)
+        yield s.t + 0.03
+        sync()
+        hinge, d, n0 = aim(q0, q1)  # look again, the blades in the gauze
+        s.quat = _blade_quat(d, n0)
+        s.move(hinge, speed * 0.5, min_s=0.05)
+        s.jaw(1.0, after=0.03 + st.pause / 3)
+        s.wait(s.t + 0.05)
+        yield s.t
+
+    def freed() -> bool:
+        return bool(app.resource(PatternCut).freed)
+
+    yield 0.5  # the gauze settles in its clamps
+    sync()
+    hold, _ = material_point(sheet.rest, sheet.x, sheet.triangles, center + np.array([-0.006, -0.004]))
+    g.approach(hold + [0.0, 0.015, 0.0], st, rng)
+    g.wait(g.t + st.pause)
+    g.move(hold + [0.0, 0.0005, 0.0], st.speed * 0.5)
+    g.jaw(1.0)
+    g.move(hold + [0.0, 0.004, 0.0], 0.01)  # lift: the gauze tensioned round the grasp
+    front, _ = material_point(sheet.rest, sheet.x, sheet.triangles, center + np.array([0.0, edge]))
+    s.jaw(SNIP_OPEN, after=0.0)
+    s.move(front + [0.0, 0.01, 0.02], st.speed)
+    if st.wander_at >= 0:  # the novice lets the scissors wander out of the scope's view once
+        s.move([0.16, 0.09, 0.06], st.speed)
+        s.wait(s.t + 1.0)
+        s.move(front + [0.0, 0.01, 0.02], st.speed)
+    s.wait(g.t)
+    yield s.t
+    for k, (q0, q1) in enumerate(chords):
+        yield from snip(q0, q1, st.speed if k < len(chords) - sides else st.speed * 0.6)
+        if freed():
+            break
+    half = 0.6 * math.pi / sides  # a repair chord spans 1.2 chords of the polygon, centred on the attachment
+    for _ in range(REPAIR_SNIPS):
+        if freed():
+            break
+        left = attachment_angles(sheet.rest, sheet.triangles, center, radius)
+        if not left:
+            break
+        # the expert joins cut ends inside the band only; the novice any it sees near the line
+        reach = 0.005 if st.serial else 0.75 * PATTERN_BAND
+        q0, q1 = repair_chord(app.resource(PatternCut).tips, center, radius, reach, left[0], half, sides)
+        yield from snip(q0, q1, st.speed * 0.6)
+    sync()
+    s.move(s.tip + [0.0, 0.02, 0.0], st.speed, min_s=0.3)
+    s.move(PATTERN_SCISSORS_HOME, st.speed)
+    g.wait(s.t - 0.5)
+    g.move(g.tip + [0.0, 0.02, 0.0], 0.03)  # lift the freed circle away
+    tr.end = max(g.t, s.t) + 0.5
+    for hand in (g, s):
+        hand.wait(tr.end)
+    yield math.inf
+
+
+@vrmed.system("render", in_set="render.prepare")
+def draw_marked_circle(app: vrmed.App) -> None:
+    """Queue the marked circle's ribbons on the gauze as it is now (nothing without a renderer):
+    each corner follows its material point (barycentric in its rest triangle), lifted
+    MARK_LIFT along the triangle's normal; a face stretched to more than twice its rest size
+    (a cut opened under it) collapses to a point, so the marks part with the gauze. The
+    faces share no corners (a streamed surface keeps its faces: only positions change)."""
+    draws = app.try_resource(DrawList)
+    mark = app.try_resource(MarkedCircle)
+    if draws is None or mark is None:
+        return
+    sheet = app.get(mark.entity, ClothSheet)
+    tris = sheet.triangles
+    if mark.n_tris != tris.shape[0]:
+        mark.tri, mark.bary = embed_points(sheet.rest[tris][:, :, [0, 2]], mark.corners)
+        mark.n_tris = tris.shape[0]
+    t = tris[np.maximum(mark.tri, 0)]
+    x = sheet.x
+    pos = (mark.bary[:, :, None] * x[t]).sum(axis=1)
+    n = np.cross(x[t[:, 1]] - x[t[:, 0]], x[t[:, 2]] - x[t[:, 0]])
+    n *= np.where(n[:, 1:2] < 0.0, -1.0, 1.0) / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-18)
+    pos += MARK_LIFT * n
+    f = mark.faces
+    cur = pos[f]  # (K, 3, 3): every face its own three corners
+    longest = np.linalg.norm(cur - np.roll(cur, 1, axis=1), axis=2).max(axis=1)
+    ok = (longest <= 2.0 * mark.rest_len) & (mark.tri[f] >= 0).all(axis=1)
+    cur[~ok] = cur[~ok, :1]  # a dropped face: its corners on one point
+    corners = cur.reshape(-1, 3)
+    normals = n[f].reshape(-1, 3)
+    for k, (color, span) in enumerate(mark.colors):
+        rows = slice(3 * span.start, 3 * span.stop)
+        draws.add_surface(
+            ("pattern_mark", mark.entity, k),
+            corners[rows],
+            np.arange(3 * (span.stop - span.start), dtype=np.int64).reshape(-1, 3),
+            normals=normals[rows],
+            color=color,
+            roughness=0.85,
+            wetness=0.0,
+            shadow=False,
+            entity=mark.entity,
+        )
+
+
+def _start_pattern(app: vrmed.App, task: LapTask) -> PatternCut:
+    """On the first logic tick: the gauze's two x edges clamped (pinned within
+    ``clamp_width``), the marked circle drawn where the scenario's settings put it, and the
+    task (circle, band, score settings), the start and the view cone logged."""
+    settings = app.resource(Scenario).settings or {}
+    ent, sheet = _gauze(app)
+    rest = sheet.rest
+    width = float(settings.get("clamp_width", 0.003))
+    lo, hi = float(rest[:, 0].min()), float(rest[:, 0].max())
+    clamped = np.flatnonzero((rest[:, 0] <= lo + width) | (rest[:, 0] >= hi - width))
+    sheet.pin(clamped)
+    center = np.array([float(v) for v in settings.get("circle_center", (0.0, 0.0))])
+    radius = float(settings.get("circle_radius", PATTERN_RADIUS))
+    band = float(settings.get("band_half_width", PATTERN_BAND))
+    if not (0.0 < band < radius):
+        raise ValueError(f"settings: band_half_width ({band} m) must be > 0 and below circle_radius ({radius} m)")
+    p = PatternCut(ent, center, radius, band, app.event_reader(ClothCut), trainee=app.try_resource(PatternTrainee))
+    app.insert_resource(p)
+    app.insert_resource(marked_circle(ent, center, radius, band))
+    task.started = True  # (tip_view_watch)
+    app.send(TaskStarted("pattern_cutting", 0))
+    app.send(
+        PatternTask(
+            float(center[0]),
+            float(center[1]),
+            radius,
+            band,
+            float(settings.get("cutoff_s", PATTERN_CUTOFF_S)),
+            float(settings.get("proficiency_s", PATTERN_PROFICIENCY_S)),
+            float(settings.get("deviation_weight", PATTERN_DEVIATION_WEIGHT)),
+        )
+    )
+    for e, _ in app.query(Endoscope):
+        app.send(endoscope_view(app, e))
+    return p
+
+
+@vrmed.system("logic", in_set="logic.scoring")
+def pattern_cutting_logic(app: vrmed.App) -> None:
+    """Set the task up on the first tick; drive the scripted trainee's plan; then for each
+    snip of the gauze (ClothCut): whether it left the line's band (CutOffLine), and whether
+    the piece holding the circle's centre has come free of the clamps (PatternFreed with its
+    area deviation, then TaskCompleted)."""
+    task = app.try_resource(LapTask)
+    if task is None or task.task != "pattern_cutting":
+        return
+    p = app.try_resource(PatternCut)
+    if p is None:
+        p = _start_pattern(app, task)
+    tr = p.trainee
+    if tr is not None and float(app.clock.time) >= tr.resume_at:
+        if tr.plan is None:
+            tr.plan = _pattern_plan(tr, app)
+        tr.resume_at = float(next(tr.plan, math.inf))
+        app.resource(InputPlugin).source = ScriptedInput(tr.tracks())
+    sheet = app.get(p.entity, ClothSheet)
+    # a scrap cut off the gauze falls to the trainer's floor and lies there (the cloth solver
+    # has no floor contact: without this it would fall for ever, out of the scene)
+    low = sheet.x[:, 1] < FLOOR_Y
+    if low.any():
+        sheet.x[low, 1] = FLOOR_Y
+        sheet.v[low] = 0.0
+    cut = False
+    for ev in p.reader.read():
+        if ev.entity != p.entity:
+            continue
+        cut = True
+        p.snips += 1
+        pts = snip_points(np.asarray(ev.segments, dtype=np.float64).reshape(-1, 2, 3))
+        if pts.shape[0]:
+            p.tips.extend(snip_ends(pts))
+        off = classify_snip(pts, p.center, p.radius, p.band)
+        if off > 0.0:
+            p.off_line += 1
+            app.send(CutOffLine(p.snips, off, p.band))
+    if not cut or p.freed:
+        return
+    _, labels, pieces = cloth_pieces(sheet)
+    if pieces < 2:
+        return
+    piece = freed_piece(sheet.rest, sheet.triangles, labels, sheet.pinned, p.center)
+    if piece < 0:
+        return
+    tris = sheet.rest[sheet.triangles[labels == piece]][:, :, [0, 2]]
+    area, sym = footprint_deviation(tris, p.center, p.radius)
+    p.freed = True
+    task.completed_at = float(app.clock.time)
+    app.send(PatternFreed(piece, area, sym, circle_deviation_pct(sym, p.radius)))
+    app.send(TaskCompleted("pattern_cutting", 0))

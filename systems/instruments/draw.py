@@ -21,6 +21,9 @@ surface vertices, into buffers kept between frames. Bands and vessels are ink on
 a cut body they are embedded in the skin faces only (:func:`skin_faces`: not over the cut's
 lips, which show the tissue) and lifted along the skin's own normals (at a lip's edge the
 surface normal tilts into the cut), so a band cut along its centre stays drawn on both lips.
+The cut's faces themselves are drawn as a surface of their own in :func:`cut_color` (the
+tissue's colour darker and redder, wetter: the parenchyma a cut lays open), so the learner
+sees where the tissue was cut.
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ HOOK_TOOLS = frozenset({"hook"})
 #: longest step (m) along a vessel's centre line between two ribbon sections (so the ribbon
 #: follows a curved or bent surface rather than cutting chords across it)
 VESSEL_STEP = 0.002
+#: a cut face's colour from the tissue's own (linear RGB): each channel scaled by CUT_SHADE,
+#: then CUT_RED added to red. Under the capsule a cut shows the moist parenchyma, darker and
+#: redder than the organ's surface (its blood), so the learner sees where the tissue was cut:
+#: the laparoscopy gallbladder's green (0.16, 0.27, 0.11) gives a dark red-brown (0.15, 0.06,
+#: 0.03), the liver's red-brown a deeper red
+CUT_SHADE = (0.55, 0.22, 0.25)
+CUT_RED = 0.06
+#: the cut faces' wet-film weight at least this (a fresh cut surface is moist)
+CUT_WETNESS = 0.95
 
 _DEFAULT_APPEARANCE = TissueAppearance()
 
@@ -119,6 +131,10 @@ class _TissueDraw:
     skin: np.ndarray | None = None
     #: vertex normals of the skin faces alone (the strips are lifted along them), if cut
     skin_normals: np.ndarray | None = None
+    #: the cut's faces (the lips: not skin), drawn in :func:`cut_color`; None while uncut
+    cut: np.ndarray | None = None
+    #: vertex normals of the cut faces alone (a cut wall shades as its own surface), if cut
+    cut_normals: np.ndarray | None = None
 
 
 @dataclass
@@ -187,6 +203,15 @@ def band_strip(faces: np.ndarray, rest: np.ndarray, band: TissueBand) -> tuple[n
     if not weights:
         return np.zeros((0, 3), np.int64), np.zeros((0, 3)), np.zeros((0, 3), np.int32)
     return np.array(corners, np.int64), np.array(weights), np.array(out_faces, np.int32)
+
+
+def cut_color(color: tuple[float, ...] | np.ndarray) -> tuple[float, float, float, float]:
+    """The colour (linear RGBA) the faces of a cut are drawn in, for tissue of ``color``: the
+    moist parenchyma a cut lays open, darker and redder than the surface (:data:`CUT_SHADE`,
+    :data:`CUT_RED`); the alpha is kept."""
+    c = [float(v) for v in color]
+    r, g, b = (min(1.0, c[k] * CUT_SHADE[k] + (CUT_RED if k == 0 else 0.0)) for k in range(3))
+    return r, g, b, c[3]
 
 
 def skin_faces(faces: np.ndarray, rest: np.ndarray) -> np.ndarray:
@@ -288,6 +313,7 @@ def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) ->
     is_skin = skin_faces(surf.faces, body.rest_points)
     # uncut: every face is skin, and the strips use the surface's own normals
     skin = None if is_skin.all() else np.ascontiguousarray(surf.faces[is_skin])
+    cut = None if skin is None else np.ascontiguousarray(surf.faces[~is_skin])
     faces = surf.faces if skin is None else skin
     bands = [_Band.of(*band_strip(faces, body.rest_points, band)) for band in look.bands]
     vessels = [_Band.of(*vessel_strip(faces, body.rest_points, v)) for v in look.vessels] if len(faces) else []
@@ -302,6 +328,8 @@ def _tissue_draw(surf: TissueSurface, body: SoftBody, look: TissueAppearance) ->
         _vessel_specs(look),
         skin,
         None if skin is None else np.zeros((n, 3)),
+        cut,
+        None if cut is None else np.zeros((n, 3)),
     )
 
 
@@ -399,10 +427,10 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
         faces = surf.faces
         # area-weighted vertex normals; the strips are lifted along those of the skin alone
         # (at a cut's lip the surface's own normal tilts into the cut)
-        normals = _vertex_normals(p, faces, td.normals)
-        lift_normals = normals
         if td.skin is not None and td.skin_normals is not None:
-            lift_normals = _vertex_normals(p, td.skin, td.skin_normals)
+            normals = lift_normals = _vertex_normals(p, td.skin, td.skin_normals)
+        else:
+            normals = lift_normals = _vertex_normals(p, faces, td.normals)
         burn: np.ndarray | None = None
         marks = world.burned.get(entity)
         if marks is not None:
@@ -413,17 +441,43 @@ def _draw_tissue(app: App, draws: DrawList, cache: InstrumentDrawCache) -> None:
             burn[:] = 0.0
             for k in range(3):
                 np.maximum.at(burn, faces[:, k], face_burn)
-        draws.add_surface(
-            ("vrmed.tissue", entity),
-            p,
-            faces,
-            normals=normals,
-            burn=burn,
-            color=tuple(look.color),
-            roughness=look.roughness,
-            wetness=look.wetness,
-            entity=entity,
-        )
+        if td.skin is not None and td.cut is not None and td.cut_normals is not None:
+            # a cut body: the skin in the tissue's colour (shaded with its own normals, so the
+            # lips keep a crisp edge) and the cut's faces as the parenchyma they lay open
+            draws.add_surface(
+                ("vrmed.tissue", entity),
+                p,
+                td.skin,
+                normals=lift_normals,
+                burn=burn,
+                color=tuple(look.color),
+                roughness=look.roughness,
+                wetness=look.wetness,
+                entity=entity,
+            )
+            draws.add_surface(
+                ("vrmed.tissue.cut", entity),
+                p,
+                td.cut,
+                normals=_vertex_normals(p, td.cut, td.cut_normals),
+                burn=burn,
+                color=cut_color(look.color),
+                roughness=look.roughness,
+                wetness=max(look.wetness, CUT_WETNESS),
+                entity=entity,
+            )
+        else:
+            draws.add_surface(
+                ("vrmed.tissue", entity),
+                p,
+                faces,
+                normals=normals,
+                burn=burn,
+                color=tuple(look.color),
+                roughness=look.roughness,
+                wetness=look.wetness,
+                entity=entity,
+            )
         for k, (band, strip) in enumerate(zip(look.bands, td.bands)):
             if not len(strip.weights):
                 continue
@@ -554,6 +608,7 @@ __all__ = [
     "InstrumentEffects",
     "band_strip",
     "closest_on_surface",
+    "cut_color",
     "instruments_draw_system",
     "skin_faces",
     "vessel_strip",

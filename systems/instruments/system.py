@@ -529,7 +529,10 @@ def instruments_forces_system(app: App) -> None:
 def tip_in_view(app: App, instrument: int, scope: int, max_distance: float = 2.0) -> bool:
     """Whether the instrument's tip is inside the laparoscope's view cone (the Endoscope's
     vertical field of view, as a cone about its view axis) and not hidden behind tissue or
-    another tool (a ray cast from the lens)."""
+    another tool (a ray cast from the lens). Something the ray meets within the jaw length of
+    the tip does not hide it: that is the working end inside the tissue it grasps, burns or
+    cuts, which the surgeon sees entering it (scissors snipping a gallbladder are not "out of
+    view")."""
     inst = app.get(instrument, Instrument)
     scope_c = app.get(scope, Endoscope)
     tf = app.get(scope, Transform)
@@ -545,4 +548,4 @@ def tip_in_view(app: App, instrument: int, scope: int, max_distance: float = 2.0
     if float(to_tip @ axis) / dist < np.cos(np.radians(scope_c.fov_deg) / 2):
         return False
     hit = app.resource(CollisionWorld).raycast(app, lens, to_tip, dist, ignore=(instrument, scope))
-    return hit is None or hit.distance >= dist - 1e-4
+    return hit is None or hit.distance >= dist - max(inst.jaw_length, 1e-4)
