@@ -394,16 +394,10 @@ def test_membrane_forces_are_minus_the_energy_gradient() -> None:
     assert np.abs(f.sum(axis=0)).max() < 1e-12 * np.abs(f).max() + 1e-15  # internal forces balance
 
 
-def test_headless_render_shows_the_gauze_and_its_ink(tmp_path) -> None:
+def test_headless_render_shows_the_gauze_and_its_ink(tmp_path, ctx) -> None:
     """EGL capture of a marked gauze seen from above: the sheet is drawn light, the ink ring
     dark, where the camera projects them (catches a sheet not queued, ink not passed, or the
     faces wound away from the light with no two-sided shading)."""
-    moderngl = pytest.importorskip("moderngl")
-
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=330)
-    except Exception as exc:  # pragma: no cover - machines without EGL
-        pytest.skip(f"no EGL context: {exc}")
     W, H = 160, 120
     plugin = RenderPlugin(W, H, capture_dir=tmp_path, context=ctx, samples=0)
     app = App(seed=0)
@@ -420,7 +414,6 @@ def test_headless_render_shows_the_gauze_and_its_ink(tmp_path) -> None:
         img = np.asarray(Image.open(plugin.captured[-1]).convert("RGB")).astype(float)
     finally:
         app.close()
-        ctx.release()
     (ix, iy), (rx, ry) = project([[0.01, 0.05, 0.0], [0.02, 0.05, 0.0]], view_projection(cam, W / H), W, H).astype(int)
     gauze, ink = img[iy, ix].mean(), img[ry, rx].mean()
     assert gauze > 150 and ink < gauze - 60

@@ -137,3 +137,10 @@ def relative(
     inv = quat_conjugate(base_rot)
     d = (pos[0] - base_pos[0], pos[1] - base_pos[1], pos[2] - base_pos[2])
     return quat_rotate(inv, d), quat_normalize(quat_multiply(inv, rot))
+
+
+def segment_point_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Distance (m) of each point of ``p`` (n x 3) from the segment a-b (a point when a == b)."""
+    ab = b - a
+    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
+    return np.asarray(np.linalg.norm(p - (a + t[:, None] * ab), axis=1))

@@ -15,6 +15,7 @@ import numpy as np
 
 from vrmed.components.cloth.sheet import ClothSheet
 from vrmed.events import Event
+from vrmed.geometry import segment_point_distance
 
 #: A crossing closer than this fraction of its edge to an end is moved onto that end (the cut
 #: then runs through the vertex): every triangle a cut creates has at least SNAP^2 = 4 % of the
@@ -50,13 +51,6 @@ class ClothCutResult:
     min_area_fraction: float
 
 
-def _segment_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
-    d = b - a
-    dd = float(d @ d)
-    s = np.zeros(len(p)) if dd == 0 else np.clip((p - a) @ d / dd, 0.0, 1.0)
-    return np.linalg.norm(p - a - s[:, None] * d, axis=1)
-
-
 def cut_cloth(
     sheet: ClothSheet, hinge: np.ndarray, tip: np.ndarray, normal: np.ndarray, cut_radius: float
 ) -> ClothCutResult:
@@ -90,7 +84,7 @@ def cut_cloth(
         t[cross] = sv[ea[cross]] / (sv[ea[cross]] - sv[eb[cross]])
         p = x[ea] + t[:, None] * (x[eb] - x[ea])
         near = np.zeros(len(ea), bool)
-        near[cross] = _segment_distance(hinge, tip, p[cross]) <= cut_radius
+        near[cross] = segment_point_distance(hinge, tip, p[cross]) <= cut_radius
         return cross & near, t, p
 
     active, t, _ = crossings(s)
@@ -102,7 +96,7 @@ def cut_cloth(
     on_line[eb[snap_b]] = True
     s = s.copy()
     s[on_line] = 0.0
-    on_line |= (s == 0.0) & (_segment_distance(hinge, tip, x) <= cut_radius)
+    on_line |= (s == 0.0) & (segment_point_distance(hinge, tip, x) <= cut_radius)
     active, t, _ = crossings(s)
     if not active.any() and not on_line.any():  # the blades cross nothing of this sheet
         return ClothCutResult(np.zeros((0, 2, 3)), np.zeros(0, np.int64), 0, 0, 1.0)

@@ -9,18 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vrmed.components.cloth.sheet import ClothSheet
+from vrmed.geometry import segment_point_distance
 
 from .cutting import ClothCut, cloth_pieces, cut_cloth
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
-
-
-def _segment_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
-    d = b - a
-    dd = float(d @ d)
-    s = np.zeros(len(p)) if dd == 0 else np.clip((p - a) @ d / dd, 0.0, 1.0)
-    return np.linalg.norm(p - a - s[:, None] * d, axis=1)
 
 
 def grasp_cloth(
@@ -31,7 +25,7 @@ def grasp_cloth(
     (coordinates in the tool ``frame``, columns = tool axes). Vertices of the triangles the
     segment passes through are caught too. Returns (sheet entity, vertices held) or None."""
     for entity, sheet in app.query(ClothSheet):
-        near = _segment_distance(hinge, tip, sheet.x) <= reach
+        near = segment_point_distance(hinge, tip, sheet.x) <= reach
         near &= ~sheet.pinned
         if not near.any():
             continue

@@ -46,7 +46,7 @@ from vrmed.components.scene.core import Name, Transform
 from vrmed.components.scene.render import Endoscope
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.events import Event
-from vrmed.geometry import quat_matrix
+from vrmed.geometry import quat_matrix, segment_point_distance
 from vrmed.haptics import HapticTarget
 from vrmed.input import InputState
 from vrmed.mesh import TetMesh
@@ -255,13 +255,6 @@ def _jaw_segments(inst: Instrument, hinge: np.ndarray, frame: np.ndarray, closur
     if inst.max_jaw_angle_deg == 0.0:
         return [hinge + inst.jaw_length * d]
     return [hinge + inst.jaw_length * (np.cos(half) * d + s * np.sin(half) * frame[:, 0]) for s in (1.0, -1.0)]
-
-
-def segment_point_distance(a: np.ndarray, b: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Distance (m) of each point of ``p`` (n x 3) from the segment a-b."""
-    ab = b - a
-    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
-    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
 
 
 # ----------------------------------------------------------------------------- cutting

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit
 
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.geometry import segment_point_distance
 from vrmed.mesh import MeshError, TetMesh
 from vrmed.systems.tissue import embedding_kernels as EK
 from vrmed.systems.tissue.ligament import LigamentPatch
@@ -470,13 +471,6 @@ def _point_in_polygon(p: np.ndarray, poly: np.ndarray) -> bool:
     return bool(np.count_nonzero(crosses & (p[0] < x)) % 2)
 
 
-def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each point p (k, 3) from the segment a-b."""
-    ab = b - a
-    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
-    return np.asarray(np.linalg.norm(p - (a + t[:, None] * ab), axis=1))
-
-
 def _separation_radius(corners: np.ndarray, region: np.ndarray, reach: float) -> float:
     """A distance from the blade within which every face the cut separates lies: ``reach`` plus
     the largest distance from a region tet's centroid to its corners (``corners`` (m, 4, 3) at
@@ -746,7 +740,7 @@ def cut_embedding(
         den = np.where(exact, dx[hi_v] - dx[lo_v], d[hi_v] - d[lo_v])
         tk = np.where(den > 0.0, num / np.where(den > 0.0, den, 1.0), 0.5)[:, None]
         crossing_pts = p_now[hi_v] + tk * (p_now[lo_v] - p_now[hi_v])
-        near = _segment_distance(crossing_pts, point, point if blade_end is None else blade_end) <= radius
+        near = segment_point_distance(point, point if blade_end is None else blade_end, crossing_pts) <= radius
         sep = {key: bool(f) for key, f in zip(key_tris, near.tolist(), strict=True)}
     hit = {find(fs[0]) for key, fs in key_tris.items() if sep[key]}
     clip = np.array([f for f in straddle if find(int(f)) in hit], dtype=np.int64)
