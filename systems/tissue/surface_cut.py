@@ -1,0 +1,986 @@
+"""The embedded render surface's part of a cut (:func:`vrmed.systems.tissue.cutting.cut_body`):
+:func:`cut_embedding` rebinds a surface to the cut body and gives it real cut faces where the
+tissue separates, ending at the crack front of a partial cut; the helpers below it find the
+front, close the outline into caps and hand each piece its own vertices.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.geometry import segment_point_distance
+from vrmed.mesh import TetMesh
+from vrmed.systems.tissue import embedding_kernels as EK
+from vrmed.systems.tissue.topology_kernels import piece_roots
+
+_K = TypeVar("_K")
+
+
+def _bary(p: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Barycentric coordinates (k, 4) of points p (k, 3) in tets with corners (k, 4, 3)."""
+    m = np.transpose(corners[:, 1:] - corners[:, :1], (0, 2, 1))
+    uvw = np.linalg.solve(m, (p - corners[:, 0])[:, :, None])[:, :, 0]
+    return np.concatenate([1.0 - uvw.sum(axis=1, keepdims=True), uvw], axis=1)
+
+
+def _point_in_polygon(p: np.ndarray, poly: np.ndarray) -> bool:
+    """Even-odd test of 2D point p in the closed polygon ``poly`` (k, 2)."""
+    q = np.roll(poly, -1, axis=0)
+    crosses = (poly[:, 1] > p[1]) != (q[:, 1] > p[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = poly[:, 0] + (p[1] - poly[:, 1]) * (q[:, 0] - poly[:, 0]) / (q[:, 1] - poly[:, 1])
+    return bool(np.count_nonzero(crosses & (p[0] < x)) % 2)
+
+
+def _separation_radius(corners: np.ndarray, region: np.ndarray, reach: float) -> float:
+    """A distance from the blade within which every face the cut separates lies: ``reach`` plus
+    the largest distance from a region tet's centroid to its corners (``corners`` (m, 4, 3) at
+    the current positions). Why: the region is the tets whose centroid lies within ``reach``, and
+    the separated faces are faces of those tets (sub-tets of them), so none reaches farther; a
+    surface opened to this distance opens at least wherever the tissue does (opening it where
+    the tissue holds only lays the two caps on each other there)."""
+    if not np.isfinite(reach) or not region.any():
+        return float(reach)
+    c = corners[region]
+    return float(reach + np.linalg.norm(c - c.mean(axis=1, keepdims=True), axis=2).max())
+
+
+def _front(
+    held: np.ndarray, a2: np.ndarray, b2: np.ndarray, radius: float, spacing: float, ring: np.ndarray
+) -> list[np.ndarray]:
+    """2D points of the crack front across a held stretch of the outline (``held``, (k, 2), from
+    its first point to its last, both excluded), about ``spacing`` apart (one at least): along the
+    boundary of the region the cut separates in the plane (the points within ``radius`` of the
+    blade a2-b2, a stadium), the way round that stays nearer the held stretch (the front and the
+    stretch bound the held part of the section; the other way round runs around the blade).
+    A point of it outside the outline ``ring`` (the whole loop, (m, 2)) is moved onto the nearest
+    point of the held stretch: there the region's boundary has left the section, so the crack
+    front runs along the surface (and the held stretch, sampled only where the surface's edges
+    cross the plane, may cut the region's corner between two of its points)."""
+    ang = np.linspace(0.0, 2.0 * np.pi, 256, endpoint=False)
+    nu = np.stack([np.cos(ang), np.sin(ang)], axis=1)
+    bnd = np.where((nu @ (b2 - a2) >= 0.0)[:, None], b2, a2) + radius * nu  # outward normal nu
+    # resampled evenly along its length (the straight sides are one step of the angle)
+    closed = np.concatenate([bnd, bnd[:1]])
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    k = max(64, int(arc[-1] / (0.25 * max(spacing, 1e-12))))
+    at = arc[-1] * np.arange(k) / k
+    bnd = np.stack([np.interp(at, arc, closed[:, 0]), np.interp(at, arc, closed[:, 1])], axis=1)
+    q_from, q_to = held[0], held[-1]
+    i1 = int(np.argmin(np.linalg.norm(bnd - q_from, axis=1)))
+    i0 = int(np.argmin(np.linalg.norm(bnd - q_to, axis=1)))
+    best: tuple[float, list[np.ndarray]] | None = None
+    for idx in ((i1 + np.arange((i0 - i1) % k + 1)) % k, (i1 - np.arange((i1 - i0) % k + 1)) % k):
+        path = np.concatenate([q_from[None], bnd[idx], q_to[None]])
+        # how far the path strays from the held stretch (its farthest point from the nearest one)
+        stray = float(np.sqrt(((path[:, None, :] - held[None, :, :]) ** 2).sum(axis=2).min(axis=1).max()))
+        seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        arc = np.concatenate([[0.0], np.cumsum(seg)])
+        n_pts = max(2, int(arc[-1] / max(spacing, 1e-12)))
+        at = arc[-1] * np.arange(1, n_pts) / n_pts
+        pts = [np.array([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])]) for s in at]
+        if best is None or stray < best[0]:
+            best = (stray, pts)
+    assert best is not None
+    out = []
+    a, b = held[:-1], held[1:]
+    ab = b - a
+    for q in best[1]:
+        if len(held) > 1 and not _point_in_polygon(q, ring):
+            t = np.clip(((q - a) * ab).sum(axis=1) / np.maximum((ab * ab).sum(axis=1), 1e-300), 0.0, 1.0)
+            near = a + t[:, None] * ab
+            q = near[int(np.argmin(np.linalg.norm(near - q, axis=1)))]
+        out.append(q)
+    return out
+
+
+def _loops(nxt: dict[_K, _K]) -> list[list[_K]]:
+    """Closed chains of the successor map ``nxt`` (open chains, from a surface that was not
+    closed, are left out: they bound no cap)."""
+    loops: list[list[_K]] = []
+    seen: set[_K] = set()
+    for start in nxt:
+        if start in seen:
+            continue
+        loop, k = [], start
+        while k in nxt and k not in seen:
+            seen.add(k)
+            loop.append(k)
+            k = nxt[k]
+        if k == start and len(loop) >= 3:
+            loops.append(loop)
+    return loops
+
+
+def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Triangulate the planar region bounded by ``loops`` (2D points, (k, 2) each, in the order
+    the surface's outline runs; holes found by nesting depth) with earcut (Mapbox's polygon
+    triangulation, ``mapbox_earcut``). Returns triangles of indices into the concatenated loops,
+    each loop edge run against the loop's order (the cap closes the surface with a consistent
+    orientation), and the loops that needed a centre point: where earcut cannot cover a group
+    exactly (a loop that touches or crosses itself, as the outline of a folded surface may), that
+    group is closed by fans around a new point per loop instead (index ``total + k`` for the k-th
+    entry of the returned list), which closes it topologically whatever its shape."""
+    import mapbox_earcut  # deferred: only a cut through an embedded surface needs it
+
+    offsets = np.cumsum([0] + [len(lp) for lp in loops])
+    total = int(offsets[-1])
+    area = [0.5 * float(np.sum(lp[:, 0] * np.roll(lp[:, 1], -1) - np.roll(lp[:, 0], -1) * lp[:, 1])) for lp in loops]
+    order = sorted(range(len(loops)), key=lambda i: -abs(area[i]))
+    parent: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    for k, i in enumerate(order):
+        inside = [j for j in order[:k] if _point_in_polygon(loops[i][0], loops[j])]
+        depth[i] = len(inside)
+        if inside:
+            parent[i] = inside[-1]  # the smallest enclosing loop
+    tris: list[tuple[int, int, int]] = []
+    centres: list[int] = []
+    holes = {
+        i: [j for j in order if parent.get(j) == i and depth[j] == depth[i] + 1] for i in order if depth[i] % 2 == 0
+    }
+    covered = set(holes).union(*holes.values())
+    for i in order:
+        if i not in holes and i in covered:
+            continue
+        # an odd-depth loop whose smallest enclosing loop is not one depth up (loops that overlap,
+        # as the outlines of an earlier slit's two caps lying on each other do, nest
+        # inconsistently) is capped on its own: otherwise it would get no cap and leave a hole
+        rings = [i] + holes.get(i, [])
+        ring_edges = {
+            (int(offsets[r] + q), int(offsets[r] + (q + 1) % len(loops[r])))
+            for r in rings
+            for q in range(len(loops[r]))
+        }
+        pts = np.concatenate([loops[r] for r in rings])
+        ends = np.cumsum([len(loops[r]) for r in rings]).astype(np.uint32)
+        glob = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rings])
+        idx = glob[np.asarray(mapbox_earcut.triangulate_float64(pts, ends), dtype=np.int64).reshape(-1, 3)]
+        directed = {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)}
+        if ring_edges & directed:  # earcut's winding (one for all its triangles) runs with the loops: flip
+            idx = idx[:, [0, 2, 1]]
+        edges = np.sort(np.concatenate([idx[:, [0, 1]], idx[:, [1, 2]], idx[:, [2, 0]]]), axis=1)
+        uniq, count = np.unique(edges, axis=0, return_counts=True)
+        boundary = {(int(u), int(v)) for (u, v), c in zip(uniq.tolist(), count.tolist(), strict=True) if c == 1}
+        ok = (
+            len(idx) > 0
+            and count.max() <= 2
+            and boundary == {(min(u, v), max(u, v)) for u, v in ring_edges}
+            and not (ring_edges & {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)})
+        )
+        if ok:
+            tris += [(int(u), int(v), int(w)) for u, v, w in idx]
+            continue
+        for r in rings:
+            c = total + len(centres)
+            centres.append(r)
+            tris += [(int(offsets[r] + (q + 1) % len(loops[r])), int(offsets[r] + q), c) for q in range(len(loops[r]))]
+    return tris, centres
+
+
+def cut_embedding(
+    emb: EmbeddedSurface,
+    old_rest: np.ndarray,
+    old_x: np.ndarray,
+    old_ids: np.ndarray,
+    split: np.ndarray,
+    old_side: np.ndarray,
+    region: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+    final_parent: np.ndarray,
+    point: np.ndarray,
+    normal: np.ndarray,
+    pieces: tuple[np.ndarray, np.ndarray] | None = None,
+    blade_end: np.ndarray | None = None,
+    reach: float = np.inf,
+    level: np.ndarray | None = None,
+) -> EmbeddedSurface:
+    """``emb`` (bound to the body before a cut, whose stored tets had corners ``old_rest`` at rest
+    and ``old_x`` now, (m, 4, 3), and ids ``old_ids``) rebound to the cut ``body`` with the cut
+    faces added.
+
+    The surface opens only where the tissue separates: within the separation radius
+    (:func:`_separation_radius`: ``reach`` plus the largest centroid-to-corner distance of a
+    ``region`` tet) of the blade from ``point`` to ``blade_end`` (``point`` if None). Every loop
+    of crossing triangles with a point there is clipped by the plane (``point``, ``normal``),
+    each side getting its own copy of the points on the plane (with ``level``, per old tet corner
+    (m, 4), the corners' signed distances from the plane with the vertices the cut snapped onto
+    it at 0, a surface vertex inside its tet takes the side of that level's linear interpolant,
+    whose zero set is the face along which the tissue actually separates, and an edge between
+    two vertices that the plane itself does not separate that way is cut where the level
+    crosses 0: a surface lying on its tissue then never keeps a part on the side its tissue
+    did not go to); a loop separated all round is
+    closed on both sides by a cap triangulated with earcut (holes by nesting). A loop the crack
+    front crosses is capped only over its separated part: the cap runs along the separated
+    points and, across each held stretch of the outline, along the crack front
+    (:func:`_front`); over the held part the two sides' copies are joined by a seam of zero
+    width along the held outline and the front, so the surface stays closed and in one piece
+    beyond the crack front and shows the tissue's inside where the cut opens. The default
+    ``reach`` (infinite) opens every crossing loop.
+
+    Embedding: vertices in ``split`` tets (old stored order), vertices on the other side of their
+    region tet than ``old_side`` (a snapped cut) and the new points are embedded again, at rest,
+    in the sub-tets of their own tets' parents (``final_parent``: the old tet of each tet of the
+    cut ``body``) on their side (``side``: +1 / -1, the side of the plane a subdivided or region
+    tet lies on, 0 either); a loop's centre point (see :func:`_cap`) in any tet of its piece
+    (``pieces`` = piece labels before the cut per old tet and per cut body tet) on its side. The
+    rest keep their tet (by id) and barycentric coordinates. A component left on the tissue of
+    two pieces (a later cut that frees the tissue on the two sides of an earlier slit's seam) is
+    opened between them and each side capped (:func:`_split_across_pieces`). Last, every
+    connected component of the result is embedded in one piece of the cut body
+    (:func:`_one_piece_per_component`), so
+    no triangle joins two pieces and each piece's surface stays closed when they separate; a
+    component lying whole on a piece it does not cover goes to the one it covers
+    (:func:`_strays_to_their_piece`), and a piece no surface reaches gets its tets' boundary
+    (:func:`_cover_bare_pieces`), so every piece is drawn over its own tissue."""
+    n0 = emb.bary.shape[0]
+    p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
+    p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
+    dx = (p_now - point) @ normal  # from the plane itself
+    if level is None:
+        d = dx
+        sv = np.where(d >= 0.0, 1, -1)
+    else:
+        # the tissue's own cut face, not the exact plane: the zero set of the snapped distances'
+        # linear interpolant (see cut_body), so every surface point takes the side of the tissue
+        # it lies on (a grazing surface over a snapped vertex otherwise got a cap and a side of
+        # its own whose tissue had gone to the other side, 13.5 mm from any on the liver); a
+        # vertex outside its tet keeps the plane (the level extrapolated out of one tet is not
+        # its neighbours' and breaks the outline into spurious loops)
+        d = np.where(emb.bary.min(axis=1) >= -1e-6, np.einsum("ik,ik->i", emb.bary, level[emb.tet_index]), dx)
+        corner = level[emb.tet_index]
+        # on the cut face itself: the side of its tet's tissue if that tet lies on one side
+        # (a snapped corner of a tet whose other corners are all on one side), else the plane's
+        tie = np.where(
+            (corner.max(axis=1) <= 0.0) & (corner.min(axis=1) < 0.0),
+            -1,
+            np.where((dx >= 0.0) | (corner.min(axis=1) >= 0.0), 1, -1),
+        )
+        sv = np.where(d > 0.0, 1, np.where(d < 0.0, -1, tie))
+        # a point exactly on the cut face (a surface vertex at a snapped mesh vertex) is put its
+        # distance from the plane into its side: a level of 0 would put the points where its
+        # edges cross onto it, and the repeated outline points made earcut fail (a fan instead,
+        # whose spokes leave a non-convex section: 37 mm off on the liver)
+        d = np.where(d == 0.0, tie * np.maximum(np.abs(dx), 1e-12), d)
+    tri = emb.triangles
+    st = sv[tri]
+    straddle = np.flatnonzero((st > 0).any(axis=1) & (st < 0).any(axis=1))
+    # loops of crossing triangles (joined through their crossing edges): clip the loops that
+    # reach the region whole, so the outline closes
+    key_tris: dict[tuple[int, int], list[int]] = {}
+    for f in straddle:
+        for u, w in ((0, 1), (1, 2), (2, 0)):
+            a, b = int(tri[f, u]), int(tri[f, w])
+            if sv[a] != sv[b]:
+                key_tris.setdefault((min(a, b), max(a, b)), []).append(int(f))
+    root = {int(f): int(f) for f in straddle}
+
+    def find(f: int) -> int:
+        while root[f] != f:
+            root[f] = root[root[f]]
+            f = root[f]
+        return f
+
+    for fs in key_tris.values():
+        for g in fs[1:]:
+            root[find(g)] = find(fs[0])
+    # where the tissue comes apart on the plane: within `radius` of the blade (a bound on the
+    # separated faces, see _separation_radius); the outline opens only there
+    radius = _separation_radius(old_x, region, reach)
+    sep: dict[tuple[int, int], bool] = {}
+    if key_tris:
+        kk = np.array(list(key_tris), dtype=np.int64)
+        hi_v = np.where(sv[kk[:, 0]] > 0, kk[:, 0], kk[:, 1])
+        lo_v = np.where(sv[kk[:, 0]] > 0, kk[:, 1], kk[:, 0])
+        # an edge the plane itself crosses the same way is cut where the plane crosses it (as
+        # the outline was before the level: moving its points along edges that graze the plane
+        # folds the outline, and earcut then gives way to a fan); the level decides the rest
+        exact = (dx[hi_v] >= 0.0) & (dx[lo_v] < 0.0)
+        num = np.where(exact, dx[hi_v], d[hi_v])
+        den = np.where(exact, dx[hi_v] - dx[lo_v], d[hi_v] - d[lo_v])
+        tk = np.where(den > 0.0, num / np.where(den > 0.0, den, 1.0), 0.5)[:, None]
+        crossing_pts = p_now[hi_v] + tk * (p_now[lo_v] - p_now[hi_v])
+        near = segment_point_distance(point, point if blade_end is None else blade_end, crossing_pts) <= radius
+        sep = {key: bool(f) for key, f in zip(key_tris, near.tolist(), strict=True)}
+    hit = {find(fs[0]) for key, fs in key_tris.items() if sep[key]}
+    clip = np.array([f for f in straddle if find(int(f)) in hit], dtype=np.int64)
+    # new vertices: each plane point (a crossing edge) twice, one copy per side
+    copy: dict[tuple[tuple[int, int], int], int] = {}
+    new_rest: list[np.ndarray] = []
+    new_locate: list[np.ndarray] = []
+    new_now: list[np.ndarray] = []
+    new_side: list[int] = []
+    new_ends: list[tuple[int, int]] = []  # the surface edge of each new point ((-1, -1): a loop centre)
+
+    def plane_point(a: int, b: int, s: int) -> int:
+        key = (min(a, b), max(a, b))
+        if (key, s) not in copy:
+            hi, lo = (a, b) if sv[a] > 0 else (b, a)
+            if dx[hi] >= 0.0 > dx[lo]:  # where the plane crosses it (see the crossing points above)
+                t = dx[hi] / (dx[hi] - dx[lo])
+            else:
+                t = d[hi] / (d[hi] - d[lo]) if d[hi] > d[lo] else 0.5  # both on the cut face: either
+            # locate a hair into the side's half, so the tet found is on that side
+            tl = t * (1.0 - 1e-3) if s > 0 else t + 1e-3 * (1.0 - t)
+            copy[(key, s)] = n0 + len(new_rest)
+            new_rest.append(p_rest[hi] + t * (p_rest[lo] - p_rest[hi]))
+            new_locate.append(p_rest[hi] + tl * (p_rest[lo] - p_rest[hi]))
+            new_now.append(p_now[hi] + t * (p_now[lo] - p_now[hi]))
+            new_side.append(s)
+            new_ends.append((hi, lo))
+        return copy[(key, s)]
+
+    keep = np.ones(tri.shape[0], dtype=bool)
+    keep[clip] = False
+    faces: list[tuple[int, int, int]] = []
+    nxt: dict[tuple[int, int], tuple[int, int]] = {}  # the + side's outline, edge key -> next edge key
+    for f in clip:
+        v = [int(i) for i in tri[f]]
+        signs = [int(sv[i]) for i in v]
+        r = next(k for k in range(3) if signs.count(signs[k]) == 1)  # the lone vertex
+        L, A, B = v[r], v[(r + 1) % 3], v[(r + 2) % 3]
+        s1 = signs[r]
+        pa1, pb1 = plane_point(L, A, s1), plane_point(L, B, s1)
+        pa2, pb2 = plane_point(L, A, -s1), plane_point(L, B, -s1)
+        faces += [(L, pa1, pb1), (pa2, A, B), (pa2, B, pb2)]
+        ka, kb = (min(L, A), max(L, A)), (min(L, B), max(L, B))
+        if s1 > 0:  # on the + side the outline runs pa -> pb (lone side) or pb -> pa (pair side)
+            nxt[ka] = kb
+        else:
+            nxt[kb] = ka
+    loops = _loops(nxt)
+    # the old tets the plane touches (a point on it lies in one of them), as points + tets for locate
+    corner_d = (old_x - point) @ normal
+    on_plane = np.flatnonzero((corner_d.min(axis=1) <= 0.0) & (corner_d.max(axis=1) >= 0.0))
+    if on_plane.size == 0:  # the surface crosses the plane where no tet does: the nearest of all
+        on_plane = np.arange(old_x.shape[0])
+    plane_corners = np.ascontiguousarray(old_x[on_plane].reshape(-1, 3))
+    corner_tets = np.arange(on_plane.size * 4, dtype=np.int64).reshape(-1, 4)
+    if loops:
+        e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(normal, e1)
+        basis = np.stack([e1, e2], axis=1)
+
+        def cp(q: tuple[int, int], sd: int) -> int:
+            return copy[(q, sd)]
+
+        def flat_of(keys: list[tuple[int, int]]) -> np.ndarray:
+            return np.array([new_now[cp(q, 1) - n0] for q in keys]).reshape(-1, 3) @ basis
+
+        def add_caps(flat: list[np.ndarray], ids: dict[int, list[int]]) -> None:
+            """Cap the rings ``flat`` (2D, + outline order) whose vertices are ``ids[side]``
+            (concatenated): the + cap against the rings' order, the - cap along it, so each
+            closes its side's outline."""
+            tris, centres = _cap(flat)
+            offsets = np.cumsum([0] + [len(f) for f in flat])
+            for r in centres:  # a centre point per fanned ring and side, at the ring's mean
+                for sd in (1, -1):
+                    members = [ids[sd][int(offsets[r]) + q] - n0 for q in range(len(flat[r]))]
+                    ids[sd].append(n0 + len(new_rest))
+                    new_rest.append(np.mean([new_rest[q] for q in members], axis=0))
+                    new_locate.append(np.mean([new_locate[q] for q in members], axis=0))
+                    new_now.append(np.mean([new_now[q] for q in members], axis=0))
+                    new_side.append(sd)
+                    new_ends.append((-1, new_ends[members[0]][0]))
+            for i, j, m in tris:
+                faces.append((ids[1][i], ids[1][j], ids[1][m]))
+                faces.append((ids[-1][i], ids[-1][m], ids[-1][j]))
+
+        for lp in loops:  # a held stretch of one or two points opens: the cap would join its ends
+            flags = [sep[q] for q in lp]  # by the outline's own edge
+            if all(flags) or not any(flags):
+                continue
+            k0 = next(k for k in range(len(lp)) if flags[k - 1] and not flags[k])
+            lp = lp[k0:] + lp[:k0]
+            k = 0
+            while k < len(lp):
+                j = k
+                while j < len(lp) and not sep[lp[j]]:
+                    j += 1
+                if 0 < j - k < 3:
+                    sep.update({q: True for q in lp[k:j]})
+                k = j + 1
+        # cap each piece the body was already in on its own: the faces of an earlier cut lie on
+        # each other, so loops of two pieces can touch without one bounding the other
+        piece_of = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
+        whole = [lp for lp in loops if all(sep[q] for q in lp)]
+        loop_piece = [int(piece_of[emb.tet_index[lp[0][0]]]) for lp in whole]
+        for g in sorted(set(loop_piece)):
+            group = [lp for lp, h in zip(whole, loop_piece, strict=True) if h == g]
+            keys = [q for lp in group for q in lp]
+            add_caps([flat_of(lp) for lp in group], {1: [cp(q, 1) for q in keys], -1: [cp(q, -1) for q in keys]})
+        # a loop the crack front crosses: the cap covers only where the tissue separates, bounded
+        # by the runs of separated points and, across each held stretch of the outline, the crack
+        # front (from the stretch's first point to its last). The held stretch and its front
+        # bound the uncut part of the section: there the two sides are not capped but joined by
+        # a seam of zero width along the held outline and the front (each pair of copies is
+        # embedded on its side of held tissue, so they move together), so the surface stays
+        # closed, and in one piece beyond the crack front
+        a2 = point @ basis
+        b2 = (point if blade_end is None else blade_end) @ basis
+        # front points half the largest centroid-to-corner distance of a region tet apart
+        spacing = max((radius - reach) / 2.0 if np.isfinite(radius) else 0.0, 1e-6)
+        seams: list[tuple[int, int, int, int]] = []  # (u+, v+, u-, v-): edges joined by the seam
+        for lp in loops:
+            flags = [sep[q] for q in lp]
+            if all(flags) or not any(flags):
+                continue
+            k0 = next(k for k in range(len(lp)) if flags[k - 1] and not flags[k])
+            lp = lp[k0:] + lp[:k0]  # starts where a held stretch begins, ends separated
+            ring = flat_of(lp)
+            poly: list[np.ndarray] = []
+            ids: dict[int, list[int]] = {1: [], -1: []}
+            k = 0
+            while k < len(lp):
+                if sep[lp[k]]:
+                    poly.append(ring[k])
+                    for sd in (1, -1):
+                        ids[sd].append(cp(lp[k], sd))
+                    k += 1
+                    continue
+                j = k
+                while not sep[lp[j]]:
+                    j += 1
+                held = lp[k:j]  # its ends stay on the outline, the front runs between them
+                front = _front(ring[k:j], a2, b2, radius, spacing, ring) if j - 1 > k else []
+                front_ids: dict[int, list[int]] = {1: [], -1: []}
+                for f2 in front:
+                    x3 = point + (f2 - a2) @ basis.T  # on the plane, at the current positions
+                    ti, bb = np.empty(1, dtype=np.int64), np.empty((1, 4))
+                    EK.locate(x3[None], plane_corners, corner_tets, ti, bb)
+                    r3 = bb[0] @ old_rest[on_plane[ti[0]]]
+                    for sd in (1, -1):
+                        front_ids[sd].append(n0 + len(new_rest))
+                        new_rest.append(r3)
+                        new_locate.append(r3)
+                        new_now.append(x3)
+                        new_side.append(sd)
+                        new_ends.append((-2, new_ends[cp(lp[k], 1) - n0][0]))  # -2: a front point
+                poly += [ring[k], *front] + ([ring[j - 1]] if j - 1 > k else [])
+                for sd in (1, -1):
+                    ids[sd] += [cp(lp[k], sd), *front_ids[sd]] + ([cp(lp[j - 1], sd)] if j - 1 > k else [])
+                if j - 1 > k:  # the held region's outline: the held stretch, then the front back
+                    chain = {sd: [cp(q, sd) for q in held] + front_ids[sd][::-1] for sd in (1, -1)}
+                    m = len(chain[1])
+                    seams += [
+                        (chain[1][i], chain[1][(i + 1) % m], chain[-1][i], chain[-1][(i + 1) % m]) for i in range(m)
+                    ]
+                k = j
+            add_caps([np.array(poly)], ids)
+        if seams:
+            directed = {(f[u], f[(u + 1) % 3]) for f in faces for u in range(3)}
+            for up, vp, um, vm in seams:  # run each + edge against its use on the + side
+                if (up, vp) in directed:
+                    faces += [(vp, up, um), (vp, um, vm)]
+                else:
+                    faces += [(up, vp, vm), (up, vm, um)]
+    n_new = len(new_rest)
+    # embed: unmoved vertices keep their tet (by id), the rest are located on their side
+    where = np.full(int(max(old_ids.max(), body.tet_index.max())) + 1, -1, dtype=np.int64)
+    where[body.tet_index] = np.arange(body.n_tets)
+    tet_index = np.concatenate([where[old_ids[emb.tet_index]], np.zeros(n_new, dtype=np.int64)])
+    bary = np.concatenate([emb.bary, np.zeros((n_new, 4))])
+    rest_pts = np.concatenate([p_rest, np.array(new_rest).reshape(-1, 3)])
+    loc_pts = np.concatenate([p_rest, np.array(new_locate).reshape(-1, 3)])
+    vside = np.concatenate([sv, np.array(new_side, dtype=np.int64)])
+    # relocated: vertices in subdivided tets, vertices on the wrong side of their (snapped) region
+    # tet, and the new points; each among the sub-tets of its own tets' parents on its side
+    t0 = emb.tet_index
+    relocate = np.concatenate([split[t0] | ((old_side[t0] != 0) & (old_side[t0] != sv)), np.ones(n_new, dtype=bool)])
+    ends = np.array(new_ends, dtype=np.int64).reshape(-1, 2)
+    old_piece = pieces[0] if pieces is not None else np.zeros(len(old_ids), dtype=np.int64)
+    new_piece = pieces[1] if pieces is not None else np.zeros(body.n_tets, dtype=np.int64)
+    # tets around each vertex id (vertex ids tell the lips of earlier cuts apart, which lie on
+    # each other at rest), and the sub-tets of each old tet
+    flat_tets = body.tets.ravel()
+    inc = np.argsort(flat_tets, kind="stable")
+    inc_start = np.searchsorted(flat_tets[inc], np.arange(body.n_vertices + 1))
+    by_parent = np.argsort(final_parent, kind="stable")
+    child_start = np.searchsorted(final_parent[by_parent], np.arange(len(old_ids) + 1))
+
+    # the surface's own vertices first (seeds: the sub-tets of their tet, on their side if any),
+    # then the new points (seed: the tet of their edge's end on their side), compiled
+    own = np.flatnonzero(relocate[:n0])
+    seed_lists = []
+    for i in own.tolist():
+        kids = by_parent[child_start[t0[i]] : child_start[t0[i] + 1]]
+        on_side = kids[side[kids] != -vside[i]]
+        seed_lists.append(on_side if on_side.size else kids)
+    lost = _locate_near(own, seed_lists, loc_pts, rest_pts, body, inc, inc_start, side, vside, tet_index, bary)
+    new_ids = n0 + np.arange(n_new)
+    has_edge = ends[:, 0] >= 0
+    end = np.where(vside[n0:] > 0, ends[:, 0], ends[:, 1])
+    seed_lists = [tet_index[end[j] : end[j] + 1] for j in np.flatnonzero(has_edge).tolist()]
+    lost2 = _locate_near(
+        new_ids[has_edge], seed_lists, loc_pts, rest_pts, body, inc, inc_start, side, vside, tet_index, bary
+    )
+    # the crack front's points: the tet of their piece on their side they lie in (compiled)
+    is_front = ends[:, 0] == -2
+    near_plane = np.zeros(len(old_ids), dtype=bool)  # the cut body's tets from old tets the plane touches
+    near_plane[on_plane] = True
+    near_plane = near_plane[final_parent]
+    fk = old_piece[t0[ends[is_front, 1]]] if is_front.any() else np.zeros(0, dtype=np.int64)
+    for k, sd in {(int(k), int(sd)) for k, sd in zip(fk.tolist(), vside[n0:][is_front].tolist(), strict=True)}:
+        sel = new_ids[is_front][(fk == k) & (vside[n0:][is_front] == sd)]
+        cand = np.flatnonzero((side != -sd) & (new_piece == k) & near_plane)
+        if cand.size == 0:
+            cand = np.flatnonzero(new_piece == k)
+        ti, bb = np.empty(sel.size, dtype=np.int64), np.empty((sel.size, 4))
+        EK.locate(np.ascontiguousarray(loc_pts[sel]), body.rest_points, body.tets[cand], ti, bb)
+        tet_index[sel] = cand[ti]
+        bary[sel] = _bary(rest_pts[sel], body.rest_points[body.tets[cand[ti]]])
+    # a loop's centre point, or a point no ring found: any tet of its piece on its side
+    for i in np.concatenate([lost, lost2, new_ids[~has_edge & ~is_front]]).tolist():
+        k = int(old_piece[t0[ends[i - n0, 1]]] if i >= n0 else old_piece[t0[i]])
+        cand = np.flatnonzero((side != -vside[i]) & (new_piece == k))
+        if cand.size == 0:
+            cand = np.flatnonzero(new_piece == k)
+        inside = _bary(np.repeat(loc_pts[i][None], cand.size, axis=0), body.rest_points[body.tets[cand]]).min(axis=1)
+        tet_index[i] = int(cand[np.argmax(inside)])
+        bary[i] = _bary(rest_pts[i][None], body.rest_points[body.tets[tet_index[i]]][None])[0]
+    triangles = np.concatenate([tri[keep], np.array(faces, dtype=np.int64).reshape(-1, 3)])
+    triangles, tet_index, bary, rest_pts, loc_pts, vside = _split_across_pieces(
+        triangles, tet_index, bary, rest_pts, loc_pts, vside, body
+    )
+    _one_piece_per_component(triangles, tet_index, bary, rest_pts, loc_pts, vside, body, side, new_piece)
+    triangles, tet_index, bary = _cover_bare_pieces(triangles, tet_index, bary, body)
+    n = tet_index.size
+    out = EmbeddedSurface(
+        triangles=np.ascontiguousarray(triangles),
+        tet_index=tet_index,
+        bary=bary,
+        positions=np.empty((n, 3)),
+        normals=np.empty((n, 3)),
+        outside_distance=np.maximum(0.0, -bary.min(axis=1)) * np.cbrt(body.rest_volume[tet_index] * 6.0),
+    )
+    EK.interpolate(body.x, body.tets, out.tet_index, out.bary, out.positions)
+    EK.vertex_normals(out.positions, out.triangles, out.normals)
+    return out
+
+
+def _components_across_pieces(
+    body: SoftBody, triangles: np.ndarray, tet_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[int]] | None:
+    """The surface's connected components that lie on more than one piece of ``body``: per
+    tet its piece ``label``, per surface vertex its component root ``comp``, whether a triangle
+    ``used`` it and the piece ``vp`` its tet is in, and the roots of the components whose
+    vertices are on two or more pieces. None when the body is in one piece."""
+    roots = piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    if label.max() == 0:
+        return None
+    n = tet_index.size
+    comp = piece_roots(np.ascontiguousarray(triangles[:, [0, 1, 2, 2]], dtype=np.int64), n)
+    used = np.zeros(n, dtype=bool)
+    used[triangles.ravel()] = True
+    vp = label[tet_index]
+    lo = np.full(n, label.max() + 1, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, comp[used], vp[used])
+    np.maximum.at(hi, comp[used], vp[used])
+    return label, comp, used, vp, np.flatnonzero((hi >= 0) & (lo != hi)).tolist()
+
+
+def _split_across_pieces(
+    triangles: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Open every surface component whose vertices lie on tissue of two or more pieces of the
+    cut ``body`` along the pieces' border, and close each side with a cap; returns the
+    (triangles, tet_index, bary, rest_pts, loc_pts, vside) of the result (vertices added for
+    fanned caps' centres are appended).
+
+    Why: the zero-width seam that keeps a partial cut's surface closed beyond its crack front
+    joins the two lips' copies of the surface; a later cut that frees the tissue between them
+    (a wedge bounded by the earlier slit and the new cut) leaves one surface component on two
+    pieces, joined through the seam and the new cut's cap across the slit. Embedding it whole in
+    one piece (:func:`_one_piece_per_component`) makes the other piece's part follow the wrong
+    tissue (75 mm off its own on the liver). A component is split only where that move would put
+    a vertex more than a median tet edge from the piece's tissue at rest (a component on one
+    piece with a few vertices embedded across the cut, which lie on both lips at rest, is left
+    to that pass). In a split component, a vertex lying off its tet by more than a quarter of the
+    median edge goes to the piece that holds it at least four times nearer (the local
+    re-embedding can put a point of one piece's surface in the other across the cut); then the
+    triangles whose vertices lie on different pieces are removed (the seam's and the cap's
+    across the slit), and each hole this leaves in a piece's part is closed by a
+    cap over its outline (:func:`_cap`, earcut in the outline's best-fit plane at rest: the
+    seam lies in the earlier cut's plane; a fan around the outline's mean where earcut cannot
+    cover it), wound against the outline, so every piece's surface is closed and lies on its own
+    tissue."""
+    if triangles.shape[0] == 0:
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    spans = _components_across_pieces(body, triangles, tet_index)
+    if spans is None:
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    label, comp, used, vp, across = spans
+    n = tet_index.size
+    corner = body.rest_points[body.tets]
+    edge = float(np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2)))
+    split = np.zeros(n, dtype=bool)  # vertices of the components to split
+    for r in across:
+        verts = np.flatnonzero(used & (comp == r))
+        fits = False
+        for piece in np.unique(vp[verts]).tolist():
+            other = verts[vp[verts] != piece]
+            t = np.empty(other.size, dtype=np.int64)
+            dq = np.empty(other.size)
+            cand = np.flatnonzero(label == piece)
+            EK.locate_nearest(np.ascontiguousarray(loc_pts[other]), body.rest_points, body.tets, cand, t, dq)
+            if dq.max() <= edge:  # the whole component lies on this piece: leave it to the move
+                fits = True
+                break
+        if not fits:
+            split[verts] = True
+    if not split.any():
+        return triangles, tet_index, bary, rest_pts, loc_pts, vside
+    # a vertex of a split component lying well off its tet (farther than a quarter of the median
+    # edge at rest, like the strays of _strays_to_their_piece) goes to the piece that holds it at
+    # least four times nearer: the local re-embedding may have put a point that lies on one piece
+    # into another across the cut
+    sv = np.flatnonzero(split & used)
+    dist = np.empty(sv.size)
+    EK.tet_distance(np.ascontiguousarray(rest_pts[sv]), body.rest_points, body.tets, tet_index[sv], dist)
+    off = dist > 0.25 * edge
+    for r in np.unique(comp[sv[off]]).tolist():
+        mine = off & (comp[sv] == r)
+        w, dw = sv[mine], dist[mine]
+        best_d, best_t = dw.copy(), tet_index[w].copy()
+        for piece in range(int(label.max()) + 1):
+            t = np.empty(w.size, dtype=np.int64)
+            dq = np.empty(w.size)
+            EK.locate_nearest(
+                np.ascontiguousarray(rest_pts[w]), body.rest_points, body.tets, np.flatnonzero(label == piece), t, dq
+            )
+            better = (dq < best_d) & (dq <= 0.25 * dw)
+            best_d[better], best_t[better] = dq[better], t[better]
+        move = best_t != tet_index[w]
+        tet_index[w[move]] = best_t[move]
+        bary[w[move]] = _bary(rest_pts[w[move]], body.rest_points[body.tets[best_t[move]]])
+    vp = label[tet_index]
+    tp = vp[triangles]
+    across = split[triangles[:, 0]] & (tp != tp[:, :1]).any(axis=1)
+    kept = triangles[~across]
+    # the holes' outlines: half-edges of kept triangles on split components without their twin
+    half = np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]])
+    half = half[split[half[:, 0]]]
+    code = half[:, 0] * n + half[:, 1]
+    twin = np.isin(half[:, 1] * n + half[:, 0], code)
+    faces: list[tuple[int, int, int]] = []
+    add_tet: list[int] = []
+    add_bary: list[np.ndarray] = []
+    add_rest: list[np.ndarray] = []
+    add_side: list[int] = []
+    present = {
+        (int(u), int(v)) for u, v in np.concatenate([kept[:, [0, 1]], kept[:, [1, 2]], kept[:, [2, 0]]]).tolist()
+    }
+    for lp in _simple_cycles(half[~twin]):
+        ring = np.array(lp, dtype=np.int64)
+        p = rest_pts[ring]
+        centre = p.mean(axis=0)
+        basis = np.linalg.svd(p - centre)[2][:2].T  # the outline's best-fit plane
+        tris, centres = _cap([(p - centre) @ basis])
+        m = ring.size
+        if not centres and any(
+            (int(ring[i]), int(ring[j])) in present for tr in tris for i, j in zip(tr, tr[1:] + tr[:1])
+        ):
+            # earcut's chord joins two outline points the surface already joins (an outline that
+            # runs back along itself): a fan, whose only other edges go to its new centre, instead
+            tris, centres = [((q + 1) % m, q, m) for q in range(m)], [0]
+        ids = [*ring.tolist()]
+        if centres:
+            piece = int(vp[ring[0]])
+            cand = np.flatnonzero(label == piece)
+            t = np.empty(1, dtype=np.int64)
+            dq = np.empty(1)
+            EK.locate_nearest(np.ascontiguousarray(centre[None]), body.rest_points, body.tets, cand, t, dq)
+            ids.append(n + len(add_tet))
+            add_tet.append(int(t[0]))
+            add_bary.append(_bary(centre[None], body.rest_points[body.tets[t]])[0])
+            add_rest.append(centre)
+            add_side.append(int(vside[ring[0]]))
+        new_faces = [(ids[i], ids[j], ids[q]) for i, j, q in tris]
+        present.update((f[u], f[(u + 1) % 3]) for f in new_faces for u in range(3))
+        faces += new_faces
+    k = len(add_tet)
+    return (
+        np.concatenate([kept, np.array(faces, dtype=np.int64).reshape(-1, 3)]),
+        np.concatenate([tet_index, np.array(add_tet, dtype=np.int64)]),
+        np.concatenate([bary, np.array(add_bary).reshape(k, 4)]),
+        np.concatenate([rest_pts, np.array(add_rest).reshape(k, 3)]),
+        np.concatenate([loc_pts, np.array(add_rest).reshape(k, 3)]),
+        np.concatenate([vside, np.array(add_side, dtype=np.int64)]),
+    )
+
+
+def _simple_cycles(half: np.ndarray) -> list[list[int]]:
+    """The directed edges ``half`` (k, 2) (the boundary half-edges of a surface with holes) as
+    simple cycles of vertex ids: each edge is used once, a cycle that comes back to a vertex it
+    already passed is cut there into its own loop (two holes touching at a vertex, where a
+    successor map would keep one way out and lose the other), and chains that do not close are
+    left out (they bound no cap)."""
+    outs: dict[int, list[int]] = {}
+    for u, v in half.tolist():
+        outs.setdefault(int(u), []).append(int(v))
+    cycles: list[list[int]] = []
+    for start in list(outs):
+        while outs.get(start):
+            path, at = [start], {start: 0}
+            while True:
+                nxt = outs.get(path[-1])
+                if not nxt:  # an open chain: nothing to close
+                    break
+                v = nxt.pop()
+                if v in at:  # back at a vertex of the path: that stretch is a cycle
+                    k = at[v]
+                    if len(path) - k >= 3:
+                        cycles.append(path[k:])
+                    for q in path[k + 1 :]:
+                        del at[q]
+                    del path[k + 1 :]
+                    if k == 0 and len(path) == 1:
+                        break
+                    continue
+                at[v] = len(path)
+                path.append(v)
+    return cycles
+
+
+def _cover_bare_pieces(
+    triangles: np.ndarray, tet_index: np.ndarray, bary: np.ndarray, body: SoftBody
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cut surface with the boundary faces of every piece of ``body`` that no surface
+    triangle lies on added as that piece's own surface (returns triangles, tet_index, bary).
+
+    Why: a piece the render surface does not reach (a sliver of tets outside a surface lying
+    inside them, a small piece whose surface component went to its neighbour) would otherwise
+    be drawn with no surface at all. Its tets' boundary is a closed, outward-wound surface lying
+    exactly on its tissue; each of its vertices is embedded at a corner of one of its tets
+    (barycentric coordinates one-hot, so it follows that mesh vertex exactly), and later cuts clip
+    it like any surface."""
+    roots = piece_roots(np.ascontiguousarray(body.tets, dtype=np.int64), body.n_vertices)
+    label = np.unique(roots[body.tets[:, 0]], return_inverse=True)[1]
+    has = np.zeros(int(label.max()) + 1, dtype=bool)
+    has[label[tet_index[np.unique(triangles)]]] = True
+    if has.all():
+        return triangles, tet_index, bary
+    bare = np.flatnonzero(~has[label])
+    faces = TetMesh(body.rest_points, body.tets[bare]).boundary_triangles()
+    verts, local = np.unique(faces, return_inverse=True)
+    # a tet of the piece at each of its boundary vertices, and the vertex's slot in it
+    slot = np.flatnonzero(np.isin(body.tets[bare].ravel(), verts))
+    owner = np.empty(body.n_vertices, dtype=np.int64)
+    owner[body.tets[bare].ravel()[slot]] = slot
+    at = owner[verts]
+    b = np.zeros((verts.size, 4))
+    b[np.arange(verts.size), at % 4] = 1.0
+    n = tet_index.size
+    return (
+        np.concatenate([triangles, n + local.reshape(-1, 3)]),
+        np.concatenate([tet_index, bare[at // 4]]),
+        np.concatenate([bary, b]),
+    )
+
+
+def _one_piece_per_component(
+    triangles: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+    origin: np.ndarray,
+) -> int:
+    """Embed every connected component of the cut surface in one piece of the cut ``body`` (in
+    place into ``tet_index`` / ``bary``); returns the number of vertices moved.
+
+    Why: the local re-embedding above picks, per vertex, the tet it is least outside of among
+    the tets around its seeds; where that choice is ambiguous it can land in another piece than
+    the rest of its surface component: a surface lying outside its tets (its vertex is nearer a
+    tet across the cut), a cut snapped onto a vertex (the vertex counts as on the plane, so the
+    tets on either side touch the surface point), an earlier slit's crack front (the shared
+    vertices of the hinge have tets of both lips around them). A triangle whose vertices follow
+    two pieces would stretch across the opening and is dropped when the pieces separate (a hole).
+    A closed surface clipped along the cut lies whole on one side of it, so each component
+    belongs to one piece: the one it lies least outside of at rest (summed distance outside the
+    nearest tet of that piece on the vertex's side, compiled brute-force search), and the
+    component's vertices embedded in other pieces are re-embedded in that one (barycentric
+    coordinates extrapolate exactly at rest, so nothing moves where the cut is made). Then the
+    strays (:func:`_strays_to_their_piece`; ``origin``: the piece before this cut of each tet of
+    the cut body); the count includes the vertices it moves."""
+    if triangles.shape[0] == 0:
+        return 0
+    spans = _components_across_pieces(body, triangles, tet_index)
+    if spans is None:
+        return 0
+    label, comp, used, vp, across = spans
+    moved = 0
+    size = np.cbrt(6.0 * body.rest_volume)
+    for r in across:
+        verts = np.flatnonzero(used & (comp == r))
+        vs = np.where(vside[verts] > 0, 1, -1)
+        best_cost, best_ti, best_piece = np.inf, verts, -1
+        for piece in np.unique(vp[verts]).tolist():
+            ti = np.empty(verts.size, dtype=np.int64)
+            bb = np.empty((verts.size, 4))
+            for sd in (1, -1):  # the piece's tets on the vertex's side of the cut (any if none)
+                sel = np.flatnonzero(vs == sd)
+                if sel.size == 0:
+                    continue
+                cand = np.flatnonzero((label == piece) & (side != -sd))
+                if cand.size == 0:
+                    cand = np.flatnonzero(label == piece)
+                t = np.empty(sel.size, dtype=np.int64)
+                b = np.empty((sel.size, 4))
+                EK.locate(np.ascontiguousarray(loc_pts[verts[sel]]), body.rest_points, body.tets[cand], t, b)
+                ti[sel], bb[sel] = cand[t], b
+            cost = float((np.maximum(0.0, -bb.min(axis=1)) * size[ti]).sum())
+            if cost < best_cost:
+                best_cost, best_ti, best_piece = cost, ti, int(piece)
+        if best_piece < 0:  # no piece's tets could be searched (all flat): leave the component
+            continue
+        move = vp[verts] != best_piece
+        w = verts[move]
+        tet_index[w] = best_ti[move]
+        bary[w] = _bary(rest_pts[w], body.rest_points[body.tets[best_ti[move]]])
+        moved += int(w.size)
+    return moved + _strays_to_their_piece(
+        tet_index, bary, rest_pts, loc_pts, vside, body, side, origin, label, comp, used
+    )
+
+
+def _strays_to_their_piece(
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+    rest_pts: np.ndarray,
+    loc_pts: np.ndarray,
+    vside: np.ndarray,
+    body: SoftBody,
+    side: np.ndarray,
+    origin: np.ndarray,
+    label: np.ndarray,
+    comp: np.ndarray,
+    used: np.ndarray,
+) -> int:
+    """Move every surface component embedded whole in a piece it does not lie on to the piece
+    it does lie on (in place into ``tet_index`` / ``bary``); returns the number of vertices moved.
+
+    Why: the local re-embedding can put every vertex of a small component (a lobe's tip cut off
+    by two planes, on a coarse mesh with the surface outside its tets) in a sliver piece beside
+    the tissue it covers, and the component then follows that sliver (88 mm from it on the
+    liver). A vertex farther from its tet at rest than a quarter of the median edge (a surface on
+    its piece lies within its offset from the tets plus the snapped cut faces' deviation from
+    the plane, both less) marks its component; the component goes to the piece it is nearest
+    (summed Euclidean distance at rest, compiled brute force,
+    :func:`embedding_kernels.locate_nearest`), among the pieces cut from the same piece as its
+    own (``origin``: the piece before this cut of each tet) on each vertex's side of the cut,
+    if every vertex then lies within that distance or within a quarter of the component's
+    farthest distance from its current piece (a move must bring its farthest vertex at least
+    four times nearer); a piece left with no surface gets its tets' boundary
+    (:func:`_cover_bare_pieces`)."""
+    corner = body.rest_points[body.tets]
+    pad = 0.25 * float(np.median(np.linalg.norm(corner[:, [0, 0, 0, 1, 1, 2]] - corner[:, [1, 2, 3, 2, 3, 3]], axis=2)))
+    uv = np.flatnonzero(used)
+    dist = np.zeros(tet_index.size)
+    du = np.empty(uv.size)
+    EK.tet_distance(np.ascontiguousarray(rest_pts[uv]), body.rest_points, body.tets, tet_index[uv], du)
+    dist[uv] = du
+    vp = label[tet_index]
+    moved = 0
+    n_comp = np.bincount(comp[uv], minlength=comp.size)
+    n_far = np.bincount(comp[uv[du > pad]], minlength=comp.size)
+    # a component with a few far vertices (cap points of a snapped cut) lies on its piece; a
+    # stray has a good part of itself off it
+    for r in np.flatnonzero(n_far >= 0.25 * n_comp.clip(1)).tolist():
+        if n_far[r] == 0:
+            continue
+        verts = np.flatnonzero(used & (comp == r))
+        if np.unique(vp[verts]).size != 1:  # across pieces still: the pass above could not decide
+            continue
+        vs = np.where(vside[verts] > 0, 1, -1)
+        same_origin = np.isin(origin, np.unique(origin[tet_index[verts]]))
+        best_cost, best_ti = float(dist[verts].sum()), None
+        bound = max(pad, 0.25 * float(dist[verts].max()))
+        far = verts[dist[verts] > pad]
+        for piece in np.unique(label[same_origin]).tolist():
+            if piece == vp[verts[0]]:
+                continue
+            # cheap test first: the piece must hold the far vertices within the bound
+            cand = np.flatnonzero(label == piece)
+            t = np.empty(far.size, dtype=np.int64)
+            dq = np.empty(far.size)
+            EK.locate_nearest(np.ascontiguousarray(loc_pts[far]), body.rest_points, body.tets, cand, t, dq)
+            if dq.max() > bound:
+                continue
+            ti = np.empty(verts.size, dtype=np.int64)
+            dd = np.empty(verts.size)
+            for sd in (1, -1):
+                sel = np.flatnonzero(vs == sd)
+                if sel.size == 0:
+                    continue
+                cand = np.flatnonzero((label == piece) & (side != -sd))
+                if cand.size == 0:
+                    cand = np.flatnonzero(label == piece)
+                t = np.empty(sel.size, dtype=np.int64)
+                dq = np.empty(sel.size)
+                EK.locate_nearest(np.ascontiguousarray(loc_pts[verts[sel]]), body.rest_points, body.tets, cand, t, dq)
+                ti[sel], dd[sel] = t, dq
+            if dd.max() <= bound and dd.sum() < best_cost:  # the component lies on this piece
+                best_cost, best_ti = float(dd.sum()), ti
+        if best_ti is not None:
+            tet_index[verts] = best_ti
+            bary[verts] = _bary(rest_pts[verts], body.rest_points[body.tets[best_ti]])
+            moved += int(verts.size)
+    return moved
+
+
+def _locate_near(
+    sel: np.ndarray,
+    seed_lists: list[np.ndarray],
+    loc_pts: np.ndarray,
+    rest_pts: np.ndarray,
+    body: SoftBody,
+    inc: np.ndarray,
+    inc_start: np.ndarray,
+    side: np.ndarray,
+    vside: np.ndarray,
+    tet_index: np.ndarray,
+    bary: np.ndarray,
+) -> np.ndarray:
+    """:func:`embedding_kernels.locate_near` for the surface vertices ``sel`` with their seed tets
+    (in place into ``tet_index`` / ``bary``); returns the vertices no ring found."""
+    if sel.size == 0:
+        return sel
+    seed_start = np.concatenate([[0], np.cumsum([len(q) for q in seed_lists])]).astype(np.int64)
+    seeds = np.concatenate(seed_lists).astype(np.int64) if seed_lists else np.zeros(0, dtype=np.int64)
+    ti = np.empty(sel.size, dtype=np.int64)
+    bb = np.empty((sel.size, 4))
+    EK.locate_near(
+        np.ascontiguousarray(rest_pts[sel]),
+        np.ascontiguousarray(loc_pts[sel]),
+        body.rest_points,
+        body.tets,
+        inc,
+        inc_start,
+        seed_start,
+        seeds,
+        np.ascontiguousarray(side, dtype=np.int64),
+        np.ascontiguousarray(vside[sel], dtype=np.int64),
+        ti,
+        bb,
+    )
+    found = ti >= 0
+    tet_index[sel[found]] = ti[found]
+    bary[sel[found]] = bb[found]
+    return sel[~found]
