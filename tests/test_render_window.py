@@ -10,6 +10,7 @@ be created at all.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -44,7 +45,13 @@ def window(display):
     """A hidden 160 x 120 window without vsync (skipped if the display cannot give GL 3.3)."""
     from vrmed.render.window import open_window
 
+    # a display Xvfb has just reported can still refuse its first client for a moment (seen
+    # with the suite in two loaded workers): retry "Failed to open display" for up to 10 s
+    deadline = time.monotonic() + 10.0
     win, why = open_window(W, H, "vrmed test", visible=False, vsync=False)
+    while win is None and "open display" in why and time.monotonic() < deadline:
+        time.sleep(0.1)
+        win, why = open_window(W, H, "vrmed test", visible=False, vsync=False)
     if win is None:
         pytest.skip(f"no window could be created: {why}")
     yield win
