@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import select
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,34 @@ MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/
 
 
 _BACKGROUND: list[subprocess.Popen] = []
+
+#: Test files that share a costly session fixture, run in one pytest-xdist worker so that it is
+#: built once (``--dist loadfile``; :func:`pytest_xdist_make_scheduler`).
+SHARED_FIXTURE_GROUPS = {
+    "test_cautery_effects.py": "dissection_logs",  # ~20 s of dissection sessions
+    "test_laparoscopy_dissection.py": "dissection_logs",
+    "test_clinical_records.py": "code_blue_runs",  # ~10 s of code-blue sessions
+    "test_code_blue.py": "code_blue_runs",
+}
+
+
+if importlib.util.find_spec("xdist") is not None:  # the hook exists only with pytest-xdist
+
+    def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+        """Under ``pytest -n N --dist loadfile`` (the README's test command) each test file is
+        one unit of work for one worker, so its module fixtures are built once; the files in
+        :data:`SHARED_FIXTURE_GROUPS` are one unit together. (xdist's own ``loadgroup`` marks
+        do not group under pytest 9: the node id they rename is no longer used.)"""
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling  # deferred: only under xdist
+
+        class SharedFixtureScheduling(LoadFileScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                scope = super()._split_scope(nodeid)
+                return SHARED_FIXTURE_GROUPS.get(Path(scope).name, scope)
+
+        return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,6 +1,6 @@
 """The suite's two ``vrmed package`` builds, made side by side (tests/conftest.py:
-``packaged_simulators``): the lean "wardsim" simulator that tests/test_packaging.py checks and
-the "hygiene-trainer" that docs/guide-first-pack.md builds (tests/test_guide.py).
+``packaged_simulators``): the lean "wardsim" simulator and
+the "hygiene-trainer" that docs/guide-first-pack.md builds (both checked by tests/test_simulator_builds.py).
 
 Each build is ~45 s (idle) of PyInstaller's single-threaded module analysis, which is most
 of what the two tests cost. The ward build runs as its own ``python -m vrmed package``

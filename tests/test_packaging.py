@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-
 import pytest
 from click.testing import CliRunner
 from conftest import write_tree
@@ -15,40 +11,6 @@ from vrmed.cli import cli
 from vrmed.errors import VrmedError
 from vrmed.packaging import bundle_breakdown, shadow_warning, stage_pack
 from vrmed.packs import load_pack
-
-
-@pytest.mark.slow
-def test_lean_yaml_only_simulator_runs_and_stays_small(packaged_simulators, tmp_path):
-    """A YAML-only pack builds lean (no numba/llvmlite, target < 150 MB), ships only its
-    declared files, carries the engine plugin it enables, and runs headless on its own.
-    (Built by ``vrmed package ward tiny --name wardsim --version 2.1.0`` in a process of its
-    own while test_guide's build runs: tests/simulator_builds.py.)"""
-    _, build = packaged_simulators
-    assert build.returncode == 0, build.output
-    sizes = re.search(r"bundle: (\d+) MB, lean \(no numba/llvmlite\)", build.output)
-    assert sizes and int(sizes.group(1)) < 150, build.output
-    root = build.folder / "dist" / "wardsim"
-    shipped = sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if "packs/ward" in p.as_posix() and p.is_file()
-    )
-    assert [s.split("packs/ward/", 1)[1] for s in shipped] == [
-        "assets/tri.obj", "pack.yaml", "prefabs/patient.yaml", "scenarios/hypoxia.yaml"
-    ]  # fmt: skip
-    assert not list(root.rglob("llvmlite*")) and not list(root.rglob("numba"))
-    exe = root / "wardsim"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no PYTHONPATH
-    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, timeout=120)
-    assert version.returncode == 0, version.stderr
-    assert "wardsim 2.1.0 (vrmed " in version.stdout and "packs: ward 0.3.0, tiny 0.1.0" in version.stdout
-    run = subprocess.run([str(exe), "--headless", "--json"], capture_output=True, text=True, env=env, timeout=300)
-    assert run.returncode == 0, run.stderr
-    data = json.loads(run.stdout)
-    assert (data["pack"], data["scenario"]) == ("ward", "hypoxia")
-    assert data["rubric"]["passed"] and data["events"]["OxygenApplied"] == 1  # the physiology plugin shipped
-    other = subprocess.run(
-        [str(exe), "run", "tiny", "--headless", "--json"], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert other.returncode == 0 and json.loads(other.stdout)["pack"] == "tiny"
 
 
 def test_only_declared_files_are_staged_and_secrets_are_refused(tmp_path):
