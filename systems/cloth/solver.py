@@ -28,8 +28,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: vrmed is y-up: gravity points along -y (as the tissue solver's STANDARD_GRAVITY).
 STANDARD_GRAVITY = np.array([0.0, -9.80665, 0.0])
 
-#: Local-global iterations per step (docs/cloth.md, "Solver": measured on the clamped gauze).
+#: Iterations per step (docs/cloth.md, "Solver": measured on the clamped gauze and the released flap).
 ITERATIONS = 1
+
+#: The solve of each implicit step: "pd" (local-global Projective Dynamics, Bouaziz et al. 2014;
+#: the default) or "quasi_newton" (L-BFGS with the PD matrix as its initial Hessian and an
+#: Armijo line search, Liu, Bouaziz & Kavan 2017). Both over-damp large rotations at the
+#: iteration counts a frame affords (docs/cloth.md, "Solver" and "Open").
+METHODS = ("pd", "quasi_newton")
+
+#: L-BFGS history (curvature pairs of the step's iterations; Liu et al. 2017 use 5-7).
+HISTORY = 5
+
+#: Implicit steps per 1/90 s display frame (``ClothSettings.steps_per_frame``; docs/cloth.md, "Solver").
+STEPS_PER_FRAME = 2
 
 _NO_CAPS = np.zeros((0, 7))
 _NO_PTR = np.zeros(1, np.int64)
@@ -60,6 +72,10 @@ def _factored(sheet: ClothSheet, h: float) -> dict:
         sheet.rest,
     )
     n = sheet.n_vertices
+    # vertex -> triangles (CSR) for the exact bending gradient of the quasi-Newton solve
+    order = np.argsort(sheet.triangles.ravel(), kind="stable")
+    vt_tri = (order // 3).astype(np.int64)
+    vt_ptr = np.searchsorted(sheet.triangles.ravel()[order], np.arange(n + 1)).astype(np.int64)
     cache.clear()
     cache.update(
         h=h,
@@ -78,6 +94,21 @@ def _factored(sheet: ClothSheet, h: float) -> dict:
         fr=np.zeros((3, 2)),
         fa=np.zeros((3, 2)),
         nrm=np.zeros((n, 3)),
+        # quasi-Newton scratch and its history (reset with the matrix: a new pin, grasp or cut)
+        z3=np.zeros((n, 3)),
+        grad=np.zeros((n, 3)),
+        ge=np.zeros((n, 3)),
+        ge_t=np.zeros((n, 3)),
+        d=np.zeros((n, 3)),
+        xt=np.zeros((n, 3)),
+        hist_s=np.zeros((HISTORY, n, 3)),
+        hist_t=np.zeros((HISTORY, n, 3)),
+        hist_rho=np.zeros(HISTORY),
+        hist_a=np.zeros(HISTORY),
+        stats=np.zeros(3),
+        nlen=np.zeros(n),
+        vt_ptr=vt_ptr,
+        vt_tri=vt_tri,
     )
     return cache
 
@@ -91,10 +122,15 @@ def step_cloth(
     n_capsules: int | None = None,
     hold_span: tuple[float, float] = (0.0, 1.0),
     iterations: int | None = None,
+    method: str = "pd",
+    multi_rhs: bool = True,
 ) -> None:
-    """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps solved by
-    Projective Dynamics (:mod:`vrmed.systems.cloth.pd`; ``iterations`` local-global
-    iterations each, default :data:`ITERATIONS`).
+    """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps, each solved by
+    ``iterations`` (default :data:`ITERATIONS`) iterations of ``method`` (:data:`METHODS`):
+    plain Projective Dynamics local-global iterations (:func:`vrmed.systems.cloth.pd.pd_step`,
+    the default) or quasi-Newton (L-BFGS) iterations (:func:`vrmed.systems.cloth.pd.qn_step`).
+    ``multi_rhs=False`` runs the PD global solve one coordinate at a time, as before
+    :func:`vrmed.systems.cloth.pd.band_solve3` (for the bench's old-versus-new timing).
 
     Held vertices (:meth:`ClothSheet.hold`) travel linearly along ``sheet.hold_from`` ->
     ``sheet.hold_to`` (their path over a display frame) from fraction ``hold_span[0]`` to
@@ -105,12 +141,68 @@ def step_cloth(
     grasp, cut or step length)."""
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_cloth: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
+    if method not in METHODS:
+        raise ValueError(f"step_cloth: method must be one of {', '.join(METHODS)}, got {method!r}.")
     g = np.asarray(gravity, dtype=np.float64)
     h = dt / substeps
     c = _factored(sheet, h)
     caps = _NO_CAPS if capsules is None else capsules
     n_caps = len(caps) if n_capsules is None else int(n_capsules)
     m = sheet.material
+    its = int(ITERATIONS if iterations is None else iterations)
+    bend_ptr = sheet.bend_ptr if m.bending > 0 else _NO_PTR
+    if method == "quasi_newton":
+        pd.qn_step(
+            sheet.x,
+            sheet.v,
+            sheet.x_prev,
+            sheet.mass,
+            c["fixed"],
+            sheet.external_force,
+            sheet.triangles,
+            sheet.gt,
+            sheet.w_rot,
+            sheet.w_area,
+            sheet.bend_vertex,
+            bend_ptr,
+            sheet.bend_idx,
+            sheet.bend_w,
+            sheet.bend_inv_alpha,
+            c["nrm"],
+            c["nlen"],
+            c["vt_ptr"],
+            c["vt_tri"],
+            c["band"],
+            c["perm"],
+            sheet.hold_idx,
+            sheet.hold_from,
+            sheet.hold_to,
+            float(hold_span[0]),
+            float(hold_span[1]),
+            caps,
+            n_caps,
+            g,
+            float(dt),
+            int(substeps),
+            its,
+            float(m.damping),
+            0.5 * m.thickness,
+            c["y"],
+            c["z3"],
+            c["fr"],
+            c["fa"],
+            c["grad"],
+            c["ge"],
+            c["ge_t"],
+            c["d"],
+            c["xt"],
+            c["hist_s"],
+            c["hist_t"],
+            c["hist_rho"],
+            c["hist_a"],
+            c["stats"],
+        )
+        return
     pd.pd_step(
         sheet.x,
         sheet.v,
@@ -123,7 +215,7 @@ def step_cloth(
         sheet.w_rot,
         sheet.w_area,
         sheet.bend_vertex,
-        sheet.bend_ptr if m.bending > 0 else _NO_PTR,
+        bend_ptr,
         sheet.bend_idx,
         sheet.bend_w,
         sheet.bend_inv_alpha,
@@ -143,14 +235,16 @@ def step_cloth(
         g,
         float(dt),
         int(substeps),
-        int(ITERATIONS if iterations is None else iterations),
+        its,
         float(m.damping),
         0.5 * m.thickness,
         c["y"],
         c["rhs"],
-        c["z"],
+        c["z3"],
         c["fr"],
         c["fa"],
+        c["z"],
+        bool(multi_rhs),
     )
 
 
@@ -169,14 +263,16 @@ def membrane_strain(sheet: ClothSheet) -> np.ndarray:
 
 @dataclass
 class ClothSettings:
-    """Cloth resource: gravity (m/s^2), implicit steps per display frame and local-global
-    iterations per step. The solve is implicit (unconditionally stable), so unlike the tet
-    solver it need not run every physics tick: it steps when a tick ends a 1/steps_per_frame
-    share of the frame (with the default 900 Hz physics and 2 steps per frame, every 5th tick)."""
+    """Cloth resource: gravity (m/s^2), implicit steps per display frame, iterations per step
+    and the solve (``method``, one of :data:`METHODS`). The solve is implicit (unconditionally
+    stable), so unlike the tet solver it need not run every physics tick: it steps when a tick
+    ends a 1/steps_per_frame share of the frame (with the default 900 Hz physics and 2 steps per
+    frame, every 5th tick)."""
 
     gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
-    steps_per_frame: int = 2
+    steps_per_frame: int = STEPS_PER_FRAME
     iterations: int = ITERATIONS
+    method: str = "pd"
     #: scratch: the tool capsules of this tick (rows a, b, radius), grown as needed
     capsules: np.ndarray = field(default_factory=lambda: np.zeros((8, 7)))
 
@@ -186,6 +282,8 @@ class ClothSettings:
                 "ClothSettings: steps_per_frame and iterations must be >= 1, "
                 f"got {self.steps_per_frame}, {self.iterations}"
             )
+        if self.method not in METHODS:
+            raise ValueError(f"ClothSettings: method must be one of {', '.join(METHODS)}, got {self.method!r}")
 
 
 def tool_capsules(app: App, settings: ClothSettings) -> int:
@@ -227,6 +325,7 @@ def cloth_system(app: App) -> None:
             n_caps,
             (k0 / k, k1 / k),
             settings.iterations,
+            settings.method,
         )
 
 
@@ -269,3 +368,39 @@ def membrane_forces(sheet: ClothSheet) -> np.ndarray:
         grad = (sheet.w_rot[t] * (f - fr) + sheet.w_area[t] * (f - fa)) @ gt[t].T  # (3 coords, 3 vertices)
         out[tris[t]] -= grad.T
     return out
+
+
+def elastic_energy(sheet: ClothSheet, x: np.ndarray | None = None, exact: bool = True) -> tuple[float, np.ndarray]:
+    """The elastic energy E (J) of the cloth model (membrane + bending, see
+    :func:`vrmed.systems.cloth.pd.energy_gradient`) at ``x`` (default the current positions)
+    and its gradient (V, 3) in N: exact, or with ``exact=False`` the solves' force (the bending
+    normals held fixed). Numpy wrapper, allocates: for checks, not per frame."""
+    pos = np.ascontiguousarray(sheet.x if x is None else x, dtype=np.float64)
+    n = sheet.n_vertices
+    tris = sheet.triangles
+    order = np.argsort(tris.ravel(), kind="stable")
+    vt_tri = (order // 3).astype(np.int64)
+    vt_ptr = np.searchsorted(tris.ravel()[order], np.arange(n + 1)).astype(np.int64)
+    grad = np.zeros((n, 3))
+    e = pd.energy_gradient(
+        pos,
+        tris,
+        sheet.gt,
+        sheet.w_rot,
+        sheet.w_area,
+        sheet.bend_vertex,
+        sheet.bend_ptr if sheet.material.bending > 0 else _NO_PTR,
+        sheet.bend_idx,
+        sheet.bend_w,
+        sheet.bend_inv_alpha,
+        np.zeros((n, 3)),
+        np.zeros(n),
+        vt_ptr,
+        vt_tri,
+        grad,
+        np.zeros((3, 2)),
+        np.zeros((3, 2)),
+        True,
+        bool(exact),
+    )
+    return float(e), grad
