@@ -7,7 +7,9 @@ the bending energy of a cylinder, the sag of gauze clamped on two edges (Irvine'
 a swinging sheet that must stay finite and come to rest. Cutting: one cut -> two pieces with
 exact rest areas, a closed polyline of snips frees a disc of the chord polygon's area, crossing
 cuts, the minimum area of new triangles, determinism. Through the instruments: scissors send
-ClothCut and split the sheet, a grasper lifts it. Bad input: one clear error.
+ClothCut and split the sheet, a grasper lifts it. Contact: sheets come to rest on a box and the
+ground at t/2 and stay at rest; on an incline they stick below the friction angle and slide with
+g (sin - mu_k cos) above it. Bad input: one clear error.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from PIL import Image
 from vrmed import App
 from vrmed.components.cloth import ClothError, ClothMaterial, ClothSheet, ClothSheetSpec
 from vrmed.components.cloth.sheet import bending_laplacian, rectangle_mesh
+from vrmed.components.collision.collider import Collider
 from vrmed.components.instruments.instrument import Instrument
-from vrmed.components.scene.core import Name
+from vrmed.components.scene.core import Name, Transform
 from vrmed.components.scene.render import Camera
+from vrmed.geometry import quat_from_axis_angle, quat_matrix
 from vrmed.input import InputState
 from vrmed.packs import PackError, load_pack
 from vrmed.packs.model import instantiate
@@ -31,7 +35,8 @@ from vrmed.render.drawlist import DrawList
 from vrmed.systems.cloth import ClothCut, ClothPlugin, cloth_pieces, cut_cloth, step_cloth
 from vrmed.systems.cloth.cutting import SNAP, piece_rest_areas
 from vrmed.systems.cloth.draw import cloth_draw_system
-from vrmed.systems.cloth.solver import elastic_energy, membrane_forces
+from vrmed.systems.cloth.solver import ClothSettings, elastic_energy, membrane_forces
+from vrmed.systems.collision.system import CollisionPlugin
 from vrmed.systems.instruments.plugin import InstrumentPlugin
 from vrmed.systems.instruments.system import InstrumentGrasped, InstrumentReleased
 from vrmed.systems.tissue.solver import SoftBodyPlugin
@@ -398,16 +403,21 @@ def test_prefab_yaml_entry_builds_a_sheet_and_reports_bad_fields(tmp_path) -> No
     )
     prefab = (
         "gauze:\n  components:\n    ClothSheet:\n      size: [0.04, 0.02]\n      cell: 0.005\n"
-        "      material: {youngs_modulus: E, thickness: 0.0005}\n      pin_edges: [u0]\n"
+        "      material: {youngs_modulus: E, thickness: 0.0005, friction_static: 0.7, friction_kinetic: K}\n"
+        "      pin_edges: [u0]\n"
     )
     (tmp_path / "scenarios" / "s.yaml").write_text("title: s\nentities:\n  - {prefab: gauze, name: gauze}\n")
-    (tmp_path / "prefabs" / "gauze.yaml").write_text(prefab.replace("E,", "2000000.0,"))
+    (tmp_path / "prefabs" / "gauze.yaml").write_text(prefab.replace("E,", "2000000.0,").replace("K}", "0.6}"))
     pack = load_pack(tmp_path)
     s = instantiate(pack.prefabs["gauze"].components["ClothSheet"], tmp_path)
     assert isinstance(s, ClothSheet)
     assert s.n_vertices == 9 * 5 and s.pinned.sum() == 5 and s.material.thickness == 0.0005
-    (tmp_path / "prefabs" / "gauze.yaml").write_text(prefab.replace("E,", "-2000000.0,"))
+    assert (s.material.friction_static, s.material.friction_kinetic) == (0.7, 0.6)
+    (tmp_path / "prefabs" / "gauze.yaml").write_text(prefab.replace("E,", "-2000000.0,").replace("K}", "0.6}"))
     with pytest.raises(PackError, match=r"gauze\.yaml:6: .*ClothSheet\.material.*youngs_modulus"):
+        load_pack(tmp_path)
+    (tmp_path / "prefabs" / "gauze.yaml").write_text(prefab.replace("E,", "2000000.0,").replace("K}", "0.9}"))
+    with pytest.raises(PackError, match=r"gauze\.yaml:6: .*ClothSheet\.material.*friction_kinetic"):
         load_pack(tmp_path)
 
 
@@ -554,3 +564,128 @@ def test_tool_capsule_pushes_the_gauze_out() -> None:
     dist = np.linalg.norm(s.x - a - t[:, None] * (b - a), axis=1)
     assert dist[~s.pinned].min() > r - 1e-6
     assert s.x[:, 1].max() > 0.002 + 0.004  # draped over the capsule's top
+
+
+# ----------------------------------------------------------------------------- contact, friction
+
+
+def _inside_inflated_box(x: np.ndarray, c: np.ndarray, R: np.ndarray, half: np.ndarray, margin: float) -> np.ndarray:
+    """Per point: strictly inside the box inflated by ``margin`` (less a 1e-9 m round-off allowance)."""
+    local = (x - c) @ R
+    return np.all(np.abs(local) < half + margin - 1e-9, axis=1)
+
+
+def test_sheets_dropped_on_a_box_and_the_ground_come_to_rest_on_them() -> None:
+    """Through the plugin (900 Hz physics, 2 implicit steps per frame): a 4 x 4 cm gauze dropped
+    from 1 cm onto a static box (a ``Collider(shape="box")`` turned 30 deg about y) ends with
+    every vertex at the box's top + t/2 (within 1e-6 m), none inside it; then it stays there at
+    rest (fastest vertex < 1e-6 m/s over a further 0.5 s: the contact adds no energy). A second
+    sheet dropped over the box's edge (half of it overhanging) has no free vertex inside the
+    box; a third, dropped beside the box, rests on ``ClothSettings(ground=0)`` at t/2. Without
+    the contact all three fall through."""
+    app = App(seed=0)
+    app.add_plugin(CollisionPlugin())
+    app.add_plugin(ClothPlugin(ClothSettings(ground=0.0)))
+    half = np.array([0.03, 0.01, 0.03])
+    c = np.array([0.01, 0.01, -0.005])
+    q = quat_from_axis_angle((0.0, 1.0, 0.0), np.radians(30.0))
+    app.spawn(Collider(shape="box", half_extents=half, friction=0.5), Transform(position=c, orientation=q))
+    R = quat_matrix(q)
+    top = c[1] + half[1]
+    m = 0.5 * GAUZE.thickness
+    on = ClothSheet.rectangle((0.04, 0.04), 0.005, GAUZE, origin=(-0.01, top + 0.01, -0.025))
+    edge_x = c[0] + half[0] * R[0, 0]  # a point of the +x face, then a sheet across that face's edge
+    over = ClothSheet.rectangle((0.02, 0.02), 0.0025, GAUZE, origin=(edge_x - 0.01, top + 0.005, c[2] - 0.01))
+    beside = ClothSheet.rectangle((0.02, 0.02), 0.005, GAUZE, origin=(-0.08, 0.004, -0.01))
+    for s in (on, over, beside):
+        app.spawn(s)
+    app.step(45)
+    assert np.abs(on.x[:, 1] - (top + m)).max() < 1e-6
+    assert np.abs(beside.x[:, 1] - m).max() < 1e-6
+    for s in (on, over):
+        assert not _inside_inflated_box(s.x, c, R, half, m).any()
+    x0 = on.x.copy()
+    app.step(45)
+    assert np.linalg.norm(on.v, axis=1).max() < 1e-6 and np.abs(on.x - x0).max() < 1e-6
+    assert np.linalg.norm(beside.v, axis=1).max() < 1e-6
+    assert not _inside_inflated_box(over.x, c, R, half, m).any()
+    assert over.x[:, 1].min() < top - 1e-3  # the overhang drapes down past the edge
+
+
+@pytest.mark.parametrize(("obstacle", "method"), [("plane", "pd"), ("box", "pd"), ("plane", "quasi_newton")])
+def test_sheet_on_an_incline_sticks_below_the_friction_angle_and_slides_with_coulomb_friction(
+    obstacle: str, method: str
+) -> None:
+    """A 2 x 2 cm sheet (no air damping) lying on an incline (a plane, or a box turned about z),
+    mu_s = 0.5, mu_k = 0.4: at 20 deg (tan 0.36 < mu_k) and at 24 deg (tan 0.445, between
+    mu_k and mu_s: static friction holds a sheet at rest) it moves < 1e-6 m in 1 s; at 30 deg
+    (tan 0.577 > mu_s) its centre slides with the acceleration g (sin theta - mu_k cos theta)
+    = 1.506 m/s^2 (a quadratic fitted to its path over 1 s, within 5 %), and never sinks
+    below t/2 from the surface."""
+    mat = ClothMaterial(damping=0.0, friction_static=0.5, friction_kinetic=0.4)
+    for deg in (20.0, 24.0, 30.0):
+        th = np.radians(deg)
+        n = np.array([np.sin(th), np.cos(th), 0.0])
+        u = np.array([np.cos(th), -np.sin(th), 0.0])  # down the slope
+        kw: dict = {"method": method, "iterations": 2 if method == "quasi_newton" else 1}
+        if obstacle == "plane":
+            kw["planes"] = np.array([[*n, 0.0]])
+        else:  # a 4 m long box whose top face is the incline through the origin (it slides 0.75 m)
+            R = np.column_stack([u, n, [0.0, 0.0, 1.0]])
+            kw["boxes"] = np.array([[*(-0.05 * n), *R.ravel(), 2.0, 0.05, 0.5]])
+        s = ClothSheet.rectangle(
+            (0.02, 0.02), 0.005, mat, origin=tuple(0.5 * mat.thickness * n), axis_u=tuple(u), axis_v=(0.0, 0.0, 1.0)
+        )
+        c0 = s.x.mean(axis=0)
+        t, d = np.arange(1, 91) / 90.0, np.zeros(90)
+        for f in range(90):
+            step_cloth(s, 1 / 90, 2, G, **kw)
+            d[f] = (s.x.mean(axis=0) - c0) @ u
+            assert (s.x @ n).min() > 0.5 * mat.thickness - 1e-9
+        if deg < 25.0:
+            assert np.abs(s.x - s.rest).max() < 1e-6, deg
+        else:
+            a = 2.0 * np.polyfit(t, d, 2)[0]
+            assert a == pytest.approx(9.80665 * (np.sin(th) - 0.4 * np.cos(th)), rel=0.05)
+
+
+def test_contact_settings_are_checked() -> None:
+    with pytest.raises(ClothError, match="friction_kinetic"):
+        ClothMaterial(friction_static=0.3, friction_kinetic=0.5)
+    with pytest.raises(ClothError, match="friction_static"):
+        ClothMaterial(friction_static=-1.0)
+    with pytest.raises(ValueError, match="ground"):
+        ClothSettings(ground=float("nan"))
+    with pytest.raises(ValueError, match="boxes"):
+        step_cloth(ClothSheet.rectangle((0.01, 0.01), 0.005), 1 / 90, 1, G, boxes=np.zeros((1, 12)))
+
+
+def test_a_sheet_started_inside_a_box_is_moved_out_without_gaining_speed() -> None:
+    """A sheet placed 5 mm deep inside a box (and one 5 mm under the ground plane) is put on
+    the top at t/2 in the first step and does not fly off: resolving penetration it started
+    with gives no velocity (catches v = (x - x_prev) / h taken across the push-out: ~0.9 m/s)."""
+    m = 0.5 * GAUZE.thickness
+    box = np.array([[0.0, -0.01, 0.0, *np.eye(3).ravel(), 0.05, 0.01, 0.05]])
+    for kw in ({"boxes": box}, {"planes": np.array([[0.0, 1.0, 0.0, 0.0]])}):
+        s = ClothSheet.rectangle((0.02, 0.02), 0.005, GAUZE, origin=(-0.01, -0.005, -0.01))
+        step_cloth(s, 1 / 90, 2, G, **kw)
+        assert np.abs(s.x[:, 1] - m).max() < 1e-9
+        assert np.linalg.norm(s.v, axis=1).max() < 1e-9
+
+
+def test_a_sheet_sliding_on_the_ground_stops_after_the_coulomb_distance() -> None:
+    """A 2 x 2 cm sheet lying on a horizontal plane, launched along x at 1 m/s (mu_k 0.4, no
+    air damping), stops after v0^2 / (2 mu_k g) = 12.7 cm (within 5 %: implicit Euler's
+    first-order bias is h v0 / 2 = 2.8 mm) and then stays put (friction does not push it back)."""
+    mat = ClothMaterial(damping=0.0, friction_static=0.5, friction_kinetic=0.4)
+    s = ClothSheet.rectangle((0.02, 0.02), 0.005, mat, origin=(0.0, 0.5 * mat.thickness, 0.0))
+    s.v[:, 0] = 1.0
+    plane = np.array([[0.0, 1.0, 0.0, 0.0]])
+    for _ in range(30):  # 0.33 s: it stops at 0.25 s
+        step_cloth(s, 1 / 90, 2, G, planes=plane)
+    d = (s.x - s.rest)[:, 0].mean()
+    assert d == pytest.approx(1.0 / (2 * 0.4 * 9.80665), rel=0.05)
+    assert np.abs(s.v).max() < 1e-12
+    x0 = s.x.copy()
+    step_cloth(s, 1 / 9, 20, G, planes=plane)
+    assert np.abs(s.x - x0).max() < 1e-12

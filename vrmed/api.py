@@ -185,7 +185,7 @@ from vrmed.systems.clinical.events import (
 from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
 from vrmed.systems.clinical.news2 import news2
 from vrmed.systems.clinical.news2 import response as news2_response
-from vrmed.systems.cloth import ClothCut, cloth_pieces
+from vrmed.systems.cloth import ClothCut, ClothSettings, cloth_pieces
 from vrmed.systems.instruments.behaviours import BurnBehaviour, CutBehaviour, GraspBehaviour
 from vrmed.systems.instruments.system import (
     InstrumentGrasped,
@@ -288,6 +288,7 @@ __all__ = [
     # cloth (triangle membranes: gauze, drapes; docs/cloth.md)
     "ClothCut",
     "ClothMaterial",
+    "ClothSettings",
     "ClothSheet",
     "cloth_pieces",
     # collision and instruments

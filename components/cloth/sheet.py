@@ -26,6 +26,8 @@ MIN_YOUNGS, MAX_YOUNGS = 1.0, 1.0e12
 MIN_THICKNESS, MAX_THICKNESS = 1.0e-6, 0.01
 MIN_DENSITY, MAX_DENSITY = 1.0, 2.5e4
 MAX_DAMPING = 100.0
+#: Largest Coulomb friction coefficient a ClothMaterial accepts.
+MAX_FRICTION = 10.0
 
 #: Triangles with a rest area below this fraction of the median are refused (degenerate).
 MIN_AREA_FRACTION = 1.0e-6
@@ -44,8 +46,10 @@ class ClothMaterial:
     areal density is density * thickness), ``bending_stiffness`` D (N m) overriding the plate
     value E t^3 / (12 (1 - nu^2)) (a woven fabric bends far more easily than a solid plate of
     its thickness: its yarns slide), and ``damping``, a mass-proportional velocity damping in
-    1/s (like air drag; it does not change static equilibria). The defaults are cotton gauze
-    (see the module docstring and docs/cloth.md).
+    1/s (like air drag; it does not change static equilibria), and the Coulomb friction
+    coefficients ``friction_static`` and ``friction_kinetic`` (dimensionless, kinetic <= static)
+    of the sheet on the static boxes and planes it lies on (docs/cloth.md, "Contact"). The
+    defaults are cotton gauze (see the module docstring and docs/cloth.md).
     """
 
     youngs_modulus: float = 2.0e6
@@ -54,6 +58,10 @@ class ClothMaterial:
     density: float = 75.0
     bending_stiffness: float | None = None
     damping: float = 1.0
+    #: Coulomb friction on boxes and planes (a modelling choice for cotton gauze on the
+    #: trainer's plastic: docs/cloth.md, "Contact")
+    friction_static: float = 0.5
+    friction_kinetic: float = 0.4
 
     def __post_init__(self) -> None:
         if not MIN_YOUNGS <= self.youngs_modulus <= MAX_YOUNGS:
@@ -76,6 +84,13 @@ class ClothMaterial:
             )
         if not 0.0 <= self.damping <= MAX_DAMPING:
             raise ClothError(f"ClothMaterial: damping must be 0-{MAX_DAMPING:g} 1/s, got {self.damping}")
+        if not 0.0 <= self.friction_static <= MAX_FRICTION:
+            raise ClothError(f"ClothMaterial: friction_static must be 0-{MAX_FRICTION:g}, got {self.friction_static}")
+        if not 0.0 <= self.friction_kinetic <= self.friction_static:
+            raise ClothError(
+                "ClothMaterial: friction_kinetic must be 0 to friction_static "
+                f"({self.friction_static}), got {self.friction_kinetic}"
+            )
 
     @property
     def mu(self) -> float:

@@ -17,6 +17,8 @@ set of fixed vertices (pins, grasps), the triangles (a cut) or the step length c
 :func:`qn_step` solves the same step by L-BFGS with this matrix as its initial Hessian (Liu,
 Bouaziz & Kavan 2017), with the energy and gradient of :func:`energy_gradient`: opt-in, it
 swings a released flap ~5x sooner at 2 iterations for 2.2x the frame cost (docs/cloth.md).
+After each step of either, :func:`contact` holds free vertices out of static boxes and planes
+at half the thickness with Coulomb friction (Bridson, Fedkiw & Anderson 2002).
 
 Why not XPBD as the tet solver: gauze has h^2 k / m ~ 10^3-10^4 at the 10 substeps per frame
 (membrane stiffness E t ~ 800 N/m on 0.2 mg vertices); one Gauss-Seidel iteration per substep
@@ -394,6 +396,112 @@ def _capsules(x, fixed, caps, n_caps, margin):
 
 
 @njit(cache=True)
+def _push(x, x_prev, i, nx, ny, nz, depth, dist_prev, margin, mu_s, mu_k):
+    """Vertex ``i`` is ``depth`` (m) inside the contact offset along the unit normal n; its
+    previous position was ``dist_prev`` from the surface. Move it out by ``depth``; if it was
+    already inside at the step's start (``dist_prev`` < ``margin``: a sheet that started in the
+    obstacle, or a box that moved onto it), move ``x_prev`` out to the offset too, so that
+    resolving old penetration gives no velocity (else (x - x_prev) / h shoots it off). The
+    normal impulse of the step is then m (the approach) / h with the approach
+    depth - (that old penetration), and Coulomb friction limits the tangential one by mu times
+    it: the step's tangential displacement (x - x_prev minus its normal part; the obstacle is
+    static) is removed if it is at most ``mu_s`` x the approach (sticking), else shortened by
+    ``mu_k`` x the approach (sliding). With the velocity taken as (x - x_prev) / h this is
+    Bridson, Fedkiw & Anderson 2002, "Robust treatment of collisions, contact and friction for
+    cloth animation", sec. 7.2: the tangential velocity change at most mu times the normal one."""
+    x[i, 0] += depth * nx
+    x[i, 1] += depth * ny
+    x[i, 2] += depth * nz
+    approach = depth
+    if dist_prev < margin:
+        pre = margin - dist_prev
+        x_prev[i, 0] += pre * nx
+        x_prev[i, 1] += pre * ny
+        x_prev[i, 2] += pre * nz
+        approach = max(0.0, depth - pre)
+    dx = x[i, 0] - x_prev[i, 0]
+    dy = x[i, 1] - x_prev[i, 1]
+    dz = x[i, 2] - x_prev[i, 2]
+    dn = dx * nx + dy * ny + dz * nz
+    tx, ty, tz = dx - dn * nx, dy - dn * ny, dz - dn * nz
+    tl = np.sqrt(tx * tx + ty * ty + tz * tz)
+    if tl <= 0.0:
+        return
+    f = 1.0 if tl <= mu_s * approach else min(1.0, mu_k * approach / tl)
+    x[i, 0] -= f * tx
+    x[i, 1] -= f * ty
+    x[i, 2] -= f * tz
+
+
+@njit(cache=True)
+def contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k):
+    """Static obstacles, after a step's solve: push every free vertex that is within ``margin``
+    (half the sheet's thickness) of a plane or inside a box inflated by ``margin`` out to that
+    distance along the contact normal, then apply Coulomb friction (:func:`_push`). The
+    caller sets v = (x - x_prev) / h afterwards, so the normal approach velocity is gone
+    (inelastic contact), the tangential one is what friction left, and a vertex that started
+    the step inside is moved out without gaining velocity.
+
+    ``planes`` (K, 4): unit normal n (3) and offset d, outside where n.x >= d. ``boxes`` (B, 15):
+    centre (3), rotation row-major (9; columns = the box axes), half extents (3). A box contact
+    pushes out through the face the vertex came in by (the axis along which ``x_prev`` was
+    outside the inflated box, the shallowest if several), else the shallowest face. Returns
+    the number of contacts."""
+    count = 0
+    for i in range(x.shape[0]):
+        if fixed[i]:
+            continue
+        for p in range(n_planes):
+            nx, ny, nz = planes[p, 0], planes[p, 1], planes[p, 2]
+            dist = nx * x[i, 0] + ny * x[i, 1] + nz * x[i, 2] - planes[p, 3]
+            if dist >= margin:
+                continue
+            dist_prev = nx * x_prev[i, 0] + ny * x_prev[i, 1] + nz * x_prev[i, 2] - planes[p, 3]
+            _push(x, x_prev, i, nx, ny, nz, margin - dist, dist_prev, margin, mu_s, mu_k)
+            count += 1
+        for b in range(n_boxes):
+            inside = True
+            for k in range(3):
+                lk = 0.0
+                for r in range(3):
+                    lk += boxes[b, 3 + 3 * r + k] * (x[i, r] - boxes[b, r])
+                if abs(lk) >= boxes[b, 12 + k] + margin:
+                    inside = False
+                    break
+            if not inside:
+                continue
+            best = -1
+            best_pen = np.inf
+            best_prev = 0.0
+            sign = 1.0
+            for entered in range(2):  # first the axes x_prev was outside along, then any
+                for k in range(3):
+                    lk = 0.0
+                    lp = 0.0
+                    for r in range(3):
+                        lk += boxes[b, 3 + 3 * r + k] * (x[i, r] - boxes[b, r])
+                        lp += boxes[b, 3 + 3 * r + k] * (x_prev[i, r] - boxes[b, r])
+                    ext = boxes[b, 12 + k] + margin
+                    if entered == 0 and abs(lp) < ext * (1.0 - 1e-9):  # (resting at the offset: outside)
+                        continue
+                    sk = (1.0 if lp >= 0.0 else -1.0) if entered == 0 else (1.0 if lk >= 0.0 else -1.0)
+                    pen = ext - sk * lk
+                    if pen < best_pen:
+                        best_pen = pen
+                        best = k
+                        sign = sk
+                        best_prev = sk * lp - boxes[b, 12 + k]  # x_prev's distance from that face
+                if best >= 0:
+                    break
+            nx = sign * boxes[b, 3 + best]
+            ny = sign * boxes[b, 6 + best]
+            nz = sign * boxes[b, 9 + best]
+            _push(x, x_prev, i, nx, ny, nz, best_pen, best_prev, margin, mu_s, mu_k)
+            count += 1
+    return count
+
+
+@njit(cache=True)
 def pd_step(
     x,
     v,
@@ -423,6 +531,12 @@ def pd_step(
     f1,
     caps,
     n_caps,
+    planes,
+    n_planes,
+    boxes,
+    n_boxes,
+    mu_s,
+    mu_k,
     gravity,
     dt,
     substeps,
@@ -441,7 +555,10 @@ def pd_step(
     iterations each (see the module docstring). Held vertices move along ``hold_a`` ->
     ``hold_b`` from fraction ``f0`` to ``f1``; pinned ones stay. ``y``, ``rhs``, ``z`` (V, 3),
     ``z1`` (V,), ``fr``, ``fa`` (3, 2) are scratch; ``multi_rhs`` solves x, y and z in one sweep
-    of the factor (:func:`band_solve3`, ~3x faster) rather than one at a time."""
+    of the factor (:func:`band_solve3`, ~3x faster) rather than one at a time. After each
+    step's iterations the free vertices meet the static ``planes`` and ``boxes`` (the first
+    ``n_planes`` / ``n_boxes`` rows) with Coulomb friction ``mu_s`` / ``mu_k``
+    (:func:`contact`), before the velocities are taken."""
     n = x.shape[0]
     h = dt / substeps
     inv_h2 = 1.0 / (h * h)
@@ -537,6 +654,8 @@ def pd_step(
                         x[perm[k], c] = z1[k]
             if n_caps > 0:
                 _capsules(x, fixed, caps, n_caps, margin)
+        if n_planes + n_boxes > 0:
+            contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k)
         for i in range(n):
             for c in range(3):
                 v[i, c] = (x[i, c] - x_prev[i, c]) / h * keep
@@ -718,6 +837,12 @@ def qn_step(
     f1,
     caps,
     n_caps,
+    planes,
+    n_planes,
+    boxes,
+    n_boxes,
+    mu_s,
+    mu_k,
     gravity,
     dt,
     substeps,
@@ -880,6 +1005,8 @@ def qn_step(
                 fresh = False
             if n_caps > 0 and _capsules(x, fixed, caps, n_caps, margin) > 0:
                 fresh = False
+        if n_planes + n_boxes > 0:
+            contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k)
         for i in range(n):
             for c in range(3):
                 v[i, c] = (x[i, c] - x_prev[i, c]) / h * keep

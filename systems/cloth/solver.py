@@ -44,6 +44,8 @@ HISTORY = 5
 STEPS_PER_FRAME = 2
 
 _NO_CAPS = np.zeros((0, 7))
+_NO_PLANES = np.zeros((0, 4))
+_NO_BOXES = np.zeros((0, 15))
 _NO_PTR = np.zeros(1, np.int64)
 
 
@@ -124,6 +126,9 @@ def step_cloth(
     iterations: int | None = None,
     method: str = "pd",
     multi_rhs: bool = True,
+    planes: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    n_boxes: int | None = None,
 ) -> None:
     """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps, each solved by
     ``iterations`` (default :data:`ITERATIONS`) iterations of ``method`` (:data:`METHODS`):
@@ -136,7 +141,12 @@ def step_cloth(
     ``sheet.hold_to`` (their path over a display frame) from fraction ``hold_span[0]`` to
     ``hold_span[1]`` of it over the call; ``capsules`` (N, 7): rows a (3), b (3), radius (m) of
     tool capsules the free vertices are pushed out of (to radius + half the thickness);
-    ``n_capsules`` how many rows are live (default all). Allocates nothing per call when
+    ``n_capsules`` how many rows are live (default all). ``planes`` (K, 4: unit normal n, offset
+    d; outside where n.x >= d) and ``boxes`` (B, 15: centre, row-major rotation whose columns
+    are the box axes, half extents; ``n_boxes`` rows live, default all) are static obstacles:
+    after each step free vertices are pushed out to half the thickness from them, with Coulomb
+    friction (the material's ``friction_static`` / ``friction_kinetic``; docs/cloth.md,
+    "Contact"). Allocates nothing per call when
     gravity is a float64 array, except when the global matrix is refactored (a new pin,
     grasp, cut or step length)."""
     if substeps < 1 or not dt > 0:
@@ -148,6 +158,11 @@ def step_cloth(
     c = _factored(sheet, h)
     caps = _NO_CAPS if capsules is None else capsules
     n_caps = len(caps) if n_capsules is None else int(n_capsules)
+    pl = _NO_PLANES if planes is None else planes
+    bx = _NO_BOXES if boxes is None else boxes
+    n_bx = len(bx) if n_boxes is None else int(n_boxes)
+    if pl.ndim != 2 or pl.shape[1] != 4 or bx.ndim != 2 or bx.shape[1] != 15:
+        raise ValueError(f"step_cloth: planes must be (K, 4) and boxes (B, 15), got {pl.shape} and {bx.shape}")
     m = sheet.material
     its = int(ITERATIONS if iterations is None else iterations)
     bend_ptr = sheet.bend_ptr if m.bending > 0 else _NO_PTR
@@ -181,6 +196,12 @@ def step_cloth(
             float(hold_span[1]),
             caps,
             n_caps,
+            pl,
+            len(pl),
+            bx,
+            n_bx,
+            float(m.friction_static),
+            float(m.friction_kinetic),
             g,
             float(dt),
             int(substeps),
@@ -232,6 +253,12 @@ def step_cloth(
         float(hold_span[1]),
         caps,
         n_caps,
+        pl,
+        len(pl),
+        bx,
+        n_bx,
+        float(m.friction_static),
+        float(m.friction_kinetic),
         g,
         float(dt),
         int(substeps),
@@ -267,14 +294,22 @@ class ClothSettings:
     and the solve (``method``, one of :data:`METHODS`). The solve is implicit (unconditionally
     stable), so unlike the tet solver it need not run every physics tick: it steps when a tick
     ends a 1/steps_per_frame share of the frame (with the default 900 Hz physics and 2 steps per
-    frame, every 5th tick)."""
+    frame, every 5th tick). ``ground``: the height y (m) of a horizontal floor the sheets lie on
+    (None, the default: no floor; the engine has no world ground; may be changed at run time). The scene's static boxes
+    (the CollisionWorld's box primitives, e.g. ``Collider(shape="box")`` entities) are always
+    collided with (docs/cloth.md, "Contact")."""
 
     gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
     steps_per_frame: int = STEPS_PER_FRAME
     iterations: int = ITERATIONS
     method: str = "pd"
+    ground: float | None = None
     #: scratch: the tool capsules of this tick (rows a, b, radius), grown as needed
     capsules: np.ndarray = field(default_factory=lambda: np.zeros((8, 7)))
+    #: scratch: the scene's boxes of this tick (centre, rotation row-major, half extents), grown as needed
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((4, 15)))
+    #: scratch: the floor plane (unit normal, offset), refreshed from ``ground`` each step
+    planes: np.ndarray = field(default_factory=lambda: np.array([[0.0, 1.0, 0.0, 0.0]]))
 
     def __post_init__(self) -> None:
         if self.steps_per_frame < 1 or self.iterations < 1:
@@ -284,11 +319,13 @@ class ClothSettings:
             )
         if self.method not in METHODS:
             raise ValueError(f"ClothSettings: method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.ground is not None and not np.isfinite(self.ground):
+            raise ValueError(f"ClothSettings: ground must be a finite height (m) or None, got {self.ground}")
 
 
 def tool_capsules(app: App, settings: ClothSettings) -> int:
     """Copy this tick's tool capsules (and spheres) from the CollisionWorld into
-    ``settings.capsules``; returns how many. Boxes are not collided with cloth (docs/cloth.md, Open)."""
+    ``settings.capsules``; returns how many (boxes: :func:`scene_boxes`)."""
     world = app.try_resource(CollisionWorld)
     if world is None or world.n_prims == 0:
         return 0
@@ -303,10 +340,31 @@ def tool_capsules(app: App, settings: ClothSettings) -> int:
     return len(sel)
 
 
+def scene_boxes(app: App, settings: ClothSettings) -> int:
+    """Copy this tick's box primitives (centre, rotation, half extents) from the CollisionWorld
+    into ``settings.boxes``; returns how many. They are treated as static for the step (their
+    motion does not drag the sheet)."""
+    world = app.try_resource(CollisionWorld)
+    if world is None or world.n_prims == 0:
+        return 0
+    n = world.n_prims
+    sel = np.flatnonzero(world.kind[:n] == CK.KIND_BOX)
+    if len(sel) == 0:
+        return 0
+    if len(settings.boxes) < len(sel):
+        settings.boxes = np.zeros((max(len(sel), 2 * len(settings.boxes)), 15))
+    out = settings.boxes
+    out[: len(sel), 0:3] = world.box_c[sel]
+    out[: len(sel), 3:12] = world.box_R[sel].reshape(len(sel), 9)
+    out[: len(sel), 12:15] = world.box_half[sel]
+    return len(sel)
+
+
 def cloth_system(app: App) -> None:
     """Physics-stage system: when this tick ends a 1/steps_per_frame share of the display
     frame, step every ClothSheet by that share (held vertices move along their frame path;
-    tool capsules at this tick's pose push the sheet)."""
+    tool capsules at this tick's pose push the sheet; the scene's boxes and the ``ground``
+    floor hold it up, with friction)."""
     settings = app.resource(ClothSettings)
     f0, f1 = frame_fractions(app)
     k = settings.steps_per_frame
@@ -315,6 +373,12 @@ def cloth_system(app: App) -> None:
         return
     frame_dt = float(app.resource(SimSettings).frame_dt)
     n_caps = tool_capsules(app, settings)
+    n_boxes = scene_boxes(app, settings)
+    planes = _NO_PLANES
+    if settings.ground is not None:  # may be set or moved at run time (a pack's setup)
+        settings.planes[0, :3] = (0.0, 1.0, 0.0)
+        settings.planes[0, 3] = float(settings.ground)
+        planes = settings.planes
     for _, sheet in app.query(ClothSheet):
         step_cloth(
             sheet,
@@ -326,6 +390,9 @@ def cloth_system(app: App) -> None:
             (k0 / k, k1 / k),
             settings.iterations,
             settings.method,
+            planes=planes,
+            boxes=settings.boxes,
+            n_boxes=n_boxes,
         )
 
 
