@@ -91,7 +91,7 @@ def test_no_tet_inverted_and_every_position_finite(runs):
         n_tets = sum(n for _, n in pieces)
         assert inverted[-1] == 0, name  # none left inverted
         # blades pushed into the tissue fold a few tets for a moment (measured: the expert at
-        # most 27 of 763, 3.5 %, the novice 46 of 805)
+        # most 29 of 768, 3.8 %, the novice 37 of 725)
         assert max(inverted) <= 0.06 * n_tets, (name, inverted)
         if name == "dissection_scissors":  # the expert's recover within 1 s (four checks); the
             # novice's slow blades held in the tissue keep up to 27 folded for 3 s (docs: Open)
@@ -140,15 +140,16 @@ def test_same_seed_same_session_and_rescoring(laparoscopy_pack, runs, tmp_path):
     assert laparoscopy_pack.module.score(stored)["score"] == laparoscopy_pack.module.score(first)["score"]
 
 
-def test_divided_area_of_a_cut_through_is_twice_the_section():
-    """A plane cut right through a 3 x 1 x 2 cm box across x: its two lips are each the
-    1 x 2 cm section (2 cm^2 of cut faces); no cut, no area; a cut off the band is not counted."""
+def test_divided_area_of_a_cut_through_is_the_section():
+    """A plane cut right through a 3 x 1 x 2 cm box across x: one lip of it is the 1 x 2 cm
+    section (both lips: 2 cm^2 of cut faces, counted once); no cut, no area; a cut off the band
+    is not counted (more cases: tests/test_tissue_crack.py)."""
     body = SoftBody.from_mesh(
         box_tets((0.03, 0.01, 0.02), (3, 1, 2), origin=(-0.015, 0.0, -0.01)), Material(5.4e3, 0.45, 1060.0)
     )
     assert divided_area(body, 0.0033, 0.002) == 0.0
     cut_body(body, np.array([0.0033, 0.005, -0.02]), np.array([0.0033, 0.005, 0.02]), np.array([1.0, 0.0, 0.0]), 0.05)
-    assert divided_area(body, 0.0033, 0.002) == pytest.approx(2 * 0.01 * 0.02, rel=1e-9)
+    assert divided_area(body, 0.0033, 0.002) == pytest.approx(0.01 * 0.02, rel=1e-9)
     assert divided_area(body, -0.008, 0.002) == 0.0
 
 

@@ -15,7 +15,9 @@ the two sides come apart, and vertices on the region's border (the crack front) 
 a partial cut opens like a slit and ends in a hinge. Volume and mass are kept to round-off, and
 repeated or crossing cuts work the same way on the result. :func:`body_pieces` labels the
 connected pieces and :func:`separate_pieces` turns them into separate bodies once a cut goes
-through.
+through. A cut passing near an earlier cut's crack, nearly parallel to it, runs along that crack
+instead of cutting a new surface beside it (:func:`crack_level`), so snips meant for one line
+join up and free what they divide.
 
 The collision and drawn tissue surfaces follow by themselves (they are the body's boundary
 faces, rebuilt when a body's arrays change), so the new faces on the cut appear at once.
@@ -260,7 +262,8 @@ class BodyCut:
     :func:`shape_quality` / parent's of this cut, both at least
     :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION`; 1 if nothing was split) and
     ``n_duplicated`` (vertices copied to separate the sides), ``n_snapped`` (vertices the cut was
-    moved onto, see :data:`~vrmed.systems.tissue.subdivide.SNAP`) and ``embedding`` (the cut
+    moved onto, see :data:`~vrmed.systems.tissue.subdivide.SNAP`), ``n_continued`` (vertices of
+    an earlier crack it ran along, :func:`crack_level`) and ``embedding`` (the cut
     body's embedded surface with the cut faces added, if one was given)."""
 
     src: np.ndarray
@@ -270,6 +273,7 @@ class BodyCut:
     min_quality_ratio: float
     n_duplicated: int = 0
     n_snapped: int = 0
+    n_continued: int = 0
     embedding: EmbeddedSurface | None = None
 
 
@@ -279,6 +283,138 @@ def blade_region(body: SoftBody, a: np.ndarray, b: np.ndarray, reach: float) -> 
     ab = np.asarray(b, dtype=np.float64) - a
     t = np.clip(((centroid - a) @ ab) / max(float(ab @ ab), 1e-300), 0.0, 1.0)
     return np.asarray(np.linalg.norm(centroid - (a + t[:, None] * ab), axis=1) <= reach)
+
+
+#: A cut continues an earlier crack (:func:`crack_level`) where a vertex of the crack's faces lies
+#: within this distance (m, current positions) of the blade plane: 2 mm, about the thickness of
+#: a pair of laparoscopic scissor blades, within which a blade runs into the parted tissue of the
+#: earlier cut rather than through intact tissue beside it (a modelling choice; see
+#: docs/physics.md, "Cutting that splits") ...
+CRACK_TOL = 2.0e-3
+
+#: ... and within this fraction of the vertex's longest edge (the tets around it): the vertices
+#: between the crack and the plane must lie within one edge of the crack to be moved onto it ...
+CRACK_EDGE_FRACTION = 0.5
+
+#: ... and the crack's faces there are within this angle (rad) of parallel to the blade plane (10
+#: degrees: a crossing cut, or a snip along the next chord of a circle, 14.4 degrees for 25
+#: snips, is not bent onto the crack it meets).
+CRACK_ANGLE = float(np.radians(10.0))
+
+# the four faces of a tet, each oriented outward for a positively oriented tet
+_TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
+_TET_EDGES = np.array([(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
+
+
+def crack_faces(body: SoftBody) -> np.ndarray:
+    """(f, 3) the boundary faces of ``body`` (outward for positively oriented tets) that lie on a
+    cut: their rest corners coincide with those of another boundary face (the crack's other lip,
+    whose vertices are copies at the same rest positions; the crack front's vertices are shared),
+    or all three are copied vertices (a lip that a later cut refined on its side only)."""
+    faces = body.tets[:, _TET_FACES].reshape(-1, 3)
+    _, inv, count = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
+    boundary = faces[count[inv.ravel()] == 1]
+    if boundary.shape[0] < 2:
+        return boundary[:0]
+    _, at, copies = np.unique(body.rest_points, axis=0, return_inverse=True, return_counts=True)
+    at = at.ravel()  # one id per rest position
+    _, inv, count = np.unique(np.sort(at[boundary], axis=1), axis=0, return_inverse=True, return_counts=True)
+    return boundary[(count[inv.ravel()] > 1) | (copies[at[boundary]] > 1).all(axis=1)]
+
+
+def crack_level(
+    body: SoftBody,
+    point: np.ndarray,
+    normal: np.ndarray,
+    region: np.ndarray,
+    tol: float = CRACK_TOL,
+    max_angle: float = CRACK_ANGLE,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
+    """How a cut along the plane (``point``, unit ``normal``; current positions) through the tets
+    of ``region`` continues an earlier cut's crack it passes near: ``(level, lip, moved)``, or
+    ``(None, None, [])`` if it passes near none (the cut is then the plane's, unchanged).
+
+    The crack vertices continued (C): corners of :func:`crack_faces` in a ``region`` tet within
+    ``tol`` (m) and :data:`CRACK_EDGE_FRACTION` of their longest edge (the tets around them) of
+    the plane, where the crack's normal n_c (of the least-squares plane through the crack's
+    vertices within that edge, oriented with ``normal``) is within ``max_angle`` of the plane's
+    and no crack vertex within ``tol / sin(max_angle)`` lies on the other side of the plane (a
+    crack crossing the plane meets the cut there anyway). ``lip`` (n,): for each vertex of a
+    region tet within its nearest C vertex c's longest edge of it, the signed distance from c's
+    tangent plane, (x - x_c) . n_c: the side of the crack it lies on; elsewhere the plane's
+    signed distance. ``level`` (n,) is the plane's signed distance with 0 at ``moved``: the C
+    vertices and the vertices lying between the crack and the plane (``lip`` and the plane's
+    distance of opposite signs), so the cut runs along the earlier crack's faces there instead
+    of cutting a new surface beside it, which would leave the strip between them joined along
+    its edges; beyond the crack the cut is the plane's again (every point the cut adds on an
+    edge lies on the blade plane, as without a crack). Zeros in the level are what snapping
+    makes too, so the subdivision's cases, conformity and volume
+    bound are unchanged; a tet left with all four corners at 0 takes its side from ``lip``."""
+    x, tets = body.x, body.tets
+    n = body.n_vertices
+    region = np.asarray(region, dtype=bool)
+    none: tuple[np.ndarray | None, np.ndarray | None, np.ndarray] = (None, None, np.zeros(0, dtype=np.int64))
+    if tol <= 0.0 or not region.any():
+        return none
+    faces = crack_faces(body)
+    if faces.shape[0] == 0:
+        return none
+    d = (x - point) @ normal
+    in_region = np.zeros(n, dtype=bool)
+    in_region[tets[region].ravel()] = True
+    longest = np.linalg.norm(x[tets[:, _TET_EDGES[:, 0]]] - x[tets[:, _TET_EDGES[:, 1]]], axis=2).max(axis=1)
+    ell = np.zeros(n)
+    np.maximum.at(ell, tets.ravel(), np.repeat(longest, 4))
+    on_crack = np.zeros(n, dtype=bool)
+    on_crack[faces.ravel()] = True
+    crack = np.flatnonzero(on_crack & in_region & (np.abs(d) <= np.minimum(tol, CRACK_EDGE_FRACTION * ell)))
+    if crack.size == 0:
+        return none
+    # the crack's normal at each of them: the least-squares plane through the crack's vertices
+    # within its longest edge (the smallest principal axis of their scatter), turned to the
+    # blade's side: the earlier cut's own plane there, not a face tilted where snapping moved it
+    # (not where the crack crosses the plane within tol / sin(max_angle), the stretch along which a
+    # crack crossing at more than max_angle stays within tol of the plane: the cut meets the
+    # crack there anyway, and bending it onto the crack beside the crossing would only move it
+    # off the blade)
+    r_cross = tol / np.sin(max_angle)
+    pts, side = x[on_crack], np.sign(d[on_crack])
+    nc = np.empty((crack.size, 3))
+    crossed = np.zeros(crack.size, dtype=bool)
+    for k in range(0, crack.size, 256):
+        q = crack[k : k + 256]
+        r2 = ((x[q, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
+        w = (r2 <= ell[q, None] ** 2).astype(np.float64)
+        cnt = w.sum(axis=1)[:, None]
+        mean = (w @ pts) / cnt
+        cov = np.einsum("qp,pi,pj->qij", w, pts, pts) / cnt[:, :, None] - mean[:, :, None] * mean[:, None, :]
+        nc[k : k + 256] = np.linalg.eigh(cov)[1][:, :, 0]
+        crossed[k : k + 256] = ((r2 <= r_cross**2) & (side[None, :] * np.sign(d[q])[:, None] < 0)).any(axis=1)
+    nc *= np.where(nc @ normal < 0.0, -1.0, 1.0)[:, None]
+    nc /= np.maximum(np.linalg.norm(nc, axis=1), 1e-300)[:, None]
+    keep = (nc @ normal >= np.cos(max_angle)) & ~crossed
+    crack, nc = crack[keep], nc[keep]
+    if crack.size == 0:
+        return none
+    cand = np.flatnonzero(in_region)
+    nearest = np.empty(cand.size, dtype=np.int64)
+    gap = np.empty(cand.size)
+    for k in range(0, cand.size, 256):  # nearest crack vertex, in chunks (no per-pair matrix)
+        d2 = ((x[cand[k : k + 256], None, :] - x[crack][None, :, :]) ** 2).sum(axis=2)
+        nearest[k : k + 256] = d2.argmin(axis=1)
+        gap[k : k + 256] = np.sqrt(d2[np.arange(d2.shape[0]), nearest[k : k + 256]])
+    near = gap <= ell[crack[nearest]]
+    lip = d.copy()
+    v, c = cand[near], nearest[near]
+    lip[v] = np.einsum("ij,ij->i", x[v] - x[crack[c]], nc[c])
+    lip[crack] = 0.0
+    between = np.zeros(n, dtype=bool)
+    between[v] = lip[v] * d[v] < 0.0
+    between[crack] = True
+    moved = np.flatnonzero(between)
+    level = d.copy()
+    level[moved] = 0.0
+    return level, lip, moved
 
 
 def subdivide_body(
@@ -296,21 +432,32 @@ def subdivide_body(
     ``side`` for :func:`split_tets` (+1 / -1 in the region, 0 elsewhere) and each new stored
     tet's parent (stored index before the call). :func:`cut_body` does this and the separation
     in one rebuild."""
-    ps, side, parent, _src, _geo, _dup = _subdivide(body, point, normal, np.asarray(region, dtype=bool), snap, False)
+    ps, side, parent, _src, _geo, _dup, _ = _subdivide(
+        body, point, normal, np.asarray(region, dtype=bool), snap, False, 0.0
+    )
     return ps, side, parent
 
 
 def _subdivide(
-    body: SoftBody, point: np.ndarray, normal: np.ndarray, region: np.ndarray, snap: float, separate: bool
-) -> tuple[PlaneSplit, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    body: SoftBody,
+    point: np.ndarray,
+    normal: np.ndarray,
+    region: np.ndarray,
+    snap: float,
+    separate: bool,
+    crack: float,
+) -> tuple[PlaneSplit, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`subdivide_body`, then (if ``separate``) the vertex duplication of
     :func:`split_tets`, with one rebuild. Returns the split, the stored tets' region side, parent
     and plane side (0: not subdivided nor in the region), ``src`` (vertex i <- vertex src[i] of
     the body before; -1 for the new points on cut edges and their copies, -2 for the transition
-    tets' centroids) and ``dup`` (vertex i <- vertex dup[i] of the subdivided mesh)."""
+    tets' centroids) and ``dup`` (vertex i <- vertex dup[i] of the subdivided mesh). ``crack``:
+    :func:`crack_level`'s tolerance (0: the plane alone); the crack vertices it continued along
+    come last."""
     n = body.n_vertices
     normal = np.asarray(normal, dtype=np.float64)
-    ps = plane_split(body.x, body.rest_points, body.tets, region, point, normal, snap)
+    level, lip, continued = crack_level(body, point, normal, region, crack)
+    ps = plane_split(body.x, body.rest_points, body.tets, region, point, normal, snap, level)
     e0, e1, t = ps.edge[:, 0], ps.edge[:, 1], ps.t[:, None]
 
     def lerp(f: np.ndarray) -> np.ndarray:
@@ -326,7 +473,10 @@ def _subdivide(
     # (possible only after snapping) by its centroid
     sg = ps.sign[ps.tets]
     geo = np.where((sg > 0).any(axis=1), 1, np.where((sg < 0).any(axis=1), -1, 0))
-    centroid_d = (lerp(body.x)[ps.tets].mean(axis=1) - point) @ normal
+    if lip is None:
+        centroid_d = (lerp(body.x)[ps.tets].mean(axis=1) - point) @ normal
+    else:  # next to a crack: the side of the crack the centroid lies on (crack_level)
+        centroid_d = lerp(lip[:, None])[ps.tets, 0].mean(axis=1)
     in_region = region[ps.parent]
     side = np.where(in_region, np.where(geo != 0, geo, np.where(centroid_d >= 0, 1, -1)), 0)
     # a transition tet's sub-tets lie on both sides (side 0: either), like the untouched tets
@@ -336,7 +486,7 @@ def _subdivide(
     tets, dup = _duplicate(ps.tets, n_sub, side) if separate else (ps.tets, np.arange(n_sub))
     src = np.concatenate([np.arange(n), np.full(k, -1, dtype=np.int64), np.full(c, -2, dtype=np.int64)])[dup]
     if src.size == n and not ps.split.any():  # nothing to split or separate: leave the body as it is
-        return ps, side, ps.parent, src, geo, dup
+        return ps, side, ps.parent, src, geo, dup, continued
     pinned = np.concatenate([body.pinned, body.pinned[e0] & body.pinned[e1], body.pinned[ps.centre].all(axis=1)])[dup]
     state = (lerp(body.x)[dup], lerp(body.x_prev)[dup], lerp(body.v)[dup], pinned)
     new = _rebuild(body, lerp(body.rest_points)[dup], tets, src, np.arange(tets.shape[0]), state)
@@ -345,7 +495,7 @@ def _subdivide(
     new.external_force[:n] = body.external_force
     for f in dataclasses.fields(SoftBody):
         setattr(body, f.name, getattr(new, f.name))
-    return ps, side[order].astype(np.int64), ps.parent[order], src, geo[order], dup
+    return ps, side[order].astype(np.int64), ps.parent[order], src, geo[order], dup, continued
 
 
 def cut_body(
@@ -356,6 +506,7 @@ def cut_body(
     reach: float,
     emb: EmbeddedSurface | None = None,
     snap: float = SNAP,
+    crack: float = CRACK_TOL,
 ) -> BodyCut:
     """Cut ``body`` in place along the blade from ``a`` to ``b`` (m, current positions) in the
     plane through ``a`` with ``normal``, within ``reach`` m of the blade: the crossed tets there
@@ -364,13 +515,16 @@ def cut_body(
     vertex duplication (:func:`split_tets`). With ``emb``, the returned cut's ``embedding`` is
     that surface rebound to the cut body with its cut faces (:func:`cut_embedding`, clipped
     where the tissue separates: the plane moved onto the vertices the cut snapped to); ``emb``
-    itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`."""
+    itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`.
+    Near an earlier cut's crack (within ``crack`` m, nearly parallel: see
+    :func:`crack_level`; 0 turns this off) the cut continues along that crack instead of
+    cutting a new surface beside it."""
     a = np.asarray(a, dtype=np.float64)
     normal = np.asarray(normal, dtype=np.float64)
     normal = normal / np.linalg.norm(normal)
     before = (body.rest_points, body.tets, body.tet_index, body.x)
     region = blade_region(body, a, b, reach)
-    ps, _side, parent, src, geo, dup = _subdivide(body, a, normal, region, snap, True)
+    ps, _side, parent, src, geo, dup, continued = _subdivide(body, a, normal, region, snap, True, crack)
     frac = qual = 1.0
     if ps.split.any():
         child = np.flatnonzero(ps.split[parent])
@@ -385,7 +539,7 @@ def cut_body(
         on[n_sub:] = True
         on[dup[n_sub:]] = True
         cut = np.flatnonzero(on[body.tets].any(axis=1))
-    out = BodyCut(src, cut, int(ps.split.sum()), frac, qual, n_dup, int(ps.snapped.size))
+    out = BodyCut(src, cut, int(ps.split.sum()), frac, qual, n_dup, int(ps.snapped.size), int(continued.size))
     if emb is not None and out.n_split == 0 and n_dup == 0:
         out.embedding = emb  # the body did not change
     elif emb is not None:
@@ -412,7 +566,7 @@ def cut_body(
             (piece0, final_piece0),
             np.asarray(b, dtype=np.float64),
             float(reach),
-            np.where(ps.sign[: rest0.shape[0]] == 0, 0.0, (x0 - a) @ normal)[tets0],
+            np.where(ps.sign[: rest0.shape[0]] == 0, 0.0, ps.level)[tets0],
         )
     return out
 

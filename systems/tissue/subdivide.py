@@ -197,6 +197,9 @@ class PlaneSplit:
     transition: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # (c, 4) the old vertices of each appended centroid (vertex n + k + i: their mean)
     centre: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
+    # (n,) the signed distance of each old vertex the split was made by: (x - point) . normal,
+    # or the ``level`` given (a cut continuing an earlier crack), before snapping
+    level: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def plane_split(
@@ -207,17 +210,29 @@ def plane_split(
     point: np.ndarray,
     normal: np.ndarray,
     snap: float = SNAP,
+    level: np.ndarray | None = None,
 ) -> PlaneSplit:
     """Subdivide the tets of ``region`` (bool, per tet) crossed by the plane through ``point``
     with ``normal``, measured at the positions ``x`` (the deformed state, where the blade is:
     each tet maps affinely to its rest shape, so the cut is planar per tet at rest too), and
     refine the tets outside it that share one of their cut edges as transition tets, so the mesh
     stays conforming. ``rest`` only orients the sub-tets. See the module docstring for the cases,
-    the snapping, the transition tets and the quality bound."""
+    the snapping, the transition tets and the quality bound.
+
+    ``level`` (n,), if given, replaces the plane's signed distance per vertex: the cut is the
+    zero set of its linear interpolant in each tet (still planar per tet; the cases, snapping and
+    volume bound are the same, as they depend only on the vertices' signs and the edge
+    parameters). A cut continuing an earlier crack passes this with 0 on the crack's vertices
+    (:func:`vrmed.systems.tissue.cutting.crack_level`)."""
     if not 0.0 <= snap < 0.5:
         raise ValueError(f"plane_split: snap must be in [0, 0.5), got {snap}")
     n = len(x)
-    d = (np.asarray(x, dtype=np.float64) - point) @ np.asarray(normal, dtype=np.float64)
+    if level is None:
+        d = (np.asarray(x, dtype=np.float64) - point) @ np.asarray(normal, dtype=np.float64)
+    else:
+        d = np.asarray(level, dtype=np.float64)
+        if d.shape != (n,):
+            raise ValueError(f"plane_split: level must be one value per vertex, shape ({n},); got {d.shape}")
     ea, eb = tets[:, _EDGES[:, 0]], tets[:, _EDGES[:, 1]]  # (m, 6)
     on = np.zeros(n, dtype=bool)
     region = np.asarray(region, dtype=bool)
@@ -284,6 +299,7 @@ def plane_split(
         snapped=np.flatnonzero(on),
         transition=transition,
         centre=centre,
+        level=d,
     )
 
 

@@ -1,7 +1,8 @@
 """The embedded render surface's part of a cut (:func:`vrmed.systems.tissue.cutting.cut_body`):
 :func:`cut_embedding` rebinds a surface to the cut body and gives it real cut faces where the
 tissue separates, ending at the crack front of a partial cut; the helpers below it find the
-front, close the outline into caps and hand each piece its own vertices.
+front, close the outline into caps built from the tissue's own cut faces and hand each piece its
+own vertices.
 """
 
 from __future__ import annotations
@@ -33,6 +34,18 @@ def _point_in_polygon(p: np.ndarray, poly: np.ndarray) -> bool:
     with np.errstate(divide="ignore", invalid="ignore"):
         x = poly[:, 0] + (p[1] - poly[:, 1]) * (q[:, 0] - poly[:, 0]) / (q[:, 1] - poly[:, 1])
     return bool(np.count_nonzero(crosses & (p[0] < x)) % 2)
+
+
+def _points_in_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Even-odd test of the 2D points ``p`` (k, 2) in the closed polygon ``poly`` (m, 2): (k,) bool."""
+    q = np.roll(poly, -1, axis=0)
+    y = p[:, 1:2]
+    crosses = (poly[None, :, 1] > y) != (q[None, :, 1] > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = poly[None, :, 0] + (y - poly[None, :, 1]) * (q[None, :, 0] - poly[None, :, 0]) / (
+            q[None, :, 1] - poly[None, :, 1]
+        )
+    return np.asarray(np.count_nonzero(crosses & (p[:, 0:1] < x), axis=1) % 2 == 1)
 
 
 def _separation_radius(corners: np.ndarray, region: np.ndarray, reach: float) -> float:
@@ -116,6 +129,50 @@ def _loops(nxt: dict[_K, _K]) -> list[list[_K]]:
 
 
 def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """:func:`_cap_rings` with each run of consecutive points at one place (an outline crossing
+    a vertex a cut snapped onto, or an earlier cap's zero-area triangles, gives several points
+    there) taken as one point, and the run closed by zero-area triangles to the next point along
+    the loop (run against the loop, as the cap's): earcut gives way on repeated points, and the
+    fan that closed the loop instead covered area off the tissue. Same returns."""
+    offsets = np.cumsum([0] + [len(lp) for lp in loops])
+    red: list[np.ndarray] = []
+    glob: list[np.ndarray] = []
+    extra: list[tuple[int, int, int]] = []
+    for lp, off in zip(loops, offsets[:-1].tolist(), strict=True):
+        scale = max(float(np.ptp(lp, axis=0).max()), 1e-300)
+        same = np.linalg.norm(lp - np.roll(lp, 1, axis=0), axis=1) <= 1e-12 * scale  # as the point before
+        if not same.any() or same.all():
+            red.append(lp)
+            glob.append(off + np.arange(len(lp)))
+            continue
+        k0 = int(np.flatnonzero(~same)[0])
+        runs: list[list[int]] = []
+        for q in range(len(lp)):
+            i = (k0 + q) % len(lp)
+            if same[i] and runs:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        if len(runs) < 3:
+            return _cap_rings(loops)
+        red.append(lp[[r[0] for r in runs]])
+        glob.append(off + np.array([r[0] for r in runs]))
+        for j, r in enumerate(runs):
+            b = off + runs[(j + 1) % len(runs)][0]
+            extra += [(b, off + r[q + 1], off + r[q]) for q in range(len(r) - 1)]
+    if not extra:
+        return _cap_rings(loops)
+    tris, centres = _cap_rings(red)
+    at = np.concatenate(glob)
+    n_red, total = at.size, int(offsets[-1])
+
+    def m(i: int) -> int:
+        return int(at[i]) if i < n_red else total + i - n_red
+
+    return [(m(a), m(b), m(c)) for a, b, c in tris] + extra, centres
+
+
+def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
     """Triangulate the planar region bounded by ``loops`` (2D points, (k, 2) each, in the order
     the surface's outline runs; holes found by nesting depth) with earcut (Mapbox's polygon
     triangulation, ``mapbox_earcut``). Returns triangles of indices into the concatenated loops,
@@ -181,6 +238,133 @@ def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]
     return tris, centres
 
 
+def _separated_faces(
+    body: SoftBody, side: np.ndarray, final_parent: np.ndarray, old_rest: np.ndarray, level: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The faces along which the tissue came apart in this cut: boundary faces of the cut
+    ``body`` of its region / subdivided tets (``side`` +1 / -1) whose three corners lie on the
+    tissue's cut face (the zero set of ``level``, the snapped distances from the plane, per old
+    tet corner, interpolated into each tet's parent ``final_parent`` at rest). Returns per face
+    its three vertex ids (k, 3), its tet (k,) and the tet's side (k,). A face on the cut face
+    that is not on the boundary (beyond a partial cut's crack front, or against a transition
+    tet) holds the two sides together and is left out; so are faces of earlier cuts."""
+    cand = np.flatnonzero(side != 0)
+    empty = np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if cand.size == 0 or level is None:
+        return empty
+    tets = body.tets[cand]
+    par = final_parent[cand]
+    pts = body.rest_points[tets].reshape(-1, 3)
+    b = _bary(pts, np.repeat(old_rest[par], 4, axis=0)).reshape(-1, 4, 4)
+    lvl = np.einsum("tck,tk->tc", b, level[par])  # each corner's level (0 on the cut face)
+    corner = body.rest_points[tets]
+    edge = float(np.median(np.linalg.norm(corner[:, 0] - corner[:, 1], axis=1)))
+    on = np.abs(lvl) <= 1e-9 * max(edge, 1e-12)
+    rows, j = np.nonzero(on.sum(axis=1, keepdims=True) - on == 3)  # face opposite corner j all on it
+    if rows.size == 0:
+        return empty
+    # the face opposite each corner, wound outward for a positively oriented tet
+    faces = tets[rows[:, None], np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])[j]]
+    # the boundary ones: a face no other tet of the body has
+    allf = np.sort(body.tets[:, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]].reshape(-1, 3), axis=1)
+    n = np.int64(body.n_vertices)
+    code_all = np.sort((allf[:, 0] * n + allf[:, 1]) * n + allf[:, 2])
+    f = np.sort(faces, axis=1)
+    code = (f[:, 0] * n + f[:, 1]) * n + f[:, 2]
+    count = np.searchsorted(code_all, code, side="right") - np.searchsorted(code_all, code, side="left")
+    bnd = count == 1
+    return faces[bnd], cand[rows[bnd]], side[cand[rows[bnd]]]
+
+
+def _in_circle(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
+    """Whether d lies strictly inside the circle through the counter-clockwise a, b, c (2D)."""
+    m = np.array([a - d, b - d, c - d])
+    return bool(np.linalg.det(np.column_stack([m, (m * m).sum(axis=1)])) > 0.0)
+
+
+def _cross2(u: np.ndarray, v: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Twice the signed area of the 2D triangles (u, v, q), u and v (k, 2), q (2,)."""
+    return (v[:, 0] - u[:, 0]) * (q[1] - u[:, 1]) - (v[:, 1] - u[:, 1]) * (q[0] - u[:, 0])
+
+
+def _insert_points(
+    pts: np.ndarray, tris: list[tuple[int, int, int]], first: int, margin: float
+) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """``tris`` (a triangulation of the 2D points ``pts`` before index ``first``, one winding for
+    all) with the points from ``first`` on inserted (each splits the triangle holding it in
+    three, then Lawson's edge flips restore the Delaunay property across every edge with a
+    triangle on both sides, so the outline's edges, which have one, stay; Lawson 1977, as in
+    de Berg et al., *Computational Geometry*, 3rd ed., sec. 9.3). A point outside every
+    triangle, or within ``margin`` of a vertex or of a triangle's edge, is left out (no sliver).
+    The winding of the input is kept. Returns the triangles and the points inserted."""
+    if not tris or first >= pts.shape[0]:
+        return tris, []
+    t0 = np.array(tris, dtype=np.int64)
+    e1, e2 = pts[t0[:, 1]] - pts[t0[:, 0]], pts[t0[:, 2]] - pts[t0[:, 0]]
+    flip = float((e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()) < 0.0
+    T: list[list[int] | None] = [[a, c, b] if flip else [a, b, c] for a, b, c in tris]  # counter-clockwise
+    opp: dict[tuple[int, int], int] = {}  # directed edge -> triangle holding it
+    for i, t in enumerate(T):
+        assert t is not None
+        for u in range(3):
+            opp[(t[u], t[(u + 1) % 3])] = i
+
+    def put(t: list[int]) -> int:
+        T.append(t)
+        i = len(T) - 1
+        for u in range(3):
+            opp[(t[u], t[(u + 1) % 3])] = i
+        return i
+
+    def kill(i: int) -> None:
+        t = T[i]
+        assert t is not None
+        for u in range(3):
+            if opp.get((t[u], t[(u + 1) % 3])) == i:
+                del opp[(t[u], t[(u + 1) % 3])]
+        T[i] = None
+
+    done: list[int] = []
+    for p in range(first, pts.shape[0]):
+        live = np.array([i for i, t in enumerate(T) if t is not None], dtype=np.int64)
+        arr = np.array([T[i] for i in live.tolist()], dtype=np.int64)
+        a, b, c = pts[arr[:, 0]], pts[arr[:, 1]], pts[arr[:, 2]]
+        q = pts[p]
+
+        w = np.stack([_cross2(b, c, q), _cross2(c, a, q), _cross2(a, b, q)], axis=1)  # twice the sub-areas
+        inside = np.flatnonzero((w >= 0.0).all(axis=1))
+        if inside.size == 0:
+            continue
+        k = int(inside[0])
+        tri = arr[k]
+        lens = np.linalg.norm(pts[tri[[2, 0, 1]]] - pts[tri[[1, 2, 0]]], axis=1)  # edge opposite each corner
+        if (w[k] / np.maximum(lens, 1e-300)).min() < margin or np.linalg.norm(pts[tri] - q, axis=1).min() < margin:
+            continue
+        i = int(live[k])
+        x, y, z = tri.tolist()
+        done.append(p)
+        kill(i)
+        stack = [put([x, y, p]), put([y, z, p]), put([z, x, p])]
+        while stack:
+            i = stack.pop()
+            t = T[i]
+            if t is None:
+                continue
+            u0, v0, _ = t  # the edge opposite p is (u0, v0): p was put last
+            j = opp.get((v0, u0))
+            if j is None:
+                continue
+            tj = T[j]
+            assert tj is not None
+            d = next(r for r in tj if r != u0 and r != v0)
+            if _in_circle(pts[u0], pts[v0], pts[p], pts[d]):
+                kill(i)
+                kill(j)
+                stack += [put([u0, d, p]), put([d, v0, p])]
+    out = [(t[0], t[2], t[1]) if flip else (t[0], t[1], t[2]) for t in T if t is not None]
+    return out, done
+
+
 def cut_embedding(
     emb: EmbeddedSurface,
     old_rest: np.ndarray,
@@ -213,8 +397,13 @@ def cut_embedding(
     whose zero set is the face along which the tissue actually separates, and an edge between
     two vertices that the plane itself does not separate that way is cut where the level
     crosses 0: a surface lying on its tissue then never keeps a part on the side its tissue
-    did not go to); a loop separated all round is
-    closed on both sides by a cap triangulated with earcut (holes by nesting). A loop the crack
+    did not go to; an outline point on an edge whose ends both lie inside their tets goes where
+    the level crosses 0, the tissue's own cut); a loop separated all round is
+    closed on both sides by a cap built from the tissue's own cut faces
+    (:func:`_separated_faces`): exactly those faces where the outline is theirs, else those
+    inside the outline joined to it by an earcut collar, else earcut over the outline with their
+    vertices inserted (:func:`_insert_points`), else a fan (holes by nesting); each cap vertex
+    taken from the tissue is embedded at its mesh vertex, so the cap lies on the tissue. A loop the crack
     front crosses is capped only over its separated part: the cap runs along the separated
     points and, across each held stretch of the outline, along the crack front
     (:func:`_front`); over the held part the two sides' copies are joined by a seam of zero
@@ -242,7 +431,7 @@ def cut_embedding(
     p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
     dx = (p_now - point) @ normal  # from the plane itself
     if level is None:
-        d = dx
+        d = d_raw = dx
         sv = np.where(d >= 0.0, 1, -1)
     else:
         # the tissue's own cut face, not the exact plane: the zero set of the snapped distances'
@@ -265,6 +454,7 @@ def cut_embedding(
         # distance from the plane into its side: a level of 0 would put the points where its
         # edges cross onto it, and the repeated outline points made earcut fail (a fan instead,
         # whose spokes leave a non-convex section: 37 mm off on the liver)
+        d_raw = d.copy()
         d = np.where(d == 0.0, tie * np.maximum(np.abs(dx), 1e-12), d)
     tri = emb.triangles
     st = sv[tri]
@@ -316,20 +506,33 @@ def cut_embedding(
     new_side: list[int] = []
     new_ends: list[tuple[int, int]] = []  # the surface edge of each new point ((-1, -1): a loop centre)
 
+    # vertices inside their tets (where the level, not the plane, decides their side)
+    on_tissue = emb.bary.min(axis=1) >= -1e-6 if level is not None else np.zeros(n0, dtype=bool)
+    flat_at: dict[int, np.ndarray] = {}  # an outline point's position for laying out the caps
+
     def plane_point(a: int, b: int, s: int) -> int:
         key = (min(a, b), max(a, b))
         if (key, s) not in copy:
             hi, lo = (a, b) if sv[a] > 0 else (b, a)
-            if dx[hi] >= 0.0 > dx[lo]:  # where the plane crosses it (see the crossing points above)
-                t = dx[hi] / (dx[hi] - dx[lo])
-            else:
-                t = d[hi] / (d[hi] - d[lo]) if d[hi] > d[lo] else 0.5  # both on the cut face: either
+            t_level = d[hi] / (d[hi] - d[lo]) if d[hi] > d[lo] else 0.5  # both on the cut face: either
+            t = dx[hi] / (dx[hi] - dx[lo]) if dx[hi] >= 0.0 > dx[lo] else t_level
+            if d_raw[hi] >= 0.0 >= d_raw[lo] and d_raw[hi] > d_raw[lo]:  # the tissue's own, a snapped end at 0
+                t_level = d_raw[hi] / (d_raw[hi] - d_raw[lo])
+            elif d_raw[hi] == 0.0 == d_raw[lo]:  # an edge on the tissue's cut face: its end on this side
+                t_level = 0.0
+            # the outline is laid out for the cap where the plane crosses the edge (see the
+            # crossing points above), but the point itself goes where the tissue separates (the
+            # level) when both ends lie on the tissue: an edge of an earlier cap at a shallow
+            # angle to this plane crosses the plane up to offset / sin(angle) from the tissue's
+            # cut face (seed 1009 of the random liver sequences: 12 mm)
+            t3 = t_level if on_tissue[hi] and on_tissue[lo] else t
             # locate a hair into the side's half, so the tet found is on that side
-            tl = t * (1.0 - 1e-3) if s > 0 else t + 1e-3 * (1.0 - t)
+            tl = t3 * (1.0 - 1e-3) if s > 0 else t3 + 1e-3 * (1.0 - t3)
             copy[(key, s)] = n0 + len(new_rest)
-            new_rest.append(p_rest[hi] + t * (p_rest[lo] - p_rest[hi]))
+            flat_at[copy[(key, s)]] = p_now[hi] + t * (p_now[lo] - p_now[hi])
+            new_rest.append(p_rest[hi] + t3 * (p_rest[lo] - p_rest[hi]))
             new_locate.append(p_rest[hi] + tl * (p_rest[lo] - p_rest[hi]))
-            new_now.append(p_now[hi] + t * (p_now[lo] - p_now[hi]))
+            new_now.append(p_now[hi] + t3 * (p_now[lo] - p_now[hi]))
             new_side.append(s)
             new_ends.append((hi, lo))
         return copy[(key, s)]
@@ -370,15 +573,235 @@ def cut_embedding(
             return copy[(q, sd)]
 
         def flat_of(keys: list[tuple[int, int]]) -> np.ndarray:
-            return np.array([new_now[cp(q, 1) - n0] for q in keys]).reshape(-1, 3) @ basis
+            return np.array([flat_at[cp(q, 1)] for q in keys]).reshape(-1, 3) @ basis
 
-        def add_caps(flat: list[np.ndarray], ids: dict[int, list[int]]) -> None:
+        # the tissue's own cut faces (the faces the separation left on the boundary): their
+        # vertices become the caps' interior points, on each side at that side's mesh vertex, so
+        # a cap lies on its tissue wherever the tissue reaches the surface's outline (snapping
+        # moves the tissue's cut up to 0.15 of an edge off the plane; a flat cap did not follow)
+        sf, sf_tet, sf_side = _separated_faces(body, side, final_parent, old_rest, level)
+        cut_pts: dict[int, list[tuple[int, int, int, int]]] = {}  # piece -> (v+, tet+, v-, tet-)
+        plus_faces: dict[int, list[tuple[int, int, int]]] = {}  # piece -> the + side's cut faces
+        margin = 0.0
+        if sf.size:
+            piece_new = pieces[1] if pieces is not None else np.zeros(body.n_tets, dtype=np.int64)
+            tet_of: dict[int, dict[int, int]] = {1: {}, -1: {}}  # per side: vertex -> a tet of its face
+            for fv, ft, fs in zip(sf.tolist(), sf_tet.tolist(), sf_side.tolist(), strict=True):
+                for cv in fv:
+                    tet_of[fs].setdefault(cv, ft)
+            # each + vertex's - copy: the one at the same rest position (a crack-front vertex is
+            # not copied: it is its own)
+            minus_at = {body.rest_points[cv].tobytes(): cv for cv in tet_of[-1]}
+            for cv, ct in tet_of[1].items():
+                cw = minus_at.get(body.rest_points[cv].tobytes())
+                if cw is not None:
+                    cut_pts.setdefault(int(piece_new[ct]), []).append((cv, ct, cw, tet_of[-1][cw]))
+            for fv, ft, fs in zip(sf.tolist(), sf_tet.tolist(), sf_side.tolist(), strict=True):
+                if fs > 0:
+                    plus_faces.setdefault(int(piece_new[ft]), []).append((fv[0], fv[1], fv[2]))
+            fq = body.rest_points[sf]
+            # a cut point nearer the outline than a quarter of the cut faces' median edge is left
+            # out (the cap's triangles there join the outline to the points beyond: no sliver)
+            margin = 0.25 * float(np.median(np.linalg.norm(fq - np.roll(fq, 1, axis=1), axis=2)))
+
+        def fixed_point(v: int, t: int, sd: int) -> int:
+            """A cap point at mesh vertex ``v`` of the cut body, embedded at its corner of tet ``t``."""
+            new_rest.append(body.rest_points[v].copy())
+            new_locate.append(body.rest_points[v].copy())
+            new_now.append(body.x[v].copy())
+            new_side.append(sd)
+            new_ends.append((-3, 4 * t + int(np.flatnonzero(body.tets[t] == v)[0])))  # -3: a mesh vertex
+            return n0 + len(new_rest) - 1
+
+        def emit(tris: list[tuple[int, int, int]], ids: dict[int, list[int]]) -> None:
+            """The + cap's triangles ``tris`` (indices into ``ids[side]``) and the - cap's, reversed."""
+            for i, j, m in tris:
+                faces.append((ids[1][i], ids[1][j], ids[1][m]))
+                faces.append((ids[-1][i], ids[-1][m], ids[-1][j]))
+
+        def faces_cap(flat: list[np.ndarray], ids: dict[int, list[int]], piece: int, ok: np.ndarray) -> bool:
+            """Cap the rings ``flat`` with the tissue's own cut faces of ``piece`` whose corners
+            are all ``ok`` (inside the rings, clear of them) and a collar between the rings and
+            those faces' outline (earcut, the faces' outlines as holes); False (nothing added)
+            where that cannot be done exactly (the faces fold over in the plane, their outline
+            touches itself, earcut cannot cover the collar)."""
+            cands = cut_pts[piece]
+            at = {c[0]: k for k, c in enumerate(cands) if ok[k]}
+            fs = [fv for fv in plus_faces.get(piece, []) if all(v in at for v in fv)]
+            if not fs:
+                return False
+            nv = np.int64(body.n_vertices)
+            for _ in range(8):  # drop the faces at a vertex where their outline touches itself
+                fa = np.array(fs, dtype=np.int64).reshape(-1, 3)
+                half = np.concatenate([fa[:, [0, 1]], fa[:, [1, 2]], fa[:, [2, 0]]])
+                twin = np.isin(half[:, 1] * nv + half[:, 0], half[:, 0] * nv + half[:, 1])
+                out_deg = np.bincount(half[~twin][:, 0], minlength=int(nv))
+                if not fs or out_deg.max(initial=0) <= 1:
+                    break
+                fs = [fv for fv in fs if not any(out_deg[v] > 1 for v in fv)]
+            if not fs or out_deg.max(initial=0) > 1:
+                return False
+            q2 = body.x[fa] @ basis  # (k, 3, 2)
+            e, g = q2[:, 1] - q2[:, 0], q2[:, 2] - q2[:, 0]
+            ar = e[:, 0] * g[:, 1] - e[:, 1] * g[:, 0]
+            if not ((ar > 0.0).all() or (ar < 0.0).all()):
+                return False
+            rims = _simple_cycles(half[~twin])
+            rim_v = [v for lp in rims for v in lp]
+            if len(rim_v) != int((~twin).sum()) or len(set(rim_v)) != len(rim_v):
+                return False
+            rings = flat + [body.x[lp] @ basis for lp in rims]
+            tris, centres = _cap(rings)
+            if centres or not tris:
+                return False
+            total = sum(len(r) for r in flat)
+            inner = sorted(set(fa.ravel().tolist()) - set(rim_v))
+            order = rim_v + inner
+            pos = {v: total + k for k, v in enumerate(order)}
+            pts = np.concatenate([*rings, (body.x[inner] @ basis).reshape(-1, 2)])
+            ct = np.array(tris, dtype=np.int64)
+            e, g = pts[ct[:, 1]] - pts[ct[:, 0]], pts[ct[:, 2]] - pts[ct[:, 0]]
+            collar = float((e[:, 0] * g[:, 1] - e[:, 1] * g[:, 0]).sum())
+            flip = (collar > 0.0) != (ar[0] > 0.0)  # the faces wound as the collar is
+            tris += [(pos[a], pos[c], pos[b]) if flip else (pos[a], pos[b], pos[c]) for a, b, c in fs]
+            for v in order:
+                _, t, w, tw = cands[at[v]]
+                ids[1].append(fixed_point(v, t, 1))
+                ids[-1].append(fixed_point(w, tw, -1))
+            emit(tris, ids)
+            return True
+
+        def exact_cap(lens: list[int], ids: dict[int, list[int]], piece: int) -> bool:
+            """Cap with the tissue's own cut faces of ``piece`` alone where their outline is the
+            surface's (each outline point of ``ids`` at a vertex of their outline, every such
+            vertex taken: a surface lying on its tissue, such as the tets' own boundary); False
+            (nothing added) otherwise."""
+            fs = plus_faces.get(piece, [])
+            cands = cut_pts.get(piece, [])
+            if not fs or not cands:
+                return False
+            fa = np.array(fs, dtype=np.int64)
+            half = np.concatenate([fa[:, [0, 1]], fa[:, [1, 2]], fa[:, [2, 0]]])
+            nv = np.int64(body.n_vertices)
+            rim = half[~np.isin(half[:, 1] * nv + half[:, 0], half[:, 0] * nv + half[:, 1])]
+            ring = np.array([new_rest[i - n0] for i in ids[1]])
+            rim_v = np.unique(rim)
+            tol = 1e-6 * max(margin, 1e-12)
+            # runs of outline points at one place (where the surface's edges leave a vertex the
+            # cut snapped onto: each gives a point there), each run taken as one rim vertex
+            runs: list[list[int]] = []
+            offsets = np.cumsum([0] + list(lens))
+            for o, n in zip(offsets[:-1].tolist(), lens, strict=True):
+                same = np.linalg.norm(ring[o : o + n] - np.roll(ring[o : o + n], 1, axis=0), axis=1) <= tol
+                if same.all():
+                    return False
+                k0 = int(np.flatnonzero(~same)[0])
+                ring_runs: list[list[int]] = []
+                for q in range(n):
+                    i = (k0 + q) % n
+                    if same[i] and ring_runs:
+                        ring_runs[-1].append(o + i)
+                    else:
+                        ring_runs.append([o + i])
+                runs += ring_runs
+            if rim_v.size != len(runs) or rim.shape[0] != len(runs):
+                return False
+            rep = np.array([r[0] for r in runs])
+            gap = np.linalg.norm(body.rest_points[rim_v][:, None] - ring[rep][None], axis=2)
+            match = gap.argmin(axis=1)
+            if gap[np.arange(rim_v.size), match].max() > tol or np.unique(match).size != match.size:
+                return False
+            at = dict(zip(rim_v.tolist(), rep[match].tolist(), strict=True))
+            # the next run along each ring
+            succ: dict[int, int] = {}
+            first_of = {}
+            for r in runs:
+                first_of[r[0]] = r
+            ring_of = np.searchsorted(offsets, rep, side="right") - 1
+            for k, r in enumerate(runs):
+                nk = (
+                    k + 1
+                    if k + 1 < len(runs) and ring_of[k + 1] == ring_of[k]
+                    else int(np.flatnonzero(ring_of == ring_of[k])[0])
+                )
+                succ[r[0]] = runs[nk][0]
+            # every rim edge on a ring edge, all one way (the + cap runs against the outline:
+            # flip the faces if they run with it)
+            along = [succ[at[a]] == at[b] for a, b in rim.tolist()]
+            against = [succ[at[b]] == at[a] for a, b in rim.tolist()]
+            if not (all(along) or all(against)):
+                return False
+            flip = all(along)
+            m = len(ids[1])
+            inner = sorted(set(fa.ravel().tolist()) - set(rim_v.tolist()))
+            idx = {**at, **{v: m + k for k, v in enumerate(inner)}}
+            tris = [(idx[a], idx[c], idx[b]) if flip else (idx[a], idx[b], idx[c]) for a, b, c in fs]
+            # a run's other points: zero-area triangles to the next run's point close the outline
+            for r in runs:
+                b = succ[r[0]]
+                tris += [(b, r[j + 1], r[j]) for j in range(len(r) - 1)]
+            look = {c[0]: c for c in cands}
+            for v in inner:
+                if v not in look:
+                    return False
+            for v in inner:
+                _, t, w, tw = look[v]
+                ids[1].append(fixed_point(v, t, 1))
+                ids[-1].append(fixed_point(w, tw, -1))
+            emit(tris, ids)
+            return True
+
+        def add_caps(flat: list[np.ndarray], ids: dict[int, list[int]], piece: int) -> None:
             """Cap the rings ``flat`` (2D, + outline order) whose vertices are ``ids[side]``
-            (concatenated): the + cap against the rings' order, the - cap along it, so each
-            closes its side's outline."""
+            (concatenated), over the tissue of old ``piece``: the + cap against the rings' order,
+            the - cap along it, so each closes its side's outline. The cap is the tissue's own
+            cut faces inside the rings (farther than ``margin`` from them) joined to the rings by
+            a collar (:func:`faces_cap`), so it lies on the tissue and a later cut crosses it
+            where it crosses the tissue; where that cannot be done exactly, earcut over the rings
+            with the tissue's cut points inserted (:func:`_insert_points`); a fan where earcut
+            cannot cover the rings."""
+            if exact_cap([len(f) for f in flat], ids, piece):
+                return
+            cands = cut_pts.get(piece, [])
+            ok = np.zeros(len(cands), dtype=bool)
+            in_ring: list[np.ndarray] = []
+            q2 = np.zeros((0, 2))
+            if cands:
+                q2 = body.x[[c[0] for c in cands]] @ basis
+                inside = np.zeros(len(cands), dtype=bool)
+                far = np.ones(len(cands), dtype=bool)
+                in_ring = [_points_in_polygon(q2, ring) for ring in flat]
+                for ring, within in zip(flat, in_ring, strict=True):
+                    inside ^= within
+                    a, ab = ring, np.roll(ring, -1, axis=0) - ring
+                    t = ((q2[:, None] - a[None]) * ab[None]).sum(axis=2) / np.maximum((ab * ab).sum(axis=1), 1e-300)
+                    near = a[None] + np.clip(t, 0.0, 1.0)[:, :, None] * ab[None]
+                    far &= np.linalg.norm(near - q2[:, None], axis=2).min(axis=1) > margin
+                ok = inside & far
+                if ok.any() and faces_cap(flat, ids, piece, ok):
+                    return
             tris, centres = _cap(flat)
             offsets = np.cumsum([0] + [len(f) for f in flat])
+            total = int(offsets[-1])
+            if ok.any() and not centres and tris:
+                use = np.flatnonzero(ok)
+                pts = np.concatenate([*flat, q2[use]])
+                tris, done = _insert_points(pts, tris, total, 1e-9 * margin)
+                slot = {p: total + k for k, p in enumerate(done)}  # the inserted points, renumbered
+                tris = [(slot.get(a, a), slot.get(b, b), slot.get(c, c)) for a, b, c in tris]
+                for p in done:
+                    v, t, w, tw = cands[int(use[p - total])]
+                    ids[1].append(fixed_point(v, t, 1))
+                    ids[-1].append(fixed_point(w, tw, -1))
             for r in centres:  # a centre point per fanned ring and side, at the ring's mean
+                # or at the tissue's cut vertex inside the ring nearest its mean (on the tissue)
+                mine = np.flatnonzero(ok & in_ring[r]) if cands else np.zeros(0, dtype=np.int64)
+                if mine.size:
+                    k = int(mine[np.argmin(np.linalg.norm(q2[mine] - flat[r].mean(axis=0), axis=1))])
+                    v, t, w, tw = cands[k]
+                    ids[1].append(fixed_point(v, t, 1))
+                    ids[-1].append(fixed_point(w, tw, -1))
+                    continue
                 for sd in (1, -1):
                     members = [ids[sd][int(offsets[r]) + q] - n0 for q in range(len(flat[r]))]
                     ids[sd].append(n0 + len(new_rest))
@@ -387,9 +810,7 @@ def cut_embedding(
                     new_now.append(np.mean([new_now[q] for q in members], axis=0))
                     new_side.append(sd)
                     new_ends.append((-1, new_ends[members[0]][0]))
-            for i, j, m in tris:
-                faces.append((ids[1][i], ids[1][j], ids[1][m]))
-                faces.append((ids[-1][i], ids[-1][m], ids[-1][j]))
+            emit(tris, ids)
 
         for lp in loops:  # a held stretch of one or two points opens: the cap would join its ends
             flags = [sep[q] for q in lp]  # by the outline's own edge
@@ -413,7 +834,7 @@ def cut_embedding(
         for g in sorted(set(loop_piece)):
             group = [lp for lp, h in zip(whole, loop_piece, strict=True) if h == g]
             keys = [q for lp in group for q in lp]
-            add_caps([flat_of(lp) for lp in group], {1: [cp(q, 1) for q in keys], -1: [cp(q, -1) for q in keys]})
+            add_caps([flat_of(lp) for lp in group], {1: [cp(q, 1) for q in keys], -1: [cp(q, -1) for q in keys]}, g)
         # a loop the crack front crosses: the cap covers only where the tissue separates, bounded
         # by the runs of separated points and, across each held stretch of the outline, the crack
         # front (from the stretch's first point to its last). The held stretch and its front
@@ -471,7 +892,7 @@ def cut_embedding(
                         (chain[1][i], chain[1][(i + 1) % m], chain[-1][i], chain[-1][(i + 1) % m]) for i in range(m)
                     ]
                 k = j
-            add_caps([np.array(poly)], ids)
+            add_caps([np.array(poly)], ids, int(piece_of[emb.tet_index[lp[0][0]]]))
         if seams:
             directed = {(f[u], f[(u + 1) % 3]) for f in faces for u in range(3)}
             for up, vp, um, vm in seams:  # run each + edge against its use on the + side
@@ -535,7 +956,12 @@ def cut_embedding(
         tet_index[sel] = cand[ti]
         bary[sel] = _bary(rest_pts[sel], body.rest_points[body.tets[cand[ti]]])
     # a loop's centre point, or a point no ring found: any tet of its piece on its side
-    for i in np.concatenate([lost, lost2, new_ids[~has_edge & ~is_front]]).tolist():
+    # the caps' points at the tissue's cut vertices: at their corner of their tet (exactly)
+    is_fixed = ends[:, 0] == -3
+    fixed = new_ids[is_fixed]
+    tet_index[fixed] = ends[is_fixed, 1] // 4
+    bary[fixed] = np.eye(4)[ends[is_fixed, 1] % 4]
+    for i in np.concatenate([lost, lost2, new_ids[~has_edge & ~is_front & ~is_fixed]]).tolist():
         k = int(old_piece[t0[ends[i - n0, 1]]] if i >= n0 else old_piece[t0[i]])
         cand = np.flatnonzero((side != -vside[i]) & (new_piece == k))
         if cand.size == 0:
@@ -688,7 +1114,9 @@ def _split_across_pieces(
         p = rest_pts[ring]
         centre = p.mean(axis=0)
         basis = np.linalg.svd(p - centre)[2][:2].T  # the outline's best-fit plane
-        tris, centres = _cap([(p - centre) @ basis])
+        # its outline is made of the surface's own vertices: a run of them at one place closed by
+        # zero-area triangles (see _cap) would repeat edges the surface already has
+        tris, centres = _cap_rings([(p - centre) @ basis])
         m = ring.size
         if not centres and any(
             (int(ring[i]), int(ring[j])) in present for tr in tris for i, j in zip(tr, tr[1:] + tr[:1])
