@@ -19,6 +19,7 @@ import vrmed
 from vrmed.api import (
     AllowedRegion,
     ClothCut,
+    ClothSettings,
     ClothSheet,
     DrawList,
     Endoscope,
@@ -560,17 +561,19 @@ SCISSORS_AWAY = np.array([-0.03, 0.055, 0.05])
 #: hook, then draws it this far (m) on along the gallbladder's axis (+x, away from the line)
 #: over OPEN_PULL_S s and holds it there OPEN_HOLD_S s to the session's end: the divided line
 #: gapes in the scope's view instead of falling back shut (measured, expert, seed 0: the lips'
-#: copied vertices 2.4 mm apart at most at the end, 0.38 mm as the pull starts; a 12 mm pull, in
+#: copied vertices 2.6 mm apart at most at the end, 0.21 mm as the pull starts; a 12 mm pull, in
 #: an earlier variant without the let-down, gaped 4.4 mm but over-strained 259 tets, over the
 #: rubric's 250; docs/laparoscopy.md).
 OPEN_PULL = np.array([0.008, 0.0, 0.0])
 OPEN_PULL_S = 1.0
 OPEN_HOLD_S = 1.5
 #: Heights (m) below the gallbladder's top of the blades' middle for the snips from each
-#: side: the 12 mm thickness in two layers (the cut reaches 3 mm either side of the blades,
-#: cut_radius). Measured alternatives (docs/laparoscopy.md): three layers, or other heights
-#: and blade angles, divided no more and left tets inverted.
-SNIP_DEPTHS = (0.003, 0.0085)
+#: side: the 12 mm thickness in two layers 4.5 mm apart (the cut reaches 3 mm either side of
+#: the blades, cut_radius, but only about 2 mm up or down for the tets beside the line's plane:
+#: at 3 and 8.5 mm a band between the layers stayed joined, 0.71 of the section divided; now
+#: 0.89). Measured alternatives (docs/laparoscopy.md): three layers, or other heights and blade
+#: angles, divided no more or over-strained and left tets inverted.
+SNIP_DEPTHS = (0.0035, 0.008)
 #: Where the novice's first snip from each side goes: this far (m) off the line, outside its band.
 NOVICE_MISS = 0.009
 #: Blades pointing back along the line (-z), 12 degrees down: the blade plane (normal: the
@@ -669,8 +672,8 @@ class Dissection:
 @dataclass(frozen=True)
 class LineDivided(vrmed.Event):
     """After a snip of the scissors: the ``fraction`` of the gallbladder's cross-section at the
-    marked line that is divided (cut faces, at rest, within the line's band, over the
-    section's area)."""
+    marked line that is divided (:func:`divided_area`: the union of one lip of the cuts within
+    the line's band, projected onto the section at rest, over the section's area)."""
 
     fraction: float
 
@@ -722,18 +725,53 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
     app.send(AllowedRegion(str(ent), tuple(int(i) for i in np.flatnonzero(line))))
 
 
-def divided_area(body: SoftBody, line_x: float, half_width: float) -> float:
-    """Area (m^2, at rest) of ``body``'s cut faces within ``half_width`` of the plane x =
-    ``line_x``: boundary faces there facing along x (the box's own faces there face along y
-    or z; a cut's two lips both count, so a plane cut through counts twice its area)."""
-    faces = body.tets[:, [[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]]].reshape(-1, 3)
-    _, inv, counts = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
-    tri = body.rest_points[faces[counts[inv.ravel()] == 1]]
+def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: float, raster: float = 2.5e-4) -> float:
+    """Area (m^2, at rest) of the box gallbladder's section x = ``line_x`` that the cuts within
+    ``half_width`` of it divide: the union of one lip of every cut there, projected along x onto
+    the section. A cut's faces are the boundary faces that do not lie on the box's own faces
+    (its rest bounding box; a later cut can refine one lip's faces and not the other's, so the
+    lips are not paired face by face); of these the ones whose outward normal points to +x at
+    rest count (one lip of each cut: the other faces -x), so a cut counts once, a face tilted in
+    the section with its projected area, and two nearly parallel cuts a few mm apart the part of
+    the section they divide, not their summed faces. The union is taken on a raster of
+    ``raster`` m cells over the box's rest extent in y and z (a cell counts when its centre lies
+    in a face's projection: exact for a straight cut through, within a cell row along the outline
+    of a partial one). ``bodies``: the body, or all the pieces a cut left."""
+    group = [bodies] if isinstance(bodies, SoftBody) else list(bodies)
+    tris = []
+    for body in group:
+        faces = body.tets[:, [[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]]].reshape(-1, 3)
+        _, inv, counts = np.unique(np.sort(faces, axis=1), axis=0, return_inverse=True, return_counts=True)
+        tris.append(body.rest_points[faces[counts[inv.ravel()] == 1]])
+    tri = np.concatenate(tris)
+    rest = np.concatenate([b.rest_points for b in group])
+    box = (rest.min(axis=0), rest.max(axis=0))
+    skin = np.zeros(tri.shape[0], dtype=bool)
+    for bound in box:  # a face with its three corners on one of the box's planes is its own face
+        skin |= (np.abs(tri - bound) <= 1e-12 * max(float(np.ptp(rest)), 1e-300)).all(axis=1).any(axis=1)
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    area = 0.5 * np.linalg.norm(n, axis=1)
-    along_x = np.abs(n[:, 0]) > 0.7 * 2.0 * np.maximum(area, 1e-300)
-    near = np.abs(tri.mean(axis=1)[:, 0] - line_x) <= half_width
-    return float(area[along_x & near].sum())
+    lip = ~skin & (n[:, 0] > 0.0) & (np.abs(tri.mean(axis=1)[:, 0] - line_x) <= half_width)
+    tri2 = tri[lip][:, :, 1:]  # projected onto (y, z)
+    if tri2.shape[0] == 0:
+        return 0.0
+    lo, hi = box[0][1:], box[1][1:]
+    shape = np.maximum(np.ceil((hi - lo) / raster).astype(np.int64), 1)
+    cell = (hi - lo) / shape
+    covered = np.zeros(tuple(shape), dtype=bool)
+    for t in tri2:  # each face's projection marks the cell centres it covers
+        i0 = np.clip(np.floor((t.min(axis=0) - lo) / cell - 0.5).astype(np.int64), 0, shape - 1)
+        i1 = np.clip(np.ceil((t.max(axis=0) - lo) / cell - 0.5).astype(np.int64), 0, shape - 1)
+        gy, gz = np.meshgrid(np.arange(i0[0], i1[0] + 1), np.arange(i0[1], i1[1] + 1), indexing="ij")
+        c = lo + (np.stack([gy, gz], axis=-1) + 0.5) * cell
+        e1, e2, r = t[1] - t[0], t[2] - t[0], c - t[0]
+        det = e1[0] * e2[1] - e1[1] * e2[0]
+        if abs(det) <= 1e-300:
+            continue
+        u = (r[..., 0] * e2[1] - r[..., 1] * e2[0]) / det
+        v = (e1[0] * r[..., 1] - e1[1] * r[..., 0]) / det
+        eps = 1e-9
+        covered[gy, gz] |= (u >= -eps) & (v >= -eps) & (u + v <= 1.0 + eps)
+    return float(covered.sum() * cell[0] * cell[1])
 
 
 def grow_dissection(d: Dissection, body: SoftBody) -> None:
@@ -800,8 +838,8 @@ def dissection_logic(app: vrmed.App) -> None:
         name = app.get(d.body, Name).value
         names = _names(app)
         pieces = [b for e, b in app.query(SoftBody) if names.get(e) == name or names.get(e, "").startswith(name + ".")]
-        area = sum(divided_area(b, d.line_x, d.line_half_width) for b in pieces)
-        d.divided = min(1.0, 0.5 * area / d.section)
+        # one lip of every cut, as a union over the section (nearly parallel snips count once)
+        d.divided = min(1.0, divided_area(pieces, d.line_x, d.line_half_width) / d.section)
         app.send(LineDivided(d.divided))
     done = d.divided if d.by_cut else d.burned[d.line].mean()
     if task.completed_at is None and done >= d.complete_fraction:
@@ -1720,12 +1758,12 @@ def pattern_cutting_logic(app: vrmed.App) -> None:
         tr.resume_at = float(next(tr.plan, math.inf))
         app.resource(InputPlugin).source = ScriptedInput(tr.tracks())
     sheet = app.get(p.entity, ClothSheet)
-    # a scrap cut off the gauze falls to the trainer's floor and lies there (the cloth solver
-    # has no floor contact: without this it would fall for ever, out of the scene)
-    low = sheet.x[:, 1] < FLOOR_Y
-    if low.any():
-        sheet.x[low, 1] = FLOOR_Y
-        sheet.v[low] = 0.0
+    # a scrap cut off the gauze falls to the trainer's floor and lies there: the cloth solve's
+    # ground plane (contact at half the thickness, with friction; docs/cloth.md "Contact"), so
+    # the gauze's mid-surface rests at FLOOR_Y and nothing above the floor is touched
+    floor = app.resource(ClothSettings)
+    if floor.ground is None:
+        floor.ground = FLOOR_Y - 0.5 * sheet.material.thickness
     cut = False
     for ev in p.reader.read():
         if ev.entity != p.entity:
