@@ -75,6 +75,8 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         m.damping,
         b.velocity_damping,
         warm,
+        True,
+        True if cols == 3 else None,  # the barrier: for a body built with it (lam's third column)
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)
@@ -167,6 +169,43 @@ def test_the_volume_barrier_carries_a_crushing_load_at_rest_as_the_reference() -
         step_softbody(plain, 1.0 / 90.0, 10, np.zeros(3))
     j = float(np.linalg.det((plain.x[1:] - plain.x[0]).T) / 0.05**3)
     assert K.RECOVER_J <= j < K.RECOVER_J + 1e-3
+
+
+def test_only_a_body_with_the_volume_barrier_compiles_it() -> None:
+    """The barrier is compiled only for bodies built with it: the solver passes the kernels
+    ``volume_barrier`` None for the others (also with the recovery or the warm start off, where
+    it never runs), and the sweep compiled for None contains no call of the barrier's version of
+    ``solve_warm`` (numba prunes the branch on the argument's type), while the one compiled for
+    True does. Fresh dispatchers of ``solve_range`` (its callees come from the numba cache), so
+    what other tests compiled in this process does not matter."""
+    from numba import njit  # deferred: only this test compiles a kernel of its own
+
+    from vrmed.systems.tissue.solver import _volume_barrier
+
+    mesh = box_tets((0.02, 0.02, 0.02), (1, 1, 1))
+    mat = Material(5.4e3, 0.45, 1060.0)
+    assert _volume_barrier(SoftBody.from_mesh(mesh, mat)) is None
+    assert _volume_barrier(SoftBody.from_mesh(mesh, mat, volume_barrier=True)) is True
+    for off in ({"recover_inversions": False}, {"warm_start": 0.0}):
+        body = SoftBody.from_mesh(mesh, mat, volume_barrier=True)
+        for name, value in off.items():
+            setattr(body, name, value)
+        assert _volume_barrier(body) is None
+    m, n = 2, 4
+    x, w, q = np.zeros((n, 3)), np.ones((n, 3)), np.zeros(m)
+    # fmt: off
+    args = (
+        x, x.copy(), w, np.zeros((m, 4), np.int64), np.zeros((m, 3, 3)), q, q.copy(), np.zeros(m, np.bool_),
+        np.zeros((m, 3)), np.zeros((m, 10), np.float32), q.copy(), x.copy(), 1.0, 1.0, 0.0, 1.0, 0, 0, True,
+    )
+    # fmt: on
+    barrier_calls = {}
+    for flag in (None, True):
+        sweep = njit(K.solve_range.py_func)
+        sweep(*args, flag)
+        calltypes = sweep.overloads[sweep.signatures[0]].fndesc.calltypes.values()
+        barrier_calls[flag] = sum("Literal[bool](True)" in str(sig) for sig in calltypes if sig is not None)
+    assert barrier_calls == {None: 0, True: 1}
 
 
 def test_tet_measures_match_numpy(perturbed_body: SoftBody) -> None:

@@ -760,14 +760,17 @@ def solve_range(
     start,
     end,
     barrier=False,
+    volume_barrier=None,
 ):
     """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_plain`) if
     ``warm`` is 0, else warm-started (:func:`solve_warm`); the plain kernel is unchanged by
     the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve. ``barrier``:
-    the warm solve with the volume barrier (:func:`solve_warm`), decided once per substep."""
+    the warm solve with the volume barrier (:func:`solve_warm`), decided once per substep, for a
+    body built with it: ``volume_barrier`` not None (see :func:`step_kernel`; None compiles no
+    barrier code at all)."""
     if warm == 0.0:
         solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
-    elif barrier:
+    elif volume_barrier is not None and barrier:  # numba prunes it where volume_barrier is None
         # fmt: off
         solve_warm(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
@@ -805,8 +808,10 @@ def solve_blocks(
     b0,
     b1,
     barrier=False,
+    volume_barrier=None,
 ):
-    """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races."""
+    """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races
+    (``barrier``, ``volume_barrier``: see :func:`solve_range`)."""
     for b in prange(b0, b1):
         solve_range(
             x,
@@ -828,6 +833,7 @@ def solve_blocks(
             block_offsets[b],
             block_offsets[b + 1],
             barrier,
+            volume_barrier,
         )
 
 
@@ -916,10 +922,16 @@ def finish_warm_start(x, x_prev, v, w, h, warm_dx):
 
 
 @njit(cache=True)
-def substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True):
+def substep(
+    state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True, volume_barrier=None
+):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
-    solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover)
+    # fmt: off
+    solve_substep(
+        state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier
+    )
+    # fmt: on
     if warm != 0.0:
         finish_warm_start(state[0], state[2], state[1], state[3], h, state[7])
 
@@ -940,7 +952,9 @@ def finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm):
 
 
 @njit(cache=True)
-def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True):
+def solve_substep(
+    state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True, volume_barrier=None
+):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
     kept corrections are then finished by :func:`finish_warm_start`).
@@ -964,6 +978,9 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
     new multipliers for the next substep. Fully kept
     (1), a static equilibrium is an exact fixed point of the one Gauss-Seidel iteration; plain
     XPBD (``warm`` = 0) is biased by about the stiffness ratio.
+
+    ``volume_barrier``: None (the default) for a body without the volume barrier, True for one
+    built with it (``lam`` (m, 3); see :func:`step_kernel`).
     """
     x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
@@ -1010,6 +1027,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
                 phase_offsets[ph],
                 phase_offsets[ph + 1],
                 barrier,
+                volume_barrier,
             )
     solve_range(
         x,
@@ -1031,6 +1049,7 @@ def solve_substep(state, model, attachment, slides, gravity, h, frac, gamma, bet
         first,
         tets.shape[0],
         barrier,
+        volume_barrier,
     )
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
@@ -1753,7 +1772,22 @@ def finish_and_predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx, wa
 
 @njit(cache=True)
 def _frame_worker(
-    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, nv, sync, scratch
+    state,
+    model,
+    attachment,
+    slides,
+    gravity,
+    h,
+    substeps,
+    gamma,
+    beta,
+    lin_damp,
+    warm,
+    recover,
+    nv,
+    sync,
+    scratch,
+    volume_barrier=None,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -1805,7 +1839,7 @@ def _frame_worker(
                 solve_range(
                     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
                     inv_h2, g_damp, warm, block_offsets[block_offsets.shape[0] - 1], tets.shape[0],
-                    sync[_SYNC_BARRIER] != 0,
+                    sync[_SYNC_BARRIER] != 0, volume_barrier,
                 )
                 # fmt: on
                 if recover and any_flagged(near):
@@ -1833,7 +1867,7 @@ def _frame_worker(
             # fmt: off
             solve_range(
                 x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
-                g_damp, warm, block_offsets[b], block_offsets[b + 1], sync[_SYNC_BARRIER] != 0,
+                g_damp, warm, block_offsets[b], block_offsets[b + 1], sync[_SYNC_BARRIER] != 0, volume_barrier,
             )
             # fmt: on
         _task_done(sync)
@@ -1841,7 +1875,21 @@ def _frame_worker(
 
 @njit(cache=True, parallel=True)
 def step_frame_parallel(
-    state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync, scratch
+    state,
+    model,
+    attachment,
+    slides,
+    gravity,
+    h,
+    substeps,
+    gamma,
+    beta,
+    lin_damp,
+    warm,
+    recover,
+    sync,
+    scratch,
+    volume_barrier=None,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -1858,13 +1906,27 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch,
+            scratch, volume_barrier,
         )
         # fmt: on
 
 
 @njit(cache=True)
-def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover=True):
+def step_kernel(
+    state,
+    model,
+    attachment,
+    slides,
+    gravity,
+    dt,
+    substeps,
+    gamma,
+    beta,
+    lin_damp,
+    warm,
+    recover=True,
+    volume_barrier=None,
+):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
 
@@ -1875,6 +1937,15 @@ def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, 
     Vertex loops stay serial: for a few thousand vertices they cost less than a parallel launch.
     Bodies with the parallel phases (at least :data:`PARALLEL_MIN_TETS` tets, some blocks) run
     the whole frame in one parallel launch (:func:`step_frame_parallel`), bit-identical.
+
+    ``volume_barrier`` True (for a body built with it, ``lam`` (m, 3), with ``recover``) runs the
+    volume barrier in the substeps that start with a flagged tet (:func:`solve_warm`,
+    :data:`BARRIER_J`); None (the default) compiles every function of the step without it. The
+    argument's type, not its value, decides: numba compiles one version of the step per type and
+    prunes the barrier's branch where it is None, so a process whose bodies do not use the barrier
+    never compiles it (with an empty numba cache, a plain body's first step took 19-21 s of CPU
+    instead of 24-25 s when every step compiled it; docs/physics.md, "Volume barrier").
+    With a three-column ``lam`` and None, the barrier's multipliers are left as they are.
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -1893,21 +1964,24 @@ def step_kernel(state, model, attachment, slides, gravity, dt, substeps, gamma, 
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch,
+                scratch, volume_barrier,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch,
+                scratch, volume_barrier,
             )
             # fmt: on
         return
     for s in range(substeps):
+        # fmt: off
         solve_substep(
-            state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover
+            state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
+            volume_barrier,
         )
+        # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
 
 

@@ -142,6 +142,7 @@ def step_softbody(
             float(body.velocity_damping),
             float(body.warm_start),
             bool(body.recover_inversions),
+            _volume_barrier(body),
         )
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
@@ -229,6 +230,16 @@ def _untangle_if_stuck(body: SoftBody) -> None:
         body.untangle_wait = 0
 
 
+def _volume_barrier(body: SoftBody) -> bool | None:
+    """The kernels' ``volume_barrier`` argument for ``body`` (``kernels.step_kernel``): True for a
+    body built with the volume barrier (``lam`` has its third column) that runs it (the warm start
+    and the inversion recovery on), else None. Its type picks the compiled version of the step:
+    with None the barrier is compiled out, so only a process that steps such a body compiles it."""
+    if body.lam.shape[1] > 2 and body.recover_inversions and body.warm_start != 0:
+        return True
+    return None
+
+
 def _step_with_added_constraints(
     body: SoftBody,
     state: tuple[np.ndarray, ...],
@@ -258,10 +269,11 @@ def _step_with_added_constraints(
         if kernel is None:  # add_constraint refuses such types; a list edited by hand gets here
             raise ConstraintError(f"{type(c).__qualname__} ({c.name!r}) has no kernel to project it with")
         added.append((kernel, c.arrays()))
+    barrier = _volume_barrier(body)
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
-        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover)
+        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier)
         for kernel, arrays in added:
             kernel(x, x_prev, w, frac, h, *arrays)
         K.update_velocity(x, x_prev, v, inv_h)
