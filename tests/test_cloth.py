@@ -33,7 +33,7 @@ from vrmed.render import RenderPlugin
 from vrmed.render.camera import project, view_projection
 from vrmed.render.drawlist import DrawList
 from vrmed.systems.cloth import ClothCut, ClothPlugin, cloth_pieces, cut_cloth, step_cloth
-from vrmed.systems.cloth.cutting import SNAP, piece_rest_areas
+from vrmed.systems.cloth.cutting import JOIN_TOLERANCE, SNAP, crack_tips, piece_rest_areas
 from vrmed.systems.cloth.draw import cloth_draw_system
 from vrmed.systems.cloth.solver import ClothSettings, elastic_energy, membrane_forces
 from vrmed.systems.collision.system import CollisionPlugin
@@ -360,6 +360,78 @@ def test_crossing_and_repeated_cuts() -> None:
     for _ in range(10):  # the quarters fall apart under gravity, still finite
         step_cloth(s, 1 / 90, 2, G)
     assert np.isfinite(s.x).all()
+
+
+def _slit(s: ClothSheet, x: float = 0.0081, z1: float = 0.05) -> None:
+    """A cut along x = ``x`` in from the z = 0 edge, its blades ending at z = ``z1`` (0.5 mm reach)."""
+    cut_cloth(s, np.array([x, 0, -0.01]), np.array([x, 0, z1]), np.array([1.0, 0, 0]), 0.0005)
+
+
+def test_crack_tips_are_the_ends_of_the_slits_inside_the_sheet() -> None:
+    """An uncut sheet has no tip; a slit in from the border one, at its inner end; a slit
+    inside the sheet two; a cut right across none. Catches lips that were not separated and
+    border ends taken for tips."""
+    s = _sheet()
+    assert len(crack_tips(s)) == 0
+    _slit(s)
+    (t,) = crack_tips(s)
+    assert s.rest[t] == pytest.approx([0.0081, 0.0, 0.05], abs=1e-12)  # the grid line the reach ends on
+    inner = _sheet()
+    cut_cloth(inner, np.array([0.0431, 0, 0.03]), np.array([0.0431, 0, 0.07]), np.array([1.0, 0, 0]), 0.0005)
+    ends = np.sort(inner.rest[crack_tips(inner)][:, 2])
+    assert ends == pytest.approx([0.03, 0.07], abs=1e-12)
+    across = _sheet()
+    _slit(across, z1=0.11)
+    assert len(crack_tips(across)) == 0
+
+
+@pytest.mark.parametrize(("short", "beside"), [(0.001, 0.0), (0.0005, 0.0008)])
+def test_a_snip_starting_beside_a_cuts_end_continues_that_cut(short: float, beside: float) -> None:
+    """A second snip starting ``short`` m before the first cut's end (and ``beside`` m to its
+    side), as a person aims at where the cut stopped: the strip comes free, as real blades
+    slide into the slit; without the join (today's cut, ``join=0``) a bridge of gauze keeps it.
+    Every new triangle keeps the SNAP^2 area bound. Catches cuts that do not meet."""
+    pieces = []
+    for join in (0.0, JOIN_TOLERANCE):
+        s = _sheet()
+        _slit(s)
+        start = 0.05 + short + 0.0005  # the 0.5 mm reach ahead of the hinge: its cut starts `short` on
+        x = np.array([0.0081 + beside, 0.0, 0.0])
+        res = cut_cloth(s, x + [0, 0, start], x + [0, 0, 0.11], np.array([1.0, 0, 0]), 0.0005, join=join)
+        pieces.append(cloth_pieces(s)[2])
+        assert res.min_area_fraction >= SNAP**2
+    assert pieces == [1, 2]
+    areas = np.sort(piece_rest_areas(s))
+    assert areas[0] == pytest.approx(0.1 * 0.0081, rel=0.05)  # the 8.1 mm strip (the join's jog aside)
+    assert s.total_rest_area() == pytest.approx(0.01, abs=1e-15)
+    assert len(crack_tips(s)) == 0
+
+
+def test_a_cut_away_from_every_tip_is_the_cut_without_the_join() -> None:
+    """A snip 1 cm beside the slit's end (parallel to it), then one right across the sheet
+    2 cm from every end, give bit-identical meshes with and without the join; the same snip
+    1 mm beside the end does not (it is joined)."""
+
+    def run(join: float, gap: float) -> ClothSheet:
+        s = _sheet()
+        _slit(s)
+        cut_cloth(
+            s,
+            np.array([0.0081 + gap, 0, 0.04]),
+            np.array([0.0081 + gap, 0, 0.09]),
+            np.array([1.0, 0, 0]),
+            0.001,
+            join=join,
+        )
+        cut_cloth(s, np.array([-0.01, 0, 0.0713]), np.array([0.11, 0, 0.0713]), np.array([0, 0, 1.0]), 0.001, join=join)
+        return s
+
+    without, with_join = run(0.0, 0.01), run(JOIN_TOLERANCE, 0.01)
+    for name in ("x", "rest", "triangles", "mark", "pinned"):
+        assert np.array_equal(getattr(without, name), getattr(with_join, name))
+    assert run(JOIN_TOLERANCE, 0.001).n_vertices > run(0.0, 0.001).n_vertices
+    with pytest.raises(ValueError, match="join"):
+        cut_cloth(_sheet(), np.zeros(3), np.ones(3), np.array([1.0, 0, 0]), 0.001, join=-1.0)
 
 
 def test_same_input_gives_bit_identical_results() -> None:

@@ -11,8 +11,8 @@ for). Then, as a person who looks at the cut, each snip starts at the end of the
 the mouse and the wheel put the scissors' shaft through that point (the hinge 8 mm before it
 along the shaft), Q/E roll the blade plane onto the chord towards the line 6 mm further on,
 and the right button closes (a snip) and opens the blades, which stay in the gauze and slide
-on, for a little over a quarter of the circle (freeing it takes ~35 snips, over this module's
-time budget: docs/laparoscopy.md); then Esc ends the session. The driver computes each
+on, all the way round the circle until it comes free (a snip that starts beside the end of
+the cut so far continues it: the cloth cut's join, docs/cloth.md), which ends the session. The driver computes each
 step's control targets from the tool pivot (the inverse of ``instruments.manual``) and sends
 the mouse pixels, wheel notches and held roll keys that reach them; the session runs at
 30 Hz, paced faster than real time.
@@ -50,11 +50,10 @@ CROSS = 0.008  # the blades cross the gauze this far past their hinge (m; 16 mm 
 AHEAD = 0.001  # a snip crosses the gauze this far past the end of the cut so far (m)
 STEP = 0.006  # towards the line this far (arc, m) beyond the cut's end
 START = math.pi / 2  # the unrolled snip, then the round, start at the line's right (x = +R)
-#: How far round the line the person cuts (rad): a quarter of the circle and a bit. A whole
-#: round takes ~35 snips and ~45 s simulated, several times this module's time budget, and
-#: did not free the circle (docs/laparoscopy.md, "Played at the desktop"), so it stops here.
-ARC = math.radians(100.0)
-MAX_S = 30.0  # the played session's limit (simulated s)
+#: How far round the line the person cuts at most (rad): the whole round. The circle comes
+#: free (``PatternFreed``, and the scenario ends) when the last snip meets the first cut.
+ARC = 2.0 * math.pi
+MAX_S = 60.0  # the played session's limit (simulated s)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +192,8 @@ class PatternDriver:
         # the blades in the gauze push it: a look again, where the point lies now, before closing
         yield ("wait", "right_hand", SETTLE_FRAMES)
         yield self._blades_at(c, a, b)
+        self.snips.append(kind)  # before the jaw closes: the snip that frees the circle ends the session
         yield ("jaw", "right_hand", 1.0)
-        self.snips.append(kind)
         yield ("jaw", "right_hand", 0.0)
 
     def _plan(self) -> Iterator[tuple[str, str, Any]]:
@@ -221,7 +220,8 @@ class PatternDriver:
                 if unwrap(angle(ends[far]), front) > front + 0.01:
                     front, end = unwrap(angle(ends[far]), front), ends[far]
             self.front = front
-        # the person stops there (the time budget): the blades out, Esc ends the session
+        # (not reached when the circle came free: the scenario ended with it) the blades out,
+        # Esc ends the session
         yield self._blades_at(end, None, None, above=0.015)
 
     # -- the hands ------------------------------------------------------------------------
@@ -340,12 +340,12 @@ def played(display: str, laparoscopy_pack: Any, tmp_path_factory: Any) -> dict[s
 def test_person_grasps_rolls_and_snips_along_the_line(played: dict[str, Any]) -> None:
     """From xdotool events only: the grasper takes the gauze inside the circle (a cloth grasp)
     and the interaction's first step completes, the blades are rolled with Q/E along the line,
-    every rolled snip lands on the line (no ``CutOffLine``; its cut points within the 2 mm band),
-    the cut goes on along the line snip by snip (the rest-coordinate arc its points cover grows
-    to more than a quarter of the circle) and the pack's metrics count the snips."""
+    the rolled snips land on the line (at most one ``CutOffLine``, the cut points within the 2 mm
+    band), the cut goes on along the line snip by snip all the way round, the circle comes free
+    (``PatternFreed``; the scenario ends) and the pack scores the freed piece."""
     pack, driver, log = played["pack"], played["driver"], played["log"]
     mod = pack.module
-    assert played["res"].reason == "quit" and driver.done, (
+    assert played["res"].reason == "ended" and kinds(log, "PatternFreed"), (
         f"the driver stopped at {driver.step} ({played['res'].reason})"
     )
     assert log.header["input"] == "desktop" and log.header["learner"] == "person"
@@ -358,7 +358,7 @@ def test_person_grasps_rolls_and_snips_along_the_line(played: dict[str, Any]) ->
     assert len(cuts) == len(driver.snips) and all(e["data"]["instrument"] == "scissors" for e in cuts)
     rolled = [k + 1 for k, kind in enumerate(driver.snips) if kind == "round"]
     off = {int(e["data"]["snip"]) for e in kinds(log, "CutOffLine")}
-    assert not off & set(rolled), (off, driver.snips)
+    assert len(off & set(rolled)) <= 1, (off, driver.snips)
     pts = [mod.snip_points(np.asarray(cuts[k - 1]["data"]["segments"], float).reshape(-1, 2, 3)) for k in rolled]
     rho = np.concatenate([np.hypot(p[:, 0], p[:, 1]) for p in pts])
     # most of each cut within the 2 mm band (the rubric judges a snip by its points' median
@@ -376,12 +376,15 @@ def test_person_grasps_rolls_and_snips_along_the_line(played: dict[str, Any]) ->
         f"the line cut over {reach[-1]:.0f} degrees ({[round(r) for r in reach]}); "
         f"{100 * within:.0f} % of the cut within the band, {1e3 * rho.min():.1f}-{1e3 * rho.max():.1f} mm from centre"
     )
-    # every snip (one may miss) takes the cut on along the line, past a quarter of the circle
+    # the snips take the cut on along the line (a few may only deepen it), all the way round
     gains = [b - a for a, b in zip(reach, reach[1:], strict=False)]
-    assert sum(g > 0 for g in gains) >= len(gains) - 1 and reach[-1] >= 90.0, reach
-    m = mod.score(log)["metrics"]
-    assert m["snips"] == len(cuts) and m["snips_off_line"] == len(off) and m["completed"] == 0.0, m
-    assert not kinds(log, "PatternFreed")
+    assert sum(g > 0 for g in gains) >= len(gains) - 3 and reach[-1] >= 340.0, reach
+    scored = mod.score(log)
+    m = scored["metrics"]
+    print(f"freed: {m['task_time_s']:.1f} s, deviation {m['area_deviation_pct']:.2f} %, FLS score {m['fls_score']:.1f}")
+    assert m["snips"] == len(cuts) and m["snips_off_line"] == len(off) and m["completed"] == 1.0, m
+    # the freed piece is the disc: the FLS penalty (area deviation, rest coordinates) is small
+    assert 0.0 <= m["area_deviation_pct"] < 10.0 and m["fls_score"] > 200.0, m
 
 
 def test_unrolled_snip_cuts_across_the_line_and_is_cued(played: dict[str, Any]) -> None:
@@ -399,10 +402,14 @@ def test_unrolled_snip_cuts_across_the_line_and_is_cued(played: dict[str, Any]) 
     axis = np.linalg.svd(pts - mid, full_matrices=False)[2][0]
     assert abs(float(axis @ mid)) / float(np.linalg.norm(mid)) > math.cos(math.radians(30.0)), (axis, mid)
     off = kinds(log, "CutOffLine")
-    assert [int(e["data"]["snip"]) for e in off] == [1], off
+    assert off and int(off[0]["data"]["snip"]) == 1, off
     assert off[0]["data"]["distance"] > off[0]["data"]["band"]
     cues = [e for e in kinds(log, "CueShown") if "off the marked line" in str(e["data"])]
-    assert len(cues) == 1, kinds(log, "CueShown")
+    # each off-line snip cued at once (the cue shows within the next display frame)
+    assert len(cues) == len(off) and all(0 <= c["t"] - o["t"] < 0.05 for c, o in zip(cues, off, strict=True)), (
+        cues,
+        off,
+    )
 
 
 def test_person_session_replays_bit_exactly(played: dict[str, Any]) -> None:

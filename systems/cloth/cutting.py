@@ -4,7 +4,9 @@ connected pieces.
 :func:`cut_cloth` splits the triangles the blade plane crosses near the blades (new vertices
 on the crossed edges, their rest (material) coordinates interpolated, so the cut is known in
 the unstretched sheet), then duplicates the vertices along the cut so its two lips separate.
-Nothing is deleted; the same sheet can be cut again, across earlier cuts too.
+Nothing is deleted; the same sheet can be cut again, across earlier cuts too. A cut that
+passes within :data:`JOIN_TOLERANCE` of the end of an earlier cut (:func:`crack_tips`) is
+joined to it, as real blades slide into the slit.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from vrmed.geometry import segment_point_distance
 #: then runs through the vertex): every triangle a cut creates has at least SNAP^2 = 4 % of the
 #: rest area of the triangle it was cut from, and the cut line moves by at most SNAP x the edge.
 SNAP = 0.2
+
+#: How near (rest distance, m) an earlier cut's end may lie beside a new cut for the two to be
+#: joined. Scissors closing next to the end of a slit do not leave a bridge of gauze: the lower
+#: blade, which is as wide as the jaw (2 x 1.2 mm jaw radius of the 5 mm endoscissors,
+#: ``ToolType("scissors")``), slides into the slit, and the cut continues from its end. So an end
+#: within about one blade width (2 mm) of the new cut is joined; measured gaps a person leaves
+#: between successive snips at the desktop: 0-1.1 mm (tests/test_desktop_pattern_cutting.py).
+#: Well under the 3 mm reach of the blades and a 2.5 mm cell, so separate cuts stay separate.
+JOIN_TOLERANCE = 0.002
+
+#: The reach of a join cut, as a fraction of its length: it stops at its two ends.
+JOIN_REACH = 0.1
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,12 @@ class ClothCutResult:
 
 
 def cut_cloth(
-    sheet: ClothSheet, hinge: np.ndarray, tip: np.ndarray, normal: np.ndarray, cut_radius: float
+    sheet: ClothSheet,
+    hinge: np.ndarray,
+    tip: np.ndarray,
+    normal: np.ndarray,
+    cut_radius: float,
+    join: float = JOIN_TOLERANCE,
 ) -> ClothCutResult:
     """Cut ``sheet`` where the blade plane crosses it within ``cut_radius`` (m) of the blade
     segment ``hinge`` -> ``tip``; the plane holds that segment and has normal ``normal`` (the
@@ -60,7 +79,107 @@ def cut_cloth(
     onto an end when within :data:`SNAP` of it), crossed triangles are split along the line,
     then every vertex on the cut is duplicated once per side so the lips come apart. The
     sheet is modified in place (vertices appended: existing vertex indices stay valid) and
-    rebuilt; returns a :class:`ClothCutResult`."""
+    rebuilt; returns a :class:`ClothCutResult`.
+
+    The end of an earlier cut (a :func:`crack_tips` vertex) that the new cut passes within
+    ``join`` (m, rest distance; default :data:`JOIN_TOLERANCE`, 0 turns it off) without
+    reaching it is joined to the new cut: a short cut from that tip to the nearest vertex of
+    the new cut, in the plane through both and the sheet's normal at the tip (same snapping
+    and area bound), as the lower blade of real scissors enters the slit and continues it.
+    A cut with no earlier tip that near is exactly the cut without the join."""
+    if not join >= 0:
+        raise ValueError("cut_cloth: join must be >= 0")
+    tips0 = crack_tips(sheet) if join > 0 else np.zeros(0, np.int64)
+    res, on_cut = _cut(sheet, hinge, tip, normal, cut_radius)
+    if not len(tips0) or not len(on_cut):
+        return res
+    parts = [res]
+    near_tips = _tips_near_cut(sheet, tips0, res.segments, join)
+    for t_vertex in near_tips.tolist():
+        if t_vertex not in set(crack_tips(sheet).tolist()):  # an earlier join reached it
+            continue
+        rest_t = sheet.rest[t_vertex]
+        p_vertex = int(on_cut[np.argmin(np.linalg.norm(sheet.rest[on_cut] - rest_t, axis=1))])
+        if p_vertex == t_vertex:
+            continue
+        a, b = sheet.x[t_vertex], sheet.x[p_vertex]
+        d = b - a
+        length = float(np.linalg.norm(d))
+        plane_n = np.cross(d, _vertex_normal(sheet, t_vertex))
+        if not length > 0 or not float(np.linalg.norm(plane_n)) > 1e-12 * length:
+            continue
+        # a reach of a tenth of the join: the short cut stops at its two ends (no stub past them)
+        parts.append(_cut(sheet, a, b, plane_n, JOIN_REACH * length)[0])
+    if len(parts) == 1:
+        return res
+    return ClothCutResult(
+        np.concatenate([r.segments for r in parts]),
+        np.concatenate([r.src for r in parts]).astype(np.int64),
+        sum(r.split for r in parts),
+        sum(r.separated for r in parts),
+        min(r.min_area_fraction for r in parts),
+    )
+
+
+def crack_tips(sheet: ClothSheet) -> np.ndarray:
+    """The ends of the cuts inside ``sheet`` (vertex indices, sorted): a cut's lips are
+    boundary edges whose rest-space twin (the same two rest points) is another boundary edge;
+    where such a pair of lips meets at one shared vertex the slit ends (beyond it the gauze is
+    whole). A slit that runs out through the sheet's border has no tip there (the border
+    vertex is duplicated too)."""
+    tris = sheet.triangles
+    if not len(tris):
+        return np.zeros(0, np.int64)
+    e = np.sort(np.concatenate([tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]]), axis=1)
+    n = sheet.n_vertices
+    uk, cnt = np.unique(e[:, 0] * n + e[:, 1], return_counts=True)
+    bk = uk[cnt == 1]
+    if not len(bk):
+        return np.zeros(0, np.int64)
+    ba, bb = bk // n, bk % n
+    # rest identity of each vertex: the copies a cut makes share their rest coordinates exactly
+    _, rid = np.unique(sheet.rest, axis=0, return_inverse=True)
+    rid = rid.reshape(-1).astype(np.int64)
+    m = int(rid.max()) + 1
+    ra, rb = np.minimum(rid[ba], rid[bb]), np.maximum(rid[ba], rid[bb])
+    rkey = ra * m + rb
+    _, rinv, rcnt = np.unique(rkey, return_inverse=True, return_counts=True)
+    crack = rcnt[rinv] >= 2
+    if not crack.any():
+        return np.zeros(0, np.int64)
+    # a vertex at which two crack edges with the same rest pair meet: the lips' common end
+    verts = np.concatenate([ba[crack], bb[crack]])
+    keys = np.concatenate([rkey[crack], rkey[crack]])
+    vk, vcnt = np.unique(verts * (m * m) + keys, return_counts=True)
+    return np.unique(vk[vcnt >= 2] // (m * m)).astype(np.int64)
+
+
+def _tips_near_cut(sheet: ClothSheet, tips0: np.ndarray, segments: np.ndarray, join: float) -> np.ndarray:
+    """The earlier tips still tips after the cut (the cut did not pass through them) whose rest
+    distance to the cut's segments is at most ``join``, nearest first."""
+    dist = np.full(len(tips0), np.inf)
+    for a, b in segments:
+        dist = np.minimum(dist, segment_point_distance(a, b, sheet.rest[tips0]))
+    ok = dist <= join
+    if not ok.any():  # the usual snip: no earlier end near it (no second search of the mesh)
+        return np.zeros(0, np.int64)
+    cand, dist = tips0[ok], dist[ok]
+    still = np.isin(cand, crack_tips(sheet))
+    return cand[still][np.argsort(dist[still], kind="stable")]
+
+
+def _vertex_normal(sheet: ClothSheet, v: int) -> np.ndarray:
+    """The sheet's (area-weighted) normal at vertex ``v`` in world space."""
+    fan = sheet.triangles[(sheet.triangles == v).any(axis=1)]
+    p = sheet.x[fan]
+    nrm = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]).sum(axis=0)
+    return nrm / max(float(np.linalg.norm(nrm)), 1e-300)
+
+
+def _cut(
+    sheet: ClothSheet, hinge: np.ndarray, tip: np.ndarray, normal: np.ndarray, cut_radius: float
+) -> tuple[ClothCutResult, np.ndarray]:
+    """:func:`cut_cloth` without the join; also returns the vertices on the new cut edges."""
     hinge = np.asarray(hinge, float)
     tip = np.asarray(tip, float)
     nrm = np.asarray(normal, float)
@@ -99,7 +218,7 @@ def cut_cloth(
     on_line |= (s == 0.0) & (segment_point_distance(hinge, tip, x) <= cut_radius)
     active, t, _ = crossings(s)
     if not active.any() and not on_line.any():  # the blades cross nothing of this sheet
-        return ClothCutResult(np.zeros((0, 2, 3)), np.zeros(0, np.int64), 0, 0, 1.0)
+        return ClothCutResult(np.zeros((0, 2, 3)), np.zeros(0, np.int64), 0, 0, 1.0), np.zeros(0, np.int64)
     ids = np.flatnonzero(active)
     new_of_edge = np.full(len(ea), -1, np.int64)
     new_of_edge[ids] = n0 + np.arange(len(ids))
@@ -186,7 +305,8 @@ def cut_cloth(
             setattr(sheet, name, np.concatenate([arr, arr[pos_]]))
     sheet.rebuild()
     all_src = np.concatenate([np.full(len(ids), -1, np.int64), src]).astype(np.int64)
-    return ClothCutResult(segments, all_src, n_split, int(len(src)), min_frac)
+    cut_verts = np.unique(np.concatenate([cut_keys // n1, cut_keys % n1])).astype(np.int64)
+    return ClothCutResult(segments, all_src, n_split, int(len(src)), min_frac), cut_verts
 
 
 def _area(rest: np.ndarray, tris: np.ndarray) -> np.ndarray:
