@@ -405,6 +405,10 @@ def test_unrolled_snip_cuts_across_the_line_and_is_cued(played: dict[str, Any]) 
     assert off and int(off[0]["data"]["snip"]) == 1, off
     assert off[0]["data"]["distance"] > off[0]["data"]["band"]
     cues = [e for e in kinds(log, "CueShown") if "off the marked line" in str(e["data"])]
+    # the step "Cut along the circle" waits for a snip on the line (CutOnLine), not this one
+    step = next(e for e in kinds(log, "StepCompleted") if e["data"]["index"] == 1)
+    on = kinds(log, "CutOnLine")
+    assert on and step["t"] >= on[0]["t"] > off[0]["t"] and int(on[0]["data"]["snip"]) == 2, (step, on[:1])
     # each off-line snip cued at once (the cue shows within the next display frame)
     assert len(cues) == len(off) and all(0 <= c["t"] - o["t"] < 0.05 for c, o in zip(cues, off, strict=True)), (
         cues,

@@ -415,5 +415,5 @@ def test_a_person_gets_steps_cues_and_the_fls_time_limit(laparoscopy_pack):
     for name in ("pattern_cutting", "pattern_cutting_novice"):
         inter = laparoscopy_pack.scenarios[name].interaction
         assert inter.time_limit == 300
-        assert [s.event for s in inter.steps] == ["InstrumentGrasped", "ClothCut", "TaskCompleted"]
+        assert [s.event for s in inter.steps] == ["InstrumentGrasped", "CutOnLine", "TaskCompleted"]
         assert {c.event for c in inter.cues} == {"CutOffLine", "TipOutOfView"}

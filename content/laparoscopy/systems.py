@@ -1071,6 +1071,16 @@ class PatternTask(vrmed.Event):
 
 
 @dataclass(frozen=True)
+class CutOnLine(vrmed.Event):
+    """A snip of the scissors cut along the marked line, within its band (``band`` m either
+    side of the circle; :func:`classify_snip`): the interaction's "cut along the circle" step
+    completes on the first one, not on any snip (an off-line snip gets :class:`CutOffLine`)."""
+
+    snip: int
+    band: float
+
+
+@dataclass(frozen=True)
 class CutOffLine(vrmed.Event):
     """A snip of the scissors left the marked line's band (``band`` m either side of the
     circle): it cut into the circle deeper than the band, or ran along the line farther than
@@ -1777,6 +1787,10 @@ def pattern_cutting_logic(app: vrmed.App) -> None:
         if off > 0.0:
             p.off_line += 1
             app.send(CutOffLine(p.snips, off, p.band))
+        elif pts.shape[0] and float(np.abs(np.linalg.norm(pts - p.center, axis=1) - p.radius).min()) <= p.band:
+            # it reached the line's band (a snip in from the edge that stops short is the way
+            # in: neither on nor off the line)
+            app.send(CutOnLine(p.snips, p.band))
     if not cut or p.freed:
         return
     _, labels, pieces = cloth_pieces(sheet)
