@@ -502,6 +502,35 @@ def contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu
 
 
 @njit(cache=True)
+def _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h):
+    """Start of an implicit-Euler step (both solves): keep x in ``x_prev`` and set the inertial
+    target y = x + h v + h^2 (g + f / m) of every free vertex (a fixed one stays; a held one
+    goes to its place at ``frac`` along ``hold_a`` -> ``hold_b``)."""
+    for i in range(x.shape[0]):
+        for c in range(3):
+            x_prev[i, c] = x[i, c]
+            if fixed[i]:
+                y[i, c] = x[i, c]
+            else:
+                y[i, c] = x[i, c] + h * v[i, c] + h * h * (gravity[c] + f_ext[i, c] / mass[i])
+    for k in range(hold_idx.shape[0]):
+        i = hold_idx[k]
+        for c in range(3):
+            y[i, c] = hold_a[k, c] + frac * (hold_b[k, c] - hold_a[k, c])
+
+
+@njit(cache=True)
+def _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k, h, keep):
+    """End of a step (both solves): the static planes and boxes with friction (:func:`contact`),
+    then the velocities (x - x_prev) / h, damped by ``keep``."""
+    if n_planes + n_boxes > 0:
+        contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k)
+    for i in range(x.shape[0]):
+        for c in range(3):
+            v[i, c] = (x[i, c] - x_prev[i, c]) / h * keep
+
+
+@njit(cache=True)
 def pd_step(
     x,
     v,
@@ -565,17 +594,7 @@ def pd_step(
     keep = np.exp(-damping * h)
     for s in range(substeps):
         frac = f0 + (f1 - f0) * (s + 1.0) / substeps
-        for i in range(n):
-            for c in range(3):
-                x_prev[i, c] = x[i, c]
-                if fixed[i]:
-                    y[i, c] = x[i, c]
-                else:
-                    y[i, c] = x[i, c] + h * v[i, c] + h * h * (gravity[c] + f_ext[i, c] / mass[i])
-        for k in range(hold_idx.shape[0]):
-            i = hold_idx[k]
-            for c in range(3):
-                y[i, c] = hold_a[k, c] + frac * (hold_b[k, c] - hold_a[k, c])
+        _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
         # first iterate: the inertial path x + h v, without gravity and forces (not y: with
         # few iterations the projections are taken near the first iterate, so its offset from
         # the static state biases the equilibrium: h^2 f / m put a vertex carrying a 0.08 N pull
@@ -654,11 +673,7 @@ def pd_step(
                         x[perm[k], c] = z1[k]
             if n_caps > 0:
                 _capsules(x, fixed, caps, n_caps, margin)
-        if n_planes + n_boxes > 0:
-            contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k)
-        for i in range(n):
-            for c in range(3):
-                v[i, c] = (x[i, c] - x_prev[i, c]) / h * keep
+        _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k, h, keep)
 
 
 # ----------------------------------------------------------------------------- quasi-Newton solve
@@ -891,17 +906,7 @@ def qn_step(
     keep = np.exp(-damping * h)
     for s in range(substeps):
         frac = f0 + (f1 - f0) * (s + 1.0) / substeps
-        for i in range(n):
-            for c in range(3):
-                x_prev[i, c] = x[i, c]
-                if fixed[i]:
-                    y[i, c] = x[i, c]
-                else:
-                    y[i, c] = x[i, c] + h * v[i, c] + h * h * (gravity[c] + f_ext[i, c] / mass[i])
-        for k in range(hold_idx.shape[0]):
-            i = hold_idx[k]
-            for c in range(3):
-                y[i, c] = hold_a[k, c] + frac * (hold_b[k, c] - hold_a[k, c])
+        _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
         for i in range(n):
             for c in range(3):
                 x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
@@ -1005,8 +1010,4 @@ def qn_step(
                 fresh = False
             if n_caps > 0 and _capsules(x, fixed, caps, n_caps, margin) > 0:
                 fresh = False
-        if n_planes + n_boxes > 0:
-            contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k)
-        for i in range(n):
-            for c in range(3):
-                v[i, c] = (x[i, c] - x_prev[i, c]) / h * keep
+        _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k, h, keep)
