@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import xvfb_display
+from desktop_driver import blade_rolls, port_aim, send_toward
 from test_desktop_play import _builder, _window, xdo
 
 from vrmed.desktop.play import play
@@ -36,9 +37,6 @@ from vrmed.session import replay
 
 pytestmark = pytest.mark.slow
 
-GAIN = 0.0015  # DEFAULT_SETTINGS["mouse_rad_per_px"]
-WHEEL = 0.003  # DEFAULT_SETTINGS["wheel_m_per_notch"]
-ROLL_RATE = 2.0  # DEFAULT_SETTINGS["key_roll_rad_per_s"]: Q/E held
 ROLL_LIMIT = 2 * math.pi - 0.05  # TARGET_LIMITS["roll"] (2 pi), less a margin
 RATE = 30  # display (sample) rate of the played session (Hz)
 GRASPER_JAW = 0.018  # TOOL_PRESETS["grasper"].jaw_length: the grasper's tip is this far past its hinge
@@ -80,28 +78,10 @@ def tool_targets(pose: Any, hinge: np.ndarray, line: np.ndarray | None, roll_now
     (the inverse of ``instruments.manual.frame_of``); with ``line`` (a world direction) the roll
     turns the blade plane (normal: the tool's y axis) to hold the shaft and ``line``, the one of
     the two such rolls nearest ``roll_now``; without, roll 0 (the start)."""
-    from vrmed.systems.instruments.manual import frame_of  # deferred: the feature under test
-
-    v = hinge - pose.port
-    dist = float(np.linalg.norm(v))
-    d = v / dist
-    a, b = pose.d0[0], -pose.d0[1]
-    r, phi = math.hypot(a, b), math.atan2(b, a)
-    c = math.acos(max(-1.0, min(1.0, d[0] / r)))
-    yaw = min((phi + c, phi - c), key=abs)
-    vy, vz = pose.d0[0] * math.sin(yaw) + pose.d0[1] * math.cos(yaw), pose.d0[2]
-    pitch = (math.atan2(d[2], d[1]) - math.atan2(vz, vy) + math.pi) % (2 * math.pi) - math.pi
+    yaw, pitch, dist, d = port_aim(pose, hinge)
     q = np.array([yaw, pitch, dist - pose.depth0, 0.0])
     if line is not None:
-        _, frame = frame_of(pose, q)
-        n = np.cross(d, line)
-        n /= np.linalg.norm(n)
-        rolls = []
-        for s in (1.0, -1.0):  # x = y cross z with y = +-n, z = -d
-            x = np.cross(s * n, -d)
-            x /= np.linalg.norm(x)
-            base = math.atan2(float(np.cross(frame[:, 0], x) @ d), float(frame[:, 0] @ x))
-            rolls += [unwrap(base, roll_now) + k * 2 * math.pi for k in (-1, 0, 1)]
+        rolls = [unwrap(base, roll_now) + k * 2 * math.pi for base in blade_rolls(pose, q, d, line) for k in (-1, 0, 1)]
         # the same blade plane every pi (either blade up): the roll nearest the one now within
         # the desktop's +-2 pi (TARGET_LIMITS); round a whole circle the roll must flip once
         q[3] = min((w for w in rolls if abs(w) < ROLL_LIMIT), key=lambda w: abs(w - roll_now))
@@ -259,27 +239,9 @@ class PatternDriver:
             self.wait = int(value)
             return
         if kind == "move":
-            q = value
-            px = round((q[0] - t[f"{hand}.yaw"]) / GAIN)
-            py = -round((q[1] - t[f"{hand}.pitch"]) / GAIN)
-            notches = round((q[2] - t[f"{hand}.insert"]) / WHEEL)
-            roll = q[3] - t[f"{hand}.roll"]
-            cmd: list[str] = []
-            if source.active != index:
-                cmd += ["key", "Tab"]
-            if px or py:
-                cmd += ["mousemove_relative", "--", str(px), str(py)]
-            if notches:
-                cmd += ["click", "--repeat", str(abs(notches)), "--delay", "1", "4" if notches > 0 else "5"]
-            if cmd:
-                xdo(*cmd)
-                self.wait = 1  # let GLFW deliver them before checking again
-                return
-            if abs(roll) > self.ROLL_TOL:
-                self.rolling = "e" if roll > 0 else "q"
-                xdo("keydown", self.rolling)
-                # held for the frames the roll needs (at least one), then released and checked
-                self.wait = max(0, round(abs(roll) * RATE / ROLL_RATE) - 1)
+            sent = send_toward(source, hand, value, self.ROLL_TOL, RATE)
+            if sent is not None:
+                self.wait, self.rolling = sent
                 return
             self.rolled = max(self.rolled, abs(t[f"{hand}.roll"]))
             self.step = None

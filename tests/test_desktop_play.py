@@ -12,7 +12,6 @@ frames into a small window (software GL on two cores is slow); the events are re
 
 from __future__ import annotations
 
-import math
 import subprocess
 import time
 from pathlib import Path
@@ -116,23 +115,15 @@ class PegDriver:
 
     def _q(self, app: Any, hand: str, tip: np.ndarray) -> np.ndarray:
         """Targets (yaw, pitch, insertion offset) that put ``hand``'s tip at ``tip``."""
+        from desktop_driver import port_aim  # deferred: it imports this module's xdo
+
         from vrmed.components.instruments.instrument import Instrument
         from vrmed.systems.instruments.manual import ManualControl
 
         state = app.resource(ManualControl)
         ent = next(e for e, inst in app.query(Instrument) if inst.device == hand)
         pose = state.tools[ent]
-        v = tip - pose.port
-        dist = float(np.linalg.norm(v))
-        d = v / dist
-        a, b = pose.d0[0], -pose.d0[1]
-        r, phi = math.hypot(a, b), math.atan2(b, a)
-        c = math.acos(max(-1.0, min(1.0, d[0] / r)))
-        yaw = min((phi + c, phi - c), key=abs)
-        cy, sy = math.cos(yaw), math.sin(yaw)
-        vy, vz = pose.d0[0] * sy + pose.d0[1] * cy, pose.d0[2]
-        pitch = math.atan2(d[2], d[1]) - math.atan2(vz, vy)
-        pitch = (pitch + math.pi) % (2 * math.pi) - math.pi
+        yaw, pitch, dist, _ = port_aim(pose, tip)
         return np.array([yaw, pitch, dist - self.jaw_len - pose.depth0])
 
     def __call__(self, session: Any, source: DesktopInput) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import xvfb_display
+from desktop_driver import blade_rolls, port_aim, send_toward
 from test_desktop_play import _builder, _window, xdo
 
 from vrmed.desktop.play import play
@@ -30,9 +31,6 @@ from vrmed.session import replay
 
 pytestmark = pytest.mark.slow
 
-GAIN = 0.0015  # DEFAULT_SETTINGS["mouse_rad_per_px"]
-WHEEL = 0.003  # DEFAULT_SETTINGS["wheel_m_per_notch"]
-ROLL_RATE = 2.0  # DEFAULT_SETTINGS["key_roll_rad_per_s"]: Q/E held
 RATE = 30  # display (sample) rate of the played session (Hz)
 GRASPER_JAW = 0.018  # TOOL_PRESETS["grasper"].jaw_length: the grasper's tip is this far past its hinge
 SETTLE_FRAMES = 6  # frames (0.2 s) between the tools' arrival and a jaw press or release
@@ -67,27 +65,10 @@ def targets_for(pose: Any, hinge: np.ndarray, blade_plane: bool) -> np.ndarray:
     ``hinge`` (the inverse of ``instruments.manual.frame_of``); with ``blade_plane`` the roll
     turns the blade plane (normal: the tool's y axis) to hold the shaft and the line's
     direction (z), the smaller of the two rolls that do; else roll 0."""
-    from vrmed.systems.instruments.manual import frame_of
-
-    v = hinge - pose.port
-    dist = float(np.linalg.norm(v))
-    d = v / dist
-    a, b = pose.d0[0], -pose.d0[1]
-    r, phi = math.hypot(a, b), math.atan2(b, a)
-    c = math.acos(max(-1.0, min(1.0, d[0] / r)))
-    yaw = min((phi + c, phi - c), key=abs)
-    vy, vz = pose.d0[0] * math.sin(yaw) + pose.d0[1] * math.cos(yaw), pose.d0[2]
-    pitch = (math.atan2(d[2], d[1]) - math.atan2(vz, vy) + math.pi) % (2 * math.pi) - math.pi
+    yaw, pitch, dist, d = port_aim(pose, hinge)
     q = np.array([yaw, pitch, dist - pose.depth0, 0.0])
     if blade_plane:
-        _, frame = frame_of(pose, q)
-        n = np.cross(d, [0.0, 0.0, 1.0])
-        rolls = []
-        for s in (1.0, -1.0):  # x = y cross z with y = +-n, z = -d
-            x = np.cross(s * n, -d)
-            x /= np.linalg.norm(x)
-            rolls.append(math.atan2(float(np.cross(frame[:, 0], x) @ d), float(frame[:, 0] @ x)))
-        q[3] = min(rolls, key=abs)
+        q[3] = min(blade_rolls(pose, q, d, np.array([0.0, 0.0, 1.0])), key=abs)
     return q
 
 
@@ -143,26 +124,9 @@ class ScissorsDriver:
                     d = hinge - pose.port
                     hinge = np.asarray(value, float) - GRASPER_JAW * d / np.linalg.norm(d)
             q = targets_for(pose, hinge, blade_plane=hand == "right_hand")
-            px = round((q[0] - t[f"{hand}.yaw"]) / GAIN)
-            py = -round((q[1] - t[f"{hand}.pitch"]) / GAIN)
-            notches = round((q[2] - t[f"{hand}.insert"]) / WHEEL)
-            roll = q[3] - t[f"{hand}.roll"]
-            cmd: list[str] = []
-            if source.active != index:
-                cmd += ["key", "Tab"]
-            if px or py:
-                cmd += ["mousemove_relative", "--", str(px), str(py)]
-            if notches:
-                cmd += ["click", "--repeat", str(abs(notches)), "--delay", "1", "4" if notches > 0 else "5"]
-            if cmd:
-                xdo(*cmd)
-                self.wait = 1  # let GLFW deliver them before checking again
-                return
-            if abs(roll) > self.ROLL_TOL:
-                self.rolling = "e" if roll > 0 else "q"
-                xdo("keydown", self.rolling)
-                # held for the frames the roll needs (at least one), then released and checked
-                self.wait = max(0, round(abs(roll) * RATE / ROLL_RATE) - 1)
+            sent = send_toward(source, hand, q, self.ROLL_TOL, RATE)
+            if sent is not None:
+                self.wait, self.rolling = sent
                 return
             self.rolled = max(self.rolled, abs(t[f"{hand}.roll"]))
             self.i += 1
