@@ -202,3 +202,25 @@ def test_bad_collider_is_a_clear_error():
         Collider(shape="cone")
     with pytest.raises(CollisionError, match="radius"):
         Collider(shape="capsule", radius=0.0)
+
+
+@pytest.mark.parametrize("collapsed", ["ab", "ac", "bc"])
+def test_closest_point_on_a_triangle_with_a_collapsed_edge_is_a_vertex_not_a_crash(collapsed):
+    """A face whose two corners coincide (a cut or a crushed tet can make one for a moment):
+    the closest-point query used inside the contact solve answers a finite point of the face
+    instead of dividing 0 by 0 (it raised ZeroDivisionError from the compiled solve)."""
+    a, b, c = np.zeros(3), np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    if collapsed == "ab":
+        b = a.copy()
+    elif collapsed == "ac":
+        c = a.copy()
+    else:
+        c = b.copy()
+    # points beside the collapsed edge, where its edge-region branch is taken
+    for p in (np.array([0.3, -1.0, 0.2]), np.array([-1.0, 0.3, 0.2]), np.array([1.0, 1.0, 0.2])):
+        u, v, w = CK.closest_point_triangle(p, a, b, c)
+        assert np.isfinite([u, v, w]).all() and u + v + w == pytest.approx(1.0)
+        q = u * a + v * b + w * c
+        corners = np.array([a, b, c])
+        # the answer lies on the (degenerate) face: within its corners' box
+        assert np.all(q >= corners.min(axis=0) - 1e-12) and np.all(q <= corners.max(axis=0) + 1e-12)

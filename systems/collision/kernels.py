@@ -108,7 +108,9 @@ def closest_point_triangle(p, a, b, c):
         return 0.0, 1.0, 0.0
     vc = d1 * d4 - d3 * d2
     if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
-        v = d1 / (d1 - d3)
+        # d1 - d3 >= 0 here; 0 only for a collapsed edge a = b (then vertex a): a zero
+        # denominator raised ZeroDivisionError from inside the contact solve
+        v = d1 / (d1 - d3) if d1 - d3 > 0.0 else 0.0
         return 1.0 - v, v, 0.0
     cp = _sub(p, c)
     d5 = _dot(ab, cp)
@@ -117,11 +119,12 @@ def closest_point_triangle(p, a, b, c):
         return 0.0, 0.0, 1.0
     vb = d5 * d2 - d1 * d6
     if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
-        w = d2 / (d2 - d6)
+        w = d2 / (d2 - d6) if d2 - d6 > 0.0 else 0.0  # 0 only for a collapsed edge a = c
         return 1.0 - w, 0.0, w
     va = d3 * d6 - d5 * d4
     if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
-        w = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        den_bc = (d4 - d3) + (d5 - d6)
+        w = (d4 - d3) / den_bc if den_bc > 0.0 else 0.0  # 0 only for a collapsed edge b = c
         return 0.0, 1.0 - w, w
     den = va + vb + vc
     if abs(den) < _EPS:  # degenerate (collapsed) triangle: fall back to vertex a
