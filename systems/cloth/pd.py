@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from vrmed.systems.tissue.embedding_kernels import vertex_normals
+
 # ----------------------------------------------------------------------------- assembly
 
 
@@ -315,58 +317,6 @@ def _project(f, out_r, out_a):
 
 
 @njit(cache=True)
-def _normals(x, tris, out):
-    """Area-weighted unit vertex normals into ``out`` (V, 3)."""
-    out[:] = 0.0
-    for t in range(tris.shape[0]):
-        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
-        e1x, e1y, e1z = x[b, 0] - x[a, 0], x[b, 1] - x[a, 1], x[b, 2] - x[a, 2]
-        e2x, e2y, e2z = x[c, 0] - x[a, 0], x[c, 1] - x[a, 1], x[c, 2] - x[a, 2]
-        nx = e1y * e2z - e1z * e2y
-        ny = e1z * e2x - e1x * e2z
-        nz = e1x * e2y - e1y * e2x
-        out[a, 0] += nx
-        out[a, 1] += ny
-        out[a, 2] += nz
-        out[b, 0] += nx
-        out[b, 1] += ny
-        out[b, 2] += nz
-        out[c, 0] += nx
-        out[c, 1] += ny
-        out[c, 2] += nz
-    for i in range(out.shape[0]):
-        m = np.sqrt(out[i, 0] ** 2 + out[i, 1] ** 2 + out[i, 2] ** 2)
-        if m > 0.0:
-            out[i, 0] /= m
-            out[i, 1] /= m
-            out[i, 2] /= m
-
-
-@njit(cache=True)
-def _normals_len(x, tris, out, out_len):
-    """As :func:`_normals`, and the length of each vertex's summed (unnormalised) normal into ``out_len``."""
-    out[:] = 0.0
-    for t in range(tris.shape[0]):
-        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
-        e1x, e1y, e1z = x[b, 0] - x[a, 0], x[b, 1] - x[a, 1], x[b, 2] - x[a, 2]
-        e2x, e2y, e2z = x[c, 0] - x[a, 0], x[c, 1] - x[a, 1], x[c, 2] - x[a, 2]
-        nx = e1y * e2z - e1z * e2y
-        ny = e1z * e2x - e1x * e2z
-        nz = e1x * e2y - e1y * e2x
-        for v in (a, b, c):
-            out[v, 0] += nx
-            out[v, 1] += ny
-            out[v, 2] += nz
-    for i in range(out.shape[0]):
-        m = np.sqrt(out[i, 0] ** 2 + out[i, 1] ** 2 + out[i, 2] ** 2)
-        out_len[i] = m
-        if m > 0.0:
-            out[i, 0] /= m
-            out[i, 1] /= m
-            out[i, 2] /= m
-
-
-@njit(cache=True)
 def _capsules(x, fixed, caps, n_caps, margin):
     """Push free vertices out of the tool capsules (rows: a (3), b (3), radius) to radius + margin;
     returns how many pushes were made."""
@@ -611,7 +561,7 @@ def pd_step(
             # vector, so only the curvature (the normal part) costs energy (a flat sheet's
             # Laplacian also has an in-plane part wherever it stretches unevenly; penalising
             # that let a cantilever trade membrane strain for bending and sag 9x too far)
-            _normals(x, tris, nrm)
+            vertex_normals(x, tris, nrm)
             for b in range(b_ptr.shape[0] - 1):
                 lx = 0.0
                 ly = 0.0
@@ -722,7 +672,7 @@ def energy_gradient(
     if want_grad:
         grad[:] = 0.0
     if b_ptr.shape[0] > 1:
-        _normals_len(x, tris, nrm, nlen)
+        vertex_normals(x, tris, nrm, nlen)
     for b in range(b_ptr.shape[0] - 1):
         lx = 0.0
         ly = 0.0

@@ -234,8 +234,10 @@ def interpolate(x, tets, tet_index, bary, out):
 
 
 @njit(cache=True)
-def vertex_normals(pos, tris, out):
-    """Area-weighted vertex normals of a triangle mesh, unit length (zero for isolated vertices).
+def vertex_normals(pos, tris, out, out_len=None):
+    """Area-weighted vertex normals of a triangle mesh, unit length (zero for isolated vertices);
+    with ``out_len`` (V,) also the length of each vertex's summed (unnormalised) normal. The
+    one copy for tissue surfaces and cloth (drawing and the cloth solve's bending).
 
     Serial: triangles sharing a vertex would race on the accumulation.
     """
@@ -253,6 +255,8 @@ def vertex_normals(pos, tris, out):
             out[v, 2] += nz
     for i in range(out.shape[0]):
         n = np.sqrt(out[i, 0] ** 2 + out[i, 1] ** 2 + out[i, 2] ** 2)
+        if out_len is not None:  # pruned by numba where out_len is None
+            out_len[i] = n
         if n > 0.0:
             out[i, 0] /= n
             out[i, 1] /= n
