@@ -192,7 +192,7 @@ class LearnerHudPass:
             _boxed(ov, desk.keys_hint, w - 2 * pad, y + pad, max(11, small - 2), MUTED, "tr", pad)
 
     def _cues(self, ov: OverlayRenderer, view: LearnerView, h: int, size: int, pad: int) -> None:
-        recent = [c for c in view.cues if view.time - c.t <= CUE_SHOW_S][-CUE_LINES:]
+        recent = view.recent_cues(CUE_SHOW_S, CUE_LINES)
         y: float = h - 6 * pad - 2 * size
         for cue in reversed(recent):
             word, color = SEVERITY_STYLE.get(cue.severity, SEVERITY_STYLE["warning"])

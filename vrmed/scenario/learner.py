@@ -109,6 +109,14 @@ class LearnerView:
     #: The entity the pointer is over (desktop hover or headset ray), for a tooltip.
     hover: str | None = None
 
+    def recent_cues(self, window_s: float, limit: int) -> list[Cue]:
+        """The newest ``limit`` cues given within the last ``window_s`` seconds, oldest first.
+
+        A cue is feedback on what the learner just did, so the renderers drop it once it is
+        stale: an error cue left on screen after the learner has corrected the error reads as
+        a standing fault. The session log keeps every cue (``CueShown``)."""
+        return [c for c in self.cues if self.time - c.t <= window_s][-limit:] if limit > 0 else []
+
     @property
     def current_step(self) -> int | None:
         """Index of the first step not yet done (None when all are done or there are none)."""

@@ -66,6 +66,10 @@ TITLE_PX = round(1.3 * BODY_TEXT_PX)
 PAD = 14
 #: How many of the newest cues the guidance panel lists.
 CUES_SHOWN = 3
+#: Seconds a cue stays on the guidance panel. Longer than the desktop HUD's 8 s: the panel
+#: is placed in the room, and a learner with both hands in the task may look at it only
+#: after the act; each line carries its clock time, so an old line reads as history.
+PANEL_CUE_SHOW_S = 20.0
 
 
 def wrap(text: str, width: float, measure: Any) -> list[str]:
@@ -299,7 +303,7 @@ class HeadsetPanels:
                 done = view.done[i] if i < len(view.done) else False
                 mark, color = ("[x]", DONE) if done else ((">", CURRENT) if i == current else ("[ ]", DIM))
                 lines(f"{mark} {step}", color)
-        cues = view.cues[-CUES_SHOWN:]
+        cues = view.recent_cues(PANEL_CUE_SHOW_S, CUES_SHOWN)
         if cues:
             y += line_h // 2
             for cue in reversed(cues):  # newest first
