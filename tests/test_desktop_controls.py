@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vrmed.desktop.bindings import ALL_ACTIONS, DEFAULT_BINDINGS, Bindings, BindingsError, load_bindings
-from vrmed.desktop.source import DESKTOP, DesktopInput
+from vrmed.desktop.source import DESKTOP, TARGET_LIMITS, DesktopInput
 from vrmed.input import LEARNER
 from vrmed.systems.instruments import manual as M
 
@@ -119,6 +119,18 @@ def test_desktop_sample_carries_targets_and_learner_commands() -> None:
     assert math.isclose(s[DESKTOP]["buttons"]["right_hand.yaw"], 100 * src.bindings.settings["mouse_rad_per_px"])
     assert s[LEARNER]["commands"] == ["menu.action:call_help", "menu.choose:3"]
     assert "left_hand.yaw" not in s[DESKTOP]["buttons"]  # only changed values are recorded
+
+
+def test_instrument_roll_turns_without_a_stop_while_pivots_stay_clamped() -> None:
+    """An instrument's roll knob has no stop: E held for 5 s rolls 10 rad (over 1.5 turns, as
+    cutting round a circle needs); a pivot angle held as long stops at its clamp."""
+    src = DesktopInput(mode="laparoscopy", hands=("left_hand", "right_hand"))
+    src.sample(0.0, 0)
+    rate = src.bindings.settings["key_roll_rad_per_s"]
+    src._held.update({"e", "d"})  # instrument.roll+ and instrument.yaw+
+    buttons = src.sample(5.0, 1)[DESKTOP]["buttons"]
+    assert math.isclose(buttons["left_hand.roll"], 5.0 * rate) and buttons["left_hand.roll"] > 2 * math.pi
+    assert buttons["left_hand.yaw"] == TARGET_LIMITS["yaw"]
 
 
 def test_vrmed_run_with_a_bad_binding_file_is_one_line(tmp_path: Path) -> None:

@@ -37,7 +37,6 @@ from vrmed.session import replay
 
 pytestmark = pytest.mark.slow
 
-ROLL_LIMIT = 2 * math.pi - 0.05  # TARGET_LIMITS["roll"] (2 pi), less a margin
 RATE = 30  # display (sample) rate of the played session (Hz)
 GRASPER_JAW = 0.018  # TOOL_PRESETS["grasper"].jaw_length: the grasper's tip is this far past its hinge
 SETTLE_FRAMES = 3  # frames (0.1 s) between the tools' arrival and a jaw press (the gauze settles)
@@ -82,9 +81,9 @@ def tool_targets(pose: Any, hinge: np.ndarray, line: np.ndarray | None, roll_now
     q = np.array([yaw, pitch, dist - pose.depth0, 0.0])
     if line is not None:
         rolls = [unwrap(base, roll_now) + k * 2 * math.pi for base in blade_rolls(pose, q, d, line) for k in (-1, 0, 1)]
-        # the same blade plane every pi (either blade up): the roll nearest the one now within
-        # the desktop's +-2 pi (TARGET_LIMITS); round a whole circle the roll must flip once
-        q[3] = min((w for w in rolls if abs(w) < ROLL_LIMIT), key=lambda w: abs(w - roll_now))
+        # the same blade plane every pi (either blade up): the roll nearest the one now (the
+        # desktop's roll has no stop, TARGET_LIMITS, so round a whole circle it keeps turning)
+        q[3] = min(rolls, key=lambda w: abs(w - roll_now))
     return q
 
 

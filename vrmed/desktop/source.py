@@ -50,12 +50,15 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The pseudo-device whose buttons carry the desktop control targets.
 DESKTOP = "desktop"
 #: Clamp of the control targets (offsets from the start pose): pivot angles (rad), insertion
-#: (m), roll (rad); the endoscope's pan (rad), zoom (m), roll (rad).
+#: (m), roll (rad); the endoscope's pan (rad), zoom (m), roll (rad). An instrument's roll is
+#: not clamped: a laparoscopic instrument's rotation knob turns without a stop, and cutting
+#: round a circle rolls the blades through more than a turn (a clamp at +-2 pi stopped the
+#: roll there with nothing to tell the learner why).
 TARGET_LIMITS: dict[str, float] = {
     "yaw": 1.2,
     "pitch": 1.2,
     "insert": 0.12,
-    "roll": 2 * math.pi,
+    "roll": math.inf,
     "scope.yaw": 0.6,
     "scope.pitch": 0.6,
     "scope.zoom": 0.06,
