@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
+from records_env import records_env
 
 from vrmed.cli import cli
 from vrmed.curriculum import Curriculum, CurriculumError, next_module, progress
@@ -141,13 +142,7 @@ def test_invalid_curricula_name_file_and_key(tmp_path, text, message):
 
 def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
     runner = CliRunner()
-    env = {
-        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": "curriculum-test-secret-5be2",
-        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
-        "VRMED_RECORDS_CONFIG": "",
-        "HOME": str(tmp_path),
-    }
+    env = records_env(tmp_path, "curriculum-test-secret-5be2")
     (tmp_path / "c.yaml").write_text(
         textwrap.dedent("""
         name: sandbox-basics
@@ -194,13 +189,7 @@ def test_progress_command_on_recorded_sandbox_sessions(tmp_path):
 
 
 def test_progress_without_the_pack_installed_still_shows_standing(tmp_path):
-    env = {
-        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": "curriculum-test-secret-5be2",
-        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
-        "VRMED_RECORDS_CONFIG": "",
-        "HOME": str(tmp_path),
-    }
+    env = records_env(tmp_path, "curriculum-test-secret-5be2")
     (tmp_path / "c.yaml").write_text("name: c\nmodules:\n  - {id: a, scenario: not_installed_pack/x}\n")
     res = CliRunner().invoke(cli, ["progress", "t", "--curriculum", str(tmp_path / "c.yaml")], env=env)
     assert res.exit_code == 0, res.output

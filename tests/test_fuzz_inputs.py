@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from records_env import records_env
 
 from vrmed.cli import cli
 from vrmed.packs import PackError, load_pack
@@ -305,13 +306,7 @@ def test_damaged_logs_are_clean_errors(small_log, tmp_path_factory, data):
 def test_malformed_logs_in_every_command(tmp_path, raw, command):
     path = tmp_path / "m.jsonl"
     path.write_bytes(raw)
-    env = {
-        "VRMED_RECORDS_DIR": str(tmp_path / "st"),
-        "VRMED_INSTITUTION_SECRET": "fuzz-test-secret-0b7c5a",
-        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
-        "VRMED_RECORDS_CONFIG": "",
-        "HOME": str(tmp_path),
-    }
+    env = records_env(tmp_path, "fuzz-test-secret-0b7c5a", store="st")
     res = CliRunner().invoke(cli, [*command, str(path)], env=env)
     assert res.exit_code == 1 and res.output.startswith("error: ") and "Traceback" not in res.output, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import write_tree
+from records_env import records_env
 
 from vrmed.cli import cli
 from vrmed.packs import load_pack
@@ -49,13 +50,7 @@ def sandbox_log(tmp_path_factory) -> Path:
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     """Records settings for one test (no LRS)."""
-    return {
-        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": SECRET,
-        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
-        "VRMED_RECORDS_CONFIG": "",
-        "HOME": str(tmp_path),
-    }
+    return records_env(tmp_path, SECRET)
 
 
 def _statements(log_path: Path, learner: str = "l-" + "0" * 32) -> list[dict]:

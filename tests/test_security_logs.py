@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from records_env import records_env
 
 from vrmed.cli import cli
 from vrmed.recording import SessionLog, SessionLogError, Signer, _ChainWriter
@@ -36,13 +37,7 @@ def recorded(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    return {
-        "VRMED_RECORDS_DIR": str(tmp_path / "store"),
-        "VRMED_INSTITUTION_SECRET": SECRET,
-        "VRMED_INSTITUTION_HOMEPAGE": "https://sso.example.edu/",
-        "VRMED_RECORDS_CONFIG": "",
-        "HOME": str(tmp_path),
-    }
+    return records_env(tmp_path, SECRET)
 
 
 def records(path: Path) -> list[dict]:
