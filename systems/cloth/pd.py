@@ -17,6 +17,11 @@ set of fixed vertices (pins, grasps), the triangles (a cut) or the step length c
 :func:`qn_step` solves the same step by L-BFGS with this matrix as its initial Hessian (Liu,
 Bouaziz & Kavan 2017), with the energy and gradient of :func:`energy_gradient`: opt-in, it
 swings a released flap ~5x sooner at 2 iterations for 2.2x the frame cost (docs/cloth.md).
+:func:`newton_step` solves it by Newton iterations whose Hessian has the rotations right (per
+triangle, the analytic eigensystem of the membrane energy projected to positive semi-definite,
+:func:`membrane_modes`; assembled per step into a fixed block-sparse pattern,
+:func:`hessian_pattern`, :func:`assemble_hessian`), by conjugate gradients preconditioned with
+this factor: opt-in, the released flap falls as a hinged plate does, for ~6-20x the PD frame.
 After each step of either, :func:`contact` holds free vertices out of static boxes and planes
 at half the thickness with Coulomb friction (Bridson, Fedkiw & Anderson 2002).
 
@@ -654,6 +659,7 @@ def energy_gradient(
     fa,
     want_grad,
     turn_normals,
+    frozen_normals=False,
 ):
     """The elastic energy E(x) (J) the Projective Dynamics solve minimises: per triangle
     w_rot/2 |F - R(F)|^2 + w_area/2 |F - A(F)|^2 (R, A the closest rotation and area-preserving
@@ -667,11 +673,13 @@ def energy_gradient(
     force is the local-global solve's, whose fixed point is not a minimum of E (the boundary
     stencils' Laplacian has a large in-plane part; docs/cloth.md, "Open"); the quasi-Newton
     solve uses it so that both solves share their static states. ``nrm`` (V, 3), ``nlen`` (V,)
-    scratch."""
+    scratch; with ``frozen_normals`` ``nrm`` is taken as given (the normals of another state:
+    the Newton solve's line search, whose bending energy then has the local-global force as
+    its exact gradient)."""
     e = 0.0
     if want_grad:
         grad[:] = 0.0
-    if b_ptr.shape[0] > 1:
+    if b_ptr.shape[0] > 1 and not frozen_normals:
         vertex_normals(x, tris, nrm, nlen)
     for b in range(b_ptr.shape[0] - 1):
         lx = 0.0
@@ -960,4 +968,475 @@ def qn_step(
                 fresh = False
             if n_caps > 0 and _capsules(x, fixed, caps, n_caps, margin) > 0:
                 fresh = False
+        _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k, h, keep)
+
+
+# ----------------------------------------------------------------------------- Newton solve
+
+#: Newton iterations stop once |grad g| <= NEWTON_TOLERANCE x the step's inertial force
+#: |M (y - x0)| / h^2 (the weight, under gravity) or x the first iteration's gradient.
+NEWTON_TOLERANCE = 1e-4
+
+#: Preconditioned conjugate-gradient iterations per Newton iteration (the budget) and the
+#: relative residual at which they stop (an inexact Newton forcing term: Eisenstat & Walker
+#: 1996, "Choosing the forcing terms in an inexact Newton method").
+CG_ITERATIONS = 10
+CG_TOLERANCE = 0.05
+
+
+def hessian_pattern(
+    n: int, tris: np.ndarray, b_ptr: np.ndarray, b_idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sparsity pattern of the step's Hessian in 3 x 3 blocks (block CSR, both triangles of
+    the symmetric matrix): ``(row_ptr (V + 1), col (B,), tri_slot (F, 9), pair_ptr (S + 1),
+    pair_slot)``: ``tri_slot[t, 3 a + b]`` is the block of (tris[t, a], tris[t, b]);
+    stencil s's pairs (k1, k2) of its entries ``b_ptr[s] + k1``, ``b_ptr[s] + k2`` have their
+    blocks at ``pair_slot[pair_ptr[s] + k1 * size + k2]``. Built once per mesh (numpy, with
+    the factor), so the per-step assembly allocates nothing."""
+    tris = np.asarray(tris, dtype=np.int64)
+    rows = [np.repeat(tris, 3, axis=1).ravel()]
+    cols = [np.tile(tris, (1, 3)).ravel()]
+    sizes = np.diff(b_ptr).astype(np.int64)
+    sq = sizes * sizes
+    pair_ptr = np.zeros(len(sizes) + 1, np.int64)
+    np.cumsum(sq, out=pair_ptr[1:])
+    if len(sizes):
+        local = np.arange(pair_ptr[-1]) - np.repeat(pair_ptr[:-1], sq)
+        s_rep = np.repeat(sizes, sq)
+        start = np.repeat(np.asarray(b_ptr[:-1], np.int64), sq)
+        rows.append(b_idx[start + local // s_rep])
+        cols.append(b_idx[start + local % s_rep])
+    r = np.concatenate(rows).astype(np.int64)
+    c = np.concatenate(cols).astype(np.int64)
+    key, inv = np.unique(r * n + c, return_inverse=True)
+    row_ptr = np.searchsorted(key // n, np.arange(n + 1)).astype(np.int64)
+    col = (key % n).astype(np.int64)
+    nt = 9 * len(tris)
+    return row_ptr, col, inv[:nt].reshape(len(tris), 9).astype(np.int64), pair_ptr, inv[nt:].astype(np.int64)
+
+
+@njit(cache=True)
+def membrane_modes(f, ws, wa, project, lam, modes, basis):
+    """Eigen-decomposition of the Hessian, with respect to the 3 x 2 deformation gradient F,
+    of one triangle's membrane energy psi = ws/2 |F - R(F)|^2 + wa/2 |F - A(F)|^2 (the one
+    :func:`energy_gradient` evaluates): six eigenvalues ``lam`` (6,) and unit eigenmatrices
+    ``modes`` (6, 3, 2); ``basis`` (3, 3) scratch (rows u1, u2, n). With ``project``,
+    negative eigenvalues are set to 0 (the Hessian projected to positive semi-definite, per
+    element: Teran, Sifakis, Irving & Fedkiw 2005, "Robust quasistatic finite elements and
+    flesh simulation", SCA).
+
+    psi is isotropic, a function of the singular values s1 >= s2 of F = U diag(s) V^T, so its
+    Hessian is diagonal in the basis built from U, V and the normal n = u1 x u2 (Smith, De
+    Goes & Kim 2019, "Analytic eigensystems for isotropic distortion energies", ACM TOG 38(1),
+    for the in-plane part; Kim & Eberle 2022, "Dynamic deformables", SIGGRAPH course): the
+    2 x 2 Hessian of psi(s1, s2) on the scalings u_k v_k^T, (psi_1 + psi_2) /
+    (s1 + s2) on the twist (u1 v2^T - u2 v1^T) / sqrt 2, (psi_1 - psi_2) / (s1 - s2) on the
+    flip (u1 v2^T + u2 v1^T) / sqrt 2 and, for a membrane in 3D, psi_k / s_k on the
+    out-of-plane modes n v_k^T (turning column k out of the plane changes s_k only at second
+    order: s_k -> sqrt(s_k^2 + e^2)). The last is the current tension per unit stretch: zero
+    for a slack sheet, where the Projective Dynamics matrix has the full membrane stiffness
+    (docs/cloth.md, "Solver"). psi(s1, s2) = ws/2 ((s1 - 1)^2 + (s2 - 1)^2) + wa/2 ((s1 - t)^2
+    + (s2 - 1/t)^2) with t(s1, s2) the closest area-preserving stretch of :func:`_project`
+    (the same Newton iteration), so psi_1 = ws (s1 - 1) + wa (s1 - t), psi_2 = ws (s2 - 1) +
+    wa (s2 - 1/t) (envelope theorem), and its 2 x 2 Hessian is (ws + wa) I - wa u u^T / D
+    with u = (1, -1/t^2), D = 1 + 3/t^4 - 2 s2/t^3 (implicit differentiation of t). Returns
+    False for a collapsed triangle (nothing to add)."""
+    a = f[0, 0] * f[0, 0] + f[1, 0] * f[1, 0] + f[2, 0] * f[2, 0]
+    bb = f[0, 0] * f[0, 1] + f[1, 0] * f[1, 1] + f[2, 0] * f[2, 1]
+    d = f[0, 1] * f[0, 1] + f[1, 1] * f[1, 1] + f[2, 1] * f[2, 1]
+    half = 0.5 * (a + d)
+    rad = np.sqrt(0.25 * (a - d) * (a - d) + bb * bb)
+    l1 = half + rad
+    l2 = half - rad
+    if l1 <= 1e-30:
+        return False
+    # the eigenvector of l1 from the row without cancellation ((bb, l1 - a) loses l1 - a ~
+    # bb^2 / (a - d) to round-off when F is nearly diagonal)
+    if a >= d:
+        v1x, v1y = l1 - d, bb
+    else:
+        v1x, v1y = bb, l1 - a
+    m = np.sqrt(v1x * v1x + v1y * v1y)
+    if m > 0.0:
+        v1x /= m
+        v1y /= m
+    else:  # F^T F = s^2 I
+        v1x, v1y = 1.0, 0.0
+    v2x, v2y = -v1y, v1x
+    s1 = np.sqrt(l1)
+    s2 = np.sqrt(max(l2, 0.0))
+    if not s2 > 1e-6 * s1:  # collapsed to a line
+        return False
+    u1 = basis[0]
+    u2 = basis[1]
+    nn = basis[2]
+    for c in range(3):
+        u1[c] = (f[c, 0] * v1x + f[c, 1] * v1y) / s1
+        u2[c] = (f[c, 0] * v2x + f[c, 1] * v2y) / s2
+    nn[0] = u1[1] * u2[2] - u1[2] * u2[1]
+    nn[1] = u1[2] * u2[0] - u1[0] * u2[2]
+    nn[2] = u1[0] * u2[1] - u1[1] * u2[0]
+    nl = np.sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2])
+    for c in range(3):
+        nn[c] /= nl
+    # t: as _project (same start, clamps and iteration count, so the same target)
+    t = min(max(s1, 0.2), 5.0)
+    for _ in range(6):
+        g = t - s1 - 1.0 / (t * t * t) + s2 / (t * t)
+        dg = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
+        if dg <= 0.0:
+            break
+        t = min(max(t - g / dg, 0.2), 5.0)
+    dd = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
+    p1 = ws * (s1 - 1.0) + wa * (s1 - t)
+    p2 = ws * (s2 - 1.0) + wa * (s2 - 1.0 / t)
+    h00 = ws + wa
+    h11 = ws + wa
+    h01 = 0.0
+    if dd > 1e-12:
+        h00 -= wa / dd
+        h01 = wa / (t * t * dd)
+        h11 -= wa / (t * t * t * t * dd)
+    # the scaling block's eigen-decomposition (2 x 2 symmetric)
+    hm = 0.5 * (h00 + h11)
+    hr = np.sqrt(0.25 * (h00 - h11) * (h00 - h11) + h01 * h01)
+    if abs(h01) > 1e-30 * (abs(h00) + abs(h11)):
+        c0, c1 = h01, hm + hr - h00
+        cm = np.sqrt(c0 * c0 + c1 * c1)
+        c0 /= cm
+        c1 /= cm
+    elif h00 >= h11:
+        c0, c1 = 1.0, 0.0
+    else:
+        c0, c1 = 0.0, 1.0
+    lam[0] = hm + hr
+    lam[1] = hm - hr
+    lam[2] = (p1 + p2) / (s1 + s2)
+    lam[3] = (p1 - p2) / (s1 - s2) if s1 - s2 > 1e-6 * s1 else h00 - h01
+    lam[4] = p1 / s1
+    lam[5] = p2 / s2
+    r2 = np.sqrt(0.5)
+    for c in range(3):
+        modes[0, c, 0] = c0 * u1[c] * v1x + c1 * u2[c] * v2x
+        modes[0, c, 1] = c0 * u1[c] * v1y + c1 * u2[c] * v2y
+        modes[1, c, 0] = -c1 * u1[c] * v1x + c0 * u2[c] * v2x
+        modes[1, c, 1] = -c1 * u1[c] * v1y + c0 * u2[c] * v2y
+        modes[2, c, 0] = r2 * (u1[c] * v2x - u2[c] * v1x)
+        modes[2, c, 1] = r2 * (u1[c] * v2y - u2[c] * v1y)
+        modes[3, c, 0] = r2 * (u1[c] * v2x + u2[c] * v1x)
+        modes[3, c, 1] = r2 * (u1[c] * v2y + u2[c] * v1y)
+        modes[4, c, 0] = nn[c] * v1x
+        modes[4, c, 1] = nn[c] * v1y
+        modes[5, c, 0] = nn[c] * v2x
+        modes[5, c, 1] = nn[c] * v2y
+    if project:
+        for k in range(6):
+            lam[k] = max(lam[k], 0.0)
+    return True
+
+
+@njit(cache=True)
+def assemble_hessian(
+    x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr, pair_slot,
+    val, fr, lam, modes, basis, q, project,
+):  # fmt: skip
+    """The Hessian K of the elastic energy at ``x`` into the block-CSR values ``val`` (B, 3, 3)
+    of :func:`hessian_pattern`'s pattern (the mass term M / h^2 is added by :func:`hessian_mul`):
+    per triangle G^T H_F G from :func:`membrane_modes` (projected to positive semi-definite
+    with ``project``), per bending stencil w w^T (x) n n^T / alpha, the Hessian of
+    (n . L x)^2 / (2 alpha) with the normal n held fixed, i.e. the Jacobian of the bending force
+    both solves use (so the fixed point, and the statics, are Projective Dynamics'). ``fr``
+    (3, 2), ``lam`` (6,), ``modes`` (6, 3, 2), ``basis`` (3, 3), ``q`` (9,) scratch."""
+    val[:] = 0.0
+    for t in range(tris.shape[0]):
+        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+        for c in range(3):
+            e1 = x[i1, c] - x[i0, c]
+            e2 = x[i2, c] - x[i0, c]
+            fr[c, 0] = e1 * gt[t, 1, 0] + e2 * gt[t, 2, 0]
+            fr[c, 1] = e1 * gt[t, 1, 1] + e2 * gt[t, 2, 1]
+        if not membrane_modes(fr, w_rot[t], w_area[t], project, lam, modes, basis):
+            continue
+        for m in range(6):
+            lm = lam[m]
+            if lm == 0.0:
+                continue
+            for a in range(3):
+                for c in range(3):
+                    q[3 * a + c] = modes[m, c, 0] * gt[t, a, 0] + modes[m, c, 1] * gt[t, a, 1]
+            for a in range(3):
+                for b in range(3):
+                    slot = tri_slot[t, 3 * a + b]
+                    for c in range(3):
+                        qa = lm * q[3 * a + c]
+                        for e in range(3):
+                            val[slot, c, e] += qa * q[3 * b + e]
+    if b_ptr.shape[0] > 1:
+        vertex_normals(x, tris, nrm)
+    for s in range(b_ptr.shape[0] - 1):
+        cv = b_vertex[s]
+        size = b_ptr[s + 1] - b_ptr[s]
+        base = pair_ptr[s]
+        for k1 in range(size):
+            w1 = b_w[b_ptr[s] + k1] * b_inv_alpha[s]
+            for k2 in range(size):
+                ww = w1 * b_w[b_ptr[s] + k2]
+                slot = pair_slot[base + k1 * size + k2]
+                for c in range(3):
+                    for e in range(3):
+                        val[slot, c, e] += ww * nrm[cv, c] * nrm[cv, e]
+
+
+@njit(cache=True)
+def hessian_mul(row_ptr, col, val, mass, inv_h2, fixed, p, out):
+    """out = (M / h^2 + K) p on the free vertices, 0 on fixed ones (``p`` is 0 there)."""
+    for i in range(row_ptr.shape[0] - 1):
+        if fixed[i]:
+            out[i, 0] = 0.0
+            out[i, 1] = 0.0
+            out[i, 2] = 0.0
+            continue
+        mi = mass[i] * inv_h2
+        s0 = mi * p[i, 0]
+        s1 = mi * p[i, 1]
+        s2 = mi * p[i, 2]
+        for k in range(row_ptr[i], row_ptr[i + 1]):
+            j = col[k]
+            if fixed[j]:
+                continue
+            s0 += val[k, 0, 0] * p[j, 0] + val[k, 0, 1] * p[j, 1] + val[k, 0, 2] * p[j, 2]
+            s1 += val[k, 1, 0] * p[j, 0] + val[k, 1, 1] * p[j, 1] + val[k, 1, 2] * p[j, 2]
+            s2 += val[k, 2, 0] * p[j, 0] + val[k, 2, 1] * p[j, 1] + val[k, 2, 2] * p[j, 2]
+        out[i, 0] = s0
+        out[i, 1] = s1
+        out[i, 2] = s2
+
+
+@njit(cache=True)
+def _capsules_hold(x, prev, held, caps, n_caps, margin):
+    """:func:`_capsules` for the Newton solve: push the vertices that are not ``held`` out of the
+    tool capsules and mark them ``held`` (they stay where the capsule put them for the rest of
+    the step's iterations: a contact active set). A vertex is put back on the side of the
+    capsule its ``prev`` position (the iterate before, outside) was on, at the same point along
+    the axis: a full Newton iteration can carry a vertex of a taut sheet across the capsule's
+    axis, and the radial push would then put it on the far side (the sheet passed through a
+    rising capsule). Returns how many were pushed."""
+    pushed = 0
+    for p in range(n_caps):
+        ax, ay, az = caps[p, 0], caps[p, 1], caps[p, 2]
+        bx, by, bz = caps[p, 3] - ax, caps[p, 4] - ay, caps[p, 5] - az
+        r = caps[p, 6] + margin
+        bb = bx * bx + by * by + bz * bz
+        for i in range(x.shape[0]):
+            if held[i]:
+                continue
+            px, py, pz = x[i, 0] - ax, x[i, 1] - ay, x[i, 2] - az
+            s = 0.0
+            if bb > 0.0:
+                s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
+            dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
+            d2 = dx * dx + dy * dy + dz * dz
+            if d2 >= r * r:
+                continue
+            qx, qy, qz = prev[i, 0] - ax, prev[i, 1] - ay, prev[i, 2] - az
+            sq = 0.0
+            if bb > 0.0:
+                sq = min(1.0, max(0.0, (qx * bx + qy * by + qz * bz) / bb))
+            ex, ey, ez = qx - sq * bx, qy - sq * by, qz - sq * bz
+            e2 = ex * ex + ey * ey + ez * ez
+            if e2 >= r * r * (1.0 - 1e-9):  # came from outside: back out on that side
+                f = r / np.sqrt(e2)
+                px, py, pz = s * bx + f * ex, s * by + f * ey, s * bz + f * ez
+                x[i, 0] = ax + px
+                x[i, 1] = ay + py
+                x[i, 2] = az + pz
+                # near an end cap the new point can lie nearer another part of the axis:
+                # then on out radially from there
+                if bb > 0.0:
+                    s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
+                dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
+                d2 = dx * dx + dy * dy + dz * dz
+                if d2 < r * r * (1.0 - 1e-12) and d2 >= 1e-24:
+                    f = r / np.sqrt(d2) - 1.0
+                    x[i, 0] += f * dx
+                    x[i, 1] += f * dy
+                    x[i, 2] += f * dz
+            elif d2 >= 1e-24:  # started inside: radially
+                f = r / np.sqrt(d2) - 1.0
+                x[i, 0] += f * dx
+                x[i, 1] += f * dy
+                x[i, 2] += f * dz
+            else:
+                continue
+            held[i] = True
+            pushed += 1
+    return pushed
+
+
+@njit(cache=True)
+def _precondition_held(band, perm, held, q, z):
+    """:func:`_precondition` restricted to the vertices not ``held`` (the factor's fixed ones
+    and the capsule contacts of this step): still symmetric positive definite there."""
+    _precondition(band, perm, held, q, z)
+    for i in range(q.shape[0]):
+        if held[i]:
+            q[i, 0] = 0.0
+            q[i, 1] = 0.0
+            q[i, 2] = 0.0
+
+
+@njit(cache=True)
+def newton_step(
+    x, v, x_prev, mass, fixed, f_ext, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen,
+    vt_ptr, vt_tri, band, perm, row_ptr, col, tri_slot, pair_ptr, pair_slot, val, hold_idx, hold_a, hold_b, f0, f1,
+    caps, n_caps, planes, n_planes, boxes, n_boxes, mu_s, mu_k, gravity, dt, substeps, iterations, cg_iterations,
+    cg_tol, tol, damping, margin, y, z, fr, fa, lam, modes, basis, q, grad, ge, ge_t, d, xt, r, p, ap, held, stats,
+):  # fmt: skip
+    """Advance by ``dt`` in ``substeps`` implicit-Euler steps, each minimising
+    g(x) = 1/(2 h^2) |x - y|_M^2 + E(x) by at most ``iterations`` Newton iterations: the
+    Hessian M / h^2 + K(x) with the membrane blocks projected to positive semi-definite per
+    triangle (:func:`membrane_modes`, :func:`assemble_hessian`: the rotations cost nothing,
+    an out-of-plane turn costs the current tension), the system solved by at most
+    ``cg_iterations`` of conjugate gradients preconditioned by the Projective Dynamics factor
+    (``band``, to a relative residual ``cg_tol``), then the Armijo backtracking line search
+    on g of :func:`qn_step` (a search that finds no decrease in 6 halvings takes the plain
+    local-global step). E and its gradient are :func:`energy_gradient`'s with the bending
+    normals held fixed, as both other solves, so the static states are theirs; the first
+    iterate is x + h v, as theirs. Stops early when |grad g| <= ``tol`` x max(|M (y - x0)| /
+    h^2, the first iteration's |grad g|). ``stats`` (4,) accumulates [Newton iterations, CG
+    iterations, line-search evaluations, fallbacks]. Tool capsules: a free vertex inside one
+    (in the first iterate or after an iteration) is pushed out, on the side its previous
+    iterate was on, and held there for the rest of the step (``held`` (V,) bool scratch), so
+    the next iterations drape the sheet round it rather than pull it back through (projected
+    radially after each iteration only, as the other solves do, the taut clamped gauze passed
+    through a rising capsule: :func:`_capsules_hold`). Other arguments as
+    :func:`qn_step`; ``val`` (B, 3, 3) the Hessian's values, ``lam``, ``modes``, ``basis``,
+    ``q`` as :func:`assemble_hessian`, ``r``, ``p``, ``ap`` (V, 3) scratch."""
+    n = x.shape[0]
+    h = dt / substeps
+    inv_h2 = 1.0 / (h * h)
+    keep = np.exp(-damping * h)
+    for s in range(substeps):
+        frac = f0 + (f1 - f0) * (s + 1.0) / substeps
+        _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
+        ref = 0.0
+        for i in range(n):
+            for c in range(3):
+                x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
+                if not fixed[i]:
+                    fi = mass[i] * inv_h2 * (y[i, c] - x[i, c])
+                    ref += fi * fi
+        ref = np.sqrt(ref)
+        for i in range(n):
+            held[i] = fixed[i]
+        if n_caps > 0:
+            _capsules_hold(x, x_prev, held, caps, n_caps, margin)
+        for it in range(iterations):
+            # the bending normals of this iterate, frozen for its line search: the energy searched
+            # is then quadratic in bending with the local-global force as its exact gradient
+            # (the true E's gradient has the turning normals: searching it, the step stalled at
+            # the PD fixed point and fell back to local-global steps there)
+            e = energy_gradient(
+                x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri,
+                ge, fr, fa, True, False,
+            )  # fmt: skip
+            gn = 0.0
+            for i in range(n):
+                for c in range(3):
+                    grad[i, c] = 0.0 if held[i] else ge[i, c] + mass[i] * inv_h2 * (x[i, c] - y[i, c])
+                    gn += grad[i, c] * grad[i, c]
+            gn = np.sqrt(gn)
+            if it == 0:  # at a static state (grad g = 0 at x0) nothing to do
+                if gn <= tol * ref:
+                    break
+                ref = max(ref, gn)
+            elif gn <= tol * ref:
+                break
+            stats[0] += 1
+            assemble_hessian(
+                x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr,
+                pair_slot, val, fr, lam, modes, basis, q, True,
+            )  # fmt: skip
+            # PCG on (M / h^2 + K) d = grad g, from d = 0 (each iterate a descent direction)
+            for i in range(n):
+                for c in range(3):
+                    d[i, c] = 0.0
+                    r[i, c] = grad[i, c]
+                    p[i, c] = grad[i, c]
+            _precondition_held(band, perm, held, p, z)
+            rz = _dot(r, p, held)
+            for _k in range(cg_iterations):
+                hessian_mul(row_ptr, col, val, mass, inv_h2, held, p, ap)
+                pap = _dot(p, ap, held)
+                if not pap > 0.0:
+                    break
+                al = rz / pap
+                rr = 0.0
+                for i in range(n):
+                    for c in range(3):
+                        d[i, c] += al * p[i, c]
+                        r[i, c] -= al * ap[i, c]
+                        rr += r[i, c] * r[i, c]
+                stats[1] += 1
+                if np.sqrt(rr) <= cg_tol * gn:
+                    break
+                for i in range(n):
+                    for c in range(3):
+                        ap[i, c] = r[i, c]
+                _precondition_held(band, perm, held, ap, z)
+                rz_new = _dot(r, ap, held)
+                beta = rz_new / rz
+                rz = rz_new
+                for i in range(n):
+                    for c in range(3):
+                        p[i, c] = ap[i, c] + beta * p[i, c]
+            gd = -_dot(grad, d, held)
+            if not gd < 0.0:  # no CG step was taken: the local-global direction
+                for i in range(n):
+                    for c in range(3):
+                        d[i, c] = grad[i, c]
+                _precondition_held(band, perm, held, d, z)
+                gd = -_dot(grad, d, held)
+            dm = 0.0
+            dd = 0.0
+            for i in range(n):
+                if not held[i]:
+                    for c in range(3):
+                        dm += mass[i] * d[i, c] * (x[i, c] - y[i, c])
+                        dd += mass[i] * d[i, c] * d[i, c]
+            alpha = 1.0
+            ok = False
+            et = 0.0
+            for _ls in range(6):
+                for i in range(n):
+                    for c in range(3):
+                        xt[i, c] = x[i, c] - alpha * d[i, c]
+                et = energy_gradient(
+                    xt, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri,
+                    ge_t, fr, fa, False, False, True,
+                )  # fmt: skip
+                stats[2] += 1
+                dg = et - e + 0.5 * inv_h2 * (-2.0 * alpha * dm + alpha * alpha * dd)
+                if dg <= ARMIJO * alpha * gd + 1e-9 * (abs(e) + abs(et)):
+                    ok = True
+                    break
+                alpha *= 0.5
+            for i in range(n):  # the iterate before, for the capsules
+                for c in range(3):
+                    p[i, c] = x[i, c]
+            if ok:
+                for i in range(n):
+                    for c in range(3):
+                        x[i, c] = xt[i, c]
+            else:
+                stats[3] += 1
+                for i in range(n):
+                    for c in range(3):
+                        d[i, c] = grad[i, c]
+                _precondition_held(band, perm, held, d, z)
+                for i in range(n):
+                    for c in range(3):
+                        x[i, c] -= d[i, c]
+            if n_caps > 0:
+                _capsules_hold(x, p, held, caps, n_caps, margin)
         _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu_k, h, keep)

@@ -32,10 +32,16 @@ STANDARD_GRAVITY = np.array([0.0, -9.80665, 0.0])
 ITERATIONS = 1
 
 #: The solve of each implicit step: "pd" (local-global Projective Dynamics, Bouaziz et al. 2014;
-#: the default) or "quasi_newton" (L-BFGS with the PD matrix as its initial Hessian and an
-#: Armijo line search, Liu, Bouaziz & Kavan 2017). Both over-damp large rotations at the
-#: iteration counts a frame affords (docs/cloth.md, "Solver" and "Open").
-METHODS = ("pd", "quasi_newton")
+#: the default), "quasi_newton" (L-BFGS with the PD matrix as its initial Hessian and an
+#: Armijo line search, Liu, Bouaziz & Kavan 2017) or "newton" (Newton with the per-triangle
+#: Hessian projected to positive semi-definite, Teran et al. 2005, solved by conjugate gradients
+#: preconditioned by the PD factor, and the same line search). The first two over-damp large
+#: rotations at the iteration counts a frame affords (docs/cloth.md, "Solver" and "Open").
+METHODS = ("pd", "quasi_newton", "newton")
+
+#: Newton iterations per step when none are given: with 1 the released flap of docs/cloth.md
+#: gained 40 uJ of energy (undamped), with 2 it never gained any.
+NEWTON_ITERATIONS = 2
 
 #: L-BFGS history (curvature pairs of the step's iterations; Liu et al. 2017 use 5-7).
 HISTORY = 5
@@ -115,6 +121,34 @@ def _factored(sheet: ClothSheet, h: float) -> dict:
     return cache
 
 
+def _newton_cache(sheet: ClothSheet, c: dict) -> dict:
+    """The Newton solve's Hessian pattern and scratch, added to the factor's cache on first use
+    (so the default solve's refactoring frames do not pay for it); rebuilt with the cache."""
+    if "row_ptr" not in c:
+        n = sheet.n_vertices
+        row_ptr, col, tri_slot, pair_ptr, pair_slot = pd.hessian_pattern(
+            n, sheet.triangles, sheet.bend_ptr, sheet.bend_idx
+        )
+        c.update(
+            row_ptr=row_ptr,
+            col=col,
+            tri_slot=tri_slot,
+            pair_ptr=pair_ptr,
+            pair_slot=pair_slot,
+            val=np.zeros((len(col), 3, 3)),
+            lam=np.zeros(6),
+            modes=np.zeros((6, 3, 2)),
+            basis=np.zeros((3, 3)),
+            q=np.zeros(9),
+            r=np.zeros((n, 3)),
+            p=np.zeros((n, 3)),
+            ap=np.zeros((n, 3)),
+            held=np.zeros(n, bool),
+            newton_stats=np.zeros(4),
+        )
+    return c
+
+
 def step_cloth(
     sheet: ClothSheet,
     dt: float,
@@ -131,9 +165,11 @@ def step_cloth(
     n_boxes: int | None = None,
 ) -> None:
     """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps, each solved by
-    ``iterations`` (default :data:`ITERATIONS`) iterations of ``method`` (:data:`METHODS`):
+    ``iterations`` (default :data:`ITERATIONS`, :data:`NEWTON_ITERATIONS` for Newton)
+    iterations of ``method`` (:data:`METHODS`):
     plain Projective Dynamics local-global iterations (:func:`vrmed.systems.cloth.pd.pd_step`,
-    the default) or quasi-Newton (L-BFGS) iterations (:func:`vrmed.systems.cloth.pd.qn_step`).
+    the default), quasi-Newton (L-BFGS) iterations (:func:`vrmed.systems.cloth.pd.qn_step`) or
+    at most that many Newton iterations (:func:`vrmed.systems.cloth.pd.newton_step`).
     ``multi_rhs=False`` runs the PD global solve one coordinate at a time, as before
     :func:`vrmed.systems.cloth.pd.band_solve3` (for the bench's old-versus-new timing).
 
@@ -164,8 +200,80 @@ def step_cloth(
     if pl.ndim != 2 or pl.shape[1] != 4 or bx.ndim != 2 or bx.shape[1] != 15:
         raise ValueError(f"step_cloth: planes must be (K, 4) and boxes (B, 15), got {pl.shape} and {bx.shape}")
     m = sheet.material
-    its = int(ITERATIONS if iterations is None else iterations)
+    its = int((NEWTON_ITERATIONS if method == "newton" else ITERATIONS) if iterations is None else iterations)
     bend_ptr = sheet.bend_ptr if m.bending > 0 else _NO_PTR
+    if method == "newton":
+        c = _newton_cache(sheet, c)
+        pd.newton_step(
+            sheet.x,
+            sheet.v,
+            sheet.x_prev,
+            sheet.mass,
+            c["fixed"],
+            sheet.external_force,
+            sheet.triangles,
+            sheet.gt,
+            sheet.w_rot,
+            sheet.w_area,
+            sheet.bend_vertex,
+            bend_ptr,
+            sheet.bend_idx,
+            sheet.bend_w,
+            sheet.bend_inv_alpha,
+            c["nrm"],
+            c["nlen"],
+            c["vt_ptr"],
+            c["vt_tri"],
+            c["band"],
+            c["perm"],
+            c["row_ptr"],
+            c["col"],
+            c["tri_slot"],
+            c["pair_ptr"],
+            c["pair_slot"],
+            c["val"],
+            sheet.hold_idx,
+            sheet.hold_from,
+            sheet.hold_to,
+            float(hold_span[0]),
+            float(hold_span[1]),
+            caps,
+            n_caps,
+            pl,
+            len(pl),
+            bx,
+            n_bx,
+            float(m.friction_static),
+            float(m.friction_kinetic),
+            g,
+            float(dt),
+            int(substeps),
+            its,
+            pd.CG_ITERATIONS,
+            pd.CG_TOLERANCE,
+            pd.NEWTON_TOLERANCE,
+            float(m.damping),
+            0.5 * m.thickness,
+            c["y"],
+            c["z3"],
+            c["fr"],
+            c["fa"],
+            c["lam"],
+            c["modes"],
+            c["basis"],
+            c["q"],
+            c["grad"],
+            c["ge"],
+            c["ge_t"],
+            c["d"],
+            c["xt"],
+            c["r"],
+            c["p"],
+            c["ap"],
+            c["held"],
+            c["newton_stats"],
+        )
+        return
     if method == "quasi_newton":
         pd.qn_step(
             sheet.x,
@@ -291,7 +399,8 @@ def membrane_strain(sheet: ClothSheet) -> np.ndarray:
 @dataclass
 class ClothSettings:
     """Cloth resource: gravity (m/s^2), implicit steps per display frame, iterations per step
-    and the solve (``method``, one of :data:`METHODS`). The solve is implicit (unconditionally
+    (None: the method's default, :data:`ITERATIONS` or :data:`NEWTON_ITERATIONS`) and the solve
+    (``method``, one of :data:`METHODS`). The solve is implicit (unconditionally
     stable), so unlike the tet solver it need not run every physics tick: it steps when a tick
     ends a 1/steps_per_frame share of the frame (with the default 900 Hz physics and 2 steps per
     frame, every 5th tick). ``ground``: the height y (m) of a horizontal floor the sheets lie on
@@ -301,7 +410,7 @@ class ClothSettings:
 
     gravity: np.ndarray = field(default_factory=lambda: STANDARD_GRAVITY.copy())
     steps_per_frame: int = STEPS_PER_FRAME
-    iterations: int = ITERATIONS
+    iterations: int | None = None
     method: str = "pd"
     ground: float | None = None
     #: scratch: the tool capsules of this tick (rows a, b, radius), grown as needed
@@ -312,7 +421,7 @@ class ClothSettings:
     planes: np.ndarray = field(default_factory=lambda: np.array([[0.0, 1.0, 0.0, 0.0]]))
 
     def __post_init__(self) -> None:
-        if self.steps_per_frame < 1 or self.iterations < 1:
+        if self.steps_per_frame < 1 or (self.iterations is not None and self.iterations < 1):
             raise ValueError(
                 "ClothSettings: steps_per_frame and iterations must be >= 1, "
                 f"got {self.steps_per_frame}, {self.iterations}"
@@ -471,3 +580,43 @@ def elastic_energy(sheet: ClothSheet, x: np.ndarray | None = None, exact: bool =
         bool(exact),
     )
     return float(e), grad
+
+
+def elastic_hessian(sheet: ClothSheet, x: np.ndarray | None = None, project: bool = True) -> np.ndarray:
+    """The Hessian (3V, 3V; row 3 i + c is vertex i, coordinate c) of the elastic energy the
+    Newton solve uses at ``x`` (default the current positions), assembled by
+    :func:`vrmed.systems.cloth.pd.assemble_hessian` in its sparse pattern: the membrane
+    blocks (with ``project``, each triangle's projected to positive semi-definite) and the
+    bending one with the normals held fixed; without the mass term. Dense numpy, allocates:
+    for checks on small sheets, not per frame."""
+    pos = np.ascontiguousarray(sheet.x if x is None else x, dtype=np.float64)
+    n = sheet.n_vertices
+    row_ptr, col, tri_slot, pair_ptr, pair_slot = pd.hessian_pattern(n, sheet.triangles, sheet.bend_ptr, sheet.bend_idx)
+    val = np.zeros((len(col), 3, 3))
+    pd.assemble_hessian(
+        pos,
+        sheet.triangles,
+        sheet.gt,
+        sheet.w_rot,
+        sheet.w_area,
+        sheet.bend_vertex,
+        sheet.bend_ptr if sheet.material.bending > 0 else _NO_PTR,
+        sheet.bend_idx,
+        sheet.bend_w,
+        sheet.bend_inv_alpha,
+        np.zeros((n, 3)),
+        tri_slot,
+        pair_ptr,
+        pair_slot,
+        val,
+        np.zeros((3, 2)),
+        np.zeros(6),
+        np.zeros((6, 3, 2)),
+        np.zeros((3, 3)),
+        np.zeros(9),
+        bool(project),
+    )
+    out = np.zeros((n, 3, n, 3))
+    rows = np.repeat(np.arange(n), np.diff(row_ptr))
+    out[rows, :, col, :] = val
+    return out.reshape(3 * n, 3 * n)
