@@ -32,7 +32,7 @@ from vrmed.packs.model import instantiate
 from vrmed.render import RenderPlugin
 from vrmed.render.camera import project, view_projection
 from vrmed.render.drawlist import DrawList
-from vrmed.systems.cloth import ClothCut, ClothPlugin, cloth_pieces, cut_cloth, step_cloth
+from vrmed.systems.cloth import ClothCut, ClothPlugin, cloth_pieces, cut_cloth, pd, step_cloth
 from vrmed.systems.cloth.cutting import JOIN_TOLERANCE, SNAP, crack_tips, piece_rest_areas
 from vrmed.systems.cloth.draw import cloth_draw_system
 from vrmed.systems.cloth.solver import ClothSettings, elastic_energy, elastic_hessian, kinetic_energy, membrane_forces
@@ -388,6 +388,35 @@ def test_elastic_energy_gradient_matches_finite_differences() -> None:
                 xm[i, c] -= eps
                 num = (elastic_energy(s, xp)[0] - elastic_energy(s, xm)[0]) / (2 * eps)
                 assert num == pytest.approx(grad[i, c], abs=1e-6 * np.abs(grad).max())
+
+
+@pytest.mark.xfail(
+    strict=True, reason="pd._project's round-off (docs/cloth.md, Open): the stable form failed the desktop person"
+)
+def test_local_projection_is_exact_for_a_nearly_diagonal_deformation() -> None:
+    """PD's local step (``pd._project``) on a flat, uniformly stretched sheet, where F is
+    nearly diagonal: its rotation U V^T and area-preserving stretch U diag(t, 1/t) V^T match a
+    float64 SVD (numpy/LAPACK; t the closest root of t^4 - s1 t^3 + s2 t - 1 = 0) to 1e-13.
+    Catches the first singular vector taken as (F^T F_01, l1 - F^T F_00): l1 - F^T F_00 ~
+    F^T F_01^2 / (s1^2 - s2^2) is lost to round-off (measured: the rotation 4e-3 wrong where
+    F^T F_01 is round-off, 1e-5 at a shear of 1e-12, 1e-8 at 1e-9; the stable row (l1 - F^T F_11,
+    F^T F_01) for F^T F_00 >= F^T F_11, as ``pd.membrane_modes`` takes it, is within 1e-13).
+    Strict xfail: that fix shifted the scripted desktop person's cuts (a circle never freed,
+    tests/test_desktop_pattern_cutting.py), so it is not in; when it is, this mark must go."""
+    rng = np.random.default_rng(3)
+    r_out, a_out = np.zeros((3, 2)), np.zeros((3, 2))
+    worst = 0.0
+    for shear in (0.0, 1e-12, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6):
+        for s1, s2 in ((1.01, 1.005), (1.0, 0.999), (0.995, 1.02), (1.3, 1.2)):
+            q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a random orientation in space
+            f = q[:, :2] @ np.array([[s1, shear], [0.0, s2]])
+            assert pd._project(f, r_out, a_out)
+            u, s, vt = np.linalg.svd(f, full_matrices=False)
+            roots = np.roots([1.0, -s[0], 0.0, s[1], -1.0])
+            roots = roots[(abs(roots.imag) < 1e-12) & (roots.real > 0)].real
+            t = roots[np.argmin((s[0] - roots) ** 2 + (s[1] - 1 / roots) ** 2)]
+            worst = max(worst, abs(r_out - u @ vt).max(), abs(a_out - u @ np.diag([t, 1 / t]) @ vt).max())
+    assert worst < 1e-13
 
 
 # ----------------------------------------------------------------------------- cutting

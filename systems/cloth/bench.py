@@ -11,8 +11,11 @@ on one edge and released horizontal, 2 steps per frame, per solve: when its free
 45 deg, its angle at 0.3, 0.5 and 1 s (a rigid plate hinged at an edge: 45 deg at 0.081 s),
 the largest rise of its total energy (kinetic + elastic + gravity) over the release value in the
 same run without air damping, and the solve's time per frame over the first second (swinging).
+``--newton``: the Newton solve's frame cost against PD's on the 2.5 mm clamped gauze released
+flat, in one process with the frames interleaved: over the first 0.5 s (swinging) and over 3-4 s
+(near rest), and its Newton and CG iteration counts.
 
-Run: ``python -m vrmed.systems.cloth.bench [--flap]``."""
+Run: ``python -m vrmed.systems.cloth.bench [--flap | --newton]``."""
 
 from __future__ import annotations
 
@@ -126,7 +129,49 @@ def _energy_rise(method: str, its: int, seconds: float = 2.0) -> float:
     return float(rise)
 
 
+def newton_cost(cell: float = 0.0025) -> dict[str, float]:
+    """The ``--newton`` measurement (docs/cloth.md, "Solver"); returns (and prints) one row."""
+    kinds = ("pd", "newton")
+    for m in kinds:  # compiled before timing
+        step_cloth(
+            ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"]), 1 / 90, 2, _G, method=m
+        )
+    sheets = {m: ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"]) for m in kinds}
+    swing = dict.fromkeys(kinds, 0.0)
+    rest = dict.fromkeys(kinds, 0.0)
+    early = np.zeros(4)
+    for f in range(360):
+        for m, s in sheets.items():
+            t = time.perf_counter()
+            step_cloth(s, 1 / 90, 2, _G, method=m)
+            spent = time.perf_counter() - t
+            if f < 45:
+                swing[m] += spent
+            elif f >= 270:
+                rest[m] += spent
+        if f == 44:
+            early = sheets["newton"].solver_cache["newton_stats"].copy()
+    late = sheets["newton"].solver_cache["newton_stats"] - early
+    row = {f"{m}_swinging_ms": swing[m] / 45 * 1000 for m in kinds}
+    row.update({f"{m}_near_rest_ms": rest[m] / 90 * 1000 for m in kinds})
+    row.update(
+        swinging_ratio=swing["newton"] / swing["pd"],
+        near_rest_ratio=rest["newton"] / rest["pd"],
+        swinging_newton_its_per_step=early[0] / 90,
+        swinging_cg_per_newton_it=early[1] / max(early[0], 1.0),
+        later_newton_its_per_step=late[0] / 630,
+        later_cg_per_newton_it=late[1] / max(late[0], 1.0),
+    )
+    print(", ".join(f"{key} {value:.3g}" for key, value in row.items()))
+    return row
+
+
 if __name__ == "__main__":
     import sys
 
-    flap() if "--flap" in sys.argv[1:] else run()
+    if "--flap" in sys.argv[1:]:
+        flap()
+    elif "--newton" in sys.argv[1:]:
+        newton_cost()
+    else:
+        run()
