@@ -295,6 +295,23 @@ def test_a_contact_next_to_held_vertices_moves_no_vertex_far() -> None:
     assert (x - x_prev)[:, 1].mean() == pytest.approx(0.002, rel=1e-12)
 
 
+def test_a_contact_whose_only_free_vertex_has_a_negative_weight_is_skipped_not_a_crash() -> None:
+    """A contact point rounded just off its face (the free corner's barycentric weight -1e-6,
+    the others attached): the push would move that corner towards the tool by depth / weight;
+    it divided by the largest positive weight, zero, and the ZeroDivisionError from the compiled
+    solve ended a scissors dissection session (start +15 ms, t = 10.6 s). The contact is skipped
+    (the face's neighbours hold it): nothing moves."""
+    x = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.0, 0.0, 0.01]])
+    x_prev, v = x.copy(), np.zeros((3, 3))
+    w = np.zeros((3, 3))
+    w[2] = 1.0 / 1e-4  # only vertex 2 is free
+    bary = (0.5, 0.5 + 1e-6, -1e-6)  # the free corner's weight just below zero
+    lam, lt, _t = CK._push_triangle(
+        x, v, x_prev, w, 0, 1, 2, *bary, (0.0, 1.0, 0.0), 0.002, (0.0, 0.0, 0.0), 0.5, 900.0, *NO_RECORD
+    )
+    assert lam == lt == 0.0 and np.array_equal(x, x_prev) and not v.any()
+
+
 def test_deep_press_punctures_at_the_material_threshold() -> None:
     threshold = 0.3  # N
     r = press(0.5, dataclasses.replace(LIVER, puncture_force=threshold))

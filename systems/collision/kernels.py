@@ -482,7 +482,11 @@ def _push_triangle(
         wk = w[i, 0] * n[0] * n[0] + w[i, 1] * n[1] * n[1] + w[i, 2] * n[2] * n[2]
         wn += b * b * wk
         wmax = max(wmax, b * wk)
-    if not (wn > _EPS * _EPS):
+    if not (wn > _EPS * _EPS and wmax > 0.0):
+        # nothing to move, or the only free corner has a negative barycentric (the closest point
+        # rounded just off the face): the push would move it towards the tool by depth / b (it
+        # was a ZeroDivisionError in the compiled solve, which ended the session: the scissors
+        # dissection, docs/physics.md "Contact"); the face's neighbours hold the contact
         return 0.0, 0.0, (0.0, 0.0, 0.0)
     lam = min(depth / wn, MAX_STEP * depth / wmax)
     note = cbuf.shape[0] == x.shape[0]
@@ -519,7 +523,7 @@ def _push_triangle(
         wk = w[i, 0] * t[0] * t[0] + w[i, 1] * t[1] * t[1] + w[i, 2] * t[2] * t[2]
         wt += b * b * wk
         wmax = max(wmax, b * wk)
-    if not (wt > _EPS * _EPS):
+    if not (wt > _EPS * _EPS and wmax > 0.0):
         return lam, 0.0, t
     lt = min(corr / wt, MAX_STEP * corr / wmax)
     for k in range(3):
