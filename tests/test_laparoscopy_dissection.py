@@ -8,7 +8,7 @@ import pytest
 
 from vrmed.api import ScriptedInput
 from vrmed.components.tissue.softbody import Material, SoftBody
-from vrmed.content.laparoscopy.systems import Dissection, grow_dissection
+from vrmed.content.laparoscopy.systems import Dissection, grow_dissection, original_tets
 from vrmed.mesh import box_tets
 from vrmed.recording import SessionLog
 from vrmed.records.scoring import score_log
@@ -84,26 +84,35 @@ def test_same_seed_same_session_and_rescoring(pack, logs, tmp_path):
 
 
 def test_a_cut_that_subdivides_tets_extends_the_dissection_state():
-    """A scissors cut adds tets (new source ids above the largest): the dissection's per-tet
-    state grows with them instead of failing on mismatched lengths, and a new tet is on the
-    marked line exactly when its rest centroid is."""
+    """A scissors cut adds tets (new source ids above the largest): the dissection's per-id
+    state grows with them instead of failing on mismatched lengths, a new tet is on the
+    marked line exactly when its rest centroid is, and it is scored as the original tet it
+    lies in (every corner of it inside that tet at rest), so the strained and burned state
+    stays per original tet: a cut does not multiply the tets counted."""
     body = SoftBody.from_mesh(
         box_tets((0.03, 0.01, 0.02), (3, 1, 2), origin=(-0.015, 0.0, -0.01)), Material(5.4e3, 0.45, 1060.0)
     )
     n0 = body.n_tets
+    v0, inv = original_tets(body)
     d = Dissection(
-        0, np.zeros(n0, bool), 0.3, 0.6, np.ones(n0, bool), np.ones(n0, bool), None, line_x=0.004, line_half_width=0.002
-    )
+        0, np.zeros(n0, bool), 0.3, 0.6, np.ones(n0, bool), np.ones(n0, bool), None, line_x=0.004,
+        line_half_width=0.002, rest_v0=v0, rest_inv=inv, root=np.arange(n0),
+    )  # fmt: skip
     cut_body(body, np.array([0.0033, 0.005, -0.02]), np.array([0.0033, 0.005, 0.02]), np.array([1.0, 0.0, 0.0]), 0.05)
     assert body.n_tets > n0
     grow_dissection(d, body)
-    assert d.line.size == d.strained.size == d.burned.size == body.n_tets
-    assert d.strained[:n0].all() and not d.strained[n0:].any() and not d.burned[n0:].any()
-    rest = np.empty((body.n_tets, 3))
-    rest[body.tet_index] = body.rest_points[body.tets].mean(axis=1)
-    expect = np.abs(rest[n0:, 0] - 0.004) <= 0.002
+    assert d.line.size == d.root.size == body.n_tets and d.strained.size == d.burned.size == n0
+    rest = np.empty((body.n_tets, 4, 3))
+    rest[body.tet_index] = body.rest_points[body.tets]
+    expect = np.abs(rest[n0:].mean(axis=1)[:, 0] - 0.004) <= 0.002
     assert expect.any() and not expect.all()
     assert np.array_equal(d.line[n0:], expect)
+    # each new tet's corners lie in its root's original tet (barycentric coordinates >= 0)
+    root = d.root[n0:]
+    assert (root >= 0).all() and (root < n0).all()
+    b = np.einsum("kij,kcj->kci", inv[root], rest[n0:] - v0[root][:, None])
+    assert np.minimum(b.min(axis=2), 1.0 - b.sum(axis=2)).min() > -1e-9
+    assert len(set(root.tolist())) > 1  # the cut divided more than one tet
 
 
 def shifted_script(pack, name, shift):

@@ -667,6 +667,15 @@ class Dissection:
     divided: float = 0.0
     #: completion by the section divided (scissors) instead of the line's tets burned (hook)
     by_cut: bool = False
+    #: the original mesh's tets at rest (:func:`original_tets`): a tet a cut makes is scored
+    #: as part of the original tet it lies in (``root``), so ``strained`` and ``burned`` stay
+    #: per original tet and a count does not grow because a cut subdivided the tissue
+    rest_v0: np.ndarray | None = None
+    rest_inv: np.ndarray | None = None
+    #: source tet id -> the original tet it lies in (-1: in another piece when it appeared)
+    root: np.ndarray | None = None
+    #: the marked line's original tets (the hook's completion: the fraction of them burned)
+    line_original: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -704,6 +713,7 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
         for band in look.bands:
             band.center = line_x
         look.bands[0].half_width = half_width
+    rest_v0, rest_inv = original_tets(body)
     task.dissection = Dissection(
         ent,
         line,
@@ -720,6 +730,10 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
         by_cut=str(settings.get("instrument", "hook")) == "scissors",
         # the box gallbladder's section across x (height x depth at rest)
         section=float(np.ptp(body.rest_points[:, 1]) * np.ptp(body.rest_points[:, 2])),
+        rest_v0=rest_v0,
+        rest_inv=rest_inv,
+        root=np.arange(body.n_tets),
+        line_original=line.copy(),
     )
     app.send(TaskStarted("dissection", 0))
     app.send(AllowedRegion(str(ent), tuple(int(i) for i in np.flatnonzero(line))))
@@ -774,17 +788,43 @@ def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: f
     return float(covered.sum() * cell[0] * cell[1])
 
 
+def original_tets(body: SoftBody) -> tuple[np.ndarray, np.ndarray]:
+    """The body's tets at rest, in source order: first corners (T, 3) and the inverses of
+    their edge matrices (T, 3, 3), to locate a point among them (:func:`grow_dissection`)."""
+    p = np.empty((body.n_tets, 4, 3))
+    p[body.tet_index] = body.rest_points[body.tets]
+    edges = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2)
+    return p[:, 0].copy(), np.linalg.inv(edges)
+
+
+def containing_tet(points: np.ndarray, v0: np.ndarray, inv: np.ndarray, chunk: int = 128) -> np.ndarray:
+    """For each point (rest coordinates) the tet of ``(v0, inv)`` (:func:`original_tets`) it
+    lies in: the one whose smallest barycentric coordinate is largest (exact inside a tet;
+    a point on a shared face goes to either)."""
+    out = np.empty(len(points), dtype=np.int64)
+    for s in range(0, len(points), chunk):
+        b = np.einsum("tij,ktj->kti", inv, points[s : s + chunk, None, :] - v0[None])
+        out[s : s + chunk] = np.minimum(b.min(axis=2), 1.0 - b.sum(axis=2)).argmax(axis=1)
+    return out
+
+
 def grow_dissection(d: Dissection, body: SoftBody) -> None:
-    """A cut subdivided tets (new source ids above the largest): extend the per-tet state.
+    """A cut subdivided tets (new source ids above the largest): extend the per-id state.
     A new tet is on the marked line when its rest centroid is, as the line was decided at
-    the start; it starts neither strained nor burned."""
+    the start. It is scored as the original tet its rest centroid lies in (``root``: a cut
+    subdivides tets in rest space, so every piece of a tet lies inside it), so it is strained
+    or burned when that tet is: a tet a snip divides into six is not six over-strained tets."""
     # source ids: after a cut divides the body into pieces, this body holds some of them only
-    n_old, n = d.strained.size, max(body.n_tets, int(body.tet_index.max()) + 1)
+    n_old, n = d.line.size, max(body.n_tets, int(body.tet_index.max()) + 1)
     rest = np.full((n, 3), np.inf)  # a tet now in another piece: not on the line
     rest[body.tet_index] = body.rest_points[body.tets].mean(axis=1)
     d.line = np.concatenate([d.line, np.abs(rest[n_old:, 0] - d.line_x) <= d.line_half_width])
-    d.strained = np.concatenate([d.strained, np.zeros(n - n_old, bool)])
-    d.burned = np.concatenate([d.burned, np.zeros(n - n_old, bool)])
+    if d.root is None or d.rest_v0 is None or d.rest_inv is None:
+        raise ValueError("grow_dissection: the Dissection has no original tets (original_tets at the start)")
+    here = np.isfinite(rest[n_old:, 0])
+    root = np.full(n - n_old, -1, dtype=np.int64)
+    root[here] = containing_tet(rest[n_old:][here], d.rest_v0, d.rest_inv)
+    d.root = np.concatenate([d.root, root])
 
 
 @vrmed.system("logic", in_set="logic.scoring")
@@ -804,7 +844,7 @@ def dissection_logic(app: vrmed.App) -> None:
             app.send(endoscope_view(app, ent))
     d = task.dissection
     body = app.get(d.body, SoftBody)
-    if body.n_tets > d.strained.size or int(body.tet_index.max()) >= d.strained.size:
+    if body.n_tets > d.line.size or int(body.tet_index.max()) >= d.line.size:
         n_old = d.line.size
         grow_dissection(d, body)
         added = np.flatnonzero(d.line[n_old:]) + n_old
@@ -812,8 +852,10 @@ def dissection_logic(app: vrmed.App) -> None:
             app.send(AllowedRegion(str(d.body), tuple(int(i) for i in added)))
     d.ticks += 1
     if d.ticks % 3 == 1:  # strain checked at 20 Hz (logic runs at 60 Hz)
-        strain = np.zeros(d.strained.size)  # by source tet id (a divided body holds some ids only)
-        strain[np.sort(body.tet_index)] = max_principal_strain(body)
+        # by original tet: the largest strain of the tets in it (a divided body holds some only)
+        strain = np.zeros(d.strained.size)
+        root = np.sort(body.tet_index) if d.root is None else d.root[np.sort(body.tet_index)]
+        np.maximum.at(strain, root, max_principal_strain(body))
         new = (strain > d.threshold) & ~d.strained
         if d.by_cut:  # a snip's lips part (the divided tissue opens): that is the cut, not retraction damage
             new &= ~d.burned
@@ -830,8 +872,10 @@ def dissection_logic(app: vrmed.App) -> None:
     cuts = d.cut_reader.read() if d.cut_reader is not None else []
     for ev in [*d.reader.read(), *cuts]:
         if ev.body == d.body:
-            d.burned[list(ev.tets)] = True
-            outside = int(np.count_nonzero(~d.line[list(ev.tets)]))
+            ids = np.asarray(ev.tets, dtype=np.int64)
+            roots = ids if d.root is None else d.root[ids]
+            d.burned[roots[roots >= 0]] = True
+            outside = int(np.count_nonzero(~d.line[ids]))
             if outside:
                 app.send(DamageOutsideLine(outside))
     if any(ev.body == d.body for ev in cuts):  # a snip: how much of the section it has divided
@@ -841,7 +885,7 @@ def dissection_logic(app: vrmed.App) -> None:
         # one lip of every cut, as a union over the section (nearly parallel snips count once)
         d.divided = min(1.0, divided_area(pieces, d.line_x, d.line_half_width) / d.section)
         app.send(LineDivided(d.divided))
-    done = d.divided if d.by_cut else d.burned[d.line].mean()
+    done = d.divided if d.by_cut else d.burned[d.line if d.line_original is None else d.line_original].mean()
     if task.completed_at is None and done >= d.complete_fraction:
         task.completed_at = float(app.clock.time)
         app.send(TaskCompleted("dissection", 0))
