@@ -553,6 +553,9 @@ SCISSORS_JAW = 0.016  # scissors hinge-to-tip (m), TOOL_PRESETS["scissors"]
 SNIP_OPEN = 0.0
 #: Start (and end) pose of the scissors' hinge: in front of the gallbladder, out of the tissue.
 SCISSORS_HOME = np.array([-0.003, 0.06, 0.06])
+#: Height (m) the scripted scissors rise to behind the gallbladder before crossing over it on
+#: their way home: the height they cross it at on their way to its back edge.
+SCISSORS_CLEAR_Y = 0.07
 #: Where the scissors' hinge goes once the line is divided: off the line, to the neck's side
 #: and in front, so the shaft does not hide the divided line from the scope (at SCISSORS_HOME,
 #: x = line_x, it lies right over it in the image).
@@ -638,7 +641,18 @@ def _scissors_snips(g: _Hand, line_x: float, style: Style, rng: np.random.Genera
             h.move(hinge + np.array([0.0, 0.0, side * 0.012]), style.speed * 0.4, min_s=0.2)  # out, closed
             if not (side < 0 and k == len(snips) - 1):  # (the last: they stay closed)
                 h.jaw(SNIP_OPEN, after=0.05)
-    h.move(SCISSORS_HOME, style.speed)
+    # home over the top, as they came: straight from the back face the closed blades swept
+    # through the lifted gallbladder (started 15 ms later, the grasp tore: 13 N on it). The
+    # waypoint splits the straight move's own duration, so every later key (the grasper's
+    # let-down waits for this end time) is bit for bit where it was.
+    t0, span = h.t, float(np.linalg.norm(SCISSORS_HOME - h.tip))
+    duration = max(0.2, span / style.speed)
+    clear = np.array([h.tip[0], SCISSORS_CLEAR_Y, h.tip[2]])
+    rise, across = float(np.linalg.norm(clear - h.tip)), float(np.linalg.norm(SCISSORS_HOME - clear))
+    h.t, h.tip = t0 + duration * rise / (rise + across), clear
+    h.key()
+    h.t, h.tip = t0 + duration, SCISSORS_HOME.copy()
+    h.key()
     h.jaw(0.0, after=0.05)
     return h
 
