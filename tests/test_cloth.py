@@ -390,9 +390,6 @@ def test_elastic_energy_gradient_matches_finite_differences() -> None:
                 assert num == pytest.approx(grad[i, c], abs=1e-6 * np.abs(grad).max())
 
 
-@pytest.mark.xfail(
-    strict=True, reason="pd._project's round-off (docs/cloth.md, Open): the stable form failed the desktop person"
-)
 def test_local_projection_is_exact_for_a_nearly_diagonal_deformation() -> None:
     """PD's local step (``pd._project``) on a flat, uniformly stretched sheet, where F is
     nearly diagonal: its rotation U V^T and area-preserving stretch U diag(t, 1/t) V^T match a
@@ -400,9 +397,7 @@ def test_local_projection_is_exact_for_a_nearly_diagonal_deformation() -> None:
     Catches the first singular vector taken as (F^T F_01, l1 - F^T F_00): l1 - F^T F_00 ~
     F^T F_01^2 / (s1^2 - s2^2) is lost to round-off (measured: the rotation 4e-3 wrong where
     F^T F_01 is round-off, 1e-5 at a shear of 1e-12, 1e-8 at 1e-9; the stable row (l1 - F^T F_11,
-    F^T F_01) for F^T F_00 >= F^T F_11, as ``pd.membrane_modes`` takes it, is within 1e-13).
-    Strict xfail: that fix shifted the scripted desktop person's cuts (a circle never freed,
-    tests/test_desktop_pattern_cutting.py), so it is not in; when it is, this mark must go."""
+    F^T F_01) for F^T F_00 >= F^T F_11, as ``pd.membrane_modes`` takes it, is within 1e-13)."""
     rng = np.random.default_rng(3)
     r_out, a_out = np.zeros((3, 2)), np.zeros((3, 2))
     worst = 0.0

@@ -7,12 +7,17 @@ docs/input.md): the mouse brings the left grasper's tip onto the gauze inside th
 left button closes it and the mouse lifts it 4 mm (tension); Tab gives the mouse to the
 scissors. The blades start square to the right side of the line: a first snip there, not
 rolled, cuts across the line into the circle (the learner's error the ``CutOffLine`` cue is
-for). Then, as a person who looks at the cut, each snip starts at the end of the cut so far:
-the mouse and the wheel put the scissors' shaft through that point (the hinge 8 mm before it
-along the shaft), Q/E roll the blade plane onto the chord towards the line 6 mm further on,
-and the right button closes (a snip) and opens the blades, which stay in the gauze and slide
-on, all the way round the circle until it comes free (a snip that starts beside the end of
-the cut so far continues it: the cloth cut's join, docs/cloth.md), which ends the session. The driver computes each
+for). Then, as a person who looks at the cut, each snip starts at the end of the cut so far
+(where the gauze's slit really ends: the mesh's crack tip by the last snip's far end): the
+mouse and the wheel put the scissors' shaft through the line 1 mm past it (the hinge 8 mm
+before it along the shaft; a cut end off the line is met all the same: a snip that passes
+beside the end of the cut so far continues it, the cloth cut's join, docs/cloth.md), Q/E roll
+the blade plane onto the line's chord 6 mm further on, and the right button closes (a snip)
+and opens the blades, which stay in the gauze and slide on, all the way round the circle.
+After each snip the person sees how far off the line it landed and aims the next ones
+against that offset. If the round is done and the circle has not come free, the person looks
+for where it still holds (a bridge) and snips along the line across it, as the scripted
+trainee repairs. The circle coming free ends the session. The driver computes each
 step's control targets from the tool pivot (the inverse of ``instruments.manual``) and sends
 the mouse pixels, wheel notches and held roll keys that reach them; the session runs at
 30 Hz, paced faster than real time.
@@ -51,6 +56,9 @@ START = math.pi / 2  # the unrolled snip, then the round, start at the line's ri
 #: free (``PatternFreed``, and the scenario ends) when the last snip meets the first cut.
 ARC = 2.0 * math.pi
 MAX_S = 60.0  # the played session's limit (simulated s)
+JOIN = 0.0015  # a snip starts at most this far (m) from the end of the cut so far (JOIN_TOLERANCE 2 mm)
+REPAIR_HALF = 0.003  # a repair snip runs along the line this far (arc, m) either side of the bridge
+REPAIRS = 6  # repair snips across a bridge left after the round at most (REPAIR_SNIPS)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +121,7 @@ class PatternDriver:
         self.snips: list[str] = []
         self.rolled = 0.0  # the largest roll target reached (rad)
         self.front = START  # how far round the line (clockwise) the cut has come (rad)
+        self.bias = 0.0  # how far out (radially, m) the snips land from where they are aimed
 
     # -- what the person sees -------------------------------------------------------------
     def _sheet(self) -> Any:
@@ -189,19 +198,67 @@ class PatternDriver:
         # along the line clockwise (seen from above), each snip from the end of the cut so far
         front, end = START, at(START)
         while front < START + ARC:
+            # the chord along the line from AHEAD past the cut's end to STEP on: a cut end a
+            # little off the line is joined all the same (the cloth cut joins a cut passing
+            # within JOIN_TOLERANCE, 2 mm, of an earlier cut's end) and each snip starts on the
+            # line again instead of carrying the last one's error on; one further off starts
+            # within JOIN of it. Both shifted by how far off the last snips landed from where
+            # they were aimed (the gauze pushed by the blades: a person corrects for it)
+            off = float(np.hypot(*end)) - RADIUS
+            c = at(front + AHEAD / RADIUS, RADIUS + float(np.sign(off)) * max(0.0, abs(off) - JOIN))
             target = at(front + STEP / RADIUS)
-            u = (target - end) / np.linalg.norm(target - end)
-            c = end + AHEAD * u
-            yield from self._snip("round", c, end, target)
+            shift = -self.bias * np.array([math.sin(front), math.cos(front)])
+            yield from self._snip("round", c + shift, c + shift, target + shift)
             for pts in self._new_cuts():
+                self._learn(pts, c, target)
                 ends = self.mod.snip_ends(pts)
                 far = max(range(2), key=lambda k: unwrap(angle(ends[k]), front))
                 if unwrap(angle(ends[far]), front) > front + 0.01:
-                    front, end = unwrap(angle(ends[far]), front), ends[far]
+                    end = self._cut_end(ends[far])
+                    front = unwrap(angle(end), front)
             self.front = front
+        # the round done and the circle not free (the scenario would have ended): the person
+        # looks for where it still holds (a bridge the snips left: the pack's
+        # attachment_angles, as the scripted trainee looks, _pattern_plan) and snips along the
+        # line across it, the cut ends either side joined to it (within JOIN_TOLERANCE)
+        pc = self.session.app.resource(self.mod.PatternCut)
+        for _ in range(REPAIRS):
+            sheet = self._sheet()
+            left = self.mod.attachment_angles(sheet.rest, sheet.triangles, pc.center, pc.radius)
+            if not left:
+                break
+            mid = left[0]
+            shift = -self.bias * np.array([math.sin(mid), math.cos(mid)])
+            c, target = at(mid - REPAIR_HALF / RADIUS), at(mid + REPAIR_HALF / RADIUS)
+            yield from self._snip("repair", c + shift, c + shift, target + shift)
+            for pts in self._new_cuts():
+                self._learn(pts, c, target)
+            end = target
         # (not reached when the circle came free: the scenario ended with it) the blades out,
         # Esc ends the session
         yield self._blades_at(end, None, None, above=0.015)
+
+    def _learn(self, pts: np.ndarray, c: np.ndarray, target: np.ndarray) -> None:
+        """After a snip, how far off (radially, m) it landed from the chord it was aimed along
+        (c -> target): the median of its cut points' distance from the centre against the
+        chord's; the offset the next snips are aimed against moves 0.3 of the way to it (the
+        snips' scatter, +-1.5 mm, is mostly not systematic)."""
+        aimed = 0.5 * (float(np.hypot(*c)) + float(np.hypot(*target)))
+        miss = float(np.median(np.hypot(pts[:, 0], pts[:, 1]))) - aimed
+        self.bias = float(np.clip(self.bias + 0.3 * miss, -0.001, 0.001))
+
+    def _cut_end(self, q: np.ndarray) -> np.ndarray:
+        """Where the cut really ends near the snip's far end ``q`` (rest plane): the nearest
+        crack tip of the gauze's mesh (``crack_tips``: the slit's end, where the next snip
+        must start to continue it) within 1.5 mm, else ``q``."""
+        from vrmed.systems.cloth.cutting import crack_tips  # deferred: the feature under test
+
+        sheet = self._sheet()
+        tips = sheet.rest[crack_tips(sheet)][:, [0, 2]]
+        if not len(tips):
+            return q
+        k = int(np.argmin(np.linalg.norm(tips - q, axis=1)))
+        return tips[k] if float(np.linalg.norm(tips[k] - q)) <= 1.5e-3 else q
 
     # -- the hands ------------------------------------------------------------------------
     def __call__(self, session: Any, source: DesktopInput) -> None:
@@ -317,15 +374,27 @@ def test_person_grasps_rolls_and_snips_along_the_line(played: dict[str, Any]) ->
     assert driver.rolled > 1.0, driver.rolled
     cuts = kinds(log, "ClothCut")
     assert len(cuts) == len(driver.snips) and all(e["data"]["instrument"] == "scissors" for e in cuts)
+    # the rolled snips of the round on the line. A repair snip across a bridge the round left
+    # (at most REPAIRS) is held to the FLS score only, not to the line: it is made in gauze
+    # that hangs from the grasper by the bridges, and the blades flying to it from the round's
+    # end push it about (measured, seed 0: with pd._project's stable eigenvector 32 round
+    # snips, none off the line, then 3 repairs, none off; with the old form 33 round snips,
+    # one off, then 6 repairs, 2 of them off it, 4.4 and 4.8 mm in; docs/laparoscopy.md,
+    # "Played at the desktop")
     rolled = [k + 1 for k, kind in enumerate(driver.snips) if kind == "round"]
+    repairs = [k + 1 for k, kind in enumerate(driver.snips) if kind == "repair"]
+    assert len(repairs) <= REPAIRS and driver.snips[: len(rolled) + 1] == ["unrolled"] + ["round"] * len(rolled)
     off = {int(e["data"]["snip"]) for e in kinds(log, "CutOffLine")}
     assert len(off & set(rolled)) <= 1, (off, driver.snips)
     pts = [mod.snip_points(np.asarray(cuts[k - 1]["data"]["segments"], float).reshape(-1, 2, 3)) for k in rolled]
     rho = np.concatenate([np.hypot(p[:, 0], p[:, 1]) for p in pts])
     # most of each cut within the 2 mm band (the rubric judges a snip by its points' median
     # distance; a blade pushing the gauze as it closes may take a cut's end a little beyond)
+    # and none beyond 4 mm, but for the one snip off the line allowed above (cued: measured
+    # 4.4 mm in, seed 0, the old pd._project form; the stable form's round has none off)
     within = float(np.mean(np.abs(rho - RADIUS) <= 0.002))
-    assert within >= 0.85 and float(np.abs(rho - RADIUS).max()) < 0.004, (within, rho.min(), rho.max())
+    worst = max(float(np.abs(np.hypot(p[:, 0], p[:, 1]) - RADIUS).max()) for k, p in zip(rolled, pts) if k not in off)
+    assert within >= 0.85 and worst < 0.004, (within, worst, rho.min(), rho.max())
     # progress along the line: the arc (rest coordinates, 2 degree bins) the rolled cuts cover
     reach = []
     for k in range(1, len(pts) + 1):
@@ -333,7 +402,8 @@ def test_person_grasps_rolls_and_snips_along_the_line(played: dict[str, Any]) ->
         bins = np.unique(np.floor((np.arctan2(a[:, 0], a[:, 1]) % (2 * math.pi)) / math.radians(2.0)))
         reach.append(2.0 * len(bins))
     print(
-        f"played {log.footer['frames'] / RATE:.1f} s simulated in {played['wall']:.0f} s: {len(rolled)} rolled snips, "
+        f"played {log.footer['frames'] / RATE:.1f} s simulated in {played['wall']:.0f} s: {len(rolled)} rolled snips "
+        f"(then {len(repairs)} repair; off the line: {sorted(off)}), "
         f"the line cut over {reach[-1]:.0f} degrees ({[round(r) for r in reach]}); "
         f"{100 * within:.0f} % of the cut within the band, {1e3 * rho.min():.1f}-{1e3 * rho.max():.1f} mm from centre"
     )

@@ -266,15 +266,19 @@ def _project(f, out_r, out_a):
     l2 = half - rad
     if l1 <= 1e-30:
         return False
-    if abs(bb) > 1e-30 * (a + d):
+    # the eigenvector of l1 from the row of F^T F - l1 I without cancellation, as
+    # membrane_modes takes it: (bb, l1 - a) loses l1 - a ~ bb^2 / (a - d) to round-off when F
+    # is nearly diagonal (a flat, uniformly stretched sheet; measured 4e-3 off a float64 SVD)
+    if a >= d:
+        v1x, v1y = l1 - d, bb
+    else:
         v1x, v1y = bb, l1 - a
-        m = np.sqrt(v1x * v1x + v1y * v1y)
+    m = np.sqrt(v1x * v1x + v1y * v1y)
+    if m > 0.0:
         v1x /= m
         v1y /= m
-    elif a >= d:
+    else:  # F^T F = s^2 I: any orthonormal V
         v1x, v1y = 1.0, 0.0
-    else:
-        v1x, v1y = 0.0, 1.0
     v2x, v2y = -v1y, v1x
     s1 = np.sqrt(l1)
     s2 = np.sqrt(max(l2, 0.0))
