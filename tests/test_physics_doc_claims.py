@@ -72,13 +72,16 @@ def face_gap(body: SoftBody, axis: int, size: float) -> float:
     return float((body.x[hi, axis].mean() - body.x[lo, axis].mean()) / size - 1.0)
 
 
-def bar(nu: float, beta: float = 0.0, frames: int = 300) -> tuple[float, float, float, SoftBody]:
+def bar(
+    nu: float, beta: float = 0.0, frames: int = 300, keeps_statics: bool = False
+) -> tuple[float, float, float, SoftBody]:
     """The bar of docs/physics.md's Validation table (4 x 4 x 20 cells, liver E and density,
     traction E / 100 on both ends) at 10 substeps with only Rayleigh ``beta`` (default 0: none).
     Returns (axial strain, lateral strain, median tet_stress zz, body); nothing divided out."""
     body = SoftBody.from_mesh(
         box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), Material(E_LIVER, nu, RHO_LIVER, damping=beta)
     )
+    body.damping_keeps_statics = keeps_statics
     end_face_loads(body, 2, 0.0, 0.01 * E_LIVER)
     end_face_loads(body, 2, BAR_L, 0.01 * E_LIVER)
     for _ in range(frames):
@@ -104,14 +107,38 @@ def test_bar_without_any_damping_meets_the_issue_targets(nu: float) -> None:
     assert stress == pytest.approx(sigma / b**2, rel=0.01)  # force / current area
 
 
-def test_rayleigh_damping_up_to_ten_ms_keeps_the_bar_targets() -> None:
-    """docs: one iteration per substep makes beta shift the static answer (nu 0.45 bar: stress
-    +1.7 % of force/area at beta 0.01 s, +3.1 % at 0.02; plain XPBD +172 % at 0.01)."""
+@pytest.mark.slow
+def test_rayleigh_damping_leaves_the_bar_equilibrium_and_turns_no_free_body() -> None:
+    """docs ("Damping"): with ``SoftBody.damping_keeps_statics`` Rayleigh damping changes no static
+    equilibrium. The nu 0.45 bar at beta 0.02 s settles to the undamped answer within 0.5 % (without
+    it, the default, eq. 26 in the one-iteration sweep, as the kernels before 2026-11-30:
+    stress +3.1 % vs +0.11 %, effective nu 0.433 vs 0.445); at beta 0.028 s (g = 25) the loaded
+    free bar gains no angular momentum after settling (before: it grew 7e-9 -> 1.6e-8 kg m^2/s
+    between frames 300 and 900 while the loads' torque is 1e-20 N m)."""
     nu, sigma = 0.45, 0.01 * E_LIVER
-    axial, lateral, stress, _ = bar(nu, beta=0.01)
-    assert axial == pytest.approx(sigma / E_LIVER, rel=0.05)
-    assert -lateral / axial == pytest.approx(nu, rel=0.05)
-    assert stress == pytest.approx(sigma, rel=0.05)
+    axial0, lateral0, stress0, _ = bar(nu)
+    axial_eq26, _, stress_eq26, _ = bar(nu, beta=0.02)  # the default: eq. 26 in the sweep
+    assert stress_eq26 == pytest.approx(stress0 * 1.03, rel=0.01), "the documented shift (docs: +3.1 %)"
+    axial, lateral, stress, _ = bar(nu, beta=0.02, keeps_statics=True)
+    # within 0.5 % of the undamped answer (measured 0.01 % / 0.01 % / 0.004 %; eq. 26 in the sweep:
+    # 3.0 % / 1.1 % / 1.6 %)
+    assert stress == pytest.approx(stress0, rel=5e-3)
+    assert axial == pytest.approx(axial0, rel=5e-3)
+    assert lateral == pytest.approx(lateral0, rel=5e-3)
+    assert stress == pytest.approx(sigma, rel=0.05)  # and so the issue targets, as undamped
+
+    body = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), Material(E_LIVER, nu, RHO_LIVER, 0.028))
+    body.damping_keeps_statics = True
+    end_face_loads(body, 2, 0.0, sigma)
+    end_face_loads(body, 2, BAR_L, sigma)
+    spin = []
+    for frame in range(1, 901):
+        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+        if frame % 300 == 0:
+            centre = body.mass @ body.x / body.mass.sum()
+            spin.append(float(np.linalg.norm(body.mass @ np.cross(body.x - centre, body.v))))
+    # kg m^2/s; measured 9.5e-9, 8.8e-9, 8.1e-9 (undamped 5.8e-9, 5.5e-9, 5.1e-9)
+    assert spin[2] <= spin[1] <= spin[0] < 2e-8
 
 
 def test_near_incompressible_squeeze_without_any_damping_keeps_the_exact_volume() -> None:

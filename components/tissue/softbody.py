@@ -222,6 +222,11 @@ class SoftBody:
     #: that its stiffness ratio allows, which makes static equilibria exact on well-shaped
     #: tets; 0: plain one-iteration XPBD). Changing it takes effect when ``warm_h`` is reset to 0.
     warm_start: float = 1.0
+    #: Rayleigh damping that leaves static equilibria and rigid motion alone (opt-in; the solver
+    #: kernels' ``DAMP_REF_COLUMNS``, docs/physics.md "Damping"): off, eq. 26 in the one-iteration
+    #: sweep shifts a loaded body's rest state (+3.1 % stress at beta 0.02 s); on, it can keep
+    #: sliver-heavy meshes from coming to rest, so it is not the default.
+    damping_keeps_statics: bool = False
     #: kept multipliers per tet: deviatoric, hydrostatic and, with ``from_mesh(volume_barrier=True)``,
     #: the volume barrier's (solver kernels' ``BARRIER_J``; a body with two columns runs without it)
     lam: np.ndarray = field(default_factory=lambda: _f64((0, 2)))
@@ -561,6 +566,7 @@ class SoftBody:
         ``x`` by hand (teleporting the body), so the next step does not replay old forces."""
         self.lam[:] = 0.0
         self.warm_d[:, :9] = 0.0
+        self.warm_d[:, 10:] = 0.0  # a damped body's kept constraint values, as at rest (kernels.DAMP_REF_COLUMNS)
         self.warm_dx[:] = 0.0
 
 

@@ -21,9 +21,11 @@ Per tet t with deformation gradient F = Ds Dm^-1 and rest volume V:
 One XPBD iteration per substep (Small Steps), warm-started: the Lagrange multipliers start from
 those kept from the last substep (plain XPBD: from zero; see :func:`substep`); the two
 constraints of a tet are solved together as a 2x2 system (see :func:`solve_plain`):
-  ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp G (x - x_prev)
-with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26 and W the
-per-axis inverse masses w (n, 3) (zero on axes held by pins, attachments or slide planes).
+  ((1 + g_damp) G W G^T + diag(alpha / h^2)) dlam = -C - diag(alpha / h^2) lam - g_damp r
+with g_damp = beta / h the stiffness-proportional (Rayleigh) damping of XPBD eq. 26, r the rate
+of the tet's constraints over the substep (eq. 26: G (x - x_prev); warm-started, plus the
+estimated corrections still pending, see DAMP_REF_COLUMNS) and W the per-axis inverse masses
+w (n, 3) (zero on axes held by pins, attachments or slide planes).
 A tet nearly flat or holding a barrier multiplier then takes, in the same block step, one hard
 step of the volume barrier det F >= BARRIER_J with a kept multiplier (:func:`solve_warm`).
 After the sweep, the inversion recovery (:func:`recover_pass`, :func:`recover_flagged`) projects
@@ -58,6 +60,32 @@ from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 _EPS = 1e-12
+SQRT3 = np.sqrt(3.0)  # C_D = ||F|| at rest
+
+#: Columns of ``warm_d`` (float32) for a warm-started body with Rayleigh damping (the solver
+#: widens it from 10): columns 10-11 hold C_D - sqrt(3) and det F - 1 where the tet's last block
+#: step left them (zero at rest), 12-13 the estimate ``p`` of the other tets' pending corrections
+#: in its damping term (zeros: a body at rest; ``SoftBody.forget_warm_start`` zeroes them).
+#:
+#: Why: the damping term of XPBD eq. 26 (Macklin, Mueller & Chentanez 2016) is g G (x - x_prev),
+#: g = beta / h, the constraints' rate over the substep. With one Gauss-Seidel iteration per
+#: substep, x - x_prev mid-sweep lacks the corrections that the tets after this one have yet to
+#: make: at a steady state under load those undo the prediction's part that the warm start did
+#: not keep, so the damping saw a body at rest as moving and moved its equilibrium (+3.1 %
+#: stress at beta 0.02 s on the validation bar; docs/physics.md "Damping"), and on a loaded free
+#: bar it exerted a net torque. The term is now g (G (x - x_prev) + p): ``p`` estimates those
+#: pending corrections as they were one substep ago, measured on the tet's own constraints,
+#: (C - C_kept) - G (x - x_prev) (C_kept: where the tet's step left C one substep ago,
+#: linearised; at a steady state this is exact and makes the term -G W G^T dlam, the tet's own
+#: correction, which the (1 + g) of the 2x2 matrix cancels: the undamped equilibrium; C is
+#: rotation-invariant, so rigid motion changes nothing). ``p`` follows that measurement with
+#: weight 0.1 / (1 + g) per substep: fed back in full the lag made g >= 5 unstable (the
+#: validation bar blew up at beta 0.008 s) and 1 / (1 + g) left the robustness catalogue's
+#: hanging cylinder flickering at 0.9 m/s. Tets far from rest (det F outside [0.5, 2]) use
+#: eq. 26 as written (p = 0). Opt-in (``SoftBody.damping_keeps_statics``; the solver widens
+#: ``warm_d`` only then): the lag keeps sliver-heavy meshes from coming to rest (the raptor and
+#: armadillo of the robustness catalogue; docs/physics.md "Damping").
+DAMP_REF_COLUMNS = 14
 
 #: Bodies with fewer tets are swept serially (see :func:`solve_substep`). On the 2-core VM a
 #: parallel phase costs a launch and a worker wake-up (``GOMP_SPINCOUNT=0``) of tens of us; the
@@ -227,8 +255,8 @@ def _block_system(
     """A tet's deviatoric and hydrostatic constraints and their 2x2 block system, shared by
     :func:`solve_plain` and :func:`solve_warm`, from :func:`_tet_inputs` (F, q, dv) and the
     tet's compliances ``ad``, ``ah``: (C_D, C_H, the damping terms vD and vH, the matrix entries
-    k11, k12, k22, and the vertex gradients of each constraint). Inlined and given scalars only,
-    so it costs neither a call nor a reference count."""
+    k11, k12, k22, the vertex gradients of each constraint, and the entries s11, s12, s22 of
+    G W G^T). Inlined and given scalars only, so it costs neither a call nor a reference count."""
     c2 = 0.0
     for k in range(9):
         c2 += F[k] * F[k]
@@ -329,7 +357,7 @@ def _block_system(
     k11 = (1.0 + g_damp) * s11 + ad * inv_h2
     k12 = (1.0 + g_damp) * s12
     k22 = (1.0 + g_damp) * s22 + ah * inv_h2
-    return CD, CH, vD, vH, k11, k12, k22, gD, gH
+    return CD, CH, vD, vH, k11, k12, k22, gD, gH, s11, s12, s22
 
 
 #: Inversion recovery (see :func:`_recover_tet`): a tet that started its block step below
@@ -560,7 +588,7 @@ def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2
             continue
         F, q, dv = _tet_inputs(x, x_prev, Q, t, i0, i1, i2, i3, g_damp > 0.0)
         # fmt: off
-        CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+        CD, CH, vD, vH, k11, k12, k22, gD, gH, _s11, _s12, _s22 = _block_system(
             F, q, dv, alpha_dev[t], alpha_hyd[t], gamma, inv_h2, g_damp,
             w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z,
         )
@@ -612,6 +640,7 @@ def solve_warm(
     start,
     end,
     barrier=None,
+    damp_ref=None,
 ):
     """:func:`solve_plain` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
@@ -633,6 +662,12 @@ def solve_warm(
     barrier for every body with no flagged tet (bit-identical and as fast: with the barrier's
     check in every tet's step the 10k box ran x1.05-1.10 slower, paired, and drifted by 1e-16 m
     after 222 frames)."""
+    # ``damp_ref`` not None (a damped body with warm_d columns 10-13, DAMP_REF_COLUMNS): Rayleigh
+    # damping on XPBD eq. 26's rate G (x - x_prev) plus the estimate of the corrections still
+    # pending in this sweep; None compiles eq. 26 as written, the code of every other body
+    # unchanged (numba prunes the branches on an argument that is None; a run-time check cost the
+    # default damped box x1.03-1.04, paired)
+    relax = 0.1 / (1.0 + g_damp)  # the estimate's weight per substep (DAMP_REF_COLUMNS)
     for t in range(start, end):
         i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
         # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
@@ -644,7 +679,7 @@ def solve_warm(
             continue
         F, q, dv = _tet_inputs(x, x_prev, Q, t, i0, i1, i2, i3, g_damp > 0.0)
         # fmt: off
-        CD, CH, vD, vH, k11, k12, k22, gD, gH = _block_system(
+        CD, CH, vD, vH, k11, k12, k22, gD, gH, s11, s12, s22 = _block_system(
             F, q, dv, alpha_dev[t], alpha_hyd[t], gamma, inv_h2, g_damp,
             w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z,
         )
@@ -663,6 +698,19 @@ def solve_warm(
             near[t] = True
         if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
             kt = 0.0
+        if damp_ref is not None:  # eq. 26's G (x - x_prev) plus the pending corrections' estimate
+            if 0.5 <= J <= 2.0:  # near rest: the linearised C_kept measures the motion
+                # (C - C_kept) - G (x - x_prev), C_kept stored as C_D - sqrt(3) and det F - 1 (zero at
+                # rest, so float32 keeps 1e-9 of a strain and zeros mean "at rest")
+                pD = warm_d[t, 12] + relax * ((CD - SQRT3) - warm_d[t, 10] - vD - warm_d[t, 12])
+                pH = warm_d[t, 13] + relax * ((J - 1.0) - warm_d[t, 11] - vH - warm_d[t, 13])
+                warm_d[t, 12] = pD
+                warm_d[t, 13] = pH
+                vD += pD
+                vH += pH
+            else:  # eq. 26 as written, start anew (far from rest C_kept is no measure; see DAMP_REF_COLUMNS)
+                warm_d[t, 12] = 0.0
+                warm_d[t, 13] = 0.0
         r1 = -CD - alpha_dev[t] * inv_h2 * lD - g_damp * vD
         r2 = -CH - alpha_hyd[t] * inv_h2 * lH - g_damp * vH
         det = k11 * k22 - k12 * k12
@@ -680,6 +728,9 @@ def solve_warm(
             lH = 0.0
         lam[t, 0] = kt * lD
         lam[t, 1] = kt * lH
+        if damp_ref is not None:  # C where this step leaves it (linearised: the tet moves by W G^T dlam)
+            warm_d[t, 10] = (CD - SQRT3) + s11 * (lD - lD0) + s12 * (lH - lH0)
+            warm_d[t, 11] = (J - 1.0) + s12 * (lD - lD0) + s22 * (lH - lH0)
         # The prediction already holds this tet's kept correction W G_old^T lam_kept (warm_d[t],
         # vertices 1-3; vertex 0's is minus their sum, so float32 rounding never changes the
         # momentum): replace it by W G^T lam with the current gradients, so the large rest
@@ -771,10 +822,18 @@ def solve_range(
     if warm == 0.0:
         solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
     elif volume_barrier is not None and barrier:  # numba prunes it where volume_barrier is None
+        ref = 1 if g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS else None  # run-time here: rare
         # fmt: off
         solve_warm(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            start, end, True,
+            start, end, True, ref,
+        )
+        # fmt: on
+    elif g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS:  # SoftBody.damping_keeps_statics
+        # fmt: off
+        solve_warm(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            start, end, None, 1,
         )
         # fmt: on
     else:

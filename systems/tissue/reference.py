@@ -56,6 +56,13 @@ def solve_tets(
 ):
     """Coupled 2x2 XPBD projection of a batch of vertex-disjoint tets, in place on x.
 
+    With ``g_damp`` > 0 and ``warm_d`` of ``kernels.DAMP_REF_COLUMNS`` columns (a damped body, warm
+    started), the damping term is the kernels' g (G (x - x_prev) + p): columns 10-11 hold C_D -
+    sqrt(3) and det F - 1 where each tet's last step left them, 12-13 the estimate ``p`` of the
+    other tets' pending corrections, which follows (C - C_kept) - G (x - x_prev) with weight
+    0.1 / (1 + g), zero far from rest (see ``kernels.DAMP_REF_COLUMNS``); else XPBD eq. 26's
+    g G (x - x_prev).
+
     ``near`` (k,) bool, if given, is set for the tets that start below ``kernels.RECOVER_CHECK``
     (the inversion recovery's candidates, as the kernels flag them; sticky: :func:`recover` clears it).
 
@@ -103,6 +110,18 @@ def solve_tets(
         lD0, lH0 = lam[:, 0], lam[:, 1]
         J = CH + gamma
         kt = np.where((J < 0.5) | (J > 2.0), 0.0, warm_t)
+    ref = g_damp > 0.0 and warm != 0.0 and warm_d.shape[1] >= K.DAMP_REF_COLUMNS
+    if ref:  # eq. 26's G (x - x_prev) plus the estimate of the pending corrections
+        near_rest = (J >= 0.5) & (J <= 2.0) & ~held  # as the kernels
+        cD, cH = warm_d[:, 10].astype(np.float64), warm_d[:, 11].astype(np.float64)
+        pD, pH = warm_d[:, 12].astype(np.float64), warm_d[:, 13].astype(np.float64)
+        relax = 0.1 / (1.0 + g_damp)
+        pD = pD + relax * ((CD - K.SQRT3) - cD - vD - pD)
+        pH = pH + relax * ((J - 1.0) - cH - vH - pH)
+        pD, pH = np.where(near_rest, pD, 0.0), np.where(near_rest, pH, 0.0)
+        warm_d[~held, 12] = pD[~held]
+        warm_d[~held, 13] = pH[~held]
+        vD, vH = vD + pD, vH + pH
     r1 = -CD - alpha_dev * inv_h2 * lD0 - g_damp * vD
     r2 = -CH - alpha_hyd * inv_h2 * lH0 - g_damp * vH
     det = k11 * k22 - k12 * k12
@@ -123,11 +142,11 @@ def solve_tets(
             act = live & ((J < K.BARRIER_ON) | (lB0 != 0.0))
             lam[act & ~(warm_t > 0.0), 2] = 0.0  # a stiff tet keeps nothing: no barrier there
             act &= warm_t > 0.0
-            s12 = k12 / (1.0 + g_damp)
-            s22 = (k22 - alpha_hyd * inv_h2) / (1.0 + g_damp)
-            J1 = J + s12 * (lD - lD0) + s22 * (lH - lH0)
-            big = s22 > 1e-24
-            lBn = lB0 + np.where(big, (K.BARRIER_J - J1) / np.where(big, s22, 1.0), 0.0)
+            bs12 = k12 / (1.0 + g_damp)
+            bs22 = (k22 - alpha_hyd * inv_h2) / (1.0 + g_damp)
+            J1 = J + bs12 * (lD - lD0) + bs22 * (lH - lH0)
+            big = bs22 > 1e-24
+            lBn = lB0 + np.where(big, (K.BARRIER_J - J1) / np.where(big, bs22, 1.0), 0.0)
             lBn = np.where(lBn > 0.0, lBn, 0.0)
             m2 = ((wk * gH) ** 2).sum(axis=2).max(axis=1)
             cap2 = K.BARRIER_CAP**2 * 3.0 / (Q**2).sum(axis=(1, 2))  # BARRIER_CAP x rest edge
@@ -145,6 +164,9 @@ def solve_tets(
 
         delta = np.where(held[:, None, None], 0.0, wk * (e - full(warm_d[:, :9])))
         kept32 = e_kept[:, 1:].astype(np.float32).reshape(-1, 9)
+        if ref:  # C where the step leaves it (linearised), as the kernels (before lD0, a view of lam, changes)
+            warm_d[live, 10] = ((CD - K.SQRT3) + s11 * (lD - lD0) + s12 * (lH - lH0))[live]
+            warm_d[live, 11] = ((J - 1.0) + s12 * (lD - lD0) + s22 * (lH - lH0))[live]
         lam[live, 0], lam[live, 1] = (kt * lD)[live], (kt * lH)[live]
         warm_d[live, :9] = kept32[live]
         np.add.at(warm_dx, tets[live], (wk * (e - full(kept32)))[live])

@@ -99,6 +99,13 @@ def step_softbody(
         body.warm_t[:] = warm_start_factors(body, h) * body.warm_start
         body.warm_h = h
     m = body.material
+    if (
+        body.damping_keeps_statics
+        and m.damping > 0.0
+        and body.warm_start != 0.0
+        and body.warm_d.shape[1] < K.DAMP_REF_COLUMNS
+    ):
+        _keep_damping_reference(body)
     # the kernels take the arrays grouped: the state, the tet model, each built-in constraint
     state = (
         body.x,
@@ -154,6 +161,23 @@ def step_softbody(
 #: :func:`unmirror`: the share of the rest volume in inverted tets from which a body counts as
 #: mirrored whole.
 MIRRORED_FRACTION = 0.9
+
+
+def _keep_damping_reference(body: SoftBody) -> None:
+    """Widen ``body.warm_d`` to :data:`kernels.DAMP_REF_COLUMNS` columns for Rayleigh damping
+    with the warm start: the kernels keep there each tet's constraint values where its last step
+    left them (set here from the current positions, so a body that starts deformed is not seen
+    as moving) and the damping term's estimate of the corrections still pending (zero). Undamped
+    bodies and those without ``damping_keeps_statics`` keep the 10 columns (and eq. 26 as written)."""
+    old = body.warm_d
+    wide = np.zeros((old.shape[0], K.DAMP_REF_COLUMNS), dtype=np.float32)
+    wide[:, : old.shape[1]] = old
+    p = body.x[body.tets]
+    F = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 0], p[:, 3] - p[:, 0]], axis=2) @ body.dm_inv
+    wide[:, 10] = np.sqrt(np.einsum("kij,kij->k", F, F)) - K.SQRT3
+    wide[:, 11] = np.linalg.det(F) - 1.0
+    body.warm_d = wide
+    body.warm_t = wide[:, 9]  # the kept fractions stay a view of column 9
 
 
 def unmirror(body: SoftBody) -> bool:
