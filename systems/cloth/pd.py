@@ -253,10 +253,13 @@ def band_solve3(band, z):
 # ----------------------------------------------------------------------------- local step
 
 
-@njit(cache=True)
-def _project(f, out_r, out_a):
-    """Closest rotation (3 x 2, orthonormal columns) and closest area-preserving stretch
-    (singular values with s1 s2 = 1) to the 3 x 2 matrix ``f``. Returns False if degenerate."""
+@njit(cache=True, inline="always")
+def _right_singular(f):
+    """Eigenvalues l1 >= l2 of F^T F (the squared singular values) of the 3 x 2 matrix ``f``
+    and the unit eigenvector (v1x, v1y) of l1; (1, 0) when F^T F = s^2 I. The eigenvector
+    comes from the row of F^T F - l1 I without cancellation: (bb, l1 - a) loses l1 - a ~
+    bb^2 / (a - d) to round-off when F is nearly diagonal (a flat, uniformly stretched sheet;
+    measured 4e-3 off a float64 SVD)."""
     a = f[0, 0] * f[0, 0] + f[1, 0] * f[1, 0] + f[2, 0] * f[2, 0]
     bb = f[0, 0] * f[0, 1] + f[1, 0] * f[1, 1] + f[2, 0] * f[2, 1]
     d = f[0, 1] * f[0, 1] + f[1, 1] * f[1, 1] + f[2, 1] * f[2, 1]
@@ -264,11 +267,6 @@ def _project(f, out_r, out_a):
     rad = np.sqrt(0.25 * (a - d) * (a - d) + bb * bb)
     l1 = half + rad
     l2 = half - rad
-    if l1 <= 1e-30:
-        return False
-    # the eigenvector of l1 from the row of F^T F - l1 I without cancellation, as
-    # membrane_modes takes it: (bb, l1 - a) loses l1 - a ~ bb^2 / (a - d) to round-off when F
-    # is nearly diagonal (a flat, uniformly stretched sheet; measured 4e-3 off a float64 SVD)
     if a >= d:
         v1x, v1y = l1 - d, bb
     else:
@@ -277,8 +275,18 @@ def _project(f, out_r, out_a):
     if m > 0.0:
         v1x /= m
         v1y /= m
-    else:  # F^T F = s^2 I: any orthonormal V
+    else:
         v1x, v1y = 1.0, 0.0
+    return l1, l2, v1x, v1y
+
+
+@njit(cache=True)
+def _project(f, out_r, out_a):
+    """Closest rotation (3 x 2, orthonormal columns) and closest area-preserving stretch
+    (singular values with s1 s2 = 1) to the 3 x 2 matrix ``f``. Returns False if degenerate."""
+    l1, l2, v1x, v1y = _right_singular(f)
+    if l1 <= 1e-30:
+        return False
     v2x, v2y = -v1y, v1x
     s1 = np.sqrt(l1)
     s2 = np.sqrt(max(l2, 0.0))
@@ -1045,27 +1053,9 @@ def membrane_modes(f, ws, wa, project, lam, modes, basis):
     wa (s2 - 1/t) (envelope theorem), and its 2 x 2 Hessian is (ws + wa) I - wa u u^T / D
     with u = (1, -1/t^2), D = 1 + 3/t^4 - 2 s2/t^3 (implicit differentiation of t). Returns
     False for a collapsed triangle (nothing to add)."""
-    a = f[0, 0] * f[0, 0] + f[1, 0] * f[1, 0] + f[2, 0] * f[2, 0]
-    bb = f[0, 0] * f[0, 1] + f[1, 0] * f[1, 1] + f[2, 0] * f[2, 1]
-    d = f[0, 1] * f[0, 1] + f[1, 1] * f[1, 1] + f[2, 1] * f[2, 1]
-    half = 0.5 * (a + d)
-    rad = np.sqrt(0.25 * (a - d) * (a - d) + bb * bb)
-    l1 = half + rad
-    l2 = half - rad
+    l1, l2, v1x, v1y = _right_singular(f)
     if l1 <= 1e-30:
         return False
-    # the eigenvector of l1 from the row without cancellation ((bb, l1 - a) loses l1 - a ~
-    # bb^2 / (a - d) to round-off when F is nearly diagonal)
-    if a >= d:
-        v1x, v1y = l1 - d, bb
-    else:
-        v1x, v1y = bb, l1 - a
-    m = np.sqrt(v1x * v1x + v1y * v1y)
-    if m > 0.0:
-        v1x /= m
-        v1y /= m
-    else:  # F^T F = s^2 I
-        v1x, v1y = 1.0, 0.0
     v2x, v2y = -v1y, v1x
     s1 = np.sqrt(l1)
     s2 = np.sqrt(max(l2, 0.0))
