@@ -975,3 +975,28 @@ def _volume_of(points: np.ndarray, tets: np.ndarray, signed: bool = False) -> np
     p = points[tets]
     v = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0]) / 6.0
     return v if signed else np.abs(v)
+
+
+@pytest.mark.parametrize("how", ["split", "remove"])
+def test_a_cut_keeps_the_bodys_solver_options(how: str) -> None:
+    """A cut rebuilds the body: its solver options (SOLVER_OPTIONS) and its volume barrier carry
+    over, instead of the rebuilt body silently running on the defaults (the inversion recovery
+    and the damping mode were dropped; the tet-removing cut also dropped the barrier)."""
+    from vrmed.components.tissue.softbody import SOLVER_OPTIONS  # deferred: only this test reads it
+    from vrmed.systems.instruments.system import cut_tets  # deferred: the instruments' tet-removing cut
+
+    mesh = box_tets((0.03, 0.01, 0.02), (3, 1, 2), origin=(-0.015, 0.0, -0.01))
+    body = SoftBody.from_mesh(mesh, Material(5.4e3, 0.45, 1060.0), volume_barrier=True)
+    chosen = {"warm_start": 0.5, "soften_slivers": False, "recover_inversions": False, "damping_keeps_statics": True}
+    assert set(chosen) == set(SOLVER_OPTIONS)
+    for name, value in chosen.items():
+        setattr(body, name, value)
+    n0 = body.n_tets
+    if how == "split":
+        a, b = np.array([0.0033, 0.005, -0.02]), np.array([0.0033, 0.005, 0.02])
+        cut_body(body, a, b, np.array([1.0, 0.0, 0.0]), 0.05)
+    else:
+        cut_tets(body, np.arange(n0) < 2)
+    assert body.n_tets != n0
+    assert {name: getattr(body, name) for name in chosen} == chosen
+    assert body.lam.shape[1] == 3

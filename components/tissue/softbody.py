@@ -54,6 +54,8 @@ class SoftBodySpec:
     drop_degenerate: bool = False
     #: Lift nearly flat or inverted tets back every substep (``SoftBody.recover_inversions``).
     recover_inversions: bool = True
+    #: Rayleigh damping that leaves static equilibria alone (``SoftBody.damping_keeps_statics``).
+    damping_keeps_statics: bool = False
     #: Rebuild the mesh's tets at load as a lattice of cubes of this edge (m, after ``scale``;
     #: ``vrmed.mesh.lattice_remesh``): for sliver-heavy meshes (the solver warns naming them).
     remesh: float | None = None
@@ -173,6 +175,11 @@ def _f64(shape) -> np.ndarray:
     return np.zeros(shape, dtype=np.float64)
 
 
+#: The SoftBody fields that choose how the solver treats a body (not its state): a body rebuilt
+#: from another (a cut) takes them over (:meth:`SoftBody.copy_solver_options`).
+SOLVER_OPTIONS = ("warm_start", "soften_slivers", "recover_inversions", "damping_keeps_statics")
+
+
 @dataclass(eq=False)
 class SoftBody:
     """A deformable tetrahedral body simulated with XPBD (build it with :meth:`from_mesh`).
@@ -260,6 +267,13 @@ class SoftBody:
     #: entity's :class:`EmbeddedSurface` at spawn unless the entity already has one.
     draw_surface: SurfaceMesh | None = None
 
+    def copy_solver_options(self, to: SoftBody) -> None:
+        """Give ``to`` (a body rebuilt from this one, e.g. by a cut) this body's solver options
+        (:data:`SOLVER_OPTIONS`): a cut must not silently switch a body's warm start, sliver
+        softening, inversion recovery or damping mode back to the defaults."""
+        for name in SOLVER_OPTIONS:
+            setattr(to, name, getattr(self, name))
+
     @classmethod
     def from_spec(cls, spec: SoftBodySpec) -> SoftBody:
         """Build from a pack's YAML declaration (see :class:`SoftBodySpec`)."""
@@ -283,6 +297,7 @@ class SoftBody:
             pins.update(np.flatnonzero(mesh.points[:, 1] < spec.pin_below).tolist())
         body = cls.from_mesh(mesh, spec.material, pins=sorted(pins), velocity_damping=spec.velocity_damping)
         body.recover_inversions = bool(spec.recover_inversions)
+        body.damping_keeps_statics = bool(spec.damping_keeps_statics)
         if mesh.surface is not None:  # remeshed: draw the file's boundary, not the lattice's
             body.draw_surface = SurfaceMesh(
                 points=mesh.surface.points + np.asarray(spec.offset, dtype=np.float64),

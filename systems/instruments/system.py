@@ -279,9 +279,13 @@ def cut_tets(body: SoftBody, remove: np.ndarray) -> np.ndarray:
     vmap[used] = np.arange(used.size)
     mesh = TetMesh(body.rest_points[used], vmap[kept])
     new = SoftBody.from_mesh(
-        mesh, body.material, pins=np.flatnonzero(body.pinned[used]), velocity_damping=body.velocity_damping
+        mesh,
+        body.material,
+        pins=np.flatnonzero(body.pinned[used]),
+        velocity_damping=body.velocity_damping,
+        volume_barrier=body.lam.shape[1] > 2,
     )
-    new.warm_start, new.soften_slivers = body.warm_start, body.soften_slivers  # solver options carry over
+    body.copy_solver_options(new)
     new.tet_index = body.tet_index[keep][new.tet_index]
     new.x[:] = body.x[used]
     new.x_prev[:] = body.x_prev[used]

@@ -91,7 +91,7 @@ def _rebuild(
         velocity_damping=body.velocity_damping,
         volume_barrier=body.lam.shape[1] > 2,
     )
-    new.warm_start, new.soften_slivers = body.warm_start, body.soften_slivers
+    body.copy_solver_options(new)
     new.tet_index = tet_ids[new.tet_index]
     new.x[:] = x
     new.x_prev[:] = x_prev
