@@ -138,10 +138,10 @@ def packaged_simulators(tmp_path_factory):
     return build_both(tmp_path_factory.mktemp("simulators"))
 
 
-@pytest.fixture(scope="module")
-def ctx():
-    """One headless EGL moderngl context per test module (skipped where no GL can be made)."""
-    from vrmed.render import RenderUnavailable, create_context
+def _egl_context():
+    """Generator body of the GL context fixtures: a headless EGL moderngl context (GL 3.3+),
+    released after, or a skip where no GL can be made."""
+    from vrmed.render import RenderUnavailable, create_context  # deferred: GL only for GL tests
 
     try:
         context = create_context("egl")
@@ -149,6 +149,19 @@ def ctx():
         pytest.skip(f"no headless OpenGL here: {exc}")
     yield context
     context.release()
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    """One headless EGL moderngl context per test module (skipped where no GL can be made)."""
+    yield from _egl_context()
+
+
+@pytest.fixture
+def gl_ctx():
+    """A fresh headless EGL moderngl context for each test (the XR tests: the runtime's
+    swapchains and the app's renderer share it, no GL state carried between tests)."""
+    yield from _egl_context()
 
 
 def run_scenario(pack, name: str, display_rate: float = 10.0) -> dict:
@@ -333,6 +346,25 @@ def xvfb_display(screen: str):
         else:
             os.environ["DISPLAY"] = old
         stop_process(proc)
+
+
+def own_or_current_display(screen: str = "640x480x24"):
+    """Generator body of a module's display fixture for tests that need no xdotool: an Xvfb
+    display of its own when Xvfb is installed (DISPLAY set, WAYLAND_DISPLAY unset while the
+    module runs), else the current $DISPLAY, else a skip. Use as
+    ``yield from own_or_current_display()``."""
+    started = start_xvfb(screen)
+    with pytest.MonkeyPatch.context() as mp:
+        if started is not None:
+            mp.setenv("DISPLAY", started[1])
+            mp.delenv("WAYLAND_DISPLAY", raising=False)
+        elif not os.environ.get("DISPLAY"):
+            pytest.skip("no X display: neither Xvfb nor DISPLAY is available (apt install xvfb)")
+        try:
+            yield os.environ["DISPLAY"]
+        finally:
+            if started is not None:
+                stop_process(started[0])
 
 
 def stop_process(proc: subprocess.Popen) -> None:

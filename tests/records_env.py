@@ -1,10 +1,15 @@
 """Learning-records settings for tests: a private store, an institution secret and homepage,
 and no user config (``HOME`` and ``VRMED_RECORDS_CONFIG`` point nowhere real), so a test
-never reads or writes the machine's own records."""
+never reads or writes the machine's own records; and a sandbox session recorded through the
+CLI, the log those tests read."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from click.testing import CliRunner
+
+from vrmed.cli import cli
 
 
 def records_env(root: Path, secret: str, store: str = "store", **extra: str) -> dict[str, str]:
@@ -18,3 +23,12 @@ def records_env(root: Path, secret: str, store: str = "store", **extra: str) -> 
         "HOME": str(root),
         **extra,
     }
+
+
+def recorded_sandbox(folder: Path, seed: int) -> Path:
+    """``vrmed run sandbox --headless --seed SEED --record folder/s.jsonl`` through the CLI:
+    a full sandbox session (it passes), its log streamed, chained and sealed; the log's path."""
+    path = folder / "s.jsonl"
+    res = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--seed", str(seed), "--record", str(path)])
+    assert res.exit_code == 0, res.output
+    return path

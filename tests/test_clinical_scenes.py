@@ -79,19 +79,6 @@ def test_generator_reproduces_the_committed_meshes(pack):
 # --- captures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def gl():
-    """One headless GL context for the module (skipped without EGL)."""
-    from vrmed.render import RenderUnavailable, create_context
-
-    try:
-        context = create_context("egl")
-    except RenderUnavailable as exc:
-        pytest.skip(f"no headless OpenGL here: {exc}")
-    yield context
-    context.release()
-
-
 class Capture:
     """A scenario session with a renderer that draws frame 0 and, on request, one frame later."""
 
@@ -155,13 +142,13 @@ def scene_rows(img: np.ndarray) -> np.ndarray:
     return img[: int(img.shape[0] * 0.6)]
 
 
-def test_code_blue_shows_the_patient_on_the_bed_and_the_defibrillator(gl):
+def test_code_blue_shows_the_patient_on_the_bed_and_the_defibrillator(ctx):
     """Default view, frame 0, above the monitor panel (160 x 72 pixels): at least 300
     pixels of the patient's skin, 70 of the defibrillator's yellow body, 500 of the red
     crash cart and 70 of the blue bag-valve-mask (about half of what each covers); none of
     them without the meshes."""
     for keep in (True, False):
-        cap = Capture(gl, "emergency/code_blue", keep_meshes=keep)
+        cap = Capture(ctx, "emergency/code_blue", keep_meshes=keep)
         try:
             img = scene_rows(cap.plugin.image())
             colors = {
@@ -180,12 +167,12 @@ def test_code_blue_shows_the_patient_on_the_bed_and_the_defibrillator(gl):
             assert {n: int(mask(img, c).sum()) for n, c in declared.items()} == dict.fromkeys(declared, 0)
 
 
-def test_pads_appear_on_the_chest_once_attached(gl):
+def test_pads_appear_on_the_chest_once_attached(ctx):
     """The sternal pad's centre, projected into the view, is skin before ``PadsAttached``
     (t = 20 s) and pad white after it."""
     from vrmed.systems.clinical.draw import CHEST_HALF_DEPTH, CHEST_HALF_WIDTH, PAD_COLOR
 
-    cap = Capture(gl, "emergency/code_blue")
+    cap = Capture(ctx, "emergency/code_blue")
     try:
         (entity, tf), *_ = [(e, cap.app.get(e, Transform)) for e, n in cap.app.query(Name) if n.value == "patient"]
         x, z = PAD_PLACES[0]
@@ -213,13 +200,13 @@ def tag_centres(app) -> dict[str, np.ndarray]:
     return out
 
 
-def test_triage_tags_take_the_colour_of_the_category_given(gl):
+def test_triage_tags_take_the_colour_of_the_category_given(ctx):
     """Before anyone is tagged there is no red, yellow or green tag in view and every card
     is blank (white); after the scripted learner has tagged all twelve, each card shows its
     category's colour at its projected centre; red covers at least 120 pixels, yellow 20
     and green 50 (of 320 x 240; about half of what they cover)."""
     w, h = 320, 240
-    cap = Capture(gl, "emergency/triage", size=(w, h))
+    cap = Capture(ctx, "emergency/triage", size=(w, h))
     try:
         before = cap.plugin.image()
         centres = tag_centres(cap.app)
@@ -249,13 +236,13 @@ def test_triage_tags_take_the_colour_of_the_category_given(gl):
             assert linear(after[px]).max() < 0.02, f"{name} ({category}): {after[px]}"
 
 
-def test_medication_round_shows_patient_wristband_and_cart(gl):
+def test_medication_round_shows_patient_wristband_and_cart(ctx):
     """The nurse's view (320 x 240: the wristband is small): at least 250 pixels of the
     patient's skin, 8 of her red allergy wristband and 3000 of the medication cart's blue
     drawers (about half of what each covers); none of them without the meshes."""
     counts = {}
     for keep in (True, False):
-        cap = Capture(gl, "nursing/medication", size=(320, 240), keep_meshes=keep)
+        cap = Capture(ctx, "nursing/medication", size=(320, 240), keep_meshes=keep)
         try:
             img = cap.plugin.image()
             if keep:

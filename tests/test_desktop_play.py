@@ -70,6 +70,30 @@ def _builder(pack: Any, rate: int | None = None, **kw: Any) -> Any:
     return build
 
 
+def _play(pack: Any, scenario: str, window: Any, *, rate: int, record: Path, **options: Any) -> Any:
+    """`play` the scenario in the test's window with its own session builder at ``rate`` Hz,
+    recording to ``record``, one sample, no wait at the end; the window is closed however
+    the run ends."""
+    try:
+        return play(
+            pack,
+            scenario,
+            window,
+            _builder(pack, rate=rate),
+            record=record,
+            wait_at_end=False,
+            samples=1,
+            **options,
+        )
+    finally:
+        window.close()
+
+
+def _play_peg(pack: Any, window: Any, record: Path, **options: Any) -> Any:
+    """`_play` the quick peg transfer at 30 Hz, 50 x real time."""
+    return _play(pack, "peg_transfer_quick", window, rate=30, record=record, speed=50.0, **options)
+
+
 # ----------------------------------------------------------------------------- laparoscopy
 
 
@@ -190,22 +214,7 @@ def test_peg_transfer_played_with_mouse_and_keyboard_passes(display: str, lap_pa
     window = _window()
     driver = PegDriver(lap_pack, "peg_transfer_quick")
     record = tmp_path / "peg.jsonl"
-    try:
-        res = play(
-            lap_pack,
-            "peg_transfer_quick",
-            window,
-            _builder(lap_pack, rate=30),
-            record=record,
-            speed=50.0,
-            max_frames=30 * 60,
-            on_frame=driver,
-            wait_at_end=False,
-            render_every=6,
-            samples=1,
-        )
-    finally:
-        window.close()
+    res = _play_peg(lap_pack, window, record, max_frames=30 * 60, on_frame=driver, render_every=6)
     log = SessionLog.read(record)
     score = lap_pack.module.score(log)
     assert res.reason == "ended", f"{res.reason}; driver at step {driver.i} of {len(driver.steps)}"
@@ -255,22 +264,7 @@ def test_ring_drop_gives_the_cue_and_pause_is_recorded(display: str, lap_pack: A
         elif phase["n"] > 200:
             xdo("key", "Escape")
 
-    try:
-        res = play(
-            lap_pack,
-            "peg_transfer_quick",
-            window,
-            _builder(lap_pack, rate=30),
-            record=record,
-            speed=50.0,
-            max_frames=30 * 40,
-            on_frame=on_frame,
-            wait_at_end=False,
-            render_every=6,
-            samples=1,
-        )
-    finally:
-        window.close()
+    res = _play_peg(lap_pack, window, record, max_frames=30 * 40, on_frame=on_frame, render_every=6)
     assert res.reason == "quit", res.reason
     log = SessionLog.read(record)
     assert log.footer is not None and log.footer.get("frames"), "the log was not finished"
@@ -433,22 +427,17 @@ def test_medication_completed_by_clicks_and_identity_skip_caught(
         window = _window(320, 240)
         driver = ClinicalDriver(scenario, window, skip=skip)
         record = tmp_path / f"{label}.jsonl"
-        try:
-            res = play(
-                pack,
-                "medication",
-                window,
-                _builder(pack, rate=5),
-                record=record,
-                speed=250.0,  # 0.8 ms a frame: the driver's clicks and keys wait SETTLE_S each
-                max_frames=5 * 160,
-                on_frame=driver,
-                wait_at_end=False,
-                render_every=400,
-                samples=1,
-            )
-        finally:
-            window.close()
+        res = _play(
+            pack,
+            "medication",
+            window,
+            rate=5,
+            record=record,
+            speed=250.0,  # 0.8 ms a frame: the driver's clicks and keys wait SETTLE_S each
+            max_frames=5 * 160,
+            on_frame=driver,
+            render_every=400,
+        )
         view = res.session.app.resource(LearnerView)
         # the last observation completes the round: the scenario ends before the driver sees it
         assert view.end_reason == "scenario ended: round_complete", (label, driver.i, len(driver.plan), view.end_reason)
@@ -496,24 +485,9 @@ def test_unplugged_gamepad_and_closed_window(display: str, lap_pack: Any, tmp_pa
             window.request_close()  # what the window manager's close button does
 
     record = tmp_path / "pad.jsonl"
-    try:
-        res = play(
-            lap_pack,
-            "peg_transfer_quick",
-            window,
-            _builder(lap_pack, rate=30),
-            record=record,
-            speed=50.0,
-            max_frames=300,
-            on_frame=on_frame,
-            echo=notes.append,
-            wait_at_end=False,
-            render_every=10,
-            samples=1,
-            pad=pad,
-        )
-    finally:
-        window.close()
+    res = _play_peg(
+        lap_pack, window, record, max_frames=300, on_frame=on_frame, echo=notes.append, render_every=10, pad=pad
+    )
     assert res.reason == "window closed"
     gone = [n for n in notes if "gamepad disconnected" in n]
     assert len(gone) == 1, notes

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import write_tree
+from conftest import pip_install_target, write_tree
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +43,7 @@ def installed_pack(tmp_path_factory):
             "tinypack/scenarios/hello.yaml": "duration: 0.5\nentities:\n  - {name: m, prefab: marker}\n",
         },
     )
-    target = tmp_path_factory.mktemp("site")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--target",
-            str(target),
-            str(src),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
+    return pip_install_target(src, tmp_path_factory.mktemp("site"))
 
 
 def _vrmed(target, *args):

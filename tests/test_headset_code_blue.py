@@ -20,13 +20,13 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from openxr_env import headless_headsets  # noqa: E402
+
 from vrmed.recording import SessionLog  # noqa: E402
 from vrmed.scenario import evaluate_rubric  # noqa: E402
 from vrmed.session import build_session, replay  # noqa: E402
-from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, DeviceConfig, MotionScript, Pose, sim  # noqa: E402
-from vrmed.xr.input import XrInputSource  # noqa: E402
+from vrmed.xr import HEAD, LEFT_HAND, RIGHT_HAND, Pose, sim  # noqa: E402
 from vrmed.xr.interface import XrSessionEnded  # noqa: E402
-from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 from vrmed.xr.pointer import PointerState, aim_orientation, menu_panel, menu_row_centre  # noqa: E402
 
 #: Display rate of these sessions (Hz) and of the simulated headset: 3 frames a second is
@@ -119,18 +119,7 @@ def shockable_person() -> Person:
 def headset(manifest, monkeypatch):
     """``headset(person)`` -> an XrInputSource on a fresh simulated runtime driven by ``person``."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    made: list[tuple[XrInputSource, sim.SimRuntime]] = []
-
-    def make(person: Person) -> tuple[XrInputSource, sim.SimRuntime]:
-        rt, _ = sim.install(MotionScript(person.motion), DeviceConfig(rate=RATE), manifest=manifest)
-        source = XrInputSource(OpenXrBackend(None))  # headless: poses and buttons only
-        made.append((source, rt))
-        return source, rt
-
-    yield make
-    for source, rt in made:
-        source.close()
-        assert rt.errors == [], rt.errors[0]
+    yield from headless_headsets(manifest, RATE)
 
 
 def score(session, log: SessionLog):

@@ -18,6 +18,8 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from openxr_env import headless_headsets  # noqa: E402
+
 from vrmed.recording import SessionLog  # noqa: E402
 from vrmed.scenario.learner import LearnerView  # noqa: E402
 from vrmed.session import build_session, replay  # noqa: E402
@@ -63,18 +65,7 @@ class Learner:
 def headset(manifest, monkeypatch):
     """``headset(learner)`` -> (XrInputSource, SimRuntime) on a fresh simulated runtime."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    made: list[tuple[XrInputSource, sim.SimRuntime]] = []
-
-    def make(learner: Learner) -> tuple[XrInputSource, sim.SimRuntime]:
-        rt, _ = sim.install(MotionScript(learner.motion), DeviceConfig(rate=RATE), manifest=manifest)
-        source = XrInputSource(OpenXrBackend(None))
-        made.append((source, rt))
-        return source, rt
-
-    yield make
-    for source, rt in made:
-        source.close()
-        assert rt.errors == [], rt.errors[0]
+    yield from headless_headsets(manifest, RATE)
 
 
 def _devices(record: dict) -> dict:

@@ -292,6 +292,22 @@ def _hr_cell(panel: MonitorPanel, size: tuple[int, int]) -> tuple[int, int, int,
     return tuple(int(round(v)) for v in readout_rect(panel, 0, size))  # type: ignore[return-value]
 
 
+def _hr_ink_height(ctx, panel: MonitorPanel, size: tuple[int, int]) -> int:
+    """Height (pixels) of the HR value's ink: first to last row of the HR cell where the panel
+    drawn with the value differs from it drawn with an empty value (> 60 of 255 in a channel)."""
+    left, top, right, bottom = _hr_cell(panel, size)
+    hr = next(r for r in panel.readouts if r.key == "hr")
+    with_value = draw(ctx, panel, size)[top:bottom, left:right]
+    saved, hr.value = hr.value, ""
+    try:
+        without = draw(ctx, panel, size)[top:bottom, left:right]
+    finally:
+        hr.value = saved
+    rows = np.flatnonzero((np.abs(with_value - without).max(axis=2) > 60).any(axis=1))
+    assert len(rows), "no ink in the HR cell"
+    return int(rows.max() - rows.min() + 1)
+
+
 def test_pixels_alarm_banner_in_vf_not_in_sinus(ctx, panels):
     """The red alarm banner is in the header band in VF and absent in sinus rhythm."""
     from vrmed.render.overlay import HEADER_LINES, panel_layout
@@ -310,20 +326,7 @@ def test_pixels_hr_dashes_differ_from_a_number(ctx, panels):
     """The HR value in VF is drawn as dashes: a thin horizontal band of ink, where a number
     in sinus rhythm covers the full digit height."""
     size = (320, 240)
-    heights = {}
-    for name in ("vf", "sinus"):
-        panel = panels[name]
-        left, top, right, bottom = _hr_cell(panel, size)
-        with_value = draw(ctx, panel, size)[top:bottom, left:right]
-        hr = next(r for r in panel.readouts if r.key == "hr")
-        saved, hr.value = hr.value, ""
-        try:
-            without = draw(ctx, panel, size)[top:bottom, left:right]
-        finally:
-            hr.value = saved
-        rows = np.flatnonzero((np.abs(with_value - without).max(axis=2) > 60).any(axis=1))
-        assert len(rows), name
-        heights[name] = rows.max() - rows.min() + 1
+    heights = {name: _hr_ink_height(ctx, panels[name], size) for name in ("vf", "sinus")}
     assert heights["vf"] < 0.4 * heights["sinus"]
 
 
@@ -331,14 +334,4 @@ def test_pixels_hr_dashes_differ_from_a_number(ctx, panels):
 def test_numbers_stay_readable_at_window_and_eye_sizes(ctx, panels, size):
     """The panel lays out by fractions of the view: the HR digits' ink is at least 2.5 % of
     the view height in a 640 x 480 window and on a 1832 x 1920 headset-eye target."""
-    panel = panels["sinus"]
-    left, top, right, bottom = _hr_cell(panel, size)
-    hr = next(r for r in panel.readouts if r.key == "hr")
-    with_value = draw(ctx, panel, size)[top:bottom, left:right]
-    saved, hr.value = hr.value, ""
-    try:
-        without = draw(ctx, panel, size)[top:bottom, left:right]
-    finally:
-        hr.value = saved
-    rows = np.flatnonzero((np.abs(with_value - without).max(axis=2) > 60).any(axis=1))
-    assert rows.max() - rows.min() + 1 >= 0.025 * size[1]
+    assert _hr_ink_height(ctx, panels["sinus"], size) >= 0.025 * size[1]

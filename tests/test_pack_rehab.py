@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from openxr_env import enable_core_validation, validation_errors
 from PIL import Image
 
 from vrmed.errors import VrmedError
@@ -276,22 +277,6 @@ def test_the_pack_hand_is_the_runtime_hand(rb):
 FIST_PEAKS = (232.0, 150.0)  # a full fist, then one that stops short
 
 
-def validation_layers(monkeypatch, tmp_path: Path) -> tuple[tuple[str, ...], Path]:
-    """The Khronos core validation layer, where pyopenxr ships it, to check every OpenXR
-    call the app makes (its findings go to the returned text file)."""
-    import xr.api_layer
-    from xr.platform_folder import platform_folder
-
-    layer_dir = Path(xr.api_layer.__file__).parent / platform_folder()[0]
-    log_file = tmp_path / "validation.txt"
-    if not (layer_dir / "XrApiLayer_core_validation.json").is_file():
-        return (), log_file
-    monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
-    monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
-    monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log_file))
-    return ("XR_APILAYER_LUNARG_core_validation",), log_file
-
-
 @pytest.mark.slow  # an OpenXR session of 6.3 s at 60 Hz (the simulated runtime is Python) and its replay
 def test_a_fist_set_through_openxr_hand_tracking(pack, rb, manifest, monkeypatch, tmp_path):
     """The simulated runtime's right hand makes two fists (curls from the pack's motion
@@ -304,7 +289,8 @@ def test_a_fist_set_through_openxr_hand_tracking(pack, rb, manifest, monkeypatch
     from vrmed.xr.openxr_backend import OpenXrBackend
 
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    layers, log_file = validation_layers(monkeypatch, tmp_path)
+    log_file = tmp_path / "validation.txt"  # the core validation layer checks every OpenXR call
+    layers = enable_core_validation(monkeypatch, log_file)
     plan, t = [], 1.2  # after the scenario's learner starts the set (t = 1 s)
     for peak in FIST_PEAKS:
         plan.append((t, 0.5, 0.4, 0.5, peak))  # hold longer than the 0.3 s peak window
@@ -331,8 +317,7 @@ def test_a_fist_set_through_openxr_hand_tracking(pack, rb, manifest, monkeypatch
         session.close()
         source.close()
     assert rt.errors == [], rt.errors[:1]
-    if log_file.is_file():
-        assert not [ln for ln in log_file.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln]
+    assert validation_errors(log_file) == []
     assert source.backend.refresh_actual == pytest.approx(60.0)
     frame = log.inputs[150]["data"]
     assert len([d for d in frame if d.startswith("right_hand.")]) == 26
@@ -529,7 +514,8 @@ def test_a_wrist_set_through_openxr_body_tracking(pack, rb, manifest, monkeypatc
     from vrmed.xr.sim.body import PARENTS
 
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    layers, log_file = validation_layers(monkeypatch, tmp_path)
+    log_file = tmp_path / "validation.txt"  # the core validation layer checks every OpenXR call
+    layers = enable_core_validation(monkeypatch, log_file)
     plan, t = [], 1.2  # after the scenario's learner starts the set (t = 1 s)
     for peak in WRIST_SET:
         plan.append((t, 0.5, 0.4, 0.5, peak))  # hold longer than the 0.3 s peak window
@@ -561,8 +547,7 @@ def test_a_wrist_set_through_openxr_body_tracking(pack, rb, manifest, monkeypatc
         session.close()
         source.close()
     assert rt.errors == [], rt.errors[:1]
-    if log_file.is_file():
-        assert not [ln for ln in log_file.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln]
+    assert validation_errors(log_file) == []
     assert source.backend.body_tracking and [j.parent_joint for j in skeleton] == list(PARENTS)
     # T-pose: the right hand's wrist level with its upper arm, out to the side
     assert skeleton[45].pose.position.y == pytest.approx(skeleton[15].pose.position.y, abs=1e-6)

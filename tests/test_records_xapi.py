@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import write_tree
-from records_env import records_env
+from records_env import recorded_sandbox, records_env
 
 from vrmed.cli import cli
 from vrmed.packs import load_pack
@@ -41,10 +41,7 @@ SECRET = "unit-test-institution-secret-42"
 @pytest.fixture(scope="module")
 def sandbox_log(tmp_path_factory) -> Path:
     """A full sandbox session (passes)."""
-    path = tmp_path_factory.mktemp("logs") / "s.jsonl"
-    res = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--seed", "4", "--record", str(path)])
-    assert res.exit_code == 0, res.output
-    return path
+    return recorded_sandbox(tmp_path_factory.mktemp("logs"), seed=4)
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ be created at all.
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 import pytest
-from conftest import start_xvfb, stop_process
+from conftest import own_or_current_display
 
 from vrmed import App
 from vrmed.components.scene.render import Camera
@@ -26,18 +25,7 @@ W, H = 160, 120
 @pytest.fixture(scope="module")
 def display():
     """A usable X display for the module: our own Xvfb when installed, else $DISPLAY."""
-    started = start_xvfb()
-    with pytest.MonkeyPatch.context() as mp:
-        if started is not None:
-            mp.setenv("DISPLAY", started[1])
-            mp.delenv("WAYLAND_DISPLAY", raising=False)
-        elif not os.environ.get("DISPLAY"):
-            pytest.skip("no display: neither Xvfb nor DISPLAY is available (apt install xvfb)")
-        try:
-            yield os.environ["DISPLAY"]
-        finally:
-            if started is not None:
-                stop_process(started[0])
+    yield from own_or_current_display()
 
 
 @pytest.fixture

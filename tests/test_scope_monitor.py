@@ -37,16 +37,6 @@ GREEN_AT = np.array([0.0, 1.0, 3.12])  # 12 cm in front of the scope's lens
 GREEN = (0.05, 0.9, 0.08, 1.0)
 
 
-@pytest.fixture
-def gl_ctx():
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=330)
-    except Exception as exc:
-        pytest.skip(f"no EGL context on this machine: {exc}")
-    yield ctx
-    ctx.release()
-
-
 def standing() -> MotionScript:
     def motion(t: float):
         return {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from records_env import records_env
+from records_env import recorded_sandbox, records_env
 
 from vrmed.cli import cli
 from vrmed.recording import SessionLog, SessionLogError, Signer, _ChainWriter
@@ -29,10 +29,7 @@ SECRET = "log-security-test-secret-9d2e71"
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:
     """A sandbox session recorded through the CLI (streamed, chained, sealed)."""
-    path = tmp_path_factory.mktemp("logs") / "s.jsonl"
-    res = CliRunner().invoke(cli, ["run", "sandbox", "--headless", "--seed", "3", "--record", str(path)])
-    assert res.exit_code == 0, res.output
-    return path
+    return recorded_sandbox(tmp_path_factory.mktemp("logs"), seed=3)
 
 
 @pytest.fixture

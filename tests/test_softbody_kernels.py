@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tissue_reference import reference_frame
 
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -82,31 +83,8 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)
     wd_np = np.zeros((len(tets), 10), np.float32)
     near_np = np.zeros(len(tets), np.bool_)  # the recovery's flags persist across substeps, as the kernels'
-    for s in range(substeps):
-        R.substep(
-            x_np,
-            v_np,
-            xp_np,
-            b.inv_mass,
-            b.external_force,
-            g,
-            tets,
-            Q,
-            a_dev,
-            a_hyd,
-            m.gamma,
-            offsets,
-            dt / substeps,
-            m.damping,
-            b.velocity_damping,
-            lam=lam_np,
-            warm_dx=wdx_np,
-            warm=warm,
-            warm_t=kt,
-            warm_d=wd_np,
-            near=near_np,
-            frac=(s + 1.0) / substeps,
-        )
+    state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
+    reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=warm, warm_t=kt)
     assert not np.allclose(x_np, b.x), "the step must do something"
     if warm:
         np.testing.assert_allclose(lam_nb, lam_np, rtol=1e-6, atol=1e-9 * np.abs(lam_np).max())

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from tissue_reference import kabsch_residual
 
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets
@@ -216,15 +217,6 @@ def test_damped_body_settles_faster_than_undamped() -> None:
 
 
 # --- robustness -----------------------------------------------------------------------------
-def kabsch_residual(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest vertex distance between a and b after the best rigid alignment of a onto b."""
-    ac, bc = a - a.mean(0), b - b.mean(0)
-    u, _, vt = np.linalg.svd(ac.T @ bc)
-    d = np.sign(np.linalg.det(u @ vt))
-    r = u @ np.diag([1.0, 1.0, d]) @ vt
-    return float(np.abs(ac @ r - bc).max())
-
-
 @pytest.mark.parametrize("nu", [0.3, 0.49])
 def test_crushed_flat_body_recovers_without_nan_or_inversions(nu: float) -> None:
     side = 0.1

@@ -13,7 +13,7 @@ import pytest
 xr = pytest.importorskip("xr")
 moderngl = pytest.importorskip("moderngl")
 
-from test_xr_render import gl_ctx, head_script, xr_env  # noqa: E402, F401
+from test_xr_render import head_script, xr_env  # noqa: E402, F401
 
 from vrmed import App  # noqa: E402
 from vrmed.components import Transform, VisualMesh  # noqa: E402

@@ -28,6 +28,8 @@ from team_common import FileMic, ServerThread, emergency_pack
 
 xr = pytest.importorskip("xr")
 
+from openxr_env import enable_core_validation, validation_errors  # noqa: E402
+
 from vrmed.errors import VrmedError  # noqa: E402
 from vrmed.input import InputState, clean_sample  # noqa: E402
 from vrmed.scenario.learner import LearnerView, MenuState  # noqa: E402
@@ -42,7 +44,6 @@ from vrmed.xr.interface import HAND_JOINT_NAMES  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 from vrmed.xr.pointer import PointerState, aim_orientation, menu_row_centre  # noqa: E402
 
-VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
 #: The compressor stands at the patient's right, looking across the bed and down 15 degrees
 #: (the pose of tests/test_headset_code_blue.py, in the same resuscitation room).
 HEAD_POSE = Pose((0.35, 1.65, 0.95), (0.9914449, -0.1305262, 0.0, 0.0))
@@ -76,29 +77,14 @@ class Person:
         }
 
 
-def _layer_dir() -> Path | None:
-    import xr.api_layer
-    from xr.platform_folder import platform_folder
-
-    folder = Path(xr.api_layer.__file__).parent / platform_folder()[0]
-    return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
-
-
 @pytest.fixture
 def validation(manifest: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """The simulated runtime (XR_RUNTIME_JSON) and the Khronos core validation layer where
     pyopenxr ships it (the layers to enable); after the test no validation error."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    layers: tuple[str, ...] = ()
     log = tmp_path / "validation.txt"
-    layer_dir = _layer_dir()
-    if layer_dir is not None:
-        monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
-        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
-        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log))
-        layers = (VALIDATION_LAYER,)
-    yield layers
-    errors = [ln for ln in log.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln] if log.is_file() else []
+    yield enable_core_validation(monkeypatch, log)
+    errors = validation_errors(log)
     assert errors == [], errors[:3]
 
 

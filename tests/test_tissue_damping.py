@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tissue_reference import reference_frame
 
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
@@ -145,31 +146,8 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             True,
             True if cols == 3 else None,
         )
-        for s in range(substeps):
-            R.substep(
-                x_np,
-                v_np,
-                xp_np,
-                b.inv_mass,
-                b.external_force,
-                g,
-                tets,
-                Q,
-                a_dev,
-                a_hyd,
-                m.gamma,
-                offsets,
-                dt / substeps,
-                m.damping,
-                b.velocity_damping,
-                lam=lam_np,
-                warm_dx=wdx_np,
-                warm=1.0,
-                warm_t=kt,
-                warm_d=wd_np,
-                near=near_np,
-                frac=(s + 1.0) / substeps,
-            )
+        state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
+        reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=1.0, warm_t=kt)
     assert np.count_nonzero(wd_nb[:, 12]) > 0.5 * len(tets)  # the estimate, zero on tets far from rest
     dx = np.abs(x_np - b.x).max()
     np.testing.assert_allclose(x_nb, x_np, rtol=0, atol=1e-7 * dx)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from tissue_reference import kabsch_residual
 
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import MASS_FLOOR, Material, SoftBody, floor_light_masses
@@ -35,15 +36,6 @@ NO_GRAVITY = np.zeros(3)
 #: changes no equilibrium (it damps the carried velocity only, kernels.predict)
 SETTLE = 8.0
 AT_REST = 0.01  # m/s
-
-
-def kabsch_residual(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest vertex distance between a and b after the best rigid alignment of a onto b."""
-    ac, bc = a - a.mean(0), b - b.mean(0)
-    u, _, vt = np.linalg.svd(ac.T @ bc)
-    d = np.sign(np.linalg.det(u @ vt))
-    r = u @ np.diag([1.0, 1.0, d]) @ vt
-    return float(np.abs(ac @ r - bc).max())
 
 
 def scaled(mesh: TetMesh) -> TetMesh:

@@ -105,17 +105,6 @@ def xr_env(manifest, monkeypatch):
     return manifest
 
 
-@pytest.fixture
-def gl_ctx():
-    moderngl = pytest.importorskip("moderngl")
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=330)
-    except Exception as exc:
-        pytest.skip(f"no EGL context on this machine: {exc}")
-    yield ctx
-    ctx.release()
-
-
 FLICK_AT = 0.205  # s: the right stick is pushed right from here for 50 ms
 
 

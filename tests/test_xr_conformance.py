@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import math
 from ctypes import POINTER, byref, c_char_p, c_float, c_int32, c_int64, c_uint32, c_uint64, c_void_p
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,24 +21,17 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from openxr_env import enable_core_validation  # noqa: E402
+
 from vrmed.xr import sim  # noqa: E402
 
 R = xr.Result
 ST = xr.StructureType
-VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
 HEADLESS = ("XR_MND_headless",)
 GL_EXTS = ("XR_MNDX_egl_enable", "XR_KHR_opengl_enable")
 BOGUS = 0xDEAD0  # never a live handle of the runtime (its handles are 0x51x0)
 STEREO = xr.ViewConfigurationType.PRIMARY_STEREO.value
 PROFILE = "/interaction_profiles/"
-
-
-def _layer_dir() -> Path | None:
-    import xr.api_layer
-    from xr.platform_folder import platform_folder
-
-    folder = Path(xr.api_layer.__file__).parent / platform_folder()[0]
-    return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
 
 
 def _raw(argtype: Any) -> Any:
@@ -213,13 +205,9 @@ def app(request, manifest, monkeypatch, tmp_path):
     monkeypatch.delenv("XR_ENABLE_API_LAYERS", raising=False)
     layers: tuple[str, ...] = ()
     if request.param == "validation layer":
-        folder = _layer_dir()
-        if folder is None:
+        layers = enable_core_validation(monkeypatch, tmp_path / "validation.txt")
+        if not layers:
             pytest.skip("pyopenxr does not ship the core validation layer on this platform")
-        monkeypatch.setenv("XR_API_LAYER_PATH", str(folder))
-        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
-        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(tmp_path / "validation.txt"))
-        layers = (VALIDATION_LAYER,)
     else:
         monkeypatch.delenv("XR_API_LAYER_PATH", raising=False)
     rt, _ = sim.install(manifest=manifest)

@@ -22,7 +22,7 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
-from conftest import start_xvfb  # noqa: E402
+from conftest import own_or_current_display  # noqa: E402
 
 from vrmed.xr import sim  # noqa: E402
 
@@ -32,19 +32,7 @@ EXAMPLES = Path(__file__).parent / "data" / "pyopenxr_examples"
 @pytest.fixture(scope="module")
 def display():
     """An X display: our own Xvfb when installed, else $DISPLAY."""
-    started = start_xvfb()
-    with pytest.MonkeyPatch.context() as mp:
-        if started is not None:
-            mp.setenv("DISPLAY", started[1])
-            mp.delenv("WAYLAND_DISPLAY", raising=False)
-        elif not os.environ.get("DISPLAY"):
-            pytest.skip("no X display: neither Xvfb nor DISPLAY is available")
-        try:
-            yield os.environ["DISPLAY"]
-        finally:
-            if started is not None:
-                started[0].terminate()
-                started[0].wait(timeout=5)
+    yield from own_or_current_display()
 
 
 def test_xlib_glx_binding_renders_through_swapchains(display, manifest, monkeypatch):

@@ -14,6 +14,8 @@ import pytest
 
 xr = pytest.importorskip("xr")
 
+from openxr_env import VALIDATION_LAYER, enable_core_validation, validation_errors  # noqa: E402
+
 from vrmed.geometry import quat_from_axis_angle, quat_rotate, quat_yaw  # noqa: E402
 from vrmed.session import build_session, make_input, open_target  # noqa: E402
 from vrmed.xr import (  # noqa: E402
@@ -28,16 +30,6 @@ from vrmed.xr import (  # noqa: E402
 )
 from vrmed.xr.input import XrInputSource, close_openxr_inputs  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
-
-VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
-
-
-def _layer_dir() -> Path | None:
-    import xr.api_layer
-    from xr.platform_folder import platform_folder
-
-    folder = Path(xr.api_layer.__file__).parent / platform_folder()[0]
-    return folder if (folder / "XrApiLayer_core_validation.json").is_file() else None
 
 
 class XrEnv:
@@ -58,9 +50,7 @@ class XrEnv:
         return OpenXrBackend(ctx, api_layers=self.layers)
 
     def validation_errors(self) -> list[str]:
-        if not self.log.is_file():
-            return []
-        return [ln for ln in self.log.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln]
+        return validation_errors(self.log)
 
 
 @pytest.fixture
@@ -68,30 +58,12 @@ def xr_env(manifest, monkeypatch, tmp_path):
     """XR_RUNTIME_JSON -> the simulated runtime; core validation logging to a file. After the
     test: no runtime bug (exception inside an entry point) and no validation error."""
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    layers: tuple[str, ...] = ()
-    layer_dir = _layer_dir()
     log = tmp_path / "validation.txt"
-    if layer_dir is not None:
-        monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
-        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
-        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log))
-        layers = (VALIDATION_LAYER,)
-    env = XrEnv(manifest, log, layers)
+    env = XrEnv(manifest, log, enable_core_validation(monkeypatch, log))
     yield env
     for rt in env.runtimes:
         assert rt.errors == [], rt.errors[0]
     assert env.validation_errors() == []
-
-
-@pytest.fixture
-def gl_ctx():
-    moderngl = pytest.importorskip("moderngl")
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl")
-    except Exception as exc:
-        pytest.skip(f"no EGL context on this machine: {exc}")
-    yield ctx
-    ctx.release()
 
 
 def yaw_script(rate: float) -> MotionScript:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 xr = pytest.importorskip("xr")
 moderngl = pytest.importorskip("moderngl")
+
+from openxr_env import enable_core_validation, validation_errors  # noqa: E402
 
 from vrmed import App  # noqa: E402
 from vrmed.geometry import quat_from_axis_angle, quat_yaw, view_matrix  # noqa: E402
@@ -27,7 +28,6 @@ from vrmed.xr.input import XrInputSource, close_openxr_inputs  # noqa: E402
 from vrmed.xr.openxr_backend import OpenXrBackend  # noqa: E402
 from vrmed.xr.render import XrSceneRenderer, add_headset_rendering  # noqa: E402
 
-VALIDATION_LAYER = "XR_APILAYER_LUNARG_core_validation"
 SIZE = 160
 SPHERE = np.array([0.10, 1.75, -0.60])  # in front of and slightly above the eyes (1.6 m)
 RADIUS = 0.03
@@ -38,34 +38,14 @@ RED = (0.9, 0.05, 0.05, 1.0)
 def xr_env(manifest, monkeypatch, tmp_path):
     """XR_RUNTIME_JSON -> the simulated runtime, core validation logging to a file; after
     the test: no exception inside the runtime and no validation error."""
-    import xr.api_layer
-    from xr.platform_folder import platform_folder
-
     monkeypatch.setenv("XR_RUNTIME_JSON", str(manifest))
-    layer_dir = Path(xr.api_layer.__file__).parent / platform_folder()[0]
     log = tmp_path / "validation.txt"
-    layers: tuple[str, ...] = ()
-    if (layer_dir / "XrApiLayer_core_validation.json").is_file():
-        monkeypatch.setenv("XR_API_LAYER_PATH", str(layer_dir))
-        monkeypatch.setenv("XR_CORE_VALIDATION_EXPORT_TYPE", "text")
-        monkeypatch.setenv("XR_CORE_VALIDATION_FILE_NAME", str(log))
-        layers = (VALIDATION_LAYER,)
+    layers = enable_core_validation(monkeypatch, log)
     runtimes: list[sim.SimRuntime] = []
     yield {"manifest": manifest, "layers": layers, "runtimes": runtimes}
     for rt in runtimes:
         assert rt.errors == [], rt.errors[0]
-    if log.is_file():
-        assert [ln for ln in log.read_text(errors="replace").splitlines() if "VALID_ERROR" in ln] == []
-
-
-@pytest.fixture
-def gl_ctx():
-    try:
-        ctx = moderngl.create_standalone_context(backend="egl", require=330)
-    except Exception as exc:
-        pytest.skip(f"no EGL context on this machine: {exc}")
-    yield ctx
-    ctx.release()
+    assert validation_errors(log) == []
 
 
 def head_script(yaw_deg: float, switch_at: float) -> MotionScript:

@@ -26,36 +26,11 @@ Groups:
 
 from __future__ import annotations
 
-from vrmed import (
-    PUBLIC_SETS,
-    STAGE_MEANINGS,
-    STAGES,
-    App,
-    AssetPath,
-    Commands,
-    ConfigError,
-    DeviceState,
-    Event,
-    EventReader,
-    InputPlugin,
-    InputState,
-    Keyframe,
-    Plugin,
-    RecorderPlugin,
-    Rng,
-    ScriptedInput,
-    SessionLog,
-    SimClock,
-    VrmedError,
-    __version__,
-    array_field,
-    component,
-    quat,
-    scale3,
-    shapes,
-    system,
-    vec3,
-)
+# The kernel names have one list, vrmed.__all__: star-imported here and re-exported by
+# unpacking it into __all__ below (tests/test_architecture.py checks every name resolves).
+from vrmed import *  # noqa: F403
+from vrmed import __all__ as _KERNEL_NAMES
+from vrmed import shapes
 from vrmed.adapt import applied_parameters
 from vrmed.analytics.errors import (
     AllowedRegion,
@@ -140,7 +115,6 @@ from vrmed.scenario.interaction import ActionRejected, CueShown, StepCompleted
 from vrmed.scenario.learner import LearnerView, MenuState, pick_ray
 from vrmed.scenario.model import ANY_PATIENT, for_patient, patients_for
 from vrmed.session import Session, build_session
-from vrmed.settings import SimSettings
 from vrmed.systems.clinical.events import (
     AdministrationDocumented,
     AirwayPlaced,
@@ -212,36 +186,9 @@ from vrmed.systems.tissue.solver import (
 )
 
 __all__ = [
-    # kernel
-    "App",
-    "AssetPath",
-    "Commands",
-    "ConfigError",
-    "DeviceState",
-    "Event",
+    # kernel: every name of vrmed itself (one list, vrmed.__all__), plus the events' inbox
+    *_KERNEL_NAMES,
     "EventInbox",
-    "EventReader",
-    "InputPlugin",
-    "InputState",
-    "Keyframe",
-    "PUBLIC_SETS",
-    "Plugin",
-    "RecorderPlugin",
-    "Rng",
-    "STAGES",
-    "STAGE_MEANINGS",
-    "ScriptedInput",
-    "SessionLog",
-    "SimClock",
-    "SimSettings",
-    "VrmedError",
-    "__version__",
-    "array_field",
-    "component",
-    "quat",
-    "scale3",
-    "system",
-    "vec3",
     # scenarios and scoring
     "Pack",
     "RubricResult",

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 
@@ -303,3 +303,23 @@ def _order_stage(stage: str, specs: list[SystemSpec], sets: Mapping[str, str]) -
             f"remove one of their after/before constraints"
         )
     return ordered
+
+
+def rerun_render_stage(app: Any, run: Callable[[SystemSpec], bool] | None = None) -> None:
+    """Run the render stage's systems again (those ``run`` accepts, default all) without
+    advancing the simulation, with the clock reading as it did in the last frame's render
+    stage (stage, time and step restored after), so systems that follow the clock see no
+    time pass: the redraw of a paused or ended session (:func:`vrmed.desktop.play.redraw`,
+    :func:`vrmed.xr.play.redraw`). ``app`` is the :class:`~vrmed.app.App` (not imported:
+    the App imports this module)."""
+    clock = app.clock
+    frame_dt = app.schedule.frame_dt
+    saved = (clock.stage, clock.exact_time, clock.exact_dt)
+    clock.stage, clock.exact_dt = "render", frame_dt
+    clock.exact_time = max(clock.frame_time - frame_dt, Fraction(0))
+    try:
+        for spec in app.schedule.stages["render"].systems:
+            if run is None or run(spec):
+                spec.func(app)
+    finally:
+        clock.stage, clock.exact_time, clock.exact_dt = saved

@@ -55,6 +55,7 @@ debrief and a record computed from the same window agree and say which window it
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -437,18 +438,25 @@ def motion_metrics(
     )
 
 
+def input_samples(log: Any, t0: float = 0.0, t1: float | None = None) -> Iterator[tuple[float, dict[str, Any]]]:
+    """(time in s, the devices' data) of each input sample of a session log, in frame order,
+    only those between ``t0`` and ``t1`` seconds (both included)."""
+    for frame in sorted(log.inputs):
+        rec = log.inputs[frame]
+        t = float(rec["t"])
+        if t < t0 or (t1 is not None and t > t1):
+            continue
+        yield t, rec["data"]
+
+
 def tracks_from_log(
     log: Any, devices: list[str] | None = None, t0: float = 0.0, t1: float | None = None
 ) -> dict[str, Track]:
     """Position tracks of input devices from a session log's input samples (optionally only
     between ``t0`` and ``t1`` seconds). Devices default to every device with a position."""
     series: dict[str, tuple[list[float], list[list[float]]]] = {}
-    for frame in sorted(log.inputs):
-        rec = log.inputs[frame]
-        t = float(rec["t"])
-        if t < t0 or (t1 is not None and t > t1):
-            continue
-        for name, data in rec["data"].items():
+    for t, sample in input_samples(log, t0, t1):
+        for name, data in sample.items():
             if isinstance(data, dict) and "position" in data and (devices is None or name in devices):
                 ts, ps = series.setdefault(name, ([], []))
                 ts.append(t)

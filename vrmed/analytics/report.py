@@ -34,7 +34,15 @@ import numpy as np
 from ..recording import SessionLog
 from ..records.scoring import pack_for_log, score_log
 from ..scenario.scorecard import rubric_lines, rule_status, target_lines
-from .motion import IDLE_SPEED, Track, bimanual_dexterity, filter_track, motion_metrics, tracks_from_log
+from .motion import (
+    IDLE_SPEED,
+    Track,
+    bimanual_dexterity,
+    filter_track,
+    input_samples,
+    motion_metrics,
+    tracks_from_log,
+)
 
 #: Line styles per device: (colour, dash pattern, marker); distinct without colour.
 _STYLES = (
@@ -218,12 +226,8 @@ def _geometry(pack: Any, scenario: str) -> list[dict[str, Any]]:
 def _forces(log: SessionLog, t0: float, t1: float | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """|force| (N) per device, when the log's input samples carry ``force``."""
     series: dict[str, tuple[list[float], list[float]]] = {}
-    for frame in sorted(log.inputs):
-        rec = log.inputs[frame]
-        t = float(rec["t"])
-        if t < t0 or (t1 is not None and t > t1):
-            continue
-        for name, data in rec["data"].items():
+    for t, sample in input_samples(log, t0, t1):
+        for name, data in sample.items():
             f = data.get("force") if isinstance(data, dict) else None
             if isinstance(f, (list, tuple)) and f and all(isinstance(x, (int, float)) for x in f):
                 ts, fs = series.setdefault(name, ([], []))
@@ -415,7 +419,9 @@ figure{margin:.5em 0}figcaption{font-size:12px;color:#333}svg{max-width:100%;hei
 """
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A value as report tables show it: ``-`` for none or NaN, a float to 4 significant
+    digits, anything else as ``str`` gives it (the HTML and text reports and the dashboard)."""
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -439,7 +445,7 @@ def render_html(report: Report) -> str:
     if s and "unavailable" not in s:
         verdict = "PASSED ✓" if s["passed"] else "NOT PASSED ✗"
         parts.append(
-            f'<p class="verdict">{verdict} — score {_fmt(s["score"])} of {_fmt(s["max_score"])}</p>'
+            f'<p class="verdict">{verdict} — score {format_value(s["score"])} of {format_value(s["max_score"])}</p>'
             + (
                 f"<p>Every metric below is measured over the task window {report.window[0]:.2f}–"
                 f"{report.window[1]:.2f} s (session start to task end); the score uses the same window.</p>"
@@ -450,7 +456,7 @@ def render_html(report: Report) -> str:
         if report.findings:
             frows = "".join(
                 f"<tr><td>{'✗ ' + esc(f['status'])}</td><td>{'critical' if f['critical'] else ''}</td>"
-                f'<td class="num">{_fmt(f["t"])}</td><td>{esc(f["id"])}</td><td>{esc(f["reason"])}</td></tr>'
+                f'<td class="num">{format_value(f["t"])}</td><td>{esc(f["id"])}</td><td>{esc(f["reason"])}</td></tr>'
                 for f in report.findings
             )
             parts.append(
@@ -464,11 +470,11 @@ def render_html(report: Report) -> str:
         for r in report.rows:
             way = {"lower": "≤ (lower is better)", "higher": "≥ (higher is better)"}.get(r.direction or "", "")
             mark = {"pass": "✓ pass", "fail": "✗ FAIL", "-": "-"}[r.status]
-            band = f"{_fmt(r.band[0])} – {_fmt(r.band[1])}" if r.band else "-"
-            prev = "".join(f'<td class="num">{_fmt(v)}</td>' for v in r.previous)
+            band = f"{format_value(r.band[0])} – {format_value(r.band[1])}" if r.band else "-"
+            prev = "".join(f'<td class="num">{format_value(v)}</td>' for v in r.previous)
             mrows.append(
-                f'<tr><td>{esc(r.name)}</td>{prev}<td class="num"><b>{_fmt(r.value)}</b></td>'
-                f'<td class="num">{_fmt(r.target)}</td><td>{way}</td><td class="num">{band}</td>'
+                f'<tr><td>{esc(r.name)}</td>{prev}<td class="num"><b>{format_value(r.value)}</b></td>'
+                f'<td class="num">{format_value(r.target)}</td><td>{way}</td><td class="num">{band}</td>'
                 f'<td class="{"fail" if r.status == "fail" else ""}">{mark}</td></tr>'
             )
         parts.append(
@@ -488,8 +494,8 @@ def render_html(report: Report) -> str:
             )
         if s.get("rubric"):
             rrows = "".join(
-                f'<tr><td>{esc(rule_status(r))}</td><td class="num">{esc(_fmt(r.get("t")))}</td>'
-                f"<td>{esc(_fmt(r.get('earned')))}/{esc(_fmt(r.get('points')))}</td><td>{esc(str(r.get('id')))}</td>"
+                f'<tr><td>{esc(rule_status(r))}</td><td class="num">{esc(format_value(r.get("t")))}</td>'
+                f"<td>{esc(format_value(r.get('earned')))}/{esc(format_value(r.get('points')))}</td><td>{esc(str(r.get('id')))}</td>"
                 f"<td>{esc(str(r.get('detail') or r.get('description') or ''))}</td></tr>"
                 for r in s["rubric"].get("rules", [])
             )
@@ -503,7 +509,7 @@ def render_html(report: Report) -> str:
         "<tr>"
         + f"<td>{esc(m['name'])}</td>"
         + "".join(
-            f'<td class="num">{esc(_fmt(m[k]))}</td>'
+            f'<td class="num">{esc(format_value(m[k]))}</td>'
             for k in (
                 "duration_s",
                 "path_length_m",
@@ -555,7 +561,10 @@ def terminal_summary(report: Report) -> str:
     lines = [f"{h.get('pack')}/{h.get('scenario')}  (seed {h.get('seed')}, {len(report.events)} events)"]
     if report.score and "unavailable" not in report.score:
         s = report.score
-        lines.append(f"score {_fmt(s['score'])}/{_fmt(s['max_score'])}  {'PASSED' if s['passed'] else 'not passed'}")
+        lines.append(
+            f"score {format_value(s['score'])}/{format_value(s['max_score'])}  "
+            f"{'PASSED' if s['passed'] else 'not passed'}"
+        )
         if report.window:
             lines.append(f"  metrics over the task window {report.window[0]:.2f}-{report.window[1]:.2f} s")
         if s.get("rubric"):
@@ -566,7 +575,7 @@ def terminal_summary(report: Report) -> str:
             lines.extend(f"  {line}" for line in targeted)
         for k, v in s.get("metrics", {}).items():
             if k not in s.get("targets", {}) and k not in _WINDOW_KEYS:
-                lines.append(f"  {k:<34} {_fmt(v):>10}")
+                lines.append(f"  {k:<34} {format_value(v):>10}")
     elif report.score:
         lines.append(f"not scored: {report.score['unavailable']}")
     if report.metrics:

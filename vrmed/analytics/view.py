@@ -29,7 +29,7 @@ from vrmed.components.scene.render import Endoscope
 from vrmed.geometry import quat_matrix
 
 from ..events import Event
-from .motion import Track
+from .motion import Track, input_samples
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,11 @@ def tip_tracks_from_log(
     logged position plus ``offset`` along the logged orientation's -z (identity if none),
     optionally only between ``t0`` and ``t1`` seconds."""
     series: dict[str, tuple[list[float], list[list[float]], list[list[float]]]] = {}
-    for frame in sorted(log.inputs):
-        rec = log.inputs[frame]
-        if float(rec["t"]) < t0 or (t1 is not None and float(rec["t"]) > t1):
-            continue
-        for name, data in rec["data"].items():
+    for t, sample in input_samples(log, t0, t1):
+        for name, data in sample.items():
             if name in offsets and "position" in data:
                 ts, ps, qs = series.setdefault(name, ([], [], []))
-                ts.append(float(rec["t"]))
+                ts.append(t)
                 ps.append(data["position"])
                 qs.append(data.get("orientation", [1.0, 0.0, 0.0, 0.0]))
     out = {}

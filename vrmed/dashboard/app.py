@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import secrets
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..analytics.curves import CusumSpec, cusum, cusum_state, is_stuck, moving_average, predict_attempts
-from ..analytics.report import build_report, render_html
+from ..analytics.report import build_report, format_value, render_html
 from ..errors import VrmedError
 from ..recording import SessionLog
 from ..records.attempt import session_id
@@ -67,14 +66,6 @@ def _page(title: str, body: str, user: User | None = None) -> HTMLResponse:
         f'<style>{_CSS}</style></head><body><header><a href="/"><b>vrmed dashboard</b></a>{who}</header>'
         f"<main><h1>{esc(title)}</h1>{body}</main></body></html>"
     )
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
 
 
 def _plt() -> Any:
@@ -246,8 +237,8 @@ def create_app(
             )
             mrows = "".join(
                 f'<tr><td>{esc(s.name)}</td><td class="num">{s.n}</td>'
-                + "".join(f'<td class="num">{_fmt(v)}</td>' for v in s.percentiles.values())
-                + f'<td class="num">{_fmt(s.target)}</td><td>{esc(s.direction or "")}</td>'
+                + "".join(f'<td class="num">{format_value(v)}</td>' for v in s.percentiles.values())
+                + f'<td class="num">{format_value(s.target)}</td><td>{esc(s.direction or "")}</td>'
                 f'<td class="num">{"-" if s.share_meeting_target is None else f"{100 * s.share_meeting_target:.0f}%"}'
                 "</td></tr>"
                 for s in stats
@@ -332,7 +323,7 @@ def create_app(
                 )
             arows = "".join(
                 f'<tr><td><a href="/attempt/{quote(a.attempt_id)}">{esc(a.started[:16].replace("T", " "))}</a></td>'
-                f'<td>{esc(a.scenario)}</td><td class="num">{_fmt(a.score)}/{_fmt(a.max_score)}</td>'
+                f'<td>{esc(a.scenario)}</td><td class="num">{format_value(a.score)}/{format_value(a.max_score)}</td>'
                 f"<td>{'passed' if a.passed else 'not passed'}</td><td>{'yes' if a.completed else 'no'}</td></tr>"
                 for a in db.attempts(learner, skill)
             )
@@ -362,17 +353,19 @@ def create_app(
                 ok = value <= target if direction == "lower" else value >= target
                 status = "✓ pass" if ok else "✗ FAIL"
             mrows.append(
-                f'<tr><td>{esc(name)}</td><td class="num">{_fmt(value)}</td><td class="num">{_fmt(target)}</td>'
+                f'<tr><td>{esc(name)}</td><td class="num">{format_value(value)}</td>'
+                f'<td class="num">{format_value(target)}</td>'
                 f"<td>{esc(direction or '')}</td><td>{status}</td></tr>"
             )
         frows = "".join(
-            f'<tr><td>✗ {esc(st)}</td><td class="num">{_fmt(t)}</td><td>{esc(rule)}</td>'
+            f'<tr><td>✗ {esc(st)}</td><td class="num">{format_value(t)}</td><td>{esc(rule)}</td>'
             f"<td>{esc(reason or '')}</td></tr>"
             for rule, st, t, reason in db.findings_of(a.attempt_id)
         )
         body = (
             f"<p>{esc(a.pack)} / {esc(a.scenario)} · started {esc(a.started)} · mode {esc(a.mode)} · "
-            f"<b>{'PASSED ✓' if a.passed else 'NOT PASSED ✗'}</b> · score {_fmt(a.score)} of {_fmt(a.max_score)} · "
+            f"<b>{'PASSED ✓' if a.passed else 'NOT PASSED ✗'}</b> · "
+            f"score {format_value(a.score)} of {format_value(a.max_score)} · "
             f"task {'completed' if a.completed else 'not completed'}</p>"
             f'<p><a href="/learner/{quote(a.learner)}">all attempts of this learner</a></p>'
             "<h2>Failed actions</h2>"

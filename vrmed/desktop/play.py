@@ -27,7 +27,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from ..render.learner_hud import DesktopOverlay
 from ..render.plugin import RenderPlugin, main_camera
 from ..render.window import Window, open_window
 from ..scenario.learner import LearnerView
+from ..schedule import rerun_render_stage
 from ..settings import SimSettings
 from .bindings import Bindings, load_bindings
 from .source import DesktopInput
@@ -274,16 +274,7 @@ def redraw(app: Any) -> None:
     end screens): the render stage's systems, with the clock reading as it did in the last
     frame's render stage, so systems that follow the clock (the patient monitor's traces)
     see no time pass and change nothing a replay checks."""
-    clock = app.clock
-    frame_dt = app.schedule.frame_dt
-    saved = (clock.stage, clock.exact_time, clock.exact_dt)
-    clock.stage, clock.exact_dt = "render", frame_dt
-    clock.exact_time = max(clock.frame_time - frame_dt, Fraction(0))
-    try:
-        for spec in app.schedule.stages["render"].systems:
-            spec.func(app)
-    finally:
-        clock.stage, clock.exact_time, clock.exact_dt = saved
+    rerun_render_stage(app)
 
 
 def _wait(

@@ -267,21 +267,17 @@ class DesktopInput:
 
     # -- GLFW callbacks (raw events, kept until the next sample) -------------------------------
     def _on_key(self, handle: Any, key: int, scancode: int, action: int, mods: int) -> None:
-        glfw = _glfw()
-        name = self._key_names.get(key)
-        if name is None:
-            return
-        if action == glfw.PRESS:
-            self._held.add(name)
-            self._presses.append((name, time.perf_counter()))
-        elif action == glfw.RELEASE:
-            self._held.discard(name)
+        self._on_press(self._key_names.get(key), action)
 
     def _on_button(self, handle: Any, button: int, action: int, mods: int) -> None:
-        glfw = _glfw()
-        name = self._button_names.get(button)
+        self._on_press(self._button_names.get(button), action)
+
+    def _on_press(self, name: str | None, action: int) -> None:
+        """A key or mouse button with the binding name ``name`` (None: unbound, ignored) went
+        down (held from now, and a press) or up; GLFW's key repeats change nothing."""
         if name is None:
             return
+        glfw = _glfw()
         if action == glfw.PRESS:
             self._held.add(name)
             self._presses.append((name, time.perf_counter()))

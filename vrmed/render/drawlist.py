@@ -16,6 +16,12 @@ import numpy as np
 ColorLike = Sequence[float] | np.ndarray
 
 
+def _batch_colors(colors: ColorLike) -> np.ndarray | tuple[float, ...]:
+    """A batch's colours as it keeps them: an (N, 4) array as given (referenced), one
+    colour as a tuple (a list the caller changes later cannot change the batch)."""
+    return tuple(colors) if not isinstance(colors, np.ndarray) else colors
+
+
 @dataclass
 class SphereBatch:
     """Spheres sharing a material: centres (N, 3), radii (N,) or a scalar, colours (N, 4)
@@ -95,17 +101,7 @@ class DrawList:
         centres = np.asarray(centres)
         if centres.ndim != 2 or centres.shape[1] != 3:
             raise ValueError(f"sphere centres must have shape (N, 3), got {centres.shape}")
-        self.spheres.append(
-            SphereBatch(
-                centres,
-                radii,
-                tuple(colors) if not isinstance(colors, np.ndarray) else colors,
-                roughness,
-                wetness,
-                shadow,
-                entities,
-            )
-        )
+        self.spheres.append(SphereBatch(centres, radii, _batch_colors(colors), roughness, wetness, shadow, entities))
 
     def add_capsules(
         self,
@@ -125,18 +121,7 @@ class DrawList:
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape:
             raise ValueError(f"capsule ends must both have shape (N, 3), got {a.shape} and {b.shape}")
-        self.capsules.append(
-            CapsuleBatch(
-                a,
-                b,
-                radii,
-                tuple(colors) if not isinstance(colors, np.ndarray) else colors,
-                roughness,
-                wetness,
-                shadow,
-                entities,
-            )
-        )
+        self.capsules.append(CapsuleBatch(a, b, radii, _batch_colors(colors), roughness, wetness, shadow, entities))
 
     def add_surface(
         self,

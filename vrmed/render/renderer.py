@@ -165,6 +165,49 @@ def _far_plane(proj: np.ndarray) -> float:
     return far if far > 0 and np.isfinite(far) else 50.0
 
 
+class _InstanceBuffer:
+    """The per-instance data of one instanced draw: a float32 staging array of ``columns``
+    per instance, the dynamic GL buffer it is written to and the VAO that reads the template
+    mesh's ``vertex`` buffers with it (attributes ``layout``). All three are remade together,
+    at least doubling, when a draw needs more instances (:meth:`reserve`)."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        program: moderngl.Program,
+        vertex: list[tuple[Any, ...]],
+        layout: tuple[str, ...],
+        index_buffer: moderngl.Buffer,
+        columns: int,
+        capacity: int,
+    ) -> None:
+        self._ctx, self._program, self._vertex, self._layout = ctx, program, vertex, layout
+        self._index_buffer, self._columns = index_buffer, columns
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.staging = np.zeros((capacity, self._columns), np.float32)
+        self.buffer = self._ctx.buffer(reserve=self.staging.nbytes, dynamic=True)
+        self.vao = self._ctx.vertex_array(
+            self._program,
+            [*self._vertex, (self.buffer, *self._layout)],
+            index_buffer=self._index_buffer,
+            index_element_size=4,
+        )
+
+    def reserve(self, n: int) -> None:
+        """Grow to hold at least ``n`` instances (no-op when they fit)."""
+        if n <= len(self.staging):
+            return
+        self.release()
+        self._allocate(max(n, 2 * len(self.staging)))
+
+    def release(self) -> None:
+        """Free the VAO and the buffer (a second call does nothing)."""
+        self.vao.release()
+        self.buffer.release()
+
+
 class _Part:
     """One material range of a GpuMesh: index range, material and its uploaded texture."""
 
@@ -482,7 +525,15 @@ class Renderer:
         self._sphere_ibo = ctx.buffer(sphere.faces)
         keep(self._sphere_vbo)
         keep(self._sphere_ibo)
-        self._instances, self._instance_buffer, self._sphere_vao = self._sphere_instances(64)
+        self._spheres = _InstanceBuffer(
+            ctx,
+            self.sphere_program,
+            [(self._sphere_vbo, "3f", "in_position")],
+            ("4f 4f/i", "in_sphere", "in_color"),
+            self._sphere_ibo,
+            columns=8,
+            capacity=64,
+        )
 
         capsule, capsule_end = capsule_template()
         self._capsule_vbo = ctx.buffer(capsule.positions)
@@ -490,7 +541,15 @@ class Renderer:
         self._capsule_ibo = ctx.buffer(capsule.faces)
         for buf in (self._capsule_vbo, self._capsule_end, self._capsule_ibo):
             keep(buf)
-        self._capsules, self._capsule_buffer, self._capsule_vao = self._capsule_instances(16)
+        self._capsules = _InstanceBuffer(
+            ctx,
+            self.capsule_program,
+            [(self._capsule_vbo, "3f", "in_position"), (self._capsule_end, "1f", "in_end")],
+            ("4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
+            self._capsule_ibo,
+            columns=12,
+            capacity=16,
+        )
 
         half = 100.0
         self._ground_vbo = ctx.buffer(np.array([-half, -half, -half, half, half, -half, half, half], np.float32))
@@ -559,57 +618,6 @@ class Renderer:
         """Make a mesh of fixed topology whose vertices are re-uploaded with
         :meth:`StreamedMesh.update` (buffers allocated once, here)."""
         return StreamedMesh(self.ctx, self.mesh_program, faces, positions)
-
-    def _sphere_instances(self, cap: int) -> tuple[np.ndarray, moderngl.Buffer, moderngl.VertexArray]:
-        """Staging array, instance buffer and VAO for ``cap`` spheres."""
-        staging = np.zeros((cap, 8), np.float32)
-        buffer = self.ctx.buffer(reserve=staging.nbytes, dynamic=True)
-        vao = self.ctx.vertex_array(
-            self.sphere_program,
-            [
-                (self._sphere_vbo, "3f", "in_position"),
-                (buffer, "4f 4f/i", "in_sphere", "in_color"),
-            ],
-            index_buffer=self._sphere_ibo,
-            index_element_size=4,
-        )
-        return staging, buffer, vao
-
-    def _reserve_spheres(self, n: int) -> None:
-        """Grow the sphere instance buffer (and its VAO) to hold at least ``n`` spheres."""
-        if n <= len(self._instances):
-            return
-        self._sphere_vao.release()
-        self._instance_buffer.release()
-        self._instances, self._instance_buffer, self._sphere_vao = self._sphere_instances(
-            max(n, 2 * len(self._instances))
-        )
-
-    def _capsule_instances(self, cap: int) -> tuple[np.ndarray, moderngl.Buffer, moderngl.VertexArray]:
-        """Staging array, instance buffer and VAO for ``cap`` capsules."""
-        staging = np.zeros((cap, 12), np.float32)
-        buffer = self.ctx.buffer(reserve=staging.nbytes, dynamic=True)
-        vao = self.ctx.vertex_array(
-            self.capsule_program,
-            [
-                (self._capsule_vbo, "3f", "in_position"),
-                (self._capsule_end, "1f", "in_end"),
-                (buffer, "4f 3f 1x4 4f/i", "in_a", "in_b", "in_color"),
-            ],
-            index_buffer=self._capsule_ibo,
-            index_element_size=4,
-        )
-        return staging, buffer, vao
-
-    def _reserve_capsules(self, n: int) -> None:
-        """Grow the capsule instance buffer (and its VAO) to hold at least ``n`` capsules."""
-        if n <= len(self._capsules):
-            return
-        self._capsule_vao.release()
-        self._capsule_buffer.release()
-        self._capsules, self._capsule_buffer, self._capsule_vao = self._capsule_instances(
-            max(n, 2 * len(self._capsules))
-        )
 
     @property
     def output(self) -> moderngl.Framebuffer:
@@ -1050,15 +1058,15 @@ class Renderer:
         n = len(centres)
         if n == 0:
             return
-        self._reserve_spheres(n)
-        inst = self._instances[:n]
+        self._spheres.reserve(n)
+        inst = self._spheres.staging[:n]
         inst[:, :3] = centres
         inst[:, 3] = radii
         inst[:, 4:] = colors
-        self._instance_buffer.write(inst)
+        self._spheres.buffer.write(inst)
         self._u_sphere["u_roughness"].value = float(roughness)
         self._u_sphere["u_wetness"].value = float(wetness)
-        self._sphere_vao.render(instances=n)
+        self._spheres.vao.render(instances=n)
         self.draw_calls += 1
         if shadow:
             k = min(n, shaders.MAX_OCCLUDERS - self._n_occluders)
@@ -1089,16 +1097,16 @@ class Renderer:
         n = len(a)
         if n == 0:
             return
-        self._reserve_capsules(n)
-        inst = self._capsules[:n]
+        self._capsules.reserve(n)
+        inst = self._capsules.staging[:n]
         inst[:, 0:3] = a
         inst[:, 3] = radii
         inst[:, 4:7] = b
         inst[:, 8:12] = colors
-        self._capsule_buffer.write(inst)
+        self._capsules.buffer.write(inst)
         self._u_capsule["u_roughness"].value = float(roughness)
         self._u_capsule["u_wetness"].value = float(wetness)
-        self._capsule_vao.render(instances=n)
+        self._capsules.vao.render(instances=n)
         self.draw_calls += 1
         if shadow:
             for i in range(min(n, (shaders.MAX_OCCLUDERS - self._n_occluders) // 3)):
@@ -1202,8 +1210,8 @@ class Renderer:
     def release(self) -> None:
         """Free every GL object the renderer made (not the meshes it handed out); a second
         call does nothing (moderngl's release is idempotent)."""
-        for obj in (self._sphere_vao, self._instance_buffer, self._capsule_vao, self._capsule_buffer):
-            obj.release()
+        self._spheres.release()
+        self._capsules.release()
         for gl_object in reversed(self._objects):
             gl_object.release()
         self._objects.clear()

@@ -41,7 +41,32 @@ vec3 to_srgb(vec3 c) {
 }
 """
 
-MESH_VERTEX = """
+#: The lit programs' vertex outputs, the inputs of :data:`LIT_FRAGMENT`.
+_LIT_VARYINGS = """out vec3 v_world;
+out vec3 v_normal;
+out float v_burn;
+out vec4 v_color;
+out vec2 v_uv;"""
+#: The end of the instanced spheres' and capsules' vertex main (v_world set): no burn, no
+#: texture, the instance's colour.
+_INSTANCE_END = """    v_burn = 0.0;
+    v_color = in_color;
+    v_uv = vec2(0.0);
+    gl_Position = u_view_proj * vec4(v_world, 1.0);
+}
+"""
+#: The fragment main of both image programs (the scene quad and the screen inset).
+_IMAGE_MAIN = """
+void main() {
+    vec4 texel = texture(u_image, v_uv);
+    if (texel.a < 0.5) discard;   // a masked texel (a single-channel texture reads alpha 1)
+    float g = voi(texel.r);
+    f_color = vec4(g, g, g, u_alpha);
+}
+"""
+
+MESH_VERTEX = (
+    """
 #version 330
 uniform mat4 u_view_proj;
 uniform mat4 u_model;
@@ -51,11 +76,9 @@ in vec3 in_position;
 in vec3 in_normal;
 in float in_burn;
 in vec2 in_uv;            // only bound for textured meshes (u_textured)
-out vec3 v_world;
-out vec3 v_normal;
-out float v_burn;
-out vec4 v_color;
-out vec2 v_uv;
+"""
+    + _LIT_VARYINGS
+    + """
 void main() {
     vec4 world = u_model * vec4(in_position, 1.0);
     v_world = world.xyz;
@@ -66,29 +89,27 @@ void main() {
     gl_Position = u_view_proj * world;
 }
 """
+)
 
-SPHERE_VERTEX = """
+SPHERE_VERTEX = (
+    """
 #version 330
 uniform mat4 u_view_proj;
 in vec3 in_position;      // unit sphere; its normal is its position
 in vec4 in_sphere;        // per instance: centre xyz, radius w
 in vec4 in_color;         // per instance: linear RGBA
-out vec3 v_world;
-out vec3 v_normal;
-out float v_burn;
-out vec4 v_color;
-out vec2 v_uv;
+"""
+    + _LIT_VARYINGS
+    + """
 void main() {
     v_world = in_sphere.xyz + in_sphere.w * in_position;
     v_normal = in_position;
-    v_burn = 0.0;
-    v_color = in_color;
-    v_uv = vec2(0.0);
-    gl_Position = u_view_proj * vec4(v_world, 1.0);
-}
 """
+    + _INSTANCE_END
+)
 
-CAPSULE_VERTEX = """
+CAPSULE_VERTEX = (
+    """
 #version 330
 uniform mat4 u_view_proj;
 in vec3 in_position;      // unit capsule template (axis +y); its normal is its position
@@ -96,11 +117,9 @@ in float in_end;          // 0: hemisphere around end a, 1: around end b
 in vec4 in_a;             // per instance: end a xyz, radius w
 in vec3 in_b;             // per instance: end b xyz
 in vec4 in_color;         // per instance: linear RGBA
-out vec3 v_world;
-out vec3 v_normal;
-out float v_burn;
-out vec4 v_color;
-out vec2 v_uv;
+"""
+    + _LIT_VARYINGS
+    + """
 void main() {
     vec3 axis = in_b - in_a.xyz;
     float len = length(axis);
@@ -111,12 +130,9 @@ void main() {
     vec3 n = v * in_position.x + u * in_position.y + w * in_position.z;
     v_world = mix(in_a.xyz, in_b, in_end) + in_a.w * n;
     v_normal = n;
-    v_burn = 0.0;
-    v_color = in_color;
-    v_uv = vec2(0.0);
-    gl_Position = u_view_proj * vec4(v_world, 1.0);
-}
 """
+    + _INSTANCE_END
+)
 
 LIT_FRAGMENT = (
     """
@@ -474,14 +490,7 @@ in vec2 v_uv;
 out vec4 f_color;
 """
     + _VOI
-    + """
-void main() {
-    vec4 texel = texture(u_image, v_uv);
-    if (texel.a < 0.5) discard;   // a masked texel (a single-channel texture reads alpha 1)
-    float g = voi(texel.r);
-    f_color = vec4(g, g, g, u_alpha);
-}
-"""
+    + _IMAGE_MAIN
 )
 STEREO_IMAGE_VERTEX = _stereo_vertex(IMAGE_VERTEX, ("v_world", "v_uv"))
 STEREO_IMAGE_GEOMETRY = _stereo_geometry(("v_world", "v_uv"))
@@ -506,12 +515,5 @@ in vec2 v_uv;
 out vec4 f_color;
 """
     + _VOI
-    + """
-void main() {
-    vec4 texel = texture(u_image, v_uv);
-    if (texel.a < 0.5) discard;   // a masked texel (a single-channel texture reads alpha 1)
-    float g = voi(texel.r);
-    f_color = vec4(g, g, g, u_alpha);
-}
-"""
+    + _IMAGE_MAIN
 )

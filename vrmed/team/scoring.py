@@ -182,6 +182,29 @@ def _swap_rule(
     return _rule("compressor_swap", desc, 15, ok, round(span, 3), detail, longest[1] + limit)
 
 
+def _first_reply(
+    calls: list[tuple[float, dict[str, Any], dict[str, Any]]],
+    action: str,
+    task: Any,
+    role: Any,
+    t0: float,
+    within: float,
+) -> float | None:
+    """Time (s) of the first ``action`` call-out (acknowledge, report) by ``role`` about ``task``
+    from ``t0`` to ``t0 + within`` seconds; None if there is none."""
+    return next(
+        (
+            t
+            for t, data, fields in calls
+            if data["action"] == action
+            and fields.get("task") == task
+            and data["role"] == role
+            and t0 <= t <= t0 + within
+        ),
+        None,
+    )
+
+
 def _closed_loop_rule(acted: list[dict[str, Any]], spec: TeamSpec, end: float) -> RuleResult:
     desc = (
         f"Every order is acknowledged by the ordered role within {spec.ack_within:g} s and reported done "
@@ -193,28 +216,8 @@ def _closed_loop_rule(acted: list[dict[str, Any]], spec: TeamSpec, end: float) -
     first_open: tuple[float, str] | None = None
     for t, _d, f in orders:
         task, to_role = f.get("task"), f.get("to_role")
-        ack = next(
-            (
-                ta
-                for ta, da, fa in calls
-                if da["action"] == "acknowledge"
-                and fa.get("task") == task
-                and da["role"] == to_role
-                and t <= ta <= t + spec.ack_within
-            ),
-            None,
-        )
-        report = next(
-            (
-                tr
-                for tr, dr, fr in calls
-                if dr["action"] == "report"
-                and fr.get("task") == task
-                and dr["role"] == to_role
-                and t <= tr <= t + spec.report_within
-            ),
-            None,
-        )
+        ack = _first_reply(calls, "acknowledge", task, to_role, t, spec.ack_within)
+        report = _first_reply(calls, "report", task, to_role, t, spec.report_within)
         if ack is not None and report is not None:
             counted += 1
             closed += 1

@@ -36,7 +36,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,7 @@ from ..geometry import quat_rotate
 from ..input import InputPlugin, InputState
 from ..render.drawlist import DrawList
 from ..scenario.learner import LearnerView, MenuState
+from ..schedule import rerun_render_stage
 from ..settings import SimSettings
 from .input import InstrumentClutch, XrInputSource, _start_poses, instrument_hands, place_at_viewpoint
 from .interface import AIM_DEVICE, CONTROLLER_DEVICE, HANDS, HEAD
@@ -362,17 +362,7 @@ def redraw(app: Any) -> None:
     - ``xr.scene.clear`` (see above).
 
     The clock reads as in that frame's render stage while they run."""
-    clock = app.clock
-    frame_dt = app.schedule.frame_dt
-    saved = (clock.stage, clock.exact_time, clock.exact_dt)
-    clock.stage, clock.exact_dt = "render", frame_dt
-    clock.exact_time = max(clock.frame_time - frame_dt, Fraction(0))
-    try:
-        for spec in app.schedule.stages["render"].systems:
-            if "render.prepare" not in spec.sets and spec.name != "xr.scene.clear":
-                spec.func(app)
-    finally:
-        clock.stage, clock.exact_time, clock.exact_dt = saved
+    rerun_render_stage(app, lambda spec: "render.prepare" not in spec.sets and spec.name != "xr.scene.clear")
 
 
 def keep_draws(app: Any) -> Callable[[], None]:

@@ -35,6 +35,7 @@ from numba import njit
 import vrmed.api as vm
 
 from .overlay import ClipCounter
+from .rotation import quat_matrix_rows
 
 #: drawn clip (titanium), radius of its capsule (m)
 CLIP_COLOR = (0.72, 0.74, 0.78, 1.0)
@@ -86,15 +87,7 @@ def project_clip(x, x_prev, inv_mass, frac, h, indices, shape, weights, rotation
         a22 += d2 * s2
     qw, qx, qy, qz = rotation[0], rotation[1], rotation[2], rotation[3]
     for _ in range(20):
-        r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
-        r01 = 2.0 * (qx * qy - qw * qz)
-        r02 = 2.0 * (qx * qz + qw * qy)
-        r10 = 2.0 * (qx * qy + qw * qz)
-        r11 = 1.0 - 2.0 * (qx * qx + qz * qz)
-        r12 = 2.0 * (qy * qz - qw * qx)
-        r20 = 2.0 * (qx * qz - qw * qy)
-        r21 = 2.0 * (qy * qz + qw * qx)
-        r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
+        r00, r01, r02, r10, r11, r12, r20, r21, r22 = quat_matrix_rows(qw, qx, qy, qz)
         # omega = sum_s (R column s) x (A column s) / |sum_s (R column s) . (A column s)|
         o0 = (r10 * a20 - r20 * a10) + (r11 * a21 - r21 * a11) + (r12 * a22 - r22 * a12)
         o1 = (r20 * a00 - r00 * a20) + (r21 * a01 - r01 * a21) + (r22 * a02 - r02 * a22)
@@ -116,15 +109,7 @@ def project_clip(x, x_prev, inv_mass, frac, h, indices, shape, weights, rotation
         n = 1.0 / np.sqrt(nw * nw + nx * nx + ny * ny + nz * nz)
         qw, qx, qy, qz = nw * n, nx * n, ny * n, nz * n
     rotation[0], rotation[1], rotation[2], rotation[3] = qw, qx, qy, qz
-    r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
-    r01 = 2.0 * (qx * qy - qw * qz)
-    r02 = 2.0 * (qx * qz + qw * qy)
-    r10 = 2.0 * (qx * qy + qw * qz)
-    r11 = 1.0 - 2.0 * (qx * qx + qz * qz)
-    r12 = 2.0 * (qy * qz - qw * qx)
-    r20 = 2.0 * (qx * qz - qw * qy)
-    r21 = 2.0 * (qy * qz + qw * qx)
-    r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
+    r00, r01, r02, r10, r11, r12, r20, r21, r22 = quat_matrix_rows(qw, qx, qy, qz)
     for j in range(k):
         i = indices[j]
         s0, s1, s2 = shape[j, 0], shape[j, 1], shape[j, 2]

@@ -32,6 +32,8 @@ from numba import njit
 
 import vrmed.api as vm
 
+from .rotation import quat_matrix_rows
+
 
 @njit(cache=True)
 def project_patch(x, x_prev, inv_mass, frac, h, indices, anchors, compliance, pose_start, pose_target, force):
@@ -52,15 +54,7 @@ def project_patch(x, x_prev, inv_mass, frac, h, indices, anchors, compliance, po
     qz = pose_start[6] + frac * (pose_target[6] - pose_start[6])
     s = 1.0 / np.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
     qw, qx, qy, qz = qw * s, qx * s, qy * s, qz * s
-    r00 = 1.0 - 2.0 * (qy * qy + qz * qz)
-    r01 = 2.0 * (qx * qy - qw * qz)
-    r02 = 2.0 * (qx * qz + qw * qy)
-    r10 = 2.0 * (qx * qy + qw * qz)
-    r11 = 1.0 - 2.0 * (qx * qx + qz * qz)
-    r12 = 2.0 * (qy * qz - qw * qx)
-    r20 = 2.0 * (qx * qz - qw * qy)
-    r21 = 2.0 * (qy * qz + qw * qx)
-    r22 = 1.0 - 2.0 * (qx * qx + qy * qy)
+    r00, r01, r02, r10, r11, r12, r20, r21, r22 = quat_matrix_rows(qw, qx, qy, qz)
     inv_h2 = 1.0 / (h * h)
     for k in range(indices.shape[0]):
         i = indices[k]
