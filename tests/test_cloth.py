@@ -239,7 +239,8 @@ def test_spinning_sheet_keeps_implicit_eulers_angular_velocity(method: str) -> N
     chord as velocity, which loses (omega h)^2 per step (to leading order), so
     omega(t) = omega_0 exp(-omega^2 h t) = 0.947 omega_0; within 1 % (measured 0.949 for all
     three solves). Catches a solve that brakes rotations: L-BFGS curvature pairs kept across
-    steps went stale as the sheet turned and left 0.71."""
+    steps went stale as the sheet turned and left 0.71; the Newton Hessian kept without
+    recomputing the elements that turned (``pd.HESSIAN_TOLERANCE`` = inf) left 0.20."""
     w = np.pi
     s = ClothSheet.rectangle((0.06, 0.06), 0.005, ClothMaterial(damping=0.0), origin=(-0.03, 0.0, -0.03))
     s.v[:] = np.cross([0.0, w, 0.0], s.x)
@@ -248,6 +249,9 @@ def test_spinning_sheet_keeps_implicit_eulers_angular_velocity(method: str) -> N
     r = s.x - s.mass @ s.x / s.mass.sum()
     omega = (s.mass[:, None] * np.cross(r, s.v)).sum(0)[1] / np.sum(s.mass * (r[:, 0] ** 2 + r[:, 2] ** 2))
     assert omega / w == pytest.approx(np.exp(-w * w / 180), abs=0.01)
+    if method == "newton":  # the kept Hessian was recomputed in full at every iteration (turning)
+        stats = s.solver_cache["newton_stats"]
+        assert stats[4] == stats[0] * (len(s.triangles) + len(s.bend_vertex))
 
 
 @pytest.mark.parametrize("bending", [1e-7, None])
@@ -339,6 +343,54 @@ def test_newton_hessian_matches_finite_differences_of_the_gradient() -> None:
     flat = ClothSheet.rectangle((0.01, 0.01), 0.0025, ClothMaterial(youngs_modulus=1.0, bending_stiffness=0.0))
     bending = elastic_hessian(b, x) - elastic_hessian(flat, x)
     assert np.abs(bending - dense.reshape(bending.shape)).max() < 1e-9 * np.abs(dense).max()
+
+
+def test_kept_newton_hessian_recomputes_exactly_the_elements_that_moved() -> None:
+    """The Newton solve keeps its Hessian across iterations and steps (:func:`pd.update_hessian`)
+    and recomputes only the triangles whose F, and the bending stencils whose normal, moved by
+    more than ``pd.HESSIAN_TOLERANCE`` since. On a bent, noisy gauze with bending: the first
+    call assembles everything and equals :func:`elastic_hessian`; after a corner patch moves,
+    only the elements touching it are recomputed and the kept Hessian equals the fresh one to
+    round-off (a block not taken out, or taken out with the wrong eigensystem or normal, is
+    off by its whole size); a sub-tolerance jiggle recomputes nothing; a rigid turn by 1 deg
+    recomputes everything (a turned triangle's Hessian is R H R^T). Catches a kept Hessian
+    that goes stale on a turning sheet (kept forever, the spinning sheet of
+    test_spinning_sheet_keeps_implicit_eulers_angular_velocity keeps 0.20 of its spin)."""
+    rng = np.random.default_rng(5)
+    s = ClothSheet.rectangle((0.02, 0.02), 0.0025, GAUZE)
+    n, nt, ns = s.n_vertices, len(s.triangles), len(s.bend_vertex)
+    row_ptr, col, tri_slot, pair_ptr, pair_slot = pd.hessian_pattern(n, s.triangles, s.bend_ptr, s.bend_idx)
+    val = np.zeros((len(col), 3, 3))
+    kept = (np.zeros((nt, 3, 2)), np.zeros((nt, 6)), np.zeros((nt, 6, 3, 2)), np.zeros((ns, 3)), np.array([-1.0]))
+    rows = np.repeat(np.arange(n), np.diff(row_ptr))
+
+    def update(x: np.ndarray) -> int:
+        return pd.update_hessian(
+            x, s.triangles, s.gt, s.w_rot, s.w_area, s.bend_vertex, s.bend_ptr, s.bend_idx, s.bend_w,
+            s.bend_inv_alpha, np.zeros((n, 3)), tri_slot, pair_ptr, pair_slot, val, np.zeros((3, 2)),
+            np.zeros((3, 3)), np.zeros(9), *kept, pd.HESSIAN_TOLERANCE,
+        )  # fmt: skip
+
+    def off(x: np.ndarray) -> float:
+        dense = np.zeros((n, 3, n, 3))
+        dense[rows, :, col, :] = val
+        fresh = elastic_hessian(s, x)
+        return float(np.abs(dense.reshape(fresh.shape) - fresh).max() / np.abs(fresh).max())
+
+    u, v = s.rest[:, 0], s.rest[:, 2]
+    x = np.stack([0.01 * np.sin(u / 0.01), 0.01 * (1 - np.cos(u / 0.01)) + 15 * v**2, 1.003 * v + 0.01 * u], 1)
+    x += rng.normal(scale=2e-5, size=x.shape)
+    assert update(x) == nt + ns and off(x) < 1e-14
+    patch = (u < 0.006) & (v < 0.006)
+    x[patch] += rng.normal(scale=3e-4, size=(patch.sum(), 3))
+    touching = int(patch[s.triangles].any(axis=1).sum())
+    done = update(x)
+    assert touching < done < 0.5 * (nt + ns) and off(x) < 1e-12
+    before = val.copy()
+    assert update(x + rng.normal(scale=1e-9, size=x.shape)) == 0 and np.array_equal(val, before)
+    c, si = np.cos(np.radians(1.0)), np.sin(np.radians(1.0))
+    x = x @ np.array([[c, 0.0, si], [0.0, 1.0, 0.0], [-si, 0.0, c]]).T
+    assert update(x) == nt + ns and off(x) < 1e-14
 
 
 @pytest.mark.slow

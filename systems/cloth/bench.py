@@ -13,20 +13,29 @@ the largest rise of its total energy (kinetic + elastic + gravity) over the rele
 same run without air damping, and the solve's time per frame over the first second (swinging).
 ``--newton``: the Newton solve's frame cost against PD's on the 2.5 mm clamped gauze released
 flat, in one process with the frames interleaved: over the first 0.5 s (swinging) and over 3-4 s
-(near rest), and its Newton and CG iteration counts.
+(near rest), its Newton and CG iteration counts and the share of the Hessian's elements
+recomputed per iteration, with the Hessian kept across steps (the default) and assembled
+afresh at every iteration (``hessian_tolerance=0``, as before). ``--precond``: on the same
+gauze (5 mm cells) swinging under the Newton solve, how many conjugate-gradient iterations the
+step's Newton system needs to the solve's 5 % residual with the PD factor as preconditioner
+(the solver's), with a per-vertex-frame split (the PD factor on the tangential part, an exact
+factor of the normal block N^T H N on the normal one) and with the Hessian's own factor (dense
+numpy: a study of the next preconditioner, not the solver's code).
 
-Run: ``python -m vrmed.systems.cloth.bench [--flap | --newton]``."""
+Run: ``python -m vrmed.systems.cloth.bench [--flap | --newton | --precond]``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from vrmed.components.cloth.sheet import ClothMaterial, ClothSheet
 
+from . import pd
 from .cutting import cut_cloth
-from .solver import ClothSettings, elastic_energy, kinetic_energy, step_cloth
+from .solver import ClothSettings, elastic_energy, elastic_hessian, kinetic_energy, step_cloth
 
 _G = np.array([0.0, -9.80665, 0.0])
 
@@ -131,39 +140,123 @@ def _energy_rise(method: str, its: int, seconds: float = 2.0) -> float:
 
 def newton_cost(cell: float = 0.0025) -> dict[str, float]:
     """The ``--newton`` measurement (docs/cloth.md, "Solver"); returns (and prints) one row."""
-    kinds = ("pd", "newton")
-    for m in kinds:  # compiled before timing
-        step_cloth(
-            ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"]), 1 / 90, 2, _G, method=m
-        )
+    kinds: dict[str, dict] = {
+        "pd": {"method": "pd"},
+        "newton": {"method": "newton"},
+        "newton_fresh": {"method": "newton", "hessian_tolerance": 0.0},
+    }
+    for kw in kinds.values():  # compiled before timing
+        step_cloth(ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"]), 1 / 90, 2, _G, **kw)
     sheets = {m: ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"]) for m in kinds}
     swing = dict.fromkeys(kinds, 0.0)
     rest = dict.fromkeys(kinds, 0.0)
-    early = np.zeros(4)
+    early = {m: np.zeros(5) for m in kinds}
     for f in range(360):
         for m, s in sheets.items():
             t = time.perf_counter()
-            step_cloth(s, 1 / 90, 2, _G, method=m)
+            step_cloth(s, 1 / 90, 2, _G, **kinds[m])
             spent = time.perf_counter() - t
             if f < 45:
                 swing[m] += spent
             elif f >= 270:
                 rest[m] += spent
-        if f == 44:
-            early = sheets["newton"].solver_cache["newton_stats"].copy()
-    late = sheets["newton"].solver_cache["newton_stats"] - early
-    row = {f"{m}_swinging_ms": swing[m] / 45 * 1000 for m in kinds}
+            if f == 44 and m != "pd":
+                early[m] = s.solver_cache["newton_stats"].copy()
+    row: dict[str, float] = {f"{m}_swinging_ms": swing[m] / 45 * 1000 for m in kinds}
     row.update({f"{m}_near_rest_ms": rest[m] / 90 * 1000 for m in kinds})
-    row.update(
-        swinging_ratio=swing["newton"] / swing["pd"],
-        near_rest_ratio=rest["newton"] / rest["pd"],
-        swinging_newton_its_per_step=early[0] / 90,
-        swinging_cg_per_newton_it=early[1] / max(early[0], 1.0),
-        later_newton_its_per_step=late[0] / 630,
-        later_cg_per_newton_it=late[1] / max(late[0], 1.0),
-    )
+    for m in ("newton", "newton_fresh"):
+        s = sheets[m]
+        late = s.solver_cache["newton_stats"] - early[m]
+        elements = len(s.triangles) + len(s.bend_vertex)
+        row.update(
+            {
+                f"{m}_swinging_ratio": swing[m] / swing["pd"],
+                f"{m}_near_rest_ratio": rest[m] / rest["pd"],
+                f"{m}_swinging_its_per_step": early[m][0] / 90,
+                f"{m}_swinging_cg_per_it": early[m][1] / max(early[m][0], 1.0),
+                f"{m}_swinging_recomputed_share": early[m][4] / max(early[m][0], 1.0) / elements,
+                f"{m}_later_its_per_step": late[0] / 630,
+                f"{m}_later_cg_per_it": late[1] / max(late[0], 1.0),
+                f"{m}_later_recomputed_share": late[4] / max(late[0], 1.0) / elements,
+            }
+        )
     print(", ".join(f"{key} {value:.3g}" for key, value in row.items()))
     return row
+
+
+def preconditioner_study(cell: float = 0.005, frames: tuple[int, ...] = (3, 10, 20, 40)) -> list[dict[str, float]]:
+    """The ``--precond`` measurement (docs/cloth.md, "Solver", "Kept Hessian"): CG iterations
+    to the solve's 5 % residual on the Newton system (M / h^2 + K) d = grad g of the step after
+    each of ``frames`` (the clamped gauze released flat, Newton solve); dense numpy, allocates."""
+    s = ClothSheet.rectangle((0.1, 0.1), cell, ClothMaterial(), pin_edges=["u0", "u1"])
+    done, rows = 0, []
+    for frame in frames:
+        while done < frame:
+            step_cloth(s, 1 / 90, 2, _G, method="newton")
+            done += 1
+        row = {"frame": float(frame), **_pcg_counts(s, 1 / 180)}
+        print(", ".join(f"{key} {value:.3g}" for key, value in row.items()))
+        rows.append(row)
+    return rows
+
+
+def _pcg_counts(s: ClothSheet, h: float) -> dict[str, float]:
+    """:func:`preconditioner_study` at the sheet's state: PCG iterations with each preconditioner."""
+    c = s.solver_cache
+    n, fixed = s.n_vertices, c["fixed"]
+    free = ~fixed
+    x0 = np.where(fixed[:, None], s.x, s.x + h * s.v)  # the step's first iterate and target
+    y = np.where(fixed[:, None], s.x, s.x + h * s.v + h * h * _G)
+    b = (elastic_energy(s, x0, exact=False)[1] + (s.mass / h**2)[:, None] * (x0 - y))[free].ravel()
+    idx = np.flatnonzero(np.repeat(free, 3))
+    hess = (elastic_hessian(s, x0) + np.kron(np.diag(s.mass / h**2), np.eye(3)))[np.ix_(idx, idx)]
+    tri = x0[s.triangles]
+    nrm = np.zeros((n, 3))
+    np.add.at(nrm, s.triangles.ravel(), np.repeat(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), 3, 0))
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    normal = np.zeros((3 * n, n))  # column i: vertex i's normal
+    normal[3 * np.arange(n)[:, None] + np.arange(3), np.arange(n)[:, None]] = nrm
+    normal = normal[np.ix_(idx, np.flatnonzero(free))]
+    l_normal = np.linalg.cholesky(normal.T @ hess @ normal)
+    l_exact = np.linalg.cholesky(hess)
+    z = np.zeros((n, 3))
+
+    def pd_factor(r: np.ndarray) -> np.ndarray:
+        q = np.zeros((n, 3))
+        q[free] = r.reshape(-1, 3)
+        pd._precondition(c["band"], c["perm"], fixed, q, z)
+        return q[free].ravel()
+
+    def split(r: np.ndarray) -> np.ndarray:
+        rn = normal.T @ r
+        t = pd_factor(r - normal @ rn)
+        return t - normal @ (normal.T @ t) + normal @ np.linalg.solve(l_normal.T, np.linalg.solve(l_normal, rn))
+
+    def exact(r: np.ndarray) -> np.ndarray:
+        return np.linalg.solve(l_exact.T, np.linalg.solve(l_exact, r))
+
+    return {
+        name: float(_pcg(hess, b, prec))
+        for name, prec in (("pd_factor", pd_factor), ("split", split), ("exact", exact))
+    }
+
+
+def _pcg(a: np.ndarray, b: np.ndarray, prec: Callable[[np.ndarray], np.ndarray], limit: int = 200) -> int:
+    """Preconditioned CG iterations on a d = b from d = 0 to |r| <= pd.CG_TOLERANCE |b| (``limit`` at most)."""
+    d, r = np.zeros_like(b), b.copy()
+    p = prec(r)
+    rz = r @ p
+    for k in range(limit):
+        ap = a @ p
+        al = rz / (p @ ap)
+        d += al * p
+        r -= al * ap
+        if np.linalg.norm(r) <= pd.CG_TOLERANCE * np.linalg.norm(b):
+            return k + 1
+        zz = prec(r)
+        rz, rz_old = r @ zz, rz
+        p = zz + rz / rz_old * p
+    return limit
 
 
 if __name__ == "__main__":
@@ -173,5 +266,7 @@ if __name__ == "__main__":
         flap()
     elif "--newton" in sys.argv[1:]:
         newton_cost()
+    elif "--precond" in sys.argv[1:]:
+        preconditioner_study()
     else:
         run()

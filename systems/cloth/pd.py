@@ -20,8 +20,10 @@ swings a released flap ~5x sooner at 2 iterations for 2.2x the frame cost (docs/
 :func:`newton_step` solves it by Newton iterations whose Hessian has the rotations right (per
 triangle, the analytic eigensystem of the membrane energy projected to positive semi-definite,
 :func:`membrane_modes`; assembled per step into a fixed block-sparse pattern,
-:func:`hessian_pattern`, :func:`assemble_hessian`), by conjugate gradients preconditioned with
-this factor: opt-in, the released flap falls as a hinged plate does, for ~6-20x the PD frame.
+:func:`hessian_pattern`, :func:`assemble_hessian`; kept across steps with only the elements
+that moved recomputed, :func:`update_hessian`), by conjugate gradients preconditioned with
+this factor: opt-in, the released flap falls as a hinged plate does, for ~2.6x the PD frame
+near rest and ~10x while the sheet swings (docs/cloth.md, "Solver").
 After each step of either, :func:`contact` holds free vertices out of static boxes and planes
 at half the thickness with Coulomb friction (Bridson, Fedkiw & Anderson 2002).
 
@@ -315,14 +317,8 @@ def _project(f, out_r, out_a):
     out_r[0, 1] = u1x * v1y + u2x * v2y
     out_r[1, 1] = u1y * v1y + u2y * v2y
     out_r[2, 1] = u1z * v1y + u2z * v2y
-    # closest (t, 1/t) to (s1, s2): Newton on t - s1 + (s2 - 1/t) / t^2 = 0 from t = s1
-    t = min(max(s1, 0.2), 5.0)
-    for _ in range(6):
-        g = t - s1 - 1.0 / (t * t * t) + s2 / (t * t)
-        dg = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
-        if dg <= 0.0:
-            break
-        t = min(max(t - g / dg, 0.2), 5.0)
+    # closest (t, 1/t) to (s1, s2)
+    t = _area_stretch(s1, s2)
     q = 1.0 / t
     out_a[0, 0] = t * u1x * v1x + q * u2x * v2x
     out_a[1, 0] = t * u1y * v1x + q * u2y * v2x
@@ -333,31 +329,91 @@ def _project(f, out_r, out_a):
     return True
 
 
+@njit(cache=True, inline="always")
+def _deformation_gradient(x, tris, gt, t, fr):
+    """F = Ds Dm^-1 (3 x 2) of triangle ``t`` at ``x`` into ``fr``; returns its vertices.
+    With G's rows (-sum, G1, G2): F = e1 G1 + e2 G2 (e_k the edges from vertex 0)."""
+    i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
+    for c in range(3):
+        e1 = x[i1, c] - x[i0, c]
+        e2 = x[i2, c] - x[i0, c]
+        fr[c, 0] = e1 * gt[t, 1, 0] + e2 * gt[t, 2, 0]
+        fr[c, 1] = e1 * gt[t, 1, 1] + e2 * gt[t, 2, 1]
+    return i0, i1, i2
+
+
+@njit(cache=True, inline="always")
+def _area_stretch(s1, s2):
+    """The closest area-preserving stretch (t, 1/t) to the singular values (s1, s2): Newton on
+    t - s1 + (s2 - 1/t) / t^2 = 0 from t = s1, clamped to [0.2, 5] (the local step's and the
+    Newton Hessian's, so both see the same target)."""
+    t = min(max(s1, 0.2), 5.0)
+    for _ in range(6):
+        g = t - s1 - 1.0 / (t * t * t) + s2 / (t * t)
+        dg = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
+        if dg <= 0.0:
+            break
+        t = min(max(t - g / dg, 0.2), 5.0)
+    return t
+
+
+@njit(cache=True, inline="always")
+def _stencil_laplacian(x, b_ptr, b_idx, b_w, b):
+    """The Laplacian vector (L x)_b = sum_k w_k x_k of bending stencil ``b``."""
+    lx = 0.0
+    ly = 0.0
+    lz = 0.0
+    for k in range(b_ptr[b], b_ptr[b + 1]):
+        j = b_idx[k]
+        lx += b_w[k] * x[j, 0]
+        ly += b_w[k] * x[j, 1]
+        lz += b_w[k] * x[j, 2]
+    return lx, ly, lz
+
+
+@njit(cache=True, inline="always")
+def _capsule_axis(caps, p, margin):
+    """Tool capsule ``p``: its end a, axis b (to the other end), |b|^2 and contact radius
+    (radius + ``margin``)."""
+    ax, ay, az = caps[p, 0], caps[p, 1], caps[p, 2]
+    bx, by, bz = caps[p, 3] - ax, caps[p, 4] - ay, caps[p, 5] - az
+    return ax, ay, az, bx, by, bz, bx * bx + by * by + bz * bz, caps[p, 6] + margin
+
+
+@njit(cache=True, inline="always")
+def _off_axis(px, py, pz, bx, by, bz, bb):
+    """The point p (relative to the capsule's end a) against the axis segment 0 -> b: the
+    closest point's parameter s in [0, 1], the offset d = p - s b from it and |d|^2."""
+    s = 0.0
+    if bb > 0.0:
+        s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
+    dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
+    return s, dx, dy, dz, dx * dx + dy * dy + dz * dz
+
+
+@njit(cache=True, inline="always")
+def _push_radially(x, i, dx, dy, dz, d2, r):
+    """Move vertex ``i``, at offset d (|d|^2 = ``d2``) from a capsule's axis, out to distance ``r``."""
+    f = r / np.sqrt(d2) - 1.0
+    x[i, 0] += f * dx
+    x[i, 1] += f * dy
+    x[i, 2] += f * dz
+
+
 @njit(cache=True)
 def _capsules(x, fixed, caps, n_caps, margin):
     """Push free vertices out of the tool capsules (rows: a (3), b (3), radius) to radius + margin;
     returns how many pushes were made."""
     pushed = 0
     for p in range(n_caps):
-        ax, ay, az = caps[p, 0], caps[p, 1], caps[p, 2]
-        bx, by, bz = caps[p, 3] - ax, caps[p, 4] - ay, caps[p, 5] - az
-        r = caps[p, 6] + margin
-        bb = bx * bx + by * by + bz * bz
+        ax, ay, az, bx, by, bz, bb, r = _capsule_axis(caps, p, margin)
         for i in range(x.shape[0]):
             if fixed[i]:
                 continue
-            px, py, pz = x[i, 0] - ax, x[i, 1] - ay, x[i, 2] - az
-            s = 0.0
-            if bb > 0.0:
-                s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
-            dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
-            d2 = dx * dx + dy * dy + dz * dz
+            _, dx, dy, dz, d2 = _off_axis(x[i, 0] - ax, x[i, 1] - ay, x[i, 2] - az, bx, by, bz, bb)
             if d2 >= r * r or d2 < 1e-24:
                 continue
-            f = r / np.sqrt(d2) - 1.0
-            x[i, 0] += f * dx
-            x[i, 1] += f * dy
-            x[i, 2] += f * dz
+            _push_radially(x, i, dx, dy, dz, d2, r)
             pushed += 1
     return pushed
 
@@ -468,11 +524,24 @@ def contact(x, x_prev, fixed, planes, n_planes, boxes, n_boxes, margin, mu_s, mu
     return count
 
 
+@njit(cache=True, inline="always")
+def _step_length(dt, substeps, damping):
+    """The implicit step h = dt / substeps, 1 / h^2 and the air damping's velocity factor
+    exp(-damping h) per step (all three solves)."""
+    h = dt / substeps
+    return h, 1.0 / (h * h), np.exp(-damping * h)
+
+
 @njit(cache=True)
 def _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h):
     """Start of an implicit-Euler step (both solves): keep x in ``x_prev`` and set the inertial
     target y = x + h v + h^2 (g + f / m) of every free vertex (a fixed one stays; a held one
-    goes to its place at ``frac`` along ``hold_a`` -> ``hold_b``)."""
+    goes to its place at ``frac`` along ``hold_a`` -> ``hold_b``), then the first iterate: y on the
+    fixed vertices, the inertial path x + h v on the free ones (not y: with few iterations the
+    projections are taken near the first iterate, so its offset from the static state biases
+    the equilibrium: h^2 f / m put a vertex carrying a 0.08 N pull on a light mass far off (a
+    1 cm gauze strip's loaded edge stretched 3x), and h^2 g next to pinned vertices kinked a
+    cantilever's root (15x its beam deflection))."""
     for i in range(x.shape[0]):
         for c in range(3):
             x_prev[i, c] = x[i, c]
@@ -484,6 +553,9 @@ def _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hol
         i = hold_idx[k]
         for c in range(3):
             y[i, c] = hold_a[k, c] + frac * (hold_b[k, c] - hold_a[k, c])
+    for i in range(x.shape[0]):
+        for c in range(3):
+            x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
 
 
 @njit(cache=True)
@@ -499,54 +571,10 @@ def _end_step(x, x_prev, v, fixed, planes, n_planes, boxes, n_boxes, margin, mu_
 
 @njit(cache=True)
 def pd_step(
-    x,
-    v,
-    x_prev,
-    mass,
-    fixed,
-    f_ext,
-    tris,
-    gt,
-    w_rot,
-    w_area,
-    b_vertex,
-    b_ptr,
-    b_idx,
-    b_w,
-    b_inv_alpha,
-    nrm,
-    band,
-    perm,
-    c_row,
-    c_col,
-    c_val,
-    hold_idx,
-    hold_a,
-    hold_b,
-    f0,
-    f1,
-    caps,
-    n_caps,
-    planes,
-    n_planes,
-    boxes,
-    n_boxes,
-    mu_s,
-    mu_k,
-    gravity,
-    dt,
-    substeps,
-    iterations,
-    damping,
-    margin,
-    y,
-    rhs,
-    z,
-    fr,
-    fa,
-    z1,
-    multi_rhs,
-):
+    x, v, x_prev, mass, fixed, f_ext, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, band,
+    perm, c_row, c_col, c_val, hold_idx, hold_a, hold_b, f0, f1, caps, n_caps, planes, n_planes, boxes, n_boxes, mu_s,
+    mu_k, gravity, dt, substeps, iterations, damping, margin, y, rhs, z, fr, fa, z1, multi_rhs,
+):  # fmt: skip
     """Advance by ``dt`` in ``substeps`` implicit-Euler steps of ``iterations`` local-global
     iterations each (see the module docstring). Held vertices move along ``hold_a`` ->
     ``hold_b`` from fraction ``f0`` to ``f1``; pinned ones stay. ``y``, ``rhs``, ``z`` (V, 3),
@@ -556,20 +584,10 @@ def pd_step(
     ``n_planes`` / ``n_boxes`` rows) with Coulomb friction ``mu_s`` / ``mu_k``
     (:func:`contact`), before the velocities are taken."""
     n = x.shape[0]
-    h = dt / substeps
-    inv_h2 = 1.0 / (h * h)
-    keep = np.exp(-damping * h)
+    h, inv_h2, keep = _step_length(dt, substeps, damping)
     for s in range(substeps):
         frac = f0 + (f1 - f0) * (s + 1.0) / substeps
         _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
-        # first iterate: the inertial path x + h v, without gravity and forces (not y: with
-        # few iterations the projections are taken near the first iterate, so its offset from
-        # the static state biases the equilibrium: h^2 f / m put a vertex carrying a 0.08 N pull
-        # on a light mass far off (a 1 cm gauze strip's loaded edge stretched 3x), and h^2 g
-        # next to pinned vertices kinked a cantilever's root (15x its beam deflection))
-        for i in range(n):
-            for c in range(3):
-                x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
         for _ in range(iterations):
             for i in range(n):
                 for c in range(3):
@@ -580,14 +598,7 @@ def pd_step(
             # that let a cantilever trade membrane strain for bending and sag 9x too far)
             vertex_normals(x, tris, nrm)
             for b in range(b_ptr.shape[0] - 1):
-                lx = 0.0
-                ly = 0.0
-                lz = 0.0
-                for k in range(b_ptr[b], b_ptr[b + 1]):
-                    j = b_idx[k]
-                    lx += b_w[k] * x[j, 0]
-                    ly += b_w[k] * x[j, 1]
-                    lz += b_w[k] * x[j, 2]
+                lx, ly, lz = _stencil_laplacian(x, b_ptr, b_idx, b_w, b)
                 cv = b_vertex[b]
                 dn = lx * nrm[cv, 0] + ly * nrm[cv, 1] + lz * nrm[cv, 2]
                 px = (lx - dn * nrm[cv, 0]) * b_inv_alpha[b]
@@ -599,13 +610,7 @@ def pd_step(
                     rhs[j, 1] += b_w[k] * py
                     rhs[j, 2] += b_w[k] * pz
             for t in range(tris.shape[0]):
-                i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-                for c in range(3):
-                    e1 = x[i1, c] - x[i0, c]
-                    e2 = x[i2, c] - x[i0, c]
-                    # F = [x0 x1 x2] G with G rows (-sum, G1, G2): F = e1 G1 + e2 G2
-                    fr[c, 0] = e1 * gt[t, 1, 0] + e2 * gt[t, 2, 0]
-                    fr[c, 1] = e1 * gt[t, 1, 1] + e2 * gt[t, 2, 1]
+                i0, i1, i2 = _deformation_gradient(x, tris, gt, t, fr)
                 for c in range(3):
                     fa[c, 0] = fr[c, 0]
                     fa[c, 1] = fr[c, 1]
@@ -652,27 +657,9 @@ ARMIJO = 1e-4
 
 @njit(cache=True)
 def energy_gradient(
-    x,
-    tris,
-    gt,
-    w_rot,
-    w_area,
-    b_vertex,
-    b_ptr,
-    b_idx,
-    b_w,
-    b_inv_alpha,
-    nrm,
-    nlen,
-    vt_ptr,
-    vt_tri,
-    grad,
-    fr,
-    fa,
-    want_grad,
-    turn_normals,
-    frozen_normals=False,
-):
+    x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri, grad, fr, fa,
+    want_grad, turn_normals, frozen_normals=False,
+):  # fmt: skip
     """The elastic energy E(x) (J) the Projective Dynamics solve minimises: per triangle
     w_rot/2 |F - R(F)|^2 + w_area/2 |F - A(F)|^2 (R, A the closest rotation and area-preserving
     stretch) and per bending stencil |n . (L x)_i|^2 / (2 alpha_i) (the normal part of its
@@ -694,14 +681,7 @@ def energy_gradient(
     if b_ptr.shape[0] > 1 and not frozen_normals:
         vertex_normals(x, tris, nrm, nlen)
     for b in range(b_ptr.shape[0] - 1):
-        lx = 0.0
-        ly = 0.0
-        lz = 0.0
-        for k in range(b_ptr[b], b_ptr[b + 1]):
-            j = b_idx[k]
-            lx += b_w[k] * x[j, 0]
-            ly += b_w[k] * x[j, 1]
-            lz += b_w[k] * x[j, 2]
+        lx, ly, lz = _stencil_laplacian(x, b_ptr, b_idx, b_w, b)
         cv = b_vertex[b]
         dn = lx * nrm[cv, 0] + ly * nrm[cv, 1] + lz * nrm[cv, 2]
         e += 0.5 * b_inv_alpha[b] * dn * dn
@@ -739,12 +719,7 @@ def energy_gradient(
                     grad[a, 1] -= g1y + g2y
                     grad[a, 2] -= g1z + g2z
     for t in range(tris.shape[0]):
-        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-        for c in range(3):
-            e1 = x[i1, c] - x[i0, c]
-            e2 = x[i2, c] - x[i0, c]
-            fr[c, 0] = e1 * gt[t, 1, 0] + e2 * gt[t, 2, 0]
-            fr[c, 1] = e1 * gt[t, 1, 1] + e2 * gt[t, 2, 1]
+        i0, i1, i2 = _deformation_gradient(x, tris, gt, t, fr)
         # F stays in the first (c, 0..1) of fa's copy: fr, fa are overwritten by the projections
         f00, f01, f10, f11, f20, f21 = fr[0, 0], fr[0, 1], fr[1, 0], fr[1, 1], fr[2, 0], fr[2, 1]
         for c in range(3):
@@ -792,63 +767,65 @@ def _dot(a, b, fixed):
     return s
 
 
+@njit(cache=True, inline="always")
+def _local_global_direction(band, perm, fixed, grad, d, z, contacts):
+    """d = A^-1 grad g on the free vertices (A the Projective Dynamics matrix, factored), 0 on
+    ``fixed`` ones: the local-global step's direction, the solves' fallback. With ``contacts``
+    ``fixed`` may hold more vertices than the factor's (:func:`_precondition_held`)."""
+    for i in range(grad.shape[0]):
+        for c in range(3):
+            d[i, c] = grad[i, c]
+    if contacts:
+        _precondition_held(band, perm, fixed, d, z)
+    else:
+        _precondition(band, perm, fixed, d, z)
+
+
+@njit(cache=True)
+def _line_search(
+    x, y, d, xt, mass, fixed, e, gd, inv_h2, tries, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha,
+    nrm, nlen, vt_ptr, vt_tri, ge_t, fr, fa, want_grad, frozen_normals,
+):  # fmt: skip
+    """Backtracking Armijo search on g along -d from ``x`` (E(x) = ``e``, grad g . (-d) =
+    ``gd`` < 0): alpha = 1, 1/2, ... (at most ``tries``) until g(x - alpha d) - g(x) <=
+    ARMIJO alpha gd (Nocedal & Wright 2006, sec. 3.1), the inertia part of g in closed form.
+    The trial point is left in ``xt`` (its E gradient in ``ge_t`` with ``want_grad``; the
+    bending normals ``nrm`` held as given with ``frozen_normals``). Returns (found, alpha,
+    E(xt), energy evaluations)."""
+    n = x.shape[0]
+    dm = 0.0  # sum m d.(x - y)
+    dd = 0.0  # sum m d.d
+    for i in range(n):
+        if not fixed[i]:
+            for c in range(3):
+                dm += mass[i] * d[i, c] * (x[i, c] - y[i, c])
+                dd += mass[i] * d[i, c] * d[i, c]
+    alpha = 1.0
+    et = 0.0
+    for k in range(tries):
+        for i in range(n):
+            for c in range(3):
+                xt[i, c] = x[i, c] - alpha * d[i, c]
+        et = energy_gradient(
+            xt, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri, ge_t,
+            fr, fa, want_grad, False, frozen_normals,
+        )  # fmt: skip
+        dg = et - e + 0.5 * inv_h2 * (-2.0 * alpha * dm + alpha * alpha * dd)
+        # round-off allowance: near rest the decrease is below E's last digits (each
+        # |F - P(F)|^2 carries ~1e-16 / strain relative error from the projection)
+        if dg <= ARMIJO * alpha * gd + 1e-9 * (abs(e) + abs(et)):
+            return True, alpha, et, k + 1
+        alpha *= 0.5
+    return False, alpha, et, tries
+
+
 @njit(cache=True)
 def qn_step(
-    x,
-    v,
-    x_prev,
-    mass,
-    fixed,
-    f_ext,
-    tris,
-    gt,
-    w_rot,
-    w_area,
-    b_vertex,
-    b_ptr,
-    b_idx,
-    b_w,
-    b_inv_alpha,
-    nrm,
-    nlen,
-    vt_ptr,
-    vt_tri,
-    band,
-    perm,
-    hold_idx,
-    hold_a,
-    hold_b,
-    f0,
-    f1,
-    caps,
-    n_caps,
-    planes,
-    n_planes,
-    boxes,
-    n_boxes,
-    mu_s,
-    mu_k,
-    gravity,
-    dt,
-    substeps,
-    iterations,
-    damping,
-    margin,
-    y,
-    z,
-    fr,
-    fa,
-    grad,
-    ge,
-    ge_t,
-    d,
-    xt,
-    hist_s,
-    hist_t,
-    hist_rho,
-    hist_a,
-    stats,
-):
+    x, v, x_prev, mass, fixed, f_ext, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen,
+    vt_ptr, vt_tri, band, perm, hold_idx, hold_a, hold_b, f0, f1, caps, n_caps, planes, n_planes, boxes, n_boxes, mu_s,
+    mu_k, gravity, dt, substeps, iterations, damping, margin, y, z, fr, fa, grad, ge, ge_t, d, xt, hist_s, hist_t,
+    hist_rho, hist_a, stats,
+):  # fmt: skip
     """Advance by ``dt`` in ``substeps`` implicit-Euler steps, each minimising
     g(x) = 1/(2 h^2) |x - y|_M^2 + E(x) by ``iterations`` L-BFGS iterations (Liu, Bouaziz &
     Kavan 2017, "Quasi-Newton methods for real-time simulation of hyperelastic materials", ACM
@@ -871,15 +848,10 @@ def qn_step(
     (m,) are scratch."""
     n = x.shape[0]
     m = hist_rho.shape[0]
-    h = dt / substeps
-    inv_h2 = 1.0 / (h * h)
-    keep = np.exp(-damping * h)
+    h, inv_h2, keep = _step_length(dt, substeps, damping)
     for s in range(substeps):
         frac = f0 + (f1 - f0) * (s + 1.0) / substeps
         _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
-        for i in range(n):
-            for c in range(3):
-                x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
         count = 0
         head = 0
         fresh = False  # e and ge hold E and grad E at x
@@ -912,38 +884,14 @@ def qn_step(
             gd = -_dot(grad, d, fixed)
             if not gd < 0.0:  # not a descent direction: the PD one
                 count = 0
-                for i in range(n):
-                    for c in range(3):
-                        d[i, c] = grad[i, c]
-                _precondition(band, perm, fixed, d, z)
+                _local_global_direction(band, perm, fixed, grad, d, z, False)
                 gd = -_dot(grad, d, fixed)
-            # d holds H grad; the step is -alpha d. Armijo on g, its inertia part in closed form
-            dm = 0.0  # sum m d.(x - y)
-            dd = 0.0  # sum m d.d
-            for i in range(n):
-                if not fixed[i]:
-                    for c in range(3):
-                        dm += mass[i] * d[i, c] * (x[i, c] - y[i, c])
-                        dd += mass[i] * d[i, c] * d[i, c]
-            alpha = 1.0
-            ok = False
-            et = 0.0
-            for _ls in range(5):
-                for i in range(n):
-                    for c in range(3):
-                        xt[i, c] = x[i, c] - alpha * d[i, c]
-                et = energy_gradient(
-                    xt, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri,
-                    ge_t, fr, fa, True, False,
-                )  # fmt: skip
-                stats[1] += 1
-                dg = et - e + 0.5 * inv_h2 * (-2.0 * alpha * dm + alpha * alpha * dd)
-                # round-off allowance: near rest the decrease is below E's last digits (each
-                # |F - P(F)|^2 carries ~1e-16 / strain relative error from the projection)
-                if dg <= ARMIJO * alpha * gd + 1e-9 * (abs(e) + abs(et)):
-                    ok = True
-                    break
-                alpha *= 0.5
+            # d holds H grad; the step is -alpha d
+            ok, alpha, et, evals = _line_search(
+                x, y, d, xt, mass, fixed, e, gd, inv_h2, 5, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w,
+                b_inv_alpha, nrm, nlen, vt_ptr, vt_tri, ge_t, fr, fa, True, False,
+            )  # fmt: skip
+            stats[1] += evals
             stats[0] += 1
             if ok:
                 # the curvature pair s = x' - x, t = grad g(x') - grad g(x)
@@ -970,10 +918,7 @@ def qn_step(
             else:  # no decrease found: the plain local-global step
                 stats[2] += 1
                 count = 0
-                for i in range(n):
-                    for c in range(3):
-                        d[i, c] = grad[i, c]
-                _precondition(band, perm, fixed, d, z)
+                _local_global_direction(band, perm, fixed, grad, d, z, False)
                 for i in range(n):
                     for c in range(3):
                         x[i, c] -= d[i, c]
@@ -1073,14 +1018,8 @@ def membrane_modes(f, ws, wa, project, lam, modes, basis):
     nl = np.sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2])
     for c in range(3):
         nn[c] /= nl
-    # t: as _project (same start, clamps and iteration count, so the same target)
-    t = min(max(s1, 0.2), 5.0)
-    for _ in range(6):
-        g = t - s1 - 1.0 / (t * t * t) + s2 / (t * t)
-        dg = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
-        if dg <= 0.0:
-            break
-        t = min(max(t - g / dg, 0.2), 5.0)
+    # t: as _project
+    t = _area_stretch(s1, s2)
     dd = 1.0 + 3.0 / (t * t * t * t) - 2.0 * s2 / (t * t * t)
     p1 = ws * (s1 - 1.0) + wa * (s1 - t)
     p2 = ws * (s2 - 1.0) + wa * (s2 - 1.0 / t)
@@ -1143,42 +1082,146 @@ def assemble_hessian(
     (3, 2), ``lam`` (6,), ``modes`` (6, 3, 2), ``basis`` (3, 3), ``q`` (9,) scratch."""
     val[:] = 0.0
     for t in range(tris.shape[0]):
-        i0, i1, i2 = tris[t, 0], tris[t, 1], tris[t, 2]
-        for c in range(3):
-            e1 = x[i1, c] - x[i0, c]
-            e2 = x[i2, c] - x[i0, c]
-            fr[c, 0] = e1 * gt[t, 1, 0] + e2 * gt[t, 2, 0]
-            fr[c, 1] = e1 * gt[t, 1, 1] + e2 * gt[t, 2, 1]
-        if not membrane_modes(fr, w_rot[t], w_area[t], project, lam, modes, basis):
-            continue
-        for m in range(6):
-            lm = lam[m]
-            if lm == 0.0:
-                continue
-            for a in range(3):
-                for c in range(3):
-                    q[3 * a + c] = modes[m, c, 0] * gt[t, a, 0] + modes[m, c, 1] * gt[t, a, 1]
-            for a in range(3):
-                for b in range(3):
-                    slot = tri_slot[t, 3 * a + b]
-                    for c in range(3):
-                        qa = lm * q[3 * a + c]
-                        for e in range(3):
-                            val[slot, c, e] += qa * q[3 * b + e]
+        i0, i1, i2 = _deformation_gradient(x, tris, gt, t, fr)
+        if membrane_modes(fr, w_rot[t], w_area[t], project, lam, modes, basis):
+            _scatter_membrane(val, tri_slot, gt, t, lam, modes, q, False)
     if b_ptr.shape[0] > 1:
         vertex_normals(x, tris, nrm)
     for s in range(b_ptr.shape[0] - 1):
         cv = b_vertex[s]
-        size = b_ptr[s + 1] - b_ptr[s]
-        base = pair_ptr[s]
-        for k1 in range(size):
-            w1 = b_w[b_ptr[s] + k1] * b_inv_alpha[s]
-            for k2 in range(size):
-                ww = w1 * b_w[b_ptr[s] + k2]
-                slot = pair_slot[base + k1 * size + k2]
+        _scatter_bending(val, b_ptr, b_w, b_inv_alpha, pair_ptr, pair_slot, s, nrm[cv], nrm[cv], False)
+
+
+@njit(cache=True, inline="always")
+def _scatter_membrane(val, tri_slot, gt, t, lam, modes, q, subtract):
+    """Add (``subtract``: take away) triangle ``t``'s membrane block G^T H_F G =
+    sum_m lam_m q_m q_m^T (q_m = G^T mode_m flattened, ``q`` (9,) scratch) to ``val``."""
+    for m in range(6):
+        lm = lam[m]
+        if lm == 0.0:
+            continue
+        if subtract:
+            lm = -lm
+        for a in range(3):
+            for c in range(3):
+                q[3 * a + c] = modes[m, c, 0] * gt[t, a, 0] + modes[m, c, 1] * gt[t, a, 1]
+        for a in range(3):
+            for b in range(3):
+                slot = tri_slot[t, 3 * a + b]
                 for c in range(3):
+                    qa = lm * q[3 * a + c]
                     for e in range(3):
-                        val[slot, c, e] += ww * nrm[cv, c] * nrm[cv, e]
+                        val[slot, c, e] += qa * q[3 * b + e]
+
+
+@njit(cache=True, inline="always")
+def _scatter_bending(val, b_ptr, b_w, b_inv_alpha, pair_ptr, pair_slot, s, n, n_old, replace):
+    """Add bending stencil ``s``'s block w w^T (x) n n^T / alpha to ``val``; with ``replace``
+    the change from the normal ``n_old`` to ``n``: w w^T (x) (n n^T - n_old n_old^T) / alpha."""
+    size = b_ptr[s + 1] - b_ptr[s]
+    base = pair_ptr[s]
+    for k1 in range(size):
+        w1 = b_w[b_ptr[s] + k1] * b_inv_alpha[s]
+        for k2 in range(size):
+            ww = w1 * b_w[b_ptr[s] + k2]
+            slot = pair_slot[base + k1 * size + k2]
+            for c in range(3):
+                for e in range(3):
+                    if replace:
+                        val[slot, c, e] += ww * (n[c] * n[e] - n_old[c] * n_old[e])
+                    else:
+                        val[slot, c, e] += ww * n[c] * n[e]
+
+
+#: A kept Hessian's element (triangle, bending stencil) is recomputed once an entry of its
+#: deformation gradient F (triangles) or of its vertex normal (stencils) has moved by more than
+#: this since it was computed (F, n dimensionless; a turn by ~this angle, a stretch by this
+#: strain). The out-of-plane eigenvalue is the tension, w x strain, which a strain change of
+#: the tolerance alters by w x tolerance: large next to a slack triangle's ~0, so it is small
+#: (measured, docs/cloth.md "Solver": at 1e-3 the limp flap passed 45 deg at 0.122 s instead of
+#: 0.111 s; at 1e-4, as with a fresh Hessian each iteration, and the clamped gauze near rest
+#: still skips the assembly).
+HESSIAN_TOLERANCE = 1e-4
+
+#: A kept Hessian is assembled afresh (rather than updated element by element) once more than
+#: this share of the elements moved, and after HESSIAN_REFRESH updates (the round-off of the
+#: subtractions stays at that many times machine precision).
+HESSIAN_FULL_SHARE = 0.5
+HESSIAN_REFRESH = 1000
+
+
+@njit(cache=True)
+def update_hessian(
+    x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr, pair_slot,
+    val, fr, basis, q, f_h, lam_h, modes_h, nrm_h, hstate, tol,
+):  # fmt: skip
+    """The projected Hessian K of :func:`assemble_hessian` kept across Newton iterations and
+    steps in ``val``: each triangle's eigensystem (``lam_h`` (F, 6), ``modes_h`` (F, 6, 3, 2))
+    is stored with the F it was computed at (``f_h`` (F, 3, 2)), each bending stencil's
+    normal in ``nrm_h`` (S, 3); an element whose F (or normal) has moved by more than ``tol``
+    (max entry) since is taken out of ``val`` and put back at ``x``; the others keep their
+    block. So a resting or slowly moving sheet skips most of the assembly (the membrane's
+    eigensystems and scatter are 2/3 of it), and what turns or swings is recomputed (a turned
+    triangle's Hessian is R H R^T: its tension's soft direction turns with it).
+    ``hstate`` (1,): updates since the last full assembly (-1: none yet, assemble in full).
+    Returns the number of elements recomputed (triangles + stencils)."""
+    nt = tris.shape[0]
+    ns = b_ptr.shape[0] - 1
+    if ns > 0:
+        vertex_normals(x, tris, nrm)
+    full = hstate[0] < 0.0 or hstate[0] >= HESSIAN_REFRESH
+    if not full:  # how many moved: few -> update them, many -> assemble afresh
+        moved = 0
+        for t in range(nt):
+            _deformation_gradient(x, tris, gt, t, fr)
+            if _moved(fr, f_h[t], tol):
+                moved += 1
+        full = moved > HESSIAN_FULL_SHARE * nt
+    done = 0
+    if full:
+        val[:] = 0.0
+        hstate[0] = 0.0
+    else:
+        hstate[0] += 1.0
+    for t in range(nt):
+        _deformation_gradient(x, tris, gt, t, fr)
+        if not full:
+            if not _moved(fr, f_h[t], tol):
+                continue
+            _scatter_membrane(val, tri_slot, gt, t, lam_h[t], modes_h[t], q, True)
+        for c in range(3):
+            f_h[t, c, 0] = fr[c, 0]
+            f_h[t, c, 1] = fr[c, 1]
+        done += 1
+        if membrane_modes(fr, w_rot[t], w_area[t], True, lam_h[t], modes_h[t], basis):
+            _scatter_membrane(val, tri_slot, gt, t, lam_h[t], modes_h[t], q, False)
+        else:  # collapsed: nothing added, nothing to take away later
+            lam_h[t, :] = 0.0
+    for s in range(ns):
+        cv = b_vertex[s]
+        if full:
+            _scatter_bending(val, b_ptr, b_w, b_inv_alpha, pair_ptr, pair_slot, s, nrm[cv], nrm[cv], False)
+        elif (
+            abs(nrm[cv, 0] - nrm_h[s, 0]) > tol
+            or abs(nrm[cv, 1] - nrm_h[s, 1]) > tol
+            or abs(nrm[cv, 2] - nrm_h[s, 2]) > tol
+        ):
+            _scatter_bending(val, b_ptr, b_w, b_inv_alpha, pair_ptr, pair_slot, s, nrm[cv], nrm_h[s], True)
+        else:
+            continue
+        done += 1
+        for c in range(3):
+            nrm_h[s, c] = nrm[cv, c]
+    return done
+
+
+@njit(cache=True, inline="always")
+def _moved(f, f_old, tol):
+    """Whether an entry of the 3 x 2 ``f`` differs from ``f_old``'s by more than ``tol``."""
+    for c in range(3):
+        if abs(f[c, 0] - f_old[c, 0]) > tol or abs(f[c, 1] - f_old[c, 1]) > tol:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -1217,27 +1260,14 @@ def _capsules_hold(x, prev, held, caps, n_caps, margin):
     rising capsule). Returns how many were pushed."""
     pushed = 0
     for p in range(n_caps):
-        ax, ay, az = caps[p, 0], caps[p, 1], caps[p, 2]
-        bx, by, bz = caps[p, 3] - ax, caps[p, 4] - ay, caps[p, 5] - az
-        r = caps[p, 6] + margin
-        bb = bx * bx + by * by + bz * bz
+        ax, ay, az, bx, by, bz, bb, r = _capsule_axis(caps, p, margin)
         for i in range(x.shape[0]):
             if held[i]:
                 continue
-            px, py, pz = x[i, 0] - ax, x[i, 1] - ay, x[i, 2] - az
-            s = 0.0
-            if bb > 0.0:
-                s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
-            dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
-            d2 = dx * dx + dy * dy + dz * dz
+            s, dx, dy, dz, d2 = _off_axis(x[i, 0] - ax, x[i, 1] - ay, x[i, 2] - az, bx, by, bz, bb)
             if d2 >= r * r:
                 continue
-            qx, qy, qz = prev[i, 0] - ax, prev[i, 1] - ay, prev[i, 2] - az
-            sq = 0.0
-            if bb > 0.0:
-                sq = min(1.0, max(0.0, (qx * bx + qy * by + qz * bz) / bb))
-            ex, ey, ez = qx - sq * bx, qy - sq * by, qz - sq * bz
-            e2 = ex * ex + ey * ey + ez * ez
+            _, ex, ey, ez, e2 = _off_axis(prev[i, 0] - ax, prev[i, 1] - ay, prev[i, 2] - az, bx, by, bz, bb)
             if e2 >= r * r * (1.0 - 1e-9):  # came from outside: back out on that side
                 f = r / np.sqrt(e2)
                 px, py, pz = s * bx + f * ex, s * by + f * ey, s * bz + f * ez
@@ -1246,20 +1276,11 @@ def _capsules_hold(x, prev, held, caps, n_caps, margin):
                 x[i, 2] = az + pz
                 # near an end cap the new point can lie nearer another part of the axis:
                 # then on out radially from there
-                if bb > 0.0:
-                    s = min(1.0, max(0.0, (px * bx + py * by + pz * bz) / bb))
-                dx, dy, dz = px - s * bx, py - s * by, pz - s * bz
-                d2 = dx * dx + dy * dy + dz * dz
+                s, dx, dy, dz, d2 = _off_axis(px, py, pz, bx, by, bz, bb)
                 if d2 < r * r * (1.0 - 1e-12) and d2 >= 1e-24:
-                    f = r / np.sqrt(d2) - 1.0
-                    x[i, 0] += f * dx
-                    x[i, 1] += f * dy
-                    x[i, 2] += f * dz
+                    _push_radially(x, i, dx, dy, dz, d2, r)
             elif d2 >= 1e-24:  # started inside: radially
-                f = r / np.sqrt(d2) - 1.0
-                x[i, 0] += f * dx
-                x[i, 1] += f * dy
-                x[i, 2] += f * dz
+                _push_radially(x, i, dx, dy, dz, d2, r)
             else:
                 continue
             held[i] = True
@@ -1285,6 +1306,7 @@ def newton_step(
     vt_ptr, vt_tri, band, perm, row_ptr, col, tri_slot, pair_ptr, pair_slot, val, hold_idx, hold_a, hold_b, f0, f1,
     caps, n_caps, planes, n_planes, boxes, n_boxes, mu_s, mu_k, gravity, dt, substeps, iterations, cg_iterations,
     cg_tol, tol, damping, margin, y, z, fr, fa, lam, modes, basis, q, grad, ge, ge_t, d, xt, r, p, ap, held, stats,
+    hessian_tol, f_h, lam_h, modes_h, nrm_h, hstate,
 ):  # fmt: skip
     """Advance by ``dt`` in ``substeps`` implicit-Euler steps, each minimising
     g(x) = 1/(2 h^2) |x - y|_M^2 + E(x) by at most ``iterations`` Newton iterations: the
@@ -1297,26 +1319,28 @@ def newton_step(
     local-global step). E and its gradient are :func:`energy_gradient`'s with the bending
     normals held fixed, as both other solves, so the static states are theirs; the first
     iterate is x + h v, as theirs. Stops early when |grad g| <= ``tol`` x max(|M (y - x0)| /
-    h^2, the first iteration's |grad g|). ``stats`` (4,) accumulates [Newton iterations, CG
-    iterations, line-search evaluations, fallbacks]. Tool capsules: a free vertex inside one
-    (in the first iterate or after an iteration) is pushed out, on the side its previous
-    iterate was on, and held there for the rest of the step (``held`` (V,) bool scratch), so
-    the next iterations drape the sheet round it rather than pull it back through (projected
-    radially after each iteration only, as the other solves do, the taut clamped gauze passed
-    through a rising capsule: :func:`_capsules_hold`). Other arguments as
+    h^2, the first iteration's |grad g|). The Hessian is kept in ``val`` across iterations and
+    steps with ``hessian_tol`` > 0: each iteration recomputes only the elements whose F (or
+    normal) moved by more than that since (:func:`update_hessian`, with ``f_h``, ``lam_h``,
+    ``modes_h``, ``nrm_h``, ``hstate``), so a sheet at rest skips the assembly and a swinging
+    or turning one gets all of it; with ``hessian_tol`` <= 0 it is assembled afresh each
+    iteration (:func:`assemble_hessian`). ``stats`` (5,) accumulates [Newton iterations, CG
+    iterations, line-search evaluations, fallbacks, Hessian elements recomputed]. Tool
+    capsules: a free vertex inside one (in the first iterate or after an iteration) is pushed
+    out, on the side its previous iterate was on, and held there for the rest of the step
+    (``held`` (V,) bool scratch), so the next iterations drape the sheet round it rather than
+    pull it back through (projected radially after each iteration only, as the other solves
+    do, the taut clamped gauze passed through a rising capsule: :func:`_capsules_hold`). Other arguments as
     :func:`qn_step`; ``val`` (B, 3, 3) the Hessian's values, ``lam``, ``modes``, ``basis``,
     ``q`` as :func:`assemble_hessian`, ``r``, ``p``, ``ap`` (V, 3) scratch."""
     n = x.shape[0]
-    h = dt / substeps
-    inv_h2 = 1.0 / (h * h)
-    keep = np.exp(-damping * h)
+    h, inv_h2, keep = _step_length(dt, substeps, damping)
     for s in range(substeps):
         frac = f0 + (f1 - f0) * (s + 1.0) / substeps
         _inertial_target(x, x_prev, v, y, fixed, gravity, f_ext, mass, hold_idx, hold_a, hold_b, frac, h)
         ref = 0.0
         for i in range(n):
             for c in range(3):
-                x[i, c] = y[i, c] if fixed[i] else x_prev[i, c] + h * v[i, c]
                 if not fixed[i]:
                     fi = mass[i] * inv_h2 * (y[i, c] - x[i, c])
                     ref += fi * fi
@@ -1347,10 +1371,17 @@ def newton_step(
             elif gn <= tol * ref:
                 break
             stats[0] += 1
-            assemble_hessian(
-                x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr,
-                pair_slot, val, fr, lam, modes, basis, q, True,
-            )  # fmt: skip
+            if hessian_tol > 0.0:  # the kept Hessian, its moved elements recomputed
+                stats[4] += update_hessian(
+                    x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr,
+                    pair_slot, val, fr, basis, q, f_h, lam_h, modes_h, nrm_h, hstate, hessian_tol,
+                )  # fmt: skip
+            else:
+                assemble_hessian(
+                    x, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, tri_slot, pair_ptr,
+                    pair_slot, val, fr, lam, modes, basis, q, True,
+                )  # fmt: skip
+                stats[4] += tris.shape[0] + b_ptr.shape[0] - 1
             # PCG on (M / h^2 + K) d = grad g, from d = 0 (each iterate a descent direction)
             for i in range(n):
                 for c in range(3):
@@ -1386,35 +1417,13 @@ def newton_step(
                         p[i, c] = ap[i, c] + beta * p[i, c]
             gd = -_dot(grad, d, held)
             if not gd < 0.0:  # no CG step was taken: the local-global direction
-                for i in range(n):
-                    for c in range(3):
-                        d[i, c] = grad[i, c]
-                _precondition_held(band, perm, held, d, z)
+                _local_global_direction(band, perm, held, grad, d, z, True)
                 gd = -_dot(grad, d, held)
-            dm = 0.0
-            dd = 0.0
-            for i in range(n):
-                if not held[i]:
-                    for c in range(3):
-                        dm += mass[i] * d[i, c] * (x[i, c] - y[i, c])
-                        dd += mass[i] * d[i, c] * d[i, c]
-            alpha = 1.0
-            ok = False
-            et = 0.0
-            for _ls in range(6):
-                for i in range(n):
-                    for c in range(3):
-                        xt[i, c] = x[i, c] - alpha * d[i, c]
-                et = energy_gradient(
-                    xt, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w, b_inv_alpha, nrm, nlen, vt_ptr, vt_tri,
-                    ge_t, fr, fa, False, False, True,
-                )  # fmt: skip
-                stats[2] += 1
-                dg = et - e + 0.5 * inv_h2 * (-2.0 * alpha * dm + alpha * alpha * dd)
-                if dg <= ARMIJO * alpha * gd + 1e-9 * (abs(e) + abs(et)):
-                    ok = True
-                    break
-                alpha *= 0.5
+            ok, alpha, et, evals = _line_search(
+                x, y, d, xt, mass, held, e, gd, inv_h2, 6, tris, gt, w_rot, w_area, b_vertex, b_ptr, b_idx, b_w,
+                b_inv_alpha, nrm, nlen, vt_ptr, vt_tri, ge_t, fr, fa, False, True,
+            )  # fmt: skip
+            stats[2] += evals
             for i in range(n):  # the iterate before, for the capsules
                 for c in range(3):
                     p[i, c] = x[i, c]
@@ -1424,10 +1433,7 @@ def newton_step(
                         x[i, c] = xt[i, c]
             else:
                 stats[3] += 1
-                for i in range(n):
-                    for c in range(3):
-                        d[i, c] = grad[i, c]
-                _precondition_held(band, perm, held, d, z)
+                _local_global_direction(band, perm, held, grad, d, z, True)
                 for i in range(n):
                     for c in range(3):
                         x[i, c] -= d[i, c]

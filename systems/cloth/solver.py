@@ -144,7 +144,13 @@ def _newton_cache(sheet: ClothSheet, c: dict) -> dict:
             p=np.zeros((n, 3)),
             ap=np.zeros((n, 3)),
             held=np.zeros(n, bool),
-            newton_stats=np.zeros(4),
+            newton_stats=np.zeros(5),
+            # the kept Hessian's elements (pd.update_hessian), assembled in full on first use
+            f_h=np.zeros((len(tri_slot), 3, 2)),
+            lam_h=np.zeros((len(tri_slot), 6)),
+            modes_h=np.zeros((len(tri_slot), 6, 3, 2)),
+            nrm_h=np.zeros((len(pair_ptr) - 1, 3)),
+            hessian_state=np.array([-1.0]),
         )
     return c
 
@@ -163,6 +169,7 @@ def step_cloth(
     planes: np.ndarray | None = None,
     boxes: np.ndarray | None = None,
     n_boxes: int | None = None,
+    hessian_tolerance: float | None = None,
 ) -> None:
     """Advance ``sheet`` by ``dt`` seconds in ``substeps`` implicit-Euler steps, each solved by
     ``iterations`` (default :data:`ITERATIONS`, :data:`NEWTON_ITERATIONS` for Newton)
@@ -172,6 +179,9 @@ def step_cloth(
     at most that many Newton iterations (:func:`vrmed.systems.cloth.pd.newton_step`).
     ``multi_rhs=False`` runs the PD global solve one coordinate at a time, as before
     :func:`vrmed.systems.cloth.pd.band_solve3` (for the bench's old-versus-new timing).
+    ``hessian_tolerance`` (Newton): how far an element's F may move before its part of the
+    kept Hessian is recomputed (default :data:`vrmed.systems.cloth.pd.HESSIAN_TOLERANCE`; 0:
+    the whole Hessian assembled afresh at every iteration, as before it was kept).
 
     Held vertices (:meth:`ClothSheet.hold`) travel linearly along ``sheet.hold_from`` ->
     ``sheet.hold_to`` (their path over a display frame) from fraction ``hold_span[0]`` to
@@ -280,6 +290,12 @@ def step_cloth(
             c["ap"],
             c["held"],
             c["newton_stats"],
+            pd.HESSIAN_TOLERANCE if hessian_tolerance is None else float(hessian_tolerance),
+            c["f_h"],
+            c["lam_h"],
+            c["modes_h"],
+            c["nrm_h"],
+            c["hessian_state"],
         )
         return
     if method == "quasi_newton":
