@@ -1,0 +1,85 @@
+"""Cantilever mesh study: the tissue solver's clamped beam against Euler-Bernoulli and
+Timoshenko, per Poisson's ratio and per number of linear tets through the thickness.
+
+The beam of ``tests/test_tissue_accuracy.py`` (0.2 x 0.04 x 0.04 m, L/b = 5, ``5 N x N x N``
+cells split into Kuhn tets, the x = 0 face pinned, E 5.4 kPa, 1060 kg/m^3, gravity scaled so the
+Euler-Bernoulli tip ``q L^4 / (8 E I)`` is L / 500, mass damping at twice the first bending
+frequency, which has no static effect) is started from the Euler-Bernoulli curve and stepped at
+the default 10 substeps per 1/90 s frame; the tip is the mean y displacement of the x = L face.
+Timoshenko's shear factor for a uniform load is ``1 + 4 E I / (kappa G A L^2)`` with Cowper's
+(1966) ``kappa = 10 (1 + nu) / (12 + 11 nu)``. Linear tets lock in bending, and more so as nu
+approaches 1/2 (volumetric locking: one volume constraint per tet over-constrains the mesh),
+which is what the table shows (docs/physics.md, "Cantilever mesh study")::
+
+    python -m vrmed.benchmarks.cantilever --nu 0.3 0.45 --cells 6 8 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.mesh import box_tets
+from vrmed.systems.tissue.solver import step_softbody, volume_ratios
+
+#: Liver-like stiffness and density (the docs' defaults for soft tissue).
+E_PA, RHO = 5400.0, 1060.0
+FRAME, SUBSTEPS = 1.0 / 90.0, 10
+
+
+def cantilever_ratio(cells: int, nu: float, frames: int = 300, width: float = 0.04) -> dict[str, float]:
+    """Tip deflection of the clamped beam with ``cells`` tets' cells through its thickness,
+    as a fraction of Euler-Bernoulli's and of Timoshenko's, its fastest vertex at the end
+    (m/s; the reading is static only when it is small) and its inverted tets."""
+    length = 5.0 * width
+    mesh = box_tets((length, width, width), (5 * cells, cells, cells))
+    inertia, mass_per_length = width**4 / 12.0, RHO * width * width
+    tip_eb = length / 500.0
+    g = tip_eb * 8.0 * E_PA * inertia / (mass_per_length * length**4)
+    omega = 3.516 * np.sqrt(E_PA * inertia / (mass_per_length * length**4))
+    X = mesh.points[:, 0]
+    body = SoftBody.from_mesh(
+        mesh, Material(E_PA, nu, RHO), pins=np.flatnonzero(X < 1e-12), velocity_damping=2.0 * omega
+    )
+    body.x[:, 1] -= mass_per_length * g / (24 * E_PA * inertia) * X**2 * (X**2 - 4 * length * X + 6 * length**2)
+    body.x_prev[:] = body.x
+    for _ in range(frames):
+        step_softbody(body, FRAME, SUBSTEPS, (0.0, -g, 0.0))
+    tip = X > length - 1e-12
+    ratio = float(-(body.x[tip, 1] - mesh.points[tip, 1]).mean() / tip_eb)
+    kappa = 10.0 * (1.0 + nu) / (12.0 + 11.0 * nu)
+    shear = 1.0 + 4.0 * E_PA * inertia / (kappa * E_PA / (2.0 * (1.0 + nu)) * width * width * length**2)
+    return {
+        "tets": float(len(mesh.tets)),
+        "eb": ratio,
+        "timoshenko": ratio / shear,
+        "speed": float(np.abs(body.v).max()),
+        "inverted": float((volume_ratios(body) <= 0.0).sum()),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the mesh study's table for the given Poisson's ratios and cell counts."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--nu", type=float, nargs="+", default=[0.3, 0.45])
+    ap.add_argument("--cells", type=int, nargs="+", default=[4, 6, 8])
+    ap.add_argument("--frames", type=int, default=300)
+    args = ap.parse_args(argv)
+    print("| nu | cells through | tets | x Euler-Bernoulli | x Timoshenko | fastest (m/s) | inverted | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for nu in args.nu:
+        for n in args.cells:
+            t0 = time.perf_counter()
+            r = cantilever_ratio(n, nu, args.frames)
+            print(
+                f"| {nu} | {n} | {r['tets']:.0f} | {r['eb']:.3f} | {r['timoshenko']:.3f} | "
+                f"{r['speed']:.1e} | {r['inverted']:.0f} | {time.perf_counter() - t0:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
