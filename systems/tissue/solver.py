@@ -517,13 +517,16 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     """Per-tet warm-start factor in [0, 1] for substep ``h`` (stored tet order).
 
     1 up to :data:`WARM_FULL` of the tet's stiffness ratio (``stiffness_ratio`` per tet, scaled
-    by sqrt(l / (10 mu)) above nu = 0.45, where the hydrostatic constraint dominates), falling
+    by l / (10 mu) above nu = 0.45, where the hydrostatic constraint dominates), falling
     linearly to 0 at :data:`WARM_OFF`: a stiff tet keeps less of its last multipliers (a kept
     multiplier acts like an explicit force, which a stiff mode cannot take), so sliver tets fall
     back to plain XPBD while well-shaped ones get the exact static equilibrium.
     """
     m = body.material
-    r = tet_stiffness_ratios(body, h) * np.sqrt(max(1.0, m.model_lambda / (10.0 * m.mu)))
+    # Linear, not sqrt, in l / (10 mu): the hydrostatic stiffness grows as l, and with sqrt a
+    # clamped beam at nu 0.49 (6 Kuhn cells through, ratio 0.019 x 2.24 -> full warm start)
+    # grew an oscillation from frame ~200 to 3 m/s (docs/physics.md, "Warm start").
+    r = tet_stiffness_ratios(body, h) * max(1.0, m.model_lambda / (10.0 * m.mu))
     return np.clip((WARM_OFF - r) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
 
 
