@@ -128,12 +128,13 @@ def _loops(nxt: dict[_K, _K]) -> list[list[_K]]:
     return loops
 
 
-def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
+def _cap(loops: list[np.ndarray], strict: bool = False) -> tuple[list[tuple[int, int, int]], list[int]]:
     """:func:`_cap_rings` with each run of consecutive points at one place (an outline crossing
     a vertex a cut snapped onto, or an earlier cap's zero-area triangles, gives several points
     there) taken as one point, and the run closed by zero-area triangles to the next point along
     the loop (run against the loop, as the cap's): earcut gives way on repeated points, and the
-    fan that closed the loop instead covered area off the tissue. Same returns."""
+    fan that closed the loop instead covered area off the tissue. Same returns; ``strict`` as
+    there."""
     offsets = np.cumsum([0] + [len(lp) for lp in loops])
     red: list[np.ndarray] = []
     glob: list[np.ndarray] = []
@@ -154,15 +155,15 @@ def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]
             else:
                 runs.append([i])
         if len(runs) < 3:
-            return _cap_rings(loops)
+            return _cap_rings(loops, strict)
         red.append(lp[[r[0] for r in runs]])
         glob.append(off + np.array([r[0] for r in runs]))
         for j, r in enumerate(runs):
             b = off + runs[(j + 1) % len(runs)][0]
             extra += [(b, off + r[q + 1], off + r[q]) for q in range(len(r) - 1)]
     if not extra:
-        return _cap_rings(loops)
-    tris, centres = _cap_rings(red)
+        return _cap_rings(loops, strict)
+    tris, centres = _cap_rings(red, strict)
     at = np.concatenate(glob)
     n_red, total = at.size, int(offsets[-1])
 
@@ -172,7 +173,263 @@ def _cap(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]
     return [(m(a), m(b), m(c)) for a, b, c in tris] + extra, centres
 
 
-def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], list[int]]:
+def _drop_spikes(runs: list[list[int]], pts: np.ndarray, rim: np.ndarray, tol: float) -> list[tuple[int, int, int]]:
+    """Take the spikes out of one outline ring, given as its ``runs`` (each a list of indices
+    into ``pts``, points at one place, in the ring's order; edited in place): a run whose two
+    neighbours lie at one place, at no point of ``rim`` (the tissue's cut faces' outline), is
+    an excursion of the outline along a surface edge that lies on the tissue's cut face (on the
+    liver, where the cut snapped both ends of a surface edge onto its plane, random sequence
+    1046: the + outline ran out to a vertex inside the cut faces and back). The excursion and
+    its return are dropped and the two neighbours merged into one run; returns the zero-area
+    triangles (indices into ``pts``, against the ring's order as a cap's are) that close the
+    dropped points to the next run, so the outline that is left is the faces' own."""
+    tris: list[tuple[int, int, int]] = []
+    while len(runs) > 3:
+        n = len(runs)
+        at = pts[[r[0] for r in runs]]
+        tip = np.linalg.norm(np.roll(at, 1, axis=0) - np.roll(at, -1, axis=0), axis=1) <= tol
+        if rim.size and tip.any():  # a tip on the faces' outline is not the outline's alone
+            k_tip = np.flatnonzero(tip)
+            on_rim = np.linalg.norm(at[k_tip][:, None] - rim[None], axis=2).min(axis=1) <= tol
+            tip[k_tip[on_rim]] = False
+        if not tip.any():
+            break
+        k = int(np.flatnonzero(tip)[0])
+        ka, kc = (k - 1) % n, (k + 1) % n
+        a, b, c = runs[ka], runs[k], runs[kc]
+        s = c[0]
+        tris += [(s, b[j + 1], b[j]) for j in range(len(b) - 1)]  # the tip's run, to c
+        tris.append((s, b[0], a[-1]))  # a -> b -> c, with a and c at one place
+        runs[ka] = a + c
+        runs[:] = [r for i, r in enumerate(runs) if i not in (k, kc)]
+    return tris
+
+
+def _untangle(
+    loops: list[np.ndarray],
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, float]], np.ndarray] | None:
+    """Cap the rings ``loops`` (2D, as :func:`_cap` takes them) that earcut cannot take because
+    a ring crosses or touches itself in the plane (the outline of a surface that folds across
+    the blade plane, or the two lips of an earlier slit crossing it at one place), without a
+    fan: each ring is split, at a point where two of its edges cross (a new point on each edge
+    there) or at a point it visits twice, into two rings, until every ring is simple; those are
+    capped by :func:`_cap` (holes by nesting, as there). The cap's boundary is still exactly the
+    outline: each split adds the zero-area triangles (in 3D too: a new point lies on its edge)
+    or, for the two points of a crossing, the sliver between the two edges there, that give
+    back the outline's edges the split cut (a cap is a 2-chain whose boundary is the outline,
+    as the winding-number covering of a self-crossing polygon is). Returns the triangles
+    (indices into the concatenated loops, then the new points) and the new points as (a, b, s):
+    the point at parameter s along the outline edge from point a to point b (either may be an
+    earlier new point), and their 2D positions (k, 2); None where the rings still cannot be
+    capped without a fan (rings that cross one another, a split that leaves fewer than three
+    points)."""
+    pos = [p for lp in loops for p in lp]
+    rings: list[list[int]] = []
+    off = 0
+    for lp in loops:
+        rings.append(list(range(off, off + len(lp))))
+        off += len(lp)
+    total = off
+    scale = max(max(float(np.ptp(lp, axis=0).max()) for lp in loops), 1e-300)
+    tol = 1e-9 * scale
+    new: list[tuple[int, int, float]] = []
+    extra: list[tuple[int, int, int]] = []
+
+    def cut_once(r: list[int]) -> list[list[int]] | None:
+        """Drop ring r's spikes (one ring back), or split it where two of its edges cross or at
+        a point it visits twice (two rings back; crossings first: a ring joined from two at a
+        crossing touches itself there, and a split there would only undo the join), or None
+        if it is simple."""
+        n = len(r)
+        p = np.array([pos[i] for i in r])
+        same = np.linalg.norm(p - np.roll(p, 1, axis=0), axis=1) <= tol  # as the point before
+        if same.all():
+            return None  # a ring at one point: no area (a fan below)
+        k0 = int(np.flatnonzero(~same)[0])
+        runs: list[list[int]] = []  # runs of consecutive points at one place
+        for q in range(n):
+            i = (k0 + q) % n
+            if same[i] and runs:
+                runs[-1].append(r[i])
+            else:
+                runs.append([r[i]])
+        # spikes first (an excursion along a line and back, such as where the outline runs out
+        # along a surface edge lying on the cut face: a split there leaves rings of no area)
+        spikes = _drop_spikes(runs, np.array(pos), np.zeros((0, 2)), tol)
+        if spikes:
+            extra.extend(spikes)
+            return [[i for run in runs for i in run]]
+        flat = [i for run in runs for i in run]  # r from the first run's start
+        start = np.cumsum([0] + [len(run) for run in runs])[:-1]
+        rp = np.array([pos[run[0]] for run in runs])
+        # two edges crossing properly: a new point on each, then split between them
+        p = np.array([pos[i] for i in flat])
+        pq = np.roll(p, -1, axis=0)
+        e = pq - p
+        o1 = e[:, None, 0] * (p[None, :, 1] - p[:, None, 1]) - e[:, None, 1] * (p[None, :, 0] - p[:, None, 0])
+        o2 = e[:, None, 0] * (pq[None, :, 1] - p[:, None, 1]) - e[:, None, 1] * (pq[None, :, 0] - p[:, None, 0])
+        # proper crossings only, clear of the edges' ends (near-touching is left to earcut)
+        lim = tol * np.linalg.norm(e, axis=1)[:, None]
+        clear = (np.minimum(np.abs(o1), np.abs(o2)) > lim) & (o1 * o2 < 0.0)
+        hit = np.triu(clear & clear.T, 2)
+        hit[0, n - 1] = False
+        cross = np.argwhere(hit)
+        if cross.size:
+            i, j = int(cross[0, 0]), int(cross[0, 1])
+            u = float(o1[j, i] / (o1[j, i] - o2[j, i]))  # along edge i
+            s = float(o1[i, j] / (o1[i, j] - o2[i, j]))  # along edge j
+            x1, x2 = total + len(new), total + len(new) + 1
+            a_, b_, c_, d_ = flat[i], flat[(i + 1) % n], flat[j], flat[(j + 1) % n]
+            new.extend([(a_, b_, u), (c_, d_, s)])
+            pos.extend([pos[a_] + u * (pos[b_] - pos[a_]), pos[c_] + s * (pos[d_] - pos[c_])])
+            extra.extend([(a_, x1, b_), (c_, x2, d_), (x1, a_, x2), (x2, c_, x1)])
+            return [[x1] + flat[i + 1 : j + 1], [x2] + flat[j + 1 :] + flat[: i + 1]]
+        # a point visited twice (two runs at one place): split there
+        twice = np.argwhere(np.triu(np.linalg.norm(rp[:, None] - rp[None], axis=2) <= tol, 1))
+        if twice.size:
+            i, j = int(start[twice[0, 0]]), int(start[twice[0, 1]])
+            extra.extend([(flat[j - 1], flat[i], flat[j]), (flat[i - 1], flat[j], flat[i])])
+            return [flat[i:j], flat[j:] + flat[:i]]
+        return None
+
+    def crossing(ra: list[int], rb: list[int]) -> tuple[int, int, float, float] | None:
+        """The first proper crossing of an edge of ring ra (i, at u along it) with one of ring
+        rb (j, at s), or None."""
+        pa, pb = np.array([pos[i] for i in ra]), np.array([pos[i] for i in rb])
+        qa, qb = np.roll(pa, -1, axis=0), np.roll(pb, -1, axis=0)
+        ea, eb = qa - pa, qb - pb
+        o1 = ea[:, None, 0] * (pb[None, :, 1] - pa[:, None, 1]) - ea[:, None, 1] * (pb[None, :, 0] - pa[:, None, 0])
+        o2 = ea[:, None, 0] * (qb[None, :, 1] - pa[:, None, 1]) - ea[:, None, 1] * (qb[None, :, 0] - pa[:, None, 0])
+        o3 = eb[None, :, 0] * (pa[:, None, 1] - pb[None, :, 1]) - eb[None, :, 1] * (pa[:, None, 0] - pb[None, :, 0])
+        o4 = eb[None, :, 0] * (qa[:, None, 1] - pb[None, :, 1]) - eb[None, :, 1] * (qa[:, None, 0] - pb[None, :, 0])
+        la, lb = tol * np.linalg.norm(ea, axis=1)[:, None], tol * np.linalg.norm(eb, axis=1)[None, :]
+        clear = (np.minimum(np.abs(o1), np.abs(o2)) > la) & (np.minimum(np.abs(o3), np.abs(o4)) > lb)
+        hit = np.argwhere((o1 * o2 < 0.0) & (o3 * o4 < 0.0) & clear)
+        if hit.size == 0:
+            return None
+        i, j = (int(v) for v in hit[0])
+        return i, j, float(o3[i, j] / (o3[i, j] - o4[i, j])), float(o1[i, j] / (o1[i, j] - o2[i, j]))
+
+    todo: list[list[int]] = list(rings)
+    done: list[list[int]] = []
+    ops = 0
+    while todo:
+        while todo:
+            r = todo.pop()
+            ops += 1
+            if len(done) + len(todo) > 64 or ops > 64:
+                return None
+            parts = cut_once(r)
+            if parts is None:
+                done.append(r)
+            elif min(len(part) for part in parts) < 3:
+                return None
+            else:
+                todo += parts
+        # two rings that cross: joined at the crossing into one ring (a new point on each edge),
+        # which the loop above then splits where it still crosses or touches itself
+        for ka in range(len(done)):
+            for kb in range(ka + 1, len(done)):
+                hit_ab = crossing(done[ka], done[kb])
+                if hit_ab is None:
+                    continue
+                i, j, u, s = hit_ab
+                ra, rb = done[ka], done[kb]
+                na, nb = len(ra), len(rb)
+                a_, b_, c_, d_ = ra[i], ra[(i + 1) % na], rb[j], rb[(j + 1) % nb]
+                x1, x2 = total + len(new), total + len(new) + 1
+                new.extend([(a_, b_, u), (c_, d_, s)])
+                pos.extend([pos[a_] + u * (pos[b_] - pos[a_]), pos[c_] + s * (pos[d_] - pos[c_])])
+                extra.extend([(a_, x1, b_), (c_, x2, d_), (x1, d_, x2), (x2, b_, x1)])
+                todo.append([x1] + rb[j + 1 :] + rb[: j + 1] + [x2] + ra[i + 1 :] + ra[: i + 1])
+                done = [r for k, r in enumerate(done) if k not in (ka, kb)]
+                break
+            if todo:
+                break
+    # a ring of no area (the outline running along a line and back): a fan from its first
+    # point, whose triangles lie along that line too
+    area = [
+        0.5 * abs(sum(pos[r[k - 1]][0] * pos[r[k]][1] - pos[r[k]][0] * pos[r[k - 1]][1] for k in range(len(r))))
+        for r in done
+    ]
+    flat_rings = [r for r, ar in zip(done, area, strict=True) if ar <= 1e-6 * scale * scale]
+    done = [r for r, ar in zip(done, area, strict=True) if ar > 1e-6 * scale * scale]
+    for r in flat_rings:
+        extra.extend((r[0], r[k + 1], r[k]) for k in range(1, len(r) - 1))
+    # each ring from its point farthest from the others' (the cap nests rings by their first
+    # point, and a split's new point lies on the other ring)
+    if len(done) > 1:
+        pts_of = [np.array([pos[i] for i in r]) for r in done]
+        for k, r in enumerate(done):
+            others = np.concatenate([q for m, q in enumerate(pts_of) if m != k])
+            gap = np.linalg.norm(pts_of[k][:, None] - others[None], axis=2).min(axis=1)
+            f = int(np.argmax(gap))
+            done[k] = r[f:] + r[:f]
+    tris, centres = _cap([np.array([pos[i] for i in r]) for r in done], True) if done else ([], [])
+    if centres or (done and not tris):
+        return None
+    order = [i for r in done for i in r]
+    out = [(order[a], order[b], order[c]) for a, b, c in tris] + extra
+    # the cap with the outline must be closed with every directed edge once (a manifold
+    # surface, consistently oriented); where the splits' triangles meet the cap's own edges
+    # otherwise (near-degenerate crossings), no untangling
+    half: dict[tuple[int, int], int] = {}
+    for ring_ids in rings:
+        for q in range(len(ring_ids)):
+            e = (ring_ids[q], ring_ids[(q + 1) % len(ring_ids)])
+            half[e] = half.get(e, 0) + 1
+    for a, b, c in out:
+        for e in ((a, b), (b, c), (c, a)):
+            half[e] = half.get(e, 0) + 1
+    if any(n != 1 for n in half.values()) or any((b, a) not in half for a, b in half):
+        return None
+    return out, new, np.array(pos[total:]).reshape(-1, 2)
+
+
+def _restore_dropped(idx: np.ndarray, ring_edges: set[tuple[int, int]], pts: np.ndarray) -> np.ndarray:
+    """Earcut's triangles ``idx`` (k, 3) with the ring points it dropped put back: earcut
+    removes a point collinear with its neighbours (or at one place with one), so a triangle's
+    edge a-b then stands for the ring's a -> p1 -> ... -> b; that triangle is split into a fan
+    from its third corner along the points, of the same area (they lie on a-b, in order: a
+    point collinear but beyond a or b, a spike, or at one place with another is not put
+    back). ``ring_edges``: the rings' directed edges (global indices into the 2D points
+    ``pts``). Without this the cap missed the ring's edges there and the whole group became a
+    fan (the smooth liver's random sequence 1032: a
+    198-point outline with a hole, 20 mm off its tissue through the fan's spokes)."""
+    if idx.size == 0:
+        return idx
+    succ = dict(ring_edges)
+    missing = {v for e in ring_edges for v in e} - set(idx.ravel().tolist())
+    if not missing:
+        return idx
+    pred = {w: v for v, w in ring_edges}
+    out: list[tuple[int, int, int]] = []
+    for t in idx.tolist():
+        done = False
+        for u in range(3):
+            a, b, x = t[u], t[(u + 1) % 3], t[(u + 2) % 3]
+            for step in (succ, pred):
+                path, v = [a], step.get(a)
+                while v is not None and v in missing and len(path) < len(succ):
+                    path.append(v)
+                    v = step.get(v)
+                if len(path) > 1 and v == b:
+                    path.append(b)
+                    ab = pts[b] - pts[a]
+                    along = (pts[path] - pts[a]) @ ab / max(float(ab @ ab), 1e-300)
+                    if not (np.diff(along) > 1e-9).all():
+                        break  # not in order along a-b, or at one place (left to the caller)
+                    out += [(path[k], path[k + 1], x) for k in range(len(path) - 1)]
+                    done = True
+                    break
+            if done:
+                break
+        if not done:
+            out.append((t[0], t[1], t[2]))
+    return np.array(out, dtype=np.int64).reshape(-1, 3)
+
+
+def _cap_rings(loops: list[np.ndarray], strict: bool = False) -> tuple[list[tuple[int, int, int]], list[int]]:
     """Triangulate the planar region bounded by ``loops`` (2D points, (k, 2) each, in the order
     the surface's outline runs; holes found by nesting depth) with earcut (Mapbox's polygon
     triangulation, ``mapbox_earcut``). Returns triangles of indices into the concatenated loops,
@@ -180,11 +437,17 @@ def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], lis
     orientation), and the loops that needed a centre point: where earcut cannot cover a group
     exactly (a loop that touches or crosses itself, as the outline of a folded surface may), that
     group is closed by fans around a new point per loop instead (index ``total + k`` for the k-th
-    entry of the returned list), which closes it topologically whatever its shape."""
+    entry of the returned list), which closes it topologically whatever its shape. ``strict``
+    (the caps over an outline's own rings): a point earcut drops (collinear with its
+    neighbours) is put back (:func:`_restore_dropped`), and earcut's triangles must keep one
+    winding (for a ring that crosses itself earcut may
+    return triangles that close it topologically but fold over each other, over area outside
+    it); the caller then untangles the ring (:func:`_untangle`)."""
     import mapbox_earcut  # deferred: only a cut through an embedded surface needs it
 
     offsets = np.cumsum([0] + [len(lp) for lp in loops])
     total = int(offsets[-1])
+    allpts = np.concatenate(loops)
     area = [0.5 * float(np.sum(lp[:, 0] * np.roll(lp[:, 1], -1) - np.roll(lp[:, 0], -1) * lp[:, 1])) for lp in loops]
     order = sorted(range(len(loops)), key=lambda i: -abs(area[i]))
     parent: dict[int, int] = {}
@@ -216,6 +479,8 @@ def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], lis
         ends = np.cumsum([len(loops[r]) for r in rings]).astype(np.uint32)
         glob = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rings])
         idx = glob[np.asarray(mapbox_earcut.triangulate_float64(pts, ends), dtype=np.int64).reshape(-1, 3)]
+        if strict:  # (the faces' collars and hole caps keep earcut's own result)
+            idx = _restore_dropped(idx, ring_edges, allpts)
         directed = {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)}
         if ring_edges & directed:  # earcut's winding (one for all its triangles) runs with the loops: flip
             idx = idx[:, [0, 2, 1]]
@@ -228,6 +493,15 @@ def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], lis
             and boundary == {(min(u, v), max(u, v)) for u, v in ring_edges}
             and not (ring_edges & {(int(t[u]), int(t[(u + 1) % 3])) for t in idx for u in range(3)})
         )
+        if ok and strict:  # and no triangle folded over the others (earcut covers a ring that
+            # crosses itself with triangles of both windings, over area outside the ring's lobes)
+            q = allpts[idx]
+            a2 = (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 1, 1] - q[:, 0, 1]) * (
+                q[:, 2, 0] - q[:, 0, 0]
+            )
+            ok = float(np.minimum(np.abs(a2[a2 > 0.0]).sum(), np.abs(a2[a2 < 0.0]).sum())) <= 1e-9 * float(
+                np.abs(a2).sum()
+            )
         if ok:
             tris += [(int(u), int(v), int(w)) for u, v, w in idx]
             continue
@@ -240,16 +514,19 @@ def _cap_rings(loops: list[np.ndarray]) -> tuple[list[tuple[int, int, int]], lis
 
 def _separated_faces(
     body: SoftBody, side: np.ndarray, final_parent: np.ndarray, old_rest: np.ndarray, level: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The faces along which the tissue came apart in this cut: boundary faces of the cut
     ``body`` of its region / subdivided tets (``side`` +1 / -1) whose three corners lie on the
     tissue's cut face (the zero set of ``level``, the snapped distances from the plane, per old
     tet corner, interpolated into each tet's parent ``final_parent`` at rest). Returns per face
-    its three vertex ids (k, 3), its tet (k,) and the tet's side (k,). A face on the cut face
+    its three vertex ids (k, 3), its tet (k,) and the tet's side (k,); then the faces of the
+    body's boundary before the cut that lie on the cut face (all three corners snapped onto it:
+    the organ's own surface, grazed by the cut, not separated) and their tets' sides. A face on the cut face
     that is not on the boundary (beyond a partial cut's crack front, or against a transition
     tet) holds the two sides together and is left out; so are faces of earlier cuts."""
     cand = np.flatnonzero(side != 0)
-    empty = np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    none3, none = np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    empty = none3, none, none, none3, none
     if cand.size == 0 or level is None:
         return empty
     tets = body.tets[cand]
@@ -273,7 +550,41 @@ def _separated_faces(
     code = (f[:, 0] * n + f[:, 1]) * n + f[:, 2]
     count = np.searchsorted(code_all, code, side="right") - np.searchsorted(code_all, code, side="left")
     bnd = count == 1
-    return faces[bnd], cand[rows[bnd]], side[cand[rows[bnd]]]
+    # a face of the body's boundary before the cut whose corners the cut snapped onto its plane
+    # lies on the level too, but the tissue did not come apart there: it is the organ's own
+    # surface (random liver sequence 1046: three such faces on the + side, mirrored as the -
+    # cap, lay 8.3 mm off the - piece's tissue). Old faces by their corners' rest positions
+    # (the lips of earlier cuts, at one place, count as one: their faces stay candidates)
+    grazed = np.zeros(bnd.size, dtype=bool)
+    # old faces with all three corners exactly on the cut face (snapped), and the old faces with
+    # the same corners (by rest position: the twin of an interior one, whose corners a partial
+    # cut may not have snapped); those that occur once were on the boundary
+    fidx = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+    zt, zf = np.nonzero((level[:, fidx] == 0.0).all(axis=2))
+    if bnd.any() and zt.size:
+
+        def key(tri: np.ndarray) -> tuple[bytes, ...]:
+            return tuple(sorted(q.tobytes() for q in tri))
+
+        vrows = np.ascontiguousarray(old_rest.reshape(-1, 3)).view(np.dtype((np.void, 24))).ravel()
+        zrows = np.unique(vrows.reshape(-1, 4)[zt[:, None], fidx[zf]])
+        in_z = np.isin(vrows, zrows).reshape(-1, 4)
+        tt, ff = np.nonzero(in_z[:, fidx].all(axis=2))
+        seen: dict[tuple[bytes, ...], int] = {}
+        for tri in old_rest[tt[:, None], fidx[ff]]:
+            seen[key(tri)] = seen.get(key(tri), 0) + 1
+        zkeys = {key(tri) for tri in old_rest[zt[:, None], fidx[zf]]}
+        old_bnd = {k for k in zkeys if seen.get(k, 0) == 1}
+        corners = {q for k in old_bnd for q in k}
+        if old_bnd:
+            keep = np.flatnonzero(bnd)
+            verts = np.unique(faces[keep])
+            at_old = np.isin(faces[keep], verts[[body.rest_points[v].tobytes() in corners for v in verts.tolist()]])
+            for q in keep[at_old.all(axis=1)].tolist():
+                if key(body.rest_points[faces[q]]) in old_bnd:
+                    grazed[q] = True
+                    bnd[q] = False
+    return faces[bnd], cand[rows[bnd]], side[cand[rows[bnd]]], faces[grazed], side[cand[rows[grazed]]]
 
 
 def _in_circle(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
@@ -402,7 +713,10 @@ def cut_embedding(
     closed on both sides by a cap built from the tissue's own cut faces
     (:func:`_separated_faces`): exactly those faces where the outline is theirs, else those
     inside the outline joined to it by an earcut collar, else earcut over the outline with their
-    vertices inserted (:func:`_insert_points`), else a fan (holes by nesting); each cap vertex
+    vertices inserted (:func:`_insert_points`), a ring that crosses or touches itself in the
+    plane split into simple ones first (:func:`_untangle`), else a fan (holes by nesting); the
+    organ's own boundary faces the cut grazes (all corners snapped onto it) are not cut faces and
+    keep their tissue's side; each cap vertex
     taken from the tissue is embedded at its mesh vertex, so the cap lies on the tissue. A loop the crack
     front crosses is capped only over its separated part: the cap runs along the separated
     points and, across each held stretch of the outline, along the crack front
@@ -432,6 +746,8 @@ def cut_embedding(
     (:func:`_strays_to_their_piece`), and a piece no surface reaches gets its tets' boundary
     (:func:`_cover_bare_pieces`), so every piece is drawn over its own tissue."""
     n0 = emb.bary.shape[0]
+    # the faces along which the tissue came apart, and those of its surface the cut grazed
+    sf, sf_tet, sf_side, g_faces, g_side = _separated_faces(body, side, final_parent, old_rest, level)
     p_rest = np.einsum("ik,ikj->ij", emb.bary, old_rest[emb.tet_index])
     p_now = np.einsum("ik,ikj->ij", emb.bary, old_x[emb.tet_index])
     dx = (p_now - point) @ normal  # from the plane itself
@@ -459,6 +775,16 @@ def cut_embedding(
             -1,
             np.where((dx >= 0.0) | (corner.min(axis=1) >= 0.0), 1, -1),
         )
+        # a point at a corner of the organ's own surface the cut grazes (a boundary face all of
+        # whose corners it snapped onto its plane): the side of that face's tissue, so the face
+        # stays whole with it and the outline runs along its edges, the cut faces' own outline
+        # (random liver sequence 1046, tets' boundary: its mirror on the other side lay over
+        # tissue that side does not have, and a later cut put points on it 15.3 mm off)
+        if g_faces.size:
+            gv = body.rest_points[g_faces.ravel()]
+            near = np.linalg.norm(p_rest[:, None] - gv[None], axis=2)
+            hit = (d == 0.0) & (near.min(axis=1, initial=np.inf) <= 1e-9 * max(float(np.ptp(old_rest)), 1e-300))
+            tie = np.where(hit, np.repeat(g_side, 3)[near.argmin(axis=1)], tie)
         sv = np.where(d > 0.0, 1, np.where(d < 0.0, -1, tie))
         # a point exactly on the cut face (a surface vertex at a snapped mesh vertex) is put its
         # distance from the plane into its side: a level of 0 would put the points where its
@@ -589,7 +915,6 @@ def cut_embedding(
         # vertices become the caps' interior points, on each side at that side's mesh vertex, so
         # a cap lies on its tissue wherever the tissue reaches the surface's outline (snapping
         # moves the tissue's cut up to 0.15 of an edge off the plane; a flat cap did not follow)
-        sf, sf_tet, sf_side = _separated_faces(body, side, final_parent, old_rest, level)
         cut_pts: dict[int, list[tuple[int, int, int, int]]] = {}  # piece -> (v+, tet+, v-, tet-)
         plus_faces: dict[int, list[tuple[int, int, int]]] = {}  # piece -> the + side's cut faces
         margin = 0.0
@@ -684,7 +1009,10 @@ def cut_embedding(
         def exact_cap(lens: list[int], ids: dict[int, list[int]], piece: int) -> bool:
             """Cap with the tissue's own cut faces of ``piece`` alone where their outline is the
             surface's (each outline point of ``ids`` at a vertex of their outline, every such
-            vertex taken: a surface lying on its tissue, such as the tets' own boundary); False
+            vertex taken: a surface lying on its tissue, such as the tets' own boundary; an
+            excursion of the outline along a surface edge on the cut face and back, to a vertex
+            inside the faces, is closed by zero-area triangles (:func:`_drop_spikes`), and a
+            vertex where the faces' outline touches itself is passed once per pass); False
             (nothing added) otherwise."""
             fs = plus_faces.get(piece, [])
             cands = cut_pts.get(piece, [])
@@ -697,9 +1025,15 @@ def cut_embedding(
             ring = np.array([new_rest[i - n0] for i in ids[1]])
             rim_v = np.unique(rim)
             tol = 1e-6 * max(margin, 1e-12)
+            # every outline point at a vertex of the faces (their outline's, or a spike's tip
+            # inside them), else this cannot apply (a surface off its tissue: at once)
+            at_face = body.rest_points[np.unique(fa)]
+            if np.linalg.norm(ring[:, None] - at_face[None], axis=2).min(axis=1).max() > tol:
+                return False
             # runs of outline points at one place (where the surface's edges leave a vertex the
             # cut snapped onto: each gives a point there), each run taken as one rim vertex
             runs: list[list[int]] = []
+            spikes: list[tuple[int, int, int]] = []  # zero-area triangles closing the spikes
             offsets = np.cumsum([0] + list(lens))
             for o, n in zip(offsets[:-1].tolist(), lens, strict=True):
                 same = np.linalg.norm(ring[o : o + n] - np.roll(ring[o : o + n], 1, axis=0), axis=1) <= tol
@@ -713,35 +1047,46 @@ def cut_embedding(
                         ring_runs[-1].append(o + i)
                     else:
                         ring_runs.append([o + i])
+                spikes += _drop_spikes(ring_runs, ring, body.rest_points[rim_v], tol)
                 runs += ring_runs
-            if rim_v.size != len(runs) or rim.shape[0] != len(runs):
+            # each run at a vertex of the faces' outline; a vertex where that outline touches
+            # itself (two rim edges in, two out) is visited once per pass (random liver sequence
+            # 1046, where the cut grazes the organ's surface): its first run stands for it in
+            # the faces, the others are joined to it by zero-area triangles below
+            if rim.shape[0] != len(runs) or rim_v.size > len(runs):
                 return False
             rep = np.array([r[0] for r in runs])
-            gap = np.linalg.norm(body.rest_points[rim_v][:, None] - ring[rep][None], axis=2)
-            match = gap.argmin(axis=1)
-            if gap[np.arange(rim_v.size), match].max() > tol or np.unique(match).size != match.size:
+            gap = np.linalg.norm(ring[rep][:, None] - body.rest_points[rim_v][None], axis=2)
+            vid = gap.argmin(axis=1)
+            if gap[np.arange(len(runs)), vid].max() > tol or np.unique(vid).size != rim_v.size:
                 return False
-            at = dict(zip(rim_v.tolist(), rep[match].tolist(), strict=True))
+            at: dict[int, int] = {}
+            for k in range(len(runs)):
+                at.setdefault(int(rim_v[vid[k]]), int(rep[k]))
             # the next run along each ring
-            succ: dict[int, int] = {}
-            first_of = {}
-            for r in runs:
-                first_of[r[0]] = r
             ring_of = np.searchsorted(offsets, rep, side="right") - 1
-            for k, r in enumerate(runs):
-                nk = (
-                    k + 1
-                    if k + 1 < len(runs) and ring_of[k + 1] == ring_of[k]
-                    else int(np.flatnonzero(ring_of == ring_of[k])[0])
-                )
-                succ[r[0]] = runs[nk][0]
-            # every rim edge on a ring edge, all one way (the + cap runs against the outline:
+            nxt_run = [
+                k + 1
+                if k + 1 < len(runs) and ring_of[k + 1] == ring_of[k]
+                else int(np.flatnonzero(ring_of == ring_of[k])[0])
+                for k in range(len(runs))
+            ]
+            succ = {runs[k][0]: runs[nk][0] for k, nk in enumerate(nxt_run)}
+            # the rim's edges are the outline's, all one way (the + cap runs against the outline:
             # flip the faces if they run with it)
-            along = [succ[at[a]] == at[b] for a, b in rim.tolist()]
-            against = [succ[at[b]] == at[a] for a, b in rim.tolist()]
-            if not (all(along) or all(against)):
+            walk = sorted((int(rim_v[vid[k]]), int(rim_v[vid[nk]])) for k, nk in enumerate(nxt_run))
+            rim_e = sorted((int(u), int(w)) for u, w in rim.tolist())
+            if walk != rim_e and walk != sorted((w, u) for u, w in rim_e):
                 return False
-            flip = all(along)
+            flip = walk == rim_e
+            joins: list[tuple[int, int, int]] = []  # a later pass's run joined to the first
+            for k, nk in enumerate(nxt_run):
+                u, w = int(rep[k]), int(rep[nk])
+                pu, pw = at[int(rim_v[vid[k]])], at[int(rim_v[vid[nk]])]
+                if u != pu:
+                    joins.append((w, u, pu))
+                if w != pw:
+                    joins.append((w, pu, pw))
             m = len(ids[1])
             inner = sorted(set(fa.ravel().tolist()) - set(rim_v.tolist()))
             idx = {**at, **{v: m + k for k, v in enumerate(inner)}}
@@ -750,6 +1095,7 @@ def cut_embedding(
             for r in runs:
                 b = succ[r[0]]
                 tris += [(b, r[j + 1], r[j]) for j in range(len(r) - 1)]
+            tris += spikes + joins
             look = {c[0]: c for c in cands}
             for v in inner:
                 if v not in look:
@@ -768,8 +1114,9 @@ def cut_embedding(
             cut faces inside the rings (farther than ``margin`` from them) joined to the rings by
             a collar (:func:`faces_cap`), so it lies on the tissue and a later cut crosses it
             where it crosses the tissue; where that cannot be done exactly, earcut over the rings
-            with the tissue's cut points inserted (:func:`_insert_points`); a fan where earcut
-            cannot cover the rings."""
+            with the tissue's cut points inserted (:func:`_insert_points`), rings that cross or
+            touch themselves split into simple ones first (:func:`_untangle`); a fan where even
+            that fails."""
             if exact_cap([len(f) for f in flat], ids, piece):
                 return
             cands = cut_pts.get(piece, [])
@@ -790,17 +1137,34 @@ def cut_embedding(
                 ok = inside & far
                 if ok.any() and faces_cap(flat, ids, piece, ok):
                     return
-            tris, centres = _cap(flat)
+            tris, centres = _cap(flat, True)
             offsets = np.cumsum([0] + [len(f) for f in flat])
             total = int(offsets[-1])
+            split: list[tuple[int, int, float]] = []
+            split_2d = np.zeros((0, 2))
+            if centres:  # a ring that crosses or touches itself: split into simple ones
+                untangled = _untangle(flat)
+                if untangled is not None:
+                    tris, split, split_2d = untangled
+                    centres = []
+                    for ea, eb, es in split:  # the new points on the outline's edges, both sides
+                        for sd in (1, -1):
+                            ia, ib = ids[sd][ea] - n0, ids[sd][eb] - n0
+                            ids[sd].append(n0 + len(new_rest))
+                            new_rest.append(new_rest[ia] + es * (new_rest[ib] - new_rest[ia]))
+                            new_locate.append(new_locate[ia] + es * (new_locate[ib] - new_locate[ia]))
+                            new_now.append(new_now[ia] + es * (new_now[ib] - new_now[ia]))
+                            new_side.append(sd)
+                            new_ends.append((-1, new_ends[ia][1] if new_ends[ia][0] < 0 else new_ends[ia][0]))
+            first = total + len(split)
             if ok.any() and not centres and tris:
                 use = np.flatnonzero(ok)
-                pts = np.concatenate([*flat, q2[use]])
-                tris, done = _insert_points(pts, tris, total, 1e-9 * margin)
-                slot = {p: total + k for k, p in enumerate(done)}  # the inserted points, renumbered
+                pts = np.concatenate([*flat, split_2d, q2[use]])
+                tris, done = _insert_points(pts, tris, first, 1e-9 * margin)
+                slot = {p: first + k for k, p in enumerate(done)}  # the inserted points, renumbered
                 tris = [(slot.get(a, a), slot.get(b, b), slot.get(c, c)) for a, b, c in tris]
                 for p in done:
-                    v, t, w, tw = cands[int(use[p - total])]
+                    v, t, w, tw = cands[int(use[p - first])]
                     ids[1].append(fixed_point(v, t, 1))
                     ids[-1].append(fixed_point(w, tw, -1))
             for r in centres:  # a centre point per fanned ring and side, at the ring's mean
