@@ -17,7 +17,9 @@ repeated or crossing cuts work the same way on the result. :func:`body_pieces` l
 connected pieces and :func:`separate_pieces` turns them into separate bodies once a cut goes
 through. A cut passing near an earlier cut's crack, nearly parallel to it, runs along that crack
 instead of cutting a new surface beside it (:func:`crack_level`), so snips meant for one line
-join up and free what they divide.
+join up and free what they divide. Repeated snips through the same tets cannot compound the
+per-cut sliver bound into a degenerate tet: a cut is moved onto vertices until every sub-tet's
+rest quality is at least :data:`MIN_CUT_QUALITY`.
 
 The collision and drawn tissue surfaces follow by themselves (they are the body's boundary
 faces, rebuilt when a body's arrays change), so the new faces on the cut appear at once.
@@ -26,6 +28,7 @@ faces, rebuilt when a body's arrays change), so the new faces on the cut appear 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,6 +36,7 @@ import numpy as np
 
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.mesh import MeshError, TetMesh
+from vrmed.mesh.quality import DEGENERATE_QUALITY, check_tets, tet_quality
 from vrmed.systems.tissue.ligament import LigamentPatch
 from vrmed.systems.tissue.subdivide import SNAP, PlaneSplit, plane_split
 from vrmed.systems.tissue.surface_cut import cut_embedding
@@ -84,6 +88,9 @@ def _rebuild(
     x, x_prev, v, pinned = (
         state if state is not None else (body.x[src], body.x_prev[src], body.v[src], body.pinned[src])
     )
+    bad = check_tets(points, tets).degenerate
+    if bad.size:  # last line of defence (cuts snap so as not to make these: MIN_CUT_QUALITY)
+        tets, tet_ids = _drop_degenerate(body, points, tets, tet_ids, bad)
     new = SoftBody.from_mesh(
         TetMesh(points, tets),
         body.material,
@@ -98,6 +105,36 @@ def _rebuild(
     new.v[:] = v
     _carry_ligaments(body, new, src)
     return new
+
+
+_WARNED: set[int] = set()  # id() of the bodies already warned about a dropped degenerate tet
+
+
+def _drop_degenerate(
+    body: SoftBody, points: np.ndarray, tets: np.ndarray, tet_ids: np.ndarray, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tets`` and their ``tet_ids`` without the degenerate rows ``bad`` (no rest volume: the
+    loader refuses them), so a rebuild mid-session drops a flat piece instead of ending the
+    session (it holds almost no volume or mass). Warns once per body. Raises
+    :class:`MeshError` if dropping would leave a vertex in no tet (the caller keeps the body)."""
+    keep = np.ones(tets.shape[0], dtype=bool)
+    keep[bad] = False
+    used = np.zeros(points.shape[0], dtype=bool)
+    used[tets[keep].ravel()] = True
+    where = f"a cut body ({body.n_tets} tets, {body.n_vertices} vertices)"
+    if not used.all():
+        raise MeshError(
+            f"{where}: {bad.size} degenerate tets (e.g. source tet {int(tet_ids[bad[0]])}) hold a vertex alone"
+        )
+    if id(body) not in _WARNED:
+        _WARNED.add(id(body))
+        warnings.warn(
+            f"{where}: dropped {bad.size} degenerate tets (rest quality below {DEGENERATE_QUALITY:g}) a cut "
+            "made; please report this with the cut's blade",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return tets[keep], tet_ids[keep]
 
 
 def _duplicate(tets: np.ndarray, n: int, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -262,8 +299,8 @@ class BodyCut:
     :func:`shape_quality` / parent's of this cut, both at least
     :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION`; 1 if nothing was split) and
     ``n_duplicated`` (vertices copied to separate the sides), ``n_snapped`` (vertices the cut was
-    moved onto, see :data:`~vrmed.systems.tissue.subdivide.SNAP`), ``n_continued`` (vertices of
-    an earlier crack it ran along, :func:`crack_level`) and ``embedding`` (the cut
+    moved onto, see :data:`~vrmed.systems.tissue.subdivide.SNAP` and :data:`MIN_CUT_QUALITY`),
+    ``n_continued`` (vertices of an earlier crack it ran along, :func:`crack_level`) and ``embedding`` (the cut
     body's embedded surface with the cut faces added, if one was given)."""
 
     src: np.ndarray
@@ -438,6 +475,62 @@ def subdivide_body(
     return ps, side, parent
 
 
+#: No cut leaves a tet whose rest shape quality (:func:`vrmed.mesh.quality.tet_quality`, 6 sqrt(2) V /
+#: l_rms^3, what the loader checks) is below this: ten times the loader's degenerate threshold
+#: (:data:`~vrmed.mesh.quality.DEGENERATE_QUALITY`). Each cut keeps every sub-tet above
+#: :data:`~vrmed.systems.tissue.subdivide.MIN_VOLUME_FRACTION` of its parent's volume and quality,
+#: but that bound compounds over repeated snips through the same tets (a sliver of a sliver:
+#: 0.0034^2 = 1.2e-5 of the first parent's quality), so it alone does not stop a series of cuts
+#: from making a tet the loader calls degenerate (:func:`_split_above_floor`).
+MIN_CUT_QUALITY = 10.0 * DEGENERATE_QUALITY
+
+
+def _split_above_floor(
+    body: SoftBody, region: np.ndarray, point: np.ndarray, normal: np.ndarray, snap: float, level: np.ndarray | None
+) -> PlaneSplit:
+    """:func:`plane_split` of ``body`` (the plane's signed distance, or ``level``), with the cut
+    moved onto more vertices until no sub-tet's rest quality is below :data:`MIN_CUT_QUALITY`:
+    for each parent with such a child, its cut edge whose point lies nearest an end (by edge
+    parameter: the smallest move of the cut) gets that end put on the cut (level 0, as
+    snapping does), and the split is redone. Moving the cut onto a vertex only removes
+    crossings, so this ends (at worst the parent is no longer cut); the per-cut volume bound
+    still holds (every remaining point lies in [snap, 1 - snap] of its edge). The vertices moved
+    so are added to the split's ``snapped``."""
+    n = body.n_vertices
+    rest = body.rest_points
+    d = (body.x - point) @ normal if level is None else np.array(level, dtype=np.float64)
+    moved: list[np.ndarray] = []
+    while True:
+        ps = plane_split(body.x, rest, body.tets, region, point, normal, snap, d)
+        rows = np.flatnonzero(ps.split[ps.parent])
+        if rows.size == 0:
+            break
+        e0, e1 = ps.edge[:, 0], ps.edge[:, 1]
+        new_rest = np.concatenate(
+            [rest, rest[e0] + ps.t[:, None] * (rest[e1] - rest[e0]), rest[ps.centre].mean(axis=1)]
+        )
+        q = np.abs(tet_quality(new_rest, ps.tets[rows]))
+        poor = np.unique(ps.parent[rows[q < MIN_CUT_QUALITY]])
+        if poor.size == 0:
+            break
+        key = np.minimum(e0, e1) * n + np.maximum(e0, e1)
+        order = np.argsort(key)
+        te = body.tets[poor]
+        ek = np.minimum(te[:, _TET_EDGES[:, 0]], te[:, _TET_EDGES[:, 1]]) * n + np.maximum(
+            te[:, _TET_EDGES[:, 0]], te[:, _TET_EDGES[:, 1]]
+        )
+        at = order[np.clip(np.searchsorted(key[order], ek), 0, key.size - 1)]  # (p, 6) appended point per edge
+        tt = ps.t[at]
+        nearest = np.where(key[at] == ek, np.minimum(tt, 1.0 - tt), np.inf).argmin(axis=1)
+        k = at[np.arange(poor.size), nearest]  # every subdivided parent has a cut edge
+        v = np.where(ps.t[k] < 0.5, e0[k], e1[k])
+        d[v] = 0.0
+        moved.append(v)
+    if moved:
+        ps.snapped = np.union1d(ps.snapped, np.concatenate(moved))
+    return ps
+
+
 def _subdivide(
     body: SoftBody,
     point: np.ndarray,
@@ -457,7 +550,7 @@ def _subdivide(
     n = body.n_vertices
     normal = np.asarray(normal, dtype=np.float64)
     level, lip, continued = crack_level(body, point, normal, region, crack)
-    ps = plane_split(body.x, body.rest_points, body.tets, region, point, normal, snap, level)
+    ps = _split_above_floor(body, region, point, normal, snap, level)
     e0, e1, t = ps.edge[:, 0], ps.edge[:, 1], ps.t[:, None]
 
     def lerp(f: np.ndarray) -> np.ndarray:
@@ -518,13 +611,21 @@ def cut_body(
     itself is not changed. Pieces stay in one body: see :func:`separate_pieces_with_maps`.
     Near an earlier cut's crack (within ``crack`` m, nearly parallel: see
     :func:`crack_level`; 0 turns this off) the cut continues along that crack instead of
-    cutting a new surface beside it."""
+    cutting a new surface beside it. No sub-tet is left below :data:`MIN_CUT_QUALITY` (the cut
+    moves onto more vertices where one would be, :func:`_split_above_floor`), so repeated snips
+    never make a tet the loader calls degenerate; should a rebuild still fail, the body is left
+    as it was with a warning (a snip never ends a session)."""
     a = np.asarray(a, dtype=np.float64)
     normal = np.asarray(normal, dtype=np.float64)
     normal = normal / np.linalg.norm(normal)
     before = (body.rest_points, body.tets, body.tet_index, body.x)
     region = blade_region(body, a, b, reach)
-    ps, _side, parent, src, geo, dup, continued = _subdivide(body, a, normal, region, snap, True, crack)
+    try:
+        ps, _side, parent, src, geo, dup, continued = _subdivide(body, a, normal, region, snap, True, crack)
+    except MeshError as err:  # a snip must not end the session: the body is left as it was (the
+        # rebuild failed before the body's arrays were replaced)
+        warnings.warn(f"cut_body: the cut was not made: {err}", RuntimeWarning, stacklevel=2)
+        return BodyCut(np.arange(body.n_vertices), np.zeros(0, dtype=np.int64), 0, 1.0, 1.0, embedding=emb)
     frac = qual = 1.0
     if ps.split.any():
         child = np.flatnonzero(ps.split[parent])
