@@ -26,12 +26,25 @@ import pytest
 from vrmed import App
 from vrmed.benchmarks import mesh_path
 from vrmed.components.collision.collider import Collider
-from vrmed.components.scene.core import Transform
+from vrmed.components.scene.core import Name, Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.collision import kernels as CK
-from vrmed.systems.collision.system import CollisionPlugin, CollisionSettings, CollisionWorld, TissuePunctured
-from vrmed.systems.tissue.solver import STANDARD_GRAVITY, WARM_FULL, SoftBodyPlugin, SoftBodySettings, volume_ratios
+from vrmed.systems.collision.system import (
+    CollisionPlugin,
+    CollisionSettings,
+    CollisionWorld,
+    TissuePunctured,
+    ToolInsideTissue,
+)
+from vrmed.systems.tissue.solver import (
+    STANDARD_GRAVITY,
+    WARM_FULL,
+    SoftBodyPlugin,
+    SoftBodySettings,
+    step_softbody,
+    volume_ratios,
+)
 
 LIVER = Material(5.4e3, 0.45, 1060.0, damping=0.002)
 SIDE, R, DEPTH = 0.06, 0.005, 0.04
@@ -475,3 +488,95 @@ def test_the_velocity_pass_is_restitution_and_coulomb_relative_to_the_tool(
     rel = v[0] - u
     assert rel[1] == pytest.approx(expect_n, abs=1e-12)
     assert rel[0] == pytest.approx(expect_t, abs=1e-12) and rel[2] == pytest.approx(0.0, abs=1e-12)
+
+
+# -- a tool that starts inside the tissue (issue #16 item 3: outside, or an event and inserted) -----
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box"])
+def test_a_tool_found_inside_the_tissue_is_reported_and_inserted_then_held_once_outside(shape: str) -> None:
+    """A 5 mm sphere (or 10 mm cube) spawned with its centre 10 mm under the block's top meets no
+    face within its radius, so no contact ever saw it: before the fix it crossed the block at
+    2 m/s with no event and no warning. It must be taken as inserted at its first frame (one
+    ``ToolInsideTissue`` naming it and the body, a warning naming both, no puncture: the
+    material has no threshold), pass through without dragging the tissue, be forgotten once out,
+    and then be held by the contact like any other tool when it is pressed onto the top."""
+    app = App(seed=0)
+    app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
+    app.add_plugin(CollisionPlugin())
+    m = box_tets((SIDE, SIDE, SIDE), (8, 8, 8), origin=(-SIDE / 2, 0.0, -SIDE / 2))
+    body = SoftBody.from_mesh(m, LIVER, pins=np.flatnonzero(m.points[:, 1] < 1e-9), velocity_damping=2.0)
+    ent = app.spawn(body, Name("block"))
+    col = Collider(shape="sphere", radius=R) if shape == "sphere" else Collider(shape="box", half_extents=(R, R, R))
+    tf = Transform(position=np.array([0.001, SIDE - 0.010, 0.002]))
+    tool = app.spawn(tf, col, Name("probe"))
+    inserted, punctured = app.event_reader(ToolInsideTissue), app.event_reader(TissuePunctured)
+    world = app.resource(CollisionWorld)
+    with pytest.warns(RuntimeWarning, match=r"tool 'probe' \(entity \d+\) is inside soft body 'block'"):
+        app.step(1)
+    assert list(inserted.read()) == [ToolInsideTissue(tool, ent)]
+    assert tool in world.punctured[ent]
+    vmax = 0.0
+    for _ in range(3):  # 2 m/s along x: out of the 6 cm block's side
+        tf.position[0] += 2.0 / 90
+        app.step(1)
+        vmax = max(vmax, float(np.abs(body.v).max()))
+    assert vmax < 0.01  # passed through: the tissue did not follow the 2 m/s tool
+    app.step(1)
+    assert not world.punctured.get(ent)  # out of the body: forgotten
+    tf.position[1] = SIDE + R + 0.001  # up, then over the top centre
+    app.step(1)
+    tf.position[[0, 2]] = (0.001, 0.002)
+    app.step(1)
+    for _ in range(4):  # pressed 5 mm into the top at 0.5 m/s: contact, not a pass-through
+        tf.position[1] = max(tf.position[1] - 0.5 / 90, SIDE + R - 0.005)
+        app.step(1)
+    faces = world.surfaces[ent].faces
+    assert np.linalg.norm(world.owner_force[tool]) > 0.1  # 0.28 N (as a tool spawned outside)
+    assert not inside_surface(body.x[faces], tf.position)
+    assert not list(inserted.read()) and not list(punctured.read())
+    app.close()
+
+
+def test_apply_force_adds_to_the_persistent_force_and_set_force_replaces_it() -> None:
+    """``apply_force`` accumulates (twice 1 N is 2 N, and it acts on every later step);
+    ``set_force`` replaces the force on its vertices only; a step under ``set_force(f)`` is the
+    step under a single ``apply_force(f)``; ``clear_forces`` removes all of it."""
+    m = box_tets((0.02, 0.02, 0.02), (1, 1, 1))
+    bodies = [SoftBody.from_mesh(m, LIVER, pins=[0]) for _ in range(2)]
+    a, b = bodies
+    f = np.array([0.0, 1.0, 0.0])
+    a.apply_force([3, 5], f)
+    a.apply_force([3], f)
+    assert np.allclose(a.external_force[3], 2 * f) and np.allclose(a.external_force[5], f)
+    a.set_force([3], f)  # replaced on vertex 3, vertex 5 kept
+    assert np.allclose(a.external_force[3], f) and np.allclose(a.external_force[5], f)
+    b.apply_force([3, 5], f)
+    for body in bodies:
+        step_softbody(body, 1 / 90, 2, (0.0, 0.0, 0.0))
+        step_softbody(body, 1 / 90, 2, (0.0, 0.0, 0.0))  # still acting on the second step
+    assert np.array_equal(a.x, b.x) and a.x[3, 1] > m.points[3, 1]
+    a.set_force([3, 5], np.zeros(3))
+    assert not a.external_force.any()
+    b.clear_forces()
+    assert not b.external_force.any()
+
+
+def test_the_softening_warning_tells_a_small_well_shaped_tet_from_a_sliver() -> None:
+    """A regular box mesh too fine for the substep (3 mm cells, as a 0.03 m cantilever at 10
+    cells through its thickness, liver-like material, 10 substeps at 90 Hz): its corner tets
+    (quality 0.66, a cube's Kuhn tets) reach ratio 0.55 > 0.5 and are softened. They are not
+    slivers: the warning must say a shorter substep helps, with the substep that would do
+    (h sqrt(0.5 / 0.55) = 1.06 ms, 11 substeps), and not send the user to ``remesh=``, which
+    makes the same tets. The sliver branch is checked on the Armadillo mesh
+    (tests/test_tissue_robustness.py)."""
+    m = box_tets((0.009, 0.009, 0.009), (3, 3, 3))
+    body = SoftBody.from_mesh(m, Material(5.4e3, 0.45, 1060.0), pins=np.flatnonzero(m.points[:, 0] < 1e-9))
+    with pytest.warns(RuntimeWarning) as record:
+        step_softbody(body, 1 / 90, 10, (0.0, 0.0, 0.0))
+    (msg,) = [str(w.message) for w in record if "softened" in str(w.message)]
+    assert "quality 0.66" in msg and "are slivers" not in msg
+    assert (
+        "well-shaped" in msg and "at most 0.00106 s (11 substeps" in msg and "rms edge 3.9 mm" in msg
+    )  # 3 mm x sqrt(10 / 6)
+    assert "remeshing at their size does not" in msg

@@ -160,6 +160,7 @@ from vrmed.systems.clinical.metrics import resuscitation_metrics, triage_metrics
 from vrmed.systems.clinical.news2 import news2
 from vrmed.systems.clinical.news2 import response as news2_response
 from vrmed.systems.cloth import ClothCut, ClothSettings, cloth_pieces
+from vrmed.systems.collision.system import TissuePunctured, ToolInsideTissue
 from vrmed.systems.instruments.behaviours import BurnBehaviour, CutBehaviour, GraspBehaviour
 from vrmed.systems.instruments.system import (
     InstrumentGrasped,
@@ -262,6 +263,8 @@ __all__ = [
     "TissueContactStarted",
     "TissueCut",
     "TissueTorn",
+    "TissuePunctured",
+    "ToolInsideTissue",
     # instrument tool types (extension seam: docs/interaction.md, "Tool types and behaviours")
     "BurnBehaviour",
     "CutBehaviour",

@@ -978,7 +978,12 @@ def replay(log_path: Path, as_json: bool, pack_path: Path | None = None, no_pack
 @cli.command()
 @click.argument("suites", nargs=-1, metavar="[SUITE [ARGS...]]...")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
-@click.option("--quick", is_flag=True, help="Fewer iterations (smoke test, not for reporting).")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Fewer frames and cases: a smoke test, not for reporting (tissue: the 1k box only, 5 frames; "
+    "the 10k/50k boxes and the raptor rows need the full `vrmed bench tissue`).",
+)
 @click.option("--peers", is_flag=True, help="Also run installed peer engines where a suite supports it.")
 @click.option("--list", "list_only", is_flag=True, help="List the suites and exit.")
 def bench(suites: tuple[str, ...], as_json: bool, quick: bool, peers: bool, list_only: bool) -> None:

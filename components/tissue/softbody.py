@@ -257,7 +257,9 @@ class SoftBody:
     #: tets and clears the flag; scratch, rebuilt by the solver if the tets change)
     recover_near: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     #: frames in a row that ended with a flagged tet inverted and no tool holding it; past
-    #: ``kernels.UNTANGLE_WAIT`` the solver untangles them (``kernels.untangle``; scratch)
+    #: ``kernels.UNTANGLE_WAIT`` the solver untangles them (``kernels.untangle``; scratch).
+    #: Negative: steps with a tool holding a vertex, a tet inverted and the body at rest
+    #: (``solver.UNTANGLE_WAIT_HELD``)
     untangle_wait: int = 0
     #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
     #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool
@@ -549,11 +551,24 @@ class SoftBody:
         return out
 
     def apply_force(self, indices: np.ndarray | list[int], force: np.ndarray) -> None:
-        """Add a constant external force (N, per vertex) that persists until :meth:`clear_forces`."""
+        """ADD ``force`` (N per vertex: one 3-vector for all ``indices`` or one per index; an
+        index listed twice gets it twice) to the persistent external force: it acts on every
+        later step until :meth:`set_force` or :meth:`clear_forces` changes it. Calling it again
+        each frame accumulates (a constant 1 N applied every frame is 90 N after one second at
+        90 Hz); to drive a time-varying load use :meth:`set_force`."""
         np.add.at(self.external_force, np.asarray(indices, dtype=np.int64), np.asarray(force, dtype=np.float64))
 
+    def set_force(self, indices: np.ndarray | list[int], force: np.ndarray) -> None:
+        """REPLACE the persistent external force on ``indices`` by ``force`` (N per vertex: one
+        3-vector for all or one per index); other vertices keep theirs. ``set_force(i, 0)``
+        removes the force on ``i``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < -self.n_vertices or idx.max() >= self.n_vertices):
+            raise IndexError(f"SoftBody.set_force: vertex index out of range (body has {self.n_vertices} vertices)")
+        self.external_force[idx] = np.asarray(force, dtype=np.float64)
+
     def clear_forces(self) -> None:
-        """Remove all external forces."""
+        """Remove all external forces (the persistent sum :meth:`apply_force` built)."""
         self.external_force[:] = 0.0
 
     def set_material(self, material: Material) -> None:

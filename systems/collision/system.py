@@ -32,14 +32,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.collision.tissue_contact import TissueContact
-from vrmed.components.scene.core import Transform
+from vrmed.components.scene.core import Name, Transform
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.events import Event
 from vrmed.geometry import quat_matrix
@@ -65,6 +67,19 @@ class TissuePunctured(Event):
     body: int
     force: float
     threshold: float
+
+
+@dataclass(frozen=True)
+class ToolInsideTissue(Event):
+    """Tool ``owner`` was found inside ``body``'s closed surface with no contact that put it
+    there (its start pose, or a jump of its pose between frames, e.g. a teleport or lost
+    tracking): it is treated as inserted, passing through that body like a punctured one until
+    it leaves the surface. Not a :class:`TissuePunctured`: no force broke the tissue (a body with
+    no ``puncture_force`` never punctures, and a rubric counting punctures must not count a start
+    pose); docs/physics.md "Contact"."""
+
+    owner: int
+    body: int
 
 
 @dataclass
@@ -257,6 +272,13 @@ class CollisionWorld:
         self.punctured: dict[int, set[int]] = {}
         #: per soft-body entity refined under a tool: its refinement state (settings.refine)
         self.refined: dict[int, _RefineState] = {}
+        #: per soft-body entity, the tool owners in contact with it this display frame and the
+        #: last (their contact history: a tool in it is not taken as found inside)
+        self.touched: dict[int, set[int]] = {}
+        self.touched_last: dict[int, set[int]] = {}
+        self._inside_frame = -1
+        self._inside_pts = np.zeros((9 * MAX_PRIMS, 3))
+        self._inside_w = np.zeros(9 * MAX_PRIMS)
 
     # -- shapes -----------------------------------------------------------------------------
     def set_capsule(self, owner: int, part: int, a: np.ndarray, b: np.ndarray, radius: float, friction: float) -> None:
@@ -700,12 +722,22 @@ def collision_resolve_system(app: App) -> None:
     for s in world.owner_contacts.values():
         s.clear()
     world.owner_depth.clear()
+    # once per display frame (its first tick): forget insertions whose tool left the body, and
+    # find tools inside a body with no contact that put them there
+    new_frame = world._inside_frame != app.clock.frame
+    if new_frame:
+        world._inside_frame = app.clock.frame
+        world.touched_last, world.touched = world.touched, world.touched_last
+        for s in world.touched.values():
+            s.clear()
     for entity, body in app.query(SoftBody):
         surf = world.surface(entity, body)
         inside = world.punctured.get(entity)
         if inside:
-            _pass_punctured(world, surf, inside)
+            _pass_punctured(world, surf, inside, body if new_frame else None)
         world.resolve(body, surf, h)
+        if new_frame and world.n_prims:
+            _check_inside(app, world, entity, body, surf)
         if surf.n_pairs == 0:
             continue
         threshold = body.material.puncture_force
@@ -719,15 +751,24 @@ def collision_resolve_system(app: App) -> None:
                     acc = world.owner_force[owner] = np.zeros(3)
                 acc += surf.force[p]
                 world.owner_contacts.setdefault(owner, set()).add(entity)
+                world.touched.setdefault(entity, set()).add(owner)
                 world.owner_depth[owner] = max(world.owner_depth.get(owner, 0.0), float(surf.depth[p]))
 
 
-def _pass_punctured(world: CollisionWorld, surf: TissueSurface, inside: set[int]) -> None:
-    """Drop this tick's candidate pairs of tools that punctured the body (they pass through it);
-    forget a puncture once its tool has no candidate pair left (it left the body's surface)."""
+def _pass_punctured(world: CollisionWorld, surf: TissueSurface, inside: set[int], body: SoftBody | None) -> None:
+    """Drop this tick's candidate pairs of tools that punctured the body or were found inside it
+    (they pass through it). With ``body`` (once a display frame), forget such a tool once it has
+    no candidate pair left and no point of it is inside the body's closed surface (it left the
+    body; a tool deep inside has no candidate pair either, and was taken as outside before, so
+    contact caught it from within on its way out and snapped the tissue over it)."""
     n = surf.n_pairs
     owners = world.owner[surf.pair_prim[:n]]
-    inside.intersection_update(set(owners.tolist()))
+    if body is not None:
+        near = set(owners.tolist())
+        for owner in [o for o in inside if o not in near]:
+            prims = world.primitives_of(owner)
+            if not prims or not _any_inside(world, body, surf, prims):
+                inside.discard(owner)
     if not inside:
         return
     keep = ~np.isin(owners, np.fromiter(inside, dtype=np.int64))
@@ -751,6 +792,125 @@ def _check_puncture(app: App, world: CollisionWorld, entity: int, surf: TissueSu
             app.send(TissuePunctured(owner, entity, magnitude, float(threshold)))
 
 
+def _inside_points(world: CollisionWorld, p: int, out: np.ndarray, k: int) -> int:
+    """Write the test points of primitive ``p`` (a capsule's ends and middle, a sphere's centre,
+    a box's centre and corners) into ``out`` from row ``k``; return the next free row."""
+    if world.kind[p] == CK.KIND_CAPSULE:
+        a, b = world.seg_a[p], world.seg_b[p]
+        out[k] = a
+        if np.array_equal(a, b):
+            return k + 1
+        out[k + 1] = b
+        out[k + 2] = 0.5 * (a + b)
+        return k + 3
+    c, R, half = world.box_c[p], world.box_R[p], world.box_half[p]
+    out[k] = c
+    for j, corner in enumerate(_CORNERS):
+        out[k + 1 + j] = c + R @ (corner * half)
+    return k + 9
+
+
+_CORNERS = np.array([(i, j, m) for i in (-1.0, 1.0) for j in (-1.0, 1.0) for m in (-1.0, 1.0)])
+
+
+def _any_inside(world: CollisionWorld, body: SoftBody, surf: TissueSurface, prims: list[int]) -> bool:
+    """Whether a test point of a primitive in ``prims`` is inside ``body``'s closed boundary
+    surface (generalized winding number above 1/2, Jacobson et al. 2013, "Robust Inside-Outside
+    Segmentation using Generalized Winding Numbers": robust to the small gaps and overlaps of a
+    deformed surface, unlike ray parity)."""
+    pts, w = world._inside_pts, world._inside_w
+    k = 0
+    for p in prims:
+        k = _inside_points(world, p, pts, k)
+    return bool(_winding_above_half(body.x, surf.faces, pts, k, w))
+
+
+@njit(cache=True)
+def _winding_above_half(x, faces, pts, n_pts, w):  # numba kernel: untyped, like kernels.py
+    """Whether any of the first ``n_pts`` points has a winding number above 1/2 with respect to
+    the outward-wound triangles ``faces`` of ``x``; a point outside the surface's bounding box
+    is outside (no triangle sum for it). Each triangle's solid angle is Van Oosterom and
+    Strackee's (1983) formula; ``w`` (n_pts,) gets the winding numbers."""
+    lo = np.empty(3)
+    hi = np.empty(3)
+    for c in range(3):
+        lo[c] = 1e300
+        hi[c] = -1e300
+    for f in range(faces.shape[0]):
+        for j in range(3):
+            for c in range(3):
+                v = x[faces[f, j], c]
+                lo[c] = min(lo[c], v)
+                hi[c] = max(hi[c], v)
+    found = False
+    for q in range(n_pts):
+        w[q] = 0.0
+        if not (lo[0] <= pts[q, 0] <= hi[0] and lo[1] <= pts[q, 1] <= hi[1] and lo[2] <= pts[q, 2] <= hi[2]):
+            continue
+        total = 0.0
+        for f in range(faces.shape[0]):
+            i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+            ax, ay, az = x[i0, 0] - pts[q, 0], x[i0, 1] - pts[q, 1], x[i0, 2] - pts[q, 2]
+            bx, by, bz = x[i1, 0] - pts[q, 0], x[i1, 1] - pts[q, 1], x[i1, 2] - pts[q, 2]
+            cx, cy, cz = x[i2, 0] - pts[q, 0], x[i2, 1] - pts[q, 1], x[i2, 2] - pts[q, 2]
+            la = np.sqrt(ax * ax + ay * ay + az * az)
+            lb = np.sqrt(bx * bx + by * by + bz * bz)
+            lc = np.sqrt(cx * cx + cy * cy + cz * cz)
+            det = ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx)
+            den = (
+                la * lb * lc
+                + (ax * bx + ay * by + az * bz) * lc
+                + (bx * cx + by * cy + bz * cz) * la
+                + (cx * ax + cy * ay + cz * az) * lb
+            )
+            total += 2.0 * np.arctan2(det, den)
+        w[q] = total / (4.0 * np.pi)
+        if w[q] > 0.5:
+            found = True
+    return found
+
+
+def _entity_label(app: App, entity: int) -> str:
+    """``'name' (entity N)`` when the entity has a :class:`Name`, else ``entity N``."""
+    name = app.try_get(entity, Name)
+    return f"'{name.value}' (entity {entity})" if name is not None else f"entity {entity}"
+
+
+def _check_inside(app: App, world: CollisionWorld, entity: int, body: SoftBody, surf: TissueSurface) -> None:
+    """Take a tool found inside ``body``'s closed surface as inserted (it passes through the body
+    until it leaves it), send :class:`ToolInsideTissue` and warn, naming tool and body. Only a
+    tool with no contact history with the body (no contact this frame or the last) and not
+    already inserted: a tool that pressed its way in is held or punctured by the contacts, and
+    one the contacts hold is outside the deformed surface. Skipped while an instrument holds the
+    body (its jaws close on the held tissue; every tool then counts as touching it). Why: a tool
+    spawned (or jumping) deeper than its radius into a body meets no surface within its radius,
+    so no contact ever pushed it out or reported it (a 5 mm sphere 10 mm inside the liver crossed
+    it at 2 m/s with no event)."""
+    if body.attachment.indices.size:  # every tool counts as touching a held body (history for after the release)
+        world.touched.setdefault(entity, set()).update(world.owner[: world.n_prims].tolist())
+        return
+    inserted = world.punctured.get(entity, set())
+    seen = world.touched.get(entity, set()) | world.touched_last.get(entity, set())
+    owners: dict[int, list[int]] = {}
+    for p in range(world.n_prims):
+        owner = int(world.owner[p])
+        if owner not in inserted and owner not in seen:
+            owners.setdefault(owner, []).append(p)
+    for owner, prims in owners.items():
+        if any(surf.count[p] for p in prims) or not _any_inside(world, body, surf, prims):
+            continue  # in contact now (the contacts push it out), or outside
+        world.punctured.setdefault(entity, set()).add(owner)
+        app.send(ToolInsideTissue(owner, entity))
+        warnings.warn(
+            f"Collision: tool {_entity_label(app, owner)} is inside soft body {_entity_label(app, entity)} "
+            "with no contact that pushed it there (a start pose or a jump of the tool inside the "
+            "tissue); it is taken as inserted and passes through the body until it leaves it. "
+            "Start tools outside the tissue to have contact hold them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
 class CollisionPlugin:
     """Registers :class:`Collider` and :class:`TissueContact`, the :class:`CollisionWorld` and
     :class:`~vrmed.systems.collision.tissue_contact.TissueContactWorld` resources and the systems
@@ -764,7 +924,7 @@ class CollisionPlugin:
     #: Components this plugin draws (none).
     drawn_components = ()
     #: Events a scenario may name (rubrics, guidance steps, cues).
-    events = (TissuePunctured,)
+    events = (TissuePunctured, ToolInsideTissue)
 
     def __init__(self, settings: CollisionSettings | None = None) -> None:
         self.settings = settings or CollisionSettings()

@@ -1476,6 +1476,20 @@ def count_stuck(x, tets, near):
 
 
 @njit(cache=True)
+def max_speed2(v, hold):
+    """Largest squared speed (m^2/s^2) of the vertices of ``v`` ((n, 3)) not in ``hold`` (those
+    a tool contact pushed in the last tick, whose solver velocity is the contact's push and the
+    solve's pull back, not a motion of the body): the solver's test of a body at rest before it
+    untangles a fold a tool still touches (no allocation)."""
+    held = hold.shape[0] == v.shape[0]
+    best = 0.0
+    for i in range(v.shape[0]):
+        if not (held and hold[i]):
+            best = max(best, v[i, 0] * v[i, 0] + v[i, 1] * v[i, 1] + v[i, 2] * v[i, 2])
+    return best
+
+
+@njit(cache=True)
 def _star_min(J, gx, gy, gz, k, dx, dy, dz, a):
     """min over the k star tets of det F after moving the vertex by a (dx, dy, dz), capped at
     UNTANGLE_TARGET (det F is linear in one vertex's position)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintError, TissueConstraint
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.mesh import tet_quality
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
@@ -52,10 +53,11 @@ def step_softbody(
     ``body.recover_inversions`` (``kernels.recover_pass``; ``kernels.keep_uninverted`` then puts
     back the free vertices of any tet the substep inverted), then every constraint of ``body.constraints`` in list
     order, and updates the velocities. After the step, a fold that has stayed inverted with no
-    tool holding the body is untangled (:func:`_untangle_if_stuck`). Before its first step (and
-    after a change of substep or material) a body mirrored whole is reflected back
-    (:func:`unmirror`). Nothing is allocated after that first step (pass gravity as a float64
-    array to avoid even a 3-vector) unless the untangling runs.
+    tool holding the body, or at rest against a tool, is untangled (:func:`_untangle_if_stuck`).
+    Before its first step (and after a change of substep or material) a body mirrored whole is
+    reflected back (:func:`unmirror`; through the plane of its pins if it has some). Nothing is
+    allocated after that first step (pass gravity as a float64 array to avoid even a 3-vector)
+    unless the untangling runs.
     """
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
@@ -79,16 +81,7 @@ def step_softbody(
                 stacklevel=2,
             )
         elif frac > 0.0:
-            worst = np.argsort(ratios)[::-1][: min(5, int(np.count_nonzero(ratios > SLIVER_RATIO)))]
-            named = ", ".join(f"{int(body.tet_index[t])} ({ratios[t]:.2g})" for t in worst)
-            warnings.warn(
-                f"SoftBody: {int(np.count_nonzero(ratios > SLIVER_RATIO))} tets (slivers or too small) are too "
-                f"stiff for the substep {h:.3g} s and were softened ({100 * frac:.2f} % of the volume); worst (mesh "
-                f"tet index (stiffness ratio)): {named}. For a mesh without slivers, load it with "
-                "remesh=<cube edge in m> (vrmed.mesh.lattice_remesh).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(_softened_message(body, ratios, h, substeps, frac), RuntimeWarning, stacklevel=2)
     if h != body.warm_h:
         # multipliers and the kept correction are impulses x h (force x h^2): rescale them
         if body.warm_h > 0.0:
@@ -155,7 +148,7 @@ def step_softbody(
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
     body.slides.end_step()
     if body.recover_inversions:
-        _untangle_if_stuck(body)
+        _untangle_if_stuck(body, dt)
 
 
 #: :func:`unmirror`: the share of the rest volume in inverted tets from which a body counts as
@@ -181,9 +174,10 @@ def _keep_damping_reference(body: SoftBody) -> None:
 
 
 def unmirror(body: SoftBody) -> bool:
-    """Reflect a body that is mirrored whole back through its best-fit mirror plane; returns
-    whether it did. Run by :func:`step_softbody` (with ``recover_inversions``) when a body's
-    substep is set, i.e. before its first step (and again after ``checked_substep`` is reset).
+    """Reflect a body that is mirrored whole back through its best-fit mirror plane (for a body
+    with fixed vertices: through the plane of those vertices); returns whether it did. Run by
+    :func:`step_softbody` (with ``recover_inversions``) when a body's substep is set, i.e. before
+    its first step (and again after ``checked_substep`` is reset).
 
     A body counts as mirrored when tets holding at least :data:`MIRRORED_FRACTION` of its rest
     volume are inverted and the best-fit linear map from its rest shape to its positions (least
@@ -198,14 +192,25 @@ def unmirror(body: SoftBody) -> bool:
     the centre of mass and is normal to the axis that the best-fit map's rotation part (an
     improper rotation) reverses (its eigenvector for -1): internal forces cannot move the centre
     of mass or change the linear momentum, so both are kept; the positions and the velocities
-    relative to the mean are reflected, and the warm start is dropped. Not done with a held
-    vertex (pins, attachments, slide planes or a tool contact: those fix the mirrored places;
-    the recovery handles such a body)."""
+    relative to the mean are reflected, and the warm start is dropped.
+
+    A body whose fixed vertices (every axis of inverse mass 0: pins, attachments) lie in one plane
+    (or on a line, or at one point), within :data:`HELD_PLANE_TOL` of its size, is reflected
+    through that plane instead (:func:`_unmirror_held`): of the two rigid placements that keep
+    those vertices where they are, the mirrored one and its reflection through their plane, the
+    second is the uninverted one (two reflections make a rotation). Before it the recovery left
+    truthcylinder1 mirrored with its 5 lowest vertices pinned with 228 tets inverted and frozen
+    (docs/physics.md, "Mirrored bodies"). Not done with vertices held along some axes only (slide
+    planes), a tool contact, or fixed vertices off one plane (no uninverted rigid placement keeps
+    them): the recovery handles such a body."""
     tets = body.tets
-    if tets.shape[0] == 0 or not np.all(body.inv_mass > 0.0):
+    if tets.shape[0] == 0:
         return False
     if body.contact_hold.shape[0] == body.x.shape[0] and body.contact_hold.any():
         return False
+    fixed = ~np.any(body.inv_mass > 0.0, axis=1)  # pins, attachments: every axis held
+    if np.any(np.any(body.inv_mass == 0.0, axis=1) & ~fixed):
+        return False  # a slide plane holds some axes only
     p = body.x[tets]
     v6 = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
     if body.rest_volume[v6 < 0.0].sum() < MIRRORED_FRACTION * body.rest_volume.sum():
@@ -220,6 +225,8 @@ def unmirror(body: SoftBody) -> bool:
     values, vectors = np.linalg.eig(u @ vt)  # improper rotation: one eigenvalue is -1
     n = np.real(vectors[:, int(np.argmin(np.abs(values + 1.0)))])
     n /= np.linalg.norm(n)
+    if fixed.any():
+        return _unmirror_held(body, fixed, n)
     mirror = np.eye(3) - 2.0 * np.outer(n, n)
     body.x[:] = centre + (body.x - centre) @ mirror
     body.x_prev[:] = centre + (body.x_prev - centre) @ mirror
@@ -230,25 +237,110 @@ def unmirror(body: SoftBody) -> bool:
     return True
 
 
-def _untangle_if_stuck(body: SoftBody) -> None:
-    """Untangle (``kernels.untangle``) when flagged tets have ended more than ``kernels.UNTANGLE_WAIT``
-    steps in a row inverted while no tool contact held any vertex of the body: a fold the recovery
-    does not open once the tool that made it has gone (docs/physics.md, "Inversion recovery").
+#: :func:`unmirror` of a body with fixed vertices: the largest distance of those vertices from
+#: their best-fit plane, as a share of the body's largest extent, at which they count as lying
+#: in one plane (0.02: 4 mm on a 0.2 m body).
+HELD_PLANE_TOL = 0.02
 
-    Not while a contact holds a vertex: a press with a tool smaller than the tets holds folded
-    tets it makes (their held vertices cannot move), and untangling the rest there changed the
-    contact's outcome (the 6 cm box pressed 20 mm at 0.5 m/s closed over the 5 mm sphere).
+
+def _unmirror_held(body: SoftBody, fixed: np.ndarray, n: np.ndarray) -> bool:
+    """:func:`unmirror` for a mirrored body with fixed vertices (``fixed``; ``n``, the axis the
+    best-fit map reverses): reflect its free vertices through the plane of the fixed ones, which
+    stay where they are (they lie in it, within :data:`HELD_PLANE_TOL`). The plane's normal is the
+    fixed vertices' direction of least spread (principal axes: the plane that moves them least);
+    where they lie exactly on a line or at a point, the part of ``n`` normal to the line (a plane
+    through the line), or ``n`` itself.
+    Kept only if it leaves less than ``1 - MIRRORED_FRACTION`` of the rest volume inverted (else
+    undone: returns False). Velocities are reflected with the body (the fixed vertices' are 0)."""
+    q = body.x[fixed]
+    c = q.mean(axis=0)
+    size = float(np.ptp(body.x, axis=0).max())
+    _, sv, axes = np.linalg.svd(q - c, full_matrices=True)
+    sv = np.concatenate([sv, np.zeros(3 - sv.shape[0])])
+    if np.abs((q - c) @ axes[2]).max() > HELD_PLANE_TOL * size:
+        return False  # off one plane: no uninverted rigid placement keeps them
+    line = sv <= 1e-9 * size  # directions in which they do not spread at all
+    if line[1]:  # on a line or at a point: any plane through them; the one nearest the mirror's
+        spread = axes[: int(np.count_nonzero(~line))]
+        n = n - spread.T @ (spread @ n)
+        # n along their line: any plane through the line serves (each gives a rotation)
+        n = n / np.linalg.norm(n) if np.linalg.norm(n) > 1e-3 else axes[1]
+    else:
+        n = axes[2]
+    if np.abs((q - c) @ n).max() > HELD_PLANE_TOL * size:
+        return False
+    mirror = np.eye(3) - 2.0 * np.outer(n, n)
+    free = ~fixed
+    x0, xp0, v0 = body.x.copy(), body.x_prev.copy(), body.v.copy()
+    body.x[free] = c + (body.x[free] - c) @ mirror
+    body.x_prev[free] = c + (body.x_prev[free] - c) @ mirror
+    body.v[free] = body.v[free] @ mirror
+    p = body.x[body.tets]
+    v6 = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
+    if body.rest_volume[v6 <= 0.0].sum() >= (1.0 - MIRRORED_FRACTION) * body.rest_volume.sum():
+        body.x[:], body.x_prev[:], body.v[:] = x0, xp0, v0
+        return False
+    body.forget_warm_start()
+    body.recover_near[:] = False
+    return True
+
+
+#: :func:`_untangle_if_stuck`: time (s) that a fold must stay inverted, with the body at rest
+#: (:data:`UNTANGLE_HELD_SPEED`), while a tool contact holds a vertex of the body before it is
+#: untangled around the held vertices (without a contact: ``kernels.UNTANGLE_WAIT`` steps).
+UNTANGLE_WAIT_HELD = 0.2
+#: ... the body counting as at rest while every vertex is slower than this (m/s): a fold left
+#: against a tool that has stopped, not one a working tool is making (without this test the
+#: dissection packs' tools, which hold folds for over 0.05 s while they work, had their folds
+#: untangled and the sessions changed).
+UNTANGLE_HELD_SPEED = 0.01
+_NO_HOLD = np.zeros(0, dtype=np.bool_)
+
+
+def _untangle_if_stuck(body: SoftBody, dt: float) -> None:
+    """Untangle (``kernels.untangle``) when flagged tets have ended more than ``kernels.UNTANGLE_WAIT``
+    steps in a row inverted while no tool contact held any vertex of the body (a fold the recovery
+    does not open once the tool that made it has gone; docs/physics.md, "Inversion recovery"), or,
+    while one did, when the body has had a tet inverted and been at rest (every vertex the contact
+    does not hold slower than :data:`UNTANGLE_HELD_SPEED`) for more than :data:`UNTANGLE_WAIT_HELD`
+    seconds (``dt`` is the step's length).
+
+    Not at once while a contact holds a vertex: a press with a tool smaller than the tets holds
+    folded tets it makes (their held vertices cannot move), and untangling the rest there changed
+    the contact's outcome (the 6 cm box pressed 20 mm at 0.5 m/s closed over the 5 mm sphere). But
+    a fold can outlast the press with the tool still touching it: the raptor pressed 40 mm at 2 m/s
+    by a 5 mm sphere and lifted back to 2 mm above its rest surface wrapped the sphere on the way
+    up, 22 of its vertices stayed against it and 59 tets stayed inverted at rest for good; with the
+    held untangling, 0 (1.3 s after the lift; docs/physics.md, "Inversion recovery").
+    ``body.untangle_wait`` counts the steps without a contact (> 0) or with one at rest (< 0); a
+    change resets the count, as before, so a session where no tet stays inverted for 0.2 s with
+    a tool against a body at rest runs exactly as before (the dissection packs: no held untangling).
     Only the recovery's flags are read when no tet is flagged (the default path:
     ``kernels.any_flagged``, under 1 us on the 10k box)."""
-    hold = body.contact_hold
-    if (
-        not K.any_flagged(body.recover_near)
-        or (hold.shape[0] == body.x.shape[0] and K.any_flagged(hold))
-        or K.count_stuck(body.x, body.tets, body.recover_near) == 0
-    ):
+    if not K.any_flagged(body.recover_near):
         body.untangle_wait = 0
         return
-    body.untangle_wait += 1
+    hold = body.contact_hold
+    if hold.shape[0] == body.x.shape[0] and K.any_flagged(hold):
+        # a fold at rest against a tool, not one a working tool is making
+        if (
+            not K.max_speed2(body.v, hold) < UNTANGLE_HELD_SPEED**2
+            or K.count_stuck(body.x, body.tets, body.recover_near) == 0
+        ):
+            body.untangle_wait = 0
+            return
+        body.untangle_wait = min(body.untangle_wait, 0) - 1
+        if -body.untangle_wait > int(np.ceil(UNTANGLE_WAIT_HELD / dt)):
+            # the held vertices may move too: kept where they were, 4 of the raptor's 59 stayed
+            # inverted (a fold around them); what goes into the tool its contact puts back
+            K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, _NO_HOLD)
+            body.untangle_wait = 0
+        return
+    elif K.count_stuck(body.x, body.tets, body.recover_near) == 0:
+        body.untangle_wait = 0
+        return
+    else:
+        body.untangle_wait = max(body.untangle_wait, 0) + 1
     if body.untangle_wait > K.UNTANGLE_WAIT:
         K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, hold)
         body.untangle_wait = 0
@@ -485,6 +577,51 @@ class SoftBodyPlugin:
 SLIVER_RATIO = 0.5
 #: Warn about the substep only when more than this fraction of the volume had to be softened.
 SOFTEN_WARN_FRACTION = 0.01
+
+
+#: Below this normalised volume quality (:func:`vrmed.mesh.tet_quality`: 1 regular, 0 flat; a
+#: cube's 6 Kuhn tets, which is what ``remesh=`` makes, have 0.657) a too-stiff tet is called a
+#: sliver (remeshing helps); at or above it a tet is well-shaped and too stiff because it is
+#: small or light for the material (only a shorter substep helps). A choice half-way between
+#: the lattice's tets and flat, not a published threshold.
+SLIVER_QUALITY = 0.3
+
+
+def _softened_message(body: SoftBody, ratios: np.ndarray, h: float, substeps: int, frac: float) -> str:
+    """The warning for a body some of whose tets were softened: which of them are slivers (low
+    quality: ``remesh=`` helps) and which are well-shaped but small or light (only a shorter
+    substep helps, remeshing does not), with their numbers and the substep that would do."""
+    over = np.flatnonzero(ratios > SLIVER_RATIO)
+    quality = tet_quality(body.rest_points, body.tets[over])
+    sliver = quality < SLIVER_QUALITY
+    worst = np.argsort(ratios[over])[::-1][:5]
+    named = ", ".join(
+        f"{int(body.tet_index[over[k]])} (ratio {ratios[over[k]]:.2g}, quality {quality[k]:.2f})" for k in worst
+    )
+    msg = (
+        f"SoftBody: {len(over)} tets are too stiff for the substep {h:.3g} s (stiffness ratio > {SLIVER_RATIO}) "
+        f"and were softened ({100 * frac:.2f} % of the volume); worst (mesh tet index): {named}."
+    )
+    n_sliver = int(sliver.sum())
+    if n_sliver:
+        msg += (
+            f" {n_sliver} of them are slivers (quality < {SLIVER_QUALITY}; regular 1, a cube's Kuhn tets 0.66): "
+            "load the mesh with remesh=<cube edge in m> (vrmed.mesh.lattice_remesh) or repair them."
+        )
+    if n_sliver < len(over):
+        good = over[~sliver]
+        stiffest = good[int(np.argmax(ratios[good]))]
+        p = body.rest_points[body.tets[stiffest]]
+        edge = float(np.sqrt(np.mean([np.sum((p[a] - p[b]) ** 2) for a in range(4) for b in range(a + 1, 4)])))
+        h_ok = h * float(np.sqrt(SLIVER_RATIO / ratios[stiffest]))
+        msg += (
+            f" {len(good)} of them are well-shaped (quality >= {SLIVER_QUALITY}) but small or light for the "
+            f"material (the stiffest: rms edge {1e3 * edge:.2g} mm; the ratio grows as (h c_s / l)^2): a shorter "
+            f"substep helps, at most {h_ok:.3g} s ({int(np.ceil(substeps * h / h_ok))} substeps for this step; in "
+            "an App a higher physics rate), or a coarser mesh (remesh= with longer cube edges) or a softer "
+            "material; remeshing at their size does not."
+        )
+    return msg
 
 
 def _soften_stiff_tets(body: SoftBody, ratios: np.ndarray) -> float:
