@@ -211,8 +211,7 @@ def unmirror(body: SoftBody) -> bool:
     fixed = ~np.any(body.inv_mass > 0.0, axis=1)  # pins, attachments: every axis held
     if np.any(np.any(body.inv_mass == 0.0, axis=1) & ~fixed):
         return False  # a slide plane holds some axes only
-    p = body.x[tets]
-    v6 = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
+    v6 = _signed_volumes6(body)
     if body.rest_volume[v6 < 0.0].sum() < MIRRORED_FRACTION * body.rest_volume.sum():
         return False
     mass = 1.0 / body.inv_mass_free
@@ -235,6 +234,13 @@ def unmirror(body: SoftBody) -> bool:
     body.forget_warm_start()
     body.recover_near[:] = False
     return True
+
+
+def _signed_volumes6(body: SoftBody) -> np.ndarray:
+    """Six times each stored tet's current signed volume (negative: inverted), for
+    :func:`unmirror`'s whole-body checks (the solver's own measures are updated per step)."""
+    p = body.x[body.tets]
+    return np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
 
 
 #: :func:`unmirror` of a body with fixed vertices: the largest distance of those vertices from
@@ -275,8 +281,7 @@ def _unmirror_held(body: SoftBody, fixed: np.ndarray, n: np.ndarray) -> bool:
     body.x[free] = c + (body.x[free] - c) @ mirror
     body.x_prev[free] = c + (body.x_prev[free] - c) @ mirror
     body.v[free] = body.v[free] @ mirror
-    p = body.x[body.tets]
-    v6 = np.einsum("ij,ij->i", np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), p[:, 3] - p[:, 0])
+    v6 = _signed_volumes6(body)
     if body.rest_volume[v6 <= 0.0].sum() >= (1.0 - MIRRORED_FRACTION) * body.rest_volume.sum():
         body.x[:], body.x_prev[:], body.v[:] = x0, xp0, v0
         return False
