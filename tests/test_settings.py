@@ -185,9 +185,10 @@ def test_schedule_solver_and_contacts_use_the_settings_substep(monkeypatch, sett
     contact_h: list[float] = []
     step, resolve = solver.step_softbody, CollisionWorld.resolve
 
-    def spy_step(body, dt, substeps, gravity=None):
+    def spy_step(body, dt, substeps, gravity=None, add_substeps=True):
+        assert not add_substeps  # tool contacts once per tick: the solver adds no substeps
         solver_h.append(dt / substeps)  # the h step_softbody and its kernels compute
-        return step(body, dt, substeps, gravity)
+        return step(body, dt, substeps, gravity, add_substeps)
 
     def spy_resolve(self, body, surf, h):
         contact_h.append(h)

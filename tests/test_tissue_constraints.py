@@ -132,6 +132,7 @@ def _box(cells=(3, 3, 3), size=(0.05, 0.05, 0.05), y0=0.0, **kw) -> SoftBody:
 # -- the protocol --------------------------------------------------------------------------
 def test_added_constraint_is_projected_once_per_substep_with_frac_and_h() -> None:
     body = _box(y0=0.01)
+    body.accurate_substeps = False  # exactly the 4 substeps asked for
     floor = body.add_constraint(Floor.under(np.arange(body.n_vertices)))
     step_softbody(body, 1 / 90, 4)
     n = int(floor.log[0, 0])

@@ -177,7 +177,7 @@ def _f64(shape) -> np.ndarray:
 
 #: The SoftBody fields that choose how the solver treats a body (not its state): a body rebuilt
 #: from another (a cut) takes them over (:meth:`SoftBody.copy_solver_options`).
-SOLVER_OPTIONS = ("warm_start", "soften_slivers", "recover_inversions", "damping_keeps_statics")
+SOLVER_OPTIONS = ("warm_start", "soften_slivers", "recover_inversions", "damping_keeps_statics", "accurate_substeps")
 
 
 @dataclass(eq=False)
@@ -225,6 +225,11 @@ class SoftBody:
     energy_density: np.ndarray = field(default_factory=lambda: _f64(0))
     volume_ratio: np.ndarray = field(default_factory=lambda: _f64(0))
     checked_substep: float = 0.0  # substep length whose stability was last checked (see step_softbody)
+    #: Let the solver run more substeps than asked where the body is too stiff for them to be
+    #: accurate (``vrmed.systems.tissue.solver.accurate_substeps``; within a cost budget).
+    accurate_substeps: bool = True
+    #: (dt, substeps asked for, substeps run): the last plan of ``accurate_substeps`` (scratch)
+    substep_plan: tuple[float, int, int] = (0.0, 0, 0)
     #: Warm-start scale of the solve in [0, 1] (1: each tet keeps the fraction of its multipliers
     #: that its stiffness ratio allows, which makes static equilibria exact on well-shaped
     #: tets; 0: plain one-iteration XPBD). Changing it takes effect when ``warm_h`` is reset to 0.

@@ -49,7 +49,7 @@ from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.tissue_contact import TissueContactSettings, TissueContactWorld, tissue_contact_system
 from vrmed.systems.tissue.refine import longest_rest_edge, refine_region
-from vrmed.systems.tissue.solver import WARM_FULL
+from vrmed.systems.tissue.solver import WARM_FULL, TickContacts
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -735,6 +735,8 @@ def collision_resolve_system(app: App) -> None:
         inside = world.punctured.get(entity)
         if inside:
             _pass_punctured(world, surf, inside, body if new_frame else None)
+        # the body's own last substep: the solver may run a stiff body with more substeps than
+        # the settings ask for (tissue.solver.accurate_substeps)
         world.resolve(body, surf, h)
         if new_frame and world.n_prims:
             _check_inside(app, world, entity, body, surf)
@@ -936,6 +938,7 @@ class CollisionPlugin:
         app.register_component(Collider)
         app.register_component(TissueContact)
         app.insert_resource(CollisionWorld(self.settings))
+        app.insert_resource(TickContacts(by="collision"))  # the tissue solver adds no substeps between ticks
         app.insert_resource(
             TissueContactWorld(
                 settings=TissueContactSettings(iterations=self.settings.iterations, tolerance=self.settings.tolerance)

@@ -44,6 +44,7 @@ def step_softbody(
     dt: float,
     substeps: int = 10,
     gravity: np.ndarray | tuple[float, float, float] = (0.0, -9.80665, 0.0),
+    add_substeps: bool = True,
 ) -> None:
     """Advance ``body`` by ``dt`` seconds using ``substeps`` XPBD substeps (one iteration each).
 
@@ -58,10 +59,15 @@ def step_softbody(
     reflected back (:func:`unmirror`; through the plane of its pins if it has some). Nothing is
     allocated after that first step (pass gravity as a float64 array to avoid even a 3-vector)
     unless the untangling runs.
+
+    ``substeps`` is a floor: a body too stiff for it (with ``body.accurate_substeps``, the
+    default, and ``add_substeps``) is stepped with more, as :func:`accurate_substeps` chooses,
+    within its cost budget.
     """
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
     g = np.asarray(gravity, dtype=np.float64)
+    substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
     if h != body.checked_substep:
         if body.recover_inversions:
@@ -538,12 +544,24 @@ def softbody_system(app: App) -> None:
     types = app.resource(TissueConstraintTypes)
     dt = app.clock.dt
     substeps = app.resource(SimSettings).substeps_per_tick
+    add = not app.has_resource(TickContacts)
     for entity, body in app.query(SoftBody):
         if body.draw_surface is not None:  # a remeshed body's own boundary, once, at spawn
             embed_draw_surface(app, entity, body)
         if body.constraints:
             types.check(body, entity)
-        step_softbody(body, dt, substeps, settings.gravity)
+        step_softbody(body, dt, substeps, settings.gravity, add)
+
+
+@dataclass
+class TickContacts:
+    """Resource a plugin inserts when it projects contacts on soft bodies once per physics tick
+    (the collision plugin's tool contacts): the solver then runs the tick's substeps as the
+    settings say and adds none for accuracy (:func:`accurate_substeps`), since a body stepped
+    between two projections sinks into what it rests on and rebounds every tick. ``by`` names
+    the plugin."""
+
+    by: str = ""
 
 
 class SoftBodyPlugin:
@@ -670,6 +688,93 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     # grew an oscillation from frame ~200 to 3 m/s (docs/physics.md, "Warm start").
     r = tet_stiffness_ratios(body, h) * max(1.0, m.model_lambda / (10.0 * m.mu))
     return np.clip((WARM_OFF - r) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
+
+
+#: Stiffness ratio (scaled as in :func:`warm_start_factors`) that 99 % of a body's volume must
+#: stay at or below for the warm-started solve to be accurate. Measured on issue #16's bar
+#: (0.1 x 0.02 x 0.02 m, 1 % strain, E 100 kPa, nu 0.3 / 0.45, 2 cm and 1 cm Kuhn cells, free
+#: with end tractions; tests/test_tissue_substeps.py): at this ratio (19-33 substeps per frame)
+#: axial strain, effective nu and stress are within 1.3 % of Hooke's law; at 0.15 the 2 cm bar's
+#: nu was 5.3 % low; at the 10 substeps asked for (ratio up to 0.36) -7 % / -27 % / +23 %
+#: (docs/physics.md, "Substeps for accuracy").
+ACCURATE_RATIO = 0.1
+#: :func:`accurate_substeps` adds substeps only where the ratio below which 90 % of the volume lies
+#: exceeds this: a body whose bulk is resolved is left as it is (the 1,920-tet liver-stiffness bar,
+#: 0.067, is within 1 % of Hooke's law with a few tets at 0.2; the laparoscopy gallbladder, 0.10).
+ACCURATE_BULK = 0.13
+#: Largest factor :func:`accurate_substeps` multiplies the requested substeps by.
+MAX_SUBSTEP_FACTOR = 8
+#: Tet-substeps per simulated second a body may cost before :func:`accurate_substeps` stops adding
+#: substeps: about the 10,368-tet benchmark box at the default 900 substeps/s (~4 ms per 1/90 s
+#: frame on the 2-core dev VM), so the extra substeps go to small stiff bodies, not to large ones.
+SUBSTEP_BUDGET = 1.0e7
+
+
+def _volume_quantile(values: np.ndarray, volume: np.ndarray, q: float) -> float:
+    """The value at or below which the fraction ``q`` of ``volume`` lies."""
+    order = np.argsort(values)
+    cum = np.cumsum(volume[order])
+    return float(values[order[min(len(values) - 1, int(np.searchsorted(cum, q * cum[-1])))]])
+
+
+def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True) -> int:
+    """The number of substeps :func:`step_softbody` runs for a step of ``dt`` asked for with
+    ``substeps``: more where the body is too stiff for them to be accurate, otherwise ``substeps``.
+
+    One warm-started XPBD iteration per substep is accurate only while the substep resolves the
+    body's waves (stiffness ratio ~ (h c / l)^2, :func:`stiffness_ratio`); above
+    :data:`WARM_OFF` the warm start is off (:func:`warm_start_factors`) and plain one-iteration
+    XPBD is several per cent too soft axially and ~20 % off in the stress (issue #16's bar). So
+    where the ratio below which 90 % of the volume lies exceeds :data:`ACCURATE_BULK`, the substep
+    is shortened until the ratio below which 99 % lies is :data:`ACCURATE_RATIO` (the ratio
+    falls as h^2), by at most :data:`MAX_SUBSTEP_FACTOR` and within :data:`SUBSTEP_BUDGET`. A
+    body left with more than 10 % of its volume above :data:`WARM_OFF` is warned about
+    (slivers, a small share, are softened instead: :data:`SLIVER_RATIO`).
+    ``body.accurate_substeps = False`` turns it off. Computed once per
+    (``dt``, ``substeps``, material, mesh) and cached on the body.
+
+    ``add=False`` (an App whose tool contacts are projected once per physics tick,
+    :class:`TickContacts`: substeps between two projections let a resting body sink and rebound
+    every tick, 4 mm/s on a block resting on a table) keeps ``substeps`` and only warns, naming
+    the physics rate that would do.
+    """
+    key = (float(dt), int(substeps) if add else -int(substeps))
+    plan = body.substep_plan
+    if plan[:2] == key and body.checked_substep == dt / plan[2]:
+        return plan[2]
+    n = int(substeps)
+    if body.accurate_substeps and len(body.tets):
+        m = body.material
+        r = tet_stiffness_ratios(body, dt / substeps) * max(1.0, m.model_lambda / (10.0 * m.mu))
+        top = _volume_quantile(r, body.rest_volume, 0.99)
+        if _volume_quantile(r, body.rest_volume, 0.9) > ACCURATE_BULK and top > ACCURATE_RATIO:
+            need = int(np.ceil(substeps * np.sqrt(top / ACCURATE_RATIO)))
+            cap = min(substeps * MAX_SUBSTEP_FACTOR, int(SUBSTEP_BUDGET * dt / len(body.tets)))
+            if add:
+                n = max(n, min(need, cap))
+            bulk = _volume_quantile(r, body.rest_volume, 0.9) * (substeps / n) ** 2
+            if bulk > WARM_OFF:
+                if not add:
+                    why = (
+                        f"tool contacts are projected once per physics tick, so the solver adds none; a "
+                        f"physics rate of {int(np.ceil(need / (substeps * dt)))} Hz (SimSettings) would do"
+                    )
+                elif cap < substeps * MAX_SUBSTEP_FACTOR:
+                    why = "beyond the solver's substep budget"
+                else:
+                    why = "beyond the solver's largest substep factor"
+                warnings.warn(
+                    f"SoftBody: {len(body.tets)} tets are too stiff for the substep to be accurate: at "
+                    f"{n} substeps per {dt:.3g} s more than 10 % of the volume has stiffness ratio "
+                    f"{bulk:.2f} > {WARM_OFF} ({need} substeps would bring 99 % of it to {ACCURATE_RATIO}; {why}). "
+                    "Expect the response several per cent too soft and the stress query ~20 % high "
+                    "(docs/physics.md, 'Substeps for accuracy'): use a coarser mesh, a softer material "
+                    "or more substeps.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+    body.substep_plan = (key[0], key[1], n)
+    return n
 
 
 def tet_stiffness_ratios(body: SoftBody, h: float) -> np.ndarray:
