@@ -61,6 +61,25 @@ from numba.extending import intrinsic  # noqa: E402
 
 _EPS = 1e-12
 SQRT3 = np.sqrt(3.0)  # C_D = ||F|| at rest
+#: The warm start's ramp in the stiffness ratio (``solver.WARM_FULL``, ``solver.WARM_OFF``, where
+#: it is measured): a tet keeps its multipliers in full up to WARM_FULL and none from WARM_OFF.
+WARM_FULL = 0.05
+WARM_OFF = 0.3
+#: :func:`solve_warm` also caps the fraction a tet keeps by the same ramp taken at WARM_GROWTH x
+#: (0.1 to 0.6) in the tet's stiffness ratio *as deformed now*: the trace of its 2x2 block
+#: h^2 G W G^T / alpha, divided by (1 + 3 l / mu) so that at rest (where the block has rank one) it
+#: is the rest ratio ``solver.tet_stiffness_ratios`` that ``warm_t`` comes from. It grows with the
+#: hydrostatic gradient (the cofactor of F): the armadillo hung from its 5 highest vertices
+#: stretches the tets around its fastest vertices 5-34x, their ratio now is 0.39-24 (median 1.8;
+#: 0.05-0.5 at rest), and with ``warm_t`` from the rest ratio alone 28 of those 37 tets (ratio now
+#: 0.39-6.3) kept part of their multipliers (a kept multiplier acts as an explicit force, which a
+#: mode that stiff cannot take): it moved at 1-6 m/s for good; capped, it rests (docs/physics.md,
+#: "Warm start" and "Known weaknesses").
+#: Why 2x and a ramp, not a cut at WARM_OFF: a tet whose ratio at most doubles keeps exactly
+#: ``warm_t`` (bit-identical bodies; the 20 % nu 0.49 squeeze of tests/test_physics_doc_claims.py
+#: moves its tets' ratio by 0.85-1.23x and, capped at 1x, missed its squeeze); a hard cut at
+#: WARM_OFF left 32 tets inverted after the raptor press of tests/test_tissue_robustness.py.
+WARM_GROWTH = 2.0
 
 #: Columns of ``warm_d`` (float32) for a warm-started body with Rayleigh damping (the solver
 #: widens it from 10): columns 10-11 hold C_D - sqrt(3) and det F - 1 where the tet's last block
@@ -698,6 +717,14 @@ def solve_warm(
             near[t] = True
         if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
             kt = 0.0
+        elif kt != 0.0:  # keep no more than the ratio as deformed now allows (see WARM_GROWTH)
+            ad = alpha_dev[t]
+            ah = alpha_hyd[t]
+            # ratio now x the nu > 0.45 factor of warm_start_factors (l / mu = ad / ah) is rq / rq0 * WARM_GROWTH
+            rq = (s11 * ah + s22 * ad) * max(ah, 0.1 * ad)
+            rq0 = WARM_GROWTH * inv_h2 * ad * ah * (ah + 3.0 * ad)
+            if rq > WARM_FULL * rq0:
+                kt = min(kt, max(0.0, (WARM_OFF - rq / rq0) / (WARM_OFF - WARM_FULL)))
         if damp_ref is not None:  # eq. 26's G (x - x_prev) plus the pending corrections' estimate
             if 0.5 <= J <= 2.0:  # near rest: the linearised C_kept measures the motion
                 # (C - C_kept) - G (x - x_prev), C_kept stored as C_D - sqrt(3) and det F - 1 (zero at

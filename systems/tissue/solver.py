@@ -670,7 +670,7 @@ def _soften_stiff_tets(body: SoftBody, ratios: np.ndarray) -> float:
 #: at 0.49), 0.3 up to 0.54 (0.47); a per-tet ramp from 0.12 to 0.6 passed that test but threw
 #: vertices at 10 m/s when a sphere pressed a 4 mm membrane (2 mm tets, ratio up to 0.64), this
 #: one does not (0.65 m/s, as plain XPBD) and keeps the 1 % bar within 2 % (docs).
-WARM_FULL, WARM_OFF = 0.05, 0.3
+WARM_FULL, WARM_OFF = K.WARM_FULL, K.WARM_OFF
 
 
 def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
