@@ -577,11 +577,14 @@ def _barrier_move(x, warm_d, warm_dx, w, t, i0, i, gx, gy, gz, c, lB, kB):
         warm_dx[i0, r] -= w[i0, r] * lost
 
 
-# fastmath={"contract"} lets LLVM fuse a * b + c into one FMA instruction (one rounding instead
-# of two: never less accurate), nothing else of fastmath. The tet loops ran 11-15 % faster on one
-# thread (docs/physics.md, "Benchmark"); positions differ from the unfused loop at round-off
-# (2e-9 m on the 10k box after 30 frames).
-@njit(cache=True, fastmath={"contract"})
+# No fastmath, not even {"contract"} (FMA fusion, 11-15 % faster tet loops on one thread): whether
+# LLVM fuses a * b + c depends on the machine and on the specialisation compiled (which, for a
+# dispatcher, depends on the calls made before), so fused results differed in the last bits
+# between machines and between two runs of the same test on one machine with different numba
+# caches, and chaotic sessions (scissors snips) diverged: the scissors novice ended with 1 or 3
+# inverted tets (docs/physics.md, "Determinism"). IEEE operations without fusion give the same
+# bits on every x86-64 CPU and in every specialisation.
+@njit(cache=True)
 def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end):
     """Project tets[start:end] in order (Gauss-Seidel), each tet's deviatoric and hydrostatic
     constraints together (2x2 block XPBD step).
@@ -639,7 +642,7 @@ def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2
         x[i3, 2] += w3z * (a32 * dD + b32 * dH)
 
 
-@njit(cache=True, fastmath={"contract"})  # see solve_plain
+@njit(cache=True)  # no fastmath: see solve_plain
 def solve_warm(
     x,
     x_prev,
