@@ -110,6 +110,11 @@ def solve_tets(
         lD0, lH0 = lam[:, 0], lam[:, 1]
         J = CH + gamma
         kt = np.where((J < 0.5) | (J > 2.0), 0.0, warm_t)
+        # no more than the ratio as deformed now allows (kernels.WARM_GROWTH, as solve_warm)
+        rq = (s11 * alpha_hyd + s22 * alpha_dev) * np.maximum(alpha_hyd, 0.1 * alpha_dev)
+        rq0 = K.WARM_GROWTH * inv_h2 * alpha_dev * alpha_hyd * (alpha_hyd + 3.0 * alpha_dev)
+        cap = np.clip((K.WARM_OFF - rq / rq0) / (K.WARM_OFF - K.WARM_FULL), 0.0, 1.0)
+        kt = np.where((kt != 0.0) & (rq > K.WARM_FULL * rq0), np.minimum(kt, cap), kt)
     ref = g_damp > 0.0 and warm != 0.0 and warm_d.shape[1] >= K.DAMP_REF_COLUMNS
     if ref:  # eq. 26's G (x - x_prev) plus the estimate of the pending corrections
         near_rest = (J >= 0.5) & (J <= 2.0) & ~held  # as the kernels
