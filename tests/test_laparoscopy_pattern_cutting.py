@@ -327,8 +327,10 @@ def test_fls_score_is_cutoff_minus_time_minus_area_deviation(laparoscopy_pack):
 #: (polygon_deviation_pct); the cloth cut's snapping onto vertices (at most 0.2 of a 2.5 mm
 #: edge) and the closed-loop aim add to it (measured 2.1 %, seed 0: docs/laparoscopy.md).
 EXPERT_DEVIATION_PCT = 4.0
-#: Simulated seconds of the expert's run in these tests (it frees the circle at 15.8 s, seed 0).
-EXPERT_S = 16.5
+#: Simulated seconds of the expert's run in these tests: the scenario's whole 18 s. It frees the
+#: circle at 15.8-17.3 s (seed 0; the closed-loop trainee's snips follow the cloth's last bits,
+#: which differ between machines), so a run cut at 16.5 s failed on one where it freed at 17.3.
+EXPERT_S = 18.0
 #: The simulated seconds re-run for the determinism check: the grasp and the first snips.
 PREFIX_S = 3.0
 
