@@ -12,6 +12,10 @@ approaches 1/2 (volumetric locking: one volume constraint per tet over-constrain
 which is what the table shows (docs/physics.md, "Cantilever mesh study")::
 
     python -m vrmed.benchmarks.cantilever --nu 0.3 0.45 --cells 6 8 10
+    python -m vrmed.benchmarks.cantilever --volume nodal --nu 0.3 0.45 0.49 --cells 4 6 8
+
+``--volume nodal`` uses one volume constraint per vertex instead of per tet
+(``SoftBody.from_mesh(volume="nodal")``, docs/physics.md "Nodal volume"), which does not lock.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ E_PA, RHO = 5400.0, 1060.0
 FRAME, SUBSTEPS = 1.0 / 90.0, 10
 
 
-def cantilever_ratio(cells: int, nu: float, frames: int = 300, width: float = 0.04) -> dict[str, float]:
-    """Tip deflection of the clamped beam with ``cells`` tets' cells through its thickness,
+def cantilever_ratio(
+    cells: int, nu: float, frames: int = 300, width: float = 0.04, volume: str = "tet"
+) -> dict[str, float]:
+    """Tip deflection of the clamped beam with ``cells`` tets' cells through its thickness
+    (``volume``: the body's volume term, ``SoftBody.from_mesh(volume=...)``),
     as a fraction of Euler-Bernoulli's and of Timoshenko's, its fastest vertex at the end
     (m/s; the reading is static only when it is small) and its inverted tets."""
     length = 5.0 * width
@@ -42,7 +49,11 @@ def cantilever_ratio(cells: int, nu: float, frames: int = 300, width: float = 0.
     omega = 3.516 * np.sqrt(E_PA * inertia / (mass_per_length * length**4))
     X = mesh.points[:, 0]
     body = SoftBody.from_mesh(
-        mesh, Material(E_PA, nu, RHO), pins=np.flatnonzero(X < 1e-12), velocity_damping=2.0 * omega
+        mesh,
+        Material(E_PA, nu, RHO),
+        pins=np.flatnonzero(X < 1e-12),
+        velocity_damping=2.0 * omega,
+        volume=volume,
     )
     body.x[:, 1] -= mass_per_length * g / (24 * E_PA * inertia) * X**2 * (X**2 - 4 * length * X + 6 * length**2)
     body.x_prev[:] = body.x
@@ -67,13 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nu", type=float, nargs="+", default=[0.3, 0.45])
     ap.add_argument("--cells", type=int, nargs="+", default=[4, 6, 8])
     ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--volume", choices=("tet", "nodal"), default="tet", help="volume term (SoftBody.volume)")
     args = ap.parse_args(argv)
     print("| nu | cells through | tets | x Euler-Bernoulli | x Timoshenko | fastest (m/s) | inverted | s |")
     print("|---|---|---|---|---|---|---|---|")
     for nu in args.nu:
         for n in args.cells:
             t0 = time.perf_counter()
-            r = cantilever_ratio(n, nu, args.frames)
+            r = cantilever_ratio(n, nu, args.frames, volume=args.volume)
             print(
                 f"| {nu} | {n} | {r['tets']:.0f} | {r['eb']:.3f} | {r['timoshenko']:.3f} | "
                 f"{r['speed']:.1e} | {r['inverted']:.0f} | {time.perf_counter() - t0:.1f} |",

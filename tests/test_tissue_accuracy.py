@@ -64,11 +64,13 @@ def face_traction(body: SoftBody, axis: int, value: float, stress: float) -> Non
 BAR_W, BAR_L = 0.02, 0.1
 
 
-def run_bar(nu: float, frames: int = 300) -> tuple[float, float, float, SoftBody, Material]:
-    """Return (axial strain, lateral strain, median sigma_zz / applied Cauchy stress, body, material)."""
+def run_bar(nu: float, frames: int = 300, volume: str = "tet") -> tuple[float, float, float, SoftBody, Material]:
+    """Return (axial strain, lateral strain, median sigma_zz / applied Cauchy stress, body, material)
+    (``volume``: the body's volume term, ``SoftBody.from_mesh(volume=...)``)."""
     material = Material(LIVER_E, nu, LIVER_RHO)
     omega = np.pi / BAR_L * np.sqrt(LIVER_E / LIVER_RHO)
-    body = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), material, velocity_damping=omega)
+    mesh = box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20))
+    body = SoftBody.from_mesh(mesh, material, velocity_damping=omega, volume=volume)
     traction = 0.01 * LIVER_E
     face_traction(body, 2, 0.0, traction)
     face_traction(body, 2, BAR_L, traction)

@@ -179,6 +179,86 @@ def _f64(shape) -> np.ndarray:
 #: from another (a cut) takes them over (:meth:`SoftBody.copy_solver_options`).
 SOLVER_OPTIONS = ("warm_start", "soften_slivers", "recover_inversions", "damping_keeps_statics", "accurate_substeps")
 
+#: ``SoftBody.volume``: "tet", one hydrostatic (volume) constraint per tet, as in Macklin &
+#: Mueller 2021 (stiffness l = lambda + mu, rest shift gamma = 1 + mu / l); "nodal", the
+#: volume stiffness lambda moved onto one constraint per vertex over the volume of its star
+#: (Irving, Schroeder & Fedkiw 2007; Bonet & Burton 1998's averaged nodal pressure), which
+#: locks far less in bending (docs/physics.md, "Nodal volume"). The tets of a "nodal" body
+#: keep a hydrostatic constraint of stiffness mu with gamma = 2 (:meth:`SoftBody.tet_volume_term`):
+#: with none (the per-tet block deviatoric only) the -mu rest pressure that the stable
+#: Neo-Hookean needs is only balanced per vertex, the energy is indefinite on the volume
+#: modes the nodal constraints do not see, and a free cube drifted off its rest shape.
+VOLUME_MODES = ("tet", "nodal")
+
+
+@dataclass(eq=False)
+class NodalVolume:
+    """The solver's data for nodal volume constraints (``SoftBody.volume == "nodal"``), built
+    at load by :func:`build_nodal_volume` (``kernels.solve_nodal_volume`` reads them as a tuple).
+
+    ``ptr``/``inc``: the tets of each vertex, CSR (``inc[ptr[i]:ptr[i + 1]]``, stored tet order);
+    ``coef`` per incidence V_t0 / (4 V_i0 det Dm_t) (the kernels read det Ds, not F), V_i0 = the
+    vertex's share of its tets' rest volume;
+    ``alpha`` the compliance 1 / (lambda V_i0) per vertex; ``lam`` its kept multiplier, ``kept``
+    its kept fraction (the warm start); ``tcoef`` (m, 4) per tet and corner
+    V_t0 / (4 V_i0 det Dm_t);
+    ``g``, ``stamp``, ``vertex_j``, ``tet_p`` scratch."""
+
+    ptr: np.ndarray
+    inc: np.ndarray
+    coef: np.ndarray
+    rest_volume: np.ndarray
+    alpha: np.ndarray
+    lam: np.ndarray
+    kept: np.ndarray
+    g: np.ndarray
+    stamp: np.ndarray
+    vertex_j: np.ndarray
+    tet_p: np.ndarray
+    tcoef: np.ndarray
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The tuple ``kernels.solve_nodal_volume`` and ``kernels.nodal_kept_move`` take."""
+        return (self.ptr, self.inc, self.coef, self.alpha, self.lam, self.kept, self.g, self.stamp, self.tcoef)
+
+    def fits(self, n_vertices: int, n_tets: int) -> bool:
+        """Whether it was built for a body of this size (a cut rebuilds it)."""
+        return self.ptr.shape[0] == n_vertices + 1 and self.tet_p.shape[0] == n_tets
+
+
+def build_nodal_volume(
+    tets: np.ndarray, rest_volume: np.ndarray, dm_inv: np.ndarray, n_vertices: int, stiffness: float
+) -> NodalVolume:
+    """The vertex -> tet incidence and per-vertex rest volumes of :class:`NodalVolume` for tets
+    (stored order) with rest volumes ``rest_volume`` and rest matrices ``dm_inv`` (Dm^-1);
+    ``stiffness`` (Pa, Lame's lambda) sets the compliances."""
+    m = tets.shape[0]
+    flat = tets.ravel()
+    order = np.argsort(flat, kind="stable")
+    inc = np.ascontiguousarray(order // 4, dtype=np.int64)
+    counts = np.bincount(flat, minlength=n_vertices)
+    ptr = np.zeros(n_vertices + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    v0 = np.zeros(n_vertices)
+    np.add.at(v0, flat, np.repeat(rest_volume / 4.0, 4))
+    owner = flat[order]
+    per_det = rest_volume * np.linalg.det(dm_inv)  # V_t0 / det Dm_t (signed: a rest tet may be wound either way)
+    coef = per_det[inc] / (4.0 * v0[owner])
+    return NodalVolume(
+        ptr=ptr,
+        inc=inc,
+        coef=np.ascontiguousarray(coef),
+        rest_volume=v0,
+        alpha=1.0 / (max(stiffness, 1e-300) * v0),
+        lam=np.zeros(n_vertices),
+        kept=np.zeros(n_vertices),
+        g=np.zeros((n_vertices, 3)),
+        stamp=np.zeros(n_vertices, dtype=np.int64),
+        vertex_j=np.zeros(n_vertices),
+        tet_p=np.zeros((m, 2)),
+        tcoef=np.ascontiguousarray(per_det[:, None] / (4.0 * v0[tets])),
+    )
+
 
 @dataclass(eq=False)
 class SoftBody:
@@ -273,6 +353,34 @@ class SoftBody:
     #: (``TetMesh.surface``, set by :meth:`from_spec`). The tissue plugin embeds it as this
     #: entity's :class:`EmbeddedSurface` at spawn unless the entity already has one.
     draw_surface: SurfaceMesh | None = None
+    #: Volume term (:data:`VOLUME_MODES`): "tet" (default) or "nodal"; set it with
+    #: ``from_mesh(volume=...)`` or :meth:`set_volume_mode`. ``nodal`` holds the nodal data (the
+    #: solver rebuilds it if the tets change).
+    volume: str = "tet"
+    nodal: NodalVolume | None = None
+
+    def tet_volume_term(self) -> tuple[float, float]:
+        """Stiffness l (Pa) and rest shift gamma of the tets' own hydrostatic constraint
+        det F - gamma: the material's (l, gamma) for ``volume`` "tet", (mu, 2) for "nodal" (then
+        lambda acts on the nodal constraints: :data:`VOLUME_MODES`). Either way the tet's
+        mu/2 (I_C - 3) + l/2 (det F - gamma)^2 is stress-free at rest."""
+        m = self.material
+        if self.volume == "nodal":
+            return m.mu, 2.0
+        return m.model_lambda, m.gamma
+
+    def set_volume_mode(self, volume: str) -> None:
+        """Switch the volume term ("tet" or "nodal", see :data:`VOLUME_MODES`); the compliances
+        and the nodal data follow at the next step."""
+        if volume not in VOLUME_MODES:
+            raise ValueError(f"SoftBody: volume must be one of {VOLUME_MODES}, got {volume!r}.")
+        if volume == "nodal" and self.lam.shape[1] > 2:
+            raise ValueError("SoftBody: the volume barrier needs the per-tet volume term (volume='tet').")
+        self.volume = volume
+        self.nodal = None
+        self.checked_substep = 0.0  # the solver sets the compliances again
+        self.warm_h = 0.0
+        self.forget_warm_start()
 
     def copy_solver_options(self, to: SoftBody) -> None:
         """Give ``to`` (a body rebuilt from this one, e.g. by a cut) this body's solver options
@@ -280,6 +388,8 @@ class SoftBody:
         softening, inversion recovery or damping mode back to the defaults."""
         for name in SOLVER_OPTIONS:
             setattr(to, name, getattr(self, name))
+        if to.volume != self.volume:  # the volume term too (the solver builds its data)
+            to.set_volume_mode(self.volume)
 
     @classmethod
     def from_spec(cls, spec: SoftBodySpec) -> SoftBody:
@@ -321,6 +431,7 @@ class SoftBody:
         pins: np.ndarray | list[int] | None = None,
         velocity_damping: float = 0.0,
         volume_barrier: bool = False,
+        volume: str = "tet",
     ) -> SoftBody:
         """Build a body from a tet mesh: lumped masses, rest matrices, compliances, parallel slab order.
 
@@ -331,8 +442,14 @@ class SoftBody:
         lets a body whose hanging weight would crush tets beside its pins rest (cylinder_8x30x6
         at 8 /s: 0.073 -> 2e-5 m/s), but it changes how tissue answers a tool that crushes it (the
         scissors dissection's expert: 412 over-strained tets instead of 171), so it is opt-in.
+        ``volume`` "nodal" replaces the per-tet volume constraint by one per vertex (opt-in; see
+        :data:`VOLUME_MODES`; not with ``volume_barrier``).
         Raises :class:`MeshError` if the mesh has degenerate tets (no rest shape to restore).
         """
+        if volume not in VOLUME_MODES:
+            raise ValueError(f"SoftBody: volume must be one of {VOLUME_MODES}, got {volume!r}.")
+        if volume == "nodal" and volume_barrier:
+            raise ValueError("SoftBody: the volume barrier needs the per-tet volume term (volume='tet').")
         import numba  # deferred: importing numba costs ~0.3 s and only building a body needs it
 
         points = np.ascontiguousarray(mesh.points, dtype=np.float64)
@@ -351,13 +468,13 @@ class SoftBody:
         det = np.linalg.det(Dm)
         # Inverted rest tets are fine: F = Ds Dm^-1 is the identity at rest whatever the
         # winding, so only |det| matters for the volume.
-        volume = np.abs(det) / 6.0
+        rest_volume = np.abs(det) / 6.0
         Q = np.ascontiguousarray(np.linalg.inv(Dm))
         # warm start per tet: 9 kept correction components, then the kept fraction (column 9,
         # also ``warm_t``): one float32 row, so the solve reads them from one cache line
         warm_d = np.zeros((len(tets), 10), dtype=np.float32)
         mass = np.zeros(n)
-        np.add.at(mass, tets.ravel(), np.repeat(material.density * volume / 4.0, 4))
+        np.add.at(mass, tets.ravel(), np.repeat(material.density * rest_volume / 4.0, 4))
         if np.any(mass <= 0):
             raise MeshError(f"{mesh.source or 'mesh'}: some vertices belong to no tet; remove unused nodes.")
         mass = floor_light_masses(mass)  # sliver corners: no flutter of near-massless vertices
@@ -371,9 +488,9 @@ class SoftBody:
             tets=tets,
             tet_index=order.astype(np.int64),
             dm_inv=Q,
-            rest_volume=volume,
-            alpha_dev=1.0 / (material.mu * volume),
-            alpha_hyd=1.0 / (material.model_lambda * volume),
+            rest_volume=rest_volume,
+            alpha_dev=1.0 / (material.mu * rest_volume),
+            alpha_hyd=1.0 / (material.model_lambda * rest_volume),
             block_offsets=block_offsets,
             phase_offsets=phase_offsets,
             mass=mass,
@@ -394,6 +511,7 @@ class SoftBody:
             warm_dx=_f64((n, 3)),
             warm_t=warm_d[:, 9],
             recover_near=np.zeros(len(tets), dtype=np.bool_),
+            volume=volume,
         )
         return body
 
@@ -544,12 +662,16 @@ class SoftBody:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "nodal" or (f.name == "volume" and value == "tet"):
+                continue  # the default body's digest stays that of earlier versions (nodal.lam below)
             if isinstance(value, np.ndarray):
                 out[f.name] = value.copy()
             elif isinstance(value, (int, float, str, bool, np.generic)) or value is None:
                 out[f.name] = value
         for name in _LEGACY_NAMES:
             out[name] = getattr(self, name).copy()
+        if self.nodal is not None:  # the nodal volume constraints' kept multipliers
+            out["nodal.lam"] = self.nodal.lam.copy()
         for k, c in enumerate(self.constraints):
             for name, value in zip(c.array_fields, c.arrays()):
                 out[f"constraints[{k}].{c.name}.{name}"] = value.copy() if isinstance(value, np.ndarray) else value
@@ -603,6 +725,8 @@ class SoftBody:
         self.warm_d[:, :9] = 0.0
         self.warm_d[:, 10:] = 0.0  # a damped body's kept constraint values, as at rest (kernels.DAMP_REF_COLUMNS)
         self.warm_dx[:] = 0.0
+        if self.nodal is not None:
+            self.nodal.lam[:] = 0.0
 
 
 _LEGACY_NAMES = (

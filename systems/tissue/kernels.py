@@ -34,6 +34,13 @@ the hard inequality det F >= RECOVER_J on nearly flat or inverted tets, and
 free vertices of any tet the substep inverted (docs/physics.md, "Inversion recovery"); a fold
 that outlasts both once no tool holds the body is untangled by :func:`untangle` (the solver
 calls it between steps).
+
+A body with nodal volume constraints (``SoftBody.volume == "nodal"``, opt-in; the ``nodal``
+argument, None compiles it out) has per-tet hydrostatic stiffness mu and gamma = 2 and one
+volume constraint per vertex C_i = V_i / V_i0 - 1 with compliance 1 / (lambda V_i0): their kept
+correction is applied after the prediction (:func:`nodal_kept_move`) and one serial
+Gauss-Seidel sweep over the vertices follows the tet sweep (:func:`solve_nodal_volume`), before
+the inversion recovery (docs/physics.md, "Nodal volume").
 """
 
 from __future__ import annotations
@@ -1012,13 +1019,26 @@ def finish_warm_start(x, x_prev, v, w, h, warm_dx):
 
 @njit(cache=True)
 def substep(
-    state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True, volume_barrier=None
+    state,
+    model,
+    attachment,
+    slides,
+    gravity,
+    h,
+    frac,
+    gamma,
+    beta,
+    lin_damp,
+    warm,
+    recover=True,
+    volume_barrier=None,
+    nodal=None,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
     # fmt: off
     solve_substep(
-        state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier
+        state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal
     )
     # fmt: on
     if warm != 0.0:
@@ -1040,9 +1060,172 @@ def finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm):
             v[i, r] = (x[i, r] - x_prev[i, r]) * inv_h
 
 
+@njit(cache=True, inline="always")
+def _det_ds_gradients(x, i0, i1, i2, i3):
+    """det Ds (6 x the signed volume) of the tet with vertices i0..i3 and its gradients wrt each
+    vertex as a 12-tuple (d det Ds / d x1 = (x2 - x0) x (x3 - x0) and cyclic; x0's minus their
+    sum): the nodal volume kernels need no F, cofactor or Dm^-1 (a quarter of the multiplications)."""
+    a0 = x[i1, 0] - x[i0, 0]
+    a1 = x[i1, 1] - x[i0, 1]
+    a2 = x[i1, 2] - x[i0, 2]
+    b0 = x[i2, 0] - x[i0, 0]
+    b1 = x[i2, 1] - x[i0, 1]
+    b2 = x[i2, 2] - x[i0, 2]
+    c0 = x[i3, 0] - x[i0, 0]
+    c1 = x[i3, 1] - x[i0, 1]
+    c2 = x[i3, 2] - x[i0, 2]
+    g1x = b1 * c2 - b2 * c1
+    g1y = b2 * c0 - b0 * c2
+    g1z = b0 * c1 - b1 * c0
+    g2x = c1 * a2 - c2 * a1
+    g2y = c2 * a0 - c0 * a2
+    g2z = c0 * a1 - c1 * a0
+    g3x = a1 * b2 - a2 * b1
+    g3y = a2 * b0 - a0 * b2
+    g3z = a0 * b1 - a1 * b0
+    det = a0 * g1x + a1 * g1y + a2 * g1z
+    return det, (
+        -(g1x + g2x + g3x),
+        -(g1y + g2y + g3y),
+        -(g1z + g2z + g3z),
+        g1x,
+        g1y,
+        g1z,
+        g2x,
+        g2y,
+        g2z,
+        g3x,
+        g3y,
+        g3z,
+    )
+
+
+@njit(cache=True)
+def nodal_kept_move(x, w, tets, Q, nodal, warm_dx):
+    """The warm start of the nodal volume constraints (:func:`solve_nodal_volume`): move every
+    vertex by W G^T lam_kept with G the gradients at the current (predicted) positions, summed
+    per tet (tet t's det Ds gradient times sum over its vertices i of lam_i V_t0 / (4 V_i0 det Dm),
+    ``nodal[8]`` (m, 4)); summed into ``warm_dx``'s part not kept (never replayed)."""
+    lam, tcoef = nodal[4], nodal[8]
+    for t in range(tets.shape[0]):
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        s = tcoef[t, 0] * lam[i0] + tcoef[t, 1] * lam[i1] + tcoef[t, 2] * lam[i2] + tcoef[t, 3] * lam[i3]
+        if s == 0.0:
+            continue
+        _det, gr = _det_ds_gradients(x, i0, i1, i2, i3)
+        for v in range(4):
+            j = tets[t, v]
+            for r in range(3):
+                d = w[j, r] * gr[3 * v + r] * s
+                x[j, r] += d
+                warm_dx[j, r] += d
+
+
+@njit(cache=True, fastmath={"contract"})  # see solve_plain
+def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx):
+    """One Gauss-Seidel sweep of the nodal volume constraints (``SoftBody.volume == "nodal"``;
+    Irving, Schroeder & Fedkiw 2007; Bonet & Burton 1998's averaged nodal pressure).
+
+    Per vertex i: V_i(x) = sum over its tets of V_t(x) / 4, C_i = V_i / V_i0 - 1, compliance
+    1 / (lambda V_i0) (lambda: Lame's first parameter, ``Material.lam``); the tets keep a
+    hydrostatic constraint of stiffness mu only (see ``SoftBody.volume``). ``nodal`` = (ptr, inc,
+    coef, alpha, lam, kept, g, stamp): the vertex -> tet incidence in CSR form
+    (``inc[ptr[i]:ptr[i + 1]]``), per incidence V_t0 / (4 V_i0 det Dm_t) (so, with J_t =
+    det Ds_t / det Dm_t, C_i = sum coef det Ds_t - 1 and grad C_i = sum coef grad det Ds_t), per
+    vertex the compliance, the kept multiplier, the kept fraction, and scratch (n, 3) float64 /
+    (n,) int64 for the gradient gathered over the vertex's star (so no allocation).
+
+    Warm-started when ``warm`` != 0: :func:`nodal_kept_move` moved the vertices by the kept
+    correction W G^T lam_kept (G at the substep's predicted positions) before the tet sweep, so
+    the step is dlam = (-C - alpha~ lam_kept - g v) / ((1 + g) G W G^T + alpha~) and moves by
+    W G^T dlam; none of the nodal corrections goes into the warm start's replayed ``warm_dx``
+    (they are summed into its part not kept), and ``lam`` keeps the fraction ``kept`` of
+    lam_kept + dlam. Why not replay them in the prediction as the tets' are: a replayed
+    W G_old^T lam acts along the last substep's gradients, and on a free bar under end loads
+    (tests/test_tissue_accuracy.py) that stale part spun the bar up about its axis (angular
+    momentum x4.5 every 30 frames; the tets replace their replayed part for the same reason,
+    :func:`solve_warm`). Plain XPBD (``warm`` 0) starts from 0.
+    """
+    ptr, inc, coef, alpha, lam, kept, g, stamp = nodal[:8]
+    n = x.shape[0]
+    for i in range(n):
+        a, b = ptr[i], ptr[i + 1]
+        mark = 3 * i + 1  # mark, mark + 1, mark + 2: gathered, counted, moved (never the next vertex's)
+        C = -1.0
+        # pass 1: the constraint and its gradient, gathered per vertex of the star
+        for k in range(a, b):
+            t = inc[k]
+            det, gr = _det_ds_gradients(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3])
+            c = coef[k]  # V_t0 / (4 V_i0 det Dm): c det Ds = V_t0 J_t / (4 V_i0)
+            C += c * det
+            for v in range(4):
+                j = tets[t, v]
+                if stamp[j] != mark:
+                    stamp[j] = mark
+                    g[j, 0] = 0.0
+                    g[j, 1] = 0.0
+                    g[j, 2] = 0.0
+                g[j, 0] += c * gr[3 * v]
+                g[j, 1] += c * gr[3 * v + 1]
+                g[j, 2] += c * gr[3 * v + 2]
+        # pass 2: G W G^T and the rate G (x - x_prev) over the star's distinct vertices
+        s = 0.0
+        rate = 0.0
+        for k in range(a, b):
+            t = inc[k]
+            for v in range(4):
+                j = tets[t, v]
+                if stamp[j] == mark:
+                    stamp[j] = mark + 1
+                    s += w[j, 0] * g[j, 0] * g[j, 0] + w[j, 1] * g[j, 1] * g[j, 1] + w[j, 2] * g[j, 2] * g[j, 2]
+                    if g_damp > 0.0:
+                        for r in range(3):
+                            rate += g[j, r] * (x[j, r] - x_prev[j, r])
+        at = alpha[i] * inv_h2
+        l0 = lam[i] if warm != 0.0 else 0.0
+        denom = (1.0 + g_damp) * s + at
+        dl = 0.0
+        if s > 0.0 and denom > 0.0:
+            dl = (-C - at * l0 - g_damp * rate) / denom
+            if not np.isfinite(dl):
+                dl = 0.0
+        l1 = l0 + dl
+        kt = kept[i]
+        J = C + 1.0
+        if J < 0.5 or J > 2.0:  # far from rest (crushed, inverted, overstretched): keep nothing
+            kt = 0.0
+        if warm != 0.0:
+            lam[i] = kt * l1
+        # pass 3: move the star's vertices, clear the gathered gradient
+        for k in range(a, b):
+            t = inc[k]
+            for v in range(4):
+                j = tets[t, v]
+                if stamp[j] == mark + 1:
+                    stamp[j] = mark + 2
+                    for r in range(3):
+                        d = w[j, r] * g[j, r] * dl
+                        x[j, r] += d
+                        if warm != 0.0:  # never replayed (see above)
+                            warm_dx[j, r] += d
+
+
 @njit(cache=True)
 def solve_substep(
-    state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover=True, volume_barrier=None
+    state,
+    model,
+    attachment,
+    slides,
+    gravity,
+    h,
+    frac,
+    gamma,
+    beta,
+    lin_damp,
+    warm,
+    recover=True,
+    volume_barrier=None,
+    nodal=None,
 ):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
@@ -1070,6 +1253,9 @@ def solve_substep(
 
     ``volume_barrier``: None (the default) for a body without the volume barrier, True for one
     built with it (``lam`` (m, 3); see :func:`step_kernel`).
+
+    ``nodal``: None (the default), or for a body with nodal volume constraints the tuple of
+    :func:`solve_nodal_volume`, swept after the tets and before the inversion recovery.
     """
     x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
@@ -1086,6 +1272,8 @@ def solve_substep(
         place_kinematic(x, kin_idx, kin_start, kin_target, frac)
     if slide_idx.shape[0] > 0:
         place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
+    if nodal is not None and warm != 0.0:
+        nodal_kept_move(x, w, tets, Q, nodal, warm_dx)
     # A small body is swept serially in the stored order, which is the order of the phases:
     # the blocks of a phase share no vertex, so the result is bit-identical, without the two
     # parallel launches per substep that cost more than they save there (PARALLEL_MIN_TETS).
@@ -1140,6 +1328,8 @@ def solve_substep(
         barrier,
         volume_barrier,
     )
+    if nodal is not None:  # numba prunes it for every other body
+        solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
         recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
@@ -1891,6 +2081,7 @@ def _frame_worker(
     sync,
     scratch,
     volume_barrier=None,
+    nodal=None,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -1913,7 +2104,8 @@ def _frame_worker(
     n = x.shape[0]
     nph = phase_offsets.shape[0] - 1
     b_first = phase_offsets[0]
-    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 else 0
+    # the placement task also runs the nodal volume constraints' warm start (nodal_kept_move)
+    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or (nodal is not None and warm != 0.0) else 0
     head = 1 + nv + n_place  # tasks before the blocks in a segment
     per = head + phase_offsets[nph] - b_first
     total = substeps * per + 1 + nv
@@ -1945,6 +2137,8 @@ def _frame_worker(
                     sync[_SYNC_BARRIER] != 0, volume_barrier,
                 )
                 # fmt: on
+                if nodal is not None:  # serial, after every tet of the substep (as solve_substep)
+                    solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx)
                 if recover and any_flagged(near):
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
@@ -1966,6 +2160,8 @@ def _frame_worker(
                 place_kinematic(x, kin_idx, kin_start, kin_target, frac)
             if slide_idx.shape[0] > 0:
                 place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
+            if nodal is not None and warm != 0.0:
+                nodal_kept_move(x, w, tets, Q, nodal, warm_dx)
         else:
             # fmt: off
             solve_range(
@@ -1993,6 +2189,7 @@ def step_frame_parallel(
     sync,
     scratch,
     volume_barrier=None,
+    nodal=None,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2009,7 +2206,7 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch, volume_barrier,
+            scratch, volume_barrier, nodal,
         )
         # fmt: on
 
@@ -2029,6 +2226,7 @@ def step_kernel(
     warm,
     recover=True,
     volume_barrier=None,
+    nodal=None,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -2049,6 +2247,7 @@ def step_kernel(
     never compiles it (with an empty numba cache, a plain body's first step took 19-21 s of CPU
     instead of 24-25 s when every step compiled it; docs/physics.md, "Volume barrier").
     With a three-column ``lam`` and None, the barrier's multipliers are left as they are.
+    ``nodal``: see :func:`solve_substep` (None compiles it out the same way).
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -2067,14 +2266,14 @@ def step_kernel(
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier,
+                scratch, volume_barrier, nodal,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier,
+                scratch, volume_barrier, nodal,
             )
             # fmt: on
         return
@@ -2082,24 +2281,58 @@ def step_kernel(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
-            volume_barrier,
+            volume_barrier, nodal,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
 
 
+@njit(cache=True)
+def nodal_pressure(x, tets, Q, nodal, lam, vertex_j, out):
+    """For a body with nodal volume constraints (``nodal`` as in :func:`solve_nodal_volume`,
+    ``lam`` their stiffness, Lame's lambda): each vertex's volume ratio V_i / V_i0 into
+    ``vertex_j`` (n,), and per tet into ``out`` (m, 2) the mean over its four vertices of
+    lam (V_i / V_i0 - 1) (the factor of cof F the nodal force on the tet carries: the nodal
+    energy's gradient is sum_t V_t0 s_t grad det F_t with that mean s_t, Bonet & Burton 1998) and
+    of the nodal energy density lam/2 (V_i / V_i0 - 1)^2 (so sum_t V_t0 out[t, 1] is the nodal
+    energy)."""
+    ptr, inc, coef = nodal[0], nodal[1], nodal[2]
+    for i in range(x.shape[0]):
+        acc = 0.0
+        for k in range(ptr[i], ptr[i + 1]):
+            t = inc[k]
+            det, _g = _det_ds_gradients(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3])
+            acc += coef[k] * det
+        vertex_j[i] = acc
+    for t in range(tets.shape[0]):
+        sp = 0.0
+        e = 0.0
+        for v in range(4):
+            c = vertex_j[tets[t, v]] - 1.0
+            sp += lam * c
+            e += 0.5 * lam * c * c
+        out[t, 0] = 0.25 * sp
+        out[t, 1] = 0.25 * e
+
+
 @njit(cache=True, parallel=True)
-def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_out):
+def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_out, nodal=None):
     """Per tet: Green strain (F^T F - I)/2, Cauchy stress P F^T / J, energy density, det F.
 
     P = mu F + lam (J - gamma) cof(F) is the first Piola-Kirchhoff stress of the energy
     psi = mu/2 (tr F^T F - 3) + lam/2 ((J - gamma)^2 - (1 - gamma)^2), zero at rest.
+    With ``nodal`` (m, 2) from :func:`nodal_pressure` (a body with nodal volume constraints,
+    whose tets' own ``lam``, ``gamma`` are mu and 2), ``nodal[t, 0]`` is added to lam (J - gamma)
+    and ``nodal[t, 1]`` to the energy density: the nodal pressure the solver applies, averaged
+    over the tet's vertices.
     """
     for t in prange(tets.shape[0]):
         F = _deformation_gradient(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3], Q, t)
         cof = _cofactor(F)
         J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
         s = lam * (J - gamma)
+        if nodal is not None:
+            s += nodal[t, 0]
         Ic = 0.0
         for k in range(9):
             Ic += F[k] * F[k]
@@ -2114,4 +2347,6 @@ def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_ou
                     acc += (mu * F[3 * r + k] + s * cof[3 * r + k]) * F[3 * c + k]
                 cauchy[t, r, c] = acc * invJ
         energy_density[t] = 0.5 * mu * (Ic - 3.0) + 0.5 * lam * ((J - gamma) ** 2 - (1.0 - gamma) ** 2)
+        if nodal is not None:
+            energy_density[t] += nodal[t, 1]
         J_out[t] = J

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintError, TissueConstraint
-from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody, build_nodal_volume
 from vrmed.mesh import tet_quality
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
@@ -69,6 +69,11 @@ def step_softbody(
     g = np.asarray(gravity, dtype=np.float64)
     substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
+    if body.volume == "nodal" and (body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets)):
+        body.nodal = build_nodal_volume(body.tets, body.rest_volume, body.dm_inv, body.n_vertices, body.material.lam)
+        body.checked_substep = body.warm_h = 0.0  # compliances and warm-start factors for it
+    elif body.volume != "nodal":
+        body.nodal = None
     if h != body.checked_substep:
         if body.recover_inversions:
             unmirror(body)
@@ -96,6 +101,11 @@ def step_softbody(
             body.warm_d[:, :9] *= np.float32(scale)
             body.warm_dx *= scale
         body.warm_t[:] = warm_start_factors(body, h) * body.warm_start
+        if body.nodal is not None:
+            nd = body.nodal
+            if body.warm_h > 0.0:
+                nd.lam *= (h / body.warm_h) ** 2
+            nd.kept[:] = nodal_warm_start_factors(body) * body.warm_start
         body.warm_h = h
     m = body.material
     if (
@@ -143,12 +153,13 @@ def step_softbody(
             g,
             float(dt),
             int(substeps),
-            m.gamma,
+            body.tet_volume_term()[1],
             float(m.damping),
             float(body.velocity_damping),
             float(body.warm_start),
             bool(body.recover_inversions),
             _volume_barrier(body),
+            None if body.nodal is None else body.nodal.arrays(),
         )
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
@@ -387,7 +398,7 @@ def _step_with_added_constraints(
     x, v, x_prev, w = body.x, body.v, body.x_prev, body.inv_mass
     h = dt / substeps
     inv_h = 1.0 / h
-    gamma, beta, lin_damp = m.gamma, float(m.damping), float(body.velocity_damping)
+    gamma, beta, lin_damp = body.tet_volume_term()[1], float(m.damping), float(body.velocity_damping)
     warm = float(body.warm_start)
     recover = bool(body.recover_inversions)
     added = []
@@ -397,10 +408,11 @@ def _step_with_added_constraints(
             raise ConstraintError(f"{type(c).__qualname__} ({c.name!r}) has no kernel to project it with")
         added.append((kernel, c.arrays()))
     barrier = _volume_barrier(body)
+    nodal = None if body.nodal is None else body.nodal.arrays()
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
-        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier)
+        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal)
         for kernel, arrays in added:
             kernel(x, x_prev, w, frac, h, *arrays)
         K.update_velocity(x, x_prev, v, inv_h)
@@ -409,19 +421,32 @@ def _step_with_added_constraints(
 
 
 def update_tet_measures(body: SoftBody) -> None:
-    """Fill ``body.green``, ``body.cauchy``, ``body.energy_density`` and ``body.volume_ratio`` (stored tet order)."""
+    """Fill ``body.green``, ``body.cauchy``, ``body.energy_density`` and ``body.volume_ratio`` (stored tet order).
+
+    For a body with nodal volume constraints (``body.volume == "nodal"``) the stress and the
+    energy carry the pressure the solver applies: each tet's the mean of its vertices' nodal
+    pressures (``kernels.nodal_pressure``), not its own det F's."""
     m = body.material
+    tet_p = None
+    if body.volume == "nodal":
+        if body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets):
+            body.nodal = build_nodal_volume(body.tets, body.rest_volume, body.dm_inv, body.n_vertices, m.lam)
+        nd = body.nodal
+        K.nodal_pressure(body.x, body.tets, body.dm_inv, nd.arrays(), m.lam, nd.vertex_j, nd.tet_p)
+        tet_p = nd.tet_p
+    l_tet, gamma_tet = body.tet_volume_term()
     K.tet_measures(
         body.x,
         body.tets,
         body.dm_inv,
         m.mu,
-        m.model_lambda,
-        m.gamma,
+        l_tet,
+        gamma_tet,
         body.green,
         body.cauchy,
         body.energy_density,
         body.volume_ratio,
+        tet_p,
     )
 
 
@@ -658,7 +683,12 @@ def _soften_stiff_tets(body: SoftBody, ratios: np.ndarray) -> float:
         scale = np.ones_like(ratios)
         over[:] = False
     body.alpha_dev[:] = scale / (m.mu * vol)
-    body.alpha_hyd[:] = scale / (m.model_lambda * vol)
+    body.alpha_hyd[:] = scale / (body.tet_volume_term()[0] * vol)
+    if body.nodal is not None:  # lambda on the nodal constraints (SoftBody.tet_volume_term)
+        nd = body.nodal
+        # a vertex's constraint is softened as the most softened tet of its star: unsoftened next
+        # to slivers, the shipped armadillo (kept at 0 there) still moved at 0.11 m/s after 4 s
+        nd.alpha[:] = np.maximum.reduceat(scale[nd.inc], nd.ptr[:-1]) / (max(m.lam, 1e-300) * nd.rest_volume)
     body.softened_fraction = float(vol[over].sum() / vol.sum())
     return body.softened_fraction
 
@@ -686,7 +716,8 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     # Linear, not sqrt, in l / (10 mu): the hydrostatic stiffness grows as l, and with sqrt a
     # clamped beam at nu 0.49 (6 Kuhn cells through, ratio 0.019 x 2.24 -> full warm start)
     # grew an oscillation from frame ~200 to 3 m/s (docs/physics.md, "Warm start").
-    r = tet_stiffness_ratios(body, h) * max(1.0, m.model_lambda / (10.0 * m.mu))
+    # (a body with nodal volume constraints: its tets' own hydrostatic stiffness is mu, so 1)
+    r = tet_stiffness_ratios(body, h) * max(1.0, body.tet_volume_term()[0] / (10.0 * m.mu))
     return np.clip((WARM_OFF - r) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
 
 
@@ -745,7 +776,7 @@ def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True
     n = int(substeps)
     if body.accurate_substeps and len(body.tets):
         m = body.material
-        r = tet_stiffness_ratios(body, dt / substeps) * max(1.0, m.model_lambda / (10.0 * m.mu))
+        r = tet_stiffness_ratios(body, dt / substeps) * max(1.0, body.tet_volume_term()[0] / (10.0 * m.mu))
         top = _volume_quantile(r, body.rest_volume, 0.99)
         if _volume_quantile(r, body.rest_volume, 0.9) > ACCURATE_BULK and top > ACCURATE_RATIO:
             need = int(np.ceil(substeps * np.sqrt(top / ACCURATE_RATIO)))
@@ -775,6 +806,21 @@ def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True
                 )
     body.substep_plan = (key[0], key[1], n)
     return n
+
+
+def nodal_warm_start_factors(body: SoftBody) -> np.ndarray:
+    """Per vertex of a body with nodal volume constraints: the kept fraction of its multiplier,
+    1 unless a tet of its star keeps nothing (``warm_t`` 0: too stiff for the substep, a
+    sliver), then 0.
+
+    Measured (docs/physics.md, "Nodal volume"): the minimum of the star's ``warm_t`` instead
+    left the nu 0.49 squeeze of tests/test_tissue_accuracy.py at volume 1.0012 (exact 0.9941;
+    1 everywhere: 0.9939), and a ramp over the nodal constraints' own stiffness ratio cannot
+    tell the bar (ratios 0.5-1.8 at nu 0.45, stable at 1) from the squeeze (2.4-9, stable at 1)."""
+    nd = body.nodal
+    assert nd is not None
+    star_min = np.minimum.reduceat(body.warm_t[nd.inc], nd.ptr[:-1])
+    return np.where(star_min > 0.0, 1.0, 0.0)
 
 
 def tet_stiffness_ratios(body: SoftBody, h: float) -> np.ndarray:
