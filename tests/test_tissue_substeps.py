@@ -57,9 +57,9 @@ def stiff_bar(nu: float, cells: tuple[int, int, int], accurate: bool = True) -> 
 @pytest.mark.parametrize("nu", [0.3, 0.45])
 @pytest.mark.parametrize("cells", [(1, 1, 5), (2, 2, 10)], ids=["2cm-cells", "1cm-cells"])
 def test_a_stiff_coarse_bar_is_right_at_the_default_substeps(nu: float, cells: tuple[int, int, int]) -> None:
-    """Hooke within 5 % (measured: axial +0.0..+0.1 %, nu -1.3..-0.4 %, stress +0.02..+0.04 %). At
-    the 10 substeps as asked, the 2 cm cells give axial -7.4 %, nu 0.415, stress +23 % at nu 0.45
-    (issue #16's figures) and the 1 cm cells nu_eff -0.07 (most tets softened)."""
+    """Hooke within 5 % (measured: axial +0.3..+0.7 %, nu -1.3..-0.7 %, stress +0.02..+0.04 %). At
+    the 10 substeps as asked the 2 cm cells give axial -12.8 %, nu 0.341, stress +34 % at nu 0.45
+    (issue #16 measured -5..-7 %, 0.41, +22 %) and the 1 cm cells are mostly softened."""
     axial, nu_eff, stress = stiff_bar(nu, cells)
     assert axial == pytest.approx(0.01, rel=0.05)
     assert nu_eff == pytest.approx(nu, rel=0.05)
