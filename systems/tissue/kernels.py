@@ -1121,7 +1121,7 @@ def nodal_kept_move(x, w, tets, Q, nodal, warm_dx):
                 warm_dx[j, r] += d
 
 
-@njit(cache=True, fastmath={"contract"})  # see solve_plain
+@njit(cache=True)  # no fastmath: see solve_plain
 def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx):
     """One Gauss-Seidel sweep of the nodal volume constraints (``SoftBody.volume == "nodal"``;
     Irving, Schroeder & Fedkiw 2007; Bonet & Burton 1998's averaged nodal pressure).
