@@ -125,7 +125,9 @@ def test_per_system_timing_is_available(app):
     app.step(20)
     t = app.timings()
     assert t["work"]["calls"] == 200
-    assert t["work"]["mean_ms"] > 0 and t["work"]["p99_ms"] >= t["work"]["mean_ms"] * 0.5
+    # both measured (no bound between them: one call preempted on a loaded machine puts the mean
+    # above the p99 of the other 199, as a CI run did: mean 0.029 ms, p99 0.009 ms)
+    assert t["work"]["mean_ms"] > 0 and t["work"]["p99_ms"] > 0
     assert t["frame"]["calls"] == 20
     assert app.system_order()["physics"] == ["work"]
 
