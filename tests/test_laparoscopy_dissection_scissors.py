@@ -85,7 +85,7 @@ def test_expert_retracts_and_divides_the_line_with_snips(laparoscopy_pack, runs)
     assert m["cut_outside"] == 0 and m["cut_inside"] > 0 and m["snips"] == len(snips)
     assert m["line_divided_fraction"] == divided[-1] and m["task_time_s"] < 15.0
     # over-strain counted per tet of the original mesh (a snip's subdivision does not multiply
-    # it): the expert keeps well inside the rubric's limit (measured 95 of 250)
+    # it): the expert keeps well inside the rubric's limit (measured 97 of 250)
     assert m["overstrained"] < 0.5 * laparoscopy_pack.module.SCISSORS_TARGETS["overstrained"], m
 
 
@@ -139,8 +139,9 @@ def test_no_tet_inverted_and_every_position_finite(runs):
     for name, (_, inverted, pieces, _) in runs.items():
         n_tets = sum(n for _, n in pieces)
         assert inverted[-1] == 0, name  # none left inverted
-        # blades pushed into the tissue fold a few tets for a moment (measured: the expert at
-        # most 29 of 768, 3.8 %, the novice 37 of 725)
+        # blades pushed into the tissue fold a few tets for a moment (measured on the kernels
+        # without FMA: the expert, brisk snips, at most 19, 2.6 % of its tets at the end; the
+        # novice 51, 5.9 %; docs/laparoscopy.md "Brisk snips and a look again")
         assert max(inverted) <= 0.06 * n_tets, (name, inverted)
         if name == "dissection_scissors":  # the expert's recover within 1 s (four checks); the
             # novice's slow blades held in the tissue keep up to 27 folded for 3 s (docs: Open)
@@ -260,3 +261,69 @@ def test_cut_faces_are_drawn_in_the_cut_colour_and_the_skin_in_the_tissue_colour
         if name == "cut":  # every cut face lies in the cut plane, facing along x
             assert on_plane.all() and np.all(np.abs(n[:, 0]) > 0.99 * np.linalg.norm(n, axis=1))
     assert area["cut"] == pytest.approx(2 * 0.012 * 0.02, rel=1e-9) and area["skin"] == 0.0
+
+
+def test_a_look_again_snips_where_the_section_is_still_joined():
+    """The expert's look at the section (resnip_where_joined): a gallbladder-sized box (the
+    section 12 x 24 mm) cut through its upper part only is about half divided; the snip made
+    again goes in low, where it is joined, and those blades (cut_body along them, as the
+    scissors' closing does) divide part of the rest. With nothing joined there is no snip."""
+    from vrmed.content.laparoscopy import systems as lap
+
+    line_x = -0.0027  # off the mesh's cell faces, as the scenario's line
+    body = SoftBody.from_mesh(
+        box_tets((0.03, 0.012, 0.024), (10, 8, 16), origin=(-0.015, lap.GB_TOP - 0.012, -0.012)),
+        Material(5.4e3, 0.45, 1060.0),
+    )
+    section = 0.012 * 0.024
+    top = np.array([line_x, lap.GB_TOP - 0.0025, 0.0])
+    cut_body(body, top + [0, 0, 0.02], top - [0, 0, 0.02], np.array([1.0, 0.0, 0.0]), 0.003)
+    before = divided_area(body, line_x, 0.0065) / section
+    assert 0.3 < before < 0.6, before
+    side, depth, margin = lap.resnip_where_joined([body], line_x, 0.0065)
+    assert depth >= 0.007 and margin in lap.RESNIP_MARGINS  # the blades' middle in the joined lower half
+    drop = 0.5 * lap.SCISSORS_JAW * -lap.SCISSORS_DIR[1]
+    hinge = np.array([line_x, lap.GB_TOP - depth + drop, side * (0.012 + margin)])
+    tip = hinge + lap.SCISSORS_JAW * lap.SCISSORS_DIR * np.array([1.0, 1.0, side])
+    cut_body(body, hinge, tip, np.array([1.0, 0.0, 0.0]), 0.003)
+    after = divided_area(body, line_x, 0.0065) / section
+    assert after > before + 0.1, (before, after)  # measured 0.38 -> 0.53: one side's half of the band
+    whole = SoftBody.from_mesh(
+        box_tets((0.03, 0.012, 0.024), (10, 8, 16), origin=(-0.015, lap.GB_TOP - 0.012, -0.012)),
+        Material(5.4e3, 0.45, 1060.0),
+    )
+    through = np.array([line_x, lap.GB_TOP - 0.006, 0.0])
+    cut_body(whole, through + [0, 0.02, 0], through - [0, 0.02, 0], np.array([1.0, 0.0, 0.0]), 0.03)
+    assert divided_area(whole, line_x, 0.0065) / section == pytest.approx(1.0)
+    assert lap.resnip_where_joined([whole], line_x, 0.0065) is None
+
+
+def test_snips_made_again_leave_the_script_before_them_as_it_was(laparoscopy_pack):
+    """A snip made again (ScissorsRecheck) is written after the four: every key up to the look
+    (``recheck_at``, the closed blades out of the fourth snip's cut) is unchanged, the blades
+    close once more, and the next look is after that snip; the novice does not look again."""
+    mod = laparoscopy_pack.module
+    settings = laparoscopy_pack.scenario("dissection_scissors").settings
+    style = mod.STYLES["expert"]
+    out, again = {}, {}
+    keys, end = mod.dissection_script(settings, style, seed=0, out=out)
+    more, end2 = mod.dissection_script(settings, style, seed=0, resnips=((1.0, 0.007, 0.007),), out=again)
+
+    def closings(track):
+        return [k.t for j, k in enumerate(track) if j and k.buttons["trigger"] >= 1.0 > track[j - 1].buttons["trigger"]]
+
+    for hand in ("left_hand", "right_hand"):
+        assert [k for k in more[hand] if k.t <= out["recheck_at"]] == [
+            k for k in keys[hand] if k.t <= out["recheck_at"]
+        ]
+    assert len(closings(more["right_hand"])) == len(closings(keys["right_hand"])) + 1 == 5
+    assert out["recheck_at"] < closings(more["right_hand"])[-1] < again["recheck_at"] < end2
+    assert end2 > end and end2 + 0.05 < laparoscopy_pack.scenario("dissection_scissors").duration
+    for name, looks in (("dissection_scissors", True), ("dissection_scissors_novice", False)):
+        session = build_session(laparoscopy_pack, name, seed=0)
+        try:
+            recheck = session.app.resource(mod.LapTask).recheck
+        finally:
+            session.close()
+        assert (recheck is not None) == looks, name
+    assert recheck is None and mod.ScissorsRecheck(dict(settings), style, 0, keys).at == out["recheck_at"]

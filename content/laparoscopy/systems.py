@@ -376,6 +376,8 @@ class LapTask:
     started: bool = False
     readers: dict[str, Any] = field(default_factory=dict)
     dissection: Any = None
+    #: the scripted scissors expert's look at the section (ScissorsRecheck), None otherwise
+    recheck: Any = None
 
 
 def _pegs(scenario: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -418,8 +420,14 @@ def setup(app: vrmed.App, scenario: Any) -> None:
             tracks = trainee.tracks()
     else:
         tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
+        if str(settings.get("instrument", "hook")) == "scissors" and not style.serial:
+            # the expert looks at the section after the snips and snips again where it is joined
+            # (scissors_recheck); the script's start read back from its keys (its first wait)
+            task.recheck = ScissorsRecheck(dict(settings), style, int(settings.get("seed", 0)), tracks)
     if tracks and plugin.source is scenario.scripted_input:  # --input scripted (not replay, not a test's own)
         plugin.source = ScriptedInput(tracks)
+    elif task.recheck is not None:  # the script does not drive the session: nothing to look again for
+        task.recheck = None
     # The OR monitor: the scope's image on a screen in the room for every view that does not
     # look through the scope (a headset's eyes, a room camera); the desktop scope view is
     # unchanged. Render-only: nothing it does reaches the session log. docs/laparoscopy.md.
@@ -468,7 +476,12 @@ GB_TOP = 0.0302 + 0.012  # gallbladder top surface at rest (m)
 
 
 def dissection_script(
-    settings: dict[str, Any], style: Style, seed: int = 0, start: float = 0.5
+    settings: dict[str, Any],
+    style: Style,
+    seed: int = 0,
+    start: float = 0.5,
+    resnips: tuple[tuple[float, float, float], ...] = (),
+    out: dict[str, float] | None = None,
 ) -> tuple[dict[str, list[Keyframe]], float]:
     """Keyframes: the left grasper grasps the fundus and retracts it (up and away from the
     line), the hook (right hand) cauterises along the marked line in two passes (or, with
@@ -476,7 +489,9 @@ def dissection_script(
     grasper lets the gallbladder down (after the scissors: it keeps hold and draws the fundus
     on along the gallbladder's axis, OPEN_PULL, so the divided line gapes to the end). A
     novice retracts too hard, sweeps unsteadily across the line, pauses and lets the hook
-    wander out of view once."""
+    wander out of view once. ``resnips``, ``out``: the scissors expert's snips made again
+    where the section is still joined (:func:`_scissors_snips`; written by
+    :func:`scissors_recheck` as the session runs)."""
     rng = np.random.default_rng(seed)
     line_x = float(settings.get("line_x", -0.003))
     novice = style.serial
@@ -497,7 +512,7 @@ def dissection_script(
     else:
         h.wait(g.t)
     if str(settings.get("instrument", "hook")) == "scissors":
-        h = _scissors_snips(g, line_x, style, rng)
+        h = _scissors_snips(g, line_x, style, rng, resnips, out)
         # the divided line shown: the grasper keeps hold and draws the fundus on along the
         # gallbladder's axis, away from the line, so the cut gapes (OPEN_PULL); held to the end
         # (every key up to the scissors' return home is kept as it was: the cuts are sensitive
@@ -517,6 +532,10 @@ def dissection_script(
     for hand in (g, h):
         hand.wait(end)
     return {"left_hand": g.keys, "right_hand": h.keys}, end
+
+
+#: The script generator itself, for the look again (a caller may wrap dissection_script).
+_dissection_keys = dissection_script
 
 
 def _hook_passes(h: _Hand, g: _Hand, line_x: float, style: Style, rng: np.random.Generator) -> None:
@@ -587,6 +606,26 @@ SNIP_DEPTHS = (0.008, 0.003)
 NOVICE_SNIP_DEPTHS = (0.0035, 0.008)
 #: Where the novice's first snip from each side goes: this far (m) off the line, outside its band.
 NOVICE_MISS = 0.009
+#: The hinge's margin (m) outside the gallbladder's front/back face (|z| = 12 mm) for a snip:
+#: the 5 mm shaft never enters the tissue.
+SNIP_MARGIN = 0.0035
+#: How long (s) the expert holds the open blades at their depth before closing them: a brisk
+#: snip. Open blades held in the tissue push it aside and fold the tets between them (measured
+#: over start shifts 0-45 ms, the most of the gallbladder's tets inverted at a 0.25 s check, as
+#: the suite counts them: at 0.1 s 3.4-7.8 %, at 0.05 s 1.7-3.9 % where no snip is made again;
+#: docs/laparoscopy.md "Brisk snips and a look again").
+SNIP_DWELL = 0.05
+#: The novice hesitates with the blades in the tissue before each snip (s).
+NOVICE_DWELL = 0.1
+#: The expert looks at the section after the four snips and after each snip made again: while
+#: less than ``complete_fraction`` of it is divided, one more snip where most of it is still
+#: joined (:func:`resnip_where_joined`), at most RESNIPS_MAX of them.
+RESNIPS_MAX = 3
+#: A snip separates the tets within about this distance (m) above or below the blades (the
+#: tets beside the line's plane: cut_radius is 3 mm, measured about 2 mm; SNIP_DEPTHS).
+SNIP_REACH = 0.002
+#: Hinge margins (m) outside the face a snip made again may take (:func:`resnip_where_joined`).
+RESNIP_MARGINS = (0.007,)
 #: Blades pointing back along the line (-z), 12 degrees down: the blade plane (normal: the
 #: tool's y axis, CutBehaviour) is the vertical plane of the line, x = line_x.
 SCISSORS_DIR = np.array([0.0, -math.sin(math.radians(12.0)), -math.cos(math.radians(12.0))])
@@ -610,14 +649,27 @@ def _blade_quat(direction: np.ndarray, up: np.ndarray) -> tuple[float, float, fl
     return w / n, qx / n, qy / n, qz / n
 
 
-def _scissors_snips(g: _Hand, line_x: float, style: Style, rng: np.random.Generator) -> _Hand:
+def _scissors_snips(
+    g: _Hand,
+    line_x: float,
+    style: Style,
+    rng: np.random.Generator,
+    resnips: tuple[tuple[float, float, float], ...] = (),
+    out: dict[str, float] | None = None,
+) -> _Hand:
     """The endoscissors (right hand, scripted at the hinge) divide the gallbladder along the
     marked line: blades in the line's vertical plane, pointing along the line 12 degrees
     down; two snips (lower, then upper half of the thickness, SNIP_DEPTHS; the novice top down,
-    NOVICE_SNIP_DEPTHS) from the front edge, then two from the back edge, each with the hinge
-    just outside the tissue (the 5 mm shaft never enters it); between snips the closed blades
-    are drawn back out of the cut, opened and set at the next depth. A novice moves slower, hesitates, lets the scissors
-    wander out of view once and starts each side with a snip NOVICE_MISS off the line."""
+    NOVICE_SNIP_DEPTHS) from the front
+    edge, then two from the back edge, each with the hinge just outside the tissue (the 5 mm
+    shaft never enters it); between snips the closed blades are drawn back out of the cut,
+    opened and set at the next depth. A novice moves slower, hesitates, lets the scissors
+    wander out of view once and starts each side with a snip NOVICE_MISS off the line.
+    The expert closes the blades SNIP_DWELL s after they reach their depth (the novice
+    hesitates NOVICE_DWELL s). ``resnips``: further snips (side +1 front / -1 back, depth,
+    hinge margin) after the four, where the expert saw the section still joined
+    (:func:`scissors_recheck`); every key before them is as without them. ``out["recheck_at"]``:
+    when the closed blades are out of the last snip's cut (where the expert looks again)."""
     h = _Hand("right_hand", 0.0, SCISSORS_HOME.copy(), jaw_length=0.0)
     up = np.array([0.0, 1.0, 0.0])
     h.quat = _blade_quat(SCISSORS_DIR, up)
@@ -628,28 +680,32 @@ def _scissors_snips(g: _Hand, line_x: float, style: Style, rng: np.random.Genera
         h.move([0.16, 0.09, 0.06], style.speed)
         h.wait(h.t + 1.0)
         h.move(SCISSORS_HOME, style.speed)
-    face = 0.012 + 0.0035  # the gallbladder's front/back face |z| (m) + the hinge's margin
     drop = 0.5 * SCISSORS_JAW * -SCISSORS_DIR[1]  # the blades' middle is this far below the hinge
     depths = NOVICE_SNIP_DEPTHS if style.serial else SNIP_DEPTHS
     snips = [(depth, 0.0) for depth in depths]
     if style.serial:  # the novice: a first snip off the line (its side from the seed)
         snips.insert(0, (depths[0], NOVICE_MISS * float(np.sign(rng.normal()) or 1.0)))
-    for side in (1.0, -1.0):  # front (+z), back (-z)
-        d = SCISSORS_DIR * np.array([1.0, 1.0, side])
-        if side < 0:  # over the gallbladder to its back edge, turning the blades round
+    dwell = NOVICE_DWELL if style.serial else SNIP_DWELL
+    plan = [(side, depth, miss, SNIP_MARGIN) for side in (1.0, -1.0) for depth, miss in snips]
+    plan += [(side, depth, 0.0, margin) for side, depth, margin in resnips]
+    at = 1.0
+    for k, (side, depth, miss, margin) in enumerate(plan):
+        if k:  # the blades reopened after the previous snip (after the four: only for one more)
+            h.jaw(SNIP_OPEN, after=0.05)
+        if side != at:  # over the gallbladder to its other edge, turning the blades round
             h.move([line_x, 0.07, 0.0], style.speed)
-            h.quat = _blade_quat(d, up)
-            h.move([line_x, 0.06, -0.03], style.speed)
-        for k, (depth, miss) in enumerate(snips):
-            hinge = np.array([line_x + miss, GB_TOP - depth + drop, side * face])
-            h.move(hinge + np.array([0.0, 0.004, side * 0.012]), style.speed)
-            h.wait(max(h.t, g.t) + style.pause)
-            h.move(hinge, style.speed * 0.4, min_s=0.2)
-            h.jaw(1.0, after=0.1)
-            h.wait(h.t + 0.2)
-            h.move(hinge + np.array([0.0, 0.0, side * 0.012]), style.speed * 0.4, min_s=0.2)  # out, closed
-            if not (side < 0 and k == len(snips) - 1):  # (the last: they stay closed)
-                h.jaw(SNIP_OPEN, after=0.05)
+            h.quat = _blade_quat(SCISSORS_DIR * np.array([1.0, 1.0, side]), up)
+            h.move([line_x, 0.06, side * 0.03], style.speed)
+            at = side
+        hinge = np.array([line_x + miss, GB_TOP - depth + drop, side * (0.012 + margin)])
+        h.move(hinge + np.array([0.0, 0.004, side * 0.012]), style.speed)
+        h.wait(max(h.t, g.t) + style.pause)
+        h.move(hinge, style.speed * 0.4, min_s=0.2)
+        h.jaw(1.0, after=dwell)
+        h.wait(h.t + 0.2)
+        h.move(hinge + np.array([0.0, 0.0, side * 0.012]), style.speed * 0.4, min_s=0.2)  # out, closed
+        if out is not None and k >= 2 * len(snips) - 1:
+            out["recheck_at"] = h.t
     # home over the top, as they came: straight from the back face the closed blades swept
     # through the lifted gallbladder (started 15 ms later, the grasp tore: 13 N on it). The
     # waypoint splits the straight move's own duration, so every later key (the grasper's
@@ -664,6 +720,83 @@ def _scissors_snips(g: _Hand, line_x: float, style: Style, rng: np.random.Genera
     h.key()
     h.jaw(0.0, after=0.05)
     return h
+
+
+@dataclass
+class ScissorsRecheck:
+    """The scripted scissors expert's look at the section (closed loop, as a surgeon checks
+    the division and snips again where the tissue is still joined): the script's settings,
+    style and seed, its keys so far and the snips made again. ``at``: when it looks next."""
+
+    settings: dict[str, Any]
+    style: Style
+    seed: int
+    tracks: dict[str, list[Keyframe]]
+    resnips: list[tuple[float, float, float]] = field(default_factory=list)
+    at: float | None = None
+
+    def __post_init__(self) -> None:
+        out: dict[str, float] = {}
+        again, _ = _dissection_keys(self.settings, self.style, self.seed, self.start, out=out)
+        # the start read back from the keys must give the same script (else: no look again)
+        self.at = out["recheck_at"] if again == self.tracks else None
+
+    @property
+    def start(self) -> float:
+        """The script's start (s): its first wait, the left hand's second key."""
+        return float(self.tracks["left_hand"][1].t)
+
+
+def resnip_where_joined(
+    bodies: list[SoftBody], line_x: float, half_width: float, margins: tuple[float, ...] | None = None
+) -> tuple[float, float, float] | None:
+    """Where a snip takes in most of the section still joined (rest coordinates, the raster of
+    :func:`divided_area`): of the snips from either face (side +1 front, -1 back), the blades'
+    middle 3-10.5 mm below the top in 0.5 mm steps and the hinge ``margins`` outside the face,
+    the one whose blades (SCISSORS_DIR, SCISSORS_JAW long) pass within SNIP_REACH of the most
+    joined cells; (side, depth, margin), or None when none is joined within reach."""
+    margins = RESNIP_MARGINS if margins is None else margins
+    covered, lo, cell = section_raster(bodies, line_x, half_width)
+    gy, gz = np.meshgrid(np.arange(covered.shape[0]), np.arange(covered.shape[1]), indexing="ij")
+    joined = ~covered
+    y = lo[0] + (gy[joined] + 0.5) * cell[0]
+    z = lo[1] + (gz[joined] + 0.5) * cell[1]
+    drop = 0.5 * SCISSORS_JAW * -SCISSORS_DIR[1]
+    best, pick = 0, None
+    for side in (-1.0, 1.0):
+        d = SCISSORS_DIR[1:] * np.array([1.0, side])
+        for margin in margins:
+            for depth in np.arange(0.003, 0.0105 + 1e-9, 0.0005):
+                hinge = np.array([GB_TOP - float(depth) + drop, side * (0.012 + margin)])
+                r = np.stack([y - hinge[0], z - hinge[1]], axis=1)
+                s = np.clip(r @ d, 0.0, SCISSORS_JAW)
+                n = int(np.count_nonzero(np.linalg.norm(r - s[:, None] * d, axis=1) <= SNIP_REACH))
+                if n > best:
+                    best, pick = n, (side, float(depth), margin)
+    return pick
+
+
+def scissors_recheck(app: vrmed.App, task: LapTask, d: Any, pieces: list[SoftBody]) -> None:
+    """At the script's look (``task.recheck.at``): while less than ``complete_fraction`` of the
+    section is divided and fewer than RESNIPS_MAX snips were made again, one more snip where
+    most of it is still joined, written into the script (its keys up to now unchanged) and the
+    ScriptedInput rebuilt; else the script goes on as written (home, the line shown)."""
+    rc = task.recheck
+    if rc is None or rc.at is None or float(app.clock.time) < rc.at:
+        return
+    rc.at = None
+    if d.divided >= d.complete_fraction or len(rc.resnips) >= RESNIPS_MAX:
+        return
+    snip = resnip_where_joined(pieces, d.line_x, d.line_half_width)
+    if snip is None:
+        return
+    rc.resnips.append(snip)
+    out: dict[str, float] = {}
+    rc.tracks, task.script_end = _dissection_keys(
+        rc.settings, rc.style, rc.seed, rc.start, resnips=tuple(rc.resnips), out=out
+    )
+    rc.at = out["recheck_at"]
+    app.resource(InputPlugin).source = ScriptedInput(rc.tracks)
 
 
 @dataclass
@@ -764,7 +897,16 @@ def _start_dissection(app: vrmed.App, task: LapTask) -> None:
 
 def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: float, raster: float = 2.5e-4) -> float:
     """Area (m^2, at rest) of the box gallbladder's section x = ``line_x`` that the cuts within
-    ``half_width`` of it divide: the union of one lip of every cut there, projected along x onto
+    ``half_width`` of it divide (:func:`section_raster`: the cells it covers)."""
+    covered, _, cell = section_raster(bodies, line_x, half_width, raster)
+    return float(covered.sum() * cell[0] * cell[1])
+
+
+def section_raster(
+    bodies: SoftBody | list[SoftBody], line_x: float, half_width: float, raster: float = 2.5e-4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The part (at rest) of the box gallbladder's section x = ``line_x`` that the cuts within
+    ``half_width`` of it divide, as raster cells: the union of one lip of every cut there, projected along x onto
     the section. A cut's faces are the boundary faces that do not lie on the box's own faces
     (its rest bounding box; a later cut can refine one lip's faces and not the other's, so the
     lips are not paired face by face); of these the ones whose outward normal points to +x at
@@ -773,7 +915,8 @@ def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: f
     the section they divide, not their summed faces. The union is taken on a raster of
     ``raster`` m cells over the box's rest extent in y and z (a cell counts when its centre lies
     in a face's projection: exact for a straight cut through, within a cell row along the outline
-    of a partial one). ``bodies``: the body, or all the pieces a cut left."""
+    of a partial one). ``bodies``: the body, or all the pieces a cut left. Returns the cells
+    divided (y, z), the raster's lower corner (y, z, m) and its cell size (m)."""
     group = [bodies] if isinstance(bodies, SoftBody) else list(bodies)
     tris = []
     for body in group:
@@ -789,8 +932,6 @@ def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: f
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     lip = ~skin & (n[:, 0] > 0.0) & (np.abs(tri.mean(axis=1)[:, 0] - line_x) <= half_width)
     tri2 = tri[lip][:, :, 1:]  # projected onto (y, z)
-    if tri2.shape[0] == 0:
-        return 0.0
     lo, hi = box[0][1:], box[1][1:]
     shape = np.maximum(np.ceil((hi - lo) / raster).astype(np.int64), 1)
     cell = (hi - lo) / shape
@@ -808,7 +949,7 @@ def divided_area(bodies: SoftBody | list[SoftBody], line_x: float, half_width: f
         v = (e1[0] * r[..., 1] - e1[1] * r[..., 0]) / det
         eps = 1e-9
         covered[gy, gz] |= (u >= -eps) & (v >= -eps) & (u + v <= 1.0 + eps)
-    return float(covered.sum() * cell[0] * cell[1])
+    return covered, lo, cell
 
 
 def original_tets(body: SoftBody) -> tuple[np.ndarray, np.ndarray]:
@@ -908,6 +1049,11 @@ def dissection_logic(app: vrmed.App) -> None:
         # one lip of every cut, as a union over the section (nearly parallel snips count once)
         d.divided = min(1.0, divided_area(pieces, d.line_x, d.line_half_width) / d.section)
         app.send(LineDivided(d.divided))
+    if task.recheck is not None and task.recheck.at is not None and float(app.clock.time) >= task.recheck.at:
+        name = app.get(d.body, Name).value
+        names = _names(app)
+        pieces = [b for e, b in app.query(SoftBody) if names.get(e) == name or names.get(e, "").startswith(name + ".")]
+        scissors_recheck(app, task, d, pieces)
     done = d.divided if d.by_cut else d.burned[d.line if d.line_original is None else d.line_original].mean()
     if task.completed_at is None and done >= d.complete_fraction:
         task.completed_at = float(app.clock.time)
