@@ -206,9 +206,16 @@ def test_pyopenxr_examples_run_unmodified(display, manifest, tmp_path):
         if name == "hello_xr.py":
             # hello_xr never destroys its instance on Linux (a SteamVR workaround), so the loader
             # does at process exit and calls hello_xr's Python debug messenger after the
-            # interpreter is gone: a crash (SIGSEGV, or SIGILL/SIGBUS/SIGABRT depending on what
-            # the freed memory holds) after a complete session, on any runtime.
-            crashed_at_exit = rc in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS, -signal.SIGABRT)
+            # interpreter is gone: a crash (SIGSEGV, or SIGILL/SIGBUS/SIGABRT/SIGTRAP depending on
+            # what the freed memory holds: a CI run saw SIGTRAP, 1 in 4 runs) after a complete
+            # session, on any runtime.
+            crashed_at_exit = rc in (
+                -signal.SIGSEGV,
+                -signal.SIGILL,
+                -signal.SIGBUS,
+                -signal.SIGABRT,
+                -signal.SIGTRAP,
+            )
             assert rc == 0 or crashed_at_exit, f"{name}: exit {rc}\n{out[-3000:]}"
             assert "state 1->8" in out  # IDLE -> EXITING: the session ended normally
         else:
