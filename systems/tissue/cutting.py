@@ -614,7 +614,13 @@ def cut_body(
     cutting a new surface beside it. No sub-tet is left below :data:`MIN_CUT_QUALITY` (the cut
     moves onto more vertices where one would be, :func:`_split_above_floor`), so repeated snips
     never make a tet the loader calls degenerate; should a rebuild still fail, the body is left
-    as it was with a warning (a snip never ends a session)."""
+    as it was with a warning (a snip never ends a session).
+
+    What the cut body keeps (:func:`split_tets`): pins on both copies of a pinned vertex,
+    ligament patches on both at half the stiffness each. Kinematic attachments
+    (:meth:`SoftBody.attach`), slide planes and plugin-added constraints are dropped: re-attach
+    after the cut what should stay held (the instrument system re-attaches its grasps). Tissue
+    hung from ``attach`` alone falls when cut; hang it from pins or ligament patches to keep it."""
     a = np.asarray(a, dtype=np.float64)
     normal = np.asarray(normal, dtype=np.float64)
     normal = normal / np.linalg.norm(normal)
