@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from test_tissue_accuracy import exact_uniaxial, face_traction
+from test_tissue_accuracy import BAR_L, BAR_W, bar_response, face_traction
 
 from vrmed.app import App
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -22,11 +22,9 @@ from vrmed.systems.tissue.solver import (
     accurate_substeps,
     step_softbody,
     tet_stiffness_ratios,
-    tet_stress,
 )
 
 FRAME, SUBSTEPS = 1.0 / 90.0, 10
-BAR_W, BAR_L = 0.02, 0.1
 
 
 def stiff_bar(nu: float, cells: tuple[int, int, int], accurate: bool = True) -> tuple[float, float, float]:
@@ -44,13 +42,7 @@ def stiff_bar(nu: float, cells: tuple[int, int, int], accurate: bool = True) -> 
         warnings.simplefilter("ignore")  # the control (accurate=False) is warned about; measured here
         for _ in range(200):
             step_softbody(body, FRAME, SUBSTEPS, np.zeros(3))
-    p0 = body.rest_points
-    top, bottom = p0[:, 2] > BAR_L - 1e-12, p0[:, 2] < 1e-12
-    axial = (body.x[top, 2].mean() - body.x[bottom, 2].mean()) / BAR_L - 1.0
-    right, left = p0[:, 0] > BAR_W - 1e-12, p0[:, 0] < 1e-12
-    lateral = (body.x[right, 0].mean() - body.x[left, 0].mean()) / BAR_W - 1.0
-    _, b = exact_uniaxial(material, traction)
-    stress = float(np.median(tet_stress(body)[:, 2, 2])) / (traction / b**2)
+    axial, lateral, stress = bar_response(body, material, traction)
     return axial, -lateral / axial, stress
 
 

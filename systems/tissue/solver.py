@@ -778,12 +778,13 @@ def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True
         m = body.material
         r = tet_stiffness_ratios(body, dt / substeps) * max(1.0, body.tet_volume_term()[0] / (10.0 * m.mu))
         top = _volume_quantile(r, body.rest_volume, 0.99)
-        if _volume_quantile(r, body.rest_volume, 0.9) > ACCURATE_BULK and top > ACCURATE_RATIO:
+        q90 = _volume_quantile(r, body.rest_volume, 0.9)
+        if q90 > ACCURATE_BULK and top > ACCURATE_RATIO:
             need = int(np.ceil(substeps * np.sqrt(top / ACCURATE_RATIO)))
             cap = min(substeps * MAX_SUBSTEP_FACTOR, int(SUBSTEP_BUDGET * dt / len(body.tets)))
             if add:
                 n = max(n, min(need, cap))
-            bulk = _volume_quantile(r, body.rest_volume, 0.9) * (substeps / n) ** 2
+            bulk = q90 * (substeps / n) ** 2
             if bulk > WARM_OFF:
                 if not add:
                     why = (
