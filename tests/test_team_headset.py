@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,11 @@ def headset(manifest: Path, validation: tuple[str, ...]) -> Any:
 
         def sample(t: float, frame: int) -> Any:
             source.last = read(t, frame) or source.last  # type: ignore[attr-defined]
+            source.history.append(source.last)  # type: ignore[attr-defined]
             return source.last  # type: ignore[attr-defined]
 
         source.last, source.sample = {}, sample  # type: ignore[attr-defined, method-assign]
+        source.history = deque(maxlen=4000)  # type: ignore[attr-defined]
         made.append((source, rt))
         return source
 
@@ -245,8 +248,16 @@ def test_headset_member_acts_within_role_is_refused_outside_and_is_seen(headset:
     last = source.last
     assert sent and len(sent[-1]["joints"]) == 78 and sent[-1]["joints"][3:6] == [0, 0, 0], sent[-1:]
     decoded = np.asarray(sent[-1]["position"]) + np.reshape(sent[-1]["joints"], (26, 3)) * 1e-3
-    tracked = np.array([last[f"right_hand.{j}"]["position"] for j in HAND_JOINT_NAMES])
-    assert np.abs(decoded - tracked).max() <= 5.1e-4, np.abs(decoded - tracked).max()
+    # the last one sent is one of the runtime's samples, not necessarily the newest: poses go out
+    # at POSE_HZ, so a busy machine can read frames (fingers moving) after the last send
+    samples = [
+        np.array([s[f"right_hand.{j}"]["position"] for j in HAND_JOINT_NAMES])
+        for s in source.history
+        if all(f"right_hand.{j}" in s for j in HAND_JOINT_NAMES)
+    ]
+    errors = [float(np.abs(decoded - t).max()) for t in samples]
+    assert errors and min(errors) <= 5.1e-4, min(errors, default=None)
+    tracked = samples[int(np.argmin(errors))]
     assert 0.05 < np.linalg.norm(tracked[10] - tracked[1]) < 0.25  # the index tip is a hand's length away
     # sent only when changed: fewer joint updates than XR frames, every one compact
     per_update = res.joint_bytes / res.joint_updates
