@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -146,6 +147,7 @@ def press(
     y0 = hit.point[1] + R + 0.001
     tool = app.spawn(Transform(position=np.array([0.001, y0, 0.002])), Collider(shape="sphere", radius=R))
     punctures = app.event_reader(TissuePunctured)
+    inserted = app.event_reader(ToolInsideTissue)  # a held press sends neither (no push-through)
     tets_before = body.n_tets
     app.step(1)
     tf = app.get(tool, Transform)
@@ -159,6 +161,7 @@ def press(
             tf.position[1] = max(tf.position[1] - speed / 90, y0 - R - 0.001 - depth)
         app.step(1)
         out["events"] += punctures.read()
+        out["events"] += inserted.read()
         out["vmax"] = max(out["vmax"], float(np.abs(body.v).max()))
         moved = np.linalg.norm(body.x[: last.shape[0]] - last, axis=1) * 90  # the kept vertices
         out["vmax_moved"] = max(out.get("vmax_moved", 0.0), float(moved.max()))
@@ -535,6 +538,73 @@ def test_a_tool_found_inside_the_tissue_is_reported_and_inserted_then_held_once_
     assert np.linalg.norm(world.owner_force[tool]) > 0.1  # 0.28 N (as a tool spawned outside)
     assert not inside_surface(body.x[faces], tf.position)
     assert not list(inserted.read()) and not list(punctured.read())
+    app.close()
+
+
+def signed_cover(x: np.ndarray, tets: np.ndarray, point: np.ndarray) -> int:
+    """The signed count of the tets strictly containing ``point`` (+1 upright, -1 inverted): the
+    winding number of the body's boundary around it (0 outside the surface, also in a fold whose
+    upright and inverted tets overlap; -1 where the surface is turned inside out around it)."""
+    P = x[tets]
+    D = np.stack([P[:, 1] - P[:, 0], P[:, 2] - P[:, 0], P[:, 3] - P[:, 0]], axis=2)
+    det = np.linalg.det(D)
+    ok = np.abs(det) > 1e-30
+    lam = np.full((len(tets), 3), -1.0)
+    lam[ok] = np.linalg.solve(D[ok], (point - P[ok, 0])[:, :, None])[:, :, 0]
+    hit = (lam > 0).all(axis=1) & (lam.sum(axis=1) < 1)
+    return int(np.sign(det[hit]).sum())
+
+
+@pytest.mark.parametrize(("name", "speed"), [("truthcylinder1.msh", 2.0), ("raptorTetra_19409.vtu", 0.5)])
+def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: str, speed: float) -> None:
+    """Issue #16 item 3, "no tool inside tissue without a puncture event" (an outside check's R3,
+    R4): the shipped mesh scaled to 0.2 m, liver material (no puncture threshold), lowest 10 %
+    pinned, no gravity; a 5 mm sphere 3 mm above the top vertex pressed 20 mm down at ``speed``,
+    held 0.3 s, lifted back. The contacts push faces past the tool through interior vertices
+    they never see (a face 9.5 mm in one tick on the raptor's back), the tets between invert and
+    the surface ends turned inside out around the tool (winding number -1): before the check
+    the tool's centre was enclosed for 7 (raptor) and 59 (truthcylinder1, also after the tool
+    went back to its start pose) frames with no event (now 0; the event at the end of frame 1 /
+    2). Every frame whose end shows the centre
+    enclosed by the surface (either way round) must come after a ``ToolInsideTissue`` with reason
+    ``pushed_through`` (a warning naming tool and body); no ``TissuePunctured`` (no threshold)."""
+    mesh = load_tet_mesh(mesh_path(name))
+    p = np.asarray(mesh.points, float)
+    p = (p - 0.5 * (p.min(axis=0) + p.max(axis=0))) * (0.2 / np.ptp(p, axis=0).max())
+    mesh = TetMesh(points=p, tets=np.asarray(mesh.tets), source=mesh.source)
+    app = App(seed=0)
+    app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
+    app.add_plugin(CollisionPlugin())
+    lo, hi = p[:, 1].min(), p[:, 1].max()
+    body = SoftBody.from_mesh(mesh, Material(5.4e3, 0.45, 1060.0), pins=np.flatnonzero(p[:, 1] < lo + 0.1 * (hi - lo)))
+    ent = app.spawn(body, Name("organ"))
+    surface = np.unique(mesh.boundary_triangles())
+    top = p[surface[np.argmax(p[surface, 1])]]
+    tf = Transform(position=top + np.array([0.0, R + 0.003, 0.0]))
+    tool = app.spawn(tf, Collider(shape="sphere", radius=R), Name("probe"))
+    inserted, punctured = app.event_reader(ToolInsideTissue), app.event_reader(TissuePunctured)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app.step(10)
+        step = speed / 90
+        n_in = int(np.ceil((0.02 + R + 0.003) / step))
+        events: list[ToolInsideTissue] = []
+        enclosed = 0
+        for k in range(2 * n_in + 27 + 30):
+            if k < n_in:
+                tf.position[1] -= step
+            elif n_in + 27 <= k < 2 * n_in + 27:
+                tf.position[1] += step
+            app.step(1)
+            events += inserted.read()
+            if signed_cover(body.x, body.tets, tf.position) != 0:
+                enclosed += 1
+                assert events, f"frame {k}: the tool's centre is enclosed by the tissue and no event was sent"
+    assert enclosed > 0  # the contacts really let it in (else the test checks nothing)
+    assert events == [ToolInsideTissue(tool, ent, "pushed_through", events[0].force)]
+    assert 0.0 < events[0].force < 10.0
+    assert not list(punctured.read())
+    assert any("tool 'probe'" in str(w.message) and "soft body 'organ'" in str(w.message) for w in caught)
     app.close()
 
 

@@ -71,15 +71,22 @@ class TissuePunctured(Event):
 
 @dataclass(frozen=True)
 class ToolInsideTissue(Event):
-    """Tool ``owner`` was found inside ``body``'s closed surface with no contact that put it
-    there (its start pose, or a jump of its pose between frames, e.g. a teleport or lost
-    tracking): it is treated as inserted, passing through that body like a punctured one until
-    it leaves the surface. Not a :class:`TissuePunctured`: no force broke the tissue (a body with
-    no ``puncture_force`` never punctures, and a rubric counting punctures must not count a start
-    pose); docs/physics.md "Contact"."""
+    """Tool ``owner`` was found inside ``body``'s tissue: it is treated as inserted, passing
+    through that body like a punctured one until it leaves the surface. ``reason`` says how it
+    got there: ``"no_contact"`` (the default), inside the closed surface with no contact that
+    put it there (its start pose, or a jump of its pose between frames, e.g. a teleport or lost
+    tracking); ``"pushed_through"``, a sphere or capsule tool in contact with the body whose axis
+    ended inside tissue the contacts folded or closed over it (the contacts could not hold it:
+    the tissue was pushed past the tool through its interior vertices, inverting the tets
+    between; ``force`` (N) is what the tool felt from the body in that tick, below any
+    ``puncture_force``). Not a :class:`TissuePunctured`: no force above a material's threshold
+    broke the tissue (a body with no ``puncture_force`` never punctures, and a rubric counting
+    punctures must not count a start pose or a contact failure); docs/physics.md "Contact"."""
 
     owner: int
     body: int
+    reason: str = "no_contact"
+    force: float = 0.0
 
 
 @dataclass
@@ -725,6 +732,8 @@ def collision_resolve_system(app: App) -> None:
     # once per display frame (its first tick): forget insertions whose tool left the body, and
     # find tools inside a body with no contact that put them there
     new_frame = world._inside_frame != app.clock.frame
+    # the frame's last tick (the state a frame shows): tools in contact found inside tissue
+    last_tick = frame_fractions(app)[1] >= 1.0
     if new_frame:
         world._inside_frame = app.clock.frame
         world.touched_last, world.touched = world.touched, world.touched_last
@@ -740,6 +749,8 @@ def collision_resolve_system(app: App) -> None:
         world.resolve(body, surf, h)
         if new_frame and world.n_prims:
             _check_inside(app, world, entity, body, surf)
+        if last_tick and surf.n_pairs:
+            _check_pushed_through(app, world, entity, body, surf)
         if surf.n_pairs == 0:
             continue
         threshold = body.material.puncture_force
@@ -908,6 +919,59 @@ def _check_inside(app: App, world: CollisionWorld, entity: int, body: SoftBody, 
             "with no contact that pushed it there (a start pose or a jump of the tool inside the "
             "tissue); it is taken as inserted and passes through the body until it leaves it. "
             "Start tools outside the tissue to have contact hold them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def _check_pushed_through(app: App, world: CollisionWorld, entity: int, body: SoftBody, surf: TissueSurface) -> None:
+    """Take a sphere or capsule tool in contact with ``body`` whose axis ended inside its tissue
+    as inserted (send :class:`ToolInsideTissue` with reason ``"pushed_through"`` and warn,
+    naming tool and body). Run on a display frame's last tick (the state the frame shows), for
+    tools with a candidate pair this tick and contact history with the body (this frame or the
+    last; the others are :func:`_check_inside`'s), not already inserted. Inside: a test point of
+    the axis (a sphere's centre, a capsule's ends and middle) the boundary surface encloses,
+    either way round: generalized winding number above 1/2 (the tissue closed over the tool) or
+    below -1/2 (the surface turned inside out around it: the contacts pushed faces past the tool
+    through interior vertices, which a contact never sees, inverting the tets between; measured
+    on the raptor and truthcylinder1 presses, docs/physics.md "Contact"). The winding number of
+    a point is the signed count of the tets covering it, so a point in a fold whose upright and
+    inverted tets overlap (winding 0) is outside the surface: under a tool smaller than the cells
+    such folds form while the surface holds (the 6 cm block pressed at 0.5 m/s), and they are
+    not reported. A held tool's axis is at least its radius from the surface, so a tool the
+    contacts hold is never enclosed. Boxes are not tested: their contacts push vertices out of
+    the box, and the surface may span a corner legitimately. Skipped while an instrument holds
+    the body, like :func:`_check_inside`."""
+    if body.attachment.indices.size:
+        return
+    inserted = world.punctured.get(entity, set())
+    seen = world.touched.get(entity, set()) | world.touched_last.get(entity, set())
+    n = surf.n_pairs
+    near = set(world.owner[surf.pair_prim[:n]].tolist())
+    owners: dict[int, list[int]] = {}
+    for p in range(world.n_prims):
+        owner = int(world.owner[p])
+        if owner in inserted or owner not in near or world.kind[p] != CK.KIND_CAPSULE:
+            continue
+        if owner in seen or surf.count[p]:
+            owners.setdefault(owner, []).append(p)
+    pts, w = world._inside_pts, world._inside_w
+    for owner, prims in owners.items():
+        k = 0
+        for p in prims:
+            k = _inside_points(world, p, pts, k)
+        # enclosed by the surface either way round: above 1/2 the tissue closed over the tool,
+        # below -1/2 the surface turned inside out around it (covered by inverted tets only)
+        if not (_winding_above_half(body.x, surf.faces, pts, k, w) or np.any(w[:k] < -0.5)):
+            continue
+        force = float(np.linalg.norm(sum((surf.force[p] for p in prims), np.zeros(3))))
+        world.punctured.setdefault(entity, set()).add(owner)
+        app.send(ToolInsideTissue(owner, entity, "pushed_through", force))
+        warnings.warn(
+            f"Collision: tool {_entity_label(app, owner)} was pushed through the surface of soft body "
+            f"{_entity_label(app, entity)} (its axis is inside the tissue, folded or closed over it, at "
+            f"{force:.3g} N, which is not a puncture): the contacts could not hold it. It is taken as "
+            "inserted and passes through the body until it leaves it.",
             RuntimeWarning,
             stacklevel=2,
         )
