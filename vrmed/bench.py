@@ -27,6 +27,11 @@ def run_suite(
     if name not in suites:
         raise VrmedError(f"no benchmark suite {name!r}; available: {', '.join(suites) or 'none'}")
     module = importlib.import_module(f"vrmed.benchmarks.{name}")
+    if not callable(getattr(module, "run", None)):
+        raise VrmedError(
+            f"benchmark module vrmed.benchmarks.{name} has no run(options) function, so it is not a suite: "
+            f"give it one, or rename it with a leading underscore"
+        )
     result = dict(module.run({"quick": quick, "peers": peers, "targets": list(targets or [])}))
     result.setdefault("suite", name)
     result.setdefault("notes", [])

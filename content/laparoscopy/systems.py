@@ -419,7 +419,8 @@ def setup(app: vrmed.App, scenario: Any) -> None:
             app.insert_resource(trainee)
             tracks = trainee.tracks()
     else:
-        tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)))
+        start = float(settings.get("script_start", 0.5))  # vrmed bench script_shifts moves it
+        tracks, task.script_end = dissection_script(settings, style, seed=int(settings.get("seed", 0)), start=start)
         if str(settings.get("instrument", "hook")) == "scissors" and not style.serial:
             # the expert looks at the section after the snips and snips again where it is joined
             # (scissors_recheck); the script's start read back from its keys (its first wait)
