@@ -1,0 +1,185 @@
+"""``vrmed bench tool_press``: how fast tissue moves under a pressing tool (issue #16, item 3).
+
+The outside check's press: each mesh scaled to 0.2 m (largest extent, bounding box centred),
+liver material (E 5.4 kPa, nu 0.45, 1060 kg/m^3, no Rayleigh damping, ``velocity_damping`` 0),
+its lowest 10 % of vertices pinned, no gravity, App defaults (900 Hz physics ticks, one substep
+each, ``CollisionSettings()``). A 5 mm sphere (friction 0.05) starts 3 mm above the highest
+surface vertex, is shown there 10 frames, goes down at ``speed`` for 40 mm past that vertex
+(48 mm of travel) or until it feels 10 N, and is held 27 frames. Over the press and the hold,
+per mesh and speed:
+
+- ``frame_x``: the fastest vertex by its displacement over a frame / frame time, as a multiple of
+  the tool's speed (what a viewer sees), with where it is (``frame_where``);
+- ``last_x``: the fastest by the state's velocity, the last physics tick's (``last_where``);
+- where: ``held`` (a contact pushed it in the last tick), ``heldtet`` (shares a tet with such a
+  vertex), ``inv`` (in an inverted tet), ``flag`` (in a tet the inversion recovery flags),
+  ``surf`` / ``int``, and its distance from the tool's centre in mm;
+- ``force_n`` (largest tool force), ``inverted_max`` / ``inverted_end`` (tets), and
+  ``still_gain_mj``: the largest rise of the body's mechanical energy (elastic + kinetic) over
+  one physics tick while the tool is still (a still tool does no work, so with no other load
+  that energy should only fall; a rise is energy the contact projection put in).
+
+``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
+substrings of the mesh names to run. docs/physics.md, "Where it stands" row "vertex speeds" and
+"Open in contact", reads these numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vrmed import App
+from vrmed.benchmarks import mesh_path
+from vrmed.benchmarks.tissue_catalogue import scaled
+from vrmed.components.collision.collider import Collider
+from vrmed.components.scene.core import Transform
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.mesh import TetMesh, box_tets, load_tet_mesh, slab_tets
+from vrmed.systems.collision.system import CollisionPlugin, CollisionWorld
+from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings, elastic_energy, volume_ratios
+
+LIVER = Material(5.4e3, 0.45, 1060.0)
+RADIUS = 0.005
+DEPTH = 0.04
+MAX_FORCE = 10.0
+HOLD = 27
+FRAME = 1.0 / 90.0
+#: (label, shipped file or None for a generated mesh)
+MESHES = (
+    ("box_tets 8x4x4", None),
+    ("liver.msh", "liver.msh"),
+    ("liver2.msh", "liver2.msh"),
+    ("truthcylinder1.msh", "truthcylinder1.msh"),
+    ("Armadillo_Tetra_4406.vtu", "Armadillo_Tetra_4406.vtu"),
+    ("raptorTetra_19409.vtu", "raptorTetra_19409.vtu"),
+    ("slab_tets", None),
+)
+
+
+def _mesh(label: str, file: str | None) -> TetMesh:
+    """The mesh scaled to 0.2 m (largest extent) about its bounding box's centre."""
+    if file is not None:
+        m = load_tet_mesh(mesh_path(file))
+    elif label.startswith("box"):
+        m = box_tets((0.2, 0.1, 0.1), (8, 4, 4))
+    else:
+        m = slab_tets((0.2, 0.2), 0.02, (10, 10), 2)
+    return scaled(m)
+
+
+def _energy(body: SoftBody) -> float:
+    """Elastic + kinetic energy (J)."""
+    return float(elastic_energy(body)) + 0.5 * float((body.mass[:, None] * body.v**2).sum())
+
+
+def press(label: str, file: str | None, speed: float) -> dict[str, Any]:
+    """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row."""
+    mesh = _mesh(label, file)
+    app = App(seed=0)
+    app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
+    app.add_plugin(CollisionPlugin())
+    body = SoftBody.from_mesh(mesh, LIVER)
+    p = body.rest_points
+    low = p[:, 1].min()
+    body.pin(np.flatnonzero(p[:, 1] < low + 0.1 * (p[:, 1].max() - low)))
+    app.spawn(body)
+    boundary = np.unique(np.asarray(mesh.boundary_triangles()))
+    on_surface = np.zeros(len(p), dtype=bool)
+    on_surface[boundary] = True
+    start = p[boundary[np.argmax(p[boundary, 1])]] + np.array([0.0, RADIUS + 0.003, 0.0])
+    tf = Transform(position=start.copy())
+    tool = app.spawn(tf, Collider(shape="sphere", radius=RADIUS, friction=0.05))
+    world = app.resource(CollisionWorld)
+    state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None}
+    resolve = world.resolve
+
+    def resolve_and_watch(b: SoftBody, surf: Any, h: float) -> None:
+        # the energy after each tick's contact (the end of the tick): its rise between ticks
+        # while the tool is still
+        resolve(b, surf, h)
+        if b is body:
+            e = _energy(body)
+            if state["still"] and state["last"] is not None:
+                state["gain"] = max(state["gain"], e - state["last"])
+            state["last"] = e
+
+    setattr(world, "resolve", resolve_and_watch)  # this world only (an instance attribute)  # noqa: B010
+    try:
+        app.step(10)  # the collision world sees the tool at its start pose first
+        step = speed * FRAME
+        n_in = int(np.ceil((DEPTH + RADIUS + 0.003) / step))
+        pos = start.copy()
+        stopped = False
+        force = 0.0
+        inv_max = 0
+        best = {"frame": (0.0, ""), "last": (0.0, "")}
+        x_old = body.x.copy()
+        for k in range(n_in + HOLD):
+            moving = k < n_in and not stopped
+            if moving:
+                pos = pos - np.array([0.0, step, 0.0])
+            tf.position = pos.copy()
+            state["still"] = not moving and k > 0
+            app.step(1)
+            f = float(np.linalg.norm(world.owner_force.get(tool, np.zeros(3))))
+            force = max(force, f)
+            stopped = stopped or (f >= MAX_FORCE and k < n_in)
+            x = body.x
+            last = np.linalg.norm(body.v, axis=1) / speed
+            moved = np.linalg.norm(x - x_old, axis=1) / FRAME / speed
+            inverted = volume_ratios(body) <= 0.0
+            inv_max = max(inv_max, int(inverted.sum()))
+            for key, arr in (("frame", moved), ("last", last)):
+                i = int(np.argmax(arr))
+                if arr[i] > best[key][0]:
+                    best[key] = (float(arr[i]), _where(body, inverted, on_surface, i, pos))
+            x_old = x.copy()
+    finally:
+        app.close()
+    return {
+        "mesh": label,
+        "speed_m_s": speed,
+        "tets": int(body.tets.shape[0]),
+        "frame_x": round(best["frame"][0], 2),
+        "frame_where": best["frame"][1],
+        "last_x": round(best["last"][0], 2),
+        "last_where": best["last"][1],
+        "force_n": round(force, 2),
+        "inverted_max": inv_max,
+        "inverted_end": int((volume_ratios(body) <= 0.0).sum()),
+        "still_gain_mj": round(state["gain"] * 1e3, 2),
+    }
+
+
+def _where(body: SoftBody, inverted: np.ndarray, on_surface: np.ndarray, i: int, tool: np.ndarray) -> str:
+    """Where vertex ``i`` is (see the module docstring)."""
+    tets = body.tets
+    n = body.x.shape[0]
+    hold = body.contact_hold if body.contact_hold.shape[0] == n else np.zeros(n, dtype=bool)
+    mine = (tets == i).any(axis=1)
+    parts = ["held"] if hold[i] else (["heldtet"] if hold[tets[mine]].any() else [])
+    if inverted[mine].any():
+        parts.append("inv")
+    if body.recover_near.shape[0] == tets.shape[0] and body.recover_near[mine].any():
+        parts.append("flag")
+    parts.append("surf" if i < on_surface.shape[0] and on_surface[i] else "int")
+    return f"{','.join(parts)} {np.linalg.norm(body.x[i] - tool) * 1e3:.0f} mm"
+
+
+def run(options: dict[str, Any]) -> dict[str, Any]:
+    """The press on every mesh (or the targets' / the quick set) at 0.5 and 2 m/s."""
+    targets = list(options.get("targets") or [])
+    meshes = [m for m in MESHES if not targets or any(t in m[0] for t in targets)]
+    speeds: tuple[float, ...] = (0.5, 2.0)
+    if options.get("quick"):
+        meshes, speeds = [MESHES[0], MESHES[1]], (0.5,)
+    rows = [press(label, file, s) for label, file in meshes for s in speeds]
+    notes = [
+        "frame_x: fastest displacement over a frame / frame time, last_x: fastest last-tick velocity, "
+        "both / tool speed, over the press and 27 held frames",
+        "still_gain_mj: largest rise of elastic + kinetic energy over one tick while the tool is still",
+        "App defaults: 900 Hz physics ticks of one substep; liver material without damping",
+    ]
+    return {"suite": "tool_press", "rows": rows, "notes": notes}
