@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vrmed import App
+from vrmed.benchmarks.tissue_catalogue import signed_cover
 from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -82,19 +83,6 @@ def test_tool_pushed_into_slab_at_half_a_metre_per_second_never_penetrates(shape
     assert len(held) > 0 and held[:, 1].min() > 0.005
     assert np.abs(held[:, [0, 2]] - tf.position[[0, 2]]).max() < r + 0.02 + 0.011  # within a cell of it
     app.close()
-
-
-def signed_cover(x: np.ndarray, tets: np.ndarray, point: np.ndarray) -> int:
-    """The signed count of the tets strictly containing ``point`` (+1 upright, -1 inverted): the
-    winding number of the body's boundary around it (0 outside the surface)."""
-    P = x[tets]
-    D = np.stack([P[:, 1] - P[:, 0], P[:, 2] - P[:, 0], P[:, 3] - P[:, 0]], axis=2)
-    det = np.linalg.det(D)
-    ok = np.abs(det) > 1e-30
-    lam = np.full((len(tets), 3), -1.0)
-    lam[ok] = np.linalg.solve(D[ok], (point - P[ok, 0])[:, :, None])[:, :, 0]
-    hit = (lam > 0).all(axis=1) & (lam.sum(axis=1) < 1)
-    return int(np.sign(det[hit]).sum())
 
 
 def test_sphere_pushed_through_a_thin_membrane_is_held_then_reported_once_the_membrane_folds_over_it():

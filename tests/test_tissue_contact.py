@@ -26,6 +26,7 @@ import pytest
 
 from vrmed import App
 from vrmed.benchmarks import mesh_path
+from vrmed.benchmarks.tissue_catalogue import signed_cover
 from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Name, Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -539,20 +540,6 @@ def test_a_tool_found_inside_the_tissue_is_reported_and_inserted_then_held_once_
     assert not inside_surface(body.x[faces], tf.position)
     assert not list(inserted.read()) and not list(punctured.read())
     app.close()
-
-
-def signed_cover(x: np.ndarray, tets: np.ndarray, point: np.ndarray) -> int:
-    """The signed count of the tets strictly containing ``point`` (+1 upright, -1 inverted): the
-    winding number of the body's boundary around it (0 outside the surface, also in a fold whose
-    upright and inverted tets overlap; -1 where the surface is turned inside out around it)."""
-    P = x[tets]
-    D = np.stack([P[:, 1] - P[:, 0], P[:, 2] - P[:, 0], P[:, 3] - P[:, 0]], axis=2)
-    det = np.linalg.det(D)
-    ok = np.abs(det) > 1e-30
-    lam = np.full((len(tets), 3), -1.0)
-    lam[ok] = np.linalg.solve(D[ok], (point - P[ok, 0])[:, :, None])[:, :, 0]
-    hit = (lam > 0).all(axis=1) & (lam.sum(axis=1) < 1)
-    return int(np.sign(det[hit]).sum())
 
 
 @pytest.mark.parametrize(("name", "speed"), [("truthcylinder1.msh", 2.0), ("raptorTetra_19409.vtu", 0.5)])
