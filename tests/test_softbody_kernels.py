@@ -380,7 +380,19 @@ def _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold) -> None:
             near[t] = False
 
 
-def _plain_keep(x, x_prev, w, tets, wdx, hold) -> tuple[int, int]:
+def _next_to_start_inversion(x_prev, tets, t, hold) -> bool:
+    """kernels._next_to_start_inversion by a scan of every tet: does tet t share a vertex with
+    another tet inverted at ``x_prev`` that has no held vertex?"""
+    held = hold.shape[0] == x_prev.shape[0]
+    for u in range(len(tets)):
+        if u == t or not np.isin(tets[u], tets[t]).any() or K.signed_volume6(x_prev, tets, u) > 0.0:
+            continue
+        if not (held and hold[tets[u]].any()):
+            return True
+    return False
+
+
+def _plain_keep(x, x_prev, w, tets, wdx, hold, release=False) -> tuple[int, int]:
     """kernels.keep_filter without its shortcuts: every tet checked in every scan. Returns (tets
     acted on, scans that acted)."""
     held = hold.shape[0] == x.shape[0]
@@ -391,6 +403,8 @@ def _plain_keep(x, x_prev, w, tets, wdx, hold) -> tuple[int, int]:
             if K.signed_volume6(x, tets, t) > 0.0 or not K.signed_volume6(x_prev, tets, t) > 0.0:
                 continue
             if held and hold[tets[t]].any():
+                continue
+            if release and _next_to_start_inversion(x_prev, tets, t, hold):
                 continue
             found = True
             acted += 1
@@ -413,14 +427,22 @@ def test_recovery_and_filter_shortcuts_are_bit_identical_to_the_plain_loops() ->
     for this substep, every tet the sweep left at 0 < det F < RECOVER_J, from the signed volumes
     the filter's first pass computes, and retests only the tets the recovery moved) must equal
     the numpy reference's flags followed by the plain loops. Run twice: the same input gives the same
-    output."""
+    output. From a start where 21 tets are already inverted where the substep started, with the
+    filter's ``release`` off and on (on, it leaves the tets around those free to invert:
+    kernels._next_to_start_inversion), and, released, from one where none is (every new
+    inversion filtered, with rescans)."""
+    for spread, release in ((0.003, False), (0.003, True), (0.002, True)):
+        _shortcuts_match_the_plain_loops(spread, release)
+
+
+def _shortcuts_match_the_plain_loops(spread: float, release: bool) -> None:
     mesh = box_tets((0.04, 0.04, 0.03), (4, 4, 3))
     body = SoftBody.from_mesh(mesh, Material(5.0e3, 0.45, 1000.0), pins=[0, 1, 2])
     rng = np.random.default_rng(0)
     n = body.x.shape[0]
     w = body.inv_mass.copy()
     w[5, 1] = 0.0  # a vertex held along one axis (a slide plane)
-    prev = body.rest_points + rng.normal(0.0, 0.003, (n, 3))  # where the substep started (10 mm cells)
+    prev = body.rest_points + rng.normal(0.0, spread, (n, 3))  # where the substep started (10 mm cells)
     start = prev + rng.normal(0.0, 0.005, (n, 3))  # where it ended: a tangle
     start[w == 0.0] = prev[w == 0.0]  # pinned axes do not move
     hold = np.zeros(n, dtype=np.bool_)
@@ -428,6 +450,8 @@ def test_recovery_and_filter_shortcuts_are_bit_identical_to_the_plain_loops() ->
     tets, Q = body.tets, body.dm_inv
     dets = np.array([K.signed_volume6(start, tets, t) for t in range(len(tets))])
     assert (dets <= 0.0).sum() >= 20  # a real tangle
+    inverted_before = sum(K.signed_volume6(prev, tets, t) <= 0.0 for t in range(len(tets)))
+    assert inverted_before == (21 if spread == 0.003 else 0)
     near0 = (dets * np.linalg.det(Q) < K.RECOVER_CHECK).copy()
     for hold_case in (np.zeros(0, dtype=np.bool_), hold):
         # each from the tangle (the recovery alone opens most of it), then the whole end of a
@@ -447,18 +471,26 @@ def test_recovery_and_filter_shortcuts_are_bit_identical_to_the_plain_loops() ->
                 elif part == "recover":
                     _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
                 elif part == "keep" and run < 2:
-                    acted = K.keep_filter(x, x_prev, w, tets, wdx, True, hold_case, scratch)
+                    acted = K.keep_filter(x, x_prev, w, tets, wdx, True, hold_case, scratch, release)
                 elif part == "keep":
-                    acted, scans = _plain_keep(x, x_prev, w, tets, wdx, hold_case)
-                    assert acted >= 20 and (scans >= 2 or hold_case.shape[0])  # rescans exercised
+                    acted, scans = _plain_keep(x, x_prev, w, tets, wdx, hold_case, release)
+                    if spread == 0.003 and release:  # the tets around the 21 are left to move: 10-12 acted on
+                        assert 5 <= acted <= 15
+                    else:  # rescans exercised
+                        assert acted >= 20 and (scans >= 2 or hold_case.shape[0])
+                    # the numpy reference's filter (det F from F itself) takes the same tets back
+                    xr = start.copy()
+                    held_r = hold_case if hold_case.shape[0] else None
+                    R.keep_uninverted(xr, prev.copy(), w, tets, Q, np.zeros((n, 3)), held_r, release)
+                    np.testing.assert_array_equal(xr, x)
                 elif run < 2:
-                    acted = K.recover_and_keep(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch)
+                    acted = K.recover_and_keep(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch, release)
                 else:
                     added = R.flag_flattened(x, w, tets, Q, near)
                     assert len(added) >= 5  # the flags it adds (6 here), for this substep only
                     _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
                     near[added] = False
-                    acted, _ = _plain_keep(x, x_prev, w, tets, wdx, hold_case)
+                    acted, _ = _plain_keep(x, x_prev, w, tets, wdx, hold_case, release)
                 results.append((x, x_prev, wdx, near, acted))
             assert not np.array_equal(results[0][0], start)
             for other in results[1:]:

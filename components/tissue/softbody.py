@@ -354,6 +354,13 @@ class SoftBody:
     #: Negative: steps with a tool holding a vertex, a tet inverted and the body at rest
     #: (``solver.UNTANGLE_WAIT_HELD``)
     untangle_wait: int = 0
+    #: time (s) every step in a row has ended with a flagged tet inverted, and whether an
+    #: untangling call (``kernels.untangle``) that left a tet inverted after
+    #: ``solver.RELEASE_WAIT`` of it has released the step filter: until no flagged tet is
+    #: inverted, the filter lets the tets around the tets inverted where a substep starts move
+    #: (``kernels.keep_filter``'s ``release``; scratch, set by the solver)
+    stuck_time: float = 0.0
+    keep_release: bool = False
     #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
     #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool
     contact_hold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))

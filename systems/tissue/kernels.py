@@ -1033,12 +1033,14 @@ def substep(
     recover=True,
     volume_barrier=None,
     nodal=None,
+    keep_release=False,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
     # fmt: off
     solve_substep(
-        state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal
+        state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal,
+        keep_release,
     )
     # fmt: on
     if warm != 0.0:
@@ -1226,6 +1228,7 @@ def solve_substep(
     recover=True,
     volume_barrier=None,
     nodal=None,
+    keep_release=False,
 ):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
@@ -1256,6 +1259,9 @@ def solve_substep(
 
     ``nodal``: None (the default), or for a body with nodal volume constraints the tuple of
     :func:`solve_nodal_volume`, swept after the tets and before the inversion recovery.
+
+    ``keep_release``: the step filter's ``release`` (:func:`keep_filter`; False, the default:
+    the filter as before).
     """
     x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
@@ -1332,7 +1338,7 @@ def solve_substep(
         solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
-        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
+        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release)
 
 
 def recover_scratch_size(n_tets: int, n_vertices: int) -> int:
@@ -1521,17 +1527,17 @@ def signed_volume6(x, tets, t):
 
 
 @njit(cache=True)
-def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold):
+def keep_uninverted(x, x_prev, w, tets, warm_dx, track, hold, release=False):
     """:func:`keep_filter` with its own scratch (allocated here, for direct calls; the solver's
     substep and frame kernels build one per substep or frame). Returns the number of tets it
     acted on."""
     scratch = np.empty(10 * tets.shape[0] + 2 * x.shape[0] + 1, dtype=np.int64)
     _fill_adjacency(tets, x.shape[0], scratch)
-    return keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch)
+    return keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
 
 
 @njit(cache=True)
-def keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch):
+def keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch, release=False):
     """No tet that was uninverted at the start of the substep ends it inverted: after
     :func:`recover_pass`, every tet with det F <= 0 at ``x`` but > 0 at ``x_prev`` (where the
     substep started) has its free vertices put back where the substep started; the scan repeats
@@ -1556,6 +1562,18 @@ def keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch):
     tests/test_tissue_contact.py). Tets inverted at the substep's start (a crushed or mirrored
     body) are left to the recovery.
 
+    With ``release`` (the solver sets it, ``SoftBody.keep_release``, only for a body whose fold the
+    untangling has failed to open after ``solver.RELEASE_WAIT`` stuck) a tet is also left
+    alone when it shares a vertex with another tet that was inverted where the substep started
+    and has no held vertex (:func:`_next_to_start_inversion`): the tangle's first ring may invert,
+    so the fold can move. Why: the filter can lock a fold for good. On the half-mirrored
+    armadillo (an outside check of issue #16, item 2) 4 flagged tets crushed to det F ~ -1e-6
+    stayed inverted at rest: every substep the sweep and the recovery moved the fold (65 tets
+    inverted after the sweep, 32 after the recovery) and the filter put back each vertex of the
+    62 tets that had turned inverted, which restored the substep's start bit for bit (the body
+    frozen, 1e-4 m/s); the untangling (:func:`untangle`) could not open it either. Released, the
+    elastic solve opens it (0 inverted, at rest; docs/physics.md, "Inversion recovery").
+
     ``scratch``: from :func:`recovery_scratch` (its adjacency and pending flags are used).
     A rescan checks only the tets a vertex of which was put back after that tet's check (marked
     through the vertex -> tet adjacency in ``scratch``): the others are as they were then, so
@@ -1570,11 +1588,29 @@ def keep_filter(x, x_prev, w, tets, warm_dx, track, hold, scratch):
     # is marked by the put-back (see _keep_scans), so this is the one-pass scan's result.
     for t in range(m):
         pending[t] = not (signed_volume6(x, tets, t) > 0.0)
-    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch)
+    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
+
+
+@njit(cache=True, inline="always")
+def _next_to_start_inversion(x_prev, tets, off, adj, t, hold, held):
+    """Whether tet t shares a vertex with another tet that was inverted (det F <= 0) where the
+    substep started (``x_prev``) and has no vertex a tool contact holds (``hold``): a tet of an
+    existing tangle's first ring, which :func:`keep_filter` lets invert (see there). Reads
+    only the vertex -> tet adjacency (``off``, ``adj``), for the few tets the filter would act on."""
+    for c in range(4):
+        i = tets[t, c]
+        for k in range(off[i], off[i + 1]):
+            u = adj[k]
+            if u == t or signed_volume6(x_prev, tets, u) > 0.0:
+                continue
+            if held and (hold[tets[u, 0]] or hold[tets[u, 1]] or hold[tets[u, 2]] or hold[tets[u, 3]]):
+                continue  # crushed by a tool: the tets around it stay filtered (the contact's)
+            return True
+    return False
 
 
 @njit(cache=True)
-def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch):
+def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release=False):
     """The scans of :func:`keep_filter`, given its pending marks in ``scratch`` (every tet not
     positive at ``x``); returns the number of tets acted on."""
     held = hold.shape[0] == x.shape[0]
@@ -1599,6 +1635,8 @@ def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch):
                 i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
                 if held and (hold[i0] or hold[i1] or hold[i2] or hold[i3]):
                     continue  # a tool crushes this tet: the contact's job (see the docstring)
+                if release and _next_to_start_inversion(x_prev, tets, off, adj, t, hold, held):
+                    continue  # part of a tangle that was already there: let it move (see the docstring)
                 found = True
                 acted += 1
                 for c in range(4):
@@ -1617,7 +1655,7 @@ def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch):
 
 
 @njit(cache=True)
-def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch):
+def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False):
     """The end of a substep with flagged tets: flag, for this substep only, every tet the sweep
     left flattened (0 < det F < :data:`RECOVER_J`, with a free axis), then :func:`recover_flagged`
     (those flags are cleared after it) and :func:`keep_filter`. ``scratch`` from
@@ -1668,7 +1706,7 @@ def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch)
                 for a in range(off[i], off[i + 1]):
                     u = adj[a]
                     pending[u] = not (signed_volume6(x, tets, u) > 0.0)
-    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch)
+    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
 
 
 #: Untangling (:func:`untangle`): a frame-level repair, run by the solver when some flagged tet
@@ -2082,6 +2120,7 @@ def _frame_worker(
     scratch,
     volume_barrier=None,
     nodal=None,
+    keep_release=False,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -2142,7 +2181,7 @@ def _frame_worker(
                 if recover and any_flagged(near):
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
-                    recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch)
+                    recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release)
             # as solve_substep: the barrier if a tet is flagged when the sweep starts (read by this
             # substep's block tasks, which all start after this task)
             sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0
@@ -2190,6 +2229,7 @@ def step_frame_parallel(
     scratch,
     volume_barrier=None,
     nodal=None,
+    keep_release=False,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2206,7 +2246,7 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch, volume_barrier, nodal,
+            scratch, volume_barrier, nodal, keep_release,
         )
         # fmt: on
 
@@ -2227,6 +2267,7 @@ def step_kernel(
     recover=True,
     volume_barrier=None,
     nodal=None,
+    keep_release=False,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -2248,6 +2289,8 @@ def step_kernel(
     instead of 24-25 s when every step compiled it; docs/physics.md, "Volume barrier").
     With a three-column ``lam`` and None, the barrier's multipliers are left as they are.
     ``nodal``: see :func:`solve_substep` (None compiles it out the same way).
+    ``keep_release``: the step filter's ``release`` (:func:`keep_filter`), the body's
+    ``keep_release`` (False: the filter as it was, bit-identical).
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -2266,14 +2309,14 @@ def step_kernel(
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier, nodal,
+                scratch, volume_barrier, nodal, keep_release,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier, nodal,
+                scratch, volume_barrier, nodal, keep_release,
             )
             # fmt: on
         return
@@ -2281,7 +2324,7 @@ def step_kernel(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal,
+            volume_barrier, nodal, keep_release,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)

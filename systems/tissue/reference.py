@@ -304,12 +304,19 @@ def flag_flattened(x, w, tets, Q, near):
     return added
 
 
-def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None):
+def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None, release=False):
     """The kernels' no-new-inversion filter (``kernels.keep_uninverted``), tet by tet in stored
-    order: a tet with det F <= 0 at ``x`` and > 0 at ``x_prev`` and no vertex in ``hold`` has its
-    free vertices (axes with w > 0) put back at ``x_prev``; scans repeat until none is found (at
-    most ``KEEP_SCANS``). Returns the number of tets acted on."""
+    order: a tet with det F <= 0 at ``x`` and > 0 at ``x_prev`` and no vertex in ``hold`` (and,
+    with ``release``, no vertex shared with another tet inverted at ``x_prev`` that has no vertex
+    in ``hold``: a tangle already there, ``kernels._next_to_start_inversion``) has its free
+    vertices (axes with w > 0) put back at ``x_prev``; scans repeat until none is found (at most
+    ``KEEP_SCANS``). Returns the number of tets acted on."""
     free = w > 0.0
+    start_inverted = np.linalg.det(_deformation_gradients(x_prev, tets, Q)) <= 0.0
+    if not release:
+        start_inverted[:] = False
+    if hold is not None:
+        start_inverted &= ~hold[tets].any(axis=1)
     acted = 0
     for _scan in range(K.KEEP_SCANS):
         found = False
@@ -320,6 +327,10 @@ def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None):
                 continue
             if not np.linalg.det(_deformation_gradients(x_prev, tets[t : t + 1], Q[t : t + 1])[0]) > 0.0:
                 continue
+            others = np.isin(tets, tets[t]).any(axis=1)
+            others[t] = False
+            if np.any(start_inverted & others):
+                continue  # next to a tangle that was there where the substep started: left to move
             found = True
             acted += 1
             idx = tets[t]

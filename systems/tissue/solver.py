@@ -160,6 +160,7 @@ def step_softbody(
             bool(body.recover_inversions),
             _volume_barrier(body),
             None if body.nodal is None else body.nodal.arrays(),
+            bool(body.keep_release),
         )
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
@@ -341,31 +342,65 @@ def _untangle_if_stuck(body: SoftBody, dt: float) -> None:
     ``kernels.any_flagged``, under 1 us on the 10k box)."""
     if not K.any_flagged(body.recover_near):
         body.untangle_wait = 0
+        _end_release(body)
         return
     hold = body.contact_hold
     if hold.shape[0] == body.x.shape[0] and K.any_flagged(hold):
         # a fold at rest against a tool, not one a working tool is making
-        if (
-            not K.max_speed2(body.v, hold) < UNTANGLE_HELD_SPEED**2
-            or K.count_stuck(body.x, body.tets, body.recover_near) == 0
-        ):
+        if K.count_stuck(body.x, body.tets, body.recover_near) == 0:
             body.untangle_wait = 0
+            _end_release(body)
+            return
+        if not K.max_speed2(body.v, hold) < UNTANGLE_HELD_SPEED**2:
+            body.untangle_wait = 0
+            _end_release(body)  # a working tool: its folds are not released (as not untangled)
             return
         body.untangle_wait = min(body.untangle_wait, 0) - 1
+        body.stuck_time += dt
         if -body.untangle_wait > int(np.ceil(UNTANGLE_WAIT_HELD / dt)):
             # the held vertices may move too: kept where they were, 4 of the raptor's 59 stayed
             # inverted (a fold around them); what goes into the tool its contact puts back
-            K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, _NO_HOLD)
+            _count_failed_untangle(body, K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, _NO_HOLD))
             body.untangle_wait = 0
         return
     elif K.count_stuck(body.x, body.tets, body.recover_near) == 0:
         body.untangle_wait = 0
+        _end_release(body)
         return
     else:
         body.untangle_wait = max(body.untangle_wait, 0) + 1
+        body.stuck_time += dt
     if body.untangle_wait > K.UNTANGLE_WAIT:
-        K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, hold)
+        _count_failed_untangle(body, K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, hold))
         body.untangle_wait = 0
+
+
+#: :func:`_untangle_if_stuck`: time (s) a flagged tet must have stayed inverted (every step in a
+#: row ending with one) before an untangling call that leaves a tet inverted releases the step
+#: filter around the fold (``SoftBody.keep_release``; stepped a frame at a time at 90 Hz, the
+#: fifth call). A fold the recovery, the step filter and the untangling keep closed that long is
+#: locked by the filter (the half-mirrored armadillo: every substep the filter put back each
+#: vertex the sweep and the recovery moved, the body frozen with 4 tets inverted); released
+#: after the first failed call instead, the scissors novice's passing folds were released and its
+#: session changed (docs/physics.md, "A fold the step filter locks").
+RELEASE_WAIT = 0.5
+
+
+def _count_failed_untangle(body: SoftBody, left: int) -> None:
+    """After an untangling call that left ``left`` tets inverted: once a flagged tet has stayed
+    inverted for :data:`RELEASE_WAIT`, release the step filter around the fold
+    (``kernels.keep_filter``'s ``release``: the tets around tets inverted where a substep starts
+    may invert, so the elastic solve can move the fold open) until no flagged tet is inverted."""
+    if left > 0:
+        body.keep_release = body.stuck_time >= RELEASE_WAIT
+    else:
+        _end_release(body)
+
+
+def _end_release(body: SoftBody) -> None:
+    """No flagged tet is inverted (or the untangling opened them all): the step filter is whole again."""
+    body.stuck_time = 0.0
+    body.keep_release = False
 
 
 def _volume_barrier(body: SoftBody) -> bool | None:
@@ -409,10 +444,15 @@ def _step_with_added_constraints(
         added.append((kernel, c.arrays()))
     barrier = _volume_barrier(body)
     nodal = None if body.nodal is None else body.nodal.arrays()
+    release = bool(body.keep_release)
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
-        K.substep(state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal)
+        # fmt: off
+        K.substep(
+            state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal, release
+        )
+        # fmt: on
         for kernel, arrays in added:
             kernel(x, x_prev, w, frac, h, *arrays)
         K.update_velocity(x, x_prev, v, inv_h)
