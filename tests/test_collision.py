@@ -94,8 +94,8 @@ def test_sphere_pushed_through_a_thin_membrane_is_held_then_reported_once_the_me
     face facing the centre: winding number -1), which the test, checking penetration only,
     took for a drape for 55 frames. That is a tool inside tissue, so it must be reported: one
     ``ToolInsideTissue(reason="pushed_through")`` at the first frame that ends with the centre
-    enclosed (issue #16 item 3; docs/physics.md "Contact", "A tool pushed through"), after
-    which the sphere passes through."""
+    enclosed (issue #16 item 3; docs/physics.md "Contact", "A tool pushed through"), and only
+    one while the sphere stays within the membrane's reach (the contacts keep acting on it)."""
     app = make_app()
     mesh = box_tets((0.08, 0.004, 0.08), (16, 2, 16), origin=(-0.04, 0.0, -0.04))
     rim = (np.abs(mesh.points[:, 0]) > 0.04 - 1e-9) | (np.abs(mesh.points[:, 2]) > 0.04 - 1e-9)

@@ -71,15 +71,18 @@ class TissuePunctured(Event):
 
 @dataclass(frozen=True)
 class ToolInsideTissue(Event):
-    """Tool ``owner`` was found inside ``body``'s tissue: it is treated as inserted, passing
-    through that body like a punctured one until it leaves the surface. ``reason`` says how it
-    got there: ``"no_contact"`` (the default), inside the closed surface with no contact that
-    put it there (its start pose, or a jump of its pose between frames, e.g. a teleport or lost
-    tracking); ``"pushed_through"``, a sphere or capsule tool in contact with the body whose axis
+    """Tool ``owner`` was found inside ``body``'s tissue. ``reason`` says how it got there:
+    ``"no_contact"`` (the default), inside the closed surface with no contact that put it there
+    (its start pose, or a jump of its pose between frames, e.g. a teleport or lost tracking): it
+    is treated as inserted, passing through that body like a punctured one until it leaves the
+    surface; ``"pushed_through"``, a sphere or capsule tool in contact with the body whose axis
     ended inside tissue the contacts folded or closed over it (the contacts could not hold it:
     the tissue was pushed past the tool through its interior vertices, inverting the tets
     between; ``force`` (N) is what the tool felt from the body in that tick, below any
-    ``puncture_force``). Not a :class:`TissuePunctured`: no force above a material's threshold
+    ``puncture_force``): reported once, until the tool is out of the body's reach, while the
+    contacts keep acting on it (taken as inserted instead, the lifted tool hovered inserted just
+    above the raptor's surface and the folded tissue fluttered at 0.11 m/s with a tet inverted).
+    Not a :class:`TissuePunctured`: no force above a material's threshold
     broke the tissue (a body with no ``puncture_force`` never punctures, and a rubric counting
     punctures must not count a start pose or a contact failure); docs/physics.md "Contact"."""
 
@@ -277,6 +280,9 @@ class CollisionWorld:
         self.owner_depth: dict[int, float] = {}
         #: per soft-body entity, the tool owners that punctured it and are still inside it
         self.punctured: dict[int, set[int]] = {}
+        #: per soft-body entity, the tool owners reported pushed through it (ToolInsideTissue
+        #: "pushed_through") that are still within its reach: reported once per such episode
+        self.pushed_through: dict[int, set[int]] = {}
         #: per soft-body entity refined under a tool: its refinement state (settings.refine)
         self.refined: dict[int, _RefineState] = {}
         #: per soft-body entity, the tool owners in contact with it this display frame and the
@@ -749,6 +755,9 @@ def collision_resolve_system(app: App) -> None:
         world.resolve(body, surf, h)
         if new_frame and world.n_prims:
             _check_inside(app, world, entity, body, surf)
+        reported = world.pushed_through.get(entity)
+        if reported:  # an episode ends when the tool is out of the body's reach
+            reported.intersection_update(world.owner[surf.pair_prim[: surf.n_pairs]].tolist())
         if last_tick and surf.n_pairs:
             _check_pushed_through(app, world, entity, body, surf)
         if surf.n_pairs == 0:
@@ -925,11 +934,12 @@ def _check_inside(app: App, world: CollisionWorld, entity: int, body: SoftBody, 
 
 
 def _check_pushed_through(app: App, world: CollisionWorld, entity: int, body: SoftBody, surf: TissueSurface) -> None:
-    """Take a sphere or capsule tool in contact with ``body`` whose axis ended inside its tissue
-    as inserted (send :class:`ToolInsideTissue` with reason ``"pushed_through"`` and warn,
-    naming tool and body). Run on a display frame's last tick (the state the frame shows), for
-    tools with a candidate pair this tick and contact history with the body (this frame or the
-    last; the others are :func:`_check_inside`'s), not already inserted. Inside: a test point of
+    """Report a sphere or capsule tool in contact with ``body`` whose axis ended inside its tissue
+    (send :class:`ToolInsideTissue` with reason ``"pushed_through"`` and warn, naming tool and
+    body), once per episode (``CollisionWorld.pushed_through``: until the tool has no candidate
+    pair with the body); the contacts keep acting on it. Run on a display frame's last tick (the
+    state the frame shows), for tools with a candidate pair this tick and contact history with the
+    body (this frame or the last; the others are :func:`_check_inside`'s), not inserted. Inside: a test point of
     the axis (a sphere's centre, a capsule's ends and middle) the boundary surface encloses,
     either way round: generalized winding number above 1/2 (the tissue closed over the tool) or
     below -1/2 (the surface turned inside out around it: the contacts pushed faces past the tool
@@ -945,13 +955,14 @@ def _check_pushed_through(app: App, world: CollisionWorld, entity: int, body: So
     if body.attachment.indices.size:
         return
     inserted = world.punctured.get(entity, set())
+    reported = world.pushed_through.setdefault(entity, set())
     seen = world.touched.get(entity, set()) | world.touched_last.get(entity, set())
     n = surf.n_pairs
     near = set(world.owner[surf.pair_prim[:n]].tolist())
     owners: dict[int, list[int]] = {}
     for p in range(world.n_prims):
         owner = int(world.owner[p])
-        if owner in inserted or owner not in near or world.kind[p] != CK.KIND_CAPSULE:
+        if owner in inserted or owner in reported or owner not in near or world.kind[p] != CK.KIND_CAPSULE:
             continue
         if owner in seen or surf.count[p]:
             owners.setdefault(owner, []).append(p)
@@ -965,13 +976,13 @@ def _check_pushed_through(app: App, world: CollisionWorld, entity: int, body: So
         if not (_winding_above_half(body.x, surf.faces, pts, k, w) or np.any(w[:k] < -0.5)):
             continue
         force = float(np.linalg.norm(sum((surf.force[p] for p in prims), np.zeros(3))))
-        world.punctured.setdefault(entity, set()).add(owner)
+        reported.add(owner)
         app.send(ToolInsideTissue(owner, entity, "pushed_through", force))
         warnings.warn(
             f"Collision: tool {_entity_label(app, owner)} was pushed through the surface of soft body "
             f"{_entity_label(app, entity)} (its axis is inside the tissue, folded or closed over it, at "
-            f"{force:.3g} N, which is not a puncture): the contacts could not hold it. It is taken as "
-            "inserted and passes through the body until it leaves it.",
+            f"{force:.3g} N, which is not a puncture): the contacts could not hold it; they keep pushing "
+            "the tissue off it. A finer mesh there or a higher physics rate holds a tool better.",
             RuntimeWarning,
             stacklevel=2,
         )
