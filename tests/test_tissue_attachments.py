@@ -4,7 +4,7 @@ ligament-like zero-rest-length springs (vrmed.systems.tissue.ligament) instead o
 Analytic checks: at rest the springs carry the body's weight M g (the velocity damping has no
 static effect), and the patch's mean displacement is weight / (k A). Against pins: hanging the
 same block by the five vertices nearest the patch centre gives point-load strains (largest
-principal Green strain 0.90); a patch over the top face keeps it at 0.10, the scale of the
+principal Green strain 0.90); a patch over the top face and the sides' upper part keeps it at 0.10, the scale of the
 block's own stretch under its weight.
 """
 
@@ -40,7 +40,8 @@ def hung_by_patch():
     body = block()
     centre = np.array([SIDE / 2, SIDE, SIDE / 2])
     stiffness = 2.0e5  # Pa/m: 0.23 kg on the 36 cm^2 top face moves it ~1 mm
-    patch = attach_ligament_patch(body, centre, 0.045, stiffness)  # the whole top face
+    # the whole top face and the sides' upper 3.4 cm (within 4.5 cm of the top's centre)
+    patch = attach_ligament_patch(body, centre, 0.045, stiffness)
     settle(body)
     return body, patch, stiffness
 
