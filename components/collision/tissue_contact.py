@@ -26,9 +26,8 @@ class TissueContact:
     ``max_depth`` per physics tick, 1.8 m/s at 2 mm and 900 Hz; near that speed a few vertices
     can be inside for a frame or two before it catches them: docs/physics.md "Contact").
     ``friction``: Coulomb coefficient (a pair uses the smaller). ``self_contact``: also collide
-    the body's surface with itself
-    (faces a vertex belongs to, its one-ring and faces within reach of it at rest never count;
-    sides are told by the substep's start, so it catches up to 1.5 ``thickness`` of relative
+    the body's surface with itself (faces a vertex belongs to, its one-ring and faces within reach
+    of it at rest never count; sides are told by the substep's start, so it catches up to 1.5 ``thickness`` of relative
     motion per tick; keep ``thickness`` well below the body's own thickness).
     """
 
