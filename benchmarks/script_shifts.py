@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from vrmed.components.tissue.softbody import SoftBody
 from vrmed.errors import VrmedError
 from vrmed.session import build_session, open_target
+from vrmed.systems.tissue.solver import volume_ratios
 
 DEFAULT_SHIFTS_MS = (0.0, 20.0)
 CHECK_S = 0.25
@@ -34,9 +36,6 @@ CHECK_S = 0.25
 
 def shifted_run(target: str, shift_ms: float) -> dict[str, Any]:
     """One run of ``target`` (``PACK/SCENARIO``) with its ``script_start`` moved by ``shift_ms``."""
-    from vrmed.components.tissue.softbody import SoftBody  # deferred: only running a scene needs it
-    from vrmed.systems.tissue.solver import volume_ratios
-
     pack, name = open_target(target)
     name = name or pack.default_scenario
     scenario = pack.scenarios.get(name) if name else None
