@@ -488,9 +488,12 @@ def _shortcuts_match_the_plain_loops(spread: float, release: bool) -> None:
                 else:
                     added = R.flag_flattened(x, w, tets, Q, near)
                     assert len(added) >= 5  # the flags it adds (6 here), for this substep only
+                    listed = np.flatnonzero(near)
                     _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
                     near[added] = False
                     acted, _ = _plain_keep(x, x_prev, w, tets, wdx, hold_case, release)
+                    if acted:  # a flat tet the filter put back is lifted (kernels._lift_put_back)
+                        R.lift_put_back(x, x_prev, w, tets, Q, listed, hold_case if hold_case.shape[0] else None)
                 results.append((x, x_prev, wdx, near, acted))
             assert not np.array_equal(results[0][0], start)
             for other in results[1:]:

@@ -14,6 +14,7 @@ no inverted tet at rest for them too. What is not yet met is in docs/physics.md 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -515,6 +516,33 @@ def test_a_released_filter_lets_the_tets_around_a_standing_inversion_move() -> N
     body.x[:] = rest  # opened: nothing flagged is inverted
     solver._untangle_if_stuck(body, FRAME)
     assert not body.keep_release and body.stuck_time == 0.0
+
+
+def test_a_flat_tet_the_filter_locked_after_cuts_is_lifted() -> None:
+    """A nearly flat tet the step filter locks is recovered (``kernels._lift_put_back``). The
+    state is the piece of an 8x4x4 box (0.1 x 0.05 x 0.05 m, liver, lowest tenth pinned) holding
+    the flattest tet after 6 random through-cuts and 1 s under gravity (an outside check of
+    issue #16, item 5; tests/data/flat_tet_after_cuts.npz: 580 tets, 9 pins, one tet at det F
+    4e-5 with two pinned vertices). Every substep the sweep pushed that tet through det F = 0 and
+    the filter put its free vertices back where the substep started, bit for bit: before, it
+    stayed at det F 4e-5, velocity 0, storing elastic energy, for as long as it ran. Without
+    gravity, from rest, the recovery must lift it near its floor (det F > RECOVER_J / 2) and the
+    piece must give back most of its elastic energy."""
+    data = np.load(Path(__file__).parent / "data" / "flat_tet_after_cuts.npz")
+    body = SoftBody.from_mesh(
+        TetMesh(points=data["rest"], tets=data["tets"]),
+        Material(5.4e3, 0.45, 1060.0),
+        data["pins"],
+        velocity_damping=2.0,
+    )
+    body.x[:] = data["x"]
+    assert volume_ratios(body).min() < 1e-4  # the locked tet
+    e0 = solver.elastic_energy(body)
+    for _ in range(90):
+        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+    J = volume_ratios(body)
+    assert J.min() > 0.5 * K.RECOVER_J and np.isfinite(body.x).all()  # 0.0995 here (the sweep after the lift)
+    assert solver.elastic_energy(body) < 0.5 * e0
 
 
 def test_light_vertices_get_a_mass_floor_that_keeps_the_total() -> None:

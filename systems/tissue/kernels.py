@@ -1658,8 +1658,9 @@ def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release=False
 def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False):
     """The end of a substep with flagged tets: flag, for this substep only, every tet the sweep
     left flattened (0 < det F < :data:`RECOVER_J`, with a free axis), then :func:`recover_flagged`
-    (those flags are cleared after it) and :func:`keep_filter`. ``scratch`` from
-    :func:`recovery_scratch` (built for this ``w``). Returns the tets the filter acted on.
+    (those flags are cleared after it), :func:`keep_filter` and, if the filter acted,
+    :func:`_lift_put_back` (a flat tet it put back). ``scratch`` from :func:`recovery_scratch`
+    (built for this ``w``). Returns the tets the filter acted on.
 
     Why the extra flags: the sweep flags a tet below RECOVER_CHECK when its own block step starts;
     one that its neighbours' later steps flatten is missed. On the raptor as shipped in the
@@ -1706,7 +1707,120 @@ def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch,
                 for a in range(off[i], off[i + 1]):
                     u = adj[a]
                     pending[u] = not (signed_volume6(x, tets, u) > 0.0)
-    return _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
+    acted = _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
+    if acted > 0:
+        _lift_put_back(x, x_prev, w, tets, Q, hold, scratch, cnt)
+    return acted
+
+
+#: Halvings of a lift that would invert a tet around it before :func:`_lift_put_back` gives it up.
+LIFT_HALVINGS = 4
+
+
+@njit(cache=True)
+def _lift_put_back(x, x_prev, w, tets, Q, hold, scratch, cnt):
+    """After :func:`keep_filter` in :func:`recover_and_keep`: each tet of the recovery's list
+    (``scratch[:cnt]``, stored order) that ends the substep where it started it (every free
+    axis of its vertices at ``x_prev``: the filter put it back), uninverted but below
+    :data:`RECOVER_J`, with no vertex a tool holds, takes one recovery projection
+    (:func:`_lift_try`) as a position repair (``x`` and ``x_prev`` moved alike: no velocity)
+    that may not invert a tet around it. Returns the number of tets lifted.
+
+    Why: the filter can lock a nearly flat tet for good. A box after 6 random cuts (an outside
+    check of issue #16, item 5) kept a tet with two pinned vertices at det F 4e-5 for 3 s at
+    rest: every substep the sweep pushed it through det F = 0, the recovery did not bring it back
+    within the substep, and the filter put its free vertices back where the substep started, bit
+    for bit (velocity 0). Lifted from there, where it is uninverted, it opens. Without velocity:
+    lifted as the recovery does (its move counted in the velocity), the raptor as shipped at 8 /s
+    no longer came to rest (0.11-0.21 m/s against 5e-5; docs/physics.md, "Inversion recovery",
+    "A flat tet the filter locks")."""
+    m = tets.shape[0]
+    n = x.shape[0]
+    held = hold.shape[0] == n
+    thr = scratch[8 * m + 2 * n + 1 : 9 * m + 2 * n + 1].view(np.float64)
+    off = scratch[2 * m + n : 2 * m + 2 * n + 1]
+    adj = scratch[2 * m + 2 * n + 1 : 6 * m + 2 * n + 1]
+    lifted = 0
+    for k in range(cnt):
+        t = scratch[k]
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        if held and (hold[i0] or hold[i1] or hold[i2] or hold[i3]):
+            continue  # a tool crushes it: the contact's job
+        if not (0.0 < signed_volume6(x, tets, t) < thr[t]):
+            continue
+        back = True
+        for c in range(4):
+            i = tets[t, c]
+            for r in range(3):
+                if w[i, r] > 0.0 and x[i, r] != x_prev[i, r]:
+                    back = False
+        if not back:
+            continue
+        if _lift_try(x, x_prev, w, tets, Q, off, adj, t):
+            lifted += 1
+    return lifted
+
+
+@njit(cache=True)
+def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
+    """One lift of :func:`_lift_put_back` (tet t, every free axis of its vertices at ``x_prev``):
+    the recovery's projection (:func:`_recover_tet`), halved up to
+    :data:`LIFT_HALVINGS` times while more tets around its vertices are not positive than before
+    (else undone); ``x_prev`` follows ``x`` on the free axes. Returns whether it lifted."""
+    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    # tets around it not positive now (those may stay so; no other may become so)
+    bad0 = 0
+    for c in range(4):
+        i = tets[t, c]
+        for a in range(off[i], off[i + 1]):
+            if not signed_volume6(x, tets, adj[a]) > 0.0:
+                bad0 += 1
+    p00, p01, p02 = x[i0, 0], x[i0, 1], x[i0, 2]
+    p10, p11, p12 = x[i1, 0], x[i1, 1], x[i1, 2]
+    p20, p21, p22 = x[i2, 0], x[i2, 1], x[i2, 2]
+    p30, p31, p32 = x[i3, 0], x[i3, 1], x[i3, 2]
+    # fmt: off
+    moved, _J = _recover_tet(
+        x, x_prev, Q, t, i0, i1, i2, i3,
+        w[i0, 0], w[i0, 1], w[i0, 2], w[i1, 0], w[i1, 1], w[i1, 2],
+        w[i2, 0], w[i2, 1], w[i2, 2], w[i3, 0], w[i3, 1], w[i3, 2],
+        x_prev, False, True,
+    )
+    # fmt: on
+    if not moved:
+        return False
+    d00, d01, d02 = x[i0, 0] - p00, x[i0, 1] - p01, x[i0, 2] - p02
+    d10, d11, d12 = x[i1, 0] - p10, x[i1, 1] - p11, x[i1, 2] - p12
+    d20, d21, d22 = x[i2, 0] - p20, x[i2, 1] - p21, x[i2, 2] - p22
+    d30, d31, d32 = x[i3, 0] - p30, x[i3, 1] - p31, x[i3, 2] - p32
+    f = 1.0
+    ok = False
+    for _half in range(LIFT_HALVINGS + 1):
+        x[i0, 0], x[i0, 1], x[i0, 2] = p00 + f * d00, p01 + f * d01, p02 + f * d02
+        x[i1, 0], x[i1, 1], x[i1, 2] = p10 + f * d10, p11 + f * d11, p12 + f * d12
+        x[i2, 0], x[i2, 1], x[i2, 2] = p20 + f * d20, p21 + f * d21, p22 + f * d22
+        x[i3, 0], x[i3, 1], x[i3, 2] = p30 + f * d30, p31 + f * d31, p32 + f * d32
+        bad = 0
+        for c in range(4):
+            i = tets[t, c]
+            for a in range(off[i], off[i + 1]):
+                if not signed_volume6(x, tets, adj[a]) > 0.0:
+                    bad += 1
+        if bad <= bad0:
+            ok = True
+            break
+        f *= 0.5
+    if not ok:  # undone
+        x[i0, 0], x[i0, 1], x[i0, 2] = p00, p01, p02
+        x[i1, 0], x[i1, 1], x[i1, 2] = p10, p11, p12
+        x[i2, 0], x[i2, 1], x[i2, 2] = p20, p21, p22
+        x[i3, 0], x[i3, 1], x[i3, 2] = p30, p31, p32
+    for c in range(4):  # a position repair: x_prev follows (no velocity)
+        i = tets[t, c]
+        for r in range(3):
+            if w[i, r] > 0.0:
+                x_prev[i, r] = x[i, r]
+    return ok
 
 
 #: Untangling (:func:`untangle`): a frame-level repair, run by the solver when some flagged tet

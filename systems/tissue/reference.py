@@ -267,9 +267,11 @@ def substep(
             warm_d[a:b] = part_d
     if recover_inversions and near.any():  # the kernels run these only when a tet is flagged
         added = flag_flattened(x, w, tets, Q, near)
+        listed = np.flatnonzero(near)
         recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None)
         near[added] = False  # those flags last this substep only
-        keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None)
+        if keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None) > 0:
+            lift_put_back(x, x_prev, w, tets, Q, listed)  # a flat tet the filter put back
     if warm != 0.0:
         warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h
@@ -302,6 +304,58 @@ def flag_flattened(x, w, tets, Q, near):
     added = np.flatnonzero((v6 > 0.0) & (v6 < thr) & ~near)
     near[added] = True
     return added
+
+
+def lift_put_back(x, x_prev, w, tets, Q, listed, hold=None) -> int:
+    """The kernels' lift of the flat tets the filter put back (``kernels._lift_put_back``), tet by
+    tet over ``listed`` (the recovery's flagged tets, stored order): a tet with no vertex in
+    ``hold``, every free axis of its vertices at ``x_prev`` and 0 < det F < ``RECOVER_J`` (in the
+    kernels' arithmetic, as :func:`flag_flattened`) takes one recovery projection (through
+    ``kernels._recover_tet``, so the same arithmetic) as a position repair (``x_prev`` follows),
+    halved up to ``LIFT_HALVINGS`` times while it inverts a tet around its vertices that was not
+    (else undone). Returns the number of tets lifted."""
+    dq = Q[:, 0, 0] * (Q[:, 1, 1] * Q[:, 2, 2] - Q[:, 1, 2] * Q[:, 2, 1])
+    dq = dq - Q[:, 0, 1] * (Q[:, 1, 0] * Q[:, 2, 2] - Q[:, 1, 2] * Q[:, 2, 0])
+    dq = dq + Q[:, 0, 2] * (Q[:, 1, 0] * Q[:, 2, 1] - Q[:, 1, 1] * Q[:, 2, 0])
+    thr = np.full(len(tets), -np.inf)
+    thr[dq > 0.0] = K.RECOVER_J / dq[dq > 0.0]
+
+    def v6(u):
+        return K.signed_volume6(x, tets, int(u))
+
+    def attempt(t, idx):
+        around = np.concatenate([np.flatnonzero((tets == i).any(axis=1)) for i in idx])  # per vertex, as the kernels
+        bad0 = sum(not v6(u) > 0.0 for u in around)
+        p0 = x[idx].copy()
+        ws = [w[i, r] for i in idx for r in range(3)]
+        if not K._recover_tet(x, x_prev, Q, int(t), *idx, *ws, x_prev, False, True)[0]:
+            return False
+        d = x[idx] - p0
+        f, ok = 1.0, False
+        for _half in range(K.LIFT_HALVINGS + 1):
+            x[idx] = p0 + f * d
+            if sum(not v6(u) > 0.0 for u in around) <= bad0:
+                ok = True
+                break
+            f *= 0.5
+        if not ok:
+            x[idx] = p0
+        x_prev[idx] = np.where(w[idx] > 0.0, x[idx], x_prev[idx])
+        return ok
+
+    lifted = 0
+    for t in listed:
+        idx = [int(i) for i in tets[t]]
+        if hold is not None and hold[idx].any():
+            continue
+        if not (0.0 < v6(t) < thr[t]):
+            continue
+        free = w[idx] > 0.0
+        if not np.array_equal(x[idx][free], x_prev[idx][free]):
+            continue
+        if attempt(t, idx):
+            lifted += 1
+    return lifted
 
 
 def keep_uninverted(x, x_prev, w, tets, Q, warm_dx=None, hold=None, release=False):
