@@ -1762,6 +1762,19 @@ def _lift_put_back(x, x_prev, w, tets, Q, hold, scratch, cnt):
 
 
 @njit(cache=True)
+def _not_positive_around(x, tets, off, adj, t):
+    """Number of tets (counted once per shared vertex) around tet ``t``'s four vertices, through
+    the vertex -> tet adjacency ``off``/``adj``, that are not positive (det F <= 0)."""
+    n = 0
+    for c in range(4):
+        i = tets[t, c]
+        for a in range(off[i], off[i + 1]):
+            if not signed_volume6(x, tets, adj[a]) > 0.0:
+                n += 1
+    return n
+
+
+@njit(cache=True)
 def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
     """One lift of :func:`_lift_put_back` (tet t, every free axis of its vertices at ``x_prev``):
     the recovery's projection (:func:`_recover_tet`), halved up to
@@ -1769,12 +1782,7 @@ def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
     (else undone); ``x_prev`` follows ``x`` on the free axes. Returns whether it lifted."""
     i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
     # tets around it not positive now (those may stay so; no other may become so)
-    bad0 = 0
-    for c in range(4):
-        i = tets[t, c]
-        for a in range(off[i], off[i + 1]):
-            if not signed_volume6(x, tets, adj[a]) > 0.0:
-                bad0 += 1
+    bad0 = _not_positive_around(x, tets, off, adj, t)
     p00, p01, p02 = x[i0, 0], x[i0, 1], x[i0, 2]
     p10, p11, p12 = x[i1, 0], x[i1, 1], x[i1, 2]
     p20, p21, p22 = x[i2, 0], x[i2, 1], x[i2, 2]
@@ -1800,13 +1808,7 @@ def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
         x[i1, 0], x[i1, 1], x[i1, 2] = p10 + f * d10, p11 + f * d11, p12 + f * d12
         x[i2, 0], x[i2, 1], x[i2, 2] = p20 + f * d20, p21 + f * d21, p22 + f * d22
         x[i3, 0], x[i3, 1], x[i3, 2] = p30 + f * d30, p31 + f * d31, p32 + f * d32
-        bad = 0
-        for c in range(4):
-            i = tets[t, c]
-            for a in range(off[i], off[i + 1]):
-                if not signed_volume6(x, tets, adj[a]) > 0.0:
-                    bad += 1
-        if bad <= bad0:
+        if _not_positive_around(x, tets, off, adj, t) <= bad0:
             ok = True
             break
         f *= 0.5
