@@ -39,6 +39,8 @@ end. ::
     python -m vrmed.benchmarks.tissue_catalogue            # everything (a few minutes)
     python -m vrmed.benchmarks.tissue_catalogue --runs tool --mesh raptor truthcylinder1
     python -m vrmed.benchmarks.tissue_catalogue --runs crushed half_mirrored --json
+    python -m vrmed.benchmarks.tissue_catalogue --runs crushed half_mirrored --pull-back  # SoftBody.recover_pull_back
+    python -m vrmed.benchmarks.tissue_catalogue --runs crushed half_mirrored --volume-barrier  # opt-in barrier
 
 docs/physics.md, "Robustness catalogue" and "Contact", quotes its tables.
 """
@@ -112,9 +114,18 @@ def rigid_rms(x: np.ndarray, rest: np.ndarray) -> float:
     return float(np.sqrt(((a @ r - b) ** 2).sum(axis=1).mean()))
 
 
-def free_run(mesh: TetMesh, start: str, seconds: float = 4.0, damping: float = 5.0) -> dict[str, Any]:
-    """One free run (see the module docstring) of ``mesh`` from ``start``."""
-    body = SoftBody.from_mesh(mesh, liver(), velocity_damping=damping)
+def free_run(
+    mesh: TetMesh,
+    start: str,
+    seconds: float = 4.0,
+    damping: float = 5.0,
+    pull_back: bool = False,
+    volume_barrier: bool = False,
+) -> dict[str, Any]:
+    """One free run (see the module docstring) of ``mesh`` from ``start``; ``pull_back``,
+    ``volume_barrier``: with the opt-in ``SoftBody.recover_pull_back`` / ``from_mesh(volume_barrier=True)``."""
+    body = SoftBody.from_mesh(mesh, liver(), velocity_damping=damping, volume_barrier=volume_barrier)
+    body.recover_pull_back = pull_back
     p = body.rest_points
     c = p.mean(axis=0)  # the outside check's centre: the mean of the vertices
     gravity = np.zeros(3)
@@ -283,9 +294,13 @@ def run_catalogue(
     runs: tuple[str, ...] = FREE_RUNS + TOOL_RUNS,
     meshes: tuple[str, ...] = (),
     report: Callable[[dict[str, Any]], None] | None = None,
+    pull_back: bool = False,
+    volume_barrier: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``runs`` on every shipped mesh whose name contains one of ``meshes`` (all if empty);
-    return one row per (mesh, run), each also passed to ``report`` as it is measured."""
+    return one row per (mesh, run), each also passed to ``report`` as it is measured. ``pull_back``:
+    the free runs with the opt-in ``SoftBody.recover_pull_back``; ``volume_barrier``: with the
+    opt-in volume barrier."""
     rows = []
     for name, mesh, note in shipped_meshes():
         if meshes and not any(m in name for m in meshes):
@@ -300,7 +315,10 @@ def run_catalogue(
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the solver's sliver and the collision's push-through warnings
-                result = free_run(body_mesh, run) if run in FREE_RUNS else tool_run(body_mesh, TOOL_PLANS[run])
+                if run in FREE_RUNS:
+                    result = free_run(body_mesh, run, pull_back=pull_back, volume_barrier=volume_barrier)
+                else:
+                    result = tool_run(body_mesh, TOOL_PLANS[run])
             row = {"mesh": name, "run": run, "tets": len(body_mesh.tets), **result}
             row["seconds"] = time.perf_counter() - t0
             rows.append(row)
@@ -361,6 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--mesh", nargs="+", default=[], help="only meshes whose name contains one of these")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--pull-back", action="store_true", help="free runs with SoftBody.recover_pull_back (opt-in)")
+    ap.add_argument("--volume-barrier", action="store_true", help="free runs with the opt-in volume barrier")
     args = ap.parse_args(argv)
     runs, meshes = _expand(args.runs)
     unknown = [w for w in args.runs if w not in ("free", "tool") + FREE_RUNS + TOOL_RUNS]
@@ -373,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print("  ".join(f"{k}={_cell(v)}" for k, v in row.items()), flush=True)
 
-    run_catalogue(runs, tuple(args.mesh), report)
+    run_catalogue(runs, tuple(args.mesh), report, pull_back=args.pull_back, volume_barrier=args.volume_barrier)
 
 
 if __name__ == "__main__":

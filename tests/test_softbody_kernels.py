@@ -309,6 +309,38 @@ def test_the_recovery_keeps_contact_held_vertices_and_bounds_its_step() -> None:
             assert np.allclose(wdx, x - start)  # and as a part the warm start does not keep
 
 
+def test_the_opt_in_pull_back_stops_a_tet_on_its_way_down_as_the_reference() -> None:
+    """One unit tet uninverted where the substep started (det F 1) whose vertex 3 the substep
+    took to det F 0.05: with ``pull_back`` (``SoftBody.recover_pull_back``) the recovery moves only
+    that vertex, back along its own path until det F is RECOVER_J again (to 2^-20 of the path),
+    counted in the velocity and in ``warm_dx`` as a part not kept, as the numpy reference does
+    bit for bit; without it the projection along the det F gradients moves every vertex."""
+    rest = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    tets = np.array([[0, 1, 2, 3]], dtype=np.int64)
+    Q = np.linalg.inv(np.stack([rest[1] - rest[0], rest[2] - rest[0], rest[3] - rest[0]], axis=1))[None]
+    w = np.ones((4, 3))
+    start = rest.copy()
+    start[3] = [0.02, 0.01, 0.05]  # det F 0.05, from 1 where the substep started
+    scratch = np.empty(K.recover_scratch_size(1, 4), dtype=np.int64)
+    for pull_back in (True, False):
+        x, x_prev, wdx = start.copy(), rest.copy(), np.zeros((4, 3))
+        none_held = np.zeros(0, np.bool_)
+        K.recover_flagged(x, x_prev, w, tets, Q, np.ones(1, np.bool_), wdx, True, none_held, scratch, pull_back)
+        xr, xpr, wdxr = start.copy(), rest.copy(), np.zeros((4, 3))
+        R.recover(xr, xpr, w, tets, Q, np.ones(1, np.bool_), wdxr, pull_back=pull_back)
+        np.testing.assert_array_equal(x_prev, rest)  # counted in the velocity
+        np.testing.assert_allclose(wdx, x - start, rtol=0, atol=1e-15)
+        if pull_back:
+            np.testing.assert_array_equal(x[:3], rest[:3])  # only the vertex that moved goes back
+            assert K.RECOVER_J <= x[3, 2] < K.RECOVER_J + 1e-6  # det F = z here
+            back = (x[3] - start[3]) / (rest[3] - start[3])  # one fraction of its own path
+            np.testing.assert_allclose(back, back[0], rtol=1e-12)
+            np.testing.assert_array_equal(x, xr)
+            np.testing.assert_array_equal(wdx, wdxr)
+        else:
+            assert np.linalg.norm(x[:3] - start[:3], axis=1).min() > 0.0
+
+
 def _tangled_box() -> tuple[SoftBody, int]:
     """A 2x2x2-cell box (one interior vertex) whose interior vertex was pushed 1.5 cells along +x,
     through the box's x = 0.02 face plane: every tet around it on that side is inverted."""

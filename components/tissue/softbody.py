@@ -15,7 +15,7 @@ import numpy as np
 
 from vrmed.fields import AssetPath, vec3
 from vrmed.mesh import MeshError, SurfaceMesh, TetMesh, box_tets, load_tet_mesh
-from vrmed.mesh.partition import slab_partition
+from vrmed.mesh.partition import slab_partition, vertex_slab_partition
 from vrmed.mesh.quality import check_tets
 
 from .constraints import (
@@ -210,7 +210,14 @@ class NodalVolume:
     ``alpha`` the compliance 1 / (lambda V_i0) per vertex; ``lam`` its kept multiplier, ``kept``
     its kept fraction (the warm start); ``tcoef`` (m, 4) per tet and corner
     V_t0 / (4 V_i0 det Dm_t);
-    ``g``, ``stamp``, ``vertex_j``, ``tet_p`` scratch."""
+    ``order``/``block_offsets``/``phase_offsets`` the sweep order of the vertex constraints in
+    parallel slabs (:func:`vrmed.mesh.partition.vertex_slab_partition`: two phases of blocks
+    whose constraints touch no common vertex, then the leftovers); ``nptr``/``nbr`` each
+    vertex's star's distinct vertices (itself included), CSR, in the order its tets first reach
+    them; ``inc_tets`` (nnz, 4) each incidence's tet's corners (``tets[inc]``, read by the sweep
+    without the indirection);
+    ``g``, ``vertex_j``, ``tet_p`` scratch (``stamp``: unused since the parallel sweep, kept so
+    that :meth:`arrays`' first nine entries are as before)."""
 
     ptr: np.ndarray
     inc: np.ndarray
@@ -224,10 +231,22 @@ class NodalVolume:
     vertex_j: np.ndarray
     tet_p: np.ndarray
     tcoef: np.ndarray
+    order: np.ndarray
+    block_offsets: np.ndarray
+    phase_offsets: np.ndarray
+    nptr: np.ndarray
+    nbr: np.ndarray
+    inc_tets: np.ndarray
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        """The tuple ``kernels.solve_nodal_volume`` and ``kernels.nodal_kept_move`` take."""
-        return (self.ptr, self.inc, self.coef, self.alpha, self.lam, self.kept, self.g, self.stamp, self.tcoef)
+        """The tuple ``kernels.solve_nodal_volume`` and ``kernels.nodal_kept_move`` take (its
+        first nine as before the parallel sweep: an older ``kernels.py`` reads only those)."""
+        # fmt: off
+        return (
+            self.ptr, self.inc, self.coef, self.alpha, self.lam, self.kept, self.g, self.stamp, self.tcoef,
+            self.order, self.block_offsets, self.phase_offsets, self.nptr, self.nbr, self.inc_tets,
+        )
+        # fmt: on
 
     def fits(self, n_vertices: int, n_tets: int) -> bool:
         """Whether it was built for a body of this size (a cut rebuilds it)."""
@@ -235,11 +254,18 @@ class NodalVolume:
 
 
 def build_nodal_volume(
-    tets: np.ndarray, rest_volume: np.ndarray, dm_inv: np.ndarray, n_vertices: int, stiffness: float
+    tets: np.ndarray,
+    rest_volume: np.ndarray,
+    dm_inv: np.ndarray,
+    n_vertices: int,
+    stiffness: float,
+    points: np.ndarray,
+    n_slabs: int = 2,
 ) -> NodalVolume:
     """The vertex -> tet incidence and per-vertex rest volumes of :class:`NodalVolume` for tets
     (stored order) with rest volumes ``rest_volume`` and rest matrices ``dm_inv`` (Dm^-1);
-    ``stiffness`` (Pa, Lame's lambda) sets the compliances."""
+    ``stiffness`` (Pa, Lame's lambda) sets the compliances; the sweep order from the rest
+    positions ``points`` in at most ``n_slabs`` slabs (the body's tet slabs: ``phase_offsets[-1]``)."""
     m = tets.shape[0]
     flat = tets.ravel()
     order = np.argsort(flat, kind="stable")
@@ -252,6 +278,12 @@ def build_nodal_volume(
     owner = flat[order]
     per_det = rest_volume * np.linalg.det(dm_inv)  # V_t0 / det Dm_t (signed: a rest tet may be wound either way)
     coef = per_det[inc] / (4.0 * v0[owner])
+    sweep, block_offsets, phase_offsets = vertex_slab_partition(points, tets, ptr, inc, n_slabs)
+    # each vertex's star's distinct vertices in first-reached order (the kernel's sums run in it)
+    pair = np.repeat(owner, 4) * n_vertices + tets[inc].ravel()
+    first = np.sort(np.unique(pair, return_index=True)[1])
+    nptr = np.zeros(n_vertices + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair[first] // n_vertices, minlength=n_vertices), out=nptr[1:])
     return NodalVolume(
         ptr=ptr,
         inc=inc,
@@ -265,6 +297,12 @@ def build_nodal_volume(
         vertex_j=np.zeros(n_vertices),
         tet_p=np.zeros((m, 2)),
         tcoef=np.ascontiguousarray(per_det[:, None] / (4.0 * v0[tets])),
+        order=sweep,
+        block_offsets=block_offsets,
+        phase_offsets=phase_offsets,
+        nptr=nptr,
+        nbr=np.ascontiguousarray(pair[first] % n_vertices, dtype=np.int64),
+        inc_tets=np.ascontiguousarray(tets[inc], dtype=np.int64),
     )
 
 
@@ -345,6 +383,14 @@ class SoftBody:
     #: grasp. On by default; it keeps the vertices a tool contact pushed (``contact_hold``) fixed,
     #: so it does not lift crushed tissue back into the tool.
     recover_inversions: bool = True
+    #: Opt-in (off by default): a flagged tet that the substep took below ``kernels.RECOVER_J``
+    #: from at or above it is stopped on its way back (its free vertices moved back towards where
+    #: the substep started, just far enough) instead of lifted along its det F gradient
+    #: (``kernels._pull_back_fraction``): the lift's move, not parallel to the sweep's, turned a
+    #: folded body at rest into a rotor (half-mirrored torus 0.08 m/s of rigid spin; 1e-5 with
+    #: it); the sliver meshes (raptor, armadillo) then fail their rest tests, so it is not the
+    #: default (docs/physics.md, "Inversion recovery", "A fold that spins").
+    recover_pull_back: bool = False
     #: per tet: det F was below ``kernels.RECOVER_CHECK`` when projected and the inversion
     #: recovery has not yet left it at or above that (sticky; the recovery pass checks these
     #: tets and clears the flag; scratch, rebuilt by the solver if the tets change)

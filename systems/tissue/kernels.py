@@ -38,9 +38,11 @@ calls it between steps).
 A body with nodal volume constraints (``SoftBody.volume == "nodal"``, opt-in; the ``nodal``
 argument, None compiles it out) has per-tet hydrostatic stiffness mu and gamma = 2 and one
 volume constraint per vertex C_i = V_i / V_i0 - 1 with compliance 1 / (lambda V_i0): their kept
-correction is applied after the prediction (:func:`nodal_kept_move`) and one serial
-Gauss-Seidel sweep over the vertices follows the tet sweep (:func:`solve_nodal_volume`), before
-the inversion recovery (docs/physics.md, "Nodal volume").
+correction is applied after the prediction (:func:`nodal_kept_move`, by the tets' slab blocks) and
+one Gauss-Seidel sweep over the vertices follows the tet sweep (:func:`solve_nodal_volume`), before
+the inversion recovery: in vertex slabs cut as the tets' are, whose blocks of one phase touch no
+common vertex (two parallel phases, then the few leftovers serially; docs/physics.md, "Nodal
+volume").
 """
 
 from __future__ import annotations
@@ -441,7 +443,30 @@ def _recover_move(x, x_prev, warm_dx, track, i, dx, dy, dz, still):
 
 @njit(cache=True, inline="always")
 def _recover_tet(
-    x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z, warm_dx, track, still
+    x,
+    x_prev,
+    Q,
+    t,
+    i0,
+    i1,
+    i2,
+    i3,
+    w0x,
+    w0y,
+    w0z,
+    w1x,
+    w1y,
+    w1z,
+    w2x,
+    w2y,
+    w2z,
+    w3x,
+    w3y,
+    w3z,
+    warm_dx,
+    track,
+    still,
+    pull_back=None,
 ):
     """Inversion recovery: project tet t's unilateral volume constraint ``det F >= RECOVER_J``
     (hard, one Newton step along the cofactor gradients, as PBD's volume constraint).
@@ -454,6 +479,14 @@ def _recover_tet(
     ``track``, goes into ``warm_dx`` as a part not kept), except in a tet a tool holds
     (``still``), where it adds no velocity (:func:`_recover_move`).
 
+    ``pull_back`` (``SoftBody.recover_pull_back``, opt-in): a tet with no held vertex that was at
+    or above RECOVER_J where the substep started (its free axes at ``x_prev``) is instead moved
+    back along its vertices' own paths, by the fraction :func:`_pull_back_fraction` finds, so the
+    move is parallel to each vertex's displacement in the substep: the gradient's move is not, and
+    in a fight at the floor (the sweep pushing the same tets below it every substep) that left a
+    torque each substep, which spun folded bodies at rest (the half-mirrored torus at 1.34 rad/s;
+    docs/physics.md, "A fold that spins").
+
     Returns (whether it moved the tet, det F where it started).
     """
     F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
@@ -461,6 +494,19 @@ def _recover_tet(
     J = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2]
     if not (J < RECOVER_J):
         return False, J
+    if pull_back is not None:  # (None, the default: compiled out, as the volume barrier)
+        if pull_back and not still:
+            # fmt: off
+            f = _pull_back_fraction(
+                x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z
+            )
+            # fmt: on
+            if f > 0.0:  # at or above the floor where the substep started: its move taken back that far
+                _pull_back_move(x, x_prev, warm_dx, track, i0, w0x, w0y, w0z, f)
+                _pull_back_move(x, x_prev, warm_dx, track, i1, w1x, w1y, w1z, f)
+                _pull_back_move(x, x_prev, warm_dx, track, i2, w2x, w2y, w2z, f)
+                _pull_back_move(x, x_prev, warm_dx, track, i3, w3x, w3y, w3z, f)
+                return True, J
     g = _vertex_gradients(cof, Q, t)
     s = (
         w0x * g[0] * g[0]
@@ -521,6 +567,84 @@ def _recover_tet(
     _recover_move(x, x_prev, warm_dx, track, i2, d[6], d[7], d[8], still)
     _recover_move(x, x_prev, warm_dx, track, i3, d[9], d[10], d[11], still)
     return True, J
+
+
+#: Bisections of :func:`_pull_back_fraction` (the fraction of the way back is found to 2^-20).
+PULL_BACK_BISECTIONS = 20
+
+
+@njit(cache=True, inline="always")
+def _between(x, x_prev, i, r, wr, f):
+    """Axis r of vertex i moved the fraction ``f`` of the way from ``x`` back to ``x_prev`` if it
+    is free (``wr`` > 0), else where it is."""
+    return x[i, r] + f * (x_prev[i, r] - x[i, r]) if wr > 0.0 else x[i, r]
+
+
+@njit(cache=True, inline="always")
+def _det_between(x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z, f):
+    """det F of tet t with the free axes of its vertices moved the fraction ``f`` of the way from
+    ``x`` back to ``x_prev`` (no allocation)."""
+    p0x = _between(x, x_prev, i0, 0, w0x, f)
+    p0y = _between(x, x_prev, i0, 1, w0y, f)
+    p0z = _between(x, x_prev, i0, 2, w0z, f)
+    e1x = _between(x, x_prev, i1, 0, w1x, f) - p0x
+    e1y = _between(x, x_prev, i1, 1, w1y, f) - p0y
+    e1z = _between(x, x_prev, i1, 2, w1z, f) - p0z
+    e2x = _between(x, x_prev, i2, 0, w2x, f) - p0x
+    e2y = _between(x, x_prev, i2, 1, w2y, f) - p0y
+    e2z = _between(x, x_prev, i2, 2, w2z, f) - p0z
+    e3x = _between(x, x_prev, i3, 0, w3x, f) - p0x
+    e3y = _between(x, x_prev, i3, 1, w3y, f) - p0y
+    e3z = _between(x, x_prev, i3, 2, w3z, f) - p0z
+    # F = Ds Q, Ds = [e1 e2 e3] (columns)
+    f00 = e1x * Q[t, 0, 0] + e2x * Q[t, 1, 0] + e3x * Q[t, 2, 0]
+    f01 = e1x * Q[t, 0, 1] + e2x * Q[t, 1, 1] + e3x * Q[t, 2, 1]
+    f02 = e1x * Q[t, 0, 2] + e2x * Q[t, 1, 2] + e3x * Q[t, 2, 2]
+    f10 = e1y * Q[t, 0, 0] + e2y * Q[t, 1, 0] + e3y * Q[t, 2, 0]
+    f11 = e1y * Q[t, 0, 1] + e2y * Q[t, 1, 1] + e3y * Q[t, 2, 1]
+    f12 = e1y * Q[t, 0, 2] + e2y * Q[t, 1, 2] + e3y * Q[t, 2, 2]
+    f20 = e1z * Q[t, 0, 0] + e2z * Q[t, 1, 0] + e3z * Q[t, 2, 0]
+    f21 = e1z * Q[t, 0, 1] + e2z * Q[t, 1, 1] + e3z * Q[t, 2, 1]
+    f22 = e1z * Q[t, 0, 2] + e2z * Q[t, 1, 2] + e3z * Q[t, 2, 2]
+    return f00 * (f11 * f22 - f12 * f21) - f01 * (f10 * f22 - f12 * f20) + f02 * (f10 * f21 - f11 * f20)
+
+
+@njit(cache=True)
+def _pull_back_fraction(x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z):
+    """The fraction of the way from ``x`` back to ``x_prev`` (free axes only: ``w`` > 0) that
+    brings tet t, below :data:`RECOVER_J` at ``x``, back to it (bisection, the end at or above it),
+    or -1.0 when the tet was below it at ``x_prev`` too (with its fixed axes where they are now:
+    it was flat or inverted where the substep started, left to the recovery's projection)."""
+    # fmt: off
+    j1 = _det_between(
+        x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z, 1.0
+    )
+    # fmt: on
+    if not (j1 >= RECOVER_J):
+        return -1.0
+    lo, hi = 0.0, 1.0
+    for _b in range(PULL_BACK_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        # fmt: off
+        jm = _det_between(
+            x, x_prev, Q, t, i0, i1, i2, i3, w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z, mid
+        )
+        # fmt: on
+        if jm >= RECOVER_J:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@njit(cache=True, inline="always")
+def _pull_back_move(x, x_prev, warm_dx, track, i, wx, wy, wz, f):
+    """Move vertex i's free axes the fraction ``f`` of the way back to ``x_prev`` (counted in the
+    velocity as the recovery's projection, and in ``warm_dx`` as a part not kept when ``track``)."""
+    dx = f * (x_prev[i, 0] - x[i, 0]) if wx > 0.0 else 0.0
+    dy = f * (x_prev[i, 1] - x[i, 1]) if wy > 0.0 else 0.0
+    dz = f * (x_prev[i, 2] - x[i, 2]) if wz > 0.0 else 0.0
+    _recover_move(x, x_prev, warm_dx, track, i, dx, dy, dz, False)
 
 
 @njit(cache=True)
@@ -1034,13 +1158,14 @@ def substep(
     volume_barrier=None,
     nodal=None,
     keep_release=False,
+    pull_back=None,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
     # fmt: off
     solve_substep(
         state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal,
-        keep_release,
+        keep_release, pull_back,
     )
     # fmt: on
     if warm != 0.0:
@@ -1102,87 +1227,100 @@ def _det_ds_gradients(x, i0, i1, i2, i3):
     )
 
 
+@njit(cache=True, inline="always")
+def _kept_add(x, w, warm_dx, j, gx, gy, gz, s):
+    """Vertex j's part of :func:`nodal_kept_range`: W (gx, gy, gz) s into x and warm_dx (a tuple
+    indexed in a loop is spilled to memory, so the corners are passed one by one)."""
+    d = w[j, 0] * gx * s
+    x[j, 0] += d
+    warm_dx[j, 0] += d
+    d = w[j, 1] * gy * s
+    x[j, 1] += d
+    warm_dx[j, 1] += d
+    d = w[j, 2] * gz * s
+    x[j, 2] += d
+    warm_dx[j, 2] += d
+
+
 @njit(cache=True)
-def nodal_kept_move(x, w, tets, Q, nodal, warm_dx):
-    """The warm start of the nodal volume constraints (:func:`solve_nodal_volume`): move every
-    vertex by W G^T lam_kept with G the gradients at the current (predicted) positions, summed
-    per tet (tet t's det Ds gradient times sum over its vertices i of lam_i V_t0 / (4 V_i0 det Dm),
-    ``nodal[8]`` (m, 4)); summed into ``warm_dx``'s part not kept (never replayed)."""
+def nodal_kept_range(x, w, tets, nodal, warm_dx, start, end):
+    """Tets start..end-1 of :func:`nodal_kept_move` (tets of one slab block share no vertex with
+    another block of the same phase, so the blocks of a phase may run in parallel)."""
     lam, tcoef = nodal[4], nodal[8]
-    for t in range(tets.shape[0]):
+    for t in range(start, end):
         i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
         s = tcoef[t, 0] * lam[i0] + tcoef[t, 1] * lam[i1] + tcoef[t, 2] * lam[i2] + tcoef[t, 3] * lam[i3]
         if s == 0.0:
             continue
         _det, gr = _det_ds_gradients(x, i0, i1, i2, i3)
-        for v in range(4):
-            j = tets[t, v]
-            for r in range(3):
-                d = w[j, r] * gr[3 * v + r] * s
-                x[j, r] += d
-                warm_dx[j, r] += d
+        _kept_add(x, w, warm_dx, i0, gr[0], gr[1], gr[2], s)
+        _kept_add(x, w, warm_dx, i1, gr[3], gr[4], gr[5], s)
+        _kept_add(x, w, warm_dx, i2, gr[6], gr[7], gr[8], s)
+        _kept_add(x, w, warm_dx, i3, gr[9], gr[10], gr[11], s)
+
+
+@njit(cache=True)
+def nodal_kept_move(x, w, tets, Q, nodal, warm_dx, block_end=-1):
+    """The warm start of the nodal volume constraints (:func:`solve_nodal_volume`): move every
+    vertex by W G^T lam_kept with G the gradients at the current (predicted) positions, summed
+    per tet (tet t's det Ds gradient times sum over its vertices i of lam_i V_t0 / (4 V_i0 det Dm),
+    ``nodal[8]`` (m, 4)); summed into ``warm_dx``'s part not kept (never replayed).
+
+    Order (:func:`nodal_kept_range`): the leftover tets (from ``block_end``, the body's
+    ``block_offsets[-1]``; -1: none, all tets in stored order), then the slab blocks, as the
+    one-launch frame runs them (:func:`_frame_worker`: the leftovers in the placement task, then
+    the blocks phase by phase), so every path sums each vertex's moves in the same order."""
+    m = tets.shape[0]
+    b = m if block_end < 0 else block_end
+    nodal_kept_range(x, w, tets, nodal, warm_dx, b, m)
+    nodal_kept_range(x, w, tets, nodal, warm_dx, 0, b)
+
+
+@njit(cache=True, inline="always")
+def _gather(g, j, c, gx, gy, gz):
+    """g[j] += c (gx, gy, gz) (:func:`solve_nodal_range`'s pass 1)."""
+    g[j, 0] += c * gx
+    g[j, 1] += c * gy
+    g[j, 2] += c * gz
 
 
 @njit(cache=True)  # no fastmath: see solve_plain
-def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx):
-    """One Gauss-Seidel sweep of the nodal volume constraints (``SoftBody.volume == "nodal"``;
-    Irving, Schroeder & Fedkiw 2007; Bonet & Burton 1998's averaged nodal pressure).
-
-    Per vertex i: V_i(x) = sum over its tets of V_t(x) / 4, C_i = V_i / V_i0 - 1, compliance
-    1 / (lambda V_i0) (lambda: Lame's first parameter, ``Material.lam``); the tets keep a
-    hydrostatic constraint of stiffness mu only (see ``SoftBody.volume``). ``nodal`` = (ptr, inc,
-    coef, alpha, lam, kept, g, stamp): the vertex -> tet incidence in CSR form
-    (``inc[ptr[i]:ptr[i + 1]]``), per incidence V_t0 / (4 V_i0 det Dm_t) (so, with J_t =
-    det Ds_t / det Dm_t, C_i = sum coef det Ds_t - 1 and grad C_i = sum coef grad det Ds_t), per
-    vertex the compliance, the kept multiplier, the kept fraction, and scratch (n, 3) float64 /
-    (n,) int64 for the gradient gathered over the vertex's star (so no allocation).
-
-    Warm-started when ``warm`` != 0: :func:`nodal_kept_move` moved the vertices by the kept
-    correction W G^T lam_kept (G at the substep's predicted positions) before the tet sweep, so
-    the step is dlam = (-C - alpha~ lam_kept - g v) / ((1 + g) G W G^T + alpha~) and moves by
-    W G^T dlam; none of the nodal corrections goes into the warm start's replayed ``warm_dx``
-    (they are summed into its part not kept), and ``lam`` keeps the fraction ``kept`` of
-    lam_kept + dlam. Why not replay them in the prediction as the tets' are: a replayed
-    W G_old^T lam acts along the last substep's gradients, and on a free bar under end loads
-    (tests/test_tissue_accuracy.py) that stale part spun the bar up about its axis (angular
-    momentum x4.5 every 30 frames; the tets replace their replayed part for the same reason,
-    :func:`solve_warm`). Plain XPBD (``warm`` 0) starts from 0.
-    """
-    ptr, inc, coef, alpha, lam, kept, g, stamp = nodal[:8]
-    n = x.shape[0]
-    for i in range(n):
+def solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, start, end):
+    """The vertex constraints ``order[start:end]`` of :func:`solve_nodal_volume`, in that order
+    (one slab block, or the leftovers: see there)."""
+    ptr, _inc, coef, alpha, lam, kept, g = nodal[:7]
+    order, nptr, nbr, inc4 = nodal[9], nodal[12], nodal[13], nodal[14]
+    for q in range(start, end):
+        i = order[q]
         a, b = ptr[i], ptr[i + 1]
-        mark = 3 * i + 1  # mark, mark + 1, mark + 2: gathered, counted, moved (never the next vertex's)
+        na, nb = nptr[i], nptr[i + 1]
+        for p in range(na, nb):
+            j = nbr[p]
+            g[j, 0] = 0.0
+            g[j, 1] = 0.0
+            g[j, 2] = 0.0
         C = -1.0
         # pass 1: the constraint and its gradient, gathered per vertex of the star
         for k in range(a, b):
-            t = inc[k]
-            det, gr = _det_ds_gradients(x, tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3])
+            # the tet's corners from the incidence's own copy (no tets[inc[k]] indirection: x0.92)
+            j0, j1, j2, j3 = inc4[k, 0], inc4[k, 1], inc4[k, 2], inc4[k, 3]
+            det, gr = _det_ds_gradients(x, j0, j1, j2, j3)
             c = coef[k]  # V_t0 / (4 V_i0 det Dm): c det Ds = V_t0 J_t / (4 V_i0)
             C += c * det
-            for v in range(4):
-                j = tets[t, v]
-                if stamp[j] != mark:
-                    stamp[j] = mark
-                    g[j, 0] = 0.0
-                    g[j, 1] = 0.0
-                    g[j, 2] = 0.0
-                g[j, 0] += c * gr[3 * v]
-                g[j, 1] += c * gr[3 * v + 1]
-                g[j, 2] += c * gr[3 * v + 2]
+            # corner by corner (a tuple indexed in a loop is spilled to memory)
+            _gather(g, j0, c, gr[0], gr[1], gr[2])
+            _gather(g, j1, c, gr[3], gr[4], gr[5])
+            _gather(g, j2, c, gr[6], gr[7], gr[8])
+            _gather(g, j3, c, gr[9], gr[10], gr[11])
         # pass 2: G W G^T and the rate G (x - x_prev) over the star's distinct vertices
         s = 0.0
         rate = 0.0
-        for k in range(a, b):
-            t = inc[k]
-            for v in range(4):
-                j = tets[t, v]
-                if stamp[j] == mark:
-                    stamp[j] = mark + 1
-                    s += w[j, 0] * g[j, 0] * g[j, 0] + w[j, 1] * g[j, 1] * g[j, 1] + w[j, 2] * g[j, 2] * g[j, 2]
-                    if g_damp > 0.0:
-                        for r in range(3):
-                            rate += g[j, r] * (x[j, r] - x_prev[j, r])
+        for p in range(na, nb):
+            j = nbr[p]
+            s += w[j, 0] * g[j, 0] * g[j, 0] + w[j, 1] * g[j, 1] * g[j, 1] + w[j, 2] * g[j, 2] * g[j, 2]
+            if g_damp > 0.0:
+                for r in range(3):
+                    rate += g[j, r] * (x[j, r] - x_prev[j, r])
         at = alpha[i] * inv_h2
         l0 = lam[i] if warm != 0.0 else 0.0
         denom = (1.0 + g_damp) * s + at
@@ -1198,18 +1336,69 @@ def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_
             kt = 0.0
         if warm != 0.0:
             lam[i] = kt * l1
-        # pass 3: move the star's vertices, clear the gathered gradient
-        for k in range(a, b):
-            t = inc[k]
-            for v in range(4):
-                j = tets[t, v]
-                if stamp[j] == mark + 1:
-                    stamp[j] = mark + 2
-                    for r in range(3):
-                        d = w[j, r] * g[j, r] * dl
-                        x[j, r] += d
-                        if warm != 0.0:  # never replayed (see above)
-                            warm_dx[j, r] += d
+        # pass 3: move the star's vertices
+        for p in range(na, nb):
+            j = nbr[p]
+            for r in range(3):
+                d = w[j, r] * g[j, r] * dl
+                x[j, r] += d
+                if warm != 0.0:  # never replayed (see solve_nodal_volume)
+                    warm_dx[j, r] += d
+
+
+@njit(cache=True, parallel=True)
+def solve_nodal_blocks(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, b0, b1):
+    """Vertex-constraint blocks b0..b1-1 of :func:`solve_nodal_volume` in parallel: the blocks
+    of one phase touch no common vertex (nor ``g``'s rows), so no races."""
+    boff = nodal[10]
+    for b in prange(b0, b1):
+        solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, boff[b], boff[b + 1])
+
+
+@njit(cache=True)
+def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, parallel=False):
+    """One Gauss-Seidel sweep of the nodal volume constraints (``SoftBody.volume == "nodal"``;
+    Irving, Schroeder & Fedkiw 2007; Bonet & Burton 1998's averaged nodal pressure).
+
+    Per vertex i: V_i(x) = sum over its tets of V_t(x) / 4, C_i = V_i / V_i0 - 1, compliance
+    1 / (lambda V_i0) (lambda: Lame's first parameter, ``Material.lam``); the tets keep a
+    hydrostatic constraint of stiffness mu only (see ``SoftBody.volume``). ``nodal`` = (ptr, inc,
+    coef, alpha, lam, kept, g, stamp, tcoef, order, block_offsets, phase_offsets, nptr, nbr,
+    inc_tets): the
+    vertex -> tet incidence in CSR form (``inc[ptr[i]:ptr[i + 1]]``), per incidence
+    V_t0 / (4 V_i0 det Dm_t) (so, with J_t = det Ds_t / det Dm_t, C_i = sum coef det Ds_t - 1
+    and grad C_i = sum coef grad det Ds_t), per vertex the compliance, the kept multiplier, the
+    kept fraction, scratch (n, 3) float64 for the gradient gathered over the vertex's star (so
+    no allocation; ``stamp``: unused), per tet the kept move's coefficients
+    (:func:`nodal_kept_move`), the sweep order, each vertex's star's distinct vertices
+    (``nbr[nptr[i]:nptr[i + 1]]``), and per incidence its tet's corners (``tets[inc]``).
+
+    Order: ``order`` (``NodalVolume.order``, :func:`vrmed.mesh.partition.vertex_slab_partition`):
+    the blocks of phase 0, of phase 1, then the leftovers. Constraint i reads and moves the
+    vertices of i's star only, and no two constraints of different blocks of one phase touch a
+    common vertex, so the blocks of a phase run in parallel (``parallel``: one launch per phase,
+    :func:`solve_nodal_blocks`; the one-launch frame makes them tasks, :func:`_frame_worker`)
+    with the result of this serial sweep, bit for bit, on any number of threads.
+
+    Warm-started when ``warm`` != 0: :func:`nodal_kept_move` moved the vertices by the kept
+    correction W G^T lam_kept (G at the substep's predicted positions) before the tet sweep, so
+    the step is dlam = (-C - alpha~ lam_kept - g v) / ((1 + g) G W G^T + alpha~) and moves by
+    W G^T dlam; none of the nodal corrections goes into the warm start's replayed ``warm_dx``
+    (they are summed into its part not kept), and ``lam`` keeps the fraction ``kept`` of
+    lam_kept + dlam. Why not replay them in the prediction as the tets' are: a replayed
+    W G_old^T lam acts along the last substep's gradients, and on a free bar under end loads
+    (tests/test_tissue_accuracy.py) that stale part spun the bar up about its axis (angular
+    momentum x4.5 every 30 frames; the tets replace their replayed part for the same reason,
+    :func:`solve_warm`). Plain XPBD (``warm`` 0) starts from 0.
+    """
+    boff, poff = nodal[10], nodal[11]
+    nb = boff.shape[0] - 1
+    if parallel:
+        for ph in range(poff.shape[0] - 1):
+            solve_nodal_blocks(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, poff[ph], poff[ph + 1])
+    else:
+        solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, 0, boff[nb])
+    solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, boff[nb], nodal[9].shape[0])
 
 
 @njit(cache=True)
@@ -1229,6 +1418,7 @@ def solve_substep(
     volume_barrier=None,
     nodal=None,
     keep_release=False,
+    pull_back=None,
 ):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
@@ -1279,7 +1469,7 @@ def solve_substep(
     if slide_idx.shape[0] > 0:
         place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
     if nodal is not None and warm != 0.0:
-        nodal_kept_move(x, w, tets, Q, nodal, warm_dx)
+        nodal_kept_move(x, w, tets, Q, nodal, warm_dx, block_offsets[nb])
     # A small body is swept serially in the stored order, which is the order of the phases:
     # the blocks of a phase share no vertex, so the result is bit-identical, without the two
     # parallel launches per substep that cost more than they save there (PARALLEL_MIN_TETS).
@@ -1335,10 +1525,10 @@ def solve_substep(
         volume_barrier,
     )
     if nodal is not None:  # numba prunes it for every other body
-        solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx)
+        solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
-        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release)
+        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back)
 
 
 def recover_scratch_size(n_tets: int, n_vertices: int) -> int:
@@ -1411,12 +1601,12 @@ def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
 
 
 @njit(cache=True)
-def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch):
+def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, pull_back=None):
     """Inversion recovery after the tet sweep (see :func:`_recover_tet`): up to
     :data:`RECOVER_SWEEPS` serial sweeps over the tets flagged in ``near`` until none is below
     :data:`RECOVER_J`, then the flags of the tets left at or above :data:`RECOVER_CHECK` are
-    cleared. ``scratch``: int64, at least :func:`recover_scratch_size` long. Returns the number of
-    flagged tets it listed (``scratch[:count]``).
+    cleared. ``scratch``: int64, at least :func:`recover_scratch_size` long. ``pull_back``: see
+    :func:`_recover_tet` (opt-in). Returns the number of flagged tets it listed (``scratch[:count]``).
 
     The flags are sticky: the tet sweep sets a tet's flag when it starts its block step below
     :data:`RECOVER_CHECK` and only this pass clears it. Why: in a loaded tangle (the raptor
@@ -1480,7 +1670,7 @@ def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch):
                 x, x_prev, Q, t, i0, i1, i2, i3,
                 s0 * w[i0, 0], s0 * w[i0, 1], s0 * w[i0, 2], s1 * w[i1, 0], s1 * w[i1, 1], s1 * w[i1, 2],
                 s2 * w[i2, 0], s2 * w[i2, 1], s2 * w[i2, 2], s3 * w[i3, 0], s3 * w[i3, 1], s3 * w[i3, 2],
-                warm_dx, track, touched,
+                warm_dx, track, touched, pull_back,
             )
             # fmt: on
             if moved:
@@ -1655,7 +1845,7 @@ def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release=False
 
 
 @njit(cache=True)
-def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False):
+def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False, pull_back=None):
     """The end of a substep with flagged tets: flag, for this substep only, every tet the sweep
     left flattened (0 < det F < :data:`RECOVER_J`, with a free axis), then :func:`recover_flagged`
     (those flags are cleared after it), :func:`keep_filter` and, if the filter acted,
@@ -1692,7 +1882,7 @@ def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch,
                 near[t] = True
                 newf[nnew] = t
                 nnew += 1
-    cnt = recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch)
+    cnt = recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, pull_back)
     for k in range(nnew):  # these flags last this substep only
         near[newf[k]] = False
     lst = scratch[:cnt]
@@ -2237,6 +2427,7 @@ def _frame_worker(
     volume_barrier=None,
     nodal=None,
     keep_release=False,
+    pull_back=None,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -2247,6 +2438,11 @@ def _frame_worker(
     (:func:`finish_and_predict`);
     P (one task, only if the body has attachments or slide planes): their placement;
     then every slab block of each phase, ``phase_offsets[0] + j``.
+    A body with nodal volume constraints (``nodal``) has [A] [V x nv] [P] [K] [blocks] [T] [N]:
+    P also runs the nodal kept move of the leftover tets (if ``warm``), K (if ``warm``) that of
+    every slab block of each phase (:func:`nodal_kept_range`), T the leftover tets (one task, none
+    if there are none), N every block of each phase of the vertex constraints
+    (:func:`solve_nodal_range`), and A their leftovers before the recovery.
     Each task starts once every task of the earlier phases is done; the calls are those of
     :func:`step_kernel`, in the same order for every vertex and tet, so the result is
     bit-identical to it."""
@@ -2259,10 +2455,22 @@ def _frame_worker(
     n = x.shape[0]
     nph = phase_offsets.shape[0] - 1
     b_first = phase_offsets[0]
+    n_blocks = phase_offsets[nph] - b_first
+    t_left = block_offsets[block_offsets.shape[0] - 1]  # the first leftover tet
     # the placement task also runs the nodal volume constraints' warm start (nodal_kept_move)
-    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or (nodal is not None and warm != 0.0) else 0
-    head = 1 + nv + n_place  # tasks before the blocks in a segment
-    per = head + phase_offsets[nph] - b_first
+    kept = nodal is not None and warm != 0.0
+    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept else 0
+    o_k = 1 + nv + n_place  # the first kept-move block task in a segment
+    o_b = o_k + (n_blocks if kept else 0)  # the first tet block task
+    o_t = o_b + n_blocks  # the leftover tets' task (a nodal body with leftover tets only)
+    o_n = o_t  # the first vertex-constraint block task
+    per = o_t
+    n_first = 0
+    if nodal is not None:
+        npo = nodal[11]
+        n_first = npo[0]
+        o_n = o_t + (1 if t_left < tets.shape[0] else 0)
+        per = o_n + npo[npo.shape[0] - 1] - n_first
     total = substeps * per + 1 + nv
     while True:
         k = _atomic_add(sync, _SYNC_NEXT, 1)
@@ -2270,34 +2478,57 @@ def _frame_worker(
             break
         s = k // per
         r = k - s * per
+        base = s * per
         if r == 0:
             need = k  # every earlier task
         elif r <= nv:
-            need = s * per + 1
-        elif r < head:
-            need = s * per + 1 + nv
-        else:
-            b = b_first + r - head
+            need = base + 1
+        elif r < o_k:
+            need = base + 1 + nv
+        elif r < o_b:  # a kept-move block: after the tasks before its phase
+            b = b_first + r - o_k
             ph = 0
             while b >= phase_offsets[ph + 1]:
                 ph += 1
-            need = s * per + head + phase_offsets[ph] - b_first  # every task before this phase
+            need = base + o_k + phase_offsets[ph] - b_first
+        elif r < o_t:
+            b = b_first + r - o_b
+            ph = 0
+            while b >= phase_offsets[ph + 1]:
+                ph += 1
+            need = base + o_b + phase_offsets[ph] - b_first  # every task before this phase
+        elif r < o_n:
+            need = base + o_t
+        elif nodal is not None:  # (numba prunes what reads nodal where it is None)
+            npo = nodal[11]
+            b = n_first + r - o_n
+            ph = 0
+            while b >= npo[ph + 1]:
+                ph += 1
+            need = base + o_n + npo[ph] - n_first
         _wait_done(sync, need)
         if r == 0:
             if s > 0:  # the end of solve_substep for substep s - 1
-                # fmt: off
-                solve_range(
-                    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
-                    inv_h2, g_damp, warm, block_offsets[block_offsets.shape[0] - 1], tets.shape[0],
-                    sync[_SYNC_BARRIER] != 0, volume_barrier,
-                )
-                # fmt: on
-                if nodal is not None:  # serial, after every tet of the substep (as solve_substep)
-                    solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx)
+                if nodal is not None:  # its leftover tets ran in task T; now the vertex constraints'
+                    nbo = nodal[10]
+                    # fmt: off
+                    solve_nodal_range(
+                        x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, nbo[nbo.shape[0] - 1], n,
+                    )
+                    # fmt: on
+                else:
+                    # fmt: off
+                    solve_range(
+                        x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
+                        inv_h2, g_damp, warm, t_left, tets.shape[0], sync[_SYNC_BARRIER] != 0, volume_barrier,
+                    )
+                    # fmt: on
                 if recover and any_flagged(near):
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
-                    recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release)
+                    recover_and_keep(
+                        x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back
+                    )
             # as solve_substep: the barrier if a tet is flagged when the sweep starts (read by this
             # substep's block tasks, which all start after this task)
             sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0
@@ -2309,21 +2540,37 @@ def _frame_worker(
                 c * n // nv, (c + 1) * n // nv,
             )
             # fmt: on
-        elif r < head:
+        elif r < o_k:
             frac = (s + 1.0) / substeps
             if kin_idx.shape[0] > 0:
                 place_kinematic(x, kin_idx, kin_start, kin_target, frac)
             if slide_idx.shape[0] > 0:
                 place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
-            if nodal is not None and warm != 0.0:
-                nodal_kept_move(x, w, tets, Q, nodal, warm_dx)
-        else:
+            if nodal is not None and warm != 0.0:  # the leftover tets' part first, as nodal_kept_move
+                nodal_kept_range(x, w, tets, nodal, warm_dx, t_left, tets.shape[0])
+        elif r < o_b:
+            b = b_first + r - o_k
+            if nodal is not None:
+                nodal_kept_range(x, w, tets, nodal, warm_dx, block_offsets[b], block_offsets[b + 1])
+        elif r < o_t:
+            b = b_first + r - o_b
             # fmt: off
             solve_range(
                 x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
                 g_damp, warm, block_offsets[b], block_offsets[b + 1], sync[_SYNC_BARRIER] != 0, volume_barrier,
             )
             # fmt: on
+        elif r < o_n:  # a nodal body's leftover tets, before its vertex constraints
+            # fmt: off
+            solve_range(
+                x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
+                inv_h2, g_damp, warm, t_left, tets.shape[0], sync[_SYNC_BARRIER] != 0, volume_barrier,
+            )
+            # fmt: on
+        elif nodal is not None:
+            nbo = nodal[10]
+            b = n_first + r - o_n
+            solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, nbo[b], nbo[b + 1])
         _task_done(sync)
 
 
@@ -2346,6 +2593,7 @@ def step_frame_parallel(
     volume_barrier=None,
     nodal=None,
     keep_release=False,
+    pull_back=None,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2358,11 +2606,15 @@ def step_frame_parallel(
     width = 1
     for ph in range(phase_offsets.shape[0] - 1):
         width = max(width, phase_offsets[ph + 1] - phase_offsets[ph])
+    if nodal is not None:  # the vertex constraints' phases
+        npo = nodal[11]
+        for ph in range(npo.shape[0] - 1):
+            width = max(width, npo[ph + 1] - npo[ph])
     for _ in prange(width):
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch, volume_barrier, nodal, keep_release,
+            scratch, volume_barrier, nodal, keep_release, pull_back,
         )
         # fmt: on
 
@@ -2384,6 +2636,7 @@ def step_kernel(
     volume_barrier=None,
     nodal=None,
     keep_release=False,
+    pull_back=None,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -2407,6 +2660,9 @@ def step_kernel(
     ``nodal``: see :func:`solve_substep` (None compiles it out the same way).
     ``keep_release``: the step filter's ``release`` (:func:`keep_filter`), the body's
     ``keep_release`` (False: the filter as it was, bit-identical).
+    ``pull_back``: True for a body with ``recover_pull_back`` (opt-in; see :func:`_recover_tet`),
+    else None: the recovery as it was, the pull-back compiled out (numba prunes the branch on an
+    argument that is None, as for ``volume_barrier``).
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -2425,14 +2681,14 @@ def step_kernel(
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier, nodal, keep_release,
+                scratch, volume_barrier, nodal, keep_release, pull_back,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier, nodal, keep_release,
+                scratch, volume_barrier, nodal, keep_release, pull_back,
             )
             # fmt: on
         return
@@ -2440,7 +2696,7 @@ def step_kernel(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal, keep_release,
+            volume_barrier, nodal, keep_release, pull_back,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)

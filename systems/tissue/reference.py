@@ -204,6 +204,7 @@ def substep(
     warm_d=None,
     near=None,
     recover_inversions=True,
+    pull_back=False,
 ):
     """One XPBD substep: predict, place the built-in kinematic constraints, coloured
     Gauss-Seidel projection, velocity update (in place).
@@ -268,7 +269,7 @@ def substep(
     if recover_inversions and near.any():  # the kernels run these only when a tet is flagged
         added = flag_flattened(x, w, tets, Q, near)
         listed = np.flatnonzero(near)
-        recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None)
+        recover(x, x_prev, w, tets, Q, near, warm_dx if warm != 0.0 else None, pull_back=pull_back)
         near[added] = False  # those flags last this substep only
         if keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None) > 0:
             lift_put_back(x, x_prev, w, tets, Q, listed)  # a flat tet the filter put back
@@ -403,7 +404,7 @@ def _deformation_gradients(x, tets, Q):
     return Ds @ Q
 
 
-def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
+def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None, pull_back=False):
     """The kernels' inversion recovery (``kernels.recover_pass``), tet by tet in stored order: up
     to ``RECOVER_SWEEPS`` sweeps projecting det F >= ``RECOVER_J`` (hard) on the flagged tets,
     the vertices in ``hold`` (n,) bool fixed; corrections count in the velocity and go into
@@ -419,10 +420,23 @@ def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
             J = np.linalg.det(F)
             if not J < K.RECOVER_J:
                 continue
+            idx = tets[t]
+            wk = w[idx]
+            if pull_back and (hold is None or not hold[idx].any()):
+                # at or above the floor where the substep started: the substep's move taken back
+                # that far (``kernels._pull_back_fraction``, so the same arithmetic)
+                ws = (float(a) for a in wk.ravel())
+                f = K._pull_back_fraction(x, x_prev, Q, int(t), *(int(i) for i in idx), *ws)
+                if f > 0.0:
+                    d = np.where(wk > 0.0, f * (x_prev[idx] - x[idx]), 0.0)
+                    x[idx] += d
+                    if warm_dx is not None:
+                        warm_dx[idx] += d
+                    again = True
+                    continue
             cof = cofactor(F[None])[0]
             g3 = (cof @ Q[t].T).T  # grads of x1..x3 (rows)
             g = np.concatenate([-g3.sum(axis=0, keepdims=True), g3], axis=0)
-            wk = w[tets[t]]
             s = float(np.sum(wk * g * g))
             if not s > 1e-24:
                 continue
@@ -431,7 +445,6 @@ def recover(x, x_prev, w, tets, Q, near, warm_dx=None, hold=None):
             m2 = float((d**2).sum(axis=1).max())
             if m2 > step2:
                 d *= np.sqrt(step2 / m2)
-            idx = tets[t]
             x[idx] += d
             if hold is not None and hold[idx].any():  # a tet a tool holds: no velocity
                 x_prev[idx] += d

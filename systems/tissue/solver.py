@@ -70,7 +70,15 @@ def step_softbody(
     substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
     if body.volume == "nodal" and (body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets)):
-        body.nodal = build_nodal_volume(body.tets, body.rest_volume, body.dm_inv, body.n_vertices, body.material.lam)
+        body.nodal = build_nodal_volume(
+            body.tets,
+            body.rest_volume,
+            body.dm_inv,
+            body.n_vertices,
+            body.material.lam,
+            body.rest_points,
+            int(body.phase_offsets[-1]),
+        )
         body.checked_substep = body.warm_h = 0.0  # compliances and warm-start factors for it
     elif body.volume != "nodal":
         body.nodal = None
@@ -161,6 +169,7 @@ def step_softbody(
             _volume_barrier(body),
             None if body.nodal is None else body.nodal.arrays(),
             bool(body.keep_release),
+            True if body.recover_pull_back else None,  # None: compiled out (kernels._recover_tet)
         )
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
@@ -445,12 +454,14 @@ def _step_with_added_constraints(
     barrier = _volume_barrier(body)
     nodal = None if body.nodal is None else body.nodal.arrays()
     release = bool(body.keep_release)
+    pull_back = True if body.recover_pull_back else None
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
         # fmt: off
         K.substep(
-            state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal, release
+            state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal, release,
+            pull_back,
         )
         # fmt: on
         for kernel, arrays in added:
@@ -470,7 +481,15 @@ def update_tet_measures(body: SoftBody) -> None:
     tet_p = None
     if body.volume == "nodal":
         if body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets):
-            body.nodal = build_nodal_volume(body.tets, body.rest_volume, body.dm_inv, body.n_vertices, m.lam)
+            body.nodal = build_nodal_volume(
+                body.tets,
+                body.rest_volume,
+                body.dm_inv,
+                body.n_vertices,
+                m.lam,
+                body.rest_points,
+                int(body.phase_offsets[-1]),
+            )
         nd = body.nodal
         K.nodal_pressure(body.x, body.tets, body.dm_inv, nd.arrays(), m.lam, nd.vertex_j, nd.tet_p)
         tet_p = nd.tet_p

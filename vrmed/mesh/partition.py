@@ -59,3 +59,56 @@ def slab_partition(
     block_offsets = np.concatenate([[0], np.cumsum(counts[:n_slabs])]).astype(np.int64)
     phase_offsets = np.array([0, len(even), n_slabs], dtype=np.int64)
     return order.astype(np.int64), block_offsets, phase_offsets
+
+
+def _vertex_slab_keys(
+    points: np.ndarray, owner: np.ndarray, touched: np.ndarray, axis: int, n_slabs: int
+) -> np.ndarray:
+    """Slab of each vertex constraint (quantiles of the vertex's position along ``axis``), or
+    n_slabs for a leftover: constraint ``owner[k]`` reads and moves vertex ``touched[k]``."""
+    n = points.shape[0]
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(points[:, axis], kind="stable")] = np.arange(n)
+    slab = rank * n_slabs // max(n, 1)
+    # a vertex touched by constraints of slabs more than one apart makes them unsafe to run in parallel
+    lo = np.full(n, n_slabs, dtype=np.int64)
+    hi = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lo, touched, slab[owner])
+    np.maximum.at(hi, touched, slab[owner])
+    span = np.zeros(n, dtype=np.int64)
+    np.maximum.at(span, owner, (hi - lo)[touched])
+    return np.where(span <= 1, slab, n_slabs)
+
+
+def vertex_slab_partition(
+    points: np.ndarray, tets: np.ndarray, ptr: np.ndarray, inc: np.ndarray, n_slabs: int, max_serial: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order one-per-vertex constraints whose constraint ``i`` reads and moves the vertices of
+    vertex ``i``'s tets (``inc[ptr[i]:ptr[i + 1]]``, the nodal volume constraints of
+    :func:`vrmed.systems.tissue.kernels.solve_nodal_volume`) for a parallel sweep, as
+    :func:`slab_partition` orders tets: returns (order, block_offsets, phase_offsets).
+
+    Vertices are cut into ``n_slabs`` slabs along the longest axis (fewer, by 2, while more than
+    ``max_serial`` of them would be leftovers); a constraint is kept in its vertex's slab when
+    every vertex it touches is touched only by constraints of one slab or two neighbouring ones,
+    so no two constraints of even slabs (or of odd slabs) touch a common vertex: two phases of
+    parallel blocks, then the leftovers serially. ``order`` permutes the vertices into [even
+    slabs..., odd slabs..., leftovers], by vertex index inside each."""
+    n = points.shape[0]
+    owner4 = np.repeat(np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr)), 4)
+    touched = np.ascontiguousarray(tets[inc]).ravel()
+    axis = int(np.argmax(points.max(axis=0) - points.min(axis=0))) if n else 0
+    n_slabs = max(2, 2 * (int(n_slabs) // 2))
+    key = _vertex_slab_keys(points, owner4, touched, axis, n_slabs)
+    while n_slabs > 2 and np.count_nonzero(key == n_slabs) > max_serial * n:
+        n_slabs -= 2
+        key = _vertex_slab_keys(points, owner4, touched, axis, n_slabs)
+    even = list(range(0, n_slabs, 2))
+    odd = list(range(1, n_slabs, 2))
+    pos = np.empty(n_slabs + 1, dtype=np.int64)
+    pos[even + odd + [n_slabs]] = np.arange(n_slabs + 1)
+    order = np.argsort(pos[key], kind="stable")
+    counts = np.bincount(pos[key], minlength=n_slabs + 1)
+    block_offsets = np.concatenate([[0], np.cumsum(counts[:n_slabs])]).astype(np.int64)
+    phase_offsets = np.array([0, len(even), n_slabs], dtype=np.int64)
+    return order.astype(np.int64), block_offsets, phase_offsets
