@@ -104,7 +104,7 @@ def stepper(kernels: ModuleType, body: SoftBody) -> Callable[[], None]:
         body.recover_near,
         body.contact_hold,
     )
-    args = (
+    args: tuple[object, ...] = (
         state,
         model,
         body.attachment.arrays(),
