@@ -39,6 +39,23 @@ STANDARD_GRAVITY = np.array([0.0, -9.80665, 0.0])
 STABLE_RATIO = 0.75
 
 
+def ensure_nodal(body: SoftBody) -> bool:
+    """Build ``body.nodal`` (the nodal volume constraints, in the sweep order of the body's tet
+    slabs) if it is missing or no longer fits the body's mesh; True if it was (re)built."""
+    if body.nodal is not None and body.nodal.fits(body.n_vertices, body.n_tets):
+        return False
+    body.nodal = build_nodal_volume(
+        body.tets,
+        body.rest_volume,
+        body.dm_inv,
+        body.n_vertices,
+        body.material.lam,
+        body.rest_points,
+        int(body.phase_offsets[-1]),
+    )
+    return True
+
+
 def step_softbody(
     body: SoftBody,
     dt: float,
@@ -69,16 +86,7 @@ def step_softbody(
     g = np.asarray(gravity, dtype=np.float64)
     substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
-    if body.volume == "nodal" and (body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets)):
-        body.nodal = build_nodal_volume(
-            body.tets,
-            body.rest_volume,
-            body.dm_inv,
-            body.n_vertices,
-            body.material.lam,
-            body.rest_points,
-            int(body.phase_offsets[-1]),
-        )
+    if body.volume == "nodal" and ensure_nodal(body):
         body.checked_substep = body.warm_h = 0.0  # compliances and warm-start factors for it
     elif body.volume != "nodal":
         body.nodal = None
@@ -480,17 +488,9 @@ def update_tet_measures(body: SoftBody) -> None:
     m = body.material
     tet_p = None
     if body.volume == "nodal":
-        if body.nodal is None or not body.nodal.fits(body.n_vertices, body.n_tets):
-            body.nodal = build_nodal_volume(
-                body.tets,
-                body.rest_volume,
-                body.dm_inv,
-                body.n_vertices,
-                m.lam,
-                body.rest_points,
-                int(body.phase_offsets[-1]),
-            )
+        ensure_nodal(body)
         nd = body.nodal
+        assert nd is not None  # ensure_nodal built it
         K.nodal_pressure(body.x, body.tets, body.dm_inv, nd.arrays(), m.lam, nd.vertex_j, nd.tet_p)
         tet_p = nd.tet_p
     l_tet, gamma_tet = body.tet_volume_term()

@@ -45,20 +45,28 @@ def slab_partition(
     while n_slabs > 2 and np.count_nonzero(key == n_slabs) > max_serial * m:
         n_slabs -= 2
         key = _slab_keys(points, tets, centroid, axis, n_slabs)
-    even = list(range(0, n_slabs, 2))
-    odd = list(range(1, n_slabs, 2))
-    pos = np.empty(n_slabs + 1, dtype=np.int64)
-    pos[even + odd + [n_slabs]] = np.arange(n_slabs + 1)
+    pos, block_offsets, phase_offsets = _phase_blocks(key, n_slabs)
     q = ((centroid - centroid.min(axis=0)) / (np.ptp(centroid, axis=0) + 1e-300) * 1023).astype(np.int64)
     morton = np.zeros(m, dtype=np.int64)
     for bit in range(10):
         for d in range(3):
             morton |= ((q[:, d] >> bit) & 1) << (3 * bit + d)
     order = np.lexsort((morton, pos[key]))
+    return order.astype(np.int64), block_offsets, phase_offsets
+
+
+def _phase_blocks(key: np.ndarray, n_slabs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For slab keys ``key`` (n_slabs = leftover): (pos, block_offsets, phase_offsets), ``pos``
+    the place of each slab in [even slabs..., odd slabs..., leftovers], the offsets of the
+    blocks in that order and of the two parallel phases."""
+    even = list(range(0, n_slabs, 2))
+    odd = list(range(1, n_slabs, 2))
+    pos = np.empty(n_slabs + 1, dtype=np.int64)
+    pos[even + odd + [n_slabs]] = np.arange(n_slabs + 1)
     counts = np.bincount(pos[key], minlength=n_slabs + 1)
     block_offsets = np.concatenate([[0], np.cumsum(counts[:n_slabs])]).astype(np.int64)
     phase_offsets = np.array([0, len(even), n_slabs], dtype=np.int64)
-    return order.astype(np.int64), block_offsets, phase_offsets
+    return pos, block_offsets, phase_offsets
 
 
 def _vertex_slab_keys(
@@ -103,12 +111,6 @@ def vertex_slab_partition(
     while n_slabs > 2 and np.count_nonzero(key == n_slabs) > max_serial * n:
         n_slabs -= 2
         key = _vertex_slab_keys(points, owner4, touched, axis, n_slabs)
-    even = list(range(0, n_slabs, 2))
-    odd = list(range(1, n_slabs, 2))
-    pos = np.empty(n_slabs + 1, dtype=np.int64)
-    pos[even + odd + [n_slabs]] = np.arange(n_slabs + 1)
+    pos, block_offsets, phase_offsets = _phase_blocks(key, n_slabs)
     order = np.argsort(pos[key], kind="stable")
-    counts = np.bincount(pos[key], minlength=n_slabs + 1)
-    block_offsets = np.concatenate([[0], np.cumsum(counts[:n_slabs])]).astype(np.int64)
-    phase_offsets = np.array([0, len(even), n_slabs], dtype=np.int64)
     return order.astype(np.int64), block_offsets, phase_offsets
