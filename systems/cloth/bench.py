@@ -11,6 +11,9 @@ on one edge and released horizontal, 2 steps per frame, per solve: when its free
 45 deg, its angle at 0.3, 0.5 and 1 s (a rigid plate hinged at an edge: 45 deg at 0.081 s),
 the largest rise of its total energy (kinetic + elastic + gravity) over the release value in the
 same run without air damping, and the solve's time per frame over the first second (swinging).
+``--steps``: the limp flap's 45 deg time and the frame cost of PD with more steps per frame
+("small steps", Macklin et al. 2019) against 2 PD steps, paired in one process on the 2.5 mm
+clamped gauze released flat (first 0.5 s, swinging, and 3-4 s, near rest).
 ``--newton``: the Newton solve's frame cost against PD's on the 2.5 mm clamped gauze released
 flat, in one process with the frames interleaved: over the first 0.5 s (swinging) and over 3-4 s
 (near rest), its Newton and CG iteration counts and the share of the Hessian's elements
@@ -22,7 +25,7 @@ step's Newton system needs to the solve's 5 % residual with the PD factor as pre
 factor of the normal block N^T H N on the normal one) and with the Hessian's own factor (dense
 numpy: a study of the next preconditioner, not the solver's code).
 
-Run: ``python -m vrmed.systems.cloth.bench [--flap | --newton | --precond]``."""
+Run: ``python -m vrmed.systems.cloth.bench [--flap | --steps | --newton | --precond]``."""
 
 from __future__ import annotations
 
@@ -136,6 +139,61 @@ def _energy_rise(method: str, its: int, seconds: float = 2.0) -> float:
         step_cloth(s, 1 / 90, 2, _G, iterations=its, method=method)
         rise = max(rise, total() - e0)
     return float(rise)
+
+
+#: (label, method, steps per frame) of ``--steps``
+STEP_SOLVES: tuple[tuple[str, str, int], ...] = (
+    ("pd_2", "pd", 2),
+    ("pd_4", "pd", 4),
+    ("pd_8", "pd", 8),
+    ("pd_16", "pd", 16),
+    ("pd_32", "pd", 32),
+)
+
+
+def small_steps(seconds: float = 1.0) -> list[dict[str, float]]:
+    """The ``--steps`` measurement (docs/cloth.md, "Solver"): per entry of :data:`STEP_SOLVES`,
+    the limp flap's (bending 1e-7 N m, air damping as the material's default) 45 deg time and
+    the frame cost against 2 PD steps; returns (and prints) one row each."""
+    rows = []
+    for _, method, steps in STEP_SOLVES:
+        s = ClothSheet.rectangle((0.06, 0.06), 0.005, ClothMaterial(bending_stiffness=1e-7), pin_edges=["u0"])
+        edge = np.abs(s.rest[:, 0] - 0.06) < 1e-9
+        t45 = float("nan")
+        for f in range(int(seconds * 90)):
+            step_cloth(s, 1 / 90, steps, _G, method=method)
+            if np.degrees(np.arctan2(-s.x[edge, 1].mean(), s.x[edge, 0].mean())) > 45.0:
+                t45 = (f + 1) / 90
+                break
+        rows.append({"t45_s": t45})
+
+    def clamped() -> ClothSheet:
+        return ClothSheet.rectangle((0.1, 0.1), 0.0025, ClothMaterial(), pin_edges=["u0", "u1"])
+
+    for _, method, steps in STEP_SOLVES:  # compiled before timing
+        step_cloth(clamped(), 1 / 90, steps, _G, method=method)
+    sheets = [clamped() for _ in STEP_SOLVES]
+    swing = np.zeros(len(STEP_SOLVES))
+    rest = np.zeros(len(STEP_SOLVES))
+    for f in range(360):
+        for j, (_, method, steps) in enumerate(STEP_SOLVES):
+            t = time.perf_counter()
+            step_cloth(sheets[j], 1 / 90, steps, _G, method=method)
+            spent = time.perf_counter() - t
+            if f < 45:
+                swing[j] += spent
+            elif f >= 270:
+                rest[j] += spent
+    for j, (label, _, _) in enumerate(STEP_SOLVES):
+        rows[j].update(
+            swinging_ms=swing[j] / 45 * 1000,
+            swinging_ratio=swing[j] / swing[0],
+            near_rest_ms=rest[j] / 90 * 1000,
+            near_rest_ratio=rest[j] / rest[0],
+            sag_mm_at_4s=-1000 * float(sheets[j].x[:, 1].min()),
+        )
+        print(label + ": " + ", ".join(f"{key} {value:.3g}" for key, value in rows[j].items()))
+    return rows
 
 
 def newton_cost(cell: float = 0.0025) -> dict[str, float]:
@@ -264,6 +322,8 @@ if __name__ == "__main__":
 
     if "--flap" in sys.argv[1:]:
         flap()
+    elif "--steps" in sys.argv[1:]:
+        small_steps()
     elif "--newton" in sys.argv[1:]:
         newton_cost()
     elif "--precond" in sys.argv[1:]:
