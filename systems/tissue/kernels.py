@@ -1528,7 +1528,11 @@ def solve_substep(
         solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
         scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
-        recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back)
+        # fmt: off
+        recover_and_keep(
+            x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back, v, h
+        )
+        # fmt: on
 
 
 def recover_scratch_size(n_tets: int, n_vertices: int) -> int:
@@ -1845,12 +1849,17 @@ def _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release=False
 
 
 @njit(cache=True)
-def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False, pull_back=None):
+def recover_and_keep(
+    x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, release=False, pull_back=None, v=None, h=0.0
+):
     """The end of a substep with flagged tets: flag, for this substep only, every tet the sweep
     left flattened (0 < det F < :data:`RECOVER_J`, with a free axis), then :func:`recover_flagged`
     (those flags are cleared after it), :func:`keep_filter` and, if the filter acted,
     :func:`_lift_put_back` (a flat tet it put back). ``scratch`` from :func:`recovery_scratch`
-    (built for this ``w``). Returns the tets the filter acted on.
+    (built for this ``w``). Returns the tets the filter acted on. With ``v`` (the predicted
+    velocities) and ``h`` (the substep), in a substep where the filter did not act, a free body's
+    internal move loses its net linear and angular momentum by one rigid motion
+    (:func:`momentum_repair`); the solver passes them, the kernel tests' direct calls do not.
 
     Why the extra flags: the sweep flags a tet below RECOVER_CHECK when its own block step starts;
     one that its neighbours' later steps flatten is missed. On the raptor as shipped in the
@@ -1900,7 +1909,126 @@ def recover_and_keep(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch,
     acted = _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
     if acted > 0:
         _lift_put_back(x, x_prev, w, tets, Q, hold, scratch, cnt)
+    if v is not None and acted == 0:  # numba prunes it where v is None
+        rigid = momentum_repair(x, x_prev, v, w, h, hold)
+        if rigid[0]:
+            _move_rigid(x, warm_dx, track, *rigid[1:])
     return acted
+
+
+@njit(cache=True)
+def momentum_repair(x, x_prev, v, w, h, hold):
+    """For a free body (every axis of every vertex free, no vertex a tool holds), the rigid
+    motion that removes the net linear and angular momentum of the substep's internal move,
+    ``d = x - x_prev - h v`` (``v`` the predicted velocity: what the warm start, the tet sweep
+    and the recovery moved): (ok, c, u, omega) such that moving every vertex by
+    ``-(u + omega x (x - c))`` (``c`` the centre of mass of ``x``) leaves ``sum m d = 0`` and
+    ``sum m (x_prev - c_prev) x d = 0``. ``ok`` is False (nothing to do) for a body with a fixed
+    axis or a held vertex. :func:`recover_and_keep` applies it (:func:`_move_rigid`) at the end
+    of a substep with flagged tets in which the step filter did not act.
+
+    Why: the velocity is ``(x - x_prev) / h``, so a correction ``dx`` changes the angular
+    momentum by ``sum m x_prev x dx / h``. A tet projection along det F or elastic gradients
+    taken at the current positions conserves it about those (``sum x x grad = 0``), not about
+    ``x_prev``: each leaks ``-sum m (x - x_prev) x dx / h``, second order in the substep's
+    move. In normal motion that is round-off-sized and of either sign; where the sweep and the
+    recovery fight at the det F floor (a half-mirrored torus: ~20 tets taken below RECOVER_J
+    and lifted back, vertices moved ~0.5 mm, every substep) the sweep's and the warm start's
+    leaks add up to a steady torque, one sign while the fold stays (torus: 1.8e-6 and 0.3e-6
+    kg m^2/s per substep against the recovery's 0.1e-6); the velocity damping balanced it at
+    1.35 rad/s, and a body stopped by hand spun up again. The elastic energy and the det F floor
+    are invariant under rigid motions, so these are internal forces: the body's momentum must
+    not change. The rigid part of their discrete error goes back to the whole body, which
+    changes no strain (an affine map with linear part I - [omega]x scales every det F by
+    1 + |omega|^2 > 0, so no tet changes sign).
+
+    Not where the step filter acted: it puts vertices back where the substep started, an
+    inelastic stop against that place, not an internal force, and where it locks a fold it
+    anchors it. Measured with its substeps repaired too (the put-backs' momentum returned to the
+    body), the half-mirrored armadillo's locked fold (45 tets put back every substep, pushed by
+    their kept elastic corrections) propelled the whole body at 1-20 mm/s for good and 3 of 6
+    dampings from 4 to 7 /s ended with a tangle (without the repair 1 of 14 from 4 to 10 /s, at
+    8 /s); with the sums taken before the filter, the correction made up for moves the filter
+    then undid (truthcylinder1 half mirrored 1.4e-5 -> 0.14 m/s). A body with a fixed axis or a
+    held vertex (pins, a tool take momentum) and a substep with no flagged tet (the leak is then
+    tiny) are left as they were: bit-identical to the kernels before (docs/physics.md,
+    "Inversion recovery", "A free body's momentum")."""
+    n = x.shape[0]
+    held = hold.shape[0] == n
+    mass = 0.0
+    cx = cy = cz = 0.0  # sum m x
+    px = py = pz = 0.0  # sum m x_prev
+    for i in range(n):
+        wi = w[i, 0]
+        if not (wi > 0.0) or w[i, 1] != wi or w[i, 2] != wi or (held and hold[i]):
+            return False, cx, cy, cz, cx, cy, cz, cx, cy, cz
+        mi = 1.0 / wi
+        mass += mi
+        cx += mi * x[i, 0]
+        cy += mi * x[i, 1]
+        cz += mi * x[i, 2]
+        px += mi * x_prev[i, 0]
+        py += mi * x_prev[i, 1]
+        pz += mi * x_prev[i, 2]
+    cx /= mass
+    cy /= mass
+    cz /= mass
+    px /= mass
+    py /= mass
+    pz /= mass
+    lx = ly = lz = 0.0  # h x the linear momentum of d
+    ax = ay = az = 0.0  # h x its angular momentum about the centre of x_prev
+    # k = sum m ((q . r) I - r q^T), q = x_prev - c_prev, r = x - c: sum m q x (omega x r) = k omega
+    k00 = k01 = k02 = k10 = k11 = k12 = k20 = k21 = k22 = 0.0
+    for i in range(n):
+        mi = 1.0 / w[i, 0]
+        dx = x[i, 0] - x_prev[i, 0] - h * v[i, 0]
+        dy = x[i, 1] - x_prev[i, 1] - h * v[i, 1]
+        dz = x[i, 2] - x_prev[i, 2] - h * v[i, 2]
+        qx, qy, qz = x_prev[i, 0] - px, x_prev[i, 1] - py, x_prev[i, 2] - pz
+        rx, ry, rz = x[i, 0] - cx, x[i, 1] - cy, x[i, 2] - cz
+        lx += mi * dx
+        ly += mi * dy
+        lz += mi * dz
+        ax += mi * (qy * dz - qz * dy)
+        ay += mi * (qz * dx - qx * dz)
+        az += mi * (qx * dy - qy * dx)
+        qr = qx * rx + qy * ry + qz * rz
+        k00 += mi * (qr - rx * qx)
+        k01 -= mi * rx * qy
+        k02 -= mi * rx * qz
+        k10 -= mi * ry * qx
+        k11 += mi * (qr - ry * qy)
+        k12 -= mi * ry * qz
+        k20 -= mi * rz * qx
+        k21 -= mi * rz * qy
+        k22 += mi * (qr - rz * qz)
+    det = k00 * (k11 * k22 - k12 * k21) - k01 * (k10 * k22 - k12 * k20) + k02 * (k10 * k21 - k11 * k20)
+    if not (abs(det) > 0.0):
+        return False, cx, cy, cz, cx, cy, cz, cx, cy, cz
+    # omega = k^-1 a (Cramer's rule), u = l / mass
+    ox = (ax * (k11 * k22 - k12 * k21) - k01 * (ay * k22 - k12 * az) + k02 * (ay * k21 - k11 * az)) / det
+    oy = (k00 * (ay * k22 - k12 * az) - ax * (k10 * k22 - k12 * k20) + k02 * (k10 * az - ay * k20)) / det
+    oz = (k00 * (k11 * az - ay * k21) - k01 * (k10 * az - ay * k20) + ax * (k10 * k21 - k11 * k20)) / det
+    return True, cx, cy, cz, lx / mass, ly / mass, lz / mass, ox, oy, oz
+
+
+@njit(cache=True)
+def _move_rigid(x, warm_dx, track, cx, cy, cz, ux, uy, uz, ox, oy, oz):
+    """Move every vertex by ``-(u + omega x (x - c))`` (:func:`momentum_repair`); when ``track``
+    the move goes into ``warm_dx`` as a part not kept (as the recovery's)."""
+    for i in range(x.shape[0]):
+        rx, ry, rz = x[i, 0] - cx, x[i, 1] - cy, x[i, 2] - cz
+        ex = -(ux + oy * rz - oz * ry)
+        ey = -(uy + oz * rx - ox * rz)
+        ez = -(uz + ox * ry - oy * rx)
+        x[i, 0] += ex
+        x[i, 1] += ey
+        x[i, 2] += ez
+        if track:
+            warm_dx[i, 0] += ex
+            warm_dx[i, 1] += ey
+            warm_dx[i, 2] += ez
 
 
 #: Halvings of a lift that would invert a tet around it before :func:`_lift_put_back` gives it up.
@@ -2526,9 +2654,12 @@ def _frame_worker(
                 if recover and any_flagged(near):
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
+                    # fmt: off
                     recover_and_keep(
-                        x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back
+                        x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back,
+                        v, h,
                     )
+                    # fmt: on
             # as solve_substep: the barrier if a tet is flagged when the sweep starts (read by this
             # substep's block tasks, which all start after this task)
             sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0

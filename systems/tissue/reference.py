@@ -273,9 +273,39 @@ def substep(
         near[added] = False  # those flags last this substep only
         if keep_uninverted(x, x_prev, w, tets, Q, warm_dx if warm != 0.0 else None) > 0:
             lift_put_back(x, x_prev, w, tets, Q, listed)  # a flat tet the filter put back
+        else:
+            rigid = momentum_repair(x, x_prev, v, w, h)  # a free body: the substep's net internal momentum
+            if rigid is not None:
+                e = rigid(x)
+                x += e
+                if warm != 0.0:
+                    warm_dx += e
     if warm != 0.0:
         warm_dx[:] = np.where(free, x - x_prev - h * v - warm_dx, 0.0)
     v[:] = (x - x_prev) / h
+
+
+def momentum_repair(x, x_prev, v, w, h, hold=None):
+    """The kernels' momentum repair (``kernels.momentum_repair``): for a free body (every axis of
+    every vertex free, no vertex in ``hold``), the rigid motion ``e(y) = -(u + omega x (y - c))``
+    (a function of the positions it is applied at) that removes the net linear momentum of the
+    internal move ``d = x - x_prev - h v`` and its angular momentum about the centre of mass of
+    ``x_prev``, or None (not free)."""
+    if not (np.all(w > 0.0) and np.all(w == w[:, :1])) or (hold is not None and hold.any()):
+        return None
+    m = 1.0 / w[:, 0]
+    mass = m.sum()
+    c = (m[:, None] * x).sum(axis=0) / mass
+    cp = (m[:, None] * x_prev).sum(axis=0) / mass
+    d = x - x_prev - h * v
+    q, r = x_prev - cp, x - c
+    lin = (m[:, None] * d).sum(axis=0)
+    ang = (m[:, None] * np.cross(q, d)).sum(axis=0)
+    k = (m * (q * r).sum(axis=1)).sum() * np.eye(3) - np.einsum("i,ij,ik->jk", m, r, q)
+    if not abs(np.linalg.det(k)) > 0.0:
+        return None
+    omega = np.linalg.solve(k, ang)
+    return lambda y: -(lin / mass + np.cross(omega, y - c))
 
 
 def signed_volumes6(x, tets):
