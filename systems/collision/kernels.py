@@ -72,6 +72,41 @@ def _dot(a, b):
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
+@njit(cache=True)
+def _exit_depth(dvec, n, r):
+    """How far a point ``dvec`` from a sphere's centre (radius ``r``) must move along the unit
+    vector ``n`` to leave it on that side: the far root of |dvec + t n| = r. ``r + |dvec|`` when
+    ``n`` points away from the centre through the point's opposite side (``dvec`` antiparallel
+    to ``n``), ``r - |dvec|`` when parallel; less than ``r + |dvec|`` when the point is off the
+    line through the centre along ``n`` (a face's edge the sphere grazes edge-on)."""
+    dn = _dot(dvec, n)
+    disc = r * r - _dot(dvec, dvec) + dn * dn
+    return -dn + np.sqrt(disc if disc > 0.0 else 0.0)
+
+
+@njit(cache=True)
+def _past_depth(dvec, d0, n, r, dist):
+    """The push along ``n`` of a tissue point behind a face's plane from the tool's point (the
+    "push the face past the tool" case of :func:`_contact_pass`): ``dvec`` now and ``d0`` at
+    the substep's start (tissue point minus tool point), ``dist`` = |dvec|. At least out of the
+    tool (:func:`_exit_depth`); back to the start's offset along ``n`` if the substep carried it
+    farther across (the solve, which does not see the tool, moved it past the tool's centre);
+    never more than ``r + dist``."""
+    back = _dot(d0, n) - _dot(dvec, n)
+    return max(_exit_depth(dvec, n, r), min(r + dist, back))
+
+
+@njit(cache=True)
+def _flipped_at_start(x_prev, tets, face_tet, f):
+    """Whether boundary face ``f``'s own tet (``face_tet[f]`` of ``tets``) was inverted at the
+    substep's start (``x_prev``): the face was then turned inside out, its outward normal
+    pointing into the tissue and its "side" the wrong one (a fold). False when no tets are
+    given (``face_tet`` not one per face)."""
+    if face_tet.shape[0] == 0 or f >= face_tet.shape[0]:
+        return False
+    return signed_volume6(x_prev, tets, face_tet[f]) <= 0.0
+
+
 @njit(cache=True, inline="always")
 def _cross(a, b):
     return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
@@ -587,6 +622,8 @@ def solve_contacts(
     active,
     hold,
     fold,
+    tets,
+    face_tet,
     cbuf,
     clist,
     ccount,
@@ -603,6 +640,10 @@ def solve_contacts(
     the deepest penetration found before projection (m). ``face_normal_sign`` is +1 when the
     faces are wound outwards. ``hold`` (n,) bool gets True for every vertex a contact pushed
     (the next substep's inversion recovery keeps them fixed); pass an empty array for none.
+    ``fold`` (n,) bool: vertices of inverted tets (:func:`mark_fold`; empty for none).
+    ``tets`` (T, 4) and ``face_tet`` (F,): the body's tets and each face's own tet, to tell a
+    face that was inside out at the substep's start (:func:`_flipped_at_start`; an empty
+    ``face_tet``: none is).
     ``cbuf`` (n, :data:`CBUF_COLS`), ``clist`` (n,), ``ccount`` (4,) and ``crec`` (rows,
     :data:`CREC_COLS`) get this tick's record of the vertices the contacts moved and of the
     contacts, for :func:`contact_velocities` (``cbuf`` with no rows: none).
@@ -645,6 +686,8 @@ def solve_contacts(
             active,
             hold,
             fold,
+            tets,
+            face_tet,
             cbuf,
             clist,
             ccount,
@@ -685,6 +728,8 @@ def _contact_pass(
     active,
     hold,
     fold,
+    tets,
+    face_tet,
     cbuf,
     clist,
     ccount,
@@ -736,13 +781,32 @@ def _contact_pass(
             )
             d0l = np.sqrt(_dot(d0, d0))
             behind = _dot(dvec, nf) > 0.0 and dist >= 1e-9
-            if it == 0 and d0l > 1e-9 and _dot(d0, dvec) < 0.0:
+            past = False  # the "push the face past the tool" branch
+            # a face that was inside out at the substep's start while the tool stood still (it
+            # moved less than 1 nm): see the "passed the tool's axis" case below (looked at only
+            # where one of the two cases that use it may apply)
+            unfold = False
+            if _dot(tool_disp, tool_disp) < 1e-18 and (behind or _dot(d0, dvec) < 0.0):
+                unfold = _flipped_at_start(x_prev, tets, face_tet, f)
+            if it == 0 and d0l > 1e-9 and _dot(d0, dvec) < 0.0 and not unfold:
                 # the tissue point passed the tool's axis within this substep (the elastic solve,
                 # which does not see the contact, moved it by F h^2 / m: 10 mm per substep under a
                 # 5 mm sphere 30 mm deep in a soft block): push it back to the side it came from,
                 # or the tissue snaps over the tool. First pass only: the later passes start from
                 # this pass's projection, not from the solve (applied there it flipped the push of
                 # a grasper's contacts back and forth until their force averaged to zero)
+                # Not when the face was inside out at the substep's start (its tet inverted: a
+                # fold) and the tool stood still: the solve alone carried the point across (a
+                # still tool pushes nothing through), out of the fold, and the push back to the
+                # side it came from re-inverted what the solve had just opened and put the fold's
+                # energy back, every tick: on the raptor held after a 0.5 m/s press the solve
+                # moved a vertex whose 9 tets were all inverted 21.7 mm across the tool (body
+                # energy 4.92 J -> 0.007 J) and this push put it back (-> 4.92 J), 31 tets left
+                # inverted at the end of the hold (docs/physics.md "Open in contact"). Such a
+                # face is pushed out the closest way, below. Under a moving tool the flipped
+                # faces are the contacts' own fresh fold (the push past the tool inverts the tets
+                # behind a face): pushed the closest way there the tissue closed over the tool
+                # (truthcylinder1 pressed at 2 m/s), so the push stays as it was
                 n = _mul(d0, 1.0 / d0l)
                 depth = r - _dot(dvec, n)
             elif behind and _dot(d0, nf) > 0.0 and not (bu > _INTERIOR and bv > _INTERIOR and bw > _INTERIOR):
@@ -771,8 +835,25 @@ def _contact_pass(
                 # docs/physics.md "Contact")
                 if fold.shape[0] == x.shape[0] and (fold[i0] or fold[i1] or fold[i2]) and _dot(d0, nf) > 0.0:
                     continue
-                n = _mul(nf, -1.0)
-                depth = r + dist
+                # as far along the inward normal as the tissue point must go to leave the tool
+                # (r + dist when the tool's point is straight behind it, the face's interior
+                # closest; less when an edge or corner is closest, off that line), or back to
+                # where it was along it relative to the tool at the substep's start when the
+                # solve carried it farther across (at most r + dist, the push before). A push of
+                # r + dist for every face moved one the tool grazes edge-on (its plane through
+                # the tool's centre, the point 4.9 mm from a 5 mm sphere's centre) ~2 r through
+                # the tool: a still tool put +29.6 mJ into a box in one tick (docs/physics.md
+                # "Contact")
+                if unfold:
+                    # inside out at the substep's start under a still tool (see the "passed the
+                    # tool's axis" case above): neither its normal nor its side is the tissue's,
+                    # so the closest way out of the tool, away from the tool's point
+                    n = _mul(dvec, 1.0 / dist)
+                    depth = r - dist
+                else:
+                    n = _mul(nf, -1.0)
+                    depth = _past_depth(dvec, d0, n, r, dist)
+                    past = True
             ab = _sub(b, a)
             abl = np.sqrt(_dot(ab, ab))
             if abl > _EPS and 0.0 < s < 1.0:
@@ -796,7 +877,7 @@ def _contact_pass(
                         if nrl < 1e-9:
                             continue
                 n = _mul(nr, 1.0 / nrl)
-                depth = r - _dot(dvec, n)
+                depth = _past_depth(dvec, d0, n, r, dist) if past else r - _dot(dvec, n)
                 if depth <= 0.0:
                     continue
             if it == 0 and depth > max_depth[p]:

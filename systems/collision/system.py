@@ -482,6 +482,8 @@ class CollisionWorld:
             surf.active,
             hold,
             fold,
+            body.tets,
+            surf.face_tet,
             surf.cbuf,
             surf.clist,
             surf.ccount,
