@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintError, TissueConstraint
-from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody, build_nodal_volume
+from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody, build_nodal_volume, check_velocity_damping
 from vrmed.mesh import tet_quality
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
@@ -84,6 +84,9 @@ def step_softbody(
     if substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
     g = np.asarray(gravity, dtype=np.float64)
+    if not (g.shape == (3,) and np.isfinite(g).all()):  # NaN here poisons every vertex at once
+        raise ValueError(f"step_softbody: gravity must be a finite 3-vector in m/s^2, got {gravity!r}.")
+    check_velocity_damping(body.velocity_damping)  # a field a script may set after from_mesh
     substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
     if body.volume == "nodal" and ensure_nodal(body):
