@@ -20,7 +20,14 @@ per mesh and speed:
   that energy should only fall; a rise is energy the contact projection put in).
 
 ``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
-substrings of the mesh names to run. docs/physics.md, "Where it stands" row "vertex speeds" and
+substrings of the mesh names to run. A hand is never still: ``jitter=MM`` adds to the held tool's
+pose, each display frame of the hold, Gaussian noise of that standard deviation per axis (mm;
+an optical tracker's 0.1-0.5 mm), seeded (``seed=N``, default 0); ``tremor=MM`` a 10 Hz sinusoid
+of that amplitude along the press's axis (hand tremor, 8-12 Hz, 0.1-1 mm); both 0 by default
+(the press as before, to the bit). The tool is then never still in the hold (the collision
+world moves it across each frame's ticks), and ``still_gain_mj`` is the largest one-tick rise
+in the hold, which then includes the moving tool's own work (``F dx``: ~10 N x 0.01 mm =
+0.1 mJ a tick at 0.1 mm per frame). docs/physics.md, "Where it stands" row "vertex speeds" and
 "Open in contact", reads these numbers.
 """
 
@@ -45,6 +52,8 @@ RADIUS = 0.005
 DEPTH = 0.04
 MAX_FORCE = 10.0
 HOLD = 27
+#: the hand tremor's frequency (Hz; physiological tremor 8-12 Hz)
+TREMOR_HZ = 10.0
 FRAME = 1.0 / 90.0
 #: (label, shipped file or None for a generated mesh)
 MESHES = (
@@ -74,8 +83,13 @@ def _energy(body: SoftBody) -> float:
     return float(elastic_energy(body)) + 0.5 * float((body.mass[:, None] * body.v**2).sum())
 
 
-def press(label: str, file: str | None, speed: float) -> dict[str, Any]:
-    """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row."""
+def press(
+    label: str, file: str | None, speed: float, jitter: float = 0.0, tremor: float = 0.0, seed: int = 0
+) -> dict[str, Any]:
+    """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
+    ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
+    display frame) and 10 Hz tremor (m, amplitude along the press's axis); ``seed`` the noise's."""
+    rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
@@ -116,11 +130,18 @@ def press(label: str, file: str | None, speed: float) -> dict[str, Any]:
         inv_max = 0
         best = {"frame": (0.0, ""), "last": (0.0, "")}
         x_old = body.x.copy()
+        k_hold = 0
         for k in range(n_in + HOLD):
             moving = k < n_in and not stopped
             if moving:
                 pos = pos - np.array([0.0, step, 0.0])
-            tf.position = pos.copy()
+                k_hold = k + 1
+            shown = pos.copy()
+            if not moving and (jitter > 0.0 or tremor > 0.0):
+                # the hand holding the tool: noise about the held pose, not a random walk
+                shown += jitter * rng.standard_normal(3)
+                shown[1] += tremor * np.sin(2.0 * np.pi * TREMOR_HZ * (k - k_hold + 1) * FRAME)
+            tf.position = shown
             state["still"] = not moving and k > 0
             app.step(1)
             f = float(np.linalg.norm(world.owner_force.get(tool, np.zeros(3))))
@@ -170,16 +191,28 @@ def _where(body: SoftBody, inverted: np.ndarray, on_surface: np.ndarray, i: int,
 
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """The press on every mesh (or the targets' / the quick set) at 0.5 and 2 m/s."""
-    targets = list(options.get("targets") or [])
+    words = list(options.get("targets") or [])
+    targets = [t for t in words if "=" not in t]
     meshes = [m for m in MESHES if not targets or any(t in m[0] for t in targets)]
     speeds: tuple[float, ...] = (0.5, 2.0)
     if options.get("quick"):
         meshes, speeds = [MESHES[0], MESHES[1]], (0.5,)
-    rows = [press(label, file, s) for label, file in meshes for s in speeds]
+    kv = dict(t.split("=", 1) for t in words if "=" in t)
+    jitter, tremor = float(kv.get("jitter", 0.0)) * 1e-3, float(kv.get("tremor", 0.0)) * 1e-3
+    seed = int(kv.get("seed", 0))
+    rows = [press(label, file, sp, jitter, tremor, seed) for label, file in meshes for sp in speeds]
+    if jitter > 0.0 or tremor > 0.0:
+        for row in rows:
+            row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3
     notes = [
         "frame_x: fastest displacement over a frame / frame time, last_x: fastest last-tick velocity, "
         "both / tool speed, over the press and 27 held frames",
         "still_gain_mj: largest rise of elastic + kinetic energy over one tick while the tool is still",
         "App defaults: 900 Hz physics ticks of one substep; liver material without damping",
     ]
+    if jitter > 0.0 or tremor > 0.0:
+        notes.append(
+            f"held tool: Gaussian noise {jitter * 1e3:g} mm per axis per frame (seed {seed}), 10 Hz tremor "
+            f"{tremor * 1e3:g} mm along the press; still_gain_mj then includes the tool's own work"
+        )
     return {"suite": "tool_press", "rows": rows, "notes": notes}

@@ -38,6 +38,12 @@ from vrmed.systems.tissue.kernels import signed_volume6
 _EPS = 1e-14
 #: Barycentric above which a triangle's closest point is in its interior (not on an edge).
 _INTERIOR = 1e-9
+#: a tool that moved less than this fraction of its radius in a substep counts as still for the
+#: contact's unfolding rule (:func:`_contact_pass`, "a face that was inside out at the substep's
+#: start"): a held tool jitters (an optical tracker's 0.1-0.5 mm a frame, a hand's 10 Hz tremor
+#: of 0.1-1 mm: tens of um a 900 Hz tick, 0.5 % of a 5 mm sphere's radius at 0.1 mm of noise), a
+#: press at 0.5 m/s moves 0.56 mm (0.11 r) a tick
+STILL_FRACTION = 0.05
 
 KIND_CAPSULE = 0
 KIND_BOX = 1
@@ -783,10 +789,12 @@ def _contact_pass(
             behind = _dot(dvec, nf) > 0.0 and dist >= 1e-9
             past = False  # the "push the face past the tool" branch
             # a face that was inside out at the substep's start while the tool stood still (it
-            # moved less than 1 nm): see the "passed the tool's axis" case below (looked at only
+            # moved less than STILL_FRACTION of its radius: a held tool jitters, and with "less
+            # than 1 nm" a 0.1 mm tracker noise left the raptor's hold 32 tets inverted and
+            # +1.61 J a tick): see the "passed the tool's axis" case below (looked at only
             # where one of the two cases that use it may apply)
             unfold = False
-            if _dot(tool_disp, tool_disp) < 1e-18 and (behind or _dot(d0, dvec) < 0.0):
+            if _dot(tool_disp, tool_disp) < (STILL_FRACTION * r) ** 2 and (behind or _dot(d0, dvec) < 0.0):
                 unfold = _flipped_at_start(x_prev, tets, face_tet, f)
             if it == 0 and d0l > 1e-9 and _dot(d0, dvec) < 0.0 and not unfold:
                 # the tissue point passed the tool's axis within this substep (the elastic solve,
