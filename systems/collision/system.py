@@ -19,7 +19,10 @@ Design (one physics tick = one soft-body substep at the default settings):
   Both run after the tissue solve's velocity update of the same substep (one tick = one
   substep at the defaults), so kernels stay pure (no hook inside
   :func:`vrmed.systems.tissue.solver.step_softbody`), and the force each primitive receives is
-  ``lambda / h^2``.
+  ``lambda / h^2``. A body too stiff for the tick's substeps (``tissue.solver.accurate_substeps``)
+  is stepped by the solver in ``m`` sub-ticks instead, and its contacts are projected after each
+  (:func:`contacts_between_subticks`, then ``collision.resolve`` after the last), with the tools
+  at their sub-tick pose and the sub-tick's substep: as at an ``m`` times higher physics rate.
 
 Boundary surfaces are computed once per body (and again after a cut replaces the body's
 arrays); per-tick work allocates nothing. With ``CollisionSettings.refine`` (off by default),
@@ -727,6 +730,30 @@ def _refine_under_tools(app: App, world: CollisionWorld, entity: int, body: Soft
     return False
 
 
+def contacts_between_subticks(app: App, entity: int, body: SoftBody, k: int, m: int) -> None:
+    """:attr:`TickContacts.between <vrmed.systems.tissue.solver.TickContacts>`: project the tool
+    contacts on ``body`` after sub-tick ``k`` (of ``m``, ``k < m - 1``) of a tick the solver split
+    for it (a body too stiff for the tick's substeps), with the tools at their pose over that
+    sub-tick and its substep. The candidate pairs are the tick's (found against the tools' swept
+    boxes over the whole tick); forces, depths and events are those of the last sub-tick
+    (:func:`collision_resolve_system`)."""
+    world = app.resource(CollisionWorld)
+    surf = world.surfaces.get(entity)
+    if surf is None or surf.n_pairs == 0 or surf.tets_ref is not body.tets:
+        return
+    f0, f1 = frame_fractions(app)
+    world._interpolate(f0 + (f1 - f0) * k / m, f0 + (f1 - f0) * (k + 1) / m)
+    world.resolve(body, surf, app.resource(SimSettings).h / m)
+    world._interpolate(f0, f1)
+
+
+def _in_tissue_contact(app: App, entity: int) -> bool:
+    """:attr:`TickContacts.keeps_tick <vrmed.systems.tissue.solver.TickContacts>`: a body with a
+    :class:`TissueContact` is not split into sub-ticks (tissue-tissue contact is solved once per
+    tick for all such bodies, with the tick's substep)."""
+    return app.try_get(entity, TissueContact) is not None
+
+
 def collision_resolve_system(app: App) -> None:
     """physics.solve (after softbody.solve): narrow phase and XPBD contact projection; sums
     the force on each tool owner into ``CollisionWorld.owner_force``."""
@@ -741,7 +768,10 @@ def collision_resolve_system(app: App) -> None:
     # find tools inside a body with no contact that put them there
     new_frame = world._inside_frame != app.clock.frame
     # the frame's last tick (the state a frame shows): tools in contact found inside tissue
-    last_tick = frame_fractions(app)[1] >= 1.0
+    f0, f1 = frame_fractions(app)
+    last_tick = f1 >= 1.0
+    tick = app.try_resource(TickContacts)
+    subticks = tick.subticks if tick is not None else None
     if new_frame:
         world._inside_frame = app.clock.frame
         world.touched_last, world.touched = world.touched, world.touched_last
@@ -752,9 +782,15 @@ def collision_resolve_system(app: App) -> None:
         inside = world.punctured.get(entity)
         if inside:
             _pass_punctured(world, surf, inside, body if new_frame else None)
-        # the body's own last substep: the solver may run a stiff body with more substeps than
-        # the settings ask for (tissue.solver.accurate_substeps)
-        world.resolve(body, surf, h)
+        # the body's own last substep: the solver steps a body too stiff for the tick's substeps
+        # in m sub-ticks (tissue.solver.step_with_tick_contacts); its last one's tools and substep
+        m = subticks.get(entity, 1) if subticks else 1
+        if m > 1:
+            world._interpolate(f0 + (f1 - f0) * (m - 1) / m, f1)
+            world.resolve(body, surf, h / m)
+            world._interpolate(f0, f1)
+        else:
+            world.resolve(body, surf, h)
         if new_frame and world.n_prims:
             _check_inside(app, world, entity, body, surf)
         reported = world.pushed_through.get(entity)
@@ -1015,7 +1051,10 @@ class CollisionPlugin:
         app.register_component(Collider)
         app.register_component(TissueContact)
         app.insert_resource(CollisionWorld(self.settings))
-        app.insert_resource(TickContacts(by="collision"))  # the tissue solver adds no substeps between ticks
+        # contacts once per tick; a body too stiff for the tick is stepped in sub-ticks, each with its contacts
+        app.insert_resource(
+            TickContacts(by="collision", between=contacts_between_subticks, keeps_tick=_in_tissue_contact)
+        )
         app.insert_resource(
             TissueContactWorld(
                 settings=TissueContactSettings(iterations=self.settings.iterations, tolerance=self.settings.tolerance)

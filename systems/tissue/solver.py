@@ -14,6 +14,7 @@ own kernels from a Python substep loop that runs the same compiled pieces.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -626,29 +627,138 @@ class SoftBodySettings:
 
 
 def softbody_system(app: App) -> None:
-    """Physics-stage system: step every SoftBody by one physics tick."""
+    """Physics-stage system: step every SoftBody by one physics tick.
+
+    In an App whose tool contacts are projected once per tick (:class:`TickContacts` with a
+    ``between`` hook: the collision plugin), a body too stiff for the tick's substeps
+    (:func:`accurate_substeps`) is stepped in ``m`` sub-ticks of ``dt / m`` instead, the contacts
+    projected after each (:func:`step_with_tick_contacts`): the substeps it needs, each with
+    its contacts, as if the physics rate were ``m`` times higher for that body alone."""
     settings = app.resource(SoftBodySettings)
     types = app.resource(TissueConstraintTypes)
     dt = app.clock.dt
     substeps = app.resource(SimSettings).substeps_per_tick
-    add = not app.has_resource(TickContacts)
+    contacts = app.try_resource(TickContacts)
+    if contacts is not None:
+        contacts.subticks.clear()
     for entity, body in app.query(SoftBody):
         if body.draw_surface is not None:  # a remeshed body's own boundary, once, at spawn
             embed_draw_surface(app, entity, body)
         if body.constraints:
             types.check(body, entity)
-        step_softbody(body, dt, substeps, settings.gravity, add)
+        if contacts is None:
+            step_softbody(body, dt, substeps, settings.gravity, True)
+        elif (
+            contacts.between is None
+            or body.constraints
+            or not body.accurate_substeps
+            or (contacts.keeps_tick is not None and contacts.keeps_tick(app, entity))
+        ):
+            step_softbody(body, dt, substeps, settings.gravity, False)
+        else:
+            step_with_tick_contacts(app, contacts, entity, body, dt, substeps, settings.gravity)
 
 
 @dataclass
 class TickContacts:
     """Resource a plugin inserts when it projects contacts on soft bodies once per physics tick
-    (the collision plugin's tool contacts): the solver then runs the tick's substeps as the
-    settings say and adds none for accuracy (:func:`accurate_substeps`), since a body stepped
-    between two projections sinks into what it rests on and rebounds every tick. ``by`` names
-    the plugin."""
+    (the collision plugin's tool contacts), after the tissue solve. ``by`` names the plugin.
+
+    A body stepped with more substeps than the tick's between two projections sinks into what
+    it rests on and rebounds every tick (4 mm/s on a block resting on a table), so the solver
+    adds substeps for accuracy (:func:`accurate_substeps`) only as sub-ticks with the contacts
+    projected after each: ``between(app, entity, body, k, m)`` projects them after sub-tick
+    ``k`` of ``m`` (``k < m - 1``; the plugin's own system projects them after the last, with
+    ``subticks[entity]`` = ``m``, the tools at their sub-tick pose and the sub-tick's substep).
+    Without ``between`` the solver adds no substeps (and warns where the body needs them); nor
+    for bodies with constraints added by plugins (``body.constraints``) or for which
+    ``keeps_tick(app, entity)`` is true (the collision plugin's: bodies in tissue-tissue contact,
+    which is projected once per tick for all of them with the tick's substep)."""
 
     by: str = ""
+    between: Callable[[App, int, SoftBody, int, int], None] | None = None
+    keeps_tick: Callable[[App, int], bool] | None = None
+    #: this tick's sub-tick count of each body stepped in more than one (set by the solver)
+    subticks: dict[int, int] = field(default_factory=dict)
+    #: per body entity: (dt, substeps, sub-ticks, tets) of its last sub-tick plan
+    plans: dict[int, tuple[float, int, int, np.ndarray]] = field(default_factory=dict)
+
+
+#: In an App with :class:`TickContacts`, a body is split into sub-ticks only where the stiffness
+#: ratio below which 90 % of its volume lies at the tick's substeps exceeds this (:data:`WARM_OFF`,
+#: where the warm start is off and the solver warned before sub-ticks: issue #16's bar, 0.33 with
+#: 2 cm cells and 0.9 with 1 cm). Between :data:`ACCURATE_BULK` and this a body keeps the tick's
+#: substeps as before: the scissors dissection's gallbladder reaches 0.21 after its cuts, and the
+#: 4 sub-ticks it would get changed that scenario's outcome (30 tets left inverted at the end).
+SUBTICK_BULK = K.WARM_OFF
+
+
+def contact_subticks(contacts: TickContacts, entity: int, body: SoftBody, dt: float, substeps: int) -> int:
+    """How many sub-ticks of ``dt / m`` (``substeps`` each) ``body`` needs in an App with
+    :class:`TickContacts`: the substeps :func:`accurate_substeps` would run for the tick,
+    rounded up to whole sub-ticks, where more than 10 % of the body's volume is above
+    :data:`SUBTICK_BULK` at the tick's substeps, else 1. Computed once per (``dt``,
+    ``substeps``, material, mesh)."""
+    plan = contacts.plans.get(entity)
+    if (
+        plan is not None
+        and plan[:2] == (dt, substeps)
+        and plan[3] is body.tets
+        and body.checked_substep == dt / (plan[2] * substeps)
+    ):
+        return plan[2]
+    if len(contacts.plans) > 64:  # forget despawned bodies now and then
+        contacts.plans.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = -(-accurate_substeps(body, dt, substeps, True) // substeps)
+    if m > 1:
+        scale = max(1.0, body.tet_volume_term()[0] / (10.0 * body.material.mu))
+        if _volume_quantile(tet_stiffness_ratios(body, dt / substeps) * scale, body.rest_volume, 0.9) <= SUBTICK_BULK:
+            m = 1  # resolved well enough at the tick: kept as before (the cut liver-stiffness organs)
+    if m > 1:  # (at m = 1 the step's own plan warns where it must)
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=3)
+    contacts.plans[entity] = (dt, substeps, m, body.tets)
+    return m
+
+
+def step_with_tick_contacts(
+    app: App,
+    contacts: TickContacts,
+    entity: int,
+    body: SoftBody,
+    dt: float,
+    substeps: int,
+    gravity: np.ndarray,
+) -> None:
+    """Step ``body`` by one physics tick of ``dt`` in an App whose contacts are projected once per
+    tick (:class:`TickContacts`): in one call when the tick's substeps are accurate enough for
+    it (bit-identical to the plain step), else in ``m`` sub-ticks of ``dt / m``
+    (:func:`contact_subticks`), the attachments and slide planes moved a ``1 / m`` share of the
+    way to their targets in each and the contacts projected after each but the last
+    (``contacts.between``; the contact system projects them after the last)."""
+    m = contact_subticks(contacts, entity, body, dt, substeps)
+    if m == 1:
+        step_softbody(body, dt, substeps, gravity, False)
+        return
+    contacts.subticks[entity] = m
+    att, sl = body.attachment, body.slides
+    kin_target = att.target.copy() if att.indices.size else None
+    slide_start = sl.start.copy() if sl.indices.size else None
+    slide_target = sl.target.copy() if sl.indices.size else None
+    h = dt / m
+    for k in range(m):
+        if kin_target is not None:  # from where they are, a 1 / (m - k) share of the rest of the way
+            now = body.x[att.indices]
+            att.target[:] = now + (kin_target - now) / (m - k)
+            if k == m - 1:
+                att.target[:] = kin_target
+        if slide_target is not None:
+            sl.target[:] = slide_target if k == m - 1 else slide_start + (slide_target - slide_start) * ((k + 1) / m)
+        step_softbody(body, h, substeps, gravity, False)
+        if k < m - 1 and contacts.between is not None:
+            contacts.between(app, entity, body, k, m)
 
 
 class SoftBodyPlugin:
@@ -826,10 +936,11 @@ def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True
     ``body.accurate_substeps = False`` turns it off. Computed once per
     (``dt``, ``substeps``, material, mesh) and cached on the body.
 
-    ``add=False`` (an App whose tool contacts are projected once per physics tick,
-    :class:`TickContacts`: substeps between two projections let a resting body sink and rebound
-    every tick, 4 mm/s on a block resting on a table) keeps ``substeps`` and only warns, naming
-    the physics rate that would do.
+    ``add=False`` keeps ``substeps`` and only warns, naming the physics rate that would do: for a
+    body whose contacts are projected once per physics tick and not split into sub-ticks
+    (:class:`TickContacts`: substeps between two projections let a resting body sink and rebound
+    every tick, 4 mm/s on a block resting on a table); the collision plugin's App splits a stiff
+    body's tick into sub-ticks instead (:func:`step_with_tick_contacts`).
     """
     key = (float(dt), int(substeps) if add else -int(substeps))
     plan = body.substep_plan
