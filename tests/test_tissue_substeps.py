@@ -50,6 +50,22 @@ def stiff_bar(nu: float, cells: tuple[int, int, int], accurate: bool = True) -> 
     return axial, -lateral / axial, stress
 
 
+def test_a_despawned_body_s_sub_tick_plan_is_forgotten() -> None:
+    """The sub-tick plans are cached per body entity; a body despawned (a cut piece removed, a
+    scenario reset) leaves no plan behind, and the bodies still there keep theirs."""
+    app, body = _app_bar(with_collision=True)
+    other = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (1, 1, 5)), Material(1.0e5, 0.45, 1000.0))
+    gone = app.spawn(other)
+    app.step(1)
+    plans = app.resource(TickContacts).plans
+    kept = app.query(SoftBody)[0][0]
+    assert set(plans) == {kept, gone}
+    app.despawn(gone)
+    app.step(1)
+    assert set(plans) == {kept}
+    app.close()
+
+
 @pytest.mark.parametrize("nu", [0.3, 0.45])
 @pytest.mark.parametrize("cells", [(1, 1, 5), (2, 2, 10)], ids=["2cm-cells", "1cm-cells"])
 def test_a_stiff_coarse_bar_is_right_at_the_default_substeps(nu: float, cells: tuple[int, int, int]) -> None:

@@ -641,7 +641,9 @@ def softbody_system(app: App) -> None:
     contacts = app.try_resource(TickContacts)
     if contacts is not None:
         contacts.subticks.clear()
+    seen = 0
     for entity, body in app.query(SoftBody):
+        seen += 1
         if body.draw_surface is not None:  # a remeshed body's own boundary, once, at spawn
             embed_draw_surface(app, entity, body)
         if body.constraints:
@@ -657,6 +659,10 @@ def softbody_system(app: App) -> None:
             step_softbody(body, dt, substeps, settings.gravity, False)
         else:
             step_with_tick_contacts(app, contacts, entity, body, dt, substeps, settings.gravity)
+    if contacts is not None and len(contacts.plans) > seen:  # a body despawned: forget its plan
+        alive = {entity for entity, _ in app.query(SoftBody)}
+        for entity in [e for e in contacts.plans if e not in alive]:
+            del contacts.plans[entity]
 
 
 @dataclass
@@ -707,8 +713,6 @@ def contact_subticks(contacts: TickContacts, entity: int, body: SoftBody, dt: fl
         and body.checked_substep == dt / (plan[2] * substeps)
     ):
         return plan[2]
-    if len(contacts.plans) > 64:  # forget despawned bodies now and then
-        contacts.plans.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         m = -(-accurate_substeps(body, dt, substeps, True) // substeps)
