@@ -8,6 +8,8 @@ load (with the file, line and key of any mistake).
 
 from __future__ import annotations
 
+import math
+import numbers
 import typing
 import weakref
 from collections.abc import Callable, Sequence
@@ -36,6 +38,33 @@ class AssetPath(str):
         obj = super().__new__(cls, path)
         obj.relative = path if relative is None else relative
         return obj
+
+
+def real_number(
+    value: object, what: str, error: type[Exception] = ValueError, *, minimum: float = -math.inf, above: bool = False
+) -> float:
+    """``value`` as a float; ``error`` naming ``what`` (and its unit, as the caller writes it)
+    unless it is a finite real number (not a bool, not text) ``>= minimum`` (``> minimum`` with
+    ``above``). For component and API arguments a user may type wrong: one clear error where a
+    raw ``TypeError`` from a comparison, or a NaN that spreads through a simulation, would come."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{what} must be a number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    bound = "above" if above else "at least"
+    if not math.isfinite(number) or number < minimum or (above and number == minimum):
+        raise error(f"{what} must be a finite number {bound} {minimum:g}, got {value!r}")
+    return number
+
+
+def finite_vector(value: object, what: str, error: type[Exception] = ValueError, size: int = 3) -> np.ndarray:
+    """``value`` as a float64 vector of ``size`` finite numbers, or ``error`` naming ``what``."""
+    try:
+        vector = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise error(f"{what} must be {size} numbers, got {value!r}") from None
+    if vector.shape != (size,) or not np.all(np.isfinite(vector)):
+        raise error(f"{what} must be {size} finite numbers, got {value!r}")
+    return vector
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vrmed.errors import VrmedError
-from vrmed.fields import vec3
+from vrmed.fields import real_number, vec3
 
 SHAPES = ("sphere", "capsule", "box")
 
@@ -45,11 +45,9 @@ class Collider:
     def __post_init__(self) -> None:
         if self.shape not in SHAPES:
             raise CollisionError(f"Collider: unknown shape {self.shape!r}; use one of {', '.join(SHAPES)}")
-        if self.shape != "box" and not self.radius > 0:
-            raise CollisionError(f"Collider: a {self.shape} needs radius > 0 m, got {self.radius}")
-        if self.half_length < 0:
-            raise CollisionError(f"Collider: half_length must be >= 0 m, got {self.half_length}")
-        if self.shape == "box" and not np.all(np.asarray(self.half_extents) > 0):
+        if self.shape != "box":
+            real_number(self.radius, f"Collider: a {self.shape}'s radius (m)", CollisionError, minimum=0.0, above=True)
+        real_number(self.half_length, "Collider: half_length (m)", CollisionError, minimum=0.0)
+        if self.shape == "box" and not np.all(np.isfinite(self.half_extents) & (np.asarray(self.half_extents) > 0)):
             raise CollisionError(f"Collider: a box needs positive half_extents, got {list(self.half_extents)}")
-        if self.friction < 0:
-            raise CollisionError(f"Collider: friction must be >= 0, got {self.friction}")
+        real_number(self.friction, "Collider: friction", CollisionError, minimum=0.0)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from vrmed.components.collision.collider import CollisionError
+from vrmed.fields import real_number
 
 
 @dataclass
@@ -37,9 +40,8 @@ class TissueContact:
     self_contact: bool = False
 
     def __post_init__(self) -> None:
-        if not self.thickness > 0:
-            raise CollisionError(f"TissueContact: thickness must be > 0 m, got {self.thickness}")
-        if not self.max_depth > 0:
-            raise CollisionError(f"TissueContact: max_depth must be > 0 m, got {self.max_depth}")
-        if self.friction < 0:
-            raise CollisionError(f"TissueContact: friction must be >= 0, got {self.friction}")
+        real_number(self.thickness, "TissueContact: thickness (m)", CollisionError, minimum=0.0, above=True)
+        real_number(self.max_depth, "TissueContact: max_depth (m)", CollisionError, minimum=0.0, above=True)
+        real_number(self.friction, "TissueContact: friction", CollisionError, minimum=0.0)
+        if not isinstance(self.self_contact, (bool, np.bool_)):
+            raise CollisionError(f"TissueContact: self_contact must be true or false, got {self.self_contact!r}")

@@ -35,6 +35,8 @@ from typing import TypeVar
 import numpy as np
 
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
+from vrmed.errors import VrmedError
+from vrmed.fields import finite_vector, real_number
 from vrmed.mesh import MeshError, TetMesh
 from vrmed.mesh.quality import DEGENERATE_QUALITY, check_tets, tet_quality
 from vrmed.systems.tissue import kernels as K
@@ -44,6 +46,10 @@ from vrmed.systems.tissue.surface_cut import cut_embedding
 from vrmed.systems.tissue.topology_kernels import piece_roots
 
 _K = TypeVar("_K")
+
+
+class CutError(VrmedError, ValueError):
+    """:func:`cut_body` was given a blade it cannot cut with (the message names the argument)."""
 
 
 def _carry_ligaments(body: SoftBody, new: SoftBody, src: np.ndarray) -> None:
@@ -641,9 +647,16 @@ def cut_body(
     (:meth:`SoftBody.attach`), slide planes and plugin-added constraints are dropped: re-attach
     after the cut what should stay held (the instrument system re-attaches its grasps). Tissue
     hung from ``attach`` alone falls when cut; hang it from pins or ligament patches to keep it."""
-    a = np.asarray(a, dtype=np.float64)
-    normal = np.asarray(normal, dtype=np.float64)
-    normal = normal / np.linalg.norm(normal)
+    a = finite_vector(a, "cut_body: a (the blade's start, m)", CutError)
+    b = finite_vector(b, "cut_body: b (the blade's end, m)", CutError)
+    normal = finite_vector(normal, "cut_body: normal (the blade plane's normal)", CutError)
+    length = float(np.linalg.norm(normal))
+    if not length > 0.0:
+        raise CutError("cut_body: normal (the blade plane's normal) must not be zero: give the plane's normal")
+    normal = normal / length
+    reach = real_number(reach, "cut_body: reach (m, how far from the blade it cuts)", CutError, minimum=0.0, above=True)
+    snap = real_number(snap, "cut_body: snap (a fraction of an edge)", CutError, minimum=0.0)
+    crack = real_number(crack, "cut_body: crack (m)", CutError, minimum=0.0)
     before = (body.rest_points, body.tets, body.tet_index, body.x)
     w_before = body.inv_mass
     region = blade_region(body, a, b, reach)
@@ -692,8 +705,8 @@ def cut_body(
             a,
             normal,
             (piece0, final_piece0),
-            np.asarray(b, dtype=np.float64),
-            float(reach),
+            b,
+            reach,
             np.where(ps.sign[: rest0.shape[0]] == 0, 0.0, ps.level)[tets0],
         )
     if out.n_split or n_dup:

@@ -23,6 +23,7 @@ from numba import njit
 
 from vrmed.components.tissue.constraints import ConstraintError, TissueConstraint
 from vrmed.components.tissue.softbody import SoftBody
+from vrmed.fields import finite_vector, real_number
 from vrmed.mesh import TetMesh
 
 
@@ -89,11 +90,11 @@ def attach_ligament_patch(
     each tied to its rest position by a spring of ``stiffness`` (Pa/m, per unit area) times its
     area; adds the constraint to the body and returns it. Raises :class:`ConstraintError`
     naming the argument if the patch would be empty or the numbers are not physical."""
-    if not (np.isfinite(radius) and radius > 0):
-        raise ConstraintError(f"ligament patch: radius: must be > 0 m, got {radius}")
-    if not (np.isfinite(stiffness) and stiffness > 0):
-        raise ConstraintError(f"ligament patch: stiffness: must be > 0 Pa/m (N/m per m^2), got {stiffness}")
-    centre = np.asarray(centre, dtype=np.float64)
+    radius = real_number(radius, "ligament patch: radius (m)", ConstraintError, minimum=0.0, above=True)
+    stiffness = real_number(
+        stiffness, "ligament patch: stiffness (Pa/m, N/m per m^2)", ConstraintError, minimum=0.0, above=True
+    )
+    centre = finite_vector(centre, "ligament patch: centre (m, rest coordinates)", ConstraintError)
     area = surface_vertex_areas(body.rest_points, body.tets)
     dist = np.linalg.norm(body.rest_points - centre, axis=1)
     idx = np.flatnonzero((area > 0) & (dist <= radius)).astype(np.int64)

@@ -1,0 +1,95 @@
+"""Arguments a pack author can get wrong in the tissue and collision API (a blade with a zero
+normal, NaN from a tracker, a radius typed as text): each is one clear error naming the
+argument and what it must be, and the body it was meant for is left as it was."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vrmed.components.collision.collider import Collider, CollisionError
+from vrmed.components.collision.tissue_contact import TissueContact
+from vrmed.components.tissue.constraints import ConstraintError
+from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.mesh import box_tets
+from vrmed.systems.tissue.cutting import CutError, cut_body
+from vrmed.systems.tissue.ligament import attach_ligament_patch
+
+A, B, UP = (0.0, 0.0, 0.02), (0.04, 0.0, 0.02), (0.0, 0.0, 1.0)
+
+
+@pytest.fixture(scope="module")
+def cube() -> SoftBody:
+    return SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (2, 2, 2)), Material(5.4e3, 0.45, 1060.0))
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((A, B, (0.0, 0.0, 0.0), 0.05), "normal .* must not be zero"),
+        ((A, B, (0.0, 1.0), 0.05), r"normal .* must be 3 finite numbers"),
+        (((math.nan, 0.0, 0.02), B, UP, 0.05), r"a \(the blade's start, m\) must be 3 finite numbers"),
+        ((A, (math.inf, 0.0, 0.0), UP, 0.05), "b .* must be 3 finite numbers"),
+        ((A, B, UP, -1.0), r"reach .* must be a finite number above 0"),
+        ((A, B, UP, "5 cm"), r"reach .* must be a number, got '5 cm'"),
+        ((A, B, ("x", 0, 1), 0.05), "normal .* must be 3 numbers"),
+    ],
+)
+def test_a_blade_that_cannot_cut_is_one_clear_error_and_the_body_is_untouched(cube, args, words):
+    tets, x = cube.tets.copy(), cube.x.copy()
+    with pytest.raises(CutError, match=words):
+        cut_body(cube, *(np.asarray(v) if isinstance(v, tuple) else v for v in args))
+    assert np.array_equal(cube.tets, tets) and np.array_equal(cube.x, x)
+
+
+def test_a_good_blade_still_cuts(cube):
+    body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (2, 2, 2)), Material(5.4e3, 0.45, 1060.0))
+    out = cut_body(body, np.array([-0.03, 0.0, 0.005]), np.array([0.03, 0.0, 0.005]), np.array(UP), 0.1)
+    assert out.n_split > 0 and body.n_vertices > cube.n_vertices
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"centre": (0.0, 0.0), "radius": 0.01, "stiffness": 1e3}, "centre .* must be 3 finite numbers"),
+        ({"centre": (math.nan, 0.0, 0.0), "radius": 0.01, "stiffness": 1e3}, "centre"),
+        ({"centre": (0.0, 0.0, 0.0), "radius": 0.01, "stiffness": "1e3"}, r"stiffness .* must be a number"),
+        ({"centre": (0.0, 0.0, 0.0), "radius": math.inf, "stiffness": 1e3}, "radius .* finite number above 0"),
+    ],
+)
+def test_a_ligament_patch_with_a_bad_argument_is_one_clear_error(cube, kwargs, words):
+    with pytest.raises(ConstraintError, match=words):
+        attach_ligament_patch(cube, **kwargs)
+    assert not cube.constraints
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"radius": "0.005"}, r"radius \(m\) must be a number, got '0.005'"),
+        ({"radius": math.nan}, "radius"),
+        ({"half_length": math.inf, "shape": "capsule"}, "half_length"),
+        ({"friction": math.nan}, "friction"),
+        ({"shape": "box", "half_extents": np.array([0.01, math.inf, 0.01])}, "half_extents"),
+    ],
+)
+def test_a_collider_with_a_bad_number_is_one_clear_error(kwargs, words):
+    with pytest.raises(CollisionError, match=words):
+        Collider(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"thickness": "1 mm"}, "thickness .* must be a number"),
+        ({"thickness": math.inf}, "thickness"),
+        ({"friction": math.nan}, "friction"),
+        ({"max_depth": 0.0}, "max_depth .* above 0"),
+        ({"self_contact": "yes"}, "self_contact must be true or false"),
+    ],
+)
+def test_tissue_contact_with_a_bad_setting_is_one_clear_error(kwargs, words):
+    with pytest.raises(CollisionError, match=words):
+        TissueContact(**kwargs)
