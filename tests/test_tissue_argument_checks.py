@@ -16,6 +16,7 @@ from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue.cutting import CutError, cut_body
 from vrmed.systems.tissue.ligament import attach_ligament_patch
+from vrmed.systems.tissue.solver import step_softbody
 
 A, B, UP = (0.0, 0.0, 0.02), (0.04, 0.0, 0.02), (0.0, 0.0, 1.0)
 
@@ -93,3 +94,34 @@ def test_a_collider_with_a_bad_number_is_one_clear_error(kwargs, words):
 def test_tissue_contact_with_a_bad_setting_is_one_clear_error(kwargs, words):
     with pytest.raises(CollisionError, match=words):
         TissueContact(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "words"),
+    [
+        (lambda b: b.attach([0, 1], np.array([[math.nan, 0.0, 0.0], [0.0, 0.0, 0.0]])), ConstraintError, "NaN"),
+        (lambda b: b.set_attachment_targets(np.full((2, 3), math.nan)), ConstraintError, "set_attachment_targets"),
+        (lambda b: b.set_attachment_targets(np.zeros((3, 3))), ConstraintError, r"expected shape \(2, 3\)"),
+        (lambda b: b.set_slide_targets(math.inf), ConstraintError, "set_slide_targets"),
+        (lambda b: b.pin([0.5]), ConstraintError, "whole numbers"),
+        (lambda b: b.apply_force([999], np.ones(3)), IndexError, "apply_force: vertex index out of range"),
+        (lambda b: b.set_material("liver"), TypeError, "expected a Material"),
+    ],
+)
+def test_a_bad_constraint_or_load_argument_is_refused_and_the_body_stays_finite(action, error, words):
+    """A NaN target from a lost tracker, a fractional vertex index (0.5 would pin vertex 0), a
+    material given by name: each refused with the reason, and the body steps on finite."""
+    body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (2, 2, 2)), Material(5.4e3, 0.45, 1060.0))
+    body.attach([0, 1])
+    body.slide([2], 2)
+    with pytest.raises(error, match=words):
+        action(body)
+    step_softbody(body, 1.0 / 90.0, 10, np.array([0.0, 0.0, -9.81]))
+    assert np.isfinite(body.x).all()
+
+
+@pytest.mark.parametrize("substeps", [0, 2.5, True])
+def test_substeps_must_be_a_whole_number(substeps):
+    body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (1, 1, 1)), Material(5.4e3, 0.45, 1060.0))
+    with pytest.raises(ValueError, match="whole number of substeps"):
+        step_softbody(body, 1.0 / 90.0, substeps, np.zeros(3))

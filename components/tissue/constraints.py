@@ -136,8 +136,30 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _indices(indices: np.ndarray | list[int] | int) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(indices, dtype=np.int64).ravel())
+def _indices(indices: np.ndarray | list[int] | int, where: str) -> np.ndarray:
+    """``indices`` as a contiguous int64 array; :class:`ConstraintError` (``where``: the
+    constraint) for anything but whole numbers (0.5 would silently become vertex 0)."""
+    raw = np.asarray(indices)
+    whole = raw.dtype.kind in "iu" or (
+        raw.dtype.kind == "f" and bool(np.all(np.isfinite(raw))) and bool(np.all(raw == np.round(raw)))
+    )
+    if raw.size and not whole:
+        raise ConstraintError(f"{where} constraint: indices: vertex indices must be whole numbers, got {indices!r}")
+    return np.ascontiguousarray(raw.astype(np.int64).ravel())
+
+
+def finite_targets(targets: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """``targets`` as a float64 array of ``shape`` with finite values, or :class:`ConstraintError`
+    naming ``where`` (a NaN from a lost tracker would otherwise spread through the body)."""
+    try:
+        arr = np.asarray(targets, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConstraintError(f"{where}: expected numbers (m), got {targets!r}") from None
+    if arr.size != int(np.prod(shape)) and arr.size != 1:
+        raise ConstraintError(f"{where}: expected shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ConstraintError(f"{where}: contains NaN or infinite values; give finite positions in m")
+    return arr if arr.size == 1 else arr.reshape(shape)
 
 
 def _range_message(idx: np.ndarray, n_vertices: int) -> str | None:
@@ -170,7 +192,7 @@ class PinConstraint(TissueConstraint):
 
     def set(self, indices: np.ndarray | list[int], pinned: bool = True) -> None:
         """Pin (or release) vertices; raises :class:`ConstraintError` for an index out of range."""
-        idx = _indices(indices)
+        idx = _indices(indices, "pin")
         bad = _range_message(idx, self.pinned.shape[0])
         if bad:
             raise self.error("indices", bad)
@@ -204,7 +226,7 @@ class AttachmentConstraint(TissueConstraint):
     def at(cls, x: np.ndarray, indices: np.ndarray | list[int], targets: Any = None) -> AttachmentConstraint:
         """Attach ``indices`` of a body with positions ``x`` (n, 3); ``targets`` (k, 3) default to
         where the vertices are. Raises :class:`ConstraintError` naming the bad field."""
-        idx = _indices(indices)
+        idx = _indices(indices, "attachment")
         bad = _range_message(idx, x.shape[0])
         if bad:
             raise ConstraintError(f"attachment constraint: indices: {bad}")
@@ -217,7 +239,7 @@ class AttachmentConstraint(TissueConstraint):
                 raise ConstraintError(
                     f"attachment constraint: targets: {idx.size} vertices but targets of shape {target.shape}"
                 )
-            target = np.ascontiguousarray(target.reshape(-1, 3))
+            target = np.ascontiguousarray(finite_targets(target, (idx.size, 3), "attachment constraint: targets"))
         return cls(idx, here, target)
 
     def validate(self, n_vertices: int) -> None:
@@ -271,7 +293,7 @@ class SlideConstraint(TissueConstraint):
         appended; raises :class:`ConstraintError` naming the bad field (nothing is changed then)."""
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not 0 <= int(axis) <= 2:
             raise self.error("axis", f"axis must be 0, 1 or 2 (x, y, z), got {axis!r}")
-        idx = _indices(indices)
+        idx = _indices(indices, "slide")
         bad = _range_message(idx, x.shape[0])
         if bad:
             raise self.error("indices", bad)

@@ -26,6 +26,7 @@ from .constraints import (
     PinConstraint,
     SlideConstraint,
     TissueConstraint,
+    finite_targets,
 )
 
 
@@ -694,8 +695,12 @@ class SoftBody:
         self._refresh_inv_mass()
 
     def set_attachment_targets(self, targets: np.ndarray) -> None:
-        """Where the attached vertices must be at the end of the next frame (k, 3) in metres."""
-        self.attachment.target[:] = targets
+        """Where the attached vertices must be at the end of the next frame (k, 3) in metres.
+        Raises :class:`ConstraintError` (the targets kept as they were) for the wrong shape or
+        a NaN / infinite value."""
+        self.attachment.target[:] = finite_targets(
+            targets, self.attachment.target.shape, "SoftBody.set_attachment_targets: targets"
+        )
 
     def slide(self, indices: np.ndarray | list[int], axis: int, value: float | None = None) -> None:
         """Hold vertices on the plane x[axis] = value while they slide freely in it (frictionless
@@ -705,8 +710,10 @@ class SoftBody:
         self._refresh_inv_mass()
 
     def set_slide_targets(self, values: np.ndarray | float) -> None:
-        """Plane coordinates (one per slide constraint) to reach by the end of the next frame."""
-        self.slides.target[:] = values
+        """Plane coordinates (one per slide constraint) to reach by the end of the next frame.
+        Raises :class:`ConstraintError` (the targets kept as they were) for the wrong count or
+        a NaN / infinite value."""
+        self.slides.target[:] = finite_targets(values, self.slides.target.shape, "SoftBody.set_slide_targets: values")
 
     def detach(self) -> None:
         """Release all attached vertices (they become dynamic again unless pinned)."""
@@ -784,7 +791,10 @@ class SoftBody:
         each frame accumulates (a constant 1 N applied every frame is 90 N after one second at
         90 Hz); to drive a time-varying load use :meth:`set_force`."""
         f = _finite_force(force, "apply_force")
-        np.add.at(self.external_force, np.asarray(indices, dtype=np.int64), f)
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size and (idx.min() < -self.n_vertices or idx.max() >= self.n_vertices):
+            raise IndexError(f"SoftBody.apply_force: vertex index out of range (body has {self.n_vertices} vertices)")
+        np.add.at(self.external_force, idx, f)
 
     def set_force(self, indices: np.ndarray | list[int], force: np.ndarray) -> None:
         """REPLACE the persistent external force on ``indices`` by ``force`` (N per vertex: one
@@ -803,8 +813,13 @@ class SoftBody:
         """Change the material (e.g. stiffer tissue after coagulation): compliances are recomputed.
 
         Masses keep the original density; assigning ``body.material`` directly would leave the
-        compliances stale.
+        compliances stale. Raises ``TypeError`` for anything but a :class:`Material`.
         """
+        if not isinstance(material, Material):
+            raise TypeError(
+                "SoftBody.set_material: expected a Material (Young's modulus, Poisson ratio, density), "
+                f"got {material!r}"
+            )
         self.material = material
         self.alpha_dev[:] = 1.0 / (material.mu * self.rest_volume)
         self.alpha_hyd[:] = 1.0 / (material.model_lambda * self.rest_volume)

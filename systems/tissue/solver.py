@@ -82,8 +82,8 @@ def step_softbody(
     default, and ``add_substeps``) is stepped with more, as :func:`accurate_substeps` chooses,
     within its cost budget.
     """
-    if substeps < 1 or not dt > 0:
-        raise ValueError(f"step_softbody: need dt > 0 and substeps >= 1, got {dt}, {substeps}.")
+    if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1 or not dt > 0:
+        raise ValueError(f"step_softbody: need dt > 0 and a whole number of substeps >= 1, got {dt}, {substeps!r}.")
     g = np.asarray(gravity, dtype=np.float64)
     if not (g.shape == (3,) and np.isfinite(g).all()):  # NaN here poisons every vertex at once
         raise ValueError(f"step_softbody: gravity must be a finite 3-vector in m/s^2, got {gravity!r}.")
