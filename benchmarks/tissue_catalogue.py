@@ -65,6 +65,7 @@ from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.errors import VrmedError
 from vrmed.mesh import TetMesh, box_tets, cylinder_tets, load_tet_mesh, slab_tets
 from vrmed.systems.collision.system import CollisionPlugin, CollisionWorld, TissuePunctured, ToolInsideTissue
+from vrmed.systems.tissue.finite import NonFiniteState
 from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings, step_softbody, volume_ratios
 
 #: Liver-like material of issue #16 (Pa, -, kg/m^3).
@@ -147,8 +148,9 @@ def free_run(
     frames = int(round(seconds / FRAME))
     finite, worst_last_second = True, 0
     for k in range(frames):
-        step_softbody(body, FRAME, SUBSTEPS, gravity)
-        if not np.isfinite(body.x).all():
+        try:
+            step_softbody(body, FRAME, SUBSTEPS, gravity)
+        except NonFiniteState:  # the step names it; the catalogue counts it
             finite = False
             break
         if k >= frames - int(round(1.0 / FRAME)):
@@ -258,7 +260,11 @@ def tool_run(mesh: TetMesh, plan: ToolPlan) -> dict[str, Any]:
             went_down += 1
         elif frames_in + hold <= k < frames_in + hold + went_down:
             pose.position = pose.position + np.array([0.0, step, 0.0])
-        app.step(1)
+        try:
+            app.step(1)
+        except NonFiniteState:
+            out["finite"] = False
+            break
         out["punctured"] += len(punctures.read())
         out["inside_events"] += [e.reason for e in insides.read()]
         x = body.x

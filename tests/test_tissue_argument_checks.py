@@ -15,6 +15,7 @@ from vrmed.components.tissue.constraints import ConstraintError
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue.cutting import CutError, cut_body
+from vrmed.systems.tissue.finite import NonFiniteState
 from vrmed.systems.tissue.ligament import attach_ligament_patch
 from vrmed.systems.tissue.solver import step_softbody
 
@@ -125,3 +126,20 @@ def test_substeps_must_be_a_whole_number(substeps):
     body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (1, 1, 1)), Material(5.4e3, 0.45, 1060.0))
     with pytest.raises(ValueError, match="whole number of substeps"):
         step_softbody(body, 1.0 / 90.0, substeps, np.zeros(3))
+
+
+@pytest.mark.parametrize("field", ["x", "v"])
+def test_a_nan_written_into_the_state_is_named_before_the_step(field):
+    body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (1, 1, 1)), Material(5.4e3, 0.45, 1060.0))
+    getattr(body, field)[3, 1] = math.nan
+    with pytest.raises(NonFiniteState, match=rf"SoftBody.{field}\[3\] is .* before the step"):
+        step_softbody(body, 1.0 / 90.0, 10, np.zeros(3))
+
+
+def test_a_solve_that_diverges_is_named_not_passed_on():
+    """A velocity so large that the predictor overflows (as a runaway solve would): the step says
+    the solve diverged and names the vertex instead of handing NaN to the renderer and the records."""
+    body = SoftBody.from_mesh(box_tets((0.04, 0.04, 0.04), (1, 1, 1)), Material(5.4e3, 0.45, 1060.0))
+    body.v[5, 0] = 1e308  # finite, but the predictor's x + h v overflows
+    with pytest.raises(NonFiniteState, match="became .* in this step: the solve diverged"):
+        step_softbody(body, 1.0 / 90.0, 10, np.zeros(3))

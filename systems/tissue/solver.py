@@ -26,6 +26,7 @@ from vrmed.mesh import tet_quality
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
+from vrmed.systems.tissue.finite import check_finite
 from vrmed.systems.tissue.ligament import LigamentPatch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,6 +89,7 @@ def step_softbody(
     if not (g.shape == (3,) and np.isfinite(g).all()):  # NaN here poisons every vertex at once
         raise ValueError(f"step_softbody: gravity must be a finite 3-vector in m/s^2, got {gravity!r}.")
     check_velocity_damping(body.velocity_damping)  # a field a script may set after from_mesh
+    check_finite(body, "before")
     substeps = accurate_substeps(body, dt, substeps, add_substeps)
     h = dt / substeps
     if body.volume == "nodal" and ensure_nodal(body):
@@ -188,6 +190,7 @@ def step_softbody(
     body.slides.end_step()
     if body.recover_inversions:
         _untangle_if_stuck(body, dt)
+    check_finite(body, "after")
 
 
 #: :func:`unmirror`: the share of the rest volume in inverted tets from which a body counts as
