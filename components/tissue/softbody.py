@@ -456,6 +456,12 @@ class SoftBody:
     #: solver rebuilds it if the tets change).
     volume: str = "tet"
     nodal: NodalVolume | None = None
+    #: per vertex: born in a cut (``cutting.cut_body``: the points on cut edges, the transition
+    #: tets' centroids and the vertices copied to separate the sides), carried through later
+    #: rebuilds (cuts, pieces, refinement); empty for a body never cut. The solver softens a
+    #: too-stiff tet holding a light one of these further (``solver.SOFTEN_TARGET``: the cut's
+    #: thin sub-tets softened to ``SLIVER_RATIO`` left a cut body at rest self-exciting).
+    cut_born: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
 
     def tet_volume_term(self) -> tuple[float, float]:
         """Stiffness l (Pa) and rest shift gamma of the tets' own hydrostatic constraint
@@ -769,7 +775,11 @@ class SoftBody:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "nodal" or (f.name == "volume" and value == "tet"):
+            if (
+                f.name == "nodal"
+                or (f.name == "volume" and value == "tet")
+                or (f.name == "cut_born" and not value.any())
+            ):
                 continue  # the default body's digest stays that of earlier versions (nodal.lam below)
             if isinstance(value, np.ndarray):
                 out[f.name] = value.copy()

@@ -291,6 +291,8 @@ def cut_tets(body: SoftBody, remove: np.ndarray) -> np.ndarray:
     new.x_prev[:] = body.x_prev[used]
     new.v[:] = body.v[used]
     new.external_force[:] = body.external_force[used]
+    if body.cut_born.size == body.n_vertices:  # vertices born in an earlier cut_body stay so
+        new.cut_born = body.cut_born[used]
     for f in dataclasses.fields(SoftBody):
         setattr(body, f.name, getattr(new, f.name))
     return vmap

@@ -110,6 +110,8 @@ def _rebuild(
     new.x[:] = x
     new.x_prev[:] = x_prev
     new.v[:] = v
+    if body.cut_born.size == body.n_vertices and body.cut_born.any():  # vertices born in a cut stay so
+        new.cut_born = np.where(src >= 0, body.cut_born[np.maximum(src, 0)], False)
     _carry_ligaments(body, new, src)
     return new
 
@@ -607,6 +609,14 @@ def _subdivide(
     order = new.tet_index  # stored -> row of ps.tets
     new.tet_index = ids[order]
     new.external_force[:n] = body.external_force
+    # born in this cut: the points on cut edges, the transition centroids, and both copies of
+    # every duplicated vertex (SoftBody.cut_born; the solver's SOFTEN_TARGET)
+    born = src < 0
+    if new.cut_born.size == born.size:  # and those born in earlier cuts (_rebuild carried them)
+        born |= new.cut_born
+    born[n_sub:] = True
+    born[dup[n_sub:]] = True
+    new.cut_born = born
     for f in dataclasses.fields(SoftBody):
         setattr(body, f.name, getattr(new, f.name))
     return ps, side[order].astype(np.int64), ps.parent[order], src, geo[order], dup, continued
