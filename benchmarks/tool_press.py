@@ -19,6 +19,16 @@ per mesh and speed:
   one physics tick while the tool is still (a still tool does no work, so with no other load
   that energy should only fall; a rise is energy the contact projection put in).
 
+- ``inside_mm``: the deepest a sampled surface point (45 per face near the tool) got into the
+  tool at a frame's end, until the first event; ``events``: each ``ToolInsideTissue`` (its
+  reason) and ``TissuePunctured`` with the force it carried and the frame; ``ms_per_frame``:
+  the wall time of ``app.step`` per press frame (first frames include compilation).
+
+The ``block`` is issue #16's: 80 x 60 x 80 mm of 8 x 7.5 x 8 mm cells (not scaled), its bottom
+layer pinned, the tool over its top face's centre (a vertex), pressed 40 mm below the top and no
+further (at 2 m/s a frame's travel would take it to the pinned bottom). ``sweep=0`` / ``sweep=1``
+sets ``CollisionSettings.sweep_contact`` (the tet sweep sees the tool; default: the setting's).
+
 ``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
 substrings of the mesh names to run. A hand is never still: ``jitter=MM`` adds to the held tool's
 pose, each display frame of the hold, Gaussian noise of that standard deviation per axis (mm;
@@ -33,6 +43,7 @@ in the hold, which then includes the moving tool's own work (``F dx``: ~10 N x 0
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -44,7 +55,13 @@ from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh, slab_tets
-from vrmed.systems.collision.system import CollisionPlugin, CollisionWorld
+from vrmed.systems.collision.system import (
+    CollisionPlugin,
+    CollisionSettings,
+    CollisionWorld,
+    TissuePunctured,
+    ToolInsideTissue,
+)
 from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings, elastic_energy, volume_ratios
 
 LIVER = Material(5.4e3, 0.45, 1060.0)
@@ -64,11 +81,19 @@ MESHES = (
     ("Armadillo_Tetra_4406.vtu", "Armadillo_Tetra_4406.vtu"),
     ("raptorTetra_19409.vtu", "raptorTetra_19409.vtu"),
     ("slab_tets", None),
+    ("block 80x60x80", None),
 )
+#: barycentric samples per face (the surface points checked against the tool)
+_G = np.array([(i / 8, j / 8) for i in range(9) for j in range(9 - i)])
+SAMPLES = np.stack([1 - _G.sum(1), _G[:, 0], _G[:, 1]], axis=1)
 
 
 def _mesh(label: str, file: str | None) -> TetMesh:
     """The mesh scaled to 0.2 m (largest extent) about its bounding box's centre."""
+    if label.startswith("block"):
+        # issue #16's block: 80 x 60 x 80 mm of 8 x 7.5 x 8 mm cells, not scaled (its lowest
+        # 10 % is its bottom layer of vertices)
+        return box_tets((0.08, 0.06, 0.08), (10, 8, 10))
     if file is not None:
         m = load_tet_mesh(mesh_path(file))
     elif label.startswith("box"):
@@ -84,28 +109,46 @@ def _energy(body: SoftBody) -> float:
 
 
 def press(
-    label: str, file: str | None, speed: float, jitter: float = 0.0, tremor: float = 0.0, seed: int = 0
+    label: str,
+    file: str | None,
+    speed: float,
+    jitter: float = 0.0,
+    tremor: float = 0.0,
+    seed: int = 0,
+    sweep: bool | None = None,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
-    display frame) and 10 Hz tremor (m, amplitude along the press's axis); ``seed`` the noise's."""
+    display frame) and 10 Hz tremor (m, amplitude along the press's axis); ``seed`` the noise's.
+    ``sweep``: ``CollisionSettings.sweep_contact`` (None: its default)."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
-    app.add_plugin(CollisionPlugin())
+    settings = CollisionSettings() if sweep is None else CollisionSettings(sweep_contact=sweep)
+    app.add_plugin(CollisionPlugin(settings))
     body = SoftBody.from_mesh(mesh, LIVER)
     p = body.rest_points
     low = p[:, 1].min()
     body.pin(np.flatnonzero(p[:, 1] < low + 0.1 * (p[:, 1].max() - low)))
-    app.spawn(body)
+    ent = app.spawn(body)
     boundary = np.unique(np.asarray(mesh.boundary_triangles()))
     on_surface = np.zeros(len(p), dtype=bool)
     on_surface[boundary] = True
-    start = p[boundary[np.argmax(p[boundary, 1])]] + np.array([0.0, RADIUS + 0.003, 0.0])
+    top = boundary[np.argmax(p[boundary, 1])]
+    if label.startswith("block"):  # the top face's centre (a vertex of the 10 x 10 grid)
+        mid = 0.5 * (p.min(axis=0) + p.max(axis=0))
+        up = boundary[p[boundary, 1] > p[:, 1].max() - 1e-9]
+        top = up[np.argmin(np.linalg.norm(p[up][:, [0, 2]] - mid[[0, 2]], axis=1))]
+    start = p[top] + np.array([0.0, RADIUS + 0.003, 0.0])
     tf = Transform(position=start.copy())
     tool = app.spawn(tf, Collider(shape="sphere", radius=RADIUS, friction=0.05))
     world = app.resource(CollisionWorld)
+    reader = app.event_reader(ToolInsideTissue)
+    punct = app.event_reader(TissuePunctured)
+    events: list[str] = []
+    inside = 0.0
+    elapsed = 0.0
     state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None}
     resolve = world.resolve
 
@@ -135,6 +178,8 @@ def press(
             moving = k < n_in and not stopped
             if moving:
                 pos = pos - np.array([0.0, step, 0.0])
+                if label.startswith("block"):  # 40 mm below its top, not past it (60 mm tall)
+                    pos[1] = max(pos[1], start[1] - (DEPTH + RADIUS + 0.003))
                 k_hold = k + 1
             shown = pos.copy()
             if not moving and (jitter > 0.0 or tremor > 0.0):
@@ -143,7 +188,20 @@ def press(
                 shown[1] += tremor * np.sin(2.0 * np.pi * TREMOR_HZ * (k - k_hold + 1) * FRAME)
             tf.position = shown
             state["still"] = not moving and k > 0
+            t0 = time.perf_counter()
             app.step(1)
+            elapsed += time.perf_counter() - t0
+            for ev in reader.read():
+                events.append(f"{ev.reason} {ev.force:.2f} N frame {k}")
+            for ev in punct.read():
+                events.append(f"punctured {ev.force:.2f} N frame {k}")
+            if not events:  # surface points inside the tool (those near it), until an event
+                faces = world.surfaces[ent].faces
+                near = np.linalg.norm(body.x - shown, axis=1) < RADIUS + 0.03
+                sel = faces[near[faces].any(axis=1)]
+                if sel.shape[0]:
+                    pts = np.einsum("sk,fkc->fsc", SAMPLES, body.x[sel]).reshape(-1, 3)
+                    inside = max(inside, RADIUS - float(np.linalg.norm(pts - shown, axis=1).min()))
             f = float(np.linalg.norm(world.owner_force.get(tool, np.zeros(3))))
             force = max(force, f)
             stopped = stopped or (f >= MAX_FORCE and k < n_in)
@@ -171,6 +229,9 @@ def press(
         "inverted_max": inv_max,
         "inverted_end": int((volume_ratios(body) <= 0.0).sum()),
         "still_gain_mj": round(state["gain"] * 1e3, 2),
+        "inside_mm": round(max(inside, 0.0) * 1e3, 3),
+        "events": "; ".join(events),
+        "ms_per_frame": round(elapsed / (n_in + HOLD) * 1e3, 2),
     }
 
 
@@ -200,7 +261,8 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     kv = dict(t.split("=", 1) for t in words if "=" in t)
     jitter, tremor = float(kv.get("jitter", 0.0)) * 1e-3, float(kv.get("tremor", 0.0)) * 1e-3
     seed = int(kv.get("seed", 0))
-    rows = [press(label, file, sp, jitter, tremor, seed) for label, file in meshes for sp in speeds]
+    sweep = None if "sweep" not in kv else kv["sweep"] not in ("0", "off", "false")
+    rows = [press(label, file, sp, jitter, tremor, seed, sweep) for label, file in meshes for sp in speeds]
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:
             row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3

@@ -634,6 +634,8 @@ def solve_contacts(
     clist,
     ccount,
     crec,
+    still=STILL_FRACTION,
+    past_push=True,
 ):
     """Narrow phase and XPBD contact projection for the candidate pairs (Gauss-Seidel order).
 
@@ -653,6 +655,11 @@ def solve_contacts(
     ``cbuf`` (n, :data:`CBUF_COLS`), ``clist`` (n,), ``ccount`` (4,) and ``crec`` (rows,
     :data:`CREC_COLS`) get this tick's record of the vertices the contacts moved and of the
     contacts, for :func:`contact_velocities` (``cbuf`` with no rows: none).
+    ``still``: the share of its radius under which a tool's move in the substep counts as still
+    (:data:`STILL_FRACTION`; 0: never, for a body whose tet sweep saw the tool, docs/physics.md
+    "Contact inside the tet sweep"). ``past_push`` False: a face whose interior the tool's point
+    is behind is left alone instead of pushed past the tool (the body's tet sweep pushed each
+    face back to the side it came from).
     """
     ccount[0] = 0
     ccount[1] += 1
@@ -698,6 +705,8 @@ def solve_contacts(
             clist,
             ccount,
             crec,
+            still,
+            past_push,
         )
         if worst <= tol or n_active == 0:
             break
@@ -740,6 +749,8 @@ def _contact_pass(
     clist,
     ccount,
     crec,
+    still,
+    past_push,
 ):
     """One Gauss-Seidel pass: the first over every candidate pair (recording in ``active`` the
     pairs that were in contact), the later ones over those only (their pushes move surface away
@@ -794,7 +805,7 @@ def _contact_pass(
             # +1.61 J a tick): see the "passed the tool's axis" case below (looked at only
             # where one of the two cases that use it may apply)
             unfold = False
-            if _dot(tool_disp, tool_disp) < (STILL_FRACTION * r) ** 2 and (behind or _dot(d0, dvec) < 0.0):
+            if _dot(tool_disp, tool_disp) < (still * r) ** 2 and (behind or _dot(d0, dvec) < 0.0):
                 unfold = _flipped_at_start(x_prev, tets, face_tet, f)
             if it == 0 and d0l > 1e-9 and _dot(d0, dvec) < 0.0 and not unfold:
                 # the tissue point passed the tool's axis within this substep (the elastic solve,
@@ -852,6 +863,8 @@ def _contact_pass(
                 # the tool's centre, the point 4.9 mm from a 5 mm sphere's centre) ~2 r through
                 # the tool: a still tool put +29.6 mJ into a box in one tick (docs/physics.md
                 # "Contact")
+                if not past_push and not unfold:
+                    continue  # the tet sweep pushed it back to the side it came from
                 if unfold:
                     # inside out at the substep's start under a still tool (see the "passed the
                     # tool's axis" case above): neither its normal nor its side is the tissue's,

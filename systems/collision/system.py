@@ -51,6 +51,7 @@ from vrmed.geometry import quat_matrix
 from vrmed.settings import SimSettings
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.tissue_contact import TissueContactSettings, TissueContactWorld, tissue_contact_system
+from vrmed.systems.tissue import kernels as TK
 from vrmed.systems.tissue.refine import longest_rest_edge, refine_region
 from vrmed.systems.tissue.solver import WARM_FULL, TickContacts
 
@@ -134,6 +135,26 @@ class CollisionSettings:
     refine_levels: int = 3
     refine_growth: float = 4.0
     refine_max_ratio: float = WARM_FULL
+    #: Contact inside the elastic solve: the tet sweep sees this tick's sphere and capsule tools
+    #: (:attr:`TickContacts.tools <vrmed.systems.tissue.solver.TickContacts>`): after each tet's
+    #: correction, its vertices near a tool are projected out of it (a kinematic constraint in
+    #: the Gauss-Seidel sweep), so the solve and the contacts agree; the projection after the
+    #: solve still runs (events, forces, friction) and the tool's force adds the pushes made in
+    #: the sweep. docs/physics.md "Contact", "Contact inside the tet sweep".
+    sweep_contact: bool = False
+    #: With the tet sweep seeing the tools: keep the contacts' "still tool" rule (a face inside
+    #: out at the substep's start under a tool that moved under ``kernels.STILL_FRACTION`` of its
+    #: radius is pushed out the closest way) for the bodies whose sweep saw a tool. Off: those
+    #: bodies' contacts push such faces as under a moving tool.
+    sweep_still: bool = False
+    #: With the tet sweep seeing the tools: project each boundary face near a tool out of it after
+    #: its own tet's step (not only the vertices): a tool smaller than the cells reaches faces
+    #: whose corners are all outside it.
+    sweep_faces: bool = True
+    #: With the tet sweep seeing the tools: keep the contacts' push of a face whose interior the
+    #: tool's point is behind past the tool. Off: such a face is left to the sweep (which pushes
+    #: every face back to the side it came from).
+    sweep_past: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.restitution <= 1.0:
@@ -185,6 +206,24 @@ class TissueSurface:
     force: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PRIMS, 3)))
     count: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS, dtype=np.int64))
     depth: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS))
+    #: contact inside the tet sweep (CollisionSettings.sweep_contact, :func:`sweep_tools`): per
+    #: vertex the candidate flag, summed push and pushing tool; per tool given to the sweep its
+    #: slot, segments at the tick's start and end, radius, force and pushed-vertex count;
+    #: ``sweep_n`` how many tools the last step's sweep saw (0: none)
+    sweep_cand: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    sweep_dx: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    sweep_prim: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sweep_slot: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS, dtype=np.int64))
+    sweep_seg: np.ndarray = field(default_factory=lambda: np.zeros((4, MAX_PRIMS, 3)))
+    sweep_radius: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS))
+    sweep_force: np.ndarray = field(default_factory=lambda: np.zeros((MAX_PRIMS, 3)))
+    sweep_count: np.ndarray = field(default_factory=lambda: np.zeros(MAX_PRIMS, dtype=np.int64))
+    sweep_n: int = 0
+    #: the tool owners with a candidate pair on this surface in the last tick (:func:`sweep_tools`)
+    sweep_near: set[int] = field(default_factory=set)
+    #: the tet -> boundary faces map (CSR over the stored tets) for the sweep's face contacts
+    sweep_tf_ptr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    sweep_tf_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def build(cls, body: SoftBody, max_pairs: int) -> TissueSurface:
@@ -491,6 +530,8 @@ class CollisionWorld:
             surf.clist,
             surf.ccount,
             surf.crec,
+            0.0 if surf.sweep_n and not self.settings.sweep_still else CK.STILL_FRACTION,
+            not (surf.sweep_n and not self.settings.sweep_past),
         )
         if self.settings.velocity_pass:
             # Müller et al. 2020 (sec. 3.6): no restitution below 2 |g| h of approach speed
@@ -730,6 +771,69 @@ def _refine_under_tools(app: App, world: CollisionWorld, entity: int, body: Soft
     return False
 
 
+def sweep_tools(app: App, entity: int, body: SoftBody) -> tuple[Any, ...] | None:
+    """:attr:`TickContacts.tools <vrmed.systems.tissue.solver.TickContacts>` (with
+    ``CollisionSettings.sweep_contact``): the sphere and capsule tools with a candidate pair on
+    ``body`` this tick and the last (a tool that has just come within reach may have been put
+    inside the body, which :func:`_check_inside` reports; one that approached it was within reach
+    before it touched), not inserted in it (punctured or found inside), as the kernel's ``tools``
+    tuple (:func:`vrmed.systems.tissue.kernels.step_kernel_tools`) and the reach (the broad
+    phase's margin); None where there are none or an instrument holds the body (its jaws close on
+    the held tissue)."""
+    world = app.resource(CollisionWorld)
+    surf = world.surfaces.get(entity)
+    if surf is None or not world.settings.sweep_contact:
+        return None
+    surf.sweep_n = 0
+    near_last = surf.sweep_near
+    n_pairs = surf.n_pairs if surf.tets_ref is body.tets else 0
+    surf.sweep_near = set(world.owner[np.unique(surf.pair_prim[:n_pairs])].tolist()) if n_pairs else set()
+    if n_pairs == 0 or body.attachment.indices.size:
+        return None
+    inserted = world.punctured.get(entity, ())
+    k = 0
+    seg = surf.sweep_seg
+    for p in np.unique(surf.pair_prim[: surf.n_pairs]).tolist():
+        owner = int(world.owner[p])
+        if world.kind[p] != CK.KIND_CAPSULE or not world.radius[p] > 0 or owner in inserted or owner not in near_last:
+            continue  # (a tool that was not near in the last tick may have been put inside: _check_inside's)
+        surf.sweep_slot[k] = p
+        seg[0, k], seg[1, k], seg[2, k], seg[3, k] = world.seg_a0[p], world.seg_b0[p], world.seg_a[p], world.seg_b[p]
+        surf.sweep_radius[k] = world.radius[p]
+        k += 1
+    if k == 0:
+        return None
+    n = body.x.shape[0]
+    if surf.sweep_cand.shape[0] != n:
+        surf.sweep_cand = np.zeros(n, dtype=np.bool_)
+        surf.sweep_dx = np.zeros((n, 3))
+        surf.sweep_prim = np.zeros(n, dtype=np.int64)
+    if surf.sweep_tf_ptr.shape[0] != body.n_tets + 1:  # once per surface
+        order = np.argsort(surf.face_tet, kind="stable")
+        surf.sweep_tf_idx = order.astype(np.int64)
+        counts = np.bincount(surf.face_tet, minlength=body.n_tets)
+        surf.sweep_tf_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    surf.sweep_n = k
+    surf.sweep_force[:k] = 0.0
+    surf.sweep_count[:k] = 0
+    arrays = (
+        surf.sweep_cand,
+        surf.sweep_dx,
+        surf.sweep_prim,
+        seg[0, :k],
+        seg[1, :k],
+        seg[2, :k],
+        seg[3, :k],
+        surf.sweep_radius[:k],
+        surf.sweep_force[:k],
+        surf.sweep_count[:k],
+        surf.faces,
+        surf.sweep_tf_ptr if world.settings.sweep_faces else surf.sweep_tf_ptr[:0],
+        surf.sweep_tf_idx,
+    )
+    return arrays, world.settings.margin
+
+
 def contacts_between_subticks(app: App, entity: int, body: SoftBody, k: int, m: int) -> None:
     """:attr:`TickContacts.between <vrmed.systems.tissue.solver.TickContacts>`: project the tool
     contacts on ``body`` after sub-tick ``k`` (of ``m``, ``k < m - 1``) of a tick the solver split
@@ -791,6 +895,13 @@ def collision_resolve_system(app: App) -> None:
             world._interpolate(f0, f1)
         else:
             world.resolve(body, surf, h)
+        if surf.sweep_n:  # the vertices the tet sweep pushed out of a tool are held too
+            TK.mark_swept((surf.sweep_cand, surf.sweep_dx, surf.sweep_prim), body.contact_hold)
+        for j in range(surf.sweep_n):  # the pushes the tet sweep made (contact inside the solve)
+            p = int(surf.sweep_slot[j])
+            if surf.sweep_count[j]:
+                surf.force[p] += surf.sweep_force[j]
+                surf.count[p] += surf.sweep_count[j]
         if new_frame and world.n_prims:
             _check_inside(app, world, entity, body, surf)
         reported = world.pushed_through.get(entity)
@@ -1053,7 +1164,9 @@ class CollisionPlugin:
         app.insert_resource(CollisionWorld(self.settings))
         # contacts once per tick; a body too stiff for the tick is stepped in sub-ticks, each with its contacts
         app.insert_resource(
-            TickContacts(by="collision", between=contacts_between_subticks, keeps_tick=_in_tissue_contact)
+            TickContacts(
+                by="collision", between=contacts_between_subticks, keeps_tick=_in_tissue_contact, tools=sweep_tools
+            )
         )
         app.insert_resource(
             TissueContactWorld(

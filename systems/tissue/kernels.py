@@ -2908,3 +2908,430 @@ def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_ou
         if nodal is not None:
             energy_density[t] += nodal[t, 1]
         J_out[t] = J
+
+
+# ----------------------------------------------------------------------------- contact in the sweep
+# Contact inside the elastic solve (issue #16 item 3; docs/physics.md "Contact inside the tet
+# sweep"). A separate code path, taken only for a body with a vertex near a tool this tick
+# (:func:`mark_tool_candidates`); every other body keeps :func:`step_kernel`, bit-identical.
+# ``tools`` = (cand (n,) bool, tdx (n, 3), tprim (n,) int64, a0, b0, a1, b1 (P, 3), radius (P,),
+# force (P, 3), count (P,) int64, faces (F, 3), tf_ptr (m + 1,), tf_idx (F,)): the candidate
+# vertices, each one's summed push this step and the tool that made it, the tools' segments
+# (spheres: a == b) at the tick's start and end, the force each tool felt from these pushes (N,
+# tissue on tool, mean over the substeps) and how many vertices it pushed, and the boundary
+# faces with the tet -> faces map (each face after its own tet's step).
+
+
+#: :func:`step_kernel_tools`: passes over the candidate vertices at the end of each substep, and
+#: whether they take the faces too (measured: with faces and 2 passes the 8 mm block's press held
+#: with 0.56 mm of surface in the tool and +114 mJ in a still tick, without 0 mm and +14 mJ;
+#: docs/physics.md "Contact inside the tet sweep")
+FINAL_PASSES = 1
+FINAL_FACES = False
+
+
+@njit(cache=True)
+def mark_tool_candidates(x, tools, reach):
+    """Flag ``tools[0]`` the vertices within ``radius + reach`` of a tool's segment anywhere
+    between its poses at the tick's start and end (the hull of the two segments' points, by
+    the distance to each pose's segment less half the move); clear ``tdx`` / ``tprim`` for them.
+    Returns how many there are."""
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    n_p = rad.shape[0]
+    for p in range(n_p):
+        for c in range(3):
+            force[p, c] = 0.0
+        count[p] = 0
+    k = 0
+    for i in range(x.shape[0]):
+        hit = False
+        for p in range(n_p):
+            move = 0.0
+            for c in range(3):
+                move = max(move, abs(a1[p, c] - a0[p, c]), abs(b1[p, c] - b0[p, c]))
+            lim = rad[p] + reach + 2.0 * move
+            for pose in range(2):
+                if pose == 0:
+                    d2 = _seg_dist2(x, i, a0, b0, p)
+                else:
+                    d2 = _seg_dist2(x, i, a1, b1, p)
+                if d2 < lim * lim:
+                    hit = True
+                    break
+            if hit:
+                break
+        cand[i] = hit
+        tprim[i] = -1
+        for c in range(3):
+            tdx[i, c] = 0.0
+        if hit:
+            k += 1
+    return k
+
+
+@njit(cache=True, inline="always")
+def _seg_dist2(x, i, a, b, p):
+    """Squared distance from vertex ``i`` to the segment ``a[p] b[p]``."""
+    ex, ey, ez = b[p, 0] - a[p, 0], b[p, 1] - a[p, 1], b[p, 2] - a[p, 2]
+    px, py, pz = x[i, 0] - a[p, 0], x[i, 1] - a[p, 1], x[i, 2] - a[p, 2]
+    ee = ex * ex + ey * ey + ez * ez
+    s = 0.0
+    if ee > 0.0:
+        s = min(max((px * ex + py * ey + pz * ez) / ee, 0.0), 1.0)
+    dx, dy, dz = px - s * ex, py - s * ey, pz - s * ez
+    return dx * dx + dy * dy + dz * dz
+
+
+@njit(cache=True, inline="always")
+def _tool_out(x, x_prev, w, warm_dx, warm, i, tools, u, u_prev):
+    """Project vertex ``i`` out of every tool at its pose at tick fraction ``u`` (its pose at
+    the substep's start: ``u_prev``): radially from the segment's closest point, the way it came
+    from when it crossed the segment within the substep (the solve moved it past the tool's
+    axis); on a capsule's shaft radially to the axis. The push goes into ``tdx`` (for the
+    tool's force) and, with the warm start, into ``warm_dx`` as a correction not kept (it is
+    the tool's, not the tets')."""
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    for p in range(rad.shape[0]):
+        r = rad[p]
+        ax_ = a0[p, 0] + u * (a1[p, 0] - a0[p, 0])
+        ay_ = a0[p, 1] + u * (a1[p, 1] - a0[p, 1])
+        az_ = a0[p, 2] + u * (a1[p, 2] - a0[p, 2])
+        ex = b0[p, 0] + u * (b1[p, 0] - b0[p, 0]) - ax_
+        ey = b0[p, 1] + u * (b1[p, 1] - b0[p, 1]) - ay_
+        ez = b0[p, 2] + u * (b1[p, 2] - b0[p, 2]) - az_
+        px, py, pz = x[i, 0] - ax_, x[i, 1] - ay_, x[i, 2] - az_
+        ee = ex * ex + ey * ey + ez * ez
+        s = 0.0
+        if ee > 0.0:
+            s = min(max((px * ex + py * ey + pz * ez) / ee, 0.0), 1.0)
+        dx, dy, dz = px - s * ex, py - s * ey, pz - s * ez
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 >= r * r:
+            continue
+        # the same segment point at the substep's start, and the vertex relative to it then
+        sx0 = a0[p, 0] + u_prev * (a1[p, 0] - a0[p, 0])
+        sy0 = a0[p, 1] + u_prev * (a1[p, 1] - a0[p, 1])
+        sz0 = a0[p, 2] + u_prev * (a1[p, 2] - a0[p, 2])
+        qx = sx0 + s * (b0[p, 0] + u_prev * (b1[p, 0] - b0[p, 0]) - sx0)
+        qy = sy0 + s * (b0[p, 1] + u_prev * (b1[p, 1] - b0[p, 1]) - sy0)
+        qz = sz0 + s * (b0[p, 2] + u_prev * (b1[p, 2] - b0[p, 2]) - sz0)
+        ox, oy, oz = x_prev[i, 0] - qx, x_prev[i, 1] - qy, x_prev[i, 2] - qz
+        shaft = ee > 0.0 and 0.0 < s < 1.0
+        if shaft:  # radial to the axis: drop the axial parts
+            inv_ee = 1.0 / ee
+            k1 = (ox * ex + oy * ey + oz * ez) * inv_ee
+            ox, oy, oz = ox - k1 * ex, oy - k1 * ey, oz - k1 * ez
+        o2 = ox * ox + oy * oy + oz * oz
+        dist = np.sqrt(d2)
+        if (dx * ox + dy * oy + dz * oz) < 0.0 and o2 > 1e-24:
+            no = np.sqrt(o2)  # crossed the axis within the substep: back to the side it came from
+            nx, ny, nz = ox / no, oy / no, oz / no
+        elif dist > 1e-12:
+            nx, ny, nz = dx / dist, dy / dist, dz / dist
+        elif o2 > 1e-24:
+            no = np.sqrt(o2)
+            nx, ny, nz = ox / no, oy / no, oz / no
+        else:
+            continue
+        depth = r - (dx * nx + dy * ny + dz * nz)
+        if depth <= 0.0:
+            continue
+        moved = False
+        for c in range(3):
+            if w[i, c] > 0.0:
+                d = depth * (nx if c == 0 else (ny if c == 1 else nz))
+                x[i, c] += d
+                tdx[i, c] += d
+                if warm:
+                    warm_dx[i, c] += d
+                moved = True
+        if moved:
+            tprim[i] = p
+
+
+@njit(cache=True, inline="always")
+def _closest_on_triangle(px, py, pz, x, i0, i1, i2):
+    """Barycentric weights (u, v, w) of the point of triangle (i0, i1, i2) of ``x`` closest to p
+    (Ericson, "Real-Time Collision Detection", 5.1.5)."""
+    ax, ay, az = x[i0, 0], x[i0, 1], x[i0, 2]
+    abx, aby, abz = x[i1, 0] - ax, x[i1, 1] - ay, x[i1, 2] - az
+    acx, acy, acz = x[i2, 0] - ax, x[i2, 1] - ay, x[i2, 2] - az
+    apx, apy, apz = px - ax, py - ay, pz - az
+    d1 = abx * apx + aby * apy + abz * apz
+    d2 = acx * apx + acy * apy + acz * apz
+    if d1 <= 0.0 and d2 <= 0.0:
+        return 1.0, 0.0, 0.0
+    bpx, bpy, bpz = px - x[i1, 0], py - x[i1, 1], pz - x[i1, 2]
+    d3 = abx * bpx + aby * bpy + abz * bpz
+    d4 = acx * bpx + acy * bpy + acz * bpz
+    if d3 >= 0.0 and d4 <= d3:
+        return 0.0, 1.0, 0.0
+    vc = d1 * d4 - d3 * d2
+    if vc <= 0.0 and d1 >= 0.0 and d3 <= 0.0:
+        v = d1 / (d1 - d3)
+        return 1.0 - v, v, 0.0
+    cpx, cpy, cpz = px - x[i2, 0], py - x[i2, 1], pz - x[i2, 2]
+    d5 = abx * cpx + aby * cpy + abz * cpz
+    d6 = acx * cpx + acy * cpy + acz * cpz
+    if d6 >= 0.0 and d5 <= d6:
+        return 0.0, 0.0, 1.0
+    vb = d5 * d2 - d1 * d6
+    if vb <= 0.0 and d2 >= 0.0 and d6 <= 0.0:
+        ww = d2 / (d2 - d6)
+        return 1.0 - ww, 0.0, ww
+    va = d3 * d6 - d5 * d4
+    if va <= 0.0 and (d4 - d3) >= 0.0 and (d5 - d6) >= 0.0:
+        ww = (d4 - d3) / ((d4 - d3) + (d5 - d6))
+        return 0.0, 1.0 - ww, ww
+    den = va + vb + vc
+    if den == 0.0:
+        return 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0
+    v = vb / den
+    ww = vc / den
+    return 1.0 - v - ww, v, ww
+
+
+@njit(cache=True, inline="always")
+def _face_out(x, x_prev, w, warm_dx, warm, i0, i1, i2, tools, u, u_prev):
+    """Project the boundary face (i0, i1, i2) out of every tool at its pose at tick fraction
+    ``u``: its point closest to the tool's segment (alternating closest points, 3 rounds) goes
+    radially out of the tool, or back to the side it came from when it crossed the segment within
+    the substep (the face's same point and the same tool point at ``u_prev``), the three vertices
+    moved by the constraint's projection with their barycentric weights and per-axis inverse
+    masses. Pushes go into ``tdx`` / ``warm_dx`` as in :func:`_tool_out`."""
+    tdx, tprim, a0, b0, a1, b1, rad = tools[1], tools[2], tools[3], tools[4], tools[5], tools[6], tools[7]
+    for p in range(rad.shape[0]):
+        r = rad[p]
+        sax = a0[p, 0] + u * (a1[p, 0] - a0[p, 0])
+        say = a0[p, 1] + u * (a1[p, 1] - a0[p, 1])
+        saz = a0[p, 2] + u * (a1[p, 2] - a0[p, 2])
+        ex = b0[p, 0] + u * (b1[p, 0] - b0[p, 0]) - sax
+        ey = b0[p, 1] + u * (b1[p, 1] - b0[p, 1]) - say
+        ez = b0[p, 2] + u * (b1[p, 2] - b0[p, 2]) - saz
+        ee = ex * ex + ey * ey + ez * ez
+        s = 0.5 if ee > 0.0 else 0.0
+        bu, bv, bw = 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0
+        for _ in range(3):
+            cx, cy, cz = sax + s * ex, say + s * ey, saz + s * ez
+            bu, bv, bw = _closest_on_triangle(cx, cy, cz, x, i0, i1, i2)
+            if ee == 0.0:
+                break
+            qx = bu * x[i0, 0] + bv * x[i1, 0] + bw * x[i2, 0]
+            qy = bu * x[i0, 1] + bv * x[i1, 1] + bw * x[i2, 1]
+            qz = bu * x[i0, 2] + bv * x[i1, 2] + bw * x[i2, 2]
+            s = min(max(((qx - sax) * ex + (qy - say) * ey + (qz - saz) * ez) / ee, 0.0), 1.0)
+        cx, cy, cz = sax + s * ex, say + s * ey, saz + s * ez
+        qx = bu * x[i0, 0] + bv * x[i1, 0] + bw * x[i2, 0]
+        qy = bu * x[i0, 1] + bv * x[i1, 1] + bw * x[i2, 1]
+        qz = bu * x[i0, 2] + bv * x[i1, 2] + bw * x[i2, 2]
+        dx, dy, dz = qx - cx, qy - cy, qz - cz
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 >= r * r:
+            continue
+        # the same face point and tool point at the substep's start
+        s0x = a0[p, 0] + u_prev * (a1[p, 0] - a0[p, 0])
+        s0y = a0[p, 1] + u_prev * (a1[p, 1] - a0[p, 1])
+        s0z = a0[p, 2] + u_prev * (a1[p, 2] - a0[p, 2])
+        c0x = s0x + s * (b0[p, 0] + u_prev * (b1[p, 0] - b0[p, 0]) - s0x)
+        c0y = s0y + s * (b0[p, 1] + u_prev * (b1[p, 1] - b0[p, 1]) - s0y)
+        c0z = s0z + s * (b0[p, 2] + u_prev * (b1[p, 2] - b0[p, 2]) - s0z)
+        ox = bu * x_prev[i0, 0] + bv * x_prev[i1, 0] + bw * x_prev[i2, 0] - c0x
+        oy = bu * x_prev[i0, 1] + bv * x_prev[i1, 1] + bw * x_prev[i2, 1] - c0y
+        oz = bu * x_prev[i0, 2] + bv * x_prev[i1, 2] + bw * x_prev[i2, 2] - c0z
+        if ee > 0.0 and 0.0 < s < 1.0:  # on a capsule's shaft: radial to the axis
+            k1 = (ox * ex + oy * ey + oz * ez) / ee
+            ox, oy, oz = ox - k1 * ex, oy - k1 * ey, oz - k1 * ez
+        o2 = ox * ox + oy * oy + oz * oz
+        dist = np.sqrt(d2)
+        if (dx * ox + dy * oy + dz * oz) < 0.0 and o2 > 1e-24:
+            no = np.sqrt(o2)
+            nx, ny, nz = ox / no, oy / no, oz / no
+        elif dist > 1e-12:
+            nx, ny, nz = dx / dist, dy / dist, dz / dist
+        elif o2 > 1e-24:
+            no = np.sqrt(o2)
+            nx, ny, nz = ox / no, oy / no, oz / no
+        else:
+            continue
+        depth = r - (dx * nx + dy * ny + dz * nz)
+        if depth <= 0.0:
+            continue
+        den = 0.0
+        for k in range(3):
+            i = i0 if k == 0 else (i1 if k == 1 else i2)
+            b = bu if k == 0 else (bv if k == 1 else bw)
+            den += b * b * (w[i, 0] * nx * nx + w[i, 1] * ny * ny + w[i, 2] * nz * nz)
+        if den < 1e-300:
+            continue
+        lam = depth / den
+        for k in range(3):
+            i = i0 if k == 0 else (i1 if k == 1 else i2)
+            b = bu if k == 0 else (bv if k == 1 else bw)
+            if b == 0.0:
+                continue
+            moved = False
+            for c in range(3):
+                nc = nx if c == 0 else (ny if c == 1 else nz)
+                d = w[i, c] * b * lam * nc
+                if d != 0.0:
+                    x[i, c] += d
+                    tdx[i, c] += d
+                    if warm:
+                        warm_dx[i, c] += d
+                    moved = True
+            if moved:
+                tprim[i] = p
+
+
+@njit(cache=True)
+def solve_range_tools(
+    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
+    start, end, barrier, volume_barrier, tools, u, u_prev,
+):  # fmt: skip
+    """:func:`solve_range` with each tet that has a candidate vertex then followed by the
+    projection of its candidate vertices and boundary faces out of the tools (:func:`_tool_out`,
+    :func:`_face_out`): the next tets of the Gauss-Seidel sweep see them outside. Runs of tets
+    with no candidate vertex are solved in one call (the same order and arithmetic)."""
+    cand = tools[0]
+    faces, tf_ptr, tf_idx = tools[10], tools[11], tools[12]
+    with_faces = tf_ptr.shape[0] == tets.shape[0] + 1
+    run = start
+    for t in range(start, end):
+        if not (cand[tets[t, 0]] or cand[tets[t, 1]] or cand[tets[t, 2]] or cand[tets[t, 3]]):
+            continue
+        # fmt: off
+        solve_range(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, run, t + 1, barrier, volume_barrier,
+        )
+        # fmt: on
+        run = t + 1
+        for j in range(4):
+            i = tets[t, j]
+            if cand[i]:
+                _tool_out(x, x_prev, w, warm_dx, warm != 0.0, i, tools, u, u_prev)
+        if with_faces:
+            for a in range(tf_ptr[t], tf_ptr[t + 1]):
+                f = tf_idx[a]
+                f0, f1, f2 = faces[f, 0], faces[f, 1], faces[f, 2]
+                if cand[f0] or cand[f1] or cand[f2]:
+                    _face_out(x, x_prev, w, warm_dx, warm != 0.0, f0, f1, f2, tools, u, u_prev)
+    if run < end:
+        # fmt: off
+        solve_range(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, run, end, barrier, volume_barrier,
+        )
+        # fmt: on
+
+
+@njit(cache=True, parallel=True)
+def solve_blocks_tools(
+    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
+    block_offsets, b0, b1, barrier, volume_barrier, tools, u, u_prev,
+):  # fmt: skip
+    """:func:`solve_blocks` with :func:`solve_range_tools` (a phase's blocks share no vertex, so
+    the projections do not race either)."""
+    for b in prange(b0, b1):
+        # fmt: off
+        solve_range_tools(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, block_offsets[b], block_offsets[b + 1], barrier, volume_barrier, tools, u, u_prev,
+        )
+        # fmt: on
+
+
+@njit(cache=True)
+def step_kernel_tools(
+    state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover, volume_barrier,
+    nodal, keep_release, pull_back, tools, u0, u1,
+):  # fmt: skip
+    """:func:`step_kernel` (its substep loop, :func:`solve_substep`'s steps in the same order)
+    with the tools in the sweep: ``tools`` as above, the tick's share ``u0``..``u1`` of the
+    tools' move (0..1; a sub-tick's share). Candidate vertices are projected after each tet's
+    step (:func:`solve_range_tools`) and once more after the nodal volume and the inversion
+    recovery, each substep; the pushes are summed into ``tools``' ``force`` (mean over the
+    substeps, tissue on tool) and ``count``."""
+    x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
+    tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
+    kin_idx, kin_start, kin_target = attachment
+    slide_idx, slide_axis, slide_start, slide_target = slides
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    h = dt / substeps
+    inv_h2 = 1.0 / (h * h)
+    g_damp = beta / h
+    nb = block_offsets.shape[0] - 1
+    begin_step(x, attachment)
+    for s in range(substeps):
+        frac = (s + 1.0) / substeps
+        u = u0 + (u1 - u0) * frac
+        u_prev = u0 + (u1 - u0) * (s / substeps)
+        if warm == 0.0:
+            predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
+        else:
+            predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx)
+        if kin_idx.shape[0] > 0:
+            place_kinematic(x, kin_idx, kin_start, kin_target, frac)
+        if slide_idx.shape[0] > 0:
+            place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
+        if nodal is not None and warm != 0.0:
+            nodal_kept_move(x, w, tets, Q, nodal, warm_dx, block_offsets[nb])
+        first = block_offsets[nb] if tets.shape[0] >= PARALLEL_MIN_TETS else 0
+        barrier = recover and any_flagged(near)
+        if first > 0:
+            for ph in range(phase_offsets.shape[0] - 1):
+                # fmt: off
+                solve_blocks_tools(
+                    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
+                    g_damp, warm, block_offsets, phase_offsets[ph], phase_offsets[ph + 1], barrier, volume_barrier,
+                    tools, u, u_prev,
+                )
+                # fmt: on
+        # fmt: off
+        solve_range_tools(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, first, tets.shape[0], barrier, volume_barrier, tools, u, u_prev,
+        )
+        # fmt: on
+        if nodal is not None:
+            solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
+        if recover and any_flagged(near):
+            scratch = recovery_scratch(tets, Q, w)
+            # fmt: off
+            recover_and_keep(
+                x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back, v, h
+            )
+            # fmt: on
+        # what the later tets, the volume terms and the recovery moved back in: the candidate
+        # vertices once more (and the faces with FINAL_FACES)
+        for _ in range(FINAL_PASSES):
+            for i in range(x.shape[0]):
+                if cand[i]:
+                    _tool_out(x, x_prev, w, warm_dx, warm != 0.0, i, tools, u, u_prev)
+            if FINAL_FACES and tf_ptr.shape[0] == tets.shape[0] + 1:
+                for f in range(faces.shape[0]):
+                    f0, f1, f2 = faces[f, 0], faces[f, 1], faces[f, 2]
+                    if cand[f0] or cand[f1] or cand[f2]:
+                        _face_out(x, x_prev, w, warm_dx, warm != 0.0, f0, f1, f2, tools, u, u_prev)
+        finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
+    # the tool's force: each push m dx / h^2 (per axis mass), mean over the substeps
+    scale = inv_h2 / substeps
+    for i in range(x.shape[0]):
+        p = tprim[i]
+        if p >= 0:  # (a face's push moves corners that may not be candidates themselves)
+            count[p] += 1
+            for c in range(3):
+                if w[i, c] > 0.0:
+                    force[p, c] -= tdx[i, c] / w[i, c] * scale
+
+
+@njit(cache=True)
+def mark_swept(tools, hold):
+    """Set ``hold`` for every vertex the tet sweep pushed out of a tool this step (``tools`` as
+    in :func:`step_kernel_tools`): the inversion recovery keeps them, as the contacts' own."""
+    cand, tprim = tools[0], tools[2]
+    if hold.shape[0] != cand.shape[0]:
+        return
+    for i in range(cand.shape[0]):
+        if tprim[i] >= 0:
+            hold[i] = True

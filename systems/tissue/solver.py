@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,6 +64,7 @@ def step_softbody(
     substeps: int = 10,
     gravity: np.ndarray | tuple[float, float, float] = (0.0, -9.80665, 0.0),
     add_substeps: bool = True,
+    tools: tuple[Any, ...] | None = None,
 ) -> None:
     """Advance ``body`` by ``dt`` seconds using ``substeps`` XPBD substeps (one iteration each).
 
@@ -82,6 +83,11 @@ def step_softbody(
     ``substeps`` is a floor: a body too stiff for it (with ``body.accurate_substeps``, the
     default, and ``add_substeps``) is stepped with more, as :func:`accurate_substeps` chooses,
     within its cost budget.
+
+    ``tools``: the tools the tet sweep sees this step (:attr:`TickContacts.tools`): (the kernel's
+    ``tools`` tuple, reach (m), u0, u1); a body with a vertex within a tool's radius + reach
+    (:func:`kernels.mark_tool_candidates`) and no added constraints is stepped by
+    :func:`kernels.step_kernel_tools`, every other body as without.
     """
     if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1 or not dt > 0:
         raise ValueError(f"step_softbody: need dt > 0 and a whole number of substeps >= 1, got {dt}, {substeps!r}.")
@@ -165,7 +171,32 @@ def step_softbody(
     )
     attachment = body.attachment.arrays()
     slides = body.slides.arrays()
-    if not body.constraints:
+    swept = None  # the vertices near a tool the sweep saw (the held untangling keeps them)
+    if tools is not None and not body.constraints and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
+        swept = tools[0][0]
+        # the tet sweep sees the tools (docs/physics.md "Contact inside the tet sweep")
+        K.step_kernel_tools(
+            state,
+            model,
+            attachment,
+            slides,
+            g,
+            float(dt),
+            int(substeps),
+            body.tet_volume_term()[1],
+            float(m.damping),
+            float(body.velocity_damping),
+            float(body.warm_start),
+            bool(body.recover_inversions),
+            _volume_barrier(body),
+            None if body.nodal is None else body.nodal.arrays(),
+            bool(body.keep_release),
+            True if body.recover_pull_back else None,
+            tools[0],
+            float(tools[2]),
+            float(tools[3]),
+        )
+    elif not body.constraints:
         # built-in constraints only: the whole step in one compiled call
         K.step_kernel(
             state,
@@ -189,7 +220,7 @@ def step_softbody(
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
     body.slides.end_step()
     if body.recover_inversions:
-        _untangle_if_stuck(body, dt)
+        _untangle_if_stuck(body, dt, swept)
     check_finite(body, "after")
 
 
@@ -344,7 +375,7 @@ UNTANGLE_HELD_SPEED = 0.01
 _NO_HOLD = np.zeros(0, dtype=np.bool_)
 
 
-def _untangle_if_stuck(body: SoftBody, dt: float) -> None:
+def _untangle_if_stuck(body: SoftBody, dt: float, swept: np.ndarray | None = None) -> None:
     """Untangle (``kernels.untangle``) when flagged tets have ended more than ``kernels.UNTANGLE_WAIT``
     steps in a row inverted while no tool contact held any vertex of the body (a fold the recovery
     does not open once the tool that made it has gone; docs/physics.md, "Inversion recovery"), or,
@@ -363,7 +394,10 @@ def _untangle_if_stuck(body: SoftBody, dt: float) -> None:
     change resets the count, as before, so a session where no tet stays inverted for 0.2 s with
     a tool against a body at rest runs exactly as before (the dissection packs: no held untangling).
     Only the recovery's flags are read when no tet is flagged (the default path:
-    ``kernels.any_flagged``, under 1 us on the 10k box)."""
+    ``kernels.any_flagged``, under 1 us on the 10k box). ``swept``: the vertices near a tool
+    that the step's tet sweep saw (contact inside the solve), kept where they are by the held
+    untangling (moved, the untangling carried the 8 mm block's surface over the 5 mm sphere
+    pressed 40 mm into it: docs/physics.md "Contact inside the tet sweep")."""
     if not K.any_flagged(body.recover_near):
         body.untangle_wait = 0
         _end_release(body)
@@ -384,7 +418,8 @@ def _untangle_if_stuck(body: SoftBody, dt: float) -> None:
         if -body.untangle_wait > int(np.ceil(UNTANGLE_WAIT_HELD / dt)):
             # the held vertices may move too: kept where they were, 4 of the raptor's 59 stayed
             # inverted (a fold around them); what goes into the tool its contact puts back
-            _count_failed_untangle(body, K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, _NO_HOLD))
+            keep = _NO_HOLD if swept is None else swept
+            _count_failed_untangle(body, K.untangle(body.x, body.inv_mass, body.tets, body.dm_inv, keep))
             body.untangle_wait = 0
         return
     elif K.count_stuck(body.x, body.tets, body.recover_near) == 0:
@@ -659,13 +694,19 @@ def softbody_system(app: App) -> None:
             or not body.accurate_substeps
             or (contacts.keeps_tick is not None and contacts.keeps_tick(app, entity))
         ):
-            step_softbody(body, dt, substeps, settings.gravity, False)
+            tools = contacts.tools(app, entity, body) if contacts.tools is not None else None
+            step_softbody(body, dt, substeps, settings.gravity, False, _share(tools, 0, 1))
         else:
             step_with_tick_contacts(app, contacts, entity, body, dt, substeps, settings.gravity)
     if contacts is not None and len(contacts.plans) > seen:  # a body despawned: forget its plan
         alive = {entity for entity, _ in app.query(SoftBody)}
         for entity in [e for e in contacts.plans if e not in alive]:
             del contacts.plans[entity]
+
+
+def _share(tools: tuple[Any, ...] | None, k: int, m: int) -> tuple[Any, ...] | None:
+    """:attr:`TickContacts.tools`' answer for sub-tick ``k`` of ``m``: (arrays, reach, u0, u1)."""
+    return None if tools is None else (tools[0], tools[1], k / m, (k + 1) / m)
 
 
 @dataclass
@@ -691,6 +732,10 @@ class TickContacts:
     subticks: dict[int, int] = field(default_factory=dict)
     #: per body entity: (dt, substeps, sub-ticks, tets) of its last sub-tick plan
     plans: dict[int, tuple[float, int, int, np.ndarray]] = field(default_factory=dict)
+    #: ``tools(app, entity, body)``: the tools the body's tet sweep sees this tick, or None
+    #: (contact inside the solve, :func:`kernels.step_kernel_tools`): (the kernel's ``tools``
+    #: tuple, reach (m)); None (the default) or a None answer: the sweep sees no tool
+    tools: Callable[[App, int, SoftBody], tuple[Any, ...] | None] | None = None
 
 
 #: In an App with :class:`TickContacts`, a body is split into sub-ticks only where the stiffness
@@ -746,8 +791,9 @@ def step_with_tick_contacts(
     way to their targets in each and the contacts projected after each but the last
     (``contacts.between``; the contact system projects them after the last)."""
     m = contact_subticks(contacts, entity, body, dt, substeps)
+    tools = contacts.tools(app, entity, body) if contacts.tools is not None else None
     if m == 1:
-        step_softbody(body, dt, substeps, gravity, False)
+        step_softbody(body, dt, substeps, gravity, False, _share(tools, 0, 1))
         return
     contacts.subticks[entity] = m
     att, sl = body.attachment, body.slides
@@ -763,7 +809,7 @@ def step_with_tick_contacts(
                 att.target[:] = kin_target
         if slide_target is not None:
             sl.target[:] = slide_target if k == m - 1 else slide_start + (slide_target - slide_start) * ((k + 1) / m)
-        step_softbody(body, h, substeps, gravity, False)
+        step_softbody(body, h, substeps, gravity, False, _share(tools, k, m))
         if k < m - 1 and contacts.between is not None:
             contacts.between(app, entity, body, k, m)
 
