@@ -50,6 +50,26 @@ def test_quick_cantilever_reports_the_beam_against_euler_bernoulli() -> None:
     assert 0.5 < row["x_euler_bernoulli"] < 1.1 and row["inverted"] == 0
 
 
+def test_the_cantilever_end_load_is_a_uniform_shear_on_the_free_face() -> None:
+    """``python -m vrmed.benchmarks.cantilever --load tip`` (docs/physics.md, "Nodal volume",
+    "At the default substeps: the cell size"): consistent nodal forces of a uniform -y traction
+    on the x = L face summing to the load, nothing elsewhere; a load it does not know is refused."""
+    import numpy as np
+
+    from vrmed.benchmarks.cantilever import _tip_face_forces, cantilever_ratio
+    from vrmed.mesh import box_tets
+
+    mesh = box_tets((0.12, 0.02, 0.02), (12, 2, 2))
+    f = _tip_face_forces(mesh, 0.12, 2.0e-3)
+    end = np.abs(mesh.points[:, 0] - 0.12) < 1e-12
+    assert np.isclose(f[:, 1].sum(), -2.0e-3, rtol=1e-12) and np.all(f[:, [0, 2]] == 0.0)
+    assert np.all(f[~end] == 0.0) and np.all(f[end, 1] < 0.0)
+    # the moment of a uniform traction about the face's centre line is zero
+    assert abs(np.sum(f[end, 1] * (mesh.points[end, 2] - 0.01))) < 1e-15
+    with pytest.raises(ValueError, match="load must be"):
+        cantilever_ratio(2, 0.3, 1, load="point")
+
+
 def test_script_start_moves_the_whole_dissection_script() -> None:
     """``vrmed bench script_shifts`` moves the scenario setting ``script_start``: the laparoscopy
     pack's scripted dissection then starts that much later, every key after the first (t = 0,
