@@ -38,7 +38,7 @@ def perturbed_body(request: pytest.FixtureRequest) -> SoftBody:
     return body
 
 
-@pytest.mark.parametrize(("warm", "cols"), [(0.0, 2), (1.0, 2), (1.0, 3)])
+@pytest.mark.parametrize(("warm", "cols"), [(0.0, 2), (1.0, 2), (1.0, 3), (1.0, 4), (1.0, 5)])
 def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, cols: int) -> None:
     """Plain XPBD (warm 0) and the warm-started solve (warm 1, the default) over 3 substeps;
     with three columns of multipliers (as ``SoftBody``) the warm solve checks the volume barrier
@@ -81,7 +81,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         b.velocity_damping,
         warm,
         True,
-        True if cols == 3 else None,  # the barrier: for a body built with it (lam's third column)
+        True if cols % 2 == 1 else None,  # the barrier: for a body built with it (lam's column 2; 4, 5: the slow part)
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)
@@ -101,6 +101,18 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
     np.testing.assert_allclose(v_nb, v_np, rtol=0, atol=(1e-9 if warm == 0.0 else 1e-6) * np.abs(v_np).max())
 
 
+def test_lam_columns_agree_with_the_kernels() -> None:
+    """``SoftBody.lam``: the two kept multipliers and their slow part (kernels.SLOW_WEIGHT), plus
+    the volume barrier's column 2 for a body built with it."""
+    from vrmed.components.tissue.softbody import LAM_COLUMNS  # deferred: only this test needs it
+
+    assert LAM_COLUMNS == K.LAM_COLUMNS
+    mesh = box_tets((0.01, 0.01, 0.01), (1, 1, 1))
+    for barrier in (False, True):
+        body = SoftBody.from_mesh(mesh, Material(5.4e3, 0.45, 1060.0), volume_barrier=barrier)
+        assert body.lam.shape[1] == K.LAM_COLUMNS + barrier and body.has_volume_barrier == barrier
+
+
 def _crushed_tet(barrier: bool) -> SoftBody:
     """A 5 cm right tet of liver-like tissue, three vertices pinned, the free one pushed towards
     the pinned face by 12.5 N, more than the stable Neo-Hookean's finite restoring force at
@@ -114,7 +126,7 @@ def _crushed_tet(barrier: bool) -> SoftBody:
         mesh, Material(5.4e3, 0.45, 1060.0, damping=0.001), pins=[0, 1, 2], velocity_damping=8.0, volume_barrier=barrier
     )
     body.external_force[3] = (0.0, 0.0, -12.5)
-    assert body.lam.shape[1] == (3 if barrier else 2)
+    assert body.lam.shape[1] == (K.LAM_COLUMNS + 1 if barrier else K.LAM_COLUMNS)
     return body
 
 

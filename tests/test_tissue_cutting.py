@@ -1092,4 +1092,4 @@ def test_a_cut_keeps_the_bodys_solver_options(how: str) -> None:
         cut_tets(body, np.arange(n0) < 2)
     assert body.n_tets != n0
     assert {name: getattr(body, name) for name in chosen} == chosen
-    assert body.lam.shape[1] == 3
+    assert body.has_volume_barrier

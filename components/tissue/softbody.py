@@ -38,6 +38,12 @@ class BoxSpec:
     cells: tuple[int, int, int] = (8, 4, 4)
 
 
+#: Columns of ``SoftBody.lam`` without the volume barrier: the deviatoric and hydrostatic kept
+#: multipliers and the slow part of each (the solver kernels' ``LAM_COLUMNS`` and ``SLOW_WEIGHT``;
+#: tests/test_softbody_kernels.py checks the two agree); the barrier adds one, column 2.
+LAM_COLUMNS = 4
+
+
 @dataclass
 class SoftBodySpec:
     """How a pack declares a SoftBody in YAML: a tet mesh file (``mesh``, scaled to metres
@@ -402,9 +408,10 @@ class SoftBody:
     #: sweep shifts a loaded body's rest state (+3.1 % stress at beta 0.02 s); on, it can keep
     #: sliver-heavy meshes from coming to rest, so it is not the default.
     damping_keeps_statics: bool = False
-    #: kept multipliers per tet: deviatoric, hydrostatic and, with ``from_mesh(volume_barrier=True)``,
-    #: the volume barrier's (solver kernels' ``BARRIER_J``; a body with two columns runs without it)
-    lam: np.ndarray = field(default_factory=lambda: _f64((0, 2)))
+    #: kept multipliers per tet: deviatoric, hydrostatic, with ``from_mesh(volume_barrier=True)``
+    #: the volume barrier's (solver kernels' ``BARRIER_J``), then the slow part of the first two
+    #: (kernels' ``SLOW_WEIGHT``): 4 columns, 5 with the barrier (:attr:`has_volume_barrier`)
+    lam: np.ndarray = field(default_factory=lambda: _f64((0, 4)))
     #: per tet: the kept correction G^T lam of vertices 1-3 (vertex 0's is minus their sum) and,
     #: in column 9, the kept fraction (``warm_t`` is a view of it), float32
     warm_d: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), dtype=np.float32))
@@ -478,7 +485,7 @@ class SoftBody:
         and the nodal data follow at the next step."""
         if volume not in VOLUME_MODES:
             raise ValueError(f"SoftBody: volume must be one of {VOLUME_MODES}, got {volume!r}.")
-        if volume == "nodal" and self.lam.shape[1] > 2:
+        if volume == "nodal" and self.has_volume_barrier:
             raise ValueError("SoftBody: the volume barrier needs the per-tet volume term (volume='tet').")
         self.volume = volume
         self.nodal = None
@@ -613,7 +620,7 @@ class SoftBody:
             cauchy=_f64((len(tets), 3, 3)),
             energy_density=_f64(len(tets)),
             volume_ratio=_f64(len(tets)),
-            lam=_f64((len(tets), 3 if volume_barrier else 2)),
+            lam=_f64((len(tets), LAM_COLUMNS + 1 if volume_barrier else LAM_COLUMNS)),
             warm_d=warm_d,
             warm_dx=_f64((n, 3)),
             warm_t=warm_d[:, 9],
@@ -631,6 +638,12 @@ class SoftBody:
     def n_tets(self) -> int:
         """Number of tetrahedra."""
         return int(self.tets.shape[0])
+
+    @property
+    def has_volume_barrier(self) -> bool:
+        """Built with ``from_mesh(volume_barrier=True)``: ``lam`` has the barrier's column (an odd
+        number of columns: 5, or 3 without the slow part of the multipliers)."""
+        return self.lam.shape[1] % 2 == 1
 
     @property
     def n_serial_tets(self) -> int:

@@ -283,7 +283,7 @@ def cut_tets(body: SoftBody, remove: np.ndarray) -> np.ndarray:
         body.material,
         pins=np.flatnonzero(body.pinned[used]),
         velocity_damping=body.velocity_damping,
-        volume_barrier=body.lam.shape[1] > 2,
+        volume_barrier=body.has_volume_barrier,
     )
     body.copy_solver_options(new)
     new.tet_index = body.tet_index[keep][new.tet_index]

@@ -103,7 +103,7 @@ def _rebuild(
         body.material,
         pins=np.flatnonzero(pinned),
         velocity_damping=body.velocity_damping,
-        volume_barrier=body.lam.shape[1] > 2,
+        volume_barrier=body.has_volume_barrier,
     )
     body.copy_solver_options(new)
     new.tet_index = tet_ids[new.tet_index]

@@ -67,7 +67,9 @@ def solve_tets(
     (the inversion recovery's candidates, as the kernels flag them; sticky: :func:`recover` clears it).
 
     ``w`` holds per-axis inverse masses, shape (n, 3). With ``warm`` != 0, ``lam`` (k, 2) holds
-    each tet's kept multipliers, ``warm_d`` (k, 10) float32 its kept correction G^T lam
+    each tet's kept multipliers (and, with 4 columns or 5 with the barrier's, the slow part
+    ``s`` of them in the last two: ``kernels.SLOW_WEIGHT``; a tet keeping the fraction
+    0 < kt < 1 keeps kt lam + (1 - kt) s), ``warm_d`` (k, 10) float32 its kept correction G^T lam
     (vertices 1-3; column 9 unused here), ``warm_t`` (k,) the kept fractions, and the parts
     not kept are summed into ``warm_dx`` (n, 3) (the kernels' warm start), all updated in place.
     With ``barrier`` and ``lam`` of three columns, the kernels' volume barrier
@@ -142,7 +144,7 @@ def solve_tets(
         lD, lH = np.where(ok, lD0 + dD, 0.0), np.where(ok, lH0 + dH, 0.0)
         live = ~held
         lB, kB = np.zeros(len(tets)), np.zeros(len(tets))
-        if barrier and lam.shape[1] > 2:
+        if barrier and lam.shape[1] % 2 == 1:  # the barrier's column 2 (3 or 5 columns)
             lB0 = lam[:, 2]
             act = live & ((J < K.BARRIER_ON) | (lB0 != 0.0))
             lam[act & ~(warm_t > 0.0), 2] = 0.0  # a stiff tet keeps nothing: no barrier there
@@ -159,8 +161,24 @@ def solve_tets(
             lBn = np.where(over, np.sqrt(cap2 / np.where(over, m2, 1.0)), lBn)
             lB, kB = np.where(act, lBn, 0.0), np.where(act, warm_t, 0.0)
             lam[act, 2] = (kB * lB)[act]
+        # the slow part in lam's last two columns (kernels.SLOW_WEIGHT): u = (1 - kt) s where 0 < kt < 1
+        uD, uH = np.zeros(len(tets)), np.zeros(len(tets))
+        if lam.shape[1] >= K.LAM_COLUMNS:
+            cs = lam.shape[1] - 2
+            # as the kernels, only tets with warm_t < 1 update s (the others never use it)
+            upd, reset = (kt > 0.0) & (warm_t < 1.0), (kt == 0.0) & (warm_t < 1.0)
+            s0D, s0H = lam[:, cs], lam[:, cs + 1]
+            sD = np.where(upd, s0D + K.SLOW_WEIGHT * (lD - s0D), np.where(reset, 0.0, s0D))
+            sH = np.where(upd, s0H + K.SLOW_WEIGHT * (lH - s0H), np.where(reset, 0.0, s0H))
+            # as the kernels: tets that keep SLOW_MIN_KEEP..1, uncapped (kernels.WARM_GROWTH), unflagged
+            part = (kt >= K.SLOW_MIN_KEEP) & (kt < 1.0) & (kt == warm_t) & (np.abs(J - 1.0) <= K.SLOW_NEAR_REST)
+            if near is not None:
+                part &= ~near
+            uD, uH = np.where(part, (1.0 - kt) * sD, 0.0), np.where(part, (1.0 - kt) * sH, 0.0)
+            lam[live, cs], lam[live, cs + 1] = sD[live], sH[live]
         e = gD * lD[:, None, None] + gH * (lH + lB)[:, None, None]
         e_kept = kt[:, None, None] * (gD * lD[:, None, None] + gH * lH[:, None, None])
+        e_kept = e_kept + (gD * uD[:, None, None] + gH * uH[:, None, None])
         e_kept += (kB * lB)[:, None, None] * gH
 
         def full(d32):  # (k, 9) float32 of vertices 1-3 -> (k, 4, 3), vertex 0 = -their sum
@@ -172,7 +190,7 @@ def solve_tets(
         if ref:  # C where the step leaves it (linearised), as the kernels (before lD0, a view of lam, changes)
             warm_d[live, 10] = ((CD - K.SQRT3) + s11 * (lD - lD0) + s12 * (lH - lH0))[live]
             warm_d[live, 11] = ((J - 1.0) + s12 * (lD - lD0) + s22 * (lH - lH0))[live]
-        lam[live, 0], lam[live, 1] = (kt * lD)[live], (kt * lH)[live]
+        lam[live, 0], lam[live, 1] = (kt * lD + uD)[live], (kt * lH + uH)[live]
         warm_d[live, :9] = kept32[live]
         np.add.at(warm_dx, tets[live], (wk * (e - full(kept32)))[live])
     x[tets] += delta  # vertex-disjoint, so fancy-index assignment is exact

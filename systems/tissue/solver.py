@@ -129,6 +129,7 @@ def step_softbody(
             body.warm_d[:, :9] *= np.float32(scale)
             body.warm_dx *= scale
         body.warm_t[:] = warm_start_factors(body, h) * body.warm_start
+        _keep_slow_part(body, h)
         if body.nodal is not None:
             nd = body.nodal
             if body.warm_h > 0.0:
@@ -464,10 +465,11 @@ def _end_release(body: SoftBody) -> None:
 
 def _volume_barrier(body: SoftBody) -> bool | None:
     """The kernels' ``volume_barrier`` argument for ``body`` (``kernels.step_kernel``): True for a
-    body built with the volume barrier (``lam`` has its third column) that runs it (the warm start
-    and the inversion recovery on), else None. Its type picks the compiled version of the step:
-    with None the barrier is compiled out, so only a process that steps such a body compiles it."""
-    if body.lam.shape[1] > 2 and body.recover_inversions and body.warm_start != 0:
+    body built with the volume barrier (``SoftBody.has_volume_barrier``: ``lam`` has its column)
+    that runs it (the warm start and the inversion recovery on), else None. Its type picks the
+    compiled version of the step: with None the barrier is compiled out, so only a process that
+    steps such a body compiles it."""
+    if body.has_volume_barrier and body.recover_inversions and body.warm_start != 0:
         return True
     return None
 
@@ -1024,6 +1026,35 @@ SUBSTEP_BUDGET = 1.0e7
 #: Euler-Bernoulli) was not warned about; at N = 6 (0.12 at 10 substeps, none needed) it reads
 #: 0.892x, its mesh's own limit at 20 substeps 0.909x.
 BUDGET_WARN_BULK = 0.2
+
+
+#: The warm start keeps the slow part of the multipliers in full (kernels' ``SLOW_WEIGHT``: the
+#: static state is then the elastic equilibrium of every tet, not only on average) on a body whose
+#: stiffness ratio (scaled as in :func:`warm_start_factors`) below which 90 % of its volume lies is
+#: at most this and whose stiffest tet is at most ``WARM_OFF`` (no tet without warm start: no
+#: sliver); on other bodies it is off (``lam`` without its last two columns) and they step as before.
+#: Measured (docs/physics.md "Warm start"): the liver bar (4 x 4 x 20 cells, 10 substeps, 90 % of its
+#: volume at or below 0.067, surface tets with light corners up to 0.22) rests with every tet's
+#: stress exact; issue #16's 2 cm bar at E 100 kPa stepped at the 10 substeps asked for (bulk at
+#: 0.16, ``accurate_substeps`` off) grew to 2.2 m/s with it (0.9 m/s at SLOW_WEIGHT 0.02), and the
+#: armadillo as shipped (bulk 0.037, slivers to 8.4) hung from its 5 highest vertices kept moving
+#: (0.03 / 0.17 m/s): keeping the whole multiplier of tets that stiff is the full warm start.
+SLOW_BULK = 0.1
+
+
+def _keep_slow_part(body: SoftBody, h: float) -> None:
+    """Give ``body.lam`` the slow part's two columns (kernels' ``SLOW_WEIGHT``) if its bulk is
+    resolved at substep ``h`` (:data:`SLOW_BULK`), else take them away (zeroed when added)."""
+    base = 3 if body.has_volume_barrier else 2
+    on = False
+    if len(body.tets) and body.warm_start != 0.0:
+        r = tet_stiffness_ratios(body, h) * max(1.0, body.tet_volume_term()[0] / (10.0 * body.material.mu))
+        on = _volume_quantile(r, body.rest_volume, 0.9) <= SLOW_BULK and float(r.max()) <= WARM_OFF
+    want = base + 2 if on else base
+    if body.lam.shape[1] != want:
+        lam = np.zeros((body.lam.shape[0], want))
+        lam[:, :base] = body.lam[:, :base]
+        body.lam = lam
 
 
 def _volume_quantile(values: np.ndarray, volume: np.ndarray, q: float) -> float:
