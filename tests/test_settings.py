@@ -185,10 +185,10 @@ def test_schedule_solver_and_contacts_use_the_settings_substep(monkeypatch, sett
     contact_h: list[float] = []
     step, resolve = solver.step_softbody, CollisionWorld.resolve
 
-    def spy_step(body, dt, substeps, gravity=None, add_substeps=True):
+    def spy_step(body, dt, substeps, gravity=None, add_substeps=True, tools=None):
         assert not add_substeps  # tool contacts once per tick: the solver adds no substeps
         solver_h.append(dt / substeps)  # the h step_softbody and its kernels compute
-        return step(body, dt, substeps, gravity, add_substeps)
+        return step(body, dt, substeps, gravity, add_substeps, tools)
 
     def spy_resolve(self, body, surf, h):
         contact_h.append(h)

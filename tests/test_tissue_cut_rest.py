@@ -73,6 +73,18 @@ def test_the_vertices_a_cut_makes_are_marked_and_stay_marked() -> None:
         assert np.array_equal(piece.cut_born, np.abs(piece.rest_points[:, 0] - 0.0213) < 1e-9)
 
 
+def cut_obliquely_and_kick(body: SoftBody, rng: np.random.Generator) -> None:
+    """Cut ``body`` (the cube of side L) by a plane through a random point of its middle 24 mm
+    with a random normal, then give every vertex a random 1e-6 m/s kick."""
+    p = L / 2 + (rng.random(3) - 0.5) * 0.024
+    n = rng.normal(size=3)
+    n /= np.linalg.norm(n)
+    t = np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0])
+    t /= np.linalg.norm(t)
+    assert cut_body(body, p - 0.1 * t, p + 0.1 * t, n, 0.2).n_split > 0
+    body.v[:] += rng.normal(size=body.v.shape) * 1e-6 / np.sqrt(3)
+
+
 def test_oblique_cuts_through_a_coarse_cube_leave_it_at_rest() -> None:
     """Ten random oblique cuts through a 4^3-cell cube of the same size and material (a plane
     through a random point of the middle 24 mm with a random normal), each given a 1e-6 m/s
@@ -80,15 +92,8 @@ def test_oblique_cuts_through_a_coarse_cube_leave_it_at_rest() -> None:
     kick decaying), nothing inverted. With every softened tet at ``SLIVER_RATIO`` 8 of these 10
     (31 of 40 seeds) ended at 0.24-0.60 m/s."""
     for seed in range(10):
-        rng = np.random.default_rng(seed)
         body = SoftBody.from_mesh(box_tets((L, L, L), (4, 4, 4)), TISSUE)
-        p = L / 2 + (rng.random(3) - 0.5) * 0.024
-        n = rng.normal(size=3)
-        n /= np.linalg.norm(n)
-        t = np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0])
-        t /= np.linalg.norm(t)
-        assert cut_body(body, p - 0.1 * t, p + 0.1 * t, n, 0.2).n_split > 0
-        body.v[:] += rng.normal(size=body.v.shape) * 1e-6 / np.sqrt(3)
+        cut_obliquely_and_kick(body, np.random.default_rng(seed))
         for _ in range(60):
             step_softbody(body, 1 / 90, 10, NO_GRAVITY)
         assert float(np.linalg.norm(body.v, axis=1).max()) < 1e-5, seed
@@ -100,15 +105,8 @@ def test_an_oblique_cut_through_a_stiffer_cube_rests_with_the_warm_start_off_at_
     none softened) cut obliquely (seed 0 of the oblique cuts): with the warm start on next to
     its light cut vertices it self-excited to 0.19 m/s 150 frames after the cut; with plain
     XPBD there (``warm_start_factors``) it rests."""
-    rng = np.random.default_rng(0)
     body = SoftBody.from_mesh(box_tets((L, L, L), (6, 6, 6)), Material(20e3, 0.45, 1060.0))
-    p = L / 2 + (rng.random(3) - 0.5) * 0.024
-    n = rng.normal(size=3)
-    n /= np.linalg.norm(n)
-    t = np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0])
-    t /= np.linalg.norm(t)
-    assert cut_body(body, p - 0.1 * t, p + 0.1 * t, n, 0.2).n_split > 0
-    body.v[:] += rng.normal(size=body.v.shape) * 1e-6 / np.sqrt(3)
+    cut_obliquely_and_kick(body, np.random.default_rng(0))
     for _ in range(150):
         step_softbody(body, 1 / 90, 10, NO_GRAVITY)
     assert float(np.linalg.norm(body.v, axis=1).max()) < 1e-5

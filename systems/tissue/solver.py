@@ -173,33 +173,9 @@ def step_softbody(
     attachment = body.attachment.arrays()
     slides = body.slides.arrays()
     swept = None  # the vertices near a tool the sweep saw (the held untangling keeps them)
-    if tools is not None and not body.constraints and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
-        swept = tools[0][0]
-        # the tet sweep sees the tools (docs/physics.md "Contact inside the tet sweep")
-        K.step_kernel_tools(
-            state,
-            model,
-            attachment,
-            slides,
-            g,
-            float(dt),
-            int(substeps),
-            body.tet_volume_term()[1],
-            float(m.damping),
-            float(body.velocity_damping),
-            float(body.warm_start),
-            bool(body.recover_inversions),
-            _volume_barrier(body),
-            None if body.nodal is None else body.nodal.arrays(),
-            bool(body.keep_release),
-            True if body.recover_pull_back else None,
-            tools[0],
-            float(tools[2]),
-            float(tools[3]),
-        )
-    elif not body.constraints:
+    if not body.constraints:
         # built-in constraints only: the whole step in one compiled call
-        K.step_kernel(
+        args = (
             state,
             model,
             attachment,
@@ -217,6 +193,12 @@ def step_softbody(
             bool(body.keep_release),
             True if body.recover_pull_back else None,  # None: compiled out (kernels._recover_tet)
         )
+        if tools is not None and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
+            swept = tools[0][0]
+            # the tet sweep sees the tools (docs/physics.md "Contact inside the tet sweep")
+            K.step_kernel_tools(*args, tools[0], float(tools[2]), float(tools[3]))
+        else:
+            K.step_kernel(*args)
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
     body.slides.end_step()
