@@ -193,8 +193,8 @@ def press(
             elapsed += time.perf_counter() - t0
             for ev in reader.read():
                 events.append(f"{ev.reason} {ev.force:.2f} N frame {k}")
-            for ev in punct.read():
-                events.append(f"punctured {ev.force:.2f} N frame {k}")
+            for hit in punct.read():
+                events.append(f"punctured {hit.force:.2f} N frame {k}")
             if not events:  # surface points inside the tool (those near it), until an event
                 faces = world.surfaces[ent].faces
                 near = np.linalg.norm(body.x - shown, axis=1) < RADIUS + 0.03
