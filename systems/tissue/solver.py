@@ -749,8 +749,7 @@ def contact_subticks(contacts: TickContacts, entity: int, body: SoftBody, dt: fl
         warnings.simplefilter("always")
         m = -(-accurate_substeps(body, dt, substeps, True) // substeps)
     if m > 1:
-        scale = max(1.0, body.tet_volume_term()[0] / (10.0 * body.material.mu))
-        if _volume_quantile(tet_stiffness_ratios(body, dt / substeps) * scale, body.rest_volume, 0.9) <= SUBTICK_BULK:
+        if _volume_quantile(warm_ratios(body, dt / substeps), body.rest_volume, 0.9) <= SUBTICK_BULK:
             m = 1  # resolved well enough at the tick: kept as before (the cut liver-stiffness organs)
     if m > 1:  # (at m = 1 the step's own plan warns where it must)
         for w in caught:
@@ -958,6 +957,13 @@ def _soften_stiff_tets(body: SoftBody, ratios: np.ndarray) -> float:
 WARM_FULL, WARM_OFF = K.WARM_FULL, K.WARM_OFF
 
 
+def warm_ratios(body: SoftBody, h: float) -> np.ndarray:
+    """Per-tet stiffness ratio at substep ``h`` (:func:`tet_stiffness_ratios`) scaled by l / (10 mu)
+    above nu = 0.45, where the hydrostatic constraint dominates: the ratio the warm start, the
+    substep plan, the sub-ticks and the slow part judge a tet by (1 for a nodal body's tets)."""
+    return tet_stiffness_ratios(body, h) * max(1.0, body.tet_volume_term()[0] / (10.0 * body.material.mu))
+
+
 def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     """Per-tet warm-start factor in [0, 1] for substep ``h`` (stored tet order).
 
@@ -967,13 +973,11 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     multiplier acts like an explicit force, which a stiff mode cannot take), so sliver tets fall
     back to plain XPBD while well-shaped ones get the exact static equilibrium.
     """
-    m = body.material
     # Linear, not sqrt, in l / (10 mu): the hydrostatic stiffness grows as l, and with sqrt a
     # clamped beam at nu 0.49 (6 Kuhn cells through, ratio 0.019 x 2.24 -> full warm start)
     # grew an oscillation from frame ~200 to 3 m/s (docs/physics.md, "Warm start").
     # (a body with nodal volume constraints: its tets' own hydrostatic stiffness is mu, so 1)
-    r = tet_stiffness_ratios(body, h) * max(1.0, body.tet_volume_term()[0] / (10.0 * m.mu))
-    factors = np.clip((WARM_OFF - r) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
+    factors = np.clip((WARM_OFF - warm_ratios(body, h)) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
     # A tet holding a light vertex a cut made: plain XPBD. A kept multiplier acts like an explicit
     # force, which such a vertex (0.01-0.04 x the median mass) cannot take even where its tet's
     # ratio is low: a 6^3 cube at E 20 kPa (50 substeps) cut obliquely self-excited to 0.19 m/s
@@ -1030,7 +1034,7 @@ def _keep_slow_part(body: SoftBody, h: float) -> None:
     base = 3 if body.has_volume_barrier else 2
     on = False
     if len(body.tets) and body.warm_start != 0.0:
-        r = tet_stiffness_ratios(body, h) * max(1.0, body.tet_volume_term()[0] / (10.0 * body.material.mu))
+        r = warm_ratios(body, h)
         on = _volume_quantile(r, body.rest_volume, 0.9) <= SLOW_BULK and float(r.max()) <= WARM_OFF
     want = base + 2 if on else base
     if body.lam.shape[1] != want:
@@ -1074,8 +1078,7 @@ def accurate_substeps(body: SoftBody, dt: float, substeps: int, add: bool = True
         return plan[2]
     n = int(substeps)
     if body.accurate_substeps and len(body.tets):
-        m = body.material
-        r = tet_stiffness_ratios(body, dt / substeps) * max(1.0, body.tet_volume_term()[0] / (10.0 * m.mu))
+        r = warm_ratios(body, dt / substeps)
         top = _volume_quantile(r, body.rest_volume, 0.99)
         q90 = _volume_quantile(r, body.rest_volume, 0.9)
         if q90 > ACCURATE_BULK and top > ACCURATE_RATIO:
