@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import MESHES, write_tree
 
+from vrmed.components.tissue.ligament import surface_vertex_areas
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.packs import PackError, load_pack
 from vrmed.session import build_session
@@ -118,3 +119,64 @@ def test_volume_term_from_yaml(tmp_path):
     msg = str(info.value.issues[0])
     assert msg.startswith("mixed/prefabs/organs.yaml:3: slab.components.SoftBody: invalid SoftBodySpec: volume must")
     assert "'mixed'" in msg and "tet, nodal" in msg
+
+
+LIGAMENT_SLAB = PACK["prefabs/organs.yaml"].replace(
+    "pin_below: 0.0001",
+    "velocity_damping: 8.0\n              ligaments:\n                - {below: 0.0001, stiffness: 2.0e+6}",
+)
+
+
+def test_ligaments_from_yaml_carry_the_weight_with_the_winkler_sag(tmp_path):
+    """``ligaments: [{below: h, stiffness: k}]`` holds the slab by its bottom face (issue #16
+    item 4: organs held over surface patches, not pins): no vertex pinned, the 55 bottom-face
+    vertices tied by springs k A_i. At rest the springs carry the weight M g, and since each
+    pulls k A_i u_i, the area-weighted mean sag is exactly M g / (k A) (A_i a third of each
+    vertex's boundary triangles: the face's 40 cm^2 plus half the sides' lowest 1 cm row, 54 cm^2)."""
+    files = dict(PACK)
+    files["prefabs/organs.yaml"] = LIGAMENT_SLAB
+    session = build_session(load_pack(write_tree(tmp_path / "lig", files)), None)
+    try:
+        body = session.app.get(session.entities["organ"], SoftBody)
+        (patch,) = body.constraints
+        assert not body.pinned.any() and patch.indices.size == 11 * 5
+        area = 1.0 / (2.0e6 * patch.compliance)  # k A_i -> A_i
+        assert np.allclose(area, surface_vertex_areas(body.rest_points, body.tets)[patch.indices], rtol=1e-12)
+        # each side quad of the lowest 1 cm row gives its bottom corners half its area
+        assert area.sum() == pytest.approx(0.1 * 0.04 + 2 * (0.1 + 0.04) * 0.01 / 2, rel=1e-12)
+        session.run(seconds=1.5)
+        weight = body.mass.sum() * 9.80665
+        assert patch.total_force[1] == pytest.approx(weight, rel=0.01)
+        sag = body.rest_points[patch.indices, 1] - body.x[patch.indices, 1]
+        assert (area * sag).sum() / area.sum() == pytest.approx(weight / (2.0e6 * area.sum()), rel=0.02)
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{below: 0.0001, stiffness: 2.0e6}", "write 2.0e+6, with a sign after the e"),
+        ("{stiffness: 1000.0}", "give either centre and radius"),
+        ("{stiffness: 1000.0, below: 0.0, centre: [0.0, 0.0, 0.0], radius: 0.01}", "not both or neither"),
+        ("{stiffness: -5.0, below: 0.001}", "stiffness must be a positive number of Pa/m"),
+        ("{stiffness: 1000.0, centre: [0.0, 0.0, 0.0]}", "needs a radius > 0 m"),
+        ("{stiffness: 1000.0, centre: [0.0, 0.0], radius: 0.01}", "centre"),
+    ],
+)
+def test_a_bad_ligament_is_one_error_naming_file_line_and_key(tmp_path, entry, message):
+    files = dict(PACK)
+    files["prefabs/organs.yaml"] = LIGAMENT_SLAB.replace("{below: 0.0001, stiffness: 2.0e+6}", entry)
+    with pytest.raises(PackError) as info:
+        load_pack(write_tree(tmp_path / "bad", files))
+    msg = str(info.value.issues[0])
+    assert msg.startswith("bad/prefabs/organs.yaml:") and "SoftBody" in msg and message in msg, msg
+
+
+def test_a_ligament_selecting_no_vertex_names_the_lowest(tmp_path):
+    files = dict(PACK)
+    files["prefabs/organs.yaml"] = LIGAMENT_SLAB.replace("below: 0.0001", "below: -0.01")
+    with pytest.raises(PackError) as info:
+        build_session(load_pack(write_tree(tmp_path / "low", files)), None)
+    msg = str(info.value)
+    assert "ligaments[0]" in msg and "no surface vertex lies below y = -0.01 m; the lowest is at 0 m" in msg

@@ -12,11 +12,11 @@ import pytest
 from vrmed.components.collision.collider import Collider, CollisionError
 from vrmed.components.collision.tissue_contact import TissueContact
 from vrmed.components.tissue.constraints import ConstraintError
+from vrmed.components.tissue.ligament import attach_ligament_patch
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue.cutting import CutError, cut_body
 from vrmed.systems.tissue.finite import NonFiniteState
-from vrmed.systems.tissue.ligament import attach_ligament_patch
 from vrmed.systems.tissue.solver import step_softbody
 
 A, B, UP = (0.0, 0.0, 0.02), (0.04, 0.0, 0.02), (0.0, 0.0, 1.0)

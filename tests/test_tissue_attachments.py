@@ -1,5 +1,5 @@
 """Distributed attachments (issue #16, item 4): an organ held over a surface patch by
-ligament-like zero-rest-length springs (vrmed.systems.tissue.ligament) instead of a few pins.
+ligament-like zero-rest-length springs (vrmed.components.tissue.ligament) instead of a few pins.
 
 Analytic checks: at rest the springs carry the body's weight M g (the velocity damping has no
 static effect), and the patch's mean displacement is weight / (k A). Against pins: hanging the
@@ -15,9 +15,9 @@ import pytest
 
 from vrmed import App
 from vrmed.components.tissue.constraints import ConstraintError
+from vrmed.components.tissue.ligament import attach_ligament_patch, surface_vertex_areas
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
-from vrmed.systems.tissue.ligament import attach_ligament_patch, surface_vertex_areas
 from vrmed.systems.tissue.solver import SoftBodyPlugin, max_principal_strain, step_softbody
 
 FRAME, SUBSTEPS, G = 1.0 / 90.0, 10, 9.80665

@@ -20,6 +20,7 @@ from vrmed import App
 from vrmed.components.instruments.instrument import Instrument
 from vrmed.components.scene.core import Name
 from vrmed.components.tissue.appearance import TissueAppearance
+from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_patch
 from vrmed.components.tissue.softbody import EmbeddedSurface, Material, SoftBody
 from vrmed.geometry import quat_from_axis_angle, quat_matrix, quat_multiply
 from vrmed.input import InputState
@@ -28,7 +29,6 @@ from vrmed.systems.instruments.plugin import InstrumentPlugin
 from vrmed.systems.instruments.system import InstrumentWorld, TissueCut
 from vrmed.systems.tissue.cutting import body_pieces
 from vrmed.systems.tissue.embedding import embed_surface
-from vrmed.systems.tissue.ligament import LigamentPatch, attach_ligament_patch
 from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings
 
 G = 9.80665

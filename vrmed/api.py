@@ -100,6 +100,7 @@ from vrmed.components.tissue.constraints import (
     SlideConstraint,
     TissueConstraint,
 )
+from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_below, attach_ligament_patch
 from vrmed.events import EventInbox
 from vrmed.geometry import quat_from_axis_angle, quat_matrix, quat_multiply
 from vrmed.input import TrackingLost
@@ -221,6 +222,7 @@ __all__ = [
     "ConstraintError",
     "EmbeddedSurface",
     "Material",
+    "LigamentPatch",
     "PinConstraint",
     "SlideConstraint",
     "SoftBody",
@@ -228,6 +230,8 @@ __all__ = [
     "TissueBand",
     "TissueVessel",
     "TissueConstraint",
+    "attach_ligament_below",
+    "attach_ligament_patch",
     "max_principal_strain",
     "register_tissue_constraint",
     "tet_strain",

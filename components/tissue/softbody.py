@@ -38,6 +38,35 @@ class BoxSpec:
     cells: tuple[int, int, int] = (8, 4, 4)
 
 
+@dataclass
+class LigamentSpec:
+    """A ligament patch a pack declares on a SoftBody (``ligaments:``): zero-rest-length springs
+    of ``stiffness`` (Pa/m: N/m per m^2 of surface) from the surface vertices it selects to
+    where they rest, a Winkler foundation carrying ``stiffness x area x displacement``. Select
+    either every surface vertex within ``radius`` m of ``centre`` or every one whose rest
+    height y is below ``below`` m (coordinates after the body's ``scale`` and ``offset``, like
+    ``pin_below``). docs/physics.md, "Distributed attachments": a patch keeps attachment
+    strains physiological when it is about as large as the anatomy's attachment."""
+
+    stiffness: float
+    centre: tuple[float, float, float] | None = None
+    radius: float | None = None
+    below: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.stiffness, (int, float)) and math.isfinite(self.stiffness) and self.stiffness > 0):
+            raise ValueError(f"stiffness must be a positive number of Pa/m, got {self.stiffness!r}")
+        if (self.below is None) == (self.centre is None):
+            raise ValueError(
+                "give either centre and radius (a patch round a point) or below (every surface vertex "
+                "below a height), not both or neither"
+            )
+        if self.centre is not None and not (self.radius is not None and self.radius > 0):
+            raise ValueError(f"a patch round a centre needs a radius > 0 m, got {self.radius!r}")
+        if self.below is not None and self.radius is not None:
+            raise ValueError("radius applies to a patch round a centre, not to one selected by below")
+
+
 #: Columns of ``SoftBody.lam`` without the volume barrier: the deviatoric and hydrostatic kept
 #: multipliers and the slow part of each (the solver kernels' ``LAM_COLUMNS`` and ``SLOW_WEIGHT``;
 #: tests/test_softbody_kernels.py checks the two agree); the barrier adds one, column 2.
@@ -49,7 +78,8 @@ class SoftBodySpec:
     """How a pack declares a SoftBody in YAML: a tet mesh file (``mesh``, scaled to metres
     by ``scale``) or a procedural ``box``, placed at ``offset``, with a material, pinned
     vertices (``pins`` by index and/or every vertex below height ``pin_below`` m), and
-    repairs of inverted/degenerate tets if asked for."""
+    repairs of inverted/degenerate tets if asked for. ``ligaments`` hold it over surface
+    patches instead of pins (:class:`LigamentSpec`; issue #16 item 4)."""
 
     mesh: AssetPath | None = None
     box: BoxSpec | None = None
@@ -58,6 +88,7 @@ class SoftBodySpec:
     material: Material = field(default_factory=lambda: Material())
     pins: list[int] = field(default_factory=list)
     pin_below: float | None = None
+    ligaments: list[LigamentSpec] = field(default_factory=list)
     velocity_damping: float = 0.0
     fix_inverted: bool = False
     drop_degenerate: bool = False
@@ -528,6 +559,19 @@ class SoftBody:
         )
         body.recover_inversions = bool(spec.recover_inversions)
         body.damping_keeps_statics = bool(spec.damping_keeps_statics)
+        if spec.ligaments:
+            # deferred: the patch's kernel compiles at import; only bodies with patches need it
+            from .ligament import attach_ligament_below, attach_ligament_patch
+
+            for i, lig in enumerate(spec.ligaments):
+                try:
+                    if lig.below is not None:
+                        attach_ligament_below(body, lig.below, lig.stiffness)
+                    else:
+                        assert lig.centre is not None and lig.radius is not None
+                        attach_ligament_patch(body, lig.centre, lig.radius, lig.stiffness)
+                except ConstraintError as err:
+                    raise MeshError(f"ligaments[{i}]: {err}") from None
         if mesh.surface is not None:  # remeshed: draw the file's boundary, not the lattice's
             body.draw_surface = SurfaceMesh(
                 points=mesh.surface.points + np.asarray(spec.offset, dtype=np.float64),

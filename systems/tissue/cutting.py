@@ -34,13 +34,13 @@ from typing import TypeVar
 
 import numpy as np
 
+from vrmed.components.tissue.ligament import LigamentPatch
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.errors import VrmedError
 from vrmed.fields import finite_vector, real_number
 from vrmed.mesh import MeshError, TetMesh
 from vrmed.mesh.quality import DEGENERATE_QUALITY, check_tets, tet_quality
 from vrmed.systems.tissue import kernels as K
-from vrmed.systems.tissue.ligament import LigamentPatch
 from vrmed.systems.tissue.subdivide import SNAP, PlaneSplit, plane_split
 from vrmed.systems.tissue.surface_cut import cut_embedding
 from vrmed.systems.tissue.topology_kernels import piece_roots

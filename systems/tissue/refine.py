@@ -50,10 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vrmed.components.tissue.ligament import LigamentPatch
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.mesh import MeshError
 from vrmed.systems.tissue.cutting import _rebuild, _volumes
-from vrmed.systems.tissue.ligament import LigamentPatch
 from vrmed.systems.tissue.solver import WARM_OFF, tet_stiffness_ratios, update_tet_measures
 from vrmed.systems.tissue.subdivide import _EDGES, transition_tet
 

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vrmed.components.tissue.constraints import BUILTIN_CONSTRAINTS, ConstraintError, TissueConstraint
+from vrmed.components.tissue.ligament import LigamentPatch
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody, build_nodal_volume, check_velocity_damping
 from vrmed.mesh import tet_quality
 from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
 from vrmed.systems.tissue.finite import check_finite
-from vrmed.systems.tissue.ligament import LigamentPatch
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App

@@ -114,7 +114,7 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
             if not math.isfinite(value):
                 raise FieldError(f"expected a finite number, got {describe(value)}")
             return float(value)
-        raise FieldError(f"expected a number, got {describe(value)}")
+        raise FieldError(f"expected a number, got {describe(value)}{_exponent_hint(value)}")
     if annotation is AssetPath:
         if not isinstance(value, str) or not value:
             raise FieldError(f"expected a file path relative to the pack, got {describe(value)}")
@@ -162,6 +162,20 @@ def convert(value: Any, annotation: Any, meta: dict[str, Any], ctx: ConvertConte
             raise FieldError(f"expected a mapping of {annotation.__name__} fields, got {describe(value)}")
         return build_dataclass(annotation, value, ctx)
     raise FieldError(f"this field ({type_name(annotation)}) cannot be set from YAML")
+
+
+def _exponent_hint(value: Any) -> str:
+    """A hint for the YAML 1.1 trap: ``2.0e6`` (no sign after the e) is read as text."""
+    if not isinstance(value, str):
+        return ""
+    mantissa, e, exponent = value.strip().lower().partition("e")
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    if not e or exponent.startswith(("+", "-")):
+        return ""
+    return f" (YAML reads {value} as text: write {mantissa}e+{exponent}, with a sign after the e)"
 
 
 def contained_asset(root: Path, value: str) -> Path:

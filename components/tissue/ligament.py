@@ -10,21 +10,27 @@ area), so the patch carries a total force k A u under a uniform displacement u w
 It is a :class:`~vrmed.components.tissue.constraints.TissueConstraint` with its own kernel, one
 XPBD iteration per substep (compliance 1 / (k A_i) per vertex and axis), registered by
 :class:`~vrmed.systems.tissue.solver.SoftBodyPlugin`; ``force`` (k, 3) is the force each spring
-pulls its vertex with after the last substep (N).
+pulls its vertex with after the last substep (N). A pack declares patches in YAML
+(``SoftBody.ligaments``, :class:`~vrmed.components.tissue.softbody.LigamentSpec`); code calls
+:func:`attach_ligament_patch` or :func:`attach_ligament_below`. This module compiles a numba
+kernel at import, so the component module imports it only when a body is built with patches.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from numba import njit
 
-from vrmed.components.tissue.constraints import ConstraintError, TissueConstraint
-from vrmed.components.tissue.softbody import SoftBody
 from vrmed.fields import finite_vector, real_number
 from vrmed.mesh import TetMesh
+
+from .constraints import ConstraintError, TissueConstraint
+
+if TYPE_CHECKING:
+    from .softbody import SoftBody
 
 
 @njit(cache=True)
@@ -83,27 +89,11 @@ class LigamentPatch(TissueConstraint):
         return self.force.sum(axis=0)
 
 
-def attach_ligament_patch(
-    body: SoftBody, centre: np.ndarray | tuple[float, float, float], radius: float, stiffness: float
-) -> LigamentPatch:
-    """Hold ``body`` by every surface vertex within ``radius`` m of ``centre`` (rest positions),
-    each tied to its rest position by a spring of ``stiffness`` (Pa/m, per unit area) times its
-    area; adds the constraint to the body and returns it. Raises :class:`ConstraintError`
-    naming the argument if the patch would be empty or the numbers are not physical."""
-    radius = real_number(radius, "ligament patch: radius (m)", ConstraintError, minimum=0.0, above=True)
-    stiffness = real_number(
-        stiffness, "ligament patch: stiffness (Pa/m, N/m per m^2)", ConstraintError, minimum=0.0, above=True
-    )
-    centre = finite_vector(centre, "ligament patch: centre (m, rest coordinates)", ConstraintError)
+def ligament_patch_on(body: SoftBody, indices: np.ndarray, stiffness: float) -> LigamentPatch:
+    """Tie the surface vertices ``indices`` of ``body`` to their rest positions by springs of
+    ``stiffness`` (Pa/m) times each vertex's area; adds the constraint and returns it."""
     area = surface_vertex_areas(body.rest_points, body.tets)
-    dist = np.linalg.norm(body.rest_points - centre, axis=1)
-    idx = np.flatnonzero((area > 0) & (dist <= radius)).astype(np.int64)
-    if idx.size == 0:
-        nearest = float(dist[area > 0].min())
-        raise ConstraintError(
-            f"ligament patch: radius: no surface vertex within {radius} m of {list(np.round(centre, 4))}; "
-            f"the nearest is {nearest:.4g} m away"
-        )
+    idx = np.ascontiguousarray(indices, dtype=np.int64)
     patch = LigamentPatch(
         indices=idx,
         anchors=np.ascontiguousarray(body.rest_points[idx]),
@@ -112,3 +102,49 @@ def attach_ligament_patch(
     )
     body.add_constraint(patch)
     return patch
+
+
+def _stiffness(stiffness: float) -> float:
+    return real_number(
+        stiffness, "ligament patch: stiffness (Pa/m, N/m per m^2)", ConstraintError, minimum=0.0, above=True
+    )
+
+
+def attach_ligament_patch(
+    body: SoftBody, centre: np.ndarray | tuple[float, float, float], radius: float, stiffness: float
+) -> LigamentPatch:
+    """Hold ``body`` by every surface vertex within ``radius`` m of ``centre`` (rest positions),
+    each tied to its rest position by a spring of ``stiffness`` (Pa/m, per unit area) times its
+    area; adds the constraint to the body and returns it. Raises :class:`ConstraintError`
+    naming the argument if the patch would be empty or the numbers are not physical."""
+    radius = real_number(radius, "ligament patch: radius (m)", ConstraintError, minimum=0.0, above=True)
+    stiffness = _stiffness(stiffness)
+    centre = finite_vector(centre, "ligament patch: centre (m, rest coordinates)", ConstraintError)
+    area = surface_vertex_areas(body.rest_points, body.tets)
+    dist = np.linalg.norm(body.rest_points - centre, axis=1)
+    idx = np.flatnonzero((area > 0) & (dist <= radius))
+    if idx.size == 0:
+        nearest = float(dist[area > 0].min())
+        raise ConstraintError(
+            f"ligament patch: radius: no surface vertex within {radius} m of {list(np.round(centre, 4))}; "
+            f"the nearest is {nearest:.4g} m away"
+        )
+    return ligament_patch_on(body, idx, stiffness)
+
+
+def attach_ligament_below(body: SoftBody, height: float, stiffness: float) -> LigamentPatch:
+    """Hold ``body`` by every surface vertex whose rest height (y, m) is below ``height``: an
+    organ lying on the anatomy under it (the counterpart of ``SoftBodySpec.pin_below``), with
+    springs of ``stiffness`` (Pa/m) per unit area. Raises :class:`ConstraintError` if no
+    surface vertex lies that low, naming the lowest."""
+    height = real_number(height, "ligament patch: below (m, a rest height)", ConstraintError)
+    stiffness = _stiffness(stiffness)
+    area = surface_vertex_areas(body.rest_points, body.tets)
+    y = body.rest_points[:, 1]
+    idx = np.flatnonzero((area > 0) & (y < height))
+    if idx.size == 0:
+        raise ConstraintError(
+            f"ligament patch: below: no surface vertex lies below y = {height} m; "
+            f"the lowest is at {float(y[area > 0].min()):.4g} m"
+        )
+    return ligament_patch_on(body, idx, stiffness)
