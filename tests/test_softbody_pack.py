@@ -157,8 +157,10 @@ def test_ligaments_from_yaml_carry_the_weight_with_the_winkler_sag(tmp_path):
     ("entry", "message"),
     [
         ("{below: 0.0001, stiffness: 2.0e6}", "write 2.0e+6, with a sign after the e"),
-        ("{stiffness: 1000.0}", "give either centre and radius"),
-        ("{stiffness: 1000.0, below: 0.0, centre: [0.0, 0.0, 0.0], radius: 0.01}", "not both or neither"),
+        ("{stiffness: 1000.0}", "give one selection: centre and radius"),
+        ("{stiffness: 1000.0, below: 0.0, centre: [0.0, 0.0, 0.0], radius: 0.01}", "got centre, below"),
+        ("{stiffness: 1000.0, vertices: []}", "the list is empty"),
+        ("{stiffness: 1000.0, vertices: [0.5]}", "expected an integer"),
         ("{stiffness: -5.0, below: 0.001}", "stiffness must be a positive number of Pa/m"),
         ("{stiffness: 1000.0, centre: [0.0, 0.0, 0.0]}", "needs a radius > 0 m"),
         ("{stiffness: 1000.0, centre: [0.0, 0.0], radius: 0.01}", "centre"),
@@ -171,6 +173,20 @@ def test_a_bad_ligament_is_one_error_naming_file_line_and_key(tmp_path, entry, m
         load_pack(write_tree(tmp_path / "bad", files))
     msg = str(info.value.issues[0])
     assert msg.startswith("bad/prefabs/organs.yaml:") and "SoftBody" in msg and message in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("vertices", "message"),
+    [("[0, 999]", "index 999 is out of range (the body has 165 vertices)"), ("[46]", "vertex 46 is inside the body")],
+)
+def test_a_ligament_on_vertices_the_surface_lacks_is_one_error(tmp_path, vertices, message):
+    """``vertices:`` selects surface vertices by index (like ``pins``): an index out of range or
+    an interior vertex (no surface area to carry a spring) is one error naming it."""
+    files = dict(PACK)
+    files["prefabs/organs.yaml"] = LIGAMENT_SLAB.replace("below: 0.0001", f"vertices: {vertices}")
+    with pytest.raises(PackError) as info:
+        build_session(load_pack(write_tree(tmp_path / "idx", files)), None)
+    assert "ligaments[0]" in str(info.value) and message in str(info.value), str(info.value)
 
 
 def test_a_ligament_selecting_no_vertex_names_the_lowest(tmp_path):

@@ -100,7 +100,12 @@ from vrmed.components.tissue.constraints import (
     SlideConstraint,
     TissueConstraint,
 )
-from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_below, attach_ligament_patch
+from vrmed.components.tissue.ligament import (
+    LigamentPatch,
+    attach_ligament_below,
+    attach_ligament_patch,
+    attach_ligament_vertices,
+)
 from vrmed.events import EventInbox
 from vrmed.geometry import quat_from_axis_angle, quat_matrix, quat_multiply
 from vrmed.input import TrackingLost
@@ -232,6 +237,7 @@ __all__ = [
     "TissueConstraint",
     "attach_ligament_below",
     "attach_ligament_patch",
+    "attach_ligament_vertices",
     "max_principal_strain",
     "register_tissue_constraint",
     "tet_strain",

@@ -148,3 +148,31 @@ def attach_ligament_below(body: SoftBody, height: float, stiffness: float) -> Li
             f"the lowest is at {float(y[area > 0].min()):.4g} m"
         )
     return ligament_patch_on(body, idx, stiffness)
+
+
+def attach_ligament_vertices(body: SoftBody, vertices: np.ndarray | list[int], stiffness: float) -> LigamentPatch:
+    """Hold ``body`` by the surface vertices ``vertices`` (indices), each tied to its rest position
+    by a spring of ``stiffness`` (Pa/m) times its area: an attachment whose outline is known by
+    vertex (a pack's hand-picked patch). Raises :class:`ConstraintError` naming the first index
+    out of range or not on the surface (an interior vertex has no area to carry a spring)."""
+    stiffness = _stiffness(stiffness)
+    raw = np.asarray(vertices)
+    if raw.ndim != 1 or raw.size == 0 or raw.dtype.kind not in "iu":
+        raise ConstraintError(
+            f"ligament patch: vertices must be a non-empty list of whole vertex indices, got {vertices!r}"
+        )
+    idx = np.unique(raw.astype(np.int64))
+    n = body.rest_points.shape[0]
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise ConstraintError(
+            f"ligament patch: vertices: index {int(bad[0])} is out of range (the body has {n} vertices)"
+        )
+    area = surface_vertex_areas(body.rest_points, body.tets)
+    inner = idx[area[idx] <= 0]
+    if inner.size:
+        raise ConstraintError(
+            f"ligament patch: vertices: vertex {int(inner[0])} is inside the body, not on its surface; "
+            "a patch holds surface vertices (pin an interior vertex instead)"
+        )
+    return ligament_patch_on(body, idx, stiffness)

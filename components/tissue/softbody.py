@@ -43,28 +43,33 @@ class LigamentSpec:
     """A ligament patch a pack declares on a SoftBody (``ligaments:``): zero-rest-length springs
     of ``stiffness`` (Pa/m: N/m per m^2 of surface) from the surface vertices it selects to
     where they rest, a Winkler foundation carrying ``stiffness x area x displacement``. Select
-    either every surface vertex within ``radius`` m of ``centre`` or every one whose rest
+    one way: every surface vertex within ``radius`` m of ``centre``, every one whose rest
     height y is below ``below`` m (coordinates after the body's ``scale`` and ``offset``, like
-    ``pin_below``). docs/physics.md, "Distributed attachments": a patch keeps attachment
-    strains physiological when it is about as large as the anatomy's attachment."""
+    ``pin_below``), or the surface vertices listed in ``vertices`` (indices, like ``pins``).
+    docs/physics.md, "Distributed attachments": a patch keeps attachment strains physiological
+    when it is about as large as the anatomy's attachment."""
 
     stiffness: float
     centre: tuple[float, float, float] | None = None
     radius: float | None = None
     below: float | None = None
+    vertices: list[int] | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.stiffness, (int, float)) and math.isfinite(self.stiffness) and self.stiffness > 0):
             raise ValueError(f"stiffness must be a positive number of Pa/m, got {self.stiffness!r}")
-        if (self.below is None) == (self.centre is None):
+        chosen = [name for name in ("centre", "below", "vertices") if getattr(self, name) is not None]
+        if len(chosen) != 1:
             raise ValueError(
-                "give either centre and radius (a patch round a point) or below (every surface vertex "
-                "below a height), not both or neither"
+                "give one selection: centre and radius (a patch round a point), below (every surface "
+                f"vertex below a height) or vertices (surface vertex indices); got {', '.join(chosen) or 'none'}"
             )
         if self.centre is not None and not (self.radius is not None and self.radius > 0):
             raise ValueError(f"a patch round a centre needs a radius > 0 m, got {self.radius!r}")
-        if self.below is not None and self.radius is not None:
-            raise ValueError("radius applies to a patch round a centre, not to one selected by below")
+        if self.centre is None and self.radius is not None:
+            raise ValueError("radius applies to a patch round a centre only")
+        if self.vertices is not None and not self.vertices:
+            raise ValueError("vertices: the list is empty; list the surface vertices the patch holds")
 
 
 #: Columns of ``SoftBody.lam`` without the volume barrier: the deviatoric and hydrostatic kept
@@ -561,12 +566,14 @@ class SoftBody:
         body.damping_keeps_statics = bool(spec.damping_keeps_statics)
         if spec.ligaments:
             # deferred: the patch's kernel compiles at import; only bodies with patches need it
-            from .ligament import attach_ligament_below, attach_ligament_patch
+            from .ligament import attach_ligament_below, attach_ligament_patch, attach_ligament_vertices
 
             for i, lig in enumerate(spec.ligaments):
                 try:
                     if lig.below is not None:
                         attach_ligament_below(body, lig.below, lig.stiffness)
+                    elif lig.vertices is not None:
+                        attach_ligament_vertices(body, lig.vertices, lig.stiffness)
                     else:
                         assert lig.centre is not None and lig.radius is not None
                         attach_ligament_patch(body, lig.centre, lig.radius, lig.stiffness)
