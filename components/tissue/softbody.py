@@ -264,6 +264,10 @@ def _f64(shape) -> np.ndarray:
 
 #: The SoftBody fields that choose how the solver treats a body (not its state): a body rebuilt
 #: from another (a cut) takes them over (:meth:`SoftBody.copy_solver_options`).
+#: :meth:`SoftBody.state` leaves these out while 0 (a body the recovery never held folded keeps
+#: the digest of earlier versions)
+_HELD_FIELDS = ("recover_paused", "held_time", "held_energy", "release_energy")
+
 SOLVER_OPTIONS = ("warm_start", "soften_slivers", "recover_inversions", "damping_keeps_statics", "accurate_substeps")
 
 #: ``SoftBody.volume``: "tet", one hydrostatic (volume) constraint per tet, as in Macklin &
@@ -487,6 +491,14 @@ class SoftBody:
     #: (``kernels.keep_filter``'s ``release``; scratch, set by the solver)
     stuck_time: float = 0.0
     keep_release: bool = False
+    #: a free body the inversion recovery holds folded at rest (``solver._release_if_held``):
+    #: seconds left with the recovery paused (> 0: paused), seconds the body has sat still with
+    #: flagged tets, the elastic energy (J) when it began to, and that when the recovery was
+    #: last paused (scratch, set by the solver; left out of :meth:`state` while 0)
+    recover_paused: float = 0.0
+    held_time: float = 0.0
+    held_energy: float = 0.0
+    release_energy: float = 0.0
     #: per vertex: a tool contact pushed it in the last physics tick (set by collision.resolve);
     #: the inversion recovery keeps these vertices fixed so it cannot lift tissue into the tool
     contact_hold: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
@@ -843,6 +855,7 @@ class SoftBody:
                 f.name == "nodal"
                 or (f.name == "volume" and value == "tet")
                 or (f.name == "cut_born" and not value.any())
+                or (f.name in _HELD_FIELDS and value == 0.0)
             ):
                 continue  # the default body's digest stays that of earlier versions (nodal.lam below)
             if isinstance(value, np.ndarray):

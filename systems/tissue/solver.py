@@ -28,6 +28,7 @@ from vrmed.settings import SimSettings
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
 from vrmed.systems.tissue.finite import check_finite
+from vrmed.systems.tissue.held import keep_paused_momenta, paused_momenta, recovering, release_if_held
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -173,6 +174,9 @@ def step_softbody(
     attachment = body.attachment.arrays()
     slides = body.slides.arrays()
     swept = None  # the vertices near a tool the sweep saw (the held untangling keeps them)
+    # a free body whose recovery is paused (held.release_if_held): no momentum repair runs in
+    # the kernels then, so the step's net momentum is set to what the drag alone leaves
+    before = paused_momenta(body, g)
     if not body.constraints:
         # built-in constraints only: the whole step in one compiled call
         args = (
@@ -187,7 +191,7 @@ def step_softbody(
             float(m.damping),
             float(body.velocity_damping),
             float(body.warm_start),
-            bool(body.recover_inversions),
+            recovering(body),
             _volume_barrier(body),
             None if body.nodal is None else body.nodal.arrays(),
             bool(body.keep_release),
@@ -202,8 +206,11 @@ def step_softbody(
     else:
         _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
     body.slides.end_step()
-    if body.recover_inversions:
+    if before is not None:
+        keep_paused_momenta(body, before, (1.0 / (1.0 + h * body.velocity_damping)) ** substeps)
+    if recovering(body):
         _untangle_if_stuck(body, dt, swept)
+    release_if_held(body, dt, elastic_energy)
     check_finite(body, "after")
 
 
@@ -451,7 +458,7 @@ def _volume_barrier(body: SoftBody) -> bool | None:
     that runs it (the warm start and the inversion recovery on), else None. Its type picks the
     compiled version of the step: with None the barrier is compiled out, so only a process that
     steps such a body compiles it."""
-    if body.has_volume_barrier and body.recover_inversions and body.warm_start != 0:
+    if body.has_volume_barrier and recovering(body) and body.warm_start != 0:
         return True
     return None
 
@@ -478,7 +485,7 @@ def _step_with_added_constraints(
     inv_h = 1.0 / h
     gamma, beta, lin_damp = body.tet_volume_term()[1], float(m.damping), float(body.velocity_damping)
     warm = float(body.warm_start)
-    recover = bool(body.recover_inversions)
+    recover = recovering(body)
     added = []
     for c in body.constraints:
         kernel = type(c).kernel  # read through an instance, a numba dispatcher would bind as a method
