@@ -22,6 +22,7 @@ import pytest
 from tissue_reference import kabsch_residual
 
 from vrmed.benchmarks import mesh_path
+from vrmed.benchmarks.tissue_catalogue import rigid_rms
 from vrmed.components.tissue.softbody import MASS_FLOOR, Material, SoftBody, floor_light_masses
 from vrmed.mesh import MeshError, TetMesh, box_tets, lattice_remesh, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
@@ -636,10 +637,7 @@ def test_a_half_mirrored_armadillo_comes_to_rest_uninverted() -> None:
 
 def _rms_to_rest(body: SoftBody) -> float:
     """RMS vertex distance (m) from the rest shape after the best rigid motion (no reflection)."""
-    a, b = body.x - body.x.mean(0), body.rest_points - body.rest_points.mean(0)
-    u, _, vt = np.linalg.svd(a.T @ b)
-    r = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
-    return float(np.sqrt(((a @ r - b) ** 2).sum(1).mean()))
+    return rigid_rms(body.x, body.rest_points)
 
 
 @pytest.mark.parametrize(("mesh", "before_mm"), [("liver.msh", 53.9), ("cylinder_8x30x6.msh", 48.5)])
