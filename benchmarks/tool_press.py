@@ -27,7 +27,11 @@ per mesh and speed:
 The ``block`` is issue #16's: 80 x 60 x 80 mm of 8 x 7.5 x 8 mm cells (not scaled), its bottom
 layer pinned, the tool over its top face's centre (a vertex), pressed 40 mm below the top and no
 further (at 2 m/s a frame's travel would take it to the pinned bottom). ``sweep=0`` / ``sweep=1``
-sets ``CollisionSettings.sweep_contact`` (the tet sweep sees the tool; default: the setting's).
+sets ``CollisionSettings.sweep_contact`` (the tet sweep sees the tool; default: the setting's),
+``friction=0`` / ``friction=1`` ``CollisionSettings.sweep_friction`` (the sweep's pushes carry the
+tool's Coulomb friction). ``shaft=MM``: the tool is a probe, a vertical capsule of the sphere's
+radius and that half length whose lower cap's centre takes the sphere's path (``inside_mm`` still
+reads the surface against that cap's sphere only).
 
 ``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
 substrings of the mesh names to run. A hand is never still: ``jitter=MM`` adds to the held tool's
@@ -116,16 +120,26 @@ def press(
     tremor: float = 0.0,
     seed: int = 0,
     sweep: bool | None = None,
+    sweep_friction: bool | None = None,
+    shaft: float = 0.0,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
     display frame) and 10 Hz tremor (m, amplitude along the press's axis); ``seed`` the noise's.
-    ``sweep``: ``CollisionSettings.sweep_contact`` (None: its default)."""
+    ``sweep``: ``CollisionSettings.sweep_contact`` (None: its default); ``sweep_friction``:
+    ``CollisionSettings.sweep_friction`` (None: its default). ``shaft`` > 0: the tool is a
+    vertical capsule of the sphere's radius and that half length (m) whose lower cap's centre
+    takes the sphere's path (a probe with its shaft), not a bare sphere."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
-    settings = CollisionSettings() if sweep is None else CollisionSettings(sweep_contact=sweep)
+    kw: dict[str, bool] = {}
+    if sweep is not None:
+        kw["sweep_contact"] = sweep
+    if sweep_friction is not None:
+        kw["sweep_friction"] = sweep_friction
+    settings = CollisionSettings(**kw)
     app.add_plugin(CollisionPlugin(settings))
     body = SoftBody.from_mesh(mesh, LIVER)
     p = body.rest_points
@@ -141,8 +155,15 @@ def press(
         up = boundary[p[boundary, 1] > p[:, 1].max() - 1e-9]
         top = up[np.argmin(np.linalg.norm(p[up][:, [0, 2]] - mid[[0, 2]], axis=1))]
     start = p[top] + np.array([0.0, RADIUS + 0.003, 0.0])
-    tf = Transform(position=start.copy())
-    tool = app.spawn(tf, Collider(shape="sphere", radius=RADIUS, friction=0.05))
+    # a shaft: the capsule's local z axis turned to world y (half a turn about (y + z) / sqrt 2),
+    # its centre ``shaft`` above the tip's centre
+    lift = np.array([0.0, shaft, 0.0])
+    if shaft > 0.0:
+        tf = Transform(position=start + lift, orientation=np.array([0.0, 0.0, np.sqrt(0.5), np.sqrt(0.5)]))
+        tool = app.spawn(tf, Collider(shape="capsule", radius=RADIUS, half_length=shaft, friction=0.05))
+    else:
+        tf = Transform(position=start.copy())
+        tool = app.spawn(tf, Collider(shape="sphere", radius=RADIUS, friction=0.05))
     world = app.resource(CollisionWorld)
     reader = app.event_reader(ToolInsideTissue)
     punct = app.event_reader(TissuePunctured)
@@ -186,7 +207,7 @@ def press(
                 # the hand holding the tool: noise about the held pose, not a random walk
                 shown += jitter * rng.standard_normal(3)
                 shown[1] += tremor * np.sin(2.0 * np.pi * TREMOR_HZ * (k - k_hold + 1) * FRAME)
-            tf.position = shown
+            tf.position = shown + lift
             state["still"] = not moving and k > 0
             t0 = time.perf_counter()
             app.step(1)
@@ -262,7 +283,11 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     jitter, tremor = float(kv.get("jitter", 0.0)) * 1e-3, float(kv.get("tremor", 0.0)) * 1e-3
     seed = int(kv.get("seed", 0))
     sweep = None if "sweep" not in kv else kv["sweep"] not in ("0", "off", "false")
-    rows = [press(label, file, sp, jitter, tremor, seed, sweep) for label, file in meshes for sp in speeds]
+    friction = None if "friction" not in kv else kv["friction"] not in ("0", "off", "false")
+    shaft = float(kv.get("shaft", 0.0)) * 1e-3
+    rows = [
+        press(label, file, sp, jitter, tremor, seed, sweep, friction, shaft) for label, file in meshes for sp in speeds
+    ]
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:
             row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3

@@ -345,16 +345,17 @@ def test_deep_press_punctures_at_the_material_threshold() -> None:
 ALONG_X = np.array([0.0, np.sqrt(0.5), 0.0, np.sqrt(0.5)])  # a capsule's local z axis along world x
 
 
-def strike(friction: float, velocity_pass: bool = True, vn: float = 4.0, vt: float = 0.5) -> dict:
+def strike(friction: float, velocity_pass: bool = True, vn: float = 4.0, vt: float = 0.5, **settings: bool) -> dict:
     """A free 2 cm liver-like block (4^3 cells, no gravity) flying at ``vn`` m/s onto a
-    stationary 10 mm-radius capsule lying along x, with ``vt`` m/s along the capsule's axis.
+    stationary 10 mm-radius capsule lying along x, with ``vt`` m/s along the capsule's axis
+    (``settings``: further :class:`CollisionSettings`).
     Returns how far the vertex that strikes first (the middle of the bottom face) slid along the
     axis while it touched the capsule, the frames it touched, the fastest vertex and the fastest
     vertex the contacts moved (after a frame's last tick)."""
     rc, s = 0.01, 0.02
     app = App(seed=0)
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
-    app.add_plugin(CollisionPlugin(CollisionSettings(velocity_pass=velocity_pass)))
+    app.add_plugin(CollisionPlugin(CollisionSettings(velocity_pass=velocity_pass, **settings)))
     m = box_tets((s, s, s), (4, 4, 4), origin=(-s / 2, rc + 0.0005, -s / 2))
     body = SoftBody.from_mesh(m, LIVER, velocity_damping=2.0)
     ent = app.spawn(body)

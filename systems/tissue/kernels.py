@@ -2993,7 +2993,8 @@ def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_ou
 # vertices, each one's summed push this step and the tool that made it, the tools' segments
 # (spheres: a == b) at the tick's start and end, the force each tool felt from these pushes (N,
 # tissue on tool, mean over the substeps) and how many vertices it pushed, and the boundary
-# faces with the tet -> faces map (each face after its own tet's step).
+# faces with the tet -> faces map (each face after its own tet's step), and each tool's Coulomb
+# friction coefficient (P,) (its ``Collider.friction``; 0: frictionless pushes).
 
 
 #: :func:`step_kernel_tools`: passes over the candidate vertices at the end of each substep, and
@@ -3010,7 +3011,7 @@ def mark_tool_candidates(x, tools, reach):
     between its poses at the tick's start and end (the hull of the two segments' points, by
     the distance to each pose's segment less half the move); clear ``tdx`` / ``tprim`` for them.
     Returns how many there are."""
-    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx, mu = tools
     n_p = rad.shape[0]
     for p in range(n_p):
         for c in range(3):
@@ -3064,7 +3065,7 @@ def _tool_out(x, x_prev, w, warm_dx, warm, i, tools, u, u_prev):
     axis); on a capsule's shaft radially to the axis. The push goes into ``tdx`` (for the
     tool's force) and, with the warm start, into ``warm_dx`` as a correction not kept (it is
     the tool's, not the tets')."""
-    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx, mu = tools
     for p in range(rad.shape[0]):
         r = rad[p]
         ax_ = a0[p, 0] + u * (a1[p, 0] - a0[p, 0])
@@ -3121,6 +3122,28 @@ def _tool_out(x, x_prev, w, warm_dx, warm, i, tools, u, u_prev):
                 moved = True
         if moved:
             tprim[i] = p
+            if mu[p] > 0.0:
+                # Coulomb friction, as the contacts after the solve apply it (collision kernels'
+                # _push_triangle): the vertex's displacement over the substep relative to the
+                # tool's point (its pose at u less that at u_prev), its tangential part removed
+                # up to mu times this push. A vertex is pushed after each of its tets, each time
+                # by what the last tet moved it back in, so the friction it gets over the
+                # substep is at most mu times its whole normal push (static below that)
+                rx = x[i, 0] - x_prev[i, 0] - (ax_ + s * ex - qx)
+                ry = x[i, 1] - x_prev[i, 1] - (ay_ + s * ey - qy)
+                rz = x[i, 2] - x_prev[i, 2] - (az_ + s * ez - qz)
+                rn = rx * nx + ry * ny + rz * nz
+                tx, ty, tz = rx - rn * nx, ry - rn * ny, rz - rn * nz
+                tl = np.sqrt(tx * tx + ty * ty + tz * tz)
+                if tl > 1e-15:
+                    k = min(tl, mu[p] * depth) / tl
+                    for c in range(3):
+                        if w[i, c] > 0.0:
+                            d = -k * (tx if c == 0 else (ty if c == 1 else tz))
+                            x[i, c] += d
+                            tdx[i, c] += d
+                            if warm:
+                                warm_dx[i, c] += d
 
 
 @njit(cache=True, inline="always")
@@ -3174,6 +3197,7 @@ def _face_out(x, x_prev, w, warm_dx, warm, i0, i1, i2, tools, u, u_prev):
     moved by the constraint's projection with their barycentric weights and per-axis inverse
     masses. Pushes go into ``tdx`` / ``warm_dx`` as in :func:`_tool_out`."""
     tdx, tprim, a0, b0, a1, b1, rad = tools[1], tools[2], tools[3], tools[4], tools[5], tools[6], tools[7]
+    mu = tools[13]
     for p in range(rad.shape[0]):
         r = rad[p]
         sax = a0[p, 0] + u * (a1[p, 0] - a0[p, 0])
@@ -3255,6 +3279,38 @@ def _face_out(x, x_prev, w, warm_dx, warm, i0, i1, i2, tools, u, u_prev):
                     moved = True
             if moved:
                 tprim[i] = p
+        if mu[p] > 0.0:
+            # Coulomb friction on the face's point (as in _tool_out): its displacement over the
+            # substep relative to the tool's point, the tangential part removed up to mu times
+            # this push, by the same per-axis inverse-mass projection
+            rx = bu * (x[i0, 0] - x_prev[i0, 0]) + bv * (x[i1, 0] - x_prev[i1, 0]) + bw * (x[i2, 0] - x_prev[i2, 0])
+            ry = bu * (x[i0, 1] - x_prev[i0, 1]) + bv * (x[i1, 1] - x_prev[i1, 1]) + bw * (x[i2, 1] - x_prev[i2, 1])
+            rz = bu * (x[i0, 2] - x_prev[i0, 2]) + bv * (x[i1, 2] - x_prev[i1, 2]) + bw * (x[i2, 2] - x_prev[i2, 2])
+            rx, ry, rz = rx - (cx - c0x), ry - (cy - c0y), rz - (cz - c0z)
+            rn = rx * nx + ry * ny + rz * nz
+            tx, ty, tz = rx - rn * nx, ry - rn * ny, rz - rn * nz
+            tl = np.sqrt(tx * tx + ty * ty + tz * tz)
+            if tl > 1e-15:
+                tx, ty, tz = -tx / tl, -ty / tl, -tz / tl
+                den = 0.0
+                for k in range(3):
+                    i = i0 if k == 0 else (i1 if k == 1 else i2)
+                    b = bu if k == 0 else (bv if k == 1 else bw)
+                    den += b * b * (w[i, 0] * tx * tx + w[i, 1] * ty * ty + w[i, 2] * tz * tz)
+                if den >= 1e-300:
+                    lt = min(tl, mu[p] * depth) / den
+                    for k in range(3):
+                        i = i0 if k == 0 else (i1 if k == 1 else i2)
+                        b = bu if k == 0 else (bv if k == 1 else bw)
+                        if b == 0.0:
+                            continue
+                        for c in range(3):
+                            d = w[i, c] * b * lt * (tx if c == 0 else (ty if c == 1 else tz))
+                            if d != 0.0:
+                                x[i, c] += d
+                                tdx[i, c] += d
+                                if warm:
+                                    warm_dx[i, c] += d
 
 
 @njit(cache=True)
@@ -3330,7 +3386,7 @@ def step_kernel_tools(
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
     kin_idx, kin_start, kin_target = attachment
     slide_idx, slide_axis, slide_start, slide_target = slides
-    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx = tools
+    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx, mu = tools
     h = dt / substeps
     inv_h2 = 1.0 / (h * h)
     g_damp = beta / h
