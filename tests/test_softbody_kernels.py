@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tissue_reference import reference_frame
+from tissue_reference import kept_fractions, reference_frame
 
 from vrmed.benchmarks import mesh_path
 from vrmed.components.tissue.softbody import Material, SoftBody
@@ -58,7 +58,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
     empty_i = np.zeros(0, np.int64)
     lam_nb, wdx_nb = np.zeros((len(tets), cols)), np.zeros_like(b.x)
     wd_nb = np.zeros((len(tets), 10), np.float32)
-    kt = np.linspace(0.2, 1.0, len(tets))  # per-tet kept fractions, some partial
+    kt = kept_fractions(len(tets))  # per-tet kept fractions, some partial, as the solver's warm_t
     K.step_kernel(
         (x_nb, v_nb, xp_nb, b.inv_mass, b.external_force, lam_nb, wd_nb, wdx_nb, kt),
         (
@@ -82,6 +82,9 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         warm,
         True,
         True if cols % 2 == 1 else None,  # the barrier: for a body built with it (lam's column 2; 4, 5: the slow part)
+        None,  # no nodal volume term, no released filter, no pull-back: the solver's arguments
+        False,
+        None,
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)
@@ -190,8 +193,8 @@ def test_only_a_body_with_the_volume_barrier_compiles_it() -> None:
     # fmt: off
     args = (
         x, x.copy(), w, np.zeros((m, 4), np.int64), np.zeros((m, 3, 3)), q, q.copy(), np.zeros(m, np.bool_),
-        np.zeros((m, 3)), np.zeros((m, 10), np.float32), q.copy(), x.copy(), 1.0, 1.0, 0.0, 1.0, 0, 0, True,
-    )
+        np.zeros((m, 3)), np.zeros((m, 10), np.float32), kept_fractions(m), x.copy(), 1.0, 1.0, 0.0, 1.0, 0, 0, True,
+    )  # warm_t as the solver's (tissue_reference.kept_fractions): its callees' specialisations are cached
     # fmt: on
     barrier_calls = {}
     for flag in (None, True):

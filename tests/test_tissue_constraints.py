@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numba import njit
+from tissue_reference import kept_fractions
 
 import vrmed.api as vm
 from vrmed.app import App
@@ -257,7 +258,7 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
     att_nb = tuple(a.copy() for a in att0)
     lam_nb, wdx_nb = np.zeros((len(tets), 2)), np.zeros_like(body.x)
     wd_nb = np.zeros((len(tets), 10), np.float32)
-    kt = np.linspace(0.2, 1.0, len(tets))  # per-tet kept fractions, some partial
+    kt = kept_fractions(len(tets))  # per-tet kept fractions, some partial, as the solver's warm_t
     K.step_kernel(
         (x_nb, v_nb, xp_nb, body.inv_mass, body.external_force, lam_nb, wd_nb, wdx_nb, kt),
         (
@@ -279,6 +280,11 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
         m.damping,
         body.velocity_damping,
         1.0,
+        True,  # the solver's arguments for a default body (the recovery on), none left to its default
+        None,
+        None,
+        False,
+        None,
     )
     x_np, v_np, xp_np = body.x.copy(), body.v.copy(), body.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(body.x)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tissue_reference import reference_frame
+from tissue_reference import kept_fractions, reference_frame
 
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
@@ -118,7 +118,7 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
     a_dev, a_hyd = b.alpha_dev[order].copy(), b.alpha_hyd[order].copy()
     offsets = np.concatenate([[0], np.cumsum(np.bincount(colour))]).astype(np.int64)
     g, m, dt, substeps = np.array([0.0, -9.81, 0.0]), b.material, 1.0 / 90.0, 3
-    kt = np.linspace(0.2, 1.0, len(tets))
+    kt = kept_fractions(len(tets))  # as the solver's warm_t
     empty_i = np.zeros(0, np.int64)
 
     def fresh() -> tuple[np.ndarray, ...]:
@@ -145,6 +145,9 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             1.0,
             True,
             True if cols == 3 else None,
+            None,  # no nodal volume term, no released filter, no pull-back: the solver's arguments
+            False,
+            None,
         )
         state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
         reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=1.0, warm_t=kt)

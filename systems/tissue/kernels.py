@@ -1675,7 +1675,8 @@ def recover_pass(x, x_prev, w, tets, Q, near, warm_dx, track, hold):
     """:func:`recover_flagged` with its own scratch (allocated here, for direct calls; the
     solver's substep and frame kernels build one per substep or frame)."""
     scratch = np.empty(10 * tets.shape[0] + 2 * x.shape[0] + 1, dtype=np.int64)  # no adjacency needed
-    recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch)
+    # None, not omitted: the solver's own compiled version (an omitted argument compiles another)
+    recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, None)
 
 
 @njit(cache=True)
