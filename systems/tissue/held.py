@@ -79,13 +79,17 @@ def momenta(x, v, mass, out):
 
 @njit(cache=True)
 def _solve3(a, b):
-    """a^-1 b for a 3 x 3 matrix (Cramer's rule; numba's linalg needs SciPy, not a dependency)."""
+    """a^-1 b for a symmetric positive semi-definite 3 x 3 matrix (an inertia tensor; Cramer's
+    rule: numba's linalg needs SciPy, not a dependency); zeros where ``a`` is (nearly) singular."""
     det = (
         a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
         - a[0, 1] * (a[1, 0] * a[2, 2] - a[1, 2] * a[2, 0])
         + a[0, 2] * (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0])
     )
-    out = np.empty(3)
+    out = np.zeros(3)
+    scale = (a[0, 0] + a[1, 1] + a[2, 2]) / 3.0
+    if not det > 1e-12 * scale * scale * scale:  # a body collapsed to a point or a line: no turn
+        return out
     for k in range(3):
         m = a.copy()
         for r in range(3):
