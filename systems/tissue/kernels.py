@@ -1493,6 +1493,9 @@ def solve_substep(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    tools=None,
+    u=0.0,
+    u_prev=0.0,
 ):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
@@ -1526,6 +1529,12 @@ def solve_substep(
 
     ``keep_release``: the step filter's ``release`` (:func:`keep_filter`; False, the default:
     the filter as before).
+
+    ``tools``: None (the default: compiled out, numba prunes every branch on it), or the tools in
+    the sweep (:func:`step_kernel_tools`) with the substep's share ``u_prev``..``u`` of their
+    move: each tet with a candidate vertex is followed by their projection out of the tools
+    (:func:`solve_range_tools`), and the candidates are projected once more at the end
+    (:func:`_tools_final_passes`).
     """
     x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
     tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
@@ -1553,6 +1562,15 @@ def solve_substep(
     barrier = recover and any_flagged(near)
     if first > 0:
         for ph in range(phase_offsets.shape[0] - 1):
+            if tools is not None:
+                # fmt: off
+                solve_blocks_tools(
+                    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
+                    g_damp, warm, block_offsets, phase_offsets[ph], phase_offsets[ph + 1], barrier, volume_barrier,
+                    tools, u, u_prev,
+                )
+                # fmt: on
+                continue
             solve_blocks(
                 x,
                 x_prev,
@@ -1576,28 +1594,20 @@ def solve_substep(
                 barrier,
                 volume_barrier,
             )
-    solve_range(
-        x,
-        x_prev,
-        w,
-        tets,
-        Q,
-        alpha_dev,
-        alpha_hyd,
-        near,
-        lam,
-        warm_d,
-        warm_t,
-        warm_dx,
-        gamma,
-        inv_h2,
-        g_damp,
-        warm,
-        first,
-        tets.shape[0],
-        barrier,
-        volume_barrier,
-    )
+    if tools is not None:
+        # fmt: off
+        solve_range_tools(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, first, tets.shape[0], barrier, volume_barrier, tools, u, u_prev,
+        )
+        # fmt: on
+    else:
+        # fmt: off
+        solve_range(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            warm, first, tets.shape[0], barrier, volume_barrier,
+        )
+        # fmt: on
     if nodal is not None:  # numba prunes it for every other body
         solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
@@ -1607,6 +1617,8 @@ def solve_substep(
             x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back, v, h
         )
         # fmt: on
+    if tools is not None:
+        _tools_final_passes(x, x_prev, w, warm_dx, warm, tets, tools, u, u_prev)
 
 
 def recover_scratch_size(n_tets: int, n_vertices: int) -> int:
@@ -3004,7 +3016,7 @@ def tet_measures(x, tets, Q, mu, lam, gamma, green, cauchy, energy_density, J_ou
 # friction coefficient (P,) (its ``Collider.friction``; 0: frictionless pushes).
 
 
-#: :func:`step_kernel_tools`: passes over the candidate vertices at the end of each substep, and
+#: :func:`_tools_final_passes`: passes over the candidate vertices at the end of each substep, and
 #: whether they take the faces too (measured: with faces and 2 passes the 8 mm block's press held
 #: with 0.56 mm of surface in the tool and +114 mJ in a still tick, without 0 mm and +14 mJ;
 #: docs/physics.md "Contact inside the tet sweep")
@@ -3389,67 +3401,20 @@ def step_kernel_tools(
     step (:func:`solve_range_tools`) and once more after the nodal volume and the inversion
     recovery, each substep; the pushes are summed into ``tools``' ``force`` (mean over the
     substeps, tissue on tool) and ``count``."""
-    x, v, x_prev, w, f_ext, lam, warm_d, warm_dx, warm_t = state
-    tets, Q, alpha_dev, alpha_hyd, block_offsets, phase_offsets, near, hold = model
-    kin_idx, kin_start, kin_target = attachment
-    slide_idx, slide_axis, slide_start, slide_target = slides
-    cand, tdx, tprim, a0, b0, a1, b1, rad, force, count, faces, tf_ptr, tf_idx, mu = tools
+    x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
+    tdx, tprim, force, count = tools[1], tools[2], tools[8], tools[9]
     h = dt / substeps
     inv_h2 = 1.0 / (h * h)
-    g_damp = beta / h
-    nb = block_offsets.shape[0] - 1
     begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
-        u = u0 + (u1 - u0) * frac
-        u_prev = u0 + (u1 - u0) * (s / substeps)
-        if warm == 0.0:
-            predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
-        else:
-            predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx)
-        if kin_idx.shape[0] > 0:
-            place_kinematic(x, kin_idx, kin_start, kin_target, frac)
-        if slide_idx.shape[0] > 0:
-            place_sliding(x, slide_idx, slide_axis, slide_start, slide_target, frac)
-        if nodal is not None and warm != 0.0:
-            nodal_kept_move(x, w, tets, Q, nodal, warm_dx, block_offsets[nb])
-        first = block_offsets[nb] if tets.shape[0] >= PARALLEL_MIN_TETS else 0
-        barrier = recover and any_flagged(near)
-        if first > 0:
-            for ph in range(phase_offsets.shape[0] - 1):
-                # fmt: off
-                solve_blocks_tools(
-                    x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
-                    g_damp, warm, block_offsets, phase_offsets[ph], phase_offsets[ph + 1], barrier, volume_barrier,
-                    tools, u, u_prev,
-                )
-                # fmt: on
         # fmt: off
-        solve_range_tools(
-            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, first, tets.shape[0], barrier, volume_barrier, tools, u, u_prev,
+        solve_substep(
+            state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover,
+            volume_barrier, nodal, keep_release, pull_back, tools, u0 + (u1 - u0) * frac,
+            u0 + (u1 - u0) * (s / substeps),
         )
         # fmt: on
-        if nodal is not None:
-            solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
-        if recover and any_flagged(near):
-            scratch = recovery_scratch(tets, Q, w)
-            # fmt: off
-            recover_and_keep(
-                x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back, v, h
-            )
-            # fmt: on
-        # what the later tets, the volume terms and the recovery moved back in: the candidate
-        # vertices once more (and the faces with FINAL_FACES)
-        for _ in range(FINAL_PASSES):
-            for i in range(x.shape[0]):
-                if cand[i]:
-                    _tool_out(x, x_prev, w, warm_dx, warm != 0.0, i, tools, u, u_prev)
-            if FINAL_FACES and tf_ptr.shape[0] == tets.shape[0] + 1:
-                for f in range(faces.shape[0]):
-                    f0, f1, f2 = faces[f, 0], faces[f, 1], faces[f, 2]
-                    if cand[f0] or cand[f1] or cand[f2]:
-                        _face_out(x, x_prev, w, warm_dx, warm != 0.0, f0, f1, f2, tools, u, u_prev)
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
     # the tool's force: each push m dx / h^2 (per axis mass), mean over the substeps
     scale = inv_h2 / substeps
@@ -3460,6 +3425,23 @@ def step_kernel_tools(
             for c in range(3):
                 if w[i, c] > 0.0:
                     force[p, c] -= tdx[i, c] / w[i, c] * scale
+
+
+@njit(cache=True)
+def _tools_final_passes(x, x_prev, w, warm_dx, warm, tets, tools, u, u_prev):
+    """The end of a substep with the tools in the sweep (:func:`solve_substep`): what the later
+    tets, the volume terms and the recovery moved back in, the candidate vertices projected out
+    once more (:data:`FINAL_PASSES` times; the faces too with :data:`FINAL_FACES`)."""
+    cand, faces, tf_ptr = tools[0], tools[10], tools[11]
+    for _ in range(FINAL_PASSES):
+        for i in range(x.shape[0]):
+            if cand[i]:
+                _tool_out(x, x_prev, w, warm_dx, warm != 0.0, i, tools, u, u_prev)
+        if FINAL_FACES and tf_ptr.shape[0] == tets.shape[0] + 1:
+            for f in range(faces.shape[0]):
+                f0, f1, f2 = faces[f, 0], faces[f, 1], faces[f, 2]
+                if cand[f0] or cand[f1] or cand[f2]:
+                    _face_out(x, x_prev, w, warm_dx, warm != 0.0, f0, f1, f2, tools, u, u_prev)
 
 
 @njit(cache=True)
