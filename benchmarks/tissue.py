@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from vrmed.benchmarks import mesh_path
+from vrmed.benchmarks.tissue_accuracy import run_bar
 from vrmed.components.collision.tissue_contact import TissueContact
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, lattice_remesh, load_tet_mesh
@@ -171,32 +172,14 @@ def raptor_liver_row(
 def bar_errors(warm_start: float = 1.0, nu: float = 0.45) -> dict[str, float]:
     """Issue #16's bar test at the default substeps: relative errors (%) against linear elasticity.
 
-    A 0.1 x 0.02 x 0.02 m bar, 4 x 4 x 20 cells (1920 tets), E 5.4 kPa, ``nu``, 1060 kg/m^3,
-    a 1 % dead-load traction (E / 100) on both ends, mass damping at the first axial mode's
-    frequency (it damps the carried velocity only: no static effect), 300 frames of 10 substeps: axial strain vs
-    1 %, lateral contraction vs nu, median Cauchy sigma_zz vs force / current area (the
-    same checks as tests/test_tissue_accuracy.py). ``warm_start`` 0 is plain XPBD.
+    The bar of ``vrmed bench tissue_accuracy`` (:func:`~vrmed.benchmarks.tissue_accuracy.run_bar`:
+    0.1 x 0.02 x 0.02 m, 4 x 4 x 20 cells, E 5.4 kPa, ``nu``, a 1 % dead-load traction E / 100 on
+    both ends, 300 frames of 10 substeps): axial strain vs 1 %, lateral contraction vs nu, median
+    Cauchy sigma_zz vs force / current area (the measured lateral stretch). ``warm_start`` 0 is
+    plain XPBD.
     """
-    E, rho, w, length = 5.4e3, 1060.0, 0.02, 0.1
-    mesh = box_tets((w, w, length), (4, 4, 20))
-    damping = np.pi / length * np.sqrt(E / rho)
-    body = SoftBody.from_mesh(mesh, Material(E, nu, rho), velocity_damping=damping)
-    body.warm_start = warm_start
-    pts, traction = mesh.points, 0.01 * E
-    tri = mesh.boundary_triangles()
-    for value in (0.0, length):
-        sel = tri[np.all(np.abs(pts[tri][:, :, 2] - value) < 1e-12, axis=1)]
-        area = 0.5 * np.linalg.norm(np.cross(pts[sel[:, 1]] - pts[sel[:, 0]], pts[sel[:, 2]] - pts[sel[:, 0]]), axis=1)
-        f = np.zeros((len(sel), 3))
-        f[:, 2] = (1.0 if value > 0 else -1.0) * traction * area / 3.0
-        for k in range(3):
-            body.apply_force(sel[:, k], f)
-    for _ in range(300):
-        step_softbody(body, FRAME, SUBSTEPS, np.zeros(3))
-    top, bottom = pts[:, 2] > length - 1e-12, pts[:, 2] < 1e-12
-    right, left = pts[:, 0] > w - 1e-12, pts[:, 0] < 1e-12
-    axial = (body.x[top, 2].mean() - body.x[bottom, 2].mean()) / length - 1.0
-    lateral = (body.x[right, 0].mean() - body.x[left, 0].mean()) / w - 1.0
+    axial, lateral, _, body, _ = run_bar(nu, warm_start=warm_start)
+    traction = 0.01 * body.material.youngs_modulus
     cauchy = traction / (1.0 + lateral) ** 2  # force / current area
     stress = float(np.median(tet_stress(body)[:, 2, 2]))
     return {

@@ -103,3 +103,23 @@ def test_script_start_moves_the_whole_dissection_script() -> None:
     for device, times in default.items():
         assert shifted[device][0] == times[0] == 0.0
         assert shifted[device][1:] == pytest.approx([t + 0.05 for t in times[1:]], abs=1e-9)
+
+
+def test_the_accuracy_suite_reports_each_item_one_figure_against_its_reference() -> None:
+    """``vrmed bench tissue_accuracy`` (issue #16 item 1): the full suite's bar rows are the bar
+    the unit tests run (tests/test_tissue_accuracy.py shares the setup), with Hooke's and the exact
+    hyperelastic references computed analytically; a row outside its target says NO. Quick mode
+    (60 frames, not settled) checks the plumbing: the rows, their references and the verdict."""
+    from vrmed.benchmarks.tissue_accuracy import LIVER_E, _row, exact_uniaxial
+    from vrmed.components.tissue.softbody import Material
+
+    rows = {(r["check"], r["against"]): r for r in run_suite("tissue_accuracy", quick=True)["rows"]}
+    a, b = exact_uniaxial(Material(LIVER_E, 0.45, 1060.0), 0.01 * LIVER_E)
+    assert rows[("bar nu 0.45: axial strain", "Hooke sigma/E")]["reference"] == 0.01
+    assert rows[("bar nu 0.45: axial strain", "exact hyperelastic")]["reference"] == round(a - 1.0, 6)
+    assert rows[("bar nu 0.45: lateral strain", "exact hyperelastic")]["reference"] == round(b - 1.0, 6)
+    assert rows[("bar nu 0.45: Poisson's ratio -lateral/axial", "nu")]["reference"] == 0.45
+    # 1 % strain under E / 100: the exact answer is 0.7-0.9 % off Hooke (nu 0.3-0.45), as the notes say
+    assert 0.0085 < (a - 1.0) / 0.01 - 1.0 < 0.0095
+    assert _row("x", 1.06, 1.0, "y", 5.0)["met"] == "NO" and _row("x", 0.96, 1.0, "y", 5.0)["met"] == "yes"
+    assert _row("x", 0.96, 1.0, "y", None)["met"] is None

@@ -13,83 +13,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vrmed.benchmarks.tissue_accuracy import (
+    FRAME,
+    LIVER_E,
+    LIVER_RHO,
+    SUBSTEPS,
+    exact_uniaxial,
+    run_bar,
+    squeeze,
+)
 from vrmed.components.tissue.softbody import Material, SoftBody
-from vrmed.mesh import TetMesh, box_tets
-from vrmed.systems.tissue.solver import kinetic_energy, step_softbody, tet_stress, total_volume, volume_ratios
-
-FRAME, SUBSTEPS = 1.0 / 90.0, 10  # the engine default: 900 Hz physics, one substep per tick
-NO_GRAVITY = (0.0, 0.0, 0.0)
-LIVER_E, LIVER_RHO = 5.4e3, 1060.0  # Pa, kg/m^3 (liver-like; docs/physics.md)
-
-
-def exact_uniaxial(material: Material, traction: float) -> tuple[float, float]:
-    """Axial and lateral stretch (a, b) of the solver's energy under a dead-load uniaxial nominal
-    traction (Pa), lateral faces free.
-
-    psi = mu/2 (tr F^T F - 3) + l/2 (det F - gamma)^2 with F = diag(a, b, b):
-    P_22 = mu b + l (J - gamma) a b = 0 gives l (J - gamma) = -mu / a; then
-    P_11 = mu a - mu b^2 / a = T gives b^2 = a^2 - a T / mu, and J = a b^2 = gamma - mu / (a l).
-    """
-    mu, lam, gamma = material.mu, material.model_lambda, material.gamma
-
-    def residual(a: float) -> float:
-        return a * (a * a - a * traction / mu) - (gamma - mu / (a * lam))
-
-    lo, hi = 0.3, 3.0  # residual < 0 at lo, > 0 at hi for |T| < mu: bisect to float64 precision
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if residual(mid) < 0.0 else (lo, mid)
-    a = 0.5 * (lo + hi)
-    return a, float(np.sqrt(a * a - a * traction / mu))
-
-
-def face_traction(body: SoftBody, axis: int, value: float, stress: float) -> None:
-    """Consistent nodal loads (stress x area / 3 per triangle vertex) for a uniform normal
-    traction ``stress`` (Pa, > 0 pulls outwards) on the face x_axis = value."""
-    pts = body.rest_points
-    tri = TetMesh(pts, body.tets).boundary_triangles()
-    sel = tri[np.all(np.abs(pts[tri][:, :, axis] - value) < 1e-12, axis=1)]
-    area = 0.5 * np.linalg.norm(np.cross(pts[sel[:, 1]] - pts[sel[:, 0]], pts[sel[:, 2]] - pts[sel[:, 0]]), axis=1)
-    force = np.zeros((len(sel), 3))
-    force[:, axis] = (1.0 if value > pts[:, axis].mean() else -1.0) * stress * area / 3.0
-    for k in range(3):
-        body.apply_force(sel[:, k], force)
-
+from vrmed.mesh import box_tets
+from vrmed.systems.tissue.solver import kinetic_energy, step_softbody, tet_stress, volume_ratios
 
 # --- the issue's bar: 0.1 x 0.02 x 0.02 m, 1 % strain -----------------------------------------
 # 4 x 4 x 20 cells (1920 tets, 5 mm), liver-like E and density, traction E / 100 on both ends,
 # mass-proportional damping at the first axial mode's frequency so it settles in 300 frames
 # (it damps the carried velocity only, so the static answer is the undamped one). Stiffness ratio
 # 0.22 at 10 substeps.
-BAR_W, BAR_L = 0.02, 0.1
-
-
-def run_bar(nu: float, frames: int = 300, volume: str = "tet") -> tuple[float, float, float, SoftBody, Material]:
-    """Return (axial strain, lateral strain, median sigma_zz / applied Cauchy stress, body, material)
-    (``volume``: the body's volume term, ``SoftBody.from_mesh(volume=...)``)."""
-    material = Material(LIVER_E, nu, LIVER_RHO)
-    omega = np.pi / BAR_L * np.sqrt(LIVER_E / LIVER_RHO)
-    mesh = box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20))
-    body = SoftBody.from_mesh(mesh, material, velocity_damping=omega, volume=volume)
-    traction = 0.01 * LIVER_E
-    face_traction(body, 2, 0.0, traction)
-    face_traction(body, 2, BAR_L, traction)
-    for _ in range(frames):
-        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
-    return (*bar_response(body, material, traction), body, material)
-
-
-def bar_response(body: SoftBody, material: Material, traction: float) -> tuple[float, float, float]:
-    """(axial strain, lateral strain, median sigma_zz / applied Cauchy stress) of a BAR_W x BAR_W x
-    BAR_L bar along z loaded by ``traction`` on both ends (the Cauchy stress: force / current area,
-    with the exact lateral stretch)."""
-    p0 = body.rest_points
-    top, bottom = p0[:, 2] > BAR_L - 1e-12, p0[:, 2] < 1e-12
-    axial = (body.x[top, 2].mean() - body.x[bottom, 2].mean()) / BAR_L - 1.0
-    right, left = p0[:, 0] > BAR_W - 1e-12, p0[:, 0] < 1e-12
-    lateral = (body.x[right, 0].mean() - body.x[left, 0].mean()) / BAR_W - 1.0
-    _, b = exact_uniaxial(material, traction)
-    return axial, lateral, float(np.median(tet_stress(body)[:, 2, 2])) / (traction / b**2)
 
 
 @pytest.fixture(scope="module", params=[0.3, 0.45])
@@ -142,46 +83,16 @@ def test_every_tet_of_the_bar_reads_the_exact_stress(bar) -> None:
 def test_plain_xpbd_misses_the_bar_targets() -> None:
     """The same bar without the warm start (plain one-iteration XPBD) is too compressible at
     nu 0.45, as issue #16 measured: the test above can fail."""
-    material = Material(LIVER_E, 0.45, LIVER_RHO)
-    omega = np.pi / BAR_L * np.sqrt(LIVER_E / LIVER_RHO)
-    body = SoftBody.from_mesh(box_tets((BAR_W, BAR_W, BAR_L), (4, 4, 20)), material, velocity_damping=omega)
-    body.warm_start = 0.0
-    face_traction(body, 2, 0.0, 0.01 * LIVER_E)
-    face_traction(body, 2, BAR_L, 0.01 * LIVER_E)
-    for _ in range(300):
-        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
-    p0 = body.rest_points
-    top, bottom = p0[:, 2] > BAR_L - 1e-12, p0[:, 2] < 1e-12
-    right, left = p0[:, 0] > BAR_W - 1e-12, p0[:, 0] < 1e-12
-    axial = (body.x[top, 2].mean() - body.x[bottom, 2].mean()) / BAR_L - 1.0
-    lateral = (body.x[right, 0].mean() - body.x[left, 0].mean()) / BAR_W - 1.0
+    axial, lateral, _, _, _ = run_bar(0.45, warm_start=0.0)
     assert -lateral / axial < 0.45 * 0.95
 
 
 # --- near-incompressible squeeze ----------------------------------------------------------------
 # Cube 50 mm, 4 x 4 x 4 cells, E 30 kPa, nu 0.49, dead-load traction 0.3 E on top and bottom,
 # ramped over 1 s, frictionless symmetry planes through the centre, 10 substeps (the default).
-def squeeze(volume: str = "tet") -> tuple[float, float, SoftBody]:
-    """The squeeze above (``volume``: the body's volume term): (V / V0, the exact a b^2, body)."""
-    side, E, nu = 0.05, 3.0e4, 0.49
-    material = Material(E, nu, 1000.0, damping=0.002)
-    body = SoftBody.from_mesh(box_tets((side, side, side), (4, 4, 4)), material, velocity_damping=20.0, volume=volume)
-    for axis in range(3):
-        body.slide(np.flatnonzero(np.abs(body.rest_points[:, axis] - side / 2) < 1e-12), axis=axis)
-    face_traction(body, 2, 0.0, -0.3 * E)
-    face_traction(body, 2, side, -0.3 * E)
-    full = body.external_force.copy()
-    v0 = total_volume(body)
-    for frame in range(150):
-        body.external_force[:] = full * min(1.0, (frame + 1) / 90)
-        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
-    a, b = exact_uniaxial(material, -0.3 * E)
-    assert a < 0.8, "a large squeeze"
-    return total_volume(body) / v0, a * b * b, body
-
-
 def test_near_incompressible_squeeze_volume_matches_the_exact_answer() -> None:
     ratio, exact, body = squeeze()
+    assert exact_uniaxial(body.material, -0.3 * body.material.youngs_modulus)[0] < 0.8, "a large squeeze"
     assert ratio == pytest.approx(exact, abs=0.01)
     assert np.all(volume_ratios(body) > 0)
 

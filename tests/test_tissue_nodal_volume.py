@@ -14,7 +14,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from test_tissue_accuracy import (
+
+from vrmed.benchmarks.cantilever import cantilever_ratio
+from vrmed.benchmarks.tissue_accuracy import (
     FRAME,
     LIVER_E,
     LIVER_RHO,
@@ -24,8 +26,6 @@ from test_tissue_accuracy import (
     run_bar,
     squeeze,
 )
-
-from vrmed.benchmarks.cantilever import cantilever_ratio
 from vrmed.components.tissue.softbody import Material, SoftBody, build_nodal_volume
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue.solver import (

@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import pytest
 from test_collision import nodal_elastic
-from test_tissue_accuracy import BAR_L, BAR_W, bar_response, face_traction
 
 from vrmed.app import App
+from vrmed.benchmarks.tissue_accuracy import BAR_L, BAR_W, bar_response, face_traction
 from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
