@@ -59,6 +59,10 @@ class TissueConstraint:
     name: ClassVar[str] = ""
     array_fields: ClassVar[tuple[str, ...]] = ()
     kernel: ClassVar[Callable[..., None] | None] = None
+    #: True only for vrmed's own types that the solver integrates inside its compiled step
+    #: (ligament patches: :mod:`vrmed.components.tissue.ligament`); they need no ``kernel``. The
+    #: solver refuses any other type that sets it.
+    solved_in_step: ClassVar[bool] = False
 
     def arrays(self) -> tuple[Any, ...]:
         """The kernel's data arguments, in ``array_fields`` order."""
@@ -120,8 +124,8 @@ class TissueConstraint:
         fields = cls.array_fields
         if not isinstance(fields, tuple) or not all(isinstance(f, str) for f in fields):
             raise ConstraintError(f"{where}: array_fields must be a tuple of attribute names")
-        if cls in BUILTIN_CONSTRAINTS:
-            return  # projected inside the fused substep kernel
+        if cls in BUILTIN_CONSTRAINTS or cls.solved_in_step:
+            return  # inside the fused substep kernel
         kernel = cls.kernel
         if not callable(kernel) or not hasattr(kernel, "py_func"):  # py_func: a numba dispatcher
             raise ConstraintError(

@@ -28,6 +28,7 @@ from .constraints import (
     TissueConstraint,
     finite_targets,
 )
+from .ligament import attach_ligament_below, attach_ligament_patch, attach_ligament_vertices
 
 
 @dataclass
@@ -517,6 +518,10 @@ class SoftBody:
     #: too-stiff tet holding a light one of these further (``solver.SOFTEN_TARGET``: the cut's
     #: thin sub-tets softened to ``SLIVER_RATIO`` left a cut body at rest self-exciting).
     cut_born: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    #: The solver's scratch for the body's ligament patches (``systems.tissue.springs``: the
+    #: springs merged per vertex and the inverse masses the step solves with); rebuilt when the
+    #: patches change, never part of :meth:`state`.
+    spring_scratch: Any = field(default=None, repr=False, compare=False)
 
     def tet_volume_term(self) -> tuple[float, float]:
         """Stiffness l (Pa) and rest shift gamma of the tets' own hydrostatic constraint
@@ -577,9 +582,6 @@ class SoftBody:
         body.recover_inversions = bool(spec.recover_inversions)
         body.damping_keeps_statics = bool(spec.damping_keeps_statics)
         if spec.ligaments:
-            # deferred: the patch's kernel compiles at import; only bodies with patches need it
-            from .ligament import attach_ligament_below, attach_ligament_patch, attach_ligament_vertices
-
             for i, lig in enumerate(spec.ligaments):
                 try:
                     if lig.below is not None:
@@ -852,7 +854,7 @@ class SoftBody:
         for f in fields(self):
             value = getattr(self, f.name)
             if (
-                f.name == "nodal"
+                f.name in ("nodal", "spring_scratch")
                 or (f.name == "volume" and value == "tet")
                 or (f.name == "cut_born" and not value.any())
                 or (f.name in _HELD_FIELDS and value == 0.0)

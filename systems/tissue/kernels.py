@@ -1203,6 +1203,77 @@ def predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx):
 
 
 @njit(cache=True)
+def pull_springs(x, x_prev, v, w, f_ext, h, springs):
+    """Zero-rest-length springs to fixed anchors (ligament patches), integrated by backward
+    Euler inside the prediction: with ``w`` the solve's inverse masses ``1 / (m + h^2 k)``
+    (:func:`spring_masses`), moving each spring vertex's inertial target ``y`` (the prediction
+    without its external force and kept corrections) by ``h^2 k w (anchor - y)`` makes the
+    substep's solve minimise the spring's energy exactly, with no iteration of its own: the tets
+    see the vertex as heavy as the spring makes it, so a stiff patch holds as pins do. The move
+    is added to the predicted velocity too (it is part of the prediction, not a tet's correction
+    for the warm start to keep). ``springs`` = (indices (k,), anchors (k, 3), factors (k, 3)),
+    the factors ``h^2 k w`` per axis (0 on held axes)."""
+    idx, anchor, fac = springs
+    hh = h * h
+    inv_h = 1.0 / h
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        for r in range(3):
+            wi = w[i, r]
+            if wi > 0.0:
+                y = x_prev[i, r] + h * v[i, r] - hh * wi * f_ext[i, r]
+                d = fac[k, r] * (anchor[k, r] - y)
+                x[i, r] += d
+                v[i, r] += d * inv_h
+
+
+@njit(cache=True)
+def gather_springs(slot, compliance, anchors, stiffness, weighted):
+    """Add one ligament patch's springs into a body's merged rows (``slot`` (k,) each spring's
+    row): ``stiffness`` += 1 / compliance (N/m; springs on one vertex act in parallel) and
+    ``weighted`` += stiffness x anchor (:func:`spring_masses` divides it out)."""
+    for k in range(slot.shape[0]):
+        j = slot[k]
+        s = 1.0 / compliance[k]
+        stiffness[j] += s
+        for r in range(3):
+            weighted[j, r] += s * anchors[k, r]
+
+
+@njit(cache=True)
+def spring_masses(inv_mass, w, idx, stiffness, h, fac, anchors):
+    """The solve's inverse masses ``w`` (n, 3) for a body with springs of ``stiffness`` (k,) N/m at
+    vertices ``idx``: ``inv_mass`` with each spring vertex's ``1 / (m + h^2 k)`` per free axis
+    (backward Euler of the spring, :func:`pull_springs`), and its factors ``fac`` (k, 3) =
+    ``h^2 k w``; ``anchors`` (k, 3) arrive as :func:`gather_springs`' stiffness-weighted sums and
+    leave as the anchor the merged spring pulls to. In place: no allocation per step."""
+    hh = h * h
+    for i in range(inv_mass.shape[0]):
+        for r in range(3):
+            w[i, r] = inv_mass[i, r]
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        for r in range(3):
+            anchors[k, r] /= stiffness[k]
+            wi = inv_mass[i, r]
+            if wi > 0.0:
+                w[i, r] = wi / (1.0 + hh * stiffness[k] * wi)
+                fac[k, r] = hh * stiffness[k] * w[i, r]
+            else:
+                fac[k, r] = 0.0
+
+
+@njit(cache=True)
+def spring_forces(x, idx, anchors, compliance, force):
+    """Each spring's pull on its vertex (N) at the step's end, ``(anchor - x) / compliance``: the
+    backward-Euler force of :func:`pull_springs` (a ligament patch's ``force``)."""
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        for r in range(3):
+            force[k, r] = (anchors[k, r] - x[i, r]) / compliance[k]
+
+
+@njit(cache=True)
 def finish_warm_start(x, x_prev, v, w, h, warm_dx):
     """warm_dx = the kept tet corrections: everything the tet solve moved the free axes this
     substep, x - (x_prev + h v) with v the predicted velocity, less the parts not kept, which
@@ -1233,13 +1304,14 @@ def substep(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    springs=None,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
     # fmt: off
     solve_substep(
         state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal,
-        keep_release, pull_back,
+        keep_release, pull_back, springs,
     )
     # fmt: on
     if warm != 0.0:
@@ -1493,6 +1565,7 @@ def solve_substep(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    springs=None,
     tools=None,
     u=0.0,
     u_prev=0.0,
@@ -1530,6 +1603,9 @@ def solve_substep(
     ``keep_release``: the step filter's ``release`` (:func:`keep_filter`; False, the default:
     the filter as before).
 
+    ``springs``: None (the default, compiled out), or a body's ligament springs
+    (:func:`pull_springs`), pulled right after the prediction.
+
     ``tools``: None (the default: compiled out, numba prunes every branch on it), or the tools in
     the sweep (:func:`step_kernel_tools`) with the substep's share ``u_prev``..``u`` of their
     move: each tet with a candidate vertex is followed by their projection out of the tools
@@ -1547,6 +1623,8 @@ def solve_substep(
         predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
     else:
         predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx)
+    if springs is not None:  # numba prunes it for a body without ligament springs
+        pull_springs(x, x_prev, v, w, f_ext, h, springs)
     if kin_idx.shape[0] > 0:
         place_kinematic(x, kin_idx, kin_start, kin_target, frac)
     if slide_idx.shape[0] > 0:
@@ -2661,6 +2739,7 @@ def _frame_worker(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    springs=None,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -2692,7 +2771,7 @@ def _frame_worker(
     t_left = block_offsets[block_offsets.shape[0] - 1]  # the first leftover tet
     # the placement task also runs the nodal volume constraints' warm start (nodal_kept_move)
     kept = nodal is not None and warm != 0.0
-    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept else 0
+    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept or springs is not None else 0
     o_k = 1 + nv + n_place  # the first kept-move block task in a segment
     o_b = o_k + (n_blocks if kept else 0)  # the first tet block task
     o_t = o_b + n_blocks  # the leftover tets' task (a nodal body with leftover tets only)
@@ -2778,6 +2857,8 @@ def _frame_worker(
             # fmt: on
         elif r < o_k:
             frac = (s + 1.0) / substeps
+            if springs is not None:  # after every vertex's prediction (the V tasks), as solve_substep
+                pull_springs(x, x_prev, v, w, f_ext, h, springs)
             if kin_idx.shape[0] > 0:
                 place_kinematic(x, kin_idx, kin_start, kin_target, frac)
             if slide_idx.shape[0] > 0:
@@ -2830,6 +2911,7 @@ def step_frame_parallel(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    springs=None,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2850,7 +2932,7 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch, volume_barrier, nodal, keep_release, pull_back,
+            scratch, volume_barrier, nodal, keep_release, pull_back, springs,
         )
         # fmt: on
 
@@ -2873,6 +2955,7 @@ def step_kernel(
     nodal=None,
     keep_release=False,
     pull_back=None,
+    springs=None,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -2899,6 +2982,8 @@ def step_kernel(
     ``pull_back``: True for a body with ``recover_pull_back`` (opt-in; see :func:`_recover_tet`),
     else None: the recovery as it was, the pull-back compiled out (numba prunes the branch on an
     argument that is None, as for ``volume_barrier``).
+    ``springs``: a body's ligament springs (:func:`pull_springs`; ``state``'s inverse masses then
+    those of :func:`spring_masses`), else None (compiled out).
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -2917,14 +3002,14 @@ def step_kernel(
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back,
+                scratch, volume_barrier, nodal, keep_release, pull_back, springs,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back,
+                scratch, volume_barrier, nodal, keep_release, pull_back, springs,
             )
             # fmt: on
         return
@@ -2932,7 +3017,7 @@ def step_kernel(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal, keep_release, pull_back,
+            volume_barrier, nodal, keep_release, pull_back, springs,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
@@ -3393,7 +3478,7 @@ def solve_blocks_tools(
 @njit(cache=True)
 def step_kernel_tools(
     state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover, volume_barrier,
-    nodal, keep_release, pull_back, tools, u0, u1,
+    nodal, keep_release, pull_back, springs, tools, u0, u1,
 ):  # fmt: skip
     """:func:`step_kernel` (its substep loop, :func:`solve_substep`'s steps in the same order)
     with the tools in the sweep: ``tools`` as above, the tick's share ``u0``..``u1`` of the
@@ -3411,7 +3496,7 @@ def step_kernel_tools(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal, keep_release, pull_back, tools, u0 + (u1 - u0) * frac,
+            volume_barrier, nodal, keep_release, pull_back, springs, tools, u0 + (u1 - u0) * frac,
             u0 + (u1 - u0) * (s / substeps),
         )
         # fmt: on

@@ -29,6 +29,7 @@ from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
 from vrmed.systems.tissue.finite import check_finite
 from vrmed.systems.tissue.held import keep_paused_momenta, paused_momenta, recovering, release_if_held
+from vrmed.systems.tissue.springs import added_constraints, solve_springs, update_spring_forces
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -145,12 +146,15 @@ def step_softbody(
         and body.warm_d.shape[1] < K.DAMP_REF_COLUMNS
     ):
         _keep_damping_reference(body)
+    # ligament patches: backward-Euler springs inside the step, solved with the inverse masses
+    # they give their vertices (systems/tissue/springs.py)
+    springs = solve_springs(body, h)
     # the kernels take the arrays grouped: the state, the tet model, each built-in constraint
     state = (
         body.x,
         body.v,
         body.x_prev,
-        body.inv_mass,
+        body.inv_mass if springs is None else springs[0],
         body.external_force,
         body.lam,
         body.warm_d,
@@ -177,8 +181,9 @@ def step_softbody(
     # a free body whose recovery is paused (held.release_if_held): no momentum repair runs in
     # the kernels then, so the step's net momentum is set to what the drag alone leaves
     before = paused_momenta(body, g)
-    if not body.constraints:
-        # built-in constraints only: the whole step in one compiled call
+    added = added_constraints(body)
+    if not added:
+        # built-in constraints (and ligament patches) only: the whole step in one compiled call
         args = (
             state,
             model,
@@ -196,6 +201,7 @@ def step_softbody(
             None if body.nodal is None else body.nodal.arrays(),
             bool(body.keep_release),
             True if body.recover_pull_back else None,  # None: compiled out (kernels._recover_tet)
+            None if springs is None else springs[1],  # None: compiled out
         )
         if tools is not None and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
             swept = tools[0][0]
@@ -204,7 +210,16 @@ def step_softbody(
         else:
             K.step_kernel(*args)
     else:
-        _step_with_added_constraints(body, state, model, attachment, slides, g, float(dt), int(substeps))
+        # fmt: off
+        _step_with_added_constraints(
+            body, added, state, model, attachment, slides, g, float(dt), int(substeps),
+            None if springs is None else springs[1],
+        )
+        # fmt: on
+    if springs is not None:
+        update_spring_forces(body)
+    for c in body.constraints:
+        c.end_step()
     body.slides.end_step()
     if before is not None:
         keep_paused_momenta(body, before, (1.0 / (1.0 + h * body.velocity_damping)) ** substeps)
@@ -465,6 +480,7 @@ def _volume_barrier(body: SoftBody) -> bool | None:
 
 def _step_with_added_constraints(
     body: SoftBody,
+    constraints: list[TissueConstraint],
     state: tuple[np.ndarray, ...],
     model: tuple[np.ndarray, ...],
     attachment: tuple[np.ndarray, ...],
@@ -472,22 +488,25 @@ def _step_with_added_constraints(
     g: np.ndarray,
     dt: float,
     substeps: int,
+    springs: tuple[np.ndarray, ...] | None = None,
 ) -> None:
-    """The substep loop of :func:`K.step_kernel` run from Python, so that each added constraint's
-    own kernel can be projected after the tets and before the velocity update of every substep.
+    """The substep loop of :func:`K.step_kernel` run from Python, so that each of ``constraints``
+    (the body's added ones) is projected by its own kernel after the tets and before the velocity
+    update of every substep (with the inverse masses the step solves with, ``state[3]``).
 
     Same kernels and arithmetic as the fused step (bit-identical when the added kernels do
-    nothing); it costs three compiled calls per substep plus one per added constraint.
+    nothing); it costs three compiled calls per substep plus one per added constraint. The caller
+    calls every constraint's ``end_step``.
     """
     m = body.material
-    x, v, x_prev, w = body.x, body.v, body.x_prev, body.inv_mass
+    x, v, x_prev, w = body.x, body.v, body.x_prev, state[3]
     h = dt / substeps
     inv_h = 1.0 / h
     gamma, beta, lin_damp = body.tet_volume_term()[1], float(m.damping), float(body.velocity_damping)
     warm = float(body.warm_start)
     recover = recovering(body)
     added = []
-    for c in body.constraints:
+    for c in constraints:
         kernel = type(c).kernel  # read through an instance, a numba dispatcher would bind as a method
         if kernel is None:  # add_constraint refuses such types; a list edited by hand gets here
             raise ConstraintError(f"{type(c).__qualname__} ({c.name!r}) has no kernel to project it with")
@@ -502,14 +521,12 @@ def _step_with_added_constraints(
         # fmt: off
         K.substep(
             state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal, release,
-            pull_back,
+            pull_back, springs,
         )
         # fmt: on
         for kernel, arrays in added:
             kernel(x, x_prev, w, frac, h, *arrays)
         K.update_velocity(x, x_prev, v, inv_h)
-    for c in body.constraints:
-        c.end_step()
 
 
 def update_tet_measures(body: SoftBody) -> None:
