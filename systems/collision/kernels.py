@@ -884,6 +884,22 @@ def _contact_pass(
                 # pushed along it, by up to a radius per pass, never clearing the shaft: the
                 # tissue slid 33 mm a frame along a stationary clip applier's shaft (3.7 m/s
                 # with no velocity to show for it; docs/physics.md "Contact")
+                if d2 <= 0.0 and it > 0 and _dot(tool_disp, tool_disp) < (still * r) ** 2:
+                    # the shaft of a still tool (as for the unfolding rule above) crosses the
+                    # face (the face spans it): pushed in the first pass only. Moved r off the
+                    # axis at the crossing point, an 8 mm face still spans a 5 mm shaft, crossed
+                    # elsewhere, and was pushed r again in every pass (up to 8 r, 40 mm, a tick;
+                    # two faces over the shaft sharing an edge pushed it to opposite sides, each
+                    # towards where its point was at the substep's start) and pulled back by the
+                    # next solve: a probe held still in a block, its shaft through the tissue
+                    # closed over the tip, put +8.6 J into it in one tick (docs/physics.md "A
+                    # probe with a shaft"). Under a moving tool every pass, as before (first pass
+                    # only there, truthcylinder1 pressed at 2 m/s was pushed through at its
+                    # first frame). Scissors slid into tissue slowly (27 um a tick, under 5 % of
+                    # a 1.2 mm blade) and held open there count as still too: their blades pumped
+                    # the faces they crossed the same way (the gallbladder's kinetic energy 191
+                    # -> 47 uJ over the scripted novice's dwell)
+                    continue
                 ax = _mul(ab, 1.0 / abl)
                 nr = _sub(n, _mul(ax, _dot(n, ax)))
                 nrl = np.sqrt(_dot(nr, nr))
