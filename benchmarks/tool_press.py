@@ -31,7 +31,9 @@ sets ``CollisionSettings.sweep_contact`` (the tet sweep sees the tool; default: 
 ``friction=0`` / ``friction=1`` ``CollisionSettings.sweep_friction`` (the sweep's pushes carry the
 tool's Coulomb friction). ``shaft=MM``: the tool is a probe, a vertical capsule of the sphere's
 radius and that half length whose lower cap's centre takes the sphere's path (``inside_mm`` still
-reads the surface against that cap's sphere only).
+reads the surface against that cap's sphere only). ``offset=X,Z``: the tool's start moved by
+(X, Z) mm across the press (the fast press on truthcylinder1 is chaotic: docs/physics.md "Warm
+start", "A cost found after", reads it at nearby starts).
 
 ``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
 substrings of the mesh names to run. A hand is never still: ``jitter=MM`` adds to the held tool's
@@ -122,6 +124,7 @@ def press(
     sweep: bool | None = None,
     sweep_friction: bool | None = None,
     shaft: float = 0.0,
+    offset: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -129,7 +132,8 @@ def press(
     ``sweep``: ``CollisionSettings.sweep_contact`` (None: its default); ``sweep_friction``:
     ``CollisionSettings.sweep_friction`` (None: its default). ``shaft`` > 0: the tool is a
     vertical capsule of the sphere's radius and that half length (m) whose lower cap's centre
-    takes the sphere's path (a probe with its shaft), not a bare sphere."""
+    takes the sphere's path (a probe with its shaft), not a bare sphere. ``offset``: the tool's
+    start moved by (x, z) (m) across the press (the same press a little to the side)."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
@@ -154,7 +158,7 @@ def press(
         mid = 0.5 * (p.min(axis=0) + p.max(axis=0))
         up = boundary[p[boundary, 1] > p[:, 1].max() - 1e-9]
         top = up[np.argmin(np.linalg.norm(p[up][:, [0, 2]] - mid[[0, 2]], axis=1))]
-    start = p[top] + np.array([0.0, RADIUS + 0.003, 0.0])
+    start = p[top] + np.array([offset[0], RADIUS + 0.003, offset[1]])
     # a shaft: the capsule's local z axis turned to world y (half a turn about (y + z) / sqrt 2),
     # its centre ``shaft`` above the tip's centre
     lift = np.array([0.0, shaft, 0.0])
@@ -285,8 +289,11 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     sweep = None if "sweep" not in kv else kv["sweep"] not in ("0", "off", "false")
     friction = None if "friction" not in kv else kv["friction"] not in ("0", "off", "false")
     shaft = float(kv.get("shaft", 0.0)) * 1e-3
+    ox, oz = (float(v) * 1e-3 for v in kv.get("offset", "0,0").split(","))
     rows = [
-        press(label, file, sp, jitter, tremor, seed, sweep, friction, shaft) for label, file in meshes for sp in speeds
+        press(label, file, sp, jitter, tremor, seed, sweep, friction, shaft, (ox, oz))
+        for label, file in meshes
+        for sp in speeds
     ]
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:

@@ -545,7 +545,7 @@ def test_a_tool_found_inside_the_tissue_is_reported_and_inserted_then_held_once_
 
 
 @pytest.mark.parametrize(
-    ("name", "speed", "held"), [("truthcylinder1.msh", 2.0, True), ("raptorTetra_19409.vtu", 0.5, False)]
+    ("name", "speed", "held"), [("truthcylinder1.msh", 2.0, False), ("raptorTetra_19409.vtu", 0.5, False)]
 )
 def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: str, speed: float, held: bool) -> None:
     """Issue #16 item 3, "no tool inside tissue without a puncture event" (an outside check's R3,
@@ -562,7 +562,13 @@ def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: 
     ``held``: truthcylinder1 at 2 m/s was turned inside out around the tool in the hold (the event
     at the end of frame 2) until a face inside out at the substep's start under a still tool was
     pushed out the closest way instead of back into the fold (docs/physics.md "Open in contact"):
-    now the contacts hold it, the centre is never enclosed and there is no event."""
+    then the centre was never enclosed and there was no event, but 4.37 mm of surface was inside
+    the tool at the end of frame 1 (the press is the first 20 mm of ``vrmed bench tool_press
+    truthcylinder1``'s at 2 m/s). Since the tets a contact holds keep no slow part of their
+    multipliers (``solver.SLOW_HELD``, tests/test_tissue_fast_press.py) the tissue closes over the
+    tool at frame 1 and that is reported (``pushed_through`` 3.39 N), as on the raptor; this
+    press is chaotic (docs/physics.md "Warm start", "A cost found after"), so which of the two it
+    shows is not a property the test can pin, only that no enclosure goes unreported."""
     mesh = load_tet_mesh(mesh_path(name))
     p = np.asarray(mesh.points, float)
     p = (p - 0.5 * (p.min(axis=0) + p.max(axis=0))) * (0.2 / np.ptp(p, axis=0).max())

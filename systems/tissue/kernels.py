@@ -849,6 +849,7 @@ def solve_warm(
     end,
     barrier=None,
     damp_ref=None,
+    hold=None,
 ):
     """:func:`solve_plain` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
@@ -869,7 +870,12 @@ def solve_warm(
     it (numba prunes the branch on an argument that is None): the same machine code as before the
     barrier for every body with no flagged tet (bit-identical and as fast: with the barrier's
     check in every tet's step the 10k box ran x1.05-1.10 slower, paired, and drifted by 1e-16 m
-    after 222 frames)."""
+    after 222 frames).
+
+    ``hold`` not None (``(n,)`` bool, the vertices a tool contact pushed in the last tick; passed
+    only in a step after a tick where one was set, for a body with the slow part: ``solver.SLOW_HELD``): a
+    tet with such a vertex keeps no slow part, its warm start as without it (``s`` still follows
+    its multipliers). None compiles the sweep as before."""
     # ``damp_ref`` not None (a damped body with warm_d columns 10-13, DAMP_REF_COLUMNS): Rayleigh
     # damping on XPBD eq. 26's rate G (x - x_prev) plus the estimate of the corrections still
     # pending in this sweep; None compiles eq. 26 as written, the code of every other body
@@ -950,7 +956,10 @@ def solve_warm(
         uD = 0.0
         uH = 0.0
         if slow and warm_t[t] < 1.0:  # only such a tet uses s (kt == warm_t): the others skip it
-            uD, uH = _slow_part(lam, t, cs, lD, lH, kt, np.float64(warm_t[t]), J, near[t])
+            off = near[t]
+            if hold is not None:  # a tool contact holds a vertex of it: no slow part (solver.SLOW_HELD)
+                off = off or hold[i0] or hold[i1] or hold[i2] or hold[i3]
+            uD, uH = _slow_part(lam, t, cs, lD, lH, kt, np.float64(warm_t[t]), J, off)
         lam[t, 0] = kt * lD + uD
         lam[t, 1] = kt * lH + uH
         if damp_ref is not None:  # C where this step leaves it (linearised: the tet moves by W G^T dlam)
@@ -1047,15 +1056,30 @@ def solve_range(
     end,
     barrier=False,
     volume_barrier=None,
+    held=None,
+    hold=None,
 ):
     """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_plain`) if
     ``warm`` is 0, else warm-started (:func:`solve_warm`); the plain kernel is unchanged by
     the warm start, so ``SoftBody.warm_start = 0`` runs exactly the earlier solve. ``barrier``:
     the warm solve with the volume barrier (:func:`solve_warm`), decided once per substep, for a
     body built with it: ``volume_barrier`` not None (see :func:`step_kernel`; None compiles no
-    barrier code at all)."""
+    barrier code at all). ``held`` True (a step after a tick whose contacts held a vertex of a
+    body with the slow part: ``solver._slow_held``) with ``hold`` the model's contact-held
+    vertices: the warm solve whose tets with a held vertex keep no slow part (``solver.SLOW_HELD``;
+    its barrier and damping options then decided at run time); ``held`` None (the default and
+    every other step) compiles no such call, as ``volume_barrier`` None."""
     if warm == 0.0:
         solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
+    elif held is not None:  # a contact-held body with the slow part (numba prunes it where held is None)
+        bar = True if volume_barrier is not None and barrier else None
+        ref = 1 if g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS else None
+        # fmt: off
+        solve_warm(
+            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
+            start, end, bar, ref, hold,
+        )
+        # fmt: on
     elif volume_barrier is not None and barrier:  # numba prunes it where volume_barrier is None
         ref = 1 if g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS else None  # run-time here: rare
         # fmt: off
@@ -1103,9 +1127,11 @@ def solve_blocks(
     b1,
     barrier=False,
     volume_barrier=None,
+    held=None,
+    hold=None,
 ):
     """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races
-    (``barrier``, ``volume_barrier``: see :func:`solve_range`)."""
+    (``barrier``, ``volume_barrier``, ``held``, ``hold``: see :func:`solve_range`)."""
     for b in prange(b0, b1):
         solve_range(
             x,
@@ -1128,6 +1154,8 @@ def solve_blocks(
             block_offsets[b + 1],
             barrier,
             volume_barrier,
+            held,
+            hold,
         )
 
 
@@ -1305,13 +1333,14 @@ def substep(
     keep_release=False,
     pull_back=None,
     springs=None,
+    slow_held=None,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
     # fmt: off
     solve_substep(
         state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover, volume_barrier, nodal,
-        keep_release, pull_back, springs,
+        keep_release, pull_back, springs, slow_held,
     )
     # fmt: on
     if warm != 0.0:
@@ -1566,6 +1595,7 @@ def solve_substep(
     keep_release=False,
     pull_back=None,
     springs=None,
+    slow_held=None,
     tools=None,
     u=0.0,
     u_prev=0.0,
@@ -1645,7 +1675,7 @@ def solve_substep(
                 solve_blocks_tools(
                     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
                     g_damp, warm, block_offsets, phase_offsets[ph], phase_offsets[ph + 1], barrier, volume_barrier,
-                    tools, u, u_prev,
+                    tools, u, u_prev, slow_held, hold,
                 )
                 # fmt: on
                 continue
@@ -1671,19 +1701,21 @@ def solve_substep(
                 phase_offsets[ph + 1],
                 barrier,
                 volume_barrier,
+                slow_held,
+                hold,
             )
     if tools is not None:
         # fmt: off
         solve_range_tools(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, first, tets.shape[0], barrier, volume_barrier, tools, u, u_prev,
+            warm, first, tets.shape[0], barrier, volume_barrier, tools, u, u_prev, slow_held, hold,
         )
         # fmt: on
     else:
         # fmt: off
         solve_range(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, first, tets.shape[0], barrier, volume_barrier,
+            warm, first, tets.shape[0], barrier, volume_barrier, slow_held, hold,
         )
         # fmt: on
     if nodal is not None:  # numba prunes it for every other body
@@ -2740,6 +2772,7 @@ def _frame_worker(
     keep_release=False,
     pull_back=None,
     springs=None,
+    slow_held=None,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -2833,6 +2866,7 @@ def _frame_worker(
                     solve_range(
                         x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
                         inv_h2, g_damp, warm, t_left, tets.shape[0], sync[_SYNC_BARRIER] != 0, volume_barrier,
+                        slow_held, hold,
                     )
                     # fmt: on
                 if recover and any_flagged(near):
@@ -2875,6 +2909,7 @@ def _frame_worker(
             solve_range(
                 x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2,
                 g_damp, warm, block_offsets[b], block_offsets[b + 1], sync[_SYNC_BARRIER] != 0, volume_barrier,
+                slow_held, hold,
             )
             # fmt: on
         elif r < o_n:  # a nodal body's leftover tets, before its vertex constraints
@@ -2882,6 +2917,7 @@ def _frame_worker(
             solve_range(
                 x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma,
                 inv_h2, g_damp, warm, t_left, tets.shape[0], sync[_SYNC_BARRIER] != 0, volume_barrier,
+                slow_held, hold,
             )
             # fmt: on
         elif nodal is not None:
@@ -2912,6 +2948,7 @@ def step_frame_parallel(
     keep_release=False,
     pull_back=None,
     springs=None,
+    slow_held=None,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2932,7 +2969,7 @@ def step_frame_parallel(
         # fmt: off
         _frame_worker(
             state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, width, sync,
-            scratch, volume_barrier, nodal, keep_release, pull_back, springs,
+            scratch, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
         )
         # fmt: on
 
@@ -2956,6 +2993,7 @@ def step_kernel(
     keep_release=False,
     pull_back=None,
     springs=None,
+    slow_held=None,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -2984,6 +3022,10 @@ def step_kernel(
     argument that is None, as for ``volume_barrier``).
     ``springs``: a body's ligament springs (:func:`pull_springs`; ``state``'s inverse masses then
     those of :func:`spring_masses`), else None (compiled out).
+    ``slow_held``: True in a step after a tick whose tool contacts held a vertex (``hold``) of a
+    body with the slow part of the multipliers (``solver._slow_held``): the tets with a held
+    vertex keep none of it this step (:func:`solve_warm`'s ``hold``); None (the default) compiles
+    the sweep as before, so a body no tool holds steps bit-identically and as fast.
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -3002,14 +3044,14 @@ def step_kernel(
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back, springs,
+                scratch, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back, springs,
+                scratch, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
             )
             # fmt: on
         return
@@ -3017,7 +3059,7 @@ def step_kernel(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, (s + 1.0) / substeps, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal, keep_release, pull_back, springs,
+            volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
@@ -3420,7 +3462,7 @@ def _face_out(x, x_prev, w, warm_dx, warm, i0, i1, i2, tools, u, u_prev):
 @njit(cache=True)
 def solve_range_tools(
     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
-    start, end, barrier, volume_barrier, tools, u, u_prev,
+    start, end, barrier, volume_barrier, tools, u, u_prev, held=None, hold=None,
 ):  # fmt: skip
     """:func:`solve_range` with each tet that has a candidate vertex then followed by the
     projection of its candidate vertices and boundary faces out of the tools (:func:`_tool_out`,
@@ -3436,7 +3478,7 @@ def solve_range_tools(
         # fmt: off
         solve_range(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, run, t + 1, barrier, volume_barrier,
+            warm, run, t + 1, barrier, volume_barrier, held, hold,
         )
         # fmt: on
         run = t + 1
@@ -3454,7 +3496,7 @@ def solve_range_tools(
         # fmt: off
         solve_range(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, run, end, barrier, volume_barrier,
+            warm, run, end, barrier, volume_barrier, held, hold,
         )
         # fmt: on
 
@@ -3462,7 +3504,7 @@ def solve_range_tools(
 @njit(cache=True, parallel=True)
 def solve_blocks_tools(
     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
-    block_offsets, b0, b1, barrier, volume_barrier, tools, u, u_prev,
+    block_offsets, b0, b1, barrier, volume_barrier, tools, u, u_prev, held=None, hold=None,
 ):  # fmt: skip
     """:func:`solve_blocks` with :func:`solve_range_tools` (a phase's blocks share no vertex, so
     the projections do not race either)."""
@@ -3470,7 +3512,7 @@ def solve_blocks_tools(
         # fmt: off
         solve_range_tools(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            warm, block_offsets[b], block_offsets[b + 1], barrier, volume_barrier, tools, u, u_prev,
+            warm, block_offsets[b], block_offsets[b + 1], barrier, volume_barrier, tools, u, u_prev, held, hold,
         )
         # fmt: on
 
@@ -3478,7 +3520,7 @@ def solve_blocks_tools(
 @njit(cache=True)
 def step_kernel_tools(
     state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover, volume_barrier,
-    nodal, keep_release, pull_back, springs, tools, u0, u1,
+    nodal, keep_release, pull_back, springs, tools, u0, u1, slow_held=None,
 ):  # fmt: skip
     """:func:`step_kernel` (its substep loop, :func:`solve_substep`'s steps in the same order)
     with the tools in the sweep: ``tools`` as above, the tick's share ``u0``..``u1`` of the
@@ -3496,7 +3538,7 @@ def step_kernel_tools(
         # fmt: off
         solve_substep(
             state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover,
-            volume_barrier, nodal, keep_release, pull_back, springs, tools, u0 + (u1 - u0) * frac,
+            volume_barrier, nodal, keep_release, pull_back, springs, slow_held, tools, u0 + (u1 - u0) * frac,
             u0 + (u1 - u0) * (s / substeps),
         )
         # fmt: on

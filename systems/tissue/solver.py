@@ -203,12 +203,13 @@ def step_softbody(
             True if body.recover_pull_back else None,  # None: compiled out (kernels._recover_tet)
             None if springs is None else springs[1],  # None: compiled out
         )
+        held = True if _slow_held(body) else None  # None: compiled out (kernels.solve_range)
         if tools is not None and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
             swept = tools[0][0]
             # the tet sweep sees the tools (docs/physics.md "Contact inside the tet sweep")
-            K.step_kernel_tools(*args, tools[0], float(tools[2]), float(tools[3]))
+            K.step_kernel_tools(*args, tools[0], float(tools[2]), float(tools[3]), held)
         else:
-            K.step_kernel(*args)
+            K.step_kernel(*args, held)
     else:
         # fmt: off
         _step_with_added_constraints(
@@ -515,13 +516,14 @@ def _step_with_added_constraints(
     nodal = None if body.nodal is None else body.nodal.arrays()
     release = bool(body.keep_release)
     pull_back = True if body.recover_pull_back else None
+    held = True if _slow_held(body) else None
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
         # fmt: off
         K.substep(
             state, model, attachment, slides, g, h, frac, gamma, beta, lin_damp, warm, recover, barrier, nodal, release,
-            pull_back, springs,
+            pull_back, springs, held,
         )
         # fmt: on
         for kernel, arrays in added:
@@ -1050,6 +1052,29 @@ BUDGET_WARN_BULK = 0.2
 #: armadillo as shipped (bulk 0.037, slivers to 8.4) hung from its 5 highest vertices kept moving
 #: (0.03 / 0.17 m/s): keeping the whole multiplier of tets that stiff is the full warm start.
 SLOW_BULK = 0.1
+#: Within such a body, in a step after a tick whose tool contacts pushed a vertex
+#: (``SoftBody.contact_hold``), the tets with such a vertex keep no slow part (their warm start as
+#: without it; the kernels' ``solve_warm`` with ``hold``). The slow part lags the multipliers by
+#: ~1 / SLOW_WEIGHT substeps, ~22 mm of a 2 m/s tool's travel at 900 Hz: a stale force where the
+#: tool is. Measured (docs/physics.md "Warm start", "A cost found after"): truthcylinder1's 40 mm
+#: press (``vrmed bench tool_press truthcylinder1``) at 2 m/s let 4.37 mm of surface into the tool
+#: with no event; with this rule it reports ``pushed_through`` at frame 1, 0 mm before it. That
+#: press is chaotic: over 25 starts within 1 mm at 2 m/s, 5 -> 1 let over 0.5 mm in before an
+#: event (at 0.5 m/s 1 -> 3). Bodies no tool holds step as before (the kernels compile the rule
+#: out). False: the slow part everywhere, as before.
+SLOW_HELD = True
+
+
+def _slow_held(body: SoftBody) -> bool:
+    """Whether this step's tet sweep leaves out the slow part of the tets a tool contact holds
+    (:data:`SLOW_HELD`): a body with the slow part and a vertex held in the last tick."""
+    hold = body.contact_hold
+    return (
+        SLOW_HELD
+        and body.lam.shape[1] >= K.LAM_COLUMNS
+        and hold.shape[0] == body.x.shape[0]
+        and bool(K.any_flagged(hold))
+    )
 
 
 def _keep_slow_part(body: SoftBody, h: float) -> None:
