@@ -23,13 +23,23 @@ MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/
 
 _BACKGROUND: list[subprocess.Popen] = []
 
-#: Test files that share a costly session fixture, run in one pytest-xdist worker so that it is
+#: Test files that share a costly session fixture (or a costly compiled version of a numba kernel),
+#: run in one pytest-xdist worker so that it is
 #: built once (``--dist loadfile``; :func:`pytest_xdist_make_scheduler`).
 SHARED_FIXTURE_GROUPS = {
     "test_cautery_effects.py": "dissection_logs",  # ~20 s of dissection sessions
     "test_laparoscopy_dissection.py": "dissection_logs",
     "test_clinical_records.py": "code_blue_runs",  # ~10 s of code-blue sessions
     "test_code_blue.py": "code_blue_runs",
+    # numba compiles the tissue step once per argument-type signature; a version only some files
+    # use is compiled by the first of them, and again by another worker that needs it before the
+    # first has written it to the on-disk cache. The volume barrier's and the pull-back's
+    # versions (and the recovery kernels the pull-back test calls): ~30 s of CPU each, cold
+    "test_tissue_robustness.py": "tissue_step_barrier",
+    "test_softbody_kernels.py": "tissue_step_barrier",
+    # the nodal volume term's version (~25 s of CPU cold, with the base step already compiled)
+    "test_tissue_nodal_volume.py": "tissue_step_nodal",
+    "test_softbody_pack.py": "tissue_step_nodal",
 }
 
 

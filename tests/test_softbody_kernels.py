@@ -121,16 +121,30 @@ def _crushed_tet(barrier: bool) -> SoftBody:
     the pinned face by 12.5 N, more than the stable Neo-Hookean's finite restoring force at
     collapse: with ``recover_inversions`` off it rests inverted (det F -0.46; 5 N: 0.42), the
     model's own equilibrium (docs/physics.md, "Inversion recovery"). ``barrier``: built with
-    ``volume_barrier`` (``lam`` gets the barrier's column), else without (the default)."""
-    mesh = TetMesh(
-        points=0.05 * np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]), tets=np.array([[0, 1, 2, 3]])
-    )
+    ``volume_barrier`` (``lam`` gets the barrier's column), else without (the default).
+
+    The body holds two such tets, apart (vertices 0-3 and 4-7, the second 0.1 m along x): with
+    one tet the kept fractions ``warm_d[:, 9]`` count as contiguous and numba compiled a version
+    of the whole step for this test alone (~30 s of CPU on a clean cache, each of the two
+    bodies); two give the solver's usual argument types (``tissue_reference.kept_fractions``)."""
+    one = 0.05 * np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    mesh = TetMesh(points=np.vstack([one, one + [0.1, 0.0, 0.0]]), tets=np.array([[0, 1, 2, 3], [4, 5, 6, 7]]))
     body = SoftBody.from_mesh(
-        mesh, Material(5.4e3, 0.45, 1060.0, damping=0.001), pins=[0, 1, 2], velocity_damping=8.0, volume_barrier=barrier
+        mesh,
+        Material(5.4e3, 0.45, 1060.0, damping=0.001),
+        pins=[0, 1, 2, 4, 5, 6],
+        velocity_damping=8.0,
+        volume_barrier=barrier,
     )
-    body.external_force[3] = (0.0, 0.0, -12.5)
+    body.external_force[[3, 7]] = (0.0, 0.0, -12.5)
     assert body.lam.shape[1] == (K.LAM_COLUMNS + 1 if barrier else K.LAM_COLUMNS)
+    assert not body.warm_t.flags.c_contiguous  # the solver's layout, its compiled step
     return body
+
+
+def _det_f(x: np.ndarray) -> np.ndarray:
+    """det F of each of :func:`_crushed_tet`'s two right tets (rest edge 0.05 m)."""
+    return np.array([np.linalg.det((x[4 * k + 1 : 4 * k + 4] - x[4 * k]).T) / 0.05**3 for k in (0, 1)])
 
 
 def test_the_volume_barrier_carries_a_crushing_load_at_rest_as_the_reference() -> None:
@@ -152,20 +166,20 @@ def test_the_volume_barrier_carries_a_crushing_load_at_rest_as_the_reference() -
             # fmt: off
             R.substep(
                 x, v, xp, body.inv_mass, body.external_force, np.zeros(3), body.tets, body.dm_inv, body.alpha_dev,
-                body.alpha_hyd, m.gamma, np.array([0, 1]), h, m.damping, body.velocity_damping, lam=lam,
+                body.alpha_hyd, m.gamma, np.array([0, body.n_tets]), h, m.damping, body.velocity_damping, lam=lam,
                 warm_dx=wdx, warm=1.0, warm_t=body.warm_t, warm_d=wd, near=near,
             )
             # fmt: on
     np.testing.assert_allclose(body.x, x, rtol=0, atol=1e-9)
     np.testing.assert_allclose(body.lam, lam, rtol=1e-6, atol=1e-12)
-    j = float(np.linalg.det((body.x[1:] - body.x[0]).T) / 0.05**3)
-    assert abs(j - K.BARRIER_J) < 1e-3 and body.lam[0, 2] > 0.0
+    j = _det_f(body.x)
+    assert np.all(np.abs(j - K.BARRIER_J) < 1e-3) and np.all(body.lam[:, 2] > 0.0)
     assert np.abs(body.v).max() < 1e-6
     plain = _crushed_tet(False)
     for _ in range(91):
         step_softbody(plain, 1.0 / 90.0, 10, np.zeros(3))
-    j = float(np.linalg.det((plain.x[1:] - plain.x[0]).T) / 0.05**3)
-    assert K.RECOVER_J <= j < K.RECOVER_J + 1e-3
+    j = _det_f(plain.x)
+    assert np.all((K.RECOVER_J <= j) & (j < K.RECOVER_J + 1e-3))
 
 
 def test_only_a_body_with_the_volume_barrier_compiles_it() -> None:
@@ -518,7 +532,9 @@ def _shortcuts_match_the_plain_loops(spread: float, release: bool) -> None:
                 acted = 0
                 scratch = K.recovery_scratch(tets, Q, w)
                 if part == "recover" and run < 2:
-                    K.recover_flagged(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch)
+                    # pull_back None (the default) passed: the solver's argument types, whose compiled
+                    # version this reuses (left out, the argument compiled one for this test alone)
+                    K.recover_flagged(x, x_prev, w, tets, Q, near, wdx, True, hold_case, scratch, None)
                 elif part == "recover":
                     _plain_recover(x, x_prev, w, tets, Q, near, wdx, hold_case)
                 elif part == "keep" and run < 2:

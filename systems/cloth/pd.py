@@ -159,7 +159,8 @@ def _assemble_swept(
     fr_, fc_ = fixed[r], fixed[c]
     couple = ~fr_ & fc_
     key, inv = np.unique(r[couple] * n + c[couple], return_inverse=True)  # few: next to pins
-    c_val = np.bincount(inv, weights=v[couple], minlength=len(key))
+    # float64 even with no entries (bincount of none is int64: a second compiled pd_step)
+    c_val = np.bincount(inv, weights=v[couple], minlength=len(key)).astype(np.float64, copy=False)
     c_row, c_col = key // n, key % n
     inner = ~fr_ & ~fc_
     pr, pc = iperm[r[inner]], iperm[c[inner]]
