@@ -44,7 +44,7 @@ def added_constraints(body: SoftBody) -> list[TissueConstraint]:
     being one the solver knows is refused: it would never be projected."""
     out = []
     for c in body.constraints:
-        if not type(c).solved_in_step:
+        if not getattr(type(c), "solved_in_step", False):  # (a list edited by hand may hold any object)
             out.append(c)
         elif not isinstance(c, LigamentPatch):
             raise ConstraintError(
