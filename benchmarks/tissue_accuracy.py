@@ -110,20 +110,24 @@ def bar_response(body: SoftBody, material: Material, traction: float) -> tuple[f
     return axial, lateral, float(np.median(tet_stress(body)[:, 2, 2])) / (traction / b**2)
 
 
-def squeeze(volume: str = "tet") -> tuple[float, float, SoftBody]:
-    """The nu 0.49 squeeze (``volume``: the body's volume term): (V / V0, the exact a b^2, body)."""
-    side, E, nu = 0.05, 3.0e4, 0.49
-    material = Material(E, nu, 1000.0, damping=0.002)
-    body = SoftBody.from_mesh(box_tets((side, side, side), (4, 4, 4)), material, velocity_damping=20.0, volume=volume)
+def squeeze(
+    volume: str = "tet", nu: float = 0.49, substeps: int = SUBSTEPS, damped: bool = True
+) -> tuple[float, float, SoftBody]:
+    """The squeeze (``volume``: the body's volume term; ``damped`` False: no Rayleigh or velocity
+    damping at all, as ``Material()`` and ``SoftBody`` default to): (V / V0, the exact a b^2, body)."""
+    side, E = 0.05, 3.0e4
+    material = Material(E, nu, 1000.0, damping=0.002 if damped else 0.0)
+    mesh = box_tets((side, side, side), (4, 4, 4))
+    body = SoftBody.from_mesh(mesh, material, velocity_damping=20.0 if damped else 0.0, volume=volume)
     for axis in range(3):
         body.slide(np.flatnonzero(np.abs(body.rest_points[:, axis] - side / 2) < 1e-12), axis=axis)
     face_traction(body, 2, 0.0, -0.3 * E)
     face_traction(body, 2, side, -0.3 * E)
     full = body.external_force.copy()
     v0 = total_volume(body)
-    for frame in range(150):
+    for frame in range(150):  # quasi-static: the load ramped over 1 s, then held
         body.external_force[:] = full * min(1.0, (frame + 1) / 90)
-        step_softbody(body, FRAME, SUBSTEPS, NO_GRAVITY)
+        step_softbody(body, FRAME, substeps, NO_GRAVITY)
     a, b = exact_uniaxial(material, -0.3 * E)
     return total_volume(body) / v0, a * b * b, body
 
