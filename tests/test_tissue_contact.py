@@ -547,9 +547,11 @@ def test_a_tool_found_inside_the_tissue_is_reported_and_inserted_then_held_once_
 
 
 @pytest.mark.parametrize(
-    ("name", "speed", "held"), [("truthcylinder1.msh", 2.0, False), ("raptorTetra_19409.vtu", 0.5, False)]
+    ("name", "speed", "held"), [("truthcylinder1.msh", 2.0, None), ("raptorTetra_19409.vtu", 0.5, False)]
 )
-def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: str, speed: float, held: bool) -> None:
+def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(
+    name: str, speed: float, held: bool | None
+) -> None:
     """Issue #16 item 3, "no tool inside tissue without a puncture event" (an outside check's R3,
     R4): the shipped mesh scaled to 0.2 m, liver material (no puncture threshold), lowest 10 %
     pinned, no gravity; a 5 mm sphere 3 mm above the top vertex pressed 20 mm down at ``speed``,
@@ -570,7 +572,9 @@ def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: 
     multipliers (``solver.SLOW_HELD``, tests/test_tissue_fast_press.py) the tissue closes over the
     tool at frame 1 and that is reported (``pushed_through`` 3.39 N), as on the raptor; this
     press is chaotic (docs/physics.md "Warm start", "A cost found after"), so which of the two it
-    shows is not a property the test can pin, only that no enclosure goes unreported."""
+    shows is not a property the test can pin, only that no enclosure goes unreported (``held``
+    None: either; since the tets of light vertices keep no multipliers, ``solver.LIGHT_WARM``, the
+    contacts hold it: never enclosed, no event)."""
     mesh = load_tet_mesh(mesh_path(name))
     p = np.asarray(mesh.points, float)
     p = (p - 0.5 * (p.min(axis=0) + p.max(axis=0))) * (0.2 / np.ptp(p, axis=0).max())
@@ -603,8 +607,9 @@ def test_a_tool_the_contacts_cannot_hold_is_never_inside_without_an_event(name: 
             if signed_cover(body.x, body.tets, tf.position) != 0:
                 enclosed += 1
                 assert events, f"frame {k}: the tool's centre is enclosed by the tissue and no event was sent"
-    if held:
-        assert enclosed == 0 and not events, (enclosed, events)
+    if held or (held is None and enclosed == 0):
+        # held (for ``None``: this time): any event is a push-through the contacts reported
+        assert not events if held else all(e.reason == "pushed_through" for e in events), (enclosed, events)
         assert not list(punctured.read())
         app.close()
         return

@@ -601,6 +601,22 @@ def test_the_armadillo_hung_from_its_five_highest_vertices_comes_to_rest(beta: f
 UNDAMPED_LIVER = Material(5.4e3, 0.45, 1060.0)
 
 
+@pytest.mark.slow
+def test_truthcylinder1_hung_from_its_five_highest_vertices_comes_to_rest() -> None:
+    """truthcylinder1 at 0.2 m, liver material without Rayleigh damping, hung from its 5 highest
+    vertices, ``velocity_damping`` 5 /s, gravity, 3.3 s (the stress catalogue's ``gravity`` run).
+    A top-face vertex at 1/41 of the median mass ran a period-2 substep cycle at 0.9 m/s for good:
+    a tet of it found inverted at its solve (the prediction carried the tets' kept corrections)
+    re-applied its kept multipliers along the flipped gradient and threw the vertex back to
+    det F 1.6. A tet far from rest now starts its step from no multiplier (docs/physics.md, "A far
+    tet starts anew"): at rest (the fastest vertex 2e-4 m/s)."""
+    mesh = mesh_named("truthcylinder")
+    pins = np.argsort(mesh.points[:, 1])[-5:]
+    body = recovering(SoftBody.from_mesh(mesh, UNDAMPED_LIVER, pins=pins, velocity_damping=5.0))
+    run(body, 300, GRAVITY)
+    assert_at_rest_uninverted(body)
+
+
 def _half_mirrored(mesh: TetMesh) -> SoftBody:
     """A free body, its vertices beyond the plane x = its mean x reflected through that plane
     (the other half left where it is): the reflected half lies over the kept half and the tets
@@ -628,13 +644,18 @@ def test_a_half_mirrored_armadillo_comes_to_rest_uninverted() -> None:
     It then rested folded, uninverted, 45 mm (RMS, after rigid alignment) from its rest shape with
     0.455 J held by the recovery at its det F floor; the recovery is now paused for a free body
     that sits still holding energy (``held.release_if_held``): 5.5 mm and 0.031 J, at rest by
-    5 s (6 s run here; the pauses at 1.2 and 2.9 s)."""
+    5 s (6 s run here; the pauses at 1.2 and 2.9 s).
+
+    Where it ends is chaotic: a fold of a few tets may stay. From this start and three starts
+    moved by 1e-6 m of noise (stop 42): 4.7 / 8.4 / 8.2 / 9.9 mm with the kernels of stop 41, and
+    9.8 / 5.9 / 6.0 / 6.0 mm since the tets of light vertices keep no multipliers
+    (``solver.LIGHT_WARM``); so the bound is 12 mm (the held fold it guards against: 45 mm)."""
     body = _half_mirrored(scaled(load_tet_mesh(mesh_path("Armadillo_Tetra_4406.vtu"))))
     assert np.count_nonzero(volume_ratios(body) <= 0) > 100
     with pytest.warns(RuntimeWarning, match="softened"):
         run(body, 540, NO_GRAVITY)
     assert_at_rest_uninverted(body)
-    assert _rms_to_rest(body) < 0.008
+    assert _rms_to_rest(body) < 0.012
 
 
 def _rms_to_rest(body: SoftBody) -> float:
