@@ -20,14 +20,14 @@ from vrmed import App
 from vrmed.components.instruments.instrument import Instrument
 from vrmed.components.scene.core import Name
 from vrmed.components.tissue.appearance import TissueAppearance
-from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_patch
+from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_below, attach_ligament_patch
 from vrmed.components.tissue.softbody import EmbeddedSurface, Material, SoftBody
 from vrmed.geometry import quat_from_axis_angle, quat_matrix, quat_multiply
 from vrmed.input import InputState
 from vrmed.mesh import SurfaceMesh, box_tets
 from vrmed.systems.instruments.plugin import InstrumentPlugin
 from vrmed.systems.instruments.system import InstrumentWorld, TissueCut
-from vrmed.systems.tissue.cutting import body_pieces
+from vrmed.systems.tissue.cutting import body_pieces, cut_body
 from vrmed.systems.tissue.embedding import embed_surface
 from vrmed.systems.tissue.solver import SoftBodyPlugin, SoftBodySettings
 
@@ -274,3 +274,30 @@ def test_an_embedded_surface_gets_cut_faces_and_each_piece_stays_closed() -> Non
     # both caps are the surface's cross-section at x = 1 mm: 0.9 T x 0.99 S
     assert cap_area == pytest.approx([0.9 * T * 0.99 * S] * 2, rel=1e-9)
     app.close()
+
+
+def test_a_cut_through_a_ligament_patch_keeps_the_cut_surface_held() -> None:
+    """A cut through the held face adds points on its edges; each point between two held
+    vertices is held too (as a point between two pinned vertices is pinned), by a spring to its
+    rest position taken from the two ends' springs (the lumped-area rule: the patch's total
+    stiffness unchanged). Before, those points were left free on the attached face, and a sliver
+    between them and the held tissue could stay inverted (the scissors novice on the gallbladder's
+    ligament patch, docs/laparoscopy.md)."""
+    body = SoftBody.from_mesh(box_tets((0.03, 0.012, 0.024), (5, 2, 4)), TISSUE)
+    patch = attach_ligament_below(body, 1e-6, stiffness=1.0e6)  # the underside, y = 0
+    k0 = float(np.sum(1.0 / patch.compliance))
+    # a blade plane across the underside, between vertex planes (x = 13.5 mm on the 6 mm grid) and
+    # oblique, so it crosses the underside's edges
+    normal = np.array([1.0, 0.0, 0.3]) / np.hypot(1.0, 0.3)
+    cut_body(body, np.array([0.0135, 0.006, -0.01]), np.array([0.0135, 0.006, 0.034]), normal, 0.05)
+    patches = [c for c in body.constraints if isinstance(c, LigamentPatch)]
+    held = np.zeros(body.n_vertices, dtype=bool)
+    for c in patches:
+        held[c.indices] = True
+        np.testing.assert_allclose(c.anchors, body.rest_points[c.indices], atol=1e-12)  # springs to rest
+    k = sum(float(np.sum(1.0 / c.compliance)) for c in patches)
+    assert abs(k - k0) < 1e-9 * k0  # the patch's total stiffness is unchanged
+    on_face = np.flatnonzero(np.abs(body.rest_points[:, 1]) < 1e-9)
+    born = on_face[on_face >= 6 * 3 * 5]  # the points the cut added there (after the box's 90)
+    assert born.size > 0  # the cut crossed the underside's edges
+    assert held[on_face].all(), body.rest_points[on_face[~held[on_face]]]

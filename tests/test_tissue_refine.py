@@ -20,6 +20,7 @@ from vrmed import App
 from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.constraints import AttachmentConstraint
+from vrmed.components.tissue.ligament import LigamentPatch, attach_ligament_below
 from vrmed.components.tissue.softbody import EmbeddedSurface, Material, SoftBody
 from vrmed.mesh import MeshError, box_tets
 from vrmed.systems.collision import kernels as CK
@@ -222,3 +223,23 @@ def test_the_contact_refines_once_where_a_tool_comes_within_its_budget() -> None
     app.step(2)
     assert held.n_tets == 3072
     app.close()
+
+
+def test_refining_a_ligament_patch_holds_the_new_points_on_it() -> None:
+    """The midpoints a refinement adds on edges between two spring-held vertices are held too
+    (as midpoints between two pinned vertices are pinned), each spring to its rest position and
+    taken from the two ends' springs, so the patch's total stiffness is unchanged
+    (cutting._carry_ligaments)."""
+    body = SoftBody.from_mesh(box_tets((S, S, S), (4, 4, 4), origin=(-S / 2, 0.0, -S / 2)), LIVER)  # no pins
+    patch = attach_ligament_below(body, 1e-9, stiffness=1.0e6)  # the underside, y = 0
+    k0 = float(np.sum(1.0 / patch.compliance))
+    r = refine_region(body, np.array([0.0, 0.0, 0.0]), 0.02)
+    assert r.n_red > 0
+    (c,) = [c for c in body.constraints if isinstance(c, LigamentPatch)]
+    np.testing.assert_allclose(c.anchors, body.rest_points[c.indices], atol=1e-12)
+    assert abs(float(np.sum(1.0 / c.compliance)) - k0) < 1e-9 * k0
+    on_face = np.flatnonzero(np.abs(body.rest_points[:, 1]) < 1e-12)
+    assert on_face.max() >= 5**3  # the refinement added points on the underside (after the box's 125)
+    held = np.zeros(body.n_vertices, dtype=bool)
+    held[c.indices] = True
+    assert held[on_face].all()

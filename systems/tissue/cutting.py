@@ -52,29 +52,98 @@ class CutError(VrmedError, ValueError):
     """:func:`cut_body` was given a blade it cannot cut with (the message names the argument)."""
 
 
-def _carry_ligaments(body: SoftBody, new: SoftBody, src: np.ndarray) -> None:
+def _edge_springs(
+    body: SoftBody, c: LigamentPatch, e0: np.ndarray, e1: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Springs of patch ``c`` for the points a subdivision adds on the edges (e0, e1) of ``body``
+    (at edge parameter ``t``): where both ends hold a spring, the point gets one to the point of
+    the segment between their anchors, as a pin is kept on a point between two pinned ones.
+    Its stiffness is taken from the two ends, so the patch's total stiffness is unchanged: the
+    lumped-area rule of a Winkler foundation on linear triangles, where a point at t on an edge
+    whose boundary triangles have area A1 + A2 gains (A1 + A2) / 3 of area, (1 - t) of it from
+    e0 and t from e1 (``surface_vertex_areas``: A_i a third of vertex i's triangles); each end
+    gives at most half its stiffness. Returns the springs per vertex of ``body`` after the
+    transfer (n,), the points' stiffness (k,) (0: no spring) and their anchors (k, 3)."""
+    n = body.n_vertices
+    s = np.zeros(n)
+    np.add.at(s, c.indices, 1.0 / c.compliance)
+    anchor = np.zeros((n, 3))
+    anchor[c.indices] = c.anchors
+    held = s > 0.0
+    both = held[e0] & held[e1]
+    s_pt = np.zeros(e0.size)
+    a_pt = anchor[e0] + t[:, None] * (anchor[e1] - anchor[e0])
+    if not both.any():
+        return s, s_pt, a_pt
+    tri = TetMesh(body.rest_points, body.tets).boundary_triangles()
+    p = body.rest_points[tri]
+    area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    lumped = np.zeros(n)
+    np.add.at(lumped, tri.ravel(), np.repeat(area / 3.0, 3))
+    # the boundary triangles' area at each surface edge (both of its triangles)
+    ek = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
+    key = ek[:, 0] * n + ek[:, 1]
+    order = np.argsort(key)
+    key_sorted, w_sorted = key[order], np.tile(area, 3)[order]
+    q = np.minimum(e0, e1) * n + np.maximum(e0, e1)
+    lo, hi = np.searchsorted(key_sorted, q, "left"), np.searchsorted(key_sorted, q, "right")
+    csum = np.concatenate([[0.0], np.cumsum(w_sorted)])
+    edge_area = np.where(both, csum[hi] - csum[lo], 0.0)  # 0: not a surface edge
+    give0 = np.where(edge_area > 0, (1.0 - t) * edge_area / 3.0 / np.maximum(lumped[e0], 1e-300), 0.0)
+    give1 = np.where(edge_area > 0, t * edge_area / 3.0 / np.maximum(lumped[e1], 1e-300), 0.0)
+    frac = np.zeros(n)
+    np.add.at(frac, e0, give0)
+    np.add.at(frac, e1, give1)
+    scale = np.where(frac > 0.5, 0.5 / np.maximum(frac, 1e-300), 1.0)  # each end keeps at least half
+    s_pt = s[e0] * give0 * scale[e0] + s[e1] * give1 * scale[e1]
+    return s * (1.0 - frac * scale), s_pt, a_pt
+
+
+def _carry_ligaments(
+    body: SoftBody,
+    new: SoftBody,
+    src: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> None:
     """Re-add ``body``'s ligament patches to ``new`` (vertex i <- old vertex src[i]).
 
     A spring whose vertex was duplicated by a cut goes to every copy with its compliance times
     the number of copies (springs in parallel), so the patch holds the cut tissue with the same
     total stiffness; springs on vertices ``new`` does not have are left out (another piece
-    carries them)."""
+    carries them). ``edges`` = (e0, e1, t, sub): the points a subdivision added on the edges
+    (e0, e1) of ``body`` at parameter t, and per vertex of ``new`` its vertex of the subdivided
+    mesh (``body``'s n vertices, then those points, then any others): a point between two
+    spring-held vertices gets a spring taken from theirs (:func:`_edge_springs`)."""
+    n = body.n_vertices
     for c in body.constraints:
         if not isinstance(c, LigamentPatch):
             continue
-        pos = np.full(body.n_vertices, -1, dtype=np.int64)
-        pos[c.indices] = np.arange(c.indices.size)
-        k = np.where(src >= 0, pos[src], -1)
-        keep = np.flatnonzero(k >= 0)
+        if edges is None:
+            s = np.zeros(n)
+            np.add.at(s, c.indices, 1.0 / c.compliance)
+            anchor = np.zeros((n, 3))
+            anchor[c.indices] = c.anchors
+            of = np.where(src >= 0, src, n)
+        else:
+            e0, e1, t, sub = edges
+            s_old, s_pt, a_pt = _edge_springs(body, c, e0, e1, t)
+            s = np.concatenate([s_old, s_pt])
+            anchor = np.zeros((n, 3))
+            anchor[c.indices] = c.anchors
+            anchor = np.concatenate([anchor, a_pt])
+            of = np.where(sub < s.size, sub, s.size)
+        held = np.zeros(s.size + 1, dtype=bool)
+        held[:-1] = s > 0.0
+        keep = np.flatnonzero(held[of])
         if keep.size == 0:
             continue
-        k = k[keep]
-        copies = np.bincount(k, minlength=c.indices.size)
+        k = of[keep]
+        copies = np.bincount(k, minlength=s.size)
         new.add_constraint(
             LigamentPatch(
                 indices=keep.astype(np.int64),
-                anchors=np.ascontiguousarray(c.anchors[k]),
-                compliance=np.ascontiguousarray(c.compliance[k] * copies[k]),
+                anchors=np.ascontiguousarray(anchor[k]),
+                compliance=np.ascontiguousarray(copies[k] / s[k]),
                 force=np.zeros((keep.size, 3)),
             )
         )
@@ -87,11 +156,13 @@ def _rebuild(
     src: np.ndarray,
     tet_ids: np.ndarray,
     state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> SoftBody:
     """A body over (points, tets) in ``body``'s material and settings, state copied from ``body``'s
     vertices ``src`` (new vertex i <- old vertex src[i]); ``tet_ids`` = source-mesh ids of ``tets``.
     ``state`` = (x, x_prev, v, pinned) of the new vertices overrides the copy (for vertices that
-    have no single source, such as the points a subdivision adds on cut edges, ``src`` -1)."""
+    have no single source, such as the points a subdivision adds on cut edges, ``src`` -1);
+    ``edges`` says where those points lie for the ligament patches (:func:`_carry_ligaments`)."""
     x, x_prev, v, pinned = (
         state if state is not None else (body.x[src], body.x_prev[src], body.v[src], body.pinned[src])
     )
@@ -112,7 +183,7 @@ def _rebuild(
     new.v[:] = v
     if body.cut_born.size == body.n_vertices and body.cut_born.any():  # vertices born in a cut stay so
         new.cut_born = np.where(src >= 0, body.cut_born[np.maximum(src, 0)], False)
-    _carry_ligaments(body, new, src)
+    _carry_ligaments(body, new, src, edges)
     return new
 
 
@@ -605,7 +676,7 @@ def _subdivide(
         return ps, side, ps.parent, src, geo, dup, continued
     pinned = np.concatenate([body.pinned, body.pinned[e0] & body.pinned[e1], body.pinned[ps.centre].all(axis=1)])[dup]
     state = (lerp(body.x)[dup], lerp(body.x_prev)[dup], lerp(body.v)[dup], pinned)
-    new = _rebuild(body, lerp(body.rest_points)[dup], tets, src, np.arange(tets.shape[0]), state)
+    new = _rebuild(body, lerp(body.rest_points)[dup], tets, src, np.arange(tets.shape[0]), state, (e0, e1, ps.t, dup))
     order = new.tet_index  # stored -> row of ps.tets
     new.tet_index = ids[order]
     new.external_force[:n] = body.external_force
@@ -653,7 +724,9 @@ def cut_body(
     ``n_inverted_after`` say how many there were and are.
 
     What the cut body keeps (:func:`split_tets`): pins on both copies of a pinned vertex,
-    ligament patches on both at half the stiffness each. Kinematic attachments
+    ligament patches on both at half the stiffness each; a point the cut adds on an edge between
+    two pinned vertices is pinned, one between two spring-held vertices gets a spring taken from
+    theirs (:func:`_edge_springs`: the patch's total stiffness unchanged). Kinematic attachments
     (:meth:`SoftBody.attach`), slide planes and plugin-added constraints are dropped: re-attach
     after the cut what should stay held (the instrument system re-attaches its grasps). Tissue
     hung from ``attach`` alone falls when cut; hang it from pins or ligament patches to keep it."""

@@ -235,7 +235,9 @@ def refine_region(
         x, x_prev, v = (_lerp(f, e0, e1, centre_of) for f in (body.x, body.x_prev, body.v))
         state = (x, x_prev, v, pinned)
         src = np.concatenate([np.arange(n), np.full(new_rest.shape[0] - n, -1, dtype=np.int64)])
-        new = _rebuild(body, new_rest, all_tets, src, np.arange(all_tets.shape[0]), state)
+        # ligament springs also on the midpoints between two held vertices (cutting._carry_ligaments)
+        mids = (e0, e1, np.full(e0.size, 0.5), np.arange(new_rest.shape[0]))
+        new = _rebuild(body, new_rest, all_tets, src, np.arange(all_tets.shape[0]), state, mids)
         row = new.tet_index  # stored -> row of all_tets
         new.tet_index = ids[row]
         new.external_force[:n] = body.external_force
