@@ -42,13 +42,22 @@ SHARED_FIXTURE_GROUPS = {
     "test_softbody_pack.py": "tissue_step_nodal",
 }
 
+#: Work units (file names or group names above) handed out before all others. xdist orders the
+#: units by their number of tests, so the two-test file with the suite's longest unit (~100 s:
+#: the two PyInstaller builds, tests/simulator_builds.py) came near the end, and the worker that
+#: got it finished last while the other had run out of work (measured: it started at 84 % of
+#: the run, the workers ended 43 s apart on a loaded machine). Started first, the small files
+#: fill the end instead.
+LONG_UNITS_FIRST = ("test_simulator_builds.py",)
+
 
 if importlib.util.find_spec("xdist") is not None:  # the hook exists only with pytest-xdist
 
     def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         """Under ``pytest -n N --dist loadfile`` (the README's test command) each test file is
         one unit of work for one worker, so its module fixtures are built once; the files in
-        :data:`SHARED_FIXTURE_GROUPS` are one unit together. (xdist's own ``loadgroup`` marks
+        :data:`SHARED_FIXTURE_GROUPS` are one unit together, and the units of
+        :data:`LONG_UNITS_FIRST` are handed out first. (xdist's own ``loadgroup`` marks
         do not group under pytest 9: the node id they rename is no longer used.)"""
         if config.getvalue("dist") != "loadfile":
             return None
@@ -58,6 +67,12 @@ if importlib.util.find_spec("xdist") is not None:  # the hook exists only with p
             def _split_scope(self, nodeid: str) -> str:
                 scope = super()._split_scope(nodeid)
                 return SHARED_FIXTURE_GROUPS.get(Path(scope).name, scope)
+
+            def _assign_work_unit(self, node: Any) -> None:
+                # the units of LONG_UNITS_FIRST still waiting go to the front of the queue
+                for scope in [s for s in self.workqueue if Path(s).name in LONG_UNITS_FIRST][::-1]:
+                    self.workqueue.move_to_end(scope, last=False)
+                super()._assign_work_unit(node)
 
         return SharedFixtureScheduling(config, log)
 

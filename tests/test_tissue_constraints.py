@@ -285,6 +285,8 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
         None,
         False,
         None,
+        None,
+        None,
     )
     x_np, v_np, xp_np = body.x.copy(), body.v.copy(), body.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(body.x)

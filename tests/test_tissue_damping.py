@@ -145,8 +145,10 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             1.0,
             True,
             True if cols == 3 else None,
-            None,  # no nodal volume term, no released filter, no pull-back: the solver's arguments
-            False,
+            None,  # no nodal volume term, no released filter, no pull-back, no springs, no held
+            False,  # vertex: the solver's arguments (none left to its default)
+            None,
+            None,
             None,
         )
         state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
