@@ -522,6 +522,10 @@ class SoftBody:
     #: springs merged per vertex and the inverse masses the step solves with); rebuilt when the
     #: patches change, never part of :meth:`state`.
     spring_scratch: Any = field(default=None, repr=False, compare=False)
+    #: The solver's cache of the tets of light vertices that keep their warm start only while a
+    #: tool contact holds them (``systems.tissue.solver._hold_light_tets``: their indices and
+    #: kept fractions); rebuilt with the warm-start factors, never part of :meth:`state`.
+    light_warm: Any = field(default=None, repr=False, compare=False)
 
     def tet_volume_term(self) -> tuple[float, float]:
         """Stiffness l (Pa) and rest shift gamma of the tets' own hydrostatic constraint
@@ -854,7 +858,7 @@ class SoftBody:
         for f in fields(self):
             value = getattr(self, f.name)
             if (
-                f.name in ("nodal", "spring_scratch")
+                f.name in ("nodal", "spring_scratch", "light_warm")
                 or (f.name == "volume" and value == "tet")
                 or (f.name == "cut_born" and not value.any())
                 or (f.name in _HELD_FIELDS and value == 0.0)

@@ -131,6 +131,7 @@ def step_softbody(
             body.warm_d[:, :9] *= np.float32(scale)
             body.warm_dx *= scale
         body.warm_t[:] = warm_start_factors(body, h) * body.warm_start
+        body.light_warm = _light_tets_kept(body, h)
         _keep_slow_part(body, h)
         if body.nodal is not None:
             nd = body.nodal
@@ -138,6 +139,7 @@ def step_softbody(
                 nd.lam *= (h / body.warm_h) ** 2
             nd.kept[:] = nodal_warm_start_factors(body) * body.warm_start
         body.warm_h = h
+    _hold_light_tets(body, dt)
     m = body.material
     if (
         body.damping_keeps_statics
@@ -879,6 +881,10 @@ SOFTEN_TARGET = 0.40
 #: median): at 0.03 the cycle stayed (0.57 m/s), at 0.05, 0.08 and 0.12 it rests, also when
 #: switched on inside the cycle. Generated boxes (lightest vertex 1/6 of the median) are unchanged.
 LIGHT_WARM = 0.05
+#: Seconds a tet of :data:`LIGHT_WARM` keeps its warm start after a tool contact last held a
+#: vertex of it (``_hold_light_tets``): a pressed or grasped region keeps it while the tool works
+#: there, a body left alone loses it within a second.
+LIGHT_HELD_KEEP = 1.0
 #: See :data:`SOFTEN_TARGET`: a vertex born in a cut lighter than this fraction of the body's
 #: median vertex mass (the box's own corners, in one tet, are at 1/6).
 LIGHT_VERTEX = 0.1
@@ -1019,15 +1025,65 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     light = _light_cut_vertices(body)
     if light is not None:
         factors[light[body.tets].any(axis=1)] = 0.0
-    # Any vertex that light, born in a cut or not: truthcylinder1 hung from its 5 highest vertices
-    # ran a period-2 substep cycle (0.90 m/s) along its top rim, a chain of vertices at 0.02-0.07 x
-    # the median mass whose tets were at ratio 0.06-0.08 (kept 0.69-0.71); with the warm start off
-    # on the tets of the vertices below LIGHT_WARM it rests, also from inside the cycle
-    # (docs/physics.md, "Light vertices keep nothing").
-    light_any = body.mass < LIGHT_WARM * float(np.median(body.mass))
-    if light_any.any():
-        factors[light_any[body.tets].any(axis=1)] = 0.0
+    factors[_light_tets(body)] = 0.0
     return factors
+
+
+def _light_tets(body: SoftBody) -> np.ndarray:
+    """The tets (stored order) with a vertex lighter than :data:`LIGHT_WARM` x the body's median
+    vertex mass, born in a cut or not: they keep nothing (:func:`warm_start_factors`) while no
+    tool contact holds a vertex of theirs (:func:`_hold_light_tets`).
+
+    Why: truthcylinder1 hung from its 5 highest vertices ran a period-2 substep cycle (0.90 m/s)
+    along its top rim, a chain of vertices at 0.02-0.07 x the median mass whose tets were at
+    ratio 0.06-0.08 (kept 0.69-0.71); with the warm start off on the tets of the vertices below
+    LIGHT_WARM it rests, also from inside the cycle (docs/physics.md, "Light vertices keep
+    nothing")."""
+    light = body.mass < LIGHT_WARM * float(np.median(body.mass))
+    return np.flatnonzero(light[body.tets].any(axis=1)) if light.any() else np.zeros(0, dtype=np.int64)
+
+
+def _light_tets_kept(body: SoftBody, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tets of :func:`_light_tets` that a warm start would keep some of at substep ``h``
+    (those a tool contact then lets keep it, :func:`_hold_light_tets`), that fraction and their
+    time left to keep it (s; 0)."""
+    idx = _light_tets(body)
+    if idx.size == 0:
+        return idx, np.zeros(0), np.zeros(0)
+    lw = np.clip((WARM_OFF - warm_ratios(body, h)[idx]) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
+    cut = _light_cut_vertices(body)
+    if cut is not None:
+        lw[cut[body.tets[idx]].any(axis=1)] = 0.0
+    keep = lw > 0.0
+    return idx[keep], lw[keep] * body.warm_start, np.zeros(int(keep.sum()))
+
+
+def _hold_light_tets(body: SoftBody, dt: float) -> None:
+    """Before a step of ``dt`` s: the tets of light vertices (:func:`_light_tets`) with a vertex
+    a tool contact held in the last tick (``SoftBody.contact_hold``) keep their warm start for
+    :data:`LIGHT_HELD_KEEP` s from then, the others none.
+
+    Why: without it truthcylinder1's 40 mm press (``vrmed bench tool_press``, 25 starts within
+    1 mm) let over 0.5 mm of surface into the tool before any event at 4 of 25 starts at 2 m/s
+    and 6 of 25 at 0.5 m/s (1 and 3 before the light tets kept nothing): the light vertices of
+    its top rim are next to the pressed vertex, and their tets without a warm start are softer
+    in the one iteration per substep. A vertex the contact holds is projected every tick, so the
+    kept force cannot run away there. Kept only in the ticks a vertex was held, the warm start
+    switched on and off as the contact held and let go, and at 0.5 m/s 4 of 25 starts still let
+    in 2.3-3.9 mm (docs/physics.md, "Light vertices keep nothing")."""
+    cache = body.light_warm
+    if cache is None or cache[0].size == 0:
+        return
+    idx, kept, left = cache
+    if idx.max() >= body.tets.shape[0]:  # tets replaced by hand since: the next new h rebuilds it
+        body.light_warm = None
+        return
+    hold = body.contact_hold
+    left -= dt
+    if hold.shape[0] == body.x.shape[0] and K.any_flagged(hold):
+        left[hold[body.tets[idx]].any(axis=1)] = LIGHT_HELD_KEEP
+    np.maximum(left, 0.0, out=left)
+    body.warm_t[idx] = np.where(left > 0.0, kept, 0.0)
 
 
 #: Stiffness ratio (scaled as in :func:`warm_start_factors`) that 99 % of a body's volume must
