@@ -523,8 +523,9 @@ class SoftBody:
     #: patches change, never part of :meth:`state`.
     spring_scratch: Any = field(default=None, repr=False, compare=False)
     #: The solver's cache of the tets of light vertices that keep their warm start only while a
-    #: tool contact holds them (``systems.tissue.solver._hold_light_tets``: their indices and
-    #: kept fractions); rebuilt with the warm-start factors, never part of :meth:`state`.
+    #: tool contact holds them and for ``solver.LIGHT_HELD_KEEP`` s after (``systems.tissue.solver.
+    #: _hold_light_tets``: their indices, kept fractions and time left); rebuilt with the
+    #: warm-start factors, never part of :meth:`state`.
     light_warm: Any = field(default=None, repr=False, compare=False)
 
     def tet_volume_term(self) -> tuple[float, float]:
