@@ -37,11 +37,16 @@ if TYPE_CHECKING:
     from .softbody import SoftBody
 
 
-def surface_vertex_areas(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
-    """Per vertex: a third of the area of its boundary triangles (m^2; 0 inside the body)."""
+def boundary_triangle_areas(points: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The boundary triangles (t, 3) of the tets and their areas (t,) (m^2)."""
     tri = TetMesh(points, tets).boundary_triangles()
     p = points[tri]
-    area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    return tri, 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+
+
+def surface_vertex_areas(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """Per vertex: a third of the area of its boundary triangles (m^2; 0 inside the body)."""
+    tri, area = boundary_triangle_areas(points, tets)
     out = np.zeros(len(points))
     np.add.at(out, tri.ravel(), np.repeat(area / 3.0, 3))
     return out

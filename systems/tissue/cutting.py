@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from vrmed.components.tissue.ligament import LigamentPatch
+from vrmed.components.tissue.ligament import LigamentPatch, boundary_triangle_areas
 from vrmed.components.tissue.softbody import EmbeddedSurface, SoftBody
 from vrmed.errors import VrmedError
 from vrmed.fields import finite_vector, real_number
@@ -75,11 +75,9 @@ def _edge_springs(
     a_pt = anchor[e0] + t[:, None] * (anchor[e1] - anchor[e0])
     if not both.any():
         return s, s_pt, a_pt
-    tri = TetMesh(body.rest_points, body.tets).boundary_triangles()
-    p = body.rest_points[tri]
-    area = 0.5 * np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    tri, area = boundary_triangle_areas(body.rest_points, body.tets)
     lumped = np.zeros(n)
-    np.add.at(lumped, tri.ravel(), np.repeat(area / 3.0, 3))
+    np.add.at(lumped, tri.ravel(), np.repeat(area / 3.0, 3))  # surface_vertex_areas, from these
     # the boundary triangles' area at each surface edge (both of its triangles)
     ek = np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1)
     key = ek[:, 0] * n + ek[:, 1]

@@ -130,8 +130,12 @@ def step_softbody(
             body.lam *= scale
             body.warm_d[:, :9] *= np.float32(scale)
             body.warm_dx *= scale
-        body.warm_t[:] = warm_start_factors(body, h) * body.warm_start
-        body.light_warm = _light_tets_kept(body, h)
+        factors = _warm_factors_unheld(body, h)
+        light = _light_tets(body)
+        kept = factors[light] > 0.0  # the light tets a tool's hold lets keep theirs (_hold_light_tets)
+        body.light_warm = (light[kept], factors[light[kept]] * body.warm_start, np.zeros(int(kept.sum())))
+        factors[light] = 0.0
+        body.warm_t[:] = factors * body.warm_start
         _keep_slow_part(body, h)
         if body.nodal is not None:
             nd = body.nodal
@@ -1012,6 +1016,14 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     multiplier acts like an explicit force, which a stiff mode cannot take), so sliver tets fall
     back to plain XPBD while well-shaped ones get the exact static equilibrium.
     """
+    factors = _warm_factors_unheld(body, h)
+    factors[_light_tets(body)] = 0.0
+    return factors
+
+
+def _warm_factors_unheld(body: SoftBody, h: float) -> np.ndarray:
+    """:func:`warm_start_factors` before the tets of light vertices are set to keep nothing (what
+    they keep while a tool holds them, :func:`_hold_light_tets`)."""
     # Linear, not sqrt, in l / (10 mu): the hydrostatic stiffness grows as l, and with sqrt a
     # clamped beam at nu 0.49 (6 Kuhn cells through, ratio 0.019 x 2.24 -> full warm start)
     # grew an oscillation from frame ~200 to 3 m/s (docs/physics.md, "Warm start").
@@ -1025,7 +1037,6 @@ def warm_start_factors(body: SoftBody, h: float) -> np.ndarray:
     light = _light_cut_vertices(body)
     if light is not None:
         factors[light[body.tets].any(axis=1)] = 0.0
-    factors[_light_tets(body)] = 0.0
     return factors
 
 
@@ -1041,21 +1052,6 @@ def _light_tets(body: SoftBody) -> np.ndarray:
     nothing")."""
     light = body.mass < LIGHT_WARM * float(np.median(body.mass))
     return np.flatnonzero(light[body.tets].any(axis=1)) if light.any() else np.zeros(0, dtype=np.int64)
-
-
-def _light_tets_kept(body: SoftBody, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tets of :func:`_light_tets` that a warm start would keep some of at substep ``h``
-    (those a tool contact then lets keep it, :func:`_hold_light_tets`), that fraction and their
-    time left to keep it (s; 0)."""
-    idx = _light_tets(body)
-    if idx.size == 0:
-        return idx, np.zeros(0), np.zeros(0)
-    lw = np.clip((WARM_OFF - warm_ratios(body, h)[idx]) / (WARM_OFF - WARM_FULL), 0.0, 1.0)
-    cut = _light_cut_vertices(body)
-    if cut is not None:
-        lw[cut[body.tets[idx]].any(axis=1)] = 0.0
-    keep = lw > 0.0
-    return idx[keep], lw[keep] * body.warm_start, np.zeros(int(keep.sum()))
 
 
 def _hold_light_tets(body: SoftBody, dt: float) -> None:
