@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
+import inspect
 import sys
 import time
 import warnings
@@ -33,6 +34,7 @@ from vrmed.components.tissue.softbody import SoftBody
 from vrmed.mesh import box_tets, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.solver import step_softbody, volume_ratios
+from vrmed.systems.tissue.springs import NO_SPRINGS
 
 #: case name -> box cells (0.2 m box, bottom pinned, as ``vrmed bench tissue``); "raptor" is
 #: raptorTetra_19409 scaled to 0.8 m and released from a 10 % stretch, as in the benchmark;
@@ -118,8 +120,13 @@ def stepper(kernels: ModuleType, body: SoftBody) -> Callable[[], None]:
         float(body.warm_start),
         bool(body.recover_inversions),
     )
-    if body.nodal is not None:  # (the volume barrier: None, as for every case here)
-        args = (*args, None, body.nodal.arrays())
+    # the rest as the solver passes them (none left to a default: an omitted argument is a type of
+    # its own, another compiled version); no volume barrier, released filter, pull-back or springs
+    # in any case here, no held vertex: ``slow_held`` each file's own default, and kernels whose
+    # default is None (before it and ``springs`` were run-time choices) get ``springs`` None
+    held = inspect.signature(kernels.step_kernel.py_func).parameters["slow_held"].default
+    nodal = None if body.nodal is None else body.nodal.arrays()
+    args = (*args, None, nodal, False, None, None if held is None else NO_SPRINGS, held)
     return lambda: kernels.step_kernel(*args)
 
 

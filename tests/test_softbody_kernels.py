@@ -16,6 +16,7 @@ from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
 from vrmed.systems.tissue.solver import elastic_energy, step_softbody, tet_strain, tet_stress, update_tet_measures
+from vrmed.systems.tissue.springs import NO_SPRINGS
 
 RTOL = 1e-12
 MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
@@ -85,8 +86,8 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         None,  # no nodal volume term, no released filter, no pull-back: the solver's arguments
         False,
         None,
-        None,  # no springs, no held vertex: passed as the solver passes them (not left to the
-        None,  # defaults, a specialisation of their own: ~2 s more compilation on a clean clone)
+        NO_SPRINGS,  # no springs, no held vertex: passed as the solver passes them (not left to the
+        False,  # defaults, a specialisation of their own: ~2 s more compilation on a clean clone)
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)

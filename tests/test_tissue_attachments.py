@@ -18,6 +18,7 @@ from vrmed.components.tissue.constraints import ConstraintError
 from vrmed.components.tissue.ligament import attach_ligament_patch, surface_vertex_areas
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
+from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.solver import SoftBodyPlugin, max_principal_strain, step_softbody
 
 FRAME, SUBSTEPS, G = 1.0 / 90.0, 10, 9.80665
@@ -89,6 +90,21 @@ def test_a_stiff_patch_holds_as_pins_do() -> None:
     assert e_stiff == pytest.approx(e_pins, rel=0.01), f"{e_stiff:.4f} vs pinned {e_pins:.4f}"
     weight = stiff.mass.sum() * G
     np.testing.assert_allclose(patch.total_force, [0.0, weight, 0.0], atol=1e-3 * weight)
+
+
+def test_a_body_with_a_patch_steps_in_the_compiled_step_of_one_without() -> None:
+    """The solver passes the kernels an empty springs tuple (``springs.NO_SPRINGS``) for a body
+    without ligament patches, so a body with them runs the same compiled version of the step:
+    as a None-or-tuple type switch it compiled one of its own (15.5 s of CPU on an empty numba
+    cache; docs/physics.md, "Compiled versions of the step")."""
+    plain = block()
+    step_softbody(plain, FRAME, SUBSTEPS, (0.0, -G, 0.0))
+    compiled = len(K.step_kernel.signatures)
+    hung = block()
+    attach_ligament_patch(hung, np.array([SIDE / 2, SIDE, SIDE / 2]), 0.045, 2.0e5)
+    step_softbody(hung, FRAME, SUBSTEPS, (0.0, -G, 0.0))
+    assert len(K.step_kernel.signatures) == compiled
+    assert np.abs(hung.x - plain.x).max() > 0.0  # (the springs acted)
 
 
 def test_a_type_cannot_claim_to_be_solved_in_the_step() -> None:

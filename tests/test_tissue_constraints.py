@@ -34,6 +34,7 @@ from vrmed.systems.tissue.solver import (
     register_tissue_constraint,
     step_softbody,
 )
+from vrmed.systems.tissue.springs import NO_SPRINGS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "external_tools_pack"
 G = 9.80665
@@ -285,8 +286,8 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
         None,
         False,
         None,
-        None,
-        None,
+        NO_SPRINGS,
+        False,
     )
     x_np, v_np, xp_np = body.x.copy(), body.v.copy(), body.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(body.x)

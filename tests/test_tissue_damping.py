@@ -19,6 +19,7 @@ from vrmed.mesh import box_tets
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
 from vrmed.systems.tissue.solver import elastic_energy, kinetic_energy, step_softbody
+from vrmed.systems.tissue.springs import NO_SPRINGS
 
 FRAME, SUBSTEPS = 1.0 / 90.0, 10
 NO_GRAVITY = (0.0, 0.0, 0.0)
@@ -148,8 +149,8 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             None,  # no nodal volume term, no released filter, no pull-back, no springs, no held
             False,  # vertex: the solver's arguments (none left to its default)
             None,
-            None,
-            None,
+            NO_SPRINGS,
+            False,
         )
         state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
         reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=1.0, warm_t=kt)

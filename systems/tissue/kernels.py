@@ -850,6 +850,7 @@ def solve_warm(
     barrier=None,
     damp_ref=None,
     hold=None,
+    held=False,
 ):
     """:func:`solve_plain` warm-started (see :func:`solve_substep`): the same 2x2 block step from
     the kept multipliers ``lam[t]``, replacing the tet's kept correction ``warm_d[t]`` (vertices
@@ -872,10 +873,13 @@ def solve_warm(
     check in every tet's step the 10k box ran x1.05-1.10 slower, paired, and drifted by 1e-16 m
     after 222 frames).
 
-    ``hold`` not None (``(n,)`` bool, the vertices a tool contact pushed in the last tick; passed
-    only in a step after a tick where one was set, for a body with the slow part: ``solver.SLOW_HELD``): a
-    tet with such a vertex keeps no slow part, its warm start as without it (``s`` still follows
-    its multipliers). None compiles the sweep as before."""
+    ``hold`` (``(n,)`` bool, the vertices a tool contact pushed in the last tick) with ``held``
+    True (a step after a tick where one was set, for a body with the slow part:
+    ``solver.SLOW_HELD``): a tet with such a vertex keeps no slow part, its warm start as without
+    it (``s`` still follows its multipliers). ``held`` is read at run time, only in the tets
+    that use the slow part, so the step of a body no tool holds and of one it holds is one
+    compiled sweep (:func:`step_kernel`'s ``slow_held``); False, or ``hold`` None (compiled out),
+    is the sweep as before."""
     # ``damp_ref`` not None (a damped body with warm_d columns 10-13, DAMP_REF_COLUMNS): Rayleigh
     # damping on XPBD eq. 26's rate G (x - x_prev) plus the estimate of the corrections still
     # pending in this sweep; None compiles eq. 26 as written, the code of every other body
@@ -957,8 +961,9 @@ def solve_warm(
         uH = 0.0
         if slow and warm_t[t] < 1.0:  # only such a tet uses s (kt == warm_t): the others skip it
             off = near[t]
-            if hold is not None:  # a tool contact holds a vertex of it: no slow part (solver.SLOW_HELD)
-                off = off or hold[i0] or hold[i1] or hold[i2] or hold[i3]
+            if hold is not None:  # (numba prunes it where hold is None)
+                if held:  # a tool contact holds a vertex of it: no slow part (solver.SLOW_HELD)
+                    off = off or hold[i0] or hold[i1] or hold[i2] or hold[i3]
             uD, uH = _slow_part(lam, t, cs, lD, lH, kt, np.float64(warm_t[t]), J, off)
         lam[t, 0] = kt * lD + uD
         lam[t, 1] = kt * lH + uH
@@ -1056,7 +1061,7 @@ def solve_range(
     end,
     barrier=False,
     volume_barrier=None,
-    held=None,
+    held=False,
     hold=None,
 ):
     """Solve tets[start:end] serially (Gauss-Seidel order): plain XPBD (:func:`solve_plain`) if
@@ -1066,40 +1071,32 @@ def solve_range(
     body built with it: ``volume_barrier`` not None (see :func:`step_kernel`; None compiles no
     barrier code at all). ``held`` True (a step after a tick whose contacts held a vertex of a
     body with the slow part: ``solver._slow_held``) with ``hold`` the model's contact-held
-    vertices: the warm solve whose tets with a held vertex keep no slow part (``solver.SLOW_HELD``;
-    its barrier and damping options then decided at run time); ``held`` None (the default and
-    every other step) compiles no such call, as ``volume_barrier`` None."""
+    vertices: the warm solve's tets with a held vertex keep no slow part (``solver.SLOW_HELD``);
+    ``held`` False (the default and every other step): the sweep as before. A run-time flag
+    passed on to :func:`solve_warm`, not a type switch like ``volume_barrier`` (see
+    :func:`step_kernel`'s ``slow_held``)."""
     if warm == 0.0:
         solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2, g_damp, start, end)
-    elif held is not None:  # a contact-held body with the slow part (numba prunes it where held is None)
-        bar = True if volume_barrier is not None and barrier else None
-        ref = 1 if g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS else None
-        # fmt: off
-        solve_warm(
-            x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            start, end, bar, ref, hold,
-        )
-        # fmt: on
     elif volume_barrier is not None and barrier:  # numba prunes it where volume_barrier is None
         ref = 1 if g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS else None  # run-time here: rare
         # fmt: off
         solve_warm(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            start, end, True, ref,
+            start, end, True, ref, hold, held,
         )
         # fmt: on
     elif g_damp > 0.0 and warm_d.shape[1] >= DAMP_REF_COLUMNS:  # SoftBody.damping_keeps_statics
         # fmt: off
         solve_warm(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            start, end, None, 1,
+            start, end, None, 1, hold, held,
         )
         # fmt: on
     else:
         # fmt: off
         solve_warm(
             x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp,
-            start, end,
+            start, end, None, None, hold, held,
         )
         # fmt: on
 
@@ -1127,7 +1124,7 @@ def solve_blocks(
     b1,
     barrier=False,
     volume_barrier=None,
-    held=None,
+    held=False,
     hold=None,
 ):
     """Solve blocks b0..b1-1 in parallel; blocks of one phase share no vertex, so no races
@@ -1333,7 +1330,7 @@ def substep(
     keep_release=False,
     pull_back=None,
     springs=None,
-    slow_held=None,
+    slow_held=False,
 ):
     """:func:`solve_substep` and, with the warm start, :func:`finish_warm_start` (the substep up
     to the velocity update, for the loop that projects plugin constraints before it)."""
@@ -1595,7 +1592,7 @@ def solve_substep(
     keep_release=False,
     pull_back=None,
     springs=None,
-    slow_held=None,
+    slow_held=False,
     tools=None,
     u=0.0,
     u_prev=0.0,
@@ -1633,8 +1630,9 @@ def solve_substep(
     ``keep_release``: the step filter's ``release`` (:func:`keep_filter`; False, the default:
     the filter as before).
 
-    ``springs``: None (the default, compiled out), or a body's ligament springs
-    (:func:`pull_springs`), pulled right after the prediction.
+    ``springs``: a body's ligament springs (:func:`pull_springs`), pulled right after the
+    prediction; the solver passes ``springs.NO_SPRINGS`` (none) for a body without, so both run
+    one compiled version (None, the default for direct callers, compiles the pull out).
 
     ``tools``: None (the default: compiled out, numba prunes every branch on it), or the tools in
     the sweep (:func:`step_kernel_tools`) with the substep's share ``u_prev``..``u`` of their
@@ -1653,8 +1651,9 @@ def solve_substep(
         predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp)
     else:
         predict_warm(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx)
-    if springs is not None:  # numba prunes it for a body without ligament springs
-        pull_springs(x, x_prev, v, w, f_ext, h, springs)
+    if springs is not None:  # (numba prunes it where springs is None; none in springs.NO_SPRINGS)
+        if springs[0].shape[0] > 0:
+            pull_springs(x, x_prev, v, w, f_ext, h, springs)
     if kin_idx.shape[0] > 0:
         place_kinematic(x, kin_idx, kin_start, kin_target, frac)
     if slide_idx.shape[0] > 0:
@@ -2772,7 +2771,7 @@ def _frame_worker(
     keep_release=False,
     pull_back=None,
     springs=None,
-    slow_held=None,
+    slow_held=False,
 ):
     """One thread's share of :func:`step_frame_parallel`: claim tasks in order until none is left.
 
@@ -2804,7 +2803,10 @@ def _frame_worker(
     t_left = block_offsets[block_offsets.shape[0] - 1]  # the first leftover tet
     # the placement task also runs the nodal volume constraints' warm start (nodal_kept_move)
     kept = nodal is not None and warm != 0.0
-    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept or springs is not None else 0
+    pulls = False  # ligament springs to pull (springs.NO_SPRINGS: none)
+    if springs is not None:
+        pulls = springs[0].shape[0] > 0
+    n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept or pulls else 0
     o_k = 1 + nv + n_place  # the first kept-move block task in a segment
     o_b = o_k + (n_blocks if kept else 0)  # the first tet block task
     o_t = o_b + n_blocks  # the leftover tets' task (a nodal body with leftover tets only)
@@ -2892,7 +2894,8 @@ def _frame_worker(
         elif r < o_k:
             frac = (s + 1.0) / substeps
             if springs is not None:  # after every vertex's prediction (the V tasks), as solve_substep
-                pull_springs(x, x_prev, v, w, f_ext, h, springs)
+                if pulls:
+                    pull_springs(x, x_prev, v, w, f_ext, h, springs)
             if kin_idx.shape[0] > 0:
                 place_kinematic(x, kin_idx, kin_start, kin_target, frac)
             if slide_idx.shape[0] > 0:
@@ -2948,7 +2951,7 @@ def step_frame_parallel(
     keep_release=False,
     pull_back=None,
     springs=None,
-    slow_held=None,
+    slow_held=False,
 ):
     """The substeps of :func:`step_kernel` (after :func:`begin_step`) in one parallel launch for
     the frame instead of two per substep (see :func:`_frame_worker`). ``sync`` is int64 scratch
@@ -2993,7 +2996,7 @@ def step_kernel(
     keep_release=False,
     pull_back=None,
     springs=None,
-    slow_held=None,
+    slow_held=False,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -3021,11 +3024,25 @@ def step_kernel(
     else None: the recovery as it was, the pull-back compiled out (numba prunes the branch on an
     argument that is None, as for ``volume_barrier``).
     ``springs``: a body's ligament springs (:func:`pull_springs`; ``state``'s inverse masses then
-    those of :func:`spring_masses`), else None (compiled out).
+    those of :func:`spring_masses`); for a body without, the solver passes ``springs.NO_SPRINGS``
+    (no spring: nothing pulled, no placement task added), None (the default) compiles the pull out.
     ``slow_held``: True in a step after a tick whose tool contacts held a vertex (``hold``) of a
     body with the slow part of the multipliers (``solver._slow_held``): the tets with a held
-    vertex keep none of it this step (:func:`solve_warm`'s ``hold``); None (the default) compiles
-    the sweep as before, so a body no tool holds steps bit-identically and as fast.
+    vertex keep none of it this step (:func:`solve_warm`'s ``hold``); False (the default) the
+    sweep as before, bit-identically.
+
+    Types or values: numba compiles one version of this step (and of :func:`step_kernel_tools`
+    and :func:`substep`) per combination of argument types, and each costs 15-50 s of CPU on an
+    empty numba cache: the layers above the sweep (this function, :func:`step_frame_parallel`,
+    :func:`_frame_worker`) are optimised again with everything they call. ``volume_barrier``,
+    ``nodal`` and ``pull_back`` are type switches: None compiles their code out, so a body without
+    them runs the machine code it ran before they existed and a process with no such body never
+    compiles them; they are opt-ins fixed for a body's life, and their code is large.
+    ``slow_held`` and ``springs`` are run-time choices of one version instead: ``slow_held`` turns
+    on while a body runs (a tool's first touch), where as a type it compiled a second version on
+    the spot (~20 s of CPU with an empty cache, a freeze at a learner's first touch), and both
+    were versions of their own in the test suite (docs/physics.md, "Compiled versions of the
+    step").
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -3462,7 +3479,7 @@ def _face_out(x, x_prev, w, warm_dx, warm, i0, i1, i2, tools, u, u_prev):
 @njit(cache=True)
 def solve_range_tools(
     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
-    start, end, barrier, volume_barrier, tools, u, u_prev, held=None, hold=None,
+    start, end, barrier, volume_barrier, tools, u, u_prev, held=False, hold=None,
 ):  # fmt: skip
     """:func:`solve_range` with each tet that has a candidate vertex then followed by the
     projection of its candidate vertices and boundary faces out of the tools (:func:`_tool_out`,
@@ -3504,7 +3521,7 @@ def solve_range_tools(
 @njit(cache=True, parallel=True)
 def solve_blocks_tools(
     x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, lam, warm_d, warm_t, warm_dx, gamma, inv_h2, g_damp, warm,
-    block_offsets, b0, b1, barrier, volume_barrier, tools, u, u_prev, held=None, hold=None,
+    block_offsets, b0, b1, barrier, volume_barrier, tools, u, u_prev, held=False, hold=None,
 ):  # fmt: skip
     """:func:`solve_blocks` with :func:`solve_range_tools` (a phase's blocks share no vertex, so
     the projections do not race either)."""
@@ -3520,7 +3537,7 @@ def solve_blocks_tools(
 @njit(cache=True)
 def step_kernel_tools(
     state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover, volume_barrier,
-    nodal, keep_release, pull_back, springs, tools, u0, u1, slow_held=None,
+    nodal, keep_release, pull_back, springs, tools, u0, u1, slow_held=False,
 ):  # fmt: skip
     """:func:`step_kernel` (its substep loop, :func:`solve_substep`'s steps in the same order)
     with the tools in the sweep: ``tools`` as above, the tick's share ``u0``..``u1`` of the

@@ -29,7 +29,7 @@ from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue.embedding import embed_draw_surface, embedding_system
 from vrmed.systems.tissue.finite import check_finite
 from vrmed.systems.tissue.held import keep_paused_momenta, paused_momenta, recovering, release_if_held
-from vrmed.systems.tissue.springs import added_constraints, solve_springs, update_spring_forces
+from vrmed.systems.tissue.springs import NO_SPRINGS, added_constraints, solve_springs, update_spring_forces
 
 if TYPE_CHECKING:  # pragma: no cover
     from vrmed.app import App
@@ -207,9 +207,9 @@ def step_softbody(
             None if body.nodal is None else body.nodal.arrays(),
             bool(body.keep_release),
             True if body.recover_pull_back else None,  # None: compiled out (kernels._recover_tet)
-            None if springs is None else springs[1],  # None: compiled out
+            NO_SPRINGS if springs is None else springs[1],  # a run-time choice: no version of its own
         )
-        held = True if _slow_held(body) else None  # None: compiled out (kernels.solve_range)
+        held = _slow_held(body)  # a run-time bool: one compiled step for both (kernels.step_kernel)
         if tools is not None and K.mark_tool_candidates(body.x, tools[0], tools[1]) > 0:
             swept = tools[0][0]
             # the tet sweep sees the tools (docs/physics.md "Contact inside the tet sweep")
@@ -220,7 +220,7 @@ def step_softbody(
         # fmt: off
         _step_with_added_constraints(
             body, added, state, model, attachment, slides, g, float(dt), int(substeps),
-            None if springs is None else springs[1],
+            NO_SPRINGS if springs is None else springs[1],
         )
         # fmt: on
     if springs is not None:
@@ -495,7 +495,7 @@ def _step_with_added_constraints(
     g: np.ndarray,
     dt: float,
     substeps: int,
-    springs: tuple[np.ndarray, ...] | None = None,
+    springs: tuple[np.ndarray, ...] = NO_SPRINGS,
 ) -> None:
     """The substep loop of :func:`K.step_kernel` run from Python, so that each of ``constraints``
     (the body's added ones) is projected by its own kernel after the tets and before the velocity
@@ -522,7 +522,7 @@ def _step_with_added_constraints(
     nodal = None if body.nodal is None else body.nodal.arrays()
     release = bool(body.keep_release)
     pull_back = True if body.recover_pull_back else None
-    held = True if _slow_held(body) else None
+    held = _slow_held(body)
     K.begin_step(x, attachment)
     for s in range(substeps):
         frac = (s + 1.0) / substeps
@@ -1127,8 +1127,9 @@ SLOW_BULK = 0.1
 #: press (``vrmed bench tool_press truthcylinder1``) at 2 m/s let 4.37 mm of surface into the tool
 #: with no event; with this rule it reports ``pushed_through`` at frame 1, 0 mm before it. That
 #: press is chaotic: over 25 starts within 1 mm at 2 m/s, 5 -> 1 let over 0.5 mm in before an
-#: event (at 0.5 m/s 1 -> 3). Bodies no tool holds step as before (the kernels compile the rule
-#: out). False: the slow part everywhere, as before.
+#: event (at 0.5 m/s 1 -> 3). Bodies no tool holds step as before, bit-identically (the kernels'
+#: sweep takes the rule as a run-time flag, ``kernels.step_kernel``'s ``slow_held``). False: the
+#: slow part everywhere, as before.
 SLOW_HELD = True
 
 
@@ -1136,11 +1137,8 @@ def _slow_held(body: SoftBody) -> bool:
     """Whether this step's tet sweep leaves out the slow part of the tets a tool contact holds
     (:data:`SLOW_HELD`): a body with the slow part and a vertex held in the last tick."""
     hold = body.contact_hold
-    return (
-        SLOW_HELD
-        and body.lam.shape[1] >= K.LAM_COLUMNS
-        and hold.shape[0] == body.x.shape[0]
-        and bool(K.any_flagged(hold))
+    return bool(
+        SLOW_HELD and body.lam.shape[1] >= K.LAM_COLUMNS and hold.shape[0] == body.x.shape[0] and K.any_flagged(hold)
     )
 
 

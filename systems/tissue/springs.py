@@ -38,6 +38,12 @@ class SpringScratch:
     slots: list[np.ndarray]
 
 
+#: The kernels' ``springs`` for a body without ligament patches: no spring (the solver passes it
+#: rather than None, so a body with springs and one without step in one compiled version of the
+#: step: ``kernels.step_kernel``). Never written: the kernels read ``springs`` only.
+NO_SPRINGS = (np.zeros(0, dtype=np.int64), np.zeros((0, 3)), np.zeros((0, 3)))
+
+
 def added_constraints(body: SoftBody) -> list[TissueConstraint]:
     """The constraints of ``body`` that the step projects with their own kernels (everything but
     the ligament patches it integrates itself). A type that claims ``solved_in_step`` without
