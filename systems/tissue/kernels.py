@@ -2382,6 +2382,23 @@ def count_stuck(x, tets, near):
 
 
 @njit(cache=True)
+def fold_held(x, tets, near, hold):
+    """Whether a vertex a tool contact holds (``hold``, (n,) bool) belongs to a tet of the fold:
+    one inverted (det F <= 0) or flagged by the recovery (``near``, the tets around a fold). The
+    solver's test of a fold a tool still touches (:func:`vrmed.systems.tissue.solver._untangle_if_stuck`):
+    a contact elsewhere on the body (the bed plate's under the gallbladder while the fold is in
+    the cut line above it) does not hold it. No allocation."""
+    if hold.shape[0] != x.shape[0]:
+        return False
+    for t in range(tets.shape[0]):
+        if near[t] or not signed_volume6(x, tets, t) > 0.0:
+            for c in range(4):
+                if hold[tets[t, c]]:
+                    return True
+    return False
+
+
+@njit(cache=True)
 def max_speed2(v, hold):
     """Largest squared speed (m^2/s^2) of the vertices of ``v`` ((n, 3)) not in ``hold`` (those
     a tool contact pushed in the last tick, whose solver velocity is the contact's push and the

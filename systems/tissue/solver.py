@@ -389,11 +389,13 @@ _NO_HOLD = np.zeros(0, dtype=np.bool_)
 
 def _untangle_if_stuck(body: SoftBody, dt: float, swept: np.ndarray | None = None) -> None:
     """Untangle (``kernels.untangle``) when flagged tets have ended more than ``kernels.UNTANGLE_WAIT``
-    steps in a row inverted while no tool contact held any vertex of the body (a fold the recovery
-    does not open once the tool that made it has gone; docs/physics.md, "Inversion recovery"), or,
-    while one did, when the body has had a tet inverted and been at rest (every vertex the contact
-    does not hold slower than :data:`UNTANGLE_HELD_SPEED`) for more than :data:`UNTANGLE_WAIT_HELD`
-    seconds (``dt`` is the step's length).
+    steps in a row inverted while no tool contact held a vertex of the fold (``kernels.fold_held``:
+    of a tet inverted or flagged by the recovery; a contact elsewhere on the body, such as the bed
+    plate's under it, does not count; a fold the recovery does not open once the tool that made it
+    has gone; docs/physics.md, "Inversion recovery"), or, while one did, when the body has had a tet
+    inverted and been at rest (every vertex the contact does not hold slower than
+    :data:`UNTANGLE_HELD_SPEED`) for more than :data:`UNTANGLE_WAIT_HELD` seconds (``dt`` is the
+    step's length).
 
     Not at once while a contact holds a vertex: a press with a tool smaller than the tets holds
     folded tets it makes (their held vertices cannot move), and untangling the rest there changed
@@ -415,8 +417,15 @@ def _untangle_if_stuck(body: SoftBody, dt: float, swept: np.ndarray | None = Non
         _end_release(body)
         return
     hold = body.contact_hold
-    if hold.shape[0] == body.x.shape[0] and K.any_flagged(hold):
-        # a fold at rest against a tool, not one a working tool is making
+    held = hold.shape[0] == body.x.shape[0] and K.any_flagged(hold)
+    if held and K.fold_held(body.x, body.tets, body.recover_near, hold):
+        # a fold at rest against a tool, not one a working tool is making. Only a contact on the
+        # fold (a held vertex in a tet inverted or flagged by the recovery) counts: the bed
+        # plate's contact with the gallbladder's underside (2-13 held vertices, none in the
+        # fold's tets) kept a fold the scissors left at the cut line locked 2.75 s, the body
+        # moving, so neither untangled nor released (the scripted scissors expert started 10 ms
+        # later, docs/laparoscopy.md); untangled as without a contact, the held vertices kept,
+        # it is gone by the next 0.25 s check
         if K.count_stuck(body.x, body.tets, body.recover_near) == 0:
             body.untangle_wait = 0
             _end_release(body)
