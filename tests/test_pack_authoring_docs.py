@@ -7,7 +7,6 @@ import ast
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,7 +62,6 @@ def test_cookbook_and_reference_code_is_well_formed():
 def test_docs_site_builds_without_warnings(tmp_path):
     """`mkdocs build --strict` fails on any warning (a broken link, a reference that cannot
     be resolved, a docstring griffe cannot read)."""
-    t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
         cwd=REPO,
@@ -71,12 +69,10 @@ def test_docs_site_builds_without_warnings(tmp_path):
         text=True,
         timeout=120,
     )
-    elapsed = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr
     page = (tmp_path / "site" / "api" / "components" / "index.html").read_text(encoding="utf-8")
     assert "Pose of an entity in world space" in page  # docstrings really rendered (Transform)
-    assert elapsed < 60, f"the docs build took {elapsed:.1f} s"
 
 
 def test_cookbook_physiology_scenario_validates(tmp_path):
