@@ -33,7 +33,7 @@ from vrmed.benchmarks import tissue as B
 from vrmed.components.tissue.softbody import SoftBody
 from vrmed.mesh import box_tets, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
-from vrmed.systems.tissue.solver import step_softbody, volume_ratios
+from vrmed.systems.tissue.solver import _recovery_scratch, step_softbody, volume_ratios
 from vrmed.systems.tissue.springs import NO_SPRINGS
 
 #: case name -> box cells (0.2 m box, bottom pinned, as ``vrmed bench tissue``); "raptor" is
@@ -82,7 +82,9 @@ def make_body(case: str) -> SoftBody:
 
 def stepper(kernels: ModuleType, body: SoftBody) -> Callable[[], None]:
     """One frame of ``body`` by ``kernels.step_kernel`` (after one :func:`step_softbody` frame,
-    which sets the body's per-substep factors)."""
+    which sets the body's per-substep factors). Kernels whose ``step_kernel`` takes the
+    recovery's ``scratch`` get the body's kept one, as :func:`step_softbody` passes it
+    (``solver._recovery_scratch``; older kernels build theirs each frame)."""
     step_softbody(body, B.FRAME, B.SUBSTEPS, B.GRAVITY)
     m = body.material
     state = (
@@ -127,6 +129,8 @@ def stepper(kernels: ModuleType, body: SoftBody) -> Callable[[], None]:
     held = inspect.signature(kernels.step_kernel.py_func).parameters["slow_held"].default
     nodal = None if body.nodal is None else body.nodal.arrays()
     args = (*args, None, nodal, False, None, None if held is None else NO_SPRINGS, held)
+    if "scratch" in inspect.signature(kernels.step_kernel.py_func).parameters:
+        return lambda: kernels.step_kernel(*args, _recovery_scratch(body))
     return lambda: kernels.step_kernel(*args)
 
 

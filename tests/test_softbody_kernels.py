@@ -88,6 +88,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         None,
         NO_SPRINGS,  # no springs, no held vertex: passed as the solver passes them (not left to the
         False,  # defaults, a specialisation of their own: ~2 s more compilation on a clean clone)
+        np.zeros(0, np.int64),  # no kept recovery scratch (solver._NO_SCRATCH), as the solver passes it
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)

@@ -288,6 +288,7 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
         None,
         NO_SPRINGS,
         False,
+        np.zeros(0, np.int64),  # no kept recovery scratch (solver._NO_SCRATCH), as the solver passes it
     )
     x_np, v_np, xp_np = body.x.copy(), body.v.copy(), body.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(body.x)

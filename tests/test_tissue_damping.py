@@ -151,6 +151,7 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             None,
             NO_SPRINGS,
             False,
+            np.zeros(0, np.int64),  # no kept recovery scratch, as the solver passes it (solver._NO_SCRATCH)
         )
         state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
         reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=1.0, warm_t=kt)

@@ -527,6 +527,10 @@ class SoftBody:
     #: _hold_light_tets``: their indices, kept fractions and time left); rebuilt with the
     #: warm-start factors, never part of :meth:`state`.
     light_warm: Any = field(default=None, repr=False, compare=False)
+    #: The solver's inversion-recovery scratch (``systems.tissue.solver._recovery_scratch``: the
+    #: ``tets`` and ``dm_inv`` it was built for, the vertex count and the int64 scratch), kept
+    #: between frames; never part of :meth:`state`.
+    recovery_scratch: Any = field(default=None, repr=False, compare=False)
 
     def tet_volume_term(self) -> tuple[float, float]:
         """Stiffness l (Pa) and rest shift gamma of the tets' own hydrostatic constraint
@@ -859,7 +863,7 @@ class SoftBody:
         for f in fields(self):
             value = getattr(self, f.name)
             if (
-                f.name in ("nodal", "spring_scratch", "light_warm")
+                f.name in ("nodal", "spring_scratch", "light_warm", "recovery_scratch")
                 or (f.name == "volume" and value == "tet")
                 or (f.name == "cut_born" and not value.any())
                 or (f.name in _HELD_FIELDS and value == 0.0)

@@ -157,6 +157,16 @@ DAMP_REF_COLUMNS = 14
 PARALLEL_MIN_TETS = 2000
 
 
+#: Index type of the hot loops' array reads: numba wraps a negative signed index around (Python
+#: semantics), i.e. adds a compare and a select to every read and write with an index it cannot
+#: prove non-negative (every vertex of a tet, and ``t`` in a range(start, end) loop); an unsigned
+#: one has none. Every index these loops cast (``tets`` entries, tet numbers) is >= 0, so the
+#: addresses and the arithmetic are the same (bit-identical): the tet sweep of the raptor as
+#: shipped ran x0.90 the time, paired (docs/physics.md, "Benchmark"). Mixed with a signed
+#: integer in arithmetic numba would promote to float64: cast only what is used as an index.
+_U = np.uint64
+
+
 @njit(cache=True)
 def _deformation_gradient(x, i0, i1, i2, i3, Q, t):
     """F = [x1-x0, x2-x0, x3-x0] @ Q[t] as a row-major 9-tuple (no heap allocation)."""
@@ -785,8 +795,10 @@ def solve_plain(x, x_prev, w, tets, Q, alpha_dev, alpha_hyd, near, gamma, inv_h2
     function of the arrays: numba counted references to each array passed to such a function,
     at every tet (docs/physics.md, "Benchmark").
     """
-    for t in range(start, end):
-        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    for st in range(start, end):
+        # unsigned indices (see _U): no negative-index wraparound at each of the tet's array reads
+        t = _U(st)
+        i0, i1, i2, i3 = _U(tets[t, 0]), _U(tets[t, 1]), _U(tets[t, 2]), _U(tets[t, 3])
         # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
         w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
         w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
@@ -889,8 +901,10 @@ def solve_warm(
     # the slow part of the multipliers in lam's last two columns (SLOW_WEIGHT), if it has them
     slow = lam.shape[1] >= LAM_COLUMNS
     cs = lam.shape[1] - 2
-    for t in range(start, end):
-        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    for st in range(start, end):
+        # unsigned indices (see _U): no negative-index wraparound at each of the tet's array reads
+        t = _U(st)
+        i0, i1, i2, i3 = _U(tets[t, 0]), _U(tets[t, 1]), _U(tets[t, 2]), _U(tets[t, 3])
         # per-axis inverse masses: 0 on an axis held by a pin, an attachment or a slide plane
         w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
         w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
@@ -1596,6 +1610,7 @@ def solve_substep(
     tools=None,
     u=0.0,
     u_prev=0.0,
+    scratch=None,
 ):
     """One substep up to the velocity update: predict, place the built-in kinematic constraints
     (attachments, slide planes) at ``frac`` of the step, project every tet (the warm start's
@@ -1720,10 +1735,17 @@ def solve_substep(
     if nodal is not None:  # numba prunes it for every other body
         solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_dx, first > 0)
     if recover and any_flagged(near):  # the recovery is a no-op without flags; this scan is cheaper
-        scratch = recovery_scratch(tets, Q, w)  # (the fused frame builds one per frame)
+        # the caller's kept scratch (``scratch``, see step_kernel), else one for this substep (numba
+        # prunes the branches on its type)
+        if scratch is None:
+            sc = recovery_scratch(tets, Q, w)
+        elif scratch.shape[0] == 0:
+            sc = recovery_scratch(tets, Q, w)
+        else:
+            sc = scratch
         # fmt: off
         recover_and_keep(
-            x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, keep_release, pull_back, v, h
+            x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, sc, keep_release, pull_back, v, h
         )
         # fmt: on
     if tools is not None:
@@ -1742,10 +1764,12 @@ def recovery_scratch(tets, Q, w):
     :func:`recover_and_keep` for a body with inverse masses ``w`` (n, 3): [0, 2m) the recovery's
     list of flagged tets and their check counts, [2m, 2m + n) its per-vertex stamps, then the
     vertex -> tet adjacency (CSR: n + 1 offsets, 4m tets), m bytes of the filter's pending flags
-    (in m entries), the recovery's last det F per listed tet (m float64), per tet the signed
-    volume x 6 below which det F < RECOVER_J (``RECOVER_J / det Q``; m float64) and the list of
-    flags :func:`recover_and_keep` adds for one substep (m). One per frame of a body with flagged
-    tets (built in ~4 passes over the tets: a fraction of one substep's recovery work)."""
+    and m of :func:`recover_and_keep_flagged`'s recheck marks (in m entries), the recovery's last
+    det F per listed tet (m float64), per tet the signed volume x 6 below which det F <
+    RECOVER_J (``RECOVER_J / det Q``; m float64) and the list of flags :func:`recover_and_keep`
+    adds for one substep (m). Built in ~4 passes over the tets (a fraction of one substep's
+    recovery work): once per frame of a body with flagged tets by :func:`step_kernel` called
+    without one, once per body by the solver (``solver._recovery_scratch``)."""
     m = tets.shape[0]
     n = w.shape[0]
     scratch = np.empty(10 * m + 2 * n + 1, dtype=np.int64)
@@ -1853,8 +1877,8 @@ def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, 
     for sweep in range(RECOVER_SWEEPS):
         again = False
         for k in range(cnt):
-            t = lst[k]
-            i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+            t = _U(lst[k])  # unsigned indices: see _U
+            i0, i1, i2, i3 = _U(tets[t, 0]), _U(tets[t, 1]), _U(tets[t, 2]), _U(tets[t, 3])
             ok = since[k]
             if ok >= 0 and stamp[i0] <= ok and stamp[i1] <= ok and stamp[i2] <= ok and stamp[i3] <= ok:
                 continue  # nothing of it moved since it was left as it was
@@ -1887,8 +1911,8 @@ def recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, 
         if not again:
             break
     for k in range(cnt):  # clear the flags of the tets back at or above RECOVER_CHECK
-        t = lst[k]
-        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        t = _U(lst[k])
+        i0, i1, i2, i3 = _U(tets[t, 0]), _U(tets[t, 1]), _U(tets[t, 2]), _U(tets[t, 3])
         ok = since[k]
         if ok >= 0 and stamp[i0] <= ok and stamp[i1] <= ok and stamp[i2] <= ok and stamp[i3] <= ok:
             J = last_j[k]  # unmoved since its last check: the det F computed there (same arithmetic)
@@ -1909,7 +1933,8 @@ KEEP_SCANS = 16
 @njit(cache=True, inline="always")
 def signed_volume6(x, tets, t):
     """det[x1-x0, x2-x0, x3-x0]: 6 x the signed volume, the sign of det F (rest tets are positive)."""
-    i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+    u = _U(t)  # unsigned indices: see _U
+    i0, i1, i2, i3 = _U(tets[u, 0]), _U(tets[u, 1]), _U(tets[u, 2]), _U(tets[u, 3])
     a0, a1, a2 = x[i1, 0] - x[i0, 0], x[i1, 1] - x[i0, 1], x[i1, 2] - x[i0, 2]
     b0, b1, b2 = x[i2, 0] - x[i0, 0], x[i2, 1] - x[i0, 1], x[i2, 2] - x[i0, 2]
     c0, c1, c2 = x[i3, 0] - x[i0, 0], x[i3, 1] - x[i0, 1], x[i3, 2] - x[i0, 2]
@@ -2069,15 +2094,32 @@ def recover_and_keep(
     recovery's sweeps at rest (x1.07 the raptor's frame). The signed volumes this needs are those
     the filter's first scan needs: one pass gives both (the recovery moves only vertices of
     flagged tets; the tets around those it moved are tested again after it)."""
+    flag_flattened(x, w, tets, near, scratch, 0, tets.shape[0])
+    # fmt: off
+    return recover_and_keep_flagged(
+        x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, 1, release, pull_back, v, h,
+    )
+    # fmt: on
+
+
+@njit(cache=True)
+def flag_flattened(x, w, tets, near, scratch, lo, hi):
+    """The first part of :func:`recover_and_keep` for tets lo..hi-1: the filter's first-scan
+    marks (not positive), this substep's extra flags (listed from ``lo`` in the scratch's list of
+    added flags, ended by -1 if fewer than hi - lo) and the recheck's marks cleared (see
+    :func:`recover_and_keep_flagged`). Tets in disjoint ranges touch disjoint entries, so the
+    frame kernel runs it in chunks on its threads (:func:`_frame_worker`). Returns the tets
+    flagged."""
     m = tets.shape[0]
     n = x.shape[0]
-    pending = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[:m]
+    marks = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)
     thr = scratch[8 * m + 2 * n + 1 : 9 * m + 2 * n + 1].view(np.float64)
     newf = scratch[9 * m + 2 * n + 1 : 10 * m + 2 * n + 1]
-    nnew = 0
-    for t in range(m):
+    nnew = lo
+    for t in range(lo, hi):
         v6 = signed_volume6(x, tets, t)
-        pending[t] = not (v6 > 0.0)
+        marks[t] = not (v6 > 0.0)  # the filter's pending flag (bytes 0..m-1)
+        marks[m + t] = 0  # the recheck's (bytes m..2m-1)
         if 0.0 < v6 < thr[t]:  # 0 < det F < RECOVER_J (rare): flag it unless it has no free axis
             free = 0.0
             for c in range(4):
@@ -2087,9 +2129,33 @@ def recover_and_keep(
                 near[t] = True
                 newf[nnew] = t
                 nnew += 1
+    if nnew < hi:
+        newf[nnew] = -1
+    return nnew - lo
+
+
+@njit(cache=True)
+def recover_and_keep_flagged(
+    x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, chunks, release=False, pull_back=None, v=None, h=0.0
+):
+    """The rest of :func:`recover_and_keep` after :func:`flag_flattened` has run over the tets in
+    ``chunks`` equal ranges (c m // chunks .. (c + 1) m // chunks): :func:`recover_flagged`, the
+    added flags cleared, the tets around the vertices the recovery moved checked again (each
+    once: a tet around several of them was checked for each, ~2.3x the work on the raptor as
+    shipped; its marks are ``flag_flattened``'s, same result), :func:`keep_filter`'s scans, the
+    lift and the momentum repair (arguments as :func:`recover_and_keep`)."""
+    m = tets.shape[0]
+    n = x.shape[0]
+    pending = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[:m]
+    checked = scratch[6 * m + 2 * n + 1 : 7 * m + 2 * n + 1].view(np.uint8)[m : 2 * m]
+    newf = scratch[9 * m + 2 * n + 1 : 10 * m + 2 * n + 1]
     cnt = recover_flagged(x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, pull_back)
-    for k in range(nnew):  # these flags last this substep only
-        near[newf[k]] = False
+    for c in range(chunks):  # these flags last this substep only
+        hi = (c + 1) * m // chunks
+        for k in range(c * m // chunks, hi):
+            if newf[k] < 0:
+                break
+            near[newf[k]] = False
     lst = scratch[:cnt]
     stamp = scratch[2 * m : 2 * m + n]  # > 0: the recovery moved the vertex (set for listed tets' vertices)
     off = scratch[2 * m + n : 2 * m + 2 * n + 1]
@@ -2101,7 +2167,9 @@ def recover_and_keep(
                 stamp[i] = 0  # once per vertex
                 for a in range(off[i], off[i + 1]):
                     u = adj[a]
-                    pending[u] = not (signed_volume6(x, tets, u) > 0.0)
+                    if checked[u] == 0:  # once per tet (nothing moves in this loop)
+                        checked[u] = 1
+                        pending[u] = not (signed_volume6(x, tets, u) > 0.0)
     acted = _keep_scans(x, x_prev, w, tets, warm_dx, track, hold, scratch, release)
     if acted > 0:
         _lift_put_back(x, x_prev, w, tets, Q, hold, scratch, cnt)
@@ -2744,7 +2812,8 @@ def finish_and_predict(x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx, wa
     one pass, each the same arithmetic in the same order as those functions (so bit-identical)."""
     inv_h = 1.0 / h
     keep = 1.0 / (1.0 + h * lin_damp)
-    for i in range(lo, hi):
+    for j in range(lo, hi):
+        i = _U(j)  # unsigned: see _U
         for r in range(3):
             wi = w[i, r]
             if finish:
@@ -2794,7 +2863,11 @@ def _frame_worker(
 
     Substep s (0..substeps; s = substeps only finishes the last one) is the task segment
     [A] [V x nv] [P] [blocks], per = its length; r = k % per:
-    A (r = 0): the last substep's leftover tets and inversion recovery (serial);
+    A (r = 0): the last substep's leftover tets and inversion recovery (serial); with the
+    recovery on, ``nv`` > 1 and a scratch given (the same for every thread) A is [A0] [A1 x nv]
+    [A2]: the leftover tets, :func:`flag_flattened` over nv chunks of the tets (that full pass
+    was ~1/4 of the serial recovery on the raptor as shipped) and the rest of the recovery
+    (:func:`recover_and_keep_flagged`), the same calls on the same data in the same order;
     V (``nv`` vertex chunks): the last substep's velocity update and this one's prediction
     (:func:`finish_and_predict`);
     P (one task, only if the body has attachments or slide planes): their placement;
@@ -2824,7 +2897,12 @@ def _frame_worker(
     if springs is not None:
         pulls = springs[0].shape[0] > 0
     n_place = 1 if kin_idx.shape[0] + slide_idx.shape[0] > 0 or kept or pulls else 0
-    o_k = 1 + nv + n_place  # the first kept-move block task in a segment
+    # the recovery's first pass in nv chunks (A1) when every thread has the same scratch
+    n_a1 = nv if recover and nv > 1 and scratch.shape[0] > 0 else 0
+    o_a2 = 1 + n_a1  # A2 (with no A1, A is one task: r = 0)
+    o_v = o_a2 + (1 if n_a1 > 0 else 0)  # the first vertex chunk task
+    o_p = o_v + nv  # the placement task
+    o_k = o_p + n_place  # the first kept-move block task in a segment
     o_b = o_k + (n_blocks if kept else 0)  # the first tet block task
     o_t = o_b + n_blocks  # the leftover tets' task (a nodal body with leftover tets only)
     o_n = o_t  # the first vertex-constraint block task
@@ -2835,7 +2913,7 @@ def _frame_worker(
         n_first = npo[0]
         o_n = o_t + (1 if t_left < tets.shape[0] else 0)
         per = o_n + npo[npo.shape[0] - 1] - n_first
-    total = substeps * per + 1 + nv
+    total = substeps * per + o_p
     while True:
         k = _atomic_add(sync, _SYNC_NEXT, 1)
         if k >= total:
@@ -2845,10 +2923,12 @@ def _frame_worker(
         base = s * per
         if r == 0:
             need = k  # every earlier task
-        elif r <= nv:
-            need = base + 1
+        elif r < o_v:
+            need = base + 1 if r < o_a2 else base + o_a2  # A1 after A0, A2 after every A1
+        elif r < o_p:
+            need = base + o_v
         elif r < o_k:
-            need = base + 1 + nv
+            need = base + o_p
         elif r < o_b:  # a kept-move block: after the tasks before its phase
             b = b_first + r - o_k
             ph = 0
@@ -2871,7 +2951,21 @@ def _frame_worker(
                 ph += 1
             need = base + o_n + npo[ph] - n_first
         _wait_done(sync, need)
-        if r == 0:
+        if n_a1 > 0 and 0 < r < o_v:  # A1, A2 (a recovering body's A in parts)
+            if r < o_a2:
+                if s > 0 and any_flagged(near):  # (A1 adds flags only where one is set: all agree)
+                    c = r - 1
+                    flag_flattened(x, w, tets, near, scratch, c * tets.shape[0] // nv, (c + 1) * tets.shape[0] // nv)
+            else:
+                if s > 0 and any_flagged(near):
+                    # fmt: off
+                    recover_and_keep_flagged(
+                        x, x_prev, w, tets, Q, near, warm_dx, warm != 0.0, hold, scratch, nv, keep_release, pull_back,
+                        v, h,
+                    )
+                    # fmt: on
+                sync[_SYNC_BARRIER] = 1 if s < substeps and any_flagged(near) else 0  # as below
+        elif r == 0:
             if s > 0:  # the end of solve_substep for substep s - 1
                 if nodal is not None:  # its leftover tets ran in task T; now the vertex constraints'
                     nbo = nodal[10]
@@ -2888,7 +2982,7 @@ def _frame_worker(
                         slow_held, hold,
                     )
                     # fmt: on
-                if recover and any_flagged(near):
+                if recover and n_a1 == 0 and any_flagged(near):  # (else in A1, A2)
                     if scratch.shape[0] == 0:  # the first flags came mid-frame
                         scratch = recovery_scratch(tets, Q, w)
                     # fmt: off
@@ -2898,10 +2992,11 @@ def _frame_worker(
                     )
                     # fmt: on
             # as solve_substep: the barrier if a tet is flagged when the sweep starts (read by this
-            # substep's block tasks, which all start after this task)
-            sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0
-        elif r <= nv:
-            c = r - 1
+            # substep's block tasks, which all start after this task; A2 sets it where A is split)
+            if n_a1 == 0:
+                sync[_SYNC_BARRIER] = 1 if s < substeps and recover and any_flagged(near) else 0
+        elif r < o_p:
+            c = r - o_v
             # fmt: off
             finish_and_predict(
                 x, v, x_prev, w, f_ext, gravity, h, lin_damp, warm_dx, warm, s > 0, s < substeps,
@@ -3014,6 +3109,7 @@ def step_kernel(
     pull_back=None,
     springs=None,
     slow_held=False,
+    scratch=None,
 ):
     """Advance one frame of length dt with ``substeps`` XPBD substeps (one iteration each),
     with the built-in constraints only (arguments as in :func:`substep`).
@@ -3060,6 +3156,13 @@ def step_kernel(
     the spot (~20 s of CPU with an empty cache, a freeze at a learner's first touch), and both
     were versions of their own in the test suite (docs/physics.md, "Compiled versions of the
     step").
+    ``scratch``: None (the default) builds the recovery's scratch for the frame here
+    (:func:`recovery_scratch`, for a body with a flagged tet; else the frame builds one when the
+    first flags come); the solver passes the body's own instead (``solver._recovery_scratch``:
+    built once for its tets, kept between frames; empty for one it has not built yet, as None
+    then): the work areas in it are written before they are read, so the result is the same.
+    Always an array from the solver (a run-time choice, one compiled version); direct callers
+    that pass the solver's arguments pass an empty one.
     """
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     h = dt / substeps
@@ -3069,23 +3172,27 @@ def step_kernel(
     if ONE_LAUNCH:
         sync = np.zeros(_SYNC_WAITERS + 8, dtype=np.int64)  # 192 bytes a frame; counters on their own lines
         # the recovery's scratch (recover_flagged, keep_filter): only for a body with flagged tets
-        if recover and any_flagged(model[6]):
-            scratch = recovery_scratch(model[0], model[1], w)
+        # (the solver's kept one where it passes it: numba prunes the branch on its type)
+        if scratch is None:
+            if recover and any_flagged(model[6]):
+                sc = recovery_scratch(model[0], model[1], w)
+            else:
+                sc = np.empty(0, dtype=np.int64)
         else:
-            scratch = np.empty(0, dtype=np.int64)
+            sc = scratch
         block_offsets = model[4]
         if model[0].shape[0] >= PARALLEL_MIN_TETS and block_offsets[block_offsets.shape[0] - 1] > 0:
             # fmt: off
             step_frame_parallel(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
+                sc, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
             # fmt: off
             _frame_worker(
                 state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
-                scratch, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
+                sc, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
             )
             # fmt: on
         return
@@ -3554,14 +3661,16 @@ def solve_blocks_tools(
 @njit(cache=True)
 def step_kernel_tools(
     state, model, attachment, slides, gravity, dt, substeps, gamma, beta, lin_damp, warm, recover, volume_barrier,
-    nodal, keep_release, pull_back, springs, tools, u0, u1, slow_held=False,
+    nodal, keep_release, pull_back, springs, tools, u0, u1, slow_held=False, scratch=None,
 ):  # fmt: skip
     """:func:`step_kernel` (its substep loop, :func:`solve_substep`'s steps in the same order)
     with the tools in the sweep: ``tools`` as above, the tick's share ``u0``..``u1`` of the
     tools' move (0..1; a sub-tick's share). Candidate vertices are projected after each tet's
     step (:func:`solve_range_tools`) and once more after the nodal volume and the inversion
     recovery, each substep; the pushes are summed into ``tools``' ``force`` (mean over the
-    substeps, tissue on tool) and ``count``."""
+    substeps, tissue on tool) and ``count``. ``scratch``: the body's kept recovery scratch, as
+    :func:`step_kernel`'s (None or empty: :func:`solve_substep` builds one in each substep that
+    has a flagged tet, as before)."""
     x, v, x_prev, w, warm_dx = state[0], state[1], state[2], state[3], state[7]
     tdx, tprim, force, count = tools[1], tools[2], tools[8], tools[9]
     h = dt / substeps
@@ -3573,7 +3682,7 @@ def step_kernel_tools(
         solve_substep(
             state, model, attachment, slides, gravity, h, frac, gamma, beta, lin_damp, warm, recover,
             volume_barrier, nodal, keep_release, pull_back, springs, slow_held, tools, u0 + (u1 - u0) * frac,
-            u0 + (u1 - u0) * (s / substeps),
+            u0 + (u1 - u0) * (s / substeps), scratch,
         )
         # fmt: on
         finish_and_update_velocity(x, x_prev, v, w, h, warm_dx, warm)
