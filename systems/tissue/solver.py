@@ -253,8 +253,10 @@ def _recovery_scratch(body: SoftBody) -> np.ndarray:
     30) to 0.8 ms (mean, with its 1.6 MB allocation, load ~4) of the raptor as shipped's ~18 ms
     frame, serially; the result is bit-identical (docs/physics.md, "Benchmark")."""
     kept = body.recovery_scratch
-    if kept is not None and kept[0] is body.tets and kept[1] is body.dm_inv and kept[2] == body.x.shape[0]:
-        return kept[3]
+    if kept is not None:
+        if kept[0] is body.tets and kept[1] is body.dm_inv and kept[2] == body.x.shape[0]:
+            return kept[3]
+        body.recovery_scratch = None  # built for tets a cut or refinement replaced: let them go
     if not (recovering(body) and K.any_flagged(body.recover_near)):
         return _NO_SCRATCH
     scratch = K.recovery_scratch(body.tets, body.dm_inv, body.inv_mass)
