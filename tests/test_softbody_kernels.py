@@ -15,8 +15,14 @@ from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
-from vrmed.systems.tissue.solver import elastic_energy, step_softbody, tet_strain, tet_stress, update_tet_measures
-from vrmed.systems.tissue.springs import NO_SPRINGS
+from vrmed.systems.tissue.solver import (
+    PLAIN_STEP_TAIL,
+    elastic_energy,
+    step_softbody,
+    tet_strain,
+    tet_stress,
+    update_tet_measures,
+)
 
 RTOL = 1e-12
 MESHES = mesh_path("liver.msh").parent  # the SOFA meshes shipped in benchmarks/meshes/
@@ -83,12 +89,7 @@ def test_substep_matches_numpy_reference(perturbed_body: SoftBody, warm: float, 
         warm,
         True,
         True if cols % 2 == 1 else None,  # the barrier: for a body built with it (lam's column 2; 4, 5: the slow part)
-        None,  # no nodal volume term, no released filter, no pull-back: the solver's arguments
-        False,
-        None,
-        NO_SPRINGS,  # no springs, no held vertex: passed as the solver passes them (not left to the
-        False,  # defaults, a specialisation of their own: ~2 s more compilation on a clean clone)
-        np.zeros(0, np.int64),  # no kept recovery scratch (solver._NO_SCRATCH), as the solver passes it
+        *PLAIN_STEP_TAIL,  # the rest as the solver passes them for a plain body (one compiled version)
     )
     x_np, v_np, xp_np = b.x.copy(), b.v.copy(), b.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), cols)), np.zeros_like(b.x)

@@ -19,7 +19,7 @@ from vrmed.components.tissue.ligament import attach_ligament_patch, surface_vert
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue import kernels as K
-from vrmed.systems.tissue.solver import SoftBodyPlugin, max_principal_strain, step_softbody
+from vrmed.systems.tissue.solver import PLAIN_STEP_TAIL, SoftBodyPlugin, max_principal_strain, step_softbody
 
 FRAME, SUBSTEPS, G = 1.0 / 90.0, 10, 9.80665
 LIVER = Material(5.4e3, 0.45, 1060.0, damping=0.002)
@@ -143,3 +143,15 @@ def test_the_plugin_registers_the_type() -> None:
     app.step(9)  # an unregistered constraint type would raise here
     assert np.all(np.isfinite(body.x))
     app.close()
+
+
+def test_the_plain_step_tail_is_what_the_solver_passes_a_plain_body() -> None:
+    """``solver.PLAIN_STEP_TAIL`` (the arguments direct callers of ``kernels.step_kernel`` pass
+    after ``volume_barrier``) has the types :func:`step_softbody` gives a body with no opt-in: a
+    compiled version of the step ends in them. If the solver's arguments change and the tail does
+    not, the tests that use it would compile a version of their own (time, not a wrong answer)."""
+    from numba import typeof  # deferred: only this test reads numba's types
+
+    step_softbody(block(), FRAME, SUBSTEPS, (0.0, -G, 0.0))
+    tail = tuple(typeof(a) for a in PLAIN_STEP_TAIL)
+    assert any(tuple(sig[-len(tail) :]) == tail for sig in K.step_kernel.signatures)

@@ -29,12 +29,12 @@ from vrmed.mesh import box_tets
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
 from vrmed.systems.tissue.solver import (
+    PLAIN_STEP_TAIL,
     SoftBodyPlugin,
     TissueConstraintTypes,
     register_tissue_constraint,
     step_softbody,
 )
-from vrmed.systems.tissue.springs import NO_SPRINGS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "external_tools_pack"
 G = 9.80665
@@ -283,12 +283,7 @@ def test_builtin_constraints_match_the_numpy_reference() -> None:
         1.0,
         True,  # the solver's arguments for a default body (the recovery on), none left to its default
         None,
-        None,
-        False,
-        None,
-        NO_SPRINGS,
-        False,
-        np.zeros(0, np.int64),  # no kept recovery scratch (solver._NO_SCRATCH), as the solver passes it
+        *PLAIN_STEP_TAIL,  # the rest as the solver passes them for a plain body
     )
     x_np, v_np, xp_np = body.x.copy(), body.v.copy(), body.x.copy()
     lam_np, wdx_np = np.zeros((len(tets), 2)), np.zeros_like(body.x)

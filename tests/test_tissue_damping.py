@@ -18,8 +18,7 @@ from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.mesh import box_tets
 from vrmed.systems.tissue import kernels as K
 from vrmed.systems.tissue import reference as R
-from vrmed.systems.tissue.solver import elastic_energy, kinetic_energy, step_softbody
-from vrmed.systems.tissue.springs import NO_SPRINGS
+from vrmed.systems.tissue.solver import PLAIN_STEP_TAIL, elastic_energy, kinetic_energy, step_softbody
 
 FRAME, SUBSTEPS = 1.0 / 90.0, 10
 NO_GRAVITY = (0.0, 0.0, 0.0)
@@ -146,12 +145,7 @@ def test_damped_kernels_match_the_reference(cols: int) -> None:
             1.0,
             True,
             True if cols == 3 else None,
-            None,  # no nodal volume term, no released filter, no pull-back, no springs, no held
-            False,  # vertex: the solver's arguments (none left to its default)
-            None,
-            NO_SPRINGS,
-            False,
-            np.zeros(0, np.int64),  # no kept recovery scratch, as the solver passes it (solver._NO_SCRATCH)
+            *PLAIN_STEP_TAIL,  # the rest as the solver passes them for a plain body
         )
         state_np = (x_np, v_np, xp_np, lam_np, wdx_np, wd_np, near_np)
         reference_frame(b, state_np, (tets, Q, a_dev, a_hyd, offsets), g, dt, substeps, warm=1.0, warm_t=kt)

@@ -240,6 +240,14 @@ def step_softbody(
 #: then builds one for the frame if flags come).
 _NO_SCRATCH = np.empty(0, dtype=np.int64)
 
+#: The arguments of ``kernels.step_kernel`` after ``volume_barrier`` (``nodal``, ``keep_release``,
+#: ``pull_back``, ``springs``, ``slow_held``, ``scratch``) that :func:`step_softbody` passes for a
+#: body with none of those opt-ins, no held vertex and no kept recovery scratch: for direct callers
+#: (tests, benchmarks), so that they run the solver's compiled version of the step (an argument of
+#: another type, a default left out included, compiles a version of its own: docs/physics.md,
+#: "Compiled versions of the step").
+PLAIN_STEP_TAIL = (None, False, None, NO_SPRINGS, False, _NO_SCRATCH)
+
 
 def _recovery_scratch(body: SoftBody) -> np.ndarray:
     """The inversion recovery's scratch for :func:`kernels.step_kernel` and
