@@ -45,11 +45,28 @@ world moves it across each frame's ticks), and ``still_gain_mj`` is the largest 
 in the hold, which then includes the moving tool's own work (``F dx``: ~10 N x 0.01 mm =
 0.1 mJ a tick at 0.1 mm per frame). docs/physics.md, "Where it stands" row "vertex speeds" and
 "Open in contact", reads these numbers.
+
+``damping=S``: the liver material with that stiffness-proportional Rayleigh coefficient
+(``Material.damping``, beta in seconds) instead of none; 0 (the default) is the undamped press
+as before, to the bit. Real liver is viscoelastic: a loss tangent of about 0.24 at 40-100 Hz
+(Sinkus et al., ISMRM 2006, abstract 2560: bovine liver, G''/G' = tan(0.15 pi / 2)), which at
+the 8.5-20 Hz of the releases here is beta = tan(delta) / omega = 1.9-4.5 ms by the textbook
+damping ratio beta omega / 2 = tan(delta) / 2 (docs/physics.md, "Vertex speeds under a slow
+tool", measures the table at 2.5 and 4.5 ms; the engine's Rayleigh term damps a mode less than
+that ratio, "Damping").
+
+``trace=1``: what moved each row's fastest vertex (by displacement over a frame): the presses are
+run again (they are deterministic), recording that vertex in every physics tick of its frame and
+the frame before: its move by the tet solve and by the contacts projected after it (mm, and the
+vectors), whether a contact pushed it, its speed after the tick; printed as notes, with the
+frame's totals (the rows get ``frame_vertex`` and ``frame_k``, the press frame counted from the
+first moving one).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -125,6 +142,8 @@ def press(
     sweep_friction: bool | None = None,
     shaft: float = 0.0,
     offset: tuple[float, float] = (0.0, 0.0),
+    damping: float = 0.0,
+    trace: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -133,7 +152,13 @@ def press(
     ``CollisionSettings.sweep_friction`` (None: its default). ``shaft`` > 0: the tool is a
     vertical capsule of the sphere's radius and that half length (m) whose lower cap's centre
     takes the sphere's path (a probe with its shaft), not a bare sphere. ``offset``: the tool's
-    start moved by (x, z) (m) across the press (the same press a little to the side)."""
+    start moved by (x, z) (m) across the press (the same press a little to the side).
+    ``damping``: the material's Rayleigh coefficient beta (s); 0: the undamped liver material.
+    ``trace`` (vertex, frame): the row also gets ``frame_vertex`` and ``frame_k`` (the fastest
+    vertex by displacement and its press frame) and ``trace``, vertex ``trace[0]``'s moves in
+    each physics tick of press frames ``trace[1] - 1`` and ``trace[1]`` (:func:`_traced`);
+    (-1, -1) records none (to find the vertex and frame first). The press is the same, to the
+    bit."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
@@ -145,7 +170,7 @@ def press(
         kw["sweep_friction"] = sweep_friction
     settings = CollisionSettings(**kw)
     app.add_plugin(CollisionPlugin(settings))
-    body = SoftBody.from_mesh(mesh, LIVER)
+    body = SoftBody.from_mesh(mesh, LIVER if damping == 0.0 else replace(LIVER, damping=damping))
     p = body.rest_points
     low = p[:, 1].min()
     body.pin(np.flatnonzero(p[:, 1] < low + 0.1 * (p[:, 1].max() - low)))
@@ -174,13 +199,32 @@ def press(
     events: list[str] = []
     inside = 0.0
     elapsed = 0.0
-    state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None}
+    state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None, "k": -1, "tick": 0}
     resolve = world.resolve
+    ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]] = []
+    tv = -1 if trace is None else trace[0]
+    x_end = np.zeros(3)  # vertex tv where the last tick's contacts left it
 
     def resolve_and_watch(b: SoftBody, surf: Any, h: float) -> None:
         # the energy after each tick's contact (the end of the tick): its rise between ticks
         # while the tool is still
+        x_solved = b.x[tv].copy() if b is body and tv >= 0 else x_end
         resolve(b, surf, h)
+        if b is body and tv >= 0:
+            if trace is not None and state["k"] in (trace[1] - 1, trace[1]):
+                # this tick's move of the traced vertex by the tet solve and by the contacts
+                ticks.append(
+                    (
+                        state["k"],
+                        state["tick"],
+                        x_solved - x_end,
+                        body.x[tv] - x_solved,
+                        bool(body.contact_hold[tv]),
+                        float(np.linalg.norm(body.v[tv])),
+                    )
+                )
+            x_end[:] = body.x[tv]
+            state["tick"] += 1
         if b is body:
             e = _energy(body)
             if state["still"] and state["last"] is not None:
@@ -197,6 +241,7 @@ def press(
         force = 0.0
         inv_max = 0
         best = {"frame": (0.0, ""), "last": (0.0, "")}
+        fastest = (-1, -1)  # (vertex, frame) of best["frame"]
         x_old = body.x.copy()
         k_hold = 0
         for k in range(n_in + HOLD):
@@ -213,6 +258,7 @@ def press(
                 shown[1] += tremor * np.sin(2.0 * np.pi * TREMOR_HZ * (k - k_hold + 1) * FRAME)
             tf.position = shown + lift
             state["still"] = not moving and k > 0
+            state["k"], state["tick"] = k, 0
             t0 = time.perf_counter()
             app.step(1)
             elapsed += time.perf_counter() - t0
@@ -239,9 +285,14 @@ def press(
                 i = int(np.argmax(arr))
                 if arr[i] > best[key][0]:
                     best[key] = (float(arr[i]), _where(body, inverted, on_surface, i, pos))
+                    if key == "frame":
+                        fastest = (i, k)
             x_old = x.copy()
     finally:
         app.close()
+    located: dict[str, Any] = {} if trace is None else {"frame_vertex": fastest[0], "frame_k": fastest[1]}
+    if trace is not None:
+        located["trace"] = _traced(ticks, speed)
     return {
         "mesh": label,
         "speed_m_s": speed,
@@ -257,7 +308,31 @@ def press(
         "inside_mm": round(max(inside, 0.0) * 1e3, 3),
         "events": "; ".join(events),
         "ms_per_frame": round(elapsed / (n_in + HOLD) * 1e3, 2),
+        **located,
     }
+
+
+def _traced(ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]], speed: float) -> list[str]:
+    """One line per physics tick of a traced vertex (``press``'s ``trace``): the press frame and
+    tick, the tick's move by the tet solve and by the contacts after it (mm, and the vectors), whether
+    a contact pushed it, and its speed after the tick / the tool's; then the frame's totals."""
+    lines = []
+    for k, j, solve, contact, held, v in ticks:
+        lines.append(
+            f"frame {k} tick {j}: solve {np.linalg.norm(solve) * 1e3:.2f} mm {np.round(solve * 1e3, 2)}, "
+            f"contacts {np.linalg.norm(contact) * 1e3:.2f} mm {np.round(contact * 1e3, 2)}"
+            f"{', held' if held else ''}, then {v / speed:.2f}x"
+        )
+    if ticks:
+        last = ticks[-1][0]
+        solve = sum((t[2] for t in ticks if t[0] == last), np.zeros(3))
+        contact = sum((t[3] for t in ticks if t[0] == last), np.zeros(3))
+        moved = float(np.linalg.norm(solve + contact))
+        lines.append(
+            f"frame {last}: solve {np.linalg.norm(solve) * 1e3:.2f} mm, contacts "
+            f"{np.linalg.norm(contact) * 1e3:.2f} mm, displacement {moved * 1e3:.2f} mm = {moved / FRAME / speed:.2f}x"
+        )
+    return lines
 
 
 def _where(body: SoftBody, inverted: np.ndarray, on_surface: np.ndarray, i: int, tool: np.ndarray) -> str:
@@ -290,11 +365,24 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     friction = None if "friction" not in kv else kv["friction"] not in ("0", "off", "false")
     shaft = float(kv.get("shaft", 0.0)) * 1e-3
     ox, oz = (float(v) * 1e-3 for v in kv.get("offset", "0,0").split(","))
-    rows = [
-        press(label, file, sp, jitter, tremor, seed, sweep, friction, shaft, (ox, oz))
-        for label, file in meshes
-        for sp in speeds
-    ]
+    damping = float(kv.get("damping", 0.0))
+    if not damping >= 0.0:
+        raise ValueError(f"tool_press: damping=S needs a Rayleigh beta >= 0 in seconds, got {kv['damping']!r}")
+    traced = kv.get("trace", "0") not in ("0", "off", "false")
+    args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
+    rows = [press(label, file, sp, *args, (-1, -1) if traced else None) for label, file in meshes for sp in speeds]
+    lines: list[str] = []
+    if traced:  # the same presses again (deterministic), recording each fastest vertex's ticks
+        for i, (label, file) in enumerate(m for m in meshes for _ in speeds):
+            row = rows[i]
+            row.pop("trace")
+            again = press(label, file, row["speed_m_s"], *args, (row["frame_vertex"], row["frame_k"]))
+            head = f"{label} {row['speed_m_s']:g} m/s: vertex {row['frame_vertex']}, press frame {row['frame_k']}"
+            same = "" if again["frame_x"] == row["frame_x"] else " (the rerun differed!)"
+            lines += [head + same] + ["  " + t for t in again["trace"]]
+    if damping > 0.0:
+        for row in rows:
+            row["damping_s"] = damping
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:
             row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3
@@ -302,8 +390,15 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "frame_x: fastest displacement over a frame / frame time, last_x: fastest last-tick velocity, "
         "both / tool speed, over the press and 27 held frames",
         "still_gain_mj: largest rise of elastic + kinetic energy over one tick while the tool is still",
-        "App defaults: 900 Hz physics ticks of one substep; liver material without damping",
+        "App defaults: 900 Hz physics ticks of one substep; liver material "
+        + (f"with Rayleigh damping beta {damping:g} s" if damping > 0.0 else "without damping"),
     ]
+    if traced:
+        notes.append(
+            "trace: the fastest vertex by displacement, each physics tick of its frame and the one before: "
+            "its move by the tet solve and by the contacts after it"
+        )
+        notes += lines
     if jitter > 0.0 or tremor > 0.0:
         notes.append(
             f"held tool: Gaussian noise {jitter * 1e3:g} mm per axis per frame (seed {seed}), 10 Hz tremor "

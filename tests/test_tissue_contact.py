@@ -700,6 +700,55 @@ def test_a_still_tool_adds_no_energy_to_the_box_whose_corner_it_pressed() -> Non
     assert r["still_gain_mj"] < 1.0, r
 
 
+def test_the_tool_press_bench_presses_a_damped_liver_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vrmed bench tool_press damping=S``: the press's liver material with that Rayleigh beta (s),
+    for the physiological figures of docs/physics.md "Vertex speeds under a slow tool" (real liver
+    is viscoelastic, the bench's default material undamped); without the option the very same
+    undamped material (the default rows unchanged to the bit); a negative beta is refused. The
+    material handed to the body is read at ``SoftBody.from_mesh`` and the press stopped there."""
+    from vrmed.benchmarks import tool_press as tp  # deferred: the bench module imports the engine
+
+    class _Stop(Exception):
+        pass
+
+    seen: list[Material] = []
+
+    def spy(mesh: TetMesh, material: Material, *args: object, **kwargs: object) -> SoftBody:
+        seen.append(material)
+        raise _Stop
+
+    monkeypatch.setattr(tp.SoftBody, "from_mesh", spy)
+    with pytest.raises(_Stop):
+        tp.run({"targets": ["box", "damping=0.0025"]})
+    assert seen[-1] == dataclasses.replace(tp.LIVER, damping=0.0025)
+    with pytest.raises(_Stop):
+        tp.run({"targets": ["box"]})
+    assert seen[-1] is tp.LIVER and tp.LIVER.damping == 0.0
+    with pytest.raises(ValueError, match="damping"):
+        tp.run({"targets": ["box", "damping=-0.001"]})
+
+
+def test_the_tool_press_bench_traces_its_fastest_vertex_tick_by_tick() -> None:
+    """``vrmed bench tool_press box trace=1``: each row's fastest vertex by displacement over a
+    frame, its moves by the tet solve and by the contacts in every physics tick of that frame
+    (docs/physics.md "Vertex speeds under a slow tool" reads them). The rerun is the same press
+    (deterministic), its ticks add up to the row's figure, and without the option the row is as
+    before. (One speed, called as ``run`` calls it for each row: three presses, not five.)"""
+    from vrmed.benchmarks import tool_press as tp  # deferred: the bench module imports the engine
+
+    label = "box_tets 8x4x4"
+    found = tp.press(label, None, 2.0, trace=(-1, -1))
+    assert found["frame_vertex"] >= 0 and found["frame_k"] >= 0 and found["trace"] == []
+    again = tp.press(label, None, 2.0, trace=(found["frame_vertex"], found["frame_k"]))
+    assert again["frame_x"] == found["frame_x"]
+    # every physics tick of the fastest frame (900 Hz, 90 frames a second), then the frame's total
+    ticks = [t for t in again["trace"] if t.startswith(f"frame {found['frame_k']} tick")]
+    assert len(ticks) == 10, again["trace"]
+    assert again["trace"][-1].endswith(f"= {found['frame_x']:.2f}x"), again["trace"][-1]
+    plain = tp.press(label, None, 2.0)
+    assert "frame_vertex" not in plain and plain["frame_x"] == found["frame_x"]
+
+
 def test_a_still_probe_with_a_shaft_adds_no_energy_to_the_block_it_holds() -> None:
     """``vrmed bench tool_press block shaft=30``: the block's press (40 mm at 0.5 m/s) with the
     5 mm sphere replaced by a probe, a vertical capsule of its radius whose lower cap takes the
