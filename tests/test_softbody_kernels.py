@@ -193,7 +193,9 @@ def test_only_a_body_with_the_volume_barrier_compiles_it() -> None:
     it never runs), and the sweep compiled for None contains no call of the barrier's version of
     ``solve_warm`` (numba prunes the branch on the argument's type), while the one compiled for
     True does. Fresh dispatchers of ``solve_range`` (its callees come from the numba cache), so
-    what other tests compiled in this process does not matter."""
+    what other tests compiled in this process does not matter. Every argument typed as the
+    solver's, so that those callees are the solver's versions, not ones compiled for this test
+    alone (a left-out ``held`` compiled two more ``solve_warm``)."""
     from numba import njit  # deferred: only this test compiles a kernel of its own
 
     from vrmed.systems.tissue.solver import _volume_barrier
@@ -215,13 +217,70 @@ def test_only_a_body_with_the_volume_barrier_compiles_it() -> None:
         np.zeros((m, 3)), np.zeros((m, 10), np.float32), kept_fractions(m), x.copy(), 1.0, 1.0, 0.0, 1.0, 0, 0, True,
     )  # warm_t as the solver's (tissue_reference.kept_fractions): its callees' specialisations are cached
     # fmt: on
+    held = (False, np.zeros(n, np.bool_))  # slow_held and the model's hold, typed as the solver passes them
     barrier_calls = {}
     for flag in (None, True):
         sweep = njit(K.solve_range.py_func)
-        sweep(*args, flag)
+        sweep(*args, flag, *held)
         calltypes = sweep.overloads[sweep.signatures[0]].fndesc.calltypes.values()
         barrier_calls[flag] = sum("Literal[bool](True)" in str(sig) for sig in calltypes if sig is not None)
     assert barrier_calls == {None: 0, True: 1}
+
+
+def test_no_layer_of_the_frame_is_compiled_again_for_a_literal_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba compiles a callee once per argument type, and a constant passed in jitted code (a
+    literal ``1``, or a variable typed as one before it is unified) is a type of its own: the
+    serial frame's ``_frame_worker(..., 1, ...)``, the parallel frame's ``width = 1`` and
+    ``recover_and_keep``'s ``1`` / ``0`` compiled a second ``_frame_worker``,
+    ``recover_and_keep_flagged`` and ``flag_flattened`` for every version of the step (~8 s of
+    cold JIT each; docs/physics.md "Compiled versions of the step"). The frame's layers are typed
+    again here (type inference only, no code generated: ~1 s) with the argument types the solver
+    passes, and no kernel may then hold two versions that differ only by a literal."""
+    import numba  # deferred: only this test builds a compiler pipeline
+    from numba.core import types
+    from numba.core.compiler import CompilerBase, DefaultPassBuilder
+    from numba.core.registry import CPUDispatcher
+    from numba.core.typed_passes import NopythonTypeInference
+
+    class TypeOnly(CompilerBase):
+        """numba's pipeline up to type inference, which resolves (compiles or loads from the
+        cache) every callee for the argument types it is called with."""
+
+        def define_pipelines(self):  # type: ignore[no-untyped-def]
+            pm = DefaultPassBuilder.define_untyped_pipeline(self.state)
+            pm.add_pass(NopythonTypeInference, "nopython type inference")
+            pm.finalize()
+            return [pm]
+
+    def type_only(kernel: CPUDispatcher, argtypes: tuple) -> None:
+        with pytest.raises(AttributeError):  # the pipeline ends without a compile result
+            numba.njit(pipeline_class=TypeOnly)(kernel.py_func).compile(argtypes)
+
+    seen: list[tuple] = []
+    step = K.step_kernel
+    monkeypatch.setattr(K, "step_kernel", lambda *args: (seen.append(args), step(*args))[1])
+    body = SoftBody.from_mesh(box_tets((0.02, 0.02, 0.02), (2, 2, 2)), Material(5.4e3, 0.45, 1060.0))
+    step_softbody(body, 1.0 / 90.0, 2, np.array([0.0, -9.81, 0.0]))
+    assert seen, "the solver steps a plain body through kernels.step_kernel"
+    type_only(step, tuple(numba.typeof(a) for a in seen[0]))  # its serial branch's callees
+    for name in ("step_frame_parallel", "_frame_worker", "recover_and_keep"):
+        kernel = getattr(K, name)
+        for sig in list(kernel.signatures):
+            type_only(kernel, sig)
+    # the layers and what they call with a count or a chunk (only these: which other kernels
+    # hold versions here depends on what the numba cache held when this process compiled them)
+    twice = {}
+    for name in (
+        "step_frame_parallel",
+        "_frame_worker",
+        "recover_and_keep",
+        "recover_and_keep_flagged",
+        "flag_flattened",
+    ):
+        bare = [tuple(types.unliteral(t) for t in sig) for sig in getattr(K, name).signatures]
+        if len(set(bare)) < len(bare):
+            twice[name] = [str(sig) for sig in getattr(K, name).signatures]
+    assert not twice, twice
 
 
 def test_tet_measures_match_numpy(perturbed_body: SoftBody) -> None:

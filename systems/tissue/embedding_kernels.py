@@ -291,7 +291,9 @@ def locate_near(points, locate_at, x, tets, inc, inc_start, seed_start, seeds, s
     stamp = np.full(m, -1, np.int64)
     ring = np.empty(m, np.int64)
     for i in range(points.shape[0]):
-        n = 0
+        # int64 from the start (not the literals 0 and -1): numba compiles a callee once per
+        # argument type, and each literal is a type of its own (four versions of _best_in)
+        n = np.int64(0)
         for q in range(seed_start[i], seed_start[i + 1]):
             t = seeds[q]
             for k in range(4):
@@ -302,7 +304,7 @@ def locate_near(points, locate_at, x, tets, inc, inc_start, seed_start, seeds, s
                         stamp[u] = i
                         ring[n] = u
                         n += 1
-        best, score = _best_in(points, locate_at[i], x, tets, ring, n, side, point_side[i], -1)
+        best, score = _best_in(points, locate_at[i], x, tets, ring, n, side, point_side[i], np.int64(-1))
         if score < 0.0 and n > 0:  # not inside the ring: one ring further
             n1 = n
             for q in range(n1):

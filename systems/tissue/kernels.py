@@ -1459,7 +1459,7 @@ def nodal_kept_move(x, w, tets, Q, nodal, warm_dx, block_end=-1):
     m = tets.shape[0]
     b = m if block_end < 0 else block_end
     nodal_kept_range(x, w, tets, nodal, warm_dx, b, m)
-    nodal_kept_range(x, w, tets, nodal, warm_dx, 0, b)
+    nodal_kept_range(x, w, tets, nodal, warm_dx, np.int64(0), b)  # int64: the other calls' version
 
 
 @njit(cache=True, inline="always")
@@ -1583,7 +1583,7 @@ def solve_nodal_volume(x, x_prev, w, tets, Q, nodal, inv_h2, g_damp, warm, warm_
         for ph in range(poff.shape[0] - 1):
             solve_nodal_blocks(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, poff[ph], poff[ph + 1])
     else:
-        solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, 0, boff[nb])
+        solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, np.int64(0), boff[nb])
     solve_nodal_range(x, x_prev, w, tets, nodal, inv_h2, g_damp, warm, warm_dx, boff[nb], nodal[9].shape[0])
 
 
@@ -2094,10 +2094,10 @@ def recover_and_keep(
     recovery's sweeps at rest (x1.07 the raptor's frame). The signed volumes this needs are those
     the filter's first scan needs: one pass gives both (the recovery moves only vertices of
     flagged tets; the tets around those it moved are tested again after it)."""
-    flag_flattened(x, w, tets, near, scratch, 0, tets.shape[0])
+    flag_flattened(x, w, tets, near, scratch, np.int64(0), tets.shape[0])
     # fmt: off
     return recover_and_keep_flagged(
-        x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, 1, release, pull_back, v, h,
+        x, x_prev, w, tets, Q, near, warm_dx, track, hold, scratch, np.int64(1), release, pull_back, v, h,
     )
     # fmt: on
 
@@ -2370,7 +2370,7 @@ def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
     (else undone); ``x_prev`` follows ``x`` on the free axes. Returns whether it lifted."""
     i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
     # tets around it not positive now (those may stay so; no other may become so)
-    bad0 = _not_positive_around(x, tets, off, adj, t)
+    bad0 = _not_positive_around(x, tets, off, adj, t, np.int64(-1))  # the later call's types: one version
     p00, p01, p02 = x[i0, 0], x[i0, 1], x[i0, 2]
     p10, p11, p12 = x[i1, 0], x[i1, 1], x[i1, 2]
     p20, p21, p22 = x[i2, 0], x[i2, 1], x[i2, 2]
@@ -3073,7 +3073,9 @@ def step_frame_parallel(
     sync[_SYNC_DONE] = 0
     sync[_SYNC_WAITERS] = 0
     phase_offsets = model[5]
-    width = 1
+    # an int64 from the start: typed as the literal 1 first, numba compiles a second
+    # _frame_worker for that literal (~20 s of cold JIT), as for a literal argument
+    width = np.int64(1)
     for ph in range(phase_offsets.shape[0] - 1):
         width = max(width, phase_offsets[ph + 1] - phase_offsets[ph])
     if nodal is not None:  # the vertex constraints' phases
@@ -3189,9 +3191,12 @@ def step_kernel(
             )
             # fmt: on
         else:  # every task in order on this thread: blocks, then leftovers, i.e. the stored order
+            # one chunk as an int64, not the literal 1: numba compiles a callee once per argument
+            # type, and a literal is a type of its own (a second _frame_worker, ~20 s of cold JIT)
             # fmt: off
             _frame_worker(
-                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover, 1, sync,
+                state, model, attachment, slides, gravity, h, substeps, gamma, beta, lin_damp, warm, recover,
+                np.int64(1), sync,
                 sc, volume_barrier, nodal, keep_release, pull_back, springs, slow_held,
             )
             # fmt: on
