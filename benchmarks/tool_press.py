@@ -33,7 +33,10 @@ tool's Coulomb friction). ``shaft=MM``: the tool is a probe, a vertical capsule 
 radius and that half length whose lower cap's centre takes the sphere's path (``inside_mm`` still
 reads the surface against that cap's sphere only). ``offset=X,Z``: the tool's start moved by
 (X, Z) mm across the press (the fast press on truthcylinder1 is chaotic: docs/physics.md "Warm
-start", "A cost found after", reads it at nearby starts).
+start", "A cost found after", reads it at nearby starts). ``ticks=1``: also
+``tick_inside_mm``, the deepest the sampled surface got into the tool at any physics tick's end
+(after the contacts, not only a frame's: the frame's end is a sample of the ticks), until the
+first event (an event's own tick is not counted: its state is the one reported).
 
 ``--quick``: the box and the liver at 0.5 m/s only. Targets (``vrmed bench tool_press MESH ...``):
 substrings of the mesh names to run. A hand is never still: ``jitter=MM`` adds to the held tool's
@@ -144,6 +147,7 @@ def press(
     offset: tuple[float, float] = (0.0, 0.0),
     damping: float = 0.0,
     trace: tuple[int, int] | None = None,
+    ticks: bool = False,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -158,7 +162,9 @@ def press(
     vertex by displacement and its press frame) and ``trace``, vertex ``trace[0]``'s moves in
     each physics tick of press frames ``trace[1] - 1`` and ``trace[1]`` (:func:`_traced`);
     (-1, -1) records none (to find the vertex and frame first). The press is the same, to the
-    bit."""
+    bit.
+    ``ticks``: also read the surface in the tool at every physics tick's end (after the
+    contacts), until the first event: the row's ``tick_inside_mm``."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
@@ -201,19 +207,29 @@ def press(
     elapsed = 0.0
     state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None, "k": -1, "tick": 0}
     resolve = world.resolve
-    ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]] = []
+    traced_ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]] = []
     tv = -1 if trace is None else trace[0]
     x_end = np.zeros(3)  # vertex tv where the last tick's contacts left it
+    tick_in: list[float] = []
+    tick_state = {"done": not ticks}
 
     def resolve_and_watch(b: SoftBody, surf: Any, h: float) -> None:
         # the energy after each tick's contact (the end of the tick): its rise between ticks
         # while the tool is still
+        if b is body and not tick_state["done"] and (any(world.pushed_through.values()) or world.punctured.get(ent)):
+            tick_state["done"] = True  # an event at the last tick (sent after its contacts): not counted
+            if tick_in:
+                tick_in.pop()
         x_solved = b.x[tv].copy() if b is body and tv >= 0 else x_end
         resolve(b, surf, h)
+        if b is body and not tick_state["done"]:  # the tool's sphere (a shaft's lower cap) this tick
+            slot = world.primitives_of(tool)[0]
+            a, c = world.seg_a[slot], world.seg_b[slot]
+            tick_in.append(_surface_in_tool(body, surf.faces, (a if a[1] <= c[1] else c).copy()))
         if b is body and tv >= 0:
             if trace is not None and state["k"] in (trace[1] - 1, trace[1]):
                 # this tick's move of the traced vertex by the tet solve and by the contacts
-                ticks.append(
+                traced_ticks.append(
                     (
                         state["k"],
                         state["tick"],
@@ -292,8 +308,8 @@ def press(
         app.close()
     located: dict[str, Any] = {} if trace is None else {"frame_vertex": fastest[0], "frame_k": fastest[1]}
     if trace is not None:
-        located["trace"] = _traced(ticks, speed)
-    return {
+        located["trace"] = _traced(traced_ticks, speed)
+    row: dict[str, Any] = {
         "mesh": label,
         "speed_m_s": speed,
         "tets": int(body.tets.shape[0]),
@@ -310,6 +326,20 @@ def press(
         "ms_per_frame": round(elapsed / (n_in + HOLD) * 1e3, 2),
         **located,
     }
+    if ticks:
+        row["tick_inside_mm"] = round(max(tick_in + [0.0]) * 1e3, 3)
+    return row
+
+
+def _surface_in_tool(body: SoftBody, faces: np.ndarray, centre: np.ndarray) -> float:
+    """How deep (m) the sampled surface near the tool is inside its sphere about ``centre``
+    (negative: its gap), as ``inside_mm`` reads it at a frame's end; -inf with no face near."""
+    near = np.linalg.norm(body.x - centre, axis=1) < RADIUS + 0.03
+    sel = faces[near[faces].any(axis=1)]
+    if not sel.shape[0]:
+        return float("-inf")
+    pts = np.einsum("sk,fkc->fsc", SAMPLES, body.x[sel]).reshape(-1, 3)
+    return RADIUS - float(np.linalg.norm(pts - centre, axis=1).min())
 
 
 def _traced(ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]], speed: float) -> list[str]:
@@ -369,14 +399,17 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     if not damping >= 0.0:
         raise ValueError(f"tool_press: damping=S needs a Rayleigh beta >= 0 in seconds, got {kv['damping']!r}")
     traced = kv.get("trace", "0") not in ("0", "off", "false")
+    ticks = kv.get("ticks", "0") not in ("0", "off", "false")
     args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
-    rows = [press(label, file, sp, *args, (-1, -1) if traced else None) for label, file in meshes for sp in speeds]
+    rows = [
+        press(label, file, sp, *args, (-1, -1) if traced else None, ticks) for label, file in meshes for sp in speeds
+    ]
     lines: list[str] = []
     if traced:  # the same presses again (deterministic), recording each fastest vertex's ticks
         for i, (label, file) in enumerate(m for m in meshes for _ in speeds):
             row = rows[i]
             row.pop("trace")
-            again = press(label, file, row["speed_m_s"], *args, (row["frame_vertex"], row["frame_k"]))
+            again = press(label, file, row["speed_m_s"], *args, (row["frame_vertex"], row["frame_k"]), ticks)
             head = f"{label} {row['speed_m_s']:g} m/s: vertex {row['frame_vertex']}, press frame {row['frame_k']}"
             same = "" if again["frame_x"] == row["frame_x"] else " (the rerun differed!)"
             lines += [head + same] + ["  " + t for t in again["trace"]]

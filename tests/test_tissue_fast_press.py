@@ -45,6 +45,26 @@ def test_truthcylinder1s_fast_press_keeps_the_surface_out_of_the_tool_or_reports
     assert row["inside_mm"] <= 0.5, row
 
 
+def test_a_fast_press_whose_surface_closes_over_the_tool_between_frames_is_reported() -> None:
+    """The bench's 40 mm press at 2 m/s from 1 mm and 0.5 mm to the side (``vrmed bench tool_press
+    truthcylinder1 offset=1,0.5``): the contacts turned the surface inside out around the tool's
+    centre (winding number -1) at the 9th tick of frame 1, and by that frame's last tick, the only
+    one the push-through check ran on, the tissue had slid off the tool's centre (winding 0) with
+    1.56 mm of surface still inside the tool, and then off the tool (22 mm clear in the hold): no
+    event at all. The check now also runs on every tick whose contacts met the tool deeper than
+    the stated tolerance (``collision.system.PUSHED_CHECK_DEPTH``, 0.5 mm), on that tick's end
+    state: ``ToolInsideTissue(pushed_through)`` in frame 1 (4.70 N), and the deepest surface in the
+    tool before it is frame 0's, 0.453 mm (2026-12-02). Read at every tick's end (``ticks``) it
+    was up to 3.626 mm inside the tool before the event (frame 1's 2nd tick): a frame's end is a
+    sample of its ticks, so the ticks' reading is never below the frames'."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the push-through warning, softening notes
+        row = press("truthcylinder1.msh", "truthcylinder1.msh", 2.0, offset=(1e-3, 0.5e-3), ticks=True)
+    assert "pushed_through" in row["events"], row
+    assert row["inside_mm"] <= 0.5, row
+    assert row["tick_inside_mm"] >= row["inside_mm"], row
+
+
 def test_a_body_no_tool_holds_steps_as_without_the_held_rule() -> None:
     """The rule reads the contacts' held vertices only: a body with the slow part (the liver bar
     of tests/test_tissue_accuracy.py's shape: light surface corners, ``lam`` of 4 columns) and no

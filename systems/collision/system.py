@@ -60,6 +60,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Most kinematic primitives in one scene (instrument = shaft + 2 jaws).
 MAX_PRIMS = 64
+#: A tick whose contacts met a sphere or capsule tool deeper than this (m) inside the surface
+#: (after the tissue solve, before their projection) runs the push-through check
+#: (:func:`_check_pushed_through`) on its own end state, not only a display frame's last tick:
+#: the contact's stated tolerance (docs/physics.md "Where it stands", item 3). At 2 m/s (2.2 mm a
+#: tick against a 5 mm tool) the surface can be turned inside out around the tool's centre at one
+#: tick and slide off it by the frame's end, which the last tick alone never saw.
+PUSHED_CHECK_DEPTH = 5e-4
 
 
 @dataclass(frozen=True)
@@ -881,7 +888,8 @@ def collision_resolve_system(app: App) -> None:
     # once per display frame (its first tick): forget insertions whose tool left the body, and
     # find tools inside a body with no contact that put them there
     new_frame = world._inside_frame != app.clock.frame
-    # the frame's last tick (the state a frame shows): tools in contact found inside tissue
+    # the frame's last tick (the state a frame shows), and any tick whose contacts met a tool
+    # deeper than PUSHED_CHECK_DEPTH: tools in contact found inside tissue
     f0, f1 = frame_fractions(app)
     last_tick = f1 >= 1.0
     tick = app.try_resource(TickContacts)
@@ -917,7 +925,7 @@ def collision_resolve_system(app: App) -> None:
         reported = world.pushed_through.get(entity)
         if reported:  # an episode ends when the tool is out of the body's reach
             reported.intersection_update(world.owner[surf.pair_prim[: surf.n_pairs]].tolist())
-        if last_tick and surf.n_pairs:
+        if surf.n_pairs and (last_tick or _deep_tool_contact(world, surf)):
             _check_pushed_through(app, world, entity, body, surf)
         if surf.n_pairs == 0:
             continue
@@ -1092,13 +1100,27 @@ def _check_inside(app: App, world: CollisionWorld, entity: int, body: SoftBody, 
         )
 
 
+def _deep_tool_contact(world: CollisionWorld, surf: TissueSurface) -> bool:
+    """Whether a sphere or capsule tool met this body's surface deeper than
+    :data:`PUSHED_CHECK_DEPTH` this tick (the contacts' first-pass depth, after the solve)."""
+    for p in range(world.n_prims):
+        if surf.count[p] and world.kind[p] == CK.KIND_CAPSULE and surf.depth[p] > PUSHED_CHECK_DEPTH:
+            return True
+    return False
+
+
 def _check_pushed_through(app: App, world: CollisionWorld, entity: int, body: SoftBody, surf: TissueSurface) -> None:
     """Report a sphere or capsule tool in contact with ``body`` whose axis ended inside its tissue
     (send :class:`ToolInsideTissue` with reason ``"pushed_through"`` and warn, naming tool and
     body), once per episode (``CollisionWorld.pushed_through``: until the tool has no candidate
     pair with the body); the contacts keep acting on it. Run on a display frame's last tick (the
-    state the frame shows), for tools with a candidate pair this tick and contact history with the
-    body (this frame or the last; the others are :func:`_check_inside`'s), not inserted. Inside: a test point of
+    state the frame shows) and on every tick whose contacts met such a tool deeper than
+    :data:`PUSHED_CHECK_DEPTH` (:func:`_deep_tool_contact`; on that tick's end state, after the
+    contacts: at 2 m/s on truthcylinder1 the surface was turned inside out around the tool's
+    centre at the 9th tick of a frame and had slid off it, 1.56 mm inside the tool, by the 10th,
+    and the press was never reported), for tools with a candidate pair this tick and contact
+    history with the body (this frame or the last, or in contact this tick; the others are
+    :func:`_check_inside`'s), not inserted. Inside: a test point of
     the axis (a sphere's centre, a capsule's ends and middle) the boundary surface encloses,
     either way round: generalized winding number above 1/2 (the tissue closed over the tool) or
     below -1/2 (the surface turned inside out around it: the contacts pushed faces past the tool
