@@ -283,12 +283,7 @@ def press(
             for hit in punct.read():
                 events.append(f"punctured {hit.force:.2f} N frame {k}")
             if not events:  # surface points inside the tool (those near it), until an event
-                faces = world.surfaces[ent].faces
-                near = np.linalg.norm(body.x - shown, axis=1) < RADIUS + 0.03
-                sel = faces[near[faces].any(axis=1)]
-                if sel.shape[0]:
-                    pts = np.einsum("sk,fkc->fsc", SAMPLES, body.x[sel]).reshape(-1, 3)
-                    inside = max(inside, RADIUS - float(np.linalg.norm(pts - shown, axis=1).min()))
+                inside = max(inside, _surface_in_tool(body, world.surfaces[ent].faces, shown))
             f = float(np.linalg.norm(world.owner_force.get(tool, np.zeros(3))))
             force = max(force, f)
             stopped = stopped or (f >= MAX_FORCE and k < n_in)
