@@ -106,7 +106,8 @@ class SoftBodySpec:
     #: ``vrmed.mesh.lattice_remesh``): for sliver-heavy meshes (the solver warns naming them).
     remesh: float | None = None
     #: The volume term: "tet" (one per tet, the default) or "nodal" (one per vertex: locks far
-    #: less in bending and near incompressibility, costs ~3x the frame; :data:`VOLUME_MODES`).
+    #: less in bending and near incompressibility, costs ~2x the frame on the 10k box,
+    #: docs/physics.md "Nodal volume"; :data:`VOLUME_MODES`).
     volume: str = "tet"
 
     def __post_init__(self) -> None:
@@ -120,7 +121,7 @@ class SoftBodySpec:
         if self.volume not in VOLUME_MODES:
             raise ValueError(
                 f"volume must be one of {', '.join(VOLUME_MODES)} (got {self.volume!r}): 'tet' is the "
-                "default, 'nodal' bends and compresses more accurately at ~3x the cost"
+                "default, 'nodal' bends and compresses more accurately at ~2x the cost"
             )
 
 
@@ -155,8 +156,9 @@ class Material:
     """An isotropic hyperelastic (stable Neo-Hookean) material.
 
     ``youngs_modulus`` E in Pa, ``poisson_ratio`` nu in [0, 0.5), ``density`` in kg/m^3 and
-    ``damping`` the stiffness-proportional Rayleigh coefficient beta in seconds (a mode of
-    angular frequency omega gets damping ratio beta * omega / 2; 0 = undamped).
+    ``damping`` the stiffness-proportional Rayleigh coefficient beta in seconds (0 = undamped;
+    the textbook damping ratio of a mode of angular frequency omega is beta * omega / 2, and the
+    solver's one-iteration Rayleigh term gives a mode less than that: docs/physics.md "Damping").
     ``puncture_force`` (N, optional) is the contact force one tool may press the tissue with
     before it punctures it (the collision system then lets that tool through and sends
     ``TissuePunctured``); None: never punctured, contact always holds.

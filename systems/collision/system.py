@@ -1,4 +1,4 @@
-"""Collision between kinematic tools and deforming tissue, solved inside the XPBD substep.
+"""Collision between kinematic tools and deforming tissue, projected once per physics tick after the tissue solve.
 
 Design (one physics tick = one soft-body substep at the default settings):
 
