@@ -46,8 +46,9 @@ of that amplitude along the press's axis (hand tremor, 8-12 Hz, 0.1-1 mm); both 
 (the press as before, to the bit). The tool is then never still in the hold (the collision
 world moves it across each frame's ticks), and ``still_gain_mj`` is the largest one-tick rise
 in the hold, which then includes the moving tool's own work (``F dx``: ~10 N x 0.01 mm =
-0.1 mJ a tick at 0.1 mm per frame). docs/physics.md, "Where it stands" row "vertex speeds" and
-"Open in contact", reads these numbers.
+0.1 mJ a tick at 0.1 mm per frame). docs/physics.md, "Issue #16 at a glance" row "vertex
+speeds", and docs/physics-log.md, "Where it stands: the detailed rows" and "Open in contact",
+read these numbers.
 
 ``damping=S``: the liver material with that stiffness-proportional Rayleigh coefficient
 (``Material.damping``, beta in seconds) instead of none; 0 (the default) is the undamped press

@@ -734,7 +734,7 @@ def test_the_raptor_from_a_half_mirrored_or_crushed_start_ends_uninverted(start:
     turns on the last bits), and this case ran with the opt-in volume barrier; now 0 inverted
     from frame 59 on and at rest (9e-5 m/s fastest vertex on the VM), asserted. ``crushed_barrier``
     keeps the barrier's run (0 inverted at the end, asserted; not at rest: 0.92 m/s, the softened
-    slivers' two-substep cycle, open: docs/physics.md, "Where it stands")."""
+    slivers' two-substep cycle, open: docs/physics.md, "Issue #16 at a glance")."""
     mesh = scaled(load_tet_mesh(mesh_path("raptorTetra_19409.vtu")))
     if start == "half_mirrored":
         body = _half_mirrored(mesh)

@@ -63,7 +63,7 @@ MAX_PRIMS = 64
 #: A tick whose contacts met a sphere or capsule tool deeper than this (m) inside the surface
 #: (after the tissue solve, before their projection) runs the push-through check
 #: (:func:`_check_pushed_through`) on its own end state, not only a display frame's last tick:
-#: the contact's stated tolerance (docs/physics.md "Where it stands", item 3). At 2 m/s (2.2 mm a
+#: the contact's stated tolerance (docs/physics.md "Issue #16 at a glance", item 3). At 2 m/s (2.2 mm a
 #: tick against a 5 mm tool) the surface can be turned inside out around the tool's centre at one
 #: tick and slide off it by the frame's end, which the last tick alone never saw.
 PUSHED_CHECK_DEPTH = 5e-4
