@@ -417,7 +417,8 @@ def test_pack_api_exports_the_protocol() -> None:
     assert vm.register_tissue_constraint is register_tissue_constraint
 
 
-# -- the worked example (docs/physics.md, "Add a surface-patch attachment") -----------------
+# -- the worked example, examples/external_tools_pack/vrmed_clip_lab/patch_attachment.py (how a
+# plugin adds a constraint type: docs/physics.md, "Tissue constraints") ----------------------
 @pytest.fixture
 def patch_module(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE))

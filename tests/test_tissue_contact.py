@@ -689,11 +689,12 @@ def test_a_still_tool_adds_no_energy_to_the_box_whose_corner_it_pressed() -> Non
     """The same press on a 0.2 x 0.1 x 0.1 m box (8 x 4 x 4 cells) over its highest surface
     vertex, a corner, at 0.5 m/s: the corner slips off the sphere in the hold and springs back
     (7.91x the press speed by displacement: elastic energy released, docs/physics.md). In the
-    hold the contact's "tool behind the face: push it past" branch moved a face the sphere
+    hold the contact's "behind the face: push it past the tool" branch (docs/physics.md, "Contact",
+    "Tools against tissue: why the surface got into the tool, and the fix") moved a face the sphere
     grazes edge-on (its plane through the centre, its edge 4.93-4.96 mm from it) by r + dist, 11 mm
     through it: +29.6 mJ in one tick on a body holding 34 mJ. A still tool does no work, so the
     energy should only fall; the push is now as far as the point must go to leave the tool
-    (docs/physics.md "Contact"): measured 0.09 mJ."""
+    (the same paragraph, "How far"): measured 0.09 mJ."""
     from vrmed.benchmarks.tool_press import press as tool_press  # deferred: runs the engine
 
     r = tool_press("box_tets 8x4x4", None, 0.5)
