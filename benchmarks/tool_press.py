@@ -73,6 +73,20 @@ the ticks whose largest move exceeded c_p h, and of those how many moved a verte
 was inverted (``inv``) or below half its rest volume (``J<0.5``) at the tick's start. An elastic
 release of uninverted tissue moves at strain x c_p, about c_p h a tick at most; the presses the
 same, to the bit.
+
+``energy=1``: the energy book of the press (the frames the tool moves down; no gravity, no
+damping): ``work_mj``, the tool's work, each physics tick's reported contact force (what
+haptics and the puncture check read) dotted with the tool's move over that tick; ``gain_mj``,
+the body's elastic + kinetic energy at the press's end minus at its start (energy conservation:
+at most ``work_mj``); ``velpass_mj``, the kinetic energy the contacts' velocity pass
+(``kernels.contact_velocities``) added over the press, and ``velpass_n``, the largest net force
+that pass put on the body in a tick (its sum m dv / h, reported in no contact force);
+``solve_mj`` and ``proj_mj``, what the tet solve and the contact projection changed
+(``gain_mj`` = ``solve_mj`` + ``proj_mj`` + ``velpass_mj``); ``velpass_top``, the four vertices
+the velocity pass gave the most energy, with their mass and the length of the projection's
+pushes on them, summed over the press, against the tool's travel. The presses the same, to the
+bit. ``velocity=0``: ``CollisionSettings.velocity_pass`` off (the projection's velocities, kept
+for comparison; default: the setting's).
 """
 
 from __future__ import annotations
@@ -158,6 +172,8 @@ def press(
     trace: tuple[int, int] | None = None,
     ticks: bool = False,
     solve: bool = False,
+    energy: bool = False,
+    velocity_pass: bool | None = None,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -176,7 +192,11 @@ def press(
     ``ticks``: also read the surface in the tool at every physics tick's end (after the
     contacts), until the first event: the row's ``tick_inside_mm``.
     ``solve``: also read each physics tick's move by the tet solve alone (before the contacts),
-    against the P-wave speed: the row's ``solve_cp`` and ``solve_over`` (:func:`_solve_moves`)."""
+    against the P-wave speed: the row's ``solve_cp`` and ``solve_over`` (:func:`_solve_moves`).
+    ``energy``: also the energy book of the press (the frames the tool moves down), the row's
+    ``work_mj``, ``gain_mj``, ``solve_mj``, ``proj_mj``, ``velpass_mj``, ``velpass_n`` and
+    ``velpass_top`` (:func:`_energy_book`). ``velocity_pass``: ``CollisionSettings.velocity_pass``
+    (None: its default)."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0)
@@ -186,6 +206,8 @@ def press(
         kw["sweep_contact"] = sweep
     if sweep_friction is not None:
         kw["sweep_friction"] = sweep_friction
+    if velocity_pass is not None:
+        kw["velocity_pass"] = velocity_pass
     settings = CollisionSettings(**kw)
     app.add_plugin(CollisionPlugin(settings))
     body = SoftBody.from_mesh(mesh, LIVER if damping == 0.0 else replace(LIVER, damping=damping))
@@ -217,7 +239,7 @@ def press(
     events: list[str] = []
     inside = 0.0
     elapsed = 0.0
-    state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None, "k": -1, "tick": 0}
+    state: dict[str, Any] = {"still": False, "gain": 0.0, "last": None, "k": -1, "tick": 0, "moving": False}
     resolve = world.resolve
     traced_ticks: list[tuple[int, int, np.ndarray, np.ndarray, bool, float]] = []
     tv = -1 if trace is None else trace[0]
@@ -231,6 +253,10 @@ def press(
     solved = {"max": 0.0, "over": 0, "inverted": 0, "crushed": 0}
     material = body.material
     c_p = float(np.sqrt((material.lam + 2.0 * material.mu) / material.density))
+    # energy=1: the body's x and v before this tick's contacts, and the press's book
+    x_pre, v_pre = body.x.copy(), body.v.copy()
+    book: dict[str, Any] = {"work": 0.0, "solve": 0.0, "proj": 0.0, "velpass": 0.0, "velpass_n": 0.0, "e0": 0.0}
+    book.update(end=0.0, pre=0.0, travel=0.0, vertex_ke=np.zeros(len(p)), vertex_push=np.zeros(len(p)))
 
     def resolve_and_watch(b: SoftBody, surf: Any, h: float) -> None:
         # the energy after each tick's contact (the end of the tick): its rise between ticks
@@ -242,7 +268,13 @@ def press(
         x_solved = b.x[tv].copy() if b is body and tv >= 0 else x_end
         if b is body and solve:
             _solve_moves(body, x_tick, c_p * h, solved)
+        if b is body and energy and state["moving"]:
+            x_pre[:] = body.x
+            v_pre[:] = body.v
+            book["pre"] = _energy(body)
         resolve(b, surf, h)
+        if b is body and energy and state["moving"]:
+            _energy_book(body, world, surf, world.primitives_of(tool), x_pre, v_pre, book["pre"], h, book)
         if b is body and solve:
             x_tick[:] = body.x
         if b is body and not tick_state["done"]:  # the tool's sphere (a shaft's lower cap) this tick
@@ -285,6 +317,7 @@ def press(
         k_hold = 0
         for k in range(n_in + HOLD):
             moving = k < n_in and not stopped
+            pos_before = pos.copy()
             if moving:
                 pos = pos - np.array([0.0, step, 0.0])
                 if label.startswith("block"):  # 40 mm below its top, not past it (60 mm tall)
@@ -297,6 +330,9 @@ def press(
                 shown[1] += tremor * np.sin(2.0 * np.pi * TREMOR_HZ * (k - k_hold + 1) * FRAME)
             tf.position = shown + lift
             state["still"] = not moving and k > 0
+            state["moving"] = moving
+            if energy and moving and k == 0:
+                book["e0"] = book["end"] = _energy(body)
             state["k"], state["tick"] = k, 0
             t0 = time.perf_counter()
             app.step(1)
@@ -307,6 +343,8 @@ def press(
                 events.append(f"punctured {hit.force:.2f} N frame {k}")
             if not events:  # surface points inside the tool (those near it), until an event
                 inside = max(inside, _surface_in_tool(body, world.surfaces[ent].faces, shown))
+            if energy and moving:
+                book["travel"] += float(np.linalg.norm(pos - pos_before))
             f = float(np.linalg.norm(world.owner_force.get(tool, np.zeros(3))))
             force = max(force, f)
             stopped = stopped or (f >= MAX_FORCE and k < n_in)
@@ -346,10 +384,72 @@ def press(
     }
     if ticks:
         row["tick_inside_mm"] = round(max(tick_in + [0.0]) * 1e3, 3)
+    if energy:
+        row["work_mj"] = round(book["work"] * 1e3, 2)
+        row["gain_mj"] = round((book["end"] - book["e0"]) * 1e3, 2)
+        row["solve_mj"] = round(book["solve"] * 1e3, 2)
+        row["proj_mj"] = round(book["proj"] * 1e3, 2)
+        row["velpass_mj"] = round(book["velpass"] * 1e3, 2)
+        row["velpass_n"] = round(book["velpass_n"], 2)
+        # the vertices the velocity pass gave the most energy: vertex, mass (g), that energy (mJ),
+        # its pushes (mm, summed over the press) against the tool's travel (mm)
+        top = np.argsort(-book["vertex_ke"])[:4]
+        row["velpass_top"] = (
+            "; ".join(
+                f"v{i} {body.mass[i] * 1e3:.2f} g +{book['vertex_ke'][i] * 1e3:.1f} mJ "
+                f"pushed {book['vertex_push'][i] * 1e3:.2f} mm"
+                for i in top
+            )
+            + f" (tool {book['travel'] * 1e3:.1f} mm)"
+        )
     if solve:
         row["solve_cp"] = round(solved["max"], 2)
         row["solve_over"] = f"{solved['over']} ({solved['inverted']} inv, {solved['crushed']} J<0.5)"
     return row
+
+
+def _energy_book(
+    body: SoftBody,
+    world: CollisionWorld,
+    surf: Any,
+    prims: list[int],
+    x_pre: np.ndarray,
+    v_pre: np.ndarray,
+    e_pre: float,
+    h: float,
+    book: dict[str, Any],
+) -> None:
+    """``press``'s ``energy``, after one contact resolve of a press tick (``x_pre``, ``v_pre``,
+    ``e_pre``: the body and its energy before it, after the tet solve). Into ``book``: ``work``,
+    the tool's work on the body, the reported force (``surf.force`` of the tool's primitives
+    ``prims``, the force on the tool) dotted with the tool's move over the tick, negated;
+    ``solve``, ``proj`` and ``velpass``, the energy the tet solve, the contact projection and its
+    velocity pass (``kernels.contact_velocities``) changed (the projection sets v += dx / h for
+    its every move dx, so the velocity after it is ``v_pre + (x - x_pre) / h``, and the pass's
+    change is what is left of the tick's change in v); ``velpass_n``, the largest |sum m dv| / h
+    of that pass in a tick, a force on the body no ``surf.force`` reports; per vertex, the
+    kinetic energy the pass gave (``vertex_ke``) and the length of the projection's pushes
+    (``vertex_push``); ``end``, the energy after the tick."""
+    force = np.zeros(3)
+    for p in prims:
+        if surf.count[p]:
+            force += surf.force[p]
+    move = world.seg_a[prims[0]] - world.seg_a0[prims[0]]
+    book["work"] -= float(force @ move)
+    push = body.x - x_pre
+    v_proj = v_pre + push / h
+    m = body.mass
+    ke_pass = 0.5 * m * ((body.v**2).sum(axis=1) - (v_proj**2).sum(axis=1))
+    elastic = float(elastic_energy(body))
+    e_proj = elastic + 0.5 * float(m @ (v_proj**2).sum(axis=1))
+    book["solve"] += e_pre - book["end"]
+    book["proj"] += e_proj - e_pre
+    book["velpass"] += float(ke_pass.sum())
+    book["end"] = e_proj + float(ke_pass.sum())
+    impulse = (m[:, None] * (body.v - v_proj)).sum(axis=0)
+    book["velpass_n"] = max(book["velpass_n"], float(np.linalg.norm(impulse)) / h)
+    book["vertex_ke"] += ke_pass
+    book["vertex_push"] += np.linalg.norm(push, axis=1)
 
 
 def _solve_moves(body: SoftBody, x_tick: np.ndarray, step: float, solved: dict[str, Any]) -> None:
@@ -444,9 +544,11 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     traced = kv.get("trace", "0") not in ("0", "off", "false")
     ticks = kv.get("ticks", "0") not in ("0", "off", "false")
     solve = kv.get("solve", "0") not in ("0", "off", "false")
+    energy = kv.get("energy", "0") not in ("0", "off", "false")
+    velocity = None if "velocity" not in kv else kv["velocity"] not in ("0", "off", "false")
     args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
     rows = [
-        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve)
+        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity)
         for label, file in meshes
         for sp in speeds
     ]
@@ -455,7 +557,17 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         for i, (label, file) in enumerate(m for m in meshes for _ in speeds):
             row = rows[i]
             row.pop("trace")
-            again = press(label, file, row["speed_m_s"], *args, (row["frame_vertex"], row["frame_k"]), ticks, solve)
+            again = press(
+                label,
+                file,
+                row["speed_m_s"],
+                *args,
+                (row["frame_vertex"], row["frame_k"]),
+                ticks,
+                solve,
+                energy,
+                velocity,
+            )
             head = f"{label} {row['speed_m_s']:g} m/s: vertex {row['frame_vertex']}, press frame {row['frame_k']}"
             same = "" if again["frame_x"] == row["frame_x"] else " (the rerun differed!)"
             lines += [head + same] + ["  " + t for t in again["trace"]]
@@ -478,6 +590,14 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
             "(c_p h), c_p = sqrt((lambda + 2 mu) / rho) the P-wave speed, h the tick; solve_over: the ticks whose "
             "largest such move exceeded c_p h (of them: its vertex in an inverted tet, in one below J 0.5, at the "
             "tick's start)"
+        )
+    if energy:
+        notes.append(
+            "work_mj: the reported contact force . the tool's move, summed over the press's ticks; gain_mj: the "
+            "body's elastic + kinetic energy gained over the press; velpass_mj: the kinetic energy the contacts' "
+            "velocity pass added; velpass_n: its largest net force on the body in a tick (in no reported force); "
+            "solve_mj / proj_mj: what the tet solve / the contact projection changed; velpass_top: the vertices the "
+            "pass gave the most energy (mass, energy, the projection's pushes on them over the press)"
         )
     if traced:
         notes.append(

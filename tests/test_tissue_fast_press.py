@@ -172,3 +172,39 @@ def test_light_tets_keep_their_warm_start_only_while_a_tool_holds_them() -> None
     for _ in range(int(np.ceil(solver.LIGHT_HELD_KEEP * 90))):
         step_softbody(body, 1 / 90, 10, g)
     assert np.array_equal(body.warm_t, base)
+
+
+def test_the_energy_option_leaves_the_press_as_it_was() -> None:
+    """``vrmed bench tool_press energy=1`` only reads the press: the box's row at 0.5 m/s has the
+    same values as without it (all but the wall time) plus the book, whose gain is the sum of
+    what the tet solve, the contact projection and its velocity pass changed."""
+    plain = press("box_tets 8x4x4", None, 0.5)
+    booked = press("box_tets 8x4x4", None, 0.5, energy=True)
+    for key in set(plain) - {"ms_per_frame"}:
+        assert booked[key] == plain[key], key
+    book = {"work_mj", "gain_mj", "solve_mj", "proj_mj", "velpass_mj", "velpass_n", "velpass_top"}
+    assert set(booked) - set(plain) == book
+    parts = booked["solve_mj"] + booked["proj_mj"] + booked["velpass_mj"]
+    assert parts == pytest.approx(booked["gain_mj"], abs=0.02)  # the three parts are the gain
+
+
+def test_the_press_energy_book_closes_without_the_velocity_pass_gain() -> None:
+    """Energy conservation of the box pressed at 0.5 m/s (no gravity, no damping: the body's
+    energy gain is at most the tool's work, equal less the integrator's dissipation). The tool's
+    work by the reported contact force over its path is 69.1 mJ; the body gains 121.7 mJ, of
+    which the contacts' velocity pass added 74.9 mJ as kinetic energy with no reported force
+    (it sets each vertex of a pushed face to the tool's normal velocity, also the far corners
+    the push barely moved: docs/physics.md "Contact", "Energy of a press"). Without that the
+    book closes: 121.7 - 74.9 = 46.8 mJ <= 69.1 mJ (measured 2026-12-02)."""
+    row = press("box_tets 8x4x4", None, 0.5, energy=True)
+    assert row["work_mj"] > 0.0 and row["gain_mj"] > 0.0  # the tool pressed and the body took it
+    assert row["gain_mj"] - row["velpass_mj"] <= row["work_mj"]
+
+
+@pytest.mark.xfail(strict=True, reason="the velocity pass adds kinetic energy no reported force pays for")
+def test_the_press_gains_no_more_energy_than_the_tool_does_work() -> None:
+    """The same press: the body's energy gain at most the tool's work (121.7 mJ against 69.1 mJ
+    today). Strict xfail: passes the day the velocity pass stops adding energy (or its impulses
+    are reported), then this mark must go."""
+    row = press("box_tets 8x4x4", None, 0.5, energy=True)
+    assert row["gain_mj"] <= row["work_mj"]
