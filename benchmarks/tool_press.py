@@ -273,8 +273,9 @@ def press(
             v_pre[:] = body.v
             book["pre"] = _energy(body)
         resolve(b, surf, h)
+        e = _energy(body) if b is body else 0.0  # the body's energy at the tick's end
         if b is body and energy and state["moving"]:
-            _energy_book(body, world, surf, world.primitives_of(tool), x_pre, v_pre, book["pre"], h, book)
+            _energy_book(body, world, surf, world.primitives_of(tool), x_pre, v_pre, book["pre"], e, h, book)
         if b is body and solve:
             x_tick[:] = body.x
         if b is body and not tick_state["done"]:  # the tool's sphere (a shaft's lower cap) this tick
@@ -297,7 +298,6 @@ def press(
             x_end[:] = body.x[tv]
             state["tick"] += 1
         if b is body:
-            e = _energy(body)
             if state["still"] and state["last"] is not None:
                 state["gain"] = max(state["gain"], e - state["last"])
             state["last"] = e
@@ -416,11 +416,13 @@ def _energy_book(
     x_pre: np.ndarray,
     v_pre: np.ndarray,
     e_pre: float,
+    e_end: float,
     h: float,
     book: dict[str, Any],
 ) -> None:
     """``press``'s ``energy``, after one contact resolve of a press tick (``x_pre``, ``v_pre``,
-    ``e_pre``: the body and its energy before it, after the tet solve). Into ``book``: ``work``,
+    ``e_pre``: the body and its energy before it, after the tet solve; ``e_end``: its energy
+    after it, :func:`_energy`). Into ``book``: ``work``,
     the tool's work on the body, the reported force (``surf.force`` of the tool's primitives
     ``prims``, the force on the tool) dotted with the tool's move over the tick, negated;
     ``solve``, ``proj`` and ``velpass``, the energy the tet solve, the contact projection and its
@@ -429,7 +431,7 @@ def _energy_book(
     change is what is left of the tick's change in v); ``velpass_n``, the largest |sum m dv| / h
     of that pass in a tick, a force on the body no ``surf.force`` reports; per vertex, the
     kinetic energy the pass gave (``vertex_ke``) and the length of the projection's pushes
-    (``vertex_push``); ``end``, the energy after the tick."""
+    (``vertex_push``); ``end``, ``e_end``."""
     force = np.zeros(3)
     for p in prims:
         if surf.count[p]:
@@ -440,12 +442,12 @@ def _energy_book(
     v_proj = v_pre + push / h
     m = body.mass
     ke_pass = 0.5 * m * ((body.v**2).sum(axis=1) - (v_proj**2).sum(axis=1))
-    elastic = float(elastic_energy(body))
-    e_proj = elastic + 0.5 * float(m @ (v_proj**2).sum(axis=1))
+    # the elastic energy is the tick end's (the velocity pass moves no vertex)
+    e_proj = e_end - float(ke_pass.sum())
     book["solve"] += e_pre - book["end"]
     book["proj"] += e_proj - e_pre
     book["velpass"] += float(ke_pass.sum())
-    book["end"] = e_proj + float(ke_pass.sum())
+    book["end"] = e_end
     impulse = (m[:, None] * (body.v - v_proj)).sum(axis=0)
     book["velpass_n"] = max(book["velpass_n"], float(np.linalg.norm(impulse)) / h)
     book["vertex_ke"] += ke_pass
