@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
 import pytest
 
 from vrmed.bench import available_suites, run_suite
+from vrmed.benchmarks.script_shifts import ring_offsets
+from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.errors import VrmedError
+from vrmed.mesh import box_tets
 
 
 def test_every_listed_suite_has_a_run_function() -> None:
@@ -123,3 +127,34 @@ def test_the_accuracy_suite_reports_each_item_one_figure_against_its_reference()
     assert 0.0085 < (a - 1.0) / 0.01 - 1.0 < 0.0095
     assert _row("x", 1.06, 1.0, "y", 5.0)["met"] == "NO" and _row("x", 0.96, 1.0, "y", 5.0)["met"] == "yes"
     assert _row("x", 0.96, 1.0, "y", None)["met"] is None
+
+
+def test_the_ring_offset_is_zero_for_a_rigid_move_and_the_whole_move_of_a_lone_vertex() -> None:
+    """``vrmed bench script_shifts``' columns ``ring_cut_mm`` / ``ring_other_mm``: a body
+    translated has every vertex in its ring (offset 0 up to rounding); one vertex moved by d
+    alone is out of its ring by |d|, and each of its neighbours by |d| times its share of the
+    neighbour's ring (the tets the two share over 3 x the neighbour's tets)."""
+    body = SoftBody.from_mesh(box_tets((0.03, 0.01, 0.02), (3, 2, 2)), Material(5.4e3, 0.45, 1060.0))
+    body.x[:] = body.rest_points + [0.01, -0.02, 0.005]
+    assert ring_offsets(body).max() < 1e-15
+    body.x[:] = body.rest_points
+    k = int(np.argmax(np.bincount(body.tets.ravel())))  # an inner vertex
+    d = np.array([1e-3, -2e-3, 0.5e-3])
+    body.x[k] += d
+    off = ring_offsets(body)
+    assert off[k] == pytest.approx(np.linalg.norm(d), rel=1e-12)
+    tets_of = np.bincount(body.tets.ravel(), minlength=body.n_vertices)
+    for j in np.unique(body.tets[(body.tets == k).any(axis=1)]):
+        if j != k:
+            shared = int(((body.tets == k).any(axis=1) & (body.tets == j).any(axis=1)).sum())
+            assert off[j] == pytest.approx(np.linalg.norm(d) * shared / (3 * tets_of[j]), rel=1e-12)
+
+
+def test_script_shifts_refuses_an_option_it_does_not_know() -> None:
+    """``vrmed bench script_shifts ... scissors_friction=F`` is its only option; a typo is an error
+    before any session runs, as is a friction that is not a number >= 0."""
+    with pytest.raises(VrmedError, match="unknown option"):
+        run_suite("script_shifts", targets=["laparoscopy/dissection_scissors", "10", "friction=0.05"])
+    for bad in ("-1", "slippery"):
+        with pytest.raises(VrmedError, match="scissors_friction must be >= 0"):
+            run_suite("script_shifts", targets=["laparoscopy/dissection_scissors", f"scissors_friction={bad}"])
