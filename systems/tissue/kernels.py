@@ -3729,3 +3729,185 @@ def mark_swept(tools, hold):
     for i in range(cand.shape[0]):
         if tprim[i] >= 0:
             hold[i] = True
+
+
+@njit(cache=True)
+def ring_tets(tets, vt_ptr, vt_idx, seeds, n_seeds, rings, mark, out):
+    """The tets within ``rings`` (1 or 2) tet rings of the vertices ``seeds[:n_seeds]``, into
+    ``out`` (returns their count). ``vt_ptr``/``vt_idx``: the vertex -> tets map (CSR).
+    ``mark`` (T,) bool, all False on entry and on return (only the listed entries are set and
+    cleared again, so the call costs the rings, not the body)."""
+    n = 0
+    for k in range(n_seeds):
+        i = seeds[k]
+        for j in range(vt_ptr[i], vt_ptr[i + 1]):
+            t = vt_idx[j]
+            if not mark[t]:
+                mark[t] = True
+                out[n] = t
+                n += 1
+    if rings > 1:
+        n1 = n
+        for a in range(n1):
+            t0 = out[a]
+            for c in range(4):
+                i = tets[t0, c]
+                for j in range(vt_ptr[i], vt_ptr[i + 1]):
+                    t = vt_idx[j]
+                    if not mark[t]:
+                        mark[t] = True
+                        out[n] = t
+                        n += 1
+    for a in range(n):
+        mark[out[a]] = False
+    return n
+
+
+@njit(cache=True)
+def relax_start(x, tets, Q, alpha_dev, alpha_hyd, gamma, h, cbuf, stamp, tlist, n_list, lam, j_below, j_pre):
+    """Start :func:`relax_ring` on the tets ``tlist[:n_list]``: keep first in the list those with
+    det F < ``j_below`` now (``inf``: all) and >= ``j_pre`` at the positions before this tick's
+    contacts (``-inf``: all; returns their count), and give each the multipliers its constraints
+    would hold at those positions had the tick's solve converged there (XPBD: C + alpha / h^2 lam
+    = 0, so lam = -C h^2 / alpha): the relaxation then moves the tissue by what the contacts
+    changed only, as further Gauss-Seidel iterations of the tick's solve with the contacts in it
+    would (multipliers 0 instead, measured: a second elastic step there, the tool's force halved).
+    ``cbuf`` (n, >= 4): each vertex's contact displacement this tick (rows with ``cbuf[i, 3] ==
+    stamp``; ``kernels.solve_contacts``)."""
+    h2 = h * h
+    m = 0
+    for a in range(n_list):
+        t = tlist[a]
+        if j_below < np.inf and not (signed_volume6(x, tets, t) * _det_q(Q, t) < j_below):
+            continue
+        i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+        m0 = 1.0 if cbuf[i0, 3] == stamp else 0.0  # the vertex's contact push is this tick's
+        m1 = 1.0 if cbuf[i1, 3] == stamp else 0.0
+        m2 = 1.0 if cbuf[i2, 3] == stamp else 0.0
+        m3 = 1.0 if cbuf[i3, 3] == stamp else 0.0
+        e = (
+            x[i1, 0] - m1 * cbuf[i1, 0] - x[i0, 0] + m0 * cbuf[i0, 0],
+            x[i1, 1] - m1 * cbuf[i1, 1] - x[i0, 1] + m0 * cbuf[i0, 1],
+            x[i1, 2] - m1 * cbuf[i1, 2] - x[i0, 2] + m0 * cbuf[i0, 2],
+            x[i2, 0] - m2 * cbuf[i2, 0] - x[i0, 0] + m0 * cbuf[i0, 0],
+            x[i2, 1] - m2 * cbuf[i2, 1] - x[i0, 1] + m0 * cbuf[i0, 1],
+            x[i2, 2] - m2 * cbuf[i2, 2] - x[i0, 2] + m0 * cbuf[i0, 2],
+            x[i3, 0] - m3 * cbuf[i3, 0] - x[i0, 0] + m0 * cbuf[i0, 0],
+            x[i3, 1] - m3 * cbuf[i3, 1] - x[i0, 1] + m0 * cbuf[i0, 1],
+            x[i3, 2] - m3 * cbuf[i3, 2] - x[i0, 2] + m0 * cbuf[i0, 2],
+        )
+        # F = [e1 e2 e3] Q[t] (rows: x, y, z), as _deformation_gradient
+        F = (
+            e[0] * Q[t, 0, 0] + e[3] * Q[t, 1, 0] + e[6] * Q[t, 2, 0],
+            e[0] * Q[t, 0, 1] + e[3] * Q[t, 1, 1] + e[6] * Q[t, 2, 1],
+            e[0] * Q[t, 0, 2] + e[3] * Q[t, 1, 2] + e[6] * Q[t, 2, 2],
+            e[1] * Q[t, 0, 0] + e[4] * Q[t, 1, 0] + e[7] * Q[t, 2, 0],
+            e[1] * Q[t, 0, 1] + e[4] * Q[t, 1, 1] + e[7] * Q[t, 2, 1],
+            e[1] * Q[t, 0, 2] + e[4] * Q[t, 1, 2] + e[7] * Q[t, 2, 2],
+            e[2] * Q[t, 0, 0] + e[5] * Q[t, 1, 0] + e[8] * Q[t, 2, 0],
+            e[2] * Q[t, 0, 1] + e[5] * Q[t, 1, 1] + e[8] * Q[t, 2, 1],
+            e[2] * Q[t, 0, 2] + e[5] * Q[t, 1, 2] + e[8] * Q[t, 2, 2],
+        )
+        c2 = 0.0
+        for k in range(9):
+            c2 += F[k] * F[k]
+        cof = _cofactor(F)
+        CH = F[0] * cof[0] + F[1] * cof[1] + F[2] * cof[2] - gamma
+        if CH + gamma < j_pre:  # det F before the contacts: a tet they did not crush
+            continue
+        tlist[m] = t
+        m += 1
+        lam[t, 0] = -np.sqrt(c2) * h2 / alpha_dev[t]
+        lam[t, 1] = -CH * h2 / alpha_hyd[t]
+    return m
+
+
+@njit(cache=True)
+def relax_ring(x, v, w, tets, Q, alpha_dev, alpha_hyd, gamma, h, tlist, m, lam, sweeps):
+    """Gauss-Seidel sweeps of the tets ``tlist[:m]`` (the 2x2 block XPBD step of
+    :func:`solve_plain`, undamped, from the multipliers ``lam[t]`` that :func:`relax_start` set),
+    every vertex free on its free axes; each move is added to ``v`` as ``dx / h`` (like a
+    contact's). The caller projects the contacts again after it (the vertices it moved back into
+    a tool go back out, and the tool's force carries that). What it solves: the listed tets' part
+    of the tick's elastic step with the contacts' positions in it, so the tissue under a surface
+    the contacts pushed follows it in the same tick instead of being crushed and thrown back by
+    the next tick's one-iteration solve (held vertices fixed instead, measured: the tool felt
+    none of the push it gave the tissue)."""
+    inv_h2 = 1.0 / (h * h)
+    inv_h = 1.0 / h
+    for _s in range(sweeps):
+        for a in range(m):
+            t = tlist[a]
+            i0, i1, i2, i3 = tets[t, 0], tets[t, 1], tets[t, 2], tets[t, 3]
+            w0x, w0y, w0z = w[i0, 0], w[i0, 1], w[i0, 2]
+            w1x, w1y, w1z = w[i1, 0], w[i1, 1], w[i1, 2]
+            w2x, w2y, w2z = w[i2, 0], w[i2, 1], w[i2, 2]
+            w3x, w3y, w3z = w[i3, 0], w[i3, 1], w[i3, 2]
+            if w0x + w0y + w0z + w1x + w1y + w1z + w2x + w2y + w2z + w3x + w3y + w3z == 0.0:
+                continue
+            F, q, dv = _tet_inputs(x, x, Q, t, i0, i1, i2, i3, False)
+            # fmt: off
+            CD, CH, vD, vH, k11, k12, k22, gD, gH, _s11, _s12, _s22 = _block_system(
+                F, q, dv, alpha_dev[t], alpha_hyd[t], gamma, inv_h2, 0.0,
+                w0x, w0y, w0z, w1x, w1y, w1z, w2x, w2y, w2z, w3x, w3y, w3z,
+            )
+            # fmt: on
+            (a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32) = gD
+            (b00, b01, b02, b10, b11, b12, b20, b21, b22, b30, b31, b32) = gH
+            r1 = -CD - alpha_dev[t] * inv_h2 * lam[t, 0]
+            r2 = -CH - alpha_hyd[t] * inv_h2 * lam[t, 1]
+            det = k11 * k22 - k12 * k12
+            if not (det > 0.0):
+                continue
+            dD = (k22 * r1 - k12 * r2) / det
+            dH = (k11 * r2 - k12 * r1) / det
+            if not (np.isfinite(dD) and np.isfinite(dH)):
+                continue
+            lam[t, 0] += dD
+            lam[t, 1] += dH
+            d = w0x * (a00 * dD + b00 * dH)
+            x[i0, 0] += d
+            v[i0, 0] += d * inv_h
+            d = w0y * (a01 * dD + b01 * dH)
+            x[i0, 1] += d
+            v[i0, 1] += d * inv_h
+            d = w0z * (a02 * dD + b02 * dH)
+            x[i0, 2] += d
+            v[i0, 2] += d * inv_h
+            d = w1x * (a10 * dD + b10 * dH)
+            x[i1, 0] += d
+            v[i1, 0] += d * inv_h
+            d = w1y * (a11 * dD + b11 * dH)
+            x[i1, 1] += d
+            v[i1, 1] += d * inv_h
+            d = w1z * (a12 * dD + b12 * dH)
+            x[i1, 2] += d
+            v[i1, 2] += d * inv_h
+            d = w2x * (a20 * dD + b20 * dH)
+            x[i2, 0] += d
+            v[i2, 0] += d * inv_h
+            d = w2y * (a21 * dD + b21 * dH)
+            x[i2, 1] += d
+            v[i2, 1] += d * inv_h
+            d = w2z * (a22 * dD + b22 * dH)
+            x[i2, 2] += d
+            v[i2, 2] += d * inv_h
+            d = w3x * (a30 * dD + b30 * dH)
+            x[i3, 0] += d
+            v[i3, 0] += d * inv_h
+            d = w3y * (a31 * dD + b31 * dH)
+            x[i3, 1] += d
+            v[i3, 1] += d * inv_h
+            d = w3z * (a32 * dD + b32 * dH)
+            x[i3, 2] += d
+            v[i3, 2] += d * inv_h
+
+
+@njit(cache=True, inline="always")
+def _det_q(Q, t):
+    """det Q[t] = 1 / det Dm (signed_volume6 x det Q is det F)."""
+    return (
+        Q[t, 0, 0] * (Q[t, 1, 1] * Q[t, 2, 2] - Q[t, 1, 2] * Q[t, 2, 1])
+        - Q[t, 0, 1] * (Q[t, 1, 0] * Q[t, 2, 2] - Q[t, 1, 2] * Q[t, 2, 0])
+        + Q[t, 0, 2] * (Q[t, 1, 0] * Q[t, 2, 1] - Q[t, 1, 1] * Q[t, 2, 0])
+    )
