@@ -42,13 +42,29 @@ SHARED_FIXTURE_GROUPS = {
     "test_softbody_pack.py": "tissue_step_nodal",
 }
 
-#: Work units (file names or group names above) handed out before all others. xdist orders the
-#: units by their number of tests, so the two-test file with the suite's longest unit (~100 s:
-#: the two PyInstaller builds, tests/simulator_builds.py) came near the end, and the worker that
-#: got it finished last while the other had run out of work (measured: it started at 84 % of
-#: the run, the workers ended 43 s apart on a loaded machine). Started first, the small files
-#: fill the end instead.
-LONG_UNITS_FIRST = ("test_simulator_builds.py",)
+#: Work units (file names or group names above) handed out before all others, in this order:
+#: the longest first. xdist orders the units by their number of tests, so the two-test file with
+#: the suite's longest unit (~100 s: the two PyInstaller builds, tests/simulator_builds.py) came
+#: near the end, and the worker that got it finished last while the other had run out of work
+#: (measured: it started at 84 % of the run, the workers ended 43 s apart on a loaded machine).
+#: The other long units of few tests came last for the same reason (test_desktop_scissors.py,
+#: one test, ~23 s, was among the last eight units handed out); listed here after the largest
+#: unit, they start early and the files of a second or two fill the end. CPU seconds of each
+#: unit in one serial run on a clean clone (2026-12-02, loaded VM): builds 153, tissue_step_barrier
+#: 272, dissection_logs 68, scissors dissection 68, laparoscopy 60, desktop pattern cutting 44,
+#: external tools pack 34, contact sweep 33, headset code blue 28, desktop scissors 23.
+LONG_UNITS_FIRST = (
+    "test_simulator_builds.py",
+    "tissue_step_barrier",  # the largest unit: the other worker starts it at once, as before
+    "dissection_logs",
+    "test_laparoscopy_dissection_scissors.py",
+    "test_laparoscopy.py",
+    "test_desktop_pattern_cutting.py",
+    "test_external_tools_pack.py",
+    "test_contact_sweep.py",
+    "test_headset_code_blue.py",
+    "test_desktop_scissors.py",
+)
 
 
 if importlib.util.find_spec("xdist") is not None:  # the hook exists only with pytest-xdist
@@ -57,7 +73,7 @@ if importlib.util.find_spec("xdist") is not None:  # the hook exists only with p
         """Under ``pytest -n N --dist loadfile`` (the README's test command) each test file is
         one unit of work for one worker, so its module fixtures are built once; the files in
         :data:`SHARED_FIXTURE_GROUPS` are one unit together, and the units of
-        :data:`LONG_UNITS_FIRST` are handed out first. (xdist's own ``loadgroup`` marks
+        :data:`LONG_UNITS_FIRST` are handed out first, in that order. (xdist's own ``loadgroup`` marks
         do not group under pytest 9: the node id they rename is no longer used.)"""
         if config.getvalue("dist") != "loadfile":
             return None
@@ -69,9 +85,12 @@ if importlib.util.find_spec("xdist") is not None:  # the hook exists only with p
                 return SHARED_FIXTURE_GROUPS.get(Path(scope).name, scope)
 
             def _assign_work_unit(self, node: Any) -> None:
-                # the units of LONG_UNITS_FIRST still waiting go to the front of the queue
-                for scope in [s for s in self.workqueue if Path(s).name in LONG_UNITS_FIRST][::-1]:
-                    self.workqueue.move_to_end(scope, last=False)
+                # the units of LONG_UNITS_FIRST still waiting go to the front of the queue, in
+                # that tuple's order (the longest first)
+                waiting = {Path(s).name: s for s in self.workqueue}
+                for name in reversed(LONG_UNITS_FIRST):
+                    if name in waiting:
+                        self.workqueue.move_to_end(waiting[name], last=False)
                 super()._assign_work_unit(node)
 
         return SharedFixtureScheduling(config, log)

@@ -1,7 +1,8 @@
 """What the test-suite speed-ups (docs/architecture.md, "Test-suite time") must not change:
 a class redefined under the same name (a hot reload) is converted and checked by its own
 field types, not by a cached copy of the old class's, and the rubric lint's exam-mode runs
-score a learner exactly as a formative-mode run does, without the live cues."""
+score a learner exactly as a formative-mode run does, without the live cues; the parallel run's
+work units named in tests/conftest.py exist (a renamed file would silently lose its place)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,15 @@ def test_rubric_lint_runs_score_as_formative_runs_without_the_cues(nursing_pack)
     assert plain(records) == plain(exam_records)
     assert (exam.score, exam.passed, exam_end) == (formative.score, formative.passed, end)
     assert [dataclasses.astuple(r) for r in exam.rules] == [dataclasses.astuple(r) for r in formative.rules]
+
+
+def test_the_scheduled_work_units_name_existing_test_files():
+    """``SHARED_FIXTURE_GROUPS`` names test files, and ``LONG_UNITS_FIRST`` names those files or
+    their groups, once each: a unit renamed or removed would fall back to xdist's order (the
+    long few-test units last) without a word."""
+    from conftest import LONG_UNITS_FIRST, SHARED_FIXTURE_GROUPS  # deferred: the suite's own scheduler tables
+
+    here = Path(__file__).resolve().parent
+    assert all((here / name).is_file() for name in SHARED_FIXTURE_GROUPS)
+    units = {p.name for p in here.glob("test_*.py")} - set(SHARED_FIXTURE_GROUPS) | set(SHARED_FIXTURE_GROUPS.values())
+    assert set(LONG_UNITS_FIRST) <= units and len(set(LONG_UNITS_FIRST)) == len(LONG_UNITS_FIRST)
