@@ -3731,6 +3731,18 @@ def mark_swept(tools, hold):
             hold[i] = True
 
 
+@njit(cache=True, inline="always")
+def _list_vertex_tets(i, vt_ptr, vt_idx, mark, out, n):
+    """Append vertex ``i``'s tets not yet marked to ``out[n:]`` (marking them); returns the new count."""
+    for j in range(vt_ptr[i], vt_ptr[i + 1]):
+        t = vt_idx[j]
+        if not mark[t]:
+            mark[t] = True
+            out[n] = t
+            n += 1
+    return n
+
+
 @njit(cache=True)
 def ring_tets(tets, vt_ptr, vt_idx, seeds, n_seeds, rings, mark, out):
     """The tets within ``rings`` (1 or 2) tet rings of the vertices ``seeds[:n_seeds]``, into
@@ -3739,25 +3751,13 @@ def ring_tets(tets, vt_ptr, vt_idx, seeds, n_seeds, rings, mark, out):
     cleared again, so the call costs the rings, not the body)."""
     n = 0
     for k in range(n_seeds):
-        i = seeds[k]
-        for j in range(vt_ptr[i], vt_ptr[i + 1]):
-            t = vt_idx[j]
-            if not mark[t]:
-                mark[t] = True
-                out[n] = t
-                n += 1
+        n = _list_vertex_tets(seeds[k], vt_ptr, vt_idx, mark, out, n)
     if rings > 1:
         n1 = n
         for a in range(n1):
             t0 = out[a]
             for c in range(4):
-                i = tets[t0, c]
-                for j in range(vt_ptr[i], vt_ptr[i + 1]):
-                    t = vt_idx[j]
-                    if not mark[t]:
-                        mark[t] = True
-                        out[n] = t
-                        n += 1
+                n = _list_vertex_tets(tets[t0, c], vt_ptr, vt_idx, mark, out, n)
     for a in range(n):
         mark[out[a]] = False
     return n
