@@ -1,5 +1,7 @@
-"""Vectorised physiology kernels: pharmacokinetics, pharmacodynamics and the vital-sign
-model for every patient at once (numpy over the population arrays; no per-patient loop).
+"""Physiology kernels: pharmacokinetics, pharmacodynamics and the vital-sign model for
+every patient at once. :func:`step_population` runs a compiled (numba) loop over the
+population arrays; :func:`step_population_reference` is the same model vectorised in numpy,
+kept as the readable reference the compiled step is tested against.
 
 Every number here is listed with its source in docs/clinical.md. The model is a teaching
 model: simple, explicit and monotone in the right direction, not a replacement for the
@@ -15,10 +17,12 @@ occupancy with naloxone as a competitive antagonist: ``occ = x / (1 + x + y)`` w
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from vrmed.components.clinical.patient import (
     ARREST_FIRST,
@@ -277,8 +281,9 @@ def _approach(x: np.ndarray, target: np.ndarray, dt: float, tau: float) -> None:
     x += (target - x) * -math.expm1(-dt / tau)
 
 
-def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | None = None) -> None:
-    """Advance every patient by ``dt`` seconds, in place.
+def step_population_reference(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | None = None) -> None:
+    """Advance every patient by ``dt`` seconds, in place: the numpy reference of
+    :func:`step_population` (same model and arguments; ~150 array operations per call).
 
     ``rosc_draws``: uniform [0, 1) numbers, one per patient, for spontaneous ROSC in a
     non-shockable arrest (None: no spontaneous ROSC this step).
@@ -416,6 +421,77 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     pop.resp_phase = (pop.resp_phase + dt * pop.rr / 60.0) % 1.0
 
 
+def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | None = None) -> None:
+    """Advance every patient by ``dt`` seconds, in place (compiled; the model of
+    :func:`step_population_reference`, equal to it within rounding).
+
+    ``rosc_draws``: uniform [0, 1) numbers, one per patient, for spontaneous ROSC in a
+    non-shockable arrest (None: no spontaneous ROSC this step).
+    """
+    draws = _NO_DRAWS if rosc_draws is None else np.asarray(rosc_draws, dtype=np.float64)
+    _step_kernel(
+        float(dt),
+        _elimination(float(dt)),
+        draws,
+        rosc_draws is not None,
+        pop.rhythm,
+        pop.hr,
+        pop.sbp,
+        pop.dbp,
+        pop.rr,
+        pop.spo2,
+        pop.temp_c,
+        pop.etco2,
+        pop.glucose,
+        pop.paco2,
+        pop.washout,
+        pop.avpu,
+        pop.hr_0,
+        pop.sbp_0,
+        pop.dbp_0,
+        pop.rr_0,
+        pop.temp_0,
+        pop.glucose_0,
+        pop.aa_gradient,
+        pop.fio2,
+        pop.weight,
+        pop.rosc_per_min,
+        pop.opioid_sensitivity,
+        pop.cpr,
+        pop.cpr_quality,
+        pop.ventilated,
+        pop.cardiac_phase,
+        pop.resp_phase,
+        pop.no_flow_s,
+        pop.low_flow_s,
+        pop.coma_s,
+        pop.volume,
+        pop.volume_0,
+        pop.cryst_transient,
+        pop.cryst_left,
+        pop.cryst_rate,
+        pop.blood_left,
+        pop.blood_rate,
+        pop.bleed,
+        pop.cause,
+        pop.cause_factor,
+        pop.potassium_0,
+        pop.k_shift,
+        pop.vent_rate,
+        pop.atropine_response,
+        pop.adenosine_threshold,
+        pop.pace_rate,
+        pop.pace_ma,
+        pop.pace_threshold,
+        pop.sinus_hr,
+        pop.depot,
+        pop.depot_ka,
+        pop.central,
+        pop.effect,
+        pop.infusion,
+    )
+
+
 def update_cause_factor(pop: PatientPopulation, loss: np.ndarray | None = None) -> None:
     """0..1 factor of the reversible causes on every chance of ROSC (docs/clinical.md):
     hypovolaemia from the blood lost, hypoxia until the patient is ventilated, tamponade
@@ -466,3 +542,287 @@ def shock_conversion_probability(pop: PatientPopulation, slot: int) -> float:
     update_cause_factor(pop)
     p = pop.shock_success[slot] * viability(pop)[slot] * (1.0 + 0.5 * anti) * pop.cause_factor[slot]
     return float(min(0.98, p))
+
+
+# -- compiled step ---------------------------------------------------------------------
+# One patient is the usual case: the numpy step above costs ~150 small array operations
+# (0.25-0.5 ms of call overhead per logic tick for a single patient, more on a loaded
+# machine), so step_population runs this loop over patients with scalar math instead
+# (~0.01 ms; `vrmed bench physiology kernel`). Same formulas in the same order as
+# step_population_reference, update_cause_factor and start_rosc (inlined below);
+# tests/test_physiology_kernel.py holds them equal. The module constants are frozen into
+# the compiled code (numba reads globals at compile time).
+_RHYTHM_SINUS = RHYTHM_CODE["sinus"]
+_RHYTHM_TACHY = RHYTHM_CODE["sinus_tachycardia"]
+_RHYTHM_BRADY = RHYTHM_CODE["bradycardia"]
+_RHYTHM_ROSC = RHYTHM_CODE["rosc"]
+_RHYTHM_SVT = RHYTHM_CODE["svt"]
+_RHYTHM_PVT = RHYTHM_CODE["pvt"]
+_RHYTHM_PEA = RHYTHM_CODE["pea"]
+_RHYTHM_ASYSTOLE = RHYTHM_CODE["asystole"]
+_CAUSE_HYPOXIA = CAUSE_CODE["hypoxia"]
+_CAUSE_TAMPONADE = CAUSE_CODE["tamponade"]
+_CAUSE_TENSION = CAUSE_CODE["tension_pneumothorax"]
+_CAUSE_TCA = CAUSE_CODE["tca_toxicity"]
+_N_DRUGS = len(DRUGS)
+_TAU_HR, _TAU_BP, _TAU_RR, _TAU_SPO2 = TAU["hr"], TAU["bp"], TAU["rr"], TAU["spo2"]
+_TAU_ETCO2, _TAU_PACO2, _TAU_TEMP, _TAU_WASHOUT = TAU["etco2"], TAU["paco2"], TAU["temp"], TAU["washout"]
+_EPI_HR, _EPI_SBP, _EPI_DBP = EPI_EMAX["hr"], EPI_EMAX["sbp"], EPI_EMAX["dbp"]
+_NO_DRAWS = np.zeros(0)
+
+
+@functools.lru_cache(maxsize=8)
+def _elimination(dt: float) -> np.ndarray:
+    """``exp(-KE dt)`` per drug, by numpy as in the reference (its vectorised exp can differ
+    from libm's by an ulp); cached because dt is the fixed logic step."""
+    return np.exp(-KE * dt)
+
+
+@njit(cache=True)
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """Scalar ``np.interp`` for increasing ``xp`` (numpy's formula: slope times offset plus
+    the left value, the exact table value at a node, clamped at both ends)."""
+    last = xp.shape[0] - 1
+    if x >= xp[last]:
+        return fp[last]
+    if x < xp[0]:
+        return fp[0]
+    j = 0
+    while xp[j + 1] <= x:
+        j += 1
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    return slope * (x - xp[j]) + fp[j]
+
+
+@njit(cache=True)
+def _clip(x: float, lo: float, hi: float) -> float:
+    """``np.clip`` of one value."""
+    return min(max(x, lo), hi)
+
+
+@njit(cache=True)
+def _step_kernel(
+    dt: float,
+    decay: np.ndarray,
+    draws: np.ndarray,
+    use_draws: bool,
+    rhythm: np.ndarray,
+    hr: np.ndarray,
+    sbp: np.ndarray,
+    dbp: np.ndarray,
+    rr: np.ndarray,
+    spo2: np.ndarray,
+    temp_c: np.ndarray,
+    etco2: np.ndarray,
+    glucose: np.ndarray,
+    paco2: np.ndarray,
+    washout: np.ndarray,
+    avpu: np.ndarray,
+    hr_0: np.ndarray,
+    sbp_0: np.ndarray,
+    dbp_0: np.ndarray,
+    rr_0: np.ndarray,
+    temp_0: np.ndarray,
+    glucose_0: np.ndarray,
+    aa_gradient: np.ndarray,
+    fio2: np.ndarray,
+    weight: np.ndarray,
+    rosc_per_min: np.ndarray,
+    opioid_sensitivity: np.ndarray,
+    cpr: np.ndarray,
+    cpr_quality: np.ndarray,
+    ventilated: np.ndarray,
+    cardiac_phase: np.ndarray,
+    resp_phase: np.ndarray,
+    no_flow_s: np.ndarray,
+    low_flow_s: np.ndarray,
+    coma_s: np.ndarray,
+    volume: np.ndarray,
+    volume_0: np.ndarray,
+    cryst_transient: np.ndarray,
+    cryst_left: np.ndarray,
+    cryst_rate: np.ndarray,
+    blood_left: np.ndarray,
+    blood_rate: np.ndarray,
+    bleed: np.ndarray,
+    cause: np.ndarray,
+    cause_factor: np.ndarray,
+    potassium_0: np.ndarray,
+    k_shift: np.ndarray,
+    vent_rate: np.ndarray,
+    atropine_response: np.ndarray,
+    adenosine_threshold: np.ndarray,
+    pace_rate: np.ndarray,
+    pace_ma: np.ndarray,
+    pace_threshold: np.ndarray,
+    sinus_hr: np.ndarray,
+    depot: np.ndarray,
+    depot_ka: np.ndarray,
+    central: np.ndarray,
+    effect: np.ndarray,
+    infusion: np.ndarray,
+) -> None:
+    """Advance every patient by ``dt`` in place (see :func:`step_population`)."""
+    # per-step factors, as step_population_reference computes them
+    a_hr = -math.expm1(-dt / _TAU_HR)
+    a_bp = -math.expm1(-dt / _TAU_BP)
+    a_rr = -math.expm1(-dt / _TAU_RR)
+    a_spo2 = -math.expm1(-dt / _TAU_SPO2)
+    a_etco2 = -math.expm1(-dt / _TAU_ETCO2)
+    a_paco2 = -math.expm1(-dt / _TAU_PACO2)
+    a_temp = -math.expm1(-dt / _TAU_TEMP)
+    leak_frac = -math.expm1(-dt * LN2 / CRYSTALLOID_T_HALF_S)
+    washout_decay = math.exp(-dt / _TAU_WASHOUT)
+    for i in range(rhythm.shape[0]):
+        # -- pharmacokinetics --------------------------------------------------------
+        w = weight[i]
+        absorbed_dex = 0.0
+        for d in range(_N_DRUGS):
+            absorbed = 0.0
+            if depot[i, d] != 0.0:  # most depots are empty: skip the expm1 (0 x it is 0 anyway)
+                absorbed = depot[i, d] * -math.expm1(-depot_ka[i, d] * dt)
+                depot[i, d] -= absorbed
+            central[i, d] += absorbed + infusion[i, d] * dt
+            central[i, d] *= decay[d]
+            c = central[i, d] / w
+            effect[i, d] = c / (c + EC50[d])
+            if d == DEX:
+                absorbed_dex = absorbed
+        e_epi, e_amio, e_ins, e_bb = effect[i, EPI], effect[i, AMIO], effect[i, INS], effect[i, BB]
+        e_atro = effect[i, ATRO]
+        x = central[i, MORPH] / w * opioid_sensitivity[i] / EC50[MORPH]
+        y = central[i, NALOX] / w / EC50[NALOX]
+        occ = x / (1.0 + x + y)
+        effect[i, MORPH] = occ
+        effect[i, NALOX] = y / (1.0 + y)
+        k_rate = K_INSULIN_PER_S * e_ins + K_BICARB_PER_S * min(central[i, BICARB] / w, 1.0)
+        k_shift[i] += dt * (k_rate - k_shift[i] / K_REBOUND_TAU_S)
+        g = glucose[i] + absorbed_dex * 1000.0 / (GLUCOSE_DL_PER_KG * w)
+        central[i, DEX] = 0.0
+        g += dt * ((glucose_0[i] - g) / GLUCOSE_TAU_S - INSULIN_MAX_UPTAKE * e_ins * g)
+        glucose[i] = max(g, 10.0)
+
+        # -- volume ------------------------------------------------------------------
+        give_c = min(cryst_left[i], cryst_rate[i] * dt)
+        give_b = min(blood_left[i], blood_rate[i] * dt)
+        cryst_left[i] -= give_c
+        blood_left[i] -= give_b
+        cryst_transient[i] += give_c * (1.0 - CRYSTALLOID_RETAINED)
+        leak = cryst_transient[i] * leak_frac
+        cryst_transient[i] -= leak
+        vol = volume[i] + (give_c + give_b - leak - bleed[i] * dt)
+        vol = max(vol, 0.05 * volume_0[i])
+        volume[i] = vol
+        loss = _clip(1.0 - vol / volume_0[i], 0.0, LOSS_POINTS[-1])
+        loss_hr = _interp(loss, LOSS_POINTS, LOSS_HR_RISE)
+        loss_sbp = _interp(loss, LOSS_POINTS, LOSS_SBP_FACTOR)
+        loss_dbp = _interp(loss, LOSS_POINTS, LOSS_DBP_FACTOR)
+
+        # -- circulation ---------------------------------------------------------------
+        r = rhythm[i]
+        arrest = r >= ARREST_FIRST
+        rosc = r == _RHYTHM_ROSC
+        if r == _RHYTHM_SVT and central[i, ADENO] >= ADENOSINE_PEAK_FRACTION * adenosine_threshold[i]:
+            r = _RHYTHM_SINUS
+            rhythm[i] = r
+            hr_0[i] = sinus_hr[i]
+        q = cpr_quality[i] if cpr[i] else 0.0
+        if arrest:
+            no_flow_s[i] += dt * (1.0 - q)
+            low_flow_s[i] += dt * q
+        hypoxic_tachy = max(0.0, 90.0 - spo2[i]) * 0.5
+        hr_intrinsic = hr_0[i] + ATROPINE_HR_MAX * e_atro * atropine_response[i]
+        paced = pace_rate[i] > 0.0 and pace_ma[i] >= pace_threshold[i] and not arrest
+        hr_driven = max(hr_intrinsic, pace_rate[i]) if paced else hr_intrinsic
+        ratio = max(hr_driven / max(hr_0[i], 1.0), 1.0)
+        # numpy's ``** 0.5`` is a square root (exact); libm's pow may differ by an ulp
+        rate_gain = math.sqrt(ratio) if RATE_PRESSURE_EXPONENT == 0.5 else ratio**RATE_PRESSURE_EXPONENT
+        if arrest:
+            hr_target = 180.0 if r == _RHYTHM_PVT else (45.0 if r == _RHYTHM_PEA else 0.0)
+            sbp_target = 80.0 * q
+            dbp_target = (20.0 + 15.0 * e_epi) * q
+        else:
+            hr_target = (
+                hr_driven * (1 + _EPI_HR * e_epi) * (1 - 0.35 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.15 * occ)
+                + hypoxic_tachy
+                + loss_hr
+            )
+            bp_scale = (1 - 0.12 * e_bb) * (1 - 0.1 * e_amio) * (1 - 0.1 * occ) * (0.85 if rosc else 1.0)
+            sbp_target = sbp_0[i] * (1 + _EPI_SBP * e_epi) * bp_scale * loss_sbp * rate_gain
+            dbp_target = dbp_0[i] * (1 + _EPI_DBP * e_epi) * bp_scale * loss_dbp * rate_gain
+        hr[i] += (hr_target - hr[i]) * a_hr
+        sbp[i] += (sbp_target - sbp[i]) * a_bp
+        dbp[i] += (dbp_target - dbp[i]) * a_bp
+        mean_ap = dbp[i] + (sbp[i] - dbp[i]) / 3.0
+        map_0 = dbp_0[i] + (sbp_0[i] - dbp_0[i]) / 3.0
+
+        # -- ventilation and gas exchange ----------------------------------------------
+        if arrest:
+            rr_target = 0.0
+        else:
+            rr_target = rr_0[i] * (1.0 - occ) ** 0.9
+            if rr_target < 2.0:
+                rr_target = 0.0
+        if ventilated[i]:
+            rr_target = max(rr_target, vent_rate[i])
+        rr[i] += (rr_target - rr[i]) * a_rr
+        va = max(rr[i] / (rr_0[i] if rr_0[i] >= 1.0 else 14.0), 0.05)
+        paco2_target = 45.0 if arrest else _clip(40.0 * (1.0 - 0.2 * occ) / va, 20.0, 100.0)
+        paco2[i] += (paco2_target - paco2[i]) * a_paco2
+        if arrest:
+            spo2_target = 50.0 + 40.0 * q
+        else:
+            p = max(max(fio2[i] * 713.0 - paco2[i] / 0.8 - aa_gradient[i], 5.0), 1.0)
+            spo2_target = 100.0 / (1.0 + 23400.0 / (p * p * p + 150.0 * p))
+        spo2[i] += (spo2_target - spo2[i]) * a_spo2
+
+        # -- capnography -----------------------------------------------------------------
+        washout[i] *= washout_decay
+        if arrest:
+            etco2_target = 2.0 + 17.0 * q
+        else:
+            perf_ratio = min(1.0, mean_ap / max(map_0, 1.0))
+            etco2_target = ((paco2[i] - 3.0) * (0.7 + 0.3 * perf_ratio) if rr[i] > 0.5 else 0.0) + washout[i]
+        etco2[i] += (etco2_target - etco2[i]) * a_etco2
+        temp_c[i] += (temp_0[i] - temp_c[i]) * a_temp
+
+        # -- rhythm: reversible causes (update_cause_factor), spontaneous ROSC ----------
+        f = _clip((LOSS_NO_ROSC - loss) / (LOSS_NO_ROSC - LOSS_FULL_ROSC), 0.0, 1.0)
+        cz = cause[i]
+        if (cz == _CAUSE_HYPOXIA and not ventilated[i]) or cz == _CAUSE_TAMPONADE or cz == _CAUSE_TENSION:
+            f = 0.0
+        f_k = _clip((K_NO_ROSC - (potassium_0[i] - k_shift[i])) / (K_NO_ROSC - K_FULL_ROSC), 0.0, 1.0)
+        f = f * max(f_k, _clip(central[i, CALCIUM] / CALCIUM_FULL_MMOL, 0.0, 1.0))
+        if cz == _CAUSE_TCA:
+            f = f * _clip(central[i, BICARB] / w / BICARB_FULL_MMOL_PER_KG, 0.0, 1.0)
+        cause_factor[i] = f
+        if use_draws and (r == _RHYTHM_PEA or r == _RHYTHM_ASYSTOLE):
+            viab = math.exp(-(NO_FLOW_DECAY_PER_MIN * no_flow_s[i] + LOW_FLOW_DECAY_PER_MIN * low_flow_s[i]) / 60.0)
+            hazard = rosc_per_min[i] / 60.0 * q * e_epi * viab * f
+            if draws[i] < -math.expm1(-hazard * dt):
+                # start_rosc: CO2 washout and the post-anoxic coma from the arrest's history
+                r = _RHYTHM_ROSC
+                rhythm[i] = r
+                washout[i] = ROSC_WASHOUT
+                coma_s[i] = (COMA_S_PER_NO_FLOW_MIN * no_flow_s[i] + COMA_S_PER_LOW_FLOW_MIN * low_flow_s[i]) / 60.0
+        if r <= _RHYTHM_BRADY:
+            h = hr[i]
+            rhythm[i] = _RHYTHM_BRADY if h < 60.0 else (_RHYTHM_TACHY if h > 100.0 else _RHYTHM_SINUS)
+
+        # -- consciousness (AVPU) ----------------------------------------------------------
+        s, gl = spo2[i], glucose[i]
+        coma = max(0.0, coma_s[i] - dt)
+        coma_s[i] = coma
+        if occ > 0.85 or arrest or coma > 0.0:
+            avpu[i] = 3
+        elif occ > 0.7 or s < 70.0 or gl < 40.0 or mean_ap < 50.0:
+            avpu[i] = 2
+        elif occ > 0.5 or s < 80.0 or gl < 54.0:
+            avpu[i] = 1
+        else:
+            avpu[i] = 0
+
+        cardiac_phase[i] = (cardiac_phase[i] + dt * hr[i] / 60.0) % 1.0
+        resp_phase[i] = (resp_phase[i] + dt * rr[i] / 60.0) % 1.0
