@@ -8,6 +8,9 @@ boolean arrays exactly) after every step."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +165,25 @@ def test_compiled_step_single_patient_and_empty_population():
             step_population(fast, 1.0 / 60.0, draws)
             step_population_reference(ref, 1.0 / 60.0, draws)
             assert_same(fast, ref, f"n={n} after step {step + 1}")
+
+
+def test_without_numba_the_step_is_the_numpy_reference() -> None:
+    """A lean packaged build ships no numba (``vrmed.packaging.LEAN_PLUGINS`` lists physiology):
+    the module must still import and ``step_population`` then runs the numpy reference. In a
+    fresh interpreter where ``import numba`` fails, a stepped population equals the reference
+    to the bit."""
+    script = (
+        "import sys; sys.modules['numba'] = None\n"  # import numba -> ImportError
+        "import copy, numpy as np\n"
+        "from tests.test_physiology_kernel import random_population\n"
+        "from vrmed.systems.clinical import physiology_kernels as k\n"
+        "assert not k.COMPILED\n"
+        "a = random_population(12, 3); b = copy.deepcopy(a)\n"
+        "for _ in range(30):\n"
+        "    k.step_population(a, 0.5, np.full(12, 0.3)); k.step_population_reference(b, 0.5, np.full(12, 0.3))\n"
+        "assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ('hr', 'sbp', 'spo2', 'rhythm', 'central'))\n"
+        "print('ok')\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

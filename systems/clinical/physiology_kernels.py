@@ -22,7 +22,20 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+try:
+    from numba import njit
+
+    #: False in a lean packaged build (vrmed.packaging.LEAN_PLUGINS: physiology needs no numba),
+    #: which ships no numba: step_population then runs step_population_reference
+    COMPILED = True
+except ImportError:
+    COMPILED = False
+
+    def njit(*args: object, **kwargs: object):  # type: ignore[no-redef]  # never called then
+        """Stand-in decorator without numba: the compiled kernels below are defined, not used."""
+        return lambda f: f
+
 
 from vrmed.components.clinical.patient import (
     ARREST_FIRST,
@@ -428,6 +441,9 @@ def step_population(pop: PatientPopulation, dt: float, rosc_draws: np.ndarray | 
     ``rosc_draws``: uniform [0, 1) numbers, one per patient, for spontaneous ROSC in a
     non-shockable arrest (None: no spontaneous ROSC this step).
     """
+    if not COMPILED:  # a lean build without numba: the numpy model, the same within rounding
+        step_population_reference(pop, dt, rosc_draws)
+        return
     draws = _NO_DRAWS if rosc_draws is None else np.asarray(rosc_draws, dtype=np.float64)
     _step_kernel(
         float(dt),
