@@ -1120,14 +1120,19 @@ def boundary_faces(points: np.ndarray, tets: np.ndarray) -> tuple[np.ndarray, np
     return np.ascontiguousarray(tri, dtype=np.int64), np.ascontiguousarray(face_tet, dtype=np.int64)
 
 
+def vertex_cells(cells: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """A vertex -> cells CSR map of a (m, k) cell array (faces, tets): ``ptr`` (n+1,) and
+    ``idx``, each vertex's cells in increasing order."""
+    flat = cells.ravel()
+    order = np.argsort(flat, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=n_vertices))]).astype(np.int64)
+    return ptr, (order // cells.shape[1]).astype(np.int64)
+
+
 def vertex_faces(faces: np.ndarray, n_vertices: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The surface's vertices and a vertex -> faces CSR map (``ptr`` (n+1,), ``idx``)."""
-    flat = faces.ravel()
-    order = np.argsort(flat, kind="stable")
-    counts = np.bincount(flat, minlength=n_vertices)
-    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    idx = (order // 3).astype(np.int64)
-    verts = np.flatnonzero(counts).astype(np.int64)
+    ptr, idx = vertex_cells(faces, n_vertices)
+    verts = np.flatnonzero(np.diff(ptr)).astype(np.int64)
     return verts, ptr, idx
 
 

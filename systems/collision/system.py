@@ -615,10 +615,7 @@ class CollisionWorld:
         after each round."""
         nt = body.tets.shape[0]
         if surf.relax_mark.shape[0] != nt:  # first use, or a cut: the vertex -> tets map
-            order = np.argsort(body.tets.ravel(), kind="stable")
-            surf.relax_ptr = np.zeros(body.x.shape[0] + 1, dtype=np.int64)
-            np.cumsum(np.bincount(body.tets.ravel(), minlength=body.x.shape[0]), out=surf.relax_ptr[1:])
-            surf.relax_idx = (order // 4).astype(np.int64)
+            surf.relax_ptr, surf.relax_idx = CK.vertex_cells(body.tets, body.x.shape[0])
             surf.relax_mark = np.zeros(nt, dtype=np.bool_)
             surf.relax_list = np.zeros(nt, dtype=np.int64)
             surf.relax_lam = np.zeros((nt, 2))
