@@ -91,6 +91,10 @@ for comparison; default: the setting's).
 ``relax=N``: ``CollisionSettings.relax_sweeps`` N (4 measured; 0, the default: off): the tets the
 contacts leave below half their rest volume are relaxed with the contacts in the same tick
 (docs/physics.md, "Relaxing the tets under the contacts").
+
+``rate=HZ``: the App's physics rate (``SimSettings.physics_rate``; 900, the default, one
+substep a tick): the same presses with shorter ticks (docs/physics.md's glance row "vertex
+speeds" reads the box at 3600 Hz). The column ``physics_hz`` then says which.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ from vrmed.benchmarks.tissue_catalogue import scaled
 from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.errors import VrmedError
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh, slab_tets
 from vrmed.systems.collision.system import (
     CollisionPlugin,
@@ -179,6 +184,7 @@ def press(
     energy: bool = False,
     velocity_pass: bool | None = None,
     relax: int = 0,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -201,10 +207,11 @@ def press(
     ``energy``: also the energy book of the press (the frames the tool moves down), the row's
     ``work_mj``, ``gain_mj``, ``solve_mj``, ``proj_mj``, ``velpass_mj``, ``velpass_n`` and
     ``velpass_top`` (:func:`_energy_book`). ``velocity_pass``: ``CollisionSettings.velocity_pass``
-    (None: its default). ``relax``: ``CollisionSettings.relax_sweeps`` (0, the default: off)."""
+    (None: its default). ``relax``: ``CollisionSettings.relax_sweeps`` (0, the default: off).
+    ``rate``: the App's physics rate in Hz (None: the default, 900)."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
-    app = App(seed=0)
+    app = App(seed=0) if rate is None else App(seed=0, rates={"physics": rate})
     app.add_plugin(SoftBodyPlugin(SoftBodySettings(gravity=np.zeros(3))))
     kw: dict[str, Any] = {"relax_sweeps": relax} if relax else {}
     if sweep is not None:
@@ -530,9 +537,47 @@ def _where(body: SoftBody, inverted: np.ndarray, on_surface: np.ndarray, i: int,
     return f"{','.join(parts)} {np.linalg.norm(body.x[i] - tool) * 1e3:.0f} mm"
 
 
+#: the ``KEY=VALUE`` options of ``vrmed bench tool_press`` (the module docstring says what each does)
+OPTIONS = (
+    "jitter",
+    "tremor",
+    "seed",
+    "sweep",
+    "friction",
+    "shaft",
+    "offset",
+    "damping",
+    "trace",
+    "ticks",
+    "solve",
+    "energy",
+    "velocity",
+    "relax",
+    "rate",
+)
+
+
+def check_targets(words: list[str]) -> None:
+    """Refuse a word of ``vrmed bench tool_press MESH ... KEY=VALUE ...`` that the presses would
+    ignore: an option not in :data:`OPTIONS`, or a mesh word that is part of no mesh's name
+    (case-sensitive). Both ran before without it (a typo ``relx=4`` printed the plain presses, an
+    ``armadillo`` none), so a documented command with a typo looked like a reproduction."""
+    unknown = sorted({w.split("=", 1)[0] for w in words if "=" in w} - set(OPTIONS))
+    if unknown:
+        raise VrmedError(
+            f"bench tool_press: unknown option(s) {', '.join(unknown)}; known: {', '.join(k + '=' for k in OPTIONS)}"
+        )
+    for word in words:
+        if "=" not in word and not any(word in label for label, _ in MESHES):
+            raise VrmedError(
+                f"bench tool_press: {word!r} is part of no mesh's name; meshes: {', '.join(m for m, _ in MESHES)}"
+            )
+
+
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """The press on every mesh (or the targets' / the quick set) at 0.5 and 2 m/s."""
     words = list(options.get("targets") or [])
+    check_targets(words)
     targets = [t for t in words if "=" not in t]
     meshes = [m for m in MESHES if not targets or any(t in m[0] for t in targets)]
     speeds: tuple[float, ...] = (0.5, 2.0)
@@ -554,9 +599,12 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     energy = kv.get("energy", "0") not in ("0", "off", "false")
     velocity = None if "velocity" not in kv else kv["velocity"] not in ("0", "off", "false")
     relax = int(kv.get("relax", 0))
+    rate = None if "rate" not in kv else float(kv["rate"])
+    if rate is not None and not rate > 0.0:
+        raise VrmedError(f"bench tool_press: rate=HZ needs a physics rate > 0 in Hz, got {kv['rate']!r}")
     args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
     rows = [
-        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity, relax)
+        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity, relax, rate)
         for label, file in meshes
         for sp in speeds
     ]
@@ -576,6 +624,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
                 energy,
                 velocity,
                 relax,
+                rate,
             )
             head = f"{label} {row['speed_m_s']:g} m/s: vertex {row['frame_vertex']}, press frame {row['frame_k']}"
             same = "" if again["frame_x"] == row["frame_x"] else " (the rerun differed!)"
@@ -583,6 +632,9 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     if damping > 0.0:
         for row in rows:
             row["damping_s"] = damping
+    if rate is not None:
+        for row in rows:
+            row["physics_hz"] = rate
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:
             row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3
@@ -590,7 +642,8 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         "frame_x: fastest displacement over a frame / frame time, last_x: fastest last-tick velocity, "
         "both / tool speed, over the press and 27 held frames",
         "still_gain_mj: largest rise of elastic + kinetic energy over one tick while the tool is still",
-        "App defaults: 900 Hz physics ticks of one substep; liver material "
+        f"App defaults{'' if rate is None else ' but the physics rate'}: {900 if rate is None else rate:g} Hz "
+        "physics ticks of one substep; liver material "
         + (f"with Rayleigh damping beta {damping:g} s" if damping > 0.0 else "without damping"),
     ]
     if solve:

@@ -1,18 +1,28 @@
 """Every ``vrmed bench`` suite can run, and the catalogue and cantilever suites measure what
-they say (quick mode)."""
+they say (quick mode); every command of docs/physics.md's "Issue #16 at a glance" table names a
+suite, test or module that exists and takes its options (checked without running them)."""
 
 from __future__ import annotations
 
 import importlib
+import re
+import shlex
+from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 
-from vrmed.bench import available_suites, run_suite
+from vrmed.bench import available_suites, parse_suite_args, run_suite
 from vrmed.benchmarks.script_shifts import ring_offsets
 from vrmed.components.tissue.softbody import Material, SoftBody
 from vrmed.errors import VrmedError
 from vrmed.mesh import box_tets
+
+REPO = Path(__file__).resolve().parents[1]
+PHYSICS_MD = REPO / "docs" / "physics.md"
+SPAN = re.compile(r"`([^`]*)`")
+OPTION = re.compile(r"^[a-z_]+=\S+$")
 
 
 def test_every_listed_suite_has_a_run_function() -> None:
@@ -158,3 +168,128 @@ def test_script_shifts_refuses_an_option_it_does_not_know() -> None:
     for bad in ("-1", "slippery"):
         with pytest.raises(VrmedError, match="scissors_friction must be >= 0"):
             run_suite("script_shifts", targets=["laparoscopy/dissection_scissors", f"scissors_friction={bad}"])
+
+
+def glance_rows(text: str) -> list[str]:
+    """The rows of docs/physics.md's "Issue #16 at a glance" table (its header left out)."""
+    section = text.split("## Issue #16 at a glance", 1)[1].split("\n## ", 1)[0]
+    return [r for r in section.splitlines() if r.startswith("| ") and not r.startswith("| item")]
+
+
+def glance_commands(text: str) -> list[list[str]]:
+    """The ``vrmed bench ...`` commands of docs/physics.md's "Issue #16 at a glance" table, as
+    words after ``vrmed bench``: each backticked span of a row that starts so, plus the
+    spans of ``KEY=VALUE`` words the row's command cell gives after it (options of that suite,
+    as the table writes them: ``vrmed bench tool_press`` (... ``solve=1`` ...)). Placeholders
+    (``[MESH ...]``, upper-case words) are left out; an option's value is not read."""
+    commands: list[list[str]] = []
+    for row in glance_rows(text):
+        # the cells: split on the | outside backticks (no glance cell holds a | in backticks today)
+        cells = re.split(r"\|(?=(?:[^`]*`[^`]*`)*[^`]*$)", row.strip().strip("|"))
+        for i, cell in enumerate(cells):
+            last: list[str] | None = None
+            for span in SPAN.findall(cell):
+                if span.startswith("vrmed bench"):
+                    words = [w.strip("[]") for w in span.split()[2:]]
+                    last = [w for w in words if w not in ("...", "") and not w.isupper()]
+                    commands.append(last)
+                elif last is not None and i == len(cells) - 1 and all(OPTION.match(w) for w in span.split()):
+                    last.extend(span.split())
+    return commands
+
+
+def check_bench_command(words: list[str]) -> None:
+    """Parse ``vrmed bench WORDS`` as the CLI would (click: the flags, in that place) and have
+    each named suite check its arguments (``check_targets``) without running anything."""
+    from vrmed.cli import bench  # deferred: the CLI module loads click and the command tree
+
+    ctx = bench.make_context("bench", list(words))
+    suites = available_suites()
+    for name, targets in parse_suite_args(list(ctx.params["suites"]), suites):
+        if targets:
+            module = importlib.import_module(f"vrmed.benchmarks.{name}")
+            check = getattr(module, "check_targets", None)
+            assert callable(check), f"vrmed bench {name} {' '.join(targets)}: the suite cannot check its arguments"
+            check(targets)
+
+
+def test_every_bench_command_of_the_glance_table_is_a_suite_taking_its_options() -> None:
+    """Issue #16's "done when": every figure of docs/physics.md reproducible from its command. A
+    ``vrmed bench`` command of the glance table whose suite does not exist, whose flag click does
+    not take, or whose option or mesh the suite would ignore (a typo ``relx=4`` ran the plain
+    presses and looked like a reproduction) fails here, before anyone runs it."""
+    commands = glance_commands(PHYSICS_MD.read_text(encoding="utf-8"))
+    named = {w for c in commands for w in c}
+    # the table was read: its suites, a flag and the options of the contact rows are there
+    assert {"tissue_accuracy", "tool_press", "attachment_strain", "--peers", "energy=1", "relax=4"} <= named, named
+    for words in commands:
+        check_bench_command(words)
+
+
+def check_other_commands(text: str) -> tuple[int, int, int]:
+    """The glance table's other commands, checked without running them: each ``pytest FILE ...
+    [-k EXPR]`` names files that exist and every word of its ``-k`` (or of a ``-k ...`` span
+    after it in the row) is part of a test's name there, so the selection is not empty; each
+    ``python -m vrmed.benchmarks.NAME --flag ...`` names a module whose command line defines
+    those flags; each ``cd tests && python -c CODE`` one-liner parses. Returns how many ``-k``
+    words, flags and one-liners it checked."""
+    seen_k, seen_flags, seen_code = 0, 0, 0
+    for row in glance_rows(text):
+        files: list[Path] = []
+        for span in SPAN.findall(row):
+            words = shlex.split(span)
+            expr = None
+            if words[:1] == ["pytest"]:
+                files = [REPO / w for w in words if w.endswith(".py")]
+                assert files and all(f.is_file() for f in files), span
+                expr = words[words.index("-k") + 1] if "-k" in words else None
+            elif words[:1] == ["-k"] and files:
+                expr = words[1]
+            elif words[:5] == ["cd", "tests", "&&", "python", "-c"]:
+                compile(words[5], span, "exec")  # a one-liner that does not parse fails here
+                seen_code += 1
+            elif len(words) > 2 and words[:2] == ["python", "-m"] and words[2].startswith("vrmed.benchmarks."):
+                source = (REPO / "benchmarks" / f"{words[2].rsplit('.', 1)[1]}.py").read_text(encoding="utf-8")
+                for flag in (w for w in words[3:] if w.startswith("--")):
+                    assert f'"{flag}"' in source, f"{span}: {words[2]} defines no {flag}"
+                    seen_flags += 1
+            if expr is not None:
+                names = " ".join(re.findall(r"def (test_\w+)", " ".join(f.read_text(encoding="utf-8") for f in files)))
+                for word in set(re.findall(r"\w+", expr)) - {"and", "or", "not"}:
+                    assert word.lower() in names.lower(), f"{span} {expr!r}: no test named with {word!r}"
+                    seen_k += 1
+    return seen_k, seen_flags, seen_code
+
+
+def test_every_pytest_and_module_command_of_the_glance_table_selects_something() -> None:
+    """A ``pytest`` or ``python -m`` command of the glance table that names a missing file, a
+    ``-k`` no test matches (pytest then runs nothing and passes), a flag the module lacks or a
+    ``python -c`` one-liner that does not parse fails here."""
+    seen_k, seen_flags, seen_code = check_other_commands(PHYSICS_MD.read_text(encoding="utf-8"))
+    assert seen_k >= 5 and seen_flags >= 10 and seen_code >= 1, (seen_k, seen_flags, seen_code)  # the table was read
+
+
+def test_the_glance_check_fails_on_a_command_that_would_not_reproduce() -> None:
+    """The check above can fail: an unknown suite, flag, tool_press option or mesh is refused
+    (and ``vrmed bench tool_press`` refuses the option before any press runs)."""
+    row = "| 3 | press | partly | 1.0 mm | `vrmed bench tool_press box` (`relx=4` for the relaxation) |"
+    text = f"## Issue #16 at a glance\n\n{row}\n\n## Next\n"
+    assert glance_commands(text) == [["tool_press", "box", "relx=4"]]
+    with pytest.raises(VrmedError, match="unknown option"):
+        check_bench_command(glance_commands(text)[0])
+    with pytest.raises(VrmedError, match="part of no mesh"):
+        check_bench_command(["tool_press", "armadillo"])  # the label is Armadillo_Tetra_4406.vtu
+    with pytest.raises(VrmedError, match="no benchmark suite"):
+        check_bench_command(["tissue_acuracy"])
+    with pytest.raises(click.NoSuchOption):
+        check_bench_command(["tissue", "--peer"])
+    with pytest.raises(VrmedError, match="unknown option"):
+        run_suite("tool_press", targets=["box", "relx=4"])
+    for bad in (
+        "`pytest tests/test_tissue_robustness.py` (`-k raptor_as_shiped`)",
+        "`pytest tests/test_tissue_robustnes.py`",
+        "`python -m vrmed.benchmarks.cantilever --nu 0.3 --cell 6`",
+        '`cd tests && python -c "print(1"`',
+    ):
+        with pytest.raises((AssertionError, SyntaxError)):
+            check_other_commands(f"## Issue #16 at a glance\n\n| 2 | x | met | y | {bad} |\n")
