@@ -636,6 +636,7 @@ def solve_contacts(
     crec,
     still=STILL_FRACTION,
     past_push=True,
+    closest=False,
 ):
     """Narrow phase and XPBD contact projection for the candidate pairs (Gauss-Seidel order).
 
@@ -707,6 +708,7 @@ def solve_contacts(
             crec,
             still,
             past_push,
+            closest,
         )
         if worst <= tol or n_active == 0:
             break
@@ -751,6 +753,7 @@ def _contact_pass(
     crec,
     still,
     past_push,
+    closest,
 ):
     """One Gauss-Seidel pass: the first over every candidate pair (recording in ``active`` the
     pairs that were in contact), the later ones over those only (their pushes move surface away
@@ -836,7 +839,14 @@ def _contact_pass(
                 # the face whose interior it is behind, or which it is in front of, holds it. (A
                 # tool that was in front and is behind now had the tissue moved past it by the
                 # solve, e.g. a pressed apex vertex: pushed past it below, as before.)
-                continue
+                if not closest:
+                    continue
+                # ``closest``: no face held it (the surface was still deeper than the stated
+                # tolerance in the tool after the contacts: both faces of a ridge the tool is
+                # behind skipped it, 2.5 mm of the edge in the tool on truthcylinder1 at 2 m/s):
+                # out of the tool the closest way, away from the tool's point
+                n = _mul(dvec, 1.0 / dist)
+                depth = r - dist
             elif not behind:
                 # tool point outside the face (or on it): push the tissue away from the tool
                 if dist > 1e-9:
@@ -853,7 +863,9 @@ def _contact_pass(
                 # 0.5 m/s kept 11 inverted tets and a vertex at 0.9 m/s for good,
                 # docs/physics.md "Contact")
                 if fold.shape[0] == x.shape[0] and (fold[i0] or fold[i1] or fold[i2]) and _dot(d0, nf) > 0.0:
-                    continue
+                    if not closest:
+                        continue
+                    unfold = True  # ``closest`` (as above): the closest way out of the tool
                 # as far along the inward normal as the tissue point must go to leave the tool
                 # (r + dist when the tool's point is straight behind it, the face's interior
                 # closest; less when an edge or corner is closest, off that line), or back to
@@ -1015,6 +1027,37 @@ def _contact_pass(
                 active[n_out] = k
                 n_out += 1
     return worst, n_out
+
+
+@njit(cache=True)
+def contact_residual(x, faces, n_pairs, pair_prim, pair_face, kind, seg_a, seg_b, radius, skip, out):
+    """How deep the surface still is inside each sphere or capsule tool after the contact
+    projection: ``out[p]`` (P,) gets, for each capsule primitive ``p`` with a candidate pair,
+    its radius minus the distance from its axis to the nearest candidate face (m; 0 when no
+    candidate face is inside it), the same overlap the contacts resolve and the bench's
+    ``inside_mm`` samples; returns the largest over the primitives ``skip`` (P,) bool does not
+    mark (the tools already reported pushed through the body). Reads the state only (the
+    contacts' stated tolerance is checked on it: ``collision.system.PUSHED_CHECK_DEPTH``)."""
+    for p in range(out.shape[0]):
+        out[p] = 0.0
+    worst = 0.0
+    for k in range(n_pairs):
+        p = pair_prim[k]
+        if kind[p] != KIND_CAPSULE:
+            continue
+        f = pair_face[k]
+        s, bu, bv, bw, d2 = segment_triangle(
+            _row(seg_a, p), _row(seg_b, p), _row(x, faces[f, 0]), _row(x, faces[f, 1]), _row(x, faces[f, 2])
+        )
+        r = radius[p]
+        if d2 >= r * r:
+            continue
+        depth = r - np.sqrt(d2)
+        if depth > out[p]:
+            out[p] = depth
+            if not skip[p]:
+                worst = max(worst, depth)
+    return worst
 
 
 # ----------------------------------------------------------------------------- ray casts
