@@ -485,7 +485,7 @@ def _recover_move(x, x_prev, warm_dx, track, i, dx, dy, dz, still):
         warm_dx[i, 2] += dz
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _recover_tet(
     x,
     x_prev,
@@ -532,6 +532,14 @@ def _recover_tet(
     docs/physics.md, "A fold that spins").
 
     Returns (whether it moved the tet, det F where it started).
+
+    A called function, not ``inline="always"``: numba inlines by copying the callee's IR (here
+    with its own inlined :func:`_recover_move` and :func:`_pull_back_move` calls), at a cost that
+    grows with its blocks times its variables: with it inlined, those two compiled in 8-11.5 CPU-s
+    of the 51-64 of a plain body's first step on an empty numba cache, called in 2.3-3.0 plus
+    1.7 for this one (compiled once: :func:`_lift_try` passes the same argument types). It runs
+    only for flagged tets; the step is bit-identical and as fast (docs/physics.md, "Compiled
+    versions of the step").
     """
     F = _deformation_gradient(x, i0, i1, i2, i3, Q, t)
     cof = _cofactor(F)
@@ -2375,12 +2383,14 @@ def _lift_try(x, x_prev, w, tets, Q, off, adj, t):
     p10, p11, p12 = x[i1, 0], x[i1, 1], x[i1, 2]
     p20, p21, p22 = x[i2, 0], x[i2, 1], x[i2, 2]
     p30, p31, p32 = x[i3, 0], x[i3, 1], x[i3, 2]
+    # the argument types of recover_flagged's call (unsigned indices, run-time bools, pull_back
+    # None), so both run the one compiled _recover_tet (see there): the same values, the same result
     # fmt: off
     moved, _J = _recover_tet(
-        x, x_prev, Q, t, i0, i1, i2, i3,
+        x, x_prev, Q, _U(t), _U(i0), _U(i1), _U(i2), _U(i3),
         w[i0, 0], w[i0, 1], w[i0, 2], w[i1, 0], w[i1, 1], w[i1, 2],
         w[i2, 0], w[i2, 1], w[i2, 2], w[i3, 0], w[i3, 1], w[i3, 2],
-        x_prev, False, True,
+        x_prev, np.bool_(False), np.bool_(True), None,
     )
     # fmt: on
     if not moved:
