@@ -95,6 +95,10 @@ contacts leave below half their rest volume are relaxed with the contacts in the
 ``rate=HZ``: the App's physics rate (``SimSettings.physics_rate``; 900, the default, one
 substep a tick): the same presses with shorter ticks (docs/physics.md's glance row "vertex
 speeds" reads the box at 3600 Hz). The column ``physics_hz`` then says which.
+
+``hold=N``: ``CollisionSettings.hold_rounds`` N (0, the default: none; 3 measured): further
+contact rounds in a tick whose contacts left the surface deeper than 0.5 mm in the tool
+(docs/physics.md "Contact", "The contacts' tolerance checked on every tick").
 """
 
 from __future__ import annotations
@@ -185,6 +189,7 @@ def press(
     velocity_pass: bool | None = None,
     relax: int = 0,
     rate: float | None = None,
+    hold: int | None = None,
 ) -> dict[str, Any]:
     """One press of the module docstring on one mesh at ``speed`` (m/s); returns its row.
     ``jitter`` / ``tremor``: the held tool's tracker noise (m, standard deviation per axis per
@@ -208,7 +213,8 @@ def press(
     ``work_mj``, ``gain_mj``, ``solve_mj``, ``proj_mj``, ``velpass_mj``, ``velpass_n`` and
     ``velpass_top`` (:func:`_energy_book`). ``velocity_pass``: ``CollisionSettings.velocity_pass``
     (None: its default). ``relax``: ``CollisionSettings.relax_sweeps`` (0, the default: off).
-    ``rate``: the App's physics rate in Hz (None: the default, 900)."""
+    ``rate``: the App's physics rate in Hz (None: the default, 900). ``hold``:
+    ``CollisionSettings.hold_rounds`` (None: its default, 0)."""
     rng = np.random.default_rng(seed)
     mesh = _mesh(label, file)
     app = App(seed=0) if rate is None else App(seed=0, rates={"physics": rate})
@@ -220,6 +226,8 @@ def press(
         kw["sweep_friction"] = sweep_friction
     if velocity_pass is not None:
         kw["velocity_pass"] = velocity_pass
+    if hold is not None:
+        kw["hold_rounds"] = hold
     settings = CollisionSettings(**kw)
     app.add_plugin(CollisionPlugin(settings))
     body = SoftBody.from_mesh(mesh, LIVER if damping == 0.0 else replace(LIVER, damping=damping))
@@ -554,6 +562,7 @@ OPTIONS = (
     "velocity",
     "relax",
     "rate",
+    "hold",
 )
 
 
@@ -602,9 +611,14 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     rate = None if "rate" not in kv else float(kv["rate"])
     if rate is not None and not rate > 0.0:
         raise VrmedError(f"bench tool_press: rate=HZ needs a physics rate > 0 in Hz, got {kv['rate']!r}")
+    hold = None
+    if "hold" in kv:
+        if not kv["hold"].isdigit():
+            raise VrmedError(f"bench tool_press: hold=N needs a count of rounds >= 0, got {kv['hold']!r}")
+        hold = int(kv["hold"])
     args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
     rows = [
-        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity, relax, rate)
+        press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity, relax, rate, hold)
         for label, file in meshes
         for sp in speeds
     ]
@@ -625,6 +639,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
                 velocity,
                 relax,
                 rate,
+                hold,
             )
             head = f"{label} {row['speed_m_s']:g} m/s: vertex {row['frame_vertex']}, press frame {row['frame_k']}"
             same = "" if again["frame_x"] == row["frame_x"] else " (the rerun differed!)"
@@ -635,6 +650,9 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     if rate is not None:
         for row in rows:
             row["physics_hz"] = rate
+    if hold is not None:
+        for row in rows:
+            row["hold_rounds"] = hold
     if jitter > 0.0 or tremor > 0.0:
         for row in rows:
             row["jitter_mm"], row["tremor_mm"] = jitter * 1e3, tremor * 1e3
