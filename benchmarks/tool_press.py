@@ -104,6 +104,7 @@ contact rounds in a tick whose contacts left the surface deeper than 0.5 mm in t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -583,6 +584,23 @@ def check_targets(words: list[str]) -> None:
             )
 
 
+def _number(
+    kv: dict[str, str], key: str, default: Any, cast: Callable[[str], Any], ok: Callable[[Any], bool], need: str
+) -> Any:
+    """Option ``key`` of ``kv`` as ``cast`` gives it (``default`` when absent), or a
+    ``VrmedError`` saying what it needs (``need``) when it does not parse or ``ok`` refuses it,
+    not a raw traceback at the command line."""
+    if key not in kv:
+        return default
+    try:
+        value = cast(kv[key])
+    except ValueError:
+        value = None
+    if value is None or value != value or not ok(value):  # (value != value: a NaN)
+        raise VrmedError(f"bench tool_press: {key}= needs {need}, got {kv[key]!r}")
+    return value
+
+
 def run(options: dict[str, Any]) -> dict[str, Any]:
     """The press on every mesh (or the targets' / the quick set) at 0.5 and 2 m/s."""
     words = list(options.get("targets") or [])
@@ -593,29 +611,25 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
     if options.get("quick"):
         meshes, speeds = [MESHES[0], MESHES[1]], (0.5,)
     kv = dict(t.split("=", 1) for t in words if "=" in t)
-    jitter, tremor = float(kv.get("jitter", 0.0)) * 1e-3, float(kv.get("tremor", 0.0)) * 1e-3
-    seed = int(kv.get("seed", 0))
+    jitter = _number(kv, "jitter", 0.0, float, lambda v: v >= 0.0, "a standard deviation >= 0 in mm") * 1e-3
+    tremor = _number(kv, "tremor", 0.0, float, lambda v: v >= 0.0, "an amplitude >= 0 in mm") * 1e-3
+    seed = _number(kv, "seed", 0, int, lambda v: True, "an integer")
     sweep = None if "sweep" not in kv else kv["sweep"] not in ("0", "off", "false")
     friction = None if "friction" not in kv else kv["friction"] not in ("0", "off", "false")
-    shaft = float(kv.get("shaft", 0.0)) * 1e-3
-    ox, oz = (float(v) * 1e-3 for v in kv.get("offset", "0,0").split(","))
-    damping = float(kv.get("damping", 0.0))
-    if not damping >= 0.0:
-        raise ValueError(f"tool_press: damping=S needs a Rayleigh beta >= 0 in seconds, got {kv['damping']!r}")
+    shaft = _number(kv, "shaft", 0.0, float, lambda v: v >= 0.0, "a half length >= 0 in mm") * 1e-3
+    try:
+        ox, oz = (float(v) * 1e-3 for v in kv.get("offset", "0,0").split(","))
+    except ValueError:
+        raise VrmedError(f"bench tool_press: offset=X,Z needs two numbers in mm, got {kv['offset']!r}") from None
+    damping = _number(kv, "damping", 0.0, float, lambda v: v >= 0.0, "a Rayleigh beta >= 0 in seconds")
     traced = kv.get("trace", "0") not in ("0", "off", "false")
     ticks = kv.get("ticks", "0") not in ("0", "off", "false")
     solve = kv.get("solve", "0") not in ("0", "off", "false")
     energy = kv.get("energy", "0") not in ("0", "off", "false")
     velocity = None if "velocity" not in kv else kv["velocity"] not in ("0", "off", "false")
-    relax = int(kv.get("relax", 0))
-    rate = None if "rate" not in kv else float(kv["rate"])
-    if rate is not None and not rate > 0.0:
-        raise VrmedError(f"bench tool_press: rate=HZ needs a physics rate > 0 in Hz, got {kv['rate']!r}")
-    hold = None
-    if "hold" in kv:
-        if not kv["hold"].isdigit():
-            raise VrmedError(f"bench tool_press: hold=N needs a count of rounds >= 0, got {kv['hold']!r}")
-        hold = int(kv["hold"])
+    relax = _number(kv, "relax", 0, int, lambda v: v >= 0, "a count of sweeps >= 0")
+    rate = _number(kv, "rate", None, float, lambda v: v > 0.0, "a physics rate > 0 in Hz")
+    hold = _number(kv, "hold", None, int, lambda v: v >= 0, "a count of rounds >= 0")
     args = (jitter, tremor, seed, sweep, friction, shaft, (ox, oz), damping)
     rows = [
         press(label, file, sp, *args, (-1, -1) if traced else None, ticks, solve, energy, velocity, relax, rate, hold)

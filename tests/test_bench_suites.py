@@ -293,3 +293,20 @@ def test_the_glance_check_fails_on_a_command_that_would_not_reproduce() -> None:
     ):
         with pytest.raises((AssertionError, SyntaxError)):
             check_other_commands(f"## Issue #16 at a glance\n\n| 2 | x | met | y | {bad} |\n")
+
+
+def test_tool_press_refuses_a_malformed_option_value_before_any_press() -> None:
+    """``vrmed bench tool_press`` option values that do not parse or are out of range are refused
+    with what they need (a ``VrmedError``, not a raw ``ValueError`` traceback at the command line),
+    before any press runs."""
+    for bad, need in (
+        ("rate=fast", "physics rate > 0"),
+        ("rate=0", "physics rate > 0"),
+        ("hold=-1", "count of rounds"),
+        ("relax=x", "count of sweeps"),
+        ("damping=-0.1", "Rayleigh beta"),
+        ("jitter=nan", "standard deviation"),
+        ("offset=1", "two numbers"),
+    ):
+        with pytest.raises(VrmedError, match=need):
+            run_suite("tool_press", targets=["box", bad])

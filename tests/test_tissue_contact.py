@@ -30,6 +30,7 @@ from vrmed.benchmarks.tissue_catalogue import signed_cover
 from vrmed.components.collision.collider import Collider
 from vrmed.components.scene.core import Name, Transform
 from vrmed.components.tissue.softbody import Material, SoftBody
+from vrmed.errors import VrmedError
 from vrmed.mesh import TetMesh, box_tets, load_tet_mesh
 from vrmed.systems.collision import kernels as CK
 from vrmed.systems.collision.system import (
@@ -725,7 +726,7 @@ def test_the_tool_press_bench_presses_a_damped_liver_only_when_asked(monkeypatch
     with pytest.raises(_Stop):
         tp.run({"targets": ["box"]})
     assert seen[-1] is tp.LIVER and tp.LIVER.damping == 0.0
-    with pytest.raises(ValueError, match="damping"):
+    with pytest.raises(VrmedError, match="damping"):
         tp.run({"targets": ["box", "damping=-0.001"]})
 
 

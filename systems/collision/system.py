@@ -1049,10 +1049,12 @@ def collision_resolve_system(app: App) -> None:
         m = subticks.get(entity, 1) if subticks else 1
         # no further contact rounds for a tool reported pushed through (the contacts keep acting
         # on it, its tolerance broken and reported): run on the raptor after its report, they put
-        # 180 J into the crushed tissue in one tick of the still hold
-        done = world.pushed_through.get(entity, _NO_OWNERS)
-        for p in range(world.n_prims):
-            surf.reported[p] = int(world.owner[p]) in done
+        # 180 J into the crushed tissue in one tick of the still hold. Read only by the opt-in
+        # rounds (``hold_rounds``), so refreshed only when they can run (no per-tick loop else)
+        if world.settings.hold_rounds:
+            done = world.pushed_through.get(entity, _NO_OWNERS)
+            for p in range(world.n_prims):
+                surf.reported[p] = int(world.owner[p]) in done
         if m > 1:
             world._interpolate(f0 + (f1 - f0) * (m - 1) / m, f1)
             world.resolve(body, surf, h / m)
